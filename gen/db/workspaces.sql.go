@@ -9,6 +9,16 @@ import (
 	"context"
 )
 
+const bootstrapLock = `-- name: BootstrapLock :exec
+SELECT pg_advisory_xact_lock(7274065)
+`
+
+// Serialises bootstrap across replicas starting at once (released at commit).
+func (q *Queries) BootstrapLock(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, bootstrapLock)
+	return err
+}
+
 const workspaceCount = `-- name: WorkspaceCount :one
 SELECT count(*) FROM workspaces
 `

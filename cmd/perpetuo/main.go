@@ -1,0 +1,105 @@
+// Command perpetuo is the Perpetuo gateway: serve, migrate and mock-upstream.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/perpetuo/perpetuo/internal/app"
+	"github.com/perpetuo/perpetuo/internal/config"
+	"github.com/perpetuo/perpetuo/internal/mockupstream"
+	"github.com/perpetuo/perpetuo/internal/store"
+)
+
+const usage = `usage: perpetuo <command>
+
+commands:
+  serve                 run the gateway (configured by environment, see README)
+  migrate up|down       apply or roll back the database migrations
+  mock-upstream [flags] run an OpenAI-compatible fake provider (-h for flags)
+`
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], log); err != nil {
+		fmt.Fprintln(os.Stderr, "perpetuo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, log *slog.Logger) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "serve":
+		cfg, err := config.FromEnv(os.Environ())
+		if err != nil {
+			return err
+		}
+		return app.Run(ctx, cfg, log)
+	case "migrate":
+		return migrate(ctx, args[1:], log)
+	case "mock-upstream":
+		return mockUpstream(ctx, args[1:], log)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func migrate(ctx context.Context, args []string, log *slog.Logger) error {
+	if len(args) != 1 || (args[0] != "up" && args[0] != "down") {
+		return errors.New("usage: perpetuo migrate up|down")
+	}
+	cfg, err := config.FromEnv(os.Environ())
+	if err != nil {
+		return err
+	}
+	pool, stopDB, err := app.OpenDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	defer pool.Close()
+	if err := store.Migrate(pool, args[0]); err != nil {
+		return err
+	}
+	log.Info("migrations applied", "direction", args[0])
+	return nil
+}
+
+func mockUpstream(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("mock-upstream", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:9090", "address to listen on")
+	var cfg mockupstream.Config
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: *listen, Handler: mockupstream.New(cfg), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Info("mock upstream serving", "base_url", "http://"+*listen+"/v1")
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("mock upstream: %w", err)
+	}
+	return nil
+}

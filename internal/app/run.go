@@ -1,0 +1,167 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/perpetuo/perpetuo/internal/catalog"
+	"github.com/perpetuo/perpetuo/internal/config"
+	"github.com/perpetuo/perpetuo/internal/keys"
+	"github.com/perpetuo/perpetuo/internal/mockupstream"
+	"github.com/perpetuo/perpetuo/internal/pgdev"
+	"github.com/perpetuo/perpetuo/internal/routing"
+	"github.com/perpetuo/perpetuo/internal/store"
+)
+
+// shutdownGrace is how long in-flight requests get to finish on shutdown.
+const shutdownGrace = 30 * time.Second
+
+// Run serves until ctx ends, then shuts down in reverse order: readiness
+// false → drain requests → cancel stragglers → flush records → close the
+// pool → stop the managed database.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	pool, stopDB, err := OpenDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	defer pool.Close()
+	if err := store.Migrate(pool, "up"); err != nil {
+		return err
+	}
+	st := store.New(pool)
+	if err := bootstrap(ctx, st, cfg, log); err != nil {
+		return err
+	}
+	cat, err := catalog.Load(cfg.CatalogPath)
+	if err != nil {
+		return err
+	}
+	creds := routing.Static(cfg.Credentials)
+	if cfg.DemoEnabled() {
+		stopDemo, err := startDemo(cat, creds, log)
+		if err != nil {
+			return err
+		}
+		defer stopDemo()
+	}
+	a, err := New(Options{Pool: pool, Catalog: cat, Credentials: creds, Log: log, AccessLog: log.With("log", "access")})
+	if err != nil {
+		return err
+	}
+	return serve(ctx, a, cfg.Listen, log)
+}
+
+func serve(ctx context.Context, a *App, listen string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("perpetuo is serving", "addr", ln.Addr().String(), "docs", "http://"+hostPort(ln.Addr())+"/docs")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests")
+	a.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still running after the grace period; closing them", "err", err)
+		_ = srv.Close()
+	}
+	if err := a.Close(sctx); err != nil {
+		return err
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+// OpenDatabase connects to DATABASE_URL, or starts the managed local
+// PostgreSQL under the data directory. The returned stop func stops what it
+// started.
+func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, func(), error) {
+	url, stop := cfg.DatabaseURL, func() {}
+	if url == "" {
+		cl, err := pgdev.Start(ctx, filepath.Join(cfg.DataDir, "postgres"), log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("managed PostgreSQL (set DATABASE_URL to use your own): %w", err)
+		}
+		if err := cl.EnsureDatabase(ctx, "perpetuo"); err != nil {
+			_ = cl.Stop(context.Background())
+			return nil, nil, err
+		}
+		url = cl.URL("perpetuo")
+		stop = func() {
+			if err := cl.Stop(context.Background()); err != nil {
+				log.Warn("stop managed PostgreSQL", "err", err)
+			}
+		}
+		log.Info("using managed local PostgreSQL", "dir", filepath.Join(cfg.DataDir, "postgres"))
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return pool, stop, nil
+}
+
+// bootstrap creates the first workspace, owner and key on an empty database.
+func bootstrap(ctx context.Context, st *store.Store, cfg config.Config, log *slog.Logger) error {
+	plaintext, generated := cfg.BootstrapKey, false
+	if plaintext == "" {
+		plaintext, generated = keys.Generate(), true
+	} else if !keys.WellFormed(plaintext) {
+		return errors.New("PERPETUO_BOOTSTRAP_KEY must look like pk_ followed by at least 16 letters, digits, '_' or '-'")
+	}
+	b, created, err := st.Bootstrap(ctx, plaintext, time.Now())
+	if err != nil || !created {
+		return err
+	}
+	log.Info("bootstrapped an empty database", "workspace", b.WorkspaceID, "owner", b.MemberID, "key", b.KeyID)
+	if generated {
+		fmt.Fprintf(os.Stderr, "\n  Your API key (shown once, store it now): %s\n\n", plaintext)
+	}
+	return nil
+}
+
+// startDemo serves the mock upstream in-process and routes provider "mock" to it.
+func startDemo(cat *catalog.Catalog, creds routing.Static, log *slog.Logger) (func(), error) {
+	if _, ok := cat.Provider("mock"); !ok {
+		log.Warn("demo requested but the catalog has no provider 'mock'; not starting it")
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo upstream: %w", err)
+	}
+	srv := &http.Server{Handler: mockupstream.New(mockupstream.Config{TokensPerSecond: 30}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	creds["mock"] = routing.Credential{Provider: "mock", BaseURL: "http://" + ln.Addr().String() + "/v1"}
+	log.Warn("DEMO provider 'mock' is enabled: model mock/echo echoes your last message; it is not a real model. Set OPENAI_API_KEY or PERPETUO_PROVIDER_<SLUG>_API_KEY to route for real.")
+	return func() { _ = srv.Close() }, nil
+}
+
+func hostPort(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && (ta.IP.IsUnspecified() || ta.IP == nil) {
+		return fmt.Sprintf("localhost:%d", ta.Port)
+	}
+	return a.String()
+}

@@ -1,0 +1,138 @@
+// Package catalog holds what Perpetuo knows about the world: providers (with
+// their API family and data policy), models, and each model's endpoints (the
+// upstream model id, exact per-token prices, limits, supported parameters).
+//
+// A Catalog is immutable once loaded; replacing it means loading a new one.
+// Prices are decimals in OpenRouter's units (USD per token, per request), so
+// costs computed from them are exact.
+package catalog
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/shopspring/decimal"
+)
+
+// Provider is an upstream company or server that serves models.
+type Provider struct {
+	Slug       string     `json:"slug"`
+	Name       string     `json:"name"`
+	API        string     `json:"api"` // the wire family its adapter speaks: "openai", "anthropic", "gemini"
+	BaseURL    string     `json:"base_url"`
+	DataPolicy DataPolicy `json:"data_policy"`
+	// Demo marks Perpetuo's own mock upstream, shown as such everywhere.
+	Demo bool `json:"demo,omitempty"`
+}
+
+// DataPolicy is what a provider does with prompts and outputs.
+type DataPolicy struct {
+	ZDR           bool `json:"zdr"`
+	TrainsOnData  bool `json:"trains_on_data"`
+	RetentionDays int  `json:"retention_days"`
+}
+
+// Model is a model as clients name it ("author/slug"), with the endpoints
+// that serve it.
+type Model struct {
+	ID               string     `json:"id"`
+	Name             string     `json:"name"`
+	Created          int64      `json:"created"`
+	Description      string     `json:"description,omitempty"`
+	ContextLength    int        `json:"context_length"`
+	InputModalities  []string   `json:"input_modalities"`
+	OutputModalities []string   `json:"output_modalities"`
+	Tokenizer        string     `json:"tokenizer,omitempty"`
+	Endpoints        []Endpoint `json:"endpoints"`
+}
+
+// Endpoint is one provider's offer of a model.
+type Endpoint struct {
+	Provider            string   `json:"provider"`
+	UpstreamModel       string   `json:"upstream_model"`
+	Pricing             Pricing  `json:"pricing"`
+	ContextLength       int      `json:"context_length"`
+	MaxCompletionTokens int      `json:"max_completion_tokens,omitempty"`
+	Quantization        string   `json:"quantization,omitempty"`
+	SupportedParameters []string `json:"supported_parameters,omitempty"`
+}
+
+// Pricing is USD per token (Prompt, Completion) and per request (Request).
+type Pricing struct {
+	Prompt     decimal.Decimal `json:"prompt"`
+	Completion decimal.Decimal `json:"completion"`
+	Request    decimal.Decimal `json:"request"`
+}
+
+// Cost is the exact price of a call with these token counts.
+func (p Pricing) Cost(promptTokens, completionTokens int) decimal.Decimal {
+	return p.Prompt.Mul(decimal.NewFromInt(int64(promptTokens))).
+		Add(p.Completion.Mul(decimal.NewFromInt(int64(completionTokens)))).
+		Add(p.Request)
+}
+
+// Catalog is an immutable, indexed set of providers and models.
+type Catalog struct {
+	providers map[string]*Provider
+	models    map[string]*Model
+	order     []string // model ids, sorted
+}
+
+// Provider returns the provider with that slug.
+func (c *Catalog) Provider(slug string) (*Provider, bool) {
+	p, ok := c.providers[slug]
+	return p, ok
+}
+
+// Model returns the model with that id.
+func (c *Catalog) Model(id string) (*Model, bool) {
+	m, ok := c.models[id]
+	return m, ok
+}
+
+// Models returns every model, sorted by id.
+func (c *Catalog) Models() []*Model {
+	out := make([]*Model, len(c.order))
+	for i, id := range c.order {
+		out[i] = c.models[id]
+	}
+	return out
+}
+
+// Providers returns every provider, sorted by slug.
+func (c *Catalog) Providers() []*Provider {
+	out := make([]*Provider, 0, len(c.providers))
+	for _, p := range c.providers {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Slug < out[j].Slug })
+	return out
+}
+
+// New indexes and validates providers and models.
+func New(providers []Provider, models []Model) (*Catalog, error) {
+	c := &Catalog{providers: map[string]*Provider{}, models: map[string]*Model{}}
+	for i := range providers {
+		p := &providers[i]
+		if err := p.validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := c.providers[p.Slug]; dup {
+			return nil, fmt.Errorf("provider %q: listed twice", p.Slug)
+		}
+		c.providers[p.Slug] = p
+	}
+	for i := range models {
+		m := &models[i]
+		if err := c.validateModel(m); err != nil {
+			return nil, err
+		}
+		if _, dup := c.models[m.ID]; dup {
+			return nil, fmt.Errorf("model %q: listed twice", m.ID)
+		}
+		c.models[m.ID] = m
+		c.order = append(c.order, m.ID)
+	}
+	sort.Strings(c.order)
+	return c, nil
+}

@@ -1,0 +1,62 @@
+package catalog
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// APIFamilies are the wire formats Perpetuo knows how to speak upstream.
+var APIFamilies = map[string]bool{"openai": true, "anthropic": true, "gemini": true}
+
+func (p *Provider) validate() error {
+	if p.Slug == "" || strings.ContainsAny(p.Slug, "/ ") {
+		return fmt.Errorf("provider %q: slug must be non-empty without '/' or spaces", p.Slug)
+	}
+	if p.Name == "" {
+		return fmt.Errorf("provider %q: name is required", p.Slug)
+	}
+	if !APIFamilies[p.API] {
+		return fmt.Errorf("provider %q: api %q is not one of openai, anthropic, gemini", p.Slug, p.API)
+	}
+	if p.BaseURL != "" {
+		u, err := url.Parse(p.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("provider %q: base_url %q must be an absolute http(s) URL", p.Slug, p.BaseURL)
+		}
+	}
+	return nil
+}
+
+func (c *Catalog) validateModel(m *Model) error {
+	author, slug, ok := strings.Cut(m.ID, "/")
+	if !ok || author == "" || slug == "" {
+		return fmt.Errorf("model %q: id must be author/slug", m.ID)
+	}
+	if m.Name == "" {
+		return fmt.Errorf("model %q: name is required", m.ID)
+	}
+	if len(m.Endpoints) == 0 {
+		return fmt.Errorf("model %q: needs at least one endpoint", m.ID)
+	}
+	seen := map[string]bool{}
+	for _, e := range m.Endpoints {
+		if _, ok := c.providers[e.Provider]; !ok {
+			return fmt.Errorf("model %q: endpoint provider %q is not in providers", m.ID, e.Provider)
+		}
+		if seen[e.Provider] {
+			return fmt.Errorf("model %q: provider %q has two endpoints", m.ID, e.Provider)
+		}
+		seen[e.Provider] = true
+		if e.UpstreamModel == "" {
+			return fmt.Errorf("model %q, provider %q: upstream_model is required", m.ID, e.Provider)
+		}
+		if e.Pricing.Prompt.IsNegative() || e.Pricing.Completion.IsNegative() || e.Pricing.Request.IsNegative() {
+			return fmt.Errorf("model %q, provider %q: prices must not be negative", m.ID, e.Provider)
+		}
+		if e.ContextLength <= 0 {
+			return fmt.Errorf("model %q, provider %q: context_length must be positive", m.ID, e.Provider)
+		}
+	}
+	return nil
+}

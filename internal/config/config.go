@@ -1,0 +1,120 @@
+// Package config reads Perpetuo's settings from the environment.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/perpetuo/perpetuo/internal/routing"
+)
+
+// Config is every setting of `perpetuo serve`.
+type Config struct {
+	DatabaseURL  string // empty: run a managed local PostgreSQL under DataDir
+	Listen       string
+	DataDir      string
+	BootstrapKey string
+	CatalogPath  string
+	MasterKey    string
+	// Demo is "1" (serve the mock upstream as provider "mock"), "auto" (do so
+	// only when no provider credential is configured) or "" (never).
+	Demo string
+	// Credentials are operator-level provider credentials from the
+	// environment, keyed by provider slug.
+	Credentials map[string]routing.Credential
+}
+
+// FromEnv reads the configuration; environ is os.Environ() in production.
+func FromEnv(environ []string) (Config, error) {
+	env := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	c := Config{
+		DatabaseURL:  env["DATABASE_URL"],
+		Listen:       or(env["PERPETUO_LISTEN"], ":8080"),
+		DataDir:      or(env["PERPETUO_DATA_DIR"], ".data"),
+		BootstrapKey: env["PERPETUO_BOOTSTRAP_KEY"],
+		CatalogPath:  env["PERPETUO_CATALOG"],
+		MasterKey:    env["PERPETUO_MASTER_KEY"],
+		Demo:         env["PERPETUO_DEMO"],
+		Credentials:  credentials(env),
+	}
+	switch c.Demo {
+	case "", "0", "false":
+		c.Demo = ""
+	case "1", "true", "auto":
+		if c.Demo == "true" {
+			c.Demo = "1"
+		}
+	default:
+		return Config{}, fmt.Errorf("PERPETUO_DEMO=%q: use 1, auto or 0", c.Demo)
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return Config{}, fmt.Errorf("PERPETUO_DATA_DIR: %w", err)
+	}
+	c.DataDir = abs
+	return c, nil
+}
+
+// DemoEnabled reports whether the in-process mock upstream should serve.
+func (c Config) DemoEnabled() bool {
+	return c.Demo == "1" || c.Demo == "auto" && len(c.Credentials) == 0
+}
+
+// credentials reads OPENAI_API_KEY and PERPETUO_PROVIDER_<SLUG>_API_KEY /
+// _BASE_URL. SLUG is the provider slug upper-cased with '-' as '_'
+// (google-ai-studio → GOOGLE_AI_STUDIO). A base URL alone (a local server
+// that takes no key) is a credential too.
+func credentials(env map[string]string) map[string]routing.Credential {
+	out := map[string]routing.Credential{}
+	if k := env["OPENAI_API_KEY"]; k != "" {
+		out["openai"] = routing.Credential{Provider: "openai", APIKey: k, BaseURL: env["OPENAI_BASE_URL"]}
+	}
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		rest, ok := strings.CutPrefix(k, "PERPETUO_PROVIDER_")
+		if !ok || env[k] == "" {
+			continue
+		}
+		var slugVar string
+		switch {
+		case strings.HasSuffix(rest, "_API_KEY"):
+			slugVar = strings.TrimSuffix(rest, "_API_KEY")
+		case strings.HasSuffix(rest, "_BASE_URL"):
+			slugVar = strings.TrimSuffix(rest, "_BASE_URL")
+		default:
+			continue
+		}
+		slug := strings.ReplaceAll(strings.ToLower(slugVar), "_", "-")
+		c := out[slug]
+		c.Provider = slug
+		if v := env["PERPETUO_PROVIDER_"+slugVar+"_API_KEY"]; v != "" {
+			c.APIKey = v
+		}
+		if v := env["PERPETUO_PROVIDER_"+slugVar+"_BASE_URL"]; v != "" {
+			c.BaseURL = v
+		}
+		out[slug] = c
+	}
+	return out
+}
+
+func or(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+// Environ is os.Environ, for callers that want the real environment.
+func Environ() []string { return os.Environ() }

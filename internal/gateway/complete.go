@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/perpetuo/perpetuo/internal/providers"
+	"github.com/perpetuo/perpetuo/internal/routing"
+)
+
+// Response is a finished non-streaming completion, ready to send.
+type Response struct {
+	GenerationID string
+	Body         []byte
+}
+
+// Complete serves a non-streaming request.
+func (g *Gateway) Complete(ctx context.Context, c Caller, req Request) (*Response, error) {
+	r := g.newRun(c, req)
+	plan, err := r.plan()
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	var lastErr error
+	for _, cand := range plan.Candidates {
+		began := g.now()
+		comp, err := g.adapters[cand.Provider.API].Complete(ctx, r.call(cand))
+		r.attempt(cand, began, err)
+		if err != nil {
+			lastErr = err
+			if r.retryable(ctx, err) {
+				continue
+			}
+			break
+		}
+		return r.completed(cand, comp)
+	}
+	return nil, r.fail(ctx, lastErr)
+}
+
+// completed rewrites the upstream body with Perpetuo's fields and records it.
+func (r *run) completed(c routing.Candidate, comp *providers.Completion) (*Response, error) {
+	r.served(c)
+	u := comp.Usage
+	if !comp.HasUsage {
+		u = providers.Usage{
+			PromptTokens:     estimateTokens(len(r.req.Body)),
+			CompletionTokens: estimateTokens(len(gjson.GetBytes(comp.Body, "choices.0.message.content").String())),
+		}
+	}
+	r.usage(c, u)
+	r.rec.UpstreamID, r.rec.FinishReason = comp.UpstreamID, comp.FinishReason
+	r.rec.NativeFinishReason = comp.FinishReason
+	r.rec.Status = 200
+	body, err := r.decorate(comp.Body)
+	if err != nil {
+		return nil, r.fail(context.Background(), fmt.Errorf("decorate response: %w", err))
+	}
+	body, err = sjson.SetRawBytes(body, "usage", r.usageJSON())
+	if err != nil {
+		return nil, r.fail(context.Background(), fmt.Errorf("set usage: %w", err))
+	}
+	r.finish()
+	return &Response{GenerationID: r.rec.ID, Body: body}, nil
+}
+
+// usage fills the record's token counts and exact cost.
+func (r *run) usage(c routing.Candidate, u providers.Usage) {
+	r.rec.PromptTokens, r.rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+	r.rec.ReasoningTokens, r.rec.CachedTokens = u.ReasoningTokens, u.CachedTokens
+	r.rec.Cost = c.Endpoint.Pricing.Cost(u.PromptTokens, u.CompletionTokens)
+}
+
+// decorate sets the generation id, the served model and the provider on a
+// chat.completion or chunk document.
+func (r *run) decorate(doc []byte) ([]byte, error) {
+	var err error
+	for _, kv := range [][2]string{{"id", r.rec.ID}, {"model", r.rec.Model}, {"provider", r.rec.Provider}} {
+		if doc, err = sjson.SetBytes(doc, kv[0], kv[1]); err != nil {
+			return nil, fmt.Errorf("set %s: %w", kv[0], err)
+		}
+	}
+	return doc, nil
+}
+
+// usageJSON renders usage in OpenAI's shape plus cost, is_byok and
+// cost_details; the cost is written from the decimal, so it is exact.
+func (r *run) usageJSON() []byte {
+	g := r.rec
+	cost := g.Cost.String()
+	return fmt.Appendf(nil,
+		`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,"cost":%s,"is_byok":%t,`+
+			`"cost_details":{"upstream_inference_cost":%s},"prompt_tokens_details":{"cached_tokens":%d},`+
+			`"completion_tokens_details":{"reasoning_tokens":%d}}`,
+		g.PromptTokens, g.CompletionTokens, g.PromptTokens+g.CompletionTokens, cost, g.BYOK,
+		cost, g.CachedTokens, g.ReasoningTokens)
+}
+
+// since is a small helper for durations from the run's start.
+func (r *run) since() time.Duration { return r.g.now().Sub(r.start) }

@@ -1,0 +1,153 @@
+// Package gateway is the inference pipeline: plan the endpoints for a
+// request, call them in order until one answers, relay the answer (JSON or
+// SSE) with Perpetuo's additions (generation id, provider, model, exact cost),
+// and record the generation off the critical path.
+//
+// Fallback happens only before anything reached the client: on a retryable
+// failure (no answer, timeout, 429, 5xx) the next endpoint is tried, unless
+// the request disabled fallbacks. Once the first byte of a stream was sent,
+// failures become in-band error chunks.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/ids"
+	"github.com/perpetuo/perpetuo/internal/providers"
+	"github.com/perpetuo/perpetuo/internal/records"
+	"github.com/perpetuo/perpetuo/internal/routing"
+)
+
+// Recorder receives finished generation records.
+type Recorder interface {
+	Record(g records.Generation)
+}
+
+// Planner turns a request's models and preferences into endpoints.
+type Planner interface {
+	Plan(workspaceID string, models []string, prefs routing.Prefs) (routing.Plan, error)
+}
+
+// Caller is who is asking: the authenticated key.
+type Caller struct {
+	KeyID       string
+	WorkspaceID string
+	MemberID    string
+	RequireZDR  bool
+}
+
+// Request is a validated chat completion request.
+type Request struct {
+	Body      []byte   // the client's JSON, passed through minus extensions
+	Models    []string // model, or the models[] chain, in order
+	Stream    bool
+	Prefs     routing.Prefs
+	User      string
+	SessionID string
+	App       string
+}
+
+// Gateway runs requests through the pipeline.
+type Gateway struct {
+	planner  Planner
+	adapters providers.Registry
+	recorder Recorder
+	log      *slog.Logger
+	now      func() time.Time
+	metrics  *Metrics
+}
+
+// New returns a Gateway. now may be nil.
+func New(planner Planner, adapters providers.Registry, recorder Recorder, log *slog.Logger, metrics *Metrics, now func() time.Time) *Gateway {
+	if now == nil {
+		now = time.Now
+	}
+	return &Gateway{planner: planner, adapters: adapters, recorder: recorder, log: log, now: now, metrics: metrics}
+}
+
+// run is the state of one request through the pipeline.
+type run struct {
+	g      *Gateway
+	caller Caller
+	req    Request
+	start  time.Time
+	rec    records.Generation
+}
+
+func (g *Gateway) newRun(c Caller, req Request) *run {
+	start := g.now()
+	r := &run{g: g, caller: c, req: req, start: start}
+	r.rec = records.Generation{
+		ID: ids.New(ids.Generation, start), WorkspaceID: c.WorkspaceID, KeyID: c.KeyID, MemberID: c.MemberID,
+		RequestedModel: req.Models[0], App: req.App, User: req.User, SessionID: req.SessionID,
+		Streamed: req.Stream, CreatedAt: start.UTC(),
+	}
+	return r
+}
+
+// plan resolves the candidates, applying the key's ZDR requirement.
+func (r *run) plan() (routing.Plan, error) {
+	prefs := r.req.Prefs
+	prefs.ZDR = prefs.ZDR || r.caller.RequireZDR
+	return r.g.planner.Plan(r.caller.WorkspaceID, r.req.Models, prefs)
+}
+
+// attempt records one upstream call's outcome.
+func (r *run) attempt(c routing.Candidate, began time.Time, err error) {
+	a := records.Attempt{Provider: c.Provider.Slug, Model: c.Model.ID, Status: 200,
+		LatencyMs: r.g.now().Sub(began).Milliseconds()}
+	if err != nil {
+		a.Status, a.ErrorType = 0, string(apierr.From(err).Type)
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			a.Status = pe.Status
+		}
+	}
+	r.rec.Attempts = append(r.rec.Attempts, a)
+	r.g.metrics.attempt(a)
+}
+
+// retryable reports whether the loop may move on to the next candidate.
+func (r *run) retryable(ctx context.Context, err error) bool {
+	var pe *providers.Error
+	return ctx.Err() == nil && errors.As(err, &pe) && pe.Retryable
+}
+
+// fail records a request that ended in err before any output and returns the
+// client-facing error.
+func (r *run) fail(ctx context.Context, err error) error {
+	e := apierr.From(err)
+	if ctx.Err() != nil {
+		r.rec.Cancelled = true
+	}
+	r.rec.Status, r.rec.ErrorType = e.Status, string(e.Type)
+	r.finish()
+	return e
+}
+
+// finish stamps the latency and hands the record over.
+func (r *run) finish() {
+	r.rec.Latency = r.g.now().Sub(r.start)
+	r.g.recorder.Record(r.rec)
+	r.g.metrics.generation(r.rec)
+}
+
+// served fills the record with the candidate that answered.
+func (r *run) served(c routing.Candidate) {
+	r.rec.Model, r.rec.Provider, r.rec.BYOK = c.Model.ID, c.Provider.Slug, c.Credential.BYOK
+}
+
+func (r *run) call(c routing.Candidate) providers.Call {
+	return providers.Call{
+		Provider: c.Provider.Slug, BaseURL: c.BaseURL(), APIKey: c.Credential.APIKey,
+		UpstreamModel: c.Endpoint.UpstreamModel, Body: r.req.Body, Stream: r.req.Stream,
+	}
+}
+
+// estimateTokens approximates a token count from text length (4 bytes per
+// token) for upstreams that report no usage.
+func estimateTokens(n int) int { return (n + 3) / 4 }

@@ -1,0 +1,199 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/providers"
+	"github.com/perpetuo/perpetuo/internal/routing"
+)
+
+// ChunkWriter sends one SSE data event to the client and flushes it.
+type ChunkWriter interface {
+	WriteChunk(data []byte) error
+	WriteDone() error
+}
+
+// Stream is an upstream stream that has produced its first chunk and not yet
+// sent anything to the client. Relay must be called exactly once.
+type Stream struct {
+	GenerationID string
+	r            *run
+	cand         routing.Candidate
+	up           providers.Stream
+	first        []byte
+
+	created       int64
+	content       int // bytes of content relayed, for usage estimates
+	usage         providers.Usage
+	hasUsage      bool
+	wroteChunk    bool
+	firstTokenSet bool
+}
+
+// OpenStream plans a streaming request and opens the first endpoint that
+// answers with a chunk. Every failure here is still a plain HTTP error.
+func (g *Gateway) OpenStream(ctx context.Context, c Caller, req Request) (*Stream, error) {
+	r := g.newRun(c, req)
+	plan, err := r.plan()
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	var lastErr error
+	for _, cand := range plan.Candidates {
+		began := g.now()
+		s, err := r.open(ctx, cand)
+		r.attempt(cand, began, err)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+		if !r.retryable(ctx, err) {
+			break
+		}
+	}
+	return nil, r.fail(ctx, lastErr)
+}
+
+// open starts the upstream stream and waits for its first chunk, so a stream
+// that dies before producing anything can still fall back.
+func (r *run) open(ctx context.Context, c routing.Candidate) (*Stream, error) {
+	up, err := r.g.adapters[c.Provider.API].Stream(ctx, r.call(c))
+	if err != nil {
+		return nil, err
+	}
+	first, err := up.Next()
+	if err == io.EOF {
+		err = &providers.Error{Status: 200, Retryable: true, Client: apierr.New(502, apierr.ProviderError,
+			"Provider %s ended the stream without output; retry, or allow fallbacks.", c.Provider.Slug)}
+	}
+	if err != nil {
+		up.Close()
+		return nil, err
+	}
+	r.served(c)
+	r.rec.Status = 200
+	r.rec.UpstreamID = gjson.GetBytes(first, "id").String()
+	return &Stream{GenerationID: r.rec.ID, r: r, cand: c, up: up, first: first,
+		created: gjson.GetBytes(first, "created").Int()}, nil
+}
+
+// Relay copies the stream to w chunk by chunk, ends it with a usage chunk and
+// [DONE], and records the generation. An upstream failure mid-stream becomes
+// an in-band error chunk; a client that hangs up (ctx cancelled or a failed
+// write) cancels the upstream call and is billed for what was produced.
+func (s *Stream) Relay(ctx context.Context, w ChunkWriter) {
+	defer s.up.Close()
+	chunk, err := s.first, error(nil)
+	for err == nil {
+		if werr := s.forward(w, chunk); werr != nil {
+			s.cancelled()
+			return
+		}
+		chunk, err = s.up.Next()
+	}
+	if ctx.Err() != nil {
+		s.cancelled()
+		return
+	}
+	if err != io.EOF {
+		s.failed(w, err)
+		return
+	}
+	s.end(w)
+}
+
+// forward relays one upstream chunk, keeping usage for the final chunk.
+func (s *Stream) forward(w ChunkWriter, chunk []byte) error {
+	if u := gjson.GetBytes(chunk, "usage"); u.IsObject() {
+		s.usage, s.hasUsage = providers.ParseUsage(u)
+	}
+	choices := gjson.GetBytes(chunk, "choices")
+	if choices.IsArray() && len(choices.Array()) == 0 {
+		return nil // the upstream's usage-only chunk: ours replaces it
+	}
+	for _, ch := range choices.Array() {
+		if fr := ch.Get("finish_reason").String(); fr != "" {
+			s.r.rec.FinishReason, s.r.rec.NativeFinishReason = fr, fr
+		}
+		if c := ch.Get("delta.content").String(); c != "" {
+			s.content += len(c)
+			if !s.firstTokenSet {
+				s.firstTokenSet = true
+				s.r.rec.TTFT = s.r.since()
+			}
+		}
+	}
+	out, err := s.r.decorate(chunk)
+	if err != nil {
+		return fmt.Errorf("decorate chunk: %w", err)
+	}
+	if err := w.WriteChunk(out); err != nil {
+		return fmt.Errorf("write chunk: %w", err)
+	}
+	s.wroteChunk = true
+	return nil
+}
+
+// settle computes usage and cost from what the upstream reported, or from
+// what was relayed when it reported nothing (a cut or cancelled stream).
+func (s *Stream) settle() {
+	u := s.usage
+	if !s.hasUsage {
+		u = providers.Usage{PromptTokens: estimateTokens(len(s.r.req.Body)), CompletionTokens: estimateTokens(s.content)}
+	}
+	s.r.usage(s.cand, u)
+}
+
+func (s *Stream) end(w ChunkWriter) {
+	s.settle()
+	_ = s.writeUsage(w)
+	_ = w.WriteDone()
+	s.r.finish()
+}
+
+func (s *Stream) cancelled() {
+	s.settle()
+	s.r.rec.Cancelled = true
+	s.r.finish()
+}
+
+// failed reports a mid-stream upstream failure in-band: an error chunk whose
+// choice finishes with "error", the usage so far, then [DONE].
+func (s *Stream) failed(w ChunkWriter, err error) {
+	e := apierr.From(err)
+	s.r.g.log.Warn("upstream stream failed mid-way", "generation", s.GenerationID, "provider", s.cand.Provider.Slug, "err", err)
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		last := &s.r.rec.Attempts[len(s.r.rec.Attempts)-1]
+		last.Status, last.ErrorType = pe.Status, string(e.Type)
+	}
+	s.r.rec.ErrorType, s.r.rec.FinishReason = string(e.Type), "error"
+	s.settle()
+	chunk, _ := sjson.SetBytes(s.skeleton(), "error", e.Body())
+	chunk, _ = sjson.SetRawBytes(chunk, "choices", []byte(`[{"index":0,"delta":{},"finish_reason":"error"}]`))
+	if w.WriteChunk(chunk) == nil && s.writeUsage(w) == nil {
+		_ = w.WriteDone()
+	}
+	s.r.finish()
+}
+
+func (s *Stream) writeUsage(w ChunkWriter) error {
+	chunk, err := sjson.SetRawBytes(s.skeleton(), "usage", s.r.usageJSON())
+	if err != nil {
+		return fmt.Errorf("usage chunk: %w", err)
+	}
+	return w.WriteChunk(chunk)
+}
+
+// skeleton is a chunk with Perpetuo's identity fields and no choices.
+func (s *Stream) skeleton() []byte {
+	return fmt.Appendf(nil, `{"id":%q,"object":"chat.completion.chunk","created":%d,"model":%q,"provider":%q,"choices":[]}`,
+		s.r.rec.ID, s.created, s.r.rec.Model, s.r.rec.Provider)
+}

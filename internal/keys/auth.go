@@ -1,0 +1,91 @@
+package keys
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/perpetuo/perpetuo/internal/apierr"
+)
+
+// ErrNotFound is returned by a Lookup that knows no key with that hash.
+var ErrNotFound = errors.New("key not found")
+
+// Lookup finds a key by the hash of its plaintext.
+type Lookup interface {
+	KeyByHash(ctx context.Context, hash []byte) (Key, error)
+}
+
+// Authenticator resolves bearer tokens to keys, caching what it found.
+// Invalidate drops a key when it changes, so a disabled or revoked key is
+// refused on its next request rather than after a TTL.
+type Authenticator struct {
+	lookup Lookup
+	now    func() time.Time
+
+	mu    sync.RWMutex
+	cache map[string]Key // hex hash → key
+}
+
+// NewAuthenticator returns an Authenticator over lookup; now may be nil.
+func NewAuthenticator(lookup Lookup, now func() time.Time) *Authenticator {
+	if now == nil {
+		now = time.Now
+	}
+	return &Authenticator{lookup: lookup, now: now, cache: map[string]Key{}}
+}
+
+var errUnauthenticated = apierr.New(http.StatusUnauthorized, apierr.Authentication,
+	"Missing API key: send 'Authorization: Bearer pk_...'.")
+
+// Authenticate returns the key a bearer token names, or an authentication
+// error that says why it was refused.
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (Key, error) {
+	if token == "" {
+		return Key{}, errUnauthenticated
+	}
+	if !WellFormed(token) {
+		return Key{}, apierr.New(http.StatusUnauthorized, apierr.Authentication,
+			"Invalid API key: Perpetuo keys start with 'pk_'; check the Authorization header.")
+	}
+	h := Hash(token)
+	hk := hex.EncodeToString(h)
+	a.mu.RLock()
+	k, ok := a.cache[hk]
+	a.mu.RUnlock()
+	if !ok {
+		var err error
+		k, err = a.lookup.KeyByHash(ctx, h)
+		if errors.Is(err, ErrNotFound) {
+			return Key{}, apierr.New(http.StatusUnauthorized, apierr.Authentication,
+				"Unknown API key: it may have been revoked; create a new one.")
+		}
+		if err != nil {
+			return Key{}, fmt.Errorf("look up key: %w", err)
+		}
+		a.mu.Lock()
+		a.cache[hk] = k
+		a.mu.Unlock()
+	}
+	if k.Disabled {
+		return Key{}, apierr.New(http.StatusUnauthorized, apierr.Authentication,
+			"API key %s is disabled; ask a workspace admin to enable it.", k.Label)
+	}
+	if k.ExpiresAt != nil && !a.now().Before(*k.ExpiresAt) {
+		return Key{}, apierr.New(http.StatusUnauthorized, apierr.Authentication,
+			"API key %s expired at %s; create a new one.", k.Label, k.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return k, nil
+}
+
+// InvalidateAll empties the cache; the next request of every key looks it up
+// again.
+func (a *Authenticator) InvalidateAll() {
+	a.mu.Lock()
+	a.cache = map[string]Key{}
+	a.mu.Unlock()
+}

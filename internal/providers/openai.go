@@ -1,0 +1,172 @@
+package providers
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/perpetuo/perpetuo/internal/sse"
+)
+
+// maxUpstreamBody bounds a non-streaming upstream response.
+const maxUpstreamBody = 32 << 20
+
+// extensionFields are Perpetuo's and OpenRouter's request fields; OpenAI-style
+// upstreams reject or misread them, so they are removed before relaying.
+// Everything else the client sent passes through untouched.
+var extensionFields = []string{
+	"models", "provider", "strategy", "session_id", "metadata", "usage",
+	"transforms", "route", "preset", "stream_options",
+}
+
+// OpenAI speaks the OpenAI Chat Completions API (OpenAI, Azure-compatible
+// proxies, Groq, Together, Mistral, DeepSeek, vLLM, Perpetuo's mock, ...).
+type OpenAI struct {
+	client *http.Client
+}
+
+// NewOpenAI returns an adapter using client.
+func NewOpenAI(client *http.Client) *OpenAI { return &OpenAI{client: client} }
+
+// UpstreamBody rewrites the client's request for an OpenAI-style upstream:
+// extension fields removed, the upstream model id substituted and, for
+// streams, usage requested so the last chunk carries it.
+func UpstreamBody(body []byte, upstreamModel string, stream bool) ([]byte, error) {
+	out := body
+	var err error
+	for _, f := range extensionFields {
+		if gjson.GetBytes(out, f).Exists() {
+			if out, err = sjson.DeleteBytes(out, f); err != nil {
+				return nil, fmt.Errorf("remove %s: %w", f, err)
+			}
+		}
+	}
+	if out, err = sjson.SetBytes(out, "model", upstreamModel); err != nil {
+		return nil, fmt.Errorf("set model: %w", err)
+	}
+	if stream {
+		if out, err = sjson.SetRawBytes(out, "stream_options", []byte(`{"include_usage":true}`)); err != nil {
+			return nil, fmt.Errorf("set stream_options: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
+	url, err := endpointURL(c.BaseURL, "/chat/completions")
+	if err != nil {
+		return nil, &Error{Client: misconfigured(c.Provider), Retryable: true}
+	}
+	body, err := UpstreamBody(c.Body, c.UpstreamModel, c.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("build upstream body: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, &Error{Client: misconfigured(c.Provider).WithCause(err), Retryable: true}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.Stream {
+		req.Header.Set("Accept", "text/event-stream")
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return nil, transportError(ctx, c.Provider, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		return nil, classifyStatus(c.Provider, resp.StatusCode, resp.Header, b)
+	}
+	return resp, nil
+}
+
+// Complete implements Adapter.
+func (o *OpenAI) Complete(ctx context.Context, c Call) (*Completion, error) {
+	resp, err := o.do(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
+	if err != nil {
+		return nil, transportError(ctx, c.Provider, fmt.Errorf("read response: %w", err))
+	}
+	if !gjson.ValidBytes(b) || !gjson.GetBytes(b, "choices").IsArray() {
+		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true}
+	}
+	comp := &Completion{
+		Body:         b,
+		UpstreamID:   gjson.GetBytes(b, "id").String(),
+		FinishReason: gjson.GetBytes(b, "choices.0.finish_reason").String(),
+	}
+	comp.Usage, comp.HasUsage = ParseUsage(gjson.GetBytes(b, "usage"))
+	return comp, nil
+}
+
+// Stream implements Adapter. It returns once the upstream accepted the
+// request; chunks are read lazily by Next.
+func (o *OpenAI) Stream(ctx context.Context, c Call) (Stream, error) {
+	c.Stream = true
+	resp, err := o.do(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &openAIStream{ctx: ctx, provider: c.Provider, body: resp.Body, r: sse.NewReader(resp.Body)}, nil
+}
+
+type openAIStream struct {
+	ctx      context.Context
+	provider string
+	body     io.ReadCloser
+	r        *sse.Reader
+}
+
+// Next returns the next chunk's JSON; io.EOF after [DONE]. A stream that ends
+// without [DONE] is an error: the upstream was cut off.
+func (s *openAIStream) Next() ([]byte, error) {
+	for {
+		ev, err := s.r.Next()
+		if err == io.EOF {
+			return nil, transportError(s.ctx, s.provider, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			return nil, transportError(s.ctx, s.provider, err)
+		}
+		if ev.IsDone() {
+			return nil, io.EOF
+		}
+		if len(ev.Data) == 0 {
+			continue
+		}
+		if e := gjson.GetBytes(ev.Data, "error"); e.Exists() {
+			return nil, inStreamError(s.provider, ev.Data)
+		}
+		return bytes.Clone(ev.Data), nil
+	}
+}
+
+func (s *openAIStream) Close() error { return s.body.Close() }
+
+// ParseUsage reads an OpenAI usage object.
+func ParseUsage(u gjson.Result) (Usage, bool) {
+	if !u.IsObject() {
+		return Usage{}, false
+	}
+	return Usage{
+		PromptTokens:     int(u.Get("prompt_tokens").Int()),
+		CompletionTokens: int(u.Get("completion_tokens").Int()),
+		ReasoningTokens:  int(u.Get("completion_tokens_details.reasoning_tokens").Int()),
+		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
+	}, true
+}

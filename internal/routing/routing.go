@@ -1,0 +1,78 @@
+// Package routing turns a request's model choice and provider preferences
+// into an ordered plan of upstream endpoints, and remembers why every other
+// endpoint was left out so the decision can be explained.
+//
+// Candidates = catalog endpoints of the requested model(s) ∩ providers the
+// workspace holds a credential for ∩ API families Perpetuo has an adapter
+// for, then filtered by the request's preferences. Order: the request's
+// provider.order first, then cheapest first; models of models[] in order.
+package routing
+
+import (
+	"github.com/perpetuo/perpetuo/internal/catalog"
+)
+
+// Credential is what Perpetuo calls a provider with.
+type Credential struct {
+	Provider string
+	APIKey   string
+	BaseURL  string // overrides the catalog's base URL when set
+	BYOK     bool   // the workspace's own key, as opposed to an operator default
+}
+
+// Credentials finds the credential a workspace uses for a provider.
+type Credentials interface {
+	Credential(workspaceID, provider string) (Credential, bool)
+}
+
+// Prefs are the request's provider preferences (OpenRouter's provider object).
+type Prefs struct {
+	Order          []string
+	Only           []string
+	Ignore         []string
+	AllowFallbacks *bool
+	ZDR            bool
+	DataCollection string // "", "allow", "deny"
+}
+
+// Fallbacks reports whether endpoints after the first may be tried.
+func (p Prefs) Fallbacks() bool { return p.AllowFallbacks == nil || *p.AllowFallbacks }
+
+// Candidate is one endpoint the gateway may call, in plan order.
+type Candidate struct {
+	Model      *catalog.Model
+	Endpoint   catalog.Endpoint
+	Provider   *catalog.Provider
+	Credential Credential
+}
+
+// BaseURL is where to call this candidate.
+func (c Candidate) BaseURL() string {
+	if c.Credential.BaseURL != "" {
+		return c.Credential.BaseURL
+	}
+	return c.Provider.BaseURL
+}
+
+// Exclusion says why an endpoint was left out.
+type Exclusion struct {
+	Model    string `json:"model"`
+	Provider string `json:"provider"`
+	Reason   string `json:"reason"`
+}
+
+// Reasons an endpoint is excluded; the filter names of design.md §2.
+const (
+	ReasonCredentials    = "credentials"
+	ReasonAdapter        = "adapter"
+	ReasonOnly           = "provider:only"
+	ReasonIgnore         = "provider:ignore"
+	ReasonZDR            = "data_policy:zdr"
+	ReasonDataCollection = "data_policy:training"
+)
+
+// Plan is the ordered list of candidates and what was excluded.
+type Plan struct {
+	Candidates []Candidate
+	Excluded   []Exclusion
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/perpetuo/perpetuo/gen/api"
+	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/records"
+)
+
+// GetGeneration implements api.StrictServerInterface.
+func (s *Server) GetGeneration(ctx context.Context, req api.GetGenerationRequestObject) (api.GetGenerationResponseObject, error) {
+	k := callerKey(ctx)
+	g, err := s.generations.Get(ctx, k.WorkspaceID, req.Params.Id)
+	if errors.Is(err, records.ErrNotFound) {
+		return nil, apierr.New(http.StatusNotFound, apierr.NotFound,
+			"Generation %s does not exist in this workspace; use the id from the completion's 'id' or X-Generation-Id.", req.Params.Id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return api.GetGeneration200JSONResponse{Data: generationOf(g)}, nil
+}
+
+func generationOf(g records.Generation) api.Generation {
+	out := api.Generation{
+		Id: g.ID, CreatedAt: g.CreatedAt, RequestedModel: g.RequestedModel, KeyId: &g.KeyID,
+		Model: opt(g.Model), ProviderName: opt(g.Provider), UpstreamId: opt(g.UpstreamID),
+		App: opt(g.App), User: opt(g.User), SessionId: opt(g.SessionID),
+		Streamed: g.Streamed, Cancelled: g.Cancelled, Status: g.Status,
+		FinishReason: opt(g.FinishReason), NativeFinishReason: opt(g.NativeFinishReason),
+		TokensPrompt: g.PromptTokens, TokensCompletion: g.CompletionTokens,
+		NativeTokensReasoning: g.ReasoningTokens, NativeTokensCached: g.CachedTokens,
+		TotalCost: money(g.Cost), IsByok: g.BYOK, Latency: int(g.Latency.Milliseconds()),
+		Attempts: make([]api.Attempt, len(g.Attempts)),
+	}
+	if g.ErrorType != "" {
+		t := api.ErrorType(g.ErrorType)
+		out.ErrorType = &t
+	}
+	if g.TTFT > 0 {
+		ms := int(g.TTFT.Milliseconds())
+		out.TimeToFirstToken = &ms
+	}
+	for i, a := range g.Attempts {
+		out.Attempts[i] = api.Attempt{Provider: a.Provider, Model: a.Model, Status: a.Status, Latency: int(a.LatencyMs)}
+		if a.ErrorType != "" {
+			t := api.ErrorType(a.ErrorType)
+			out.Attempts[i].ErrorType = &t
+		}
+	}
+	return out
+}
+
+// GetCurrentKey implements api.StrictServerInterface.
+func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestObject) (api.GetCurrentKeyResponseObject, error) {
+	k := callerKey(ctx)
+	// Records of this replica that are still batched count too.
+	if err := s.flushRecords(ctx); err != nil {
+		return nil, err
+	}
+	u, err := s.usage.KeyUsage(ctx, k.ID, s.now())
+	if err != nil {
+		return nil, err
+	}
+	out := api.Key{
+		Id: k.ID, Name: k.Name, Label: k.Label, WorkspaceId: k.WorkspaceID, MemberId: k.MemberID,
+		Role: api.KeyRole(k.Role), IncludeByokInLimit: k.IncludeBYOKInLimit, RequireZdr: k.RequireZDR,
+		ExpiresAt: k.ExpiresAt, Disabled: k.Disabled, CreatedAt: k.CreatedAt,
+		Usage: money(u.Total), UsageDaily: money(u.Daily), UsageWeekly: money(u.Weekly),
+		UsageMonthly: money(u.Monthly), ByokUsage: money(u.BYOK),
+	}
+	if k.LimitReset != "" {
+		lr := api.KeyLimitReset(k.LimitReset)
+		out.LimitReset = &lr
+	}
+	if k.Limit.Valid {
+		lim := money(k.Limit.Decimal)
+		spent := u.Total
+		switch k.LimitReset {
+		case "daily":
+			spent = u.Daily
+		case "weekly":
+			spent = u.Weekly
+		case "monthly":
+			spent = u.Monthly
+		}
+		rem := money(decimal.Max(k.Limit.Decimal.Sub(spent), decimal.Zero))
+		out.Limit, out.LimitRemaining = &lim, &rem
+	}
+	return api.GetCurrentKey200JSONResponse{Data: out}, nil
+}
+
+// money renders an exact decimal as a JSON number.
+func money(d decimal.Decimal) json.Number { return json.Number(d.String()) }
+
+func opt(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+var _ = time.Now

@@ -1,0 +1,166 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/perpetuo/perpetuo/gen/api"
+	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/gateway"
+	"github.com/perpetuo/perpetuo/internal/routing"
+	"github.com/perpetuo/perpetuo/internal/sse"
+)
+
+// CreateChatCompletion implements api.StrictServerInterface.
+func (s *Server) CreateChatCompletion(ctx context.Context, req api.CreateChatCompletionRequestObject) (api.CreateChatCompletionResponseObject, error) {
+	b := req.Body
+	models := chatModels(b)
+	if len(models) == 0 {
+		return nil, apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"Set 'model' (e.g. \"mock/echo\") or 'models'; GET /v1/models lists what you can use.").With("field", "/model")
+	}
+	k := callerKey(ctx)
+	caller := gateway.Caller{KeyID: k.ID, WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, RequireZDR: k.RequireZDR}
+	greq := gateway.Request{
+		Body: rawBody(ctx), Models: models, Stream: b.Stream != nil && *b.Stream,
+		Prefs: prefsOf(b.Provider), User: deref(b.User), SessionID: deref(b.SessionId), App: appOf(ctx),
+	}
+	if !greq.Stream {
+		resp, err := s.gateway.Complete(ctx, caller, greq)
+		if err != nil {
+			return nil, err
+		}
+		return jsonCompletion{resp}, nil
+	}
+	st, err := s.gateway.OpenStream(ctx, caller, greq)
+	if err != nil {
+		return nil, err
+	}
+	return streamCompletion{ctx: ctx, stream: st, idle: s.streamIdle}, nil
+}
+
+// chatModels is the fallback chain: model first, then models[] without repeats.
+func chatModels(b *api.ChatCompletionRequest) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(m string) {
+		if m != "" && !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	add(deref(b.Model))
+	if b.Models != nil {
+		for _, m := range *b.Models {
+			add(m)
+		}
+	}
+	return out
+}
+
+func prefsOf(p *api.ProviderPreferences) routing.Prefs {
+	if p == nil {
+		return routing.Prefs{}
+	}
+	out := routing.Prefs{AllowFallbacks: p.AllowFallbacks, ZDR: p.Zdr != nil && *p.Zdr}
+	for dst, src := range map[*[]string]*[]string{&out.Order: p.Order, &out.Only: p.Only, &out.Ignore: p.Ignore} {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	if p.DataCollection != nil {
+		out.DataCollection = string(*p.DataCollection)
+	}
+	return out
+}
+
+// appOf attributes a request to an app the way OpenRouter does: X-Title,
+// else HTTP-Referer.
+func appOf(ctx context.Context) string {
+	h, _ := ctx.Value(ctxHeaders).(http.Header)
+	if t := h.Get("X-Title"); t != "" {
+		return truncate(t, 128)
+	}
+	return truncate(h.Get("HTTP-Referer"), 256)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// jsonCompletion writes a finished completion.
+type jsonCompletion struct{ resp *gateway.Response }
+
+func (c jsonCompletion) VisitCreateChatCompletionResponse(w http.ResponseWriter) error {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Generation-Id", c.resp.GenerationID)
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(c.resp.Body)
+	return err
+}
+
+// streamCompletion relays an opened stream as Server-Sent Events.
+type streamCompletion struct {
+	ctx    context.Context
+	stream *gateway.Stream
+	idle   time.Duration
+}
+
+func (c streamCompletion) VisitCreateChatCompletionResponse(w http.ResponseWriter) error {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Generation-Id", c.stream.GenerationID)
+	w.WriteHeader(http.StatusOK)
+	c.stream.Relay(c.ctx, &sseWriter{w: w, rc: http.NewResponseController(w), idle: c.idle})
+	return nil // failures after the first byte are reported in-band
+}
+
+// sseWriter writes SSE events, flushing each, with an idle write deadline so
+// a client that stops reading cannot hold the stream forever.
+type sseWriter struct {
+	w    io.Writer
+	rc   *http.ResponseController
+	idle time.Duration
+	buf  bytes.Buffer
+}
+
+func (s *sseWriter) WriteChunk(data []byte) error {
+	s.buf.Reset()
+	if err := sse.WriteData(&s.buf, data); err != nil {
+		return err
+	}
+	return s.send()
+}
+
+func (s *sseWriter) WriteDone() error {
+	s.buf.Reset()
+	if err := sse.WriteDone(&s.buf); err != nil {
+		return err
+	}
+	return s.send()
+}
+
+func (s *sseWriter) send() error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.idle)) // unsupported writers (tests) just skip it
+	if _, err := s.w.Write(s.buf.Bytes()); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}

@@ -1,0 +1,23 @@
+package server
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/perpetuo/perpetuo/gen/api"
+	"github.com/perpetuo/perpetuo/internal/apierr"
+)
+
+// GetHealth implements api.StrictServerInterface: alive while the process runs.
+func (s *Server) GetHealth(context.Context, api.GetHealthRequestObject) (api.GetHealthResponseObject, error) {
+	return api.GetHealth200JSONResponse{Status: "ok"}, nil
+}
+
+// GetReadiness implements api.StrictServerInterface: ready while not draining
+// and the database answers.
+func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObject) (api.GetReadinessResponseObject, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, apierr.New(http.StatusServiceUnavailable, apierr.Unavailable, "Not ready: %s.", err.Error())
+	}
+	return api.GetReadiness200JSONResponse{Status: "ok"}, nil
+}

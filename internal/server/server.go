@@ -1,0 +1,147 @@
+// Package server is Perpetuo's HTTP layer: the middleware chain, the
+// implementation of the generated strict server interface (gen/api), the
+// docs and metrics routes, and the single mapping from errors to the error
+// envelope. Domain work happens in gateway, routing, records and keys.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/perpetuo/perpetuo/gen/api"
+	"github.com/perpetuo/perpetuo/internal/catalog"
+	"github.com/perpetuo/perpetuo/internal/gateway"
+	"github.com/perpetuo/perpetuo/internal/keys"
+	"github.com/perpetuo/perpetuo/internal/records"
+	"github.com/perpetuo/perpetuo/internal/store"
+)
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// Authenticator resolves a bearer token to a key.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (keys.Key, error)
+}
+
+// Generations reads generation records, including ones not yet written.
+type Generations interface {
+	Get(ctx context.Context, workspaceID, id string) (records.Generation, error)
+	Flush(ctx context.Context) error
+}
+
+// Usage sums a key's spend.
+type Usage interface {
+	KeyUsage(ctx context.Context, keyID string, now time.Time) (store.KeyUsage, error)
+}
+
+// Models lists the models a workspace can route to.
+type Models interface {
+	Routable(workspaceID string) []*catalog.Model
+}
+
+// ErrDraining is what Ready returns while the server shuts down.
+var ErrDraining = errors.New("draining")
+
+// Config is what the server is built from.
+type Config struct {
+	Log          *slog.Logger
+	AccessLog    *slog.Logger // nil: no access log
+	Auth         Authenticator
+	Gateway      *gateway.Gateway
+	Generations  Generations
+	Usage        Usage
+	Models       Models
+	Ready        func(ctx context.Context) error
+	Registry     *prometheus.Registry
+	MaxBodyBytes int64         // default 8 MiB
+	StreamIdle   time.Duration // per-write deadline on streams; default 60s
+	Now          func() time.Time
+}
+
+// Server implements the API.
+type Server struct {
+	log         *slog.Logger
+	access      *slog.Logger
+	auth        Authenticator
+	gateway     *gateway.Gateway
+	generations Generations
+	usage       Usage
+	models      Models
+	ready       func(ctx context.Context) error
+	metrics     *httpMetrics
+	spec        *specRouter
+	specJSON    []byte
+	maxBody     int64
+	streamIdle  time.Duration
+	now         func() time.Time
+}
+
+// New builds the handler for every route.
+func New(cfg Config) (http.Handler, error) {
+	spec, err := api.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode spec: %w", err)
+	}
+	router, err := newSpecRouter(spec)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		log: cfg.Log, access: cfg.AccessLog, auth: cfg.Auth, gateway: cfg.Gateway,
+		generations: cfg.Generations, usage: cfg.Usage, models: cfg.Models, ready: cfg.Ready,
+		metrics: newHTTPMetrics(cfg.Registry), spec: router, specJSON: specJSON,
+		maxBody: cfg.MaxBodyBytes, streamIdle: cfg.StreamIdle, now: cfg.Now,
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = 8 << 20
+	}
+	if s.streamIdle <= 0 {
+		s.streamIdle = 60 * time.Second
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.access == nil {
+		s.access = slog.New(slog.DiscardHandler)
+	}
+	return s.handler(cfg.Registry), nil
+}
+
+// handler wires the routes and the middleware chain, in the order it runs.
+func (s *Server) handler(reg *prometheus.Registry) http.Handler {
+	apiMux := http.NewServeMux()
+	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc:  func(w http.ResponseWriter, r *http.Request, err error) { s.writeError(w, r, requestError(err)) },
+		ResponseErrorHandlerFunc: s.writeError,
+	})
+	api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
+		BaseRouter:       apiMux,
+		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) { s.writeError(w, r, requestError(err)) },
+	})
+	apiChain := chain(apiMux, s.readBody, s.findRoute, s.authenticate, s.validate)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.docsRoutes(mux)
+	mux.Handle("/", apiChain)
+	return chain(mux, s.recoverer, requestIDs, s.accessLog, openRouterPrefix)
+}
+
+func (s *Server) flushRecords(ctx context.Context) error {
+	if err := s.generations.Flush(ctx); err != nil {
+		return fmt.Errorf("flush records: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package sse
+
+import (
+	"bytes"
+	"errors"
+	"io"
+)
+
+// MaxLineSize is the longest line, in bytes, a Reader accepts. Longer lines
+// make Next fail with ErrLineTooLong.
+const MaxLineSize = 8 << 20
+
+// ErrLineTooLong reports a line longer than MaxLineSize.
+var ErrLineTooLong = errors.New("sse: line too long")
+
+const (
+	initialBufferSize = 8 << 10
+	maxEmptyReads     = 100
+)
+
+// lineReader splits a stream into lines ended by "\n", "\r\n" or "\r".
+// Unlike bufio.Scanner it remembers how much of a partial line it has
+// already searched, so very long lines cost linear time, and it never waits
+// for the byte after a "\r" before returning the line the "\r" ends.
+type lineReader struct {
+	r       io.Reader
+	buf     []byte
+	start   int  // buf[start:end] is read but not yet returned
+	end     int  //
+	scanned int  // bytes of buf[start:end] known to hold no line ending
+	skipLF  bool // the last line ended with "\r": a leading "\n" belongs to it
+	err     error
+}
+
+// line returns the next line without its ending. The slice is only valid
+// until the next call. At end of input a final unterminated line is
+// returned before io.EOF.
+func (l *lineReader) line() ([]byte, error) {
+	for {
+		if l.skipLF && l.start < l.end {
+			if l.buf[l.start] == '\n' {
+				l.start++
+			}
+			l.skipLF = false
+		}
+		if !l.skipLF {
+			if line, ok := l.cut(); ok {
+				return line, nil
+			}
+		}
+		if l.err != nil {
+			return l.rest()
+		}
+		l.fill()
+	}
+}
+
+// cut returns the next complete line in the buffer, if there is one.
+func (l *lineReader) cut() ([]byte, bool) {
+	from := l.start + l.scanned
+	i := indexLineEnd(l.buf[from:l.end])
+	if i < 0 {
+		l.scanned = l.end - l.start
+		return nil, false
+	}
+	i += from
+	line := l.buf[l.start:i]
+	l.skipLF = l.buf[i] == '\r'
+	l.start, l.scanned = i+1, 0
+	return line, true
+}
+
+// rest returns the unterminated last line at end of input, then the error.
+func (l *lineReader) rest() ([]byte, error) {
+	if l.err != io.EOF || l.start == l.end {
+		return nil, l.err
+	}
+	line := l.buf[l.start:l.end]
+	l.start, l.scanned = l.end, 0
+	return line, nil
+}
+
+// fill reads more input, compacting or growing the buffer as needed.
+func (l *lineReader) fill() {
+	if l.start > 0 {
+		copy(l.buf, l.buf[l.start:l.end])
+		l.end -= l.start
+		l.start = 0
+	}
+	if l.end == len(l.buf) {
+		if len(l.buf) >= MaxLineSize {
+			l.err = ErrLineTooLong
+			return
+		}
+		grown := make([]byte, min(max(2*len(l.buf), initialBufferSize), MaxLineSize))
+		copy(grown, l.buf[:l.end])
+		l.buf = grown
+	}
+	for range maxEmptyReads {
+		n, err := l.r.Read(l.buf[l.end:])
+		l.end += n
+		if err != nil {
+			l.err = err
+			return
+		}
+		if n > 0 {
+			return
+		}
+	}
+	l.err = io.ErrNoProgress
+}
+
+// indexLineEnd returns the index of the first "\r" or "\n" in b, or -1.
+func indexLineEnd(b []byte) int {
+	lf := bytes.IndexByte(b, '\n')
+	if lf >= 0 {
+		b = b[:lf]
+	}
+	if cr := bytes.IndexByte(b, '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
+}

@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/perpetuo/perpetuo/gen/db"
+	"github.com/perpetuo/perpetuo/internal/records"
+)
+
+// InsertGenerations implements records.Store with one COPY per batch.
+func (s *Store) InsertGenerations(ctx context.Context, gs []records.Generation) error {
+	rows := make([]db.GenerationInsertManyParams, len(gs))
+	for i, g := range gs {
+		attempts, err := json.Marshal(g.Attempts)
+		if err != nil {
+			return fmt.Errorf("encode attempts of %s: %w", g.ID, err)
+		}
+		rows[i] = db.GenerationInsertManyParams{
+			ID: g.ID, WorkspaceID: g.WorkspaceID, KeyID: g.KeyID, MemberID: g.MemberID,
+			RequestedModel: g.RequestedModel, Model: ptr(g.Model), Provider: ptr(g.Provider),
+			UpstreamID: ptr(g.UpstreamID), App: ptr(g.App), EndUser: ptr(g.User), SessionID: ptr(g.SessionID),
+			Streamed: g.Streamed, Cancelled: g.Cancelled, Status: int32(g.Status),
+			ErrorType: ptr(g.ErrorType), FinishReason: ptr(g.FinishReason), NativeFinishReason: ptr(g.NativeFinishReason),
+			PromptTokens: int32(g.PromptTokens), CompletionTokens: int32(g.CompletionTokens),
+			ReasoningTokens: int32(g.ReasoningTokens), CachedTokens: int32(g.CachedTokens),
+			CostUsd: g.Cost, IsByok: g.BYOK, LatencyMs: int32(g.Latency.Milliseconds()),
+			TtftMs: ms(g.TTFT), Attempts: attempts, CreatedAt: g.CreatedAt,
+		}
+	}
+	if _, err := s.q.GenerationInsertMany(ctx, rows); err != nil {
+		return fmt.Errorf("copy generations: %w", err)
+	}
+	return nil
+}
+
+// Generation implements records.Store.
+func (s *Store) Generation(ctx context.Context, workspaceID, id string) (records.Generation, error) {
+	r, err := s.q.GenerationGetByID(ctx, db.GenerationGetByIDParams{ID: id, WorkspaceID: workspaceID})
+	if isNoRows(err) {
+		return records.Generation{}, records.ErrNotFound
+	}
+	if err != nil {
+		return records.Generation{}, fmt.Errorf("generation by id: %w", err)
+	}
+	g := records.Generation{
+		ID: r.ID, WorkspaceID: r.WorkspaceID, KeyID: r.KeyID, MemberID: r.MemberID,
+		RequestedModel: r.RequestedModel, Model: val(r.Model), Provider: val(r.Provider),
+		UpstreamID: val(r.UpstreamID), App: val(r.App), User: val(r.EndUser), SessionID: val(r.SessionID),
+		Streamed: r.Streamed, Cancelled: r.Cancelled, Status: int(r.Status), ErrorType: val(r.ErrorType),
+		FinishReason: val(r.FinishReason), NativeFinishReason: val(r.NativeFinishReason),
+		PromptTokens: int(r.PromptTokens), CompletionTokens: int(r.CompletionTokens),
+		ReasoningTokens: int(r.ReasoningTokens), CachedTokens: int(r.CachedTokens),
+		Cost: r.CostUsd, BYOK: r.IsByok, Latency: time.Duration(r.LatencyMs) * time.Millisecond,
+		CreatedAt: r.CreatedAt,
+	}
+	if r.TtftMs != nil {
+		g.TTFT = time.Duration(*r.TtftMs) * time.Millisecond
+	}
+	if err := json.Unmarshal(r.Attempts, &g.Attempts); err != nil {
+		return records.Generation{}, fmt.Errorf("decode attempts of %s: %w", id, err)
+	}
+	return g, nil
+}
+
+// KeyUsage is a key's spend, lifetime and per current UTC period.
+type KeyUsage struct {
+	Total, Daily, Weekly, Monthly, BYOK decimal.Decimal
+}
+
+// KeyUsage sums a key's recorded spend; periods start at 00:00 UTC, weeks on
+// Monday, months on the 1st.
+func (s *Store) KeyUsage(ctx context.Context, keyID string, now time.Time) (KeyUsage, error) {
+	day, week, month := PeriodStarts(now)
+	r, err := s.q.GenerationUsageByKey(ctx, db.GenerationUsageByKeyParams{
+		KeyID: keyID, DayStart: day, WeekStart: week, MonthStart: month,
+	})
+	if err != nil {
+		return KeyUsage{}, fmt.Errorf("key usage: %w", err)
+	}
+	return KeyUsage{Total: r.Usage, Daily: r.UsageDaily, Weekly: r.UsageWeekly, Monthly: r.UsageMonthly, BYOK: r.ByokUsage}, nil
+}
+
+// PeriodStarts returns the starts of the UTC day, week (Monday) and month
+// containing now.
+func PeriodStarts(now time.Time) (day, week, month time.Time) {
+	now = now.UTC()
+	day = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	week = day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+	month = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return day, week, month
+}
+
+func ptr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func val(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func ms(d time.Duration) *int32 {
+	if d <= 0 {
+		return nil
+	}
+	v := int32(d.Milliseconds())
+	return &v
+}
