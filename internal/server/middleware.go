@@ -130,6 +130,9 @@ func (s *Server) readBody(next http.Handler) http.Handler {
 			s.writeError(w, r, apierr.New(http.StatusBadRequest, apierr.InvalidRequest, "Could not read the request body; resend it."))
 			return
 		}
+		if r.Header.Get("Content-Type") == "" && len(b) > 0 {
+			r.Header.Set("Content-Type", "application/json") // JSON is the only body this API takes
+		}
 		r.Body = readerOf(b)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxBody, b)))
 	})

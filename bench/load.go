@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Target names.
+const (
+	directTarget  = "direct"
+	gatewayTarget = "gateway"
+)
+
+// target is an endpoint the load goes to.
+type target struct {
+	name  string // directTarget or gatewayTarget
+	url   string // the chat completions URL
+	model string
+	token string // bearer token; "" sends none
+}
+
+// sample is one successful request.
+type sample struct {
+	latency time.Duration // until the whole body was read
+	ttft    time.Duration // streams: until the first "data:" line
+}
+
+// batch is what a run of requests against one target produced.
+type batch struct {
+	sent    int
+	samples []sample
+	wall    time.Duration
+	errs    tally
+}
+
+// add merges o into b.
+func (b *batch) add(o batch) {
+	b.sent += o.sent
+	b.samples = append(b.samples, o.samples...)
+	b.wall += o.wall
+	b.errs.merge(o.errs)
+}
+
+// loader sends requests at a fixed concurrency through one shared client.
+type loader struct {
+	client      *http.Client
+	concurrency int
+	timeout     time.Duration
+}
+
+// newLoader returns a loader whose transport keeps a connection per worker
+// alive for every target.
+func newLoader(concurrency int, timeout time.Duration) *loader {
+	t := &http.Transport{
+		Proxy:               nil, // 127.0.0.1 only; never through a proxy
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        4 * concurrency,
+		MaxIdleConnsPerHost: 2 * concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &loader{client: &http.Client{Transport: t}, concurrency: concurrency, timeout: timeout}
+}
+
+// close drops the client's idle connections.
+func (l *loader) close() { l.client.CloseIdleConnections() }
+
+// run sends n requests to t, l.concurrency at a time, and stops early when
+// ctx ends.
+func (l *loader) run(ctx context.Context, t target, stream bool, n int) batch {
+	body := chatBody(t.model, stream)
+	var next atomic.Int64
+	parts := make([]batch, min(l.concurrency, n))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range parts {
+		wg.Go(func() {
+			p := &parts[w]
+			for ctx.Err() == nil && next.Add(1) <= int64(n) {
+				p.sent++
+				s, err := l.one(ctx, t, body, stream)
+				if err != nil {
+					p.errs.add(err)
+					continue
+				}
+				p.samples = append(p.samples, s)
+			}
+		})
+	}
+	wg.Wait()
+	out := batch{samples: make([]sample, 0, n)}
+	for _, p := range parts {
+		out.add(p)
+	}
+	out.wall = time.Since(start)
+	return out
+}
+
+// one sends one request and reads and checks the whole response.
+func (l *loader) one(ctx context.Context, t target, body []byte, stream bool) (sample, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	if err != nil {
+		return sample{}, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	start := time.Now()
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return sample{}, failure{kind: "transport error", detail: err.Error()}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		return sample{}, failure{kind: fmt.Sprintf("HTTP %d", resp.StatusCode), detail: string(snippet)}
+	}
+	if stream {
+		return readStream(resp, start)
+	}
+	return readJSON(resp, start)
+}
+
+// readJSON reads a chat.completion and checks its reply.
+func readJSON(resp *http.Response, start time.Time) (sample, error) {
+	raw, err := io.ReadAll(resp.Body)
+	s := sample{latency: time.Since(start)}
+	if err != nil {
+		return sample{}, failure{kind: "body cut short", detail: err.Error()}
+	}
+	content := gjson.GetBytes(raw, "choices.0.message.content")
+	if !content.Exists() {
+		return sample{}, failure{kind: "malformed: no choices[0].message.content", detail: clip(raw)}
+	}
+	if content.String() != expectedReply {
+		return sample{}, failure{kind: "malformed: reply is not the echo", detail: content.String()}
+	}
+	return s, nil
+}
+
+// readStream reads an SSE stream to its end, which must be "data: [DONE]",
+// and checks the streamed reply.
+func readStream(resp *http.Response, start time.Time) (sample, error) {
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		return sample{}, failure{kind: "malformed: not an event stream", detail: ct}
+	}
+	var (
+		s     sample
+		reply strings.Builder
+		done  bool
+	)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data:"))
+		if !ok {
+			continue
+		}
+		if s.ttft == 0 {
+			s.ttft = time.Since(start)
+		}
+		data = bytes.TrimSpace(data)
+		switch {
+		case done:
+			return sample{}, failure{kind: "malformed: data after [DONE]", detail: clip(data)}
+		case string(data) == "[DONE]":
+			done = true
+			continue
+		}
+		if e := gjson.GetBytes(data, "error"); e.Exists() {
+			return sample{}, failure{kind: "in-band stream error", detail: clip([]byte(e.Raw))}
+		}
+		reply.WriteString(gjson.GetBytes(data, "choices.0.delta.content").String())
+	}
+	s.latency = time.Since(start)
+	switch {
+	case sc.Err() != nil:
+		return sample{}, failure{kind: "stream cut short", detail: sc.Err().Error()}
+	case !done:
+		return sample{}, failure{kind: "malformed: stream did not end with data: [DONE]"}
+	case reply.String() != expectedReply:
+		return sample{}, failure{kind: "malformed: streamed reply is not the echo", detail: reply.String()}
+	}
+	return s, nil
+}
+
+// failure is a request that did not succeed. kind groups failures in the
+// report; detail is an example.
+type failure struct{ kind, detail string }
+
+func (f failure) Error() string { return f.kind + ": " + f.detail }
+
+// tally counts failures by kind, keeping the first example of each.
+type tally struct {
+	counts  map[string]int
+	example map[string]string
+}
+
+func (t *tally) add(err error) {
+	var f failure
+	if !errors.As(err, &f) {
+		f = failure{kind: "error", detail: err.Error()}
+	}
+	if t.counts == nil {
+		t.counts, t.example = map[string]int{}, map[string]string{}
+	}
+	if t.counts[f.kind] == 0 {
+		t.example[f.kind] = f.detail
+	}
+	t.counts[f.kind]++
+}
+
+func (t *tally) merge(o tally) {
+	for k, n := range o.counts {
+		if t.counts == nil {
+			t.counts, t.example = map[string]int{}, map[string]string{}
+		}
+		if t.counts[k] == 0 {
+			t.example[k] = o.example[k]
+		}
+		t.counts[k] += n
+	}
+}
+
+// total is the number of failures.
+func (t tally) total() int {
+	n := 0
+	for _, c := range t.counts {
+		n += c
+	}
+	return n
+}
+
+// clip shortens b for an error example.
+func clip(b []byte) string {
+	const limit = 200
+	if len(b) > limit {
+		return string(b[:limit]) + "…"
+	}
+	return string(b)
+}

@@ -1,0 +1,135 @@
+// Command bench measures what the Perpetuo gateway adds to a chat completion
+// compared with calling the upstream directly, and prints a report. It is a
+// measurement, not a test: nothing passes or fails on timings.
+//
+// In one process it starts the mock upstream (internal/mockupstream) and the
+// full gateway (internal/app: authentication, routing, the OpenAI adapter,
+// generation records written to PostgreSQL) behind real http.Servers on
+// 127.0.0.1, bootstraps a fresh database "perpetuo_bench" with one API key,
+// then, for every scenario and mode, sends the same chat completion requests
+// at a fixed concurrency straight to the mock and through the gateway
+// (model mock/echo, routed to the mock), and compares the two.
+//
+// Scenarios:
+//   - fast: the mock answers at once and streams as fast as it can, so
+//     the difference is the gateway's own cost;
+//   - realistic: the mock waits 20ms before answering (non-streaming) or
+//     before the first chunk, then streams 200 tokens/s, to show that cost
+//     against a realistic upstream call.
+//
+// Modes: json (non-streaming; latency is until the body is read) and stream
+// (SSE; latency is until the body ends, which must be with "data: [DONE]",
+// and TTFT is until the first "data:" line). Every reply is checked to be
+// the expected echo; failures are counted and reported loudly, and the
+// command then exits with status 2.
+//
+// Run it with:
+//
+//	go run ./bench          # or: make bench (about a minute)
+//	go run ./bench -n 0.2   # a fifth of the requests, for a quick look
+//	go run ./bench -scenario fast -c 32
+//
+// PostgreSQL is the managed local cluster under .data/bench/postgres
+// (started and stopped by the command), or the server DATABASE_URL points
+// to; either way the database perpetuo_bench is dropped and recreated on
+// every run, so `make run` data is untouched. The client, the gateway, the
+// mock and PostgreSQL share the machine's cores, so absolute numbers are
+// lower bounds on what the gateway can do alone; compare direct with
+// gateway, and runs with each other on the same machine.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+)
+
+func main() {
+	opts, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(2)
+	}
+	code, err := run(opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+// options are the command-line settings.
+type options struct {
+	scale       float64       // multiplies every request count
+	concurrency int           // requests in flight per target
+	scenarios   []scenario    // what to run, in order
+	maxTime     time.Duration // bound on the whole measurement
+	reqTimeout  time.Duration // bound on one request
+}
+
+func parseFlags(args []string) (options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	o := options{}
+	var which string
+	fs.Float64Var(&o.scale, "n", 1, "scale factor for request counts (0.2 = quick run)")
+	fs.IntVar(&o.concurrency, "c", 16, "concurrent requests per target")
+	fs.StringVar(&which, "scenario", "all", "scenario to run: fast, realistic or all")
+	fs.DurationVar(&o.maxTime, "max-time", 5*time.Minute, "stop sending requests after this long (the report says so)")
+	fs.DurationVar(&o.reqTimeout, "request-timeout", 30*time.Second, "timeout of one request")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.scale <= 0 {
+		return options{}, errors.New("-n must be positive")
+	}
+	if o.concurrency < 1 {
+		return options{}, errors.New("-c must be at least 1")
+	}
+	sc, err := selectScenarios(which)
+	if err != nil {
+		return options{}, err
+	}
+	o.scenarios = sc
+	return o, nil
+}
+
+// run sets everything up, measures, tears down and prints the report. The
+// exit code is 2 when any request failed or the run was cut short.
+func run(o options) (int, error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	env, err := setup(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rep := report{opts: o, database: env.dbWhere}
+	measureCtx, cancel := context.WithTimeout(ctx, o.maxTime)
+	defer cancel()
+	l := newLoader(o.concurrency, o.reqTimeout)
+	for _, sc := range o.scenarios {
+		env.upstream.set(sc.handler())
+		for _, stream := range []bool{false, true} {
+			c := measure(measureCtx, l, env, sc, stream, o)
+			rep.comparisons = append(rep.comparisons, c)
+		}
+	}
+	l.close()
+	rep.incomplete = measureCtx.Err() != nil
+	rec, err := env.close(context.Background())
+	if err != nil {
+		return 0, fmt.Errorf("shut down: %w", err)
+	}
+	rep.shutdown = rec
+	rep.print(os.Stdout)
+	if rep.failed() {
+		return 2, nil
+	}
+	return 0, nil
+}

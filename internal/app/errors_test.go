@@ -1,0 +1,142 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/perpetuo/perpetuo/internal/keys"
+	perpetuo "github.com/perpetuo/perpetuo/sdk/go"
+)
+
+// requireEnvelope checks the error envelope every route uses.
+func requireEnvelope(t *testing.T, doc map[string]any, status int, typ string) map[string]any {
+	t.Helper()
+	e, ok := doc["error"].(map[string]any)
+	require.True(t, ok, "no error envelope in %v", doc)
+	require.EqualValues(t, status, e["code"])
+	require.Equal(t, typ, e["type"])
+	md := e["metadata"].(map[string]any)
+	require.Equal(t, typ, md["error_type"])
+	require.NotEmpty(t, e["message"])
+	return e
+}
+
+func TestInvalidRequestsGetTheRightError(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	msg := `"messages":[{"role":"user","content":"` + secretPrompt + `"}]`
+	cases := []struct {
+		name, key, body string
+		status          int
+		typ, field      string
+	}{
+		{"bad json", e.key, `{"model":"mock/echo",`, 400, "invalid_request", ""},
+		{"not an object", e.key, `[1,2]`, 400, "invalid_request", ""},
+		{"missing messages", e.key, `{"model":"mock/echo"}`, 400, "invalid_request", "/messages"},
+		{"empty messages", e.key, `{"model":"mock/echo","messages":[]}`, 400, "invalid_request", "/messages"},
+		{"messages wrong type", e.key, `{"model":"mock/echo","messages":"hi"}`, 400, "invalid_request", "/messages"},
+		{"temperature wrong type", e.key, `{"model":"mock/echo",` + msg + `,"temperature":"hot"}`, 400, "invalid_request", "/temperature"},
+		{"bad role", e.key, `{"model":"mock/echo","messages":[{"role":"wizard","content":"` + secretPrompt + `"}]}`, 400, "invalid_request", "/messages/0/role"},
+		{"bad strategy", e.key, `{"model":"mock/echo",` + msg + `,"strategy":"random"}`, 400, "invalid_request", "/strategy"},
+		{"max_tokens zero", e.key, `{"model":"mock/echo",` + msg + `,"max_tokens":0}`, 400, "invalid_request", "/max_tokens"},
+		{"no model", e.key, `{` + msg + `}`, 400, "invalid_request", "/model"},
+		{"unknown model", e.key, `{"model":"nobody/nothing",` + msg + `}`, 404, "not_found", ""},
+		{"no credential for model", e.key, `{"model":"test/unreachable",` + msg + `}`, 404, "no_endpoints", ""},
+		{"missing key", "", `{"model":"mock/echo",` + msg + `}`, 401, "authentication", ""},
+		{"malformed key", "sk-not-ours", `{"model":"mock/echo",` + msg + `}`, 401, "authentication", ""},
+		{"unknown key", keys.Generate(), `{"model":"mock/echo",` + msg + `}`, 401, "authentication", ""},
+		{"too large", e.key, `{"model":"mock/echo","messages":[{"role":"user","content":"` + strings.Repeat("a", 9<<20) + `"}]}`, 413, "payload_too_large", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, doc := e.post("/v1/chat/completions", tc.key, tc.body)
+			require.Equal(t, tc.status, status, "%v", doc)
+			er := requireEnvelope(t, doc, tc.status, tc.typ)
+			require.NotContains(t, er["message"], "zebra", "errors never echo request values")
+			if tc.field != "" {
+				require.Equal(t, tc.field, er["metadata"].(map[string]any)["field"])
+			}
+		})
+	}
+}
+
+func TestOpenAIClientSeesGatewayErrors(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	p := userMessage("hi")
+	p.Model = "nobody/nothing"
+	_, err := e.openai.Chat.Completions.New(context.Background(), p)
+	var oe *openai.Error
+	require.True(t, errors.As(err, &oe), "%v", err)
+	require.Equal(t, 404, oe.StatusCode)
+	require.Contains(t, oe.Message, "not in the catalog")
+	require.Equal(t, "not_found", oe.Type)
+}
+
+func TestUnknownRoutesAndMethods(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	status, _, doc := e.post("/v1/nothing-here", e.key, `{}`)
+	require.Equal(t, 404, status)
+	requireEnvelope(t, doc, 404, "not_found")
+	status, _, doc = e.post("/v1/models", e.key, `{}`)
+	require.Equal(t, 405, status)
+	requireEnvelope(t, doc, 405, "method_not_allowed")
+}
+
+func TestGenerationLookupErrors(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	resp, err := e.sdk.GetGenerationWithResponse(context.Background(), nil)
+	require.NoError(t, err)
+	require.Equal(t, 400, resp.StatusCode(), "id is required: %s", resp.Body)
+	resp2, err := e.sdk.GetGenerationWithResponse(context.Background(), &perpetuo.GetGenerationParams{Id: "gen-0000000000AAAAAAAAAAAAAAAA"})
+	require.NoError(t, err)
+	require.Equal(t, 404, resp2.StatusCode(), "%s", resp2.Body)
+	require.Contains(t, string(resp2.Body), `"type":"not_found"`)
+}
+
+func TestOperationalRoutes(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	get := func(path string) (int, string) {
+		resp, err := http.Get(e.srv.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b := new(strings.Builder)
+		_, _ = strings.NewReader("").WriteTo(b)
+		buf := make([]byte, 1<<20)
+		n, _ := resp.Body.Read(buf)
+		return resp.StatusCode, string(buf[:n])
+	}
+	status, body := get("/healthz")
+	require.Equal(t, 200, status)
+	require.Contains(t, body, `"ok"`)
+	status, _ = get("/readyz")
+	require.Equal(t, 200, status)
+	status, body = get("/docs/")
+	require.Equal(t, 200, status)
+	require.Contains(t, body, "swagger-ui")
+	status, body = get("/docs/swagger-initializer.js")
+	require.Equal(t, 200, status)
+	require.Contains(t, body, `url: "/openapi.json"`, "Swagger UI must load this server's spec, not a CDN's")
+	status, body = get("/openapi.json")
+	require.Equal(t, 200, status)
+	require.Contains(t, body, `"openapi":"3.0.3"`)
+	status, body = get("/openapi.yaml")
+	require.Equal(t, 200, status)
+	require.True(t, strings.HasPrefix(body, "openapi: 3.0.3"))
+	status, _ = get("/metrics")
+	require.Equal(t, 200, status)
+
+	e.app.Drain()
+	status, body = get("/readyz")
+	require.Equal(t, 503, status, "a draining gateway is not ready")
+	require.Contains(t, body, `"type":"unavailable"`)
+}

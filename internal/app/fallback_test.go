@@ -1,0 +1,202 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/perpetuo/perpetuo/internal/mockupstream"
+)
+
+func duo(text string) openai.ChatCompletionNewParams {
+	p := userMessage(text)
+	p.Model = "test/duo"
+	return p
+}
+
+func TestFallbackToNextEndpointOnRetryableFailure(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, stream string
+		status       int
+		errType      string
+	}{
+		{"503 non-streaming", "false", 503, "provider_overloaded"},
+		{"429 streaming", "true", 429, "rate_limit_exceeded"},
+		{"500 streaming", "true", 500, "provider_unavailable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, map[string]http.Handler{
+				"flaky": mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: tc.status}),
+			})
+			status, hdr, body := e.postRaw("/v1/chat/completions",
+				`{"model":"test/duo","stream":`+tc.stream+`,"messages":[{"role":"user","content":"hello"}]}`)
+			require.Equal(t, 200, status, "%s", body)
+			g := e.generation(hdr.Get("X-Generation-Id"))
+			require.Equal(t, "steady", *g.ProviderName, "the cheaper flaky endpoint failed, steady served")
+			require.Len(t, g.Attempts, 2)
+			require.Equal(t, "flaky", g.Attempts[0].Provider)
+			require.Equal(t, tc.status, g.Attempts[0].Status)
+			require.Equal(t, tc.errType, string(*g.Attempts[0].ErrorType))
+			require.Equal(t, "steady", g.Attempts[1].Provider)
+			require.Equal(t, 200, g.Attempts[1].Status)
+			// steady's prices: 5 prompt × 0.000003 + 1 completion × 0.000004
+			require.Equal(t, "0.000019", g.TotalCost.String())
+		})
+	}
+}
+
+func TestNoFallbackWhenDisallowed(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]http.Handler{
+		"flaky": mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: 503}),
+	})
+	status, hdr, doc := e.post("/v1/chat/completions", e.key,
+		`{"model":"test/duo","provider":{"allow_fallbacks":false},"messages":[{"role":"user","content":"hello"}]}`)
+	require.Equal(t, 503, status)
+	requireEnvelope(t, doc, 503, "provider_overloaded")
+	require.Empty(t, hdr.Get("X-Generation-Id"))
+}
+
+func TestAllEndpointsFailingReturnsTheLastError(t *testing.T) {
+	t.Parallel()
+	fail := mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: 429})
+	e := setup(t, map[string]http.Handler{"flaky": fail, "steady": fail})
+	_, err := e.openai.Chat.Completions.New(context.Background(), duo("hello"))
+	var oe *openai.Error
+	require.True(t, errors.As(err, &oe), "%v", err)
+	require.Equal(t, 429, oe.StatusCode)
+	require.Equal(t, "rate_limit_exceeded", oe.Type)
+	require.NotEmpty(t, oe.Response.Header.Get("Retry-After"))
+}
+
+func TestProviderPreferencesFilterAndOrder(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	cases := []struct {
+		name, provider, want string
+	}{
+		{"cheapest first by default", `{}`, "flaky"},
+		{"order", `{"order":["steady"]}`, "steady"},
+		{"only", `{"only":["steady"]}`, "steady"},
+		{"ignore", `{"ignore":["flaky"]}`, "steady"},
+		{"zdr", `{"zdr":true}`, "steady"},
+		{"data_collection deny", `{"data_collection":"deny"}`, "steady"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, hdr, body := e.postRaw("/v1/chat/completions",
+				`{"model":"test/duo","provider":`+tc.provider+`,"messages":[{"role":"user","content":"hi"}]}`)
+			require.Equal(t, 200, status, "%s", body)
+			var doc map[string]any
+			require.NoError(t, json.Unmarshal(body, &doc))
+			require.Equal(t, tc.want, doc["provider"])
+			require.Equal(t, hdr.Get("X-Generation-Id"), doc["id"])
+		})
+	}
+	status, _, doc := e.post("/v1/chat/completions", e.key,
+		`{"model":"test/duo","provider":{"zdr":true,"only":["flaky"]},"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 404, status)
+	requireEnvelope(t, doc, 404, "no_endpoints")
+	status, _, doc = e.post("/v1/chat/completions", e.key,
+		`{"model":"test/duo","provider":{"zdr":true,"ignore":["steady"]},"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 404, status)
+	er := requireEnvelope(t, doc, 404, "no_endpoints")
+	require.ElementsMatch(t, []any{"data_policy:zdr", "provider:ignore"}, er["metadata"].(map[string]any)["excluded_by"])
+}
+
+func TestPrivacyRestrictedNamesTheFilter(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	cases := []struct{ name, provider, filter string }{
+		{"zdr", `{"zdr":true}`, "data_policy:zdr"},
+		{"training", `{"data_collection":"deny"}`, "data_policy:training"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, doc := e.post("/v1/chat/completions", e.key,
+				`{"model":"test/leaky","provider":`+tc.provider+`,"messages":[{"role":"user","content":"hi"}]}`)
+			require.Equal(t, 404, status)
+			er := requireEnvelope(t, doc, 404, "privacy_restricted")
+			require.Equal(t, []any{tc.filter}, er["metadata"].(map[string]any)["excluded_by"])
+		})
+	}
+}
+
+func TestModelsChainFallsBackToTheNextModel(t *testing.T) {
+	t.Parallel()
+	fail := mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: 502})
+	e := setup(t, map[string]http.Handler{"flaky": fail, "steady": fail})
+	status, hdr, body := e.postRaw("/v1/chat/completions",
+		`{"models":["test/duo","mock/echo"],"messages":[{"role":"user","content":"still here"}]}`)
+	require.Equal(t, 200, status, "%s", body)
+	g := e.generation(hdr.Get("X-Generation-Id"))
+	require.Equal(t, "test/duo", g.RequestedModel)
+	require.Equal(t, "mock/echo", *g.Model)
+	require.Len(t, g.Attempts, 3)
+}
+
+func TestMidStreamFailureIsReportedInBand(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]http.Handler{"mock": mockupstream.New(mockupstream.Config{MidStreamFailAfter: 2})})
+	stream := e.openai.Chat.Completions.NewStreaming(context.Background(), userMessage("one two three four five"))
+	var id, content string
+	for stream.Next() {
+		c := stream.Current()
+		id = c.ID
+		if len(c.Choices) > 0 {
+			content += c.Choices[0].Delta.Content
+		}
+	}
+	require.Error(t, stream.Err(), "a cut stream must never look like a finished one")
+	require.Contains(t, stream.Err().Error(), "provider_unavailable")
+	require.Equal(t, "one two ", content)
+
+	g := e.generation(id)
+	require.Equal(t, 200, g.Status, "the stream had started")
+	require.Equal(t, "provider_unavailable", string(*g.ErrorType))
+	require.Equal(t, "error", *g.FinishReason)
+	require.Positive(t, g.TokensCompletion, "what was produced is billed")
+}
+
+func TestClientHangUpCancelsUpstreamAndBillsWhatWasProduced(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]http.Handler{"mock": mockupstream.New(mockupstream.Config{TokensPerSecond: 20})})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream := e.openai.Chat.Completions.NewStreaming(ctx, userMessage("a b c d e f g h i j k l m n o p q r s t u v w x y z"))
+	var id string
+	for stream.Next() {
+		c := stream.Current()
+		id = c.ID
+		if len(c.Choices) > 0 && c.Choices[0].Delta.Content == "c " {
+			cancel()
+		}
+	}
+	start := time.Now()
+	g := e.waitGeneration(id)
+	require.Less(t, time.Since(start), 2*time.Second, "the gateway must notice the hang-up promptly")
+	require.True(t, g.Cancelled)
+	require.Positive(t, g.CompletionTokens)
+	require.Less(t, g.CompletionTokens, 26, "billed only for what was produced")
+	require.True(t, g.Cost.IsPositive())
+}
+
+func TestCloseFlushesPendingRecords(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	resp, err := e.openai.Chat.Completions.New(context.Background(), userMessage("flush me"))
+	require.NoError(t, err)
+	require.NoError(t, e.app.Close(context.Background()))
+	var n int
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM generations WHERE id = $1`, resp.ID).Scan(&n))
+	require.Equal(t, 1, n)
+}

@@ -1,0 +1,181 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/stretchr/testify/require"
+
+	"github.com/perpetuo/perpetuo/internal/catalog"
+	"github.com/perpetuo/perpetuo/internal/keys"
+	"github.com/perpetuo/perpetuo/internal/mockupstream"
+	"github.com/perpetuo/perpetuo/internal/pgtest"
+	"github.com/perpetuo/perpetuo/internal/records"
+	"github.com/perpetuo/perpetuo/internal/routing"
+	perpetuo "github.com/perpetuo/perpetuo/sdk/go"
+)
+
+// testCatalog has a demo model on one endpoint and a model with two
+// endpoints ("flaky" is cheaper, so it is tried first) for fallback tests.
+const testCatalog = `{
+ "providers": [
+  {"slug":"mock","name":"Mock","api":"openai","demo":true,"data_policy":{"zdr":true}},
+  {"slug":"flaky","name":"Flaky","api":"openai","data_policy":{"zdr":false,"trains_on_data":true}},
+  {"slug":"steady","name":"Steady","api":"openai","data_policy":{"zdr":true}},
+  {"slug":"nocred","name":"No credential","api":"openai","data_policy":{"zdr":true}}
+ ],
+ "models": [
+  {"id":"mock/echo","name":"Echo","context_length":8192,"endpoints":[
+    {"provider":"mock","upstream_model":"echo","pricing":{"prompt":"0.000001","completion":"0.000002"},"context_length":8192}]},
+  {"id":"test/duo","name":"Duo","context_length":8192,"endpoints":[
+    {"provider":"flaky","upstream_model":"duo-flaky","pricing":{"prompt":"0.0000001","completion":"0.0000002"},"context_length":8192},
+    {"provider":"steady","upstream_model":"duo-steady","pricing":{"prompt":"0.000003","completion":"0.000004"},"context_length":8192}]},
+  {"id":"test/leaky","name":"Leaky","context_length":8192,"endpoints":[
+    {"provider":"flaky","upstream_model":"leaky","pricing":{"prompt":"0.0000001","completion":"0.0000002"},"context_length":8192}]},
+  {"id":"test/unreachable","name":"Unreachable","context_length":8192,"endpoints":[
+    {"provider":"nocred","upstream_model":"x","pricing":{"prompt":"0","completion":"0"},"context_length":8192}]}
+ ]
+}`
+
+// env is one gateway on its own database, with fake upstreams.
+type env struct {
+	t        *testing.T
+	app      *App
+	srv      *httptest.Server
+	key      string
+	ws       string
+	pool     *pgxpool.Pool
+	openai   openai.Client
+	sdk      *perpetuo.ClientWithResponses
+	upstream map[string]*httptest.Server
+}
+
+// setup builds a gateway whose providers are the given fake upstreams
+// (provider slug → handler); providers not given get a default mock.
+func setup(t *testing.T, upstreams map[string]http.Handler) *env {
+	t.Helper()
+	pool := pgtest.New(t)
+	cat, err := catalog.Parse([]byte(testCatalog))
+	require.NoError(t, err)
+	creds := routing.Static{}
+	e := &env{t: t, upstream: map[string]*httptest.Server{}}
+	for _, slug := range []string{"mock", "flaky", "steady"} {
+		h := upstreams[slug]
+		if h == nil {
+			h = mockupstream.New(mockupstream.Config{})
+		}
+		s := httptest.NewServer(h)
+		t.Cleanup(s.Close)
+		e.upstream[slug] = s
+		creds[slug] = routing.Credential{Provider: slug, BaseURL: s.URL + "/v1"}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := New(Options{Pool: pool, Catalog: cat, Credentials: creds, Log: log})
+	require.NoError(t, err)
+	e.app = a
+	e.key = keys.Generate()
+	b, created, err := a.Store.Bootstrap(context.Background(), e.key, time.Now())
+	require.NoError(t, err)
+	require.True(t, created)
+	e.ws, e.pool = b.WorkspaceID, pool
+	e.srv = httptest.NewServer(a.Handler)
+	t.Cleanup(func() {
+		e.srv.Close()
+		require.NoError(t, a.Close(context.Background()))
+	})
+	e.openai = openai.NewClient(option.WithBaseURL(e.srv.URL+"/v1"), option.WithAPIKey(e.key), option.WithMaxRetries(0))
+	e.sdk, err = perpetuo.NewClientWithResponses(e.srv.URL, perpetuo.WithRequestEditorFn(
+		func(_ context.Context, r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer "+e.key)
+			return nil
+		}))
+	require.NoError(t, err)
+	return e
+}
+
+// post sends a raw request and returns the status and decoded JSON body.
+func (e *env) post(path, key, body string) (int, http.Header, map[string]any) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
+	require.NoError(e.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	var doc map[string]any
+	require.NoError(e.t, json.Unmarshal(raw, &doc), "body: %s", raw)
+	return resp.StatusCode, resp.Header, doc
+}
+
+// generation reads a generation through the generated Go SDK.
+func (e *env) generation(id string) perpetuo.Generation {
+	e.t.Helper()
+	resp, err := e.sdk.GetGenerationWithResponse(context.Background(), &perpetuo.GetGenerationParams{Id: id})
+	require.NoError(e.t, err)
+	require.Equal(e.t, http.StatusOK, resp.StatusCode(), "body: %s", resp.Body)
+	return resp.JSON200.Data
+}
+
+// waitGeneration polls until the generation's record exists (a cancelled
+// stream is recorded just after the client has gone).
+func (e *env) waitGeneration(id string) records.Generation {
+	e.t.Helper()
+	var g records.Generation
+	require.Eventually(e.t, func() bool {
+		var err error
+		g, err = e.app.Recorder.Get(context.Background(), e.ws, id)
+		if err != nil {
+			return false
+		}
+		return true
+	}, 5*time.Second, 10*time.Millisecond)
+	return g
+}
+
+// storedRow returns the generation's database row as JSON text.
+func (e *env) storedRow(id string) string {
+	e.t.Helper()
+	require.NoError(e.t, e.app.Recorder.Flush(context.Background()))
+	var row string
+	err := e.pool.QueryRow(context.Background(),
+		`SELECT row_to_json(g)::text FROM generations g WHERE id = $1`, id).Scan(&row)
+	require.NoError(e.t, err)
+	return row
+}
+
+func userMessage(text string) openai.ChatCompletionNewParams {
+	return openai.ChatCompletionNewParams{
+		Model:    "mock/echo",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(text)},
+	}
+}
+
+// postRaw sends a request with the env's key and returns status, headers and body.
+func (e *env) postRaw(path, body string) (int, http.Header, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
+	require.NoError(e.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	return resp.StatusCode, resp.Header, raw
+}
