@@ -85,6 +85,7 @@ func (e ChatMessageRole) Valid() bool {
 const (
 	Authentication        ErrorType = "authentication"
 	BudgetExceeded        ErrorType = "budget_exceeded"
+	Conflict              ErrorType = "conflict"
 	ContextLengthExceeded ErrorType = "context_length_exceeded"
 	InternalError         ErrorType = "internal_error"
 	InvalidRequest        ErrorType = "invalid_request"
@@ -110,6 +111,8 @@ func (e ErrorType) Valid() bool {
 	case Authentication:
 		return true
 	case BudgetExceeded:
+		return true
+	case Conflict:
 		return true
 	case ContextLengthExceeded:
 		return true
@@ -152,19 +155,19 @@ func (e ErrorType) Valid() bool {
 
 // Defines values for KeyLimitReset.
 const (
-	Daily   KeyLimitReset = "daily"
-	Monthly KeyLimitReset = "monthly"
-	Weekly  KeyLimitReset = "weekly"
+	KeyLimitResetDaily   KeyLimitReset = "daily"
+	KeyLimitResetMonthly KeyLimitReset = "monthly"
+	KeyLimitResetWeekly  KeyLimitReset = "weekly"
 )
 
 // Valid indicates whether the value is a known member of the KeyLimitReset enum.
 func (e KeyLimitReset) Valid() bool {
 	switch e {
-	case Daily:
+	case KeyLimitResetDaily:
 		return true
-	case Monthly:
+	case KeyLimitResetMonthly:
 		return true
-	case Weekly:
+	case KeyLimitResetWeekly:
 		return true
 	default:
 		return false
@@ -173,22 +176,43 @@ func (e KeyLimitReset) Valid() bool {
 
 // Defines values for KeyRole.
 const (
-	Admin  KeyRole = "admin"
-	Member KeyRole = "member"
-	Owner  KeyRole = "owner"
-	Viewer KeyRole = "viewer"
+	KeyRoleAdmin  KeyRole = "admin"
+	KeyRoleMember KeyRole = "member"
+	KeyRoleOwner  KeyRole = "owner"
+	KeyRoleViewer KeyRole = "viewer"
 )
 
 // Valid indicates whether the value is a known member of the KeyRole enum.
 func (e KeyRole) Valid() bool {
 	switch e {
-	case Admin:
+	case KeyRoleAdmin:
 		return true
-	case Member:
+	case KeyRoleMember:
 		return true
-	case Owner:
+	case KeyRoleOwner:
 		return true
-	case Viewer:
+	case KeyRoleViewer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LimitReset.
+const (
+	LimitResetDaily   LimitReset = "daily"
+	LimitResetMonthly LimitReset = "monthly"
+	LimitResetWeekly  LimitReset = "weekly"
+)
+
+// Valid indicates whether the value is a known member of the LimitReset enum.
+func (e LimitReset) Valid() bool {
+	switch e {
+	case LimitResetDaily:
+		return true
+	case LimitResetMonthly:
+		return true
+	case LimitResetWeekly:
 		return true
 	default:
 		return false
@@ -273,6 +297,30 @@ func (e ProviderPreferencesSort1Partition) Valid() bool {
 	}
 }
 
+// Defines values for Role.
+const (
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+	RoleOwner  Role = "owner"
+	RoleViewer Role = "viewer"
+)
+
+// Valid indicates whether the value is a known member of the Role enum.
+func (e Role) Valid() bool {
+	switch e {
+	case RoleAdmin:
+		return true
+	case RoleMember:
+		return true
+	case RoleOwner:
+		return true
+	case RoleViewer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Strategy.
 const (
 	Balanced Strategy = "balanced"
@@ -295,6 +343,107 @@ func (e Strategy) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// ApiKey defines model for ApiKey.
+type ApiKey struct {
+	CreatedAt time.Time  `json:"created_at"`
+	Disabled  bool       `json:"disabled"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Id Example: key_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
+	Id string `json:"id"`
+
+	// IncludeByokInLimit Whether spend on the workspace's own provider keys counts toward `limit`.
+	IncludeByokInLimit bool `json:"include_byok_in_limit"`
+
+	// Label A masked form of the key, e.g. `pk_abc…xyz`.
+	Label string `json:"label"`
+
+	// Limit Spend limit in USD per `limit_reset` period, null for none.
+	Limit      *Money      `json:"limit,omitempty"`
+	LimitReset *LimitReset `json:"limit_reset,omitempty"`
+	MemberId   string      `json:"member_id"`
+	Name       string      `json:"name"`
+
+	// RequireZdr Route this key's requests only to zero-data-retention endpoints.
+	RequireZdr  bool      `json:"require_zdr"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	WorkspaceId string    `json:"workspace_id"`
+}
+
+// ApiKeyCreate defines model for ApiKeyCreate.
+type ApiKeyCreate struct {
+	Disabled           *bool      `json:"disabled,omitempty"`
+	ExpiresAt          *time.Time `json:"expires_at,omitempty"`
+	IncludeByokInLimit *bool      `json:"include_byok_in_limit,omitempty"`
+
+	// Limit Spend limit in USD per `limit_reset` period (exact decimal); null or absent for none.
+	Limit      *json.Number `json:"limit,omitempty"`
+	LimitReset *LimitReset  `json:"limit_reset,omitempty"`
+
+	// MemberId The member the key acts for; defaults to the caller's member.
+	MemberId   *string `json:"member_id,omitempty"`
+	Name       string  `json:"name"`
+	RequireZdr *bool   `json:"require_zdr,omitempty"`
+}
+
+// ApiKeyCreated defines model for ApiKeyCreated.
+type ApiKeyCreated struct {
+	Data ApiKeyWithSecret `json:"data"`
+}
+
+// ApiKeyList defines model for ApiKeyList.
+type ApiKeyList struct {
+	Data []ApiKey `json:"data"`
+}
+
+// ApiKeyResponse defines model for ApiKeyResponse.
+type ApiKeyResponse struct {
+	Data ApiKey `json:"data"`
+}
+
+// ApiKeyUpdate defines model for ApiKeyUpdate.
+type ApiKeyUpdate struct {
+	Disabled           *bool      `json:"disabled,omitempty"`
+	ExpiresAt          *time.Time `json:"expires_at,omitempty"`
+	IncludeByokInLimit *bool      `json:"include_byok_in_limit,omitempty"`
+
+	// Limit Spend limit in USD per `limit_reset` period (exact decimal); null removes it.
+	Limit      *json.Number `json:"limit,omitempty"`
+	LimitReset *LimitReset  `json:"limit_reset,omitempty"`
+	Name       *string      `json:"name,omitempty"`
+	RequireZdr *bool        `json:"require_zdr,omitempty"`
+}
+
+// ApiKeyWithSecret defines model for ApiKeyWithSecret.
+type ApiKeyWithSecret struct {
+	CreatedAt time.Time  `json:"created_at"`
+	Disabled  bool       `json:"disabled"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Id Example: key_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
+	Id string `json:"id"`
+
+	// IncludeByokInLimit Whether spend on the workspace's own provider keys counts toward `limit`.
+	IncludeByokInLimit bool `json:"include_byok_in_limit"`
+
+	// Key The plaintext key, `pk_...`. Shown only in this response; store it now.
+	Key string `json:"key"`
+
+	// Label A masked form of the key, e.g. `pk_abc…xyz`.
+	Label string `json:"label"`
+
+	// Limit Spend limit in USD per `limit_reset` period, null for none.
+	Limit      *Money      `json:"limit,omitempty"`
+	LimitReset *LimitReset `json:"limit_reset,omitempty"`
+	MemberId   string      `json:"member_id"`
+	Name       string      `json:"name"`
+
+	// RequireZdr Route this key's requests only to zero-data-retention endpoints.
+	RequireZdr  bool      `json:"require_zdr"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	WorkspaceId string    `json:"workspace_id"`
 }
 
 // AssistantMessage defines model for AssistantMessage.
@@ -462,6 +611,62 @@ type ContentPart struct {
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
+// Credential defines model for Credential.
+type Credential struct {
+	// BaseUrl Overrides the provider's base URL (Azure resource, proxy, self-hosted or test server).
+	BaseUrl   *string   `json:"base_url,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Disabled  bool      `json:"disabled"`
+
+	// Id Example: cred_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
+	Id string `json:"id"`
+
+	// Label The masked API key, e.g. `sk-…abcd`. The key itself is never returned.
+	Label string `json:"label"`
+	Name  string `json:"name"`
+
+	// Priority Among several credentials for one provider, the lowest priority is used.
+	Priority int `json:"priority"`
+
+	// Provider A provider slug of the catalog.
+	//
+	// Example: openai
+	Provider    string    `json:"provider"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	WorkspaceId string    `json:"workspace_id"`
+}
+
+// CredentialCreate defines model for CredentialCreate.
+type CredentialCreate struct {
+	ApiKey *string `json:"api_key,omitempty"`
+
+	// BaseUrl An absolute http(s) URL, e.g. `https://my-resource.openai.azure.com/openai/v1`.
+	BaseUrl  *string `json:"base_url,omitempty"`
+	Disabled *bool   `json:"disabled,omitempty"`
+	Name     *string `json:"name,omitempty"`
+	Priority *int    `json:"priority,omitempty"`
+	Provider string  `json:"provider"`
+}
+
+// CredentialList defines model for CredentialList.
+type CredentialList struct {
+	Data []Credential `json:"data"`
+}
+
+// CredentialResponse defines model for CredentialResponse.
+type CredentialResponse struct {
+	Data Credential `json:"data"`
+}
+
+// CredentialUpdate defines model for CredentialUpdate.
+type CredentialUpdate struct {
+	ApiKey   *string `json:"api_key,omitempty"`
+	BaseUrl  *string `json:"base_url,omitempty"`
+	Disabled *bool   `json:"disabled,omitempty"`
+	Name     *string `json:"name,omitempty"`
+	Priority *int    `json:"priority,omitempty"`
+}
+
 // ErrorBody defines model for ErrorBody.
 type ErrorBody struct {
 	// Code The HTTP status.
@@ -614,6 +819,45 @@ type KeyResponse struct {
 	Data Key `json:"data"`
 }
 
+// LimitReset The limit's period (UTC; weeks start Monday). Absent or null means lifetime.
+type LimitReset string
+
+// Member defines model for Member.
+type Member struct {
+	CreatedAt time.Time `json:"created_at"`
+	Email     *string   `json:"email,omitempty"`
+
+	// Id Example: mem_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
+	Id          string `json:"id"`
+	Name        string `json:"name"`
+	Role        Role   `json:"role"`
+	WorkspaceId string `json:"workspace_id"`
+}
+
+// MemberCreate defines model for MemberCreate.
+type MemberCreate struct {
+	Email *string `json:"email,omitempty"`
+	Name  string  `json:"name"`
+	Role  Role    `json:"role"`
+}
+
+// MemberList defines model for MemberList.
+type MemberList struct {
+	Data []Member `json:"data"`
+}
+
+// MemberResponse defines model for MemberResponse.
+type MemberResponse struct {
+	Data Member `json:"data"`
+}
+
+// MemberUpdate defines model for MemberUpdate.
+type MemberUpdate struct {
+	Email *string `json:"email,omitempty"`
+	Name  *string `json:"name,omitempty"`
+	Role  *Role   `json:"role,omitempty"`
+}
+
 // Model defines model for Model.
 type Model struct {
 	Architecture struct {
@@ -744,6 +988,9 @@ type ProviderPreferences_Sort struct {
 	union json.RawMessage
 }
 
+// Role defines model for Role.
+type Role string
+
 // Strategy Perpetuo's routing strategy for ordering candidate endpoints.
 type Strategy string
 
@@ -774,6 +1021,56 @@ type Usage struct {
 	TotalTokens int `json:"total_tokens"`
 }
 
+// Workspace defines model for Workspace.
+type Workspace struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Id Example: ws_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
+	Id   string `json:"id"`
+	Name string `json:"name"`
+
+	// UseOperatorCredentials Whether the operator's server-wide provider keys may serve this workspace where it has no credential of its own.
+	UseOperatorCredentials bool `json:"use_operator_credentials"`
+}
+
+// WorkspaceCreate defines model for WorkspaceCreate.
+type WorkspaceCreate struct {
+	Name  string `json:"name"`
+	Owner struct {
+		Email *string `json:"email,omitempty"`
+		Name  string  `json:"name"`
+	} `json:"owner"`
+	UseOperatorCredentials *bool `json:"use_operator_credentials,omitempty"`
+}
+
+// WorkspaceCreated defines model for WorkspaceCreated.
+type WorkspaceCreated struct {
+	Data struct {
+		Key       ApiKeyWithSecret `json:"key"`
+		Owner     Member           `json:"owner"`
+		Workspace Workspace        `json:"workspace"`
+	} `json:"data"`
+}
+
+// WorkspaceList defines model for WorkspaceList.
+type WorkspaceList struct {
+	Data []Workspace `json:"data"`
+}
+
+// WorkspaceResponse defines model for WorkspaceResponse.
+type WorkspaceResponse struct {
+	Data Workspace `json:"data"`
+}
+
+// WorkspaceUpdate defines model for WorkspaceUpdate.
+type WorkspaceUpdate struct {
+	Name                   *string `json:"name,omitempty"`
+	UseOperatorCredentials *bool   `json:"use_operator_credentials,omitempty"`
+}
+
+// WorkspaceId defines model for WorkspaceId.
+type WorkspaceId = string
+
 // Error defines model for Error.
 type Error = ErrorResponse
 
@@ -785,6 +1082,30 @@ type GetGenerationParams struct {
 
 // CreateChatCompletionJSONRequestBody defines body for CreateChatCompletion for application/json ContentType.
 type CreateChatCompletionJSONRequestBody = ChatCompletionRequest
+
+// CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
+type CreateWorkspaceJSONRequestBody = WorkspaceCreate
+
+// UpdateWorkspaceJSONRequestBody defines body for UpdateWorkspace for application/json ContentType.
+type UpdateWorkspaceJSONRequestBody = WorkspaceUpdate
+
+// CreateCredentialJSONRequestBody defines body for CreateCredential for application/json ContentType.
+type CreateCredentialJSONRequestBody = CredentialCreate
+
+// UpdateCredentialJSONRequestBody defines body for UpdateCredential for application/json ContentType.
+type UpdateCredentialJSONRequestBody = CredentialUpdate
+
+// CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
+type CreateKeyJSONRequestBody = ApiKeyCreate
+
+// UpdateKeyJSONRequestBody defines body for UpdateKey for application/json ContentType.
+type UpdateKeyJSONRequestBody = ApiKeyUpdate
+
+// CreateMemberJSONRequestBody defines body for CreateMember for application/json ContentType.
+type CreateMemberJSONRequestBody = MemberCreate
+
+// UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
+type UpdateMemberJSONRequestBody = MemberUpdate
 
 // Getter for additional properties for AssistantMessage. Returns the specified
 // element and whether it was found
@@ -1926,6 +2247,66 @@ type ServerInterface interface {
 	// ListModels List the models the caller can route to
 	// (GET /v1/models)
 	ListModels(w http.ResponseWriter, r *http.Request)
+	// ListWorkspaces List the caller's workspaces
+	// (GET /v1/workspaces)
+	ListWorkspaces(w http.ResponseWriter, r *http.Request)
+	// CreateWorkspace Create a workspace
+	// (POST /v1/workspaces)
+	CreateWorkspace(w http.ResponseWriter, r *http.Request)
+	// DeleteWorkspace Delete a workspace
+	// (DELETE /v1/workspaces/{workspaceId})
+	DeleteWorkspace(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// GetWorkspace Get a workspace
+	// (GET /v1/workspaces/{workspaceId})
+	GetWorkspace(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// UpdateWorkspace Update a workspace
+	// (PATCH /v1/workspaces/{workspaceId})
+	UpdateWorkspace(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// ListCredentials List BYOK provider credentials
+	// (GET /v1/workspaces/{workspaceId}/credentials)
+	ListCredentials(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// CreateCredential Add a provider credential
+	// (POST /v1/workspaces/{workspaceId}/credentials)
+	CreateCredential(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// DeleteCredential Delete a provider credential
+	// (DELETE /v1/workspaces/{workspaceId}/credentials/{credentialId})
+	DeleteCredential(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, credentialId string)
+	// GetCredential Get a provider credential (masked)
+	// (GET /v1/workspaces/{workspaceId}/credentials/{credentialId})
+	GetCredential(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, credentialId string)
+	// UpdateCredential Update a provider credential
+	// (PATCH /v1/workspaces/{workspaceId}/credentials/{credentialId})
+	UpdateCredential(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, credentialId string)
+	// ListKeys List API keys
+	// (GET /v1/workspaces/{workspaceId}/keys)
+	ListKeys(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// CreateKey Create an API key
+	// (POST /v1/workspaces/{workspaceId}/keys)
+	CreateKey(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// DeleteKey Revoke an API key
+	// (DELETE /v1/workspaces/{workspaceId}/keys/{keyId})
+	DeleteKey(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string)
+	// GetKey Get an API key
+	// (GET /v1/workspaces/{workspaceId}/keys/{keyId})
+	GetKey(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string)
+	// UpdateKey Update an API key
+	// (PATCH /v1/workspaces/{workspaceId}/keys/{keyId})
+	UpdateKey(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string)
+	// ListMembers List members
+	// (GET /v1/workspaces/{workspaceId}/members)
+	ListMembers(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// CreateMember Add a member
+	// (POST /v1/workspaces/{workspaceId}/members)
+	CreateMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// DeleteMember Remove a member
+	// (DELETE /v1/workspaces/{workspaceId}/members/{memberId})
+	DeleteMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string)
+	// GetMember Get a member
+	// (GET /v1/workspaces/{workspaceId}/members/{memberId})
+	GetMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string)
+	// UpdateMember Update a member (name, email, role)
+	// (PATCH /v1/workspaces/{workspaceId}/members/{memberId})
+	UpdateMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -2031,6 +2412,583 @@ func (siw *ServerInterfaceWrapper) ListModels(w http.ResponseWriter, r *http.Req
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListModels(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListWorkspaces operation middleware
+func (siw *ServerInterfaceWrapper) ListWorkspaces(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListWorkspaces(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateWorkspace operation middleware
+func (siw *ServerInterfaceWrapper) CreateWorkspace(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateWorkspace(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteWorkspace operation middleware
+func (siw *ServerInterfaceWrapper) DeleteWorkspace(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteWorkspace(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetWorkspace operation middleware
+func (siw *ServerInterfaceWrapper) GetWorkspace(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetWorkspace(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateWorkspace operation middleware
+func (siw *ServerInterfaceWrapper) UpdateWorkspace(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateWorkspace(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListCredentials operation middleware
+func (siw *ServerInterfaceWrapper) ListCredentials(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListCredentials(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateCredential operation middleware
+func (siw *ServerInterfaceWrapper) CreateCredential(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateCredential(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteCredential operation middleware
+func (siw *ServerInterfaceWrapper) DeleteCredential(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "credentialId" -------------
+	var credentialId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "credentialId", r.PathValue("credentialId"), &credentialId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "credentialId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteCredential(w, r, workspaceId, credentialId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetCredential operation middleware
+func (siw *ServerInterfaceWrapper) GetCredential(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "credentialId" -------------
+	var credentialId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "credentialId", r.PathValue("credentialId"), &credentialId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "credentialId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetCredential(w, r, workspaceId, credentialId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateCredential operation middleware
+func (siw *ServerInterfaceWrapper) UpdateCredential(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "credentialId" -------------
+	var credentialId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "credentialId", r.PathValue("credentialId"), &credentialId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "credentialId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateCredential(w, r, workspaceId, credentialId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListKeys operation middleware
+func (siw *ServerInterfaceWrapper) ListKeys(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListKeys(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateKey operation middleware
+func (siw *ServerInterfaceWrapper) CreateKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateKey(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteKey operation middleware
+func (siw *ServerInterfaceWrapper) DeleteKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "keyId" -------------
+	var keyId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "keyId", r.PathValue("keyId"), &keyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "keyId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteKey(w, r, workspaceId, keyId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetKey operation middleware
+func (siw *ServerInterfaceWrapper) GetKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "keyId" -------------
+	var keyId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "keyId", r.PathValue("keyId"), &keyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "keyId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetKey(w, r, workspaceId, keyId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateKey operation middleware
+func (siw *ServerInterfaceWrapper) UpdateKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "keyId" -------------
+	var keyId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "keyId", r.PathValue("keyId"), &keyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "keyId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateKey(w, r, workspaceId, keyId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListMembers operation middleware
+func (siw *ServerInterfaceWrapper) ListMembers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListMembers(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateMember operation middleware
+func (siw *ServerInterfaceWrapper) CreateMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateMember(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteMember operation middleware
+func (siw *ServerInterfaceWrapper) DeleteMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "memberId" -------------
+	var memberId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "memberId", r.PathValue("memberId"), &memberId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "memberId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteMember(w, r, workspaceId, memberId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetMember operation middleware
+func (siw *ServerInterfaceWrapper) GetMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "memberId" -------------
+	var memberId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "memberId", r.PathValue("memberId"), &memberId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "memberId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetMember(w, r, workspaceId, memberId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateMember operation middleware
+func (siw *ServerInterfaceWrapper) UpdateMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "memberId" -------------
+	var memberId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "memberId", r.PathValue("memberId"), &memberId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "memberId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateMember(w, r, workspaceId, memberId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2164,6 +3122,26 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/models", wrapper.ListModels)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/generation", wrapper.GetGeneration)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/key", wrapper.GetCurrentKey)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces", wrapper.ListWorkspaces)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces", wrapper.CreateWorkspace)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}", wrapper.DeleteWorkspace)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}", wrapper.GetWorkspace)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}", wrapper.UpdateWorkspace)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members", wrapper.ListMembers)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members", wrapper.CreateMember)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members/{memberId}", wrapper.DeleteMember)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members/{memberId}", wrapper.GetMember)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members/{memberId}", wrapper.UpdateMember)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys", wrapper.ListKeys)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys", wrapper.CreateKey)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.DeleteKey)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.GetKey)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.UpdateKey)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials", wrapper.ListCredentials)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials", wrapper.CreateCredential)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials/{credentialId}", wrapper.DeleteCredential)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials/{credentialId}", wrapper.GetCredential)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials/{credentialId}", wrapper.UpdateCredential)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.GetHealth)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/readyz", wrapper.GetReadiness)
 
@@ -2663,6 +3641,777 @@ func (response ListModelsdefaultJSONResponse) VisitListModelsResponse(w http.Res
 	return err
 }
 
+type ListWorkspacesRequestObject struct {
+}
+
+type ListWorkspacesResponseObject interface {
+	VisitListWorkspacesResponse(w http.ResponseWriter) error
+}
+
+type ListWorkspaces200JSONResponse WorkspaceList
+
+func (response ListWorkspaces200JSONResponse) VisitListWorkspacesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWorkspacesdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListWorkspacesdefaultJSONResponse) VisitListWorkspacesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWorkspaceRequestObject struct {
+	Body *CreateWorkspaceJSONRequestBody
+}
+
+type CreateWorkspaceResponseObject interface {
+	VisitCreateWorkspaceResponse(w http.ResponseWriter) error
+}
+
+type CreateWorkspace201JSONResponse WorkspaceCreated
+
+func (response CreateWorkspace201JSONResponse) VisitCreateWorkspaceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWorkspacedefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response CreateWorkspacedefaultJSONResponse) VisitCreateWorkspaceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkspaceRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+}
+
+type DeleteWorkspaceResponseObject interface {
+	VisitDeleteWorkspaceResponse(w http.ResponseWriter) error
+}
+
+type DeleteWorkspace204Response struct {
+}
+
+func (response DeleteWorkspace204Response) VisitDeleteWorkspaceResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteWorkspacedefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response DeleteWorkspacedefaultJSONResponse) VisitDeleteWorkspaceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkspaceRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+}
+
+type GetWorkspaceResponseObject interface {
+	VisitGetWorkspaceResponse(w http.ResponseWriter) error
+}
+
+type GetWorkspace200JSONResponse WorkspaceResponse
+
+func (response GetWorkspace200JSONResponse) VisitGetWorkspaceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkspacedefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetWorkspacedefaultJSONResponse) VisitGetWorkspaceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWorkspaceRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	Body        *UpdateWorkspaceJSONRequestBody
+}
+
+type UpdateWorkspaceResponseObject interface {
+	VisitUpdateWorkspaceResponse(w http.ResponseWriter) error
+}
+
+type UpdateWorkspace200JSONResponse WorkspaceResponse
+
+func (response UpdateWorkspace200JSONResponse) VisitUpdateWorkspaceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWorkspacedefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UpdateWorkspacedefaultJSONResponse) VisitUpdateWorkspaceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListCredentialsRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+}
+
+type ListCredentialsResponseObject interface {
+	VisitListCredentialsResponse(w http.ResponseWriter) error
+}
+
+type ListCredentials200JSONResponse CredentialList
+
+func (response ListCredentials200JSONResponse) VisitListCredentialsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListCredentialsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListCredentialsdefaultJSONResponse) VisitListCredentialsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCredentialRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	Body        *CreateCredentialJSONRequestBody
+}
+
+type CreateCredentialResponseObject interface {
+	VisitCreateCredentialResponse(w http.ResponseWriter) error
+}
+
+type CreateCredential201JSONResponse CredentialResponse
+
+func (response CreateCredential201JSONResponse) VisitCreateCredentialResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCredentialdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response CreateCredentialdefaultJSONResponse) VisitCreateCredentialResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteCredentialRequestObject struct {
+	WorkspaceId  WorkspaceId `json:"workspaceId"`
+	CredentialId string      `json:"credentialId"`
+}
+
+type DeleteCredentialResponseObject interface {
+	VisitDeleteCredentialResponse(w http.ResponseWriter) error
+}
+
+type DeleteCredential204Response struct {
+}
+
+func (response DeleteCredential204Response) VisitDeleteCredentialResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteCredentialdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response DeleteCredentialdefaultJSONResponse) VisitDeleteCredentialResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCredentialRequestObject struct {
+	WorkspaceId  WorkspaceId `json:"workspaceId"`
+	CredentialId string      `json:"credentialId"`
+}
+
+type GetCredentialResponseObject interface {
+	VisitGetCredentialResponse(w http.ResponseWriter) error
+}
+
+type GetCredential200JSONResponse CredentialResponse
+
+func (response GetCredential200JSONResponse) VisitGetCredentialResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCredentialdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetCredentialdefaultJSONResponse) VisitGetCredentialResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateCredentialRequestObject struct {
+	WorkspaceId  WorkspaceId `json:"workspaceId"`
+	CredentialId string      `json:"credentialId"`
+	Body         *UpdateCredentialJSONRequestBody
+}
+
+type UpdateCredentialResponseObject interface {
+	VisitUpdateCredentialResponse(w http.ResponseWriter) error
+}
+
+type UpdateCredential200JSONResponse CredentialResponse
+
+func (response UpdateCredential200JSONResponse) VisitUpdateCredentialResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateCredentialdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UpdateCredentialdefaultJSONResponse) VisitUpdateCredentialResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeysRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+}
+
+type ListKeysResponseObject interface {
+	VisitListKeysResponse(w http.ResponseWriter) error
+}
+
+type ListKeys200JSONResponse ApiKeyList
+
+func (response ListKeys200JSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeysdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListKeysdefaultJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKeyRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	Body        *CreateKeyJSONRequestBody
+}
+
+type CreateKeyResponseObject interface {
+	VisitCreateKeyResponse(w http.ResponseWriter) error
+}
+
+type CreateKey201JSONResponse ApiKeyCreated
+
+func (response CreateKey201JSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response CreateKeydefaultJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteKeyRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	KeyId       string      `json:"keyId"`
+}
+
+type DeleteKeyResponseObject interface {
+	VisitDeleteKeyResponse(w http.ResponseWriter) error
+}
+
+type DeleteKey204Response struct {
+}
+
+func (response DeleteKey204Response) VisitDeleteKeyResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response DeleteKeydefaultJSONResponse) VisitDeleteKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetKeyRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	KeyId       string      `json:"keyId"`
+}
+
+type GetKeyResponseObject interface {
+	VisitGetKeyResponse(w http.ResponseWriter) error
+}
+
+type GetKey200JSONResponse ApiKeyResponse
+
+func (response GetKey200JSONResponse) VisitGetKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetKeydefaultJSONResponse) VisitGetKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateKeyRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	KeyId       string      `json:"keyId"`
+	Body        *UpdateKeyJSONRequestBody
+}
+
+type UpdateKeyResponseObject interface {
+	VisitUpdateKeyResponse(w http.ResponseWriter) error
+}
+
+type UpdateKey200JSONResponse ApiKeyResponse
+
+func (response UpdateKey200JSONResponse) VisitUpdateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UpdateKeydefaultJSONResponse) VisitUpdateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembersRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+}
+
+type ListMembersResponseObject interface {
+	VisitListMembersResponse(w http.ResponseWriter) error
+}
+
+type ListMembers200JSONResponse MemberList
+
+func (response ListMembers200JSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembersdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListMembersdefaultJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMemberRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	Body        *CreateMemberJSONRequestBody
+}
+
+type CreateMemberResponseObject interface {
+	VisitCreateMemberResponse(w http.ResponseWriter) error
+}
+
+type CreateMember201JSONResponse MemberResponse
+
+func (response CreateMember201JSONResponse) VisitCreateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMemberdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response CreateMemberdefaultJSONResponse) VisitCreateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMemberRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	MemberId    string      `json:"memberId"`
+}
+
+type DeleteMemberResponseObject interface {
+	VisitDeleteMemberResponse(w http.ResponseWriter) error
+}
+
+type DeleteMember204Response struct {
+}
+
+func (response DeleteMember204Response) VisitDeleteMemberResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteMemberdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response DeleteMemberdefaultJSONResponse) VisitDeleteMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMemberRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	MemberId    string      `json:"memberId"`
+}
+
+type GetMemberResponseObject interface {
+	VisitGetMemberResponse(w http.ResponseWriter) error
+}
+
+type GetMember200JSONResponse MemberResponse
+
+func (response GetMember200JSONResponse) VisitGetMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMemberdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetMemberdefaultJSONResponse) VisitGetMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMemberRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	MemberId    string      `json:"memberId"`
+	Body        *UpdateMemberJSONRequestBody
+}
+
+type UpdateMemberResponseObject interface {
+	VisitUpdateMemberResponse(w http.ResponseWriter) error
+}
+
+type UpdateMember200JSONResponse MemberResponse
+
+func (response UpdateMember200JSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMemberdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UpdateMemberdefaultJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetHealth Liveness probe
@@ -2683,6 +4432,66 @@ type StrictServerInterface interface {
 	// ListModels List the models the caller can route to
 	// (GET /v1/models)
 	ListModels(ctx context.Context, request ListModelsRequestObject) (ListModelsResponseObject, error)
+	// ListWorkspaces List the caller's workspaces
+	// (GET /v1/workspaces)
+	ListWorkspaces(ctx context.Context, request ListWorkspacesRequestObject) (ListWorkspacesResponseObject, error)
+	// CreateWorkspace Create a workspace
+	// (POST /v1/workspaces)
+	CreateWorkspace(ctx context.Context, request CreateWorkspaceRequestObject) (CreateWorkspaceResponseObject, error)
+	// DeleteWorkspace Delete a workspace
+	// (DELETE /v1/workspaces/{workspaceId})
+	DeleteWorkspace(ctx context.Context, request DeleteWorkspaceRequestObject) (DeleteWorkspaceResponseObject, error)
+	// GetWorkspace Get a workspace
+	// (GET /v1/workspaces/{workspaceId})
+	GetWorkspace(ctx context.Context, request GetWorkspaceRequestObject) (GetWorkspaceResponseObject, error)
+	// UpdateWorkspace Update a workspace
+	// (PATCH /v1/workspaces/{workspaceId})
+	UpdateWorkspace(ctx context.Context, request UpdateWorkspaceRequestObject) (UpdateWorkspaceResponseObject, error)
+	// ListCredentials List BYOK provider credentials
+	// (GET /v1/workspaces/{workspaceId}/credentials)
+	ListCredentials(ctx context.Context, request ListCredentialsRequestObject) (ListCredentialsResponseObject, error)
+	// CreateCredential Add a provider credential
+	// (POST /v1/workspaces/{workspaceId}/credentials)
+	CreateCredential(ctx context.Context, request CreateCredentialRequestObject) (CreateCredentialResponseObject, error)
+	// DeleteCredential Delete a provider credential
+	// (DELETE /v1/workspaces/{workspaceId}/credentials/{credentialId})
+	DeleteCredential(ctx context.Context, request DeleteCredentialRequestObject) (DeleteCredentialResponseObject, error)
+	// GetCredential Get a provider credential (masked)
+	// (GET /v1/workspaces/{workspaceId}/credentials/{credentialId})
+	GetCredential(ctx context.Context, request GetCredentialRequestObject) (GetCredentialResponseObject, error)
+	// UpdateCredential Update a provider credential
+	// (PATCH /v1/workspaces/{workspaceId}/credentials/{credentialId})
+	UpdateCredential(ctx context.Context, request UpdateCredentialRequestObject) (UpdateCredentialResponseObject, error)
+	// ListKeys List API keys
+	// (GET /v1/workspaces/{workspaceId}/keys)
+	ListKeys(ctx context.Context, request ListKeysRequestObject) (ListKeysResponseObject, error)
+	// CreateKey Create an API key
+	// (POST /v1/workspaces/{workspaceId}/keys)
+	CreateKey(ctx context.Context, request CreateKeyRequestObject) (CreateKeyResponseObject, error)
+	// DeleteKey Revoke an API key
+	// (DELETE /v1/workspaces/{workspaceId}/keys/{keyId})
+	DeleteKey(ctx context.Context, request DeleteKeyRequestObject) (DeleteKeyResponseObject, error)
+	// GetKey Get an API key
+	// (GET /v1/workspaces/{workspaceId}/keys/{keyId})
+	GetKey(ctx context.Context, request GetKeyRequestObject) (GetKeyResponseObject, error)
+	// UpdateKey Update an API key
+	// (PATCH /v1/workspaces/{workspaceId}/keys/{keyId})
+	UpdateKey(ctx context.Context, request UpdateKeyRequestObject) (UpdateKeyResponseObject, error)
+	// ListMembers List members
+	// (GET /v1/workspaces/{workspaceId}/members)
+	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
+	// CreateMember Add a member
+	// (POST /v1/workspaces/{workspaceId}/members)
+	CreateMember(ctx context.Context, request CreateMemberRequestObject) (CreateMemberResponseObject, error)
+	// DeleteMember Remove a member
+	// (DELETE /v1/workspaces/{workspaceId}/members/{memberId})
+	DeleteMember(ctx context.Context, request DeleteMemberRequestObject) (DeleteMemberResponseObject, error)
+	// GetMember Get a member
+	// (GET /v1/workspaces/{workspaceId}/members/{memberId})
+	GetMember(ctx context.Context, request GetMemberRequestObject) (GetMemberResponseObject, error)
+	// UpdateMember Update a member (name, email, role)
+	// (PATCH /v1/workspaces/{workspaceId}/members/{memberId})
+	UpdateMember(ctx context.Context, request UpdateMemberRequestObject) (UpdateMemberResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -2877,93 +4686,712 @@ func (sh *strictHandler) ListModels(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ListWorkspaces operation middleware
+func (sh *strictHandler) ListWorkspaces(w http.ResponseWriter, r *http.Request) {
+	var request ListWorkspacesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWorkspaces(ctx, request.(ListWorkspacesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWorkspaces")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListWorkspacesResponseObject); ok {
+		if err := validResponse.VisitListWorkspacesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateWorkspace operation middleware
+func (sh *strictHandler) CreateWorkspace(w http.ResponseWriter, r *http.Request) {
+	var request CreateWorkspaceRequestObject
+
+	var body CreateWorkspaceJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWorkspace(ctx, request.(CreateWorkspaceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWorkspace")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateWorkspaceResponseObject); ok {
+		if err := validResponse.VisitCreateWorkspaceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteWorkspace operation middleware
+func (sh *strictHandler) DeleteWorkspace(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request DeleteWorkspaceRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteWorkspace(ctx, request.(DeleteWorkspaceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteWorkspace")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteWorkspaceResponseObject); ok {
+		if err := validResponse.VisitDeleteWorkspaceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetWorkspace operation middleware
+func (sh *strictHandler) GetWorkspace(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request GetWorkspaceRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWorkspace(ctx, request.(GetWorkspaceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWorkspace")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetWorkspaceResponseObject); ok {
+		if err := validResponse.VisitGetWorkspaceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateWorkspace operation middleware
+func (sh *strictHandler) UpdateWorkspace(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request UpdateWorkspaceRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	var body UpdateWorkspaceJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateWorkspace(ctx, request.(UpdateWorkspaceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateWorkspace")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateWorkspaceResponseObject); ok {
+		if err := validResponse.VisitUpdateWorkspaceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListCredentials operation middleware
+func (sh *strictHandler) ListCredentials(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request ListCredentialsRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListCredentials(ctx, request.(ListCredentialsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListCredentials")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListCredentialsResponseObject); ok {
+		if err := validResponse.VisitListCredentialsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateCredential operation middleware
+func (sh *strictHandler) CreateCredential(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request CreateCredentialRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	var body CreateCredentialJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateCredential(ctx, request.(CreateCredentialRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateCredential")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateCredentialResponseObject); ok {
+		if err := validResponse.VisitCreateCredentialResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteCredential operation middleware
+func (sh *strictHandler) DeleteCredential(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, credentialId string) {
+	var request DeleteCredentialRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.CredentialId = credentialId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteCredential(ctx, request.(DeleteCredentialRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteCredential")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteCredentialResponseObject); ok {
+		if err := validResponse.VisitDeleteCredentialResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetCredential operation middleware
+func (sh *strictHandler) GetCredential(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, credentialId string) {
+	var request GetCredentialRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.CredentialId = credentialId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCredential(ctx, request.(GetCredentialRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCredential")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetCredentialResponseObject); ok {
+		if err := validResponse.VisitGetCredentialResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateCredential operation middleware
+func (sh *strictHandler) UpdateCredential(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, credentialId string) {
+	var request UpdateCredentialRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.CredentialId = credentialId
+
+	var body UpdateCredentialJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateCredential(ctx, request.(UpdateCredentialRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateCredential")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateCredentialResponseObject); ok {
+		if err := validResponse.VisitUpdateCredentialResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListKeys operation middleware
+func (sh *strictHandler) ListKeys(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request ListKeysRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListKeys(ctx, request.(ListKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListKeys")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListKeysResponseObject); ok {
+		if err := validResponse.VisitListKeysResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateKey operation middleware
+func (sh *strictHandler) CreateKey(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request CreateKeyRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	var body CreateKeyJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateKey(ctx, request.(CreateKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateKeyResponseObject); ok {
+		if err := validResponse.VisitCreateKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteKey operation middleware
+func (sh *strictHandler) DeleteKey(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string) {
+	var request DeleteKeyRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.KeyId = keyId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteKey(ctx, request.(DeleteKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteKeyResponseObject); ok {
+		if err := validResponse.VisitDeleteKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetKey operation middleware
+func (sh *strictHandler) GetKey(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string) {
+	var request GetKeyRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.KeyId = keyId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetKey(ctx, request.(GetKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetKeyResponseObject); ok {
+		if err := validResponse.VisitGetKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateKey operation middleware
+func (sh *strictHandler) UpdateKey(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string) {
+	var request UpdateKeyRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.KeyId = keyId
+
+	var body UpdateKeyJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateKey(ctx, request.(UpdateKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateKeyResponseObject); ok {
+		if err := validResponse.VisitUpdateKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListMembers operation middleware
+func (sh *strictHandler) ListMembers(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request ListMembersRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListMembers(ctx, request.(ListMembersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListMembers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListMembersResponseObject); ok {
+		if err := validResponse.VisitListMembersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateMember operation middleware
+func (sh *strictHandler) CreateMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request CreateMemberRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	var body CreateMemberJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateMember(ctx, request.(CreateMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateMemberResponseObject); ok {
+		if err := validResponse.VisitCreateMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteMember operation middleware
+func (sh *strictHandler) DeleteMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string) {
+	var request DeleteMemberRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.MemberId = memberId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteMember(ctx, request.(DeleteMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteMemberResponseObject); ok {
+		if err := validResponse.VisitDeleteMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetMember operation middleware
+func (sh *strictHandler) GetMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string) {
+	var request GetMemberRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.MemberId = memberId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMember(ctx, request.(GetMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetMemberResponseObject); ok {
+		if err := validResponse.VisitGetMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateMember operation middleware
+func (sh *strictHandler) UpdateMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string) {
+	var request UpdateMemberRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.MemberId = memberId
+
+	var body UpdateMemberJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateMember(ctx, request.(UpdateMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateMemberResponseObject); ok {
+		if err := validResponse.VisitUpdateMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"zFzrcts4ln4VFHeq2q6iZNlxsj3qP+tJMj2ZSbqzcXpndmIvCZFHEtogwAZA2YrLVfs0+2D7JFu48Qrq",
-	"ku7M7K/IEggcnPv5zmEeo4wXJWfAlIzmj5EAWXImwfzxWggu9IeMMwVM6Y+4LCnJsCKcnf0sOdPfyWwN",
-	"BdaffidgGc2jfzlrdj2zv8ozs9sHt3/09PQURznITJBSbxbNoyuGQK+JEWFIrQEB2wDlJSDYgNgiwSsF",
-	"qJIgp5F+2m2sz72SkkiFmXoHUuIVGErznOidMX0veAlCEX0rJSqIo7L1Ted6rKIULyj4hWpbQjSPpBKE",
-	"raKnOBKwrCSmh63l1FACrCqi+acIeyqj28BqxTlNMkypoYkoKOS+a7g9+OJnyJTZw36BhcBbwyMBv1RE",
-	"QK6PN+TcBp66UgqK0ty/yxgjjsSuf4wwpT8uo/mnA8T8UT/ydBv3ePQURxQrYNlW79eV/jtCKZGQcZbL",
-	"aVRTSZiCFQhNZsFzMIwfsK4UfENyEMEfpcKqksMDP64BVaVUAnCB/vTx43tkV8aICzRD92tgiHHkLQJh",
-	"IcgG8hBtPUbX5HiaayKa+4fk8HKN1UtelBQsiX1xZGtOMuiqxy5RvDTrh3oRR5kArDSxj9GSiwIre5sX",
-	"l0HGE7MQHrAmLZpHK2CT2fmfXz3/8O2/X/71939/9rd//c+L/zj/OLt+8f7yXRTQ7Vp0QxGYn5BaY4Uk",
-	"iA3kxvQ1O0GqaWgzx7CWYWVrrKZZw7mQebV1ZEiF/xVJWq2OokZupYIiWRK2AlEKcqAfqbyb2iXAn8yi",
-	"vnqRPKqZ0Iiy0bWW+nmN8eft17oP9qr7PE+Xgz+WwK7eIL0TaraSnm+opJVEetEH7cLFNxLBgwIm9aIp",
-	"+ondMX7P0JIAzSXCAlCJpdS854b93kqnUd9zL80JLNsmJTBMlfErBX4ghVaMizgqCLOfJxf11VlVLJxH",
-	"wQ9JozaJ4nfAzL71Y+dBR4QfDl9rA9IxRovrKPZkLvDGPnY+NOMCFM6xwuPSCvjDruj+KAAm2gcguwIp",
-	"vNKCy7jIIUf3RK2NDFbAQJiw37KCRolGDPydMW6So5MUV2rNxZm2rzRGMF1NUcq11MjZqlSTSz7RjExP",
-	"tffFqBQgQaGT9N/sJ/vc6RR9cIaAKkZBSpSak2WKiEQrsgFDXuOqCp7dnUG25qNeSY5RvcSULnB2h7I1",
-	"JixGShDIdWqiOSP0MbU8hzvjBy+1F0OxseGRPzK6RZwBsharbyOrsuRC2YhT6/R5vEfhDL9YBl9mEW0v",
-	"uUtL37t17wUsQejzpM2ObLBMfFQ5Mn8xKd6QO6+gFJBpN4dOGjdy+h3CWQal/hqzHJEV46IToFteGmy0",
-	"G/JLgtR+KLFBrnvu94JXpbYGas527kzGaKmVVClBFpU3iQI/vAW2UutofvH8RYgExcvhET+V2stdIv0r",
-	"ktabgUmAOAOXbvW3ejxI8y77indriBBYwWq7T77Xfp19BnBhSV/iiqpovsRUNvJbcE4Bs2Ztws31AqZ1",
-	"5QWmOajPxYosCCVq+x0yIUprPqb3eCsRYRmtcmtzdl85jABuUVLH0z5NT6E0GYpSe7NKwKh5zALWYVN0",
-	"m1UNrpYyziCNkfZ0XP/rY3ZqXZp+GFkapn6z3yzV19uVSdm5zfm+2wjMpDZU+RtY3LhG9gmtJfUrTowH",
-	"yiJAVYJZWoIacqhuVDKUI17p4mBBQccyvnTVaa6LUfEl3qCX0dVJwlh+9mvL2l7CCw/KVDmYISMWfSW3",
-	"GpVYKDlFP1SUIq6jkrmdr1yRJ9VlBlqnTc2qL91Peg/yYDtzIUvTeywCKq/dGcMFBJWuX3rbLD3S2Y/F",
-	"FETkRB23ynJrlLurcxco/h+V7y9rh9RLjgkjcp0IwA6n6WqBjjgxokZLY9SQH3tVSJaEKhBaUQwQEBLx",
-	"gA2E5fAQjrSUr0rBF3JHfdRKKBuN36UhA+DHKIUiG0gG199De7/KMhdpCIl7/AxKoqWvR5mqgge1w3m2",
-	"i2+zdB/x5tcQhQad+QPPtwF0gecQLo5b4Egnu76cXewoeYZ7/VXXh2tclsCcO7/X3yiOco7wglcKkXCR",
-	"vb/QCZWlaYNfpehE4gIQlig1f5/aojQHhQmVtuLPodROnVv0US/zhYopTVPjCgnbYEryxCWDMUrhweYp",
-	"yWJrlzCeAMtLTpgKZCxdUO1AKK0n39Yet6N+5Es3N4rgNmnrfy2EUcWq0d0wkngQSUY5g/cdP/eju+9Q",
-	"dV3UNs+jDCtM+WqKrgFQzjN5Zr6X08LmowbyA5ytdV7hE4qenk5vmDYBF1Z6yhDFNug+qMT61QQeMoDc",
-	"wDO6AAamHHgexdGiyleg2ktMQZowrhJMKb833/mKrP81iILYyiUHRsx3esWSV8x+bnTQ7EI2ONsmArRR",
-	"ZQ4wArXmeW9jRQrglb5KibeU4zxRnCcUC6MDuipIKClIh+6aRiun1hcVwxtMrNttfc03IPTe5unuGu1I",
-	"BMM06cu88Qbf11jEUNFwGSiy/ih4YWw6/dvkI1EUTEqear82+WAKWJHWYNUasKvv9wY7bIHzQP782nQs",
-	"anjZLYzD8MHOAOew+RCIi1kGlEIeVv2MEp3PrSu2QlWJFrDkAhyc6SBtYHmnXm4Vcg5WTGwRX4PEOVYw",
-	"0SoS8tJfoV1wbBD3YPXwa5kstvwuVAXE0R1sx9K6g/oVaKkVzCuQQy1NKFl2GL6nr3EIOE4UOtE8QGSJ",
-	"dMGJcpKfHqSsX5gW1Q9axDPJcLYew1K6K+0RepPg4saxuST+gN6bYTDkyQEsq1F7hOWdBRxGkKE2/rOX",
-	"hl3dpFaeZAhwFrjiCp1czGa2knJQhhOqwkKBFWAAmjIrO8xuKa22wkTxZEmEVJbnX6Cl5mlknkYnDmUx",
-	"dd8upWrR6LWi07YaXVYK7hqNoSUK0yTjtvmwy2e84wwslOD8axC80xIheaeBgFZ4Y11gQ+9BtuNBgSNL",
-	"iDzqONKhBrdk3PbnrX5hl3Ehfo+b3YjpdljdeMbG17UCWyjlasLveL7nk/VdYmyF8T7nRtPMPwGmaj08",
-	"rzHLplIyd9otIfdY6KS/QKBG0oxKDmrd1Tr6JYE0J1Jr2Yjhw0NJBMhdOx4YJRte6Qh4XEvXA6+GJYTZ",
-	"pDBMMMWLkLe+QkXtmgsfKu9g64uu8i7Bi+x///t/Hraf06Dvrs88LNdwMrnt14nXpuwzm+kE7afrVzEy",
-	"MdYWcwyGPsIfnggoMPFB7lgyRveU0Olv55hQbZb3AHfmQ8GZWlMzRbBX1AUUCxBj+c04gmbNJPmci7BU",
-	"+xAbv2cWTssLwiJ/bhRHGwL3EM7kjzMlszqxzDjuGc+v455y7D70oXsu7mSJMwjzOhQcDPe9gfR2aEvO",
-	"cXvM6rrSavkPz+Eu73r36zMpbru5jgMb8ZO/LgxoR3uw/3/nE79e1SeyNVGQ+Y5OvwNQVkpHXExJ/d3B",
-	"/Qr33HYIw01uqtnsGYQRuTjilfo155qgTT4Hp5r6/QNPYjy8a4iOEGczzDgjGaaJpNUqSGEX2whnccdN",
-	"FnX88OP+MDUcGIjiI3xaKUjmXPXu5rZdplNw34RPSixwAQrE0WIsk3ZXPdCj2cNSIk22KDxfh654dI5l",
-	"X/4+QP461PSOHmrNDpfWjCUNNvVSiLtm22PVCO9HncJbItW4AzoIa7HOZV8fZodvYhAACq4YwgWvWJNb",
-	"wAPOFDoRwHIQOv/RdRlGOWSkwDRGDDagK8Ul5ViddiD32XQ2m82eXTzv93Pj6GGy4hP35c+Ss+kPdaf3",
-	"faP3vemD61eoBOHrP1tlxK3qyIzj6BU13I2lJ9RNDMl2vxZVjCh5OkS9uwViY9H2QrPZi2COWXSb+p1p",
-	"PldIDrc6fx6Ngwf7nWldagUHChtxh0ZgRtsTbmBiODbn2FbPHwpeKcJWqGx2HTLToLWJH1CSndGMjqG3",
-	"fIRW2yTjlEJWS8HPJevtTG+UbYNpmu26B0ts2ZudtPN7VoMreexsgHZk2j0EznpnxxqQV9mCUEo4s6or",
-	"D9HdfUo5GJDoq19nTKqLYzQ/DfXM/xaaNuCMbkemwVSIuQXeWiSwP5d6OI8N/jw88333IMWRElsLD8UH",
-	"Tr31T7I6LCBPtFxHkdRrC08Z14KR5ZYT3aQEkQFThEI9OhOYK6i5v3cMsjX90hXFbZdewhK1Frxarcsq",
-	"NEFhlU4rlwXX/vnE/1JhpshnXA9eHS4nXzx0U5wDhr24CPAmNQacxihtOGj7LU4DUjN7kj4utrGZNjFX",
-	"fkq7zPG+yXqDOGpJIzRE35os6SM2bU937G5RTV97F4/dMc4g8FRYPiN1dMgpXLeG9HpGCqIEVfFvZB0o",
-	"/ESfASuMkepvM8xykmNl2hBNJ7oZmAdc2oblEktlPwmgxDXhFphilnVyvoYnP/mifcyZthLQQIHQX5a4",
-	"HvxwxxrJ3LFhiH9HYch68TgJDcLMXDg+BqEOEddqRPV8iqjAtqDbzYtKuncQamzgG4n4PWsCwx1swy08",
-	"G6R2CqOzZJwLFjg+UgoWZN75zDDt8usDehL1tnRybjgarE8kZJUganutJeNcAmAB4qqy9VYfk/Qmhq7e",
-	"v7FoZFreJdPp1DgoI2DDZ7NJw/e1UqV9qY2wJR+3XDOyiCTQ5WTNpYIcvX37Dq2wgnu8nZsRcPs2xcQM",
-	"HjQp4sRPy1IwpBGm6wamEF/esAKzret8eb2QMaqkGehfA+JihRmRJjgE9EdOb9gNe916y45I33CsdJGC",
-	"0rPNeaopstOOrczVNrn0aW4hLolZrDifojfebG6Yvg7OMlMJmUMkao1EgB0oTK/MawIujs3RHwybkZdA",
-	"Q6ad6KgkSMMz/6pgjNLHG9uIvonm6PHGTLPcRDG6MZKyn9xMi//DjrXcRE9PaawtUMANS93UkKY69Uum",
-	"rYGiUydJO2CywbQCxJcorRvaqR0VoSQDh41ZXCK6KrU5TS6mM9vGU6Z6aetdFEcbENJqzmx6blca8KMk",
-	"0Tx6Np1Nn5kJDbU2Kn22Nn2Rz/rzymLHvHTNlTd5NI++B+VaJ3H3Hc+L2ew3e8PTnRB4tdO9YpWBlHZm",
-	"l2xg2rHPaP7pVpf8RYHFNppHb8kGmF5eCr4wIRuvpIGZ/b1kdKs3OBOA82375t2jL2YzdL/WOZh5jcUa",
-	"mhsqlkgJvFySzNiaAC0XiYiSSEt7gSV8h57PnrnnTbOWsFWMcmExf53HZJU2waUt4vUR/lGTz/SF8AFw",
-	"TvS9/jly0MdvzfT589mzsW1quuxwxk4x1ffZL6fN+Vm2xuqscew20rhwetAbZbHrnmven6T28xzpkjeN",
-	"0bV2WGJyDUyh1xt9lVMjV8ZVbLzLDeu8g+YzqAPfRbMp4+CdNO2SPraHajIsBAHZe2sKEfMeQ0ry1A6y",
-	"Mz+Q1LRBJ2/y1I0fxfrXG1Y7af1IaBgkNr+kBqtPm7e1LMKU6gCZOthJ++J6+iC+YXaAXpDckUqxVChb",
-	"V+zOjwqlWpPn6NOrH394fZvGzkG7Vwrn6NNtOkVGQ2RruOiG2YkC39dGi60Cw0czHWEH7r5z/yK81CGE",
-	"KLOAsMlC38YQIQ0ft1o+dowztREk7cyvzFHt7J277VrcS4NC9t6rrWt0Pwf7mxhd+DXKp26a49p8X83y",
-	"ezc1eRk8qDPQ5jBpXuRpduvVblbkpq+RdTd7aVTjz9c//mC7Hikym8pYVxhaTFY9OjpjRdIvj4LRofEK",
-	"6EQf4t4DdHMbfOm14uT6+rWBF62dGA72bCg8CtIxRZvFpN+//oi0X2p+a5I8HEIKNe2XVl4HeU69+vyo",
-	"1RdHrX521OrLo1Z/e8zq86Moufj9EaufH8WT50fx5PlRPKkRkSPiZh0prStCGOkgiDrzOz5k1jVmEzFX",
-	"nVHXYIJjsagYaWcfIwdmxKgTOnilMl6YBFVnyy1bcGMXGabUBMW6zJyiKz+Vi7BEknOm/+3Mj66xdDOk",
-	"6AeD+K65jpq2lEPuDT9n1doPBVOi1hiQwVtqCOrTXjNGJ+kK2ESXBqcGgauHttuhdhBjDYqpN/ylArH1",
-	"Pau57V91nXXbGZRYKRD6uf/Sp36aTX6PJ5+vJn+/fTyPX1w+/S7g626/orMPzGGNONf2y9tf3YP9wyzq",
-	"e1BGHaXCSg5Vu2VYruxszOrONurC9uTMQce0O9h+I5FWD21ZC6CxHROSMaoHf9zgEDavA+JVOO9/WQkB",
-	"TP0Ftl8z8W/PYoyogkGLjpbqr5LTK0PEAmpH4zi7S0DNq/lBGbVgEbnGJfjkmBLtA+17a/b/j7Ab2eQE",
-	"K0RBp7kWMbC46Ij7M74tE5ADUwRT6eeHu5J9S6R6Z0n9imJt+tsjQrWX/EfLVVNkuOd43DASZZg5IEnx",
-	"lpjdCzhazN2asgvKfbrVftPUOME4cIUozzCti3k3Re0y0ALfARKVTeUqQR04Nz87M0+tuVTzb2ffzswE",
-	"nqMsXH62Ibde1Lbvu7qwUYftpzj4X0lI4xxqIL7NqAJvUWWxAreb59Fwr55jsmWkki2X16bKm9RwHwsP",
-	"eMijXb63n2/V70+3T/8XAAD//w==",
+	"5H3tctu4luCroLRTFbuKkuXEyXY7f9Y3ndvT00l3Nk62Z27sFSHySMKYAngB0LaSctU8zX2w+yRbOABJ",
+	"kAT1YctO7+4vyxIIHJwvnE/w2yARy1xw4FoNTr8NcirpEjRI/O8PIa9UThP4JTX/pqASyXLNBB+cDs7I",
+	"TfkzYSk5iG/UZDQaxYcjcsaFXoCsBzxTZgjl6gakIifjk9EgGjAzS071YhANOF3C4HRw4y0YDST8vWAS",
+	"0sGplgVEA5UsYEkNJHqVm+FKS8bng7u7OzNY5YIrQMDfSimk+ZAIroFr85HmecYSaqA/+k9ltvDNm/Ff",
+	"JMwGp4P/dlTj48j+qo5wto9ufrtaCxWcgBkTEcaJXgABfg2ZyIHANcgVkaLQQAoFajQwT7uJzbpnOfsV",
+	"Voh6KXKQmtkdJBKohnRCEfaZkEvzaZBSDUPNljCI2kiIBilTdJpB6mFoKkQGlJtf4TZnEtS6GXmRZWaG",
+	"EuGdFRjODbd0mZtRgytYTcbH//bTy48//M+TP37824t//+//8fx/HX8an7/6cPI+BCPjSVakMJmuxNWE",
+	"8UnGlkx3meuPBSAHqRx4SoTFqs9O4oaTXIprloIkV7BSJBEF14pocUNlSmKcOB7VMHioyOgUshBHL6m6",
+	"gpQY5BAxw0WvYBURGM1HJM6vJnSa/PO//nG7+urPXO+u2g3Nst9ng9Mv6xnrveCwGtxdtvnpHHeNkxmO",
+	"+nz+E8lBuj1NJCjQsfmGiTQihmgGYsIFh1GHiiVU9rHtYXtnHvqIzxgAO5MuYTkFOWFpQB5LeQ784GR6",
+	"8jWVXQJ8RDnRC6YM2p8pYkaD0ooInq2IFuQrSDFMqaZDCUawmeAEeJoLxrUKE7vI050lqeK08P7ufN30",
+	"xUhF6xEfPQ4ZJdf1iUATNZ4wR74uaGznsoJcTP8TEm0gt/rkDT6BxE5TZrBEsw+efpnRTEHUUjm++khh",
+	"RotMVyMfSZ30K4NNy/fojR0khxzALU00SSFhS5odvraSJCShUwVcN2RqyThbFsvB6bh3W7wwFB9Eg9vh",
+	"XAzdl+agGf1mf3kSSWyi49MCiP251GWEJlqZrb0mDslGZeKvCc0ykM+UeyKo4Eq5XtLbd8DnejE4fT4e",
+	"I37K/4+jLaR+PXlb8oWLbmL2tHuGGj2x6Wy3U/zB9OIcEmlQ3FocJ+lf/B1Tun9lpmGptgPBTOnWoFLS",
+	"1a6AVPbJA9Cw65qfURc9QM08sVp5QjUiYSmuQRGm/+zqYz8iHRDhHqbxZG3rPVQi0ubtK2s7d7VenlHG",
+	"Ndxqa8AZ2804JyNyvjCmI9oTaKwzY2VY0XlNlBYSCNOEi5uA/mtJh1m8KxyXZqdKMaUp1+9BKTpfIyKW",
+	"B1q2f+20bOR1CbNC0Wy7sSJDSIAbVvwyoCWU3i7q0VqIbGLOBNXQZOu20aH4WoWG4ASVi9awzANqFZ2s",
+	"iR2/Leug8/bJPBLk/oxq4EmAid6zLGMKEsFT37A0TDW30rgUqfUiOqgrHZPgj0pTXagw1xa50hLokvzr",
+	"p08fiB0ZGZNkTG4WwAkXFbMSKiW7hjQEWwvRFTglzBUQ9f5DdHizoPqNMK6eBbHjoy4ES0BtfdC9wfFd",
+	"vqgs3IbKZ1y/Ogkivu2FzoEPd/NCK9IFzCXzE9ELqokCeQ0p2kbOEQnaRA5hnmAlC6pHSY25kHj5PBJQ",
+	"X6Vrq7JivhM0aqU0LCczxucgc8m21CNFqabWEfAzDgq6Pw4JNSlrXvPYr+SYcr3NXPfRbnWT5mli8Pcc",
+	"+NkvxMxE6qkqd5LkWaGIGYQOpzF54VYDV2bQiHzmV9ycETMGWaoIlUByqpTBvTWUSykdDdqae4Yr8GQ1",
+	"yYHTTK/cwWoP/+eeITB83j75DVvS20nNNhMtroDjvNVjx0FFRG+3H2sPpF2Ellan2B1u4Bf72HFXjJeg",
+	"aWlthqkV0IdN0v1VAgwx/mJHEE3nhnCJkCmk5IbpBdJgDhwkBvM8KaiZqEfA36NwY7SSFnoh5JGRr7gM",
+	"8AhDNXY0z/XwRAwNIuNDdAhJjkYXOYj/h/1knzsckY9OEEjBM1CKxLiyiglTZM6uAcGrVdVSJFdHkCxE",
+	"r1ZSfVDPaJZNaXJFkgVlPCJaMkiNDWMwg95aRc/uzPS2pNqrLtl4d8nfjX0kOBArsWY3qshzIbU9cSqe",
+	"Po42MBziiydwP4nwteQ6Lv3gxn2QMANp1lMDLyg8KU+VHe0XDNx2sfMT5BISo+bIQa1GDl8TmiSQm68p",
+	"TwmbcyEbB7SnpaHhAHn4UqCMHgq68z9LUeRGGjJcu4yORRiqoFpLNi1KkfDN+ZevQiBokXeX+JwbLXdi",
+	"LOGcKKvNAA0gwcGZW+2pvm3FeSdtxrtEICTVMF9tou95Oc4+A3S5XZjIjp0I3F5AtM5KghkMmnWpZlOW",
+	"Mb16TfCIMpxPsxu6UsS5lShzdl7VPQFK37M6T7dxjIy5a7RZIaFXPMYB6bAmurWqOluLueAQR8RoOmH+",
+	"lmd2bFWaeZhYGEblZHsz9c10+SRv7OZ4024k5coIqtqDxPVzZBvQilIPWDHqMIsEXUhuYQlyyLa8UaiQ",
+	"jXhmnINphpk3l6gAnhIz+D7aoGXRVUZCn332ULe2ZfDCrUYvh3KCZDFbcqNJTqVWI/IbxmbNqYS7Kz1X",
+	"UoLqLAPD0+izjgKBoq002FpbyML0gcoAy1+uTXu0XG9rpQ+M9WMzhXLgSB15brkVyvXeeV8G5vu5728q",
+	"hdQyjhlnajGRQF32tckF5sSJSIZcGpEa/KhkhcmMZRqkYRQMBIy2iwWmcBs+aTMxz6WYqjX+kWdQ1hy/",
+	"NlDVDvwgU2h2DZPO9jfA3vaycCM1IFELn0FKePy6k6hquNVrlKfvfOPQTcDjr0EIJaTANbMRrCYQU6pg",
+	"UsiAGf/7NUjJUlCo+Eob8Zki5hHy+eM7cnD2tZDGUVaikAlEZtDtKiIKstlwIZTR30ISbbxBdKzl4Vbs",
+	"tP+0fDuYkUhId8yp96SzMZphE9pnH37xE9nqavjP//oHnSZpPCKfXGKIaYMcc4RxuAbZOMG2z+/mkgnJ",
+	"dCCgdrYUfE6UmZtmJKkIj9ko9DVKQkZI1kzcoK/uJjSAFSoc71oXTTlrxVLcaZlQTTMxb3pn1v8L7ff7",
+	"JJG9yEkrh+xlhyuM75YoriXvXslimrOJC757tsXJ+MdX6zMH0eBGMg3Gv6xisP2CfsYJnSqRFRrIQuv8",
+	"QB0a8S752HylTo+OlqthKekjS8MRNfI/SsTyyDn118dx2xAan/ywQVw3Oxh92ZMNguGmHW/i5bVJmP4w",
+	"b0md9YTfQ+7S09/3zl/Wczwsh+nDsvva98plPpYUdLh048G0/pC5F5cGsgod/GF25S8iDVWwiRTCh5KX",
+	"3Gjo35Px8zUhy1CRGNVkQfMcuHPHbsw3WpBUEDoVhXbp125UYmOgMhRWjuv8U0wOFF0CoYrE+P+hDSqn",
+	"oCnLlI3Yp+BXr5lhpeLC0HKMBx/j1zRj6cQFcyISw62NM0ymq9gVoUwaNU7rkmJbpsJa8uHNcdnrB9x3",
+	"cmQEN4lvv1ZEuOxjrH59AGWB50aQkDmD++1f95Pbb5d1ndeNz1c2BDkHIKlI1BF+r0ZLG0/ClB3QZEFY",
+	"HRBo8enoghsRcG5hixnMkS4wiz2xftEEbhOAFM99WuiFUV22pHUQDaZFOgftD8GA8oQLPaGZMad8m6L9",
+	"Ncgls5HHFDjD78yImSi4/VzzoDU6rmmymkgwQpW4hA/ohUhbEyeCzzKGqSFjKInCfMrpKhM0nWghJhmV",
+	"yA6SarClGv4WKnAtybwvCk6vKbNa0ftaXIM0c+PTzTFGp0hOs0mb/LVi+LlKK3R5juaBeOlfpViieMf/",
+	"PvzEdAYYXYuNiht+xFi0jKu80wKoC9Vv1OfU5sADobC3WFJcZYrdwCicCVjrq7o0eygfS3kCWWUEtaUg",
+	"yRhwTRYFn5MiJ1OYCQkuM+my08DThq3uHUb38aEeIfO/qz9eumrdrxVWGoVP3itY9UVotio9IDPDYCUD",
+	"uQQkniqzBsI3lChsk+dmmhxg7RKbYd0jSVm6nVd8zwhH9aBNXk4Smiz60iLNkXYJM0lwcK3jnN2zRRkN",
+	"IhjSyRYoqxLwpCoX70ny+KmcjTCsKwzxTCbrvloJnAtNDp6PxzYo6rISjqiaSg2WgIEsE47sMxeNFE60",
+	"mMyYVNri/B5cik8TfJocuIQJhnDXMZUHY8kVjQqU3mG5FK5mKDRE02ySCOvubFGRb7xnlzrqK6tlaaMW",
+	"gMzptVWBNbxbyU4Z398xGtipC29zsEdjX597pT9NxIXw3S92PaLbQHWtGWtd5x1sIeurPn4f5gp6x/jW",
+	"ruC/As2MY9RerxZLL1B0tTHk6R4LrRRs+MFi1a2qcCoe/f+uR+j/hU6eXRp2lpSVh9yuYGxqAio9jpSy",
+	"zIjlDcAVflgKrhcZho42kno/PUBdqrazZeKG27BWumS8aq4ZRINrBjcQtuR3EyUcPbHI2O2ZEl+7PeXQ",
+	"ve1D9wgltwLGa9qTENv3aEsqnB/v4661vzaSIl/NNRRYj5582DGwU0uDVycfPPARH89UVfb/+dOb18Ts",
+	"U1lbi7wXPKWrwxE5s/1DRsKNqC+BckUyNgOjQkeeu79O+DoM/d4y/V46RY1myXbwebwCNljuqM035sTX",
+	"UfCjGbOXXIqTB8fsGzjP4vpeiZEKtV6s9cXz8R57qbZGW6iNKurP29tN7yEp4Dj13gkB+/zDRL+EYbc1",
+	"75UE+HNRvLuz0qFtRbNksmAakrLorF2klBfaeBI0Y9V3W5dUuedW3UqB4UUxHr+AcNFANBCFfsi66Iyw",
+	"r8HGi3aJUwli1N1rCI4QzySUC84Smk1UVsyDEDbDt2HvdLfmh8bB9G2zwu7WNO+az0+cCbq+/tYOu4sG",
+	"VZ3wpHmZxC5kzCd+EjRQRrYBpUyhFyxLvHZNzN5S+01xiU5yowFNa+ku16wx1erOic6kJRWipti2UNWD",
+	"+8s+pbAPVY/K5f6aHg3cYNp/KQpe+0y2x/JAAk9BGr9OiiWhZdNl5EpWKJllgurDRlZxPBqPx+MXz1/u",
+	"1Gr5oeb7VoG06wV1cS0bPYm8qA92DORYQOMyelSVgLqmBuWXlJKCM60Ou4m9ZuCrlmi7ofH4VdB3Xjbr",
+	"jhsNRy5A1p3q+OWgPyi6WZlWIaRgz1NN7lCV/qazttvZ49BWlfVIUWjG5ySvZ+0iExNSk7KHQjWqMBqC",
+	"7ukIw7aTRGQZJBUVytZJMx2Wb/KwtW4Lg4OehGq1d9kWI8vBZYXTDmctvZ0Y9RBY672tvK7al5csy5jg",
+	"lnXVNry7iSk7Ndxt9mt0cjTjs/VPXT4rfwvZM4Jnq56GFR1C7pKubIaj3Tq3PY4xr9Zd80NzIS2Ilisb",
+	"9o62bMxpr2R5WEI6MXTtzRCd27A7qhZKLLYc6YY5yAS4ZhlU1f2B0ucK+xs7tbwC/W6jswcv4xO9kKKY",
+	"L/Ii5EJbpjPMZZMG3x/4vxeUa/aVVr0h29OpDIo0TZwt+lGEDOAmRgGOIxLXGLR5ZMcBMZbHx9+mqwgL",
+	"4nHLd3ETOaVustogGnjUCPX5esXv7Ui0r+l2nW1QwefPUuYkuOAQeCpMnx2uFvi4h4jhudeL1BJ0kDno",
+	"QjxT1WFTNi7Z4lUj6ObbhPKUGReyeSlR3RcMNLd1HTOqtP0kIWOuQGFKM8qTht1Yg/e5DGj2KWTPiA04",
+	"Ge1hE1eq1J2xyvKsmTBEg53ya2ZwPwh19o27I32X7F0IOC9J39JLsgBbqeMndgvlWq3X3TkWLm+wB91a",
+	"YjSG9GPBJtV2pIJNwK19pmu6leMDfDJoTenoXGM0ZOhVFwfuJ1zZ9mlv1L5ikIWCicDeOyEnXk16/410",
+	"hinKJ54p1zwwvGEptO6j8+0OprzLEm8WYC8ZWVBFuPBK4YmYEaaR0UK8tcZ37N3HxlBnRap7RTvvGdGy",
+	"6vlPFWbb9s6p9Ryz1qMIx2MtLrYgzZobroKX4ux27ZVHlO1iuze+jK97pFYGbQzUU0TViR0uW982oFCt",
+	"tYfYhgf3feMb1RQPC2b3Y3DzyvcKad9TrNfJxmYrDiumkkIyvTo3G3fWKFAJ8qywob52mr+0zOoOp+qm",
+	"p4G7ZxVXxUlqlbrQOrcXuTI+E/0GHzb0NprG3r17T+ZUww1dnWLTkr1rZIhlvXV0Ylj2kmeAoDFOZlJw",
+	"TcTsgi8pX7lisvLIUBEpFF53YY4XOaecKfRLQledji74BX/r3SzLVFnDV3AzKD66Po4NRLYX2Aua2Lox",
+	"s5obSHNsjSFaiBH5pbS2LrjZDk3wTlW7iCJewTHYdtv4DC/RcC7UKfkLopmUFKjBtPXShQKFOCuvx41I",
+	"/O3C1nZeDE7JtwusFb8YROQCKWU/uYrx8h9bNH4xuLuLI3uWXvDY1eQbqONyyMgr1z90lLTl29c0K8Ac",
+	"tnFVIxrbQuyMJeDE1F1JfJYbK2z4fDS2lXEaLRCf74xXAVJZzhmPju1IjLvnbHA6eDEaj15g0bNeIEsf",
+	"LbDU6Kv5PLfpZis1TPBf0sHp4GfQrhqpda/x8/F4b7cauxUC1xm7C4gSUMp2tLNrGDXkc3D65TIaqGK5",
+	"pHI1OB28Y9fAzfBciimacHSu0A8r96UGl2aCIwk0Xfk7by79fDwmNwvj/uMlL1bQXMu9IlrS2YwlKGsS",
+	"DF0U2kuG2lOq4DV5OX7hnsecPOPziKTSltEYFzopjAjObPzYLFE+iq50mwgfgabM7Ov70MEsv8K7GV6O",
+	"X/RNU8Fl653Xkqnaz2Y6XR8fJQuqj2p/wDoozgvb6r6lyBWkGtwfxPbzKTG2URyRc2s4nwPX5O212coh",
+	"0pULHaF2ueCNG5pKx3vLm5pstKJzY5NRSZ/8OvWESslcI3F9pxBheMtHzNLYXvPAyxr/urJw+Esau4p+",
+	"bFi94JWSNo+E6qsj/CXG8pe4vsvIJjdi41fFLuNhdHFV0BtdcHu9RN3znFGlSbIo+FVZfR8bTj4lX376",
+	"/be3l3HkFLS7cOuUfLmMRwQ5RHn1+hfcFumWpaJkutKAeMSCY9vO8tr9JXRmjhCmcQDjw6nZDQKhEI8r",
+	"Qx/bJBXbEyRulISfkkrZO3XblDhr5rZunavCw2WX2V6ELnzJ2F3TvHKVc48m+a2dokkEt/oIjDgM62tu",
+	"6tlaYUNLckypJ83J3iBr/Nv577/ZhHtMcFIVEeCpIZNljwbPWJIErtYPNIBUC5EDs4i7JcuVQotZyRUH",
+	"5+dvMbNl5QQx2JKhcLFVQxStFRP//PYTMXqp/q028sJvBbiLBieWXltpTjP6eKfRz3ca/WKn0Sc7jf5h",
+	"l9HHO0Hy/McdRr/cCScvd8LJy51wUjnjO5yb1UlpVRGhxByCpFESXx6ZVWiyPjHnje6xoIFj0yARMco+",
+	"Ii6OHpHG0SEKnYglGqjGWvZkobq8wN3UXTnQI3JWNroRqogSgpu/jZasBVWuLYv8hsnGhTCnpo0AEnf/",
+	"lZNqo4eCJpFXWR813hbyZaMYk4N4DnyI7wjB5E/VEukftZ0ztnpVyN8LkKv6XSFs/StCcqo1SPPc/zar",
+	"fhkPf6TDr2fDv11+O45endz9S0DXXT6isg+0NvQoV/9qw0fXYE8mUT+DRnZUmmrVZW1PsJzbWYuVi2fN",
+	"+ypzjTiYM82+M8Kwh5GsKWSRLdpVEalq6V0tPsXLsug8bPe/KaQErn+F1WMa/n55cw8rYJJhZ6o+iE4/",
+	"IRBTqBSNw+w6AtUXVwZp5IVF1ILmUBrHGTM60N7qZG9XtRNZ44RqkoExc23EwKbTetQf6rbWlTJdyr5j",
+	"Sr+3oD4iWevSqh6i2k0+NV0NRIg9h+MakSSh3AWStPDI7NrbazJX6O4n9RleJaQAyle2+Ck04zpMIRMc",
+	"iyXC9PmjXuMRadQME/fQqd7uaH/Y7/Ku8lC+pJzOYQkoXFGPt21tE0Won1NCieEEo+jlKz8whld+VwVI",
+	"/VO3viVf8ARGF9xdZ2vcbWNJpEssY3FTOC84ZH18qrlpDhrTWjTBAJLzwDncXPDqgVOyQLfa5rpsWNOM",
+	"NF9o66f3eId/eCmDx3AM2+mwrVzC48daPt3Im5GHRINSjB+b/56p6vTYjyXsJ2uC/NrREkffvPe53VlG",
+	"ziB0oW6T7RD+EfkJB9sIn+VoFdnUKsYdam3/2r1mzTARZlDx9lrLn+b0oo69OyxlV2iyVIOwJ6F7Qc0z",
+	"6WgPB62ZaBvERr1R4jWgP4Ky3GSt1PpgL9biVphpuSChleohR/4LDY21n1OdLDaxY1MLdrnIZtieTDG5",
+	"hN4Tx6q2ZgJ37dw+mcHueA8q6KiVkwyaMAHiR07BCkls/diI2LS5X7pbnquRtXxo2YKMnkjY2HnTKNR4",
+	"vDhj88a3vpheDcye7J2//Mfvv9aRjWZVyuOIc9BeWivN9fWXigBP5Mpe7ayJBKXJwdnb8+Hzl6+GP795",
+	"f+icRkirtxEai6dxBemoL6ZdX033SPHs9m2OT2y3BO7w28hm5MBKyOHD2e0sTfElDR1W24OiOPpW/7OT",
+	"GbPp3LAGQIs1nt782AFr/YbIul2MvyuX7csWCaCpYuBH0WfRt9Abkn1e3OkVyfe0dkjMiyyLSZIBlYrE",
+	"5S2VcZ8d9ISq7vtYQt+HCSsbaI9KzvhS/ZEcwwfKWT7W5bK2jyIKoOlxNaI8r0tnDcfpBTBZFrR2LaBf",
+	"DQiPSCzvJZ39IVZFDqwJZ4FV1rQ73JMV5AIvT270GGvUXZDuvwvRusLkvaORrQ62WJgJRMFSQXbtAniv",
+	"rT6w9HesgHeN8ZX3mtiQyVMGz/evABqvOH5iO6f5xtl+lnL1F0wrD/uWsciBql9BycXN4f5iNLxktodo",
+	"hKNvV7DaYOh4RjO+gBJtYtwtqgVudlu1vwpevgYfEO19llAw3XISYu1rcbUPE8hOtAXa+u2eR04RtV7t",
+	"289vpQYzJLBsdrgnw2cL5OzdyEEG3JN181dbG5bBTBNRGBUIuVP0WAb6um3hYIIwjlov+8XUdH09Wjy6",
+	"4KUKXVLD2jbt6K5HwuHA8WN1AqKSfV2lJP/200c7zExqZMb4nU3j64KflTOmD5C3QDDdmhOPraO/j4G2",
+	"tdDszyp7sOJ1JlNvRTCmLt2Yx8xd1lcA9SUvLRB7so2W1Zb+JPGg1/ZYLo3etDR6+qyc92Vf6WMIUeMW",
+	"qic2dFp3MK3lhn3Fb6om3YeI0NE3++EBoRpyYP9o4V7jXmVR8YWfxmiwhrVdyWbalA0lYmGufTyhnAtN",
+	"puBmSfsMH4+JNts+bqaH2z52YxuQ3m/59AE9/r+UBW2UZxM29m7qlMz6BLGcpm5LFpTPAcdhkl5I2xTh",
+	"hcWDvJzCUugQL9uz8AkU4vexKp6WG6twjyvlOLDmJfbARki03qBjqwGk2UH35dIwj21aDhVtnpFMJDSr",
+	"Om/cLeKuXHxJr4DIwtZd46tqsJPu9OgIn1oIpU9/GP8wxsPXARfuFfH741oltvbVja7Gs6qxNeITeCuy",
+	"cpa2u2zBr2oyZnlhG3vK2KkraOrO1aoiJGVxSl2f6ENV1r9156mrl6K6ZKEMAOGsmBPzsgtlJ54h6XBK",
+	"jWXvCmcM10qReet6ZO4ubduIytYov83HB93r87m7vPs/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

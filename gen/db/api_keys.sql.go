@@ -12,6 +12,23 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+const aPIKeyDelete = `-- name: APIKeyDelete :execrows
+DELETE FROM api_keys WHERE id = $1 AND workspace_id = $2
+`
+
+type APIKeyDeleteParams struct {
+	ID          string
+	WorkspaceID string
+}
+
+func (q *Queries) APIKeyDelete(ctx context.Context, arg APIKeyDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, aPIKeyDelete, arg.ID, arg.WorkspaceID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const aPIKeyGetByHash = `-- name: APIKeyGetByHash :one
 SELECT k.id, k.workspace_id, k.member_id, k.name, k.label, k.hash, k.limit_usd, k.limit_reset, k.include_byok_in_limit, k.require_zdr, k.expires_at, k.disabled, k.created_at, k.updated_at, m.role
 FROM api_keys k
@@ -61,19 +78,61 @@ func (q *Queries) APIKeyGetByHash(ctx context.Context, hash []byte) (APIKeyGetBy
 	return i, err
 }
 
+const aPIKeyGetByID = `-- name: APIKeyGetByID :one
+SELECT id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at FROM api_keys WHERE id = $1 AND workspace_id = $2
+`
+
+type APIKeyGetByIDParams struct {
+	ID          string
+	WorkspaceID string
+}
+
+func (q *Queries) APIKeyGetByID(ctx context.Context, arg APIKeyGetByIDParams) (ApiKey, error) {
+	row := q.db.QueryRow(ctx, aPIKeyGetByID, arg.ID, arg.WorkspaceID)
+	var i ApiKey
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.MemberID,
+		&i.Name,
+		&i.Label,
+		&i.Hash,
+		&i.LimitUsd,
+		&i.LimitReset,
+		&i.IncludeByokInLimit,
+		&i.RequireZdr,
+		&i.ExpiresAt,
+		&i.Disabled,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const aPIKeyInsert = `-- name: APIKeyInsert :one
-INSERT INTO api_keys (id, workspace_id, member_id, name, label, hash)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO api_keys (
+    id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset,
+    include_byok_in_limit, require_zdr, expires_at, disabled
+) VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8,
+    $9, $10, $11, $12
+)
 RETURNING id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at
 `
 
 type APIKeyInsertParams struct {
-	ID          string
-	WorkspaceID string
-	MemberID    string
-	Name        string
-	Label       string
-	Hash        []byte
+	ID                 string
+	WorkspaceID        string
+	MemberID           string
+	Name               string
+	Label              string
+	Hash               []byte
+	LimitUsd           decimal.NullDecimal
+	LimitReset         *string
+	IncludeByokInLimit bool
+	RequireZdr         bool
+	ExpiresAt          *time.Time
+	Disabled           bool
 }
 
 func (q *Queries) APIKeyInsert(ctx context.Context, arg APIKeyInsertParams) (ApiKey, error) {
@@ -84,6 +143,113 @@ func (q *Queries) APIKeyInsert(ctx context.Context, arg APIKeyInsertParams) (Api
 		arg.Name,
 		arg.Label,
 		arg.Hash,
+		arg.LimitUsd,
+		arg.LimitReset,
+		arg.IncludeByokInLimit,
+		arg.RequireZdr,
+		arg.ExpiresAt,
+		arg.Disabled,
+	)
+	var i ApiKey
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.MemberID,
+		&i.Name,
+		&i.Label,
+		&i.Hash,
+		&i.LimitUsd,
+		&i.LimitReset,
+		&i.IncludeByokInLimit,
+		&i.RequireZdr,
+		&i.ExpiresAt,
+		&i.Disabled,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const aPIKeyList = `-- name: APIKeyList :many
+SELECT id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at FROM api_keys
+WHERE workspace_id = $1
+  AND ($2::text IS NULL OR member_id = $2)
+ORDER BY created_at, id
+`
+
+type APIKeyListParams struct {
+	WorkspaceID string
+	MemberID    *string
+}
+
+func (q *Queries) APIKeyList(ctx context.Context, arg APIKeyListParams) ([]ApiKey, error) {
+	rows, err := q.db.Query(ctx, aPIKeyList, arg.WorkspaceID, arg.MemberID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ApiKey{}
+	for rows.Next() {
+		var i ApiKey
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.MemberID,
+			&i.Name,
+			&i.Label,
+			&i.Hash,
+			&i.LimitUsd,
+			&i.LimitReset,
+			&i.IncludeByokInLimit,
+			&i.RequireZdr,
+			&i.ExpiresAt,
+			&i.Disabled,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const aPIKeyUpdate = `-- name: APIKeyUpdate :one
+UPDATE api_keys SET
+    name = $1, limit_usd = $2, limit_reset = $3,
+    include_byok_in_limit = $4, require_zdr = $5,
+    expires_at = $6, disabled = $7, updated_at = now()
+WHERE id = $8 AND workspace_id = $9
+RETURNING id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at
+`
+
+type APIKeyUpdateParams struct {
+	Name               string
+	LimitUsd           decimal.NullDecimal
+	LimitReset         *string
+	IncludeByokInLimit bool
+	RequireZdr         bool
+	ExpiresAt          *time.Time
+	Disabled           bool
+	ID                 string
+	WorkspaceID        string
+}
+
+// Every column is written: the caller merges the patch into the current row.
+func (q *Queries) APIKeyUpdate(ctx context.Context, arg APIKeyUpdateParams) (ApiKey, error) {
+	row := q.db.QueryRow(ctx, aPIKeyUpdate,
+		arg.Name,
+		arg.LimitUsd,
+		arg.LimitReset,
+		arg.IncludeByokInLimit,
+		arg.RequireZdr,
+		arg.ExpiresAt,
+		arg.Disabled,
+		arg.ID,
+		arg.WorkspaceID,
 	)
 	var i ApiKey
 	err := row.Scan(

@@ -9,6 +9,46 @@ import (
 	"context"
 )
 
+const memberDelete = `-- name: MemberDelete :execrows
+DELETE FROM members WHERE id = $1 AND workspace_id = $2
+`
+
+type MemberDeleteParams struct {
+	ID          string
+	WorkspaceID string
+}
+
+func (q *Queries) MemberDelete(ctx context.Context, arg MemberDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, memberDelete, arg.ID, arg.WorkspaceID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const memberGetByID = `-- name: MemberGetByID :one
+SELECT id, workspace_id, name, email, role, created_at FROM members WHERE id = $1 AND workspace_id = $2
+`
+
+type MemberGetByIDParams struct {
+	ID          string
+	WorkspaceID string
+}
+
+func (q *Queries) MemberGetByID(ctx context.Context, arg MemberGetByIDParams) (Member, error) {
+	row := q.db.QueryRow(ctx, memberGetByID, arg.ID, arg.WorkspaceID)
+	var i Member
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.Name,
+		&i.Email,
+		&i.Role,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const memberInsert = `-- name: MemberInsert :one
 INSERT INTO members (id, workspace_id, name, email, role)
 VALUES ($1, $2, $3, $4, $5)
@@ -30,6 +70,100 @@ func (q *Queries) MemberInsert(ctx context.Context, arg MemberInsertParams) (Mem
 		arg.Name,
 		arg.Email,
 		arg.Role,
+	)
+	var i Member
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.Name,
+		&i.Email,
+		&i.Role,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const memberList = `-- name: MemberList :many
+SELECT id, workspace_id, name, email, role, created_at FROM members WHERE workspace_id = $1 ORDER BY created_at, id
+`
+
+func (q *Queries) MemberList(ctx context.Context, workspaceID string) ([]Member, error) {
+	rows, err := q.db.Query(ctx, memberList, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Member{}
+	for rows.Next() {
+		var i Member
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.Name,
+			&i.Email,
+			&i.Role,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberLockOwners = `-- name: MemberLockOwners :many
+SELECT id FROM members WHERE workspace_id = $1 AND role = 'owner' FOR UPDATE
+`
+
+// Locks the workspace's owners so "at least one owner" holds under
+// concurrent demotions and removals.
+func (q *Queries) MemberLockOwners(ctx context.Context, workspaceID string) ([]string, error) {
+	rows, err := q.db.Query(ctx, memberLockOwners, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberUpdate = `-- name: MemberUpdate :one
+UPDATE members SET
+    name = coalesce($1, name),
+    email = coalesce($2, email),
+    role = coalesce($3, role)
+WHERE id = $4 AND workspace_id = $5
+RETURNING id, workspace_id, name, email, role, created_at
+`
+
+type MemberUpdateParams struct {
+	Name        *string
+	Email       *string
+	Role        *string
+	ID          string
+	WorkspaceID string
+}
+
+func (q *Queries) MemberUpdate(ctx context.Context, arg MemberUpdateParams) (Member, error) {
+	row := q.db.QueryRow(ctx, memberUpdate,
+		arg.Name,
+		arg.Email,
+		arg.Role,
+		arg.ID,
+		arg.WorkspaceID,
 	)
 	var i Member
 	err := row.Scan(

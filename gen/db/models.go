@@ -27,6 +27,20 @@ type ApiKey struct {
 	UpdatedAt          time.Time
 }
 
+type Credential struct {
+	ID          string
+	WorkspaceID string
+	Provider    string
+	Name        string
+	Label       string
+	Secret      []byte
+	BaseUrl     *string
+	Disabled    bool
+	Priority    int32
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
 type Generation struct {
 	ID                 string
 	WorkspaceID        string
@@ -66,8 +80,18 @@ type Member struct {
 	CreatedAt   time.Time
 }
 
+type Spend struct {
+	Scope       string
+	ScopeID     string
+	PeriodStart time.Time
+	Spent       decimal.Decimal
+	Reserved    decimal.Decimal
+	UpdatedAt   time.Time
+}
+
 type Workspace struct {
-	ID        string
-	Name      string
-	CreatedAt time.Time
+	ID                     string
+	Name                   string
+	CreatedAt              time.Time
+	UseOperatorCredentials bool
 }

@@ -30,18 +30,80 @@ func (q *Queries) WorkspaceCount(ctx context.Context) (int64, error) {
 	return count, err
 }
 
+const workspaceDelete = `-- name: WorkspaceDelete :execrows
+DELETE FROM workspaces WHERE id = $1
+`
+
+func (q *Queries) WorkspaceDelete(ctx context.Context, id string) (int64, error) {
+	result, err := q.db.Exec(ctx, workspaceDelete, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const workspaceGetByID = `-- name: WorkspaceGetByID :one
+SELECT id, name, created_at, use_operator_credentials FROM workspaces WHERE id = $1
+`
+
+func (q *Queries) WorkspaceGetByID(ctx context.Context, id string) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceGetByID, id)
+	var i Workspace
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.CreatedAt,
+		&i.UseOperatorCredentials,
+	)
+	return i, err
+}
+
 const workspaceInsert = `-- name: WorkspaceInsert :one
-INSERT INTO workspaces (id, name) VALUES ($1, $2) RETURNING id, name, created_at
+INSERT INTO workspaces (id, name, use_operator_credentials)
+VALUES ($1, $2, $3)
+RETURNING id, name, created_at, use_operator_credentials
 `
 
 type WorkspaceInsertParams struct {
-	ID   string
-	Name string
+	ID                     string
+	Name                   string
+	UseOperatorCredentials bool
 }
 
 func (q *Queries) WorkspaceInsert(ctx context.Context, arg WorkspaceInsertParams) (Workspace, error) {
-	row := q.db.QueryRow(ctx, workspaceInsert, arg.ID, arg.Name)
+	row := q.db.QueryRow(ctx, workspaceInsert, arg.ID, arg.Name, arg.UseOperatorCredentials)
 	var i Workspace
-	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.CreatedAt,
+		&i.UseOperatorCredentials,
+	)
+	return i, err
+}
+
+const workspaceUpdate = `-- name: WorkspaceUpdate :one
+UPDATE workspaces SET
+    name = coalesce($1, name),
+    use_operator_credentials = coalesce($2, use_operator_credentials)
+WHERE id = $3
+RETURNING id, name, created_at, use_operator_credentials
+`
+
+type WorkspaceUpdateParams struct {
+	Name                   *string
+	UseOperatorCredentials *bool
+	ID                     string
+}
+
+func (q *Queries) WorkspaceUpdate(ctx context.Context, arg WorkspaceUpdateParams) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceUpdate, arg.Name, arg.UseOperatorCredentials, arg.ID)
+	var i Workspace
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.CreatedAt,
+		&i.UseOperatorCredentials,
+	)
 	return i, err
 }

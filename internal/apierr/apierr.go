@@ -28,6 +28,7 @@ const (
 	NoEndpoints           Type = "no_endpoints"
 	PrivacyRestricted     Type = "privacy_restricted"
 	MethodNotAllowed      Type = "method_not_allowed"
+	Conflict              Type = "conflict"
 	Timeout               Type = "timeout"
 	PayloadTooLarge       Type = "payload_too_large"
 	RateLimitExceeded     Type = "rate_limit_exceeded"
@@ -42,7 +43,7 @@ const (
 var Types = []Type{
 	InvalidRequest, ContextLengthExceeded, Authentication, BudgetExceeded, ModelNotAllowed,
 	ProviderNotAllowed, PermissionDenied, NotFound, NoEndpoints, PrivacyRestricted,
-	MethodNotAllowed, Timeout, PayloadTooLarge, RateLimitExceeded, ProviderError,
+	MethodNotAllowed, Conflict, Timeout, PayloadTooLarge, RateLimitExceeded, ProviderError,
 	ProviderUnavailable, ProviderOverloaded, Unavailable, Internal,
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,22 +16,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/catalog"
+	"github.com/perpetuo/perpetuo/internal/credentials"
 	"github.com/perpetuo/perpetuo/internal/gateway"
 	"github.com/perpetuo/perpetuo/internal/keys"
+	"github.com/perpetuo/perpetuo/internal/notify"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
+	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/server"
 	"github.com/perpetuo/perpetuo/internal/store"
 )
 
 // Options are what New builds the gateway from.
 type Options struct {
-	Pool        *pgxpool.Pool
-	Catalog     *catalog.Catalog
-	Credentials routing.Credentials
-	Log         *slog.Logger
+	Pool    *pgxpool.Pool
+	Catalog *catalog.Catalog
+	// Operator holds the server-wide provider credentials (from the
+	// environment), used by workspaces that have not opted out.
+	Operator routing.Set
+	// Keyring seals and opens BYOK credentials.
+	Keyring *secrets.Keyring
+	Log     *slog.Logger
 	AccessLog   *slog.Logger // nil: no access log
 	HTTPClient  *http.Client // nil: providers.NewHTTPClient()
 	Records     records.Options
@@ -42,6 +51,7 @@ type App struct {
 	Handler  http.Handler
 	Store    *store.Store
 	Recorder *records.Recorder
+	Listener *notify.Listener
 
 	draining atomic.Bool
 	cancel   context.CancelFunc
@@ -58,18 +68,25 @@ func New(opts Options) (*App, error) {
 	}
 	st := store.New(opts.Pool)
 	rec := records.NewRecorder(st, opts.Log, opts.Records)
+	auth := keys.NewAuthenticator(st, opts.Now)
+	creds := credentials.NewCache(st, opts.Keyring, opts.Operator)
+	listener := notify.NewListener(opts.Pool, opts.Log, invalidator(auth, creds))
+	st.SetNotifier(listener)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	adapters := providers.NewRegistry(opts.HTTPClient)
 	planner := &routing.Planner{
-		Catalog: opts.Catalog, Credentials: opts.Credentials,
+		Catalog: opts.Catalog, Credentials: creds,
 		Families: func(api string) bool { _, ok := adapters[api]; return ok },
 	}
-	gw := gateway.New(planner, adapters, rec, opts.Log, gateway.NewMetrics(reg), opts.Now)
-	a := &App{Store: st, Recorder: rec, done: make(chan struct{})}
+	gw := gateway.New(gateway.Deps{
+		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budget.New(st, opts.Now),
+		Log: opts.Log, Metrics: gateway.NewMetrics(reg), Now: opts.Now,
+	})
+	a := &App{Store: st, Recorder: rec, Listener: listener, done: make(chan struct{})}
 	h, err := server.New(server.Config{
-		Log: opts.Log, AccessLog: opts.AccessLog, Auth: keys.NewAuthenticator(st, opts.Now), Gateway: gw,
-		Generations: rec, Usage: st, Models: planner, Ready: a.ready, Registry: reg, Now: opts.Now,
+		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
+		Catalog: opts.Catalog, Keyring: opts.Keyring, Models: planner, Ready: a.ready, Registry: reg, Now: opts.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build server: %w", err)
@@ -77,11 +94,40 @@ func New(opts Options) (*App, error) {
 	a.Handler = h
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	go func() {
-		defer close(a.done)
-		rec.Run(ctx)
-	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); rec.Run(ctx) }()
+	go func() { defer wg.Done(); listener.Run(ctx) }()
+	go func() { wg.Wait(); close(a.done) }()
+	// Serve only once invalidations arrive: before that, a change made on
+	// another replica could go unnoticed here.
+	select {
+	case <-listener.Ready():
+	case <-time.After(10 * time.Second):
+		cancel()
+		return nil, fmt.Errorf("listen for cache invalidations: not ready after 10s")
+	}
 	return a, nil
+}
+
+// invalidator applies invalidations to the key and credential caches.
+func invalidator(auth *keys.Authenticator, creds *credentials.Cache) notify.Handler {
+	return func(ev notify.Event) {
+		switch ev.Kind {
+		case notify.Key:
+			auth.Invalidate(func(k keys.Key) bool { return k.ID == ev.ID })
+		case notify.Member:
+			auth.Invalidate(func(k keys.Key) bool { return k.MemberID == ev.ID })
+		case notify.Workspace:
+			auth.Invalidate(func(k keys.Key) bool { return k.WorkspaceID == ev.ID })
+			creds.Invalidate(ev.ID)
+		case notify.Credential:
+			creds.Invalidate(ev.ID)
+		case notify.All:
+			auth.InvalidateAll()
+			creds.Invalidate("")
+		}
+	}
 }
 
 func (a *App) ready(ctx context.Context) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/pgtest"
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
+	"github.com/perpetuo/perpetuo/internal/secrets"
 	perpetuo "github.com/perpetuo/perpetuo/sdk/go"
 )
 
@@ -54,6 +55,7 @@ type env struct {
 	srv      *httptest.Server
 	key      string
 	ws       string
+	ring     *secrets.Keyring
 	pool     *pgxpool.Pool
 	openai   openai.Client
 	sdk      *perpetuo.ClientWithResponses
@@ -67,7 +69,7 @@ func setup(t *testing.T, upstreams map[string]http.Handler) *env {
 	pool := pgtest.New(t)
 	cat, err := catalog.Parse([]byte(testCatalog))
 	require.NoError(t, err)
-	creds := routing.Static{}
+	creds := routing.Set{}
 	e := &env{t: t, upstream: map[string]*httptest.Server{}}
 	for _, slug := range []string{"mock", "flaky", "steady"} {
 		h := upstreams[slug]
@@ -80,7 +82,10 @@ func setup(t *testing.T, upstreams map[string]http.Handler) *env {
 		creds[slug] = routing.Credential{Provider: slug, BaseURL: s.URL + "/v1"}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := New(Options{Pool: pool, Catalog: cat, Credentials: creds, Log: log})
+	mk, err := secrets.GenerateKey()
+	require.NoError(t, err)
+	e.ring = secrets.NewKeyring(mk)
+	a, err := New(Options{Pool: pool, Catalog: cat, Operator: creds, Keyring: e.ring, Log: log})
 	require.NoError(t, err)
 	e.app = a
 	e.key = keys.Generate()

@@ -19,6 +19,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/mockupstream"
 	"github.com/perpetuo/perpetuo/internal/pgdev"
 	"github.com/perpetuo/perpetuo/internal/routing"
+	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/store"
 )
 
@@ -46,15 +47,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	creds := routing.Static(cfg.Credentials)
+	ring, err := Keyring(cfg, log)
+	if err != nil {
+		return err
+	}
+	operator := cfg.Credentials
 	if cfg.DemoEnabled() {
-		stopDemo, err := startDemo(cat, creds, log)
+		stopDemo, err := startDemo(cat, operator, log)
 		if err != nil {
 			return err
 		}
 		defer stopDemo()
 	}
-	a, err := New(Options{Pool: pool, Catalog: cat, Credentials: creds, Log: log, AccessLog: log.With("log", "access")})
+	a, err := New(Options{Pool: pool, Catalog: cat, Operator: operator, Keyring: ring, Log: log, AccessLog: log.With("log", "access")})
 	if err != nil {
 		return err
 	}
@@ -143,7 +148,7 @@ func bootstrap(ctx context.Context, st *store.Store, cfg config.Config, log *slo
 }
 
 // startDemo serves the mock upstream in-process and routes provider "mock" to it.
-func startDemo(cat *catalog.Catalog, creds routing.Static, log *slog.Logger) (func(), error) {
+func startDemo(cat *catalog.Catalog, creds routing.Set, log *slog.Logger) (func(), error) {
 	if _, ok := cat.Provider("mock"); !ok {
 		log.Warn("demo requested but the catalog has no provider 'mock'; not starting it")
 		return func() {}, nil
@@ -164,4 +169,27 @@ func hostPort(a net.Addr) string {
 		return fmt.Sprintf("localhost:%d", ta.Port)
 	}
 	return a.String()
+}
+
+// Keyring builds the master keyring: PERPETUO_MASTER_KEY (or a dev key
+// generated into the data directory, with a warning), plus
+// PERPETUO_MASTER_KEY_OLD while a rotation is under way.
+func Keyring(cfg config.Config, log *slog.Logger) (*secrets.Keyring, error) {
+	cur, fromFile, err := secrets.LoadOrCreate(cfg.MasterKey, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if fromFile {
+		log.Warn("PERPETUO_MASTER_KEY is not set: BYOK credentials are encrypted under a development key kept in the data directory; set PERPETUO_MASTER_KEY in production",
+			"file", filepath.Join(cfg.DataDir, secrets.KeyFileName))
+	}
+	var old []secrets.Key
+	if cfg.MasterKeyOld != "" {
+		k, err := secrets.ParseKey(cfg.MasterKeyOld)
+		if err != nil {
+			return nil, fmt.Errorf("PERPETUO_MASTER_KEY_OLD: %w", err)
+		}
+		old = append(old, k)
+	}
+	return secrets.NewKeyring(cur, old...), nil
 }

@@ -19,12 +19,13 @@ type Config struct {
 	BootstrapKey string
 	CatalogPath  string
 	MasterKey    string
+	MasterKeyOld string // the previous master key, during a rotation
 	// Demo is "1" (serve the mock upstream as provider "mock"), "auto" (do so
 	// only when no provider credential is configured) or "" (never).
 	Demo string
 	// Credentials are operator-level provider credentials from the
 	// environment, keyed by provider slug.
-	Credentials map[string]routing.Credential
+	Credentials routing.Set
 }
 
 // FromEnv reads the configuration; environ is os.Environ() in production.
@@ -41,6 +42,7 @@ func FromEnv(environ []string) (Config, error) {
 		BootstrapKey: env["PERPETUO_BOOTSTRAP_KEY"],
 		CatalogPath:  env["PERPETUO_CATALOG"],
 		MasterKey:    env["PERPETUO_MASTER_KEY"],
+		MasterKeyOld: env["PERPETUO_MASTER_KEY_OLD"],
 		Demo:         env["PERPETUO_DEMO"],
 		Credentials:  credentials(env),
 	}
@@ -71,8 +73,8 @@ func (c Config) DemoEnabled() bool {
 // _BASE_URL. SLUG is the provider slug upper-cased with '-' as '_'
 // (google-ai-studio → GOOGLE_AI_STUDIO). A base URL alone (a local server
 // that takes no key) is a credential too.
-func credentials(env map[string]string) map[string]routing.Credential {
-	out := map[string]routing.Credential{}
+func credentials(env map[string]string) routing.Set {
+	out := routing.Set{}
 	if k := env["OPENAI_API_KEY"]; k != "" {
 		out["openai"] = routing.Credential{Provider: "openai", APIKey: k, BaseURL: env["OPENAI_BASE_URL"]}
 	}

@@ -12,16 +12,27 @@ import (
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
 
-// Response is a finished non-streaming completion, ready to send.
+// Response is a finished non-streaming completion, ready to send. Finish
+// must be called once the body was written (or could not be): it settles
+// the spend and records the generation.
 type Response struct {
 	GenerationID string
 	Body         []byte
+	finish       func()
+}
+
+// Finish settles and records the generation; it is safe to call once.
+func (r *Response) Finish() {
+	if r.finish != nil {
+		r.finish()
+		r.finish = nil
+	}
 }
 
 // Complete serves a non-streaming request.
 func (g *Gateway) Complete(ctx context.Context, c Caller, req Request) (*Response, error) {
 	r := g.newRun(c, req)
-	plan, err := r.plan()
+	plan, err := r.plan(ctx)
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}
@@ -64,8 +75,7 @@ func (r *run) completed(c routing.Candidate, comp *providers.Completion) (*Respo
 	if err != nil {
 		return nil, r.fail(context.Background(), fmt.Errorf("set usage: %w", err))
 	}
-	r.finish()
-	return &Response{GenerationID: r.rec.ID, Body: body}, nil
+	return &Response{GenerationID: r.rec.ID, Body: body, finish: r.finish}, nil
 }
 
 // usage fills the record's token counts and exact cost.

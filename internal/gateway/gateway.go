@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/ids"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/records"
@@ -29,7 +30,7 @@ type Recorder interface {
 
 // Planner turns a request's models and preferences into endpoints.
 type Planner interface {
-	Plan(workspaceID string, models []string, prefs routing.Prefs) (routing.Plan, error)
+	Plan(ctx context.Context, workspaceID string, models []string, prefs routing.Prefs) (routing.Plan, error)
 }
 
 // Caller is who is asking: the authenticated key.
@@ -38,6 +39,8 @@ type Caller struct {
 	WorkspaceID string
 	MemberID    string
 	RequireZDR  bool
+	// Budgets are the limits that govern this caller's spend.
+	Budgets []budget.Scope
 }
 
 // Request is a validated chat completion request.
@@ -45,6 +48,7 @@ type Request struct {
 	Body      []byte   // the client's JSON, passed through minus extensions
 	Models    []string // model, or the models[] chain, in order
 	Stream    bool
+	MaxTokens int // max_completion_tokens or max_tokens; 0 when unset
 	Prefs     routing.Prefs
 	User      string
 	SessionID string
@@ -53,6 +57,7 @@ type Request struct {
 
 // Gateway runs requests through the pipeline.
 type Gateway struct {
+	budgets  *budget.Budgets
 	planner  Planner
 	adapters providers.Registry
 	recorder Recorder
@@ -61,12 +66,24 @@ type Gateway struct {
 	metrics  *Metrics
 }
 
-// New returns a Gateway. now may be nil.
-func New(planner Planner, adapters providers.Registry, recorder Recorder, log *slog.Logger, metrics *Metrics, now func() time.Time) *Gateway {
-	if now == nil {
-		now = time.Now
+// Deps are what a Gateway is built from.
+type Deps struct {
+	Planner  Planner
+	Adapters providers.Registry
+	Recorder Recorder
+	Budgets  *budget.Budgets
+	Log      *slog.Logger
+	Metrics  *Metrics // nil: none
+	Now      func() time.Time
+}
+
+// New returns a Gateway.
+func New(d Deps) *Gateway {
+	if d.Now == nil {
+		d.Now = time.Now
 	}
-	return &Gateway{planner: planner, adapters: adapters, recorder: recorder, log: log, now: now, metrics: metrics}
+	return &Gateway{planner: d.Planner, adapters: d.Adapters, recorder: d.Recorder, budgets: d.Budgets,
+		log: d.Log, now: d.Now, metrics: d.Metrics}
 }
 
 // run is the state of one request through the pipeline.
@@ -76,6 +93,7 @@ type run struct {
 	req    Request
 	start  time.Time
 	rec    records.Generation
+	hold   *budget.Reservation
 }
 
 func (g *Gateway) newRun(c Caller, req Request) *run {
@@ -89,11 +107,24 @@ func (g *Gateway) newRun(c Caller, req Request) *run {
 	return r
 }
 
-// plan resolves the candidates, applying the key's ZDR requirement.
-func (r *run) plan() (routing.Plan, error) {
+// plan resolves the candidates, applying the key's ZDR requirement, then
+// reserves the worst-case cost against every budget that governs the caller.
+func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 	prefs := r.req.Prefs
 	prefs.ZDR = prefs.ZDR || r.caller.RequireZDR
-	return r.g.planner.Plan(r.caller.WorkspaceID, r.req.Models, prefs)
+	plan, err := r.g.planner.Plan(ctx, r.caller.WorkspaceID, r.req.Models, prefs)
+	if err != nil {
+		return routing.Plan{}, err
+	}
+	scopes := budgetScopes(r.caller.Budgets, plan)
+	if len(scopes) == 0 || r.g.budgets == nil {
+		return plan, nil
+	}
+	r.hold, err = r.g.budgets.Reserve(ctx, scopes, worstCase(plan, len(r.req.Body), r.req.MaxTokens))
+	if err != nil {
+		return routing.Plan{}, err
+	}
+	return plan, nil
 }
 
 // attempt records one upstream call's outcome.
@@ -129,9 +160,12 @@ func (r *run) fail(ctx context.Context, err error) error {
 	return e
 }
 
-// finish stamps the latency and hands the record over.
+// finish settles the budgets, stamps the latency and hands the record over.
+// It runs after the client got its answer, and whether or not the client is
+// still there, so spend is never lost.
 func (r *run) finish() {
 	r.rec.Latency = r.g.now().Sub(r.start)
+	r.settle()
 	r.g.recorder.Record(r.rec)
 	r.g.metrics.generation(r.rec)
 }

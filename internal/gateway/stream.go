@@ -41,7 +41,7 @@ type Stream struct {
 // answers with a chunk. Every failure here is still a plain HTTP error.
 func (g *Gateway) OpenStream(ctx context.Context, c Caller, req Request) (*Stream, error) {
 	r := g.newRun(c, req)
-	plan, err := r.plan()
+	plan, err := r.plan(ctx)
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}

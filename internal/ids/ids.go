@@ -18,6 +18,7 @@ const (
 	Member     = "mem_"
 	Key        = "key_"
 	Generation = "gen-"
+	Credential = "cred_"
 )
 
 // New returns prefix + a time-ordered random id created at now.

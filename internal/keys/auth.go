@@ -27,8 +27,9 @@ type Authenticator struct {
 	lookup Lookup
 	now    func() time.Time
 
-	mu    sync.RWMutex
-	cache map[string]Key // hex hash → key
+	mu      sync.RWMutex
+	cache   map[string]Key // hex hash → key
+	version uint64         // bumped by every invalidation, so a lookup that raced one is not cached
 }
 
 // NewAuthenticator returns an Authenticator over lookup; now may be nil.
@@ -56,6 +57,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Key, er
 	hk := hex.EncodeToString(h)
 	a.mu.RLock()
 	k, ok := a.cache[hk]
+	version := a.version
 	a.mu.RUnlock()
 	if !ok {
 		var err error
@@ -68,7 +70,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Key, er
 			return Key{}, fmt.Errorf("look up key: %w", err)
 		}
 		a.mu.Lock()
-		a.cache[hk] = k
+		if a.version == version {
+			a.cache[hk] = k
+		}
 		a.mu.Unlock()
 	}
 	if k.Disabled {
@@ -85,7 +89,18 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Key, er
 // InvalidateAll empties the cache; the next request of every key looks it up
 // again.
 func (a *Authenticator) InvalidateAll() {
+	a.Invalidate(func(Key) bool { return true })
+}
+
+// Invalidate drops the cached keys that match, e.g. one key by id, a
+// member's keys after a role change, or a deleted workspace's keys.
+func (a *Authenticator) Invalidate(match func(Key) bool) {
 	a.mu.Lock()
-	a.cache = map[string]Key{}
-	a.mu.Unlock()
+	defer a.mu.Unlock()
+	a.version++
+	for h, k := range a.cache {
+		if match(k) {
+			delete(a.cache, h)
+		}
+	}
 }

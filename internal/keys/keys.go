@@ -36,6 +36,7 @@ type Key struct {
 	ExpiresAt          *time.Time
 	Disabled           bool
 	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 // Generate returns a new random plaintext key.

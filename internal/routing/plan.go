@@ -1,6 +1,8 @@
 package routing
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
@@ -21,7 +23,11 @@ type Planner struct {
 // Plan resolves models (the request's model, or its models[] chain) into an
 // ordered plan. It fails with not_found for an unknown model, and with
 // no_endpoints or privacy_restricted when every endpoint was filtered out.
-func (p *Planner) Plan(workspaceID string, models []string, prefs Prefs) (Plan, error) {
+func (p *Planner) Plan(ctx context.Context, workspaceID string, models []string, prefs Prefs) (Plan, error) {
+	creds, err := p.Credentials.For(ctx, workspaceID)
+	if err != nil {
+		return Plan{}, fmt.Errorf("workspace credentials: %w", err)
+	}
 	var plan Plan
 	for _, id := range models {
 		m, ok := p.Catalog.Model(id)
@@ -29,7 +35,7 @@ func (p *Planner) Plan(workspaceID string, models []string, prefs Prefs) (Plan, 
 			return Plan{}, apierr.New(http.StatusNotFound, apierr.NotFound,
 				"Model '%s' is not in the catalog; GET /v1/models lists the models you can use.", id).With("model", id)
 		}
-		cands := p.candidates(workspaceID, m, prefs, &plan.Excluded)
+		cands := p.candidates(creds, m, prefs, &plan.Excluded)
 		plan.Candidates = append(plan.Candidates, cands...)
 	}
 	if len(plan.Candidates) == 0 {
@@ -41,11 +47,11 @@ func (p *Planner) Plan(workspaceID string, models []string, prefs Prefs) (Plan, 
 	return plan, nil
 }
 
-func (p *Planner) candidates(ws string, m *catalog.Model, prefs Prefs, excluded *[]Exclusion) []Candidate {
+func (p *Planner) candidates(creds Set, m *catalog.Model, prefs Prefs, excluded *[]Exclusion) []Candidate {
 	var out []Candidate
 	for _, e := range m.Endpoints {
 		prov, _ := p.Catalog.Provider(e.Provider) // catalog validation guarantees it exists
-		cred, hasCred := p.Credentials.Credential(ws, e.Provider)
+		cred, hasCred := creds[e.Provider]
 		reason := ""
 		switch {
 		case len(prefs.Only) > 0 && !slices.Contains(prefs.Only, e.Provider):
@@ -125,16 +131,20 @@ func noEndpoints(models []string, excluded []Exclusion) *apierr.Error {
 
 // Routable lists the models of the catalog that have at least one endpoint
 // the workspace holds a credential for and Perpetuo has an adapter for.
-func (p *Planner) Routable(workspaceID string) []*catalog.Model {
+func (p *Planner) Routable(ctx context.Context, workspaceID string) ([]*catalog.Model, error) {
+	creds, err := p.Credentials.For(ctx, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("workspace credentials: %w", err)
+	}
 	var out []*catalog.Model
 	for _, m := range p.Catalog.Models() {
 		for _, e := range m.Endpoints {
 			prov, _ := p.Catalog.Provider(e.Provider)
-			if _, ok := p.Credentials.Credential(workspaceID, e.Provider); ok && p.Families(prov.API) {
+			if _, ok := creds[e.Provider]; ok && p.Families(prov.API) {
 				out = append(out, m)
 				break
 			}
 		}
 	}
-	return out
+	return out, nil
 }

@@ -9,6 +9,8 @@
 package routing
 
 import (
+	"context"
+
 	"github.com/perpetuo/perpetuo/internal/catalog"
 )
 
@@ -20,9 +22,12 @@ type Credential struct {
 	BYOK     bool   // the workspace's own key, as opposed to an operator default
 }
 
-// Credentials finds the credential a workspace uses for a provider.
+// Set is the credential a workspace uses per provider slug.
+type Set map[string]Credential
+
+// Credentials finds the credentials a workspace routes with.
 type Credentials interface {
-	Credential(workspaceID, provider string) (Credential, bool)
+	For(ctx context.Context, workspaceID string) (Set, error)
 }
 
 // Prefs are the request's provider preferences (OpenRouter's provider object).

@@ -1,11 +1,10 @@
 package routing
 
+import "context"
+
 // Static is the same set of credentials for every workspace: the operator's
 // provider keys from the environment.
-type Static map[string]Credential
+type Static Set
 
-// Credential implements Credentials.
-func (s Static) Credential(_, provider string) (Credential, bool) {
-	c, ok := s[provider]
-	return c, ok
-}
+// For implements Credentials.
+func (s Static) For(context.Context, string) (Set, error) { return Set(s), nil }

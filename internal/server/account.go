@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/records"
 )
 
@@ -65,7 +65,7 @@ func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestOb
 	if err := s.flushRecords(ctx); err != nil {
 		return nil, err
 	}
-	u, err := s.usage.KeyUsage(ctx, k.ID, s.now())
+	u, err := s.store.KeyUsage(ctx, k.ID, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -81,18 +81,14 @@ func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestOb
 		out.LimitReset = &lr
 	}
 	if k.Limit.Valid {
-		lim := money(k.Limit.Decimal)
-		spent := u.Total
-		switch k.LimitReset {
-		case "daily":
-			spent = u.Daily
-		case "weekly":
-			spent = u.Weekly
-		case "monthly":
-			spent = u.Monthly
+		// What remains is what the ledger enforces: settled spend and
+		// in-flight reservations of the current period.
+		spent, reserved, err := s.store.Spend(ctx, "key", k.ID, budget.PeriodStart(k.LimitReset, s.now()))
+		if err != nil {
+			return nil, err
 		}
-		rem := money(decimal.Max(k.Limit.Decimal.Sub(spent), decimal.Zero))
-		out.Limit, out.LimitRemaining = &lim, &rem
+		rem := decimal.Max(k.Limit.Decimal.Sub(spent).Sub(reserved), decimal.Zero)
+		out.Limit, out.LimitRemaining = ptrTo(money(k.Limit.Decimal)), ptrTo(money(rem))
 	}
 	return api.GetCurrentKey200JSONResponse{Data: out}, nil
 }
@@ -106,5 +102,3 @@ func opt(s string) *string {
 	}
 	return &s
 }
-
-var _ = time.Now

@@ -11,7 +11,10 @@ import (
 // workspace can route to, in OpenRouter's shape.
 func (s *Server) ListModels(ctx context.Context, _ api.ListModelsRequestObject) (api.ListModelsResponseObject, error) {
 	k := callerKey(ctx)
-	ms := s.models.Routable(k.WorkspaceID)
+	ms, err := s.models.Routable(ctx, k.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
 	out := api.ModelList{Data: make([]api.Model, len(ms))}
 	for i, m := range ms {
 		out.Data[i] = modelOf(m)

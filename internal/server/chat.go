@@ -9,6 +9,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/gateway"
 	"github.com/perpetuo/perpetuo/internal/routing"
 	"github.com/perpetuo/perpetuo/internal/sse"
@@ -24,8 +25,12 @@ func (s *Server) CreateChatCompletion(ctx context.Context, req api.CreateChatCom
 	}
 	k := callerKey(ctx)
 	caller := gateway.Caller{KeyID: k.ID, WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, RequireZDR: k.RequireZDR}
+	if k.Limit.Valid {
+		caller.Budgets = append(caller.Budgets, budget.Scope{Kind: "key", ID: k.ID, Name: k.Label,
+			Limit: k.Limit.Decimal, Reset: k.LimitReset, CountsBYOK: k.IncludeBYOKInLimit})
+	}
 	greq := gateway.Request{
-		Body: rawBody(ctx), Models: models, Stream: b.Stream != nil && *b.Stream,
+		Body: rawBody(ctx), Models: models, Stream: b.Stream != nil && *b.Stream, MaxTokens: maxTokens(b),
 		Prefs: prefsOf(b.Provider), User: deref(b.User), SessionID: deref(b.SessionId), App: appOf(ctx),
 	}
 	if !greq.Stream {
@@ -40,6 +45,14 @@ func (s *Server) CreateChatCompletion(ctx context.Context, req api.CreateChatCom
 		return nil, err
 	}
 	return streamCompletion{ctx: ctx, stream: st, idle: s.streamIdle}, nil
+}
+
+// maxTokens is the request's output cap: max_completion_tokens, else max_tokens.
+func maxTokens(b *api.ChatCompletionRequest) int {
+	if b.MaxCompletionTokens != nil {
+		return *b.MaxCompletionTokens
+	}
+	return deref(b.MaxTokens)
 }
 
 // chatModels is the fallback chain: model first, then models[] without repeats.
@@ -106,12 +119,16 @@ func deref[T any](p *T) T {
 type jsonCompletion struct{ resp *gateway.Response }
 
 func (c jsonCompletion) VisitCreateChatCompletionResponse(w http.ResponseWriter) error {
+	defer c.resp.Finish() // settle and record after the client has its answer
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Generation-Id", c.resp.GenerationID)
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(c.resp.Body)
-	return err
+	if _, err := w.Write(c.resp.Body); err != nil {
+		return nil // the client is gone; nothing more to tell it
+	}
+	_ = http.NewResponseController(w).Flush()
+	return nil
 }
 
 // streamCompletion relays an opened stream as Server-Sent Events.

@@ -21,6 +21,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/gateway"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/records"
+	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/store"
 )
 
@@ -37,14 +38,9 @@ type Generations interface {
 	Flush(ctx context.Context) error
 }
 
-// Usage sums a key's spend.
-type Usage interface {
-	KeyUsage(ctx context.Context, keyID string, now time.Time) (store.KeyUsage, error)
-}
-
 // Models lists the models a workspace can route to.
 type Models interface {
-	Routable(workspaceID string) []*catalog.Model
+	Routable(ctx context.Context, workspaceID string) ([]*catalog.Model, error)
 }
 
 // ErrDraining is what Ready returns while the server shuts down.
@@ -57,7 +53,9 @@ type Config struct {
 	Auth         Authenticator
 	Gateway      *gateway.Gateway
 	Generations  Generations
-	Usage        Usage
+	Store        *store.Store
+	Catalog      *catalog.Catalog
+	Keyring      *secrets.Keyring
 	Models       Models
 	Ready        func(ctx context.Context) error
 	Registry     *prometheus.Registry
@@ -73,7 +71,9 @@ type Server struct {
 	auth        Authenticator
 	gateway     *gateway.Gateway
 	generations Generations
-	usage       Usage
+	store       *store.Store
+	catalog     *catalog.Catalog
+	keyring     *secrets.Keyring
 	models      Models
 	ready       func(ctx context.Context) error
 	metrics     *httpMetrics
@@ -100,7 +100,8 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Server{
 		log: cfg.Log, access: cfg.AccessLog, auth: cfg.Auth, gateway: cfg.Gateway,
-		generations: cfg.Generations, usage: cfg.Usage, models: cfg.Models, ready: cfg.Ready,
+		generations: cfg.Generations, store: cfg.Store, catalog: cfg.Catalog, keyring: cfg.Keyring,
+		models: cfg.Models, ready: cfg.Ready,
 		metrics: newHTTPMetrics(cfg.Registry), spec: router, specJSON: specJSON,
 		maxBody: cfg.MaxBodyBytes, streamIdle: cfg.StreamIdle, now: cfg.Now,
 	}

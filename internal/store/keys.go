@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"time"
 
 	"github.com/perpetuo/perpetuo/gen/db"
@@ -41,7 +43,7 @@ type Bootstrapped struct {
 // when a workspace already exists. Concurrent replicas starting at once are
 // serialised by an advisory lock so only one bootstraps.
 func (s *Store) Bootstrap(ctx context.Context, plaintext string, now time.Time) (b Bootstrapped, created bool, err error) {
-	err = s.tx(ctx, func(q *db.Queries) error {
+	err = s.tx(ctx, func(_ pgx.Tx, q *db.Queries) error {
 		if err := q.BootstrapLock(ctx); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
@@ -52,7 +54,7 @@ func (s *Store) Bootstrap(ctx context.Context, plaintext string, now time.Time) 
 		if n > 0 {
 			return nil
 		}
-		ws, err := q.WorkspaceInsert(ctx, db.WorkspaceInsertParams{ID: ids.New(ids.Workspace, now), Name: "Default"})
+		ws, err := q.WorkspaceInsert(ctx, db.WorkspaceInsertParams{ID: ids.New(ids.Workspace, now), Name: "Default", UseOperatorCredentials: true})
 		if err != nil {
 			return fmt.Errorf("insert workspace: %w", err)
 		}

@@ -16,8 +16,9 @@ import (
 
 // Store wraps a pgx pool with Perpetuo's queries.
 type Store struct {
-	pool *pgxpool.Pool
-	q    *db.Queries
+	pool     *pgxpool.Pool
+	q        *db.Queries
+	notifier Notifier
 }
 
 // New returns a Store over pool.
@@ -29,13 +30,13 @@ func New(pool *pgxpool.Pool) *Store {
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // tx runs fn in a transaction, committing when it returns nil.
-func (s *Store) tx(ctx context.Context, fn func(q *db.Queries) error) error {
+func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx, q *db.Queries) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // no-op after commit
-	if err := fn(s.q.WithTx(tx)); err != nil {
+	if err := fn(tx, s.q.WithTx(tx)); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -1,8 +1,23 @@
 -- name: WorkspaceInsert :one
-INSERT INTO workspaces (id, name) VALUES (@id, @name) RETURNING *;
+INSERT INTO workspaces (id, name, use_operator_credentials)
+VALUES (@id, @name, @use_operator_credentials)
+RETURNING *;
 
 -- name: WorkspaceCount :one
 SELECT count(*) FROM workspaces;
+
+-- name: WorkspaceGetByID :one
+SELECT * FROM workspaces WHERE id = @id;
+
+-- name: WorkspaceUpdate :one
+UPDATE workspaces SET
+    name = coalesce(sqlc.narg('name'), name),
+    use_operator_credentials = coalesce(sqlc.narg('use_operator_credentials'), use_operator_credentials)
+WHERE id = @id
+RETURNING *;
+
+-- name: WorkspaceDelete :execrows
+DELETE FROM workspaces WHERE id = @id;
 
 -- name: BootstrapLock :exec
 -- Serialises bootstrap across replicas starting at once (released at commit).

@@ -1,0 +1,78 @@
+// Package access is Perpetuo's role-based access control. A key acts with
+// its member's role; each management action names the roles allowed to do
+// it. Who may touch which workspace is not decided here: a key only ever
+// reaches its own workspace, and the HTTP layer answers 404 for others.
+package access
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/perpetuo/perpetuo/internal/apierr"
+)
+
+// Roles, from most to least privileged.
+const (
+	Owner  = "owner"
+	Admin  = "admin"
+	Member = "member"
+	Viewer = "viewer"
+)
+
+// Action is something a role may be allowed to do.
+type Action string
+
+// The management actions.
+const (
+	ReadWorkspace     Action = "read the workspace"
+	UpdateWorkspace   Action = "update the workspace"
+	DeleteWorkspace   Action = "delete the workspace"
+	CreateWorkspace   Action = "create workspaces"
+	ReadMembers       Action = "read members"
+	ManageMembers     Action = "manage members"
+	ManageOwners      Action = "grant, change or remove the owner role"
+	ReadAllKeys       Action = "read every key of the workspace"
+	ManageAllKeys     Action = "manage every key of the workspace"
+	ManageOwnKeys     Action = "create and manage your own keys"
+	SetKeyPolicy      Action = "set key limits, ZDR or expiry"
+	ReadCredentials   Action = "read provider credentials"
+	ManageCredentials Action = "manage provider credentials"
+)
+
+// allowed is the policy: which roles may do each action.
+var allowed = map[Action][]string{
+	ReadWorkspace:     {Owner, Admin, Member, Viewer},
+	UpdateWorkspace:   {Owner, Admin},
+	DeleteWorkspace:   {Owner},
+	CreateWorkspace:   {Owner, Admin},
+	ReadMembers:       {Owner, Admin, Member, Viewer},
+	ManageMembers:     {Owner, Admin},
+	ManageOwners:      {Owner},
+	ReadAllKeys:       {Owner, Admin, Viewer},
+	ManageAllKeys:     {Owner, Admin},
+	ManageOwnKeys:     {Owner, Admin, Member},
+	SetKeyPolicy:      {Owner, Admin},
+	ReadCredentials:   {Owner, Admin, Viewer},
+	ManageCredentials: {Owner, Admin},
+}
+
+// Can reports whether role may do a.
+func Can(role string, a Action) bool { return slices.Contains(allowed[a], role) }
+
+// Require returns nil when role may do a, else a 403 permission_denied that
+// names the roles needed.
+func Require(role string, a Action) error {
+	if Can(role, a) {
+		return nil
+	}
+	need := allowed[a]
+	return apierr.New(http.StatusForbidden, apierr.PermissionDenied,
+		"To %s you need the role %s; this key acts as %s. Ask a workspace owner or admin.",
+		a, strings.Join(need, " or "), role).With("required_roles", need).With("role", role)
+}
+
+// Valid reports whether role is a known role.
+func Valid(role string) bool {
+	return role == Owner || role == Admin || role == Member || role == Viewer
+}

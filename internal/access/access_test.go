@@ -1,0 +1,45 @@
+package access
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/perpetuo/perpetuo/internal/apierr"
+)
+
+func TestPolicy(t *testing.T) {
+	t.Parallel()
+	// Every role × a representative action: the policy in one table.
+	want := map[Action][4]bool{ // owner, admin, member, viewer
+		ReadWorkspace:     {true, true, true, true},
+		UpdateWorkspace:   {true, true, false, false},
+		DeleteWorkspace:   {true, false, false, false},
+		ManageMembers:     {true, true, false, false},
+		ManageOwners:      {true, false, false, false},
+		ReadAllKeys:       {true, true, false, true},
+		ManageAllKeys:     {true, true, false, false},
+		ManageOwnKeys:     {true, true, true, false},
+		SetKeyPolicy:      {true, true, false, false},
+		ReadCredentials:   {true, true, false, true},
+		ManageCredentials: {true, true, false, false},
+	}
+	for a, row := range want {
+		for i, role := range []string{Owner, Admin, Member, Viewer} {
+			require.Equal(t, row[i], Can(role, a), "%s may %s", role, a)
+		}
+	}
+}
+
+func TestRequireNamesTheRoleNeeded(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, Require(Owner, DeleteWorkspace))
+	err := Require(Viewer, ManageCredentials)
+	var e *apierr.Error
+	require.True(t, errors.As(err, &e))
+	require.Equal(t, 403, e.Status)
+	require.Equal(t, apierr.PermissionDenied, e.Type)
+	require.Contains(t, e.Message, "owner or admin")
+	require.Contains(t, e.Message, "acts as viewer")
+}

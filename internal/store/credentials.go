@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/perpetuo/perpetuo/gen/db"
+	"github.com/perpetuo/perpetuo/internal/notify"
+)
+
+// Credential is a workspace's provider key, as stored: the secret is
+// ciphertext (internal/secrets), bound to the row id.
+type Credential struct {
+	ID          string
+	WorkspaceID string
+	Provider    string
+	Name        string
+	Label       string
+	Secret      []byte
+	BaseURL     string
+	Disabled    bool
+	Priority    int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+func credentialOf(c db.Credential) Credential {
+	return Credential{ID: c.ID, WorkspaceID: c.WorkspaceID, Provider: c.Provider, Name: c.Name, Label: c.Label,
+		Secret: c.Secret, BaseURL: val(c.BaseUrl), Disabled: c.Disabled, Priority: int(c.Priority),
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+// Credentials lists a workspace's credentials, by provider then priority.
+func (s *Store) Credentials(ctx context.Context, workspaceID string) ([]Credential, error) {
+	rows, err := s.q.CredentialList(ctx, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("list credentials: %w", err)
+	}
+	out := make([]Credential, len(rows))
+	for i, r := range rows {
+		out[i] = credentialOf(r)
+	}
+	return out, nil
+}
+
+// Credential returns one credential of a workspace.
+func (s *Store) Credential(ctx context.Context, workspaceID, id string) (Credential, error) {
+	r, err := s.q.CredentialGetByID(ctx, db.CredentialGetByIDParams{ID: id, WorkspaceID: workspaceID})
+	if isNoRows(err) {
+		return Credential{}, ErrNotFound
+	}
+	if err != nil {
+		return Credential{}, fmt.Errorf("get credential: %w", err)
+	}
+	return credentialOf(r), nil
+}
+
+// CreateCredential stores c (ID chosen by the caller, which sealed the
+// secret bound to it); every replica's routing sees it at once.
+func (s *Store) CreateCredential(ctx context.Context, c Credential) (Credential, error) {
+	var out Credential
+	err := s.change(ctx, notify.Credential, c.WorkspaceID, func(q *db.Queries) error {
+		r, err := q.CredentialInsert(ctx, db.CredentialInsertParams{ID: c.ID, WorkspaceID: c.WorkspaceID, Provider: c.Provider,
+			Name: c.Name, Label: c.Label, Secret: c.Secret, BaseUrl: ptr(c.BaseURL), Disabled: c.Disabled, Priority: int32(c.Priority)})
+		if isForeignKey(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("insert credential: %w", err)
+		}
+		out = credentialOf(r)
+		return nil
+	})
+	return out, err
+}
+
+// UpdateCredential writes c's mutable fields.
+func (s *Store) UpdateCredential(ctx context.Context, c Credential) (Credential, error) {
+	var out Credential
+	err := s.change(ctx, notify.Credential, c.WorkspaceID, func(q *db.Queries) error {
+		r, err := q.CredentialUpdate(ctx, db.CredentialUpdateParams{ID: c.ID, WorkspaceID: c.WorkspaceID, Name: c.Name,
+			Label: c.Label, Secret: c.Secret, BaseUrl: ptr(c.BaseURL), Disabled: c.Disabled, Priority: int32(c.Priority)})
+		if isNoRows(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("update credential: %w", err)
+		}
+		out = credentialOf(r)
+		return nil
+	})
+	return out, err
+}
+
+// DeleteCredential deletes a credential.
+func (s *Store) DeleteCredential(ctx context.Context, workspaceID, id string) error {
+	return s.change(ctx, notify.Credential, workspaceID, func(q *db.Queries) error {
+		n, err := q.CredentialDelete(ctx, db.CredentialDeleteParams{ID: id, WorkspaceID: workspaceID})
+		if err != nil {
+			return fmt.Errorf("delete credential: %w", err)
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+// RotateSecrets re-encrypts every credential whose secret needs it with
+// reseal(id, old) (nil, nil = leave as is). A row changed meanwhile is
+// skipped and reported, never overwritten. It returns how many were
+// rewritten and skipped.
+func (s *Store) RotateSecrets(ctx context.Context, reseal func(id string, secret []byte) ([]byte, error)) (rewritten, skipped int, err error) {
+	rows, err := s.q.CredentialListAll(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list credentials: %w", err)
+	}
+	workspaces := map[string]bool{}
+	for _, r := range rows {
+		next, err := reseal(r.ID, r.Secret)
+		if err != nil {
+			return rewritten, skipped, fmt.Errorf("credential %s: %w", r.ID, err)
+		}
+		if next == nil {
+			continue
+		}
+		n, err := s.q.CredentialSetSecret(ctx, db.CredentialSetSecretParams{ID: r.ID, OldSecret: r.Secret, NewSecret: next})
+		if err != nil {
+			return rewritten, skipped, fmt.Errorf("credential %s: write: %w", r.ID, err)
+		}
+		if n == 0 {
+			skipped++
+			continue
+		}
+		rewritten++
+		workspaces[r.WorkspaceID] = true
+	}
+	for ws := range workspaces {
+		if err := notify.Publish(ctx, s.pool, notify.Event{Kind: notify.Credential, ID: ws}); err != nil {
+			return rewritten, skipped, err
+		}
+	}
+	return rewritten, skipped, nil
+}

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/perpetuo/perpetuo/gen/db"
+	"github.com/perpetuo/perpetuo/internal/ids"
+	"github.com/perpetuo/perpetuo/internal/keys"
+	"github.com/perpetuo/perpetuo/internal/notify"
+)
+
+// Workspace is a tenant: members, keys and credentials belong to one.
+type Workspace struct {
+	ID                     string
+	Name                   string
+	UseOperatorCredentials bool
+	CreatedAt              time.Time
+}
+
+func workspaceOf(w db.Workspace) Workspace {
+	return Workspace{ID: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, CreatedAt: w.CreatedAt}
+}
+
+// NewWorkspace describes a workspace to create with its first owner.
+type NewWorkspace struct {
+	Name                   string
+	UseOperatorCredentials bool
+	OwnerName, OwnerEmail  string
+	KeyPlaintext           string
+}
+
+// CreateWorkspace creates a workspace, its owner and the owner's key.
+func (s *Store) CreateWorkspace(ctx context.Context, n NewWorkspace, now time.Time) (Workspace, Member, keys.Key, error) {
+	var (
+		w Workspace
+		m Member
+		k keys.Key
+	)
+	err := s.tx(ctx, func(_ pgx.Tx, q *db.Queries) error {
+		dw, err := q.WorkspaceInsert(ctx, db.WorkspaceInsertParams{ID: ids.New(ids.Workspace, now), Name: n.Name, UseOperatorCredentials: n.UseOperatorCredentials})
+		if err != nil {
+			return fmt.Errorf("insert workspace: %w", err)
+		}
+		dm, err := q.MemberInsert(ctx, db.MemberInsertParams{ID: ids.New(ids.Member, now), WorkspaceID: dw.ID, Name: n.OwnerName, Email: ptr(n.OwnerEmail), Role: "owner"})
+		if err != nil {
+			return fmt.Errorf("insert owner: %w", err)
+		}
+		dk, err := q.APIKeyInsert(ctx, db.APIKeyInsertParams{
+			ID: ids.New(ids.Key, now), WorkspaceID: dw.ID, MemberID: dm.ID, Name: "owner",
+			Label: keys.Label(n.KeyPlaintext), Hash: keys.Hash(n.KeyPlaintext),
+		})
+		if err != nil {
+			return fmt.Errorf("insert key: %w", err)
+		}
+		w, m, k = workspaceOf(dw), memberOf(dm), keyOf(dk, dm.Role)
+		return nil
+	})
+	if err != nil {
+		return Workspace{}, Member{}, keys.Key{}, fmt.Errorf("create workspace: %w", err)
+	}
+	return w, m, k, nil
+}
+
+// Workspace returns one workspace.
+func (s *Store) Workspace(ctx context.Context, id string) (Workspace, error) {
+	w, err := s.q.WorkspaceGetByID(ctx, id)
+	if isNoRows(err) {
+		return Workspace{}, ErrNotFound
+	}
+	if err != nil {
+		return Workspace{}, fmt.Errorf("get workspace: %w", err)
+	}
+	return workspaceOf(w), nil
+}
+
+// UpdateWorkspace changes the fields that are set.
+func (s *Store) UpdateWorkspace(ctx context.Context, id string, name *string, useOperator *bool) (Workspace, error) {
+	var w Workspace
+	err := s.change(ctx, notify.Workspace, id, func(q *db.Queries) error {
+		dw, err := q.WorkspaceUpdate(ctx, db.WorkspaceUpdateParams{ID: id, Name: name, UseOperatorCredentials: useOperator})
+		if isNoRows(err) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("update workspace: %w", err)
+		}
+		w = workspaceOf(dw)
+		return nil
+	})
+	return w, err
+}
+
+// DeleteWorkspace deletes a workspace and everything in it; its keys stop
+// working on every replica.
+func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
+	return s.change(ctx, notify.Workspace, id, func(q *db.Queries) error {
+		n, err := q.WorkspaceDelete(ctx, id)
+		if err != nil {
+			return fmt.Errorf("delete workspace: %w", err)
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
