@@ -38,12 +38,12 @@ type Options struct {
 	// environment), used by workspaces that have not opted out.
 	Operator routing.Set
 	// Keyring seals and opens BYOK credentials.
-	Keyring *secrets.Keyring
-	Log     *slog.Logger
-	AccessLog   *slog.Logger // nil: no access log
-	HTTPClient  *http.Client // nil: providers.NewHTTPClient()
-	Records     records.Options
-	Now         func() time.Time
+	Keyring    *secrets.Keyring
+	Log        *slog.Logger
+	AccessLog  *slog.Logger // nil: no access log
+	HTTPClient *http.Client // nil: providers.NewHTTPClient()
+	Records    records.Options
+	Now        func() time.Time
 }
 
 // App is a built gateway: its HTTP handler and the background work to stop.
