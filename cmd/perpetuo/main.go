@@ -25,6 +25,9 @@ commands:
   serve                 run the gateway (configured by environment, see README)
   migrate up|down       apply or roll back the database migrations
   mock-upstream [flags] run an OpenAI-compatible fake provider (-h for flags)
+  keys create ...       create an API key (and its member or workspace); prints it once
+  secrets generate-key  print a new master key for PERPETUO_MASTER_KEY
+  secrets rotate        re-encrypt BYOK credentials under PERPETUO_MASTER_KEY
 `
 
 func main() {
@@ -53,6 +56,10 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 		return migrate(ctx, args[1:], log)
 	case "mock-upstream":
 		return mockUpstream(ctx, args[1:], log)
+	case "keys":
+		return keysCommand(ctx, args[1:], log)
+	case "secrets":
+		return secretsCommand(ctx, args[1:], log)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

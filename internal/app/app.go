@@ -56,6 +56,11 @@ type App struct {
 	draining atomic.Bool
 	cancel   context.CancelFunc
 	done     chan struct{}
+
+	// kept so tests can start another replica with the same settings
+	catalog  *catalog.Catalog
+	operator routing.Set
+	log      *slog.Logger
 }
 
 // New builds every part and starts the record writer. Close stops it.
@@ -83,7 +88,8 @@ func New(opts Options) (*App, error) {
 		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budget.New(st, opts.Now),
 		Log: opts.Log, Metrics: gateway.NewMetrics(reg), Now: opts.Now,
 	})
-	a := &App{Store: st, Recorder: rec, Listener: listener, done: make(chan struct{})}
+	a := &App{Store: st, Recorder: rec, Listener: listener, done: make(chan struct{}),
+		catalog: opts.Catalog, operator: opts.Operator, log: opts.Log}
 	h, err := server.New(server.Config{
 		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
 		Catalog: opts.Catalog, Keyring: opts.Keyring, Models: planner, Ready: a.ready, Registry: reg, Now: opts.Now,

@@ -9,28 +9,46 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// appName marks listener connections, so a publisher can count the live
+// replicas it must hear back from.
+const appName = "perpetuo-listener"
+
+// ack is the kind of the acknowledgement a replica sends once it applied an
+// invalidation: ID is the invalidation's token.
+const ack = "ack"
 
 // Handler applies an invalidation to a cache. It must be fast: it runs on
 // the listener's goroutine.
 type Handler func(ev Event)
 
-// Listener receives invalidations for this replica.
+// Listener receives invalidations for this replica, applies them, and
+// acknowledges them so their publisher knows every replica is up to date.
 type Listener struct {
 	pool     *pgxpool.Pool
 	log      *slog.Logger
 	handlers []Handler
+	replica  string
 
 	mu      sync.Mutex
-	waiters map[string]chan struct{}
+	waiters map[string]*waiter
 	ready   chan struct{} // closed once LISTEN is in place
 	once    sync.Once
 }
 
+type waiter struct {
+	acks int
+	need int // -1 until known
+	done chan struct{}
+}
+
 // NewListener returns a Listener over pool; call Run to start it.
 func NewListener(pool *pgxpool.Pool, log *slog.Logger, handlers ...Handler) *Listener {
-	return &Listener{pool: pool, log: log, handlers: handlers, waiters: map[string]chan struct{}{}, ready: make(chan struct{})}
+	return &Listener{pool: pool, log: log, handlers: handlers, replica: token(),
+		waiters: map[string]*waiter{}, ready: make(chan struct{})}
 }
 
 // Ready is closed once the listener listens.
@@ -45,7 +63,7 @@ func (l *Listener) Run(ctx context.Context) {
 			return
 		}
 		l.log.Warn("invalidation listener lost its connection; caches cleared, reconnecting", "err", err)
-		l.dispatch(Event{Kind: All})
+		l.apply(Event{Kind: All})
 		select {
 		case <-ctx.Done():
 			return
@@ -55,65 +73,115 @@ func (l *Listener) Run(ctx context.Context) {
 	}
 }
 
+// listen holds a dedicated connection (not the pool's: it blocks waiting).
 func (l *Listener) listen(ctx context.Context) error {
-	conn, err := l.pool.Acquire(ctx)
+	cfg := l.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = appName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("acquire: %w", err)
+		return fmt.Errorf("connect: %w", err)
 	}
-	defer conn.Release()
+	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// Anything changed while we were not listening is unknown: start clean.
-	l.dispatch(Event{Kind: All})
+	l.apply(Event{Kind: All})
 	l.once.Do(func() { close(l.ready) })
 	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
+		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			conn.Conn().Close(context.Background()) // never hand a mid-wait connection back to the pool
 			return fmt.Errorf("wait: %w", err)
 		}
-		if ev, ok := parse(n.Payload); ok {
-			l.dispatch(ev)
+		ev, ok := parse(n.Payload)
+		if !ok {
+			continue
+		}
+		if ev.Kind == ack {
+			l.acked(ev.ID)
+			continue
+		}
+		l.apply(ev)
+		if ev.token != "" {
+			if err := Publish(ctx, conn, Event{Kind: ack, ID: ev.token, token: l.replica}); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-func (l *Listener) dispatch(ev Event) {
+func (l *Listener) apply(ev Event) {
 	for _, h := range l.handlers {
 		h(ev)
 	}
-	if ev.token == "" {
+}
+
+func (l *Listener) acked(tok string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w, ok := l.waiters[tok]
+	if !ok {
 		return
 	}
-	l.mu.Lock()
-	ch, ok := l.waiters[ev.token]
-	delete(l.waiters, ev.token)
-	l.mu.Unlock()
-	if ok {
-		close(ch)
+	w.acks++
+	l.check(tok, w)
+}
+
+// check closes a waiter that heard from every replica; l.mu is held.
+func (l *Listener) check(tok string, w *waiter) {
+	if w.need >= 0 && w.acks >= w.need {
+		close(w.done)
+		delete(l.waiters, tok)
 	}
 }
 
-// Prepare returns an event to publish and a wait function that returns once
-// this listener has received it back from PostgreSQL (or after timeout).
-// PostgreSQL delivers a notification to every listener at commit, so a
-// change whose echo came back has reached every replica's connection.
+// Prepare returns an event to publish and a wait function to call after
+// the publishing transaction committed: it returns once every live replica
+// acknowledged having applied the event, or after timeout.
 func (l *Listener) Prepare(kind, id string) (Event, func(timeout time.Duration)) {
+	ev := Event{Kind: kind, ID: id, token: token()}
+	w := &waiter{need: -1, done: make(chan struct{})}
+	l.mu.Lock()
+	l.waiters[ev.token] = w
+	l.mu.Unlock()
+	return ev, func(timeout time.Duration) { l.await(ev.token, w, timeout) }
+}
+
+func (l *Listener) await(tok string, w *waiter, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	need, err := l.replicas(ctx)
+	l.mu.Lock()
+	if err != nil {
+		need = 1 // at least this replica
+	}
+	w.need = need
+	l.check(tok, w)
+	l.mu.Unlock()
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		l.mu.Lock()
+		acks := w.acks
+		delete(l.waiters, tok)
+		l.mu.Unlock()
+		l.log.Warn("not every replica acknowledged a cache invalidation in time", "acks", acks, "replicas", need)
+	}
+}
+
+// replicas counts the live listeners on this database.
+func (l *Listener) replicas(ctx context.Context) (int, error) {
+	var n int
+	err := l.pool.QueryRow(ctx,
+		`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, appName).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count replicas: %w", err)
+	}
+	return n, nil
+}
+
+func token() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	ev := Event{Kind: kind, ID: id, token: hex.EncodeToString(b[:])}
-	ch := make(chan struct{})
-	l.mu.Lock()
-	l.waiters[ev.token] = ch
-	l.mu.Unlock()
-	return ev, func(timeout time.Duration) {
-		select {
-		case <-ch:
-		case <-time.After(timeout):
-			l.mu.Lock()
-			delete(l.waiters, ev.token)
-			l.mu.Unlock()
-		}
-	}
+	return hex.EncodeToString(b[:])
 }
