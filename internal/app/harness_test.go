@@ -56,6 +56,7 @@ type env struct {
 	key      string
 	ws       string
 	ring     *secrets.Keyring
+	master   secrets.Key
 	pool     *pgxpool.Pool
 	openai   openai.Client
 	sdk      *perpetuo.ClientWithResponses
@@ -84,7 +85,7 @@ func setup(t *testing.T, upstreams map[string]http.Handler) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mk, err := secrets.GenerateKey()
 	require.NoError(t, err)
-	e.ring = secrets.NewKeyring(mk)
+	e.master, e.ring = mk, secrets.NewKeyring(mk)
 	a, err := New(Options{Pool: pool, Catalog: cat, Operator: creds, Keyring: e.ring, Log: log})
 	require.NoError(t, err)
 	e.app = a
@@ -183,4 +184,19 @@ func (e *env) postRaw(path, body string) (int, http.Header, []byte) {
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(e.t, err)
 	return resp.StatusCode, resp.Header, raw
+}
+
+// newServer serves h for the test's duration and returns its URL.
+func newServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+func toJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
 }
