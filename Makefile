@@ -20,6 +20,7 @@ test:
 generate:
 	$(TOOL) oapi-codegen -config oapi-codegen.yaml api/openapi.yaml
 	$(TOOL) oapi-codegen -config sdk/go/oapi-codegen.yaml api/openapi.yaml
+	rm -f gen/db/*.go
 	$(TOOL) sqlc generate
 
 ## check-generated: fail when regenerating changes or adds any file.

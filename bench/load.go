@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -42,6 +43,7 @@ type batch struct {
 	sent    int
 	samples []sample
 	wall    time.Duration
+	cpu     time.Duration // user + system CPU time of this whole process
 	errs    tally
 }
 
@@ -50,6 +52,7 @@ func (b *batch) add(o batch) {
 	b.sent += o.sent
 	b.samples = append(b.samples, o.samples...)
 	b.wall += o.wall
+	b.cpu += o.cpu
 	b.errs.merge(o.errs)
 }
 
@@ -84,6 +87,7 @@ func (l *loader) run(ctx context.Context, t target, stream bool, n int) batch {
 	var next atomic.Int64
 	parts := make([]batch, min(l.concurrency, n))
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	for w := range parts {
 		wg.Go(func() {
@@ -105,6 +109,7 @@ func (l *loader) run(ctx context.Context, t target, stream bool, n int) batch {
 		out.add(p)
 	}
 	out.wall = time.Since(start)
+	out.cpu = processCPU() - cpu0
 	return out
 }
 
@@ -253,4 +258,14 @@ func clip(b []byte) string {
 		return string(b[:limit]) + "…"
 	}
 	return string(b)
+}
+
+// processCPU is the user and system CPU time this process has used: the
+// load generator, the mock upstream and the gateway, not PostgreSQL.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -81,13 +81,16 @@ func warmupCount(n, concurrency int) int {
 	return max(min(n/10, 200), 2*concurrency)
 }
 
+// complete reports whether every planned request was sent to both targets.
+func (c comparison) complete() bool {
+	return c.direct.sent == c.planned && c.gateway.sent == c.planned
+}
+
 // prefixed returns t with every kind prefixed.
 func prefixed(t tally, prefix string) tally {
-	var out tally
+	out := tally{counts: map[string]int{}, example: map[string]string{}}
 	for k, n := range t.counts {
-		for range n {
-			out.add(failure{kind: prefix + k, detail: t.example[k]})
-		}
+		out.counts[prefix+k], out.example[prefix+k] = n, t.example[k]
 	}
 	return out
 }

@@ -14,8 +14,21 @@ type report struct {
 	opts        options
 	database    string
 	comparisons []comparison
-	incomplete  bool // the -max-time deadline cut the run short
 	shutdown    shutdown
+}
+
+// incomplete reports whether the run was cut short (-max-time or an
+// interrupt) before every planned request was sent.
+func (r report) incomplete() bool {
+	if len(r.comparisons) < 2*len(r.opts.scenarios) {
+		return true
+	}
+	for _, c := range r.comparisons {
+		if !c.complete() {
+			return true
+		}
+	}
+	return false
 }
 
 // failures is the number of failed requests, warm-up included.
@@ -43,9 +56,11 @@ func (r report) recordsMatch() bool {
 
 // failed reports whether the run must be reported as failed.
 func (r report) failed() bool {
-	return r.failures() > 0 || r.incomplete || !r.recordsMatch()
+	return r.failures() > 0 || r.incomplete() || !r.recordsMatch() || r.shutdown.leakedConns > 0 ||
+		r.shutdown.err != nil
 }
 
+// print writes the report: the setup, the table and the checks.
 func (r report) print(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	title := "Perpetuo gateway overhead: the mock upstream called directly vs through the gateway"
@@ -61,7 +76,15 @@ func (r report) print(w io.Writer) {
 	p("method:    warm-up per target, then the requests in two halves ordered direct, gateway, gateway,")
 	p("           direct, %d in flight; latency = until the body is read to the end; TTFT = until the first",
 		r.opts.concurrency)
-	p("           \"data:\" line; added = gateway percentile - direct percentile; gw/direct = gateway / direct")
+	p("           \"data:\" line; added = gateway percentile - direct percentile; gw/direct = gateway / direct;")
+	p("           CPU/request = user+system CPU of this process (client, mock and gateway; not PostgreSQL)")
+	p("           per successful request, so its added column is the gateway's own CPU cost")
+	p("caveats:   with more requests in flight than cores, the fast scenario saturates the CPUs and its")
+	p("           added latency is mostly queueing behind the gateway's CPU cost (-c 1 shows unloaded")
+	p("           latency); CPU/request also counts background work over the wall time (timers, GC, the")
+	p("           record writer), which dominates it in the slow realistic scenario; the realistic mock")
+	p("           paces with timers that fire up to ~1ms late when the process is idle, so differences of")
+	p("           a few ms there, even negative ones, are within that noise")
 	p("scenarios:")
 	for _, sc := range r.opts.scenarios {
 		p("  %-10s %s", sc.name, sc.about)
@@ -96,6 +119,8 @@ func (r report) printTable(w io.Writer) {
 		dr, gr := throughput(c.direct), throughput(c.gateway)
 		lines = append(lines, [5]string{"throughput", fmt.Sprintf("%.0f/s", dr), fmt.Sprintf("%.0f/s", gr),
 			fmt.Sprintf("%+.0f/s", gr-dr), ratio(gr, dr)})
+		dc, gc := cpuPerRequest(c.direct), cpuPerRequest(c.gateway)
+		lines = append(lines, [5]string{"CPU/request", us(dc), us(gc), signedUS(gc - dc), ratio(gc.Seconds(), dc.Seconds())})
 		lines = append(lines, [5]string{"errors", fmt.Sprint(c.direct.errs.total()), fmt.Sprint(c.gateway.errs.total()), "", ""})
 		for j, l := range lines {
 			sc, mode, n, conc := "", "", "", ""
@@ -122,6 +147,17 @@ func (r report) printChecks(w io.Writer) {
 		p("generation records: MISMATCH: %d written for %d gateway requests (warm-up included), %d successful",
 			sd.records, r.gatewayCalls(), sd.okRecords)
 	}
+	if sd.leakedConns > 0 {
+		p("database pool: LEAK: %d connection(s) still acquired after the gateway closed; pool not closed", sd.leakedConns)
+	} else {
+		p("database pool: no connection left acquired after the gateway closed: ok")
+	}
+	if sd.migrationLeak > 0 {
+		p("WARNING: store.Migrate left %d connection(s) acquired on its pool (never released, so pgxpool.Pool.Close",
+			sd.migrationLeak)
+		p("         would block forever); the benchmark migrates through a separate pool and abandons it,")
+		p("         so its background goroutine outlives the shutdown")
+	}
 	p("goroutines: %d before setup, %d after shutdown", sd.goroutinesAt[0], sd.goroutinesAt[1])
 	if !r.failed() {
 		p("result: every request succeeded and was checked")
@@ -129,8 +165,8 @@ func (r report) printChecks(w io.Writer) {
 	}
 	banner := strings.Repeat("!", 95)
 	p("\n%s", banner)
-	if r.incomplete {
-		p("!! INCOMPLETE RUN: -max-time %s ran out; later measurements are partial or missing", r.opts.maxTime)
+	if r.incomplete() {
+		p("!! INCOMPLETE RUN: interrupted or -max-time %s ran out; some measurements are partial", r.opts.maxTime)
 	}
 	if n := r.failures(); n > 0 {
 		p("!! %d REQUESTS FAILED; their latencies are excluded from the table:", n)
@@ -154,6 +190,12 @@ func (r report) printChecks(w io.Writer) {
 	if !r.recordsMatch() {
 		p("!! THE GATEWAY DID NOT LEAVE EXACTLY ONE GENERATION RECORD PER REQUEST (see above)")
 	}
+	if r.shutdown.err != nil {
+		p("!! SHUTDOWN FAILED: %v", r.shutdown.err)
+	}
+	if r.shutdown.leakedConns > 0 {
+		p("!! THE GATEWAY LEAKED %d DATABASE CONNECTION(S) (see above)", r.shutdown.leakedConns)
+	}
 	p("%s", banner)
 }
 
@@ -170,6 +212,16 @@ func ms(d time.Duration) string {
 // signedMS formats d in milliseconds with its sign.
 func signedMS(d time.Duration) string {
 	return fmt.Sprintf("%+.2fms", float64(d)/float64(time.Millisecond))
+}
+
+// us formats d in microseconds.
+func us(d time.Duration) string {
+	return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+}
+
+// signedUS formats d in microseconds with its sign.
+func signedUS(d time.Duration) string {
+	return fmt.Sprintf("%+.0fµs", float64(d)/float64(time.Microsecond))
 }
 
 // ratio formats a/b, or "-" when b is zero.

@@ -48,15 +48,15 @@ var scenarios = []scenario{
 		name:     "fast",
 		about:    "mock answers at once, streams unpaced: the difference is the gateway's own cost",
 		upstream: mockupstream.Config{},
-		json:     3000,
-		stream:   1000,
+		json:     10000,
+		stream:   3000,
 	},
 	{
 		name:     "realistic",
 		about:    "mock waits 20ms before the response / first chunk, then streams 200 tokens/s",
 		upstream: mockupstream.Config{TTFT: 20 * time.Millisecond, TokensPerSecond: 200},
-		json:     1000,
-		stream:   400,
+		json:     2000,
+		stream:   600,
 	},
 }
 

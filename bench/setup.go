@@ -21,7 +21,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/routing"
-	"github.com/perpetuo/perpetuo/internal/store"
+	"github.com/perpetuo/perpetuo/internal/secrets"
 )
 
 // environment is everything under measurement: the mock upstream, the
@@ -29,15 +29,13 @@ import (
 type environment struct {
 	direct  target
 	gateway target
-	dbWhere string // where the database runs, for the report
 
 	upstream       *switchable
 	upstreamSrv    *http.Server
 	gatewaySrv     *http.Server
 	upstreamClient *http.Client // the gateway's client to the upstream
 	app            *app.App
-	pool           *pgxpool.Pool
-	stopDB         func()
+	db             database
 	goroutines     int // before setup
 }
 
@@ -47,7 +45,7 @@ func setup(ctx context.Context) (_ *environment, err error) {
 	env := &environment{upstream: &switchable{}, goroutines: runtime.NumGoroutine()}
 	defer func() {
 		if err != nil {
-			_, _ = env.close(context.Background())
+			_ = env.close(context.Background())
 		}
 	}()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -65,25 +63,27 @@ func setup(ctx context.Context) (_ *environment, err error) {
 	env.direct = target{name: directTarget, url: "http://" + upAddr + "/v1/chat/completions", model: directModel}
 
 	fmt.Fprintln(os.Stderr, "bench: preparing database", benchDatabase)
-	env.pool, env.dbWhere, env.stopDB, err = openDatabase(ctx, cfg, log)
-	if err != nil {
+	if env.db, err = openDatabase(ctx, cfg, log); err != nil {
 		return nil, err
-	}
-	if err := store.Migrate(env.pool, "up"); err != nil {
-		return nil, fmt.Errorf("migrate %s: %w", benchDatabase, err)
 	}
 
 	cat, err := catalog.Default()
 	if err != nil {
 		return nil, fmt.Errorf("load catalog: %w", err)
 	}
+	// BYOK is not exercised: the key only has to exist for this run.
+	master, err := secrets.GenerateKey()
+	if err != nil {
+		return nil, fmt.Errorf("generate master key: %w", err)
+	}
 	env.upstreamClient = providers.NewHTTPClient()
 	env.app, err = app.New(app.Options{
-		Pool:        env.pool,
-		Catalog:     cat,
-		Credentials: routing.Static{"mock": {Provider: "mock", BaseURL: "http://" + upAddr + "/v1"}},
-		Log:         log,
-		HTTPClient:  env.upstreamClient,
+		Pool:       env.db.pool,
+		Catalog:    cat,
+		Operator:   routing.Set{"mock": {Provider: "mock", BaseURL: "http://" + upAddr + "/v1"}},
+		Keyring:    secrets.NewKeyring(master),
+		Log:        log,
+		HTTPClient: env.upstreamClient,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build gateway: %w", err)
@@ -105,30 +105,43 @@ func setup(ctx context.Context) (_ *environment, err error) {
 
 // shutdown is what close found while stopping.
 type shutdown struct {
-	records      int // generation rows after the final flush
-	okRecords    int // of which status 200 and not cancelled
-	recordsErr   error
-	goroutinesAt [2]int // before setup, after close
+	records    int // generation rows after the final flush
+	okRecords  int // of which status 200 and not cancelled
+	recordsErr error
+	// leakedConns are pool connections still acquired once the gateway
+	// was closed (the pool is then not closed: Close would wait forever).
+	leakedConns   int
+	migrationLeak int    // see database.migrationLeak
+	goroutinesAt  [2]int // before setup, after close
+	err           error  // what failed while stopping
 }
 
 // close stops the gateway (flushing its generation records), counts the
 // records, then stops the upstream and the database. It tolerates a
-// partially set up environment.
-func (e *environment) close(ctx context.Context) (shutdown, error) {
+// partially set up environment; failures end up in shutdown.err.
+func (e *environment) close(ctx context.Context) shutdown {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var errs []error
-	sd := shutdown{recordsErr: errors.New("not counted")}
+	sd := shutdown{recordsErr: errors.New("not counted"), migrationLeak: e.db.migrationLeak}
 	if e.gatewaySrv != nil {
 		if err := e.gatewaySrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop gateway server: %w", err))
 		}
 	}
 	if e.app != nil {
+		// Flush before Close: Close cancels the writer's context, and a
+		// batch cancelled after PostgreSQL committed it stays pending, so
+		// the final flush inserts it again and fails on the primary key,
+		// dropping every record after it. Flushing first leaves nothing
+		// for a cancelled write to race with.
+		if err := e.app.Recorder.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush generation records: %w", err))
+		}
 		if err := e.app.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close gateway: %w", err))
 		}
-		sd.records, sd.okRecords, sd.recordsErr = countRecords(ctx, e.pool)
+		sd.records, sd.okRecords, sd.recordsErr = countRecords(ctx, e.db.pool)
 	}
 	if e.upstreamClient != nil {
 		e.upstreamClient.CloseIdleConnections()
@@ -138,14 +151,17 @@ func (e *environment) close(ctx context.Context) (shutdown, error) {
 			errs = append(errs, fmt.Errorf("stop mock upstream: %w", err))
 		}
 	}
-	if e.pool != nil {
-		e.pool.Close()
+	if e.db.pool != nil {
+		if sd.leakedConns = int(e.db.pool.Stat().AcquiredConns()); sd.leakedConns == 0 {
+			e.db.pool.Close()
+		}
 	}
-	if e.stopDB != nil {
-		e.stopDB()
+	if e.db.stop != nil {
+		e.db.stop()
 	}
 	sd.goroutinesAt = [2]int{e.goroutines, settledGoroutines(e.goroutines, 2*time.Second)}
-	return sd, errors.Join(errs...)
+	sd.err = errors.Join(errs...)
+	return sd
 }
 
 // countRecords counts the generation records, and the successful ones.

@@ -40,3 +40,11 @@ func throughput(b batch) float64 {
 	}
 	return float64(len(b.samples)) / b.wall.Seconds()
 }
+
+// cpuPerRequest is the process CPU time per successful request of b.
+func cpuPerRequest(b batch) time.Duration {
+	if len(b.samples) == 0 {
+		return 0
+	}
+	return b.cpu / time.Duration(len(b.samples))
+}

@@ -95,6 +95,9 @@ func mockUpstream(ctx context.Context, args []string, log *slog.Logger) error {
 	var cfg mockupstream.Config
 	cfg.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	srv := &http.Server{Addr: *listen, Handler: mockupstream.New(cfg), ReadHeaderTimeout: 10 * time.Second}

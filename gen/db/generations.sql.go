@@ -56,36 +56,6 @@ func (q *Queries) GenerationGetByID(ctx context.Context, arg GenerationGetByIDPa
 	return i, err
 }
 
-type GenerationInsertManyParams struct {
-	ID                 string
-	WorkspaceID        string
-	KeyID              string
-	MemberID           string
-	RequestedModel     string
-	Model              *string
-	Provider           *string
-	UpstreamID         *string
-	App                *string
-	EndUser            *string
-	SessionID          *string
-	Streamed           bool
-	Cancelled          bool
-	Status             int32
-	ErrorType          *string
-	FinishReason       *string
-	NativeFinishReason *string
-	PromptTokens       int32
-	CompletionTokens   int32
-	ReasoningTokens    int32
-	CachedTokens       int32
-	CostUsd            decimal.Decimal
-	IsByok             bool
-	LatencyMs          int32
-	TtftMs             *int32
-	Attempts           []byte
-	CreatedAt          time.Time
-}
-
 const generationUsageByKey = `-- name: GenerationUsageByKey :one
 SELECT
     coalesce(sum(cost_usd) FILTER (WHERE NOT is_byok), 0)::numeric AS usage,

@@ -45,7 +45,7 @@ var allowed = map[Action][]string{
 	ReadWorkspace:     {Owner, Admin, Member, Viewer},
 	UpdateWorkspace:   {Owner, Admin},
 	DeleteWorkspace:   {Owner},
-	CreateWorkspace:   {Owner, Admin},
+	CreateWorkspace:   {Owner},
 	ReadMembers:       {Owner, Admin, Member, Viewer},
 	ManageMembers:     {Owner, Admin},
 	ManageOwners:      {Owner},

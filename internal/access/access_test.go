@@ -16,6 +16,7 @@ func TestPolicy(t *testing.T) {
 		ReadWorkspace:     {true, true, true, true},
 		UpdateWorkspace:   {true, true, false, false},
 		DeleteWorkspace:   {true, false, false, false},
+		CreateWorkspace:   {true, false, false, false},
 		ManageMembers:     {true, true, false, false},
 		ManageOwners:      {true, false, false, false},
 		ReadAllKeys:       {true, true, false, true},

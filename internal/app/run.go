@@ -149,8 +149,15 @@ func bootstrap(ctx context.Context, st *store.Store, cfg config.Config, log *slo
 
 // startDemo serves the mock upstream in-process and routes provider "mock" to it.
 func startDemo(cat *catalog.Catalog, creds routing.Set, log *slog.Logger) (func(), error) {
-	if _, ok := cat.Provider("mock"); !ok {
-		log.Warn("demo requested but the catalog has no provider 'mock'; not starting it")
+	var demo *catalog.Provider
+	for _, p := range cat.Providers() {
+		if p.Demo {
+			demo = p
+			break
+		}
+	}
+	if demo == nil {
+		log.Warn("demo requested but the catalog has no provider marked demo; not starting it")
 		return func() {}, nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -159,8 +166,8 @@ func startDemo(cat *catalog.Catalog, creds routing.Set, log *slog.Logger) (func(
 	}
 	srv := &http.Server{Handler: mockupstream.New(mockupstream.Config{TokensPerSecond: 30}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	creds["mock"] = routing.Credential{Provider: "mock", BaseURL: "http://" + ln.Addr().String() + "/v1"}
-	log.Warn("DEMO provider 'mock' is enabled: model mock/echo echoes your last message; it is not a real model. Set OPENAI_API_KEY or PERPETUO_PROVIDER_<SLUG>_API_KEY to route for real.")
+	creds[demo.Slug] = routing.Credential{Provider: demo.Slug, BaseURL: "http://" + ln.Addr().String() + "/v1"}
+	log.Warn("DEMO provider '" + demo.Slug + "' is enabled: its models (e.g. mock/echo) echo your last message; they are not real models. Set OPENAI_API_KEY or PERPETUO_PROVIDER_<SLUG>_API_KEY to route for real.")
 	return func() { _ = srv.Close() }, nil
 }
 

@@ -3,15 +3,19 @@ package catalog
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
+
+var slugPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
 // APIFamilies are the wire formats Perpetuo knows how to speak upstream.
 var APIFamilies = map[string]bool{"openai": true, "anthropic": true, "gemini": true}
 
 func (p *Provider) validate() error {
-	if p.Slug == "" || strings.ContainsAny(p.Slug, "/ ") {
-		return fmt.Errorf("provider %q: slug must be non-empty without '/' or spaces", p.Slug)
+	if !slugPattern.MatchString(p.Slug) {
+		// Lower case, digits and '-' only: PERPETUO_PROVIDER_<SLUG>_* maps back to it.
+		return fmt.Errorf("provider %q: slug must be lower-case letters, digits and '-'", p.Slug)
 	}
 	if p.Name == "" {
 		return fmt.Errorf("provider %q: name is required", p.Slug)

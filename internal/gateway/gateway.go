@@ -23,6 +23,10 @@ import (
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
 
+// StatusClientClosed is recorded when the client hung up before any answer
+// (nginx's convention; no response was sent).
+const StatusClientClosed = 499
+
 // Recorder receives finished generation records.
 type Recorder interface {
 	Record(g records.Generation)
@@ -152,10 +156,10 @@ func (r *run) retryable(ctx context.Context, err error) bool {
 // client-facing error.
 func (r *run) fail(ctx context.Context, err error) error {
 	e := apierr.From(err)
-	if ctx.Err() != nil {
-		r.rec.Cancelled = true
-	}
 	r.rec.Status, r.rec.ErrorType = e.Status, string(e.Type)
+	if ctx.Err() != nil { // the client hung up: it got no answer at all
+		r.rec.Cancelled, r.rec.Status, r.rec.ErrorType = true, StatusClientClosed, ""
+	}
 	r.finish()
 	return e
 }

@@ -124,6 +124,9 @@ func (r *Recorder) mayBeInFlight(id string) bool {
 	return ok && time.Since(created) < inFlightWindow
 }
 
+// flushTimeout bounds one background flush.
+const flushTimeout = 30 * time.Second
+
 // Run writes batches until ctx ends, then returns; call Close to flush what
 // is left.
 func (r *Recorder) Run(ctx context.Context) {
@@ -138,8 +141,13 @@ func (r *Recorder) Run(ctx context.Context) {
 		case <-t.C:
 		case <-r.kick:
 		}
-		if err := r.Flush(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error("write generation records; will retry", "err", err)
+		// A write in progress is never cancelled: a cancelled insert may
+		// have committed anyway, and shutdown flushes what is left.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		err := r.Flush(fctx)
+		cancel()
+		if err != nil {
+			r.log.Error("write generation records; will retry", "err", err, "pending", r.Pending())
 		}
 	}
 }

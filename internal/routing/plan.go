@@ -129,21 +129,25 @@ func noEndpoints(models []string, excluded []Exclusion) *apierr.Error {
 		With("excluded_by", list).With("excluded", excluded)
 }
 
+// Offer is a model the workspace can route to, with its cheapest endpoint
+// it can use.
+type Offer struct {
+	Model    *catalog.Model
+	Endpoint catalog.Endpoint
+}
+
 // Routable lists the models of the catalog that have at least one endpoint
 // the workspace holds a credential for and Perpetuo has an adapter for.
-func (p *Planner) Routable(ctx context.Context, workspaceID string) ([]*catalog.Model, error) {
+func (p *Planner) Routable(ctx context.Context, workspaceID string) ([]Offer, error) {
 	creds, err := p.Credentials.For(ctx, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("workspace credentials: %w", err)
 	}
-	var out []*catalog.Model
+	var out []Offer
 	for _, m := range p.Catalog.Models() {
-		for _, e := range m.Endpoints {
-			prov, _ := p.Catalog.Provider(e.Provider)
-			if _, ok := creds[e.Provider]; ok && p.Families(prov.API) {
-				out = append(out, m)
-				break
-			}
+		var excluded []Exclusion
+		if cands := p.candidates(creds, m, Prefs{}, &excluded); len(cands) > 0 {
+			out = append(out, Offer{Model: m, Endpoint: cands[0].Endpoint})
 		}
 	}
 	return out, nil

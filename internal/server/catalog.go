@@ -16,14 +16,15 @@ func (s *Server) ListModels(ctx context.Context, _ api.ListModelsRequestObject) 
 		return nil, err
 	}
 	out := api.ModelList{Data: make([]api.Model, len(ms))}
-	for i, m := range ms {
-		out.Data[i] = modelOf(m)
+	for i, o := range ms {
+		out.Data[i] = modelOf(o.Model, o.Endpoint)
 	}
 	return api.ListModels200JSONResponse(out), nil
 }
 
-func modelOf(m *catalog.Model) api.Model {
-	top := m.Endpoints[0]
+// modelOf shows a model with the endpoint the caller would be routed to
+// first (its pricing and limits).
+func modelOf(m *catalog.Model, top catalog.Endpoint) api.Model {
 	out := api.Model{
 		Id: m.ID, CanonicalSlug: &m.ID, Name: m.Name, Created: m.Created, ContextLength: m.ContextLength,
 		Pricing: api.Pricing{
@@ -38,8 +39,8 @@ func modelOf(m *catalog.Model) api.Model {
 	if m.Tokenizer != "" {
 		out.Architecture.Tokenizer = &m.Tokenizer
 	}
-	out.Architecture.InputModalities = m.InputModalities
-	out.Architecture.OutputModalities = m.OutputModalities
+	out.Architecture.InputModalities = orText(m.InputModalities)
+	out.Architecture.OutputModalities = orText(m.OutputModalities)
 	out.Architecture.Modality = modality(m)
 	out.TopProvider.ContextLength = top.ContextLength
 	if top.MaxCompletionTokens > 0 {
@@ -49,6 +50,14 @@ func modelOf(m *catalog.Model) api.Model {
 		out.SupportedParameters = []string{}
 	}
 	return out
+}
+
+// orText defaults a model's modalities to text, which every model handles.
+func orText(ms []string) []string {
+	if len(ms) == 0 {
+		return []string{"text"}
+	}
+	return ms
 }
 
 func modality(m *catalog.Model) string {
@@ -62,7 +71,7 @@ func modality(m *catalog.Model) string {
 		}
 		return s
 	}
-	return join(m.InputModalities) + "->" + join(m.OutputModalities)
+	return join(orText(m.InputModalities)) + "->" + join(orText(m.OutputModalities))
 }
 
 func ptrTo[T any](v T) *T { return &v }

@@ -36,22 +36,22 @@ func requestError(err error) *apierr.Error {
 	if errors.As(err, &ae) {
 		return ae
 	}
-	var se *openapi3.SchemaError
-	if errors.As(err, &se) {
-		field := "/" + strings.Join(se.JSONPointer(), "/")
-		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
-			"Invalid request: %s at %s.", strings.TrimSuffix(se.Reason, "."), field).With("field", field)
-	}
 	var re *openapi3filter.RequestError
 	if errors.As(err, &re) {
 		if re.Parameter != nil {
 			return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
 				"Invalid %s parameter '%s': %s.", re.Parameter.In, re.Parameter.Name, reasonOf(re)).With("field", re.Parameter.Name)
 		}
-		if re.RequestBody != nil {
-			return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
-				"Invalid request body: %s. Send a JSON object as described at /docs.", reasonOf(re))
-		}
+	}
+	var se *openapi3.SchemaError
+	if errors.As(err, &se) {
+		field := "/" + strings.Join(se.JSONPointer(), "/")
+		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"Invalid request: %s at %s.", strings.TrimSuffix(se.Reason, "."), field).With("field", field)
+	}
+	if errors.As(err, &re) && re.RequestBody != nil {
+		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"Invalid request body: %s. Send a JSON object as described at /docs.", reasonOf(re))
 	}
 	var se2 *openapi3filter.SecurityRequirementsError
 	if errors.As(err, &se2) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/perpetuo/perpetuo/gen/api"
@@ -17,7 +18,11 @@ func (s *Server) GetHealth(context.Context, api.GetHealthRequestObject) (api.Get
 // and the database answers.
 func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObject) (api.GetReadinessResponseObject, error) {
 	if err := s.ready(ctx); err != nil {
-		return nil, apierr.New(http.StatusServiceUnavailable, apierr.Unavailable, "Not ready: %s.", err.Error())
+		msg := "Not ready: the database does not answer."
+		if errors.Is(err, ErrDraining) {
+			msg = "Not ready: the gateway is shutting down."
+		}
+		return nil, apierr.New(http.StatusServiceUnavailable, apierr.Unavailable, "%s", msg).WithCause(err)
 	}
 	return api.GetReadiness200JSONResponse{Status: "ok"}, nil
 }

@@ -79,7 +79,25 @@ func (s *Server) keyFor(ctx context.Context, workspaceID, keyID string, ownActio
 	if err := access.Require(caller.Role, need); err != nil {
 		return keys.Key{}, keys.Key{}, err
 	}
+	if k.MemberID != caller.MemberID && allAction == access.ManageAllKeys {
+		owner, err := s.store.Member(ctx, workspaceID, k.MemberID)
+		if err != nil {
+			return keys.Key{}, keys.Key{}, storeError(err, "Member", k.MemberID)
+		}
+		if err := ownerGuard(caller, owner.Role); err != nil {
+			return keys.Key{}, keys.Key{}, err
+		}
+	}
 	return caller, k, nil
+}
+
+// ownerGuard: keys of owners act as owners, so only owners may create or
+// change them; otherwise an admin could mint itself owner powers.
+func ownerGuard(caller keys.Key, targetRole string) error {
+	if targetRole == access.Owner {
+		return access.Require(caller.Role, access.ManageOwners)
+	}
+	return nil
 }
 
 // GetKey implements api.StrictServerInterface.
@@ -107,8 +125,12 @@ func (s *Server) CreateKey(ctx context.Context, req api.CreateKeyRequestObject) 
 			return nil, err
 		}
 	}
-	if _, err := s.store.Member(ctx, req.WorkspaceId, member); err != nil {
+	m, err := s.store.Member(ctx, req.WorkspaceId, member)
+	if err != nil {
 		return nil, storeError(err, "Member", member)
+	}
+	if err := ownerGuard(caller, m.Role); err != nil {
+		return nil, err
 	}
 	k := keys.Key{WorkspaceID: req.WorkspaceId, MemberID: member, Name: b.Name,
 		IncludeBYOKInLimit: deref(b.IncludeByokInLimit), RequireZDR: deref(b.RequireZdr),
@@ -130,7 +152,8 @@ func (s *Server) CreateKey(ctx context.Context, req api.CreateKeyRequestObject) 
 	return api.CreateKey201JSONResponse{Data: keyWithSecret(created, plaintext)}, nil
 }
 
-// policyFields need access.SetKeyPolicy to change.
+// policyFields need access.SetKeyPolicy to change (and so does enabling a
+// disabled key).
 var policyFields = []string{"limit", "limit_reset", "include_byok_in_limit", "require_zdr", "expires_at"}
 
 // UpdateKey implements api.StrictServerInterface (PATCH: absent keeps, null clears).
@@ -139,8 +162,11 @@ func (s *Server) UpdateKey(ctx context.Context, req api.UpdateKeyRequestObject) 
 	if err != nil {
 		return nil, err
 	}
+	// Re-enabling is policy too: otherwise a member could undo an admin's
+	// disabling of its key.
+	reenable := req.Body.Disabled != nil && !*req.Body.Disabled && k.Disabled
 	for _, f := range policyFields {
-		if present(ctx, f) {
+		if present(ctx, f) || reenable {
 			if err := access.Require(caller.Role, access.SetKeyPolicy); err != nil {
 				return nil, err
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/gateway"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/records"
+	"github.com/perpetuo/perpetuo/internal/routing"
 	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/store"
 )
@@ -40,7 +41,7 @@ type Generations interface {
 
 // Models lists the models a workspace can route to.
 type Models interface {
-	Routable(ctx context.Context, workspaceID string) ([]*catalog.Model, error)
+	Routable(ctx context.Context, workspaceID string) ([]routing.Offer, error)
 }
 
 // ErrDraining is what Ready returns while the server shuts down.

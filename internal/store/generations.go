@@ -12,15 +12,16 @@ import (
 	"github.com/perpetuo/perpetuo/internal/records"
 )
 
-// InsertGenerations implements records.Store with one COPY per batch.
+// InsertGenerations implements records.Store with one pipelined batch of
+// idempotent inserts, so retrying a batch never fails on rows it wrote.
 func (s *Store) InsertGenerations(ctx context.Context, gs []records.Generation) error {
-	rows := make([]db.GenerationInsertManyParams, len(gs))
+	rows := make([]db.GenerationInsertParams, len(gs))
 	for i, g := range gs {
 		attempts, err := json.Marshal(g.Attempts)
 		if err != nil {
 			return fmt.Errorf("encode attempts of %s: %w", g.ID, err)
 		}
-		rows[i] = db.GenerationInsertManyParams{
+		rows[i] = db.GenerationInsertParams{
 			ID: g.ID, WorkspaceID: g.WorkspaceID, KeyID: g.KeyID, MemberID: g.MemberID,
 			RequestedModel: g.RequestedModel, Model: ptr(g.Model), Provider: ptr(g.Provider),
 			UpstreamID: ptr(g.UpstreamID), App: ptr(g.App), EndUser: ptr(g.User), SessionID: ptr(g.SessionID),
@@ -32,10 +33,17 @@ func (s *Store) InsertGenerations(ctx context.Context, gs []records.Generation) 
 			TtftMs: ms(g.TTFT), Attempts: attempts, CreatedAt: g.CreatedAt,
 		}
 	}
-	if _, err := s.q.GenerationInsertMany(ctx, rows); err != nil {
-		return fmt.Errorf("copy generations: %w", err)
+	var first error
+	br := s.q.GenerationInsert(ctx, rows)
+	br.Exec(func(i int, err error) {
+		if err != nil && first == nil {
+			first = fmt.Errorf("insert generation %s: %w", rows[i].ID, err)
+		}
+	})
+	if err := br.Close(); err != nil && first == nil {
+		first = fmt.Errorf("insert generations: %w", err)
 	}
-	return nil
+	return first
 }
 
 // Generation implements records.Store.

@@ -28,8 +28,12 @@ func Migrate(pool *pgxpool.Pool, direction string) error {
 	}
 	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
 	if err != nil {
+		_ = drv.Close()
 		return fmt.Errorf("migrator: %w", err)
 	}
+	// The driver holds one of the pool's connections until closed; without
+	// this, pool.Close() would wait for it forever.
+	defer func() { _, _ = m.Close() }()
 	switch direction {
 	case "up":
 		err = m.Up()

@@ -27,8 +27,8 @@ CREATE TABLE spend (
     scope        text NOT NULL CHECK (scope IN ('key', 'guardrail')),
     scope_id     text NOT NULL,
     period_start timestamptz NOT NULL,
-    spent        numeric(20, 10) NOT NULL DEFAULT 0 CHECK (spent >= 0),
-    reserved     numeric(20, 10) NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+    spent        numeric NOT NULL DEFAULT 0 CHECK (spent >= 0),
+    reserved     numeric NOT NULL DEFAULT 0 CHECK (reserved >= 0),
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, scope_id, period_start)
 );

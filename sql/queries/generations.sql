@@ -1,4 +1,6 @@
--- name: GenerationInsertMany :copyfrom
+-- name: GenerationInsert :batchexec
+-- Sent as one pipelined batch per flush. Idempotent: a batch whose commit
+-- was reported as failed (a cancelled or lost connection) can be retried.
 INSERT INTO generations (
     id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
     app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
@@ -9,7 +11,8 @@ INSERT INTO generations (
     @app, @end_user, @session_id, @streamed, @cancelled, @status, @error_type, @finish_reason,
     @native_finish_reason, @prompt_tokens, @completion_tokens, @reasoning_tokens, @cached_tokens,
     @cost_usd, @is_byok, @latency_ms, @ttft_ms, @attempts, @created_at
-);
+)
+ON CONFLICT (id) DO NOTHING;
 
 -- name: GenerationGetByID :one
 SELECT * FROM generations WHERE id = @id AND workspace_id = @workspace_id;

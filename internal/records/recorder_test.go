@@ -1,0 +1,124 @@
+package records_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/perpetuo/perpetuo/internal/ids"
+	"github.com/perpetuo/perpetuo/internal/pgtest"
+	"github.com/perpetuo/perpetuo/internal/records"
+	"github.com/perpetuo/perpetuo/internal/store"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// TestMain fails the package when a recorder leaves a goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func gen(ws string) records.Generation {
+	now := time.Now()
+	return records.Generation{
+		ID: ids.New(ids.Generation, now), WorkspaceID: ws, KeyID: "key_1", MemberID: "mem_1",
+		RequestedModel: "mock/echo", Model: "mock/echo", Provider: "mock", Status: 200,
+		PromptTokens: 3, CompletionTokens: 5, Cost: decimal.RequireFromString("0.0000130000000000000001"),
+		Latency: 12 * time.Millisecond, TTFT: 3 * time.Millisecond, CreatedAt: now.UTC().Truncate(time.Microsecond),
+		Attempts: []records.Attempt{{Provider: "mock", Model: "mock/echo", Status: 200, LatencyMs: 12}},
+	}
+}
+
+// flaky fails the first failures inserts after writing them, like a
+// commit whose acknowledgement was lost.
+type flaky struct {
+	*store.Store
+	failures atomic.Int32
+}
+
+func (f *flaky) InsertGenerations(ctx context.Context, gs []records.Generation) error {
+	if err := f.Store.InsertGenerations(ctx, gs); err != nil {
+		return err
+	}
+	if f.failures.Add(-1) >= 0 {
+		return errors.New("connection lost after commit")
+	}
+	return nil
+}
+
+func TestRecorderWritesEveryRecordOnce(t *testing.T) {
+	pool := pgtest.New(t)
+	st := &flaky{Store: store.New(pool)}
+	st.failures.Store(2)
+	r := records.NewRecorder(st, quiet, records.Options{BatchSize: 10, FlushInterval: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.Run(ctx) }()
+
+	first := gen("ws_a")
+	r.Record(first)
+	got, err := r.Get(context.Background(), "ws_a", first.ID)
+	require.NoError(t, err, "readable at once, before any flush")
+	require.Equal(t, first.ID, got.ID)
+	_, err = r.Get(context.Background(), "ws_other", first.ID)
+	require.ErrorIs(t, err, records.ErrNotFound, "never across workspaces")
+
+	for range 99 {
+		r.Record(gen("ws_a"))
+	}
+	require.Eventually(t, func() bool { return r.Pending() == 0 }, 5*time.Second, 5*time.Millisecond,
+		"failed batches are retried until written")
+	cancel()
+	wg.Wait()
+	require.NoError(t, r.Close(context.Background()))
+
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM generations`).Scan(&n))
+	require.Equal(t, 100, n)
+	got, err = r.Get(context.Background(), "ws_a", first.ID)
+	require.NoError(t, err)
+	require.True(t, got.Cost.Equal(first.Cost), "cost kept exactly: %s", got.Cost)
+	require.Equal(t, first.Attempts, got.Attempts)
+	require.Equal(t, first.TTFT, got.TTFT)
+}
+
+func TestCloseFlushesWithoutRun(t *testing.T) {
+	pool := pgtest.New(t)
+	r := records.NewRecorder(store.New(pool), quiet, records.Options{})
+	for range 5 {
+		r.Record(gen("ws_b"))
+	}
+	require.Equal(t, 5, r.Pending())
+	require.NoError(t, r.Close(context.Background()))
+	require.Zero(t, r.Pending())
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM generations`).Scan(&n))
+	require.Equal(t, 5, n)
+}
+
+func TestGetWaitsForARecentRecordOfAnotherReplica(t *testing.T) {
+	pool := pgtest.New(t)
+	st := store.New(pool)
+	reader := records.NewRecorder(st, quiet, records.Options{FlushInterval: 20 * time.Millisecond})
+	g := gen("ws_c")
+	go func() {
+		time.Sleep(60 * time.Millisecond) // the other replica's batch lands a little later
+		_ = st.InsertGenerations(context.Background(), []records.Generation{g})
+	}()
+	got, err := reader.Get(context.Background(), "ws_c", g.ID)
+	require.NoError(t, err)
+	require.Equal(t, g.ID, got.ID)
+
+	old := g
+	old.ID = ids.New(ids.Generation, time.Now().Add(-time.Hour))
+	_, err = reader.Get(context.Background(), "ws_c", old.ID)
+	require.ErrorIs(t, err, records.ErrNotFound, "an old unknown id is a plain 404, at once")
+}
