@@ -56,6 +56,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 )
 
@@ -80,6 +81,7 @@ type options struct {
 	scenarios   []scenario    // what to run, in order
 	maxTime     time.Duration // bound on the whole measurement
 	reqTimeout  time.Duration // bound on one request
+	cpuProfile  string        // write a CPU profile of the measurement here
 }
 
 func parseFlags(args []string) (options, error) {
@@ -91,6 +93,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&which, "scenario", "all", "scenario to run: fast, realistic or all")
 	fs.DurationVar(&o.maxTime, "max-time", 5*time.Minute, "stop sending requests after this long (the report says so)")
 	fs.DurationVar(&o.reqTimeout, "request-timeout", 30*time.Second, "timeout of one request")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurement to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -125,6 +128,17 @@ func run(o options) (int, error) {
 	measureCtx, cancel := context.WithTimeout(ctx, o.maxTime)
 	defer cancel()
 	l := newLoader(o.concurrency, o.reqTimeout)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return 0, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return 0, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, sc := range o.scenarios {
 		env.upstream.set(sc.handler())
 		for _, stream := range []bool{false, true} {

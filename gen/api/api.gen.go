@@ -492,7 +492,8 @@ type ChatCompletion struct {
 // ChatCompletionObject defines model for ChatCompletion.Object.
 type ChatCompletionObject string
 
-// ChatCompletionRequest OpenAI Chat Completions request plus OpenRouter's extensions. Unknown fields are passed to the upstream.
+// ChatCompletionRequest OpenAI Chat Completions request plus OpenRouter's extensions. Unknown fields are allowed
+// (OpenAPI's default) and passed to the upstream untouched.
 type ChatCompletionRequest struct {
 	FrequencyPenalty    *float32      `json:"frequency_penalty,omitempty"`
 	MaxCompletionTokens *int          `json:"max_completion_tokens,omitempty"`
@@ -552,8 +553,7 @@ type ChatCompletionRequest struct {
 	} `json:"usage,omitempty"`
 
 	// User A stable id of the end user, for attribution.
-	User                 *string                `json:"user,omitempty"`
-	AdditionalProperties map[string]interface{} `json:"-"`
+	User *string `json:"user,omitempty"`
 }
 
 // ChatCompletionRequestStop0 defines model for ChatCompletionRequest.Stop.0.
@@ -567,15 +567,14 @@ type ChatCompletionRequest_Stop struct {
 	union json.RawMessage
 }
 
-// ChatMessage defines model for ChatMessage.
+// ChatMessage A message; fields beyond these are allowed and passed through.
 type ChatMessage struct {
 	// Content Text, or an array of content parts. Null only for assistant messages with tool calls.
-	Content              *ChatMessage_Content      `json:"content,omitempty"`
-	Name                 *string                   `json:"name,omitempty"`
-	Role                 ChatMessageRole           `json:"role"`
-	ToolCallId           *string                   `json:"tool_call_id,omitempty"`
-	ToolCalls            *[]map[string]interface{} `json:"tool_calls,omitempty"`
-	AdditionalProperties map[string]interface{}    `json:"-"`
+	Content    *ChatMessage_Content      `json:"content,omitempty"`
+	Name       *string                   `json:"name,omitempty"`
+	Role       ChatMessageRole           `json:"role"`
+	ToolCallId *string                   `json:"tool_call_id,omitempty"`
+	ToolCalls  *[]map[string]interface{} `json:"tool_calls,omitempty"`
 }
 
 // ChatMessageContent0 defines model for ChatMessage.Content.0.
@@ -602,13 +601,12 @@ type Choice struct {
 	NativeFinishReason *string                 `json:"native_finish_reason,omitempty"`
 }
 
-// ContentPart defines model for ContentPart.
+// ContentPart A content part (`text`, `image_url`, ...); fields beyond these are allowed and passed through.
 type ContentPart struct {
 	Text *string `json:"text,omitempty"`
 
 	// Type Example: text
-	Type                 string                 `json:"type"`
-	AdditionalProperties map[string]interface{} `json:"-"`
+	Type string `json:"type"`
 }
 
 // Credential defines model for Credential.
@@ -1207,639 +1205,6 @@ func (a AssistantMessage) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("error marshaling 'tool_calls': %w", err)
 		}
-	}
-
-	for fieldName, field := range a.AdditionalProperties {
-		object[fieldName], err = json.Marshal(field)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
-		}
-	}
-	return json.Marshal(object)
-}
-
-// Getter for additional properties for ChatCompletionRequest. Returns the specified
-// element and whether it was found
-func (a ChatCompletionRequest) Get(fieldName string) (value interface{}, found bool) {
-	if a.AdditionalProperties != nil {
-		value, found = a.AdditionalProperties[fieldName]
-	}
-	return
-}
-
-// Setter for additional properties for ChatCompletionRequest
-func (a *ChatCompletionRequest) Set(fieldName string, value interface{}) {
-	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]interface{})
-	}
-	a.AdditionalProperties[fieldName] = value
-}
-
-// Override default JSON handling for ChatCompletionRequest to handle AdditionalProperties
-func (a *ChatCompletionRequest) UnmarshalJSON(b []byte) error {
-	object := make(map[string]json.RawMessage)
-	err := json.Unmarshal(b, &object)
-	if err != nil {
-		return err
-	}
-
-	if raw, found := object["frequency_penalty"]; found {
-		err = json.Unmarshal(raw, &a.FrequencyPenalty)
-		if err != nil {
-			return fmt.Errorf("error reading 'frequency_penalty': %w", err)
-		}
-		delete(object, "frequency_penalty")
-	}
-
-	if raw, found := object["max_completion_tokens"]; found {
-		err = json.Unmarshal(raw, &a.MaxCompletionTokens)
-		if err != nil {
-			return fmt.Errorf("error reading 'max_completion_tokens': %w", err)
-		}
-		delete(object, "max_completion_tokens")
-	}
-
-	if raw, found := object["max_tokens"]; found {
-		err = json.Unmarshal(raw, &a.MaxTokens)
-		if err != nil {
-			return fmt.Errorf("error reading 'max_tokens': %w", err)
-		}
-		delete(object, "max_tokens")
-	}
-
-	if raw, found := object["messages"]; found {
-		err = json.Unmarshal(raw, &a.Messages)
-		if err != nil {
-			return fmt.Errorf("error reading 'messages': %w", err)
-		}
-		delete(object, "messages")
-	}
-
-	if raw, found := object["metadata"]; found {
-		err = json.Unmarshal(raw, &a.Metadata)
-		if err != nil {
-			return fmt.Errorf("error reading 'metadata': %w", err)
-		}
-		delete(object, "metadata")
-	}
-
-	if raw, found := object["model"]; found {
-		err = json.Unmarshal(raw, &a.Model)
-		if err != nil {
-			return fmt.Errorf("error reading 'model': %w", err)
-		}
-		delete(object, "model")
-	}
-
-	if raw, found := object["models"]; found {
-		err = json.Unmarshal(raw, &a.Models)
-		if err != nil {
-			return fmt.Errorf("error reading 'models': %w", err)
-		}
-		delete(object, "models")
-	}
-
-	if raw, found := object["n"]; found {
-		err = json.Unmarshal(raw, &a.N)
-		if err != nil {
-			return fmt.Errorf("error reading 'n': %w", err)
-		}
-		delete(object, "n")
-	}
-
-	if raw, found := object["presence_penalty"]; found {
-		err = json.Unmarshal(raw, &a.PresencePenalty)
-		if err != nil {
-			return fmt.Errorf("error reading 'presence_penalty': %w", err)
-		}
-		delete(object, "presence_penalty")
-	}
-
-	if raw, found := object["provider"]; found {
-		err = json.Unmarshal(raw, &a.Provider)
-		if err != nil {
-			return fmt.Errorf("error reading 'provider': %w", err)
-		}
-		delete(object, "provider")
-	}
-
-	if raw, found := object["response_format"]; found {
-		err = json.Unmarshal(raw, &a.ResponseFormat)
-		if err != nil {
-			return fmt.Errorf("error reading 'response_format': %w", err)
-		}
-		delete(object, "response_format")
-	}
-
-	if raw, found := object["route"]; found {
-		err = json.Unmarshal(raw, &a.Route)
-		if err != nil {
-			return fmt.Errorf("error reading 'route': %w", err)
-		}
-		delete(object, "route")
-	}
-
-	if raw, found := object["seed"]; found {
-		err = json.Unmarshal(raw, &a.Seed)
-		if err != nil {
-			return fmt.Errorf("error reading 'seed': %w", err)
-		}
-		delete(object, "seed")
-	}
-
-	if raw, found := object["session_id"]; found {
-		err = json.Unmarshal(raw, &a.SessionId)
-		if err != nil {
-			return fmt.Errorf("error reading 'session_id': %w", err)
-		}
-		delete(object, "session_id")
-	}
-
-	if raw, found := object["stop"]; found {
-		err = json.Unmarshal(raw, &a.Stop)
-		if err != nil {
-			return fmt.Errorf("error reading 'stop': %w", err)
-		}
-		delete(object, "stop")
-	}
-
-	if raw, found := object["strategy"]; found {
-		err = json.Unmarshal(raw, &a.Strategy)
-		if err != nil {
-			return fmt.Errorf("error reading 'strategy': %w", err)
-		}
-		delete(object, "strategy")
-	}
-
-	if raw, found := object["stream"]; found {
-		err = json.Unmarshal(raw, &a.Stream)
-		if err != nil {
-			return fmt.Errorf("error reading 'stream': %w", err)
-		}
-		delete(object, "stream")
-	}
-
-	if raw, found := object["stream_options"]; found {
-		err = json.Unmarshal(raw, &a.StreamOptions)
-		if err != nil {
-			return fmt.Errorf("error reading 'stream_options': %w", err)
-		}
-		delete(object, "stream_options")
-	}
-
-	if raw, found := object["temperature"]; found {
-		err = json.Unmarshal(raw, &a.Temperature)
-		if err != nil {
-			return fmt.Errorf("error reading 'temperature': %w", err)
-		}
-		delete(object, "temperature")
-	}
-
-	if raw, found := object["tool_choice"]; found {
-		err = json.Unmarshal(raw, &a.ToolChoice)
-		if err != nil {
-			return fmt.Errorf("error reading 'tool_choice': %w", err)
-		}
-		delete(object, "tool_choice")
-	}
-
-	if raw, found := object["tools"]; found {
-		err = json.Unmarshal(raw, &a.Tools)
-		if err != nil {
-			return fmt.Errorf("error reading 'tools': %w", err)
-		}
-		delete(object, "tools")
-	}
-
-	if raw, found := object["top_p"]; found {
-		err = json.Unmarshal(raw, &a.TopP)
-		if err != nil {
-			return fmt.Errorf("error reading 'top_p': %w", err)
-		}
-		delete(object, "top_p")
-	}
-
-	if raw, found := object["transforms"]; found {
-		err = json.Unmarshal(raw, &a.Transforms)
-		if err != nil {
-			return fmt.Errorf("error reading 'transforms': %w", err)
-		}
-		delete(object, "transforms")
-	}
-
-	if raw, found := object["usage"]; found {
-		err = json.Unmarshal(raw, &a.Usage)
-		if err != nil {
-			return fmt.Errorf("error reading 'usage': %w", err)
-		}
-		delete(object, "usage")
-	}
-
-	if raw, found := object["user"]; found {
-		err = json.Unmarshal(raw, &a.User)
-		if err != nil {
-			return fmt.Errorf("error reading 'user': %w", err)
-		}
-		delete(object, "user")
-	}
-
-	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
-		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
-			err := json.Unmarshal(fieldBuf, &fieldVal)
-			if err != nil {
-				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
-			}
-			a.AdditionalProperties[fieldName] = fieldVal
-		}
-	}
-	return nil
-}
-
-// Override default JSON handling for ChatCompletionRequest to handle AdditionalProperties
-func (a ChatCompletionRequest) MarshalJSON() ([]byte, error) {
-	var err error
-	object := make(map[string]json.RawMessage)
-
-	if a.FrequencyPenalty != nil {
-		object["frequency_penalty"], err = json.Marshal(a.FrequencyPenalty)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'frequency_penalty': %w", err)
-		}
-	}
-
-	if a.MaxCompletionTokens != nil {
-		object["max_completion_tokens"], err = json.Marshal(a.MaxCompletionTokens)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'max_completion_tokens': %w", err)
-		}
-	}
-
-	if a.MaxTokens != nil {
-		object["max_tokens"], err = json.Marshal(a.MaxTokens)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'max_tokens': %w", err)
-		}
-	}
-
-	if a.Messages != nil {
-		object["messages"], err = json.Marshal(a.Messages)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'messages': %w", err)
-		}
-	}
-
-	if a.Metadata != nil {
-		object["metadata"], err = json.Marshal(a.Metadata)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'metadata': %w", err)
-		}
-	}
-
-	if a.Model != nil {
-		object["model"], err = json.Marshal(a.Model)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'model': %w", err)
-		}
-	}
-
-	if a.Models != nil {
-		object["models"], err = json.Marshal(a.Models)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'models': %w", err)
-		}
-	}
-
-	if a.N != nil {
-		object["n"], err = json.Marshal(a.N)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'n': %w", err)
-		}
-	}
-
-	if a.PresencePenalty != nil {
-		object["presence_penalty"], err = json.Marshal(a.PresencePenalty)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'presence_penalty': %w", err)
-		}
-	}
-
-	if a.Provider != nil {
-		object["provider"], err = json.Marshal(a.Provider)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'provider': %w", err)
-		}
-	}
-
-	if a.ResponseFormat != nil {
-		object["response_format"], err = json.Marshal(a.ResponseFormat)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'response_format': %w", err)
-		}
-	}
-
-	if a.Route != nil {
-		object["route"], err = json.Marshal(a.Route)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'route': %w", err)
-		}
-	}
-
-	if a.Seed != nil {
-		object["seed"], err = json.Marshal(a.Seed)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'seed': %w", err)
-		}
-	}
-
-	if a.SessionId != nil {
-		object["session_id"], err = json.Marshal(a.SessionId)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'session_id': %w", err)
-		}
-	}
-
-	if a.Stop != nil {
-		object["stop"], err = json.Marshal(a.Stop)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'stop': %w", err)
-		}
-	}
-
-	if a.Strategy != nil {
-		object["strategy"], err = json.Marshal(a.Strategy)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'strategy': %w", err)
-		}
-	}
-
-	if a.Stream != nil {
-		object["stream"], err = json.Marshal(a.Stream)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'stream': %w", err)
-		}
-	}
-
-	if a.StreamOptions != nil {
-		object["stream_options"], err = json.Marshal(a.StreamOptions)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'stream_options': %w", err)
-		}
-	}
-
-	if a.Temperature != nil {
-		object["temperature"], err = json.Marshal(a.Temperature)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'temperature': %w", err)
-		}
-	}
-
-	object["tool_choice"], err = json.Marshal(a.ToolChoice)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'tool_choice': %w", err)
-	}
-
-	if a.Tools != nil {
-		object["tools"], err = json.Marshal(a.Tools)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'tools': %w", err)
-		}
-	}
-
-	if a.TopP != nil {
-		object["top_p"], err = json.Marshal(a.TopP)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'top_p': %w", err)
-		}
-	}
-
-	if a.Transforms != nil {
-		object["transforms"], err = json.Marshal(a.Transforms)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'transforms': %w", err)
-		}
-	}
-
-	if a.Usage != nil {
-		object["usage"], err = json.Marshal(a.Usage)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'usage': %w", err)
-		}
-	}
-
-	if a.User != nil {
-		object["user"], err = json.Marshal(a.User)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'user': %w", err)
-		}
-	}
-
-	for fieldName, field := range a.AdditionalProperties {
-		object[fieldName], err = json.Marshal(field)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
-		}
-	}
-	return json.Marshal(object)
-}
-
-// Getter for additional properties for ChatMessage. Returns the specified
-// element and whether it was found
-func (a ChatMessage) Get(fieldName string) (value interface{}, found bool) {
-	if a.AdditionalProperties != nil {
-		value, found = a.AdditionalProperties[fieldName]
-	}
-	return
-}
-
-// Setter for additional properties for ChatMessage
-func (a *ChatMessage) Set(fieldName string, value interface{}) {
-	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]interface{})
-	}
-	a.AdditionalProperties[fieldName] = value
-}
-
-// Override default JSON handling for ChatMessage to handle AdditionalProperties
-func (a *ChatMessage) UnmarshalJSON(b []byte) error {
-	object := make(map[string]json.RawMessage)
-	err := json.Unmarshal(b, &object)
-	if err != nil {
-		return err
-	}
-
-	if raw, found := object["content"]; found {
-		err = json.Unmarshal(raw, &a.Content)
-		if err != nil {
-			return fmt.Errorf("error reading 'content': %w", err)
-		}
-		delete(object, "content")
-	}
-
-	if raw, found := object["name"]; found {
-		err = json.Unmarshal(raw, &a.Name)
-		if err != nil {
-			return fmt.Errorf("error reading 'name': %w", err)
-		}
-		delete(object, "name")
-	}
-
-	if raw, found := object["role"]; found {
-		err = json.Unmarshal(raw, &a.Role)
-		if err != nil {
-			return fmt.Errorf("error reading 'role': %w", err)
-		}
-		delete(object, "role")
-	}
-
-	if raw, found := object["tool_call_id"]; found {
-		err = json.Unmarshal(raw, &a.ToolCallId)
-		if err != nil {
-			return fmt.Errorf("error reading 'tool_call_id': %w", err)
-		}
-		delete(object, "tool_call_id")
-	}
-
-	if raw, found := object["tool_calls"]; found {
-		err = json.Unmarshal(raw, &a.ToolCalls)
-		if err != nil {
-			return fmt.Errorf("error reading 'tool_calls': %w", err)
-		}
-		delete(object, "tool_calls")
-	}
-
-	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
-		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
-			err := json.Unmarshal(fieldBuf, &fieldVal)
-			if err != nil {
-				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
-			}
-			a.AdditionalProperties[fieldName] = fieldVal
-		}
-	}
-	return nil
-}
-
-// Override default JSON handling for ChatMessage to handle AdditionalProperties
-func (a ChatMessage) MarshalJSON() ([]byte, error) {
-	var err error
-	object := make(map[string]json.RawMessage)
-
-	if a.Content != nil {
-		object["content"], err = json.Marshal(a.Content)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'content': %w", err)
-		}
-	}
-
-	if a.Name != nil {
-		object["name"], err = json.Marshal(a.Name)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'name': %w", err)
-		}
-	}
-
-	object["role"], err = json.Marshal(a.Role)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'role': %w", err)
-	}
-
-	if a.ToolCallId != nil {
-		object["tool_call_id"], err = json.Marshal(a.ToolCallId)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'tool_call_id': %w", err)
-		}
-	}
-
-	if a.ToolCalls != nil {
-		object["tool_calls"], err = json.Marshal(a.ToolCalls)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'tool_calls': %w", err)
-		}
-	}
-
-	for fieldName, field := range a.AdditionalProperties {
-		object[fieldName], err = json.Marshal(field)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
-		}
-	}
-	return json.Marshal(object)
-}
-
-// Getter for additional properties for ContentPart. Returns the specified
-// element and whether it was found
-func (a ContentPart) Get(fieldName string) (value interface{}, found bool) {
-	if a.AdditionalProperties != nil {
-		value, found = a.AdditionalProperties[fieldName]
-	}
-	return
-}
-
-// Setter for additional properties for ContentPart
-func (a *ContentPart) Set(fieldName string, value interface{}) {
-	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]interface{})
-	}
-	a.AdditionalProperties[fieldName] = value
-}
-
-// Override default JSON handling for ContentPart to handle AdditionalProperties
-func (a *ContentPart) UnmarshalJSON(b []byte) error {
-	object := make(map[string]json.RawMessage)
-	err := json.Unmarshal(b, &object)
-	if err != nil {
-		return err
-	}
-
-	if raw, found := object["text"]; found {
-		err = json.Unmarshal(raw, &a.Text)
-		if err != nil {
-			return fmt.Errorf("error reading 'text': %w", err)
-		}
-		delete(object, "text")
-	}
-
-	if raw, found := object["type"]; found {
-		err = json.Unmarshal(raw, &a.Type)
-		if err != nil {
-			return fmt.Errorf("error reading 'type': %w", err)
-		}
-		delete(object, "type")
-	}
-
-	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
-		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
-			err := json.Unmarshal(fieldBuf, &fieldVal)
-			if err != nil {
-				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
-			}
-			a.AdditionalProperties[fieldName] = fieldVal
-		}
-	}
-	return nil
-}
-
-// Override default JSON handling for ContentPart to handle AdditionalProperties
-func (a ContentPart) MarshalJSON() ([]byte, error) {
-	var err error
-	object := make(map[string]json.RawMessage)
-
-	if a.Text != nil {
-		object["text"], err = json.Marshal(a.Text)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'text': %w", err)
-		}
-	}
-
-	object["type"], err = json.Marshal(a.Type)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'type': %w", err)
 	}
 
 	for fieldName, field := range a.AdditionalProperties {
@@ -5272,126 +4637,127 @@ func (sh *strictHandler) UpdateMember(w http.ResponseWriter, r *http.Request, wo
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H3tctu4luCroLRTFbuKkuXEyXY7f9Y3ndvT00l3Nk62Z27sFSHySMKYAngB0LaSctU8zX2w+yRbOABJ",
-	"kAT1YctO7+4vyxIIHJwvnE/w2yARy1xw4FoNTr8NcirpEjRI/O8PIa9UThP4JTX/pqASyXLNBB+cDs7I",
-	"TfkzYSk5iG/UZDQaxYcjcsaFXoCsBzxTZgjl6gakIifjk9EgGjAzS071YhANOF3C4HRw4y0YDST8vWAS",
-	"0sGplgVEA5UsYEkNJHqVm+FKS8bng7u7OzNY5YIrQMDfSimk+ZAIroFr85HmecYSaqA/+k9ltvDNm/Ff",
-	"JMwGp4P/dlTj48j+qo5wto9ufrtaCxWcgBkTEcaJXgABfg2ZyIHANcgVkaLQQAoFajQwT7uJzbpnOfsV",
-	"Voh6KXKQmtkdJBKohnRCEfaZkEvzaZBSDUPNljCI2kiIBilTdJpB6mFoKkQGlJtf4TZnEtS6GXmRZWaG",
-	"EuGdFRjODbd0mZtRgytYTcbH//bTy48//M+TP37824t//+//8fx/HX8an7/6cPI+BCPjSVakMJmuxNWE",
-	"8UnGlkx3meuPBSAHqRx4SoTFqs9O4oaTXIprloIkV7BSJBEF14pocUNlSmKcOB7VMHioyOgUshBHL6m6",
-	"gpQY5BAxw0WvYBURGM1HJM6vJnSa/PO//nG7+urPXO+u2g3Nst9ng9Mv6xnrveCwGtxdtvnpHHeNkxmO",
-	"+nz+E8lBuj1NJCjQsfmGiTQihmgGYsIFh1GHiiVU9rHtYXtnHvqIzxgAO5MuYTkFOWFpQB5LeQ784GR6",
-	"8jWVXQJ8RDnRC6YM2p8pYkaD0ooInq2IFuQrSDFMqaZDCUawmeAEeJoLxrUKE7vI050lqeK08P7ufN30",
-	"xUhF6xEfPQ4ZJdf1iUATNZ4wR74uaGznsoJcTP8TEm0gt/rkDT6BxE5TZrBEsw+efpnRTEHUUjm++khh",
-	"RotMVyMfSZ30K4NNy/fojR0khxzALU00SSFhS5odvraSJCShUwVcN2RqyThbFsvB6bh3W7wwFB9Eg9vh",
-	"XAzdl+agGf1mf3kSSWyi49MCiP251GWEJlqZrb0mDslGZeKvCc0ykM+UeyKo4Eq5XtLbd8DnejE4fT4e",
-	"I37K/4+jLaR+PXlb8oWLbmL2tHuGGj2x6Wy3U/zB9OIcEmlQ3FocJ+lf/B1Tun9lpmGptgPBTOnWoFLS",
-	"1a6AVPbJA9Cw65qfURc9QM08sVp5QjUiYSmuQRGm/+zqYz8iHRDhHqbxZG3rPVQi0ubtK2s7d7VenlHG",
-	"Ndxqa8AZ2804JyNyvjCmI9oTaKwzY2VY0XlNlBYSCNOEi5uA/mtJh1m8KxyXZqdKMaUp1+9BKTpfIyKW",
-	"B1q2f+20bOR1CbNC0Wy7sSJDSIAbVvwyoCWU3i7q0VqIbGLOBNXQZOu20aH4WoWG4ASVi9awzANqFZ2s",
-	"iR2/Leug8/bJPBLk/oxq4EmAid6zLGMKEsFT37A0TDW30rgUqfUiOqgrHZPgj0pTXagw1xa50hLokvzr",
-	"p08fiB0ZGZNkTG4WwAkXFbMSKiW7hjQEWwvRFTglzBUQ9f5DdHizoPqNMK6eBbHjoy4ES0BtfdC9wfFd",
-	"vqgs3IbKZ1y/Ogkivu2FzoEPd/NCK9IFzCXzE9ELqokCeQ0p2kbOEQnaRA5hnmAlC6pHSY25kHj5PBJQ",
-	"X6Vrq7JivhM0aqU0LCczxucgc8m21CNFqabWEfAzDgq6Pw4JNSlrXvPYr+SYcr3NXPfRbnWT5mli8Pcc",
-	"+NkvxMxE6qkqd5LkWaGIGYQOpzF54VYDV2bQiHzmV9ycETMGWaoIlUByqpTBvTWUSykdDdqae4Yr8GQ1",
-	"yYHTTK/cwWoP/+eeITB83j75DVvS20nNNhMtroDjvNVjx0FFRG+3H2sPpF2Ellan2B1u4Bf72HFXjJeg",
-	"aWlthqkV0IdN0v1VAgwx/mJHEE3nhnCJkCmk5IbpBdJgDhwkBvM8KaiZqEfA36NwY7SSFnoh5JGRr7gM",
-	"8AhDNXY0z/XwRAwNIuNDdAhJjkYXOYj/h/1knzsckY9OEEjBM1CKxLiyiglTZM6uAcGrVdVSJFdHkCxE",
-	"r1ZSfVDPaJZNaXJFkgVlPCJaMkiNDWMwg95aRc/uzPS2pNqrLtl4d8nfjX0kOBArsWY3qshzIbU9cSqe",
-	"Po42MBziiydwP4nwteQ6Lv3gxn2QMANp1lMDLyg8KU+VHe0XDNx2sfMT5BISo+bIQa1GDl8TmiSQm68p",
-	"TwmbcyEbB7SnpaHhAHn4UqCMHgq68z9LUeRGGjJcu4yORRiqoFpLNi1KkfDN+ZevQiBokXeX+JwbLXdi",
-	"LOGcKKvNAA0gwcGZW+2pvm3FeSdtxrtEICTVMF9tou95Oc4+A3S5XZjIjp0I3F5AtM5KghkMmnWpZlOW",
-	"Mb16TfCIMpxPsxu6UsS5lShzdl7VPQFK37M6T7dxjIy5a7RZIaFXPMYB6bAmurWqOluLueAQR8RoOmH+",
-	"lmd2bFWaeZhYGEblZHsz9c10+SRv7OZ4024k5coIqtqDxPVzZBvQilIPWDHqMIsEXUhuYQlyyLa8UaiQ",
-	"jXhmnINphpk3l6gAnhIz+D7aoGXRVUZCn332ULe2ZfDCrUYvh3KCZDFbcqNJTqVWI/IbxmbNqYS7Kz1X",
-	"UoLqLAPD0+izjgKBoq002FpbyML0gcoAy1+uTXu0XG9rpQ+M9WMzhXLgSB15brkVyvXeeV8G5vu5728q",
-	"hdQyjhlnajGRQF32tckF5sSJSIZcGpEa/KhkhcmMZRqkYRQMBIy2iwWmcBs+aTMxz6WYqjX+kWdQ1hy/",
-	"NlDVDvwgU2h2DZPO9jfA3vaycCM1IFELn0FKePy6k6hquNVrlKfvfOPQTcDjr0EIJaTANbMRrCYQU6pg",
-	"UsiAGf/7NUjJUlCo+Eob8Zki5hHy+eM7cnD2tZDGUVaikAlEZtDtKiIKstlwIZTR30ISbbxBdKzl4Vbs",
-	"tP+0fDuYkUhId8yp96SzMZphE9pnH37xE9nqavjP//oHnSZpPCKfXGKIaYMcc4RxuAbZOMG2z+/mkgnJ",
-	"dCCgdrYUfE6UmZtmJKkIj9ko9DVKQkZI1kzcoK/uJjSAFSoc71oXTTlrxVLcaZlQTTMxb3pn1v8L7ff7",
-	"JJG9yEkrh+xlhyuM75YoriXvXslimrOJC757tsXJ+MdX6zMH0eBGMg3Gv6xisP2CfsYJnSqRFRrIQuv8",
-	"QB0a8S752HylTo+OlqthKekjS8MRNfI/SsTyyDn118dx2xAan/ywQVw3Oxh92ZMNguGmHW/i5bVJmP4w",
-	"b0md9YTfQ+7S09/3zl/Wczwsh+nDsvva98plPpYUdLh048G0/pC5F5cGsgod/GF25S8iDVWwiRTCh5KX",
-	"3Gjo35Px8zUhy1CRGNVkQfMcuHPHbsw3WpBUEDoVhXbp125UYmOgMhRWjuv8U0wOFF0CoYrE+P+hDSqn",
-	"oCnLlI3Yp+BXr5lhpeLC0HKMBx/j1zRj6cQFcyISw62NM0ymq9gVoUwaNU7rkmJbpsJa8uHNcdnrB9x3",
-	"cmQEN4lvv1ZEuOxjrH59AGWB50aQkDmD++1f95Pbb5d1ndeNz1c2BDkHIKlI1BF+r0ZLG0/ClB3QZEFY",
-	"HRBo8enoghsRcG5hixnMkS4wiz2xftEEbhOAFM99WuiFUV22pHUQDaZFOgftD8GA8oQLPaGZMad8m6L9",
-	"Ncgls5HHFDjD78yImSi4/VzzoDU6rmmymkgwQpW4hA/ohUhbEyeCzzKGqSFjKInCfMrpKhM0nWghJhmV",
-	"yA6SarClGv4WKnAtybwvCk6vKbNa0ftaXIM0c+PTzTFGp0hOs0mb/LVi+LlKK3R5juaBeOlfpViieMf/",
-	"PvzEdAYYXYuNiht+xFi0jKu80wKoC9Vv1OfU5sADobC3WFJcZYrdwCicCVjrq7o0eygfS3kCWWUEtaUg",
-	"yRhwTRYFn5MiJ1OYCQkuM+my08DThq3uHUb38aEeIfO/qz9eumrdrxVWGoVP3itY9UVotio9IDPDYCUD",
-	"uQQkniqzBsI3lChsk+dmmhxg7RKbYd0jSVm6nVd8zwhH9aBNXk4Smiz60iLNkXYJM0lwcK3jnN2zRRkN",
-	"IhjSyRYoqxLwpCoX70ny+KmcjTCsKwzxTCbrvloJnAtNDp6PxzYo6rISjqiaSg2WgIEsE47sMxeNFE60",
-	"mMyYVNri/B5cik8TfJocuIQJhnDXMZUHY8kVjQqU3mG5FK5mKDRE02ySCOvubFGRb7xnlzrqK6tlaaMW",
-	"gMzptVWBNbxbyU4Z398xGtipC29zsEdjX597pT9NxIXw3S92PaLbQHWtGWtd5x1sIeurPn4f5gp6x/jW",
-	"ruC/As2MY9RerxZLL1B0tTHk6R4LrRRs+MFi1a2qcCoe/f+uR+j/hU6eXRp2lpSVh9yuYGxqAio9jpSy",
-	"zIjlDcAVflgKrhcZho42kno/PUBdqrazZeKG27BWumS8aq4ZRINrBjcQtuR3EyUcPbHI2O2ZEl+7PeXQ",
-	"ve1D9wgltwLGa9qTENv3aEsqnB/v4661vzaSIl/NNRRYj5582DGwU0uDVycfPPARH89UVfb/+dOb18Ts",
-	"U1lbi7wXPKWrwxE5s/1DRsKNqC+BckUyNgOjQkeeu79O+DoM/d4y/V46RY1myXbwebwCNljuqM035sTX",
-	"UfCjGbOXXIqTB8fsGzjP4vpeiZEKtV6s9cXz8R57qbZGW6iNKurP29tN7yEp4Dj13gkB+/zDRL+EYbc1",
-	"75UE+HNRvLuz0qFtRbNksmAakrLorF2klBfaeBI0Y9V3W5dUuedW3UqB4UUxHr+AcNFANBCFfsi66Iyw",
-	"r8HGi3aJUwli1N1rCI4QzySUC84Smk1UVsyDEDbDt2HvdLfmh8bB9G2zwu7WNO+az0+cCbq+/tYOu4sG",
-	"VZ3wpHmZxC5kzCd+EjRQRrYBpUyhFyxLvHZNzN5S+01xiU5yowFNa+ku16wx1erOic6kJRWipti2UNWD",
-	"+8s+pbAPVY/K5f6aHg3cYNp/KQpe+0y2x/JAAk9BGr9OiiWhZdNl5EpWKJllgurDRlZxPBqPx+MXz1/u",
-	"1Gr5oeb7VoG06wV1cS0bPYm8qA92DORYQOMyelSVgLqmBuWXlJKCM60Ou4m9ZuCrlmi7ofH4VdB3Xjbr",
-	"jhsNRy5A1p3q+OWgPyi6WZlWIaRgz1NN7lCV/qazttvZ49BWlfVIUWjG5ySvZ+0iExNSk7KHQjWqMBqC",
-	"7ukIw7aTRGQZJBUVytZJMx2Wb/KwtW4Lg4OehGq1d9kWI8vBZYXTDmctvZ0Y9RBY672tvK7al5csy5jg",
-	"lnXVNry7iSk7Ndxt9mt0cjTjs/VPXT4rfwvZM4Jnq56GFR1C7pKubIaj3Tq3PY4xr9Zd80NzIS2Ilisb",
-	"9o62bMxpr2R5WEI6MXTtzRCd27A7qhZKLLYc6YY5yAS4ZhlU1f2B0ucK+xs7tbwC/W6jswcv4xO9kKKY",
-	"L/Ii5EJbpjPMZZMG3x/4vxeUa/aVVr0h29OpDIo0TZwt+lGEDOAmRgGOIxLXGLR5ZMcBMZbHx9+mqwgL",
-	"4nHLd3ETOaVustogGnjUCPX5esXv7Ui0r+l2nW1QwefPUuYkuOAQeCpMnx2uFvi4h4jhudeL1BJ0kDno",
-	"QjxT1WFTNi7Z4lUj6ObbhPKUGReyeSlR3RcMNLd1HTOqtP0kIWOuQGFKM8qTht1Yg/e5DGj2KWTPiA04",
-	"Ge1hE1eq1J2xyvKsmTBEg53ya2ZwPwh19o27I32X7F0IOC9J39JLsgBbqeMndgvlWq3X3TkWLm+wB91a",
-	"YjSG9GPBJtV2pIJNwK19pmu6leMDfDJoTenoXGM0ZOhVFwfuJ1zZ9mlv1L5ikIWCicDeOyEnXk16/410",
-	"hinKJ54p1zwwvGEptO6j8+0OprzLEm8WYC8ZWVBFuPBK4YmYEaaR0UK8tcZ37N3HxlBnRap7RTvvGdGy",
-	"6vlPFWbb9s6p9Ryz1qMIx2MtLrYgzZobroKX4ux27ZVHlO1iuze+jK97pFYGbQzUU0TViR0uW982oFCt",
-	"tYfYhgf3feMb1RQPC2b3Y3DzyvcKad9TrNfJxmYrDiumkkIyvTo3G3fWKFAJ8qywob52mr+0zOoOp+qm",
-	"p4G7ZxVXxUlqlbrQOrcXuTI+E/0GHzb0NprG3r17T+ZUww1dnWLTkr1rZIhlvXV0Ylj2kmeAoDFOZlJw",
-	"TcTsgi8pX7lisvLIUBEpFF53YY4XOaecKfRLQledji74BX/r3SzLVFnDV3AzKD66Po4NRLYX2Aua2Lox",
-	"s5obSHNsjSFaiBH5pbS2LrjZDk3wTlW7iCJewTHYdtv4DC/RcC7UKfkLopmUFKjBtPXShQKFOCuvx41I",
-	"/O3C1nZeDE7JtwusFb8YROQCKWU/uYrx8h9bNH4xuLuLI3uWXvDY1eQbqONyyMgr1z90lLTl29c0K8Ac",
-	"tnFVIxrbQuyMJeDE1F1JfJYbK2z4fDS2lXEaLRCf74xXAVJZzhmPju1IjLvnbHA6eDEaj15g0bNeIEsf",
-	"LbDU6Kv5PLfpZis1TPBf0sHp4GfQrhqpda/x8/F4b7cauxUC1xm7C4gSUMp2tLNrGDXkc3D65TIaqGK5",
-	"pHI1OB28Y9fAzfBciimacHSu0A8r96UGl2aCIwk0Xfk7by79fDwmNwvj/uMlL1bQXMu9IlrS2YwlKGsS",
-	"DF0U2kuG2lOq4DV5OX7hnsecPOPziKTSltEYFzopjAjObPzYLFE+iq50mwgfgabM7Ov70MEsv8K7GV6O",
-	"X/RNU8Fl653Xkqnaz2Y6XR8fJQuqj2p/wDoozgvb6r6lyBWkGtwfxPbzKTG2URyRc2s4nwPX5O212coh",
-	"0pULHaF2ueCNG5pKx3vLm5pstKJzY5NRSZ/8OvWESslcI3F9pxBheMtHzNLYXvPAyxr/urJw+Esau4p+",
-	"bFi94JWSNo+E6qsj/CXG8pe4vsvIJjdi41fFLuNhdHFV0BtdcHu9RN3znFGlSbIo+FVZfR8bTj4lX376",
-	"/be3l3HkFLS7cOuUfLmMRwQ5RHn1+hfcFumWpaJkutKAeMSCY9vO8tr9JXRmjhCmcQDjw6nZDQKhEI8r",
-	"Qx/bJBXbEyRulISfkkrZO3XblDhr5rZunavCw2WX2V6ELnzJ2F3TvHKVc48m+a2dokkEt/oIjDgM62tu",
-	"6tlaYUNLckypJ83J3iBr/Nv577/ZhHtMcFIVEeCpIZNljwbPWJIErtYPNIBUC5EDs4i7JcuVQotZyRUH",
-	"5+dvMbNl5QQx2JKhcLFVQxStFRP//PYTMXqp/q028sJvBbiLBieWXltpTjP6eKfRz3ca/WKn0Sc7jf5h",
-	"l9HHO0Hy/McdRr/cCScvd8LJy51wUjnjO5yb1UlpVRGhxByCpFESXx6ZVWiyPjHnje6xoIFj0yARMco+",
-	"Ii6OHpHG0SEKnYglGqjGWvZkobq8wN3UXTnQI3JWNroRqogSgpu/jZasBVWuLYv8hsnGhTCnpo0AEnf/",
-	"lZNqo4eCJpFXWR813hbyZaMYk4N4DnyI7wjB5E/VEukftZ0ztnpVyN8LkKv6XSFs/StCcqo1SPPc/zar",
-	"fhkPf6TDr2fDv11+O45endz9S0DXXT6isg+0NvQoV/9qw0fXYE8mUT+DRnZUmmrVZW1PsJzbWYuVi2fN",
-	"+ypzjTiYM82+M8Kwh5GsKWSRLdpVEalq6V0tPsXLsug8bPe/KaQErn+F1WMa/n55cw8rYJJhZ6o+iE4/",
-	"IRBTqBSNw+w6AtUXVwZp5IVF1ILmUBrHGTM60N7qZG9XtRNZ44RqkoExc23EwKbTetQf6rbWlTJdyr5j",
-	"Sr+3oD4iWevSqh6i2k0+NV0NRIg9h+MakSSh3AWStPDI7NrbazJX6O4n9RleJaQAyle2+Ck04zpMIRMc",
-	"iyXC9PmjXuMRadQME/fQqd7uaH/Y7/Ku8lC+pJzOYQkoXFGPt21tE0Won1NCieEEo+jlKz8whld+VwVI",
-	"/VO3viVf8ARGF9xdZ2vcbWNJpEssY3FTOC84ZH18qrlpDhrTWjTBAJLzwDncXPDqgVOyQLfa5rpsWNOM",
-	"NF9o66f3eId/eCmDx3AM2+mwrVzC48daPt3Im5GHRINSjB+b/56p6vTYjyXsJ2uC/NrREkffvPe53VlG",
-	"ziB0oW6T7RD+EfkJB9sIn+VoFdnUKsYdam3/2r1mzTARZlDx9lrLn+b0oo69OyxlV2iyVIOwJ6F7Qc0z",
-	"6WgPB62ZaBvERr1R4jWgP4Ky3GSt1PpgL9biVphpuSChleohR/4LDY21n1OdLDaxY1MLdrnIZtieTDG5",
-	"hN4Tx6q2ZgJ37dw+mcHueA8q6KiVkwyaMAHiR07BCkls/diI2LS5X7pbnquRtXxo2YKMnkjY2HnTKNR4",
-	"vDhj88a3vpheDcye7J2//Mfvv9aRjWZVyuOIc9BeWivN9fWXigBP5Mpe7ayJBKXJwdnb8+Hzl6+GP795",
-	"f+icRkirtxEai6dxBemoL6ZdX033SPHs9m2OT2y3BO7w28hm5MBKyOHD2e0sTfElDR1W24OiOPpW/7OT",
-	"GbPp3LAGQIs1nt782AFr/YbIul2MvyuX7csWCaCpYuBH0WfRt9Abkn1e3OkVyfe0dkjMiyyLSZIBlYrE",
-	"5S2VcZ8d9ISq7vtYQt+HCSsbaI9KzvhS/ZEcwwfKWT7W5bK2jyIKoOlxNaI8r0tnDcfpBTBZFrR2LaBf",
-	"DQiPSCzvJZ39IVZFDqwJZ4FV1rQ73JMV5AIvT270GGvUXZDuvwvRusLkvaORrQ62WJgJRMFSQXbtAniv",
-	"rT6w9HesgHeN8ZX3mtiQyVMGz/evABqvOH5iO6f5xtl+lnL1F0wrD/uWsciBql9BycXN4f5iNLxktodo",
-	"hKNvV7DaYOh4RjO+gBJtYtwtqgVudlu1vwpevgYfEO19llAw3XISYu1rcbUPE8hOtAXa+u2eR04RtV7t",
-	"289vpQYzJLBsdrgnw2cL5OzdyEEG3JN181dbG5bBTBNRGBUIuVP0WAb6um3hYIIwjlov+8XUdH09Wjy6",
-	"4KUKXVLD2jbt6K5HwuHA8WN1AqKSfV2lJP/200c7zExqZMb4nU3j64KflTOmD5C3QDDdmhOPraO/j4G2",
-	"tdDszyp7sOJ1JlNvRTCmLt2Yx8xd1lcA9SUvLRB7so2W1Zb+JPGg1/ZYLo3etDR6+qyc92Vf6WMIUeMW",
-	"qic2dFp3MK3lhn3Fb6om3YeI0NE3++EBoRpyYP9o4V7jXmVR8YWfxmiwhrVdyWbalA0lYmGufTyhnAtN",
-	"puBmSfsMH4+JNts+bqaH2z52YxuQ3m/59AE9/r+UBW2UZxM29m7qlMz6BLGcpm5LFpTPAcdhkl5I2xTh",
-	"hcWDvJzCUugQL9uz8AkU4vexKp6WG6twjyvlOLDmJfbARki03qBjqwGk2UH35dIwj21aDhVtnpFMJDSr",
-	"Om/cLeKuXHxJr4DIwtZd46tqsJPu9OgIn1oIpU9/GP8wxsPXARfuFfH741oltvbVja7Gs6qxNeITeCuy",
-	"cpa2u2zBr2oyZnlhG3vK2KkraOrO1aoiJGVxSl2f6ENV1r9156mrl6K6ZKEMAOGsmBPzsgtlJ54h6XBK",
-	"jWXvCmcM10qReet6ZO4ubduIytYov83HB93r87m7vPs/AQAA//8=",
+	"5D3pcts4mq+C4k5V7CpKlhMn223/WU8605PppDsbJ9szE3tFiPwkYUwBHAC0rbhcNU8zDzZPsoWLBElQ",
+	"hy07vbu/LEsgju/Cd/M2StmiYBSoFNHxbVRgjhcggev/fmX8UhQ4hbeZ+jcDkXJSSMJodBydomv3MyIZ",
+	"2kuuxXg4HCb7Q3RKmZwDrwc8E2oIpuIauEBHo6NhFEdEzVJgOY/iiOIFRMfRtbdgHHH4e0k4ZNGx5CXE",
+	"kUjnsMBqJ3JZqOFCckJn0d3dnRosCkYF6I2/4Zxx9SFlVAKV6iMuipykWO3+4G9CHeHWm/F3HKbRcfRv",
+	"BzU8Dsyv4kDP9tHOb1ZrgYIiUGNiRCiSc0BAryBnBSC4Ar5EnJUSUClADCP1tJ1YrXtakJ9gqUHPWQFc",
+	"EnOClAOWkI2x3vuU8YX6FGVYwkCSBURxGwhxlBGBJzlkHoQmjOWAqfoVbgrCQayakZZ5rmZwAO+sQPTc",
+	"cIMXhRoVXcJyPDr80w8vP373n0e/fv/XF3/+9788/6/DT6OzVx+O3of2SGialxmMJ0t2OSZ0nJMFkV3i",
+	"+nUOmoJEATRDzEDVJyd2TVHB2RXJgKNLWAqUspJKgSS7xjxDiZ44GdZ78ECR4wnkIYpeYHEJGVLAQWyq",
+	"F72EZYxgOBuipLgc40n6r3/882b51Z+5Pl11Gpznv0yj4y+rCes9o7CM7i7a9HSmT60nUxT1+ewHVAC3",
+	"ZxpzECAT9Q1hWYwU0tSOEWUUhh0sul2Zxzbf2zv10Ef9jNpgZ9IFLCbAxyQL8KPj58APlqfHXzPeRcBH",
+	"zSdyToQC+zOB1GgQUiBG8yWSDH0FzgYZlnjAQTE2YRQBzQpGqBRhZJdFtjUnVZQWPt+dL5u+KK5oPeKD",
+	"xwLDUV0fCzRB4zFz7MuCxnEuqp2zyd8glWrnRp681k9oZGcZUVDC+QdPvkxxLiBuiRxffGQwxWUuq5GP",
+	"JE76hcG65Xvkxhacg/bgBqcSZZCSBc73TwwnMY7wRACVDZ5aEEoW5SI6HvUei5YK41Ec3QxmbGC/VBfN",
+	"8Gfzy5NwYhMcn+aAzM9OliGcSqGOdoIskJXI1L+mOM+BPxP2iaCAc3y9wDfvgM7kPDp+Phpp+Lj/D+MN",
+	"uH41elv8pRddR+xZ9w5VcmLd3W6m+JXI+RmkXIG4tbiepH/xd0TI/pWJhIXYbAtqSrsG5hwvt91IpZ88",
+	"AAzbrvlZy6IHiJknFitPKEY4LNgVCETkb1187IalAyzcQzQer218hopF2rR9aXTnrtQrckyohBtpFDil",
+	"uynjZIjO5kp11PqEVtaJ0jIM65wgIRkHRCSi7Dog/1rcoRbvMseFOqkQREhM5XsQAs9WsIihgZbuXxst",
+	"a2mdw7QUON9sLMv1ToAqUvwSYbdL7xT1aMlYPlZ3gmhIslXH6GB8pUDT2wkKFylhUQTEqjayxmb8pqSj",
+	"jbdP6pEg9edYAk0DRPSe5DkRkDKa+YqlIqqZ4cYFy4wV0QGdM0yCPwqJZSnCVFsWQnLAC/THT58+IDMy",
+	"VirJCF3PgSLKKmJFmHNyBVloby1AV9txe642UZ8/hIfXcyxfM2XqmS12bNQ5IymIjS+613p8ly4qDbch",
+	"8gmVr46CgG9boTOgg+2s0Ap1AXVJ/YTkHEskgF9BpnUja4gEdSILMI+x0jmWw7SGXIi9fBoJiC9n2oq8",
+	"nG21G7EUEhbjKaEz4AUnG8qR0ompVQj8rAcFzR8LhBqVNa155Ocoxq23nuo+mqN2ofRLAfT0LVKjUT28",
+	"MhlRkZcCqUHaqFRqLdxIoEINGqLP9JKqe2BKIM8EwhwQznN2Ddk53dNTf3j7TDgVeR9hmqECC6EQYLTl",
+	"ilVLKlmZziEbntOoLcqnejs0XY4LoDiXS3vTGm3guacZDJ63VQFFp/hmXNPRWLJLoHre6rHDoGTCN5uP",
+	"NTfUNlyMq2vtTh/grXnssMvXC5DYqZ/hiyMgIJt4/gMHGGiHjBmBJJ4pLKeMZ5ChayLnGh8zoMC1d89j",
+	"i5qqejj+veZ27b7EpZwzfqAYLnEeH6awRg5mhRwcsYECZLKvLURUaC0M7SX/YT6Z5/aH6KPlDFTSHIRA",
+	"iV5ZJIgINCNXoLdXy64FSy8PIJ2zXjEl+nY9xXk+weklSueY0BhJTiBTSo2CjDbfKnx2Z8Y3Dmuvumij",
+	"AXZTChOjgAwLq9OIsigYl+YKqmj6MF5DcBpeNIX7cYQvNldR6Qc77gOHKXC1nog8L/HYXTNbKjTak9uF",
+	"zg9QcEiV3EN7tczZP0E4TaFQXysBQmaU8caN7YltaFhEHrwECCW0gvb9j5yVheKGXK/t3GWx9l1gKTmZ",
+	"lI4lfP3+5avQFiQrukt8LpTEO1KqcYGEkWagNSJGwepf7aluN6K8ozbhXehNcCxhtlyH3zM3zjwDeLGZ",
+	"38iMHTN9vABrnTqEKQiqdbEkE5ITuTxB+s5SlI/za7wUyNqZmufMvBouzRvAGaPVBbuJpaT0XyXNSg69",
+	"7DEKcIfR2Y2a1TlaQhmFJEZK0jH1113iiRFp6mFk9jB0k+1M91fTFeOicZrDdafhmArFqGIHHNdPke2N",
+	"Vph6wIpxh1g4yJJTs5cghWxKG6UIKY2nylqY5DoUZyMXQDOkBt9HGrRUvEpJ6FPYPDu3E1MxP504XWsC",
+	"S0a1HquNmErxauhYc87K2bwLK880binNcCO1pYQp0phUULCjUYG5FEP0s/bvqotMA8RZv26HwioTig20",
+	"3TsMOJs2Enor1Sezpw+YB7jkYmXopGW+G00/UgqTiTbyyFJH7Jn2ho9XW/h9UZxv5wJ4Xcmwlj5NKBHz",
+	"MQdsI7hNKlCXVIxyTdgxqrcfO1IYT0kugStC0c6E4Wb+xAxuwpdzzmYFZxOxwsbydNCaSVY6u9rOI00U",
+	"klzBuHP8NXtvW2r6IPVG4hY8g5jw6DXA3T6Lob1Ewo1UVwtZ4BmMS54nMRoOh/u74X41+woR7vsE9NB1",
+	"8NC/Bg/NIQMqiXGsNTcxwUKfLKAjXwHnJAOhxa/TVJ8JpB5Bnz++Q3unX0uu7HfBSp5CrAbdLGMkIJ8O",
+	"5kyoW4RxJJUBq+19vr8Rhe4+W6DtY0k5ZFuG+nui7NrJYuLspx/e+vF1cTn41z/+iSdplgzRJxuvIlIB",
+	"R12kFK6AN+7RzcPOBSeMExnw850uGJ0hoebGOUorxOsgmbZ4HCJjjVZFrUIiN6HaWCnCbrhVTp7TlovH",
+	"3tkpljhns6aNaKzQ0Hm/TWzbc+i0Qtte0LqC+Hbx65rz7hXDxgUZ25iAp+Ecjb5/tTqgEUfXnEhQVm7l",
+	"Gu5n9FOK8ESwvJSA5lIWe2JfsbejY/WVOD44WCwHjtOHBodDrPh/mLLFgXUtXB0mbXVsdPTdGnZdb+b0",
+	"BXXWMIaddrSOllfGhvq9zw47qxG/g5CqJ7/vHVat53hYaNXfy/Zr3yvE+lhc0KHStRfT6kvmXlQaCHZ0",
+	"4KeDPr9nWSixjmUQvpS8mEtD/h6Nnq9wnIZy17BEc1wUQK1ec62+kQxlDOEJK6WNCnd9I2vdpQbMLbu+",
+	"DoslaE/gBSAsUKL/3zd+8AwkJrkwgYQM/KQ6NcwJLq2jJfriI/QK5yQbW5dSjBK4Md6O8WSZ2NyYcSP1",
+	"alWsbsMIXYs/vDkuek2L+06uCcFO4qvEFRIu+girXx6AyztduyVNnMHz9q/7yZ63S7rW9tfPVzoEOgNA",
+	"GUvFgf5eDBfGq6UjiYDTOSK1W6JFpyaW4SzNFjGoK53p4PrYmFpjuEkBMn3v41LOlegymbZRHE3KbAbS",
+	"H6Ld2mPK5Ngq/55O0f4a+IIY/2cGlOjv1IgpK6n5XNOgUTqucLocc1BMldo4FMg5y1oTp4xOc6IjVkpR",
+	"YqX6VOBlznA2loyNc8w1OXAswWSQ+EeotmtQ5n1RUnyFiZGK3tfsCriaWz/dHKNkCqc4H7fRXwuGH6vg",
+	"RpfmcBHw2v6Bs4Vm7+TPg09E5qB9fIkScYOP2iPOkypUNgdsAwZr5Tk2ofmAQ+6NznSuomJ2YByOR6w0",
+	"f230PxQmxjSFvFKC2lyQ5kSZovOSzlBZoAlMGQcbMLVBc6BZQ1f3LqP72FCPkJCwrYnvTLXu10InQIVv",
+	"3ktY9jl9NsqIQFNFYI6AbEhU3yrTBsDXZE5sEn4nEu3plCoy1emYKCPZZlbxPZ0m1YMmhDpOcTrvC840",
+	"R5ol1CTBwbWMs3rPBtk9GsCQjTcAWZUXgKos9p5Qkx9QWruHVfkqnspkzFfDgTMm0d7z0cj4WW1sxCJV",
+	"Yi7BIDAQ69Ij+9RFxYVjycZTwoU0ML8HleqnkX4a7dmwjfYKryIqb4+OKhqJMb3DCs5sKlNoiMT5OGXG",
+	"3NmgUEBZzzaA1ZftS7JmdsIMXxkRWO93I95xUYYtHYyddPU2BXs49uW5l5HUBFwI3v1s18O6DVDXkrGW",
+	"dd7FFtK+6uv3Yaagd41vbAr+EXCuDKP2ejVbeo6iy7UuT/tYaKVgHZLOod0oOaii0f93pUv/FwqMtqkj",
+	"WmDiLrltt7GuNslZHBkmuWLLa4BL/WHBqJzn2nW0FtW7KU3qYrUdgGPX1Li1sgWhVc1PFEdXBK4hrMlv",
+	"x0p69NgAY7tnHLy2e8qCe9OH7uFKbjmMV1RNaWjfo1qqtHa8D7vW+dpAin0x1xBgPXLyYdfAVpUWXvp+",
+	"8MLX8HgmqmqEz59enyB1TmF0LfSe0Qwv94fo1JQ1KQ5XrL4ATAXKyRSUCB165v4q5usQ9HtD9DspYFWS",
+	"Jd/C5vHS6GCxpTRfG2ZfhcGPasxOYimWHyyxr6E8A+t7BUYq0Hq+1hfPRzss8doYbKHqrrg/FcAcegdB",
+	"AUup9w4ImOcfxvpuD9utea8gwG8L492TOYO25c3i6ZxISF3qWztVqiilsiRwTqrvNk7sss8tu5kCg/Ny",
+	"NHoB4aSBOGKlfMi62hghX4P1IO1EK7fFuHvW0D5CNJNiyihJcT4WeTkL7rDpvg1bp9vVZDQuptv1Arub",
+	"Wb1tPD+1KujqLGAz7C6OqmzlcbPHxTZoLMZ+EDSQmbYGpERoK5g7uHZVzN6E/3V+iU5wo7Gb1tJdqlmh",
+	"qtUFHZ1JHRbiJtu2QNUD+4s+obALUa+Fy/0lvVZwg2H/BStpbTOZ0s89DjQDruw6zhYIu1rQ2KasYDTN",
+	"GZb7jajiaDgajUYvnr/cqgL0Q033rTRtW6Jq/VrGexJ7Xh9dt1DoBBob0cPCbdSWVgg/sRWVlEixH0rB",
+	"9B1fNUebA41Gr4K286KZ/dyog7IOsu5Uhy+jfqfoemFauZCCpVg1ukO1Auvu2m4xkgVbldbDWSkJnaGi",
+	"nrULTB2QGrtKDtHIwmgwuicjFNmOU5bnkFZYcBWdajqdEUrD2rpJTw5aEqJVdWaqogwFuwynLe5afDNW",
+	"4iGw1nuT/11VVS9InhNGDemKTWh3HVF2Msnb5NeoJ2n6Z+ufunTmfgvpM4zmy56yGRkC7gIvTYSjXdG3",
+	"OYx1XK275ofmQpIhyZfG7R1vWB7UXsnQMIdsrPDaGyE6M253LVowMtCyqBsUwFOgkuRQ1RgEsqkr6K+t",
+	"F/PKBLr1195+CR3bfNKiDJnQhugUcZmgwbff/N9LTCX5iqsKlc3x5JwiTRVng6oYFsruTTQDJzFKagia",
+	"OLKlgERn3Ce3k2WsE4D1ke+SJnCcbDLSII48bITKj718+rYn2pd0284WVfvzZ3ExCcooBJ4K42eLjgcf",
+	"d+AxPPMqolqMDrwAWbJnorpsXPmUSV5VjK6+TTHNiDIhm72S6nJlwIXJ65hiIc0nDjmxCQoTnGOaNvTG",
+	"enufnUOzTyB7SmzAyGgPG9tUpe6MVZRnxYQhHGwVX1OD+7dQR9+ovdK3id6FNucF6VtyiZdgMnX8wG4p",
+	"bAX4qlZo4fQGc9GtREZjSD8UTFBtSyyYANzKZ7qqmxsfoJOoNaXFcw3RkKJX9TPcjbuybdNei135IEsB",
+	"Y6YrABkfeznp/Y3yFFG4J54JWzwwuCYZtNrk+XoHEV4Px+s5mN4ncywQZV4qPGJTRKQmtBBtrbAde8+x",
+	"1tVZoepe3s57erSMeP5Nudk2bYW1mmJWWhRhf6yBxQaoWdF4K9irZ7tuXB5SNvPtXvs8vuqRWhi0IVBP",
+	"EVc3djhtfVOHQrXWDnwb3r7v69+opniYM7sfgutXvpdL+55svYo31mtxOmMqLTmRyzN1cKuNAubAT0vj",
+	"6muH+Z1mVlc4VQ2oItv+Va+qJ6lF6lzKwvSXJXTK+hU+XVbcKBp79+49mmEJ13h5rIuWTHuUgU7rrb0T",
+	"A1fRnoPeGqFoyhmViE3P6QLTpU0mc1eGiFEpdNMNdb3wGaZEaLsk1IF1eE7P6Ruv4S0RLoevpGpQcnB1",
+	"mKgdmYpkz2li8sbUanYgLnRpDJKMDdFbp22dU3UcnOpWr2YRgbyEYzAVvMmpbuVhTahj9HsNZuQwUG/T",
+	"5EuXAoSGmevaG6Pk9tzkdp5Hx+j2XOeKn0cxOteYMp9sxrj7xySNn0d3d0ls7tJzmticfLXrxA0Zeun6",
+	"+xaTJn37CuclqMs2qXJEE5OInZMULJvaTsmnhdLCBs+HI5MZJ7UG4tOdsiqAC0M5o+GhGan97gWJjqMX",
+	"w9HwhU56lnNN0gdznWr0VX2emXCz4RrC6NssOo5+BGmzkVrtlp+PRjtrtmxXCHRZtn2RUhDC1NWTKxg2",
+	"+DM6/nIRR6JcLDBfRsfRO3IFVA0vOJtoFQ7PhLbD3LlEdKEmOOCAs6V/8ubSz0cjdD1X5r9uNWMYzRb+",
+	"CyQ5nk5JqnmNg8KL0PqSwvYECzhBL0cv7PM6Jk/oLEYZN2k0yoROS8WCU+M/Vku4R7Up3UbCR8AZUef6",
+	"NnhQyy91h4iXoxd901T7MvnOK9FUnWc9nq4OD9I5lge1PWAMFLZFi6jYJqQq2O8l5vMxUrpREqMzozif",
+	"AZXozZU6imn+RJmMtXQ5p42mUs7wXtNcqlnZ3O4hpUXSJz9PPcWcE1tIXHc2QkT3GklIlphmE9Tl+NeZ",
+	"hYO3WWIz+nXB6jmthLR6JJRfHetfEp3+ktQdlUxwI1F2VWIjHkoWVwm98Tk1TS7qmuccC4nSeUkvXfZ9",
+	"oij5GH354Zef31wksRXQtg/YMfpykQyRphDh5eufU5Ok61JF0WQpTbW4Tjg25Swn9i/CU3WFEKkHEDqY",
+	"qNPoTQgNx6XCjymSSswNkjRSwo9RJeytuG1ynFFzW83wKvewqzLbCdOFe5/dNdUrmzn3aJzfOqlWieBG",
+	"HoBih0HdbKeereU2NCjXIfW0OdlrTRp/OvvlZxNwT5CeVMQIaKbQZMijQTMGJYGO/4ECkGohtKcWsb26",
+	"bCo0mzqq2Ds7e6MjW4ZPNARbPBROtmqwotFikh/ffEJKLtW/1Upe+GUFd3F0ZPC1keRUow+3Gv18q9Ev",
+	"thp9tNXo77YZfbjVTp5/v8Xol1vB5OVWMHm5FUwqY3yLe7O6KY0oQhipSxA1UuLdlVm5Jusbc9aoHgsq",
+	"OCYMEiMl7GNk/egxalwdrJQpW2gFVWnLHi9UzQtsA/HKgB6iU1fohrBAgjGq/jZKsuZY2LIs9LMONs6Z",
+	"ujWNBxDZLlyWq5UcCqpEXmZ93HiJyZe1bIz2khnQgX51iQ7+VCWR/lXbuWOrN5j8vQS+rF9hQla/uaTA",
+	"UgJXz/23WvXLaPA9Hnw9Hfz14vYwfnV097uArLt4RGEfKG3oEa5+g8VHl2BPxlE/gtTkKCSWokvaHmNZ",
+	"s7NmK+vPmvVl5ip2UHeaeZWFIg/FWRPIY5O0K2JU5dLbXHysW3bhWVjvf11yDlT+BMvHVPz99OYeUtBB",
+	"hq2x+iA8/aA3MYFK0FjIrkJQ3T4ziCPPLSLmuACnHOdEyUDTKMr0ezUTGeUES5SDUnONx8CE03rEn5Zt",
+	"rZYyXcy+I0K+N1t9RLTWqVU9SDWHfGq8qh1p6FkY14BEKabWkSSZh2Zb3l6juQJ3P6pPdSshAeDeJOOH",
+	"0JTpMIGcUZ0sEcbPr/Uaj4ijppu4B0/1cYe7g36XdoUH8gWmeAYL0MwV91jbRjcRCPsxJc0xFGkvunsT",
+	"ifbhue8qB6l/69bN+xlNYXhObVNdZW4rTSJb6DQWO4W1gkPax6eammYgdVgLp9qBZC1wCtfntHrgGM21",
+	"WW1iXcatqUaqL6Sx03usw1+9kMFjGIbtcNhGJuHhYy2fraXN2AMiNv3ezH/PRHV77EYT9oM1QXrtSImD",
+	"W+81c3eGkHMItfVtkp3e/xD9oAcbD5+haBGb0Kr2O9TS/sS+/U0RkY6g6h66hj7V7YUteXdIyqzQJKkG",
+	"Yo9C3UnVM9lwBxetmmgTwMa9XuIVW38EYblOW6nlwU60xY0g0zJBQivVQw789ywqbb/AMp2vI8emFOxS",
+	"kYmwPZlgsgG9J/ZVbUwEtu3cLonBnHgHIuigFZMMqjAB5MdWwDKOTP7YEJmwuZ+66+7V2Gg+2JUga0sk",
+	"rOy8biRqPJ6fsdnxrc+nV29mR/rO7//yy0+1Z6OZlfI47BzUl1Zyc93+UiCgKV+aBtMScRAS7Z2+ORs8",
+	"f/lq8OPr9/vWaISsekmi0ngaLUiHfT7tujXdI/mz290cn1hvCfTwW0tmaM9wyP7Dye00y/SrIjqktgNB",
+	"cXBb/7OVGrPu3jAKQIs0nl792AJq/YrIqlOMvimV7UoXCYCpIuBHkWfxbejFzT4tbvXm5ntqOyihZZ4n",
+	"KM0Bc4ES16Uy6dODnlDUfRtN6NsQYaUD7VDIKVuq35Oj6EBYzceYXEb3EUgANC2uhpfnxBlrepycA+Eu",
+	"obWrAf2ktvCIyPLeHdrvYhVoz6hwZrPCqHb7O9KCrOPlyZUepY3aBun+KxqNKYzeWxyZ7GADhSnTIFgI",
+	"yK+sA+/EyAODf0sKutcYXXpvrw2pPM55vnsB0Hjz8hPrOc0X4faTlM2/IFJ40DeEhfZE/WZMyq73d+ej",
+	"oY7YHiIRDm4vYblG0fGUZv1eTK0T69NqsUDVaavyV0bd2/lBg71PEwqGW45CpH3FLnehApmJNgBbv97z",
+	"yCGi1huH++nNSTCFAkNm+ztSfDYAzs6VHE2AO9Ju/mByw3KYSsRKJQKhsIJep4GetDUcHSBM4tY7iHVo",
+	"um6PlgzPqROhC6xI24QdbXskPRyo/ljdgFrInlQhyb/+8NEMU5MqnlF2Z1P5OqenbsbsAfwWcKYbdeKx",
+	"ZfS3UdA2ZprdaWUPFrxWZerNCNahSzvmMWOXdQugvuCl2cSOdKNFdaTfiD/oxFzLTunNnNLTp+W8d3Wl",
+	"j8FEjS5UT6zotHowraSGXflvqiLdh7DQwa358ABXDdozfySzb5evoqj6taNKaTCKtVnJRNqEcSXqxFzz",
+	"eIopZRJNwM6S9Sk+HhGt133sTA/XfczB1gC9X/Pp2/TofykJGi/POmjsXNVxxPoEvpymbEvnmM5Aj9NB",
+	"esZNUYTnFg/ScgYLJkO0bO7CJxCI30areFpqrNw9NpVjz6iXugY21kjrdTq2CkCaFXRfLhTxmKLlUNLm",
+	"KcpZivOq8sZ2Ebfp4gt8CYiXJu9av6pGV9IdHxzop+ZMyOPvRt+N9OVrNxeuFfHr41optuZtkDbHs8qx",
+	"VewTeDezsJq2bbbgZzUptbw0hT3Od2oTmrpztbIIkUtOqfMT/V25/LfuPHX2UlynLDgHkJ5Vx8S86IKr",
+	"xFMoHUyw0uxt4oyiWs5yb10Pzd2lTRmRK43yy3z8rXt1PncXd/8TAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
