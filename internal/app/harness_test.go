@@ -50,7 +50,7 @@ const testCatalog = `{
 
 // env is one gateway on its own database, with fake upstreams.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	app      *App
 	srv      *httptest.Server
 	key      string
@@ -65,7 +65,7 @@ type env struct {
 
 // setup builds a gateway whose providers are the given fake upstreams
 // (provider slug → handler); providers not given get a default mock.
-func setup(t *testing.T, upstreams map[string]http.Handler) *env {
+func setup(t testing.TB, upstreams map[string]http.Handler) *env {
 	t.Helper()
 	pool := pgtest.New(t)
 	cat, err := catalog.Parse([]byte(testCatalog))
@@ -94,7 +94,7 @@ func setup(t *testing.T, upstreams map[string]http.Handler) *env {
 	require.NoError(t, err)
 	require.True(t, created)
 	e.ws, e.pool = b.WorkspaceID, pool
-	e.srv = httptest.NewServer(a.Handler)
+	e.srv = httptest.NewServer(specGuard(t, a.Handler))
 	t.Cleanup(func() {
 		e.srv.Close()
 		require.NoError(t, a.Close(context.Background()))

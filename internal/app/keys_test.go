@@ -14,7 +14,7 @@ import (
 )
 
 // call sends method path with key and body to srv and decodes the JSON answer.
-func call(t *testing.T, srv string, method, path, key, body string) (int, map[string]any) {
+func call(t testing.TB, srv string, method, path, key, body string) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -46,7 +46,7 @@ func (e *env) replica() *httptest.Server {
 	e.t.Helper()
 	a, err := New(Options{Pool: e.pool, Catalog: e.app.catalog, Operator: e.app.operator, Keyring: e.ring, Log: e.app.log})
 	require.NoError(e.t, err)
-	srv := httptest.NewServer(a.Handler)
+	srv := httptest.NewServer(specGuard(e.t, a.Handler))
 	e.t.Cleanup(func() {
 		srv.Close()
 		require.NoError(e.t, a.Close(context.Background()))
