@@ -9,7 +9,7 @@ DATA_DIR  ?= .data
 ## the offline demo provider `mock` when no provider credentials are configured).
 run:
 	$(GO) build -o bin/perpetuo ./cmd/perpetuo
-	PERPETUO_DATA_DIR=$${PERPETUO_DATA_DIR:-$(DATA_DIR)} PERPETUO_DEMO=$${PERPETUO_DEMO:-auto} ./bin/perpetuo serve
+	PERPETUO_DATA_DIR=$${PERPETUO_DATA_DIR:-$(DATA_DIR)} PERPETUO_DEMO=$${PERPETUO_DEMO:-auto} exec ./bin/perpetuo serve
 
 ## test: every test, against real PostgreSQL (managed locally unless DATABASE_URL is set).
 test:

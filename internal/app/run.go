@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -40,7 +41,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	st := store.New(pool)
-	if err := bootstrap(ctx, st, cfg, log); err != nil {
+	key, err := bootstrap(ctx, st, cfg, log)
+	if err != nil {
 		return err
 	}
 	cat, err := catalog.Load(cfg.CatalogPath)
@@ -51,8 +53,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	operator := cfg.Credentials
-	if cfg.DemoEnabled() {
+	operator := maps.Clone(cfg.Credentials)
+	demo := cfg.DemoEnabled()
+	if demo {
 		stopDemo, err := startDemo(cat, operator, log)
 		if err != nil {
 			return err
@@ -63,10 +66,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, a, cfg.Listen, log)
+	model := "openai/gpt-4o-mini"
+	if demo {
+		model = "mock/echo"
+	}
+	return serve(ctx, a, cfg.Listen, hint{key: key, model: model}, log)
 }
 
-func serve(ctx context.Context, a *App, listen string, log *slog.Logger) error {
+// hint is what the startup message suggests trying.
+type hint struct{ key, model string }
+
+func serve(ctx context.Context, a *App, listen string, h hint, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
@@ -75,6 +85,7 @@ func serve(ctx context.Context, a *App, listen string, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("perpetuo is serving", "addr", ln.Addr().String(), "docs", "http://"+hostPort(ln.Addr())+"/docs")
+	printHowToCall(hostPort(ln.Addr()), h)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -128,23 +139,47 @@ func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pg
 	return pool, stop, nil
 }
 
-// bootstrap creates the first workspace, owner and key on an empty database.
-func bootstrap(ctx context.Context, st *store.Store, cfg config.Config, log *slog.Logger) error {
+// bootstrap creates the first workspace, owner and key on an empty database
+// and returns the key's plaintext when it was generated or given this run.
+func bootstrap(ctx context.Context, st *store.Store, cfg config.Config, log *slog.Logger) (string, error) {
 	plaintext, generated := cfg.BootstrapKey, false
 	if plaintext == "" {
 		plaintext, generated = keys.Generate(), true
 	} else if !keys.WellFormed(plaintext) {
-		return errors.New("PERPETUO_BOOTSTRAP_KEY must look like pk_ followed by at least 16 letters, digits, '_' or '-'")
+		return "", errors.New("PERPETUO_BOOTSTRAP_KEY must look like pk_ followed by at least 16 letters, digits, '_' or '-'")
 	}
 	b, created, err := st.Bootstrap(ctx, plaintext, time.Now())
-	if err != nil || !created {
-		return err
+	if err != nil {
+		return "", err
+	}
+	if !created {
+		if generated {
+			plaintext = "" // the database has its keys already; this one was never stored
+		}
+		return plaintext, nil
 	}
 	log.Info("bootstrapped an empty database", "workspace", b.WorkspaceID, "owner", b.MemberID, "key", b.KeyID)
 	if generated {
-		fmt.Fprintf(os.Stderr, "\n  Your API key (shown once, store it now): %s\n\n", plaintext)
+		fmt.Fprintf(os.Stderr, "\n  Your API key (shown once, store it now): %s\n", plaintext)
 	}
-	return nil
+	return plaintext, nil
+}
+
+// printHowToCall shows a newcomer the request that works right now.
+func printHowToCall(addr string, h hint) {
+	key := h.key
+	if key == "" {
+		key = "$PERPETUO_KEY"
+		fmt.Fprintf(os.Stderr, "\n  Use the API key printed on the first run, or create one: ./bin/perpetuo keys create --workspace-name demo\n")
+	}
+	fmt.Fprintf(os.Stderr, `
+  Try it:
+    curl -s http://%[1]s/v1/chat/completions \
+      -H "Authorization: Bearer %[2]s" -H "Content-Type: application/json" \
+      -d '{"model": "%[3]s", "messages": [{"role": "user", "content": "Hello, Perpetuo"}]}'
+  OpenAI clients: base URL http://%[1]s/v1 · API docs: http://%[1]s/docs
+
+`, addr, key, h.model)
 }
 
 // startDemo serves the mock upstream in-process and routes provider "mock" to it.
