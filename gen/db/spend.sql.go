@@ -74,6 +74,28 @@ func (q *Queries) SpendReserve(ctx context.Context, arg SpendReserveParams) (Spe
 	return i, err
 }
 
+const spendSeed = `-- name: SpendSeed :exec
+INSERT INTO spend AS s (scope, scope_id, period_start, spent)
+SELECT 'key', $1::text, $2::timestamptz, coalesce(sum(g.cost_usd), 0)
+FROM generations g
+WHERE g.key_id = $1::text AND g.created_at >= $2::timestamptz
+  AND ($3::bool OR NOT g.is_byok)
+ON CONFLICT (scope, scope_id, period_start) DO UPDATE SET spent = greatest(s.spent, EXCLUDED.spent)
+`
+
+type SpendSeedParams struct {
+	KeyID       string
+	PeriodStart time.Time
+	IncludeByok bool
+}
+
+// When a key gets a limit (or a new period kind), count what it already
+// spent in the period from its generation records.
+func (q *Queries) SpendSeed(ctx context.Context, arg SpendSeedParams) error {
+	_, err := q.db.Exec(ctx, spendSeed, arg.KeyID, arg.PeriodStart, arg.IncludeByok)
+	return err
+}
+
 const spendSettle = `-- name: SpendSettle :exec
 INSERT INTO spend AS s (scope, scope_id, period_start, spent)
 VALUES ($1, $2, $3, $4::numeric)

@@ -31,7 +31,7 @@ const (
 	CreateWorkspace   Action = "create workspaces"
 	ReadMembers       Action = "read members"
 	ManageMembers     Action = "manage members"
-	ManageOwners      Action = "grant, change or remove the owner role"
+	ManageOwners      Action = "manage owners, the owner role or owners' keys"
 	ReadAllKeys       Action = "read every key of the workspace"
 	ManageAllKeys     Action = "manage every key of the workspace"
 	ManageOwnKeys     Action = "create and manage your own keys"
@@ -68,7 +68,7 @@ func Require(role string, a Action) error {
 	}
 	need := allowed[a]
 	return apierr.New(http.StatusForbidden, apierr.PermissionDenied,
-		"To %s you need the role %s; this key acts as %s. Ask a workspace owner or admin.",
+		"To %s you need the role %s; this key acts as %s. Ask a member of the workspace with that role.",
 		a, strings.Join(need, " or "), role).With("required_roles", need).With("role", role)
 }
 

@@ -54,7 +54,11 @@ func CreateKey(ctx context.Context, st *store.Store, r NewKeyRequest, now time.T
 		return keys.Key{}, "", fmt.Errorf("workspace %s: %w", r.WorkspaceID, err)
 	}
 	member := r.MemberID
-	if member == "" {
+	if member != "" {
+		if _, err := st.Member(ctx, r.WorkspaceID, member); err != nil {
+			return keys.Key{}, "", fmt.Errorf("member %s in workspace %s: %w", member, r.WorkspaceID, err)
+		}
+	} else {
 		if !access.Valid(r.Role) {
 			return keys.Key{}, "", fmt.Errorf("--role %q: use owner, admin, member or viewer", r.Role)
 		}

@@ -34,6 +34,10 @@ func TestOperatorCreatesKeys(t *testing.T) {
 	require.Equal(t, 200, status)
 	require.Equal(t, "owner", data(doc)["role"])
 
+	// A member of another workspace cannot get a key here: it would act
+	// with that member's role in this workspace.
+	_, _, err = CreateKey(ctx, e.app.Store, NewKeyRequest{WorkspaceID: e.ws, MemberID: k.MemberID}, time.Now())
+	require.ErrorContains(t, err, "not found")
 	_, _, err = CreateKey(ctx, e.app.Store, NewKeyRequest{WorkspaceID: e.ws, Role: "wizard"}, time.Now())
 	require.ErrorContains(t, err, "use owner, admin, member or viewer")
 	_, _, err = CreateKey(ctx, e.app.Store, NewKeyRequest{WorkspaceID: "ws_nope", Role: "member"}, time.Now())

@@ -74,7 +74,7 @@ func New(opts Options) (*App, error) {
 	st := store.New(opts.Pool)
 	rec := records.NewRecorder(st, opts.Log, opts.Records)
 	auth := keys.NewAuthenticator(st, opts.Now)
-	creds := credentials.NewCache(st, opts.Keyring, opts.Operator)
+	creds := credentials.NewCache(st, opts.Keyring, opts.Operator, opts.Log)
 	listener := notify.NewListener(opts.Pool, opts.Log, invalidator(auth, creds))
 	st.SetNotifier(listener)
 	reg := prometheus.NewRegistry()

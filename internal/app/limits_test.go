@@ -48,7 +48,7 @@ func TestKeyLimitIsEnforced(t *testing.T) {
 	md := er["metadata"].(map[string]any)
 	require.Equal(t, "key", md["scope"])
 	require.Equal(t, id, md["key_id"])
-	require.Equal(t, "0.0002", md["limit"])
+	require.Equal(t, 0.0002, md["limit"])
 	require.NotContains(t, md, "resets_at", "a lifetime limit never resets")
 	require.Contains(t, er["message"], "never resets")
 
@@ -153,4 +153,29 @@ func TestStreamSpendIsSettled(t *testing.T) {
 		after, reserved := e.ledger(id, "")
 		return reserved.IsZero() && after.Equal(before.Add(before)) // same request, same cost
 	}, 2*time.Second, 10*time.Millisecond)
+}
+
+// TestLimitSetLaterCountsEarlierSpend: a limit added mid-period counts what
+// the key already spent in that period, so it binds at once.
+func TestLimitSetLaterCountsEarlierSpend(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	id, key := e.newKey(`{"name":"late"}`)
+	spent := decimal.Zero
+	for range 3 {
+		status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", key, chatBody)
+		require.Equal(t, 200, status)
+		spent = spent.Add(costOf(t, doc))
+	}
+	require.NoError(t, e.app.Recorder.Flush(context.Background()))
+	status, _ := call(t, e.srv.URL, "PATCH", "/v1/workspaces/"+e.ws+"/keys/"+id, e.key,
+		`{"limit":`+spent.String()+`,"limit_reset":"monthly"}`)
+	require.Equal(t, 200, status)
+	got, _ := e.ledger(id, "monthly")
+	require.True(t, got.Equal(spent), "seeded %s, spent %s", got, spent)
+	status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", key, chatBody)
+	require.Equal(t, 402, status)
+	er := requireEnvelope(t, doc, 402, "budget_exceeded")
+	require.Equal(t, 0.0, er["metadata"].(map[string]any)["remaining"])
+	require.Contains(t, er["message"], "Ask an admin to raise the limit")
 }

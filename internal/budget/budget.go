@@ -13,6 +13,7 @@ package budget
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -130,12 +131,16 @@ func exceeded(s Scope, used, amount decimal.Decimal, now time.Time) *apierr.Erro
 		"The %s %s has a %s limit of $%s; $%s remains and this request may cost up to $%s.",
 		s.Kind, s.Name, period, s.Limit.String(), remaining.String(), amount.String()).
 		With("scope", s.Kind).With(s.Kind+"_id", s.ID).
-		With("limit", s.Limit.String()).With("remaining", remaining.String())
+		With("limit", json.Number(s.Limit.String())).With("remaining", json.Number(remaining.String()))
+	advice := " Lower max_tokens, or ask an admin to raise the limit."
+	if !remaining.IsPositive() {
+		advice = " Ask an admin to raise the limit."
+	}
 	if next, ok := NextReset(s.Reset, now); ok {
-		e.Message += fmt.Sprintf(" It resets %s; lower max_tokens or ask an admin to raise the limit.", next.Format(time.RFC3339))
+		e.Message += fmt.Sprintf(" It resets %s.", next.Format(time.RFC3339)) + advice
 		e = e.With("resets_at", next.Format(time.RFC3339))
 	} else {
-		e.Message += " It never resets; lower max_tokens or ask an admin to raise the limit."
+		e.Message += " It never resets." + advice
 	}
 	return e
 }

@@ -11,6 +11,7 @@ package credentials
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/perpetuo/perpetuo/internal/routing"
@@ -26,6 +27,7 @@ type Store interface {
 
 // Cache implements routing.Credentials.
 type Cache struct {
+	log      *slog.Logger
 	store    Store
 	ring     *secrets.Keyring
 	operator routing.Set
@@ -36,8 +38,8 @@ type Cache struct {
 }
 
 // NewCache returns a cache over store; operator holds the server-wide keys.
-func NewCache(st Store, ring *secrets.Keyring, operator routing.Set) *Cache {
-	return &Cache{store: st, ring: ring, operator: operator, sets: map[string]routing.Set{}}
+func NewCache(st Store, ring *secrets.Keyring, operator routing.Set, log *slog.Logger) *Cache {
+	return &Cache{log: log, store: st, ring: ring, operator: operator, sets: map[string]routing.Set{}}
 }
 
 // For implements routing.Credentials.
@@ -83,7 +85,11 @@ func (c *Cache) load(ctx context.Context, workspaceID string) (routing.Set, erro
 		}
 		key, err := c.ring.Open(cr.Secret, []byte(cr.ID))
 		if err != nil {
-			return nil, fmt.Errorf("decrypt credential %s: %w", cr.ID, err)
+			// One unreadable credential (a replica without the right master
+			// key) must not take the whole workspace down: route without it.
+			c.log.Error("cannot decrypt a BYOK credential; routing without it — check PERPETUO_MASTER_KEY on this replica",
+				"credential", cr.ID, "workspace", workspaceID, "provider", cr.Provider, "err", err)
+			continue
 		}
 		own[cr.Provider] = true
 		set[cr.Provider] = routing.Credential{Provider: cr.Provider, APIKey: string(key), BaseURL: cr.BaseURL, BYOK: true}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/perpetuo/perpetuo/gen/db"
+	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/ids"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/notify"
@@ -82,6 +83,16 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k keys.Key) (keys.Key, error) 
 			return fmt.Errorf("update key: %w", err)
 		}
 		out = keyOf(r, "")
+		if !k.Limit.Valid {
+			return nil
+		}
+		// A limit set (or re-periodised) mid-period counts what the key
+		// already spent in that period.
+		err = q.SpendSeed(ctx, db.SpendSeedParams{KeyID: k.ID, IncludeByok: k.IncludeBYOKInLimit,
+			PeriodStart: budget.PeriodStart(k.LimitReset, time.Now())})
+		if err != nil {
+			return fmt.Errorf("seed key spend: %w", err)
+		}
 		return nil
 	})
 	return out, err

@@ -1734,7 +1734,7 @@ type ClientInterface interface {
 	// CreateWorkspaceWithBody Create a workspace
 	//
 	// Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-	// Requires role admin or owner in the caller's workspace. The caller gets no access to the new
+	// Requires role owner in the caller's workspace. The caller gets no access to the new
 	// workspace: hand its owner key to its team.
 	//
 	// Takes any type of body and a specified content type.
@@ -1745,7 +1745,7 @@ type ClientInterface interface {
 	// CreateWorkspace Create a workspace
 	//
 	// Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-	// Requires role admin or owner in the caller's workspace. The caller gets no access to the new
+	// Requires role owner in the caller's workspace. The caller gets no access to the new
 	// workspace: hand its owner key to its team.
 	//
 	// Takes a body of the `application/json` content type.
@@ -1847,7 +1847,7 @@ type ClientInterface interface {
 
 	// CreateKeyWithBody Create an API key
 	//
-	// Returns the plaintext key once. Members create keys for themselves only; admins and owners for any member.
+	// Returns the plaintext key once. Members create keys for themselves only; admins for any non-owner member; owners for anyone.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1856,7 +1856,7 @@ type ClientInterface interface {
 
 	// CreateKey Create an API key
 	//
-	// Returns the plaintext key once. Members create keys for themselves only; admins and owners for any member.
+	// Returns the plaintext key once. Members create keys for themselves only; admins for any non-owner member; owners for anyone.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1878,7 +1878,8 @@ type ClientInterface interface {
 	// UpdateKeyWithBody Update an API key
 	//
 	// Fields left out keep their value; `null` clears `limit`, `limit_reset` and `expires_at`.
-	// Members may rename, disable and enable their own keys; limits, ZDR and expiry need admin or owner.
+	// Members may rename and disable their own keys; limits, ZDR, expiry and re-enabling a disabled
+	// key need admin or owner. Keys of owner members are managed by owners only.
 	// A disabled key is refused on its very next request, on every replica.
 	//
 	// Takes any type of body and a specified content type.
@@ -1889,7 +1890,8 @@ type ClientInterface interface {
 	// UpdateKey Update an API key
 	//
 	// Fields left out keep their value; `null` clears `limit`, `limit_reset` and `expires_at`.
-	// Members may rename, disable and enable their own keys; limits, ZDR and expiry need admin or owner.
+	// Members may rename and disable their own keys; limits, ZDR, expiry and re-enabling a disabled
+	// key need admin or owner. Keys of owner members are managed by owners only.
 	// A disabled key is refused on its very next request, on every replica.
 	//
 	// Takes a body of the `application/json` content type.
@@ -2106,7 +2108,7 @@ func (c *Client) ListWorkspaces(ctx context.Context, reqEditors ...RequestEditor
 // CreateWorkspaceWithBody Create a workspace
 //
 // Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-// Requires role admin or owner in the caller's workspace. The caller gets no access to the new
+// Requires role owner in the caller's workspace. The caller gets no access to the new
 // workspace: hand its owner key to its team.
 //
 // Takes any type of body and a specified content type.
@@ -2127,7 +2129,7 @@ func (c *Client) CreateWorkspaceWithBody(ctx context.Context, contentType string
 // CreateWorkspace Create a workspace
 //
 // Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-// Requires role admin or owner in the caller's workspace. The caller gets no access to the new
+// Requires role owner in the caller's workspace. The caller gets no access to the new
 // workspace: hand its owner key to its team.
 //
 // Takes a body of the `application/json` content type.
@@ -2359,7 +2361,7 @@ func (c *Client) ListKeys(ctx context.Context, workspaceId WorkspaceId, reqEdito
 
 // CreateKeyWithBody Create an API key
 //
-// Returns the plaintext key once. Members create keys for themselves only; admins and owners for any member.
+// Returns the plaintext key once. Members create keys for themselves only; admins for any non-owner member; owners for anyone.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2378,7 +2380,7 @@ func (c *Client) CreateKeyWithBody(ctx context.Context, workspaceId WorkspaceId,
 
 // CreateKey Create an API key
 //
-// Returns the plaintext key once. Members create keys for themselves only; admins and owners for any member.
+// Returns the plaintext key once. Members create keys for themselves only; admins for any non-owner member; owners for anyone.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2430,7 +2432,8 @@ func (c *Client) GetKey(ctx context.Context, workspaceId WorkspaceId, keyId stri
 // UpdateKeyWithBody Update an API key
 //
 // Fields left out keep their value; `null` clears `limit`, `limit_reset` and `expires_at`.
-// Members may rename, disable and enable their own keys; limits, ZDR and expiry need admin or owner.
+// Members may rename and disable their own keys; limits, ZDR, expiry and re-enabling a disabled
+// key need admin or owner. Keys of owner members are managed by owners only.
 // A disabled key is refused on its very next request, on every replica.
 //
 // Takes any type of body and a specified content type.
@@ -2451,7 +2454,8 @@ func (c *Client) UpdateKeyWithBody(ctx context.Context, workspaceId WorkspaceId,
 // UpdateKey Update an API key
 //
 // Fields left out keep their value; `null` clears `limit`, `limit_reset` and `expires_at`.
-// Members may rename, disable and enable their own keys; limits, ZDR and expiry need admin or owner.
+// Members may rename and disable their own keys; limits, ZDR, expiry and re-enabling a disabled
+// key need admin or owner. Keys of owner members are managed by owners only.
 // A disabled key is refused on its very next request, on every replica.
 //
 // Takes a body of the `application/json` content type.
@@ -3754,7 +3758,7 @@ type ClientWithResponsesInterface interface {
 	// CreateWorkspaceWithBodyWithResponse Create a workspace
 	//
 	// Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-	// Requires role admin or owner in the caller's workspace. The caller gets no access to the new
+	// Requires role owner in the caller's workspace. The caller gets no access to the new
 	// workspace: hand its owner key to its team.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -3765,7 +3769,7 @@ type ClientWithResponsesInterface interface {
 	// CreateWorkspaceWithResponse Create a workspace
 	//
 	// Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-	// Requires role admin or owner in the caller's workspace. The caller gets no access to the new
+	// Requires role owner in the caller's workspace. The caller gets no access to the new
 	// workspace: hand its owner key to its team.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -3879,7 +3883,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateKeyWithBodyWithResponse Create an API key
 	//
-	// Returns the plaintext key once. Members create keys for themselves only; admins and owners for any member.
+	// Returns the plaintext key once. Members create keys for themselves only; admins for any non-owner member; owners for anyone.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3888,7 +3892,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateKeyWithResponse Create an API key
 	//
-	// Returns the plaintext key once. Members create keys for themselves only; admins and owners for any member.
+	// Returns the plaintext key once. Members create keys for themselves only; admins for any non-owner member; owners for anyone.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3914,7 +3918,8 @@ type ClientWithResponsesInterface interface {
 	// UpdateKeyWithBodyWithResponse Update an API key
 	//
 	// Fields left out keep their value; `null` clears `limit`, `limit_reset` and `expires_at`.
-	// Members may rename, disable and enable their own keys; limits, ZDR and expiry need admin or owner.
+	// Members may rename and disable their own keys; limits, ZDR, expiry and re-enabling a disabled
+	// key need admin or owner. Keys of owner members are managed by owners only.
 	// A disabled key is refused on its very next request, on every replica.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -3925,7 +3930,8 @@ type ClientWithResponsesInterface interface {
 	// UpdateKeyWithResponse Update an API key
 	//
 	// Fields left out keep their value; `null` clears `limit`, `limit_reset` and `expires_at`.
-	// Members may rename, disable and enable their own keys; limits, ZDR and expiry need admin or owner.
+	// Members may rename and disable their own keys; limits, ZDR, expiry and re-enabling a disabled
+	// key need admin or owner. Keys of owner members are managed by owners only.
 	// A disabled key is refused on its very next request, on every replica.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -5460,7 +5466,7 @@ func (c *ClientWithResponses) ListWorkspacesWithResponse(ctx context.Context, re
 // CreateWorkspaceWithBodyWithResponse Create a workspace
 //
 // Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-// Requires role admin or owner in the caller's workspace. The caller gets no access to the new
+// Requires role owner in the caller's workspace. The caller gets no access to the new
 // workspace: hand its owner key to its team.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5477,7 +5483,7 @@ func (c *ClientWithResponses) CreateWorkspaceWithBodyWithResponse(ctx context.Co
 // CreateWorkspaceWithResponse Create a workspace
 //
 // Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-// Requires role admin or owner in the caller's workspace. The caller gets no access to the new
+// Requires role owner in the caller's workspace. The caller gets no access to the new
 // workspace: hand its owner key to its team.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -5669,7 +5675,7 @@ func (c *ClientWithResponses) ListKeysWithResponse(ctx context.Context, workspac
 
 // CreateKeyWithBodyWithResponse Create an API key
 //
-// Returns the plaintext key once. Members create keys for themselves only; admins and owners for any member.
+// Returns the plaintext key once. Members create keys for themselves only; admins for any non-owner member; owners for anyone.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5684,7 +5690,7 @@ func (c *ClientWithResponses) CreateKeyWithBodyWithResponse(ctx context.Context,
 
 // CreateKeyWithResponse Create an API key
 //
-// Returns the plaintext key once. Members create keys for themselves only; admins and owners for any member.
+// Returns the plaintext key once. Members create keys for themselves only; admins for any non-owner member; owners for anyone.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5728,7 +5734,8 @@ func (c *ClientWithResponses) GetKeyWithResponse(ctx context.Context, workspaceI
 // UpdateKeyWithBodyWithResponse Update an API key
 //
 // Fields left out keep their value; `null` clears `limit`, `limit_reset` and `expires_at`.
-// Members may rename, disable and enable their own keys; limits, ZDR and expiry need admin or owner.
+// Members may rename and disable their own keys; limits, ZDR, expiry and re-enabling a disabled
+// key need admin or owner. Keys of owner members are managed by owners only.
 // A disabled key is refused on its very next request, on every replica.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5745,7 +5752,8 @@ func (c *ClientWithResponses) UpdateKeyWithBodyWithResponse(ctx context.Context,
 // UpdateKeyWithResponse Update an API key
 //
 // Fields left out keep their value; `null` clears `limit`, `limit_reset` and `expires_at`.
-// Members may rename, disable and enable their own keys; limits, ZDR and expiry need admin or owner.
+// Members may rename and disable their own keys; limits, ZDR, expiry and re-enabling a disabled
+// key need admin or owner. Keys of owner members are managed by owners only.
 // A disabled key is refused on its very next request, on every replica.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).

@@ -10,16 +10,16 @@ CREATE TABLE members (
     name         text NOT NULL,
     email        text,
     role         text NOT NULL CHECK (role IN ('owner', 'admin', 'member', 'viewer')),
-    created_at   timestamptz NOT NULL DEFAULT now()
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (workspace_id, id)
 );
-CREATE INDEX members_workspace_idx ON members (workspace_id);
 
 -- API keys are stored only as a SHA-256 hash of the plaintext plus a short
 -- label for humans; the plaintext is shown once at creation.
 CREATE TABLE api_keys (
     id                    text PRIMARY KEY,
     workspace_id          text NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
-    member_id             text NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+    member_id             text NOT NULL,
     name                  text NOT NULL,
     label                 text NOT NULL,
     hash                  bytea NOT NULL UNIQUE,
@@ -30,7 +30,9 @@ CREATE TABLE api_keys (
     expires_at            timestamptz,
     disabled              boolean NOT NULL DEFAULT false,
     created_at            timestamptz NOT NULL DEFAULT now(),
-    updated_at            timestamptz NOT NULL DEFAULT now()
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    -- A key's member is in the key's workspace: the key acts with its role.
+    FOREIGN KEY (workspace_id, member_id) REFERENCES members (workspace_id, id) ON DELETE CASCADE
 );
 CREATE INDEX api_keys_workspace_idx ON api_keys (workspace_id);
 

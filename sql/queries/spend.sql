@@ -23,3 +23,13 @@ ON CONFLICT (scope, scope_id, period_start) DO UPDATE
 -- name: SpendGet :one
 SELECT spent, reserved FROM spend
 WHERE scope = @scope AND scope_id = @scope_id AND period_start = @period_start;
+
+-- name: SpendSeed :exec
+-- When a key gets a limit (or a new period kind), count what it already
+-- spent in the period from its generation records.
+INSERT INTO spend AS s (scope, scope_id, period_start, spent)
+SELECT 'key', @key_id::text, @period_start::timestamptz, coalesce(sum(g.cost_usd), 0)
+FROM generations g
+WHERE g.key_id = @key_id::text AND g.created_at >= @period_start::timestamptz
+  AND (@include_byok::bool OR NOT g.is_byok)
+ON CONFLICT (scope, scope_id, period_start) DO UPDATE SET spent = greatest(s.spent, EXCLUDED.spent);
