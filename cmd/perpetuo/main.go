@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/internal/app"
 	"github.com/perpetuo/perpetuo/internal/config"
+	"github.com/perpetuo/perpetuo/internal/logging"
 	"github.com/perpetuo/perpetuo/internal/mockupstream"
 	"github.com/perpetuo/perpetuo/internal/store"
 )
@@ -31,16 +33,21 @@ commands:
 `
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// Logs are formatted on the caller's goroutine but written in the
+	// background, so a slow terminal or pipe never stalls a request.
+	out := logging.NewWriter(os.Stderr, 100*time.Millisecond)
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], log); err != nil {
+	err := run(ctx, os.Args[1:], log, out)
+	stop()
+	_ = out.Close()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "perpetuo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, log *slog.Logger) error {
+func run(ctx context.Context, args []string, log *slog.Logger, console io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
 		return errors.New("no command")
@@ -51,7 +58,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		return app.Run(ctx, cfg, log)
+		return app.Run(ctx, cfg, log, console)
 	case "migrate":
 		return migrate(ctx, args[1:], log)
 	case "mock-upstream":

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -30,7 +30,10 @@ const shutdownGrace = 30 * time.Second
 // Run serves until ctx ends, then shuts down in reverse order: readiness
 // false → drain requests → cancel stragglers → flush records → close the
 // pool → stop the managed database.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+//
+// console receives the messages meant for the person who started it (the
+// bootstrap key, how to call the gateway), in order with the logs.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, console io.Writer) error {
 	pool, stopDB, err := OpenDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -41,7 +44,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	st := store.New(pool)
-	key, err := bootstrap(ctx, st, cfg, log)
+	key, err := bootstrap(ctx, st, cfg, log, console)
 	if err != nil {
 		return err
 	}
@@ -70,11 +73,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if demo {
 		model = "mock/echo"
 	}
-	return serve(ctx, a, cfg.Listen, hint{key: key, model: model}, log)
+	return serve(ctx, a, cfg.Listen, hint{key: key, model: model, out: console}, log)
 }
 
 // hint is what the startup message suggests trying.
-type hint struct{ key, model string }
+type hint struct {
+	key, model string
+	out        io.Writer
+}
 
 func serve(ctx context.Context, a *App, listen string, h hint, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", listen)
@@ -141,7 +147,7 @@ func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pg
 
 // bootstrap creates the first workspace, owner and key on an empty database
 // and returns the key's plaintext when it was generated or given this run.
-func bootstrap(ctx context.Context, st *store.Store, cfg config.Config, log *slog.Logger) (string, error) {
+func bootstrap(ctx context.Context, st *store.Store, cfg config.Config, log *slog.Logger, console io.Writer) (string, error) {
 	plaintext, generated := cfg.BootstrapKey, false
 	if plaintext == "" {
 		plaintext, generated = keys.Generate(), true
@@ -160,7 +166,7 @@ func bootstrap(ctx context.Context, st *store.Store, cfg config.Config, log *slo
 	}
 	log.Info("bootstrapped an empty database", "workspace", b.WorkspaceID, "owner", b.MemberID, "key", b.KeyID)
 	if generated {
-		fmt.Fprintf(os.Stderr, "\n  Your API key (shown once, store it now): %s\n", plaintext)
+		fmt.Fprintf(console, "\n  Your API key (shown once, store it now): %s\n", plaintext)
 	}
 	return plaintext, nil
 }
@@ -170,9 +176,9 @@ func printHowToCall(addr string, h hint) {
 	key := h.key
 	if key == "" {
 		key = "$PERPETUO_KEY"
-		fmt.Fprintf(os.Stderr, "\n  Use the API key printed on the first run, or create one: ./bin/perpetuo keys create --workspace-name demo\n")
+		fmt.Fprintf(h.out, "\n  Use the API key printed on the first run, or create one: ./bin/perpetuo keys create --workspace-name demo\n")
 	}
-	fmt.Fprintf(os.Stderr, `
+	fmt.Fprintf(h.out, `
   Try it:
     curl -s http://%[1]s/v1/chat/completions \
       -H "Authorization: Bearer %[2]s" -H "Content-Type: application/json" \
