@@ -28,6 +28,7 @@ type Stream struct {
 	cand         routing.Candidate
 	up           providers.Stream
 	first        []byte
+	ident        identity
 
 	created       int64
 	content       int // bytes of content relayed, for usage estimates
@@ -81,6 +82,7 @@ func (r *run) open(ctx context.Context, c routing.Candidate) (*Stream, error) {
 	r.rec.Status = 200
 	r.rec.UpstreamID = gjson.GetBytes(first, "id").String()
 	return &Stream{GenerationID: r.rec.ID, r: r, cand: c, up: up, first: first,
+		ident:   newIdentity(r.rec.ID, r.rec.Model, r.rec.Provider),
 		created: gjson.GetBytes(first, "created").Int()}, nil
 }
 
@@ -111,14 +113,15 @@ func (s *Stream) Relay(ctx context.Context, w ChunkWriter) {
 
 // forward relays one upstream chunk, keeping usage for the final chunk.
 func (s *Stream) forward(w ChunkWriter, chunk []byte) error {
-	if u := gjson.GetBytes(chunk, "usage"); u.IsObject() {
-		s.usage, s.hasUsage = providers.ParseUsage(u)
+	f := parseChunk(chunk)
+	if f.usage.IsObject() {
+		s.usage, s.hasUsage = providers.ParseUsage(f.usage)
 	}
-	choices := gjson.GetBytes(chunk, "choices")
-	if choices.IsArray() && len(choices.Array()) == 0 {
+	choices := f.choices.Array()
+	if f.choices.IsArray() && len(choices) == 0 {
 		return nil // the upstream's usage-only chunk: ours replaces it
 	}
-	for _, ch := range choices.Array() {
+	for _, ch := range choices {
 		if fr := ch.Get("finish_reason").String(); fr != "" {
 			s.r.rec.FinishReason, s.r.rec.NativeFinishReason = fr, fr
 		}
@@ -130,9 +133,12 @@ func (s *Stream) forward(w ChunkWriter, chunk []byte) error {
 			}
 		}
 	}
-	out, err := s.r.decorate(chunk)
-	if err != nil {
-		return fmt.Errorf("decorate chunk: %w", err)
+	out, ok := s.ident.splice(chunk, f)
+	if !ok {
+		var err error
+		if out, err = s.r.decorate(chunk); err != nil {
+			return fmt.Errorf("decorate chunk: %w", err)
+		}
 	}
 	if err := w.WriteChunk(out); err != nil {
 		return fmt.Errorf("write chunk: %w", err)

@@ -1,0 +1,41 @@
+package gateway
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestSpliceMatchesAFullRewrite(t *testing.T) {
+	t.Parallel()
+	idn := newIdentity("gen-1", "author/m\"odel", "prov")
+	cases := []string{
+		`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}`,
+		`{"model":"m","choices":[],"id":"x","usage":{"prompt_tokens":1}}`,
+		`{ "id" : "a" , "model":"b","provider":"old","choices":[{"delta":{"content":"}"}}] }`,
+		`{"id":"a","model":{"nested":"odd"},"choices":[]}`,
+	}
+	for _, c := range cases {
+		out, ok := idn.splice([]byte(c), parseChunk([]byte(c)))
+		require.True(t, ok, c)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal(out, &got), "%s → %s", c, out)
+		var want map[string]any
+		require.NoError(t, json.Unmarshal([]byte(c), &want))
+		want["id"], want["model"], want["provider"] = "gen-1", "author/m\"odel", "prov"
+		require.Equal(t, want, got, "%s → %s", c, out)
+	}
+	_, ok := idn.splice([]byte(`{"choices":[]}`), parseChunk([]byte(`{"choices":[]}`)))
+	require.False(t, ok, "a chunk without id falls back to the general rewrite")
+}
+
+func BenchmarkSplice(b *testing.B) {
+	idn := newIdentity("gen-01M8A3SVY9YHV056SE5GEPQ61J", "openai/gpt-4o-mini", "openai")
+	c := []byte(`{"id":"chatcmpl-AbC","object":"chat.completion.chunk","created":1732550000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" word"},"logprobs":null,"finish_reason":null}],"usage":null}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		f := parseChunk(c)
+		_, _ = idn.splice(c, f)
+	}
+}
