@@ -24,8 +24,8 @@ type database struct {
 	where string        // where the server runs, for the report
 	stop  func()        // stops what openDatabase started
 	// migrationLeak is how many connections store.Migrate left acquired
-	// on its own pool, which is then abandoned instead of closed (Close
-	// would wait for them forever).
+	// on its own pool (it once leaked one, which made Close hang forever);
+	// such a pool is abandoned instead of closed and the report says so.
 	migrationLeak int
 }
 
@@ -76,8 +76,8 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (db 
 }
 
 // migrate applies the migrations through a pool of its own, so that a
-// connection store.Migrate keeps acquired does not shrink (or, on Close,
-// hang) the gateway's pool. It returns how many it kept.
+// regression where store.Migrate keeps a connection acquired cannot shrink
+// (or, on Close, hang) the gateway's pool. It returns how many it kept.
 func migrate(ctx context.Context, pcfg *pgxpool.Config) (leaked int, err error) {
 	pcfg.MaxConns = 1
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)

