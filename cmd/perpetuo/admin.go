@@ -15,21 +15,18 @@ import (
 	"github.com/perpetuo/perpetuo/internal/store"
 )
 
-// withStore opens the configured database (migrated) for an admin command.
-func withStore(ctx context.Context, log *slog.Logger, fn func(cfg config.Config, st *store.Store) error) error {
+// withStore opens the configured database, migrated in direction, for a
+// command, and closes it (stopping a managed database) afterwards.
+func withStore(ctx context.Context, log *slog.Logger, direction string, fn func(cfg config.Config, st *store.Store) error) error {
 	cfg, err := config.FromEnv(os.Environ())
 	if err != nil {
 		return err
 	}
-	pool, stopDB, err := app.OpenDatabase(ctx, cfg, log)
+	pool, closeDB, err := app.OpenDatabase(ctx, cfg, log, direction)
 	if err != nil {
 		return err
 	}
-	defer stopDB()
-	defer pool.Close()
-	if err := store.Migrate(pool, "up"); err != nil {
-		return err
-	}
+	defer closeDB()
 	return fn(cfg, store.New(pool))
 }
 
@@ -48,7 +45,7 @@ func keysCommand(ctx context.Context, args []string, log *slog.Logger) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	return withStore(ctx, log, func(_ config.Config, st *store.Store) error {
+	return withStore(ctx, log, "up", func(_ config.Config, st *store.Store) error {
 		k, plaintext, err := app.CreateKey(ctx, st, r, time.Now())
 		if err != nil {
 			return err
@@ -70,7 +67,7 @@ func secretsCommand(ctx context.Context, args []string, log *slog.Logger) error 
 	if len(args) != 1 || args[0] != "rotate" {
 		return errors.New("usage: perpetuo secrets generate-key | perpetuo secrets rotate\n  rotate: PERPETUO_MASTER_KEY=<new> PERPETUO_MASTER_KEY_OLD=<old> perpetuo secrets rotate")
 	}
-	return withStore(ctx, log, func(cfg config.Config, st *store.Store) error {
+	return withStore(ctx, log, "up", func(cfg config.Config, st *store.Store) error {
 		if cfg.MasterKey == "" {
 			return errors.New("set PERPETUO_MASTER_KEY to the new master key (and PERPETUO_MASTER_KEY_OLD to the old one)")
 		}

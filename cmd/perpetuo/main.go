@@ -79,21 +79,10 @@ func migrate(ctx context.Context, args []string, log *slog.Logger) error {
 	if len(args) != 1 || (args[0] != "up" && args[0] != "down") {
 		return errors.New("usage: perpetuo migrate up|down")
 	}
-	cfg, err := config.FromEnv(os.Environ())
-	if err != nil {
-		return err
-	}
-	pool, stopDB, err := app.OpenDatabase(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer stopDB()
-	defer pool.Close()
-	if err := store.Migrate(pool, args[0]); err != nil {
-		return err
-	}
-	log.Info("migrations applied", "direction", args[0])
-	return nil
+	return withStore(ctx, log, args[0], func(config.Config, *store.Store) error {
+		log.Info("migrations applied", "direction", args[0])
+		return nil
+	})
 }
 
 func mockUpstream(ctx context.Context, args []string, log *slog.Logger) error {

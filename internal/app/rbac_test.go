@@ -377,7 +377,9 @@ func TestRBACMatrix(t *testing.T) {
 		}, want: ownerAdmin(rbacOK200), check: wantData("name", "renamed")},
 		{name: "members/rename an owner", req: func(t *testing.T, _ string) rbacReq {
 			return rbacReq{method: "PATCH", path: rbacPath(m.id, "members", freshMember(t, rOwner)), body: `{"name":"renamed owner"}`}
-		}, want: ownerAdmin(rbacOK200), check: wantData("role", "owner")},
+		}, // owners are managed by owners only, details included
+			want:  map[string]rbacOutcome{rOwner: rbacOK200, rAdmin: rbacDeny(rOwner), rMember: rbacDeny(rOwner, rAdmin), rViewer: rbacDeny(rOwner, rAdmin)},
+			check: wantData("role", "owner")},
 		{name: "members/change role member to viewer", req: func(t *testing.T, _ string) rbacReq {
 			return rbacReq{method: "PATCH", path: rbacPath(m.id, "members", freshMember(t, rMember)), body: `{"role":"viewer"}`}
 		}, want: ownerAdmin(rbacOK200), check: wantData("role", "viewer")},

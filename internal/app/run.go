@@ -34,15 +34,11 @@ const shutdownGrace = 30 * time.Second
 // console receives the messages meant for the person who started it (the
 // bootstrap key, how to call the gateway), in order with the logs.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, console io.Writer) error {
-	pool, stopDB, err := OpenDatabase(ctx, cfg, log)
+	pool, closeDB, err := OpenDatabase(ctx, cfg, log, "up")
 	if err != nil {
 		return err
 	}
-	defer stopDB()
-	defer pool.Close()
-	if err := store.Migrate(pool, "up"); err != nil {
-		return err
-	}
+	defer closeDB()
 	st := store.New(pool)
 	key, err := bootstrap(ctx, st, cfg, log, console)
 	if err != nil {
@@ -113,9 +109,10 @@ func serve(ctx context.Context, a *App, listen string, h hint, log *slog.Logger)
 }
 
 // OpenDatabase connects to DATABASE_URL, or starts the managed local
-// PostgreSQL under the data directory. The returned stop func stops what it
-// started.
-func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, func(), error) {
+// PostgreSQL under the data directory, and migrates it in direction ("up",
+// "down", or "" to leave the schema alone). closeDB closes the pool and stops
+// what it started.
+func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, direction string) (pool *pgxpool.Pool, closeDB func(), err error) {
 	url, stop := cfg.DatabaseURL, func() {}
 	if url == "" {
 		cl, err := pgdev.Start(ctx, filepath.Join(cfg.DataDir, "postgres"), log)
@@ -134,7 +131,7 @@ func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pg
 		}
 		log.Info("using managed local PostgreSQL", "dir", filepath.Join(cfg.DataDir, "postgres"))
 	}
-	pool, err := pgxpool.New(ctx, url)
+	pool, err = pgxpool.New(ctx, url)
 	if err == nil {
 		err = pool.Ping(ctx)
 	}
@@ -142,7 +139,14 @@ func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pg
 		stop()
 		return nil, nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return pool, stop, nil
+	closeDB = func() { pool.Close(); stop() }
+	if direction != "" {
+		if err := store.Migrate(pool, direction); err != nil {
+			closeDB()
+			return nil, nil, err
+		}
+	}
+	return pool, closeDB, nil
 }
 
 // bootstrap creates the first workspace, owner and key on an empty database

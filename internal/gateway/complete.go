@@ -36,21 +36,15 @@ func (g *Gateway) Complete(ctx context.Context, c Caller, req Request) (*Respons
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}
-	var lastErr error
-	for _, cand := range plan.Candidates {
-		began := g.now()
-		comp, err := g.adapters[cand.Provider.API].Complete(ctx, r.call(cand))
-		r.attempt(cand, began, err)
-		if err != nil {
-			lastErr = err
-			if r.retryable(ctx, err) {
-				continue
-			}
-			break
-		}
-		return r.completed(cand, comp)
+	var comp *providers.Completion
+	served, err := r.try(ctx, plan, func(cand routing.Candidate) (err error) {
+		comp, err = g.adapters[cand.Provider.API].Complete(ctx, r.call(cand))
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, r.fail(ctx, lastErr)
+	return r.completed(served, comp)
 }
 
 // completed rewrites the upstream body with Perpetuo's fields and records it.

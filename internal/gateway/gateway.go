@@ -146,6 +146,26 @@ func (r *run) attempt(c routing.Candidate, began time.Time, err error) {
 	r.g.metrics.attempt(a)
 }
 
+// try calls the plan's candidates in order until one succeeds, moving on
+// after retryable failures only, and records every attempt. When none
+// succeeds, the generation is recorded as failed with the last error.
+func (r *run) try(ctx context.Context, plan routing.Plan, call func(routing.Candidate) error) (routing.Candidate, error) {
+	var last error
+	for _, cand := range plan.Candidates {
+		began := r.g.now()
+		err := call(cand)
+		r.attempt(cand, began, err)
+		if err == nil {
+			return cand, nil
+		}
+		last = err
+		if !r.retryable(ctx, err) {
+			break
+		}
+	}
+	return routing.Candidate{}, r.fail(ctx, last)
+}
+
 // retryable reports whether the loop may move on to the next candidate.
 func (r *run) retryable(ctx context.Context, err error) bool {
 	var pe *providers.Error

@@ -46,20 +46,14 @@ func (g *Gateway) OpenStream(ctx context.Context, c Caller, req Request) (*Strea
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}
-	var lastErr error
-	for _, cand := range plan.Candidates {
-		began := g.now()
-		s, err := r.open(ctx, cand)
-		r.attempt(cand, began, err)
-		if err == nil {
-			return s, nil
-		}
-		lastErr = err
-		if !r.retryable(ctx, err) {
-			break
-		}
+	var st *Stream
+	if _, err := r.try(ctx, plan, func(cand routing.Candidate) (err error) {
+		st, err = r.open(ctx, cand)
+		return err
+	}); err != nil {
+		return nil, err
 	}
-	return nil, r.fail(ctx, lastErr)
+	return st, nil
 }
 
 // open starts the upstream stream and waits for its first chunk, so a stream

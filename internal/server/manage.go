@@ -59,3 +59,12 @@ func invalid(field, format string, args ...any) *apierr.Error {
 func present(ctx context.Context, field string) bool {
 	return gjson.GetBytes(rawBody(ctx), field).Exists()
 }
+
+// ownerGuard: owners, and keys of owners (which act as owners), are managed
+// by owners only; otherwise an admin could mint itself owner powers.
+func ownerGuard(caller keys.Key, targetRole string) error {
+	if targetRole == access.Owner {
+		return access.Require(caller.Role, access.ManageOwners)
+	}
+	return nil
+}

@@ -91,15 +91,6 @@ func (s *Server) keyFor(ctx context.Context, workspaceID, keyID string, ownActio
 	return caller, k, nil
 }
 
-// ownerGuard: keys of owners act as owners, so only owners may create or
-// change them; otherwise an admin could mint itself owner powers.
-func ownerGuard(caller keys.Key, targetRole string) error {
-	if targetRole == access.Owner {
-		return access.Require(caller.Role, access.ManageOwners)
-	}
-	return nil
-}
-
 // GetKey implements api.StrictServerInterface.
 func (s *Server) GetKey(ctx context.Context, req api.GetKeyRequestObject) (api.GetKeyResponseObject, error) {
 	_, k, err := s.keyFor(ctx, req.WorkspaceId, req.KeyId, access.ManageOwnKeys, access.ReadAllKeys)

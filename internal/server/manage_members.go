@@ -5,6 +5,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/access"
+	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/store"
 )
 
@@ -47,10 +48,8 @@ func (s *Server) CreateMember(ctx context.Context, req api.CreateMemberRequestOb
 		return nil, err
 	}
 	b := req.Body
-	if b.Role == access.Owner {
-		if err := access.Require(k.Role, access.ManageOwners); err != nil {
-			return nil, err
-		}
+	if err := ownerGuard(k, string(b.Role)); err != nil {
+		return nil, err
 	}
 	m, err := s.store.CreateMember(ctx, req.WorkspaceId, b.Name, deref(b.Email), string(b.Role), s.now())
 	if err != nil {
@@ -59,22 +58,32 @@ func (s *Server) CreateMember(ctx context.Context, req api.CreateMemberRequestOb
 	return api.CreateMember201JSONResponse{Data: memberOf(m)}, nil
 }
 
+// managedMember loads a member the caller may manage: owners only by owners.
+func (s *Server) managedMember(ctx context.Context, workspaceID, memberID string) (keys.Key, store.Member, error) {
+	k, err := inWorkspace(ctx, workspaceID, access.ManageMembers)
+	if err != nil {
+		return keys.Key{}, store.Member{}, err
+	}
+	cur, err := s.store.Member(ctx, workspaceID, memberID)
+	if err != nil {
+		return keys.Key{}, store.Member{}, storeError(err, "Member", memberID)
+	}
+	if err := ownerGuard(k, cur.Role); err != nil {
+		return keys.Key{}, store.Member{}, err
+	}
+	return k, cur, nil
+}
+
 // UpdateMember implements api.StrictServerInterface.
 func (s *Server) UpdateMember(ctx context.Context, req api.UpdateMemberRequestObject) (api.UpdateMemberResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ManageMembers)
+	k, cur, err := s.managedMember(ctx, req.WorkspaceId, req.MemberId)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.store.Member(ctx, req.WorkspaceId, req.MemberId)
-	if err != nil {
-		return nil, storeError(err, "Member", req.MemberId)
-	}
 	var role *string
 	if r := req.Body.Role; r != nil && string(*r) != cur.Role {
-		if cur.Role == access.Owner || *r == access.Owner {
-			if err := access.Require(k.Role, access.ManageOwners); err != nil {
-				return nil, err
-			}
+		if err := ownerGuard(k, string(*r)); err != nil {
+			return nil, err
 		}
 		role = (*string)(r)
 	}
@@ -87,18 +96,8 @@ func (s *Server) UpdateMember(ctx context.Context, req api.UpdateMemberRequestOb
 
 // DeleteMember implements api.StrictServerInterface.
 func (s *Server) DeleteMember(ctx context.Context, req api.DeleteMemberRequestObject) (api.DeleteMemberResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ManageMembers)
-	if err != nil {
+	if _, _, err := s.managedMember(ctx, req.WorkspaceId, req.MemberId); err != nil {
 		return nil, err
-	}
-	cur, err := s.store.Member(ctx, req.WorkspaceId, req.MemberId)
-	if err != nil {
-		return nil, storeError(err, "Member", req.MemberId)
-	}
-	if cur.Role == access.Owner {
-		if err := access.Require(k.Role, access.ManageOwners); err != nil {
-			return nil, err
-		}
 	}
 	if err := s.store.DeleteMember(ctx, req.WorkspaceId, req.MemberId); err != nil {
 		return nil, storeError(err, "Member", req.MemberId)
