@@ -4754,11 +4754,11 @@ var swaggerSpec = []string{
 	"6WjqFtWRVE8wG9eEwUuGJksnp5WQGZ7T02reB7BtwEtv9JTHFvXfRvPbmPd2p+49WH5bYujNMNahUDvm",
 	"MWOhdUuhvmCo2cSOlK5FdaTfiKPpxNzuTpvOMvuxT1l67+pUH4OJGl2tnlhfavV0WkkNu3IMVUW/D2Gh",
 	"g1vz4QE+ILRn/khm31ZfRWX1a0yV7mE0drOSCeEJ46PUib7m8RRTyiSagJ0l69OfPCJar0LZmR6uQpmD",
-	"rQF6vwLVt+nR/1ISNO6jddDYucbkiPUJnERN2ZbOMZ2BHqej/4ybIgvP3x6k5QwWTIZo2dyFTyAQv41W",
-	"8bTUWPmRbGrInsmS0zW1sUZarzezVVDSrMj7cqGIxxRBh5JAT1HOUpxXlTy2K7lNP1/gS0C8NHnc+tU3",
-	"ujLv+OBAPzVnQh5/N/pupC9fu7lw7Ylfb9dK2TVvl7Q5o1XOrmKfwLuejcerat7gZ0kp7b40hULOKWsT",
-	"pLpztbISkct6qfMd/V25fLruPHU2VFznQjjPkp5VB9u8sIWr7FMoHUyw0uxtRo6iWs5yb10Pzd2lTVmS",
-	"K7Xyy4b8rXt1Q3cXd/8TAAD//w==",
+	"rQF6vwLVt+nR/1ISNO6jddDYucbkiPUJnESVDbhnNBz37guty7Ac9puRaTtFv3bST+8ZLJgM0bu5L59A",
+	"aH4bzeNpKbbyNdn0kT2TSafrbmOD0V5Z2iw6aVbtfblQBGYKpUOJoqcoZynOq2of27ncpqgv8CUgXppc",
+	"b/16HF29d3xwoJ+aMyGPvxt9N9IXtN1cuD7Fr8lrpfWaN1DavNIqr1exWOB90IbCqwYPfiaVsgBKU0zk",
+	"HLc2iao7VytzEbnMmDon0t+Vy7nrzlNnTMV1voTzPulZdUDOC2246j+F0sEEK+3fZu0oquUs99b10Nxd",
+	"2pQuuXIsv7TI37pXW3R3cfc/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

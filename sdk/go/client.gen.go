@@ -1936,7 +1936,7 @@ type ClientInterface interface {
 
 	// UpdateMemberWithBody Update a member (name, email, role)
 	//
-	// Requires role admin or owner; only owners change roles to or from owner. The last owner cannot be demoted.
+	// Requires role admin or owner; owners (their details and role) and the owner role are managed by owners only. The last owner cannot be demoted.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1945,7 +1945,7 @@ type ClientInterface interface {
 
 	// UpdateMember Update a member (name, email, role)
 	//
-	// Requires role admin or owner; only owners change roles to or from owner. The last owner cannot be demoted.
+	// Requires role admin or owner; owners (their details and role) and the owner role are managed by owners only. The last owner cannot be demoted.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2560,7 +2560,7 @@ func (c *Client) GetMember(ctx context.Context, workspaceId WorkspaceId, memberI
 
 // UpdateMemberWithBody Update a member (name, email, role)
 //
-// Requires role admin or owner; only owners change roles to or from owner. The last owner cannot be demoted.
+// Requires role admin or owner; owners (their details and role) and the owner role are managed by owners only. The last owner cannot be demoted.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2579,7 +2579,7 @@ func (c *Client) UpdateMemberWithBody(ctx context.Context, workspaceId Workspace
 
 // UpdateMember Update a member (name, email, role)
 //
-// Requires role admin or owner; only owners change roles to or from owner. The last owner cannot be demoted.
+// Requires role admin or owner; owners (their details and role) and the owner role are managed by owners only. The last owner cannot be demoted.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3982,7 +3982,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateMemberWithBodyWithResponse Update a member (name, email, role)
 	//
-	// Requires role admin or owner; only owners change roles to or from owner. The last owner cannot be demoted.
+	// Requires role admin or owner; owners (their details and role) and the owner role are managed by owners only. The last owner cannot be demoted.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3991,7 +3991,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateMemberWithResponse Update a member (name, email, role)
 	//
-	// Requires role admin or owner; only owners change roles to or from owner. The last owner cannot be demoted.
+	// Requires role admin or owner; owners (their details and role) and the owner role are managed by owners only. The last owner cannot be demoted.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5840,7 +5840,7 @@ func (c *ClientWithResponses) GetMemberWithResponse(ctx context.Context, workspa
 
 // UpdateMemberWithBodyWithResponse Update a member (name, email, role)
 //
-// Requires role admin or owner; only owners change roles to or from owner. The last owner cannot be demoted.
+// Requires role admin or owner; owners (their details and role) and the owner role are managed by owners only. The last owner cannot be demoted.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5855,7 +5855,7 @@ func (c *ClientWithResponses) UpdateMemberWithBodyWithResponse(ctx context.Conte
 
 // UpdateMemberWithResponse Update a member (name, email, role)
 //
-// Requires role admin or owner; only owners change roles to or from owner. The last owner cannot be demoted.
+// Requires role admin or owner; owners (their details and role) and the owner role are managed by owners only. The last owner cannot be demoted.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
