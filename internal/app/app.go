@@ -44,6 +44,8 @@ type Options struct {
 	HTTPClient *http.Client // nil: providers.NewHTTPClient()
 	Records    records.Options
 	Now        func() time.Time
+	// StreamIdle and AttemptTimeout are the upstream deadlines (0: defaults).
+	StreamIdle, AttemptTimeout time.Duration
 }
 
 // App is a built gateway: its HTTP handler and the background work to stop.
@@ -87,6 +89,7 @@ func New(opts Options) (*App, error) {
 	gw := gateway.New(gateway.Deps{
 		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budget.New(st, opts.Now),
 		Log: opts.Log, Metrics: gateway.NewMetrics(reg), Now: opts.Now,
+		StreamIdle: opts.StreamIdle, AttemptTimeout: opts.AttemptTimeout,
 	})
 	a := &App{Store: st, Recorder: rec, Listener: listener, done: make(chan struct{}),
 		catalog: opts.Catalog, operator: opts.Operator, log: opts.Log}

@@ -200,3 +200,36 @@ func TestCloseFlushesPendingRecords(t *testing.T) {
 	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM generations WHERE id = $1`, resp.ID).Scan(&n))
 	require.Equal(t, 1, n)
 }
+
+// TestSilentUpstreamsTimeOut: an upstream that says nothing is cut after the
+// idle limit: before the first chunk it falls back like any retryable
+// failure; after it, the client gets an in-band timeout error.
+func TestSilentUpstreamsTimeOut(t *testing.T) {
+	t.Parallel()
+	hung := mockupstream.New(mockupstream.Config{Latency: 5 * time.Second, TTFT: 5 * time.Second})
+	stall := mockupstream.New(mockupstream.Config{TokensPerSecond: 1})
+	e := setupWith(t, map[string]http.Handler{"flaky": hung, "mock": stall}, func(o *Options) {
+		o.StreamIdle, o.AttemptTimeout = 300*time.Millisecond, 300*time.Millisecond
+	})
+	for _, stream := range []string{"false", "true"} {
+		start := time.Now()
+		status, hdr, body := e.postRaw("/v1/chat/completions",
+			`{"model":"test/duo","stream":`+stream+`,"messages":[{"role":"user","content":"hi"}]}`)
+		require.Equal(t, 200, status, "%s", body)
+		require.Less(t, time.Since(start), 3*time.Second)
+		g := e.generation(hdr.Get("X-Generation-Id"))
+		require.Equal(t, "steady", *g.ProviderName)
+		require.Equal(t, "timeout", string(*g.Attempts[0].ErrorType), "stream=%s", stream)
+	}
+
+	stream := e.openai.Chat.Completions.NewStreaming(context.Background(), userMessage("one two three four"))
+	var id string
+	for stream.Next() {
+		id = stream.Current().ID
+	}
+	require.Error(t, stream.Err())
+	require.Contains(t, stream.Err().Error(), "timeout")
+	g := e.generation(id)
+	require.Equal(t, "timeout", string(*g.ErrorType))
+	require.Equal(t, "error", *g.FinishReason)
+}

@@ -67,6 +67,12 @@ type env struct {
 // (provider slug → handler); providers not given get a default mock.
 func setup(t testing.TB, upstreams map[string]http.Handler) *env {
 	t.Helper()
+	return setupWith(t, upstreams, func(*Options) {})
+}
+
+// setupWith is setup with options adjusted by tune.
+func setupWith(t testing.TB, upstreams map[string]http.Handler, tune func(*Options)) *env {
+	t.Helper()
 	pool := pgtest.New(t)
 	cat, err := catalog.Parse([]byte(testCatalog))
 	require.NoError(t, err)
@@ -86,7 +92,9 @@ func setup(t testing.TB, upstreams map[string]http.Handler) *env {
 	mk, err := secrets.GenerateKey()
 	require.NoError(t, err)
 	e.master, e.ring = mk, secrets.NewKeyring(mk)
-	a, err := New(Options{Pool: pool, Catalog: cat, Operator: creds, Keyring: e.ring, Log: log})
+	opts := Options{Pool: pool, Catalog: cat, Operator: creds, Keyring: e.ring, Log: log}
+	tune(&opts)
+	a, err := New(opts)
 	require.NoError(t, err)
 	e.app = a
 	e.key = keys.Generate()

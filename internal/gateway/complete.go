@@ -38,8 +38,10 @@ func (g *Gateway) Complete(ctx context.Context, c Caller, req Request) (*Respons
 	}
 	var comp *providers.Completion
 	served, err := r.try(ctx, plan, func(cand routing.Candidate) (err error) {
-		comp, err = g.adapters[cand.Provider.API].Complete(ctx, r.call(cand))
-		return err
+		actx, wd := watch(ctx, g.attemptTimeout)
+		defer wd.stop()
+		comp, err = g.adapters[cand.Provider.API].Complete(actx, r.call(cand))
+		return wd.explain(cand.Provider.Slug, err)
 	})
 	if err != nil {
 		return nil, err

@@ -68,6 +68,9 @@ type Gateway struct {
 	log      *slog.Logger
 	now      func() time.Time
 	metrics  *Metrics
+
+	streamIdle     time.Duration
+	attemptTimeout time.Duration
 }
 
 // Deps are what a Gateway is built from.
@@ -79,6 +82,10 @@ type Deps struct {
 	Log      *slog.Logger
 	Metrics  *Metrics // nil: none
 	Now      func() time.Time
+	// StreamIdle cuts a stream silent for this long (0: 2 minutes);
+	// AttemptTimeout bounds a non-streaming call (0: 10 minutes).
+	StreamIdle     time.Duration
+	AttemptTimeout time.Duration
 }
 
 // New returns a Gateway.
@@ -86,8 +93,14 @@ func New(d Deps) *Gateway {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.StreamIdle <= 0 {
+		d.StreamIdle = defaultStreamIdle
+	}
+	if d.AttemptTimeout <= 0 {
+		d.AttemptTimeout = defaultAttemptTimeout
+	}
 	return &Gateway{planner: d.Planner, adapters: d.Adapters, recorder: d.Recorder, budgets: d.Budgets,
-		log: d.Log, now: d.Now, metrics: d.Metrics}
+		log: d.Log, now: d.Now, metrics: d.Metrics, streamIdle: d.StreamIdle, attemptTimeout: d.AttemptTimeout}
 }
 
 // run is the state of one request through the pipeline.

@@ -29,12 +29,12 @@ type Stream struct {
 	up           providers.Stream
 	first        []byte
 	ident        identity
+	wd           *watchdog
 
 	created       int64
 	content       int // bytes of content relayed, for usage estimates
 	usage         providers.Usage
 	hasUsage      bool
-	wroteChunk    bool
 	firstTokenSet bool
 }
 
@@ -59,23 +59,28 @@ func (g *Gateway) OpenStream(ctx context.Context, c Caller, req Request) (*Strea
 // open starts the upstream stream and waits for its first chunk, so a stream
 // that dies before producing anything can still fall back.
 func (r *run) open(ctx context.Context, c routing.Candidate) (*Stream, error) {
-	up, err := r.g.adapters[c.Provider.API].Stream(ctx, r.call(c))
+	sctx, wd := watch(ctx, r.g.streamIdle)
+	up, err := r.g.adapters[c.Provider.API].Stream(sctx, r.call(c))
 	if err != nil {
-		return nil, err
+		wd.stop()
+		return nil, wd.explain(c.Provider.Slug, err)
 	}
 	first, err := up.Next()
+	err = wd.explain(c.Provider.Slug, err)
 	if err == io.EOF {
 		err = &providers.Error{Status: 200, Retryable: true, Client: apierr.New(502, apierr.ProviderError,
 			"Provider %s ended the stream without output; retry, or allow fallbacks.", c.Provider.Slug)}
 	}
 	if err != nil {
 		up.Close()
+		wd.stop()
 		return nil, err
 	}
+	wd.kick()
 	r.served(c)
 	r.rec.Status = 200
 	r.rec.UpstreamID = gjson.GetBytes(first, "id").String()
-	return &Stream{GenerationID: r.rec.ID, r: r, cand: c, up: up, first: first,
+	return &Stream{GenerationID: r.rec.ID, r: r, cand: c, up: up, first: first, wd: wd,
 		ident:   newIdentity(r.rec.ID, r.rec.Model, r.rec.Provider),
 		created: gjson.GetBytes(first, "created").Int()}, nil
 }
@@ -85,6 +90,7 @@ func (r *run) open(ctx context.Context, c routing.Candidate) (*Stream, error) {
 // an in-band error chunk; a client that hangs up (ctx cancelled or a failed
 // write) cancels the upstream call and is billed for what was produced.
 func (s *Stream) Relay(ctx context.Context, w ChunkWriter) {
+	defer s.wd.stop()
 	defer s.up.Close()
 	chunk, err := s.first, error(nil)
 	for err == nil {
@@ -92,8 +98,11 @@ func (s *Stream) Relay(ctx context.Context, w ChunkWriter) {
 			s.cancelled()
 			return
 		}
-		chunk, err = s.up.Next()
+		if chunk, err = s.up.Next(); err == nil {
+			s.wd.kick()
+		}
 	}
+	err = s.wd.explain(s.cand.Provider.Slug, err)
 	if ctx.Err() != nil {
 		s.cancelled()
 		return
@@ -137,7 +146,6 @@ func (s *Stream) forward(w ChunkWriter, chunk []byte) error {
 	if err := w.WriteChunk(out); err != nil {
 		return fmt.Errorf("write chunk: %w", err)
 	}
-	s.wroteChunk = true
 	return nil
 }
 
