@@ -95,16 +95,18 @@ func (r *Recorder) Get(ctx context.Context, workspaceID, id string) (Generation,
 		}
 		return g, nil
 	}
+	// Another replica may have served it and not flushed yet: its batch
+	// lands within a flush interval, so a recent id is waited for rather
+	// than answered 404.
+	deadline := time.Now().Add(4 * r.opts.FlushInterval)
 	for {
 		g, err := r.store.Generation(ctx, workspaceID, id)
 		if err == nil {
 			return g, nil
 		}
-		if !errors.Is(err, ErrNotFound) || !r.mayBeInFlight(id) {
+		if !errors.Is(err, ErrNotFound) || !recent(id) || time.Now().After(deadline) {
 			return Generation{}, fmt.Errorf("read generation: %w", err)
 		}
-		// Another replica may have served it and not flushed yet: its
-		// batch lands within a flush interval, so wait rather than 404.
 		select {
 		case <-ctx.Done():
 			return Generation{}, ctx.Err()
@@ -113,15 +115,16 @@ func (r *Recorder) Get(ctx context.Context, workspaceID, id string) (Generation,
 	}
 }
 
-// inFlightWindow is how long after its creation a generation may still be
-// unwritten on another replica (a long stream ends after its id is made).
-const inFlightWindow = 2 * time.Second
+// recentWindow: ids made longer ago than this are not waited for (an old
+// unknown id is a plain 404, at once).
+const recentWindow = time.Hour
 
-// mayBeInFlight reports whether id was made so recently that its record may
-// still sit in another replica's batch.
-func (r *Recorder) mayBeInFlight(id string) bool {
+// recent reports whether id was made recently enough that its record may
+// still sit in another replica's batch (a stream ends long after its id is
+// made, so the window is generous).
+func recent(id string) bool {
 	created, ok := ids.Time(ids.Generation, id)
-	return ok && time.Since(created) < inFlightWindow
+	return ok && time.Since(created) < recentWindow
 }
 
 // flushTimeout bounds one background flush.

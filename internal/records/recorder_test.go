@@ -107,7 +107,7 @@ func TestCloseFlushesWithoutRun(t *testing.T) {
 func TestGetWaitsForARecentRecordOfAnotherReplica(t *testing.T) {
 	pool := pgtest.New(t)
 	st := store.New(pool)
-	reader := records.NewRecorder(st, quiet, records.Options{FlushInterval: 20 * time.Millisecond})
+	reader := records.NewRecorder(st, quiet, records.Options{FlushInterval: 50 * time.Millisecond})
 	g := gen("ws_c")
 	go func() {
 		time.Sleep(60 * time.Millisecond) // the other replica's batch lands a little later
@@ -118,7 +118,13 @@ func TestGetWaitsForARecentRecordOfAnotherReplica(t *testing.T) {
 	require.Equal(t, g.ID, got.ID)
 
 	old := g
-	old.ID = ids.New(ids.Generation, time.Now().Add(-time.Hour))
+	old.ID = ids.New(ids.Generation, time.Now().Add(-2*time.Hour))
+	start := time.Now()
 	_, err = reader.Get(context.Background(), "ws_c", old.ID)
-	require.ErrorIs(t, err, records.ErrNotFound, "an old unknown id is a plain 404, at once")
+	require.ErrorIs(t, err, records.ErrNotFound, "an old unknown id is a plain 404")
+	require.Less(t, time.Since(start), 50*time.Millisecond, "at once")
+	start = time.Now()
+	_, err = reader.Get(context.Background(), "ws_c", ids.New(ids.Generation, time.Now().Add(-10*time.Minute)))
+	require.ErrorIs(t, err, records.ErrNotFound)
+	require.Less(t, time.Since(start), time.Second, "a recent unknown id is waited for briefly, not forever")
 }
