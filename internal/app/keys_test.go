@@ -148,3 +148,19 @@ func TestKeysNeverRevealTheirSecret(t *testing.T) {
 		`SELECT count(*) FROM api_keys WHERE row_to_json(api_keys)::text LIKE '%' || $1 || '%'`, key[6:len(key)-3]).Scan(&n))
 	require.Zero(t, n, "the database holds only the hash and the label")
 }
+
+// TestGenerationIsReadableOnAnotherReplica: the record of a request served
+// by one replica is readable at once through another (no 404 while it sits
+// in the first replica's batch).
+func TestGenerationIsReadableOnAnotherReplica(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	b := e.replica()
+	for range 5 {
+		status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", e.key, chatBody)
+		require.Equal(t, 200, status)
+		status, doc = call(t, b.URL, "GET", "/v1/generation?id="+doc["id"].(string), e.key, "")
+		require.Equal(t, 200, status, "%v", doc)
+		require.Equal(t, "mock", data(doc)["provider_name"])
+	}
+}
