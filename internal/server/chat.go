@@ -78,16 +78,10 @@ func prefsOf(p *api.ProviderPreferences) routing.Prefs {
 	if p == nil {
 		return routing.Prefs{}
 	}
-	out := routing.Prefs{AllowFallbacks: p.AllowFallbacks, ZDR: p.Zdr != nil && *p.Zdr}
-	for dst, src := range map[*[]string]*[]string{&out.Order: p.Order, &out.Only: p.Only, &out.Ignore: p.Ignore} {
-		if src != nil {
-			*dst = *src
-		}
+	return routing.Prefs{
+		Order: deref(p.Order), Only: deref(p.Only), Ignore: deref(p.Ignore),
+		AllowFallbacks: p.AllowFallbacks, ZDR: deref(p.Zdr), DataCollection: string(deref(p.DataCollection)),
 	}
-	if p.DataCollection != nil {
-		out.DataCollection = string(*p.DataCollection)
-	}
-	return out
 }
 
 // appOf attributes a request to an app the way OpenRouter does: X-Title,
