@@ -34,8 +34,9 @@ type OpenAI struct {
 func NewOpenAI(client *http.Client) *OpenAI { return &OpenAI{client: client} }
 
 // UpstreamBody rewrites the client's request for an OpenAI-style upstream:
-// extension fields removed, the upstream model id substituted and, for
-// streams, usage requested so the last chunk carries it.
+// extension fields removed, the upstream model id substituted, stream set
+// to what the adapter reads and, for streams, usage requested so the last
+// chunk carries it.
 func UpstreamBody(body []byte, upstreamModel string, stream bool) ([]byte, error) {
 	out := body
 	var err error
@@ -48,6 +49,9 @@ func UpstreamBody(body []byte, upstreamModel string, stream bool) ([]byte, error
 	}
 	if out, err = sjson.SetBytes(out, "model", upstreamModel); err != nil {
 		return nil, fmt.Errorf("set model: %w", err)
+	}
+	if out, err = sjson.SetBytes(out, "stream", stream); err != nil {
+		return nil, fmt.Errorf("set stream: %w", err)
 	}
 	if stream {
 		if out, err = sjson.SetRawBytes(out, "stream_options", []byte(`{"include_usage":true}`)); err != nil {
