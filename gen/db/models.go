@@ -89,6 +89,15 @@ type Spend struct {
 	UpdatedAt   time.Time
 }
 
+type SpendHold struct {
+	ID          string
+	Scope       string
+	ScopeID     string
+	PeriodStart time.Time
+	Amount      decimal.Decimal
+	ExpiresAt   time.Time
+}
+
 type Workspace struct {
 	ID                     string
 	Name                   string

@@ -36,13 +36,20 @@ func (q *Queries) SpendGet(ctx context.Context, arg SpendGetParams) (SpendGetRow
 }
 
 const spendReserve = `-- name: SpendReserve :one
-INSERT INTO spend AS s (scope, scope_id, period_start, reserved)
-SELECT $1, $2, $3, $4::numeric
-WHERE $4::numeric <= $5::numeric
-ON CONFLICT (scope, scope_id, period_start) DO UPDATE
-    SET reserved = s.reserved + EXCLUDED.reserved, updated_at = now()
-    WHERE s.spent + s.reserved + EXCLUDED.reserved <= $5::numeric
-RETURNING s.spent, s.reserved
+WITH reserved AS (
+    INSERT INTO spend AS s (scope, scope_id, period_start, reserved)
+    SELECT $1::text, $2::text, $3::timestamptz, $4::numeric
+    WHERE $4::numeric <= $5::numeric
+    ON CONFLICT (scope, scope_id, period_start) DO UPDATE
+        SET reserved = s.reserved + EXCLUDED.reserved, updated_at = now()
+        WHERE s.spent + s.reserved + EXCLUDED.reserved <= $5::numeric
+    RETURNING s.spent, s.reserved
+), hold AS (
+    INSERT INTO spend_holds (id, scope, scope_id, period_start, amount, expires_at)
+    SELECT $6::text, $1::text, $2::text, $3::timestamptz, $4::numeric, $7::timestamptz
+    FROM reserved
+)
+SELECT spent, reserved FROM reserved
 `
 
 type SpendReserveParams struct {
@@ -51,6 +58,8 @@ type SpendReserveParams struct {
 	PeriodStart time.Time
 	Amount      decimal.Decimal
 	LimitUsd    decimal.Decimal
+	HoldID      string
+	ExpiresAt   time.Time
 }
 
 type SpendReserveRow struct {
@@ -60,7 +69,8 @@ type SpendReserveRow struct {
 
 // Reserves amount against a limit in one statement: a new period row is
 // created with the reservation, an existing one grows only while
-// spent + reserved + amount stays within the limit. No row: refused.
+// spent + reserved + amount stays within the limit, and the hold is
+// recorded. No row: refused.
 func (q *Queries) SpendReserve(ctx context.Context, arg SpendReserveParams) (SpendReserveRow, error) {
 	row := q.db.QueryRow(ctx, spendReserve,
 		arg.Scope,
@@ -68,6 +78,8 @@ func (q *Queries) SpendReserve(ctx context.Context, arg SpendReserveParams) (Spe
 		arg.PeriodStart,
 		arg.Amount,
 		arg.LimitUsd,
+		arg.HoldID,
+		arg.ExpiresAt,
 	)
 	var i SpendReserveRow
 	err := row.Scan(&i.Spent, &i.Reserved)
@@ -96,32 +108,70 @@ func (q *Queries) SpendSeed(ctx context.Context, arg SpendSeedParams) error {
 	return err
 }
 
-const spendSettle = `-- name: SpendSettle :exec
-INSERT INTO spend AS s (scope, scope_id, period_start, spent)
-VALUES ($1, $2, $3, $4::numeric)
-ON CONFLICT (scope, scope_id, period_start) DO UPDATE
-    SET spent = s.spent + $4::numeric,
-        reserved = greatest(s.reserved - $5::numeric, 0),
-        updated_at = now()
+const spendSettle = `-- name: SpendSettle :execrows
+WITH h AS (
+    DELETE FROM spend_holds WHERE id = $2 RETURNING scope, scope_id, period_start, amount
+)
+UPDATE spend s
+SET spent = s.spent + $1::numeric, reserved = greatest(s.reserved - h.amount, 0), updated_at = now()
+FROM h
+WHERE s.scope = h.scope AND s.scope_id = h.scope_id AND s.period_start = h.period_start
 `
 
 type SpendSettleParams struct {
-	Scope       string
-	ScopeID     string
-	PeriodStart time.Time
-	Actual      decimal.Decimal
-	Reserved    decimal.Decimal
+	Actual decimal.Decimal
+	HoldID string
 }
 
-// Releases a reservation and records the actual cost (which may exceed
-// what was reserved only if the upstream overran max_tokens).
-func (q *Queries) SpendSettle(ctx context.Context, arg SpendSettleParams) error {
-	_, err := q.db.Exec(ctx, spendSettle,
-		arg.Scope,
-		arg.ScopeID,
-		arg.PeriodStart,
-		arg.Actual,
-		arg.Reserved,
-	)
-	return err
+// Releases a hold and records the actual cost (which may exceed what was
+// reserved only if the upstream overran max_tokens). No row: the hold was
+// already swept (and its amount charged).
+func (q *Queries) SpendSettle(ctx context.Context, arg SpendSettleParams) (int64, error) {
+	result, err := q.db.Exec(ctx, spendSettle, arg.Actual, arg.HoldID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const spendSweep = `-- name: SpendSweep :many
+WITH h AS (
+    DELETE FROM spend_holds WHERE expires_at < $1::timestamptz
+    RETURNING scope, scope_id, period_start, amount
+), total AS (
+    SELECT scope, scope_id, period_start, sum(amount) AS amount FROM h GROUP BY scope, scope_id, period_start
+)
+UPDATE spend s
+SET spent = s.spent + total.amount, reserved = greatest(s.reserved - total.amount, 0), updated_at = now()
+FROM total
+WHERE s.scope = total.scope AND s.scope_id = total.scope_id AND s.period_start = total.period_start
+RETURNING s.scope, s.scope_id, total.amount::numeric AS amount
+`
+
+type SpendSweepRow struct {
+	Scope   string
+	ScopeID string
+	Amount  decimal.Decimal
+}
+
+// Resolves holds whose request never settled: their worst-case amount is
+// charged as spent (spend is never lost; the actual cost is unknown).
+func (q *Queries) SpendSweep(ctx context.Context, now time.Time) ([]SpendSweepRow, error) {
+	rows, err := q.db.Query(ctx, spendSweep, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SpendSweepRow{}
+	for rows.Next() {
+		var i SpendSweepRow
+		if err := rows.Scan(&i.Scope, &i.ScopeID, &i.Amount); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -104,9 +104,10 @@ func New(opts Options) (*App, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); rec.Run(ctx) }()
 	go func() { defer wg.Done(); listener.Run(ctx) }()
+	go func() { defer wg.Done(); sweepHolds(ctx, st, opts.Log, time.Minute) }()
 	go func() { wg.Wait(); close(a.done) }()
 	// Serve only once invalidations arrive: before that, a change made on
 	// another replica could go unnoticed here.
@@ -117,6 +118,29 @@ func New(opts Options) (*App, error) {
 		return nil, fmt.Errorf("listen for cache invalidations: not ready after 10s")
 	}
 	return a, nil
+}
+
+// sweepHolds charges and releases, every interval, budget holds whose
+// request never settled (a replica died mid-request). Every replica sweeps;
+// a hold is swept once (its row is deleted as it is charged).
+func sweepHolds(ctx context.Context, st *store.Store, log *slog.Logger, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		swept, err := st.SweepHolds(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			log.Error("sweep expired budget holds", "err", err)
+		}
+		for _, s := range swept {
+			log.Warn("charged an expired budget hold in full: its request never settled (a replica stopped mid-request?)",
+				"scope", s.Kind, "id", s.ScopeID, "amount", s.Amount.String())
+		}
+	}
 }
 
 // invalidator applies invalidations to the key and credential caches.

@@ -34,13 +34,37 @@ type Scope struct {
 	CountsBYOK bool
 }
 
+// Hold is one reservation against one scope, recorded so that a hold whose
+// request never settles (its replica died) can be swept after Expires.
+type Hold struct {
+	ID      string // the request's generation id + ":" + scope kind
+	Kind    string
+	ScopeID string
+	Period  time.Time
+	Amount  decimal.Decimal
+	Expires time.Time
+	scope   Scope
+}
+
+// Swept is a scope whose expired holds were charged in full.
+type Swept struct {
+	Kind, ScopeID string
+	Amount        decimal.Decimal
+}
+
+// HoldTTL is how long a hold may stay unsettled before the sweeper charges
+// it: far longer than any request (streams are cut after minutes of
+// silence), short enough that a crash does not hold a budget for long.
+const HoldTTL = time.Hour
+
 // Ledger stores spent and reserved amounts per scope and period.
 type Ledger interface {
-	// Reserve adds amount to the reservation unless spent + reserved +
-	// amount would exceed limit; ok=false means refused. spent and
-	// reserved are the totals after (ok) or as found (refused).
-	Reserve(ctx context.Context, kind, id string, period time.Time, amount, limit decimal.Decimal) (ok bool, spent, reserved decimal.Decimal, err error)
-	Settle(ctx context.Context, kind, id string, period time.Time, reserved, actual decimal.Decimal) error
+	// Reserve records h unless spent + reserved + h.Amount would exceed
+	// limit; ok=false means refused. spent and reserved are the totals
+	// after (ok) or as found (refused).
+	Reserve(ctx context.Context, h Hold, limit decimal.Decimal) (ok bool, spent, reserved decimal.Decimal, err error)
+	// Settle releases a hold and records the actual cost.
+	Settle(ctx context.Context, holdID string, actual decimal.Decimal) error
 }
 
 // Budgets reserves and settles against a Ledger.
@@ -57,30 +81,27 @@ func New(ledger Ledger, now func() time.Time) *Budgets {
 	return &Budgets{ledger: ledger, now: now}
 }
 
-// Hold is a reservation in force against one scope.
-type hold struct {
-	scope  Scope
-	period time.Time
-	amount decimal.Decimal
-}
-
 // Reservation is what Reserve took; Settle releases it exactly once.
 type Reservation struct {
 	b     *Budgets
-	holds []hold
+	holds []Hold
 }
 
 // Reserve takes amount from every scope, or from none: when one refuses,
 // the ones already taken are released and a budget_exceeded error names
 // the scope, its limit, what remains and when it resets.
-func (b *Budgets) Reserve(ctx context.Context, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
+//
+// requestID names the holds (one per scope) so they can be settled exactly
+// once and swept if the request never settles.
+func (b *Budgets) Reserve(ctx context.Context, requestID string, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
 	res := &Reservation{b: b}
 	now := b.now()
 	for _, s := range scopes {
-		period := PeriodStart(s.Reset, now)
-		ok, spent, reserved, err := b.ledger.Reserve(ctx, s.Kind, s.ID, period, amount, s.Limit)
+		h := Hold{ID: requestID + ":" + s.Kind + ":" + s.ID, Kind: s.Kind, ScopeID: s.ID, Period: PeriodStart(s.Reset, now),
+			Amount: amount, Expires: now.Add(HoldTTL), scope: s}
+		ok, spent, reserved, err := b.ledger.Reserve(ctx, h, s.Limit)
 		if err == nil && ok {
-			res.holds = append(res.holds, hold{scope: s, period: period, amount: amount})
+			res.holds = append(res.holds, h)
 			continue
 		}
 		res.release(ctx)
@@ -100,16 +121,16 @@ func (r *Reservation) Settle(ctx context.Context, actual decimal.Decimal, byok b
 		return nil
 	}
 	var first error
-	var left []hold // failed ones stay, so a retry settles only those
+	var left []Hold // failed ones stay, so a retry settles only those
 	for _, h := range r.holds {
 		a := actual
 		if byok && !h.scope.CountsBYOK {
 			a = decimal.Zero
 		}
-		if err := r.b.ledger.Settle(ctx, h.scope.Kind, h.scope.ID, h.period, h.amount, a); err != nil {
+		if err := r.b.ledger.Settle(ctx, h.ID, a); err != nil {
 			left = append(left, h)
 			if first == nil {
-				first = fmt.Errorf("settle %s %s: %w", h.scope.Kind, h.scope.ID, err)
+				first = fmt.Errorf("settle %s %s: %w", h.Kind, h.ScopeID, err)
 			}
 		}
 	}

@@ -137,7 +137,7 @@ func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 	if len(scopes) == 0 || r.g.budgets == nil {
 		return plan, nil
 	}
-	r.hold, err = r.g.budgets.Reserve(ctx, scopes, worstCase(plan, len(r.req.Body), r.req.MaxTokens))
+	r.hold, err = r.g.budgets.Reserve(ctx, r.rec.ID, scopes, worstCase(plan, len(r.req.Body), r.req.MaxTokens))
 	if err != nil {
 		return routing.Plan{}, err
 	}

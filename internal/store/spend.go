@@ -8,13 +8,15 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/perpetuo/perpetuo/gen/db"
+	"github.com/perpetuo/perpetuo/internal/budget"
 )
 
 // Reserve implements budget.Ledger in one statement.
-func (s *Store) Reserve(ctx context.Context, kind, id string, period time.Time, amount, limit decimal.Decimal) (bool, decimal.Decimal, decimal.Decimal, error) {
-	r, err := s.q.SpendReserve(ctx, db.SpendReserveParams{Scope: kind, ScopeID: id, PeriodStart: period, Amount: amount, LimitUsd: limit})
+func (s *Store) Reserve(ctx context.Context, h budget.Hold, limit decimal.Decimal) (bool, decimal.Decimal, decimal.Decimal, error) {
+	r, err := s.q.SpendReserve(ctx, db.SpendReserveParams{HoldID: h.ID, Scope: h.Kind, ScopeID: h.ScopeID,
+		PeriodStart: h.Period, Amount: h.Amount, LimitUsd: limit, ExpiresAt: h.Expires})
 	if isNoRows(err) {
-		spent, reserved, err := s.Spend(ctx, kind, id, period)
+		spent, reserved, err := s.Spend(ctx, h.Kind, h.ScopeID, h.Period)
 		return false, spent, reserved, err
 	}
 	if err != nil {
@@ -23,13 +25,27 @@ func (s *Store) Reserve(ctx context.Context, kind, id string, period time.Time, 
 	return true, r.Spent, r.Reserved, nil
 }
 
-// Settle implements budget.Ledger.
-func (s *Store) Settle(ctx context.Context, kind, id string, period time.Time, reserved, actual decimal.Decimal) error {
-	err := s.q.SpendSettle(ctx, db.SpendSettleParams{Scope: kind, ScopeID: id, PeriodStart: period, Reserved: reserved, Actual: actual})
-	if err != nil {
+// Settle implements budget.Ledger. A hold already swept (its request
+// outlived the hold's expiry) was charged in full by the sweep.
+func (s *Store) Settle(ctx context.Context, holdID string, actual decimal.Decimal) error {
+	if _, err := s.q.SpendSettle(ctx, db.SpendSettleParams{HoldID: holdID, Actual: actual}); err != nil {
 		return fmt.Errorf("settle: %w", err)
 	}
 	return nil
+}
+
+// SweepHolds charges and releases holds that expired unsettled (their
+// replica died mid-request) and returns how many scopes it touched.
+func (s *Store) SweepHolds(ctx context.Context, now time.Time) ([]budget.Swept, error) {
+	rows, err := s.q.SpendSweep(ctx, now)
+	if err != nil {
+		return nil, fmt.Errorf("sweep holds: %w", err)
+	}
+	out := make([]budget.Swept, len(rows))
+	for i, r := range rows {
+		out[i] = budget.Swept{Kind: r.Scope, ScopeID: r.ScopeID, Amount: r.Amount}
+	}
+	return out, nil
 }
 
 // Spend returns a scope's spent and reserved amounts in a period (zero when
