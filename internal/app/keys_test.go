@@ -164,3 +164,20 @@ func TestGenerationIsReadableOnAnotherReplica(t *testing.T) {
 		require.Equal(t, "mock", data(doc)["provider_name"])
 	}
 }
+
+// TestKeyRequiringZDRRoutesOnlyToZDREndpoints: a key's require_zdr applies
+// to every request it makes, without the request asking.
+func TestKeyRequiringZDRRoutesOnlyToZDREndpoints(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	_, key := e.newKey(`{"name":"private","require_zdr":true}`)
+	status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", key,
+		`{"model":"test/duo","messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 200, status, "%v", doc)
+	require.Equal(t, "steady", doc["provider"], "the cheaper flaky endpoint retains data")
+	status, doc = call(t, e.srv.URL, "POST", "/v1/chat/completions", key,
+		`{"model":"test/leaky","messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 404, status)
+	er := requireEnvelope(t, doc, 404, "privacy_restricted")
+	require.Equal(t, []any{"data_policy:zdr"}, er["metadata"].(map[string]any)["excluded_by"])
+}
