@@ -35,23 +35,26 @@ func TestInvalidRequestsGetTheRightError(t *testing.T) {
 		name, key, body string
 		status          int
 		typ, field      string
+		says            string
 	}{
-		{"bad json", e.key, `{"model":"mock/echo",`, 400, "invalid_request", ""},
-		{"not an object", e.key, `[1,2]`, 400, "invalid_request", ""},
-		{"missing messages", e.key, `{"model":"mock/echo"}`, 400, "invalid_request", "/messages"},
-		{"empty messages", e.key, `{"model":"mock/echo","messages":[]}`, 400, "invalid_request", "/messages"},
-		{"messages wrong type", e.key, `{"model":"mock/echo","messages":"hi"}`, 400, "invalid_request", "/messages"},
-		{"temperature wrong type", e.key, `{"model":"mock/echo",` + msg + `,"temperature":"hot"}`, 400, "invalid_request", "/temperature"},
-		{"bad role", e.key, `{"model":"mock/echo","messages":[{"role":"wizard","content":"` + secretPrompt + `"}]}`, 400, "invalid_request", "/messages/0/role"},
-		{"bad strategy", e.key, `{"model":"mock/echo",` + msg + `,"strategy":"random"}`, 400, "invalid_request", "/strategy"},
-		{"max_tokens zero", e.key, `{"model":"mock/echo",` + msg + `,"max_tokens":0}`, 400, "invalid_request", "/max_tokens"},
-		{"no model", e.key, `{` + msg + `}`, 400, "invalid_request", "/model"},
-		{"unknown model", e.key, `{"model":"nobody/nothing",` + msg + `}`, 404, "not_found", ""},
-		{"no credential for model", e.key, `{"model":"test/unreachable",` + msg + `}`, 404, "no_endpoints", ""},
-		{"missing key", "", `{"model":"mock/echo",` + msg + `}`, 401, "authentication", ""},
-		{"malformed key", "sk-not-ours", `{"model":"mock/echo",` + msg + `}`, 401, "authentication", ""},
-		{"unknown key", keys.Generate(), `{"model":"mock/echo",` + msg + `}`, 401, "authentication", ""},
-		{"too large", e.key, `{"model":"mock/echo","messages":[{"role":"user","content":"` + strings.Repeat("a", 9<<20) + `"}]}`, 413, "payload_too_large", ""},
+		{"truncated json", e.key, `{"model":"mock/echo",`, 400, "invalid_request", "", "not valid JSON: it ends too early"},
+		{"bad json", e.key, `{"model": zebra}`, 400, "invalid_request", "", "not valid JSON (error at byte 11)"},
+		{"empty body", e.key, ``, 400, "invalid_request", "", "body is empty"},
+		{"not an object", e.key, `[1,2]`, 400, "invalid_request", "/", "must be an object"},
+		{"missing messages", e.key, `{"model":"mock/echo"}`, 400, "invalid_request", "/messages", ""},
+		{"empty messages", e.key, `{"model":"mock/echo","messages":[]}`, 400, "invalid_request", "/messages", ""},
+		{"messages wrong type", e.key, `{"model":"mock/echo","messages":"hi"}`, 400, "invalid_request", "/messages", ""},
+		{"temperature wrong type", e.key, `{"model":"mock/echo",` + msg + `,"temperature":"hot"}`, 400, "invalid_request", "/temperature", ""},
+		{"bad role", e.key, `{"model":"mock/echo","messages":[{"role":"wizard","content":"` + secretPrompt + `"}]}`, 400, "invalid_request", "/messages/0/role", ""},
+		{"bad strategy", e.key, `{"model":"mock/echo",` + msg + `,"strategy":"random"}`, 400, "invalid_request", "/strategy", ""},
+		{"max_tokens zero", e.key, `{"model":"mock/echo",` + msg + `,"max_tokens":0}`, 400, "invalid_request", "/max_tokens", ""},
+		{"no model", e.key, `{` + msg + `}`, 400, "invalid_request", "/model", ""},
+		{"unknown model", e.key, `{"model":"nobody/nothing",` + msg + `}`, 404, "not_found", "", ""},
+		{"no credential for model", e.key, `{"model":"test/unreachable",` + msg + `}`, 404, "no_endpoints", "", ""},
+		{"missing key", "", `{"model":"mock/echo",` + msg + `}`, 401, "authentication", "", ""},
+		{"malformed key", "sk-not-ours", `{"model":"mock/echo",` + msg + `}`, 401, "authentication", "", ""},
+		{"unknown key", keys.Generate(), `{"model":"mock/echo",` + msg + `}`, 401, "authentication", "", ""},
+		{"too large", e.key, `{"model":"mock/echo","messages":[{"role":"user","content":"` + strings.Repeat("a", 9<<20) + `"}]}`, 413, "payload_too_large", "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +65,7 @@ func TestInvalidRequestsGetTheRightError(t *testing.T) {
 			if tc.field != "" {
 				require.Equal(t, tc.field, er["metadata"].(map[string]any)["field"])
 			}
+			require.Contains(t, er["message"], tc.says)
 		})
 	}
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -46,8 +48,19 @@ func requestError(err error) *apierr.Error {
 	var se *openapi3.SchemaError
 	if errors.As(err, &se) {
 		field := "/" + strings.Join(se.JSONPointer(), "/")
+		where := "at " + field
+		if field == "/" {
+			where = "for the body as a whole"
+		}
 		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
-			"Invalid request: %s at %s.", strings.TrimSuffix(se.Reason, "."), field).With("field", field)
+			"Invalid request: %s %s.", strings.TrimSuffix(se.Reason, "."), where).With("field", field)
+	}
+	if errors.As(err, &re) && re.RequestBody != nil && errors.Is(err, openapi3filter.ErrInvalidRequired) {
+		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"The request body is empty. Send a JSON object as described at /docs.")
+	}
+	if e := jsonSyntax(err); e != nil {
+		return e
 	}
 	if errors.As(err, &re) && re.RequestBody != nil {
 		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
@@ -90,4 +103,19 @@ func notFound(r *http.Request) *apierr.Error {
 func methodNotAllowed(r *http.Request) *apierr.Error {
 	return apierr.New(http.StatusMethodNotAllowed, apierr.MethodNotAllowed,
 		"%s is not allowed on %s; the API is described at /docs.", r.Method, r.URL.Path)
+}
+
+// jsonSyntax explains a body that is not JSON at all, by position only
+// (never by quoting it).
+func jsonSyntax(err error) *apierr.Error {
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &syn):
+		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"The request body is not valid JSON (error at byte %d). Send a JSON object as described at /docs.", syn.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"The request body is not valid JSON: it ends too early. Send a JSON object as described at /docs.")
+	}
+	return nil
 }
