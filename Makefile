@@ -11,17 +11,22 @@ run:
 	$(GO) build -o bin/perpetuo ./cmd/perpetuo
 	PERPETUO_DATA_DIR=$${PERPETUO_DATA_DIR:-$(DATA_DIR)} PERPETUO_DEMO=$${PERPETUO_DEMO:-auto} exec ./bin/perpetuo serve
 
-## test: every test, against real PostgreSQL (managed locally unless DATABASE_URL is set).
+## test: every test, against real PostgreSQL (managed locally unless DATABASE_URL is set)
+## and real JavaScript clients (node and npm are installed when missing).
 test:
+	scripts/ensure-node
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-## generate: regenerate gen/api, gen/db and sdk/go from api/openapi.yaml, sql/ and the configs.
+## generate: regenerate gen/api, gen/db, sdk/go and sdk/typescript from api/openapi.yaml,
+## sql/ and the configs (generator versions pinned in tools.mod and sdk/typescript/package-lock.json).
 generate:
 	$(TOOL) oapi-codegen -config oapi-codegen.yaml api/openapi.yaml
 	$(TOOL) oapi-codegen -config sdk/go/oapi-codegen.yaml api/openapi.yaml
 	rm -f gen/db/*.go
 	$(TOOL) sqlc generate
+	scripts/ensure-node
+	cd sdk/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run --silent generate
 
 ## check-generated: fail when regenerating changes or adds any file.
 check-generated: generate
