@@ -133,6 +133,8 @@ func TestOperationalRoutes(t *testing.T) {
 	status, body = get("/openapi.json")
 	require.Equal(t, 200, status)
 	require.Contains(t, body, `"openapi":"3.0.3"`)
+	require.Contains(t, body, `"servers":[{"description":"This gateway","url":"/"}]`,
+		"Swagger UI must try requests against the gateway it was loaded from")
 	status, body = get("/openapi.yaml")
 	require.Equal(t, 200, status)
 	require.True(t, strings.HasPrefix(body, "openapi: 3.0.3"))

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -91,7 +92,12 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
+	// The served JSON names this gateway itself as the server, so Swagger
+	// UI's "Try it out" calls whatever host and port it was loaded from.
+	servers := spec.Servers
+	spec.Servers = openapi3.Servers{{URL: "/", Description: "This gateway"}}
 	specJSON, err := json.Marshal(spec)
+	spec.Servers = servers
 	if err != nil {
 		return nil, fmt.Errorf("encode spec: %w", err)
 	}
