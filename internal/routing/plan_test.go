@@ -28,11 +28,16 @@ const doc = `{
     {"provider":"cheap","upstream_model":"n1","pricing":{"prompt":"1","completion":"1"},"context_length":100}]}
  ]}`
 
+// static is the same credential set for every workspace.
+type static Set
+
+func (s static) For(context.Context, string) (Set, error) { return Set(s), nil }
+
 func planner(t *testing.T, creds ...string) *Planner {
 	t.Helper()
 	c, err := catalog.Parse([]byte(doc))
 	require.NoError(t, err)
-	set := Static{}
+	set := static{}
 	for _, p := range creds {
 		set[p] = Credential{Provider: p}
 	}
