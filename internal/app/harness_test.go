@@ -120,20 +120,10 @@ func setupWith(t testing.TB, upstreams map[string]http.Handler, tune func(*Optio
 // post sends a raw request and returns the status and decoded JSON body.
 func (e *env) post(path, key, body string) (int, http.Header, map[string]any) {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
-	require.NoError(e.t, err)
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(e.t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(e.t, err)
+	status, hdr, raw := send(e.t, e.srv.URL, http.MethodPost, path, key, body)
 	var doc map[string]any
 	require.NoError(e.t, json.Unmarshal(raw, &doc), "body: %s", raw)
-	return resp.StatusCode, resp.Header, doc
+	return status, hdr, doc
 }
 
 // generation reads a generation through the generated Go SDK.
@@ -182,15 +172,23 @@ func userMessage(text string) openai.ChatCompletionNewParams {
 // postRaw sends a request with the env's key and returns status, headers and body.
 func (e *env) postRaw(path, body string) (int, http.Header, []byte) {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
-	require.NoError(e.t, err)
+	return send(e.t, e.srv.URL, http.MethodPost, path, e.key, body)
+}
+
+// send is how every test request is made: JSON body, bearer key.
+func send(t testing.TB, srv, method, path, key, body string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv+path, strings.NewReader(body))
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+e.key)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(e.t, err)
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	require.NoError(e.t, err)
+	require.NoError(t, err)
 	return resp.StatusCode, resp.Header, raw
 }
 

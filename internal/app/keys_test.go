@@ -16,26 +16,12 @@ import (
 // call sends method path with key and body to srv and decodes the JSON answer.
 func call(t testing.TB, srv string, method, path, key, body string) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, srv+path, rd)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	status, _, raw := send(t, srv, method, path, key, body)
 	var doc map[string]any
 	if len(raw) > 0 {
 		require.NoError(t, json.Unmarshal(raw, &doc), "body: %s", raw)
 	}
-	return resp.StatusCode, doc
+	return status, doc
 }
 
 func data(doc map[string]any) map[string]any { return doc["data"].(map[string]any) }

@@ -146,7 +146,7 @@ func TestStreamSpendIsSettled(t *testing.T) {
 		`{"model":"mock/echo","stream":false,"max_tokens":10,"messages":[{"role":"user","content":"one two three"}]}`)
 	require.Equal(t, 200, status)
 	before, _ := e.ledger(id, "")
-	_, _, raw := (&env{t: t, srv: e.srv, key: key}).postRaw("/v1/chat/completions",
+	_, _, raw := send(t, e.srv.URL, "POST", "/v1/chat/completions", key,
 		`{"model":"mock/echo","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"one two three"}]}`)
 	require.Contains(t, string(raw), "data: [DONE]")
 	require.Eventually(t, func() bool {

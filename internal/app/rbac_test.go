@@ -3,7 +3,6 @@ package app
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -115,34 +114,18 @@ type rbacFix struct {
 // envelope of refusals and that no secret ever comes back.
 func (f *rbacFix) call(t *testing.T, method, path, key, body string) rbacResp {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, f.e.srv.URL+path, rd)
-	require.NoError(t, err)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	r := rbacResp{status: resp.StatusCode, raw: raw}
+	status, _, raw := send(t, f.e.srv.URL, method, path, key, body)
+	r := rbacResp{status: status, raw: raw}
 	if len(raw) > 0 {
 		require.NoError(t, json.Unmarshal(raw, &r.doc), "%s %s: body %s", method, path, raw)
 	}
-	if resp.StatusCode == http.StatusNoContent {
+	if status == http.StatusNoContent {
 		require.Empty(t, raw, "204 has no body")
 	}
-	if resp.StatusCode >= 400 {
+	if status >= 400 {
 		er, ok := r.doc["error"].(map[string]any)
 		require.True(t, ok, "%s %s: no error envelope: %s", method, path, raw)
-		requireEnvelope(t, r.doc, resp.StatusCode, fmt.Sprint(er["type"]))
+		requireEnvelope(t, r.doc, status, fmt.Sprint(er["type"]))
 	}
 	for _, s := range append([]string{rbacCredSecret, "0123456789abcdef"}, f.secrets...) {
 		require.NotContains(t, string(raw), s, "%s %s leaked a secret", method, path)
