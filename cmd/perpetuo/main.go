@@ -36,15 +36,40 @@ func main() {
 	// Logs are formatted on the caller's goroutine but written in the
 	// background, so a slow terminal or pipe never stalls a request.
 	out := logging.NewWriter(os.Stderr, 100*time.Millisecond)
-	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log, err := newLogger(out, os.Getenv("PERPETUO_LOG_LEVEL"), os.Getenv("PERPETUO_ACCESS_LOG"))
+	if err != nil {
+		_ = out.Close()
+		fmt.Fprintln(os.Stderr, "perpetuo:", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], log, out)
+	err = run(ctx, os.Args[1:], log, out)
 	stop()
 	_ = out.Close()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "perpetuo:", err)
 		os.Exit(1)
 	}
+}
+
+// newLogger builds the process logger from PERPETUO_LOG_LEVEL and
+// PERPETUO_ACCESS_LOG. The access log is switched off by filtering its
+// records (log=access) at the handler, so whoever builds the access logger
+// needs no flag of its own.
+func newLogger(out io.Writer, level, access string) (*slog.Logger, error) {
+	lvl, err := logging.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("PERPETUO_LOG_LEVEL: %w", err)
+	}
+	on, err := logging.ParseSwitch(access)
+	if err != nil {
+		return nil, fmt.Errorf("PERPETUO_ACCESS_LOG: %w", err)
+	}
+	var h slog.Handler = slog.NewTextHandler(out, &slog.HandlerOptions{Level: lvl})
+	if !on {
+		h = logging.WithoutAccess(h)
+	}
+	return slog.New(h), nil
 }
 
 func run(ctx context.Context, args []string, log *slog.Logger, console io.Writer) error {
