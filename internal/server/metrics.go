@@ -12,6 +12,7 @@ import (
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	panics   prometheus.Counter
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -23,8 +24,11 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Name: "perpetuo_http_request_duration_seconds", Help: "HTTP request duration by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "perpetuo_http_panics_total", Help: "Handler panics recovered (each is a bug; the log has the stack).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	reg.MustRegister(m.requests, m.duration, m.panics)
 	return m
 }
 
@@ -35,3 +39,5 @@ func (m *httpMetrics) observe(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
 }
+
+func (m *httpMetrics) panicked() { m.panics.Inc() }

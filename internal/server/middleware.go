@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -31,23 +32,41 @@ func chain(h http.Handler, mws ...func(http.Handler) http.Handler) http.Handler 
 	return h
 }
 
-// recoverer turns a panic into a 500 envelope (or, mid-response, a cut
-// connection) instead of killing the process. http.ErrAbortHandler passes.
+// recoverer turns a panic into a 500 envelope instead of killing the
+// process. Once the header has gone out it cuts the connection instead:
+// writing an envelope then would append JSON to a body under way, which the
+// client would read as a successful response. http.ErrAbortHandler passes.
+//
+// It tracks the header with its own statusWriter because it runs outside
+// accessLog's (and outside requestIDs, which is why the id comes from the
+// response header).
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("panic serving request", "request_id", requestID(r.Context()), "panic", v)
-				if rw, ok := w.(*statusWriter); ok && rw.wrote {
-					panic(http.ErrAbortHandler)
-				}
-				s.writeError(w, r, errors.New("panic"))
+			v := recover()
+			if v == nil {
+				return
 			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			id := w.Header().Get("X-Request-Id")
+			s.metrics.panicked()
+			s.log.Error("panic serving request", "request_id", id, "panic", v, "stack", string(debug.Stack()))
+			if sw.wrote {
+				panic(http.ErrAbortHandler) // net/http closes the connection without writing more
+			}
+			h := w.Header()
+			for k := range h { // set for the response that never went out, e.g. Content-Length
+				if k != "X-Request-Id" {
+					delete(h, k)
+				}
+			}
+			r = r.WithContext(context.WithValue(r.Context(), ctxRequestID, &reqState{id: id}))
+			s.writeError(w, r, errors.New("panic"))
 		}()
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(sw, r)
 	})
 }
 
@@ -99,14 +118,26 @@ func stateOf(ctx context.Context) *reqState {
 func requestID(ctx context.Context) string { return stateOf(ctx).id }
 
 // accessLog logs one line per request: no bodies, no headers, no secrets.
+// It logs and counts in a defer so a request whose handler panics is not
+// missing from either; the panic unwinds on to recoverer, which answers 500
+// when nothing was sent.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		returned := false
+		defer func() {
+			status := sw.status()
+			if !returned && !sw.wrote {
+				status = http.StatusInternalServerError
+			}
+			d := time.Since(start)
+			s.metrics.observe(stateOf(r.Context()).route, status, d)
+			s.access.Info("request", "request_id", requestID(r.Context()), "method", r.Method,
+				"path", r.URL.Path, "status", status, "duration_ms", d.Milliseconds(), "bytes", sw.bytes)
+		}()
 		next.ServeHTTP(sw, r)
-		s.metrics.observe(stateOf(r.Context()).route, sw.status(), time.Since(start))
-		s.access.Info("request", "request_id", requestID(r.Context()), "method", r.Method,
-			"path", r.URL.Path, "status", sw.status(), "duration_ms", time.Since(start).Milliseconds(), "bytes", sw.bytes)
+		returned = true
 	})
 }
 
@@ -170,9 +201,13 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Flush implements http.Flusher.
+// Flush implements http.Flusher. Flushing sends the header (200 unless
+// one was set), so it counts as writing it.
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		if !w.wrote {
+			w.code, w.wrote = http.StatusOK, true
+		}
 		f.Flush()
 	}
 }
