@@ -85,9 +85,11 @@ func (e ChatMessageRole) Valid() bool {
 const (
 	Authentication        ErrorType = "authentication"
 	BudgetExceeded        ErrorType = "budget_exceeded"
+	BudgetUnavailable     ErrorType = "budget_unavailable"
 	Conflict              ErrorType = "conflict"
 	ContextLengthExceeded ErrorType = "context_length_exceeded"
 	InternalError         ErrorType = "internal_error"
+	Interrupted           ErrorType = "interrupted"
 	InvalidRequest        ErrorType = "invalid_request"
 	MethodNotAllowed      ErrorType = "method_not_allowed"
 	ModelNotAllowed       ErrorType = "model_not_allowed"
@@ -112,11 +114,15 @@ func (e ErrorType) Valid() bool {
 		return true
 	case BudgetExceeded:
 		return true
+	case BudgetUnavailable:
+		return true
 	case Conflict:
 		return true
 	case ContextLengthExceeded:
 		return true
 	case InternalError:
+		return true
+	case Interrupted:
 		return true
 	case InvalidRequest:
 		return true
@@ -699,6 +705,9 @@ type ErrorType string
 
 // Generation defines model for Generation.
 type Generation struct {
+	// Anomaly What Perpetuo corrected on this record, e.g. usage an upstream reported beyond what the request allowed, clamped to the reserved bound.
+	Anomaly *string `json:"anomaly,omitempty"`
+
 	// App From the `X-Title` or `HTTP-Referer` request header.
 	App *string `json:"app,omitempty"`
 
@@ -744,7 +753,10 @@ type Generation struct {
 
 	// UpstreamId The id the upstream gave the completion.
 	UpstreamId *string `json:"upstream_id,omitempty"`
-	User       *string `json:"user,omitempty"`
+
+	// UsageEstimated The token counts (and so the cost) are Perpetuo's estimate; the upstream reported none (e.g. the client hung up).
+	UsageEstimated bool    `json:"usage_estimated"`
+	User           *string `json:"user,omitempty"`
 }
 
 // GenerationResponse defines model for GenerationResponse.
@@ -1017,6 +1029,11 @@ type Usage struct {
 		CachedTokens *int `json:"cached_tokens,omitempty"`
 	} `json:"prompt_tokens_details,omitempty"`
 	TotalTokens int `json:"total_tokens"`
+
+	// UsageEstimated Present (true) when the token counts are Perpetuo's estimate because the upstream reported
+	// none, e.g. a stream cut before its usage chunk. Estimates count every generated field
+	// (content, reasoning, refusals, tool calls) at 4 bytes per token.
+	UsageEstimated *bool `json:"usage_estimated,omitempty"`
 }
 
 // Workspace defines model for Workspace.
@@ -4684,81 +4701,85 @@ var swaggerSpec = []string{
 	"DoslaE/gBSAsUKL/3zd+8AwkJrkwgYQM/KQ6NcwJLq2jJfriI/QK5yQbW5dSjBK4Md6O8WSZ2NyYcSP1",
 	"alWsbsMIXYs/vDkuek2L+06uCcFO4qvEFRIu+girXx6AyztduyVNnMHz9q/7yZ63S7rW9tfPVzoEOgNA",
 	"GUvFgf5eDBfGq6UjiYDTOSK1W6JFpyaW4SzNFjGoK53p4PrYmFpjuEkBMn3v41LOlegymbZRHE3KbAbS",
-	"H6Ld2mPK5Ngq/55O0f4a+IIY/2cGlOjv1IgpK6n5XNOgUTqucLocc1BMldo4FMg5y1oTp4xOc6IjVkpR",
-	"YqX6VOBlznA2loyNc8w1OXAswWSQ+EeotmtQ5n1RUnyFiZGK3tfsCriaWz/dHKNkCqc4H7fRXwuGH6vg",
-	"RpfmcBHw2v6Bs4Vm7+TPg09E5qB9fIkScYOP2iPOkypUNgdsAwZr5Tk2ofmAQ+6NznSuomJ2YByOR6w0",
-	"f230PxQmxjSFvFKC2lyQ5kSZovOSzlBZoAlMGQcbMLVBc6BZQ1f3LqP72FCPkJCwrYnvTLXu10InQIVv",
-	"3ktY9jl9NsqIQFNFYI6AbEhU3yrTBsDXZE5sEn4nEu3plCoy1emYKCPZZlbxPZ0m1YMmhDpOcTrvC840",
-	"R5ol1CTBwbWMs3rPBtk9GsCQjTcAWZUXgKos9p5Qkx9QWruHVfkqnspkzFfDgTMm0d7z0cj4WW1sxCJV",
-	"Yi7BIDAQ69Ij+9RFxYVjycZTwoU0ML8HleqnkX4a7dmwjfYKryIqb4+OKhqJMb3DCs5sKlNoiMT5OGXG",
-	"3NmgUEBZzzaA1ZftS7JmdsIMXxkRWO93I95xUYYtHYyddPU2BXs49uW5l5HUBFwI3v1s18O6DVDXkrGW",
-	"dd7FFtK+6uv3Yaagd41vbAr+EXCuDKP2ejVbeo6iy7UuT/tYaKVgHZLOod0oOaii0f93pUv/FwqMtqkj",
-	"WmDiLrltt7GuNslZHBkmuWLLa4BL/WHBqJzn2nW0FtW7KU3qYrUdgGPX1Li1sgWhVc1PFEdXBK4hrMlv",
-	"x0p69NgAY7tnHLy2e8qCe9OH7uFKbjmMV1RNaWjfo1qqtHa8D7vW+dpAin0x1xBgPXLyYdfAVpUWXvp+",
-	"8MLX8HgmqmqEz59enyB1TmF0LfSe0Qwv94fo1JQ1KQ5XrL4ATAXKyRSUCB165v4q5usQ9HtD9DspYFWS",
-	"Jd/C5vHS6GCxpTRfG2ZfhcGPasxOYimWHyyxr6E8A+t7BUYq0Hq+1hfPRzss8doYbKHqrrg/FcAcegdB",
-	"AUup9w4ImOcfxvpuD9utea8gwG8L492TOYO25c3i6ZxISF3qWztVqiilsiRwTqrvNk7sss8tu5kCg/Ny",
-	"NHoB4aSBOGKlfMi62hghX4P1IO1EK7fFuHvW0D5CNJNiyihJcT4WeTkL7rDpvg1bp9vVZDQuptv1Arub",
-	"Wb1tPD+1KujqLGAz7C6OqmzlcbPHxTZoLMZ+EDSQmbYGpERoK5g7uHZVzN6E/3V+iU5wo7Gb1tJdqlmh",
-	"qtUFHZ1JHRbiJtu2QNUD+4s+obALUa+Fy/0lvVZwg2H/BStpbTOZ0s89DjQDruw6zhYIu1rQ2KasYDTN",
-	"GZb7jajiaDgajUYvnr/cqgL0Q033rTRtW6Jq/VrGexJ7Xh9dt1DoBBob0cPCbdSWVgg/sRWVlEixH0rB",
-	"9B1fNUebA41Gr4K286KZ/dyog7IOsu5Uhy+jfqfoemFauZCCpVg1ukO1Auvu2m4xkgVbldbDWSkJnaGi",
-	"nrULTB2QGrtKDtHIwmgwuicjFNmOU5bnkFZYcBWdajqdEUrD2rpJTw5aEqJVdWaqogwFuwynLe5afDNW",
-	"4iGw1nuT/11VVS9InhNGDemKTWh3HVF2Msnb5NeoJ2n6Z+ufunTmfgvpM4zmy56yGRkC7gIvTYSjXdG3",
-	"OYx1XK275ofmQpIhyZfG7R1vWB7UXsnQMIdsrPDaGyE6M253LVowMtCyqBsUwFOgkuRQ1RgEsqkr6K+t",
-	"F/PKBLr1195+CR3bfNKiDJnQhugUcZmgwbff/N9LTCX5iqsKlc3x5JwiTRVng6oYFsruTTQDJzFKagia",
-	"OLKlgERn3Ce3k2WsE4D1ke+SJnCcbDLSII48bITKj718+rYn2pd0284WVfvzZ3ExCcooBJ4K42eLjgcf",
-	"d+AxPPMqolqMDrwAWbJnorpsXPmUSV5VjK6+TTHNiDIhm72S6nJlwIXJ65hiIc0nDjmxCQoTnGOaNvTG",
-	"enufnUOzTyB7SmzAyGgPG9tUpe6MVZRnxYQhHGwVX1OD+7dQR9+ovdK3id6FNucF6VtyiZdgMnX8wG4p",
-	"bAX4qlZo4fQGc9GtREZjSD8UTFBtSyyYANzKZ7qqmxsfoJOoNaXFcw3RkKJX9TPcjbuybdNei135IEsB",
-	"Y6YrABkfeznp/Y3yFFG4J54JWzwwuCYZtNrk+XoHEV4Px+s5mN4ncywQZV4qPGJTRKQmtBBtrbAde8+x",
-	"1tVZoepe3s57erSMeP5Nudk2bYW1mmJWWhRhf6yBxQaoWdF4K9irZ7tuXB5SNvPtXvs8vuqRWhi0IVBP",
-	"EVc3djhtfVOHQrXWDnwb3r7v69+opniYM7sfgutXvpdL+55svYo31mtxOmMqLTmRyzN1cKuNAubAT0vj",
-	"6muH+Z1mVlc4VQ2oItv+Va+qJ6lF6lzKwvSXJXTK+hU+XVbcKBp79+49mmEJ13h5rIuWTHuUgU7rrb0T",
-	"A1fRnoPeGqFoyhmViE3P6QLTpU0mc1eGiFEpdNMNdb3wGaZEaLsk1IF1eE7P6Ruv4S0RLoevpGpQcnB1",
-	"mKgdmYpkz2li8sbUanYgLnRpDJKMDdFbp22dU3UcnOpWr2YRgbyEYzAVvMmpbuVhTahj9HsNZuQwUG/T",
-	"5EuXAoSGmevaG6Pk9tzkdp5Hx+j2XOeKn0cxOteYMp9sxrj7xySNn0d3d0ls7tJzmticfLXrxA0Zeun6",
-	"+xaTJn37CuclqMs2qXJEE5OInZMULJvaTsmnhdLCBs+HI5MZJ7UG4tOdsiqAC0M5o+GhGan97gWJjqMX",
-	"w9HwhU56lnNN0gdznWr0VX2emXCz4RrC6NssOo5+BGmzkVrtlp+PRjtrtmxXCHRZtn2RUhDC1NWTKxg2",
-	"+DM6/nIRR6JcLDBfRsfRO3IFVA0vOJtoFQ7PhLbD3LlEdKEmOOCAs6V/8ubSz0cjdD1X5r9uNWMYzRb+",
-	"CyQ5nk5JqnmNg8KL0PqSwvYECzhBL0cv7PM6Jk/oLEYZN2k0yoROS8WCU+M/Vku4R7Up3UbCR8AZUef6",
-	"NnhQyy91h4iXoxd901T7MvnOK9FUnWc9nq4OD9I5lge1PWAMFLZFi6jYJqQq2O8l5vMxUrpREqMzozif",
-	"AZXozZU6imn+RJmMtXQ5p42mUs7wXtNcqlnZ3O4hpUXSJz9PPcWcE1tIXHc2QkT3GklIlphmE9Tl+NeZ",
-	"hYO3WWIz+nXB6jmthLR6JJRfHetfEp3+ktQdlUxwI1F2VWIjHkoWVwm98Tk1TS7qmuccC4nSeUkvXfZ9",
-	"oij5GH354Zef31wksRXQtg/YMfpykQyRphDh5eufU5Ok61JF0WQpTbW4Tjg25Swn9i/CU3WFEKkHEDqY",
-	"qNPoTQgNx6XCjymSSswNkjRSwo9RJeytuG1ynFFzW83wKvewqzLbCdOFe5/dNdUrmzn3aJzfOqlWieBG",
-	"HoBih0HdbKeereU2NCjXIfW0OdlrTRp/OvvlZxNwT5CeVMQIaKbQZMijQTMGJYGO/4ECkGohtKcWsb26",
-	"bCo0mzqq2Ds7e6MjW4ZPNARbPBROtmqwotFikh/ffEJKLtW/1Upe+GUFd3F0ZPC1keRUow+3Gv18q9Ev",
-	"thp9tNXo77YZfbjVTp5/v8Xol1vB5OVWMHm5FUwqY3yLe7O6KY0oQhipSxA1UuLdlVm5Jusbc9aoHgsq",
-	"OCYMEiMl7GNk/egxalwdrJQpW2gFVWnLHi9UzQtsA/HKgB6iU1fohrBAgjGq/jZKsuZY2LIs9LMONs6Z",
-	"ujWNBxDZLlyWq5UcCqpEXmZ93HiJyZe1bIz2khnQgX51iQ7+VCWR/lXbuWOrN5j8vQS+rF9hQla/uaTA",
-	"UgJXz/23WvXLaPA9Hnw9Hfz14vYwfnV097uArLt4RGEfKG3oEa5+g8VHl2BPxlE/gtTkKCSWokvaHmNZ",
-	"s7NmK+vPmvVl5ip2UHeaeZWFIg/FWRPIY5O0K2JU5dLbXHysW3bhWVjvf11yDlT+BMvHVPz99OYeUtBB",
-	"hq2x+iA8/aA3MYFK0FjIrkJQ3T4ziCPPLSLmuACnHOdEyUDTKMr0ezUTGeUES5SDUnONx8CE03rEn5Zt",
-	"rZYyXcy+I0K+N1t9RLTWqVU9SDWHfGq8qh1p6FkY14BEKabWkSSZh2Zb3l6juQJ3P6pPdSshAeDeJOOH",
-	"0JTpMIGcUZ0sEcbPr/Uaj4ijppu4B0/1cYe7g36XdoUH8gWmeAYL0MwV91jbRjcRCPsxJc0xFGkvunsT",
-	"ifbhue8qB6l/69bN+xlNYXhObVNdZW7nYJ+0xm9I6fhUE9EMpI5m4VT7jazhTeH6nFYPHKO5tqZNiMt4",
-	"M9VI9YU05nmPUfirFyl4DHuwHQXbyBI8fKzls7UkGXtAxKbNm/nvmagujd0owH6MJkimHeFwcOu9Xe7O",
-	"0G8OoW6+AWoboh/0YOPYM4QsYhNR1e6GWsif2Je+KSLSgVPdOtfQp7q0sKXqDkmZFZok1UDsUagpqXom",
-	"G+7gflUTbQLYuNc5vGLrjyAj1ykptTzYiZK4EWRalkdopXrIgf96RaXkF1im83XkqFOHlFlk6LJDRSaw",
-	"9mSCycbxnthFtTER2G5zuyQGc+IdiKCDVigyqLkEkB9bAcs4MmljQ2Si5X7GrrtOY6PwYFd5rA2QsI7z",
-	"upGf8XjuxWajtz5XXr2ZHak5v//LLz/VDo1mMsrjsHNQTVrJzXXXS4GApnxp+kpLxEFItHf65mzw/OWr",
-	"wY+v3+9bWxGy6t2ISuNpdB4d9rmy6450j+TGbjdxfGK9JdC6by2ZoT3DIfsPJ7fTLNNviOiQ2g4ExcFt",
-	"/c9Wasy6e8MoAC3SeHr1Ywuo9Ssiq04x+qZUtitdJACmioAfRZ7Ft6H3Nfu0uNULm++p7aCElnmeoDQH",
-	"zAVKXHPKpE8PekJR9200oW9DhJUOtEMhp2ypfgeOogNhNR9jchndRyAB0LS4Gs6dE2es6XFyDoS7PNau",
-	"BvST2sIjIst7ZWi/Z1WgPaPCmc0Ko9rt70gLsv6WJ1d6lDZq+6L7b2Y0pjB6b3FkkoINFKZMg2AhIL+y",
-	"frsTIw/Mb5guEWV04PuWThyB2AG2k01ICXJe9N2LhMYrmJ9Y82m+EbefyGwiBpHCw4chNbQn6ldkUna9",
-	"vzuvDXXk9xAZcXB7Ccs1qo+nRusXZGotWZ9WCwqqTlvVwTLqXtMPGux9ulEw7nIUIvYrdrkLpchMtAHY",
-	"+jWhR44VtV493E9vTqYpFBgy29+RKrQBcHau9mgC3JG+8weTJJbDVCJWKqEIhRX9Oh/0pK3z6EhhErde",
-	"Rqxj1HWftGR4Tp1QXWBF2lT3haYZsq2S6rtQi9uTKib51x8+xkjPtLQZjQOgeKIDbtg9nZ1ThVUKyjxt",
-	"6WjqFtWRVE8wG9eEwUuGJksnp5WQGZ7T02reB7BtwEtv9JTHFvXfRvPbmPd2p+49WH5bYujNMNahUDvm",
-	"MWOhdUuhvmCo2cSOlK5FdaTfiKPpxNzuTpvOMvuxT1l67+pUH4OJGl2tnlhfavV0WkkNu3IMVUW/D2Gh",
-	"g1vz4QE+ILRn/khm31ZfRWX1a0yV7mE0drOSCeEJ46PUib7m8RRTyiSagJ0l69OfPCJar0LZmR6uQpmD",
-	"rQF6vwLVt+nR/1ISNO6jddDYucbkiPUJnESVDbhnNBz37guty7Ac9puRaTtFv3bST+8ZLJgM0bu5L59A",
-	"aH4bzeNpKbbyNdn0kT2TSafrbmOD0V5Z2iw6aVbtfblQBGYKpUOJoqcoZynOq2of27ncpqgv8CUgXppc",
-	"b/16HF29d3xwoJ+aMyGPvxt9N9IXtN1cuD7Fr8lrpfWaN1DavNIqr1exWOB90IbCqwYPfiaVsgBKU0zk",
-	"HLc2iao7VytzEbnMmDon0t+Vy7nrzlNnTMV1voTzPulZdUDOC2246j+F0sEEK+3fZu0oquUs99b10Nxd",
-	"2pQuuXIsv7TI37pXW3R3cfc/AQAA//8=",
+	"H2K/KSm+wsTID+vrHlMmx9Yi8BSN9tfAF8Q4RTOgRH+nRkxZSc3nmjCNJnKF0+WYg+K01AanQM5Z1po4",
+	"ZXSaEx3GUtoTK9WnAi9zhrOxZGycY65phGMJJq3EP1e1XYNH74vmUauv2RVwNbd+ujlGCRpOcV7Npb/g",
+	"ZaG2HzLmf6ziH12yxJQtcL7sEVUfgBcgS4ZSxjmk2gapMiNSxjMrHoxHC9M69MXBBACcVWfopw5QOuMu",
+	"RmmOF0UdPONgo5kThbKNTBxcBJzTf+BsoSdM/jz4RGQO2pWZKEk++Kgd/zypNjMHbOMi6xczGQgBv+Mb",
+	"ndBdQcAOjMNhl5VWvk1yCEXDMU0hr3S9NrOnOVEW97ykM1QWaAJTxsGB1eQGAM0aJol3597HVHyEvItt",
+	"PRnOIu1+LXSeV1jBuIRln29ro8QPNFUE5gjIEq++PKcNgK9JENkky4BItKczx8hUZ52ijGSbGf/39A1V",
+	"D5pI8TjF6bwvBtUcaZZQkwQH11LbqncbJDFpAEM23gBknnRxyfo9ETU/brZ2D6vScjzN0FjphgNnTKK9",
+	"56ORcSfbEJBFqsRKMO6HCcOM7NOKFReOJRtPCRfSwPweVKqfRvpptGejU9r5vYqovD06qmjk//QOKziz",
+	"GVuhIRLn45QZq26Deog4cvK1N6mZZM0kjBm+MiKw3u9GvKPvtDEISRYuAam7mAGirS/ZU4qSsBnTTMh9",
+	"7cV0d+gzgdxkJ80dVnelZu49faPKjjTf76lhsDGfLd29neKBNqN5pOhfO15+WBO/IbLolw49EqZBEbUA",
+	"r0Wyd/92MRTSjmvd52GmuqdDbWyq/xFwrgzX9nq1PPEceZdrXdL2sdBKwToxneO8UfJWxVz/70rL/i8U",
+	"gG1T57XAxN3O225jXe2YswgzTHLFqNcAl/rDglE5z7Vrby2qd1M61sVqO0DKrqlxO2YLQquarCiOrghc",
+	"Aw+aUduxkhFOBhjbPePgtd1TFtybPnQPV3/Lob+iqk1D+x7VbKX1s/iwa52vDaTYF3MNAdYjJx92DWxV",
+	"CeOVVwSVBw2PZ6KqFvn86fUJUucURklE7xnN8HJ/iE5N2ZnicMXqC8BUoJxMQYnQoeeOWcV8HYJ+b4h+",
+	"JwXGSrLkWxhrXpojLLaU5mvTIFZh8KMas5NYl+UHS+xrKM/A+l6Bqwq0ni/8xfPRDkvwNgZbqPou7k/V",
+	"MIfeQdDGUuq9Azbm+YexvtvDdmveK0jz28J492TOEm+5Enk6JxJSl5rYTmUrSqlsC5yT6ruNE+/sc8tu",
+	"JsfgvByNXkA4qSOOWCkfsq42T8jXYL1OOxHObTHunjW0jxDNpJgySlKcj0VezoI7bLrXw2b1djUzjYvp",
+	"dr3A7ma+b5tvkVoVdHWWthl2F0dVNvm42YNkGzQWYz9IHcgcXANSIrRdzB1cuypmb0HGOodKJ/jU2E1r",
+	"6S7VrFDV6oKbzqQOC3GTbVug6oH9RZ9Q2IWo18Ll/pJeK7jBtIwFK2ltM5nS3D0ONAOu7DrOFgi7Wt3Y",
+	"phRhNM0ZlvuNqO9oOBqNRi+ev9yqQvdDTfetNHpbQmwdcsafEnvuKl1XUugEJxtxxcJt1Ja+CD/xGJWU",
+	"SLEfSpH1PXY1R5sDjUavgrbzopmd3qhTs5697lSHL6N+b+56YVo5lYKlcjW6Q7Uc6+7abrGYBVuVdsVZ",
+	"KQmdoaKetQtMHcAau0ob0ciSaTC6JyMU2Y5TlueQVlhwFbdqOp2xS8PaukkfD1oSolUVaKrWDAW7DLQt",
+	"7lp8M1biIbDWe5OfX1W9L0ieE0YN6YpNaHcdUXYy/dvk16j3aTqW65+6dOZ+C+kzjIYCoLqsSYaAu8BL",
+	"E5ppV1xuDmMdEOyu+aG5kGRI8qXx18cblm+1VzI0zCEbK7z2hrbOTLxAixaMDLQs6gYF8BSoJDlUNSCB",
+	"bPcK+mvr+bwyjm59vLdfQsc237coQya0ITpFXCba8e03//cSU0m+4qqCaHM8OadIU8XZoGqJhbKvE83A",
+	"SYySGoImAG4pINEVEcntZBnrBG195LukCRwnm4w0iCMPG6HycK/eoe2J9iXdtrNF1f78WVyUgjIKgafC",
+	"+NmiI8XHHXgMz7yKtRaj10Ehd9m48jaTXKwYXX2bYpoRZUI2e1nV5eSAC5N3M8VCmk8ccmJzRSY4xzTt",
+	"yQv57ByafQLZU2IDRkZ72NimknVnrOI+KyYM4WCrwKAa3L+FOmxI7ZW+TdgxtDkvu6All3gJJpPKj0iX",
+	"wlbor2pVFw7xmYtuJTIaQ/qhYMJsW2LBhORWrb42VPpBF/ZKtKcUo/0aOI3waU+wFE0gxaWAcMz0nCoB",
+	"YKMwVaA9LaVLfiFS2PSkdF7SyyF6Y+e1bQFtH0ZbI64MAQJ5dk73bPlKjCrqVR91SxURe6Vg+whLdIQm",
+	"SzVlpcebLLk13auaiA2wVNSCvmWJmvhCOnHVmnM3nt22+X8tduWuLQWMmS5mZXzslVf093xUJOCeeCZs",
+	"HczgmmTQ6vjoq2hEeO1Ir+dg2vjMsUCUeVUdiE01sbBrOlyPOt/M7j3HWq9whap7OYbv6fwzN9lvyiO5",
+	"aVe31RSz0vgKu64NLDZAzYoecsG2U9s1lvOQspkb/Nrn8VWP1MKgDYF6irhSbsIVGJv6Xqq1duAG8vZ9",
+	"X1dQNcXD/P79EFy/8r28//dk61W8sV7h1VlxacmJXJ6pg1vFHTAHfloar2g7I6LKDq6K9apeapHtZKxX",
+	"1ZPUInUuZWFaJRM6Zf26sa6Qb9Q/vnv3Hs2whGu8PNb1d6bTz0BnqNeOnIFrzpCD3hqhaMoZlYhNz+kC",
+	"06VNGHRXhohRKXT/GHW98BmmRGgTLtRMeHhOz+kbr3czES5Ps6RqUHJwdZioHZnies+/ZPK51Gp2IC50",
+	"lZdSJoborVNMz6k6Dk6NeqIXEcjLnQdTjJ6c6q401to8Rr/XYEYOA/U2Tep/KUBomLkG1DFKbs9N/u55",
+	"dIxuz3XZw3kUo3ONKfPJFj+4f0z9w3l0d5fE5i49p4ktL1G7TtyQoVd5sm8xaSoRrnBegrpskyoPODHa",
+	"Uk5SsGxqm36fFkphHTwfjkz2o9QaiE93ygADLgzljIaHZqQOURQkOo5eDEfDFzpVX841SR/MdVbWV/V5",
+	"ZiLzhmsIo2+z6Dj6EaRN3Gp1Dn8+Gu2sb7hdIdAw3Lb4SkEI0yKCXMGwwZ/R8ZeLOBLlYoH5MjqO3pEr",
+	"oGp4wdlEq3B4JrTJ6s4logs1wQEHnC39kzeXfj4aoes5yY2qbRnN9rAQSHI8nZJU8xoHhReh9SWF7QkW",
+	"cIJejl7Y53X6gtaYM24yjhDjWitn06lxtasl3KPa69BGwkfAGVHn+jZ4UMsvdbOTl6MXfdNU+zI57SvR",
+	"VJ1nPZ6uDg/SOZYHtT1gbDm2Rbez2NpCCvZ7ifl8jJRulMTozCjOZ8ome3OljmL6mFEmYy1dzmmjP5rz",
+	"Uazpk9Ys0m+3Q9Mi6ZNfi5Bizomtia+bdCGi2+YkJEtM3xTq6jjqJMzB2yyxVRu69vqcVkJaPRLKoY/1",
+	"L4m2BZO6OZiJAyXKrkpscEjJ4sqWjM+pMR/r8v0cC2msSWdkJoqSj9GXH375+c1FElsBbVvaHaMvF8kQ",
+	"aQoRXk3GOTWJ2C7PVpuQGo46qdxUZp3YvwhP1RVCpB5A6GCiTqM3ITQclwo/pt4vMTdI0kj7P0aVsLfi",
+	"tslxRs1t9XWsPOmuYHInTBdu43fXVK9skuGjcX7rpFolght5AIodBnXfqHq2lofVoFxnH6TNyV5r0vjT",
+	"2S8/m9yEBOlJRYyAZgpNhjwaNNPwF/gvrwgU+VQLoT21iG07Z10fbOqoYu/s7I0OAho+0RBs8VA4L63B",
+	"ikaLSX588wkpuVT/Vit54fdu3MXRkcHXRpJTjT7cavTzrUa/2Gr00Vajv9tm9OFWO3n+/RajX24Fk5db",
+	"weTlVjCpjPEt7s3qpjSiCGGkLkHUqCdwV2blxa1vzFmjyjGo4JiIUayLM2JkQw4xalwdrJQpW2gFVWnL",
+	"Hi9UfThsL/zKgB6iU1eeibBAgjGq/jbK7uZY2NI79LOOy86ZujWNBxDZhnKWq5UcCqpEXhFC3Hgfz5e1",
+	"bIz2khnQgX4Lj46TVdW9/lXbuWOrl/H8vQS+rN/GQ1a/hKfAUgJXz/23WvXLaPA9Hnw9Hfz14vYwfnV0",
+	"97uArLt4RGEfqALpEa5+r9BHl2BPxlE/gim+FRJL0SVtj7Gs2VmzlfVnzfqSmBU7qDvNvJVFkYfirAnk",
+	"sclvFjGqyg5s2QLW3efwLKz3vy45Byp/guVjKv5+JngPKeh4zNZYfRCeftCbmEAlaCxkVyGo7gQbxJHn",
+	"FhFzXIBTjnOiZKDpeWaqr81ERjnBEuWg1FzjMTCRxx7xp2VbqztSF7PviJDvzVYfEa11FloPUs0hnxqv",
+	"akcaehbGNSBRiql1JEnmodl2aqjRXIG7H9WnuiuWAHAvRfKjjcp0mEDOqM4rCePn13qNR8RR003cg6f6",
+	"uMPdQb9Lu8ID+QJTPIMFaOaKe6xto5sIhP2YkuYYirQX3b1UR/vw3HeVg9S/dev3UDCawvCc2v7QytzO",
+	"wT5pjd+Q0vGpJqIZSB3Nwqn2G1nDm8L1Oa0eOEZzbU2bEJfxZqqR6gtpzPMeo/BXL1LwGPZgOwq2kSV4",
+	"+FjLZ2tJMvaAiE3HQvPfM1FdGrtRgP0YTZBMO8Lh4NZ7UeKdod8cQo2pA9Q2RD/owcaxZwhZxCaiqt0N",
+	"tZA/sXFzRUQ6cKq7QBv6VJcWtlTdISmzQpOkGog9CvXXVc9kwx3cr2qiTQAb9zqHV2z9EWTkOiWllgc7",
+	"URI3gkzL8gitVA858N8UqpT8Ast0vo4cdZaVMosMXXaoyATWnkww2TjeE7uoNiYC2zhxl8RgTrwDEXTQ",
+	"CkUGNZcA8mMrYBlHJsNuiEy03E9udtdpbBQe7Iq0tQES1nFeN/IzHs+92OxZ2OfKqzezIzXn93/55afa",
+	"odFMRnkcdg6qSSu5uW7gKhDQlC9Ni3SJOAiJ9k7fnA2ev3w1+PH1+31rK+q+U+Y1n0rjaTTRHfa5suvm",
+	"io/kxm73I31ivSXQhXItmaE9wyH7Dye30yzTLzvpkNoOBMXBbf3PVmrMunvDKAAt0nh69WMLqPUrIqtO",
+	"MfqmVLYrXSQApoqAH0WexbehV4/7tLjVu8fvqe2ghJZ5nqA0B8wFSlyf1aRPD3pCUfdtNKFvQ4SVDrRD",
+	"IadsqX4HjqIDYTUfY3IZ3UcgAdC0uBrOnRNnrOlxcg6EuzzWrgb0k9rCIyLLe/ttv2dVoD2jwpnNCqPa",
+	"7e9IC7L+lidXepQ2alv8+y8ZNaYwem9xZJKCDRSmTINgISC/sn67EyMPzG+YLhFldOD7lk4cgdgBtulP",
+	"SAlyXvTdi4TG28SfWPNpvty5n8hsIgaRwsOHITW0J+q3vVJ2vb87rw115PcQGXFwewnLNaqPp0brwgTT",
+	"nVWdVgsKqk5blQwzauUHBw32Pt0oGHc5ChH7FbvchVJkJtoAbP2a0CPHilpv0e6nNyfTFAoMme3vSBXa",
+	"ADg7V3s0Ae5I3/mDSRLLYSoRK5VQhMKKfp0PetLWeXSkMIlb79XWMeq6pVwyPKdOqC6wIm2qW5zTDNmu",
+	"UvVdqMXtSRWT/OsPH2OkZ1rajMYBUDzRATfsns7OqcIqBWWetnQ0dYvqSKonmI1rwuAlQ5Olk9NKyAzP",
+	"6Wk17wPYNuClN3rKY4v6b6P5bcx7u1P3Hiy/LTH0ZhjrUKgd85ix0Lr7Ul8w1GxiR0rXojrSb8TRdGJu",
+	"d6dNZ5n92KcsvXclvY/BRI0GYE+sL7XaX62khl05hqr66Iew0MGt+fAAHxDaM38kQxwW7AqqqKx+I6/S",
+	"PYzGblYyITxhfJQ60dc8nmJKmUQTsLNkffqTR0TrVSg708NVKHOwNUDvV6D6Nj36X0qCxn20Dho715gc",
+	"sT6Bk6iyAfeMhuNe46J1GZbDfjMybafo10766T2DBZMhejf35RMIzW+jeTwtxVa+Jps+smcy6XTdbWww",
+	"2itLm0Unzaq9LxeKwEyhdChR9BTlLMV5Ve1ju9PbFPUFvgTES5Prrd/0pKv3jg8O9FNzJuTxd6PvRvqC",
+	"tpsL16f4NXmttF7zMlWbV1rl9SoWC7za3FB41QvDz6RSFkBpiomc49YmUXXnamUuIpcZU+dE+rtyOXfd",
+	"eeqMqbjOl3DeJz2rDsh5oQ1X/adQOphgpf3brB1FtZzl3roemrtLm9IlV47llxb5W/dqi+4u7v4nAAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

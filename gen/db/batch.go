@@ -19,18 +19,35 @@ var (
 )
 
 const generationInsert = `-- name: GenerationInsert :batchexec
-INSERT INTO generations (
-    id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
-    app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
-    native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
-    cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at
-) VALUES (
-    $1, $2, $3, $4, $5, $6, $7, $8,
-    $9, $10, $11, $12, $13, $14, $15, $16,
-    $17, $18, $19, $20, $21,
-    $22, $23, $24, $25, $26, $27
+WITH ins AS (
+    INSERT INTO generations (
+        id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
+        app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
+        native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
+        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly
+    ) VALUES (
+        $1, $2, $3, $4, $5, $6, $7, $8,
+        $9, $10, $11, $12, $13, $14, $15, $16,
+        $17, $18, $19, $20, $21,
+        $22, $23, $24, $25, $26, $27, $28, $29
+    )
+    ON CONFLICT (id) DO NOTHING
+    RETURNING key_id, cost_usd, is_byok, created_at
+), rollup AS (
+    INSERT INTO key_usage AS u (key_id, period, period_start, usage, byok_usage)
+    SELECT ins.key_id, p.period, p.start,
+           CASE WHEN ins.is_byok THEN 0 ELSE ins.cost_usd END,
+           CASE WHEN ins.is_byok THEN ins.cost_usd ELSE 0 END
+    FROM ins CROSS JOIN LATERAL (VALUES
+        ('lifetime', timestamptz '1970-01-01 00:00:00+00'),
+        ('daily', date_trunc('day', ins.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),
+        ('weekly', date_trunc('week', ins.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),
+        ('monthly', date_trunc('month', ins.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
+    ) AS p (period, start)
+    ON CONFLICT (key_id, period, period_start) DO UPDATE
+        SET usage = u.usage + EXCLUDED.usage, byok_usage = u.byok_usage + EXCLUDED.byok_usage
 )
-ON CONFLICT (id) DO NOTHING
+DELETE FROM generation_starts WHERE generation_starts.id = $1
 `
 
 type GenerationInsertBatchResults struct {
@@ -67,10 +84,14 @@ type GenerationInsertParams struct {
 	TtftMs             *int32
 	Attempts           []byte
 	CreatedAt          time.Time
+	UsageEstimated     bool
+	Anomaly            *string
 }
 
 // Sent as one pipelined batch per flush. Idempotent: a batch whose commit
-// was reported as failed (a cancelled or lost connection) can be retried.
+// was reported as failed (a cancelled or lost connection) can be retried;
+// the key's usage rollups grow only when the row is new, and the stream's
+// start marker (if any) is removed.
 func (q *Queries) GenerationInsert(ctx context.Context, arg []GenerationInsertParams) *GenerationInsertBatchResults {
 	batch := &pgx.Batch{}
 	for _, a := range arg {
@@ -102,6 +123,8 @@ func (q *Queries) GenerationInsert(ctx context.Context, arg []GenerationInsertPa
 			a.TtftMs,
 			a.Attempts,
 			a.CreatedAt,
+			a.UsageEstimated,
+			a.Anomaly,
 		}
 		batch.Queue(generationInsert, vals...)
 	}
@@ -126,6 +149,71 @@ func (b *GenerationInsertBatchResults) Exec(f func(int, error)) {
 }
 
 func (b *GenerationInsertBatchResults) Close() error {
+	b.closed = true
+	return b.br.Close()
+}
+
+const generationStartInsert = `-- name: GenerationStartInsert :batchexec
+INSERT INTO generation_starts (id, workspace_id, key_id, member_id, requested_model, replica_id, created_at)
+SELECT $1, $2, $3, $4, $5, $6, $7
+WHERE NOT EXISTS (SELECT 1 FROM generations WHERE generations.id = $1)
+ON CONFLICT (id) DO NOTHING
+`
+
+type GenerationStartInsertBatchResults struct {
+	br     pgx.BatchResults
+	tot    int
+	closed bool
+}
+
+type GenerationStartInsertParams struct {
+	ID             string
+	WorkspaceID    string
+	KeyID          string
+	MemberID       string
+	RequestedModel string
+	ReplicaID      string
+	CreatedAt      time.Time
+}
+
+// A stream's id went out to its client before the record exists; if the
+// replica dies, the start becomes an 'interrupted' record. A start whose
+// record is already written is not inserted.
+func (q *Queries) GenerationStartInsert(ctx context.Context, arg []GenerationStartInsertParams) *GenerationStartInsertBatchResults {
+	batch := &pgx.Batch{}
+	for _, a := range arg {
+		vals := []interface{}{
+			a.ID,
+			a.WorkspaceID,
+			a.KeyID,
+			a.MemberID,
+			a.RequestedModel,
+			a.ReplicaID,
+			a.CreatedAt,
+		}
+		batch.Queue(generationStartInsert, vals...)
+	}
+	br := q.db.SendBatch(ctx, batch)
+	return &GenerationStartInsertBatchResults{br, len(arg), false}
+}
+
+func (b *GenerationStartInsertBatchResults) Exec(f func(int, error)) {
+	defer b.br.Close()
+	for t := 0; t < b.tot; t++ {
+		if b.closed {
+			if f != nil {
+				f(t, ErrBatchAlreadyClosed)
+			}
+			continue
+		}
+		_, err := b.br.Exec()
+		if f != nil {
+			f(t, err)
+		}
+	}
+}
+
+func (b *GenerationStartInsertBatchResults) Close() error {
 	b.closed = true
 	return b.br.Close()
 }

@@ -13,7 +13,7 @@ import (
 )
 
 const generationGetByID = `-- name: GenerationGetByID :one
-SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at FROM generations WHERE id = $1 AND workspace_id = $2
+SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly FROM generations WHERE id = $1 AND workspace_id = $2
 `
 
 type GenerationGetByIDParams struct {
@@ -52,51 +52,110 @@ func (q *Queries) GenerationGetByID(ctx context.Context, arg GenerationGetByIDPa
 		&i.TtftMs,
 		&i.Attempts,
 		&i.CreatedAt,
+		&i.UsageEstimated,
+		&i.Anomaly,
 	)
 	return i, err
 }
 
-const generationUsageByKey = `-- name: GenerationUsageByKey :one
-SELECT
-    coalesce(sum(cost_usd) FILTER (WHERE NOT is_byok), 0)::numeric AS usage,
-    coalesce(sum(cost_usd) FILTER (WHERE NOT is_byok AND created_at >= $1::timestamptz), 0)::numeric AS usage_daily,
-    coalesce(sum(cost_usd) FILTER (WHERE NOT is_byok AND created_at >= $2::timestamptz), 0)::numeric AS usage_weekly,
-    coalesce(sum(cost_usd) FILTER (WHERE NOT is_byok AND created_at >= $3::timestamptz), 0)::numeric AS usage_monthly,
-    coalesce(sum(cost_usd) FILTER (WHERE is_byok), 0)::numeric AS byok_usage
-FROM generations
-WHERE key_id = $4
+const generationStartsInterrupt = `-- name: GenerationStartsInterrupt :execrows
+WITH dead AS (
+    DELETE FROM generation_starts s
+    WHERE NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = s.replica_id AND r.heartbeat_at >= $1::timestamptz)
+    RETURNING s.id, s.workspace_id, s.key_id, s.member_id, s.requested_model, s.replica_id, s.created_at
+)
+INSERT INTO generations (id, workspace_id, key_id, member_id, requested_model, streamed, status,
+                         error_type, finish_reason, latency_ms, created_at, anomaly)
+SELECT id, workspace_id, key_id, member_id, requested_model, true, 200,
+       'interrupted', 'error', 0, created_at, 'the gateway replica serving this stream stopped before it ended'
+FROM dead
+ON CONFLICT (id) DO NOTHING
 `
 
-type GenerationUsageByKeyParams struct {
+// Turns the starts of dead replicas (no heartbeat since @dead_before) into
+// records saying the request was interrupted: the id a client holds then
+// resolves. Their cost is unknown here; the budget sweep charges their holds.
+func (q *Queries) GenerationStartsInterrupt(ctx context.Context, deadBefore time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, generationStartsInterrupt, deadBefore)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const keyUsageGet = `-- name: KeyUsageGet :many
+SELECT period, usage, byok_usage FROM key_usage
+WHERE key_id = $1 AND (
+    (period = 'lifetime') OR
+    (period = 'daily' AND period_start = $2::timestamptz) OR
+    (period = 'weekly' AND period_start = $3::timestamptz) OR
+    (period = 'monthly' AND period_start = $4::timestamptz))
+`
+
+type KeyUsageGetParams struct {
+	KeyID      string
 	DayStart   time.Time
 	WeekStart  time.Time
 	MonthStart time.Time
-	KeyID      string
 }
 
-type GenerationUsageByKeyRow struct {
-	Usage        decimal.Decimal
-	UsageDaily   decimal.Decimal
-	UsageWeekly  decimal.Decimal
-	UsageMonthly decimal.Decimal
-	ByokUsage    decimal.Decimal
+type KeyUsageGetRow struct {
+	Period    string
+	Usage     decimal.Decimal
+	ByokUsage decimal.Decimal
 }
 
-// Spend of one key: lifetime, and since each period start (UTC), BYOK apart.
-func (q *Queries) GenerationUsageByKey(ctx context.Context, arg GenerationUsageByKeyParams) (GenerationUsageByKeyRow, error) {
-	row := q.db.QueryRow(ctx, generationUsageByKey,
+// A key's spend rollups of the current periods (UTC), and its lifetime.
+func (q *Queries) KeyUsageGet(ctx context.Context, arg KeyUsageGetParams) ([]KeyUsageGetRow, error) {
+	rows, err := q.db.Query(ctx, keyUsageGet,
+		arg.KeyID,
 		arg.DayStart,
 		arg.WeekStart,
 		arg.MonthStart,
-		arg.KeyID,
 	)
-	var i GenerationUsageByKeyRow
-	err := row.Scan(
-		&i.Usage,
-		&i.UsageDaily,
-		&i.UsageWeekly,
-		&i.UsageMonthly,
-		&i.ByokUsage,
-	)
-	return i, err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []KeyUsageGetRow{}
+	for rows.Next() {
+		var i KeyUsageGetRow
+		if err := rows.Scan(&i.Period, &i.Usage, &i.ByokUsage); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const replicaDelete = `-- name: ReplicaDelete :exec
+DELETE FROM replicas WHERE id = $1
+`
+
+func (q *Queries) ReplicaDelete(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, replicaDelete, id)
+	return err
+}
+
+const replicaHeartbeat = `-- name: ReplicaHeartbeat :exec
+INSERT INTO replicas (id) VALUES ($1)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+`
+
+func (q *Queries) ReplicaHeartbeat(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, replicaHeartbeat, id)
+	return err
+}
+
+const replicasForget = `-- name: ReplicasForget :exec
+DELETE FROM replicas WHERE heartbeat_at < $1::timestamptz
+`
+
+// Replicas silent for a day are gone for good.
+func (q *Queries) ReplicasForget(ctx context.Context, before time.Time) error {
+	_, err := q.db.Exec(ctx, replicasForget, before)
+	return err
 }

@@ -69,6 +69,26 @@ type Generation struct {
 	TtftMs             *int32
 	Attempts           []byte
 	CreatedAt          time.Time
+	UsageEstimated     bool
+	Anomaly            *string
+}
+
+type GenerationStart struct {
+	ID             string
+	WorkspaceID    string
+	KeyID          string
+	MemberID       string
+	RequestedModel string
+	ReplicaID      string
+	CreatedAt      time.Time
+}
+
+type KeyUsage struct {
+	KeyID       string
+	Period      string
+	PeriodStart time.Time
+	Usage       decimal.Decimal
+	ByokUsage   decimal.Decimal
 }
 
 type Member struct {
@@ -78,6 +98,12 @@ type Member struct {
 	Email       *string
 	Role        string
 	CreatedAt   time.Time
+}
+
+type Replica struct {
+	ID          string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
 }
 
 type Spend struct {
@@ -90,12 +116,14 @@ type Spend struct {
 }
 
 type SpendHold struct {
-	ID          string
-	Scope       string
-	ScopeID     string
-	PeriodStart time.Time
-	Amount      decimal.Decimal
-	ExpiresAt   time.Time
+	ID           string
+	Scope        string
+	ScopeID      string
+	PeriodStart  time.Time
+	Amount       decimal.Decimal
+	ExpiresAt    time.Time
+	GenerationID *string
+	ReplicaID    *string
 }
 
 type Workspace struct {

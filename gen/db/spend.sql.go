@@ -45,21 +45,24 @@ WITH reserved AS (
         WHERE s.spent + s.reserved + EXCLUDED.reserved <= $5::numeric
     RETURNING s.spent, s.reserved
 ), hold AS (
-    INSERT INTO spend_holds (id, scope, scope_id, period_start, amount, expires_at)
-    SELECT $6::text, $1::text, $2::text, $3::timestamptz, $4::numeric, $7::timestamptz
+    INSERT INTO spend_holds (id, scope, scope_id, period_start, amount, expires_at, generation_id, replica_id)
+    SELECT $6::text, $1::text, $2::text, $3::timestamptz, $4::numeric, $7::timestamptz,
+           NULLIF($8::text, ''), NULLIF($9::text, '')
     FROM reserved
 )
 SELECT spent, reserved FROM reserved
 `
 
 type SpendReserveParams struct {
-	Scope       string
-	ScopeID     string
-	PeriodStart time.Time
-	Amount      decimal.Decimal
-	LimitUsd    decimal.Decimal
-	HoldID      string
-	ExpiresAt   time.Time
+	Scope        string
+	ScopeID      string
+	PeriodStart  time.Time
+	Amount       decimal.Decimal
+	LimitUsd     decimal.Decimal
+	HoldID       string
+	ExpiresAt    time.Time
+	GenerationID string
+	ReplicaID    string
 }
 
 type SpendReserveRow struct {
@@ -80,6 +83,8 @@ func (q *Queries) SpendReserve(ctx context.Context, arg SpendReserveParams) (Spe
 		arg.LimitUsd,
 		arg.HoldID,
 		arg.ExpiresAt,
+		arg.GenerationID,
+		arg.ReplicaID,
 	)
 	var i SpendReserveRow
 	err := row.Scan(&i.Spent, &i.Reserved)
@@ -113,7 +118,7 @@ WITH h AS (
     DELETE FROM spend_holds WHERE id = $2 RETURNING scope, scope_id, period_start, amount
 )
 UPDATE spend s
-SET spent = s.spent + $1::numeric, reserved = greatest(s.reserved - h.amount, 0), updated_at = now()
+SET spent = s.spent + least($1::numeric, h.amount), reserved = greatest(s.reserved - h.amount, 0), updated_at = now()
 FROM h
 WHERE s.scope = h.scope AND s.scope_id = h.scope_id AND s.period_start = h.period_start
 `
@@ -123,9 +128,10 @@ type SpendSettleParams struct {
 	HoldID string
 }
 
-// Releases a hold and records the actual cost (which may exceed what was
-// reserved only if the upstream overran max_tokens). No row: the hold was
-// already swept (and its amount charged).
+// Releases a hold and records the actual cost, never more than was
+// reserved: the reservation is the request's upper bound, so spend cannot
+// pass a limit whatever an upstream reports. No row: the hold was already
+// swept (and charged).
 func (q *Queries) SpendSettle(ctx context.Context, arg SpendSettleParams) (int64, error) {
 	result, err := q.db.Exec(ctx, spendSettle, arg.Actual, arg.HoldID)
 	if err != nil {
@@ -136,28 +142,49 @@ func (q *Queries) SpendSettle(ctx context.Context, arg SpendSettleParams) (int64
 
 const spendSweep = `-- name: SpendSweep :many
 WITH h AS (
-    DELETE FROM spend_holds WHERE expires_at < $1::timestamptz
-    RETURNING scope, scope_id, period_start, amount
+    DELETE FROM spend_holds sh
+    WHERE sh.expires_at < $1::timestamptz
+       OR (sh.replica_id IS NOT NULL AND NOT EXISTS (
+              SELECT 1 FROM replicas r WHERE r.id = sh.replica_id AND r.heartbeat_at >= $2::timestamptz))
+    RETURNING scope, scope_id, period_start, amount, generation_id
+), charged AS (
+    SELECT h.scope, h.scope_id, h.period_start, h.amount AS released,
+           CASE WHEN g.id IS NULL OR g.error_type = 'interrupted' THEN h.amount
+                WHEN g.is_byok AND NOT coalesce(k.include_byok_in_limit, false) AND h.scope = 'key' THEN 0
+                ELSE least(g.cost_usd, h.amount) END AS charge,
+           g.id IS NOT NULL AND g.error_type IS DISTINCT FROM 'interrupted' AS known
+    FROM h
+    LEFT JOIN generations g ON g.id = h.generation_id
+    LEFT JOIN api_keys k ON k.id = h.scope_id AND h.scope = 'key'
 ), total AS (
-    SELECT scope, scope_id, period_start, sum(amount) AS amount FROM h GROUP BY scope, scope_id, period_start
+    SELECT scope, scope_id, period_start, sum(released) AS released, sum(charge) AS charge, bool_and(known) AS known
+    FROM charged GROUP BY scope, scope_id, period_start
 )
 UPDATE spend s
-SET spent = s.spent + total.amount, reserved = greatest(s.reserved - total.amount, 0), updated_at = now()
+SET spent = s.spent + total.charge, reserved = greatest(s.reserved - total.released, 0), updated_at = now()
 FROM total
 WHERE s.scope = total.scope AND s.scope_id = total.scope_id AND s.period_start = total.period_start
-RETURNING s.scope, s.scope_id, total.amount::numeric AS amount
+RETURNING s.scope, s.scope_id, total.charge::numeric AS amount, total.known::bool AS known
 `
+
+type SpendSweepParams struct {
+	Now        time.Time
+	DeadBefore time.Time
+}
 
 type SpendSweepRow struct {
 	Scope   string
 	ScopeID string
 	Amount  decimal.Decimal
+	Known   bool
 }
 
-// Resolves holds whose request never settled: their worst-case amount is
-// charged as spent (spend is never lost; the actual cost is unknown).
-func (q *Queries) SpendSweep(ctx context.Context, now time.Time) ([]SpendSweepRow, error) {
-	rows, err := q.db.Query(ctx, spendSweep, now)
+// Resolves holds whose request will never settle: expired ones, and those of
+// replicas with no heartbeat since @dead_before. Each is charged the cost its
+// generation record shows where one exists (the replica answered, then died
+// before settling) and its worst case only where nothing is known.
+func (q *Queries) SpendSweep(ctx context.Context, arg SpendSweepParams) ([]SpendSweepRow, error) {
+	rows, err := q.db.Query(ctx, spendSweep, arg.Now, arg.DeadBefore)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +192,12 @@ func (q *Queries) SpendSweep(ctx context.Context, now time.Time) ([]SpendSweepRo
 	items := []SpendSweepRow{}
 	for rows.Next() {
 		var i SpendSweepRow
-		if err := rows.Scan(&i.Scope, &i.ScopeID, &i.Amount); err != nil {
+		if err := rows.Scan(
+			&i.Scope,
+			&i.ScopeID,
+			&i.Amount,
+			&i.Known,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

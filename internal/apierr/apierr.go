@@ -21,6 +21,7 @@ const (
 	ContextLengthExceeded Type = "context_length_exceeded"
 	Authentication        Type = "authentication"
 	BudgetExceeded        Type = "budget_exceeded"
+	BudgetUnavailable     Type = "budget_unavailable"
 	ModelNotAllowed       Type = "model_not_allowed"
 	ProviderNotAllowed    Type = "provider_not_allowed"
 	PermissionDenied      Type = "permission_denied"
@@ -37,14 +38,15 @@ const (
 	ProviderOverloaded    Type = "provider_overloaded"
 	Unavailable           Type = "unavailable"
 	Internal              Type = "internal_error"
+	Interrupted           Type = "interrupted"
 )
 
 // Types lists the whole catalog, in the spec's order.
 var Types = []Type{
-	InvalidRequest, ContextLengthExceeded, Authentication, BudgetExceeded, ModelNotAllowed,
+	InvalidRequest, ContextLengthExceeded, Authentication, BudgetExceeded, BudgetUnavailable, ModelNotAllowed,
 	ProviderNotAllowed, PermissionDenied, NotFound, NoEndpoints, PrivacyRestricted,
 	MethodNotAllowed, Conflict, Timeout, PayloadTooLarge, RateLimitExceeded, ProviderError,
-	ProviderUnavailable, ProviderOverloaded, Unavailable, Internal,
+	ProviderUnavailable, ProviderOverloaded, Unavailable, Internal, Interrupted,
 }
 
 // Error is an error a client may see: status, type, a message that says what
@@ -92,6 +94,13 @@ func (e *Error) With(key string, value any) *Error {
 		c.Metadata[k] = v
 	}
 	c.Metadata[key] = value
+	return &c
+}
+
+// WithRetryAfter returns a copy of e that sends Retry-After: seconds.
+func (e *Error) WithRetryAfter(seconds int) *Error {
+	c := *e
+	c.RetryAfter = seconds
 	return &c
 }
 

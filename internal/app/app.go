@@ -20,7 +20,9 @@ import (
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/credentials"
 	"github.com/perpetuo/perpetuo/internal/gateway"
+	"github.com/perpetuo/perpetuo/internal/ids"
 	"github.com/perpetuo/perpetuo/internal/keys"
+	"github.com/perpetuo/perpetuo/internal/logging"
 	"github.com/perpetuo/perpetuo/internal/notify"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/records"
@@ -46,7 +48,27 @@ type Options struct {
 	Now        func() time.Time
 	// StreamIdle and AttemptTimeout are the upstream deadlines (0: defaults).
 	StreamIdle, AttemptTimeout time.Duration
+	// StaleWindow is how long cached keys and credentials keep serving
+	// while the database is unreachable (0: DefaultStaleWindow; negative:
+	// not at all).
+	StaleWindow time.Duration
+	// LogWriter, when set, has its dropped-lines counter exported.
+	LogWriter *logging.Writer
 }
+
+// DefaultStaleWindow is how long cached keys and credentials serve during
+// a database outage unless configured otherwise.
+const DefaultStaleWindow = 5 * time.Minute
+
+// Replica liveness: every replica heartbeats every heartbeatEvery; one
+// silent for deadAfter is taken for dead, and the others resolve its holds
+// and open streams at their next sweep (every sweepEvery), so a crashed
+// replica's work is resolved within about deadAfter + sweepEvery.
+const (
+	heartbeatEvery = 5 * time.Second
+	deadAfter      = 30 * time.Second
+	sweepEvery     = 15 * time.Second
+)
 
 // App is a built gateway: its HTTP handler and the background work to stop.
 type App struct {
@@ -54,8 +76,12 @@ type App struct {
 	Store    *store.Store
 	Recorder *records.Recorder
 	Listener *notify.Listener
+	Gateway  *gateway.Gateway
+	// Replica names this process in the database (heartbeats, holds).
+	Replica string
 
 	draining atomic.Bool
+	inflight sync.WaitGroup // requests being served
 	cancel   context.CancelFunc
 	done     chan struct{}
 
@@ -73,25 +99,44 @@ func New(opts Options) (*App, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = providers.NewHTTPClient()
 	}
+	if opts.StaleWindow == 0 {
+		opts.StaleWindow = DefaultStaleWindow
+	}
 	st := store.New(opts.Pool)
-	rec := records.NewRecorder(st, opts.Log, opts.Records)
-	auth := keys.NewAuthenticator(st, opts.Now)
-	creds := credentials.NewCache(st, opts.Keyring, opts.Operator, opts.Log)
-	listener := notify.NewListener(opts.Pool, opts.Log, invalidator(auth, creds))
+	replica := ids.New(ids.Replica, opts.Now())
+	// Registered before serving: a hold naming a replica without a
+	// heartbeat row would be swept as a dead replica's.
+	if err := st.Heartbeat(context.Background(), replica); err != nil {
+		return nil, fmt.Errorf("register replica: %w", err)
+	}
+	recOpts := opts.Records
+	recOpts.Replica = replica
+	rec, err := records.NewRecorder(st, opts.Log, recOpts)
+	if err != nil {
+		return nil, fmt.Errorf("generation records: %w", err)
+	}
+	stale := notify.NewStaleness(max(opts.StaleWindow, 0), opts.Now)
+	auth := keys.NewAuthenticator(st, opts.Now, stale)
+	creds := credentials.NewCache(st, opts.Keyring, opts.Operator, opts.Log, stale)
+	listener := notify.NewListener(opts.Pool, opts.Log, stale, invalidator(auth, creds))
 	st.SetNotifier(listener)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(rec.Collectors()...)
+	if opts.LogWriter != nil {
+		reg.MustRegister(opts.LogWriter.Collector())
+	}
 	adapters := providers.NewRegistry(opts.HTTPClient)
 	planner := &routing.Planner{
 		Catalog: opts.Catalog, Credentials: creds,
 		Families: func(api string) bool { _, ok := adapters[api]; return ok },
 	}
 	gw := gateway.New(gateway.Deps{
-		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budget.New(st, opts.Now),
+		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budget.New(st, replica, opts.Now),
 		Log: opts.Log, Metrics: gateway.NewMetrics(reg), Now: opts.Now,
 		StreamIdle: opts.StreamIdle, AttemptTimeout: opts.AttemptTimeout,
 	})
-	a := &App{Store: st, Recorder: rec, Listener: listener, done: make(chan struct{}),
+	a := &App{Store: st, Recorder: rec, Listener: listener, Gateway: gw, Replica: replica, done: make(chan struct{}),
 		catalog: opts.Catalog, operator: opts.Operator, log: opts.Log}
 	h, err := server.New(server.Config{
 		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
@@ -100,14 +145,15 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build server: %w", err)
 	}
-	a.Handler = h
+	a.Handler = a.track(h)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); rec.Run(ctx) }()
 	go func() { defer wg.Done(); listener.Run(ctx) }()
-	go func() { defer wg.Done(); sweepHolds(ctx, st, opts.Log, time.Minute) }()
+	go func() { defer wg.Done(); every(ctx, heartbeatEvery, func() { a.heartbeat(ctx) }) }()
+	go func() { defer wg.Done(); every(ctx, sweepEvery, func() { a.sweep(ctx) }) }()
 	go func() { wg.Wait(); close(a.done) }()
 	// Serve only once invalidations arrive: before that, a change made on
 	// another replica could go unnoticed here.
@@ -120,10 +166,17 @@ func New(opts Options) (*App, error) {
 	return a, nil
 }
 
-// sweepHolds charges and releases, every interval, budget holds whose
-// request never settled (a replica died mid-request). Every replica sweeps;
-// a hold is swept once (its row is deleted as it is charged).
-func sweepHolds(ctx context.Context, st *store.Store, log *slog.Logger, interval time.Duration) {
+// track counts the requests being served, so Close can wait for them.
+func (a *App) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.inflight.Add(1)
+		defer a.inflight.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// every runs f every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -131,15 +184,38 @@ func sweepHolds(ctx context.Context, st *store.Store, log *slog.Logger, interval
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			f()
 		}
-		swept, err := st.SweepHolds(ctx, time.Now())
-		if err != nil && ctx.Err() == nil {
-			log.Error("sweep expired budget holds", "err", err)
-		}
-		for _, s := range swept {
-			log.Warn("charged an expired budget hold in full: its request never settled (a replica stopped mid-request?)",
-				"scope", s.Kind, "id", s.ScopeID, "amount", s.Amount.String())
-		}
+	}
+}
+
+func (a *App) heartbeat(ctx context.Context) {
+	if err := a.Store.Heartbeat(ctx, a.Replica); err != nil && ctx.Err() == nil {
+		a.log.Warn("replica heartbeat failed; other replicas take this one for dead after "+deadAfter.String(), "err", err)
+	}
+}
+
+// sweep resolves what requests that will never finish left behind: the
+// holds of expired requests and of dead replicas (charged the recorded
+// cost where a record exists, else in full), and the open streams of dead
+// replicas (recorded as interrupted). Every replica sweeps; each row is
+// resolved once (it is deleted as it is resolved).
+func (a *App) sweep(ctx context.Context) {
+	now := time.Now()
+	n, err := a.Store.InterruptDead(ctx, now.Add(-deadAfter))
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("resolve streams of dead replicas", "err", err)
+	}
+	if n > 0 {
+		a.log.Warn("recorded streams of a stopped replica as interrupted", "generations", n)
+	}
+	swept, err := a.Store.SweepHolds(ctx, now, now.Add(-deadAfter))
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("sweep budget holds", "err", err)
+	}
+	for _, s := range swept {
+		a.log.Warn("charged the budget holds of requests that never settled (a replica stopped mid-request?)",
+			"scope", s.Kind, "id", s.ScopeID, "amount", s.Amount.String(), "from_records", s.Known)
 	}
 }
 
@@ -178,12 +254,34 @@ func (a *App) ready(ctx context.Context) error {
 // Drain makes /readyz answer 503 so load balancers stop sending traffic.
 func (a *App) Drain() { a.draining.Store(true) }
 
-// Close stops the record writer and flushes every pending record.
+// flushTimeout bounds the final flush of records, which gets its own
+// deadline: a grace period spent waiting for streams must not leave it none.
+const flushTimeout = 30 * time.Second
+
+// Close waits (within ctx) for the requests still being served and their
+// settlements, stops the background work, flushes every pending record with
+// a fresh deadline (spilling them to disk if the database cannot take
+// them), and retires the replica.
 func (a *App) Close(ctx context.Context) error {
+	waited := make(chan struct{})
+	go func() { a.inflight.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		a.log.Warn("requests still running at shutdown; their records are written when they end, if before the process exits")
+	}
+	if err := a.Gateway.Close(ctx); err != nil {
+		a.log.Warn("shutdown", "err", err)
+	}
 	a.cancel()
 	<-a.done
-	if err := a.Recorder.Close(ctx); err != nil {
+	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	if err := a.Recorder.Close(fctx); err != nil {
 		return fmt.Errorf("flush generation records: %w", err)
+	}
+	if err := a.Store.Retire(fctx, a.Replica); err != nil {
+		a.log.Warn("retire replica; others will take it for dead", "err", err)
 	}
 	return nil
 }

@@ -15,6 +15,9 @@ import (
 // ledger reads a key's spent and reserved amounts for a period.
 func (e *env) ledger(keyID, reset string) (decimal.Decimal, decimal.Decimal) {
 	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(e.t, e.app.Gateway.Settled(ctx), "settlement runs after the response, in the background")
 	spent, reserved, err := e.app.Store.Spend(context.Background(), "key", keyID, budget.PeriodStart(reset, time.Now()))
 	require.NoError(e.t, err)
 	return spent, reserved
@@ -145,7 +148,12 @@ func TestStreamSpendIsSettled(t *testing.T) {
 	status, _ := call(t, e.srv.URL, "POST", "/v1/chat/completions", key,
 		`{"model":"mock/echo","stream":false,"max_tokens":10,"messages":[{"role":"user","content":"one two three"}]}`)
 	require.Equal(t, 200, status)
-	before, _ := e.ledger(id, "")
+	var before decimal.Decimal
+	require.Eventually(t, func() bool { // settlement runs after the response, in the background
+		var reserved decimal.Decimal
+		before, reserved = e.ledger(id, "")
+		return reserved.IsZero() && before.IsPositive()
+	}, 2*time.Second, 10*time.Millisecond)
 	_, _, raw := send(t, e.srv.URL, "POST", "/v1/chat/completions", key,
 		`{"model":"mock/echo","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"one two three"}]}`)
 	require.Contains(t, string(raw), "data: [DONE]")

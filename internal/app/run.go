@@ -17,8 +17,10 @@ import (
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/config"
 	"github.com/perpetuo/perpetuo/internal/keys"
+	"github.com/perpetuo/perpetuo/internal/logging"
 	"github.com/perpetuo/perpetuo/internal/mockupstream"
 	"github.com/perpetuo/perpetuo/internal/pgdev"
+	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
 	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/store"
@@ -61,7 +63,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, console io.Wr
 		}
 		defer stopDemo()
 	}
-	a, err := New(Options{Pool: pool, Catalog: cat, Operator: operator, Keyring: ring, Log: log, AccessLog: log.With("log", "access")})
+	lw, _ := console.(*logging.Writer)
+	a, err := New(Options{Pool: pool, Catalog: cat, Operator: operator, Keyring: ring, Log: log, AccessLog: log.With("log", "access"),
+		Records: records.Options{SpillDir: filepath.Join(cfg.DataDir, "spill")}, StaleWindow: cfg.StaleWindow, LogWriter: lw})
 	if err != nil {
 		return err
 	}
@@ -69,7 +73,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, console io.Wr
 	if demo {
 		model = "mock/echo"
 	}
-	return serve(ctx, a, cfg.Listen, hint{key: key, model: model, out: console}, log)
+	return serve(ctx, a, cfg.Listen, max(cfg.DrainDelay, 0), hint{key: key, model: model, out: console}, log)
 }
 
 // hint is what the startup message suggests trying.
@@ -78,7 +82,7 @@ type hint struct {
 	out        io.Writer
 }
 
-func serve(ctx context.Context, a *App, listen string, h hint, log *slog.Logger) error {
+func serve(ctx context.Context, a *App, listen string, drainDelay time.Duration, h hint, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
@@ -93,20 +97,30 @@ func serve(ctx context.Context, a *App, listen string, h hint, log *slog.Logger)
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: draining requests")
+	// Readiness goes first, and has time to reach the load balancers
+	// before the listener closes; then requests get the grace period; then
+	// the stragglers are cut (their records say so) and awaited briefly.
+	log.Info("shutting down: readiness off, draining requests", "drain_delay", drainDelay.String())
 	a.Drain()
+	time.Sleep(drainDelay)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests still running after the grace period; closing them", "err", err)
 		_ = srv.Close()
 	}
-	if err := a.Close(sctx); err != nil {
+	wctx, wcancel := context.WithTimeout(context.Background(), stragglerWait)
+	defer wcancel()
+	if err := a.Close(wctx); err != nil {
 		return err
 	}
 	log.Info("stopped cleanly")
 	return nil
 }
+
+// stragglerWait bounds the wait for requests cut at the end of the grace
+// period to finish their records and settlements.
+const stragglerWait = 10 * time.Second
 
 // OpenDatabase connects to DATABASE_URL, or starts the managed local
 // PostgreSQL under the data directory, and migrates it in direction ("up",

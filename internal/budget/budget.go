@@ -37,19 +37,24 @@ type Scope struct {
 // Hold is one reservation against one scope, recorded so that a hold whose
 // request never settles (its replica died) can be swept after Expires.
 type Hold struct {
-	ID      string // the request's generation id + ":" + scope kind
-	Kind    string
-	ScopeID string
-	Period  time.Time
-	Amount  decimal.Decimal
-	Expires time.Time
-	scope   Scope
+	ID           string // the request's generation id + ":" + scope kind + ":" + scope id
+	GenerationID string // whose record tells the actual cost if the hold is swept
+	Replica      string // the replica serving the request; its death frees the hold
+	Kind         string
+	ScopeID      string
+	Period       time.Time
+	Amount       decimal.Decimal
+	Expires      time.Time
+	scope        Scope
 }
 
-// Swept is a scope whose expired holds were charged in full.
+// Swept is what a sweep charged one scope.
 type Swept struct {
 	Kind, ScopeID string
 	Amount        decimal.Decimal
+	// Known: every swept hold's cost came from its generation record
+	// (false: at least one was charged its worst case).
+	Known bool
 }
 
 // HoldTTL is how long a hold may stay unsettled before the sweeper charges
@@ -69,17 +74,24 @@ type Ledger interface {
 
 // Budgets reserves and settles against a Ledger.
 type Budgets struct {
-	ledger Ledger
-	now    func() time.Time
+	ledger  Ledger
+	replica string
+	now     func() time.Time
 }
 
-// New returns Budgets over ledger; now may be nil.
-func New(ledger Ledger, now func() time.Time) *Budgets {
+// New returns Budgets over ledger for the replica named replica (its holds
+// are swept by others if it stops heartbeating); now may be nil.
+func New(ledger Ledger, replica string, now func() time.Time) *Budgets {
 	if now == nil {
 		now = time.Now
 	}
-	return &Budgets{ledger: ledger, now: now}
+	return &Budgets{ledger: ledger, replica: replica, now: now}
 }
+
+// reserveTimeout bounds one reservation. It runs detached from the request:
+// a reservation cancelled while it commits could commit anyway and leave a
+// hold nobody settles.
+const reserveTimeout = 5 * time.Second
 
 // Reservation is what Reserve took; Settle releases it exactly once.
 type Reservation struct {
@@ -93,24 +105,50 @@ type Reservation struct {
 //
 // requestID names the holds (one per scope) so they can be settled exactly
 // once and swept if the request never settles.
+//
+// When the ledger cannot be reached, the request fails closed with 503
+// budget_unavailable. When the client goes away meanwhile, what was taken
+// is released and ctx's error returned.
 func (b *Budgets) Reserve(ctx context.Context, requestID string, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
 	res := &Reservation{b: b}
 	now := b.now()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reserveTimeout)
+	defer cancel()
 	for _, s := range scopes {
-		h := Hold{ID: requestID + ":" + s.Kind + ":" + s.ID, Kind: s.Kind, ScopeID: s.ID, Period: PeriodStart(s.Reset, now),
+		h := Hold{ID: requestID + ":" + s.Kind + ":" + s.ID, GenerationID: requestID, Replica: b.replica,
+			Kind: s.Kind, ScopeID: s.ID, Period: PeriodStart(s.Reset, now),
 			Amount: amount, Expires: now.Add(HoldTTL), scope: s}
-		ok, spent, reserved, err := b.ledger.Reserve(ctx, h, s.Limit)
+		ok, spent, reserved, err := b.ledger.Reserve(rctx, h, s.Limit)
 		if err == nil && ok {
 			res.holds = append(res.holds, h)
 			continue
 		}
-		res.release(ctx)
+		res.release(rctx)
 		if err != nil {
-			return nil, fmt.Errorf("reserve budget of %s %s: %w", s.Kind, s.ID, err)
+			return nil, unavailable(s, err)
 		}
 		return nil, exceeded(s, spent.Add(reserved), amount, now)
 	}
+	if err := ctx.Err(); err != nil {
+		res.release(rctx) // the client left: no call will be made
+		return nil, err
+	}
 	return res, nil
+}
+
+// Amount is what the reservation holds per scope (the request's bound).
+func (r *Reservation) Amount() decimal.Decimal {
+	if r == nil || len(r.holds) == 0 {
+		return decimal.Zero
+	}
+	return r.holds[0].Amount
+}
+
+func unavailable(s Scope, err error) error {
+	return apierr.New(http.StatusServiceUnavailable, apierr.BudgetUnavailable,
+		"The budget store is unavailable, so requests governed by the %s %s's limit are refused until it returns; retry shortly. Keys without a limit keep working.",
+		s.Kind, s.Name).With("scope", s.Kind).With(s.Kind+"_id", s.ID).WithRetryAfter(5).
+		WithCause(fmt.Errorf("reserve budget of %s %s: %w", s.Kind, s.ID, err))
 }
 
 // Settle records the actual cost against every held scope (zero for

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
@@ -26,6 +27,13 @@ type Config struct {
 	// Credentials are operator-level provider credentials from the
 	// environment, keyed by provider slug.
 	Credentials routing.Set
+	// StaleWindow (PERPETUO_STALE_CACHE_MAX) is how long cached keys and
+	// credentials serve while the database is unreachable; 0 keeps the
+	// default, "off" (negative) disables it.
+	StaleWindow time.Duration
+	// DrainDelay (PERPETUO_DRAIN_DELAY) is how long /readyz answers 503
+	// before the listener stops accepting, so load balancers notice.
+	DrainDelay time.Duration
 }
 
 // FromEnv reads the configuration; environ is os.Environ() in production.
@@ -56,12 +64,35 @@ func FromEnv(environ []string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("PERPETUO_DEMO=%q: use 1, auto or 0", c.Demo)
 	}
+	var err error
+	if c.StaleWindow, err = duration(env, "PERPETUO_STALE_CACHE_MAX", 0); err != nil {
+		return Config{}, err
+	}
+	if c.DrainDelay, err = duration(env, "PERPETUO_DRAIN_DELAY", 2*time.Second); err != nil {
+		return Config{}, err
+	}
 	abs, err := filepath.Abs(c.DataDir)
 	if err != nil {
 		return Config{}, fmt.Errorf("PERPETUO_DATA_DIR: %w", err)
 	}
 	c.DataDir = abs
 	return c, nil
+}
+
+// duration reads a Go duration ("90s", "5m"); "off" is -1, unset is def.
+func duration(env map[string]string, name string, def time.Duration) (time.Duration, error) {
+	v := env[name]
+	switch v {
+	case "":
+		return def, nil
+	case "off", "0":
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s=%q: use a duration such as 30s or 5m, or off", name, v)
+	}
+	return d, nil
 }
 
 // DemoEnabled reports whether the in-process mock upstream should serve.

@@ -12,8 +12,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
+	"time"
 
+	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/notify"
 	"github.com/perpetuo/perpetuo/internal/routing"
 	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/store"
@@ -31,6 +35,7 @@ type Cache struct {
 	store    Store
 	ring     *secrets.Keyring
 	operator routing.Set
+	stale    *notify.Staleness // nil: the cache is always exact
 
 	mu      sync.Mutex
 	sets    map[string]routing.Set
@@ -38,22 +43,40 @@ type Cache struct {
 }
 
 // NewCache returns a cache over store; operator holds the server-wide keys.
-func NewCache(st Store, ring *secrets.Keyring, operator routing.Set, log *slog.Logger) *Cache {
-	return &Cache{log: log, store: st, ring: ring, operator: operator, sets: map[string]routing.Set{}}
+// stale (may be nil) works as for keys.NewAuthenticator: while
+// invalidations may be missed, a cached set is reloaded, and serves as
+// cached only while the database does not answer, within the window.
+func NewCache(st Store, ring *secrets.Keyring, operator routing.Set, log *slog.Logger, stale *notify.Staleness) *Cache {
+	return &Cache{log: log, store: st, ring: ring, operator: operator, stale: stale, sets: map[string]routing.Set{}}
 }
+
+// loadTimeout bounds a reload while the cache is stale.
+const loadTimeout = 2 * time.Second
 
 // For implements routing.Credentials.
 func (c *Cache) For(ctx context.Context, workspaceID string) (routing.Set, error) {
 	c.mu.Lock()
-	set, ok := c.sets[workspaceID]
+	cached, ok := c.sets[workspaceID]
 	version := c.version
 	c.mu.Unlock()
-	if ok {
-		return set, nil
+	fresh := c.stale.Fresh()
+	if ok && (fresh || c.stale.SkipLookup()) {
+		return cached, nil
 	}
-	set, err := c.load(ctx, workspaceID)
+	lctx := ctx
+	if !fresh {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithTimeout(ctx, loadTimeout)
+		defer cancel()
+	}
+	set, err := c.load(lctx, workspaceID)
 	if err != nil {
-		return nil, err
+		if c.stale.Failed() && ok {
+			return cached, nil
+		}
+		return nil, apierr.New(http.StatusServiceUnavailable, apierr.Unavailable,
+			"Perpetuo cannot read this workspace's provider credentials from its database; retry shortly.").
+			WithRetryAfter(5).WithCause(err)
 	}
 	c.mu.Lock()
 	if c.version == version {

@@ -54,12 +54,13 @@ func (r *run) completed(c routing.Candidate, comp *providers.Completion) (*Respo
 	r.served(c)
 	u := comp.Usage
 	if !comp.HasUsage {
+		r.rec.UsageEstimated = true
 		u = providers.Usage{
 			PromptTokens:     estimateTokens(len(r.req.Body)),
-			CompletionTokens: estimateTokens(len(gjson.GetBytes(comp.Body, "choices.0.message.content").String())),
+			CompletionTokens: estimateTokens(generatedBytes(gjson.GetBytes(comp.Body, "choices.#.message|@flatten"))),
 		}
 	}
-	r.usage(c, u)
+	r.usage(c, r.clamp(c, u))
 	r.rec.UpstreamID, r.rec.FinishReason = comp.UpstreamID, comp.FinishReason
 	r.rec.NativeFinishReason = comp.FinishReason
 	r.rec.Status = 200
@@ -98,12 +99,38 @@ func (r *run) decorate(doc []byte) ([]byte, error) {
 func (r *run) usageJSON() []byte {
 	g := r.rec
 	cost := g.Cost.String()
+	estimated := ""
+	if g.UsageEstimated {
+		estimated = `,"usage_estimated":true`
+	}
 	return fmt.Appendf(nil,
 		`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,"cost":%s,"is_byok":%t,`+
 			`"cost_details":{"upstream_inference_cost":%s},"prompt_tokens_details":{"cached_tokens":%d},`+
-			`"completion_tokens_details":{"reasoning_tokens":%d}}`,
+			`"completion_tokens_details":{"reasoning_tokens":%d}%s}`,
 		g.PromptTokens, g.CompletionTokens, g.PromptTokens+g.CompletionTokens, cost, g.BYOK,
-		cost, g.CachedTokens, g.ReasoningTokens)
+		cost, g.CachedTokens, g.ReasoningTokens, estimated)
+}
+
+// generatedBytes counts the bytes of everything a model generated in a
+// message or delta: content, reasoning, refusals and tool calls (names and
+// arguments), so an estimate bills all of it, not only the visible text.
+func generatedBytes(msgs ...gjson.Result) int {
+	n := 0
+	for _, m := range msgs {
+		if m.IsArray() {
+			for _, e := range m.Array() {
+				n += generatedBytes(e)
+			}
+			continue
+		}
+		for _, f := range []string{"content", "reasoning", "reasoning_content", "refusal"} {
+			n += len(m.Get(f).String())
+		}
+		for _, tc := range m.Get("tool_calls").Array() {
+			n += len(tc.Get("function.name").String()) + len(tc.Get("function.arguments").String())
+		}
+	}
+	return n
 }
 
 // since is a small helper for durations from the run's start.

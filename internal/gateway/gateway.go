@@ -12,7 +12,9 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
@@ -27,9 +29,11 @@ import (
 // (nginx's convention; no response was sent).
 const StatusClientClosed = 499
 
-// Recorder receives finished generation records.
+// Recorder receives generation records; neither method may block.
 type Recorder interface {
 	Record(g records.Generation)
+	// Started marks a stream whose id is out before its record exists.
+	Started(s records.Start)
 }
 
 // Planner turns a request's models and preferences into endpoints.
@@ -52,7 +56,10 @@ type Request struct {
 	Body      []byte   // the client's JSON, passed through minus extensions
 	Models    []string // model, or the models[] chain, in order
 	Stream    bool
-	MaxTokens int // max_completion_tokens or max_tokens; 0 when unset
+	MaxTokens int // the smaller of max_completion_tokens and max_tokens; 0 when unset
+	// NonText: a message has image, audio or file parts, whose token cost
+	// its bytes do not bound.
+	NonText   bool
 	Prefs     routing.Prefs
 	User      string
 	SessionID string
@@ -71,6 +78,10 @@ type Gateway struct {
 
 	streamIdle     time.Duration
 	attemptTimeout time.Duration
+
+	background sync.WaitGroup // settlements in flight
+	stopping   chan struct{}  // closed by Close
+	stopOnce   sync.Once
 }
 
 // Deps are what a Gateway is built from.
@@ -100,7 +111,32 @@ func New(d Deps) *Gateway {
 		d.AttemptTimeout = defaultAttemptTimeout
 	}
 	return &Gateway{planner: d.Planner, adapters: d.Adapters, recorder: d.Recorder, budgets: d.Budgets,
-		log: d.Log, now: d.Now, metrics: d.Metrics, streamIdle: d.StreamIdle, attemptTimeout: d.AttemptTimeout}
+		log: d.Log, now: d.Now, metrics: d.Metrics, streamIdle: d.StreamIdle, attemptTimeout: d.AttemptTimeout,
+		stopping: make(chan struct{})}
+}
+
+// Settled waits until no settlement is in flight, or ctx ends.
+func (g *Gateway) Settled(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { g.background.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("settlements in flight: %w", ctx.Err())
+	}
+}
+
+// Close waits for settlements in flight, within ctx; those still failing
+// when ctx ends stop retrying (their holds are swept at the recorded cost).
+func (g *Gateway) Close(ctx context.Context) error {
+	err := g.Settled(ctx)
+	g.stopOnce.Do(func() { close(g.stopping) })
+	g.background.Wait()
+	if err != nil {
+		return fmt.Errorf("settlements still failing at shutdown: %w", err)
+	}
+	return nil
 }
 
 // run is the state of one request through the pipeline.
@@ -111,6 +147,8 @@ type run struct {
 	start  time.Time
 	rec    records.Generation
 	hold   *budget.Reservation
+	// inFlight is the candidate being called when the client hung up.
+	inFlight *routing.Candidate
 }
 
 func (g *Gateway) newRun(c Caller, req Request) *run {
@@ -137,7 +175,7 @@ func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 	if len(scopes) == 0 || r.g.budgets == nil {
 		return plan, nil
 	}
-	r.hold, err = r.g.budgets.Reserve(ctx, r.rec.ID, scopes, worstCase(plan, len(r.req.Body), r.req.MaxTokens))
+	r.hold, err = r.g.budgets.Reserve(ctx, r.rec.ID, scopes, r.worstCase(plan))
 	if err != nil {
 		return routing.Plan{}, err
 	}
@@ -166,8 +204,12 @@ func (r *run) try(ctx context.Context, plan routing.Plan, call func(routing.Cand
 	var last error
 	for _, cand := range plan.Candidates {
 		began := r.g.now()
+		r.inFlight = &cand
 		err := call(cand)
 		r.attempt(cand, began, err)
+		if ctx.Err() == nil {
+			r.inFlight = nil
+		}
 		if err == nil {
 			return cand, nil
 		}
@@ -192,19 +234,35 @@ func (r *run) fail(ctx context.Context, err error) error {
 	r.rec.Status, r.rec.ErrorType = e.Status, string(e.Type)
 	if ctx.Err() != nil { // the client hung up: it got no answer at all
 		r.rec.Cancelled, r.rec.Status, r.rec.ErrorType = true, StatusClientClosed, ""
+		r.hungUp()
 	}
 	r.finish()
 	return e
 }
 
-// finish settles the budgets, stamps the latency and hands the record over.
-// It runs after the client got its answer, and whether or not the client is
-// still there, so spend is never lost.
+// hungUp charges a call the client abandoned while an upstream was working
+// on it: the provider bills the prompt it read, so its estimate is charged
+// and marked as estimated (the completion is unknown and counts zero).
+func (r *run) hungUp() {
+	if r.inFlight == nil {
+		return // no upstream call had started
+	}
+	r.served(*r.inFlight)
+	r.rec.UsageEstimated = true
+	r.usage(*r.inFlight, providers.Usage{PromptTokens: estimateTokens(len(r.req.Body))})
+}
+
+// finish stamps the latency, hands the record over and settles the budgets
+// in the background: it runs once the client has its whole answer (or is
+// gone), and nothing the client waits on depends on it.
 func (r *run) finish() {
 	r.rec.Latency = r.g.now().Sub(r.start)
-	r.settle()
 	r.g.recorder.Record(r.rec)
 	r.g.metrics.generation(r.rec)
+	if r.hold != nil {
+		r.g.background.Add(1)
+		go func() { defer r.g.background.Done(); r.settle() }()
+	}
 }
 
 // served fills the record with the candidate that answered.
@@ -215,7 +273,7 @@ func (r *run) served(c routing.Candidate) {
 func (r *run) call(c routing.Candidate) providers.Call {
 	return providers.Call{
 		Provider: c.Provider.Slug, BaseURL: c.BaseURL(), APIKey: c.Credential.APIKey,
-		UpstreamModel: c.Endpoint.UpstreamModel, Body: r.req.Body, Stream: r.req.Stream,
+		UpstreamModel: c.Endpoint.UpstreamModel, Body: r.capped(r.req.Body, c), Stream: r.req.Stream,
 	}
 }
 

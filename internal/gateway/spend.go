@@ -2,11 +2,15 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"github.com/perpetuo/perpetuo/internal/budget"
+	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
 
@@ -30,43 +34,126 @@ func budgetScopes(scopes []budget.Scope, plan routing.Plan) []budget.Scope {
 	return out
 }
 
-// worstCase bounds a request's cost over every candidate it may reach: at
-// most one prompt token per body byte, and the most completion tokens the
-// request or the endpoint allows.
-func worstCase(plan routing.Plan, bodyBytes, maxTokens int) decimal.Decimal {
+// bounds are the most tokens a request can use on one endpoint: what the
+// reservation is priced at, what is written upstream as the output cap, and
+// what reported usage is clamped to.
+type bounds struct{ prompt, output int }
+
+// boundsFor bounds a request on endpoint c.
+//
+// Output: the smaller of max_tokens and max_completion_tokens where set
+// (a provider may read either), else the endpoint's max output, never over
+// the context length. Prompt: one token per body byte for text (every token
+// covers at least one byte, and the JSON around each message covers its role
+// tokens), but images, audio and files cost tokens out of all proportion to
+// their bytes, so a body with such parts is bounded by the whole context.
+func (r *run) boundsFor(c routing.Candidate) bounds {
+	ctxLen := c.Endpoint.ContextLength
+	out := r.req.MaxTokens
+	if out <= 0 {
+		out = c.Endpoint.MaxCompletionTokens
+	}
+	if out <= 0 || (ctxLen > 0 && out > ctxLen) {
+		out = ctxLen
+	}
+	prompt := len(r.req.Body)
+	if r.req.NonText || (ctxLen > 0 && prompt > ctxLen) {
+		prompt = ctxLen
+	}
+	return bounds{prompt: prompt, output: out}
+}
+
+// worstCase is the most the request can cost on any candidate it may reach.
+func (r *run) worstCase(plan routing.Plan) decimal.Decimal {
 	worst := decimal.Zero
 	for _, c := range plan.Candidates {
-		out := maxTokens
-		if out <= 0 {
-			out = c.Endpoint.MaxCompletionTokens
-		}
-		if out <= 0 || out > c.Endpoint.ContextLength {
-			out = c.Endpoint.ContextLength
-		}
-		worst = decimal.Max(worst, c.Endpoint.Pricing.Cost(bodyBytes, out))
+		b := r.boundsFor(c)
+		worst = decimal.Max(worst, c.Endpoint.Pricing.Cost(b.prompt, b.output))
 	}
 	return worst
 }
 
-// settleTimeout bounds settlement, which runs detached from the request so
-// a client that hung up is still charged.
-const settleTimeout = 10 * time.Second
+// capped writes the output cap that was reserved for c into the upstream
+// body, so no provider can produce more than was paid for: into the cap
+// fields the client set, or into the one the provider family reads.
+func (r *run) capped(body []byte, c routing.Candidate) []byte {
+	if r.hold == nil {
+		return body
+	}
+	capTokens := r.boundsFor(c).output
+	set := false
+	for _, f := range []string{"max_tokens", "max_completion_tokens"} {
+		if gjson.GetBytes(body, f).Exists() {
+			body, _ = sjson.SetBytes(body, f, capTokens)
+			set = true
+		}
+	}
+	if !set {
+		field := "max_tokens" // what every OpenAI-compatible server reads
+		if c.Provider.Slug == "openai" || c.Provider.Slug == "azure" {
+			field = "max_completion_tokens" // OpenAI's reasoning models refuse max_tokens
+		}
+		body, _ = sjson.SetBytes(body, field, capTokens)
+	}
+	return body
+}
 
-// settle releases the reservation and records the actual cost, retrying
-// briefly: a lost settlement would leave spend unrecorded.
+// clamp keeps reported usage within what the request could possibly use on
+// c (0 ≤ n ≤ the bound; reasoning within completion, cached within prompt),
+// and says so on the record when it had to: an upstream's report is never
+// trusted past what was reserved.
+func (r *run) clamp(c routing.Candidate, u providers.Usage) providers.Usage {
+	b := r.boundsFor(c)
+	orig := u
+	limit := func(n, hi int) int { return min(max(n, 0), hi) }
+	if b.prompt > 0 {
+		u.PromptTokens = limit(u.PromptTokens, b.prompt)
+	} else {
+		u.PromptTokens = max(u.PromptTokens, 0)
+	}
+	if b.output > 0 {
+		u.CompletionTokens = limit(u.CompletionTokens, b.output)
+	} else {
+		u.CompletionTokens = max(u.CompletionTokens, 0)
+	}
+	u.ReasoningTokens = limit(u.ReasoningTokens, u.CompletionTokens)
+	u.CachedTokens = limit(u.CachedTokens, u.PromptTokens)
+	if u != orig {
+		r.rec.Anomaly = fmt.Sprintf("usage reported by %s was impossible for this request and was clamped: prompt %d→%d, completion %d→%d, reasoning %d→%d, cached %d→%d",
+			c.Provider.Slug, orig.PromptTokens, u.PromptTokens, orig.CompletionTokens, u.CompletionTokens,
+			orig.ReasoningTokens, u.ReasoningTokens, orig.CachedTokens, u.CachedTokens)
+		r.g.log.Warn("clamped impossible upstream usage", "generation", r.rec.ID, "provider", c.Provider.Slug)
+	}
+	return u
+}
+
+// settleRetry is the longest pause between settlement attempts.
+const settleRetry = 5 * time.Second
+
+// settle releases the reservation and records the actual cost. It runs in
+// the background after the client has its answer, detached from the request
+// (a client that hung up is still charged), and retries until the ledger
+// has it or the gateway stops; a hold left then is swept by another replica
+// at the cost this request's record shows.
 func (r *run) settle() {
 	if r.hold == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-	defer cancel()
-	var err error
-	for attempt := range 3 {
-		if err = r.hold.Settle(ctx, r.rec.Cost, r.rec.BYOK); err == nil {
+	backoff := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), settleRetry)
+		err := r.hold.Settle(ctx, r.rec.Cost, r.rec.BYOK)
+		cancel()
+		if err == nil {
 			return
 		}
-		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+		select {
+		case <-r.g.stopping:
+			r.g.log.Error("settle spend: gave up at shutdown; the hold is swept at the recorded cost",
+				"generation", r.rec.ID, "cost", r.rec.Cost.String(), "err", err)
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, settleRetry)
 	}
-	r.g.log.Error("settle spend: the reservation stays held and the cost is unrecorded in the ledger",
-		"generation", r.rec.ID, "cost", r.rec.Cost.String(), "err", err)
 }

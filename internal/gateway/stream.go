@@ -11,6 +11,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/providers"
+	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
 
@@ -53,6 +54,10 @@ func (g *Gateway) OpenStream(ctx context.Context, c Caller, req Request) (*Strea
 	}); err != nil {
 		return nil, err
 	}
+	// The id goes out with the headers, long before the record: mark it, so
+	// it resolves even if this replica dies mid-stream.
+	g.recorder.Started(records.Start{ID: r.rec.ID, WorkspaceID: c.WorkspaceID, KeyID: c.KeyID,
+		MemberID: c.MemberID, RequestedModel: r.rec.RequestedModel, CreatedAt: r.rec.CreatedAt})
 	return st, nil
 }
 
@@ -128,8 +133,8 @@ func (s *Stream) forward(w ChunkWriter, chunk []byte) error {
 		if fr := ch.Get("finish_reason").String(); fr != "" {
 			s.r.rec.FinishReason, s.r.rec.NativeFinishReason = fr, fr
 		}
-		if c := ch.Get("delta.content").String(); c != "" {
-			s.content += len(c)
+		if n := generatedBytes(ch.Get("delta")); n > 0 {
+			s.content += n
 			if !s.firstTokenSet {
 				s.firstTokenSet = true
 				s.r.rec.TTFT = s.r.since()
@@ -154,9 +159,10 @@ func (s *Stream) forward(w ChunkWriter, chunk []byte) error {
 func (s *Stream) settle() {
 	u := s.usage
 	if !s.hasUsage {
+		s.r.rec.UsageEstimated = true
 		u = providers.Usage{PromptTokens: estimateTokens(len(s.r.req.Body)), CompletionTokens: estimateTokens(s.content)}
 	}
-	s.r.usage(s.cand, u)
+	s.r.usage(s.cand, s.r.clamp(s.cand, u))
 }
 
 func (s *Stream) end(w ChunkWriter) {

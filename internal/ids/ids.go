@@ -19,6 +19,7 @@ const (
 	Key        = "key_"
 	Generation = "gen-"
 	Credential = "cred_"
+	Replica    = "rep_"
 )
 
 // New returns prefix + a time-ordered random id created at now.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/notify"
 )
 
 // ErrNotFound is returned by a Lookup that knows no key with that hash.
@@ -26,19 +27,31 @@ type Lookup interface {
 type Authenticator struct {
 	lookup Lookup
 	now    func() time.Time
+	stale  *notify.Staleness // nil: the cache is always exact
 
 	mu      sync.RWMutex
 	cache   map[string]Key // hex hash → key
 	version uint64         // bumped by every invalidation, so a lookup that raced one is not cached
 }
 
-// NewAuthenticator returns an Authenticator over lookup; now may be nil.
-func NewAuthenticator(lookup Lookup, now func() time.Time) *Authenticator {
+// NewAuthenticator returns an Authenticator over lookup; now and stale may
+// be nil. While stale says invalidations may be missed, a cached key is
+// checked against the database again, and serves as cached only while the
+// database does not answer, within the staleness window.
+func NewAuthenticator(lookup Lookup, now func() time.Time, stale *notify.Staleness) *Authenticator {
 	if now == nil {
 		now = time.Now
 	}
-	return &Authenticator{lookup: lookup, now: now, cache: map[string]Key{}}
+	return &Authenticator{lookup: lookup, now: now, stale: stale, cache: map[string]Key{}}
 }
+
+// lookupTimeout bounds a key lookup while the cache is stale: the database
+// may be unreachable, and a cached key should serve rather than wait.
+const lookupTimeout = 2 * time.Second
+
+// errKeyStoreDown refuses a key that cannot be checked.
+var errKeyStoreDown = apierr.New(http.StatusServiceUnavailable, apierr.Unavailable,
+	"Perpetuo cannot reach its database to check this API key; retry shortly.").WithRetryAfter(5)
 
 var errUnauthenticated = apierr.New(http.StatusUnauthorized, apierr.Authentication,
 	"Missing API key: send 'Authorization: Bearer pk_...'.")
@@ -59,21 +72,22 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Key, er
 	k, ok := a.cache[hk]
 	version := a.version
 	a.mu.RUnlock()
-	if !ok {
-		var err error
-		k, err = a.lookup.KeyByHash(ctx, h)
-		if errors.Is(err, ErrNotFound) {
+	if !ok || !a.stale.Fresh() && !a.stale.SkipLookup() {
+		fresh, err := a.find(ctx, h)
+		switch {
+		case err == nil:
+			k = fresh
+			a.mu.Lock()
+			if a.version == version {
+				a.cache[hk] = k
+			}
+			a.mu.Unlock()
+		case errors.Is(err, ErrNotFound):
 			return Key{}, apierr.New(http.StatusUnauthorized, apierr.Authentication,
 				"Unknown API key: it may have been revoked; create a new one.")
+		case !(a.stale.Failed() && ok): // no cached key may stand in
+			return Key{}, errKeyStoreDown.WithCause(fmt.Errorf("look up key: %w", err))
 		}
-		if err != nil {
-			return Key{}, fmt.Errorf("look up key: %w", err)
-		}
-		a.mu.Lock()
-		if a.version == version {
-			a.cache[hk] = k
-		}
-		a.mu.Unlock()
 	}
 	if k.Disabled {
 		return Key{}, apierr.New(http.StatusUnauthorized, apierr.Authentication,
@@ -84,6 +98,16 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Key, er
 			"API key %s expired at %s; create a new one.", k.Label, k.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	return k, nil
+}
+
+// find looks a key up, bounded in time while the cache is stale.
+func (a *Authenticator) find(ctx context.Context, h []byte) (Key, error) {
+	if !a.stale.Fresh() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, lookupTimeout)
+		defer cancel()
+	}
+	return a.lookup.KeyByHash(ctx, h)
 }
 
 // InvalidateAll empties the cache; the next request of every key looks it up

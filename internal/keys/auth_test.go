@@ -36,7 +36,7 @@ func TestAuthenticate(t *testing.T) {
 		disabled: {ID: "key_off", Disabled: true},
 		expired:  {ID: "key_old", ExpiresAt: &past},
 	}}
-	a := NewAuthenticator(lookup, func() time.Time { return now })
+	a := NewAuthenticator(lookup, func() time.Time { return now }, nil)
 	cases := []struct {
 		name, token, wantMsg string
 	}{

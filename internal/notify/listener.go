@@ -32,6 +32,7 @@ type Listener struct {
 	log      *slog.Logger
 	handlers []Handler
 	replica  string
+	stale    *Staleness // nil: none
 
 	mu      sync.Mutex
 	waiters map[string]*waiter
@@ -45,9 +46,10 @@ type waiter struct {
 	done chan struct{}
 }
 
-// NewListener returns a Listener over pool; call Run to start it.
-func NewListener(pool *pgxpool.Pool, log *slog.Logger, handlers ...Handler) *Listener {
-	return &Listener{pool: pool, log: log, handlers: handlers, replica: token(),
+// NewListener returns a Listener over pool; call Run to start it. stale
+// (may be nil) is told when invalidations may have been missed.
+func NewListener(pool *pgxpool.Pool, log *slog.Logger, stale *Staleness, handlers ...Handler) *Listener {
+	return &Listener{pool: pool, log: log, handlers: handlers, replica: token(), stale: stale,
 		waiters: map[string]*waiter{}, ready: make(chan struct{})}
 }
 
@@ -62,8 +64,11 @@ func (l *Listener) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		l.log.Warn("invalidation listener lost its connection; caches cleared, reconnecting", "err", err)
-		l.apply(Event{Kind: All})
+		// Caches are kept, not cleared: during a database outage they are
+		// all that serves. They are marked stale (the database is asked
+		// first), and cleared once the connection is back.
+		l.stale.lost()
+		l.log.Warn("invalidation listener lost its connection; caches now check the database first and serve stale entries only if it does not answer, reconnecting", "err", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -85,8 +90,13 @@ func (l *Listener) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	// Anything changed while we were not listening is unknown: start clean.
+	// Anything changed while we were not listening is unknown: reconcile by
+	// starting clean, before the caches count as exact again.
 	l.apply(Event{Kind: All})
+	if !l.stale.Since().IsZero() {
+		l.log.Info("invalidation listener reconnected; caches reconciled")
+	}
+	l.stale.restored()
 	l.once.Do(func() { close(l.ready) })
 	for {
 		n, err := conn.WaitForNotification(ctx)

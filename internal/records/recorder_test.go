@@ -36,6 +36,13 @@ func gen(ws string) records.Generation {
 	}
 }
 
+func newRecorder(t testing.TB, st records.Store, opts records.Options) *records.Recorder {
+	t.Helper()
+	r, err := records.NewRecorder(st, quiet, opts)
+	require.NoError(t, err)
+	return r
+}
+
 // flaky fails the first failures inserts after writing them, like a
 // commit whose acknowledgement was lost.
 type flaky struct {
@@ -57,7 +64,7 @@ func TestRecorderWritesEveryRecordOnce(t *testing.T) {
 	pool := pgtest.New(t)
 	st := &flaky{Store: store.New(pool)}
 	st.failures.Store(2)
-	r := records.NewRecorder(st, quiet, records.Options{BatchSize: 10, FlushInterval: 5 * time.Millisecond})
+	r := newRecorder(t, st, records.Options{BatchSize: 10, FlushInterval: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -92,7 +99,7 @@ func TestRecorderWritesEveryRecordOnce(t *testing.T) {
 
 func TestCloseFlushesWithoutRun(t *testing.T) {
 	pool := pgtest.New(t)
-	r := records.NewRecorder(store.New(pool), quiet, records.Options{})
+	r := newRecorder(t, store.New(pool), records.Options{})
 	for range 5 {
 		r.Record(gen("ws_b"))
 	}
@@ -107,7 +114,7 @@ func TestCloseFlushesWithoutRun(t *testing.T) {
 func TestGetWaitsForARecentRecordOfAnotherReplica(t *testing.T) {
 	pool := pgtest.New(t)
 	st := store.New(pool)
-	reader := records.NewRecorder(st, quiet, records.Options{FlushInterval: 50 * time.Millisecond})
+	reader := newRecorder(t, st, records.Options{FlushInterval: 50 * time.Millisecond})
 	g := gen("ws_c")
 	go func() {
 		time.Sleep(60 * time.Millisecond) // the other replica's batch lands a little later

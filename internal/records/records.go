@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/perpetuo/perpetuo/internal/safetext"
 )
 
 // Generation is one request's record.
@@ -42,6 +44,12 @@ type Generation struct {
 	TTFT               time.Duration // 0 when not streamed or no token arrived
 	Attempts           []Attempt
 	CreatedAt          time.Time
+	// UsageEstimated: the token counts are Perpetuo's estimate (the
+	// upstream reported none, e.g. a cancelled call).
+	UsageEstimated bool
+	// Anomaly says what the gateway corrected, e.g. reported usage beyond
+	// what the request allowed, clamped; "" when nothing was.
+	Anomaly string
 }
 
 // Attempt is one upstream call of a generation.
@@ -51,4 +59,57 @@ type Attempt struct {
 	Status    int    `json:"status"`
 	ErrorType string `json:"error_type,omitempty"`
 	LatencyMs int64  `json:"latency"`
+}
+
+// Start marks a stream whose id went out to its client before its record
+// exists, so that the id resolves (as an interrupted request) even if this
+// replica dies before writing the record.
+type Start struct {
+	ID, WorkspaceID, KeyID, MemberID, RequestedModel string
+	CreatedAt                                        time.Time
+}
+
+// Bounds of stored text, in bytes.
+const (
+	maxID    = 128 // ids the gateway or an upstream made
+	maxName  = 256 // model and provider names
+	maxShort = 64  // finish reasons, error types
+	maxAttr  = 256 // app, user, session id
+	maxNote  = 512 // anomaly
+)
+
+// Sanitized returns g with every text field valid UTF-8, free of NUL and
+// bounded (cut on a character boundary): whatever the client, its headers or
+// the upstream sent, the database accepts the row.
+func (g Generation) Sanitized() Generation {
+	for _, f := range []struct {
+		p   *string
+		max int
+	}{
+		{&g.ID, maxID}, {&g.WorkspaceID, maxID}, {&g.KeyID, maxID}, {&g.MemberID, maxID},
+		{&g.RequestedModel, maxName}, {&g.Model, maxName}, {&g.Provider, maxName}, {&g.UpstreamID, maxID},
+		{&g.App, maxAttr}, {&g.User, maxAttr}, {&g.SessionID, maxAttr}, {&g.ErrorType, maxShort},
+		{&g.FinishReason, maxShort}, {&g.NativeFinishReason, maxShort}, {&g.Anomaly, maxNote},
+	} {
+		*f.p = safetext.Clean(*f.p, f.max)
+	}
+	if len(g.Attempts) > 0 {
+		as := make([]Attempt, len(g.Attempts))
+		for i, a := range g.Attempts {
+			a.Provider, a.Model = safetext.Clean(a.Provider, maxName), safetext.Clean(a.Model, maxName)
+			a.ErrorType = safetext.Clean(a.ErrorType, maxShort)
+			as[i] = a
+		}
+		g.Attempts = as
+	}
+	return g
+}
+
+// stripped is g without any free text: what is kept when the database still
+// refuses the sanitised row, so its spend and counts are never lost.
+func (g Generation) stripped() Generation {
+	g.UpstreamID, g.App, g.User, g.SessionID = "", "", "", ""
+	g.FinishReason, g.NativeFinishReason, g.Attempts = "", "", nil
+	g.Anomaly = "text fields dropped: the database refused them"
+	return g
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/records"
+	"github.com/perpetuo/perpetuo/internal/store"
 )
 
 // GetGeneration implements api.StrictServerInterface.
@@ -38,6 +40,7 @@ func generationOf(g records.Generation) api.Generation {
 		TokensPrompt: g.PromptTokens, TokensCompletion: g.CompletionTokens,
 		NativeTokensReasoning: g.ReasoningTokens, NativeTokensCached: g.CachedTokens,
 		TotalCost: money(g.Cost), IsByok: g.BYOK, Latency: int(g.Latency.Milliseconds()),
+		UsageEstimated: g.UsageEstimated, Anomaly: opt(g.Anomaly),
 		Attempts: make([]api.Attempt, len(g.Attempts)),
 	}
 	if g.ErrorType != "" {
@@ -61,13 +64,27 @@ func generationOf(g records.Generation) api.Generation {
 // GetCurrentKey implements api.StrictServerInterface.
 func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestObject) (api.GetCurrentKeyResponseObject, error) {
 	k := callerKey(ctx)
-	// Records of this replica that are still batched count too.
-	if err := s.flushRecords(ctx); err != nil {
-		return nil, err
-	}
-	u, err := s.store.KeyUsage(ctx, k.ID, s.now())
+	now := s.now()
+	u, err := s.store.KeyUsage(ctx, k.ID, now)
 	if err != nil {
 		return nil, err
+	}
+	// This replica's records of the key that are not written yet count too.
+	day, week, month := store.PeriodStarts(now)
+	for _, p := range s.generations.PendingSpend(k.ID) {
+		if p.BYOK {
+			u.BYOK = u.BYOK.Add(p.Cost)
+			continue
+		}
+		u.Total = u.Total.Add(p.Cost)
+		for _, pu := range []struct {
+			start time.Time
+			sum   *decimal.Decimal
+		}{{day, &u.Daily}, {week, &u.Weekly}, {month, &u.Monthly}} {
+			if !p.At.Before(pu.start) {
+				*pu.sum = pu.sum.Add(p.Cost)
+			}
+		}
 	}
 	out := api.Key{
 		Id: k.ID, Name: k.Name, Label: k.Label, WorkspaceId: k.WorkspaceID, MemberId: k.MemberID,
@@ -83,7 +100,7 @@ func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestOb
 	if k.Limit.Valid {
 		// What remains is what the ledger enforces: settled spend and
 		// in-flight reservations of the current period.
-		spent, reserved, err := s.store.Spend(ctx, "key", k.ID, budget.PeriodStart(k.LimitReset, s.now()))
+		spent, reserved, err := s.store.Spend(ctx, "key", k.ID, budget.PeriodStart(k.LimitReset, now))
 		if err != nil {
 			return nil, err
 		}

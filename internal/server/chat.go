@@ -5,13 +5,17 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/gateway"
 	"github.com/perpetuo/perpetuo/internal/routing"
+	"github.com/perpetuo/perpetuo/internal/safetext"
 	"github.com/perpetuo/perpetuo/internal/sse"
 )
 
@@ -29,8 +33,9 @@ func (s *Server) CreateChatCompletion(ctx context.Context, req api.CreateChatCom
 		caller.Budgets = append(caller.Budgets, budget.Scope{Kind: "key", ID: k.ID, Name: k.Label,
 			Limit: k.Limit.Decimal, Reset: k.LimitReset, CountsBYOK: k.IncludeBYOKInLimit})
 	}
+	body := rawBody(ctx)
 	greq := gateway.Request{
-		Body: rawBody(ctx), Models: models, Stream: b.Stream != nil && *b.Stream, MaxTokens: maxTokens(b),
+		Body: body, Models: models, Stream: b.Stream != nil && *b.Stream, MaxTokens: maxTokens(b), NonText: nonText(body),
 		Prefs: prefsOf(b.Provider), User: deref(b.User), SessionID: deref(b.SessionId), App: appOf(ctx),
 	}
 	if !greq.Stream {
@@ -47,12 +52,31 @@ func (s *Server) CreateChatCompletion(ctx context.Context, req api.CreateChatCom
 	return streamCompletion{ctx: ctx, stream: st, idle: s.streamIdle}, nil
 }
 
-// maxTokens is the request's output cap: max_completion_tokens, else max_tokens.
+// maxTokens is the request's output cap: the smaller of
+// max_completion_tokens and max_tokens where both are set (the gateway
+// writes it into both before calling upstream, so no provider reads the
+// larger one).
 func maxTokens(b *api.ChatCompletionRequest) int {
-	if b.MaxCompletionTokens != nil {
+	switch {
+	case b.MaxCompletionTokens != nil && b.MaxTokens != nil:
+		return min(*b.MaxCompletionTokens, *b.MaxTokens)
+	case b.MaxCompletionTokens != nil:
 		return *b.MaxCompletionTokens
 	}
 	return deref(b.MaxTokens)
+}
+
+// nonText reports whether a message has a content part other than text
+// (image_url, input_audio, file, ...).
+func nonText(body []byte) bool {
+	for _, types := range gjson.GetBytes(body, "messages.#.content.#.type").Array() {
+		for _, t := range types.Array() {
+			if t.String() != "text" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // chatModels is the fallback chain: model first, then models[] without repeats.
@@ -89,16 +113,9 @@ func prefsOf(p *api.ProviderPreferences) routing.Prefs {
 func appOf(ctx context.Context) string {
 	h, _ := ctx.Value(ctxHeaders).(http.Header)
 	if t := h.Get("X-Title"); t != "" {
-		return truncate(t, 128)
+		return safetext.Clean(t, 128)
 	}
-	return truncate(h.Get("HTTP-Referer"), 256)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
+	return safetext.Clean(h.Get("HTTP-Referer"), 256)
 }
 
 func deref[T any](p *T) T {
@@ -113,9 +130,10 @@ func deref[T any](p *T) T {
 type jsonCompletion struct{ resp *gateway.Response }
 
 func (c jsonCompletion) VisitCreateChatCompletionResponse(w http.ResponseWriter) error {
-	defer c.resp.Finish() // settle and record after the client has its answer
+	defer c.resp.Finish() // record and settle once the client has its whole answer
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(c.resp.Body))) // complete once the body is out, not at handler return
 	h.Set("X-Generation-Id", c.resp.GenerationID)
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(c.resp.Body); err != nil {

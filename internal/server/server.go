@@ -37,7 +37,8 @@ type Authenticator interface {
 // Generations reads generation records, including ones not yet written.
 type Generations interface {
 	Get(ctx context.Context, workspaceID, id string) (records.Generation, error)
-	Flush(ctx context.Context) error
+	// PendingSpend is a key's spend not written yet on this replica.
+	PendingSpend(keyID string) []records.Spend
 }
 
 // Models lists the models a workspace can route to.
@@ -145,11 +146,4 @@ func (s *Server) handler(reg *prometheus.Registry) http.Handler {
 	s.docsRoutes(mux)
 	mux.Handle("/", apiChain)
 	return chain(mux, s.recoverer, requestIDs, s.accessLog, openRouterPrefix)
-}
-
-func (s *Server) flushRecords(ctx context.Context) error {
-	if err := s.generations.Flush(ctx); err != nil {
-		return fmt.Errorf("flush records: %w", err)
-	}
-	return nil
 }

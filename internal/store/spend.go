@@ -14,7 +14,8 @@ import (
 // Reserve implements budget.Ledger in one statement.
 func (s *Store) Reserve(ctx context.Context, h budget.Hold, limit decimal.Decimal) (bool, decimal.Decimal, decimal.Decimal, error) {
 	r, err := s.q.SpendReserve(ctx, db.SpendReserveParams{HoldID: h.ID, Scope: h.Kind, ScopeID: h.ScopeID,
-		PeriodStart: h.Period, Amount: h.Amount, LimitUsd: limit, ExpiresAt: h.Expires})
+		PeriodStart: h.Period, Amount: h.Amount, LimitUsd: limit, ExpiresAt: h.Expires,
+		GenerationID: h.GenerationID, ReplicaID: h.Replica})
 	if isNoRows(err) {
 		spent, reserved, err := s.Spend(ctx, h.Kind, h.ScopeID, h.Period)
 		return false, spent, reserved, err
@@ -34,16 +35,17 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual decimal.Decima
 	return nil
 }
 
-// SweepHolds charges and releases holds that expired unsettled (their
-// replica died mid-request) and returns how many scopes it touched.
-func (s *Store) SweepHolds(ctx context.Context, now time.Time) ([]budget.Swept, error) {
-	rows, err := s.q.SpendSweep(ctx, now)
+// SweepHolds charges and releases holds that will never settle: expired
+// ones, and those of replicas silent since deadBefore. It returns what it
+// charged per scope.
+func (s *Store) SweepHolds(ctx context.Context, now, deadBefore time.Time) ([]budget.Swept, error) {
+	rows, err := s.q.SpendSweep(ctx, db.SpendSweepParams{Now: now, DeadBefore: deadBefore})
 	if err != nil {
 		return nil, fmt.Errorf("sweep holds: %w", err)
 	}
 	out := make([]budget.Swept, len(rows))
 	for i, r := range rows {
-		out[i] = budget.Swept{Kind: r.Scope, ScopeID: r.ScopeID, Amount: r.Amount}
+		out[i] = budget.Swept{Kind: r.Scope, ScopeID: r.ScopeID, Amount: r.Amount, Known: r.Known}
 	}
 	return out, nil
 }

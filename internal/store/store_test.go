@@ -109,7 +109,7 @@ func TestSweepChargesHoldsThatNeverSettled(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
-	swept, err := st.SweepHolds(ctx, now)
+	swept, err := st.SweepHolds(ctx, now, now.Add(-time.Minute))
 	require.NoError(t, err)
 	require.Len(t, swept, 1, "one scope")
 	require.Equal(t, "0.5", swept[0].Amount.String(), "both expired holds, summed")
@@ -117,7 +117,7 @@ func TestSweepChargesHoldsThatNeverSettled(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "0.5", spent.String())
 	require.Equal(t, "0.25", reserved.String(), "the live hold stays")
-	swept, err = st.SweepHolds(ctx, now)
+	swept, err = st.SweepHolds(ctx, now, now.Add(-time.Minute))
 	require.NoError(t, err)
 	require.Empty(t, swept, "a hold is swept once")
 	// A late settle of a swept hold changes nothing: it was charged in full.

@@ -78,9 +78,11 @@ func (e ChatMessageRole) Valid() bool {
 const (
 	Authentication        ErrorType = "authentication"
 	BudgetExceeded        ErrorType = "budget_exceeded"
+	BudgetUnavailable     ErrorType = "budget_unavailable"
 	Conflict              ErrorType = "conflict"
 	ContextLengthExceeded ErrorType = "context_length_exceeded"
 	InternalError         ErrorType = "internal_error"
+	Interrupted           ErrorType = "interrupted"
 	InvalidRequest        ErrorType = "invalid_request"
 	MethodNotAllowed      ErrorType = "method_not_allowed"
 	ModelNotAllowed       ErrorType = "model_not_allowed"
@@ -105,11 +107,15 @@ func (e ErrorType) Valid() bool {
 		return true
 	case BudgetExceeded:
 		return true
+	case BudgetUnavailable:
+		return true
 	case Conflict:
 		return true
 	case ContextLengthExceeded:
 		return true
 	case InternalError:
+		return true
+	case Interrupted:
 		return true
 	case InvalidRequest:
 		return true
@@ -692,6 +698,9 @@ type ErrorType string
 
 // Generation defines model for Generation.
 type Generation struct {
+	// Anomaly What Perpetuo corrected on this record, e.g. usage an upstream reported beyond what the request allowed, clamped to the reserved bound.
+	Anomaly *string `json:"anomaly,omitempty"`
+
 	// App From the `X-Title` or `HTTP-Referer` request header.
 	App *string `json:"app,omitempty"`
 
@@ -737,7 +746,10 @@ type Generation struct {
 
 	// UpstreamId The id the upstream gave the completion.
 	UpstreamId *string `json:"upstream_id,omitempty"`
-	User       *string `json:"user,omitempty"`
+
+	// UsageEstimated The token counts (and so the cost) are Perpetuo's estimate; the upstream reported none (e.g. the client hung up).
+	UsageEstimated bool    `json:"usage_estimated"`
+	User           *string `json:"user,omitempty"`
 }
 
 // GenerationResponse defines model for GenerationResponse.
@@ -1010,6 +1022,11 @@ type Usage struct {
 		CachedTokens *int `json:"cached_tokens,omitempty"`
 	} `json:"prompt_tokens_details,omitempty"`
 	TotalTokens int `json:"total_tokens"`
+
+	// UsageEstimated Present (true) when the token counts are Perpetuo's estimate because the upstream reported
+	// none, e.g. a stream cut before its usage chunk. Estimates count every generated field
+	// (content, reasoning, refusals, tool calls) at 4 bytes per token.
+	UsageEstimated *bool `json:"usage_estimated,omitempty"`
 }
 
 // Workspace defines model for Workspace.

@@ -12,38 +12,55 @@ WITH reserved AS (
         WHERE s.spent + s.reserved + EXCLUDED.reserved <= @limit_usd::numeric
     RETURNING s.spent, s.reserved
 ), hold AS (
-    INSERT INTO spend_holds (id, scope, scope_id, period_start, amount, expires_at)
-    SELECT @hold_id::text, @scope::text, @scope_id::text, @period_start::timestamptz, @amount::numeric, @expires_at::timestamptz
+    INSERT INTO spend_holds (id, scope, scope_id, period_start, amount, expires_at, generation_id, replica_id)
+    SELECT @hold_id::text, @scope::text, @scope_id::text, @period_start::timestamptz, @amount::numeric, @expires_at::timestamptz,
+           NULLIF(@generation_id::text, ''), NULLIF(@replica_id::text, '')
     FROM reserved
 )
 SELECT spent, reserved FROM reserved;
 
 -- name: SpendSettle :execrows
--- Releases a hold and records the actual cost (which may exceed what was
--- reserved only if the upstream overran max_tokens). No row: the hold was
--- already swept (and its amount charged).
+-- Releases a hold and records the actual cost, never more than was
+-- reserved: the reservation is the request's upper bound, so spend cannot
+-- pass a limit whatever an upstream reports. No row: the hold was already
+-- swept (and charged).
 WITH h AS (
     DELETE FROM spend_holds WHERE id = @hold_id RETURNING scope, scope_id, period_start, amount
 )
 UPDATE spend s
-SET spent = s.spent + @actual::numeric, reserved = greatest(s.reserved - h.amount, 0), updated_at = now()
+SET spent = s.spent + least(@actual::numeric, h.amount), reserved = greatest(s.reserved - h.amount, 0), updated_at = now()
 FROM h
 WHERE s.scope = h.scope AND s.scope_id = h.scope_id AND s.period_start = h.period_start;
 
 -- name: SpendSweep :many
--- Resolves holds whose request never settled: their worst-case amount is
--- charged as spent (spend is never lost; the actual cost is unknown).
+-- Resolves holds whose request will never settle: expired ones, and those of
+-- replicas with no heartbeat since @dead_before. Each is charged the cost its
+-- generation record shows where one exists (the replica answered, then died
+-- before settling) and its worst case only where nothing is known.
 WITH h AS (
-    DELETE FROM spend_holds WHERE expires_at < @now::timestamptz
-    RETURNING scope, scope_id, period_start, amount
+    DELETE FROM spend_holds sh
+    WHERE sh.expires_at < @now::timestamptz
+       OR (sh.replica_id IS NOT NULL AND NOT EXISTS (
+              SELECT 1 FROM replicas r WHERE r.id = sh.replica_id AND r.heartbeat_at >= @dead_before::timestamptz))
+    RETURNING scope, scope_id, period_start, amount, generation_id
+), charged AS (
+    SELECT h.scope, h.scope_id, h.period_start, h.amount AS released,
+           CASE WHEN g.id IS NULL OR g.error_type = 'interrupted' THEN h.amount
+                WHEN g.is_byok AND NOT coalesce(k.include_byok_in_limit, false) AND h.scope = 'key' THEN 0
+                ELSE least(g.cost_usd, h.amount) END AS charge,
+           g.id IS NOT NULL AND g.error_type IS DISTINCT FROM 'interrupted' AS known
+    FROM h
+    LEFT JOIN generations g ON g.id = h.generation_id
+    LEFT JOIN api_keys k ON k.id = h.scope_id AND h.scope = 'key'
 ), total AS (
-    SELECT scope, scope_id, period_start, sum(amount) AS amount FROM h GROUP BY scope, scope_id, period_start
+    SELECT scope, scope_id, period_start, sum(released) AS released, sum(charge) AS charge, bool_and(known) AS known
+    FROM charged GROUP BY scope, scope_id, period_start
 )
 UPDATE spend s
-SET spent = s.spent + total.amount, reserved = greatest(s.reserved - total.amount, 0), updated_at = now()
+SET spent = s.spent + total.charge, reserved = greatest(s.reserved - total.released, 0), updated_at = now()
 FROM total
 WHERE s.scope = total.scope AND s.scope_id = total.scope_id AND s.period_start = total.period_start
-RETURNING s.scope, s.scope_id, total.amount::numeric AS amount;
+RETURNING s.scope, s.scope_id, total.charge::numeric AS amount, total.known::bool AS known;
 
 -- name: SpendGet :one
 SELECT spent, reserved FROM spend

@@ -363,7 +363,7 @@ export interface components {
          * @description The stable error catalog. See docs/errors.md for when each is returned and what to do.
          * @enum {string}
          */
-        ErrorType: "invalid_request" | "context_length_exceeded" | "authentication" | "budget_exceeded" | "model_not_allowed" | "provider_not_allowed" | "permission_denied" | "not_found" | "no_endpoints" | "privacy_restricted" | "method_not_allowed" | "conflict" | "timeout" | "payload_too_large" | "rate_limit_exceeded" | "provider_error" | "provider_unavailable" | "provider_overloaded" | "unavailable" | "internal_error";
+        ErrorType: "invalid_request" | "context_length_exceeded" | "authentication" | "budget_exceeded" | "budget_unavailable" | "model_not_allowed" | "provider_not_allowed" | "permission_denied" | "not_found" | "no_endpoints" | "privacy_restricted" | "method_not_allowed" | "conflict" | "timeout" | "payload_too_large" | "rate_limit_exceeded" | "provider_error" | "provider_unavailable" | "provider_overloaded" | "unavailable" | "internal_error" | "interrupted";
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
         };
@@ -571,6 +571,12 @@ export interface components {
             completion_tokens_details?: {
                 reasoning_tokens?: number;
             };
+            /**
+             * @description Present (true) when the token counts are Perpetuo's estimate because the upstream reported
+             *     none, e.g. a stream cut before its usage chunk. Estimates count every generated field
+             *     (content, reasoning, refusals, tool calls) at 4 bytes per token.
+             */
+            usage_estimated?: boolean;
         };
         ModelList: {
             data: components["schemas"]["Model"][];
@@ -645,6 +651,10 @@ export interface components {
             latency: number;
             /** @description Milliseconds from request to the first token (streams only). */
             time_to_first_token?: number | null;
+            /** @description The token counts (and so the cost) are Perpetuo's estimate; the upstream reported none (e.g. the client hung up). */
+            usage_estimated: boolean;
+            /** @description What Perpetuo corrected on this record, e.g. usage an upstream reported beyond what the request allowed, clamped to the reserved bound. */
+            anomaly?: string | null;
             /** @description Every upstream attempt, in order. */
             attempts: components["schemas"]["Attempt"][];
         };
