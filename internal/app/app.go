@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,10 @@ type Options struct {
 	StaleWindow time.Duration
 	// LogWriter, when set, has its dropped-lines counter exported.
 	LogWriter *logging.Writer
+	// HeartbeatEvery, DeadAfter and SweepEvery tune replica liveness (0:
+	// the defaults below); DeadAfter must exceed every replica's
+	// HeartbeatEvery.
+	HeartbeatEvery, DeadAfter, SweepEvery time.Duration
 }
 
 // DefaultStaleWindow is how long cached keys and credentials serve during
@@ -65,9 +70,9 @@ const DefaultStaleWindow = 5 * time.Minute
 // and open streams at their next sweep (every sweepEvery), so a crashed
 // replica's work is resolved within about deadAfter + sweepEvery.
 const (
-	heartbeatEvery = 5 * time.Second
-	deadAfter      = 30 * time.Second
-	sweepEvery     = 15 * time.Second
+	DefaultHeartbeatEvery = 5 * time.Second
+	DefaultDeadAfter      = 30 * time.Second
+	DefaultSweepEvery     = 15 * time.Second
 )
 
 // App is a built gateway: its HTTP handler and the background work to stop.
@@ -102,6 +107,9 @@ func New(opts Options) (*App, error) {
 	if opts.StaleWindow == 0 {
 		opts.StaleWindow = DefaultStaleWindow
 	}
+	opts.HeartbeatEvery = cmp.Or(opts.HeartbeatEvery, DefaultHeartbeatEvery)
+	opts.DeadAfter = cmp.Or(opts.DeadAfter, DefaultDeadAfter)
+	opts.SweepEvery = cmp.Or(opts.SweepEvery, DefaultSweepEvery)
 	st := store.New(opts.Pool)
 	replica := ids.New(ids.Replica, opts.Now())
 	// Registered before serving: a hold naming a replica without a
@@ -152,8 +160,8 @@ func New(opts Options) (*App, error) {
 	wg.Add(4)
 	go func() { defer wg.Done(); rec.Run(ctx) }()
 	go func() { defer wg.Done(); listener.Run(ctx) }()
-	go func() { defer wg.Done(); every(ctx, heartbeatEvery, func() { a.heartbeat(ctx) }) }()
-	go func() { defer wg.Done(); every(ctx, sweepEvery, func() { a.sweep(ctx) }) }()
+	go func() { defer wg.Done(); every(ctx, opts.HeartbeatEvery, func() { a.heartbeat(ctx) }) }()
+	go func() { defer wg.Done(); every(ctx, opts.SweepEvery, func() { a.sweep(ctx, opts.DeadAfter) }) }()
 	go func() { wg.Wait(); close(a.done) }()
 	// Serve only once invalidations arrive: before that, a change made on
 	// another replica could go unnoticed here.
@@ -191,7 +199,7 @@ func every(ctx context.Context, interval time.Duration, f func()) {
 
 func (a *App) heartbeat(ctx context.Context) {
 	if err := a.Store.Heartbeat(ctx, a.Replica); err != nil && ctx.Err() == nil {
-		a.log.Warn("replica heartbeat failed; other replicas take this one for dead after "+deadAfter.String(), "err", err)
+		a.log.Warn("replica heartbeat failed; other replicas take this one for dead if it lasts", "err", err)
 	}
 }
 
@@ -200,7 +208,7 @@ func (a *App) heartbeat(ctx context.Context) {
 // cost where a record exists, else in full), and the open streams of dead
 // replicas (recorded as interrupted). Every replica sweeps; each row is
 // resolved once (it is deleted as it is resolved).
-func (a *App) sweep(ctx context.Context) {
+func (a *App) sweep(ctx context.Context, deadAfter time.Duration) {
 	now := time.Now()
 	n, err := a.Store.InterruptDead(ctx, now.Add(-deadAfter))
 	if err != nil && ctx.Err() == nil {
