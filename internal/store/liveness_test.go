@@ -103,8 +103,8 @@ func TestKeyUsageRollupsCountEachRecordOnce(t *testing.T) {
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC) // a Wednesday
 	gs := []records.Generation{
 		{ID: "gen-1", WorkspaceID: "ws", KeyID: "key_r", MemberID: "m", RequestedModel: "x", Cost: decimal.RequireFromString("0.1"), CreatedAt: now},
-		{ID: "gen-2", WorkspaceID: "ws", KeyID: "key_r", MemberID: "m", RequestedModel: "x", Cost: decimal.RequireFromString("0.2"), CreatedAt: now.AddDate(0, 0, -1)},  // this week and month
-		{ID: "gen-3", WorkspaceID: "ws", KeyID: "key_r", MemberID: "m", RequestedModel: "x", Cost: decimal.RequireFromString("0.4"), CreatedAt: now.AddDate(0, 0, -3)},  // last week (Sunday), last month
+		{ID: "gen-2", WorkspaceID: "ws", KeyID: "key_r", MemberID: "m", RequestedModel: "x", Cost: decimal.RequireFromString("0.2"), CreatedAt: now.AddDate(0, 0, -1)}, // this week and month
+		{ID: "gen-3", WorkspaceID: "ws", KeyID: "key_r", MemberID: "m", RequestedModel: "x", Cost: decimal.RequireFromString("0.4"), CreatedAt: now.AddDate(0, 0, -3)}, // last week (Sunday), last month
 		{ID: "gen-4", WorkspaceID: "ws", KeyID: "key_r", MemberID: "m", RequestedModel: "x", Cost: decimal.RequireFromString("0.8"), CreatedAt: now, BYOK: true},
 	}
 	require.NoError(t, st.InsertGenerations(ctx, gs))
