@@ -195,3 +195,6 @@ func token() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// Fresh reports whether invalidations arrive (the caches are exact).
+func (l *Listener) Fresh() bool { return l.stale.Fresh() }

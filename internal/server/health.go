@@ -18,7 +18,7 @@ func (s *Server) GetHealth(context.Context, api.GetHealthRequestObject) (api.Get
 // and the database answers.
 func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObject) (api.GetReadinessResponseObject, error) {
 	if err := s.ready(ctx); err != nil {
-		msg := "Not ready: the database does not answer."
+		msg := "Not ready: the database does not answer. Requests governed by a budget are refused (503 budget_unavailable); keys without a limit are served from cache for a bounded time."
 		if errors.Is(err, ErrDraining) {
 			msg = "Not ready: the gateway is shutting down."
 		}
