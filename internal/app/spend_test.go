@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -227,4 +228,34 @@ func TestAHungUpCallIsChargedItsPrompt(t *testing.T) {
 	require.True(t, g.UsageEstimated)
 	require.Equal(t, (len(chatBody)+3)/4, g.PromptTokens)
 	require.True(t, g.Cost.IsPositive(), "the prompt is charged: %s", g.Cost)
+}
+
+// TestTheAnswerDoesNotWaitForSettlement: with settlement made slow (a
+// trigger sleeps on every hold release), a limited key's answer, JSON or
+// stream, is complete at once; the ledger catches up afterwards.
+func TestTheAnswerDoesNotWaitForSettlement(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	_, err := e.pool.Exec(context.Background(), `
+		CREATE FUNCTION slow_release() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM pg_sleep(1.5); RETURN OLD; END $$;
+		CREATE TRIGGER slow_release BEFORE DELETE ON spend_holds FOR EACH ROW EXECUTE FUNCTION slow_release();`)
+	require.NoError(t, err)
+	id, key := e.newKey(`{"name":"limited","limit":1}`)
+	for _, body := range []string{chatBody,
+		`{"model":"mock/echo","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`} {
+		start := time.Now()
+		status, hdr, raw := send(t, e.srv.URL, "POST", "/v1/chat/completions", key, body)
+		require.Equal(t, 200, status, "%s", raw)
+		require.Less(t, time.Since(start), time.Second, "the client had its whole answer before settlement")
+		if !strings.Contains(body, `"stream":true`) {
+			require.Equal(t, strconv.Itoa(len(raw)), hdr.Get("Content-Length"), "complete without waiting for the handler")
+		}
+		_, reserved, err := e.app.Store.Spend(context.Background(), "key", id, time.Unix(0, 0).UTC())
+		require.NoError(t, err)
+		require.True(t, reserved.IsPositive(), "not settled yet when the answer arrived")
+	}
+	spent, reserved := e.ledger(id, "")
+	require.True(t, reserved.IsZero())
+	require.True(t, spent.IsPositive())
 }
