@@ -259,3 +259,38 @@ func TestTheAnswerDoesNotWaitForSettlement(t *testing.T) {
 	require.True(t, reserved.IsZero())
 	require.True(t, spent.IsPositive())
 }
+
+// TestStreamEstimatesCountEverythingGenerated: a stream whose upstream
+// reports no usage is billed for its reasoning and tool-call arguments too,
+// not only its content, and the usage says it is estimated.
+func TestStreamEstimatesCountEverythingGenerated(t *testing.T) {
+	t.Parallel()
+	reasoning, args := strings.Repeat("r", 400), strings.Repeat("a", 400)
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, delta := range []string{
+			`{"role":"assistant","reasoning":"` + reasoning + `"}`,
+			`{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"f","arguments":"` + args + `"}}]}`,
+			`{"content":"ok"}`,
+		} {
+			fmt.Fprintf(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"echo\",\"choices\":[{\"index\":0,\"delta\":%s}]}\n\n", delta)
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	})
+	e := setup(t, map[string]http.Handler{"mock": up})
+	status, _, raw := send(t, e.srv.URL, "POST", "/v1/chat/completions", e.key,
+		`{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 200, status)
+	var usage map[string]any
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "data: {"); ok && strings.Contains(rest, `"usage"`) {
+			var chunk map[string]any
+			require.NoError(t, json.Unmarshal([]byte("{"+rest), &chunk))
+			usage = chunk["usage"].(map[string]any)
+		}
+	}
+	require.NotNil(t, usage, "%s", raw)
+	require.Equal(t, true, usage["usage_estimated"])
+	require.EqualValues(t, (len(reasoning)+len(args)+len("f")+len("ok")+3)/4, usage["completion_tokens"])
+}
