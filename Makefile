@@ -11,12 +11,19 @@ run:
 	$(GO) build -o bin/perpetuo ./cmd/perpetuo
 	PERPETUO_DATA_DIR=$${PERPETUO_DATA_DIR:-$(DATA_DIR)} PERPETUO_DEMO=$${PERPETUO_DEMO:-auto} exec ./bin/perpetuo serve
 
+# Packages that start goroutines or share state run under the race detector.
+RACE_PKGS := ./internal/gateway/ ./internal/budget/ ./internal/records/ ./internal/keys/ ./internal/credentials/ \
+	./internal/notify/ ./internal/server/ ./internal/app/ ./internal/logging/
+
 ## test: every test, against real PostgreSQL (managed locally unless DATABASE_URL is set)
-## and real JavaScript clients (node and npm are installed when missing).
+## and real JavaScript clients (node and npm are installed when missing); the packages
+## that share state under -race; go.mod and go.sum must be tidy.
 test:
 	scripts/ensure-node
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/internal/(gateway|budget|records|keys|credentials|notify|server|app|logging)$$')
 
 ## generate: regenerate gen/api, gen/db, sdk/go and sdk/typescript from api/openapi.yaml,
 ## sql/ and the configs (generator versions pinned in tools.mod and sdk/typescript/package-lock.json).
