@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
@@ -79,8 +80,10 @@ type Gateway struct {
 	streamIdle     time.Duration
 	attemptTimeout time.Duration
 
-	background sync.WaitGroup // settlements in flight
-	stopping   chan struct{}  // closed by Close
+	// settling counts settlements in flight (a counter, not a WaitGroup:
+	// new ones start while Settled waits).
+	settling atomic.Int64
+	stopping chan struct{} // closed by Close
 	stopOnce   sync.Once
 }
 
@@ -117,14 +120,14 @@ func New(d Deps) *Gateway {
 
 // Settled waits until no settlement is in flight, or ctx ends.
 func (g *Gateway) Settled(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { g.background.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("settlements in flight: %w", ctx.Err())
+	for g.settling.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d settlements in flight: %w", g.settling.Load(), ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
+	return nil
 }
 
 // Close waits for settlements in flight, within ctx; those still failing
@@ -132,7 +135,7 @@ func (g *Gateway) Settled(ctx context.Context) error {
 func (g *Gateway) Close(ctx context.Context) error {
 	err := g.Settled(ctx)
 	g.stopOnce.Do(func() { close(g.stopping) })
-	g.background.Wait()
+	_ = g.Settled(context.Background()) // each retry ends within settleRetry
 	if err != nil {
 		return fmt.Errorf("settlements still failing at shutdown: %w", err)
 	}
@@ -260,8 +263,8 @@ func (r *run) finish() {
 	r.g.recorder.Record(r.rec)
 	r.g.metrics.generation(r.rec)
 	if r.hold != nil {
-		r.g.background.Add(1)
-		go func() { defer r.g.background.Done(); r.settle() }()
+		r.g.settling.Add(1)
+		go func() { defer r.g.settling.Add(-1); r.settle() }()
 	}
 }
 
