@@ -152,11 +152,13 @@ func (r *Recorder) Started(s Start) {
 	s.KeyID, s.MemberID = safetext.Clean(s.KeyID, maxID), safetext.Clean(s.MemberID, maxID)
 	s.RequestedModel = safetext.Clean(s.RequestedModel, maxName)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, done := r.pending[s.ID]; done || len(r.starts) >= r.opts.MaxPending {
+		r.mu.Unlock()
 		return // a marker only matters if this replica dies; never worth memory
 	}
 	r.starts[s.ID] = s
+	r.mu.Unlock()
+	r.wake() // the sooner it is written, the smaller the window a crash could lose it in
 }
 
 func (r *Recorder) wake() {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/perpetuo/perpetuo/internal/budget"
+	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/pgtest"
 	"github.com/perpetuo/perpetuo/internal/records"
 )
@@ -27,9 +28,11 @@ func TestSweepResolvesADeadReplica(t *testing.T) {
 	_, err := pool.Exec(ctx, `UPDATE replicas SET heartbeat_at = now() - interval '1 minute' WHERE id = 'rep_dead'`)
 	require.NoError(t, err)
 
+	b, _, err := st.Bootstrap(ctx, keys.Generate(), time.Now())
+	require.NoError(t, err)
 	amount, limit := decimal.RequireFromString("0.25"), decimal.RequireFromString("10")
 	reserve := func(gen, replica string) {
-		h := budget.Hold{ID: gen + ":key:key_z", GenerationID: gen, Replica: replica, Kind: "key", ScopeID: "key_z",
+		h := budget.Hold{ID: gen + ":key", GenerationID: gen, Replica: replica, Kind: "key", ScopeID: b.KeyID,
 			Period: budget.Lifetime, Amount: amount, Expires: time.Now().Add(time.Hour)}
 		ok, _, _, err := st.Reserve(ctx, h, limit)
 		require.NoError(t, err)
@@ -38,10 +41,10 @@ func TestSweepResolvesADeadReplica(t *testing.T) {
 	reserve("gen-answered", "rep_dead") // answered and recorded, died before settling
 	reserve("gen-unknown", "rep_dead")  // died mid-call: nothing known
 	reserve("gen-live", "rep_live")
-	g := records.Generation{ID: "gen-answered", WorkspaceID: "ws", KeyID: "key_z", MemberID: "mem", RequestedModel: "m",
+	g := records.Generation{ID: "gen-answered", WorkspaceID: "ws", KeyID: b.KeyID, MemberID: "mem", RequestedModel: "m",
 		Status: 200, Cost: decimal.RequireFromString("0.0123"), CreatedAt: time.Now()}
 	require.NoError(t, st.InsertGenerations(ctx, []records.Generation{g}))
-	starts := []records.Start{{ID: "gen-stream", WorkspaceID: "ws", KeyID: "key_z", MemberID: "mem", RequestedModel: "m", CreatedAt: time.Now()}}
+	starts := []records.Start{{ID: "gen-stream", WorkspaceID: "ws", KeyID: "KEYZ", MemberID: "mem", RequestedModel: "m", CreatedAt: time.Now()}}
 	require.NoError(t, st.InsertStarts(ctx, "rep_dead", starts))
 	starts[0].ID = "gen-live-stream"
 	require.NoError(t, st.InsertStarts(ctx, "rep_live", starts))
@@ -56,7 +59,7 @@ func TestSweepResolvesADeadReplica(t *testing.T) {
 	require.False(t, swept[0].Known, "one hold had no record")
 	require.Equal(t, "0.2623", swept[0].Amount.String(), "the recorded cost, plus the worst case of the unknown one")
 
-	spent, reserved, err := st.Spend(ctx, "key", "key_z", budget.Lifetime)
+	spent, reserved, err := st.Spend(ctx, "key", b.KeyID, budget.Lifetime)
 	require.NoError(t, err)
 	require.Equal(t, "0.2623", spent.String())
 	require.Equal(t, "0.25", reserved.String(), "the live replica's hold stays")
@@ -65,6 +68,11 @@ func TestSweepResolvesADeadReplica(t *testing.T) {
 	require.NoError(t, err, "the id the client holds resolves")
 	require.Equal(t, "interrupted", got.ErrorType)
 	require.Equal(t, "error", got.FinishReason)
+	got, err = st.Generation(ctx, b.WorkspaceID, "gen-unknown")
+	require.NoError(t, err, "a limited request that died unrecorded resolves through its hold")
+	require.Equal(t, "interrupted", got.ErrorType)
+	_, err = st.Generation(ctx, b.WorkspaceID, "gen-live")
+	require.ErrorIs(t, err, records.ErrNotFound, "a live replica's request is still running")
 	_, err = st.Generation(ctx, "ws", "gen-live-stream")
 	require.ErrorIs(t, err, records.ErrNotFound, "a live replica's stream is still running")
 

@@ -52,6 +52,19 @@ WITH h AS (
     FROM h
     LEFT JOIN generations g ON g.id = h.generation_id
     LEFT JOIN api_keys k ON k.id = h.scope_id AND h.scope = 'key'
+), interrupted AS (
+    -- A request whose replica died before writing its record: its id (sent
+    -- to the client) resolves as interrupted. The key's own hold names it.
+    INSERT INTO generations (id, workspace_id, key_id, member_id, requested_model, streamed, status,
+                             error_type, finish_reason, latency_ms, created_at, anomaly)
+    SELECT DISTINCT ON (h.generation_id) h.generation_id, k.workspace_id, k.id, k.member_id, '', false, 0,
+           'interrupted', 'error', 0, now(),
+           'the gateway replica serving this request stopped before recording it; its budget holds were charged the reserved worst case'
+    FROM h
+    JOIN api_keys k ON k.id = h.scope_id AND h.scope = 'key'
+    LEFT JOIN generations g ON g.id = h.generation_id
+    WHERE h.generation_id IS NOT NULL AND g.id IS NULL
+    ON CONFLICT (id) DO NOTHING
 ), total AS (
     SELECT scope, scope_id, period_start, sum(released) AS released, sum(charge) AS charge, bool_and(known) AS known
     FROM charged GROUP BY scope, scope_id, period_start
