@@ -84,7 +84,7 @@ type Gateway struct {
 	// new ones start while Settled waits).
 	settling atomic.Int64
 	stopping chan struct{} // closed by Close
-	stopOnce   sync.Once
+	stopOnce sync.Once
 }
 
 // Deps are what a Gateway is built from.
