@@ -61,6 +61,7 @@ type env struct {
 	openai   openai.Client
 	sdk      *perpetuo.ClientWithResponses
 	upstream map[string]*httptest.Server
+	replicas []*App // started by replica()
 }
 
 // setup builds a gateway whose providers are the given fake upstreams

@@ -32,6 +32,7 @@ func (e *env) replica() *httptest.Server {
 	e.t.Helper()
 	a, err := New(Options{Pool: e.pool, Catalog: e.app.catalog, Operator: e.app.operator, Keyring: e.ring, Log: e.app.log})
 	require.NoError(e.t, err)
+	e.replicas = append(e.replicas, a)
 	srv := httptest.NewServer(specGuard(e.t, a.Handler))
 	e.t.Cleanup(func() {
 		srv.Close()

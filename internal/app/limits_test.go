@@ -17,7 +17,9 @@ func (e *env) ledger(keyID, reset string) (decimal.Decimal, decimal.Decimal) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	require.NoError(e.t, e.app.Gateway.Settled(ctx), "settlement runs after the response, in the background")
+	for _, a := range append([]*App{e.app}, e.replicas...) {
+		require.NoError(e.t, a.Gateway.Settled(ctx), "settlement runs after the response, in the background")
+	}
 	spent, reserved, err := e.app.Store.Spend(context.Background(), "key", keyID, budget.PeriodStart(reset, time.Now()))
 	require.NoError(e.t, err)
 	return spent, reserved
