@@ -39,6 +39,9 @@
 // Flags: -n scales the request counts, -c sets the requests in flight per
 // target (default 16), -scenario picks fast, realistic or all, -max-time
 // bounds the whole measurement and -request-timeout each request.
+// -outage 5m (with -outage-rate 200) measures instead what a database
+// outage does to generation records: memory while they wait, and how fast
+// the backlog is written once the database answers again.
 //
 // PostgreSQL is the managed local cluster under .data/bench/postgres
 // (started and stopped by the command), or the server DATABASE_URL points
@@ -78,6 +81,8 @@ func main() {
 type options struct {
 	scale       float64       // multiplies every request count
 	concurrency int           // requests in flight per target
+	outage      time.Duration // measure a database outage this long instead
+	outageRate  int           // records per second during it
 	scenarios   []scenario    // what to run, in order
 	maxTime     time.Duration // bound on the whole measurement
 	reqTimeout  time.Duration // bound on one request
@@ -94,6 +99,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.maxTime, "max-time", 5*time.Minute, "stop sending requests after this long (the report says so)")
 	fs.DurationVar(&o.reqTimeout, "request-timeout", 30*time.Second, "timeout of one request")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurement to this file (go tool pprof)")
+	fs.DurationVar(&o.outage, "outage", 0, "instead of the load scenarios, measure records during a database outage this long (e.g. 5m)")
+	fs.IntVar(&o.outageRate, "outage-rate", 200, "records per second during -outage")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -122,6 +129,11 @@ func run(o options) (int, error) {
 	defer stop()
 	env, err := setup(ctx)
 	if err != nil {
+		return 0, err
+	}
+	if o.outage > 0 {
+		err := measureOutage(ctx, env, o.outage, o.outageRate, os.Stdout)
+		env.close(context.Background())
 		return 0, err
 	}
 	rep := report{opts: o, database: env.db.where}
