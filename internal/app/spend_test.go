@@ -294,3 +294,31 @@ func TestStreamEstimatesCountEverythingGenerated(t *testing.T) {
 	require.Equal(t, true, usage["usage_estimated"])
 	require.EqualValues(t, (len(reasoning)+len(args)+len("f")+len("ok")+3)/4, usage["completion_tokens"])
 }
+
+// TestKeyUsageNeverFlushesOtherRecords: GET /v1/key counts the key's own
+// records this replica has not written yet, without flushing anything (it
+// once flushed every workspace's records under the writer's lock).
+func TestKeyUsageNeverFlushesOtherRecords(t *testing.T) {
+	t.Parallel()
+	e := setupWith(t, nil, func(o *Options) { o.Records.FlushInterval, o.Records.BatchSize = time.Hour, 1 << 20 })
+	_, a := e.newKey(`{"name":"a"}`)
+	_, b := e.newKey(`{"name":"b"}`)
+	status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", a, chatBody)
+	require.Equal(t, 200, status)
+	cost := costOf(t, doc)
+	pending := e.app.Recorder.Pending()
+	require.Positive(t, pending)
+
+	status, doc = call(t, e.srv.URL, "GET", "/v1/key", b, "")
+	require.Equal(t, 200, status)
+	require.Equal(t, 0.0, data(doc)["usage"])
+	require.Equal(t, pending, e.app.Recorder.Pending(), "nothing was flushed")
+	status, doc = call(t, e.srv.URL, "GET", "/v1/key", a, "")
+	require.Equal(t, 200, status)
+	require.True(t, cost.Equal(decimal.RequireFromString(toJSON(t, data(doc)["usage_daily"]))), "pending spend counts: %v", data(doc))
+
+	require.NoError(t, e.app.Recorder.Flush(context.Background()))
+	status, doc = call(t, e.srv.URL, "GET", "/v1/key", a, "")
+	require.Equal(t, 200, status)
+	require.True(t, cost.Equal(decimal.RequireFromString(toJSON(t, data(doc)["usage"]))), "and once written, from the rollups")
+}
