@@ -300,7 +300,7 @@ func TestStreamEstimatesCountEverythingGenerated(t *testing.T) {
 // once flushed every workspace's records under the writer's lock).
 func TestKeyUsageNeverFlushesOtherRecords(t *testing.T) {
 	t.Parallel()
-	e := setupWith(t, nil, func(o *Options) { o.Records.FlushInterval, o.Records.BatchSize = time.Hour, 1 << 20 })
+	e := setupWith(t, nil, func(o *Options) { o.Records.FlushInterval, o.Records.BatchSize = time.Hour, 1<<20 })
 	_, a := e.newKey(`{"name":"a"}`)
 	_, b := e.newKey(`{"name":"b"}`)
 	status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", a, chatBody)
