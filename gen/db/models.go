@@ -116,14 +116,16 @@ type Spend struct {
 }
 
 type SpendHold struct {
-	ID           string
-	Scope        string
-	ScopeID      string
-	PeriodStart  time.Time
-	Amount       decimal.Decimal
-	ExpiresAt    time.Time
-	GenerationID *string
-	ReplicaID    *string
+	ID             string
+	Scope          string
+	ScopeID        string
+	PeriodStart    time.Time
+	Amount         decimal.Decimal
+	ExpiresAt      time.Time
+	GenerationID   *string
+	ReplicaID      *string
+	RequestedModel *string
+	Streamed       *bool
 }
 
 type Workspace struct {

@@ -45,24 +45,26 @@ WITH reserved AS (
         WHERE s.spent + s.reserved + EXCLUDED.reserved <= $5::numeric
     RETURNING s.spent, s.reserved
 ), hold AS (
-    INSERT INTO spend_holds (id, scope, scope_id, period_start, amount, expires_at, generation_id, replica_id)
+    INSERT INTO spend_holds (id, scope, scope_id, period_start, amount, expires_at, generation_id, replica_id, requested_model, streamed)
     SELECT $6::text, $1::text, $2::text, $3::timestamptz, $4::numeric, $7::timestamptz,
-           NULLIF($8::text, ''), NULLIF($9::text, '')
+           NULLIF($8::text, ''), NULLIF($9::text, ''), $10::text, $11::bool
     FROM reserved
 )
 SELECT spent, reserved FROM reserved
 `
 
 type SpendReserveParams struct {
-	Scope        string
-	ScopeID      string
-	PeriodStart  time.Time
-	Amount       decimal.Decimal
-	LimitUsd     decimal.Decimal
-	HoldID       string
-	ExpiresAt    time.Time
-	GenerationID string
-	ReplicaID    string
+	Scope          string
+	ScopeID        string
+	PeriodStart    time.Time
+	Amount         decimal.Decimal
+	LimitUsd       decimal.Decimal
+	HoldID         string
+	ExpiresAt      time.Time
+	GenerationID   string
+	ReplicaID      string
+	RequestedModel string
+	Streamed       bool
 }
 
 type SpendReserveRow struct {
@@ -85,6 +87,8 @@ func (q *Queries) SpendReserve(ctx context.Context, arg SpendReserveParams) (Spe
 		arg.ExpiresAt,
 		arg.GenerationID,
 		arg.ReplicaID,
+		arg.RequestedModel,
+		arg.Streamed,
 	)
 	var i SpendReserveRow
 	err := row.Scan(&i.Spent, &i.Reserved)
@@ -146,7 +150,7 @@ WITH h AS (
     WHERE sh.expires_at < $1::timestamptz
        OR (sh.replica_id IS NOT NULL AND NOT EXISTS (
               SELECT 1 FROM replicas r WHERE r.id = sh.replica_id AND r.heartbeat_at >= $2::timestamptz))
-    RETURNING scope, scope_id, period_start, amount, generation_id
+    RETURNING scope, scope_id, period_start, amount, generation_id, requested_model, streamed
 ), charged AS (
     SELECT h.scope, h.scope_id, h.period_start, h.amount AS released,
            CASE WHEN g.id IS NULL OR g.error_type = 'interrupted' THEN h.amount
@@ -161,7 +165,8 @@ WITH h AS (
     -- to the client) resolves as interrupted. The key's own hold names it.
     INSERT INTO generations (id, workspace_id, key_id, member_id, requested_model, streamed, status,
                              error_type, finish_reason, latency_ms, created_at, anomaly)
-    SELECT DISTINCT ON (h.generation_id) h.generation_id, k.workspace_id, k.id, k.member_id, '', false, 0,
+    SELECT DISTINCT ON (h.generation_id) h.generation_id, k.workspace_id, k.id, k.member_id,
+           coalesce(h.requested_model, ''), coalesce(h.streamed, false), CASE WHEN h.streamed THEN 200 ELSE 0 END,
            'interrupted', 'error', 0, now(),
            'the gateway replica serving this request stopped before recording it; its budget holds were charged the reserved worst case'
     FROM h

@@ -98,6 +98,8 @@ func TestProcessKilledMidStreamIsResolvedByAnotherReplica(t *testing.T) {
 		g := data(doc)
 		require.Equal(t, "interrupted", g["error_type"], "%v", g)
 		require.Equal(t, "error", g["finish_reason"], "%v", g)
+		require.Equal(t, true, g["streamed"], "%v", g)
+		require.Equal(t, "mock/echo", g["requested_model"], "%v", g)
 	}
 	assert.Empty(t, lost, "ids handed to clients that still answer 404 after the sweep: no start marker of theirs reached generation_starts")
 

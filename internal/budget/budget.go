@@ -40,6 +40,10 @@ type Hold struct {
 	ID           string // the request's generation id + ":" + scope kind + ":" + scope id
 	GenerationID string // whose record tells the actual cost if the hold is swept
 	Replica      string // the replica serving the request; its death frees the hold
+	// Model and Streamed describe the request, for the record a sweep
+	// writes if its replica died before writing one.
+	Model    string
+	Streamed bool
 	Kind         string
 	ScopeID      string
 	Period       time.Time
@@ -93,6 +97,14 @@ func New(ledger Ledger, replica string, now func() time.Time) *Budgets {
 // hold nobody settles.
 const reserveTimeout = 5 * time.Second
 
+// Request is what a reservation is for: the generation id (naming its
+// holds), the requested model and whether it streams.
+type Request struct {
+	ID       string
+	Model    string
+	Streamed bool
+}
+
 // Reservation is what Reserve took; Settle releases it exactly once.
 type Reservation struct {
 	b     *Budgets
@@ -103,19 +115,20 @@ type Reservation struct {
 // the ones already taken are released and a budget_exceeded error names
 // the scope, its limit, what remains and when it resets.
 //
-// requestID names the holds (one per scope) so they can be settled exactly
+// req.ID names the holds (one per scope) so they can be settled exactly
 // once and swept if the request never settles.
 //
 // When the ledger cannot be reached, the request fails closed with 503
 // budget_unavailable. When the client goes away meanwhile, what was taken
 // is released and ctx's error returned.
-func (b *Budgets) Reserve(ctx context.Context, requestID string, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
+func (b *Budgets) Reserve(ctx context.Context, req Request, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
 	res := &Reservation{b: b}
 	now := b.now()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reserveTimeout)
 	defer cancel()
 	for _, s := range scopes {
-		h := Hold{ID: requestID + ":" + s.Kind + ":" + s.ID, GenerationID: requestID, Replica: b.replica,
+		h := Hold{ID: req.ID + ":" + s.Kind + ":" + s.ID, GenerationID: req.ID, Replica: b.replica,
+			Model: req.Model, Streamed: req.Streamed,
 			Kind: s.Kind, ScopeID: s.ID, Period: PeriodStart(s.Reset, now),
 			Amount: amount, Expires: now.Add(HoldTTL), scope: s}
 		ok, spent, reserved, err := b.ledger.Reserve(rctx, h, s.Limit)

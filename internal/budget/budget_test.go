@@ -54,7 +54,7 @@ func TestReserveIsImmuneToCancellation(t *testing.T) {
 	l := &cancellingLedger{cancel: cancel, settled: map[string]decimal.Decimal{}}
 	b := New(l, "rep_1", func() time.Time { return time.Unix(1e9, 0) })
 	scope := Scope{Kind: "key", ID: "key_1", Name: "k", Limit: decimal.NewFromInt(1)}
-	_, err := b.Reserve(ctx, "gen-1", []Scope{scope}, decimal.RequireFromString("0.5"))
+	_, err := b.Reserve(ctx, Request{ID: "gen-1"}, []Scope{scope}, decimal.RequireFromString("0.5"))
 	require.ErrorIs(t, err, context.Canceled)
 	require.False(t, l.sawDone, "the ledger never saw a cancelled context")
 	require.Equal(t, []string{"gen-1:key:key_1"}, l.reserved)
@@ -67,7 +67,7 @@ func TestReserveIsImmuneToCancellation(t *testing.T) {
 func TestUnreachableLedgerFailsClosed(t *testing.T) {
 	l := &cancellingLedger{fail: errors.New("dial tcp: connection refused"), settled: map[string]decimal.Decimal{}}
 	b := New(l, "rep_1", nil)
-	_, err := b.Reserve(context.Background(), "gen-2", []Scope{{Kind: "key", ID: "key_1", Name: "k", Limit: decimal.NewFromInt(1)}}, decimal.NewFromInt(0))
+	_, err := b.Reserve(context.Background(), Request{ID: "gen-2"}, []Scope{{Kind: "key", ID: "key_1", Name: "k", Limit: decimal.NewFromInt(1)}}, decimal.NewFromInt(0))
 	e := apierr.From(err)
 	require.Equal(t, 503, e.Status)
 	require.Equal(t, apierr.BudgetUnavailable, e.Type)

@@ -32,7 +32,7 @@ func TestSweepResolvesADeadReplica(t *testing.T) {
 	require.NoError(t, err)
 	amount, limit := decimal.RequireFromString("0.25"), decimal.RequireFromString("10")
 	reserve := func(gen, replica string) {
-		h := budget.Hold{ID: gen + ":key", GenerationID: gen, Replica: replica, Kind: "key", ScopeID: b.KeyID,
+		h := budget.Hold{ID: gen + ":key", GenerationID: gen, Replica: replica, Model: "m/x", Streamed: true, Kind: "key", ScopeID: b.KeyID,
 			Period: budget.Lifetime, Amount: amount, Expires: time.Now().Add(time.Hour)}
 		ok, _, _, err := st.Reserve(ctx, h, limit)
 		require.NoError(t, err)
@@ -71,6 +71,8 @@ func TestSweepResolvesADeadReplica(t *testing.T) {
 	got, err = st.Generation(ctx, b.WorkspaceID, "gen-unknown")
 	require.NoError(t, err, "a limited request that died unrecorded resolves through its hold")
 	require.Equal(t, "interrupted", got.ErrorType)
+	require.Equal(t, "m/x", got.RequestedModel)
+	require.True(t, got.Streamed)
 	_, err = st.Generation(ctx, b.WorkspaceID, "gen-live")
 	require.ErrorIs(t, err, records.ErrNotFound, "a live replica's request is still running")
 	_, err = st.Generation(ctx, "ws", "gen-live-stream")

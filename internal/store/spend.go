@@ -15,7 +15,7 @@ import (
 func (s *Store) Reserve(ctx context.Context, h budget.Hold, limit decimal.Decimal) (bool, decimal.Decimal, decimal.Decimal, error) {
 	r, err := s.q.SpendReserve(ctx, db.SpendReserveParams{HoldID: h.ID, Scope: h.Kind, ScopeID: h.ScopeID,
 		PeriodStart: h.Period, Amount: h.Amount, LimitUsd: limit, ExpiresAt: h.Expires,
-		GenerationID: h.GenerationID, ReplicaID: h.Replica})
+		GenerationID: h.GenerationID, ReplicaID: h.Replica, RequestedModel: h.Model, Streamed: h.Streamed})
 	if isNoRows(err) {
 		spent, reserved, err := s.Spend(ctx, h.Kind, h.ScopeID, h.Period)
 		return false, spent, reserved, err

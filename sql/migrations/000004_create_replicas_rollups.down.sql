@@ -1,5 +1,5 @@
 DROP TABLE key_usage;
 ALTER TABLE generations DROP COLUMN anomaly, DROP COLUMN usage_estimated;
 DROP TABLE generation_starts;
-ALTER TABLE spend_holds DROP COLUMN replica_id, DROP COLUMN generation_id;
+ALTER TABLE spend_holds DROP COLUMN streamed, DROP COLUMN requested_model, DROP COLUMN replica_id, DROP COLUMN generation_id;
 DROP TABLE replicas;

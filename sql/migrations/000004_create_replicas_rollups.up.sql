@@ -7,9 +7,13 @@ CREATE TABLE replicas (
     heartbeat_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- generation_id, requested_model and streamed let a sweep write the
+-- record of a request whose replica died before it could.
 ALTER TABLE spend_holds
-    ADD COLUMN generation_id text,
-    ADD COLUMN replica_id    text;
+    ADD COLUMN generation_id   text,
+    ADD COLUMN replica_id      text,
+    ADD COLUMN requested_model text,
+    ADD COLUMN streamed        boolean;
 CREATE INDEX spend_holds_replica_idx ON spend_holds (replica_id);
 
 -- A stream whose id was handed to a client (X-Generation-Id) before its

@@ -12,9 +12,9 @@ WITH reserved AS (
         WHERE s.spent + s.reserved + EXCLUDED.reserved <= @limit_usd::numeric
     RETURNING s.spent, s.reserved
 ), hold AS (
-    INSERT INTO spend_holds (id, scope, scope_id, period_start, amount, expires_at, generation_id, replica_id)
+    INSERT INTO spend_holds (id, scope, scope_id, period_start, amount, expires_at, generation_id, replica_id, requested_model, streamed)
     SELECT @hold_id::text, @scope::text, @scope_id::text, @period_start::timestamptz, @amount::numeric, @expires_at::timestamptz,
-           NULLIF(@generation_id::text, ''), NULLIF(@replica_id::text, '')
+           NULLIF(@generation_id::text, ''), NULLIF(@replica_id::text, ''), @requested_model::text, @streamed::bool
     FROM reserved
 )
 SELECT spent, reserved FROM reserved;
@@ -42,7 +42,7 @@ WITH h AS (
     WHERE sh.expires_at < @now::timestamptz
        OR (sh.replica_id IS NOT NULL AND NOT EXISTS (
               SELECT 1 FROM replicas r WHERE r.id = sh.replica_id AND r.heartbeat_at >= @dead_before::timestamptz))
-    RETURNING scope, scope_id, period_start, amount, generation_id
+    RETURNING scope, scope_id, period_start, amount, generation_id, requested_model, streamed
 ), charged AS (
     SELECT h.scope, h.scope_id, h.period_start, h.amount AS released,
            CASE WHEN g.id IS NULL OR g.error_type = 'interrupted' THEN h.amount
@@ -57,7 +57,8 @@ WITH h AS (
     -- to the client) resolves as interrupted. The key's own hold names it.
     INSERT INTO generations (id, workspace_id, key_id, member_id, requested_model, streamed, status,
                              error_type, finish_reason, latency_ms, created_at, anomaly)
-    SELECT DISTINCT ON (h.generation_id) h.generation_id, k.workspace_id, k.id, k.member_id, '', false, 0,
+    SELECT DISTINCT ON (h.generation_id) h.generation_id, k.workspace_id, k.id, k.member_id,
+           coalesce(h.requested_model, ''), coalesce(h.streamed, false), CASE WHEN h.streamed THEN 200 ELSE 0 END,
            'interrupted', 'error', 0, now(),
            'the gateway replica serving this request stopped before recording it; its budget holds were charged the reserved worst case'
     FROM h
