@@ -44,12 +44,12 @@ type Hold struct {
 	// writes if its replica died before writing one.
 	Model    string
 	Streamed bool
-	Kind         string
-	ScopeID      string
-	Period       time.Time
-	Amount       decimal.Decimal
-	Expires      time.Time
-	scope        Scope
+	Kind     string
+	ScopeID  string
+	Period   time.Time
+	Amount   decimal.Decimal
+	Expires  time.Time
+	scope    Scope
 }
 
 // Swept is what a sweep charged one scope.
