@@ -58,6 +58,152 @@ func (q *Queries) GenerationGetByID(ctx context.Context, arg GenerationGetByIDPa
 	return i, err
 }
 
+const generationInsertMany = `-- name: GenerationInsertMany :exec
+WITH r AS (
+    -- Set-returning calls in one SELECT list advance together (arrays of one length).
+    SELECT
+        unnest($1::text[]) AS id,
+        unnest($2::text[]) AS workspace_id,
+        unnest($3::text[]) AS key_id,
+        unnest($4::text[]) AS member_id,
+        unnest($5::text[]) AS requested_model,
+        unnest($6::text[]) AS model,
+        unnest($7::text[]) AS provider,
+        unnest($8::text[]) AS upstream_id,
+        unnest($9::text[]) AS app,
+        unnest($10::text[]) AS end_user,
+        unnest($11::text[]) AS session_id,
+        unnest($12::bool[]) AS streamed,
+        unnest($13::bool[]) AS cancelled,
+        unnest($14::int[]) AS status,
+        unnest($15::text[]) AS error_type,
+        unnest($16::text[]) AS finish_reason,
+        unnest($17::text[]) AS native_finish_reason,
+        unnest($18::int[]) AS prompt_tokens,
+        unnest($19::int[]) AS completion_tokens,
+        unnest($20::int[]) AS reasoning_tokens,
+        unnest($21::int[]) AS cached_tokens,
+        unnest($22::text[]) AS cost_usd,
+        unnest($23::bool[]) AS is_byok,
+        unnest($24::int[]) AS latency_ms,
+        unnest($25::int[]) AS ttft_ms,
+        unnest($26::text[]) AS attempts,
+        unnest($27::timestamptz[]) AS created_at,
+        unnest($28::bool[]) AS usage_estimated,
+        unnest($29::text[]) AS anomaly
+), ins AS (
+    INSERT INTO generations (
+        id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
+        app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
+        native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
+        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly
+    )
+    SELECT id, workspace_id, key_id, member_id, requested_model, NULLIF(model, ''), NULLIF(provider, ''),
+           NULLIF(upstream_id, ''), NULLIF(app, ''), NULLIF(end_user, ''), NULLIF(session_id, ''), streamed,
+           cancelled, status, NULLIF(error_type, ''), NULLIF(finish_reason, ''), NULLIF(native_finish_reason, ''),
+           prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd::numeric, is_byok,
+           latency_ms, NULLIF(ttft_ms, 0), attempts::jsonb, created_at, usage_estimated, NULLIF(anomaly, '')
+    FROM r
+    ON CONFLICT (id) DO NOTHING
+    RETURNING key_id, cost_usd, is_byok, created_at
+), spent AS (
+    SELECT key_id, 'lifetime'::text AS period, timestamptz '1970-01-01 00:00:00+00' AS start,
+           sum(CASE WHEN is_byok THEN 0 ELSE cost_usd END) AS usage, sum(CASE WHEN is_byok THEN cost_usd ELSE 0 END) AS byok_usage
+    FROM ins GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'daily'::text AS period, date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+           sum(CASE WHEN is_byok THEN 0 ELSE cost_usd END) AS usage, sum(CASE WHEN is_byok THEN cost_usd ELSE 0 END) AS byok_usage
+    FROM ins GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'weekly'::text AS period, date_trunc('week', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+           sum(CASE WHEN is_byok THEN 0 ELSE cost_usd END) AS usage, sum(CASE WHEN is_byok THEN cost_usd ELSE 0 END) AS byok_usage
+    FROM ins GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'monthly'::text AS period, date_trunc('month', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+           sum(CASE WHEN is_byok THEN 0 ELSE cost_usd END) AS usage, sum(CASE WHEN is_byok THEN cost_usd ELSE 0 END) AS byok_usage
+    FROM ins GROUP BY 1, 3
+), rollup AS (
+    INSERT INTO key_usage AS u (key_id, period, period_start, usage, byok_usage)
+    SELECT key_id, period, start, usage, byok_usage FROM spent
+    ON CONFLICT (key_id, period, period_start) DO UPDATE
+        SET usage = u.usage + EXCLUDED.usage, byok_usage = u.byok_usage + EXCLUDED.byok_usage
+)
+DELETE FROM generation_starts s USING r WHERE s.id = r.id
+`
+
+type GenerationInsertManyParams struct {
+	ID                 []string
+	WorkspaceID        []string
+	KeyID              []string
+	MemberID           []string
+	RequestedModel     []string
+	Model              []string
+	Provider           []string
+	UpstreamID         []string
+	App                []string
+	EndUser            []string
+	SessionID          []string
+	Streamed           []bool
+	Cancelled          []bool
+	Status             []int32
+	ErrorType          []string
+	FinishReason       []string
+	NativeFinishReason []string
+	PromptTokens       []int32
+	CompletionTokens   []int32
+	ReasoningTokens    []int32
+	CachedTokens       []int32
+	CostUsd            []string
+	IsByok             []bool
+	LatencyMs          []int32
+	TtftMs             []int32
+	Attempts           []string
+	CreatedAt          []time.Time
+	UsageEstimated     []bool
+	Anomaly            []string
+}
+
+// Writes one flush's records in one statement, from parallel arrays (empty
+// strings and zero ttft stand for NULL). Idempotent: a batch whose commit
+// was reported as failed (a cancelled or lost connection) can be retried;
+// the key usage rollups grow only by the rows that are new, summed per key
+// and period (one upsert each, not one per record), and the start markers
+// of these generations are removed.
+func (q *Queries) GenerationInsertMany(ctx context.Context, arg GenerationInsertManyParams) error {
+	_, err := q.db.Exec(ctx, generationInsertMany,
+		arg.ID,
+		arg.WorkspaceID,
+		arg.KeyID,
+		arg.MemberID,
+		arg.RequestedModel,
+		arg.Model,
+		arg.Provider,
+		arg.UpstreamID,
+		arg.App,
+		arg.EndUser,
+		arg.SessionID,
+		arg.Streamed,
+		arg.Cancelled,
+		arg.Status,
+		arg.ErrorType,
+		arg.FinishReason,
+		arg.NativeFinishReason,
+		arg.PromptTokens,
+		arg.CompletionTokens,
+		arg.ReasoningTokens,
+		arg.CachedTokens,
+		arg.CostUsd,
+		arg.IsByok,
+		arg.LatencyMs,
+		arg.TtftMs,
+		arg.Attempts,
+		arg.CreatedAt,
+		arg.UsageEstimated,
+		arg.Anomaly,
+	)
+	return err
+}
+
 const generationStartsInterrupt = `-- name: GenerationStartsInterrupt :execrows
 WITH dead AS (
     DELETE FROM generation_starts s

@@ -14,39 +14,47 @@ import (
 	"github.com/perpetuo/perpetuo/internal/records"
 )
 
-// InsertGenerations implements records.Store with one pipelined batch of
-// idempotent inserts, so retrying a batch never fails on rows it wrote.
+// InsertGenerations implements records.Store with one idempotent statement
+// for the whole batch (its rows as parallel arrays), so retrying a batch
+// never fails on rows it wrote and the usage rollups take one upsert per key
+// and period.
 func (s *Store) InsertGenerations(ctx context.Context, gs []records.Generation) error {
-	rows := make([]db.GenerationInsertParams, len(gs))
-	for i, g := range gs {
+	var p db.GenerationInsertManyParams
+	for _, g := range gs {
 		attempts, err := json.Marshal(g.Attempts)
 		if err != nil {
 			return fmt.Errorf("encode attempts of %s: %w", g.ID, err)
 		}
-		rows[i] = db.GenerationInsertParams{
-			ID: g.ID, WorkspaceID: g.WorkspaceID, KeyID: g.KeyID, MemberID: g.MemberID,
-			RequestedModel: g.RequestedModel, Model: ptr(g.Model), Provider: ptr(g.Provider),
-			UpstreamID: ptr(g.UpstreamID), App: ptr(g.App), EndUser: ptr(g.User), SessionID: ptr(g.SessionID),
-			Streamed: g.Streamed, Cancelled: g.Cancelled, Status: int32(g.Status),
-			ErrorType: ptr(g.ErrorType), FinishReason: ptr(g.FinishReason), NativeFinishReason: ptr(g.NativeFinishReason),
-			PromptTokens: int32(g.PromptTokens), CompletionTokens: int32(g.CompletionTokens),
-			ReasoningTokens: int32(g.ReasoningTokens), CachedTokens: int32(g.CachedTokens),
-			CostUsd: g.Cost, IsByok: g.BYOK, LatencyMs: int32(g.Latency.Milliseconds()),
-			TtftMs: ms(g.TTFT), Attempts: attempts, CreatedAt: g.CreatedAt,
-			UsageEstimated: g.UsageEstimated, Anomaly: ptr(g.Anomaly),
+		if g.Attempts == nil {
+			attempts = []byte("[]")
 		}
-	}
-	var first error
-	br := s.q.GenerationInsert(ctx, rows)
-	br.Exec(func(i int, err error) {
-		if err != nil && first == nil {
-			first = fmt.Errorf("insert generation %s: %w", rows[i].ID, rejected(err))
+		p.ID, p.WorkspaceID = append(p.ID, g.ID), append(p.WorkspaceID, g.WorkspaceID)
+		p.KeyID, p.MemberID = append(p.KeyID, g.KeyID), append(p.MemberID, g.MemberID)
+		p.RequestedModel, p.Model = append(p.RequestedModel, g.RequestedModel), append(p.Model, g.Model)
+		p.Provider, p.UpstreamID = append(p.Provider, g.Provider), append(p.UpstreamID, g.UpstreamID)
+		p.App, p.EndUser, p.SessionID = append(p.App, g.App), append(p.EndUser, g.User), append(p.SessionID, g.SessionID)
+		p.Streamed, p.Cancelled = append(p.Streamed, g.Streamed), append(p.Cancelled, g.Cancelled)
+		p.Status, p.ErrorType = append(p.Status, int32(g.Status)), append(p.ErrorType, g.ErrorType)
+		p.FinishReason = append(p.FinishReason, g.FinishReason)
+		p.NativeFinishReason = append(p.NativeFinishReason, g.NativeFinishReason)
+		p.PromptTokens = append(p.PromptTokens, int32(g.PromptTokens))
+		p.CompletionTokens = append(p.CompletionTokens, int32(g.CompletionTokens))
+		p.ReasoningTokens = append(p.ReasoningTokens, int32(g.ReasoningTokens))
+		p.CachedTokens = append(p.CachedTokens, int32(g.CachedTokens))
+		p.CostUsd, p.IsByok = append(p.CostUsd, g.Cost.String()), append(p.IsByok, g.BYOK)
+		p.LatencyMs = append(p.LatencyMs, int32(g.Latency.Milliseconds()))
+		ttft := int32(0)
+		if g.TTFT > 0 {
+			ttft = max(int32(g.TTFT.Milliseconds()), 1) // 0 means none
 		}
-	})
-	if err := br.Close(); err != nil && first == nil {
-		first = fmt.Errorf("insert generations: %w", rejected(err))
+		p.TtftMs, p.Attempts = append(p.TtftMs, ttft), append(p.Attempts, string(attempts))
+		p.CreatedAt, p.UsageEstimated = append(p.CreatedAt, g.CreatedAt), append(p.UsageEstimated, g.UsageEstimated)
+		p.Anomaly = append(p.Anomaly, g.Anomaly)
 	}
-	return first
+	if err := s.q.GenerationInsertMany(ctx, p); err != nil {
+		return fmt.Errorf("insert %d generations: %w", len(gs), rejected(err))
+	}
+	return nil
 }
 
 // InsertStarts implements records.Store.
@@ -197,12 +205,4 @@ func val(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-func ms(d time.Duration) *int32 {
-	if d <= 0 {
-		return nil
-	}
-	v := int32(d.Milliseconds())
-	return &v
 }

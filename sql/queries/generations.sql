@@ -1,37 +1,80 @@
--- name: GenerationInsert :batchexec
--- Sent as one pipelined batch per flush. Idempotent: a batch whose commit
+-- name: GenerationInsertMany :exec
+-- Writes one flush's records in one statement, from parallel arrays (empty
+-- strings and zero ttft stand for NULL). Idempotent: a batch whose commit
 -- was reported as failed (a cancelled or lost connection) can be retried;
--- the key's usage rollups grow only when the row is new, and the stream's
--- start marker (if any) is removed.
-WITH ins AS (
+-- the key usage rollups grow only by the rows that are new, summed per key
+-- and period (one upsert each, not one per record), and the start markers
+-- of these generations are removed.
+WITH r AS (
+    -- Set-returning calls in one SELECT list advance together (arrays of one length).
+    SELECT
+        unnest(@id::text[]) AS id,
+        unnest(@workspace_id::text[]) AS workspace_id,
+        unnest(@key_id::text[]) AS key_id,
+        unnest(@member_id::text[]) AS member_id,
+        unnest(@requested_model::text[]) AS requested_model,
+        unnest(@model::text[]) AS model,
+        unnest(@provider::text[]) AS provider,
+        unnest(@upstream_id::text[]) AS upstream_id,
+        unnest(@app::text[]) AS app,
+        unnest(@end_user::text[]) AS end_user,
+        unnest(@session_id::text[]) AS session_id,
+        unnest(@streamed::bool[]) AS streamed,
+        unnest(@cancelled::bool[]) AS cancelled,
+        unnest(@status::int[]) AS status,
+        unnest(@error_type::text[]) AS error_type,
+        unnest(@finish_reason::text[]) AS finish_reason,
+        unnest(@native_finish_reason::text[]) AS native_finish_reason,
+        unnest(@prompt_tokens::int[]) AS prompt_tokens,
+        unnest(@completion_tokens::int[]) AS completion_tokens,
+        unnest(@reasoning_tokens::int[]) AS reasoning_tokens,
+        unnest(@cached_tokens::int[]) AS cached_tokens,
+        unnest(@cost_usd::text[]) AS cost_usd,
+        unnest(@is_byok::bool[]) AS is_byok,
+        unnest(@latency_ms::int[]) AS latency_ms,
+        unnest(@ttft_ms::int[]) AS ttft_ms,
+        unnest(@attempts::text[]) AS attempts,
+        unnest(@created_at::timestamptz[]) AS created_at,
+        unnest(@usage_estimated::bool[]) AS usage_estimated,
+        unnest(@anomaly::text[]) AS anomaly
+), ins AS (
     INSERT INTO generations (
         id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
         app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
         native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
         cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly
-    ) VALUES (
-        @id, @workspace_id, @key_id, @member_id, @requested_model, @model, @provider, @upstream_id,
-        @app, @end_user, @session_id, @streamed, @cancelled, @status, @error_type, @finish_reason,
-        @native_finish_reason, @prompt_tokens, @completion_tokens, @reasoning_tokens, @cached_tokens,
-        @cost_usd, @is_byok, @latency_ms, @ttft_ms, @attempts, @created_at, @usage_estimated, @anomaly
     )
+    SELECT id, workspace_id, key_id, member_id, requested_model, NULLIF(model, ''), NULLIF(provider, ''),
+           NULLIF(upstream_id, ''), NULLIF(app, ''), NULLIF(end_user, ''), NULLIF(session_id, ''), streamed,
+           cancelled, status, NULLIF(error_type, ''), NULLIF(finish_reason, ''), NULLIF(native_finish_reason, ''),
+           prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd::numeric, is_byok,
+           latency_ms, NULLIF(ttft_ms, 0), attempts::jsonb, created_at, usage_estimated, NULLIF(anomaly, '')
+    FROM r
     ON CONFLICT (id) DO NOTHING
     RETURNING key_id, cost_usd, is_byok, created_at
+), spent AS (
+    SELECT key_id, 'lifetime'::text AS period, timestamptz '1970-01-01 00:00:00+00' AS start,
+           sum(CASE WHEN is_byok THEN 0 ELSE cost_usd END) AS usage, sum(CASE WHEN is_byok THEN cost_usd ELSE 0 END) AS byok_usage
+    FROM ins GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'daily'::text AS period, date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+           sum(CASE WHEN is_byok THEN 0 ELSE cost_usd END) AS usage, sum(CASE WHEN is_byok THEN cost_usd ELSE 0 END) AS byok_usage
+    FROM ins GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'weekly'::text AS period, date_trunc('week', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+           sum(CASE WHEN is_byok THEN 0 ELSE cost_usd END) AS usage, sum(CASE WHEN is_byok THEN cost_usd ELSE 0 END) AS byok_usage
+    FROM ins GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'monthly'::text AS period, date_trunc('month', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+           sum(CASE WHEN is_byok THEN 0 ELSE cost_usd END) AS usage, sum(CASE WHEN is_byok THEN cost_usd ELSE 0 END) AS byok_usage
+    FROM ins GROUP BY 1, 3
 ), rollup AS (
     INSERT INTO key_usage AS u (key_id, period, period_start, usage, byok_usage)
-    SELECT ins.key_id, p.period, p.start,
-           CASE WHEN ins.is_byok THEN 0 ELSE ins.cost_usd END,
-           CASE WHEN ins.is_byok THEN ins.cost_usd ELSE 0 END
-    FROM ins CROSS JOIN LATERAL (VALUES
-        ('lifetime', timestamptz '1970-01-01 00:00:00+00'),
-        ('daily', date_trunc('day', ins.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),
-        ('weekly', date_trunc('week', ins.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),
-        ('monthly', date_trunc('month', ins.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
-    ) AS p (period, start)
+    SELECT key_id, period, start, usage, byok_usage FROM spent
     ON CONFLICT (key_id, period, period_start) DO UPDATE
         SET usage = u.usage + EXCLUDED.usage, byok_usage = u.byok_usage + EXCLUDED.byok_usage
 )
-DELETE FROM generation_starts WHERE generation_starts.id = @id;
+DELETE FROM generation_starts s USING r WHERE s.id = r.id;
 
 -- name: GenerationStartInsert :batchexec
 -- A stream's id went out to its client before the record exists; if the
