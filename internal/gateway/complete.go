@@ -113,22 +113,28 @@ func (r *run) usageJSON() []byte {
 
 // generatedBytes counts the bytes of everything a model generated in a
 // message or delta: content, reasoning, refusals and tool calls (names and
-// arguments), so an estimate bills all of it, not only the visible text.
+// arguments), so an estimate bills all of it, not only the visible text. It
+// walks each object once (it runs on every streamed chunk).
 func generatedBytes(msgs ...gjson.Result) int {
 	n := 0
 	for _, m := range msgs {
 		if m.IsArray() {
-			for _, e := range m.Array() {
-				n += generatedBytes(e)
-			}
+			m.ForEach(func(_, e gjson.Result) bool { n += generatedBytes(e); return true })
 			continue
 		}
-		for _, f := range []string{"content", "reasoning", "reasoning_content", "refusal"} {
-			n += len(m.Get(f).String())
-		}
-		for _, tc := range m.Get("tool_calls").Array() {
-			n += len(tc.Get("function.name").String()) + len(tc.Get("function.arguments").String())
-		}
+		m.ForEach(func(k, v gjson.Result) bool {
+			switch k.Str {
+			case "content", "reasoning", "reasoning_content", "refusal":
+				n += len(v.Str)
+			case "tool_calls":
+				v.ForEach(func(_, tc gjson.Result) bool {
+					f := tc.Get("function")
+					n += len(f.Get("name").Str) + len(f.Get("arguments").Str)
+					return true
+				})
+			}
+			return true
+		})
 	}
 	return n
 }
