@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -89,7 +90,7 @@ func (c *cutter) restore() { c.listen(c.addr) }
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	var proxy *cutter
-	const window = 1500 * time.Millisecond
+	const window = 3 * time.Second
 	e := setupWith(t, nil, func(o *Options) {
 		cfg := o.Pool.Config().Copy()
 		proxy = newCutter(t, net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
@@ -121,14 +122,36 @@ func TestDatabaseOutage(t *testing.T) {
 	began := time.Now()
 	require.Eventually(t, func() bool { return !e.app.Listener.Fresh() }, 5*time.Second, 10*time.Millisecond,
 		"the listener notices the outage")
-	for range 5 {
-		status, doc := ask(free)
-		require.Equal(t, 200, status, "a key without a limit keeps working: %v", doc)
-		status, doc = ask(limited)
-		require.Equal(t, 503, status)
-		er := requireEnvelope(t, doc, 503, "budget_unavailable")
-		require.Contains(t, er["message"], "budget store is unavailable")
+	// Under load: several clients at once, with and without a limit.
+	var mu sync.Mutex
+	statuses := map[string][]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		for name, k := range map[string]string{"free": free, "limited": limited} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 5 {
+					status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", k, chatBody)
+					mu.Lock()
+					statuses[name] = append(statuses[name], status)
+					if status == 200 {
+						served++
+					} else if status == 503 && name == "limited" {
+						er := doc["error"].(map[string]any)
+						statuses["limited-type:"+er["type"].(string)] = append(statuses["limited-type:"+er["type"].(string)], status)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
 	}
+	wg.Wait()
+	require.Equal(t, slices.Repeat([]int{200}, 20), statuses["free"], "keys without a limit keep working")
+	require.Equal(t, slices.Repeat([]int{503}, 20), statuses["limited"], "keys with a limit fail closed")
+	require.Len(t, statuses["limited-type:budget_unavailable"], 20)
+	_, doc0 := ask(limited)
+	require.Contains(t, requireEnvelope(t, doc0, 503, "budget_unavailable")["message"], "budget store is unavailable")
 	status, doc := call(t, e.srv.URL, "GET", "/readyz", "", "")
 	require.Equal(t, 503, status)
 	requireEnvelope(t, doc, 503, "unavailable")
