@@ -30,6 +30,33 @@ func costOf(t *testing.T, doc map[string]any) decimal.Decimal {
 	return decimal.RequireFromString(toJSON(t, doc["usage"].(map[string]any)["cost"]))
 }
 
+// burst sends n copies of body at once, spread over srvs, and returns what
+// the answered ones cost and how many were answered and refused (402).
+func burst(t *testing.T, n int, srvs []string, key, body string) (cost decimal.Decimal, ok, refused int) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, doc := call(t, srvs[i%len(srvs)], "POST", "/v1/chat/completions", key, body)
+			mu.Lock()
+			defer mu.Unlock()
+			switch status {
+			case 200:
+				ok++
+				cost = cost.Add(costOf(t, doc))
+			case 402:
+				refused++
+			default:
+				t.Errorf("unexpected status %d: %v", status, doc)
+			}
+		}()
+	}
+	wg.Wait()
+	return cost, ok, refused
+}
+
 func TestKeyLimitIsEnforced(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
@@ -108,32 +135,7 @@ func TestKeyLimitHoldsUnderConcurrency(t *testing.T) {
 	id, key := e.newKey(`{"name":"shared","limit":0.001,"limit_reset":"monthly"}`)
 
 	const n = 60
-	var mu sync.Mutex
-	total, ok, refused := decimal.Zero, 0, 0
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			srv := e.srv.URL
-			if i%2 == 1 {
-				srv = b.URL
-			}
-			status, doc := call(t, srv, "POST", "/v1/chat/completions", key, chatBody)
-			mu.Lock()
-			defer mu.Unlock()
-			switch status {
-			case 200:
-				ok++
-				total = total.Add(costOf(t, doc))
-			case 402:
-				refused++
-			default:
-				t.Errorf("unexpected status %d: %v", status, doc)
-			}
-		}()
-	}
-	wg.Wait()
+	total, ok, refused := burst(t, n, []string{e.srv.URL, b.URL}, key, chatBody)
 	require.Equal(t, n, ok+refused)
 	require.Positive(t, ok)
 	require.Positive(t, refused, "the limit must bind in this test")

@@ -82,31 +82,7 @@ func TestBudgetHoldsWhenEveryRequestIsInFlightAtOnce(t *testing.T) {
 	limit := worst.Mul(decimal.NewFromInt(admit)).Add(worst.Div(decimal.NewFromInt(2)))
 	id, key := e.newKey(fmt.Sprintf(`{"name":"tight","limit":%s}`, limit))
 
-	var mu sync.Mutex
-	served, refused := decimal.Zero, 0
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			srv := e.srv.URL
-			if i%2 == 1 {
-				srv = b.URL
-			}
-			status, doc := call(t, srv, "POST", "/v1/chat/completions", key, body)
-			mu.Lock()
-			defer mu.Unlock()
-			switch status {
-			case 200:
-				served = served.Add(costOf(t, doc))
-			case 402:
-				refused++
-			default:
-				t.Errorf("status %d: %v", status, doc)
-			}
-		}()
-	}
-	wg.Wait()
+	served, _, refused := burst(t, n, []string{e.srv.URL, b.URL}, key, body)
 	require.EqualValues(t, admit, arrived.Load(), "exactly as many calls as the limit pays for reached the upstream")
 	require.Equal(t, n-admit, refused)
 	require.True(t, served.Equal(worst.Mul(decimal.NewFromInt(admit))), "each call cost its worst case: %s", served)
