@@ -282,8 +282,9 @@ func TestKeyUsageNeverFlushesOtherRecords(t *testing.T) {
 	status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", a, chatBody)
 	require.Equal(t, 200, status)
 	cost := costOf(t, doc)
+	// The record is handed over just after the answer went out.
+	require.Eventually(t, func() bool { return e.app.Recorder.Pending() > 0 }, 2*time.Second, 5*time.Millisecond)
 	pending := e.app.Recorder.Pending()
-	require.Positive(t, pending)
 
 	status, doc = call(t, e.srv.URL, "GET", "/v1/key", b, "")
 	require.Equal(t, 200, status)
