@@ -418,9 +418,12 @@ func TestRBACMatrix(t *testing.T) {
 			require.Equal(t, m.members[role], r.data()["member_id"])
 		}},
 		{name: "keys/create for self with policy fields", req: fixed("POST", rbacPath(m.id, "keys"), `{"name":"mine","limit":1000,"require_zdr":false,"include_byok_in_limit":false}`),
-			// As the server stands, policy fields are checked on PATCH only: a
-			// member sets them on a new key of its own (see the report).
-			want: ownKeys(rbacOK201), check: wantData("limit", float64(1000))},
+			// The same rule as on PATCH: a member cannot escape its key's
+			// limit by minting a new key without one.
+			want:  map[string]rbacOutcome{rOwner: rbacOK201, rAdmin: rbacOK201, rMember: rbacDeny(rOwner, rAdmin), rViewer: rbacDeny(rOwner, rAdmin, rMember)},
+			check: wantData("limit", float64(1000))},
+		{name: "keys/create for self with an expiry", req: fixed("POST", rbacPath(m.id, "keys"), `{"name":"mine","expires_at":"2999-01-01T00:00:00Z"}`),
+			want: map[string]rbacOutcome{rOwner: rbacOK201, rAdmin: rbacOK201, rMember: rbacDeny(rOwner, rAdmin), rViewer: rbacDeny(rOwner, rAdmin, rMember)}},
 		{name: "keys/create for another member", req: fixed("POST", rbacPath(m.id, "keys"), `{"name":"theirs","member_id":"`+f.target+`"}`),
 			want:  map[string]rbacOutcome{rOwner: rbacOK201, rAdmin: rbacOK201, rMember: rbacDeny(rOwner, rAdmin), rViewer: rbacDeny(rOwner, rAdmin, rMember)},
 			check: wantData("member_id", f.target)},

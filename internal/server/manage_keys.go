@@ -123,6 +123,11 @@ func (s *Server) CreateKey(ctx context.Context, req api.CreateKeyRequestObject) 
 	if err := ownerGuard(caller, m.Role); err != nil {
 		return nil, err
 	}
+	// The same rule as on update: otherwise a member would lift an admin's
+	// limit by minting a new key without one.
+	if err := s.requirePolicyRole(ctx, caller, false); err != nil {
+		return nil, err
+	}
 	k := keys.Key{WorkspaceID: req.WorkspaceId, MemberID: member, Name: b.Name,
 		IncludeBYOKInLimit: deref(b.IncludeByokInLimit), RequireZDR: deref(b.RequireZdr),
 		ExpiresAt: b.ExpiresAt, Disabled: deref(b.Disabled)}
@@ -147,6 +152,17 @@ func (s *Server) CreateKey(ctx context.Context, req api.CreateKeyRequestObject) 
 // disabled key).
 var policyFields = []string{"limit", "limit_reset", "include_byok_in_limit", "require_zdr", "expires_at"}
 
+// requirePolicyRole refuses a caller without access.SetKeyPolicy when the
+// body sets any policy field (or always, when force).
+func (s *Server) requirePolicyRole(ctx context.Context, caller keys.Key, force bool) error {
+	for _, f := range policyFields {
+		if present(ctx, f) || force {
+			return access.Require(caller.Role, access.SetKeyPolicy)
+		}
+	}
+	return nil
+}
+
 // UpdateKey implements api.StrictServerInterface (PATCH: absent keeps, null clears).
 func (s *Server) UpdateKey(ctx context.Context, req api.UpdateKeyRequestObject) (api.UpdateKeyResponseObject, error) {
 	caller, k, err := s.keyFor(ctx, req.WorkspaceId, req.KeyId, access.ManageOwnKeys, access.ManageAllKeys)
@@ -156,13 +172,8 @@ func (s *Server) UpdateKey(ctx context.Context, req api.UpdateKeyRequestObject) 
 	// Re-enabling is policy too: otherwise a member could undo an admin's
 	// disabling of its key.
 	reenable := req.Body.Disabled != nil && !*req.Body.Disabled && k.Disabled
-	for _, f := range policyFields {
-		if present(ctx, f) || reenable {
-			if err := access.Require(caller.Role, access.SetKeyPolicy); err != nil {
-				return nil, err
-			}
-			break
-		}
+	if err := s.requirePolicyRole(ctx, caller, reenable); err != nil {
+		return nil, err
 	}
 	if err := s.mergeKey(ctx, &k, req.Body); err != nil {
 		return nil, err
