@@ -61,7 +61,7 @@ func secretsCommand(ctx context.Context, args []string, log *slog.Logger) error 
 		if err != nil {
 			return err
 		}
-		fmt.Println(k.String())
+		fmt.Println(k.Encode())
 		return nil
 	}
 	if len(args) != 1 || args[0] != "rotate" {

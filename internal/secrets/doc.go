@@ -42,7 +42,7 @@
 // A [Keyring] seals under its current key and opens with the current key or
 // any older one, so a master key can be replaced without downtime:
 //
-//  1. Generate a new key ([GenerateKey], printed with [Key.String]).
+//  1. Generate a new key ([GenerateKey], printed with [Key.Encode]).
 //  2. Restart every server with PERPETUO_MASTER_KEY set to the new key and
 //     PERPETUO_MASTER_KEY_OLD set to the previous one (when moving off the
 //     development key, the previous one is the content of master.key).

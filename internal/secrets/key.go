@@ -38,8 +38,9 @@ var ErrInvalidKey = errors.New(EnvMasterKey + " must be 32 bytes, base64 or hex 
 // SHA-256 of the key bytes) recorded in every ciphertext so the right key is
 // chosen on decrypt. The zero Key is not a valid key.
 //
-// Key.String returns the key material; a Key formatted with %#v or logged
-// through log/slog shows only its id.
+// Key.Encode returns the key material; a Key formatted with %v, %s, %+v or
+// %#v, or logged through log/slog, shows only its id, so a stray format verb
+// never prints the master key.
 type Key struct {
 	bytes [KeySize]byte
 	id    [idSize]byte
@@ -98,10 +99,12 @@ func GenerateKey() (Key, error) {
 // key bytes. It is safe to log.
 func (k Key) ID() string { return hex.EncodeToString(k.id[:]) }
 
-// String returns the key material, base64 encoded (standard alphabet,
-// padded), as accepted by ParseKey: for writing the dev key file or printing
-// a new key for rotation. Do not log it; log ID instead.
-func (k Key) String() string { return base64.StdEncoding.EncodeToString(k.bytes[:]) }
+// String names the key by its id only: never the material.
+func (k Key) String() string { return "secrets.Key{id:" + k.ID() + "}" }
+
+// Encode returns the key material, base64 (standard alphabet, padded): what
+// PERPETUO_MASTER_KEY holds and ParseKey reads.
+func (k Key) Encode() string { return base64.StdEncoding.EncodeToString(k.bytes[:]) }
 
 // GoString implements fmt.GoStringer so that %#v shows the id, not the key.
 func (k Key) GoString() string { return "secrets.Key{id:" + k.ID() + "}" }
@@ -180,7 +183,7 @@ func createKeyFile(dir, path string, k Key) (err error) {
 		_ = f.Close()
 		return fmt.Errorf("secrets: creating dev master key: %w", err)
 	}
-	if _, err := f.WriteString(k.String() + "\n"); err != nil {
+	if _, err := f.WriteString(k.Encode() + "\n"); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("secrets: writing dev master key: %w", err)
 	}

@@ -53,7 +53,7 @@ func TestParseKeyAccepts(t *testing.T) {
 			t.Parallel()
 			k, err := ParseKey(tt.in)
 			require.NoError(t, err)
-			require.Equal(t, std, k.String())
+			require.Equal(t, std, k.Encode())
 			require.Equal(t, hex.EncodeToString(sum[:])[:8], k.ID())
 			require.False(t, k.IsZero())
 		})
@@ -98,10 +98,10 @@ func TestGenerateKey(t *testing.T) {
 	require.NoError(t, err)
 	k2, err := GenerateKey()
 	require.NoError(t, err)
-	require.NotEqual(t, k1.String(), k2.String())
+	require.NotEqual(t, k1.Encode(), k2.Encode())
 	require.Len(t, k1.ID(), 8)
 
-	back, err := ParseKey(k1.String())
+	back, err := ParseKey(k1.Encode())
 	require.NoError(t, err)
 	require.Equal(t, k1, back)
 }
@@ -110,12 +110,13 @@ func TestKeyFormattingHidesMaterial(t *testing.T) {
 	t.Parallel()
 	k, err := GenerateKey()
 	require.NoError(t, err)
-	secret := k.String()
+	secret := k.Encode()
 
 	var buf bytes.Buffer
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("loaded", "key", k)
 	for name, s := range map[string]string{
 		"%#v":  fmt.Sprintf("%#v", k),
+		"%v":   fmt.Sprintf("%v %s %+v", k, k, k),
 		"slog": buf.String(),
 		"ring": fmt.Sprintf("%+v %#v", *NewKeyring(k), NewKeyring(k)),
 	} {
@@ -136,7 +137,7 @@ func TestLoadOrCreate(t *testing.T) {
 	require.False(t, k1.IsZero())
 	content, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.Equal(t, k1.String()+"\n", string(content))
+	require.Equal(t, k1.Encode()+"\n", string(content))
 	if runtime.GOOS != "windows" {
 		fi, err := os.Stat(path)
 		require.NoError(t, err)
@@ -160,7 +161,7 @@ func TestLoadOrCreate(t *testing.T) {
 
 	env, err := GenerateKey()
 	require.NoError(t, err)
-	k3, fromFile, err := LoadOrCreate(env.String(), dir)
+	k3, fromFile, err := LoadOrCreate(env.Encode(), dir)
 	require.NoError(t, err)
 	require.False(t, fromFile)
 	require.Equal(t, env, k3)

@@ -147,7 +147,7 @@ func TestOpenUnknownKey(t *testing.T) {
 	require.NotErrorIs(t, err, ErrCorrupt)
 	require.Contains(t, err.Error(), "PERPETUO_MASTER_KEY_OLD")
 	require.Contains(t, err.Error(), k1.ID())
-	require.NotContains(t, err.Error(), k1.String())
+	require.NotContains(t, err.Error(), k1.Encode())
 }
 
 func TestRotation(t *testing.T) {
@@ -252,7 +252,7 @@ func TestKeyIDCollision(t *testing.T) {
 		seen[k.id] = k
 	}
 	require.Equal(t, a.ID(), b.ID())
-	require.NotEqual(t, a.String(), b.String())
+	require.NotEqual(t, a.Encode(), b.Encode())
 
 	ctA, err := NewKeyring(a).Seal([]byte("from a"), []byte("row"))
 	require.NoError(t, err)
