@@ -10,6 +10,8 @@ package routing
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 
 	"github.com/perpetuo/perpetuo/internal/catalog"
 )
@@ -20,6 +22,28 @@ type Credential struct {
 	APIKey   string
 	BaseURL  string // overrides the catalog's base URL when set
 	BYOK     bool   // the workspace's own key, as opposed to an operator default
+}
+
+// String describes the credential without its API key, so a stray %v or
+// %+v never prints a provider secret.
+func (c Credential) String() string {
+	return fmt.Sprintf("routing.Credential{Provider:%s BaseURL:%s BYOK:%t APIKey:%s}", c.Provider, c.BaseURL, c.BYOK, redacted(c.APIKey))
+}
+
+// GoString is String, for %#v.
+func (c Credential) GoString() string { return c.String() }
+
+// LogValue logs the credential without its API key.
+func (c Credential) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("provider", c.Provider), slog.String("base_url", c.BaseURL),
+		slog.Bool("byok", c.BYOK), slog.String("api_key", redacted(c.APIKey)))
+}
+
+func redacted(key string) string {
+	if key == "" {
+		return "none"
+	}
+	return "[redacted]"
 }
 
 // Set is the credential a workspace uses per provider slug.
