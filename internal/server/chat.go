@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -115,7 +116,16 @@ func appOf(ctx context.Context) string {
 	if t := h.Get("X-Title"); t != "" {
 		return safetext.Clean(t, 128)
 	}
-	return safetext.Clean(h.Get("HTTP-Referer"), 256)
+	return safetext.Clean(refererApp(h.Get("HTTP-Referer")), 256)
+}
+
+// refererApp is a referer without its query string and fragment, which may
+// carry tokens or personal data.
+func refererApp(ref string) string {
+	if i := strings.IndexAny(ref, "?#"); i >= 0 {
+		ref = ref[:i]
+	}
+	return ref
 }
 
 func deref[T any](p *T) T {

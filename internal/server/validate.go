@@ -84,14 +84,23 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		k, err := s.auth.Authenticate(r.Context(), strings.TrimSpace(token))
+		k, err := s.auth.Authenticate(r.Context(), bearer(r.Header.Get("Authorization")))
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxCaller, k)))
 	})
+}
+
+// bearer returns the token of an Authorization header using the Bearer
+// scheme, whose name is case-insensitive (RFC 9110 §11.1); "" otherwise.
+func bearer(h string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
 }
 
 func callerKey(ctx context.Context) keys.Key {
