@@ -146,3 +146,29 @@ func TestOperationalRoutes(t *testing.T) {
 	require.Equal(t, 503, status, "a draining gateway is not ready")
 	require.Contains(t, body, `"type":"unavailable"`)
 }
+
+// TestBadNumbersNameTheFieldNotGoTypes: out-of-range and non-finite
+// numbers are refused with the field and the rule, never a Go type or the
+// value sent.
+func TestBadNumbersNameTheFieldNotGoTypes(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	for _, tc := range []struct{ name, field, body string }{
+		{"max_tokens beyond any model", "/max_tokens", `"max_tokens":99999999999999999999`},
+		{"max_completion_tokens beyond any model", "/max_completion_tokens", `"max_completion_tokens":100000001`},
+		{"a non-finite temperature", "/temperature", `"temperature":1e999`},
+		{"a seed beyond 64 bits", "/seed", `"seed":99999999999999999999`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", e.key,
+				`{"model":"mock/echo",`+tc.body+`,"messages":[{"role":"user","content":"hi"}]}`)
+			require.Equal(t, 400, status)
+			er := requireEnvelope(t, doc, 400, "invalid_request")
+			msg := er["message"].(string)
+			require.Equal(t, tc.field, er["metadata"].(map[string]any)["field"], msg)
+			for _, leak := range []string{"Go ", "json.Number", "struct", "float64", "99999999999999999999", "1e999", "unmarshal"} {
+				require.NotContains(t, msg, leak)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/safetext"
 )
 
 // writeError is the one place an error becomes a response: every handler,
@@ -52,8 +54,18 @@ func requestError(err error) *apierr.Error {
 		if field == "/" {
 			where = "for the body as a whole"
 		}
+		reason := strings.TrimSuffix(se.Reason, ".")
+		if strings.Contains(reason, "json.Number") { // kin-openapi names a Go type for 1e999
+			reason = "value must be a finite number"
+		}
 		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
-			"Invalid request: %s %s.", strings.TrimSuffix(se.Reason, "."), where).With("field", field)
+			"Invalid request: %s %s.", reason, where).With("field", field)
+	}
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		field := "/" + strings.ReplaceAll(ute.Field, ".", "/")
+		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"Invalid request: value at %s must be %s.", field, kindOf(ute.Type)).With("field", field)
 	}
 	if errors.As(err, &re) && re.RequestBody != nil && errors.Is(err, openapi3filter.ErrInvalidRequired) {
 		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
@@ -73,6 +85,30 @@ func requestError(err error) *apierr.Error {
 	return apierr.New(http.StatusBadRequest, apierr.InvalidRequest, "Invalid request: %s.", safeReason(err))
 }
 
+// kindOf names what a JSON value must be to decode into t, in the API's
+// terms (never Go's).
+func kindOf(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64:
+		return "an integer between -9223372036854775808 and 9223372036854775807"
+	case reflect.Int32:
+		return "an integer between -2147483648 and 2147483647"
+	case reflect.Int8, reflect.Int16, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer in range"
+	case reflect.Float32, reflect.Float64:
+		return "a finite number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return kindOf(t.Elem())
+	}
+	return "an object as described at /docs"
+}
+
 // reasonOf describes a RequestError without the request's values.
 func reasonOf(re *openapi3filter.RequestError) string {
 	if re.Reason != "" {
@@ -81,17 +117,20 @@ func reasonOf(re *openapi3filter.RequestError) string {
 	return safeReason(re.Err)
 }
 
-// safeReason keeps the first line of a decoding error: encoding/json's
-// messages name types and offsets, not values.
+// safeReason keeps the first line of a decoding error, unless it names Go
+// types or quotes a value (encoding/json's "cannot unmarshal ... into Go
+// struct field ..." does both): then only that the body did not decode.
 func safeReason(err error) string {
 	if err == nil {
 		return "malformed request"
 	}
 	msg, _, _ := strings.Cut(err.Error(), "\n")
-	if len(msg) > 200 {
-		msg = msg[:200]
+	for _, leak := range []string{"Go ", "json:", "unmarshal", "reflect", "json.Number"} {
+		if strings.Contains(msg, leak) {
+			return "the body does not match the request schema described at /docs"
+		}
 	}
-	return msg
+	return safetext.Clean(msg, 200)
 }
 
 // notFound answers routes the spec does not define.

@@ -494,10 +494,14 @@ type ChatCompletionObject string
 // ChatCompletionRequest OpenAI Chat Completions request plus OpenRouter's extensions. Unknown fields are allowed
 // (OpenAPI's default) and passed to the upstream untouched.
 type ChatCompletionRequest struct {
-	FrequencyPenalty    *float32      `json:"frequency_penalty,omitempty"`
-	MaxCompletionTokens *int          `json:"max_completion_tokens,omitempty"`
-	MaxTokens           *int          `json:"max_tokens,omitempty"`
-	Messages            []ChatMessage `json:"messages"`
+	FrequencyPenalty *float32 `json:"frequency_penalty,omitempty"`
+
+	// MaxCompletionTokens Output cap in tokens, as max_tokens; when both are set the smaller applies.
+	MaxCompletionTokens *int `json:"max_completion_tokens,omitempty"`
+
+	// MaxTokens Output cap in tokens (at most 100,000,000; no model comes close).
+	MaxTokens *int          `json:"max_tokens,omitempty"`
+	Messages  []ChatMessage `json:"messages"`
 
 	// Metadata Free-form string tags recorded with the generation.
 	Metadata *map[string]string `json:"metadata,omitempty"`
@@ -520,7 +524,7 @@ type ChatCompletionRequest struct {
 
 	// Route Deprecated (OpenRouter); accepted and ignored.
 	Route *string `json:"route,omitempty"`
-	Seed  *int    `json:"seed,omitempty"`
+	Seed  *int64  `json:"seed,omitempty"`
 
 	// SessionId Groups related requests, for attribution.
 	SessionId *string `json:"session_id,omitempty"`

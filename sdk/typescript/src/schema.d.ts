@@ -407,7 +407,9 @@ export interface components {
             stream_options?: {
                 include_usage?: boolean;
             };
+            /** @description Output cap in tokens (at most 100,000,000; no model comes close). */
             max_tokens?: number;
+            /** @description Output cap in tokens, as max_tokens; when both are set the smaller applies. */
             max_completion_tokens?: number;
             temperature?: number;
             top_p?: number;
@@ -417,6 +419,7 @@ export interface components {
             stop?: string | string[];
             presence_penalty?: number;
             frequency_penalty?: number;
+            /** Format: int64 */
             seed?: number;
             tools?: {
                 [key: string]: unknown;
