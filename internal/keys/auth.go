@@ -30,9 +30,19 @@ type Authenticator struct {
 	stale  *notify.Staleness // nil: the cache is always exact
 
 	mu      sync.RWMutex
-	cache   map[string]Key // hex hash → key
-	version uint64         // bumped by every invalidation, so a lookup that raced one is not cached
+	cache   map[string]Key       // hex hash → key
+	unknown map[string]time.Time // hex hash → until when it is known not to exist
+	version uint64               // bumped by every invalidation, so a lookup that raced one is not cached
 }
+
+// Unknown well-formed keys are remembered for unknownTTL, up to
+// maxUnknown of them, so a client retrying (or guessing) keys costs no
+// database lookup each time. A key cannot be created with a hash that was
+// looked up before (keys are random), so this never hides a real key.
+const (
+	unknownTTL = time.Minute
+	maxUnknown = 10000
+)
 
 // NewAuthenticator returns an Authenticator over lookup; now and stale may
 // be nil. While stale says invalidations may be missed, a cached key is
@@ -42,8 +52,12 @@ func NewAuthenticator(lookup Lookup, now func() time.Time, stale *notify.Stalene
 	if now == nil {
 		now = time.Now
 	}
-	return &Authenticator{lookup: lookup, now: now, stale: stale, cache: map[string]Key{}}
+	return &Authenticator{lookup: lookup, now: now, stale: stale, cache: map[string]Key{}, unknown: map[string]time.Time{}}
 }
+
+// errUnknownKey refuses a well-formed key Perpetuo does not know.
+var errUnknownKey = apierr.New(http.StatusUnauthorized, apierr.Authentication,
+	"Unknown API key: check that it was copied whole and belongs to this gateway, or create a new one.")
 
 // lookupTimeout bounds a key lookup while the cache is stale: the database
 // may be unreachable, and a cached key should serve rather than wait.
@@ -70,8 +84,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Key, er
 	hk := hex.EncodeToString(h)
 	a.mu.RLock()
 	k, ok := a.cache[hk]
+	until, known := a.unknown[hk]
 	version := a.version
 	a.mu.RUnlock()
+	if !ok && known && a.now().Before(until) {
+		return Key{}, errUnknownKey
+	}
 	if !ok || !a.stale.Fresh() && !a.stale.SkipLookup() {
 		fresh, err := a.find(ctx, h)
 		switch {
@@ -83,8 +101,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Key, er
 			}
 			a.mu.Unlock()
 		case errors.Is(err, ErrNotFound):
-			return Key{}, apierr.New(http.StatusUnauthorized, apierr.Authentication,
-				"Unknown API key: it may have been revoked; create a new one.")
+			a.mu.Lock()
+			if len(a.unknown) >= maxUnknown {
+				clear(a.unknown) // bounded: a flood of guesses costs lookups again, not memory
+			}
+			a.unknown[hk] = a.now().Add(unknownTTL)
+			a.mu.Unlock()
+			return Key{}, errUnknownKey
 		case !(a.stale.Failed() && ok): // no cached key may stand in
 			return Key{}, errKeyStoreDown.WithCause(fmt.Errorf("look up key: %w", err))
 		}
@@ -122,6 +145,7 @@ func (a *Authenticator) Invalidate(match func(Key) bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.version++
+	clear(a.unknown)
 	for h, k := range a.cache {
 		if match(k) {
 			delete(a.cache, h)

@@ -80,3 +80,23 @@ func TestGenerateAndLabel(t *testing.T) {
 	require.NotContains(t, l, k[6:len(k)-3], "the label must not reveal the secret")
 	require.Len(t, Hash(k), 32)
 }
+
+// TestUnknownKeysAreRememberedBriefly: retrying an unknown key costs one
+// lookup a minute, not one per request.
+func TestUnknownKeysAreRememberedBriefly(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	lookup := &fakeLookup{keys: map[string]Key{}}
+	a := NewAuthenticator(lookup, func() time.Time { return now }, nil)
+	unknown := Generate()
+	for range 5 {
+		_, err := a.Authenticate(context.Background(), unknown)
+		require.ErrorContains(t, err, "Unknown API key")
+		require.NotContains(t, err.Error(), "revoked")
+	}
+	require.Equal(t, 1, lookup.calls)
+	now = now.Add(2 * time.Minute)
+	_, err := a.Authenticate(context.Background(), unknown)
+	require.Error(t, err)
+	require.Equal(t, 2, lookup.calls, "forgotten after a while")
+}
