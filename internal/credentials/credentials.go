@@ -109,9 +109,13 @@ func (c *Cache) load(ctx context.Context, workspaceID string) (routing.Set, erro
 		key, err := c.ring.Open(cr.Secret, []byte(cr.ID))
 		if err != nil {
 			// One unreadable credential (a replica without the right master
-			// key) must not take the whole workspace down: route without it.
-			c.log.Error("cannot decrypt a BYOK credential; routing without it — check PERPETUO_MASTER_KEY on this replica",
+			// key) must not take the whole workspace down, but its provider
+			// fails closed: never the operator's key in its place, which the
+			// workspace chose not to use for this provider.
+			c.log.Error("cannot decrypt a BYOK credential; its provider is unavailable to the workspace on this replica — check PERPETUO_MASTER_KEY",
 				"credential", cr.ID, "workspace", workspaceID, "provider", cr.Provider, "err", err)
+			delete(set, cr.Provider)
+			own[cr.Provider] = true
 			continue
 		}
 		own[cr.Provider] = true
