@@ -49,6 +49,10 @@ type Options struct {
 	Now        func() time.Time
 	// StreamIdle and AttemptTimeout are the upstream deadlines (0: defaults).
 	StreamIdle, AttemptTimeout time.Duration
+	// MaxBufferedBytes and BodyReadTimeout bound request bodies (0:
+	// server defaults, 256 MiB held at once and 30 s to read one).
+	MaxBufferedBytes int64
+	BodyReadTimeout  time.Duration
 	// StaleWindow is how long cached keys and credentials keep serving
 	// while the database is unreachable (0: DefaultStaleWindow; negative:
 	// not at all).
@@ -149,6 +153,7 @@ func New(opts Options) (*App, error) {
 	h, err := server.New(server.Config{
 		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
 		Catalog: opts.Catalog, Keyring: opts.Keyring, Models: planner, Ready: a.ready, Registry: reg, Now: opts.Now,
+		MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build server: %w", err)

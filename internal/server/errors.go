@@ -25,6 +25,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
+	if r.Body != nil && r.Body != http.NoBody && rawBody(r.Context()) == nil {
+		// Refused before its body was read: close rather than let net/http
+		// read (up to 256 KB of) a body nobody wants before answering.
+		h.Set("Connection", "close")
+	}
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}

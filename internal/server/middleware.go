@@ -150,15 +150,36 @@ func (s *Server) readBody(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+		if r.ContentLength > s.maxBody { // refused unread, before any memory is spent
+			s.writeError(w, r, tooLarge(s.maxBody))
+			return
+		}
+		// The body is held until the request ends: count it against the
+		// process-wide bound first (what it declares, or the most it may be).
+		hold := s.maxBody
+		if r.ContentLength >= 0 && r.ContentLength < hold {
+			hold = r.ContentLength
+		}
+		if !s.buffered.TryAcquire(hold) {
+			w.Header().Set("Connection", "close")
+			s.writeError(w, r, apierr.New(http.StatusServiceUnavailable, apierr.Unavailable,
+				"The gateway is holding as many request bodies as it may; retry shortly.").WithRetryAfter(1))
+			return
+		}
+		defer s.buffered.Release(hold)
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout)) // unsupported writers (tests) skip it
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, hold))
+		_ = rc.SetReadDeadline(time.Time{})
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.writeError(w, r, apierr.New(http.StatusRequestEntityTooLarge, apierr.PayloadTooLarge,
-				"Request body exceeds %d bytes; shorten the prompt or split the request.", s.maxBody))
+			s.writeError(w, r, tooLarge(s.maxBody))
 			return
 		}
 		if err != nil {
-			s.writeError(w, r, apierr.New(http.StatusBadRequest, apierr.InvalidRequest, "Could not read the request body; resend it."))
+			w.Header().Set("Connection", "close")
+			s.writeError(w, r, apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+				"Could not read the whole request body (it must arrive within %s); resend it.", s.bodyTimeout))
 			return
 		}
 		if r.Header.Get("Content-Type") == "" && len(b) > 0 {
@@ -167,6 +188,11 @@ func (s *Server) readBody(next http.Handler) http.Handler {
 		r.Body = readerOf(b)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxBody, b)))
 	})
+}
+
+func tooLarge(max int64) *apierr.Error {
+	return apierr.New(http.StatusRequestEntityTooLarge, apierr.PayloadTooLarge,
+		"Request body exceeds %d bytes; shorten the prompt or split the request.", max)
 }
 
 func readerOf(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }

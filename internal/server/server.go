@@ -15,6 +15,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/perpetuo/perpetuo/gen/api"
@@ -63,6 +64,12 @@ type Config struct {
 	Ready        func(ctx context.Context) error
 	Registry     *prometheus.Registry
 	MaxBodyBytes int64         // default 8 MiB
+	// MaxBufferedBytes bounds the request bodies held at once, process-wide
+	// (default 256 MiB); beyond it requests get 503 at once.
+	MaxBufferedBytes int64
+	// BodyReadTimeout bounds reading one request body (default 30s), so a
+	// body trickled at 1 byte/s cannot hold its connection forever.
+	BodyReadTimeout time.Duration
 	StreamIdle   time.Duration // per-write deadline on streams; default 60s
 	Now          func() time.Time
 }
@@ -83,6 +90,8 @@ type Server struct {
 	spec        *specRouter
 	specJSON    []byte
 	maxBody     int64
+	buffered    *semaphore.Weighted // bytes of request bodies held
+	bodyTimeout time.Duration
 	streamIdle  time.Duration
 	now         func() time.Time
 }
@@ -116,6 +125,15 @@ func New(cfg Config) (http.Handler, error) {
 	if s.maxBody <= 0 {
 		s.maxBody = 8 << 20
 	}
+	if cfg.MaxBufferedBytes <= 0 {
+		cfg.MaxBufferedBytes = 256 << 20
+	}
+	s.maxBody = min(s.maxBody, cfg.MaxBufferedBytes) // no body larger than all may be
+	s.buffered = semaphore.NewWeighted(cfg.MaxBufferedBytes)
+	s.bodyTimeout = cfg.BodyReadTimeout
+	if s.bodyTimeout <= 0 {
+		s.bodyTimeout = 30 * time.Second
+	}
 	if s.streamIdle <= 0 {
 		s.streamIdle = 60 * time.Second
 	}
@@ -139,7 +157,9 @@ func (s *Server) handler(reg *prometheus.Registry) http.Handler {
 		BaseRouter:       apiMux,
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) { s.writeError(w, r, requestError(err)) },
 	})
-	apiChain := chain(apiMux, s.readBody, s.findRoute, s.authenticate, s.validate)
+	// Authentication runs on the headers, before any body byte is read: an
+	// unauthenticated client cannot make the gateway hold its body.
+	apiChain := chain(apiMux, s.findRoute, s.authenticate, s.readBody, s.validate)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
