@@ -15,8 +15,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/semaphore"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/catalog"
@@ -63,15 +63,15 @@ type Config struct {
 	Models       Models
 	Ready        func(ctx context.Context) error
 	Registry     *prometheus.Registry
-	MaxBodyBytes int64         // default 8 MiB
+	MaxBodyBytes int64 // default 8 MiB
 	// MaxBufferedBytes bounds the request bodies held at once, process-wide
 	// (default 256 MiB); beyond it requests get 503 at once.
 	MaxBufferedBytes int64
 	// BodyReadTimeout bounds reading one request body (default 30s), so a
 	// body trickled at 1 byte/s cannot hold its connection forever.
 	BodyReadTimeout time.Duration
-	StreamIdle   time.Duration // per-write deadline on streams; default 60s
-	Now          func() time.Time
+	StreamIdle      time.Duration // per-write deadline on streams; default 60s
+	Now             func() time.Time
 }
 
 // Server implements the API.
