@@ -2,6 +2,7 @@ package sse
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -29,6 +30,14 @@ var (
 	doneData = []byte("[DONE]")
 	bom      = []byte("\xEF\xBB\xBF")
 )
+
+// MaxEventSize bounds the data of one event (its data lines joined): an
+// upstream sending endless data lines without a blank one cannot make the
+// gateway hold them all.
+const MaxEventSize = MaxLineSize
+
+// ErrEventTooLong reports an event whose data passed MaxEventSize.
+var ErrEventTooLong = errors.New("sse: event too long")
 
 // Reader parses a text/event-stream into events.
 type Reader struct {
@@ -78,6 +87,9 @@ func (r *Reader) Next() (Event, error) {
 		}
 		if parseField(&ev, line) {
 			hasData = true
+			if len(ev.Data) > MaxEventSize {
+				return Event{}, fmt.Errorf("read event: %w", ErrEventTooLong)
+			}
 		}
 	}
 }

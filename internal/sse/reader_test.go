@@ -167,3 +167,10 @@ func TestEventIsDone(t *testing.T) {
 		})
 	}
 }
+
+func TestEventsAreBounded(t *testing.T) {
+	line := "data: " + strings.Repeat("x", 1<<20) + "\n"
+	r := sse.NewReader(strings.NewReader(strings.Repeat(line, 9) + "\n"))
+	_, err := r.Next()
+	require.ErrorIs(t, err, sse.ErrEventTooLong, "nine 1 MB data lines of one event pass the 8 MB bound")
+}
