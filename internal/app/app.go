@@ -20,6 +20,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/credentials"
+	"github.com/perpetuo/perpetuo/internal/egress"
 	"github.com/perpetuo/perpetuo/internal/gateway"
 	"github.com/perpetuo/perpetuo/internal/ids"
 	"github.com/perpetuo/perpetuo/internal/keys"
@@ -63,6 +64,13 @@ type Options struct {
 	// the defaults below); DeadAfter must exceed every replica's
 	// HeartbeatEvery.
 	HeartbeatEvery, DeadAfter, SweepEvery time.Duration
+	// Egress is where workspace credentials' base URLs may lead beyond
+	// public addresses (PERPETUO_EGRESS_ALLOW); operator credentials are
+	// not checked.
+	Egress egress.Policy
+	// EgressResolver resolves workspace credentials' hosts (nil: the
+	// system resolver); tests inject one so nothing leaves loopback.
+	EgressResolver egress.Resolver
 }
 
 // DefaultStaleWindow is how long cached keys and credentials serve during
@@ -138,7 +146,8 @@ func New(opts Options) (*App, error) {
 	if opts.LogWriter != nil {
 		reg.MustRegister(opts.LogWriter.Collector())
 	}
-	adapters := providers.NewRegistry(opts.HTTPClient)
+	guard := &egress.Dialer{Policy: opts.Egress, Resolver: opts.EgressResolver}
+	adapters := providers.NewRegistry(opts.HTTPClient, providers.NewGuardedClient(opts.HTTPClient, guard.DialContext))
 	planner := &routing.Planner{
 		Catalog: opts.Catalog, Credentials: creds,
 		Families: func(api string) bool { _, ok := adapters[api]; return ok },
@@ -153,7 +162,7 @@ func New(opts Options) (*App, error) {
 	h, err := server.New(server.Config{
 		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
 		Catalog: opts.Catalog, Keyring: opts.Keyring, Models: planner, Ready: a.ready, Registry: reg, Now: opts.Now,
-		MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout,
+		MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout, Egress: opts.Egress,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build server: %w", err)

@@ -93,7 +93,7 @@ func setupWith(t testing.TB, upstreams map[string]http.Handler, tune func(*Optio
 	mk, err := secrets.GenerateKey()
 	require.NoError(t, err)
 	e.master, e.ring = mk, secrets.NewKeyring(mk)
-	opts := Options{Pool: pool, Catalog: cat, Operator: creds, Keyring: e.ring, Log: log}
+	opts := Options{Pool: pool, Catalog: cat, Operator: creds, Keyring: e.ring, Log: log, Egress: loopbackEgress}
 	tune(&opts)
 	a, err := New(opts)
 	require.NoError(t, err)

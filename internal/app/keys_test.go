@@ -30,7 +30,8 @@ func data(doc map[string]any) map[string]any { return doc["data"].(map[string]an
 // its own caches and its own invalidation listener.
 func (e *env) replica() *httptest.Server {
 	e.t.Helper()
-	a, err := New(Options{Pool: e.pool, Catalog: e.app.catalog, Operator: e.app.operator, Keyring: e.ring, Log: e.app.log})
+	a, err := New(Options{Pool: e.pool, Catalog: e.app.catalog, Operator: e.app.operator, Keyring: e.ring, Log: e.app.log,
+		Egress: loopbackEgress})
 	require.NoError(e.t, err)
 	e.replicas = append(e.replicas, a)
 	srv := httptest.NewServer(specGuard(e.t, a.Handler))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perpetuo/perpetuo/internal/egress"
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	// DrainDelay (PERPETUO_DRAIN_DELAY) is how long /readyz answers 503
 	// before the listener stops accepting, so load balancers notice.
 	DrainDelay time.Duration
+	// Egress (PERPETUO_EGRESS_ALLOW) is what workspace credentials' base
+	// URLs may reach beyond public addresses: CIDRs and host names.
+	Egress egress.Policy
 }
 
 // FromEnv reads the configuration; environ is os.Environ() in production.
@@ -70,6 +74,9 @@ func FromEnv(environ []string) (Config, error) {
 	}
 	if c.DrainDelay, err = duration(env, "PERPETUO_DRAIN_DELAY", 2*time.Second); err != nil {
 		return Config{}, err
+	}
+	if c.Egress, err = egress.ParseAllow(env["PERPETUO_EGRESS_ALLOW"]); err != nil {
+		return Config{}, fmt.Errorf("PERPETUO_EGRESS_ALLOW: %w (entries are separated by commas)", err)
 	}
 	abs, err := filepath.Abs(c.DataDir)
 	if err != nil {

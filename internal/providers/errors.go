@@ -11,6 +11,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/egress"
 )
 
 // Error is an upstream failure: what the upstream answered (Status 0 when no
@@ -70,6 +71,11 @@ func classifyStatus(provider string, status int, header http.Header, body []byte
 
 // transportError classifies a failure to get any answer.
 func transportError(ctx context.Context, provider string, err error) *Error {
+	var blocked *egress.BlockedError
+	if errors.As(err, &blocked) {
+		// Retryable: another candidate may have a base URL that is fine.
+		return &Error{Client: blockedAddress(provider).WithCause(err), Retryable: true}
+	}
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err) {
 		return &Error{Client: apierr.New(http.StatusGatewayTimeout, apierr.Timeout,
 			"Provider %s did not answer in time; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true}

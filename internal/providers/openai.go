@@ -27,11 +27,15 @@ var extensionFields = []string{
 // OpenAI speaks the OpenAI Chat Completions API (OpenAI, Azure-compatible
 // proxies, Groq, Together, Mistral, DeepSeek, vLLM, Perpetuo's mock, ...).
 type OpenAI struct {
-	client *http.Client
+	trusted, guarded *http.Client
 }
 
-// NewOpenAI returns an adapter using client.
-func NewOpenAI(client *http.Client) *OpenAI { return &OpenAI{client: client} }
+// NewOpenAI returns an adapter calling operator base URLs with trusted and
+// workspace ones (Call.Untrusted) with guarded; without guarded, untrusted
+// calls fail rather than go out unchecked.
+func NewOpenAI(trusted, guarded *http.Client) *OpenAI {
+	return &OpenAI{trusted: trusted, guarded: guarded}
+}
 
 // UpstreamBody rewrites the client's request for an OpenAI-style upstream:
 // extension fields removed, the upstream model id substituted, stream set
@@ -83,7 +87,14 @@ func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 	if c.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.APIKey)
 	}
-	resp, err := o.client.Do(req)
+	client := o.trusted
+	if c.Untrusted {
+		client = o.guarded
+	}
+	if client == nil {
+		return nil, &Error{Client: misconfigured(c.Provider), Retryable: true}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, transportError(ctx, c.Provider, err)
 	}

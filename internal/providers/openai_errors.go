@@ -13,6 +13,14 @@ func misconfigured(provider string) *apierr.Error {
 		"Provider %s has no usable base URL configured; an operator must set one.", provider)
 }
 
+// blockedAddress names neither the address nor the host: the caller may be
+// probing what the gateway's network holds.
+func blockedAddress(provider string) *apierr.Error {
+	return apierr.New(http.StatusBadGateway, apierr.ProviderError,
+		"Provider %s: the workspace credential's base_url resolves to an address workspaces may not reach; "+
+			"an operator can allow it with PERPETUO_EGRESS_ALLOW.", provider)
+}
+
 func malformed(provider string) *apierr.Error {
 	return apierr.New(http.StatusBadGateway, apierr.ProviderError,
 		"Provider %s returned a malformed response; retry, or allow fallbacks.", provider)

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // new adapters add a row.
 func TestAdapterConformance(t *testing.T) {
 	t.Parallel()
-	adapters := map[string]Adapter{"openai": NewOpenAI(NewHTTPClient())}
+	adapters := map[string]Adapter{"openai": NewOpenAI(NewHTTPClient(), nil)}
 	for name, a := range adapters {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -122,7 +122,7 @@ func TestUpstreamStatusesAreClassified(t *testing.T) {
 
 func TestUnreachableAndSlowUpstreams(t *testing.T) {
 	t.Parallel()
-	a := NewOpenAI(NewHTTPClient())
+	a := NewOpenAI(NewHTTPClient(), nil)
 	// A closed port: nothing answers.
 	ln := httptest.NewServer(http.NotFoundHandler())
 	dead := ln.URL

@@ -7,8 +7,10 @@ package providers
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"net"
 	"net/http"
+	"net/url"
 )
 
 // Call is one attempt at one upstream endpoint.
@@ -19,6 +21,10 @@ type Call struct {
 	UpstreamModel string
 	Body          []byte // the client's request JSON, extensions included
 	Stream        bool
+	// Untrusted marks a base URL a workspace chose (a BYOK credential's
+	// base_url): the call goes through the guarded client, which connects
+	// only where the egress policy allows.
+	Untrusted bool
 }
 
 // Usage is what the upstream reported it used.
@@ -54,9 +60,11 @@ type Adapter interface {
 // Registry maps API families ("openai", ...) to adapters.
 type Registry map[string]Adapter
 
-// NewRegistry returns the adapters Perpetuo ships, sharing one HTTP client.
-func NewRegistry(client *http.Client) Registry {
-	return Registry{"openai": NewOpenAI(client)}
+// NewRegistry returns the adapters Perpetuo ships. trusted calls the
+// operator's base URLs; guarded calls the ones workspaces chose
+// (Call.Untrusted), see NewGuardedClient.
+func NewRegistry(trusted, guarded *http.Client) Registry {
+	return Registry{"openai": NewOpenAI(trusted, guarded)}
 }
 
 // NewHTTPClient returns the client adapters share: pooled connections, and
@@ -65,20 +73,39 @@ func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 256
-	return &http.Client{
-		Transport: t,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
+	return &http.Client{Transport: t, CheckRedirect: noRedirects}
 }
 
+// NewGuardedClient returns a client with trusted's transport settings whose
+// every connection is made by dial (an egress.Dialer's DialContext). Its
+// pool is its own, so it never reuses a connection the trusted client made.
+// It uses no proxy: a proxy would connect on its behalf, past the check.
+func NewGuardedClient(trusted *http.Client, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	base, ok := trusted.Transport.(*http.Transport)
+	if !ok {
+		base = NewHTTPClient().Transport.(*http.Transport)
+	}
+	t := base.Clone()
+	t.Proxy = nil
+	t.DialContext = dial
+	// Either of these would replace DialContext for some connections.
+	t.DialTLSContext, t.DialTLS, t.Dial = nil, nil, nil //nolint:staticcheck // Dial and DialTLS are deprecated, still honoured
+	return &http.Client{Transport: t, CheckRedirect: noRedirects, Timeout: trusted.Timeout}
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// endpointURL joins base and path as URLs, not strings: a trailing slash,
+// a query (operator URLs only; workspace ones may not have one) or a
+// fragment of base cannot swallow or reshape the path.
 func endpointURL(base, path string) (string, error) {
 	if base == "" {
-		return "", fmt.Errorf("no base URL configured")
+		return "", errors.New("no base URL configured")
 	}
-	for len(base) > 0 && base[len(base)-1] == '/' {
-		base = base[:len(base)-1]
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", errors.New("base URL is not an absolute http(s) URL")
 	}
-	return base + path, nil
+	u.Fragment, u.RawFragment = "", ""
+	return u.JoinPath(path).String(), nil
 }

@@ -2,10 +2,11 @@ package server
 
 import (
 	"context"
-	"net/url"
+	"errors"
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/access"
+	"github.com/perpetuo/perpetuo/internal/egress"
 	"github.com/perpetuo/perpetuo/internal/ids"
 	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/store"
@@ -56,7 +57,7 @@ func (s *Server) CreateCredential(ctx context.Context, req api.CreateCredentialR
 	if deref(b.ApiKey) == "" {
 		return nil, invalid("/api_key", "api_key is required.")
 	}
-	if err := checkBaseURL(deref(b.BaseUrl)); err != nil {
+	if err := s.checkBaseURL(deref(b.BaseUrl)); err != nil {
 		return nil, err
 	}
 	c := store.Credential{ID: ids.New(ids.Credential, s.now()), WorkspaceID: req.WorkspaceId, Provider: b.Provider,
@@ -94,7 +95,7 @@ func (s *Server) UpdateCredential(ctx context.Context, req api.UpdateCredentialR
 		c.Priority = *b.Priority
 	}
 	if b.BaseUrl != nil {
-		if err := checkBaseURL(*b.BaseUrl); err != nil {
+		if err := s.checkBaseURL(*b.BaseUrl); err != nil {
 			return nil, err
 		}
 		c.BaseURL = *b.BaseUrl
@@ -134,15 +135,17 @@ func (s *Server) seal(c *store.Credential, apiKey string) error {
 	return nil
 }
 
-// checkBaseURL accepts only absolute http(s) URLs: the gateway sends the
-// credential there (and never follows redirects elsewhere).
-func checkBaseURL(raw string) error {
+// checkBaseURL applies the egress rules to a workspace's base URL ("" keeps
+// the catalog's). The message names the rule broken, never the value: it may
+// be a probe of the gateway's network.
+func (s *Server) checkBaseURL(raw string) error {
 	if raw == "" {
 		return nil
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return invalid("/base_url", "base_url must be an absolute http(s) URL without credentials, e.g. https://proxy.example.com/v1.")
+	err := s.egress.CheckURL(raw)
+	var ue *egress.URLError
+	if errors.As(err, &ue) {
+		return invalid("/base_url", "%s.", ue.Error())
 	}
-	return nil
+	return err
 }

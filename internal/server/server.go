@@ -20,6 +20,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/catalog"
+	"github.com/perpetuo/perpetuo/internal/egress"
 	"github.com/perpetuo/perpetuo/internal/gateway"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/records"
@@ -72,6 +73,9 @@ type Config struct {
 	BodyReadTimeout time.Duration
 	StreamIdle      time.Duration // per-write deadline on streams; default 60s
 	Now             func() time.Time
+	// Egress is what workspace credentials' base URLs may reach beyond
+	// public addresses; they are checked against it when stored.
+	Egress egress.Policy
 }
 
 // Server implements the API.
@@ -94,6 +98,7 @@ type Server struct {
 	bodyTimeout time.Duration
 	streamIdle  time.Duration
 	now         func() time.Time
+	egress      egress.Policy
 }
 
 // New builds the handler for every route.
@@ -120,7 +125,7 @@ func New(cfg Config) (http.Handler, error) {
 		generations: cfg.Generations, store: cfg.Store, catalog: cfg.Catalog, keyring: cfg.Keyring,
 		models: cfg.Models, ready: cfg.Ready,
 		metrics: newHTTPMetrics(cfg.Registry), spec: router, specJSON: specJSON,
-		maxBody: cfg.MaxBodyBytes, streamIdle: cfg.StreamIdle, now: cfg.Now,
+		maxBody: cfg.MaxBodyBytes, streamIdle: cfg.StreamIdle, now: cfg.Now, egress: cfg.Egress,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = 8 << 20
