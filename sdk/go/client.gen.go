@@ -641,7 +641,10 @@ type Credential struct {
 type CredentialCreate struct {
 	ApiKey *string `json:"api_key,omitempty"`
 
-	// BaseUrl An absolute http(s) URL, e.g. `https://my-resource.openai.azure.com/openai/v1`.
+	// BaseUrl An absolute http(s) URL without credentials, query or fragment, e.g.
+	// `https://my-resource.openai.azure.com/openai/v1`. It must reach a public address: loopback,
+	// private, link-local and metadata addresses (in any notation) are refused here and again when
+	// the gateway connects, unless the operator allows them with `PERPETUO_EGRESS_ALLOW`.
 	BaseUrl  *string `json:"base_url,omitempty"`
 	Disabled *bool   `json:"disabled,omitempty"`
 	Name     *string `json:"name,omitempty"`
@@ -661,7 +664,9 @@ type CredentialResponse struct {
 
 // CredentialUpdate defines model for CredentialUpdate.
 type CredentialUpdate struct {
-	ApiKey   *string `json:"api_key,omitempty"`
+	ApiKey *string `json:"api_key,omitempty"`
+
+	// BaseUrl As on create; null clears it (the provider's own URL is used).
 	BaseUrl  *string `json:"base_url,omitempty"`
 	Disabled *bool   `json:"disabled,omitempty"`
 	Name     *string `json:"name,omitempty"`

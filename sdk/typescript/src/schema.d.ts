@@ -857,7 +857,12 @@ export interface components {
         CredentialCreate: {
             provider: string;
             api_key: string;
-            /** @description An absolute http(s) URL, e.g. `https://my-resource.openai.azure.com/openai/v1`. */
+            /**
+             * @description An absolute http(s) URL without credentials, query or fragment, e.g.
+             *     `https://my-resource.openai.azure.com/openai/v1`. It must reach a public address: loopback,
+             *     private, link-local and metadata addresses (in any notation) are refused here and again when
+             *     the gateway connects, unless the operator allows them with `PERPETUO_EGRESS_ALLOW`.
+             */
             base_url?: string;
             name?: string;
             /** @default false */
@@ -867,6 +872,7 @@ export interface components {
         };
         CredentialUpdate: {
             api_key?: string;
+            /** @description As on create; null clears it (the provider's own URL is used). */
             base_url?: string | null;
             name?: string;
             disabled?: boolean;
