@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -73,13 +74,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, console io.Wr
 	if demo {
 		model = "mock/echo"
 	}
-	return serve(ctx, a, cfg.Listen, max(cfg.DrainDelay, 0), hint{key: key, model: model, out: console}, log)
+	return serve(ctx, a, cfg.Listen, max(cfg.DrainDelay, 0), hint{key: key, model: model, keyFile: filepath.Join(cfg.DataDir, KeyFileName), out: console}, log)
 }
 
 // hint is what the startup message suggests trying.
 type hint struct {
-	key, model string
-	out        io.Writer
+	key, model, keyFile string
+	out                 io.Writer
 }
 
 func serve(ctx context.Context, a *App, listen string, drainDelay time.Duration, h hint, log *slog.Logger) error {
@@ -163,8 +164,16 @@ func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, dire
 	return pool, closeDB, nil
 }
 
-// bootstrap creates the first workspace, owner and key on an empty database
-// and returns the key's plaintext when it was generated or given this run.
+// KeyFileName is where a run that generated the bootstrap key saves it,
+// in the data directory, so the first request can be pasted as written.
+const KeyFileName = "api-key"
+
+// bootstrap creates the first workspace, owner and key on an empty database.
+// It returns the key's plaintext only when this run created it: a key that
+// already existed is never printed again. A generated key is shown once and
+// saved to the data directory (mode 0600); a PERPETUO_BOOTSTRAP_KEY that the
+// database does not know (it was set after the first run) is refused with a
+// warning saying what to do.
 func bootstrap(ctx context.Context, st *store.Store, cfg config.Config, log *slog.Logger, console io.Writer) (string, error) {
 	plaintext, generated := cfg.BootstrapKey, false
 	if plaintext == "" {
@@ -177,14 +186,28 @@ func bootstrap(ctx context.Context, st *store.Store, cfg config.Config, log *slo
 		return "", err
 	}
 	if !created {
-		if generated {
-			plaintext = "" // the database has its keys already; this one was never stored
+		if !generated {
+			if _, err := st.KeyByHash(ctx, keys.Hash(plaintext)); errors.Is(err, keys.ErrNotFound) {
+				log.Warn("PERPETUO_BOOTSTRAP_KEY is ignored: it only names the first key of an empty database, and this database has keys already; " +
+					"use a key you have, or create one with: ./bin/perpetuo keys create --workspace-name demo")
+			}
 		}
-		return plaintext, nil
+		return "", nil
 	}
 	log.Info("bootstrapped an empty database", "workspace", b.WorkspaceID, "owner", b.MemberID, "key", b.KeyID)
 	if generated {
+		path := filepath.Join(cfg.DataDir, KeyFileName)
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err == nil {
+			err = os.WriteFile(path, []byte(plaintext+"\n"), 0o600)
+		}
+		if err != nil {
+			log.Warn("could not save the new API key to the data directory", "err", err)
+			path = ""
+		}
 		fmt.Fprintf(console, "\n  Your API key (shown once, store it now): %s\n", plaintext)
+		if path != "" {
+			fmt.Fprintf(console, "  Also saved to %s (readable only by you); delete it once stored elsewhere.\n", path)
+		}
 	}
 	return plaintext, nil
 }
@@ -194,7 +217,7 @@ func printHowToCall(addr string, h hint) {
 	key := h.key
 	if key == "" {
 		key = "$PERPETUO_KEY"
-		fmt.Fprintf(h.out, "\n  Use the API key printed on the first run, or create one: ./bin/perpetuo keys create --workspace-name demo\n")
+		fmt.Fprintf(h.out, "\n  Set PERPETUO_KEY to your API key (the first run saved it: export PERPETUO_KEY=$(cat %s)),\n  or create one: ./bin/perpetuo keys create --workspace-name demo\n", h.keyFile)
 	}
 	fmt.Fprintf(h.out, `
   Try it:
