@@ -54,6 +54,8 @@ type Options struct {
 	// server defaults, 256 MiB held at once and 30 s to read one).
 	MaxBufferedBytes int64
 	BodyReadTimeout  time.Duration
+	// MetricsToken, when set, protects /metrics (PERPETUO_METRICS_TOKEN).
+	MetricsToken string
 	// StaleWindow is how long cached keys and credentials keep serving
 	// while the database is unreachable (0: DefaultStaleWindow; negative:
 	// not at all).
@@ -163,6 +165,7 @@ func New(opts Options) (*App, error) {
 		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
 		Catalog: opts.Catalog, Keyring: opts.Keyring, Models: planner, Ready: a.ready, Registry: reg, Now: opts.Now,
 		MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout, Egress: opts.Egress,
+		MetricsToken: opts.MetricsToken,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build server: %w", err)

@@ -87,3 +87,17 @@ func TestBufferedBodiesAreBounded(t *testing.T) {
 	status, _ = call(t, e.srv.URL, "POST", "/v1/chat/completions", e.key, chatBody)
 	require.Equal(t, 200, status, "the bound is released")
 }
+
+// TestMetricsCanBeProtected: with a metrics token, /metrics answers only
+// to it; without one it stays open (the default).
+func TestMetricsCanBeProtected(t *testing.T) {
+	t.Parallel()
+	e := setupWith(t, nil, func(o *Options) { o.MetricsToken = "metrics-secret-token" })
+	for key, want := range map[string]int{"": 401, "wrong-token": 401, "metrics-secret-token": 200} {
+		status, _, _ := send(t, e.srv.URL, "GET", "/metrics", key, "")
+		require.Equal(t, want, status, "token %q", key)
+	}
+	open := setup(t, nil)
+	status, _, _ := send(t, open.srv.URL, "GET", "/metrics", "", "")
+	require.Equal(t, 200, status)
+}

@@ -38,6 +38,8 @@ type Config struct {
 	// Egress (PERPETUO_EGRESS_ALLOW) is what workspace credentials' base
 	// URLs may reach beyond public addresses: CIDRs and host names.
 	Egress egress.Policy
+	// MetricsToken (PERPETUO_METRICS_TOKEN) protects /metrics when set.
+	MetricsToken string
 }
 
 // FromEnv reads the configuration; environ is os.Environ() in production.
@@ -57,6 +59,7 @@ func FromEnv(environ []string) (Config, error) {
 		MasterKeyOld: env["PERPETUO_MASTER_KEY_OLD"],
 		Demo:         env["PERPETUO_DEMO"],
 		Credentials:  credentials(env),
+		MetricsToken: env["PERPETUO_METRICS_TOKEN"],
 	}
 	switch c.Demo {
 	case "", "0", "false":

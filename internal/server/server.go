@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/perpetuo/perpetuo/gen/api"
+	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/egress"
 	"github.com/perpetuo/perpetuo/internal/gateway"
@@ -68,6 +70,9 @@ type Config struct {
 	// MaxBufferedBytes bounds the request bodies held at once, process-wide
 	// (default 256 MiB); beyond it requests get 503 at once.
 	MaxBufferedBytes int64
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (PERPETUO_METRICS_TOKEN); unset, /metrics is open.
+	MetricsToken string
 	// BodyReadTimeout bounds reading one request body (default 30s), so a
 	// body trickled at 1 byte/s cannot hold its connection forever.
 	BodyReadTimeout time.Duration
@@ -96,6 +101,7 @@ type Server struct {
 	maxBody     int64
 	buffered    *semaphore.Weighted // bytes of request bodies held
 	bodyTimeout time.Duration
+	metricsTok  string
 	streamIdle  time.Duration
 	now         func() time.Time
 	egress      egress.Policy
@@ -136,6 +142,7 @@ func New(cfg Config) (http.Handler, error) {
 	s.maxBody = min(s.maxBody, cfg.MaxBufferedBytes) // no body larger than all may be
 	s.buffered = semaphore.NewWeighted(cfg.MaxBufferedBytes)
 	s.bodyTimeout = cfg.BodyReadTimeout
+	s.metricsTok = cfg.MetricsToken
 	if s.bodyTimeout <= 0 {
 		s.bodyTimeout = 30 * time.Second
 	}
@@ -167,8 +174,25 @@ func (s *Server) handler(reg *prometheus.Registry) http.Handler {
 	apiChain := chain(apiMux, s.findRoute, s.authenticate, s.readBody, s.validate)
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", s.metricsAuth(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	s.docsRoutes(mux)
 	mux.Handle("/", apiChain)
 	return chain(mux, s.recoverer, requestIDs, s.accessLog, openRouterPrefix)
+}
+
+// metricsAuth requires the metrics token, when one is configured, compared
+// in constant time.
+func (s *Server) metricsAuth(next http.Handler) http.Handler {
+	if s.metricsTok == "" {
+		return next
+	}
+	want := []byte(s.metricsTok)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(bearer(r.Header.Get("Authorization"))), want) != 1 {
+			s.writeError(w, r, apierr.New(http.StatusUnauthorized, apierr.Authentication,
+				"/metrics needs the metrics token: send 'Authorization: Bearer <PERPETUO_METRICS_TOKEN>'."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
