@@ -101,3 +101,19 @@ func TestMetricsCanBeProtected(t *testing.T) {
 	status, _, _ := send(t, open.srv.URL, "GET", "/metrics", "", "")
 	require.Equal(t, 200, status)
 }
+
+// TestTryItOutExampleWorks: the chat request example the served spec gives
+// Swagger UI's "Try it out" is answered, not refused (it once asked for
+// models ["string"]).
+func TestTryItOutExampleWorks(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	status, doc := call(t, e.srv.URL, "GET", "/openapi.json", "", "")
+	require.Equal(t, 200, status)
+	post := doc["paths"].(map[string]any)["/v1/chat/completions"].(map[string]any)["post"].(map[string]any)
+	example := post["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["example"]
+	require.NotNil(t, example)
+	status, doc = call(t, e.srv.URL, "POST", "/v1/chat/completions", e.key, toJSON(t, example))
+	require.Equal(t, 200, status, "%v", doc)
+	require.Equal(t, "mock", doc["provider"])
+}
