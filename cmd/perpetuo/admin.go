@@ -42,6 +42,7 @@ func keysCommand(ctx context.Context, args []string, log *slog.Logger) error {
 	fs.StringVar(&r.MemberName, "member-name", "", "name of the new member")
 	fs.StringVar(&r.Role, "role", "member", "role of the new member")
 	fs.StringVar(&r.KeyName, "name", "cli", "key name")
+	fs.BoolVar(&r.Operator, "operator", false, "make it an operator key: it may create workspaces and decide which use the operator's provider keys")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func (q *Queries) APIKeyDelete(ctx context.Context, arg APIKeyDeleteParams) (int
 }
 
 const aPIKeyGetByHash = `-- name: APIKeyGetByHash :one
-SELECT k.id, k.workspace_id, k.member_id, k.name, k.label, k.hash, k.limit_usd, k.limit_reset, k.include_byok_in_limit, k.require_zdr, k.expires_at, k.disabled, k.created_at, k.updated_at, m.role
+SELECT k.id, k.workspace_id, k.member_id, k.name, k.label, k.hash, k.limit_usd, k.limit_reset, k.include_byok_in_limit, k.require_zdr, k.expires_at, k.disabled, k.created_at, k.updated_at, k.operator, m.role
 FROM api_keys k
 JOIN members m ON m.id = k.member_id
 WHERE k.hash = $1
@@ -51,6 +51,7 @@ type APIKeyGetByHashRow struct {
 	Disabled           bool
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	Operator           bool
 	Role               string
 }
 
@@ -73,13 +74,14 @@ func (q *Queries) APIKeyGetByHash(ctx context.Context, hash []byte) (APIKeyGetBy
 		&i.Disabled,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Operator,
 		&i.Role,
 	)
 	return i, err
 }
 
 const aPIKeyGetByID = `-- name: APIKeyGetByID :one
-SELECT id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at FROM api_keys WHERE id = $1 AND workspace_id = $2
+SELECT id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator FROM api_keys WHERE id = $1 AND workspace_id = $2
 `
 
 type APIKeyGetByIDParams struct {
@@ -105,6 +107,7 @@ func (q *Queries) APIKeyGetByID(ctx context.Context, arg APIKeyGetByIDParams) (A
 		&i.Disabled,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Operator,
 	)
 	return i, err
 }
@@ -112,12 +115,12 @@ func (q *Queries) APIKeyGetByID(ctx context.Context, arg APIKeyGetByIDParams) (A
 const aPIKeyInsert = `-- name: APIKeyInsert :one
 INSERT INTO api_keys (
     id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset,
-    include_byok_in_limit, require_zdr, expires_at, disabled
+    include_byok_in_limit, require_zdr, expires_at, disabled, operator
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8,
-    $9, $10, $11, $12
+    $9, $10, $11, $12, $13
 )
-RETURNING id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at
+RETURNING id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator
 `
 
 type APIKeyInsertParams struct {
@@ -133,6 +136,7 @@ type APIKeyInsertParams struct {
 	RequireZdr         bool
 	ExpiresAt          *time.Time
 	Disabled           bool
+	Operator           bool
 }
 
 func (q *Queries) APIKeyInsert(ctx context.Context, arg APIKeyInsertParams) (ApiKey, error) {
@@ -149,6 +153,7 @@ func (q *Queries) APIKeyInsert(ctx context.Context, arg APIKeyInsertParams) (Api
 		arg.RequireZdr,
 		arg.ExpiresAt,
 		arg.Disabled,
+		arg.Operator,
 	)
 	var i ApiKey
 	err := row.Scan(
@@ -166,12 +171,13 @@ func (q *Queries) APIKeyInsert(ctx context.Context, arg APIKeyInsertParams) (Api
 		&i.Disabled,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Operator,
 	)
 	return i, err
 }
 
 const aPIKeyList = `-- name: APIKeyList :many
-SELECT id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at FROM api_keys
+SELECT id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator FROM api_keys
 WHERE workspace_id = $1
   AND ($2::text IS NULL OR member_id = $2)
 ORDER BY created_at, id
@@ -206,6 +212,7 @@ func (q *Queries) APIKeyList(ctx context.Context, arg APIKeyListParams) ([]ApiKe
 			&i.Disabled,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Operator,
 		); err != nil {
 			return nil, err
 		}
@@ -223,7 +230,7 @@ UPDATE api_keys SET
     include_byok_in_limit = $4, require_zdr = $5,
     expires_at = $6, disabled = $7, updated_at = now()
 WHERE id = $8 AND workspace_id = $9
-RETURNING id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at
+RETURNING id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator
 `
 
 type APIKeyUpdateParams struct {
@@ -267,6 +274,7 @@ func (q *Queries) APIKeyUpdate(ctx context.Context, arg APIKeyUpdateParams) (Api
 		&i.Disabled,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Operator,
 	)
 	return i, err
 }

@@ -25,6 +25,7 @@ type ApiKey struct {
 	Disabled           bool
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	Operator           bool
 }
 
 type Credential struct {

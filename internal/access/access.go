@@ -29,6 +29,7 @@ const (
 	UpdateWorkspace   Action = "update the workspace"
 	DeleteWorkspace   Action = "delete the workspace"
 	CreateWorkspace   Action = "create workspaces"
+	SetOperatorCreds  Action = "decide whether a workspace uses the operator's provider keys"
 	ReadMembers       Action = "read members"
 	ManageMembers     Action = "manage members"
 	ManageOwners      Action = "manage owners, the owner role or owners' keys"
@@ -45,7 +46,6 @@ var allowed = map[Action][]string{
 	ReadWorkspace:     {Owner, Admin, Member, Viewer},
 	UpdateWorkspace:   {Owner, Admin},
 	DeleteWorkspace:   {Owner},
-	CreateWorkspace:   {Owner},
 	ReadMembers:       {Owner, Admin, Member, Viewer},
 	ManageMembers:     {Owner, Admin},
 	ManageOwners:      {Owner},
@@ -70,6 +70,22 @@ func Require(role string, a Action) error {
 	return apierr.New(http.StatusForbidden, apierr.PermissionDenied,
 		"To %s you need the role %s; this key acts as %s. Ask a member of the workspace with that role.",
 		a, strings.Join(need, " or "), role).With("required_roles", need).With("role", role)
+}
+
+// Operator is what required_roles names for operator-only actions: the
+// operator is not a workspace role but a property of the key.
+const Operator = "operator"
+
+// RequireOperator returns nil for an operator key, else a 403
+// permission_denied naming the operator as who may do a.
+func RequireOperator(operator bool, role string, a Action) error {
+	if operator {
+		return nil
+	}
+	need := []string{Operator}
+	return apierr.New(http.StatusForbidden, apierr.PermissionDenied,
+		"To %s you need the role %s; this key acts as %s. Only the deployment's operator may; ask them.",
+		a, Operator, role).With("required_roles", need).With("role", role)
 }
 
 // Valid reports whether role is a known role.

@@ -16,7 +16,7 @@ func TestPolicy(t *testing.T) {
 		ReadWorkspace:     {true, true, true, true},
 		UpdateWorkspace:   {true, true, false, false},
 		DeleteWorkspace:   {true, false, false, false},
-		CreateWorkspace:   {true, false, false, false},
+		CreateWorkspace:   {false, false, false, false}, // no role: operator keys only
 		ManageMembers:     {true, true, false, false},
 		ManageOwners:      {true, false, false, false},
 		ReadAllKeys:       {true, true, false, true},
@@ -43,4 +43,13 @@ func TestRequireNamesTheRoleNeeded(t *testing.T) {
 	require.Equal(t, apierr.PermissionDenied, e.Type)
 	require.Contains(t, e.Message, "owner or admin")
 	require.Contains(t, e.Message, "acts as viewer")
+}
+
+func TestRequireOperator(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, RequireOperator(true, Member, CreateWorkspace))
+	e := apierr.From(RequireOperator(false, Owner, CreateWorkspace))
+	require.Equal(t, 403, e.Status)
+	require.Equal(t, []string{Operator}, e.Metadata["required_roles"])
+	require.Contains(t, e.Message, "acts as owner")
 }

@@ -36,6 +36,8 @@ type NewKeyRequest struct {
 	MemberName    string
 	Role          string
 	KeyName       string
+	// Operator makes the key an operator key.
+	Operator bool
 }
 
 // CreateKey creates an API key for operators, creating the workspace and
@@ -46,8 +48,10 @@ func CreateKey(ctx context.Context, st *store.Store, r NewKeyRequest, now time.T
 		if r.WorkspaceName == "" {
 			return keys.Key{}, "", errors.New("give --workspace ws_... or --workspace-name NAME to create one")
 		}
+		// The CLI is the operator's (it needs the database): its workspaces
+		// use the operator's provider keys.
 		_, _, k, err := st.CreateWorkspace(ctx, store.NewWorkspace{Name: r.WorkspaceName, UseOperatorCredentials: true,
-			OwnerName: or(r.MemberName, "Owner"), KeyPlaintext: plaintext}, now)
+			OwnerName: or(r.MemberName, "Owner"), KeyPlaintext: plaintext, KeyOperator: r.Operator}, now)
 		return k, plaintext, err
 	}
 	if _, err := st.Workspace(ctx, r.WorkspaceID); err != nil {
@@ -68,7 +72,8 @@ func CreateKey(ctx context.Context, st *store.Store, r NewKeyRequest, now time.T
 		}
 		member = m.ID
 	}
-	k, err := st.CreateAPIKey(ctx, keys.Key{WorkspaceID: r.WorkspaceID, MemberID: member, Name: or(r.KeyName, "cli")}, plaintext, now)
+	k, err := st.CreateAPIKey(ctx, keys.Key{WorkspaceID: r.WorkspaceID, MemberID: member, Name: or(r.KeyName, "cli"),
+		Operator: r.Operator}, plaintext, now)
 	if err != nil {
 		return keys.Key{}, "", fmt.Errorf("create key: %w", err)
 	}

@@ -37,7 +37,7 @@ func poisonUpstream() http.Handler {
 func TestPoisonedRequestsNeverStopRecording(t *testing.T) {
 	t.Parallel()
 	e := setup(t, map[string]http.Handler{"mock": poisonUpstream()})
-	status, doc := call(t, e.srv.URL, "POST", "/v1/workspaces", e.key, `{"name":"victim","owner":{"name":"v"}}`)
+	status, doc := call(t, e.srv.URL, "POST", "/v1/workspaces", e.key, `{"name":"victim","use_operator_credentials":true,"owner":{"name":"v"}}`)
 	require.Equal(t, http.StatusCreated, status, "%v", doc)
 	victim := data(doc)["key"].(map[string]any)["key"].(string)
 

@@ -324,9 +324,12 @@ func TestRBACMatrix(t *testing.T) {
 		}, want: map[string]rbacOutcome{rOwner: rbacOK204, rAdmin: rbacDeny(rOwner), rMember: rbacDeny(rOwner), rViewer: rbacDeny(rOwner)}},
 		{name: "workspaces/create", req: func(_ *testing.T, role string) rbacReq {
 			return rbacReq{method: "POST", path: "/v1/workspaces", body: `{"name":"made by ` + role + `","owner":{"name":"o"}}`}
-		}, want: map[string]rbacOutcome{rOwner: rbacOK201, rAdmin: rbacDeny(rOwner), rMember: rbacDeny(rOwner), rViewer: rbacDeny(rOwner)}, check: func(t *testing.T, role string, r rbacResp) {
+			// Only the operator's key (the main workspace's bootstrap owner key)
+			// creates workspaces: owners are not operators.
+		}, want: map[string]rbacOutcome{rOwner: rbacOK201, rAdmin: rbacDeny("operator"), rMember: rbacDeny("operator"), rViewer: rbacDeny("operator")}, check: func(t *testing.T, role string, r rbacResp) {
 			d := r.data()
 			w := d["workspace"].(map[string]any)
+			require.Equal(t, false, w["use_operator_credentials"], "off unless the operator says so")
 			require.NotEqual(t, m.id, w["id"])
 			require.Equal(t, "owner", d["owner"].(map[string]any)["role"])
 			newKey := d["key"].(map[string]any)["key"].(string)

@@ -33,10 +33,15 @@ type Key struct {
 	LimitReset         string // "", "daily", "weekly", "monthly"
 	IncludeBYOKInLimit bool
 	RequireZDR         bool
-	ExpiresAt          *time.Time
-	Disabled           bool
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// Operator: the key is the deployment operator's (beyond its
+	// workspace role): it creates workspaces and decides which may use
+	// the operator's own provider keys. Granted only by bootstrap or
+	// `perpetuo keys create --operator`, never through the API.
+	Operator  bool
+	ExpiresAt *time.Time
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Generate returns a new random plaintext key.

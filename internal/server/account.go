@@ -88,7 +88,7 @@ func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestOb
 	}
 	out := api.Key{
 		Id: k.ID, Name: k.Name, Label: k.Label, WorkspaceId: k.WorkspaceID, MemberId: k.MemberID,
-		Role: api.KeyRole(k.Role), IncludeByokInLimit: k.IncludeBYOKInLimit, RequireZdr: k.RequireZDR,
+		Role: api.KeyRole(k.Role), Operator: k.Operator, IncludeByokInLimit: k.IncludeBYOKInLimit, RequireZdr: k.RequireZDR,
 		ExpiresAt: k.ExpiresAt, Disabled: k.Disabled, CreatedAt: k.CreatedAt,
 		Usage: money(u.Total), UsageDaily: money(u.Daily), UsageWeekly: money(u.Weekly),
 		UsageMonthly: money(u.Monthly), ByokUsage: money(u.BYOK),

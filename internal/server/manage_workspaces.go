@@ -28,13 +28,14 @@ func (s *Server) ListWorkspaces(ctx context.Context, _ api.ListWorkspacesRequest
 
 // CreateWorkspace implements api.StrictServerInterface.
 func (s *Server) CreateWorkspace(ctx context.Context, req api.CreateWorkspaceRequestObject) (api.CreateWorkspaceResponseObject, error) {
-	if err := access.Require(callerKey(ctx).Role, access.CreateWorkspace); err != nil {
+	caller := callerKey(ctx)
+	if err := access.RequireOperator(caller.Operator, caller.Role, access.CreateWorkspace); err != nil {
 		return nil, err
 	}
 	b := req.Body
 	plaintext := keys.Generate()
 	w, m, k, err := s.store.CreateWorkspace(ctx, store.NewWorkspace{
-		Name: b.Name, UseOperatorCredentials: b.UseOperatorCredentials == nil || *b.UseOperatorCredentials,
+		Name: b.Name, UseOperatorCredentials: b.UseOperatorCredentials != nil && *b.UseOperatorCredentials,
 		OwnerName: b.Owner.Name, OwnerEmail: deref(b.Owner.Email), KeyPlaintext: plaintext,
 	}, s.now())
 	if err != nil {
@@ -59,8 +60,18 @@ func (s *Server) GetWorkspace(ctx context.Context, req api.GetWorkspaceRequestOb
 
 // UpdateWorkspace implements api.StrictServerInterface.
 func (s *Server) UpdateWorkspace(ctx context.Context, req api.UpdateWorkspaceRequestObject) (api.UpdateWorkspaceResponseObject, error) {
-	if _, err := inWorkspace(ctx, req.WorkspaceId, access.UpdateWorkspace); err != nil {
-		return nil, err
+	caller := callerKey(ctx)
+	if req.Body.UseOperatorCredentials != nil {
+		// The operator's provider keys are the operator's to lend, on any
+		// workspace; nobody else may switch them on or off.
+		if err := access.RequireOperator(caller.Operator, caller.Role, access.SetOperatorCreds); err != nil {
+			return nil, err
+		}
+	}
+	if !caller.Operator || req.Body.Name != nil {
+		if _, err := inWorkspace(ctx, req.WorkspaceId, access.UpdateWorkspace); err != nil {
+			return nil, err
+		}
 	}
 	w, err := s.store.UpdateWorkspace(ctx, req.WorkspaceId, req.Body.Name, req.Body.UseOperatorCredentials)
 	if err != nil {

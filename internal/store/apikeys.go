@@ -16,7 +16,7 @@ func keyOf(r db.ApiKey, role string) keys.Key {
 	k := keys.Key{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, MemberID: r.MemberID, Role: role,
 		Name: r.Name, Label: r.Label, Limit: r.LimitUsd,
-		IncludeBYOKInLimit: r.IncludeByokInLimit, RequireZDR: r.RequireZdr,
+		IncludeBYOKInLimit: r.IncludeByokInLimit, RequireZDR: r.RequireZdr, Operator: r.Operator,
 		ExpiresAt: r.ExpiresAt, Disabled: r.Disabled, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 	if r.LimitReset != nil {
@@ -57,6 +57,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k keys.Key, plaintext string, 
 		ID: ids.New(ids.Key, now), WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, Name: k.Name,
 		Label: keys.Label(plaintext), Hash: keys.Hash(plaintext), LimitUsd: k.Limit, LimitReset: ptr(k.LimitReset),
 		IncludeByokInLimit: k.IncludeBYOKInLimit, RequireZdr: k.RequireZDR, ExpiresAt: k.ExpiresAt, Disabled: k.Disabled,
+		Operator: k.Operator,
 	})
 	if isForeignKey(err) {
 		return keys.Key{}, ErrNotFound

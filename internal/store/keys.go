@@ -24,7 +24,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (keys.Key, error) {
 	k := keys.Key{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, MemberID: r.MemberID, Role: r.Role,
 		Name: r.Name, Label: r.Label, Limit: r.LimitUsd,
-		IncludeBYOKInLimit: r.IncludeByokInLimit, RequireZDR: r.RequireZdr,
+		IncludeBYOKInLimit: r.IncludeByokInLimit, RequireZDR: r.RequireZdr, Operator: r.Operator,
 		ExpiresAt: r.ExpiresAt, Disabled: r.Disabled, CreatedAt: r.CreatedAt,
 	}
 	if r.LimitReset != nil {
@@ -65,6 +65,7 @@ func (s *Store) Bootstrap(ctx context.Context, plaintext string, now time.Time) 
 		k, err := q.APIKeyInsert(ctx, db.APIKeyInsertParams{
 			ID: ids.New(ids.Key, now), WorkspaceID: ws.ID, MemberID: m.ID,
 			Name: "bootstrap", Label: keys.Label(plaintext), Hash: keys.Hash(plaintext),
+			Operator: true, // the first key is the operator's
 		})
 		if err != nil {
 			return fmt.Errorf("insert key: %w", err)

@@ -31,6 +31,7 @@ type NewWorkspace struct {
 	UseOperatorCredentials bool
 	OwnerName, OwnerEmail  string
 	KeyPlaintext           string
+	KeyOperator            bool // the owner key is an operator key (CLI only)
 }
 
 // CreateWorkspace creates a workspace, its owner and the owner's key.
@@ -51,7 +52,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, n NewWorkspace, now time.Ti
 		}
 		dk, err := q.APIKeyInsert(ctx, db.APIKeyInsertParams{
 			ID: ids.New(ids.Key, now), WorkspaceID: dw.ID, MemberID: dm.ID, Name: "owner",
-			Label: keys.Label(n.KeyPlaintext), Hash: keys.Hash(n.KeyPlaintext),
+			Label: keys.Label(n.KeyPlaintext), Hash: keys.Hash(n.KeyPlaintext), Operator: n.KeyOperator,
 		})
 		if err != nil {
 			return fmt.Errorf("insert key: %w", err)

@@ -795,8 +795,11 @@ type Key struct {
 	LimitReset     *KeyLimitReset `json:"limit_reset,omitempty"`
 	MemberId       string         `json:"member_id"`
 	Name           string         `json:"name"`
-	RequireZdr     bool           `json:"require_zdr"`
-	Role           KeyRole        `json:"role"`
+
+	// Operator The key is the deployment operator's (it may create workspaces and decide which use the operator's provider keys).
+	Operator   bool    `json:"operator"`
+	RequireZdr bool    `json:"require_zdr"`
+	Role       KeyRole `json:"role"`
 
 	// Usage An amount in USD, exact (rendered from a decimal, never a float).
 	//
@@ -1057,6 +1060,8 @@ type WorkspaceCreate struct {
 		Email *string `json:"email,omitempty"`
 		Name  string  `json:"name"`
 	} `json:"owner"`
+
+	// UseOperatorCredentials Whether the operator's own provider keys may serve the new workspace (off unless the operator says so).
 	UseOperatorCredentials *bool `json:"use_operator_credentials,omitempty"`
 }
 
@@ -1760,8 +1765,9 @@ type ClientInterface interface {
 	// CreateWorkspaceWithBody Create a workspace
 	//
 	// Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-	// Requires role owner in the caller's workspace. The caller gets no access to the new
-	// workspace: hand its owner key to its team.
+	// Requires an operator key (the bootstrap key, or one made with `perpetuo keys create
+	// --operator`): workspace owners cannot create workspaces. The caller gets no access to the
+	// new workspace: hand its owner key to its team.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1771,8 +1777,9 @@ type ClientInterface interface {
 	// CreateWorkspace Create a workspace
 	//
 	// Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-	// Requires role owner in the caller's workspace. The caller gets no access to the new
-	// workspace: hand its owner key to its team.
+	// Requires an operator key (the bootstrap key, or one made with `perpetuo keys create
+	// --operator`): workspace owners cannot create workspaces. The caller gets no access to the
+	// new workspace: hand its owner key to its team.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1793,7 +1800,8 @@ type ClientInterface interface {
 
 	// UpdateWorkspaceWithBody Update a workspace
 	//
-	// Requires role admin or owner.
+	// Renaming requires role admin or owner. `use_operator_credentials` is the operator's
+	// decision: only an operator key may set it, on any workspace.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1802,7 +1810,8 @@ type ClientInterface interface {
 
 	// UpdateWorkspace Update a workspace
 	//
-	// Requires role admin or owner.
+	// Renaming requires role admin or owner. `use_operator_credentials` is the operator's
+	// decision: only an operator key may set it, on any workspace.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2134,8 +2143,9 @@ func (c *Client) ListWorkspaces(ctx context.Context, reqEditors ...RequestEditor
 // CreateWorkspaceWithBody Create a workspace
 //
 // Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-// Requires role owner in the caller's workspace. The caller gets no access to the new
-// workspace: hand its owner key to its team.
+// Requires an operator key (the bootstrap key, or one made with `perpetuo keys create
+// --operator`): workspace owners cannot create workspaces. The caller gets no access to the
+// new workspace: hand its owner key to its team.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2155,8 +2165,9 @@ func (c *Client) CreateWorkspaceWithBody(ctx context.Context, contentType string
 // CreateWorkspace Create a workspace
 //
 // Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-// Requires role owner in the caller's workspace. The caller gets no access to the new
-// workspace: hand its owner key to its team.
+// Requires an operator key (the bootstrap key, or one made with `perpetuo keys create
+// --operator`): workspace owners cannot create workspaces. The caller gets no access to the
+// new workspace: hand its owner key to its team.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2207,7 +2218,8 @@ func (c *Client) GetWorkspace(ctx context.Context, workspaceId WorkspaceId, reqE
 
 // UpdateWorkspaceWithBody Update a workspace
 //
-// Requires role admin or owner.
+// Renaming requires role admin or owner. `use_operator_credentials` is the operator's
+// decision: only an operator key may set it, on any workspace.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2226,7 +2238,8 @@ func (c *Client) UpdateWorkspaceWithBody(ctx context.Context, workspaceId Worksp
 
 // UpdateWorkspace Update a workspace
 //
-// Requires role admin or owner.
+// Renaming requires role admin or owner. `use_operator_credentials` is the operator's
+// decision: only an operator key may set it, on any workspace.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3784,8 +3797,9 @@ type ClientWithResponsesInterface interface {
 	// CreateWorkspaceWithBodyWithResponse Create a workspace
 	//
 	// Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-	// Requires role owner in the caller's workspace. The caller gets no access to the new
-	// workspace: hand its owner key to its team.
+	// Requires an operator key (the bootstrap key, or one made with `perpetuo keys create
+	// --operator`): workspace owners cannot create workspaces. The caller gets no access to the
+	// new workspace: hand its owner key to its team.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3795,8 +3809,9 @@ type ClientWithResponsesInterface interface {
 	// CreateWorkspaceWithResponse Create a workspace
 	//
 	// Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-	// Requires role owner in the caller's workspace. The caller gets no access to the new
-	// workspace: hand its owner key to its team.
+	// Requires an operator key (the bootstrap key, or one made with `perpetuo keys create
+	// --operator`): workspace owners cannot create workspaces. The caller gets no access to the
+	// new workspace: hand its owner key to its team.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3821,7 +3836,8 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateWorkspaceWithBodyWithResponse Update a workspace
 	//
-	// Requires role admin or owner.
+	// Renaming requires role admin or owner. `use_operator_credentials` is the operator's
+	// decision: only an operator key may set it, on any workspace.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3830,7 +3846,8 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateWorkspaceWithResponse Update a workspace
 	//
-	// Requires role admin or owner.
+	// Renaming requires role admin or owner. `use_operator_credentials` is the operator's
+	// decision: only an operator key may set it, on any workspace.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5492,8 +5509,9 @@ func (c *ClientWithResponses) ListWorkspacesWithResponse(ctx context.Context, re
 // CreateWorkspaceWithBodyWithResponse Create a workspace
 //
 // Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-// Requires role owner in the caller's workspace. The caller gets no access to the new
-// workspace: hand its owner key to its team.
+// Requires an operator key (the bootstrap key, or one made with `perpetuo keys create
+// --operator`): workspace owners cannot create workspaces. The caller gets no access to the
+// new workspace: hand its owner key to its team.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5509,8 +5527,9 @@ func (c *ClientWithResponses) CreateWorkspaceWithBodyWithResponse(ctx context.Co
 // CreateWorkspaceWithResponse Create a workspace
 //
 // Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-// Requires role owner in the caller's workspace. The caller gets no access to the new
-// workspace: hand its owner key to its team.
+// Requires an operator key (the bootstrap key, or one made with `perpetuo keys create
+// --operator`): workspace owners cannot create workspaces. The caller gets no access to the
+// new workspace: hand its owner key to its team.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5553,7 +5572,8 @@ func (c *ClientWithResponses) GetWorkspaceWithResponse(ctx context.Context, work
 
 // UpdateWorkspaceWithBodyWithResponse Update a workspace
 //
-// Requires role admin or owner.
+// Renaming requires role admin or owner. `use_operator_credentials` is the operator's
+// decision: only an operator key may set it, on any workspace.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5568,7 +5588,8 @@ func (c *ClientWithResponses) UpdateWorkspaceWithBodyWithResponse(ctx context.Co
 
 // UpdateWorkspaceWithResponse Update a workspace
 //
-// Requires role admin or owner.
+// Renaming requires role admin or owner. `use_operator_credentials` is the operator's
+// decision: only an operator key may set it, on any workspace.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

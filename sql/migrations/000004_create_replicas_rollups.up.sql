@@ -61,3 +61,13 @@ CROSS JOIN LATERAL (VALUES
     ('monthly', date_trunc('month', g.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
 ) AS p (period, start)
 GROUP BY g.key_id, p.period, p.start;
+
+-- The operator runs the deployment: only operator keys create workspaces and
+-- decide whether a workspace may use the operator's own provider keys, which
+-- new workspaces no longer do by default. On an existing database the
+-- oldest owner key (the bootstrap key) becomes the operator's.
+ALTER TABLE api_keys ADD COLUMN operator boolean NOT NULL DEFAULT false;
+ALTER TABLE workspaces ALTER COLUMN use_operator_credentials SET DEFAULT false;
+UPDATE api_keys SET operator = true WHERE id = (
+    SELECT k.id FROM api_keys k JOIN members m ON m.id = k.member_id
+    WHERE m.role = 'owner' ORDER BY k.created_at, k.id LIMIT 1);

@@ -1,10 +1,10 @@
 -- name: APIKeyInsert :one
 INSERT INTO api_keys (
     id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset,
-    include_byok_in_limit, require_zdr, expires_at, disabled
+    include_byok_in_limit, require_zdr, expires_at, disabled, operator
 ) VALUES (
     @id, @workspace_id, @member_id, @name, @label, @hash, sqlc.narg('limit_usd'), sqlc.narg('limit_reset'),
-    @include_byok_in_limit, @require_zdr, sqlc.narg('expires_at'), @disabled
+    @include_byok_in_limit, @require_zdr, sqlc.narg('expires_at'), @disabled, @operator
 )
 RETURNING *;
 

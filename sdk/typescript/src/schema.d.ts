@@ -107,8 +107,9 @@ export interface paths {
         /**
          * Create a workspace
          * @description Creates a workspace with an owner member and an owner API key, returned in plaintext once.
-         *     Requires role owner in the caller's workspace. The caller gets no access to the new
-         *     workspace: hand its owner key to its team.
+         *     Requires an operator key (the bootstrap key, or one made with `perpetuo keys create
+         *     --operator`): workspace owners cannot create workspaces. The caller gets no access to the
+         *     new workspace: hand its owner key to its team.
          */
         post: operations["createWorkspace"];
         delete?: never;
@@ -140,7 +141,8 @@ export interface paths {
         head?: never;
         /**
          * Update a workspace
-         * @description Requires role admin or owner.
+         * @description Renaming requires role admin or owner. `use_operator_credentials` is the operator's
+         *     decision: only an operator key may set it, on any workspace.
          */
         patch: operations["updateWorkspace"];
         trace?: never;
@@ -674,6 +676,8 @@ export interface components {
             data: components["schemas"]["Key"];
         };
         Key: {
+            /** @description The key is the deployment operator's (it may create workspaces and decide which use the operator's provider keys). */
+            operator: boolean;
             /** @example key_01JD5R8Q4W9Z3X7Y2V1T0S6P4M */
             id: string;
             name: string;
@@ -719,7 +723,10 @@ export interface components {
         };
         WorkspaceCreate: {
             name: string;
-            /** @default true */
+            /**
+             * @description Whether the operator's own provider keys may serve the new workspace (off unless the operator says so).
+             * @default false
+             */
             use_operator_credentials: boolean;
             owner: {
                 name: string;
