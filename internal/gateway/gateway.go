@@ -281,6 +281,7 @@ func (r *run) call(c routing.Candidate) providers.Call {
 		// A workspace chose this address only when its own credential
 		// overrides the catalog's (operator's) base URL.
 		Untrusted: c.Credential.BYOK && c.Credential.BaseURL != "",
+		BYOK:      c.Credential.BYOK,
 	}
 }
 

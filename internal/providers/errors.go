@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/egress"
+	"github.com/perpetuo/perpetuo/internal/sse"
 )
 
 // Error is an upstream failure: what the upstream answered (Status 0 when no
@@ -31,57 +34,120 @@ func (e *Error) Error() string {
 // Unwrap exposes the client-facing error.
 func (e *Error) Unwrap() error { return e.Client }
 
-// classifyStatus turns an upstream error response into an *Error. Only the
-// upstream's own error message is kept, and only for client errors the
-// caller must fix; raw bodies never reach the client.
-func classifyStatus(provider string, status int, header http.Header, body []byte) *Error {
-	msg := upstreamMessage(body)
+// classifyStatus turns an upstream error response to c into an *Error.
+// Only the upstream's own error message is kept, scrubbed (see scrub), and
+// only for client errors the caller must fix; raw bodies never reach the
+// client.
+func classifyStatus(c Call, status int, header http.Header, body []byte) *Error {
 	e := &Error{Status: status}
+	p := c.Provider
 	switch {
 	case status == http.StatusBadRequest || status == http.StatusUnprocessableEntity:
-		typ := apierr.InvalidRequest
-		if isContextLength(body, msg) {
-			typ = apierr.ContextLengthExceeded
-		}
-		e.Client = apierr.New(http.StatusBadRequest, typ, "Provider %s rejected the request: %s", provider, orDefault(msg, "no reason given"))
+		e.Client = rejected(p, body)
 	case status == http.StatusRequestEntityTooLarge:
-		e.Client = apierr.New(http.StatusRequestEntityTooLarge, apierr.PayloadTooLarge, "Provider %s says the request is too large; shorten the prompt.", provider)
+		e.Client = apierr.New(http.StatusRequestEntityTooLarge, apierr.PayloadTooLarge, "Provider %s says the request is too large; shorten the prompt.", p)
 	case status == http.StatusTooManyRequests:
-		e.Client = apierr.New(http.StatusTooManyRequests, apierr.RateLimitExceeded, "Provider %s is rate limiting this workspace's credential; retry later or add a fallback provider.", provider)
+		e.Client = apierr.New(http.StatusTooManyRequests, apierr.RateLimitExceeded, "Provider %s is rate limiting %s; retry later or add a fallback provider.", p, whose(c))
 		e.Client.RetryAfter = retryAfter(header)
 		e.Retryable = true
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		e.Client = apierr.New(http.StatusBadGateway, apierr.ProviderError, "Provider %s rejected the configured credential (status %d); an operator must fix the provider key.", provider, status)
+		e.Client = credentialRejected(c, status)
 		e.Retryable = true
 	case status == http.StatusRequestTimeout || status == http.StatusGatewayTimeout:
-		e.Client = apierr.New(http.StatusGatewayTimeout, apierr.Timeout, "Provider %s timed out; retry, or allow fallbacks.", provider)
+		e.Client = apierr.New(http.StatusGatewayTimeout, apierr.Timeout, "Provider %s timed out; retry, or allow fallbacks.", p)
 		e.Retryable = true
 	case status == http.StatusServiceUnavailable || status == 529:
-		e.Client = apierr.New(http.StatusServiceUnavailable, apierr.ProviderOverloaded, "Provider %s is overloaded; retry later or allow fallbacks.", provider)
+		e.Client = apierr.New(http.StatusServiceUnavailable, apierr.ProviderOverloaded, "Provider %s is overloaded; retry later or allow fallbacks.", p)
 		e.Retryable = true
 	case status >= 500:
-		e.Client = apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "Provider %s failed (status %d); retry, or allow fallbacks.", provider, status)
+		e.Client = apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable, "Provider %s failed (status %d); retry, or allow fallbacks.", p, status)
 		e.Retryable = true
 	default:
-		e.Client = apierr.New(http.StatusBadGateway, apierr.ProviderError, "Provider %s answered with unexpected status %d.", provider, status)
+		e.Client = apierr.New(http.StatusBadGateway, apierr.ProviderError, "Provider %s answered with unexpected status %d; retry, or allow fallbacks.", p, status)
 		e.Retryable = true
 	}
 	return e
 }
 
-// transportError classifies a failure to get any answer.
+// rejected is a 400 or 422: the request itself is at fault. The upstream's
+// reason comes last, after a fixed text, so a reader sees where Perpetuo's
+// words end and the (scrubbed) upstream's begin.
+func rejected(provider string, body []byte) *apierr.Error {
+	msg := upstreamMessage(body)
+	reason := orDefault(scrub(msg), "none given")
+	if isContextLength(body, msg) {
+		return apierr.New(http.StatusBadRequest, apierr.ContextLengthExceeded,
+			"Provider %s rejected the request as too long for the model; shorten the messages or lower max_tokens. Its reason: %s", provider, reason)
+	}
+	return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+		"Provider %s rejected the request; fix it before sending it again. Its reason: %s", provider, reason)
+}
+
+// credentialRejected is a 401 or 403: whoever configured the credential
+// must fix it, and for a workspace's own credential (BYOK) that is not the
+// operator.
+func credentialRejected(c Call, status int) *apierr.Error {
+	if c.BYOK {
+		return apierr.New(http.StatusBadGateway, apierr.ProviderError,
+			"Provider %s rejected the workspace's own credential for it (status %d); a workspace admin must fix or replace that credential.", c.Provider, status)
+	}
+	return apierr.New(http.StatusBadGateway, apierr.ProviderError,
+		"Provider %s rejected the operator's credential (status %d); an operator must fix the provider key.", c.Provider, status)
+}
+
+// whose names the credential c was made with.
+func whose(c Call) string {
+	if c.BYOK {
+		return "the workspace's own credential"
+	}
+	return "the operator's credential"
+}
+
+// transportError classifies a failure before any answer arrived: no
+// connection (refused, no such host, TLS), or a connection closed before the
+// response headers.
 func transportError(ctx context.Context, provider string, err error) *Error {
 	var blocked *egress.BlockedError
 	if errors.As(err, &blocked) {
 		// Retryable: another candidate may have a base URL that is fine.
 		return &Error{Client: blockedAddress(provider).WithCause(err), Retryable: true}
 	}
-	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err) {
+	if timedOut(ctx, err) {
 		return &Error{Client: apierr.New(http.StatusGatewayTimeout, apierr.Timeout,
 			"Provider %s did not answer in time; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true}
 	}
+	if hungUp(err) {
+		return &Error{Client: apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable,
+			"Provider %s closed the connection without answering; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true}
+	}
 	return &Error{Client: apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable,
 		"Provider %s could not be reached; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true}
+}
+
+// answerError classifies a failure while reading an answer whose headers
+// (status) had arrived: the upstream went silent, cut the answer off, or
+// sent something no parser accepts.
+func answerError(ctx context.Context, provider string, status int, err error) *Error {
+	switch {
+	case timedOut(ctx, err):
+		return &Error{Status: status, Client: apierr.New(http.StatusGatewayTimeout, apierr.Timeout,
+			"Provider %s stopped answering before it finished; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true}
+	case errors.Is(err, sse.ErrLineTooLong) || errors.Is(err, sse.ErrEventTooLong):
+		return &Error{Status: status, Client: malformed(provider).WithCause(err), Retryable: true}
+	default:
+		return &Error{Status: status, Client: cutOff(provider).WithCause(err), Retryable: true}
+	}
+}
+
+func timedOut(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err)
+}
+
+// hungUp reports a connection the upstream closed or reset after it was
+// made: it was reached, and gave no answer.
+func hungUp(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func isTimeout(err error) bool {
@@ -93,9 +159,6 @@ func upstreamMessage(body []byte) string {
 	m := gjson.GetBytes(body, "error.message").String()
 	if m == "" {
 		m = gjson.GetBytes(body, "message").String()
-	}
-	if len(m) > 300 {
-		m = m[:300] + "…"
 	}
 	return m
 }

@@ -101,7 +101,7 @@ func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 	if resp.StatusCode/100 != 2 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		return nil, classifyStatus(c.Provider, resp.StatusCode, resp.Header, b)
+		return nil, classifyStatus(c, resp.StatusCode, resp.Header, b)
 	}
 	return resp, nil
 }
@@ -115,7 +115,7 @@ func (o *OpenAI) Complete(ctx context.Context, c Call) (*Completion, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
 	if err != nil {
-		return nil, transportError(ctx, c.Provider, fmt.Errorf("read response: %w", err))
+		return nil, answerError(ctx, c.Provider, resp.StatusCode, fmt.Errorf("read response: %w", err))
 	}
 	if !gjson.ValidBytes(b) || !gjson.GetBytes(b, "choices").IsArray() {
 		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true}
@@ -137,26 +137,29 @@ func (o *OpenAI) Stream(ctx context.Context, c Call) (Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &openAIStream{ctx: ctx, provider: c.Provider, body: resp.Body, r: sse.NewReader(resp.Body)}, nil
+	c.Body = nil // the stream outlives the call; it needs only who was called
+	return &openAIStream{ctx: ctx, call: c, status: resp.StatusCode, body: resp.Body, r: sse.NewReader(resp.Body)}, nil
 }
 
 type openAIStream struct {
-	ctx      context.Context
-	provider string
-	body     io.ReadCloser
-	r        *sse.Reader
+	ctx    context.Context
+	call   Call
+	status int // the upstream's HTTP status, for errors after it
+	body   io.ReadCloser
+	r      *sse.Reader
 }
 
 // Next returns the next chunk's JSON; io.EOF after [DONE]. A stream that ends
-// without [DONE] is an error: the upstream was cut off.
+// without [DONE] is an error: the upstream was cut off. A chunk that is not
+// JSON is one too: relayed, it would reach the client as a broken chunk.
 func (s *openAIStream) Next() ([]byte, error) {
 	for {
 		ev, err := s.r.Next()
 		if err == io.EOF {
-			return nil, transportError(s.ctx, s.provider, io.ErrUnexpectedEOF)
+			return nil, answerError(s.ctx, s.call.Provider, s.status, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
-			return nil, transportError(s.ctx, s.provider, err)
+			return nil, answerError(s.ctx, s.call.Provider, s.status, err)
 		}
 		if ev.IsDone() {
 			return nil, io.EOF
@@ -164,8 +167,11 @@ func (s *openAIStream) Next() ([]byte, error) {
 		if len(ev.Data) == 0 {
 			continue
 		}
+		if !gjson.ValidBytes(ev.Data) {
+			return nil, &Error{Status: s.status, Client: malformed(s.call.Provider), Retryable: true}
+		}
 		if e := gjson.GetBytes(ev.Data, "error"); e.Exists() {
-			return nil, inStreamError(s.provider, ev.Data)
+			return nil, inStreamError(s.call, ev.Data)
 		}
 		return bytes.Clone(ev.Data), nil
 	}

@@ -21,18 +21,28 @@ func blockedAddress(provider string) *apierr.Error {
 			"an operator can allow it with PERPETUO_EGRESS_ALLOW.", provider)
 }
 
+// malformed: the upstream answered, with something that is not a chat
+// completion (or chunk) at all, e.g. an HTML error page from a proxy.
 func malformed(provider string) *apierr.Error {
 	return apierr.New(http.StatusBadGateway, apierr.ProviderError,
-		"Provider %s returned a malformed response; retry, or allow fallbacks.", provider)
+		"Provider %s sent a malformed answer (not a chat completion); retry, or allow fallbacks.", provider)
 }
 
-// inStreamError classifies an error event sent inside an upstream stream.
-func inStreamError(provider string, data []byte) *Error {
+// cutOff: the upstream began answering and the connection ended before the
+// answer did. Whatever arrived before the cut may be incomplete.
+func cutOff(provider string) *apierr.Error {
+	return apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable,
+		"Provider %s cut off its answer: the connection closed before it finished. Retry, or allow fallbacks.", provider)
+}
+
+// inStreamError classifies an error event sent inside an upstream stream
+// to c.
+func inStreamError(c Call, data []byte) *Error {
 	status := int(gjson.GetBytes(data, "error.code").Int())
 	if status < 400 || status > 599 {
 		status = http.StatusBadGateway
 	}
-	e := classifyStatus(provider, status, http.Header{}, data)
+	e := classifyStatus(c, status, http.Header{}, data)
 	e.Status = 200 // the upstream's HTTP status was 200; the failure came in-band
 	return e
 }

@@ -109,7 +109,7 @@ func TestUpstreamStatusesAreClassified(t *testing.T) {
 		{529, `{}`, 503, apierr.ProviderOverloaded, true},
 	}
 	for _, tc := range cases {
-		e := classifyStatus("p", tc.status, http.Header{"Retry-After": {"7"}}, []byte(tc.body))
+		e := classifyStatus(Call{Provider: "p"}, tc.status, http.Header{"Retry-After": {"7"}}, []byte(tc.body))
 		require.Equal(t, tc.client, e.Client.Status, "%d", tc.status)
 		require.Equal(t, tc.typ, e.Client.Type, "%d", tc.status)
 		require.Equal(t, tc.retryable, e.Retryable, "%d", tc.status)

@@ -25,6 +25,10 @@ type Call struct {
 	// base_url): the call goes through the guarded client, which connects
 	// only where the egress policy allows.
 	Untrusted bool
+	// BYOK marks a call made with the workspace's own credential, with or
+	// without its own base URL: when the provider refuses that credential,
+	// a workspace admin must act, not the operator.
+	BYOK bool
 }
 
 // Usage is what the upstream reported it used.
