@@ -66,16 +66,18 @@ type Recorder struct {
 	queue   []string              // ids in pending, in arrival order
 	starts  map[string]Start      // start markers not yet written
 
-	kick    chan struct{}
-	flushMu sync.Mutex // one writer at a time
-	done    chan struct{}
-	closed  sync.Once
+	kick      chan struct{}
+	flushMu   sync.Mutex // one writer at a time
+	adoptOnce sync.Once
+	done      chan struct{}
+	closed    sync.Once
 
 	written, degraded, setAside, spilled, dropped, corrupt atomic.Uint64
 }
 
 // NewRecorder returns a Recorder; call Run to start writing. With a
-// SpillDir, it also adopts the spill files of dead processes there.
+// SpillDir, its first flush also adopts the spill files of dead processes
+// there.
 func NewRecorder(store Store, log *slog.Logger, opts Options) (*Recorder, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 256
@@ -100,16 +102,27 @@ func NewRecorder(store Store, log *slog.Logger, opts Options) (*Recorder, error)
 			return nil, err
 		}
 		r.spill = sp
-		adopted, corrupt, err := sp.adoptOrphans()
-		r.corrupt.Add(uint64(corrupt))
-		if err != nil {
-			log.Error("adopt spilled generation records of a stopped process", "err", err)
-		}
-		if adopted > 0 || corrupt > 0 {
-			log.Warn("adopted generation records a stopped process had spilled; writing them", "records", adopted, "unreadable", corrupt)
-		}
 	}
 	return r, nil
+}
+
+// adopt takes over, once, the spill files of stopped processes. It runs at
+// the first flush rather than at start-up: a large file takes a while to
+// copy, and serving need not wait for it.
+func (r *Recorder) adopt() {
+	r.adoptOnce.Do(func() {
+		if r.spill == nil {
+			return
+		}
+		adopted, corrupt, err := r.spill.adoptOrphans()
+		r.corrupt.Add(uint64(corrupt))
+		if err != nil {
+			r.log.Error("adopt spilled generation records of a stopped process", "err", err)
+		}
+		if adopted > 0 || corrupt > 0 {
+			r.log.Warn("adopted generation records a stopped process had spilled; writing them", "records", adopted, "unreadable", corrupt)
+		}
+	})
 }
 
 // Record queues g for writing and returns at once.
@@ -278,6 +291,7 @@ func (r *Recorder) Run(ctx context.Context) {
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
+	r.adopt()
 	if err := r.flushStarts(ctx); err != nil {
 		return err
 	}
