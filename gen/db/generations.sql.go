@@ -230,12 +230,14 @@ func (q *Queries) GenerationStartsInterrupt(ctx context.Context, deadBefore time
 }
 
 const keyUsageGet = `-- name: KeyUsageGet :many
-SELECT period, usage, byok_usage FROM key_usage
-WHERE key_id = $1 AND (
-    (period = 'lifetime') OR
-    (period = 'daily' AND period_start = $2::timestamptz) OR
-    (period = 'weekly' AND period_start = $3::timestamptz) OR
-    (period = 'monthly' AND period_start = $4::timestamptz))
+SELECT ku.period, ku.usage, ku.byok_usage, ''::text AS written_id FROM key_usage ku
+WHERE ku.key_id = $1::text AND (
+    (ku.period = 'lifetime') OR
+    (ku.period = 'daily' AND ku.period_start = $2::timestamptz) OR
+    (ku.period = 'weekly' AND ku.period_start = $3::timestamptz) OR
+    (ku.period = 'monthly' AND ku.period_start = $4::timestamptz))
+UNION ALL
+SELECT 'written', 0::numeric, 0::numeric, g.id FROM generations g WHERE g.id = ANY($5::text[])
 `
 
 type KeyUsageGetParams struct {
@@ -243,21 +245,26 @@ type KeyUsageGetParams struct {
 	DayStart   time.Time
 	WeekStart  time.Time
 	MonthStart time.Time
+	Pending    []string
 }
 
 type KeyUsageGetRow struct {
 	Period    string
 	Usage     decimal.Decimal
 	ByokUsage decimal.Decimal
+	WrittenID string
 }
 
-// A key's spend rollups of the current periods (UTC), and its lifetime.
+// A key's spend rollups of the current periods (UTC), and its lifetime;
+// then, in the same snapshot, a row per id of @pending (records a replica
+// holds unwritten) that is written after all, so none counts twice.
 func (q *Queries) KeyUsageGet(ctx context.Context, arg KeyUsageGetParams) ([]KeyUsageGetRow, error) {
 	rows, err := q.db.Query(ctx, keyUsageGet,
 		arg.KeyID,
 		arg.DayStart,
 		arg.WeekStart,
 		arg.MonthStart,
+		arg.Pending,
 	)
 	if err != nil {
 		return nil, err
@@ -266,7 +273,12 @@ func (q *Queries) KeyUsageGet(ctx context.Context, arg KeyUsageGetParams) ([]Key
 	items := []KeyUsageGetRow{}
 	for rows.Next() {
 		var i KeyUsageGetRow
-		if err := rows.Scan(&i.Period, &i.Usage, &i.ByokUsage); err != nil {
+		if err := rows.Scan(
+			&i.Period,
+			&i.Usage,
+			&i.ByokUsage,
+			&i.WrittenID,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/perpetuo/perpetuo/internal/mockupstream"
+	perpetuo "github.com/perpetuo/perpetuo/sdk/go"
 )
 
 // secretPrompt must never reach the database.
@@ -179,18 +180,23 @@ func TestRequestReachesUpstreamWithoutExtensions(t *testing.T) {
 func TestKeyReportsUsage(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	for range 3 {
+	// Read after each answer: a client holding its whole answer sees its
+	// spend at once, whether the record is still in memory, being written
+	// or written (counted once either way).
+	var resp *perpetuo.GetCurrentKeyResponse
+	for i := 1; i <= 10; i++ {
 		_, err := e.openai.Chat.Completions.New(context.Background(), userMessage(secretPrompt))
 		require.NoError(t, err)
+		resp, err = e.sdk.GetCurrentKeyWithResponse(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode(), "%s", resp.Body)
+		k := resp.JSON200.Data
+		want := decimal.RequireFromString("0.000016").Mul(decimal.NewFromInt(int64(i)))
+		for _, got := range []string{k.Usage.String(), k.UsageDaily.String(), k.UsageWeekly.String(), k.UsageMonthly.String()} {
+			require.True(t, decimal.RequireFromString(got).Equal(want), "after %d requests: usage %s, want %s", i, got, want)
+		}
 	}
-	resp, err := e.sdk.GetCurrentKeyWithResponse(context.Background())
-	require.NoError(t, err)
-	require.Equal(t, 200, resp.StatusCode(), "%s", resp.Body)
 	k := resp.JSON200.Data
-	want := decimal.RequireFromString("0.000048") // 3 × 0.000016
-	for _, got := range []string{k.Usage.String(), k.UsageDaily.String(), k.UsageWeekly.String(), k.UsageMonthly.String()} {
-		require.True(t, decimal.RequireFromString(got).Equal(want), "usage %s, want %s", got, want)
-	}
 	require.Equal(t, "0", k.ByokUsage.String())
 	require.Equal(t, "owner", string(k.Role))
 	require.Nil(t, k.Limit)

@@ -13,8 +13,8 @@ import (
 )
 
 // Response is a finished non-streaming completion, ready to send. Finish
-// must be called once the body was written (or could not be): it settles
-// the spend and records the generation.
+// must be called just before the body is written: it records the
+// generation and settles the spend in the background.
 type Response struct {
 	GenerationID string
 	Body         []byte

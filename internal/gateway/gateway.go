@@ -257,8 +257,10 @@ func (r *run) hungUp() {
 }
 
 // finish stamps the latency, hands the record over and settles the budgets
-// in the background: it runs once the client has its whole answer (or is
-// gone), and nothing the client waits on depends on it.
+// in the background. It runs when the answer is complete, just before its
+// last bytes are sent (or when the client is gone): handing over is
+// in-memory, so a client never waits on it, and once it holds its whole
+// answer its record and usage are readable.
 func (r *run) finish() {
 	r.rec.Latency = r.g.now().Sub(r.start)
 	r.g.recorder.Record(r.rec)

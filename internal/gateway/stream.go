@@ -165,11 +165,13 @@ func (s *Stream) settle() {
 	s.r.usage(s.cand, s.r.clamp(s.cand, u))
 }
 
+// end sends the usage chunk and [DONE]. The record is handed over first,
+// so a client that has its whole answer finds it (and the usage) at once.
 func (s *Stream) end(w ChunkWriter) {
 	s.settle()
+	s.r.finish()
 	_ = s.writeUsage(w)
 	_ = w.WriteDone()
-	s.r.finish()
 }
 
 func (s *Stream) cancelled() {
@@ -190,12 +192,12 @@ func (s *Stream) failed(w ChunkWriter, err error) {
 	}
 	s.r.rec.ErrorType, s.r.rec.FinishReason = string(e.Type), "error"
 	s.settle()
+	s.r.finish() // before the last bytes, as in end
 	chunk, _ := sjson.SetBytes(s.skeleton(), "error", e.Body())
 	chunk, _ = sjson.SetRawBytes(chunk, "choices", []byte(`[{"index":0,"delta":{},"finish_reason":"error"}]`))
 	if w.WriteChunk(chunk) == nil && s.writeUsage(w) == nil {
 		_ = w.WriteDone()
 	}
-	s.r.finish()
 }
 
 func (s *Stream) writeUsage(w ChunkWriter) error {

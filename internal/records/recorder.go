@@ -218,19 +218,23 @@ func (r *Recorder) Get(ctx context.Context, workspaceID, id string) (Generation,
 // Spend is one pending record's cost, for usage that must include what is
 // not written yet.
 type Spend struct {
+	ID   string // the generation's
 	Cost decimal.Decimal
 	BYOK bool
 	At   time.Time
 }
 
 // PendingSpend lists the spend of key's records that this replica has not
-// written yet (in memory or spilled).
+// written yet (in memory or spilled). A record leaves this list only after
+// its write committed, so a reader that takes this list first and then
+// reads the database (skipping ids it finds written) counts every record
+// exactly once.
 func (r *Recorder) PendingSpend(keyID string) []Spend {
 	var out []Spend
 	r.mu.Lock()
 	for _, g := range r.pending {
 		if g.KeyID == keyID {
-			out = append(out, Spend{Cost: g.Cost, BYOK: g.BYOK, At: g.CreatedAt})
+			out = append(out, Spend{ID: g.ID, Cost: g.Cost, BYOK: g.BYOK, At: g.CreatedAt})
 		}
 	}
 	r.mu.Unlock()

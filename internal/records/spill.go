@@ -209,9 +209,9 @@ func (s *spill) commit(gs []Generation, end int64) error {
 func (s *spill) spend(keyID string, out []Spend) []Spend {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, ref := range s.index {
+	for id, ref := range s.index {
 		if ref.keyID == keyID {
-			out = append(out, Spend{Cost: ref.cost, BYOK: ref.byok, At: ref.createdAt})
+			out = append(out, Spend{ID: id, Cost: ref.cost, BYOK: ref.byok, At: ref.createdAt})
 		}
 	}
 	return out

@@ -65,13 +65,23 @@ func generationOf(g records.Generation) api.Generation {
 func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestObject) (api.GetCurrentKeyResponseObject, error) {
 	k := callerKey(ctx)
 	now := s.now()
-	u, err := s.store.KeyUsage(ctx, k.ID, now)
+	// This replica's records of the key that are not written yet count too:
+	// listed before the read, so a write committing meanwhile is found
+	// written by the read and counted once.
+	pending := s.generations.PendingSpend(k.ID)
+	ids := make([]string, len(pending))
+	for i, p := range pending {
+		ids[i] = p.ID
+	}
+	u, written, err := s.store.KeyUsage(ctx, k.ID, now, ids)
 	if err != nil {
 		return nil, err
 	}
-	// This replica's records of the key that are not written yet count too.
 	day, week, month := store.PeriodStarts(now)
-	for _, p := range s.generations.PendingSpend(k.ID) {
+	for _, p := range pending {
+		if written[p.ID] {
+			continue
+		}
 		if p.BYOK {
 			u.BYOK = u.BYOK.Add(p.Cost)
 			continue

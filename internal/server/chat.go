@@ -140,7 +140,9 @@ func deref[T any](p *T) T {
 type jsonCompletion struct{ resp *gateway.Response }
 
 func (c jsonCompletion) VisitCreateChatCompletionResponse(w http.ResponseWriter) error {
-	defer c.resp.Finish() // record and settle once the client has its whole answer
+	// Record and settle (in the background) before the body goes out, so a
+	// client that has its whole answer finds its record and usage at once.
+	c.resp.Finish()
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(c.resp.Body))) // complete once the body is out, not at handler return

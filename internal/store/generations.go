@@ -130,14 +130,18 @@ type KeyUsage struct {
 
 // KeyUsage reads a key's spend rollups: lifetime and the current UTC day,
 // week (from Monday) and month. They are maintained as records are written,
-// so this reads at most four rows whatever the key's history.
-func (s *Store) KeyUsage(ctx context.Context, keyID string, now time.Time) (KeyUsage, error) {
+// so this reads at most four rows whatever the key's history. pending are
+// ids of records the caller holds unwritten; written says which of them the
+// same snapshot already counts.
+func (s *Store) KeyUsage(ctx context.Context, keyID string, now time.Time, pending []string) (u KeyUsage, written map[string]bool, err error) {
 	day, week, month := PeriodStarts(now)
-	rows, err := s.q.KeyUsageGet(ctx, db.KeyUsageGetParams{KeyID: keyID, DayStart: day, WeekStart: week, MonthStart: month})
-	if err != nil {
-		return KeyUsage{}, fmt.Errorf("key usage: %w", err)
+	if pending == nil {
+		pending = []string{}
 	}
-	var u KeyUsage
+	rows, err := s.q.KeyUsageGet(ctx, db.KeyUsageGetParams{KeyID: keyID, DayStart: day, WeekStart: week, MonthStart: month, Pending: pending})
+	if err != nil {
+		return KeyUsage{}, nil, fmt.Errorf("key usage: %w", err)
+	}
 	for _, r := range rows {
 		switch r.Period {
 		case "lifetime":
@@ -148,9 +152,14 @@ func (s *Store) KeyUsage(ctx context.Context, keyID string, now time.Time) (KeyU
 			u.Weekly = r.Usage
 		case "monthly":
 			u.Monthly = r.Usage
+		case "written":
+			if written == nil {
+				written = map[string]bool{}
+			}
+			written[r.WrittenID] = true
 		}
 	}
-	return u, nil
+	return u, written, nil
 }
 
 // Heartbeat announces this replica as alive (and registers it the first

@@ -119,11 +119,17 @@ func TestKeyUsageRollupsCountEachRecordOnce(t *testing.T) {
 	}
 	require.NoError(t, st.InsertGenerations(ctx, gs))
 	require.NoError(t, st.InsertGenerations(ctx, gs), "a retried batch")
-	u, err := st.KeyUsage(ctx, "key_r", now)
+	u, _, err := st.KeyUsage(ctx, "key_r", now, nil)
 	require.NoError(t, err)
 	require.Equal(t, "0.7", u.Total.String())
 	require.Equal(t, "0.1", u.Daily.String())
 	require.Equal(t, "0.3", u.Weekly.String())
 	require.Equal(t, "0.3", u.Monthly.String())
 	require.Equal(t, "0.8", u.BYOK.String())
+
+	// A reader holding records unwritten learns, from the same snapshot as
+	// the rollups, which of them were written meanwhile (so counts each once).
+	_, written, err := st.KeyUsage(ctx, "key_r", now, []string{"gen-2", "gen-unwritten"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"gen-2": true}, written)
 }

@@ -89,13 +89,17 @@ ON CONFLICT (id) DO NOTHING;
 SELECT * FROM generations WHERE id = @id AND workspace_id = @workspace_id;
 
 -- name: KeyUsageGet :many
--- A key's spend rollups of the current periods (UTC), and its lifetime.
-SELECT period, usage, byok_usage FROM key_usage
-WHERE key_id = @key_id AND (
-    (period = 'lifetime') OR
-    (period = 'daily' AND period_start = @day_start::timestamptz) OR
-    (period = 'weekly' AND period_start = @week_start::timestamptz) OR
-    (period = 'monthly' AND period_start = @month_start::timestamptz));
+-- A key's spend rollups of the current periods (UTC), and its lifetime;
+-- then, in the same snapshot, a row per id of @pending (records a replica
+-- holds unwritten) that is written after all, so none counts twice.
+SELECT ku.period, ku.usage, ku.byok_usage, ''::text AS written_id FROM key_usage ku
+WHERE ku.key_id = @key_id::text AND (
+    (ku.period = 'lifetime') OR
+    (ku.period = 'daily' AND ku.period_start = @day_start::timestamptz) OR
+    (ku.period = 'weekly' AND ku.period_start = @week_start::timestamptz) OR
+    (ku.period = 'monthly' AND ku.period_start = @month_start::timestamptz))
+UNION ALL
+SELECT 'written', 0::numeric, 0::numeric, g.id FROM generations g WHERE g.id = ANY(@pending::text[]);
 
 -- name: ReplicaHeartbeat :exec
 INSERT INTO replicas (id) VALUES (@id)
