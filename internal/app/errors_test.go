@@ -38,7 +38,7 @@ func TestInvalidRequestsGetTheRightError(t *testing.T) {
 		says            string
 	}{
 		{"truncated json", e.key, `{"model":"mock/echo",`, 400, "invalid_request", "", "not valid JSON: it ends too early"},
-		{"bad json", e.key, `{"model": zebra}`, 400, "invalid_request", "", "not valid JSON (error at byte 11)"},
+		{"bad json", e.key, `{"model": zebra}`, 400, "invalid_request", "", "not valid JSON (error at byte 11: a value was expected)"},
 		{"empty body", e.key, ``, 400, "invalid_request", "", "body is empty"},
 		{"not an object", e.key, `[1,2]`, 400, "invalid_request", "/", "must be an object"},
 		{"missing messages", e.key, `{"model":"mock/echo"}`, 400, "invalid_request", "/messages", ""},
@@ -50,6 +50,10 @@ func TestInvalidRequestsGetTheRightError(t *testing.T) {
 		{"max_tokens zero", e.key, `{"model":"mock/echo",` + msg + `,"max_tokens":0}`, 400, "invalid_request", "/max_tokens", ""},
 		{"no model", e.key, `{` + msg + `}`, 400, "invalid_request", "/model", ""},
 		{"unknown model", e.key, `{"model":"nobody/nothing",` + msg + `}`, 404, "not_found", "", ""},
+		// The model is checked (no I/O) before the body is validated in full.
+		{"unknown model, invalid body", e.key, `{"messages":"zebra","model":"nobody/nothing"}`, 404, "not_found", "", ""},
+		{"unknown fallback model, invalid body", e.key, `{"model":"mock/echo","models":["nobody/nothing"],"messages":[{"role":"zebra"}]}`, 404, "not_found", "", ""},
+		{"too many messages", e.key, `{"model":"mock/echo","messages":[` + strings.Repeat(`{"role":"user","content":"x"},`, 10000) + `{"role":"user","content":"x"}]}`, 400, "invalid_request", "/messages", "at most 10000 items"},
 		{"no credential for model", e.key, `{"model":"test/unreachable",` + msg + `}`, 404, "no_endpoints", "", ""},
 		{"missing key", "", `{"model":"mock/echo",` + msg + `}`, 401, "authentication", "", ""},
 		{"malformed key", "sk-not-ours", `{"model":"mock/echo",` + msg + `}`, 401, "authentication", "", ""},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/catalog"
+	"github.com/perpetuo/perpetuo/internal/safetext"
 )
 
 // Planner builds plans from a catalog, the workspace credentials and the API
@@ -28,13 +29,12 @@ func (p *Planner) Plan(ctx context.Context, workspaceID string, models []string,
 	if err != nil {
 		return Plan{}, fmt.Errorf("workspace credentials: %w", err)
 	}
+	if err := CheckModels(p.Catalog, models); err != nil {
+		return Plan{}, err
+	}
 	var plan Plan
 	for _, id := range models {
-		m, ok := p.Catalog.Model(id)
-		if !ok {
-			return Plan{}, apierr.New(http.StatusNotFound, apierr.NotFound,
-				"Model '%s' is not in the catalog; GET /v1/models lists the models you can use.", id).With("model", id)
-		}
+		m, _ := p.Catalog.Model(id)
 		cands := p.candidates(creds, m, prefs, &plan.Excluded)
 		plan.Candidates = append(plan.Candidates, cands...)
 	}
@@ -45,6 +45,20 @@ func (p *Planner) Plan(ctx context.Context, workspaceID string, models []string,
 		plan.Candidates = plan.Candidates[:1]
 	}
 	return plan, nil
+}
+
+// CheckModels fails with not_found for the first model id the catalog does
+// not have. It costs no I/O, so the server runs it before validating a
+// request body in full.
+func CheckModels(c *catalog.Catalog, models []string) error {
+	for _, id := range models {
+		if _, ok := c.Model(id); !ok {
+			id = safetext.Clean(id, 128)
+			return apierr.New(http.StatusNotFound, apierr.NotFound,
+				"Model '%s' is not in the catalog; GET /v1/models lists the models you can use.", id).With("model", id)
+		}
+	}
+	return nil
 }
 
 func (p *Planner) candidates(creds Set, m *catalog.Model, prefs Prefs, excluded *[]Exclusion) []Candidate {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/safetext"
+	"github.com/perpetuo/perpetuo/internal/validation"
 )
 
 // writeError is the one place an error becomes a response: every handler,
@@ -40,6 +41,27 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // requestError maps errors raised while decoding a request (parameter
 // binding, JSON decoding, spec validation) to invalid_request, naming the
 // offending field but never echoing its value.
+// bodyError is the envelope for a body the compiled validator refused.
+func bodyError(err error) *apierr.Error {
+	var ve *validation.Error
+	if !errors.As(err, &ve) {
+		return requestError(err)
+	}
+	if ve.Truncated {
+		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"The request body is not valid JSON: it ends too early. Send a JSON object as described at /docs.")
+	}
+	if ve.Syntax {
+		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"The request body is not valid JSON (error at byte %d: %s). Send a JSON object as described at /docs.", ve.Offset, ve.Reason)
+	}
+	field, where := ve.Field, "at "+ve.Field
+	if field == "" {
+		field, where = "/", "for the body as a whole"
+	}
+	return apierr.New(http.StatusBadRequest, apierr.InvalidRequest, "Invalid request: %s %s.", ve.Reason, where).With("field", field)
+}
+
 func requestError(err error) *apierr.Error {
 	var ae *apierr.Error
 	if errors.As(err, &ae) {

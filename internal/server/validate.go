@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -11,14 +13,28 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/tidwall/gjson"
 
+	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/keys"
+	"github.com/perpetuo/perpetuo/internal/routing"
+	"github.com/perpetuo/perpetuo/internal/validation"
 )
 
 // specRouter finds the spec operation of a request, for auth and validation.
 type specRouter struct {
 	router routers.Router
 	opts   *openapi3filter.Options
+	// params validates parameters only: JSON bodies are checked by the
+	// operation's compiled validator in bodies.
+	params *openapi3filter.Options
+	bodies map[*openapi3.Operation]jsonBody
+}
+
+// jsonBody is an operation's application/json request body.
+type jsonBody struct {
+	v        *validation.Validator
+	required bool
 }
 
 func newSpecRouter(spec *openapi3.T) (*specRouter, error) {
@@ -28,12 +44,32 @@ func newSpecRouter(spec *openapi3.T) (*specRouter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spec router: %w", err)
 	}
-	return &specRouter{router: r, opts: &openapi3filter.Options{
+	opts := &openapi3filter.Options{
 		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, // auth is the auth middleware's job
 		SchemaValidationOptions: []openapi3.SchemaValidationOption{
 			openapi3.DisableSchemaErrorDetails(), // never echo request values (prompts) in errors
 		},
-	}}, nil
+	}
+	params := *opts
+	params.ExcludeRequestBody = true
+	sr := &specRouter{router: r, opts: opts, params: &params, bodies: map[*openapi3.Operation]jsonBody{}}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody == nil || op.RequestBody.Value == nil {
+				continue
+			}
+			mt := op.RequestBody.Value.Content.Get("application/json")
+			if mt == nil || mt.Schema == nil {
+				continue
+			}
+			v, err := validation.Compile(mt.Schema.Value)
+			if err != nil {
+				return nil, fmt.Errorf("spec: %s %s request body: %w", method, path, err)
+			}
+			sr.bodies[op] = jsonBody{v: v, required: op.RequestBody.Value.Required}
+		}
+	}
+	return sr, nil
 }
 
 type routeInfo struct {
@@ -108,7 +144,9 @@ func callerKey(ctx context.Context) keys.Key {
 	return k
 }
 
-// validate checks parameters and body against the spec.
+// validate checks parameters and body against the spec. A JSON body is
+// checked in one pass by its operation's compiled validator; kin-openapi
+// checks the parameters (and any body of another media type).
 func (s *Server) validate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri, ok := routeOf(r.Context())
@@ -116,14 +154,71 @@ func (s *Server) validate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: ri.params, Route: ri.route, Options: s.spec.opts}
+		opts := s.spec.opts
+		if jb, ok := s.spec.bodies[ri.route.Operation]; ok && isJSON(r.Header.Get("Content-Type")) {
+			if err := s.checkBody(r, ri, jb); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			opts = s.spec.params
+		}
+		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: ri.params, Route: ri.route, Options: opts}
 		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 			s.writeError(w, r, requestError(err))
 			return
 		}
-		if b := rawBody(r.Context()); b != nil { // the validator consumed the body
+		if b := rawBody(r.Context()); b != nil { // the validator may have consumed the body
 			r.Body = readerOf(b)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// checkBody runs the cheap checks first (the chat route's models must be
+// in the catalog, which costs no I/O), then validates the whole body.
+func (s *Server) checkBody(r *http.Request, ri routeInfo, jb jsonBody) *apierr.Error {
+	body := rawBody(r.Context())
+	if len(bytes.TrimSpace(body)) == 0 {
+		if !jb.required {
+			return nil
+		}
+		return apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"The request body is empty. Send a JSON object as described at /docs.")
+	}
+	if ri.route.Method == http.MethodPost && ri.route.Path == chatPath && s.catalog != nil {
+		if err := routing.CheckModels(s.catalog, declaredModels(body)); err != nil {
+			return requestError(err)
+		}
+	}
+	if err := jb.v.Validate(body); err != nil {
+		return bodyError(err)
+	}
+	return nil
+}
+
+const chatPath = "/v1/chat/completions"
+
+// declaredModels is what a chat body names in model and models[], read
+// without parsing the rest (gjson skips over the messages).
+func declaredModels(body []byte) []string {
+	var out []string
+	for _, r := range gjson.GetManyBytes(body, "model", "models") {
+		switch {
+		case r.Type == gjson.String && r.Str != "":
+			out = append(out, r.Str)
+		case r.IsArray():
+			r.ForEach(func(_, m gjson.Result) bool {
+				if m.Type == gjson.String && m.Str != "" {
+					out = append(out, m.Str)
+				}
+				return len(out) <= 16 // the spec's maxItems (and model) bound the rest
+			})
+		}
+	}
+	return out
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
 }

@@ -500,8 +500,10 @@ type ChatCompletionRequest struct {
 	MaxCompletionTokens *int `json:"max_completion_tokens,omitempty"`
 
 	// MaxTokens Output cap in tokens (at most 100,000,000; no model comes close).
-	MaxTokens *int          `json:"max_tokens,omitempty"`
-	Messages  []ChatMessage `json:"messages"`
+	MaxTokens *int `json:"max_tokens,omitempty"`
+
+	// Messages The conversation, at most 10,000 messages.
+	Messages []ChatMessage `json:"messages"`
 
 	// Metadata Free-form string tags recorded with the generation.
 	Metadata *map[string]string `json:"metadata,omitempty"`

@@ -402,6 +402,7 @@ export interface components {
             model?: string;
             /** @description Model fallback chain, tried in order. */
             models?: string[];
+            /** @description The conversation, at most 10,000 messages. */
             messages: components["schemas"]["ChatMessage"][];
             /** @default false */
             stream: boolean;
