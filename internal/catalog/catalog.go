@@ -55,6 +55,16 @@ type Endpoint struct {
 	MaxCompletionTokens int      `json:"max_completion_tokens,omitempty"`
 	Quantization        string   `json:"quantization,omitempty"`
 	SupportedParameters []string `json:"supported_parameters,omitempty"`
+	// Source says where the prices and limits came from (a pricing page URL,
+	// "openrouter /models/{id}/endpoints", or "estimate").
+	Source string `json:"source,omitempty"`
+	// UpdatedAt is the date (YYYY-MM-DD) they were last checked.
+	UpdatedAt string `json:"updated_at,omitempty"`
+	// LatencyMs is the typical time to first token in milliseconds, and
+	// Throughput the typical output tokens per second: defaults the router
+	// uses before it has live measurements. 0 means unknown.
+	LatencyMs  int `json:"latency_ms,omitempty"`
+	Throughput int `json:"throughput,omitempty"`
 }
 
 // Pricing is USD per token (Prompt, Completion) and per request (Request).
@@ -62,6 +72,12 @@ type Pricing struct {
 	Prompt     decimal.Decimal `json:"prompt"`
 	Completion decimal.Decimal `json:"completion"`
 	Request    decimal.Decimal `json:"request"`
+}
+
+// Approx is the prices as floats, for ordering endpoints (never for
+// charging: Cost is exact).
+func (p Pricing) Approx() (prompt, completion, request float64) {
+	return p.Prompt.InexactFloat64(), p.Completion.InexactFloat64(), p.Request.InexactFloat64()
 }
 
 // Cost is the exact price of a call with these token counts.

@@ -22,6 +22,84 @@ func TestDefaultCatalogLoads(t *testing.T) {
 	require.True(t, ok)
 }
 
+// The embedded catalog ships open-weight models served by several providers,
+// each endpoint with its provenance, so that routing strategies differ.
+func TestDefaultCatalogHasMultiProviderModels(t *testing.T) {
+	t.Parallel()
+	c, err := Default()
+	require.NoError(t, err)
+	multi := 0
+	for _, m := range c.Models() {
+		if len(m.Endpoints) < 3 {
+			continue
+		}
+		multi++
+		for _, e := range m.Endpoints {
+			require.NotEmpty(t, e.Source, "model %s, provider %s: source", m.ID, e.Provider)
+			require.NotEmpty(t, e.UpdatedAt, "model %s, provider %s: updated_at", m.ID, e.Provider)
+			require.Positive(t, e.LatencyMs, "model %s, provider %s: latency_ms", m.ID, e.Provider)
+			require.Positive(t, e.Throughput, "model %s, provider %s: throughput", m.ID, e.Provider)
+			for _, price := range []decimal.Decimal{e.Pricing.Prompt, e.Pricing.Completion, e.Pricing.Request} {
+				require.LessOrEqual(t, -price.Exponent(), int32(10), "model %s, provider %s: at most 10 decimal places", m.ID, e.Provider)
+			}
+		}
+		// The cheapest and the fastest endpoint are different providers.
+		cheapest, fastest := m.Endpoints[0], m.Endpoints[0]
+		for _, e := range m.Endpoints[1:] {
+			if e.Pricing.Prompt.Add(e.Pricing.Completion).LessThan(cheapest.Pricing.Prompt.Add(cheapest.Pricing.Completion)) {
+				cheapest = e
+			}
+			if e.Throughput > fastest.Throughput {
+				fastest = e
+			}
+		}
+		require.NotEqual(t, cheapest.Provider, fastest.Provider, "model %s: cheapest and fastest should differ", m.ID)
+	}
+	require.GreaterOrEqual(t, multi, 4, "models with at least 3 endpoints")
+	for _, slug := range []string{"fireworks", "deepinfra", "groq", "together"} {
+		p, ok := c.Provider(slug)
+		require.True(t, ok, slug)
+		require.Equal(t, "openai", p.API, slug)
+		require.NotEmpty(t, p.BaseURL, slug)
+	}
+}
+
+func TestParseEndpointProvenanceAndSpeed(t *testing.T) {
+	t.Parallel()
+	doc := func(extra string) string {
+		return `{"providers":[{"slug":"p","name":"P","api":"openai","base_url":"http://x"}],
+		"models":[{"id":"a/m","name":"M","endpoints":[{"provider":"p","upstream_model":"m","context_length":1` + extra + `}]}]}`
+	}
+	c, err := Parse([]byte(doc(`,"source":"estimate","updated_at":"2026-11-30","latency_ms":250,"throughput":120`)))
+	require.NoError(t, err)
+	m, _ := c.Model("a/m")
+	e := m.Endpoints[0]
+	require.Equal(t, "estimate", e.Source)
+	require.Equal(t, "2026-11-30", e.UpdatedAt)
+	require.Equal(t, 250, e.LatencyMs)
+	require.Equal(t, 120, e.Throughput)
+	_, err = Parse([]byte(doc(`,"latency_ms":0,"throughput":0`)))
+	require.NoError(t, err, "0 means unknown")
+
+	for _, tc := range []struct{ name, extra, want string }{
+		{"bad updated_at", `,"updated_at":"30/11/2026"`, "updated_at"},
+		{"updated_at with time", `,"updated_at":"2026-11-30T00:00:00Z"`, "updated_at"},
+		{"impossible date", `,"updated_at":"2026-02-30"`, "updated_at"},
+		{"negative latency", `,"latency_ms":-1`, "latency_ms must not be negative"},
+		{"negative throughput", `,"throughput":-5`, "throughput must not be negative"},
+		{"unknown field", `,"latency":5`, "unknown field"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(doc(tc.extra)))
+			require.ErrorContains(t, err, tc.want)
+			if tc.name != "unknown field" {
+				require.ErrorContains(t, err, `model "a/m", provider "p"`)
+			}
+		})
+	}
+}
+
 func TestPricingCostIsExact(t *testing.T) {
 	t.Parallel()
 	p := Pricing{

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
@@ -60,6 +61,17 @@ func (c *Catalog) validateModel(m *Model) error {
 		}
 		if e.ContextLength <= 0 {
 			return fmt.Errorf("model %q, provider %q: context_length must be positive", m.ID, e.Provider)
+		}
+		if e.UpdatedAt != "" {
+			if _, err := time.Parse(time.DateOnly, e.UpdatedAt); err != nil {
+				return fmt.Errorf("model %q, provider %q: updated_at %q must be a date YYYY-MM-DD", m.ID, e.Provider, e.UpdatedAt)
+			}
+		}
+		if e.LatencyMs < 0 {
+			return fmt.Errorf("model %q, provider %q: latency_ms must not be negative", m.ID, e.Provider)
+		}
+		if e.Throughput < 0 {
+			return fmt.Errorf("model %q, provider %q: throughput must not be negative", m.ID, e.Provider)
 		}
 	}
 	return nil
