@@ -40,8 +40,9 @@
 // target (default 16), -scenario picks fast, realistic or all, -max-time
 // bounds the whole measurement and -request-timeout each request.
 // After the load report come the cost of refusing an 8 MB body for an
-// unknown model, and request validation timed alone at 2 KB, 100 KB and
-// 1 MB (-validation prints only that, without a database).
+// unknown model, request validation timed alone at 2 KB, 100 KB and 1 MB,
+// and the routing decision for 3 and 50 endpoints (-micro prints only
+// these last two, without a database).
 // -outage 5m (with -outage-rate 200) measures instead what a database
 // outage does to generation records: memory while they wait, and how fast
 // the backlog is written once the database answers again.
@@ -90,7 +91,7 @@ type options struct {
 	maxTime     time.Duration // bound on the whole measurement
 	reqTimeout  time.Duration // bound on one request
 	cpuProfile  string        // write a CPU profile of the measurement here
-	validation  bool          // measure only request validation (no database)
+	micro       bool          // measure only validation and routing in-process (no database)
 }
 
 func parseFlags(args []string) (options, error) {
@@ -105,7 +106,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurement to this file (go tool pprof)")
 	fs.DurationVar(&o.outage, "outage", 0, "instead of the load scenarios, measure records during a database outage this long (e.g. 5m)")
 	fs.IntVar(&o.outageRate, "outage-rate", 200, "records per second during -outage")
-	fs.BoolVar(&o.validation, "validation", false, "measure only request validation at 2 KB, 100 KB and 1 MB (no database needed)")
+	fs.BoolVar(&o.micro, "micro", false, "measure only request validation (2 KB, 100 KB, 1 MB) and the routing decision (3, 50 endpoints); no database needed")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -132,13 +133,8 @@ func parseFlags(args []string) (options, error) {
 func run(o options) (int, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if o.validation {
-		rs, err := measureValidation()
-		if err != nil {
-			return 0, err
-		}
-		printValidation(os.Stdout, rs)
-		return 0, nil
+	if o.micro {
+		return 0, micro()
 	}
 	env, err := setup(ctx)
 	if err != nil {
@@ -179,13 +175,26 @@ func run(o options) (int, error) {
 		return 0, fmt.Errorf("unknown-model refusal: %w", rerr)
 	}
 	refusal.print(os.Stdout)
-	rs, err := measureValidation()
-	if err != nil {
+	if err := micro(); err != nil {
 		return 0, err
 	}
-	printValidation(os.Stdout, rs)
 	if rep.failed() {
 		return 2, nil
 	}
 	return 0, nil
+}
+
+// micro measures, in-process, request validation and the routing decision.
+func micro() error {
+	rs, err := measureValidation()
+	if err != nil {
+		return err
+	}
+	printValidation(os.Stdout, rs)
+	rr, err := measureRouting()
+	if err != nil {
+		return err
+	}
+	printRouting(os.Stdout, rr)
+	return nil
 }

@@ -60,6 +60,8 @@ type Options struct {
 	// while the database is unreachable (0: DefaultStaleWindow; negative:
 	// not at all).
 	StaleWindow time.Duration
+	// Health tracks endpoint health for routing (nil: routing.NewTracker()).
+	Health *routing.Tracker
 	// LogWriter, when set, has its dropped-lines counter exported.
 	LogWriter *logging.Writer
 	// HeartbeatEvery, DeadAfter and SweepEvery tune replica liveness (0:
@@ -110,6 +112,10 @@ type App struct {
 	log      *slog.Logger
 }
 
+// maxSessions bounds the session_id → endpoint memory of one replica
+// (about 100 bytes each).
+const maxSessions = 100_000
+
 // New builds every part and starts the record writer. Close stops it.
 func New(opts Options) (*App, error) {
 	if opts.Now == nil {
@@ -153,6 +159,7 @@ func New(opts Options) (*App, error) {
 	planner := &routing.Planner{
 		Catalog: opts.Catalog, Credentials: creds,
 		Families: func(api string) bool { _, ok := adapters[api]; return ok },
+		Health:   cmp.Or(opts.Health, routing.NewTracker()), Sessions: routing.NewSessions(maxSessions),
 	}
 	gw := gateway.New(gateway.Deps{
 		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budget.New(st, replica, opts.Now),

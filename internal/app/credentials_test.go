@@ -153,7 +153,7 @@ func TestMasterKeyRotation(t *testing.T) {
 	e.ring = secrets.NewKeyring(newKey) // the old key is gone
 	b := e.replica()
 	status, doc := call(t, b.URL, "POST", "/v1/chat/completions", e.key,
-		`{"model":"test/duo","messages":[{"role":"user","content":"after rotation"}]}`)
+		`{"model":"test/duo","strategy":"cheapest","messages":[{"role":"user","content":"after rotation"}]}`)
 	require.Equal(t, 200, status, "%v", doc)
 	require.Equal(t, true, doc["usage"].(map[string]any)["is_byok"])
 	mu.Lock()

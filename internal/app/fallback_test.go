@@ -38,7 +38,7 @@ func TestFallbackToNextEndpointOnRetryableFailure(t *testing.T) {
 				"flaky": mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: tc.status}),
 			})
 			status, hdr, body := e.postRaw("/v1/chat/completions",
-				`{"model":"test/duo","stream":`+tc.stream+`,"messages":[{"role":"user","content":"hello"}]}`)
+				`{"model":"test/duo","strategy":"cheapest","stream":`+tc.stream+`,"messages":[{"role":"user","content":"hello"}]}`)
 			require.Equal(t, 200, status, "%s", body)
 			g := e.generation(hdr.Get("X-Generation-Id"))
 			require.Equal(t, "steady", *g.ProviderName, "the cheaper flaky endpoint failed, steady served")
@@ -60,7 +60,7 @@ func TestNoFallbackWhenDisallowed(t *testing.T) {
 		"flaky": mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: 503}),
 	})
 	status, hdr, doc := e.post("/v1/chat/completions", e.key,
-		`{"model":"test/duo","provider":{"allow_fallbacks":false},"messages":[{"role":"user","content":"hello"}]}`)
+		`{"model":"test/duo","strategy":"cheapest","provider":{"allow_fallbacks":false},"messages":[{"role":"user","content":"hello"}]}`)
 	require.Equal(t, 503, status)
 	requireEnvelope(t, doc, 503, "provider_overloaded")
 	require.Empty(t, hdr.Get("X-Generation-Id"))
@@ -84,7 +84,7 @@ func TestProviderPreferencesFilterAndOrder(t *testing.T) {
 	cases := []struct {
 		name, provider, want string
 	}{
-		{"cheapest first by default", `{}`, "flaky"},
+		{"cheapest first", `{}`, "flaky"},
 		{"order", `{"order":["steady"]}`, "steady"},
 		{"only", `{"only":["steady"]}`, "steady"},
 		{"ignore", `{"ignore":["flaky"]}`, "steady"},
@@ -94,7 +94,7 @@ func TestProviderPreferencesFilterAndOrder(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			status, hdr, body := e.postRaw("/v1/chat/completions",
-				`{"model":"test/duo","provider":`+tc.provider+`,"messages":[{"role":"user","content":"hi"}]}`)
+				`{"model":"test/duo","strategy":"cheapest","provider":`+tc.provider+`,"messages":[{"role":"user","content":"hi"}]}`)
 			require.Equal(t, 200, status, "%s", body)
 			var doc map[string]any
 			require.NoError(t, json.Unmarshal(body, &doc))
@@ -214,7 +214,7 @@ func TestSilentUpstreamsTimeOut(t *testing.T) {
 	for _, stream := range []string{"false", "true"} {
 		start := time.Now()
 		status, hdr, body := e.postRaw("/v1/chat/completions",
-			`{"model":"test/duo","stream":`+stream+`,"messages":[{"role":"user","content":"hi"}]}`)
+			`{"model":"test/duo","provider":{"order":["flaky"]},"stream":`+stream+`,"messages":[{"role":"user","content":"hi"}]}`)
 		require.Equal(t, 200, status, "%s", body)
 		require.Less(t, time.Since(start), 3*time.Second)
 		g := e.generation(hdr.Get("X-Generation-Id"))

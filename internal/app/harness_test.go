@@ -27,13 +27,16 @@ import (
 )
 
 // testCatalog has a demo model on one endpoint and a model with two
-// endpoints ("flaky" is cheaper, so it is tried first) for fallback tests.
+// endpoints ("flaky" is cheaper, so strategy cheapest tries it first; balanced, the default, does too almost always) for fallback tests.
 const testCatalog = `{
  "providers": [
   {"slug":"mock","name":"Mock","api":"openai","demo":true,"data_policy":{"zdr":true}},
   {"slug":"flaky","name":"Flaky","api":"openai","data_policy":{"zdr":false,"trains_on_data":true}},
   {"slug":"steady","name":"Steady","api":"openai","data_policy":{"zdr":true}},
-  {"slug":"nocred","name":"No credential","api":"openai","data_policy":{"zdr":true}}
+  {"slug":"nocred","name":"No credential","api":"openai","data_policy":{"zdr":true}},
+  {"slug":"tri-a","name":"Trio A","api":"openai","data_policy":{"zdr":true}},
+  {"slug":"tri-b","name":"Trio B","api":"openai","data_policy":{"zdr":true}},
+  {"slug":"tri-c","name":"Trio C","api":"openai","data_policy":{"zdr":true}}
  ],
  "models": [
   {"id":"mock/echo","name":"Echo","context_length":8192,"endpoints":[
@@ -43,6 +46,10 @@ const testCatalog = `{
     {"provider":"steady","upstream_model":"duo-steady","pricing":{"prompt":"0.000003","completion":"0.000004"},"context_length":8192}]},
   {"id":"test/leaky","name":"Leaky","context_length":8192,"endpoints":[
     {"provider":"flaky","upstream_model":"leaky","pricing":{"prompt":"0.0000001","completion":"0.0000002"},"context_length":8192}]},
+  {"id":"test/trio","name":"Trio","context_length":8192,"endpoints":[
+    {"provider":"tri-a","upstream_model":"a","pricing":{"prompt":"0.000001","completion":"0.000001"},"context_length":8192,"latency_ms":10,"throughput":500},
+    {"provider":"tri-b","upstream_model":"b","pricing":{"prompt":"0.000002","completion":"0.000002"},"context_length":8192,"latency_ms":900,"throughput":500},
+    {"provider":"tri-c","upstream_model":"c","pricing":{"prompt":"0.000004","completion":"0.000004"},"context_length":8192,"latency_ms":500,"throughput":500}]},
   {"id":"test/unreachable","name":"Unreachable","context_length":8192,"endpoints":[
     {"provider":"nocred","upstream_model":"x","pricing":{"prompt":"0","completion":"0"},"context_length":8192}]}
  ]
@@ -79,7 +86,7 @@ func setupWith(t testing.TB, upstreams map[string]http.Handler, tune func(*Optio
 	require.NoError(t, err)
 	creds := routing.Set{}
 	e := &env{t: t, upstream: map[string]*httptest.Server{}}
-	for _, slug := range []string{"mock", "flaky", "steady"} {
+	for _, slug := range []string{"mock", "flaky", "steady", "tri-a", "tri-b", "tri-c"} {
 		h := upstreams[slug]
 		if h == nil {
 			h = mockupstream.New(mockupstream.Config{})

@@ -61,6 +61,7 @@ func (r *run) completed(c routing.Candidate, comp *providers.Completion) (*Respo
 		}
 	}
 	r.usage(c, r.clamp(c, u))
+	r.healthy(c, 0, r.g.now().Sub(r.began), r.rec.CompletionTokens)
 	r.rec.UpstreamID, r.rec.FinishReason = comp.UpstreamID, comp.FinishReason
 	r.rec.NativeFinishReason = comp.FinishReason
 	r.rec.Status = 200

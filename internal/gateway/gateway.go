@@ -14,9 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/budget"
@@ -37,9 +40,14 @@ type Recorder interface {
 	Started(s records.Start)
 }
 
-// Planner turns a request's models and preferences into endpoints.
+// Planner turns a request's models and preferences into endpoints, and
+// learns from what happened.
 type Planner interface {
-	Plan(ctx context.Context, workspaceID string, models []string, prefs routing.Prefs) (routing.Plan, error)
+	Plan(ctx context.Context, workspaceID string, models []string, f routing.Facts) (routing.Plan, error)
+	// Observe feeds one attempt's outcome to the endpoint's health.
+	Observe(provider, model string, o routing.Outcome)
+	// Served records the endpoint that answered a session.
+	Served(workspaceID, session string, c routing.Candidate)
 }
 
 // Caller is who is asking: the authenticated key.
@@ -62,6 +70,7 @@ type Request struct {
 	// its bytes do not bound.
 	NonText   bool
 	Prefs     routing.Prefs
+	Strategy  string // routing strategy; "" is balanced
 	User      string
 	SessionID string
 	App       string
@@ -152,6 +161,8 @@ type run struct {
 	hold   *budget.Reservation
 	// inFlight is the candidate being called when the client hung up.
 	inFlight *routing.Candidate
+	began    time.Time // of the current attempt
+	decision routing.Decision
 }
 
 func (g *Gateway) newRun(c Caller, req Request) *run {
@@ -170,10 +181,14 @@ func (g *Gateway) newRun(c Caller, req Request) *run {
 func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 	prefs := r.req.Prefs
 	prefs.ZDR = prefs.ZDR || r.caller.RequireZDR
-	plan, err := r.g.planner.Plan(ctx, r.caller.WorkspaceID, r.req.Models, prefs)
+	plan, err := r.g.planner.Plan(ctx, r.caller.WorkspaceID, r.req.Models, routing.Facts{
+		Strategy: r.req.Strategy, Prefs: prefs, PromptTokens: estimateTokens(len(r.req.Body)),
+		MaxOutput: r.req.MaxTokens, Params: usedParams(r.req.Body), Session: r.req.SessionID,
+	})
 	if err != nil {
 		return routing.Plan{}, err
 	}
+	r.decision = plan.Decision
 	scopes := budgetScopes(r.caller.Budgets, plan)
 	if len(scopes) == 0 || r.g.budgets == nil {
 		return plan, nil
@@ -199,6 +214,53 @@ func (r *run) attempt(c routing.Candidate, began time.Time, err error) {
 	}
 	r.rec.Attempts = append(r.rec.Attempts, a)
 	r.g.metrics.attempt(a)
+	if err != nil && endpointFault(err) {
+		r.g.planner.Observe(c.Provider.Slug, c.Model.ID, routing.Outcome{Total: time.Duration(a.LatencyMs) * time.Millisecond})
+	}
+}
+
+// endpointFault reports whether a failed attempt speaks of the endpoint's
+// health (unreachable, timed out, overloaded, failing), not of the request
+// or the caller's credential.
+func endpointFault(err error) bool {
+	var pe *providers.Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Retryable || pe.Status >= 500
+}
+
+// served fills the record with the candidate that answered.
+func (r *run) served(c routing.Candidate) {
+	r.rec.Model, r.rec.Provider, r.rec.BYOK = c.Model.ID, c.Provider.Slug, c.Credential.BYOK
+}
+
+// healthy tells routing that c answered: the session stays on it, and its
+// health learns the answer's speed (ttft 0 when only the whole answer's
+// time is known).
+func (r *run) healthy(c routing.Candidate, ttft, total time.Duration, outputTokens int) {
+	r.g.planner.Served(r.caller.WorkspaceID, r.req.SessionID, c)
+	r.g.planner.Observe(c.Provider.Slug, c.Model.ID, routing.Outcome{OK: true, TTFT: ttft, Total: total, OutputTokens: outputTokens})
+}
+
+// routingParams are the request parameters require_parameters checks
+// against an endpoint's supported_parameters (OpenRouter's names).
+var routingParams = []string{"max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "stop",
+	"presence_penalty", "frequency_penalty", "repetition_penalty", "seed", "tools", "tool_choice",
+	"response_format", "logit_bias", "logprobs", "top_logprobs", "min_p", "top_a", "structured_outputs",
+	"reasoning", "include_reasoning", "parallel_tool_calls"}
+
+// usedParams lists the routing parameters the body sets (to a non-null
+// value), in one pass over its top-level keys.
+func usedParams(body []byte) []string {
+	var out []string
+	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+		if v.Type != gjson.Null && slices.Contains(routingParams, k.Str) && !slices.Contains(out, k.Str) {
+			out = append(out, k.Str)
+		}
+		return true
+	})
+	return out
 }
 
 // try calls the plan's candidates in order until one succeeds, moving on
@@ -208,6 +270,7 @@ func (r *run) try(ctx context.Context, plan routing.Plan, call func(routing.Cand
 	var last error
 	for _, cand := range plan.Candidates {
 		began := r.g.now()
+		r.began = began
 		r.inFlight = &cand
 		err := call(cand)
 		r.attempt(cand, began, err)
@@ -269,11 +332,6 @@ func (r *run) finish() {
 		r.g.settling.Add(1)
 		go func() { defer r.g.settling.Add(-1); r.settle() }()
 	}
-}
-
-// served fills the record with the candidate that answered.
-func (r *run) served(c routing.Candidate) {
-	r.rec.Model, r.rec.Provider, r.rec.BYOK = c.Model.ID, c.Provider.Slug, c.Credential.BYOK
 }
 
 func (r *run) call(c routing.Candidate) providers.Call {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -31,6 +32,7 @@ type Stream struct {
 	first        []byte
 	ident        identity
 	wd           *watchdog
+	ttft         time.Duration // the serving attempt's time to its first chunk
 
 	created       int64
 	content       int // bytes of content relayed, for usage estimates
@@ -82,10 +84,11 @@ func (r *run) open(ctx context.Context, c routing.Candidate) (*Stream, error) {
 		return nil, err
 	}
 	wd.kick()
+	ttft := r.g.now().Sub(r.began)
 	r.served(c)
 	r.rec.Status = 200
 	r.rec.UpstreamID = gjson.GetBytes(first, "id").String()
-	return &Stream{GenerationID: r.rec.ID, r: r, cand: c, up: up, first: first, wd: wd,
+	return &Stream{GenerationID: r.rec.ID, r: r, cand: c, up: up, first: first, wd: wd, ttft: ttft,
 		ident:   newIdentity(r.rec.ID, r.rec.Model, r.rec.Provider),
 		created: gjson.GetBytes(first, "created").Int()}, nil
 }
@@ -169,6 +172,7 @@ func (s *Stream) settle() {
 // so a client that has its whole answer finds it (and the usage) at once.
 func (s *Stream) end(w ChunkWriter) {
 	s.settle()
+	s.r.healthy(s.cand, s.ttft, s.r.g.now().Sub(s.r.began), s.r.rec.CompletionTokens)
 	s.r.finish()
 	_ = s.writeUsage(w)
 	_ = w.WriteDone()
@@ -191,6 +195,9 @@ func (s *Stream) failed(w ChunkWriter, err error) {
 		last.Status, last.ErrorType = pe.Status, string(e.Type)
 	}
 	s.r.rec.ErrorType, s.r.rec.FinishReason = string(e.Type), "error"
+	if endpointFault(err) {
+		s.r.g.planner.Observe(s.cand.Provider.Slug, s.cand.Model.ID, routing.Outcome{Total: s.r.g.now().Sub(s.r.began)})
+	}
 	s.settle()
 	s.r.finish() // before the last bytes, as in end
 	chunk, _ := sjson.SetBytes(s.skeleton(), "error", e.Body())

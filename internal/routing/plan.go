@@ -3,9 +3,9 @@ package routing
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
@@ -19,40 +19,97 @@ type Planner struct {
 	Catalog     *catalog.Catalog
 	Credentials Credentials
 	Families    func(api string) bool
+	Health      *Tracker // nil: nothing measured, catalog defaults only
+	Filters     []Filter // policy filters (guardrails), after the request's own
+	// Rand draws balanced orders (default math/rand/v2's Float64).
+	Rand func() float64
+	// Sessions remembers the endpoint each session_id was served by.
+	Sessions *Sessions
 }
 
 // Plan resolves models (the request's model, or its models[] chain) into an
-// ordered plan. It fails with not_found for an unknown model, and with
-// no_endpoints or privacy_restricted when every endpoint was filtered out.
-func (p *Planner) Plan(ctx context.Context, workspaceID string, models []string, prefs Prefs) (Plan, error) {
+// ordered plan and its decision. It fails with not_found for an unknown
+// model, and with no_endpoints or privacy_restricted when every endpoint
+// was filtered out.
+func (p *Planner) Plan(ctx context.Context, workspaceID string, models []string, f Facts) (Plan, error) {
+	if err := CheckModels(p.Catalog, models); err != nil {
+		return Plan{}, err
+	}
 	creds, err := p.Credentials.For(ctx, workspaceID)
 	if err != nil {
 		return Plan{}, fmt.Errorf("workspace credentials: %w", err)
 	}
-	if err := CheckModels(p.Catalog, models); err != nil {
-		return Plan{}, err
-	}
-	var plan Plan
+	var pre []Exclusion
+	groups := make([][]Candidate, 0, len(models))
 	for _, id := range models {
-		m, _ := p.Catalog.Model(id)
-		cands := p.candidates(creds, m, prefs, &plan.Excluded)
-		plan.Candidates = append(plan.Candidates, cands...)
+		base, variant := splitVariant(id)
+		m, _ := p.Catalog.Model(base)
+		if variant != "" && f.Prefs.Sort == nil { // :nitro and :floor are provider.sort
+			by := SortThroughput
+			if variant == "floor" {
+				by = SortPrice
+			}
+			f.Prefs.Sort = &Sort{By: by}
+		}
+		groups = append(groups, p.usable(creds, m, &pre))
 	}
+	rnd := p.Rand
+	if rnd == nil {
+		rnd = rand.Float64
+	}
+	var sticky func(string) (string, bool)
+	if p.Sessions != nil && f.Session != "" {
+		sticky = func(s string) (string, bool) { return p.Sessions.Get(workspaceID, s) }
+	}
+	var h Health
+	if p.Health != nil {
+		h = p.Health
+	}
+	plan, d := decide(groups, f, h, p.Filters, rnd, sticky)
+	for _, x := range pre {
+		d.Candidates = append(d.Candidates, Scored{Model: x.Model, Provider: x.Provider, ExcludedBy: x.Reason})
+	}
+	plan.Excluded = append(plan.Excluded, pre...)
+	plan.Decision = d
 	if len(plan.Candidates) == 0 {
 		return Plan{}, noEndpoints(models, plan.Excluded)
-	}
-	if !prefs.Fallbacks() {
-		plan.Candidates = plan.Candidates[:1]
 	}
 	return plan, nil
 }
 
+// Observe feeds an attempt's outcome to the endpoint's health.
+func (p *Planner) Observe(provider, model string, o Outcome) {
+	if p.Health != nil {
+		p.Health.Observe(provider, model, o)
+	}
+}
+
+// Served tells the planner which endpoint served a session's request, so
+// the next request of the session goes there first.
+func (p *Planner) Served(workspaceID, session string, c Candidate) {
+	if p.Sessions != nil && session != "" {
+		p.Sessions.Put(workspaceID, session, endpointKey(c))
+	}
+}
+
+// splitVariant cuts a model id's variant suffix (":nitro", ":floor").
+func splitVariant(id string) (base, variant string) {
+	if i := strings.LastIndexByte(id, ':'); i > 0 {
+		switch v := id[i+1:]; v {
+		case "nitro", "floor":
+			return id[:i], v
+		}
+	}
+	return id, ""
+}
+
 // CheckModels fails with not_found for the first model id the catalog does
-// not have. It costs no I/O, so the server runs it before validating a
-// request body in full.
+// not have (a variant suffix aside). It costs no I/O, so the server runs it
+// before validating a request body in full.
 func CheckModels(c *catalog.Catalog, models []string) error {
 	for _, id := range models {
-		if _, ok := c.Model(id); !ok {
+		base, _ := splitVariant(id)
+		if _, ok := c.Model(base); !ok {
 			id = safetext.Clean(id, 128)
 			return apierr.New(http.StatusNotFound, apierr.NotFound,
 				"Model '%s' is not in the catalog; GET /v1/models lists the models you can use.", id).With("model", id)
@@ -61,21 +118,17 @@ func CheckModels(c *catalog.Catalog, models []string) error {
 	return nil
 }
 
-func (p *Planner) candidates(creds Set, m *catalog.Model, prefs Prefs, excluded *[]Exclusion) []Candidate {
-	var out []Candidate
-	for _, e := range m.Endpoints {
+// usable is m's endpoints the workspace can call: it holds a credential
+// for the provider and Perpetuo has an adapter for its API. The others
+// are recorded as excluded.
+func (p *Planner) usable(creds Set, m *catalog.Model, excluded *[]Exclusion) []Candidate {
+	out := make([]Candidate, 0, len(m.Endpoints))
+	for i := range m.Endpoints {
+		e := &m.Endpoints[i]
 		prov, _ := p.Catalog.Provider(e.Provider) // catalog validation guarantees it exists
 		cred, hasCred := creds[e.Provider]
 		reason := ""
 		switch {
-		case len(prefs.Only) > 0 && !slices.Contains(prefs.Only, e.Provider):
-			reason = ReasonOnly
-		case slices.Contains(prefs.Ignore, e.Provider):
-			reason = ReasonIgnore
-		case prefs.ZDR && !prov.DataPolicy.ZDR:
-			reason = ReasonZDR
-		case prefs.DataCollection == "deny" && prov.DataPolicy.TrainsOnData:
-			reason = ReasonDataCollection
 		case !hasCred:
 			reason = ReasonCredentials
 		case !p.Families(prov.API):
@@ -87,60 +140,56 @@ func (p *Planner) candidates(creds Set, m *catalog.Model, prefs Prefs, excluded 
 		}
 		out = append(out, Candidate{Model: m, Endpoint: e, Provider: prov, Credential: cred})
 	}
-	sortCandidates(out, prefs.Order)
 	return out
 }
 
-// sortCandidates puts provider.order first (in its order), then the rest
-// cheapest first (prompt + completion price per token), ties by slug.
-func sortCandidates(c []Candidate, order []string) {
-	rank := func(slug string) int {
-		if i := slices.Index(order, slug); i >= 0 {
-			return i
-		}
-		return len(order)
-	}
-	sort.SliceStable(c, func(i, j int) bool {
-		ri, rj := rank(c[i].Provider.Slug), rank(c[j].Provider.Slug)
-		if ri != rj {
-			return ri < rj
-		}
-		pi := c[i].Endpoint.Pricing.Prompt.Add(c[i].Endpoint.Pricing.Completion)
-		pj := c[j].Endpoint.Pricing.Prompt.Add(c[j].Endpoint.Pricing.Completion)
-		if !pi.Equal(pj) {
-			return pi.LessThan(pj)
-		}
-		return c[i].Provider.Slug < c[j].Provider.Slug
-	})
-}
-
 // noEndpoints explains an empty plan: privacy_restricted when only data
-// policies stood in the way, no_endpoints otherwise.
+// policies stood in the way, no_endpoints otherwise. metadata.excluded_by
+// lists each reason once (in the order met), excluded_counts how many
+// endpoints each removed, and the message says what to change.
 func noEndpoints(models []string, excluded []Exclusion) *apierr.Error {
-	reasons := map[string]bool{}
+	counts := map[string]int{}
 	var list []string
 	for _, x := range excluded {
-		if !reasons[x.Reason] {
-			reasons[x.Reason] = true
+		if counts[x.Reason] == 0 {
 			list = append(list, x.Reason)
 		}
+		counts[x.Reason]++
 	}
 	privacyOnly := len(list) > 0
+	var parts, hints []string
 	for _, r := range list {
 		privacyOnly = privacyOnly && strings.HasPrefix(r, "data_policy:")
+		parts = append(parts, fmt.Sprintf("%s (%d)", r, counts[r]))
+		if h, ok := reasonHints[r]; ok && !slices.Contains(hints, h) {
+			hints = append(hints, h)
+		}
 	}
 	names := strings.Join(models, ", ")
+	typ, msg := apierr.NoEndpoints, "No endpoint can serve %s: excluded by %s."
 	if privacyOnly {
-		return apierr.New(http.StatusNotFound, apierr.PrivacyRestricted,
-			"No endpoint of %s meets the data policy this request requires (%s); relax it or choose another model.",
-			names, strings.Join(list, ", ")).With("excluded_by", list).With("excluded", excluded)
+		typ, msg = apierr.PrivacyRestricted, "No endpoint of %s meets the data policy this request requires: excluded by %s."
 	}
-	msg := "No endpoint can serve %s: excluded by %s."
-	if reasons[ReasonCredentials] {
-		msg += " Configure a credential for one of its providers."
+	if len(hints) > 0 {
+		msg += " " + strings.Join(hints, " ")
 	}
-	return apierr.New(http.StatusNotFound, apierr.NoEndpoints, msg, names, strings.Join(list, ", ")).
-		With("excluded_by", list).With("excluded", excluded)
+	return apierr.New(http.StatusNotFound, typ, msg, names, strings.Join(parts, ", ")).
+		With("excluded_by", list).With("excluded_counts", counts).With("excluded", excluded)
+}
+
+// reasonHints say what to change for each exclusion reason.
+var reasonHints = map[string]string{
+	ReasonCredentials:    "Configure a credential for one of its providers.",
+	ReasonAdapter:        "Perpetuo cannot call that provider's API yet; choose another provider.",
+	ReasonOnly:           "Widen provider.only.",
+	ReasonIgnore:         "Shorten provider.ignore.",
+	ReasonQuantization:   "Allow more provider.quantizations.",
+	ReasonMaxPrice:       "Raise provider.max_price.",
+	ReasonParameters:     "Drop provider.require_parameters or the parameters no endpoint supports.",
+	ReasonContext:        "Shorten the prompt or lower max_tokens.",
+	ReasonCircuit:        "Its endpoints are failing; retry shortly.",
+	ReasonZDR:            "Drop provider.zdr (or use a key without require_zdr), or choose a model with a ZDR endpoint.",
+	ReasonDataCollection: "Allow provider.data_collection, or choose a model whose providers do not train on data.",
 }
 
 // Offer is a model the workspace can route to, with its cheapest endpoint
@@ -151,7 +200,8 @@ type Offer struct {
 }
 
 // Routable lists the models of the catalog that have at least one endpoint
-// the workspace holds a credential for and Perpetuo has an adapter for.
+// the workspace holds a credential for and Perpetuo has an adapter for,
+// each with its cheapest such endpoint.
 func (p *Planner) Routable(ctx context.Context, workspaceID string) ([]Offer, error) {
 	creds, err := p.Credentials.For(ctx, workspaceID)
 	if err != nil {
@@ -160,9 +210,12 @@ func (p *Planner) Routable(ctx context.Context, workspaceID string) ([]Offer, er
 	var out []Offer
 	for _, m := range p.Catalog.Models() {
 		var excluded []Exclusion
-		if cands := p.candidates(creds, m, Prefs{}, &excluded); len(cands) > 0 {
-			out = append(out, Offer{Model: m, Endpoint: cands[0].Endpoint})
+		cands := p.usable(creds, m, &excluded)
+		if len(cands) == 0 {
+			continue
 		}
+		plan, _ := decide([][]Candidate{cands}, Facts{Strategy: Cheapest}, nil, nil, rand.Float64, nil)
+		out = append(out, Offer{Model: m, Endpoint: *plan.Candidates[0].Endpoint})
 	}
 	return out, nil
 }

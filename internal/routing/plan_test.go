@@ -44,7 +44,7 @@ func planner(t *testing.T, creds ...string) *Planner {
 	return &Planner{Catalog: c, Credentials: set, Families: func(api string) bool { return api == "openai" }}
 }
 
-func order(p Plan) []string {
+func planned(p Plan) []string {
 	var out []string
 	for _, c := range p.Candidates {
 		out = append(out, c.Model.ID+"@"+c.Provider.Slug)
@@ -72,13 +72,14 @@ func TestPlan(t *testing.T) {
 		{"only credentialed", []string{"pricey"}, []string{"a/m"}, Prefs{}, []string{"a/m@pricey"}},
 		{"models chain in order", all, []string{"a/n", "a/m"}, Prefs{}, []string{"a/n@cheap", "a/m@cheap", "a/m@private", "a/m@pricey"}},
 		{"no fallbacks", all, []string{"a/m"}, Prefs{AllowFallbacks: &no}, []string{"a/m@cheap"}},
+		{":floor sorts by price", all, []string{"a/m:floor"}, Prefs{}, []string{"a/m@cheap", "a/m@private", "a/m@pricey"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := planner(t, tc.creds...).Plan(context.Background(), "ws", tc.models, tc.prefs)
+			p, err := planner(t, tc.creds...).Plan(context.Background(), "ws", tc.models, Facts{Strategy: Cheapest, Prefs: tc.prefs})
 			require.NoError(t, err)
-			require.Equal(t, tc.want, order(p))
+			require.Equal(t, tc.want, planned(p))
 		})
 	}
 }
@@ -104,7 +105,7 @@ func TestPlanExplainsEmptyPlans(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := planner(t, tc.creds...).Plan(context.Background(), "ws", tc.models, tc.prefs)
+			_, err := planner(t, tc.creds...).Plan(context.Background(), "ws", tc.models, Facts{Prefs: tc.prefs})
 			var e *apierr.Error
 			require.True(t, errors.As(err, &e), "%v", err)
 			require.Equal(t, tc.typ, e.Type)

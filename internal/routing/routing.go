@@ -4,8 +4,10 @@
 //
 // Candidates = catalog endpoints of the requested model(s) ∩ providers the
 // workspace holds a credential for ∩ API families Perpetuo has an adapter
-// for, then filtered by the request's preferences. Order: the request's
-// provider.order first, then cheapest first; models of models[] in order.
+// for. decide (the pure core) filters them by the request's preferences and
+// policy hooks and orders them by provider.order, health, preferences and
+// the strategy or sort; Tracker keeps endpoint health and Sessions the
+// endpoint of each session_id. docs/routing.md describes the rules.
 package routing
 
 import (
@@ -56,12 +58,20 @@ type Credentials interface {
 
 // Prefs are the request's provider preferences (OpenRouter's provider object).
 type Prefs struct {
-	Order          []string
-	Only           []string
-	Ignore         []string
-	AllowFallbacks *bool
-	ZDR            bool
-	DataCollection string // "", "allow", "deny"
+	Order             []string
+	Only              []string
+	Ignore            []string
+	AllowFallbacks    *bool
+	ZDR               bool
+	DataCollection    string // "", "allow", "deny"
+	Quantizations     []string
+	MaxPrice          *MaxPrice
+	RequireParameters bool
+	Sort              *Sort
+	// PreferredMinThroughput (tokens/s) and PreferredMaxLatency (seconds)
+	// move endpoints that miss them after the others; 0 = unset.
+	PreferredMinThroughput float64
+	PreferredMaxLatency    float64
 }
 
 // Fallbacks reports whether endpoints after the first may be tried.
@@ -70,7 +80,7 @@ func (p Prefs) Fallbacks() bool { return p.AllowFallbacks == nil || *p.AllowFall
 // Candidate is one endpoint the gateway may call, in plan order.
 type Candidate struct {
 	Model      *catalog.Model
-	Endpoint   catalog.Endpoint
+	Endpoint   *catalog.Endpoint // in the catalog: never modified
 	Provider   *catalog.Provider
 	Credential Credential
 }
@@ -100,8 +110,10 @@ const (
 	ReasonDataCollection = "data_policy:training"
 )
 
-// Plan is the ordered list of candidates and what was excluded.
+// Plan is the ordered list of candidates, what was excluded, and the
+// decision that explains both.
 type Plan struct {
 	Candidates []Candidate
 	Excluded   []Exclusion
+	Decision   Decision
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/tidwall/gjson"
 
 	"github.com/perpetuo/perpetuo/gen/api"
@@ -34,10 +35,14 @@ func (s *Server) CreateChatCompletion(ctx context.Context, req api.CreateChatCom
 		caller.Budgets = append(caller.Budgets, budget.Scope{Kind: "key", ID: k.ID, Name: k.Label,
 			Limit: k.Limit.Decimal, Reset: k.LimitReset, CountsBYOK: k.IncludeBYOKInLimit})
 	}
+	prefs, err := prefsOf(b.Provider)
+	if err != nil {
+		return nil, err
+	}
 	body := rawBody(ctx)
 	greq := gateway.Request{
 		Body: body, Models: models, Stream: b.Stream != nil && *b.Stream, MaxTokens: maxTokens(b), NonText: nonText(body),
-		Prefs: prefsOf(b.Provider), User: deref(b.User), SessionID: deref(b.SessionId), App: appOf(ctx),
+		Prefs: prefs, Strategy: string(deref(b.Strategy)), User: deref(b.User), SessionID: deref(b.SessionId), App: appOf(ctx),
 	}
 	if !greq.Stream {
 		resp, err := s.gateway.Complete(ctx, caller, greq)
@@ -99,14 +104,69 @@ func chatModels(b *api.ChatCompletionRequest) []string {
 	return out
 }
 
-func prefsOf(p *api.ProviderPreferences) routing.Prefs {
+func prefsOf(p *api.ProviderPreferences) (routing.Prefs, error) {
 	if p == nil {
-		return routing.Prefs{}
+		return routing.Prefs{}, nil
 	}
-	return routing.Prefs{
+	out := routing.Prefs{
 		Order: deref(p.Order), Only: deref(p.Only), Ignore: deref(p.Ignore),
 		AllowFallbacks: p.AllowFallbacks, ZDR: deref(p.Zdr), DataCollection: string(deref(p.DataCollection)),
+		Quantizations: deref(p.Quantizations), RequireParameters: deref(p.RequireParameters),
 	}
+	if mp := p.MaxPrice; mp != nil {
+		var m routing.MaxPrice
+		for _, f := range []struct {
+			name string
+			in   *api.PriceLimit
+			out  **decimal.Decimal
+		}{{"prompt", mp.Prompt, &m.Prompt}, {"completion", mp.Completion, &m.Completion}, {"request", mp.Request, &m.Request}} {
+			if f.in == nil {
+				continue
+			}
+			d, err := decimal.NewFromString(string(*f.in))
+			if err != nil || d.IsNegative() {
+				return routing.Prefs{}, apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+					"Invalid request: value must be a non-negative decimal at /provider/max_price/%s.", f.name).
+					With("field", "/provider/max_price/"+f.name)
+			}
+			*f.out = &d
+		}
+		out.MaxPrice = &m
+	}
+	if p.Sort != nil {
+		if by, err := p.Sort.AsProviderPreferencesSort0(); err == nil {
+			out.Sort = &routing.Sort{By: string(by)}
+		} else if obj, err := p.Sort.AsProviderPreferencesSort1(); err == nil && obj.By != nil {
+			out.Sort = &routing.Sort{By: string(*obj.By), Partition: string(deref(obj.Partition))}
+		}
+	}
+	if t := p.PreferredMinThroughput; t != nil {
+		if v, err := t.AsProviderPreferencesPreferredMinThroughput0(); err == nil {
+			out.PreferredMinThroughput = float64(v)
+		} else if m, err := t.AsProviderPreferencesPreferredMinThroughput1(); err == nil {
+			out.PreferredMinThroughput = percentile(m)
+		}
+	}
+	if l := p.PreferredMaxLatency; l != nil {
+		if v, err := l.AsProviderPreferencesPreferredMaxLatency0(); err == nil {
+			out.PreferredMaxLatency = float64(v)
+		} else if m, err := l.AsProviderPreferencesPreferredMaxLatency1(); err == nil {
+			out.PreferredMaxLatency = percentile(m)
+		}
+	}
+	return out, nil
+}
+
+// percentile reads OpenRouter's per-percentile preference object
+// ({"p50": ..., "p90": ...}): health keeps moving averages, closest to the
+// median, so p50 is used, else the first of p75, p90, p99 given.
+func percentile[T ~map[string]float32](m T) float64 {
+	for _, k := range []string{"p50", "p75", "p90", "p99"} {
+		if v, ok := m[k]; ok {
+			return float64(v)
+		}
+	}
+	return 0
 }
 
 // appOf attributes a request to an app the way OpenRouter does: X-Title,

@@ -914,6 +914,11 @@ type ModelList struct {
 // Example: 0.0000325
 type Money = json.Number
 
+// PriceLimit A price in USD, as a number or a numeric string; read as an exact decimal, never a float.
+//
+// Example: 0.5
+type PriceLimit = json.Number
+
 // Pricing USD per token (prompt, completion) or per request, as decimal strings (OpenRouter units).
 type Pricing struct {
 	// Completion Example: 0.0000006
@@ -933,12 +938,29 @@ type ProviderPreferences struct {
 	// Ignore These provider slugs are never used.
 	Ignore *[]string `json:"ignore,omitempty"`
 
-	// MaxPrice Maximum USD per million tokens (prompt, completion) or per request.
+	// MaxPrice Endpoints priced above these are left out (`excluded_by: max_price`): USD per million
+	// prompt or completion tokens, USD per request. Numbers or numeric strings, read as exact
+	// decimals.
 	MaxPrice *struct {
-		Completion *float32 `json:"completion,omitempty"`
-		Image      *float32 `json:"image,omitempty"`
-		Prompt     *float32 `json:"prompt,omitempty"`
-		Request    *float32 `json:"request,omitempty"`
+		// Completion A price in USD, as a number or a numeric string; read as an exact decimal, never a float.
+		//
+		// Example: 0.5
+		Completion *PriceLimit `json:"completion,omitempty"`
+
+		// Image A price in USD, as a number or a numeric string; read as an exact decimal, never a float.
+		//
+		// Example: 0.5
+		Image *PriceLimit `json:"image,omitempty"`
+
+		// Prompt A price in USD, as a number or a numeric string; read as an exact decimal, never a float.
+		//
+		// Example: 0.5
+		Prompt *PriceLimit `json:"prompt,omitempty"`
+
+		// Request A price in USD, as a number or a numeric string; read as an exact decimal, never a float.
+		//
+		// Example: 0.5
+		Request *PriceLimit `json:"request,omitempty"`
 	} `json:"max_price,omitempty"`
 
 	// Only Only these provider slugs may serve the request.

@@ -386,6 +386,11 @@ export interface components {
             };
         };
         /**
+         * @description A price in USD, as a number or a numeric string; read as an exact decimal, never a float.
+         * @example 0.5
+         */
+        PriceLimit: number | string;
+        /**
          * @description Perpetuo's routing strategy for ordering candidate endpoints.
          * @enum {string}
          */
@@ -492,12 +497,16 @@ export interface components {
                 /** @enum {string} */
                 partition?: "model" | "none";
             };
-            /** @description Maximum USD per million tokens (prompt, completion) or per request. */
+            /**
+             * @description Endpoints priced above these are left out (`excluded_by: max_price`): USD per million
+             *     prompt or completion tokens, USD per request. Numbers or numeric strings, read as exact
+             *     decimals.
+             */
             max_price?: {
-                prompt?: number;
-                completion?: number;
-                request?: number;
-                image?: number;
+                prompt?: components["schemas"]["PriceLimit"];
+                completion?: components["schemas"]["PriceLimit"];
+                request?: components["schemas"]["PriceLimit"];
+                image?: components["schemas"]["PriceLimit"];
             };
             /** @description Tokens per second, as a number or per-percentile object. */
             preferred_min_throughput?: number | {

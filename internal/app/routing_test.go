@@ -1,0 +1,155 @@
+package app
+
+import (
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/perpetuo/perpetuo/internal/mockupstream"
+	"github.com/perpetuo/perpetuo/internal/routing"
+)
+
+// switchable serves whatever handler was set last.
+type switchable struct{ h atomic.Pointer[http.Handler] }
+
+func newSwitchable(h http.Handler) *switchable {
+	s := &switchable{}
+	s.set(h)
+	return s
+}
+
+func (s *switchable) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+
+// trio sends a chat request for test/trio and returns who served it and
+// the providers attempted, in order.
+func trio(t *testing.T, e *env, extra string) (string, []string) {
+	t.Helper()
+	status, hdr, body := e.postRaw("/v1/chat/completions",
+		`{"model":"test/trio",`+extra+`"messages":[{"role":"user","content":"hi there"}]}`)
+	require.Equal(t, 200, status, "%s", body)
+	g := e.generation(hdr.Get("X-Generation-Id"))
+	var tried []string
+	for _, a := range g.Attempts {
+		tried = append(tried, a.Provider)
+	}
+	return *g.ProviderName, tried
+}
+
+// TestCheapestPicksTheCheapest: three upstreams behind test/trio, a the
+// cheapest.
+func TestCheapestPicksTheCheapest(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	for range 5 {
+		served, tried := trio(t, e, `"strategy":"cheapest",`)
+		require.Equal(t, "tri-a", served)
+		require.Equal(t, []string{"tri-a"}, tried)
+	}
+	served, _ := trio(t, e, `"provider":{"sort":"price","order":["tri-c"]},`)
+	require.Equal(t, "tri-c", served, "provider.order comes first")
+}
+
+// TestFastestLearnsTheFastest: before traffic, fastest trusts the catalog
+// (it says a is quickest); once every endpoint has answered a few
+// streams, it picks b, which really is.
+func TestFastestLearnsTheFastest(t *testing.T) {
+	t.Parallel()
+	h := routing.NewTracker()
+	e := setupWith(t, map[string]http.Handler{
+		"tri-a": mockupstream.New(mockupstream.Config{TTFT: 250 * time.Millisecond}),
+		"tri-b": mockupstream.New(mockupstream.Config{}),
+		"tri-c": mockupstream.New(mockupstream.Config{TTFT: 120 * time.Millisecond}),
+	}, func(o *Options) { o.Health = h })
+	served, _ := trio(t, e, `"strategy":"fastest",`)
+	require.Equal(t, "tri-a", served, "the catalog's defaults before any traffic")
+	for _, p := range []string{"tri-a", "tri-b", "tri-c"} { // warm-up: each endpoint streams twice
+		for range 2 {
+			served, _ := trio(t, e, `"stream":true,"provider":{"only":["`+p+`"]},`)
+			require.Equal(t, p, served)
+		}
+	}
+	for _, p := range []string{"tri-a", "tri-b", "tri-c"} {
+		require.True(t, h.Stats(p, "test/trio").Known, p)
+	}
+	for range 3 {
+		served, tried := trio(t, e, `"strategy":"fastest","stream":true,`)
+		require.Equal(t, "tri-b", served)
+		require.Equal(t, []string{"tri-b"}, tried)
+	}
+	served, _ = trio(t, e, `"provider":{"sort":"latency"},`)
+	require.Equal(t, "tri-b", served, "sort latency reads the same health")
+}
+
+// TestBreakerSkipsAFailingEndpointThenProbesIt: a fails; after 5 failures
+// in a row its circuit opens and requests stop trying it; after the
+// cool-down one request probes it, and once it answers it serves again.
+func TestBreakerSkipsAFailingEndpointThenProbesIt(t *testing.T) {
+	t.Parallel()
+	a := newSwitchable(mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: 503}))
+	h := routing.NewTracker()
+	h.Cooldown, h.RecentFailure = 400*time.Millisecond, 0 // only the breaker moves it
+	e := setupWith(t, map[string]http.Handler{"tri-a": a}, func(o *Options) { o.Health = h })
+	for range 5 {
+		served, tried := trio(t, e, `"strategy":"cheapest",`)
+		require.Equal(t, "tri-b", served)
+		require.Equal(t, []string{"tri-a", "tri-b"}, tried, "a fails, b serves")
+	}
+	for range 3 {
+		served, tried := trio(t, e, `"strategy":"cheapest",`)
+		require.Equal(t, "tri-b", served)
+		require.Equal(t, []string{"tri-b"}, tried, "the open circuit keeps a out of the plan")
+	}
+	status, _, doc := e.post("/v1/chat/completions", e.key,
+		`{"model":"test/trio","provider":{"only":["tri-a"]},"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 404, status)
+	er := requireEnvelope(t, doc, 404, "no_endpoints")
+	md := er["metadata"].(map[string]any)
+	require.ElementsMatch(t, []any{"provider:only", "circuit_open"}, md["excluded_by"])
+	require.Equal(t, map[string]any{"provider:only": 2.0, "circuit_open": 1.0}, md["excluded_counts"])
+	require.Contains(t, er["message"], "retry shortly")
+
+	a.set(mockupstream.New(mockupstream.Config{}))
+	time.Sleep(450 * time.Millisecond)
+	served, tried := trio(t, e, `"strategy":"cheapest",`)
+	require.Equal(t, "tri-a", served, "the probe after the cool-down")
+	require.Equal(t, []string{"tri-a"}, tried)
+	served, _ = trio(t, e, `"strategy":"cheapest",`)
+	require.Equal(t, "tri-a", served, "closed again")
+}
+
+// TestSessionStaysOnItsEndpoint: requests of one session_id keep the
+// endpoint that first served them, whatever the balanced draw says.
+func TestSessionStaysOnItsEndpoint(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	first, _ := trio(t, e, `"session_id":"conv-1","provider":{"order":["tri-c"]},`)
+	require.Equal(t, "tri-c", first)
+	for range 10 {
+		served, _ := trio(t, e, `"session_id":"conv-1",`)
+		require.Equal(t, "tri-c", served)
+	}
+}
+
+// TestMaxPriceAcceptsExactDecimals: numbers and numeric strings, compared
+// exactly per million tokens.
+func TestMaxPriceAcceptsExactDecimals(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	served, _ := trio(t, e, `"strategy":"cheapest","provider":{"max_price":{"prompt":"4","completion":3.9999999999},"ignore":["tri-a"]},`)
+	require.Equal(t, "tri-b", served)
+	status, _, doc := e.post("/v1/chat/completions", e.key,
+		`{"model":"test/trio","provider":{"max_price":{"prompt":"0.9999999999"}},"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 404, status)
+	er := requireEnvelope(t, doc, 404, "no_endpoints")
+	require.Equal(t, []any{"max_price"}, er["metadata"].(map[string]any)["excluded_by"])
+	require.Contains(t, er["message"], "Raise provider.max_price")
+	status, _, doc = e.post("/v1/chat/completions", e.key,
+		`{"model":"test/trio","provider":{"max_price":{"prompt":"1e3"}},"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 400, status)
+	require.Equal(t, "/provider/max_price/prompt", requireEnvelope(t, doc, 400, "invalid_request")["metadata"].(map[string]any)["field"])
+}
