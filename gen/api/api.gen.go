@@ -39,6 +39,30 @@ func (e AssistantMessageRole) Valid() bool {
 	}
 }
 
+// Defines values for AttemptClass.
+const (
+	NotSent   AttemptClass = "not_sent"
+	Refused   AttemptClass = "refused"
+	Served    AttemptClass = "served"
+	Uncertain AttemptClass = "uncertain"
+)
+
+// Valid indicates whether the value is a known member of the AttemptClass enum.
+func (e AttemptClass) Valid() bool {
+	switch e {
+	case NotSent:
+		return true
+	case Refused:
+		return true
+	case Served:
+		return true
+	case Uncertain:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ChatCompletionObject.
 const (
 	ChatCompletionObjectChatCompletion ChatCompletionObject = "chat.completion"
@@ -466,7 +490,9 @@ type AssistantMessageRole string
 
 // Attempt defines model for Attempt.
 type Attempt struct {
-	ErrorType *ErrorType `json:"error_type,omitempty"`
+	// Class `served`; or, for a failure, whether the provider may bill it: `not_sent` (it never reached the provider), `refused` (the provider answered with an error status), `uncertain` (sent, then timed out, cut off or answered with garbage).
+	Class     *AttemptClass `json:"class,omitempty"`
+	ErrorType *ErrorType    `json:"error_type,omitempty"`
 
 	// Latency Milliseconds.
 	Latency  int    `json:"latency"`
@@ -476,6 +502,9 @@ type Attempt struct {
 	// Status The upstream HTTP status, or 0 when no response arrived.
 	Status int `json:"status"`
 }
+
+// AttemptClass `served`; or, for a failure, whether the provider may bill it: `not_sent` (it never reached the provider), `refused` (the provider answered with an error status), `uncertain` (sent, then timed out, cut off or answered with garbage).
+type AttemptClass string
 
 // ChatCompletion defines model for ChatCompletion.
 type ChatCompletion struct {
@@ -745,8 +774,11 @@ type Generation struct {
 	ProviderName          *string `json:"provider_name,omitempty"`
 
 	// RequestedModel The model the request asked for.
-	RequestedModel string  `json:"requested_model"`
-	SessionId      *string `json:"session_id,omitempty"`
+	RequestedModel string `json:"requested_model"`
+
+	// Routing How the endpoints were chosen (null when no plan was made, e.g. an unknown model).
+	Routing   *RoutingDecision `json:"routing,omitempty"`
+	SessionId *string          `json:"session_id,omitempty"`
 
 	// Status The HTTP status the client got (200 for a stream that started).
 	Status   int  `json:"status"`
@@ -1036,6 +1068,50 @@ type ProviderPreferences_Sort struct {
 
 // Role defines model for Role.
 type Role string
+
+// RoutingCandidate defines model for RoutingCandidate.
+type RoutingCandidate struct {
+	// ExcludedBy The filter that left it out (see the no_endpoints error).
+	ExcludedBy *string `json:"excluded_by,omitempty"`
+	Model      string  `json:"model"`
+	Provider   string  `json:"provider"`
+
+	// Rank 1-based position in the plan; absent when excluded.
+	Rank *int `json:"rank,omitempty"`
+
+	// Score Its value of the decision's `key`; lower is tried first.
+	Score float32 `json:"score"`
+}
+
+// RoutingDecision The routing decision of a request; docs/routing.md explains the rules.
+type RoutingDecision struct {
+	AllowFallbacks bool `json:"allow_fallbacks"`
+
+	// Candidates Every endpoint of the requested models, planned (`rank`) or excluded (`excluded_by`).
+	Candidates []RoutingCandidate `json:"candidates"`
+
+	// Key What `score` is: `expected_cost_usd`, `expected_ms`, `failure_rate_then_ms`, `-throughput`, `ttft_ms`, or `draw` (the position in the balanced draw).
+	Key string `json:"key"`
+
+	// MaxOutput The request's output cap, when set.
+	MaxOutput *int `json:"max_output,omitempty"`
+
+	// Order `provider.order`, when set (at most 16 entries are kept).
+	Order     *[]string `json:"order,omitempty"`
+	Partition *string   `json:"partition,omitempty"`
+
+	// PromptTokens The prompt estimate the decision used.
+	PromptTokens int `json:"prompt_tokens"`
+
+	// Session The session's previous endpoint was moved first.
+	Session *bool `json:"session,omitempty"`
+
+	// Sort `provider.sort` (or the `:nitro` / `:floor` suffix), when set.
+	Sort *string `json:"sort,omitempty"`
+
+	// Strategy Perpetuo's routing strategy for ordering candidate endpoints.
+	Strategy Strategy `json:"strategy"`
+}
 
 // Strategy Perpetuo's routing strategy for ordering candidate endpoints.
 type Strategy string
@@ -4692,142 +4768,153 @@ func (sh *strictHandler) UpdateMember(w http.ResponseWriter, r *http.Request, wo
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H1/c9u4kuBXQem2auQqSpYTJzdj/3Hnl8mbl33JTC5ObnZf7BMhsiVhTQJ8AGhbk3LVfpr9YPtJrtAA",
-	"SJAi9cORk3e3UzUVWQKBRqO70b/5ZZCIvBAcuFaDsy+DgkqagwaJf/0u5I0qaAJvUvNnCiqRrNBM8MHZ",
-	"4ILc+Z8JS8kwvlPT8XgcH43JBRd6CbIe8IMyQyhXdyAVOZ2cjgfRgJlZCqqXg2jAaQ6Ds8FdsGA0kPD3",
-	"kklIB2dalhANVLKEnBpI9Koww5WWjC8GDw8PZrAqBFeAgL+WUkjzIRFcA9fmIy2KjCXUQH/8b8ps4Usw",
-	"4z9JmA/OBv/tuMbHsf1VHeNsH9z8drUWKjgBMyYijBO9BAL8FjJRAIFbkCsiRamBlArUeGCedhObdS8K",
-	"9ldYIeqlKEBqZneQSKAa0ilF2OdC5ubTIKUaRprlMIjaSIgGKVN0lkEaYGgmRAaUm1/hvmAS1KYZeZll",
-	"ZgaP8LUVGM4N9zQvzKjBDaymk5N//vnFhx//1+nvP/3t+b/893999r9PPk4uX74/fdcFI+NJVqYwna3E",
-	"zZTxacZypteJ6/clIAWpAnhKhMVqSE7ijpNCiluWgiQ3sFIkESXXimhxR2VKYpw4HtcwBKjI6AyyLorO",
-	"qbqBlBjkEDHHRW9gFREYL8YkLm6mdJb857//x/3qj3DmenfVbmiW/TYfnH3eTFjvBIfV4OG6TU+XuGuc",
-	"zFDUp8ufSQHS7WkqQYGOzTdMpBExh2YgJlxwGK+doofKPrY7bG/NQx/wGQPg2qQ55DOQU5Z28KPn544f",
-	"HE9P/0jl+gF8QD7RS6YM2n9QxIwGpRURPFsRLcgfIMUopZqOJBjGZoIT4GkhGNeq+7DLIt2bkypK697f",
-	"QyibPhuuaD0Soschw1NdHws0URMwcxTKgsZ2rivIxezfINEGcitPXuETeNhpygyWaPY+kC9zmimIWiIn",
-	"FB8pzGmZ6WrkE4mTfmGwbfkeubEH55Ah3NNEkxQSltPs6NxykpCEzhRw3eCpnHGWl/ngbNK7LV6aEx9E",
-	"g/vRQozcl+aiGf9qf/kmnNhEx8clEPuzl2WEJlqZrZ0Th2QjMvHXhGYZyB+Ue6JTwHm+zun9W+ALvRyc",
-	"PZtMED/+75NoB67ffLwt/sJFtxF7un6HGjmx7W63U/zO9PISEmlQ3FocJ+lf/C1Tun9lpiFXu4FgpnRr",
-	"UCnpal9AKv3kK9Cw75qfUBZ9hZj5xmLlG4oRCbm4BUWY/kcXH4dh6Q4W7iGagNd23kPFIm3avrG687rU",
-	"KzLKuIZ7bRU4o7sZ42RMLpdGdUR9ApV1ZrQMyzrnRGkhgTBNuLjrkH8t7jCLrzPHtdmpUkxpyvU7UIou",
-	"NrCIpYGW7l8bLVtpXcK8VDTbbazIEBLghhQ/D6iHMthFPVoLkU3NnaAakmzTNtZOfKNAQ3A6hYvWkBcd",
-	"YhWNrKkdvyvpoPH20TzSSf0Z1cCTDiJ6x7KMKUgET0PF0hDVwnJjLlJrRayhzhsmnT8qTXWpuqm2LJSW",
-	"QHPyl48f3xM7MjIqyYTcLYETLipiJVRKdgtpF2wtRFfgeJgrIOr9d53DqyXVr4Qx9SyIazbqUrAE1M4X",
-	"3Sscv04XlYbbEPmM65ennYhvW6EL4KP9rNDq6DrUJfMT0UuqiQJ5CynqRs4Q6dSJHMICxkqWVI+TGnNd",
-	"7BXSSIf48qatysrFXtColdKQT+eML0AWku0oR0ovpjYd4Ccc1Gn+OCTUR1nTWkB+nmL8etup7oPd6jqW",
-	"fiuAX7whZjSph1cmIymyUhEzCI1Ko9bCvQauzKAx+cRvuLkH5gyyVBEqgdAsE3eQXvEhTv3+zQ/Kq8hH",
-	"hPKUFFQpcwBWW65YteRalMkS0vEVH7RF+RzB4clqWgCnmV65m9ZqA88CzWD0rK0KGDql99OajqZa3ADv",
-	"EB2/lbooNUlogXcajooIVcQ8b/88twJkJvQSd6tA4zZUjlo/Qe8YoKSrwDuZuP8CME86JWG1zG6wkSHV",
-	"JBdKk5PJJJrY/8+NdLPcl4gcFEkyoeDokRDZe7dHzCaC34JU6AuMSA2LAYP4R9FFuZtYo9U9b5Hxxj52",
-	"UkHqv1iXfDlo6hX07qu14wpp7ujPEmCELis7gmi6MHyQCJlCSu6YXuJRL4CDxD0HgqPmux6Z+A5PBB28",
-	"tNRLIY+NSIq9T0wYumbHi0KPTsXIHEp8hDY0KVBPJcP4f9pP9rmjMfngZAcpeQZKkRhXVjFhiizYLSB4",
-	"tXTPRXJzDMlS9Apy1Qf1nGbZjCY3JFlSxiOiJYPUkKHBjGwc8PrM9TG+XD823kHoRqUUHIgVcmY3qiwK",
-	"IbW9pGsi3ka8iC+ewONkRnixbCLb927cewlzkGY9NQj86FN/Ee+p8qGvex07P0MhITE3AxnWUvnonNAk",
-	"gcJ8bUQsW3AhGzpNcLHBzgqCAmXkfKdL5BcpysKwR4bAeA9jhO4eqrVks9LzSGgSvXjZBZMWxfoSnwpz",
-	"SZwaa6Igyl4AVp4IDk5lbU/1ZSdSPG1T4jUCIamGxWrbgV/6cfYZoPlurjY7dipwex28duFP0GDQrEs1",
-	"m7GM6dU5wWvesALN7uhKEWeaIxPaeREvzUvT2++VTrKLcWlMBiPeSgm9/DLpYBdr5ljNdG1rMRcc4ogY",
-	"0SfMv17via2MMw8TC8PYT3Ywc8lMV0yLxm5Otu1GUq4Mh6gDsGA/RbYBrU7qK1aM1ohFgi4lt7B0Usiu",
-	"tFGqLj37whhYswyjly7YAzwlZvBjpEFLK640kD4dN3ANrIWh7E/nXj2dwUpwVP3R7qt01YZaupSiXCzX",
-	"cRV4E1qaENxrNC4pJ3iSBgtuNCmo1GpMfkWXuLnZECHeYVApSU67MGyAroJxh39uJ6G3UcGyML2nsoNL",
-	"rjdGm1oeD2scDYwGZQO0cuCoIwq8IZaPNztF+gJf389r8qqSYS0ThHGmllMJ1AW9m1RgLqmIZEjYEanB",
-	"jzwpTOcs0yANoaD/ZbybCzaF+wBBweWciUUhxUxtMEsDpbRmko3+wba/DYlCs1uYrm1/C+xt4xY3UgMS",
-	"tfDZeRIBvXZwd8hiZBhruNfmamE5XcC0lFkckfF4fHQY7jezbxDhoRsFh27DB/7auWkJKXDNrC+yCcSM",
-	"KtxZh9J8C1KyFBSKX6+6/qCIeYR8+vCWDC/+KCUQCUqUMoHIDLpfRURBNh8thTK3iJBEG5sfXSTyaCcK",
-	"PXyCRdstlUhI98yO6ElMQL+UTU24eP8mTElQN6P//Pf/oLMkjcfkowvxMW2QYy5SDrcgG/fo7pH6QjIh",
-	"me5wjV7kgi+IMnPTjCTVwWNcEU0gf5ARHquhVqWJn9AAVqpuz+Umv9hFyyvm7uyEapqJRdNotGZp136/",
-	"TzpA4ANrZQMEcf4K4/uF/GvOe1TYnxZs6sIogYZzOvnp5eYYUDS4k0yDMXsrb3o/o19wQmdKZKUGstS6",
-	"GKojZG+jP4hSh1QUkb+XIFeGq+eSLnLg2pL7FY/No+rs+DhfjbxEGNuzHlMjJ8aJyI+dT+L2JB6TN5rk",
-	"pdJEAk2WhJKinGUsITRNJSh1RjIhihlNbqIrXkh2SzVEJGP8ZpSJhGYoYr2Lxj8EigwZJ5SvCBcaHSpH",
-	"KJcxFgMpWYIR0jwldEEZR8fbFUcPDNVwR1fmBuCQGKPTuUDMjwLNF6NlGfGO3+VWvYrfv/7w/vXHT79N",
-	"X//y4fXl5fTi7dvffo+tv7ERtjv9cYvU2m7t9YUDt8gHN+1kG0tvjCr2xy08kW6m/wME44Nr7NEB+XqO",
-	"rwvKh7Dsv/ajgvPfSBgoIjixMs7Fy5MMqFSEaTJsaQLijqOkcLfG0biL6Lde95uv7kcRfUfUbe04MPr4",
-	"J5F2ZXiKFLqv+iD417jVTifPNvi6u5IoqSZLWhTAnbZ4Z77RgqSC0JkRu6w7iLTdK23R3PKW1PHZmAwV",
-	"zYFQRWL8+8gGZFLQlGXKRrRSCLM7zTCv1qDmG6M6wfgtzVg6dY66iMRwb31I09kqdkla00YO4Kag8Y6h",
-	"4ha7BXNc9xpsj50cCcFNEhoa1SFc9xFWv3gBnwC9FSQkzs799q/70e13nXSdRwWfrzQzcglAUpGoY/xe",
-	"jXPrK8SIFN7LrHb2tOjUXnLefm8Rg1GUBGZ5TK0BO4X7BCBFbYqWemkkoU35HkSDWZkuQIdD3Dclp7eU",
-	"WfnhQgpTLvTU2VmB+tb+GmTOrKs5Bc7wOzNiLkpuP9eEafW7W5qsphIMpyUuSgp6KdLWxIng84xhPNXo",
-	"pKI0nwq6ygRNp1qIaUYl0oikGmx+U7ivClx7jsEXza1WX4tbkGZufLo5xggayWlWzYVfyLIw4He5SH6p",
-	"wkzrZEm5yGm26hFV70EWoEtBEiElJGjZVSk6iZCpEw/WT0h5HYOVYOMs3la29FNHyr3JHJEko3lRR3El",
-	"uLD6zBzZToYjLTpc/n+WIscJ438ZfWQ6A3QQx0aSjz5gfEXGFTBLoC78tH0xmwrT4c19jZUFFQbcwKg7",
-	"urXRd+KybbrSMihPIKtUx7UwasaAa7Is+YKUBZnBXEjwaLVJKsDThqEX3LmPMcCfIAFoX/+Qt/PXv1aY",
-	"cNitYNzAqs9juFMGEpkbAvME5IgXL895A+FbMpV2SXcxKhiqZGyO6c8kZeluLpVHetyqB21ywDShybKh",
-	"qAU7aY60S5hJOgfXUtupdztk0yGCIZ3ugLJAuviqkZ7AZRiN3ArDpvywQDO0vg/LgQuhyfDZZGKd9C6w",
-	"5g5VUyMYj7oJw47s04oNF061mM6ZVNri/BFUik/bxA8ydDE/DClsIqoARk8VjUS03mGFFC51sGuIptk0",
-	"EdZI3KEwJxp4+dqbXc/SZjbQgt5aEVjDuxPv4J02BaVZ7jPh1hezSHSFTkOjKCmXui+Utj4If4f+oIif",
-	"7LwJYXVXInMP8UbVa9L8qKeYxkXS9nSir1WxtBktIMXw2gkSFZvn20UW/dKhR8I0KKIW4LVIDu7f9RPq",
-	"0o5r3efrLP9Ah9rZ8v8L0MwYru31ankSuEdvtjr63WNdK3UWLGKy/U5ZhBVz/Zercfz/oRJxn4LDnDJ/",
-	"O+8LxrYiRm8RppRlhlHvAG7wQy64XmboKdx61I+sYfSe2m4hjREYez2nUGRilRux6p/5QZEh0ySnK+f/",
-	"qqtaFZq+KSQsBXK3ZMmSlAoavuEfVLPotUdKb6nNWI+Liztu3axpznhVvTiIBrcM7kB22nn78bqVnva0",
-	"9nvGH+h+Tzl62PWhR0R4WnGcDfWfiO2AbB5RAlo6n1CIxtZW2/iKQpHcELY9Mv3rrqy9yseCmqROHkJ8",
-	"GGJ3JVafPr46J2afyiq05J3gKV0djcmFrdU00siIpRwoVyRjczDifhy4jjYJijXafmfp/yBV+UYKZnsY",
-	"lkHmK+R73jxbE2E2neAHM+Yg0U7HGo7ut1CexfWjQpcVagO//fNnkwPWre6Mtq6S1ag/Wcdu+gDxKkep",
-	"j45V2ee/jvU9DPut+aj41D/Wia/vzHsNWm5PmSyZhsQnp7aTGYtSGzuIZqz6bufUS/fcaj2XZ3RVTibP",
-	"oTutJxoILMx49LpoSrE/Oovc2qmQHsRofa9dcHTRTEK54Cyh2VRl5aITwmYooNsFsF+hWeNi+rJdYK8X",
-	"Q+ybcZM4dXlz4r4d9hANqgKDabNxzz7HWEzD+HxH7ugWlDKFNrz0eF3XNnurmLY5f9YCZQ1oWkuvU80G",
-	"ra2uUlub1J9C1GTbFqp6cH/dJxQOIepRuDxe0qOu25mYk4uS1/adrWcfSuApSGODSpET6gvcI5dURsk8",
-	"E1QfNSLUk/FkMpk8f/Zir7J2Q9DwtrsS/4KY84AKOKoIJXZSm4LPyxwkS1zt0zmRQFMcxUmjML8FdzNd",
-	"bDJ+0ajO2JRj/2VQUK1BGuj+z+fJ6KfrLyfRybOH4dXVOPjz6H/80zrzX2/Fg+P/VkGJ6z/gnKjWBxYF",
-	"LkYsuSow1c9FyanyG3eYUWEKPik509Z6bDN86GUNEWTr7l52+jvyZp1Go8jVeWPXpzp5Mej3wG+/VCpH",
-	"YGedbU32XWVO23SO9UpTh7bK+Jai1IwvSFHPuo5MDDpOfRGaaiRKNQReICsN+04TkWWQVKfgy/XNdJi7",
-	"zrutFltI0WlRqVZJsS15tRzhczH30Dno/RTZck9MvvbBcMvUKaEzYd3lLrM5g7kmotRkGGZ5nJFqwfjo",
-	"rOrGkbMsY4JfcUsKxFUfWVqoqmD9aF8zTSy/KWsyhrJDRZXwQMlxxR0Hqa7K3ianbLuvnXgLmWX3R2ou",
-	"2v2ZgI92fahLoRW8K1qPpY66i6pyurJxxHad+u7EhdHr9TXfNxfSgmi5ssGlaMeSzvZKlnklpFNDX71x",
-	"2Esb3Fq7ewqQowJkAlyzDKoysI6Cl+Du2FLjG1RyrXcVCeBlfOpS/ouyy4diy6wN3dvQ3PcH/u8l5Zr9",
-	"Qasiwt3PyXvFmjruDoWLoqsAI7aCJCJxjUGbreEoIMaiqPjLbBVhjQZu+SFuIscLZSsGo0FwGl1NNYKS",
-	"p3bYJBTx+842qOALZ/EhNS44dDzVfT579PH5cADv8WVQtNpi9DqC6W9ZX+Fq6wsMo5tvE8pTllINzQ6A",
-	"dRMOoIVNEptTpe0nCRlziU0zmlGe9CQxffLO7T6hH1gxHVZme9jU5T2uz1gFKTdM2HUGe0WxzeB+EOoY",
-	"N3e6zD4x8i7gglSYllySJdi0vzB9olSur8mmBp/dkQ57NW48jMaQfizYmPCep2Djx5tW3xrXf4/F/poM",
-	"jUZ4VCOnEevvieyTGSTUx4jWAvxX3AgAFzKsskKSUvtMLaaVy6VLliW/GZPXbl7XTNV1r3V9I4wlyCBL",
-	"r/jQVbChvmSpNyKuEZWKgmrQI0I1OSWzlZmyMmCsNrWl51/zYDtYatDCvmOJmvi6jIGqofFhXPtt/8+d",
-	"OpS/vlQw9fGiaVAb098ptxUmtKVwozuWQqtPbqiiMRU0cb7DuhWmyZIqwkVQkkPEHIlF3PHx9qML/Sy9",
-	"+9gaFqiO6lGRgUd6f+1N9g/lkt61F+ZmimmqSjtR0HqH5aZyz+EuIJ6hmM87q5kUXSmixNEOhONoxh7C",
-	"DjSxoeVnZ5fA/fqABtSwWwDmLhQumx6ppVAbA/UUUaVVdZc97er1q9Y6gAMygPuxTshqiq+LOPVjcPvK",
-	"j4o7PVKebGLK7Zo25o4mpWR6dWk27iwGoBLkRWn98W1vaZVDXxUKV60vB67xPK6Kk9QsudS6sJ3tGZ+L",
-	"fqUcu3M0aq/fvn3n6xrPsPbXNmYbYTJL7Tob+cYwGSBojJO5FFwTMb/iOeUrl1brJY6KSKmwmZURJnJB",
-	"ObP9urok0/iKX/HXQat9pnw2c8nNoPj49iQ2ENnGHoFHz2Y9YiWmHUgLrBw1WsyYvPEa8RXHes7E6kW4",
-	"iCJBhQm4Ss0LbJHlzNwz8idEM/EnUINpC2RKBQpx5t8XEJH4y5XNcr8anJEvV1gcdDWIyBWelP3kSoT8",
-	"H7ZK6Grw8BBH9hK/4rErwjJQx37IOKjPOnInaet1bmlWgrnl4ypb3pWXZiwBx6buHQ0XhdGUR8/GE5sj",
-	"rFH1CenOWH4glaWcyfjEjsTgWMEGZ4Pn48n4ORa06CWS9PEScxf/MJ8XNifEcg0T/E06OBv8AtqlN7Ze",
-	"9PBsMjnYax7cCh3vd3AdGRNzuWF7GnYL4wZ/Ds4+X0cDVeY5lavB2eAtuwVuhhdSzFB3pAuFtrLflxpc",
-	"mwmOJdB0Fe68ufSzyYTcLVlm71xfQGz75yiiJZ3PWYK8hhXO2HFYEXPaM6rgnLyYPHfPY+IMquqptHl5",
-	"6DEtDQvObZAHc9bco+MqYyk4hA9AU2b29X3OwSy/wkZLLybP+6ap4LKVHxuPqdrP9nO6PTlOllQf14aI",
-	"NSLFHs0pI2eEGdwPY/v5jBjDL47IpdXYL40x+PrWbMW2neRCRyhdrnijnaV3jmxpa9lsENLuXoki6WNY",
-	"sZNQKZnrx1F3DCQMW3bFLI1tzybuq53qVOXRmzR2tU3Y9wEd81ZIYxl9R6VJhL/EaITGdadCG7iLjUEX",
-	"u8ifkcWVERtdcWu31q1DMqq0NWO9dRsbSj4jn3/+7dfX13HkBLTrQHpGPl/HY4IUooLKpStuyxV8Njra",
-	"rohHLL2w9Yvn7l9C5+YKYRoHMD6amd0gEArxuDLnY6tiY3uDxI3imDNSCXsnbpscZ9XcVhveyrfvy4q3",
-	"MF1lnn5p9Ol8eRp2yfwcTDP4C2SZiCpVwucxndns/4frqqAo6M34EO3I3d3tXR+aepzL+X0yEdNCKepe",
-	"cK+PwfDdqG6OV8/W8iFb2sIEm6Q52SukwX++/O1Xm34TE5xURQR4aujB0mGDOBsekfClRl2tS6sI19As",
-	"4pptOueOmHvyG15evkabyzIkYrDFrN2plw2et+pS/Mvrj8QIwPq3Wpvsfh/TQzQ4tee1k4g2o0/2Gv1s",
-	"r9HP9xp9utfoH/cZfbIXJM9+2mP0i71w8mIvnLzYCyeVu2GPC7q6kq3MI5SY25Y0ynv83Vz5qeuredEo",
-	"Ou7UpD66gLC5VSLigioRadxRotSJyFETNmp5wAtVsyH3jpTKUh+TC18tTagiSghu/m1UwS6pcpWw5FcM",
-	"uS+FuZ6749Zwrzt1r6AmKGq8p+3zVjYmw3gBfIRvZ8NIYFVsH97pa5d59ZI27MdTv6WNbX45W5AeY1b9",
-	"PBn9REd/XIz+dv3lJHp5+tCRF2PulCcT9h1FWT3CNeyQ/OQS7Jtx1C++1bemWq2TdsBYzr6t2co5zhZ9",
-	"efqGHcydZt/WZcjDcNYMssim8GNKhasCclVEFFts0kW3gfGqlBK4/iusntLCCIsdekgBI057n+pXndPP",
-	"CMQMKkHjMLvpgOr+151nFPhf1JIW4LXwjBkZaBs72mYIdiKrnFBNMjD6tHVN2Nhqj/hD2dZqAbd+sm+Z",
-	"0u8sqE94rHWiZc+h2k1+63M1ECH2HI5rRJKEcuex0iI4Ztc4pT7mukas96gvsPBMAfiX5YXxVGOjzCAT",
-	"HDNnus/n93qNJzyjpj+655zq7Y4Ph/112lUBynPK6QJyQOaKesx6q5soQsOoGXIMJ+iu9y9bQ2eh/67y",
-	"xIa3bv1+IsETGF9x1xUfE1er4Ik5UuyHNRNCKy1pYWdybRZzmnrHY+H9b/ZdmAjoFR+N/FTx0VkANAJm",
-	"bFTOhV4vRLStJB2NLkBjOJAm6P+yDoQr3gj/nJElegVsjNB6Zc1I84W2boYe4/b3IOKxn127J725MOJO",
-	"hubJUy2fbqX4KEAitV1f7V8/qOpOOox+HcaaOrlgTfYcfwnez/tg2SODrm7/FTFLkTn4x+RnHGwdlJZP",
-	"VGTJFd0m9R1y7hIPDBFh5Bk76VvGNXcidUyzRlJ2hSZJNQ72tKtHuXkmHR/g+jYT7YLYqNfJvQH0JxDB",
-	"23Sg2sY5iA66E2Zahk3XSvWQ4/AF1caGKKhOll3kyK3TVTboEvPVUJZaAo37wnWxL+iuw+M2OVhhlAfv",
-	"27bYtsFyjU5OYbuF1vjsEIc2LPnNxKGLgn5jv9vOpOda3h6SBO2ODyD4jluB3E517MM6pUVOrAtJbGLk",
-	"mNhcgzAZ3+sIkaMq3wgCrapuxe1VI63m6XymzTarff7JGpgD6W5/+tff/lp7aZo5RE8jRDp1vw8bRUfQ",
-	"+AF4Ilf25RaaSFCaDC9eX46evXg5+uXVuyNnAGNvO/tOa6NnNdqfj/sCAXU/2KeRDmudpL+xttTROHcr",
-	"mZGh5ZCjrye3izTF91atkdoBBMXxl/qPvZSnFqX16Dwt0vj2Ss8eWOtXfzbtYvJdqexQGlAHmioCfhJ5",
-	"Fn2xLtyCYvKE8+CGtLjRl9vhp+3VsTaqVrzMsth3eY59a+h43KMHfUNR9300oe9DhJUOdEAhZyy4fq+U",
-	"oQMVeYeDufus7qOIAmjaeQ2P1bk3EXGcXgKTPv14XQP6qwHhCQ8reNV7v7tYkaFV4Sywyqp2RwfSgpwT",
-	"6ZsrPUYbdS9nCd+obQ1w8s6dkfMgIRbmAlGQK8hunTPy3MoD+5t9bwIfhQ6zc08gboBrLNalBPnQwOFF",
-	"gj3l76P5hGunG4jMpbEwrYLzsKRGhqp+tTkXd0eH8xVxT35fIyOOv9zAaovqE6jR/mUaguNuUVBws9uq",
-	"xF1wJz8kINr7dKPOYNJpF7HfiptDKEV2oh3Q1q8JPXEAzJLbDjEwL9PMEVgyOzqQKrQDcg6u9iABHkjf",
-	"+bNNsasq1m8ACif6MZv2vK3zYPgzjtwH28nQBd7rtpXx+Ip7oZpTQ9ocX6PAU+K6wdV3IYrb8yrQ+ref",
-	"P0QEZ1q5fNARcDrDKCL1T6dX3JwqB2OetnQ0c4tieDgQzNY1Yc8lJbOVl9NGyIyv+EU171ewba8z7KlF",
-	"/ffR/HbmvcOpe18tvx0x9OZnY3zXjXnKAG/dNa0vwmuBOJDSlVdb+gdxNJ3b291r02nqPvYpS+98JfZT",
-	"MFGjcd831pdabes2UsOhHENVWfvXsNDxF/vhK3xAZGj/0YJIyMUtVKFmfLm60T2sxm5XsoFDF9PFNGn7",
-	"uAv+zsDNkvbpTwERbVeh3Exfr0LZjW1Ber8C1Qf05P9RErTuo23YOLjG5In1GziJKhtwaDUc/6oo1GVE",
-	"BkfNeLibol876af3FHKhu+jd3pffQGh+H83j21Js5WtyOTFDmx6I5dKRPdFeWdos2WnWPH6+NgRm69u7",
-	"sl8viH11o6+Vcm/AcHkyOb0BIkubwI4vp8Pax7PjY3xqKZQ++3Hy4wQvaAdcd3VPWNHYylW2r8F2ybJV",
-	"srJhsda7M2xCmKHrqoVJmB5mLIDSlmJ5x63LDFufq5WOSXw+Tp3oGULlEwnX56nTwKI6S8N7n3BWDMg1",
-	"3tdpayfNkY5m1Gj/LlfIUK0UWbBucMzrS9vCL1/MFhZmhaAHlVkP1w//NwAA//8=",
+	"5H1/c9u4kuBXQem2KlIVJcuZJDdj/3Hnl8mbl33JTC4/bnZf7BMhsiVxTQF8AGhbk3LVfpr9YPtJrtAA",
+	"SJAE9cORk3e3UzUVWQKBRqO70b/5ZZDwdcEZMCUHZ18GBRV0DQoE/vU7F9eyoAm8TvWfKchEZIXKOBuc",
+	"DS7IrfuZZCkZxrdyNplM4tGEXDCuViDqAU+kHkKZvAUhybPps8kgGmR6loKq1SAaMLqGwdng1lswGgj4",
+	"e5kJSAdnSpQQDWSygjXVkKhNoYdLJTK2HNzf3+vBsuBMAgL+Sggu9IeEMwVM6Y+0KPIsoRr6k3+Tegtf",
+	"vBn/ScBicDb4byc1Pk7Mr/IEZ3tv5zertVDBCOgxEckYUSsgwG4g5wUQuAGxIYKXCkgpQU4G+mk7sV73",
+	"osj+ChtEveAFCJWZHSQCqIJ0RhH2BRdr/WmQUgVjla1hELWREA3STNJ5DqmHoTnnOVCmf4W7IhMgt83I",
+	"yjzXMziEd1bIcG64o+tCjxpcw2Y2Pf3nn5+///F/Pfv9p7/98C///V+f/u/Tj9MPL949exuCMWNJXqYw",
+	"m2/49SxjszxbZ6pLXL+vAClIFsBSwg1WfXLit4wUgt9kKQhyDRtJEl4yJYnit1SkJMaJ40kNg4eKnM4h",
+	"D1H0msprSIlGDuELXPQaNhGByXJC4uJ6RufJf/77f9xt/vBnrndX7Ybm+W+Lwdnn7YT1ljPYDO6v2vT0",
+	"AXeNk2mK+vThZ1KAsHuaCZCgYv1NxtOI6EPTEBPGGUw6p+igMo/tD9sb/dB7fEYD2Jl0Des5iFmWBvjR",
+	"8XPgB8vTsz9S0T2A98gnapVJjfYnkujRIJUknOUbojj5AwQfp1TRsQDN2BlnBFha8IwpGT7sskgP5qSK",
+	"0sL7u/dl02fNFa1HfPRYZDiq62OBJmo8Zo58WdDYzlUFOZ//GyRKQ27kyUt8Ag87TTONJZq/8+TLguYS",
+	"opbI8cVHCgta5qoa+UjipF8Y7Fq+R24cwDlkCHc0USSFJFvTfHRuOIkLQucSmGrw1Dpj2bpcD86mvdti",
+	"pT7xQTS4Gy/52H6pL5rJr+aXb8KJTXR8XAExPztZRmiipN7aObFI1iITf01onoN4Iu0TQQHn+HpN794A",
+	"W6rV4OzpdIr4cX+fRntw/fbjbfEXLrqL2NPuHarlxK673Uzxe6ZWHyARGsWtxXGS/sXfZFL1r5wpWMv9",
+	"QNBT2jWoEHRzKCCVfvIVaDh0zU8oi75CzHxjsfINxYiANb8BSTL1jy4+jsPSARbuIRqP1/beQ8Uibdq+",
+	"NrpzV+oVOc2YgjtlFDitu2njZEI+rLTqiPoEKuuZ1jIM65wTqbgAkinC+G1A/rW4Qy/eZY4rvVMpM6ko",
+	"U29BSrrcwiKGBlq6f2207KR1AYtS0ny/sTxHSIBpUvw8oA5Kbxf1aMV5PtN3gmxIsm3b6Jz4VoGG4ASF",
+	"i1KwLgJiNcmplN3zjiWIG0jjc6JNMH1tU7KgWV4KiMittST0DVcZDGu6IfMsz0mmzkjMuJrpGz8mQ330",
+	"2mYjAmiygrTx2CgiMeIb0pgMGxMa0xZScpupFaHWHiRSUVVK/VzJEhCKZiwmQ71WpGdmRIu0lPBSRSQp",
+	"FeGLBSogjdmWVMzpEkaaIN3RmR1rYWhhH1hSwC+rxYIHi6DNzNf7MiCawB/1I0EZklMFLAmw4tsszzMJ",
+	"CWepr55r1lwambbmqbHFOnA65AZ/NJgN835ZSCWArslfPn58Z88g0nidampghPGK5QkVIruBNARbi1wr",
+	"cBzMFRD1/kPU/HJF1UuuDWYDYoeoVzxLQO6tLrzE8V3uquyExsWZMfXiWRDxbVt+CWx8mC1fHV1A6dQ/",
+	"EbWiihhSRUay5lxQs7QI88RTsqJqktSYC9GyTyOBS8Cxp8zL5UHQyI1UsJ4tMrYEUYhsT2lcOmG/7QA/",
+	"4aCgEWmRUB9lTWse+TmKcevtprr3ZqtdLP1WALt4TfRoUg+vDG9S5KUkehCa5to4gDsFTOpBE/KJXTN9",
+	"my4yyFNJqABC85zfQnrJhjj1u9dPpDM0RoSylBRUSn0AxuaoWLVkipda4k4u2aB9IS4QHJZsZgUwmquN",
+	"1VeMTvXU06/GT9sKlaZTejer6Wim+DWwgOj4rVRFqUhCC9QMcFREqCT6efPnuREgc66FvAAiQeE25Bpt",
+	"J4I+RkBJV4F3OrX/eWCeBiVhtcx+sJEhVWTNpSKn02k0Nf+fa+lmuC/ha5Akybk0d8cDIDLaS4+YTTi7",
+	"ASHRoxqRGhYNBnGPoqN3P7FGK23JIOO1eey0gtR90ZV8a1DUmTlhBSVwhTR39GcBMEbHnxlBFF1qPki4",
+	"SN1NrI96CQwE7tkTHDXf9cjEt3gi6CanpVpxcaJFUuw8i1zTdXayLNT4GR/rQ4lHqAiQArV9Moz/p/lk",
+	"nhtNyHsrO0jJcpCSxLiyjEkmyTK7AQSvlu5rnlyfQLLivYJc9kG9oHk+p8k1SVY0YxFRIoNUk6HGjGgc",
+	"cHfm+hhfdI+NBQhdK+acATFCTu9GlkXBhTKXdE3Eu4gX8cUSeJjM8C+WbWT7zo57J2ABQq8nB140YuYu",
+	"4gMVZ4wYdLHzMxQCEn0zkGEtlUfnhCYJFPprLWKzJeOiodN4FxvsrSBIkFrOBx1LvwheFpo9cgTG+Wmt",
+	"9q2UyOal4xHfsHz+IgST4kV3iU+FviSeaZusINJcAEaecAZWZW1P9WUvUnzWpsQrBEJQBcvNrgP/4MaZ",
+	"Z4Cu93NYmrEzjtsL8NqFO0GNQb0uVdk8yzO1OSd4zWtWoPkt3UhiHRzIhGZexEvz0nRekEon2cdE14aX",
+	"Fm+lgF5+mQbYxRiLRjPt2meMM4gjokUfj9GIMrIrNjJOP0wMDBM32dGMTj1dMSsauzndtRtBmdQcIo/A",
+	"gv0U2Qa0OqmvWDHqEIsAVQpmYAlSyL60UcqQnn2hDax5jjFgGzIDlhI9+CHSoKUVVxpIn47rOVg6wTzz",
+	"07lTT+ew4QxVf7T7Kl21oZauBC+Xqy6uPJ9MSxOCOxUZo53gSWos2NGkoELJCfkVAwv6ZkOEOLdLpSRZ",
+	"7UKzATpcJgEv515Cb6uCZWB6R0WAS662xuxafiNjHA20BmXC3GJgqSPyfEqGj7e7lvrCh9/P9/SykmEt",
+	"EyRjmVzNBFCbOtCkAn1JRSRHwo5IDX7kSGG2yHIFQhMK+l8m+zmyU7jzEORdzjlfFoLP5Raz1FNKaybZ",
+	"6mVtey2RKFR2A7PO9nfA3jZucSM1IFELn8GT8Og1wN0+i5FhrOBO6aslW9MlzEqRxxGZTCaj43C/nn2L",
+	"CPfdKDh0Fz7w1+CmBaTAVGY8uk0g5lTizgJK8w0IkaUgG+7KJ5LoR8in92/I8OKPUgARIHkpEoj0oLtN",
+	"RCTki/GKS32LcEGUtvnRRSJGe1Ho8dNU2m6pREB6YI5JT3oH+qVMgsfFu9d+Yoe8Hv/nv/8HnSdpPCEf",
+	"baA0Uxo5+iJ1HuH6Ht0/36EQGReZCrhGL9acLYnUc9OcJNXBY3QWTSB3kOgrJppapSJuQg1YKcOey21+",
+	"sYuWV8ze2QlVNOfLptFozNLQfr9PUoXnA2vlVHjZEhXGD0ucqDnvQckTtMhmNhjlaTjPpj+92B5Jiwa3",
+	"IlOgzd7Km97P6BeM0LnkeamArJQqhnKE7K31B14qn4oi8vcSxEZz9ULQ5RpjDprcL1msH5VnJyfrzdhJ",
+	"hIk56wnVcmKS8PWJ9UncnMYT8lqRdSmViYoQSopynmcJoWkqQMozknNezGlyHV2yQmQ3VEFE8oxdj3Oe",
+	"0BxFrHPRuIdAkmHGCGUbwrhCh8oI5bINY5AVaCHNUkKXNGPoeLtk6IGhCm7pRt8ADBJtdFoXiP6Ro/mi",
+	"tSwt3vG7tVGv4nev3r979fHTb7NXv7x/9eHD7OLNm99+j42/sRH8fPbjDqm129rrC6rukA922ukult4a",
+	"m+2PWzgi3U7/R0hp8K6xB6c11HN8XWqDD8vhaz8oxeEbCQNJOCNGxtmsgyQHKiTJVDM8afMltaSwt8Zo",
+	"EiL6ndf99qv7QUQfiLp1jgOjj3/iaShPlqcQvuq94F/jVns2fbrF1x1KRaWKrGhRALPa4q3+RnGSckLn",
+	"Wuxm4SDSbq+0QXPLW1LHZ2MylHQNhEoS498jE5BJQdEslyailYKfI6uHObUGNd8Y1YmM3dA8S2fWUReR",
+	"GO6MD2k238Q21W3WyKRs4rkZNN4zVNxiN2+Oq16D7aGTIyHYSXxDozqEqz7C6hcv4NLId4KExBncb/+6",
+	"H+1+u6RrPSomh8BpZuQDAEl5Ik/wezlZG18hRqTwXs5qZ0+LTs0l5+z3FjFoRYljrszMGLAzuEsAUtSm",
+	"aKlWWhKaxPlBNJiX6RKUP8R+UzJ6QzMjP2xIYca4mlk7y1Pf2l+DWGfG1ZwCy6q0hgUvmflcE6bR725o",
+	"spkJ0JyW2CgpqBVPWxMnnC3yDOOpWiflpf5U0E3OaTpTnM9yKpBGBFVgssT8fVXgmnP0vmhutfqa34DQ",
+	"c9scDH+MFjSC0byaC78QZaHBD7lIfqnCTF2ypIyvab7pEVXvQBSgSk4SLgQkaNlViU4JF6kVD8ZPSFkd",
+	"gxVg4izOVjb0U0fKnckckSSn66KO4gqwYfW5PrK9DEdaBFz+fxZ8jRPG/zL+mKkc0EEca0k+fo/xFRFX",
+	"wKyA2vDT7sVMQlHAm/sK6zMqDNiBUTi6tdV3YnOWQmkZlCWQV6pjJ4yaZ8AUWZVsScqCzGHBBTi0miQV",
+	"YGnD0PPu3IcY4I+QAHSof8jZ+d2vJaZthhWMa9j0eQz3ykAiC01gjoAs8eLluWggfEem0j7pLloFQ5Us",
+	"W2ASOUmzdD+XygM9btWDJjlglmD+Wth52BxpltCTBAfXUtuqd3vkJCKCIZ3tgTJPurjam6AyJXipLIz7",
+	"Uex788DPkGT6bgmU2fyF3zoKMLcLudU2Z7LiEpg9PpcwVuSUkVtMBkmdgqVlp82Awd2MgtU3zTDqTuRt",
+	"S2zzVFrjtDGiY8kVGT6dTm3qo5VlhhoV1RJ9FKZoM7JPndfiY6b4bJEJqQyxPIC98GmTsUKGNliJsZBt",
+	"3ODB6Mi5kUHXO6wQ3GaOhoYoms8SbqzbPeqyooG7GHqLK7K0mca0pDdGdtfw7sX0eBnPQKps7VL4uosZ",
+	"JNo6t6HW8KSt3OBSGeeJu/yfSOImO29CWF3yKJWGSMiqcw2NemqpbAjwQO9/p4ipLSE8UvTvSy/Dsnm+",
+	"IbLoF2s9orFBEfXNU98lnuLQPaGQWl8rbV/nsvCUv71dFn8BmmuLu71eLU88v+71zgiFfSy0UrBeFWst",
+	"9kp/rJjrv1yJ6/8PhaiH1JuuacYOurJrMHbVsDpTNqVZrhn1FuAaP6w5U6scXZw7j/qBJazOxRwW0hg6",
+	"MtdzCkXON2stVt0zTyTWGKzpxjru6qJmiTZ7CkmWArldZcmKlBIaTu0nslnz3COld5TmdAP6/JYZ/3C6",
+	"zlhVvDqIBjcZ3IIIGqiH8bqRnua0DnvGHehhT1l62PehB4SmWgGoLeW/iG2PbB5QAVxaZ5aPxtZW2/iK",
+	"fJHcELY9Mv3rrqyDqge9krQgDyE+NLHbCrtPH1+eE71PaRRa8pazlG5GE3JhSnW1NNJiaQ2USZJnC9Di",
+	"3i+Y2SYoOrT91tD/UZoyaCmYH2AReym7sD7w5tmZwbPdXsrhOGFayxqW7ndQnsH1g2KuFWq9gMMPT6dH",
+	"LFveG22hiuWoP8vIbPoIgTZLqQ8Ospnnv471HQyHrfmgwNo/1ol3d+bcHS1/rUhWmYLEZdW2szCLUmk7",
+	"iOZZ9d3eOaP2uU03CWl8WU6nP0A4HykacKwoefC6aEplfwSr89o5nA7EqLvXEBwhmkko4yxLaD6TebkM",
+	"QtiMYYRdAIdVyDUupi+7BXa3iuPQVKHEqsvbKw7MsPtoUFVGzJp9mw45xmLmJxYEkl53oDSTaMMLh9eu",
+	"ttlbfrXL+dOJ8DWgaS3dpZotWltdXteZ1J1C1GTbFqp6cH/VJxSOIepRuDxc0qOuG8woWvOS1fadaWcw",
+	"FMBSrEFGpx51/Q0imw1HySLnVI0aofXpZDqdTn94+vygrgaaoOFNuBHDBdHnARVwVBJKzKSmdoCVaxBZ",
+	"You2zokAmuIoRhp9GVpwN/PcppPnjbKSbcUBXwYFVQqEhu7/fJ6Of7r6chqdPr0fXl5OvD9H/+Ofusx/",
+	"tRMPlv9blTC2/YR1ohofWOS5GLFWrMAcRRvep9Jt3GJG+rUDpGSZMtZjm+F9L6uPIFMw+CLo71g3C0wa",
+	"1bnWG9ud6vT5oD90sPtSqRyBwQLhmuxD9Vm7dI5uiaxFW2V822AEKepZu8jEaOnMVc/JRoZXQ+B5slKz",
+	"7yzheQ5JdQquW4OeDpPuWdhqMRUgQYtKtmqhTa2u4QiXRHqAzkHvZsiWB2LyVRVnwadTQufcuMttSnYO",
+	"C0V4qcjQT085I9WC8eisasayzvI84+ySGVIgtmzK0EJVvutGu2JvYvhNGpPRlx0yqoQHSo5LZjlIhkqS",
+	"m5yy67624s1nlv0fqblo/2c8Ptr3oZBCy1kozQBrNFWIqtZ0YwKg7QL7/YkLw+7dNd81F1KcKLExwaVo",
+	"z1rU9kqGeQWkM01fvQHkDya41bl7ChDjAkQCTGU5VPVrgUod7+7YUZzslaB1m8p48GZsZmsVijLkQzH1",
+	"4ZruTWju+wP/95Iylf1Bq+rH/c/JecWaOu4eFZc8VDkSG0ESkbjGoEkzsRQQYzVX/GW+ibC4BLd8HzeR",
+	"44SyEYPRwDuNUDcQr1arHTbxRfyhsw0q+PxZXEiNcQaBp8Lnc0Abp/dH8B7b4PxLytLM+QFapn59AYSd",
+	"hLagCsPceHFk9u6QYMSPnzdmculGk61tTA7rQCMou+5CdjqeUwkpKbjEg3EdYYucsnPXWdCk7NkN9oTm",
+	"k+Bd/lpJckPzElxUKLXpDU8kia9hE59jnYjAEATW6aOI9NZwXNo10tttRgwIV0EKaKZWBM/H6UgOQg0x",
+	"dXfCuclktGMm65TAHbbsMpETUeZ7alSBjChHU73pXo4q6rQfG402aRwywtNikJJhrE/Z9GJw59VUTuLR",
+	"3iliHZoPyLpgPzNM64vxOGKSyTMSw12BmX0Yu56VMo0j78u11H/aDlgzTG5UK2D2+7En97QUVAtlftFS",
+	"LxX01vW2alHwnOaUaa1Nj+nhJHo3M/6cHpIwiH4iCa/6mUSGGySoMCP06AOxI9QJDojraby2KC8IMM0F",
+	"Rt29hkKNDlQRfPnaY9709myxHYi0burSBhosu6V8y+YM9WQHmx8xGAg3GS9lTdGYocRvAny/z8VoMap/",
+	"j8mQm6Zp8RnLlOAxOSHx2SLnXMRElotFdjcKnp2fynRoS4VOEoL9wTBG1BEA7TNocH9Icn3wQGopmHXm",
+	"jJNcbnlTkKfJTH9brdBsPFx3rQJamKzqBZXKfBKQZzYT2LFR8Fr85IKqfcaGR2wB72Z72MwWCnRnrJJj",
+	"tkwYuvsPyp5C4dQLQp1bxawNfUhuVgg4L3e0xTWiBEOqfr5hKW0jsG19xcMc1OH8YNpkPaQfCyYX6cBT",
+	"MHlL21bfmU/2DrvjKDJUooRRjZxGjllPRhmZQ0JdbkInseySacXTpUi6bMSkVC61OVPSJp8nq5JdT8gr",
+	"O6/t4W6b5ttGSyjKIE8v2dCWfKOdbqg3Irb/pYy89gkjQhV5RuYbPWXlODNW/I5Wwx1x0uG8FvYtS9TE",
+	"F5I61XsUjhNSbscdbuWx4sSlhJnLU5h5xaT9Dfpb6Smmdnx8m6XQas/vuwYy6b074hYLPTNFVlQSxr0a",
+	"Vq2faWLht2yy++h8/37vPnaGo6ujelBE+oFRR2NB/UOFQvdtwb2dYpom+l4U1H2xQ9OpxODWI54hXyyC",
+	"5b+SbiSRfLQH4ViaMYewB01s6TQebE58WPtxjxr2C/zf+sJl2yO1FGpjoJ4iqqz5cJ3wvtGmaq0jBL48",
+	"uB8a/Kqm+LpMh34M7l75QfkOD5Qn25hyt4cH7Y+kFJnafNAbt54qoALERWniwO0oXVV0VnXWqDpuD+z7",
+	"bnBVnKRmyZVShXmhTsYWvF8px3ZWjWYlb968dY0AzrBZhulkOsYkyjpkM3ad1HJA0DJGFoKj6X/J1pRt",
+	"bB2KkzgyIqXE7o9amIglZZlpcBmSTJNLdsleeW/4yaQr/ymZHhSf3JzGGiLTCcuLJJlse2xdYAbSAlst",
+	"aC1mQl47jfiSYQOExOhFuIgkXkkm2NYGF9hT0rpXz8ifEM3EnUANpqkoLSVIxJl7TVFE4i+XpizscnBG",
+	"vlxiNe3lICKXeFLmk62pdX+YstrLwf29Mb4FXLLYVi1rqGM3ZOIVNI/sSZoC18qTFVflZbYfQ54lYNnU",
+	"vhrqotCa8vjpZGpqUxSqPj7dDaLBDQhjNw+mk1MzEpMyimxwNvhhMp38gBWgaoUkfbLCnPk/9OelyUU0",
+	"XJNx9jodnA1+AWXT6lvvl3o6nR7t7VJ2hcBrpawDIdGXG/Zzy25g0uDPwdnnq2ggy/Wais3gbPAmuwGm",
+	"hxeCz1F3pEuJPlq3Lzm40hOcCKDpxt95c+mn0ym5XWW5uXNdxw3TcE4SJehikSXIa6ZRukRFTZ/2nEo4",
+	"J8+nP9jnMWETVfVUmHxwjNTZZucLV/HpHp1UmbLeIbwHmmZ6X9/nHPTyG+xM+Hz6Q980FVymVHLrMVX7",
+	"2X1ON6cnyYqqk9oQMUYkP6Cbc2SNMI37YWw+nxFt+MUR+WA09g/aGHx1o7di+jQzriKULpes0f/ZOUd2",
+	"9IFudtRqt3tGkfTRL3FNqEBHXbPFLsmwx2WcpbFpcshceXBdIjN+nca2GBgbJWFA2HXlT4OlmRH+EqMR",
+	"GtetfU3CSKwNuthmnGhZXBmx0SUzdmvdayunUhkz1lm3sabkM/L5599+fXUVR1ZA25bdZ+TzVTwhSCHS",
+	"K/W9ZKZMzlVBoe2KeMSSP1Pwf27/JXShr5BM4YCMjed6NwiERDxu9PmYNhKxuUHiRjXpGamEvRW3TY4z",
+	"am6rb30VU3Z9OHYwXWWefmk0tn7xzG8r/dmbZvAXyHMeVaqEy589M1Vn91dVpMZrZnwf7cnd4X7o9009",
+	"ztaaPJqIaaEUdS+4Uyeg+W5cd5OtZ2u5aA1tYWJn0pzsJdLgP3/47VeT9hkTnFRGBFiq6cHQYYM4Gx4R",
+	"/12KoV7fVWbFUC9iu1Nb5w5fOPIbfvjwCm0uw5CIwRazhp3aDZ436lL8y6uPRAvA+rdamwy/BvI+Gjwz",
+	"57WXiNajTw8a/fSg0T8cNPrZQaN/PGT06UGQPP3pgNHPD8LJ84Nw8vwgnFTuhgMu6OpKNjKPUKJvW9Io",
+	"K3V3c+Wnrq/mZaNLR1CT+mgTkfStEhEbzI9I447ipUr4GjVhrZZ7vFB157OvZqss9Qm5cO1FCJVEcs70",
+	"v422ESsqbesI8iumeq24vp7D+VJwp4K6l1eLGjVeD/t5JxuTYbwENsaXwmIGStWdxr/TO5d59W5YbGBX",
+	"vxw22/5OWC8tU6/6eTr+iY7/uBj/7erLafTi2X0gH1PfKY8m7APFwD3C1X+lwKNLsG/GUb+4d2MoqmSX",
+	"tD3GsvZtzVbWcbbsqw/T7KDvNPOSUE0emrPmkEemdAxT+Wz1qa1epdiTmi7DBsbLUghg6q8YZHw0ivCL",
+	"7HpIASNOB5/qV53TzwjEHCpBYzG77YDqF0YEz8jzv8gVLVxiBckzLQNN4o7pHmQmsm/NUiQHrU8b14SN",
+	"aIfFH8q2Vs/U7sm+yaR6a0B9xGOtE/x7DtVs8lufq4YIsWdxXCOSJJRZj5Xi3jHbTmP1Mde1yb1HfYEF",
+	"zxLAvaPXj6dqG2UOOWeYsRk+n9/rNR7xjJr+6J5zqrc7OR72u7QrPZSvKaNLWAMyV9Rj1hvdRBLqR83s",
+	"e+bQXe/e8YrOQvdd5Yn1b936tYicJTC5ZPY1MlgwUQVP9JFiDtCccyWVoIWZyfYlXtPUOR4L538zr+BG",
+	"QC/ZeOymikdnHtAImLZRGeOqWwBvei9bGl2CwnAgTdD/ZRwIl6wR/jkjK/QKmBih8crqkfoLZdwMPcbt",
+	"717E4zC79kB6s2HEvQzN08daPt1J8ZGHRGrapJu/nsjqTjqOfu3HmoJc0JE9J1+qz6/Te8MeOYRej1MR",
+	"s+C5hX9CfsbBxkFp+ERGhlzRbVLfIec28UATEUae8dUzhnH1nUgt03RIyqzQJKnGwT4LvdRDP5NOjnB9",
+	"64n2QWzU6+TeAvojiOBdOlBt4xxFB90LMy3DJrRSPaTeyusU/VIFVckqRI7MOF1Fgy4xTxplqSHQuC9c",
+	"F7tGInV43BSlSIzy4H3bFtsmWK7QyclNe+0anwFxaMKS30wc2ijoN/a77U16tkf8MUnQ7PgIgu+kFcgN",
+	"qmPvu5QWWbHOBTEJ+RNicg38IjCnI0SWqlwDIrSqworby0ZazeP5TJt9yfv8kzUwR9Ld/vSvv/219tI0",
+	"c4geR4gEdb/3W0WH13AIWCI25m1QigiQigwvXn0YP33+YvzLy7cjawBjM9gclSStZzXeFzLpCwTUDdQf",
+	"Rzp0Xr3wjbWlQKf5nWRGhoZDRl9Pbhdpii967JDaEQTFyZf6j4OUpxal9eg8LdL49krPAVjrV3+27WL6",
+	"XansWBpQAE0VAT+KPIu+GBduQTF5wnpwfVrc6ssN+Gl7daytqhUr8zx2r0WI3bsU4kmPHvQNRd330YS+",
+	"DxFWOtARhZy24Pq9UpoOZOQcDvruM7qPJBKgaec1PFbnzkQktoowEy79uKsB/VWD8IiHZZJDt6k9aMYO",
+	"jQpngJVGtRsdSQuyTqRvrvRobVS6wknrscLz0gY4eWvPyHqQEAsLU660lpDfWGfkuZEH5jfzoiE29h1m",
+	"545A7ADb0DKkBLnQwPFFgjnl76P5+GunW4jMprFkSnrnYUiNDOWK3zKjVjJ+Ozqer4g58vsaGXHy5Ro2",
+	"O1QfT412b5/iDHeLgoLp3VatVTiz8kMAor1PNwoGk56FiP2GXx9DKTIT7YG2fk3okQNghtz2iIE5maaP",
+	"wJDZ6Eiq0B7IObragwR4JH3nzybFruqUcg1QWNGP2bTnbZ0Hw59xZD+YDro28F63S44nl8wJ1TXVpM3w",
+	"vUMsJbYLaX0Xorg9rwKtf/v5fURwpo3NBx0Do3OMIlL3dHrJ9Kky0OZpS0fTtyiGhz3BbFwT5lxSMt84",
+	"Oa2FzOSSXVTzfgXb9jrDHlvUfx/Nb2/eO56699Xy2xJDb342xnftmMcM8NbdOvsivAaIIyld62pL/yCO",
+	"pnNzuzttOk3txz5l6a3rAPIYTNRoGPuN9aVWu9St1HAsx1DVTuVrWOjki/nwFT4gMjT/KE4ErPkNVKHm",
+	"0YQY3cNo7GYlEzi0MV1MkzaP2+DvHOwsaZ/+5BHRbhXKzvT1KpTZ2A6k9ytQfUBP/x8lQeM+2oWNo2tM",
+	"jli/gZOosgGHRsNx71ZEXYbnMGrGw+0U/dpJP72nsOYqRO/mvvwGQvP7aB7flmIrX5PNiRma9EAsl47M",
+	"ifbK0mbJTrPm8fOVJjBT3x7Kfr0g5l3HrlbKvnnJ5sms6TUQUZoEdnybK9Y+np2c4FMrLtXZj9Mfp3hB",
+	"W+DC1T1+RWMrVxnvY5csWyUraxZrvbPJJIRpuq4bZHnpYdoCKE0plnPc2syw7lytdEzi8nHqRE8fKpdI",
+	"2J2nTgOL6iwN533CWTEg13jBtamd1Edqm27ZXCFNtYLn3rreMXeXNoVfrpjNL8zyQfcqs+6v7v9vAAAA",
+	"//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

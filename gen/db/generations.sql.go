@@ -13,7 +13,7 @@ import (
 )
 
 const generationGetByID = `-- name: GenerationGetByID :one
-SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly FROM generations WHERE id = $1 AND workspace_id = $2
+SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing FROM generations WHERE id = $1 AND workspace_id = $2
 `
 
 type GenerationGetByIDParams struct {
@@ -54,6 +54,7 @@ func (q *Queries) GenerationGetByID(ctx context.Context, arg GenerationGetByIDPa
 		&i.CreatedAt,
 		&i.UsageEstimated,
 		&i.Anomaly,
+		&i.Routing,
 	)
 	return i, err
 }
@@ -90,19 +91,21 @@ WITH r AS (
         unnest($26::text[]) AS attempts,
         unnest($27::timestamptz[]) AS created_at,
         unnest($28::bool[]) AS usage_estimated,
-        unnest($29::text[]) AS anomaly
+        unnest($29::text[]) AS anomaly,
+        unnest($30::text[]) AS routing
 ), ins AS (
     INSERT INTO generations (
         id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
         app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
         native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
-        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly
+        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing
     )
     SELECT id, workspace_id, key_id, member_id, requested_model, NULLIF(model, ''), NULLIF(provider, ''),
            NULLIF(upstream_id, ''), NULLIF(app, ''), NULLIF(end_user, ''), NULLIF(session_id, ''), streamed,
            cancelled, status, NULLIF(error_type, ''), NULLIF(finish_reason, ''), NULLIF(native_finish_reason, ''),
            prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd::numeric, is_byok,
-           latency_ms, NULLIF(ttft_ms, 0), attempts::jsonb, created_at, usage_estimated, NULLIF(anomaly, '')
+           latency_ms, NULLIF(ttft_ms, 0), attempts::jsonb, created_at, usage_estimated, NULLIF(anomaly, ''),
+           NULLIF(routing, '')::jsonb
     FROM r
     ON CONFLICT (id) DO NOTHING
     RETURNING key_id, cost_usd, is_byok, created_at
@@ -161,6 +164,7 @@ type GenerationInsertManyParams struct {
 	CreatedAt          []time.Time
 	UsageEstimated     []bool
 	Anomaly            []string
+	Routing            []string
 }
 
 // Writes one flush's records in one statement, from parallel arrays (empty
@@ -200,6 +204,7 @@ func (q *Queries) GenerationInsertMany(ctx context.Context, arg GenerationInsert
 		arg.CreatedAt,
 		arg.UsageEstimated,
 		arg.Anomaly,
+		arg.Routing,
 	)
 	return err
 }

@@ -72,6 +72,7 @@ type Generation struct {
 	CreatedAt          time.Time
 	UsageEstimated     bool
 	Anomaly            *string
+	Routing            []byte
 }
 
 type GenerationStart struct {

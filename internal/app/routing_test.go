@@ -153,3 +153,61 @@ func TestMaxPriceAcceptsExactDecimals(t *testing.T) {
 	require.Equal(t, 400, status)
 	require.Equal(t, "/provider/max_price/prompt", requireEnvelope(t, doc, 400, "invalid_request")["metadata"].(map[string]any)["field"])
 }
+
+// TestDecisionLogTellsTheStory: the generation record holds the routing
+// decision (every candidate with its score or exclusion, and the order)
+// and classifies every attempt.
+func TestDecisionLogTellsTheStory(t *testing.T) {
+	t.Parallel()
+	e := setup(t, map[string]http.Handler{
+		"tri-a": mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: 503}),
+	})
+	status, hdr, body := e.postRaw("/v1/chat/completions",
+		`{"model":"test/trio","strategy":"cheapest","provider":{"ignore":["tri-c"]},"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 200, status, "%s", body)
+	g := e.generation(hdr.Get("X-Generation-Id"))
+	require.NotNil(t, g.Routing)
+	d := *g.Routing
+	require.Equal(t, "cheapest", string(d.Strategy))
+	require.Equal(t, "expected_cost_usd", d.Key)
+	got := map[string]string{}
+	for _, c := range d.Candidates {
+		switch {
+		case c.ExcludedBy != nil:
+			got[c.Provider] = "excluded:" + *c.ExcludedBy
+		case c.Rank != nil:
+			got[c.Provider] = "rank:" + string(rune('0'+*c.Rank))
+		}
+	}
+	require.Equal(t, map[string]string{"tri-a": "rank:1", "tri-b": "rank:2", "tri-c": "excluded:provider:ignore"}, got)
+	require.Len(t, g.Attempts, 2)
+	require.Equal(t, "refused", string(*g.Attempts[0].Class), "a 503 answer: nothing generated")
+	require.Equal(t, "served", string(*g.Attempts[1].Class))
+
+	// An unreachable endpoint: the request never left.
+	e.upstream["tri-b"].Close()
+	status, hdr, body = e.postRaw("/v1/chat/completions",
+		`{"model":"test/trio","provider":{"order":["tri-b","tri-c"]},"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 200, status, "%s", body)
+	g = e.generation(hdr.Get("X-Generation-Id"))
+	require.Equal(t, "tri-b", g.Attempts[0].Provider)
+	require.Equal(t, "not_sent", string(*g.Attempts[0].Class))
+	require.Equal(t, []string{"tri-b", "tri-c"}, *g.Routing.Order)
+}
+
+// TestUncertainAttempts: an upstream that takes the request and then goes
+// silent may bill it: the attempt says so.
+func TestUncertainAttempts(t *testing.T) {
+	t.Parallel()
+	e := setupWith(t, map[string]http.Handler{
+		"tri-a": mockupstream.New(mockupstream.Config{Latency: 5 * time.Second}),
+	}, func(o *Options) { o.AttemptTimeout = 200 * time.Millisecond })
+	_, tried := trio(t, e, `"strategy":"cheapest",`)
+	require.Equal(t, []string{"tri-a", "tri-b"}, tried)
+	status, hdr, _ := e.postRaw("/v1/chat/completions",
+		`{"model":"test/trio","strategy":"cheapest","provider":{"order":["tri-a"]},"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 200, status)
+	g := e.generation(hdr.Get("X-Generation-Id"))
+	require.Equal(t, "uncertain", string(*g.Attempts[0].Class))
+	require.Equal(t, "timeout", string(*g.Attempts[0].ErrorType))
+}

@@ -11,6 +11,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
+	"github.com/perpetuo/perpetuo/internal/safetext"
 )
 
 // StatusClientClosed is recorded when the client hung up before any answer
@@ -162,7 +164,6 @@ type run struct {
 	// inFlight is the candidate being called when the client hung up.
 	inFlight *routing.Candidate
 	began    time.Time // of the current attempt
-	decision routing.Decision
 }
 
 func (g *Gateway) newRun(c Caller, req Request) *run {
@@ -185,10 +186,12 @@ func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 		Strategy: r.req.Strategy, Prefs: prefs, PromptTokens: estimateTokens(len(r.req.Body)),
 		MaxOutput: r.req.MaxTokens, Params: usedParams(r.req.Body), Session: r.req.SessionID,
 	})
+	if plan.Decision.Strategy != "" { // also when no endpoint was left: it says why
+		r.rec.Routing = decisionJSON(plan.Decision)
+	}
 	if err != nil {
 		return routing.Plan{}, err
 	}
-	r.decision = plan.Decision
 	scopes := budgetScopes(r.caller.Budgets, plan)
 	if len(scopes) == 0 || r.g.budgets == nil {
 		return plan, nil
@@ -204,9 +207,9 @@ func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 // attempt records one upstream call's outcome.
 func (r *run) attempt(c routing.Candidate, began time.Time, err error) {
 	a := records.Attempt{Provider: c.Provider.Slug, Model: c.Model.ID, Status: 200,
-		LatencyMs: r.g.now().Sub(began).Milliseconds()}
+		LatencyMs: r.g.now().Sub(began).Milliseconds(), Class: "served"}
 	if err != nil {
-		a.Status, a.ErrorType = 0, string(apierr.From(err).Type)
+		a.Status, a.ErrorType, a.Class = 0, string(apierr.From(err).Type), providers.ClassOf(err)
 		var pe *providers.Error
 		if errors.As(err, &pe) {
 			a.Status = pe.Status
@@ -218,6 +221,27 @@ func (r *run) attempt(c routing.Candidate, began time.Time, err error) {
 		r.g.planner.Observe(c.Provider.Slug, c.Model.ID, routing.Outcome{Total: time.Duration(a.LatencyMs) * time.Millisecond})
 	}
 }
+
+// decisionJSON is the routing decision as stored with the record. The
+// request's provider.order is the one text from the client in it: bounded
+// and cleaned like every stored string.
+func decisionJSON(d routing.Decision) json.RawMessage {
+	if len(d.Order) > 0 {
+		order := make([]string, 0, min(len(d.Order), maxStoredOrder))
+		for _, o := range d.Order[:min(len(d.Order), maxStoredOrder)] {
+			order = append(order, safetext.Clean(o, 64))
+		}
+		d.Order = order
+	}
+	b, err := json.Marshal(d)
+	if err != nil { // a Decision always marshals; keep the record without it
+		return nil
+	}
+	return b
+}
+
+// maxStoredOrder bounds the provider.order entries a record keeps.
+const maxStoredOrder = 16
 
 // endpointFault reports whether a failed attempt speaks of the endpoint's
 // health (unreachable, timed out, overloaded, failing), not of the request

@@ -75,7 +75,7 @@ func (r *run) open(ctx context.Context, c routing.Candidate) (*Stream, error) {
 	first, err := up.Next()
 	err = wd.explain(c.Provider.Slug, err)
 	if err == io.EOF {
-		err = &providers.Error{Status: 200, Retryable: true, Client: apierr.New(502, apierr.ProviderError,
+		err = &providers.Error{Status: 200, Retryable: true, Class: providers.Uncertain, Client: apierr.New(502, apierr.ProviderError,
 			"Provider %s ended the stream without output; retry, or allow fallbacks.", c.Provider.Slug)}
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,6 +25,25 @@ type Error struct {
 	Status    int
 	Client    *apierr.Error
 	Retryable bool
+	// Class says whether the provider may bill the attempt: NotSent,
+	// Refused or Uncertain ("" is Uncertain).
+	Class string
+}
+
+// Attempt classes: what a failed attempt means for the provider's bill.
+const (
+	NotSent   = "not_sent"  // it never reached the provider (no connection, address refused, no base URL)
+	Refused   = "refused"   // the provider answered with an error status: nothing was generated
+	Uncertain = "uncertain" // sent, then timed out, cut off or answered with garbage: it may be billed
+)
+
+// ClassOf is the class of a failed attempt's error.
+func ClassOf(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) && pe.Class != "" {
+		return pe.Class
+	}
+	return Uncertain
 }
 
 // Error implements error.
@@ -39,7 +59,7 @@ func (e *Error) Unwrap() error { return e.Client }
 // only for client errors the caller must fix; raw bodies never reach the
 // client.
 func classifyStatus(c Call, status int, header http.Header, body []byte) *Error {
-	e := &Error{Status: status}
+	e := &Error{Status: status, Class: Refused}
 	p := c.Provider
 	switch {
 	case status == http.StatusBadRequest || status == http.StatusUnprocessableEntity:
@@ -110,18 +130,33 @@ func transportError(ctx context.Context, provider string, err error) *Error {
 	var blocked *egress.BlockedError
 	if errors.As(err, &blocked) {
 		// Retryable: another candidate may have a base URL that is fine.
-		return &Error{Client: blockedAddress(provider).WithCause(err), Retryable: true}
+		return &Error{Client: blockedAddress(provider).WithCause(err), Retryable: true, Class: NotSent}
+	}
+	class := Uncertain // the request may have been written
+	if dialFailed(err) {
+		class = NotSent
 	}
 	if timedOut(ctx, err) {
 		return &Error{Client: apierr.New(http.StatusGatewayTimeout, apierr.Timeout,
-			"Provider %s did not answer in time; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true}
+			"Provider %s did not answer in time; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true, Class: class}
 	}
 	if hungUp(err) {
 		return &Error{Client: apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable,
-			"Provider %s closed the connection without answering; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true}
+			"Provider %s closed the connection without answering; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true, Class: class}
 	}
 	return &Error{Client: apierr.New(http.StatusBadGateway, apierr.ProviderUnavailable,
-		"Provider %s could not be reached; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true}
+		"Provider %s could not be reached; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true, Class: class}
+}
+
+// dialFailed reports a failure to connect (refused, no such host, a dial
+// timeout): nothing of the request left this process.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
 }
 
 // answerError classifies a failure while reading an answer whose headers
@@ -131,11 +166,11 @@ func answerError(ctx context.Context, provider string, status int, err error) *E
 	switch {
 	case timedOut(ctx, err):
 		return &Error{Status: status, Client: apierr.New(http.StatusGatewayTimeout, apierr.Timeout,
-			"Provider %s stopped answering before it finished; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true}
+			"Provider %s stopped answering before it finished; retry, or allow fallbacks.", provider).WithCause(err), Retryable: true, Class: Uncertain}
 	case errors.Is(err, sse.ErrLineTooLong) || errors.Is(err, sse.ErrEventTooLong):
-		return &Error{Status: status, Client: malformed(provider).WithCause(err), Retryable: true}
+		return &Error{Status: status, Client: malformed(provider).WithCause(err), Retryable: true, Class: Uncertain}
 	default:
-		return &Error{Status: status, Client: cutOff(provider).WithCause(err), Retryable: true}
+		return &Error{Status: status, Client: cutOff(provider).WithCause(err), Retryable: true, Class: Uncertain}
 	}
 }
 

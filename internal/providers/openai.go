@@ -68,7 +68,7 @@ func UpstreamBody(body []byte, upstreamModel string, stream bool) ([]byte, error
 func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 	url, err := endpointURL(c.BaseURL, "/chat/completions")
 	if err != nil {
-		return nil, &Error{Client: misconfigured(c.Provider), Retryable: true}
+		return nil, &Error{Client: misconfigured(c.Provider), Retryable: true, Class: NotSent}
 	}
 	body, err := UpstreamBody(c.Body, c.UpstreamModel, c.Stream)
 	if err != nil {
@@ -76,7 +76,7 @@ func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, &Error{Client: misconfigured(c.Provider).WithCause(err), Retryable: true}
+		return nil, &Error{Client: misconfigured(c.Provider).WithCause(err), Retryable: true, Class: NotSent}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.Stream {
@@ -92,7 +92,7 @@ func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 		client = o.guarded
 	}
 	if client == nil {
-		return nil, &Error{Client: misconfigured(c.Provider), Retryable: true}
+		return nil, &Error{Client: misconfigured(c.Provider), Retryable: true, Class: NotSent}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -118,7 +118,7 @@ func (o *OpenAI) Complete(ctx context.Context, c Call) (*Completion, error) {
 		return nil, answerError(ctx, c.Provider, resp.StatusCode, fmt.Errorf("read response: %w", err))
 	}
 	if !gjson.ValidBytes(b) || !gjson.GetBytes(b, "choices").IsArray() {
-		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true}
+		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true, Class: Uncertain}
 	}
 	comp := &Completion{
 		Body:         b,
@@ -168,7 +168,7 @@ func (s *openAIStream) Next() ([]byte, error) {
 			continue
 		}
 		if !gjson.ValidBytes(ev.Data) {
-			return nil, &Error{Status: s.status, Client: malformed(s.call.Provider), Retryable: true}
+			return nil, &Error{Status: s.status, Client: malformed(s.call.Provider), Retryable: true, Class: Uncertain}
 		}
 		if e := gjson.GetBytes(ev.Data, "error"); e.Exists() {
 			return nil, inStreamError(s.call, ev.Data)

@@ -8,6 +8,7 @@
 package records
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -50,6 +51,10 @@ type Generation struct {
 	// Anomaly says what the gateway corrected, e.g. reported usage beyond
 	// what the request allowed, clamped; "" when nothing was.
 	Anomaly string
+	// Routing is the routing decision (JSON: strategy, candidates with
+	// scores or exclusions, order): catalog slugs and numbers, never
+	// request text. nil when no plan was made.
+	Routing json.RawMessage `json:",omitempty"`
 }
 
 // Attempt is one upstream call of a generation.
@@ -59,6 +64,9 @@ type Attempt struct {
 	Status    int    `json:"status"`
 	ErrorType string `json:"error_type,omitempty"`
 	LatencyMs int64  `json:"latency"`
+	// Class: served, or for a failure not_sent, refused or uncertain
+	// (whether the provider may bill it).
+	Class string `json:"class,omitempty"`
 }
 
 // Start marks a stream whose id went out to its client before its record
@@ -109,7 +117,7 @@ func (g Generation) Sanitized() Generation {
 // refuses the sanitised row, so its spend and counts are never lost.
 func (g Generation) stripped() Generation {
 	g.UpstreamID, g.App, g.User, g.SessionID = "", "", "", ""
-	g.FinishReason, g.NativeFinishReason, g.Attempts = "", "", nil
+	g.FinishReason, g.NativeFinishReason, g.Attempts, g.Routing = "", "", nil, nil
 	g.Anomaly = "text fields dropped: the database refused them"
 	return g
 }

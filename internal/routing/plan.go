@@ -71,8 +71,8 @@ func (p *Planner) Plan(ctx context.Context, workspaceID string, models []string,
 	}
 	plan.Excluded = append(plan.Excluded, pre...)
 	plan.Decision = d
-	if len(plan.Candidates) == 0 {
-		return Plan{}, noEndpoints(models, plan.Excluded)
+	if len(plan.Candidates) == 0 { // the decision still explains it
+		return Plan{Excluded: plan.Excluded, Decision: d}, noEndpoints(models, plan.Excluded)
 	}
 	return plan, nil
 }

@@ -57,6 +57,19 @@ func generationOf(g records.Generation) api.Generation {
 			t := api.ErrorType(a.ErrorType)
 			out.Attempts[i].ErrorType = &t
 		}
+		if a.Class != "" {
+			c := api.AttemptClass(a.Class)
+			out.Attempts[i].Class = &c
+		}
+	}
+	if len(g.Routing) > 0 {
+		// The stored decision is routing.Decision's JSON, whose names the
+		// spec's RoutingDecision mirrors; one that does not decode (a
+		// record from an older version) is left out rather than failing.
+		var rd api.RoutingDecision
+		if err := json.Unmarshal(g.Routing, &rd); err == nil {
+			out.Routing = &rd
+		}
 	}
 	return out
 }

@@ -49,7 +49,7 @@ func (s *Store) InsertGenerations(ctx context.Context, gs []records.Generation) 
 		}
 		p.TtftMs, p.Attempts = append(p.TtftMs, ttft), append(p.Attempts, string(attempts))
 		p.CreatedAt, p.UsageEstimated = append(p.CreatedAt, g.CreatedAt), append(p.UsageEstimated, g.UsageEstimated)
-		p.Anomaly = append(p.Anomaly, g.Anomaly)
+		p.Anomaly, p.Routing = append(p.Anomaly, g.Anomaly), append(p.Routing, string(g.Routing))
 	}
 	if err := s.q.GenerationInsertMany(ctx, p); err != nil {
 		return fmt.Errorf("insert %d generations: %w", len(gs), rejected(err))
@@ -119,6 +119,9 @@ func (s *Store) Generation(ctx context.Context, workspaceID, id string) (records
 	}
 	if err := json.Unmarshal(r.Attempts, &g.Attempts); err != nil {
 		return records.Generation{}, fmt.Errorf("decode attempts of %s: %w", id, err)
+	}
+	if len(r.Routing) > 0 {
+		g.Routing = json.RawMessage(r.Routing)
 	}
 	return g, nil
 }

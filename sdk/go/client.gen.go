@@ -32,6 +32,30 @@ func (e AssistantMessageRole) Valid() bool {
 	}
 }
 
+// Defines values for AttemptClass.
+const (
+	NotSent   AttemptClass = "not_sent"
+	Refused   AttemptClass = "refused"
+	Served    AttemptClass = "served"
+	Uncertain AttemptClass = "uncertain"
+)
+
+// Valid indicates whether the value is a known member of the AttemptClass enum.
+func (e AttemptClass) Valid() bool {
+	switch e {
+	case NotSent:
+		return true
+	case Refused:
+		return true
+	case Served:
+		return true
+	case Uncertain:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ChatCompletionObject.
 const (
 	ChatCompletionObjectChatCompletion ChatCompletionObject = "chat.completion"
@@ -459,7 +483,9 @@ type AssistantMessageRole string
 
 // Attempt defines model for Attempt.
 type Attempt struct {
-	ErrorType *ErrorType `json:"error_type,omitempty"`
+	// Class `served`; or, for a failure, whether the provider may bill it: `not_sent` (it never reached the provider), `refused` (the provider answered with an error status), `uncertain` (sent, then timed out, cut off or answered with garbage).
+	Class     *AttemptClass `json:"class,omitempty"`
+	ErrorType *ErrorType    `json:"error_type,omitempty"`
 
 	// Latency Milliseconds.
 	Latency  int    `json:"latency"`
@@ -469,6 +495,9 @@ type Attempt struct {
 	// Status The upstream HTTP status, or 0 when no response arrived.
 	Status int `json:"status"`
 }
+
+// AttemptClass `served`; or, for a failure, whether the provider may bill it: `not_sent` (it never reached the provider), `refused` (the provider answered with an error status), `uncertain` (sent, then timed out, cut off or answered with garbage).
+type AttemptClass string
 
 // ChatCompletion defines model for ChatCompletion.
 type ChatCompletion struct {
@@ -738,8 +767,11 @@ type Generation struct {
 	ProviderName          *string `json:"provider_name,omitempty"`
 
 	// RequestedModel The model the request asked for.
-	RequestedModel string  `json:"requested_model"`
-	SessionId      *string `json:"session_id,omitempty"`
+	RequestedModel string `json:"requested_model"`
+
+	// Routing How the endpoints were chosen (null when no plan was made, e.g. an unknown model).
+	Routing   *RoutingDecision `json:"routing,omitempty"`
+	SessionId *string          `json:"session_id,omitempty"`
 
 	// Status The HTTP status the client got (200 for a stream that started).
 	Status   int  `json:"status"`
@@ -1029,6 +1061,50 @@ type ProviderPreferences_Sort struct {
 
 // Role defines model for Role.
 type Role string
+
+// RoutingCandidate defines model for RoutingCandidate.
+type RoutingCandidate struct {
+	// ExcludedBy The filter that left it out (see the no_endpoints error).
+	ExcludedBy *string `json:"excluded_by,omitempty"`
+	Model      string  `json:"model"`
+	Provider   string  `json:"provider"`
+
+	// Rank 1-based position in the plan; absent when excluded.
+	Rank *int `json:"rank,omitempty"`
+
+	// Score Its value of the decision's `key`; lower is tried first.
+	Score float32 `json:"score"`
+}
+
+// RoutingDecision The routing decision of a request; docs/routing.md explains the rules.
+type RoutingDecision struct {
+	AllowFallbacks bool `json:"allow_fallbacks"`
+
+	// Candidates Every endpoint of the requested models, planned (`rank`) or excluded (`excluded_by`).
+	Candidates []RoutingCandidate `json:"candidates"`
+
+	// Key What `score` is: `expected_cost_usd`, `expected_ms`, `failure_rate_then_ms`, `-throughput`, `ttft_ms`, or `draw` (the position in the balanced draw).
+	Key string `json:"key"`
+
+	// MaxOutput The request's output cap, when set.
+	MaxOutput *int `json:"max_output,omitempty"`
+
+	// Order `provider.order`, when set (at most 16 entries are kept).
+	Order     *[]string `json:"order,omitempty"`
+	Partition *string   `json:"partition,omitempty"`
+
+	// PromptTokens The prompt estimate the decision used.
+	PromptTokens int `json:"prompt_tokens"`
+
+	// Session The session's previous endpoint was moved first.
+	Session *bool `json:"session,omitempty"`
+
+	// Sort `provider.sort` (or the `:nitro` / `:floor` suffix), when set.
+	Sort *string `json:"sort,omitempty"`
+
+	// Strategy Perpetuo's routing strategy for ordering candidate endpoints.
+	Strategy Strategy `json:"strategy"`
+}
 
 // Strategy Perpetuo's routing strategy for ordering candidate endpoints.
 type Strategy string

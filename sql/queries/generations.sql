@@ -36,19 +36,21 @@ WITH r AS (
         unnest(@attempts::text[]) AS attempts,
         unnest(@created_at::timestamptz[]) AS created_at,
         unnest(@usage_estimated::bool[]) AS usage_estimated,
-        unnest(@anomaly::text[]) AS anomaly
+        unnest(@anomaly::text[]) AS anomaly,
+        unnest(@routing::text[]) AS routing
 ), ins AS (
     INSERT INTO generations (
         id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
         app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
         native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
-        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly
+        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing
     )
     SELECT id, workspace_id, key_id, member_id, requested_model, NULLIF(model, ''), NULLIF(provider, ''),
            NULLIF(upstream_id, ''), NULLIF(app, ''), NULLIF(end_user, ''), NULLIF(session_id, ''), streamed,
            cancelled, status, NULLIF(error_type, ''), NULLIF(finish_reason, ''), NULLIF(native_finish_reason, ''),
            prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd::numeric, is_byok,
-           latency_ms, NULLIF(ttft_ms, 0), attempts::jsonb, created_at, usage_estimated, NULLIF(anomaly, '')
+           latency_ms, NULLIF(ttft_ms, 0), attempts::jsonb, created_at, usage_estimated, NULLIF(anomaly, ''),
+           NULLIF(routing, '')::jsonb
     FROM r
     ON CONFLICT (id) DO NOTHING
     RETURNING key_id, cost_usd, is_byok, created_at

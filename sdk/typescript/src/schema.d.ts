@@ -672,8 +672,45 @@ export interface components {
             anomaly?: string | null;
             /** @description Every upstream attempt, in order. */
             attempts: components["schemas"]["Attempt"][];
+            /** @description How the endpoints were chosen (null when no plan was made, e.g. an unknown model). */
+            routing?: components["schemas"]["RoutingDecision"] | null;
+        };
+        /** @description The routing decision of a request; docs/routing.md explains the rules. */
+        RoutingDecision: {
+            strategy: components["schemas"]["Strategy"];
+            /** @description What `score` is: `expected_cost_usd`, `expected_ms`, `failure_rate_then_ms`, `-throughput`, `ttft_ms`, or `draw` (the position in the balanced draw). */
+            key: string;
+            /** @description `provider.sort` (or the `:nitro` / `:floor` suffix), when set. */
+            sort?: string;
+            partition?: string;
+            /** @description `provider.order`, when set (at most 16 entries are kept). */
+            order?: string[];
+            allow_fallbacks: boolean;
+            /** @description The prompt estimate the decision used. */
+            prompt_tokens: number;
+            /** @description The request's output cap, when set. */
+            max_output?: number;
+            /** @description The session's previous endpoint was moved first. */
+            session?: boolean;
+            /** @description Every endpoint of the requested models, planned (`rank`) or excluded (`excluded_by`). */
+            candidates: components["schemas"]["RoutingCandidate"][];
+        };
+        RoutingCandidate: {
+            model: string;
+            provider: string;
+            /** @description The filter that left it out (see the no_endpoints error). */
+            excluded_by?: string;
+            /** @description Its value of the decision's `key`; lower is tried first. */
+            score: number;
+            /** @description 1-based position in the plan; absent when excluded. */
+            rank?: number;
         };
         Attempt: {
+            /**
+             * @description `served`; or, for a failure, whether the provider may bill it: `not_sent` (it never reached the provider), `refused` (the provider answered with an error status), `uncertain` (sent, then timed out, cut off or answered with garbage).
+             * @enum {string}
+             */
+            class?: "served" | "not_sent" | "refused" | "uncertain";
             provider: string;
             model: string;
             /** @description The upstream HTTP status, or 0 when no response arrived. */
