@@ -802,6 +802,14 @@ type Generation struct {
 	User           *string `json:"user,omitempty"`
 }
 
+// GenerationList defines model for GenerationList.
+type GenerationList struct {
+	Data []Generation `json:"data"`
+
+	// NextCursor Pass as `cursor` for the next page; null on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
 // GenerationResponse defines model for GenerationResponse.
 type GenerationResponse struct {
 	Data Generation `json:"data"`
@@ -1207,6 +1215,31 @@ type Error = ErrorResponse
 type GetGenerationParams struct {
 	// Id The generation id (`gen-...`), as returned in `id` and `X-Generation-Id`.
 	Id string `form:"id" json:"id"`
+}
+
+// ListGenerationsParams defines parameters for ListGenerations.
+type ListGenerationsParams struct {
+	// Model Only generations that requested this model.
+	Model *string `form:"model,omitempty" json:"model,omitempty"`
+
+	// Provider Only generations served by this provider slug.
+	Provider *string `form:"provider,omitempty" json:"provider,omitempty"`
+	KeyId    *string `form:"key_id,omitempty" json:"key_id,omitempty"`
+
+	// Status Only generations that ended with this HTTP status (e.g. 200, 404, 502).
+	Status *int `form:"status,omitempty" json:"status,omitempty"`
+
+	// From Only generations created at or after this time.
+	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Only generations created before this time.
+	To *time.Time `form:"to,omitempty" json:"to,omitempty"`
+
+	// Limit Page size (default 50).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor `next_cursor` of the previous page.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // CreateChatCompletionJSONRequestBody defines body for CreateChatCompletion for application/json ContentType.
@@ -1773,6 +1806,9 @@ type ServerInterface interface {
 	// UpdateCredential Update a provider credential
 	// (PATCH /v1/workspaces/{workspaceId}/credentials/{credentialId})
 	UpdateCredential(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, credentialId string)
+	// ListGenerations List generations, newest first
+	// (GET /v1/workspaces/{workspaceId}/generations)
+	ListGenerations(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, params ListGenerationsParams)
 	// ListKeys List API keys
 	// (GET /v1/workspaces/{workspaceId}/keys)
 	ListKeys(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
@@ -2171,6 +2207,139 @@ func (siw *ServerInterfaceWrapper) UpdateCredential(w http.ResponseWriter, r *ht
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateCredential(w, r, workspaceId, credentialId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListGenerations operation middleware
+func (siw *ServerInterfaceWrapper) ListGenerations(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListGenerationsParams
+
+	// ------------- Optional query parameter "model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "model", r.URL.Query(), &params.Model, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "model"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "model", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "provider" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "provider", r.URL.Query(), &params.Provider, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "provider"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "provider", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "key_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "key_id", r.URL.Query(), &params.KeyId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "key_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "key_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", r.URL.Query(), &params.Status, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "status"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "status", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", r.URL.Query(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "from"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "from", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", r.URL.Query(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "to"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "to", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListGenerations(w, r, workspaceId, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2633,6 +2802,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.DeleteKey)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.GetKey)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.UpdateKey)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/generations", wrapper.ListGenerations)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials", wrapper.ListCredentials)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials", wrapper.CreateCredential)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials/{credentialId}", wrapper.DeleteCredential)
@@ -3520,6 +3690,46 @@ func (response UpdateCredentialdefaultJSONResponse) VisitUpdateCredentialRespons
 	return err
 }
 
+type ListGenerationsRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	Params      ListGenerationsParams
+}
+
+type ListGenerationsResponseObject interface {
+	VisitListGenerationsResponse(w http.ResponseWriter) error
+}
+
+type ListGenerations200JSONResponse GenerationList
+
+func (response ListGenerations200JSONResponse) VisitListGenerationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListGenerationsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListGenerationsdefaultJSONResponse) VisitListGenerationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListKeysRequestObject struct {
 	WorkspaceId WorkspaceId `json:"workspaceId"`
 }
@@ -3958,6 +4168,9 @@ type StrictServerInterface interface {
 	// UpdateCredential Update a provider credential
 	// (PATCH /v1/workspaces/{workspaceId}/credentials/{credentialId})
 	UpdateCredential(ctx context.Context, request UpdateCredentialRequestObject) (UpdateCredentialResponseObject, error)
+	// ListGenerations List generations, newest first
+	// (GET /v1/workspaces/{workspaceId}/generations)
+	ListGenerations(ctx context.Context, request ListGenerationsRequestObject) (ListGenerationsResponseObject, error)
 	// ListKeys List API keys
 	// (GET /v1/workspaces/{workspaceId}/keys)
 	ListKeys(ctx context.Context, request ListKeysRequestObject) (ListKeysResponseObject, error)
@@ -4469,6 +4682,33 @@ func (sh *strictHandler) UpdateCredential(w http.ResponseWriter, r *http.Request
 	}
 }
 
+// ListGenerations operation middleware
+func (sh *strictHandler) ListGenerations(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, params ListGenerationsParams) {
+	var request ListGenerationsRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListGenerations(ctx, request.(ListGenerationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListGenerations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListGenerationsResponseObject); ok {
+		if err := validResponse.VisitListGenerationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListKeys operation middleware
 func (sh *strictHandler) ListKeys(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
 	var request ListKeysRequestObject
@@ -4768,153 +5008,159 @@ func (sh *strictHandler) UpdateMember(w http.ResponseWriter, r *http.Request, wo
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H1/c9u4kuBXQem2KlIVJcuZJDdj/3Hnl8mbl33JTC4/bnZf7BMhsiVxTQF8AGhbk3LVfpr9YPtJrtAA",
-	"SJAE9cORk3e3UzUVWQKBRqO70b/5ZZDwdcEZMCUHZ18GBRV0DQoE/vU7F9eyoAm8TvWfKchEZIXKOBuc",
-	"DS7IrfuZZCkZxrdyNplM4tGEXDCuViDqAU+kHkKZvAUhybPps8kgGmR6loKq1SAaMLqGwdng1lswGgj4",
-	"e5kJSAdnSpQQDWSygjXVkKhNoYdLJTK2HNzf3+vBsuBMAgL+Sggu9IeEMwVM6Y+0KPIsoRr6k3+Tegtf",
-	"vBn/ScBicDb4byc1Pk7Mr/IEZ3tv5zertVDBCOgxEckYUSsgwG4g5wUQuAGxIYKXCkgpQU4G+mk7sV73",
-	"osj+ChtEveAFCJWZHSQCqIJ0RhH2BRdr/WmQUgVjla1hELWREA3STNJ5DqmHoTnnOVCmf4W7IhMgt83I",
-	"yjzXMziEd1bIcG64o+tCjxpcw2Y2Pf3nn5+///F/Pfv9p7/98C///V+f/u/Tj9MPL949exuCMWNJXqYw",
-	"m2/49SxjszxbZ6pLXL+vAClIFsBSwg1WfXLit4wUgt9kKQhyDRtJEl4yJYnit1SkJMaJ40kNg4eKnM4h",
-	"D1H0msprSIlGDuELXPQaNhGByXJC4uJ6RufJf/77f9xt/vBnrndX7Ybm+W+Lwdnn7YT1ljPYDO6v2vT0",
-	"AXeNk2mK+vThZ1KAsHuaCZCgYv1NxtOI6EPTEBPGGUw6p+igMo/tD9sb/dB7fEYD2Jl0Des5iFmWBvjR",
-	"8XPgB8vTsz9S0T2A98gnapVJjfYnkujRIJUknOUbojj5AwQfp1TRsQDN2BlnBFha8IwpGT7sskgP5qSK",
-	"0sL7u/dl02fNFa1HfPRYZDiq62OBJmo8Zo58WdDYzlUFOZ//GyRKQ27kyUt8Ag87TTONJZq/8+TLguYS",
-	"opbI8cVHCgta5qoa+UjipF8Y7Fq+R24cwDlkCHc0USSFJFvTfHRuOIkLQucSmGrw1Dpj2bpcD86mvdti",
-	"pT7xQTS4Gy/52H6pL5rJr+aXb8KJTXR8XAExPztZRmiipN7aObFI1iITf01onoN4Iu0TQQHn+HpN794A",
-	"W6rV4OzpdIr4cX+fRntw/fbjbfEXLrqL2NPuHarlxK673Uzxe6ZWHyARGsWtxXGS/sXfZFL1r5wpWMv9",
-	"QNBT2jWoEHRzKCCVfvIVaDh0zU8oi75CzHxjsfINxYiANb8BSTL1jy4+jsPSARbuIRqP1/beQ8Uibdq+",
-	"NrpzV+oVOc2YgjtlFDitu2njZEI+rLTqiPoEKuuZ1jIM65wTqbgAkinC+G1A/rW4Qy/eZY4rvVMpM6ko",
-	"U29BSrrcwiKGBlq6f2207KR1AYtS0ny/sTxHSIBpUvw8oA5Kbxf1aMV5PtN3gmxIsm3b6Jz4VoGG4ASF",
-	"i1KwLgJiNcmplN3zjiWIG0jjc6JNMH1tU7KgWV4KiMittST0DVcZDGu6IfMsz0mmzkjMuJrpGz8mQ330",
-	"2mYjAmiygrTx2CgiMeIb0pgMGxMa0xZScpupFaHWHiRSUVVK/VzJEhCKZiwmQ71WpGdmRIu0lPBSRSQp",
-	"FeGLBSogjdmWVMzpEkaaIN3RmR1rYWhhH1hSwC+rxYIHi6DNzNf7MiCawB/1I0EZklMFLAmw4tsszzMJ",
-	"CWepr55r1lwambbmqbHFOnA65AZ/NJgN835ZSCWArslfPn58Z88g0nidampghPGK5QkVIruBNARbi1wr",
-	"cBzMFRD1/kPU/HJF1UuuDWYDYoeoVzxLQO6tLrzE8V3uquyExsWZMfXiWRDxbVt+CWx8mC1fHV1A6dQ/",
-	"EbWiihhSRUay5lxQs7QI88RTsqJqktSYC9GyTyOBS8Cxp8zL5UHQyI1UsJ4tMrYEUYhsT2lcOmG/7QA/",
-	"4aCgEWmRUB9lTWse+TmKcevtprr3ZqtdLP1WALt4TfRoUg+vDG9S5KUkehCa5to4gDsFTOpBE/KJXTN9",
-	"my4yyFNJqABC85zfQnrJhjj1u9dPpDM0RoSylBRUSn0AxuaoWLVkipda4k4u2aB9IS4QHJZsZgUwmquN",
-	"1VeMTvXU06/GT9sKlaZTejer6Wim+DWwgOj4rVRFqUhCC9QMcFREqCT6efPnuREgc66FvAAiQeE25Bpt",
-	"J4I+RkBJV4F3OrX/eWCeBiVhtcx+sJEhVWTNpSKn02k0Nf+fa+lmuC/ha5Akybk0d8cDIDLaS4+YTTi7",
-	"ASHRoxqRGhYNBnGPoqN3P7FGK23JIOO1eey0gtR90ZV8a1DUmTlhBSVwhTR39GcBMEbHnxlBFF1qPki4",
-	"SN1NrI96CQwE7tkTHDXf9cjEt3gi6CanpVpxcaJFUuw8i1zTdXayLNT4GR/rQ4lHqAiQArV9Moz/p/lk",
-	"nhtNyHsrO0jJcpCSxLiyjEkmyTK7AQSvlu5rnlyfQLLivYJc9kG9oHk+p8k1SVY0YxFRIoNUk6HGjGgc",
-	"cHfm+hhfdI+NBQhdK+acATFCTu9GlkXBhTKXdE3Eu4gX8cUSeJjM8C+WbWT7zo57J2ABQq8nB140YuYu",
-	"4gMVZ4wYdLHzMxQCEn0zkGEtlUfnhCYJFPprLWKzJeOiodN4FxvsrSBIkFrOBx1LvwheFpo9cgTG+Wmt",
-	"9q2UyOal4xHfsHz+IgST4kV3iU+FviSeaZusINJcAEaecAZWZW1P9WUvUnzWpsQrBEJQBcvNrgP/4MaZ",
-	"Z4Cu93NYmrEzjtsL8NqFO0GNQb0uVdk8yzO1OSd4zWtWoPkt3UhiHRzIhGZexEvz0nRekEon2cdE14aX",
-	"Fm+lgF5+mQbYxRiLRjPt2meMM4gjokUfj9GIMrIrNjJOP0wMDBM32dGMTj1dMSsauzndtRtBmdQcIo/A",
-	"gv0U2Qa0OqmvWDHqEIsAVQpmYAlSyL60UcqQnn2hDax5jjFgGzIDlhI9+CHSoKUVVxpIn47rOVg6wTzz",
-	"07lTT+ew4QxVf7T7Kl21oZauBC+Xqy6uPJ9MSxOCOxUZo53gSWos2NGkoELJCfkVAwv6ZkOEOLdLpSRZ",
-	"7UKzATpcJgEv515Cb6uCZWB6R0WAS662xuxafiNjHA20BmXC3GJgqSPyfEqGj7e7lvrCh9/P9/SykmEt",
-	"EyRjmVzNBFCbOtCkAn1JRSRHwo5IDX7kSGG2yHIFQhMK+l8m+zmyU7jzEORdzjlfFoLP5Raz1FNKaybZ",
-	"6mVtey2RKFR2A7PO9nfA3jZucSM1IFELn8GT8Og1wN0+i5FhrOBO6aslW9MlzEqRxxGZTCaj43C/nn2L",
-	"CPfdKDh0Fz7w1+CmBaTAVGY8uk0g5lTizgJK8w0IkaUgG+7KJ5LoR8in92/I8OKPUgARIHkpEoj0oLtN",
-	"RCTki/GKS32LcEGUtvnRRSJGe1Ho8dNU2m6pREB6YI5JT3oH+qVMgsfFu9d+Yoe8Hv/nv/8HnSdpPCEf",
-	"baA0Uxo5+iJ1HuH6Ht0/36EQGReZCrhGL9acLYnUc9OcJNXBY3QWTSB3kOgrJppapSJuQg1YKcOey21+",
-	"sYuWV8ze2QlVNOfLptFozNLQfr9PUoXnA2vlVHjZEhXGD0ucqDnvQckTtMhmNhjlaTjPpj+92B5Jiwa3",
-	"IlOgzd7Km97P6BeM0LnkeamArJQqhnKE7K31B14qn4oi8vcSxEZz9ULQ5RpjDprcL1msH5VnJyfrzdhJ",
-	"hIk56wnVcmKS8PWJ9UncnMYT8lqRdSmViYoQSopynmcJoWkqQMozknNezGlyHV2yQmQ3VEFE8oxdj3Oe",
-	"0BxFrHPRuIdAkmHGCGUbwrhCh8oI5bINY5AVaCHNUkKXNGPoeLtk6IGhCm7pRt8ADBJtdFoXiP6Ro/mi",
-	"tSwt3vG7tVGv4nev3r979fHTb7NXv7x/9eHD7OLNm99+j42/sRH8fPbjDqm129rrC6rukA922ukult4a",
-	"m+2PWzgi3U7/R0hp8K6xB6c11HN8XWqDD8vhaz8oxeEbCQNJOCNGxtmsgyQHKiTJVDM8afMltaSwt8Zo",
-	"EiL6ndf99qv7QUQfiLp1jgOjj3/iaShPlqcQvuq94F/jVns2fbrF1x1KRaWKrGhRALPa4q3+RnGSckLn",
-	"Wuxm4SDSbq+0QXPLW1LHZ2MylHQNhEoS498jE5BJQdEslyailYKfI6uHObUGNd8Y1YmM3dA8S2fWUReR",
-	"GO6MD2k238Q21W3WyKRs4rkZNN4zVNxiN2+Oq16D7aGTIyHYSXxDozqEqz7C6hcv4NLId4KExBncb/+6",
-	"H+1+u6RrPSomh8BpZuQDAEl5Ik/wezlZG18hRqTwXs5qZ0+LTs0l5+z3FjFoRYljrszMGLAzuEsAUtSm",
-	"aKlWWhKaxPlBNJiX6RKUP8R+UzJ6QzMjP2xIYca4mlk7y1Pf2l+DWGfG1ZwCy6q0hgUvmflcE6bR725o",
-	"spkJ0JyW2CgpqBVPWxMnnC3yDOOpWiflpf5U0E3OaTpTnM9yKpBGBFVgssT8fVXgmnP0vmhutfqa34DQ",
-	"c9scDH+MFjSC0byaC78QZaHBD7lIfqnCTF2ypIyvab7pEVXvQBSgSk4SLgQkaNlViU4JF6kVD8ZPSFkd",
-	"gxVg4izOVjb0U0fKnckckSSn66KO4gqwYfW5PrK9DEdaBFz+fxZ8jRPG/zL+mKkc0EEca0k+fo/xFRFX",
-	"wKyA2vDT7sVMQlHAm/sK6zMqDNiBUTi6tdV3YnOWQmkZlCWQV6pjJ4yaZ8AUWZVsScqCzGHBBTi0miQV",
-	"YGnD0PPu3IcY4I+QAHSof8jZ+d2vJaZthhWMa9j0eQz3ykAiC01gjoAs8eLluWggfEem0j7pLloFQ5Us",
-	"W2ASOUmzdD+XygM9btWDJjlglmD+Wth52BxpltCTBAfXUtuqd3vkJCKCIZ3tgTJPurjam6AyJXipLIz7",
-	"Uex788DPkGT6bgmU2fyF3zoKMLcLudU2Z7LiEpg9PpcwVuSUkVtMBkmdgqVlp82Awd2MgtU3zTDqTuRt",
-	"S2zzVFrjtDGiY8kVGT6dTm3qo5VlhhoV1RJ9FKZoM7JPndfiY6b4bJEJqQyxPIC98GmTsUKGNliJsZBt",
-	"3ODB6Mi5kUHXO6wQ3GaOhoYoms8SbqzbPeqyooG7GHqLK7K0mca0pDdGdtfw7sX0eBnPQKps7VL4uosZ",
-	"JNo6t6HW8KSt3OBSGeeJu/yfSOImO29CWF3yKJWGSMiqcw2NemqpbAjwQO9/p4ipLSE8UvTvSy/Dsnm+",
-	"IbLoF2s9orFBEfXNU98lnuLQPaGQWl8rbV/nsvCUv71dFn8BmmuLu71eLU88v+71zgiFfSy0UrBeFWst",
-	"9kp/rJjrv1yJ6/8PhaiH1JuuacYOurJrMHbVsDpTNqVZrhn1FuAaP6w5U6scXZw7j/qBJazOxRwW0hg6",
-	"MtdzCkXON2stVt0zTyTWGKzpxjru6qJmiTZ7CkmWArldZcmKlBIaTu0nslnz3COld5TmdAP6/JYZ/3C6",
-	"zlhVvDqIBjcZ3IIIGqiH8bqRnua0DnvGHehhT1l62PehB4SmWgGoLeW/iG2PbB5QAVxaZ5aPxtZW2/iK",
-	"fJHcELY9Mv3rrqyDqge9krQgDyE+NLHbCrtPH1+eE71PaRRa8pazlG5GE3JhSnW1NNJiaQ2USZJnC9Di",
-	"3i+Y2SYoOrT91tD/UZoyaCmYH2AReym7sD7w5tmZwbPdXsrhOGFayxqW7ndQnsH1g2KuFWq9gMMPT6dH",
-	"LFveG22hiuWoP8vIbPoIgTZLqQ8Ospnnv471HQyHrfmgwNo/1ol3d+bcHS1/rUhWmYLEZdW2szCLUmk7",
-	"iOZZ9d3eOaP2uU03CWl8WU6nP0A4HykacKwoefC6aEplfwSr89o5nA7EqLvXEBwhmkko4yxLaD6TebkM",
-	"QtiMYYRdAIdVyDUupi+7BXa3iuPQVKHEqsvbKw7MsPtoUFVGzJp9mw45xmLmJxYEkl53oDSTaMMLh9eu",
-	"ttlbfrXL+dOJ8DWgaS3dpZotWltdXteZ1J1C1GTbFqp6cH/VJxSOIepRuDxc0qOuG8woWvOS1fadaWcw",
-	"FMBSrEFGpx51/Q0imw1HySLnVI0aofXpZDqdTn94+vygrgaaoOFNuBHDBdHnARVwVBJKzKSmdoCVaxBZ",
-	"You2zokAmuIoRhp9GVpwN/PcppPnjbKSbcUBXwYFVQqEhu7/fJ6Of7r6chqdPr0fXl5OvD9H/+Ofusx/",
-	"tRMPlv9blTC2/YR1ohofWOS5GLFWrMAcRRvep9Jt3GJG+rUDpGSZMtZjm+F9L6uPIFMw+CLo71g3C0wa",
-	"1bnWG9ud6vT5oD90sPtSqRyBwQLhmuxD9Vm7dI5uiaxFW2V822AEKepZu8jEaOnMVc/JRoZXQ+B5slKz",
-	"7yzheQ5JdQquW4OeDpPuWdhqMRUgQYtKtmqhTa2u4QiXRHqAzkHvZsiWB2LyVRVnwadTQufcuMttSnYO",
-	"C0V4qcjQT085I9WC8eisasayzvI84+ySGVIgtmzK0EJVvutGu2JvYvhNGpPRlx0yqoQHSo5LZjlIhkqS",
-	"m5yy67624s1nlv0fqblo/2c8Ptr3oZBCy1kozQBrNFWIqtZ0YwKg7QL7/YkLw+7dNd81F1KcKLExwaVo",
-	"z1rU9kqGeQWkM01fvQHkDya41bl7ChDjAkQCTGU5VPVrgUod7+7YUZzslaB1m8p48GZsZmsVijLkQzH1",
-	"4ZruTWju+wP/95Iylf1Bq+rH/c/JecWaOu4eFZc8VDkSG0ESkbjGoEkzsRQQYzVX/GW+ibC4BLd8HzeR",
-	"44SyEYPRwDuNUDcQr1arHTbxRfyhsw0q+PxZXEiNcQaBp8Lnc0Abp/dH8B7b4PxLytLM+QFapn59AYSd",
-	"hLagCsPceHFk9u6QYMSPnzdmculGk61tTA7rQCMou+5CdjqeUwkpKbjEg3EdYYucsnPXWdCk7NkN9oTm",
-	"k+Bd/lpJckPzElxUKLXpDU8kia9hE59jnYjAEATW6aOI9NZwXNo10tttRgwIV0EKaKZWBM/H6UgOQg0x",
-	"dXfCuclktGMm65TAHbbsMpETUeZ7alSBjChHU73pXo4q6rQfG402aRwywtNikJJhrE/Z9GJw59VUTuLR",
-	"3iliHZoPyLpgPzNM64vxOGKSyTMSw12BmX0Yu56VMo0j78u11H/aDlgzTG5UK2D2+7En97QUVAtlftFS",
-	"LxX01vW2alHwnOaUaa1Nj+nhJHo3M/6cHpIwiH4iCa/6mUSGGySoMCP06AOxI9QJDojraby2KC8IMM0F",
-	"Rt29hkKNDlQRfPnaY9709myxHYi0burSBhosu6V8y+YM9WQHmx8xGAg3GS9lTdGYocRvAny/z8VoMap/",
-	"j8mQm6Zp8RnLlOAxOSHx2SLnXMRElotFdjcKnp2fynRoS4VOEoL9wTBG1BEA7TNocH9Icn3wQGopmHXm",
-	"jJNcbnlTkKfJTH9brdBsPFx3rQJamKzqBZXKfBKQZzYT2LFR8Fr85IKqfcaGR2wB72Z72MwWCnRnrJJj",
-	"tkwYuvsPyp5C4dQLQp1bxawNfUhuVgg4L3e0xTWiBEOqfr5hKW0jsG19xcMc1OH8YNpkPaQfCyYX6cBT",
-	"MHlL21bfmU/2DrvjKDJUooRRjZxGjllPRhmZQ0JdbkInseySacXTpUi6bMSkVC61OVPSJp8nq5JdT8gr",
-	"O6/t4W6b5ttGSyjKIE8v2dCWfKOdbqg3Irb/pYy89gkjQhV5RuYbPWXlODNW/I5Wwx1x0uG8FvYtS9TE",
-	"F5I61XsUjhNSbscdbuWx4sSlhJnLU5h5xaT9Dfpb6Smmdnx8m6XQas/vuwYy6b074hYLPTNFVlQSxr0a",
-	"Vq2faWLht2yy++h8/37vPnaGo6ujelBE+oFRR2NB/UOFQvdtwb2dYpom+l4U1H2xQ9OpxODWI54hXyyC",
-	"5b+SbiSRfLQH4ViaMYewB01s6TQebE58WPtxjxr2C/zf+sJl2yO1FGpjoJ4iqqz5cJ3wvtGmaq0jBL48",
-	"uB8a/Kqm+LpMh34M7l75QfkOD5Qn25hyt4cH7Y+kFJnafNAbt54qoALERWniwO0oXVV0VnXWqDpuD+z7",
-	"bnBVnKRmyZVShXmhTsYWvF8px3ZWjWYlb968dY0AzrBZhulkOsYkyjpkM3ad1HJA0DJGFoKj6X/J1pRt",
-	"bB2KkzgyIqXE7o9amIglZZlpcBmSTJNLdsleeW/4yaQr/ymZHhSf3JzGGiLTCcuLJJlse2xdYAbSAlst",
-	"aC1mQl47jfiSYQOExOhFuIgkXkkm2NYGF9hT0rpXz8ifEM3EnUANpqkoLSVIxJl7TVFE4i+XpizscnBG",
-	"vlxiNe3lICKXeFLmk62pdX+YstrLwf29Mb4FXLLYVi1rqGM3ZOIVNI/sSZoC18qTFVflZbYfQ54lYNnU",
-	"vhrqotCa8vjpZGpqUxSqPj7dDaLBDQhjNw+mk1MzEpMyimxwNvhhMp38gBWgaoUkfbLCnPk/9OelyUU0",
-	"XJNx9jodnA1+AWXT6lvvl3o6nR7t7VJ2hcBrpawDIdGXG/Zzy25g0uDPwdnnq2ggy/Wais3gbPAmuwGm",
-	"hxeCz1F3pEuJPlq3Lzm40hOcCKDpxt95c+mn0ym5XWW5uXNdxw3TcE4SJehikSXIa6ZRukRFTZ/2nEo4",
-	"J8+nP9jnMWETVfVUmHxwjNTZZucLV/HpHp1UmbLeIbwHmmZ6X9/nHPTyG+xM+Hz6Q980FVymVHLrMVX7",
-	"2X1ON6cnyYqqk9oQMUYkP6Cbc2SNMI37YWw+nxFt+MUR+WA09g/aGHx1o7di+jQzriKULpes0f/ZOUd2",
-	"9IFudtRqt3tGkfTRL3FNqEBHXbPFLsmwx2WcpbFpcshceXBdIjN+nca2GBgbJWFA2HXlT4OlmRH+EqMR",
-	"GtetfU3CSKwNuthmnGhZXBmx0SUzdmvdayunUhkz1lm3sabkM/L5599+fXUVR1ZA25bdZ+TzVTwhSCHS",
-	"K/W9ZKZMzlVBoe2KeMSSP1Pwf27/JXShr5BM4YCMjed6NwiERDxu9PmYNhKxuUHiRjXpGamEvRW3TY4z",
-	"am6rb30VU3Z9OHYwXWWefmk0tn7xzG8r/dmbZvAXyHMeVaqEy589M1Vn91dVpMZrZnwf7cnd4X7o9009",
-	"ztaaPJqIaaEUdS+4Uyeg+W5cd5OtZ2u5aA1tYWJn0pzsJdLgP3/47VeT9hkTnFRGBFiq6cHQYYM4Gx4R",
-	"/12KoV7fVWbFUC9iu1Nb5w5fOPIbfvjwCm0uw5CIwRazhp3aDZ436lL8y6uPRAvA+rdamwy/BvI+Gjwz",
-	"57WXiNajTw8a/fSg0T8cNPrZQaN/PGT06UGQPP3pgNHPD8LJ84Nw8vwgnFTuhgMu6OpKNjKPUKJvW9Io",
-	"K3V3c+Wnrq/mZaNLR1CT+mgTkfStEhEbzI9I447ipUr4GjVhrZZ7vFB157OvZqss9Qm5cO1FCJVEcs70",
-	"v422ESsqbesI8iumeq24vp7D+VJwp4K6l1eLGjVeD/t5JxuTYbwENsaXwmIGStWdxr/TO5d59W5YbGBX",
-	"vxw22/5OWC8tU6/6eTr+iY7/uBj/7erLafTi2X0gH1PfKY8m7APFwD3C1X+lwKNLsG/GUb+4d2MoqmSX",
-	"tD3GsvZtzVbWcbbsqw/T7KDvNPOSUE0emrPmkEemdAxT+Wz1qa1epdiTmi7DBsbLUghg6q8YZHw0ivCL",
-	"7HpIASNOB5/qV53TzwjEHCpBYzG77YDqF0YEz8jzv8gVLVxiBckzLQNN4o7pHmQmsm/NUiQHrU8b14SN",
-	"aIfFH8q2Vs/U7sm+yaR6a0B9xGOtE/x7DtVs8lufq4YIsWdxXCOSJJRZj5Xi3jHbTmP1Mde1yb1HfYEF",
-	"zxLAvaPXj6dqG2UOOWeYsRk+n9/rNR7xjJr+6J5zqrc7OR72u7QrPZSvKaNLWAMyV9Rj1hvdRBLqR83s",
-	"e+bQXe/e8YrOQvdd5Yn1b936tYicJTC5ZPY1MlgwUQVP9JFiDtCccyWVoIWZyfYlXtPUOR4L538zr+BG",
-	"QC/ZeOymikdnHtAImLZRGeOqWwBvei9bGl2CwnAgTdD/ZRwIl6wR/jkjK/QKmBih8crqkfoLZdwMPcbt",
-	"717E4zC79kB6s2HEvQzN08daPt1J8ZGHRGrapJu/nsjqTjqOfu3HmoJc0JE9J1+qz6/Te8MeOYRej1MR",
-	"s+C5hX9CfsbBxkFp+ERGhlzRbVLfIec28UATEUae8dUzhnH1nUgt03RIyqzQJKnGwT4LvdRDP5NOjnB9",
-	"64n2QWzU6+TeAvojiOBdOlBt4xxFB90LMy3DJrRSPaTeyusU/VIFVckqRI7MOF1Fgy4xTxplqSHQuC9c",
-	"F7tGInV43BSlSIzy4H3bFtsmWK7QyclNe+0anwFxaMKS30wc2ijoN/a77U16tkf8MUnQ7PgIgu+kFcgN",
-	"qmPvu5QWWbHOBTEJ+RNicg38IjCnI0SWqlwDIrSqworby0ZazeP5TJt9yfv8kzUwR9Ld/vSvv/219tI0",
-	"c4geR4gEdb/3W0WH13AIWCI25m1QigiQigwvXn0YP33+YvzLy7cjawBjM9gclSStZzXeFzLpCwTUDdQf",
-	"Rzp0Xr3wjbWlQKf5nWRGhoZDRl9Pbhdpii967JDaEQTFyZf6j4OUpxal9eg8LdL49krPAVjrV3+27WL6",
-	"XansWBpQAE0VAT+KPIu+GBduQTF5wnpwfVrc6ssN+Gl7daytqhUr8zx2r0WI3bsU4kmPHvQNRd330YS+",
-	"DxFWOtARhZy24Pq9UpoOZOQcDvruM7qPJBKgaec1PFbnzkQktoowEy79uKsB/VWD8IiHZZJDt6k9aMYO",
-	"jQpngJVGtRsdSQuyTqRvrvRobVS6wknrscLz0gY4eWvPyHqQEAsLU660lpDfWGfkuZEH5jfzoiE29h1m",
-	"545A7ADb0DKkBLnQwPFFgjnl76P5+GunW4jMprFkSnrnYUiNDOWK3zKjVjJ+Ozqer4g58vsaGXHy5Ro2",
-	"O1QfT412b5/iDHeLgoLp3VatVTiz8kMAor1PNwoGk56FiP2GXx9DKTIT7YG2fk3okQNghtz2iIE5maaP",
-	"wJDZ6Eiq0B7IObragwR4JH3nzybFruqUcg1QWNGP2bTnbZ0Hw59xZD+YDro28F63S44nl8wJ1TXVpM3w",
-	"vUMsJbYLaX0Xorg9rwKtf/v5fURwpo3NBx0Do3OMIlL3dHrJ9Kky0OZpS0fTtyiGhz3BbFwT5lxSMt84",
-	"Oa2FzOSSXVTzfgXb9jrDHlvUfx/Nb2/eO56699Xy2xJDb342xnftmMcM8NbdOvsivAaIIyld62pL/yCO",
-	"pnNzuzttOk3txz5l6a3rAPIYTNRoGPuN9aVWu9St1HAsx1DVTuVrWOjki/nwFT4gMjT/KE4ErPkNVKHm",
-	"0YQY3cNo7GYlEzi0MV1MkzaP2+DvHOwsaZ/+5BHRbhXKzvT1KpTZ2A6k9ytQfUBP/x8lQeM+2oWNo2tM",
-	"jli/gZOosgGHRsNx71ZEXYbnMGrGw+0U/dpJP72nsOYqRO/mvvwGQvP7aB7flmIrX5PNiRma9EAsl47M",
-	"ifbK0mbJTrPm8fOVJjBT3x7Kfr0g5l3HrlbKvnnJ5sms6TUQUZoEdnybK9Y+np2c4FMrLtXZj9Mfp3hB",
-	"W+DC1T1+RWMrVxnvY5csWyUraxZrvbPJJIRpuq4bZHnpYdoCKE0plnPc2syw7lytdEzi8nHqRE8fKpdI",
-	"2J2nTgOL6iwN533CWTEg13jBtamd1Edqm27ZXCFNtYLn3rreMXeXNoVfrpjNL8zyQfcqs+6v7v9vAAAA",
-	"//8=",
+	"5H1/c9u4kuBXQem2KlIVJcsZJzdj/3Hnl8mbl33JTC7J3Oy+2CdCZEvimgL4ANC2kkrVfpr9YPtJrtAA",
+	"SJAE9cORk3e3UzUVWQKBRqO70b/5eZDwdcEZMCUH558HBRV0DQoE/vUHFzeyoAm8SvWfKchEZIXKOBuc",
+	"Dy7JnfuZZCkZxndyNplM4tGEXDKuViDqAU+kHkKZvAMhydn0bDKIBpmepaBqNYgGjK5hcD648xaMBgL+",
+	"XmYC0sG5EiVEA5msYE01JGpT6OFSiYwtB1++fNGDZcGZBAT8pRBc6A8JZwqY0h9pUeRZQjX0J/8m9RY+",
+	"ezP+k4DF4Hzw305qfJyYX+UJzvbOzm9Wa6GCEdBjIpIxolZAgN1CzgsgcAtiQwQvFZBSgpwM9NN2Yr3u",
+	"ZZH9FTaIesELECozO0gEUAXpjCLsCy7W+tMgpQrGKlvDIGojIRqkmaTzHFIPQ3POc6BM/wr3RSZAbpuR",
+	"lXmuZ3AI76yQ4dxwT9eFHjW4gc1sevrPPz979+P/Ovvjp7/98C///V+f/u/TD9P3z9+evQnBmLEkL1OY",
+	"zTf8ZpaxWZ6tM9Ulrj9WgBQkC2Ap4QarPjnxO0YKwW+zFAS5gY0kCS+ZkkTxOypSEuPE8aSGwUNFTueQ",
+	"hyh6TeUNpEQjh/AFLnoDm4jAZDkhcXEzo/PkP//9P+43n/yZ691Vu6F5/tticP5xO2G94Qw2gy/XbXp6",
+	"j7vGyTRF/f7+Z1KAsHuaCZCgYv1NxtOI6EPTEBPGGUw6p+igMo/tD9tr/dA7fEYD2Jl0Des5iFmWBvjR",
+	"8XPgB8vTs0+p6B7AO+QTtcqkRvsTSfRokEoSzvINUZx8AsHHKVV0LEAzdsYZAZYWPGNKhg+7LNKDOami",
+	"tPD+vviy6aPmitYjPnosMhzV9bFAEzUeM0e+LGhs57qCnM//DRKlITfy5AU+gYedppnGEs3fevJlQXMJ",
+	"UUvk+OIjhQUtc1WNfCRx0i8Mdi3fIzcO4BwyhHuaKJJCkq1pPrownMQFoXMJTDV4ap2xbF2uB+fT3m2x",
+	"Up/4IBrcj5d8bL/UF83kV/PLN+HEJjo+rICYn50sIzRRUm/tglgka5GJvyY0z0E8kfaJoIBzfL2m96+B",
+	"LdVqcP50OkX8uL9Poz24fvvxtvgLF91F7Gn3DtVyYtfdbqb4I1Or95AIjeLW4jhJ/+KvM6n6V84UrOV+",
+	"IOgp7RpUCLo5FJBKP/kKNBy65u8oi75CzHxjsfINxYiANb8FSTL1jy4+jsPSARbuIRqP1/beQ8Uibdq+",
+	"MbpzV+oVOc2YgntlFDitu2njZELer7TqiPoEKuuZ1jIM61wQqbgAkinC+F1A/rW4Qy/eZY5rvVMpM6ko",
+	"U29ASrrcwiKGBlq6f2207KR1AYtS0ny/sTxHSIBpUvw4oA5Kbxf1aMV5PtN3gmxIsm3b6Jz4VoGG4ASF",
+	"i1KwLgJiNcmplN3zjiWIW0jjC6JNMH1tU7KgWV4KiMidtST0DVcZDGu6IfMsz0mmzknMuJrpGz8mQ330",
+	"2mYjAmiygrTx2CgiMeIb0pgMGxMa0xZScpepFaHWHiRSUVVK/VzJEhCKZiwmQ71WpGdmRIu0lPBSRSQp",
+	"FeGLBSogjdmWVMzpEkaaIN3RmR1rYWhhH1hSwC+rxYIHi6DNzNf7MiCawB/0I0EZklMFLAmw4psszzMJ",
+	"CWepr55r1lwambbmqbHFOnA65AZ/NJgN835ZSCWArslfPnx4a88g0nidampghPGK5QkVIruFNARbi1wr",
+	"cBzMFRD1/kPU/GJF1QuuDWYDYoeoVzxLQO6tLrzA8V3uquyExsWZMfX8LIj4ti2/BDY+zJavji6gdOqf",
+	"iFpRRQypIiNZcy6oWVqEeeIpWVE1SWrMhWjZp5HAJeDYU+bl8iBo5EYqWM8WGVuCKES2pzQunbDfdoC/",
+	"46CgEWmRUB9lTWse+TmKcevtprp3ZqtdLP1WALt8RfRoUg+vDG9S5KUkehCa5to4gHsFTOpBE/I7u2H6",
+	"Nl1kkKeSUAGE5jm/g/SKDXHqt6+eSGdojAhlKSmolPoAjM1RsWrJFC+1xJ1csUH7QlwgOCzZzApgNFcb",
+	"q68Yneqpp1+Nn7YVKk2n9H5W09FM8RtgAdHxW6mKUpGEFqgZ4KiIUEn08+bPCyNA5lwLeQFEgsJtyDXa",
+	"TgR9jICSrgLvdGr/88A8DUrCapn9YCNDqsiaS0VOp9Noav6/0NLNcF/C1yBJknNp7o4HQGS0lx4xm3B2",
+	"C0KiRzUiNSwaDOIeRUfvfmKNVtqSQcYr89hpBan7oiv51qCoM3PCCkrgCmnu6M8CYIyOPzOCKLrUfJBw",
+	"kbqbWB/1EhgI3LMnOGq+65GJb/BE0E1OS7Xi4kSLpNh5Frmm6+xkWajxGR/rQ4lHqAiQArV9Moz/p/lk",
+	"nhtNyDsrO0jJcpCSxLiyjEkmyTK7BQSvlu5rntycQLLivYJc9kG9oHk+p8kNSVY0YxFRIoNUk6HGjGgc",
+	"cHfm+hifd4+NBQhdK+acATFCTu9GlkXBhTKXdE3Eu4gX8cUSeJjM8C+WbWT71o57K2ABQq8nB140YuYu",
+	"4gMVZ4wYdLHzMxQCEn0zkGEtlUcXhCYJFPprLWKzJeOiodN4FxvsrSBIkFrOBx1LvwheFpo9cgTG+Wmt",
+	"9q2UyOal4xHfsHz2PAST4kV3id8LfUmcaZusINJcAEaecAZWZW1P9XkvUjxrU+I1AiGoguVm14G/d+PM",
+	"M0DX+zkszdgZx+0FeO3SnaDGoF6Xqmye5ZnaXBC85jUr0PyObiSxDg5kQjMv4qV5aTovSKWT7GOia8NL",
+	"i7dSQC+/TAPsYoxFo5l27TPGGcQR0aKPx2hEGdkVGxmnHyYGhomb7GhGp56umBWN3Zzu2o2gTGoOkUdg",
+	"wX6KbANandRXrBh1iEWAKgUzsAQpZF/aKGVIz77UBtY8xxiwDZkBS4ke/BBp0NKKKw2kT8f1HCydYJ75",
+	"6cKpp3PYcIaqP9p9la7aUEtXgpfLVRdXnk+mpQnBvYqM0U7wJDUW7GhSUKHkhPyKgQV9syFCnNulUpKs",
+	"dqHZAB0uk4CXcy+ht1XBMjC9pSLAJddbY3Ytv5ExjgZagzJhbjGw1BF5PiXDx9tdS33hw+/ne3pRybCW",
+	"CZKxTK5mAqhNHWhSgb6kIpIjYUekBj9ypDBbZLkCoQkF/S+T/RzZKdx7CPIu55wvC8HncotZ6imlNZNs",
+	"9bK2vZZIFCq7hVln+ztgbxu3uJEakKiFz+BJePQa4G6fxcgwVnCv9NWSrekSZqXI44hMJpPRcbhfz75F",
+	"hPtuFBy6Cx/4a3DTAlJgKjMe3SYQcypxZwGl+RaEyFKQDXflE0n0I+T3d6/J8PJTKYAIkLwUCUR60P0m",
+	"IhLyxXjFpb5FuCBK2/zoIhGjvSj0+GkqbbdUIiA9MMekJ70D/VImwePy7Ss/sUPejP/z3/+DzpM0npAP",
+	"NlCaKY0cfZE6j3B9j+6f71CIjItMBVyjl2vOlkTquWlOkurgMTqLJpA7SPQVE02tUhE3oQaslGHP5Ta/",
+	"2GXLK2bv7IQqmvNl02g0Zmlov98nqcLzgbVyKrxsiQrjhyVO1Jz3oOQJWmQzG4zyNJyz6U/Pt0fSosGd",
+	"yBRos7fypvcz+iUjdC55XiogK6WKoRwhe2v9gZfKp6KI/L0EsdFcvRB0ucaYgyb3KxbrR+X5ycl6M3YS",
+	"YWLOekK1nJgkfH1ifRK3p/GEvFJkXUploiKEkqKc51lCaJoKkPKc5JwXc5rcRFesENktVRCRPGM345wn",
+	"NEcR61w07iGQZJgxQtmGMK7QoTJCuWzDGGQFWkizlNAlzRg63q4YemCogju60TcAg0QbndYFon/kaL5o",
+	"LUuLd/xubdSr+O3Ld29ffvj9t9nLX969fP9+dvn69W9/xMbf2Ah+nv24Q2rttvb6gqo75IOddrqLpbfG",
+	"ZvvjFo5It9P/EVIavGvswWkN9Rxfl9rgw3L42g9KcfhGwkASzoiRcTbrIMmBCkky1QxP2nxJLSnsrTGa",
+	"hIh+53W//ep+ENEHom6d48Do4594GsqT5SmEr3ov+Ne41c6mT7f4ukOpqFSRFS0KYFZbvNPfKE5STuhc",
+	"i90sHETa7ZU2aG55S+r4bEyGkq6BUEli/HtkAjIpKJrl0kS0UvBzZPUwp9ag5hujOpGxW5pn6cw66iIS",
+	"w73xIc3mm9imus0amZRNPDeDxnuGilvs5s1x3WuwPXRyJAQ7iW9oVIdw3UdY/eIFXBr5TpCQOIP77V/3",
+	"g91vl3StR8XkEDjNjLwHIClP5Al+Lydr4yvEiBTey1nt7GnRqbnknP3eIgatKHHMlZkZA3YG9wlAitoU",
+	"LdVKS0KTOD+IBvMyXYLyh9hvSkZvaWbkhw0pzBhXM2tneepb+2sQ68y4mlNgWZXWsOAlM59rwjT63S1N",
+	"NjMBmtMSGyUFteJpa+KEs0WeYTxV66S81J8Kusk5TWeK81lOBdKIoApMlpi/rwpcc47eF82tVl/zWxB6",
+	"bpuD4Y/RgkYwmldz4ReiLDT4IRfJL1WYqUuWlPE1zTc9ouotiAJUyUnChYAELbsq0SnhIrXiwfgJKatj",
+	"sAJMnMXZyoZ+6ki5M5kjkuR0XdRRXAE2rD7XR7aX4UiLgMv/z4KvccL4X8YfMpUDOohjLcnH7zC+IuIK",
+	"mBVQG37avZhJKAp4c19ifUaFATswCke3tvpObM5SKC2DsgTySnXshFHzDJgiq5ItSVmQOSy4AIdWk6QC",
+	"LG0Yet6d+xAD/BESgA71Dzk7v/u1xLTNsIJxA5s+j+FeGUhkoQnMEZAlXrw8Fw2E78hU2ifdRatgqJJl",
+	"C0wiJ2mW7udSeaDHrXrQJAfMEsxfCzsPmyPNEnqS4OBaalv1bo+cREQwpLM9UOZJF1d7E1SmBC+VhXE/",
+	"in1nHvgZkkzfLYEym7/wO0cB5nYhd9rmTFZcArPH5xLGipwycofJIKlTsLTstBkwuJtRsPqmGUbdibxt",
+	"iW2eSmucNkZ0LLkiw6fTqU19tLLMUKOiWqKPwhRtRvap81p8zBSfLTIhlSGWB7AXPm0yVsjQBisxFrKN",
+	"GzwYHTk3Muh6hxWC28zR0BBF81nCjXW7R11WNHAXQ29xRZY205iW9NbI7hrevZgeL+MZSJWtXQpfdzGD",
+	"RFvnNtQanrSVG1wq4zxxl/8TSdxkF00Iq0sepdIQCVl1rqFRTy2VDQEe6P3vFDG1JYRHiv596WVYNs83",
+	"RBb9Yq1HNDYoor556rvEUxy6JxRS62ul7Qg+FE8DDCgVTKvrSSkkD/h431Ip0Wg0A4x9pw9ZP0UKDIqa",
+	"YidjNOZUmq/3oNV9XSg1+F/nvvHRsO/afwGaq1V3vVq2ej7um53RGvtYaKVg7S7WneyVCloJmv9y5b7/",
+	"PxTlHlJ7u6YZO0h9qcHYVc/rzPqUZrkWWncAN/hhzZla5eju3XnUDyznde728IWFYTSjqqRQ5Hyz1leM",
+	"e+aJxHqLNd1YJ2Zd4C3Rf5FCkqVA7lZZsiKlhIaD/4ls1n/33Fg7ypS6yQ38jhlfebrOWFXIO4gGtxnc",
+	"gQga64fxurlJzGkd9ow70MOesvSw70MPCNO1gnFbSqER2x7ZPKAaurSOPR+Nra228RX5IrkhbHtk+tdd",
+	"WQdVUnrleUEeQnxoYrfVhr9/eHFB9D6lUe7JG85SuhlNyKUpW9bSSIulNVAmSZ4tQIt7v3hom6Do0PYb",
+	"Q/9HaVChpWB+gHfAS1+G9YE3z85spu22Yw7HCVlb1rB0v4PyDK4fFH+uUOsFX354Oj1iCffeaAtVb0f9",
+	"GVdm00dQmC2lPjjgaJ7/OtZ3MBy25oOCjP9YJ97dmXP9tHzXIlllChKXYdzOSC1KpW1CmmfVd3vnz9rn",
+	"Nt2ErPFVOZ3+AOHcrGjAsbrmweuiWZl9ClYqtvNZHYhRd68hOEI0k1DGWZbQfCbzchmEsBnPCbtDDqsW",
+	"bFxMn3cL7G5Fy6FpU4lVl7dXX5hhX6JBVSUya/awOuQYi5mfZBFIAN6B0kyiP0M4vHa1zd5StF2OsE60",
+	"swFNa+ku1WzR2upSw86k7hSiJtu2UNWD++s+oXAMUY/C5eGSHnXdYHbVmpestu9Ma4ehAJZiPTY6OKnr",
+	"9RDZzEBKFjmnatRIM5hOptPp9Ienzw7q8KAJGl6Hm1JcEn0eUAFHJaHETGrqKFi5BpEltoDtggigKY5i",
+	"pNGjogV3M+dvOnnWKLHZVijxeVBQpUBo6P7Px+n4p+vPp9Hp0y/Dq6uJ9+fof/xTl/mvd+LB8n+rKsi2",
+	"4rAOZeMPjDx3K9bNFZivaVMdqHQbt5iRfh0FKVmmjPXYZnjf4+wjyBRPPg/6O9bNYptGpbL1THenOn02",
+	"6A+j7L5UKqdosFi6JvtQrdounaNbLmzRVhnfNjBDinrWLjIxcjxzlYSyke3WEHierNTsO0t4nkNSnYLr",
+	"XKGnwwIEFrZaTDVM0KKSrbpwU7dsOMIl1B6gc9D7GbLlgZh8WcWc8OmU0Dk3oQObnp7DQhFeKjL0U3XO",
+	"SbVgPDqvGtOsszzPOLtihhSILSEztFCVMrvRrvCdGH6TxmT0ZYeMKuGBkuOKWQ6SofLsJqfsuq+tePOZ",
+	"Zf9Hai7a/xmPj/Z9KKTQchZKucB6VRWiqjXdmGBwu9nA/sSFKQgB935zIcWJEhsTaIv2rMttr2SYV0A6",
+	"0/TVG0x/bwJ9nbunADEuQCTAVJZDVcsXqFry7o4dhdpeOV63wY4Hb8Zmtm6jKEM+FFMrr+nehCm/P/B/",
+	"LylT2SdaVYLuf07OK9bUcfeoPuWhKprYCJKIxDUGTcqNpYAYK9viz/NNhIU2uOUvcRM5TigbMRgNvNMI",
+	"dUbx6tbaYRNfxB8626CCz5/FhRcZZxB4Knw+B7S0encE77FNVHhBWZo5P0DL1K8vgLCT0BaXYcgfL47M",
+	"3h0SjPjxc+hMXuFosrWly2HdeARlN13ITsdzKiElBZd4MK47bpFTduG6LJr0RbvBnjSFJHiXv1KS3NK8",
+	"BBcVSm2qxxNJ4hvYxBdYMyMwBIE9C1BEems4Lu0a6e2WKwaE6yAFNNNMgufjdCQHoYaYujvhwmR12jGT",
+	"dUrgHtuXmciJKPM9NapAdpijqd7UN0cVdQqUjcyblBYZ4WkxSMkw1qds+lK482oqJ/Fo73S5Ds0HZF2w",
+	"txumOMZ4HDHJ5DmJ4b7ALEeM489KmcaR9+Va6j9tN7AZJnqqFTD7/diTe1oKqoUyv2iplwp65/p8tSh4",
+	"TnPKtNamx/RwEr2fGX9OD0kYRD+RhFe9XSLDDRJUmBF69IHYEeoEB8T1NF6LmOcEmOYCo+7eQKFGB6oI",
+	"vnztMW96+9fYbkxaN3UpFA2W3VLKZvOnejKlzY8YDITbjJeypmjM1uK3Ab7f52K0GNW/x2Ro8yfic5Yp",
+	"wWNyQuLzRc65iIksF4vsfhQ8Oz+t69D2Ep0kBPuDYYyoIwDaZ9Dg/pDkeu+B1FIw6ywiJ7nc8qY4UZOZ",
+	"/rZaodmEue7gBbQwGeYLKpX5JCDPbFa0Y6Pgtfi7C6r2GRsesQW8m+1hM1s00Z2xShTaMmHo7j8okwyF",
+	"Uy8IdZ4Zszb0IXlqIeC8PNoW14gSDKn6uZeltE3RtvVYD3NQh/ODKaT1kH4smLysA0/B5HBtW31nbt1b",
+	"7BSkyFCJEkY1chr5dj3ZdWQOCXW5CZ0kuyumFU+XLuoyM5NSuTTvTEmbiJ+sSnYzIS/tvLafvX2BgG06",
+	"haIM8vSKDW35O9rphnojYnuByshrJTEiVJEzMt/oKSvHmbHid7Rd7oiTDue1sG9Zoia+kNSp3ilxnJBy",
+	"O+5wJ48VJy4lzFyewswrrO1/WUErPcXU0Y/vshRaryrwXQOZ9N6jcYdFr5kiKyoJ4149r9bPNLHwOzbZ",
+	"fXS+f793HzvD0dVRPSgi/cCoo7Gg/qFCofu2I99OMU0TfS8K6r7koulUYnDnEc+QLxbBUmhJN5JIPtqD",
+	"cCzNmEPYgya2dF0PNmo+rBW7Rw37Bf7vfOGy7ZFaCrUxUE8RVdZ8uGZ632hTtdYRAl8e3A8NflVTfF2m",
+	"Qz8Gd6/8oHyHB8qTbUy528OD9kdSikxt3uuNW08VUAHisjRx4HaUrirAq7qMVN3HB/bdP7gqTlKz5Eqp",
+	"wrxcKGML3q+UY2uvRuOW16/fuKYI59g4xHR1HWMSZR2yGbuucjkgaBkjC8HR9L9ia8o2tibHSRwZkVJi",
+	"J0wtTMSSssw0+wxJpskVu2IvvbcdZdKVQpVMD4pPbk9jDZHpCuZFkkzlAbZxMANpgW0ntBYzIa+cRnzF",
+	"sBlEYvQiXEQSrzwVbJuHS+yvad2r5+RPiGbiTqAG01TXlhIk4sy9siki8ecrUyJ3NTgnn6+wsvhqEJEr",
+	"PCnzydYXuz9MifHV4MsXY3wLuGKxreDWUMduyMQr7h7ZkzTFvpUnK65K7WxvijxLwLKpfU3WZaE15fHT",
+	"ydTU6ShUfXy6G0SDWxDGbh5MJ6dmJCZlFNngfPDDZDr5Aath1QpJ+mSFOfOf9OelyUU0XJNx9iodnA9+",
+	"AWXT6lvv2no6nR7tTVt2hcArtqwDIdGXG/a2y25h0uDPwfnH62ggy/Wais3gfPA6uwWmhxeCz1F3pEuJ",
+	"Plq3Lzm41hOcCKDpxt95c+mn0ym5W2W5uXNd9xHTfE8SJehikSXIa6ZpvERFTZ/2nEq4IM+mP9jnMWET",
+	"VfVUmHxwjNTZxu8LV/3qHp1UmbLeIbwDmmZ6X9/nHPTyG+zS+Gz6Q980FVymbHTrMVX72X1Ot6cnyYqq",
+	"k9oQMUYkP6CzdWSNMI37YWw+nxNt+MUReW809vfaGHx5q7dielYzriKULles0QvbOUd29MRudhdrt75G",
+	"kfTBL/dNqEBHXbPdMMmw32ecpbFp+MhcqXRdIjN+lca2MBqbRmFA2L2hIA2WqUb4S4xGaFy3OTYJI7E2",
+	"6GKbcaJlcWXERlfM2K113zGsIkIz1lm3sabkc/Lx599+fXkdR1ZA2/bl5+TjdTwhSCHSK3u+YqZk0FWE",
+	"oe2KeMTyR9P84ML+S+hCXyGZwgEZG8/1bhAIiXjc6PMxLTVic4PEjcrac1IJeytumxxn1NxWD/8qpux6",
+	"kuxguso8/dxo8v38zG+x/dGbZvAXyHMeVaqEy589NxV4X66rSI3X2PlLtCd3h3vDf2nqcbbW5NFETAul",
+	"qHvBvToBzXfjurNuPVvLRWtoCxM7k+ZkL5AG//n9b7+atM+Y4KQyIsBSTQ+GDhvE2fCI+O+VDPU9rzIr",
+	"hnoR26nbOnf4wpHf8P37l2hzGYZEDLaYNezUbvC8UZfiX15+IFoA1r/V2mT4lZhfosGZOa+9RLQefXrQ",
+	"6KcHjf7hoNFnB43+8ZDRpwdB8vSnA0Y/Owgnzw7CybODcFK5Gw64oKsr2cg8Qom+bUmjxNbdzZWfur6a",
+	"l42OJUFN6oNNRNK3SkRsMD8ijTuKlyrha9SEtVru8ULVqdC+pq6y1Cfk0rVaIVQSyTnT/zZaaKyotG00",
+	"yK+Y6rXi+noO50vBvQrqXl4tatR4Ve7HnWxMhvES2BhfkIsZKFWnHv9O71zm1XtysZlf/aLcbPv7cb20",
+	"TL3qx+n4Jzr+dDn+2/Xn0+j52ZdAPqa+Ux5N2AeKgXuEq/96hUeXYN+Mo35x7wlRVMkuaXuMZe3bmq2s",
+	"42zZVx+m2UHfaeaFqZo8NGfNIY9M6Rim8tnqU1u9SrE/ty337hD5i1IIYOqvGGR8NIrwi+x6SAEjTgef",
+	"6led088IxBwqQWMxu+2A6pdnBM/I87/IFS1cYgXJMy0DTeKO6aRkJrJvEFMkB61PG9eEjWiHxR/Ktlb/",
+	"2O7Jvs6kemNAfcRjrRP8ew7VbPJbn6uGCLFncVwjkiSUWY+V4t4x265r9THXtcm9R32JBc8SwL2v2I+n",
+	"ahtlDjlnmLEZPp8/6jUe8Yya/uiec6q3Ozke9ru0Kz2UrymjS1gDMlfUY9Yb3UQS6kfN7Dv30F3v3neL",
+	"zkL3XeWJ9W/d+hWRnCUwuWL2lTpYMFEFT/SRYg7QnHMllaCFmcn2aF7T1DkeC+d/M68jR0Cv2HjspopH",
+	"5x7QCJi2URnjqlsAb/pQWxpdgsJwIE3Q/2UcCFesEf45Jyv0CpgYofHK6pH6C2XcDD3G7R9exOMwu/ZA",
+	"erNhxL0MzdPHWj7dSfGRh0RqWsabv57I6k46jn7tx5qCXNCRPSefq8+v0i+GPXIIvSqoImbBcwv/hPyM",
+	"g42D0vCJjAy5otukvkMubOKBJiKMPONreAzj6juRWqbpkJRZoUlSjYM9C73gRD+TTo5wfeuJ9kFs1Ovk",
+	"3gL6I4jgXTpQbeMcRQfdCzMtwya0Uj2k3sqrFP1SBVXJKkSOzDhdRYMuMU8aZakh0LgvXBe7RiJ1eNwU",
+	"pUiM8uB92xbbJliu0MnJTavxGp8BcWjCkt9MHNoo6Df2u+1NerZf/jFJ0Oz4CILvpBXIDapj77qUFlmx",
+	"zgUxCfkTYnIN/CIwpyNElqpcAyK0qsKK24tGWs3j+UybPdr7/JM1MEfS3f70r7/9tfbSNHOIHkeIBHW/",
+	"d1tFh9dwCFgiNubNWIoIkIoML1++Hz999nz8y4s3I2sAY2PcHJUkrWc13p0y6QsE1M3kH0c6dF5D8Y21",
+	"pUDX/Z1kRoaGQ0ZfT26XaYovveyQ2hEExcnn+o+DlKcWpfXoPC3S+PZKzwFY61d/tu1i+l2p7FgaUABN",
+	"FQE/ijyLPhsXbkExecJ6cH1a3OrLDfhpe3WsraoVK/M8dq+IiN17JeJJjx70DUXd99GEvg8RVjrQEYVc",
+	"7UmWW33FfnK/F50wbeFlFfzPhGuEbuzCdvWajAgDfBmVqTm+YpUb07xMbZkxrTpOyKWmQRk5Z4f+1ehd",
+	"kkiA2sZ8Ii+cPUpsyWKGhHvFtHX6ZELeWRhpUQAVaHySO5EpBYwMNeAZsy/joLbOt93U2wZ/RzYAdMV2",
+	"RYACFoLWhn7xkL0jCoTF4d7hmNSLusQOs7/RJdkX56na41YUvfP9mTuBcL36N2b9Rtl6HxyNUsgAKM/P",
+	"gpCEprJN3A+baB+8YnjPEXEmG92yTZ/jp9NpRM6mZxF5Nn066ttr1XO4AaBpgvLsp5/8905Pp6FOPTvB",
+	"tXn36EURNoUFQXad+kJgLQRfN4Dap0DiAGCqDJwdcKCb/GuheEuXQGT2CcjQSlPybNp7Iq4nZOBAnu56",
+	"i3137djrnRw7KVGVD7o2yCE4bL/lHtI9ffrj94qq9pmDvzHADeldemd+JLPQm7F5IzyOWbjrFtQ3RX9s",
+	"Zs+byNFDNXPPxRT2A/xVg/CIJ25KJLYZ/+jMHRpHhgFWGgfH6EiHbkMp39z0V6WwBfF13AbPiyUwIW/s",
+	"Gdk4CmLBNj1fS8hvbUjuwmjF5jfz6kE29sNGF45A7ADb1jnkCnAB8uMrxuaUv4/976+dbiEym8yZKemd",
+	"hyE1MpQrfseMc4Xxu9HxIibMkd9DNWVNGCefb2CzwwHgOZPc+yg5w92ioMA++lWDMc6s/BCAaO/zEART",
+	"Ks5CxH7Lb47hGjAT7YG2fn/AI6eBGHLbIxPEyTR9BIbMRkdyCOyBnKMb/0iAR7L6/2wSzat+YTcAhRX9",
+	"WFNy0bb8UZuKI/vB9JG36Wf1SwPiyRVzQnVNNWkzfBMhS4ntxV3fhShuL6p0o7/9/C4iONPGVkWMgdE5",
+	"5tJQ93SKlh1hoNXglqdC36KYJOUJZuOgN+eCtouV01rITK7YZTXvV7Btb0josUX99/F/7M17x3N6fLX8",
+	"tsTQW6WEWU52zGOmOdU9q/vynAwQR1K61tWW/kHCLRfmdnfadJraj33K0hvXB+sxmKjRNv0b60utpuFb",
+	"qeFY4ZGqqdjXsNDJZ/PhKyIhZGj+UZwIWPNbqBKuRhNidA+jsZuVTPqMzWzCYiHzuE2BmoOdJe3Tnzwi",
+	"2q1C2Zm+XoUyG9uB9H4Fqg/o6f+jJGiCKLuwcXSNyRHrNwiVVDbg0Gg47m3LxhWew6iZFWan6NdO+uk9",
+	"hTVXIXo39+U3EJrfR/P4thRbRVxsZujQJMlj05DInGivLG0WrjYr/z9eawIzXV5C3v9LkvOE5lXFsH0X",
+	"o80WXdMbIKI0ZVz4fnfsAHB+coJPrbhU5z9Of5ziBW2BC9e4+nX9rYodvI9dyUhVstN1iZrEcKTruk2k",
+	"lyStLYDSFCQ7V6jNj+7O1SpKIC4rteF/rOZx6fTdeepk6KjOVXTeJ5wV01K8AL/rIKCP1LaetBmzmmoF",
+	"z711vWPuLm3Kn11Jt1+e7IPu1Sd/uf7yfwMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

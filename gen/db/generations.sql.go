@@ -209,6 +209,100 @@ func (q *Queries) GenerationInsertMany(ctx context.Context, arg GenerationInsert
 	return err
 }
 
+const generationList = `-- name: GenerationList :many
+SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing FROM generations
+WHERE workspace_id = $1
+  AND ($2::text = '' OR member_id = $2::text)
+  AND ($3::text = '' OR requested_model = $3::text)
+  AND ($4::text = '' OR provider = $4::text)
+  AND ($5::text = '' OR key_id = $5::text)
+  AND ($6::int = 0 OR status = $6::int)
+  AND created_at >= $7::timestamptz
+  AND created_at < $8::timestamptz
+  AND (created_at, id) < ($9::timestamptz, $10::text)
+ORDER BY created_at DESC, id DESC
+LIMIT $11::int
+`
+
+type GenerationListParams struct {
+	WorkspaceID string
+	MemberID    string
+	Model       string
+	Provider    string
+	KeyID       string
+	Status      int32
+	FromAt      time.Time
+	ToAt        time.Time
+	CursorAt    time.Time
+	CursorID    string
+	PageSize    int32
+}
+
+// A page of a workspace's generations, newest first, strictly after the
+// cursor (created_at, id); an empty filter matches everything.
+func (q *Queries) GenerationList(ctx context.Context, arg GenerationListParams) ([]Generation, error) {
+	rows, err := q.db.Query(ctx, generationList,
+		arg.WorkspaceID,
+		arg.MemberID,
+		arg.Model,
+		arg.Provider,
+		arg.KeyID,
+		arg.Status,
+		arg.FromAt,
+		arg.ToAt,
+		arg.CursorAt,
+		arg.CursorID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Generation{}
+	for rows.Next() {
+		var i Generation
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.KeyID,
+			&i.MemberID,
+			&i.RequestedModel,
+			&i.Model,
+			&i.Provider,
+			&i.UpstreamID,
+			&i.App,
+			&i.EndUser,
+			&i.SessionID,
+			&i.Streamed,
+			&i.Cancelled,
+			&i.Status,
+			&i.ErrorType,
+			&i.FinishReason,
+			&i.NativeFinishReason,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.ReasoningTokens,
+			&i.CachedTokens,
+			&i.CostUsd,
+			&i.IsByok,
+			&i.LatencyMs,
+			&i.TtftMs,
+			&i.Attempts,
+			&i.CreatedAt,
+			&i.UsageEstimated,
+			&i.Anomaly,
+			&i.Routing,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const generationStartsInterrupt = `-- name: GenerationStartsInterrupt :execrows
 WITH dead AS (
     DELETE FROM generation_starts s

@@ -39,22 +39,26 @@ const (
 	SetKeyPolicy      Action = "set key limits, ZDR or expiry"
 	ReadCredentials   Action = "read provider credentials"
 	ManageCredentials Action = "manage provider credentials"
+	// ReadAllGenerations: every key's generation records (members read
+	// their own keys').
+	ReadAllGenerations Action = "read the generations of every key"
 )
 
 // allowed is the policy: which roles may do each action.
 var allowed = map[Action][]string{
-	ReadWorkspace:     {Owner, Admin, Member, Viewer},
-	UpdateWorkspace:   {Owner, Admin},
-	DeleteWorkspace:   {Owner},
-	ReadMembers:       {Owner, Admin, Member, Viewer},
-	ManageMembers:     {Owner, Admin},
-	ManageOwners:      {Owner},
-	ReadAllKeys:       {Owner, Admin, Viewer},
-	ManageAllKeys:     {Owner, Admin},
-	ManageOwnKeys:     {Owner, Admin, Member},
-	SetKeyPolicy:      {Owner, Admin},
-	ReadCredentials:   {Owner, Admin, Viewer},
-	ManageCredentials: {Owner, Admin},
+	ReadWorkspace:      {Owner, Admin, Member, Viewer},
+	UpdateWorkspace:    {Owner, Admin},
+	DeleteWorkspace:    {Owner},
+	ReadMembers:        {Owner, Admin, Member, Viewer},
+	ManageMembers:      {Owner, Admin},
+	ManageOwners:       {Owner},
+	ReadAllKeys:        {Owner, Admin, Viewer},
+	ManageAllKeys:      {Owner, Admin},
+	ManageOwnKeys:      {Owner, Admin, Member},
+	SetKeyPolicy:       {Owner, Admin},
+	ReadCredentials:    {Owner, Admin, Viewer},
+	ReadAllGenerations: {Owner, Admin, Viewer},
+	ManageCredentials:  {Owner, Admin},
 }
 
 // Can reports whether role may do a.

@@ -13,18 +13,19 @@ func TestPolicy(t *testing.T) {
 	t.Parallel()
 	// Every role × a representative action: the policy in one table.
 	want := map[Action][4]bool{ // owner, admin, member, viewer
-		ReadWorkspace:     {true, true, true, true},
-		UpdateWorkspace:   {true, true, false, false},
-		DeleteWorkspace:   {true, false, false, false},
-		CreateWorkspace:   {false, false, false, false}, // no role: operator keys only
-		ManageMembers:     {true, true, false, false},
-		ManageOwners:      {true, false, false, false},
-		ReadAllKeys:       {true, true, false, true},
-		ManageAllKeys:     {true, true, false, false},
-		ManageOwnKeys:     {true, true, true, false},
-		SetKeyPolicy:      {true, true, false, false},
-		ReadCredentials:   {true, true, false, true},
-		ManageCredentials: {true, true, false, false},
+		ReadWorkspace:      {true, true, true, true},
+		UpdateWorkspace:    {true, true, false, false},
+		DeleteWorkspace:    {true, false, false, false},
+		CreateWorkspace:    {false, false, false, false}, // no role: operator keys only
+		ManageMembers:      {true, true, false, false},
+		ManageOwners:       {true, false, false, false},
+		ReadAllKeys:        {true, true, false, true},
+		ManageAllKeys:      {true, true, false, false},
+		ManageOwnKeys:      {true, true, true, false},
+		SetKeyPolicy:       {true, true, false, false},
+		ReadCredentials:    {true, true, false, true},
+		ManageCredentials:  {true, true, false, false},
+		ReadAllGenerations: {true, true, false, true},
 	}
 	for a, row := range want {
 		for i, role := range []string{Owner, Admin, Member, Viewer} {

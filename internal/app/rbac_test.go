@@ -466,6 +466,10 @@ func TestRBACMatrix(t *testing.T) {
 			return rbacReq{method: "DELETE", path: rbacPath(m.id, "keys", freshKey(t, f.target))}
 		}, want: ownerAdmin(rbacOK204)},
 
+		// Generations: everyone reads; members only their own keys'.
+		{name: "generations/list", req: fixed("GET", rbacPath(m.id, "generations"), ""), want: rbacEvery(rbacOK200),
+			check: func(t *testing.T, _ string, r rbacResp) { require.NotNil(t, r.list()) }},
+
 		// Credentials.
 		{name: "credentials/list", req: fixed("GET", rbacPath(m.id, "credentials"), ""), want: readers(rbacOK200),
 			check: func(t *testing.T, _ string, r rbacResp) {

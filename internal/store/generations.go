@@ -103,6 +103,61 @@ func (s *Store) Generation(ctx context.Context, workspaceID, id string) (records
 	if err != nil {
 		return records.Generation{}, fmt.Errorf("generation by id: %w", err)
 	}
+	return generationOf(r)
+}
+
+// GenerationFilter selects generations of one workspace; zero fields
+// match everything.
+type GenerationFilter struct {
+	WorkspaceID string
+	MemberID    string // only the generations of this member's keys
+	Model       string // requested
+	Provider    string // that served it
+	KeyID       string
+	Status      int
+	From, To    time.Time // created in [From, To)
+	// After is the cursor: the (CreatedAt, ID) of the last row of the
+	// previous page.
+	AfterCreated time.Time
+	AfterID      string
+	Limit        int
+}
+
+// Far ends of time for open filters (PostgreSQL takes both).
+var (
+	beginning = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	ending    = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
+// Generations lists a page of generations, newest first.
+func (s *Store) Generations(ctx context.Context, f GenerationFilter) ([]records.Generation, error) {
+	p := db.GenerationListParams{WorkspaceID: f.WorkspaceID, MemberID: f.MemberID, Model: f.Model, Provider: f.Provider,
+		KeyID: f.KeyID, Status: int32(f.Status), FromAt: beginning, ToAt: ending, CursorAt: ending, PageSize: int32(f.Limit)}
+	if !f.From.IsZero() {
+		p.FromAt = f.From
+	}
+	if !f.To.IsZero() {
+		p.ToAt = f.To
+	}
+	if !f.AfterCreated.IsZero() {
+		p.CursorAt, p.CursorID = f.AfterCreated, f.AfterID
+	}
+	rows, err := s.q.GenerationList(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("list generations: %w", err)
+	}
+	out := make([]records.Generation, 0, len(rows))
+	for _, r := range rows {
+		g, err := generationOf(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func generationOf(r db.Generation) (records.Generation, error) {
 	g := records.Generation{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, KeyID: r.KeyID, MemberID: r.MemberID,
 		RequestedModel: r.RequestedModel, Model: val(r.Model), Provider: val(r.Provider),
@@ -118,7 +173,7 @@ func (s *Store) Generation(ctx context.Context, workspaceID, id string) (records
 		g.TTFT = time.Duration(*r.TtftMs) * time.Millisecond
 	}
 	if err := json.Unmarshal(r.Attempts, &g.Attempts); err != nil {
-		return records.Generation{}, fmt.Errorf("decode attempts of %s: %w", id, err)
+		return records.Generation{}, fmt.Errorf("decode attempts of %s: %w", r.ID, err)
 	}
 	if len(r.Routing) > 0 {
 		g.Routing = json.RawMessage(r.Routing)

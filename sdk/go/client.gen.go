@@ -795,6 +795,14 @@ type Generation struct {
 	User           *string `json:"user,omitempty"`
 }
 
+// GenerationList defines model for GenerationList.
+type GenerationList struct {
+	Data []Generation `json:"data"`
+
+	// NextCursor Pass as `cursor` for the next page; null on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
 // GenerationResponse defines model for GenerationResponse.
 type GenerationResponse struct {
 	Data Generation `json:"data"`
@@ -1200,6 +1208,31 @@ type Error = ErrorResponse
 type GetGenerationParams struct {
 	// Id The generation id (`gen-...`), as returned in `id` and `X-Generation-Id`.
 	Id string `form:"id" json:"id"`
+}
+
+// ListGenerationsParams defines parameters for ListGenerations.
+type ListGenerationsParams struct {
+	// Model Only generations that requested this model.
+	Model *string `form:"model,omitempty" json:"model,omitempty"`
+
+	// Provider Only generations served by this provider slug.
+	Provider *string `form:"provider,omitempty" json:"provider,omitempty"`
+	KeyId    *string `form:"key_id,omitempty" json:"key_id,omitempty"`
+
+	// Status Only generations that ended with this HTTP status (e.g. 200, 404, 502).
+	Status *int `form:"status,omitempty" json:"status,omitempty"`
+
+	// From Only generations created at or after this time.
+	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Only generations created before this time.
+	To *time.Time `form:"to,omitempty" json:"to,omitempty"`
+
+	// Limit Page size (default 50).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor `next_cursor` of the previous page.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // CreateChatCompletionJSONRequestBody defines body for CreateChatCompletion for application/json ContentType.
@@ -1973,6 +2006,16 @@ type ClientInterface interface {
 	// Corresponds with PATCH /v1/workspaces/{workspaceId}/credentials/{credentialId} (the `UpdateCredential` operationId).
 	UpdateCredential(ctx context.Context, workspaceId WorkspaceId, credentialId string, body UpdateCredentialJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListGenerations List generations, newest first
+	//
+	// The workspace's generation records with their attempts and routing decisions, newest first,
+	// filtered and paginated. Admins, owners and viewers see every key's; members see their own
+	// keys'. Records appear once written (within about a second of the response ending). Never
+	// holds prompt or completion text.
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/generations (the `ListGenerations` operationId).
+	ListGenerations(ctx context.Context, workspaceId WorkspaceId, params *ListGenerationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListKeys List API keys
 	//
 	// Admins, owners and viewers see every key of the workspace; members see their own.
@@ -2471,6 +2514,26 @@ func (c *Client) UpdateCredentialWithBody(ctx context.Context, workspaceId Works
 // Corresponds with PATCH /v1/workspaces/{workspaceId}/credentials/{credentialId} (the `UpdateCredential` operationId).
 func (c *Client) UpdateCredential(ctx context.Context, workspaceId WorkspaceId, credentialId string, body UpdateCredentialJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateCredentialRequest(c.Server, workspaceId, credentialId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListGenerations List generations, newest first
+//
+// The workspace's generation records with their attempts and routing decisions, newest first,
+// filtered and paginated. Admins, owners and viewers see every key's; members see their own
+// keys'. Records appear once written (within about a second of the response ending). Never
+// holds prompt or completion text.
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/generations (the `ListGenerations` operationId).
+func (c *Client) ListGenerations(ctx context.Context, workspaceId WorkspaceId, params *ListGenerationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListGenerationsRequest(c.Server, workspaceId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3332,6 +3395,151 @@ func NewUpdateCredentialRequestWithBody(server string, workspaceId WorkspaceId, 
 	return req, nil
 }
 
+// NewListGenerationsRequest constructs an http.Request for the ListGenerations method
+func NewListGenerationsRequest(server string, workspaceId WorkspaceId, params *ListGenerationsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/generations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Model != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "model", *params.Model, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Provider != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "provider", *params.Provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.KeyId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "key_id", *params.KeyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListKeysRequest constructs an http.Request for the ListKeys method
 func NewListKeysRequest(server string, workspaceId WorkspaceId) (*http.Request, error) {
 	var err error
@@ -4014,6 +4222,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /v1/workspaces/{workspaceId}/credentials/{credentialId} (the `UpdateCredential` operationId).
 	UpdateCredentialWithResponse(ctx context.Context, workspaceId WorkspaceId, credentialId string, body UpdateCredentialJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateCredentialResponse, error)
+
+	// ListGenerationsWithResponse List generations, newest first
+	//
+	// The workspace's generation records with their attempts and routing decisions, newest first,
+	// filtered and paginated. Admins, owners and viewers see every key's; members see their own
+	// keys'. Records appear once written (within about a second of the response ending). Never
+	// holds prompt or completion text.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/generations (the `ListGenerations` operationId).
+	ListGenerationsWithResponse(ctx context.Context, workspaceId WorkspaceId, params *ListGenerationsParams, reqEditors ...RequestEditorFn) (*ListGenerationsResponse, error)
 
 	// ListKeysWithResponse List API keys
 	//
@@ -5008,6 +5228,54 @@ func (r UpdateCredentialResponse) ContentType() string {
 	return ""
 }
 
+type ListGenerationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GenerationList
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListGenerationsResponse) GetJSON200() *GenerationList {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListGenerationsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListGenerationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListGenerationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListGenerationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListGenerationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListKeysResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5803,6 +6071,24 @@ func (c *ClientWithResponses) UpdateCredentialWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseUpdateCredentialResponse(rsp)
+}
+
+// ListGenerationsWithResponse List generations, newest first
+//
+// The workspace's generation records with their attempts and routing decisions, newest first,
+// filtered and paginated. Admins, owners and viewers see every key's; members see their own
+// keys'. Records appear once written (within about a second of the response ending). Never
+// holds prompt or completion text.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/generations (the `ListGenerations` operationId).
+func (c *ClientWithResponses) ListGenerationsWithResponse(ctx context.Context, workspaceId WorkspaceId, params *ListGenerationsParams, reqEditors ...RequestEditorFn) (*ListGenerationsResponse, error) {
+	rsp, err := c.ListGenerations(ctx, workspaceId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListGenerationsResponse(rsp)
 }
 
 // ListKeysWithResponse List API keys
@@ -6639,6 +6925,39 @@ func ParseUpdateCredentialResponse(rsp *http.Response) (*UpdateCredentialRespons
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest CredentialResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListGenerationsResponse parses an HTTP response from a ListGenerationsWithResponse call
+func ParseListGenerationsResponse(rsp *http.Response) (*ListGenerationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListGenerationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GenerationList
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

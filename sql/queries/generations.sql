@@ -129,3 +129,19 @@ ON CONFLICT (id) DO NOTHING;
 -- name: ReplicasForget :exec
 -- Replicas silent for a day are gone for good.
 DELETE FROM replicas WHERE heartbeat_at < @before::timestamptz;
+
+-- name: GenerationList :many
+-- A page of a workspace's generations, newest first, strictly after the
+-- cursor (created_at, id); an empty filter matches everything.
+SELECT * FROM generations
+WHERE workspace_id = @workspace_id
+  AND (@member_id::text = '' OR member_id = @member_id::text)
+  AND (@model::text = '' OR requested_model = @model::text)
+  AND (@provider::text = '' OR provider = @provider::text)
+  AND (@key_id::text = '' OR key_id = @key_id::text)
+  AND (@status::int = 0 OR status = @status::int)
+  AND created_at >= @from_at::timestamptz
+  AND created_at < @to_at::timestamptz
+  AND (created_at, id) < (@cursor_at::timestamptz, @cursor_id::text)
+ORDER BY created_at DESC, id DESC
+LIMIT @page_size::int;

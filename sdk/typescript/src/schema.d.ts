@@ -259,6 +259,32 @@ export interface paths {
         patch: operations["updateKey"];
         trace?: never;
     };
+    "/v1/workspaces/{workspaceId}/generations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List generations, newest first
+         * @description The workspace's generation records with their attempts and routing decisions, newest first,
+         *     filtered and paginated. Admins, owners and viewers see every key's; members see their own
+         *     keys'. Records appear once written (within about a second of the response ending). Never
+         *     holds prompt or completion text.
+         */
+        get: operations["listGenerations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workspaces/{workspaceId}/credentials": {
         parameters: {
             query?: never;
@@ -674,6 +700,11 @@ export interface components {
             attempts: components["schemas"]["Attempt"][];
             /** @description How the endpoints were chosen (null when no plan was made, e.g. an unknown model). */
             routing?: components["schemas"]["RoutingDecision"] | null;
+        };
+        GenerationList: {
+            data: components["schemas"]["Generation"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
         };
         /** @description The routing decision of a request; docs/routing.md explains the rules. */
         RoutingDecision: {
@@ -1459,6 +1490,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiKeyResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listGenerations: {
+        parameters: {
+            query?: {
+                /** @description Only generations that requested this model. */
+                model?: string;
+                /** @description Only generations served by this provider slug. */
+                provider?: string;
+                key_id?: string;
+                /** @description Only generations that ended with this HTTP status (e.g. 200, 404, 502). */
+                status?: number;
+                /** @description Only generations created at or after this time. */
+                from?: string;
+                /** @description Only generations created before this time. */
+                to?: string;
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of generations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerationList"];
                 };
             };
             default: components["responses"]["Error"];
