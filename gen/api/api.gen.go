@@ -951,6 +951,60 @@ type Model struct {
 	} `json:"top_provider"`
 }
 
+// ModelEndpoint defines model for ModelEndpoint.
+type ModelEndpoint struct {
+	ContextLength int `json:"context_length"`
+
+	// LatencyLast30m Seconds to first token (streams).
+	LatencyLast30m      *PercentileStats `json:"latency_last_30m,omitempty"`
+	MaxCompletionTokens *int             `json:"max_completion_tokens,omitempty"`
+	ModelId             string           `json:"model_id"`
+	ModelName           string           `json:"model_name"`
+
+	// Name Example: Groq | meta-llama/llama-3.3-70b-instruct
+	Name string `json:"name"`
+
+	// Pricing USD per token (prompt, completion) or per request, as decimal strings (OpenRouter units).
+	Pricing      Pricing `json:"pricing"`
+	ProviderName string  `json:"provider_name"`
+	Quantization string  `json:"quantization"`
+
+	// Routable The caller's workspace can use this endpoint.
+	Routable bool `json:"routable"`
+
+	// Status 0 normal, -1 failed within the last minute, -2 circuit open (left out of plans).
+	Status              int      `json:"status"`
+	SupportedParameters []string `json:"supported_parameters"`
+
+	// Tag The provider slug (as in `provider.order`).
+	Tag string `json:"tag"`
+
+	// ThroughputLast30m Output tokens per second; p99 is the slowest tail.
+	ThroughputLast30m *PercentileStats `json:"throughput_last_30m,omitempty"`
+	UptimeLast1d      *float64         `json:"uptime_last_1d,omitempty"`
+	UptimeLast30m     *float64         `json:"uptime_last_30m,omitempty"`
+
+	// UptimeLast5m Percent of successful attempts; null without attempts in the window.
+	UptimeLast5m *float64 `json:"uptime_last_5m,omitempty"`
+}
+
+// ModelEndpointsResponse defines model for ModelEndpointsResponse.
+type ModelEndpointsResponse struct {
+	Data struct {
+		Architecture struct {
+			InputModalities  []string `json:"input_modalities"`
+			Modality         string   `json:"modality"`
+			OutputModalities []string `json:"output_modalities"`
+			Tokenizer        *string  `json:"tokenizer,omitempty"`
+		} `json:"architecture"`
+		Created     int64           `json:"created"`
+		Description *string         `json:"description,omitempty"`
+		Endpoints   []ModelEndpoint `json:"endpoints"`
+		Id          string          `json:"id"`
+		Name        string          `json:"name"`
+	} `json:"data"`
+}
+
 // ModelList defines model for ModelList.
 type ModelList struct {
 	Data []Model `json:"data"`
@@ -960,6 +1014,14 @@ type ModelList struct {
 //
 // Example: 0.0000325
 type Money = json.Number
+
+// PercentileStats defines model for PercentileStats.
+type PercentileStats struct {
+	P50 float64 `json:"p50"`
+	P75 float64 `json:"p75"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+}
 
 // PriceLimit A price in USD, as a number or a numeric string; read as an exact decimal, never a float.
 //
@@ -975,6 +1037,26 @@ type Pricing struct {
 	// Prompt Example: 0.00000015
 	Prompt  string  `json:"prompt"`
 	Request *string `json:"request,omitempty"`
+}
+
+// ProviderInfo defines model for ProviderInfo.
+type ProviderInfo struct {
+	// Api The wire format Perpetuo speaks to it (openai, anthropic, gemini).
+	Api  string `json:"api"`
+	Name string `json:"name"`
+
+	// RetentionDays How long the provider keeps data (-1 unknown).
+	RetentionDays int    `json:"retention_days"`
+	Slug          string `json:"slug"`
+	TrainsOnData  bool   `json:"trains_on_data"`
+
+	// Zdr Zero data retention.
+	Zdr bool `json:"zdr"`
+}
+
+// ProviderList defines model for ProviderList.
+type ProviderList struct {
+	Data []ProviderInfo `json:"data"`
 }
 
 // ProviderPreferences OpenRouter provider routing preferences.
@@ -1776,6 +1858,12 @@ type ServerInterface interface {
 	// ListModels List the models the caller can route to
 	// (GET /v1/models)
 	ListModels(w http.ResponseWriter, r *http.Request)
+	// ListModelEndpoints A model's endpoints, with their live health
+	// (GET /v1/models/{author}/{slug}/endpoints)
+	ListModelEndpoints(w http.ResponseWriter, r *http.Request, author string, slug string)
+	// ListProviders The catalog's providers and their data policies
+	// (GET /v1/providers)
+	ListProviders(w http.ResponseWriter, r *http.Request)
 	// ListWorkspaces List the caller's workspaces
 	// (GET /v1/workspaces)
 	ListWorkspaces(w http.ResponseWriter, r *http.Request)
@@ -1944,6 +2032,55 @@ func (siw *ServerInterfaceWrapper) ListModels(w http.ResponseWriter, r *http.Req
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListModels(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListModelEndpoints operation middleware
+func (siw *ServerInterfaceWrapper) ListModelEndpoints(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "author" -------------
+	var author string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "author", r.PathValue("author"), &author, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "author", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "slug" -------------
+	var slug string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "slug", r.PathValue("slug"), &slug, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "slug", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListModelEndpoints(w, r, author, slug)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListProviders operation middleware
+func (siw *ServerInterfaceWrapper) ListProviders(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListProviders(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2785,6 +2922,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/chat/completions", wrapper.CreateChatCompletion)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/models", wrapper.ListModels)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/models/{author}/{slug}/endpoints", wrapper.ListModelEndpoints)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/providers", wrapper.ListProviders)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/generation", wrapper.GetGeneration)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/key", wrapper.GetCurrentKey)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces", wrapper.ListWorkspaces)
@@ -3296,6 +3435,98 @@ type ListModelsdefaultJSONResponse struct {
 }
 
 func (response ListModelsdefaultJSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModelEndpointsRequestObject struct {
+	Author string `json:"author"`
+	Slug   string `json:"slug"`
+}
+
+type ListModelEndpointsResponseObject interface {
+	VisitListModelEndpointsResponse(w http.ResponseWriter) error
+}
+
+type ListModelEndpoints200JSONResponse ModelEndpointsResponse
+
+func (response ListModelEndpoints200JSONResponse) VisitListModelEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModelEndpoints404JSONResponse struct{ ErrorJSONResponse }
+
+func (response ListModelEndpoints404JSONResponse) VisitListModelEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModelEndpointsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListModelEndpointsdefaultJSONResponse) VisitListModelEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProvidersRequestObject struct {
+}
+
+type ListProvidersResponseObject interface {
+	VisitListProvidersResponse(w http.ResponseWriter) error
+}
+
+type ListProviders200JSONResponse ProviderList
+
+func (response ListProviders200JSONResponse) VisitListProvidersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProvidersdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListProvidersdefaultJSONResponse) VisitListProvidersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4138,6 +4369,12 @@ type StrictServerInterface interface {
 	// ListModels List the models the caller can route to
 	// (GET /v1/models)
 	ListModels(ctx context.Context, request ListModelsRequestObject) (ListModelsResponseObject, error)
+	// ListModelEndpoints A model's endpoints, with their live health
+	// (GET /v1/models/{author}/{slug}/endpoints)
+	ListModelEndpoints(ctx context.Context, request ListModelEndpointsRequestObject) (ListModelEndpointsResponseObject, error)
+	// ListProviders The catalog's providers and their data policies
+	// (GET /v1/providers)
+	ListProviders(ctx context.Context, request ListProvidersRequestObject) (ListProvidersResponseObject, error)
 	// ListWorkspaces List the caller's workspaces
 	// (GET /v1/workspaces)
 	ListWorkspaces(ctx context.Context, request ListWorkspacesRequestObject) (ListWorkspacesResponseObject, error)
@@ -4388,6 +4625,57 @@ func (sh *strictHandler) ListModels(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ListModelsResponseObject); ok {
 		if err := validResponse.VisitListModelsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListModelEndpoints operation middleware
+func (sh *strictHandler) ListModelEndpoints(w http.ResponseWriter, r *http.Request, author string, slug string) {
+	var request ListModelEndpointsRequestObject
+
+	request.Author = author
+	request.Slug = slug
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListModelEndpoints(ctx, request.(ListModelEndpointsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListModelEndpoints")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListModelEndpointsResponseObject); ok {
+		if err := validResponse.VisitListModelEndpointsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListProviders operation middleware
+func (sh *strictHandler) ListProviders(w http.ResponseWriter, r *http.Request) {
+	var request ListProvidersRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListProviders(ctx, request.(ListProvidersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListProviders")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListProvidersResponseObject); ok {
+		if err := validResponse.VisitListProvidersResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -5008,159 +5296,172 @@ func (sh *strictHandler) UpdateMember(w http.ResponseWriter, r *http.Request, wo
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H1/c9u4kuBXQem2KlIVJcsZJzdj/3Hnl8mbl33JTC7J3Oy+2CdCZEvimgL4ANC2kkrVfpr9YPtJrtAA",
-	"SJAE9cORk3e3UzUVWQKBRqO70b/5eZDwdcEZMCUH558HBRV0DQoE/vUHFzeyoAm8SvWfKchEZIXKOBuc",
-	"Dy7JnfuZZCkZxndyNplM4tGEXDKuViDqAU+kHkKZvAMhydn0bDKIBpmepaBqNYgGjK5hcD648xaMBgL+",
-	"XmYC0sG5EiVEA5msYE01JGpT6OFSiYwtB1++fNGDZcGZBAT8pRBc6A8JZwqY0h9pUeRZQjX0J/8m9RY+",
-	"ezP+k4DF4Hzw305qfJyYX+UJzvbOzm9Wa6GCEdBjIpIxolZAgN1CzgsgcAtiQwQvFZBSgpwM9NN2Yr3u",
-	"ZZH9FTaIesELECozO0gEUAXpjCLsCy7W+tMgpQrGKlvDIGojIRqkmaTzHFIPQ3POc6BM/wr3RSZAbpuR",
-	"lXmuZ3AI76yQ4dxwT9eFHjW4gc1sevrPPz979+P/Ovvjp7/98C///V+f/u/TD9P3z9+evQnBmLEkL1OY",
-	"zTf8ZpaxWZ6tM9Ulrj9WgBQkC2Ap4QarPjnxO0YKwW+zFAS5gY0kCS+ZkkTxOypSEuPE8aSGwUNFTueQ",
-	"hyh6TeUNpEQjh/AFLnoDm4jAZDkhcXEzo/PkP//9P+43n/yZ691Vu6F5/tticP5xO2G94Qw2gy/XbXp6",
-	"j7vGyTRF/f7+Z1KAsHuaCZCgYv1NxtOI6EPTEBPGGUw6p+igMo/tD9tr/dA7fEYD2Jl0Des5iFmWBvjR",
-	"8XPgB8vTs0+p6B7AO+QTtcqkRvsTSfRokEoSzvINUZx8AsHHKVV0LEAzdsYZAZYWPGNKhg+7LNKDOami",
-	"tPD+vviy6aPmitYjPnosMhzV9bFAEzUeM0e+LGhs57qCnM//DRKlITfy5AU+gYedppnGEs3fevJlQXMJ",
-	"UUvk+OIjhQUtc1WNfCRx0i8Mdi3fIzcO4BwyhHuaKJJCkq1pPrownMQFoXMJTDV4ap2xbF2uB+fT3m2x",
-	"Up/4IBrcj5d8bL/UF83kV/PLN+HEJjo+rICYn50sIzRRUm/tglgka5GJvyY0z0E8kfaJoIBzfL2m96+B",
-	"LdVqcP50OkX8uL9Poz24fvvxtvgLF91F7Gn3DtVyYtfdbqb4I1Or95AIjeLW4jhJ/+KvM6n6V84UrOV+",
-	"IOgp7RpUCLo5FJBKP/kKNBy65u8oi75CzHxjsfINxYiANb8FSTL1jy4+jsPSARbuIRqP1/beQ8Uibdq+",
-	"MbpzV+oVOc2YgntlFDitu2njZELer7TqiPoEKuuZ1jIM61wQqbgAkinC+F1A/rW4Qy/eZY5rvVMpM6ko",
-	"U29ASrrcwiKGBlq6f2207KR1AYtS0ny/sTxHSIBpUvw4oA5Kbxf1aMV5PtN3gmxIsm3b6Jz4VoGG4ASF",
-	"i1KwLgJiNcmplN3zjiWIW0jjC6JNMH1tU7KgWV4KiMidtST0DVcZDGu6IfMsz0mmzknMuJrpGz8mQ330",
-	"2mYjAmiygrTx2CgiMeIb0pgMGxMa0xZScpepFaHWHiRSUVVK/VzJEhCKZiwmQ71WpGdmRIu0lPBSRSQp",
-	"FeGLBSogjdmWVMzpEkaaIN3RmR1rYWhhH1hSwC+rxYIHi6DNzNf7MiCawB/0I0EZklMFLAmw4psszzMJ",
-	"CWepr55r1lwambbmqbHFOnA65AZ/NJgN835ZSCWArslfPnx4a88g0nidampghPGK5QkVIruFNARbi1wr",
-	"cBzMFRD1/kPU/GJF1QuuDWYDYoeoVzxLQO6tLrzA8V3uquyExsWZMfX8LIj4ti2/BDY+zJavji6gdOqf",
-	"iFpRRQypIiNZcy6oWVqEeeIpWVE1SWrMhWjZp5HAJeDYU+bl8iBo5EYqWM8WGVuCKES2pzQunbDfdoC/",
-	"46CgEWmRUB9lTWse+TmKcevtprp3ZqtdLP1WALt8RfRoUg+vDG9S5KUkehCa5to4gHsFTOpBE/I7u2H6",
-	"Nl1kkKeSUAGE5jm/g/SKDXHqt6+eSGdojAhlKSmolPoAjM1RsWrJFC+1xJ1csUH7QlwgOCzZzApgNFcb",
-	"q68Yneqpp1+Nn7YVKk2n9H5W09FM8RtgAdHxW6mKUpGEFqgZ4KiIUEn08+bPCyNA5lwLeQFEgsJtyDXa",
-	"TgR9jICSrgLvdGr/88A8DUrCapn9YCNDqsiaS0VOp9Noav6/0NLNcF/C1yBJknNp7o4HQGS0lx4xm3B2",
-	"C0KiRzUiNSwaDOIeRUfvfmKNVtqSQcYr89hpBan7oiv51qCoM3PCCkrgCmnu6M8CYIyOPzOCKLrUfJBw",
-	"kbqbWB/1EhgI3LMnOGq+65GJb/BE0E1OS7Xi4kSLpNh5Frmm6+xkWajxGR/rQ4lHqAiQArV9Moz/p/lk",
-	"nhtNyDsrO0jJcpCSxLiyjEkmyTK7BQSvlu5rntycQLLivYJc9kG9oHk+p8kNSVY0YxFRIoNUk6HGjGgc",
-	"cHfm+hifd4+NBQhdK+acATFCTu9GlkXBhTKXdE3Eu4gX8cUSeJjM8C+WbWT71o57K2ABQq8nB140YuYu",
-	"4gMVZ4wYdLHzMxQCEn0zkGEtlUcXhCYJFPprLWKzJeOiodN4FxvsrSBIkFrOBx1LvwheFpo9cgTG+Wmt",
-	"9q2UyOal4xHfsHz2PAST4kV3id8LfUmcaZusINJcAEaecAZWZW1P9XkvUjxrU+I1AiGoguVm14G/d+PM",
-	"M0DX+zkszdgZx+0FeO3SnaDGoF6Xqmye5ZnaXBC85jUr0PyObiSxDg5kQjMv4qV5aTovSKWT7GOia8NL",
-	"i7dSQC+/TAPsYoxFo5l27TPGGcQR0aKPx2hEGdkVGxmnHyYGhomb7GhGp56umBWN3Zzu2o2gTGoOkUdg",
-	"wX6KbANandRXrBh1iEWAKgUzsAQpZF/aKGVIz77UBtY8xxiwDZkBS4ke/BBp0NKKKw2kT8f1HCydYJ75",
-	"6cKpp3PYcIaqP9p9la7aUEtXgpfLVRdXnk+mpQnBvYqM0U7wJDUW7GhSUKHkhPyKgQV9syFCnNulUpKs",
-	"dqHZAB0uk4CXcy+ht1XBMjC9pSLAJddbY3Ytv5ExjgZagzJhbjGw1BF5PiXDx9tdS33hw+/ne3pRybCW",
-	"CZKxTK5mAqhNHWhSgb6kIpIjYUekBj9ypDBbZLkCoQkF/S+T/RzZKdx7CPIu55wvC8HncotZ6imlNZNs",
-	"9bK2vZZIFCq7hVln+ztgbxu3uJEakKiFz+BJePQa4G6fxcgwVnCv9NWSrekSZqXI44hMJpPRcbhfz75F",
-	"hPtuFBy6Cx/4a3DTAlJgKjMe3SYQcypxZwGl+RaEyFKQDXflE0n0I+T3d6/J8PJTKYAIkLwUCUR60P0m",
-	"IhLyxXjFpb5FuCBK2/zoIhGjvSj0+GkqbbdUIiA9MMekJ70D/VImwePy7Ss/sUPejP/z3/+DzpM0npAP",
-	"NlCaKY0cfZE6j3B9j+6f71CIjItMBVyjl2vOlkTquWlOkurgMTqLJpA7SPQVE02tUhE3oQaslGHP5Ta/",
-	"2GXLK2bv7IQqmvNl02g0Zmlov98nqcLzgbVyKrxsiQrjhyVO1Jz3oOQJWmQzG4zyNJyz6U/Pt0fSosGd",
-	"yBRos7fypvcz+iUjdC55XiogK6WKoRwhe2v9gZfKp6KI/L0EsdFcvRB0ucaYgyb3KxbrR+X5ycl6M3YS",
-	"YWLOekK1nJgkfH1ifRK3p/GEvFJkXUploiKEkqKc51lCaJoKkPKc5JwXc5rcRFesENktVRCRPGM345wn",
-	"NEcR61w07iGQZJgxQtmGMK7QoTJCuWzDGGQFWkizlNAlzRg63q4YemCogju60TcAg0QbndYFon/kaL5o",
-	"LUuLd/xubdSr+O3Ld29ffvj9t9nLX969fP9+dvn69W9/xMbf2Ah+nv24Q2rttvb6gqo75IOddrqLpbfG",
-	"ZvvjFo5It9P/EVIavGvswWkN9Rxfl9rgw3L42g9KcfhGwkASzoiRcTbrIMmBCkky1QxP2nxJLSnsrTGa",
-	"hIh+53W//ep+ENEHom6d48Do4594GsqT5SmEr3ov+Ne41c6mT7f4ukOpqFSRFS0KYFZbvNPfKE5STuhc",
-	"i90sHETa7ZU2aG55S+r4bEyGkq6BUEli/HtkAjIpKJrl0kS0UvBzZPUwp9ag5hujOpGxW5pn6cw66iIS",
-	"w73xIc3mm9imus0amZRNPDeDxnuGilvs5s1x3WuwPXRyJAQ7iW9oVIdw3UdY/eIFXBr5TpCQOIP77V/3",
-	"g91vl3StR8XkEDjNjLwHIClP5Al+Lydr4yvEiBTey1nt7GnRqbnknP3eIgatKHHMlZkZA3YG9wlAitoU",
-	"LdVKS0KTOD+IBvMyXYLyh9hvSkZvaWbkhw0pzBhXM2tneepb+2sQ68y4mlNgWZXWsOAlM59rwjT63S1N",
-	"NjMBmtMSGyUFteJpa+KEs0WeYTxV66S81J8Kusk5TWeK81lOBdKIoApMlpi/rwpcc47eF82tVl/zWxB6",
-	"bpuD4Y/RgkYwmldz4ReiLDT4IRfJL1WYqUuWlPE1zTc9ouotiAJUyUnChYAELbsq0SnhIrXiwfgJKatj",
-	"sAJMnMXZyoZ+6ki5M5kjkuR0XdRRXAE2rD7XR7aX4UiLgMv/z4KvccL4X8YfMpUDOohjLcnH7zC+IuIK",
-	"mBVQG37avZhJKAp4c19ifUaFATswCke3tvpObM5SKC2DsgTySnXshFHzDJgiq5ItSVmQOSy4AIdWk6QC",
-	"LG0Yet6d+xAD/BESgA71Dzk7v/u1xLTNsIJxA5s+j+FeGUhkoQnMEZAlXrw8Fw2E78hU2ifdRatgqJJl",
-	"C0wiJ2mW7udSeaDHrXrQJAfMEsxfCzsPmyPNEnqS4OBaalv1bo+cREQwpLM9UOZJF1d7E1SmBC+VhXE/",
-	"in1nHvgZkkzfLYEym7/wO0cB5nYhd9rmTFZcArPH5xLGipwycofJIKlTsLTstBkwuJtRsPqmGUbdibxt",
-	"iW2eSmucNkZ0LLkiw6fTqU19tLLMUKOiWqKPwhRtRvap81p8zBSfLTIhlSGWB7AXPm0yVsjQBisxFrKN",
-	"GzwYHTk3Muh6hxWC28zR0BBF81nCjXW7R11WNHAXQ29xRZY205iW9NbI7hrevZgeL+MZSJWtXQpfdzGD",
-	"RFvnNtQanrSVG1wq4zxxl/8TSdxkF00Iq0sepdIQCVl1rqFRTy2VDQEe6P3vFDG1JYRHiv596WVYNs83",
-	"RBb9Yq1HNDYoor556rvEUxy6JxRS62ul7Qg+FE8DDCgVTKvrSSkkD/h431Ip0Wg0A4x9pw9ZP0UKDIqa",
-	"YidjNOZUmq/3oNV9XSg1+F/nvvHRsO/afwGaq1V3vVq2ej7um53RGvtYaKVg7S7WneyVCloJmv9y5b7/",
-	"PxTlHlJ7u6YZO0h9qcHYVc/rzPqUZrkWWncAN/hhzZla5eju3XnUDyznde728IWFYTSjqqRQ5Hyz1leM",
-	"e+aJxHqLNd1YJ2Zd4C3Rf5FCkqVA7lZZsiKlhIaD/4ls1n/33Fg7ypS6yQ38jhlfebrOWFXIO4gGtxnc",
-	"gQga64fxurlJzGkd9ow70MOesvSw70MPCNO1gnFbSqER2x7ZPKAaurSOPR+Nra228RX5IrkhbHtk+tdd",
-	"WQdVUnrleUEeQnxoYrfVhr9/eHFB9D6lUe7JG85SuhlNyKUpW9bSSIulNVAmSZ4tQIt7v3hom6Do0PYb",
-	"Q/9HaVChpWB+gHfAS1+G9YE3z85spu22Yw7HCVlb1rB0v4PyDK4fFH+uUOsFX354Oj1iCffeaAtVb0f9",
-	"GVdm00dQmC2lPjjgaJ7/OtZ3MBy25oOCjP9YJ97dmXP9tHzXIlllChKXYdzOSC1KpW1CmmfVd3vnz9rn",
-	"Nt2ErPFVOZ3+AOHcrGjAsbrmweuiWZl9ClYqtvNZHYhRd68hOEI0k1DGWZbQfCbzchmEsBnPCbtDDqsW",
-	"bFxMn3cL7G5Fy6FpU4lVl7dXX5hhX6JBVSUya/awOuQYi5mfZBFIAN6B0kyiP0M4vHa1zd5StF2OsE60",
-	"swFNa+ku1WzR2upSw86k7hSiJtu2UNWD++s+oXAMUY/C5eGSHnXdYHbVmpestu9Ma4ehAJZiPTY6OKnr",
-	"9RDZzEBKFjmnatRIM5hOptPp9Ienzw7q8KAJGl6Hm1JcEn0eUAFHJaHETGrqKFi5BpEltoDtggigKY5i",
-	"pNGjogV3M+dvOnnWKLHZVijxeVBQpUBo6P7Px+n4p+vPp9Hp0y/Dq6uJ9+fof/xTl/mvd+LB8n+rKsi2",
-	"4rAOZeMPjDx3K9bNFZivaVMdqHQbt5iRfh0FKVmmjPXYZnjf4+wjyBRPPg/6O9bNYptGpbL1THenOn02",
-	"6A+j7L5UKqdosFi6JvtQrdounaNbLmzRVhnfNjBDinrWLjIxcjxzlYSyke3WEHierNTsO0t4nkNSnYLr",
-	"XKGnwwIEFrZaTDVM0KKSrbpwU7dsOMIl1B6gc9D7GbLlgZh8WcWc8OmU0Dk3oQObnp7DQhFeKjL0U3XO",
-	"SbVgPDqvGtOsszzPOLtihhSILSEztFCVMrvRrvCdGH6TxmT0ZYeMKuGBkuOKWQ6SofLsJqfsuq+tePOZ",
-	"Zf9Hai7a/xmPj/Z9KKTQchZKucB6VRWiqjXdmGBwu9nA/sSFKQgB935zIcWJEhsTaIv2rMttr2SYV0A6",
-	"0/TVG0x/bwJ9nbunADEuQCTAVJZDVcsXqFry7o4dhdpeOV63wY4Hb8Zmtm6jKEM+FFMrr+nehCm/P/B/",
-	"LylT2SdaVYLuf07OK9bUcfeoPuWhKprYCJKIxDUGTcqNpYAYK9viz/NNhIU2uOUvcRM5TigbMRgNvNMI",
-	"dUbx6tbaYRNfxB8626CCz5/FhRcZZxB4Knw+B7S0encE77FNVHhBWZo5P0DL1K8vgLCT0BaXYcgfL47M",
-	"3h0SjPjxc+hMXuFosrWly2HdeARlN13ITsdzKiElBZd4MK47bpFTduG6LJr0RbvBnjSFJHiXv1KS3NK8",
-	"BBcVSm2qxxNJ4hvYxBdYMyMwBIE9C1BEems4Lu0a6e2WKwaE6yAFNNNMgufjdCQHoYaYujvhwmR12jGT",
-	"dUrgHtuXmciJKPM9NapAdpijqd7UN0cVdQqUjcyblBYZ4WkxSMkw1qds+lK482oqJ/Fo73S5Ds0HZF2w",
-	"txumOMZ4HDHJ5DmJ4b7ALEeM489KmcaR9+Va6j9tN7AZJnqqFTD7/diTe1oKqoUyv2iplwp65/p8tSh4",
-	"TnPKtNamx/RwEr2fGX9OD0kYRD+RhFe9XSLDDRJUmBF69IHYEeoEB8T1NF6LmOcEmOYCo+7eQKFGB6oI",
-	"vnztMW96+9fYbkxaN3UpFA2W3VLKZvOnejKlzY8YDITbjJeypmjM1uK3Ab7f52K0GNW/x2Ro8yfic5Yp",
-	"wWNyQuLzRc65iIksF4vsfhQ8Oz+t69D2Ep0kBPuDYYyoIwDaZ9Dg/pDkeu+B1FIw6ywiJ7nc8qY4UZOZ",
-	"/rZaodmEue7gBbQwGeYLKpX5JCDPbFa0Y6Pgtfi7C6r2GRsesQW8m+1hM1s00Z2xShTaMmHo7j8okwyF",
-	"Uy8IdZ4Zszb0IXlqIeC8PNoW14gSDKn6uZeltE3RtvVYD3NQh/ODKaT1kH4smLysA0/B5HBtW31nbt1b",
-	"7BSkyFCJEkY1chr5dj3ZdWQOCXW5CZ0kuyumFU+XLuoyM5NSuTTvTEmbiJ+sSnYzIS/tvLafvX2BgG06",
-	"haIM8vSKDW35O9rphnojYnuByshrJTEiVJEzMt/oKSvHmbHid7Rd7oiTDue1sG9Zoia+kNSp3ilxnJBy",
-	"O+5wJ48VJy4lzFyewswrrO1/WUErPcXU0Y/vshRaryrwXQOZ9N6jcYdFr5kiKyoJ4149r9bPNLHwOzbZ",
-	"fXS+f793HzvD0dVRPSgi/cCoo7Gg/qFCofu2I99OMU0TfS8K6r7koulUYnDnEc+QLxbBUmhJN5JIPtqD",
-	"cCzNmEPYgya2dF0PNmo+rBW7Rw37Bf7vfOGy7ZFaCrUxUE8RVdZ8uGZ632hTtdYRAl8e3A8NflVTfF2m",
-	"Qz8Gd6/8oHyHB8qTbUy528OD9kdSikxt3uuNW08VUAHisjRx4HaUrirAq7qMVN3HB/bdP7gqTlKz5Eqp",
-	"wrxcKGML3q+UY2uvRuOW16/fuKYI59g4xHR1HWMSZR2yGbuucjkgaBkjC8HR9L9ia8o2tibHSRwZkVJi",
-	"J0wtTMSSssw0+wxJpskVu2IvvbcdZdKVQpVMD4pPbk9jDZHpCuZFkkzlAbZxMANpgW0ntBYzIa+cRnzF",
-	"sBlEYvQiXEQSrzwVbJuHS+yvad2r5+RPiGbiTqAG01TXlhIk4sy9siki8ecrUyJ3NTgnn6+wsvhqEJEr",
-	"PCnzydYXuz9MifHV4MsXY3wLuGKxreDWUMduyMQr7h7ZkzTFvpUnK65K7WxvijxLwLKpfU3WZaE15fHT",
-	"ydTU6ShUfXy6G0SDWxDGbh5MJ6dmJCZlFNngfPDDZDr5Aath1QpJ+mSFOfOf9OelyUU0XJNx9iodnA9+",
-	"AWXT6lvv2no6nR7tTVt2hcArtqwDIdGXG/a2y25h0uDPwfnH62ggy/Wais3gfPA6uwWmhxeCz1F3pEuJ",
-	"Plq3Lzm41hOcCKDpxt95c+mn0ym5W2W5uXNd9xHTfE8SJehikSXIa6ZpvERFTZ/2nEq4IM+mP9jnMWET",
-	"VfVUmHxwjNTZxu8LV/3qHp1UmbLeIbwDmmZ6X9/nHPTyG+zS+Gz6Q980FVymbHTrMVX72X1Ot6cnyYqq",
-	"k9oQMUYkP6CzdWSNMI37YWw+nxNt+MUReW809vfaGHx5q7dielYzriKULles0QvbOUd29MRudhdrt75G",
-	"kfTBL/dNqEBHXbPdMMmw32ecpbFp+MhcqXRdIjN+lca2MBqbRmFA2L2hIA2WqUb4S4xGaFy3OTYJI7E2",
-	"6GKbcaJlcWXERlfM2K113zGsIkIz1lm3sabkc/Lx599+fXkdR1ZA2/bl5+TjdTwhSCHSK3u+YqZk0FWE",
-	"oe2KeMTyR9P84ML+S+hCXyGZwgEZG8/1bhAIiXjc6PMxLTVic4PEjcrac1IJeytumxxn1NxWD/8qpux6",
-	"kuxguso8/dxo8v38zG+x/dGbZvAXyHMeVaqEy589NxV4X66rSI3X2PlLtCd3h3vDf2nqcbbW5NFETAul",
-	"qHvBvToBzXfjurNuPVvLRWtoCxM7k+ZkL5AG//n9b7+atM+Y4KQyIsBSTQ+GDhvE2fCI+O+VDPU9rzIr",
-	"hnoR26nbOnf4wpHf8P37l2hzGYZEDLaYNezUbvC8UZfiX15+IFoA1r/V2mT4lZhfosGZOa+9RLQefXrQ",
-	"6KcHjf7hoNFnB43+8ZDRpwdB8vSnA0Y/Owgnzw7CybODcFK5Gw64oKsr2cg8Qom+bUmjxNbdzZWfur6a",
-	"l42OJUFN6oNNRNK3SkRsMD8ijTuKlyrha9SEtVru8ULVqdC+pq6y1Cfk0rVaIVQSyTnT/zZaaKyotG00",
-	"yK+Y6rXi+noO50vBvQrqXl4tatR4Ve7HnWxMhvES2BhfkIsZKFWnHv9O71zm1XtysZlf/aLcbPv7cb20",
-	"TL3qx+n4Jzr+dDn+2/Xn0+j52ZdAPqa+Ux5N2AeKgXuEq/96hUeXYN+Mo35x7wlRVMkuaXuMZe3bmq2s",
-	"42zZVx+m2UHfaeaFqZo8NGfNIY9M6Rim8tnqU1u9SrE/ty337hD5i1IIYOqvGGR8NIrwi+x6SAEjTgef",
-	"6led088IxBwqQWMxu+2A6pdnBM/I87/IFS1cYgXJMy0DTeKO6aRkJrJvEFMkB61PG9eEjWiHxR/Ktlb/",
-	"2O7Jvs6kemNAfcRjrRP8ew7VbPJbn6uGCLFncVwjkiSUWY+V4t4x265r9THXtcm9R32JBc8SwL2v2I+n",
-	"ahtlDjlnmLEZPp8/6jUe8Yya/uiec6q3Ozke9ru0Kz2UrymjS1gDMlfUY9Yb3UQS6kfN7Dv30F3v3neL",
-	"zkL3XeWJ9W/d+hWRnCUwuWL2lTpYMFEFT/SRYg7QnHMllaCFmcn2aF7T1DkeC+d/M68jR0Cv2HjspopH",
-	"5x7QCJi2URnjqlsAb/pQWxpdgsJwIE3Q/2UcCFesEf45Jyv0CpgYofHK6pH6C2XcDD3G7R9exOMwu/ZA",
-	"erNhxL0MzdPHWj7dSfGRh0RqWsabv57I6k46jn7tx5qCXNCRPSefq8+v0i+GPXIIvSqoImbBcwv/hPyM",
-	"g42D0vCJjAy5otukvkMubOKBJiKMPONreAzj6juRWqbpkJRZoUlSjYM9C73gRD+TTo5wfeuJ9kFs1Ovk",
-	"3gL6I4jgXTpQbeMcRQfdCzMtwya0Uj2k3sqrFP1SBVXJKkSOzDhdRYMuMU8aZakh0LgvXBe7RiJ1eNwU",
-	"pUiM8uB92xbbJliu0MnJTavxGp8BcWjCkt9MHNoo6Df2u+1NerZf/jFJ0Oz4CILvpBXIDapj77qUFlmx",
-	"zgUxCfkTYnIN/CIwpyNElqpcAyK0qsKK24tGWs3j+UybPdr7/JM1MEfS3f70r7/9tfbSNHOIHkeIBHW/",
-	"d1tFh9dwCFgiNubNWIoIkIoML1++Hz999nz8y4s3I2sAY2PcHJUkrWc13p0y6QsE1M3kH0c6dF5D8Y21",
-	"pUDX/Z1kRoaGQ0ZfT26XaYovveyQ2hEExcnn+o+DlKcWpfXoPC3S+PZKzwFY61d/tu1i+l2p7FgaUABN",
-	"FQE/ijyLPhsXbkExecJ6cH1a3OrLDfhpe3WsraoVK/M8dq+IiN17JeJJjx70DUXd99GEvg8RVjrQEYVc",
-	"7UmWW33FfnK/F50wbeFlFfzPhGuEbuzCdvWajAgDfBmVqTm+YpUb07xMbZkxrTpOyKWmQRk5Z4f+1ehd",
-	"kkiA2sZ8Ii+cPUpsyWKGhHvFtHX6ZELeWRhpUQAVaHySO5EpBYwMNeAZsy/joLbOt93U2wZ/RzYAdMV2",
-	"RYACFoLWhn7xkL0jCoTF4d7hmNSLusQOs7/RJdkX56na41YUvfP9mTuBcL36N2b9Rtl6HxyNUsgAKM/P",
-	"gpCEprJN3A+baB+8YnjPEXEmG92yTZ/jp9NpRM6mZxF5Nn066ttr1XO4AaBpgvLsp5/8905Pp6FOPTvB",
-	"tXn36EURNoUFQXad+kJgLQRfN4Dap0DiAGCqDJwdcKCb/GuheEuXQGT2CcjQSlPybNp7Iq4nZOBAnu56",
-	"i3137djrnRw7KVGVD7o2yCE4bL/lHtI9ffrj94qq9pmDvzHADeldemd+JLPQm7F5IzyOWbjrFtQ3RX9s",
-	"Zs+byNFDNXPPxRT2A/xVg/CIJ25KJLYZ/+jMHRpHhgFWGgfH6EiHbkMp39z0V6WwBfF13AbPiyUwIW/s",
-	"Gdk4CmLBNj1fS8hvbUjuwmjF5jfz6kE29sNGF45A7ADb1jnkCnAB8uMrxuaUv4/976+dbiEym8yZKemd",
-	"hyE1MpQrfseMc4Xxu9HxIibMkd9DNWVNGCefb2CzwwHgOZPc+yg5w92ioMA++lWDMc6s/BCAaO/zEART",
-	"Ks5CxH7Lb47hGjAT7YG2fn/AI6eBGHLbIxPEyTR9BIbMRkdyCOyBnKMb/0iAR7L6/2wSzat+YTcAhRX9",
-	"WFNy0bb8UZuKI/vB9JG36Wf1SwPiyRVzQnVNNWkzfBMhS4ntxV3fhShuL6p0o7/9/C4iONPGVkWMgdE5",
-	"5tJQ93SKlh1hoNXglqdC36KYJOUJZuOgN+eCtouV01rITK7YZTXvV7Btb0josUX99/F/7M17x3N6fLX8",
-	"tsTQW6WEWU52zGOmOdU9q/vynAwQR1K61tWW/kHCLRfmdnfadJraj33K0hvXB+sxmKjRNv0b60utpuFb",
-	"qeFY4ZGqqdjXsNDJZ/PhKyIhZGj+UZwIWPNbqBKuRhNidA+jsZuVTPqMzWzCYiHzuE2BmoOdJe3Tnzwi",
-	"2q1C2Zm+XoUyG9uB9H4Fqg/o6f+jJGiCKLuwcXSNyRHrNwiVVDbg0Gg47m3LxhWew6iZFWan6NdO+uk9",
-	"hTVXIXo39+U3EJrfR/P4thRbRVxsZujQJMlj05DInGivLG0WrjYr/z9eawIzXV5C3v9LkvOE5lXFsH0X",
-	"o80WXdMbIKI0ZVz4fnfsAHB+coJPrbhU5z9Of5ziBW2BC9e4+nX9rYodvI9dyUhVstN1iZrEcKTruk2k",
-	"lyStLYDSFCQ7V6jNj+7O1SpKIC4rteF/rOZx6fTdeepk6KjOVXTeJ5wV01K8AL/rIKCP1LaetBmzmmoF",
-	"z711vWPuLm3Kn11Jt1+e7IPu1Sd/uf7yfwMAAP//",
+	"5H39cts4nuCroHRbFamKkmXHznTsP+486UxPdpLuXJK+3p3YJ0IkJGFNAhwAtK3OuWqfZh9sn+QKPwAk",
+	"SIL6cOSk926qpiNLJPAD8Pv+wpdBwvOCM8KUHJx/GRRY4JwoIuCv37i4kQVOyJtU/5kSmQhaKMrZ4Hxw",
+	"ie7cz4imaBjfydlkMolHE3TJuFoRUT/wTOpHMJN3REh0Oj2dDKIB1aMUWK0G0YDhnAzOB3fehNFAkH+U",
+	"VJB0cK5ESaKBTFYkxxoStS7041IJypaDh4cH/bAsOJMEAH8tBBf6Q8KZIkzpj7goMppgDf3Rv0m9hC/e",
+	"iP8kyGJwPvhvR/V+HJlf5RGM9sGOb2ZrbQVDRD8TIcqQWhFE2C3JeEEQuSVijQQvFUGlJHIy0G/bgfW8",
+	"lwX9G1nD1gteEKGoWUEiCFYknWGAfcFFrj8NUqzIWNGcDKL2JkSDlEo8z0jq7dCc84xgpn8l9wUVRG4a",
+	"kZVZpkdwG96ZgcLY5B7nhX5qcEPWs+nxP/949uGH/3n628u/P/+XP/3ryf86/jT9+OL96bsQjJQlWZmS",
+	"2XzNb2aUzTKaU9VFrt9WBDBIFoSliJtd9dGJ3zFUCH5LUyLQDVlLlPCSKYkUv8MiRTEMHE9qGLytyPCc",
+	"ZCGMzrG8ISnSm4P4Aia9IesIkclyguLiZobnyX/++3/cr3/3R65XV60GZ9kvi8H5582I9Y4zsh48XLfx",
+	"6SOsGgbTGPXrxx9RQYRd00wQSVSsv6E8jZA+NA0xYpyRSecUHVTmtd1he6tf+gDvaAA7g+YknxMxo2mA",
+	"Hh09B36wND37PRXdA/gAdKJWVOptfyaRfppIJRFn2Ropjn4ngo9TrPBYEE3YlDNEWFpwypQMH3ZZpHtT",
+	"UoVp4fU9+Lzps6aK1iv+9tjNcFjXRwLNrfGIOfJ5QWM51xXkfP5vJFEacsNPXsEbcNhpSvUu4ey9x18W",
+	"OJMkarEcn32kZIHLTFVPPhE76WcG26bv4Rt7UA4aknucKJSShOY4G10YSuIC4bkkTDVoKqeM5mU+OJ/2",
+	"LouV+sQH0eB+vORj+6UWNJOfzS/fhBKb2/FpRZD52fEyhBMl9dIukN1kzTLh1wRnGRHPpH0jyOAcXef4",
+	"/i1hS7UanJ9Mp7A/7u/jaAeq33y8LfqCSbche9qVoZpPbJPtZojfqFp9JInQW9yaHAbpn/wtlap/ZqpI",
+	"LncDQQ9p58BC4PW+gFT6yVdsw75z/gq86CvYzDdmK9+QjQiS81siEVV/dPZxGJIOkHAP0ni0tvMaKhJp",
+	"4/aN0Z27XK/IMGWK3CujwGndTRsnE/RxpVVH0CdAWadayzCkc4Gk4oIgqhDjdwH+16IOPXmXOK71SqWk",
+	"UmGm3hEp8XIDiRgcaOn+tdGyFdcFWZQSZ7s9yzOAhDCNip8H2EHpraJ+WnGezbRMkA1OtmkZnRPfyNAA",
+	"nCBzUYrkRYCtJhmWsnvesSTilqTxBdImmBbbGC0wzUpBInRnLQkt4SqDIcdrNKdZhqg6RzHjaqYlfoyG",
+	"+ui1zYYEwcmKpI3XRhGKYb9JGqNhY0Bj2pIU3VG1Qtjag0gqrEqp3ytZQoTClMVoqOeK9MgMaZaWIl6q",
+	"CCWlQnyxAAWkMdoSizlekpFGSHd0ZsWaGVrYBxYV4MtqsuDBAmgz8/WuBAgm8Cf9SpCHZFgRlgRI8R3N",
+	"MipJwlnqq+eaNJeGp+U8NbZYB063ucEfzc6Gab8spBIE5+ivnz69t2cQ6X2damxgiPGK5BEWgt6SNARb",
+	"C10rcBzMFRD1+kPY/GqF1SuuDWYDYgepV5wmRO6sLryC57vUVdkJDcFJmXpxGtz4ti2/JGy8ny1fHV1A",
+	"6dQ/IbXCChlUBUKy5lxQs7Qb5rGnZIXVJKl3LoTLPo4EhIAjT5mVy72gkWupSD5bULYkohB0R25cOma/",
+	"6QB/hYeCRqTdhPooa1zz0M9hjJtvO9Z9MEvt7tIvBWGXb5B+GtWPV4Y3KrJSIv0QmObaOCD3ijCpH5qg",
+	"X9kN09J0QUmWSoQFQTjL+B1Jr9gQhn7/5pl0hsYIYZaiAkupD8DYHBWplkzxUnPcyRUbtAXiAsBhyXpW",
+	"EIYztbb6itGpTjz9anzSVqg0nuL7WY1HM8VvCAuwjl9KVZQKJbgAzQCeihCWSL9v/rwwDGTONZMXBEmi",
+	"YBkyB9sJgY+RAKerwDue2v95YB4HOWE1zW6woSFWKOdSoePpNJqa/19o7maoL+E5kSjJuDSy4xEQGe2l",
+	"h80mnN0SIcGjGqEaFg0Gcq+Co3c3toYrbclsxhvz2nEFqfuiy/lyorAzc8IKSkCENFf0F0HIGBx/5gmk",
+	"8FLTQcJF6iSxPuolYUTAmj3GUdNdD098BycCbnJcqhUXR5olxc6zyDVe06NlocanfKwPJR6BIoAK0PbR",
+	"MP4f5pN5bzRBHyzvQCXLiJQohplljKhES3pLALyau+c8uTkiyYr3MnLZB/UCZ9kcJzcoWWHKIqQEJalG",
+	"Q70zonHA3ZHrY3zRPTYWQHStmHNGkGFyejWyLAoulBHSNRJvQ17YL5aQx/EMX7BsQtv39rn3giyI0PPJ",
+	"gReNmDlBvKfiDBGD7u78SApBEi0Z0LDmyqMLhJOEFPprzWLpknHR0Gk8wUZ2VhAkkZrPBx1LPwleFpo8",
+	"MgDG+Wmt9q2UoPPS0YhvWJ69CMGkeNGd4tdCC4lTbZMVSBoBYPgJZ8SqrO2hvuyEiqdtTLwGIARWZLne",
+	"duAf3XPmHYLz3RyW5tkZh+UFaO3SnaDeQT0vVnROM6rWFwjEvCYFnN3htUTWwQFEaMaFfWkKTecFqXSS",
+	"XUx0bXhp9lYK0ksv0wC5GGPRaKZd+4xxRuIIadbHYzCiDO+KDY/TLyMDw8QNdjCjUw9XzIrGao63rUZg",
+	"JjWFyAOQYD9GtgGtTuorZow6yCKIKgUzsAQxZFfcKGVIz77UBtY8gxiwDZkRliL98GO4QUsrrjSQPh3X",
+	"c7B0gnnmpwunns7JmjNQ/cHuq3TVhlq6Erxcrrp75flkWpoQuVeRMdoRnKTeBfs0KrBQcoJ+hsCClmyw",
+	"Ic7tUilJVrvQZAAOl0nAy7kT09uoYBmY3mMRoJLrjTG7lt/IGEcDrUGZMLcYWOyIPJ+SoePNrqW+8OH3",
+	"8z29qnhYywShjMrVTBBsUweaWKCFVIQyQOwI1eBHDhVmC5opIjSigP9lspsjOyX33gZ5wjnjy0Lwudxg",
+	"lnpKaU0kG72sba8lIIWit2TWWf4W2NvGLSykBiRq7WfwJDx8DVC3T2JoGCtyr7RooTleklkpsjhCk8lk",
+	"dBjq16NvYOG+GwUe3bYf8Gtw0YKkhClqPLpNIOZYwsoCSvMtEYKmRDbclc8k0q+gXz+8RcPL30tBkCCS",
+	"lyIhkX7ofh0hSbLFeMWlliJcIKVtfnCRiNFOGHr4NJW2WyoRJN0zx6QnvQP8UibB4/L9Gz+xQ96M//Pf",
+	"/wPPkzSeoE82UEqV3hwtSJ1HuJaju+c7FIJyQVXANXqZc7ZEUo+NM5RUBw/RWTCB3EGCrxhpbJUKuQE1",
+	"YKUMey43+cUuW14xK7MTrHDGl02j0ZilofV+n6QKzwfWyqnwsiWqHd8vcaKmvEclT+CCzmwwytNwTqcv",
+	"X2yOpEWDO0EV0WZv5U3vJ/RLhvBc8qxUBK2UKoZyBOSt9QdeKh+LIvSPkoi1puqFwMscYg4a3a9YrF+V",
+	"50dH+XrsOMLEnPUEaz4xSXh+ZH0St8fxBL1RKC+lMlERhFFRzjOaIJymgkh5jjLOizlObqIrVgh6ixWJ",
+	"UEbZzTjjCc6AxToXjXuJSDSkDGG2RowrcKiMgC/bMAZaEc2kWYrwElMGjrcrBh4YrMgdXmsJwEiijU7r",
+	"AtE/cjBftJal2Tt8lxv1Kn7/+sP7159+/WX2+qcPrz9+nF2+ffvLb7HxNzaCn6c/bOFa2629vqDqFv5g",
+	"h51uI+mNsdn+uIVD0s34f4CUBk+MPTqtoR7j61IbfFj2n/tRKQ7fiBlIxBkyPM5mHSQZwUIiqprhSZsv",
+	"qTmFlRqjSQjpt4r7zaL7UUgfiLp1jgOij3/maShPlqckLOq94F9Dqp1OTzb4ukOpqFihFS4Kwqy2eKe/",
+	"URylHOG5Zrs0HETa7pU229zyltTx2RgNJc4JwhLF8PfIBGRSojDNpIlopcTPkdWPObUGNN8Y1AnKbnFG",
+	"05l11EUoJvfGhzSbr2Ob6jZrZFI297kZNN4xVNwiN2+M616D7bGDAyLYQXxDozqE6z7E6mcvxKWRbwUJ",
+	"kDO43v55P9n1dlHXelRMDoHTzNBHQlDKE3kE38tJbnyFEJECuUxrZ08LT42Qc/Z7Cxm0osQhV2ZmDNgZ",
+	"uU8ISUGbwqVaaU5oEucH0WBepkui/EfsNyXDt5ga/mFDCjPG1czaWZ761v6aiJwaV3NKGK3SGha8ZOZz",
+	"jZhGv7vFyXomiKa0xEZJiVrxtDVwwtkioxBP1TopL/WnAq8zjtOZ4nyWYQE4IrAiJkvMX1cFrjlH74vm",
+	"Uquv+S0Remybg+E/oxmNYDirxoIvRFlo8EMukp+qMFMXLTHjOc7WPazqPREFUSVHCReCJGDZVYlOCRep",
+	"ZQ/GT4hZHYMVxMRZnK1s8KeOlDuTOUJJhvOijuIKYsPqc31kOxmOuAi4/P8ieA4Dxv8y/kRVRsBBHGtO",
+	"Pv4A8RURV8CsCLbhp+2TmYSigDf3NdRnVDtgH4zC0a2NvhObsxRKy8AsIVmlOnbCqBklTKFVyZaoLNCc",
+	"LLggbltNkgphacPQ82TuYwzwJ0gA2tc/5Oz87tcS0jbDCsYNWfd5DHfKQEILjWAOgSzygvBcNDZ8S6bS",
+	"LukuWgUDlYwuIIkcpTTdzaXySI9b9aJJDpglkL8Wdh42nzRT6EGCD9dc26p3O+QkwgaTdLbDlnncxdXe",
+	"BJUpwUtlYdwNYz+YF34kCdWyJVBm81d+5zDASBd0p23OZMUlYfb4XMJYkWGG7iAZJHUKluadNgMGVjMK",
+	"Vt80w6hbN29TYpun0hqnjWEdS67Q8GQ6tamPlpcZbFRYc/RRGKPNk33qvGYfM8VnCyqkMsjyCPKCt03G",
+	"ChraYCXEQjZRgwejQ+dGBl3vY4XgNnM09IjC2SzhxrrdoS4rGjjB0FtcQdNmGtMS3xreXcO7E9GDMJ4R",
+	"qWjuUvi6k5lNtHVuQ63hSVu5waUyzhMn/J9J5Aa7aEJYCXngSkNAZNURQ6OeWiobAtzT+98pYmpzCA8V",
+	"fXnpZVg2zzeEFv1srYc1NjCiljy1LPEUh+4JhdT6Wmk7gA/F0wADSgXT6npSCskDPt73WEowGs0Dxr7T",
+	"h6zfQgUERU2xkzEaMyzN1zvg6q4ulBr8r3Pf+Nuw69x/JThTq+58NW/1fNw3W6M19rXQTMHaXag72SkV",
+	"tGI0/9+V+/6/UJS7T+1tjinbS32pwdhWz+vM+hTTTDOtO0Ju4EPOmVpl4O7detSPLOd17vawwIIwmlFV",
+	"UlJkfJ1rEePeeSah3iLHa+vErAu8JfgvUpLQlKC7FU1WqJSk4eB/Jpv13z0Sa0uZUje5gd8x4ytPc8qq",
+	"Qt5BNLil5I6IoLG+H60bSWJOa7933IHu95bFh11fekSYrhWM21AKDbvtoc0jqqFL69jzt7G11PZ+RT5L",
+	"bjDbHp7+dSJrr0pKrzwvSEOwHxrZbbXhr59eXSC9TmmUe/SOsxSvRxN0acqWNTfSbCknmEmU0QXR7N4v",
+	"HtrEKDq4/c7g/0EaVGgumO3hHfDSl0m+p+TZms202XbMyGFC1pY0LN5vwTyz14+KP1db6wVfnp9MD1jC",
+	"vfO2haq3o/6MK7PoAyjMFlMfHXA0738d6TsY9pvzUUHGP9aJd1fmXD8t37VIVlSRxGUYtzNSi1JpmxBn",
+	"tPpu5/xZ+966m5A1viqn0+cknJsVDThU1zx6XjAr6e/BSsV2PqsDMequNQRHCGcSzDijCc5mMiuXQQib",
+	"8ZywO2S/asGGYPqynWF3K1r2TZtKrLq8ufrCPPYQDaoqkVmzh9U+x1jM/CSLQALwli2lEvwZwu1rV9vs",
+	"LUXb5gjrRDsb0LSm7mLNBq2tLjXsDOpOIWqSbWurevb+uo8pvLbu1sftsXXOzDIs1ez5NN/donpPREKY",
+	"ohn5qLCSIRPP+jEVD7otw/7dRx+pC5L22Fw2gtpHIe6HmuR+Evwf6P9AotU4y3COj+C/4+eT5+M/Tedj",
+	"yqQSZRLkgPvTWycs0BnzHyVmiv6Oe3mG4KUyGxSMi7l2NHWbuQQzawdSWXntw3Zfnxt9iphmdlmExsfQ",
+	"JMDW9lHPE5ZTVioSofEJSqhISgo2K0PDjCwU4lCnDwEB2edX/3pehJe7lDQPsUSUodh9O4GgZTwK+kFs",
+	"drOWME9BPLZE1damFhpEIKcLVLx86dwA0maxKkyzIDWVBYQdAMDjpnBKeWmC6Zs7qLQGsav8ylHO8oCX",
+	"1WyJRgZZJgmRclFmLoQsrYfVZWa6r12HwDvKUtNjZG/Iwvp1xUsanGMjU2+SsEG6Ftn24LLnmK+IeCu/",
+	"l9tV6++jK/5X1wcPqsjVqTY7210NoR7Yj/2cijupKi19pAZ6q+rTb4rpZRzCDAXD5/FWKPjhgpnfOS9Z",
+	"7Xs2baeGgrAUesVA8BW7PlSRrVrAaJFxrEaNFMjpZDqdTp+fnO3VfaotAjrbVJxNw6y2W139p7Ndn3y5",
+	"85gvX+70ZDs9+mw6MACZycxAoZPRyg95G24Ydok0WyXV4WCJMDIzmhpXVuZE0MQ2F7hAguAUnmKo0T+s",
+	"dW7Neozp5KxR/rypiPXLoNAyR2jo/vfn6fjl9Zfj6PjkYXh1NfH+HP33f+rqCteb8aDWFVsV27ZNmtWa",
+	"Taw28kLh0NOggFoam4aKpVu43Rnp17iiklFllKy2oeBnA/gbZBpbvAjGovJmIXSji4zNGugOdXw26E9x",
+	"2c6+qoB1sJGNj1xGFr9hCx6QhAUNq4N3VBBkUL5O/JMFwTdgxVCFhsYSjxBmWgEsaBKhJdGYM9qvkqlq",
+	"uDpL8TqgWf+V36GMs2Wz09YNIYVEUPgxHB+7fJk+vbnPn6EEpkzOYG6Fw6Z1sKPs34ngZvYK/JC90A74",
+	"ajgqqaM33wzfAaSzK5uO9gCypYEljxYxoZ4V23yP3bZBlkSrk7YJWqioR+0SLmSQzlxHEdmoemkou97B",
+	"6nXMEp5lJKko3nWw08NBITILRy9MVXyQdmTLmDL9iwz3dYV1e+iT+H4GImDPnayUYyNAUoTn3KQQ2TLV",
+	"yuYc+in756iaMB6dVw0qc5pllLMrZtgOsq0kDN+pWhq5p10DLGR4uzShI19OyagSVCClrpjl1jLUpqnJ",
+	"lbf5Eawo9Rnz7q/UHHv3dzyevetLIcc2Z6HUa+hbo0JYleO1SQptNx3bHbnAqg8YoM2JFEdKrI3nKtqx",
+	"P097JkO8gqQzjV+9SbXWUdbRcwoixkWlJlY9PQLdCzw9ZUvDJq8tR7fRpgcvZbPawxGg+LZf4vsD71va",
+	"e5qYLjre9C/t0IWGh6rpY8NIIhTXO2hS7y0GxNDhIv4yX0dQcA9Lfoibm+OYsmGDvr8p2CHR61/RTp/y",
+	"Wfy+ow0q+PxRXJoh44wE3gqfzx6tbT8cIIvEJiy/wiylLh7YCvnVAiCsDtomE5D6C4KDWtkhiWE/fi2N",
+	"qS8Ka4GP7MopMLvpQnY8nmNJUlRwCQfjfGBFhtmF67ZuypjsAnvUwyQoy98oiW5xVhKXHZbalO9nEsU3",
+	"ZB1fQO28AB8k9C4DFjnZahoGWi8aEK6DGNBMNw+ej9ORHIQaYuxkwoWp7rLPTPIUkXtoY2xcp6LMdtSo",
+	"AlUiDqd6S2AcVtSlEDZD16S2ywhOi5EUDWN9yqY/nTuvpnJi/M87KbQdnA/wumCPZyh1iuE4YkTlOYrJ",
+	"fQHVTpDPOytlGkfel7nUf9quwDMo+FIrwuz3Y4/vaS6oFsr8orleKvCd6/fbwuA5zjDTWpt+poeS8P3M",
+	"+PF6UMJs9DOJeNXjMTLUIIkKE0KPPtAOA9TDeK0iXyDCNBUYdfeGFGq0p4rg89ceU7q3j6UNYWjd1KVS",
+	"N0h2Q0sLW0fRUzFpfoSkQHJLeVnHh0zVBr8N0P0ugtHuqP49RkObRx2fM6oEj9ERis8XGeciRrJcLOj9",
+	"KHh2fnnHvm3mOsnI9gdDGFGHAbTPoEH9Ic710QOpE+Fw1QSOc7npTZMSjWb622qG5mUsdSdfggtTabrA",
+	"UplPgmTUVkc6MgqKxV9dcmWfseEhWyDLof3YzBZPd0esCgY2DBiS/XtVlABz6gWhrjdh1obep14lBJxX",
+	"T9eiGlESg6p+DVYpbXPkTXcthSmoQ/nBUrL6kf5dMPUZe56CqeXYNPvWGpv30DFUoaESJRnVm9Oou+mp",
+	"skFzkmCXo9wptrliWvF0ZWOuQisplSv3pEragtxkVbKbCXptx7X3WtmLxGzzWWBlJEuv2NC2wQI73WBv",
+	"hOydADLyWsqNEFboFM3XesjKSWus+C3esA476VBea/ctSdTIF+I61d1yh0ktbecf3clD5YuWksxcvvLM",
+	"a7DTf2lZK03d9NMa39GUtK4s810D1E90uIPmN1ShFZaIca+vj9bPNLLwu10cmX7wrHcdW9NSq6N6VGbq",
+	"I7MPjQX1h0qJ3PVaos0Y0zTRd8Kg7mV3TacSI3ce8gz5YhFsiSTxWiLJRzsgjsUZcwg74ES6a0zfKvP7",
+	"XcnkYcNuCcB3PnPZ9ErNhdo7UA8RVdZ8uHfSrm73aq4DBAI8uB8bBaiG+LqM5/4d3D7zo/KeH8lPNhHl",
+	"dg8P2B9JKahaf9QLt54qggURl6XJVWxHhKt4XNVtsLqFaGDvAIVZYZCaJFdKFeaSUWpjgWGlHFr8Nho4",
+	"vn37zjVHO4cGguZ2hzEUU9Uhm7HrLp0RAI0ytBAcTP8rlmO2trX5juPICJWS2sAeF0vMqGn6H+JMkyt2",
+	"xV57t55S6VoilEw/FB/dHscaItMd2IskmQpkaOdmHsQFtJ/TWswEvXEa8RWDpnCJ0YtgEom8NjXEtnu7",
+	"hD771r16jv4M24zcCdRgmi47pSQS9sxd3Rqh+MuVaZVxNThHX66gw9DVIEJXcFLmk+0z5P4wrYauBg8P",
+	"xvgW5IrFtpOThjp2j0y8Jk8je5Km6U/lyYqrlhu2R11GE2LJ1F6Xe1loTXl8Mpmaen0Fqo+Pd4NocEuE",
+	"tLmPk2PzJISECzo4HzyfTCfPoSuOWgFKH62gdvZ3/XlpapIM1VDO3qSD88FPRNny2taduyfT6cFu3LUz",
+	"BK7atQ6ERAs36HFNb8mkQZ+D88/X0UCWeY7FenA+eEtvCdOPF4LPbZqbBB+tW5ccXOsBjgTB6dpfeXPq",
+	"k+kU3a1oZmSu60JomnBLpAReLGgCtGYuj5KgqOnTnmNJLtDZ9Ll9Hwq3QFVPhakLhUidvQBq4brguFcn",
+	"VcWcdwgfCE6pXtf3OQc9/Rq6tZ9Nn/cNU8Fl2sdsPKZqPdvP6fb4KFlhdVQbIsaI5HvccBNZI0zv/TA2",
+	"n8+RNvziCH00GvtHbQy+vtVLMXfXMK4i4C5XrHEnjnOObLkbp9lluH0FDrCkT37bnwQLcNQ1rx1BFPr+",
+	"xzSNTeN35lom1aXy4zdpbBskQfNYCAi7m8rSYLuaCH6JwQiN6+tOTHJSrA262GY3aV5cGbHRFTN2a91/",
+	"GHKowYx11m2sMfkcff7xl59fX8eRZdD2GqNz9Pk6niDAEOm1P7piJgffdYYA2xX2EdqgmCZoF/ZfhBda",
+	"hFAFD1A2nuvVABAS9nGtz8e01ouNBIkbHXbOUcXsLbttUpxRc1t3eVUxZdebcAvRVebpl8ZlPy9O/at2",
+	"PnvDDP5KsoxHlSrh6ujOTSeOh+sqUuNd8PIQ7Ujd4TuiHpp6nM3LfjIW09pS0L3IvToimu7G9Q0b9Wgt",
+	"F63BLSjwSpqDvQIc/OePv/xsyr9iBIPKCBGWanwweNhAzoZHxL9fPnT/UZVZMdST2Bt7rHOHLxz6DT9+",
+	"fA02lyFI2MEWsYad2g2aN+pS/NPrT0gzwPq3WpsMX43/EA1OzXntxKL108d7PX2y19PP93r6dK+nf9jn",
+	"6eO9IDl5ucfTZ3vtydlee3K2155U7oY9BHQlkg3PQxhpaYsarXacbK781LVoXjY6FwY1qU82EUlLlQjZ",
+	"YH6EGjKKlyrhOWjCWi33aKHqWN6uD5qgS9dyEWGJJOdM/9topbfC0rbTQz9DqteKa/Eczpci9yqoe3k9",
+	"aSAeVqVgfN5KxmgYLwkbaxtkBBkoVcdOX6Z3hDmE6PSA0NTbOfXOjYOvyax9ZuClAOtZP0/HL/H498vx",
+	"36+/HEcvTh8Cub9apjwZsw80Bephrv41a0/Owb4ZRf3k7gtUWMkuanuEZe3bmqys42zZ1ydCk4OWaTdk",
+	"/UwijR6asuYki0wLCUjls11obBcbDPf02LZPHSR/VQpBmPobBBmfDCP8Zhs9qAARp71P9avO6UcAYk4q",
+	"RmN3dtMB1ZfoBc/I87/IFS5cYgXKqOaBJnHHdFQ1A9mbhBXKiNanjWvCRrTD7A94W+seie7JvqVSvTOg",
+	"PuGx1sU0PYdqFvmtz1VDBLtn97jeSKgtNR4rxb1jtt2X28d89MVc4/hw9EVm5fLhqFE2tRsCnNugnp2i",
+	"k4IDM1ljCbLgpCNloFy1ovKKCQJH9EyinGBZCpIT6A5oihcR1yLuzFa0ygg9n7rP5moFlOL1BdxC3Sp6",
+	"NjZSnRaD6sxIaUathxpNUOzKAGMTZfBv3e5i6hVzlbxUoSH2w1vQrFzJpi6AGcIpLrSF536/fP9mFLLT",
+	"KvR+7beMbopoEKQFBheWlaPmNDfKUs/ffHzyQyA4FBzYlhI8ftjrp6bSbnnmJpI1Lgcl/USPbytDLw0g",
+	"zzwQospfQQXK6C1BK+ei7KXjyrvd6+nUqPS+euoJj6FRINLv8zSATL56Az/V1/14TdQcU9FbCAUzBc9o",
+	"YupQezexbtjWy/YuoQucJMR0fW0ml2j6n5OMM0hfDwur3+o5nvAMmsG5nkOolzs5nCjqskd/y3PM8BKY",
+	"+gDy3YM+TmOoSYT9FAJQHxiC2CUy+ceOmZrvqrCUb4JAwqk2fBBnCZlcMXvPMFQqVpFkfaSQEDnnXEkl",
+	"cGFGshdX5Th1UZjCBSMgbG0SDa7YeOyGikfnHtAAmNSymHHV7QpoLueyAntJFORGYCi9t97UK9aIhZ+j",
+	"leNXZs0acKiLk0gZn2uPp+83L/y7n5NvT3yzORU7ed2On2r6dCvGR94mWkZh/nomKwX9MM4GP/AepIIO",
+	"7zn6Un1+kz4Y8shI6P7kCpkFzyz8E/QjPGyiNYZOZGTQFXzItUJ9YRU2jUSQhgN3ExvC1QYCtkTTQSkz",
+	"QxOlGgd7Grr1Vb+TTg5gy+iBdtnYqDfitwH0J2DB2xSR2uFzEIN8p51pqZChmepH6qW8ScFJX2CVrELo",
+	"yEwESjTwEopGgJcaBI37chdi11alzhUyFXoSQt4gb9ts22QOKYj4cHP/Wr2fAXZocjS+GTu0KSHfOAix",
+	"M+rZSwQPiYJmxQdgfEetrJagOvahi2mRZetcIFOdNEEm8cqviHU6QmSxynVlBhdTWHF71cgxfLoAUvPi",
+	"ur5gTQ3MgXS3P//rL3+rzdRmQuXTMJGg7vdhI+vwujATloi1uS5cIUGkQsPL1x/HJ2cvxj+9ejey3kC4",
+	"LSgDJUnrWY1i/klfVLS+Ye9puEPnbs5vrC0FriLcimZoaChk9PXodpmmCIdQ7QCM4uhL/cdeylML03p0",
+	"nhZqfHulZ49d61d/Nq1i+l2x7FAaUGCbKgR+En4W9pb5uLjRaxbwkvXqWBtVK1ZmWezuzYzdZZvxpEcP",
+	"+oas7vtoQt8HCSsd6IBMrg6ryY2BM7/SyQvVmrvypO9ZrHr4QY5fq5RXRogR6G1oGjBcsSqmY26YX1Km",
+	"VccJutQ4KCPn7NC/Gr1LIklIbWM+kxfOHkW2fpsC4l4xbZ0+m6APFkZcFAQLMD7RnaBKEYaGtquluaEU",
+	"26YH7ZvObCbMyEbDr9i2cHiPy/0nb7O3hMShU4Z3OCYPra43hlIYcPH2Bb2rO4NCTvSTsxdB3/wWINwF",
+	"hmszf6OHRx8cjbrwACgvTvujBK2h7M12+w20y75CroNDYiobV4iZy59OptMInU5PI3Q2PRn1rbXq99gA",
+	"0HQfO3v5Mqp7kR1Pp6H2xVvBtUVI4EURNp8PQHbXF4TAWgieN4DapVpsD2CqdMQtcEDM8GuheI+XBEn6",
+	"O0FDy03R2bT3RNxFGYEDcfUQ9kB2OY7Yu1AqdlyiqqV2d0OF4LCXUP1RYlqtO7gCwusXRmBBepXemR/I",
+	"LPRGbEqEpzELt0lBLSn6YzM7SiKHD9XIPYIp7Af4mwbhCU/c1IttMv7BmTs0jgwDrDQOjtGBDt2GUr65",
+	"6a9KYbuD1HEbOC+WkAl6Z8/IxlFgF+xNcLkk2a0NyV0Yrdj8htkaMc7GftjowiGIfcDedRVyBbhsocMr",
+	"xuaUv4/978+dbkAyG4eG/IXqPAyqoaFc8TtmnCuM340OFzFhDv0eqylrxDj6ckPWWxwAnjMJSszNzdJ6",
+	"tcAo4HLBqrMnZ5Z/2AyVPg9BML/sNITst/zmEK4BM9AO29bvD3jinDiDbjukxTmepo/AoNnoQA6BHTbn",
+	"4MY/IOCBrP6/mKqbqnniDSGFZf1QYHfRtvxBm4oj+8FcrmdzceubFOPJFXNMNccatTXo5q46c0FZLQuB",
+	"3V5UuZd///FDhGCktS0RGxOG55BYiN3bKVh2iBGtBrc8FVqKQsaox5iNg96cC9gulk9rJjO5YpfVuF9B",
+	"tr0hoadm9d/H/7Ez7R3O6fHV/Nsiw8ZEJou2T5rzWV/k1ZdBZoA4kNKVV0v6g4RbLox0d9p0mtqPfcrS",
+	"O9cU8CmIqHGX3DfWl1o3qW3EhkOFR6oOi19DQkdfzIeviISgoflHcSRIzm9JlXA1miCjexiN3cxk0mds",
+	"ZhNUTprXbQrUnNhR0j79yUOi7SqUHenrVSizsC2b3q9A9QE9/S+KgiaIsm03Dq4xOWT9BqGSygYc2hRR",
+	"07zLusIzMmpmhdkh+rWTfnxPSc5VCN+NvPwGTPP7aB7fFmOriIvNDB2aiiHooBSZE+3lpc0q/mYblM/X",
+	"GsFMy6uQ9/8SZTzBWdU+AVohOA91nOMbgkRpalpLkdl2KOdHR/DWikt1/sP0hykIaAtcuODfb3LSKl8E",
+	"eezq56r6xa5L1FTJAF7XPXO9ihFtAZSmO4Nzhdr86O5YrQqtKou+4X+sqxFsbVF3nDoZOqpzFZ33CUaF",
+	"tBQvwO/aqegjtX14bcasxlrBM29e75i7U5teEK6/hd+rwQfda9bwcP3wfwMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

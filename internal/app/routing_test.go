@@ -211,3 +211,48 @@ func TestUncertainAttempts(t *testing.T) {
 	require.Equal(t, "uncertain", string(*g.Attempts[0].Class))
 	require.Equal(t, "timeout", string(*g.Attempts[0].ErrorType))
 }
+
+// TestModelEndpointsReportHealth: GET /v1/models/{author}/{slug}/endpoints
+// lists every endpoint in OpenRouter's shape with what this replica saw.
+func TestModelEndpointsReportHealth(t *testing.T) {
+	t.Parallel()
+	h := routing.NewTracker()
+	h.RecentFailure = 0
+	e := setupWith(t, map[string]http.Handler{
+		"tri-a": mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: 503}),
+	}, func(o *Options) { o.Health = h })
+	for range 2 {
+		trio(t, e, `"strategy":"cheapest","stream":true,`) // a fails, b serves
+	}
+	for _, path := range []string{"/v1/models/test/trio/endpoints", "/api/v1/models/test/trio/endpoints"} {
+		status, doc := call(t, e.srv.URL, "GET", path, e.key, "")
+		require.Equal(t, http.StatusOK, status, "%v", doc)
+		d := data(doc)
+		require.Equal(t, "test/trio", d["id"])
+		byTag := map[string]map[string]any{}
+		for _, ep := range d["endpoints"].([]any) {
+			m := ep.(map[string]any)
+			byTag[m["tag"].(string)] = m
+			require.Equal(t, true, m["routable"])
+		}
+		require.Len(t, byTag, 3)
+		require.Equal(t, 0.0, byTag["tri-a"]["uptime_last_5m"])
+		require.Equal(t, 100.0, byTag["tri-b"]["uptime_last_30m"])
+		require.Nil(t, byTag["tri-c"]["uptime_last_1d"], "never tried")
+		require.NotNil(t, byTag["tri-b"]["latency_last_30m"], "streams measured time to first token")
+		require.Equal(t, "0.000001", byTag["tri-a"]["pricing"].(map[string]any)["prompt"])
+	}
+	status, doc := call(t, e.srv.URL, "GET", "/v1/models/nobody/nothing/endpoints", e.key, "")
+	require.Equal(t, http.StatusNotFound, status)
+	requireEnvelope(t, doc, 404, "not_found")
+
+	status, doc = call(t, e.srv.URL, "GET", "/v1/providers", e.key, "")
+	require.Equal(t, http.StatusOK, status)
+	zdr := map[string]any{}
+	for _, p := range doc["data"].([]any) {
+		m := p.(map[string]any)
+		zdr[m["slug"].(string)] = m["zdr"]
+	}
+	require.Equal(t, false, zdr["flaky"])
+	require.Equal(t, true, zdr["steady"])
+}

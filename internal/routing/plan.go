@@ -219,3 +219,41 @@ func (p *Planner) Routable(ctx context.Context, workspaceID string) ([]Offer, er
 	}
 	return out, nil
 }
+
+// EndpointReport is one catalog endpoint of a model as a workspace sees
+// it: whether it can route there, and the endpoint's live health.
+type EndpointReport struct {
+	Endpoint *catalog.Endpoint
+	Provider *catalog.Provider
+	Routable bool
+	Health   Window
+}
+
+// Endpoints reports every catalog endpoint of model (a variant suffix
+// aside) for workspaceID; not_found for an unknown model.
+func (p *Planner) Endpoints(ctx context.Context, workspaceID, model string) (*catalog.Model, []EndpointReport, error) {
+	if err := CheckModels(p.Catalog, []string{model}); err != nil {
+		return nil, nil, err
+	}
+	base, _ := splitVariant(model)
+	m, _ := p.Catalog.Model(base)
+	creds, err := p.Credentials.For(ctx, workspaceID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("workspace credentials: %w", err)
+	}
+	var excluded []Exclusion
+	usable := map[string]bool{}
+	for _, c := range p.usable(creds, m, &excluded) {
+		usable[c.Provider.Slug] = true
+	}
+	out := make([]EndpointReport, len(m.Endpoints))
+	for i := range m.Endpoints {
+		e := &m.Endpoints[i]
+		prov, _ := p.Catalog.Provider(e.Provider)
+		out[i] = EndpointReport{Endpoint: e, Provider: prov, Routable: usable[e.Provider]}
+		if p.Health != nil {
+			out[i].Health = p.Health.Report(e.Provider, m.ID)
+		}
+	}
+	return m, out, nil
+}

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/catalog"
+	"github.com/perpetuo/perpetuo/internal/routing"
 )
 
 // ListModels implements api.StrictServerInterface: the models the caller's
@@ -20,6 +22,66 @@ func (s *Server) ListModels(ctx context.Context, _ api.ListModelsRequestObject) 
 		out.Data[i] = modelOf(o.Model, o.Endpoint)
 	}
 	return api.ListModels200JSONResponse(out), nil
+}
+
+// ListModelEndpoints implements api.StrictServerInterface.
+func (s *Server) ListModelEndpoints(ctx context.Context, req api.ListModelEndpointsRequestObject) (api.ListModelEndpointsResponseObject, error) {
+	k := callerKey(ctx)
+	m, eps, err := s.models.Endpoints(ctx, k.WorkspaceID, req.Author+"/"+req.Slug)
+	if err != nil {
+		return nil, err
+	}
+	var out api.ModelEndpointsResponse
+	d := &out.Data
+	d.Id, d.Name, d.Created = m.ID, m.Name, m.Created
+	if m.Description != "" {
+		d.Description = &m.Description
+	}
+	if m.Tokenizer != "" {
+		d.Architecture.Tokenizer = &m.Tokenizer
+	}
+	d.Architecture.InputModalities = orText(m.InputModalities)
+	d.Architecture.OutputModalities = orText(m.OutputModalities)
+	d.Architecture.Modality = modality(m)
+	d.Endpoints = make([]api.ModelEndpoint, len(eps))
+	for i, r := range eps {
+		e, h := r.Endpoint, r.Health
+		me := api.ModelEndpoint{
+			Name: r.Provider.Name + " | " + m.ID, ModelId: m.ID, ModelName: m.Name, ContextLength: e.ContextLength,
+			Pricing: api.Pricing{Prompt: e.Pricing.Prompt.String(), Completion: e.Pricing.Completion.String(),
+				Request: ptrTo(e.Pricing.Request.String())},
+			ProviderName: r.Provider.Name, Tag: r.Provider.Slug, Quantization: cmp.Or(e.Quantization, "unknown"),
+			SupportedParameters: e.SupportedParameters, Status: h.Status, Routable: r.Routable,
+			UptimeLast5m: h.Uptime5m, UptimeLast30m: h.Uptime30m, UptimeLast1d: h.Uptime1d,
+			LatencyLast30m: percentiles(h.Latency30m), ThroughputLast30m: percentiles(h.Throughput30m),
+		}
+		if me.SupportedParameters == nil {
+			me.SupportedParameters = []string{}
+		}
+		if e.MaxCompletionTokens > 0 {
+			me.MaxCompletionTokens = ptrTo(e.MaxCompletionTokens)
+		}
+		d.Endpoints[i] = me
+	}
+	return api.ListModelEndpoints200JSONResponse(out), nil
+}
+
+func percentiles(p *routing.Percentiles) *api.PercentileStats {
+	if p == nil {
+		return nil
+	}
+	return &api.PercentileStats{P50: p.P50, P75: p.P75, P90: p.P90, P99: p.P99}
+}
+
+// ListProviders implements api.StrictServerInterface.
+func (s *Server) ListProviders(ctx context.Context, _ api.ListProvidersRequestObject) (api.ListProvidersResponseObject, error) {
+	ps := s.catalog.Providers()
+	out := api.ProviderList{Data: make([]api.ProviderInfo, len(ps))}
+	for i, p := range ps {
+		out.Data[i] = api.ProviderInfo{Slug: p.Slug, Name: p.Name, Api: p.API, Zdr: p.DataPolicy.ZDR,
+			TrainsOnData: p.DataPolicy.TrainsOnData, RetentionDays: p.DataPolicy.RetentionDays}
+	}
+	return api.ListProviders200JSONResponse(out), nil
 }
 
 // modelOf shows a model with the endpoint the caller would be routed to

@@ -45,9 +45,11 @@ type Generations interface {
 	PendingSpend(keyID string) []records.Spend
 }
 
-// Models lists the models a workspace can route to.
+// Models lists the models a workspace can route to, and a model's
+// endpoints with their health.
 type Models interface {
 	Routable(ctx context.Context, workspaceID string) ([]routing.Offer, error)
+	Endpoints(ctx context.Context, workspaceID, model string) (*catalog.Model, []routing.EndpointReport, error)
 }
 
 // ErrDraining is what Ready returns while the server shuts down.

@@ -944,6 +944,60 @@ type Model struct {
 	} `json:"top_provider"`
 }
 
+// ModelEndpoint defines model for ModelEndpoint.
+type ModelEndpoint struct {
+	ContextLength int `json:"context_length"`
+
+	// LatencyLast30m Seconds to first token (streams).
+	LatencyLast30m      *PercentileStats `json:"latency_last_30m,omitempty"`
+	MaxCompletionTokens *int             `json:"max_completion_tokens,omitempty"`
+	ModelId             string           `json:"model_id"`
+	ModelName           string           `json:"model_name"`
+
+	// Name Example: Groq | meta-llama/llama-3.3-70b-instruct
+	Name string `json:"name"`
+
+	// Pricing USD per token (prompt, completion) or per request, as decimal strings (OpenRouter units).
+	Pricing      Pricing `json:"pricing"`
+	ProviderName string  `json:"provider_name"`
+	Quantization string  `json:"quantization"`
+
+	// Routable The caller's workspace can use this endpoint.
+	Routable bool `json:"routable"`
+
+	// Status 0 normal, -1 failed within the last minute, -2 circuit open (left out of plans).
+	Status              int      `json:"status"`
+	SupportedParameters []string `json:"supported_parameters"`
+
+	// Tag The provider slug (as in `provider.order`).
+	Tag string `json:"tag"`
+
+	// ThroughputLast30m Output tokens per second; p99 is the slowest tail.
+	ThroughputLast30m *PercentileStats `json:"throughput_last_30m,omitempty"`
+	UptimeLast1d      *float64         `json:"uptime_last_1d,omitempty"`
+	UptimeLast30m     *float64         `json:"uptime_last_30m,omitempty"`
+
+	// UptimeLast5m Percent of successful attempts; null without attempts in the window.
+	UptimeLast5m *float64 `json:"uptime_last_5m,omitempty"`
+}
+
+// ModelEndpointsResponse defines model for ModelEndpointsResponse.
+type ModelEndpointsResponse struct {
+	Data struct {
+		Architecture struct {
+			InputModalities  []string `json:"input_modalities"`
+			Modality         string   `json:"modality"`
+			OutputModalities []string `json:"output_modalities"`
+			Tokenizer        *string  `json:"tokenizer,omitempty"`
+		} `json:"architecture"`
+		Created     int64           `json:"created"`
+		Description *string         `json:"description,omitempty"`
+		Endpoints   []ModelEndpoint `json:"endpoints"`
+		Id          string          `json:"id"`
+		Name        string          `json:"name"`
+	} `json:"data"`
+}
+
 // ModelList defines model for ModelList.
 type ModelList struct {
 	Data []Model `json:"data"`
@@ -953,6 +1007,14 @@ type ModelList struct {
 //
 // Example: 0.0000325
 type Money = json.Number
+
+// PercentileStats defines model for PercentileStats.
+type PercentileStats struct {
+	P50 float64 `json:"p50"`
+	P75 float64 `json:"p75"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+}
 
 // PriceLimit A price in USD, as a number or a numeric string; read as an exact decimal, never a float.
 //
@@ -968,6 +1030,26 @@ type Pricing struct {
 	// Prompt Example: 0.00000015
 	Prompt  string  `json:"prompt"`
 	Request *string `json:"request,omitempty"`
+}
+
+// ProviderInfo defines model for ProviderInfo.
+type ProviderInfo struct {
+	// Api The wire format Perpetuo speaks to it (openai, anthropic, gemini).
+	Api  string `json:"api"`
+	Name string `json:"name"`
+
+	// RetentionDays How long the provider keeps data (-1 unknown).
+	RetentionDays int    `json:"retention_days"`
+	Slug          string `json:"slug"`
+	TrainsOnData  bool   `json:"trains_on_data"`
+
+	// Zdr Zero data retention.
+	Zdr bool `json:"zdr"`
+}
+
+// ProviderList defines model for ProviderList.
+type ProviderList struct {
+	Data []ProviderInfo `json:"data"`
 }
 
 // ProviderPreferences OpenRouter provider routing preferences.
@@ -1888,6 +1970,21 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/models (the `ListModels` operationId).
 	ListModels(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListModelEndpoints A model's endpoints, with their live health
+	//
+	// OpenRouter-shaped: every catalog endpoint of the model, with prices, limits and this
+	// replica's measurements (uptime over 5 minutes, 30 minutes and a day; time to first token
+	// and throughput percentiles over 30 minutes). `routable` says whether the caller's workspace
+	// can use it (a credential for its provider and an adapter for its API).
+	//
+	// Corresponds with GET /v1/models/{author}/{slug}/endpoints (the `ListModelEndpoints` operationId).
+	ListModelEndpoints(ctx context.Context, author string, slug string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListProviders The catalog's providers and their data policies
+	//
+	// Corresponds with GET /v1/providers (the `ListProviders` operationId).
+	ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListWorkspaces List the caller's workspaces
 	//
 	// A key sees only the workspace it belongs to.
@@ -2256,6 +2353,41 @@ func (c *Client) GetCurrentKey(ctx context.Context, reqEditors ...RequestEditorF
 // Corresponds with GET /v1/models (the `ListModels` operationId).
 func (c *Client) ListModels(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListModelsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListModelEndpoints A model's endpoints, with their live health
+//
+// OpenRouter-shaped: every catalog endpoint of the model, with prices, limits and this
+// replica's measurements (uptime over 5 minutes, 30 minutes and a day; time to first token
+// and throughput percentiles over 30 minutes). `routable` says whether the caller's workspace
+// can use it (a credential for its provider and an adapter for its API).
+//
+// Corresponds with GET /v1/models/{author}/{slug}/endpoints (the `ListModelEndpoints` operationId).
+func (c *Client) ListModelEndpoints(ctx context.Context, author string, slug string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListModelEndpointsRequest(c.Server, author, slug)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListProviders The catalog's providers and their data policies
+//
+// Corresponds with GET /v1/providers (the `ListProviders` operationId).
+func (c *Client) ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListProvidersRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2979,6 +3111,74 @@ func NewListModelsRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/v1/models")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListModelEndpointsRequest constructs an http.Request for the ListModelEndpoints method
+func NewListModelEndpointsRequest(server string, author string, slug string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "author", author, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "slug", slug, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/models/%s/%s/endpoints", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListProvidersRequest constructs an http.Request for the ListProviders method
+func NewListProvidersRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/providers")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -4093,6 +4293,25 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/models (the `ListModels` operationId).
 	ListModelsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListModelsResponse, error)
 
+	// ListModelEndpointsWithResponse A model's endpoints, with their live health
+	//
+	// OpenRouter-shaped: every catalog endpoint of the model, with prices, limits and this
+	// replica's measurements (uptime over 5 minutes, 30 minutes and a day; time to first token
+	// and throughput percentiles over 30 minutes). `routable` says whether the caller's workspace
+	// can use it (a credential for its provider and an adapter for its API).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/models/{author}/{slug}/endpoints (the `ListModelEndpoints` operationId).
+	ListModelEndpointsWithResponse(ctx context.Context, author string, slug string, reqEditors ...RequestEditorFn) (*ListModelEndpointsResponse, error)
+
+	// ListProvidersWithResponse The catalog's providers and their data policies
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/providers (the `ListProviders` operationId).
+	ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error)
+
 	// ListWorkspacesWithResponse List the caller's workspaces
 	//
 	// A key sees only the workspace it belongs to.
@@ -4756,6 +4975,109 @@ func (r ListModelsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListModelsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListModelEndpointsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ModelEndpointsResponse
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListModelEndpointsResponse) GetJSON200() *ModelEndpointsResponse {
+	return r.JSON200
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListModelEndpointsResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListModelEndpointsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListModelEndpointsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListModelEndpointsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListModelEndpointsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListModelEndpointsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListProvidersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProviderList
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListProvidersResponse) GetJSON200() *ProviderList {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListProvidersResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListProvidersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListProvidersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListProvidersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListProvidersResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5859,6 +6181,37 @@ func (c *ClientWithResponses) ListModelsWithResponse(ctx context.Context, reqEdi
 	return ParseListModelsResponse(rsp)
 }
 
+// ListModelEndpointsWithResponse A model's endpoints, with their live health
+//
+// OpenRouter-shaped: every catalog endpoint of the model, with prices, limits and this
+// replica's measurements (uptime over 5 minutes, 30 minutes and a day; time to first token
+// and throughput percentiles over 30 minutes). `routable` says whether the caller's workspace
+// can use it (a credential for its provider and an adapter for its API).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/models/{author}/{slug}/endpoints (the `ListModelEndpoints` operationId).
+func (c *ClientWithResponses) ListModelEndpointsWithResponse(ctx context.Context, author string, slug string, reqEditors ...RequestEditorFn) (*ListModelEndpointsResponse, error) {
+	rsp, err := c.ListModelEndpoints(ctx, author, slug, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListModelEndpointsResponse(rsp)
+}
+
+// ListProvidersWithResponse The catalog's providers and their data policies
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/providers (the `ListProviders` operationId).
+func (c *ClientWithResponses) ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error) {
+	rsp, err := c.ListProviders(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListProvidersResponse(rsp)
+}
+
 // ListWorkspacesWithResponse List the caller's workspaces
 //
 // A key sees only the workspace it belongs to.
@@ -6607,6 +6960,79 @@ func ParseListModelsResponse(rsp *http.Response) (*ListModelsResponse, error) {
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListModelEndpointsResponse parses an HTTP response from a ListModelEndpointsWithResponse call
+func ParseListModelEndpointsResponse(rsp *http.Response) (*ListModelEndpointsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListModelEndpointsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ModelEndpointsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListProvidersResponse parses an HTTP response from a ListProvidersWithResponse call
+func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListProvidersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProviderList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error

@@ -51,6 +51,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/models/{author}/{slug}/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A model's endpoints, with their live health
+         * @description OpenRouter-shaped: every catalog endpoint of the model, with prices, limits and this
+         *     replica's measurements (uptime over 5 minutes, 30 minutes and a day; time to first token
+         *     and throughput percentiles over 30 minutes). `routable` says whether the caller's workspace
+         *     can use it (a credential for its provider and an adapter for its API).
+         */
+        get: operations["listModelEndpoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The catalog's providers and their data policies */
+        get: operations["listProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/generation": {
         parameters: {
             query?: never;
@@ -646,6 +686,77 @@ export interface components {
             };
             supported_parameters: string[];
         };
+        ModelEndpointsResponse: {
+            data: {
+                id: string;
+                name: string;
+                /** Format: int64 */
+                created: number;
+                description?: string;
+                architecture: {
+                    modality: string;
+                    input_modalities: string[];
+                    output_modalities: string[];
+                    tokenizer?: string;
+                };
+                endpoints: components["schemas"]["ModelEndpoint"][];
+            };
+        };
+        ModelEndpoint: {
+            /** @example Groq | meta-llama/llama-3.3-70b-instruct */
+            name: string;
+            model_id: string;
+            model_name: string;
+            context_length: number;
+            pricing: components["schemas"]["Pricing"];
+            provider_name: string;
+            /** @description The provider slug (as in `provider.order`). */
+            tag: string;
+            quantization: string;
+            max_completion_tokens?: number | null;
+            supported_parameters: string[];
+            /** @description 0 normal, -1 failed within the last minute, -2 circuit open (left out of plans). */
+            status: number;
+            /**
+             * Format: double
+             * @description Percent of successful attempts; null without attempts in the window.
+             */
+            uptime_last_5m?: number | null;
+            /** Format: double */
+            uptime_last_30m?: number | null;
+            /** Format: double */
+            uptime_last_1d?: number | null;
+            /** @description Seconds to first token (streams). */
+            latency_last_30m?: components["schemas"]["PercentileStats"] | null;
+            /** @description Output tokens per second; p99 is the slowest tail. */
+            throughput_last_30m?: components["schemas"]["PercentileStats"] | null;
+            /** @description The caller's workspace can use this endpoint. */
+            routable: boolean;
+        };
+        PercentileStats: {
+            /** Format: double */
+            p50: number;
+            /** Format: double */
+            p75: number;
+            /** Format: double */
+            p90: number;
+            /** Format: double */
+            p99: number;
+        };
+        ProviderList: {
+            data: components["schemas"]["ProviderInfo"][];
+        };
+        ProviderInfo: {
+            slug: string;
+            name: string;
+            /** @description The wire format Perpetuo speaks to it (openai, anthropic, gemini). */
+            api: string;
+            /** @description Zero data retention. */
+            zdr: boolean;
+            trains_on_data: boolean;
+            /** @description How long the provider keeps data (-1 unknown). */
+            retention_days: number;
+        };
         /** @description USD per token (prompt, completion) or per request, as decimal strings (OpenRouter units). */
         Pricing: {
             /** @example 0.00000015 */
@@ -1065,6 +1176,52 @@ export interface operations {
                 };
             };
             401: components["responses"]["Error"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listModelEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                author: string;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model and its endpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelEndpointsResponse"];
+                };
+            };
+            404: components["responses"]["Error"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The providers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderList"];
+                };
+            };
             default: components["responses"]["Error"];
         };
     };
