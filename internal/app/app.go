@@ -48,8 +48,9 @@ type Options struct {
 	HTTPClient *http.Client // nil: providers.NewHTTPClient()
 	Records    records.Options
 	Now        func() time.Time
-	// StreamIdle and AttemptTimeout are the upstream deadlines (0: defaults).
-	StreamIdle, AttemptTimeout time.Duration
+	// StreamIdle, AttemptTimeout and FirstByteTimeout are the upstream
+	// deadlines, ConnectTimeout bounds connecting (0: defaults).
+	StreamIdle, AttemptTimeout, FirstByteTimeout, ConnectTimeout time.Duration
 	// MaxBufferedBytes and BodyReadTimeout bound request bodies (0:
 	// server defaults, 256 MiB held at once and 30 s to read one).
 	MaxBufferedBytes int64
@@ -121,8 +122,9 @@ func New(opts Options) (*App, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.ConnectTimeout = cmp.Or(opts.ConnectTimeout, providers.DefaultConnectTimeout)
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = providers.NewHTTPClient()
+		opts.HTTPClient = providers.NewHTTPClientWith(opts.ConnectTimeout)
 	}
 	if opts.StaleWindow == 0 {
 		opts.StaleWindow = DefaultStaleWindow
@@ -154,7 +156,8 @@ func New(opts Options) (*App, error) {
 	if opts.LogWriter != nil {
 		reg.MustRegister(opts.LogWriter.Collector())
 	}
-	guard := &egress.Dialer{Policy: opts.Egress, Resolver: opts.EgressResolver}
+	guard := &egress.Dialer{Policy: opts.Egress, Resolver: opts.EgressResolver,
+		Dial: providers.ConnectDialer(opts.ConnectTimeout).DialContext}
 	adapters := providers.NewRegistry(opts.HTTPClient, providers.NewGuardedClient(opts.HTTPClient, guard.DialContext))
 	planner := &routing.Planner{
 		Catalog: opts.Catalog, Credentials: creds,
@@ -164,7 +167,7 @@ func New(opts Options) (*App, error) {
 	gw := gateway.New(gateway.Deps{
 		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budget.New(st, replica, opts.Now),
 		Log: opts.Log, Metrics: gateway.NewMetrics(reg), Now: opts.Now,
-		StreamIdle: opts.StreamIdle, AttemptTimeout: opts.AttemptTimeout,
+		StreamIdle: opts.StreamIdle, AttemptTimeout: opts.AttemptTimeout, FirstByteTimeout: opts.FirstByteTimeout,
 	})
 	a := &App{Store: st, Recorder: rec, Listener: listener, Gateway: gw, Replica: replica, done: make(chan struct{}),
 		catalog: opts.Catalog, operator: opts.Operator, log: opts.Log}

@@ -256,3 +256,19 @@ func TestModelEndpointsReportHealth(t *testing.T) {
 	require.Equal(t, false, zdr["flaky"])
 	require.Equal(t, true, zdr["steady"])
 }
+
+// TestFirstByteTimeoutFallsBack: a stream whose first chunk is late moves
+// on to the next endpoint after the first-byte timeout, while a stream
+// that started is only held to the (longer) idle limit between chunks.
+func TestFirstByteTimeoutFallsBack(t *testing.T) {
+	t.Parallel()
+	e := setupWith(t, map[string]http.Handler{
+		"tri-a": mockupstream.New(mockupstream.Config{TTFT: 2 * time.Second}),
+		"tri-b": mockupstream.New(mockupstream.Config{TokensPerSecond: 4}), // 250 ms between chunks
+	}, func(o *Options) { o.FirstByteTimeout, o.StreamIdle = 300*time.Millisecond, 2*time.Second })
+	start := time.Now()
+	served, tried := trio(t, e, `"strategy":"cheapest","stream":true,`)
+	require.Equal(t, "tri-b", served)
+	require.Equal(t, []string{"tri-a", "tri-b"}, tried)
+	require.Less(t, time.Since(start), 1500*time.Millisecond, "a's late first byte was not waited for")
+}

@@ -40,6 +40,12 @@ type Config struct {
 	Egress egress.Policy
 	// MetricsToken (PERPETUO_METRICS_TOKEN) protects /metrics when set.
 	MetricsToken string
+	// Upstream deadlines per attempt: ConnectTimeout
+	// (PERPETUO_CONNECT_TIMEOUT, TCP and TLS), FirstByteTimeout
+	// (PERPETUO_FIRST_BYTE_TIMEOUT, until a stream's first chunk),
+	// StreamIdle (PERPETUO_STREAM_IDLE, between chunks) and AttemptTimeout
+	// (PERPETUO_ATTEMPT_TIMEOUT, a whole non-streaming call). 0: defaults.
+	ConnectTimeout, FirstByteTimeout, StreamIdle, AttemptTimeout time.Duration
 }
 
 // FromEnv reads the configuration; environ is os.Environ() in production.
@@ -77,6 +83,18 @@ func FromEnv(environ []string) (Config, error) {
 	}
 	if c.DrainDelay, err = duration(env, "PERPETUO_DRAIN_DELAY", 2*time.Second); err != nil {
 		return Config{}, err
+	}
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{{"PERPETUO_CONNECT_TIMEOUT", &c.ConnectTimeout}, {"PERPETUO_FIRST_BYTE_TIMEOUT", &c.FirstByteTimeout},
+		{"PERPETUO_STREAM_IDLE", &c.StreamIdle}, {"PERPETUO_ATTEMPT_TIMEOUT", &c.AttemptTimeout}} {
+		if *d.to, err = duration(env, d.name, 0); err != nil {
+			return Config{}, err
+		}
+		if *d.to < 0 {
+			return Config{}, fmt.Errorf("%s: use a positive duration such as 10s (it cannot be off)", d.name)
+		}
 	}
 	if c.Egress, err = egress.ParseAllow(env["PERPETUO_EGRESS_ALLOW"]); err != nil {
 		return Config{}, fmt.Errorf("PERPETUO_EGRESS_ALLOW: %w (entries are separated by commas)", err)

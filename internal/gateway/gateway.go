@@ -89,6 +89,7 @@ type Gateway struct {
 	metrics  *Metrics
 
 	streamIdle     time.Duration
+	firstByte      time.Duration
 	attemptTimeout time.Duration
 
 	// settling counts settlements in flight (a counter, not a WaitGroup:
@@ -107,10 +108,13 @@ type Deps struct {
 	Log      *slog.Logger
 	Metrics  *Metrics // nil: none
 	Now      func() time.Time
-	// StreamIdle cuts a stream silent for this long (0: 2 minutes);
+	// StreamIdle cuts a stream silent for this long between chunks (0: 2
+	// minutes); FirstByteTimeout bounds the wait for a stream's first chunk
+	// (0: StreamIdle), after which the next endpoint is tried;
 	// AttemptTimeout bounds a non-streaming call (0: 10 minutes).
-	StreamIdle     time.Duration
-	AttemptTimeout time.Duration
+	StreamIdle       time.Duration
+	FirstByteTimeout time.Duration
+	AttemptTimeout   time.Duration
 }
 
 // New returns a Gateway.
@@ -124,9 +128,13 @@ func New(d Deps) *Gateway {
 	if d.AttemptTimeout <= 0 {
 		d.AttemptTimeout = defaultAttemptTimeout
 	}
+	if d.FirstByteTimeout <= 0 {
+		d.FirstByteTimeout = d.StreamIdle
+	}
 	return &Gateway{planner: d.Planner, adapters: d.Adapters, recorder: d.Recorder, budgets: d.Budgets,
 		log: d.Log, now: d.Now, metrics: d.Metrics, streamIdle: d.StreamIdle, attemptTimeout: d.AttemptTimeout,
-		stopping: make(chan struct{})}
+		firstByte: d.FirstByteTimeout,
+		stopping:  make(chan struct{})}
 }
 
 // Settled waits until no settlement is in flight, or ctx ends.

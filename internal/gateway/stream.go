@@ -66,7 +66,7 @@ func (g *Gateway) OpenStream(ctx context.Context, c Caller, req Request) (*Strea
 // open starts the upstream stream and waits for its first chunk, so a stream
 // that dies before producing anything can still fall back.
 func (r *run) open(ctx context.Context, c routing.Candidate) (*Stream, error) {
-	sctx, wd := watch(ctx, r.g.streamIdle)
+	sctx, wd := watchFirst(ctx, r.g.firstByte, r.g.streamIdle)
 	up, err := r.g.adapters[c.Provider.API].Stream(sctx, r.call(c))
 	if err != nil {
 		wd.stop()

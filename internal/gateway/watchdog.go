@@ -25,7 +25,8 @@ const (
 // limit, so a hung provider can neither hold a request forever nor block a
 // fallback.
 type watchdog struct {
-	limit  time.Duration
+	limit  time.Duration // the silence allowed now
+	idle   time.Duration // the silence allowed once kicked
 	timer  *time.Timer
 	fired  atomic.Bool
 	cancel context.CancelFunc
@@ -34,8 +35,15 @@ type watchdog struct {
 // watch returns a context for one upstream call, cancelled after limit
 // unless kicked.
 func watch(parent context.Context, limit time.Duration) (context.Context, *watchdog) {
+	return watchFirst(parent, limit, limit)
+}
+
+// watchFirst is watch with a first silence (until the first kick) of first,
+// and idle after that.
+func watchFirst(parent context.Context, first, idle time.Duration) (context.Context, *watchdog) {
 	ctx, cancel := context.WithCancel(parent)
-	w := &watchdog{limit: limit, cancel: cancel}
+	limit := first
+	w := &watchdog{limit: first, idle: idle, cancel: cancel}
 	w.timer = time.AfterFunc(limit, func() {
 		w.fired.Store(true)
 		cancel()
@@ -43,8 +51,12 @@ func watch(parent context.Context, limit time.Duration) (context.Context, *watch
 	return ctx, w
 }
 
-// kick restarts the silence count (a chunk arrived).
-func (w *watchdog) kick() { w.timer.Reset(w.limit) }
+// kick restarts the silence count (a chunk arrived), from then on with the
+// idle limit. kick and explain run on the call's goroutine only.
+func (w *watchdog) kick() {
+	w.limit = w.idle
+	w.timer.Reset(w.limit)
+}
 
 // stop ends the watch and releases the call's context.
 func (w *watchdog) stop() {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // Call is one attempt at one upstream endpoint.
@@ -71,13 +72,27 @@ func NewRegistry(trusted, guarded *http.Client) Registry {
 	return Registry{"openai": NewOpenAI(trusted, guarded)}
 }
 
-// NewHTTPClient returns the client adapters share: pooled connections, and
-// redirects never followed, so a credential is never sent to another host.
-func NewHTTPClient() *http.Client {
+// DefaultConnectTimeout bounds connecting to an upstream (TCP and TLS).
+const DefaultConnectTimeout = 10 * time.Second
+
+// NewHTTPClient is NewHTTPClientWith(DefaultConnectTimeout).
+func NewHTTPClient() *http.Client { return NewHTTPClientWith(DefaultConnectTimeout) }
+
+// NewHTTPClientWith returns the client adapters share: pooled connections,
+// connecting (TCP, then TLS) bounded by connect, and redirects never
+// followed, so a credential is never sent to another host.
+func NewHTTPClientWith(connect time.Duration) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 256
+	t.DialContext = ConnectDialer(connect).DialContext
+	t.TLSHandshakeTimeout = connect
 	return &http.Client{Transport: t, CheckRedirect: noRedirects}
+}
+
+// ConnectDialer dials with the connect timeout (and TCP keep-alives).
+func ConnectDialer(connect time.Duration) *net.Dialer {
+	return &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 }
 
 // NewGuardedClient returns a client with trusted's transport settings whose

@@ -1,0 +1,28 @@
+package config
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestUpstreamTimeouts(t *testing.T) {
+	c, err := FromEnv([]string{"PERPETUO_CONNECT_TIMEOUT=3s", "PERPETUO_FIRST_BYTE_TIMEOUT=20s",
+		"PERPETUO_STREAM_IDLE=1m", "PERPETUO_ATTEMPT_TIMEOUT=5m"})
+	require.NoError(t, err)
+	require.Equal(t, 3*time.Second, c.ConnectTimeout)
+	require.Equal(t, 20*time.Second, c.FirstByteTimeout)
+	require.Equal(t, time.Minute, c.StreamIdle)
+	require.Equal(t, 5*time.Minute, c.AttemptTimeout)
+
+	c, err = FromEnv(nil)
+	require.NoError(t, err)
+	require.Zero(t, c.ConnectTimeout, "unset: the defaults apply")
+
+	for _, bad := range []string{"PERPETUO_CONNECT_TIMEOUT=off", "PERPETUO_FIRST_BYTE_TIMEOUT=soon", "PERPETUO_ATTEMPT_TIMEOUT=-1s"} {
+		_, err := FromEnv([]string{bad})
+		require.Error(t, err, bad)
+		require.Contains(t, err.Error(), bad[:len("PERPETUO_")+5], "the error names the setting")
+	}
+}
