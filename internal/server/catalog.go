@@ -37,12 +37,7 @@ func (s *Server) ListModelEndpoints(ctx context.Context, req api.ListModelEndpoi
 	if m.Description != "" {
 		d.Description = &m.Description
 	}
-	if m.Tokenizer != "" {
-		d.Architecture.Tokenizer = &m.Tokenizer
-	}
-	d.Architecture.InputModalities = orText(m.InputModalities)
-	d.Architecture.OutputModalities = orText(m.OutputModalities)
-	d.Architecture.Modality = modality(m)
+	d.Architecture = architectureOf(m)
 	d.Endpoints = make([]api.ModelEndpoint, len(eps))
 	for i, r := range eps {
 		e, h := r.Endpoint, r.Health
@@ -98,12 +93,7 @@ func modelOf(m *catalog.Model, top catalog.Endpoint) api.Model {
 	if m.Description != "" {
 		out.Description = &m.Description
 	}
-	if m.Tokenizer != "" {
-		out.Architecture.Tokenizer = &m.Tokenizer
-	}
-	out.Architecture.InputModalities = orText(m.InputModalities)
-	out.Architecture.OutputModalities = orText(m.OutputModalities)
-	out.Architecture.Modality = modality(m)
+	out.Architecture = architectureOf(m)
 	out.TopProvider.ContextLength = top.ContextLength
 	if top.MaxCompletionTokens > 0 {
 		out.TopProvider.MaxCompletionTokens = ptrTo(top.MaxCompletionTokens)
@@ -112,6 +102,16 @@ func modelOf(m *catalog.Model, top catalog.Endpoint) api.Model {
 		out.SupportedParameters = []string{}
 	}
 	return out
+}
+
+// architectureOf is a model's modalities and tokenizer.
+func architectureOf(m *catalog.Model) api.Architecture {
+	a := api.Architecture{InputModalities: orText(m.InputModalities), OutputModalities: orText(m.OutputModalities),
+		Modality: modality(m)}
+	if m.Tokenizer != "" {
+		a.Tokenizer = &m.Tokenizer
+	}
+	return a
 }
 
 // orText defaults a model's modalities to text, which every model handles.

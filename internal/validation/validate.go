@@ -318,20 +318,31 @@ func (p *parser) object(n *node, depth int) *Error {
 		if err != nil {
 			return err.in(pointerSeg(key))
 		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return p.syntax("")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
+		if done, err := p.separator('}'); err != nil || done {
+			if err != nil {
+				return err
+			}
 			return n.missing(seen)
-		default:
-			return p.syntax("',' or '}' was expected")
 		}
 	}
+}
+
+// separator reads the ',' before another member (done false) or the
+// closing byte (done true).
+func (p *parser) separator(closing byte) (done bool, err *Error) {
+	p.ws()
+	if p.i >= len(p.b) {
+		return false, p.syntax("")
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case closing:
+		p.i++
+		return true, nil
+	}
+	return false, p.syntax(fmt.Sprintf("',' or '%c' was expected", closing))
 }
 
 // missing reports the first required property not seen.
@@ -377,18 +388,11 @@ func (p *parser) array(n *node, depth int) *Error {
 			return err.in(strconv.Itoa(count))
 		}
 		count++
-		p.ws()
-		if p.i >= len(p.b) {
-			return p.syntax("")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
+		if done, err := p.separator(']'); err != nil || done {
+			if err != nil {
+				return err
+			}
 			return n.countOK(count)
-		default:
-			return p.syntax("',' or ']' was expected")
 		}
 	}
 }

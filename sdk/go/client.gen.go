@@ -469,6 +469,16 @@ type ApiKeyWithSecret struct {
 	WorkspaceId string    `json:"workspace_id"`
 }
 
+// Architecture defines model for Architecture.
+type Architecture struct {
+	InputModalities []string `json:"input_modalities"`
+
+	// Modality Example: text->text
+	Modality         string   `json:"modality"`
+	OutputModalities []string `json:"output_modalities"`
+	Tokenizer        *string  `json:"tokenizer,omitempty"`
+}
+
 // AssistantMessage defines model for AssistantMessage.
 type AssistantMessage struct {
 	Content              *string                   `json:"content,omitempty"`
@@ -917,18 +927,11 @@ type MemberUpdate struct {
 
 // Model defines model for Model.
 type Model struct {
-	Architecture struct {
-		InputModalities []string `json:"input_modalities"`
-
-		// Modality Example: text->text
-		Modality         string   `json:"modality"`
-		OutputModalities []string `json:"output_modalities"`
-		Tokenizer        *string  `json:"tokenizer,omitempty"`
-	} `json:"architecture"`
-	CanonicalSlug *string `json:"canonical_slug,omitempty"`
-	ContextLength int     `json:"context_length"`
-	Created       int64   `json:"created"`
-	Description   *string `json:"description,omitempty"`
+	Architecture  Architecture `json:"architecture"`
+	CanonicalSlug *string      `json:"canonical_slug,omitempty"`
+	ContextLength int          `json:"context_length"`
+	Created       int64        `json:"created"`
+	Description   *string      `json:"description,omitempty"`
 
 	// Id Example: openai/gpt-4o-mini
 	Id   string `json:"id"`
@@ -984,17 +987,12 @@ type ModelEndpoint struct {
 // ModelEndpointsResponse defines model for ModelEndpointsResponse.
 type ModelEndpointsResponse struct {
 	Data struct {
-		Architecture struct {
-			InputModalities  []string `json:"input_modalities"`
-			Modality         string   `json:"modality"`
-			OutputModalities []string `json:"output_modalities"`
-			Tokenizer        *string  `json:"tokenizer,omitempty"`
-		} `json:"architecture"`
-		Created     int64           `json:"created"`
-		Description *string         `json:"description,omitempty"`
-		Endpoints   []ModelEndpoint `json:"endpoints"`
-		Id          string          `json:"id"`
-		Name        string          `json:"name"`
+		Architecture Architecture    `json:"architecture"`
+		Created      int64           `json:"created"`
+		Description  *string         `json:"description,omitempty"`
+		Endpoints    []ModelEndpoint `json:"endpoints"`
+		Id           string          `json:"id"`
+		Name         string          `json:"name"`
 	} `json:"data"`
 }
 

@@ -671,13 +671,7 @@ export interface components {
             created: number;
             description?: string;
             context_length: number;
-            architecture: {
-                /** @example text->text */
-                modality: string;
-                input_modalities: string[];
-                output_modalities: string[];
-                tokenizer?: string;
-            };
+            architecture: components["schemas"]["Architecture"];
             pricing: components["schemas"]["Pricing"];
             top_provider: {
                 context_length: number;
@@ -686,6 +680,13 @@ export interface components {
             };
             supported_parameters: string[];
         };
+        Architecture: {
+            /** @example text->text */
+            modality: string;
+            input_modalities: string[];
+            output_modalities: string[];
+            tokenizer?: string;
+        };
         ModelEndpointsResponse: {
             data: {
                 id: string;
@@ -693,12 +694,7 @@ export interface components {
                 /** Format: int64 */
                 created: number;
                 description?: string;
-                architecture: {
-                    modality: string;
-                    input_modalities: string[];
-                    output_modalities: string[];
-                    tokenizer?: string;
-                };
+                architecture: components["schemas"]["Architecture"];
                 endpoints: components["schemas"]["ModelEndpoint"][];
             };
         };
