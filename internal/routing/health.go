@@ -53,7 +53,7 @@ type endpointHealth struct {
 	lastFailure time.Time
 
 	minutes [minutesKept]minute // outcomes per minute, for uptime windows
-	ttfts   samples             // recent time-to-first-token samples (seconds)
+	ttfts   samples             // recent time-to-first-token samples (ms)
 	tputs   samples             // recent throughput samples (tokens/s)
 }
 
@@ -142,7 +142,7 @@ func percentilesOf(v []float64, reverse bool) *Percentiles {
 // Window is an endpoint's health as OpenRouter reports it.
 type Window struct {
 	Uptime5m, Uptime30m, Uptime1d *float64     // percent; nil without attempts
-	Latency30m                    *Percentiles // seconds to first token
+	Latency30m                    *Percentiles // milliseconds to first token (as OpenRouter)
 	Throughput30m                 *Percentiles // tokens per second (p99 = slowest)
 	// Status: 0 normal, -1 failed within the last minute, -2 circuit open.
 	Status int
@@ -214,7 +214,7 @@ func (t *Tracker) Observe(provider, model string, o Outcome) {
 	h.consecutive, h.state = 0, closed
 	if o.TTFT > 0 {
 		h.ttft = average(h.ttft, o.TTFT.Seconds()*1000)
-		h.ttfts.add(o.TTFT.Seconds(), now)
+		h.ttfts.add(o.TTFT.Seconds()*1000, now)
 	}
 	// A handful of tokens in a fraction of a millisecond says nothing of
 	// an endpoint's speed: throughput is measured on longer answers only.

@@ -77,3 +77,36 @@ func TestTrackerWindowForgetsOldOutcomes(t *testing.T) {
 	}
 	require.Equal(t, 1.0, tr.Stats("p", "m").SuccessRate)
 }
+
+func TestTrackerWindows(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Unix(1_000_000*60, 0)}
+	tr := NewTracker()
+	tr.Now = c.now
+	require.Equal(t, Window{}, tr.Report("p", "m"), "nothing known")
+	// An hour ago: 1 failure; 10 minutes ago: 3 successes; now: 1 failure, 1 success.
+	c.t = c.t.Add(-time.Hour)
+	tr.Observe("p", "m", Outcome{})
+	c.t = c.t.Add(50 * time.Minute)
+	for i := range 3 {
+		tr.Observe("p", "m", Outcome{OK: true, TTFT: time.Duration(i+1) * 100 * time.Millisecond, Total: 2 * time.Second, OutputTokens: 100})
+	}
+	c.t = c.t.Add(10 * time.Minute)
+	tr.Observe("p", "m", Outcome{})
+	tr.Observe("p", "m", Outcome{OK: true, TTFT: 400 * time.Millisecond})
+	w := tr.Report("p", "m")
+	require.InDelta(t, 50, *w.Uptime5m, 0.001)
+	require.InDelta(t, 80, *w.Uptime30m, 0.001)
+	require.InDelta(t, 4.0/6*100, *w.Uptime1d, 0.001)
+	require.InDelta(t, 300, w.Latency30m.P50, 1e-6, "milliseconds, as OpenRouter")
+	require.InDelta(t, 400, w.Latency30m.P99, 1e-6)
+	require.NotNil(t, w.Throughput30m)
+	require.GreaterOrEqual(t, w.Throughput30m.P50, w.Throughput30m.P99, "p99 is the slow tail")
+	require.Equal(t, -1, w.Status, "a failure within the last minute")
+	c.t = c.t.Add(2 * time.Minute)
+	require.Equal(t, 0, tr.Report("p", "m").Status)
+	for range 5 {
+		tr.Observe("p", "m", Outcome{})
+	}
+	require.Equal(t, -2, tr.Report("p", "m").Status, "circuit open")
+}

@@ -951,7 +951,7 @@ type Model struct {
 type ModelEndpoint struct {
 	ContextLength int `json:"context_length"`
 
-	// LatencyLast30m Seconds to first token (streams).
+	// LatencyLast30m Milliseconds to first token (streams), as OpenRouter reports it.
 	LatencyLast30m      *PercentileStats `json:"latency_last_30m,omitempty"`
 	MaxCompletionTokens *int             `json:"max_completion_tokens,omitempty"`
 	ModelId             string           `json:"model_id"`

@@ -722,7 +722,7 @@ export interface components {
             uptime_last_30m?: number | null;
             /** Format: double */
             uptime_last_1d?: number | null;
-            /** @description Seconds to first token (streams). */
+            /** @description Milliseconds to first token (streams), as OpenRouter reports it. */
             latency_last_30m?: components["schemas"]["PercentileStats"] | null;
             /** @description Output tokens per second; p99 is the slowest tail. */
             throughput_last_30m?: components["schemas"]["PercentileStats"] | null;
