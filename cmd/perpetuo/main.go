@@ -30,6 +30,7 @@ commands:
   keys create ...       create an API key (and its member or workspace); prints it once
   secrets generate-key  print a new master key for PERPETUO_MASTER_KEY
   secrets rotate        re-encrypt BYOK credentials under PERPETUO_MASTER_KEY
+  catalog sync ...      import OpenRouter's model documents into a catalog file (-h for flags)
 `
 
 func main() {
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, log *slog.Logger, console io.Writer
 		return keysCommand(ctx, args[1:], log)
 	case "secrets":
 		return secretsCommand(ctx, args[1:], log)
+	case "catalog":
+		return catalogCommand(ctx, args[1:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
