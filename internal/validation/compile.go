@@ -200,26 +200,18 @@ func (c *compiler) compile(s *openapi3.Schema, at string) (*node, error) {
 			return nil, err
 		}
 	}
-	for i, r := range s.AllOf {
-		sub, err := c.compile(r.Value, fmt.Sprintf("%s/allOf/%d", at, i))
-		if err != nil {
-			return nil, err
+	for _, x := range []struct {
+		kw   string
+		refs openapi3.SchemaRefs
+		to   *[]*node
+	}{{"allOf", s.AllOf, &n.allOf}, {"oneOf", s.OneOf, &n.oneOf}, {"anyOf", s.AnyOf, &n.anyOf}} {
+		for i, r := range x.refs {
+			sub, err := c.compile(r.Value, fmt.Sprintf("%s/%s/%d", at, x.kw, i))
+			if err != nil {
+				return nil, err
+			}
+			*x.to = append(*x.to, sub)
 		}
-		n.allOf = append(n.allOf, sub)
-	}
-	for i, r := range s.OneOf {
-		sub, err := c.compile(r.Value, fmt.Sprintf("%s/oneOf/%d", at, i))
-		if err != nil {
-			return nil, err
-		}
-		n.oneOf = append(n.oneOf, sub)
-	}
-	for i, r := range s.AnyOf {
-		sub, err := c.compile(r.Value, fmt.Sprintf("%s/anyOf/%d", at, i))
-		if err != nil {
-			return nil, err
-		}
-		n.anyOf = append(n.anyOf, sub)
 	}
 	n.ownTrivial = n.types == kAny && n.enum == nil && n.minLength <= 0 && n.maxLength < 0 && n.pattern == nil &&
 		(n.format == "" || n.format == "password") && math.IsNaN(n.min) && math.IsNaN(n.max) && n.minItems < 0 && n.maxItems < 0 &&
@@ -228,6 +220,20 @@ func (c *compiler) compile(s *openapi3.Schema, at string) (*node, error) {
 		(n.format == "" || n.format == "password") && math.IsNaN(n.min) && math.IsNaN(n.max) && n.minItems < 0 && n.maxItems < 0 &&
 		!n.nullable && n.items == nil && n.props == nil && n.additional == nil && !n.noExtra && n.allOf == nil && n.oneOf == nil && n.anyOf == nil
 	return n, nil
+}
+
+// typeKinds are the kinds each JSON Schema type allows, and how errors
+// name it.
+var typeKinds = map[string]struct {
+	k    kinds
+	word string
+}{
+	openapi3.TypeBoolean: {kBool, "true or false"},
+	openapi3.TypeInteger: {kInteger, "an integer"},
+	openapi3.TypeNumber:  {kInteger | kNumber, "a number"},
+	openapi3.TypeString:  {kString, "a string"},
+	openapi3.TypeArray:   {kArray, "an array"},
+	openapi3.TypeObject:  {kObject, "an object"},
 }
 
 // typesOf is the set of kinds a schema's type (and nullable) allows, with
@@ -239,31 +245,16 @@ func typesOf(s *openapi3.Schema, at string) (kinds, string, error) {
 	var k kinds
 	var words []string
 	for _, t := range *s.Type {
-		switch t {
-		case openapi3.TypeNull:
+		if t == openapi3.TypeNull {
 			k |= kNull
 			continue
-		case openapi3.TypeBoolean:
-			k |= kBool
-			words = append(words, "true or false")
-		case openapi3.TypeInteger:
-			k |= kInteger
-			words = append(words, "an integer")
-		case openapi3.TypeNumber:
-			k |= kInteger | kNumber
-			words = append(words, "a number")
-		case openapi3.TypeString:
-			k |= kString
-			words = append(words, "a string")
-		case openapi3.TypeArray:
-			k |= kArray
-			words = append(words, "an array")
-		case openapi3.TypeObject:
-			k |= kObject
-			words = append(words, "an object")
-		default:
+		}
+		tk, ok := typeKinds[t]
+		if !ok {
 			return 0, "", fmt.Errorf("%s: type %q is not supported", at, t)
 		}
+		k |= tk.k
+		words = append(words, tk.word)
 	}
 	if s.Nullable || k&kNull != 0 {
 		k |= kNull
