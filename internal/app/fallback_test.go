@@ -142,6 +142,19 @@ func TestModelsChainFallsBackToTheNextModel(t *testing.T) {
 	require.Equal(t, "test/duo", g.RequestedModel)
 	require.Equal(t, "mock/echo", *g.Model)
 	require.Len(t, g.Attempts, 3)
+	// The decision planned both models, test/duo's endpoints first.
+	var planned []string
+	for _, c := range g.Routing.Candidates {
+		if c.Rank != nil {
+			planned = append(planned, c.Model)
+		}
+	}
+	require.ElementsMatch(t, []string{"test/duo", "test/duo", "mock/echo"}, planned)
+	for _, c := range g.Routing.Candidates {
+		if c.Model == "mock/echo" {
+			require.Equal(t, 3, *c.Rank, "the next model comes after every endpoint of the first")
+		}
+	}
 }
 
 func TestMidStreamFailureIsReportedInBand(t *testing.T) {

@@ -104,6 +104,16 @@ func TestBreakerSkipsAFailingEndpointThenProbesIt(t *testing.T) {
 		require.Equal(t, "tri-b", served)
 		require.Equal(t, []string{"tri-b"}, tried, "the open circuit keeps a out of the plan")
 	}
+	// The decision log says why a was not tried.
+	status, hdr, body := e.postRaw("/v1/chat/completions", `{"model":"test/trio","strategy":"cheapest","messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 200, status, "%s", body)
+	for _, c := range e.generation(hdr.Get("X-Generation-Id")).Routing.Candidates {
+		if c.Provider == "tri-a" {
+			require.Equal(t, "circuit_open", *c.ExcludedBy)
+		} else {
+			require.NotNil(t, c.Rank, c.Provider)
+		}
+	}
 	status, _, doc := e.post("/v1/chat/completions", e.key,
 		`{"model":"test/trio","provider":{"only":["tri-a"]},"messages":[{"role":"user","content":"hi"}]}`)
 	require.Equal(t, 404, status)
