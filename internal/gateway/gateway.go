@@ -25,6 +25,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/ids"
+	"github.com/perpetuo/perpetuo/internal/policy"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
@@ -52,14 +53,13 @@ type Planner interface {
 	Served(workspaceID, session string, c routing.Candidate)
 }
 
-// Caller is who is asking: the authenticated key.
+// Caller is who is asking (the authenticated key) and the policy its
+// requests run under.
 type Caller struct {
 	KeyID       string
 	WorkspaceID string
 	MemberID    string
-	RequireZDR  bool
-	// Budgets are the limits that govern this caller's spend.
-	Budgets []budget.Scope
+	Policy      policy.Policy
 }
 
 // Request is a validated chat completion request.
@@ -188,8 +188,7 @@ func (g *Gateway) newRun(c Caller, req Request) *run {
 // plan resolves the candidates, applying the key's ZDR requirement, then
 // reserves the worst-case cost against every budget that governs the caller.
 func (r *run) plan(ctx context.Context) (routing.Plan, error) {
-	prefs := r.req.Prefs
-	prefs.ZDR = prefs.ZDR || r.caller.RequireZDR
+	prefs := r.caller.Policy.Prefs(r.req.Prefs)
 	plan, err := r.g.planner.Plan(ctx, r.caller.WorkspaceID, r.req.Models, routing.Facts{
 		Strategy: r.req.Strategy, Prefs: prefs, PromptTokens: estimateTokens(len(r.req.Body)),
 		MaxOutput: r.req.MaxTokens, Params: usedParams(r.req.Body), Session: r.req.SessionID,
@@ -200,7 +199,7 @@ func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 	if err != nil {
 		return routing.Plan{}, err
 	}
-	scopes := budgetScopes(r.caller.Budgets, plan)
+	scopes := r.caller.Policy.ScopesFor(plan)
 	if len(scopes) == 0 || r.g.budgets == nil {
 		return plan, nil
 	}

@@ -9,30 +9,9 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
-	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
-
-// budgetScopes drops the scopes a request cannot spend against: when every
-// candidate uses the workspace's own provider key, scopes that do not count
-// BYOK spend are not at stake.
-func budgetScopes(scopes []budget.Scope, plan routing.Plan) []budget.Scope {
-	allBYOK := true
-	for _, c := range plan.Candidates {
-		allBYOK = allBYOK && c.Credential.BYOK
-	}
-	if !allBYOK {
-		return scopes
-	}
-	var out []budget.Scope
-	for _, s := range scopes {
-		if s.CountsBYOK {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // bounds are the most tokens a request can use on one endpoint: what the
 // reservation is priced at, what is written upstream as the output cap, and

@@ -14,8 +14,8 @@ import (
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/apierr"
-	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/gateway"
+	"github.com/perpetuo/perpetuo/internal/policy"
 	"github.com/perpetuo/perpetuo/internal/routing"
 	"github.com/perpetuo/perpetuo/internal/safetext"
 	"github.com/perpetuo/perpetuo/internal/sse"
@@ -30,11 +30,7 @@ func (s *Server) CreateChatCompletion(ctx context.Context, req api.CreateChatCom
 			"Set 'model' (e.g. \"mock/echo\") or 'models'; GET /v1/models lists what you can use.").With("field", "/model")
 	}
 	k := callerKey(ctx)
-	caller := gateway.Caller{KeyID: k.ID, WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, RequireZDR: k.RequireZDR}
-	if k.Limit.Valid {
-		caller.Budgets = append(caller.Budgets, budget.Scope{Kind: "key", ID: k.ID, Name: k.Label,
-			Limit: k.Limit.Decimal, Reset: k.LimitReset, CountsBYOK: k.IncludeBYOKInLimit})
-	}
+	caller := gateway.Caller{KeyID: k.ID, WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, Policy: policy.ForKey(k)}
 	prefs, err := prefsOf(b.Provider)
 	if err != nil {
 		return nil, err
