@@ -185,7 +185,7 @@ func (g *Gateway) newRun(c Caller, req Request) *run {
 	return r
 }
 
-// plan resolves the candidates, applying the key's ZDR requirement, then
+// plan resolves the candidates under the caller's policy (its ZDR requirement), then
 // reserves the worst-case cost against every budget that governs the caller.
 func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 	prefs := r.caller.Policy.Prefs(r.req.Prefs)
