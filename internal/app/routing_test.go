@@ -282,3 +282,20 @@ func TestFirstByteTimeoutFallsBack(t *testing.T) {
 	require.Equal(t, []string{"tri-a", "tri-b"}, tried)
 	require.Less(t, time.Since(start), 1500*time.Millisecond, "a's late first byte was not waited for")
 }
+
+// TestRequireParameters: with require_parameters, endpoints that do not
+// list a parameter the request sets are left out (test/trio's list none).
+func TestRequireParameters(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	tools := `"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],`
+	served, _ := trio(t, e, tools)
+	require.NotEmpty(t, served, "not required: the parameter does not filter")
+	served, _ = trio(t, e, `"provider":{"require_parameters":true},`)
+	require.NotEmpty(t, served, "required, but the request sets none of the checked parameters")
+	status, _, doc := e.post("/v1/chat/completions", e.key,
+		`{"model":"test/trio",`+tools+`"provider":{"require_parameters":true},"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 404, status)
+	er := requireEnvelope(t, doc, 404, "no_endpoints")
+	require.Equal(t, []any{"require_parameters"}, er["metadata"].(map[string]any)["excluded_by"])
+}

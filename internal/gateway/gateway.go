@@ -189,10 +189,12 @@ func (g *Gateway) newRun(c Caller, req Request) *run {
 // reserves the worst-case cost against every budget that governs the caller.
 func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 	prefs := r.caller.Policy.Prefs(r.req.Prefs)
-	plan, err := r.g.planner.Plan(ctx, r.caller.WorkspaceID, r.req.Models, routing.Facts{
-		Strategy: r.req.Strategy, Prefs: prefs, PromptTokens: estimateTokens(len(r.req.Body)),
-		MaxOutput: r.req.MaxTokens, Params: usedParams(r.req.Body), Session: r.req.SessionID,
-	})
+	f := routing.Facts{Strategy: r.req.Strategy, Prefs: prefs, PromptTokens: estimateTokens(len(r.req.Body)),
+		MaxOutput: r.req.MaxTokens, Session: r.req.SessionID}
+	if prefs.RequireParameters { // the only reader: no pass over the body otherwise
+		f.Params = usedParams(r.req.Body)
+	}
+	plan, err := r.g.planner.Plan(ctx, r.caller.WorkspaceID, r.req.Models, f)
 	if plan.Decision.Strategy != "" { // also when no endpoint was left: it says why
 		r.rec.Routing = decisionJSON(plan.Decision)
 	}

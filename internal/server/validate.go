@@ -198,23 +198,24 @@ func (s *Server) checkBody(r *http.Request, ri routeInfo, jb jsonBody) *apierr.E
 
 const chatPath = "/v1/chat/completions"
 
-// declaredModels is what a chat body names in model and models[], read
-// without parsing the rest (gjson skips over the messages).
+// declaredModels is what a chat body names in model and models[], read in
+// one pass over its top-level keys that skips over the messages.
 func declaredModels(body []byte) []string {
 	var out []string
-	for _, r := range gjson.GetManyBytes(body, "model", "models") {
+	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
 		switch {
-		case r.Type == gjson.String && r.Str != "":
-			out = append(out, r.Str)
-		case r.IsArray():
-			r.ForEach(func(_, m gjson.Result) bool {
+		case k.Str == "model" && v.Type == gjson.String && v.Str != "":
+			out = append(out, v.Str)
+		case k.Str == "models" && v.IsArray():
+			v.ForEach(func(_, m gjson.Result) bool {
 				if m.Type == gjson.String && m.Str != "" {
 					out = append(out, m.Str)
 				}
-				return len(out) <= 16 // the spec's maxItems (and model) bound the rest
+				return len(out) <= 17 // model and the spec's maxItems of models bound the rest
 			})
 		}
-	}
+		return true
+	})
 	return out
 }
 
