@@ -30,7 +30,7 @@ func (q *Queries) APIKeyDelete(ctx context.Context, arg APIKeyDeleteParams) (int
 }
 
 const aPIKeyGetByHash = `-- name: APIKeyGetByHash :one
-SELECT k.id, k.workspace_id, k.member_id, k.name, k.label, k.hash, k.limit_usd, k.limit_reset, k.include_byok_in_limit, k.require_zdr, k.expires_at, k.disabled, k.created_at, k.updated_at, k.operator, m.role
+SELECT k.id, k.workspace_id, k.member_id, k.name, k.label, k.hash, k.limit_usd, k.limit_reset, k.include_byok_in_limit, k.require_zdr, k.expires_at, k.disabled, k.created_at, k.updated_at, k.operator, k.guardrail_id, m.role
 FROM api_keys k
 JOIN members m ON m.id = k.member_id
 WHERE k.hash = $1
@@ -52,6 +52,7 @@ type APIKeyGetByHashRow struct {
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 	Operator           bool
+	GuardrailID        *string
 	Role               string
 }
 
@@ -75,13 +76,14 @@ func (q *Queries) APIKeyGetByHash(ctx context.Context, hash []byte) (APIKeyGetBy
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Operator,
+		&i.GuardrailID,
 		&i.Role,
 	)
 	return i, err
 }
 
 const aPIKeyGetByID = `-- name: APIKeyGetByID :one
-SELECT id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator FROM api_keys WHERE id = $1 AND workspace_id = $2
+SELECT id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator, guardrail_id FROM api_keys WHERE id = $1 AND workspace_id = $2
 `
 
 type APIKeyGetByIDParams struct {
@@ -108,6 +110,7 @@ func (q *Queries) APIKeyGetByID(ctx context.Context, arg APIKeyGetByIDParams) (A
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Operator,
+		&i.GuardrailID,
 	)
 	return i, err
 }
@@ -120,7 +123,7 @@ INSERT INTO api_keys (
     $1, $2, $3, $4, $5, $6, $7, $8,
     $9, $10, $11, $12, $13
 )
-RETURNING id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator
+RETURNING id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator, guardrail_id
 `
 
 type APIKeyInsertParams struct {
@@ -172,12 +175,13 @@ func (q *Queries) APIKeyInsert(ctx context.Context, arg APIKeyInsertParams) (Api
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Operator,
+		&i.GuardrailID,
 	)
 	return i, err
 }
 
 const aPIKeyList = `-- name: APIKeyList :many
-SELECT id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator FROM api_keys
+SELECT id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator, guardrail_id FROM api_keys
 WHERE workspace_id = $1
   AND ($2::text IS NULL OR member_id = $2)
 ORDER BY created_at, id
@@ -213,6 +217,7 @@ func (q *Queries) APIKeyList(ctx context.Context, arg APIKeyListParams) ([]ApiKe
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.Operator,
+			&i.GuardrailID,
 		); err != nil {
 			return nil, err
 		}
@@ -230,7 +235,7 @@ UPDATE api_keys SET
     include_byok_in_limit = $4, require_zdr = $5,
     expires_at = $6, disabled = $7, updated_at = now()
 WHERE id = $8 AND workspace_id = $9
-RETURNING id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator
+RETURNING id, workspace_id, member_id, name, label, hash, limit_usd, limit_reset, include_byok_in_limit, require_zdr, expires_at, disabled, created_at, updated_at, operator, guardrail_id
 `
 
 type APIKeyUpdateParams struct {
@@ -275,6 +280,7 @@ func (q *Queries) APIKeyUpdate(ctx context.Context, arg APIKeyUpdateParams) (Api
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Operator,
+		&i.GuardrailID,
 	)
 	return i, err
 }

@@ -27,7 +27,7 @@ func (q *Queries) MemberDelete(ctx context.Context, arg MemberDeleteParams) (int
 }
 
 const memberGetByID = `-- name: MemberGetByID :one
-SELECT id, workspace_id, name, email, role, created_at FROM members WHERE id = $1 AND workspace_id = $2
+SELECT id, workspace_id, name, email, role, created_at, guardrail_id FROM members WHERE id = $1 AND workspace_id = $2
 `
 
 type MemberGetByIDParams struct {
@@ -45,6 +45,7 @@ func (q *Queries) MemberGetByID(ctx context.Context, arg MemberGetByIDParams) (M
 		&i.Email,
 		&i.Role,
 		&i.CreatedAt,
+		&i.GuardrailID,
 	)
 	return i, err
 }
@@ -52,7 +53,7 @@ func (q *Queries) MemberGetByID(ctx context.Context, arg MemberGetByIDParams) (M
 const memberInsert = `-- name: MemberInsert :one
 INSERT INTO members (id, workspace_id, name, email, role)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING id, workspace_id, name, email, role, created_at
+RETURNING id, workspace_id, name, email, role, created_at, guardrail_id
 `
 
 type MemberInsertParams struct {
@@ -79,12 +80,13 @@ func (q *Queries) MemberInsert(ctx context.Context, arg MemberInsertParams) (Mem
 		&i.Email,
 		&i.Role,
 		&i.CreatedAt,
+		&i.GuardrailID,
 	)
 	return i, err
 }
 
 const memberList = `-- name: MemberList :many
-SELECT id, workspace_id, name, email, role, created_at FROM members WHERE workspace_id = $1 ORDER BY created_at, id
+SELECT id, workspace_id, name, email, role, created_at, guardrail_id FROM members WHERE workspace_id = $1 ORDER BY created_at, id
 `
 
 func (q *Queries) MemberList(ctx context.Context, workspaceID string) ([]Member, error) {
@@ -103,6 +105,7 @@ func (q *Queries) MemberList(ctx context.Context, workspaceID string) ([]Member,
 			&i.Email,
 			&i.Role,
 			&i.CreatedAt,
+			&i.GuardrailID,
 		); err != nil {
 			return nil, err
 		}
@@ -146,7 +149,7 @@ UPDATE members SET
     email = coalesce($2, email),
     role = coalesce($3, role)
 WHERE id = $4 AND workspace_id = $5
-RETURNING id, workspace_id, name, email, role, created_at
+RETURNING id, workspace_id, name, email, role, created_at, guardrail_id
 `
 
 type MemberUpdateParams struct {
@@ -173,6 +176,7 @@ func (q *Queries) MemberUpdate(ctx context.Context, arg MemberUpdateParams) (Mem
 		&i.Email,
 		&i.Role,
 		&i.CreatedAt,
+		&i.GuardrailID,
 	)
 	return i, err
 }

@@ -26,6 +26,7 @@ type ApiKey struct {
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 	Operator           bool
+	GuardrailID        *string
 }
 
 type Credential struct {
@@ -85,6 +86,23 @@ type GenerationStart struct {
 	CreatedAt      time.Time
 }
 
+type Guardrail struct {
+	ID                   string
+	WorkspaceID          string
+	Name                 string
+	Description          *string
+	LimitUsd             decimal.NullDecimal
+	ResetInterval        *string
+	AllowedModels        []string
+	AllowedProviders     []string
+	IgnoredModels        []string
+	IgnoredProviders     []string
+	EnforceZdr           bool
+	IncludeByokInBudgets bool
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+}
+
 type KeyUsage struct {
 	KeyID       string
 	Period      string
@@ -100,6 +118,7 @@ type Member struct {
 	Email       *string
 	Role        string
 	CreatedAt   time.Time
+	GuardrailID *string
 }
 
 type Replica struct {
@@ -117,17 +136,14 @@ type Spend struct {
 	UpdatedAt   time.Time
 }
 
-type SpendHold struct {
-	ID             string
-	Scope          string
-	ScopeID        string
-	PeriodStart    time.Time
-	Amount         decimal.Decimal
-	ExpiresAt      time.Time
-	GenerationID   *string
-	ReplicaID      *string
-	RequestedModel *string
-	Streamed       *bool
+type SpendLease struct {
+	ReplicaID   string
+	Scope       string
+	ScopeID     string
+	PeriodStart time.Time
+	Amount      decimal.Decimal
+	Seq         int64
+	ExpiresAt   time.Time
 }
 
 type Workspace struct {
@@ -135,4 +151,7 @@ type Workspace struct {
 	Name                   string
 	CreatedAt              time.Time
 	UseOperatorCredentials bool
+	DefaultGuardrailID     *string
+	LimitUsd               decimal.NullDecimal
+	ResetInterval          *string
 }

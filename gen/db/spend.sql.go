@@ -35,64 +35,102 @@ func (q *Queries) SpendGet(ctx context.Context, arg SpendGetParams) (SpendGetRow
 	return i, err
 }
 
-const spendReserve = `-- name: SpendReserve :one
-WITH reserved AS (
-    INSERT INTO spend AS s (scope, scope_id, period_start, reserved)
-    SELECT $1::text, $2::text, $3::timestamptz, $4::numeric
-    WHERE $4::numeric <= $5::numeric
-    ON CONFLICT (scope, scope_id, period_start) DO UPDATE
-        SET reserved = s.reserved + EXCLUDED.reserved, updated_at = now()
-        WHERE s.spent + s.reserved + EXCLUDED.reserved <= $5::numeric
-    RETURNING s.spent, s.reserved
-), hold AS (
-    INSERT INTO spend_holds (id, scope, scope_id, period_start, amount, expires_at, generation_id, replica_id, requested_model, streamed)
-    SELECT $6::text, $1::text, $2::text, $3::timestamptz, $4::numeric, $7::timestamptz,
-           NULLIF($8::text, ''), NULLIF($9::text, ''), $10::text, $11::bool
-    FROM reserved
-)
-SELECT spent, reserved FROM reserved
+const spendLeaseCount = `-- name: SpendLeaseCount :one
+SELECT count(*) FROM spend_leases WHERE replica_id = $1
 `
 
-type SpendReserveParams struct {
-	Scope          string
-	ScopeID        string
-	PeriodStart    time.Time
-	Amount         decimal.Decimal
-	LimitUsd       decimal.Decimal
-	HoldID         string
-	ExpiresAt      time.Time
-	GenerationID   string
-	ReplicaID      string
-	RequestedModel string
-	Streamed       bool
+func (q *Queries) SpendLeaseCount(ctx context.Context, replicaID string) (int64, error) {
+	row := q.db.QueryRow(ctx, spendLeaseCount, replicaID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
-type SpendReserveRow struct {
-	Spent    decimal.Decimal
-	Reserved decimal.Decimal
+const spendLeaseReturn = `-- name: SpendLeaseReturn :many
+WITH l AS (
+    DELETE FROM spend_leases WHERE replica_id = $1
+    RETURNING scope, scope_id, period_start, amount
+)
+UPDATE spend s
+SET reserved = greatest(s.reserved - l.amount, 0), updated_at = now()
+FROM l
+WHERE s.scope = l.scope AND s.scope_id = l.scope_id AND s.period_start = l.period_start
+RETURNING s.scope
+`
+
+// Hands back every lease a replica still holds: called at shutdown once
+// its last flush landed, so what remains is unused (or a grant whose answer
+// was lost).
+func (q *Queries) SpendLeaseReturn(ctx context.Context, replicaID string) ([]string, error) {
+	rows, err := q.db.Query(ctx, spendLeaseReturn, replicaID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var scope string
+		if err := rows.Scan(&scope); err != nil {
+			return nil, err
+		}
+		items = append(items, scope)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-// Reserves amount against a limit in one statement: a new period row is
-// created with the reservation, an existing one grows only while
-// spent + reserved + amount stays within the limit, and the hold is
-// recorded. No row: refused.
-func (q *Queries) SpendReserve(ctx context.Context, arg SpendReserveParams) (SpendReserveRow, error) {
-	row := q.db.QueryRow(ctx, spendReserve,
-		arg.Scope,
-		arg.ScopeID,
-		arg.PeriodStart,
-		arg.Amount,
-		arg.LimitUsd,
-		arg.HoldID,
-		arg.ExpiresAt,
-		arg.GenerationID,
-		arg.ReplicaID,
-		arg.RequestedModel,
-		arg.Streamed,
-	)
-	var i SpendReserveRow
-	err := row.Scan(&i.Spent, &i.Reserved)
-	return i, err
+const spendLeaseSweep = `-- name: SpendLeaseSweep :many
+WITH l AS (
+    DELETE FROM spend_leases sl
+    WHERE sl.expires_at < $1::timestamptz
+       OR NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = sl.replica_id AND r.heartbeat_at >= $2::timestamptz)
+    RETURNING scope, scope_id, period_start, amount
+), total AS (
+    SELECT scope, scope_id, period_start, sum(amount) AS amount FROM l GROUP BY scope, scope_id, period_start
+)
+UPDATE spend s
+SET spent = s.spent + total.amount, reserved = greatest(s.reserved - total.amount, 0), updated_at = now()
+FROM total
+WHERE s.scope = total.scope AND s.scope_id = total.scope_id AND s.period_start = total.period_start
+RETURNING s.scope, s.scope_id, total.amount::numeric AS amount
+`
+
+type SpendLeaseSweepParams struct {
+	Now        time.Time
+	DeadBefore time.Time
+}
+
+type SpendLeaseSweepRow struct {
+	Scope   string
+	ScopeID string
+	Amount  decimal.Decimal
+}
+
+// Charges and deletes the leases that will never be flushed: expired ones,
+// and those of replicas with no heartbeat since @dead_before. A lease is
+// charged in full: what its requests cost was known only to the replica
+// that died, and over-charging one lease is the price of never
+// under-counting.
+func (q *Queries) SpendLeaseSweep(ctx context.Context, arg SpendLeaseSweepParams) ([]SpendLeaseSweepRow, error) {
+	rows, err := q.db.Query(ctx, spendLeaseSweep, arg.Now, arg.DeadBefore)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SpendLeaseSweepRow{}
+	for rows.Next() {
+		var i SpendLeaseSweepRow
+		if err := rows.Scan(&i.Scope, &i.ScopeID, &i.Amount); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const spendSeed = `-- name: SpendSeed :exec
@@ -115,113 +153,4 @@ type SpendSeedParams struct {
 func (q *Queries) SpendSeed(ctx context.Context, arg SpendSeedParams) error {
 	_, err := q.db.Exec(ctx, spendSeed, arg.KeyID, arg.PeriodStart, arg.IncludeByok)
 	return err
-}
-
-const spendSettle = `-- name: SpendSettle :execrows
-WITH h AS (
-    DELETE FROM spend_holds WHERE id = $2 RETURNING scope, scope_id, period_start, amount
-)
-UPDATE spend s
-SET spent = s.spent + least($1::numeric, h.amount), reserved = greatest(s.reserved - h.amount, 0), updated_at = now()
-FROM h
-WHERE s.scope = h.scope AND s.scope_id = h.scope_id AND s.period_start = h.period_start
-`
-
-type SpendSettleParams struct {
-	Actual decimal.Decimal
-	HoldID string
-}
-
-// Releases a hold and records the actual cost, never more than was
-// reserved: the reservation is the request's upper bound, so spend cannot
-// pass a limit whatever an upstream reports. No row: the hold was already
-// swept (and charged).
-func (q *Queries) SpendSettle(ctx context.Context, arg SpendSettleParams) (int64, error) {
-	result, err := q.db.Exec(ctx, spendSettle, arg.Actual, arg.HoldID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const spendSweep = `-- name: SpendSweep :many
-WITH h AS (
-    DELETE FROM spend_holds sh
-    WHERE sh.expires_at < $1::timestamptz
-       OR (sh.replica_id IS NOT NULL AND NOT EXISTS (
-              SELECT 1 FROM replicas r WHERE r.id = sh.replica_id AND r.heartbeat_at >= $2::timestamptz))
-    RETURNING scope, scope_id, period_start, amount, generation_id, requested_model, streamed
-), charged AS (
-    SELECT h.scope, h.scope_id, h.period_start, h.amount AS released,
-           CASE WHEN g.id IS NULL OR g.error_type = 'interrupted' THEN h.amount
-                WHEN g.is_byok AND NOT coalesce(k.include_byok_in_limit, false) AND h.scope = 'key' THEN 0
-                ELSE least(g.cost_usd, h.amount) END AS charge,
-           g.id IS NOT NULL AND g.error_type IS DISTINCT FROM 'interrupted' AS known
-    FROM h
-    LEFT JOIN generations g ON g.id = h.generation_id
-    LEFT JOIN api_keys k ON k.id = h.scope_id AND h.scope = 'key'
-), interrupted AS (
-    -- A request whose replica died before writing its record: its id (sent
-    -- to the client) resolves as interrupted. The key's own hold names it.
-    INSERT INTO generations (id, workspace_id, key_id, member_id, requested_model, streamed, status,
-                             error_type, finish_reason, latency_ms, created_at, anomaly)
-    SELECT DISTINCT ON (h.generation_id) h.generation_id, k.workspace_id, k.id, k.member_id,
-           coalesce(h.requested_model, ''), coalesce(h.streamed, false), CASE WHEN h.streamed THEN 200 ELSE 0 END,
-           'interrupted', 'error', 0, now(),
-           'the gateway replica serving this request stopped before recording it; its budget holds were charged the reserved worst case'
-    FROM h
-    JOIN api_keys k ON k.id = h.scope_id AND h.scope = 'key'
-    LEFT JOIN generations g ON g.id = h.generation_id
-    WHERE h.generation_id IS NOT NULL AND g.id IS NULL
-    ON CONFLICT (id) DO NOTHING
-), total AS (
-    SELECT scope, scope_id, period_start, sum(released) AS released, sum(charge) AS charge, bool_and(known) AS known
-    FROM charged GROUP BY scope, scope_id, period_start
-)
-UPDATE spend s
-SET spent = s.spent + total.charge, reserved = greatest(s.reserved - total.released, 0), updated_at = now()
-FROM total
-WHERE s.scope = total.scope AND s.scope_id = total.scope_id AND s.period_start = total.period_start
-RETURNING s.scope, s.scope_id, total.charge::numeric AS amount, total.known::bool AS known
-`
-
-type SpendSweepParams struct {
-	Now        time.Time
-	DeadBefore time.Time
-}
-
-type SpendSweepRow struct {
-	Scope   string
-	ScopeID string
-	Amount  decimal.Decimal
-	Known   bool
-}
-
-// Resolves holds whose request will never settle: expired ones, and those of
-// replicas with no heartbeat since @dead_before. Each is charged the cost its
-// generation record shows where one exists (the replica answered, then died
-// before settling) and its worst case only where nothing is known.
-func (q *Queries) SpendSweep(ctx context.Context, arg SpendSweepParams) ([]SpendSweepRow, error) {
-	rows, err := q.db.Query(ctx, spendSweep, arg.Now, arg.DeadBefore)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []SpendSweepRow{}
-	for rows.Next() {
-		var i SpendSweepRow
-		if err := rows.Scan(
-			&i.Scope,
-			&i.ScopeID,
-			&i.Amount,
-			&i.Known,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }

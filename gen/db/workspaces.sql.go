@@ -7,6 +7,8 @@ package db
 
 import (
 	"context"
+
+	"github.com/shopspring/decimal"
 )
 
 const bootstrapLock = `-- name: BootstrapLock :exec
@@ -43,7 +45,7 @@ func (q *Queries) WorkspaceDelete(ctx context.Context, id string) (int64, error)
 }
 
 const workspaceGetByID = `-- name: WorkspaceGetByID :one
-SELECT id, name, created_at, use_operator_credentials FROM workspaces WHERE id = $1
+SELECT id, name, created_at, use_operator_credentials, default_guardrail_id, limit_usd, reset_interval FROM workspaces WHERE id = $1
 `
 
 func (q *Queries) WorkspaceGetByID(ctx context.Context, id string) (Workspace, error) {
@@ -54,6 +56,9 @@ func (q *Queries) WorkspaceGetByID(ctx context.Context, id string) (Workspace, e
 		&i.Name,
 		&i.CreatedAt,
 		&i.UseOperatorCredentials,
+		&i.DefaultGuardrailID,
+		&i.LimitUsd,
+		&i.ResetInterval,
 	)
 	return i, err
 }
@@ -61,7 +66,7 @@ func (q *Queries) WorkspaceGetByID(ctx context.Context, id string) (Workspace, e
 const workspaceInsert = `-- name: WorkspaceInsert :one
 INSERT INTO workspaces (id, name, use_operator_credentials)
 VALUES ($1, $2, $3)
-RETURNING id, name, created_at, use_operator_credentials
+RETURNING id, name, created_at, use_operator_credentials, default_guardrail_id, limit_usd, reset_interval
 `
 
 type WorkspaceInsertParams struct {
@@ -78,6 +83,9 @@ func (q *Queries) WorkspaceInsert(ctx context.Context, arg WorkspaceInsertParams
 		&i.Name,
 		&i.CreatedAt,
 		&i.UseOperatorCredentials,
+		&i.DefaultGuardrailID,
+		&i.LimitUsd,
+		&i.ResetInterval,
 	)
 	return i, err
 }
@@ -85,25 +93,45 @@ func (q *Queries) WorkspaceInsert(ctx context.Context, arg WorkspaceInsertParams
 const workspaceUpdate = `-- name: WorkspaceUpdate :one
 UPDATE workspaces SET
     name = coalesce($1, name),
-    use_operator_credentials = coalesce($2, use_operator_credentials)
-WHERE id = $3
-RETURNING id, name, created_at, use_operator_credentials
+    use_operator_credentials = coalesce($2, use_operator_credentials),
+    default_guardrail_id = CASE WHEN $3::bool THEN $4 ELSE default_guardrail_id END,
+    limit_usd = CASE WHEN $5::bool THEN $6 ELSE limit_usd END,
+    reset_interval = CASE WHEN $5::bool THEN $7 ELSE reset_interval END
+WHERE id = $8
+RETURNING id, name, created_at, use_operator_credentials, default_guardrail_id, limit_usd, reset_interval
 `
 
 type WorkspaceUpdateParams struct {
 	Name                   *string
 	UseOperatorCredentials *bool
+	SetDefaultGuardrail    bool
+	DefaultGuardrailID     *string
+	SetLimit               bool
+	LimitUsd               decimal.NullDecimal
+	ResetInterval          *string
 	ID                     string
 }
 
 func (q *Queries) WorkspaceUpdate(ctx context.Context, arg WorkspaceUpdateParams) (Workspace, error) {
-	row := q.db.QueryRow(ctx, workspaceUpdate, arg.Name, arg.UseOperatorCredentials, arg.ID)
+	row := q.db.QueryRow(ctx, workspaceUpdate,
+		arg.Name,
+		arg.UseOperatorCredentials,
+		arg.SetDefaultGuardrail,
+		arg.DefaultGuardrailID,
+		arg.SetLimit,
+		arg.LimitUsd,
+		arg.ResetInterval,
+		arg.ID,
+	)
 	var i Workspace
 	err := row.Scan(
 		&i.ID,
 		&i.Name,
 		&i.CreatedAt,
 		&i.UseOperatorCredentials,
+		&i.DefaultGuardrailID,
+		&i.LimitUsd,
+		&i.ResetInterval,
 	)
 	return i, err
 }

@@ -99,7 +99,8 @@ type App struct {
 	Recorder *records.Recorder
 	Listener *notify.Listener
 	Gateway  *gateway.Gateway
-	// Replica names this process in the database (heartbeats, holds).
+	Budgets  *budget.Budgets
+	// Replica names this process in the database (heartbeats, leases).
 	Replica string
 
 	draining atomic.Bool
@@ -134,7 +135,7 @@ func New(opts Options) (*App, error) {
 	opts.SweepEvery = cmp.Or(opts.SweepEvery, DefaultSweepEvery)
 	st := store.New(opts.Pool)
 	replica := ids.New(ids.Replica, opts.Now())
-	// Registered before serving: a hold naming a replica without a
+	// Registered before serving: a lease naming a replica without a
 	// heartbeat row would be swept as a dead replica's.
 	if err := st.Heartbeat(context.Background(), replica); err != nil {
 		return nil, fmt.Errorf("register replica: %w", err)
@@ -164,12 +165,13 @@ func New(opts Options) (*App, error) {
 		Families: func(api string) bool { _, ok := adapters[api]; return ok },
 		Health:   cmp.Or(opts.Health, routing.NewTracker()), Sessions: routing.NewSessions(maxSessions),
 	}
+	budgets := budget.New(st, replica, opts.Now)
 	gw := gateway.New(gateway.Deps{
-		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budget.New(st, replica, opts.Now),
+		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budgets,
 		Log: opts.Log, Metrics: gateway.NewMetrics(reg), Now: opts.Now,
 		StreamIdle: opts.StreamIdle, AttemptTimeout: opts.AttemptTimeout, FirstByteTimeout: opts.FirstByteTimeout,
 	})
-	a := &App{Store: st, Recorder: rec, Listener: listener, Gateway: gw, Replica: replica, done: make(chan struct{}),
+	a := &App{Store: st, Recorder: rec, Listener: listener, Gateway: gw, Budgets: budgets, Replica: replica, done: make(chan struct{}),
 		catalog: opts.Catalog, operator: opts.Operator, log: opts.Log}
 	h, err := server.New(server.Config{
 		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
@@ -184,8 +186,9 @@ func New(opts Options) (*App, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); rec.Run(ctx) }()
+	go func() { defer wg.Done(); budgets.Run(ctx) }()
 	go func() { defer wg.Done(); listener.Run(ctx) }()
 	go func() { defer wg.Done(); every(ctx, opts.HeartbeatEvery, func() { a.heartbeat(ctx) }) }()
 	go func() { defer wg.Done(); every(ctx, opts.SweepEvery, func() { a.sweep(ctx, opts.DeadAfter) }) }()
@@ -230,11 +233,10 @@ func (a *App) heartbeat(ctx context.Context) {
 	}
 }
 
-// sweep resolves what requests that will never finish left behind: the
-// holds of expired requests and of dead replicas (charged the recorded
-// cost where a record exists, else in full), and the open streams of dead
-// replicas (recorded as interrupted). Every replica sweeps; each row is
-// resolved once (it is deleted as it is resolved).
+// sweep resolves what replicas that stopped without closing left behind:
+// their budget leases (charged in full: only they knew what their requests
+// cost) and their open streams (recorded as interrupted). Every replica
+// sweeps; each row is resolved once (it is deleted as it is resolved).
 func (a *App) sweep(ctx context.Context, deadAfter time.Duration) {
 	now := time.Now()
 	n, err := a.Store.InterruptDead(ctx, now.Add(-deadAfter))
@@ -244,13 +246,13 @@ func (a *App) sweep(ctx context.Context, deadAfter time.Duration) {
 	if n > 0 {
 		a.log.Warn("recorded streams of a stopped replica as interrupted", "generations", n)
 	}
-	swept, err := a.Store.SweepHolds(ctx, now, now.Add(-deadAfter))
+	swept, err := a.Store.SweepLeases(ctx, now, now.Add(-deadAfter))
 	if err != nil && ctx.Err() == nil {
-		a.log.Error("sweep budget holds", "err", err)
+		a.log.Error("sweep budget leases", "err", err)
 	}
 	for _, s := range swept {
-		a.log.Warn("charged the budget holds of requests that never settled (a replica stopped mid-request?)",
-			"scope", s.Kind, "id", s.ScopeID, "amount", s.Amount.String(), "from_records", s.Known)
+		a.log.Warn("charged in full the budget lease of a replica that stopped without handing it back",
+			"scope", s.Kind, "id", s.ScopeID, "amount", s.Amount.String())
 	}
 }
 
@@ -293,8 +295,8 @@ func (a *App) Drain() { a.draining.Store(true) }
 // deadline: a grace period spent waiting for streams must not leave it none.
 const flushTimeout = 30 * time.Second
 
-// Close waits (within ctx) for the requests still being served and their
-// settlements, stops the background work, flushes every pending record with
+// Close waits (within ctx) for the requests still being served, stops the
+// background work, hands back the budget leases, flushes every pending record with
 // a fresh deadline (spilling them to disk if the database cannot take
 // them), and retires the replica.
 func (a *App) Close(ctx context.Context) error {
@@ -305,13 +307,13 @@ func (a *App) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		a.log.Warn("requests still running at shutdown; their records are written when they end, if before the process exits")
 	}
-	if err := a.Gateway.Close(ctx); err != nil {
-		a.log.Warn("shutdown", "err", err)
-	}
 	a.cancel()
 	<-a.done
 	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
+	if err := a.Budgets.Close(fctx); err != nil {
+		a.log.Warn("hand back budget leases; another replica charges them in full once this one is taken for dead", "err", err)
+	}
 	if err := a.Recorder.Close(fctx); err != nil {
 		return fmt.Errorf("flush generation records: %w", err)
 	}

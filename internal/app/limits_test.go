@@ -18,7 +18,7 @@ func (e *env) ledger(keyID, reset string) (decimal.Decimal, decimal.Decimal) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, a := range append([]*App{e.app}, e.replicas...) {
-		require.NoError(e.t, a.Gateway.Settled(ctx), "settlement runs after the response, in the background")
+		require.NoError(e.t, a.Budgets.Sync(ctx), "consumed spend reaches the ledger with the next flush; unused leases go back")
 	}
 	spent, reserved, err := e.app.Store.Spend(context.Background(), "key", keyID, budget.PeriodStart(reset, time.Now()))
 	require.NoError(e.t, err)

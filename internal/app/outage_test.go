@@ -84,9 +84,11 @@ func (c *cutter) restore() { c.listen(c.addr) }
 
 // TestDatabaseOutage: with PostgreSQL unreachable, keys without a limit keep
 // working from cache within the staleness window (and are refused with a
-// typed 503 after it), keys with a limit are refused with 503
-// budget_unavailable, /readyz says so; when the database returns everything
-// recovers by itself and no record of a served request is lost.
+// typed 503 after it), a key with a limit keeps serving from the budget
+// lease its replica holds (already reserved in the ledger, so the limit
+// still holds), a limited key that would need a new lease is refused with
+// 503 budget_unavailable, /readyz says so; when the database returns
+// everything recovers by itself and no record of a served request is lost.
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	var proxy *cutter
@@ -104,6 +106,7 @@ func TestDatabaseOutage(t *testing.T) {
 		o.Pool, o.StaleWindow = pool, window
 	})
 	_, limited := e.newKey(`{"name":"limited","limit":1}`)
+	_, cold := e.newKey(`{"name":"cold","limit":1}`)
 	_, free := e.newKey(`{"name":"free"}`)
 	served := 0
 	ask := func(key string) (int, map[string]any) {
@@ -113,10 +116,12 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 		return status, doc
 	}
-	for _, k := range []string{limited, free} { // warm the caches
+	for _, k := range []string{limited, free} { // warm the caches (and the limited key's lease)
 		status, _ := ask(k)
 		require.Equal(t, 200, status)
 	}
+	status, doc := call(t, e.srv.URL, "GET", "/v1/key", cold, "") // the cold key is known, but has no lease
+	require.Equal(t, 200, status, "%v", doc)
 
 	proxy.cut()
 	began := time.Now()
@@ -127,7 +132,7 @@ func TestDatabaseOutage(t *testing.T) {
 	statuses := map[string][]int{}
 	var wg sync.WaitGroup
 	for range 4 {
-		for name, k := range map[string]string{"free": free, "limited": limited} {
+		for name, k := range map[string]string{"free": free, "limited": limited, "cold": cold} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -137,9 +142,9 @@ func TestDatabaseOutage(t *testing.T) {
 					statuses[name] = append(statuses[name], status)
 					if status == 200 {
 						served++
-					} else if status == 503 && name == "limited" {
+					} else if status == 503 && name == "cold" {
 						er := doc["error"].(map[string]any)
-						statuses["limited-type:"+er["type"].(string)] = append(statuses["limited-type:"+er["type"].(string)], status)
+						statuses["cold-type:"+er["type"].(string)] = append(statuses["cold-type:"+er["type"].(string)], status)
 					}
 					mu.Unlock()
 				}
@@ -148,11 +153,12 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	wg.Wait()
 	require.Equal(t, slices.Repeat([]int{200}, 20), statuses["free"], "keys without a limit keep working")
-	require.Equal(t, slices.Repeat([]int{503}, 20), statuses["limited"], "keys with a limit fail closed")
-	require.Len(t, statuses["limited-type:budget_unavailable"], 20)
-	_, doc0 := ask(limited)
+	require.Equal(t, slices.Repeat([]int{200}, 20), statuses["limited"], "a limited key serves from its replica's lease")
+	require.Equal(t, slices.Repeat([]int{503}, 20), statuses["cold"], "a limited key that needs the ledger fails closed")
+	require.Len(t, statuses["cold-type:budget_unavailable"], 20)
+	_, doc0 := ask(cold)
 	require.Contains(t, requireEnvelope(t, doc0, 503, "budget_unavailable")["message"], "budget store is unavailable")
-	status, doc := call(t, e.srv.URL, "GET", "/readyz", "", "")
+	status, doc = call(t, e.srv.URL, "GET", "/readyz", "", "")
 	require.Equal(t, 503, status)
 	requireEnvelope(t, doc, 503, "unavailable")
 	require.Less(t, time.Since(began), window, "the checks above ran inside the window")
@@ -164,7 +170,7 @@ func TestDatabaseOutage(t *testing.T) {
 
 	proxy.restore()
 	require.Eventually(t, func() bool {
-		s1, _ := call(t, e.srv.URL, "POST", "/v1/chat/completions", limited, chatBody)
+		s1, _ := call(t, e.srv.URL, "POST", "/v1/chat/completions", cold, chatBody)
 		s2, _ := call(t, e.srv.URL, "GET", "/readyz", "", "")
 		if s1 == 200 {
 			served++

@@ -36,11 +36,12 @@ import (
 // SIGTERM, the process exit status) cannot happen to an in-process App.
 
 // TestProcessKilledMidStreamIsResolvedByAnotherReplica: a replica killed
-// with streams open leaves ids its clients hold and budget holds no one will
-// settle; another replica takes it for dead, records the streams as
-// interrupted and charges their holds in full (the documented worst case).
-// The kill comes right after the streams' first chunks: a client holds the
-// id from the headers on, so it must resolve however early the crash.
+// with streams open leaves ids its clients hold and a budget lease no one
+// will hand back; another replica takes it for dead, records the streams as
+// interrupted and charges the lease in full (the documented worst case:
+// only the dead replica knew what its requests cost). The kill comes right
+// after the streams' first chunks: a client holds the id from the headers
+// on, so it must resolve however early the crash.
 func TestProcessKilledMidStreamIsResolvedByAnotherReplica(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.New(t)
@@ -56,35 +57,34 @@ func TestProcessKilledMidStreamIsResolvedByAnotherReplica(t *testing.T) {
 		require.Equal(t, 200, status, "%v", doc)
 		completed = completed.Add(costOf(t, doc))
 	}
-	// Settlement runs after the response: once it has, the only holds are the streams'.
-	within(t, 10*time.Second, func() bool { return len(holds(t, pool, keyID)) == 0 }, "the responses' holds were never settled")
-	spent, _ := keySpend(t, pool, keyID)
-	require.True(t, spent.Equal(completed), "ledger %s, responses %s", spent, completed)
+	// Consumed spend reaches the ledger with the next flush.
+	within(t, 10*time.Second, func() bool { s, _ := keySpend(t, pool, keyID); return s.Equal(completed) },
+		"the responses' spend was never flushed")
 
 	streams := make([]string, 5)
 	for i := range streams {
 		streams[i], _ = p.openStream(key, streamBody(600)) // 20 s of echo
 	}
-	held := holds(t, pool, keyID)
-	require.Len(t, held, len(streams))
-	worst := decimal.Zero
-	for _, id := range streams {
-		amount, ok := held[id]
-		require.True(t, ok, "no hold for stream %s: %v", id, held)
-		worst = worst.Add(amount)
-	}
+	// What the sweep must charge: what was spent plus the whole lease.
+	var charged decimal.Decimal
+	require.NoError(t, pool.QueryRow(context.Background(), `
+		SELECT (s.spent + coalesce((SELECT sum(l.amount) FROM spend_leases l
+		        WHERE l.scope = 'key' AND l.scope_id = s.scope_id AND l.period_start = s.period_start), 0))::text
+		FROM spend s WHERE s.scope = 'key' AND s.scope_id = $1`, keyID).Scan(&charged))
+	require.Equal(t, 1, count(t, pool, `SELECT count(*) FROM spend_leases`), "the streams run on one lease")
 
 	require.NoError(t, p.cmd.Process.Kill())
 	<-p.exited
 
 	srv := startReplica(t, pool)
-	// One sweep records the streams as interrupted, then charges the holds.
-	within(t, 30*time.Second, func() bool { return len(holds(t, pool, keyID)) == 0 }, "the dead replica's holds were never swept")
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM spend_holds`))
+	// One sweep records the streams as interrupted, then charges the lease.
+	within(t, 30*time.Second, func() bool { return count(t, pool, `SELECT count(*) FROM spend_leases`) == 0 },
+		"the dead replica's lease was never swept")
 	spent, reserved := keySpend(t, pool, keyID)
 	require.True(t, reserved.IsZero(), "reserved %s", reserved)
-	want := completed.Add(worst)
-	require.True(t, spent.Equal(want), "spent %s, want %s (completed %s + streams' holds %s)", spent, want, completed, worst)
+	require.True(t, spent.Equal(charged), "spent %s, want %s (spent before the kill + the lease)", spent, charged)
+	require.True(t, spent.GreaterThan(completed), "the streams in flight are charged: %s", spent)
+	require.True(t, spent.LessThanOrEqual(decimal.NewFromInt(1)), "never past the limit: %s", spent)
 	var lost []string
 	for _, id := range streams {
 		status, _, raw := send(t, srv.URL, "GET", "/v1/generation?id="+id, key, "")
@@ -147,7 +147,7 @@ func TestProcessSignalShutdownKeepsRecords(t *testing.T) {
 		WHERE id = $1 AND streamed AND NOT cancelled AND error_type IS NULL`, streamID), "the stream's record says it ended normally")
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM replicas`), "a clean stop retires the replica")
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM generation_starts`))
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM spend_holds`))
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM spend_leases`), "a clean stop hands its leases back")
 	_, reserved := keySpend(t, pool, keyID)
 	require.True(t, reserved.IsZero(), "reserved %s", reserved)
 }
@@ -341,23 +341,6 @@ func within(t *testing.T, d time.Duration, cond func() bool, msg string) {
 	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
 		require.True(t, time.Now().Before(deadline), msg)
 	}
-}
-
-// holds returns the key's budget holds: generation id → amount.
-func holds(t *testing.T, pool *pgxpool.Pool, keyID string) map[string]decimal.Decimal {
-	t.Helper()
-	rows, err := pool.Query(context.Background(),
-		`SELECT generation_id, amount::text FROM spend_holds WHERE scope = 'key' AND scope_id = $1`, keyID)
-	require.NoError(t, err)
-	defer rows.Close()
-	out := map[string]decimal.Decimal{}
-	for rows.Next() {
-		var id, amount string
-		require.NoError(t, rows.Scan(&id, &amount))
-		out[id] = decimal.RequireFromString(amount)
-	}
-	require.NoError(t, rows.Err())
-	return out
 }
 
 // keySpend reads the key's lifetime ledger.

@@ -42,9 +42,10 @@ func (q *queryCounter) take() []string {
 	return out
 }
 
-// TestCriticalPathRoundTrips: in steady state a key without a limit costs
-// no database round trip before its answer, and a key with a limit exactly
-// one (the reservation), JSON or streaming.
+// TestCriticalPathRoundTrips: in steady state no request waits on the
+// database before its answer, with or without a limit, JSON or streaming:
+// a limited key reserves against its replica's budget lease in memory.
+// (The first request of a budget takes the lease: one round trip.)
 func TestCriticalPathRoundTrips(t *testing.T) {
 	t.Parallel()
 	counter := &queryCounter{}
@@ -69,8 +70,8 @@ func TestCriticalPathRoundTrips(t *testing.T) {
 	}{
 		{"no limit, JSON", free, chatBody, 0},
 		{"no limit, stream", free, stream, 0},
-		{"limit, JSON", limited, chatBody, 1},
-		{"limit, stream", limited, stream, 1},
+		{"limit, JSON", limited, chatBody, 0},
+		{"limit, stream", limited, stream, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, _, _ := send(t, srv.URL, "POST", "/v1/chat/completions", tc.key, tc.body) // warm the caches
@@ -83,4 +84,14 @@ func TestCriticalPathRoundTrips(t *testing.T) {
 			require.Len(t, got, tc.want, "queries on the critical path: %q", got)
 		})
 	}
+	// A budget's first request takes the replica's lease: one round trip.
+	_, fresh := e.newKey(`{"name":"fresh","limit":1}`)
+	status, _, _ := send(t, e.srv.URL, "GET", "/v1/key", fresh, "") // the key is cached, not leased
+	require.Equal(t, 200, status)
+	counter.take()
+	status, _, _ = send(t, srv.URL, "POST", "/v1/chat/completions", fresh, chatBody)
+	require.Equal(t, 200, status)
+	got := counter.take()
+	require.Len(t, got, 1, "queries on the critical path: %q", got)
+	require.Contains(t, got[0], "spend_lease_take")
 }

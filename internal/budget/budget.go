@@ -1,11 +1,14 @@
-// Package budget enforces spend limits under concurrency.
+// Package budget enforces spend limits under concurrency, exactly and
+// without a database round trip per request.
 //
-// Before calling an upstream, the gateway reserves the request's worst-case
-// cost against every limit that governs it; a reservation is one atomic
-// conditional update in PostgreSQL, so any number of concurrent requests on
-// any number of replicas never drive spent + reserved past a limit. When the
-// request ends, the reservation is released and the actual cost recorded.
-// A request that cannot reserve is refused with 402 budget_exceeded.
+// Each replica leases a slice of a budget's remainder from PostgreSQL in one
+// atomic statement (the slice counts as reserved there, so no other replica
+// can spend it) and reserves requests against its leases in memory. Leases
+// shrink as the remainder shrinks, down to exactly one request near the
+// limit; consumed spend is flushed in the background, unused slices are
+// handed back when idle and at shutdown, and a dead replica's leases are
+// charged in full by the others. README.md says why the three properties
+// (never overspent, nothing refused that fits, fast) hold.
 //
 // Periods are UTC: a day starts at 00:00, a week on Monday, a month on the
 // 1st. A limit without a period ("lifetime") never resets.
@@ -16,6 +19,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -25,176 +31,462 @@ import (
 
 // Scope is one limit that governs a request.
 type Scope struct {
-	Kind  string // "key" (guardrails later add "guardrail")
+	Kind  string // "key", "guardrail" or "workspace"
 	ID    string
-	Name  string // for messages, e.g. the key's label
+	Name  string // for messages, e.g. the key's label or the guardrail's name
 	Limit decimal.Decimal
 	Reset string // "", "daily", "weekly", "monthly"
 	// CountsBYOK: spend on the workspace's own provider keys counts too.
 	CountsBYOK bool
 }
 
-// Hold is one reservation against one scope, recorded so that a hold whose
-// request never settles (its replica died) can be swept after Expires.
-type Hold struct {
-	ID           string // the request's generation id + ":" + scope kind + ":" + scope id
-	GenerationID string // whose record tells the actual cost if the hold is swept
-	Replica      string // the replica serving the request; its death frees the hold
-	// Model and Streamed describe the request, for the record a sweep
-	// writes if its replica died before writing one.
-	Model    string
-	Streamed bool
-	Kind     string
-	ScopeID  string
+// Key names one budget period: what a lease is of.
+type Key struct {
+	Kind, ID string
 	Period   time.Time
-	Amount   decimal.Decimal
-	Expires  time.Time
-	scope    Scope
 }
 
-// Swept is what a sweep charged one scope.
-type Swept struct {
-	Kind, ScopeID string
-	Amount        decimal.Decimal
-	// Known: every swept hold's cost came from its generation record
-	// (false: at least one was charged its worst case).
-	Known bool
+func (k Key) less(o Key) int {
+	return cmp3(strings.Compare(k.Kind, o.Kind), strings.Compare(k.ID, o.ID), k.Period.Compare(o.Period))
 }
 
-// HoldTTL is how long a hold may stay unsettled before the sweeper charges
-// it: far longer than any request (streams are cut after minutes of
-// silence), short enough that a crash does not hold a budget for long.
-const HoldTTL = time.Hour
+func cmp3(a, b, c int) int {
+	if a != 0 {
+		return a
+	}
+	if b != 0 {
+		return b
+	}
+	return c
+}
 
-// Ledger stores spent and reserved amounts per scope and period.
+// Take asks for a lease on one budget: Need is the least that is of use
+// (the request waiting on it), Want what the replica would like to hold.
+type Take struct {
+	Key   Key
+	Limit decimal.Decimal
+	Need  decimal.Decimal
+	Want  decimal.Decimal
+}
+
+// Grant is a Take's answer: Granted is zero when the remainder could not
+// cover Need; Spent and Reserved are the budget's totals after it.
+type Grant struct {
+	Granted, Spent, Reserved decimal.Decimal
+}
+
+// Flush hands a lease's consumed spend (Spent) and what it releases
+// (Release) back to the ledger.
+type Flush struct {
+	Key            Key
+	Spent, Release decimal.Decimal
+}
+
+// FlushState is what a ledger did with one Flush.
+type FlushState int
+
+// Flush states.
+const (
+	Applied FlushState = iota // applied now
+	Seen                      // applied by an earlier try of the same flush
+	Gone                      // the lease was swept (charged in full) before it
+)
+
+// Ledger stores spent and reserved amounts per budget period, and the
+// leases replicas hold.
 type Ledger interface {
-	// Reserve records h unless spent + reserved + h.Amount would exceed
-	// limit; ok=false means refused. spent and reserved are the totals
-	// after (ok) or as found (refused).
-	Reserve(ctx context.Context, h Hold, limit decimal.Decimal) (ok bool, spent, reserved decimal.Decimal, err error)
-	// Settle releases a hold and records the actual cost.
-	Settle(ctx context.Context, holdID string, actual decimal.Decimal) error
+	// TakeLeases grants leases to replica, one per Take, in one round
+	// trip; takes are sorted by key.
+	TakeLeases(ctx context.Context, replica string, expires time.Time, takes []Take) ([]Grant, error)
+	// FlushLeases applies flushes exactly once per seq (a retry with the
+	// same seq changes nothing) and renews the leases until expires.
+	FlushLeases(ctx context.Context, replica string, seq int64, expires time.Time, fl []Flush) ([]FlushState, error)
+	// ReturnLeases hands back whatever leases replica still holds.
+	ReturnLeases(ctx context.Context, replica string) error
 }
 
-// Budgets reserves and settles against a Ledger.
+// Tuning. A lease aims at LeaseRequests requests' worth; it is renewed
+// (and its consumed spend flushed) every FlushEvery, handed back once idle
+// for IdleAfter, and swept by other replicas if not renewed within
+// LeaseTTL.
+const (
+	LeaseRequests = 32
+	FlushEvery    = 200 * time.Millisecond
+	IdleAfter     = 2 * time.Second
+	LeaseTTL      = 30 * time.Second
+)
+
+// lease is this replica's slice of one budget period.
+type lease struct {
+	key   Key
+	scope Scope
+	// granted is the lease as the ledger holds it; held is reserved by
+	// requests in flight, consumed settled but not flushed yet, releasing
+	// being handed back by a flush in flight. What requests may still
+	// take is granted - held - consumed - releasing.
+	granted, held, consumed, releasing decimal.Decimal
+	// pendingNeed is what the takes in flight for this lease asked for.
+	pendingNeed decimal.Decimal
+	want        decimal.Decimal
+	// full: the last take granted all it wanted, so the budget is far
+	// from its limit and topping up early is worth it. Otherwise requests
+	// take exactly what they need, and the unused part goes back at the
+	// next flush.
+	full    bool
+	taking  bool // a background top-up is in flight
+	lastUse time.Time
+	gone    bool // swept: settlements against it are already charged
+}
+
+func (l *lease) avail() decimal.Decimal {
+	return l.granted.Sub(l.held).Sub(l.consumed).Sub(l.releasing)
+}
+
+// Budgets reserves and settles requests against this replica's leases.
 type Budgets struct {
 	ledger  Ledger
 	replica string
 	now     func() time.Time
+
+	mu      sync.Mutex
+	leases  map[Key]*lease
+	seq     int64
+	pending *pendingFlush // a flush whose outcome is not known yet
+	flushMu sync.Mutex    // one flush at a time
+	topUps  sync.WaitGroup
 }
 
-// New returns Budgets over ledger for the replica named replica (its holds
-// are swept by others if it stops heartbeating); now may be nil.
+type pendingFlush struct {
+	seq    int64
+	items  []Flush
+	leases []*lease
+}
+
+// New returns Budgets over ledger for the replica named replica (its
+// leases are swept by others if it stops heartbeating); now may be nil.
 func New(ledger Ledger, replica string, now func() time.Time) *Budgets {
 	if now == nil {
 		now = time.Now
 	}
-	return &Budgets{ledger: ledger, replica: replica, now: now}
+	return &Budgets{ledger: ledger, replica: replica, now: now, leases: map[Key]*lease{}}
 }
 
-// reserveTimeout bounds one reservation. It runs detached from the request:
-// a reservation cancelled while it commits could commit anyway and leave a
-// hold nobody settles.
-const reserveTimeout = 5 * time.Second
+// takeTimeout bounds a lease take. It runs detached from the request: a
+// take cancelled while it commits could commit anyway.
+const takeTimeout = 5 * time.Second
 
-// Request is what a reservation is for: the generation id (naming its
-// holds), the requested model and whether it streams.
+// Request is what a reservation is for.
 type Request struct {
-	ID       string
+	ID       string // the generation id
 	Model    string
 	Streamed bool
 }
 
 // Reservation is what Reserve took; Settle releases it exactly once.
 type Reservation struct {
-	b     *Budgets
-	holds []Hold
+	b      *Budgets
+	amount decimal.Decimal
+	leases []*lease
+	done   bool
 }
 
-// Reserve takes amount from every scope, or from none: when one refuses,
-// the ones already taken are released and a budget_exceeded error names
-// the scope, its limit, what remains and when it resets.
+// Reserve takes amount from every scope, or from none. Where this
+// replica's leases cover it, nothing leaves memory; otherwise one round
+// trip tops up every short lease at once. A scope whose remainder cannot
+// cover the request refuses it with 402 budget_exceeded naming the scope,
+// its limit, what was spent, what remains and when it resets.
 //
-// req.ID names the holds (one per scope) so they can be settled exactly
-// once and swept if the request never settles.
-//
-// When the ledger cannot be reached, the request fails closed with 503
-// budget_unavailable. When the client goes away meanwhile, what was taken
-// is released and ctx's error returned.
-func (b *Budgets) Reserve(ctx context.Context, req Request, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
-	res := &Reservation{b: b}
+// When the ledger cannot be reached and the leases do not cover the
+// request, it fails closed with 503 budget_unavailable. When the client
+// goes away meanwhile, what was taken is released and ctx's error returned.
+func (b *Budgets) Reserve(ctx context.Context, _ Request, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
+	if len(scopes) == 0 {
+		return &Reservation{b: b, done: true}, nil
+	}
 	now := b.now()
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reserveTimeout)
-	defer cancel()
+	res := &Reservation{b: b, amount: amount}
+	var takes []Take
+	var short []*lease
+	b.mu.Lock()
 	for _, s := range scopes {
-		h := Hold{ID: req.ID + ":" + s.Kind + ":" + s.ID, GenerationID: req.ID, Replica: b.replica,
-			Model: req.Model, Streamed: req.Streamed,
-			Kind: s.Kind, ScopeID: s.ID, Period: PeriodStart(s.Reset, now),
-			Amount: amount, Expires: now.Add(HoldTTL), scope: s}
-		ok, spent, reserved, err := b.ledger.Reserve(rctx, h, s.Limit)
-		if err == nil && ok {
-			res.holds = append(res.holds, h)
+		l := b.leaseFor(s, now)
+		l.lastUse = now
+		// What the lease has is claimed at once, so the top-up only needs
+		// the difference and nobody else can spend the claimed part.
+		a := decimal.Min(decimal.Max(l.avail(), decimal.Zero), amount)
+		l.held = l.held.Add(amount)
+		res.leases = append(res.leases, l)
+		if a.LessThan(amount) {
+			l.want = decimal.Max(l.want, amount.Mul(decimal.NewFromInt(LeaseRequests)))
+			need := amount.Sub(a)
+			l.pendingNeed = l.pendingNeed.Add(need)
+			takes = append(takes, Take{Key: l.key, Limit: s.Limit, Need: need, Want: l.want})
+			short = append(short, l)
+		}
+	}
+	b.mu.Unlock()
+	if len(takes) == 0 {
+		b.topUp(res.leases)
+		return res, nil
+	}
+	grants, err := b.take(ctx, takes, short)
+	if err != nil {
+		res.Settle(decimal.Zero, false)
+		return nil, unavailable(short[0].scope, err)
+	}
+	for i, g := range grants {
+		if g.Granted.GreaterThanOrEqual(takes[i].Need) {
 			continue
 		}
-		res.release(rctx)
-		if err != nil {
-			return nil, unavailable(s, err)
+		// Refused by the ledger, but other takes of this replica may have
+		// brought more than they needed: the request fits if what the
+		// lease has, plus what the takes still in flight will bring or
+		// free, covers everything held.
+		l := short[i]
+		b.mu.Lock()
+		fits := !l.avail().Add(l.pendingNeed).IsNegative()
+		own := decimal.Max(l.avail(), decimal.Zero)
+		b.mu.Unlock()
+		if !fits {
+			res.Settle(decimal.Zero, false)
+			return nil, exceeded(l.scope, g.Spent, l.scope.Limit.Sub(g.Spent).Sub(g.Reserved).Add(own), amount, now)
 		}
-		return nil, exceeded(s, spent.Add(reserved), amount, now)
 	}
 	if err := ctx.Err(); err != nil {
-		res.release(rctx) // the client left: no call will be made
+		res.Settle(decimal.Zero, false) // the client left: no call will be made
 		return nil, err
 	}
 	return res, nil
 }
 
+// leaseFor returns the lease of s's current period, creating it. b.mu is held.
+func (b *Budgets) leaseFor(s Scope, now time.Time) *lease {
+	k := Key{Kind: s.Kind, ID: s.ID, Period: PeriodStart(s.Reset, now)}
+	l, ok := b.leases[k]
+	if !ok || l.gone {
+		l = &lease{key: k}
+		b.leases[k] = l
+	}
+	l.scope = s // the limit as the policy has it now
+	return l
+}
+
+// take runs one round trip for takes and credits the grants to their
+// leases (sorted, so concurrent takes lock rows in one order).
+func (b *Budgets) take(ctx context.Context, takes []Take, ls []*lease) ([]Grant, error) {
+	idx := make([]int, len(takes))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int { return takes[x].Key.less(takes[y].Key) })
+	sorted := make([]Take, len(takes))
+	for i, j := range idx {
+		sorted[i] = takes[j]
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), takeTimeout)
+	defer cancel()
+	got, err := b.ledger.TakeLeases(tctx, b.replica, b.now().Add(LeaseTTL), sorted)
+	if err == nil && len(got) != len(takes) {
+		err = fmt.Errorf("ledger answered %d grants for %d takes", len(got), len(takes))
+	}
+	if err != nil {
+		b.mu.Lock()
+		for j, l := range ls {
+			l.pendingNeed = l.pendingNeed.Sub(takes[j].Need)
+		}
+		b.mu.Unlock()
+		return nil, err
+	}
+	grants := make([]Grant, len(takes))
+	b.mu.Lock()
+	for i, j := range idx {
+		grants[j] = got[i]
+		l := ls[j]
+		l.granted = l.granted.Add(got[i].Granted)
+		l.pendingNeed = l.pendingNeed.Sub(takes[j].Need)
+		l.full = got[i].Granted.GreaterThanOrEqual(takes[j].Want)
+	}
+	b.mu.Unlock()
+	return grants, nil
+}
+
+// topUp starts a background take for leases running low whose last take
+// was granted in full: in steady state no request waits on the ledger.
+// Near a limit (a partial grant) requests take exactly what they need.
+func (b *Budgets) topUp(ls []*lease) {
+	var takes []Take
+	var low []*lease
+	b.mu.Lock()
+	for _, l := range ls {
+		if l.full && !l.taking && l.avail().LessThan(l.want.Div(decimal.NewFromInt(2))) {
+			l.taking = true
+			takes = append(takes, Take{Key: l.key, Limit: l.scope.Limit, Need: decimal.Zero, Want: l.want})
+			low = append(low, l)
+		}
+	}
+	b.mu.Unlock()
+	if len(takes) == 0 {
+		return
+	}
+	b.topUps.Add(1)
+	go func() {
+		defer b.topUps.Done()
+		_, _ = b.take(context.Background(), takes, low) // a failure leaves the next request to take synchronously
+		b.mu.Lock()
+		for _, l := range low {
+			l.taking = false
+		}
+		b.mu.Unlock()
+	}()
+}
+
 // Amount is what the reservation holds per scope (the request's bound).
 func (r *Reservation) Amount() decimal.Decimal {
-	if r == nil || len(r.holds) == 0 {
+	if r == nil {
 		return decimal.Zero
 	}
-	return r.holds[0].Amount
+	return r.amount
+}
+
+// Settle records the actual cost against every held scope (zero for
+// scopes that do not count BYOK spend when byok is true; never more than
+// was reserved) and releases the reservation. It is in memory; the
+// consumed spend reaches the ledger with the next flush.
+func (r *Reservation) Settle(actual decimal.Decimal, byok bool) {
+	if r == nil || r.done {
+		return
+	}
+	r.done = true
+	actual = decimal.Max(decimal.Min(actual, r.amount), decimal.Zero)
+	r.b.mu.Lock()
+	defer r.b.mu.Unlock()
+	for _, l := range r.leases {
+		l.held = l.held.Sub(r.amount)
+		if l.gone {
+			continue // the sweep charged the whole lease
+		}
+		if !byok || l.scope.CountsBYOK {
+			l.consumed = l.consumed.Add(actual)
+		}
+	}
+}
+
+// Run flushes leases every FlushEvery until ctx ends.
+func (b *Budgets) Run(ctx context.Context) {
+	t := time.NewTicker(FlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fctx, cancel := context.WithTimeout(ctx, takeTimeout)
+			_ = b.flush(fctx, false)
+			cancel()
+		}
+	}
+}
+
+// Sync flushes every consumed amount and hands back every unused lease,
+// so the ledger shows exactly what was spent and what requests in flight
+// hold. Close calls it at shutdown; tests call it to read the ledger.
+func (b *Budgets) Sync(ctx context.Context) error {
+	b.topUps.Wait() // each ends within takeTimeout
+	return b.flush(ctx, true)
+}
+
+// flush sends one flush for every lease: consumed spend, releases (all
+// unused when all is set, else of leases idle for IdleAfter or of ended
+// periods) and the renewal of the rest. A flush whose outcome is unknown
+// is retried as it was, with its seq, before anything new.
+func (b *Budgets) flush(ctx context.Context, all bool) error {
+	b.flushMu.Lock()
+	defer b.flushMu.Unlock()
+	if b.pending != nil {
+		if err := b.send(ctx); err != nil {
+			return err
+		}
+	}
+	now := b.now()
+	b.mu.Lock()
+	p := &pendingFlush{}
+	for k, l := range b.leases {
+		if l.gone {
+			delete(b.leases, k)
+			continue
+		}
+		release := decimal.Zero
+		idle := now.Sub(l.lastUse) >= IdleAfter || !k.Period.Equal(PeriodStart(l.scope.Reset, now))
+		if all || idle || !l.full {
+			release = decimal.Max(l.avail(), decimal.Zero)
+		}
+		if l.granted.IsZero() && l.held.IsZero() && l.consumed.IsZero() && !l.taking {
+			delete(b.leases, k)
+			continue
+		}
+		l.releasing = l.releasing.Add(release)
+		p.items = append(p.items, Flush{Key: k, Spent: l.consumed, Release: release})
+		p.leases = append(p.leases, l)
+	}
+	if len(p.items) == 0 {
+		b.mu.Unlock()
+		return nil
+	}
+	b.seq++
+	p.seq = b.seq
+	b.pending = p
+	b.mu.Unlock()
+	return b.send(ctx)
+}
+
+// send runs the pending flush and applies its outcome. b.flushMu is held.
+func (b *Budgets) send(ctx context.Context) error {
+	p := b.pending
+	states, err := b.ledger.FlushLeases(ctx, b.replica, p.seq, b.now().Add(LeaseTTL), p.items)
+	if err == nil && len(states) != len(p.items) {
+		err = fmt.Errorf("ledger answered %d states for %d flushes", len(states), len(p.items))
+	}
+	if err != nil {
+		return fmt.Errorf("flush budget leases: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, it := range p.items {
+		l := p.leases[i]
+		if states[i] == Gone {
+			l.gone = true // charged in full by a sweep: nothing of it is ours to flush
+			continue
+		}
+		l.granted = l.granted.Sub(it.Spent).Sub(it.Release)
+		l.consumed = l.consumed.Sub(it.Spent)
+		l.releasing = l.releasing.Sub(it.Release)
+	}
+	b.pending = nil
+	return nil
+}
+
+// Usage is what this replica knows of one budget beyond the ledger's
+// totals: spend settled but not flushed yet, and the unused part of its
+// lease (counted as reserved in the ledger, yet free to spend).
+func (b *Budgets) Usage(s Scope, now time.Time) (unflushed, unused decimal.Decimal) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l, ok := b.leases[Key{Kind: s.Kind, ID: s.ID, Period: PeriodStart(s.Reset, now)}]
+	if !ok || l.gone {
+		return decimal.Zero, decimal.Zero
+	}
+	return l.consumed, decimal.Max(l.avail(), decimal.Zero)
 }
 
 func unavailable(s Scope, err error) error {
 	return apierr.New(http.StatusServiceUnavailable, apierr.BudgetUnavailable,
-		"The budget store is unavailable, so requests governed by the %s %s's limit are refused until it returns; retry shortly. Keys without a limit keep working.",
+		"The budget store is unavailable, so requests governed by the %s %s's limit are refused until it returns; retry shortly. Requests without a budget keep working.",
 		s.Kind, s.Name).With("scope", s.Kind).With(s.Kind+"_id", s.ID).WithRetryAfter(5).
-		WithCause(fmt.Errorf("reserve budget of %s %s: %w", s.Kind, s.ID, err))
+		WithCause(fmt.Errorf("lease budget of %s %s: %w", s.Kind, s.ID, err))
 }
 
-// Settle records the actual cost against every held scope (zero for
-// scopes that do not count BYOK spend when byok is true) and releases the
-// reservations.
-func (r *Reservation) Settle(ctx context.Context, actual decimal.Decimal, byok bool) error {
-	if r == nil {
-		return nil
-	}
-	var first error
-	var left []Hold // failed ones stay, so a retry settles only those
-	for _, h := range r.holds {
-		a := actual
-		if byok && !h.scope.CountsBYOK {
-			a = decimal.Zero
-		}
-		if err := r.b.ledger.Settle(ctx, h.ID, a); err != nil {
-			left = append(left, h)
-			if first == nil {
-				first = fmt.Errorf("settle %s %s: %w", h.Kind, h.ScopeID, err)
-			}
-		}
-	}
-	r.holds = left
-	return first
-}
-
-func (r *Reservation) release(ctx context.Context) {
-	_ = r.Settle(ctx, decimal.Zero, false) // best effort: the request is refused either way
-}
-
-func exceeded(s Scope, used, amount decimal.Decimal, now time.Time) *apierr.Error {
-	remaining := decimal.Max(s.Limit.Sub(used), decimal.Zero)
+func exceeded(s Scope, spent, remaining, amount decimal.Decimal, now time.Time) *apierr.Error {
+	remaining = decimal.Max(remaining, decimal.Zero)
 	period := "lifetime"
 	if s.Reset != "" {
 		period = s.Reset
@@ -203,7 +495,11 @@ func exceeded(s Scope, used, amount decimal.Decimal, now time.Time) *apierr.Erro
 		"The %s %s has a %s limit of $%s; $%s remains and this request may cost up to $%s.",
 		s.Kind, s.Name, period, s.Limit.String(), remaining.String(), amount.String()).
 		With("scope", s.Kind).With(s.Kind+"_id", s.ID).
-		With("limit", json.Number(s.Limit.String())).With("remaining", json.Number(remaining.String()))
+		With("limit", json.Number(s.Limit.String())).With("spent", json.Number(spent.String())).
+		With("remaining", json.Number(remaining.String()))
+	if s.Kind == "guardrail" {
+		e = e.With("guardrail_name", s.Name)
+	}
 	advice := " Lower max_tokens, or ask an admin to raise the limit."
 	if !remaining.IsPositive() {
 		advice = " Ask an admin to raise the limit."
@@ -215,4 +511,30 @@ func exceeded(s Scope, used, amount decimal.Decimal, now time.Time) *apierr.Erro
 		e.Message += " It never resets." + advice
 	}
 	return e
+}
+
+// Swept is what a sweep charged one budget.
+type Swept struct {
+	Kind, ScopeID string
+	Amount        decimal.Decimal
+}
+
+// Close hands everything back at shutdown, once requests have settled:
+// consumed spend is flushed and every lease returned. When the ledger
+// cannot be reached, the leases stay and another replica sweeps them
+// (charging them in full) once this one stops heartbeating.
+func (b *Budgets) Close(ctx context.Context) error {
+	if err := b.Sync(ctx); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	for _, l := range b.leases {
+		if l.held.IsPositive() {
+			b.mu.Unlock()
+			return fmt.Errorf("budget leases still hold requests in flight")
+		}
+	}
+	b.leases = map[Key]*lease{}
+	b.mu.Unlock()
+	return b.ledger.ReturnLeases(ctx, b.replica)
 }

@@ -1,9 +1,9 @@
-package budget
+package budget_test
 
 import (
 	"context"
-	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,66 +11,244 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/budget"
+	"github.com/perpetuo/perpetuo/internal/pgtest"
+	"github.com/perpetuo/perpetuo/internal/store"
 )
 
-// cancellingLedger cancels the request while its reservation commits, and
-// remembers what it was asked.
-type cancellingLedger struct {
-	cancel   context.CancelFunc
-	fail     error
-	mu       sync.Mutex
-	sawDone  bool
-	reserved []string
-	settled  map[string]decimal.Decimal
+// counting is the real ledger, counting its round trips.
+type counting struct {
+	*store.Store
+	takes, flushes atomic.Int64
+	cancel         context.CancelFunc // called as a take starts, if set
+	sawDone        atomic.Bool
 }
 
-func (l *cancellingLedger) Reserve(ctx context.Context, h Hold, _ decimal.Decimal) (bool, decimal.Decimal, decimal.Decimal, error) {
-	if l.cancel != nil {
-		l.cancel() // the client hangs up mid-commit
+func (c *counting) TakeLeases(ctx context.Context, replica string, expires time.Time, takes []budget.Take) ([]budget.Grant, error) {
+	c.takes.Add(1)
+	if c.cancel != nil {
+		c.cancel() // the client hangs up mid-commit
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sawDone = l.sawDone || ctx.Err() != nil
-	if l.fail != nil {
-		return false, decimal.Zero, decimal.Zero, l.fail
+	c.sawDone.Store(c.sawDone.Load() || ctx.Err() != nil)
+	return c.Store.TakeLeases(ctx, replica, expires, takes)
+}
+
+func (c *counting) FlushLeases(ctx context.Context, replica string, seq int64, expires time.Time, fl []budget.Flush) ([]budget.FlushState, error) {
+	c.flushes.Add(1)
+	return c.Store.FlushLeases(ctx, replica, seq, expires, fl)
+}
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func ledger(t *testing.T) *counting {
+	st := store.New(pgtest.New(t))
+	return &counting{Store: st}
+}
+
+func spend(t *testing.T, l *counting, kind, id string) (spent, reserved decimal.Decimal) {
+	t.Helper()
+	spent, reserved, err := l.Spend(context.Background(), kind, id, budget.Lifetime)
+	require.NoError(t, err)
+	return spent, reserved
+}
+
+var key = budget.Scope{Kind: "key", ID: "key_1", Name: "k", Limit: d("1000")}
+
+// TestSteadyStateCostsNoRoundTrip: far from a limit, requests reserve and
+// settle in memory; only the first waits on the ledger, and a lease is
+// topped up in the background before it runs out.
+func TestSteadyStateCostsNoRoundTrip(t *testing.T) {
+	t.Parallel()
+	l := ledger(t)
+	b := budget.New(l, "rep_1", nil)
+	const n = 320
+	for i := range n {
+		res, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{key}, d("0.01"))
+		require.NoError(t, err, "request %d", i)
+		res.Settle(d("0.01"), false)
 	}
-	l.reserved = append(l.reserved, h.ID)
-	return true, decimal.Zero, h.Amount, nil
+	require.LessOrEqual(t, l.takes.Load(), int64(n/budget.LeaseRequests+2), "one take per lease of %d requests", budget.LeaseRequests)
+	require.NoError(t, b.Sync(context.Background()))
+	spent, reserved := spend(t, l, "key", "key_1")
+	require.Equal(t, "3.2", spent.String(), "every request counted once")
+	require.True(t, reserved.IsZero(), "nothing in flight, every lease handed back: %s", reserved)
 }
 
-func (l *cancellingLedger) Settle(_ context.Context, id string, actual decimal.Decimal) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.settled[id] = actual
-	return nil
+// TestTwoReplicasNeverOverspendAndAdmitWhatFits: one request on replica
+// B, then 399 concurrent ones of $0.03 on replicas A and B (one in 50 on
+// B) against a $1 limit: exactly ⌊1/0.03⌋ = 33 are admitted, because near
+// a limit every request takes exactly its worst case and no replica sits
+// on a slice the other needs; the ledger ends at $0.99, and closing both
+// leaves no lease behind. (Checked once by granting whole leases near the
+// limit too: 10 were admitted.)
+func TestTwoReplicasNeverOverspendAndAdmitWhatFits(t *testing.T) {
+	t.Parallel()
+	l := ledger(t)
+	a, b := budget.New(l, "rep_a", nil), budget.New(l, "rep_b", nil)
+	scope := budget.Scope{Kind: "guardrail", ID: "gr_1", Name: "g", Limit: d("1")}
+	first, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{scope}, d("0.03"))
+	require.NoError(t, err)
+	first.Settle(d("0.03"), false)
+	admitted, refused := atomic.Int64{}, atomic.Int64{}
+	admitted.Add(1)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 399 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			rep := a
+			if i%50 == 0 {
+				rep = b
+			}
+			res, err := rep.Reserve(context.Background(), budget.Request{}, []budget.Scope{scope}, d("0.03"))
+			if err != nil {
+				require.Equal(t, 402, apierr.From(err).Status, "%v", err)
+				refused.Add(1)
+				return
+			}
+			admitted.Add(1)
+			time.Sleep(time.Millisecond) // in flight together
+			res.Settle(d("0.03"), false)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	require.EqualValues(t, 33, admitted.Load())
+	require.EqualValues(t, 400-33, refused.Load())
+	for _, rep := range []*budget.Budgets{a, b} {
+		require.NoError(t, rep.Close(context.Background()))
+	}
+	spent, reserved := spend(t, l, "guardrail", "gr_1")
+	require.Equal(t, "0.99", spent.String())
+	require.True(t, reserved.IsZero())
+	for _, r := range []string{"rep_a", "rep_b"} {
+		n, err := l.Leases(context.Background(), r)
+		require.NoError(t, err)
+		require.Zero(t, n)
+	}
 }
 
-// TestReserveIsImmuneToCancellation: a client hanging up while its
-// reservation commits neither aborts the commit (which could land anyway
-// and leave a hold nobody settles) nor leaves the hold: it is released at
-// once, charging nothing.
+// TestAllOrNothing: a request governed by several budgets takes all or
+// none: refused by one, it holds nothing of the others.
+func TestAllOrNothing(t *testing.T) {
+	t.Parallel()
+	l := ledger(t)
+	b := budget.New(l, "rep_1", nil)
+	tight := budget.Scope{Kind: "guardrail", ID: "gr_t", Name: "tight", Limit: d("0.05"), Reset: "daily"}
+	_, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{key, tight}, d("0.1"))
+	e := apierr.From(err)
+	require.Equal(t, 402, e.Status)
+	require.Equal(t, apierr.BudgetExceeded, e.Type)
+	require.Equal(t, "guardrail", e.Metadata["scope"])
+	require.Equal(t, "gr_t", e.Metadata["guardrail_id"])
+	require.Equal(t, "tight", e.Metadata["guardrail_name"])
+	require.Contains(t, e.Metadata, "resets_at")
+	require.NoError(t, b.Sync(context.Background()))
+	_, reserved := spend(t, l, "key", "key_1")
+	require.True(t, reserved.IsZero(), "the key's lease went back: %s", reserved)
+	unflushed, unused := b.Usage(key, time.Now())
+	require.True(t, unflushed.IsZero())
+	require.True(t, unused.IsZero())
+}
+
+// TestSettleNeverChargesMoreThanReserved: whatever an upstream reported,
+// a request is charged at most its reservation; BYOK spend counts only
+// toward budgets that count it.
+func TestSettleNeverChargesMoreThanReserved(t *testing.T) {
+	t.Parallel()
+	l := ledger(t)
+	b := budget.New(l, "rep_1", nil)
+	byok := budget.Scope{Kind: "guardrail", ID: "gr_b", Name: "b", Limit: d("10"), CountsBYOK: true}
+	res, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{key, byok}, d("0.01"))
+	require.NoError(t, err)
+	res.Settle(d("60"), false)
+	res.Settle(d("60"), false) // twice: harmless
+	res, err = b.Reserve(context.Background(), budget.Request{}, []budget.Scope{key, byok}, d("0.02"))
+	require.NoError(t, err)
+	res.Settle(d("0.015"), true)
+	require.NoError(t, b.Sync(context.Background()))
+	spent, _ := spend(t, l, "key", "key_1")
+	require.Equal(t, "0.01", spent.String(), "clamped, and the BYOK request does not count")
+	spent, _ = spend(t, l, "guardrail", "gr_b")
+	require.Equal(t, "0.025", spent.String())
+}
+
+// TestReserveIsImmuneToCancellation: a client hanging up while its lease
+// is taken neither aborts the take (which could land anyway) nor keeps
+// what it reserved: it is released at once, charging nothing.
 func TestReserveIsImmuneToCancellation(t *testing.T) {
+	t.Parallel()
+	l := ledger(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &cancellingLedger{cancel: cancel, settled: map[string]decimal.Decimal{}}
-	b := New(l, "rep_1", func() time.Time { return time.Unix(1e9, 0) })
-	scope := Scope{Kind: "key", ID: "key_1", Name: "k", Limit: decimal.NewFromInt(1)}
-	_, err := b.Reserve(ctx, Request{ID: "gen-1"}, []Scope{scope}, decimal.RequireFromString("0.5"))
+	l.cancel = cancel
+	b := budget.New(l, "rep_1", nil)
+	_, err := b.Reserve(ctx, budget.Request{}, []budget.Scope{key}, d("0.5"))
 	require.ErrorIs(t, err, context.Canceled)
-	require.False(t, l.sawDone, "the ledger never saw a cancelled context")
-	require.Equal(t, []string{"gen-1:key:key_1"}, l.reserved)
-	require.Contains(t, l.settled, "gen-1:key:key_1", "the hold was released")
-	require.True(t, l.settled["gen-1:key:key_1"].IsZero(), "charging nothing")
+	require.False(t, l.sawDone.Load(), "the ledger never saw a cancelled context")
+	require.NoError(t, b.Sync(context.Background()))
+	spent, reserved := spend(t, l, "key", "key_1")
+	require.True(t, spent.IsZero())
+	require.True(t, reserved.IsZero())
 }
 
-// TestUnreachableLedgerFailsClosed: a ledger that cannot be reached refuses
-// the request with 503 budget_unavailable, never lets it through.
+// TestUnreachableLedgerFailsClosed: when the ledger cannot be reached and
+// no lease covers the request, it is refused with 503 budget_unavailable,
+// never let through.
 func TestUnreachableLedgerFailsClosed(t *testing.T) {
-	l := &cancellingLedger{fail: errors.New("dial tcp: connection refused"), settled: map[string]decimal.Decimal{}}
-	b := New(l, "rep_1", nil)
-	_, err := b.Reserve(context.Background(), Request{ID: "gen-2"}, []Scope{{Kind: "key", ID: "key_1", Name: "k", Limit: decimal.NewFromInt(1)}}, decimal.NewFromInt(0))
+	t.Parallel()
+	pool := pgtest.New(t)
+	pool.Close()
+	b := budget.New(store.New(pool), "rep_1", nil)
+	_, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{key}, d("0.1"))
+	require.Error(t, err)
 	e := apierr.From(err)
 	require.Equal(t, 503, e.Status)
 	require.Equal(t, apierr.BudgetUnavailable, e.Type)
 	require.Equal(t, 5, e.RetryAfter)
-	require.NotContains(t, e.Message, "connection refused", "the cause stays in the logs")
+	require.NotContains(t, e.Message, "closed", "the cause stays in the logs")
+}
+
+// TestIdleLeasesGoBackAndPeriodsRollOver: with an injected clock, a lease
+// unused for IdleAfter is handed back at the next flush, and at 00:00 UTC
+// a daily budget starts afresh while the old period's spend stays in it.
+func TestIdleLeasesGoBackAndPeriodsRollOver(t *testing.T) {
+	t.Parallel()
+	l := ledger(t)
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 2, 23, 59, 59, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(dt time.Duration) { mu.Lock(); now = now.Add(dt); mu.Unlock() }
+	b := budget.New(l, "rep_1", clock)
+	daily := budget.Scope{Kind: "guardrail", ID: "gr_d", Name: "daily", Limit: d("1000"), Reset: "daily"}
+	res, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{daily}, d("0.01"))
+	require.NoError(t, err)
+	res.Settle(d("0.01"), false)
+	dec2 := budget.PeriodStart("daily", clock())
+	_, reserved, err := l.Spend(context.Background(), "guardrail", "gr_d", dec2)
+	require.NoError(t, err)
+	require.Equal(t, "0.32", reserved.String(), "a lease of %d requests", budget.LeaseRequests)
+
+	advance(2 * time.Second) // 00:00:01 on Dec 3: a new period, and the old lease idle
+	res, err = b.Reserve(context.Background(), budget.Request{}, []budget.Scope{daily}, d("0.01"))
+	require.NoError(t, err)
+	res.Settle(d("0.02"), false)
+	advance(budget.IdleAfter)
+	// The background flush hands back what is idle, without a Sync.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+	var spent decimal.Decimal
+	require.Eventually(t, func() bool {
+		spent, reserved, err = l.Spend(context.Background(), "guardrail", "gr_d", dec2)
+		return err == nil && reserved.IsZero()
+	}, 5*time.Second, 20*time.Millisecond, "the idle lease went back")
+	require.Equal(t, "0.01", spent.String(), "Dec 2 keeps its spend")
+	require.True(t, reserved.IsZero())
+	require.Eventually(t, func() bool {
+		spent, reserved, err = l.Spend(context.Background(), "guardrail", "gr_d", dec2.AddDate(0, 0, 1))
+		return err == nil && reserved.IsZero()
+	}, 5*time.Second, 20*time.Millisecond, "the new period's idle lease went back too")
+	require.Equal(t, "0.01", spent.String(), "Dec 3 starts afresh (clamped to the reservation)")
 }

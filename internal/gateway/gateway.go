@@ -13,11 +13,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -91,12 +88,6 @@ type Gateway struct {
 	streamIdle     time.Duration
 	firstByte      time.Duration
 	attemptTimeout time.Duration
-
-	// settling counts settlements in flight (a counter, not a WaitGroup:
-	// new ones start while Settled waits).
-	settling atomic.Int64
-	stopping chan struct{} // closed by Close
-	stopOnce sync.Once
 }
 
 // Deps are what a Gateway is built from.
@@ -133,32 +124,7 @@ func New(d Deps) *Gateway {
 	}
 	return &Gateway{planner: d.Planner, adapters: d.Adapters, recorder: d.Recorder, budgets: d.Budgets,
 		log: d.Log, now: d.Now, metrics: d.Metrics, streamIdle: d.StreamIdle, attemptTimeout: d.AttemptTimeout,
-		firstByte: d.FirstByteTimeout,
-		stopping:  make(chan struct{})}
-}
-
-// Settled waits until no settlement is in flight, or ctx ends.
-func (g *Gateway) Settled(ctx context.Context) error {
-	for g.settling.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d settlements in flight: %w", g.settling.Load(), ctx.Err())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-// Close waits for settlements in flight, within ctx; those still failing
-// when ctx ends stop retrying (their holds are swept at the recorded cost).
-func (g *Gateway) Close(ctx context.Context) error {
-	err := g.Settled(ctx)
-	g.stopOnce.Do(func() { close(g.stopping) })
-	_ = g.Settled(context.Background()) // each retry ends within settleRetry
-	if err != nil {
-		return fmt.Errorf("settlements still failing at shutdown: %w", err)
-	}
-	return nil
+		firstByte: d.FirstByteTimeout}
 }
 
 // run is the state of one request through the pipeline.
@@ -352,19 +318,16 @@ func (r *run) hungUp() {
 	r.usage(*r.inFlight, providers.Usage{PromptTokens: estimateTokens(len(r.req.Body))})
 }
 
-// finish stamps the latency, hands the record over and settles the budgets
-// in the background. It runs when the answer is complete, just before its
-// last bytes are sent (or when the client is gone): handing over is
-// in-memory, so a client never waits on it, and once it holds its whole
-// answer its record and usage are readable.
+// finish stamps the latency, hands the record over and settles the budgets.
+// It runs when the answer is complete, just before its last bytes are sent
+// (or when the client is gone): both are in memory, so a client never
+// waits on them, and once it holds its whole answer its record and usage
+// are readable.
 func (r *run) finish() {
 	r.rec.Latency = r.g.now().Sub(r.start)
 	r.g.recorder.Record(r.rec)
 	r.g.metrics.generation(r.rec)
-	if r.hold != nil {
-		r.g.settling.Add(1)
-		go func() { defer r.g.settling.Add(-1); r.settle() }()
-	}
+	r.hold.Settle(r.rec.Cost, r.rec.BYOK) // charged even when the client hung up
 }
 
 func (r *run) call(c routing.Candidate) providers.Call {

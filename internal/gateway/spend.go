@@ -1,9 +1,7 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
-	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/tidwall/gjson"
@@ -104,35 +102,4 @@ func (r *run) clamp(c routing.Candidate, u providers.Usage) providers.Usage {
 		r.g.log.Warn("clamped impossible upstream usage", "generation", r.rec.ID, "provider", c.Provider.Slug)
 	}
 	return u
-}
-
-// settleRetry is the longest pause between settlement attempts.
-const settleRetry = 5 * time.Second
-
-// settle releases the reservation and records the actual cost. It runs in
-// the background after the client has its answer, detached from the request
-// (a client that hung up is still charged), and retries until the ledger
-// has it or the gateway stops; a hold left then is swept by another replica
-// at the cost this request's record shows.
-func (r *run) settle() {
-	if r.hold == nil {
-		return
-	}
-	backoff := 50 * time.Millisecond
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), settleRetry)
-		err := r.hold.Settle(ctx, r.rec.Cost, r.rec.BYOK)
-		cancel()
-		if err == nil {
-			return
-		}
-		select {
-		case <-r.g.stopping:
-			r.g.log.Error("settle spend: gave up at shutdown; the hold is swept at the recorded cost",
-				"generation", r.rec.ID, "cost", r.rec.Cost.String(), "err", err)
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, settleRetry)
-	}
 }

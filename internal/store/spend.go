@@ -11,47 +11,115 @@ import (
 	"github.com/perpetuo/perpetuo/internal/budget"
 )
 
-// Reserve implements budget.Ledger in one statement.
-func (s *Store) Reserve(ctx context.Context, h budget.Hold, limit decimal.Decimal) (bool, decimal.Decimal, decimal.Decimal, error) {
-	r, err := s.q.SpendReserve(ctx, db.SpendReserveParams{HoldID: h.ID, Scope: h.Kind, ScopeID: h.ScopeID,
-		PeriodStart: h.Period, Amount: h.Amount, LimitUsd: limit, ExpiresAt: h.Expires,
-		GenerationID: h.GenerationID, ReplicaID: h.Replica, RequestedModel: h.Model, Streamed: h.Streamed})
-	if isNoRows(err) {
-		spent, reserved, err := s.Spend(ctx, h.Kind, h.ScopeID, h.Period)
-		return false, spent, reserved, err
+// TakeLeases implements budget.Ledger: one call of spend_lease_take
+// (sql/migrations/000006) for every take, in one round trip and one
+// transaction.
+func (s *Store) TakeLeases(ctx context.Context, replica string, expires time.Time, takes []budget.Take) ([]budget.Grant, error) {
+	n := len(takes)
+	kinds, ids, periods := make([]string, n), make([]string, n), make([]time.Time, n)
+	limits, needs, wants := make([]decimal.Decimal, n), make([]decimal.Decimal, n), make([]decimal.Decimal, n)
+	for i, t := range takes {
+		kinds[i], ids[i], periods[i] = t.Key.Kind, t.Key.ID, t.Key.Period
+		limits[i], needs[i], wants[i] = t.Limit, t.Need, t.Want
 	}
+	rows, err := s.pool.Query(ctx, `SELECT idx, granted, spent, reserved FROM spend_lease_take($1, $2, $3, $4, $5, $6, $7, $8)`,
+		replica, expires, kinds, ids, periods, limits, needs, wants)
 	if err != nil {
-		return false, decimal.Zero, decimal.Zero, fmt.Errorf("reserve: %w", err)
+		return nil, fmt.Errorf("take budget leases: %w", err)
 	}
-	return true, r.Spent, r.Reserved, nil
-}
-
-// Settle implements budget.Ledger. A hold already swept (its request
-// outlived the hold's expiry) was charged in full by the sweep.
-func (s *Store) Settle(ctx context.Context, holdID string, actual decimal.Decimal) error {
-	if _, err := s.q.SpendSettle(ctx, db.SpendSettleParams{HoldID: holdID, Actual: actual}); err != nil {
-		return fmt.Errorf("settle: %w", err)
+	defer rows.Close()
+	out := make([]budget.Grant, n)
+	for rows.Next() {
+		var i int
+		var g budget.Grant
+		if err := rows.Scan(&i, &g.Granted, &g.Spent, &g.Reserved); err != nil {
+			return nil, fmt.Errorf("take budget leases: %w", err)
+		}
+		if i < 1 || i > n {
+			return nil, fmt.Errorf("take budget leases: row %d of %d", i, n)
+		}
+		out[i-1] = g
 	}
-	return nil
-}
-
-// SweepHolds charges and releases holds that will never settle: expired
-// ones, and those of replicas silent since deadBefore. It returns what it
-// charged per scope.
-func (s *Store) SweepHolds(ctx context.Context, now, deadBefore time.Time) ([]budget.Swept, error) {
-	rows, err := s.q.SpendSweep(ctx, db.SpendSweepParams{Now: now, DeadBefore: deadBefore})
-	if err != nil {
-		return nil, fmt.Errorf("sweep holds: %w", err)
-	}
-	out := make([]budget.Swept, len(rows))
-	for i, r := range rows {
-		out[i] = budget.Swept{Kind: r.Scope, ScopeID: r.ScopeID, Amount: r.Amount, Known: r.Known}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("take budget leases: %w", err)
 	}
 	return out, nil
 }
 
-// Spend returns a scope's spent and reserved amounts in a period (zero when
-// nothing was spent).
+// FlushLeases implements budget.Ledger with spend_lease_flush.
+func (s *Store) FlushLeases(ctx context.Context, replica string, seq int64, expires time.Time, fl []budget.Flush) ([]budget.FlushState, error) {
+	n := len(fl)
+	kinds, ids, periods := make([]string, n), make([]string, n), make([]time.Time, n)
+	spent, release := make([]decimal.Decimal, n), make([]decimal.Decimal, n)
+	for i, f := range fl {
+		kinds[i], ids[i], periods[i], spent[i], release[i] = f.Key.Kind, f.Key.ID, f.Key.Period, f.Spent, f.Release
+	}
+	rows, err := s.pool.Query(ctx, `SELECT idx, state FROM spend_lease_flush($1, $2, $3, $4, $5, $6, $7, $8)`,
+		replica, seq, expires, kinds, ids, periods, spent, release)
+	if err != nil {
+		return nil, fmt.Errorf("flush budget leases: %w", err)
+	}
+	defer rows.Close()
+	out := make([]budget.FlushState, n)
+	for rows.Next() {
+		var i int
+		var state string
+		if err := rows.Scan(&i, &state); err != nil {
+			return nil, fmt.Errorf("flush budget leases: %w", err)
+		}
+		if i < 1 || i > n {
+			return nil, fmt.Errorf("flush budget leases: row %d of %d", i, n)
+		}
+		switch state {
+		case "applied":
+			out[i-1] = budget.Applied
+		case "seen":
+			out[i-1] = budget.Seen
+		default:
+			out[i-1] = budget.Gone
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("flush budget leases: %w", err)
+	}
+	return out, nil
+}
+
+// ReturnLeases implements budget.Ledger: every lease replica still holds
+// is handed back.
+func (s *Store) ReturnLeases(ctx context.Context, replica string) error {
+	if _, err := s.q.SpendLeaseReturn(ctx, replica); err != nil {
+		return fmt.Errorf("return budget leases: %w", err)
+	}
+	return nil
+}
+
+// SweepLeases charges and deletes leases that will never be flushed:
+// expired ones, and those of replicas silent since deadBefore. It returns
+// what it charged per budget.
+func (s *Store) SweepLeases(ctx context.Context, now, deadBefore time.Time) ([]budget.Swept, error) {
+	rows, err := s.q.SpendLeaseSweep(ctx, db.SpendLeaseSweepParams{Now: now, DeadBefore: deadBefore})
+	if err != nil {
+		return nil, fmt.Errorf("sweep budget leases: %w", err)
+	}
+	out := make([]budget.Swept, len(rows))
+	for i, r := range rows {
+		out[i] = budget.Swept{Kind: r.Scope, ScopeID: r.ScopeID, Amount: r.Amount}
+	}
+	return out, nil
+}
+
+// Leases counts the leases a replica holds.
+func (s *Store) Leases(ctx context.Context, replica string) (int64, error) {
+	n, err := s.q.SpendLeaseCount(ctx, replica)
+	if err != nil {
+		return 0, fmt.Errorf("count budget leases: %w", err)
+	}
+	return n, nil
+}
+
+// Spend returns a budget's spent and reserved amounts in a period (zero
+// when nothing was spent). Reserved includes the replicas' leases.
 func (s *Store) Spend(ctx context.Context, kind, id string, period time.Time) (spent, reserved decimal.Decimal, err error) {
 	r, err := s.q.SpendGet(ctx, db.SpendGetParams{Scope: kind, ScopeID: id, PeriodStart: period})
 	if isNoRows(err) {

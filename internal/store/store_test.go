@@ -47,82 +47,135 @@ func TestBootstrapOnlyOnAnEmptyDatabase(t *testing.T) {
 	require.False(t, created, "a second bootstrap must not create another workspace")
 }
 
-// TestReserveNeverPassesTheLimit checks the one-statement reservation
-// directly: concurrent reservations stop exactly at the limit.
-func TestReserveNeverPassesTheLimit(t *testing.T) {
+// take asks the ledger for one lease.
+func take(t *testing.T, st *Store, replica string, k budget.Key, limit, need, want string) budget.Grant {
+	t.Helper()
+	g, err := st.TakeLeases(context.Background(), replica, time.Now().Add(time.Hour), []budget.Take{{Key: k,
+		Limit: decimal.RequireFromString(limit), Need: decimal.RequireFromString(need), Want: decimal.RequireFromString(want)}})
+	require.NoError(t, err)
+	require.Len(t, g, 1)
+	return g[0]
+}
+
+// TestLeasesNeverPassTheLimit checks the one-statement lease directly:
+// concurrent takes stop exactly at the limit, far from it a take gets the
+// lease it wants, and near it exactly what it needs.
+func TestLeasesNeverPassTheLimit(t *testing.T) {
 	t.Parallel()
 	st := New(pgtest.New(t))
 	ctx := context.Background()
-	period := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	limit, amount := decimal.RequireFromString("1"), decimal.RequireFromString("0.3")
-	hold := func(i int) budget.Hold {
-		return budget.Hold{ID: fmt.Sprintf("gen-%d:key", i), Kind: "key", ScopeID: "key_x", Period: period,
-			Amount: amount, Expires: time.Now().Add(time.Hour)}
-	}
-	results := make(chan int, 20)
+	k := budget.Key{Kind: "key", ID: "key_x", Period: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	results := make(chan decimal.Decimal, 20)
 	for i := range 20 {
 		go func() {
-			ok, _, _, err := st.Reserve(ctx, hold(i), limit)
-			require.NoError(t, err)
-			if ok {
-				results <- i
-			} else {
-				results <- -1
+			g, err := st.TakeLeases(ctx, fmt.Sprintf("rep_%d", i%2), time.Now().Add(time.Hour), []budget.Take{{Key: k,
+				Limit: decimal.RequireFromString("1"), Need: decimal.RequireFromString("0.3"), Want: decimal.RequireFromString("0.3")}})
+			if err != nil {
+				results <- decimal.NewFromInt(-1)
+				return
 			}
+			results <- g[0].Granted
 		}()
 	}
-	var granted []int
+	granted := 0
 	for range 20 {
-		if i := <-results; i >= 0 {
-			granted = append(granted, i)
+		g := <-results
+		require.False(t, g.IsNegative(), "a take failed")
+		if g.IsPositive() {
+			require.Equal(t, "0.3", g.String(), "near the limit a take gets exactly what it needs")
+			granted++
 		}
 	}
-	require.Len(t, granted, 3, "0.3 fits three times in 1")
-	spent, reserved, err := st.Spend(ctx, "key", "key_x", period)
+	require.Equal(t, 3, granted, "0.3 fits three times in 1")
+	spent, reserved, err := st.Spend(ctx, "key", "key_x", k.Period)
 	require.NoError(t, err)
 	require.True(t, spent.IsZero())
 	require.Equal(t, "0.9", reserved.String())
+	g := take(t, st, "rep_0", k, "1", "0.2", "0.2")
+	require.True(t, g.Granted.IsZero(), "0.1 remains")
+	require.Equal(t, "0.9", g.Reserved.String())
 
-	require.NoError(t, st.Settle(ctx, hold(granted[0]).ID, decimal.RequireFromString("0.05")))
-	require.NoError(t, st.Settle(ctx, hold(granted[0]).ID, decimal.RequireFromString("0.05")), "settling twice is harmless")
-	spent, reserved, err = st.Spend(ctx, "key", "key_x", period)
-	require.NoError(t, err)
-	require.Equal(t, "0.05", spent.String(), "a hold settles once")
-	require.Equal(t, "0.6", reserved.String())
-	ok, _, _, err := st.Reserve(ctx, hold(100), limit)
-	require.NoError(t, err)
-	require.True(t, ok, "settling below the reservation frees room")
+	far := budget.Key{Kind: "guardrail", ID: "gr_far", Period: k.Period}
+	require.Equal(t, "3.2", take(t, st, "rep_0", far, "100", "0.1", "3.2").Granted.String(), "far from the limit: the whole lease")
+	require.Equal(t, "3.2", take(t, st, "rep_0", far, "100", "0.1", "3.2").Granted.String())
+	require.Equal(t, "0.1", take(t, st, "rep_0", far, "16", "0.1", "3.2").Granted.String(),
+		"under four leases from the limit (16 - 6.4 < 0.1 + 4×3.2): exactly the need")
+	var amount string
+	require.NoError(t, st.pool.QueryRow(ctx, `SELECT amount::text FROM spend_leases WHERE replica_id = 'rep_0' AND scope_id = 'gr_far'`).Scan(&amount))
+	require.Equal(t, "6.5", amount, "one lease row per replica and budget, summed")
 }
 
-// TestSweepChargesHoldsThatNeverSettled: a replica that dies mid-request
-// leaves its hold; the sweep charges it in full and frees the reservation.
-func TestSweepChargesHoldsThatNeverSettled(t *testing.T) {
+// TestLeaseFlushAppliesOnce: a flush moves consumed spend into spent and
+// releases what it hands back, once per seq however often it is retried; a
+// lease flushed to nothing is deleted, and one that is gone says so.
+func TestLeaseFlushAppliesOnce(t *testing.T) {
+	t.Parallel()
+	st := New(pgtest.New(t))
+	ctx := context.Background()
+	k := budget.Key{Kind: "key", ID: "key_f", Period: budget.Lifetime}
+	require.Equal(t, "0.5", take(t, st, "rep_a", k, "1", "0.5", "0.5").Granted.String())
+	flush := func(seq int64, spent, release string) budget.FlushState {
+		states, err := st.FlushLeases(ctx, "rep_a", seq, time.Now().Add(time.Hour), []budget.Flush{{Key: k,
+			Spent: decimal.RequireFromString(spent), Release: decimal.RequireFromString(release)}})
+		require.NoError(t, err)
+		require.Len(t, states, 1)
+		return states[0]
+	}
+	require.Equal(t, budget.Applied, flush(1, "0.1", "0.2"))
+	require.Equal(t, budget.Seen, flush(1, "0.1", "0.2"), "a retried flush")
+	spent, reserved, err := st.Spend(ctx, "key", "key_f", budget.Lifetime)
+	require.NoError(t, err)
+	require.Equal(t, "0.1", spent.String(), "counted once")
+	require.Equal(t, "0.2", reserved.String(), "0.5 - 0.1 spent - 0.2 released")
+	require.Equal(t, budget.Applied, flush(2, "0.2", "0"))
+	n, err := st.Leases(ctx, "rep_a")
+	require.NoError(t, err)
+	require.Zero(t, n, "a lease flushed to nothing is deleted")
+	spent, reserved, err = st.Spend(ctx, "key", "key_f", budget.Lifetime)
+	require.NoError(t, err)
+	require.Equal(t, "0.3", spent.String())
+	require.True(t, reserved.IsZero())
+	require.Equal(t, budget.Gone, flush(3, "0.1", "0"))
+	spent, _, err = st.Spend(ctx, "key", "key_f", budget.Lifetime)
+	require.NoError(t, err)
+	require.Equal(t, "0.3", spent.String(), "nothing is flushed into a lease that is gone")
+}
+
+// TestSweepChargesLeasesNeverHandedBack: expired leases and those of
+// replicas that stopped heartbeating are charged in full and freed, once;
+// a live replica's stay, and a clean stop returns its leases uncharged.
+func TestSweepChargesLeasesNeverHandedBack(t *testing.T) {
 	t.Parallel()
 	st := New(pgtest.New(t))
 	ctx := context.Background()
 	now := time.Now()
-	period := budget.Lifetime
-	for i, expires := range []time.Time{now.Add(-time.Minute), now.Add(-time.Second), now.Add(time.Hour)} {
-		h := budget.Hold{ID: fmt.Sprintf("gen-%d:key", i), Kind: "key", ScopeID: "key_y", Period: period,
-			Amount: decimal.RequireFromString("0.25"), Expires: expires}
-		ok, _, _, err := st.Reserve(ctx, h, decimal.RequireFromString("10"))
-		require.NoError(t, err)
-		require.True(t, ok)
+	replicas := []string{"rep_live", "rep_dead", "rep_expired", "rep_stopping"}
+	for _, r := range replicas {
+		require.NoError(t, st.Heartbeat(ctx, r))
 	}
-	swept, err := st.SweepHolds(ctx, now, now.Add(-time.Minute))
+	_, err := st.pool.Exec(ctx, `UPDATE replicas SET heartbeat_at = now() - interval '1 minute' WHERE id = 'rep_dead'`)
 	require.NoError(t, err)
-	require.Len(t, swept, 1, "one scope")
-	require.Equal(t, "0.5", swept[0].Amount.String(), "both expired holds, summed")
-	spent, reserved, err := st.Spend(ctx, "key", "key_y", period)
+	k := budget.Key{Kind: "key", ID: "key_y", Period: budget.Lifetime}
+	for _, r := range replicas {
+		expires := now.Add(time.Hour)
+		if r == "rep_expired" {
+			expires = now.Add(-time.Second)
+		}
+		g, err := st.TakeLeases(ctx, r, expires, []budget.Take{{Key: k, Limit: decimal.RequireFromString("10"),
+			Need: decimal.RequireFromString("0.25"), Want: decimal.RequireFromString("0.25")}})
+		require.NoError(t, err)
+		require.Equal(t, "0.25", g[0].Granted.String())
+	}
+	require.NoError(t, st.ReturnLeases(ctx, "rep_stopping"))
+	swept, err := st.SweepLeases(ctx, now, now.Add(-30*time.Second))
+	require.NoError(t, err)
+	require.Len(t, swept, 1, "one budget")
+	require.Equal(t, "0.5", swept[0].Amount.String(), "the dead and the expired lease, summed")
+	spent, reserved, err := st.Spend(ctx, "key", "key_y", budget.Lifetime)
 	require.NoError(t, err)
 	require.Equal(t, "0.5", spent.String())
-	require.Equal(t, "0.25", reserved.String(), "the live hold stays")
-	swept, err = st.SweepHolds(ctx, now, now.Add(-time.Minute))
+	require.Equal(t, "0.25", reserved.String(), "the live lease stays; the returned one is free")
+	swept, err = st.SweepLeases(ctx, now, now.Add(-30*time.Second))
 	require.NoError(t, err)
-	require.Empty(t, swept, "a hold is swept once")
-	// A late settle of a swept hold changes nothing: it was charged in full.
-	require.NoError(t, st.Settle(ctx, "gen-0:key", decimal.RequireFromString("0.01")))
-	spent, _, err = st.Spend(ctx, "key", "key_y", period)
-	require.NoError(t, err)
-	require.Equal(t, "0.5", spent.String())
+	require.Empty(t, swept, "a lease is swept once")
 }

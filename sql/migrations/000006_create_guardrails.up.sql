@@ -1,0 +1,138 @@
+-- Guardrails: named policies (a budget per period, model and provider
+-- allow/ignore lists, ZDR) assigned to members and keys; a workspace may
+-- name a default for members without one, and have a budget of its own.
+CREATE TABLE guardrails (
+    id                      text PRIMARY KEY,
+    workspace_id            text NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    name                    text NOT NULL,
+    description             text,
+    limit_usd               numeric CHECK (limit_usd >= 0),
+    reset_interval          text CHECK (reset_interval IN ('daily', 'weekly', 'monthly')),
+    allowed_models          text[] NOT NULL DEFAULT '{}',
+    allowed_providers       text[] NOT NULL DEFAULT '{}',
+    ignored_models          text[] NOT NULL DEFAULT '{}',
+    ignored_providers       text[] NOT NULL DEFAULT '{}',
+    enforce_zdr             boolean NOT NULL DEFAULT false,
+    include_byok_in_budgets boolean NOT NULL DEFAULT false,
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (workspace_id, id)
+);
+
+-- At most one guardrail per member and per key, from the same workspace.
+ALTER TABLE members ADD COLUMN guardrail_id text,
+    ADD FOREIGN KEY (workspace_id, guardrail_id) REFERENCES guardrails (workspace_id, id);
+ALTER TABLE api_keys ADD COLUMN guardrail_id text,
+    ADD FOREIGN KEY (workspace_id, guardrail_id) REFERENCES guardrails (workspace_id, id);
+ALTER TABLE workspaces
+    ADD COLUMN default_guardrail_id text REFERENCES guardrails (id),
+    ADD COLUMN limit_usd numeric CHECK (limit_usd >= 0),
+    ADD COLUMN reset_interval text CHECK (reset_interval IN ('daily', 'weekly', 'monthly'));
+CREATE INDEX members_guardrail_idx ON members (guardrail_id) WHERE guardrail_id IS NOT NULL;
+CREATE INDEX api_keys_guardrail_idx ON api_keys (guardrail_id) WHERE guardrail_id IS NOT NULL;
+
+ALTER TABLE spend DROP CONSTRAINT spend_scope_check,
+    ADD CONSTRAINT spend_scope_check CHECK (scope IN ('key', 'guardrail', 'workspace'));
+
+-- Budget leases replace per-request holds: a replica takes a slice of a
+-- budget's remainder (counted in spend.reserved, so no other replica can
+-- spend it) and reserves requests against it in memory. seq makes each
+-- flush of a lease apply once however often it is retried. A lease whose
+-- replica stopped heartbeating, or that expired, is charged in full.
+CREATE TABLE spend_leases (
+    replica_id   text NOT NULL,
+    scope        text NOT NULL,
+    scope_id     text NOT NULL,
+    period_start timestamptz NOT NULL,
+    amount       numeric NOT NULL CHECK (amount >= 0),
+    seq          bigint NOT NULL DEFAULT 0,
+    expires_at   timestamptz NOT NULL,
+    PRIMARY KEY (replica_id, scope, scope_id, period_start)
+);
+CREATE INDEX spend_leases_expires_idx ON spend_leases (expires_at);
+DROP TABLE spend_holds;
+
+-- spend_lease_take grants leases on several scopes in one round trip. For
+-- each scope (callers sort them, so concurrent takes lock rows in one
+-- order): the remainder is limit - spent - reserved; a grant is refused
+-- (0) when the remainder cannot cover need. It is want (a lease of many
+-- requests) only while the remainder leaves at least four such leases
+-- over, and exactly need otherwise: near the limit every request reserves
+-- exactly its own worst case, so no replica sits on a slice another needs.
+CREATE FUNCTION spend_lease_take(p_replica text, p_expires timestamptz, p_scopes text[], p_ids text[],
+                                 p_periods timestamptz[], p_limits numeric[], p_needs numeric[], p_wants numeric[])
+RETURNS TABLE (idx int, granted numeric, spent numeric, reserved numeric)
+LANGUAGE plpgsql AS $$
+DECLARE
+    i int;
+    s_spent numeric;
+    s_reserved numeric;
+    avail numeric;
+    g numeric;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+        INSERT INTO spend (scope, scope_id, period_start)
+        VALUES (p_scopes[i], p_ids[i], p_periods[i]) ON CONFLICT DO NOTHING;
+        SELECT s.spent, s.reserved INTO s_spent, s_reserved FROM spend s
+        WHERE s.scope = p_scopes[i] AND s.scope_id = p_ids[i] AND s.period_start = p_periods[i] FOR UPDATE;
+        avail := p_limits[i] - s_spent - s_reserved;
+        g := 0;
+        IF avail >= p_needs[i] + 4 * p_wants[i] THEN
+            g := greatest(p_needs[i], p_wants[i]);
+        ELSIF avail >= p_needs[i] THEN
+            g := p_needs[i];
+        END IF;
+        IF g > 0 THEN
+            UPDATE spend s SET reserved = s.reserved + g, updated_at = now()
+            WHERE s.scope = p_scopes[i] AND s.scope_id = p_ids[i] AND s.period_start = p_periods[i];
+            INSERT INTO spend_leases AS l (replica_id, scope, scope_id, period_start, amount, expires_at)
+            VALUES (p_replica, p_scopes[i], p_ids[i], p_periods[i], g, p_expires)
+            ON CONFLICT (replica_id, scope, scope_id, period_start)
+            DO UPDATE SET amount = l.amount + EXCLUDED.amount, expires_at = EXCLUDED.expires_at;
+            s_reserved := s_reserved + g;
+        END IF;
+        idx := i; granted := g; spent := s_spent; reserved := s_reserved;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+
+-- spend_lease_flush moves what requests served under a replica's leases
+-- cost into spent and hands back what it releases (p_release), in one
+-- round trip and exactly once per p_seq: a lease already flushed at p_seq
+-- or later answers 'seen' and is left alone, so a retried flush never
+-- counts twice. A lease that is gone was swept and charged in full
+-- already ('gone'). Leases flushed down to nothing are deleted.
+CREATE FUNCTION spend_lease_flush(p_replica text, p_seq bigint, p_expires timestamptz, p_scopes text[], p_ids text[],
+                                  p_periods timestamptz[], p_spent numeric[], p_release numeric[])
+RETURNS TABLE (idx int, state text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    i int;
+    cur record;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+        SELECT l.amount, l.seq INTO cur FROM spend_leases l
+        WHERE l.replica_id = p_replica AND l.scope = p_scopes[i] AND l.scope_id = p_ids[i]
+          AND l.period_start = p_periods[i] FOR UPDATE;
+        idx := i;
+        IF NOT FOUND THEN
+            state := 'gone';
+        ELSIF cur.seq >= p_seq THEN
+            state := 'seen';
+        ELSE
+            state := 'applied';
+            IF cur.amount - p_spent[i] - p_release[i] <= 0 THEN
+                DELETE FROM spend_leases l WHERE l.replica_id = p_replica AND l.scope = p_scopes[i]
+                  AND l.scope_id = p_ids[i] AND l.period_start = p_periods[i];
+            ELSE
+                UPDATE spend_leases l SET amount = l.amount - p_spent[i] - p_release[i], seq = p_seq, expires_at = p_expires
+                WHERE l.replica_id = p_replica AND l.scope = p_scopes[i] AND l.scope_id = p_ids[i]
+                  AND l.period_start = p_periods[i];
+            END IF;
+            UPDATE spend s SET spent = s.spent + p_spent[i],
+                reserved = greatest(s.reserved - least(cur.amount, p_spent[i] + p_release[i]), 0), updated_at = now()
+            WHERE s.scope = p_scopes[i] AND s.scope_id = p_ids[i] AND s.period_start = p_periods[i];
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END $$;
