@@ -183,6 +183,27 @@ func (e ErrorType) Valid() bool {
 	}
 }
 
+// Defines values for GoverningGuardrailVia.
+const (
+	GoverningGuardrailViaDefault GoverningGuardrailVia = "default"
+	GoverningGuardrailViaKey     GoverningGuardrailVia = "key"
+	GoverningGuardrailViaMember  GoverningGuardrailVia = "member"
+)
+
+// Valid indicates whether the value is a known member of the GoverningGuardrailVia enum.
+func (e GoverningGuardrailVia) Valid() bool {
+	switch e {
+	case GoverningGuardrailViaDefault:
+		return true
+	case GoverningGuardrailViaKey:
+		return true
+	case GoverningGuardrailViaMember:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for KeyLimitReset.
 const (
 	KeyLimitResetDaily   KeyLimitReset = "daily"
@@ -327,6 +348,27 @@ func (e ProviderPreferencesSort1Partition) Valid() bool {
 	}
 }
 
+// Defines values for ResetInterval.
+const (
+	ResetIntervalDaily   ResetInterval = "daily"
+	ResetIntervalMonthly ResetInterval = "monthly"
+	ResetIntervalWeekly  ResetInterval = "weekly"
+)
+
+// Valid indicates whether the value is a known member of the ResetInterval enum.
+func (e ResetInterval) Valid() bool {
+	switch e {
+	case ResetIntervalDaily:
+		return true
+	case ResetIntervalMonthly:
+		return true
+	case ResetIntervalWeekly:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	RoleAdmin  Role = "admin"
@@ -380,6 +422,9 @@ type ApiKey struct {
 	CreatedAt time.Time  `json:"created_at"`
 	Disabled  bool       `json:"disabled"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// GuardrailId The key's own guardrail, on top of its member's.
+	GuardrailId *string `json:"guardrail_id"`
 
 	// Id Example: key_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
 	Id string `json:"id"`
@@ -451,6 +496,9 @@ type ApiKeyWithSecret struct {
 	CreatedAt time.Time  `json:"created_at"`
 	Disabled  bool       `json:"disabled"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// GuardrailId The key's own guardrail, on top of its member's.
+	GuardrailId *string `json:"guardrail_id"`
 
 	// Id Example: key_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
 	Id string `json:"id"`
@@ -825,6 +873,107 @@ type GenerationResponse struct {
 	Data Generation `json:"data"`
 }
 
+// GoverningGuardrail defines model for GoverningGuardrail.
+type GoverningGuardrail struct {
+	Id             string         `json:"id"`
+	LimitRemaining *Money         `json:"limit_remaining"`
+	LimitUsd       *Money         `json:"limit_usd"`
+	Name           string         `json:"name"`
+	ResetInterval  *ResetInterval `json:"reset_interval"`
+	ResetsAt       *time.Time     `json:"resets_at"`
+
+	// Usage An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Usage Money `json:"usage"`
+
+	// Via Why it governs the key: assigned to the key, to its member, or the workspace default.
+	Via GoverningGuardrailVia `json:"via"`
+}
+
+// GoverningGuardrailVia Why it governs the key: assigned to the key, to its member, or the workspace default.
+type GoverningGuardrailVia string
+
+// Guardrail defines model for Guardrail.
+type Guardrail struct {
+	AllowedModels    []string  `json:"allowed_models"`
+	AllowedProviders []string  `json:"allowed_providers"`
+	CreatedAt        time.Time `json:"created_at"`
+	Description      *string   `json:"description"`
+	EnforceZdr       bool      `json:"enforce_zdr"`
+
+	// Id Example: gr_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
+	Id                   string   `json:"id"`
+	IgnoredModels        []string `json:"ignored_models"`
+	IgnoredProviders     []string `json:"ignored_providers"`
+	IncludeByokInBudgets bool     `json:"include_byok_in_budgets"`
+
+	// IsDefault It is the workspace's default guardrail (it governs members without their own).
+	IsDefault bool `json:"is_default"`
+
+	// KeyIds Keys assigned this guardrail.
+	KeyIds []string `json:"key_ids"`
+
+	// LimitRemaining What the budget has left in the current period, less what requests in flight and replicas' leases hold; null without a budget.
+	LimitRemaining *Money `json:"limit_remaining"`
+	LimitUsd       *Money `json:"limit_usd"`
+
+	// MemberIds Members assigned this guardrail.
+	MemberIds     []string       `json:"member_ids"`
+	Name          string         `json:"name"`
+	ResetInterval *ResetInterval `json:"reset_interval"`
+
+	// ResetsAt When the current period ends; null for a lifetime budget or none.
+	ResetsAt  *time.Time `json:"resets_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+
+	// Usage Spend counted against the budget in the current period (0 without a budget).
+	Usage       Money  `json:"usage"`
+	WorkspaceId string `json:"workspace_id"`
+}
+
+// GuardrailAssignment defines model for GuardrailAssignment.
+type GuardrailAssignment struct {
+	GuardrailId string `json:"guardrail_id"`
+}
+
+// GuardrailInput defines model for GuardrailInput.
+type GuardrailInput struct {
+	// AllowedModels Model ids, or patterns ending in `*` such as `anthropic/*`. Empty or null allows every model.
+	AllowedModels *[]string `json:"allowed_models,omitempty"`
+
+	// AllowedProviders Provider slugs. Empty or null allows every provider.
+	AllowedProviders *[]string `json:"allowed_providers,omitempty"`
+	Description      *string   `json:"description,omitempty"`
+
+	// EnforceZdr Route governed requests only to zero-data-retention endpoints.
+	EnforceZdr *bool `json:"enforce_zdr,omitempty"`
+
+	// IgnoredModels Model ids or patterns never served.
+	IgnoredModels *[]string `json:"ignored_models,omitempty"`
+
+	// IgnoredProviders Provider slugs never routed to.
+	IgnoredProviders *[]string `json:"ignored_providers,omitempty"`
+
+	// IncludeByokInBudgets Whether spend on the workspace's own provider keys counts toward `limit_usd` (at catalog price).
+	IncludeByokInBudgets *bool `json:"include_byok_in_budgets,omitempty"`
+
+	// LimitUsd Budget in USD per `reset_interval` (exact decimal); null or absent for none.
+	LimitUsd      *json.Number   `json:"limit_usd,omitempty"`
+	Name          string         `json:"name"`
+	ResetInterval *ResetInterval `json:"reset_interval,omitempty"`
+}
+
+// GuardrailList defines model for GuardrailList.
+type GuardrailList struct {
+	Data []Guardrail `json:"data"`
+}
+
+// GuardrailResponse defines model for GuardrailResponse.
+type GuardrailResponse struct {
+	Data Guardrail `json:"data"`
+}
+
 // Health defines model for Health.
 type Health struct {
 	// Status Example: ok
@@ -840,6 +989,9 @@ type Key struct {
 	CreatedAt time.Time  `json:"created_at"`
 	Disabled  bool       `json:"disabled"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Guardrails The guardrails governing this key, with their current period's spend.
+	Guardrails []GoverningGuardrail `json:"guardrails"`
 
 	// Id Example: key_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
 	Id                 string `json:"id"`
@@ -900,6 +1052,9 @@ type LimitReset string
 type Member struct {
 	CreatedAt time.Time `json:"created_at"`
 	Email     *string   `json:"email,omitempty"`
+
+	// GuardrailId The member's own guardrail (else the workspace default governs it).
+	GuardrailId *string `json:"guardrail_id"`
 
 	// Id Example: mem_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
 	Id          string `json:"id"`
@@ -1154,6 +1309,9 @@ type ProviderPreferences_Sort struct {
 	union json.RawMessage
 }
 
+// ResetInterval A budget's period (UTC; days from 00:00, weeks from Monday, months from the 1st). Null means lifetime.
+type ResetInterval string
+
 // Role defines model for Role.
 type Role string
 
@@ -1240,9 +1398,21 @@ type Usage struct {
 type Workspace struct {
 	CreatedAt time.Time `json:"created_at"`
 
+	// DefaultGuardrailId The guardrail governing members without one of their own.
+	DefaultGuardrailId *string `json:"default_guardrail_id"`
+
 	// Id Example: ws_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
-	Id   string `json:"id"`
-	Name string `json:"name"`
+	Id             string `json:"id"`
+	LimitRemaining *Money `json:"limit_remaining"`
+
+	// LimitUsd The workspace's own budget per `reset_interval`, checked on every request besides the rest; null for none.
+	LimitUsd      *Money         `json:"limit_usd"`
+	Name          string         `json:"name"`
+	ResetInterval *ResetInterval `json:"reset_interval"`
+	ResetsAt      *time.Time     `json:"resets_at"`
+
+	// Usage Spend counted against the workspace budget in the current period (0 without one).
+	Usage Money `json:"usage"`
 
 	// UseOperatorCredentials Whether the operator's server-wide provider keys may serve this workspace where it has no credential of its own.
 	UseOperatorCredentials bool `json:"use_operator_credentials"`
@@ -1281,8 +1451,14 @@ type WorkspaceResponse struct {
 
 // WorkspaceUpdate defines model for WorkspaceUpdate.
 type WorkspaceUpdate struct {
-	Name                   *string `json:"name,omitempty"`
-	UseOperatorCredentials *bool   `json:"use_operator_credentials,omitempty"`
+	// DefaultGuardrailId The guardrail governing members without one of their own; null clears it. Requires admin or owner.
+	DefaultGuardrailId *string `json:"default_guardrail_id,omitempty"`
+
+	// LimitUsd The workspace budget in USD per `reset_interval` (exact decimal); null removes it. Requires admin or owner.
+	LimitUsd               *json.Number   `json:"limit_usd,omitempty"`
+	Name                   *string        `json:"name,omitempty"`
+	ResetInterval          *ResetInterval `json:"reset_interval,omitempty"`
+	UseOperatorCredentials *bool          `json:"use_operator_credentials,omitempty"`
 }
 
 // WorkspaceId defines model for WorkspaceId.
@@ -1322,6 +1498,11 @@ type ListGenerationsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// DeleteGuardrailParams defines parameters for DeleteGuardrail.
+type DeleteGuardrailParams struct {
+	Force *bool `form:"force,omitempty" json:"force,omitempty"`
+}
+
 // CreateChatCompletionJSONRequestBody defines body for CreateChatCompletion for application/json ContentType.
 type CreateChatCompletionJSONRequestBody = ChatCompletionRequest
 
@@ -1337,17 +1518,29 @@ type CreateCredentialJSONRequestBody = CredentialCreate
 // UpdateCredentialJSONRequestBody defines body for UpdateCredential for application/json ContentType.
 type UpdateCredentialJSONRequestBody = CredentialUpdate
 
+// CreateGuardrailJSONRequestBody defines body for CreateGuardrail for application/json ContentType.
+type CreateGuardrailJSONRequestBody = GuardrailInput
+
+// UpdateGuardrailJSONRequestBody defines body for UpdateGuardrail for application/json ContentType.
+type UpdateGuardrailJSONRequestBody = GuardrailInput
+
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = ApiKeyCreate
 
 // UpdateKeyJSONRequestBody defines body for UpdateKey for application/json ContentType.
 type UpdateKeyJSONRequestBody = ApiKeyUpdate
 
+// AssignKeyGuardrailJSONRequestBody defines body for AssignKeyGuardrail for application/json ContentType.
+type AssignKeyGuardrailJSONRequestBody = GuardrailAssignment
+
 // CreateMemberJSONRequestBody defines body for CreateMember for application/json ContentType.
 type CreateMemberJSONRequestBody = MemberCreate
 
 // UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
 type UpdateMemberJSONRequestBody = MemberUpdate
+
+// AssignMemberGuardrailJSONRequestBody defines body for AssignMemberGuardrail for application/json ContentType.
+type AssignMemberGuardrailJSONRequestBody = GuardrailAssignment
 
 // Getter for additional properties for AssistantMessage. Returns the specified
 // element and whether it was found
@@ -1895,6 +2088,21 @@ type ServerInterface interface {
 	// ListGenerations List generations, newest first
 	// (GET /v1/workspaces/{workspaceId}/generations)
 	ListGenerations(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, params ListGenerationsParams)
+	// ListGuardrails List guardrails
+	// (GET /v1/workspaces/{workspaceId}/guardrails)
+	ListGuardrails(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// CreateGuardrail Create a guardrail
+	// (POST /v1/workspaces/{workspaceId}/guardrails)
+	CreateGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// DeleteGuardrail Delete a guardrail
+	// (DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId})
+	DeleteGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, guardrailId string, params DeleteGuardrailParams)
+	// GetGuardrail Get a guardrail
+	// (GET /v1/workspaces/{workspaceId}/guardrails/{guardrailId})
+	GetGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, guardrailId string)
+	// UpdateGuardrail Replace a guardrail
+	// (PUT /v1/workspaces/{workspaceId}/guardrails/{guardrailId})
+	UpdateGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, guardrailId string)
 	// ListKeys List API keys
 	// (GET /v1/workspaces/{workspaceId}/keys)
 	ListKeys(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
@@ -1910,6 +2118,12 @@ type ServerInterface interface {
 	// UpdateKey Update an API key
 	// (PATCH /v1/workspaces/{workspaceId}/keys/{keyId})
 	UpdateKey(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string)
+	// UnassignKeyGuardrail Remove a key's own guardrail
+	// (DELETE /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail)
+	UnassignKeyGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string)
+	// AssignKeyGuardrail Assign a guardrail to an API key
+	// (POST /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail)
+	AssignKeyGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string)
 	// ListMembers List members
 	// (GET /v1/workspaces/{workspaceId}/members)
 	ListMembers(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
@@ -1925,6 +2139,12 @@ type ServerInterface interface {
 	// UpdateMember Update a member (name, email, role)
 	// (PATCH /v1/workspaces/{workspaceId}/members/{memberId})
 	UpdateMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string)
+	// UnassignMemberGuardrail Remove a member's guardrail
+	// (DELETE /v1/workspaces/{workspaceId}/members/{memberId}/guardrail)
+	UnassignMemberGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string)
+	// AssignMemberGuardrail Assign a guardrail to a member
+	// (POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail)
+	AssignMemberGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -2484,6 +2704,179 @@ func (siw *ServerInterfaceWrapper) ListGenerations(w http.ResponseWriter, r *htt
 	handler.ServeHTTP(w, r)
 }
 
+// ListGuardrails operation middleware
+func (siw *ServerInterfaceWrapper) ListGuardrails(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListGuardrails(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) CreateGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateGuardrail(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) DeleteGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteGuardrailParams
+
+	// ------------- Optional query parameter "force" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "force", r.URL.Query(), &params.Force, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "force"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "force", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteGuardrail(w, r, workspaceId, guardrailId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) GetGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetGuardrail(w, r, workspaceId, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) UpdateGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateGuardrail(w, r, workspaceId, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListKeys operation middleware
 func (siw *ServerInterfaceWrapper) ListKeys(w http.ResponseWriter, r *http.Request) {
 
@@ -2632,6 +3025,76 @@ func (siw *ServerInterfaceWrapper) UpdateKey(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateKey(w, r, workspaceId, keyId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UnassignKeyGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) UnassignKeyGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "keyId" -------------
+	var keyId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "keyId", r.PathValue("keyId"), &keyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "keyId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UnassignKeyGuardrail(w, r, workspaceId, keyId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AssignKeyGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) AssignKeyGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "keyId" -------------
+	var keyId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "keyId", r.PathValue("keyId"), &keyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "keyId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AssignKeyGuardrail(w, r, workspaceId, keyId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2798,6 +3261,76 @@ func (siw *ServerInterfaceWrapper) UpdateMember(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// UnassignMemberGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) UnassignMemberGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "memberId" -------------
+	var memberId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "memberId", r.PathValue("memberId"), &memberId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "memberId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UnassignMemberGuardrail(w, r, workspaceId, memberId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AssignMemberGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) AssignMemberGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "memberId" -------------
+	var memberId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "memberId", r.PathValue("memberId"), &memberId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "memberId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AssignMemberGuardrail(w, r, workspaceId, memberId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 type UnescapedCookieParamError struct {
 	ParamName string
 	Err       error
@@ -2940,6 +3473,15 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.GetKey)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.UpdateKey)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/generations", wrapper.ListGenerations)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails", wrapper.ListGuardrails)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails", wrapper.CreateGuardrail)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails/{guardrailId}", wrapper.DeleteGuardrail)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails/{guardrailId}", wrapper.GetGuardrail)
+	m.HandleFunc(http.MethodPut+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails/{guardrailId}", wrapper.UpdateGuardrail)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members/{memberId}/guardrail", wrapper.UnassignMemberGuardrail)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members/{memberId}/guardrail", wrapper.AssignMemberGuardrail)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}/guardrail", wrapper.UnassignKeyGuardrail)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}/guardrail", wrapper.AssignKeyGuardrail)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials", wrapper.ListCredentials)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials", wrapper.CreateCredential)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials/{credentialId}", wrapper.DeleteCredential)
@@ -3959,6 +4501,201 @@ func (response ListGenerationsdefaultJSONResponse) VisitListGenerationsResponse(
 	return err
 }
 
+type ListGuardrailsRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+}
+
+type ListGuardrailsResponseObject interface {
+	VisitListGuardrailsResponse(w http.ResponseWriter) error
+}
+
+type ListGuardrails200JSONResponse GuardrailList
+
+func (response ListGuardrails200JSONResponse) VisitListGuardrailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListGuardrailsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListGuardrailsdefaultJSONResponse) VisitListGuardrailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateGuardrailRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	Body        *CreateGuardrailJSONRequestBody
+}
+
+type CreateGuardrailResponseObject interface {
+	VisitCreateGuardrailResponse(w http.ResponseWriter) error
+}
+
+type CreateGuardrail201JSONResponse GuardrailResponse
+
+func (response CreateGuardrail201JSONResponse) VisitCreateGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response CreateGuardraildefaultJSONResponse) VisitCreateGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteGuardrailRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	GuardrailId string      `json:"guardrailId"`
+	Params      DeleteGuardrailParams
+}
+
+type DeleteGuardrailResponseObject interface {
+	VisitDeleteGuardrailResponse(w http.ResponseWriter) error
+}
+
+type DeleteGuardrail204Response struct {
+}
+
+func (response DeleteGuardrail204Response) VisitDeleteGuardrailResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response DeleteGuardraildefaultJSONResponse) VisitDeleteGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetGuardrailRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	GuardrailId string      `json:"guardrailId"`
+}
+
+type GetGuardrailResponseObject interface {
+	VisitGetGuardrailResponse(w http.ResponseWriter) error
+}
+
+type GetGuardrail200JSONResponse GuardrailResponse
+
+func (response GetGuardrail200JSONResponse) VisitGetGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetGuardraildefaultJSONResponse) VisitGetGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateGuardrailRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	GuardrailId string      `json:"guardrailId"`
+	Body        *UpdateGuardrailJSONRequestBody
+}
+
+type UpdateGuardrailResponseObject interface {
+	VisitUpdateGuardrailResponse(w http.ResponseWriter) error
+}
+
+type UpdateGuardrail200JSONResponse GuardrailResponse
+
+func (response UpdateGuardrail200JSONResponse) VisitUpdateGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UpdateGuardraildefaultJSONResponse) VisitUpdateGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListKeysRequestObject struct {
 	WorkspaceId WorkspaceId `json:"workspaceId"`
 }
@@ -4142,6 +4879,81 @@ type UpdateKeydefaultJSONResponse struct {
 }
 
 func (response UpdateKeydefaultJSONResponse) VisitUpdateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UnassignKeyGuardrailRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	KeyId       string      `json:"keyId"`
+}
+
+type UnassignKeyGuardrailResponseObject interface {
+	VisitUnassignKeyGuardrailResponse(w http.ResponseWriter) error
+}
+
+type UnassignKeyGuardrail204Response struct {
+}
+
+func (response UnassignKeyGuardrail204Response) VisitUnassignKeyGuardrailResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type UnassignKeyGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UnassignKeyGuardraildefaultJSONResponse) VisitUnassignKeyGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AssignKeyGuardrailRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	KeyId       string      `json:"keyId"`
+	Body        *AssignKeyGuardrailJSONRequestBody
+}
+
+type AssignKeyGuardrailResponseObject interface {
+	VisitAssignKeyGuardrailResponse(w http.ResponseWriter) error
+}
+
+type AssignKeyGuardrail200JSONResponse ApiKeyResponse
+
+func (response AssignKeyGuardrail200JSONResponse) VisitAssignKeyGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AssignKeyGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AssignKeyGuardraildefaultJSONResponse) VisitAssignKeyGuardrailResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4347,6 +5159,81 @@ func (response UpdateMemberdefaultJSONResponse) VisitUpdateMemberResponse(w http
 	return err
 }
 
+type UnassignMemberGuardrailRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	MemberId    string      `json:"memberId"`
+}
+
+type UnassignMemberGuardrailResponseObject interface {
+	VisitUnassignMemberGuardrailResponse(w http.ResponseWriter) error
+}
+
+type UnassignMemberGuardrail204Response struct {
+}
+
+func (response UnassignMemberGuardrail204Response) VisitUnassignMemberGuardrailResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type UnassignMemberGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UnassignMemberGuardraildefaultJSONResponse) VisitUnassignMemberGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AssignMemberGuardrailRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	MemberId    string      `json:"memberId"`
+	Body        *AssignMemberGuardrailJSONRequestBody
+}
+
+type AssignMemberGuardrailResponseObject interface {
+	VisitAssignMemberGuardrailResponse(w http.ResponseWriter) error
+}
+
+type AssignMemberGuardrail200JSONResponse MemberResponse
+
+func (response AssignMemberGuardrail200JSONResponse) VisitAssignMemberGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AssignMemberGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AssignMemberGuardraildefaultJSONResponse) VisitAssignMemberGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetHealth Liveness probe
@@ -4406,6 +5293,21 @@ type StrictServerInterface interface {
 	// ListGenerations List generations, newest first
 	// (GET /v1/workspaces/{workspaceId}/generations)
 	ListGenerations(ctx context.Context, request ListGenerationsRequestObject) (ListGenerationsResponseObject, error)
+	// ListGuardrails List guardrails
+	// (GET /v1/workspaces/{workspaceId}/guardrails)
+	ListGuardrails(ctx context.Context, request ListGuardrailsRequestObject) (ListGuardrailsResponseObject, error)
+	// CreateGuardrail Create a guardrail
+	// (POST /v1/workspaces/{workspaceId}/guardrails)
+	CreateGuardrail(ctx context.Context, request CreateGuardrailRequestObject) (CreateGuardrailResponseObject, error)
+	// DeleteGuardrail Delete a guardrail
+	// (DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId})
+	DeleteGuardrail(ctx context.Context, request DeleteGuardrailRequestObject) (DeleteGuardrailResponseObject, error)
+	// GetGuardrail Get a guardrail
+	// (GET /v1/workspaces/{workspaceId}/guardrails/{guardrailId})
+	GetGuardrail(ctx context.Context, request GetGuardrailRequestObject) (GetGuardrailResponseObject, error)
+	// UpdateGuardrail Replace a guardrail
+	// (PUT /v1/workspaces/{workspaceId}/guardrails/{guardrailId})
+	UpdateGuardrail(ctx context.Context, request UpdateGuardrailRequestObject) (UpdateGuardrailResponseObject, error)
 	// ListKeys List API keys
 	// (GET /v1/workspaces/{workspaceId}/keys)
 	ListKeys(ctx context.Context, request ListKeysRequestObject) (ListKeysResponseObject, error)
@@ -4421,6 +5323,12 @@ type StrictServerInterface interface {
 	// UpdateKey Update an API key
 	// (PATCH /v1/workspaces/{workspaceId}/keys/{keyId})
 	UpdateKey(ctx context.Context, request UpdateKeyRequestObject) (UpdateKeyResponseObject, error)
+	// UnassignKeyGuardrail Remove a key's own guardrail
+	// (DELETE /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail)
+	UnassignKeyGuardrail(ctx context.Context, request UnassignKeyGuardrailRequestObject) (UnassignKeyGuardrailResponseObject, error)
+	// AssignKeyGuardrail Assign a guardrail to an API key
+	// (POST /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail)
+	AssignKeyGuardrail(ctx context.Context, request AssignKeyGuardrailRequestObject) (AssignKeyGuardrailResponseObject, error)
 	// ListMembers List members
 	// (GET /v1/workspaces/{workspaceId}/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
@@ -4436,6 +5344,12 @@ type StrictServerInterface interface {
 	// UpdateMember Update a member (name, email, role)
 	// (PATCH /v1/workspaces/{workspaceId}/members/{memberId})
 	UpdateMember(ctx context.Context, request UpdateMemberRequestObject) (UpdateMemberResponseObject, error)
+	// UnassignMemberGuardrail Remove a member's guardrail
+	// (DELETE /v1/workspaces/{workspaceId}/members/{memberId}/guardrail)
+	UnassignMemberGuardrail(ctx context.Context, request UnassignMemberGuardrailRequestObject) (UnassignMemberGuardrailResponseObject, error)
+	// AssignMemberGuardrail Assign a guardrail to a member
+	// (POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail)
+	AssignMemberGuardrail(ctx context.Context, request AssignMemberGuardrailRequestObject) (AssignMemberGuardrailResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -4995,6 +5909,154 @@ func (sh *strictHandler) ListGenerations(w http.ResponseWriter, r *http.Request,
 	}
 }
 
+// ListGuardrails operation middleware
+func (sh *strictHandler) ListGuardrails(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request ListGuardrailsRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListGuardrails(ctx, request.(ListGuardrailsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListGuardrails")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListGuardrailsResponseObject); ok {
+		if err := validResponse.VisitListGuardrailsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateGuardrail operation middleware
+func (sh *strictHandler) CreateGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request CreateGuardrailRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	var body CreateGuardrailJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateGuardrail(ctx, request.(CreateGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateGuardrailResponseObject); ok {
+		if err := validResponse.VisitCreateGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteGuardrail operation middleware
+func (sh *strictHandler) DeleteGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, guardrailId string, params DeleteGuardrailParams) {
+	var request DeleteGuardrailRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.GuardrailId = guardrailId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteGuardrail(ctx, request.(DeleteGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteGuardrailResponseObject); ok {
+		if err := validResponse.VisitDeleteGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetGuardrail operation middleware
+func (sh *strictHandler) GetGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, guardrailId string) {
+	var request GetGuardrailRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.GuardrailId = guardrailId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetGuardrail(ctx, request.(GetGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetGuardrailResponseObject); ok {
+		if err := validResponse.VisitGetGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateGuardrail operation middleware
+func (sh *strictHandler) UpdateGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, guardrailId string) {
+	var request UpdateGuardrailRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.GuardrailId = guardrailId
+
+	var body UpdateGuardrailJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateGuardrail(ctx, request.(UpdateGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateGuardrailResponseObject); ok {
+		if err := validResponse.VisitUpdateGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListKeys operation middleware
 func (sh *strictHandler) ListKeys(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
 	var request ListKeysRequestObject
@@ -5135,6 +6197,67 @@ func (sh *strictHandler) UpdateKey(w http.ResponseWriter, r *http.Request, works
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdateKeyResponseObject); ok {
 		if err := validResponse.VisitUpdateKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UnassignKeyGuardrail operation middleware
+func (sh *strictHandler) UnassignKeyGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string) {
+	var request UnassignKeyGuardrailRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.KeyId = keyId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UnassignKeyGuardrail(ctx, request.(UnassignKeyGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UnassignKeyGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UnassignKeyGuardrailResponseObject); ok {
+		if err := validResponse.VisitUnassignKeyGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AssignKeyGuardrail operation middleware
+func (sh *strictHandler) AssignKeyGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, keyId string) {
+	var request AssignKeyGuardrailRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.KeyId = keyId
+
+	var body AssignKeyGuardrailJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AssignKeyGuardrail(ctx, request.(AssignKeyGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AssignKeyGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AssignKeyGuardrailResponseObject); ok {
+		if err := validResponse.VisitAssignKeyGuardrailResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -5289,178 +6412,265 @@ func (sh *strictHandler) UpdateMember(w http.ResponseWriter, r *http.Request, wo
 	}
 }
 
+// UnassignMemberGuardrail operation middleware
+func (sh *strictHandler) UnassignMemberGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string) {
+	var request UnassignMemberGuardrailRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.MemberId = memberId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UnassignMemberGuardrail(ctx, request.(UnassignMemberGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UnassignMemberGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UnassignMemberGuardrailResponseObject); ok {
+		if err := validResponse.VisitUnassignMemberGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AssignMemberGuardrail operation middleware
+func (sh *strictHandler) AssignMemberGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string) {
+	var request AssignMemberGuardrailRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.MemberId = memberId
+
+	var body AssignMemberGuardrailJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AssignMemberGuardrail(ctx, request.(AssignMemberGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AssignMemberGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AssignMemberGuardrailResponseObject); ok {
+		if err := validResponse.VisitAssignMemberGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H39cts4nuCroHRbFamKkmXHznTsP+486UxPdpLpXJK+3p3YJ0IkJGFNAhwAtK3OuWqfZh9sn+QKPwAk",
-	"SIL6sOX03O1UTUeWSOAH4Pf9hW+DhOcFZ4QpOTj/NiiwwDlRRMBfv3JxIwuckHep/jMlMhG0UJSzwfng",
-	"Et25nxFN0TC+k7PJZBKPJuiScbUion7ghdSPYCbviJDodHo6GUQDqkcpsFoNogHDORmcD+68CaOBIH8v",
-	"qSDp4FyJkkQDmaxIjjUkal3ox6USlC0HDw8P+mFZcCYJAP5WCC70h4QzRZjSH3FRZDTBGvqjf5N6Cd+8",
-	"Ef9JkMXgfPDfjur9ODK/yiMY7ZMd38zW2gqGiH4mQpQhtSKIsFuS8YIgckvEGgleKoJKSeRkoN+2A+t5",
-	"Lwv6F7KGrRe8IEJRs4JEEKxIOsMA+4KLXH8apFiRsaI5GUTtTYgGKZV4npHU26E55xnBTP9K7gsqiNw0",
-	"IiuzTI/gNrwzA4WxyT3OC/3U4IasZ9Pjf/7x7NMP//P019d/e/kvf/jXk/91/GX6+dXH0w8hGClLsjIl",
-	"s/ma38wom2U0p6qLXL+uCGCQLAhLETe76qMTv2OoEPyWpkSgG7KWKOElUxIpfodFimIYOJ7UMHhbkeE5",
-	"yUIYnWN5Q1KkNwfxBUx6Q9YRIpPlBMXFzQzPk//89/+4X//mj1yvrloNzrKfF4Pzr5sR6wNnZD14uG7j",
-	"02dYNQymMeqXzz+iggi7ppkgkqhYf0N5GiF9aBpixDgjk84pOqjMa7vD9l6/9Ane0QB2Bs1JPidiRtMA",
-	"PTp6DvxgaXr2Wyq6B/AJ6EStqNTb/kIi/TSRSiLOsjVSHP1GBB+nWOGxIJqwKWeIsLTglCkZPuyySPem",
-	"pArTwut78HnTV00VrVf87bGb4bCujwSaW+MRc+TzgsZyrivI+fzfSKI05IafvIE34LDTlOpdwtlHj78s",
-	"cCZJ1GI5PvtIyQKXmaqefCZ20s8Mtk3fwzf2oBw0JPc4USglCc1xNrowlMQFwnNJmGrQVE4Zzct8cD7t",
-	"XRYr9YkPosH9eMnH9kstaCZ/Nb98F0psbseXFUHmZ8fLEE6U1Eu7QHaTNcuEXxOcZUS8kPaNIINzdJ3j",
-	"+/eELdVqcH4yncL+uL+Pox2ofvPxtugLJt2G7GlXhmo+sU22myF+pWr1mSRCb3Frchikf/L3VKr+maki",
-	"udwNBD2knQMLgdf7AlLpJ0/Yhn3n/AV40RPYzHdmK9+RjQiS81siEVX/6OzjMCQdIOEepPFobec1VCTS",
-	"xu0bozt3uV6RYcoUuVdGgdO6mzZOJujzSquOoE+Ask61lmFI5wJJxQVBVCHG7wL8r0UdevIucVzrlYpk",
-	"RRVJVCkCBElZUapZzlOc0eo7xyk6G91kCtHAvrduauJ6qeOrcjp9SfTHEO/mpXrKvIrfEEZ/I2K7QlSB",
-	"GHXXGoIjyGGkpFJhpj4QKfFyA5cxZNQyn2q7byu7EGRRSpzt9izPABLCNDV/HWAHpbcGbws5z2ZarDa3",
-	"etMyOvuwUSYAOMHdU4rkRUAyJRmWsksysSTilqTxBdJWrNZ8MFpgmpWCROjOGmNaSahsrhyv0ZxmGaLq",
-	"HMWMq5lWmmI01NSjzV4kCE5WJG28NopQDPtN0hgNGwMa7wBJ0R1VK4StSY2kwqqU+r2SJUQoTFmMhnqu",
-	"SI/MkJYKKeKlilBSKsQXC9DhGqMtsZjjJRlpmnZHZ1as5YmFfWBRAb6sJgseLIA2M1/vysPAi/BFvxJk",
-	"wxlWhCUBbvaBZhmVJOEs9S0czd2WRizkPDXmbAdOt7nBH83OhtlnWUglCM7Rn798+WjPINL7OtXYwBDj",
-	"FddEWAh6S9IQbC10rcBxMFdA1OsPYfObFVZvuOZ0BsQOUq84TVr8bNNRvIHnQ0wuqXXJSvegTL06DW58",
-	"2x2yJGy8nzukOrqA3q5/QmqFFTKoCoRkLeKgcm43zGNPyQqrSVLvXAiXfRwJyFFHnjIrl3tBI9dSkXy2",
-	"oGxJRCHojty4dMx+0wH+Ag8F7XC7CfVR1rjmoZ/DGDffdqz7ZJba3aWfC8Iu3yH9NKofr3wXqMhKifRD",
-	"4N3Q9hW5V4RJ/dAE/cJumFZIFpRkqURYEISzjN+R9IoNYeiP715IZ6uNEGYpKrCU+gCM2VaRaskULzXH",
-	"nVyxQVsgLgAclqxnBWE4M+pDju+NWnriqajjk7ZOqvEU389qPJqBLhBgHT+DaEcJLkC5gqcihCXS75s/",
-	"LwwDmXPN5AVBkihYhszB/ETgpiXA6Srwjqf2fx6Yx0FOWE2zG2xoiBXKuVToeDqNpub/F5q7GepLeE4k",
-	"SjIujex4BERGe+lhswlnt0RIcEpHqIZFg4Hcq+Ar342t4UpbMpvxzrx2XEHqvgiolURhZymGFZSACGmu",
-	"6E+CkDH4Ts0TSOGlpoOEi9RJYn3US8KIgDV7jKOmux6e+AFOBCINuFQrLo40S4qdc5ZrvKZHy0KNT/lY",
-	"H0o8AkUAFWAwoWH8P8wn895ogj5Z3oFKlhEpUQwzyxhRiZb0lgB4NXfPeXJzRJIV72Xksg/qBc6yOU5u",
-	"ULLClEVICUpSjYZ6Z0TjgLsj18f4qntsLIDo2rbhjCDD5PRqZFkUXCgjpGsk3oa8sF8sIY/jGb5g2YS2",
-	"H+1zHwVZEKHnkwMvoDNzgnhPxRmCLt3d+ZEUgiRaMqBhzZVHFwgnCSn015rF0iXjoqHTeIKN7KwgSCI1",
-	"nw/65n4SvCw0eWQAjHN1W+1bKUHnpaMR3zY/exWCSfGiO8UvhRYSp9qsLZA0AsDwE86IVVnbQ33bCRVP",
-	"25h4DUAIrMhyve3AP7vnzDsE57v5fM2zMw7LC9DapTtBvYN6XqzonGpD9AKBmNekgLM7vJbI+oiACM24",
-	"sC9tQ904kiqdZBcvhza8NHuzpn+QXqYBcjHGotFMu/YZ44zEEdKsj8dgRBneFRsep19GBoaJG+xgRqce",
-	"rpgVjdUcb1uNwExqCpEHIMHdnRTVST1hxqiDLIKoUjADSxBDdsWNUob07EttYM0zCKPbqCNhKdIPP4Yb",
-	"tJ0xTgPp03E9B0snHmp+unDq6ZysOQPVH+y+SldtqKUrwcvlqrtXnk+mpQmRexUZox3BSepdsE+jAgsl",
-	"J+ivEJvRkg02xLldKiXJaheaDMDhMgk4indiehsVLAPTRywCVHK9MezZ8hsZ42igNSiTKSAGFjsiz6dk",
-	"6Hiza6kvAvv7+Z7eVDysZYJQRuVqJgi22RdNLNBCKkIZIHaEavAjhwqzBc0UERpRwP8y2S0WkJJ7b4M8",
-	"4ZzxZSH4XG4wSz2ltCaSjY7qttcSkELRWzLrLH8L7G3jFhZSAxK19jN4Eh6+BqjbJzE0jBW5V1q00Bwv",
-	"yawUWRyhyWQyOgz1g1e6n4W3fdlbne/wa3DRgqSEKWo8uk0g5ljCygJK8y0RgqZENtyVLyTSr6BfPr1H",
-	"w8vfSkGQIJKXIiGRfuh+HSFJssV4xaWWIlwgpW1+cJGI0U4YevhMn7ZbKhEk3TNNpydDBvxSJkfm8uM7",
-	"PzdG3oz/89//A8+TNJ6gLzbWTJXeHC1InUe4lqO7p4wUgnJhAx4tFM45WyKpx8YZSqqDhwA3mEDuIMFX",
-	"jDS2SoXcgBqwUoY9l5v8Ypctr5iV2QlWOOPLptFozNLQen+fvBTPB9ZKS/ESTqod3y/3pKa8R+Wf4ILO",
-	"bDzP03BOp69fbQ5GRoM7QRXRZm/lTe8n9EuG8FzyrFQErZQqhnIE5K31B14qH4si9PeSiLWm6oXAyxxi",
-	"Dhrdr1isX5XnR0f5euw4wsSc9QRrPjFJeH5kfRK3x/EEvVMoL6UyURGEUVHOM5ognKaCSHmOMs6LOU5u",
-	"oitWCHqLFYlQRtnNOOMJzoDFOheNe4lINKQMYbZGjCtwqIyAL9swBloRzaRZivASUwaOtysGHhisyB1e",
-	"awnASKKNTusC0T9yMF+0lqXZO3yXG/Uq/vj208e3X375efb2p09vP3+eXb5///OvsfE3NuLHpz9s4Vrb",
-	"rb2+uPQW/mCHnW4j6Y3h7f64hUPSzfh/gKwQT4w9OjOkHuNp2SE+LPvP/agske/EDCTiDBkeZxM3koxg",
-	"IRFVzfCkTTnVnMJKjdEkhPRbxf1m0f0opA9E3TrHAdHHP/I0lGrMUxIW9V7wryHVTqcnG3zdoWxerNAK",
-	"FwVhVlu8098ojlKO8FyzXRoOIm33SpttbnlL6vhsjIYS5wRhiWL4e2QCMilRmGbSRLRS4qcZ68ecWgOa",
-	"bwzqBGW3OKPpzDrqIhSTe+NDms3Xsc0WnDWSUZv73Awa7xgqbpGbN8Z1r8H22MEBEewgvqFRHcJ1H2L1",
-	"sxfiMvG3ggTIGVxv/7xf7Hq7qGs9KiaHwGlm6DMhKOWJPILv5SQ3vkKISIFcprWzp4WnRsg5+72FDFpR",
-	"4pBuNDMG7IzcJ4SkoE3hUq00JzS1B4NoMC/TJVH+I/abkuFbTA3/sCGFGeNqZu0sT31rf01ETo2rOSWM",
-	"VmkNC14y87lGTKPf3eJkPRNEU1pio6RErXjaGjjhbJFRiKdqnZSX+lOB1xnH6UxxPsuwABwRWBGTaOev",
-	"qwLXnKP3RXOp1df8lgg9ts3B8J/RjEYwnFVjwReiLDT4IRfJT1WYqYuWmPEcZ+seVvWRiIKokqOEC0ES",
-	"sOyqXLGEi9SyB+MnxKyOwQpi4izOVjb4U0fKnckcoSTDeVFHcQWxYfW5PrKdDEdcBFz+fxI8hwHjfxl/",
-	"oSoj4CCONScff4L4iogrYFYE2/DT9slMQlHAm/sWSlyqHbAPRuHo1kbfic1ZCqVlYJaQrFIdO2HUjBKm",
-	"0KpkS1QWaE4WXBC3rSZJhbC0Yeh5MvcxBvgzJADt6x9ydn73awmZr2EF44as+zyGO2UgoYVGMIdAFnlB",
-	"eC4aG74lU2mXdBetgoFKRheQh49Smu7mUnmkx6160SQHzBLIXws7D5tPmin0IMGHa65t1bsdchJhg0k6",
-	"22HLPO7iypeCypTgpbIw7oaxn8wLP5KEatkSqFT6M79zGGCkC7rTNmey4pIwe3wuYazIMEN3kAySOgVL",
-	"806bAQOrGQULmJph1K2btymxzVNpjdPGsI4lV2h4Mp3a1EfLyww2Kqw5+iiM0ebJPnVes4+Z4rMFFVIZ",
-	"ZHkEecHbJmMFDW2wEmIhm6jBg9GhcyODrvexQnCbORp6ROFslnBj3e5Q2hYNnGDorU+haTONaYlvDe+u",
-	"4d2J6EEYz4hUNHcpfN3JzCbaUsGh1vCkLX7hUhnniRP+LyRyg100IayEPHClISCy6oihUU85mg0B7un9",
-	"79SBtTmEh4q+vPQyLJvnG0KLfrbWwxobGFFLnlqWeIpD94RCan2ttB3Ah+JpgAGlgml1PSmF5AEf70cs",
-	"JRiN5gFj3+lD1m+hAoKipl7MGI0ZlubrHXB1VxdKDf7T3Df+Nuw6958JztSqO1/NWz0f983WaI19LTRT",
-	"sPwZSnd2SgWtGM1/uYrp/x/qmvcpX84xZXupLzUY20qinVmfYppppnVHyA18yDlTqwzcvVuP+pEV0c7d",
-	"HhZYEEYzqkpKioyvcy1i3DsvJNRb5HhtnZh1jbwE/0VKEpoSdLeiyQqVkjQc/C9ks4S+R2JtqfTqJjfw",
-	"O2Z85WlOWVULPYgGt5TcERE01vejdSNJzGnt94470P3esviw60uPCNO1gnEbqslhtz20eURBeWkde/42",
-	"tpba3q/IZ8kNZtvD058msvYqRvUqHIM0BPuhkd0WbP7y5c0F0uuURrlHHzhL8Xo0QZem8ltzI82WcoKZ",
-	"RBldEM3u/eKhTYyig9sfDP4fpMeH5oLZHt4BL32Z5HtKnq3ZTJttx4wcJmRtScPi/RbMM3v9qPhztbVe",
-	"8OXlyfSAVfA7b1uoAD7qz7gyiz6Awmwx9dEBR/P+00jfwbDfnI8KMv5jnXh3Zc710/Jdt4qLN/pU/WeN",
-	"I5UzmuBsJrNyGSTuZiAj7AfYr0yuwZG/bedU3VKOffOFEqsnbi47MI89RIOqPGLW7H+1T3F0MfOzCwKZ",
-	"r1u2lEow5IXb166a1VuDtc0D1AnzNaBpTd0lsQ3qSl1j1xnUnULUxNfWVvXs/XUfNby1fsbH7bH1Ssy0",
-	"sT57Oc13NyU+EpEQpmhGPiusZMC2aXjxFA867UZQC1cnoFtPkusS0e3s8tgTd8HDHlvERhb7CMj9UFPk",
-	"T4L/Hf0fSEAaZxnO8RH8d/xy8nL8h+l8TJlUokyCbQf2J8eOu7wz5t9LzBT9DfeyFMFLZTYoGC9ynW7q",
-	"DnYJZtY+orLyZoftoT738hQxzQuzCI2PoXje1rxRz0OUU1YqEqHxCUqoSEoKthxDw4wsFOJQvw6Octnn",
-	"b346q8LLXUp9h1hqGz12304gmBePgv4Bm/VblOpZaMuWbtqazUKDCIR2gYrXr515LG12p8I0C1JTWYA7",
-	"HgA8bsqulJcmyLy5OUtrELvKJ45ylge8j2ZLNDLIMkmIlIsyc6FVaT2PLmPRfe2aD95Rlpr2JXtDFtY7",
-	"K17S4BwbeX6ThA3Stci2B5c9h3VFxFvFgdyuch5Qhzqo8lPnZeyspDcEYYDC9/NA7STeWzK8BnqrutCv",
-	"t+tlHMJmAS358SYLOG2CacI5L1ntqDRtnoaCsBQai0CkDru+T5FNccdokXGsRo18uelkOp1OX56c7dXt",
-	"qc0XO9tUnE3D/KdbivuHs12ffL3zmK9f7/RkO5f2bDowAJnJzEChk9EaAXkfbtB1iTSvIdXhYIkwMjOa",
-	"gkhW5kTQxFaiXyBBcApPMdTo19U6t2by/nRy1qiV3VTx+G1QaEYsNHT/++t0/Pr623F0fPIwvLqaeH+O",
-	"/vs/dQXo9WY8qBWoVnmvbUtmlUwT2Iu8uCkUwBegZ9qcRSzdwu3OSL8gEpWMKqN5tJVrP3Tsb5DpgvAq",
-	"GLjIm1WzjZYjNsTcHer4bNCfD7GdfVXRzWDXEx+5jIB6xxY8IB4KGtaR7qggyKB8nSUmC4JvQOmnCg2N",
-	"9RohzLRWVNAkQkuiMWe0X9lL1eB0luJ1QN38M79DGWfLZlumG0IKiaBKYDg+dskVfcpknw9ACUyZnMHc",
-	"CofN0WAH178Rwc3sFfghJbodHdRwVFJHb74ZvgNIZ1c2He0BZEsDSx4tYkINDrY5qro9ZiyJVidts3lQ",
-	"UY/aJVxIN5y59hOyUSLR0AC9g9XrmCU8y0hSUbxrd6aHg6pVFnZ1mxLqIO3IloVhmt0Y7uuqsPbogofv",
-	"ZyAC9tzJSmM0AiRFeM5NvomtaawMsaGf332Oqgnj0XnVEDLXRj9nV8ywHWT7Dhi+U/W/cU+7bknI8HZp",
-	"4gy+nJJRJahASl0xy61lqKdPkytvM66tKPUZ8+6v1Bx793c8nr3rSyEvKGehPF1ocqJCWJXjtckgbHeo",
-	"2h25wNQNWGXNiRRHSqyNoyfasZlLeyZDvIKkM41fvRmYn41fqaPnFESMi0pNrBpABErdPT1lS3cfr4dD",
-	"t7GlBy9ls9rsD1B821j//YH3zc89nSYulNp0uuzQsoSHSq9jw0giFNc7aPK0LQbE0A4h/jZfR1CdDUt+",
-	"iJub45iyYYO+EybYTs9rdtDOtfFZ/L6jDSr4/FFcThrjjATeCp/PHq1kPx0g5cBmt77BLKUueNSKD9UC",
-	"IKwO2o4EkCcKgoNa2SGJYT9+4YUpRglrgY9s4Sgwu+lCdjyeY0lSVHAJB+McQ0WG2YXrbm5qXuwCe9TD",
-	"JCjL3ymJbnFWEpdKlNr84BcSxTdkHV9AobUAxxw0ugIWOdlqGgb69BkQroMY0MxNDp6P05EchBpi7GTC",
-	"hSkFss9M8hSRe2gbbPyJosx21KgCJQUOp3rrJRxW1HnzNp3T5EHLCE6LkRQNY33KppmZO6+mcmKcsjsp",
-	"tB2cD/C6YE9lqIuJ4ThiROU5isl9AaUxkPw5K2UaR96XudR/2hayM6gOUivC7Pdjj+9pLqgWyvyiuV4q",
-	"8J1rDtvC4DnOMNNam36mh5Lw/cx0GO5BCbPRLyTiVUPAyFCDJCpMCD36QNs3Xg/j9RV8hQjTVGDU3RtS",
-	"qNGeKoLPX3tM6d6mh9avr3VTl3fbINkN/Q9s0n1PeZ35ETLIyC3lZR00MSn+/DZA97sIRruj+vcYDW3S",
-	"bXzOqBI8RkcoPl9knIsYyXKxoPej4Nn5tQD79iTrZK7aHwxhRB0G0D6DBvWHONdnD6SO29+lnjvO5aY3",
-	"HS00mulvqxmal5/UbV8JLkxZ4gJLZT4JklFbSufIKCgWf3GZeH3GhodsgcyA9mMzW2nbHbHKLt8wYEj2",
-	"71V+AMypF4S6OIFZG3qf4oYQcF7xVYtqREkMqvoFO6W0nXQ33W0UpqAO5QfrjupH+nfBJPPveQom8X/T",
-	"7FsLMj5Ce0mFhkqUZFRvTqNIo6ckA81Jgl1Ca6cy44ppxdPVGLlynqRUrjaQKmmrN5NVyW4m6K0d194j",
-	"ZS/usp1KgZWRLL1iQ9szCex0g70Rsg3kZeT1HxshrNApmq/1kJWT1ljxW7xhHXbSobzW7luSqJEvxHWq",
-	"u9wOk4fYztm5k4dKLiwlmbnk1pnXjaX/krBWTrNpvjS+oylpXRHmuwaoH/2/g04pVKEVlohxrwmM1s80",
-	"svC7XRyZfvCsdx1bcxiro3pUGuMjU9WMBfUPlT+36zVAmzGmaaLvhEHdy+WaTiVG7jzkGfLFItg/R+K1",
-	"RJKPdkAcizPmEHbAiXTXQLdV5ve7AsnDht2yRe985rLplZoLtXegHiKqrPlwo51d3e7VXAcIBHhwPzYK",
-	"UA3xtPTY/h3cPvOjkmQfyU82EeV2Dw/YH0kpqFp/1gu3niqCBRGXpcnva0eEq3hc1ZquuvVnYO/chFlh",
-	"kJokV0oV5lJPamOBYaUc+sE2uv29f//BddI6h25z5iqAMVTe1CGbsWtFnBEAjTK0EBxM/yuWY7a2hdyO",
-	"48gIlZLawB4XS8yo6RAf4kyTK3bF3nq3jFLp6udLph+Kj26PYw2RaSXrRZJMuSr0/jIP4gJ6lWktZoLe",
-	"OY34ikEHscToRTCJRF5PE2J7g11CU3brXj1Hf4RtRu4EajBNS5ZSEgl75q5KjVD87cr0VbganKNvV9CO",
-	"5moQoSs4KfPJNqVxf5i+NFeDhwdjfAtyxWLb9kdDHbtHJl5HoJE9SdMhpvJkxVV/BtvQLKMJsWRqr6e9",
-	"LLSmPD6ZTE1xtwLVx8e7QTS4JULahMDJsXkSQsIFHZwPXk6mk5fQQkWtAKWPVlBo+Zv+vDQFLIZqKGfv",
-	"0sH54CeibC1m647bk+n0YDfc2hkCV9taB0KihRs0RKa3ZNKgz8H51+toIMs8x2I9OB+8p7eE6ccLwec2",
-	"90uCj9atSw6u9QBHguB07a+8OfXJdIruVjQzMte1rDMdmyVSAi8WNAFaMzcNSVDU9GnPsSQX6Gz60r4P",
-	"VT6gqqfCFBFCpM7eFrRwLVPcq5OqvMo7hE8Ep1Sv6/c5Bz39Glp7n01f9g1TwWV6jWw8pmo928/p9vgo",
-	"WWF1VBsixojke1yHElkjTO/9MDafz5E2/OIIfTYa+2dtDL691UsxF50wriLgLlescYGKc45suUil2ZK2",
-	"fV8KsKQvfo+YBAtw1DXvqEAUmsTHNI1Nl3Dm+uvUddXjd2lsu+lAp1EICLtrrdJgb5MIfonBCI3ruzFM",
-	"clKsDbrYZjdpXlwZsdEVM3Zr3awWEovBjHXWbawx+Rx9/fHnv769jiPLoO2dN+fo63U8QYAh0uuVc8VM",
-	"yrprIwC2K+wj9MwwHbMu7L8IL7QIoQoeoGw816sBICTs41qfj+nDFhsJEjfasZyjitlbdtukOKPmti5+",
-	"qmLKrpHdFqKrzNNvjZthXp3697J89YYZ/JlkGY8qVcIVXZ2btg0P11WkxrsN5CHakbrDFwo9NPU4m6z8",
-	"bCymtaWge5F7dUQ03Y3r6xjq0VouWoNbcNVg0hzsDeDgP3/++a/mIsIYwaAyQoSlGh8MHjaQs+ER8e9z",
-	"D12WU2VWDPUk9noX69zhC4d+w8+f34LNZQgSdrBFrGGndoPmjboU//T2C9IMsP6t1ibDV9E/RINTc147",
-	"sWj99PFeT5/s9fTLvZ4+3evpH/Z5+ngvSE5e7/H02V57crbXnpzttSeVu2EPAV2JZMPzEEZa2qJGXxYn",
-	"mys/dS2al402d0FN6otNRNJSJUI2mB+hhozipUp4DpqwVss9WqjaW7eLZibo0vXnQ1giyTnT/zb6rq2w",
-	"tL3X0F8h1WvFtXgO50uRexXUvbwGJhAPq1Iwvm4lYzSMl4SNtQ1iqq+q9o6+TO8IcwjR6QGhA7Rz6p0b",
-	"B1+TWfvMwEsB1rN+nY5f4/Fvl+O/XX87jl6dPgRyf7VMeTZmH+gg08Nc/Tu5np2DfTeK+sldLqewkl3U",
-	"9gjL2rc1WVnH2bKvqYAmBy3Tbsj6hUQaPTRlzUkWmX4DkMpnW5bYlicYLnWxPYI6SP6mFIIw9RcIMj4b",
-	"RvidGXpQASJOe5/qk87pRwBiTipGY3d20wHVN64Fz8jzv8gVLlxiBcqo5oEmcce03zQD2WtnFcqI1qeN",
-	"a8JGtMPsD3hb69KB7sm+p1J9MKA+47HWxTQ9h2oW+b3PVUMEu2f3uN5IKLg0HivFvWO2rXrbx3z0zdz5",
-	"93D0TWbl8uGoUTa1GwKc26CenaKTggMzWWMJsuCkI2WgXLWi8ooJAkf0QqKcYFkKkhNoJWcq+hDXIu7M",
-	"lnnKCL2cus+mDz9K8foCrixu1QgbG6lOi0F1ZqQ0o9ZDjSYodrVxsYky+Fc0dzH1irnyVqrQEPvhLehs",
-	"rWRTF8AM4RQX2sJzv19+fDcK2WkVer/1+ws3RTQI0gKDC8vKUXOaG2Wp528+PvkhEBwKDmxLCR4/7PVz",
-	"U2m3ZnETyRqXg5J+osf3laGXBpAXHghR5a+gAmX0lqCVc1H20nHl3e71dGpU+lg99YzH0CgQ6fd5GkAm",
-	"T97AL/XdMF7HLcdU9BZCwUzBM5qYG/J7N7Hu7tXL9i6hZZgkxLQIbSaXaPqfk4wzSF8PC6tf6zme8Qya",
-	"wbmeQ6iXOzmcKOqyR3/Lc8zwEpj6APLdgz5OY6hJhP0UAntrPcQukck/dszUfFeFpXwTBBJOteGDOEvI",
-	"5IrZS2mhUrGKJOsjhYTIOedKKoELM5K95SjHqYvCFC4YAWFrk2hwxcZjN1Q8OveABsCklsWMq24LOXOT",
-	"kxXYS6IgNwJDPbr1pl6xRiz8HK0cvzJr1oBDXZxEyvhcezx9v3rh3/2cfHvim82p2Mnrdvxc06dbMT7y",
-	"NtEyCvPXC1kp6IdxNviB9yAVdHjP0bfq87v0wZBHRkKX7VbILHhm4Z+gH+FhE60xdCIjg67gQ64V6gur",
-	"sGkkgjQcuMjWEK42ELAlmg5KmRmaKNU42NPQFaH6nXRyAFtGD7TLxka9Eb8NoD8DC96miNQOn4MY5Dvt",
-	"TEuFDM1UP1Iv5V0KTvoCq2QVQkdmIlCigZdQNAK81CBo3Je7ELteI3WukKnQkxDyBnnbZtsmc0hBxIeb",
-	"y7rq/QywQ5Oj8d3YoU0J+c5BiJ1Rz944d0gUNCs+AOM7amW1BNWxT11Miyxb5wKZ6qQJMolXfkWs0xEi",
-	"i1WuhS+4mMKK25tGjuHzBZCat5z1BWtqYA6ku/3xX3/+S22mNhMqn4eJBHW/TxtZh9eyl7BErM3d0goJ",
-	"IhUaXr79PD45ezX+6c2HkfUGwtUyGShJWs9qFPNP+qKi9XVsz8MdOhc5fmdtKXBv3VY0Q0NDIaOno9tl",
-	"miIcQrUDMIqjb/UfeylPLUzr0XlaqPH9lZ49dq1f/dm0iunvimWH0oAC21Qh8LPws7C3zMfFjV6zgJes",
-	"V8faqFqxMstid8li7G5mjCc9etB3ZHW/jyb0+yBhpQMdkMnVYTW5MXDmVzp5oVpzsZr0PYtVYzvI8WuV",
-	"8soIMQIN/0wDhitWxXTMdeRLyrTqOEGXGgdl5Jwd+lejd0kkCaltzBfywtmjyNZvU0DcK6at0xcT9MnC",
-	"iIuCYAHGJ7oTVCnC0NC2ejTXWWLb9KB9LZbNhBnZaPgV2xYO73G5/+Rt9paQOHTK8A7H5KHV9cZQCgMu",
-	"3r6gd3XBTMiJfnL2Kuib3wKEu+1ubeZv9PDog6NRFx4A5dVpf5SgNZS9Bm2/gXbZV8h1cEhMZeO+KXNT",
-	"0Ml0GqHT6WmEzqYno761Vk0QGwCa7mNnr19HdS+y4+k01PJ3K7i2CAm8KMLm8wHIrtd9CKyF4HkDqF2q",
-	"xfYApkpH3AIHxAyfCsVHvCRI0t8IGlpuis6mvSfiblUIHIirh7AHsstxxN7tQ7HjElUttbtIKASHvbHo",
-	"HyWm1bqwKSC8fmYEFqRX6Z35gcxCb8SmRHges3CbFNSSoj82s6MkcvhQjdwjmMJ+gL9oEJ7xxE292Cbj",
-	"H5y5Q+PIMMBK4+AYHejQbSjlu5v+qhS2O0gdt4HzYgmZoA/2jGwcBXbBXhuWS5Ld2pDchdGKzW/m8n42",
-	"9sNGFw5B7AP2YqSQK8BlCx1eMTan/PvY//7c6QYks3FoyF+ozsOgGhrKFb9jxrnC+N3ocBET5tDvsZqy",
-	"RoyjbzdkvcUB4DmToMTcXEOsVwuMAm6iqzp7cmb5h81Q6fMQBPPLTkPIfstvDuEaMAPtsG39/oBnzokz",
-	"6LZDWpzjafoIDJqNDuQQ2GFzDm78AwIeyOr/k6m6qZon3hBSWNYPBXYXbcsftKk4sh/MTWw2F7e+di+e",
-	"XDHHVHOsUZvBXf4sRfY2q1oWAru9qHIv//bjpwjBSGtbIjYmDM8hsRC7t1Ow7BAjWg1ueSq0FIWMUY8x",
-	"Gwe9ORewXSyf1kxmcsUuq3GfQLa9IaHnZvW/j/9jZ9o7nNPjyfzbIsPGRCaLts+a81nf+tSXQWaAOJDS",
-	"lVdL+gcJt1wY6e606TS1H/uUpQ+uKeBzEFHj4rHvrC+1rt3aiA2HCo9UHRafQkJH38yHJ0RC0ND8ozgS",
-	"JOe3pEq4Gk2Q0T2Mxm5mMukzNrMJKifN6zYFak7sKGmf/uQh0XYVyo70dBXKLGzLpvcrUH1AT/8fRUET",
-	"RNm2GwfXmByyfodQSWUDDm2KqGneZV3hGRk1s8LsEP3aST++pyTnKoTvRl5+B6b5+2ge3xdjq4iLzQwd",
-	"mooh6KAUmRPt5aXNKv5mG5Sv1xrBTMurkPf/EmU8wVnVPgFaITgPdZzjG4JEaWpaS5HZdijnR0fw1opL",
-	"df7D9IcpCGgLXLjg329y0ipfBHns6ueq+sWuS9RUyQBe1z1zvYoRbQGUpjuDc4Xa/OjuWK0KrSqLvuF/",
-	"rKsRbG1Rd5w6GTqqcxWd9wlGhbQUL8Dv2qnoI7V9eG3GrMZawTNvXu+Yu1ObXhCuv4Xfq8EH3WvW8HD9",
-	"8H8DAAD//w==",
+	"3L2Ncts4li/+Kij9tyrSFi3L+dqJXf+615PO9mSnezo3Sd/enXauCJGQxDUFcADQtjo3Vfs0+2D7JLdw",
+	"DkCCJChRtpz0zlRNR5ZIfB6c7/PD51EiNoXgjGs1Ov88KqikG6aZhL9+EfJaFTRhb1PzZ8pUIrNCZ4KP",
+	"zkeX5Nb9TLKUjONbNZ9Op/FkSi650Gsm6weeKPMI5eqWSUWez55PR9EoM60UVK9H0YjTDRudj269DqOR",
+	"ZH8rM8nS0bmWJYtGKlmzDTUj0dvCPK60zPhq9OXLF/OwKgRXDAb+RkohzYdEcM24Nh9pUeRZQs3oT/9d",
+	"mSl89lr8B8mWo/PR/3dar8cp/qpOobX3tn3srbUUnDDzTEQyTvSaEcZvWC4KRtgNk1siRakZKRVT05F5",
+	"2zZs+r0ssj+zLSy9FAWTOsMZJJJRzdI5hbEvhdyYT6OUanaisw0bRe1FiEZppugiZ6m3Qgshcka5+ZXd",
+	"FZlkaleLvMxz04Jb8E4Pq5LKVNIsn2cBivi4ZuSabZ8oIm45qZ6NiOBEi4KIJcm0Ihu2WTD5RE2H9Ij9",
+	"sDu6KcxTo2u2nc/O/uW7F+//8L+e//Lqr8/+9Z/+7en/Pvs4+/Dy3fMfQ6uS8SQvUzZfbMX1POPzPNtk",
+	"ujv4X9YMaFYVjKcw4jVrELCZUyHFTZYyaaapSCJKrhXR4pbKlMTQcDytx+Atfk4XLA+doQ1V1ywlZjvM",
+	"+mhcwoiw6WpK4uJ6ThfJf/3Hf95tf/NbrmdXzYbm+U/L0fmvu0n5R8HZdvTlU5uCP8CsoTFDwz9/+I4U",
+	"TNo5zSVTTMfmm0ykETGbZkZMuOCsu4tuVPja8LH9YF56D++YAXYaRbqxlNdZCOQggR8sF5n/lsruBryH",
+	"k6nXmbKUa55mSisieL4lWpDfmBQnKdX0RDLDSjLBCeNpITKuVXizyyI9+OxWlBae3xefG/5qTkXrFX95",
+	"7GI4qus7As2l8dhH65xHPjNqzO5TNRGx+HeWaDMRZGiv4Q3Y+zTNzKLR/J3H4JY0Vyxq8Tyff6VsSctc",
+	"V08+Dj/bwRv2dd/DRg44SGTM7miiScqSbEPzyQUeLCEJXSjGdeOIbTKebcrN6HzWOy1eGgIYRaO7k5U4",
+	"sV8aSTf9C/7yVQ5mVyTgz461EZpoZaZ2QewiGw4KvyY0z41gsG8E+Z075ht69wPjK70enT+dzWB93N9n",
+	"0QAmsHt7W8cNOt1H7GlXiBu2sU+5wCZ+yfT6A0ukWeJW59BIf+c/ZEr395xptlHDhmCatH1QKen20IFU",
+	"CtIDluHQPn8GXvQANvOV2cpXZCOSbcQNUyTTv3f2cZwjHTjCPUTjnbXBc6iOSJu2r1F573K9IqcZ1+xO",
+	"oz5nVDljHU3Jh7XRJEG9AGshM0oHHp0LorSQjGSacHEb4H+t02E67x6OT2amMllnmiW6lIEDmfGi1PON",
+	"SGmeVd85TtFZ6CZTiEb2vW1TMTdTPbkqZ7NnzHwM8W5R6of0q8U149lvTO7Xj6ohRt25hsYR5DBKZUpT",
+	"rn9kStHVDi6Dx6hlv9WG5152IdmyVDQf9qzIYSSMm9P864i6UXpz8JZQiHxuxGpzqXdNo7MOO2UCDCe4",
+	"elqzTRGQTElOleoemVgxecPS+IIYM9poPpQsaZaXkkXk1tpmRkmoTLAN3ZJFluck0+ck5kLPjdIUk7E5",
+	"PcbuJpLRZM3SxmuTiMSw3iyNybjRILonWEpuM70m1Nr0RGmqS2XeK3nCpKYZj8nY9BWZljkxUiElotQR",
+	"SUpNxHIJOlyjtRWVC7piE3Om3dbhjI08sWMfWVKAL6vOghsLQ5vj10N5GLgxPppXgmw4p5rxJMDNfszy",
+	"PFMsETz1DR7D3VYoFjYiReu2M063uMEfcWXD7LMslJaMbsifPn58Z/cgMus6M9TACRcV1yRUyuyGpaGx",
+	"tci1Go4bczWIev4han69pvq1MJwOh9gh6rXIkhY/27UVr+H5EJNLal2y0j0yrl8+Dy582zuyYvzkMO9I",
+	"tXUBvd38RPSaaoKkCgfJGshB5dwumMeekjXV06ReuRAt+zQSkKPueKq8XB00GrVVmm3my4yvmCxkNpAb",
+	"l47Z79rAn+GhoFluF6HeyprWPPJzFOP6209173Gq3VX6qWD88i0xT5P68cqVQYq8VMQ8BM4OY1+xO824",
+	"Mg9Nyc/8mhuFZJmxPFWESkZonotbll7xMTT97u0T5Wy1CaE8JQVVymwAmm3VUS25FqXhuNMrPmoLxCUM",
+	"hyfbecE4zVF92NA7VEufeirqydO2TmrolN7Nazqagy4QYB0/gWgnCS1AuYKnIkIVMe/jnxfIQBbCMHnJ",
+	"iGIapqE2YH4S8BMz4HTV8M5m9n/eMM+CnLDqZtjYyJhqshFKk7PZLJrh/y8Md8PTl4gNUyTJhULZcY8R",
+	"ofbSw2YTwW+YVOAVj0g9FjMM4l4FZ/0wtkYrbQkX4y2+dlaN1H0RUCuZps5SDCsoARHSnNE/S8ZOwJWK",
+	"TxBNV+YcJEKmThKbrV4xziTM2WMc9bnr4Yk/wo5AqIOWei3kqWFJsfPVCkPX2emq0CfPxYnZlHgCigAp",
+	"wGAi4/h/4id8bzIl7y3vICXPmVIkhp5VTDJFVtkNg+HV3H0jkutTlqxFLyNXfaNe0jxf0OSaJGua8Yho",
+	"mbHUkKFZGdnY4G7L9Ta+7G4bDxC6sW0EZwSZnJmNKotCSI1CuibifcQL68UTdj+e4QuWXWT7zj73TrIl",
+	"k6Y/NfIiSnMniA9UnCHq012d71ghWWIkAxnXXHlyQWiSsMJ8bVhstuJCNnQaT7CxwQqCYsrw+aBv7nsp",
+	"ysIcjxwG4zzfVvvWWmaL0p0R3zZ/8TI0Ji2Kbhc/F0ZIPDdmbUEUCgDkJ4Izq7K2m/o8iBSftynxEwxC",
+	"Us1W230b/sE9h+8wuhnm88Vn5wKmFzhrl24HzQqafqnOFpkxRC8IiHlzFGh+S7eKWB8RHEJsF9albaij",
+	"I6nSSYZ4OYzhZdibNf2D52UWOC5oLKJm2rXPuOAsjohhfSIGIwp5V4w8zrxMcAxT19jRjE7TXDEvGrM5",
+	"2zcbSbkyJ0Qd4QgOd1JUO/WAHqMOsUimS8lxLEEKGUobpQrp2ZfGwFrkEMe3QUjGU2Ievg83aDtjnAbS",
+	"p+N6DpZOeBR/unDq6YJtBQfVH+y+SldtqKVrKcrVurtWnk+mpQmxOx2h0U5gJ80q2KdJQaVWU/IXiM0Y",
+	"yQYL4twulZJktQtzDMDhEopuD2J6OxUsHNM7KgOn5NPOKGjLb4TG0choUJiqIEeWOiLPp4TneLdrqS8g",
+	"++18T68rHtYyQTKeqfVcMmrTP5pUYIRURHIg7IjUw48cKcyXWa6ZNIQC/pdhCQw8ZXfeAnnCORerQoqF",
+	"2mGWekppfUh2OqrbXksgCp3dsHln+nvG3jZuYSL1QKLWegZ3wqPXwOn2jxgZx5rdaSNasg1dsXkp8zgi",
+	"0+l0cpzTD17pfhbe9mXvdb7Dr8FJS5YyrjP06DYHsaAKZhZQmm+YlFnKVMNd+UQR8wr5+f0PZHz5WykZ",
+	"kUyJUiYsMg/dbSOiWL48WQtlpIiQRBubH1wkcjKIQo+fatR2SyWSpQdm7fQkzIBfClNmLt+99VNl1PXJ",
+	"f/3Hf9JFksZTYjORSKbN4hhB6jzCtRwdnkFSyExIG/BokfBG8BVRpm2ak6TaeAhwgwnkNhJ8xcRQq9LE",
+	"NWgGVqqw53KXX+yy5RWzMjuhmuZi1TQa0SwNzffbpKl4PrBWloqXf1Kt+GG5J/XJu1f+CS2yuY3neRrO",
+	"89mrl7uDkdHoVmaaGbO38qb3H/RLTuhCibzUjKy1LsZqAsfb6A+i1D4VReRvJZNbc6qXkq42EHMw5H7F",
+	"Y/OqOj893WxPHEeY4l5PqeET00RsTq1P4uYsnpK3mmxKpTEqQigpykWeJYSmqWRKnZNciGJBk+voihcy",
+	"u6GaRSTP+PVJLhKaA4t1Lhr3ElNknHFC+ZZwocGhMgG+bMMYZM0Mk+YpoSuacXC8XXHwwFDNbunWSADO",
+	"EmN0WheI+VGA+WK0LMPe4bsNqlfxuzfv3735+PNP8zffv3/z4cP88ocffvolRn9jI378/A97uNZ+a68v",
+	"Lr2HP9hmZ/uO9M7wdn/cwhHpbvo/QlaIJ8bunRlSt/Gw7BB/LIf3fa8ska/EDBQRnCCPs4kbSc6oVCTT",
+	"zfCkzUA1nMJKjck0RPR7xf1u0X0vog9E3TrbAdHHP4o0lOssUhYW9V7wryHVns+e7vB1h5J7qSZrWhSM",
+	"W23x1nyjBUkFoQvDdrNwEGm/VxqXueUtqeOzMRkrumGEKhLD3xMMyKRM0yxXGNFKmZ91bB5zag1ovjGo",
+	"Exm/oXmWzq2jLiIxu0Mf0nyxjW224LyRm9pc52bQeGCouHXcvDY+9Rps920cCME24hsa1SZ86iOsfvbC",
+	"XCnA3iEBcQbn29/vRzvfLulajwrmEDjNjHxgjKQiUafwvZpu0FcIESmQy1nt7GnRKQo5Z7+3iMEoSgLS",
+	"jeZowM7ZXcJYCtoULfXacEIsfhhFo0WZrpj2H7HflJze0Az5hw0pzLnQc2tneepb+2smNxm6mlPGsyqt",
+	"YSlKjp9rwkT97oYm27lk5qQlNkrK9FqkrYYTwZd5BvFUo5OK0nwq6DYXNJ1rIeY5lUAjkmqGiXb+vKrh",
+	"4j56XzSnWn0tbpg0bdscDP8Zw2gkp3nVFnwhy8IMP+Qi+b4KM3XJknKxofm2h1W9Y7JguhQkEVKyBCy7",
+	"KlcsETK17AH9hJTXMVjJMM7ibGWknzpS7kzmiCQ53RR1FFcyG1ZfmC0bZDjSIuDy/2cpNtBg/K8nHzOd",
+	"M3AQx4aTn7yH+IqMq8GsGbXhp/2dYUJRwJv7BmpsqhWwD0bh6NZO34nNWQqlZVCesLxSHTth1DxjXJN1",
+	"yVekLMiCLYVkblkxSYXxtGHoeTL3Pgb4IyQAHeofcnZ+92sFma9hBeOabfs8hoMykMjSEJgjIEu8IDyX",
+	"jQXfk6k0JN3FqGCgkmVLyMMnaZYOc6nc0+NWvYjJAfME8tfCzsPmk9iFaST4cM21rXo3ICcRFpil8wFL",
+	"5nEXV80UVKakKLUd4zCKfY8vfMeSzMiWQOHSn8StowCULuTW2JzJWijG7fa5hLEip5zcQjJI6hQswztt",
+	"BgzMZhKsZ2qGUfcu3q7ENk+lRacNso6V0GT8dDazqY+WlyE1amo4+iRM0fhknzpv2Mdci/kyk0ojsdzj",
+	"eMHbmLFCxjZYCbGQXafBG6Mj50YGXe9jhRQ2czT0iKb5PBFo3Q6odItGTjD01qdkaTONaUVvkHfX4x10",
+	"6EEYz5nS2cal8HU7w0W0lYNjo+EpW/wilEbniRP+TxRxjV00R1gJeeBKYyBk3RFDk57qNBsCPND736kD",
+	"a3MIjxR9eellWDb3N0QW/WythzU2KKKWPLUs8RSH7g6F1PpaaTuCD8XTAANKBTfqelJKJQI+3ndUKTAa",
+	"8QG078wmm7dIAUFRrBdDozGnCr8eQKtDXSj18B/mvvGXYXDfRhM3W/+9q0UM1DH06BG2SmVDM36QuKmr",
+	"Y3sqWkuVHqW1HcWqiuk5GBY3GD8aKCjNe2/da8E+oemH1TUNSo2tGO9NRkPmzdboVSvYXeWKAs8hoL7i",
+	"tTkCkR0tvIJxCNA3irJdUqqfVH/NtlUtLES30R37aRB/swEJM3B/xzvb4laiS2r+Mgepup+YrWE2rxP5",
+	"hmeduHednnfg6/eKAPrbOkAnYnwpZNJbrhXIZZeHFvpj9sy9FtC9e88FbBf8oTtF9UxUzasoQft4vNUk",
+	"Ux3oAft4DakARS7uDCGxqyqApNcsk0Tc8h4FAC2wgHr6Z7ZV3kFcZ6ru8bAsqCNw4IBXxCwLrixZU0Vy",
+	"ttQOcCMppYRMAgtRALEk8H1UBf0ZJ8s8W601+NUkAzQQ9YTkjCqmyFrkqZWobiGp7W0HxMGxBEJVQh3K",
+	"4LX7e5Sd+eaSp4O6EdpAY86pixpogpI8WzLDihwBeKXx95Rl94h+V/LvGGAbYAMwGxpVDeoOEjUZzzqU",
+	"OZkeJyhvBZ8/zD0CsCWtQiKow5FDbLYpGPo5aX8iwDBh3GC7jfNWM8SdAvsSTt/GgQkNDyS2MXO8yNrZ",
+	"3jLn1t412to53Le8KA8daVcDCRdAYCFeYQwrI38YTzO+MkQb/2NMVJmswW6hXK+lKLLk9B/jKXmzKTQk",
+	"MsCZtoF9REeC7hpc7MBK8GadSe/Z360ttawvP79G7Ry+a6VvBmcHzeDpkAm0dK9mZ7PoYGWsnQsRwshB",
+	"bcOrE3gIQk5XVeuhtAahYQ4XOme/Jr0ElcNd9OKyzczCGYvmK5LGDk109y4fCf/KyIsYqtpszJMUMktY",
+	"jyraUKKa4/ljJQor8IumEIq/BX7OvbEqHkm5GgpUU8mFYzi1Khv23nlBVRMP9CvVIxna858Yzc0utbur",
+	"XfZe6uT13iRg+1qopyCsHxzLw9wov3MkwJ4wR/27lRxQjmlx1qKqFDOTLS33iUIONDhoG/AThgz0x4MR",
+	"/HsA+zsE0+/4XtUKT8g58VKa5VtjpTB2DR82gut1DkmPeynznjCBLum0F9bSOWZSVuRiawyBKlH1iQKH",
+	"zIZubSpfLTgVeBuMiEoZuV1nyZqUijXSXJ+oplztkZV78I66JT7ilmPGaLrJuO8UvcnYLZPBlJXDWBPG",
+	"U3C3DnvHbehhb1l6GPrSPeziVkr6DohFWG2PbO6BsujsVn8ZW1Ntr1fkS5AGF24Iih559DBpexA+mwf6",
+	"FTxQsDiG8q1v4+ePry+ImbTCeDf5UfCUbidTconKnLO9NoxyVbmDfNf/Lq7RIXR0qh0Hd9ewxGHoTfvx",
+	"cx04bhNCl4xZbrlGJ/pR+YEzPbkXpO6GbQ6UhXurDHfndOTsqF4rexL7MUtD9In7f68ykWq7PSPg2dPZ",
+	"EcEqB69iSP2P+gsjcdJHMAHs6bm3/o/vP4wduTEc1ue9agF+XzvenZnL0Gq581oYgDtTH/1nMd9R8Cyh",
+	"+Vzl5Sp41pv5xuF0ncPQrFpurb2Mq4u4cmhZX2IV2d3oIPjYl2hUoZjMmzj5h2AYFnO/CChQoL5nSTMF",
+	"XjPp1rWrB/ZCJe1L1Opk4zdG0+q6e8R26FM1FFanUbcLUZNeW0vVs/af+k7DG+t/vN8a2+SheU6Vnj+b",
+	"bYbbOu+YTBjXWc4+aKpVwPhqJNtpEcytmwBkVY0TYRO+HJhrN3p43x13Of49xpItAOg7QO6H+kR+L8Xf",
+	"yP+FOsGTPKcbegr/PXk2fXbyT7PFScaVlmUSRAc9/Dh2slo7bf6tpFxnv9FeliJFqXGBgmndDpC6VroS",
+	"yq0Bl6nKyx022PqyQGeEG16YR+TkDDAuLTRV5iVybTJeahaRk6ckyWRSZmBscjKGoLcAmEnIZ1V9aaEP",
+	"Z1V0NQSRb0whtB5XYRDIuY8nQQeGLc4vSv0oZ8sirFlotQKCBeagXZDi1StnvytbhK1t7LxzmsoCsmZh",
+	"gGdN2ZWKEmtBdruQW43YWT6wlRebQNgBl8QQgyqThCm1LHNXAaHa6Qz2axdevs14iijDB48srHdWvKTB",
+	"OXby/OYRRqJrHdseWvbySqtDvFccqP0q5xF1qKMqP3X51GAlvSEIe52iQxWmQeK9JcPrQe9VF/r1djON",
+	"Y9gsoCXf32QBr1Kwmn8jSl57UjEoNZaMp4D/Cwn11EWpIhsbpGSZC4oWeyU/Z9PZbDZ79vTFQTGpNl/s",
+	"LFPxYhbmP13EvH96MfTJV4PbfPVq0JPtkvcXsxEOCDvDhkI7YzQC9kMYR/8Sw4/V5lBFKMEeEbeMlxsm",
+	"s8QCRl4QyWgKT3HSiC629q2JsTGbvmhA2u0CJvs8svHs0fno//w6O3n16fNZdPb0y/jqaur9Ofkf/9AV",
+	"oJ9200GtQLVQ+GwA1SqZmH8feeUNgFNZgJ5pS4upchO3K6N83DJS8kyj5tFWrv0KD3+BEKz0ZTCysmmC",
+	"2zWQgW0lSLepsxej/rKl/eyrKkIIghP7xIUC6i1fioB4KLKwjnSbSUaQ5OtiTlUweq0wq5mM0XqNSJUn",
+	"E5EVM5QzOQydpkq6mKd0G1A3/yRuSS4g+sb8QAMrFAEwj/HJmauB6lMm+3wAWtKMqzn0rWnYHA3eu/RX",
+	"JgX2Xg0/pES3o61mHJXUMYuPzXcG0lmVXVt7BNnSoJJ7i5gQDuk+R1UXCtoe0WqnbdEdKepWuwcXMprm",
+	"DiW2mS7S0AC9jTXzmCciz1lSnXh3K4FpDhIKedj9jik1wbOjWhYGYlIj93VgSQdcVkHv5iACDlzJSmNE",
+	"AZISuhBYFmahxypDbOzDMJyTqsN4cl6lrmyM0S/4FUe2Qyw8KPKdCqbaPe1AzQnydoWxD19OqagSVCCl",
+	"rrjl1ioEvd3kyvuMaytKfcY8/JWaYw9/x+PZQ18KeUEFD5XTAxaxDlHVhm4xl6wNJD+cuMDU3ZsMpgXR",
+	"couOnmgg5nK7Jzy8kDJH7+a9hdIf0K/U0XMKJk+KSk2scFoDiJSenrIHhNuDWu3eP+ONN+Pz2uwPnPi2",
+	"sf7tB++bnwc6TVyst+l0GYAsLEIIiTEykojE9QoinIKlgBgycePPi20EIIow5S9xc3EcU0Y26Dthgrde",
+	"eJik7dwln8Uf2tqoGp/fiisd5YKzcJFWYH8OuPGpmUAXMA8wP7IdiDY6Axpus9n5bBbZyDR8g4HpiEB0",
+	"2X5nOMiZ0hMLE3ukGPX7IyR02Ar615SnmYt8tYJbtfQK67IW9RRq0bHmxgo+xZB3+uAuCHgTVmHveU2M",
+	"pPy6O7KzkwVVLCWFUEBVzqtV5JRfuAxQxNWxE+zRbZOgIvJWK3JD85K5RK3UYhA8USS+Ztv4AsAcJXgV",
+	"AUwf+Pt0r10buAsEhxDSCNv4B8H9cQqeG6EZMXUC7QLhhuwz001K2B1cTYbOUFnmA9XBAGyJo6leTBZH",
+	"FTU2hy0Zx5x/FcFucZaScWx2GS9McPvV1KzQozxIG+/QfIBRB+9tgyqzGLYjJpk6JzG7KwB+BwrMIbc5",
+	"8r7cKPOnvaZqDghEes24/f7EY9qGheulxl8My04lvXUXULUoeEFzyo3KaZ7pOUn0bo63mPWQBC70E0VE",
+	"delIhKdBMR0+CD3KTNuxXzfj3V3ykjBuTgHq6tes0JMD9RtfOPT4AXovVrFBCaNYu9r+xpHdgbFqgT16",
+	"ILzwR8jPYzeZKOuID8KIiJvAuR8i1e2Kmt9jMrZ1zfE5z7QUMTkl8fkyF0LGRJXLZXY3Ce6djzdy6L0H",
+	"nTRm+0NkC6jbDKC9B43TH+JcH7whdWIWDt7CcS7XPaLmGjIz31Y9NKtJ6qulGC0Q+mxJlcZPkuWZhety",
+	"xygoFn92eY59lpJHbIG0hvZjc4vm122xQrDY0WBIcTkI4gSYU+8QagAUbh0AhwCohAbnATy1To0sGZKq",
+	"DwpUKntb165ykvAJ6pz8ILZR/Uj/KiBgyIG7gOAiu3rfC/ryDq6w0WSsZckm9eI0gGB6YF/IgiXUpQt3",
+	"0F+uuNGaHY6RgwxKSu3wxzKtLEJcsi759ZS8se3a0h1bwGZvQwJWxvL0io8tLjs4GZB6I2IvqVSRd8fB",
+	"hFBNnpPF1jRZeZjRBbHHlddhJ52T11p9eyRq4gtxnV8cgR0nsdPabfP9aZt1pmZd7dCuyxfcKZNYnn+v",
+	"ZM1bdSiQ+u8NDCXgLG+xBVsFHar5ikiyZsk14iEi+Tous2Cqgs+XoPnur2n4747D8lh16HW+y9CKdMEZ",
+	"FqOXis1dUvzcwzIP1v5Xt7p6tRB4dcHJbZayVr2h77HL/KScW8AZzxAWggsPQt0cOMMG7XHbw5T8mHbv",
+	"PFqV6EEe8UjoMRV7u1fe8j1zU9Hr8LtKmB1a9bibFodUw7Zos1sD2/Qic3brkeVYLJdBXHtFt4ooMRlA",
+	"kpYacRMG0EQ6NLPFGsD7Lz33rkv3qWFYevitL5B3vVJL7vYK1E1ElQcsDIA/NM5W9XWEyJ837vuG/aom",
+	"HpYP37+C+3u+V1b842pHbTT86rZMRcD/SQQ8hoGUdk39Xgm6o/D8Y4/8O7AMXbKNuGH7R/73WZe+m/fu",
+	"99yDayYpZaa3H0yfNgLBqGTyssS87bYrv8qzqG4Giovr+XQ6hXgIDB16hUZqzrvWuhh9+QIlvpjjEfZX",
+	"wHV8jcuWfvjhR3eRyTnQL97EfAIln3Uo/sTdBJkzGFrGyVIK8Ipe8Q3lFgGlEiwqIqXKbMKGkCvKM7yg",
+	"NySAplf8iqO3FeAm4LJVhC8uuXkoPr05i82I8CY/L0MA0ULh6hV8kBZwVYwx8KbkrXMWXHG4wCVBkxE6",
+	"UcSDlGf2apZLuBPXhs3OyR9hmYnbgXqYiIhfKqZgzRjH++ciEn++Qljrq9E5+XwFtwFcjSJyBTuFn+yd",
+	"AO4PvBbgavTlC/olJbvisb11wYw6do9MvQsZJnYnEaC/cvLHFTy2vU8mzxJmuTEer9FlQZM1O3k6nSG2",
+	"rgaTzKe7UTS6YVLZRO/pGT4JqT5FNjofPZvOps8AwV6vgaRP1wBI8BsgBWGxJJ6aTPC36eh89D3TFrOg",
+	"vpEW3nw6m7UuNYSbqxHk//TfLeI0nth9ssP2AKcg6FtNjA4D91FmN2zaOJ+j818/RSNVbjZUbkfnox+y",
+	"G8bN44UUC5vTqyB85ealRp9MA6eS0XTrz7zZ9dPZjNyusxxVK3djEF6YqYiWdLnMEgvmZvZFgaZvdntB",
+	"FbsgL2bP7PtQUQpeDCOFQPwICZ4So6FVETz36rSq6/U24T2jaWbm9W32wXS/BQPrxexZXzPVuBDqfec2",
+	"VfPZv083Z6fJmurT2keD/jVxwG30kfVPmbUfx/j5nBhZEUfkA5p8H4xp+ebGTAXvmedCI1TEFW/cX+/8",
+	"xnvusW/eCNi+rh5Y0kcfoj+hEmIYzSvCSQZ39MZZGuMlrdxdb1DD2p68TWN7mQFc9AaJPsik4d6sALR8",
+	"BL/EYArG9dXkqEvEiVA6tlqH4cWVfy+64ujSq+8KhIIR8PA5x19sKPmc/PrdT3958ym2aBsxXu2rzsmv",
+	"n+IpAQpR3lUFVxxLkRyKM7j1YB0BshwvLLmw/xK6NCIk0/BAxk8WZjYwCAXruDX7g9fgxChB4gYa/jmp",
+	"mL1lt80Th9aMoaLXPjy0dfa4e4T2HLrKbfa5cTH/y+f+tfi/es2M/sTyXESVKuGKac8RNdsoOjaI7V3G",
+	"/iUaeLqbs3lv056+NNX12kv0OCymtaSge7E7fcrMuTupb8OuW2tFr5C2rsrZ7FnSbOw10OC/fPjpL/Ar",
+	"iwk0qiIHEYd02CDOhrO4su+DYsjLmBubTuzt+tbvLZaO/MYfPrwB0xoPJKxg67D2mCn+mUd1Kf7+zUdi",
+	"GGD9W61N0lCasRn7c9yvQSzaPH120NNPD3r62UFPPz/o6T8c8vTZQSN5+uqAp18ctCYvDlqTFwetiQfs",
+	"O1hAVyIZeR6hxEhb0oDFd7K5CuHVonnVuGUoqEl9tAmmRqpExCZpRaQho0SpE7EBTdio5d5ZqG4XbRdD",
+	"Tsmlux6JUEWUENz827j2Zk2VvfqG/AVSeNfCiOdwHiy700Hdy8OPh1SBKrXu173HmIzjFeMnxgbBqtrq",
+	"di1fpneEOWQvmAbhAk7nFT5HD3GTWfvMwCvtML3+Ojt5RU9+uzz566fPZ9HL518CNR1Gpjwasw8A+Pcw",
+	"13rRpqNH52Bf7UR9zzCeoTTVqkva3sGy9m19rKx/dNUHYGOOg5Fp12z7RBFDHuZkLVgeIbYNpGhbx77F",
+	"2qJwp769oqFD5K8xtvJnyL94NIrwUYB6SAGC8Qfv6oP26TsYxIJVjMau7K4NqrFDg3vk+V/UmhYu54zk",
+	"meGBmNOI1w1gQ6icQIqj0afRNWGTfcLsD3hb687n7s7+kCn9o8M/frRtrYskezYVJ/m199WMCFbPrnG9",
+	"kFBIjx4rLbxttqih7W0+/UzBvfTl9LPKy9WX00Y57DACOLcBYwdM2s5OhJ6ssQTZzcodZTi5ep2pK25x",
+	"458osmFUlZJtGNzkg5XaRBgR98KW76uIPJu5z3gNMknp9oLAo03sB7SR6oxBUme8K2y1bmoyJbGreY4x",
+	"mHTrxau6lHrFHWxBpsmY+vFRuFhUq6YuQDmhKS2Mhed+v3z3dhKy0yryfuNf79gU0SBICwouLCtHcTd3",
+	"ylLfp//0D4EYYLBhWyJ2/2Y/PfYp7dai7zqy6HLQys+B+7oy9BIH8sQbQgO/M89uGFk7F2XvOW6AJwc9",
+	"nYaU3nnA8I+2DY3Cv36fJw5k+uAF/Fhfze9BPTqmYpYQCiELkWdJxtSuRaxhJXvZ3iVgVSrGHEB3I5yV",
+	"abJgueBQlhQWVr/UfTziHjRjsD2bUE93ejxR1GWP/pJvKKcrYOojqGMK+jjRUFOE+jkooD5wjOzZ6KZj",
+	"pvhdFZbyTRDIxTeGDxE8YdMrXscKeZ0wYLYUcsUXQmilJS2wJSFBUdnQ1EVhCheMQIRuGOgVPzlxTcWT",
+	"c2/QMDBlZDEXuotdOiU1Cg5ZMQ3JNRRwRqw39Yo3Uh7OydrxK5yzGbi9xUmjz7XH0/eLF+U/zMl3IL3Z",
+	"1JlBXrezx+o+3UvxkbeIllHgX09UpaAfx9ng51cET0GH95x+rj6/Tb/g8ciZDlTRVMQsRW7HPyXfwcPK",
+	"u9pLRUiu4EOuFeoLq7AZIoI8LqK0KPDgGgOB2kPTISnsoUlSjY193h0qvpNOj2DLmIaGLGzUG/HbMfRH",
+	"YMH7FJHa4XMUg3zQyrRUyFBP9SP1VN6m4KQvqE7WIXLkGIGSDbpsZWWQuC93IXYYUnVKGFZeKwh5g7xt",
+	"s21MENMQ8RGcUL711jPADjEV56uxQ5v585WDEINJz97zc0wSxBkfgfGdtrJagurY+y6lRZatC0mwcHNK",
+	"ML/ORzpwOkJkqcphx4OLKay4vW4kqT5eAKnqZpfq5q3NkXS3P/7bT3+uzdRmRu7jMJGg7vd+J+vwsOIZ",
+	"T+S2gMxqDQnpZHz55sPJ0xcvT75//ePEegMhkx3v0TF6VgOkZdoXFa3m/kjcoe7g22hLdf/7+IPnyRjj",
+	"CZk8nNwu05TQEKkdgVGcfq7/OEh56qYOhnSeFml8faXngFXrV392zWL2TansWBpQYJkqAn4Ufhb2lvm0",
+	"uNNrFvCS9epYO1UrXuZ57LJ64wVVbF7KPJ726EFfkdV9G03o2xBhpQMdkcnVYTW1M3DmV3t5oVrJEiFT",
+	"5XsWK8BSyPFroRyoiHAGQK4IrHPFq5iOebygq4wb1XFKLg0Nqsg5O8yvqHcpohirbcwn6qLKSrfQFpiK",
+	"fsWNdfpkSt7bMdKiYFSC8UluZaY142RsIXzpAi/oRDCbGvnAxsMxE2Zio+FXfF84vMfl/r232HtC4oCA",
+	"5G0O5qHVUAxQS1XfwRgIelf3+4ec6E9fvAz65vcMwubBLbbYfwObqW8cDciMwFBePu+PErSawis/D2xo",
+	"yLpCroMj4kxh7hwi1ZIxVOo+nc0i8nz2PCIvZk8nfXOtwG0bA8RSgRevXnmFA1Dw0C1m3jtcW8UGXhRp",
+	"8/lgyA6zJjSspRSbxqCGFNIeMJgqHXHPOCBm+NBRvKMrRlT2GyNjd5fKi1nvjrjrfAIb4kot7IYM2Y6Y",
+	"szs9T0qphIwdl6hgJgqbJBAaB74z+r3EtGpO1GcO/sQZTMjM0tvzI5mFXotNifA4ZuFeKdi4Fy8coRki",
+	"j+qSKUsbVS8dIUUEZ8h9rjjWV5lvNxAwyCRKtqiWZsTCjXQuEuqN737v3zL1eITUuKKyL02pGsqAOwRh",
+	"aW/XEKjY2tKzY1GdvyRf0ftw6REGVLFwSNWG2OH2vLoXHArV3F34dRy5DvLnubjF0DIAcV7xPFNaYU76",
+	"bwFsVvK2vmdKV9dUIfGC6z7TMJ7qinoBBTjRFbcJgb7WF4cqB+MoVBI46S+eu+Iu5d8mlwjpB1clQ8gK",
+	"lhLr9NWAZcbytD8KVd8h+TjWRut67q/sVuneurrvlB0xzLTylvZ+9kV15E4/V5+HulDadqh/jkBvc8RN",
+	"+VZwRsY+JVMXzkWXfkSEvOJhFmoOgSM74E/PZ69cCXgMd27//7bmxd4FybEjOECIJBUgTvSu+MQZyrBp",
+	"q2qmt4aasA+GMqAnfBWf0V7S6PcUNQ/sY0umr3hu0E00YGWO7hPyztbBLqEQHh1WfQLjxdNR5DRhKRlb",
+	"jEaQPGTBIPvc2PvbyME3+leKI6YmF1bCTRqpEu3TbbaauRwFAgMw+naFFeOBxwBR9Afifo8S4b83Zb9H",
+	"AjiGSDCax8PUbJtasFvBruGaurrxn80QHnGHEINjl0oM6tcYo4Y4WIXRxMmRdF2bt/TV42y6dNpmnSQF",
+	"+8UTNiU/2j2ySUuwCks0bTaK5Tc2/+0CmQP+RvmWcMFP/BytC0cg9gELFRXSDl1q/vG5AO7ytwm2+X2n",
+	"O4jMGlyQLFztB5IaGas1WJY8Nwt8Ozme3sgd+T2ER5x+vmbbPaqiF7l1CpzgMNuO+Ii68qNHZQsWczwP",
+	"EfuNuD6GToUNDVi2fpXqkQtQkNwG1KA4nma2AMlsciS1asDiHF2rAgI8Uojtn7HEvbqB4pqxwrJ+QLO4",
+	"aIfZQI2KI6dPAeqLLXxjd4VRoeZUx9Mr7pjqhhrSNkPH6+vxznLPh2RO1UVV6PTX795HBFraWjyGE8bp",
+	"Aqp4qHs7hTAK4YylHYXNSFEoz/IYM9rwuC8QKLB82jCZ6RW/rNp9wLHtVfsem9V/m2Dj4LN3vAjjUfl3",
+	"7QO4j9Hf3WprfP+ZbXfYkQF27V48DsfeiBujDWMhYePa9989f+rxUZoDuaaKOHxwqLr0Hdo2t5mM4fab",
+	"wn3lLr+fXGAEyNqKe0G0mtt6Gd7UR7TdsEfYnL/fE42T9M028I09+IBbbr+zLMjKpUetoKzvxu+rx8JB",
+	"HMmq2lRT+p0kL16g+u7M5TS1H/usoR/d7SOPcbSw8W9jEGHfe6vz4KljJRtWV7k85AidfsYPD8grJGP8",
+	"RwsLYFiVL0EkxhgXfgAIi1FsnRDgEOHrtqBowWwraZ+B5BHRfhvJtnQ0ibt70fstpL5Bz/6bkiD6mvet",
+	"xtFVDkesXyHxsHLy2Ji4vSXAJpblbNKssbJN9Jsf/fSeso3QIXpHhfgrMM1vY1p8XYqt8hdtYG6M+BsA",
+	"Ox3hjh6Plw6zOurp2SIhbmOKLsstEC6MSLYklG8PUG6d6YHr/TswWypB8C2slnuzkB7DxW5gr+1yBLsk",
+	"tHF/l6bJV1ajwtbJPsWqCZDZRBj+9ZMhFbyOIJRYe0lykdC8QiYFlFEX94839JoRWSJcXClzizR8fnoK",
+	"b62F0ud/mP1hBtq6HVwYS9PHD24hg4Fy7qCpKmiwbrYhAtCAkKtv6vPAWDZ0S0oEPnVZhhZ6oNtWC/yo",
+	"AqhopPbVQB8WtqfbTo0zENVlwC7WBK1CxZdXO+OQig1/t7f/2WJ0Q7BS5F6/3jZ3u0aYVQcd68Og+kP3",
+	"cFC/fPry/wIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -30,7 +30,7 @@ func (q *Queries) APIKeyDelete(ctx context.Context, arg APIKeyDeleteParams) (int
 }
 
 const aPIKeyGetByHash = `-- name: APIKeyGetByHash :one
-SELECT k.id, k.workspace_id, k.member_id, k.name, k.label, k.hash, k.limit_usd, k.limit_reset, k.include_byok_in_limit, k.require_zdr, k.expires_at, k.disabled, k.created_at, k.updated_at, k.operator, k.guardrail_id, m.role
+SELECT k.id, k.workspace_id, k.member_id, k.name, k.label, k.hash, k.limit_usd, k.limit_reset, k.include_byok_in_limit, k.require_zdr, k.expires_at, k.disabled, k.created_at, k.updated_at, k.operator, k.guardrail_id, m.role, m.guardrail_id AS member_guardrail_id
 FROM api_keys k
 JOIN members m ON m.id = k.member_id
 WHERE k.hash = $1
@@ -54,9 +54,11 @@ type APIKeyGetByHashRow struct {
 	Operator           bool
 	GuardrailID        *string
 	Role               string
+	MemberGuardrailID  *string
 }
 
-// The authentication lookup; joined with the member for its role.
+// The authentication lookup; joined with the member for its role and
+// guardrail.
 func (q *Queries) APIKeyGetByHash(ctx context.Context, hash []byte) (APIKeyGetByHashRow, error) {
 	row := q.db.QueryRow(ctx, aPIKeyGetByHash, hash)
 	var i APIKeyGetByHashRow
@@ -78,6 +80,7 @@ func (q *Queries) APIKeyGetByHash(ctx context.Context, hash []byte) (APIKeyGetBy
 		&i.Operator,
 		&i.GuardrailID,
 		&i.Role,
+		&i.MemberGuardrailID,
 	)
 	return i, err
 }

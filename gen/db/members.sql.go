@@ -9,6 +9,23 @@ import (
 	"context"
 )
 
+const aPIKeyMemberRole = `-- name: APIKeyMemberRole :one
+SELECT m.role FROM api_keys k JOIN members m ON m.id = k.member_id
+WHERE k.id = $1 AND k.workspace_id = $2
+`
+
+type APIKeyMemberRoleParams struct {
+	ID          string
+	WorkspaceID string
+}
+
+func (q *Queries) APIKeyMemberRole(ctx context.Context, arg APIKeyMemberRoleParams) (string, error) {
+	row := q.db.QueryRow(ctx, aPIKeyMemberRole, arg.ID, arg.WorkspaceID)
+	var role string
+	err := row.Scan(&role)
+	return role, err
+}
+
 const memberDelete = `-- name: MemberDelete :execrows
 DELETE FROM members WHERE id = $1 AND workspace_id = $2
 `
@@ -141,6 +158,22 @@ func (q *Queries) MemberLockOwners(ctx context.Context, workspaceID string) ([]s
 		return nil, err
 	}
 	return items, nil
+}
+
+const memberRole = `-- name: MemberRole :one
+SELECT role FROM members WHERE id = $1 AND workspace_id = $2
+`
+
+type MemberRoleParams struct {
+	ID          string
+	WorkspaceID string
+}
+
+func (q *Queries) MemberRole(ctx context.Context, arg MemberRoleParams) (string, error) {
+	row := q.db.QueryRow(ctx, memberRole, arg.ID, arg.WorkspaceID)
+	var role string
+	err := row.Scan(&role)
+	return role, err
 }
 
 const memberUpdate = `-- name: MemberUpdate :one

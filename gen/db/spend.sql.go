@@ -154,3 +154,23 @@ func (q *Queries) SpendSeed(ctx context.Context, arg SpendSeedParams) error {
 	_, err := q.db.Exec(ctx, spendSeed, arg.KeyID, arg.PeriodStart, arg.IncludeByok)
 	return err
 }
+
+const spendSeedWorkspace = `-- name: SpendSeedWorkspace :exec
+INSERT INTO spend AS s (scope, scope_id, period_start, spent)
+SELECT 'workspace', $1::text, $2::timestamptz, coalesce(sum(g.cost_usd), 0)
+FROM generations g
+WHERE g.workspace_id = $1::text AND g.created_at >= $2::timestamptz
+ON CONFLICT (scope, scope_id, period_start) DO UPDATE SET spent = greatest(s.spent, EXCLUDED.spent)
+`
+
+type SpendSeedWorkspaceParams struct {
+	WorkspaceID string
+	PeriodStart time.Time
+}
+
+// When a workspace gets a budget (or a new period kind), count what it
+// already spent in the period from its generation records.
+func (q *Queries) SpendSeedWorkspace(ctx context.Context, arg SpendSeedWorkspaceParams) error {
+	_, err := q.db.Exec(ctx, spendSeedWorkspace, arg.WorkspaceID, arg.PeriodStart)
+	return err
+}

@@ -42,6 +42,10 @@ const (
 	// ReadAllGenerations: every key's generation records (members read
 	// their own keys').
 	ReadAllGenerations Action = "read the generations of every key"
+	// ReadAllGuardrails: every guardrail of the workspace (members read
+	// the ones governing them).
+	ReadAllGuardrails Action = "read every guardrail of the workspace"
+	ManageGuardrails  Action = "manage guardrails and the workspace budget"
 )
 
 // allowed is the policy: which roles may do each action.
@@ -59,6 +63,8 @@ var allowed = map[Action][]string{
 	ReadCredentials:    {Owner, Admin, Viewer},
 	ReadAllGenerations: {Owner, Admin, Viewer},
 	ManageCredentials:  {Owner, Admin},
+	ReadAllGuardrails:  {Owner, Admin, Viewer},
+	ManageGuardrails:   {Owner, Admin},
 }
 
 // Can reports whether role may do a.

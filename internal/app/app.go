@@ -22,10 +22,12 @@ import (
 	"github.com/perpetuo/perpetuo/internal/credentials"
 	"github.com/perpetuo/perpetuo/internal/egress"
 	"github.com/perpetuo/perpetuo/internal/gateway"
+	"github.com/perpetuo/perpetuo/internal/guardrails"
 	"github.com/perpetuo/perpetuo/internal/ids"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/logging"
 	"github.com/perpetuo/perpetuo/internal/notify"
+	"github.com/perpetuo/perpetuo/internal/policy"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
@@ -149,7 +151,8 @@ func New(opts Options) (*App, error) {
 	stale := notify.NewStaleness(max(opts.StaleWindow, 0), opts.Now)
 	auth := keys.NewAuthenticator(st, opts.Now, stale)
 	creds := credentials.NewCache(st, opts.Keyring, opts.Operator, opts.Log, stale)
-	listener := notify.NewListener(opts.Pool, opts.Log, stale, invalidator(auth, creds))
+	policies := policy.NewResolver(st, stale)
+	listener := notify.NewListener(opts.Pool, opts.Log, stale, invalidator(auth, creds, policies))
 	st.SetNotifier(listener)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -175,6 +178,7 @@ func New(opts Options) (*App, error) {
 		catalog: opts.Catalog, operator: opts.Operator, log: opts.Log}
 	h, err := server.New(server.Config{
 		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
+		Policies: policies, Guardrails: guardrails.NewService(st, opts.Catalog, opts.Now), Budgets: budgets,
 		Catalog: opts.Catalog, Keyring: opts.Keyring, Models: planner, Ready: a.ready, Registry: reg, Now: opts.Now,
 		MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout, Egress: opts.Egress,
 		MetricsToken: opts.MetricsToken,
@@ -256,10 +260,12 @@ func (a *App) sweep(ctx context.Context, deadAfter time.Duration) {
 	}
 }
 
-// invalidator applies invalidations to the key and credential caches.
-func invalidator(auth *keys.Authenticator, creds *credentials.Cache) notify.Handler {
+// invalidator applies invalidations to the key, credential and policy caches.
+func invalidator(auth *keys.Authenticator, creds *credentials.Cache, policies *policy.Resolver) notify.Handler {
 	return func(ev notify.Event) {
 		switch ev.Kind {
+		case notify.Policy:
+			policies.Invalidate(ev.ID)
 		case notify.Key:
 			auth.Invalidate(func(k keys.Key) bool { return k.ID == ev.ID })
 		case notify.Member:
@@ -267,11 +273,13 @@ func invalidator(auth *keys.Authenticator, creds *credentials.Cache) notify.Hand
 		case notify.Workspace:
 			auth.Invalidate(func(k keys.Key) bool { return k.WorkspaceID == ev.ID })
 			creds.Invalidate(ev.ID)
+			policies.Invalidate(ev.ID)
 		case notify.Credential:
 			creds.Invalidate(ev.ID)
 		case notify.All:
 			auth.InvalidateAll()
 			creds.Invalidate("")
+			policies.Invalidate("")
 		}
 	}
 }

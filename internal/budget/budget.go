@@ -538,3 +538,37 @@ func (b *Budgets) Close(ctx context.Context) error {
 	b.mu.Unlock()
 	return b.ledger.ReturnLeases(ctx, b.replica)
 }
+
+// Spender reads a budget's ledger totals.
+type Spender interface {
+	Spend(ctx context.Context, kind, id string, period time.Time) (spent, reserved decimal.Decimal, err error)
+}
+
+// Status is a budget's current period as a client sees it.
+type Status struct {
+	// Usage is what was spent this period (this replica's unflushed
+	// spend included; another replica's reaches the ledger within
+	// FlushEvery).
+	Usage decimal.Decimal
+	// Remaining is what requests can still reserve: the limit less what
+	// was spent and what requests in flight and other replicas' leases
+	// hold.
+	Remaining decimal.Decimal
+	ResetsAt  *time.Time // nil for a lifetime budget
+}
+
+// Status reads s's current period.
+func (b *Budgets) Status(ctx context.Context, sp Spender, s Scope) (Status, error) {
+	now := b.now()
+	spent, reserved, err := sp.Spend(ctx, s.Kind, s.ID, PeriodStart(s.Reset, now))
+	if err != nil {
+		return Status{}, err
+	}
+	unflushed, unused := b.Usage(s, now)
+	st := Status{Usage: spent.Add(unflushed),
+		Remaining: decimal.Max(s.Limit.Sub(spent).Sub(reserved).Add(unused), decimal.Zero)}
+	if next, ok := NextReset(s.Reset, now); ok {
+		st.ResetsAt = &next
+	}
+	return st, nil
+}

@@ -151,16 +151,24 @@ func (g *Gateway) newRun(c Caller, req Request) *run {
 	return r
 }
 
-// plan resolves the candidates under the caller's policy (its ZDR requirement), then
+// plan resolves the candidates under the caller's policy (the models its
+// guardrails allow, their provider lists, its ZDR requirement), then
 // reserves the worst-case cost against every budget that governs the caller.
 func (r *run) plan(ctx context.Context) (routing.Plan, error) {
+	models, err := r.caller.Policy.CheckModels(r.req.Models)
+	if err != nil {
+		return routing.Plan{}, err
+	}
 	prefs := r.caller.Policy.Prefs(r.req.Prefs)
 	f := routing.Facts{Strategy: r.req.Strategy, Prefs: prefs, PromptTokens: estimateTokens(len(r.req.Body)),
 		MaxOutput: r.req.MaxTokens, Session: r.req.SessionID}
+	if pf := r.caller.Policy.Filter(); pf != nil {
+		f.Filters = []routing.Filter{pf}
+	}
 	if prefs.RequireParameters { // the only reader: no pass over the body otherwise
 		f.Params = usedParams(r.req.Body)
 	}
-	plan, err := r.g.planner.Plan(ctx, r.caller.WorkspaceID, r.req.Models, f)
+	plan, err := r.g.planner.Plan(ctx, r.caller.WorkspaceID, models, f)
 	if plan.Decision.Strategy != "" { // also when no endpoint was left: it says why
 		r.rec.Routing = decisionJSON(plan.Decision)
 	}

@@ -20,6 +20,7 @@ const (
 	Generation = "gen-"
 	Credential = "cred_"
 	Replica    = "rep_"
+	Guardrail  = "gr_"
 )
 
 // New returns prefix + a time-ordered random id created at now.

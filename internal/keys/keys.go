@@ -33,6 +33,10 @@ type Key struct {
 	LimitReset         string // "", "daily", "weekly", "monthly"
 	IncludeBYOKInLimit bool
 	RequireZDR         bool
+	// GuardrailID is the key's own guardrail, MemberGuardrailID its
+	// member's ("" for none; the workspace default then governs).
+	GuardrailID       string
+	MemberGuardrailID string
 	// Operator: the key is the deployment operator's (beyond its
 	// workspace role): it creates workspaces and decides which may use
 	// the operator's own provider keys. Granted only by bootstrap or

@@ -26,6 +26,7 @@ const (
 	Member     = "member"     // every key of a member (its role changed)
 	Workspace  = "workspace"  // every key and credential of a workspace
 	Credential = "credential" // a workspace's credentials, by workspace id
+	Policy     = "policy"     // a workspace's guardrails and budget, by workspace id
 	All        = "*"          // everything (the listener reconnected)
 )
 

@@ -84,6 +84,9 @@ type Facts struct {
 	MaxOutput    int      // the request's output cap, 0 when unset
 	Params       []string // request parameters require_parameters checks
 	Session      string   // session_id: stay on its endpoint while healthy
+	// Filters are the policy's (guardrails' provider lists), applied after
+	// the request's own.
+	Filters []Filter
 }
 
 // expectedOutput is the output the cost and time estimates assume when the

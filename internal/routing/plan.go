@@ -20,7 +20,6 @@ type Planner struct {
 	Credentials Credentials
 	Families    func(api string) bool
 	Health      *Tracker // nil: nothing measured, catalog defaults only
-	Filters     []Filter // policy filters (guardrails), after the request's own
 	// Rand draws balanced orders (default math/rand/v2's Float64).
 	Rand func() float64
 	// Sessions remembers the endpoint each session_id was served by.
@@ -65,7 +64,7 @@ func (p *Planner) Plan(ctx context.Context, workspaceID string, models []string,
 	if p.Health != nil {
 		h = p.Health
 	}
-	plan, d := decide(groups, f, h, p.Filters, rnd, sticky)
+	plan, d := decide(groups, f, h, f.Filters, rnd, sticky)
 	for _, x := range pre {
 		d.Candidates = append(d.Candidates, Scored{Model: x.Model, Provider: x.Provider, ExcludedBy: x.Reason})
 	}

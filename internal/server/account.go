@@ -122,13 +122,31 @@ func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestOb
 	}
 	if k.Limit.Valid {
 		// What remains is what the ledger enforces: settled spend and
-		// in-flight reservations of the current period.
-		spent, reserved, err := s.store.Spend(ctx, "key", k.ID, budget.PeriodStart(k.LimitReset, now))
+		// what requests in flight hold, in the current period.
+		st, err := s.budgets.Status(ctx, s.store, budget.Scope{Kind: "key", ID: k.ID, Limit: k.Limit.Decimal, Reset: k.LimitReset})
 		if err != nil {
 			return nil, err
 		}
-		rem := decimal.Max(k.Limit.Decimal.Sub(spent).Sub(reserved), decimal.Zero)
-		out.Limit, out.LimitRemaining = ptrTo(money(k.Limit.Decimal)), ptrTo(money(rem))
+		out.Limit, out.LimitRemaining = ptrTo(money(k.Limit.Decimal)), ptrTo(money(st.Remaining))
+	}
+	pol, err := s.policies.For(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	out.Guardrails = make([]api.GoverningGuardrail, len(pol.Guardrails))
+	for i, g := range pol.Guardrails {
+		gg := api.GoverningGuardrail{Id: g.ID, Name: g.Name, Via: api.GoverningGuardrailVia(g.Via), Usage: money0}
+		if g.Reset != "" {
+			gg.ResetInterval = ptrTo(api.ResetInterval(g.Reset))
+		}
+		if g.Limit.Valid {
+			st, err := s.budgets.Status(ctx, s.store, budget.Scope{Kind: "guardrail", ID: g.ID, Limit: g.Limit.Decimal, Reset: g.Reset})
+			if err != nil {
+				return nil, err
+			}
+			gg.LimitUsd, gg.Usage, gg.LimitRemaining, gg.ResetsAt = ptrTo(money(g.Limit.Decimal)), money(st.Usage), ptrTo(money(st.Remaining)), st.ResetsAt
+		}
+		out.Guardrails[i] = gg
 	}
 	return api.GetCurrentKey200JSONResponse{Data: out}, nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/gateway"
-	"github.com/perpetuo/perpetuo/internal/policy"
 	"github.com/perpetuo/perpetuo/internal/routing"
 	"github.com/perpetuo/perpetuo/internal/safetext"
 	"github.com/perpetuo/perpetuo/internal/sse"
@@ -30,7 +29,11 @@ func (s *Server) CreateChatCompletion(ctx context.Context, req api.CreateChatCom
 			"Set 'model' (e.g. \"mock/echo\") or 'models'; GET /v1/models lists what you can use.").With("field", "/model")
 	}
 	k := callerKey(ctx)
-	caller := gateway.Caller{KeyID: k.ID, WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, Policy: policy.ForKey(k)}
+	pol, err := s.policies.For(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	caller := gateway.Caller{KeyID: k.ID, WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, Policy: pol}
 	prefs, err := prefsOf(b.Provider)
 	if err != nil {
 		return nil, err

@@ -15,7 +15,7 @@ func apiKeyOf(k keys.Key) api.ApiKey {
 	out := api.ApiKey{
 		Id: k.ID, WorkspaceId: k.WorkspaceID, MemberId: k.MemberID, Name: k.Name, Label: k.Label,
 		IncludeByokInLimit: k.IncludeBYOKInLimit, RequireZdr: k.RequireZDR, ExpiresAt: k.ExpiresAt,
-		Disabled: k.Disabled, CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt,
+		Disabled: k.Disabled, CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt, GuardrailId: opt(k.GuardrailID),
 	}
 	if k.Limit.Valid {
 		out.Limit = ptrTo(money(k.Limit.Decimal))
@@ -32,7 +32,7 @@ func keyWithSecret(k keys.Key, plaintext string) api.ApiKeyWithSecret {
 		Id: a.Id, WorkspaceId: a.WorkspaceId, MemberId: a.MemberId, Name: a.Name, Label: a.Label,
 		Limit: a.Limit, LimitReset: a.LimitReset, IncludeByokInLimit: a.IncludeByokInLimit,
 		RequireZdr: a.RequireZdr, ExpiresAt: a.ExpiresAt, Disabled: a.Disabled,
-		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, Key: plaintext,
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, GuardrailId: a.GuardrailId, Key: plaintext,
 	}
 }
 
@@ -233,13 +233,16 @@ func (s *Server) DeleteKey(ctx context.Context, req api.DeleteKeyRequestObject) 
 }
 
 // limitOf parses an exact USD amount; nil means no limit.
-func limitOf(n *json.Number) (decimal.NullDecimal, error) {
+func limitOf(n *json.Number) (decimal.NullDecimal, error) { return amountOf("limit", n) }
+
+// amountOf parses the exact USD amount of field; nil means none.
+func amountOf(field string, n *json.Number) (decimal.NullDecimal, error) {
 	if n == nil {
 		return decimal.NullDecimal{}, nil
 	}
 	d, err := decimal.NewFromString(n.String())
 	if err != nil || d.IsNegative() {
-		return decimal.NullDecimal{}, invalid("/limit", "limit must be a non-negative amount in USD, e.g. 25 or 0.5.")
+		return decimal.NullDecimal{}, invalid("/"+field, "%s must be a non-negative amount in USD, e.g. 25 or 0.5.", field)
 	}
 	return decimal.NullDecimal{Decimal: d, Valid: true}, nil
 }

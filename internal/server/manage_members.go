@@ -10,7 +10,7 @@ import (
 )
 
 func memberOf(m store.Member) api.Member {
-	return api.Member{Id: m.ID, WorkspaceId: m.WorkspaceID, Name: m.Name, Email: opt(m.Email), Role: api.Role(m.Role), CreatedAt: m.CreatedAt}
+	return api.Member{Id: m.ID, WorkspaceId: m.WorkspaceID, Name: m.Name, Email: opt(m.Email), Role: api.Role(m.Role), GuardrailId: opt(m.GuardrailID), CreatedAt: m.CreatedAt}
 }
 
 // ListMembers implements api.StrictServerInterface.

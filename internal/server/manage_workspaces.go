@@ -5,12 +5,35 @@ import (
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/access"
+	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/store"
 )
 
 func workspaceOf(w store.Workspace) api.Workspace {
-	return api.Workspace{Id: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, CreatedAt: w.CreatedAt}
+	out := api.Workspace{Id: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, CreatedAt: w.CreatedAt,
+		DefaultGuardrailId: opt(w.DefaultGuardrailID), Usage: money0}
+	if w.Reset != "" {
+		out.ResetInterval = ptrTo(api.ResetInterval(w.Reset))
+	}
+	if w.Limit.Valid {
+		out.LimitUsd = ptrTo(money(w.Limit.Decimal))
+	}
+	return out
+}
+
+// workspaceWithSpend is workspaceOf with the budget's current period.
+func (s *Server) workspaceWithSpend(ctx context.Context, w store.Workspace) (api.Workspace, error) {
+	out := workspaceOf(w)
+	if !w.Limit.Valid {
+		return out, nil
+	}
+	st, err := s.budgets.Status(ctx, s.store, budget.Scope{Kind: "workspace", ID: w.ID, Limit: w.Limit.Decimal, Reset: w.Reset})
+	if err != nil {
+		return api.Workspace{}, err
+	}
+	out.Usage, out.LimitRemaining, out.ResetsAt = money(st.Usage), ptrTo(money(st.Remaining)), st.ResetsAt
+	return out, nil
 }
 
 // ListWorkspaces implements api.StrictServerInterface: a key sees its own.
@@ -23,7 +46,11 @@ func (s *Server) ListWorkspaces(ctx context.Context, _ api.ListWorkspacesRequest
 	if err != nil {
 		return nil, storeError(err, "Workspace", k.WorkspaceID)
 	}
-	return api.ListWorkspaces200JSONResponse{Data: []api.Workspace{workspaceOf(w)}}, nil
+	out, err := s.workspaceWithSpend(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	return api.ListWorkspaces200JSONResponse{Data: []api.Workspace{out}}, nil
 }
 
 // CreateWorkspace implements api.StrictServerInterface.
@@ -55,7 +82,11 @@ func (s *Server) GetWorkspace(ctx context.Context, req api.GetWorkspaceRequestOb
 	if err != nil {
 		return nil, storeError(err, "Workspace", req.WorkspaceId)
 	}
-	return api.GetWorkspace200JSONResponse{Data: workspaceOf(w)}, nil
+	out, err := s.workspaceWithSpend(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetWorkspace200JSONResponse{Data: out}, nil
 }
 
 // UpdateWorkspace implements api.StrictServerInterface.
@@ -68,16 +99,45 @@ func (s *Server) UpdateWorkspace(ctx context.Context, req api.UpdateWorkspaceReq
 			return nil, err
 		}
 	}
-	if !caller.Operator || req.Body.Name != nil {
+	b := req.Body
+	policyChange := b.DefaultGuardrailId != nil || present(ctx, "default_guardrail_id") || present(ctx, "limit_usd") || b.ResetInterval != nil
+	if !caller.Operator || b.Name != nil || policyChange {
 		if _, err := inWorkspace(ctx, req.WorkspaceId, access.UpdateWorkspace); err != nil {
 			return nil, err
 		}
 	}
-	w, err := s.store.UpdateWorkspace(ctx, req.WorkspaceId, req.Body.Name, req.Body.UseOperatorCredentials)
+	c := store.WorkspaceChange{Name: b.Name, UseOperatorCredentials: b.UseOperatorCredentials}
+	if b.DefaultGuardrailId != nil || isNull(ctx, "default_guardrail_id") {
+		id := deref(b.DefaultGuardrailId)
+		if err := s.guardrails.CheckAssignable(ctx, callerKey(ctx), "/default_guardrail_id", id); err != nil {
+			return nil, err
+		}
+		c.DefaultGuardrailID = &id
+	}
+	if present(ctx, "limit_usd") {
+		if err := access.Require(caller.Role, access.ManageGuardrails); err != nil {
+			return nil, err
+		}
+		lim, err := amountOf("limit_usd", b.LimitUsd)
+		if err != nil {
+			return nil, err
+		}
+		c.SetLimit, c.Limit = true, lim
+		if b.ResetInterval != nil && lim.Valid {
+			c.Reset = string(*b.ResetInterval)
+		}
+	} else if b.ResetInterval != nil {
+		return nil, invalid("/reset_interval", "reset_interval is set together with limit_usd (the workspace budget it is the period of).")
+	}
+	w, err := s.store.UpdateWorkspace(ctx, req.WorkspaceId, c)
 	if err != nil {
 		return nil, storeError(err, "Workspace", req.WorkspaceId)
 	}
-	return api.UpdateWorkspace200JSONResponse{Data: workspaceOf(w)}, nil
+	out, err := s.workspaceWithSpend(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	return api.UpdateWorkspace200JSONResponse{Data: out}, nil
 }
 
 // DeleteWorkspace implements api.StrictServerInterface.

@@ -21,10 +21,13 @@ import (
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/egress"
 	"github.com/perpetuo/perpetuo/internal/gateway"
+	"github.com/perpetuo/perpetuo/internal/guardrails"
 	"github.com/perpetuo/perpetuo/internal/keys"
+	"github.com/perpetuo/perpetuo/internal/policy"
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
 	"github.com/perpetuo/perpetuo/internal/secrets"
@@ -63,6 +66,9 @@ type Config struct {
 	Gateway      *gateway.Gateway
 	Generations  Generations
 	Store        *store.Store
+	Policies     *policy.Resolver
+	Guardrails   *guardrails.Service
+	Budgets      *budget.Budgets
 	Catalog      *catalog.Catalog
 	Keyring      *secrets.Keyring
 	Models       Models
@@ -93,6 +99,9 @@ type Server struct {
 	gateway     *gateway.Gateway
 	generations Generations
 	store       *store.Store
+	policies    *policy.Resolver
+	guardrails  *guardrails.Service
+	budgets     *budget.Budgets
 	catalog     *catalog.Catalog
 	keyring     *secrets.Keyring
 	models      Models
@@ -131,6 +140,7 @@ func New(cfg Config) (http.Handler, error) {
 	s := &Server{
 		log: cfg.Log, access: cfg.AccessLog, auth: cfg.Auth, gateway: cfg.Gateway,
 		generations: cfg.Generations, store: cfg.Store, catalog: cfg.Catalog, keyring: cfg.Keyring,
+		policies: cfg.Policies, guardrails: cfg.Guardrails, budgets: cfg.Budgets,
 		models: cfg.Models, ready: cfg.Ready,
 		metrics: newHTTPMetrics(cfg.Registry), spec: router, specJSON: specJSON,
 		maxBody: cfg.MaxBodyBytes, streamIdle: cfg.StreamIdle, now: cfg.Now, egress: cfg.Egress,

@@ -18,6 +18,7 @@ func keyOf(r db.ApiKey, role string) keys.Key {
 		Name: r.Name, Label: r.Label, Limit: r.LimitUsd,
 		IncludeBYOKInLimit: r.IncludeByokInLimit, RequireZDR: r.RequireZdr, Operator: r.Operator,
 		ExpiresAt: r.ExpiresAt, Disabled: r.Disabled, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		GuardrailID: val(r.GuardrailID),
 	}
 	if r.LimitReset != nil {
 		k.LimitReset = *r.LimitReset

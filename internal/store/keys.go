@@ -26,6 +26,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (keys.Key, error) {
 		Name: r.Name, Label: r.Label, Limit: r.LimitUsd,
 		IncludeBYOKInLimit: r.IncludeByokInLimit, RequireZDR: r.RequireZdr, Operator: r.Operator,
 		ExpiresAt: r.ExpiresAt, Disabled: r.Disabled, CreatedAt: r.CreatedAt,
+		GuardrailID: val(r.GuardrailID), MemberGuardrailID: val(r.MemberGuardrailID),
 	}
 	if r.LimitReset != nil {
 		k.LimitReset = *r.LimitReset

@@ -18,11 +18,13 @@ type Member struct {
 	Name        string
 	Email       string
 	Role        string
+	GuardrailID string
 	CreatedAt   time.Time
 }
 
 func memberOf(m db.Member) Member {
-	return Member{ID: m.ID, WorkspaceID: m.WorkspaceID, Name: m.Name, Email: val(m.Email), Role: m.Role, CreatedAt: m.CreatedAt}
+	return Member{ID: m.ID, WorkspaceID: m.WorkspaceID, Name: m.Name, Email: val(m.Email), Role: m.Role,
+		GuardrailID: val(m.GuardrailID), CreatedAt: m.CreatedAt}
 }
 
 // Members lists a workspace's members.

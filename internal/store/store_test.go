@@ -98,11 +98,13 @@ func TestLeasesNeverPassTheLimit(t *testing.T) {
 	far := budget.Key{Kind: "guardrail", ID: "gr_far", Period: k.Period}
 	require.Equal(t, "3.2", take(t, st, "rep_0", far, "100", "0.1", "3.2").Granted.String(), "far from the limit: the whole lease")
 	require.Equal(t, "3.2", take(t, st, "rep_0", far, "100", "0.1", "3.2").Granted.String())
-	require.Equal(t, "0.1", take(t, st, "rep_0", far, "16", "0.1", "3.2").Granted.String(),
-		"under four leases from the limit (16 - 6.4 < 0.1 + 4×3.2): exactly the need")
+	require.Equal(t, "0.6", take(t, st, "rep_0", far, "16", "0.1", "3.2").Granted.String(),
+		"never more than a sixteenth of what remains (16 - 6.4 = 9.6)")
+	require.Equal(t, "0.1", take(t, st, "rep_0", far, "7.15", "0.1", "3.2").Granted.String(),
+		"near the limit (0.15 left): exactly the need")
 	var amount string
 	require.NoError(t, st.pool.QueryRow(ctx, `SELECT amount::text FROM spend_leases WHERE replica_id = 'rep_0' AND scope_id = 'gr_far'`).Scan(&amount))
-	require.Equal(t, "6.5", amount, "one lease row per replica and budget, summed")
+	require.Equal(t, "7.1", amount, "one lease row per replica and budget, summed")
 }
 
 // TestLeaseFlushAppliesOnce: a flush moves consumed spend into spent and

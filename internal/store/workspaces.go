@@ -6,11 +6,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/perpetuo/perpetuo/gen/db"
+	"github.com/perpetuo/perpetuo/internal/budget"
+	"github.com/perpetuo/perpetuo/internal/guardrails"
 	"github.com/perpetuo/perpetuo/internal/ids"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/notify"
+	"github.com/perpetuo/perpetuo/internal/policy"
 )
 
 // Workspace is a tenant: members, keys and credentials belong to one.
@@ -18,11 +22,28 @@ type Workspace struct {
 	ID                     string
 	Name                   string
 	UseOperatorCredentials bool
-	CreatedAt              time.Time
+	// DefaultGuardrailID governs members without a guardrail of their own.
+	DefaultGuardrailID string
+	// Limit is the workspace's own budget per Reset period.
+	Limit     decimal.NullDecimal
+	Reset     string
+	CreatedAt time.Time
 }
 
 func workspaceOf(w db.Workspace) Workspace {
-	return Workspace{ID: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, CreatedAt: w.CreatedAt}
+	return Workspace{ID: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, CreatedAt: w.CreatedAt,
+		DefaultGuardrailID: val(w.DefaultGuardrailID), Limit: w.LimitUsd, Reset: val(w.ResetInterval)}
+}
+
+// WorkspaceChange is what UpdateWorkspace changes: nil fields are kept.
+type WorkspaceChange struct {
+	Name                   *string
+	UseOperatorCredentials *bool
+	DefaultGuardrailID     *string // "" clears it
+	// SetLimit replaces the budget with Limit and Reset.
+	SetLimit bool
+	Limit    decimal.NullDecimal
+	Reset    string
 }
 
 // NewWorkspace describes a workspace to create with its first owner.
@@ -79,15 +100,29 @@ func (s *Store) Workspace(ctx context.Context, id string) (Workspace, error) {
 }
 
 // UpdateWorkspace changes the fields that are set.
-func (s *Store) UpdateWorkspace(ctx context.Context, id string, name *string, useOperator *bool) (Workspace, error) {
+func (s *Store) UpdateWorkspace(ctx context.Context, id string, c WorkspaceChange) (Workspace, error) {
 	var w Workspace
 	err := s.change(ctx, notify.Workspace, id, func(q *db.Queries) error {
-		dw, err := q.WorkspaceUpdate(ctx, db.WorkspaceUpdateParams{ID: id, Name: name, UseOperatorCredentials: useOperator})
+		p := db.WorkspaceUpdateParams{ID: id, Name: c.Name, UseOperatorCredentials: c.UseOperatorCredentials,
+			SetLimit: c.SetLimit, LimitUsd: c.Limit, ResetInterval: ptr(c.Reset)}
+		if c.DefaultGuardrailID != nil {
+			p.SetDefaultGuardrail, p.DefaultGuardrailID = true, ptr(*c.DefaultGuardrailID)
+		}
+		dw, err := q.WorkspaceUpdate(ctx, p)
 		if isNoRows(err) {
 			return ErrNotFound
 		}
+		if isForeignKey(err) {
+			return guardrails.ErrNotFound
+		}
 		if err != nil {
 			return fmt.Errorf("update workspace: %w", err)
+		}
+		if c.SetLimit && c.Limit.Valid {
+			if err := q.SpendSeedWorkspace(ctx, db.SpendSeedWorkspaceParams{WorkspaceID: id,
+				PeriodStart: budget.PeriodStart(c.Reset, time.Now())}); err != nil {
+				return fmt.Errorf("seed workspace spend: %w", err)
+			}
 		}
 		w = workspaceOf(dw)
 		return nil
@@ -108,4 +143,13 @@ func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 		}
 		return nil
 	})
+}
+
+// PolicyWorkspace implements policy.Source.
+func (s *Store) PolicyWorkspace(ctx context.Context, id string) (policy.Workspace, error) {
+	w, err := s.Workspace(ctx, id)
+	if err != nil {
+		return policy.Workspace{}, err
+	}
+	return policy.Workspace{ID: w.ID, Name: w.Name, Limit: w.Limit, Reset: w.Reset, DefaultGuardrailID: w.DefaultGuardrailID}, nil
 }

@@ -176,6 +176,27 @@ func (e ErrorType) Valid() bool {
 	}
 }
 
+// Defines values for GoverningGuardrailVia.
+const (
+	GoverningGuardrailViaDefault GoverningGuardrailVia = "default"
+	GoverningGuardrailViaKey     GoverningGuardrailVia = "key"
+	GoverningGuardrailViaMember  GoverningGuardrailVia = "member"
+)
+
+// Valid indicates whether the value is a known member of the GoverningGuardrailVia enum.
+func (e GoverningGuardrailVia) Valid() bool {
+	switch e {
+	case GoverningGuardrailViaDefault:
+		return true
+	case GoverningGuardrailViaKey:
+		return true
+	case GoverningGuardrailViaMember:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for KeyLimitReset.
 const (
 	KeyLimitResetDaily   KeyLimitReset = "daily"
@@ -320,6 +341,27 @@ func (e ProviderPreferencesSort1Partition) Valid() bool {
 	}
 }
 
+// Defines values for ResetInterval.
+const (
+	ResetIntervalDaily   ResetInterval = "daily"
+	ResetIntervalMonthly ResetInterval = "monthly"
+	ResetIntervalWeekly  ResetInterval = "weekly"
+)
+
+// Valid indicates whether the value is a known member of the ResetInterval enum.
+func (e ResetInterval) Valid() bool {
+	switch e {
+	case ResetIntervalDaily:
+		return true
+	case ResetIntervalMonthly:
+		return true
+	case ResetIntervalWeekly:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	RoleAdmin  Role = "admin"
@@ -373,6 +415,9 @@ type ApiKey struct {
 	CreatedAt time.Time  `json:"created_at"`
 	Disabled  bool       `json:"disabled"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// GuardrailId The key's own guardrail, on top of its member's.
+	GuardrailId *string `json:"guardrail_id"`
 
 	// Id Example: key_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
 	Id string `json:"id"`
@@ -444,6 +489,9 @@ type ApiKeyWithSecret struct {
 	CreatedAt time.Time  `json:"created_at"`
 	Disabled  bool       `json:"disabled"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// GuardrailId The key's own guardrail, on top of its member's.
+	GuardrailId *string `json:"guardrail_id"`
 
 	// Id Example: key_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
 	Id string `json:"id"`
@@ -818,6 +866,107 @@ type GenerationResponse struct {
 	Data Generation `json:"data"`
 }
 
+// GoverningGuardrail defines model for GoverningGuardrail.
+type GoverningGuardrail struct {
+	Id             string         `json:"id"`
+	LimitRemaining *Money         `json:"limit_remaining"`
+	LimitUsd       *Money         `json:"limit_usd"`
+	Name           string         `json:"name"`
+	ResetInterval  *ResetInterval `json:"reset_interval"`
+	ResetsAt       *time.Time     `json:"resets_at"`
+
+	// Usage An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Usage Money `json:"usage"`
+
+	// Via Why it governs the key: assigned to the key, to its member, or the workspace default.
+	Via GoverningGuardrailVia `json:"via"`
+}
+
+// GoverningGuardrailVia Why it governs the key: assigned to the key, to its member, or the workspace default.
+type GoverningGuardrailVia string
+
+// Guardrail defines model for Guardrail.
+type Guardrail struct {
+	AllowedModels    []string  `json:"allowed_models"`
+	AllowedProviders []string  `json:"allowed_providers"`
+	CreatedAt        time.Time `json:"created_at"`
+	Description      *string   `json:"description"`
+	EnforceZdr       bool      `json:"enforce_zdr"`
+
+	// Id Example: gr_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
+	Id                   string   `json:"id"`
+	IgnoredModels        []string `json:"ignored_models"`
+	IgnoredProviders     []string `json:"ignored_providers"`
+	IncludeByokInBudgets bool     `json:"include_byok_in_budgets"`
+
+	// IsDefault It is the workspace's default guardrail (it governs members without their own).
+	IsDefault bool `json:"is_default"`
+
+	// KeyIds Keys assigned this guardrail.
+	KeyIds []string `json:"key_ids"`
+
+	// LimitRemaining What the budget has left in the current period, less what requests in flight and replicas' leases hold; null without a budget.
+	LimitRemaining *Money `json:"limit_remaining"`
+	LimitUsd       *Money `json:"limit_usd"`
+
+	// MemberIds Members assigned this guardrail.
+	MemberIds     []string       `json:"member_ids"`
+	Name          string         `json:"name"`
+	ResetInterval *ResetInterval `json:"reset_interval"`
+
+	// ResetsAt When the current period ends; null for a lifetime budget or none.
+	ResetsAt  *time.Time `json:"resets_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+
+	// Usage Spend counted against the budget in the current period (0 without a budget).
+	Usage       Money  `json:"usage"`
+	WorkspaceId string `json:"workspace_id"`
+}
+
+// GuardrailAssignment defines model for GuardrailAssignment.
+type GuardrailAssignment struct {
+	GuardrailId string `json:"guardrail_id"`
+}
+
+// GuardrailInput defines model for GuardrailInput.
+type GuardrailInput struct {
+	// AllowedModels Model ids, or patterns ending in `*` such as `anthropic/*`. Empty or null allows every model.
+	AllowedModels *[]string `json:"allowed_models,omitempty"`
+
+	// AllowedProviders Provider slugs. Empty or null allows every provider.
+	AllowedProviders *[]string `json:"allowed_providers,omitempty"`
+	Description      *string   `json:"description,omitempty"`
+
+	// EnforceZdr Route governed requests only to zero-data-retention endpoints.
+	EnforceZdr *bool `json:"enforce_zdr,omitempty"`
+
+	// IgnoredModels Model ids or patterns never served.
+	IgnoredModels *[]string `json:"ignored_models,omitempty"`
+
+	// IgnoredProviders Provider slugs never routed to.
+	IgnoredProviders *[]string `json:"ignored_providers,omitempty"`
+
+	// IncludeByokInBudgets Whether spend on the workspace's own provider keys counts toward `limit_usd` (at catalog price).
+	IncludeByokInBudgets *bool `json:"include_byok_in_budgets,omitempty"`
+
+	// LimitUsd Budget in USD per `reset_interval` (exact decimal); null or absent for none.
+	LimitUsd      *json.Number   `json:"limit_usd,omitempty"`
+	Name          string         `json:"name"`
+	ResetInterval *ResetInterval `json:"reset_interval,omitempty"`
+}
+
+// GuardrailList defines model for GuardrailList.
+type GuardrailList struct {
+	Data []Guardrail `json:"data"`
+}
+
+// GuardrailResponse defines model for GuardrailResponse.
+type GuardrailResponse struct {
+	Data Guardrail `json:"data"`
+}
+
 // Health defines model for Health.
 type Health struct {
 	// Status Example: ok
@@ -833,6 +982,9 @@ type Key struct {
 	CreatedAt time.Time  `json:"created_at"`
 	Disabled  bool       `json:"disabled"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Guardrails The guardrails governing this key, with their current period's spend.
+	Guardrails []GoverningGuardrail `json:"guardrails"`
 
 	// Id Example: key_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
 	Id                 string `json:"id"`
@@ -893,6 +1045,9 @@ type LimitReset string
 type Member struct {
 	CreatedAt time.Time `json:"created_at"`
 	Email     *string   `json:"email,omitempty"`
+
+	// GuardrailId The member's own guardrail (else the workspace default governs it).
+	GuardrailId *string `json:"guardrail_id"`
 
 	// Id Example: mem_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
 	Id          string `json:"id"`
@@ -1147,6 +1302,9 @@ type ProviderPreferences_Sort struct {
 	union json.RawMessage
 }
 
+// ResetInterval A budget's period (UTC; days from 00:00, weeks from Monday, months from the 1st). Null means lifetime.
+type ResetInterval string
+
 // Role defines model for Role.
 type Role string
 
@@ -1233,9 +1391,21 @@ type Usage struct {
 type Workspace struct {
 	CreatedAt time.Time `json:"created_at"`
 
+	// DefaultGuardrailId The guardrail governing members without one of their own.
+	DefaultGuardrailId *string `json:"default_guardrail_id"`
+
 	// Id Example: ws_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
-	Id   string `json:"id"`
-	Name string `json:"name"`
+	Id             string `json:"id"`
+	LimitRemaining *Money `json:"limit_remaining"`
+
+	// LimitUsd The workspace's own budget per `reset_interval`, checked on every request besides the rest; null for none.
+	LimitUsd      *Money         `json:"limit_usd"`
+	Name          string         `json:"name"`
+	ResetInterval *ResetInterval `json:"reset_interval"`
+	ResetsAt      *time.Time     `json:"resets_at"`
+
+	// Usage Spend counted against the workspace budget in the current period (0 without one).
+	Usage Money `json:"usage"`
 
 	// UseOperatorCredentials Whether the operator's server-wide provider keys may serve this workspace where it has no credential of its own.
 	UseOperatorCredentials bool `json:"use_operator_credentials"`
@@ -1274,8 +1444,14 @@ type WorkspaceResponse struct {
 
 // WorkspaceUpdate defines model for WorkspaceUpdate.
 type WorkspaceUpdate struct {
-	Name                   *string `json:"name,omitempty"`
-	UseOperatorCredentials *bool   `json:"use_operator_credentials,omitempty"`
+	// DefaultGuardrailId The guardrail governing members without one of their own; null clears it. Requires admin or owner.
+	DefaultGuardrailId *string `json:"default_guardrail_id,omitempty"`
+
+	// LimitUsd The workspace budget in USD per `reset_interval` (exact decimal); null removes it. Requires admin or owner.
+	LimitUsd               *json.Number   `json:"limit_usd,omitempty"`
+	Name                   *string        `json:"name,omitempty"`
+	ResetInterval          *ResetInterval `json:"reset_interval,omitempty"`
+	UseOperatorCredentials *bool          `json:"use_operator_credentials,omitempty"`
 }
 
 // WorkspaceId defines model for WorkspaceId.
@@ -1315,6 +1491,11 @@ type ListGenerationsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// DeleteGuardrailParams defines parameters for DeleteGuardrail.
+type DeleteGuardrailParams struct {
+	Force *bool `form:"force,omitempty" json:"force,omitempty"`
+}
+
 // CreateChatCompletionJSONRequestBody defines body for CreateChatCompletion for application/json ContentType.
 type CreateChatCompletionJSONRequestBody = ChatCompletionRequest
 
@@ -1330,17 +1511,29 @@ type CreateCredentialJSONRequestBody = CredentialCreate
 // UpdateCredentialJSONRequestBody defines body for UpdateCredential for application/json ContentType.
 type UpdateCredentialJSONRequestBody = CredentialUpdate
 
+// CreateGuardrailJSONRequestBody defines body for CreateGuardrail for application/json ContentType.
+type CreateGuardrailJSONRequestBody = GuardrailInput
+
+// UpdateGuardrailJSONRequestBody defines body for UpdateGuardrail for application/json ContentType.
+type UpdateGuardrailJSONRequestBody = GuardrailInput
+
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = ApiKeyCreate
 
 // UpdateKeyJSONRequestBody defines body for UpdateKey for application/json ContentType.
 type UpdateKeyJSONRequestBody = ApiKeyUpdate
 
+// AssignKeyGuardrailJSONRequestBody defines body for AssignKeyGuardrail for application/json ContentType.
+type AssignKeyGuardrailJSONRequestBody = GuardrailAssignment
+
 // CreateMemberJSONRequestBody defines body for CreateMember for application/json ContentType.
 type CreateMemberJSONRequestBody = MemberCreate
 
 // UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
 type UpdateMemberJSONRequestBody = MemberUpdate
+
+// AssignMemberGuardrailJSONRequestBody defines body for AssignMemberGuardrail for application/json ContentType.
+type AssignMemberGuardrailJSONRequestBody = GuardrailAssignment
 
 // Getter for additional properties for AssistantMessage. Returns the specified
 // element and whether it was found
@@ -2111,6 +2304,71 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/workspaces/{workspaceId}/generations (the `ListGenerations` operationId).
 	ListGenerations(ctx context.Context, workspaceId WorkspaceId, params *ListGenerationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListGuardrails List guardrails
+	//
+	// Admins, owners and viewers see every guardrail of the workspace; members see the ones that
+	// govern them (their key's, their own or the workspace default).
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/guardrails (the `ListGuardrails` operationId).
+	ListGuardrails(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateGuardrailWithBody Create a guardrail
+	//
+	// A guardrail is a named policy: a budget per period, model and provider allow and ignore
+	// lists, and zero data retention. It governs the members and keys it is assigned to (and,
+	// as the workspace's `default_guardrail_id`, members without one). Requires admin or owner.
+	// Unknown models or providers are refused naming the field.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/guardrails (the `CreateGuardrail` operationId).
+	CreateGuardrailWithBody(ctx context.Context, workspaceId WorkspaceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateGuardrail Create a guardrail
+	//
+	// A guardrail is a named policy: a budget per period, model and provider allow and ignore
+	// lists, and zero data retention. It governs the members and keys it is assigned to (and,
+	// as the workspace's `default_guardrail_id`, members without one). Requires admin or owner.
+	// Unknown models or providers are refused naming the field.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/guardrails (the `CreateGuardrail` operationId).
+	CreateGuardrail(ctx context.Context, workspaceId WorkspaceId, body CreateGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteGuardrail Delete a guardrail
+	//
+	// Requires admin or owner. A guardrail that governs anyone (assigned to a member or key, or
+	// the workspace default) is refused with 409 unless `force=true`, which unassigns it first.
+	//
+	// Corresponds with DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `DeleteGuardrail` operationId).
+	DeleteGuardrail(ctx context.Context, workspaceId WorkspaceId, guardrailId string, params *DeleteGuardrailParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetGuardrail Get a guardrail
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `GetGuardrail` operationId).
+	GetGuardrail(ctx context.Context, workspaceId WorkspaceId, guardrailId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateGuardrailWithBody Replace a guardrail
+	//
+	// Every field is replaced (absent lists become empty, absent `limit_usd` means no budget).
+	// Requires admin or owner. Applies to the very next request on every replica.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `UpdateGuardrail` operationId).
+	UpdateGuardrailWithBody(ctx context.Context, workspaceId WorkspaceId, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateGuardrail Replace a guardrail
+	//
+	// Every field is replaced (absent lists become empty, absent `limit_usd` means no budget).
+	// Requires admin or owner. Applies to the very next request on every replica.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `UpdateGuardrail` operationId).
+	UpdateGuardrail(ctx context.Context, workspaceId WorkspaceId, guardrailId string, body UpdateGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListKeys List API keys
 	//
 	// Admins, owners and viewers see every key of the workspace; members see their own.
@@ -2172,6 +2430,31 @@ type ClientInterface interface {
 	// Corresponds with PATCH /v1/workspaces/{workspaceId}/keys/{keyId} (the `UpdateKey` operationId).
 	UpdateKey(ctx context.Context, workspaceId WorkspaceId, keyId string, body UpdateKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UnassignKeyGuardrail Remove a key's own guardrail
+	//
+	// Requires admin or owner.
+	//
+	// Corresponds with DELETE /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `UnassignKeyGuardrail` operationId).
+	UnassignKeyGuardrail(ctx context.Context, workspaceId WorkspaceId, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AssignKeyGuardrailWithBody Assign a guardrail to an API key
+	//
+	// A key has at most one guardrail of its own (on top of its member's); this replaces it. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `AssignKeyGuardrail` operationId).
+	AssignKeyGuardrailWithBody(ctx context.Context, workspaceId WorkspaceId, keyId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AssignKeyGuardrail Assign a guardrail to an API key
+	//
+	// A key has at most one guardrail of its own (on top of its member's); this replaces it. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `AssignKeyGuardrail` operationId).
+	AssignKeyGuardrail(ctx context.Context, workspaceId WorkspaceId, keyId string, body AssignKeyGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListMembers List members
 	//
 	// Corresponds with GET /v1/workspaces/{workspaceId}/members (the `ListMembers` operationId).
@@ -2224,6 +2507,31 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /v1/workspaces/{workspaceId}/members/{memberId} (the `UpdateMember` operationId).
 	UpdateMember(ctx context.Context, workspaceId WorkspaceId, memberId string, body UpdateMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UnassignMemberGuardrail Remove a member's guardrail
+	//
+	// The member is then governed by the workspace default, if any. Requires admin or owner.
+	//
+	// Corresponds with DELETE /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `UnassignMemberGuardrail` operationId).
+	UnassignMemberGuardrail(ctx context.Context, workspaceId WorkspaceId, memberId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AssignMemberGuardrailWithBody Assign a guardrail to a member
+	//
+	// A member has at most one guardrail; this replaces it. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
+	AssignMemberGuardrailWithBody(ctx context.Context, workspaceId WorkspaceId, memberId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AssignMemberGuardrail Assign a guardrail to a member
+	//
+	// A member has at most one guardrail; this replaces it. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
+	AssignMemberGuardrail(ctx context.Context, workspaceId WorkspaceId, memberId string, body AssignMemberGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetHealth Liveness probe
@@ -2674,6 +2982,141 @@ func (c *Client) ListGenerations(ctx context.Context, workspaceId WorkspaceId, p
 	return c.Client.Do(req)
 }
 
+// ListGuardrails List guardrails
+//
+// Admins, owners and viewers see every guardrail of the workspace; members see the ones that
+// govern them (their key's, their own or the workspace default).
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/guardrails (the `ListGuardrails` operationId).
+func (c *Client) ListGuardrails(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListGuardrailsRequest(c.Server, workspaceId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateGuardrailWithBody Create a guardrail
+//
+// A guardrail is a named policy: a budget per period, model and provider allow and ignore
+// lists, and zero data retention. It governs the members and keys it is assigned to (and,
+// as the workspace's `default_guardrail_id`, members without one). Requires admin or owner.
+// Unknown models or providers are refused naming the field.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/guardrails (the `CreateGuardrail` operationId).
+func (c *Client) CreateGuardrailWithBody(ctx context.Context, workspaceId WorkspaceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateGuardrailRequestWithBody(c.Server, workspaceId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateGuardrail Create a guardrail
+//
+// A guardrail is a named policy: a budget per period, model and provider allow and ignore
+// lists, and zero data retention. It governs the members and keys it is assigned to (and,
+// as the workspace's `default_guardrail_id`, members without one). Requires admin or owner.
+// Unknown models or providers are refused naming the field.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/guardrails (the `CreateGuardrail` operationId).
+func (c *Client) CreateGuardrail(ctx context.Context, workspaceId WorkspaceId, body CreateGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateGuardrailRequest(c.Server, workspaceId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteGuardrail Delete a guardrail
+//
+// Requires admin or owner. A guardrail that governs anyone (assigned to a member or key, or
+// the workspace default) is refused with 409 unless `force=true`, which unassigns it first.
+//
+// Corresponds with DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `DeleteGuardrail` operationId).
+func (c *Client) DeleteGuardrail(ctx context.Context, workspaceId WorkspaceId, guardrailId string, params *DeleteGuardrailParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteGuardrailRequest(c.Server, workspaceId, guardrailId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetGuardrail Get a guardrail
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `GetGuardrail` operationId).
+func (c *Client) GetGuardrail(ctx context.Context, workspaceId WorkspaceId, guardrailId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetGuardrailRequest(c.Server, workspaceId, guardrailId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateGuardrailWithBody Replace a guardrail
+//
+// Every field is replaced (absent lists become empty, absent `limit_usd` means no budget).
+// Requires admin or owner. Applies to the very next request on every replica.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `UpdateGuardrail` operationId).
+func (c *Client) UpdateGuardrailWithBody(ctx context.Context, workspaceId WorkspaceId, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateGuardrailRequestWithBody(c.Server, workspaceId, guardrailId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateGuardrail Replace a guardrail
+//
+// Every field is replaced (absent lists become empty, absent `limit_usd` means no budget).
+// Requires admin or owner. Applies to the very next request on every replica.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `UpdateGuardrail` operationId).
+func (c *Client) UpdateGuardrail(ctx context.Context, workspaceId WorkspaceId, guardrailId string, body UpdateGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateGuardrailRequest(c.Server, workspaceId, guardrailId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListKeys List API keys
 //
 // Admins, owners and viewers see every key of the workspace; members see their own.
@@ -2805,6 +3248,61 @@ func (c *Client) UpdateKey(ctx context.Context, workspaceId WorkspaceId, keyId s
 	return c.Client.Do(req)
 }
 
+// UnassignKeyGuardrail Remove a key's own guardrail
+//
+// Requires admin or owner.
+//
+// Corresponds with DELETE /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `UnassignKeyGuardrail` operationId).
+func (c *Client) UnassignKeyGuardrail(ctx context.Context, workspaceId WorkspaceId, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnassignKeyGuardrailRequest(c.Server, workspaceId, keyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AssignKeyGuardrailWithBody Assign a guardrail to an API key
+//
+// A key has at most one guardrail of its own (on top of its member's); this replaces it. Requires admin or owner.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `AssignKeyGuardrail` operationId).
+func (c *Client) AssignKeyGuardrailWithBody(ctx context.Context, workspaceId WorkspaceId, keyId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAssignKeyGuardrailRequestWithBody(c.Server, workspaceId, keyId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AssignKeyGuardrail Assign a guardrail to an API key
+//
+// A key has at most one guardrail of its own (on top of its member's); this replaces it. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `AssignKeyGuardrail` operationId).
+func (c *Client) AssignKeyGuardrail(ctx context.Context, workspaceId WorkspaceId, keyId string, body AssignKeyGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAssignKeyGuardrailRequest(c.Server, workspaceId, keyId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListMembers List members
 //
 // Corresponds with GET /v1/workspaces/{workspaceId}/members (the `ListMembers` operationId).
@@ -2918,6 +3416,61 @@ func (c *Client) UpdateMemberWithBody(ctx context.Context, workspaceId Workspace
 // Corresponds with PATCH /v1/workspaces/{workspaceId}/members/{memberId} (the `UpdateMember` operationId).
 func (c *Client) UpdateMember(ctx context.Context, workspaceId WorkspaceId, memberId string, body UpdateMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateMemberRequest(c.Server, workspaceId, memberId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnassignMemberGuardrail Remove a member's guardrail
+//
+// The member is then governed by the workspace default, if any. Requires admin or owner.
+//
+// Corresponds with DELETE /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `UnassignMemberGuardrail` operationId).
+func (c *Client) UnassignMemberGuardrail(ctx context.Context, workspaceId WorkspaceId, memberId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnassignMemberGuardrailRequest(c.Server, workspaceId, memberId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AssignMemberGuardrailWithBody Assign a guardrail to a member
+//
+// A member has at most one guardrail; this replaces it. Requires admin or owner.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
+func (c *Client) AssignMemberGuardrailWithBody(ctx context.Context, workspaceId WorkspaceId, memberId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAssignMemberGuardrailRequestWithBody(c.Server, workspaceId, memberId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AssignMemberGuardrail Assign a guardrail to a member
+//
+// A member has at most one guardrail; this replaces it. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
+func (c *Client) AssignMemberGuardrail(ctx context.Context, workspaceId WorkspaceId, memberId string, body AssignMemberGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAssignMemberGuardrailRequest(c.Server, workspaceId, memberId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3738,6 +4291,250 @@ func NewListGenerationsRequest(server string, workspaceId WorkspaceId, params *L
 	return req, nil
 }
 
+// NewListGuardrailsRequest constructs an http.Request for the ListGuardrails method
+func NewListGuardrailsRequest(server string, workspaceId WorkspaceId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/guardrails", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateGuardrailRequest calls the generic CreateGuardrail builder with application/json body
+func NewCreateGuardrailRequest(server string, workspaceId WorkspaceId, body CreateGuardrailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateGuardrailRequestWithBody(server, workspaceId, "application/json", bodyReader)
+}
+
+// NewCreateGuardrailRequestWithBody constructs an http.Request for the CreateGuardrail method, with any body, and a specified content type
+func NewCreateGuardrailRequestWithBody(server string, workspaceId WorkspaceId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/guardrails", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteGuardrailRequest constructs an http.Request for the DeleteGuardrail method
+func NewDeleteGuardrailRequest(server string, workspaceId WorkspaceId, guardrailId string, params *DeleteGuardrailParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/guardrails/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Force != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "force", *params.Force, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetGuardrailRequest constructs an http.Request for the GetGuardrail method
+func NewGetGuardrailRequest(server string, workspaceId WorkspaceId, guardrailId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/guardrails/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateGuardrailRequest calls the generic UpdateGuardrail builder with application/json body
+func NewUpdateGuardrailRequest(server string, workspaceId WorkspaceId, guardrailId string, body UpdateGuardrailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateGuardrailRequestWithBody(server, workspaceId, guardrailId, "application/json", bodyReader)
+}
+
+// NewUpdateGuardrailRequestWithBody constructs an http.Request for the UpdateGuardrail method, with any body, and a specified content type
+func NewUpdateGuardrailRequestWithBody(server string, workspaceId WorkspaceId, guardrailId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/guardrails/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListKeysRequest constructs an http.Request for the ListKeys method
 func NewListKeysRequest(server string, workspaceId WorkspaceId) (*http.Request, error) {
 	var err error
@@ -3955,6 +4752,101 @@ func NewUpdateKeyRequestWithBody(server string, workspaceId WorkspaceId, keyId s
 	return req, nil
 }
 
+// NewUnassignKeyGuardrailRequest constructs an http.Request for the UnassignKeyGuardrail method
+func NewUnassignKeyGuardrailRequest(server string, workspaceId WorkspaceId, keyId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "keyId", keyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/keys/%s/guardrail", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAssignKeyGuardrailRequest calls the generic AssignKeyGuardrail builder with application/json body
+func NewAssignKeyGuardrailRequest(server string, workspaceId WorkspaceId, keyId string, body AssignKeyGuardrailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAssignKeyGuardrailRequestWithBody(server, workspaceId, keyId, "application/json", bodyReader)
+}
+
+// NewAssignKeyGuardrailRequestWithBody constructs an http.Request for the AssignKeyGuardrail method, with any body, and a specified content type
+func NewAssignKeyGuardrailRequestWithBody(server string, workspaceId WorkspaceId, keyId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "keyId", keyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/keys/%s/guardrail", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListMembersRequest constructs an http.Request for the ListMembers method
 func NewListMembersRequest(server string, workspaceId WorkspaceId) (*http.Request, error) {
 	var err error
@@ -4163,6 +5055,101 @@ func NewUpdateMemberRequestWithBody(server string, workspaceId WorkspaceId, memb
 	}
 
 	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewUnassignMemberGuardrailRequest constructs an http.Request for the UnassignMemberGuardrail method
+func NewUnassignMemberGuardrailRequest(server string, workspaceId WorkspaceId, memberId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "memberId", memberId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/members/%s/guardrail", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAssignMemberGuardrailRequest calls the generic AssignMemberGuardrail builder with application/json body
+func NewAssignMemberGuardrailRequest(server string, workspaceId WorkspaceId, memberId string, body AssignMemberGuardrailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAssignMemberGuardrailRequestWithBody(server, workspaceId, memberId, "application/json", bodyReader)
+}
+
+// NewAssignMemberGuardrailRequestWithBody constructs an http.Request for the AssignMemberGuardrail method, with any body, and a specified content type
+func NewAssignMemberGuardrailRequestWithBody(server string, workspaceId WorkspaceId, memberId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "memberId", memberId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/members/%s/guardrail", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -4452,6 +5439,77 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/workspaces/{workspaceId}/generations (the `ListGenerations` operationId).
 	ListGenerationsWithResponse(ctx context.Context, workspaceId WorkspaceId, params *ListGenerationsParams, reqEditors ...RequestEditorFn) (*ListGenerationsResponse, error)
 
+	// ListGuardrailsWithResponse List guardrails
+	//
+	// Admins, owners and viewers see every guardrail of the workspace; members see the ones that
+	// govern them (their key's, their own or the workspace default).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/guardrails (the `ListGuardrails` operationId).
+	ListGuardrailsWithResponse(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*ListGuardrailsResponse, error)
+
+	// CreateGuardrailWithBodyWithResponse Create a guardrail
+	//
+	// A guardrail is a named policy: a budget per period, model and provider allow and ignore
+	// lists, and zero data retention. It governs the members and keys it is assigned to (and,
+	// as the workspace's `default_guardrail_id`, members without one). Requires admin or owner.
+	// Unknown models or providers are refused naming the field.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/guardrails (the `CreateGuardrail` operationId).
+	CreateGuardrailWithBodyWithResponse(ctx context.Context, workspaceId WorkspaceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateGuardrailResponse, error)
+
+	// CreateGuardrailWithResponse Create a guardrail
+	//
+	// A guardrail is a named policy: a budget per period, model and provider allow and ignore
+	// lists, and zero data retention. It governs the members and keys it is assigned to (and,
+	// as the workspace's `default_guardrail_id`, members without one). Requires admin or owner.
+	// Unknown models or providers are refused naming the field.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/guardrails (the `CreateGuardrail` operationId).
+	CreateGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, body CreateGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateGuardrailResponse, error)
+
+	// DeleteGuardrailWithResponse Delete a guardrail
+	//
+	// Requires admin or owner. A guardrail that governs anyone (assigned to a member or key, or
+	// the workspace default) is refused with 409 unless `force=true`, which unassigns it first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `DeleteGuardrail` operationId).
+	DeleteGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, guardrailId string, params *DeleteGuardrailParams, reqEditors ...RequestEditorFn) (*DeleteGuardrailResponse, error)
+
+	// GetGuardrailWithResponse Get a guardrail
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `GetGuardrail` operationId).
+	GetGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, guardrailId string, reqEditors ...RequestEditorFn) (*GetGuardrailResponse, error)
+
+	// UpdateGuardrailWithBodyWithResponse Replace a guardrail
+	//
+	// Every field is replaced (absent lists become empty, absent `limit_usd` means no budget).
+	// Requires admin or owner. Applies to the very next request on every replica.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `UpdateGuardrail` operationId).
+	UpdateGuardrailWithBodyWithResponse(ctx context.Context, workspaceId WorkspaceId, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateGuardrailResponse, error)
+
+	// UpdateGuardrailWithResponse Replace a guardrail
+	//
+	// Every field is replaced (absent lists become empty, absent `limit_usd` means no budget).
+	// Requires admin or owner. Applies to the very next request on every replica.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `UpdateGuardrail` operationId).
+	UpdateGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, guardrailId string, body UpdateGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateGuardrailResponse, error)
+
 	// ListKeysWithResponse List API keys
 	//
 	// Admins, owners and viewers see every key of the workspace; members see their own.
@@ -4519,6 +5577,33 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /v1/workspaces/{workspaceId}/keys/{keyId} (the `UpdateKey` operationId).
 	UpdateKeyWithResponse(ctx context.Context, workspaceId WorkspaceId, keyId string, body UpdateKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateKeyResponse, error)
 
+	// UnassignKeyGuardrailWithResponse Remove a key's own guardrail
+	//
+	// Requires admin or owner.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `UnassignKeyGuardrail` operationId).
+	UnassignKeyGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, keyId string, reqEditors ...RequestEditorFn) (*UnassignKeyGuardrailResponse, error)
+
+	// AssignKeyGuardrailWithBodyWithResponse Assign a guardrail to an API key
+	//
+	// A key has at most one guardrail of its own (on top of its member's); this replaces it. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `AssignKeyGuardrail` operationId).
+	AssignKeyGuardrailWithBodyWithResponse(ctx context.Context, workspaceId WorkspaceId, keyId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AssignKeyGuardrailResponse, error)
+
+	// AssignKeyGuardrailWithResponse Assign a guardrail to an API key
+	//
+	// A key has at most one guardrail of its own (on top of its member's); this replaces it. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `AssignKeyGuardrail` operationId).
+	AssignKeyGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, keyId string, body AssignKeyGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*AssignKeyGuardrailResponse, error)
+
 	// ListMembersWithResponse List members
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -4577,6 +5662,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /v1/workspaces/{workspaceId}/members/{memberId} (the `UpdateMember` operationId).
 	UpdateMemberWithResponse(ctx context.Context, workspaceId WorkspaceId, memberId string, body UpdateMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMemberResponse, error)
+
+	// UnassignMemberGuardrailWithResponse Remove a member's guardrail
+	//
+	// The member is then governed by the workspace default, if any. Requires admin or owner.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `UnassignMemberGuardrail` operationId).
+	UnassignMemberGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, memberId string, reqEditors ...RequestEditorFn) (*UnassignMemberGuardrailResponse, error)
+
+	// AssignMemberGuardrailWithBodyWithResponse Assign a guardrail to a member
+	//
+	// A member has at most one guardrail; this replaces it. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
+	AssignMemberGuardrailWithBodyWithResponse(ctx context.Context, workspaceId WorkspaceId, memberId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AssignMemberGuardrailResponse, error)
+
+	// AssignMemberGuardrailWithResponse Assign a guardrail to a member
+	//
+	// A member has at most one guardrail; this replaces it. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
+	AssignMemberGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, memberId string, body AssignMemberGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*AssignMemberGuardrailResponse, error)
 }
 
 type GetHealthResponse struct {
@@ -5596,6 +6708,239 @@ func (r ListGenerationsResponse) ContentType() string {
 	return ""
 }
 
+type ListGuardrailsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GuardrailList
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListGuardrailsResponse) GetJSON200() *GuardrailList {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListGuardrailsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListGuardrailsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListGuardrailsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListGuardrailsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListGuardrailsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *GuardrailResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateGuardrailResponse) GetJSON201() *GuardrailResponse {
+	return r.JSON201
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GuardrailResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetGuardrailResponse) GetJSON200() *GuardrailResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GuardrailResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateGuardrailResponse) GetJSON200() *GuardrailResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListKeysResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5829,6 +7174,95 @@ func (r UpdateKeyResponse) ContentType() string {
 	return ""
 }
 
+type UnassignKeyGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UnassignKeyGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UnassignKeyGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UnassignKeyGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UnassignKeyGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UnassignKeyGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AssignKeyGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ApiKeyResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AssignKeyGuardrailResponse) GetJSON200() *ApiKeyResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AssignKeyGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AssignKeyGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AssignKeyGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AssignKeyGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AssignKeyGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListMembersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6056,6 +7490,95 @@ func (r UpdateMemberResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UnassignMemberGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UnassignMemberGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UnassignMemberGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UnassignMemberGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UnassignMemberGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UnassignMemberGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AssignMemberGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MemberResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AssignMemberGuardrailResponse) GetJSON200() *MemberResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AssignMemberGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AssignMemberGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AssignMemberGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AssignMemberGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AssignMemberGuardrailResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6442,6 +7965,119 @@ func (c *ClientWithResponses) ListGenerationsWithResponse(ctx context.Context, w
 	return ParseListGenerationsResponse(rsp)
 }
 
+// ListGuardrailsWithResponse List guardrails
+//
+// Admins, owners and viewers see every guardrail of the workspace; members see the ones that
+// govern them (their key's, their own or the workspace default).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/guardrails (the `ListGuardrails` operationId).
+func (c *ClientWithResponses) ListGuardrailsWithResponse(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*ListGuardrailsResponse, error) {
+	rsp, err := c.ListGuardrails(ctx, workspaceId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListGuardrailsResponse(rsp)
+}
+
+// CreateGuardrailWithBodyWithResponse Create a guardrail
+//
+// A guardrail is a named policy: a budget per period, model and provider allow and ignore
+// lists, and zero data retention. It governs the members and keys it is assigned to (and,
+// as the workspace's `default_guardrail_id`, members without one). Requires admin or owner.
+// Unknown models or providers are refused naming the field.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/guardrails (the `CreateGuardrail` operationId).
+func (c *ClientWithResponses) CreateGuardrailWithBodyWithResponse(ctx context.Context, workspaceId WorkspaceId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateGuardrailResponse, error) {
+	rsp, err := c.CreateGuardrailWithBody(ctx, workspaceId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateGuardrailResponse(rsp)
+}
+
+// CreateGuardrailWithResponse Create a guardrail
+//
+// A guardrail is a named policy: a budget per period, model and provider allow and ignore
+// lists, and zero data retention. It governs the members and keys it is assigned to (and,
+// as the workspace's `default_guardrail_id`, members without one). Requires admin or owner.
+// Unknown models or providers are refused naming the field.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/guardrails (the `CreateGuardrail` operationId).
+func (c *ClientWithResponses) CreateGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, body CreateGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateGuardrailResponse, error) {
+	rsp, err := c.CreateGuardrail(ctx, workspaceId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateGuardrailResponse(rsp)
+}
+
+// DeleteGuardrailWithResponse Delete a guardrail
+//
+// Requires admin or owner. A guardrail that governs anyone (assigned to a member or key, or
+// the workspace default) is refused with 409 unless `force=true`, which unassigns it first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `DeleteGuardrail` operationId).
+func (c *ClientWithResponses) DeleteGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, guardrailId string, params *DeleteGuardrailParams, reqEditors ...RequestEditorFn) (*DeleteGuardrailResponse, error) {
+	rsp, err := c.DeleteGuardrail(ctx, workspaceId, guardrailId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteGuardrailResponse(rsp)
+}
+
+// GetGuardrailWithResponse Get a guardrail
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `GetGuardrail` operationId).
+func (c *ClientWithResponses) GetGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, guardrailId string, reqEditors ...RequestEditorFn) (*GetGuardrailResponse, error) {
+	rsp, err := c.GetGuardrail(ctx, workspaceId, guardrailId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetGuardrailResponse(rsp)
+}
+
+// UpdateGuardrailWithBodyWithResponse Replace a guardrail
+//
+// Every field is replaced (absent lists become empty, absent `limit_usd` means no budget).
+// Requires admin or owner. Applies to the very next request on every replica.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `UpdateGuardrail` operationId).
+func (c *ClientWithResponses) UpdateGuardrailWithBodyWithResponse(ctx context.Context, workspaceId WorkspaceId, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateGuardrailResponse, error) {
+	rsp, err := c.UpdateGuardrailWithBody(ctx, workspaceId, guardrailId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateGuardrailResponse(rsp)
+}
+
+// UpdateGuardrailWithResponse Replace a guardrail
+//
+// Every field is replaced (absent lists become empty, absent `limit_usd` means no budget).
+// Requires admin or owner. Applies to the very next request on every replica.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/workspaces/{workspaceId}/guardrails/{guardrailId} (the `UpdateGuardrail` operationId).
+func (c *ClientWithResponses) UpdateGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, guardrailId string, body UpdateGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateGuardrailResponse, error) {
+	rsp, err := c.UpdateGuardrail(ctx, workspaceId, guardrailId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateGuardrailResponse(rsp)
+}
+
 // ListKeysWithResponse List API keys
 //
 // Admins, owners and viewers see every key of the workspace; members see their own.
@@ -6551,6 +8187,51 @@ func (c *ClientWithResponses) UpdateKeyWithResponse(ctx context.Context, workspa
 	return ParseUpdateKeyResponse(rsp)
 }
 
+// UnassignKeyGuardrailWithResponse Remove a key's own guardrail
+//
+// Requires admin or owner.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `UnassignKeyGuardrail` operationId).
+func (c *ClientWithResponses) UnassignKeyGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, keyId string, reqEditors ...RequestEditorFn) (*UnassignKeyGuardrailResponse, error) {
+	rsp, err := c.UnassignKeyGuardrail(ctx, workspaceId, keyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnassignKeyGuardrailResponse(rsp)
+}
+
+// AssignKeyGuardrailWithBodyWithResponse Assign a guardrail to an API key
+//
+// A key has at most one guardrail of its own (on top of its member's); this replaces it. Requires admin or owner.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `AssignKeyGuardrail` operationId).
+func (c *ClientWithResponses) AssignKeyGuardrailWithBodyWithResponse(ctx context.Context, workspaceId WorkspaceId, keyId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AssignKeyGuardrailResponse, error) {
+	rsp, err := c.AssignKeyGuardrailWithBody(ctx, workspaceId, keyId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAssignKeyGuardrailResponse(rsp)
+}
+
+// AssignKeyGuardrailWithResponse Assign a guardrail to an API key
+//
+// A key has at most one guardrail of its own (on top of its member's); this replaces it. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/keys/{keyId}/guardrail (the `AssignKeyGuardrail` operationId).
+func (c *ClientWithResponses) AssignKeyGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, keyId string, body AssignKeyGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*AssignKeyGuardrailResponse, error) {
+	rsp, err := c.AssignKeyGuardrail(ctx, workspaceId, keyId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAssignKeyGuardrailResponse(rsp)
+}
+
 // ListMembersWithResponse List members
 //
 // Returns a wrapper object for the known response body format(s).
@@ -6650,6 +8331,51 @@ func (c *ClientWithResponses) UpdateMemberWithResponse(ctx context.Context, work
 		return nil, err
 	}
 	return ParseUpdateMemberResponse(rsp)
+}
+
+// UnassignMemberGuardrailWithResponse Remove a member's guardrail
+//
+// The member is then governed by the workspace default, if any. Requires admin or owner.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `UnassignMemberGuardrail` operationId).
+func (c *ClientWithResponses) UnassignMemberGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, memberId string, reqEditors ...RequestEditorFn) (*UnassignMemberGuardrailResponse, error) {
+	rsp, err := c.UnassignMemberGuardrail(ctx, workspaceId, memberId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnassignMemberGuardrailResponse(rsp)
+}
+
+// AssignMemberGuardrailWithBodyWithResponse Assign a guardrail to a member
+//
+// A member has at most one guardrail; this replaces it. Requires admin or owner.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
+func (c *ClientWithResponses) AssignMemberGuardrailWithBodyWithResponse(ctx context.Context, workspaceId WorkspaceId, memberId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AssignMemberGuardrailResponse, error) {
+	rsp, err := c.AssignMemberGuardrailWithBody(ctx, workspaceId, memberId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAssignMemberGuardrailResponse(rsp)
+}
+
+// AssignMemberGuardrailWithResponse Assign a guardrail to a member
+//
+// A member has at most one guardrail; this replaces it. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
+func (c *ClientWithResponses) AssignMemberGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, memberId string, body AssignMemberGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*AssignMemberGuardrailResponse, error) {
+	rsp, err := c.AssignMemberGuardrail(ctx, workspaceId, memberId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAssignMemberGuardrailResponse(rsp)
 }
 
 // ParseGetHealthResponse parses an HTTP response from a GetHealthWithResponse call
@@ -7399,6 +9125,167 @@ func ParseListGenerationsResponse(rsp *http.Response) (*ListGenerationsResponse,
 	return response, nil
 }
 
+// ParseListGuardrailsResponse parses an HTTP response from a ListGuardrailsWithResponse call
+func ParseListGuardrailsResponse(rsp *http.Response) (*ListGuardrailsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListGuardrailsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GuardrailList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateGuardrailResponse parses an HTTP response from a CreateGuardrailWithResponse call
+func ParseCreateGuardrailResponse(rsp *http.Response) (*CreateGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest GuardrailResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteGuardrailResponse parses an HTTP response from a DeleteGuardrailWithResponse call
+func ParseDeleteGuardrailResponse(rsp *http.Response) (*DeleteGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetGuardrailResponse parses an HTTP response from a GetGuardrailWithResponse call
+func ParseGetGuardrailResponse(rsp *http.Response) (*GetGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GuardrailResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateGuardrailResponse parses an HTTP response from a UpdateGuardrailWithResponse call
+func ParseUpdateGuardrailResponse(rsp *http.Response) (*UpdateGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GuardrailResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListKeysResponse parses an HTTP response from a ListKeysWithResponse call
 func ParseListKeysResponse(rsp *http.Response) (*ListKeysResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -7560,6 +9447,68 @@ func ParseUpdateKeyResponse(rsp *http.Response) (*UpdateKeyResponse, error) {
 	return response, nil
 }
 
+// ParseUnassignKeyGuardrailResponse parses an HTTP response from a UnassignKeyGuardrailWithResponse call
+func ParseUnassignKeyGuardrailResponse(rsp *http.Response) (*UnassignKeyGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UnassignKeyGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAssignKeyGuardrailResponse parses an HTTP response from a AssignKeyGuardrailWithResponse call
+func ParseAssignKeyGuardrailResponse(rsp *http.Response) (*AssignKeyGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AssignKeyGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ApiKeyResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListMembersResponse parses an HTTP response from a ListMembersWithResponse call
 func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -7697,6 +9646,68 @@ func ParseUpdateMemberResponse(rsp *http.Response) (*UpdateMemberResponse, error
 	}
 
 	response := &UpdateMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MemberResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUnassignMemberGuardrailResponse parses an HTTP response from a UnassignMemberGuardrailWithResponse call
+func ParseUnassignMemberGuardrailResponse(rsp *http.Response) (*UnassignMemberGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UnassignMemberGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAssignMemberGuardrailResponse parses an HTTP response from a AssignMemberGuardrailWithResponse call
+func ParseAssignMemberGuardrailResponse(rsp *http.Response) (*AssignMemberGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AssignMemberGuardrailResponse{
 		Body:         bodyBytes,
 		HTTPResponse: rsp,
 	}

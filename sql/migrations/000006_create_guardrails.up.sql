@@ -55,10 +55,11 @@ DROP TABLE spend_holds;
 -- spend_lease_take grants leases on several scopes in one round trip. For
 -- each scope (callers sort them, so concurrent takes lock rows in one
 -- order): the remainder is limit - spent - reserved; a grant is refused
--- (0) when the remainder cannot cover need. It is want (a lease of many
--- requests) only while the remainder leaves at least four such leases
--- over, and exactly need otherwise: near the limit every request reserves
--- exactly its own worst case, so no replica sits on a slice another needs.
+-- (0) when the remainder cannot cover need. Otherwise it is a lease of
+-- want, but never more than a sixteenth of the remainder, and only while
+-- the remainder leaves four such leases over: leases shrink as the budget
+-- runs out, and near the limit every request reserves exactly its own worst
+-- case, so no replica sits on a slice another needs.
 CREATE FUNCTION spend_lease_take(p_replica text, p_expires timestamptz, p_scopes text[], p_ids text[],
                                  p_periods timestamptz[], p_limits numeric[], p_needs numeric[], p_wants numeric[])
 RETURNS TABLE (idx int, granted numeric, spent numeric, reserved numeric)
@@ -68,6 +69,7 @@ DECLARE
     s_spent numeric;
     s_reserved numeric;
     avail numeric;
+    w numeric;
     g numeric;
 BEGIN
     FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
@@ -77,8 +79,9 @@ BEGIN
         WHERE s.scope = p_scopes[i] AND s.scope_id = p_ids[i] AND s.period_start = p_periods[i] FOR UPDATE;
         avail := p_limits[i] - s_spent - s_reserved;
         g := 0;
-        IF avail >= p_needs[i] + 4 * p_wants[i] THEN
-            g := greatest(p_needs[i], p_wants[i]);
+        w := least(p_wants[i], trim_scale(trunc(avail / 16, 12)));
+        IF w > p_needs[i] AND avail >= p_needs[i] + 4 * w THEN
+            g := w;
         ELSIF avail >= p_needs[i] THEN
             g := p_needs[i];
         END IF;

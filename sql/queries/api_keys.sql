@@ -9,8 +9,9 @@ INSERT INTO api_keys (
 RETURNING *;
 
 -- name: APIKeyGetByHash :one
--- The authentication lookup; joined with the member for its role.
-SELECT k.*, m.role
+-- The authentication lookup; joined with the member for its role and
+-- guardrail.
+SELECT k.*, m.role, m.guardrail_id AS member_guardrail_id
 FROM api_keys k
 JOIN members m ON m.id = k.member_id
 WHERE k.hash = @hash;

@@ -24,3 +24,10 @@ DELETE FROM members WHERE id = @id AND workspace_id = @workspace_id;
 -- Locks the workspace's owners so "at least one owner" holds under
 -- concurrent demotions and removals.
 SELECT id FROM members WHERE workspace_id = @workspace_id AND role = 'owner' FOR UPDATE;
+
+-- name: MemberRole :one
+SELECT role FROM members WHERE id = @id AND workspace_id = @workspace_id;
+
+-- name: APIKeyMemberRole :one
+SELECT m.role FROM api_keys k JOIN members m ON m.id = k.member_id
+WHERE k.id = @id AND k.workspace_id = @workspace_id;

@@ -48,3 +48,12 @@ SET reserved = greatest(s.reserved - l.amount, 0), updated_at = now()
 FROM l
 WHERE s.scope = l.scope AND s.scope_id = l.scope_id AND s.period_start = l.period_start
 RETURNING s.scope;
+
+-- name: SpendSeedWorkspace :exec
+-- When a workspace gets a budget (or a new period kind), count what it
+-- already spent in the period from its generation records.
+INSERT INTO spend AS s (scope, scope_id, period_start, spent)
+SELECT 'workspace', @workspace_id::text, @period_start::timestamptz, coalesce(sum(g.cost_usd), 0)
+FROM generations g
+WHERE g.workspace_id = @workspace_id::text AND g.created_at >= @period_start::timestamptz
+ON CONFLICT (scope, scope_id, period_start) DO UPDATE SET spent = greatest(s.spent, EXCLUDED.spent);

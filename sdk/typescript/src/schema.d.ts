@@ -325,6 +325,124 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workspaces/{workspaceId}/guardrails": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List guardrails
+         * @description Admins, owners and viewers see every guardrail of the workspace; members see the ones that
+         *     govern them (their key's, their own or the workspace default).
+         */
+        get: operations["listGuardrails"];
+        put?: never;
+        /**
+         * Create a guardrail
+         * @description A guardrail is a named policy: a budget per period, model and provider allow and ignore
+         *     lists, and zero data retention. It governs the members and keys it is assigned to (and,
+         *     as the workspace's `default_guardrail_id`, members without one). Requires admin or owner.
+         *     Unknown models or providers are refused naming the field.
+         */
+        post: operations["createGuardrail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{workspaceId}/guardrails/{guardrailId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        /** Get a guardrail */
+        get: operations["getGuardrail"];
+        /**
+         * Replace a guardrail
+         * @description Every field is replaced (absent lists become empty, absent `limit_usd` means no budget).
+         *     Requires admin or owner. Applies to the very next request on every replica.
+         */
+        put: operations["updateGuardrail"];
+        post?: never;
+        /**
+         * Delete a guardrail
+         * @description Requires admin or owner. A guardrail that governs anyone (assigned to a member or key, or
+         *     the workspace default) is refused with 409 unless `force=true`, which unassigns it first.
+         */
+        delete: operations["deleteGuardrail"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{workspaceId}/members/{memberId}/guardrail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                memberId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Assign a guardrail to a member
+         * @description A member has at most one guardrail; this replaces it. Requires admin or owner.
+         */
+        post: operations["assignMemberGuardrail"];
+        /**
+         * Remove a member's guardrail
+         * @description The member is then governed by the workspace default, if any. Requires admin or owner.
+         */
+        delete: operations["unassignMemberGuardrail"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{workspaceId}/keys/{keyId}/guardrail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Assign a guardrail to an API key
+         * @description A key has at most one guardrail of its own (on top of its member's); this replaces it. Requires admin or owner.
+         */
+        post: operations["assignKeyGuardrail"];
+        /**
+         * Remove a key's own guardrail
+         * @description Requires admin or owner.
+         */
+        delete: operations["unassignKeyGuardrail"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workspaces/{workspaceId}/credentials": {
         parameters: {
             query?: never;
@@ -887,6 +1005,8 @@ export interface components {
             usage_weekly: components["schemas"]["Money"];
             usage_monthly: components["schemas"]["Money"];
             byok_usage: components["schemas"]["Money"];
+            /** @description The guardrails governing this key, with their current period's spend. */
+            guardrails: components["schemas"]["GoverningGuardrail"][];
             /** Format: date-time */
             created_at: string;
         };
@@ -903,6 +1023,16 @@ export interface components {
             name: string;
             /** @description Whether the operator's server-wide provider keys may serve this workspace where it has no credential of its own. */
             use_operator_credentials: boolean;
+            /** @description The guardrail governing members without one of their own. */
+            default_guardrail_id: string | null;
+            /** @description The workspace's own budget per `reset_interval`, checked on every request besides the rest; null for none. */
+            limit_usd: components["schemas"]["Money"] | null;
+            reset_interval: components["schemas"]["ResetInterval"] | null;
+            /** @description Spend counted against the workspace budget in the current period (0 without one). */
+            usage: components["schemas"]["Money"];
+            limit_remaining: components["schemas"]["Money"] | null;
+            /** Format: date-time */
+            resets_at: string | null;
             /** Format: date-time */
             created_at: string;
         };
@@ -928,6 +1058,11 @@ export interface components {
         WorkspaceUpdate: {
             name?: string;
             use_operator_credentials?: boolean;
+            /** @description The guardrail governing members without one of their own; null clears it. Requires admin or owner. */
+            default_guardrail_id?: string | null;
+            /** @description The workspace budget in USD per `reset_interval` (exact decimal); null removes it. Requires admin or owner. */
+            limit_usd?: number | null;
+            reset_interval?: components["schemas"]["ResetInterval"] | null;
         };
         WorkspaceResponse: {
             data: components["schemas"]["Workspace"];
@@ -942,6 +1077,8 @@ export interface components {
             name: string;
             email?: string | null;
             role: components["schemas"]["Role"];
+            /** @description The member's own guardrail (else the workspace default governs it). */
+            guardrail_id: string | null;
             /** Format: date-time */
             created_at: string;
         };
@@ -979,6 +1116,8 @@ export interface components {
             /** Format: date-time */
             expires_at?: string | null;
             disabled: boolean;
+            /** @description The key's own guardrail, on top of its member's. */
+            guardrail_id: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -1075,6 +1214,94 @@ export interface components {
         };
         CredentialList: {
             data: components["schemas"]["Credential"][];
+        };
+        /**
+         * @description A budget's period (UTC; days from 00:00, weeks from Monday, months from the 1st). Null means lifetime.
+         * @enum {string}
+         */
+        ResetInterval: "daily" | "weekly" | "monthly";
+        GuardrailInput: {
+            name: string;
+            description?: string | null;
+            /** @description Budget in USD per `reset_interval` (exact decimal); null or absent for none. */
+            limit_usd?: number | null;
+            reset_interval?: components["schemas"]["ResetInterval"] | null;
+            /** @description Model ids, or patterns ending in `*` such as `anthropic/*`. Empty or null allows every model. */
+            allowed_models?: string[] | null;
+            /** @description Provider slugs. Empty or null allows every provider. */
+            allowed_providers?: string[] | null;
+            /** @description Model ids or patterns never served. */
+            ignored_models?: string[] | null;
+            /** @description Provider slugs never routed to. */
+            ignored_providers?: string[] | null;
+            /**
+             * @description Route governed requests only to zero-data-retention endpoints.
+             * @default false
+             */
+            enforce_zdr: boolean;
+            /**
+             * @description Whether spend on the workspace's own provider keys counts toward `limit_usd` (at catalog price).
+             * @default false
+             */
+            include_byok_in_budgets: boolean;
+        };
+        Guardrail: {
+            /** @example gr_01JD5R8Q4W9Z3X7Y2V1T0S6P4M */
+            id: string;
+            workspace_id: string;
+            name: string;
+            description: string | null;
+            limit_usd: components["schemas"]["Money"] | null;
+            reset_interval: components["schemas"]["ResetInterval"] | null;
+            allowed_models: string[];
+            allowed_providers: string[];
+            ignored_models: string[];
+            ignored_providers: string[];
+            enforce_zdr: boolean;
+            include_byok_in_budgets: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description Spend counted against the budget in the current period (0 without a budget). */
+            usage: components["schemas"]["Money"];
+            /** @description What the budget has left in the current period, less what requests in flight and replicas' leases hold; null without a budget. */
+            limit_remaining: components["schemas"]["Money"] | null;
+            /**
+             * Format: date-time
+             * @description When the current period ends; null for a lifetime budget or none.
+             */
+            resets_at: string | null;
+            /** @description It is the workspace's default guardrail (it governs members without their own). */
+            is_default: boolean;
+            /** @description Members assigned this guardrail. */
+            member_ids: string[];
+            /** @description Keys assigned this guardrail. */
+            key_ids: string[];
+        };
+        GuardrailResponse: {
+            data: components["schemas"]["Guardrail"];
+        };
+        GuardrailList: {
+            data: components["schemas"]["Guardrail"][];
+        };
+        GuardrailAssignment: {
+            guardrail_id: string;
+        };
+        GoverningGuardrail: {
+            id: string;
+            name: string;
+            /**
+             * @description Why it governs the key: assigned to the key, to its member, or the workspace default.
+             * @enum {string}
+             */
+            via: "key" | "member" | "default";
+            limit_usd: components["schemas"]["Money"] | null;
+            reset_interval: components["schemas"]["ResetInterval"] | null;
+            usage: components["schemas"]["Money"];
+            limit_remaining: components["schemas"]["Money"] | null;
+            /** Format: date-time */
+            resets_at: string | null;
         };
         Health: {
             /** @example ok */
@@ -1684,6 +1911,241 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["GenerationList"];
                 };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listGuardrails: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The guardrails, with their current period's spend and who they govern. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardrailList"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    createGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuardrailInput"];
+            };
+        };
+        responses: {
+            /** @description The guardrail. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardrailResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    getGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The guardrail. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardrailResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    updateGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuardrailInput"];
+            };
+        };
+        responses: {
+            /** @description The guardrail. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardrailResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteGuardrail: {
+        parameters: {
+            query?: {
+                force?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    assignMemberGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                memberId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuardrailAssignment"];
+            };
+        };
+        responses: {
+            /** @description The member. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    unassignMemberGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                memberId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unassigned. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    assignKeyGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuardrailAssignment"];
+            };
+        };
+        responses: {
+            /** @description The key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    unassignKeyGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unassigned. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             default: components["responses"]["Error"];
         };

@@ -1,0 +1,203 @@
+package server
+
+import (
+	"context"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/perpetuo/perpetuo/gen/api"
+	"github.com/perpetuo/perpetuo/internal/access"
+	"github.com/perpetuo/perpetuo/internal/budget"
+	"github.com/perpetuo/perpetuo/internal/guardrails"
+)
+
+// guardrailOf renders a guardrail with its current period's spend.
+func (s *Server) guardrailOf(ctx context.Context, g guardrails.Governing) (api.Guardrail, error) {
+	out := api.Guardrail{
+		Id: g.ID, WorkspaceId: g.WorkspaceID, Name: g.Name, Description: opt(g.Description),
+		AllowedModels: nonNil(g.AllowedModels), AllowedProviders: nonNil(g.AllowedProviders),
+		IgnoredModels: nonNil(g.IgnoredModels), IgnoredProviders: nonNil(g.IgnoredProviders),
+		EnforceZdr: g.EnforceZDR, IncludeByokInBudgets: g.IncludeBYOK, CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt,
+		IsDefault: g.Default, MemberIds: g.MemberIDs, KeyIds: g.KeyIDs, Usage: money0,
+	}
+	if g.Reset != "" {
+		out.ResetInterval = ptrTo(api.ResetInterval(g.Reset))
+	}
+	if g.Limit.Valid {
+		st, err := s.budgets.Status(ctx, s.store, budget.Scope{Kind: "guardrail", ID: g.ID, Limit: g.Limit.Decimal, Reset: g.Reset})
+		if err != nil {
+			return api.Guardrail{}, err
+		}
+		out.LimitUsd, out.Usage, out.LimitRemaining, out.ResetsAt = ptrTo(money(g.Limit.Decimal)), money(st.Usage), ptrTo(money(st.Remaining)), st.ResetsAt
+	}
+	return out, nil
+}
+
+var money0 = money(decimal.Zero)
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// guardrailInput converts the body; the service checks it.
+func guardrailInput(b *api.GuardrailInput) (guardrails.Input, error) {
+	in := guardrails.Input{Name: b.Name, Description: deref(b.Description),
+		AllowedModels: deref(b.AllowedModels), AllowedProviders: deref(b.AllowedProviders),
+		IgnoredModels: deref(b.IgnoredModels), IgnoredProviders: deref(b.IgnoredProviders),
+		EnforceZDR: deref(b.EnforceZdr), IncludeBYOK: deref(b.IncludeByokInBudgets)}
+	if b.ResetInterval != nil {
+		in.Reset = string(*b.ResetInterval)
+	}
+	var err error
+	in.Limit, err = amountOf("limit_usd", b.LimitUsd)
+	return in, err
+}
+
+// ListGuardrails implements api.StrictServerInterface.
+func (s *Server) ListGuardrails(ctx context.Context, req api.ListGuardrailsRequestObject) (api.ListGuardrailsResponseObject, error) {
+	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	gs, err := s.guardrails.List(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListGuardrails200JSONResponse{Data: make([]api.Guardrail, len(gs))}
+	for i, g := range gs {
+		if out.Data[i], err = s.guardrailOf(ctx, g); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// GetGuardrail implements api.StrictServerInterface.
+func (s *Server) GetGuardrail(ctx context.Context, req api.GetGuardrailRequestObject) (api.GetGuardrailResponseObject, error) {
+	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	g, err := s.guardrails.Get(ctx, k, req.GuardrailId)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.guardrailOf(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetGuardrail200JSONResponse{Data: out}, nil
+}
+
+// CreateGuardrail implements api.StrictServerInterface.
+func (s *Server) CreateGuardrail(ctx context.Context, req api.CreateGuardrailRequestObject) (api.CreateGuardrailResponseObject, error) {
+	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	in, err := guardrailInput(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	g, err := s.guardrails.Create(ctx, k, in)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.guardrailOf(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	return api.CreateGuardrail201JSONResponse{Data: out}, nil
+}
+
+// UpdateGuardrail implements api.StrictServerInterface.
+func (s *Server) UpdateGuardrail(ctx context.Context, req api.UpdateGuardrailRequestObject) (api.UpdateGuardrailResponseObject, error) {
+	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	in, err := guardrailInput(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	g, err := s.guardrails.Update(ctx, k, req.GuardrailId, in)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.guardrailOf(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	return api.UpdateGuardrail200JSONResponse{Data: out}, nil
+}
+
+// DeleteGuardrail implements api.StrictServerInterface.
+func (s *Server) DeleteGuardrail(ctx context.Context, req api.DeleteGuardrailRequestObject) (api.DeleteGuardrailResponseObject, error) {
+	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.guardrails.Delete(ctx, k, req.GuardrailId, deref(req.Params.Force)); err != nil {
+		return nil, err
+	}
+	return api.DeleteGuardrail204Response{}, nil
+}
+
+// AssignMemberGuardrail implements api.StrictServerInterface.
+func (s *Server) AssignMemberGuardrail(ctx context.Context, req api.AssignMemberGuardrailRequestObject) (api.AssignMemberGuardrailResponseObject, error) {
+	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.guardrails.AssignMember(ctx, k, req.MemberId, req.Body.GuardrailId); err != nil {
+		return nil, err
+	}
+	m, err := s.store.Member(ctx, req.WorkspaceId, req.MemberId)
+	if err != nil {
+		return nil, storeError(err, "Member", req.MemberId)
+	}
+	return api.AssignMemberGuardrail200JSONResponse{Data: memberOf(m)}, nil
+}
+
+// UnassignMemberGuardrail implements api.StrictServerInterface.
+func (s *Server) UnassignMemberGuardrail(ctx context.Context, req api.UnassignMemberGuardrailRequestObject) (api.UnassignMemberGuardrailResponseObject, error) {
+	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.guardrails.AssignMember(ctx, k, req.MemberId, ""); err != nil {
+		return nil, err
+	}
+	return api.UnassignMemberGuardrail204Response{}, nil
+}
+
+// AssignKeyGuardrail implements api.StrictServerInterface.
+func (s *Server) AssignKeyGuardrail(ctx context.Context, req api.AssignKeyGuardrailRequestObject) (api.AssignKeyGuardrailResponseObject, error) {
+	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.guardrails.AssignKey(ctx, k, req.KeyId, req.Body.GuardrailId); err != nil {
+		return nil, err
+	}
+	key, err := s.store.APIKey(ctx, req.WorkspaceId, req.KeyId)
+	if err != nil {
+		return nil, storeError(err, "Key", req.KeyId)
+	}
+	return api.AssignKeyGuardrail200JSONResponse{Data: apiKeyOf(key)}, nil
+}
+
+// UnassignKeyGuardrail implements api.StrictServerInterface.
+func (s *Server) UnassignKeyGuardrail(ctx context.Context, req api.UnassignKeyGuardrailRequestObject) (api.UnassignKeyGuardrailResponseObject, error) {
+	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.guardrails.AssignKey(ctx, k, req.KeyId, ""); err != nil {
+		return nil, err
+	}
+	return api.UnassignKeyGuardrail204Response{}, nil
+}
