@@ -167,10 +167,26 @@ func run(o options) (int, error) {
 			rep.comparisons = append(rep.comparisons, c)
 		}
 	}
+	var budgetRuns []budgetRun
+	var berr error
+	if fast, ok := findScenario(o.scenarios, "fast"); ok && measureCtx.Err() == nil {
+		env.upstream.set(fast.handler())
+		budgetRuns, berr = measureBudgets(measureCtx, l, env, fast.requests(false, o.scale))
+		for _, r := range budgetRuns {
+			rep.extraCalls += r.b.sent + warmupCount(fast.requests(false, o.scale), o.concurrency)
+			rep.extraFailures += r.b.errs.total()
+		}
+	}
 	l.close()
 	refusal, rerr := measureUnknownModelRefusal(measureCtx, env.gateway)
 	rep.shutdown = env.close(context.Background())
 	rep.print(os.Stdout)
+	if berr != nil {
+		return 0, fmt.Errorf("budgets: %w", berr)
+	}
+	if budgetRuns != nil {
+		printBudgets(os.Stdout, budgetRuns, o.concurrency)
+	}
 	if rerr != nil {
 		return 0, fmt.Errorf("unknown-model refusal: %w", rerr)
 	}

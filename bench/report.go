@@ -15,6 +15,9 @@ type report struct {
 	database    string
 	comparisons []comparison
 	shutdown    shutdown
+	// extraCalls and extraFailures are the budget section's requests
+	// (warm-up included) and failures: they leave records too.
+	extraCalls, extraFailures int
 }
 
 // incomplete reports whether the run was cut short (-max-time or an
@@ -33,7 +36,7 @@ func (r report) incomplete() bool {
 
 // failures is the number of failed requests, warm-up included.
 func (r report) failures() int {
-	n := 0
+	n := r.extraFailures
 	for _, c := range r.comparisons {
 		n += c.direct.errs.total() + c.gateway.errs.total()
 	}
@@ -42,7 +45,7 @@ func (r report) failures() int {
 
 // gatewayCalls is the number of requests sent to the gateway.
 func (r report) gatewayCalls() int {
-	n := 0
+	n := r.extraCalls
 	for _, c := range r.comparisons {
 		n += c.gatewayCalls
 	}

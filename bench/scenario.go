@@ -65,10 +65,8 @@ func selectScenarios(which string) ([]scenario, error) {
 	if which == "all" {
 		return scenarios, nil
 	}
-	for _, s := range scenarios {
-		if s.name == which {
-			return []scenario{s}, nil
-		}
+	if s, ok := findScenario(scenarios, which); ok {
+		return []scenario{s}, nil
 	}
 	return nil, fmt.Errorf("unknown -scenario %q: use fast, realistic or all", which)
 }
@@ -95,4 +93,14 @@ func chatBody(model string, stream bool) []byte {
 		b += `,"stream":true,"stream_options":{"include_usage":true}`
 	}
 	return []byte(b + "}")
+}
+
+// findScenario returns the scenario named name among sc.
+func findScenario(sc []scenario, name string) (scenario, bool) {
+	for _, s := range sc {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return scenario{}, false
 }
