@@ -82,6 +82,16 @@ func Require(role string, a Action) error {
 		a, strings.Join(need, " or "), role).With("required_roles", need).With("role", role)
 }
 
+// RequireOver returns nil when role may manage a member of role target, or
+// that member's keys: owners, and keys of owners (which act as owners), are
+// managed by owners only; otherwise an admin could mint itself owner powers.
+func RequireOver(role, target string) error {
+	if target == Owner {
+		return Require(role, ManageOwners)
+	}
+	return nil
+}
+
 // Operator is what required_roles names for operator-only actions: the
 // operator is not a workspace role but a property of the key.
 const Operator = "operator"

@@ -54,3 +54,15 @@ func TestRequireOperator(t *testing.T) {
 	require.Equal(t, []string{Operator}, e.Metadata["required_roles"])
 	require.Contains(t, e.Message, "acts as owner")
 }
+
+// TestRequireOver: only owners manage owners; anyone who may manage
+// members manages the other roles.
+func TestRequireOver(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, RequireOver(Owner, Owner))
+	require.NoError(t, RequireOver(Admin, Admin))
+	require.NoError(t, RequireOver(Admin, Member))
+	e := apierr.From(RequireOver(Admin, Owner))
+	require.Equal(t, 403, e.Status)
+	require.Equal(t, []string{Owner}, e.Metadata["required_roles"])
+}

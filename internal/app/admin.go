@@ -10,6 +10,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/store"
+	"github.com/perpetuo/perpetuo/internal/workspaces"
 )
 
 // RotateSecrets re-encrypts every BYOK credential that is not sealed under
@@ -50,7 +51,7 @@ func CreateKey(ctx context.Context, st *store.Store, r NewKeyRequest, now time.T
 		}
 		// The CLI is the operator's (it needs the database): its workspaces
 		// use the operator's provider keys.
-		_, _, k, err := st.CreateWorkspace(ctx, store.NewWorkspace{Name: r.WorkspaceName, UseOperatorCredentials: true,
+		_, _, k, err := st.CreateWorkspace(ctx, workspaces.NewWorkspace{Name: r.WorkspaceName, UseOperatorCredentials: true,
 			OwnerName: or(r.MemberName, "Owner"), KeyPlaintext: plaintext, KeyOperator: r.Operator}, now)
 		return k, plaintext, err
 	}
@@ -66,7 +67,7 @@ func CreateKey(ctx context.Context, st *store.Store, r NewKeyRequest, now time.T
 		if !access.Valid(r.Role) {
 			return keys.Key{}, "", fmt.Errorf("--role %q: use owner, admin, member or viewer", r.Role)
 		}
-		m, err := st.CreateMember(ctx, r.WorkspaceID, or(r.MemberName, r.Role), "", r.Role, now)
+		m, err := st.CreateMember(ctx, r.WorkspaceID, workspaces.NewMember{Name: or(r.MemberName, r.Role), Role: r.Role}, now)
 		if err != nil {
 			return keys.Key{}, "", err
 		}

@@ -34,6 +34,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/server"
 	"github.com/perpetuo/perpetuo/internal/store"
+	"github.com/perpetuo/perpetuo/internal/workspaces"
 )
 
 // Options are what New builds the gateway from.
@@ -176,11 +177,13 @@ func New(opts Options) (*App, error) {
 	})
 	a := &App{Store: st, Recorder: rec, Listener: listener, Gateway: gw, Budgets: budgets, Replica: replica, done: make(chan struct{}),
 		catalog: opts.Catalog, operator: opts.Operator, log: opts.Log}
+	guards := guardrails.NewService(st, opts.Catalog, opts.Now)
 	h, err := server.New(server.Config{
 		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
-		Policies: policies, Guardrails: guardrails.NewService(st, opts.Catalog, opts.Now), Budgets: budgets,
-		Catalog: opts.Catalog, Keyring: opts.Keyring, Models: planner, Ready: a.ready, Registry: reg, Now: opts.Now,
-		MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout, Egress: opts.Egress,
+		Policies: policies, Guardrails: guards, Budgets: budgets, Catalog: opts.Catalog, Models: planner,
+		Keys: keys.NewService(st, opts.Now), Workspaces: workspaces.NewService(st, guards, opts.Now),
+		Credentials: credentials.NewService(st, opts.Catalog, opts.Keyring, opts.Egress, opts.Now), Ready: a.ready,
+		Registry: reg, Now: opts.Now, MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout,
 		MetricsToken: opts.MetricsToken,
 	})
 	if err != nil {

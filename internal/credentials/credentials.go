@@ -1,7 +1,9 @@
-// Package credentials resolves which provider keys a workspace routes with:
-// its own BYOK credentials (decrypted only in memory, only to call the
-// upstream), and the operator's server-wide keys where the workspace has
-// none of its own and has not opted out of them.
+// Package credentials is the workspaces' provider keys (BYOK): the rules
+// for storing one (Service: a provider of the catalog, a base URL the
+// egress policy allows, the key sealed bound to its row), and which keys a
+// workspace routes with (Cache): its own credentials (decrypted only in
+// memory, only to call the upstream), and the operator's server-wide keys
+// where the workspace has none of its own and has not opted out of them.
 //
 // Resolved sets are cached per workspace and dropped when a credential or
 // the workspace changes (Invalidate, driven by LISTEN/NOTIFY), so routing
@@ -20,19 +22,35 @@ import (
 	"github.com/perpetuo/perpetuo/internal/notify"
 	"github.com/perpetuo/perpetuo/internal/routing"
 	"github.com/perpetuo/perpetuo/internal/secrets"
-	"github.com/perpetuo/perpetuo/internal/store"
+	"github.com/perpetuo/perpetuo/internal/workspaces"
 )
 
-// Store reads what a workspace's set is made of.
-type Store interface {
-	Workspace(ctx context.Context, id string) (store.Workspace, error)
-	Credentials(ctx context.Context, workspaceID string) ([]store.Credential, error)
+// Credential is a workspace's provider key, as stored: the secret is
+// ciphertext (internal/secrets), bound to the row id.
+type Credential struct {
+	ID          string
+	WorkspaceID string
+	Provider    string
+	Name        string
+	Label       string
+	Secret      []byte
+	BaseURL     string
+	Disabled    bool
+	Priority    int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Source reads what a workspace's set is made of.
+type Source interface {
+	Workspace(ctx context.Context, id string) (workspaces.Workspace, error)
+	Credentials(ctx context.Context, workspaceID string) ([]Credential, error)
 }
 
 // Cache implements routing.Credentials.
 type Cache struct {
 	log      *slog.Logger
-	store    Store
+	source   Source
 	ring     *secrets.Keyring
 	operator routing.Set
 	stale    *notify.Staleness // nil: the cache is always exact
@@ -42,12 +60,12 @@ type Cache struct {
 	version uint64 // bumped by every invalidation, so a load that raced one is not cached
 }
 
-// NewCache returns a cache over store; operator holds the server-wide keys.
+// NewCache returns a cache over st; operator holds the server-wide keys.
 // stale (may be nil) works as for keys.NewAuthenticator: while
 // invalidations may be missed, a cached set is reloaded, and serves as
 // cached only while the database does not answer, within the window.
-func NewCache(st Store, ring *secrets.Keyring, operator routing.Set, log *slog.Logger, stale *notify.Staleness) *Cache {
-	return &Cache{log: log, store: st, ring: ring, operator: operator, stale: stale, sets: map[string]routing.Set{}}
+func NewCache(st Source, ring *secrets.Keyring, operator routing.Set, log *slog.Logger, stale *notify.Staleness) *Cache {
+	return &Cache{log: log, source: st, ring: ring, operator: operator, stale: stale, sets: map[string]routing.Set{}}
 }
 
 // loadTimeout bounds a reload while the cache is stale.
@@ -87,11 +105,11 @@ func (c *Cache) For(ctx context.Context, workspaceID string) (routing.Set, error
 }
 
 func (c *Cache) load(ctx context.Context, workspaceID string) (routing.Set, error) {
-	ws, err := c.store.Workspace(ctx, workspaceID)
+	ws, err := c.source.Workspace(ctx, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("load workspace: %w", err)
 	}
-	creds, err := c.store.Credentials(ctx, workspaceID)
+	creds, err := c.source.Credentials(ctx, workspaceID)
 	if err != nil {
 		return nil, err
 	}

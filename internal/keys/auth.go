@@ -13,7 +13,8 @@ import (
 	"github.com/perpetuo/perpetuo/internal/notify"
 )
 
-// ErrNotFound is returned by a Lookup that knows no key with that hash.
+// ErrNotFound is returned by a Lookup that knows no key with that hash, and
+// by a Store that has no such key (or member).
 var ErrNotFound = errors.New("key not found")
 
 // Lookup finds a key by the hash of its plaintext.

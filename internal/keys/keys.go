@@ -1,9 +1,10 @@
-// Package keys issues and authenticates Perpetuo API keys.
+// Package keys issues, authenticates and manages Perpetuo API keys.
 //
 // A key is "pk_" + 43 base62 characters (256 bits of entropy). Only its
 // SHA-256 hash and a short masked label are stored; the plaintext is shown
 // once, at creation. Authentication is a hash lookup served from an in-memory
-// cache, so steady-state requests cost no database round trip.
+// cache, so steady-state requests cost no database round trip. Service holds
+// the management rules: who may create, read, change and revoke which keys.
 package keys
 
 import (

@@ -18,7 +18,7 @@ const defaultGenerationPage = 50
 
 // ListGenerations implements api.StrictServerInterface.
 func (s *Server) ListGenerations(ctx context.Context, req api.ListGenerationsRequestObject) (api.ListGenerationsResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	k, err := inWorkspace(ctx, req.WorkspaceId)
 	if err != nil {
 		return nil, err
 	}

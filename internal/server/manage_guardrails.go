@@ -6,7 +6,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/perpetuo/perpetuo/gen/api"
-	"github.com/perpetuo/perpetuo/internal/access"
 	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/guardrails"
 )
@@ -58,7 +57,7 @@ func guardrailInput(b *api.GuardrailInput) (guardrails.Input, error) {
 
 // ListGuardrails implements api.StrictServerInterface.
 func (s *Server) ListGuardrails(ctx context.Context, req api.ListGuardrailsRequestObject) (api.ListGuardrailsResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	k, err := inWorkspace(ctx, req.WorkspaceId)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +76,7 @@ func (s *Server) ListGuardrails(ctx context.Context, req api.ListGuardrailsReque
 
 // GetGuardrail implements api.StrictServerInterface.
 func (s *Server) GetGuardrail(ctx context.Context, req api.GetGuardrailRequestObject) (api.GetGuardrailResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	k, err := inWorkspace(ctx, req.WorkspaceId)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +93,7 @@ func (s *Server) GetGuardrail(ctx context.Context, req api.GetGuardrailRequestOb
 
 // CreateGuardrail implements api.StrictServerInterface.
 func (s *Server) CreateGuardrail(ctx context.Context, req api.CreateGuardrailRequestObject) (api.CreateGuardrailResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	k, err := inWorkspace(ctx, req.WorkspaceId)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +114,7 @@ func (s *Server) CreateGuardrail(ctx context.Context, req api.CreateGuardrailReq
 
 // UpdateGuardrail implements api.StrictServerInterface.
 func (s *Server) UpdateGuardrail(ctx context.Context, req api.UpdateGuardrailRequestObject) (api.UpdateGuardrailResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	k, err := inWorkspace(ctx, req.WorkspaceId)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +135,7 @@ func (s *Server) UpdateGuardrail(ctx context.Context, req api.UpdateGuardrailReq
 
 // DeleteGuardrail implements api.StrictServerInterface.
 func (s *Server) DeleteGuardrail(ctx context.Context, req api.DeleteGuardrailRequestObject) (api.DeleteGuardrailResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	k, err := inWorkspace(ctx, req.WorkspaceId)
 	if err != nil {
 		return nil, err
 	}
@@ -148,23 +147,23 @@ func (s *Server) DeleteGuardrail(ctx context.Context, req api.DeleteGuardrailReq
 
 // AssignMemberGuardrail implements api.StrictServerInterface.
 func (s *Server) AssignMemberGuardrail(ctx context.Context, req api.AssignMemberGuardrailRequestObject) (api.AssignMemberGuardrailResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	k, err := inWorkspace(ctx, req.WorkspaceId)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.guardrails.AssignMember(ctx, k, req.MemberId, req.Body.GuardrailId); err != nil {
 		return nil, err
 	}
-	m, err := s.store.Member(ctx, req.WorkspaceId, req.MemberId)
+	m, err := s.workspaces.Member(ctx, k, req.MemberId)
 	if err != nil {
-		return nil, storeError(err, "Member", req.MemberId)
+		return nil, err
 	}
 	return api.AssignMemberGuardrail200JSONResponse{Data: memberOf(m)}, nil
 }
 
 // UnassignMemberGuardrail implements api.StrictServerInterface.
 func (s *Server) UnassignMemberGuardrail(ctx context.Context, req api.UnassignMemberGuardrailRequestObject) (api.UnassignMemberGuardrailResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	k, err := inWorkspace(ctx, req.WorkspaceId)
 	if err != nil {
 		return nil, err
 	}
@@ -176,23 +175,23 @@ func (s *Server) UnassignMemberGuardrail(ctx context.Context, req api.UnassignMe
 
 // AssignKeyGuardrail implements api.StrictServerInterface.
 func (s *Server) AssignKeyGuardrail(ctx context.Context, req api.AssignKeyGuardrailRequestObject) (api.AssignKeyGuardrailResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	k, err := inWorkspace(ctx, req.WorkspaceId)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.guardrails.AssignKey(ctx, k, req.KeyId, req.Body.GuardrailId); err != nil {
 		return nil, err
 	}
-	key, err := s.store.APIKey(ctx, req.WorkspaceId, req.KeyId)
+	key, err := s.keys.Get(ctx, k, req.KeyId)
 	if err != nil {
-		return nil, storeError(err, "Key", req.KeyId)
+		return nil, err
 	}
 	return api.AssignKeyGuardrail200JSONResponse{Data: apiKeyOf(key)}, nil
 }
 
 // UnassignKeyGuardrail implements api.StrictServerInterface.
 func (s *Server) UnassignKeyGuardrail(ctx context.Context, req api.UnassignKeyGuardrailRequestObject) (api.UnassignKeyGuardrailResponseObject, error) {
-	k, err := inWorkspace(ctx, req.WorkspaceId, access.ReadWorkspace)
+	k, err := inWorkspace(ctx, req.WorkspaceId)
 	if err != nil {
 		return nil, err
 	}

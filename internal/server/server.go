@@ -1,7 +1,9 @@
 // Package server is Perpetuo's HTTP layer: the middleware chain, the
 // implementation of the generated strict server interface (gen/api), the
 // docs and metrics routes, and the single mapping from errors to the error
-// envelope. Domain work happens in gateway, routing, records and keys.
+// envelope. Handlers convert between the generated types and domain calls;
+// the work and its rules are in gateway, routing, records, keys,
+// workspaces, credentials and guardrails.
 package server
 
 import (
@@ -23,15 +25,15 @@ import (
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/catalog"
-	"github.com/perpetuo/perpetuo/internal/egress"
+	"github.com/perpetuo/perpetuo/internal/credentials"
 	"github.com/perpetuo/perpetuo/internal/gateway"
 	"github.com/perpetuo/perpetuo/internal/guardrails"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/policy"
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
-	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/store"
+	"github.com/perpetuo/perpetuo/internal/workspaces"
 )
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -67,10 +69,12 @@ type Config struct {
 	Generations  Generations
 	Store        *store.Store
 	Policies     *policy.Resolver
+	Keys         *keys.Service
+	Workspaces   *workspaces.Service
+	Credentials  *credentials.Service
 	Guardrails   *guardrails.Service
 	Budgets      *budget.Budgets
 	Catalog      *catalog.Catalog
-	Keyring      *secrets.Keyring
 	Models       Models
 	Ready        func(ctx context.Context) error
 	Registry     *prometheus.Registry
@@ -86,9 +90,6 @@ type Config struct {
 	BodyReadTimeout time.Duration
 	StreamIdle      time.Duration // per-write deadline on streams; default 60s
 	Now             func() time.Time
-	// Egress is what workspace credentials' base URLs may reach beyond
-	// public addresses; they are checked against it when stored.
-	Egress egress.Policy
 }
 
 // Server implements the API.
@@ -100,10 +101,12 @@ type Server struct {
 	generations Generations
 	store       *store.Store
 	policies    *policy.Resolver
+	keys        *keys.Service
+	workspaces  *workspaces.Service
+	credentials *credentials.Service
 	guardrails  *guardrails.Service
 	budgets     *budget.Budgets
 	catalog     *catalog.Catalog
-	keyring     *secrets.Keyring
 	models      Models
 	ready       func(ctx context.Context) error
 	metrics     *httpMetrics
@@ -115,7 +118,6 @@ type Server struct {
 	metricsTok  string
 	streamIdle  time.Duration
 	now         func() time.Time
-	egress      egress.Policy
 }
 
 // New builds the handler for every route.
@@ -139,11 +141,11 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &Server{
 		log: cfg.Log, access: cfg.AccessLog, auth: cfg.Auth, gateway: cfg.Gateway,
-		generations: cfg.Generations, store: cfg.Store, catalog: cfg.Catalog, keyring: cfg.Keyring,
-		policies: cfg.Policies, guardrails: cfg.Guardrails, budgets: cfg.Budgets,
-		models: cfg.Models, ready: cfg.Ready,
+		generations: cfg.Generations, store: cfg.Store, catalog: cfg.Catalog,
+		policies: cfg.Policies, keys: cfg.Keys, workspaces: cfg.Workspaces, credentials: cfg.Credentials,
+		guardrails: cfg.Guardrails, budgets: cfg.Budgets, models: cfg.Models, ready: cfg.Ready,
 		metrics: newHTTPMetrics(cfg.Registry), spec: router, specJSON: specJSON,
-		maxBody: cfg.MaxBodyBytes, streamIdle: cfg.StreamIdle, now: cfg.Now, egress: cfg.Egress,
+		maxBody: cfg.MaxBodyBytes, streamIdle: cfg.StreamIdle, now: cfg.Now,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = 8 << 20

@@ -12,6 +12,8 @@ import (
 	"github.com/perpetuo/perpetuo/internal/notify"
 )
 
+var _ keys.Store = (*Store)(nil)
+
 func keyOf(r db.ApiKey, role string) keys.Key {
 	k := keys.Key{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, MemberID: r.MemberID, Role: role,
@@ -26,8 +28,8 @@ func keyOf(r db.ApiKey, role string) keys.Key {
 	return k
 }
 
-// APIKeys lists a workspace's keys, or one member's when memberID is set.
-// Roles are not filled in.
+// APIKeys implements keys.Store: a workspace's keys, or one member's when
+// memberID is set. Roles are not filled in.
 func (s *Store) APIKeys(ctx context.Context, workspaceID, memberID string) ([]keys.Key, error) {
 	rows, err := s.q.APIKeyList(ctx, db.APIKeyListParams{WorkspaceID: workspaceID, MemberID: ptr(memberID)})
 	if err != nil {
@@ -40,11 +42,11 @@ func (s *Store) APIKeys(ctx context.Context, workspaceID, memberID string) ([]ke
 	return out, nil
 }
 
-// APIKey returns one key of a workspace (role not filled in).
+// APIKey implements keys.Store (role not filled in).
 func (s *Store) APIKey(ctx context.Context, workspaceID, id string) (keys.Key, error) {
 	r, err := s.q.APIKeyGetByID(ctx, db.APIKeyGetByIDParams{ID: id, WorkspaceID: workspaceID})
 	if isNoRows(err) {
-		return keys.Key{}, ErrNotFound
+		return keys.Key{}, errNotFound
 	}
 	if err != nil {
 		return keys.Key{}, fmt.Errorf("get key: %w", err)
@@ -52,7 +54,8 @@ func (s *Store) APIKey(ctx context.Context, workspaceID, id string) (keys.Key, e
 	return keyOf(r, ""), nil
 }
 
-// CreateAPIKey stores a new key (only its hash and label) for k.MemberID.
+// CreateAPIKey implements keys.Store: it stores only the key's hash and
+// label, for k.MemberID.
 func (s *Store) CreateAPIKey(ctx context.Context, k keys.Key, plaintext string, now time.Time) (keys.Key, error) {
 	r, err := s.q.APIKeyInsert(ctx, db.APIKeyInsertParams{
 		ID: ids.New(ids.Key, now), WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, Name: k.Name,
@@ -61,7 +64,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k keys.Key, plaintext string, 
 		Operator: k.Operator,
 	})
 	if isForeignKey(err) {
-		return keys.Key{}, ErrNotFound
+		return keys.Key{}, errNotFound
 	}
 	if err != nil {
 		return keys.Key{}, fmt.Errorf("insert key: %w", err)
@@ -69,8 +72,8 @@ func (s *Store) CreateAPIKey(ctx context.Context, k keys.Key, plaintext string, 
 	return keyOf(r, ""), nil
 }
 
-// UpdateAPIKey writes k's mutable fields; the key's next request on every
-// replica sees them.
+// UpdateAPIKey implements keys.Store: it writes k's mutable fields, which
+// the key's next request on every replica sees.
 func (s *Store) UpdateAPIKey(ctx context.Context, k keys.Key) (keys.Key, error) {
 	var out keys.Key
 	err := s.change(ctx, notify.Key, k.ID, func(q *db.Queries) error {
@@ -79,7 +82,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k keys.Key) (keys.Key, error) 
 			IncludeByokInLimit: k.IncludeBYOKInLimit, RequireZdr: k.RequireZDR, ExpiresAt: k.ExpiresAt, Disabled: k.Disabled,
 		})
 		if isNoRows(err) {
-			return ErrNotFound
+			return errNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("update key: %w", err)
@@ -100,7 +103,8 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k keys.Key) (keys.Key, error) 
 	return out, err
 }
 
-// DeleteAPIKey revokes a key; its next request on every replica fails.
+// DeleteAPIKey implements keys.Store: the key's next request on every
+// replica fails.
 func (s *Store) DeleteAPIKey(ctx context.Context, workspaceID, id string) error {
 	return s.change(ctx, notify.Key, id, func(q *db.Queries) error {
 		n, err := q.APIKeyDelete(ctx, db.APIKeyDeleteParams{ID: id, WorkspaceID: workspaceID})
@@ -108,7 +112,7 @@ func (s *Store) DeleteAPIKey(ctx context.Context, workspaceID, id string) error 
 			return fmt.Errorf("delete key: %w", err)
 		}
 		if n == 0 {
-			return ErrNotFound
+			return errNotFound
 		}
 		return nil
 	})

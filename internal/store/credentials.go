@@ -3,68 +3,58 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/perpetuo/perpetuo/gen/db"
+	"github.com/perpetuo/perpetuo/internal/credentials"
 	"github.com/perpetuo/perpetuo/internal/notify"
 )
 
-// Credential is a workspace's provider key, as stored: the secret is
-// ciphertext (internal/secrets), bound to the row id.
-type Credential struct {
-	ID          string
-	WorkspaceID string
-	Provider    string
-	Name        string
-	Label       string
-	Secret      []byte
-	BaseURL     string
-	Disabled    bool
-	Priority    int
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-}
+var (
+	_ credentials.Store  = (*Store)(nil)
+	_ credentials.Source = (*Store)(nil)
+)
 
-func credentialOf(c db.Credential) Credential {
-	return Credential{ID: c.ID, WorkspaceID: c.WorkspaceID, Provider: c.Provider, Name: c.Name, Label: c.Label,
+func credentialOf(c db.Credential) credentials.Credential {
+	return credentials.Credential{ID: c.ID, WorkspaceID: c.WorkspaceID, Provider: c.Provider, Name: c.Name, Label: c.Label,
 		Secret: c.Secret, BaseURL: val(c.BaseUrl), Disabled: c.Disabled, Priority: int(c.Priority),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
-// Credentials lists a workspace's credentials, by provider then priority.
-func (s *Store) Credentials(ctx context.Context, workspaceID string) ([]Credential, error) {
+// Credentials implements credentials.Store and credentials.Source: a
+// workspace's credentials, by provider then priority.
+func (s *Store) Credentials(ctx context.Context, workspaceID string) ([]credentials.Credential, error) {
 	rows, err := s.q.CredentialList(ctx, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("list credentials: %w", err)
 	}
-	out := make([]Credential, len(rows))
+	out := make([]credentials.Credential, len(rows))
 	for i, r := range rows {
 		out[i] = credentialOf(r)
 	}
 	return out, nil
 }
 
-// Credential returns one credential of a workspace.
-func (s *Store) Credential(ctx context.Context, workspaceID, id string) (Credential, error) {
+// Credential implements credentials.Store.
+func (s *Store) Credential(ctx context.Context, workspaceID, id string) (credentials.Credential, error) {
 	r, err := s.q.CredentialGetByID(ctx, db.CredentialGetByIDParams{ID: id, WorkspaceID: workspaceID})
 	if isNoRows(err) {
-		return Credential{}, ErrNotFound
+		return credentials.Credential{}, errNotFound
 	}
 	if err != nil {
-		return Credential{}, fmt.Errorf("get credential: %w", err)
+		return credentials.Credential{}, fmt.Errorf("get credential: %w", err)
 	}
 	return credentialOf(r), nil
 }
 
-// CreateCredential stores c (ID chosen by the caller, which sealed the
-// secret bound to it); every replica's routing sees it at once.
-func (s *Store) CreateCredential(ctx context.Context, c Credential) (Credential, error) {
-	var out Credential
+// CreateCredential implements credentials.Store; every replica's routing
+// sees the credential at once.
+func (s *Store) CreateCredential(ctx context.Context, c credentials.Credential) (credentials.Credential, error) {
+	var out credentials.Credential
 	err := s.change(ctx, notify.Credential, c.WorkspaceID, func(q *db.Queries) error {
 		r, err := q.CredentialInsert(ctx, db.CredentialInsertParams{ID: c.ID, WorkspaceID: c.WorkspaceID, Provider: c.Provider,
 			Name: c.Name, Label: c.Label, Secret: c.Secret, BaseUrl: ptr(c.BaseURL), Disabled: c.Disabled, Priority: int32(c.Priority)})
 		if isForeignKey(err) {
-			return ErrNotFound
+			return errNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("insert credential: %w", err)
@@ -75,14 +65,15 @@ func (s *Store) CreateCredential(ctx context.Context, c Credential) (Credential,
 	return out, err
 }
 
-// UpdateCredential writes c's mutable fields.
-func (s *Store) UpdateCredential(ctx context.Context, c Credential) (Credential, error) {
-	var out Credential
+// UpdateCredential implements credentials.Store: it writes c's mutable
+// fields.
+func (s *Store) UpdateCredential(ctx context.Context, c credentials.Credential) (credentials.Credential, error) {
+	var out credentials.Credential
 	err := s.change(ctx, notify.Credential, c.WorkspaceID, func(q *db.Queries) error {
 		r, err := q.CredentialUpdate(ctx, db.CredentialUpdateParams{ID: c.ID, WorkspaceID: c.WorkspaceID, Name: c.Name,
 			Label: c.Label, Secret: c.Secret, BaseUrl: ptr(c.BaseURL), Disabled: c.Disabled, Priority: int32(c.Priority)})
 		if isNoRows(err) {
-			return ErrNotFound
+			return errNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("update credential: %w", err)
@@ -93,7 +84,7 @@ func (s *Store) UpdateCredential(ctx context.Context, c Credential) (Credential,
 	return out, err
 }
 
-// DeleteCredential deletes a credential.
+// DeleteCredential implements credentials.Store.
 func (s *Store) DeleteCredential(ctx context.Context, workspaceID, id string) error {
 	return s.change(ctx, notify.Credential, workspaceID, func(q *db.Queries) error {
 		n, err := q.CredentialDelete(ctx, db.CredentialDeleteParams{ID: id, WorkspaceID: workspaceID})
@@ -101,7 +92,7 @@ func (s *Store) DeleteCredential(ctx context.Context, workspaceID, id string) er
 			return fmt.Errorf("delete credential: %w", err)
 		}
 		if n == 0 {
-			return ErrNotFound
+			return errNotFound
 		}
 		return nil
 	})

@@ -98,7 +98,7 @@ func rejected(err error) error {
 func (s *Store) Generation(ctx context.Context, workspaceID, id string) (records.Generation, error) {
 	r, err := s.q.GenerationGetByID(ctx, db.GenerationGetByIDParams{ID: id, WorkspaceID: workspaceID})
 	if isNoRows(err) {
-		return records.Generation{}, records.ErrNotFound
+		return records.Generation{}, errNotFound
 	}
 	if err != nil {
 		return records.Generation{}, fmt.Errorf("generation by id: %w", err)

@@ -45,7 +45,7 @@ func (s *Store) Guardrails(ctx context.Context, workspaceID string) ([]guardrail
 func (s *Store) Guardrail(ctx context.Context, workspaceID, id string) (guardrails.Guardrail, error) {
 	g, err := s.q.GuardrailGet(ctx, db.GuardrailGetParams{ID: id, WorkspaceID: workspaceID})
 	if isNoRows(err) {
-		return guardrails.Guardrail{}, guardrails.ErrNotFound
+		return guardrails.Guardrail{}, errNotFound
 	}
 	if err != nil {
 		return guardrails.Guardrail{}, fmt.Errorf("get guardrail: %w", err)
@@ -63,7 +63,7 @@ func (s *Store) CreateGuardrail(ctx context.Context, workspaceID string, in guar
 			IgnoredModels: orEmpty(in.IgnoredModels), IgnoredProviders: orEmpty(in.IgnoredProviders),
 			EnforceZdr: in.EnforceZDR, IncludeByokInBudgets: in.IncludeBYOK})
 		if isForeignKey(err) {
-			return guardrails.ErrNotFound
+			return errNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("insert guardrail: %w", err)
@@ -84,7 +84,7 @@ func (s *Store) UpdateGuardrail(ctx context.Context, workspaceID, id string, in 
 			IgnoredModels: orEmpty(in.IgnoredModels), IgnoredProviders: orEmpty(in.IgnoredProviders),
 			EnforceZdr: in.EnforceZDR, IncludeByokInBudgets: in.IncludeBYOK})
 		if isNoRows(err) {
-			return guardrails.ErrNotFound
+			return errNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("update guardrail: %w", err)
@@ -116,7 +116,7 @@ func (s *Store) DeleteGuardrail(ctx context.Context, workspaceID, id string) err
 			return fmt.Errorf("delete guardrail: %w", err)
 		}
 		if n == 0 {
-			return guardrails.ErrNotFound
+			return errNotFound
 		}
 		return nil
 	})
@@ -150,13 +150,13 @@ func (s *Store) AssignMember(ctx context.Context, workspaceID, memberID, guardra
 	return s.change(ctx, notify.Member, memberID, func(q *db.Queries) error {
 		n, err := q.MemberSetGuardrail(ctx, db.MemberSetGuardrailParams{ID: memberID, WorkspaceID: workspaceID, GuardrailID: ptr(guardrailID)})
 		if isForeignKey(err) {
-			return guardrails.ErrNotFound
+			return errNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("assign member guardrail: %w", err)
 		}
 		if n == 0 {
-			return guardrails.ErrNotFound
+			return errNotFound
 		}
 		return nil
 	})
@@ -167,23 +167,23 @@ func (s *Store) AssignKey(ctx context.Context, workspaceID, keyID, guardrailID s
 	return s.change(ctx, notify.Key, keyID, func(q *db.Queries) error {
 		n, err := q.APIKeySetGuardrail(ctx, db.APIKeySetGuardrailParams{ID: keyID, WorkspaceID: workspaceID, GuardrailID: ptr(guardrailID)})
 		if isForeignKey(err) {
-			return guardrails.ErrNotFound
+			return errNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("assign key guardrail: %w", err)
 		}
 		if n == 0 {
-			return guardrails.ErrNotFound
+			return errNotFound
 		}
 		return nil
 	})
 }
 
-// MemberRole implements guardrails.Store.
+// MemberRole implements guardrails.Store and keys.Store.
 func (s *Store) MemberRole(ctx context.Context, workspaceID, memberID string) (string, error) {
 	r, err := s.q.MemberRole(ctx, db.MemberRoleParams{ID: memberID, WorkspaceID: workspaceID})
 	if isNoRows(err) {
-		return "", guardrails.ErrNotFound
+		return "", errNotFound
 	}
 	if err != nil {
 		return "", fmt.Errorf("member role: %w", err)
@@ -195,7 +195,7 @@ func (s *Store) MemberRole(ctx context.Context, workspaceID, memberID string) (s
 func (s *Store) KeyMemberRole(ctx context.Context, workspaceID, keyID string) (string, error) {
 	r, err := s.q.APIKeyMemberRole(ctx, db.APIKeyMemberRoleParams{ID: keyID, WorkspaceID: workspaceID})
 	if isNoRows(err) {
-		return "", guardrails.ErrNotFound
+		return "", errNotFound
 	}
 	if err != nil {
 		return "", fmt.Errorf("key member role: %w", err)

@@ -2,10 +2,10 @@ package store
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/perpetuo/perpetuo/gen/db"
 	"github.com/perpetuo/perpetuo/internal/ids"
@@ -16,7 +16,7 @@ import (
 func (s *Store) KeyByHash(ctx context.Context, hash []byte) (keys.Key, error) {
 	r, err := s.q.APIKeyGetByHash(ctx, hash)
 	if isNoRows(err) {
-		return keys.Key{}, keys.ErrNotFound
+		return keys.Key{}, errNotFound
 	}
 	if err != nil {
 		return keys.Key{}, fmt.Errorf("key by hash: %w", err)

@@ -1,6 +1,8 @@
 // Package store is Perpetuo's PostgreSQL storage: the only importer of the
-// sqlc-generated gen/db. It speaks domain types (keys.Key, records.Generation)
-// to the rest of the program and applies the embedded migrations.
+// sqlc-generated gen/db. It implements the domain packages' Store
+// interfaces in their own types (keys.Key, workspaces.Member,
+// credentials.Credential, records.Generation, ...) and applies the
+// embedded migrations.
 package store
 
 import (

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/shopspring/decimal"
 
 	"github.com/perpetuo/perpetuo/gen/db"
 	"github.com/perpetuo/perpetuo/internal/budget"
@@ -15,51 +14,21 @@ import (
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/notify"
 	"github.com/perpetuo/perpetuo/internal/policy"
+	"github.com/perpetuo/perpetuo/internal/workspaces"
 )
 
-// Workspace is a tenant: members, keys and credentials belong to one.
-type Workspace struct {
-	ID                     string
-	Name                   string
-	UseOperatorCredentials bool
-	// DefaultGuardrailID governs members without a guardrail of their own.
-	DefaultGuardrailID string
-	// Limit is the workspace's own budget per Reset period.
-	Limit     decimal.NullDecimal
-	Reset     string
-	CreatedAt time.Time
-}
+var _ workspaces.Store = (*Store)(nil)
 
-func workspaceOf(w db.Workspace) Workspace {
-	return Workspace{ID: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, CreatedAt: w.CreatedAt,
+func workspaceOf(w db.Workspace) workspaces.Workspace {
+	return workspaces.Workspace{ID: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, CreatedAt: w.CreatedAt,
 		DefaultGuardrailID: val(w.DefaultGuardrailID), Limit: w.LimitUsd, Reset: val(w.ResetInterval)}
 }
 
-// WorkspaceChange is what UpdateWorkspace changes: nil fields are kept.
-type WorkspaceChange struct {
-	Name                   *string
-	UseOperatorCredentials *bool
-	DefaultGuardrailID     *string // "" clears it
-	// SetLimit replaces the budget with Limit and Reset.
-	SetLimit bool
-	Limit    decimal.NullDecimal
-	Reset    string
-}
-
-// NewWorkspace describes a workspace to create with its first owner.
-type NewWorkspace struct {
-	Name                   string
-	UseOperatorCredentials bool
-	OwnerName, OwnerEmail  string
-	KeyPlaintext           string
-	KeyOperator            bool // the owner key is an operator key (CLI only)
-}
-
-// CreateWorkspace creates a workspace, its owner and the owner's key.
-func (s *Store) CreateWorkspace(ctx context.Context, n NewWorkspace, now time.Time) (Workspace, Member, keys.Key, error) {
+// CreateWorkspace implements workspaces.Store.
+func (s *Store) CreateWorkspace(ctx context.Context, n workspaces.NewWorkspace, now time.Time) (workspaces.Workspace, workspaces.Member, keys.Key, error) {
 	var (
-		w Workspace
-		m Member
+		w workspaces.Workspace
+		m workspaces.Member
 		k keys.Key
 	)
 	err := s.tx(ctx, func(_ pgx.Tx, q *db.Queries) error {
@@ -82,26 +51,27 @@ func (s *Store) CreateWorkspace(ctx context.Context, n NewWorkspace, now time.Ti
 		return nil
 	})
 	if err != nil {
-		return Workspace{}, Member{}, keys.Key{}, fmt.Errorf("create workspace: %w", err)
+		return workspaces.Workspace{}, workspaces.Member{}, keys.Key{}, fmt.Errorf("create workspace: %w", err)
 	}
 	return w, m, k, nil
 }
 
-// Workspace returns one workspace.
-func (s *Store) Workspace(ctx context.Context, id string) (Workspace, error) {
+// Workspace implements workspaces.Store.
+func (s *Store) Workspace(ctx context.Context, id string) (workspaces.Workspace, error) {
 	w, err := s.q.WorkspaceGetByID(ctx, id)
 	if isNoRows(err) {
-		return Workspace{}, ErrNotFound
+		return workspaces.Workspace{}, errNotFound
 	}
 	if err != nil {
-		return Workspace{}, fmt.Errorf("get workspace: %w", err)
+		return workspaces.Workspace{}, fmt.Errorf("get workspace: %w", err)
 	}
 	return workspaceOf(w), nil
 }
 
-// UpdateWorkspace changes the fields that are set.
-func (s *Store) UpdateWorkspace(ctx context.Context, id string, c WorkspaceChange) (Workspace, error) {
-	var w Workspace
+// UpdateWorkspace implements workspaces.Store: it changes the fields that
+// are set.
+func (s *Store) UpdateWorkspace(ctx context.Context, id string, c workspaces.WorkspaceChange) (workspaces.Workspace, error) {
+	var w workspaces.Workspace
 	err := s.change(ctx, notify.Workspace, id, func(q *db.Queries) error {
 		p := db.WorkspaceUpdateParams{ID: id, Name: c.Name, UseOperatorCredentials: c.UseOperatorCredentials,
 			SetLimit: c.SetLimit, LimitUsd: c.Limit, ResetInterval: ptr(c.Reset)}
@@ -110,9 +80,11 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, c WorkspaceChang
 		}
 		dw, err := q.WorkspaceUpdate(ctx, p)
 		if isNoRows(err) {
-			return ErrNotFound
+			return errNotFound
 		}
 		if isForeignKey(err) {
+			// The default guardrail is gone, not the workspace: only
+			// guardrails' sentinel, never workspaces'.
 			return guardrails.ErrNotFound
 		}
 		if err != nil {
@@ -130,8 +102,8 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, c WorkspaceChang
 	return w, err
 }
 
-// DeleteWorkspace deletes a workspace and everything in it; its keys stop
-// working on every replica.
+// DeleteWorkspace implements workspaces.Store: everything in the workspace
+// goes with it, and its keys stop working on every replica.
 func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 	return s.change(ctx, notify.Workspace, id, func(q *db.Queries) error {
 		n, err := q.WorkspaceDelete(ctx, id)
@@ -139,7 +111,7 @@ func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 			return fmt.Errorf("delete workspace: %w", err)
 		}
 		if n == 0 {
-			return ErrNotFound
+			return errNotFound
 		}
 		return nil
 	})
