@@ -125,15 +125,14 @@ type lease struct {
 	// being handed back by a flush in flight. What requests may still
 	// take is granted - held - consumed - releasing.
 	granted, held, consumed, releasing decimal.Decimal
-	// pendingNeed is what the takes in flight for this lease asked for.
-	pendingNeed decimal.Decimal
-	want        decimal.Decimal
+	want                               decimal.Decimal
 	// full: the last take granted all it wanted, so the budget is far
 	// from its limit and topping up early is worth it. Otherwise requests
 	// take exactly what they need, and the unused part goes back at the
 	// next flush.
 	full    bool
-	taking  bool // a background top-up is in flight
+	taking  bool       // a background top-up is in flight
+	takeMu  sync.Mutex // one synchronous take at a time
 	lastUse time.Time
 	gone    bool // swept: settlements against it are already charged
 }
@@ -196,6 +195,10 @@ type Reservation struct {
 // cover the request refuses it with 402 budget_exceeded naming the scope,
 // its limit, what was spent, what remains and when it resets.
 //
+// Takes of one lease run one at a time: requests that find it short
+// while a take is in flight wait for that take (which usually brings a
+// whole lease) instead of queueing their own on the same ledger row.
+//
 // When the ledger cannot be reached and the leases do not cover the
 // request, it fails closed with 503 budget_unavailable. When the client
 // goes away meanwhile, what was taken is released and ctx's error returned.
@@ -205,51 +208,60 @@ func (b *Budgets) Reserve(ctx context.Context, _ Request, scopes []Scope, amount
 	}
 	now := b.now()
 	res := &Reservation{b: b, amount: amount}
-	var takes []Take
-	var short []*lease
 	b.mu.Lock()
 	for _, s := range scopes {
 		l := b.leaseFor(s, now)
 		l.lastUse = now
-		// What the lease has is claimed at once, so the top-up only needs
-		// the difference and nobody else can spend the claimed part.
-		a := decimal.Min(decimal.Max(l.avail(), decimal.Zero), amount)
-		l.held = l.held.Add(amount)
+		l.want = decimal.Max(l.want, amount.Mul(decimal.NewFromInt(LeaseRequests)))
 		res.leases = append(res.leases, l)
-		if a.LessThan(amount) {
-			l.want = decimal.Max(l.want, amount.Mul(decimal.NewFromInt(LeaseRequests)))
-			need := amount.Sub(a)
-			l.pendingNeed = l.pendingNeed.Add(need)
-			takes = append(takes, Take{Key: l.key, Limit: s.Limit, Need: need, Want: l.want})
-			short = append(short, l)
-		}
 	}
+	ok := b.holdIfCovered(res)
 	b.mu.Unlock()
-	if len(takes) == 0 {
+	if ok {
 		b.topUp(res.leases)
 		return res, nil
 	}
-	grants, err := b.take(ctx, takes, short)
-	if err != nil {
-		res.Settle(decimal.Zero, false)
-		return nil, unavailable(short[0].scope, err)
+	// The short leases' take locks, in key order (no deadlock between
+	// requests sharing several budgets).
+	locked := slices.Clone(res.leases)
+	slices.SortFunc(locked, func(x, y *lease) int { return x.key.less(y.key) })
+	for _, l := range locked {
+		l.takeMu.Lock()
 	}
-	for i, g := range grants {
-		if g.Granted.GreaterThanOrEqual(takes[i].Need) {
-			continue
+	defer func() {
+		for _, l := range locked {
+			l.takeMu.Unlock()
 		}
-		// Refused by the ledger, but other takes of this replica may have
-		// brought more than they needed: the request fits if what the
-		// lease has, plus what the takes still in flight will bring or
-		// free, covers everything held.
-		l := short[i]
+	}()
+	// A take whose grant others spent meanwhile is followed by another;
+	// each either grants (progress) or refuses, so this ends.
+	for {
+		var takes []Take
+		var short []*lease
 		b.mu.Lock()
-		fits := !l.avail().Add(l.pendingNeed).IsNegative()
-		own := decimal.Max(l.avail(), decimal.Zero)
+		if b.holdIfCovered(res) {
+			b.mu.Unlock()
+			break
+		}
+		for _, l := range res.leases {
+			if need := amount.Sub(l.avail()); need.IsPositive() {
+				takes = append(takes, Take{Key: l.key, Limit: l.scope.Limit, Need: need, Want: l.want})
+				short = append(short, l)
+			}
+		}
 		b.mu.Unlock()
-		if !fits {
-			res.Settle(decimal.Zero, false)
-			return nil, exceeded(l.scope, g.Spent, l.scope.Limit.Sub(g.Spent).Sub(g.Reserved).Add(own), amount, now)
+		grants, err := b.take(ctx, takes, short)
+		if err != nil {
+			return nil, unavailable(short[0].scope, err)
+		}
+		for i, g := range grants {
+			if g.Granted.LessThan(takes[i].Need) {
+				l := short[i]
+				b.mu.Lock()
+				own := decimal.Max(l.avail(), decimal.Zero)
+				b.mu.Unlock()
+				return nil, exceeded(l.scope, g.Spent, l.scope.Limit.Sub(g.Spent).Sub(g.Reserved).Add(own), amount, now)
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -257,6 +269,20 @@ func (b *Budgets) Reserve(ctx context.Context, _ Request, scopes []Scope, amount
 		return nil, err
 	}
 	return res, nil
+}
+
+// holdIfCovered holds res's amount on every lease when each covers it, or
+// on none. b.mu is held.
+func (b *Budgets) holdIfCovered(res *Reservation) bool {
+	for _, l := range res.leases {
+		if l.avail().LessThan(res.amount) {
+			return false
+		}
+	}
+	for _, l := range res.leases {
+		l.held = l.held.Add(res.amount)
+	}
+	return true
 }
 
 // leaseFor returns the lease of s's current period, creating it. b.mu is held.
@@ -290,11 +316,6 @@ func (b *Budgets) take(ctx context.Context, takes []Take, ls []*lease) ([]Grant,
 		err = fmt.Errorf("ledger answered %d grants for %d takes", len(got), len(takes))
 	}
 	if err != nil {
-		b.mu.Lock()
-		for j, l := range ls {
-			l.pendingNeed = l.pendingNeed.Sub(takes[j].Need)
-		}
-		b.mu.Unlock()
 		return nil, err
 	}
 	grants := make([]Grant, len(takes))
@@ -303,7 +324,6 @@ func (b *Budgets) take(ctx context.Context, takes []Take, ls []*lease) ([]Grant,
 		grants[j] = got[i]
 		l := ls[j]
 		l.granted = l.granted.Add(got[i].Granted)
-		l.pendingNeed = l.pendingNeed.Sub(takes[j].Need)
 		l.full = got[i].Granted.GreaterThanOrEqual(takes[j].Want)
 	}
 	b.mu.Unlock()
