@@ -393,6 +393,54 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for SpendHistoryDataPeriod.
+const (
+	SpendHistoryDataPeriodDaily    SpendHistoryDataPeriod = "daily"
+	SpendHistoryDataPeriodLifetime SpendHistoryDataPeriod = "lifetime"
+	SpendHistoryDataPeriodMonthly  SpendHistoryDataPeriod = "monthly"
+	SpendHistoryDataPeriodWeekly   SpendHistoryDataPeriod = "weekly"
+)
+
+// Valid indicates whether the value is a known member of the SpendHistoryDataPeriod enum.
+func (e SpendHistoryDataPeriod) Valid() bool {
+	switch e {
+	case SpendHistoryDataPeriodDaily:
+		return true
+	case SpendHistoryDataPeriodLifetime:
+		return true
+	case SpendHistoryDataPeriodMonthly:
+		return true
+	case SpendHistoryDataPeriodWeekly:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SpendHistoryDataScope.
+const (
+	SpendHistoryDataScopeGuardrail SpendHistoryDataScope = "guardrail"
+	SpendHistoryDataScopeKey       SpendHistoryDataScope = "key"
+	SpendHistoryDataScopeMember    SpendHistoryDataScope = "member"
+	SpendHistoryDataScopeWorkspace SpendHistoryDataScope = "workspace"
+)
+
+// Valid indicates whether the value is a known member of the SpendHistoryDataScope enum.
+func (e SpendHistoryDataScope) Valid() bool {
+	switch e {
+	case SpendHistoryDataScopeGuardrail:
+		return true
+	case SpendHistoryDataScopeKey:
+		return true
+	case SpendHistoryDataScopeMember:
+		return true
+	case SpendHistoryDataScopeWorkspace:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Strategy.
 const (
 	Balanced Strategy = "balanced"
@@ -411,6 +459,54 @@ func (e Strategy) Valid() bool {
 	case Fastest:
 		return true
 	case Reliable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSpendParamsScope.
+const (
+	GetSpendParamsScopeGuardrail GetSpendParamsScope = "guardrail"
+	GetSpendParamsScopeKey       GetSpendParamsScope = "key"
+	GetSpendParamsScopeMember    GetSpendParamsScope = "member"
+	GetSpendParamsScopeWorkspace GetSpendParamsScope = "workspace"
+)
+
+// Valid indicates whether the value is a known member of the GetSpendParamsScope enum.
+func (e GetSpendParamsScope) Valid() bool {
+	switch e {
+	case GetSpendParamsScopeGuardrail:
+		return true
+	case GetSpendParamsScopeKey:
+		return true
+	case GetSpendParamsScopeMember:
+		return true
+	case GetSpendParamsScopeWorkspace:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSpendParamsPeriod.
+const (
+	GetSpendParamsPeriodDaily    GetSpendParamsPeriod = "daily"
+	GetSpendParamsPeriodLifetime GetSpendParamsPeriod = "lifetime"
+	GetSpendParamsPeriodMonthly  GetSpendParamsPeriod = "monthly"
+	GetSpendParamsPeriodWeekly   GetSpendParamsPeriod = "weekly"
+)
+
+// Valid indicates whether the value is a known member of the GetSpendParamsPeriod enum.
+func (e GetSpendParamsPeriod) Valid() bool {
+	switch e {
+	case GetSpendParamsPeriodDaily:
+		return true
+	case GetSpendParamsPeriodLifetime:
+		return true
+	case GetSpendParamsPeriodMonthly:
+		return true
+	case GetSpendParamsPeriodWeekly:
 		return true
 	default:
 		return false
@@ -1359,6 +1455,39 @@ type RoutingDecision struct {
 	Strategy Strategy `json:"strategy"`
 }
 
+// SpendHistory defines model for SpendHistory.
+type SpendHistory struct {
+	Data struct {
+		Id string `json:"id"`
+
+		// LimitUsd For a guardrail or the workspace, its current budget (null for none); absent otherwise.
+		LimitUsd *Money `json:"limit_usd,omitempty"`
+
+		// Period The period kind; for a guardrail or the workspace its budget's `reset_interval` (`lifetime` when none).
+		Period  SpendHistoryDataPeriod `json:"period"`
+		Periods []SpendPeriod          `json:"periods"`
+		Scope   SpendHistoryDataScope  `json:"scope"`
+	} `json:"data"`
+}
+
+// SpendHistoryDataPeriod The period kind; for a guardrail or the workspace its budget's `reset_interval` (`lifetime` when none).
+type SpendHistoryDataPeriod string
+
+// SpendHistoryDataScope defines model for SpendHistory.Data.Scope.
+type SpendHistoryDataScope string
+
+// SpendPeriod defines model for SpendPeriod.
+type SpendPeriod struct {
+	// ByokUsage For keys and members, spend served with the workspace's own provider keys; absent for budgets.
+	ByokUsage *Money `json:"byok_usage,omitempty"`
+
+	// PeriodStart The UTC start of the period (1970-01-01 for lifetime).
+	PeriodStart time.Time `json:"period_start"`
+
+	// Usage For keys and members, spend served with operator credentials; for budgets, what counted toward the budget.
+	Usage Money `json:"usage"`
+}
+
 // Strategy Perpetuo's routing strategy for ordering candidate endpoints.
 type Strategy string
 
@@ -1502,6 +1631,26 @@ type ListGenerationsParams struct {
 type DeleteGuardrailParams struct {
 	Force *bool `form:"force,omitempty" json:"force,omitempty"`
 }
+
+// GetSpendParams defines parameters for GetSpend.
+type GetSpendParams struct {
+	Scope GetSpendParamsScope `form:"scope" json:"scope"`
+
+	// Id The key, member or guardrail id; not used for the workspace.
+	Id *string `form:"id,omitempty" json:"id,omitempty"`
+
+	// Period For keys and members, the period kind (default monthly).
+	Period *GetSpendParamsPeriod `form:"period,omitempty" json:"period,omitempty"`
+
+	// Limit How many periods, newest first (default 12).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// GetSpendParamsScope defines parameters for GetSpend.
+type GetSpendParamsScope string
+
+// GetSpendParamsPeriod defines parameters for GetSpend.
+type GetSpendParamsPeriod string
 
 // CreateChatCompletionJSONRequestBody defines body for CreateChatCompletion for application/json ContentType.
 type CreateChatCompletionJSONRequestBody = ChatCompletionRequest
@@ -2145,6 +2294,9 @@ type ServerInterface interface {
 	// AssignMemberGuardrail Assign a guardrail to a member
 	// (POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail)
 	AssignMemberGuardrail(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string)
+	// GetSpend Spend per period of a key, member, guardrail or the workspace
+	// (GET /v1/workspaces/{workspaceId}/spend)
+	GetSpend(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, params GetSpendParams)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -3331,6 +3483,87 @@ func (siw *ServerInterfaceWrapper) AssignMemberGuardrail(w http.ResponseWriter, 
 	handler.ServeHTTP(w, r)
 }
 
+// GetSpend operation middleware
+func (siw *ServerInterfaceWrapper) GetSpend(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetSpendParams
+
+	// ------------- Required query parameter "scope" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "scope", r.URL.Query(), &params.Scope, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "scope"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "scope", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "id", r.URL.Query(), &params.Id, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "period" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "period", r.URL.Query(), &params.Period, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "period"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "period", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetSpend(w, r, workspaceId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 type UnescapedCookieParamError struct {
 	ParamName string
 	Err       error
@@ -3473,6 +3706,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.GetKey)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.UpdateKey)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/generations", wrapper.ListGenerations)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/spend", wrapper.GetSpend)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails", wrapper.ListGuardrails)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails", wrapper.CreateGuardrail)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails/{guardrailId}", wrapper.DeleteGuardrail)
@@ -5234,6 +5468,46 @@ func (response AssignMemberGuardraildefaultJSONResponse) VisitAssignMemberGuardr
 	return err
 }
 
+type GetSpendRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	Params      GetSpendParams
+}
+
+type GetSpendResponseObject interface {
+	VisitGetSpendResponse(w http.ResponseWriter) error
+}
+
+type GetSpend200JSONResponse SpendHistory
+
+func (response GetSpend200JSONResponse) VisitGetSpendResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSpenddefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetSpenddefaultJSONResponse) VisitGetSpendResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetHealth Liveness probe
@@ -5350,6 +5624,9 @@ type StrictServerInterface interface {
 	// AssignMemberGuardrail Assign a guardrail to a member
 	// (POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail)
 	AssignMemberGuardrail(ctx context.Context, request AssignMemberGuardrailRequestObject) (AssignMemberGuardrailResponseObject, error)
+	// GetSpend Spend per period of a key, member, guardrail or the workspace
+	// (GET /v1/workspaces/{workspaceId}/spend)
+	GetSpend(ctx context.Context, request GetSpendRequestObject) (GetSpendResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -6473,204 +6750,241 @@ func (sh *strictHandler) AssignMemberGuardrail(w http.ResponseWriter, r *http.Re
 	}
 }
 
+// GetSpend operation middleware
+func (sh *strictHandler) GetSpend(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, params GetSpendParams) {
+	var request GetSpendRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetSpend(ctx, request.(GetSpendRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetSpend")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetSpendResponseObject); ok {
+		if err := validResponse.VisitGetSpendResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3L2Ncts4li/+Kij9tyrSFi3L+dqJXf+615PO9mSnezo3Sd/enXauCJGQxDUFcADQtjo3Vfs0+2D7JLdw",
-	"DkCCJChRtpz0zlRNR5ZIfB6c7/PD51EiNoXgjGs1Ov88KqikG6aZhL9+EfJaFTRhb1PzZ8pUIrNCZ4KP",
-	"zkeX5Nb9TLKUjONbNZ9Op/FkSi650Gsm6weeKPMI5eqWSUWez55PR9EoM60UVK9H0YjTDRudj269DqOR",
-	"ZH8rM8nS0bmWJYtGKlmzDTUj0dvCPK60zPhq9OXLF/OwKgRXDAb+RkohzYdEcM24Nh9pUeRZQs3oT/9d",
-	"mSl89lr8B8mWo/PR/3dar8cp/qpOobX3tn3srbUUnDDzTEQyTvSaEcZvWC4KRtgNk1siRakZKRVT05F5",
-	"2zZs+r0ssj+zLSy9FAWTOsMZJJJRzdI5hbEvhdyYT6OUanaisw0bRe1FiEZppugiZ6m3Qgshcka5+ZXd",
-	"FZlkaleLvMxz04Jb8E4Pq5LKVNIsn2cBivi4ZuSabZ8oIm45qZ6NiOBEi4KIJcm0Ihu2WTD5RE2H9Ij9",
-	"sDu6KcxTo2u2nc/O/uW7F+//8L+e//Lqr8/+9Z/+7en/Pvs4+/Dy3fMfQ6uS8SQvUzZfbMX1POPzPNtk",
-	"ujv4X9YMaFYVjKcw4jVrELCZUyHFTZYyaaapSCJKrhXR4pbKlMTQcDytx+Atfk4XLA+doQ1V1ywlZjvM",
-	"+mhcwoiw6WpK4uJ6ThfJf/3Hf95tf/NbrmdXzYbm+U/L0fmvu0n5R8HZdvTlU5uCP8CsoTFDwz9/+I4U",
-	"TNo5zSVTTMfmm0ykETGbZkZMuOCsu4tuVPja8LH9YF56D++YAXYaRbqxlNdZCOQggR8sF5n/lsruBryH",
-	"k6nXmbKUa55mSisieL4lWpDfmBQnKdX0RDLDSjLBCeNpITKuVXizyyI9+OxWlBae3xefG/5qTkXrFX95",
-	"7GI4qus7As2l8dhH65xHPjNqzO5TNRGx+HeWaDMRZGiv4Q3Y+zTNzKLR/J3H4JY0Vyxq8Tyff6VsSctc",
-	"V08+Dj/bwRv2dd/DRg44SGTM7miiScqSbEPzyQUeLCEJXSjGdeOIbTKebcrN6HzWOy1eGgIYRaO7k5U4",
-	"sV8aSTf9C/7yVQ5mVyTgz461EZpoZaZ2QewiGw4KvyY0z41gsG8E+Z075ht69wPjK70enT+dzWB93N9n",
-	"0QAmsHt7W8cNOt1H7GlXiBu2sU+5wCZ+yfT6A0ukWeJW59BIf+c/ZEr395xptlHDhmCatH1QKen20IFU",
-	"CtIDluHQPn8GXvQANvOV2cpXZCOSbcQNUyTTv3f2cZwjHTjCPUTjnbXBc6iOSJu2r1F573K9IqcZ1+xO",
-	"oz5nVDljHU3Jh7XRJEG9AGshM0oHHp0LorSQjGSacHEb4H+t02E67x6OT2amMllnmiW6lIEDmfGi1PON",
-	"SGmeVd85TtFZ6CZTiEb2vW1TMTdTPbkqZ7NnzHwM8W5R6of0q8U149lvTO7Xj6ohRt25hsYR5DBKZUpT",
-	"rn9kStHVDi6Dx6hlv9WG5152IdmyVDQf9qzIYSSMm9P864i6UXpz8JZQiHxuxGpzqXdNo7MOO2UCDCe4",
-	"elqzTRGQTElOleoemVgxecPS+IIYM9poPpQsaZaXkkXk1tpmRkmoTLAN3ZJFluck0+ck5kLPjdIUk7E5",
-	"PcbuJpLRZM3SxmuTiMSw3iyNybjRILonWEpuM70m1Nr0RGmqS2XeK3nCpKYZj8nY9BWZljkxUiElotQR",
-	"SUpNxHIJOlyjtRWVC7piE3Om3dbhjI08sWMfWVKAL6vOghsLQ5vj10N5GLgxPppXgmw4p5rxJMDNfszy",
-	"PFMsETz1DR7D3VYoFjYiReu2M063uMEfcWXD7LMslJaMbsifPn58Z/cgMus6M9TACRcV1yRUyuyGpaGx",
-	"tci1Go4bczWIev4han69pvq1MJwOh9gh6rXIkhY/27UVr+H5EJNLal2y0j0yrl8+Dy582zuyYvzkMO9I",
-	"tXUBvd38RPSaaoKkCgfJGshB5dwumMeekjXV06ReuRAt+zQSkKPueKq8XB00GrVVmm3my4yvmCxkNpAb",
-	"l47Z79rAn+GhoFluF6HeyprWPPJzFOP6209173Gq3VX6qWD88i0xT5P68cqVQYq8VMQ8BM4OY1+xO824",
-	"Mg9Nyc/8mhuFZJmxPFWESkZonotbll7xMTT97u0T5Wy1CaE8JQVVymwAmm3VUS25FqXhuNMrPmoLxCUM",
-	"hyfbecE4zVF92NA7VEufeirqydO2TmrolN7Nazqagy4QYB0/gWgnCS1AuYKnIkIVMe/jnxfIQBbCMHnJ",
-	"iGIapqE2YH4S8BMz4HTV8M5m9n/eMM+CnLDqZtjYyJhqshFKk7PZLJrh/y8Md8PTl4gNUyTJhULZcY8R",
-	"ofbSw2YTwW+YVOAVj0g9FjMM4l4FZ/0wtkYrbQkX4y2+dlaN1H0RUCuZps5SDCsoARHSnNE/S8ZOwJWK",
-	"TxBNV+YcJEKmThKbrV4xziTM2WMc9bnr4Yk/wo5AqIOWei3kqWFJsfPVCkPX2emq0CfPxYnZlHgCigAp",
-	"wGAi4/h/4id8bzIl7y3vICXPmVIkhp5VTDJFVtkNg+HV3H0jkutTlqxFLyNXfaNe0jxf0OSaJGua8Yho",
-	"mbHUkKFZGdnY4G7L9Ta+7G4bDxC6sW0EZwSZnJmNKotCSI1CuibifcQL68UTdj+e4QuWXWT7zj73TrIl",
-	"k6Y/NfIiSnMniA9UnCHq012d71ghWWIkAxnXXHlyQWiSsMJ8bVhstuJCNnQaT7CxwQqCYsrw+aBv7nsp",
-	"ysIcjxwG4zzfVvvWWmaL0p0R3zZ/8TI0Ji2Kbhc/F0ZIPDdmbUEUCgDkJ4Izq7K2m/o8iBSftynxEwxC",
-	"Us1W230b/sE9h+8wuhnm88Vn5wKmFzhrl24HzQqafqnOFpkxRC8IiHlzFGh+S7eKWB8RHEJsF9albaij",
-	"I6nSSYZ4OYzhZdibNf2D52UWOC5oLKJm2rXPuOAsjohhfSIGIwp5V4w8zrxMcAxT19jRjE7TXDEvGrM5",
-	"2zcbSbkyJ0Qd4QgOd1JUO/WAHqMOsUimS8lxLEEKGUobpQrp2ZfGwFrkEMe3QUjGU2Ievg83aDtjnAbS",
-	"p+N6DpZOeBR/unDq6YJtBQfVH+y+SldtqKVrKcrVurtWnk+mpQmxOx2h0U5gJ80q2KdJQaVWU/IXiM0Y",
-	"yQYL4twulZJktQtzDMDhEopuD2J6OxUsHNM7KgOn5NPOKGjLb4TG0choUJiqIEeWOiLPp4TneLdrqS8g",
-	"++18T68rHtYyQTKeqfVcMmrTP5pUYIRURHIg7IjUw48cKcyXWa6ZNIQC/pdhCQw8ZXfeAnnCORerQoqF",
-	"2mGWekppfUh2OqrbXksgCp3dsHln+nvG3jZuYSL1QKLWegZ3wqPXwOn2jxgZx5rdaSNasg1dsXkp8zgi",
-	"0+l0cpzTD17pfhbe9mXvdb7Dr8FJS5YyrjP06DYHsaAKZhZQmm+YlFnKVMNd+UQR8wr5+f0PZHz5WykZ",
-	"kUyJUiYsMg/dbSOiWL48WQtlpIiQRBubH1wkcjKIQo+fatR2SyWSpQdm7fQkzIBfClNmLt+99VNl1PXJ",
-	"f/3Hf9JFksZTYjORSKbN4hhB6jzCtRwdnkFSyExIG/BokfBG8BVRpm2ak6TaeAhwgwnkNhJ8xcRQq9LE",
-	"NWgGVqqw53KXX+yy5RWzMjuhmuZi1TQa0SwNzffbpKl4PrBWloqXf1Kt+GG5J/XJu1f+CS2yuY3neRrO",
-	"89mrl7uDkdHoVmaaGbO38qb3H/RLTuhCibzUjKy1LsZqAsfb6A+i1D4VReRvJZNbc6qXkq42EHMw5H7F",
-	"Y/OqOj893WxPHEeY4l5PqeET00RsTq1P4uYsnpK3mmxKpTEqQigpykWeJYSmqWRKnZNciGJBk+voihcy",
-	"u6GaRSTP+PVJLhKaA4t1Lhr3ElNknHFC+ZZwocGhMgG+bMMYZM0Mk+YpoSuacXC8XXHwwFDNbunWSADO",
-	"EmN0WheI+VGA+WK0LMPe4bsNqlfxuzfv3735+PNP8zffv3/z4cP88ocffvolRn9jI378/A97uNZ+a68v",
-	"Lr2HP9hmZ/uO9M7wdn/cwhHpbvo/QlaIJ8bunRlSt/Gw7BB/LIf3fa8ska/EDBQRnCCPs4kbSc6oVCTT",
-	"zfCkzUA1nMJKjck0RPR7xf1u0X0vog9E3TrbAdHHP4o0lOssUhYW9V7wryHVns+e7vB1h5J7qSZrWhSM",
-	"W23x1nyjBUkFoQvDdrNwEGm/VxqXueUtqeOzMRkrumGEKhLD3xMMyKRM0yxXGNFKmZ91bB5zag1ovjGo",
-	"Exm/oXmWzq2jLiIxu0Mf0nyxjW224LyRm9pc52bQeGCouHXcvDY+9Rps920cCME24hsa1SZ86iOsfvbC",
-	"XCnA3iEBcQbn29/vRzvfLulajwrmEDjNjHxgjKQiUafwvZpu0FcIESmQy1nt7GnRKQo5Z7+3iMEoSgLS",
-	"jeZowM7ZXcJYCtoULfXacEIsfhhFo0WZrpj2H7HflJze0Az5hw0pzLnQc2tneepb+2smNxm6mlPGsyqt",
-	"YSlKjp9rwkT97oYm27lk5qQlNkrK9FqkrYYTwZd5BvFUo5OK0nwq6DYXNJ1rIeY5lUAjkmqGiXb+vKrh",
-	"4j56XzSnWn0tbpg0bdscDP8Zw2gkp3nVFnwhy8IMP+Qi+b4KM3XJknKxofm2h1W9Y7JguhQkEVKyBCy7",
-	"KlcsETK17AH9hJTXMVjJMM7ibGWknzpS7kzmiCQ53RR1FFcyG1ZfmC0bZDjSIuDy/2cpNtBg/K8nHzOd",
-	"M3AQx4aTn7yH+IqMq8GsGbXhp/2dYUJRwJv7BmpsqhWwD0bh6NZO34nNWQqlZVCesLxSHTth1DxjXJN1",
-	"yVekLMiCLYVkblkxSYXxtGHoeTL3Pgb4IyQAHeofcnZ+92sFma9hBeOabfs8hoMykMjSEJgjIEu8IDyX",
-	"jQXfk6k0JN3FqGCgkmVLyMMnaZYOc6nc0+NWvYjJAfME8tfCzsPmk9iFaST4cM21rXo3ICcRFpil8wFL",
-	"5nEXV80UVKakKLUd4zCKfY8vfMeSzMiWQOHSn8StowCULuTW2JzJWijG7fa5hLEip5zcQjJI6hQswztt",
-	"BgzMZhKsZ2qGUfcu3q7ENk+lRacNso6V0GT8dDazqY+WlyE1amo4+iRM0fhknzpv2Mdci/kyk0ojsdzj",
-	"eMHbmLFCxjZYCbGQXafBG6Mj50YGXe9jhRQ2czT0iKb5PBFo3Q6odItGTjD01qdkaTONaUVvkHfX4x10",
-	"6EEYz5nS2cal8HU7w0W0lYNjo+EpW/wilEbniRP+TxRxjV00R1gJeeBKYyBk3RFDk57qNBsCPND736kD",
-	"a3MIjxR9eellWDb3N0QW/WythzU2KKKWPLUs8RSH7g6F1PpaaTuCD8XTAANKBTfqelJKJQI+3ndUKTAa",
-	"8QG078wmm7dIAUFRrBdDozGnCr8eQKtDXSj18B/mvvGXYXDfRhM3W/+9q0UM1DH06BG2SmVDM36QuKmr",
-	"Y3sqWkuVHqW1HcWqiuk5GBY3GD8aKCjNe2/da8E+oemH1TUNSo2tGO9NRkPmzdboVSvYXeWKAs8hoL7i",
-	"tTkCkR0tvIJxCNA3irJdUqqfVH/NtlUtLES30R37aRB/swEJM3B/xzvb4laiS2r+Mgepup+YrWE2rxP5",
-	"hmeduHednnfg6/eKAPrbOkAnYnwpZNJbrhXIZZeHFvpj9sy9FtC9e88FbBf8oTtF9UxUzasoQft4vNUk",
-	"Ux3oAft4DakARS7uDCGxqyqApNcsk0Tc8h4FAC2wgHr6Z7ZV3kFcZ6ru8bAsqCNw4IBXxCwLrixZU0Vy",
-	"ttQOcCMppYRMAgtRALEk8H1UBf0ZJ8s8W601+NUkAzQQ9YTkjCqmyFrkqZWobiGp7W0HxMGxBEJVQh3K",
-	"4LX7e5Sd+eaSp4O6EdpAY86pixpogpI8WzLDihwBeKXx95Rl94h+V/LvGGAbYAMwGxpVDeoOEjUZzzqU",
-	"OZkeJyhvBZ8/zD0CsCWtQiKow5FDbLYpGPo5aX8iwDBh3GC7jfNWM8SdAvsSTt/GgQkNDyS2MXO8yNrZ",
-	"3jLn1t412to53Le8KA8daVcDCRdAYCFeYQwrI38YTzO+MkQb/2NMVJmswW6hXK+lKLLk9B/jKXmzKTQk",
-	"MsCZtoF9REeC7hpc7MBK8GadSe/Z360ttawvP79G7Ry+a6VvBmcHzeDpkAm0dK9mZ7PoYGWsnQsRwshB",
-	"bcOrE3gIQk5XVeuhtAahYQ4XOme/Jr0ElcNd9OKyzczCGYvmK5LGDk109y4fCf/KyIsYqtpszJMUMktY",
-	"jyraUKKa4/ljJQor8IumEIq/BX7OvbEqHkm5GgpUU8mFYzi1Khv23nlBVRMP9CvVIxna858Yzc0utbur",
-	"XfZe6uT13iRg+1qopyCsHxzLw9wov3MkwJ4wR/27lRxQjmlx1qKqFDOTLS33iUIONDhoG/AThgz0x4MR",
-	"/HsA+zsE0+/4XtUKT8g58VKa5VtjpTB2DR82gut1DkmPeynznjCBLum0F9bSOWZSVuRiawyBKlH1iQKH",
-	"zIZubSpfLTgVeBuMiEoZuV1nyZqUijXSXJ+oplztkZV78I66JT7ilmPGaLrJuO8UvcnYLZPBlJXDWBPG",
-	"U3C3DnvHbehhb1l6GPrSPeziVkr6DohFWG2PbO6BsujsVn8ZW1Ntr1fkS5AGF24Iih559DBpexA+mwf6",
-	"FTxQsDiG8q1v4+ePry+ImbTCeDf5UfCUbidTconKnLO9NoxyVbmDfNf/Lq7RIXR0qh0Hd9ewxGHoTfvx",
-	"cx04bhNCl4xZbrlGJ/pR+YEzPbkXpO6GbQ6UhXurDHfndOTsqF4rexL7MUtD9In7f68ykWq7PSPg2dPZ",
-	"EcEqB69iSP2P+gsjcdJHMAHs6bm3/o/vP4wduTEc1ue9agF+XzvenZnL0Gq581oYgDtTH/1nMd9R8Cyh",
-	"+Vzl5Sp41pv5xuF0ncPQrFpurb2Mq4u4cmhZX2IV2d3oIPjYl2hUoZjMmzj5h2AYFnO/CChQoL5nSTMF",
-	"XjPp1rWrB/ZCJe1L1Opk4zdG0+q6e8R26FM1FFanUbcLUZNeW0vVs/af+k7DG+t/vN8a2+SheU6Vnj+b",
-	"bYbbOu+YTBjXWc4+aKpVwPhqJNtpEcytmwBkVY0TYRO+HJhrN3p43x13Of49xpItAOg7QO6H+kR+L8Xf",
-	"yP+FOsGTPKcbegr/PXk2fXbyT7PFScaVlmUSRAc9/Dh2slo7bf6tpFxnv9FeliJFqXGBgmndDpC6VroS",
-	"yq0Bl6nKyx022PqyQGeEG16YR+TkDDAuLTRV5iVybTJeahaRk6ckyWRSZmBscjKGoLcAmEnIZ1V9aaEP",
-	"Z1V0NQSRb0whtB5XYRDIuY8nQQeGLc4vSv0oZ8sirFlotQKCBeagXZDi1StnvytbhK1t7LxzmsoCsmZh",
-	"gGdN2ZWKEmtBdruQW43YWT6wlRebQNgBl8QQgyqThCm1LHNXAaHa6Qz2axdevs14iijDB48srHdWvKTB",
-	"OXby/OYRRqJrHdseWvbySqtDvFccqP0q5xF1qKMqP3X51GAlvSEIe52iQxWmQeK9JcPrQe9VF/r1djON",
-	"Y9gsoCXf32QBr1Kwmn8jSl57UjEoNZaMp4D/Cwn11EWpIhsbpGSZC4oWeyU/Z9PZbDZ79vTFQTGpNl/s",
-	"LFPxYhbmP13EvH96MfTJV4PbfPVq0JPtkvcXsxEOCDvDhkI7YzQC9kMYR/8Sw4/V5lBFKMEeEbeMlxsm",
-	"s8QCRl4QyWgKT3HSiC629q2JsTGbvmhA2u0CJvs8svHs0fno//w6O3n16fNZdPb0y/jqaur9Ofkf/9AV",
-	"oJ9200GtQLVQ+GwA1SqZmH8feeUNgFNZgJ5pS4upchO3K6N83DJS8kyj5tFWrv0KD3+BEKz0ZTCysmmC",
-	"2zWQgW0lSLepsxej/rKl/eyrKkIIghP7xIUC6i1fioB4KLKwjnSbSUaQ5OtiTlUweq0wq5mM0XqNSJUn",
-	"E5EVM5QzOQydpkq6mKd0G1A3/yRuSS4g+sb8QAMrFAEwj/HJmauB6lMm+3wAWtKMqzn0rWnYHA3eu/RX",
-	"JgX2Xg0/pES3o61mHJXUMYuPzXcG0lmVXVt7BNnSoJJ7i5gQDuk+R1UXCtoe0WqnbdEdKepWuwcXMprm",
-	"DiW2mS7S0AC9jTXzmCciz1lSnXh3K4FpDhIKedj9jik1wbOjWhYGYlIj93VgSQdcVkHv5iACDlzJSmNE",
-	"AZISuhBYFmahxypDbOzDMJyTqsN4cl6lrmyM0S/4FUe2Qyw8KPKdCqbaPe1AzQnydoWxD19OqagSVCCl",
-	"rrjl1ioEvd3kyvuMaytKfcY8/JWaYw9/x+PZQ18KeUEFD5XTAxaxDlHVhm4xl6wNJD+cuMDU3ZsMpgXR",
-	"couOnmgg5nK7Jzy8kDJH7+a9hdIf0K/U0XMKJk+KSk2scFoDiJSenrIHhNuDWu3eP+ONN+Pz2uwPnPi2",
-	"sf7tB++bnwc6TVyst+l0GYAsLEIIiTEykojE9QoinIKlgBgycePPi20EIIow5S9xc3EcU0Y26Dthgrde",
-	"eJik7dwln8Uf2tqoGp/fiisd5YKzcJFWYH8OuPGpmUAXMA8wP7IdiDY6Axpus9n5bBbZyDR8g4HpiEB0",
-	"2X5nOMiZ0hMLE3ukGPX7IyR02Ar615SnmYt8tYJbtfQK67IW9RRq0bHmxgo+xZB3+uAuCHgTVmHveU2M",
-	"pPy6O7KzkwVVLCWFUEBVzqtV5JRfuAxQxNWxE+zRbZOgIvJWK3JD85K5RK3UYhA8USS+Ztv4AsAcJXgV",
-	"AUwf+Pt0r10buAsEhxDSCNv4B8H9cQqeG6EZMXUC7QLhhuwz001K2B1cTYbOUFnmA9XBAGyJo6leTBZH",
-	"FTU2hy0Zx5x/FcFucZaScWx2GS9McPvV1KzQozxIG+/QfIBRB+9tgyqzGLYjJpk6JzG7KwB+BwrMIbc5",
-	"8r7cKPOnvaZqDghEes24/f7EY9qGheulxl8My04lvXUXULUoeEFzyo3KaZ7pOUn0bo63mPWQBC70E0VE",
-	"delIhKdBMR0+CD3KTNuxXzfj3V3ykjBuTgHq6tes0JMD9RtfOPT4AXovVrFBCaNYu9r+xpHdgbFqgT16",
-	"ILzwR8jPYzeZKOuID8KIiJvAuR8i1e2Kmt9jMrZ1zfE5z7QUMTkl8fkyF0LGRJXLZXY3Ce6djzdy6L0H",
-	"nTRm+0NkC6jbDKC9B43TH+JcH7whdWIWDt7CcS7XPaLmGjIz31Y9NKtJ6qulGC0Q+mxJlcZPkuWZhety",
-	"xygoFn92eY59lpJHbIG0hvZjc4vm122xQrDY0WBIcTkI4gSYU+8QagAUbh0AhwCohAbnATy1To0sGZKq",
-	"DwpUKntb165ykvAJ6pz8ILZR/Uj/KiBgyIG7gOAiu3rfC/ryDq6w0WSsZckm9eI0gGB6YF/IgiXUpQt3",
-	"0F+uuNGaHY6RgwxKSu3wxzKtLEJcsi759ZS8se3a0h1bwGZvQwJWxvL0io8tLjs4GZB6I2IvqVSRd8fB",
-	"hFBNnpPF1jRZeZjRBbHHlddhJ52T11p9eyRq4gtxnV8cgR0nsdPabfP9aZt1pmZd7dCuyxfcKZNYnn+v",
-	"ZM1bdSiQ+u8NDCXgLG+xBVsFHar5ikiyZsk14iEi+Tous2Cqgs+XoPnur2n4747D8lh16HW+y9CKdMEZ",
-	"FqOXis1dUvzcwzIP1v5Xt7p6tRB4dcHJbZayVr2h77HL/KScW8AZzxAWggsPQt0cOMMG7XHbw5T8mHbv",
-	"PFqV6EEe8UjoMRV7u1fe8j1zU9Hr8LtKmB1a9bibFodUw7Zos1sD2/Qic3brkeVYLJdBXHtFt4ooMRlA",
-	"kpYacRMG0EQ6NLPFGsD7Lz33rkv3qWFYevitL5B3vVJL7vYK1E1ElQcsDIA/NM5W9XWEyJ837vuG/aom",
-	"HpYP37+C+3u+V1b842pHbTT86rZMRcD/SQQ8hoGUdk39Xgm6o/D8Y4/8O7AMXbKNuGH7R/73WZe+m/fu",
-	"99yDayYpZaa3H0yfNgLBqGTyssS87bYrv8qzqG4Giovr+XQ6hXgIDB16hUZqzrvWuhh9+QIlvpjjEfZX",
-	"wHV8jcuWfvjhR3eRyTnQL97EfAIln3Uo/sTdBJkzGFrGyVIK8Ipe8Q3lFgGlEiwqIqXKbMKGkCvKM7yg",
-	"NySAplf8iqO3FeAm4LJVhC8uuXkoPr05i82I8CY/L0MA0ULh6hV8kBZwVYwx8KbkrXMWXHG4wCVBkxE6",
-	"UcSDlGf2apZLuBPXhs3OyR9hmYnbgXqYiIhfKqZgzRjH++ciEn++Qljrq9E5+XwFtwFcjSJyBTuFn+yd",
-	"AO4PvBbgavTlC/olJbvisb11wYw6do9MvQsZJnYnEaC/cvLHFTy2vU8mzxJmuTEer9FlQZM1O3k6nSG2",
-	"rgaTzKe7UTS6YVLZRO/pGT4JqT5FNjofPZvOps8AwV6vgaRP1wBI8BsgBWGxJJ6aTPC36eh89D3TFrOg",
-	"vpEW3nw6m7UuNYSbqxHk//TfLeI0nth9ssP2AKcg6FtNjA4D91FmN2zaOJ+j818/RSNVbjZUbkfnox+y",
-	"G8bN44UUC5vTqyB85ealRp9MA6eS0XTrz7zZ9dPZjNyusxxVK3djEF6YqYiWdLnMEgvmZvZFgaZvdntB",
-	"FbsgL2bP7PtQUQpeDCOFQPwICZ4So6FVETz36rSq6/U24T2jaWbm9W32wXS/BQPrxexZXzPVuBDqfec2",
-	"VfPZv083Z6fJmurT2keD/jVxwG30kfVPmbUfx/j5nBhZEUfkA5p8H4xp+ebGTAXvmedCI1TEFW/cX+/8",
-	"xnvusW/eCNi+rh5Y0kcfoj+hEmIYzSvCSQZ39MZZGuMlrdxdb1DD2p68TWN7mQFc9AaJPsik4d6sALR8",
-	"BL/EYArG9dXkqEvEiVA6tlqH4cWVfy+64ujSq+8KhIIR8PA5x19sKPmc/PrdT3958ym2aBsxXu2rzsmv",
-	"n+IpAQpR3lUFVxxLkRyKM7j1YB0BshwvLLmw/xK6NCIk0/BAxk8WZjYwCAXruDX7g9fgxChB4gYa/jmp",
-	"mL1lt80Th9aMoaLXPjy0dfa4e4T2HLrKbfa5cTH/y+f+tfi/es2M/sTyXESVKuGKac8RNdsoOjaI7V3G",
-	"/iUaeLqbs3lv056+NNX12kv0OCymtaSge7E7fcrMuTupb8OuW2tFr5C2rsrZ7FnSbOw10OC/fPjpL/Ar",
-	"iwk0qiIHEYd02CDOhrO4su+DYsjLmBubTuzt+tbvLZaO/MYfPrwB0xoPJKxg67D2mCn+mUd1Kf7+zUdi",
-	"GGD9W61N0lCasRn7c9yvQSzaPH120NNPD3r62UFPPz/o6T8c8vTZQSN5+uqAp18ctCYvDlqTFwetiQfs",
-	"O1hAVyIZeR6hxEhb0oDFd7K5CuHVonnVuGUoqEl9tAmmRqpExCZpRaQho0SpE7EBTdio5d5ZqG4XbRdD",
-	"Tsmlux6JUEWUENz827j2Zk2VvfqG/AVSeNfCiOdwHiy700Hdy8OPh1SBKrXu173HmIzjFeMnxgbBqtrq",
-	"di1fpneEOWQvmAbhAk7nFT5HD3GTWfvMwCvtML3+Ojt5RU9+uzz566fPZ9HL518CNR1Gpjwasw8A+Pcw",
-	"13rRpqNH52Bf7UR9zzCeoTTVqkva3sGy9m19rKx/dNUHYGOOg5Fp12z7RBFDHuZkLVgeIbYNpGhbx77F",
-	"2qJwp769oqFD5K8xtvJnyL94NIrwUYB6SAGC8Qfv6oP26TsYxIJVjMau7K4NqrFDg3vk+V/UmhYu54zk",
-	"meGBmNOI1w1gQ6icQIqj0afRNWGTfcLsD3hb687n7s7+kCn9o8M/frRtrYskezYVJ/m199WMCFbPrnG9",
-	"kFBIjx4rLbxttqih7W0+/UzBvfTl9LPKy9WX00Y57DACOLcBYwdM2s5OhJ6ssQTZzcodZTi5ep2pK25x",
-	"458osmFUlZJtGNzkg5XaRBgR98KW76uIPJu5z3gNMknp9oLAo03sB7SR6oxBUme8K2y1bmoyJbGreY4x",
-	"mHTrxau6lHrFHWxBpsmY+vFRuFhUq6YuQDmhKS2Mhed+v3z3dhKy0yryfuNf79gU0SBICwouLCtHcTd3",
-	"ylLfp//0D4EYYLBhWyJ2/2Y/PfYp7dai7zqy6HLQys+B+7oy9BIH8sQbQgO/M89uGFk7F2XvOW6AJwc9",
-	"nYaU3nnA8I+2DY3Cv36fJw5k+uAF/Fhfze9BPTqmYpYQCiELkWdJxtSuRaxhJXvZ3iVgVSrGHEB3I5yV",
-	"abJgueBQlhQWVr/UfTziHjRjsD2bUE93ejxR1GWP/pJvKKcrYOojqGMK+jjRUFOE+jkooD5wjOzZ6KZj",
-	"pvhdFZbyTRDIxTeGDxE8YdMrXscKeZ0wYLYUcsUXQmilJS2wJSFBUdnQ1EVhCheMQIRuGOgVPzlxTcWT",
-	"c2/QMDBlZDEXuotdOiU1Cg5ZMQ3JNRRwRqw39Yo3Uh7OydrxK5yzGbi9xUmjz7XH0/eLF+U/zMl3IL3Z",
-	"1JlBXrezx+o+3UvxkbeIllHgX09UpaAfx9ng51cET0GH95x+rj6/Tb/g8ciZDlTRVMQsRW7HPyXfwcPK",
-	"u9pLRUiu4EOuFeoLq7AZIoI8LqK0KPDgGgOB2kPTISnsoUlSjY193h0qvpNOj2DLmIaGLGzUG/HbMfRH",
-	"YMH7FJHa4XMUg3zQyrRUyFBP9SP1VN6m4KQvqE7WIXLkGIGSDbpsZWWQuC93IXYYUnVKGFZeKwh5g7xt",
-	"s21MENMQ8RGcUL711jPADjEV56uxQ5v585WDEINJz97zc0wSxBkfgfGdtrJagurY+y6lRZatC0mwcHNK",
-	"ML/ORzpwOkJkqcphx4OLKay4vW4kqT5eAKnqZpfq5q3NkXS3P/7bT3+uzdRmRu7jMJGg7vd+J+vwsOIZ",
-	"T+S2gMxqDQnpZHz55sPJ0xcvT75//ePEegMhkx3v0TF6VgOkZdoXFa3m/kjcoe7g22hLdf/7+IPnyRjj",
-	"CZk8nNwu05TQEKkdgVGcfq7/OEh56qYOhnSeFml8faXngFXrV392zWL2TansWBpQYJkqAn4Ufhb2lvm0",
-	"uNNrFvCS9epYO1UrXuZ57LJ64wVVbF7KPJ726EFfkdV9G03o2xBhpQMdkcnVYTW1M3DmV3t5oVrJEiFT",
-	"5XsWK8BSyPFroRyoiHAGQK4IrHPFq5iOebygq4wb1XFKLg0Nqsg5O8yvqHcpohirbcwn6qLKSrfQFpiK",
-	"fsWNdfpkSt7bMdKiYFSC8UluZaY142RsIXzpAi/oRDCbGvnAxsMxE2Zio+FXfF84vMfl/r232HtC4oCA",
-	"5G0O5qHVUAxQS1XfwRgIelf3+4ec6E9fvAz65vcMwubBLbbYfwObqW8cDciMwFBePu+PErSawis/D2xo",
-	"yLpCroMj4kxh7hwi1ZIxVOo+nc0i8nz2PCIvZk8nfXOtwG0bA8RSgRevXnmFA1Dw0C1m3jtcW8UGXhRp",
-	"8/lgyA6zJjSspRSbxqCGFNIeMJgqHXHPOCBm+NBRvKMrRlT2GyNjd5fKi1nvjrjrfAIb4kot7IYM2Y6Y",
-	"szs9T0qphIwdl6hgJgqbJBAaB74z+r3EtGpO1GcO/sQZTMjM0tvzI5mFXotNifA4ZuFeKdi4Fy8coRki",
-	"j+qSKUsbVS8dIUUEZ8h9rjjWV5lvNxAwyCRKtqiWZsTCjXQuEuqN737v3zL1eITUuKKyL02pGsqAOwRh",
-	"aW/XEKjY2tKzY1GdvyRf0ftw6REGVLFwSNWG2OH2vLoXHArV3F34dRy5DvLnubjF0DIAcV7xPFNaYU76",
-	"bwFsVvK2vmdKV9dUIfGC6z7TMJ7qinoBBTjRFbcJgb7WF4cqB+MoVBI46S+eu+Iu5d8mlwjpB1clQ8gK",
-	"lhLr9NWAZcbytD8KVd8h+TjWRut67q/sVuneurrvlB0xzLTylvZ+9kV15E4/V5+HulDadqh/jkBvc8RN",
-	"+VZwRsY+JVMXzkWXfkSEvOJhFmoOgSM74E/PZ69cCXgMd27//7bmxd4FybEjOECIJBUgTvSu+MQZyrBp",
-	"q2qmt4aasA+GMqAnfBWf0V7S6PcUNQ/sY0umr3hu0E00YGWO7hPyztbBLqEQHh1WfQLjxdNR5DRhKRlb",
-	"jEaQPGTBIPvc2PvbyME3+leKI6YmF1bCTRqpEu3TbbaauRwFAgMw+naFFeOBxwBR9Afifo8S4b83Zb9H",
-	"AjiGSDCax8PUbJtasFvBruGaurrxn80QHnGHEINjl0oM6tcYo4Y4WIXRxMmRdF2bt/TV42y6dNpmnSQF",
-	"+8UTNiU/2j2ySUuwCks0bTaK5Tc2/+0CmQP+RvmWcMFP/BytC0cg9gELFRXSDl1q/vG5AO7ytwm2+X2n",
-	"O4jMGlyQLFztB5IaGas1WJY8Nwt8Ozme3sgd+T2ER5x+vmbbPaqiF7l1CpzgMNuO+Ii68qNHZQsWczwP",
-	"EfuNuD6GToUNDVi2fpXqkQtQkNwG1KA4nma2AMlsciS1asDiHF2rAgI8Uojtn7HEvbqB4pqxwrJ+QLO4",
-	"aIfZQI2KI6dPAeqLLXxjd4VRoeZUx9Mr7pjqhhrSNkPH6+vxznLPh2RO1UVV6PTX795HBFraWjyGE8bp",
-	"Aqp4qHs7hTAK4YylHYXNSFEoz/IYM9rwuC8QKLB82jCZ6RW/rNp9wLHtVfsem9V/m2Dj4LN3vAjjUfl3",
-	"7QO4j9Hf3WprfP+ZbXfYkQF27V48DsfeiBujDWMhYePa9989f+rxUZoDuaaKOHxwqLr0Hdo2t5mM4fab",
-	"wn3lLr+fXGAEyNqKe0G0mtt6Gd7UR7TdsEfYnL/fE42T9M028I09+IBbbr+zLMjKpUetoKzvxu+rx8JB",
-	"HMmq2lRT+p0kL16g+u7M5TS1H/usoR/d7SOPcbSw8W9jEGHfe6vz4KljJRtWV7k85AidfsYPD8grJGP8",
-	"RwsLYFiVL0EkxhgXfgAIi1FsnRDgEOHrtqBowWwraZ+B5BHRfhvJtnQ0ibt70fstpL5Bz/6bkiD6mvet",
-	"xtFVDkesXyHxsHLy2Ji4vSXAJpblbNKssbJN9Jsf/fSeso3QIXpHhfgrMM1vY1p8XYqt8hdtYG6M+BsA",
-	"Ox3hjh6Plw6zOurp2SIhbmOKLsstEC6MSLYklG8PUG6d6YHr/TswWypB8C2slnuzkB7DxW5gr+1yBLsk",
-	"tHF/l6bJV1ajwtbJPsWqCZDZRBj+9ZMhFbyOIJRYe0lykdC8QiYFlFEX94839JoRWSJcXClzizR8fnoK",
-	"b62F0ud/mP1hBtq6HVwYS9PHD24hg4Fy7qCpKmiwbrYhAtCAkKtv6vPAWDZ0S0oEPnVZhhZ6oNtWC/yo",
-	"AqhopPbVQB8WtqfbTo0zENVlwC7WBK1CxZdXO+OQig1/t7f/2WJ0Q7BS5F6/3jZ3u0aYVQcd68Og+kP3",
-	"cFC/fPry/wIAAP//",
+	"3L2Lcts4mij8Kij9WxVpi5bl3KZj11/neNKZdLZvOUn69O60c0SIhCyOKYADgLbVOanap9kH2yc5he8D",
+	"SJAEJcqWk56ZqunIEonrd79+GiViXQjOuFaj00+jgkq6ZppJ+OtXIa9UQRP2JjV/pkwlMit0JvjodHRO",
+	"btzPJEvJOL5R8+l0Gk+m5JwLvWKyfuCRMo9Qrm6YVOTp7Ol0FI0yM0pB9WoUjThds9Hp6MabMBpJ9vcy",
+	"kywdnWpZsmikkhVbU7MSvSnM40rLjF+OPn/+bB5WheCKwcJfSSmk+ZAIrhnX5iMtijxLqFn98d+U2cIn",
+	"b8R/kWw5Oh39f8f1eRzjr+oYRntnx8fZWkfBCTPPRCTjRK8YYfya5aJghF0zuSFSlJqRUjE1HZm37cBm",
+	"3vMi+55t4OilKJjUGe4gkYxqls4prH0p5Np8GqVUsyOdrdkoah9CNEozRRc5S70TWgiRM8rNr+y2yCRT",
+	"20bkZZ6bEdyBd2a4LKlMJc3yeRaAiA8rRq7Y5pEi4oaT6tmICE60KIhYkkwrsmbrBZOP1HTIjDgPu6Xr",
+	"wjw1umKb+ezk37599u6b//X01xd/ffLvf/qPx//75MPs/fO3T38MnUrGk7xM2XyxEVfzjM/zbJ3p7uJ/",
+	"XTGAWVUwnsKKV6wBwGZPhRTXWcqk2aYiiSi5VkSLGypTEsPA8bReg3f4OV2wPIRDa6quWErMdZjz0XiE",
+	"EWHTyymJi6s5XST//Z//dbv53R+53l21G5rnPy9Hp79tB+UfBWeb0eePbQh+D7uGwQwM//L+W1Iwafc0",
+	"l0wxHZtvMpFGxFyaWTHhgrPuLbpV4WvD1/aDeekdvGMW2BkU4cZCXucgkIIEfrBUZP57KrsX8A4wU68y",
+	"ZSHXPM2UVkTwfEO0IL8zKY5SqumRZIaUZIITxtNCZFyr8GWXRbo37laQFt7fZ58a/mawovWKfzz2MBzU",
+	"9aFA82g88tHC88gnRo3dfaw2IhZ/Y4k2G0GC9hLegLtP08wcGs3fegRuSXPFohbN8+lXypa0zHX15MPQ",
+	"sy20Ydf0PWRkD0QiY3ZLE01SlmRrmk/OELGEJHShGNcNFFtnPFuX69HprHdbvDQAMIpGt0eX4sh+aTjd",
+	"9Cf85YsgZpcl4M+OtBGaaGW2dkbsIRsKCr8mNM8NY7BvBOmdQ/M1vf2B8Uu9Gp0+ns3gfNzfJ9EAIrD9",
+	"elvoBpPuAva0y8QN2dglXOAQv2Z69Z4l0hxxa3IYpH/yHzKl+2fONFurYUswQ9o5qJR0s+9CKgHpHsew",
+	"75y/AC26B5n5wmTlC5IRydbimimS6T86+TgMSgdQuAdoPFwbvIcKRdqwfYXCe5fqFTnNuGa3GuU5I8oZ",
+	"7WhK3q+MJAniBWgLmRE6EHXOiNJCMpJpwsVNgP61sMNM3kWOj2anMlllmiW6lAGEzHhR6vlapDTPqu8c",
+	"pegcdJMoRCP73qYpmJutHl2Us9kTZj6GaLco9X3m1eKK8ex3JnfLR9USo+5eQ+sIUhilMqUp1z8ypejl",
+	"FiqDaNTS32rFcye5kGxZKpoPe1bksBLGDTb/NqJuld4evCMUIp8btto86m3b6JzDVp4AywmentZsXQQ4",
+	"U5JTpbooEysmr1kanxGjRhvJh5IlzfJSsojcWN3MCAmVCramG7LI8pxk+pTEXOi5EZpiMjbYY/RuIhlN",
+	"VixtvDaJSAznzdKYjBsDonmCpeQm0ytCrU5PlKa6VOa9kidMaprxmIzNXJEZmRPDFVIiSh2RpNRELJcg",
+	"wzVGu6RyQS/ZxOC0uzrcseEndu0jCwrwZTVZ8GJhaXP8eigNAzPGB/NKkAznVDOeBKjZj1meZ4olgqe+",
+	"wmOo2yWyhbVIUbvtrNMdbvBHPNkw+SwLpSWja/Ldhw9v7R1E5lxnBho44aKimoRKmV2zNLS2FrhWy3Fr",
+	"rhZR7z8EzS9XVL8UhtLhEjtAvRJZ0qJn267iJTwfInJJLUtWskfG9fOnwYNvW0cuGT/azzpSXV1Abjc/",
+	"Eb2imiCoAiJZBTkonNsD88hTsqJ6mtQnF4JlH0YCfNShp8rLy71WozZKs/V8mfFLJguZDaTGpSP22y7w",
+	"F3goqJbbQ6ivsoY1D/wcxLj5dkPdO9xq95R+Lhg/f0PM06R+vDJlkCIvFTEPgbHD6FfsVjOuzENT8gu/",
+	"4kYgWWYsTxWhkhGa5+KGpRd8DEO/ffNIOV1tQihPSUGVMheAaluFqiXXojQUd3rBR22GuITl8GQzLxin",
+	"OYoPa3qLYuljT0Q9etyWSQ2c0tt5DUdzkAUCpONnYO0koQUIV/BURKgi5n388wwJyEIYIi8ZUUzDNtQa",
+	"1E8CdmIGlK5a3snM/s9b5kmQElbTDFsbGVNN1kJpcjKbRTP8/5mhboh9iVgzRZJcKOQdd1gRSi89ZDYR",
+	"/JpJBVbxiNRrMcsg7lUw1g8ja7SSlvAw3uBrJ9VK3RcBsZJp6jTFsIASYCHNHf1FMnYEplR8gmh6afAg",
+	"ETJ1nNhc9SXjTMKePcJR410PTfwRbgRcHbTUKyGPDUmKna1WGLjOji8LffRUHJlLiScgCJACFCYyjv8n",
+	"fsL3JlPyztIOUvKcKUVimFnFJFPkMrtmsLyauq9FcnXMkpXoJeSqb9VLmucLmlyRZEUzHhEtM5YaMDQn",
+	"IxsX3B25vsbn3WvjAUA3uo3gjCCRM7tRZVEIqZFJ10C8C3jhvHjC7kYzfMayDWzf2ufeSrZk0synRp5H",
+	"ae4Y8Z6CM3h9uqfzLSskSwxnIOOaKk/OCE0SVpivDYnNLrmQDZnGY2xssICgmDJ0Pmibey1FWRj0yGEx",
+	"zvJtpW+tZbYoHY74uvmz56E1aVF0p/ilMEziqVFrC6KQASA9EZxZkbU91KdBoPi0DYkfYRGSana52XXh",
+	"791z+A6j62E2X3x2LmB7AVw7dzdoTtDMS3W2yIwiekaAzRtUoPkN3ShibUSAhDgunEtbUUdDUiWTDLFy",
+	"GMXLkDer+gfxZRZAF1QWUTLt6mdccBZHxJA+EYMShbQrRhpnXia4hqkb7GBKpxmumBeN3Zzs2o2kXBkM",
+	"UQdAweFGiuqm7jFj1AEWyXQpOa4lCCFDYaNUITn73ChYixz8+NYJyXhKzMN3oQZtY4yTQPpkXM/A0nGP",
+	"4k9nTjxdsI3gIPqD3lfJqg2xdCVFebnqnpVnk2lJQuxWR6i0E7hJcwr2aVJQqdWU/AS+GcPZ4ECc2aUS",
+	"kqx0YdAADC4h7/YgordVwMI1vaUygCUft3pBW3YjVI5GRoLCUAU5stAReTYlxOPtpqU+h+zXsz29rGhY",
+	"SwXJeKZWc8moDf9oQoFhUhHJAbAjUi8/cqAwX2a5ZtIACthfhgUw8JTdegfkMedcXBZSLNQWtdQTSmsk",
+	"2WqoblstASh0ds3mne3vWHtbuYWN1AuJWucZvAkPXgPY7aMYGcea3WrDWrI1vWTzUuZxRKbT6eQw2A9W",
+	"6X4S3rZl7zS+w6/BTUuWMq4ztOg2F7GgCnYWEJqvmZRZylTDXPlIEfMK+eXdD2R8/nspGZFMiVImLDIP",
+	"3W4ioli+PFoJZbiIkEQbnR9MJHIyCEIPH2rUNkslkqV7Ru30BMyAXQpDZs7fvvFDZdTV0X//53/RRZLG",
+	"U2IjkUimzeEYRuoswjUfHR5BUshMSOvwaIHwWvBLoszYNCdJdfHg4AYVyF0k2IqJgValiRvQLKxUYcvl",
+	"NrvYecsqZnl2QjXNxWVTaUS1NLTfrxOm4tnAWlEqXvxJdeL7xZ7UmHen+BNaZHPrz/MknKezF8+3OyOj",
+	"0Y3MNDNqb2VN70f0c07oQom81IystC7GagLobeQHUWofiiLy95LJjcHqpaSXa/A5GHC/4LF5VZ0eH683",
+	"R44iTPGup9TQiWki1sfWJnF9Ek/JG03WpdLoFSGUFOUizxJC01QypU5JLkSxoMlVdMELmV1TzSKSZ/zq",
+	"KBcJzYHEOhONe4kpMs44oXxDuNBgUJkAXbZuDLJihkjzlNBLmnEwvF1wsMBQzW7oxnAAzhKjdFoTiPlR",
+	"gPpipCxD3uG7NYpX8dtX796++vDLz/NXr9+9ev9+fv7DDz//GqO9seE/fvrNDqq1W9vr80vvoA922Nku",
+	"lN7q3u73Wzgg3Q7/B4gK8djYnSND6jHuFx3ir2X/ue8UJfKFiIEighOkcTZwI8kZlYpkuumetBGohlJY",
+	"rjGZhoB+J7vfzrrvBPQBr1vnOsD7+GeRhmKdRcrCrN5z/jW42tPZ4y227lBwL9VkRYuCcSst3phvtCCp",
+	"IHRhyG4WdiLttkrjMbesJbV/NiZjRdeMUEVi+HuCDpmUaZrlCj1aKfOjjs1jTqwByTcGcSLj1zTP0rk1",
+	"1EUkZrdoQ5ovNrGNFpw3YlOb59x0Gg90FbfQzRvjY6/CdtfBARDsIL6iUV3Cxz7A6icvzKUC7FwSAGdw",
+	"v/3zfrD77YKutahgDIGTzMh7xkgqEnUM36vpGm2F4JECvpzVxp4WnCKTc/p7CxiMoCQg3GiOCuyc3SaM",
+	"pSBN0VKvDCXE5IdRNFqU6SXT/iP2m5LTa5oh/bAuhTkXem71LE98a3/N5DpDU3PKeFaFNSxFyfFzDZgo",
+	"313TZDOXzGBaYr2kTK9E2ho4EXyZZ+BPNTKpKM2ngm5yQdO5FmKeUwkwIqlmGGjn76taLt6j90Vzq9XX",
+	"4ppJM7aNwfCfMYRGcppXY8EXsizM8kMmkteVm6kLlpSLNc03PaTqLZMF06UgiZCSJaDZVbFiiZCpJQ9o",
+	"J6S89sFKhn4Wpysj/NSecqcyRyTJ6bqovbiSWbf6wlzZIMWRFgGT/1+kWMOA8b8ffch0zsBAHBtKfvQO",
+	"/CsyrhazYtS6n3ZPhgFFAWvuK8ixqU7APhiFvVtbbSc2ZikUlkF5wvJKdOy4UfOMcU1WJb8kZUEWbCkk",
+	"c8eKQSqMpw1Fz+O5d1HAHyAAaF/7kNPzu18riHwNCxhXbNNnMRwUgUSWBsAcAFngBea5bBz4jkilIeEu",
+	"RgQDkSxbQhw+SbN0mEnljha36kUMDpgnEL8WNh42n8QpzCDBh2uqbcW7ATGJcMAsnQ84Mo+6uGymoDAl",
+	"RantGodB7Dt84VuWZIa3BBKXvhM3DgKQu5Abo3MmK6EYt9fnAsaKnHJyA8EgqROwDO20ETCwm0kwn6np",
+	"Rt15eNsC2zyRFo02SDouhSbjx7OZDX20tAyhUVND0SdhiMYn+8R5Qz7mWsyXmVQageUO6AVvY8QKGVtn",
+	"JfhCtmGDt0YHzo0Iut7HCils5GjoEU3zeSJQux2Q6RaNHGPozU/J0mYY0yW9Rtpdr3cQ0gMznjOls7UL",
+	"4etOhodoMwfHRsJTNvlFKI3GE8f8HyniBjtrrrBi8kCVxgDIusOGJj3ZadYFuKf1v5MH1qYQHij6/NKL",
+	"sGzebwgs+slaD2lsQETNeWpe4gkO3RsKifW10HYAG4onAQaECm7E9aSUSgRsvG+pUqA04gOo35lLNm+R",
+	"ApyimC+GSmNOFX49AFaHmlDq5d/PfOMfw+C5jSRurv61y0UM5DH0yBE2S2VNM74Xu6mzY3syWkuVHmS0",
+	"Lcmqiuk5KBbX6D8ayCjNe2/ca8E5Yej75TUNCo2tCO91RkPqzcbIVZdwu8olBZ6CQ/2S1+oIeHa08BLG",
+	"wUHfSMp2Qal+UP0V21S5sODdRnPsx0H0zTokzML9G+9cizuJLqj5xxyE6n5gtorZvA7kGx514t51ct6e",
+	"r9/JA+hf6wCZiPGlkElvulYgll3um+iP0TN3OkD37h0PsJ3wh+YU1bNRNa+8BG30eKNJpjqlB+zjdUkF",
+	"SHJxOITArioHkl6xTBJxw3sEANTAAuLp92yjPERcZaqecb8oqANQ4IBVxBwLnixZUUVyttSu4EZSSgmR",
+	"BLZEAfiSwPZRJfRnnCzz7HKlwa4mGVQDUY9IzqhiiqxEnlqO6g6S2tm2lDg4FEOoUqhDEbz2fg9yM1+d",
+	"83SqboQu0Khz6qwuNEFJni2ZIUUOALzU+Dvysjt4vyv+d4hiG6ADMOsaVQ3oDgI1Gc86kDmZHsYpbxmf",
+	"v8wdDLDFrUIsqEORQ2S2yRj6KWl/IMAwZtwguw18qwniVoZ9Dti3dsWEhjsS2zVzPM/ayc4059bdNcba",
+	"utw3vCj3XWlXAgknQGAiXmEUK8N/GE8zfmmANv7XmKgyWYHeQrleSVFkyfG/xlPyal1oCGQAnLaOfayO",
+	"BNM1qNiemeDNPJNe3N8uLbW0Lz++Rm1dvhulbwcne+3g8ZANtGSv5mSzaG9hrB0LEaqRg9KGlydwnwo5",
+	"XVGtB9IagIYxXGic/ZLwEhQOt8GLizYzB2c0mi8IGlsk0e23fKD6V4ZfxJDVZn2epJBZwnpE0YYQ1VzP",
+	"nytWWBW/aDKh+GvUz7lzrYoHEq6GFqqp+MIhjFqVDnvnuKBqiHvaleqVDJ35O0Zzc0vt6WqTvRc6ebUz",
+	"CNi+FpopWNYP0HI/M8ofvBJgj5uj/t1yDkjHtHXWoioVM5MtKfeRQgo02GkbsBOGFPSHKyP4z1Dsb5+a",
+	"foe3qlb1hJwRL6VZvjFaCmNX8GEtuF7lEPS4EzLvWCbQBZ32lrV0hpmUFbnYGEWgClR9pMAgs6YbG8pX",
+	"M04F1gbDolJGblZZsiKlYo0w10eqyVd7eOWOekfdFB9xwzFiNF1n3DeKXmfshslgyMp+pAn9KXhb+73j",
+	"LnS/tyw8DH3pDnpxKyR9S4lFOG0PbO5QZdHprf4xtrbaPq/I5yANKtxgFD386H7cdq/6bF7RryBCweEY",
+	"yLe2jV8+vDwjZtMK/d3kR8FTuplMyTkKc073WjPKVWUO8k3/26hGB9DRqHaYuruGJA6r3rS7fq4rjtss",
+	"oUvGLLdUo+P9qOzAmZ7cqaTumq335IU7swy3x3Tk7KBWK4uJ/TVLQ/CJ93+nNJHquj0l4Mnj2QGLVQ4+",
+	"xZD4H/UnRuKmD6ACWOy5s/yP79+PHLk17DfnnXIB/lg33t2Zi9BqmfNaNQC3hj76z2K8o+BZQvO5ysvL",
+	"IK43443D4Tr7VbNqmbV2Eq5uxZV90/oSK8hurw6Cj32ORlUVk3mzTv4+NQyLuZ8EFEhQ33GkmQKrmXTn",
+	"2pUDe0sl7QrU6kTjN1bTmrqLYlvkqboUVmdQdwtRE15bR9Vz9h/7sOGVtT/e7Yxt8NA8p0rPn8zWw3Wd",
+	"t0wmjOssZ+811SqgfDWC7bQIxtZNoGRVXSfCBny5Yq5d7+Fdb9zF+PcoSzYBoA+B3A81Rr6W4u/k/0Ke",
+	"4FGe0zU9hv8ePZk+OfrTbHGUcaVlmQSrg+6Pjp2o1s6Yfy8p19nvtJekSFFqPKBgWLcrSF0LXQnlVoHL",
+	"VGXlDitsfVGgM8INLcwjcnQCNS5taarMC+RaZ7zULCJHj0mSyaTMQNnkZAxObwFlJiGeVfWFhd6fVNHL",
+	"IRX5xhRc63HlBoGY+3gSNGDY5Pyi1A+CW7bCmi2tVoCzwCDaGSlevHD6u7JJ2Nr6zjvYVBYQNQsLPGny",
+	"rlSUmAuy3YTcGsTu8p6jPFsH3A54JAYYVJkkTKllmbsMCNUOZ7BfO/fyTcZTrDK898rCcmdFSxqUYyvN",
+	"b6IwAl0LbXtg2YsrrZB4JztQu0XOA8pQBxV+6vSpwUJ6gxH2GkWHCkyD2HuLh9eL3iku9MvtZhuH0FlA",
+	"Sr67ygJWpWA2/1qUvLakolNqLBlPof4vBNRT56WKrG+QkmUuKGrsFf+cTWez2ezJ42d7+aTadLFzTMWz",
+	"WZj+dCvm/enZ0CdfDB7zxYtBT7ZT3p/NRrggnAwHCt2MkQjYD+E6+ufofqwuhypCCc6Idct4uWYyS2zB",
+	"yDMiGU3hKU4a3sXWvTVrbMymzxol7bYVJvs0sv7s0eno//w2O3rx8dNJdPL48/jiYur9Ofkf/9JloB+3",
+	"w0EtQLWq8FkHqhUyMf4+8tIboE5lAXKmTS2mym3cnozy65aRkmcaJY+2cO1nePgHhMVKnwc9K+tmcbtG",
+	"ZWCbCdId6uTZqD9taTf5qpIQgsWJfeBCBvWGL0WAPRRZWEa6ySQjCPJ1MqcqGL1SGNVMxqi9RqSKk4nI",
+	"JTOQM9mvOk0VdDFP6SYgbn4nbkguwPvGfEcDKxSBYh7joxOXA9UnTPbZALSkGVdzmFvTsDoa7Lv0VyYF",
+	"zl4tPyREt72tZh0V1zGHj8N3FtI5lW1XewDe0oCSO7OYUB3SXYaqbiloi6LVTdukO1LUo3YRFyKa5q5K",
+	"bDNcpCEBehdr9jFPRJ6zpMJ415XADAcBhTxsfseQmiDuqJaGgTWpkfq6Ykl7NKugt3NgAXueZCUxIgNJ",
+	"CV0ITAuzpccqRWzsl2E4JdWE8eS0Cl1ZG6Vf8AuOZIfY8qBId6oy1e5pV9ScIG1X6Pvw+ZSKKkYFXOqC",
+	"W2qtQqW3m1R5l3JtWalPmIe/UlPs4e94NHvoSyErqOChdHqoRaxDULWmG4wlaxeSHw5coOruDAbTgmi5",
+	"QUNPNLDmcnsmRF4ImaO3895E6fdoV+rIOQWTR0UlJlZ1WgMVKT05ZUcRbq/Uarf/jLfejM9rtT+A8W1l",
+	"/esv3lc/9zSaOF9v0+gyoLKwCFVIjJGQRCSuTxDLKVgIiCESN/602ERQRBG2/DluHo4jykgGfSNMsOuF",
+	"V5O0Hbvkk/h9RxtV6/NHcamjXHAWTtIK3M8eHZ+aAXQB9QDjI9uOaCMzoOI2m53OZpH1TMM36JiOCHiX",
+	"7XeGgpwoPbFlYg/ko353gIAOm0H/kvI0c56vlnOr5l5hWdZWPYVcdMy5sYxPMaSdfnEXLHgTFmHv2CZG",
+	"Un7VXdnJ0YIqlpJCKIAqZ9UqcsrPXAQo1tWxG+yRbZOgIPJGK3JN85K5QK3U1iB4pEh8xTbxGRRzlGBV",
+	"hGL6QN+nO/XaQC8QXEJIImzXPwjejxPw3ArNiqljaGdYbsg+M12nhN1CazI0hsoyHygOBsqWOJjqrcni",
+	"oKKuzWFTxjHmX0VwW5ylZBybW8aGCe6+mpIVWpQHSeMdmA8Q6mDfNsgyi+E6YpKpUxKz2wLK70CCOcQ2",
+	"R96Xa2X+tG2q5lCBSK8Yt98feUTbkHC91PiLIdmppDeuAVULghc0p9yInOaZHkyit3PsYtYDEnjQjxQR",
+	"VdORCLFBMR1GhB5hpm3Yr4fxepc8J4wbLEBZ/YoVerKnfOMzhx47QG9jFeuUMIK1y+1voOyWGqu2sEdP",
+	"CS/8EeLz2HUmytrjg2VExHUA74dwdXui5veYjG1ec3zKMy1FTI5JfLrMhZAxUeVymd1Ognfn1xvZt+9B",
+	"J4zZ/hDZBOo2AWjfQQP7Q5QLYky/y5QWcjPU2L41nf+OmZat4lRg86vDqtoZ5RHkm7uIZJuNN27Exk4q",
+	"5gI97m8yFQ6XRXmiB1hR1rjKeHpm8xv71wRLqsSUbhJE7OSM2BW64c0+c70yhzlafDUssMEqh/sb4Mrf",
+	"4rYDKK4SUTTEmVaqfnUCfqDX7sR9HDZCf4Q99Hrtd3c7+LvZEcZ/f5iEdBqssAsaf2TTcGwhqqpx0dZ8",
+	"nDM/78Xm/Uzri5xDXGUYIH/58NKGXVpO7aThkxd/mh3NTo5mJzCqg5dJb97tQ+XMDj2lqnawV0b5zD+R",
+	"CNPCXfatTV6qk2+nXVOxf3zb+rW998hwx0/rSvo4ac2RXKwUblir+baiqs0MurqdHqMFlntcUqXxk2R5",
+	"ZksUOtEhiM+/uJvosw55DDYQytV+bG4rmHZHrKr2bBkwpKztVdYJBLLeJdRFn7g1eu5TNCq0OK+oXQt/",
+	"ZMmQ8vqF0EplOxRuQ9mw1NCRdoL13OpH+k8BiyTteQtYUGnb7DsLXb2Ftl2ajA0vnNSH0yh+1VPqiixY",
+	"Ql2KRKfi1QU37M3VbnNl0pJSu5qLhlliVcxkVfKrKXllx7XpijZp13aAA/GN5ekFH9teFGBYReiNiG3M",
+	"qyKvr8uEUE2eksXGDFl51dDsusN90RGhOpjXOn2LEjXwhajOrxWvPEgwu7VVzXeHqtciS53h1a5FIrhT",
+	"oLEkyZ0C1G/Uvs0j/mgFoAIOwhZZsLJmKM81IsmKJVdYAxbB11GZBVNVyxAJ2v7uPK5/9NpTD1V7oxa4",
+	"h1bhQEEbS+rNneAx9wSPYL2TqpO1l/+F7VqObrKUtXKsfS9F5gci3kBvhQxL4XDhyTsG4QwZtOi2gyj5",
+	"cTy9+2hV3wjSiAeqmFWRtzvlatwxHh8trX+oJIGhmd7bYXFIBYAWbHbz/pueM85uPLAci+Uy2MtD0Y0i",
+	"SkwGgKSFRryEATCRDjUwWKPf1iC+IvuebX7N9Oo9SyTTDWgYlhJz4zPkba/UnLt9AvUQUWX1Dzf9GKrO",
+	"VnMdINrBW/ddQx2qIe6XA9R/grtnvlMm0MNKR+0OIFWHYEXA50MEPIbO43YdkZ0cdEuxjQ89/G/P0huS",
+	"rcU1273yf85aHNtp725vJZijk1JmevPezGlNTYxKJs9LzFVpuy+r2LKqG1pcXM2n0yn4gGHpMCsMUlPe",
+	"ldbF6PNnKGuAcW1hewW0IG00mPvhhx9d86ZTgF/sPn8Edpk6/OjIdb/NGSwt42QpBXiCLviaclv1qWIs",
+	"KiKlymyQmpCXlGfYlDzEgKYX/IKjhwlK7ECDabQBldw8FB9fn8RmRdi91IuKwgrJ0G4KH6QFtMcyCt6U",
+	"vHHGggsOTasSVBlhEkW8NhrMtqM6hz7gNlTglPwZjpm4G6iXiV1ASsUUnBnj2HMzIvGnCyzlfzE6JZ8u",
+	"oAPKxSgiF3BT+Mn2QXF/YCuUi9Hnz+iLkeyCx7bTjFl17B6Zek1oJvYmsSlJ5diMq5YAtodWniXMUmNE",
+	"r9F5QZMVO3o8nWE9cQ0qmQ93o2h0zaSyyS3TE3wSwhuLbHQ6ejKdTZ9A1w69ApA+XkERlt+hOhomiCPW",
+	"ZIK/SUeno9dM2zotdRduePPxbNZq5Ard+rGxyfHfbJV9xNhdvMPOAFgQ9CclRoaBHrzZNZs28HN0+tvH",
+	"aKTK9ZrKzeh09EN2zbh5vJBiYfMYFLjs3b7U6KMZ4Fgymm78nTenfjybkZtVlqNo5bqkYZNgRbSky2WW",
+	"2AKW5l4USPrmthdUsTPybPbEvg/mSrBiGC4E7EdIsJQYCa2KWnCvTqtaBt4lvGM0zcy+vs49mOk3oGA9",
+	"mz3pG6ZaF7a32HpN1X5239P1yXGyovq4ttGgfc0aEbthl+dvyMsV1eRl/UJk7VPm7Mcxfj4lhlfEEXmP",
+	"Kt97o1q+ujZbmcC9cqGxPM4Fr+mWZzdmt5pxg2xqSn6xnQtse1QqWasLqqum7OxoQJI++G1JEirBbwvg",
+	"VpXpJhn0JY+zNMbG1Ny1dKlLeR+9SWPbwAWaW0JwIxJpsNEH2mlE8EsMqmBcezVQlogToXRspQ5Diyv7",
+	"XnTB0aRX90eFJDmw8DnDX2wg+ZT89u3PP736GNsKQzG2M1en5LeP8ZQAhCivPcsFx/RLV7kezHpwjtCm",
+	"AZs0ndl/CV0aFpJpeCDjRwuzG1iEgnPcmPvB1l8xcpC40QHklFTE3pLbJsahNmOg6KVfEt8ae1zvtB1I",
+	"V5nNQDCq7LjPn0Z1I24j6lTDjL5jeS6iSpRwBQROsVOAEXRs4M5oLZKrY5asBPrzhmB3czfvbKjn56a4",
+	"XluJHobEtI4UZC92q4+ZwbsjvPzmaC2PPcLWRTmbPUmag70EGPy39z//BL+ymMCgKnJlMREOG8DZMBZX",
+	"+n2QDXlRwmMzyYT47UHE0oHf+P37V6BaI0LCCbaQtUdN8XEexaX49asPxBDA+rdamqSh1Aqz9qd4X4NI",
+	"tHn6ZK+nH+/19JO9nn6619Pf7PP0yV4refxij6ef7XUmz/Y6k2d7nYlXzHwwg65YMtI8QkmCXlmP7jne",
+	"XLnwatZ82eisFpSkPtigesNVImIDUyPS4FGi1IlYgyRsxHIPF6qOyu0E8Ck5dy3hCFVECcHNv41WXyuq",
+	"bLsv8hOkLayEYc/h2H92q4Oyl9czA8KjqnDi33aiMRnHl4wfGR0EKwlUHQV9nt5h5hCxZQaEpsPOKnyK",
+	"FuImsfaJgZfOZmb9bXb0gh79fn7014+fTqLnTz8H8tgMT3kwYh9oWtJDXOtDm44enIJ9MYx6zdCfoTTV",
+	"qgvaHmJZ/bZGK2sfvewr2mXQwfC0K7Z5pIgBD4NZC5ZHWM8L0lKsYd/WFzSQBsJbEMhfom/le4gEejCI",
+	"8Cuf9YACOOP3vtV73dO3sIgFqwiNPdltF1TXSw7ekWd/UStauDhbkmeGBmIcN7ZYwYFQOIGwbiNPo2nC",
+	"BjiGyR/Qtlaf++7N/pAp/aOr+f5g11onhvdcKm7yS9+rWRGcnj3j+iCheAharLTwrtlWSm5f8/EnCual",
+	"z8efVF5efj5ulAAYBgCn1mHsijG3I7JhJqssQUaHcqgMmKtXmbrgtlfGI0XWjKpSsjWD7mVYnYIIw+Ke",
+	"2ZIlKiJPZu4ztn4nKd2cEXi0We8GdaQ6SprUWT4KR62HmkxJ7Oo8xOhMuvH8VV1IveCuVEumyZj6/lFo",
+	"pqxVUxagnNCUFkbDc7+fv30zCelpFXi/8lvaNlk0MNKCggnL8lG8za281LfpP/4m4AMMDmzTYu8+7MeH",
+	"xtJu/Y1tKIsmB638GLgvy0PPcSGPvCU0ahbn2TUjK2ei7MXjRsH4oKXTgNJbrxnGg11DI9m53+aJC5ne",
+	"+wBRWoDj8MrbOqJijhCSvwuRZ0nG1LZDrEvp9pK9c6jPqxhzTQla8dNkwXLBIRUzzKx+red4wDto+mB7",
+	"LqHe7vRwrKhLHv0jX1NOL4GojyB3M2jjREVNEerHoID4wNGzZ72bjpjid5VbyldBIP/IKD5E8IRNL3jt",
+	"K+R1wIC5UsiPWQihlZa0wJGEBEFlTVPnhSmcMwK7EsBCL/jRkRsqnpx6i4aFKcOLudDdes1TUlf+IpdM",
+	"Q3ANhdpK1pp6wRshD6dk5egV7tks3Hau02hz7bH0/ep5+fcz8u0JbzZ0ZpDV7eShpk93QnzkHaIlFPjX",
+	"I1UJ6IcxNvjxFUEs6NCe40/V5zfpZ0SPnOlA5mAFzFLkdv1T8i08rLx2hiqq49kbseoosBkggjguorQo",
+	"EHGNgkAt0nRACmdoglTjYp92l4rvpNMD6DJmoCEHG/V6/LYs/QFI8C5BpDb4HEQhH3QyLREyNFP9SL2V",
+	"NykY6Quqk1UIHDl6oGQDLltRGSTui12IXd28OiQMq00ocHkDv22TbQwQ0+DxEZxQvvHOM0AOMRTni5FD",
+	"G/nzhZ0Qg0HP9jY7JAjijg9A+I5bUS1BcexdF9IiS9aFJJisPiUYX+dXd3EyQmShyvXLABNTWHB72QhS",
+	"fTgHUjXNNtHNO5sDyW5//o+fv6/V1GZE7sMQkaDs924r6fD6YzCeyE0BkdUaAtLJ+PzV+6PHz54fvX75",
+	"48RaAyGSHXuHGTmrUZhq2ucVrfb+QNShnuDrSEv1/Lvog2fJGCOGTO4PbudpSmgI1A5AKI4/1X/sJTx1",
+	"QwdDMk8LNL680LPHqfWLP9t2MfuqUHYoCShwTBUAPwg9C1vLfFjcajULWMl6ZaytohUv8zx2Ub3xgio2",
+	"L2UeT3vkoC9I6r6OJPR1gLCSgQ5I5Gq3mtrqOPOzvTxXrWSJkKnyLYtVkWaI8WtVdlER4QyKV2MxsQte",
+	"+XTM4wW9zLgRHafk3MCgipyxw/yKcpciirFax3ykzqqodFvOB0PRL7jRTh9NyTu7RloUjEpQPsmNzLRm",
+	"nIxt2XK6wKbEWMCrrvZi/eEYCTOx3vALvssd3mNyf+0d9g6XOFR98y4H49Dq8jOQS1X3nQ04vV2ZnqAR",
+	"/fGz50Hb/I5F2Di4xQbnb9Sj61tHo0xQYCnPn/Z7CVpDYZvjPQcacq4Q6+CAOFMYO4fVuckYMnUfz2YR",
+	"eTp7GpFns8eTvr1WBb0bC8RUgWcvXniJA5Dw0E1m3rlcm8UGVhRp4/lgya5OV2hZSynWjUUNSaTdYzFV",
+	"OOKOdYDP8L6reEsvGVHZ74yMXf+oZ7PeG3EtzAIX4lIt7IUMuY6Ys1s9T0qphIyrShOutE5hgwRC68B3",
+	"Rn8Un1ZNifrUwZ85gw2ZXXp3fiC10BuxyREeRi3cyQUbvUDDHpoh/MirgbNs+nA6TIoIzpD6XHDMrzLf",
+	"rsFhkEnkbFHNzbpFdewl9Pp3X/ud9R4OkBptefvClKqlDOibCkd7swJHxcamnh0K6vwj+YLWh3MPMCCL",
+	"hUOoNvgON6eE+rnzeBiR50eunfx5Lm7QtQzFhy94nimtMCb990A9avKm7q2nq9Z8CLxgus80rEep7JJj",
+	"WM2Y8jS64DYg0Jf64lDmYByFUgIn/clzF9yF/NvgEiF956pkWLKCpcQafTXUb2R52u+Feu3VXXoIbaMa",
+	"/w0vSv2lzSrdTtO7sOyAbia/pNXd9IsK5Y4/VZ+HmlDaeqiPRyC3OeCmfCM4I2Mfkqlz56JJPyJCXvAw",
+	"CTVI4MAO6NPT2QuXAh4vhUzY/29zXmz/W44TAQJh9bwAcKJ1xQfOUIRNW1QzszXEhF2ldwNywhexGe0E",
+	"jX5LURNhH5ozfUG8QTPRgJM5uE3Iw629TUKhGpyY9QmEF7GjyGnCUjK2FdqA85AFg+hzo+9vIle8La7S",
+	"tGNbR5gLy+EmjVCJNnabq2YuRoHAAoy8XdWK8YrHAFD0O+L+iBzhHxuy3yEAHIIlGMnjfmK2DS3YLmDX",
+	"5Zq6svH3ZgkPeENYg2ObSAzi1xi9hrhYhd7EyYFkXRu39MX9bLp00mYdJAX3xRM2JT/aO7JBS3AKS1Rt",
+	"1orl1zb+7QyJA/5G+YZwwY/8GK0zByD2AVsqKiQdutD8w1MBvOWv42zz5063AJlVuCBYuLoPBDUyVivQ",
+	"LHluDvhmcji5kTvwuw+NOP50xTY7REXPc+sEOMFhtx32EXX5R4/IFkzmeBoC9mtxdQiZCgcacGz9ItUD",
+	"J6AguA3IQXE0zVwBgtnkQGLVgMM5uFQFAHggF9tfMMW96rpzxVhhST9Uszhru9lAjIojJ09B1Reb+MZu",
+	"CyNCzamOpxfcEdU1NaBtlg5PpZmCJL/ahoQ1dl2i01+/fRcRGGlj6zEcMU4XkMVD3dspuFEIZyztCGyG",
+	"i0J6lkeYUYfHewFHgaXThshML/h5Ne490LZX7HtoUv91nI2Dce9wHsaD0u/aBnAXpb971Vb5/p5ttuiR",
+	"AXLtXjwMxV6LayMNYyKhQa6vofXdjT712CgNQq6oIq4nAmRd+gZtG9tMxtDxq3BfIeI/UpMz9ABZXXFn",
+	"Ea3mtZ6HL/UBdTecES7nnxejcZON8vxaHADBLbXfmhZk+dKDZlDCFFtTKHERB9Kq1tWW/iDBi2covjt1",
+	"OU3txz5t6EfXrOAhUAsH/zoKEc69MzsPnjpUsGHV+eE+KHT8CT/cI66QjPEfLWwBwyp9CTwxRrnwHUCY",
+	"jGLzhKAOEb5uE4oWzI6S9ilIHhDt1pHsSAfjuNsPvV9D6lv07B8UBNHWvOs0Di5yOGD9AoGHlZHH+sRt",
+	"lwAbWJazSTPHyg7Rr370w3vK1kKH4B0F4i9ANL+OavFlIbaKX7SOuTHW34Cy0xHe6OFo6TCto96eTRLi",
+	"1qfootwC7sKIZEtC+WYP4dapHnjefwC1pWIEX0NruTMJ6VFc7AX26i4H0EtCF/dPqZp8YTEqrJ3cU7CC",
+	"MKJeD9NPGG1mmyGg955gWzXwU0iPQEEVonLtNF0jNU2idqVJGwP96IJj/BKUm8bh44ioIs80ybgWVYbh",
+	"kQ2jHds6ksjHIFNqHNeNueLJmRv7gmMd3wGxyxO3mW094vwGUhfcdpCqu7SRjBNGk5VzsrVazCoydvsj",
+	"qWCKGC5qQG5zRiiHpnJ+yRUb1SVlds0wTCjj5PFsRtZqsjXOGxqEo+lP8NrBZ8amqWfW9NL2zQ3ZC6oC",
+	"T7zy5RBh54SGrQmdr5mGRhvDojZcC7d+cnbvlnGf+vw7dZSLF2SWnsGlgGV12b7/rWXS7h5aHW5wppvd",
+	"AuugXdvDrzdyt+qE1z3Eu/UD7K74O3FDoJS3hetmKGq91JPHd4kvfvL8+Y744oeM8G20r+wrl4Lbvj8d",
+	"f18RPnvV0MDXA89oCzl6oJDfZhXlZhn63z6as8eeNaHsi3OSi4TmVflqKEXtgsPiNb1iRJZYU7SUuS1H",
+	"f3p8DG+thNKn38y+mYFJx24tXHDZLzLfKh8JFhyHmFX9yC4MY5UywLm6hbVXsWtNN4YMeKO5+jRhmuLV",
+	"cauqGDXiv+tqULa2W3ecuhhNVBMCF5BQMzsvwdKVszdKgG2LbSuWGGSQIvfm9YAkgNJQ0sjVF/drZftL",
+	"94plf/74+f8FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

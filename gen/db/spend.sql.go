@@ -12,6 +12,97 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+const keyUsageHistory = `-- name: KeyUsageHistory :many
+SELECT period_start, usage, byok_usage FROM key_usage
+WHERE key_id = $1 AND period = $2
+ORDER BY period_start DESC
+LIMIT $3
+`
+
+type KeyUsageHistoryParams struct {
+	KeyID      string
+	Period     string
+	MaxPeriods int32
+}
+
+type KeyUsageHistoryRow struct {
+	PeriodStart time.Time
+	Usage       decimal.Decimal
+	ByokUsage   decimal.Decimal
+}
+
+// A key's spend per period of one kind, newest first (from the rollups
+// maintained as records are written).
+func (q *Queries) KeyUsageHistory(ctx context.Context, arg KeyUsageHistoryParams) ([]KeyUsageHistoryRow, error) {
+	rows, err := q.db.Query(ctx, keyUsageHistory, arg.KeyID, arg.Period, arg.MaxPeriods)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []KeyUsageHistoryRow{}
+	for rows.Next() {
+		var i KeyUsageHistoryRow
+		if err := rows.Scan(&i.PeriodStart, &i.Usage, &i.ByokUsage); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberUsageHistory = `-- name: MemberUsageHistory :many
+SELECT ku.period_start, sum(ku.usage)::numeric AS usage, sum(ku.byok_usage)::numeric AS byok_usage
+FROM key_usage ku
+JOIN api_keys k ON k.id = ku.key_id
+WHERE k.workspace_id = $1 AND k.member_id = $2 AND ku.period = $3
+GROUP BY ku.period_start
+ORDER BY ku.period_start DESC
+LIMIT $4
+`
+
+type MemberUsageHistoryParams struct {
+	WorkspaceID string
+	MemberID    string
+	Period      string
+	MaxPeriods  int32
+}
+
+type MemberUsageHistoryRow struct {
+	PeriodStart time.Time
+	Usage       decimal.Decimal
+	ByokUsage   decimal.Decimal
+}
+
+// A member's spend per period of one kind, newest first: the rollups of
+// its keys, summed.
+func (q *Queries) MemberUsageHistory(ctx context.Context, arg MemberUsageHistoryParams) ([]MemberUsageHistoryRow, error) {
+	rows, err := q.db.Query(ctx, memberUsageHistory,
+		arg.WorkspaceID,
+		arg.MemberID,
+		arg.Period,
+		arg.MaxPeriods,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MemberUsageHistoryRow{}
+	for rows.Next() {
+		var i MemberUsageHistoryRow
+		if err := rows.Scan(&i.PeriodStart, &i.Usage, &i.ByokUsage); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const spendGet = `-- name: SpendGet :one
 SELECT spent, reserved FROM spend
 WHERE scope = $1 AND scope_id = $2 AND period_start = $3
@@ -33,6 +124,45 @@ func (q *Queries) SpendGet(ctx context.Context, arg SpendGetParams) (SpendGetRow
 	var i SpendGetRow
 	err := row.Scan(&i.Spent, &i.Reserved)
 	return i, err
+}
+
+const spendHistory = `-- name: SpendHistory :many
+SELECT period_start, spent FROM spend
+WHERE scope = $1 AND scope_id = $2
+ORDER BY period_start DESC
+LIMIT $3
+`
+
+type SpendHistoryParams struct {
+	Scope      string
+	ScopeID    string
+	MaxPeriods int32
+}
+
+type SpendHistoryRow struct {
+	PeriodStart time.Time
+	Spent       decimal.Decimal
+}
+
+// A budget's periods, newest first: what counted toward it in each.
+func (q *Queries) SpendHistory(ctx context.Context, arg SpendHistoryParams) ([]SpendHistoryRow, error) {
+	rows, err := q.db.Query(ctx, spendHistory, arg.Scope, arg.ScopeID, arg.MaxPeriods)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SpendHistoryRow{}
+	for rows.Next() {
+		var i SpendHistoryRow
+		if err := rows.Scan(&i.PeriodStart, &i.Spent); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const spendLeaseCount = `-- name: SpendLeaseCount :one

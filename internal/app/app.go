@@ -33,6 +33,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/routing"
 	"github.com/perpetuo/perpetuo/internal/secrets"
 	"github.com/perpetuo/perpetuo/internal/server"
+	"github.com/perpetuo/perpetuo/internal/spend"
 	"github.com/perpetuo/perpetuo/internal/store"
 	"github.com/perpetuo/perpetuo/internal/workspaces"
 )
@@ -178,10 +179,11 @@ func New(opts Options) (*App, error) {
 	a := &App{Store: st, Recorder: rec, Listener: listener, Gateway: gw, Budgets: budgets, Replica: replica, done: make(chan struct{}),
 		catalog: opts.Catalog, operator: opts.Operator, log: opts.Log}
 	guards := guardrails.NewService(st, opts.Catalog, opts.Now)
+	keySvc, wsSvc := keys.NewService(st, opts.Now), workspaces.NewService(st, guards, opts.Now)
 	h, err := server.New(server.Config{
 		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
 		Policies: policies, Guardrails: guards, Budgets: budgets, Catalog: opts.Catalog, Models: planner,
-		Keys: keys.NewService(st, opts.Now), Workspaces: workspaces.NewService(st, guards, opts.Now),
+		Keys: keySvc, Workspaces: wsSvc, Spend: spend.NewService(st, keySvc, wsSvc, guards),
 		Credentials: credentials.NewService(st, opts.Catalog, opts.Keyring, opts.Egress, opts.Now), Ready: a.ready,
 		Registry: reg, Now: opts.Now, MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout,
 		MetricsToken: opts.MetricsToken,

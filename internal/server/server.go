@@ -32,6 +32,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/policy"
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
+	"github.com/perpetuo/perpetuo/internal/spend"
 	"github.com/perpetuo/perpetuo/internal/store"
 	"github.com/perpetuo/perpetuo/internal/workspaces"
 )
@@ -73,6 +74,7 @@ type Config struct {
 	Workspaces   *workspaces.Service
 	Credentials  *credentials.Service
 	Guardrails   *guardrails.Service
+	Spend        *spend.Service
 	Budgets      *budget.Budgets
 	Catalog      *catalog.Catalog
 	Models       Models
@@ -105,6 +107,7 @@ type Server struct {
 	workspaces  *workspaces.Service
 	credentials *credentials.Service
 	guardrails  *guardrails.Service
+	spend       *spend.Service
 	budgets     *budget.Budgets
 	catalog     *catalog.Catalog
 	models      Models
@@ -143,7 +146,7 @@ func New(cfg Config) (http.Handler, error) {
 		log: cfg.Log, access: cfg.AccessLog, auth: cfg.Auth, gateway: cfg.Gateway,
 		generations: cfg.Generations, store: cfg.Store, catalog: cfg.Catalog,
 		policies: cfg.Policies, keys: cfg.Keys, workspaces: cfg.Workspaces, credentials: cfg.Credentials,
-		guardrails: cfg.Guardrails, budgets: cfg.Budgets, models: cfg.Models, ready: cfg.Ready,
+		guardrails: cfg.Guardrails, spend: cfg.Spend, budgets: cfg.Budgets, models: cfg.Models, ready: cfg.Ready,
 		metrics: newHTTPMetrics(cfg.Registry), spec: router, specJSON: specJSON,
 		maxBody: cfg.MaxBodyBytes, streamIdle: cfg.StreamIdle, now: cfg.Now,
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/gen/db"
 	"github.com/perpetuo/perpetuo/internal/budget"
+	"github.com/perpetuo/perpetuo/internal/spend"
 )
 
 // TakeLeases implements budget.Ledger: one call of spend_lease_take
@@ -129,4 +130,46 @@ func (s *Store) Spend(ctx context.Context, kind, id string, period time.Time) (s
 		return decimal.Zero, decimal.Zero, fmt.Errorf("get spend: %w", err)
 	}
 	return r.Spent, r.Reserved, nil
+}
+
+var _ spend.Store = (*Store)(nil)
+
+// KeyUsageHistory implements spend.Store.
+func (s *Store) KeyUsageHistory(ctx context.Context, keyID, period string, n int) ([]spend.Period, error) {
+	rows, err := s.q.KeyUsageHistory(ctx, db.KeyUsageHistoryParams{KeyID: keyID, Period: period, MaxPeriods: int32(n)})
+	if err != nil {
+		return nil, fmt.Errorf("key usage history: %w", err)
+	}
+	out := make([]spend.Period, len(rows))
+	for i, r := range rows {
+		out[i] = spend.Period{Start: r.PeriodStart, Usage: r.Usage, BYOK: decimal.NullDecimal{Decimal: r.ByokUsage, Valid: true}}
+	}
+	return out, nil
+}
+
+// MemberUsageHistory implements spend.Store.
+func (s *Store) MemberUsageHistory(ctx context.Context, workspaceID, memberID, period string, n int) ([]spend.Period, error) {
+	rows, err := s.q.MemberUsageHistory(ctx, db.MemberUsageHistoryParams{WorkspaceID: workspaceID, MemberID: memberID,
+		Period: period, MaxPeriods: int32(n)})
+	if err != nil {
+		return nil, fmt.Errorf("member usage history: %w", err)
+	}
+	out := make([]spend.Period, len(rows))
+	for i, r := range rows {
+		out[i] = spend.Period{Start: r.PeriodStart, Usage: r.Usage, BYOK: decimal.NullDecimal{Decimal: r.ByokUsage, Valid: true}}
+	}
+	return out, nil
+}
+
+// BudgetHistory implements spend.Store: the ledger's periods of a budget.
+func (s *Store) BudgetHistory(ctx context.Context, kind, id string, n int) ([]spend.Period, error) {
+	rows, err := s.q.SpendHistory(ctx, db.SpendHistoryParams{Scope: kind, ScopeID: id, MaxPeriods: int32(n)})
+	if err != nil {
+		return nil, fmt.Errorf("budget history: %w", err)
+	}
+	out := make([]spend.Period, len(rows))
+	for i, r := range rows {
+		out[i] = spend.Period{Start: r.PeriodStart, Usage: r.Spent}
+	}
+	return out, nil
 }

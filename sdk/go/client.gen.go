@@ -386,6 +386,54 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for SpendHistoryDataPeriod.
+const (
+	SpendHistoryDataPeriodDaily    SpendHistoryDataPeriod = "daily"
+	SpendHistoryDataPeriodLifetime SpendHistoryDataPeriod = "lifetime"
+	SpendHistoryDataPeriodMonthly  SpendHistoryDataPeriod = "monthly"
+	SpendHistoryDataPeriodWeekly   SpendHistoryDataPeriod = "weekly"
+)
+
+// Valid indicates whether the value is a known member of the SpendHistoryDataPeriod enum.
+func (e SpendHistoryDataPeriod) Valid() bool {
+	switch e {
+	case SpendHistoryDataPeriodDaily:
+		return true
+	case SpendHistoryDataPeriodLifetime:
+		return true
+	case SpendHistoryDataPeriodMonthly:
+		return true
+	case SpendHistoryDataPeriodWeekly:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SpendHistoryDataScope.
+const (
+	SpendHistoryDataScopeGuardrail SpendHistoryDataScope = "guardrail"
+	SpendHistoryDataScopeKey       SpendHistoryDataScope = "key"
+	SpendHistoryDataScopeMember    SpendHistoryDataScope = "member"
+	SpendHistoryDataScopeWorkspace SpendHistoryDataScope = "workspace"
+)
+
+// Valid indicates whether the value is a known member of the SpendHistoryDataScope enum.
+func (e SpendHistoryDataScope) Valid() bool {
+	switch e {
+	case SpendHistoryDataScopeGuardrail:
+		return true
+	case SpendHistoryDataScopeKey:
+		return true
+	case SpendHistoryDataScopeMember:
+		return true
+	case SpendHistoryDataScopeWorkspace:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Strategy.
 const (
 	Balanced Strategy = "balanced"
@@ -404,6 +452,54 @@ func (e Strategy) Valid() bool {
 	case Fastest:
 		return true
 	case Reliable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSpendParamsScope.
+const (
+	GetSpendParamsScopeGuardrail GetSpendParamsScope = "guardrail"
+	GetSpendParamsScopeKey       GetSpendParamsScope = "key"
+	GetSpendParamsScopeMember    GetSpendParamsScope = "member"
+	GetSpendParamsScopeWorkspace GetSpendParamsScope = "workspace"
+)
+
+// Valid indicates whether the value is a known member of the GetSpendParamsScope enum.
+func (e GetSpendParamsScope) Valid() bool {
+	switch e {
+	case GetSpendParamsScopeGuardrail:
+		return true
+	case GetSpendParamsScopeKey:
+		return true
+	case GetSpendParamsScopeMember:
+		return true
+	case GetSpendParamsScopeWorkspace:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetSpendParamsPeriod.
+const (
+	GetSpendParamsPeriodDaily    GetSpendParamsPeriod = "daily"
+	GetSpendParamsPeriodLifetime GetSpendParamsPeriod = "lifetime"
+	GetSpendParamsPeriodMonthly  GetSpendParamsPeriod = "monthly"
+	GetSpendParamsPeriodWeekly   GetSpendParamsPeriod = "weekly"
+)
+
+// Valid indicates whether the value is a known member of the GetSpendParamsPeriod enum.
+func (e GetSpendParamsPeriod) Valid() bool {
+	switch e {
+	case GetSpendParamsPeriodDaily:
+		return true
+	case GetSpendParamsPeriodLifetime:
+		return true
+	case GetSpendParamsPeriodMonthly:
+		return true
+	case GetSpendParamsPeriodWeekly:
 		return true
 	default:
 		return false
@@ -1352,6 +1448,39 @@ type RoutingDecision struct {
 	Strategy Strategy `json:"strategy"`
 }
 
+// SpendHistory defines model for SpendHistory.
+type SpendHistory struct {
+	Data struct {
+		Id string `json:"id"`
+
+		// LimitUsd For a guardrail or the workspace, its current budget (null for none); absent otherwise.
+		LimitUsd *Money `json:"limit_usd,omitempty"`
+
+		// Period The period kind; for a guardrail or the workspace its budget's `reset_interval` (`lifetime` when none).
+		Period  SpendHistoryDataPeriod `json:"period"`
+		Periods []SpendPeriod          `json:"periods"`
+		Scope   SpendHistoryDataScope  `json:"scope"`
+	} `json:"data"`
+}
+
+// SpendHistoryDataPeriod The period kind; for a guardrail or the workspace its budget's `reset_interval` (`lifetime` when none).
+type SpendHistoryDataPeriod string
+
+// SpendHistoryDataScope defines model for SpendHistory.Data.Scope.
+type SpendHistoryDataScope string
+
+// SpendPeriod defines model for SpendPeriod.
+type SpendPeriod struct {
+	// ByokUsage For keys and members, spend served with the workspace's own provider keys; absent for budgets.
+	ByokUsage *Money `json:"byok_usage,omitempty"`
+
+	// PeriodStart The UTC start of the period (1970-01-01 for lifetime).
+	PeriodStart time.Time `json:"period_start"`
+
+	// Usage For keys and members, spend served with operator credentials; for budgets, what counted toward the budget.
+	Usage Money `json:"usage"`
+}
+
 // Strategy Perpetuo's routing strategy for ordering candidate endpoints.
 type Strategy string
 
@@ -1495,6 +1624,26 @@ type ListGenerationsParams struct {
 type DeleteGuardrailParams struct {
 	Force *bool `form:"force,omitempty" json:"force,omitempty"`
 }
+
+// GetSpendParams defines parameters for GetSpend.
+type GetSpendParams struct {
+	Scope GetSpendParamsScope `form:"scope" json:"scope"`
+
+	// Id The key, member or guardrail id; not used for the workspace.
+	Id *string `form:"id,omitempty" json:"id,omitempty"`
+
+	// Period For keys and members, the period kind (default monthly).
+	Period *GetSpendParamsPeriod `form:"period,omitempty" json:"period,omitempty"`
+
+	// Limit How many periods, newest first (default 12).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// GetSpendParamsScope defines parameters for GetSpend.
+type GetSpendParamsScope string
+
+// GetSpendParamsPeriod defines parameters for GetSpend.
+type GetSpendParamsPeriod string
 
 // CreateChatCompletionJSONRequestBody defines body for CreateChatCompletion for application/json ContentType.
 type CreateChatCompletionJSONRequestBody = ChatCompletionRequest
@@ -2532,6 +2681,18 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
 	AssignMemberGuardrail(ctx context.Context, workspaceId WorkspaceId, memberId string, body AssignMemberGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSpend Spend per period of a key, member, guardrail or the workspace
+	//
+	// Newest period first. For a key or a member (the sum of its keys), the generation records'
+	// spend per `period`, split into operator-served (`usage`) and BYOK (`byok_usage`); records
+	// count once written (within about a second). For a guardrail or the workspace, what counted
+	// toward its budget in each of the budget's periods (`period` does not apply; another
+	// replica's spend arrives within 200 ms). Admins, owners and viewers read every one; members
+	// read their own member and keys, the guardrails governing them and the workspace.
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/spend (the `GetSpend` operationId).
+	GetSpend(ctx context.Context, workspaceId WorkspaceId, params *GetSpendParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetHealth Liveness probe
@@ -3471,6 +3632,28 @@ func (c *Client) AssignMemberGuardrailWithBody(ctx context.Context, workspaceId 
 // Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
 func (c *Client) AssignMemberGuardrail(ctx context.Context, workspaceId WorkspaceId, memberId string, body AssignMemberGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAssignMemberGuardrailRequest(c.Server, workspaceId, memberId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSpend Spend per period of a key, member, guardrail or the workspace
+//
+// Newest period first. For a key or a member (the sum of its keys), the generation records'
+// spend per `period`, split into operator-served (`usage`) and BYOK (`byok_usage`); records
+// count once written (within about a second). For a guardrail or the workspace, what counted
+// toward its budget in each of the budget's periods (`period` does not apply; another
+// replica's spend arrives within 200 ms). Admins, owners and viewers read every one; members
+// read their own member and keys, the guardrails governing them and the workspace.
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/spend (the `GetSpend` operationId).
+func (c *Client) GetSpend(ctx context.Context, workspaceId WorkspaceId, params *GetSpendParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSpendRequest(c.Server, workspaceId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5159,6 +5342,99 @@ func NewAssignMemberGuardrailRequestWithBody(server string, workspaceId Workspac
 	return req, nil
 }
 
+// NewGetSpendRequest constructs an http.Request for the GetSpend method
+func NewGetSpendRequest(server string, workspaceId WorkspaceId, params *GetSpendParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/spend", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "scope", params.Scope, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Id != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "id", *params.Id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Period != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "period", *params.Period, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -5689,6 +5965,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/workspaces/{workspaceId}/members/{memberId}/guardrail (the `AssignMemberGuardrail` operationId).
 	AssignMemberGuardrailWithResponse(ctx context.Context, workspaceId WorkspaceId, memberId string, body AssignMemberGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*AssignMemberGuardrailResponse, error)
+
+	// GetSpendWithResponse Spend per period of a key, member, guardrail or the workspace
+	//
+	// Newest period first. For a key or a member (the sum of its keys), the generation records'
+	// spend per `period`, split into operator-served (`usage`) and BYOK (`byok_usage`); records
+	// count once written (within about a second). For a guardrail or the workspace, what counted
+	// toward its budget in each of the budget's periods (`period` does not apply; another
+	// replica's spend arrives within 200 ms). Admins, owners and viewers read every one; members
+	// read their own member and keys, the guardrails governing them and the workspace.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/spend (the `GetSpend` operationId).
+	GetSpendWithResponse(ctx context.Context, workspaceId WorkspaceId, params *GetSpendParams, reqEditors ...RequestEditorFn) (*GetSpendResponse, error)
 }
 
 type GetHealthResponse struct {
@@ -7585,6 +7875,54 @@ func (r AssignMemberGuardrailResponse) ContentType() string {
 	return ""
 }
 
+type GetSpendResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SpendHistory
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSpendResponse) GetJSON200() *SpendHistory {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetSpendResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSpendResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSpendResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSpendResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSpendResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetHealthWithResponse Liveness probe
 //
 // Returns a wrapper object for the known response body format(s).
@@ -8376,6 +8714,26 @@ func (c *ClientWithResponses) AssignMemberGuardrailWithResponse(ctx context.Cont
 		return nil, err
 	}
 	return ParseAssignMemberGuardrailResponse(rsp)
+}
+
+// GetSpendWithResponse Spend per period of a key, member, guardrail or the workspace
+//
+// Newest period first. For a key or a member (the sum of its keys), the generation records'
+// spend per `period`, split into operator-served (`usage`) and BYOK (`byok_usage`); records
+// count once written (within about a second). For a guardrail or the workspace, what counted
+// toward its budget in each of the budget's periods (`period` does not apply; another
+// replica's spend arrives within 200 ms). Admins, owners and viewers read every one; members
+// read their own member and keys, the guardrails governing them and the workspace.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/spend (the `GetSpend` operationId).
+func (c *ClientWithResponses) GetSpendWithResponse(ctx context.Context, workspaceId WorkspaceId, params *GetSpendParams, reqEditors ...RequestEditorFn) (*GetSpendResponse, error) {
+	rsp, err := c.GetSpend(ctx, workspaceId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSpendResponse(rsp)
 }
 
 // ParseGetHealthResponse parses an HTTP response from a GetHealthWithResponse call
@@ -9715,6 +10073,39 @@ func ParseAssignMemberGuardrailResponse(rsp *http.Response) (*AssignMemberGuardr
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest MemberResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetSpendResponse parses an HTTP response from a GetSpendWithResponse call
+func ParseGetSpendResponse(rsp *http.Response) (*GetSpendResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSpendResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SpendHistory
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -57,3 +57,29 @@ SELECT 'workspace', @workspace_id::text, @period_start::timestamptz, coalesce(su
 FROM generations g
 WHERE g.workspace_id = @workspace_id::text AND g.created_at >= @period_start::timestamptz
 ON CONFLICT (scope, scope_id, period_start) DO UPDATE SET spent = greatest(s.spent, EXCLUDED.spent);
+
+-- name: SpendHistory :many
+-- A budget's periods, newest first: what counted toward it in each.
+SELECT period_start, spent FROM spend
+WHERE scope = @scope AND scope_id = @scope_id
+ORDER BY period_start DESC
+LIMIT @max_periods;
+
+-- name: KeyUsageHistory :many
+-- A key's spend per period of one kind, newest first (from the rollups
+-- maintained as records are written).
+SELECT period_start, usage, byok_usage FROM key_usage
+WHERE key_id = @key_id AND period = @period
+ORDER BY period_start DESC
+LIMIT @max_periods;
+
+-- name: MemberUsageHistory :many
+-- A member's spend per period of one kind, newest first: the rollups of
+-- its keys, summed.
+SELECT ku.period_start, sum(ku.usage)::numeric AS usage, sum(ku.byok_usage)::numeric AS byok_usage
+FROM key_usage ku
+JOIN api_keys k ON k.id = ku.key_id
+WHERE k.workspace_id = @workspace_id AND k.member_id = @member_id AND ku.period = @period
+GROUP BY ku.period_start
+ORDER BY ku.period_start DESC
+LIMIT @max_periods;

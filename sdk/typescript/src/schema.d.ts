@@ -325,6 +325,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workspaces/{workspaceId}/spend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Spend per period of a key, member, guardrail or the workspace
+         * @description Newest period first. For a key or a member (the sum of its keys), the generation records'
+         *     spend per `period`, split into operator-served (`usage`) and BYOK (`byok_usage`); records
+         *     count once written (within about a second). For a guardrail or the workspace, what counted
+         *     toward its budget in each of the budget's periods (`period` does not apply; another
+         *     replica's spend arrives within 200 ms). Admins, owners and viewers read every one; members
+         *     read their own member and keys, the guardrails governing them and the workspace.
+         */
+        get: operations["getSpend"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workspaces/{workspaceId}/guardrails": {
         parameters: {
             query?: never;
@@ -1303,6 +1331,32 @@ export interface components {
             /** Format: date-time */
             resets_at: string | null;
         };
+        SpendHistory: {
+            data: {
+                /** @enum {string} */
+                scope: "key" | "member" | "guardrail" | "workspace";
+                id: string;
+                /**
+                 * @description The period kind; for a guardrail or the workspace its budget's `reset_interval` (`lifetime` when none).
+                 * @enum {string}
+                 */
+                period: "daily" | "weekly" | "monthly" | "lifetime";
+                /** @description For a guardrail or the workspace, its current budget (null for none); absent otherwise. */
+                limit_usd?: components["schemas"]["Money"] | null;
+                periods: components["schemas"]["SpendPeriod"][];
+            };
+        };
+        SpendPeriod: {
+            /**
+             * Format: date-time
+             * @description The UTC start of the period (1970-01-01 for lifetime).
+             */
+            period_start: string;
+            /** @description For keys and members, spend served with operator credentials; for budgets, what counted toward the budget. */
+            usage: components["schemas"]["Money"];
+            /** @description For keys and members, spend served with the workspace's own provider keys; absent for budgets. */
+            byok_usage?: components["schemas"]["Money"];
+        };
         Health: {
             /** @example ok */
             status: string;
@@ -1910,6 +1964,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GenerationList"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    getSpend: {
+        parameters: {
+            query: {
+                scope: "key" | "member" | "guardrail" | "workspace";
+                /** @description The key, member or guardrail id; not used for the workspace. */
+                id?: string;
+                /** @description For keys and members, the period kind (default monthly). */
+                period?: "daily" | "weekly" | "monthly" | "lifetime";
+                /** @description How many periods, newest first (default 12). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The periods. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpendHistory"];
                 };
             };
             default: components["responses"]["Error"];
