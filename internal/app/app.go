@@ -197,7 +197,7 @@ func New(opts Options) (*App, error) {
 	var wg sync.WaitGroup
 	wg.Add(5)
 	go func() { defer wg.Done(); rec.Run(ctx) }()
-	go func() { defer wg.Done(); budgets.Run(ctx) }()
+	go func() { defer wg.Done(); every(ctx, budget.FlushEvery, func() { _ = budgets.Flush(ctx) }) }()
 	go func() { defer wg.Done(); listener.Run(ctx) }()
 	go func() { defer wg.Done(); every(ctx, opts.HeartbeatEvery, func() { a.heartbeat(ctx) }) }()
 	go func() { defer wg.Done(); every(ctx, opts.SweepEvery, func() { a.sweep(ctx, opts.DeadAfter) }) }()

@@ -391,20 +391,13 @@ func (r *Reservation) Settle(actual decimal.Decimal, byok bool) {
 	}
 }
 
-// Run flushes leases every FlushEvery until ctx ends.
-func (b *Budgets) Run(ctx context.Context) {
-	t := time.NewTicker(FlushEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fctx, cancel := context.WithTimeout(ctx, takeTimeout)
-			_ = b.flush(fctx, false)
-			cancel()
-		}
-	}
+// Flush sends this replica's consumed spend to the ledger, hands back
+// idle leases and renews the rest, in one round trip; the replica calls
+// it every FlushEvery.
+func (b *Budgets) Flush(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, takeTimeout)
+	defer cancel()
+	return b.flush(ctx, false)
 }
 
 // Sync flushes every consumed amount and hands back every unused lease,
