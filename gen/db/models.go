@@ -125,6 +125,7 @@ type Replica struct {
 	ID          string
 	StartedAt   time.Time
 	HeartbeatAt time.Time
+	FlushSeq    int64
 }
 
 type Spend struct {
@@ -137,12 +138,12 @@ type Spend struct {
 }
 
 type SpendLease struct {
+	LeaseID     int64
 	ReplicaID   string
 	Scope       string
 	ScopeID     string
 	PeriodStart time.Time
 	Amount      decimal.Decimal
-	Seq         int64
 	ExpiresAt   time.Time
 }
 

@@ -17,6 +17,7 @@ package budget
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -70,15 +71,18 @@ type Take struct {
 }
 
 // Grant is a Take's answer: Granted is zero when the remainder could not
-// cover Need; Spent and Reserved are the budget's totals after it.
+// cover Need; Spent and Reserved are the budget's totals after it; LeaseID
+// names the replica's lease after the take (0: it has none).
 type Grant struct {
 	Granted, Spent, Reserved decimal.Decimal
+	LeaseID                  int64
 }
 
 // Flush hands a lease's consumed spend (Spent) and what it releases
 // (Release) back to the ledger.
 type Flush struct {
 	Key            Key
+	LeaseID        int64
 	Spent, Release decimal.Decimal
 }
 
@@ -89,7 +93,7 @@ type FlushState int
 const (
 	Applied FlushState = iota // applied now
 	Seen                      // applied by an earlier try of the same flush
-	Gone                      // the lease was swept (charged in full) before it
+	Gone                      // the lease was swept (charged in full), or emptied and taken again
 )
 
 // Ledger stores spent and reserved amounts per budget period, and the
@@ -120,21 +124,45 @@ const (
 type lease struct {
 	key   Key
 	scope Scope
+	id    int64 // the ledger's lease_id of it; 0 before its first grant
 	// granted is the lease as the ledger holds it; held is reserved by
 	// requests in flight, consumed settled but not flushed yet, releasing
 	// being handed back by a flush in flight. What requests may still
 	// take is granted - held - consumed - releasing.
 	granted, held, consumed, releasing decimal.Decimal
 	want                               decimal.Decimal
+	// epoch counts the ledger leases this one has stood for: a request
+	// held under an older one (charged in full when it was swept) settles
+	// against oldHeld only.
+	epoch   int
+	oldHeld decimal.Decimal
+	// validUntil is when the ledger may sweep the lease as not renewed,
+	// less a margin: past it, nothing is held on it in memory until the
+	// ledger has answered again.
+	validUntil time.Time
 	// full: the last take granted all it wanted, so the budget is far
 	// from its limit and topping up early is worth it. Otherwise requests
 	// take exactly what they need, and the unused part goes back at the
 	// next flush.
 	full    bool
 	taking  bool       // a background top-up is in flight
+	waiting int        // requests taking for it
 	takeMu  sync.Mutex // one synchronous take at a time
 	lastUse time.Time
 	gone    bool // swept: settlements against it are already charged
+}
+
+// renewed records that the ledger renewed the lease as of at. b.mu is held.
+func (l *lease) renewed(at time.Time) { l.validUntil = at.Add(LeaseTTL / 2) }
+
+// restart makes l stand for a new ledger lease: the old one was swept (and
+// charged in full) or emptied, so what requests hold on it no longer
+// counts against l. b.mu is held.
+func (l *lease) restart(id int64) {
+	l.epoch++
+	l.oldHeld = l.oldHeld.Add(l.held)
+	l.held, l.granted, l.consumed, l.releasing = decimal.Zero, decimal.Zero, decimal.Zero, decimal.Zero
+	l.id, l.full = id, false
 }
 
 func (l *lease) avail() decimal.Decimal {
@@ -159,6 +187,21 @@ type pendingFlush struct {
 	seq    int64
 	items  []Flush
 	leases []*lease
+	epochs []int // each lease's epoch when the flush was made
+}
+
+// sort orders the flush by key, keeping each lease with its item.
+func (p *pendingFlush) sort() {
+	idx := make([]int, len(p.items))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int { return p.items[x].Key.less(p.items[y].Key) })
+	items, leases, epochs := make([]Flush, len(idx)), make([]*lease, len(idx)), make([]int, len(idx))
+	for i, j := range idx {
+		items[i], leases[i], epochs[i] = p.items[j], p.leases[j], p.epochs[j]
+	}
+	p.items, p.leases, p.epochs = items, leases, epochs
 }
 
 // New returns Budgets over ledger for the replica named replica (its
@@ -174,18 +217,12 @@ func New(ledger Ledger, replica string, now func() time.Time) *Budgets {
 // take cancelled while it commits could commit anyway.
 const takeTimeout = 5 * time.Second
 
-// Request is what a reservation is for.
-type Request struct {
-	ID       string // the generation id
-	Model    string
-	Streamed bool
-}
-
 // Reservation is what Reserve took; Settle releases it exactly once.
 type Reservation struct {
 	b      *Budgets
 	amount decimal.Decimal
 	leases []*lease
+	epochs []int // each lease's epoch when held
 	done   bool
 }
 
@@ -202,10 +239,23 @@ type Reservation struct {
 // When the ledger cannot be reached and the leases do not cover the
 // request, it fails closed with 503 budget_unavailable. When the client
 // goes away meanwhile, what was taken is released and ctx's error returned.
-func (b *Budgets) Reserve(ctx context.Context, _ Request, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
+func (b *Budgets) Reserve(ctx context.Context, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
 	if len(scopes) == 0 {
 		return &Reservation{b: b, done: true}, nil
 	}
+	for {
+		res, err := b.reserve(ctx, scopes, amount)
+		if !errors.Is(err, errGone) {
+			return res, err
+		}
+		// A lease it waited on turned out gone: start over on the live ones.
+	}
+}
+
+// errGone says a lease a reservation was taking for is gone.
+var errGone = errors.New("budget lease gone")
+
+func (b *Budgets) reserve(ctx context.Context, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
 	now := b.now()
 	res := &Reservation{b: b, amount: amount}
 	b.mu.Lock()
@@ -215,14 +265,26 @@ func (b *Budgets) Reserve(ctx context.Context, _ Request, scopes []Scope, amount
 		l.want = decimal.Max(l.want, amount.Mul(decimal.NewFromInt(LeaseRequests)))
 		res.leases = append(res.leases, l)
 	}
-	ok := b.holdIfCovered(res)
+	ok := b.holdIfCovered(res, now)
+	if !ok {
+		for _, l := range res.leases {
+			l.waiting++ // not forgotten by a flush while this request takes
+		}
+	}
 	b.mu.Unlock()
 	if ok {
 		b.topUp(res.leases)
 		return res, nil
 	}
-	// The short leases' take locks, in key order (no deadlock between
-	// requests sharing several budgets).
+	defer func() {
+		b.mu.Lock()
+		for _, l := range res.leases {
+			l.waiting--
+		}
+		b.mu.Unlock()
+	}()
+	// Its leases' take locks, in key order (no deadlock between requests
+	// sharing several budgets).
 	locked := slices.Clone(res.leases)
 	slices.SortFunc(locked, func(x, y *lease) int { return x.key.less(y.key) })
 	for _, l := range locked {
@@ -238,29 +300,37 @@ func (b *Budgets) Reserve(ctx context.Context, _ Request, scopes []Scope, amount
 	for {
 		var takes []Take
 		var short []*lease
+		var scopes []Scope
 		b.mu.Lock()
-		if b.holdIfCovered(res) {
+		if slices.ContainsFunc(res.leases, func(l *lease) bool { return l.gone }) {
+			b.mu.Unlock()
+			return nil, errGone
+		}
+		if b.holdIfCovered(res, b.now()) {
 			b.mu.Unlock()
 			break
 		}
 		for _, l := range res.leases {
-			if need := amount.Sub(l.avail()); need.IsPositive() {
+			// A lease past its validity asks the ledger again, for at
+			// least nothing: the answer renews it, or says it is a new one.
+			if need := amount.Sub(l.avail()); need.IsPositive() || !b.now().Before(l.validUntil) {
+				need = decimal.Max(need, decimal.Zero)
 				takes = append(takes, Take{Key: l.key, Limit: l.scope.Limit, Need: need, Want: l.want})
-				short = append(short, l)
+				short, scopes = append(short, l), append(scopes, l.scope)
 			}
 		}
 		b.mu.Unlock()
 		grants, err := b.take(ctx, takes, short)
 		if err != nil {
-			return nil, unavailable(short[0].scope, err)
+			return nil, unavailable(scopes[0], err)
 		}
 		for i, g := range grants {
 			if g.Granted.LessThan(takes[i].Need) {
-				l := short[i]
 				b.mu.Lock()
-				own := decimal.Max(l.avail(), decimal.Zero)
+				own := decimal.Max(short[i].avail(), decimal.Zero)
 				b.mu.Unlock()
-				return nil, exceeded(l.scope, g.Spent, l.scope.Limit.Sub(g.Spent).Sub(g.Reserved).Add(own), amount, now)
+				s := scopes[i]
+				return nil, exceeded(s, g.Spent, s.Limit.Sub(g.Spent).Sub(g.Reserved).Add(own), amount, now)
 			}
 		}
 	}
@@ -271,16 +341,18 @@ func (b *Budgets) Reserve(ctx context.Context, _ Request, scopes []Scope, amount
 	return res, nil
 }
 
-// holdIfCovered holds res's amount on every lease when each covers it, or
-// on none. b.mu is held.
-func (b *Budgets) holdIfCovered(res *Reservation) bool {
+// holdIfCovered holds res's amount on every lease when each covers it and
+// is still valid at now, or on none. b.mu is held.
+func (b *Budgets) holdIfCovered(res *Reservation, now time.Time) bool {
 	for _, l := range res.leases {
-		if l.avail().LessThan(res.amount) {
+		if l.avail().LessThan(res.amount) || !now.Before(l.validUntil) {
 			return false
 		}
 	}
+	res.epochs = res.epochs[:0]
 	for _, l := range res.leases {
 		l.held = l.held.Add(res.amount)
+		res.epochs = append(res.epochs, l.epoch)
 	}
 	return true
 }
@@ -311,7 +383,8 @@ func (b *Budgets) take(ctx context.Context, takes []Take, ls []*lease) ([]Grant,
 	}
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), takeTimeout)
 	defer cancel()
-	got, err := b.ledger.TakeLeases(tctx, b.replica, b.now().Add(LeaseTTL), sorted)
+	sent := b.now()
+	got, err := b.ledger.TakeLeases(tctx, b.replica, sent.Add(LeaseTTL), sorted)
 	if err == nil && len(got) != len(takes) {
 		err = fmt.Errorf("ledger answered %d grants for %d takes", len(got), len(takes))
 	}
@@ -323,6 +396,20 @@ func (b *Budgets) take(ctx context.Context, takes []Take, ls []*lease) ([]Grant,
 	for i, j := range idx {
 		grants[j] = got[i]
 		l := ls[j]
+		if l.gone {
+			// What the ledger granted is the replica's lease of the key:
+			// credit the live one, never a lease nothing flushes.
+			l = b.leaseFor(l.scope, l.key.Period)
+			ls[j] = l
+		}
+		if id := got[i].LeaseID; id != l.id {
+			// The ledger lease l stood for is gone: emptied, or swept
+			// and charged in full.
+			l.restart(id)
+		}
+		if l.id != 0 {
+			l.renewed(sent)
+		}
 		l.granted = l.granted.Add(got[i].Granted)
 		l.full = got[i].Granted.GreaterThanOrEqual(takes[j].Want)
 	}
@@ -380,10 +467,16 @@ func (r *Reservation) Settle(actual decimal.Decimal, byok bool) {
 	actual = decimal.Max(decimal.Min(actual, r.amount), decimal.Zero)
 	r.b.mu.Lock()
 	defer r.b.mu.Unlock()
-	for _, l := range r.leases {
+	for i, l := range r.leases {
+		if r.epochs[i] != l.epoch {
+			// Held on a ledger lease l no longer stands for: it was swept
+			// (charged in full) or emptied.
+			l.oldHeld = l.oldHeld.Sub(r.amount)
+			continue
+		}
 		l.held = l.held.Sub(r.amount)
 		if l.gone {
-			continue // the sweep charged the whole lease
+			continue // swept: charged in full
 		}
 		if !byok || l.scope.CountsBYOK {
 			l.consumed = l.consumed.Add(actual)
@@ -433,18 +526,22 @@ func (b *Budgets) flush(ctx context.Context, all bool) error {
 		if all || idle || !l.full {
 			release = decimal.Max(l.avail(), decimal.Zero)
 		}
-		if l.granted.IsZero() && l.held.IsZero() && l.consumed.IsZero() && !l.taking {
+		if l.granted.IsZero() && l.held.IsZero() && l.consumed.IsZero() && !l.taking && l.waiting == 0 {
 			delete(b.leases, k)
 			continue
 		}
+		if l.id == 0 {
+			continue // never granted: nothing in the ledger to flush
+		}
 		l.releasing = l.releasing.Add(release)
-		p.items = append(p.items, Flush{Key: k, Spent: l.consumed, Release: release})
-		p.leases = append(p.leases, l)
+		p.items = append(p.items, Flush{Key: k, LeaseID: l.id, Spent: l.consumed, Release: release})
+		p.leases, p.epochs = append(p.leases, l), append(p.epochs, l.epoch)
 	}
 	if len(p.items) == 0 {
 		b.mu.Unlock()
 		return nil
 	}
+	p.sort() // rows are locked in the order takes lock them
 	b.seq++
 	p.seq = b.seq
 	b.pending = p
@@ -455,7 +552,8 @@ func (b *Budgets) flush(ctx context.Context, all bool) error {
 // send runs the pending flush and applies its outcome. b.flushMu is held.
 func (b *Budgets) send(ctx context.Context) error {
 	p := b.pending
-	states, err := b.ledger.FlushLeases(ctx, b.replica, p.seq, b.now().Add(LeaseTTL), p.items)
+	sent := b.now()
+	states, err := b.ledger.FlushLeases(ctx, b.replica, p.seq, sent.Add(LeaseTTL), p.items)
 	if err == nil && len(states) != len(p.items) {
 		err = fmt.Errorf("ledger answered %d states for %d flushes", len(states), len(p.items))
 	}
@@ -466,6 +564,9 @@ func (b *Budgets) send(ctx context.Context) error {
 	defer b.mu.Unlock()
 	for i, it := range p.items {
 		l := p.leases[i]
+		if l.epoch != p.epochs[i] {
+			continue // it stands for another ledger lease since
+		}
 		if states[i] == Gone {
 			l.gone = true // charged in full by a sweep: nothing of it is ours to flush
 			continue
@@ -473,6 +574,7 @@ func (b *Budgets) send(ctx context.Context) error {
 		l.granted = l.granted.Sub(it.Spent).Sub(it.Release)
 		l.consumed = l.consumed.Sub(it.Spent)
 		l.releasing = l.releasing.Sub(it.Release)
+		l.renewed(sent)
 	}
 	b.pending = nil
 	return nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
@@ -19,6 +20,7 @@ import (
 // counting is the real ledger, counting its round trips.
 type counting struct {
 	*store.Store
+	pool           *pgxpool.Pool
 	takes, flushes atomic.Int64
 	cancel         context.CancelFunc // called as a take starts, if set
 	sawDone        atomic.Bool
@@ -41,8 +43,15 @@ func (c *counting) FlushLeases(ctx context.Context, replica string, seq int64, e
 func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 func ledger(t *testing.T) *counting {
-	st := store.New(pgtest.New(t))
-	return &counting{Store: st}
+	pool := pgtest.New(t)
+	return &counting{Store: store.New(pool), pool: pool}
+}
+
+// replica registers a replica (its flushes need its row) and returns its Budgets.
+func replica(t *testing.T, l *counting, name string, now func() time.Time) *budget.Budgets {
+	t.Helper()
+	require.NoError(t, l.Heartbeat(context.Background(), name))
+	return budget.New(l, name, now)
 }
 
 func spend(t *testing.T, l *counting, kind, id string) (spent, reserved decimal.Decimal) {
@@ -60,10 +69,10 @@ var key = budget.Scope{Kind: "key", ID: "key_1", Name: "k", Limit: d("1000")}
 func TestSteadyStateCostsNoRoundTrip(t *testing.T) {
 	t.Parallel()
 	l := ledger(t)
-	b := budget.New(l, "rep_1", nil)
+	b := replica(t, l, "rep_1", nil)
 	const n = 320
 	for i := range n {
-		res, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{key}, d("0.01"))
+		res, err := b.Reserve(context.Background(), []budget.Scope{key}, d("0.01"))
 		require.NoError(t, err, "request %d", i)
 		res.Settle(d("0.01"), false)
 	}
@@ -85,9 +94,9 @@ func TestSteadyStateCostsNoRoundTrip(t *testing.T) {
 func TestTwoReplicasNeverOverspendAndAdmitWhatFits(t *testing.T) {
 	t.Parallel()
 	l := ledger(t)
-	a, b := budget.New(l, "rep_a", nil), budget.New(l, "rep_b", nil)
+	a, b := replica(t, l, "rep_a", nil), replica(t, l, "rep_b", nil)
 	scope := budget.Scope{Kind: "guardrail", ID: "gr_1", Name: "g", Limit: d("1")}
-	first, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{scope}, d("0.03"))
+	first, err := b.Reserve(context.Background(), []budget.Scope{scope}, d("0.03"))
 	require.NoError(t, err)
 	first.Settle(d("0.03"), false)
 	admitted, refused := atomic.Int64{}, atomic.Int64{}
@@ -103,7 +112,7 @@ func TestTwoReplicasNeverOverspendAndAdmitWhatFits(t *testing.T) {
 			if i%50 == 0 {
 				rep = b
 			}
-			res, err := rep.Reserve(context.Background(), budget.Request{}, []budget.Scope{scope}, d("0.03"))
+			res, err := rep.Reserve(context.Background(), []budget.Scope{scope}, d("0.03"))
 			if err != nil {
 				require.Equal(t, 402, apierr.From(err).Status, "%v", err)
 				refused.Add(1)
@@ -138,11 +147,11 @@ func TestTwoReplicasNeverOverspendAndAdmitWhatFits(t *testing.T) {
 func TestHeldRequestsNeverPassTheLimit(t *testing.T) {
 	t.Parallel()
 	l := ledger(t)
-	reps := []*budget.Budgets{budget.New(l, "rep_a", nil), budget.New(l, "rep_b", nil)}
+	reps := []*budget.Budgets{replica(t, l, "rep_a", nil), replica(t, l, "rep_b", nil)}
 	scope := budget.Scope{Kind: "guardrail", ID: "gr_h", Name: "h", Limit: d("1")}
 	var held []*budget.Reservation
 	for i := range 150 {
-		res, err := reps[i%2].Reserve(context.Background(), budget.Request{}, []budget.Scope{scope}, d("0.01"))
+		res, err := reps[i%2].Reserve(context.Background(), []budget.Scope{scope}, d("0.01"))
 		if err == nil {
 			held = append(held, res)
 		}
@@ -166,9 +175,9 @@ func TestHeldRequestsNeverPassTheLimit(t *testing.T) {
 func TestAllOrNothing(t *testing.T) {
 	t.Parallel()
 	l := ledger(t)
-	b := budget.New(l, "rep_1", nil)
+	b := replica(t, l, "rep_1", nil)
 	tight := budget.Scope{Kind: "guardrail", ID: "gr_t", Name: "tight", Limit: d("0.05"), Reset: "daily"}
-	_, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{key, tight}, d("0.1"))
+	_, err := b.Reserve(context.Background(), []budget.Scope{key, tight}, d("0.1"))
 	e := apierr.From(err)
 	require.Equal(t, 402, e.Status)
 	require.Equal(t, apierr.BudgetExceeded, e.Type)
@@ -190,13 +199,13 @@ func TestAllOrNothing(t *testing.T) {
 func TestSettleNeverChargesMoreThanReserved(t *testing.T) {
 	t.Parallel()
 	l := ledger(t)
-	b := budget.New(l, "rep_1", nil)
+	b := replica(t, l, "rep_1", nil)
 	byok := budget.Scope{Kind: "guardrail", ID: "gr_b", Name: "b", Limit: d("10"), CountsBYOK: true}
-	res, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{key, byok}, d("0.01"))
+	res, err := b.Reserve(context.Background(), []budget.Scope{key, byok}, d("0.01"))
 	require.NoError(t, err)
 	res.Settle(d("60"), false)
 	res.Settle(d("60"), false) // twice: harmless
-	res, err = b.Reserve(context.Background(), budget.Request{}, []budget.Scope{key, byok}, d("0.02"))
+	res, err = b.Reserve(context.Background(), []budget.Scope{key, byok}, d("0.02"))
 	require.NoError(t, err)
 	res.Settle(d("0.015"), true)
 	require.NoError(t, b.Sync(context.Background()))
@@ -214,8 +223,8 @@ func TestReserveIsImmuneToCancellation(t *testing.T) {
 	l := ledger(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
-	b := budget.New(l, "rep_1", nil)
-	_, err := b.Reserve(ctx, budget.Request{}, []budget.Scope{key}, d("0.5"))
+	b := replica(t, l, "rep_1", nil)
+	_, err := b.Reserve(ctx, []budget.Scope{key}, d("0.5"))
 	require.ErrorIs(t, err, context.Canceled)
 	require.False(t, l.sawDone.Load(), "the ledger never saw a cancelled context")
 	require.NoError(t, b.Sync(context.Background()))
@@ -232,7 +241,7 @@ func TestUnreachableLedgerFailsClosed(t *testing.T) {
 	pool := pgtest.New(t)
 	pool.Close()
 	b := budget.New(store.New(pool), "rep_1", nil)
-	_, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{key}, d("0.1"))
+	_, err := b.Reserve(context.Background(), []budget.Scope{key}, d("0.1"))
 	require.Error(t, err)
 	e := apierr.From(err)
 	require.Equal(t, 503, e.Status)
@@ -251,9 +260,9 @@ func TestIdleLeasesGoBackAndPeriodsRollOver(t *testing.T) {
 	now := time.Date(2026, 12, 2, 23, 59, 59, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(dt time.Duration) { mu.Lock(); now = now.Add(dt); mu.Unlock() }
-	b := budget.New(l, "rep_1", clock)
+	b := replica(t, l, "rep_1", clock)
 	daily := budget.Scope{Kind: "guardrail", ID: "gr_d", Name: "daily", Limit: d("1000"), Reset: "daily"}
-	res, err := b.Reserve(context.Background(), budget.Request{}, []budget.Scope{daily}, d("0.01"))
+	res, err := b.Reserve(context.Background(), []budget.Scope{daily}, d("0.01"))
 	require.NoError(t, err)
 	res.Settle(d("0.01"), false)
 	dec2 := budget.PeriodStart("daily", clock())
@@ -267,7 +276,7 @@ func TestIdleLeasesGoBackAndPeriodsRollOver(t *testing.T) {
 	require.Equal(t, "0.31", reserved.String(), "and keeps the lease of a budget in use")
 
 	advance(2 * time.Second) // 00:00:01 on Dec 3: a new period, and the old lease idle
-	res, err = b.Reserve(context.Background(), budget.Request{}, []budget.Scope{daily}, d("0.01"))
+	res, err = b.Reserve(context.Background(), []budget.Scope{daily}, d("0.01"))
 	require.NoError(t, err)
 	res.Settle(d("0.02"), false)
 	advance(budget.IdleAfter)
@@ -282,4 +291,106 @@ func TestIdleLeasesGoBackAndPeriodsRollOver(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, reserved.IsZero(), "the new period's idle lease went back too: %s", reserved)
 	require.Equal(t, "0.01", spent.String(), "Dec 3 starts afresh (clamped to the reservation)")
+}
+
+// TestASweptLeaseIsNeverUsedAgain: a replica cut off long enough for the
+// others to sweep its lease (charging it in full) does not keep admitting
+// against it from memory: past the lease's validity the next request asks
+// the ledger, which answers with a new lease; requests held on the old one
+// are not charged twice.
+func TestASweptLeaseIsNeverUsedAgain(t *testing.T) {
+	t.Parallel()
+	l := ledger(t)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	b := replica(t, l, "rep_cut", clock)
+	scope := budget.Scope{Kind: "guardrail", ID: "gr_s", Name: "s", Limit: d("1")}
+	old, err := b.Reserve(context.Background(), []budget.Scope{scope}, d("0.01"))
+	require.NoError(t, err)
+	_, reserved := spend(t, l, "guardrail", "gr_s")
+	lease := reserved
+	require.True(t, lease.GreaterThan(d("0.01")), "a lease of several requests: %s", lease)
+
+	// The others sweep it: it looks expired to them.
+	_, err = l.pool.Exec(context.Background(), `UPDATE spend_leases SET expires_at = now() - interval '1 second'`)
+	require.NoError(t, err)
+	swept, err := l.SweepLeases(context.Background(), time.Now(), time.Now().Add(-time.Minute))
+	require.NoError(t, err)
+	require.Len(t, swept, 1)
+	mu.Lock()
+	now = now.Add(budget.LeaseTTL)
+	mu.Unlock()
+
+	takes := l.takes.Load()
+	fresh, err := b.Reserve(context.Background(), []budget.Scope{scope}, d("0.01"))
+	require.NoError(t, err)
+	require.Equal(t, takes+1, l.takes.Load(), "past its validity the lease is not used from memory")
+	_, reserved = spend(t, l, "guardrail", "gr_s")
+	require.True(t, reserved.GreaterThanOrEqual(d("0.01")), "the request in flight is reserved in the ledger: %s", reserved)
+	old.Settle(d("0.01"), false)
+	fresh.Settle(d("0.01"), false)
+	require.NoError(t, b.Sync(context.Background()))
+	spent, reserved := spend(t, l, "guardrail", "gr_s")
+	require.True(t, spent.Equal(lease.Add(d("0.01"))), "the swept lease in full, plus the new request once: %s", spent)
+	require.True(t, reserved.IsZero(), "%s", reserved)
+}
+
+// TestFlushingWhileReservingNeverOverspends: two replicas flushing every
+// millisecond (handing leases back, emptying and taking them again) while
+// 20 requests of $0.01611 reserve one after another and then 480 at once
+// against $1, eight times over: never more than
+// ⌊1/0.01611⌋ = 62 admitted, within one of it, and the ledger holds
+// exactly what was admitted. (Before a gone lease stopped being held on,
+// the requests waiting on it reused its grant: 270 and 273 were admitted.)
+func TestFlushingWhileReservingNeverOverspends(t *testing.T) {
+	t.Parallel()
+	cost := d("0.01611")
+	for round := range 8 {
+		l := ledger(t)
+		reps := []*budget.Budgets{replica(t, l, "rep_a", nil), replica(t, l, "rep_b", nil)}
+		ctx, cancel := context.WithCancel(context.Background())
+		var flushers sync.WaitGroup
+		for _, b := range reps {
+			flushers.Go(func() {
+				for ctx.Err() == nil {
+					_ = b.Flush(ctx) // a failure is retried by the next one
+					time.Sleep(time.Millisecond)
+				}
+			})
+		}
+		scope := budget.Scope{Kind: "guardrail", ID: "gr_x", Name: "x", Limit: d("1")}
+		var admitted atomic.Int64
+		for i := range 20 { // one after another first, served from the leases
+			res, err := reps[i%2].Reserve(context.Background(), []budget.Scope{scope}, cost)
+			require.NoError(t, err)
+			admitted.Add(1)
+			res.Settle(cost, false)
+		}
+		var wg sync.WaitGroup
+		for i := range 480 {
+			wg.Go(func() {
+				res, err := reps[i%2].Reserve(context.Background(), []budget.Scope{scope}, cost)
+				if err != nil {
+					require.Equal(t, 402, apierr.From(err).Status, "%v", err)
+					return
+				}
+				admitted.Add(1)
+				time.Sleep(time.Duration(i%5) * time.Millisecond)
+				res.Settle(cost, false)
+			})
+		}
+		wg.Wait()
+		cancel()
+		flushers.Wait()
+		n := admitted.Load()
+		require.LessOrEqual(t, n, int64(62), "round %d", round)
+		require.GreaterOrEqual(t, n, int64(61), "round %d", round)
+		for _, b := range reps {
+			require.NoError(t, b.Sync(context.Background()))
+		}
+		spent, reserved := spend(t, l, "guardrail", "gr_x")
+		require.True(t, spent.Equal(cost.Mul(decimal.NewFromInt(n))), "round %d: spent %s for %d", round, spent, n)
+		require.True(t, reserved.IsZero(), "round %d: %s", round, reserved)
+	}
 }

@@ -179,8 +179,7 @@ func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 	if len(scopes) == 0 || r.g.budgets == nil {
 		return plan, nil
 	}
-	r.hold, err = r.g.budgets.Reserve(ctx,
-		budget.Request{ID: r.rec.ID, Model: r.rec.RequestedModel, Streamed: r.req.Stream}, scopes, r.worstCase(plan))
+	r.hold, err = r.g.budgets.Reserve(ctx, scopes, r.worstCase(plan))
 	if err != nil {
 		return routing.Plan{}, err
 	}

@@ -23,7 +23,7 @@ func (s *Store) TakeLeases(ctx context.Context, replica string, expires time.Tim
 		kinds[i], ids[i], periods[i] = t.Key.Kind, t.Key.ID, t.Key.Period
 		limits[i], needs[i], wants[i] = t.Limit, t.Need, t.Want
 	}
-	rows, err := s.pool.Query(ctx, `SELECT idx, granted, spent, reserved FROM spend_lease_take($1, $2, $3, $4, $5, $6, $7, $8)`,
+	rows, err := s.pool.Query(ctx, `SELECT idx, granted, spent, reserved, coalesce(lease_id, 0) FROM spend_lease_take($1, $2, $3, $4, $5, $6, $7, $8)`,
 		replica, expires, kinds, ids, periods, limits, needs, wants)
 	if err != nil {
 		return nil, fmt.Errorf("take budget leases: %w", err)
@@ -33,7 +33,7 @@ func (s *Store) TakeLeases(ctx context.Context, replica string, expires time.Tim
 	for rows.Next() {
 		var i int
 		var g budget.Grant
-		if err := rows.Scan(&i, &g.Granted, &g.Spent, &g.Reserved); err != nil {
+		if err := rows.Scan(&i, &g.Granted, &g.Spent, &g.Reserved, &g.LeaseID); err != nil {
 			return nil, fmt.Errorf("take budget leases: %w", err)
 		}
 		if i < 1 || i > n {
@@ -51,12 +51,13 @@ func (s *Store) TakeLeases(ctx context.Context, replica string, expires time.Tim
 func (s *Store) FlushLeases(ctx context.Context, replica string, seq int64, expires time.Time, fl []budget.Flush) ([]budget.FlushState, error) {
 	n := len(fl)
 	kinds, ids, periods := make([]string, n), make([]string, n), make([]time.Time, n)
-	spent, release := make([]decimal.Decimal, n), make([]decimal.Decimal, n)
+	leases, spent, release := make([]int64, n), make([]decimal.Decimal, n), make([]decimal.Decimal, n)
 	for i, f := range fl {
-		kinds[i], ids[i], periods[i], spent[i], release[i] = f.Key.Kind, f.Key.ID, f.Key.Period, f.Spent, f.Release
+		kinds[i], ids[i], periods[i], leases[i] = f.Key.Kind, f.Key.ID, f.Key.Period, f.LeaseID
+		spent[i], release[i] = f.Spent, f.Release
 	}
-	rows, err := s.pool.Query(ctx, `SELECT idx, state FROM spend_lease_flush($1, $2, $3, $4, $5, $6, $7, $8)`,
-		replica, seq, expires, kinds, ids, periods, spent, release)
+	rows, err := s.pool.Query(ctx, `SELECT idx, state FROM spend_lease_flush($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		replica, seq, expires, kinds, ids, periods, leases, spent, release)
 	if err != nil {
 		return nil, fmt.Errorf("flush budget leases: %w", err)
 	}

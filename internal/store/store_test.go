@@ -115,9 +115,13 @@ func TestLeaseFlushAppliesOnce(t *testing.T) {
 	st := New(pgtest.New(t))
 	ctx := context.Background()
 	k := budget.Key{Kind: "key", ID: "key_f", Period: budget.Lifetime}
-	require.Equal(t, "0.5", take(t, st, "rep_a", k, "1", "0.5", "0.5").Granted.String())
+	require.NoError(t, st.Heartbeat(ctx, "rep_a"))
+	g := take(t, st, "rep_a", k, "1", "0.5", "0.5")
+	require.Equal(t, "0.5", g.Granted.String())
+	require.NotZero(t, g.LeaseID)
+	lease := g.LeaseID
 	flush := func(seq int64, spent, release string) budget.FlushState {
-		states, err := st.FlushLeases(ctx, "rep_a", seq, time.Now().Add(time.Hour), []budget.Flush{{Key: k,
+		states, err := st.FlushLeases(ctx, "rep_a", seq, time.Now().Add(time.Hour), []budget.Flush{{Key: k, LeaseID: lease,
 			Spent: decimal.RequireFromString(spent), Release: decimal.RequireFromString(release)}})
 		require.NoError(t, err)
 		require.Len(t, states, 1)
@@ -141,6 +145,20 @@ func TestLeaseFlushAppliesOnce(t *testing.T) {
 	spent, _, err = st.Spend(ctx, "key", "key_f", budget.Lifetime)
 	require.NoError(t, err)
 	require.Equal(t, "0.3", spent.String(), "nothing is flushed into a lease that is gone")
+	// A lease emptied and taken again is a new lease; a retry of the flush
+	// that emptied it still counts nothing twice, and nothing meant for
+	// the old lease applies to the new one.
+	again := take(t, st, "rep_a", k, "1", "0.5", "0.5")
+	require.Equal(t, "0.5", again.Granted.String())
+	require.NotEqual(t, lease, again.LeaseID)
+	require.Equal(t, budget.Seen, flush(2, "0.2", "0"))
+	require.Equal(t, budget.Gone, flush(4, "0.2", "0"), "the old lease")
+	spent, reserved, err = st.Spend(ctx, "key", "key_f", budget.Lifetime)
+	require.NoError(t, err)
+	require.Equal(t, "0.3", spent.String())
+	require.Equal(t, "0.5", reserved.String())
+	require.NoError(t, st.Retire(ctx, "rep_a"))
+	require.Equal(t, budget.Gone, flush(9, "0.1", "0"), "a replica the others forgot has nothing to flush")
 }
 
 // TestSweepChargesLeasesNeverHandedBack: expired leases and those of

@@ -1,6 +1,8 @@
 DROP FUNCTION spend_lease_flush;
 DROP FUNCTION spend_lease_take;
 DROP TABLE spend_leases;
+DROP SEQUENCE spend_lease_ids;
+ALTER TABLE replicas DROP COLUMN flush_seq;
 CREATE TABLE spend_holds (
     id              text PRIMARY KEY,
     scope           text NOT NULL,

@@ -36,19 +36,25 @@ ALTER TABLE spend DROP CONSTRAINT spend_scope_check,
 
 -- Budget leases replace per-request holds: a replica takes a slice of a
 -- budget's remainder (counted in spend.reserved, so no other replica can
--- spend it) and reserves requests against it in memory. seq makes each
--- flush of a lease apply once however often it is retried. A lease whose
+-- spend it) and reserves requests against it in memory. A lease whose
 -- replica stopped heartbeating, or that expired, is charged in full.
+CREATE SEQUENCE spend_lease_ids;
 CREATE TABLE spend_leases (
+    -- lease_id names one incarnation of the row: a lease emptied (or
+    -- swept) and taken again is a new lease, so nothing meant for the old
+    -- one is ever applied to it.
+    lease_id     bigint NOT NULL DEFAULT nextval('spend_lease_ids'),
     replica_id   text NOT NULL,
     scope        text NOT NULL,
     scope_id     text NOT NULL,
     period_start timestamptz NOT NULL,
     amount       numeric NOT NULL CHECK (amount >= 0),
-    seq          bigint NOT NULL DEFAULT 0,
     expires_at   timestamptz NOT NULL,
     PRIMARY KEY (replica_id, scope, scope_id, period_start)
 );
+-- The last flush of each replica's leases that landed: a flush retried
+-- after its answer was lost applies once.
+ALTER TABLE replicas ADD COLUMN flush_seq bigint NOT NULL DEFAULT 0;
 CREATE INDEX spend_leases_expires_idx ON spend_leases (expires_at);
 DROP TABLE spend_holds;
 
@@ -62,10 +68,12 @@ DROP TABLE spend_holds;
 -- case, so no replica sits on a slice another needs.
 CREATE FUNCTION spend_lease_take(p_replica text, p_expires timestamptz, p_scopes text[], p_ids text[],
                                  p_periods timestamptz[], p_limits numeric[], p_needs numeric[], p_wants numeric[])
-RETURNS TABLE (idx int, granted numeric, spent numeric, reserved numeric)
+-- lease_id names the replica's lease after the take (NULL: it has none).
+RETURNS TABLE (idx int, granted numeric, spent numeric, reserved numeric, lease_id bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     i int;
+    lid bigint;
     s_spent numeric;
     s_reserved numeric;
     avail numeric;
@@ -85,57 +93,84 @@ BEGIN
         ELSIF avail >= p_needs[i] THEN
             g := p_needs[i];
         END IF;
+        lid := NULL;
         IF g > 0 THEN
             UPDATE spend s SET reserved = s.reserved + g, updated_at = now()
             WHERE s.scope = p_scopes[i] AND s.scope_id = p_ids[i] AND s.period_start = p_periods[i];
             INSERT INTO spend_leases AS l (replica_id, scope, scope_id, period_start, amount, expires_at)
             VALUES (p_replica, p_scopes[i], p_ids[i], p_periods[i], g, p_expires)
             ON CONFLICT (replica_id, scope, scope_id, period_start)
-            DO UPDATE SET amount = l.amount + EXCLUDED.amount, expires_at = EXCLUDED.expires_at;
+            DO UPDATE SET amount = l.amount + EXCLUDED.amount, expires_at = EXCLUDED.expires_at
+            RETURNING l.lease_id INTO lid;
             s_reserved := s_reserved + g;
+        ELSE
+            -- Nothing granted: the lease this replica holds, if any, is
+            -- renewed and named (none: it was emptied or swept).
+            g := 0;
+            UPDATE spend_leases l SET expires_at = p_expires
+            WHERE l.replica_id = p_replica AND l.scope = p_scopes[i] AND l.scope_id = p_ids[i]
+              AND l.period_start = p_periods[i]
+            RETURNING l.lease_id INTO lid;
         END IF;
-        idx := i; granted := g; spent := s_spent; reserved := s_reserved;
+        idx := i; granted := g; spent := s_spent; reserved := s_reserved; lease_id := lid;
         RETURN NEXT;
     END LOOP;
 END $$;
 
 -- spend_lease_flush moves what requests served under a replica's leases
--- cost into spent and hands back what it releases (p_release), in one
--- round trip and exactly once per p_seq: a lease already flushed at p_seq
--- or later answers 'seen' and is left alone, so a retried flush never
--- counts twice. A lease that is gone was swept and charged in full
--- already ('gone'). Leases flushed down to nothing are deleted.
+-- (each named by its lease_id) cost into spent and hands back what it
+-- releases (p_release), in one round trip and exactly once per p_seq: a
+-- flush whose seq the replica already reached answers 'seen' for every
+-- lease and changes nothing, so a retried flush never counts twice. A
+-- lease that is gone ('gone') was swept and charged in full, or emptied
+-- and taken again since; every lease of a replica the others forgot is
+-- gone. Leases flushed down to nothing are deleted. Callers sort flushes
+-- like takes; rows are locked in take's order (the budget's, then the
+-- lease's), so a flush and a take never wait on each other in a cycle.
 CREATE FUNCTION spend_lease_flush(p_replica text, p_seq bigint, p_expires timestamptz, p_scopes text[], p_ids text[],
-                                  p_periods timestamptz[], p_spent numeric[], p_release numeric[])
+                                  p_periods timestamptz[], p_lease_ids bigint[], p_spent numeric[], p_release numeric[])
 RETURNS TABLE (idx int, state text)
 LANGUAGE plpgsql AS $$
 DECLARE
     i int;
-    cur record;
+    n int := coalesce(array_length(p_scopes, 1), 0);
+    left_amount numeric;
+    cur_amount numeric;
 BEGIN
-    FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
-        SELECT l.amount, l.seq INTO cur FROM spend_leases l
-        WHERE l.replica_id = p_replica AND l.scope = p_scopes[i] AND l.scope_id = p_ids[i]
-          AND l.period_start = p_periods[i] FOR UPDATE;
+    UPDATE replicas r SET flush_seq = p_seq WHERE r.id = p_replica AND r.flush_seq < p_seq;
+    IF NOT FOUND THEN
+        state := CASE WHEN EXISTS (SELECT 1 FROM replicas r WHERE r.id = p_replica) THEN 'seen' ELSE 'gone' END;
+        FOR i IN 1 .. n LOOP
+            idx := i;
+            RETURN NEXT;
+        END LOOP;
+        RETURN;
+    END IF;
+    FOR i IN 1 .. n LOOP
         idx := i;
+        PERFORM 1 FROM spend s
+        WHERE s.scope = p_scopes[i] AND s.scope_id = p_ids[i] AND s.period_start = p_periods[i] FOR UPDATE;
+        SELECT l.amount INTO cur_amount FROM spend_leases l
+        WHERE l.replica_id = p_replica AND l.scope = p_scopes[i] AND l.scope_id = p_ids[i]
+          AND l.period_start = p_periods[i] AND l.lease_id = p_lease_ids[i] FOR UPDATE;
         IF NOT FOUND THEN
             state := 'gone';
-        ELSIF cur.seq >= p_seq THEN
-            state := 'seen';
-        ELSE
-            state := 'applied';
-            IF cur.amount - p_spent[i] - p_release[i] <= 0 THEN
-                DELETE FROM spend_leases l WHERE l.replica_id = p_replica AND l.scope = p_scopes[i]
-                  AND l.scope_id = p_ids[i] AND l.period_start = p_periods[i];
-            ELSE
-                UPDATE spend_leases l SET amount = l.amount - p_spent[i] - p_release[i], seq = p_seq, expires_at = p_expires
-                WHERE l.replica_id = p_replica AND l.scope = p_scopes[i] AND l.scope_id = p_ids[i]
-                  AND l.period_start = p_periods[i];
-            END IF;
-            UPDATE spend s SET spent = s.spent + p_spent[i],
-                reserved = greatest(s.reserved - least(cur.amount, p_spent[i] + p_release[i]), 0), updated_at = now()
-            WHERE s.scope = p_scopes[i] AND s.scope_id = p_ids[i] AND s.period_start = p_periods[i];
+            RETURN NEXT;
+            CONTINUE;
         END IF;
+        state := 'applied';
+        left_amount := cur_amount - p_spent[i] - p_release[i];
+        IF left_amount <= 0 THEN
+            DELETE FROM spend_leases l WHERE l.replica_id = p_replica AND l.scope = p_scopes[i]
+              AND l.scope_id = p_ids[i] AND l.period_start = p_periods[i];
+        ELSE
+            UPDATE spend_leases l SET amount = left_amount, expires_at = p_expires
+            WHERE l.replica_id = p_replica AND l.scope = p_scopes[i] AND l.scope_id = p_ids[i]
+              AND l.period_start = p_periods[i];
+        END IF;
+        UPDATE spend s SET spent = s.spent + p_spent[i],
+            reserved = greatest(s.reserved - least(cur_amount, p_spent[i] + p_release[i]), 0), updated_at = now()
+        WHERE s.scope = p_scopes[i] AND s.scope_id = p_ids[i] AND s.period_start = p_periods[i];
         RETURN NEXT;
     END LOOP;
 END $$;
