@@ -156,7 +156,7 @@ func (p Policy) CheckModels(models []string) ([]string, error) {
 	if len(by.AllowedModels) > 0 {
 		allowed = strings.Join(by.AllowedModels, ", ")
 	}
-	what := "The model " + models[0] + " is"
+	what := "The model " + models[0] + " is not"
 	if len(models) > 1 {
 		what = fmt.Sprintf("None of the %d requested models is", len(models))
 	}

@@ -179,6 +179,7 @@ func TestCheckModels(t *testing.T) {
 	require.Equal(t, "team", e.Metadata["guardrail_name"])
 	require.Equal(t, []string{"openai/*"}, e.Metadata["allowed_models"])
 	require.Contains(t, e.Message, "openai/*")
+	require.Contains(t, e.Message, "The model meta/llama is not allowed by guardrail team")
 	kept, err = Policy{}.CheckModels([]string{"meta/llama"})
 	require.NoError(t, err)
 	require.Equal(t, []string{"meta/llama"}, kept, "no guardrail: anything the catalog has")
