@@ -10,6 +10,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/internal/access"
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/apierr/apierrtest"
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/credentials"
 	"github.com/perpetuo/perpetuo/internal/egress"
@@ -40,17 +41,7 @@ func setup(t *testing.T) (*credentials.Service, *store.Store, *secrets.Keyring, 
 	return svc, st, ring, keys.Key{WorkspaceID: w.ID, MemberID: o.ID, Role: access.Admin}
 }
 
-func requireError(t *testing.T, err error, status int, typ apierr.Type, field string) *apierr.Error {
-	t.Helper()
-	require.Error(t, err)
-	e := apierr.From(err)
-	require.Equal(t, status, e.Status, e.Message)
-	require.Equal(t, typ, e.Type, e.Message)
-	if field != "" {
-		require.Equal(t, field, e.Metadata["field"], e.Message)
-	}
-	return e
-}
+var requireError = apierrtest.Require
 
 // TestCreateChecks: each refusal names its field, before the store is
 // asked; a base URL is refused by the rule it breaks, never echoed.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/apierr/apierrtest"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/pgtest"
 	"github.com/perpetuo/perpetuo/internal/store"
@@ -45,17 +46,7 @@ func setup(t *testing.T) team {
 	return tm
 }
 
-func requireError(t *testing.T, err error, status int, typ apierr.Type, field string) *apierr.Error {
-	t.Helper()
-	require.Error(t, err)
-	e := apierr.From(err)
-	require.Equal(t, status, e.Status, e.Message)
-	require.Equal(t, typ, e.Type, e.Message)
-	if field != "" {
-		require.Equal(t, field, e.Metadata["field"], e.Message)
-	}
-	return e
-}
+var requireError = apierrtest.Require
 
 // TestMemberCannotCreateForAnother: refused before the store is asked, so
 // a nil store serves.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/internal/access"
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/apierr/apierrtest"
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/guardrails"
 	"github.com/perpetuo/perpetuo/internal/keys"
@@ -50,17 +51,7 @@ func caller(workspaceID string, m workspaces.Member) keys.Key {
 	return keys.Key{ID: "key_" + m.ID, WorkspaceID: workspaceID, MemberID: m.ID, Role: m.Role}
 }
 
-func requireError(t *testing.T, err error, status int, typ apierr.Type, field string) *apierr.Error {
-	t.Helper()
-	require.Error(t, err)
-	e := apierr.From(err)
-	require.Equal(t, status, e.Status, e.Message)
-	require.Equal(t, typ, e.Type, e.Message)
-	if field != "" {
-		require.Equal(t, field, e.Metadata["field"], e.Message)
-	}
-	return e
-}
+var requireError = apierrtest.Require
 
 // TestOperatorOnly: creating workspaces and lending the operator's
 // provider keys are refused to every role before the store is asked.
