@@ -319,7 +319,8 @@ ON CONFLICT (id) DO NOTHING
 
 // Turns the starts of dead replicas (no heartbeat since @dead_before) into
 // records saying the request was interrupted: the id a client holds then
-// resolves. Their cost is unknown here; the budget sweep charges their holds.
+// resolves. Their cost is unknown here; the budget sweep charges their
+// replica's leases in full.
 func (q *Queries) GenerationStartsInterrupt(ctx context.Context, deadBefore time.Time) (int64, error) {
 	result, err := q.db.Exec(ctx, generationStartsInterrupt, deadBefore)
 	if err != nil {

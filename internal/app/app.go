@@ -87,7 +87,7 @@ type Options struct {
 const DefaultStaleWindow = 5 * time.Minute
 
 // Replica liveness: every replica heartbeats every heartbeatEvery; one
-// silent for deadAfter is taken for dead, and the others resolve its holds
+// silent for deadAfter is taken for dead, and the others charge its leases
 // and open streams at their next sweep (every sweepEvery), so a crashed
 // replica's work is resolved within about deadAfter + sweepEvery.
 const (

@@ -15,6 +15,7 @@
 package budget
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,17 +49,7 @@ type Key struct {
 }
 
 func (k Key) less(o Key) int {
-	return cmp3(strings.Compare(k.Kind, o.Kind), strings.Compare(k.ID, o.ID), k.Period.Compare(o.Period))
-}
-
-func cmp3(a, b, c int) int {
-	if a != 0 {
-		return a
-	}
-	if b != 0 {
-		return b
-	}
-	return c
+	return cmp.Or(strings.Compare(k.Kind, o.Kind), strings.Compare(k.ID, o.ID), k.Period.Compare(o.Period))
 }
 
 // Take asks for a lease on one budget: Need is the least that is of use

@@ -219,7 +219,7 @@ func (s *Service) Delete(ctx context.Context, caller keys.Key, id string, force 
 	}
 	if n := len(g.MemberIDs) + len(g.KeyIDs); !force && (n > 0 || g.Default) {
 		e := apierr.New(http.StatusConflict, apierr.Conflict,
-			"Guardrail %s governs %d members and %d keys%s; delete with force=true to unassign it first.",
+			"Guardrail %s is assigned to %d member(s) and %d key(s)%s; delete it with ?force=true to unassign it everywhere first.",
 			id, len(g.MemberIDs), len(g.KeyIDs), map[bool]string{true: " and is the workspace default", false: ""}[g.Default]).
 			With("members", len(g.MemberIDs)).With("keys", len(g.KeyIDs)).With("is_default", g.Default)
 		return e

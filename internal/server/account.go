@@ -11,7 +11,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/apierr"
-	"github.com/perpetuo/perpetuo/internal/budget"
+
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/store"
 )
@@ -120,33 +120,25 @@ func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestOb
 		lr := api.KeyLimitReset(k.LimitReset)
 		out.LimitReset = &lr
 	}
-	if k.Limit.Valid {
-		// What remains is what the ledger enforces: settled spend and
-		// what requests in flight hold, in the current period.
-		st, err := s.budgets.Status(ctx, s.store, budget.Scope{Kind: "key", ID: k.ID, Limit: k.Limit.Decimal, Reset: k.LimitReset})
-		if err != nil {
-			return nil, err
-		}
-		out.Limit, out.LimitRemaining = ptrTo(money(k.Limit.Decimal)), ptrTo(money(st.Remaining))
+	// What remains is what the ledger enforces: settled spend and what
+	// requests in flight hold, in the current period.
+	v, err := s.budgetOf(ctx, "key", k.ID, k.Limit, k.LimitReset)
+	if err != nil {
+		return nil, err
 	}
+	out.Limit, out.LimitRemaining = v.limit, v.remaining
 	pol, err := s.policies.For(ctx, k)
 	if err != nil {
 		return nil, err
 	}
 	out.Guardrails = make([]api.GoverningGuardrail, len(pol.Guardrails))
 	for i, g := range pol.Guardrails {
-		gg := api.GoverningGuardrail{Id: g.ID, Name: g.Name, Via: api.GoverningGuardrailVia(g.Via), Usage: money0}
-		if g.Reset != "" {
-			gg.ResetInterval = ptrTo(api.ResetInterval(g.Reset))
+		v, err := s.budgetOf(ctx, "guardrail", g.ID, g.Limit, g.Reset)
+		if err != nil {
+			return nil, err
 		}
-		if g.Limit.Valid {
-			st, err := s.budgets.Status(ctx, s.store, budget.Scope{Kind: "guardrail", ID: g.ID, Limit: g.Limit.Decimal, Reset: g.Reset})
-			if err != nil {
-				return nil, err
-			}
-			gg.LimitUsd, gg.Usage, gg.LimitRemaining, gg.ResetsAt = ptrTo(money(g.Limit.Decimal)), money(st.Usage), ptrTo(money(st.Remaining)), st.ResetsAt
-		}
-		out.Guardrails[i] = gg
+		out.Guardrails[i] = api.GoverningGuardrail{Id: g.ID, Name: g.Name, Via: api.GoverningGuardrailVia(g.Via),
+			LimitUsd: v.limit, ResetInterval: v.reset, Usage: v.usage, LimitRemaining: v.remaining, ResetsAt: v.resetsAt}
 	}
 	return api.GetCurrentKey200JSONResponse{Data: out}, nil
 }

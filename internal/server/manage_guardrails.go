@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -17,22 +18,42 @@ func (s *Server) guardrailOf(ctx context.Context, g guardrails.Governing) (api.G
 		AllowedModels: nonNil(g.AllowedModels), AllowedProviders: nonNil(g.AllowedProviders),
 		IgnoredModels: nonNil(g.IgnoredModels), IgnoredProviders: nonNil(g.IgnoredProviders),
 		EnforceZdr: g.EnforceZDR, IncludeByokInBudgets: g.IncludeBYOK, CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt,
-		IsDefault: g.Default, MemberIds: g.MemberIDs, KeyIds: g.KeyIDs, Usage: money0,
+		IsDefault: g.Default, MemberIds: g.MemberIDs, KeyIds: g.KeyIDs,
 	}
-	if g.Reset != "" {
-		out.ResetInterval = ptrTo(api.ResetInterval(g.Reset))
+	v, err := s.budgetOf(ctx, "guardrail", g.ID, g.Limit, g.Reset)
+	if err != nil {
+		return api.Guardrail{}, err
 	}
-	if g.Limit.Valid {
-		st, err := s.budgets.Status(ctx, s.store, budget.Scope{Kind: "guardrail", ID: g.ID, Limit: g.Limit.Decimal, Reset: g.Reset})
-		if err != nil {
-			return api.Guardrail{}, err
-		}
-		out.LimitUsd, out.Usage, out.LimitRemaining, out.ResetsAt = ptrTo(money(g.Limit.Decimal)), money(st.Usage), ptrTo(money(st.Remaining)), st.ResetsAt
-	}
+	out.LimitUsd, out.ResetInterval, out.Usage, out.LimitRemaining, out.ResetsAt = v.limit, v.reset, v.usage, v.remaining, v.resetsAt
 	return out, nil
 }
 
-var money0 = money(decimal.Zero)
+// budgetView is a budget's current period as responses show it; without a
+// budget, usage is 0 and the rest null.
+type budgetView struct {
+	limit, remaining *api.Money
+	usage            api.Money
+	reset            *api.ResetInterval
+	resetsAt         *time.Time
+}
+
+// budgetOf reads the current period of the budget kind:id (none unless
+// limit is valid) from the ledger and this replica's leases.
+func (s *Server) budgetOf(ctx context.Context, kind, id string, limit decimal.NullDecimal, reset string) (budgetView, error) {
+	v := budgetView{usage: money(decimal.Zero)}
+	if reset != "" {
+		v.reset = ptrTo(api.ResetInterval(reset))
+	}
+	if !limit.Valid {
+		return v, nil
+	}
+	st, err := s.budgets.Status(ctx, s.store, budget.Scope{Kind: kind, ID: id, Limit: limit.Decimal, Reset: reset})
+	if err != nil {
+		return budgetView{}, err
+	}
+	v.limit, v.usage, v.remaining, v.resetsAt = ptrTo(money(limit.Decimal)), money(st.Usage), ptrTo(money(st.Remaining)), st.ResetsAt
+	return v, nil
+}
 
 func nonNil(l []string) []string {
 	if l == nil {

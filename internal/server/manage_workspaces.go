@@ -3,14 +3,16 @@ package server
 import (
 	"context"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/perpetuo/perpetuo/gen/api"
-	"github.com/perpetuo/perpetuo/internal/budget"
+
 	"github.com/perpetuo/perpetuo/internal/workspaces"
 )
 
 func workspaceOf(w workspaces.Workspace) api.Workspace {
 	out := api.Workspace{Id: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, CreatedAt: w.CreatedAt,
-		DefaultGuardrailId: opt(w.DefaultGuardrailID), Usage: money0}
+		DefaultGuardrailId: opt(w.DefaultGuardrailID), Usage: money(decimal.Zero)}
 	if w.Reset != "" {
 		out.ResetInterval = ptrTo(api.ResetInterval(w.Reset))
 	}
@@ -23,14 +25,11 @@ func workspaceOf(w workspaces.Workspace) api.Workspace {
 // workspaceWithSpend is workspaceOf with the budget's current period.
 func (s *Server) workspaceWithSpend(ctx context.Context, w workspaces.Workspace) (api.Workspace, error) {
 	out := workspaceOf(w)
-	if !w.Limit.Valid {
-		return out, nil
-	}
-	st, err := s.budgets.Status(ctx, s.store, budget.Scope{Kind: "workspace", ID: w.ID, Limit: w.Limit.Decimal, Reset: w.Reset})
+	v, err := s.budgetOf(ctx, "workspace", w.ID, w.Limit, w.Reset)
 	if err != nil {
 		return api.Workspace{}, err
 	}
-	out.Usage, out.LimitRemaining, out.ResetsAt = money(st.Usage), ptrTo(money(st.Remaining)), st.ResetsAt
+	out.Usage, out.LimitRemaining, out.ResetsAt = v.usage, v.remaining, v.resetsAt
 	return out, nil
 }
 

@@ -113,7 +113,8 @@ DELETE FROM replicas WHERE id = @id;
 -- name: GenerationStartsInterrupt :execrows
 -- Turns the starts of dead replicas (no heartbeat since @dead_before) into
 -- records saying the request was interrupted: the id a client holds then
--- resolves. Their cost is unknown here; the budget sweep charges their holds.
+-- resolves. Their cost is unknown here; the budget sweep charges their
+-- replica's leases in full.
 WITH dead AS (
     DELETE FROM generation_starts s
     WHERE NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = s.replica_id AND r.heartbeat_at >= @dead_before::timestamptz)
