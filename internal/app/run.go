@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -72,6 +73,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, console io.Wr
 	if err != nil {
 		return err
 	}
+	if cfg.DebugListen != "" {
+		_, stopDebug, err := serveDebug(cfg.DebugListen, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	model := "openai/gpt-4o-mini"
 	if demo {
 		model = "mock/echo"
@@ -119,6 +127,25 @@ func serve(ctx context.Context, a *App, listen string, drainDelay time.Duration,
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+// serveDebug serves Go's profiler on addr (config checks it is loopback)
+// until stop is called, and returns the address it listens on.
+func serveDebug(addr string, log *slog.Logger) (listening string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("PERPETUO_DEBUG_LISTEN: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("profiler serving", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 // stragglerWait bounds the wait for requests cut at the end of the grace

@@ -3,6 +3,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,6 +41,9 @@ type Config struct {
 	Egress egress.Policy
 	// MetricsToken (PERPETUO_METRICS_TOKEN) protects /metrics when set.
 	MetricsToken string
+	// DebugListen (PERPETUO_DEBUG_LISTEN) serves Go's profiler
+	// (/debug/pprof/) on a loopback address when set; off by default.
+	DebugListen string
 	// Upstream deadlines per attempt: ConnectTimeout
 	// (PERPETUO_CONNECT_TIMEOUT, TCP and TLS), FirstByteTimeout
 	// (PERPETUO_FIRST_BYTE_TIMEOUT, until a stream's first chunk),
@@ -66,6 +70,7 @@ func FromEnv(environ []string) (Config, error) {
 		Demo:         env["PERPETUO_DEMO"],
 		Credentials:  credentials(env),
 		MetricsToken: env["PERPETUO_METRICS_TOKEN"],
+		DebugListen:  env["PERPETUO_DEBUG_LISTEN"],
 	}
 	switch c.Demo {
 	case "", "0", "false":
@@ -96,6 +101,9 @@ func FromEnv(environ []string) (Config, error) {
 			return Config{}, fmt.Errorf("%s: use a positive duration such as 10s (it cannot be off)", d.name)
 		}
 	}
+	if err := loopbackOnly(c.DebugListen); err != nil {
+		return Config{}, fmt.Errorf("PERPETUO_DEBUG_LISTEN: %w", err)
+	}
 	if c.Egress, err = egress.ParseAllow(env["PERPETUO_EGRESS_ALLOW"]); err != nil {
 		return Config{}, fmt.Errorf("PERPETUO_EGRESS_ALLOW: %w (entries are separated by commas)", err)
 	}
@@ -105,6 +113,25 @@ func FromEnv(environ []string) (Config, error) {
 	}
 	c.DataDir = abs
 	return c, nil
+}
+
+// loopbackOnly accepts "" or a host:port whose host is a loopback IP or
+// "localhost": the profiler shows memory and must never face a network.
+func loopbackOnly(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("use host:port, such as 127.0.0.1:6060")
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("the host must be a loopback address (127.0.0.1, ::1 or localhost)")
+	}
+	return nil
 }
 
 // duration reads a Go duration ("90s", "5m"); "off" is -1, unset is def.

@@ -26,3 +26,15 @@ func TestUpstreamTimeouts(t *testing.T) {
 		require.Contains(t, err.Error(), bad[:len("PERPETUO_")+5], "the error names the setting")
 	}
 }
+
+func TestDebugListenIsLoopbackOnly(t *testing.T) {
+	for _, ok := range []string{"", "127.0.0.1:6060", "[::1]:6060", "localhost:6060"} {
+		c, err := FromEnv([]string{"PERPETUO_DEBUG_LISTEN=" + ok})
+		require.NoError(t, err, ok)
+		require.Equal(t, ok, c.DebugListen)
+	}
+	for _, bad := range []string{":6060", "0.0.0.0:6060", "10.0.0.1:6060", "example.com:6060", "6060"} {
+		_, err := FromEnv([]string{"PERPETUO_DEBUG_LISTEN=" + bad})
+		require.ErrorContains(t, err, "PERPETUO_DEBUG_LISTEN", bad)
+	}
+}
