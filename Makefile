@@ -45,4 +45,5 @@ build:
 
 ## bench: gateway overhead against the mock upstream (prints a report; not a pass/fail test).
 bench:
+	$(GO) build -o bin/perpetuo ./cmd/perpetuo
 	$(GO) run ./bench

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 
 	"github.com/jackc/pgx/v5"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/perpetuo/perpetuo/internal/config"
 	"github.com/perpetuo/perpetuo/internal/pgdev"
-	"github.com/perpetuo/perpetuo/internal/store"
 )
 
 // benchDatabase is dropped and recreated on every run, so bootstrapping
@@ -20,17 +20,15 @@ const benchDatabase = "perpetuo_bench"
 
 // database is the gateway's database for this run.
 type database struct {
-	pool  *pgxpool.Pool // with the gateway's default pool settings
+	url   string        // of benchDatabase, for the gateway
+	pool  *pgxpool.Pool // the bench's own, to count what the gateway wrote
 	where string        // where the server runs, for the report
+	local bool          // the server runs on this machine (its CPU is measurable)
 	stop  func()        // stops what openDatabase started
-	// migrationLeak is how many connections store.Migrate left acquired
-	// on its own pool (it once leaked one, which made Close hang forever);
-	// such a pool is abandoned instead of closed and the report says so.
-	migrationLeak int
 }
 
 // openDatabase starts the managed cluster under cfg.DataDir (or uses the
-// server of cfg.DatabaseURL), recreates benchDatabase on it and migrates it.
+// server of cfg.DatabaseURL), and recreates benchDatabase on it, empty.
 func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (db database, err error) {
 	serverURL := cfg.DatabaseURL
 	db.where, db.stop = "the server of DATABASE_URL", func() {}
@@ -40,7 +38,7 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (db 
 		if err != nil {
 			return database{}, fmt.Errorf("start managed PostgreSQL (set DATABASE_URL to use your own): %w", err)
 		}
-		serverURL, db.where = cl.URL("postgres"), "managed PostgreSQL in "+dir
+		serverURL, db.where, db.local = cl.URL("postgres"), "managed PostgreSQL in "+dir, true
 		db.stop = func() {
 			if err := cl.Stop(context.Background()); err != nil {
 				log.Warn("stop managed PostgreSQL", "err", err)
@@ -52,6 +50,15 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (db 
 			db.stop()
 		}
 	}()
+	u, err := url.Parse(serverURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return database{}, fmt.Errorf("DATABASE_URL must be a postgres:// URL for the bench")
+	}
+	if !db.local {
+		db.local = u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "" || u.Hostname() == "::1"
+	}
+	u.Path = "/" + benchDatabase
+	db.url = u.String()
 	pcfg, err := pgxpool.ParseConfig(serverURL)
 	if err != nil {
 		return database{}, fmt.Errorf("parse database URL: %w", err)
@@ -60,40 +67,12 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (db 
 		return database{}, err
 	}
 	pcfg.ConnConfig.Database = benchDatabase
-	if db.migrationLeak, err = migrate(ctx, pcfg.Copy()); err != nil {
-		return database{}, err
-	}
-	db.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
-	if err == nil {
-		if err = db.pool.Ping(ctx); err != nil {
-			db.pool.Close()
-		}
-	}
-	if err != nil {
-		return database{}, fmt.Errorf("connect to %s: %w", benchDatabase, err)
+	pcfg.MaxConns = 4
+	// The gateway migrates the schema itself when it starts.
+	if db.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		return database{}, fmt.Errorf("prepare %s: %w", benchDatabase, err)
 	}
 	return db, nil
-}
-
-// migrate applies the migrations through a pool of its own, so that a
-// regression where store.Migrate keeps a connection acquired cannot shrink
-// (or, on Close, hang) the gateway's pool. It returns how many it kept.
-func migrate(ctx context.Context, pcfg *pgxpool.Config) (leaked int, err error) {
-	pcfg.MaxConns = 1
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return 0, fmt.Errorf("connect to %s: %w", benchDatabase, err)
-	}
-	err = store.Migrate(pool, "up")
-	// A pool with a connection still acquired is abandoned: that connection
-	// ends with the server or the process.
-	if leaked = int(pool.Stat().AcquiredConns()); leaked == 0 {
-		pool.Close()
-	}
-	if err != nil {
-		return leaked, fmt.Errorf("migrate %s: %w", benchDatabase, err)
-	}
-	return leaked, nil
 }
 
 // recreateDatabase drops benchDatabase, disconnecting its sessions, and

@@ -12,30 +12,26 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/tidwall/gjson"
 )
 
-// Target names.
-const (
-	directTarget  = "direct"
-	gatewayTarget = "gateway"
-)
-
 // target is an endpoint the load goes to.
 type target struct {
-	name  string // directTarget or gatewayTarget
-	url   string // the chat completions URL
-	model string
-	token string // bearer token; "" sends none
+	name    string // as the report shows it
+	url     string // the chat completions URL
+	model   string
+	token   string // bearer token; "" sends none
+	serving *child // the process serving it, whose CPU is measured (nil: the mock itself)
+	gateway bool   // every request leaves a generation record
 }
 
 // sample is one successful request.
 type sample struct {
 	latency time.Duration // until the whole body was read
 	ttft    time.Duration // streams: until the first "data:" line
+	chunks  int           // streams: data lines relayed
 }
 
 // batch is what a run of requests against one target produced.
@@ -43,7 +39,8 @@ type batch struct {
 	sent    int
 	samples []sample
 	wall    time.Duration
-	cpu     time.Duration // user + system CPU time of this whole process
+	cpu     time.Duration // user + system CPU time of the serving process
+	pgCPU   time.Duration // PostgreSQL's, over the same wall time
 	errs    tally
 }
 
@@ -53,6 +50,7 @@ func (b *batch) add(o batch) {
 	b.samples = append(b.samples, o.samples...)
 	b.wall += o.wall
 	b.cpu += o.cpu
+	b.pgCPU += o.pgCPU
 	b.errs.merge(o.errs)
 }
 
@@ -81,13 +79,13 @@ func newLoader(concurrency int, timeout time.Duration) *loader {
 func (l *loader) close() { l.client.CloseIdleConnections() }
 
 // run sends n requests to t, l.concurrency at a time, and stops early when
-// ctx ends.
-func (l *loader) run(ctx context.Context, t target, stream bool, n int) batch {
-	body := chatBody(t.model, stream)
+// ctx ends; pad adds that many bytes to the system message.
+func (l *loader) run(ctx context.Context, t target, stream bool, n, pad int) batch {
+	body := chatBody(t.model, stream, pad)
 	var next atomic.Int64
 	parts := make([]batch, min(l.concurrency, n))
 	var wg sync.WaitGroup
-	cpu0 := processCPU()
+	cpu0, pg0 := t.serving.cpu(), postgresCPU()
 	start := time.Now()
 	for w := range parts {
 		wg.Go(func() {
@@ -109,7 +107,7 @@ func (l *loader) run(ctx context.Context, t target, stream bool, n int) batch {
 		out.add(p)
 	}
 	out.wall = time.Since(start)
-	out.cpu = processCPU() - cpu0
+	out.cpu, out.pgCPU = t.serving.cpu()-cpu0, postgresCPU()-pg0
 	return out
 }
 
@@ -179,6 +177,7 @@ func readStream(resp *http.Response, start time.Time) (sample, error) {
 		if s.ttft == 0 {
 			s.ttft = time.Since(start)
 		}
+		s.chunks++
 		data = bytes.TrimSpace(data)
 		switch {
 		case done:
@@ -258,14 +257,4 @@ func clip(b []byte) string {
 		return string(b[:limit]) + "…"
 	}
 	return string(b)
-}
-
-// processCPU is the user and system CPU time this process has used: the
-// load generator, the mock upstream and the gateway, not PostgreSQL.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,48 +1,40 @@
-// Command bench measures what the Perpetuo gateway adds to a chat completion
-// compared with calling the upstream directly, and prints a report. It is a
+// Command bench is Perpetuo's performance referee: it measures what the
+// gateway costs against calling the upstream directly and against the
+// floor, a bare net/http reverse proxy, and prints one report. It is a
 // measurement, not a test: nothing passes or fails on timings.
 //
-// In one process it starts the mock upstream (internal/mockupstream) and the
-// full gateway (internal/app: authentication, routing, the OpenAI adapter,
-// generation records written to PostgreSQL) behind real http.Servers on
-// 127.0.0.1, bootstraps a fresh database "perpetuo_bench" with one API key,
-// then, for every scenario and mode, sends the same chat completion requests
-// at a fixed concurrency straight to the mock and through the gateway
-// (model mock/echo, routed to the mock), and compares the two.
+// In this process run the load generator and the mock upstream
+// (internal/mockupstream, answering at once); the bare proxy
+// (httputil.ReverseProxy, this program re-executed with -serve-proxy) and
+// the gateway (the real binary, `perpetuo serve`, with a fresh database
+// "perpetuo_bench") each run as their own process, so that their CPU time
+// and memory, read from /proc, are theirs alone. The gateway is called with
+// a key without limits and with a key whose limit, guardrail and member
+// guardrail make three budgets per request; authentication, routing,
+// validation, generation records and access logs are on as in production.
 //
-// Scenarios:
-//   - fast: the mock answers at once and streams as fast as it can, so
-//     the difference is the gateway's own cost;
-//   - realistic: the mock waits 20ms before answering (non-streaming) or
-//     before the first chunk, then streams 200 tokens/s, to show that cost
-//     against a realistic upstream call.
+// The report's table has, per section (JSON at 16, 64 and 1 in flight,
+// streams at 1 and 16, 100 KB and 1 MB bodies) and target, latency
+// percentiles, TTFT, throughput relative to direct, the serving process's
+// CPU per request (and per relayed chunk) and PostgreSQL's CPU per request
+// (every local postgres process). Then: the gateway's idle and peak
+// resident memory, 10,000 slow streams held at once, a CPU and an
+// allocation profile of the gateway (saved under .data/bench/profiles,
+// with their top entries), request validation timed alone at 2 KB, 100 KB
+// and 1 MB, and the routing decision for 3 and 50 endpoints.
 //
-// Modes: json (non-streaming; latency is until the body is read) and stream
-// (SSE; latency is until the body ends, which must be with "data: [DONE]",
-// and TTFT is until the first "data:" line). Each target gets warm-up
-// requests, then its measured requests in two halves ordered direct,
-// gateway, gateway, direct. The report gives, per scenario and mode,
-// latency percentiles, TTFT, throughput and the process CPU time per
-// request, direct and through the gateway, with the difference and ratio.
-//
-// Every reply is checked to be the expected echo, and after shutdown every
-// gateway request must have left one generation record and no database
-// connection may be left acquired. Failures are reported loudly and the
-// command then exits with status 2.
+// Every reply is checked (the echo, "data: [DONE]"), and once the gateway
+// has stopped (SIGTERM: it drains and flushes) every request sent to it
+// must have left one generation record. Failures are reported loudly and
+// the command then exits with status 2.
 //
 // Run it with:
 //
-//	go run ./bench          # or: make bench (under a minute)
-//	go run ./bench -n 0.2   # a fifth of the requests, for a quick look
-//	go run ./bench -scenario fast -c 1   # unloaded latency, fast upstream only
+//	make bench                            # builds bin/perpetuo, then go run ./bench
+//	go run ./bench -gateway /tmp/old-perpetuo   # measure another build (a "before")
+//	go run ./bench -n 0.2 -streams 1000   # a quick look
+//	go run ./bench -micro                 # validation and routing only, no database
 //
-// Flags: -n scales the request counts, -c sets the requests in flight per
-// target (default 16), -scenario picks fast, realistic or all, -max-time
-// bounds the whole measurement and -request-timeout each request.
-// After the load report come the cost of refusing an 8 MB body for an
-// unknown model, request validation timed alone at 2 KB, 100 KB and 1 MB,
-// and the routing decision for 3 and 50 endpoints (-micro prints only
-// these last two, without a database).
 // -outage 5m (with -outage-rate 200) measures instead what a database
 // outage does to generation records: memory while they wait, and how fast
 // the backlog is written once the database answers again.
@@ -50,10 +42,9 @@
 // PostgreSQL is the managed local cluster under .data/bench/postgres
 // (started and stopped by the command), or the server DATABASE_URL points
 // to; either way the database perpetuo_bench is dropped and recreated on
-// every run, so `make run` data is untouched. The client, the gateway, the
-// mock and PostgreSQL share the machine's cores, so absolute numbers are
-// lower bounds on what the gateway can do alone; compare direct with
-// gateway, and runs with each other on the same machine.
+// every run, so `make run` data is untouched. The load generator, the
+// mock, the proxy, the gateway and PostgreSQL share the machine's cores:
+// compare targets within one run, and runs on the same machine.
 package main
 
 import (
@@ -63,15 +54,29 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/pprof"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
+
+// gatewayCalls counts every request sent to the gateway, warm-up
+// included: each must leave one generation record.
+var gatewayCalls atomic.Int64
 
 func main() {
 	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(2)
+	}
+	if opts.serveProxy != "" {
+		if err := serveProxy(opts.serveProxy, opts.listen); err != nil {
+			fmt.Fprintf(os.Stderr, "bench proxy: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	code, err := run(opts)
 	if err != nil {
@@ -83,30 +88,35 @@ func main() {
 
 // options are the command-line settings.
 type options struct {
-	scale       float64       // multiplies every request count
-	concurrency int           // requests in flight per target
-	outage      time.Duration // measure a database outage this long instead
-	outageRate  int           // records per second during it
-	scenarios   []scenario    // what to run, in order
-	maxTime     time.Duration // bound on the whole measurement
-	reqTimeout  time.Duration // bound on one request
-	cpuProfile  string        // write a CPU profile of the measurement here
-	micro       bool          // measure only validation and routing in-process (no database)
+	gateway    string        // the binary under measurement
+	scale      float64       // multiplies every request count
+	rounds     int           // interleaved rounds per section
+	streams    int           // slow streams held at once (0: skip)
+	outage     time.Duration // measure a database outage this long instead
+	outageRate int           // records per second during it
+	maxTime    time.Duration // bound on the whole measurement
+	reqTimeout time.Duration // bound on one request
+	micro      bool          // measure only validation and routing in-process (no database)
+	only       string        // run only the sections whose name contains this (no profile, no held streams)
+	serveProxy string        // internal: serve the bare proxy in front of this upstream
+	listen     string        // internal: the bare proxy's address
 }
 
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	o := options{}
-	var which string
+	fs.StringVar(&o.gateway, "gateway", "bin/perpetuo", "the gateway binary to measure")
 	fs.Float64Var(&o.scale, "n", 1, "scale factor for request counts (0.2 = quick run)")
-	fs.IntVar(&o.concurrency, "c", 16, "concurrent requests per target")
-	fs.StringVar(&which, "scenario", "all", "scenario to run: fast, realistic or all")
-	fs.DurationVar(&o.maxTime, "max-time", 5*time.Minute, "stop sending requests after this long (the report says so)")
+	fs.IntVar(&o.rounds, "rounds", 5, "interleaved rounds per section")
+	fs.IntVar(&o.streams, "streams", 10000, "slow streams to hold at once through the gateway (0 skips)")
+	fs.DurationVar(&o.maxTime, "max-time", 10*time.Minute, "stop sending requests after this long (the report says so)")
 	fs.DurationVar(&o.reqTimeout, "request-timeout", 30*time.Second, "timeout of one request")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurement to this file (go tool pprof)")
-	fs.DurationVar(&o.outage, "outage", 0, "instead of the load scenarios, measure records during a database outage this long (e.g. 5m)")
+	fs.DurationVar(&o.outage, "outage", 0, "instead of the load, measure records during a database outage this long (e.g. 5m)")
 	fs.IntVar(&o.outageRate, "outage-rate", 200, "records per second during -outage")
 	fs.BoolVar(&o.micro, "micro", false, "measure only request validation (2 KB, 100 KB, 1 MB) and the routing decision (3, 50 endpoints); no database needed")
+	fs.StringVar(&o.only, "only", "", "run only the sections whose name contains this, e.g. \"stream\" (skips the profile and the held streams)")
+	fs.StringVar(&o.serveProxy, "serve-proxy", "", "internal: serve the bare reverse proxy in front of this upstream URL")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "internal: the bare proxy's address")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -116,16 +126,14 @@ func parseFlags(args []string) (options, error) {
 	if o.scale <= 0 {
 		return options{}, errors.New("-n must be positive")
 	}
-	if o.concurrency < 1 {
-		return options{}, errors.New("-c must be at least 1")
+	if o.rounds < 1 {
+		return options{}, errors.New("-rounds must be at least 1")
 	}
-	sc, err := selectScenarios(which)
-	if err != nil {
-		return options{}, err
-	}
-	o.scenarios = sc
 	return o, nil
 }
+
+// signalNotify delivers SIGINT and SIGTERM on c.
+func signalNotify(c chan os.Signal) { signal.Notify(c, os.Interrupt, syscall.SIGTERM) }
 
 // run sets everything up, measures, tears down and prints the report. The
 // exit code is 2 when the report says something went wrong: a request
@@ -136,56 +144,46 @@ func run(o options) (int, error) {
 	if o.micro {
 		return 0, micro()
 	}
-	env, err := setup(ctx)
+	if o.outage > 0 {
+		return 0, measureOutage(ctx, o.outage, o.outageRate, os.Stdout)
+	}
+	raiseFileLimit(4*o.streams + 4096)
+	env, err := setup(ctx, o.gateway)
 	if err != nil {
 		return 0, err
 	}
-	if o.outage > 0 {
-		err := measureOutage(ctx, env, o.outage, o.outageRate, os.Stdout)
-		env.close(context.Background())
-		return 0, err
-	}
-	rep := report{opts: o, database: env.db.where}
+	rep := &report{binary: o.gateway, database: env.db.where, pgLocal: env.db.local, rounds: o.rounds, idleRSS: env.idleRSS}
 	measureCtx, cancel := context.WithTimeout(ctx, o.maxTime)
 	defer cancel()
-	l := newLoader(o.concurrency, o.reqTimeout)
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return 0, fmt.Errorf("cpu profile: %w", err)
+	for _, s := range sections(env) {
+		if measureCtx.Err() != nil {
+			break
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return 0, fmt.Errorf("cpu profile: %w", err)
+		if !strings.Contains(s.name, o.only) {
+			continue
 		}
-		defer pprof.StopCPUProfile()
+		s.measure(measureCtx, o.scale, o.rounds, o.reqTimeout)
+		rep.sections = append(rep.sections, s)
 	}
-	for _, sc := range o.scenarios {
-		env.upstream.set(sc.handler())
-		for _, stream := range []bool{false, true} {
-			c := measure(measureCtx, l, env, sc, stream, o)
-			rep.comparisons = append(rep.comparisons, c)
-		}
+	_, rep.peakRSS = env.gatewayProc.memory()
+	var perr error
+	if o.only != "" {
+		o.streams = 0
+	} else if measureCtx.Err() == nil {
+		pr, err := takeProfiles(measureCtx, env, env.guarded, filepath.Join(env.dataDir, "profiles"), 10*time.Second)
+		rep.profiles, perr = &pr, err
 	}
-	var budgetRuns []budgetRun
-	var berr error
-	if fast, ok := findScenario(o.scenarios, "fast"); ok && measureCtx.Err() == nil {
-		env.upstream.set(fast.handler())
-		budgetRuns, berr = measureBudgets(measureCtx, l, env, fast.requests(false, o.scale))
-		for _, r := range budgetRuns {
-			rep.extraCalls += r.b.sent + warmupCount(fast.requests(false, o.scale), o.concurrency)
-			rep.extraFailures += r.b.errs.total()
-		}
+	if o.streams > 0 && measureCtx.Err() == nil {
+		h := holdStreams(measureCtx, env, env.guarded, o.streams)
+		rep.streams = &h
 	}
-	l.close()
 	refusal, rerr := measureUnknownModelRefusal(measureCtx, env.gateway)
+	rep.cut = measureCtx.Err() != nil
+	rep.calls = gatewayCalls.Load()
 	rep.shutdown = env.close(context.Background())
 	rep.print(os.Stdout)
-	if berr != nil {
-		return 0, fmt.Errorf("budgets: %w", berr)
-	}
-	if budgetRuns != nil {
-		printBudgets(os.Stdout, budgetRuns, o.concurrency)
+	if perr != nil {
+		return 0, fmt.Errorf("profiles: %w", perr)
 	}
 	if rerr != nil {
 		return 0, fmt.Errorf("unknown-model refusal: %w", rerr)
@@ -198,6 +196,21 @@ func run(o options) (int, error) {
 		return 2, nil
 	}
 	return 0, nil
+}
+
+// raiseFileLimit lifts this process's open-file limit (inherited by the
+// gateway) to at least n where the system allows: each held stream is a
+// client and an upstream connection.
+func raiseFileLimit(n int) {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil || l.Cur >= uint64(n) {
+		return
+	}
+	want := syscall.Rlimit{Cur: max(uint64(n), l.Cur), Max: max(uint64(n), l.Max)}
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) != nil {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
 }
 
 // micro measures, in-process, request validation and the routing decision.

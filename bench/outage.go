@@ -44,8 +44,21 @@ func (u *unreachable) InsertStarts(ctx context.Context, replica string, ss []rec
 // measureOutage records generations at rate per second for dur while the
 // database is unreachable, sampling the process's heap, then brings it back
 // and measures how fast the backlog is written. It prints what it saw.
-func measureOutage(ctx context.Context, env *environment, dur time.Duration, rate int, w io.Writer) error {
-	st := &unreachable{Store: store.New(env.db.pool)}
+func measureOutage(ctx context.Context, dur time.Duration, rate int, w io.Writer) error {
+	cfg, err := benchConfig()
+	if err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer db.stop()
+	defer db.pool.Close()
+	if err := store.Migrate(db.pool, "up"); err != nil {
+		return err
+	}
+	st := &unreachable{Store: store.New(db.pool)}
 	dir, err := os.MkdirTemp("", "perpetuo-outage-")
 	if err != nil {
 		return err
@@ -100,7 +113,7 @@ func measureOutage(ctx context.Context, env *environment, dur time.Duration, rat
 		return err
 	}
 	var written int
-	if err := env.db.pool.QueryRow(ctx, `SELECT count(*) FROM generations WHERE workspace_id = 'ws_bench'`).Scan(&written); err != nil {
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM generations WHERE workspace_id = 'ws_bench'`).Scan(&written); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "Database outage: %s at %d records/s (%d records)\n", dur, rate, n)

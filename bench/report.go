@@ -11,133 +11,179 @@ import (
 
 // report is everything the run found, printed as plain text.
 type report struct {
-	opts        options
-	database    string
-	comparisons []comparison
-	shutdown    shutdown
-	// extraCalls and extraFailures are the budget section's requests
-	// (warm-up included) and failures: they leave records too.
-	extraCalls, extraFailures int
+	binary   string
+	database string
+	pgLocal  bool
+	rounds   int
+	sections []*section
+	idleRSS  int64
+	peakRSS  int64 // the gateway's VmHWM before the held streams
+	profiles *profiles
+	streams  *heldStreams
+	shutdown shutdown
+	calls    int64 // requests sent to the gateway, warm-up included
+	cut      bool  // -max-time or an interrupt stopped the run early
 }
 
-// incomplete reports whether the run was cut short (-max-time or an
-// interrupt) before every planned request was sent.
-func (r report) incomplete() bool {
-	if len(r.comparisons) < 2*len(r.opts.scenarios) {
+// failures is the number of failed requests, warm-up included.
+func (r *report) failures() int {
+	n := 0
+	for _, s := range r.sections {
+		for _, b := range s.results {
+			n += b.errs.total()
+		}
+	}
+	if r.profiles != nil {
+		n += r.profiles.errs.total()
+	}
+	if r.streams != nil {
+		n += r.streams.errs.total()
+	}
+	return n
+}
+
+// incomplete reports whether some planned request was not sent.
+func (r *report) incomplete() bool {
+	if r.cut {
 		return true
 	}
-	for _, c := range r.comparisons {
-		if !c.complete() {
+	for _, s := range r.sections {
+		if !s.complete() {
 			return true
 		}
 	}
 	return false
 }
 
-// failures is the number of failed requests, warm-up included.
-func (r report) failures() int {
-	n := r.extraFailures
-	for _, c := range r.comparisons {
-		n += c.direct.errs.total() + c.gateway.errs.total()
-	}
-	return n
-}
-
-// gatewayCalls is the number of requests sent to the gateway.
-func (r report) gatewayCalls() int {
-	n := r.extraCalls
-	for _, c := range r.comparisons {
-		n += c.gatewayCalls
-	}
-	return n
-}
-
 // recordsMatch reports whether the gateway left one record per request.
-func (r report) recordsMatch() bool {
-	return r.shutdown.recordsErr == nil && r.shutdown.records == r.gatewayCalls()
+func (r *report) recordsMatch() bool {
+	return r.shutdown.recordsErr == nil && int64(r.shutdown.records) == r.calls
 }
 
-// failed reports whether the run must be reported as failed.
-func (r report) failed() bool {
-	return r.failures() > 0 || r.incomplete() || !r.recordsMatch() || r.shutdown.leakedConns > 0 ||
-		r.shutdown.err != nil
+func (r *report) failed() bool {
+	return r.failures() > 0 || r.incomplete() || !r.recordsMatch() || r.shutdown.err != nil
 }
 
-// print writes the report: the setup, the table and the checks.
-func (r report) print(w io.Writer) {
+const (
+	mib = 1 << 20
+	row = "%-15s %-17s %6s %8s %8s %8s %8s %8s %8s %7s %9s %9s %9s %5s\n"
+)
+
+// print writes the report: the setup, one table, the targets and the checks.
+func (r *report) print(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
-	title := "Perpetuo gateway overhead: the mock upstream called directly vs through the gateway"
+	title := "Perpetuo performance: the mock upstream direct, through a bare reverse proxy, and through Perpetuo"
 	p("\n%s\n%s", title, strings.Repeat("=", len(title)))
-	p("%s %s/%s, GOMAXPROCS=%d, NumCPU=%d", runtime.Version(), runtime.GOOS, runtime.GOARCH,
-		runtime.GOMAXPROCS(0), runtime.NumCPU())
-	p("NOTE: the load generator, the gateway and the mock upstream (all in this process) and PostgreSQL")
-	p("      share the same %d cores: the gateway's overhead includes competing with its own load.", runtime.NumCPU())
-	p("database:  %s, database %s (recreated for this run)", r.database, benchDatabase)
-	p("request:   system + user message (%d words), max_tokens %d; the mock echoes the %d words;",
-		len(strings.Fields(prompt)), maxTokens, len(strings.Fields(expectedReply)))
-	p("           streams ask for stream_options.include_usage; every reply is checked")
-	p("method:    warm-up per target, then the requests in two halves ordered direct, gateway, gateway,")
-	p("           direct, %d in flight; latency = until the body is read to the end; TTFT = until the first",
-		r.opts.concurrency)
-	p("           \"data:\" line; added = gateway percentile - direct percentile; gw/direct = gateway / direct;")
-	p("           CPU/request = user+system CPU of this process (client, mock and gateway; not PostgreSQL)")
-	p("           per successful request, so its added column is the gateway's own CPU cost")
-	p("caveats:   with more requests in flight than cores, the fast scenario saturates the CPUs and its")
-	p("           added latency is mostly queueing behind the gateway's CPU cost (-c 1 shows unloaded")
-	p("           latency); CPU/request also counts background work over the wall time (timers, GC, the")
-	p("           record writer), which dominates it in the slow realistic scenario; the realistic mock")
-	p("           paces with timers that fire up to ~1ms late when the process is idle, so differences of")
-	p("           a few ms there, even negative ones, are within that noise")
-	p("scenarios:")
-	for _, sc := range r.opts.scenarios {
-		p("  %-10s %s", sc.name, sc.about)
+	p("%s %s/%s, NumCPU=%d; gateway binary %s", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), r.binary)
+	p("database: %s, database %s (recreated for this run)", r.database, benchDatabase)
+	p("targets:  direct = the mock upstream (in the bench process); bare proxy = httputil.ReverseProxy, its own")
+	p("          process; perpetuo = the gateway binary with a key without limits; perpetuo, limits = a key with")
+	p("          a limit whose key and member each have a guardrail with a budget (three budgets per request).")
+	p("          Auth, policy, routing, validation, generation records and access logs are on in both.")
+	p("method:   closed loop; per section a warm-up per target, then %d interleaved rounds (the order rotates);", r.rounds)
+	p("          every reply is checked (the echo, [DONE]); latency = until the body ends; TTFT = until the first")
+	p("          data line; CPU/req = user+system CPU of the serving process (/proc) per request; PG/req = every")
+	p("          local postgres process's; CPU/chunk = CPU/req ÷ data lines per stream. All processes share the")
+	p("          same %d cores, so throughput is bounded by everyone's CPU; compare targets within a run.", runtime.NumCPU())
+	p("")
+	fmt.Fprintf(w, row, "section", "target", "n", "p50", "p90", "p99", "TTFT p50", "TTFT p99", "req/s", "×direct", "CPU/req", "CPU/chunk", "PG/req", "err")
+	fmt.Fprintln(w, strings.Repeat("-", 139))
+	for i, s := range r.sections {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		direct := throughput(s.results[0])
+		for j, t := range s.targets {
+			b := s.results[j]
+			d := latencies(b, false)
+			ttft50, ttft99, chunk := "", "", ""
+			if s.stream {
+				tt := latencies(b, true)
+				ttft50, ttft99 = ms(tt.percentile(50)), ms(tt.percentile(99))
+			}
+			cpu, pg := "-", "-"
+			if t.serving != nil {
+				cpu = us(cpuPerRequest(b))
+				if s.stream {
+					chunk = fmt.Sprintf("%.1fµs", float64(cpuPerRequest(b))/float64(time.Microsecond)/meanChunks(b))
+				}
+			}
+			if t.gateway && r.pgLocal {
+				pg = us(perRequest(b.pgCPU, b))
+			}
+			name := ""
+			if j == 0 {
+				name = s.name
+			}
+			fmt.Fprintf(w, row, name, t.name, fmt.Sprint(len(b.samples)), ms(d.percentile(50)), ms(d.percentile(90)), ms(d.percentile(99)),
+				ttft50, ttft99, fmt.Sprintf("%.0f", throughput(b)), ratio(throughput(b), direct), cpu, chunk, pg, fmt.Sprint(b.errs.total()))
+		}
 	}
 	p("")
-	r.printTable(w)
+	r.printTargets(w)
+	if pr := r.profiles; pr != nil {
+		p("\nprofiles of the gateway (perpetuo, limits; json c=16; %d requests):", pr.requests)
+		p("  CPU  %s (go tool pprof -top %s)", pr.cpuFile, pr.cpuFile)
+		for _, l := range pr.cpuTop {
+			p("    %s", l)
+		}
+		p("  allocations  %s (go tool pprof -sample_index=alloc_space -top %s)", pr.allocFile, pr.allocFile)
+		for _, l := range pr.allocTop {
+			p("    %s", l)
+		}
+	}
 	p("")
 	r.printChecks(w)
 }
 
-// row formats one line of the table.
-const row = "%-10s %-7s %9s %5s  %-12s %11s %11s %11s %10s\n"
-
-func (r report) printTable(w io.Writer) {
-	fmt.Fprintf(w, row, "scenario", "mode", "requests", "conc", "metric", "direct", "gateway", "added", "gw/direct")
-	fmt.Fprintln(w, strings.Repeat("-", 95))
-	for i, c := range r.comparisons {
-		if i > 0 {
-			fmt.Fprintln(w)
+// printTargets judges the gateway (with limits) against the targets.
+func (r *report) printTargets(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
 		}
-		lines := [][5]string{}
-		dl, gl := latencies(c.direct, false), latencies(c.gateway, false)
-		for _, q := range []float64{50, 90, 99} {
-			lines = append(lines, durationLine(fmt.Sprintf("latency p%g", q), dl.percentile(q), gl.percentile(q)))
+		return "NOT MET"
+	}
+	p("targets (perpetuo, limits against the bare proxy of the same run):")
+	for _, s := range r.sections {
+		px, ok1 := s.result("bare proxy")
+		gw, ok2 := s.result("perpetuo, limits")
+		d, ok3 := s.result("direct")
+		if !ok1 || !ok2 || !ok3 || len(gw.samples) == 0 {
+			continue
 		}
-		if c.stream {
-			dt, gt := latencies(c.direct, true), latencies(c.gateway, true)
+		switch {
+		case !s.stream && s.pad == 0 && s.conc > 1:
+			g, x := cpuPerRequest(gw), cpuPerRequest(px)
+			p("  %-15s gateway CPU/req %s ≤ proxy's %s (%.2f×): %s", s.name, us(g), us(x), g.Seconds()/x.Seconds(), verdict(g <= x))
+			if r.pgLocal {
+				pg := perRequest(gw.pgCPU, gw)
+				p("  %-15s PostgreSQL CPU/req %s < 20µs: %s", s.name, us(pg), verdict(pg < 20*time.Microsecond))
+			}
+		case !s.stream && s.conc == 1:
 			for _, q := range []float64{50, 99} {
-				lines = append(lines, durationLine(fmt.Sprintf("TTFT p%g", q), dt.percentile(q), gt.percentile(q)))
+				ga := latencies(gw, false).percentile(q) - latencies(d, false).percentile(q)
+				pa := latencies(px, false).percentile(q) - latencies(d, false).percentile(q)
+				p("  %-15s added latency p%g %s ≤ 1.2 × proxy's %s: %s", s.name, q, signedMS(ga), signedMS(pa), verdict(float64(ga) <= 1.2*float64(pa)))
 			}
+		case s.stream && s.conc == 1:
+			ga := latencies(gw, true).percentile(50) - latencies(d, true).percentile(50)
+			pa := latencies(px, true).percentile(50) - latencies(d, true).percentile(50)
+			p("  %-15s added TTFT p50 %s ≤ 1.2 × proxy's %s: %s", s.name, signedMS(ga), signedMS(pa), verdict(float64(ga) <= 1.2*float64(pa)))
 		}
-		dr, gr := throughput(c.direct), throughput(c.gateway)
-		lines = append(lines, [5]string{"throughput", fmt.Sprintf("%.0f/s", dr), fmt.Sprintf("%.0f/s", gr),
-			fmt.Sprintf("%+.0f/s", gr-dr), ratio(gr, dr)})
-		dc, gc := cpuPerRequest(c.direct), cpuPerRequest(c.gateway)
-		lines = append(lines, [5]string{"CPU/request", us(dc), us(gc), signedUS(gc - dc), ratio(gc.Seconds(), dc.Seconds())})
-		lines = append(lines, [5]string{"errors", fmt.Sprint(c.direct.errs.total()), fmt.Sprint(c.gateway.errs.total()), "", ""})
-		for j, l := range lines {
-			sc, mode, n, conc := "", "", "", ""
-			if j == 0 {
-				sc, mode, n, conc = c.scenario, c.mode(), fmt.Sprint(c.planned), fmt.Sprint(r.opts.concurrency)
-			}
-			fmt.Fprintf(w, row, sc, mode, n, conc, l[0], l[1], l[2], l[3], l[4])
-		}
+	}
+	p("  %-15s idle RSS %.1f MiB ≤ 35 MB (33.4 MiB): %s; peak over the load above %.1f MiB", "memory",
+		float64(r.idleRSS)/mib, verdict(r.idleRSS <= 35_000_000), float64(r.peakRSS)/mib)
+	if h := r.streams; h != nil {
+		p("  %-15s %d slow streams (%d at once at most) in %.1f MiB (from %.1f idle) ≤ 500 MiB, %d errors: %s",
+			"held streams", h.n, h.maxHeld, float64(h.peakRSS)/mib, float64(h.baseRSS)/mib, h.errs.total(),
+			verdict(h.peakRSS <= 500*mib && h.errs.total() == 0 && h.ok == h.n))
 	}
 }
 
-// printChecks reports failures, the generation records and the goroutines
-// left after shutdown.
-func (r report) printChecks(w io.Writer) {
+// printChecks reports failures and the generation records.
+func (r *report) printChecks(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	sd := r.shutdown
 	switch {
@@ -145,66 +191,72 @@ func (r report) printChecks(w io.Writer) {
 		p("generation records: NOT CHECKED: %v", sd.recordsErr)
 	case r.recordsMatch():
 		p("generation records: %d written for %d gateway requests (warm-up included), %d of them successful: ok",
-			sd.records, r.gatewayCalls(), sd.okRecords)
+			sd.records, r.calls, sd.okRecords)
 	default:
 		p("generation records: MISMATCH: %d written for %d gateway requests (warm-up included), %d successful",
-			sd.records, r.gatewayCalls(), sd.okRecords)
+			sd.records, r.calls, sd.okRecords)
 	}
-	if sd.leakedConns > 0 {
-		p("database pool: LEAK: %d connection(s) still acquired after the gateway closed; pool not closed", sd.leakedConns)
-	} else {
-		p("database pool: no connection left acquired after the gateway closed: ok")
-	}
-	if sd.migrationLeak > 0 {
-		p("WARNING: store.Migrate left %d connection(s) acquired on its pool (never released, so pgxpool.Pool.Close",
-			sd.migrationLeak)
-		p("         would block forever); the benchmark migrates through a separate pool and abandons it,")
-		p("         so its background goroutine outlives the shutdown")
-	}
-	p("goroutines: %d before setup, %d after shutdown", sd.goroutinesAt[0], sd.goroutinesAt[1])
 	if !r.failed() {
-		p("result: every request succeeded and was checked")
+		p("result: every request succeeded and was checked; the gateway stopped cleanly")
 		return
 	}
-	banner := strings.Repeat("!", 95)
+	banner := strings.Repeat("!", 100)
 	p("\n%s", banner)
 	if r.incomplete() {
-		p("!! INCOMPLETE RUN: interrupted or -max-time %s ran out; some measurements are partial", r.opts.maxTime)
+		p("!! INCOMPLETE RUN: interrupted or -max-time ran out; some measurements are partial")
 	}
 	if n := r.failures(); n > 0 {
 		p("!! %d REQUESTS FAILED; their latencies are excluded from the table:", n)
-		for _, c := range r.comparisons {
-			for _, t := range []struct {
-				name string
-				b    batch
-			}{{directTarget, c.direct}, {gatewayTarget, c.gateway}} {
-				kinds := make([]string, 0, len(t.b.errs.counts))
-				for k := range t.b.errs.counts {
-					kinds = append(kinds, k)
-				}
-				slices.Sort(kinds)
-				for _, k := range kinds {
-					p("!!   %s/%s %s: %d × %s (e.g. %q)", c.scenario, c.mode(), t.name, t.b.errs.counts[k], k,
-						clip([]byte(t.b.errs.example[k])))
-				}
+		for _, s := range r.sections {
+			for i, t := range s.targets {
+				printTally(p, s.name+" "+t.name, s.results[i].errs)
 			}
+		}
+		if r.profiles != nil {
+			printTally(p, "profiling", r.profiles.errs)
+		}
+		if r.streams != nil {
+			printTally(p, "held streams", r.streams.errs)
 		}
 	}
 	if !r.recordsMatch() {
 		p("!! THE GATEWAY DID NOT LEAVE EXACTLY ONE GENERATION RECORD PER REQUEST (see above)")
 	}
-	if r.shutdown.err != nil {
-		p("!! SHUTDOWN FAILED: %v", r.shutdown.err)
-	}
-	if r.shutdown.leakedConns > 0 {
-		p("!! THE GATEWAY LEAKED %d DATABASE CONNECTION(S) (see above)", r.shutdown.leakedConns)
+	if sd.err != nil {
+		p("!! SHUTDOWN FAILED: %v", sd.err)
 	}
 	p("%s", banner)
 }
 
-// durationLine is a table line comparing two durations.
-func durationLine(metric string, direct, gateway time.Duration) [5]string {
-	return [5]string{metric, ms(direct), ms(gateway), signedMS(gateway - direct), ratio(gateway.Seconds(), direct.Seconds())}
+func printTally(p func(string, ...any), where string, t tally) {
+	kinds := make([]string, 0, len(t.counts))
+	for k := range t.counts {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		p("!!   %s: %d × %s (e.g. %q)", where, t.counts[k], k, clip([]byte(t.example[k])))
+	}
+}
+
+// meanChunks is the mean number of data lines per successful stream.
+func meanChunks(b batch) float64 {
+	if len(b.samples) == 0 {
+		return 1
+	}
+	n := 0
+	for _, s := range b.samples {
+		n += s.chunks
+	}
+	return max(float64(n)/float64(len(b.samples)), 1)
+}
+
+// perRequest is d per successful request of b.
+func perRequest(d time.Duration, b batch) time.Duration {
+	if len(b.samples) == 0 {
+		return 0
+	}
+	return d / time.Duration(len(b.samples))
 }
 
 // ms formats d in milliseconds.
@@ -222,15 +274,10 @@ func us(d time.Duration) string {
 	return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
 }
 
-// signedUS formats d in microseconds with its sign.
-func signedUS(d time.Duration) string {
-	return fmt.Sprintf("%+.0fµs", float64(d)/float64(time.Microsecond))
-}
-
 // ratio formats a/b, or "-" when b is zero.
 func ratio(a, b float64) string {
 	if b == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.2fx", a/b)
+	return fmt.Sprintf("%.2f", a/b)
 }

@@ -2,12 +2,7 @@ package main
 
 import (
 	"fmt"
-	"math"
-	"net/http"
 	"strings"
-	"time"
-
-	"github.com/perpetuo/perpetuo/internal/mockupstream"
 )
 
 // prompt is the user message of every request: about 30 words, which the
@@ -19,7 +14,8 @@ const prompt = "Summarise in two short sentences why connection pooling and care
 // so the whole prompt is echoed.
 const maxTokens = 50
 
-// Models requested directly from the mock and through the gateway.
+// Models requested directly from the mock (and through the bare proxy) and
+// through the gateway.
 const (
 	directModel  = "echo"
 	gatewayModel = "mock/echo"
@@ -32,75 +28,26 @@ var expectedReply = func() string {
 	return strings.Join(words[:min(len(words), maxTokens)], " ")
 }()
 
-// scenario is one upstream behaviour and how many requests to send in each
-// mode (at scale 1, per target).
-type scenario struct {
-	name     string
-	about    string
-	upstream mockupstream.Config
-	json     int // non-streaming requests
-	stream   int // streaming requests
-}
-
-// scenarios are every scenario, in the order they run.
-var scenarios = []scenario{
-	{
-		name:     "fast",
-		about:    "mock answers at once, streams unpaced: the difference is the gateway's own cost",
-		upstream: mockupstream.Config{},
-		json:     10000,
-		stream:   3000,
-	},
-	{
-		name:     "realistic",
-		about:    "mock waits 20ms before the response / first chunk, then streams 200 tokens/s",
-		upstream: mockupstream.Config{TTFT: 20 * time.Millisecond, TokensPerSecond: 200},
-		json:     2000,
-		stream:   600,
-	},
-}
-
-// selectScenarios resolves the -scenario flag.
-func selectScenarios(which string) ([]scenario, error) {
-	if which == "all" {
-		return scenarios, nil
+// chatBody is the JSON request for model, about 400 bytes plus pad bytes of
+// words in the system message (the mock echoes only the user message);
+// streaming requests also ask for the usage chunk, as most streaming
+// clients do.
+func chatBody(model string, stream bool, pad int) []byte {
+	system := "You are a concise technical assistant."
+	if pad > 0 {
+		var b strings.Builder
+		b.Grow(len(system) + pad + 16)
+		b.WriteString(system)
+		for b.Len() < len(system)+pad {
+			b.WriteString(" context")
+		}
+		system = b.String()
 	}
-	if s, ok := findScenario(scenarios, which); ok {
-		return []scenario{s}, nil
-	}
-	return nil, fmt.Errorf("unknown -scenario %q: use fast, realistic or all", which)
-}
-
-// handler is the mock upstream behaving as the scenario says.
-func (s scenario) handler() http.Handler { return mockupstream.New(s.upstream) }
-
-// requests is how many requests to send per target in a mode at scale.
-func (s scenario) requests(stream bool, scale float64) int {
-	n := s.json
-	if stream {
-		n = s.stream
-	}
-	return max(1, int(math.Round(float64(n)*scale)))
-}
-
-// chatBody is the JSON request for model; streaming requests also ask for
-// the usage chunk, as most streaming clients do.
-func chatBody(model string, stream bool) []byte {
 	b := fmt.Sprintf(`{"model":%q,"messages":[`+
-		`{"role":"system","content":"You are a concise technical assistant."},`+
-		`{"role":"user","content":%q}],"max_tokens":%d,"temperature":0.2`, model, prompt, maxTokens)
+		`{"role":"system","content":%q},`+
+		`{"role":"user","content":%q}],"max_tokens":%d,"temperature":0.2`, model, system, prompt, maxTokens)
 	if stream {
 		b += `,"stream":true,"stream_options":{"include_usage":true}`
 	}
 	return []byte(b + "}")
-}
-
-// findScenario returns the scenario named name among sc.
-func findScenario(sc []scenario, name string) (scenario, bool) {
-	for _, s := range sc {
-		if s.name == name {
-			return s, true
-		}
-	}
-	return scenario{}, false
 }

@@ -9,40 +9,35 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/perpetuo/perpetuo/internal/app"
-	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/config"
 	"github.com/perpetuo/perpetuo/internal/keys"
-	"github.com/perpetuo/perpetuo/internal/providers"
-	"github.com/perpetuo/perpetuo/internal/routing"
-	"github.com/perpetuo/perpetuo/internal/secrets"
 )
 
-// environment is everything under measurement: the mock upstream, the
-// gateway and its database, each started by setup and stopped by close.
+// environment is everything under measurement: the mock upstream (in this
+// process), the bare proxy and the gateway (each its own process, so their
+// CPU and memory are theirs alone) and the gateway's database.
 type environment struct {
-	direct  target
-	gateway target
+	direct, proxy, gateway, guarded target
 
-	upstream       *switchable
-	upstreamSrv    *http.Server
-	gatewaySrv     *http.Server
-	upstreamClient *http.Client // the gateway's client to the upstream
-	app            *app.App
-	db             database
-	goroutines     int // before setup
+	upstream    *switchable
+	upstreamSrv *http.Server
+	proxyProc   *child
+	gatewayProc *child
+	debugAddr   string // the gateway's profiler
+	dataDir     string
+	db          database
+	idleRSS     int64 // the gateway's, once ready and before any load
 }
 
-// setup starts the mock upstream, a fresh database and the gateway, and
-// bootstraps an API key for the gateway target.
-func setup(ctx context.Context) (_ *environment, err error) {
-	env := &environment{upstream: &switchable{}, goroutines: runtime.NumGoroutine()}
+// setup starts the mock upstream, a fresh database, the proxy and the
+// gateway binary, and makes the gateway's keys.
+func setup(ctx context.Context, binary string) (_ *environment, err error) {
+	env := &environment{upstream: &switchable{}}
 	defer func() {
 		if err != nil {
 			_ = env.close(context.Background())
@@ -53,110 +48,80 @@ func setup(ctx context.Context) (_ *environment, err error) {
 	if err != nil {
 		return nil, err
 	}
+	env.dataDir = cfg.DataDir
+	if _, err := os.Stat(binary); err != nil {
+		return nil, fmt.Errorf("gateway binary %s: %w (run make bench, or go build -o bin/perpetuo ./cmd/perpetuo)", binary, err)
+	}
 
-	env.upstream.set(http.NotFoundHandler())
+	env.upstream.set(fastUpstream())
 	srv, upAddr, err := serve(env.upstream)
 	if err != nil {
 		return nil, fmt.Errorf("start mock upstream: %w", err)
 	}
 	env.upstreamSrv = srv
-	env.direct = target{name: directTarget, url: "http://" + upAddr + "/v1/chat/completions", model: directModel}
+	env.direct = target{name: "direct", url: "http://" + upAddr + "/v1/chat/completions", model: directModel}
 
 	fmt.Fprintln(os.Stderr, "bench: preparing database", benchDatabase)
 	if env.db, err = openDatabase(ctx, cfg, log); err != nil {
 		return nil, err
 	}
+	if env.proxyProc, err = startProxy(ctx, cfg.DataDir, upAddr); err != nil {
+		return nil, err
+	}
+	env.proxy = target{name: "bare proxy", url: "http://" + env.proxyProc.addr + "/v1/chat/completions",
+		model: directModel, serving: env.proxyProc}
 
-	cat, err := catalog.Default()
-	if err != nil {
-		return nil, fmt.Errorf("load catalog: %w", err)
-	}
-	// BYOK is not exercised: the key only has to exist for this run.
-	master, err := secrets.GenerateKey()
-	if err != nil {
-		return nil, fmt.Errorf("generate master key: %w", err)
-	}
-	env.upstreamClient = providers.NewHTTPClient()
-	env.app, err = app.New(app.Options{
-		Pool:       env.db.pool,
-		Catalog:    cat,
-		Operator:   routing.Set{"mock": {Provider: "mock", BaseURL: "http://" + upAddr + "/v1"}},
-		Keyring:    secrets.NewKeyring(master),
-		Log:        log,
-		HTTPClient: env.upstreamClient,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("build gateway: %w", err)
-	}
+	fmt.Fprintln(os.Stderr, "bench: starting the gateway", binary)
 	key := keys.Generate()
-	if _, created, err := env.app.Store.Bootstrap(ctx, key, time.Now()); err != nil {
-		return nil, fmt.Errorf("bootstrap API key: %w", err)
-	} else if !created {
-		return nil, fmt.Errorf("bootstrap API key: database %s was not empty", benchDatabase)
+	if env.gatewayProc, env.debugAddr, err = startGateway(ctx, binary, cfg.DataDir, env.db.url, upAddr, key); err != nil {
+		return nil, err
 	}
-	srv, gwAddr, err := serve(env.app.Handler)
-	if err != nil {
-		return nil, fmt.Errorf("start gateway: %w", err)
+	time.Sleep(time.Second) // let start-up garbage be collected
+	env.idleRSS, _ = env.gatewayProc.memory()
+	env.gateway = target{name: "perpetuo", url: "http://" + env.gatewayProc.addr + "/v1/chat/completions",
+		model: gatewayModel, token: key, serving: env.gatewayProc, gateway: true}
+	if env.guarded, err = guardedTarget(ctx, env.gateway); err != nil {
+		return nil, fmt.Errorf("make the limited key: %w", err)
 	}
-	env.gatewaySrv = srv
-	env.gateway = target{name: gatewayTarget, url: "http://" + gwAddr + "/v1/chat/completions", model: gatewayModel, token: key}
 	return env, nil
 }
 
 // shutdown is what close found while stopping.
 type shutdown struct {
-	records    int // generation rows after the final flush
+	records    int // generation rows after the gateway stopped
 	okRecords  int // of which status 200 and not cancelled
 	recordsErr error
-	// leakedConns are pool connections still acquired once the gateway
-	// was closed (the pool is then not closed: Close would wait forever).
-	leakedConns   int
-	migrationLeak int    // see database.migrationLeak
-	goroutinesAt  [2]int // before setup, after close
-	err           error  // what failed while stopping
+	err        error // what failed while stopping
 }
 
-// close stops the gateway (flushing its generation records), counts the
-// records, then stops the upstream and the database. It tolerates a
-// partially set up environment; failures end up in shutdown.err.
+// close stops the gateway (SIGTERM: it drains, flushes its records and
+// exits), counts the records, then stops the proxy, the upstream and the
+// database. It tolerates a partially set up environment.
 func (e *environment) close(ctx context.Context) shutdown {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var errs []error
-	sd := shutdown{recordsErr: errors.New("not counted"), migrationLeak: e.db.migrationLeak}
-	if e.gatewaySrv != nil {
-		if err := e.gatewaySrv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop gateway server: %w", err))
+	sd := shutdown{recordsErr: errors.New("not counted")}
+	if e.gatewayProc != nil {
+		if err := e.gatewayProc.stop(60 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
+		if e.db.pool != nil {
+			sd.records, sd.okRecords, sd.recordsErr = countRecords(ctx, e.db.pool)
 		}
 	}
-	if e.app != nil {
-		// Flush first so a flush failure is reported on its own line;
-		// Close flushes what is left too.
-		if err := e.app.Recorder.Flush(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("flush generation records: %w", err))
-		}
-		if err := e.app.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("close gateway: %w", err))
-		}
-		sd.records, sd.okRecords, sd.recordsErr = countRecords(ctx, e.db.pool)
-	}
-	if e.upstreamClient != nil {
-		e.upstreamClient.CloseIdleConnections()
+	if err := e.proxyProc.stop(10 * time.Second); err != nil {
+		errs = append(errs, err)
 	}
 	if e.upstreamSrv != nil {
-		if err := e.upstreamSrv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop mock upstream: %w", err))
-		}
+		_ = e.upstreamSrv.Close()
 	}
 	if e.db.pool != nil {
-		if sd.leakedConns = int(e.db.pool.Stat().AcquiredConns()); sd.leakedConns == 0 {
-			e.db.pool.Close()
-		}
+		e.db.pool.Close()
 	}
 	if e.db.stop != nil {
 		e.db.stop()
 	}
-	sd.goroutinesAt = [2]int{e.goroutines, settledGoroutines(e.goroutines, 2*time.Second)}
 	sd.err = errors.Join(errs...)
 	return sd
 }
@@ -169,19 +134,6 @@ func countRecords(ctx context.Context, pool *pgxpool.Pool) (total, ok int, err e
 		return 0, 0, fmt.Errorf("count generation records: %w", err)
 	}
 	return total, ok, nil
-}
-
-// settledGoroutines waits up to limit for the goroutine count to fall back
-// to baseline, and returns the last count.
-func settledGoroutines(baseline int, limit time.Duration) int {
-	deadline := time.Now().Add(limit)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= baseline || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // serve serves h on a fresh 127.0.0.1 port with the gateway's server
@@ -197,7 +149,7 @@ func serve(h http.Handler) (*http.Server, string, error) {
 }
 
 // switchable serves with the handler set last, so one upstream server (and
-// the gateway's pooled connections to it) serves every scenario.
+// the pooled connections to it) serves every section.
 type switchable struct{ h atomic.Pointer[http.Handler] }
 
 func (s *switchable) set(h http.Handler) { s.h.Store(&h) }

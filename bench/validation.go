@@ -170,7 +170,7 @@ func measureUnknownModelRefusal(ctx context.Context, gw target) (refusalResult, 
 	body := b.Bytes()
 	res := refusalResult{bytes: len(body), requests: 10}
 	client := &http.Client{Timeout: time.Minute}
-	cpu0, t0 := processCPU(), time.Now()
+	cpu0, t0 := gw.serving.cpu(), time.Now()
 	for range res.requests {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, gw.url, bytes.NewReader(body))
 		if err != nil {
@@ -187,11 +187,11 @@ func measureUnknownModelRefusal(ctx context.Context, gw target) (refusalResult, 
 		res.status = resp.StatusCode
 	}
 	res.latency = time.Since(t0) / time.Duration(res.requests)
-	res.cpu = (processCPU() - cpu0) / time.Duration(res.requests)
+	res.cpu = (gw.serving.cpu() - cpu0) / time.Duration(res.requests)
 	return res, nil
 }
 
 func (r refusalResult) print(w io.Writer) {
-	fmt.Fprintf(w, "\nunknown model, %d-byte body of 240,000 messages, through the gateway: HTTP %d, %s per request, %s CPU per request (client included; %d requests)\n",
+	fmt.Fprintf(w, "\nunknown model, %d-byte body of 240,000 messages, through the gateway: HTTP %d, %s per request, %s gateway CPU per request (%d requests)\n",
 		r.bytes, r.status, r.latency.Round(time.Microsecond*10), r.cpu.Round(time.Microsecond*10), r.requests)
 }
