@@ -185,6 +185,23 @@ func statCPU(raw []byte) time.Duration {
 	return time.Duration(ut+st) * tick
 }
 
+// statChildrenCPU reads cutime + cstime (reaped children) from a
+// /proc/<pid>/stat line.
+func statChildrenCPU(raw []byte) time.Duration {
+	end := bytes.LastIndexByte(raw, ')')
+	if end < 0 {
+		return 0
+	}
+	f := strings.Fields(string(raw[end+1:]))
+	if len(f) < 15 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[13], 10, 64)
+	st, _ := strconv.ParseInt(f[14], 10, 64)
+	const tick = 10 * time.Millisecond
+	return time.Duration(ut+st) * tick
+}
+
 // memory is the process's resident set now and at its peak, in bytes.
 func (c *child) memory() (rss, peak int64) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.pid()))

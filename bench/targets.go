@@ -76,8 +76,9 @@ func guardedTarget(ctx context.Context, gw target) (target, error) {
 
 // postgresCPU is the user + system CPU time of every process named
 // postgres on this machine (the managed cluster's), or 0 when /proc
-// cannot tell. The gateway's pool keeps its connections, so the backends
-// that do its work live through a whole round.
+// cannot tell, including the processes that have exited (autovacuum
+// workers come and go): their time is in the postmaster's children's
+// counters once it has reaped them.
 func postgresCPU() time.Duration {
 	stats, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
@@ -93,7 +94,7 @@ func postgresCPU() time.Duration {
 		if open < 0 || end < open || string(raw[open+1:end]) != "postgres" {
 			continue
 		}
-		total += statCPU(raw)
+		total += statCPU(raw) + statChildrenCPU(raw)
 	}
 	return total
 }

@@ -12,6 +12,39 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+type GenerationCopyParams struct {
+	ID                 string
+	WorkspaceID        string
+	KeyID              string
+	MemberID           string
+	RequestedModel     string
+	Model              *string
+	Provider           *string
+	UpstreamID         *string
+	App                *string
+	EndUser            *string
+	SessionID          *string
+	Streamed           bool
+	Cancelled          bool
+	Status             int32
+	ErrorType          *string
+	FinishReason       *string
+	NativeFinishReason *string
+	PromptTokens       int32
+	CompletionTokens   int32
+	ReasoningTokens    int32
+	CachedTokens       int32
+	CostUsd            decimal.Decimal
+	IsByok             bool
+	LatencyMs          int32
+	TtftMs             *int32
+	Attempts           []byte
+	CreatedAt          time.Time
+	UsageEstimated     bool
+	Anomaly            *string
+	Routing            []byte
+}
+
 const generationGetByID = `-- name: GenerationGetByID :one
 SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing FROM generations WHERE id = $1 AND workspace_id = $2
 `
@@ -303,6 +336,16 @@ func (q *Queries) GenerationList(ctx context.Context, arg GenerationListParams) 
 	return items, nil
 }
 
+const generationStartDelete = `-- name: GenerationStartDelete :exec
+DELETE FROM generation_starts WHERE id = ANY($1::text[])
+`
+
+// Removes the start markers of streams whose records are written.
+func (q *Queries) GenerationStartDelete(ctx context.Context, id []string) error {
+	_, err := q.db.Exec(ctx, generationStartDelete, id)
+	return err
+}
+
 const generationStartsInterrupt = `-- name: GenerationStartsInterrupt :execrows
 WITH dead AS (
     DELETE FROM generation_starts s
@@ -327,6 +370,52 @@ func (q *Queries) GenerationStartsInterrupt(ctx context.Context, deadBefore time
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const keyUsageAdd = `-- name: KeyUsageAdd :exec
+WITH d AS (
+    SELECT unnest($1::text[]) AS key_id, unnest($2::timestamptz[]) AS day,
+           unnest($3::text[])::numeric AS usage, unnest($4::text[])::numeric AS byok_usage
+), spent AS (
+    SELECT key_id, 'lifetime'::text AS period, timestamptz '1970-01-01 00:00:00+00' AS start,
+           sum(usage) AS usage, sum(byok_usage) AS byok_usage
+    FROM d GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'daily'::text AS period, day AS start, sum(usage) AS usage, sum(byok_usage) AS byok_usage
+    FROM d GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'weekly'::text AS period, date_trunc('week', day AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+           sum(usage) AS usage, sum(byok_usage) AS byok_usage
+    FROM d GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'monthly'::text AS period, date_trunc('month', day AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+           sum(usage) AS usage, sum(byok_usage) AS byok_usage
+    FROM d GROUP BY 1, 3
+)
+INSERT INTO key_usage AS u (key_id, period, period_start, usage, byok_usage)
+SELECT key_id, period, start, usage, byok_usage FROM spent ORDER BY 1, 2, 3
+ON CONFLICT (key_id, period, period_start) DO UPDATE
+    SET usage = u.usage + EXCLUDED.usage, byok_usage = u.byok_usage + EXCLUDED.byok_usage
+`
+
+type KeyUsageAddParams struct {
+	KeyID     []string
+	Day       []time.Time
+	Usage     []string
+	ByokUsage []string
+}
+
+// Adds a flush's spend to the key usage rollups: its records summed per key
+// and UTC day by the caller, each sum spread over the four periods, upserted
+// in key order so that concurrent flushes lock rows in the same order.
+func (q *Queries) KeyUsageAdd(ctx context.Context, arg KeyUsageAddParams) error {
+	_, err := q.db.Exec(ctx, keyUsageAdd,
+		arg.KeyID,
+		arg.Day,
+		arg.Usage,
+		arg.ByokUsage,
+	)
+	return err
 }
 
 const keyUsageGet = `-- name: KeyUsageGet :many

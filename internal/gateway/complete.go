@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
+	"github.com/perpetuo/perpetuo/internal/jsonedit"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
@@ -65,13 +65,9 @@ func (r *run) completed(c routing.Candidate, comp *providers.Completion) (*Respo
 	r.rec.UpstreamID, r.rec.FinishReason = comp.UpstreamID, comp.FinishReason
 	r.rec.NativeFinishReason = comp.FinishReason
 	r.rec.Status = 200
-	body, err := r.decorate(comp.Body)
+	body, err := r.decorate(comp.Body, jsonedit.Raw("usage", r.usageJSON()))
 	if err != nil {
 		return nil, r.fail(context.Background(), fmt.Errorf("decorate response: %w", err))
-	}
-	body, err = sjson.SetRawBytes(body, "usage", r.usageJSON())
-	if err != nil {
-		return nil, r.fail(context.Background(), fmt.Errorf("set usage: %w", err))
 	}
 	return &Response{GenerationID: r.rec.ID, Body: body, finish: r.finish}, nil
 }
@@ -84,15 +80,13 @@ func (r *run) usage(c routing.Candidate, u providers.Usage) {
 }
 
 // decorate sets the generation id, the served model and the provider on a
-// chat.completion or chunk document.
-func (r *run) decorate(doc []byte) ([]byte, error) {
-	var err error
-	for _, kv := range [][2]string{{"id", r.rec.ID}, {"model", r.rec.Model}, {"provider", r.rec.Provider}} {
-		if doc, err = sjson.SetBytes(doc, kv[0], kv[1]); err != nil {
-			return nil, fmt.Errorf("set %s: %w", kv[0], err)
-		}
-	}
-	return doc, nil
+// chat.completion or chunk document, with the further edits in the same
+// pass.
+func (r *run) decorate(doc []byte, more ...jsonedit.Edit) ([]byte, error) {
+	var buf [4]jsonedit.Edit // on the stack for what the callers pass
+	edits := append(buf[:0], jsonedit.String("id", r.rec.ID), jsonedit.String("model", r.rec.Model),
+		jsonedit.String("provider", r.rec.Provider))
+	return jsonedit.Object(doc, append(edits, more...)...)
 }
 
 // usageJSON renders usage in OpenAI's shape plus cost, is_byok and

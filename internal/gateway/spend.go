@@ -4,9 +4,8 @@ import (
 	"fmt"
 
 	"github.com/shopspring/decimal"
-	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
+	"github.com/perpetuo/perpetuo/internal/jsonedit"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
@@ -57,22 +56,21 @@ func (r *run) capped(body []byte, c routing.Candidate) []byte {
 	if r.hold == nil {
 		return body
 	}
-	capTokens := r.boundsFor(c).output
-	set := false
-	for _, f := range []string{"max_tokens", "max_completion_tokens"} {
-		if gjson.GetBytes(body, f).Exists() {
-			body, _ = sjson.SetBytes(body, f, capTokens)
-			set = true
-		}
+	// Whichever of the two the client set is capped; if neither, field is
+	// added: max_tokens is what every OpenAI-compatible server reads, but
+	// OpenAI's reasoning models refuse it.
+	field, other := "max_tokens", "max_completion_tokens"
+	if c.Provider.Slug == "openai" || c.Provider.Slug == "azure" {
+		field, other = other, field
 	}
-	if !set {
-		field := "max_tokens" // what every OpenAI-compatible server reads
-		if c.Provider.Slug == "openai" || c.Provider.Slug == "azure" {
-			field = "max_completion_tokens" // OpenAI's reasoning models refuse max_tokens
-		}
-		body, _ = sjson.SetBytes(body, field, capTokens)
+	out, err := jsonedit.Object(body, jsonedit.Int(field, r.boundsFor(c).output).Or(other))
+	if err != nil {
+		// Cannot happen: the server decoded the body as a JSON object. The
+		// clamp on reported usage still holds the cost to the reservation.
+		r.g.log.Error("cannot cap output tokens", "generation", r.rec.ID, "err", err)
+		return body
 	}
-	return body
+	return out
 }
 
 // clamp keeps reported usage within what the request could possibly use on

@@ -8,8 +8,8 @@ import (
 	"net/http"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
+	"github.com/perpetuo/perpetuo/internal/jsonedit"
 	"github.com/perpetuo/perpetuo/internal/sse"
 )
 
@@ -42,28 +42,23 @@ func NewOpenAI(trusted, guarded *http.Client) *OpenAI {
 // to what the adapter reads and, for streams, usage requested so the last
 // chunk carries it.
 func UpstreamBody(body []byte, upstreamModel string, stream bool) ([]byte, error) {
-	out := body
-	var err error
+	edits := make([]jsonedit.Edit, 0, 16) // a constant size keeps it on the stack
 	for _, f := range extensionFields {
-		if gjson.GetBytes(out, f).Exists() {
-			if out, err = sjson.DeleteBytes(out, f); err != nil {
-				return nil, fmt.Errorf("remove %s: %w", f, err)
-			}
-		}
+		edits = append(edits, jsonedit.Delete(f))
 	}
-	if out, err = sjson.SetBytes(out, "model", upstreamModel); err != nil {
-		return nil, fmt.Errorf("set model: %w", err)
+	edits = append(edits, jsonedit.String("model", upstreamModel), jsonedit.Bool("stream", stream))
+	if stream { // overrides the deletion of the client's stream_options
+		edits = append(edits, jsonedit.Raw("stream_options", includeUsage))
 	}
-	if out, err = sjson.SetBytes(out, "stream", stream); err != nil {
-		return nil, fmt.Errorf("set stream: %w", err)
-	}
-	if stream {
-		if out, err = sjson.SetRawBytes(out, "stream_options", []byte(`{"include_usage":true}`)); err != nil {
-			return nil, fmt.Errorf("set stream_options: %w", err)
-		}
+	out, err := jsonedit.Object(body, edits...)
+	if err != nil {
+		return nil, fmt.Errorf("rewrite request: %w", err)
 	}
 	return out, nil
 }
+
+// includeUsage asks a streaming upstream to report usage in its last chunk.
+var includeUsage = []byte(`{"include_usage":true}`)
 
 func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 	url, err := endpointURL(c.BaseURL, "/chat/completions")

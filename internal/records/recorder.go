@@ -291,7 +291,9 @@ func (r *Recorder) Run(ctx context.Context) {
 
 // Flush writes every pending start marker and record now: those in memory,
 // then those spilled. On failure to reach the database they stay pending
-// and are retried by the next flush.
+// and are retried by the next flush. Records queued while it writes wait
+// for the next flush: under load, draining them as they come would write
+// batches of a few rows, whose per-statement cost then dominates.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
@@ -299,8 +301,10 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	if err := r.flushStarts(ctx); err != nil {
 		return err
 	}
+	queued := r.queued()
 	for {
-		batch, commit := r.nextBatch()
+		batch, commit := r.nextBatch(queued)
+		queued -= len(batch)
 		if len(batch) == 0 {
 			return nil
 		}
@@ -335,11 +339,19 @@ func (r *Recorder) flushStarts(ctx context.Context) error {
 	return nil
 }
 
-// nextBatch returns the oldest pending records and how to mark them written.
-func (r *Recorder) nextBatch() ([]Generation, func() error) {
+// queued is the number of records waiting in memory.
+func (r *Recorder) queued() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.queue)
+}
+
+// nextBatch returns the oldest pending records, at most limit of those in
+// memory, and how to mark them written; spilled ones after those.
+func (r *Recorder) nextBatch(limit int) ([]Generation, func() error) {
 	max := r.opts.BatchSize * 4
 	r.mu.Lock()
-	if n := min(len(r.queue), max); n > 0 {
+	if n := min(len(r.queue), max, limit); n > 0 {
 		batch := make([]Generation, n)
 		for i, id := range r.queue[:n] {
 			batch[i] = r.pending[id]
@@ -412,6 +424,9 @@ func (r *Recorder) write(ctx context.Context, batch []Generation) error {
 func (r *Recorder) Close(ctx context.Context) error {
 	r.closed.Do(func() { close(r.done) })
 	err := r.Flush(ctx)
+	for err == nil && r.queued() > 0 { // recorded while the last flush wrote
+		err = r.Flush(ctx)
+	}
 	if err != nil && r.spill != nil {
 		r.mu.Lock()
 		moved := make([]Generation, 0, len(r.queue))

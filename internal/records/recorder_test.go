@@ -135,3 +135,53 @@ func TestGetWaitsForARecentRecordOfAnotherReplica(t *testing.T) {
 	require.ErrorIs(t, err, records.ErrNotFound)
 	require.Less(t, time.Since(start), time.Second, "a recent unknown id is waited for briefly, not forever")
 }
+
+// gated blocks each insert until released, and remembers batch sizes.
+type gated struct {
+	*store.Store
+	entered chan int
+	release chan struct{}
+}
+
+func (g *gated) InsertGenerations(ctx context.Context, gs []records.Generation) error {
+	g.entered <- len(gs)
+	<-g.release
+	return g.Store.InsertGenerations(ctx, gs)
+}
+
+// TestFlushWritesWhatWasQueuedWhenItBegan: records arriving while a flush
+// writes wait for the next one, so a busy gateway writes large batches
+// instead of chasing each new record with a batch of a few rows.
+func TestFlushWritesWhatWasQueuedWhenItBegan(t *testing.T) {
+	t.Parallel()
+	st := &gated{Store: store.New(pgtest.New(t)), entered: make(chan int, 4), release: make(chan struct{})}
+	rec := newRecorder(t, st, records.Options{})
+	for range 10 {
+		rec.Record(gen("ws_batch"))
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- rec.Flush(context.Background()) }()
+	require.Equal(t, 10, <-st.entered)
+	for range 5 {
+		rec.Record(gen("ws_batch")) // while the first batch is being written
+	}
+	st.release <- struct{}{}
+	select {
+	case err := <-flushed:
+		require.NoError(t, err)
+	case n := <-st.entered:
+		close(st.release)
+		t.Fatalf("the flush went on to write %d records queued after it began", n)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the flush did not return")
+	}
+	require.Equal(t, 5, rec.Pending(), "the five newer records wait for the next flush")
+
+	go func() { flushed <- rec.Flush(context.Background()) }()
+	require.Equal(t, 5, <-st.entered)
+	st.release <- struct{}{}
+	require.NoError(t, <-flushed)
+	require.Zero(t, rec.Pending())
+	close(st.release)
+	require.NoError(t, rec.Close(context.Background()))
+}

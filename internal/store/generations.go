@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
@@ -14,19 +15,113 @@ import (
 	"github.com/perpetuo/perpetuo/internal/records"
 )
 
-// InsertGenerations implements records.Store with one idempotent statement
-// for the whole batch (its rows as parallel arrays), so retrying a batch
-// never fails on rows it wrote and the usage rollups take one upsert per key
-// and period.
+// InsertGenerations implements records.Store. A batch is written with COPY,
+// its key usage rollups and the removal of its stream start markers in the
+// same transaction (a few rows each: the sums are per key and day). A
+// batch retried after a commit whose answer was lost finds its rows there:
+// COPY fails on the primary key, and the batch takes the idempotent
+// statement instead, which skips the rows that exist and counts only the
+// new ones.
 func (s *Store) InsertGenerations(ctx context.Context, gs []records.Generation) error {
+	err := s.copyGenerations(ctx, gs)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == "generations" {
+		return s.insertGenerations(ctx, gs)
+	}
+	if err != nil {
+		return fmt.Errorf("copy %d generations: %w", len(gs), rejected(err))
+	}
+	return nil
+}
+
+// copyGenerations is InsertGenerations' fast path.
+func (s *Store) copyGenerations(ctx context.Context, gs []records.Generation) error {
+	rows := make([]db.GenerationCopyParams, len(gs))
+	type day struct {
+		key string
+		at  time.Time
+	}
+	spent := map[day]*[2]decimal.Decimal{} // usage, byok usage
+	var days []day
+	ids := make([]string, len(gs))
+	for i, g := range gs {
+		attempts, err := attemptsJSON(g)
+		if err != nil {
+			return err
+		}
+		var ttft *int32 // none
+		if g.TTFT > 0 {
+			ms := max(int32(g.TTFT.Milliseconds()), 1)
+			ttft = &ms
+		}
+		rows[i] = db.GenerationCopyParams{ID: g.ID, WorkspaceID: g.WorkspaceID, KeyID: g.KeyID, MemberID: g.MemberID,
+			RequestedModel: g.RequestedModel, Model: ptr(g.Model), Provider: ptr(g.Provider), UpstreamID: ptr(g.UpstreamID),
+			App: ptr(g.App), EndUser: ptr(g.User), SessionID: ptr(g.SessionID), Streamed: g.Streamed, Cancelled: g.Cancelled,
+			Status: int32(g.Status), ErrorType: ptr(g.ErrorType), FinishReason: ptr(g.FinishReason),
+			NativeFinishReason: ptr(g.NativeFinishReason), PromptTokens: int32(g.PromptTokens),
+			CompletionTokens: int32(g.CompletionTokens), ReasoningTokens: int32(g.ReasoningTokens), CachedTokens: int32(g.CachedTokens),
+			CostUsd: g.Cost, IsByok: g.BYOK, LatencyMs: int32(g.Latency.Milliseconds()), TtftMs: ttft, Attempts: attempts,
+			CreatedAt: g.CreatedAt, UsageEstimated: g.UsageEstimated, Anomaly: ptr(g.Anomaly), Routing: nilIfEmpty(g.Routing)}
+		at := g.CreatedAt.UTC()
+		d := day{g.KeyID, time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)}
+		sum := spent[d]
+		if sum == nil {
+			sum = &[2]decimal.Decimal{}
+			spent[d] = sum
+			days = append(days, d)
+		}
+		if g.BYOK {
+			sum[1] = sum[1].Add(g.Cost)
+		} else {
+			sum[0] = sum[0].Add(g.Cost)
+		}
+		ids[i] = g.ID
+	}
+	var add db.KeyUsageAddParams
+	for _, d := range days {
+		add.KeyID, add.Day = append(add.KeyID, d.key), append(add.Day, d.at)
+		add.Usage, add.ByokUsage = append(add.Usage, spent[d][0].String()), append(add.ByokUsage, spent[d][1].String())
+	}
+	return s.tx(ctx, func(_ pgx.Tx, q *db.Queries) error {
+		if _, err := q.GenerationCopy(ctx, rows); err != nil {
+			return err
+		}
+		if err := q.KeyUsageAdd(ctx, add); err != nil {
+			return err
+		}
+		// A start marker may exist for any record whose id a client holds.
+		return q.GenerationStartDelete(ctx, ids)
+	})
+}
+
+// attemptsJSON is g's attempts as the JSON array stored with it.
+func attemptsJSON(g records.Generation) ([]byte, error) {
+	if g.Attempts == nil {
+		return []byte("[]"), nil
+	}
+	b, err := json.Marshal(g.Attempts)
+	if err != nil {
+		return nil, fmt.Errorf("encode attempts of %s: %w", g.ID, err)
+	}
+	return b, nil
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// insertGenerations writes a batch with one idempotent statement (its rows
+// as parallel arrays): rows that exist are skipped, and the usage rollups
+// grow by the new rows only.
+func (s *Store) insertGenerations(ctx context.Context, gs []records.Generation) error {
 	var p db.GenerationInsertManyParams
 	for _, g := range gs {
-		attempts, err := json.Marshal(g.Attempts)
+		attempts, err := attemptsJSON(g)
 		if err != nil {
-			return fmt.Errorf("encode attempts of %s: %w", g.ID, err)
-		}
-		if g.Attempts == nil {
-			attempts = []byte("[]")
+			return err
 		}
 		p.ID, p.WorkspaceID = append(p.ID, g.ID), append(p.WorkspaceID, g.WorkspaceID)
 		p.KeyID, p.MemberID = append(p.KeyID, g.KeyID), append(p.MemberID, g.MemberID)

@@ -146,3 +146,51 @@ WHERE workspace_id = @workspace_id
   AND (created_at, id) < (@cursor_at::timestamptz, @cursor_id::text)
 ORDER BY created_at DESC, id DESC
 LIMIT @page_size::int;
+
+-- name: GenerationCopy :copyfrom
+-- The fast path of a flush: its records in one COPY, in the transaction
+-- that also adds them to the key usage rollups (KeyUsageAdd) and removes
+-- their stream start markers (GenerationStartDelete). A retried batch whose
+-- rows exist already fails here on the primary key, and takes the
+-- idempotent GenerationInsertMany instead.
+INSERT INTO generations (
+    id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
+    app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
+    native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
+    cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing
+) VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30
+);
+
+-- name: KeyUsageAdd :exec
+-- Adds a flush's spend to the key usage rollups: its records summed per key
+-- and UTC day by the caller, each sum spread over the four periods, upserted
+-- in key order so that concurrent flushes lock rows in the same order.
+WITH d AS (
+    SELECT unnest(@key_id::text[]) AS key_id, unnest(@day::timestamptz[]) AS day,
+           unnest(@usage::text[])::numeric AS usage, unnest(@byok_usage::text[])::numeric AS byok_usage
+), spent AS (
+    SELECT key_id, 'lifetime'::text AS period, timestamptz '1970-01-01 00:00:00+00' AS start,
+           sum(usage) AS usage, sum(byok_usage) AS byok_usage
+    FROM d GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'daily'::text AS period, day AS start, sum(usage) AS usage, sum(byok_usage) AS byok_usage
+    FROM d GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'weekly'::text AS period, date_trunc('week', day AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+           sum(usage) AS usage, sum(byok_usage) AS byok_usage
+    FROM d GROUP BY 1, 3
+    UNION ALL
+    SELECT key_id, 'monthly'::text AS period, date_trunc('month', day AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start,
+           sum(usage) AS usage, sum(byok_usage) AS byok_usage
+    FROM d GROUP BY 1, 3
+)
+INSERT INTO key_usage AS u (key_id, period, period_start, usage, byok_usage)
+SELECT key_id, period, start, usage, byok_usage FROM spent ORDER BY 1, 2, 3
+ON CONFLICT (key_id, period, period_start) DO UPDATE
+    SET usage = u.usage + EXCLUDED.usage, byok_usage = u.byok_usage + EXCLUDED.byok_usage;
+
+-- name: GenerationStartDelete :exec
+-- Removes the start markers of records now written.
+DELETE FROM generation_starts WHERE id = ANY(@id::text[]);
