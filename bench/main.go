@@ -114,7 +114,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.outage, "outage", 0, "instead of the load, measure records during a database outage this long (e.g. 5m)")
 	fs.IntVar(&o.outageRate, "outage-rate", 200, "records per second during -outage")
 	fs.BoolVar(&o.micro, "micro", false, "measure only request validation (2 KB, 100 KB, 1 MB) and the routing decision (3, 50 endpoints); no database needed")
-	fs.StringVar(&o.only, "only", "", "run only the sections whose name contains this, e.g. \"stream\" (skips the profile and the held streams)")
+	fs.StringVar(&o.only, "only", "", "run only the parts whose name contains this: a section (\"json c=16\", \"stream\"), \"profile\" or \"held streams\"")
 	fs.StringVar(&o.serveProxy, "serve-proxy", "", "internal: serve the bare reverse proxy in front of this upstream URL")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "internal: the bare proxy's address")
 	if err := fs.Parse(args); err != nil {
@@ -167,14 +167,12 @@ func run(o options) (int, error) {
 	}
 	_, rep.peakRSS = env.gatewayProc.memory()
 	var perr error
-	if o.only != "" {
-		o.streams = 0
-	} else if measureCtx.Err() == nil {
+	if measureCtx.Err() == nil && strings.Contains("profile", o.only) {
 		pr, err := takeProfiles(measureCtx, env, env.guarded, filepath.Join(env.dataDir, "profiles"), 10*time.Second)
 		rep.profiles, perr = &pr, err
 	}
-	if o.streams > 0 && measureCtx.Err() == nil {
-		h := holdStreams(measureCtx, env, env.guarded, o.streams)
+	if o.streams > 0 && measureCtx.Err() == nil && strings.Contains("held streams", o.only) {
+		h := holdStreams(measureCtx, env, env.guarded, o.streams, filepath.Join(env.dataDir, "profiles"))
 		rep.streams = &h
 	}
 	refusal, rerr := measureUnknownModelRefusal(measureCtx, env.gateway)

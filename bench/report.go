@@ -176,9 +176,18 @@ func (r *report) printTargets(w io.Writer) {
 	p("  %-15s idle RSS %.1f MiB ≤ 35 MB (33.4 MiB): %s; peak over the load above %.1f MiB", "memory",
 		float64(r.idleRSS)/mib, verdict(r.idleRSS <= 35_000_000), float64(r.peakRSS)/mib)
 	if h := r.streams; h != nil {
-		p("  %-15s %d slow streams (%d at once at most) in %.1f MiB (from %.1f idle) ≤ 500 MiB, %d errors: %s",
-			"held streams", h.n, h.maxHeld, float64(h.peakRSS)/mib, float64(h.baseRSS)/mib, h.errs.total(),
-			verdict(h.peakRSS <= 500*mib && h.errs.total() == 0 && h.ok == h.n))
+		perStream := float64(h.peakRSS-h.baseRSS) / float64(max(h.maxHeld, 1))
+		p("  %-15s %d slow streams (%d at once at most) in %.1f MiB (from %.1f idle; %.1f KiB per stream), %d errors",
+			"held streams", h.n, h.maxHeld, float64(h.peakRSS)/mib, float64(h.baseRSS)/mib, perStream/1024, h.errs.total())
+		if h.fdLimit > 0 {
+			p("  %-15s capped from %d: the open-file limit here is %d (2 per stream in the gateway and in the bench)", "", h.requested, h.fdLimit)
+		}
+		at := float64(h.baseRSS) + perStream*float64(h.requested)
+		p("  %-15s %d streams in ≤ 500 MiB (%.0f MiB at %.1f KiB each): %s", "", h.requested, at/mib, perStream/1024,
+			verdict(at <= 500*mib && h.errs.total() == 0 && h.ok == h.n))
+		if h.heapFile != "" {
+			p("  %-15s heap profile with them open: %s", "", h.heapFile)
+		}
 	}
 }
 

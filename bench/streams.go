@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"time"
 
@@ -15,28 +18,40 @@ import (
 )
 
 // slowPace is the slow streams' upstream pace: the 30-word echo takes
-// about ten seconds, so every stream is held at once for several seconds.
-const slowPace = 3 // tokens per second
+// about thirty seconds, so every stream is held at once for many seconds.
+const slowPace = 1 // tokens per second
 
 // heldStreams is what holding many slow streams through the gateway cost.
 type heldStreams struct {
-	n        int
+	requested int
+	fdLimit   int // the open-file limit that capped n below requested, or 0
+	n         int
 	maxHeld  int64 // most streams open at once (headers received, body not ended)
 	ok       int
 	errs     tally
 	baseRSS  int64 // the gateway's before
 	peakRSS  int64 // its largest resident set sampled while they ran
 	wall     time.Duration
-	perRampS int // streams opened per second
+	perRampS int    // streams opened per second
+	heapFile string // the gateway's heap profile with them open
 }
 
 // holdStreams opens n streaming requests through t over a ramp of a few
 // seconds, against an upstream that streams slowly, reads every one to its
 // end and samples the gateway's resident memory meanwhile.
-func holdStreams(ctx context.Context, env *environment, t target, n int) heldStreams {
+// Once every stream is open, the gateway's heap profile is saved under dir.
+func holdStreams(ctx context.Context, env *environment, t target, n int, dir string) heldStreams {
 	env.upstream.set(mockupstream.New(mockupstream.Config{TokensPerSecond: slowPace}))
 	defer env.upstream.set(fastUpstream())
-	res := heldStreams{n: n, perRampS: 2000}
+	res := heldStreams{requested: n, perRampS: 2000}
+	// Each stream is two connections in the gateway (client, upstream) and
+	// two in this process (client, mock): hold what the open-file limit
+	// lets both keep, with room for everything else.
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && int(lim.Cur) < 2*n+1000 {
+		n, res.fdLimit = (int(lim.Cur)-1000)/2, int(lim.Cur)
+	}
+	res.n = n
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
@@ -50,6 +65,7 @@ func holdStreams(ctx context.Context, env *environment, t target, n int) heldStr
 
 	var held atomic.Int64
 	stop := make(chan struct{})
+	heapSaved := false
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
@@ -63,6 +79,15 @@ func holdStreams(ctx context.Context, env *environment, t target, n int) heldStr
 				rss, _ := t.serving.memory()
 				res.peakRSS = max(res.peakRSS, rss)
 				res.maxHeld = max(res.maxHeld, held.Load())
+				if !heapSaved && held.Load() >= int64(n)*9/10 {
+					heapSaved = true
+					res.heapFile = filepath.Join(dir, time.Now().UTC().Format("20060102T150405Z")+"-held-heap.pprof")
+					if err := fetchTo(ctx, "http://"+env.debugAddr+"/debug/pprof/heap", res.heapFile); err != nil {
+						res.heapFile = ""
+					}
+					_ = fetchTo(ctx, "http://"+env.debugAddr+"/debug/pprof/goroutine?debug=1", strings.TrimSuffix(res.heapFile, "heap.pprof")+"goroutines.txt")
+					_ = fetchTo(ctx, strings.TrimSuffix(t.url, "/v1/chat/completions")+"/metrics", strings.TrimSuffix(res.heapFile, "heap.pprof")+"metrics.txt")
+				}
 			}
 		}
 	}()

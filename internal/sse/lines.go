@@ -14,7 +14,10 @@ const MaxLineSize = 8 << 20
 var ErrLineTooLong = errors.New("sse: line too long")
 
 const (
-	initialBufferSize = 8 << 10
+	// initialBufferSize fits a typical chunk (a few hundred bytes) and
+	// grows, doubling, for longer lines: a held stream costs its buffer
+	// for its whole life, and the source below is buffered already.
+	initialBufferSize = 1 << 10
 	maxEmptyReads     = 100
 )
 
