@@ -16,9 +16,11 @@ import (
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
 
-// ChunkWriter sends one SSE data event to the client and flushes it.
+// ChunkWriter sends SSE data events to the client: WriteChunk buffers one,
+// Flush sends what is buffered, WriteDone sends [DONE] and flushes.
 type ChunkWriter interface {
 	WriteChunk(data []byte) error
+	Flush() error
 	WriteDone() error
 }
 
@@ -102,7 +104,11 @@ func (s *Stream) Relay(ctx context.Context, w ChunkWriter) {
 	defer s.up.Close()
 	chunk, err := s.first, error(nil)
 	for err == nil {
-		if werr := s.forward(w, chunk); werr != nil {
+		werr := s.forward(w, chunk)
+		if werr == nil && !s.up.Ready() { // a burst goes out in one write
+			werr = w.Flush()
+		}
+		if werr != nil {
 			s.cancelled()
 			return
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/perpetuo/perpetuo/internal/httpx"
 	"github.com/perpetuo/perpetuo/internal/jsonedit"
 	"github.com/perpetuo/perpetuo/internal/sse"
 )
@@ -108,7 +109,7 @@ func (o *OpenAI) Complete(ctx context.Context, c Call) (*Completion, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
+	b, err := httpx.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody), min(resp.ContentLength, maxUpstreamBody))
 	if err != nil {
 		return nil, answerError(ctx, c.Provider, resp.StatusCode, fmt.Errorf("read response: %w", err))
 	}
@@ -171,6 +172,8 @@ func (s *openAIStream) Next() ([]byte, error) {
 		return bytes.Clone(ev.Data), nil
 	}
 }
+
+func (s *openAIStream) Ready() bool { return s.r.Ready() }
 
 func (s *openAIStream) Close() error { return s.body.Close() }
 

@@ -53,6 +53,9 @@ type Completion struct {
 // upstream's end of stream). Close releases the connection; it must be called.
 type Stream interface {
 	Next() ([]byte, error)
+	// Ready reports whether Next would return at once, its chunk already
+	// received: the relay flushes to the client only when it would not.
+	Ready() bool
 	Close() error
 }
 

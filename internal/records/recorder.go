@@ -171,7 +171,9 @@ func (r *Recorder) Started(s Start) {
 	}
 	r.starts[s.ID] = s
 	r.mu.Unlock()
-	r.wake() // the sooner it is written, the smaller the window a crash could lose it in
+	// The next tick writes it (within FlushInterval): waking the writer for
+	// each stream cost several statements per stream, and a stream that
+	// ends before the tick needs no marker at all.
 }
 
 func (r *Recorder) wake() {

@@ -171,7 +171,7 @@ func percentile[T ~map[string]float32](m T) float64 {
 // appOf attributes a request to an app the way OpenRouter does: X-Title,
 // else HTTP-Referer.
 func appOf(ctx context.Context) string {
-	h, _ := ctx.Value(ctxHeaders).(http.Header)
+	h := stateOf(ctx).headers
 	if t := h.Get("X-Title"); t != "" {
 		return safetext.Clean(t, 128)
 	}
@@ -232,7 +232,7 @@ func (c streamCompletion) VisitCreateChatCompletionResponse(w http.ResponseWrite
 	return nil // failures after the first byte are reported in-band
 }
 
-// sseWriter writes SSE events, flushing each, with an idle write deadline so
+// sseWriter writes SSE events, flushed after each burst, with an idle write deadline so
 // a client that stops reading cannot hold the stream forever.
 type sseWriter struct {
 	w    io.Writer
@@ -241,12 +241,14 @@ type sseWriter struct {
 	buf  bytes.Buffer
 }
 
+// WriteChunk buffers one data event (net/http's response buffer, 4 KiB,
+// sends it on its own when full).
 func (s *sseWriter) WriteChunk(data []byte) error {
 	s.buf.Reset()
 	if err := sse.WriteData(&s.buf, data); err != nil {
 		return err
 	}
-	return s.send()
+	return s.write()
 }
 
 func (s *sseWriter) WriteDone() error {
@@ -254,13 +256,16 @@ func (s *sseWriter) WriteDone() error {
 	if err := sse.WriteDone(&s.buf); err != nil {
 		return err
 	}
-	return s.send()
-}
-
-func (s *sseWriter) send() error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.idle)) // unsupported writers (tests) just skip it
-	if _, err := s.w.Write(s.buf.Bytes()); err != nil {
+	if err := s.write(); err != nil {
 		return err
 	}
-	return s.rc.Flush()
+	return s.Flush()
 }
+
+func (s *sseWriter) write() error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.idle)) // unsupported writers (tests) just skip it
+	_, err := s.w.Write(s.buf.Bytes())
+	return err
+}
+
+func (s *sseWriter) Flush() error { return s.rc.Flush() }

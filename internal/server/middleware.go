@@ -13,15 +13,14 @@ import (
 	"time"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/httpx"
+	"github.com/perpetuo/perpetuo/internal/keys"
 )
 
 type ctxKey int
 
 const (
 	ctxRequestID ctxKey = iota
-	ctxCaller
-	ctxBody
-	ctxHeaders
 )
 
 // chain applies middlewares so that the first listed runs first.
@@ -95,16 +94,23 @@ func requestIDs(next http.Handler) http.Handler {
 			id = "req_" + hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(context.WithValue(r.Context(), ctxRequestID, &reqState{id: id}), ctxHeaders, r.Header)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		// One value for the whole request: the middleware below fill it in
+		// rather than each copying the request with a context of its own.
+		st := &reqState{id: id, headers: r.Header}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxRequestID, st)))
 	})
 }
 
-// reqState is filled in by later middleware for the access log and metrics,
-// which run outside them.
+// reqState is what the middleware learn about a request, filled in as they
+// run: the access log and metrics (which run outside them) read the route,
+// the handlers read the rest.
 type reqState struct {
-	id    string
-	route string // the spec path template, "" when no route matched
+	id      string
+	route   string // the spec path template, "" when no route matched
+	headers http.Header
+	ri      *routeInfo // the matched operation
+	caller  *keys.Key  // the authenticated key
+	body    []byte     // the raw request body, once read
 }
 
 func stateOf(ctx context.Context) *reqState {
@@ -169,7 +175,7 @@ func (s *Server) readBody(next http.Handler) http.Handler {
 		defer s.buffered.Release(hold)
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout)) // unsupported writers (tests) skip it
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, hold))
+		b, err := httpx.ReadAll(http.MaxBytesReader(w, r.Body, hold), r.ContentLength)
 		_ = rc.SetReadDeadline(time.Time{})
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -186,7 +192,8 @@ func (s *Server) readBody(next http.Handler) http.Handler {
 			r.Header.Set("Content-Type", "application/json") // JSON is the only body this API takes
 		}
 		r.Body = readerOf(b)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxBody, b)))
+		stateOf(r.Context()).body = b
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -197,10 +204,7 @@ func tooLarge(max int64) *apierr.Error {
 
 func readerOf(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
 
-func rawBody(ctx context.Context) []byte {
-	b, _ := ctx.Value(ctxBody).([]byte)
-	return b
-}
+func rawBody(ctx context.Context) []byte { return stateOf(ctx).body }
 
 // statusWriter records the status and size of a response. It implements
 // Flush and Unwrap so streaming keeps flushing through it.

@@ -58,6 +58,15 @@ func (l *lineReader) line() ([]byte, error) {
 	}
 }
 
+// holdsBlankLine reports whether the unread input holds an empty line: an
+// event's end (also after a comment-only block, which is rare enough).
+func (l *lineReader) holdsBlankLine() bool {
+	b := l.buf[l.start:l.end]
+	return bytes.Contains(b, lfLF) || bytes.Contains(b, crCR) || bytes.Contains(b, crlfCRLF)
+}
+
+var lfLF, crCR, crlfCRLF = []byte("\n\n"), []byte("\r\r"), []byte("\r\n\r\n")
+
 // cut returns the next complete line in the buffer, if there is one.
 func (l *lineReader) cut() ([]byte, bool) {
 	from := l.start + l.scanned

@@ -51,6 +51,11 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{lines: lineReader{r: r}}
 }
 
+// Ready reports whether the next event is already read from the source in
+// full, so that Next returns it without waiting: a relay can then hold its
+// flush and send a burst of events in one write.
+func (r *Reader) Ready() bool { return r.lines.holdsBlankLine() }
+
 // Next returns the next event. Comment lines (starting with ':') and unknown
 // fields are ignored; a single space after a field's colon is dropped.
 // Following the specification, blocks without any "data:" line are not

@@ -174,3 +174,28 @@ func TestEventsAreBounded(t *testing.T) {
 	_, err := r.Next()
 	require.ErrorIs(t, err, sse.ErrEventTooLong, "nine 1 MB data lines of one event pass the 8 MB bound")
 }
+
+// TestReadyOnlyWhenTheNextEventIsWhole: Ready is the relay's cue to hold a
+// flush, so it must never be true while the next event is still partial
+// (its chunk would wait for the upstream's next write).
+func TestReadyOnlyWhenTheNextEventIsWhole(t *testing.T) {
+	for _, tc := range []struct {
+		name, input string
+		ready       bool
+	}{
+		{"nothing after the event", "data: a\n\n", false},
+		{"the next event whole (LF)", "data: a\n\ndata: b\n\n", true},
+		{"the next event whole (CRLF)", "data: a\r\n\r\ndata: b\r\n\r\n", true},
+		{"the next event whole (CR)", "data: a\r\rdata: b\r\r", true},
+		{"the next event partial", "data: a\n\ndata: b", false},
+		{"the next event without its blank line", "data: a\n\ndata: b\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := sse.NewReader(strings.NewReader(tc.input))
+			ev, err := r.Next()
+			require.NoError(t, err)
+			require.Equal(t, "a", string(ev.Data))
+			require.Equal(t, tc.ready, r.Ready())
+		})
+	}
+}
