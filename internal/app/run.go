@@ -18,6 +18,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/config"
+	"github.com/perpetuo/perpetuo/internal/dbpool"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/logging"
 	"github.com/perpetuo/perpetuo/internal/mockupstream"
@@ -175,7 +176,10 @@ func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, dire
 		}
 		log.Info("using managed local PostgreSQL", "dir", filepath.Join(cfg.DataDir, "postgres"))
 	}
-	pool, err = pgxpool.New(ctx, url)
+	pcfg, err := dbpool.Config(url)
+	if err == nil {
+		pool, err = pgxpool.NewWithConfig(ctx, pcfg)
+	}
 	if err == nil {
 		err = pool.Ping(ctx)
 	}

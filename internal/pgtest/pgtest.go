@@ -40,6 +40,7 @@ import (
 	"github.com/peterldowns/pgtestdb"
 	"github.com/peterldowns/pgtestdb/migrators/golangmigrator"
 
+	"github.com/perpetuo/perpetuo/internal/dbpool"
 	"github.com/perpetuo/perpetuo/internal/pgdev"
 	"github.com/perpetuo/perpetuo/sql/migrations"
 )
@@ -58,7 +59,7 @@ var (
 // dropped when the test ends (pgtestdb semantics).
 func New(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(URL(t))
+	cfg, err := dbpool.Config(URL(t)) // as the gateway's pool
 	if err != nil {
 		t.Fatalf("pgtest: parse database URL: %v", err)
 	}

@@ -77,7 +77,6 @@ type routeInfo struct {
 	params map[string]string
 }
 
-
 // findRoute resolves the request's operation; unknown paths get 404 and
 // known paths with the wrong method 405, both in the envelope.
 func (s *Server) findRoute(next http.Handler) http.Handler {
