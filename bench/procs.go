@@ -169,37 +169,26 @@ func (c *child) cpu() time.Duration {
 }
 
 // statCPU reads utime + stime from a /proc/<pid>/stat line.
-func statCPU(raw []byte) time.Duration {
-	end := bytes.LastIndexByte(raw, ')')
-	if end < 0 {
-		return 0
-	}
-	f := strings.Fields(string(raw[end+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	// After the name: state is field 3 of stat, utime 14 and stime 15.
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
-	return time.Duration(ut+st) * tick
-}
+func statCPU(raw []byte) time.Duration { self, _ := statTimes(raw); return self }
 
-// statChildrenCPU reads cutime + cstime (reaped children) from a
-// /proc/<pid>/stat line.
-func statChildrenCPU(raw []byte) time.Duration {
+// statTimes reads a /proc/<pid>/stat line's CPU time: the process's own
+// (utime + stime) and that of its reaped children (cutime + cstime).
+func statTimes(raw []byte) (self, children time.Duration) {
 	end := bytes.LastIndexByte(raw, ')')
 	if end < 0 {
-		return 0
+		return 0, 0
 	}
 	f := strings.Fields(string(raw[end+1:]))
 	if len(f) < 15 {
-		return 0
+		return 0, 0
 	}
-	ut, _ := strconv.ParseInt(f[13], 10, 64)
-	st, _ := strconv.ParseInt(f[14], 10, 64)
-	const tick = 10 * time.Millisecond
-	return time.Duration(ut+st) * tick
+	// After the name: state is field 3 of stat, utime 14, stime 15,
+	// cutime 16 and cstime 17, in ticks of 10ms (USER_HZ is 100 on Linux).
+	ticks := func(i int) time.Duration {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		return time.Duration(v) * 10 * time.Millisecond
+	}
+	return ticks(11) + ticks(12), ticks(13) + ticks(14)
 }
 
 // memory is the process's resident set now and at its peak, in bytes.

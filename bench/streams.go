@@ -7,11 +7,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/perpetuo/perpetuo/internal/mockupstream"
@@ -26,14 +26,14 @@ type heldStreams struct {
 	requested int
 	fdLimit   int // the open-file limit that capped n below requested, or 0
 	n         int
-	maxHeld  int64 // most streams open at once (headers received, body not ended)
-	ok       int
-	errs     tally
-	baseRSS  int64 // the gateway's before
-	peakRSS  int64 // its largest resident set sampled while they ran
-	wall     time.Duration
-	perRampS int    // streams opened per second
-	heapFile string // the gateway's heap profile with them open
+	maxHeld   int64 // most streams open at once (headers received, body not ended)
+	ok        int
+	errs      tally
+	baseRSS   int64 // the gateway's before
+	peakRSS   int64 // its largest resident set sampled while they ran
+	wall      time.Duration
+	perRampS  int    // streams opened per second
+	heapFile  string // the gateway's heap profile with them open
 }
 
 // holdStreams opens n streaming requests through t over a ramp of a few

@@ -94,7 +94,8 @@ func postgresCPU() time.Duration {
 		if open < 0 || end < open || string(raw[open+1:end]) != "postgres" {
 			continue
 		}
-		total += statCPU(raw) + statChildrenCPU(raw)
+		self, children := statTimes(raw)
+		total += self + children
 	}
 	return total
 }

@@ -340,7 +340,7 @@ const generationStartDelete = `-- name: GenerationStartDelete :exec
 DELETE FROM generation_starts WHERE id = ANY($1::text[])
 `
 
-// Removes the start markers of streams whose records are written.
+// Removes the start markers of records now written.
 func (q *Queries) GenerationStartDelete(ctx context.Context, id []string) error {
 	_, err := q.db.Exec(ctx, generationStartDelete, id)
 	return err
