@@ -49,28 +49,20 @@ func (r *run) worstCase(plan routing.Plan) decimal.Decimal {
 	return worst
 }
 
-// capped writes the output cap that was reserved for c into the upstream
+// capEdits writes the output cap that was reserved for c into the upstream
 // body, so no provider can produce more than was paid for: into the cap
-// fields the client set, or into the one the provider family reads.
-func (r *run) capped(body []byte, c routing.Candidate) []byte {
+// fields the client set (whichever of the two), or else into the one the
+// provider family reads. max_tokens is what every OpenAI-compatible server
+// reads, but OpenAI's reasoning models refuse it.
+func (r *run) capEdits(c routing.Candidate) []jsonedit.Edit {
 	if r.hold == nil {
-		return body
+		return nil
 	}
-	// Whichever of the two the client set is capped; if neither, field is
-	// added: max_tokens is what every OpenAI-compatible server reads, but
-	// OpenAI's reasoning models refuse it.
 	field, other := "max_tokens", "max_completion_tokens"
 	if c.Provider.Slug == "openai" || c.Provider.Slug == "azure" {
 		field, other = other, field
 	}
-	out, err := jsonedit.Object(body, jsonedit.Int(field, r.boundsFor(c).output).Or(other))
-	if err != nil {
-		// Cannot happen: the server decoded the body as a JSON object. The
-		// clamp on reported usage still holds the cost to the reservation.
-		r.g.log.Error("cannot cap output tokens", "generation", r.rec.ID, "err", err)
-		return body
-	}
-	return out
+	return []jsonedit.Edit{jsonedit.Int(field, r.boundsFor(c).output).Or(other)}
 }
 
 // clamp keeps reported usage within what the request could possibly use on

@@ -41,8 +41,9 @@ func NewOpenAI(trusted, guarded *http.Client) *OpenAI {
 // UpstreamBody rewrites the client's request for an OpenAI-style upstream:
 // extension fields removed, the upstream model id substituted, stream set
 // to what the adapter reads and, for streams, usage requested so the last
-// chunk carries it.
-func UpstreamBody(body []byte, upstreamModel string, stream bool) ([]byte, error) {
+// chunk carries it; more are the gateway's own edits (the output cap),
+// made in the same pass.
+func UpstreamBody(body []byte, upstreamModel string, stream bool, more ...jsonedit.Edit) ([]byte, error) {
 	edits := make([]jsonedit.Edit, 0, 16) // a constant size keeps it on the stack
 	for _, f := range extensionFields {
 		edits = append(edits, jsonedit.Delete(f))
@@ -51,7 +52,7 @@ func UpstreamBody(body []byte, upstreamModel string, stream bool) ([]byte, error
 	if stream { // overrides the deletion of the client's stream_options
 		edits = append(edits, jsonedit.Raw("stream_options", includeUsage))
 	}
-	out, err := jsonedit.Object(body, edits...)
+	out, err := jsonedit.Object(body, append(edits, more...)...)
 	if err != nil {
 		return nil, fmt.Errorf("rewrite request: %w", err)
 	}
@@ -66,7 +67,7 @@ func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 	if err != nil {
 		return nil, &Error{Client: misconfigured(c.Provider), Retryable: true, Class: NotSent}
 	}
-	body, err := UpstreamBody(c.Body, c.UpstreamModel, c.Stream)
+	body, err := UpstreamBody(c.Body, c.UpstreamModel, c.Stream, c.Edits...)
 	if err != nil {
 		return nil, fmt.Errorf("build upstream body: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/perpetuo/perpetuo/internal/jsonedit"
 )
 
 // Call is one attempt at one upstream endpoint.
@@ -21,7 +23,10 @@ type Call struct {
 	APIKey        string
 	UpstreamModel string
 	Body          []byte // the client's request JSON, extensions included
-	Stream        bool
+	// Edits are the gateway's changes to Body's top-level members (the
+	// output cap), made in the adapter's one pass over it.
+	Edits  []jsonedit.Edit
+	Stream bool
 	// Untrusted marks a base URL a workspace chose (a BYOK credential's
 	// base_url): the call goes through the guarded client, which connects
 	// only where the egress policy allows.
