@@ -100,15 +100,17 @@ type Ledger interface {
 	ReturnLeases(ctx context.Context, replica string) error
 }
 
-// Tuning. A lease aims at LeaseRequests requests' worth; it is renewed
-// (and its consumed spend flushed) every FlushEvery, handed back once idle
-// for IdleAfter, and swept by other replicas if not renewed within
-// LeaseTTL.
+// Tuning. A lease aims at LeaseRequests requests' worth, or at
+// FlushIntervalsPerLease flush intervals' worth at the rate of a busy
+// budget; it is renewed (and its consumed spend flushed) every FlushEvery,
+// handed back once idle for IdleAfter, and swept by other replicas if not
+// renewed within LeaseTTL.
 const (
-	LeaseRequests = 32
-	FlushEvery    = 200 * time.Millisecond
-	IdleAfter     = 2 * time.Second
-	LeaseTTL      = 30 * time.Second
+	LeaseRequests          = 32
+	FlushIntervalsPerLease = 2
+	FlushEvery             = 200 * time.Millisecond
+	IdleAfter              = 2 * time.Second
+	LeaseTTL               = 30 * time.Second
 )
 
 // lease is this replica's slice of one budget period.
@@ -141,6 +143,10 @@ type lease struct {
 	takeMu  sync.Mutex // one synchronous take at a time
 	lastUse time.Time
 	gone    bool // swept: settlements against it are already charged
+	// recent counts the reservations since the last flush, and amount is
+	// the latest one's: the flush sizes want from the rate they show.
+	recent int64
+	amount decimal.Decimal
 }
 
 // renewed records that the ledger renewed the lease as of at. b.mu is held.
@@ -253,6 +259,8 @@ func (b *Budgets) reserve(ctx context.Context, scopes []Scope, amount decimal.De
 	for _, s := range scopes {
 		l := b.leaseFor(s, now)
 		l.lastUse = now
+		l.recent++
+		l.amount = amount
 		l.want = decimal.Max(l.want, amount.Mul(decimal.NewFromInt(LeaseRequests)))
 		res.leases = append(res.leases, l)
 	}
@@ -521,6 +529,15 @@ func (b *Budgets) flush(ctx context.Context, all bool) error {
 			delete(b.leases, k)
 			continue
 		}
+		if l.recent > LeaseRequests/FlushIntervalsPerLease {
+			// A busy budget: a lease of LeaseRequests requests would be
+			// topped up every few requests, each a round trip to the
+			// ledger. Size it for FlushIntervalsPerLease intervals at the
+			// rate just seen instead; the ledger still grants at most a
+			// share of what remains, so near the limit nothing changes.
+			l.want = decimal.Max(l.want, l.amount.Mul(decimal.NewFromInt(FlushIntervalsPerLease*l.recent)))
+		}
+		l.recent = 0
 		if l.id == 0 {
 			continue // never granted: nothing in the ledger to flush
 		}

@@ -394,3 +394,30 @@ func TestFlushingWhileReservingNeverOverspends(t *testing.T) {
 		require.True(t, reserved.IsZero(), "round %d: %s", round, reserved)
 	}
 }
+
+// TestBusyBudgetLeasesCoverTheRate: a budget busy enough to use a whole
+// lease of LeaseRequests several times between flushes gets leases sized for
+// the rate seen, so the ledger sees a take or two per flush interval, not
+// one every few requests.
+func TestBusyBudgetLeasesCoverTheRate(t *testing.T) {
+	t.Parallel()
+	l := ledger(t)
+	b := replica(t, l, "rep_1", nil)
+	const intervals, perInterval = 5, 400
+	for range intervals {
+		for i := range perInterval {
+			res, err := b.Reserve(context.Background(), []budget.Scope{key}, d("0.001"))
+			require.NoError(t, err, "request %d", i)
+			res.Settle(d("0.001"), false)
+		}
+		require.NoError(t, b.Flush(context.Background()))
+	}
+	// The first interval takes as before (about one per LeaseRequests/2
+	// requests); the others need one or two each.
+	first := int64(perInterval/(budget.LeaseRequests/2) + 2)
+	require.LessOrEqual(t, l.takes.Load(), first+2*(intervals-1), "takes for %d requests", intervals*perInterval)
+	require.NoError(t, b.Sync(context.Background()))
+	spent, reserved := spend(t, l, "key", "key_1")
+	require.Equal(t, "2", spent.String(), "every request counted once")
+	require.True(t, reserved.IsZero(), "every lease handed back: %s", reserved)
+}
