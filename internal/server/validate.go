@@ -159,22 +159,25 @@ func (s *Server) validate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		opts := s.spec.opts
+		bodyChecked := false
 		if jb, ok := s.spec.bodies[ri.route.Operation]; ok && isJSON(r.Header.Get("Content-Type")) {
 			if err := s.checkBody(r, ri, jb); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
-			opts = s.spec.params
+			bodyChecked = true
 		}
 		// With the body checked, kin-openapi has only parameters left to
 		// check (security is the auth middleware's); an operation without
 		// any, such as the chat route, skips it.
-		if opts != s.spec.params || len(ri.route.Operation.Parameters) > 0 || len(ri.route.PathItem.Parameters) > 0 {
-			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: ri.params, Route: ri.route, Options: opts}
-			if opts == s.spec.params {
+		hasParams := len(ri.route.Operation.Parameters) > 0 || len(ri.route.PathItem.Parameters) > 0
+		if !bodyChecked || hasParams {
+			opts := s.spec.opts
+			if bodyChecked {
+				opts = s.spec.params
 				r.Body = http.NoBody // nothing reads it: no copy of the body for the security check
 			}
+			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: ri.params, Route: ri.route, Options: opts}
 			if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 				s.writeError(w, r, requestError(err))
 				return

@@ -50,8 +50,7 @@ func (s *Store) copyGenerations(ctx context.Context, gs []records.Generation) er
 			return err
 		}
 		var ttft *int32 // none
-		if g.TTFT > 0 {
-			ms := max(int32(g.TTFT.Milliseconds()), 1)
+		if ms := ttftMillis(g.TTFT); ms > 0 {
 			ttft = &ms
 		}
 		rows[i] = db.GenerationCopyParams{ID: g.ID, WorkspaceID: g.WorkspaceID, KeyID: g.KeyID, MemberID: g.MemberID,
@@ -106,6 +105,15 @@ func attemptsJSON(g records.Generation) ([]byte, error) {
 	return b, nil
 }
 
+// ttftMillis is a time to first token in whole milliseconds, at least 1 when
+// there was one: 0 means none.
+func ttftMillis(d time.Duration) int32 {
+	if d <= 0 {
+		return 0
+	}
+	return max(int32(d.Milliseconds()), 1)
+}
+
 func nilIfEmpty(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
@@ -138,11 +146,7 @@ func (s *Store) insertGenerations(ctx context.Context, gs []records.Generation) 
 		p.CachedTokens = append(p.CachedTokens, int32(g.CachedTokens))
 		p.CostUsd, p.IsByok = append(p.CostUsd, g.Cost.String()), append(p.IsByok, g.BYOK)
 		p.LatencyMs = append(p.LatencyMs, int32(g.Latency.Milliseconds()))
-		ttft := int32(0)
-		if g.TTFT > 0 {
-			ttft = max(int32(g.TTFT.Milliseconds()), 1) // 0 means none
-		}
-		p.TtftMs, p.Attempts = append(p.TtftMs, ttft), append(p.Attempts, string(attempts))
+		p.TtftMs, p.Attempts = append(p.TtftMs, ttftMillis(g.TTFT)), append(p.Attempts, string(attempts))
 		p.CreatedAt, p.UsageEstimated = append(p.CreatedAt, g.CreatedAt), append(p.UsageEstimated, g.UsageEstimated)
 		p.Anomaly, p.Routing = append(p.Anomaly, g.Anomaly), append(p.Routing, string(g.Routing))
 	}
