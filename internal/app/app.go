@@ -55,6 +55,9 @@ type Options struct {
 	// StreamIdle, AttemptTimeout and FirstByteTimeout are the upstream
 	// deadlines, ConnectTimeout bounds connecting (0: defaults).
 	StreamIdle, AttemptTimeout, FirstByteTimeout, ConnectTimeout time.Duration
+	// KeepAlive is the silence towards a streaming client after which it
+	// gets a keep-alive comment (0: 15 s; negative: never).
+	KeepAlive time.Duration
 	// MaxBufferedBytes and BodyReadTimeout bound request bodies (0:
 	// server defaults, 256 MiB held at once and 30 s to read one).
 	MaxBufferedBytes int64
@@ -175,6 +178,7 @@ func New(opts Options) (*App, error) {
 		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budgets,
 		Log: opts.Log, Metrics: gateway.NewMetrics(reg), Now: opts.Now,
 		StreamIdle: opts.StreamIdle, AttemptTimeout: opts.AttemptTimeout, FirstByteTimeout: opts.FirstByteTimeout,
+		KeepAlive: opts.KeepAlive,
 	})
 	a := &App{Store: st, Recorder: rec, Listener: listener, Gateway: gw, Budgets: budgets, Replica: replica, done: make(chan struct{}),
 		catalog: opts.Catalog, operator: opts.Operator, log: opts.Log}

@@ -70,7 +70,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, console io.Wr
 	a, err := New(Options{Pool: pool, Catalog: cat, Operator: operator, Keyring: ring, Log: log, AccessLog: log.With("log", "access"),
 		Records: records.Options{SpillDir: filepath.Join(cfg.DataDir, "spill")}, StaleWindow: cfg.StaleWindow, LogWriter: lw, Egress: cfg.Egress,
 		MetricsToken: cfg.MetricsToken, ConnectTimeout: cfg.ConnectTimeout, FirstByteTimeout: cfg.FirstByteTimeout,
-		StreamIdle: cfg.StreamIdle, AttemptTimeout: cfg.AttemptTimeout})
+		StreamIdle: cfg.StreamIdle, AttemptTimeout: cfg.AttemptTimeout, KeepAlive: cfg.KeepAlive})
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,10 @@ type Config struct {
 	// StreamIdle (PERPETUO_STREAM_IDLE, between chunks) and AttemptTimeout
 	// (PERPETUO_ATTEMPT_TIMEOUT, a whole non-streaming call). 0: defaults.
 	ConnectTimeout, FirstByteTimeout, StreamIdle, AttemptTimeout time.Duration
+	// KeepAlive (PERPETUO_STREAM_KEEPALIVE) is the silence towards a
+	// streaming client after which it gets a keep-alive comment; default
+	// 15s, negative when off.
+	KeepAlive time.Duration
 }
 
 // FromEnv reads the configuration; environ is os.Environ() in production.
@@ -100,6 +104,9 @@ func FromEnv(environ []string) (Config, error) {
 		if *d.to < 0 {
 			return Config{}, fmt.Errorf("%s: use a positive duration such as 10s (it cannot be off)", d.name)
 		}
+	}
+	if c.KeepAlive, err = duration(env, "PERPETUO_STREAM_KEEPALIVE", 15*time.Second); err != nil {
+		return Config{}, err
 	}
 	if err := loopbackOnly(c.DebugListen); err != nil {
 		return Config{}, fmt.Errorf("PERPETUO_DEBUG_LISTEN: %w", err)

@@ -38,3 +38,16 @@ func TestDebugListenIsLoopbackOnly(t *testing.T) {
 		require.ErrorContains(t, err, "PERPETUO_DEBUG_LISTEN", bad)
 	}
 }
+
+func TestStreamKeepAlive(t *testing.T) {
+	for env, want := range map[string]time.Duration{
+		"": 15 * time.Second, "PERPETUO_STREAM_KEEPALIVE=5s": 5 * time.Second,
+		"PERPETUO_STREAM_KEEPALIVE=off": -1, "PERPETUO_STREAM_KEEPALIVE=0": -1,
+	} {
+		c, err := FromEnv([]string{env})
+		require.NoError(t, err, env)
+		require.Equal(t, want, c.KeepAlive, env)
+	}
+	_, err := FromEnv([]string{"PERPETUO_STREAM_KEEPALIVE=often"})
+	require.ErrorContains(t, err, "PERPETUO_STREAM_KEEPALIVE")
+}

@@ -44,7 +44,7 @@ func (g *Gateway) Complete(ctx context.Context, c Caller, req Request) (*Respons
 		return wd.explain(cand.Provider.Slug, err)
 	})
 	if err != nil {
-		return nil, err
+		return nil, r.fail(ctx, err)
 	}
 	return r.completed(served, comp)
 }

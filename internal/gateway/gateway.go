@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"slices"
 	"time"
 
@@ -88,6 +89,7 @@ type Gateway struct {
 	streamIdle     time.Duration
 	firstByte      time.Duration
 	attemptTimeout time.Duration
+	keepAlive      time.Duration
 }
 
 // Deps are what a Gateway is built from.
@@ -106,6 +108,9 @@ type Deps struct {
 	StreamIdle       time.Duration
 	FirstByteTimeout time.Duration
 	AttemptTimeout   time.Duration
+	// KeepAlive is the client-side silence after which a stream gets a
+	// keep-alive comment (0: DefaultKeepAlive; negative: never).
+	KeepAlive time.Duration
 }
 
 // New returns a Gateway.
@@ -122,9 +127,15 @@ func New(d Deps) *Gateway {
 	if d.FirstByteTimeout <= 0 {
 		d.FirstByteTimeout = d.StreamIdle
 	}
+	switch {
+	case d.KeepAlive == 0:
+		d.KeepAlive = DefaultKeepAlive
+	case d.KeepAlive < 0:
+		d.KeepAlive = 0
+	}
 	return &Gateway{planner: d.Planner, adapters: d.Adapters, recorder: d.Recorder, budgets: d.Budgets,
 		log: d.Log, now: d.Now, metrics: d.Metrics, streamIdle: d.StreamIdle, attemptTimeout: d.AttemptTimeout,
-		firstByte: d.FirstByteTimeout}
+		firstByte: d.FirstByteTimeout, keepAlive: d.KeepAlive}
 }
 
 // run is the state of one request through the pipeline.
@@ -138,6 +149,9 @@ type run struct {
 	// inFlight is the candidate being called when the client hung up.
 	inFlight *routing.Candidate
 	began    time.Time // of the current attempt
+	// inBand: the client already has a 200 (a stream's keep-alives went
+	// out), so a failure is reported in the stream.
+	inBand bool
 }
 
 func (g *Gateway) newRun(c Caller, req Request) *run {
@@ -271,7 +285,7 @@ func usedParams(body []byte) []string {
 
 // try calls the plan's candidates in order until one succeeds, moving on
 // after retryable failures only, and records every attempt. When none
-// succeeds, the generation is recorded as failed with the last error.
+// succeeds it returns the last error, for the caller to fail with.
 func (r *run) try(ctx context.Context, plan routing.Plan, call func(routing.Candidate) error) (routing.Candidate, error) {
 	var last error
 	for _, cand := range plan.Candidates {
@@ -291,7 +305,7 @@ func (r *run) try(ctx context.Context, plan routing.Plan, call func(routing.Cand
 			break
 		}
 	}
-	return routing.Candidate{}, r.fail(ctx, last)
+	return routing.Candidate{}, last
 }
 
 // retryable reports whether the loop may move on to the next candidate.
@@ -305,9 +319,16 @@ func (r *run) retryable(ctx context.Context, err error) bool {
 func (r *run) fail(ctx context.Context, err error) error {
 	e := apierr.From(err)
 	r.rec.Status, r.rec.ErrorType = e.Status, string(e.Type)
-	if ctx.Err() != nil { // the client hung up: it got no answer at all
+	switch {
+	case ctx.Err() != nil && r.inBand: // the client hung up after its 200
+		r.rec.Cancelled, r.rec.Status, r.rec.ErrorType = true, http.StatusOK, ""
+		r.hungUp()
+	case ctx.Err() != nil: // the client hung up: it got no answer at all
 		r.rec.Cancelled, r.rec.Status, r.rec.ErrorType = true, StatusClientClosed, ""
 		r.hungUp()
+	case r.inBand:
+		r.rec.Status = http.StatusOK
+		r.failedInBand(e)
 	}
 	r.finish()
 	return e

@@ -2,13 +2,13 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/providers"
@@ -16,58 +16,74 @@ import (
 	"github.com/perpetuo/perpetuo/internal/routing"
 )
 
-// ChunkWriter sends SSE data events to the client: WriteChunk buffers one,
-// Flush sends what is buffered, WriteDone sends [DONE] and flushes.
-type ChunkWriter interface {
-	WriteChunk(data []byte) error
-	Flush() error
-	WriteDone() error
-}
-
-// Stream is an upstream stream that has produced its first chunk and not yet
-// sent anything to the client. Relay must be called exactly once.
-type Stream struct {
-	GenerationID string
-	r            *run
-	cand         routing.Candidate
-	up           providers.Stream
-	first        []byte
-	ident        identity
-	wd           *watchdog
-	ttft         time.Duration // the serving attempt's time to its first chunk
+// stream is an upstream stream that produced its first chunk, being relayed
+// to the client.
+type stream struct {
+	r     *run
+	cand  routing.Candidate
+	up    providers.Stream
+	first []byte
+	ident identity
+	wd    *watchdog
+	ttft  time.Duration // the serving attempt's time to its first chunk
 
 	created       int64
-	content       int // bytes of content relayed, for usage estimates
+	content       int // bytes generated and relayed, for usage estimates
 	usage         providers.Usage
 	hasUsage      bool
 	firstTokenSet bool
 }
 
-// OpenStream plans a streaming request and opens the first endpoint that
-// answers with a chunk. Every failure here is still a plain HTTP error.
-func (g *Gateway) OpenStream(ctx context.Context, c Caller, req Request) (*Stream, error) {
+// Stream serves a streaming request to w: it plans the request, opens the
+// first endpoint that answers with a chunk (falling back until then), and
+// relays the stream, ending it with a usage chunk and [DONE].
+//
+// It returns an error only when nothing reached the client, which the
+// caller then sends as a plain HTTP error. Once anything went out (a
+// keep-alive comment while the upstream was silent, or a chunk), failures
+// are reported in-band: an error chunk whose choice finishes with "error",
+// the usage chunk, then [DONE].
+func (g *Gateway) Stream(ctx context.Context, c Caller, req Request, w ChunkWriter) error {
 	r := g.newRun(c, req)
+	// The id goes out with the headers, long before the record: mark it
+	// then, so it resolves even if this replica dies mid-stream.
+	cl := newClient(w, r.rec.ID, g.keepAlive, g.now(), func() {
+		g.recorder.Started(records.Start{ID: r.rec.ID, WorkspaceID: c.WorkspaceID, KeyID: c.KeyID,
+			MemberID: c.MemberID, RequestedModel: r.rec.RequestedModel, CreatedAt: r.rec.CreatedAt})
+	})
 	plan, err := r.plan(ctx)
 	if err != nil {
-		return nil, r.fail(ctx, err)
+		return r.refuse(ctx, cl, err)
 	}
-	var st *Stream
+	var st *stream
 	if _, err := r.try(ctx, plan, func(cand routing.Candidate) (err error) {
 		st, err = r.open(ctx, cand)
 		return err
 	}); err != nil {
-		return nil, err
+		return r.refuse(ctx, cl, err)
 	}
-	// The id goes out with the headers, long before the record: mark it, so
-	// it resolves even if this replica dies mid-stream.
-	g.recorder.Started(records.Start{ID: r.rec.ID, WorkspaceID: c.WorkspaceID, KeyID: c.KeyID,
-		MemberID: c.MemberID, RequestedModel: r.rec.RequestedModel, CreatedAt: r.rec.CreatedAt})
-	return st, nil
+	st.relay(ctx, cl)
+	return nil
+}
+
+// refuse ends a stream that failed before its first chunk: a plain HTTP
+// error when nothing went out yet, else (keep-alives were sent) the error
+// in-band.
+func (r *run) refuse(ctx context.Context, cl *client, err error) error {
+	if !cl.stop() {
+		return r.fail(ctx, err)
+	}
+	r.inBand = true
+	e := apierr.From(r.fail(ctx, err))
+	if ctx.Err() == nil {
+		r.writeError(cl, e, r.start.Unix())
+	}
+	return nil
 }
 
 // open starts the upstream stream and waits for its first chunk, so a stream
 // that dies before producing anything can still fall back.
-func (r *run) open(ctx context.Context, c routing.Candidate) (*Stream, error) {
+func (r *run) open(ctx context.Context, c routing.Candidate) (*stream, error) {
 	sctx, wd := watchFirst(ctx, r.g.firstByte, r.g.streamIdle)
 	up, err := r.g.adapters[c.Provider.API].Stream(sctx, r.call(c))
 	if err != nil {
@@ -90,23 +106,38 @@ func (r *run) open(ctx context.Context, c routing.Candidate) (*Stream, error) {
 	r.served(c)
 	r.rec.Status = 200
 	r.rec.UpstreamID = gjson.GetBytes(first, "id").String()
-	return &Stream{GenerationID: r.rec.ID, r: r, cand: c, up: up, first: first, wd: wd, ttft: ttft,
-		ident:   newIdentity(r.rec.ID, r.rec.Model, r.rec.Provider),
-		created: gjson.GetBytes(first, "created").Int()}, nil
+	created := gjson.GetBytes(first, "created").Int()
+	if created == 0 {
+		created = r.start.Unix()
+	}
+	return &stream{r: r, cand: c, up: up, first: first, wd: wd, ttft: ttft,
+		ident: newIdentity(r.rec.ID, r.rec.Model, r.rec.Provider), created: created}, nil
 }
 
-// Relay copies the stream to w chunk by chunk, ends it with a usage chunk and
-// [DONE], and records the generation. An upstream failure mid-stream becomes
+// relay copies the stream to the client chunk by chunk, ends it with a usage
+// chunk and [DONE], and records the generation. An upstream failure becomes
 // an in-band error chunk; a client that hangs up (ctx cancelled or a failed
-// write) cancels the upstream call and is billed for what was produced.
-func (s *Stream) Relay(ctx context.Context, w ChunkWriter) {
+// write) cancels the upstream call, which closes its connection, and is
+// billed for what was produced.
+func (s *stream) relay(ctx context.Context, cl *client) {
+	defer cl.stop()
 	defer s.wd.stop()
 	defer s.up.Close()
 	chunk, err := s.first, error(nil)
 	for err == nil {
-		werr := s.forward(w, chunk)
-		if werr == nil && !s.up.Ready() { // a burst goes out in one write
-			werr = w.Flush()
+		var out []byte
+		if out, err = s.forward(chunk); err != nil {
+			break
+		}
+		// A burst goes out in one write: flush only when the upstream has
+		// nothing more buffered.
+		flush := !s.up.Ready()
+		var werr error
+		switch {
+		case out != nil:
+			werr = cl.chunk(out, flush)
+		case flush:
+			werr = cl.flush()
 		}
 		if werr != nil {
 			s.cancelled()
@@ -122,21 +153,22 @@ func (s *Stream) Relay(ctx context.Context, w ChunkWriter) {
 		return
 	}
 	if err != io.EOF {
-		s.failed(w, err)
+		s.failed(cl, err)
 		return
 	}
-	s.end(w)
+	s.end(cl)
 }
 
-// forward relays one upstream chunk, keeping usage for the final chunk.
-func (s *Stream) forward(w ChunkWriter, chunk []byte) error {
+// forward turns one upstream chunk into the client's (nil: nothing to send),
+// keeping usage and finish reasons for the record.
+func (s *stream) forward(chunk []byte) ([]byte, error) {
 	f := parseChunk(chunk)
 	if f.usage.IsObject() {
 		s.usage, s.hasUsage = providers.ParseUsage(f.usage)
 	}
 	choices := f.choices.Array()
 	if f.choices.IsArray() && len(choices) == 0 {
-		return nil // the upstream's usage-only chunk: ours replaces it
+		return nil, nil // the upstream's usage-only chunk: ours replaces it
 	}
 	for _, ch := range choices {
 		if fr := ch.Get("finish_reason").String(); fr != "" {
@@ -150,22 +182,20 @@ func (s *Stream) forward(w ChunkWriter, chunk []byte) error {
 			}
 		}
 	}
-	out, ok := s.ident.splice(chunk, f)
-	if !ok {
-		var err error
-		if out, err = s.r.decorate(chunk); err != nil {
-			return fmt.Errorf("decorate chunk: %w", err)
-		}
+	if out, ok := s.ident.splice(chunk, f); ok {
+		return out, nil
 	}
-	if err := w.WriteChunk(out); err != nil {
-		return fmt.Errorf("write chunk: %w", err)
+	out, err := s.r.decorate(chunk)
+	if err != nil {
+		return nil, &providers.Error{Status: http.StatusOK, Class: providers.Uncertain, Client: apierr.New(http.StatusBadGateway,
+			apierr.ProviderError, "Provider %s sent a malformed chunk (not a JSON object).", s.cand.Provider.Slug).WithCause(err)}
 	}
-	return nil
+	return out, nil
 }
 
 // settle computes usage and cost from what the upstream reported, or from
 // what was relayed when it reported nothing (a cut or cancelled stream).
-func (s *Stream) settle() {
+func (s *stream) settle() {
 	u := s.usage
 	if !s.hasUsage {
 		s.r.rec.UsageEstimated = true
@@ -176,15 +206,16 @@ func (s *Stream) settle() {
 
 // end sends the usage chunk and [DONE]. The record is handed over first,
 // so a client that has its whole answer finds it (and the usage) at once.
-func (s *Stream) end(w ChunkWriter) {
+func (s *stream) end(cl *client) {
 	s.settle()
 	s.r.healthy(s.cand, s.ttft, s.r.g.now().Sub(s.r.began), s.r.rec.CompletionTokens)
 	s.r.finish()
-	_ = s.writeUsage(w)
-	_ = w.WriteDone()
+	if s.r.writeUsage(cl, s.created) == nil {
+		_ = cl.finish()
+	}
 }
 
-func (s *Stream) cancelled() {
+func (s *stream) cancelled() {
 	s.settle()
 	s.r.rec.Cancelled = true
 	s.r.finish()
@@ -192,37 +223,94 @@ func (s *Stream) cancelled() {
 
 // failed reports a mid-stream upstream failure in-band: an error chunk whose
 // choice finishes with "error", the usage so far, then [DONE].
-func (s *Stream) failed(w ChunkWriter, err error) {
+func (s *stream) failed(cl *client, err error) {
 	e := apierr.From(err)
-	s.r.g.log.Warn("upstream stream failed mid-way", "generation", s.GenerationID, "provider", s.cand.Provider.Slug, "err", err)
+	s.r.g.log.Warn("upstream stream failed mid-way", "generation", s.r.rec.ID, "provider", s.cand.Provider.Slug, "err", err)
 	var pe *providers.Error
 	if errors.As(err, &pe) {
 		last := &s.r.rec.Attempts[len(s.r.rec.Attempts)-1]
 		last.Status, last.ErrorType = pe.Status, string(e.Type)
 	}
-	s.r.rec.ErrorType, s.r.rec.FinishReason = string(e.Type), "error"
+	s.r.failedInBand(e)
 	if endpointFault(err) {
 		s.r.g.planner.Observe(s.cand.Provider.Slug, s.cand.Model.ID, routing.Outcome{Total: s.r.g.now().Sub(s.r.began)})
 	}
 	s.settle()
 	s.r.finish() // before the last bytes, as in end
-	chunk, _ := sjson.SetBytes(s.skeleton(), "error", e.Body())
-	chunk, _ = sjson.SetRawBytes(chunk, "choices", []byte(`[{"index":0,"delta":{},"finish_reason":"error"}]`))
-	if w.WriteChunk(chunk) == nil && s.writeUsage(w) == nil {
-		_ = w.WriteDone()
+	s.r.writeError(cl, e, s.created)
+}
+
+// failedInBand marks the record of a stream that ends with an in-band
+// error: it finishes with "error", and the native finish reason is the
+// upstream's when it sent one.
+func (r *run) failedInBand(e *apierr.Error) {
+	r.rec.ErrorType, r.rec.FinishReason = string(e.Type), "error"
+	if r.rec.NativeFinishReason == "" {
+		r.rec.NativeFinishReason = "error"
 	}
 }
 
-func (s *Stream) writeUsage(w ChunkWriter) error {
-	chunk, err := sjson.SetRawBytes(s.skeleton(), "usage", s.r.usageJSON())
+// writeError sends the in-band error: the error chunk, the usage chunk and
+// [DONE]. The record must be handed over already.
+func (r *run) writeError(cl *client, e *apierr.Error, created int64) {
+	native := r.rec.NativeFinishReason
+	if native == "" {
+		native = "error"
+	}
+	chunk, err := json.Marshal(errorChunk{chunkHead: r.head(created), Error: e.Body(),
+		Choices: [1]errorChoice{{Delta: struct{}{}, FinishReason: "error", NativeFinishReason: native}}})
+	if err != nil { // only unmarshalable error metadata can get here
+		chunk, _ = json.Marshal(errorChunk{chunkHead: r.head(created), Error: apierr.New(e.Status, e.Type, "%s", e.Message).Body(),
+			Choices: [1]errorChoice{{Delta: struct{}{}, FinishReason: "error", NativeFinishReason: native}}})
+	}
+	if cl.chunk(chunk, false) == nil && r.writeUsage(cl, created) == nil {
+		_ = cl.finish()
+	}
+}
+
+// writeUsage sends the usage chunk, with choices empty.
+func (r *run) writeUsage(cl *client, created int64) error {
+	chunk, err := json.Marshal(usageChunk{chunkHead: r.head(created), Choices: []struct{}{}, Usage: r.usageJSON()})
 	if err != nil {
-		return fmt.Errorf("usage chunk: %w", err)
+		return err
 	}
-	return w.WriteChunk(chunk)
+	return cl.chunk(chunk, false)
 }
 
-// skeleton is a chunk with Perpetuo's identity fields and no choices.
-func (s *Stream) skeleton() []byte {
-	return fmt.Appendf(nil, `{"id":%q,"object":"chat.completion.chunk","created":%d,"model":%q,"provider":%q,"choices":[]}`,
-		s.r.rec.ID, s.created, s.r.rec.Model, s.r.rec.Provider)
+// chunkHead is the identity of a chunk Perpetuo writes itself.
+type chunkHead struct {
+	ID       string `json:"id"`
+	Object   string `json:"object"`
+	Created  int64  `json:"created"`
+	Model    string `json:"model"`
+	Provider string `json:"provider,omitempty"`
+}
+
+type errorChunk struct {
+	chunkHead
+	Error   any            `json:"error"`
+	Choices [1]errorChoice `json:"choices"`
+}
+
+type errorChoice struct {
+	Index              int      `json:"index"`
+	Delta              struct{} `json:"delta"`
+	FinishReason       string   `json:"finish_reason"`
+	NativeFinishReason string   `json:"native_finish_reason"`
+}
+
+type usageChunk struct {
+	chunkHead
+	Choices []struct{}      `json:"choices"`
+	Usage   json.RawMessage `json:"usage"`
+}
+
+// head is the chunk identity: the served model, or the requested one when
+// nothing was served.
+func (r *run) head(created int64) chunkHead {
+	model := r.rec.Model
+	if model == "" {
+		model = r.rec.RequestedModel
+	}
+	return chunkHead{ID: r.rec.ID, Object: "chat.completion.chunk", Created: created, Model: model, Provider: r.rec.Provider}
 }

@@ -86,7 +86,37 @@ func classifyStatus(c Call, status int, header http.Header, body []byte) *Error 
 		e.Client = apierr.New(http.StatusBadGateway, apierr.ProviderError, "Provider %s answered with unexpected status %d; retry, or allow fallbacks.", p, status)
 		e.Retryable = true
 	}
+	if code := providerCode(body); code != "" {
+		e.Client = e.Client.With("provider_code", code)
+	}
 	return e
+}
+
+// maxProviderCode bounds the upstream error code passed to the client.
+const maxProviderCode = 64
+
+// providerCode is the upstream's own error code (OpenAI's error.code, else
+// error.type; a numeric code as its digits), when it is a short token: the
+// code is an identifier, never free text, so anything else is dropped.
+func providerCode(body []byte) string {
+	var code string
+	for _, r := range gjson.GetManyBytes(body, "error.code", "error.type") {
+		if r.Type == gjson.String || r.Type == gjson.Number {
+			code = r.String()
+		}
+		if code != "" {
+			break
+		}
+	}
+	if len(code) > maxProviderCode {
+		return ""
+	}
+	for _, c := range []byte(code) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':') {
+			return ""
+		}
+	}
+	return code
 }
 
 // rejected is a 400 or 422: the request itself is at fault. The upstream's

@@ -164,7 +164,7 @@ func (s *openAIStream) Next() ([]byte, error) {
 		if len(ev.Data) == 0 {
 			continue
 		}
-		if !gjson.ValidBytes(ev.Data) {
+		if !gjson.ValidBytes(ev.Data) || !gjson.ParseBytes(ev.Data).IsObject() {
 			return nil, &Error{Status: s.status, Client: malformed(s.call.Provider), Retryable: true, Class: Uncertain}
 		}
 		if e := gjson.GetBytes(ev.Data, "error"); e.Exists() {

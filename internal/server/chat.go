@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -50,11 +49,7 @@ func (s *Server) CreateChatCompletion(ctx context.Context, req api.CreateChatCom
 		}
 		return jsonCompletion{resp}, nil
 	}
-	st, err := s.gateway.OpenStream(ctx, caller, greq)
-	if err != nil {
-		return nil, err
-	}
-	return streamCompletion{ctx: ctx, stream: st, idle: s.streamIdle}, nil
+	return streamCompletion{ctx: ctx, s: s, caller: caller, req: greq}, nil
 }
 
 // maxTokens is the request's output cap: the smaller of
@@ -214,31 +209,37 @@ func (c jsonCompletion) VisitCreateChatCompletionResponse(w http.ResponseWriter)
 	return nil
 }
 
-// streamCompletion relays an opened stream as Server-Sent Events.
+// streamCompletion serves a stream as Server-Sent Events. The gateway
+// decides when the headers go out (with the first keep-alive comment or
+// chunk); an error returned before that is a plain HTTP error.
 type streamCompletion struct {
 	ctx    context.Context
-	stream *gateway.Stream
-	idle   time.Duration
+	s      *Server
+	caller gateway.Caller
+	req    gateway.Request
 }
 
 func (c streamCompletion) VisitCreateChatCompletionResponse(w http.ResponseWriter) error {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set("X-Generation-Id", c.stream.GenerationID)
-	w.WriteHeader(http.StatusOK)
-	c.stream.Relay(c.ctx, &sseWriter{w: w, rc: http.NewResponseController(w), idle: c.idle})
-	return nil // failures after the first byte are reported in-band
+	return c.s.gateway.Stream(c.ctx, c.caller, c.req, &sseWriter{w: w, rc: http.NewResponseController(w), idle: c.s.streamIdle})
 }
 
 // sseWriter writes SSE events, flushed after each burst, with an idle write deadline so
 // a client that stops reading cannot hold the stream forever.
 type sseWriter struct {
-	w    io.Writer
+	w    http.ResponseWriter
 	rc   *http.ResponseController
 	idle time.Duration
 	buf  bytes.Buffer
+}
+
+// Open sends the status and the stream's headers.
+func (s *sseWriter) Open(generationID string) {
+	h := s.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Generation-Id", generationID)
+	s.w.WriteHeader(http.StatusOK)
 }
 
 // WriteChunk buffers one data event (net/http's response buffer, 4 KiB,
@@ -249,6 +250,18 @@ func (s *sseWriter) WriteChunk(data []byte) error {
 		return err
 	}
 	return s.write()
+}
+
+// WriteComment writes a comment line and flushes it.
+func (s *sseWriter) WriteComment(text string) error {
+	s.buf.Reset()
+	if err := sse.WriteComment(&s.buf, text); err != nil {
+		return err
+	}
+	if err := s.write(); err != nil {
+		return err
+	}
+	return s.Flush()
 }
 
 func (s *sseWriter) WriteDone() error {
