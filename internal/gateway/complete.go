@@ -2,10 +2,14 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/perpetuo/perpetuo/internal/apierr"
 
 	"github.com/perpetuo/perpetuo/internal/jsonedit"
 	"github.com/perpetuo/perpetuo/internal/providers"
@@ -65,11 +69,36 @@ func (r *run) completed(c routing.Candidate, comp *providers.Completion) (*Respo
 	r.rec.UpstreamID, r.rec.FinishReason = comp.UpstreamID, comp.FinishReason
 	r.rec.NativeFinishReason = comp.FinishReason
 	r.rec.Status = 200
-	body, err := r.decorate(comp.Body, jsonedit.Raw("usage", r.usageJSON()))
+	doc := comp.Body
+	if comp.Failure != nil {
+		doc = r.partialFailure(doc, comp.Failure)
+	}
+	body, err := r.decorate(doc, jsonedit.Raw("usage", r.usageJSON()))
 	if err != nil {
 		return nil, r.fail(context.Background(), fmt.Errorf("decorate response: %w", err))
 	}
 	return &Response{GenerationID: r.rec.ID, Body: body, finish: r.finish}, nil
+}
+
+// partialFailure handles an upstream's 200 with partial output and an
+// error: the record says which error, and the answer's choice carries
+// Perpetuo's error (the upstream's own text is not relayed).
+func (r *run) partialFailure(doc []byte, f *providers.Error) []byte {
+	e := f.Client
+	r.failedInBand(e)
+	last := &r.rec.Attempts[len(r.rec.Attempts)-1]
+	last.ErrorType = string(e.Type)
+	errJSON, err := json.Marshal(e.Body())
+	if err != nil {
+		errJSON, _ = json.Marshal(apierr.New(e.Status, e.Type, "%s", e.Message).Body())
+	}
+	if out, err := sjson.SetRawBytes(doc, "choices.0.error", errJSON); err == nil {
+		doc = out
+	}
+	if out, err := sjson.DeleteBytes(doc, "error"); err == nil {
+		doc = out
+	}
+	return doc
 }
 
 // usage fills the record's token counts and exact cost.

@@ -123,6 +123,16 @@ func (o *OpenAI) Complete(ctx context.Context, c Call) (*Completion, error) {
 		FinishReason: gjson.GetBytes(b, "choices.0.finish_reason").String(),
 	}
 	comp.Usage, comp.HasUsage = ParseUsage(gjson.GetBytes(b, "usage"))
+	if comp.FinishReason == "error" {
+		e := gjson.GetBytes(b, "choices.0.error")
+		if !e.IsObject() {
+			e = gjson.GetBytes(b, "error")
+		}
+		if !e.IsObject() {
+			e.Raw = "{}"
+		}
+		comp.Failure = inStreamError(c, []byte(`{"error":`+e.Raw+`}`))
+	}
 	return comp, nil
 }
 

@@ -52,6 +52,10 @@ type Completion struct {
 	HasUsage     bool
 	UpstreamID   string
 	FinishReason string
+	// Failure is set when the upstream answered 200 with partial output
+	// and an error (its choice finishing with "error"): classified like
+	// an in-stream error event.
+	Failure *Error
 }
 
 // Stream yields chat.completion.chunk JSON documents until io.EOF (the
