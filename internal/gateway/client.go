@@ -54,7 +54,9 @@ type client struct {
 func newClient(w ChunkWriter, id string, interval time.Duration, now time.Time, onOpen func()) *client {
 	c := &client{w: w, id: id, onOpen: onOpen, interval: interval, last: now}
 	if interval > 0 {
+		c.mu.Lock() // tick reads the timer
 		c.timer = time.AfterFunc(interval, c.tick)
+		c.mu.Unlock()
 	}
 	return c
 }
