@@ -781,6 +781,9 @@ type ChatMessageRole string
 
 // Choice defines model for Choice.
 type Choice struct {
+	// Error Set when `finish_reason` is `error`, the upstream having failed after partial output.
+	Error *ErrorBody `json:"error,omitempty"`
+
 	// FinishReason stop, length, tool_calls, content_filter or error.
 	FinishReason       *string                 `json:"finish_reason"`
 	Index              int                     `json:"index"`
@@ -868,14 +871,14 @@ type ErrorBody struct {
 	// Message What happened and what to do about it.
 	Message string `json:"message"`
 
-	// Metadata `error_type` (same as `type`) plus details that depend on the type, e.g. `field` for invalid_request, `excluded_by` for no_endpoints.
+	// Metadata `error_type` (same as `type`) plus details that depend on the type, e.g. `field` for invalid_request, `excluded_by` for no_endpoints, and `provider_code` (the upstream's own error code, when it sent a short one) for upstream failures.
 	Metadata ErrorBody_Metadata `json:"metadata"`
 
 	// Type The stable error catalog. See docs/errors.md for when each is returned and what to do.
 	Type ErrorType `json:"type"`
 }
 
-// ErrorBody_Metadata `error_type` (same as `type`) plus details that depend on the type, e.g. `field` for invalid_request, `excluded_by` for no_endpoints.
+// ErrorBody_Metadata `error_type` (same as `type`) plus details that depend on the type, e.g. `field` for invalid_request, `excluded_by` for no_endpoints, and `provider_code` (the upstream's own error code, when it sent a short one) for upstream failures.
 type ErrorBody_Metadata struct {
 	// ErrorType The stable error catalog. See docs/errors.md for when each is returned and what to do.
 	ErrorType            ErrorType              `json:"error_type"`
@@ -2264,9 +2267,17 @@ type ClientInterface interface {
 	//
 	// The response carries the generation id in `id` and in the `X-Generation-Id` header, the
 	// provider and model that served it, and `usage` with the exact `cost` in USD. In a stream,
-	// usage rides the last chunk before `data: [DONE]`, with `choices: []`. Errors before the
-	// first streamed byte are HTTP errors; errors after it are in-band chunks carrying `error`
-	// and `finish_reason: "error"`.
+	// usage rides the last chunk before `data: [DONE]`, with `choices: []`.
+	//
+	// Streams and errors: while the upstream is silent (before its first chunk, and between
+	// chunks) the stream carries SSE comments, `: PERPETUO PROCESSING`, every
+	// `PERPETUO_STREAM_KEEPALIVE` (15 s by default); SSE clients ignore them. Until the first
+	// data event the request may still fall back to another endpoint. A failure while nothing
+	// has been sent is an HTTP error with the JSON envelope; once anything has been sent (a
+	// keep-alive or a chunk) the status is 200 and the stream ends with one chunk carrying
+	// `error` and a choice with `finish_reason: "error"`, then the usage chunk, then
+	// `data: [DONE]`. A non-streaming answer the upstream cut with an error after partial
+	// output is a 200 whose `choices[0]` has `finish_reason: "error"` and `error`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2280,9 +2291,17 @@ type ClientInterface interface {
 	//
 	// The response carries the generation id in `id` and in the `X-Generation-Id` header, the
 	// provider and model that served it, and `usage` with the exact `cost` in USD. In a stream,
-	// usage rides the last chunk before `data: [DONE]`, with `choices: []`. Errors before the
-	// first streamed byte are HTTP errors; errors after it are in-band chunks carrying `error`
-	// and `finish_reason: "error"`.
+	// usage rides the last chunk before `data: [DONE]`, with `choices: []`.
+	//
+	// Streams and errors: while the upstream is silent (before its first chunk, and between
+	// chunks) the stream carries SSE comments, `: PERPETUO PROCESSING`, every
+	// `PERPETUO_STREAM_KEEPALIVE` (15 s by default); SSE clients ignore them. Until the first
+	// data event the request may still fall back to another endpoint. A failure while nothing
+	// has been sent is an HTTP error with the JSON envelope; once anything has been sent (a
+	// keep-alive or a chunk) the status is 200 and the stream ends with one chunk carrying
+	// `error` and a choice with `finish_reason: "error"`, then the usage chunk, then
+	// `data: [DONE]`. A non-streaming answer the upstream cut with an error after partial
+	// output is a 200 whose `choices[0]` has `finish_reason: "error"` and `error`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2734,9 +2753,17 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 //
 // The response carries the generation id in `id` and in the `X-Generation-Id` header, the
 // provider and model that served it, and `usage` with the exact `cost` in USD. In a stream,
-// usage rides the last chunk before `data: [DONE]`, with `choices: []`. Errors before the
-// first streamed byte are HTTP errors; errors after it are in-band chunks carrying `error`
-// and `finish_reason: "error"`.
+// usage rides the last chunk before `data: [DONE]`, with `choices: []`.
+//
+// Streams and errors: while the upstream is silent (before its first chunk, and between
+// chunks) the stream carries SSE comments, `: PERPETUO PROCESSING`, every
+// `PERPETUO_STREAM_KEEPALIVE` (15 s by default); SSE clients ignore them. Until the first
+// data event the request may still fall back to another endpoint. A failure while nothing
+// has been sent is an HTTP error with the JSON envelope; once anything has been sent (a
+// keep-alive or a chunk) the status is 200 and the stream ends with one chunk carrying
+// `error` and a choice with `finish_reason: "error"`, then the usage chunk, then
+// `data: [DONE]`. A non-streaming answer the upstream cut with an error after partial
+// output is a 200 whose `choices[0]` has `finish_reason: "error"` and `error`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2760,9 +2787,17 @@ func (c *Client) CreateChatCompletionWithBody(ctx context.Context, contentType s
 //
 // The response carries the generation id in `id` and in the `X-Generation-Id` header, the
 // provider and model that served it, and `usage` with the exact `cost` in USD. In a stream,
-// usage rides the last chunk before `data: [DONE]`, with `choices: []`. Errors before the
-// first streamed byte are HTTP errors; errors after it are in-band chunks carrying `error`
-// and `finish_reason: "error"`.
+// usage rides the last chunk before `data: [DONE]`, with `choices: []`.
+//
+// Streams and errors: while the upstream is silent (before its first chunk, and between
+// chunks) the stream carries SSE comments, `: PERPETUO PROCESSING`, every
+// `PERPETUO_STREAM_KEEPALIVE` (15 s by default); SSE clients ignore them. Until the first
+// data event the request may still fall back to another endpoint. A failure while nothing
+// has been sent is an HTTP error with the JSON envelope; once anything has been sent (a
+// keep-alive or a chunk) the status is 200 and the stream ends with one chunk carrying
+// `error` and a choice with `finish_reason: "error"`, then the usage chunk, then
+// `data: [DONE]`. A non-streaming answer the upstream cut with an error after partial
+// output is a 200 whose `choices[0]` has `finish_reason: "error"` and `error`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5502,9 +5537,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// The response carries the generation id in `id` and in the `X-Generation-Id` header, the
 	// provider and model that served it, and `usage` with the exact `cost` in USD. In a stream,
-	// usage rides the last chunk before `data: [DONE]`, with `choices: []`. Errors before the
-	// first streamed byte are HTTP errors; errors after it are in-band chunks carrying `error`
-	// and `finish_reason: "error"`.
+	// usage rides the last chunk before `data: [DONE]`, with `choices: []`.
+	//
+	// Streams and errors: while the upstream is silent (before its first chunk, and between
+	// chunks) the stream carries SSE comments, `: PERPETUO PROCESSING`, every
+	// `PERPETUO_STREAM_KEEPALIVE` (15 s by default); SSE clients ignore them. Until the first
+	// data event the request may still fall back to another endpoint. A failure while nothing
+	// has been sent is an HTTP error with the JSON envelope; once anything has been sent (a
+	// keep-alive or a chunk) the status is 200 and the stream ends with one chunk carrying
+	// `error` and a choice with `finish_reason: "error"`, then the usage chunk, then
+	// `data: [DONE]`. A non-streaming answer the upstream cut with an error after partial
+	// output is a 200 whose `choices[0]` has `finish_reason: "error"` and `error`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5518,9 +5561,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// The response carries the generation id in `id` and in the `X-Generation-Id` header, the
 	// provider and model that served it, and `usage` with the exact `cost` in USD. In a stream,
-	// usage rides the last chunk before `data: [DONE]`, with `choices: []`. Errors before the
-	// first streamed byte are HTTP errors; errors after it are in-band chunks carrying `error`
-	// and `finish_reason: "error"`.
+	// usage rides the last chunk before `data: [DONE]`, with `choices: []`.
+	//
+	// Streams and errors: while the upstream is silent (before its first chunk, and between
+	// chunks) the stream carries SSE comments, `: PERPETUO PROCESSING`, every
+	// `PERPETUO_STREAM_KEEPALIVE` (15 s by default); SSE clients ignore them. Until the first
+	// data event the request may still fall back to another endpoint. A failure while nothing
+	// has been sent is an HTTP error with the JSON envelope; once anything has been sent (a
+	// keep-alive or a chunk) the status is 200 and the stream ends with one chunk carrying
+	// `error` and a choice with `finish_reason: "error"`, then the usage chunk, then
+	// `data: [DONE]`. A non-streaming answer the upstream cut with an error after partial
+	// output is a 200 whose `choices[0]` has `finish_reason: "error"` and `error`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7958,9 +8009,17 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 //
 // The response carries the generation id in `id` and in the `X-Generation-Id` header, the
 // provider and model that served it, and `usage` with the exact `cost` in USD. In a stream,
-// usage rides the last chunk before `data: [DONE]`, with `choices: []`. Errors before the
-// first streamed byte are HTTP errors; errors after it are in-band chunks carrying `error`
-// and `finish_reason: "error"`.
+// usage rides the last chunk before `data: [DONE]`, with `choices: []`.
+//
+// Streams and errors: while the upstream is silent (before its first chunk, and between
+// chunks) the stream carries SSE comments, `: PERPETUO PROCESSING`, every
+// `PERPETUO_STREAM_KEEPALIVE` (15 s by default); SSE clients ignore them. Until the first
+// data event the request may still fall back to another endpoint. A failure while nothing
+// has been sent is an HTTP error with the JSON envelope; once anything has been sent (a
+// keep-alive or a chunk) the status is 200 and the stream ends with one chunk carrying
+// `error` and a choice with `finish_reason: "error"`, then the usage chunk, then
+// `data: [DONE]`. A non-streaming answer the upstream cut with an error after partial
+// output is a 200 whose `choices[0]` has `finish_reason: "error"` and `error`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7980,9 +8039,17 @@ func (c *ClientWithResponses) CreateChatCompletionWithBodyWithResponse(ctx conte
 //
 // The response carries the generation id in `id` and in the `X-Generation-Id` header, the
 // provider and model that served it, and `usage` with the exact `cost` in USD. In a stream,
-// usage rides the last chunk before `data: [DONE]`, with `choices: []`. Errors before the
-// first streamed byte are HTTP errors; errors after it are in-band chunks carrying `error`
-// and `finish_reason: "error"`.
+// usage rides the last chunk before `data: [DONE]`, with `choices: []`.
+//
+// Streams and errors: while the upstream is silent (before its first chunk, and between
+// chunks) the stream carries SSE comments, `: PERPETUO PROCESSING`, every
+// `PERPETUO_STREAM_KEEPALIVE` (15 s by default); SSE clients ignore them. Until the first
+// data event the request may still fall back to another endpoint. A failure while nothing
+// has been sent is an HTTP error with the JSON envelope; once anything has been sent (a
+// keep-alive or a chunk) the status is 200 and the stream ends with one chunk carrying
+// `error` and a choice with `finish_reason: "error"`, then the usage chunk, then
+// `data: [DONE]`. A non-streaming answer the upstream cut with an error after partial
+// output is a 200 whose `choices[0]` has `finish_reason: "error"` and `error`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

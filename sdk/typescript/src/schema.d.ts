@@ -20,9 +20,17 @@ export interface paths {
          *
          *     The response carries the generation id in `id` and in the `X-Generation-Id` header, the
          *     provider and model that served it, and `usage` with the exact `cost` in USD. In a stream,
-         *     usage rides the last chunk before `data: [DONE]`, with `choices: []`. Errors before the
-         *     first streamed byte are HTTP errors; errors after it are in-band chunks carrying `error`
-         *     and `finish_reason: "error"`.
+         *     usage rides the last chunk before `data: [DONE]`, with `choices: []`.
+         *
+         *     Streams and errors: while the upstream is silent (before its first chunk, and between
+         *     chunks) the stream carries SSE comments, `: PERPETUO PROCESSING`, every
+         *     `PERPETUO_STREAM_KEEPALIVE` (15 s by default); SSE clients ignore them. Until the first
+         *     data event the request may still fall back to another endpoint. A failure while nothing
+         *     has been sent is an HTTP error with the JSON envelope; once anything has been sent (a
+         *     keep-alive or a chunk) the status is 200 and the stream ends with one chunk carrying
+         *     `error` and a choice with `finish_reason: "error"`, then the usage chunk, then
+         *     `data: [DONE]`. A non-streaming answer the upstream cut with an error after partial
+         *     output is a 200 whose `choices[0]` has `finish_reason: "error"` and `error`.
          */
         post: operations["createChatCompletion"];
         delete?: never;
@@ -590,7 +598,7 @@ export interface components {
             type: components["schemas"]["ErrorType"];
             /** @description What happened and what to do about it. */
             message: string;
-            /** @description `error_type` (same as `type`) plus details that depend on the type, e.g. `field` for invalid_request, `excluded_by` for no_endpoints. */
+            /** @description `error_type` (same as `type`) plus details that depend on the type, e.g. `field` for invalid_request, `excluded_by` for no_endpoints, and `provider_code` (the upstream's own error code, when it sent a short one) for upstream failures. */
             metadata: {
                 error_type: components["schemas"]["ErrorType"];
             } & {
@@ -750,6 +758,8 @@ export interface components {
             /** @description stop, length, tool_calls, content_filter or error. */
             finish_reason: string | null;
             native_finish_reason?: string | null;
+            /** @description Set when `finish_reason` is `error`, the upstream having failed after partial output. */
+            error?: components["schemas"]["ErrorBody"];
             logprobs?: Record<string, never> | null;
         };
         AssistantMessage: {
@@ -778,6 +788,8 @@ export interface components {
                     [key: string]: unknown;
                 };
                 finish_reason?: string | null;
+                /** @description The upstream's own finish reason; on an error chunk, the one it sent before failing, else `error`. */
+                native_finish_reason?: string | null;
             }[];
             usage?: components["schemas"]["Usage"];
             error?: components["schemas"]["ErrorBody"];
