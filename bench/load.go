@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/perpetuo/perpetuo/internal/sse"
 )
 
 // target is an endpoint the load goes to.
@@ -167,22 +168,22 @@ func readStream(resp *http.Response, start time.Time) (sample, error) {
 		reply strings.Builder
 		done  bool
 	)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data:"))
-		if !ok {
-			continue
+	r := sse.NewReader(resp.Body) // the gateway's own framer: comments are skipped
+	var err error
+	for {
+		var ev sse.Event
+		if ev, err = r.Next(); err != nil {
+			break
 		}
 		if s.ttft == 0 {
 			s.ttft = time.Since(start)
 		}
 		s.chunks++
-		data = bytes.TrimSpace(data)
+		data := ev.Data
 		switch {
 		case done:
 			return sample{}, failure{kind: "malformed: data after [DONE]", detail: clip(data)}
-		case string(data) == "[DONE]":
+		case ev.IsDone():
 			done = true
 			continue
 		}
@@ -193,8 +194,8 @@ func readStream(resp *http.Response, start time.Time) (sample, error) {
 	}
 	s.latency = time.Since(start)
 	switch {
-	case sc.Err() != nil:
-		return sample{}, failure{kind: "stream cut short", detail: sc.Err().Error()}
+	case err != io.EOF:
+		return sample{}, failure{kind: "stream cut short", detail: err.Error()}
 	case !done:
 		return sample{}, failure{kind: "malformed: stream did not end with data: [DONE]"}
 	case reply.String() != expectedReply:

@@ -44,6 +44,7 @@ func holdStreams(ctx context.Context, env *environment, t target, n int, dir str
 	env.upstream.set(mockupstream.New(mockupstream.Config{TokensPerSecond: slowPace}))
 	defer env.upstream.set(fastUpstream())
 	res := heldStreams{requested: n, perRampS: 2000}
+	_ = os.MkdirAll(dir, 0o755) // also when the profile phase did not run
 	// Each stream is two connections in the gateway (client, upstream) and
 	// two in this process (client, mock): hold what the open-file limit
 	// lets both keep, with room for everything else.

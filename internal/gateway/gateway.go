@@ -3,10 +3,11 @@
 // SSE) with Perpetuo's additions (generation id, provider, model, exact cost),
 // and record the generation off the critical path.
 //
-// Fallback happens only before anything reached the client: on a retryable
+// Fallback happens only before any data reached the client: on a retryable
 // failure (no answer, timeout, 429, 5xx) the next endpoint is tried, unless
-// the request disabled fallbacks. Once the first byte of a stream was sent,
-// failures become in-band error chunks.
+// the request disabled fallbacks. A stream's failure is a plain HTTP error
+// while nothing was sent; once anything was (a keep-alive comment during a
+// silent upstream, or a chunk), it becomes an in-band error chunk.
 package gateway
 
 import (
