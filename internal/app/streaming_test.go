@@ -104,19 +104,31 @@ func TestPreStreamErrorsAreHTTPErrors(t *testing.T) {
 		"flaky": mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: 429}),
 		"tri-a": mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: 500}),
 		"tri-b": mockupstream.New(mockupstream.Config{TTFT: 3 * time.Second}),
-	}, func(o *Options) { o.FirstByteTimeout = 200 * time.Millisecond })
-	for _, tc := range []struct {
+	}, func(o *Options) { o.FirstByteTimeout, o.AttemptTimeout = 200*time.Millisecond, 200*time.Millisecond })
+	governedID, governed := e.newKey(`{"name":"governed"}`)
+	e.assign("keys", governedID, e.guardrail(`{"name":"test only","allowed_models":["test/*"]}`))
+	_, broke := e.newKey(`{"name":"broke","limit":0.0000001}`)
+	cases := []struct {
 		name, key, body string
 		status          int
 		typ             string
 	}{
+		{"policy", governed, `{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"x"}]}`, 403, "model_not_allowed"},
+		{"budget", broke, `{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"x"}]}`, 402, "budget_exceeded"},
 		{"validation", e.key, `{"model":"mock/echo","stream":true,"messages":"hi"}`, 400, "invalid_request"},
 		{"authentication", "pk_wrong", `{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"x"}]}`, 401, "authentication"},
 		{"routing", e.key, `{"model":"nobody/nothing","stream":true,"messages":[{"role":"user","content":"x"}]}`, 404, "not_found"},
 		{"upstream 429", e.key, leaky, 429, "rate_limit_exceeded"},
 		{"upstream 5xx", e.key, `{"model":"test/trio","provider":{"order":["tri-a"],"allow_fallbacks":false},"stream":true,"messages":[{"role":"user","content":"x"}]}`, 502, "provider_unavailable"},
 		{"upstream timeout", e.key, `{"model":"test/trio","provider":{"order":["tri-b"],"allow_fallbacks":false},"stream":true,"messages":[{"role":"user","content":"x"}]}`, 504, "timeout"},
-	} {
+	}
+	// The same refusals without streaming: the same statuses and types
+	// (a non-streaming call's timeout is PERPETUO_ATTEMPT_TIMEOUT's).
+	for _, tc := range cases {
+		tc.name, tc.body = tc.name+", not streamed", strings.Replace(tc.body, `"stream":true`, `"stream":false`, 1)
+		cases = append(cases, tc)
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			status, hdr, raw := send(t, e.srv.URL, http.MethodPost, "/v1/chat/completions", tc.key, tc.body)
 			require.Equal(t, tc.status, status, "%s", raw)
