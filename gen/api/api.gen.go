@@ -812,7 +812,13 @@ type Credential struct {
 	// BaseUrl Overrides the provider's base URL (Azure resource, proxy, self-hosted or test server).
 	BaseUrl   *string   `json:"base_url,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
-	Disabled  bool      `json:"disabled"`
+
+	// DataPolicy What happens to data sent with this credential, when its `base_url` sends traffic
+	// somewhere other than the catalog's provider: the policy the workspace declared, or, when
+	// it declared none, not ZDR and trains on data (fail closed). Null without a `base_url`:
+	// the catalog's policy for the provider applies (`GET /v1/providers`).
+	DataPolicy *DataPolicy `json:"data_policy,omitempty"`
+	Disabled   bool        `json:"disabled"`
 
 	// Id Example: cred_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
 	Id string `json:"id"`
@@ -840,11 +846,16 @@ type CredentialCreate struct {
 	// `https://my-resource.openai.azure.com/openai/v1`. It must reach a public address: loopback,
 	// private, link-local and metadata addresses (in any notation) are refused here and again when
 	// the gateway connects, unless the operator allows them with `PERPETUO_EGRESS_ALLOW`.
-	BaseUrl  *string `json:"base_url,omitempty"`
-	Disabled *bool   `json:"disabled,omitempty"`
-	Name     *string `json:"name,omitempty"`
-	Priority *int    `json:"priority,omitempty"`
-	Provider string  `json:"provider"`
+	BaseUrl *string `json:"base_url,omitempty"`
+
+	// DataPolicy The data policy of where a credential's `base_url` sends traffic, as the workspace declares
+	// it (only with a `base_url`). A field left out fails closed: `zdr` false, `trains_on_data`
+	// true, `retention_days` -1 (unknown).
+	DataPolicy *DeclaredDataPolicy `json:"data_policy,omitempty"`
+	Disabled   *bool               `json:"disabled,omitempty"`
+	Name       *string             `json:"name,omitempty"`
+	Priority   *int                `json:"priority,omitempty"`
+	Provider   string              `json:"provider"`
 }
 
 // CredentialList defines model for CredentialList.
@@ -861,11 +872,40 @@ type CredentialResponse struct {
 type CredentialUpdate struct {
 	ApiKey *string `json:"api_key,omitempty"`
 
-	// BaseUrl As on create; null clears it (the provider's own URL is used).
-	BaseUrl  *string `json:"base_url,omitempty"`
-	Disabled *bool   `json:"disabled,omitempty"`
-	Name     *string `json:"name,omitempty"`
-	Priority *int    `json:"priority,omitempty"`
+	// BaseUrl As on create; null clears it (the provider's own URL is used) and its data policy.
+	BaseUrl *string `json:"base_url,omitempty"`
+
+	// DataPolicy As on create; null clears it (traffic to the base URL is then taken as not ZDR and training).
+	DataPolicy *DeclaredDataPolicy `json:"data_policy,omitempty"`
+	Disabled   *bool               `json:"disabled,omitempty"`
+	Name       *string             `json:"name,omitempty"`
+	Priority   *int                `json:"priority,omitempty"`
+}
+
+// DataPolicy defines model for DataPolicy.
+type DataPolicy struct {
+	// RetentionDays How long the provider keeps data (-1 unknown).
+	RetentionDays int `json:"retention_days"`
+
+	// Source Where the policy was read (a published policy page, `openrouter /endpoints/zdr`, or the workspace's declaration).
+	Source       *string `json:"source,omitempty"`
+	TrainsOnData bool    `json:"trains_on_data"`
+
+	// UpdatedAt When it was last checked (YYYY-MM-DD).
+	UpdatedAt *string `json:"updated_at,omitempty"`
+	Zdr       bool    `json:"zdr"`
+}
+
+// DeclaredDataPolicy The data policy of where a credential's `base_url` sends traffic, as the workspace declares
+// it (only with a `base_url`). A field left out fails closed: `zdr` false, `trains_on_data`
+// true, `retention_days` -1 (unknown).
+type DeclaredDataPolicy struct {
+	// RetentionDays How long prompts and outputs are kept (-1 unknown).
+	RetentionDays *int  `json:"retention_days,omitempty"`
+	TrainsOnData  *bool `json:"trains_on_data,omitempty"`
+
+	// Zdr Zero data retention: prompts and outputs are neither stored nor logged there.
+	Zdr *bool `json:"zdr,omitempty"`
 }
 
 // ErrorBody defines model for ErrorBody.
@@ -957,6 +997,9 @@ type Generation struct {
 	// UsageEstimated The token counts (and so the cost) are Perpetuo's estimate; the upstream reported none (e.g. the client hung up).
 	UsageEstimated bool    `json:"usage_estimated"`
 	User           *string `json:"user,omitempty"`
+
+	// Zdr Zero data retention was required (by the request, key, a guardrail or the workspace), so only a ZDR endpoint could serve; the routing decision's `zdr_required_by` says who required it.
+	Zdr bool `json:"zdr"`
 }
 
 // GenerationList defines model for GenerationList.
@@ -1107,7 +1150,9 @@ type Key struct {
 	Name           string         `json:"name"`
 
 	// Operator The key is the deployment operator's (it may create workspaces and decide which use the operator's provider keys).
-	Operator   bool    `json:"operator"`
+	Operator bool `json:"operator"`
+
+	// RequireZdr The key's own setting.
 	RequireZdr bool    `json:"require_zdr"`
 	Role       KeyRole `json:"role"`
 
@@ -1131,6 +1176,12 @@ type Key struct {
 	// Example: 0.0000325
 	UsageWeekly Money  `json:"usage_weekly"`
 	WorkspaceId string `json:"workspace_id"`
+
+	// ZdrRequiredBy Who restricts this key's requests to zero-data-retention endpoints: `key` (its
+	// `require_zdr`), `guardrail:<name>` (a governing guardrail's `enforce_zdr`), `workspace`
+	// (the workspace's `require_zdr`). Empty when nothing does (a request may still ask with
+	// `provider.zdr`).
+	ZdrRequiredBy *[]string `json:"zdr_required_by,omitempty"`
 }
 
 // KeyLimitReset defines model for Key.LimitReset.
@@ -1294,8 +1345,14 @@ type Pricing struct {
 // ProviderInfo defines model for ProviderInfo.
 type ProviderInfo struct {
 	// Api The wire format Perpetuo speaks to it (openai, anthropic, gemini).
-	Api  string `json:"api"`
-	Name string `json:"name"`
+	Api string `json:"api"`
+
+	// DataPolicySource Where the data policy was read (the provider's published policy page, or `openrouter /endpoints/zdr`); empty when unknown, which fails closed (not ZDR, trains on data).
+	DataPolicySource *string `json:"data_policy_source,omitempty"`
+
+	// DataPolicyUpdatedAt When the data policy was last checked (YYYY-MM-DD).
+	DataPolicyUpdatedAt *string `json:"data_policy_updated_at,omitempty"`
+	Name                string  `json:"name"`
 
 	// RetentionDays How long the provider keeps data (-1 unknown).
 	RetentionDays int    `json:"retention_days"`
@@ -1538,8 +1595,11 @@ type Workspace struct {
 	LimitRemaining *Money `json:"limit_remaining"`
 
 	// LimitUsd The workspace's own budget per `reset_interval`, checked on every request besides the rest; null for none.
-	LimitUsd      *Money         `json:"limit_usd"`
-	Name          string         `json:"name"`
+	LimitUsd *Money `json:"limit_usd"`
+	Name     string `json:"name"`
+
+	// RequireZdr Every request of the workspace routes only to zero-data-retention endpoints, whatever the request, key or guardrails say.
+	RequireZdr    bool           `json:"require_zdr"`
 	ResetInterval *ResetInterval `json:"reset_interval"`
 	ResetsAt      *time.Time     `json:"resets_at"`
 
@@ -1587,8 +1647,11 @@ type WorkspaceUpdate struct {
 	DefaultGuardrailId *string `json:"default_guardrail_id,omitempty"`
 
 	// LimitUsd The workspace budget in USD per `reset_interval` (exact decimal); null removes it. Requires admin or owner.
-	LimitUsd               *json.Number   `json:"limit_usd,omitempty"`
-	Name                   *string        `json:"name,omitempty"`
+	LimitUsd *json.Number `json:"limit_usd,omitempty"`
+	Name     *string      `json:"name,omitempty"`
+
+	// RequireZdr Restrict every request of the workspace to zero-data-retention endpoints. Requires admin or owner.
+	RequireZdr             *bool          `json:"require_zdr,omitempty"`
 	ResetInterval          *ResetInterval `json:"reset_interval,omitempty"`
 	UseOperatorCredentials *bool          `json:"use_operator_credentials,omitempty"`
 }
@@ -3798,6 +3861,7 @@ type CreateChatCompletionResponseObject interface {
 
 type CreateChatCompletion200ResponseHeaders struct {
 	XGenerationId *string
+	XPerpetuoZdr  *string
 }
 
 type CreateChatCompletion200JSONResponse struct {
@@ -3814,6 +3878,9 @@ func (response CreateChatCompletion200JSONResponse) VisitCreateChatCompletionRes
 	w.Header().Set("Content-Type", "application/json")
 	if response.Headers.XGenerationId != nil {
 		w.Header().Set("X-Generation-Id", fmt.Sprint(*response.Headers.XGenerationId))
+	}
+	if response.Headers.XPerpetuoZdr != nil {
+		w.Header().Set("X-Perpetuo-Zdr", fmt.Sprint(*response.Headers.XPerpetuoZdr))
 	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
@@ -3834,6 +3901,9 @@ func (response CreateChatCompletion200TexteventStreamResponse) VisitCreateChatCo
 	}
 	if response.Headers.XGenerationId != nil {
 		w.Header().Set("X-Generation-Id", fmt.Sprint(*response.Headers.XGenerationId))
+	}
+	if response.Headers.XPerpetuoZdr != nil {
+		w.Header().Set("X-Perpetuo-Zdr", fmt.Sprint(*response.Headers.XPerpetuoZdr))
 	}
 	w.WriteHeader(200)
 
@@ -6785,215 +6855,228 @@ func (sh *strictHandler) GetSpend(w http.ResponseWriter, r *http.Request, worksp
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3H0Lc9s4muBfQem2KtIWLct5TceuqztPOpvOdtKdi9Pbu9PKiRAJWRxTAAcAbatzqdpfsz9sf8kVvg8g",
-	"QRLUw5aTnpmq6cgSief3fn4eJGJVCM64VoPTz4OCSrpimkn461chr1RBE/YmNX+mTCUyK3Qm+OB0cE5u",
-	"3M8kS8kwvlGz8Xgcj8bknAu9ZLJ+4JEyj1CubphU5Onk6XgQDTIzSkH1chANOF2xwengxpswGkj2tzKT",
-	"LB2calmyaKCSJVtRsxK9LszjSsuMXw6+fPliHlaF4IrBwl9JKaT5kAiuGdfmIy2KPEuoWf3xX5XZwmdv",
-	"xH+SbDE4HfyP4/o8jvFXdQyjfbDj42yto+CEmWciknGil4wwfs1yUTDCrplcEylKzUipmBoPzNt2YDPv",
-	"eZH9yNZw9FIUTOoMd5BIRjVLZxTWvhByZT4NUqrZkc5WbBC1DyEapJmi85yl3gnNhcgZ5eZXdltkkqlN",
-	"I/Iyz80I7sA7M1yWVKaSZvksC0DExyUjV2z9SBFxw0n1bEQEJ1oURCxIphVZsdWcyUdqvMuMOA+7pavC",
-	"PDW4YuvZ5ORfv3/24bv/8/TXF3958u9/+o/H/3bycXLx/P3Td6FTyXiSlymbzdfiapbxWZ6tMt1d/K9L",
-	"BjCrCsZTWPGSNQDY7KmQ4jpLmTTbVCQRJdeKaHFDZUpiGDge12vwDj+nc5aHcGhF1RVLibkOcz4ajzAi",
-	"bHw5JnFxNaPz5L//879u17/7I9e7q3ZD8/znxeD0t82g/E5wth58+dSG4AvYNQxmYPiXi+9JwaTd00wy",
-	"xXRsvslEGhFzaWbFhAvOurfoVoWv7b62t+alD/COWWBnUIQbC3mdg0AKEvjBUpHZ76nsXsAHwEy9zJSF",
-	"XPM0U1oRwfM10YL8zqQ4SqmmR5IZUpIJThhPC5FxrcKXXRbp3rhbQVp4f198avibwYrWK/7x2MNwUNeH",
-	"As2j8chHC88jnxg1dvep2oiY/5Ul2mwECdpLeAPuPk0zc2g0f+8RuAXNFYtaNM+nXylb0DLX1ZMPQ882",
-	"0IZt0/eQkT0QiQzZLU00SVmSrWg+OkPEEpLQuWJcN1BslfFsVa4Gp5PebfHSAMAgGtweXYoj+6XhdOOf",
-	"8JevgphdloA/O9JGaKKV2doZsYdsKCj8mtA8N4zBvhGkdw7NV/T2LeOXejk4fTyZwPm4v0+iHYjA5utt",
-	"oRtMug3Y0y4TN2Rjm3CBQ/ya6eUFS6Q54tbkMEj/5G8zpftnzjRbqd2WYIa0c1Ap6XrfhVQC0j2OYd85",
-	"fwFadA8y85XJylckI5KtxDVTJNN/dPJxGJQOoHAP0Hi4tvMeKhRpw/YVCu9dqlfkNOOa3WqU54woZ7Sj",
-	"MblYGkkSxAvQFjIjdCDqnBGlhWQk04SLmwD9a2GHmbyLHJ/MTmWyzDRLdCkDCJnxotSzlUhpnlXfOUrR",
-	"OegmUYgG9r11UzA3Wz2alpPJE2Y+hmi3KPV95tXiivHsdya3y0fVEqPuXkPrCFIYpTKlKdfvmFL0cgOV",
-	"QTRq6W+14rmVXEi2KBXNd3tW5LASxg02/zagbpXeHrwjFCKfGbbaPOpN2+icw0aeAMsJnp7WbFUEOFOS",
-	"U6W6KBMrJq9ZGp8Ro0YbyYeSBc3yUrKI3FjdzAgJlQq2omsyz/KcZPqUxFzomRGaYjI02GP0biIZTZYs",
-	"bbw2ikgM583SmAwbA6J5gqXkJtNLQq1OT5SmulTmvZInTGqa8ZgMzVyRGZkTwxVSIkodkaTURCwWIMM1",
-	"Rrukck4v2cjgtLs63LHhJ3btAwsK8GU1WfBiYWkz/HpXGgZmjI/mlSAZzqlmPAlQs3dZnmeKJYKnvsJj",
-	"qNslsoWVSFG77azTHW7wRzzZMPksC6Uloyvyw8eP7+0dROZcJwYaOOGiopqESpldszS0tha4Vstxa64W",
-	"Ue8/BM0vl1S/FIbS4RI7QL0UWdKiZ5uu4iU8HyJySS1LVrJHxvXzp8GDb1tHLhk/2s86Ul1dQG43PxG9",
-	"pJogqAIiWQU5KJzbA/PIU7KkepzUJxeCZR9GAnzUoafKy8u9VqPWSrPVbJHxSyYLme1IjUtH7Ddd4C/w",
-	"UFAtt4dQX2UNax74OYhx822Hug+41e4p/Vwwfv6GmKdJ/XhlyiBFXipiHgJjh9Gv2K1mXJmHxuQXfsWN",
-	"QLLIWJ4qQiUjNM/FDUunfAhDv3/zSDldbUQoT0lBlTIXgGpbhaol16I0FHc85YM2Q1zAcniynhWM0xzF",
-	"hxW9RbH0sSeiHj1uy6QGTuntrIajGcgCAdLxM7B2ktAChCt4KiJUEfM+/nmGBGQuDJGXjCimYRtqBeon",
-	"ATsxA0pXLe9kYv/nLfMkSAmraXZbGxlSTVZCaXIymUQT/P+ZoW6IfYlYMUWSXCjkHXdYEUovPWQ2Efya",
-	"SQVW8YjUazHLIO5VMNbvRtZoJS3hYbzB106qlbovAmIl09RpimEBJcBCmjv6F8nYEZhS8Qmi6aXBg0TI",
-	"1HFic9WXjDMJe/YIR413PTTxHdwIuDpoqZdCHhuSFDtbrTBwnR1fFvroqTgylxKPQBAgBShMZBj/b/yE",
-	"743G5IOlHaTkOVOKxDCzikmmyGV2zWB5NXVfieTqmCVL0UvIVd+qFzTP5zS5IsmSZjwiWmYsNWBoTkY2",
-	"Lrg7cn2Nz7vXxgOAbnQbwRlBImd2o8qiEFIjk66BeBvwwnnxhN2NZviMZRPYvrfPvZdswaSZTw08j9LM",
-	"MeI9BWfw+nRP53tWSJYYzkCGNVUenRGaJKwwXxsSm11yIRsyjcfY2M4CgmLK0Pmgbe61FGVh0COHxTjL",
-	"t5W+tZbZvHQ44uvmz56H1qRF0Z3il8IwiadGrS2IQgaA9ERwZkXW9lCfdwLFp21I/ASLkFSzy/W2C79w",
-	"z+E7jK52s/niszMB2wvg2rm7QXOCZl6qs3lmFNEzAmzeoALNb+haEWsjAiTEceFc2oo6GpIqmWQXK4dR",
-	"vAx5s6p/EF8mAXRBZREl065+xgVncUQM6RMxKFFIu2KkceZlgmsYu8EOpnSa4YpZ0djNybbdSMqVwRB1",
-	"ABTc3UhR3dQ9Zow6wCKZLiXHtQQhZFfYKFVIzj43CtY8Bz++dUIynhLz8F2oQdsY4ySQPhnXM7B03KP4",
-	"05kTT+dsLTiI/qD3VbJqQyxdSlFeLrtn5dlkWpIQu9URKu0EbtKcgn2aFFRqNSY/gW/GcDY4EGd2qYQk",
-	"K10YNACDS8i7vRPR2yhg4ZreUxnAkk8bvaAtuxEqRwMjQWGoghxY6Ig8mxLi8WbTUp9D9tvZnl5WNKx5",
-	"/8xFhexhL/mzSIP+cqZRjYgXGc/UciYZVYKD5BbDPHHUVI6W9NpIpAua5QZcF5pJAK2M5gQNkkA3G8N1",
-	"IdUw0ojkgHwRqY84cuA6W2S5GVpINF/tFmTBU3brXaInQOTispBirjaozp7gXCPyRmN627IKgKuzazbr",
-	"bH/L2tsKOGykXkj7PIPQ4uFUgAL5ZIAMY81utWF/2Ypeslkp8zgi4/F4dBgKBZbzfjbTtrdvdRDAr8FN",
-	"S5YyboCviyZzqmBnAcH+mkmZpUw1TKqPFDGvkF8+vCXD899LyYhkSpQyYZF56HYdEcXyxdFSKMPphCSa",
-	"KWvGkaOdIPTw4VBt01kiWbpnZFFPUA/YzjCs5/z9Gz+cR10d/fd//hedJ2k8JjZaimTaHI4hHM5qXfP6",
-	"3aNcCpkJaZ0yLRBeCX5JlBmb5iSpLh6c8KCmuYtEimWgVWniBjQLK1XYurrJdnfestxZuSKhmubisqnY",
-	"ouoc2u+3CaXx7HStSBovRqY68f3iY2rMu1OMDC2ymfU5elLY08mL55sdptHgRmaaGdW8svj3I/o5J3Su",
-	"RF5qRpZaF0M1AvQ2Mo4otQ9FEflbyeTaYPVC0ssV+EUMuE95bF5Vp8fHq/WRowhjvOsxNXRinIjVsbWb",
-	"XJ/EY/JGk1WpNHpuCCVFOc+zhNA0lUypU5ILUcxpchVNeSGza6pZRPKMXx3lIqE5kFhnRnIvMUWGGSeU",
-	"rwkXGow+I6DL1tVClswQaZ4SekkzDlx9ysFKRDW7oWvDAThLjGJszTTmRwEqlpEEDXmH71YoAsbvX314",
-	"/+rjLz/PXr3+8OriYnb+9u3Pv8ZoE234uJ9+t4VqbddI+3znW+iDHXayDaU3uuD7fSsOSDfD/wEiVzw2",
-	"dufolXqM+0Ww+GvZf+47RbJ8JWKgiOAEaZwNLklyRqUimW66UG2UrKEUlmuMxiGg38ruN7PuOwF9wDPY",
-	"uY5a4u96+ETKwqzec1A2uNrTyeMN9vhQADLVZEmLgnErLd6Yb7QgqSB0bshuFnZ0bbec4zG3LDq1Dzkm",
-	"Q0VXjFBFYvh7hE6jlGma5Qq9binzI6PNY06sAck3BnEi49c0z9KZNSZGJGa3aOeazdexjWicVfGzEewz",
-	"dvAzM6ds3fJOcbIwhb5483uEildmBEiuCSVqKaQ2gswIxq80Lhs+EDCrNb3nO/rMWzjtjfGpV3O96+AA",
-	"bXYQX5upbvpTH/T207BK+91R5w3tt3/ej3a/XfywpiV7gVb8IxeMkVQk6hi+V+MVGk3haoH5Z7XVq4UM",
-	"yEmdIaMFcUYaExB3NUMtecZuE8ZSENloqZeG3GIWyCAazMv0kmn/EftNyek1zZBIWd/KjAs9s8qcJyO2",
-	"v2ZylaHNPWU8q+I7FqLk+LmGfhQir2mynklm0Dmx7mKmlyJtDZwIvsgzcCwbwVeU5lNB17mg6UwLMcup",
-	"BBiRVDOMOPT3VS0X79H7ornV6mtxzaQZ2waj+M8YaiY5zaux4AtZFmb5IVvR68rf1gVLysWK5useevie",
-	"yYLpUpBESMkSUB+roLlEyNTSIDSYUl5jv2TocHIKOcJPHTLg9PKIJDldFbU7WzIbXzA3V7aTdkqLgO/j",
-	"X6RYwYDxvx99zHTOwFIeG3Zx9AEcTTKuFrNk1Prhtk+GkVUBs/YrSDaqTsA+GIXdfBsNNDZ4KxSfQnnC",
-	"8ko+7fiT88wQ5WXJL0lZkDlbCMncsWK0DuNpQ5v0GPtdtPwHiITa1wjljAndrxWEAIelmCu27jOd7hSK",
-	"RRYGwBwAWeAFDr1oHPiWkK1d4n6MnAdyX7aAhASSZuludps7mvWqFzFKYpZAIF/YQtl8EqcwgwQfrqm2",
-	"lSF3CM6EA2bpbIcj86iLS+sKSmxSlNqucTeI/YAvfM+SzPCWgEX6B3HjIAC5C7kxim2yFIpxe30ucq7I",
-	"KSc3EBWTOinO0E4bCgS7GQUTu5r+5K2HtynCz5Ob0TKEpONSaDJ8PJnYGFBLyxAaNTUUfRSGaHyyT2cw",
-	"5GOmxWyRSaURWO6AXvA2hu6QofXaglNoEzZ4a3Tg3Agl7H2skMKG0IYe0TSfJQJV6B1S/qKBYwy9iTpZ",
-	"2nRZXNJrpN31endCemDGM6Z0tnKxjN3J8BBtCuXQSHjKZgEJpdFC45j/I0XcYGfNFVZMHqjSEABZd9jQ",
-	"qCdNz/pC93QxdBLi2hTCA0WfX3qhps37DYFFP1nrIY0NiKg5T81LPMGhe0Mhsb4W2g5gqPEkwIBQwY24",
-	"npRSiYAh+T1VCjRTfACVSHPJ5i1SgHcYE+dQM82pwq93gNVd7TT18u9nI/KPYee5jSRurv61S8oMJHT0",
-	"yBE2XWdFM74Xu6nThHtSe0uVHmS0DVm7iukZKBbX6KTakVGa996414JzwtD3S/DaKUa4IrzXGQ2pN2sj",
-	"V13C7SqXHXkKkQWXvFZHwH2khZc5D5EKjex0F53rZxdcsXWVFAxufrT5ftqJvlmvh1m4f+Oda3En0QU1",
-	"/5iDUN0PzFYxm9URjbuH37h3nZy35+t3cjP617qDTMT4QsikN28tENQv9614gGFEdzpA9+4dD7Cd+Yjm",
-	"FNWzUTWrXBFt9HijSaY6NRjs43VtCcj2cTiEwK4qL5VeskwSccN7BADUwALi6Y9srTxEXGaqnnG/cLAD",
-	"UOCAVcQcC54sWVJFcrbQrvJIUkoJ4Qq2VgM4rMD2UVU2yDhZ5NnlUoNdTTIoi6IekZxRxRRZijy1HNUd",
-	"JLWzbaj1cCiGUOWSh0KZ7f0e5Ga+OefplB8JXaBR59RZXXGDkjxbMEOKHAB4NQLuyMvu4GKv+N8hqo6A",
-	"DsCs/1U1oDsI1GQ46UDmaHwYz79lfP4ytzDAFrcKsaAORQ6R2SZj6Kek/dEGuzHjBtlt4FtNEDcy7HPA",
-	"vpWrqrS7t7JdPMhz351szfdu3V1jrI3LfcOLct+VdiWQcCYIZiQWRrEy/IfxNOOXBmjjf46JKpMl6C2U",
-	"66UURZYc/3M8Jq9WhYZoCcBpGz2AZaJgugYV2zMlvplw04v7m6WllvblB/Gojct3o/Tt4GSvHTzeZQMt",
-	"2as52STaWxhrB1yEigWhtOElTNynVFBXVOuBtAagYaAYGme/JrwEhcNN8OJC2szBGY3mK4LGBkl08y0f",
-	"qBCY4RcxpPdZnycpZJawHlG0IUQ11/PnihVWVUCaTCj+FoWE7ly044GEq10r9lR84RBGrUqHvXPwUTXE",
-	"Pe1K9Up2nfkHRnNzS+3papO9F595tTXS2L4WmilY3xDQcj8zyh+8JGKPm6P+3XIOyEu1BeeiKic1ky0p",
-	"95FCCrSz0zZgJwwp6A9XT/EfoerhPsUND29VrQorOSNeSrN8bbQUxq7gw0pwvcwhsnIrZN6xXqKLbO2t",
-	"7+kMMykrcrE2ikAVDftIgUFmRdc2XrBmnAqsDYZFpYzcLLNkSUrFGrG0j1STr/bwyi2Fn7q5TuKGY1hq",
-	"usq4bxS9ztgNk8GQlf1IE/pT8Lb2e8dd6H5vWXjY9aU76MWtuPcNtSbhtD2wuUO5Sae3+sfY2mr7vCKf",
-	"gzSocINR9PCj+3HbvQrVedXPgggFh2Mg39o2fvn48oyYTSv0d5N3gqd0PRqTcxTmnO61YpSryhzkm/43",
-	"UY0OoKNR7TAFiA1J3K2M1fZCwq5KcLOWMBmy3FKNjvejsgNnenSn2sIrttqTF25Nt9wc05Gzg1qtLCb2",
-	"F28NwSfe/51yUarr9pSAJ48nB6zaufMphsT/qD9DFDd9ABXAYs+d5X98/37kyK1hvznvlHDwx7rx7s5c",
-	"hFbLnNcqhrgx9NF/FuMdBc8Sms9UXl4Gcb0ZbxwO19mvrFfLrLWVcHVLz+ybO5hYQXZzmRR87Es0qMq5",
-	"zJoNA/Yp5ljM/EyjQKb+liPNFFjNpDvXrhzYWzNqW6BWJxq/sZrW1F0U2yBP1TXBOoO6W4ia8No6qp6z",
-	"/9SHDa+s/fFuZ2yDh2Y5VXr2ZLLaXdd5z2TCuM5ydqGpVgHlqxFsp0Uwtm4Etbvqghk24MtVte16D+96",
-	"4y7Gv0dZsgkAfQjkfqgx8rUUfyP/D5IRj/Kcrugx/PfoyfjJ0Z8m86OMKy3LJFgmdX907ES1dsb8W0m5",
-	"zn6nvSRFilLjAQXDul1l7lroSii3ClymKit3WGHriwKdEG5oYR6RoxNXGOEm08vMC+RaZbzULCJHj0mS",
-	"yaTMQNnkZAhObwH1NiGeVfWFhd6fVNHLXUoTDim41qtkpjHE3MejoAHDVgAoSv0guGVLzdkacwU4Cwyi",
-	"nZHixQunvyub6a2t77yDTWUBUbOwwJMm70pFibkgm03IrUHsLu85yrNVwO2AR2KAQZVJwpRalLnLgFDt",
-	"cAb7tXMv32Q8xXLLe68sLHdWtKRBOTbS/CYKI9C10LYHlr240gqJt7IDtV3kPKAMdVDhp06f2llIbzDC",
-	"XqPorgLTTuy9xcPrRW8VF/rldrONQ+gsICXfXWUBq1KwZMBKlLy2pKJTaigZT6EQMgTUU+eliqxvkJJF",
-	"Lihq7BX/nIwnk8nkyeNne/mk2nSxc0zFs0mY/nRLB/7p2a5Pvth5zBcvdnqynVf/bDLABeFkOFDoZoxE",
-	"wN6GGwqco/uxuhyqCCU4IxZw4+WKySyxlTPPiGQ0hac4aXgXW/fWLOQxGT9r1PbbVKHt88D6sweng//7",
-	"2+ToxafPJ9HJ4y/D6XTs/Tn6X//UZaCfNsNBLUC1yhFaB6oVMjH+PvLSG6BgZwFyps1fpspt3J6M8gu4",
-	"kZJnGiWPtnDtZ3j4B4RVW58HPSurZpW/RolkmwnSHerk2aA/bWk7+aqSEIJVmn3gQgb1hi9EgD0UWVhG",
-	"uskkIwjydTKnKhi9UhjVTIaovUakipOJyCUzkDParwROFXQxS+k6IG7+IG5ILsD7xnxHAysUgYohw6MT",
-	"lwPVJ0z22QC0pBlXM5hb07A6GmxA9RcmBc5eLT8kRLe9rWYdFdcxh4/DdxbSOZVNV3sA3tKAkjuzmFBB",
-	"1m2Gqm5NbIui1U3bpDtS1KN2ERcimmauXG4zXKQhAXoXa/YxS0Ses6TCeNeewQwHAYU8bH7HkJog7qiW",
-	"hoHFuZH6uopMe3TtoLczYAF7nmQlMSIDSQmdC0wLs/XNKkVs6Nd6OCXVhPHotApdWRmlX/ApR7JDbJ1U",
-	"pDtVvW73tKvuTpC2K/R9+HxKRRWjAi415ZZaq1AN8iZV3qZcW1bqE+bdX6kp9u7veDR715dCVlDBQ+n0",
-	"UJRZh6BqRdcYS9auqL87cIGquzUYTAui5RoNPdGOxafbMyHyQsgcvZ31JkpfoF2pI+cUTB4VlZhYFawN",
-	"lOb05JQt1ci9mrPdRjzeejM+q9X+AMa3lfVvv3hf/dzTaOJ8vU2jyw4llkWoDGOMhCQicX2CWE7BQkAM",
-	"kbjx5/k6wqqa5sUvcfNwHFFGMugbYYLtP7zirO3YJZ/E7zvaoFqfP4pLHeWCs3CSVuB+9mh91QygC6gH",
-	"GB/ZdkQbmQEVt8nkdDKJrGcavkHHdETAu2y/MxTkROmRrZd7IB/1hwMEdNgM+peUp5nzfLWcWzX3Csuy",
-	"trQq5KJjzo1lfIoh7fSLu2DBm7AIe8d+OZLyq+7KTo7mVLGUFEIBVDmrVpFTfuYiQLGujt1gj2ybBAWR",
-	"N1qRa5qXzAVqpbYGwSNF4iu2js+gYqQEqyJ0FQD6Pt6q1waaouASQhJhu/5B8H6cgOdWaFZMHUM7w3JD",
-	"9pnxKiXsFnq0oTFUlvmO4mCgbImDqd6aLA4q6tocNmUcY/5VBLfFWUqGsbll7Bzh7qspWaFFeSdpvAPz",
-	"AUIdbGAHWWYxXEdMMnVKYnZbQPkdSDCH2ObI+3KlzJ+24NYMKhDpJeP2+yOPaBsSrhcafzEkO5X0xnXi",
-	"akHwnOaUG5HTPNODSfR2htWTe0ACD/qRsjWWSUILW0BMMR1GhB5hpm3Yr4fxmrg8J4wbLEBZ/YoVerSn",
-	"fOMzhx47QG+HGeuUMIK1y+1voOyGQq62sEdPCS/8EeLz2HUmytrjg2VExHUA73fh6vZEze8xGdq85viU",
-	"Z1qKmByT+HSRCyFjosrFIrsdBe/OrzeybwOIThiz/SGyCdRtAtC+gwb2hygXxJj+kCkt5HpXY/vGdP47",
-	"Zlq2ilOBza8Oq2pnlEeQb+4ikm023rARGzuqmAs0+7/JVDhcFuWJHmBFWeMq4+mZzW/sXxMsqRJTukkQ",
-	"sZMzYlfohjcb7vXKHOZo8dWwwAar3N3fAFf+HrcdQHGViKIhzrRS9asT8AO9tifu47AR+iPsoddrv7vb",
-	"wd/NljD++8MkpNNgGV/Q+CObhmMLUVUdnDbm45z5eS8272dcX+QM4irDAPnLx5c27NJyaicNn7z40+Ro",
-	"cnI0OYFRHbyMevNuHypndtdTqgoUe7Waz/wTiTAt3GXf2uSlOvl23DUV+8e3qXHdhUeGO35aV9LHSWuO",
-	"5GI5csNazbcVVW1m0NV9BRktsNzjgiqNnyTLM1ui0IkOQXz+xd1En3XIY7CBUK72YzNbJrU7YlW1Z8OA",
-	"IWVtr7JOIJD1LqEu+sSt0XOfolGhxXlF7Vr4I0uGlNcvhFYq26pxE8qGpYaOtBOs51Y/0n8KWCRpz1vA",
-	"gkqbZt9a6Oo99C/TZGh44ag+nEbxq55SV2TOEupSJDoVr6bcsDdXu82VSUtK7WouGmaJVTGTZcmvxuSV",
-	"HdemK9qkXdsKD8Q3lqdTPrQNL8CwitAbEduhWEVeg5sRoZo8JfO1GbLyqqHZdYv7oiNCdTCvdfoWJWrg",
-	"C1GdXyteeZBgdmurmm0PVa9FljrDq12LRHCnQGNJkjsFqN+ofTtU/NEKQAUchC2yYGXNUJ5rRJIlS66w",
-	"BiyCr6Myc6aqviQStP3teVx/77WnHqr2Ri1w71qFAwVtLKk3c4LHzBM8gvVOqpbeXv4X9oQ5uslS1sqx",
-	"9r0UmR+IeAMNHDIshcOFJ+8YhDNk0KLbFqLkx/H07qNVfSNIIx6oYlZF3u6Uq3HHeHy0tP6hkgR2zfTe",
-	"DIu7VABowWY377/pOePsxgPLoVgsgg1DFF0rosRoB5C00IiXsANMpLsaGKzRb2MQX5H9yNa/Znp5wRLJ",
-	"dAMadkuJufEZ8qZXas7dPoF6iKiy+oc7i+yqzlZzHSDawVv3XUMdqiHulwPUf4LbZ75TJtDDSkftNiNV",
-	"q2RFwOdDBDyGzuN2HZGtHHRDsY2PPfxvz9Ibkq3ENdu+8n/MWhybae92byWYo5NSZnp9Yea0piZGJZPn",
-	"JeaqtN2XVWxZ1XItLq5m4/EYfMCwdJgVBqkp71LrYvDlC5Q1wLi2sL0CerE2uti9ffvOdYg6BfjFNvxH",
-	"YJepw4+OXBvgnMHSMk4WUoAnaMpXlNuqTxVjUREpVWaD1IS8pDzD7uwhBjSe8ilHDxOU2IFO22gDKrl5",
-	"KD6+PonNirCNqxcVhRWSoacVPkgL6MFlFLwxeeOMBVMOnbESVBlhEkW8NhrM9rw6h4boNlTglPwZjpm4",
-	"G6iXiV1ASsUUnBnj2Hw0IvHnKZbynw5OyecpdECZDiIyhZvCT7YPivsDW6FMB1++oC9GsimPbTsbaCvj",
-	"Hhl7nW5G9iaxKUnl2IyrlgC2UVeeJcxSY0SvwXlBkyU7ejyeYD1xDSqZD3eDaHDNpLLJLeMTfBLCG4ts",
-	"cDp4Mp6Mn0DXDr0EkD5eQhGW36E6GiaII9Zkgr9JB6eD10zbOi11O3J48/Fk0upoSwuo42hePf6rrbKP",
-	"GLuNd9gZAAuC/qTEyDDQjDi7ZuMGfg5Of/sUDVS5WlG5HpwO3mbXjJvHCynmNo9Bgcve7UsNPpkBjiWj",
-	"6drfeXPqx5MJuVlmOYpWrhUbdktWREu6WGSJLWBp7kWBpG9ue04VOyPPJk/s+2CuBCuG4ULAfoQES4mR",
-	"0KqoBffquKpl4F3CB0bTzOzr29yDmX4NCtazyZO+Yap1YXuLjddU7Wf7PV2fHCdLqo9rGw3a16wRsRt2",
-	"ef6GvFxSTV7WL0TWPmXOfhjj51NieEUckQtU+S6Mavnq2mxlBPfKhcbyOFNe0y3PbsxuNeMG2dSY/GI7",
-	"F9gerFSyVqtVV03Z2dGAJH3025IkVILfFsCtKtNNMmjQHmdpjB26uWvpUpfyPnqTxraBC3TQhOBGJNJg",
-	"ow+007B9r0AVjGuvBsoScSKUjq3UYWhxZd+LphxNenUTVkiSAwufM/zFBpJPyW/f//zTq0+xrTAUY193",
-	"dUp++4T0+MJ2LzALwR5Mpx7CVfZGw1GyHGyYnmERczVhWtzKnOkbxviUw3dqhAlm1ihpT/bi4hVJxGqF",
-	"fCc+Ja5RInn/4eeXry4u3vz0Oo7QsDPldRvFi48fXp2/m/346tX787dv/u1VTIYnz4gi87Wr/DA6w8GR",
-	"p9k26tCS0YCGzvK6ecOUQ7A1M4DWsFODLqezPCcLmudkTpMrAzSUg3ezznAk566xmD0u80DGL6d8SRWZ",
-	"M/BOc6heTDk2uUCmV93yv178/FPF+c6I4AkjlK9hFNIcZEin/Iqx4ghILyZqwAm7A4buGZkihlxSbDvs",
-	"jp3x1DYlN5wWQcRcxRoWa5tUY+NLgtBhQaXRrOWUVHwZO1ojAniWZfx2yptwZ86JC35UIz7l6sYq1RV0",
-	"GSoMk1LX4a3RGHvKbdQG8GxkCUKxCpp/m3yK4cT614yIhptFzt4k7qg4G4L10u++YKHC9QLcQt8rCy3I",
-	"4JXL4PnTqG5+b6TqapjBDyzPRVRJra5WxSk2pTAytY0RG6xEcnXMkqVA1/EujKS5mw82qvhLUzOsDZIP",
-	"w81aRwpiPrvVx4B5Fiyao7WCQxCcpuVk8iRpDvYSYNmgEfzKYkRnFbkKrAjHLTpIeTrlPVTH0SWSG664",
-	"kQ42HByVTSooOnmR7UOz2hHxW9qIBeKPIsOLi1dgDkImAlfRYjA9qrXPp1DEj1+/+kgM065/qzUgGkoH",
-	"Mmt/ihe/k1hhnj7Z6+nHez39ZK+nn+719Hf7PH2y10oev9jj6Wd7ncmzvc7k2V5n4hXg31morMRIJJ7A",
-	"PyCSwCOgTp6s3M61OHnZ6AYYlP4/2kQQIwlFxAZTR6QhV4lSJ2IF2pthcB4uVK3G20ULxuTctTEkVBEl",
-	"BDf/NtrTGXaCLerIT5BqsxRGpAznq7BbHdQXvD4vENJXhcD/thWNyTC+ZPzI6M1Y/aLqgunLoR0BFKIM",
-	"zYDQjdt5Mk7Rq9Gk+j4x8FIwzay/TY5e0KPfz4/+8unzSfT86ZdA7qVhTg/GNQKNdnqIa31o48GDU7Cv",
-	"hlGvma4kO9UFbQ+xrE2mRitr07/sKzRn0MEwxyu2fqSIAQ+DWXOWR1iDDlKprDPK1sQ0kAaSXhDIX6I/",
-	"8EeIXnswiPCr9fWAAgSQ7H2r97qn72ERc1YRGnuymy6orvEdvCPPZqiWtHCx4STPDA3E3ANsC4QDWcFZ",
-	"Q98Obc1pNig3TP6AtnnWWNeesHmzbzOl37k+BQ92rXUxg55LxU1+7Xs1K4LTs2dcHyQUvEErqxbeNdvq",
-	"3u1rPv5MwST65fizysvLL8eNshW7AcCpDXJwBcTbWQQwk1XwIQtJOVS2umCmptz2d3mkyIpRVUoG+jcZ",
-	"YkUVIgyLe2bL7KiIPJm4z1Y1TOn6jMCjzRpNaBmuI/tJnZmmcNR6qNGYxK42SYwO0BvPx9qF1Cl35YUy",
-	"owT7Pn3oMq5VUxagnNCUFkZ1dL+fv38zCil8FXi/8tswN1k0MNKCgtnV8lG8zY281PdDPf4u4LcODmxT",
-	"ue8+7KeHxtJuzZhNKItmMq38uM2vy0PPcSGPvCU06myDKWXpzOq9eNxochC0zhtQeu81cHmwa2gk6Pfb",
-	"6XEh43sfIEoLcBxeSWZHVMwRgg2tEHmWZExtOsS6/HMv2TuHmtKKMddIoxXzT+YsFxzSh8PM6td6jge8",
-	"g2bcQM8l1NsdH44Vdcmjf+QryuklEPUB5BsH7fKoqClC/bgpa3cDb7T1yDtiit9VrlRfBYGcOaP4gOFy",
-	"POW1f5vXQS7mSiGnay6EVlrSAkcSEgSVFU2dtbFwDjTspAELnfKjIzdUPDr1Fg0LU4YXc6G7NcbHpK5W",
-	"Ry6ZhoAwCvXArAdgyhthOqdk6egV7tks3HZb1Ogn6DEZ/upFpuxnLdwT3my4107mu5OHmj7dCvGRd4jO",
-	"Eg1/PVKVgH4YY4MfExTEgg7tOf5cfX6TfkH0yJkOZLtWwCxFbtc/Jt/Dw8prwamiOgejkV+BApsBIog9",
-	"JEqLAhEXTOAWaToghTM0QapxsU+7S8V30vEBdBkz0C4HG/V6qTcs/QFI8DZBpDb4HEQh3+lkWiJkaKb6",
-	"kXorb1Kw9hdUJ8sQOHJ0nsgGXLYiiUjcF28Tu1qPdRgjVkhREKYB/LZNtjGoUYOXUnBC+do7zwA5xPCx",
-	"r0YObbTaV/Zm7Ax6th/fIUEQd3wAwnfcisQKimMfupAWWbIuJMECC2OCMaF+RSInI0QWqlyPFzAxhQW3",
-	"l43A6ofzRFXTbBLdvLM5kOz25//4+cdaTW1GkT8MEQnKfh82kg6vpwvjiVwXkA2gIYmCDM9fXRw9fvb8",
-	"6PXLdyNrDYTsC+x3Z+SsRjG1cZ97tdr7A1GHeoJvIy3V82+jD54lY4gYMro/uJ2nKaEhUDsAoTj+XP+x",
-	"l/DUDXcNyTwt0Pj6Qs8ep9Yv/mzaxeSbQtmhJKDAMVUA/CD0LGwt82Fxo9UsYCXrlbE2ila8zPPYRaLH",
-	"c6rYrJR5PO6Rg74iqfs2ktC3AcJKBjogkavdamqj48zPUPRctZIlQroQKzSLVYXFIS61VY1IRYQzKLiO",
-	"BfCmvPLpmMcLeplxIzqOybmBQRU5Y4f5FeUuRRRjtY75SJ1VmRS2BBWmT0y50U4fjckHu0ZaFIxKDDW7",
-	"kZnWjJOhLbVP59hIG4vO1RWKrD8cQ2pG1hs+5dvc4T0m99feYW9xiUOlQu9yMHayLpkE+X91r+SA09uV",
-	"lgoa0R8/ex60zW9ZhI3dnK9x/kYNxb51NEpbBZby/Gm/l6A1FLbm3nOgXc4VYh0cEGcKIxZtYOEQsssf",
-	"TyYReTp5GpFnk8ejvr1WRegbC8T0lmcvXnjJLpCk003A37pcm3kJVhQXKAhLdrXlQstaSLFqLGqX5O89",
-	"FmODYreuA3yG913Fe3rJiMp+Z2Toep49m/TeiGu7F7gQlx5kL2SX64g5u9WzpJRKyLiqjuLKQRU2SCC0",
-	"Dnxn8EfxadWUqE8d/Jkz2JDZpXfnB1ILvRGbHOFh1MKtXLDRvzbsodmFH3l1mxZNH06HSRHBGVKfKcec",
-	"QIjVBodBJpGzRTU36xaCcmHfvczG7wb5cIDUaCXdF6ZULWWHXr9wtDdLcFSsbbrkoaDOP5KvaH049wAD",
-	"orgNUUjRd7g+JdSv94CHEXl+5NrJn+fiBl3LENw/5XmmtMLkg98DNdTJm7ofpK7aSSLwguk+w6hypbJL",
-	"jmE1Q8rTaMptQKAv9cWhbNc4CqWxjvoTPqfcpanY4BIhfeeqZFhmhaXEGn0xaYHlab8X6rVXK+whtI1q",
-	"/De8KPXXNqt0u6Nvw7IDupn8Mmx30y8qlDv+XH3e1YTS1kN9PAK5zQE35WvBGRn6kEydOxdN+hERcsrD",
-	"JNQggQM7oE9PJy9c2YJ4IWTC/qfN07I9mzlOBAiEFR8DwInWFR84QxE2bVHNzNYQE7aViw7ICV/FZrQV",
-	"NPotRU2EfWjO9BXxBs1EO5zMwW1CHm7tbRIK1Y3FTGUgvIgdRU4TlpKhrSoInIfMGUSfG31/HbmCg3FV",
-	"WiC2ta+5sBxu1AiVaGO3uWrmYhQILMDI21V2mlfwCICi3xH3R+QIf9+Q/QEB4BAswUge9xOzbWjBZgG7",
-	"LjHWlY1/NEt4wBvCujGbRGIQv4boNcTFKvQmjg4k69q4pa/uZ9OlkzbrICm4L56wMXln78gGLcEpLFC1",
-	"WSmWX9v4tzMkDvgb5WvIovRjtM4cgNgHbHmzkHToQvMPTwXwlr+Ns82fO90AZFbhgmDh6j4Q1MhQLUGz",
-	"5Lk54JvR4eRG7sDvPjTi+PMVW28RFT3PrRPgBIfddthH1OUfPSJbMJnjaQjYr8XVIWQqHGiHY+sXqR44",
-	"AQXBbYccFEfTzBUgmI0OJFbtcDgHl6oAAA/kYvsXLMtQdYq6YqywpB8qsJy13WwgRsWRk6egUpFL5b4t",
-	"jAg1ozoeT7kjqitqQNssHZ5KMwVJfrUNCetCu0Snv3z/ISIw0trWEDlinM4hi4e6t1NwoxDOWNoR2AwX",
-	"hfQsjzCjDo/3Ao4CS6cNkRlP+Xk17j3Qtlfse2hS/22cjTvj3uE8jAel37UN4C5Kf/eqrfL9I1tv0CMD",
-	"5Nq9eBiKvRLXRhrGREKDXN9C67sbfeqxURqEXFJFXB8PyLr0Ddo2tpkMoUtd4b5CxH+kRmfoAbK64tbC",
-	"b81rPQ9f6gPqbjgjXM4/LkbjJhstJaCgy30R3FL7jWlBli89aAYlTLExhRIXcSCtalVt6Q8SvHiG4rtT",
-	"l9PUfuzTht65BhsPgVo4+LdRiHDurdl58NShgg2rbiX3QaHjz/jhHnGFZIj/aGGLblbpS+CJMcqF7wDC",
-	"ZBSbJwS1s/B1m1A0Z3aUtE9B8oBou45kRzoYx9186P0aUt+iJ3+nIIi25m2ncXCRwwHrVwg8rIw81idu",
-	"O1vYwLKcjZo5VnaIfvWjH95TthI6BO8oEH8FovltVIuvC7FV/KJ1zA2x/gaUSo/wRg9HS3fTOurt2SQh",
-	"bn2KLsot4C6MSLYglK/3EG6d6oHn/QdQWypG8C20ljuTkB7FxV5gr+5yAL0kdHH/kKrJVxajwtrJPQUr",
-	"CCPq9TD9hNFmtoEHeu8JtgIEP4X0CBRUISpXTtM1UtMoaldHtTHQj6Yc45egRDoOH0dEFXmmSca1qDIM",
-	"j2wY7dDWPkU+BplSw7huJhePztzYU461p3eIXR65zWzqa+g3PZty2/Ws7ixIMk4YTZbOydZqi6zI0O2P",
-	"pIIpYrioAbn1mSsV6pdcsVFdUmbXDMOEMg51LFdqtDHOG5rao+lP8NrBZ8amqWfW9NL2zQ3ZC6oCT7yS",
-	"+xBh54SGjQmdr5mG5jC7RW24toP95OzebQ4/9/l36igXL8gsPYNLAcvqon3/G8uk3T20OtyUTzc7XNZB",
-	"u7bvZG/kbtW9sXuId+th2V3xD+KGQPl5C9fNUNR6qSeP7xJf/OT58y3xxQ8Z4dtoudpXLgW3fX86flER",
-	"PnvV0HTaA89oAzl6oJDfZuXvZuuE3z6Zs8c+S6Hsi3OSi4TmVcl1KJ/ugsPiFb1iRJZYU7SUuW2hcHp8",
-	"DG8thdKn302+m4BJx24tXCTcb4zQKh8JFhyHmFX9yC4MY5UyrGBdtV33Knat6NqQAW80V58mTFO8Om5V",
-	"FaNG/HddDcrWduuOUxejiWpC4AISambnJVi6FgxGCbCt3G3FEoMMUuTevB6QBFAaShq5mvh+fXd/6V6B",
-	"9y+fvvz/AAAA//8=",
+	"3H0Pc9s4ludXQem2KtIWJcv5NxO7ru486Wwm20knF6e3t6eVEyESkrimAA4B2lbnUrWfZj/YfpIrvAeQ",
+	"IAlKlC0nvTtVM+PYJIg/D+//+70vg0hsMsEZV3Jw9mWQ0ZxumGI5/OsXkV/JjEbsTaz/GTMZ5UmmEsEH",
+	"Z4MLcmP/TJKYDMMbOZ9MJuFoQi64UGuWVw88kvoRyuUNyyV5On06GQSDRI+SUbUeBANON2xwNrhxPhgM",
+	"cvb3IslZPDhTecGCgYzWbEP1TNQ2049LlSd8Nfj69at+WGaCSwYTf5XnItc/RIIrxpX+kWZZmkRUz/7k",
+	"36RewhdnxH/I2XJwNvgfJ9V+nOBf5QmM9tGMj19rbAUnTD8TkIQTtWaE8WuWiowRds3yLclFoRgpJJOT",
+	"gX7bDKy/e5ElP7ItbH0uMparBFcQ5YwqFs8pzH0p8o3+aRBTxcYq2bBB0NyEYBAnki5SFjs7tBAiZZTr",
+	"v7LbLMmZ3DUiL9JUj2A3vPWFVUHzOKdJOk88FPFpzcgV2z6SRNxwUj4bEMGJEhkRS5IoSTZss2D5Iznp",
+	"80X8Drulm0w/Nbhi2/n09J9/ePbxz//n6S8v/vbkX//06+N/Of00vXz+4ek7364kPEqLmM0XW3E1T/g8",
+	"TTaJak/+lzUDmpUZ4zHMeM1qBKzXlOXiOolZrpcpSSQKriRR4obmMQlh4HBSzcHZ/JQuWOq7Qxsqr1hM",
+	"9HHo/VG4hQFhk9WEhNnVnC6i//z3/7jd/u6OXK2uXA1N0/fLwdlvu0n5neBsO/j6uUnBl7BqGEzT8M+X",
+	"P5CM5WZN85xJpkL9m0TEAdGHpmdMuOCsfYp2Vvha/7m91S99hHf0BFuDIt0YymttBHIQzx8MF5n/Huft",
+	"A/gIN1OtE2koVz/NpJJE8HRLlCC/s1yMY6roOGealSSCE8bjTCRcSf9hF1l88N0tKc2/vq8uN/xN34rG",
+	"K+72mM2wVNd1Bepb47CPxj0PXGZUW93nciFi8W8sUnohyNBewhtw9nGc6E2j6QeHwS1pKlnQ4Hku/4rZ",
+	"khapKp98GH62gzfs+3wHGzngIpEhu6WRIjGLkg1NR+d4sURO6EIyrmpXbJPwZFNsBmfTzmXxQhPAIBjc",
+	"jldibH6pJd3kJ/zLN7mYbZGAf7asjdBISb20c2I2WXNQ+GtE01QLBvOGl9/Za76ht28ZX6n14OzxdAr7",
+	"Y/99GvRgAruPt3Hd4KP7iD1uC3HNNvYpFzjEL4laX7Io11vc+DgM0v3xt4lU3V9OFNvIflPQQ5pv0Dyn",
+	"20MnUipI99iGQ7/5M/Cie7CZb8xWviEbydlGXDNJEvVHZx/HudKeK9xBNM5d672G8oo0afsKlfc218tS",
+	"mnDFbhXqc1qV09bRhFyutSYJ6gVYC4lWOvDqnBOpRM5IoggXNx7+17gd+uPty/FZrzSP1olikSpyz4VM",
+	"eFao+UbENE3K31lO0droOlMIBua9bV0x10sdz4rp9AnTP/p4tyjUfb6rxBXjye8s368flVMM2mv1zcPL",
+	"YaRMpKJcvWNS0tUOLoPXqGG/VYbnXnaRs2UhadrvWZHCTBjXt/m3AbWzdNbgbKEQ6VyL1fpW71pGax92",
+	"ygSYjnf3lGKbzCOZopRK2b4yoWT5NYvDc6LNaK35ULKkSVrkLCA3xjbTSkJpgm3oliySNCWJOiMhF2qu",
+	"laaQDPXt0XY3yRmN1iyuvTYKSAj7zeKQDGsDonuCxeQmUWtCjU1PpKKqkPq9gkcsVzThIRnqbwV6ZE60",
+	"VIiJKFRAokIRsVyCDlcbbUXzBV2xkb7T9uhwxVqemLkPDCnAL8uPeQ8WpjbHX/flYeDG+KRf8bLhlCrG",
+	"Iw83e5ekaSJZJHjsGjyau61QLGxEjNZta552c71/xJ31s88ikypndEP++unTB3MGgd7XqaYGTrgouSah",
+	"eZ5cs9g3twa5ltOxcy4nUa3fR80v11S9FJrT4RRbRL0WSdTgZ7uO4iU872NyUaVLlrpHwtXzp96Nb3pH",
+	"VoyPD/OOlEfn0dv1n4haU0WQVOEiGQPZq5ybDXPYU7SmahJVO+ejZZdGPHLUXk+ZFquDZiO3UrHNfJnw",
+	"FcuzPOnJjQvL7Hcd4M/wkNcsN5tQHWVFaw75WYqx39tPdR9xqe1dep8xfvGG6KdJ9XjpyiBZWkiiHwJn",
+	"h7av2K1iXOqHJuRnfsW1QrJMWBpLQnNGaJqKGxbP+BCG/vDmkbS22ohQHpOMSqkPAM228qoWXIlCc9zJ",
+	"jA+aAnEJ0+HRdp4xTlNUHzb0FtXSx46KOn7c1Ek1ndLbeUVHc9AFPKzjPYh2EtEMlCt4KiBUEv0+/vMc",
+	"GchCaCafMyKZgmXIDZifBPzEDDhdOb3TqfmPM81TLycsP9NvbmRIFdkIqcjpdBpM8b/nmrvh7YvEhkkS",
+	"pUKi7LjDjFB76WCzkeDXLJfgFQ9INRc9DWJfBWd9P7ZGS20JN+MNvnZaztT+wqNWMkWtpehXUDwipL6i",
+	"f8oZG4MrFZ8giq70PYhEHltJrI96xTjLYc0O46juXQdPfAcnAqEOWqi1yE80Swqtr1Zouk5OVpkaPxVj",
+	"fSjhCBQBkoHBRIbh/8af8L3RhHw0vIMUPGVSkhC+LEOSSLJKrhlMr+LuGxFdnbBoLToZueya9ZKm6YJG",
+	"VyRa04QHROUJizUZ6p3JawfcHrk6xuftY+MeQte2jeCMIJPTq5FFlolcoZCuiHgf8cJ+8YjdjWe4gmUX",
+	"2X4wz33I2ZLl+nty4ESU5lYQH6g4Q9SnvTs/sCxnkZYMZFhx5dE5oVHEMv1rzWKTFRd5TadxBBvrrSBI",
+	"JjWf9/rmXueiyPT1SGEy1vNttG+l8mRR2Dvi2ubPnvvmpETW/sTPmRYST7VZmxGJAgD5ieDMqKzNob70",
+	"IsWnTUr8DJPIqWKr7b4Dv7TP4TuMbvr5fPHZuYDlee7ahT1BvYP6u1Qli0QboucExLy+CjS9oVtJjI8I",
+	"LiGOC/vSNNTRkVTqJH28HNrw0uzNmP7e+zL1XBc0FlEzbdtnXHAWBkSzPhGCEYW8K0Qep18mOIeJHexo",
+	"RqceLptntdWc7ltNTrnUN0Qe4Qr2d1KUJ3WPLwYtYsmZKnKOc/FSSF/aKKRPz77QBtYihTi+CUIyHhP9",
+	"8F24QdMZYzWQLh3XcbC0wqP4p3Orni7YVnBQ/cHuK3XVmlq6zkWxWrf3yvHJNDQhdqsCNNoJnKTeBfM0",
+	"yWiu5IT8BLEZLdlgQ6zbpVSSjHahrwE4XHzR7V5Mb6eChXP6QHPPLfm8Mwra8BuhcTTQGhSmKuQDQx2B",
+	"41PCe7zbtdQVkP1+vqeXJQ+rnz+zWSEH+Ev+ImJvvJwpNCPCZcITuZ7njErBQXML4TthUDeO1vRaa6RL",
+	"mqSaXJeK5UBaCU0JOiSBb9aGa1OqFqQBSeHyBaTa4sCS63yZpHpokaP7ql+SBY/ZrXOIjgKRilWWi4Xc",
+	"YTo7inN1kXc605ueVSBclVyzeWv5e+beNMBhIdVEmvvppRbnTnk4kMsGyDBU7FZp8Zds6IrNizwNAzKZ",
+	"TEbH4VDgOe8WM01/+94AAfzVu+icxYxr4mtfkwWVsDKPYn/N8jyJmay5VB9Jol8hP398S4YXvxc5IzmT",
+	"osgjFuiHbrcBkSxdjtdCakkncqKYNG6cfNSLQu+UDkUVnWciTdCp2e/S/0AV/YDvtG/9L2uqyJpmmbbc",
+	"lSD6CwRC9ca0TCSJyp0NkEMkSpLQ7mmoH48lUTldLpNoxqXYsJs1yxkRxsVNuQmGK5qK1SNZ7vMZ7jpM",
+	"rp6dRGIWpRQ0B5HjZ2c8UeWvIYsgIFwo8rcfPgIlqpwmXBLBcRFDzZfQzxCPjLDTaxKFItSZ/tmMNyaH",
+	"09Eyse5MRy8KGYavX30iJ9enJ/ZPMhyhf6jlgd4dmG36OvVGH5gK1pGFBc5OzMO6+PDGzb+SV+P//Pf/",
+	"oIsoDifEpLfpA2XpUnN6G2aolLP+aUlZnojcRNEaPGcj+IpIPTZNHXqCrAmwq+1WoojR7EUqYgfUEyuk",
+	"3x2+y9l60XC1GkXQHHXdE4G+Dt96v0/uk+NYbaQ+OUlN5Y4fltBUsco7JTXRLJmbILGjNj+dvni+O8Id",
+	"DG7yRLH3PN2WF6SbM19wQhdSpIViZK1UNpQj4Mf2DjtUFJC/Fyzfaja8zOlqA4EsTe4zHupX5dnJyWY7",
+	"tix8gmc9oZqxTyKxOTGOruvTcELeKLIppMJQG6EkKxZpEhEaxzmT8oykQmQLGl0FM57lyTVVLCBpwq/G",
+	"qYhoCpzI+v3sS5ppJJxQvtUMC7x0IxCkJjZGgFvqN+mKJtxwO3DrUcVu6FaLbM4iJQPrV9N/FGATa9Vd",
+	"y2P43QbZdvjh1ccPrz79/H7+6vXHV5eX84u3b9//EiKTqiUlPP3zfjGzU7gYfuwKmeDAtLeubIk9DMYM",
+	"O93HE3YmXXRH0yyV775AR8hVchSXO+crVWPcL2fJncvh375T7tI34iagGCCTNOlEUcpoLkmi6kFzkxet",
+	"WY0ROxgh0koPXGq8GBPfTdqr9N1NgfPcsZYit2eBqJzZ+Fap3CbSBPzpFeOEyrZClfDVaHK4anOnO+0J",
+	"dbeozdmEFoWX6czzmG49TrK/ihuSak2kptddMZaZox2OT0mB0cORX9lACeLNtc+Zq83eUKlFSEyGRoTI",
+	"NYvtHzO6YgHGV8ClnpOTMgH75PdYW9pG+3TT9VH3RfHh1cxQA57D+hX1H0xdm2ktQiv3MPeUSkWiNYu0",
+	"Djn89ddffx2/ezf+4Qf/l7sz1lwWgknZjVkGzWPz8RjPFdjHZdoKsXN7tSqINgp1FIlH3WYNRFy9FooE",
+	"u2QIfjRMs3EGGU3IBZrRJGVLRbTiou0SEwCNz0ioj5vgnElY35twxoGPkLC+RSEZn5JhSaie0HTvm5Dl",
+	"YpMpCfcdfTYYML9imWpdh9JT/eT5s1qYduwNdfUhR28Jw99YbizRch1nnTPlLMEqFyXQLsxJKlYrzKbI",
+	"ma+ewcdXKtdYOxVGxMxvYjmZPDVr4un08Y7Ate/ilVa4cavc6N9oe1wQutBUk/gzQvaHmFESNUIfVbJV",
+	"SIaSbpgm7xD+PcLsipgpoFNIT4mZW0KkH7PmJNB2CGZcwq9pmsRzE3ULSMhuMSA0X2xDk/o/L/lcAOsM",
+	"LRue6102+WvWw2hEMSat6b+X/gd0UVAi1yJX2oAcwfila9Lk2XniT/U0s57JZQ0+5ozxudPFe9fBgdrM",
+	"IK7brzzpz13U2636lW7ins5h33q7v/vJrLd9P0wMxhygMbvJJWMkFpE8gd/LyQaji3C0YHQlVXiocRmQ",
+	"11mPf4PitBUsIEF5ju7kObuNGIvBVKaFVnSUKZccBINFEa+Ych8xvyk4vaYJKjsmCWHOhZobr6djmzd/",
+	"zfJNgsHpmPGkTIRcioLjzxX1o/F+TaPtPGf6Okcmr4qptYgbA0eCL9MEMrBUsmGi0D9ldJsKGs+VEPOU",
+	"5kAjOVUMU/PddZXTxXN0flFfavlrcc1yPbbJ2nSf0dws5zQtx4Jf5EWmp+8LqrwuE1PaZEm52NB028EP",
+	"P7A8Y6oQJBJ5ziLws5bZ5ZHIY8ODMLJIeXX7c4aZGdZzjfRT5dZZB3ZAopRusirvK2cmEW+hj6yXG5dm",
+	"niSBf8rFBgYM/3X8KVEpg5ByqMXF+CNkZORhOZk1oyZhZf/HMAXZI9BfQVVuuQPmwcCfD7MzkmGynH2J",
+	"nJRHLC3N+lbiVZpoprwu+IoUGVmwpTAqcZnWynhc8+I5isBd3OEPkDJ8aLTGOnHbv5ZQK+PXeq7YtivG",
+	"2CtnmSw1gVkCMsQLEnpZ2/A9uc19EmS1bgvWZLIEnzuJk7hfgOOO8a/yRUwnnEeQ8e4P5dWfxE/oQbwP",
+	"V1zb2KY9qhhgg1k877FlDnex9c9ejU0bfGaO/Sj2I77wA4sSLVs8tr/W5g0FoHQhN9q0idZCMm6Oz6aY",
+	"ZynlYOBtaGy1OM07Tc4srMZv8NcTr/Zu3q5UeEdvRo88so6VUGT4eDo1xRKGlyE1Kqo5epdVDk92+SI0",
+	"+5grMV8muVRILHe4XvA25riSoUlvguyJXbfBtYYMOddy7jsfQ2un6xFF03kk0PPYozZeW/0m0aurojWJ",
+	"67H9Fb1G3l3Nt9elB2E8Z1IlG5v03/4YbqLBGhhqDU+aclkhFXrGrfB/JIkd7Lw+w1LIA1caAiGrlhga",
+	"ddSzm6Shvevpa58af49Jfh0uti5HCDAARysAiZZ7ZxToPQAnAgUHnL3LepvSGLkx7oBhIFAdqS/kIwlO",
+	"hLn9Olhbkm4luVmLak41A7LLQ9OujW/yQOeyuRqBU3VSp2Af4Xcz7g7mX6P5SrZW0tJRjdo0iKfoM18q",
+	"5fQIfnxH0/UoT1ybJVGRS+EhqA9USrDA8YGwDD7rt8BbaCvp0QIH55z+dY872deNX03/fiEEdxt6f1tb",
+	"HJoAXtsL4qnw7NCXTP3uBn3Vd8EN6cD6KGR8lNF2wHhIpuZgQF1j1kpPhUC/98a+5v0mDH2/iu9eRUOl",
+	"gLlOqM+M22r9cQWnKy1cwhmkGq54ZXYBd1TCgdJp+79tuY5bbnjFtiVKCOT9YUjwc9An3m6i6nri7om3",
+	"jsXuRJvU3G32UnU3MRsDdF6VOPTPx7Xvltknh71+p7wj91h7SE3GlyKPOgvZPVV++aEQSJhXfKcNtO/e",
+	"cQObUAjoNpIdC5XzMlLdvB5vlIm/NaI88LijKwydO4TELsssCLVmSU4a8aqWpelRw39kW+lcxHUiqy8e",
+	"lh9+BA7s8f5AmBJ2lqypxOiJgSKLijyH/EUD3gQJEeDjKaGOEk6WabJaK/Af5gxw0uQjkjIqmSRrkcZG",
+	"olYpYfi1HeBPxxIIJbiMr7bJnO9RTua7Sx5PeLF9gFrVlecVBBclabJkmhVZAnBAg+4oy+6QwlXKv2PA",
+	"kIGtw0x+j6xRt5eoyXDaoszR5DiZZUbwudPcIwAb0songloc2cdm64Khm5N2Z7P1E8Y1tlu7bxVD3Cmw",
+	"L+D2bSzMYv9kliaaoJP+cLoXAKZxdrWxdk73Dc+KQ2fa1kD8paEIUZBp80rLH8ZjbXsmnIT/GBJZRGuw",
+	"WyhX61xkSXTyj+GEvNpkCrLx4E6b7DTEjYTP1bjYgRg59Qrczru/W1tqWF9ukqjcOX07StcKTg9aweM+",
+	"C2joXvWPTYODlbFmPp4PPRC1DaeC8j7YgW1VrYPSaoSGicjohP6W9OJVDnfRi02Z1hunLZpvSBo7NNHd",
+	"p3wkZFAtL0Ko9zexXZLlScQ6VNGaElWfz19KUVjCgtWFUPg9kAXvjOL1QMpVXwi/Ui4cw6lV2rB3zk0t",
+	"h7inX6maSd8v/5XRVJ9S83NVaMLJ/7/aW3pkXvN9yQt4DNfyMDfKHxwjuSOcU/3dSA4AqjAItEEJUpHk",
+	"DS33kUQO1Ds47fET+gz0hwNY/u8Ag3wI2vHxvaol0qJ14sU0SbfaSmHsCn7YCK7WKSTe76XMOwIo28qJ",
+	"TsBv65iJWZaKrTYEymqLRxIcMhu6NdnWleDE5EQtomJGbtZJtCaFZLVaDaf4DeRqh6zcifBcByWXTKmE",
+	"rzrGadRIixuOxQ3xJuGu7/Q6YTcs92bwHMbBMPiCh3rYO/bcD3vLkE3fl/aYzxAqciNpPi8G4LRBypb0",
+	"4mzvU5PPSHjFtgDrJ2c8dM46HAUkLLnpGWBPRpqKEYVS61oOhy0ffCRJ6Gj5MEq50HDGh031rv5Na/GY",
+	"FAG1huiiYFJ/zkbBNb1LlWiDSF4BS5/xMnlzguNAcl5f99QOn7ytdNsBBw6E7VzkOyCCW0+CS7ENqmqS",
+	"ZuDK9JpcrInuDg3hfvrPQVjCDkCtl33A5mheZLxNP396eU70oiVmWpB3gsd0O5qQC1SvrTW8YZTL0kHn",
+	"BmN28fEWKaCb8zg9IrSQ6oc0ur/Xg23kUG/3QIYsNXy8FY8qPfOJGt2p/cOGbQ7UTvYiYuzOJkrZUf2I",
+	"5iZ24+v76BPP/07Vp+VxO2bZk8fTIwKr995Fn0EWdIN44KKPYJSZ23Nniwzfvx87snM47Jt3qhD8Y514",
+	"e2U2N7DhYG3gVe9MunWfxUxbwZOIpnOZFivvXa9nuvsTxQ5DXm04GvcyrjY64KFoAZExLXYj2eFjX4NB",
+	"ibg3r/d0OgRvO5u7pcEeMKU9W5pI8GPmdl/bKncnrOe+FMFWHUhtNo1Pt6/YDn2qgm1tDWpPIajTa2Or",
+	"Ovb+c9dteGVU3bvtsUnqmqdUqvmT6aa/9fmB5ZHWtlN2qaiSHnO4luaphDercwTFfhWmmUk1tI0H2vHc",
+	"u564rS7pMEVM6UnXBbJ/qG7k61z8nfw/gB8Ypynd0BP43/GTyZPxn6aLccKlyovIi2R/+HVs5VO3xvx7",
+	"QblKfqedLCUXhcIN8hYU2OYpldIVUW5M6kSWBpXf9O3KP54SrnlhGpDxqcWu0uZM4qTWbRJeKBaQ8WMS",
+	"JXlUJGD+czIsizjFEjKpZVdC8v1ZFV31QY8eUkh2qCwxqPYIO+qDEaQpK9SD3C2DBmxggDMI3+iLdk6y",
+	"Fy+sR0UabBdlshlat6nIIF8bJnhal12xKLAKabdTvzGIWeU9R3m28QSCcEs0McgiipiUyyK1tTeymWBi",
+	"fm0D/jcJj7EjxsEz8+udJS+pcY6dPL9+hZHoGte2g5adfN/yEu8VB3K/ynlEHeqoyk9VuNdbSa8Jwk43",
+	"dV+FqZd4b8jwatJ71YVuvV0v4xg2C2jJdzdZwIHnBQnaiIJXvm0MEw5zxmPoVQGlHNTGDQMTraVkmQqK",
+	"FnspP6eT6XQ6ffL42UFRwiZfbG1T9mzq5z9tdOc/Pev75IveY7540evJJhDOs+kAJ4Qfw4F8J6M1AvbW",
+	"3/PpAgPC5eFQSSjBLyLGLi82LE8iA25+jogZ+ilOavHexrnVobumk2c1+OVdILpfBibDYHA2+L+/Tccv",
+	"Pn85DU4ffx3OZhPnn6P/9Q9tAfp5Nx1UClQDMdqEtI2SiXURgVNYA5jqGeiZplyESrtwszPSxdglBU8U",
+	"ah5N5dqtLXI3CIH1n3tjXZs6EHOti4WpQWoPdfps0F0wt599lcUh3kYaLnGhgHrDl8IjHrLEryPdJDkj",
+	"SPJVGbHMGL2SmGdOhmi9BqTMXArIimnK8atODnDPfD8GjIs0UgHBNFCGOlBhRL4LGGZ0TljlrDdVe4EJ",
+	"NrnIImRooHyCBjDi/vXthYjxLfEwvJgdmakPD+HT5VI5Jl5Jj1ormEcpxDUtB/dAyLE35Qiiunbp7iyx",
+	"fS0IDsPscTheedK2+C2rRm3zQUjZm9sGEfV8qJpC7RwsXIBIpCmLSgZqG5Lp4SBjlvujGZgz5mVFsmGw",
+	"WcwaLcwspOUBfero7Rwk6oE7WSrgKI9jQhcC6zsNom9p1w5d0JYzUn4wHJ2VuVmbJE0TwWccuTgxnQGQ",
+	"jZcdauzTtp8RQVEpMZTkin0ZlHIfhP6MG+EnfdBGdSG3z1dhNBNXzvV/pRKA/d9xRGDfl3xOZcF9uBjQ",
+	"hkT5qArCsyy/Zs0eUv2JCzwHe7MdlSAq36LfLOjZbqX5Jby8kBNKb+ediAeX6KZrqY0Zy8dZqXWXLRo8",
+	"YPSO2ren/47TZaHdetKZb8LnlRfFc+Obvo/vP3nXmj/QB2VD53UfVo+mIsIHPB4iIwlIWO0g4qIYCkDU",
+	"u/DLYhsgjrx+8WtY3xzLlJENuj4tb8M7px1BMznPZfGHjjYo5+eOYiukueDMX4XoOZ8Dmr3WM0Q91hYm",
+	"ADfj+lpnQDt4Oj2bTgMT6IffYJw/IBCsN7/THORUKguafaSQ/8cjpCIZKIyXlMeJDSQ2YoWV9PKbBqaZ",
+	"AIBKYFGZEXySIe90UZoQucqvwt6xQ2RO+VV7ZqfjBZVgCUigKuskzFLKz22KMwJkmQV26LaRVxF5oyS5",
+	"pmnBbCaiix1wxbbhOUBu5+CkhT5awN8ne90EnjaAOAWfRtgEMvGeTxPdQM+4zEI6R9ww88xkExN2C12J",
+	"0becF2lPddCDP2RpqhNcqURkKEF2DDICFrXIAE6La/Mn1KeMvdLsedU1K3TQ99LGWzTvYdTels1QRhnC",
+	"cYQkkWckZLcZ4GgBjgIk7wfOLzdS/9Mg580BSkytGTe/HztMW7NwtVT4F82y45ze2N6zDQpe0JRyrXLq",
+	"ZzpuEr2dI6JjB0ngRj+SBveRRDQzSICSKf9F6FBmmnGSahinbeFzwri+BRUS5uhA/cYVDh1ulc6eiibG",
+	"oxVrC2FRu7I7kPANQk8HFh/+ERJQ2XUiiiqAhnhA4tpz7/tIdbOj+u8hGZrC/fCMJyoXITkh4dkyFSIP",
+	"iSyWy+R25D07Fzjo0JZnrTx984fAIAQ0GUDzDGq338e5IIn6r4lUIt/2jV3sxKu4YylxA2UOXKjdmDIB",
+	"ACrYlHtTbjqsJX+PSuECvTpuEunPB0d9ooNYUde4Snh8bgp4u+cEUyrVlHaVT2j1jNCmo/J6i+lOnUNv",
+	"Lb7qV9hglv3DN3DkH3DZnisuI5HV1JkGFkW5A27e3H5kChw2wPCO2fRq7neP4rir2VOncn+ahHox7IMA",
+	"Fn9g6swMolzZs3Rnwdm5W9hlCtsm1UHOIU3VT5A/f3ppsliNpLba8OmLP03H09Px9BRGtfQy6iwsf6ii",
+	"8L67VHZ4cJpdnLs7EiDugS0vN9V5VXX5pO15d7dvV6vmS4cNt8LeFpvLamuW5WI/Fy1a9W9LrlovEa06",
+	"aTOaIW7rkkqFP+UsTQzWqFUdvPf5Z3sSXd4hR8B6MuOaj80N3rEPVN6AU+0Y0GesHYTPBgpZ5xQq9DZu",
+	"nJ6HoL/5JuegUzbuT14w5LwuomEhTXPyXVfWrzW0tB0vMGP1SPcuIBbYgaeAuGG7vr4Xse4DdOyFJgoF",
+	"G1WbU0Ox68CsIwsWUVsD1IKum3HsYoUgjBbvMCqUBU/VwhLhbaN1wa8m5JUZ19Tjmqp00/wZ1DeWxjM+",
+	"NC3ewLGK1BtgsxnollO1dBwRqshTstjqIcsgJbpd94QvWipU6+Y1dt9ciYr4fFznl1JWHqU2wPiq5vsz",
+	"/yuVpSqwaYLtCG4NaMTcuVO+/408tMXXHw3hzBNvbbAFo2v6CrmDMkgouCFfy2UWTJad+HKw9vcXKu4I",
+	"JO6ooHtV+67REiodFUKvPTEPUAJDPKeJ+KiVX6c0VtJtV7HffwkcuIfCwan2vS8iDtoECOM5tzrS3NGR",
+	"vHFr04ywVouJDRvHN0nMGngHbkAlcVNQsW1IgrBUXDiqmSYkzbENZ+gDtWmCv53raJav1XBxvMztgbDs",
+	"Sr58p5qdO9ZloIv4D1Us0heDYTdl9sHmaFBqG5GjHvLj7MYh0qFYLr2t4gAXVopRDwI1tImH0IMm4r6e",
+	"EeOt3JnMmSU/su0viVpfsihnqkYN/UqjblxNYtcrlcrR3IFqiKAMV/hbwvW1w8tvHSFNw5n3XXM0yiHu",
+	"VwvWvYP7v3ynirCHVeua7dMm5CMuSRIIVmm5DuTQ6AF32guOaQcMzqcOaXggKE7ONuKa7Z/5d0bJ2aGf",
+	"fTT19Q0FsaWo7QWk2rX+b6qI7ZIH+0O/4NuPijxR20v9TeO3YzRn+UWBdVTNWHCZ91g2AA6zq/lkMoGA",
+	"OkwdvgqDVNuxViobfP0KICiYc+l3/pBEapPVaYL99u0726/0DO7U+4zxizdjcHJVuVxjvYFUJYuUwdQS",
+	"Tpa5gLDajG8oNxhxpbCTASlkYjL+RL6iPJGQzOATipMZn3Gj3QOSWSKtQ63g+qHw5Po01DMKwK5wUswQ",
+	"Nx46rOKDNIOOsNpanpA31vMy49CnNUL721gKTnMhZjqw6mMRucm7OCN/gW0m9gSqaWJvpEKCvcEI49cs",
+	"FRkLSPhlhg1OZoMz8mUGfaFmg4DM4KTwJ9Mdyv4DG0TNBl+/YmArZzMemiZf0GzLPjJx+n+NzEliq6Yy",
+	"ShyWjVJM29g0iZiREHjlBxcZjdZs/HgyxS4LCuxbl+4GweCa5dIUXk1O8UlIvc2SwdngyWQ6eQK9jNQa",
+	"SPpkDZBNvwOWIoIX4K1JBH8TD84Gr5kyqE5wXUFowZuPp9OyvtDANmaA+qpfPfk303sEb+w+eWa+ALfA",
+	"G5yLtF6lty1Nrtmkdj8HZ799Dgay2Gxovh2cDd4m14zrx7NcLEyNjYT8B7suOfisBzjJGY237srrn348",
+	"nZKbdZKiumcbA9MoYpkq2xQauFt9LrLsWLqgkp2TZ9Mn5n3w/YJLKDYdPiGFD6rallUKiH11UuJsOIfw",
+	"kdE40ev6PuegP78FE/DZ9EnXMOW8sOnPzmMq17P/nK5PT6I1VSeVwwudlcYj285hvXhDXq6pIi+rFwLj",
+	"7NN7Pwzx5zOiZUUYkEs0Si+18fvqWi8FO9ByoQKDvFLxLccJz24V4/qyyQn52fRzAYcguiczKtGNC3F8",
+	"i71unZLAkj65zZoimkMQHMitBPUnSQwFh0kcYltcbhtdVcD/4zdxaNpaQT93yBQ1TfR57G0yZLoBgnka",
+	"ViEi1G/CSEgVGk1I8+LSWRrMOPpH89JzZBLRC35lvaihpuQz8tsP73969Tk0eGRhtBZJxOQZ+e0z8uNL",
+	"09NFTwQ70505F6503mqJkqTgEHa8tFhHDJ/FpSyYumGMzzj8To6w+NF4eM3OXl6+IpHYbFDuhGfEtu0m",
+	"Hz6+f/nq8vLNT6/DAJWgGa+ael9++vjq4t38x1evPly8ffMvr0IyPH1GJFlsLSrJ6BwHR5lGMEEZGoRr",
+	"0lBJWrW0mXHIXGea0GpO/wrxZ0nTlCxodKWJhnIIFVfVt+TCtls022UghGZ8TSVZMAj1c8A6pxxb/6DQ",
+	"K0/5ny/f/1RKvnMieMQI5VsEIqoPMqQzfsVYNgbWi0VEsMN2g6GnUCKJZpfQxLjadujninE1bjzqcBRb",
+	"mCz2xESi1mNq6jCkUmthdUZKuRwGpnuypo/KTY+/nfE63el94oKPq4tPubwxhn5JXZoLYxdZ2/eSLiEB",
+	"XrNsms64SYEBmY0iQUhWUvNv088h7Fj3nPGi4WJRsteZOxrzmmG9dDu2GKqwHVL38PfS3Q12QRl/ef60",
+	"7GgpQasuhxn8laWpCEqt1eKonGGrHq1Tm4S7wUZEVycsWguMw/cRJPXVfDQp2l/r1mrlMn0YadbYUlDz",
+	"2a06gZtnyKI+WiPTBskJQcHqg70EWtbXyAKFwaAysHjNSMcNPkh5POMdXMfyJZJqqbiTD9aiRaWfzKs6",
+	"OWUCQz3bEXEbfYkl3h9JhpeXr8BFhUIEjqIhYDrMfVdOoYofvn71iWihXf2tsoCov1TtX8eWDsd/89mn",
+	"IUhqDAX+fnAzqBIKsmdDKLcdlHT7QZFE+fN3qrXZWLuesC/9RK/2KRJ5LxVKP3160NOPD3r6yUFPPz3o",
+	"6T8f8vTpQTN5/OKAp58dtCfPDtqTZwftidOapLcCXarMKChAVkIKiiMsrO5c5itUqvOq1g/Wa+l8MhVE",
+	"WusLiMnCD0hNhxSFisQGLFUtzJ17b5xEbfCQCbmwjWwJlUQKwW1T91Ln1aITm5SSnyCmtxZaffYXOrFb",
+	"5bWNnA5YkAta1k78tpdlkWG4Ynw8mUxCRKEp+yC7OndL2Yb0VD3g3wuWb21c6QxjTHUJ5zIHpxRaf/W3",
+	"6fgFHf9+Mf7b5y+nwfOnXz010FoQP5iE9LQg6xAk1aZNBg/Owb7ZjXrNVKnFyjZpOxfL+J+qa2ViKqsu",
+	"wEd9HbQigFClmjz0zVqwNEAsSKjBM8FAgxasKQ20Wi+Rv8To7I+Q9vhgFOGiZnaQAmQeHXyq9zqnH2AS",
+	"C1YyGrOzuw6o6n7gPSPHPyrXNLNFBSRNNA/EohVsmIYDGSNBQUcjZVyHJpvbz/6AtzmeZ9ugtn6ybxOp",
+	"3tkOLg92rBWoSMeh4iK/9bnqGcHumT2uNhKAp9CjrIRzzKbvQfOYT75QcP9+Pfki02L19aQGH9OPAM5M",
+	"8MO2VmiWn8CXjDMDytekvcrG7k3kjJvOV48k2TAqi5yBr4EMEdmICC3inhm4KxmQJ1P7szGDY7o9J/Bo",
+	"HSsNveBVSQipSholjloNNZqQ0GIElY1Jqxh3m1Jn3MJ8JdrgdzMstEKfKFnXBSgnNKaZNpPt3y8+vBn5",
+	"jNuSvF+5jfjrIhoEaUbBxWzkKJ7mTlnqxgEf/9mTN+Ad2GAA3H3Yzw99S9vYTbuuLLoElXQTfr+tDL3A",
+	"iTyStRStqgMBuI3WNoTQeY9r7V+8kQhNSh+c1lYPdgw1ZIfumAROZHLvDURtAbbDAau3TEVvYQX9kTC5",
+	"axMrYPxOtncBiXKSlel2jWIRsmCp4FB37hdWv1TfeMAzqOdtdBxCtdzJ8URRmz26W76hnK6AqQ+gUN0b",
+	"g0BDTRLqZrEZHyNEw01GhGWm+LsybOyaIFBsqQ0fcNJOZryKr/MqyUgfKRQDLoRQUuU0w5FEDorKhsbW",
+	"s5rZYCH2GIKJzvh4bIcKR2fOpGFiUstiLlS7+8KEVKiRZMUUpOdRwOUz0Y4Zr6VJnZG15Ve4Zj1x04dW",
+	"YUykwz36i5MZdJhn9EB6M+l2vVyVpw/1+XgvxQfOJlqvO/zrkSwV9OM4G9ycLO8taPGeky/lz2/ir3g9",
+	"UqaYL+3EEHMuUjP/CfkBHpZOc2IZVMU7tcIcVNgg83epeZdUIsOLC+5+c2laJIVfqJNU7WCftqeK78ST",
+	"I9gyeqA+Gxt0RuR3TP0BWPA+RaRy+BzFIO+1Mw0V0vel6pFqKW9iiGxkVEVrHzlyDBTlNbpsZDKRsCu3",
+	"KLSYq1UaKULrSEhJAXnbZNuYVKogIis4oXzr7KeHHWL63jdjhyZb8BtHbnqTnkFOOyYJ4oqPwPhOGlln",
+	"XnXsY5vSAsPWRU4QmWNCMCfXhbKyOkJgqMp2vwIXk19xe9lIc3+oqFv5mV2qm7M3R9Ld/vLr+x8rM7We",
+	"0/8wTMSr+33cyTqcbleMR/k2g9oMBdU3ZHjx6nL8+Nnz8euX70bGGwhlO1gVo/WsGgrfpCuUXK79gbhD",
+	"9YHvoy1V39/HHxxPxhBvyOj+5HYRx4T6SO0IjOLkS/WPg5SndrqtT+dpkMa3V3oO2LVu9WfXKqbflcqO",
+	"pQF5tqkk4AfhZ35vmUuLO71mHi9Zp461U7XiRZqGthIgXFDJ5kWehpMOPegbsrrvowl9HyIsdaAjMrkq",
+	"rCZ3Bs7c0lYnVJuzSOQ2nQzdYiXAP+TgNmCsZEA4g8YHiJw442VMRz+e0VXCteo4IReaBmVgnR36r6h3",
+	"SSIZq2zMR/K8rGQx2GVYvjLj2jp9NCEfzRxpljGaY1rdTZ4oxTgZmpYXdAG9CQxaYQVtZeLhmD40MtHw",
+	"Gd8XDu9wub92NntPSBwgLp3DwTzRCmsLqjGrLvKeoLfFJPM60R8/e+71ze+ZhMlThUyeRNbBN7vmUcNE",
+	"80zl+dPuKEFjqCu2xdrOQwbqs6+Q62CJOJGYnWmSKIcAS/B4Og3I0+nTgDybPh51rbVsBlGbIJYXPXvx",
+	"wik2giKpNnLD3umaylfwotikSJiyBSX0TWuZi01tUn1QAw6YjEkA3jsPiBnedxYf6IoRmfzOyND2Hnw2",
+	"7TwR2/7ScyC2PMscSJ/jCDm7VfOoyKXIwxJWx+KIZSZJwDcPfGfwR4lpVZyoyxx8zxksSK/SOfMjmYXO",
+	"iHWJ8DBm4V4pWOvs7Y/Q9JFHTh5jo0avJaSI4Ay5z4xjTSbkpUPAIMlRsgWVNGsjiNkU905h43ZlfThC",
+	"qjXZ70pTKqfSows6bO3NGgIVW1Oueiyqc7fkG3ofLhzCgIx1zRRsv4MzQl2gENyMwIkjV0H+NBU3GFqG",
+	"QoYZTxOpJBZaePJvJ+RN1ZdVlW1dkXjBdZ9gBr2UyYpjWs2Q8jiYcZMQWGuW7Ks2DgNfGfGou+B0xm1J",
+	"jkkuEbkbXM0Z4vOwmBinLxZosDTujkK9dkDmHsLaKMd/w7NCfWu3Svn1vcmA9sEjhplc/L672RfllTv5",
+	"Uv7c14XStEPdewR6myVuyreCMzJ0KZnacC669AMi8hn3s1B9CSzZAX96On1hYSNC6Cf+P01Nmulmz/FD",
+	"cIEQKtRDnOhdcYnTl2HTVNX012pqwj6ccY+e8E18RntJo9tTVL+wDy2ZvuG9QTdRj505uk/IuVsHu4R8",
+	"gMNYlQ2MF29HltKIxWRo6ixA8pAFg+xzaMUT2BKMsIR2CA1oOhdGwo1qqRLN262PmtkcBQIT0Pp2hXtQ",
+	"IWUBUXQH4v6IEuG/NmV/RAI4hkjQmsf91GyTWrBbwa6w6dq68Y96Cg94Qojbs0slBvVryC1gWgKNMnIG",
+	"/cyOouuavKVvHmdThdU2qyQpOC8esQl5Z87IJC3BLizRtNlIll6b/LdzZA74N8q3UDHq5midWwIxDxhc",
+	"PJ92aFPzj88F8JS/T7DN/Xa8g8iMwQXJwuV5IKmRoVyDZclTvcE3o+PpjdyS3314xMmXK7bdoyo6kVur",
+	"wAkOq22Jj6AtPzpUNm8xx1MfsV+Lq2PoVDhQj23rVqkeuAAFya1HDYrlafoIkMxGR1KremzO0bUqIMAj",
+	"hdj+CSEoyhZjV4xlhvUD2sx5M8wGalQYWH0KUJls2fptplWoOVXhZMYtU91QTdp66vBUnEgo8qt8SAgo",
+	"bgudoCkijLQ1eCljxukCqniofTuGMArhjMUthU1LUSjPchgz2vB4LhAoMHxaM5nJjF+U497j2naqfQ/N",
+	"6r9PsLH33TtehPGo/LvyAdzF6G8ftTG+f2TbHXakh13bF4/DsTfiWmvDWEioL9f3sPruxp86fJT6Qq6p",
+	"JLYBDFRdug5tk9tMhtDeMLO/wov/SI7OMQJkbMW9wHv1Y73wH+oD2m74RTic/743GhdZg1gA8Jr7XnDD",
+	"7XeWBRm59KAVlPCJnSWUOIkjWVWbckl/kOTFc1Tfrbkcx+bHLmvone3M8hBXCwf/PgYRfntvdR48daxk",
+	"w7LNzX2u0MkX/OEeeYVkiP+nhAE9LcuXIBKjjQs3AITFKKZOCHDC8HVTULRgZpS4y0ByiGi/jWRGOprE",
+	"3b3p3RZS16Sn/0VJEH3N+3bj6CqHJdZvkHhYOnlMTNy0RDGJZSkb1WuszBDd5kc3vcdsI5SP3lEh/gZM",
+	"8/uYFt+WYsv8RROYGyL+BkDVB3iix+Ol/ayOanmmSIibmKLNcvOECwOSLAnl2wOUW2t64H7/AcyWUhB8",
+	"D6vlziykw3AxB9hpuxzBLvEd3H9L0+Qbq1F+6+SeihWkEXVGmH7CbDPTTgWj9wR7SJpmNRWDAhSiYmMt",
+	"Xa01jYImEqzJgX4045i/BBD1OHwYEJmliSIJV6KsMBybNNqhwXlFOQaVUsOw6kIYjs7t2DOOONs9cpdH",
+	"djG7GmK63fJm3LTLq1pSkoQTRqO1DbI1+mlLMrTrI7Fgkmgpqklue25hUV3IFZPVlefJNcM0oYQDZudG",
+	"jnbmeeeMxsb1J3gV4NNj09hxazpl+/qEzAFVHYeqlgeQYWeVhp0Fna+ZglY9/bI2bL/KbnZ27/6YX7ri",
+	"O1WWi5NkFp/DoYBnddk8/50waXdPrfZ3c1T11qhV0q5pWNqZuVu2/Wxv4t2an7Zn/FdxQwBq39B1PRW1",
+	"murp47vkFz95/nxPfvFDZvjWevV2waXgsu/Pxy9LxmeOGrqVO+QZ7GBHD5TyW0c5r7eJ+O2z3nvseuWr",
+	"vrggqYhoWsLLA1S8TQ4LN/SKkbxA/NQiT027iLOTE3hrLaQ6+/P0z1Nw6Zil+QHR3SYQDfhI8ODYi1ni",
+	"R7ZpGFHKEK27BEd1ELs2dKvZgDOaxafx8xQHx61EMarlf1doUAbbrT1OBUYTVIzAJiRUws4psLTtJrQR",
+	"MF5QzbYMYom+DLlIne86ROK50gBpZPH/XSx7d+oOmP3Xz1//fwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -27,7 +27,7 @@ func (q *Queries) CredentialDelete(ctx context.Context, arg CredentialDeletePara
 }
 
 const credentialGetByID = `-- name: CredentialGetByID :one
-SELECT id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at FROM credentials WHERE id = $1 AND workspace_id = $2
+SELECT id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy FROM credentials WHERE id = $1 AND workspace_id = $2
 `
 
 type CredentialGetByIDParams struct {
@@ -50,14 +50,15 @@ func (q *Queries) CredentialGetByID(ctx context.Context, arg CredentialGetByIDPa
 		&i.Priority,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DataPolicy,
 	)
 	return i, err
 }
 
 const credentialInsert = `-- name: CredentialInsert :one
-INSERT INTO credentials (id, workspace_id, provider, name, label, secret, base_url, disabled, priority)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at
+INSERT INTO credentials (id, workspace_id, provider, name, label, secret, base_url, disabled, priority, data_policy)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy
 `
 
 type CredentialInsertParams struct {
@@ -70,6 +71,7 @@ type CredentialInsertParams struct {
 	BaseUrl     *string
 	Disabled    bool
 	Priority    int32
+	DataPolicy  []byte
 }
 
 func (q *Queries) CredentialInsert(ctx context.Context, arg CredentialInsertParams) (Credential, error) {
@@ -83,6 +85,7 @@ func (q *Queries) CredentialInsert(ctx context.Context, arg CredentialInsertPara
 		arg.BaseUrl,
 		arg.Disabled,
 		arg.Priority,
+		arg.DataPolicy,
 	)
 	var i Credential
 	err := row.Scan(
@@ -97,12 +100,13 @@ func (q *Queries) CredentialInsert(ctx context.Context, arg CredentialInsertPara
 		&i.Priority,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DataPolicy,
 	)
 	return i, err
 }
 
 const credentialList = `-- name: CredentialList :many
-SELECT id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at FROM credentials WHERE workspace_id = $1 ORDER BY provider, priority, created_at, id
+SELECT id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy FROM credentials WHERE workspace_id = $1 ORDER BY provider, priority, created_at, id
 `
 
 func (q *Queries) CredentialList(ctx context.Context, workspaceID string) ([]Credential, error) {
@@ -126,6 +130,7 @@ func (q *Queries) CredentialList(ctx context.Context, workspaceID string) ([]Cre
 			&i.Priority,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.DataPolicy,
 		); err != nil {
 			return nil, err
 		}
@@ -191,9 +196,9 @@ func (q *Queries) CredentialSetSecret(ctx context.Context, arg CredentialSetSecr
 const credentialUpdate = `-- name: CredentialUpdate :one
 UPDATE credentials SET
     name = $1, label = $2, secret = $3, base_url = $4,
-    disabled = $5, priority = $6, updated_at = now()
-WHERE id = $7 AND workspace_id = $8
-RETURNING id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at
+    disabled = $5, priority = $6, data_policy = $7, updated_at = now()
+WHERE id = $8 AND workspace_id = $9
+RETURNING id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy
 `
 
 type CredentialUpdateParams struct {
@@ -203,6 +208,7 @@ type CredentialUpdateParams struct {
 	BaseUrl     *string
 	Disabled    bool
 	Priority    int32
+	DataPolicy  []byte
 	ID          string
 	WorkspaceID string
 }
@@ -216,6 +222,7 @@ func (q *Queries) CredentialUpdate(ctx context.Context, arg CredentialUpdatePara
 		arg.BaseUrl,
 		arg.Disabled,
 		arg.Priority,
+		arg.DataPolicy,
 		arg.ID,
 		arg.WorkspaceID,
 	)
@@ -232,6 +239,7 @@ func (q *Queries) CredentialUpdate(ctx context.Context, arg CredentialUpdatePara
 		&i.Priority,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DataPolicy,
 	)
 	return i, err
 }

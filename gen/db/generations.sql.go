@@ -43,10 +43,11 @@ type GenerationCopyParams struct {
 	UsageEstimated     bool
 	Anomaly            *string
 	Routing            []byte
+	Zdr                bool
 }
 
 const generationGetByID = `-- name: GenerationGetByID :one
-SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing FROM generations WHERE id = $1 AND workspace_id = $2
+SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr FROM generations WHERE id = $1 AND workspace_id = $2
 `
 
 type GenerationGetByIDParams struct {
@@ -88,6 +89,7 @@ func (q *Queries) GenerationGetByID(ctx context.Context, arg GenerationGetByIDPa
 		&i.UsageEstimated,
 		&i.Anomaly,
 		&i.Routing,
+		&i.Zdr,
 	)
 	return i, err
 }
@@ -125,20 +127,21 @@ WITH r AS (
         unnest($27::timestamptz[]) AS created_at,
         unnest($28::bool[]) AS usage_estimated,
         unnest($29::text[]) AS anomaly,
-        unnest($30::text[]) AS routing
+        unnest($30::text[]) AS routing,
+        unnest($31::bool[]) AS zdr
 ), ins AS (
     INSERT INTO generations (
         id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
         app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
         native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
-        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing
+        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr
     )
     SELECT id, workspace_id, key_id, member_id, requested_model, NULLIF(model, ''), NULLIF(provider, ''),
            NULLIF(upstream_id, ''), NULLIF(app, ''), NULLIF(end_user, ''), NULLIF(session_id, ''), streamed,
            cancelled, status, NULLIF(error_type, ''), NULLIF(finish_reason, ''), NULLIF(native_finish_reason, ''),
            prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd::numeric, is_byok,
            latency_ms, NULLIF(ttft_ms, 0), attempts::jsonb, created_at, usage_estimated, NULLIF(anomaly, ''),
-           NULLIF(routing, '')::jsonb
+           NULLIF(routing, '')::jsonb, zdr
     FROM r
     ON CONFLICT (id) DO NOTHING
     RETURNING key_id, cost_usd, is_byok, created_at
@@ -198,6 +201,7 @@ type GenerationInsertManyParams struct {
 	UsageEstimated     []bool
 	Anomaly            []string
 	Routing            []string
+	Zdr                []bool
 }
 
 // Writes one flush's records in one statement, from parallel arrays (empty
@@ -238,12 +242,13 @@ func (q *Queries) GenerationInsertMany(ctx context.Context, arg GenerationInsert
 		arg.UsageEstimated,
 		arg.Anomaly,
 		arg.Routing,
+		arg.Zdr,
 	)
 	return err
 }
 
 const generationList = `-- name: GenerationList :many
-SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing FROM generations
+SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr FROM generations
 WHERE workspace_id = $1
   AND ($2::text = '' OR member_id = $2::text)
   AND ($3::text = '' OR requested_model = $3::text)
@@ -325,6 +330,7 @@ func (q *Queries) GenerationList(ctx context.Context, arg GenerationListParams) 
 			&i.UsageEstimated,
 			&i.Anomaly,
 			&i.Routing,
+			&i.Zdr,
 		); err != nil {
 			return nil, err
 		}

@@ -41,6 +41,7 @@ type Credential struct {
 	Priority    int32
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	DataPolicy  []byte
 }
 
 type Generation struct {
@@ -74,6 +75,7 @@ type Generation struct {
 	UsageEstimated     bool
 	Anomaly            *string
 	Routing            []byte
+	Zdr                bool
 }
 
 type GenerationStart struct {
@@ -155,4 +157,5 @@ type Workspace struct {
 	DefaultGuardrailID     *string
 	LimitUsd               decimal.NullDecimal
 	ResetInterval          *string
+	RequireZdr             bool
 }

@@ -45,7 +45,7 @@ func (q *Queries) WorkspaceDelete(ctx context.Context, id string) (int64, error)
 }
 
 const workspaceGetByID = `-- name: WorkspaceGetByID :one
-SELECT id, name, created_at, use_operator_credentials, default_guardrail_id, limit_usd, reset_interval FROM workspaces WHERE id = $1
+SELECT id, name, created_at, use_operator_credentials, default_guardrail_id, limit_usd, reset_interval, require_zdr FROM workspaces WHERE id = $1
 `
 
 func (q *Queries) WorkspaceGetByID(ctx context.Context, id string) (Workspace, error) {
@@ -59,6 +59,7 @@ func (q *Queries) WorkspaceGetByID(ctx context.Context, id string) (Workspace, e
 		&i.DefaultGuardrailID,
 		&i.LimitUsd,
 		&i.ResetInterval,
+		&i.RequireZdr,
 	)
 	return i, err
 }
@@ -66,7 +67,7 @@ func (q *Queries) WorkspaceGetByID(ctx context.Context, id string) (Workspace, e
 const workspaceInsert = `-- name: WorkspaceInsert :one
 INSERT INTO workspaces (id, name, use_operator_credentials)
 VALUES ($1, $2, $3)
-RETURNING id, name, created_at, use_operator_credentials, default_guardrail_id, limit_usd, reset_interval
+RETURNING id, name, created_at, use_operator_credentials, default_guardrail_id, limit_usd, reset_interval, require_zdr
 `
 
 type WorkspaceInsertParams struct {
@@ -86,6 +87,7 @@ func (q *Queries) WorkspaceInsert(ctx context.Context, arg WorkspaceInsertParams
 		&i.DefaultGuardrailID,
 		&i.LimitUsd,
 		&i.ResetInterval,
+		&i.RequireZdr,
 	)
 	return i, err
 }
@@ -94,16 +96,18 @@ const workspaceUpdate = `-- name: WorkspaceUpdate :one
 UPDATE workspaces SET
     name = coalesce($1, name),
     use_operator_credentials = coalesce($2, use_operator_credentials),
-    default_guardrail_id = CASE WHEN $3::bool THEN $4 ELSE default_guardrail_id END,
-    limit_usd = CASE WHEN $5::bool THEN $6 ELSE limit_usd END,
-    reset_interval = CASE WHEN $5::bool THEN $7 ELSE reset_interval END
-WHERE id = $8
-RETURNING id, name, created_at, use_operator_credentials, default_guardrail_id, limit_usd, reset_interval
+    require_zdr = coalesce($3, require_zdr),
+    default_guardrail_id = CASE WHEN $4::bool THEN $5 ELSE default_guardrail_id END,
+    limit_usd = CASE WHEN $6::bool THEN $7 ELSE limit_usd END,
+    reset_interval = CASE WHEN $6::bool THEN $8 ELSE reset_interval END
+WHERE id = $9
+RETURNING id, name, created_at, use_operator_credentials, default_guardrail_id, limit_usd, reset_interval, require_zdr
 `
 
 type WorkspaceUpdateParams struct {
 	Name                   *string
 	UseOperatorCredentials *bool
+	RequireZdr             *bool
 	SetDefaultGuardrail    bool
 	DefaultGuardrailID     *string
 	SetLimit               bool
@@ -116,6 +120,7 @@ func (q *Queries) WorkspaceUpdate(ctx context.Context, arg WorkspaceUpdateParams
 	row := q.db.QueryRow(ctx, workspaceUpdate,
 		arg.Name,
 		arg.UseOperatorCredentials,
+		arg.RequireZdr,
 		arg.SetDefaultGuardrail,
 		arg.DefaultGuardrailID,
 		arg.SetLimit,
@@ -132,6 +137,7 @@ func (q *Queries) WorkspaceUpdate(ctx context.Context, arg WorkspaceUpdateParams
 		&i.DefaultGuardrailID,
 		&i.LimitUsd,
 		&i.ResetInterval,
+		&i.RequireZdr,
 	)
 	return i, err
 }

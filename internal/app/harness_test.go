@@ -30,13 +30,13 @@ import (
 // endpoints ("flaky" is cheaper, so strategy cheapest tries it first; balanced, the default, does too almost always) for fallback tests.
 const testCatalog = `{
  "providers": [
-  {"slug":"mock","name":"Mock","api":"openai","demo":true,"data_policy":{"zdr":true}},
+  {"slug":"mock","name":"Mock","api":"openai","demo":true,"data_policy":{"zdr":true,"trains_on_data":false}},
   {"slug":"flaky","name":"Flaky","api":"openai","data_policy":{"zdr":false,"trains_on_data":true}},
-  {"slug":"steady","name":"Steady","api":"openai","data_policy":{"zdr":true}},
-  {"slug":"nocred","name":"No credential","api":"openai","data_policy":{"zdr":true}},
-  {"slug":"tri-a","name":"Trio A","api":"openai","data_policy":{"zdr":true}},
-  {"slug":"tri-b","name":"Trio B","api":"openai","data_policy":{"zdr":true}},
-  {"slug":"tri-c","name":"Trio C","api":"openai","data_policy":{"zdr":true}}
+  {"slug":"steady","name":"Steady","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
+  {"slug":"nocred","name":"No credential","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
+  {"slug":"tri-a","name":"Trio A","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
+  {"slug":"tri-b","name":"Trio B","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
+  {"slug":"tri-c","name":"Trio C","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}}
  ],
  "models": [
   {"id":"mock/echo","name":"Echo","context_length":8192,"endpoints":[

@@ -8,6 +8,8 @@
 package catalog
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -25,11 +27,58 @@ type Provider struct {
 	Demo bool `json:"demo,omitempty"`
 }
 
-// DataPolicy is what a provider does with prompts and outputs.
+// DataPolicy is what a provider (or one endpoint, or a workspace
+// credential's own base URL) does with prompts and outputs. What is not
+// stated fails closed: not ZDR, trains on data, retention unknown (-1).
 type DataPolicy struct {
 	ZDR           bool `json:"zdr"`
 	TrainsOnData  bool `json:"trains_on_data"`
-	RetentionDays int  `json:"retention_days"`
+	RetentionDays int  `json:"retention_days"` // -1: unknown
+	// Source is where the policy was read (the provider's published
+	// policy page, "openrouter /endpoints/zdr", or "declared" for a
+	// credential's), and UpdatedAt the date (YYYY-MM-DD) it was checked.
+	Source    string `json:"source,omitempty"`
+	UpdatedAt string `json:"updated_at,omitempty"`
+}
+
+// Unknown is the policy of a provider nothing is known about: it retains
+// and trains.
+var Unknown = DataPolicy{TrainsOnData: true, RetentionDays: -1}
+
+// UnmarshalJSON reads a policy; the fields it lacks fail closed.
+func (d *DataPolicy) UnmarshalJSON(b []byte) error {
+	type plain DataPolicy
+	x := plain(Unknown)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&x); err != nil {
+		return err
+	}
+	*d = DataPolicy(x)
+	return nil
+}
+
+// UnmarshalJSON reads a provider; without a data_policy it retains and
+// trains.
+func (p *Provider) UnmarshalJSON(b []byte) error {
+	type plain Provider
+	x := plain{DataPolicy: Unknown}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&x); err != nil {
+		return err
+	}
+	*p = Provider(x)
+	return nil
+}
+
+// Policy is the data policy of endpoint e of provider p: the endpoint's own
+// where it differs, else the provider's.
+func Policy(p *Provider, e *Endpoint) DataPolicy {
+	if e != nil && e.DataPolicy != nil {
+		return *e.DataPolicy
+	}
+	return p.DataPolicy
 }
 
 // Model is a model as clients name it ("author/slug"), with the endpoints
@@ -65,6 +114,9 @@ type Endpoint struct {
 	// uses before it has live measurements. 0 means unknown.
 	LatencyMs  int `json:"latency_ms,omitempty"`
 	Throughput int `json:"throughput,omitempty"`
+	// DataPolicy overrides the provider's for this endpoint, where it
+	// differs (a provider that is ZDR for some of its models only).
+	DataPolicy *DataPolicy `json:"data_policy,omitempty"`
 }
 
 // Pricing is USD per token (Prompt, Completion) and per request (Request).

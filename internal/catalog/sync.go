@@ -246,9 +246,11 @@ func Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) {
 	}
 
 	// Build models, endpoints and the providers they use.
+	type endpointRef struct{ model, endpoint int } // in out.Models
 	type provInfo struct {
 		name           string
 		endpoints, zdr int
+		zdrEndpoints   []endpointRef
 	}
 	provs := map[string]*provInfo{}
 	var out file
@@ -321,6 +323,7 @@ func Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) {
 			for _, id := range []string{m.ID, m.CanonicalSlug, e.ModelID} {
 				if id != "" && zdr[id+"\x00"+key] {
 					p.zdr++
+					p.zdrEndpoints = append(p.zdrEndpoints, endpointRef{model: len(out.Models), endpoint: len(cm.Endpoints) - 1})
 					break
 				}
 			}
@@ -340,10 +343,10 @@ func Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) {
 	sort.Strings(slugs)
 	for _, slug := range slugs {
 		info := provs[slug]
-		p := Provider{Slug: slug, Name: info.name, API: "openai"}
+		p := Provider{Slug: slug, Name: info.name, API: "openai", DataPolicy: Unknown}
 		if kp, ok := known.Provider(slug); ok {
 			p.API, p.BaseURL = kp.API, kp.BaseURL
-			p.DataPolicy.TrainsOnData, p.DataPolicy.RetentionDays = kp.DataPolicy.TrainsOnData, kp.DataPolicy.RetentionDays
+			p.DataPolicy = kp.DataPolicy
 			if p.Name == "" {
 				p.Name = kp.Name
 			}
@@ -357,8 +360,17 @@ func Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) {
 			p.Name = slug
 		}
 		p.DataPolicy.ZDR = info.zdr > 0 && info.zdr == info.endpoints
+		if p.DataPolicy.ZDR {
+			p.DataPolicy.Source, p.DataPolicy.UpdatedAt = "openrouter /endpoints/zdr", date
+		}
 		if info.zdr > 0 && info.zdr < info.endpoints {
-			res.Notes = append(res.Notes, fmt.Sprintf("provider %q: zdr false: only %d of its %d imported endpoints are in the ZDR list", slug, info.zdr, info.endpoints))
+			// ZDR for some of its models only: those endpoints say so.
+			for _, ref := range info.zdrEndpoints {
+				dp := p.DataPolicy
+				dp.ZDR, dp.Source, dp.UpdatedAt = true, "openrouter /endpoints/zdr", date
+				out.Models[ref.model].Endpoints[ref.endpoint].DataPolicy = &dp
+			}
+			res.Notes = append(res.Notes, fmt.Sprintf("provider %q: zdr only on the %d of its %d imported endpoints that are in the ZDR list", slug, info.zdr, info.endpoints))
 		}
 		out.Providers = append(out.Providers, p)
 	}

@@ -149,7 +149,25 @@ func checkFullSync(t *testing.T, res *SyncResult, llamaSource string) {
 		require.Equal(t, tc.baseURL, p.BaseURL, tc.slug)
 		require.Equal(t, tc.zdr, p.DataPolicy.ZDR, tc.slug)
 	}
-	require.Contains(t, res.Notes, `provider "deepinfra": zdr false: only 1 of its 2 imported endpoints are in the ZDR list`)
+	require.Contains(t, res.Notes, `provider "deepinfra": zdr only on the 1 of its 2 imported endpoints that are in the ZDR list`)
+	// The endpoint that is ZDR says so; the provider's other one does not.
+	endpointPolicy := func(model string) DataPolicy {
+		m, ok := c.Model(model)
+		require.True(t, ok, model)
+		for i := range m.Endpoints {
+			if m.Endpoints[i].Provider == "deepinfra" {
+				p, _ := c.Provider("deepinfra")
+				return Policy(p, &m.Endpoints[i])
+			}
+		}
+		t.Fatalf("%s has no deepinfra endpoint", model)
+		return DataPolicy{}
+	}
+	require.True(t, endpointPolicy("meta-llama/llama-3.3-70b-instruct").ZDR)
+	require.False(t, endpointPolicy("qwen/qwen-2.5-72b-instruct").ZDR)
+	// A provider Perpetuo knows nothing about fails closed.
+	nebius, _ := c.Provider("nebius")
+	require.Equal(t, Unknown, nebius.DataPolicy)
 
 	m, ok := c.Model("meta-llama/llama-3.3-70b-instruct")
 	require.True(t, ok)

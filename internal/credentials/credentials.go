@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/notify"
 	"github.com/perpetuo/perpetuo/internal/routing"
 	"github.com/perpetuo/perpetuo/internal/secrets"
@@ -35,10 +36,14 @@ type Credential struct {
 	Label       string
 	Secret      []byte
 	BaseURL     string
-	Disabled    bool
-	Priority    int
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// DataPolicy is what the credential's base URL does with data, as
+	// the workspace declared it; nil when it declared none. Without a
+	// base URL the catalog's policy applies and this is always nil.
+	DataPolicy *catalog.DataPolicy
+	Disabled   bool
+	Priority   int
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Source reads what a workspace's set is made of.
@@ -137,9 +142,25 @@ func (c *Cache) load(ctx context.Context, workspaceID string) (routing.Set, erro
 			continue
 		}
 		own[cr.Provider] = true
-		set[cr.Provider] = routing.Credential{Provider: cr.Provider, APIKey: string(key), BaseURL: cr.BaseURL, BYOK: true}
+		set[cr.Provider] = routing.Credential{Provider: cr.Provider, APIKey: string(key), BaseURL: cr.BaseURL, BYOK: true,
+			DataPolicy: EffectivePolicy(cr)}
 	}
 	return set, nil
+}
+
+// EffectivePolicy is the data policy of traffic sent with cr: nil (the
+// catalog's) when it calls the catalog's URL; its declared policy, else
+// Unknown (retains and trains), when its base URL sends traffic elsewhere.
+func EffectivePolicy(cr Credential) *catalog.DataPolicy {
+	if cr.BaseURL == "" {
+		return nil
+	}
+	if cr.DataPolicy != nil {
+		return cr.DataPolicy
+	}
+	dp := catalog.Unknown
+	dp.Source = "credential base_url without a declared data policy"
+	return &dp
 }
 
 // Invalidate drops a workspace's set; "" drops every set.

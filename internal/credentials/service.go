@@ -20,18 +20,25 @@ type Input struct {
 	Provider string
 	APIKey   string
 	BaseURL  string // "": the catalog's URL for the provider
-	Name     string // "": the provider's slug
-	Disabled bool
-	Priority int
+	// DataPolicy is what BaseURL does with data, as declared (nil: none,
+	// which fails closed); only with a BaseURL.
+	DataPolicy *catalog.DataPolicy
+	Name       string // "": the provider's slug
+	Disabled   bool
+	Priority   int
 }
 
 // Change is what a credential update changes: nil fields are kept.
 type Change struct {
-	APIKey   *string
-	BaseURL  *string // "" clears it
-	Name     *string
-	Disabled *bool
-	Priority *int
+	APIKey  *string
+	BaseURL *string // "" clears it, and the data policy with it
+	// SetDataPolicy replaces the declared data policy with DataPolicy
+	// (nil clears it).
+	SetDataPolicy bool
+	DataPolicy    *catalog.DataPolicy
+	Name          *string
+	Disabled      *bool
+	Priority      *int
 }
 
 // ErrNotFound is returned by a Store that has no such credential (or, on
@@ -102,8 +109,11 @@ func (s *Service) Create(ctx context.Context, caller keys.Key, in Input) (Creden
 	if err := s.checkBaseURL(in.BaseURL); err != nil {
 		return Credential{}, err
 	}
+	if err := checkDataPolicy(in.BaseURL, in.DataPolicy); err != nil {
+		return Credential{}, err
+	}
 	c := Credential{ID: ids.New(ids.Credential, s.now()), WorkspaceID: caller.WorkspaceID, Provider: in.Provider,
-		Name: in.Name, BaseURL: in.BaseURL, Disabled: in.Disabled, Priority: in.Priority}
+		Name: in.Name, BaseURL: in.BaseURL, DataPolicy: in.DataPolicy, Disabled: in.Disabled, Priority: in.Priority}
 	if c.Name == "" {
 		c.Name = in.Provider
 	}
@@ -141,6 +151,15 @@ func (s *Service) Update(ctx context.Context, caller keys.Key, id string, ch Cha
 			return Credential{}, err
 		}
 		c.BaseURL = *ch.BaseURL
+		if c.BaseURL == "" {
+			c.DataPolicy = nil // it described where the base URL sent traffic
+		}
+	}
+	if ch.SetDataPolicy {
+		c.DataPolicy = ch.DataPolicy
+	}
+	if err := checkDataPolicy(c.BaseURL, c.DataPolicy); err != nil {
+		return Credential{}, err
 	}
 	if ch.APIKey != nil {
 		if err := s.seal(&c, *ch.APIKey); err != nil {
@@ -186,6 +205,15 @@ func (s *Service) checkBaseURL(raw string) error {
 		return invalid("/base_url", "%s.", ue.Error())
 	}
 	return err
+}
+
+// checkDataPolicy refuses a declared data policy without a base URL: the
+// catalog's policy for the provider is the one that applies there.
+func checkDataPolicy(baseURL string, dp *catalog.DataPolicy) error {
+	if dp != nil && baseURL == "" {
+		return invalid("/data_policy", "data_policy describes where base_url sends traffic; without a base_url the catalog's data policy for the provider applies (GET /v1/providers).")
+	}
+	return nil
 }
 
 func invalid(field, format string, args ...any) *apierr.Error {

@@ -6,12 +6,12 @@ import (
 )
 
 // ChunkWriter sends a stream to the client. Open sends the status (200) and
-// the SSE headers with the generation id; it is called once, before the
-// first event of any kind. WriteChunk buffers one data event, WriteComment
+// the SSE headers with the generation id (and whether only ZDR endpoints
+// may serve); it is called once, before the first event of any kind. WriteChunk buffers one data event, WriteComment
 // writes and flushes a comment line, Flush sends what is buffered, and
 // WriteDone sends [DONE] and flushes.
 type ChunkWriter interface {
-	Open(generationID string)
+	Open(generationID string, zdr bool)
 	WriteChunk(data []byte) error
 	WriteComment(text string) error
 	Flush() error
@@ -37,6 +37,7 @@ const DefaultKeepAlive = 15 * time.Second
 type client struct {
 	w        ChunkWriter
 	id       string
+	zdr      bool
 	onOpen   func() // once, when the headers go out
 	interval time.Duration
 
@@ -51,8 +52,8 @@ type client struct {
 
 // newClient returns the client side of a stream to w; with interval > 0 it
 // sends keep-alive comments through silences of that length.
-func newClient(w ChunkWriter, id string, interval time.Duration, now time.Time, onOpen func()) *client {
-	c := &client{w: w, id: id, onOpen: onOpen, interval: interval, last: now}
+func newClient(w ChunkWriter, id string, zdr bool, interval time.Duration, now time.Time, onOpen func()) *client {
+	c := &client{w: w, id: id, zdr: zdr, onOpen: onOpen, interval: interval, last: now}
 	if interval > 0 {
 		c.mu.Lock() // tick reads the timer
 		c.timer = time.AfterFunc(interval, c.tick)
@@ -89,7 +90,7 @@ func (c *client) tick() {
 func (c *client) open() {
 	if !c.opened {
 		c.opened = true
-		c.w.Open(c.id)
+		c.w.Open(c.id, c.zdr)
 		if c.onOpen != nil {
 			c.onOpen()
 		}

@@ -22,7 +22,9 @@ import (
 type Response struct {
 	GenerationID string
 	Body         []byte
-	finish       func()
+	// ZDR: only zero-data-retention endpoints could serve it.
+	ZDR    bool
+	finish func()
 }
 
 // Finish settles and records the generation; it is safe to call once.
@@ -77,7 +79,7 @@ func (r *run) completed(c routing.Candidate, comp *providers.Completion) (*Respo
 	if err != nil {
 		return nil, r.fail(context.Background(), fmt.Errorf("decorate response: %w", err))
 	}
-	return &Response{GenerationID: r.rec.ID, Body: body, finish: r.finish}, nil
+	return &Response{GenerationID: r.rec.ID, Body: body, ZDR: r.rec.ZDR, finish: r.finish}, nil
 }
 
 // partialFailure handles an upstream's 200 with partial output and an

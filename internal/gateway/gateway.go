@@ -161,7 +161,7 @@ func (g *Gateway) newRun(c Caller, req Request) *run {
 	r.rec = records.Generation{
 		ID: ids.New(ids.Generation, start), WorkspaceID: c.WorkspaceID, KeyID: c.KeyID, MemberID: c.MemberID,
 		RequestedModel: req.Models[0], App: req.App, User: req.User, SessionID: req.SessionID,
-		Streamed: req.Stream, CreatedAt: start.UTC(),
+		Streamed: req.Stream, CreatedAt: start.UTC(), ZDR: req.Prefs.ZDR || c.Policy.ZDR,
 	}
 	return r
 }
@@ -179,6 +179,9 @@ func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 		MaxOutput: r.req.MaxTokens, Session: r.req.SessionID}
 	if pf := r.caller.Policy.Filter(); pf != nil {
 		f.Filters = []routing.Filter{pf}
+	}
+	if prefs.ZDR {
+		f.ZDRBy = r.zdrBy()
 	}
 	if prefs.RequireParameters { // the only reader: no pass over the body otherwise
 		f.Params = usedParams(r.req.Body)
@@ -199,6 +202,15 @@ func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 		return routing.Plan{}, err
 	}
 	return plan, nil
+}
+
+// zdrBy names who required zero data retention: the request, then the
+// policy's (key, guardrails, workspace).
+func (r *run) zdrBy() []string {
+	if !r.req.Prefs.ZDR {
+		return r.caller.Policy.ZDRBy
+	}
+	return append([]string{"request"}, r.caller.Policy.ZDRBy...)
 }
 
 // attempt records one upstream call's outcome.

@@ -42,7 +42,8 @@ type Policy struct {
 	// apply.
 	Guardrails []Governing
 	// ZDR: only zero-data-retention endpoints may serve; ZDRBy names who
-	// required it ("key", "guardrail:<name>"), for explanations.
+	// required it ("key", "guardrail:<name>", "workspace"), for
+	// explanations.
 	ZDR   bool
 	ZDRBy []string
 }
@@ -54,6 +55,7 @@ type Workspace struct {
 	Limit              decimal.NullDecimal
 	Reset              string
 	DefaultGuardrailID string
+	RequireZDR         bool
 }
 
 // Inputs are everything a request's policy is made of.
@@ -89,6 +91,9 @@ func Resolve(in Inputs) Policy {
 		add(in.Key.MemberGuardrailID, "member")
 	} else if in.Workspace.DefaultGuardrailID != "" {
 		add(in.Workspace.DefaultGuardrailID, "default")
+	}
+	if in.Workspace.RequireZDR {
+		p.ZDR, p.ZDRBy = true, append(p.ZDRBy, "workspace")
 	}
 	if in.Workspace.Limit.Valid {
 		// The workspace's budget is its total: BYOK spend counts too.

@@ -48,6 +48,9 @@ type Generation struct {
 	// UsageEstimated: the token counts are Perpetuo's estimate (the
 	// upstream reported none, e.g. a cancelled call).
 	UsageEstimated bool
+	// ZDR: the request was restricted to zero-data-retention endpoints
+	// (someone required it), so whoever served it retains nothing.
+	ZDR bool
 	// Anomaly says what the gateway corrected, e.g. reported usage beyond
 	// what the request allowed, clamped; "" when nothing was.
 	Anomaly string

@@ -87,6 +87,10 @@ type Facts struct {
 	// Filters are the policy's (guardrails' provider lists), applied after
 	// the request's own.
 	Filters []Filter
+	// ZDRBy names who required zero data retention ("request", "key",
+	// "guardrail:<name>", "workspace") when Prefs.ZDR is set, for the
+	// decision and the refusal.
+	ZDRBy []string
 }
 
 // expectedOutput is the output the cost and time estimates assume when the
@@ -118,7 +122,10 @@ type Decision struct {
 	PromptTokens int      `json:"prompt_tokens"`
 	MaxOutput    int      `json:"max_output,omitempty"`
 	Session      bool     `json:"session,omitempty"`
-	Candidates   []Scored `json:"candidates"`
+	// ZDRRequiredBy: only zero-data-retention endpoints could serve, as
+	// these required.
+	ZDRRequiredBy []string `json:"zdr_required_by,omitempty"`
+	Candidates    []Scored `json:"candidates"`
 }
 
 // entry is a candidate under decision.
@@ -142,6 +149,12 @@ func decide(cands [][]Candidate, f Facts, h Health, extra []Filter, rnd func() f
 	p := f.Prefs
 	d := Decision{Strategy: cmp.Or(f.Strategy, Balanced), Order: p.Order, Fallbacks: p.Fallbacks(),
 		PromptTokens: f.PromptTokens, MaxOutput: f.MaxOutput}
+	if p.ZDR {
+		d.ZDRRequiredBy = f.ZDRBy
+		if len(d.ZDRRequiredBy) == 0 {
+			d.ZDRRequiredBy = []string{"request"}
+		}
+	}
 	if p.Sort != nil {
 		d.Sort, d.Partition = p.Sort.By, cmp.Or(p.Sort.Partition, PartitionModel)
 	}
@@ -219,9 +232,9 @@ func exclude(c *Candidate, f Facts, st Stats, extra []Filter) string {
 		return ReasonQuantization
 	case p.MaxPrice != nil && overPrice(e.Pricing, *p.MaxPrice):
 		return ReasonMaxPrice
-	case p.DataCollection == "deny" && c.Provider.DataPolicy.TrainsOnData:
+	case p.DataCollection == "deny" && c.DataPolicy().TrainsOnData:
 		return ReasonDataCollection
-	case p.ZDR && !c.Provider.DataPolicy.ZDR:
+	case p.ZDR && !c.DataPolicy().ZDR:
 		return ReasonZDR
 	case p.RequireParameters && !supports(e.SupportedParameters, f.Params):
 		return ReasonParameters

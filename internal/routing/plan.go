@@ -71,7 +71,7 @@ func (p *Planner) Plan(ctx context.Context, workspaceID string, models []string,
 	plan.Excluded = append(plan.Excluded, pre...)
 	plan.Decision = d
 	if len(plan.Candidates) == 0 { // the decision still explains it
-		return Plan{Excluded: plan.Excluded, Decision: d}, noEndpoints(models, plan.Excluded)
+		return Plan{Excluded: plan.Excluded, Decision: d}, noEndpoints(models, plan.Excluded, d.ZDRRequiredBy)
 	}
 	return plan, nil
 }
@@ -146,7 +146,7 @@ func (p *Planner) usable(creds Set, m *catalog.Model, excluded *[]Exclusion) []C
 // policies stood in the way, no_endpoints otherwise. metadata.excluded_by
 // lists each reason once (in the order met), excluded_counts how many
 // endpoints each removed, and the message says what to change.
-func noEndpoints(models []string, excluded []Exclusion) *apierr.Error {
+func noEndpoints(models []string, excluded []Exclusion, zdrBy []string) *apierr.Error {
 	counts := map[string]int{}
 	var list []string
 	for _, x := range excluded {
@@ -169,11 +169,39 @@ func noEndpoints(models []string, excluded []Exclusion) *apierr.Error {
 	if privacyOnly {
 		typ, msg = apierr.PrivacyRestricted, "No endpoint of %s meets the data policy this request requires: excluded by %s."
 	}
+	zdrExcluded := slices.Contains(list, ReasonZDR)
+	if zdrExcluded && len(zdrBy) > 0 {
+		msg += " Zero data retention is required by " + describeZDRBy(zdrBy) + "; GET /v1/endpoints/zdr lists the ZDR endpoints you can use."
+	}
 	if len(hints) > 0 {
 		msg += " " + strings.Join(hints, " ")
 	}
-	return apierr.New(http.StatusNotFound, typ, msg, names, strings.Join(parts, ", ")).
+	e := apierr.New(http.StatusNotFound, typ, msg, names, strings.Join(parts, ", ")).
 		With("excluded_by", list).With("excluded_counts", counts).With("excluded", excluded)
+	if zdrExcluded && len(zdrBy) > 0 {
+		e = e.With("zdr_required_by", zdrBy).With("zdr_endpoints", "/v1/endpoints/zdr")
+	}
+	return e
+}
+
+// describeZDRBy names who required ZDR, in words: the request, the key,
+// guardrail "x", the workspace. Guardrail names are the workspace's own
+// text, bounded when stored; they are quoted.
+func describeZDRBy(by []string) string {
+	out := make([]string, 0, len(by))
+	for _, b := range by {
+		switch {
+		case b == "request":
+			out = append(out, "the request (provider.zdr)")
+		case b == "key":
+			out = append(out, "the key (require_zdr)")
+		case b == "workspace":
+			out = append(out, "the workspace (require_zdr)")
+		case strings.HasPrefix(b, "guardrail:"):
+			out = append(out, fmt.Sprintf("guardrail %q (enforce_zdr)", strings.TrimPrefix(b, "guardrail:")))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // reasonHints say what to change for each exclusion reason.
@@ -187,7 +215,7 @@ var reasonHints = map[string]string{
 	ReasonParameters:     "Drop provider.require_parameters or the parameters no endpoint supports.",
 	ReasonContext:        "Shorten the prompt or lower max_tokens.",
 	ReasonCircuit:        "Its endpoints are failing; retry shortly.",
-	ReasonZDR:            "Drop provider.zdr (or use a key without require_zdr), or choose a model with a ZDR endpoint.",
+	ReasonZDR:            "Choose a model with a ZDR endpoint, or lift the requirement where you may.",
 	ReasonDataCollection: "Allow provider.data_collection, or choose a model whose providers do not train on data.",
 }
 

@@ -14,9 +14,9 @@ import (
 const doc = `{
  "providers": [
   {"slug":"cheap","name":"Cheap","api":"openai","data_policy":{"zdr":false,"trains_on_data":true}},
-  {"slug":"private","name":"Private","api":"openai","data_policy":{"zdr":true}},
-  {"slug":"pricey","name":"Pricey","api":"openai","data_policy":{"zdr":true}},
-  {"slug":"claude","name":"Claude","api":"anthropic","data_policy":{"zdr":true}}
+  {"slug":"private","name":"Private","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
+  {"slug":"pricey","name":"Pricey","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
+  {"slug":"claude","name":"Claude","api":"anthropic","data_policy":{"zdr":true,"trains_on_data":false}}
  ],
  "models": [
   {"id":"a/m","name":"M","context_length":100,"endpoints":[

@@ -24,6 +24,10 @@ type Credential struct {
 	APIKey   string
 	BaseURL  string // overrides the catalog's base URL when set
 	BYOK     bool   // the workspace's own key, as opposed to an operator default
+	// DataPolicy, when set, replaces the catalog's: a workspace credential
+	// whose base URL sends traffic elsewhere has its own (declared, or
+	// failing closed).
+	DataPolicy *catalog.DataPolicy
 }
 
 // String describes the credential without its API key, so a stray %v or
@@ -83,6 +87,15 @@ type Candidate struct {
 	Endpoint   *catalog.Endpoint // in the catalog: never modified
 	Provider   *catalog.Provider
 	Credential Credential
+}
+
+// DataPolicy is what happens to data sent to this candidate: its
+// credential's policy when it has one, else the endpoint's or provider's.
+func (c Candidate) DataPolicy() catalog.DataPolicy {
+	if c.Credential.DataPolicy != nil {
+		return *c.Credential.DataPolicy
+	}
+	return catalog.Policy(c.Provider, c.Endpoint)
 }
 
 // BaseURL is where to call this candidate.

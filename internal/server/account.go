@@ -35,7 +35,7 @@ func generationOf(g records.Generation) api.Generation {
 		Id: g.ID, CreatedAt: g.CreatedAt, RequestedModel: g.RequestedModel, KeyId: &g.KeyID,
 		Model: opt(g.Model), ProviderName: opt(g.Provider), UpstreamId: opt(g.UpstreamID),
 		App: opt(g.App), User: opt(g.User), SessionId: opt(g.SessionID),
-		Streamed: g.Streamed, Cancelled: g.Cancelled, Status: g.Status,
+		Streamed: g.Streamed, Cancelled: g.Cancelled, Status: g.Status, Zdr: g.ZDR,
 		FinishReason: opt(g.FinishReason), NativeFinishReason: opt(g.NativeFinishReason),
 		TokensPrompt: g.PromptTokens, TokensCompletion: g.CompletionTokens,
 		NativeTokensReasoning: g.ReasoningTokens, NativeTokensCached: g.CachedTokens,
@@ -131,6 +131,8 @@ func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestOb
 	if err != nil {
 		return nil, err
 	}
+	zdrBy := append([]string{}, pol.ZDRBy...)
+	out.ZdrRequiredBy = &zdrBy
 	out.Guardrails = make([]api.GoverningGuardrail, len(pol.Guardrails))
 	for i, g := range pol.Guardrails {
 		v, err := s.budgetOf(ctx, "guardrail", g.ID, g.Limit, g.Reset)

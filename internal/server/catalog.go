@@ -74,7 +74,8 @@ func (s *Server) ListProviders(ctx context.Context, _ api.ListProvidersRequestOb
 	out := api.ProviderList{Data: make([]api.ProviderInfo, len(ps))}
 	for i, p := range ps {
 		out.Data[i] = api.ProviderInfo{Slug: p.Slug, Name: p.Name, Api: p.API, Zdr: p.DataPolicy.ZDR,
-			TrainsOnData: p.DataPolicy.TrainsOnData, RetentionDays: p.DataPolicy.RetentionDays}
+			TrainsOnData: p.DataPolicy.TrainsOnData, RetentionDays: p.DataPolicy.RetentionDays,
+			DataPolicySource: opt(p.DataPolicy.Source), DataPolicyUpdatedAt: opt(p.DataPolicy.UpdatedAt)}
 	}
 	return api.ListProviders200JSONResponse(out), nil
 }

@@ -201,6 +201,9 @@ func (c jsonCompletion) VisitCreateChatCompletionResponse(w http.ResponseWriter)
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(c.resp.Body))) // complete once the body is out, not at handler return
 	h.Set("X-Generation-Id", c.resp.GenerationID)
+	if c.resp.ZDR {
+		h.Set(headerZDR, "true")
+	}
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(c.resp.Body); err != nil {
 		return nil // the client is gone; nothing more to tell it
@@ -233,14 +236,20 @@ type sseWriter struct {
 }
 
 // Open sends the status and the stream's headers.
-func (s *sseWriter) Open(generationID string) {
+func (s *sseWriter) Open(generationID string, zdr bool) {
 	h := s.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("X-Generation-Id", generationID)
+	if zdr {
+		h.Set(headerZDR, "true")
+	}
 	s.w.WriteHeader(http.StatusOK)
 }
+
+// headerZDR marks an answer only zero-data-retention endpoints could serve.
+const headerZDR = "X-Perpetuo-Zdr"
 
 // WriteChunk buffers one data event (net/http's response buffer, 4 KiB,
 // sends it on its own when full).

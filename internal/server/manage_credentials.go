@@ -4,12 +4,38 @@ import (
 	"context"
 
 	"github.com/perpetuo/perpetuo/gen/api"
+	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/credentials"
 )
 
 func credentialOf(c credentials.Credential) api.Credential {
-	return api.Credential{Id: c.ID, WorkspaceId: c.WorkspaceID, Provider: c.Provider, Name: c.Name, Label: c.Label,
+	out := api.Credential{Id: c.ID, WorkspaceId: c.WorkspaceID, Provider: c.Provider, Name: c.Name, Label: c.Label,
 		BaseUrl: opt(c.BaseURL), Disabled: c.Disabled, Priority: c.Priority, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	if dp := credentials.EffectivePolicy(c); dp != nil {
+		out.DataPolicy = &api.DataPolicy{Zdr: dp.ZDR, TrainsOnData: dp.TrainsOnData, RetentionDays: dp.RetentionDays,
+			Source: opt(dp.Source), UpdatedAt: opt(dp.UpdatedAt)}
+	}
+	return out
+}
+
+// declaredPolicy is a workspace's declaration; what it leaves out fails
+// closed.
+func declaredPolicy(d *api.DeclaredDataPolicy) *catalog.DataPolicy {
+	if d == nil {
+		return nil
+	}
+	dp := catalog.Unknown
+	dp.Source = "declared by the workspace"
+	if d.Zdr != nil {
+		dp.ZDR = *d.Zdr
+	}
+	if d.TrainsOnData != nil {
+		dp.TrainsOnData = *d.TrainsOnData
+	}
+	if d.RetentionDays != nil {
+		dp.RetentionDays = *d.RetentionDays
+	}
+	return &dp
 }
 
 // ListCredentials implements api.StrictServerInterface.
@@ -50,7 +76,8 @@ func (s *Server) CreateCredential(ctx context.Context, req api.CreateCredentialR
 	}
 	b := req.Body
 	c, err := s.credentials.Create(ctx, caller, credentials.Input{Provider: b.Provider, APIKey: deref(b.ApiKey),
-		BaseURL: deref(b.BaseUrl), Name: deref(b.Name), Disabled: deref(b.Disabled), Priority: deref(b.Priority)})
+		BaseURL: deref(b.BaseUrl), DataPolicy: declaredPolicy(b.DataPolicy), Name: deref(b.Name), Disabled: deref(b.Disabled),
+		Priority: deref(b.Priority)})
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +95,9 @@ func (s *Server) UpdateCredential(ctx context.Context, req api.UpdateCredentialR
 	ch := credentials.Change{APIKey: b.ApiKey, Name: b.Name, Disabled: b.Disabled, Priority: b.Priority}
 	if present(ctx, "base_url") {
 		ch.BaseURL = ptrTo(deref(b.BaseUrl))
+	}
+	if present(ctx, "data_policy") {
+		ch.SetDataPolicy, ch.DataPolicy = true, declaredPolicy(b.DataPolicy)
 	}
 	c, err := s.credentials.Update(ctx, caller, req.CredentialId, ch)
 	if err != nil {

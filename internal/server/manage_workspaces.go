@@ -11,7 +11,7 @@ import (
 )
 
 func workspaceOf(w workspaces.Workspace) api.Workspace {
-	out := api.Workspace{Id: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, CreatedAt: w.CreatedAt,
+	out := api.Workspace{Id: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, RequireZdr: w.RequireZDR, CreatedAt: w.CreatedAt,
 		DefaultGuardrailId: opt(w.DefaultGuardrailID), Usage: money(decimal.Zero)}
 	if w.Reset != "" {
 		out.ResetInterval = ptrTo(api.ResetInterval(w.Reset))
@@ -81,7 +81,8 @@ func (s *Server) GetWorkspace(ctx context.Context, req api.GetWorkspaceRequestOb
 // workspace, which the service decides.
 func (s *Server) UpdateWorkspace(ctx context.Context, req api.UpdateWorkspaceRequestObject) (api.UpdateWorkspaceResponseObject, error) {
 	b := req.Body
-	c := workspaces.WorkspaceChange{Name: b.Name, UseOperatorCredentials: b.UseOperatorCredentials, SetLimit: present(ctx, "limit_usd")}
+	c := workspaces.WorkspaceChange{Name: b.Name, UseOperatorCredentials: b.UseOperatorCredentials, RequireZDR: b.RequireZdr,
+		SetLimit: present(ctx, "limit_usd")}
 	if present(ctx, "default_guardrail_id") {
 		c.DefaultGuardrailID = ptrTo(deref(b.DefaultGuardrailId))
 	}

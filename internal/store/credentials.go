@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/perpetuo/perpetuo/gen/db"
+	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/credentials"
 	"github.com/perpetuo/perpetuo/internal/notify"
 )
@@ -15,9 +17,25 @@ var (
 )
 
 func credentialOf(c db.Credential) credentials.Credential {
-	return credentials.Credential{ID: c.ID, WorkspaceID: c.WorkspaceID, Provider: c.Provider, Name: c.Name, Label: c.Label,
+	out := credentials.Credential{ID: c.ID, WorkspaceID: c.WorkspaceID, Provider: c.Provider, Name: c.Name, Label: c.Label,
 		Secret: c.Secret, BaseURL: val(c.BaseUrl), Disabled: c.Disabled, Priority: int(c.Priority),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	if len(c.DataPolicy) > 0 {
+		var dp catalog.DataPolicy
+		if json.Unmarshal(c.DataPolicy, &dp) == nil { // unreadable: none declared, which fails closed
+			out.DataPolicy = &dp
+		}
+	}
+	return out
+}
+
+// policyJSON is a declared data policy as stored; nil when none is.
+func policyJSON(dp *catalog.DataPolicy) []byte {
+	if dp == nil {
+		return nil
+	}
+	b, _ := json.Marshal(dp) // a DataPolicy always marshals
+	return b
 }
 
 // Credentials implements credentials.Store and credentials.Source: a
@@ -52,7 +70,8 @@ func (s *Store) CreateCredential(ctx context.Context, c credentials.Credential) 
 	var out credentials.Credential
 	err := s.change(ctx, notify.Credential, c.WorkspaceID, func(q *db.Queries) error {
 		r, err := q.CredentialInsert(ctx, db.CredentialInsertParams{ID: c.ID, WorkspaceID: c.WorkspaceID, Provider: c.Provider,
-			Name: c.Name, Label: c.Label, Secret: c.Secret, BaseUrl: ptr(c.BaseURL), Disabled: c.Disabled, Priority: int32(c.Priority)})
+			Name: c.Name, Label: c.Label, Secret: c.Secret, BaseUrl: ptr(c.BaseURL), Disabled: c.Disabled, Priority: int32(c.Priority),
+			DataPolicy: policyJSON(c.DataPolicy)})
 		if isForeignKey(err) {
 			return errNotFound
 		}
@@ -71,7 +90,8 @@ func (s *Store) UpdateCredential(ctx context.Context, c credentials.Credential) 
 	var out credentials.Credential
 	err := s.change(ctx, notify.Credential, c.WorkspaceID, func(q *db.Queries) error {
 		r, err := q.CredentialUpdate(ctx, db.CredentialUpdateParams{ID: c.ID, WorkspaceID: c.WorkspaceID, Name: c.Name,
-			Label: c.Label, Secret: c.Secret, BaseUrl: ptr(c.BaseURL), Disabled: c.Disabled, Priority: int32(c.Priority)})
+			Label: c.Label, Secret: c.Secret, BaseUrl: ptr(c.BaseURL), Disabled: c.Disabled, Priority: int32(c.Priority),
+			DataPolicy: policyJSON(c.DataPolicy)})
 		if isNoRows(err) {
 			return errNotFound
 		}

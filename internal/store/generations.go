@@ -60,7 +60,7 @@ func (s *Store) copyGenerations(ctx context.Context, gs []records.Generation) er
 			NativeFinishReason: ptr(g.NativeFinishReason), PromptTokens: int32(g.PromptTokens),
 			CompletionTokens: int32(g.CompletionTokens), ReasoningTokens: int32(g.ReasoningTokens), CachedTokens: int32(g.CachedTokens),
 			CostUsd: g.Cost, IsByok: g.BYOK, LatencyMs: int32(g.Latency.Milliseconds()), TtftMs: ttft, Attempts: attempts,
-			CreatedAt: g.CreatedAt, UsageEstimated: g.UsageEstimated, Anomaly: ptr(g.Anomaly), Routing: nilIfEmpty(g.Routing)}
+			CreatedAt: g.CreatedAt, UsageEstimated: g.UsageEstimated, Anomaly: ptr(g.Anomaly), Routing: nilIfEmpty(g.Routing), Zdr: g.ZDR}
 		at := g.CreatedAt.UTC()
 		d := day{g.KeyID, time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)}
 		sum := spent[d]
@@ -149,6 +149,7 @@ func (s *Store) insertGenerations(ctx context.Context, gs []records.Generation) 
 		p.TtftMs, p.Attempts = append(p.TtftMs, ttftMillis(g.TTFT)), append(p.Attempts, string(attempts))
 		p.CreatedAt, p.UsageEstimated = append(p.CreatedAt, g.CreatedAt), append(p.UsageEstimated, g.UsageEstimated)
 		p.Anomaly, p.Routing = append(p.Anomaly, g.Anomaly), append(p.Routing, string(g.Routing))
+		p.Zdr = append(p.Zdr, g.ZDR)
 	}
 	if err := s.q.GenerationInsertMany(ctx, p); err != nil {
 		return fmt.Errorf("insert %d generations: %w", len(gs), rejected(err))
@@ -266,7 +267,7 @@ func generationOf(r db.Generation) (records.Generation, error) {
 		PromptTokens: int(r.PromptTokens), CompletionTokens: int(r.CompletionTokens),
 		ReasoningTokens: int(r.ReasoningTokens), CachedTokens: int(r.CachedTokens),
 		Cost: r.CostUsd, BYOK: r.IsByok, Latency: time.Duration(r.LatencyMs) * time.Millisecond,
-		CreatedAt: r.CreatedAt, UsageEstimated: r.UsageEstimated, Anomaly: val(r.Anomaly),
+		CreatedAt: r.CreatedAt, UsageEstimated: r.UsageEstimated, Anomaly: val(r.Anomaly), ZDR: r.Zdr,
 	}
 	if r.TtftMs != nil {
 		g.TTFT = time.Duration(*r.TtftMs) * time.Millisecond

@@ -20,7 +20,7 @@ import (
 var _ workspaces.Store = (*Store)(nil)
 
 func workspaceOf(w db.Workspace) workspaces.Workspace {
-	return workspaces.Workspace{ID: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, CreatedAt: w.CreatedAt,
+	return workspaces.Workspace{ID: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, RequireZDR: w.RequireZdr, CreatedAt: w.CreatedAt,
 		DefaultGuardrailID: val(w.DefaultGuardrailID), Limit: w.LimitUsd, Reset: val(w.ResetInterval)}
 }
 
@@ -73,7 +73,7 @@ func (s *Store) Workspace(ctx context.Context, id string) (workspaces.Workspace,
 func (s *Store) UpdateWorkspace(ctx context.Context, id string, c workspaces.WorkspaceChange) (workspaces.Workspace, error) {
 	var w workspaces.Workspace
 	err := s.change(ctx, notify.Workspace, id, func(q *db.Queries) error {
-		p := db.WorkspaceUpdateParams{ID: id, Name: c.Name, UseOperatorCredentials: c.UseOperatorCredentials,
+		p := db.WorkspaceUpdateParams{ID: id, Name: c.Name, UseOperatorCredentials: c.UseOperatorCredentials, RequireZdr: c.RequireZDR,
 			SetLimit: c.SetLimit, LimitUsd: c.Limit, ResetInterval: ptr(c.Reset)}
 		if c.DefaultGuardrailID != nil {
 			p.SetDefaultGuardrail, p.DefaultGuardrailID = true, ptr(*c.DefaultGuardrailID)
@@ -123,5 +123,6 @@ func (s *Store) PolicyWorkspace(ctx context.Context, id string) (policy.Workspac
 	if err != nil {
 		return policy.Workspace{}, err
 	}
-	return policy.Workspace{ID: w.ID, Name: w.Name, Limit: w.Limit, Reset: w.Reset, DefaultGuardrailID: w.DefaultGuardrailID}, nil
+	return policy.Workspace{ID: w.ID, Name: w.Name, Limit: w.Limit, Reset: w.Reset, DefaultGuardrailID: w.DefaultGuardrailID,
+		RequireZDR: w.RequireZDR}, nil
 }

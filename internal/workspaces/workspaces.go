@@ -24,6 +24,8 @@ type Workspace struct {
 	ID                     string
 	Name                   string
 	UseOperatorCredentials bool
+	// RequireZDR restricts every request to zero-data-retention endpoints.
+	RequireZDR bool
 	// DefaultGuardrailID governs members without a guardrail of their own.
 	DefaultGuardrailID string
 	// Limit is the workspace's own budget per Reset period.
@@ -45,6 +47,7 @@ type NewWorkspace struct {
 type WorkspaceChange struct {
 	Name                   *string
 	UseOperatorCredentials *bool
+	RequireZDR             *bool
 	DefaultGuardrailID     *string // "" clears it
 	// SetLimit replaces the budget with Limit and Reset; Reset without
 	// SetLimit is refused.
@@ -157,7 +160,7 @@ func (s *Service) Update(ctx context.Context, caller keys.Key, id string, c Work
 			return Workspace{}, err
 		}
 	}
-	policyChange := c.DefaultGuardrailID != nil || c.SetLimit || c.Reset != ""
+	policyChange := c.DefaultGuardrailID != nil || c.SetLimit || c.Reset != "" || c.RequireZDR != nil
 	if !caller.Operator || c.Name != nil || policyChange {
 		if err := own(caller, id, access.UpdateWorkspace); err != nil {
 			return Workspace{}, err
@@ -165,6 +168,11 @@ func (s *Service) Update(ctx context.Context, caller keys.Key, id string, c Work
 	}
 	if c.DefaultGuardrailID != nil {
 		if err := s.guardrails.CheckAssignable(ctx, caller, "/default_guardrail_id", *c.DefaultGuardrailID); err != nil {
+			return Workspace{}, err
+		}
+	}
+	if c.RequireZDR != nil {
+		if err := access.Require(caller.Role, access.ManageGuardrails); err != nil {
 			return Workspace{}, err
 		}
 	}

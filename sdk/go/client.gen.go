@@ -805,7 +805,13 @@ type Credential struct {
 	// BaseUrl Overrides the provider's base URL (Azure resource, proxy, self-hosted or test server).
 	BaseUrl   *string   `json:"base_url,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
-	Disabled  bool      `json:"disabled"`
+
+	// DataPolicy What happens to data sent with this credential, when its `base_url` sends traffic
+	// somewhere other than the catalog's provider: the policy the workspace declared, or, when
+	// it declared none, not ZDR and trains on data (fail closed). Null without a `base_url`:
+	// the catalog's policy for the provider applies (`GET /v1/providers`).
+	DataPolicy *DataPolicy `json:"data_policy,omitempty"`
+	Disabled   bool        `json:"disabled"`
 
 	// Id Example: cred_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
 	Id string `json:"id"`
@@ -833,11 +839,16 @@ type CredentialCreate struct {
 	// `https://my-resource.openai.azure.com/openai/v1`. It must reach a public address: loopback,
 	// private, link-local and metadata addresses (in any notation) are refused here and again when
 	// the gateway connects, unless the operator allows them with `PERPETUO_EGRESS_ALLOW`.
-	BaseUrl  *string `json:"base_url,omitempty"`
-	Disabled *bool   `json:"disabled,omitempty"`
-	Name     *string `json:"name,omitempty"`
-	Priority *int    `json:"priority,omitempty"`
-	Provider string  `json:"provider"`
+	BaseUrl *string `json:"base_url,omitempty"`
+
+	// DataPolicy The data policy of where a credential's `base_url` sends traffic, as the workspace declares
+	// it (only with a `base_url`). A field left out fails closed: `zdr` false, `trains_on_data`
+	// true, `retention_days` -1 (unknown).
+	DataPolicy *DeclaredDataPolicy `json:"data_policy,omitempty"`
+	Disabled   *bool               `json:"disabled,omitempty"`
+	Name       *string             `json:"name,omitempty"`
+	Priority   *int                `json:"priority,omitempty"`
+	Provider   string              `json:"provider"`
 }
 
 // CredentialList defines model for CredentialList.
@@ -854,11 +865,40 @@ type CredentialResponse struct {
 type CredentialUpdate struct {
 	ApiKey *string `json:"api_key,omitempty"`
 
-	// BaseUrl As on create; null clears it (the provider's own URL is used).
-	BaseUrl  *string `json:"base_url,omitempty"`
-	Disabled *bool   `json:"disabled,omitempty"`
-	Name     *string `json:"name,omitempty"`
-	Priority *int    `json:"priority,omitempty"`
+	// BaseUrl As on create; null clears it (the provider's own URL is used) and its data policy.
+	BaseUrl *string `json:"base_url,omitempty"`
+
+	// DataPolicy As on create; null clears it (traffic to the base URL is then taken as not ZDR and training).
+	DataPolicy *DeclaredDataPolicy `json:"data_policy,omitempty"`
+	Disabled   *bool               `json:"disabled,omitempty"`
+	Name       *string             `json:"name,omitempty"`
+	Priority   *int                `json:"priority,omitempty"`
+}
+
+// DataPolicy defines model for DataPolicy.
+type DataPolicy struct {
+	// RetentionDays How long the provider keeps data (-1 unknown).
+	RetentionDays int `json:"retention_days"`
+
+	// Source Where the policy was read (a published policy page, `openrouter /endpoints/zdr`, or the workspace's declaration).
+	Source       *string `json:"source,omitempty"`
+	TrainsOnData bool    `json:"trains_on_data"`
+
+	// UpdatedAt When it was last checked (YYYY-MM-DD).
+	UpdatedAt *string `json:"updated_at,omitempty"`
+	Zdr       bool    `json:"zdr"`
+}
+
+// DeclaredDataPolicy The data policy of where a credential's `base_url` sends traffic, as the workspace declares
+// it (only with a `base_url`). A field left out fails closed: `zdr` false, `trains_on_data`
+// true, `retention_days` -1 (unknown).
+type DeclaredDataPolicy struct {
+	// RetentionDays How long prompts and outputs are kept (-1 unknown).
+	RetentionDays *int  `json:"retention_days,omitempty"`
+	TrainsOnData  *bool `json:"trains_on_data,omitempty"`
+
+	// Zdr Zero data retention: prompts and outputs are neither stored nor logged there.
+	Zdr *bool `json:"zdr,omitempty"`
 }
 
 // ErrorBody defines model for ErrorBody.
@@ -950,6 +990,9 @@ type Generation struct {
 	// UsageEstimated The token counts (and so the cost) are Perpetuo's estimate; the upstream reported none (e.g. the client hung up).
 	UsageEstimated bool    `json:"usage_estimated"`
 	User           *string `json:"user,omitempty"`
+
+	// Zdr Zero data retention was required (by the request, key, a guardrail or the workspace), so only a ZDR endpoint could serve; the routing decision's `zdr_required_by` says who required it.
+	Zdr bool `json:"zdr"`
 }
 
 // GenerationList defines model for GenerationList.
@@ -1100,7 +1143,9 @@ type Key struct {
 	Name           string         `json:"name"`
 
 	// Operator The key is the deployment operator's (it may create workspaces and decide which use the operator's provider keys).
-	Operator   bool    `json:"operator"`
+	Operator bool `json:"operator"`
+
+	// RequireZdr The key's own setting.
 	RequireZdr bool    `json:"require_zdr"`
 	Role       KeyRole `json:"role"`
 
@@ -1124,6 +1169,12 @@ type Key struct {
 	// Example: 0.0000325
 	UsageWeekly Money  `json:"usage_weekly"`
 	WorkspaceId string `json:"workspace_id"`
+
+	// ZdrRequiredBy Who restricts this key's requests to zero-data-retention endpoints: `key` (its
+	// `require_zdr`), `guardrail:<name>` (a governing guardrail's `enforce_zdr`), `workspace`
+	// (the workspace's `require_zdr`). Empty when nothing does (a request may still ask with
+	// `provider.zdr`).
+	ZdrRequiredBy *[]string `json:"zdr_required_by,omitempty"`
 }
 
 // KeyLimitReset defines model for Key.LimitReset.
@@ -1287,8 +1338,14 @@ type Pricing struct {
 // ProviderInfo defines model for ProviderInfo.
 type ProviderInfo struct {
 	// Api The wire format Perpetuo speaks to it (openai, anthropic, gemini).
-	Api  string `json:"api"`
-	Name string `json:"name"`
+	Api string `json:"api"`
+
+	// DataPolicySource Where the data policy was read (the provider's published policy page, or `openrouter /endpoints/zdr`); empty when unknown, which fails closed (not ZDR, trains on data).
+	DataPolicySource *string `json:"data_policy_source,omitempty"`
+
+	// DataPolicyUpdatedAt When the data policy was last checked (YYYY-MM-DD).
+	DataPolicyUpdatedAt *string `json:"data_policy_updated_at,omitempty"`
+	Name                string  `json:"name"`
 
 	// RetentionDays How long the provider keeps data (-1 unknown).
 	RetentionDays int    `json:"retention_days"`
@@ -1531,8 +1588,11 @@ type Workspace struct {
 	LimitRemaining *Money `json:"limit_remaining"`
 
 	// LimitUsd The workspace's own budget per `reset_interval`, checked on every request besides the rest; null for none.
-	LimitUsd      *Money         `json:"limit_usd"`
-	Name          string         `json:"name"`
+	LimitUsd *Money `json:"limit_usd"`
+	Name     string `json:"name"`
+
+	// RequireZdr Every request of the workspace routes only to zero-data-retention endpoints, whatever the request, key or guardrails say.
+	RequireZdr    bool           `json:"require_zdr"`
 	ResetInterval *ResetInterval `json:"reset_interval"`
 	ResetsAt      *time.Time     `json:"resets_at"`
 
@@ -1580,8 +1640,11 @@ type WorkspaceUpdate struct {
 	DefaultGuardrailId *string `json:"default_guardrail_id,omitempty"`
 
 	// LimitUsd The workspace budget in USD per `reset_interval` (exact decimal); null removes it. Requires admin or owner.
-	LimitUsd               *json.Number   `json:"limit_usd,omitempty"`
-	Name                   *string        `json:"name,omitempty"`
+	LimitUsd *json.Number `json:"limit_usd,omitempty"`
+	Name     *string      `json:"name,omitempty"`
+
+	// RequireZdr Restrict every request of the workspace to zero-data-retention endpoints. Requires admin or owner.
+	RequireZdr             *bool          `json:"require_zdr,omitempty"`
 	ResetInterval          *ResetInterval `json:"reset_interval,omitempty"`
 	UseOperatorCredentials *bool          `json:"use_operator_credentials,omitempty"`
 }
@@ -6124,6 +6187,7 @@ func (r GetReadinessResponse) ContentType() string {
 // CreateChatCompletionResponse200Headers the declared response headers of an HTTP 200 response for CreateChatCompletion
 type CreateChatCompletionResponse200Headers struct {
 	XGenerationId *string
+	XPerpetuoZdr  *string
 }
 
 type CreateChatCompletionResponse struct {
@@ -8981,6 +9045,13 @@ func ParseCreateChatCompletionResponse(rsp *http.Response) (*CreateChatCompletio
 				return nil, err
 			}
 			headers.XGenerationId = &value
+		}
+		if values := rsp.Header.Values("X-Perpetuo-Zdr"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Perpetuo-Zdr", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XPerpetuoZdr = &value
 		}
 		response.Headers200 = &headers
 	}

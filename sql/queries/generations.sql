@@ -37,20 +37,21 @@ WITH r AS (
         unnest(@created_at::timestamptz[]) AS created_at,
         unnest(@usage_estimated::bool[]) AS usage_estimated,
         unnest(@anomaly::text[]) AS anomaly,
-        unnest(@routing::text[]) AS routing
+        unnest(@routing::text[]) AS routing,
+        unnest(@zdr::bool[]) AS zdr
 ), ins AS (
     INSERT INTO generations (
         id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
         app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
         native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
-        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing
+        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr
     )
     SELECT id, workspace_id, key_id, member_id, requested_model, NULLIF(model, ''), NULLIF(provider, ''),
            NULLIF(upstream_id, ''), NULLIF(app, ''), NULLIF(end_user, ''), NULLIF(session_id, ''), streamed,
            cancelled, status, NULLIF(error_type, ''), NULLIF(finish_reason, ''), NULLIF(native_finish_reason, ''),
            prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd::numeric, is_byok,
            latency_ms, NULLIF(ttft_ms, 0), attempts::jsonb, created_at, usage_estimated, NULLIF(anomaly, ''),
-           NULLIF(routing, '')::jsonb
+           NULLIF(routing, '')::jsonb, zdr
     FROM r
     ON CONFLICT (id) DO NOTHING
     RETURNING key_id, cost_usd, is_byok, created_at
@@ -157,10 +158,10 @@ INSERT INTO generations (
     id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
     app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
     native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
-    cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing
+    cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30
+    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31
 );
 
 -- name: KeyUsageAdd :exec

@@ -910,6 +910,10 @@ export interface components {
             trains_on_data: boolean;
             /** @description How long the provider keeps data (-1 unknown). */
             retention_days: number;
+            /** @description Where the data policy was read (the provider's published policy page, or `openrouter /endpoints/zdr`); empty when unknown, which fails closed (not ZDR, trains on data). */
+            data_policy_source?: string;
+            /** @description When the data policy was last checked (YYYY-MM-DD). */
+            data_policy_updated_at?: string;
         };
         /** @description USD per token (prompt, completion) or per request, as decimal strings (OpenRouter units). */
         Pricing: {
@@ -957,6 +961,8 @@ export interface components {
             latency: number;
             /** @description Milliseconds from request to the first token (streams only). */
             time_to_first_token?: number | null;
+            /** @description Zero data retention was required (by the request, key, a guardrail or the workspace), so only a ZDR endpoint could serve; the routing decision's `zdr_required_by` says who required it. */
+            zdr: boolean;
             /** @description The token counts (and so the cost) are Perpetuo's estimate; the upstream reported none (e.g. the client hung up). */
             usage_estimated: boolean;
             /** @description What Perpetuo corrected on this record, e.g. usage an upstream reported beyond what the request allowed, clamped to the reserved bound. */
@@ -1036,7 +1042,15 @@ export interface components {
             limit_reset?: "daily" | "weekly" | "monthly" | null;
             limit_remaining?: components["schemas"]["Money"] | null;
             include_byok_in_limit: boolean;
+            /** @description The key's own setting. */
             require_zdr: boolean;
+            /**
+             * @description Who restricts this key's requests to zero-data-retention endpoints: `key` (its
+             *     `require_zdr`), `guardrail:<name>` (a governing guardrail's `enforce_zdr`), `workspace`
+             *     (the workspace's `require_zdr`). Empty when nothing does (a request may still ask with
+             *     `provider.zdr`).
+             */
+            zdr_required_by?: string[];
             /** Format: date-time */
             expires_at?: string | null;
             disabled: boolean;
@@ -1063,6 +1077,8 @@ export interface components {
             name: string;
             /** @description Whether the operator's server-wide provider keys may serve this workspace where it has no credential of its own. */
             use_operator_credentials: boolean;
+            /** @description Every request of the workspace routes only to zero-data-retention endpoints, whatever the request, key or guardrails say. */
+            require_zdr: boolean;
             /** @description The guardrail governing members without one of their own. */
             default_guardrail_id: string | null;
             /** @description The workspace's own budget per `reset_interval`, checked on every request besides the rest; null for none. */
@@ -1098,6 +1114,8 @@ export interface components {
         WorkspaceUpdate: {
             name?: string;
             use_operator_credentials?: boolean;
+            /** @description Restrict every request of the workspace to zero-data-retention endpoints. Requires admin or owner. */
+            require_zdr?: boolean;
             /** @description The guardrail governing members without one of their own; null clears it. Requires admin or owner. */
             default_guardrail_id?: string | null;
             /** @description The workspace budget in USD per `reset_interval` (exact decimal); null removes it. Requires admin or owner. */
@@ -1217,6 +1235,13 @@ export interface components {
             label: string;
             /** @description Overrides the provider's base URL (Azure resource, proxy, self-hosted or test server). */
             base_url?: string | null;
+            /**
+             * @description What happens to data sent with this credential, when its `base_url` sends traffic
+             *     somewhere other than the catalog's provider: the policy the workspace declared, or, when
+             *     it declared none, not ZDR and trains on data (fail closed). Null without a `base_url`:
+             *     the catalog's policy for the provider applies (`GET /v1/providers`).
+             */
+            data_policy?: components["schemas"]["DataPolicy"] | null;
             disabled: boolean;
             /** @description Among several credentials for one provider, the lowest priority is used. */
             priority: number;
@@ -1235,6 +1260,7 @@ export interface components {
              *     the gateway connects, unless the operator allows them with `PERPETUO_EGRESS_ALLOW`.
              */
             base_url?: string;
+            data_policy?: components["schemas"]["DeclaredDataPolicy"];
             name?: string;
             /** @default false */
             disabled: boolean;
@@ -1243,11 +1269,35 @@ export interface components {
         };
         CredentialUpdate: {
             api_key?: string;
-            /** @description As on create; null clears it (the provider's own URL is used). */
+            /** @description As on create; null clears it (the provider's own URL is used) and its data policy. */
             base_url?: string | null;
+            /** @description As on create; null clears it (traffic to the base URL is then taken as not ZDR and training). */
+            data_policy?: components["schemas"]["DeclaredDataPolicy"] | null;
             name?: string;
             disabled?: boolean;
             priority?: number;
+        };
+        /**
+         * @description The data policy of where a credential's `base_url` sends traffic, as the workspace declares
+         *     it (only with a `base_url`). A field left out fails closed: `zdr` false, `trains_on_data`
+         *     true, `retention_days` -1 (unknown).
+         */
+        DeclaredDataPolicy: {
+            /** @description Zero data retention: prompts and outputs are neither stored nor logged there. */
+            zdr?: boolean;
+            trains_on_data?: boolean;
+            /** @description How long prompts and outputs are kept (-1 unknown). */
+            retention_days?: number;
+        };
+        DataPolicy: {
+            zdr: boolean;
+            trains_on_data: boolean;
+            /** @description How long the provider keeps data (-1 unknown). */
+            retention_days: number;
+            /** @description Where the policy was read (a published policy page, `openrouter /endpoints/zdr`, or the workspace's declaration). */
+            source?: string;
+            /** @description When it was last checked (YYYY-MM-DD). */
+            updated_at?: string;
         };
         CredentialResponse: {
             data: components["schemas"]["Credential"];
@@ -1425,6 +1475,8 @@ export interface operations {
                 headers: {
                     /** @description The generation id, for `GET /v1/generation`. */
                     "X-Generation-Id"?: string;
+                    /** @description `true` when zero data retention was required (by the request, the key, a guardrail or the workspace), so only ZDR endpoints could serve it; absent otherwise. */
+                    "X-Perpetuo-Zdr"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
