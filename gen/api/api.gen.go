@@ -908,6 +908,11 @@ type DeclaredDataPolicy struct {
 	Zdr *bool `json:"zdr,omitempty"`
 }
 
+// EndpointList defines model for EndpointList.
+type EndpointList struct {
+	Data []ModelEndpoint `json:"data"`
+}
+
 // ErrorBody defines model for ErrorBody.
 type ErrorBody struct {
 	// Code The HTTP status.
@@ -1264,8 +1269,8 @@ type ModelEndpoint struct {
 	ContextLength int `json:"context_length"`
 
 	// LatencyLast30m Milliseconds to first token (streams), as OpenRouter reports it.
-	LatencyLast30m      *PercentileStats `json:"latency_last_30m,omitempty"`
-	MaxCompletionTokens *int             `json:"max_completion_tokens,omitempty"`
+	LatencyLast30m      *PercentileStats `json:"latency_last_30m"`
+	MaxCompletionTokens *int             `json:"max_completion_tokens"`
 	ModelId             string           `json:"model_id"`
 	ModelName           string           `json:"model_name"`
 
@@ -1288,12 +1293,12 @@ type ModelEndpoint struct {
 	Tag string `json:"tag"`
 
 	// ThroughputLast30m Output tokens per second; p99 is the slowest tail.
-	ThroughputLast30m *PercentileStats `json:"throughput_last_30m,omitempty"`
-	UptimeLast1d      *float64         `json:"uptime_last_1d,omitempty"`
-	UptimeLast30m     *float64         `json:"uptime_last_30m,omitempty"`
+	ThroughputLast30m *PercentileStats `json:"throughput_last_30m"`
+	UptimeLast1d      *float64         `json:"uptime_last_1d"`
+	UptimeLast30m     *float64         `json:"uptime_last_30m"`
 
 	// UptimeLast5m Percent of successful attempts; null without attempts in the window.
-	UptimeLast5m *float64 `json:"uptime_last_5m,omitempty"`
+	UptimeLast5m *float64 `json:"uptime_last_5m"`
 }
 
 // ModelEndpointsResponse defines model for ModelEndpointsResponse.
@@ -1666,6 +1671,12 @@ type Error = ErrorResponse
 type GetGenerationParams struct {
 	// Id The generation id (`gen-...`), as returned in `id` and `X-Generation-Id`.
 	Id string `form:"id" json:"id"`
+}
+
+// ListModelsParams defines parameters for ListModels.
+type ListModelsParams struct {
+	// Zdr `true`: only models with a zero-data-retention endpoint the workspace can use (the pricing shown is that endpoint's).
+	Zdr *bool `form:"zdr,omitempty" json:"zdr,omitempty"`
 }
 
 // ListGenerationsParams defines parameters for ListGenerations.
@@ -2255,6 +2266,9 @@ type ServerInterface interface {
 	// CreateChatCompletion Create a chat completion
 	// (POST /v1/chat/completions)
 	CreateChatCompletion(w http.ResponseWriter, r *http.Request)
+	// ListZdrEndpoints The zero-data-retention endpoints the caller can use
+	// (GET /v1/endpoints/zdr)
+	ListZdrEndpoints(w http.ResponseWriter, r *http.Request)
 	// GetGeneration Get the stats of one generation
 	// (GET /v1/generation)
 	GetGeneration(w http.ResponseWriter, r *http.Request, params GetGenerationParams)
@@ -2263,7 +2277,7 @@ type ServerInterface interface {
 	GetCurrentKey(w http.ResponseWriter, r *http.Request)
 	// ListModels List the models the caller can route to
 	// (GET /v1/models)
-	ListModels(w http.ResponseWriter, r *http.Request)
+	ListModels(w http.ResponseWriter, r *http.Request, params ListModelsParams)
 	// ListModelEndpoints A model's endpoints, with their live health
 	// (GET /v1/models/{author}/{slug}/endpoints)
 	ListModelEndpoints(w http.ResponseWriter, r *http.Request, author string, slug string)
@@ -2416,6 +2430,20 @@ func (siw *ServerInterfaceWrapper) CreateChatCompletion(w http.ResponseWriter, r
 	handler.ServeHTTP(w, r)
 }
 
+// ListZdrEndpoints operation middleware
+func (siw *ServerInterfaceWrapper) ListZdrEndpoints(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListZdrEndpoints(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetGeneration operation middleware
 func (siw *ServerInterfaceWrapper) GetGeneration(w http.ResponseWriter, r *http.Request) {
 
@@ -2466,8 +2494,27 @@ func (siw *ServerInterfaceWrapper) GetCurrentKey(w http.ResponseWriter, r *http.
 // ListModels operation middleware
 func (siw *ServerInterfaceWrapper) ListModels(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListModelsParams
+
+	// ------------- Optional query parameter "zdr" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "zdr", r.URL.Query(), &params.Zdr, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "zdr"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "zdr", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListModels(w, r)
+		siw.Handler.ListModels(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3752,6 +3799,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/chat/completions", wrapper.CreateChatCompletion)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/models", wrapper.ListModels)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/endpoints/zdr", wrapper.ListZdrEndpoints)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/models/{author}/{slug}/endpoints", wrapper.ListModelEndpoints)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/providers", wrapper.ListProviders)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/generation", wrapper.GetGeneration)
@@ -4108,6 +4156,58 @@ func (response CreateChatCompletiondefaultJSONResponse) VisitCreateChatCompletio
 	return err
 }
 
+type ListZdrEndpointsRequestObject struct {
+}
+
+type ListZdrEndpointsResponseObject interface {
+	VisitListZdrEndpointsResponse(w http.ResponseWriter) error
+}
+
+type ListZdrEndpoints200JSONResponse EndpointList
+
+func (response ListZdrEndpoints200JSONResponse) VisitListZdrEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListZdrEndpoints401JSONResponse struct{ ErrorJSONResponse }
+
+func (response ListZdrEndpoints401JSONResponse) VisitListZdrEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListZdrEndpointsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListZdrEndpointsdefaultJSONResponse) VisitListZdrEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetGenerationRequestObject struct {
 	Params GetGenerationParams
 }
@@ -4242,6 +4342,7 @@ func (response GetCurrentKeydefaultJSONResponse) VisitGetCurrentKeyResponse(w ht
 }
 
 type ListModelsRequestObject struct {
+	Params ListModelsParams
 }
 
 type ListModelsResponseObject interface {
@@ -4262,7 +4363,21 @@ func (response ListModels200JSONResponse) VisitListModelsResponse(w http.Respons
 	return err
 }
 
-type ListModels401JSONResponse struct{ ErrorJSONResponse }
+type ListModels400JSONResponse struct{ ErrorJSONResponse }
+
+func (response ListModels400JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModels401JSONResponse ErrorResponse
 
 func (response ListModels401JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
 
@@ -5592,6 +5707,9 @@ type StrictServerInterface interface {
 	// CreateChatCompletion Create a chat completion
 	// (POST /v1/chat/completions)
 	CreateChatCompletion(ctx context.Context, request CreateChatCompletionRequestObject) (CreateChatCompletionResponseObject, error)
+	// ListZdrEndpoints The zero-data-retention endpoints the caller can use
+	// (GET /v1/endpoints/zdr)
+	ListZdrEndpoints(ctx context.Context, request ListZdrEndpointsRequestObject) (ListZdrEndpointsResponseObject, error)
 	// GetGeneration Get the stats of one generation
 	// (GET /v1/generation)
 	GetGeneration(ctx context.Context, request GetGenerationRequestObject) (GetGenerationResponseObject, error)
@@ -5820,6 +5938,30 @@ func (sh *strictHandler) CreateChatCompletion(w http.ResponseWriter, r *http.Req
 	}
 }
 
+// ListZdrEndpoints operation middleware
+func (sh *strictHandler) ListZdrEndpoints(w http.ResponseWriter, r *http.Request) {
+	var request ListZdrEndpointsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListZdrEndpoints(ctx, request.(ListZdrEndpointsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListZdrEndpoints")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListZdrEndpointsResponseObject); ok {
+		if err := validResponse.VisitListZdrEndpointsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetGeneration operation middleware
 func (sh *strictHandler) GetGeneration(w http.ResponseWriter, r *http.Request, params GetGenerationParams) {
 	var request GetGenerationRequestObject
@@ -5871,8 +6013,10 @@ func (sh *strictHandler) GetCurrentKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // ListModels operation middleware
-func (sh *strictHandler) ListModels(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListModels(w http.ResponseWriter, r *http.Request, params ListModelsParams) {
 	var request ListModelsRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListModels(ctx, request.(ListModelsRequestObject))
@@ -6855,54 +6999,54 @@ func (sh *strictHandler) GetSpend(w http.ResponseWriter, r *http.Request, worksp
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3H0Pc9s4ludXQem2KtIWJcv5NxO7ru486Wwm20knF6e3t6eVEyESkrimAA4B2lbnUrWfZj/YfpIrvAeQ",
-	"IAlKlC0nvTtVM+PYJIg/D+//+70vg0hsMsEZV3Jw9mWQ0ZxumGI5/OsXkV/JjEbsTaz/GTMZ5UmmEsEH",
-	"Z4MLcmP/TJKYDMMbOZ9MJuFoQi64UGuWVw88kvoRyuUNyyV5On06GQSDRI+SUbUeBANON2xwNrhxPhgM",
-	"cvb3IslZPDhTecGCgYzWbEP1TNQ2049LlSd8Nfj69at+WGaCSwYTf5XnItc/RIIrxpX+kWZZmkRUz/7k",
-	"36RewhdnxH/I2XJwNvgfJ9V+nOBf5QmM9tGMj19rbAUnTD8TkIQTtWaE8WuWiowRds3yLclFoRgpJJOT",
-	"gX7bDKy/e5ElP7ItbH0uMparBFcQ5YwqFs8pzH0p8o3+aRBTxcYq2bBB0NyEYBAnki5SFjs7tBAiZZTr",
-	"v7LbLMmZ3DUiL9JUj2A3vPWFVUHzOKdJOk88FPFpzcgV2z6SRNxwUj4bEMGJEhkRS5IoSTZss2D5Iznp",
-	"80X8Drulm0w/Nbhi2/n09J9/ePbxz//n6S8v/vbkX//06+N/Of00vXz+4ek7364kPEqLmM0XW3E1T/g8",
-	"TTaJak/+lzUDmpUZ4zHMeM1qBKzXlOXiOolZrpcpSSQKriRR4obmMQlh4HBSzcHZ/JQuWOq7Qxsqr1hM",
-	"9HHo/VG4hQFhk9WEhNnVnC6i//z3/7jd/u6OXK2uXA1N0/fLwdlvu0n5neBsO/j6uUnBl7BqGEzT8M+X",
-	"P5CM5WZN85xJpkL9m0TEAdGHpmdMuOCsfYp2Vvha/7m91S99hHf0BFuDIt0YymttBHIQzx8MF5n/Huft",
-	"A/gIN1OtE2koVz/NpJJE8HRLlCC/s1yMY6roOGealSSCE8bjTCRcSf9hF1l88N0tKc2/vq8uN/xN34rG",
-	"K+72mM2wVNd1Bepb47CPxj0PXGZUW93nciFi8W8sUnohyNBewhtw9nGc6E2j6QeHwS1pKlnQ4Hku/4rZ",
-	"khapKp98GH62gzfs+3wHGzngIpEhu6WRIjGLkg1NR+d4sURO6EIyrmpXbJPwZFNsBmfTzmXxQhPAIBjc",
-	"jldibH6pJd3kJ/zLN7mYbZGAf7asjdBISb20c2I2WXNQ+GtE01QLBvOGl9/Za76ht28ZX6n14OzxdAr7",
-	"Y/99GvRgAruPt3Hd4KP7iD1uC3HNNvYpFzjEL4laX7Io11vc+DgM0v3xt4lU3V9OFNvIflPQQ5pv0Dyn",
-	"20MnUipI99iGQ7/5M/Cie7CZb8xWviEbydlGXDNJEvVHZx/HudKeK9xBNM5d672G8oo0afsKlfc218tS",
-	"mnDFbhXqc1qV09bRhFyutSYJ6gVYC4lWOvDqnBOpRM5IoggXNx7+17gd+uPty/FZrzSP1olikSpyz4VM",
-	"eFao+UbENE3K31lO0droOlMIBua9bV0x10sdz4rp9AnTP/p4tyjUfb6rxBXjye8s368flVMM2mv1zcPL",
-	"YaRMpKJcvWNS0tUOLoPXqGG/VYbnXnaRs2UhadrvWZHCTBjXt/m3AbWzdNbgbKEQ6VyL1fpW71pGax92",
-	"ygSYjnf3lGKbzCOZopRK2b4yoWT5NYvDc6LNaK35ULKkSVrkLCA3xjbTSkJpgm3oliySNCWJOiMhF2qu",
-	"laaQDPXt0XY3yRmN1iyuvTYKSAj7zeKQDGsDonuCxeQmUWtCjU1PpKKqkPq9gkcsVzThIRnqbwV6ZE60",
-	"VIiJKFRAokIRsVyCDlcbbUXzBV2xkb7T9uhwxVqemLkPDCnAL8uPeQ8WpjbHX/flYeDG+KRf8bLhlCrG",
-	"Iw83e5ekaSJZJHjsGjyau61QLGxEjNZta552c71/xJ31s88ikypndEP++unTB3MGgd7XqaYGTrgouSah",
-	"eZ5cs9g3twa5ltOxcy4nUa3fR80v11S9FJrT4RRbRL0WSdTgZ7uO4iU872NyUaVLlrpHwtXzp96Nb3pH",
-	"VoyPD/OOlEfn0dv1n4haU0WQVOEiGQPZq5ybDXPYU7SmahJVO+ejZZdGPHLUXk+ZFquDZiO3UrHNfJnw",
-	"FcuzPOnJjQvL7Hcd4M/wkNcsN5tQHWVFaw75WYqx39tPdR9xqe1dep8xfvGG6KdJ9XjpyiBZWkiiHwJn",
-	"h7av2K1iXOqHJuRnfsW1QrJMWBpLQnNGaJqKGxbP+BCG/vDmkbS22ohQHpOMSqkPAM228qoWXIlCc9zJ",
-	"jA+aAnEJ0+HRdp4xTlNUHzb0FtXSx46KOn7c1Ek1ndLbeUVHc9AFPKzjPYh2EtEMlCt4KiBUEv0+/vMc",
-	"GchCaCafMyKZgmXIDZifBPzEDDhdOb3TqfmPM81TLycsP9NvbmRIFdkIqcjpdBpM8b/nmrvh7YvEhkkS",
-	"pUKi7LjDjFB76WCzkeDXLJfgFQ9INRc9DWJfBWd9P7ZGS20JN+MNvnZaztT+wqNWMkWtpehXUDwipL6i",
-	"f8oZG4MrFZ8giq70PYhEHltJrI96xTjLYc0O46juXQdPfAcnAqEOWqi1yE80Swqtr1Zouk5OVpkaPxVj",
-	"fSjhCBQBkoHBRIbh/8af8L3RhHw0vIMUPGVSkhC+LEOSSLJKrhlMr+LuGxFdnbBoLToZueya9ZKm6YJG",
-	"VyRa04QHROUJizUZ6p3JawfcHrk6xuftY+MeQte2jeCMIJPTq5FFlolcoZCuiHgf8cJ+8YjdjWe4gmUX",
-	"2X4wz33I2ZLl+nty4ESU5lYQH6g4Q9SnvTs/sCxnkZYMZFhx5dE5oVHEMv1rzWKTFRd5TadxBBvrrSBI",
-	"JjWf9/rmXueiyPT1SGEy1vNttG+l8mRR2Dvi2ubPnvvmpETW/sTPmRYST7VZmxGJAgD5ieDMqKzNob70",
-	"IsWnTUr8DJPIqWKr7b4Dv7TP4TuMbvr5fPHZuYDlee7ahT1BvYP6u1Qli0QboucExLy+CjS9oVtJjI8I",
-	"LiGOC/vSNNTRkVTqJH28HNrw0uzNmP7e+zL1XBc0FlEzbdtnXHAWBkSzPhGCEYW8K0Qep18mOIeJHexo",
-	"RqceLptntdWc7ltNTrnUN0Qe4Qr2d1KUJ3WPLwYtYsmZKnKOc/FSSF/aKKRPz77QBtYihTi+CUIyHhP9",
-	"8F24QdMZYzWQLh3XcbC0wqP4p3Orni7YVnBQ/cHuK3XVmlq6zkWxWrf3yvHJNDQhdqsCNNoJnKTeBfM0",
-	"yWiu5IT8BLEZLdlgQ6zbpVSSjHahrwE4XHzR7V5Mb6eChXP6QHPPLfm8Mwra8BuhcTTQGhSmKuQDQx2B",
-	"41PCe7zbtdQVkP1+vqeXJQ+rnz+zWSEH+Ev+ImJvvJwpNCPCZcITuZ7njErBQXML4TthUDeO1vRaa6RL",
-	"mqSaXJeK5UBaCU0JOiSBb9aGa1OqFqQBSeHyBaTa4sCS63yZpHpokaP7ql+SBY/ZrXOIjgKRilWWi4Xc",
-	"YTo7inN1kXc605ueVSBclVyzeWv5e+beNMBhIdVEmvvppRbnTnk4kMsGyDBU7FZp8Zds6IrNizwNAzKZ",
-	"TEbH4VDgOe8WM01/+94AAfzVu+icxYxr4mtfkwWVsDKPYn/N8jyJmay5VB9Jol8hP398S4YXvxc5IzmT",
-	"osgjFuiHbrcBkSxdjtdCakkncqKYNG6cfNSLQu+UDkUVnWciTdCp2e/S/0AV/YDvtG/9L2uqyJpmmbbc",
-	"lSD6CwRC9ca0TCSJyp0NkEMkSpLQ7mmoH48lUTldLpNoxqXYsJs1yxkRxsVNuQmGK5qK1SNZ7vMZ7jpM",
-	"rp6dRGIWpRQ0B5HjZ2c8UeWvIYsgIFwo8rcfPgIlqpwmXBLBcRFDzZfQzxCPjLDTaxKFItSZ/tmMNyaH",
+	"3H2Nctu4luaroLRTFWmKkuX83Ru7tnZ905ncTCedbJyentutrAiRkMQxBfASoG11NlXzNPNg8yRbOAcg",
+	"QRKUKFtOemaq5rZjkyB+Ds7/+c6XQSQ2meCMKzk4+zLIaE43TLEc/vWLyK9kRiP2Jtb/jJmM8iRTieCD",
+	"s8EFubF/JklMhuGNnE8mk3A0IRdcqDXLqwceSf0I5fKG5ZI8nT6dDIJBokfJqFoPggGnGzY4G9w4HwwG",
+	"Oft7keQsHpypvGDBQEZrtqF6Jmqb6celyhO+Gnz9+lU/LDPBJYOJv8pzkesfIsEV40r/SLMsTSKqZ3/y",
+	"b1Iv4Ysz4j/kbDk4G/yPk2o/TvCv8gRG+2jGx681toITpp8JSMKJWjPC+DVLRcYIu2b5luSiUIwUksnJ",
+	"QL9tBtbfvciSH9kWtj4XGctVgiuIckYVi+cU5r4U+Ub/NIipYmOVbNggaG5CMIgTSRcpi50dWgiRMsr1",
+	"X9ltluRM7hqRF2mqR7Ab3vrCqqB5nNMknSceivi0ZuSKbR9JIm44KZ8NiOBEiYyIJUmUJBu2WbD8kZz0",
+	"+SJ+h93STaafGlyx7Xx6+s8/PPv45//z9JcXvz751z/97fG/nH6aXj7/8PSdb1cSHqVFzOaLrbiaJ3ye",
+	"JptEtSf/y5oBzcqM8RhmvGY1AtZrynJxncQs18uUJBIFV5IocUPzmIQwcDip5uBsfkoXLPXdoQ2VVywm",
+	"+jj0/ijcwoCwyWpCwuxqThfRf/77f9xuf3dHrlZXroam6fvl4Oy33aT8TnC2HXz93KTgS1g1DKZp+OfL",
+	"H0jGcrOmec4kU6H+TSLigOhD0zMmXHDWPkU7K3yt/9ze6pc+wjt6gq1BkW4M5bU2AjmI5w+Gi8x/j/P2",
+	"AXyEm6nWiTSUq59mUkkieLolSpDfWS7GMVV0nDPNShLBCeNxJhKupP+wiyw++O6WlOZf31eXG/6mb0Xj",
+	"FXd7zGZYquu6AvWtcdhH454HLjOqre5zuRCx+DcWKb0QZGgv4Q04+zhO9KbR9IPD4JY0lSxo8DyXf8Vs",
+	"SYtUlU8+DD/bwRv2fb6DjRxwkciQ3dJIkZhFyYamo3O8WCIndCEZV7Urtkl4sik2g7Np57J4oQlgEAxu",
+	"xysxNr/Ukm7yE/7lm1zMtkjAP1vWRmikpF7aOTGbrDko/DWiaaoFg3nDy+/sNd/Q27eMr9R6cPZ4OoX9",
+	"sf8+DXowgd3H27hu8NF9xB63hbhmG/uUCxzil0StL1mU6y1ufBwG6f7420Sq7i8nim1kvynoIc03aJ7T",
+	"7aETKRWke2zDod/8GXjRPdjMN2Yr35CN5Gwjrpkkifqjs4/jXGnPFe4gGueu9V5DeUWatH2Fynub62Up",
+	"Tbhitwr1Oa3KaetoQi7XWpME9QKshUQrHXh1zolUImckUYSLGw//a9wO/fH25fisV5pH60SxSBW550Im",
+	"PCvUfCNimibl7yynaG10nSkEA/Petq6Y66WOZ8V0+oTpH328WxTqPt9V4orx5HeW79ePyikG7bX65uHl",
+	"MFImUlGu3jEp6WoHl8Fr1LDfKsNzL7vI2bKQNO33rEhhJozr2/zbgNpZOmtwtlCIdK7Fan2rdy2jtQ87",
+	"ZQJMx7t7SrFN5pFMUUqlbF+ZULL8msXhOdFmtNZ8KFnSJC1yFpAbY5tpJaE0wTZ0SxZJmpJEnZGQCzXX",
+	"SlNIhvr2aLub5IxGaxbXXhsFJIT9ZnFIhrUB0T3BYnKTqDWhxqYnUlFVSP1ewSOWK5rwkAz1twI9Mida",
+	"KsREFCogUaGIWC5Bh6uNtqL5gq7YSN9pe3S4Yi1PzNwHhhTgl+XHvAcLU5vjr/vyMHBjfNKveNlwShXj",
+	"kYebvUvSNJEsEjx2DR7N3VYoFjYiRuu2NU+7ud4/4s762WeRSZUzuiF//fTpgzmDQO/rVFMDJ1yUXJPQ",
+	"PE+uWeybW4Ncy+nYOZeTqNbvo+aXa6peCs3pcIotol6LJGrws11H8RKe9zG5qNIlS90j4er5U+/GN70j",
+	"K8bHh3lHyqPz6O36T0StqSJIqnCRjIHsVc7NhjnsKVpTNYmqnfPRsksjHjlqr6dMi9VBs5Fbqdhmvkz4",
+	"iuVZnvTkxoVl9rsO8Gd4yGuWm02ojrKiNYf8LMXY7+2nuo+41PYuvc8Yv3hD9NOkerx0ZZAsLSTRD4Gz",
+	"Q9tX7FYxLvVDE/Izv+JaIVkmLI0loTkjNE3FDYtnfAhDf3jzSFpbbUQoj0lGpdQHgGZbeVULrkShOe5k",
+	"xgdNgbiE6fBoO88YpymqDxt6i2rpY0dFHT9u6qSaTuntvKKjOegCHtbxHkQ7iWgGyhU8FRAqiX4f/3mO",
+	"DGQhNJPPGZFMwTLkBsxPAn5iBpyunN7p1PyfM81TLycsP9NvbmRIFdkIqcjpdBpM8f/PNXfD2xeJDZMk",
+	"SoVE2XGHGaH20sFmI8GvWS7BKx6Qai56GsS+Cs76fmyNltoSbsYbfO20nKn9hUetZIpaS9GvoHhESH1F",
+	"/5QzNgZXKj5BFF3pexCJPLaSWB/1inGWw5odxlHduw6e+A5OBEIdtFBrkZ9olhRaX63QdJ2crDI1firG",
+	"+lDCESgCJAODiQzD/40/4XujCfloeAcpeMqkJCF8WYYkkWSVXDOYXsXdNyK6OmHRWnQyctk16yVN0wWN",
+	"rki0pgkPiMoTFmsy1DuT1w64PXJ1jM/bx8Y9hK5tG8EZQSanVyOLLBO5QiFdEfE+4oX94hG7G89wBcsu",
+	"sv1gnvuQsyXL9ffkwIkoza0gPlBxhqhPe3d+YFnOIi0ZyLDiyqNzQqOIZfrXmsUmKy7ymk7jCDbWW0GQ",
+	"TGo+7/XNvc5FkenrkcJkrOfbaN9K5cmisHfEtc2fPffNSYms/YmfMy0knmqzNiMSBQDyE8GZUVmbQ33p",
+	"RYpPm5T4GSaRU8VW230Hfmmfw3cY3fTz+eKzcwHL89y1C3uCegf1d6lKFok2RM8JiHl9FWh6Q7eSGB8R",
+	"XEIcF/alaaijI6nUSfp4ObThpdmbMf2992XquS5oLKJm2rbPuOAsDIhmfSIEIwp5V4g8Tr9McA4TO9jR",
+	"jE49XDbPaqs53beanHKpb4g8whXs76QoT+oeXwxaxJIzVeQc5+KlkL60UUifnn2hDaxFCnF8E4RkPCb6",
+	"4btwg6YzxmogXTqu42BphUfxT+dWPV2wreCg+oPdV+qqNbV0nYtitW7vleOTaWhC7FYFaLQTOEm9C+Zp",
+	"ktFcyQn5CWIzWrLBhli3S6kkGe1CXwNwuPii272Y3k4FC+f0geaeW/J5ZxS04TdC42igNShMVcgHhjoC",
+	"x6eE93i3a6krIPv9fE8vSx5WP39ms0IO8Jf8RcTeeDlTaEaEy4Qncj3PGZWCg+YWwnfCoG4crem11kiX",
+	"NEk1uS4Vy4G0EpoSdEgC36wN16ZULUgDksLlC0i1xYEl1/kySfXQIkf3Vb8kCx6zW+cQHQUiFassFwu5",
+	"w3R2FOfqIu90pjc9q0C4Krlm89by98y9aYDDQqqJNPfTSy3OnfJwIJcNkGGo2K3S4i/Z0BWbF3kaBmQy",
+	"mYyOw6HAc94tZpr+9r0BAvird9E5ixnXxNe+JgsqYWUexf6a5XkSM1lzqT6SRL9Cfv74lgwvfi9yRnIm",
+	"RZFHLNAP3W4DIlm6HK+F1JJO5EQxadw4+agXhd4pHYoqOs9EmqBTs9+l/4Eq+gHfad/6X9ZUkTXNMm25",
+	"K0H0FwiE6o1pmUgSlTsbIIdIlCSh3dNQPx5LonK6XCbRjEuxYTdrljMijIubchMMVzQVq0ey3Ocz3HWY",
+	"XD07icQsSiloDiLHz854ospfQxZBQLhQ5NcfPgIlqpwmXBLBcRFDzZfQzxCPjLDTaxKFItSZ/tmMNyaH",
 	"09Eyse5MRy8KGYavX30iJ9enJ/ZPMhyhf6jlgd4dmG36OvVGH5gK1pGFBc5OzMO6+PDGzb+SV+P//Pf/",
 	"oIsoDifEpLfpA2XpUnN6G2aolLP+aUlZnojcRNEaPGcj+IpIPTZNHXqCrAmwq+1WoojR7EUqYgfUEyuk",
 	"3x2+y9l60XC1GkXQHHXdE4G+Dt96v0/uk+NYbaQ+OUlN5Y4fltBUsco7JTXRLJmbILGjNj+dvni+O8Id",
@@ -6914,169 +7058,173 @@ var swaggerSpec = []string{
 	"WY0ROxgh0koPXGq8GBPfTdqr9N1NgfPcsZYit2eBqJzZ+Fap3CbSBPzpFeOEyrZClfDVaHK4anOnO+0J",
 	"dbeozdmEFoWX6czzmG49TrK/ihuSak2kptddMZaZox2OT0mB0cORX9lACeLNtc+Zq83eUKlFSEyGRoTI",
 	"NYvtHzO6YgHGV8ClnpOTMgH75PdYW9pG+3TT9VH3RfHh1cxQA57D+hX1H0xdm2ktQiv3MPeUSkWiNYu0",
-	"Djn89ddffx2/ezf+4Qf/l7sz1lwWgknZjVkGzWPz8RjPFdjHZdoKsXN7tSqINgp1FIlH3WYNRFy9FooE",
-	"u2QIfjRMs3EGGU3IBZrRJGVLRbTiou0SEwCNz0ioj5vgnElY35twxoGPkLC+RSEZn5JhSaie0HTvm5Dl",
-	"YpMpCfcdfTYYML9imWpdh9JT/eT5s1qYduwNdfUhR28Jw99YbizRch1nnTPlLMEqFyXQLsxJKlYrzKbI",
-	"ma+ewcdXKtdYOxVGxMxvYjmZPDVr4un08Y7Ate/ilVa4cavc6N9oe1wQutBUk/gzQvaHmFESNUIfVbJV",
-	"SIaSbpgm7xD+PcLsipgpoFNIT4mZW0KkH7PmJNB2CGZcwq9pmsRzE3ULSMhuMSA0X2xDk/o/L/lcAOsM",
-	"LRue6102+WvWw2hEMSat6b+X/gd0UVAi1yJX2oAcwfila9Lk2XniT/U0s57JZQ0+5ozxudPFe9fBgdrM",
-	"IK7brzzpz13U2636lW7ins5h33q7v/vJrLd9P0wMxhygMbvJJWMkFpE8gd/LyQaji3C0YHQlVXiocRmQ",
-	"11mPf4PitBUsIEF5ju7kObuNGIvBVKaFVnSUKZccBINFEa+Ych8xvyk4vaYJKjsmCWHOhZobr6djmzd/",
-	"zfJNgsHpmPGkTIRcioLjzxX1o/F+TaPtPGf6Okcmr4qptYgbA0eCL9MEMrBUsmGi0D9ldJsKGs+VEPOU",
-	"5kAjOVUMU/PddZXTxXN0flFfavlrcc1yPbbJ2nSf0dws5zQtx4Jf5EWmp+8LqrwuE1PaZEm52NB028EP",
-	"P7A8Y6oQJBJ5ziLws5bZ5ZHIY8ODMLJIeXX7c4aZGdZzjfRT5dZZB3ZAopRusirvK2cmEW+hj6yXG5dm",
-	"niSBf8rFBgYM/3X8KVEpg5ByqMXF+CNkZORhOZk1oyZhZf/HMAXZI9BfQVVuuQPmwcCfD7MzkmGynH2J",
-	"nJRHLC3N+lbiVZpoprwu+IoUGVmwpTAqcZnWynhc8+I5isBd3OEPkDJ8aLTGOnHbv5ZQK+PXeq7YtivG",
-	"2CtnmSw1gVkCMsQLEnpZ2/A9uc19EmS1bgvWZLIEnzuJk7hfgOOO8a/yRUwnnEeQ8e4P5dWfxE/oQbwP",
-	"V1zb2KY9qhhgg1k877FlDnex9c9ejU0bfGaO/Sj2I77wA4sSLVs8tr/W5g0FoHQhN9q0idZCMm6Oz6aY",
-	"ZynlYOBtaGy1OM07Tc4srMZv8NcTr/Zu3q5UeEdvRo88so6VUGT4eDo1xRKGlyE1Kqo5epdVDk92+SI0",
-	"+5grMV8muVRILHe4XvA25riSoUlvguyJXbfBtYYMOddy7jsfQ2un6xFF03kk0PPYozZeW/0m0aurojWJ",
-	"67H9Fb1G3l3Nt9elB2E8Z1IlG5v03/4YbqLBGhhqDU+aclkhFXrGrfB/JIkd7Lw+w1LIA1caAiGrlhga",
-	"ddSzm6Shvevpa58af49Jfh0uti5HCDAARysAiZZ7ZxToPQAnAgUHnL3LepvSGLkx7oBhIFAdqS/kIwlO",
-	"hLn9Olhbkm4luVmLak41A7LLQ9OujW/yQOeyuRqBU3VSp2Af4Xcz7g7mX6P5SrZW0tJRjdo0iKfoM18q",
-	"5fQIfnxH0/UoT1ybJVGRS+EhqA9USrDA8YGwDD7rt8BbaCvp0QIH55z+dY872deNX03/fiEEdxt6f1tb",
-	"HJoAXtsL4qnw7NCXTP3uBn3Vd8EN6cD6KGR8lNF2wHhIpuZgQF1j1kpPhUC/98a+5v0mDH2/iu9eRUOl",
-	"gLlOqM+M22r9cQWnKy1cwhmkGq54ZXYBd1TCgdJp+79tuY5bbnjFtiVKCOT9YUjwc9An3m6i6nri7om3",
-	"jsXuRJvU3G32UnU3MRsDdF6VOPTPx7Xvltknh71+p7wj91h7SE3GlyKPOgvZPVV++aEQSJhXfKcNtO/e",
-	"cQObUAjoNpIdC5XzMlLdvB5vlIm/NaI88LijKwydO4TELsssCLVmSU4a8aqWpelRw39kW+lcxHUiqy8e",
-	"lh9+BA7s8f5AmBJ2lqypxOiJgSKLijyH/EUD3gQJEeDjKaGOEk6WabJaK/Af5gxw0uQjkjIqmSRrkcZG",
-	"olYpYfi1HeBPxxIIJbiMr7bJnO9RTua7Sx5PeLF9gFrVlecVBBclabJkmhVZAnBAg+4oy+6QwlXKv2PA",
-	"kIGtw0x+j6xRt5eoyXDaoszR5DiZZUbwudPcIwAb0songloc2cdm64Khm5N2Z7P1E8Y1tlu7bxVD3Cmw",
-	"L+D2bSzMYv9kliaaoJP+cLoXAKZxdrWxdk73Dc+KQ2fa1kD8paEIUZBp80rLH8ZjbXsmnIT/GBJZRGuw",
-	"WyhX61xkSXTyj+GEvNpkCrLx4E6b7DTEjYTP1bjYgRg59Qrczru/W1tqWF9ukqjcOX07StcKTg9aweM+",
-	"C2joXvWPTYODlbFmPp4PPRC1DaeC8j7YgW1VrYPSaoSGicjohP6W9OJVDnfRi02Z1hunLZpvSBo7NNHd",
-	"p3wkZFAtL0Ko9zexXZLlScQ6VNGaElWfz19KUVjCgtWFUPg9kAXvjOL1QMpVXwi/Ui4cw6lV2rB3zk0t",
-	"h7inX6maSd8v/5XRVJ9S83NVaMLJ/7/aW3pkXvN9yQt4DNfyMDfKHxwjuSOcU/3dSA4AqjAItEEJUpHk",
-	"DS33kUQO1Ds47fET+gz0hwNY/u8Ag3wI2vHxvaol0qJ14sU0SbfaSmHsCn7YCK7WKSTe76XMOwIo28qJ",
-	"TsBv65iJWZaKrTYEymqLRxIcMhu6NdnWleDE5EQtomJGbtZJtCaFZLVaDaf4DeRqh6zcifBcByWXTKmE",
-	"rzrGadRIixuOxQ3xJuGu7/Q6YTcs92bwHMbBMPiCh3rYO/bcD3vLkE3fl/aYzxAqciNpPi8G4LRBypb0",
-	"4mzvU5PPSHjFtgDrJ2c8dM46HAUkLLnpGWBPRpqKEYVS61oOhy0ffCRJ6Gj5MEq50HDGh031rv5Na/GY",
-	"FAG1huiiYFJ/zkbBNb1LlWiDSF4BS5/xMnlzguNAcl5f99QOn7ytdNsBBw6E7VzkOyCCW0+CS7ENqmqS",
-	"ZuDK9JpcrInuDg3hfvrPQVjCDkCtl33A5mheZLxNP396eU70oiVmWpB3gsd0O5qQC1SvrTW8YZTL0kHn",
-	"BmN28fEWKaCb8zg9IrSQ6oc0ur/Xg23kUG/3QIYsNXy8FY8qPfOJGt2p/cOGbQ7UTvYiYuzOJkrZUf2I",
-	"5iZ24+v76BPP/07Vp+VxO2bZk8fTIwKr995Fn0EWdIN44KKPYJSZ23Nniwzfvx87snM47Jt3qhD8Y514",
-	"e2U2N7DhYG3gVe9MunWfxUxbwZOIpnOZFivvXa9nuvsTxQ5DXm04GvcyrjY64KFoAZExLXYj2eFjX4NB",
-	"ibg3r/d0OgRvO5u7pcEeMKU9W5pI8GPmdl/bKncnrOe+FMFWHUhtNo1Pt6/YDn2qgm1tDWpPIajTa2Or",
-	"Ovb+c9dteGVU3bvtsUnqmqdUqvmT6aa/9fmB5ZHWtlN2qaiSHnO4luaphDercwTFfhWmmUk1tI0H2vHc",
-	"u564rS7pMEVM6UnXBbJ/qG7k61z8nfw/gB8Ypynd0BP43/GTyZPxn6aLccKlyovIi2R/+HVs5VO3xvx7",
-	"QblKfqedLCUXhcIN8hYU2OYpldIVUW5M6kSWBpXf9O3KP54SrnlhGpDxqcWu0uZM4qTWbRJeKBaQ8WMS",
-	"JXlUJGD+czIsizjFEjKpZVdC8v1ZFV31QY8eUkh2qCwxqPYIO+qDEaQpK9SD3C2DBmxggDMI3+iLdk6y",
-	"Fy+sR0UabBdlshlat6nIIF8bJnhal12xKLAKabdTvzGIWeU9R3m28QSCcEs0McgiipiUyyK1tTeymWBi",
-	"fm0D/jcJj7EjxsEz8+udJS+pcY6dPL9+hZHoGte2g5adfN/yEu8VB3K/ynlEHeqoyk9VuNdbSa8Jwk43",
-	"dV+FqZd4b8jwatJ71YVuvV0v4xg2C2jJdzdZwIHnBQnaiIJXvm0MEw5zxmPoVQGlHNTGDQMTraVkmQqK",
-	"FnspP6eT6XQ6ffL42UFRwiZfbG1T9mzq5z9tdOc/Pev75IveY7540evJJhDOs+kAJ4Qfw4F8J6M1AvbW",
-	"3/PpAgPC5eFQSSjBLyLGLi82LE8iA25+jogZ+ilOavHexrnVobumk2c1+OVdILpfBibDYHA2+L+/Tccv",
-	"Pn85DU4ffx3OZhPnn6P/9Q9tAfp5Nx1UClQDMdqEtI2SiXURgVNYA5jqGeiZplyESrtwszPSxdglBU8U",
-	"ah5N5dqtLXI3CIH1n3tjXZs6EHOti4WpQWoPdfps0F0wt599lcUh3kYaLnGhgHrDl8IjHrLEryPdJDkj",
-	"SPJVGbHMGL2SmGdOhmi9BqTMXArIimnK8atODnDPfD8GjIs0UgHBNFCGOlBhRL4LGGZ0TljlrDdVe4EJ",
-	"NrnIImRooHyCBjDi/vXthYjxLfEwvJgdmakPD+HT5VI5Jl5Jj1ormEcpxDUtB/dAyLE35Qiiunbp7iyx",
-	"fS0IDsPscTheedK2+C2rRm3zQUjZm9sGEfV8qJpC7RwsXIBIpCmLSgZqG5Lp4SBjlvujGZgz5mVFsmGw",
-	"WcwaLcwspOUBfero7Rwk6oE7WSrgKI9jQhcC6zsNom9p1w5d0JYzUn4wHJ2VuVmbJE0TwWccuTgxnQGQ",
-	"jZcdauzTtp8RQVEpMZTkin0ZlHIfhP6MG+EnfdBGdSG3z1dhNBNXzvV/pRKA/d9xRGDfl3xOZcF9uBjQ",
-	"hkT5qArCsyy/Zs0eUv2JCzwHe7MdlSAq36LfLOjZbqX5Jby8kBNKb+ediAeX6KZrqY0Zy8dZqXWXLRo8",
-	"YPSO2ren/47TZaHdetKZb8LnlRfFc+Obvo/vP3nXmj/QB2VD53UfVo+mIsIHPB4iIwlIWO0g4qIYCkDU",
-	"u/DLYhsgjrx+8WtY3xzLlJENuj4tb8M7px1BMznPZfGHjjYo5+eOYiukueDMX4XoOZ8Dmr3WM0Q91hYm",
-	"ADfj+lpnQDt4Oj2bTgMT6IffYJw/IBCsN7/THORUKguafaSQ/8cjpCIZKIyXlMeJDSQ2YoWV9PKbBqaZ",
-	"AIBKYFGZEXySIe90UZoQucqvwt6xQ2RO+VV7ZqfjBZVgCUigKuskzFLKz22KMwJkmQV26LaRVxF5oyS5",
-	"pmnBbCaiix1wxbbhOUBu5+CkhT5awN8ne90EnjaAOAWfRtgEMvGeTxPdQM+4zEI6R9ww88xkExN2C12J",
-	"0becF2lPddCDP2RpqhNcqURkKEF2DDICFrXIAE6La/Mn1KeMvdLsedU1K3TQ99LGWzTvYdTels1QRhnC",
-	"cYQkkWckZLcZ4GgBjgIk7wfOLzdS/9Mg580BSkytGTe/HztMW7NwtVT4F82y45ze2N6zDQpe0JRyrXLq",
-	"ZzpuEr2dI6JjB0ngRj+SBveRRDQzSICSKf9F6FBmmnGSahinbeFzwri+BRUS5uhA/cYVDh1ulc6eiibG",
-	"oxVrC2FRu7I7kPANQk8HFh/+ERJQ2XUiiiqAhnhA4tpz7/tIdbOj+u8hGZrC/fCMJyoXITkh4dkyFSIP",
-	"iSyWy+R25D07Fzjo0JZnrTx984fAIAQ0GUDzDGq338e5IIn6r4lUIt/2jV3sxKu4YylxA2UOXKjdmDIB",
-	"ACrYlHtTbjqsJX+PSuECvTpuEunPB0d9ooNYUde4Snh8bgp4u+cEUyrVlHaVT2j1jNCmo/J6i+lOnUNv",
-	"Lb7qV9hglv3DN3DkH3DZnisuI5HV1JkGFkW5A27e3H5kChw2wPCO2fRq7neP4rir2VOncn+ahHox7IMA",
-	"Fn9g6swMolzZs3Rnwdm5W9hlCtsm1UHOIU3VT5A/f3ppsliNpLba8OmLP03H09Px9BRGtfQy6iwsf6ii",
-	"8L67VHZ4cJpdnLs7EiDugS0vN9V5VXX5pO15d7dvV6vmS4cNt8LeFpvLamuW5WI/Fy1a9W9LrlovEa06",
-	"aTOaIW7rkkqFP+UsTQzWqFUdvPf5Z3sSXd4hR8B6MuOaj80N3rEPVN6AU+0Y0GesHYTPBgpZ5xQq9DZu",
-	"nJ6HoL/5JuegUzbuT14w5LwuomEhTXPyXVfWrzW0tB0vMGP1SPcuIBbYgaeAuGG7vr4Xse4DdOyFJgoF",
-	"G1WbU0Ox68CsIwsWUVsD1IKum3HsYoUgjBbvMCqUBU/VwhLhbaN1wa8m5JUZ19Tjmqp00/wZ1DeWxjM+",
-	"NC3ewLGK1BtgsxnollO1dBwRqshTstjqIcsgJbpd94QvWipU6+Y1dt9ciYr4fFznl1JWHqU2wPiq5vsz",
-	"/yuVpSqwaYLtCG4NaMTcuVO+/408tMXXHw3hzBNvbbAFo2v6CrmDMkgouCFfy2UWTJad+HKw9vcXKu4I",
-	"JO6ooHtV+67REiodFUKvPTEPUAJDPKeJ+KiVX6c0VtJtV7HffwkcuIfCwan2vS8iDtoECOM5tzrS3NGR",
-	"vHFr04ywVouJDRvHN0nMGngHbkAlcVNQsW1IgrBUXDiqmSYkzbENZ+gDtWmCv53raJav1XBxvMztgbDs",
-	"Sr58p5qdO9ZloIv4D1Us0heDYTdl9sHmaFBqG5GjHvLj7MYh0qFYLr2t4gAXVopRDwI1tImH0IMm4r6e",
-	"EeOt3JnMmSU/su0viVpfsihnqkYN/UqjblxNYtcrlcrR3IFqiKAMV/hbwvW1w8tvHSFNw5n3XXM0yiHu",
-	"VwvWvYP7v3ynirCHVeua7dMm5CMuSRIIVmm5DuTQ6AF32guOaQcMzqcOaXggKE7ONuKa7Z/5d0bJ2aGf",
-	"fTT19Q0FsaWo7QWk2rX+b6qI7ZIH+0O/4NuPijxR20v9TeO3YzRn+UWBdVTNWHCZ91g2AA6zq/lkMoGA",
-	"OkwdvgqDVNuxViobfP0KICiYc+l3/pBEapPVaYL99u0726/0DO7U+4zxizdjcHJVuVxjvYFUJYuUwdQS",
-	"Tpa5gLDajG8oNxhxpbCTASlkYjL+RL6iPJGQzOATipMZn3Gj3QOSWSKtQ63g+qHw5Po01DMKwK5wUswQ",
-	"Nx46rOKDNIOOsNpanpA31vMy49CnNUL721gKTnMhZjqw6mMRucm7OCN/gW0m9gSqaWJvpEKCvcEI49cs",
-	"FRkLSPhlhg1OZoMz8mUGfaFmg4DM4KTwJ9Mdyv4DG0TNBl+/YmArZzMemiZf0GzLPjJx+n+NzEliq6Yy",
-	"ShyWjVJM29g0iZiREHjlBxcZjdZs/HgyxS4LCuxbl+4GweCa5dIUXk1O8UlIvc2SwdngyWQ6eQK9jNQa",
-	"SPpkDZBNvwOWIoIX4K1JBH8TD84Gr5kyqE5wXUFowZuPp9OyvtDANmaA+qpfPfk303sEb+w+eWa+ALfA",
-	"G5yLtF6lty1Nrtmkdj8HZ799Dgay2Gxovh2cDd4m14zrx7NcLEyNjYT8B7suOfisBzjJGY237srrn348",
-	"nZKbdZKiumcbA9MoYpkq2xQauFt9LrLsWLqgkp2TZ9Mn5n3w/YJLKDYdPiGFD6rallUKiH11UuJsOIfw",
-	"kdE40ev6PuegP78FE/DZ9EnXMOW8sOnPzmMq17P/nK5PT6I1VSeVwwudlcYj285hvXhDXq6pIi+rFwLj",
-	"7NN7Pwzx5zOiZUUYkEs0Si+18fvqWi8FO9ByoQKDvFLxLccJz24V4/qyyQn52fRzAYcguiczKtGNC3F8",
-	"i71unZLAkj65zZoimkMQHMitBPUnSQwFh0kcYltcbhtdVcD/4zdxaNpaQT93yBQ1TfR57G0yZLoBgnka",
-	"ViEi1G/CSEgVGk1I8+LSWRrMOPpH89JzZBLRC35lvaihpuQz8tsP73969Tk0eGRhtBZJxOQZ+e0z8uNL",
-	"09NFTwQ70505F6503mqJkqTgEHa8tFhHDJ/FpSyYumGMzzj8To6w+NF4eM3OXl6+IpHYbFDuhGfEtu0m",
-	"Hz6+f/nq8vLNT6/DAJWgGa+ael9++vjq4t38x1evPly8ffMvr0IyPH1GJFlsLSrJ6BwHR5lGMEEZGoRr",
-	"0lBJWrW0mXHIXGea0GpO/wrxZ0nTlCxodKWJhnIIFVfVt+TCtls022UghGZ8TSVZMAj1c8A6pxxb/6DQ",
-	"K0/5ny/f/1RKvnMieMQI5VsEIqoPMqQzfsVYNgbWi0VEsMN2g6GnUCKJZpfQxLjadujninE1bjzqcBRb",
-	"mCz2xESi1mNq6jCkUmthdUZKuRwGpnuypo/KTY+/nfE63el94oKPq4tPubwxhn5JXZoLYxdZ2/eSLiEB",
-	"XrNsms64SYEBmY0iQUhWUvNv088h7Fj3nPGi4WJRsteZOxrzmmG9dDu2GKqwHVL38PfS3Q12QRl/ef60",
-	"7GgpQasuhxn8laWpCEqt1eKonGGrHq1Tm4S7wUZEVycsWguMw/cRJPXVfDQp2l/r1mrlMn0YadbYUlDz",
-	"2a06gZtnyKI+WiPTBskJQcHqg70EWtbXyAKFwaAysHjNSMcNPkh5POMdXMfyJZJqqbiTD9aiRaWfzKs6",
-	"OWUCQz3bEXEbfYkl3h9JhpeXr8BFhUIEjqIhYDrMfVdOoYofvn71iWihXf2tsoCov1TtX8eWDsd/89mn",
-	"IUhqDAX+fnAzqBIKsmdDKLcdlHT7QZFE+fN3qrXZWLuesC/9RK/2KRJ5LxVKP3160NOPD3r6yUFPPz3o",
-	"6T8f8vTpQTN5/OKAp58dtCfPDtqTZwftidOapLcCXarMKChAVkIKiiMsrO5c5itUqvOq1g/Wa+l8MhVE",
-	"WusLiMnCD0hNhxSFisQGLFUtzJ17b5xEbfCQCbmwjWwJlUQKwW1T91Ln1aITm5SSnyCmtxZaffYXOrFb",
-	"5bWNnA5YkAta1k78tpdlkWG4Ynw8mUxCRKEp+yC7OndL2Yb0VD3g3wuWb21c6QxjTHUJ5zIHpxRaf/W3",
-	"6fgFHf9+Mf7b5y+nwfOnXz010FoQP5iE9LQg6xAk1aZNBg/Owb7ZjXrNVKnFyjZpOxfL+J+qa2ViKqsu",
-	"wEd9HbQigFClmjz0zVqwNEAsSKjBM8FAgxasKQ20Wi+Rv8To7I+Q9vhgFOGiZnaQAmQeHXyq9zqnH2AS",
-	"C1YyGrOzuw6o6n7gPSPHPyrXNLNFBSRNNA/EohVsmIYDGSNBQUcjZVyHJpvbz/6AtzmeZ9ugtn6ybxOp",
-	"3tkOLg92rBWoSMeh4iK/9bnqGcHumT2uNhKAp9CjrIRzzKbvQfOYT75QcP9+Pfki02L19aQGH9OPAM5M",
-	"8MO2VmiWn8CXjDMDytekvcrG7k3kjJvOV48k2TAqi5yBr4EMEdmICC3inhm4KxmQJ1P7szGDY7o9J/Bo",
-	"HSsNveBVSQipSholjloNNZqQ0GIElY1Jqxh3m1Jn3MJ8JdrgdzMstEKfKFnXBSgnNKaZNpPt3y8+vBn5",
-	"jNuSvF+5jfjrIhoEaUbBxWzkKJ7mTlnqxgEf/9mTN+Ad2GAA3H3Yzw99S9vYTbuuLLoElXQTfr+tDL3A",
-	"iTyStRStqgMBuI3WNoTQeY9r7V+8kQhNSh+c1lYPdgw1ZIfumAROZHLvDURtAbbDAau3TEVvYQX9kTC5",
-	"axMrYPxOtncBiXKSlel2jWIRsmCp4FB37hdWv1TfeMAzqOdtdBxCtdzJ8URRmz26W76hnK6AqQ+gUN0b",
-	"g0BDTRLqZrEZHyNEw01GhGWm+LsybOyaIFBsqQ0fcNJOZryKr/MqyUgfKRQDLoRQUuU0w5FEDorKhsbW",
-	"s5rZYCH2GIKJzvh4bIcKR2fOpGFiUstiLlS7+8KEVKiRZMUUpOdRwOUz0Y4Zr6VJnZG15Ve4Zj1x04dW",
-	"YUykwz36i5MZdJhn9EB6M+l2vVyVpw/1+XgvxQfOJlqvO/zrkSwV9OM4G9ycLO8taPGeky/lz2/ir3g9",
-	"UqaYL+3EEHMuUjP/CfkBHpZOc2IZVMU7tcIcVNgg83epeZdUIsOLC+5+c2laJIVfqJNU7WCftqeK78ST",
-	"I9gyeqA+Gxt0RuR3TP0BWPA+RaRy+BzFIO+1Mw0V0vel6pFqKW9iiGxkVEVrHzlyDBTlNbpsZDKRsCu3",
-	"KLSYq1UaKULrSEhJAXnbZNuYVKogIis4oXzr7KeHHWL63jdjhyZb8BtHbnqTnkFOOyYJ4oqPwPhOGlln",
-	"XnXsY5vSAsPWRU4QmWNCMCfXhbKyOkJgqMp2vwIXk19xe9lIc3+oqFv5mV2qm7M3R9Ld/vLr+x8rM7We",
-	"0/8wTMSr+33cyTqcbleMR/k2g9oMBdU3ZHjx6nL8+Nnz8euX70bGGwhlO1gVo/WsGgrfpCuUXK79gbhD",
-	"9YHvoy1V39/HHxxPxhBvyOj+5HYRx4T6SO0IjOLkS/WPg5SndrqtT+dpkMa3V3oO2LVu9WfXKqbflcqO",
-	"pQF5tqkk4AfhZ35vmUuLO71mHi9Zp461U7XiRZqGthIgXFDJ5kWehpMOPegbsrrvowl9HyIsdaAjMrkq",
-	"rCZ3Bs7c0lYnVJuzSOQ2nQzdYiXAP+TgNmCsZEA4g8YHiJw442VMRz+e0VXCteo4IReaBmVgnR36r6h3",
-	"SSIZq2zMR/K8rGQx2GVYvjLj2jp9NCEfzRxpljGaY1rdTZ4oxTgZmpYXdAG9CQxaYQVtZeLhmD40MtHw",
-	"Gd8XDu9wub92NntPSBwgLp3DwTzRCmsLqjGrLvKeoLfFJPM60R8/e+71ze+ZhMlThUyeRNbBN7vmUcNE",
-	"80zl+dPuKEFjqCu2xdrOQwbqs6+Q62CJOJGYnWmSKIcAS/B4Og3I0+nTgDybPh51rbVsBlGbIJYXPXvx",
-	"wik2giKpNnLD3umaylfwotikSJiyBSX0TWuZi01tUn1QAw6YjEkA3jsPiBnedxYf6IoRmfzOyND2Hnw2",
-	"7TwR2/7ScyC2PMscSJ/jCDm7VfOoyKXIwxJWx+KIZSZJwDcPfGfwR4lpVZyoyxx8zxksSK/SOfMjmYXO",
-	"iHWJ8DBm4V4pWOvs7Y/Q9JFHTh5jo0avJaSI4Ay5z4xjTSbkpUPAIMlRsgWVNGsjiNkU905h43ZlfThC",
-	"qjXZ70pTKqfSows6bO3NGgIVW1Oueiyqc7fkG3ofLhzCgIx1zRRsv4MzQl2gENyMwIkjV0H+NBU3GFqG",
-	"QoYZTxOpJBZaePJvJ+RN1ZdVlW1dkXjBdZ9gBr2UyYpjWs2Q8jiYcZMQWGuW7Ks2DgNfGfGou+B0xm1J",
-	"jkkuEbkbXM0Z4vOwmBinLxZosDTujkK9dkDmHsLaKMd/w7NCfWu3Svn1vcmA9sEjhplc/L672RfllTv5",
-	"Uv7c14XStEPdewR6myVuyreCMzJ0KZnacC669AMi8hn3s1B9CSzZAX96On1hYSNC6Cf+P01Nmulmz/FD",
-	"cIEQKtRDnOhdcYnTl2HTVNX012pqwj6ccY+e8E18RntJo9tTVL+wDy2ZvuG9QTdRj505uk/IuVsHu4R8",
-	"gMNYlQ2MF29HltKIxWRo6ixA8pAFg+xzaMUT2BKMsIR2CA1oOhdGwo1qqRLN262PmtkcBQIT0Pp2hXtQ",
-	"IWUBUXQH4v6IEuG/NmV/RAI4hkjQmsf91GyTWrBbwa6w6dq68Y96Cg94Qojbs0slBvVryC1gWgKNMnIG",
-	"/cyOouuavKVvHmdThdU2qyQpOC8esQl5Z87IJC3BLizRtNlIll6b/LdzZA74N8q3UDHq5midWwIxDxhc",
-	"PJ92aFPzj88F8JS/T7DN/Xa8g8iMwQXJwuV5IKmRoVyDZclTvcE3o+PpjdyS3314xMmXK7bdoyo6kVur",
-	"wAkOq22Jj6AtPzpUNm8xx1MfsV+Lq2PoVDhQj23rVqkeuAAFya1HDYrlafoIkMxGR1KremzO0bUqIMAj",
-	"hdj+CSEoyhZjV4xlhvUD2sx5M8wGalQYWH0KUJls2fptplWoOVXhZMYtU91QTdp66vBUnEgo8qt8SAgo",
-	"bgudoCkijLQ1eCljxukCqniofTuGMArhjMUthU1LUSjPchgz2vB4LhAoMHxaM5nJjF+U497j2naqfQ/N",
-	"6r9PsLH33TtehPGo/LvyAdzF6G8ftTG+f2TbHXakh13bF4/DsTfiWmvDWEioL9f3sPruxp86fJT6Qq6p",
-	"JLYBDFRdug5tk9tMhtDeMLO/wov/SI7OMQJkbMW9wHv1Y73wH+oD2m74RTic/743GhdZg1gA8Jr7XnDD",
-	"7XeWBRm59KAVlPCJnSWUOIkjWVWbckl/kOTFc1Tfrbkcx+bHLmvone3M8hBXCwf/PgYRfntvdR48daxk",
-	"w7LNzX2u0MkX/OEeeYVkiP+nhAE9LcuXIBKjjQs3AITFKKZOCHDC8HVTULRgZpS4y0ByiGi/jWRGOprE",
-	"3b3p3RZS16Sn/0VJEH3N+3bj6CqHJdZvkHhYOnlMTNy0RDGJZSkb1WuszBDd5kc3vcdsI5SP3lEh/gZM",
-	"8/uYFt+WYsv8RROYGyL+BkDVB3iix+Ol/ayOanmmSIibmKLNcvOECwOSLAnl2wOUW2t64H7/AcyWUhB8",
-	"D6vlziykw3AxB9hpuxzBLvEd3H9L0+Qbq1F+6+SeihWkEXVGmH7CbDPTTgWj9wR7SJpmNRWDAhSiYmMt",
-	"Xa01jYImEqzJgX4045i/BBD1OHwYEJmliSIJV6KsMBybNNqhwXlFOQaVUsOw6kIYjs7t2DOOONs9cpdH",
-	"djG7GmK63fJm3LTLq1pSkoQTRqO1DbI1+mlLMrTrI7Fgkmgpqklue25hUV3IFZPVlefJNcM0oYQDZudG",
-	"jnbmeeeMxsb1J3gV4NNj09hxazpl+/qEzAFVHYeqlgeQYWeVhp0Fna+ZglY9/bI2bL/KbnZ27/6YX7ri",
-	"O1WWi5NkFp/DoYBnddk8/50waXdPrfZ3c1T11qhV0q5pWNqZuVu2/Wxv4t2an7Zn/FdxQwBq39B1PRW1",
-	"murp47vkFz95/nxPfvFDZvjWevV2waXgsu/Pxy9LxmeOGrqVO+QZ7GBHD5TyW0c5r7eJ+O2z3nvseuWr",
-	"vrggqYhoWsLLA1S8TQ4LN/SKkbxA/NQiT027iLOTE3hrLaQ6+/P0z1Nw6Zil+QHR3SYQDfhI8ODYi1ni",
-	"R7ZpGFHKEK27BEd1ELs2dKvZgDOaxafx8xQHx61EMarlf1doUAbbrT1OBUYTVIzAJiRUws4psLTtJrQR",
-	"MF5QzbYMYom+DLlIne86ROK50gBpZPH/XSx7d+oOmP3Xz1//fwAAAP//",
+	"Djn829/+9rfxu3fjH37wf7k7Y81lIZiU3Zhl0Dw2H4/xXIF9XKatEDu3V6uCaKNQR5F41G3WQMTVa6FI",
+	"sEuG4EfDNBtnkNGEXKAZTVK2VEQrLtouMQHQ+IyE+rgJzpmE9b0JZxz4CAnrWxSS8SkZloTqCU33vglZ",
+	"LjaZknDf0WeDAfMrlqnWdSg91U+eP6uFacfeUFcfcvSWMPzKcmOJlus465wpZwlWuSiBdmFOUrFaYTZF",
+	"znz1DD6+8srcvyMIdIhP2vHuLtMrZ107OUfEzG/0OblFNfvm6fTxjlC6jxWUfgHj6LnRv1GCxILQhabj",
+	"xJ+jsj/ojbKxEYyp0r9CMpR0w/SFC+HfI8z3iJmCmwMJMzFzi5r0Y9bAhdsWgmGZ8GuaJvHcxAEDErJb",
+	"DFHNF9vQFCPMS84bwDpDKxjmepdNRp31eRrlANPo9N9Ljwg6TSiRa5ErbdKOYPzSWWoy/zwRsXriW890",
+	"twYROWN87nQ633VwoDYziOuILE+6k3q7ldHScd3TXe1bb/d3P5n1tu+HiQqZAzSOAHLJGIlFJE/g93Ky",
+	"wXgnHC2YgUkVsGpcBuS+NgbRoDhtlwtImZ6jg3vObiPGYjDeaaFVL2UKOAfBYFHEK6bcR8xvCk6vaYLq",
+	"l0mLmHOh5sYP63gLmr9m+SbBcHnMeFKmZi5FwfHnivrRnXBNo+08Z/o6RybTi6m1iBsDR4Iv0wRywlSy",
+	"YaLQP2V0mwoaz5UQ85TmQCM5VQyLBdx1ldPFc3R+UV9q+WtxzXI9tskjdZ/R3CznNC3Hgl/kRaan7wvz",
+	"vC5TZdpkSbnY0HTbwQ8/sDxjqhAkEnnOIvD8lvnukchjw4Mw1kl5dftzhrki1peO9FNl+1mXekCilG6y",
+	"KhMtZyY1cKGPrJdjmWaetIV/ysUGBgz/dfwpUSmDIHeoxcX4I+SI5GE5mTWjJoVm/8cwKdqjYryCOuFy",
+	"B8yDgT9DZ2dsxeRd+1JLKY9YWjoaWqlgaaKZ8rrgK1JkZMGWwijpZaIt43HNr+ioJndx0D9AEvOh8SPr",
+	"Vm7/WkL1jl8Pu2LbrqhnryxqstQEZgnIEC9I6GVtw/dkW/dJ2dXaNti3yRKiACRO4n4hlztG5MoXMcFx",
+	"HkEOvj+4WH8SP6EH8T5ccW1jLfeoq4ANZvG8x5Y53MVWZHs1Nm2Cmjn2o9iP+MIPLEq0bPF4I7R9YSgA",
+	"pQu50cZWtBaScXN8Nuk9SykHk3NDY6vFad5psnhhNX4XRD0VbO/m7UrOd/RmjBEg61gJRYaPp1NTvmF4",
+	"GVKjopqjd/kJ4Mku74hmH3Ml5ssklwqJ5Q7XC97GrFsyNAlXkM+x6za49pkh51oVQOdjaH91PaJoOo8E",
+	"mk49qvWDgRUMnTW2SVzPNljRa+Td1Xx7XXoQxnMmVbKxZQjtj+EmGvSDodbwpCngFVKhr94K/0eS2MHO",
+	"6zMshTxwpSEQsmqJoVFHhb1JY9q7nr4Ws/FAmXTc4WLrcoQAQ4K0grRoOZxGgd4DcGtQcAnau6y3KY2R",
+	"G+MOGAYC9Zr6Qj6S4NaY26+DtSXpVpKbtajmVDMgu3xG7Wr9Jg90LpurETh1MHUK9hF+N+PuYP41mq9k",
+	"ayUtHdWoTYN4ij7zpVJOj+CIcDRdj/LEtVkSFbkUHoL6QKUECxwfCMtwuH4L/Je2th8tcHAX6l/3uJN9",
+	"HSDV9O8X1HC3ofe3tcWhCeC1vSCemtMOfclUFG/Qe34XJJMO9JFCxkcZbQewiGRqDgbUNebR9FQI9Htv",
+	"7Gveb8LQ96tB71XGVAqY64T6zLit1h9XcLrSAjicQfLjildmF3BHJRxwn7ZH3hYQuQWQV2xb4pZAJiIG",
+	"KT8HfTIATJxfT9w98dax2J1ok5q7zV6q7iZmY4DOq6KL/hnC9t0yH+aw1++UCeUeaw+pyfhS5FFnab2n",
+	"7jA/FJQJM53vtIH23TtuYBOcAd1GsmOhcl7GzpvX440yEcFG3Aked3SFoXOHkNhlmZeh1izJSSOC1rI0",
+	"PWr4j2wrnYu4TmT1xcMy1o/AgT3eHwicws6SNZUYzzHgaFGR55BRaeCkIEUDfDwl+FLCyTJNVmsF/sOc",
+	"AXKbfERSRiWTZC3S2EjUKkkNv7YDjupYAqGEu/FVW5nzPcrJfHfJ4wl4tg9Qq7ryvAIFoyRNlkyzIksA",
+	"DozRHWXZHZLKSvl3DGA0sHWYyTiSNer2EjUZTluUOZocJ9fNCD53mnsEYENa+URQiyP72GxdMHRz0u78",
+	"un7CuMZ2a/etYog7BfYF3L6NBX7sn17TxDd0EjJO90LSNM6uNtbO6b7hWXHoTNsaiL9YFUETMm1eafnD",
+	"eKxtz4ST8B9DIotoDXYL5WqdiyyJTv4xnJBXm0xBfiDcaZMvh0iW8LkaFzsQtadeE9x593drSw3ry01b",
+	"lTunb0fpWsHpQSt43GcBDd2r/rFpcLAy1swQ9OEZorbh1HTeB82wrap1UFqN0DA1Gp3Q35JevMrhLnqx",
+	"Sdx647RF8w1JY4cmuvuUj4RVquVFCAgEJrZLsjyJWIcqWlOi6vP5SykKS6CyuhAKvwfW4Z1xxR5IueoL",
+	"KljKhWM4tUob9s6ZNeUQ9/QrVTPp++W/MprqU2p+rgpNOBUJV3uLocxrvi95IZjhWh7mRvmDozZ3hHOq",
+	"vxvJAdAZBhM3KGEzkryh5T6SyIF6B6c9fkKfgf5wkM//HYCZD8FfPr5XtcR+tE68mCbpVlspjF3BDxvB",
+	"1TqFUoC9lHlHSGdby9EJQW4dMzHLUrHVhkBZ//FIgkNmQ7cm/7sSnJguqUVUzMjNOonWpJCsVj3ilOOB",
+	"XO2QlTsxp+sw6ZIplfBVxziNqm1xw7HcIt4k3PWdXifshuXeDJ7DOBgGX/BQD3vHnvthbxmy6fvSHvMZ",
+	"QkVuJM3nxQDkOEjZkl7k731q8hkJr9gWgAbljIfOWYejgIQlNz0DNMxIUzHiYmpdy+Gw5YOPJAkdLR9G",
+	"KRcazviwqd7Vv2ktHpMioNYQXRRM6s/ZKLimd6kSbRDJK2DpM14mb05wHEjO6+ue2uGTt7V3OwDKgbCd",
+	"i3wHjHLrSXAptkFVTdIMXJlek4s10d2hIdxP/zkI3diBzPWyD9gczYuMt+nnTy/PiV60xEwL8k7wmG5H",
+	"E3KB6rW1hjeMclk66NxgzC4+3iIFdHMep2uFFlL9sE/3d5+wrSXqDSjIkKWGj7fiUaVnPlGjOzWk2LDN",
+	"gdrJXoyO3dlEKTuqH9HcxG7Efx994vnfqR62PG7HLHvyeHpEqPfeu+gzyIJuWBFc9DFKHlgJUnQniwzf",
+	"vx87snM47Jt3qln8Y514e2U2N7DhYG0gaO9MunWfxUxbwZOIpnOZFivvXa9nuvsTxQ7Dgm04GvcyrjZe",
+	"4aH4BZExLXZj6+FjX4NBiQE4r3eZOgQBPJu7xcoeeKc9W5pI8GPmdl/bKncn0Oi+FMFWHUhtNo1Pt6/Y",
+	"Dn2qApJtDWpPIajTa2OrOvb+c9dtKMux7rTHJqlrnlKp5k+mm/7W5weWR1rbTtmlokp6zOFamqcS3qzO",
+	"EZQfVihrJtXQtkJox3PveuK2uqTDFDGlJ10XyP6hupGvc/F38v8AEGGcpnRDT+B/x08mT8Z/mi7GCZcq",
+	"LyIvtv7h17GVT90a8+8F5Sr5nXaylFwUCjfIW1Bg27lUSldEuTGpE1kaVH7Ttyv/eEq45oVpQManFk1L",
+	"mzOJk1q3SXihWEDGj0mU5FGRgPnPybAsKxVLyKSWXQnJ92dVdNUHz3pIIdmhssSg2iPsqFhG2KisUA9y",
+	"tww+sQEmziB8oy/aOclevLAeFWnQZpTJZmjdpiKDfG2Y4GlddsWiwCqk3U79xiBmlfcc5dnGEwjCLdHE",
+	"IIsoYlIui9TW3shmgon5tQ343yQ8xh4dB8/Mr3eWvKTGOXby/PoVRqJrXNsu9tZB404ecGP32ofSOmsP",
+	"6/cTrcM59soguV/PPaLidlSNq6oWPFIxdGe1UgcL76VTNBSHatJ7dZRuY0Ev41i14fewk8Br6MVK2oiC",
+	"Vw51jE0Oc8ZjaNkB9SPUBisDEyKmZJkKim6CUmhPJ9PpdPrk8bODQpNNZtzapuzZ1M/02iDXf3rW98kX",
+	"vcd88aLXk008oGfTAU4IP4YD+U5GqyHsrb/11QVGocvDoZJQgl9EqGFebFieRAbj/RyBQ/RTnNSCzI1z",
+	"qyOYTSfPaijUu7CEvwxMWsPgbPB/f5uOX3z+chqcPv46nM0mzj9H/+sf2lL78246qLS2BnC2iaMbzRaL",
+	"MQKnmgeg5TNQbk2NCpV24WZnpAs1TAqeKFR3mhq9W9DkbhD2F3juDbBt6njUtWYepvCpPdTps0F3ld5+",
+	"9lVWpHj7ibjEhVLxDV8Kj3jIEr9idpPkjCDJV7XLMmP0SmJyOxmiyRyQMl0qICumKcevrzn4RfP9UDgu",
+	"4EqFh9MAW+oAxxH5Lnyc0TlhVYTAlAoGJsLlAqyQoUE0Chr4kPvXtxcpx7fEw2BzdqTDPjySUZcf55iw",
+	"LT0KvGAepRDXtBzcAyjI3pQjiOrapbuzxPZ1YjgMusjheOVJ24q7rBq1zQchT3Bu+2TUk7BqWrxzsHAB",
+	"IpGmLCoZqO3LpoeDNF3uD6FgopqXFcmGlWihe7Qws8ieB7Tro7dzkKgH7mSpgKM8jgldCCwqNcDGpTE9",
+	"dJFizkj5wXB0ViaEbZI0TQSfceTixDRIQDZeNuqxT9u2TgRFpcT4lSv2ZVDKfRD6M26En/QhPNWF3D4H",
+	"idFMXDnX/5VKAPZ/xxGBfV/yebIF94FxQDcW5aMqiAmz/Jo1W2n1Jy5wV+xNsVSCqHyLzrqgZ9eZ5pfw",
+	"8kIiKr2dd8IsXKJvsKU2ZiwfZ6XWXXaq8GDyO2rfnjZETrOJdgdOZ74Jn1dWsOfGNx0u33/yrgvhQMeX",
+	"jdfXHWc9eqsIH/56iIwkIGG1gwjGYigAwf/CL4ttgHD6+sWvYX1zLFNGNuj6JLx9/5yuDM2MQJfFHzra",
+	"oJyfO4oty+aCM3/po+d8Duh5W09L9VhbmHXcTCbQOgPawdPp2XQamOwC+A0mFwQEMgTM7zQHOZXKYocf",
+	"Kc/g4xHynwz+xkvK48RGLxsBykp6+U0D01MBkCywks0IPsmQd7rQUAiX5Vdh79goM6f8qj2z0/GCSrAE",
+	"JFCV9UxmKeXnNq8aUbnMAjt028iriLxRklzTtGA2/dEFLLhi2/AckMdz8AxDOzHg75O9bgJPN0Scgk8j",
+	"bKKneM+nCamgZ1ymPp0jWJl5ZrKJCbuF5szo0M6LtKc66AE9sjTViehUwkCUyD4GjgEraWQAp8W1+RPq",
+	"U8aWcfa86poVRgV6aeMtmvcwam/naqjdDOE4QpLIMxKy2wzAuwC8ASoGAueXG6n/aeD65oBfptaMm9+P",
+	"HaatWbhaKvyLZtlxTm9sC94GBS9oSrlWOfUzHTeJ3s4R2LKDJHCjH0kDf0kimhn4QcmU/yJ0KDPN4Ew1",
+	"jNO98TlhXN+CChB0dKB+4wqHDrdKZ2tJE1jSirXFzahd2R0NAQwsUAcAIP4Rsl7ZdSKKKmqHIETi2nPv",
+	"+0h1s6P67yEZGrSA8IwnKhchOSHh2TIVIg+JLJbL5HbkPTsXrejQzm+t4gDzh8DAEjQZQPMMarffx7kg",
+	"c/uviVQi3/aNXewEybhj/XID2g5cqN1ANgGgONg8f1PjOqxlnI9K4QItS24S6U9CR32ig1hR17hKeHxu",
+	"qoa75wRTKtWUdmlRaPWM0ObA8nqn7U6dQ28tvupX2GCW/cM3cOQfcNmeKy4jkdXUmQYARrkDbrLefjgM",
+	"HDbA8I7Z9Grud4/iuKvZUxxzf5qEIjVsBwEWf2CK2wyMXdm6dWeV27lbTWaq6SbVQc4hN9ZPkD9/emlS",
+	"Z42kttrw6Ys/TcfT0/H0FEa19DLqrGZ/qEr0vrtUNrpwen6cuzsSINiCrWk3JYFVSfuk7Xl3t29Xx+pL",
+	"hw23Yu0WEMxqa5blYlsbLVr1b0uuWq9LrRqKM5ohWOySSoU/5SxNDMCpVR289/lnexJd3iFHwHrS8ZqP",
+	"zQ3Isg9b3yBi7RjQZ6wdBAoHClnnFCrIOG6cnodAzvkm50BiNu5PXjDkvC6MYiFNj/ZdV9avNbS0HS8a",
+	"ZPVI9y4gANmBp4BgZbu+vhcm7wM0LoZeEgUbVZtTg87rAMojCxZRW3jUwsubcWzmhciPFmQxKpRFbNXC",
+	"EjF1o3XBrybklRnXFAGbUnjTAxvUN5bGMz40ne7AsYrUG2DPHWgaVHW2HBGqyFOy2OohyyAlul33hC9a",
+	"KpQnL6W2++ZKVMTn4zq/lLLyKAUJxlc1319uUKksVVVPE+FHcGtAI9DPnYoMbuShnc7+aLBqnnhrgy0Y",
+	"XdNXPR6UQULBDflaLrNgsmxImIO1v786ckcgcUfZ3qvad42WUOmoEHrtCbSAEhjiOU2YSa38OvW4km67",
+	"Kgz/S4DPPRT4TrXvfWF40CZA7NC51ZHmjo7kjVubnoy1AlDsWzm+SWLWAFlwAyqJm/eK3VMSxMLiwlHN",
+	"NCFpjm04Qx98TxP87VxHs2auBsbjZW4PBKBX8uU7FQrdsRgEXcR/qAqVvsAPuymzDyBIg1LbMCD1kB9n",
+	"Nw6RDsVy6e2YB2C0Uox6EKihTTyEHjQR9/WMGG/lzmTOLPmRbX9J1PqSRTlTNWroV49142oSu16pVI7m",
+	"DlRDBGW4wt8Zr68dXn7rCGkazrzvmqNRDnG/ArTuHdz/5TuVoT2sWtfsIjchH3FJkkCwSst1IIdGK7zT",
+	"XhhQO7B3PnVIwwOReHK2Edds/8y/MzTPDv3soynqbyiILUVtLwrWrvV/U0VslzzYH/oF335U5InaXupv",
+	"Gr8doznLLwos3mrGgsu8x7IPcphdzSeTCQTUYerwVRik2o61Utng61dAXsGcS7/zhyRSm6xOL/C3b9/Z",
+	"tq1ncKfeZ4xfvBmDk6vK5RrrDaQqWaQMppZwsswFhNVmfEO5AaYrhZ0MSCETk/En8hXliYRkBp9QnMz4",
+	"jBvtHuDTEmkdagXXD4Un16ehnlEAdoWTYoZg9dBoFh+kGTTG1dbyhLyxnpcZh3a1EdrfxlJwOhox04hW",
+	"H4vITd7FGfkLbDOxJ1BNExsyFRLsDUYYv2apyFhAwi8z7KoyG5yRLzNoRjUbBGQGJ4U/mZZU9h/YlWo2",
+	"+PoVA1s5m/HQdBaDDl/2kYnTdGxkThL7Q5VR4rDszmK656ZJxIyEwCs/uMhotGbjx5MptnZQYN+6dDcI",
+	"Btcsl6baa3KKT0LqbZYMzgZPJtPJE2igpNZA0idrwIn6HQAcETEBb00i+Jt4cDZ4zZSBkoLrCkIL3nw8",
+	"nZZFjQYrMgOoWf3qyb+Zhid4Y/fJM/MFuAXe4Fyk9Sq9bWlyzSa1+zk4++1zMJDFZkPz7eBs8Da5Zlw/",
+	"nuViYQp7JOQ/2HXJwWc9wEnOaLx1V17/9OPplNyskxTVPdsfmUYRy1TZrdFg7OpzkWXj1gWV7Jw8mz4x",
+	"74PvF1xCsWl0Cil8UEq3rFJA7KuTEtzDOYSPjMaJXtf3OQf9+S2YgM+mT7qGKeeFnYZ2HlO5nv3ndH16",
+	"Eq2pOqkcXuisNB7Zdg7rxRvyck0VeVm9EBhnn977YYg/nxEtK8KAXKJReqmN31fXeinYiJcLFRi4l4pv",
+	"OU54dqsY15dNTsjPpokMOATRPZlRiW5ciONbwHfrlASW9MntEBXRHILgQG5lJwGSxFDlmMQhdgfmtrtW",
+	"1W1g/CYOTS8taGsPmaLIpCHg4elsZFoQgnkaViEi1G/CSEgVGk1I8+LSWRrMOPpH89JzZBLRC35lvaih",
+	"puQz8tsP73969Tk0IGhhtBZJxOQZ+e0z8uNL00hGTwTb4Z05F6503mqJkqTgEHa8tFi8DJ/FpSyYumGM",
+	"zzj8To6w4tJ4eM3OXl6+IpHYbFDuhGfEdi8nHz6+f/nq8vLNT6/DAJWgGa96m19++vjq4t38x1evPly8",
+	"ffMvr0IyPH1GJFlsLRTK6BwHR5lGMEEZ+qRr0lBJWvXRmXHIXGea0GpO/wpmaEnTlCxodKWJhnIIFVcl",
+	"v+TC9ng022Vwi2Z8TSVZMAj1cwBYpxz7DaHQK0/5ny/f/1RKvnMieMQI5VtEP6oPMqQzfsVYNgbWi0VE",
+	"sMN2g6GRUSKJZpfQy7nadmhri3E1bjzqcBRbmCw24kSi1mNq6jCkUuubdUZKuRwGpom0po/KTY+/nfE6",
+	"3el94oKPq4tPubwxhn5JXZoLYzNd22yTLiEBXrNsms64SYEBmY0iQUhWUvNv088h7Fj3nPGi4WJRsteZ",
+	"OxrzmmG9dNvEGKqwbVn38PfS3Q12QRl/ef60bKMpQasuhxn8laWpCEqt1YK3nGF/IK1Tm4S7wUZEVycs",
+	"WguMw/cRJPXVfDQp2l/r1mrlMn0YadbYUlDz2a06gZtnyKI+WiPTBskJkcjqg70EWtbXyKKTwaAysCDR",
+	"SMcNPkh5POMdXMfyJZJqqbiTD9aiRaWfzKs6OWUCQz3bEXG7i4kl3h9JhpeXr8BFhUIEjqIhYDrMfVdO",
+	"oYofvn71iWihXf2tsoCov1TtX8eWDse/+uzTECQ1hgJ/P7gDVYk/2bMLlduDSrpNqEii/Pk71dpsrF1P",
+	"2Jd+olf7FIm8lwqlnz496OnHBz395KCnnx709J8Pefr0oJk8fnHA088O2pNnB+3Js4P2xOmH0luBLlVm",
+	"FBQgKyEFxREWVncu8xUq1blWzthp7NT027BRA3lm3EJV+iLIQLciMZG+e2ngF+17xoFQBnTiZLlkuUmC",
+	"T5R0ijUDoxY48CdO8/wZN+NweK2rlT5hqWTwtVFg8tCx8VLZFBdhVkDzKiQ7I4BKWYdcQbcGdHgPSgWn",
+	"A/UX8VMh+xH+hYq3ealSyicEqjorgEnOWCxN7WhZIlbvagnau56PZUQ+VeJtItWvcf7K6bT8YNK11sa+",
+	"Q/y4QVstEKHqQwYIwYiKP2iV6ISYHM7t7nWf9Ax3ejNdEjHoO85dM7jv1U1b1do9e6/ZJ1Orp+2rgJh6",
+	"l4DUrDVRqEhswCek1WZHwhp3bBsbaEIubJ9qQiWRQnD931r/Ya2kYg9i8hNEz9dCG6r+kkJ2q7xeCKfB",
+	"HWRdl1VKv+1VDsgwXDE+nkwmIYJMlW3OXeu2ZdZCIrge8O8Fy7c2gnuG0dy6LumKYQd0QH/1t+n4BR3/",
+	"fjH+9fOX0+D5068etAGt8j7YbfF0GOy4M9WmmfvwkLrCN5Ndr5kq7UXZJm3nWhlPb3WtTPRy1YXnqq+D",
+	"Zr+IRKzJQ9+sBUstnwlIGXY3YOCa0sB+9BL5S8yD+BESjB+MIlxQ3A5SgBy/b8sTf4BJLFjJaMzO7jqg",
+	"qrnJHtViLNc0s+U7JE00D3TFMg5kzHEFDcuUcdIbxcPP/oC3OTEe23+6LRzf2QZNO3kXWhtnaAzUJrVT",
+	"XjRiZRavzcBQAFgJkWutuSRGnleK0aiLz2EaSst2qmJXD8m1KiyiDgrFzXlwRnUvktbzr7SxllA3+p3Y",
+	"JdnxzZMvFGJMX0++yLRYfT2pYVT1o32rStumMc0aN/hSt7ak1omccdPT75EkG0ZlkTNwaJIhQooRrZCS",
+	"ZwbITwbkydT+bJTqmG7PCTxaR4HEUFtVd0aqummJo1ZDjSYktEBkZcvlKpGmfUln3F6IRJEhddO4liKv",
+	"qf84TU5oTDPF8vLvFx/ejLrU3jruWfuGw93KKMSxzNXC09ypRrjJBo//7ElO8g5sgEbuPuyD3+k2QNyu",
+	"C45xByXdqoJvqz5c4EQeyZZJgUkkjhWx6x7XGlt5w52alD44Tfse7Bhq8DHdgU+cyOQoto7ZDqcNh2Uq",
+	"egsraz5hctcmVi0/OtneBdjBkpU5vY2KNLJgqeAAbuGX079U33jAM6gnh3UcQrXcyfFEUZs9ulu+oZyu",
+	"gKkPAA3DG+hEb5Cs+UhsIANSbkzalWWm+LsyN8W1vqCiW9t8EAmazHiVxMOrTEZ9pKDLLIRQUuU0w5FE",
+	"DjrahsY2fJPZjATsngYTnfHx2A4Vjs6cScPEpJbFXKh2X5kJqfBwyYopyAGmgDhqQqozXsvFPCNry69w",
+	"zXripsO2wsBrRwzmFyf98LDwy4H0ZnJ6e8VDTh/q8/Feig+cTbSeL/jXI1naJsfxaLqJn95b0OI9J1/K",
+	"n9/EX/F6pEwxX26bIeZcpGb+E/IDPCydtusyqCoEa9V/qLBBecFS8y6pRIYXF2KK5tK0SAq/UCep2sE+",
+	"bU8V34knRzDj9EB9NjboTPvZMfUHYMH7FJHK13UUX0SvnWmokL4vVY9US3kTQ/g0oypa+8iRYzQ6r9Fl",
+	"I12ShF0JjKFFk65y1RG/S0LeG8jbJtvGzHUFaR+CE8q3zn562CHmCH8zdmhSkr9xeLg36Rl4xmOSIK74",
+	"CIzvpJHa6lXHPrYpLTBsXeQE4X8mBBP/Xbw8qyMEhqpsXz/wrvkVt5eNWpqHCu2Xn9mlujl7cyTd7S9/",
+	"e/9jZabWC4cehol4db+PO1mH08eP8SjfZlAApqDEjwwvXl2OHz97Pn798t3IOEKhNhBL77SeVYP6nHTl",
+	"q5RrfyDuUH3g+2hL1ff38QfHkzHEGzK6P7ldxDGhPlI7AqM4+VL94yDlqZ3T79N5GqTx7ZWeA3atW/3Z",
+	"tYrpd6WyY2lAnm0qCfhB+JnfW+bS4k6vmcdL1qlj7VSteJGmoS03qpIHJh160Ddkdd9HE/o+RFjqQEdk",
+	"clVEUe6MGbr1806UOmeRyG3OKrrFytYlkOjfwMqTAeEMWrogPOuMl+Es/XhGVwnXquOEXGgalIF1dui/",
+	"ot4liWSssjEfyfOyXM4AJGKN3Ixr6/TRhHw0c6RZxmiOubs3eaIU42RomvnQBXRdMZCoFX6eSQXAHMWR",
+	"SQSY8X2ZAB0u99fOZu+JqAGOrnM4GP6qAP2g5BtcvF1xMAt86HWiP3723Oub3zMJkwwP6YKJrCP8ds2j",
+	"Brzomcrzp91RgsZQV2yLBeSHDNRnXyHNwxJxIjEF3GRqDwH75PF0GpCn06cBeTZ93Bl7LNvZ1CaINYzP",
+	"XrxwKhqhErMND7N3uqa8HrwoNvMapmyRT33TWuZiU5tUH2iSAyZjqgz2zgNihvedxQe6YkQmvzMytF1V",
+	"n007T8Q29vUciK0BNQfS5zhCzm7VPCpyKfKwxO6yYIWZyY/wzQPfGfxRYloVJ+oyB99zBgvSq3TO/Ehm",
+	"oTNiXSI8jFm4VwpWvZk7IzR95JGTLN0oBG4JKSI4Q+4z45gRCcUvEDBIcpRsQSXN2jCFto6mU9i4/aYf",
+	"jpDsV3a5FartrcUg6/Apj6SBl9Nbe7OGQMXWJIsei+rcLfmG3ocLhzCgLEYzBdtU5YxQF40INyNw4shV",
+	"kB/SZCFUA9VSM54mUpnMX08y8YS8qTpOq7JhNRIvuO4TLNORMllxzCgaUh4HM25yIWtt4H2QBmHgwyoY",
+	"dVe1z7it+zPJJSJ3g6s5QxAwFhPj9MUqMJbG3VGo1w6S5UNYG+X4b3hWqG/tVim/vjcP0j54xDCTCxJ6",
+	"N/uivHInX8qf+7pQmnaoe49Ab7PETflWcEaGLiVTG85Fl35ARD7jfhaqL4ElO+BPT6cvLDZNuBR5xP6n",
+	"KXzFLkYFxw/BBUI8Yg9xonfFJU5fhk1TVdNfq6kJ+5oZePSEb+Iz2ksa3Z6i+oV9aMn0De8Nuol67MzR",
+	"fULO3TrYJeRDNUfoB2C8eDuylEYsJkNTzAWShywYJN5Dv6/A1nmFJX5MaDozcGEk3KiWKtG83fqomc1R",
+	"IDABrW9X4CoVHB8QRXcg7o8oEf5rU/ZHJIBjiAStedxPzTapBbsV7AoAs60b/6in8IAnhOBgu1RiUL+G",
+	"3KIyJtCNJ2fQNPEouq7JW/rmcTZVWG2zSpKC8+IRm5B35oxM0hLswhJNm41k6bXJfztH5oB/o3wLZelu",
+	"jta5JRDzgAHf9GmHtirh+FwAT/n7BNvcb8c7iMwYXJAsXJ4HkhoZYm49RDK5uBkdT2/klvzuwyNOvlyx",
+	"7R5V0YncWgVOYIljS3wEbfnRobJ561ie+oj9WlwdQ6fCgXpsW7dK9cC1N0huPcpvLE/TR4BkNjqSWtVj",
+	"c46uVQEBHinE9k+Ic1P2MbxiLDOsHyCtzpthNlCjwsDqUwD9ZrExbjOtQs2pCiczbpnqhmrS1lOHp+JE",
+	"Qn1j5UPCrgW2xguqZ2GkrQFlGjNOF1DARO3bMYRRoN62pbBpKQqVaQ5jRhsezwUCBYZPayYzmfGLctx7",
+	"XNtOte+hWf33CTb2vnvHizAelX9XPoC7GP3tozbG949su8OO9LBr++JxOPZGXGttGGso9eX6Hlbf3fhT",
+	"h49SX8g1lcR2mYKCU9ehbXKbyRB6qGb2V3jxH8nROUaAjK24F92zfqwX/kN9QNsNvwiH89/3RuMiazgu",
+	"gJB13wtuuP3OsiAjlx5SL8FP7Cy4xEkcyaralEv6gyQvnqP6bs3lODY/dllD72z7p4e4Wjj49zGI8Nt7",
+	"q/PgqWMlG5a9tO5zhU6+4A/3yCskQ/yPEgZZuSxfgkiMNi7cABAWo5g6IQAjxNdNQdGCmVHiLgPJIaL9",
+	"NpIZ6WgSd/emd1tIXZOe/hclQfQ179uNo6sclli/QeJh6eQxMXHTd8kklqVsVK+xMkN0mx/d9B6zjVA+",
+	"ekeF+Bswze9jWnxbii3zF01gbojQI9API8ATPR4v7Wd1VMszRULcxBRtlpsnXBiQZEko3x6g3FrTA/f7",
+	"D2C2lILge1gtd2YhHYaLOcBO2+UIdonv4P5bmibfWI3yWyf3VKwgjagzwvQTZpuZnk0YvSfYqNZ0xKoY",
+	"FAAwFRtr6WqtaRQ04aZNDvSjGcf8JeiDgcOHAZFZmiiScCXKCsOxSaMdGjBplGNQKTUMq1an4ejcjj3j",
+	"CObfI3d5ZBezq+uu25Jzxk1PzqrvLUk4YTRa2yBbo2m/JEO7PhILJomWoprktucWe9mFXDFZXXmeXDNM",
+	"E0o4AANv5GhnnnfOaGxcf4JXAT49No0dt6ZTtq9PKNgJOLgplYadBZ2vmYJ+YP2yNmxT3G52du8mvF+6",
+	"4jtVlouTZBafw6GAZ3XZPP+dCHF3T632t4xV9f7LVdKu6Yrcmblb9hZub+LdOiy3Z/xXcUOgn4eh63oq",
+	"ajXV08d3yS9+8vz5nvzih8zwrTUE74JLwWXfn49flozPHLVYIju15BnsYEcPlPJbb6VQ70Xz22e999ha",
+	"z1d9cUFSEdG07GEB/Shscli4oVeM5AWCNBd5anrSnJ2cwFtrIdXZn6d/noJLxyzN33XB7TTTwKgFD469",
+	"mCVIbZuGEaANWwL4YDgNUqszmsWn8fMUB8KuRDGq5X9XaFAG1q49TgVGE1SMwCYkVMLOKbC0PW20ETBe",
+	"UM22DGKJvgy5SJ3vOkTiudIAaWSbjLgNM9ypOx0zvn7++v8DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -206,7 +206,7 @@ func TestKeyReportsUsage(t *testing.T) {
 func TestModelsListsOnlyRoutableModels(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	resp, err := e.sdk.ListModelsWithResponse(context.Background())
+	resp, err := e.sdk.ListModelsWithResponse(context.Background(), nil)
 	require.NoError(t, err)
 	require.Equal(t, 200, resp.StatusCode())
 	var ids []string

@@ -202,3 +202,59 @@ func TestBYOKBaseURLDeclaresItsOwnDataPolicy(t *testing.T) {
 	require.Equal(t, 400, status)
 	require.Equal(t, "/data_policy", doc["error"].(map[string]any)["metadata"].(map[string]any)["field"])
 }
+
+// TestZDREndpointsListWhatTheCallerMayUse: GET /v1/endpoints/zdr in
+// OpenRouter's shape, only ZDR endpoints, filtered by the caller's
+// guardrails and by what its credentials make ZDR; /v1/models?zdr=true.
+func TestZDREndpointsListWhatTheCallerMayUse(t *testing.T) {
+	t.Parallel()
+	e, _, _ := zdrEnv(t, false)
+	list := func(key string) map[string]gjson.Result {
+		status, _, raw := send(t, e.srv.URL, "GET", "/api/v1/endpoints/zdr", key, "")
+		require.Equal(t, 200, status, "%s", raw)
+		out := map[string]gjson.Result{}
+		for _, ep := range gjson.GetBytes(raw, "data").Array() {
+			out[ep.Get("model_id").String()+"@"+ep.Get("tag").String()] = ep
+		}
+		return out
+	}
+	all := list(e.key)
+	require.Contains(t, all, "test/duo@steady")
+	require.Contains(t, all, "mock/echo@mock")
+	require.NotContains(t, all, "test/duo@flaky", "not ZDR")
+	require.NotContains(t, all, "test/leaky@flaky")
+	require.NotContains(t, all, "test/unreachable@nocred", "no credential: not usable")
+	ep := all["test/duo@steady"]
+	for _, field := range []string{"name", "model_id", "model_name", "provider_name", "tag", "context_length", "pricing.prompt",
+		"pricing.completion", "quantization", "status", "supported_parameters", "uptime_last_30m"} {
+		require.True(t, ep.Get(field).Exists(), "field %s in %s", field, ep.Raw)
+	}
+	require.Equal(t, "Steady | test/duo", ep.Get("name").String())
+
+	// A guardrail's lists apply.
+	id, key := e.newKey(`{"name":"governed"}`)
+	e.assign("keys", id, e.guardrail(`{"name":"tests only","allowed_models":["test/*"],"ignored_providers":["tri-b"]}`))
+	governed := list(key)
+	require.Contains(t, governed, "test/duo@steady")
+	require.NotContains(t, governed, "mock/echo@mock")
+	require.NotContains(t, governed, "test/trio@tri-b")
+	require.Contains(t, governed, "test/trio@tri-a")
+
+	// models?zdr=true: models with a ZDR endpoint only.
+	status, _, raw := send(t, e.srv.URL, "GET", "/v1/models?zdr=true", e.key, "")
+	require.Equal(t, 200, status, "%s", raw)
+	ids := map[string]bool{}
+	for _, m := range gjson.GetBytes(raw, "data.#.id").Array() {
+		ids[m.String()] = true
+	}
+	require.True(t, ids["test/duo"])
+	require.False(t, ids["test/leaky"], "its only endpoint is not ZDR")
+	_, _, raw = send(t, e.srv.URL, "GET", "/v1/models", e.key, "")
+	require.Contains(t, string(raw), `"test/leaky"`)
+
+	// A credential sending steady's traffic elsewhere, undeclared, takes it off the list.
+	status, doc := call(t, e.srv.URL, "POST", "/v1/workspaces/"+e.ws+"/credentials", e.key,
+		`{"provider":"steady","api_key":"sk-own","base_url":"`+e.upstream["steady"].URL+`/v1"}`)
+	require.Equal(t, 201, status, "%v", doc)
+	require.NotContains(t, list(e.key), "test/duo@steady")
+}

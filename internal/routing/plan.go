@@ -229,7 +229,8 @@ type Offer struct {
 // Routable lists the models of the catalog that have at least one endpoint
 // the workspace holds a credential for and Perpetuo has an adapter for,
 // each with its cheapest such endpoint.
-func (p *Planner) Routable(ctx context.Context, workspaceID string) ([]Offer, error) {
+// With zdrOnly, only zero-data-retention endpoints count.
+func (p *Planner) Routable(ctx context.Context, workspaceID string, zdrOnly bool) ([]Offer, error) {
 	creds, err := p.Credentials.For(ctx, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("workspace credentials: %w", err)
@@ -238,6 +239,9 @@ func (p *Planner) Routable(ctx context.Context, workspaceID string) ([]Offer, er
 	for _, m := range p.Catalog.Models() {
 		var excluded []Exclusion
 		cands := p.usable(creds, m, &excluded)
+		if zdrOnly {
+			cands = slices.DeleteFunc(cands, func(c Candidate) bool { return !c.DataPolicy().ZDR })
+		}
 		if len(cands) == 0 {
 			continue
 		}
@@ -250,10 +254,36 @@ func (p *Planner) Routable(ctx context.Context, workspaceID string) ([]Offer, er
 // EndpointReport is one catalog endpoint of a model as a workspace sees
 // it: whether it can route there, and the endpoint's live health.
 type EndpointReport struct {
+	Model    *catalog.Model
 	Endpoint *catalog.Endpoint
 	Provider *catalog.Provider
 	Routable bool
 	Health   Window
+}
+
+// ZDREndpoints reports every zero-data-retention endpoint the workspace
+// can route to (under the data policy its credential gives it) that allow
+// admits, model by model in catalog order.
+func (p *Planner) ZDREndpoints(ctx context.Context, workspaceID string, allow func(*Candidate) bool) ([]EndpointReport, error) {
+	creds, err := p.Credentials.For(ctx, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("workspace credentials: %w", err)
+	}
+	var out []EndpointReport
+	for _, m := range p.Catalog.Models() {
+		var excluded []Exclusion
+		for _, c := range p.usable(creds, m, &excluded) {
+			if !c.DataPolicy().ZDR || !allow(&c) {
+				continue
+			}
+			r := EndpointReport{Model: m, Endpoint: c.Endpoint, Provider: c.Provider, Routable: true}
+			if p.Health != nil {
+				r.Health = p.Health.Report(c.Provider.Slug, m.ID)
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // Endpoints reports every catalog endpoint of model (a variant suffix
@@ -277,7 +307,7 @@ func (p *Planner) Endpoints(ctx context.Context, workspaceID, model string) (*ca
 	for i := range m.Endpoints {
 		e := &m.Endpoints[i]
 		prov, _ := p.Catalog.Provider(e.Provider)
-		out[i] = EndpointReport{Endpoint: e, Provider: prov, Routable: usable[e.Provider]}
+		out[i] = EndpointReport{Model: m, Endpoint: e, Provider: prov, Routable: usable[e.Provider]}
 		if p.Health != nil {
 			out[i].Health = p.Health.Report(e.Provider, m.ID)
 		}

@@ -119,7 +119,7 @@ func TestPlanExplainsEmptyPlans(t *testing.T) {
 
 func TestRoutable(t *testing.T) {
 	t.Parallel()
-	ms, err := planner(t, "private").Routable(context.Background(), "ws")
+	ms, err := planner(t, "private").Routable(context.Background(), "ws", false)
 	require.NoError(t, err)
 	require.Len(t, ms, 1)
 	require.Equal(t, "a/m", ms[0].Model.ID)

@@ -11,9 +11,9 @@ import (
 
 // ListModels implements api.StrictServerInterface: the models the caller's
 // workspace can route to, in OpenRouter's shape.
-func (s *Server) ListModels(ctx context.Context, _ api.ListModelsRequestObject) (api.ListModelsResponseObject, error) {
+func (s *Server) ListModels(ctx context.Context, req api.ListModelsRequestObject) (api.ListModelsResponseObject, error) {
 	k := callerKey(ctx)
-	ms, err := s.models.Routable(ctx, k.WorkspaceID)
+	ms, err := s.models.Routable(ctx, k.WorkspaceID, deref(req.Params.Zdr))
 	if err != nil {
 		return nil, err
 	}
@@ -40,25 +40,55 @@ func (s *Server) ListModelEndpoints(ctx context.Context, req api.ListModelEndpoi
 	d.Architecture = architectureOf(m)
 	d.Endpoints = make([]api.ModelEndpoint, len(eps))
 	for i, r := range eps {
-		e, h := r.Endpoint, r.Health
-		me := api.ModelEndpoint{
-			Name: r.Provider.Name + " | " + m.ID, ModelId: m.ID, ModelName: m.Name, ContextLength: e.ContextLength,
-			Pricing: api.Pricing{Prompt: e.Pricing.Prompt.String(), Completion: e.Pricing.Completion.String(),
-				Request: ptrTo(e.Pricing.Request.String())},
-			ProviderName: r.Provider.Name, Tag: r.Provider.Slug, Quantization: cmp.Or(e.Quantization, "unknown"),
-			SupportedParameters: e.SupportedParameters, Status: h.Status, Routable: r.Routable,
-			UptimeLast5m: h.Uptime5m, UptimeLast30m: h.Uptime30m, UptimeLast1d: h.Uptime1d,
-			LatencyLast30m: percentiles(h.Latency30m), ThroughputLast30m: percentiles(h.Throughput30m),
-		}
-		if me.SupportedParameters == nil {
-			me.SupportedParameters = []string{}
-		}
-		if e.MaxCompletionTokens > 0 {
-			me.MaxCompletionTokens = ptrTo(e.MaxCompletionTokens)
-		}
-		d.Endpoints[i] = me
+		d.Endpoints[i] = endpointOf(r)
 	}
 	return api.ListModelEndpoints200JSONResponse(out), nil
+}
+
+// ListZdrEndpoints implements api.StrictServerInterface: the ZDR endpoints
+// the caller may use, its guardrails' model and provider lists applied.
+func (s *Server) ListZdrEndpoints(ctx context.Context, _ api.ListZdrEndpointsRequestObject) (api.ListZdrEndpointsResponseObject, error) {
+	k := callerKey(ctx)
+	pol, err := s.policies.For(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	filter := pol.Filter()
+	eps, err := s.models.ZDREndpoints(ctx, k.WorkspaceID, func(c *routing.Candidate) bool {
+		if _, ok := pol.ModelAllowed(c.Model.ID); !ok {
+			return false
+		}
+		return filter == nil || filter.Exclude(c) == ""
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := api.EndpointList{Data: make([]api.ModelEndpoint, len(eps))}
+	for i, r := range eps {
+		out.Data[i] = endpointOf(r)
+	}
+	return api.ListZdrEndpoints200JSONResponse(out), nil
+}
+
+// endpointOf is an endpoint in OpenRouter's shape, with its live health.
+func endpointOf(r routing.EndpointReport) api.ModelEndpoint {
+	m, e, h := r.Model, r.Endpoint, r.Health
+	me := api.ModelEndpoint{
+		Name: r.Provider.Name + " | " + m.ID, ModelId: m.ID, ModelName: m.Name, ContextLength: e.ContextLength,
+		Pricing: api.Pricing{Prompt: e.Pricing.Prompt.String(), Completion: e.Pricing.Completion.String(),
+			Request: ptrTo(e.Pricing.Request.String())},
+		ProviderName: r.Provider.Name, Tag: r.Provider.Slug, Quantization: cmp.Or(e.Quantization, "unknown"),
+		SupportedParameters: e.SupportedParameters, Status: h.Status, Routable: r.Routable,
+		UptimeLast5m: h.Uptime5m, UptimeLast30m: h.Uptime30m, UptimeLast1d: h.Uptime1d,
+		LatencyLast30m: percentiles(h.Latency30m), ThroughputLast30m: percentiles(h.Throughput30m),
+	}
+	if me.SupportedParameters == nil {
+		me.SupportedParameters = []string{}
+	}
+	if e.MaxCompletionTokens > 0 {
+		me.MaxCompletionTokens = ptrTo(e.MaxCompletionTokens)
+	}
+	return me
 }
 
 func percentiles(p *routing.Percentiles) *api.PercentileStats {

@@ -54,8 +54,9 @@ type Generations interface {
 // Models lists the models a workspace can route to, and a model's
 // endpoints with their health.
 type Models interface {
-	Routable(ctx context.Context, workspaceID string) ([]routing.Offer, error)
+	Routable(ctx context.Context, workspaceID string, zdrOnly bool) ([]routing.Offer, error)
 	Endpoints(ctx context.Context, workspaceID, model string) (*catalog.Model, []routing.EndpointReport, error)
+	ZDREndpoints(ctx context.Context, workspaceID string, allow func(*routing.Candidate) bool) ([]routing.EndpointReport, error)
 }
 
 // ErrDraining is what Ready returns while the server shuts down.

@@ -901,6 +901,11 @@ type DeclaredDataPolicy struct {
 	Zdr *bool `json:"zdr,omitempty"`
 }
 
+// EndpointList defines model for EndpointList.
+type EndpointList struct {
+	Data []ModelEndpoint `json:"data"`
+}
+
 // ErrorBody defines model for ErrorBody.
 type ErrorBody struct {
 	// Code The HTTP status.
@@ -1257,8 +1262,8 @@ type ModelEndpoint struct {
 	ContextLength int `json:"context_length"`
 
 	// LatencyLast30m Milliseconds to first token (streams), as OpenRouter reports it.
-	LatencyLast30m      *PercentileStats `json:"latency_last_30m,omitempty"`
-	MaxCompletionTokens *int             `json:"max_completion_tokens,omitempty"`
+	LatencyLast30m      *PercentileStats `json:"latency_last_30m"`
+	MaxCompletionTokens *int             `json:"max_completion_tokens"`
 	ModelId             string           `json:"model_id"`
 	ModelName           string           `json:"model_name"`
 
@@ -1281,12 +1286,12 @@ type ModelEndpoint struct {
 	Tag string `json:"tag"`
 
 	// ThroughputLast30m Output tokens per second; p99 is the slowest tail.
-	ThroughputLast30m *PercentileStats `json:"throughput_last_30m,omitempty"`
-	UptimeLast1d      *float64         `json:"uptime_last_1d,omitempty"`
-	UptimeLast30m     *float64         `json:"uptime_last_30m,omitempty"`
+	ThroughputLast30m *PercentileStats `json:"throughput_last_30m"`
+	UptimeLast1d      *float64         `json:"uptime_last_1d"`
+	UptimeLast30m     *float64         `json:"uptime_last_30m"`
 
 	// UptimeLast5m Percent of successful attempts; null without attempts in the window.
-	UptimeLast5m *float64 `json:"uptime_last_5m,omitempty"`
+	UptimeLast5m *float64 `json:"uptime_last_5m"`
 }
 
 // ModelEndpointsResponse defines model for ModelEndpointsResponse.
@@ -1659,6 +1664,12 @@ type Error = ErrorResponse
 type GetGenerationParams struct {
 	// Id The generation id (`gen-...`), as returned in `id` and `X-Generation-Id`.
 	Id string `form:"id" json:"id"`
+}
+
+// ListModelsParams defines parameters for ListModels.
+type ListModelsParams struct {
+	// Zdr `true`: only models with a zero-data-retention endpoint the workspace can use (the pricing shown is that endpoint's).
+	Zdr *bool `form:"zdr,omitempty" json:"zdr,omitempty"`
 }
 
 // ListGenerationsParams defines parameters for ListGenerations.
@@ -2371,6 +2382,17 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/chat/completions (the `CreateChatCompletion` operationId).
 	CreateChatCompletion(ctx context.Context, body CreateChatCompletionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListZdrEndpoints The zero-data-retention endpoints the caller can use
+	//
+	// OpenRouter's `/endpoints/zdr`: every endpoint whose data policy is zero data retention
+	// (the endpoint's own where it differs from its provider's, and a workspace credential's
+	// own when its `base_url` sends traffic elsewhere), filtered to what the caller may use: its
+	// workspace can route there, and the guardrails governing the key allow the model and the
+	// provider. When a request needs ZDR, these are the endpoints that can serve it.
+	//
+	// Corresponds with GET /v1/endpoints/zdr (the `ListZdrEndpoints` operationId).
+	ListZdrEndpoints(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetGeneration Get the stats of one generation
 	//
 	// Tokens, cost, latency, provider and outcome of one generation of the caller's workspace. Available as soon as the response has ended. Never holds prompt or completion text.
@@ -2390,7 +2412,7 @@ type ClientInterface interface {
 	// OpenRouter-shaped model list, filtered to models with at least one endpoint the caller's workspace has credentials for.
 	//
 	// Corresponds with GET /v1/models (the `ListModels` operationId).
-	ListModels(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListModels(ctx context.Context, params *ListModelsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListModelEndpoints A model's endpoints, with their live health
 	//
@@ -2877,6 +2899,27 @@ func (c *Client) CreateChatCompletion(ctx context.Context, body CreateChatComple
 	return c.Client.Do(req)
 }
 
+// ListZdrEndpoints The zero-data-retention endpoints the caller can use
+//
+// OpenRouter's `/endpoints/zdr`: every endpoint whose data policy is zero data retention
+// (the endpoint's own where it differs from its provider's, and a workspace credential's
+// own when its `base_url` sends traffic elsewhere), filtered to what the caller may use: its
+// workspace can route there, and the guardrails governing the key allow the model and the
+// provider. When a request needs ZDR, these are the endpoints that can serve it.
+//
+// Corresponds with GET /v1/endpoints/zdr (the `ListZdrEndpoints` operationId).
+func (c *Client) ListZdrEndpoints(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListZdrEndpointsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetGeneration Get the stats of one generation
 //
 // Tokens, cost, latency, provider and outcome of one generation of the caller's workspace. Available as soon as the response has ended. Never holds prompt or completion text.
@@ -2916,8 +2959,8 @@ func (c *Client) GetCurrentKey(ctx context.Context, reqEditors ...RequestEditorF
 // OpenRouter-shaped model list, filtered to models with at least one endpoint the caller's workspace has credentials for.
 //
 // Corresponds with GET /v1/models (the `ListModels` operationId).
-func (c *Client) ListModels(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListModelsRequest(c.Server)
+func (c *Client) ListModels(ctx context.Context, params *ListModelsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListModelsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3856,6 +3899,33 @@ func NewCreateChatCompletionRequestWithBody(server string, contentType string, b
 	return req, nil
 }
 
+// NewListZdrEndpointsRequest constructs an http.Request for the ListZdrEndpoints method
+func NewListZdrEndpointsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/endpoints/zdr")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetGenerationRequest constructs an http.Request for the GetGeneration method
 func NewGetGenerationRequest(server string, params *GetGenerationParams) (*http.Request, error) {
 	var err error
@@ -3934,7 +4004,7 @@ func NewGetCurrentKeyRequest(server string) (*http.Request, error) {
 }
 
 // NewListModelsRequest constructs an http.Request for the ListModels method
-func NewListModelsRequest(server string) (*http.Request, error) {
+func NewListModelsRequest(server string, params *ListModelsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3950,6 +4020,33 @@ func NewListModelsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Zdr != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "zdr", *params.Zdr, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -5641,6 +5738,19 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/chat/completions (the `CreateChatCompletion` operationId).
 	CreateChatCompletionWithResponse(ctx context.Context, body CreateChatCompletionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateChatCompletionResponse, error)
 
+	// ListZdrEndpointsWithResponse The zero-data-retention endpoints the caller can use
+	//
+	// OpenRouter's `/endpoints/zdr`: every endpoint whose data policy is zero data retention
+	// (the endpoint's own where it differs from its provider's, and a workspace credential's
+	// own when its `base_url` sends traffic elsewhere), filtered to what the caller may use: its
+	// workspace can route there, and the guardrails governing the key allow the model and the
+	// provider. When a request needs ZDR, these are the endpoints that can serve it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/endpoints/zdr (the `ListZdrEndpoints` operationId).
+	ListZdrEndpointsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListZdrEndpointsResponse, error)
+
 	// GetGenerationWithResponse Get the stats of one generation
 	//
 	// Tokens, cost, latency, provider and outcome of one generation of the caller's workspace. Available as soon as the response has ended. Never holds prompt or completion text.
@@ -5666,7 +5776,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/models (the `ListModels` operationId).
-	ListModelsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListModelsResponse, error)
+	ListModelsWithResponse(ctx context.Context, params *ListModelsParams, reqEditors ...RequestEditorFn) (*ListModelsResponse, error)
 
 	// ListModelEndpointsWithResponse A model's endpoints, with their live health
 	//
@@ -6317,6 +6427,61 @@ func (r CreateChatCompletionResponse) ContentType() string {
 	return ""
 }
 
+type ListZdrEndpointsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EndpointList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListZdrEndpointsResponse) GetJSON200() *EndpointList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListZdrEndpointsResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListZdrEndpointsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListZdrEndpointsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListZdrEndpointsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListZdrEndpointsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListZdrEndpointsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetGenerationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6446,6 +6611,8 @@ type ListModelsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *ModelList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Error
 	// JSONDefault the response for an HTTP default `application/json` response
@@ -6455,6 +6622,11 @@ type ListModelsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListModelsResponse) GetJSON200() *ModelList {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListModelsResponse) GetJSON400() *Error {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -8126,6 +8298,25 @@ func (c *ClientWithResponses) CreateChatCompletionWithResponse(ctx context.Conte
 	return ParseCreateChatCompletionResponse(rsp)
 }
 
+// ListZdrEndpointsWithResponse The zero-data-retention endpoints the caller can use
+//
+// OpenRouter's `/endpoints/zdr`: every endpoint whose data policy is zero data retention
+// (the endpoint's own where it differs from its provider's, and a workspace credential's
+// own when its `base_url` sends traffic elsewhere), filtered to what the caller may use: its
+// workspace can route there, and the guardrails governing the key allow the model and the
+// provider. When a request needs ZDR, these are the endpoints that can serve it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/endpoints/zdr (the `ListZdrEndpoints` operationId).
+func (c *ClientWithResponses) ListZdrEndpointsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListZdrEndpointsResponse, error) {
+	rsp, err := c.ListZdrEndpoints(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListZdrEndpointsResponse(rsp)
+}
+
 // GetGenerationWithResponse Get the stats of one generation
 //
 // Tokens, cost, latency, provider and outcome of one generation of the caller's workspace. Available as soon as the response has ended. Never holds prompt or completion text.
@@ -8163,8 +8354,8 @@ func (c *ClientWithResponses) GetCurrentKeyWithResponse(ctx context.Context, req
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/models (the `ListModels` operationId).
-func (c *ClientWithResponses) ListModelsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListModelsResponse, error) {
-	rsp, err := c.ListModels(ctx, reqEditors...)
+func (c *ClientWithResponses) ListModelsWithResponse(ctx context.Context, params *ListModelsParams, reqEditors ...RequestEditorFn) (*ListModelsResponse, error) {
+	rsp, err := c.ListModels(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -9059,6 +9250,46 @@ func ParseCreateChatCompletionResponse(rsp *http.Response) (*CreateChatCompletio
 	return response, nil
 }
 
+// ParseListZdrEndpointsResponse parses an HTTP response from a ListZdrEndpointsWithResponse call
+func ParseListZdrEndpointsResponse(rsp *http.Response) (*ListZdrEndpointsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListZdrEndpointsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EndpointList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseGetGenerationResponse parses an HTTP response from a GetGenerationWithResponse call
 func ParseGetGenerationResponse(rsp *http.Response) (*GetGenerationResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -9173,6 +9404,13 @@ func ParseListModelsResponse(rsp *http.Response) (*ListModelsResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Error

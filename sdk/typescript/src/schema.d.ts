@@ -59,6 +59,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/endpoints/zdr": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The zero-data-retention endpoints the caller can use
+         * @description OpenRouter's `/endpoints/zdr`: every endpoint whose data policy is zero data retention
+         *     (the endpoint's own where it differs from its provider's, and a workspace credential's
+         *     own when its `base_url` sends traffic elsewhere), filtered to what the caller may use: its
+         *     workspace can route there, and the guardrails governing the key allow the model and the
+         *     provider. When a request needs ZDR, these are the endpoints that can serve it.
+         */
+        get: operations["listZdrEndpoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models/{author}/{slug}/endpoints": {
         parameters: {
             query?: never;
@@ -867,7 +891,7 @@ export interface components {
             /** @description The provider slug (as in `provider.order`). */
             tag: string;
             quantization: string;
-            max_completion_tokens?: number | null;
+            max_completion_tokens: number | null;
             supported_parameters: string[];
             /** @description 0 normal, -1 failed within the last minute, -2 circuit open (left out of plans). */
             status: number;
@@ -875,17 +899,20 @@ export interface components {
              * Format: double
              * @description Percent of successful attempts; null without attempts in the window.
              */
-            uptime_last_5m?: number | null;
+            uptime_last_5m: number | null;
             /** Format: double */
-            uptime_last_30m?: number | null;
+            uptime_last_30m: number | null;
             /** Format: double */
-            uptime_last_1d?: number | null;
+            uptime_last_1d: number | null;
             /** @description Milliseconds to first token (streams), as OpenRouter reports it. */
-            latency_last_30m?: components["schemas"]["PercentileStats"] | null;
+            latency_last_30m: components["schemas"]["PercentileStats"] | null;
             /** @description Output tokens per second; p99 is the slowest tail. */
-            throughput_last_30m?: components["schemas"]["PercentileStats"] | null;
+            throughput_last_30m: components["schemas"]["PercentileStats"] | null;
             /** @description The caller's workspace can use this endpoint. */
             routable: boolean;
+        };
+        EndpointList: {
+            data: components["schemas"]["ModelEndpoint"][];
         };
         PercentileStats: {
             /** Format: double */
@@ -1500,7 +1527,10 @@ export interface operations {
     };
     listModels: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `true`: only models with a zero-data-retention endpoint the workspace can use (the pricing shown is that endpoint's). */
+                zdr?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1514,6 +1544,29 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelList"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            default: components["responses"]["Error"];
+        };
+    };
+    listZdrEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints, with prices, limits and live health. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointList"];
                 };
             };
             401: components["responses"]["Error"];
