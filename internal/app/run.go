@@ -12,6 +12,8 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -66,6 +68,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, console io.Wr
 		}
 		defer stopDemo()
 	}
+	providers := slices.Sorted(maps.Keys(operator))
+	log.Debug("settings", "catalog_providers", len(cat.Providers()), "catalog_models", len(cat.Models()),
+		"operator_providers", strings.Join(providers, ","), "connect_timeout", cfg.ConnectTimeout,
+		"first_byte_timeout", cfg.FirstByteTimeout, "stream_idle", cfg.StreamIdle, "attempt_timeout", cfg.AttemptTimeout,
+		"stream_keepalive", cfg.KeepAlive, "demo", demo)
 	lw, _ := console.(*logging.Writer)
 	a, err := New(Options{Pool: pool, Catalog: cat, Operator: operator, Keyring: ring, Log: log, AccessLog: log.With("log", "access"),
 		Records: records.Options{SpillDir: filepath.Join(cfg.DataDir, "spill")}, StaleWindow: cfg.StaleWindow, LogWriter: lw, Egress: cfg.Egress,
