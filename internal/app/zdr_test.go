@@ -102,6 +102,18 @@ func TestEachWayOfRequiringZDRRoutesOnlyToZDR(t *testing.T) {
 			require.Contains(t, string(raw), `"provider":"steady"`)
 			require.Zero(t, leaky.n.Load())
 		})
+		t.Run(w.name+", the ZDR endpoint failing", func(t *testing.T) {
+			t.Parallel()
+			e, leaky, private := zdrEnv(t, true)
+			key := w.prep(e)
+			for _, stream := range []string{"false", "true"} {
+				status, _, raw := send(t, e.srv.URL, "POST", "/v1/chat/completions", key,
+					strings.Replace(strings.Replace(duoBody, "%s", w.extra, 1), `"model"`, `"stream":`+stream+`,"model"`, 1))
+				require.Equal(t, 503, status, "the request fails rather than fall back to a retaining endpoint: %s", raw)
+			}
+			require.Zero(t, leaky.n.Load())
+			require.EqualValues(t, 2, private.n.Load())
+		})
 	}
 }
 
