@@ -13,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/perpetuo/perpetuo/internal/attribution"
 	"github.com/perpetuo/perpetuo/internal/ids"
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/store"
@@ -89,7 +90,7 @@ func measureOutage(ctx context.Context, dur time.Duration, rate int, w io.Writer
 		now := time.Now()
 		rec.Record(records.Generation{ID: ids.New(ids.Generation, now), WorkspaceID: "ws_bench", KeyID: "key_bench",
 			MemberID: "mem_bench", RequestedModel: "mock/echo", Model: "mock/echo", Provider: "mock", Status: 200,
-			App: "bench", User: "user-123", PromptTokens: 12, CompletionTokens: 40,
+			App: attribution.App{ID: "bench"}, User: "user-123", PromptTokens: 12, CompletionTokens: 40,
 			Cost: decimal.RequireFromString("0.0000920000"), Latency: 20 * time.Millisecond, CreatedAt: now.UTC(),
 			Attempts: []records.Attempt{{Provider: "mock", Model: "mock/echo", Status: 200, LatencyMs: 20}}})
 		n++

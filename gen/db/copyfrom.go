@@ -60,6 +60,12 @@ func (r iteratorForGenerationCopy) Values() ([]interface{}, error) {
 		r.rows[0].Anomaly,
 		r.rows[0].Routing,
 		r.rows[0].Zdr,
+		r.rows[0].AppTitle,
+		r.rows[0].HttpReferer,
+		r.rows[0].AppCategories,
+		r.rows[0].ClientName,
+		r.rows[0].ClientVersion,
+		r.rows[0].Metadata,
 	}, nil
 }
 
@@ -73,5 +79,5 @@ func (r iteratorForGenerationCopy) Err() error {
 // rows exist already fails here on the primary key, and takes the
 // idempotent GenerationInsertMany instead.
 func (q *Queries) GenerationCopy(ctx context.Context, arg []GenerationCopyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"generations"}, []string{"id", "workspace_id", "key_id", "member_id", "requested_model", "model", "provider", "upstream_id", "app", "end_user", "session_id", "streamed", "cancelled", "status", "error_type", "finish_reason", "native_finish_reason", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "cost_usd", "is_byok", "latency_ms", "ttft_ms", "attempts", "created_at", "usage_estimated", "anomaly", "routing", "zdr"}, &iteratorForGenerationCopy{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"generations"}, []string{"id", "workspace_id", "key_id", "member_id", "requested_model", "model", "provider", "upstream_id", "app", "end_user", "session_id", "streamed", "cancelled", "status", "error_type", "finish_reason", "native_finish_reason", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "cost_usd", "is_byok", "latency_ms", "ttft_ms", "attempts", "created_at", "usage_estimated", "anomaly", "routing", "zdr", "app_title", "http_referer", "app_categories", "client_name", "client_version", "metadata"}, &iteratorForGenerationCopy{rows: arg})
 }

@@ -44,10 +44,16 @@ type GenerationCopyParams struct {
 	Anomaly            *string
 	Routing            []byte
 	Zdr                bool
+	AppTitle           *string
+	HttpReferer        *string
+	AppCategories      []string
+	ClientName         *string
+	ClientVersion      *string
+	Metadata           []byte
 }
 
 const generationGetByID = `-- name: GenerationGetByID :one
-SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr FROM generations WHERE id = $1 AND workspace_id = $2
+SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr, app_title, http_referer, app_categories, client_name, client_version, metadata FROM generations WHERE id = $1 AND workspace_id = $2
 `
 
 type GenerationGetByIDParams struct {
@@ -90,6 +96,12 @@ func (q *Queries) GenerationGetByID(ctx context.Context, arg GenerationGetByIDPa
 		&i.Anomaly,
 		&i.Routing,
 		&i.Zdr,
+		&i.AppTitle,
+		&i.HttpReferer,
+		&i.AppCategories,
+		&i.ClientName,
+		&i.ClientVersion,
+		&i.Metadata,
 	)
 	return i, err
 }
@@ -128,20 +140,30 @@ WITH r AS (
         unnest($28::bool[]) AS usage_estimated,
         unnest($29::text[]) AS anomaly,
         unnest($30::text[]) AS routing,
-        unnest($31::bool[]) AS zdr
+        unnest($31::bool[]) AS zdr,
+        unnest($32::text[]) AS app_title,
+        unnest($33::text[]) AS http_referer,
+        unnest($34::text[]) AS app_categories,
+        unnest($35::text[]) AS client_name,
+        unnest($36::text[]) AS client_version,
+        unnest($37::text[]) AS metadata
 ), ins AS (
     INSERT INTO generations (
         id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
         app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
         native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
-        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr
+        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr,
+        app_title, http_referer, app_categories, client_name, client_version, metadata
     )
     SELECT id, workspace_id, key_id, member_id, requested_model, NULLIF(model, ''), NULLIF(provider, ''),
            NULLIF(upstream_id, ''), NULLIF(app, ''), NULLIF(end_user, ''), NULLIF(session_id, ''), streamed,
            cancelled, status, NULLIF(error_type, ''), NULLIF(finish_reason, ''), NULLIF(native_finish_reason, ''),
            prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd::numeric, is_byok,
            latency_ms, NULLIF(ttft_ms, 0), attempts::jsonb, created_at, usage_estimated, NULLIF(anomaly, ''),
-           NULLIF(routing, '')::jsonb, zdr
+           NULLIF(routing, '')::jsonb, zdr, NULLIF(app_title, ''), NULLIF(http_referer, ''),
+           -- categories travel as one comma-joined text per row (arrays of arrays must be rectangular)
+           CASE WHEN app_categories = '' THEN '{}'::text[] ELSE string_to_array(app_categories, ',') END,
+           NULLIF(client_name, ''), NULLIF(client_version, ''), NULLIF(metadata, '')::jsonb
     FROM r
     ON CONFLICT (id) DO NOTHING
     RETURNING key_id, cost_usd, is_byok, created_at
@@ -202,6 +224,12 @@ type GenerationInsertManyParams struct {
 	Anomaly            []string
 	Routing            []string
 	Zdr                []bool
+	AppTitle           []string
+	HttpReferer        []string
+	AppCategories      []string
+	ClientName         []string
+	ClientVersion      []string
+	Metadata           []string
 }
 
 // Writes one flush's records in one statement, from parallel arrays (empty
@@ -243,12 +271,18 @@ func (q *Queries) GenerationInsertMany(ctx context.Context, arg GenerationInsert
 		arg.Anomaly,
 		arg.Routing,
 		arg.Zdr,
+		arg.AppTitle,
+		arg.HttpReferer,
+		arg.AppCategories,
+		arg.ClientName,
+		arg.ClientVersion,
+		arg.Metadata,
 	)
 	return err
 }
 
 const generationList = `-- name: GenerationList :many
-SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr FROM generations
+SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr, app_title, http_referer, app_categories, client_name, client_version, metadata FROM generations
 WHERE workspace_id = $1
   AND ($2::text = '' OR member_id = $2::text)
   AND ($3::text = '' OR requested_model = $3::text)
@@ -331,6 +365,12 @@ func (q *Queries) GenerationList(ctx context.Context, arg GenerationListParams) 
 			&i.Anomaly,
 			&i.Routing,
 			&i.Zdr,
+			&i.AppTitle,
+			&i.HttpReferer,
+			&i.AppCategories,
+			&i.ClientName,
+			&i.ClientVersion,
+			&i.Metadata,
 		); err != nil {
 			return nil, err
 		}

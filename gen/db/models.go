@@ -76,6 +76,12 @@ type Generation struct {
 	Anomaly            *string
 	Routing            []byte
 	Zdr                bool
+	AppTitle           *string
+	HttpReferer        *string
+	AppCategories      []string
+	ClientName         *string
+	ClientVersion      *string
+	Metadata           []byte
 }
 
 type GenerationStart struct {

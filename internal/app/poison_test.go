@@ -94,6 +94,6 @@ func TestPoisonedRequestsNeverStopRecording(t *testing.T) {
 	}
 	var bad int
 	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM generations
-		WHERE position(chr(65533) in coalesce(app, '')) > 0 OR length(app) > 128`).Scan(&bad))
+		WHERE position(chr(65533) in coalesce(app_title, '')) > 0 OR length(app_title) > 128`).Scan(&bad))
 	require.Equal(t, 1, bad, "the invalid byte became U+FFFD; the cut character was dropped, not split")
 }

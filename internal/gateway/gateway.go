@@ -22,6 +22,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/attribution"
 	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/ids"
 	"github.com/perpetuo/perpetuo/internal/policy"
@@ -74,7 +75,8 @@ type Request struct {
 	Strategy  string // routing strategy; "" is balanced
 	User      string
 	SessionID string
-	App       string
+	App       attribution.App
+	Metadata  map[string]string
 }
 
 // Gateway runs requests through the pipeline.
@@ -160,7 +162,7 @@ func (g *Gateway) newRun(c Caller, req Request) *run {
 	r := &run{g: g, caller: c, req: req, start: start}
 	r.rec = records.Generation{
 		ID: ids.New(ids.Generation, start), WorkspaceID: c.WorkspaceID, KeyID: c.KeyID, MemberID: c.MemberID,
-		RequestedModel: req.Models[0], App: req.App, User: req.User, SessionID: req.SessionID,
+		RequestedModel: req.Models[0], App: req.App, User: req.User, SessionID: req.SessionID, Metadata: req.Metadata,
 		Streamed: req.Stream, CreatedAt: start.UTC(), ZDR: req.Prefs.ZDR || c.Policy.ZDR,
 	}
 	return r

@@ -9,26 +9,32 @@ package records
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/perpetuo/perpetuo/internal/attribution"
 	"github.com/perpetuo/perpetuo/internal/safetext"
 )
 
 // Generation is one request's record.
 type Generation struct {
-	ID                 string
-	WorkspaceID        string
-	KeyID              string
-	MemberID           string
-	RequestedModel     string
-	Model              string // "" when no endpoint served it
-	Provider           string
-	UpstreamID         string
-	App                string
-	User               string
-	SessionID          string
+	ID             string
+	WorkspaceID    string
+	KeyID          string
+	MemberID       string
+	RequestedModel string
+	Model          string // "" when no endpoint served it
+	Provider       string
+	UpstreamID     string
+	App            attribution.App // who made the request, from its headers
+	User           string
+	SessionID      string
+	// Metadata is the request's own string tags (bounded by the API:
+	// 16 keys, values of 512 bytes).
+	Metadata           map[string]string `json:",omitempty"`
 	Streamed           bool
 	Cancelled          bool
 	Status             int
@@ -85,8 +91,13 @@ const (
 	maxID    = 128 // ids the gateway or an upstream made
 	maxName  = 256 // model and provider names
 	maxShort = 64  // finish reasons, error types
-	maxAttr  = 256 // app, user, session id
-	maxNote  = 512 // anomaly
+	maxAttr  = 256 // user, session id
+	// The request's metadata, as the API bounds it (16 pairs, keys of 64
+	// and values of 512 characters); bytes here.
+	maxMetadata      = 16
+	maxMetadataKey   = 256
+	maxMetadataValue = 2048
+	maxNote          = 512 // anomaly
 )
 
 // Sanitized returns g with every text field valid UTF-8, free of NUL and
@@ -99,10 +110,21 @@ func (g Generation) Sanitized() Generation {
 	}{
 		{&g.ID, maxID}, {&g.WorkspaceID, maxID}, {&g.KeyID, maxID}, {&g.MemberID, maxID},
 		{&g.RequestedModel, maxName}, {&g.Model, maxName}, {&g.Provider, maxName}, {&g.UpstreamID, maxID},
-		{&g.App, maxAttr}, {&g.User, maxAttr}, {&g.SessionID, maxAttr}, {&g.ErrorType, maxShort},
+		{&g.User, maxAttr}, {&g.SessionID, maxAttr}, {&g.ErrorType, maxShort},
 		{&g.FinishReason, maxShort}, {&g.NativeFinishReason, maxShort}, {&g.Anomaly, maxNote},
 	} {
 		*f.p = safetext.Clean(*f.p, f.max)
+	}
+	g.App = g.App.Sanitized()
+	if len(g.Metadata) > 0 {
+		md := make(map[string]string, min(len(g.Metadata), maxMetadata))
+		for _, k := range slices.Sorted(maps.Keys(g.Metadata)) {
+			if len(md) == maxMetadata {
+				break
+			}
+			md[safetext.Clean(k, maxMetadataKey)] = safetext.Clean(g.Metadata[k], maxMetadataValue)
+		}
+		g.Metadata = md
 	}
 	if len(g.Attempts) > 0 {
 		as := make([]Attempt, len(g.Attempts))
@@ -119,7 +141,7 @@ func (g Generation) Sanitized() Generation {
 // stripped is g without any free text: what is kept when the database still
 // refuses the sanitised row, so its spend and counts are never lost.
 func (g Generation) stripped() Generation {
-	g.UpstreamID, g.App, g.User, g.SessionID = "", "", "", ""
+	g.UpstreamID, g.App, g.User, g.SessionID, g.Metadata = "", attribution.App{}, "", "", nil
 	g.FinishReason, g.NativeFinishReason, g.Attempts, g.Routing = "", "", nil, nil
 	g.Anomaly = "text fields dropped: the database refused them"
 	return g

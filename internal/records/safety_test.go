@@ -31,8 +31,13 @@ func TestPoisonedValuesNeverStopRecording(t *testing.T) {
 	poisons := []func(*records.Generation){
 		func(g *records.Generation) { g.User = "alice\x00bob" },
 		func(g *records.Generation) { g.SessionID = "s\x00" },
-		func(g *records.Generation) { g.App = "My App \xff\xfe" },
-		func(g *records.Generation) { g.App = strings.Repeat("a", 127) + "€" }, // € cut at byte 128 before
+		func(g *records.Generation) { g.App.Title = "My App \xff\xfe" },
+		func(g *records.Generation) { g.App.Title = strings.Repeat("a", 127) + "€" }, // € cut at byte 128 before
+		func(g *records.Generation) { g.App.Referer = "https://x.example/\x00" },
+		func(g *records.Generation) { g.App.Categories = []string{"a\x00b", "ok"} },
+		func(g *records.Generation) {
+			g.Metadata = map[string]string{"k\x00": "v\xff", "t": strings.Repeat("é", 3000)}
+		},
 		func(g *records.Generation) { g.UpstreamID = "chatcmpl-\x00" },
 		func(g *records.Generation) { g.FinishReason = "stop\x00" },
 		func(g *records.Generation) { g.Attempts[0].Model = "m\x00" }, // jsonb refuses \u0000 too
@@ -60,10 +65,15 @@ func TestPoisonedValuesNeverStopRecording(t *testing.T) {
 		}
 		g, err := r2.Get(context.Background(), ws, id)
 		require.NoError(t, err, "record %d", i)
-		for _, s := range []string{g.User, g.SessionID, g.App, g.UpstreamID, g.FinishReason} {
+		texts := []string{g.User, g.SessionID, g.App.ID, g.App.Title, g.App.Referer, g.UpstreamID, g.FinishReason}
+		texts = append(texts, g.App.Categories...)
+		for k, v := range g.Metadata {
+			texts = append(texts, k, v)
+		}
+		for _, s := range texts {
 			require.True(t, utf8.ValidString(s))
 			require.NotContains(t, s, "\x00")
-			require.LessOrEqual(t, len(s), 256)
+			require.LessOrEqual(t, len(s), 2048)
 		}
 	}
 	require.NoError(t, r2.Close(context.Background()))

@@ -31,10 +31,16 @@ func (s *Server) GetGeneration(ctx context.Context, req api.GetGenerationRequest
 }
 
 func generationOf(g records.Generation) api.Generation {
-	out := api.Generation{
+	var md *map[string]string
+	if len(g.Metadata) > 0 {
+		md = &g.Metadata
+	}
+	out := api.Generation{Metadata: md,
 		Id: g.ID, CreatedAt: g.CreatedAt, RequestedModel: g.RequestedModel, KeyId: &g.KeyID,
 		Model: opt(g.Model), ProviderName: opt(g.Provider), UpstreamId: opt(g.UpstreamID),
-		App: opt(g.App), User: opt(g.User), SessionId: opt(g.SessionID),
+		App: opt(g.App.ID), AppId: opt(g.App.ID), AppTitle: opt(g.App.Title), HttpReferer: opt(g.App.Referer),
+		AppCategories: ptrTo(nonNil(g.App.Categories)), ClientName: opt(g.App.ClientName), ClientVersion: opt(g.App.ClientVersion),
+		User: opt(g.User), SessionId: opt(g.SessionID),
 		Streamed: g.Streamed, Cancelled: g.Cancelled, Status: g.Status, Zdr: g.ZDR,
 		FinishReason: opt(g.FinishReason), NativeFinishReason: opt(g.NativeFinishReason),
 		TokensPrompt: g.PromptTokens, TokensCompletion: g.CompletionTokens,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -13,9 +12,9 @@ import (
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/attribution"
 	"github.com/perpetuo/perpetuo/internal/gateway"
 	"github.com/perpetuo/perpetuo/internal/routing"
-	"github.com/perpetuo/perpetuo/internal/safetext"
 	"github.com/perpetuo/perpetuo/internal/sse"
 )
 
@@ -40,7 +39,8 @@ func (s *Server) CreateChatCompletion(ctx context.Context, req api.CreateChatCom
 	body := rawBody(ctx)
 	greq := gateway.Request{
 		Body: body, Models: models, Stream: b.Stream != nil && *b.Stream, MaxTokens: maxTokens(b), NonText: nonText(body),
-		Prefs: prefs, Strategy: string(deref(b.Strategy)), User: deref(b.User), SessionID: deref(b.SessionId), App: appOf(ctx),
+		Prefs: prefs, Strategy: string(deref(b.Strategy)), User: deref(b.User), SessionID: deref(b.SessionId),
+		App: attribution.FromHeaders(stateOf(ctx).headers), Metadata: deref(b.Metadata),
 	}
 	if !greq.Stream {
 		resp, err := s.gateway.Complete(ctx, caller, greq)
@@ -161,25 +161,6 @@ func percentile[T ~map[string]float32](m T) float64 {
 		}
 	}
 	return 0
-}
-
-// appOf attributes a request to an app the way OpenRouter does: X-Title,
-// else HTTP-Referer.
-func appOf(ctx context.Context) string {
-	h := stateOf(ctx).headers
-	if t := h.Get("X-Title"); t != "" {
-		return safetext.Clean(t, 128)
-	}
-	return safetext.Clean(refererApp(h.Get("HTTP-Referer")), 256)
-}
-
-// refererApp is a referer without its query string and fragment, which may
-// carry tokens or personal data.
-func refererApp(ref string) string {
-	if i := strings.IndexAny(ref, "?#"); i >= 0 {
-		ref = ref[:i]
-	}
-	return ref
 }
 
 func deref[T any](p *T) T {

@@ -18,9 +18,3 @@ func TestBearer(t *testing.T) {
 		require.Equal(t, want, bearer(h), h)
 	}
 }
-
-func TestRefererAppDropsQueryAndFragment(t *testing.T) {
-	require.Equal(t, "https://app.example.com/chat", refererApp("https://app.example.com/chat?token=secret#x"))
-	require.Equal(t, "https://app.example.com/", refererApp("https://app.example.com/#frag"))
-	require.Equal(t, "https://app.example.com", refererApp("https://app.example.com"))
-}

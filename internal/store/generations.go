@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/perpetuo/perpetuo/gen/db"
+	"github.com/perpetuo/perpetuo/internal/attribution"
 	"github.com/perpetuo/perpetuo/internal/records"
 )
 
@@ -55,12 +57,14 @@ func (s *Store) copyGenerations(ctx context.Context, gs []records.Generation) er
 		}
 		rows[i] = db.GenerationCopyParams{ID: g.ID, WorkspaceID: g.WorkspaceID, KeyID: g.KeyID, MemberID: g.MemberID,
 			RequestedModel: g.RequestedModel, Model: ptr(g.Model), Provider: ptr(g.Provider), UpstreamID: ptr(g.UpstreamID),
-			App: ptr(g.App), EndUser: ptr(g.User), SessionID: ptr(g.SessionID), Streamed: g.Streamed, Cancelled: g.Cancelled,
+			App: ptr(g.App.ID), EndUser: ptr(g.User), SessionID: ptr(g.SessionID), Streamed: g.Streamed, Cancelled: g.Cancelled,
 			Status: int32(g.Status), ErrorType: ptr(g.ErrorType), FinishReason: ptr(g.FinishReason),
 			NativeFinishReason: ptr(g.NativeFinishReason), PromptTokens: int32(g.PromptTokens),
 			CompletionTokens: int32(g.CompletionTokens), ReasoningTokens: int32(g.ReasoningTokens), CachedTokens: int32(g.CachedTokens),
 			CostUsd: g.Cost, IsByok: g.BYOK, LatencyMs: int32(g.Latency.Milliseconds()), TtftMs: ttft, Attempts: attempts,
-			CreatedAt: g.CreatedAt, UsageEstimated: g.UsageEstimated, Anomaly: ptr(g.Anomaly), Routing: nilIfEmpty(g.Routing), Zdr: g.ZDR}
+			CreatedAt: g.CreatedAt, UsageEstimated: g.UsageEstimated, Anomaly: ptr(g.Anomaly), Routing: nilIfEmpty(g.Routing), Zdr: g.ZDR,
+			AppTitle: ptr(g.App.Title), HttpReferer: ptr(g.App.Referer), AppCategories: orEmpty(g.App.Categories),
+			ClientName: ptr(g.App.ClientName), ClientVersion: ptr(g.App.ClientVersion), Metadata: metadataJSON(g.Metadata)}
 		at := g.CreatedAt.UTC()
 		d := day{g.KeyID, time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)}
 		sum := spent[d]
@@ -135,7 +139,11 @@ func (s *Store) insertGenerations(ctx context.Context, gs []records.Generation) 
 		p.KeyID, p.MemberID = append(p.KeyID, g.KeyID), append(p.MemberID, g.MemberID)
 		p.RequestedModel, p.Model = append(p.RequestedModel, g.RequestedModel), append(p.Model, g.Model)
 		p.Provider, p.UpstreamID = append(p.Provider, g.Provider), append(p.UpstreamID, g.UpstreamID)
-		p.App, p.EndUser, p.SessionID = append(p.App, g.App), append(p.EndUser, g.User), append(p.SessionID, g.SessionID)
+		p.App, p.EndUser, p.SessionID = append(p.App, g.App.ID), append(p.EndUser, g.User), append(p.SessionID, g.SessionID)
+		p.AppTitle, p.HttpReferer = append(p.AppTitle, g.App.Title), append(p.HttpReferer, g.App.Referer)
+		p.AppCategories = append(p.AppCategories, strings.Join(g.App.Categories, ","))
+		p.ClientName, p.ClientVersion = append(p.ClientName, g.App.ClientName), append(p.ClientVersion, g.App.ClientVersion)
+		p.Metadata = append(p.Metadata, string(metadataJSON(g.Metadata)))
 		p.Streamed, p.Cancelled = append(p.Streamed, g.Streamed), append(p.Cancelled, g.Cancelled)
 		p.Status, p.ErrorType = append(p.Status, int32(g.Status)), append(p.ErrorType, g.ErrorType)
 		p.FinishReason = append(p.FinishReason, g.FinishReason)
@@ -261,13 +269,18 @@ func generationOf(r db.Generation) (records.Generation, error) {
 	g := records.Generation{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, KeyID: r.KeyID, MemberID: r.MemberID,
 		RequestedModel: r.RequestedModel, Model: val(r.Model), Provider: val(r.Provider),
-		UpstreamID: val(r.UpstreamID), App: val(r.App), User: val(r.EndUser), SessionID: val(r.SessionID),
+		UpstreamID: val(r.UpstreamID), User: val(r.EndUser), SessionID: val(r.SessionID),
+		App: attribution.App{ID: val(r.App), Title: val(r.AppTitle), Referer: val(r.HttpReferer), Categories: r.AppCategories,
+			ClientName: val(r.ClientName), ClientVersion: val(r.ClientVersion)},
 		Streamed: r.Streamed, Cancelled: r.Cancelled, Status: int(r.Status), ErrorType: val(r.ErrorType),
 		FinishReason: val(r.FinishReason), NativeFinishReason: val(r.NativeFinishReason),
 		PromptTokens: int(r.PromptTokens), CompletionTokens: int(r.CompletionTokens),
 		ReasoningTokens: int(r.ReasoningTokens), CachedTokens: int(r.CachedTokens),
 		Cost: r.CostUsd, BYOK: r.IsByok, Latency: time.Duration(r.LatencyMs) * time.Millisecond,
 		CreatedAt: r.CreatedAt, UsageEstimated: r.UsageEstimated, Anomaly: val(r.Anomaly), ZDR: r.Zdr,
+	}
+	if len(r.Metadata) > 0 {
+		_ = json.Unmarshal(r.Metadata, &g.Metadata) // written by metadataJSON: always an object of strings
 	}
 	if r.TtftMs != nil {
 		g.TTFT = time.Duration(*r.TtftMs) * time.Millisecond
@@ -372,4 +385,13 @@ func val(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// metadataJSON is a record's metadata as stored; nil when it has none.
+func metadataJSON(md map[string]string) []byte {
+	if len(md) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(md) // a map of strings always marshals
+	return b
 }

@@ -59,6 +59,7 @@ type node struct {
 
 	minItems, maxItems int // -1: none
 	items              *node
+	maxProps           int // -1: none
 
 	props      map[string]*prop
 	required   []string // in the spec's order, for errors
@@ -103,7 +104,7 @@ func (c *compiler) compile(s *openapi3.Schema, at string) (*node, error) {
 	if n, ok := c.seen[s]; ok { // shared or recursive schemas compile once
 		return n, nil
 	}
-	n := &node{minLength: -1, maxLength: -1, minItems: -1, maxItems: -1, min: math.NaN(), max: math.NaN()}
+	n := &node{minLength: -1, maxLength: -1, minItems: -1, maxItems: -1, maxProps: -1, min: math.NaN(), max: math.NaN()}
 	c.seen[s] = n
 	if err := unsupported(s, at); err != nil {
 		return nil, err
@@ -161,6 +162,9 @@ func (c *compiler) compile(s *openapi3.Schema, at string) (*node, error) {
 	if s.MaxItems != nil {
 		n.maxItems = int(*s.MaxItems)
 	}
+	if s.MaxProps != nil {
+		n.maxProps = int(*s.MaxProps)
+	}
 	if s.Items != nil {
 		if n.items, err = c.compile(s.Items.Value, at+"/items"); err != nil {
 			return nil, err
@@ -215,10 +219,11 @@ func (c *compiler) compile(s *openapi3.Schema, at string) (*node, error) {
 	}
 	n.ownTrivial = n.types == kAny && n.enum == nil && n.minLength <= 0 && n.maxLength < 0 && n.pattern == nil &&
 		(n.format == "" || n.format == "password") && math.IsNaN(n.min) && math.IsNaN(n.max) && n.minItems < 0 && n.maxItems < 0 &&
-		n.items == nil && n.props == nil && n.additional == nil && !n.noExtra
+		n.items == nil && n.props == nil && n.additional == nil && !n.noExtra && n.maxProps < 0
 	n.trivial = n.types == kAny && n.enum == nil && n.minLength <= 0 && n.maxLength < 0 && n.pattern == nil &&
 		(n.format == "" || n.format == "password") && math.IsNaN(n.min) && math.IsNaN(n.max) && n.minItems < 0 && n.maxItems < 0 &&
-		!n.nullable && n.items == nil && n.props == nil && n.additional == nil && !n.noExtra && n.allOf == nil && n.oneOf == nil && n.anyOf == nil
+		!n.nullable && n.items == nil && n.props == nil && n.additional == nil && !n.noExtra && n.maxProps < 0 &&
+		n.allOf == nil && n.oneOf == nil && n.anyOf == nil
 	return n, nil
 }
 
@@ -276,8 +281,8 @@ func unsupported(s *openapi3.Schema, at string) error {
 	if s.MultipleOf != nil {
 		kw = append(kw, "multipleOf")
 	}
-	if s.MinProps != 0 || s.MaxProps != nil {
-		kw = append(kw, "minProperties/maxProperties")
+	if s.MinProps != 0 {
+		kw = append(kw, "minProperties")
 	}
 	if s.Discriminator != nil {
 		kw = append(kw, "discriminator")

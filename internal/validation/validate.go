@@ -287,7 +287,10 @@ func (p *parser) object(n *node, depth int) *Error {
 		p.i++
 		return n.missing(seen)
 	}
-	for {
+	for members := 0; ; members++ {
+		if n.maxProps >= 0 && members == n.maxProps { // refused before reading the rest
+			return rule("object must have at most %d properties", n.maxProps)
+		}
 		p.ws()
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			return p.syntax("a property name in double quotes was expected")
@@ -686,5 +689,5 @@ func (p *parser) skip(depth int) *Error {
 var anyNode = newAny()
 
 func newAny() *node {
-	return &node{types: kAny, minLength: -1, maxLength: -1, minItems: -1, maxItems: -1, min: math.NaN(), max: math.NaN(), trivial: true}
+	return &node{types: kAny, minLength: -1, maxLength: -1, minItems: -1, maxItems: -1, maxProps: -1, min: math.NaN(), max: math.NaN(), trivial: true}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -81,12 +82,13 @@ func TestCompilesEveryRequestBody(t *testing.T) {
 
 func TestCompileRefusesWhatItCannotCheck(t *testing.T) {
 	for name, s := range map[string]*openapi3.Schema{
-		"not":         {Not: openapi3.NewSchemaRef("", openapi3.NewStringSchema())},
-		"uniqueItems": {UniqueItems: true},
-		"multipleOf":  {MultipleOf: openapi3.Float64Ptr(2)},
-		"format":      {Type: &openapi3.Types{"string"}, Format: "email"},
-		"enum":        {Enum: []any{1.0}},
-		"nested":      {Type: &openapi3.Types{"object"}, Properties: openapi3.Schemas{"a": openapi3.NewSchemaRef("", &openapi3.Schema{UniqueItems: true})}},
+		"not":           {Not: openapi3.NewSchemaRef("", openapi3.NewStringSchema())},
+		"uniqueItems":   {UniqueItems: true},
+		"multipleOf":    {MultipleOf: openapi3.Float64Ptr(2)},
+		"minProperties": {MinProps: 1},
+		"format":        {Type: &openapi3.Types{"string"}, Format: "email"},
+		"enum":          {Enum: []any{1.0}},
+		"nested":        {Type: &openapi3.Types{"object"}, Properties: openapi3.Schemas{"a": openapi3.NewSchemaRef("", &openapi3.Schema{UniqueItems: true})}},
 	} {
 		_, err := Compile(s)
 		require.Error(t, err, name)
@@ -134,6 +136,9 @@ var chatCases = []struct {
 	{"models too many", `{"models":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"],"messages":[` + msg + `]}`, "/models", false},
 	{"user too long", `{"messages":[` + msg + `],"user":"` + strings.Repeat("é", 257) + `"}`, "/user", false},
 	{"metadata number", `{"messages":[` + msg + `],"metadata":{"a":1}}`, "/metadata/a", false},
+	{"metadata sixteen tags", `{"messages":[` + msg + `],"metadata":{` + tags(16) + `}}`, "", true},
+	{"metadata seventeen tags", `{"messages":[` + msg + `],"metadata":{` + tags(17) + `}}`, "/metadata", false},
+	{"metadata value too long", `{"messages":[` + msg + `],"metadata":{"a":"` + strings.Repeat("x", 513) + `"}}`, "/metadata/a", false},
 	{"provider extra", `{"messages":[` + msg + `],"provider":{"ordr":["x"]}}`, "/provider", false},
 	{"provider sort bad", `{"messages":[` + msg + `],"provider":{"sort":"random"}}`, "/provider/sort", false},
 	{"data_collection bad", `{"messages":[` + msg + `],"provider":{"data_collection":"maybe"}}`, "/provider/data_collection", false},
@@ -364,4 +369,13 @@ func TestPlain8MatchesBytewise(t *testing.T) {
 		}
 		require.Equal(t, bytewise(w), plain8(word(w)), "%v", w)
 	}
+}
+
+// tags is n metadata members, "t0":"v" and on.
+func tags(n int) string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf(`"t%d":"v"`, i)
+	}
+	return strings.Join(out, ",")
 }

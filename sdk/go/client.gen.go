@@ -688,7 +688,7 @@ type ChatCompletionRequest struct {
 	// Messages The conversation, at most 10,000 messages.
 	Messages []ChatMessage `json:"messages"`
 
-	// Metadata Free-form string tags recorded with the generation.
+	// Metadata Free-form string tags recorded with the generation (at most 16; values of up to 512 characters; keys are kept to 64).
 	Metadata *map[string]string `json:"metadata,omitempty"`
 
 	// Model Model id (`author/slug`, e.g. `openai/gpt-4o-mini`) or a preset (`@preset/slug`). Required unless `models` is given.
@@ -943,23 +943,44 @@ type Generation struct {
 	// Anomaly What Perpetuo corrected on this record, e.g. usage an upstream reported beyond what the request allowed, clamped to the reserved bound.
 	Anomaly *string `json:"anomaly,omitempty"`
 
-	// App From the `X-Title` or `HTTP-Referer` request header.
+	// App The app id (as `app_id`).
 	App *string `json:"app,omitempty"`
+
+	// AppCategories The request's `X-OpenRouter-Categories`, normalised (lower case, letters, digits, `-` and `_`; at most 8 of 32 bytes).
+	AppCategories *[]string `json:"app_categories,omitempty"`
+
+	// AppId The app the request came from, the host of its `HTTP-Referer` (without `www.` and port), else its `X-Client-Name` normalised; null for unattributed traffic.
+	AppId *string `json:"app_id,omitempty"`
+
+	// AppTitle The request's `X-Title` (or `X-OpenRouter-Title`), bounded to 128 bytes.
+	AppTitle *string `json:"app_title,omitempty"`
 
 	// Attempts Every upstream attempt, in order.
 	Attempts []Attempt `json:"attempts"`
 
 	// Cancelled The client hung up before the response ended.
-	Cancelled    bool       `json:"cancelled"`
-	CreatedAt    time.Time  `json:"created_at"`
-	ErrorType    *ErrorType `json:"error_type,omitempty"`
-	FinishReason *string    `json:"finish_reason,omitempty"`
-	Id           string     `json:"id"`
-	IsByok       bool       `json:"is_byok"`
-	KeyId        *string    `json:"key_id,omitempty"`
+	Cancelled bool `json:"cancelled"`
+
+	// ClientName The request's `X-Client-Name`.
+	ClientName *string `json:"client_name,omitempty"`
+
+	// ClientVersion The request's `X-Client-Version`.
+	ClientVersion *string    `json:"client_version,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ErrorType     *ErrorType `json:"error_type,omitempty"`
+	FinishReason  *string    `json:"finish_reason,omitempty"`
+
+	// HttpReferer The request's `HTTP-Referer` (or `Referer`) without user info, query string or fragment, bounded to 512 bytes.
+	HttpReferer *string `json:"http_referer,omitempty"`
+	Id          string  `json:"id"`
+	IsByok      bool    `json:"is_byok"`
+	KeyId       *string `json:"key_id,omitempty"`
 
 	// Latency Milliseconds from request to the end of the response.
 	Latency int `json:"latency"`
+
+	// Metadata The request's `metadata` tags.
+	Metadata *map[string]string `json:"metadata,omitempty"`
 
 	// Model The model that served it (null if none did).
 	Model                 *string `json:"model,omitempty"`

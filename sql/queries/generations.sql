@@ -38,20 +38,30 @@ WITH r AS (
         unnest(@usage_estimated::bool[]) AS usage_estimated,
         unnest(@anomaly::text[]) AS anomaly,
         unnest(@routing::text[]) AS routing,
-        unnest(@zdr::bool[]) AS zdr
+        unnest(@zdr::bool[]) AS zdr,
+        unnest(@app_title::text[]) AS app_title,
+        unnest(@http_referer::text[]) AS http_referer,
+        unnest(@app_categories::text[]) AS app_categories,
+        unnest(@client_name::text[]) AS client_name,
+        unnest(@client_version::text[]) AS client_version,
+        unnest(@metadata::text[]) AS metadata
 ), ins AS (
     INSERT INTO generations (
         id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
         app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
         native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
-        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr
+        cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr,
+        app_title, http_referer, app_categories, client_name, client_version, metadata
     )
     SELECT id, workspace_id, key_id, member_id, requested_model, NULLIF(model, ''), NULLIF(provider, ''),
            NULLIF(upstream_id, ''), NULLIF(app, ''), NULLIF(end_user, ''), NULLIF(session_id, ''), streamed,
            cancelled, status, NULLIF(error_type, ''), NULLIF(finish_reason, ''), NULLIF(native_finish_reason, ''),
            prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd::numeric, is_byok,
            latency_ms, NULLIF(ttft_ms, 0), attempts::jsonb, created_at, usage_estimated, NULLIF(anomaly, ''),
-           NULLIF(routing, '')::jsonb, zdr
+           NULLIF(routing, '')::jsonb, zdr, NULLIF(app_title, ''), NULLIF(http_referer, ''),
+           -- categories travel as one comma-joined text per row (arrays of arrays must be rectangular)
+           CASE WHEN app_categories = '' THEN '{}'::text[] ELSE string_to_array(app_categories, ',') END,
+           NULLIF(client_name, ''), NULLIF(client_version, ''), NULLIF(metadata, '')::jsonb
     FROM r
     ON CONFLICT (id) DO NOTHING
     RETURNING key_id, cost_usd, is_byok, created_at
@@ -158,10 +168,11 @@ INSERT INTO generations (
     id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id,
     app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
     native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
-    cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr
+    cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr,
+    app_title, http_referer, app_categories, client_name, client_version, metadata
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31
+    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37
 );
 
 -- name: KeyUsageAdd :exec

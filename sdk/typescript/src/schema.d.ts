@@ -685,7 +685,7 @@ export interface components {
             user?: string;
             /** @description Groups related requests, for attribution. */
             session_id?: string;
-            /** @description Free-form string tags recorded with the generation. */
+            /** @description Free-form string tags recorded with the generation (at most 16; values of up to 512 characters; keys are kept to 64). */
             metadata?: {
                 [key: string]: string;
             };
@@ -965,8 +965,24 @@ export interface components {
             provider_name?: string | null;
             /** @description The id the upstream gave the completion. */
             upstream_id?: string | null;
-            /** @description From the `X-Title` or `HTTP-Referer` request header. */
+            /** @description The app id (as `app_id`). */
             app?: string | null;
+            /** @description The app the request came from, the host of its `HTTP-Referer` (without `www.` and port), else its `X-Client-Name` normalised; null for unattributed traffic. */
+            app_id?: string | null;
+            /** @description The request's `X-Title` (or `X-OpenRouter-Title`), bounded to 128 bytes. */
+            app_title?: string | null;
+            /** @description The request's `HTTP-Referer` (or `Referer`) without user info, query string or fragment, bounded to 512 bytes. */
+            http_referer?: string | null;
+            /** @description The request's `X-OpenRouter-Categories`, normalised (lower case, letters, digits, `-` and `_`; at most 8 of 32 bytes). */
+            app_categories?: string[];
+            /** @description The request's `X-Client-Name`. */
+            client_name?: string | null;
+            /** @description The request's `X-Client-Version`. */
+            client_version?: string | null;
+            /** @description The request's `metadata` tags. */
+            metadata?: {
+                [key: string]: string;
+            } | null;
             user?: string | null;
             session_id?: string | null;
             key_id?: string;

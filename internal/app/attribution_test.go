@@ -1,0 +1,74 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
+)
+
+// TestAttributionReachesTheRecord: an app's headers, its request's user and
+// metadata are on the generation record (API and row), normalised and
+// bounded; a request without them is unattributed.
+func TestAttributionReachesTheRecord(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	post := func(h map[string]string, body string) string {
+		req, err := http.NewRequest("POST", e.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+e.key)
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode)
+		return resp.Header.Get("X-Generation-Id")
+	}
+	id := post(map[string]string{
+		"HTTP-Referer": "https://www.acme.dev:3000/app?session=secret#x", "X-Title": "Acme Chat",
+		"X-OpenRouter-Categories": "Coding,CLI-agent", "X-Client-Name": "acme-sdk", "X-Client-Version": "2.1.0",
+	}, `{"model":"mock/echo","user":"user-7","metadata":{"team":"search","ticket":"T-12"},"messages":[{"role":"user","content":"hi"}]}`)
+	_, _, raw := send(t, e.srv.URL, "GET", "/v1/generation?id="+id, e.key, "")
+	g := gjson.GetBytes(raw, "data")
+	require.Equal(t, "acme.dev", g.Get("app_id").String(), "%s", raw)
+	require.Equal(t, "acme.dev", g.Get("app").String())
+	require.Equal(t, "Acme Chat", g.Get("app_title").String())
+	require.Equal(t, "https://www.acme.dev:3000/app", g.Get("http_referer").String(), "no query string or fragment")
+	require.Equal(t, `["coding","cli-agent"]`, g.Get("app_categories").Raw)
+	require.Equal(t, "acme-sdk", g.Get("client_name").String())
+	require.Equal(t, "2.1.0", g.Get("client_version").String())
+	require.Equal(t, "user-7", g.Get("user").String())
+	require.Equal(t, `{"team":"search","ticket":"T-12"}`, g.Get("metadata").Raw)
+	row := gjson.Parse(e.storedRow(id))
+	require.Equal(t, "acme.dev", row.Get("app").String())
+	require.Equal(t, "https://www.acme.dev:3000/app", row.Get("http_referer").String())
+	require.NotContains(t, row.Raw, "secret")
+
+	// The client's name names the app when there is no referer.
+	id = post(map[string]string{"X-Client-Name": "My Agent"}, chatBody)
+	_, _, raw = send(t, e.srv.URL, "GET", "/v1/generation?id="+id, e.key, "")
+	require.Equal(t, "my-agent", gjson.GetBytes(raw, "data.app_id").String())
+
+	// Unattributed.
+	id = post(nil, chatBody)
+	_, _, raw = send(t, e.srv.URL, "GET", "/v1/generation?id="+id, e.key, "")
+	require.Equal(t, gjson.Null, gjson.GetBytes(raw, "data.app_id").Type, "%s", raw)
+	require.Equal(t, `[]`, gjson.GetBytes(raw, "data.app_categories").Raw)
+
+	// More than 16 metadata tags is a clear refusal, not a silent cut.
+	many := `{"model":"mock/echo","metadata":{`
+	for i := range 17 {
+		if i > 0 {
+			many += ","
+		}
+		many += `"k` + string(rune('a'+i)) + `":"v"`
+	}
+	status, _, raw := e.postRaw("/v1/chat/completions", many+`},"messages":[{"role":"user","content":"x"}]}`)
+	require.Equal(t, 400, status, "%s", raw)
+	require.Equal(t, "/metadata", gjson.GetBytes(raw, "error.metadata.field").String())
+}
