@@ -22,6 +22,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/oapi-codegen/runtime"
+	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
 // Defines values for AssistantMessageRole.
@@ -465,6 +466,30 @@ func (e Strategy) Valid() bool {
 	}
 }
 
+// Defines values for GetAnalyticsParamsGranularity.
+const (
+	Day   GetAnalyticsParamsGranularity = "day"
+	Hour  GetAnalyticsParamsGranularity = "hour"
+	Month GetAnalyticsParamsGranularity = "month"
+	Week  GetAnalyticsParamsGranularity = "week"
+)
+
+// Valid indicates whether the value is a known member of the GetAnalyticsParamsGranularity enum.
+func (e GetAnalyticsParamsGranularity) Valid() bool {
+	switch e {
+	case Day:
+		return true
+	case Hour:
+		return true
+	case Month:
+		return true
+	case Week:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetSpendParamsScope.
 const (
 	GetSpendParamsScopeGuardrail GetSpendParamsScope = "guardrail"
@@ -511,6 +536,137 @@ func (e GetSpendParamsPeriod) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// ActivityList defines model for ActivityList.
+type ActivityList struct {
+	Data []ActivityRow `json:"data"`
+}
+
+// ActivityRow defines model for ActivityRow.
+type ActivityRow struct {
+	// ByokUsageInference USD, requests on the workspace's own keys.
+	ByokUsageInference float64 `json:"byok_usage_inference"`
+	CompletionTokens   int64   `json:"completion_tokens"`
+
+	// Date Example: 2026-12-01
+	Date string `json:"date"`
+
+	// EndpointId `<model>@<provider>`.
+	EndpointId string `json:"endpoint_id"`
+	Model      string `json:"model"`
+
+	// ModelPermaslug The catalog model id (Perpetuo has no dated permaslugs).
+	ModelPermaslug  string `json:"model_permaslug"`
+	PromptTokens    int64  `json:"prompt_tokens"`
+	ProviderName    string `json:"provider_name"`
+	ReasoningTokens int64  `json:"reasoning_tokens"`
+	Requests        int64  `json:"requests"`
+
+	// Usage USD, operator-served requests.
+	Usage float64 `json:"usage"`
+}
+
+// AnalyticsGroup defines model for AnalyticsGroup.
+type AnalyticsGroup struct {
+	// ByokCost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokCost         Money `json:"byok_cost"`
+	CompletionTokens int64 `json:"completion_tokens"`
+
+	// Cost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Cost      Money   `json:"cost"`
+	ErrorRate float64 `json:"error_rate"`
+
+	// Errors Requests that ended in an error (an error status, or an error after a stream started).
+	Errors int64 `json:"errors"`
+
+	// Id The app id, model, provider slug, key, member or guardrail id; `unattributed` for apps without attribution headers, `none` for a provider when no endpoint served.
+	Id           string   `json:"id"`
+	LatencyP50Ms *float64 `json:"latency_p50_ms"`
+	LatencyP95Ms *float64 `json:"latency_p95_ms"`
+
+	// Models The models the group used.
+	Models          []string          `json:"models"`
+	PromptTokens    int64             `json:"prompt_tokens"`
+	ReasoningTokens int64             `json:"reasoning_tokens"`
+	Requests        int64             `json:"requests"`
+	Series          *[]AnalyticsPoint `json:"series,omitempty"`
+
+	// TtftP50Ms Streams only; null without streamed tokens.
+	TtftP50Ms *float64 `json:"ttft_p50_ms"`
+	TtftP95Ms *float64 `json:"ttft_p95_ms"`
+}
+
+// AnalyticsPoint defines model for AnalyticsPoint.
+type AnalyticsPoint struct {
+	// ByokCost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokCost         Money `json:"byok_cost"`
+	CompletionTokens int64 `json:"completion_tokens"`
+
+	// Cost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Cost      Money   `json:"cost"`
+	ErrorRate float64 `json:"error_rate"`
+
+	// Errors Requests that ended in an error (an error status, or an error after a stream started).
+	Errors          int64    `json:"errors"`
+	LatencyP50Ms    *float64 `json:"latency_p50_ms"`
+	LatencyP95Ms    *float64 `json:"latency_p95_ms"`
+	PromptTokens    int64    `json:"prompt_tokens"`
+	ReasoningTokens int64    `json:"reasoning_tokens"`
+	Requests        int64    `json:"requests"`
+
+	// Start The bucket's start (UTC).
+	Start time.Time `json:"start"`
+
+	// TtftP50Ms Streams only; null without streamed tokens.
+	TtftP50Ms *float64 `json:"ttft_p50_ms"`
+	TtftP95Ms *float64 `json:"ttft_p95_ms"`
+}
+
+// AnalyticsReport defines model for AnalyticsReport.
+type AnalyticsReport struct {
+	Data struct {
+		Dimension   string           `json:"dimension"`
+		From        time.Time        `json:"from"`
+		Granularity *string          `json:"granularity,omitempty"`
+		Groups      []AnalyticsGroup `json:"groups"`
+		To          time.Time        `json:"to"`
+	} `json:"data"`
+}
+
+// AnalyticsStats defines model for AnalyticsStats.
+type AnalyticsStats struct {
+	// ByokCost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokCost         Money `json:"byok_cost"`
+	CompletionTokens int64 `json:"completion_tokens"`
+
+	// Cost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Cost      Money   `json:"cost"`
+	ErrorRate float64 `json:"error_rate"`
+
+	// Errors Requests that ended in an error (an error status, or an error after a stream started).
+	Errors          int64    `json:"errors"`
+	LatencyP50Ms    *float64 `json:"latency_p50_ms"`
+	LatencyP95Ms    *float64 `json:"latency_p95_ms"`
+	PromptTokens    int64    `json:"prompt_tokens"`
+	ReasoningTokens int64    `json:"reasoning_tokens"`
+	Requests        int64    `json:"requests"`
+
+	// TtftP50Ms Streams only; null without streamed tokens.
+	TtftP50Ms *float64 `json:"ttft_p50_ms"`
+	TtftP95Ms *float64 `json:"ttft_p95_ms"`
 }
 
 // ApiKey defines model for ApiKey.
@@ -1700,6 +1856,34 @@ type ListModelsParams struct {
 	Zdr *bool `form:"zdr,omitempty" json:"zdr,omitempty"`
 }
 
+// GetActivityParams defines parameters for GetActivity.
+type GetActivityParams struct {
+	// Date One UTC day (YYYY-MM-DD) within the last 30.
+	Date *openapi_types.Date `form:"date,omitempty" json:"date,omitempty"`
+}
+
+// GetAnalyticsParams defines parameters for GetAnalytics.
+type GetAnalyticsParams struct {
+	// From Start, inclusive, truncated to the hour (default 7 days before `to`).
+	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
+
+	// To End, exclusive (default now).
+	To *time.Time `form:"to,omitempty" json:"to,omitempty"`
+
+	// Granularity With it, each group also has a time series in UTC buckets of this size (weeks start on Monday).
+	Granularity *GetAnalyticsParamsGranularity `form:"granularity,omitempty" json:"granularity,omitempty"`
+
+	// AppId Only this app (`unattributed` for traffic without attribution headers).
+	AppId    *string `form:"app_id,omitempty" json:"app_id,omitempty"`
+	Model    *string `form:"model,omitempty" json:"model,omitempty"`
+	Provider *string `form:"provider,omitempty" json:"provider,omitempty"`
+	KeyId    *string `form:"key_id,omitempty" json:"key_id,omitempty"`
+	MemberId *string `form:"member_id,omitempty" json:"member_id,omitempty"`
+}
+
+// GetAnalyticsParamsGranularity defines parameters for GetAnalytics.
+type GetAnalyticsParamsGranularity string
+
 // ListGenerationsParams defines parameters for ListGenerations.
 type ListGenerationsParams struct {
 	// Model Only generations that requested this model.
@@ -2320,6 +2504,12 @@ type ServerInterface interface {
 	// UpdateWorkspace Update a workspace
 	// (PATCH /v1/workspaces/{workspaceId})
 	UpdateWorkspace(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// GetActivity Daily usage per model and provider, in OpenRouter's /activity shape
+	// (GET /v1/workspaces/{workspaceId}/activity)
+	GetActivity(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, params GetActivityParams)
+	// GetAnalytics Requests, tokens, cost, errors and speed per app, model, provider, key, member or guardrail
+	// (GET /v1/workspaces/{workspaceId}/analytics/{dimension})
+	GetAnalytics(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, dimension string, params GetAnalyticsParams)
 	// ListCredentials List BYOK provider credentials
 	// (GET /v1/workspaces/{workspaceId}/credentials)
 	ListCredentials(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
@@ -2691,6 +2881,190 @@ func (siw *ServerInterfaceWrapper) UpdateWorkspace(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateWorkspace(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetActivity operation middleware
+func (siw *ServerInterfaceWrapper) GetActivity(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetActivityParams
+
+	// ------------- Optional query parameter "date" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "date", r.URL.Query(), &params.Date, runtime.BindQueryParameterOptions{Type: "string", Format: "date"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "date"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "date", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetActivity(w, r, workspaceId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAnalytics operation middleware
+func (siw *ServerInterfaceWrapper) GetAnalytics(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "dimension" -------------
+	var dimension string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dimension", r.PathValue("dimension"), &dimension, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dimension", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetAnalyticsParams
+
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", r.URL.Query(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "from"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "from", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", r.URL.Query(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "to"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "to", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "granularity" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "granularity", r.URL.Query(), &params.Granularity, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "granularity"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "granularity", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "app_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "app_id", r.URL.Query(), &params.AppId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "app_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "app_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "model", r.URL.Query(), &params.Model, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "model"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "model", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "provider" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "provider", r.URL.Query(), &params.Provider, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "provider"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "provider", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "key_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "key_id", r.URL.Query(), &params.KeyId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "key_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "key_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "member_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "member_id", r.URL.Query(), &params.MemberId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "member_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "member_id", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAnalytics(w, r, workspaceId, dimension, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3842,6 +4216,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/keys/{keyId}", wrapper.UpdateKey)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/generations", wrapper.ListGenerations)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/spend", wrapper.GetSpend)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/analytics/{dimension}", wrapper.GetAnalytics)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/activity", wrapper.GetActivity)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails", wrapper.ListGuardrails)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails", wrapper.CreateGuardrail)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/guardrails/{guardrailId}", wrapper.DeleteGuardrail)
@@ -4699,6 +5075,129 @@ type UpdateWorkspacedefaultJSONResponse struct {
 }
 
 func (response UpdateWorkspacedefaultJSONResponse) VisitUpdateWorkspaceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetActivityRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	Params      GetActivityParams
+}
+
+type GetActivityResponseObject interface {
+	VisitGetActivityResponse(w http.ResponseWriter) error
+}
+
+type GetActivity200JSONResponse ActivityList
+
+func (response GetActivity200JSONResponse) VisitGetActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetActivity400JSONResponse struct{ ErrorJSONResponse }
+
+func (response GetActivity400JSONResponse) VisitGetActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetActivitydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetActivitydefaultJSONResponse) VisitGetActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAnalyticsRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+	Dimension   string      `json:"dimension"`
+	Params      GetAnalyticsParams
+}
+
+type GetAnalyticsResponseObject interface {
+	VisitGetAnalyticsResponse(w http.ResponseWriter) error
+}
+
+type GetAnalytics200JSONResponse AnalyticsReport
+
+func (response GetAnalytics200JSONResponse) VisitGetAnalyticsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAnalytics400JSONResponse struct{ ErrorJSONResponse }
+
+func (response GetAnalytics400JSONResponse) VisitGetAnalyticsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAnalytics403JSONResponse ErrorResponse
+
+func (response GetAnalytics403JSONResponse) VisitGetAnalyticsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAnalyticsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetAnalyticsdefaultJSONResponse) VisitGetAnalyticsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -5761,6 +6260,12 @@ type StrictServerInterface interface {
 	// UpdateWorkspace Update a workspace
 	// (PATCH /v1/workspaces/{workspaceId})
 	UpdateWorkspace(ctx context.Context, request UpdateWorkspaceRequestObject) (UpdateWorkspaceResponseObject, error)
+	// GetActivity Daily usage per model and provider, in OpenRouter's /activity shape
+	// (GET /v1/workspaces/{workspaceId}/activity)
+	GetActivity(ctx context.Context, request GetActivityRequestObject) (GetActivityResponseObject, error)
+	// GetAnalytics Requests, tokens, cost, errors and speed per app, model, provider, key, member or guardrail
+	// (GET /v1/workspaces/{workspaceId}/analytics/{dimension})
+	GetAnalytics(ctx context.Context, request GetAnalyticsRequestObject) (GetAnalyticsResponseObject, error)
 	// ListCredentials List BYOK provider credentials
 	// (GET /v1/workspaces/{workspaceId}/credentials)
 	ListCredentials(ctx context.Context, request ListCredentialsRequestObject) (ListCredentialsResponseObject, error)
@@ -6243,6 +6748,61 @@ func (sh *strictHandler) UpdateWorkspace(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdateWorkspaceResponseObject); ok {
 		if err := validResponse.VisitUpdateWorkspaceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetActivity operation middleware
+func (sh *strictHandler) GetActivity(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, params GetActivityParams) {
+	var request GetActivityRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetActivity(ctx, request.(GetActivityRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetActivity")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetActivityResponseObject); ok {
+		if err := validResponse.VisitGetActivityResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAnalytics operation middleware
+func (sh *strictHandler) GetAnalytics(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, dimension string, params GetAnalyticsParams) {
+	var request GetAnalyticsRequestObject
+
+	request.WorkspaceId = workspaceId
+	request.Dimension = dimension
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAnalytics(ctx, request.(GetAnalyticsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAnalytics")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAnalyticsResponseObject); ok {
+		if err := validResponse.VisitGetAnalyticsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7020,237 +7580,259 @@ func (sh *strictHandler) GetSpend(w http.ResponseWriter, r *http.Request, worksp
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3L2Lcts4mjD6KiidrYq0Rcmyc5mOXafO8aSzmWx3uvPH6e2ZaeUXYRKyuKYADgDZVudP1T7NPtg+yV/4",
-	"PoAESVCibDnp3amajiyRuH736+dBIlaF4IxrNTj9PCiopCummYS/fhXyWhU0YW9T82fKVCKzQmeCD04H",
-	"5+TW/UyylAzjWzWfTCbxaELOudBLJqsHnijzCOXqlklFnk2fTQbRIDOjFFQvB9GA0xUbnA5uvQmjgWT/",
-	"WGeSpYNTLdcsGqhkyVbUrERvCvO40jLjV4MvX76Yh1UhuGKw8NdSCmk+JIJrxrX5SIsizxJqVn/078ps",
-	"4bM34j9JthicDv6fo+o8jvBXdQSjfbDj42yNo+CEmWciknGil4wwfsNyUTDCbpjcECnWmpG1YmoyMG/b",
-	"gc2850X2A9vA0UtRMKkz3EEiGdUsnVNY+0LIlfk0SKlmY52t2CBqHkI0SDNFL3OWeid0KUTOKDe/srsi",
-	"k0xtG5Gv89yM4A68NcPVmspU0iyfZwGI+Lhk5Jptnigibjkpn42I4ESLgogFybQiK7a6ZPKJmvSZEedh",
-	"d3RVmKcG12wznx7/6/fPP3z3v579+vLvT//6p7+d/Nvxx+nFi/fP3oVOJeNJvk7Z/HIjrucZn+fZKtPt",
-	"xf+6ZACzqmA8hRUvWQ2AzZ4KKW6ylEmzTUUSseZaES1uqUxJDAPHk2oN3uHn9JLlIRxaUXXNUmKuw5yP",
-	"xiOMCJtcTUhcXM/pZfJf//Gfd5vf/ZGr3ZW7oXn+82Jw+tt2UH4nONsMvnxqQvAF7BoGMzD8y8X3pGDS",
-	"7mkumWI6Nt9kIo2IuTSzYsIFZ+1bdKvC1/qv7Ufz0gd4xyywNSjCjYW81kEgBQn8YKnI/PdUti/gA2Cm",
-	"XmbKQq55mimtiOD5hmhBfmdSjFOq6VgyQ0oywQnjaSEyrlX4stdFujfulpAW3t8Xnxr+ZrCi8Yp/PPYw",
-	"HNR1oUD9aDzy0cDzyCdGtd19KjciLv+dJdpsBAnaK3gD7j5NM3NoNH/vEbgFzRWLGjTPp18pW9B1rssn",
-	"H4eebaENu6bvICN7IBIZsjuaaJKyJFvRfHSGiCUkoZeKcV1DsVXGs9V6NTiddm6Lrw0ADKLB3fhKjO2X",
-	"htNNfsJfvgpitlkC/uxIG6GJVmZrZ8QesqGg8GtC89wwBvtGkN45NF/Rux8Zv9LLwenJdArn4/4+jnoQ",
-	"ge3X20A3mHQXsKdtJm7Ixi7hAof4NdPLC5ZIc8SNyWGQ7sl/zJTunjnTbKX6LcEMaeegUtLNvgspBaQH",
-	"HMO+c/4CtOgBZOYrk5WvSEYkW4kbpkim/+jk4zAoHUDhDqDxcK33HkoUacL2NQrvbapX5DTjmt1plOeM",
-	"KGe0owm5WBpJEsQL0BYyI3Qg6pwRpYVkJNOEi9sA/Wtgh5m8jRyfzE5lssw0S/RaBhAy48Vaz1cipXlW",
-	"fucoReug60QhGtj3NnXB3Gx1PFtPp0+Z+Rii3WKtHzKvFteMZ78zuVs+KpcYtfcaWkeQwiiVKU25fseU",
-	"oldbqAyiUUN/qxTPneRCssVa0bzfsyKHlTBusPm3AXWr9PbgHaEQ+dyw1fpRb9tG6xy28gRYTvD0tGar",
-	"IsCZkpwq1UaZWDF5w9L4jBg12kg+lCxolq8li8it1c2MkFCqYCu6IZdZnpNMn5KYCz03QlNMhgZ7jN5N",
-	"JKPJkqW110YRieG8WRqTYW1ANE+wlNxmekmo1emJ0lSvlXlvzRMmNc14TIZmrsiMzInhCikRax2RZK2J",
-	"WCxAhquNdkXlJb1iI4PT7upwx4af2LUPLCjAl+VkwYuFpc3x6740DMwYH80rQTKcU814EqBm77I8zxRL",
-	"BE99hcdQtytkCyuRonbbWqc73OCPeLJh8rkulJaMrshfPn58b+8gMuc6NdDACRcl1SRUyuyGpaG1NcC1",
-	"XI5bc7mIav8haH61pPqVMJQOl9gC6qXIkgY923YVr+D5EJFLKlmylD0yrl88Cx580zpyxfh4P+tIeXUB",
-	"ud38RPSSaoKgCohkFeSgcG4PzCNPyZLqSVKdXAiWfRgJ8FGHnipfX+21GrVRmq3mi4xfMVnIrCc1Xjti",
-	"v+0Cf4GHgmq5PYTqKitY88DPQYybbzfUfcCttk/p54Lx87fEPE2qx0tTBinytSLmITB2GP2K3WnGlXlo",
-	"Qn7h19wIJIuM5akiVDJC81zcsnTGhzD0+7dPlNPVRoTylBRUKXMBqLaVqLrmWqwNxZ3M+KDJEBewHJ5s",
-	"5gXjNEfxYUXvUCw98UTU8UlTJjVwSu/mFRzNQRYIkI6fgbWThBYgXMFTEaGKmPfxzzMkIJfCEHnJiGIa",
-	"tqFWoH4SsBMzoHTl8o6n9n/eMo+DlLCcpt/ayJBqshJKk+PpNJri/88MdUPsS8SKKZLkQiHvuMeKUHrp",
-	"ILOJ4DdMKrCKR6Rai1kGca+Csb4fWaOltISH8RZfOy5X6r4IiJVMU6cphgWUmorw/PgkZAKv7fBfJGNj",
-	"MK3iE0TTK4MXiZCp48zm6q8YZxLOwLuPF2fkhuZrpohYkHVhoP358QlJllTSRDOpztAKbGDomhXaPPDi",
-	"mbslf93HLwLI3UF438G1gz+FrvVSyCND92JnEBYGebKjq0KPn4mxufl4BNIGKUArI8P4/8dP+N5oQj5Y",
-	"AkXWPGdKkRhmVjHJFLnKbhgHmaRkISuRXB+xZCk6uYXqWvWC5vklTa7NGWU8IlpmLDWwbo5b1qCoPXIF",
-	"Ky/asMED2GQUKMEZQUpqdqPWRSGkRkmgwpRdGALnxRN2P8Lkc69tuPHePvdesgWTZj418NxWc8ft95TO",
-	"wbXUPp3vWSFZYtgPGVakf3RGaJKwwnxt6Hh2xYWsCU4e92S9pRDFlGEmQQPgGynWhcG5HBbjzOtWxNda",
-	"Zpdr86i9stIA8PxFaE1aFO0pfgHcfGZ054Io5DJItARnVi5uDvW5Fyg+a0LiJ1iEpJpdbXZd+IV7Dt9h",
-	"dNXPsIzPzgVsL4Br5+4GzQmaeanOLjOj7Z4RkCUMKtD8lm4UsYYoQEIcF86laQ1Aa1Up+PQxpRjtztBM",
-	"a18I4ss0gC6okaL421YCueAsjoghfSIGTQ1pV4w0zrxMcA0TN9jBNFszXDEvars53rUbSbkyGKIOgIL9",
-	"LSHlTT1gxqgFLJLpteS4liCE9IWNtQoJ8+dGi7vMIVjAejoZT4l5+D7UoGnxcWJOlyDtWXFaPlj86czJ",
-	"wJdsIzjoF6BclgJxTfZdSrG+WrbPyjP8NMQtdqcjtAwQuElzCvZpUlCp1YT8BA4gw9ngQJxtp5TErMhi",
-	"0ACsOiEXei+it1WKwzW9pzKAJZ+2ulobxinUwAZGLMN4CDmw0BF5hivE4+32qy6v77czcL0qaVj9/pkL",
-	"PdnDKPNnkQad8kyjrhIvMp6p5VwyqgQHyS2GeeKoroEt6Y0Rcxc0yw24LjSTAFoZzQlaPYFu1oZrQ6ph",
-	"pBHJAfkiUh1x5MB1vshyM7SQaCPrF8nBU3bnXaInQOTiqpDiUm3Rzz3BuULkrRb7pvkWAFdnN2ze2v6O",
-	"tTe1fNhItZDmeQahxcOpAAXyyQAZxprdacP+shW9YvO1zOOITCaT0WEoFJjnu9lM06i/0wsBvwY3LVnK",
-	"uAG+NppcUgU7Cwj2N0zKLGWqZrd9ooh5hfzy4UcyPP99LRmRTIm1TFhkHrrbRESxfDFeCmU4nZBEM2Vt",
-	"RXLUC0LvFXNFNZ0XIs/QctoP6b+nmr7Hd9pY/+uSarKkRcE4eMbNDATiAay+mimSlCcbIYXItCKxO9PY",
-	"PJ4qoiVdLLJkxpVYsdslk4wIa0en3HrcNc3F1RNVnvMpnjosrh4CRVKW5BQkByFx2hnPdPk1hCpEhAtN",
-	"/v79B4BELWnGFREcNzE0dAmNGenIMjuzJ7HWhHrLP53xxuJwOYYn1i32aKohw/jN64/k6Ob4yP2k4hEa",
-	"oVpm7u3e36ZB1Rz0nvFmHaFeYFHFYK/z92/9IC91Pf6v//hPepmk8YTYGDpzoSxfGErvfBmVcNY/9qmQ",
-	"mZDWVdegOSvBr4gyY9PcgycIzQC92h0lshhDXpQmbkCzsLUK29y3WXTPG/ZcKwjaq65bItDWEdrvtwmw",
-	"8qy3jfgqL3KqPPH9oqYqUnmvyClaZHPrifbE5mfTly+2u9Gjwa3MNPuZ55sSQbop8zkn9FKJfK0ZWWpd",
-	"DNUI6LHDYQ+KIvKPNZMbQ4YXkl6twFtmwH3GY/OqOj06Wm3GjoRP8K4n1BD2SSJWR9bQdXMcT8hbTVZr",
-	"pdGfRygp1pd5lhCappIpdUpyIYpLmlxHM17I7IZqFpE849fjXCQ0B0rkjIvuJUM0Mk4o3xiCBaa/ETBS",
-	"64AjQC3Nm/SKZtxSO7AVUs1u6cawbM4SrSJnVzM/CtCJjehu+DF8t0KyHb9//eH964+//Dx//ebD64uL",
-	"+fmPP/78a4xEqhb58Oy73WxmK3Ox9NhnMtGesXVdIRk7CIwddrqLJmyN7Oh22Tko345ABwiI8gSXewdF",
-	"VWM8LDDKX8v+c98rQOorURMQDJBI2pilJGdUKpLpumfeBl8bUmPZDrqhjNADSI2IMQlh0k6h734CXADH",
-	"WoLcjg2icOacaKVwmykbVUCvGSdUtQWqjF+NJvuLNvfC6YA/vQVt3iG0ILyMmZ6ndBMwkv1F3JLcSCI1",
-	"ue6ascJe7XB8TNboohyFhQ3kIMGAfsl8afaWKsNCUjK0LEQtWep+LOgVi9C/AiZ1SY7KKO+j31OjaVvp",
-	"088JQNkX2UdQMkMJeA771zR8MXVpprUJI9zD2nOqNEmWLDEy5PBvf/vb38bv3o2//z48c3dYnE9CMPK7",
-	"scqoeW0hGhNAgV1Upi0Qe9hrREHUUagnSDzpVmvArRvUUBToJUOwo2EsjzfIaELOUY0mOVtoYgQXo5dY",
-	"L2t6SmJz3QTXTOL62cQzDnSExPUjisn4mAxLQA34v3tjQiHFqtAK8B1tNp6PsYkOpaX66YvnNV/wOOjq",
-	"6gOOwTyJvzNpNdFyH6edK+Usw1QaLVAvlCQXV1cYsiFZKGkiRFdeW/w7AEMH/6Qb7/48vTLWtSOARMrC",
-	"Sp8XwFTTb55NT7b460OkoLQLWEPPrflGC5IKQi8NHGfhQJjdnnXkjQ1nTBVjFpOhoitmEC6Gv0cYVJIy",
-	"DZgDUTkp8zOnzGNOwQVsi0GxzPgNzbN0bv2AEYnZHbqo5peb2GY8zEvKG8E+Y8cY5uaUbdies3la4QBj",
-	"9czvpUUEjSaUqKWQ2qi0Ixi/NJba8MKAR6weXdczpq4BRN4YnzqNzvcdHKDNDuIbIsub7oTebmG0NFz3",
-	"NFeH9ts970e73zZ+WK+QvUBrCCAXjJFUJOoIvleTFfo74WpBDcwqh1UDGZD6Oh9EA+KMXi4gLnuOBu45",
-	"u0sYS0F5p2sjemmbJTqIBpfr9Ipp/xH7zZrTG5qh+GXDIuZc6Lm1w3rWgubXTK4ydJenjGdl/OdCrDl+",
-	"rqAfzQk3NNnMJTPonNhwMqaXIm0MnAi+yDMIPNPZiom1+VTQTS5oOtdCzHMqAUYk1QwzEvx9lcvFe/S+",
-	"qG+1/FrcMGnGtsGq/jOGmklO83Is+EKuC7P8kJvnTRl/0wZLysWK5psOevieyYLptSCJkJIlYPktg+oT",
-	"IVNLg9DXSXmF/ZJhrIizpSP8VCGFzqQekSSnq6IKd5PMxh9emivrZVimRRGGfVoUEOtjCCstinmWxqO+",
-	"I84TqtmVkFlXbJfdiBGh/jqu/MHjV+V7cWSY84rmmTIipdmvQUEj9+RMayZVRNLsKjOEOB7HSIzn8VkZ",
-	"KPadkdqenpDLjWZqtJ8TG/fbfS7+XSSG+yykWKExcmnmttnEseGv4w8QVCNjMnTGqPj29naCSzYXPYoI",
-	"yxXDV/46fpVnjOvxT3TFYu8Mzqrc1jV3/miWOpGz99XoTOesx618NM/FZChk447wh1GEQIbAd3zyHR50",
-	"v2VgAH4ANl5DTnqJCPbBKByotdXFZmP8Q2HMlCcsL+1NrbBDOH6yXPMrsi7IJVsIq6uVQd3MbDucX4tv",
-	"z51Cu+OM/avu5wbC4W+YVFnIPdo1w7/hC/Gj+ZoeIeh/X1doNFhqXcwxhk3uPJsGbhowd3+NSrPxWjEj",
-	"GC6EMxrbYM2a7djDg+fHJ3vgQUfgQKYgOy+sAl2zTVfAQa8sCSBVJfGyfAOE40UNyDuyKXoEwu4IfG1c",
-	"gxsxhgDYLce2Mzw1nBdgtG0gnNkCvIAkzdJ+fOyeHvnyRYyinieQ6BMOLqg/iVOYQYIPV1KbJS49krfg",
-	"mFk673FknnThyj4ENTYp1tqusR+af8AXvmdJBkSrbY38i7h1YIjSJbllEqJnFeP2+lxmTZFTDianFU2d",
-	"FmdkJ5sqALsJmyDroaA7D29bBpCnN6OPEHnGldBkeDKd2hwxy8QQGjU1El2XnRCe7LKOGpo712K+yKTS",
-	"CCz3wHF4G0P7ydAGXEI81zZs8O0zFpxrqUadj6H9pesRTfN5ItB00qMkSDRwEkGnVJal9WijK3qDTLta",
-	"by+kB2F8zpTOVi7XqT0ZHqItsTI0YpyyVQKE0uirc8L/E0XcYGf1FZZCPlClIQCybskfo44yHjaMced+",
-	"+lrMrAXahuMPLzc+RYgwJIBWdXNaBudRZM4AzJoUXAIOl80x5SlSYzwBS0AgKdwgpOECv6dy7mYHa4ui",
-	"G0Vul6JaU82A1GUzbpcEadJAD9l8UdBLtqtDcAjwuwl3B/GvwXzF4CuW7cnEbRjEWwyZLyrl9ACGSE/T",
-	"DUjNnN3pebKWSgQA6j1VCixw+EBchsOYt8B/4QqIoAUO3AXm6x442dcAWi3/YU5N/xh6zy1umDQA8MYh",
-	"SCCxvUNos2ULVug9u0+5pI4SR2uVHmS0LdWLFNNzMKDcYBxdT4HAvPfWvRacE4Z+WKGLXrmSJYO5yWjI",
-	"jLMx8uMV3K5yVWJOIfj5ildmF6COWngVxNoeOZel6GdZX7NNWRwJIpExSOFT1CcCyMb5mIX7N966FncS",
-	"bVDzjzkI1d3AbA1Q8yrpag/jin23jIfb7/V7RUL619qDazK+EDLprN8RSG6W+1Z+w0yHex2ge/eeB9is",
-	"AINmY9WxUTUvY2ea6PFW24iAht8ZHvdkhaGHQwjsqlSw9ZJlkjQ86C11NyCG/wD5jSUiLjNVzbifse8A",
-	"FDhg/YXACThZsqQK/bm2AmOylhIiqm3NOgjRAhtvWeEt42SRZ1dLDUZCyaA8pHpCckYVU2QpcmcPrIJU",
-	"cbYtNe8OxRDKmlqhbEt7vwe5mW/OeQIBD+0LNKKu8qyzlOTZghlS5ADAq5V2T152j6DSkv8dovoi6DrM",
-	"RhyqGnQHgZoMpy3IHE0OE+tqGZ+/zB0MsMGtQiyoRZFDZLbOGLopaXd8bT9mXCO7NXyrCOJWhn0O2Ldy",
-	"1WX7h9c1i6h6AVnHO+teNe6uNtbW5b7lxXrflbYlkHCyOlZmKYx6ZfgP46nRPTNO4n+OiVonS9BbKNdL",
-	"KYosOfrneEJerwoN8cGA0zZeFsvlwnQ1KrZnabB64YFO3N8uLTW0Lz9sXW1dvhulawfHe+3gpM8GGrJX",
-	"fbJptLcw1owQDhVNRWnDy+l+SMnUtqjWAWk1QMPUCDRCf014CQqH2+DFJXEI9CaKrwgaWyTR7bd8oILI",
-	"hl/EUFbDxnaQQmYJ6xBFa0JUfT1/LllhWQ2xzoTib1FQ9d7FCx9JuOpbubTkC4cwapU67L0j68ohHmhX",
-	"qlbSd+a/MJqbW2pOV7kmvIyk653JkPa10EzBOu+AlvuZUf7gpeE73DnV75ZzQD0eW3g7KmvxZLIh5T5R",
-	"SIF6RyUE7IQhBf3x6sr/T6j+vk+R98NbVcsCs86Il9Is3xgthbFr+LASXC9zSAXaCZn3rBvvcrk6+xw4",
-	"w0zKilxsjCJQ5n89UWCQWdGNzf+oGCeGSxsWlTJyu8ySJVkrVsse89Jxga928Mqthe3rvRgU0zrjVx3j",
-	"NKo2iFuO6VbpKuO+7fQmY7dMBiP49qNg6HzBS93vHXfv+71lwabvSzvUZ3AV+Z60kBUDylNCyKYKthfY",
-	"JSafkviabaCaqZrx2LvreBSRuKSmp1ByNzFQjMV3jazlUdjywSeKxJ6UD6OUG41nfNgU7+pzOo3Hhgjo",
-	"JXgXBVNmOucFN/CudGYUInUNJH3Gy+DtCY4Dwbl9zVNbbPIu93ZLFwQAbA+R79EIwVkSfIhtQFUTNCOf",
-	"p9f4Yo11d0gID5N/9iqh7tXlDpIPOBxDi6y16ZePr86I2bTCSAvyTvCUbkYTco7itdOGV4xyVRrofGfM",
-	"NjreAgU0cx6mNY5hUv0KLO9uceP619S73JAhxJcG/VGlZT7To3t1vVmx1Z7Syc4aPdujiXJ2UDuixcTu",
-	"tiIh+MT7v1c+fHndnlr29GR6wH4SvU8xpJBF3WWFcNOHSHliZZGye2lk+P7DyJFbw35z3itn+Y914+2d",
-	"udjAhoG1UaZ/a7S1/yyGWAueJTSfq3x9FcT1eqZLOFBsv4LTDUPjTsLVrle6b/2SxKoW22tr4mNfokFZ",
-	"A3Reb2W3T5uBYu4XKwiUd9txpJkCO6Z059oWuTurGe8KEWzlgdVW05i6jWJb5KmqWnVrUHcLUR1eG0fV",
-	"cfafurChTMe81xnboK55TpWeP52u+muf75lMjLSdswtNtQqow7UwTy2CUZ0jSD+uMjZsqKHrt9L25973",
-	"xl12WYcqYlPPuhDI/VBh5Bsp/kH+DxREGec5XdEj+O/46eTp+E/Ty3HGlZbrJNjAY390bMVTt8b8x5py",
-	"nf1OO0mKFGuNBxTMJHE9oyqhK6HcqtSZKhWqsOrbFX88tTlBERkfu2p6Rp3JvNC6VcbXmkVkfEKSTCbr",
-	"DNR/ToZlWrlYQCS16gpIfjipold9iuYPKQQ7VJoYpPnEHRULsGxcsdaPglu2CLqtfl6A+8Yg2hkpXr50",
-	"FhVlq01pG83QwqZ1AfHasMDjOu9KxRqzELcb9RuD2F0+cJTnq4AjCI/EAINaJwlTarHOXdKVagaY2K+d",
-	"w/824yk2Atp7ZWG5s6QlNcqxlebXURiBroG2XeStA8a9OODG6bUvpXXXAdIfBlqPcuzkQWq3nHtAwe2g",
-	"EleVLXygYgidKVMdJLyXTNEQHKpF75RRupUFs41D1YZ4gJ4EVsNgrbSVWPPKoI6+yaFkPIW+QJA/Qp2z",
-	"MrIuYkoWuaBoJiiZ9nQynU6nT0+e7+WabBLj1jEVz6dhotcucv+n532ffNl7zJcvez3ZrAf2fDrABeFk",
-	"OFDoZowYwn4M99c7Ry90eTlUEUpwRiw1ztcrJrPE5iKeYeEg8xQnNSdz497qFQynk+e1KvTbaol/Htiw",
-	"hsHp4H//Nh2//PT5ODo++TKczSben6P/75/aXPvTdjiopLZG4XzrR7eSLSZjRF42D7SWKEC4tTkqVLmN",
-	"25NRfqlxsuaZRnGnKdH7CU3+AWETkxdBB9uqXo++1jHIJj61hzp+PujO0ttNvsqMlGDTIh+4kCu+5QsR",
-	"YA9FFhbMbjPJCIJ8VbtAFYxeKwxuJ0NUmSNShktF5IoZyAnLa179svnuUlh+waWqHlaj2FpHcSwht9XH",
-	"Gp0RVnkIbKpgZD1cfoElMrQVzaJGfdjd+9tZKSu0xf3KZm0Jh338SmZddpxDlm3qkeAF6yiZuIHl6AGF",
-	"whymHIBV15Du3hw71Illv9JlHsUrb9pl3BXVqG06CHGCc9cnpx6EVZPivYsFBEhEnrOkJKCu+aMZDsJ0",
-	"ediFgoFqQVKkGlqiK91lmJmr7LtHT1B6NweOuudJlgI48uOU0EuBSaW2sHmpTA/9SlGnpJwwHp2WAWGr",
-	"LM8zwWccqTixDVKQjJfdwNzTrnccQVap0H/ls30VlXwfmP6MW+anQhXe6kxul4HESiY+n+v/SsUA+7/j",
-	"scC+L4Us2YKHivFANyYdgirwCTN5w5r9+voDF5grdoZYakG03KCxLurZdao5EyIvBKLSu3lnrYcLtA22",
-	"xMaCyXFRSt1lp5pATw5P7NtR4sFrNtNu8+utN+PzSgsOYHzT4PLtF++bEPY0fDl/fd1w1qO3kgj1X4iR",
-	"kEQkrk4QOg7FFgKw+Gf8+XITYTsN8+KXuH44jigjGfRtEsHmol5XlmZEoE/i9x1tUK7PH8WlZXPBWTj1",
-	"MXA/ezTWroelBrQtjDpuBhMYmQH14On0dDqNbHQBfIPBBRGBCAH7naEgx0q73gEHijP4cID4J1t/4xXl",
-	"aea8lw0HZcW9wqqB7akClSwwk80yPsWQdvql4bBcXliEvWc3Xkn5dXtlx+NLqkATUABVzjJZ5JSfubhq",
-	"rMpnN9gh2yZBQeStVthl0YU/+gULrtkmPiNYlSxTtp0g0PfJTjNBoOUqLiEkETarp4TLGjVKKpgVl6FP",
-	"Z1is0D4zWaWE3UEHeDRoy3XeUxwMVLtyMNVZyqssA1GWF7LlGDCTRkVwW9yoP7G5ZWwZ6e6rLlnFo96B",
-	"ti2YDxDqYHt8yN2M4TpikqlTErO7Aor3QfEGyBiIvC9Xyvxpy3XOoX6hXjJuvx97RNuQcL3Q+Ish2amk",
-	"t67PdwOCL2lOuRE5zTMdmETv5ljYdlelK1H2drXlRxXTYUToEGaazplqGL8lKWHcYEFVEHjPmns15tBh",
-	"VunsX2sdS0awdnUzaii7pSGILQvUUQAUf4SoV3aTiXXltcMiROImgPd9uLo9UfM7Vh8zy41PeaaliMkR",
-	"iU8XuRAyJmq9WGR3o+Dd+dWK9u382EoOsD9EtixBkwA076CG/SHKBZHbf8mUFnLT13extUjGPfOXG313",
-	"wYTaXcgmgioOLs7f5rgOaxHno5K5QMui20yFg9BRnugAVpQ1rjOentms4e41wZJKMaWdWhQ7OSN2MbC8",
-	"3s6/U+YwR4uvhgU2WGV/9w1c+XvcdgDFVSKKmjjTKIBRnoAfrLe7HAYOG6F7xx56tfb7e3H83exIjnk4",
-	"TGK/ZmgHAxp/ZJPbbBm7sh/01iy3Mz+bzGbTTaqLnENsbBggf/n4yobOWk7tpOHjl3+ajqfH4+kxjOrg",
-	"ZdSZzf5Ymeh9T6lsdOP1/DnzTyTCYgsup92mBFYp7ZO25d0/vm1t8S88MtzytbuCYE5acyQX21oZ1mq+",
-	"LalqPS/VoUyyZLTAYtELqjR+kizPbIFjJzoE8fkXdxNd1iGPwQbC8ZqPzW2R9VBvDVsRa8uAIWVtr6Jw",
-	"IJB1LqEqGcet0XOfknOhxXl1ORv4I9cMKa9fRnGNnQ63o2xYamhJO8FqkNUj3aeABcj2vAUsVrZt9p1l",
-	"8t5D43LoJbNmo+pwaqXzOgrlkUuWUJd41KqXN+PYzA8rP7oii8lau1K9hlliTe1kuebXE/LajmuTgG0q",
-	"vG2sD+Iby9MZH9pOl2BYReiNsOcWNA2rOtuOCNXkGdZ5rZyUaHbd4b5oiVCBuJTa6VuUqIAvRHV+LXnl",
-	"QRISrK1qvjvdoBJZqqyeZoUfwZ0CjYV+7pVkcKv27XT4RyurFvC3NsiClTVD2eNR6SQU3IKvozKXTJUN",
-	"SSVo+7uzI7c4Erek7b2uzWulhEpGBddrz0ILyIHBn9MsM2mEXy8fV9FNV4bhf4vic49VfKc6975leFAn",
-	"wNqhcycjzT0ZKei3tj1Zawmg2Ld2fJulrFFkwXeoZH7cK3ZPyrAWFheeaOZq5VvK0Ke+p3X+du6jmTNX",
-	"K8YTJG6PVECvpMv3ShS6ZzIImoj/UBkqfQs/bIfMPgVBGpDaLgNSd/lxdusB6VAsFsGOmVCMVolRDwC1",
-	"sImX0AMm0r6WEWut3BrMWWQ/sM2vmV5esEQyXYOGfvlYt74kse2VSuRonkA1RFS6K8KdMfvq4eVcBwjT",
-	"8NZ93xiNcoiHJaB1n+Dume+Vhva4Yl2zi+SEfMAtKQLOKsPXARwarTCPe9WA2lJ752MHN9yzEo9kK3HD",
-	"dq/8G5fm2SKffbBJ/Q0BsSWo7ayCtW3/X1UQ28YPdrt+wbafrGWmNxdmTmu3Y1Qyeb7G5K2mL7iMeyz7",
-	"oMfF9XwymYBDHZYOs8Ig1XEstS4GX75A5RWMuQwbf0imjMrK8sV4KcAL9uOP71zb5lPAqZ8Lxs/fjsHI",
-	"5TXdMQdIdXaZM1haxslCCnCrzfiKcluYrmR2KiJrldmIPyGvKM8UBDOEmOJkxmfcSvdQPi1TzqC25uah",
-	"+OjmGNoVRaBXeCFmWKweGk3jg7SAxthGW56Qt87yMuPQrjpB/dtqCl5HM2YbUZtrEdLGXZySP8MxE3cD",
-	"1TKxIdtagb7BCOM3LBcFi0j8eYataGaDU/J5Bs3oZoOIzOCm8JNtSef+wPYjs8GXL+jYkmzGY9tZEJpK",
-	"uUcmXtPBkb1J7A9XeonjsqWN7Z6dZwmzHAJRfnBe0GTJxieTKbZ2gGZMAx/uBtGg7O8zmE6O8UkIvS2y",
-	"weng6WQ6eQoN1PQSQPpoCXWifocCjlgxAbEmE/xtOjgdvGHalpICdAWmBW+eTKdlUqOtFVlAqVnz6tG/",
-	"24YniLG7+JmdAbAg6JxLjFxlji3Pbtikhp+D098+RQO1Xq2o3AxOBz9mN4ybxwspLm1ij4L4B7cvNfhk",
-	"BjiSjKYbf+f1qU+mU3K7zHIU91x/dJokrNBlt1ZbY9fciyobN19Sxc7I8+lT+z7YfsEklNpGxxDCB6l0",
-	"iyoExL06KYt7eJfwgdE0M/v6Nvdgpt+ACvh8+rRrmHJd2J5p6zWV+9l9TzfHR8mS6qPK4IXGSmuRbcew",
-	"nr8lr5ZUk1fVC5E19pmzH8b4+ZQYXhFH5AKV0guj/L6+MVvBRtxc6MiWe6nolmeEZ3eacYNsakJ+sU1k",
-	"wCCI5smCKjTjgh/fFXx3RkkgSR/91mAJleAEB3ArOwmQLIUsxyzFrm9WWY//Oq66DYzfpjFZMpoyCZ3k",
-	"IFIUiTQ4PAKdjWwLUlBP48pFhPJNnAilYysJGVpcGkujGUf7qCwtRzYQfc2vnRU1NpB8Sn77/uefXn+K",
-	"bRG0OFmKLGHqlPz2CenxhW0kYxaC7TBPPYQrjbeGo2Q5GIQ9Ky0mL8O0uJVLpm8Z4zMO36kRZlxaC689",
-	"2YuL1yQRqxXynfiUvH/94f3rj7/8TN5/+PnV64uLtz+9iSMUgmY8dr/OLz5+eH3+bv7D69fvz398+2+v",
-	"YzI8fk4Uudy4UiijMxwceRrBAGWzhJUBDZ3lVR+dGYfIdWYArWb0r8oMLWiek0uaXBugoRxcxVXKLzl3",
-	"PV7tcdm6RTO+pIpcMnD1cyiwTjn2G0KmV97yv178/FPJ+c6I4AkjlG+w+lF9kCGd8WvGijGQXkwighN2",
-	"BwyNjDJFDLmEXu7VsUNba/SrcWtRh6vYwGKxES8CtRnTQIcFlVrfrFNS8uU4sk3kDXxUZnr8dsbrcGfO",
-	"iQs+rhCfcnVrFf0SugwVxmbartkuXUAAvCHZNJ9xGwIDPBtZglCshObfpp9iOLHuNSOi4WaRs9eJOyrz",
-	"hmC98tvEWKhwbZl30PfS3A16Qel/efGsbKOrQKouhxn8heW5iEqp1RVvOcX+QEamtgF3g5VIro9YshTo",
-	"h+/DSOq7+WBDtL/UtdXKZPo43KxxpCDmszt9BJhnwaI+WiPSBsEJK5HVB3sFsGzQyFUng0FV5IpEIxw3",
-	"6CDl6Yx3UB1Hl0huuOJWOljzFpV2sqDo5KUJDM1qR8TvLiYWiD+KDC8uXoOJCpkIXEWDwXSo+z6fQhE/",
-	"fvP6IzFMu/qt0oBoOFXtr2MHh+O/h/TTGDg1ugJ/37sDVVl/smcXKr8HlfKbUJFMh+N3qr05X7tZcCj8",
-	"xOz2GQJ5LxHKPH2819Mnez39dK+nn+319Hf7PH2810pOXu7x9PO9zuT5XmfyfK8z8fqh9BagS5EZGQXw",
-	"SghB8ZiFk53LeIVKdK6lM3YqOzX5Nm7kQJ5as1AVvgg80M9IzFQIL235RfeeNSCUDp00WyyYtEHwmVZe",
-	"smZkxQKv/Elpw3miZtyOw7HxsdGa5muZx0ZmSSvljOWKwWyjyMahY+Olsik2llkByWut2CmBqpT1kito",
-	"1jDIzqJSwOmo+ov1UyH6Ef5Cwdu+VAnlEwJZnVWBSc5YqmzuaJkiVu9qCdK7WY8jRCFR4sdM6b+n8rXX",
-	"af3RuKubBAzrHezHd9oahghZHyrCEowo+INUiUaIyf7U7kH4ZFa41Zrpg4itvuPhmq37XmHaVa3dexDN",
-	"PtpcPaNfRcTmu0Skpq2JtU7ECmxCRmz2OKw1x7ZrA03IuetTT6giSghu/q01njZCKjafJj+B93wpjKIa",
-	"TilkdzpohfAa3EHUdZml9NtO4YAM4yvGx5PJJMYiU5LpNTRa8LXblloLgeBmQOih7Dy4p+jNrcuSPhv2",
-	"ig6YWX+bjl/S8e/n479/+nwcvXj2JVBtwIi8j4YtgQ6DHThTHZrFh8eUFb4a73rDdKkvqjZoe2hlLb0V",
-	"Wlnv5VVXPVeDDob8YiViAx4Gsy5Z7uhMREq3uy0GbiAN9McgkL/COIgfIMD40SDCL4rbAQoQ4/d1aeL3",
-	"sIhLVhIae7LbLqhqbrJDtBirJS1c+g7JM0MDfbaMA1l1XEPDMm2N9FbwCJM/oG2ej8f1n24zx3euQdNW",
-	"2oXaxikqA7VFbeUXDV+Zq9dmy1BAsRKilkZyySw/rwSjURedwzCUlu5U+a4ek2pVtYg6IBQP59EJ1YNA",
-	"2qy/ksZaTN3Kd2IbZ8c3jz5T8DF9Ofqs8vXVl6Najap+sO9Eadc0ppnjBjN1S0t6makZtz39niiyYlSt",
-	"JQODJhliSTFiBFLy3BbyUxF5OnWfrVCd0s0ZgUfrVSDR1VblnZEqb1rhqNVQowmJXSGysuVyFUjTRtIZ",
-	"dwiRaTKkfhjXQsia+I/L5ISmtNBMlr+fv3876hJ763XP2hgOuFVQ8GNZ1MLb3CpG+MEGJ98FgpOCA9tC",
-	"I/cf9tFxul0gbhuCo99BKz+r4OuKD+e4kCeqpVJgEImnRWzD41pjq6C704DSe69p36NdQ618TLfjExcy",
-	"OYiuY4/Da8PhiIo5wkqbz5jadohVy49OsncOerBiZUxvIyONXLJccChuEebTv1ZzPOId1IPDOi6h2u7k",
-	"cKyoTR79I19RTq+AqA+gGkbQ0YnWIFWzkThHBoTc2LArR0zxuzI2xde+IKPb6HzgCZrMeBXEw6tIRnOl",
-	"IMtcCqGVlrTAkYQEGW1FU+e+KVxEAnZPg4XO+HjshopHp96iYWHK8GIudLuvzIRU9XDJFdMQA0yh4qh1",
-	"qc54LRbzlCwdvcI9m4XbDtsaHa8dPphfvfDD/dwve8Kbjent5Q85fqzp050QH3mH6Cxf8NcTVeomh7Fo",
-	"+oGfQSxo0Z6jz+Xnt+kXRI+caRaKbbPALEVu1z8h38PDymu7rqIqQ7CW/YcCG6QXLAztUloUiLjgU7RI",
-	"0wIpnKEOUrWLfdZeKr6TTg6gxpmB+hxs1Bn2s2Xpj0CCdwkila3rILaIXifTECFDM1WPVFt5m4L7tKA6",
-	"WYbAkaM3WtbgshEuSeKuAMbYVZOuYtWxfpeCuDfgt02yjZHrGsI+BCeUb7zzDJBDjBH+auTQhiR/Zfdw",
-	"b9Cz5RkPCYK44wMQvqNGaGtQHPvQhrTIknUhCZb/mRAM/Pfr5TkZIbJQ5fr6gXUtLLi9auTSPJZrv5xm",
-	"m+jmnc2BZLc//+3nHyo1tZ449DhEJCj7fdhKOrw+fownclNAApiGFD8yPH99MT55/mL85tW7kTWEQm4g",
-	"pt4ZOatW6nPSFa9S7v2RqEM1wbeRlqr5d9EHz5IxRAwZPRzcztOU0BCoHYBQHH2u/thLeGrH9IdkngZo",
-	"fH2hZ49T6xZ/tu1i+k2h7FASUOCYSgB+FHoWtpb5sLjVahawknXKWFtFK77O89ilG1XBA5MOOegrkrpv",
-	"Iwl9GyAsZaADErnKo6i2+gz9/HnPSy1ZIqSLWUWzWNm6BAL9G7XyVEQ4g5YuWJ51xkt3lnm8oFcZN6Lj",
-	"hJwbGFSRM3aYX1HuUkQxVumYT9RZmS5nCyRijtyMG+30yYR8sGukRcGoxNjdW5lpzTgZ2mY+9BK6rtiS",
-	"qFX9PBsKgDGKIxsIMOO7IgE6TO5vvMPe4VGDOrre5aD7qyroBynfYOLt8oO5wodBI/rJ8xdB2/yORdhg",
-	"eAgXzFS9wm/XOmqFFwNLefGs20vQGOqabTCBfJ+B+pwrhHk4IM4UhoDbSO0h1D45mU4j8mz6LCLPpyed",
-	"vseynU1tgZjD+PzlSy+jETIx2+Vhdi7XpteDFcVFXsOSXeXT0LIWUqxqi+pTmmSPxdgsg53rAJ/hQ1fx",
-	"nl4xorLfGRm6rqrPp5034hr7Bi7E5YDaC+lzHTFnd3qerKUSMi5rd7lihYWNjwitA98Z/FF8WhUl6lIH",
-	"f+YMNmR26d35gdRCb8Q6R3gctXAnF6x6M3d6aPrwIy9YupEI3GJSRHCG1GfGMSISkl/AYZBJ5GxRxc3a",
-	"ZQpdHk0ns/H7TT8eILlZtpkVquOt+SDr5VOeKFtezhzt7RIcFRsbLHooqPOP5CtaH849wIC0GEMUXFOV",
-	"U0L9akR4GJHnR66c/BAmC64ayJaa8TxT2kb+BoKJJ+Rt1XFalw2rEXjBdJ9hmo5S2RXHiKIh5Wk04zYW",
-	"stYGPlTSII5CtQpG3VntM+7y/mxwiZC+c1UyLALGUmKNvpgFxvK02wv1xqtk+RjaRjn+W16s9dc2q5Sz",
-	"74yDdA8e0M3kFwm9n35RotzR5/JzXxNKUw/18QjkNgfclG8EZ2ToQzJ17lw06UdEyBkPk1CDBA7sgD49",
-	"m750tWnihZAJ+39t4it2MVpznAgQCOsRB4ATrSs+cIYibJqimpmtJibsamYQkBO+is1oJ2h0W4rqCPvY",
-	"nOkr4g2aiXqczMFtQh5u7W0SClU1x9IPQHgRO4qcJiwlQ5vMBZyHXDIIvId+X5HL84rL+jGx7czAheVw",
-	"o1qoRBO7zVUzF6NAYAFG3q6Kq1Tl+AAouh1xf0SO8N8bsj8gAByCJRjJ42Fitg0t2C5gVwUw27LxD2YJ",
-	"j3hDWBxsm0gM4teQu6qMGXTjkQyaJh5E1rVxS1/dz6bXTtqsgqTgvnjCJuSdvSMbtASnsEDVZqVYfmPj",
-	"386QOOBvlG8gLd2P0TpzAGIfsMU3Q9Khy0o4PBXAW/42zjZ/7nQLkFmFC4KFy/tAUCNDjK0HTyYXt6PD",
-	"yY3cgd9DaMTR52u22SEqep5bJ8AJTHFssY+ozT86RLZgHsuzELDfiOtDyFQ4UI9j6xapHjn3BsGtR/qN",
-	"o2nmChDMRgcSq3oczsGlKgDAA7nY/gXr3JR9DK8ZKyzph5JWZ003G4hRceTkKSj95mpj3BVGhJpTHU9m",
-	"3BHVFTWgbZYOT6WZgvzGyoaEXQtcjhdkz8JIG1uUacw4vYQEJureTsGNAvm2LYHNcFHITPMIM+rweC/g",
-	"KLB02hCZyYyfl+M+AG07xb7HJvXfxtnYG/cO52E8KP2ubAD3UfrbV22V7x/YZoseGSDX7sXDUOyVuDHS",
-	"MOZQGuT6Flrf/ehTh43SIOSSKuK6TEHCqW/QtrHNZAg9VAv3FSL+EzU6Qw+Q1RV3VvesX+t5+FIfUXfD",
-	"GeFy/udiNG6yVscFKmQ9FMEttd+aFmT50mPKJTjF1oRLXMSBtKpVuaU/SPDiGYrvTl1OU/uxSxt659o/",
-	"PQZq4eDfRiHCuXdm58FThwo2LHtpPQSFjj7jhwfEFZIh/qOFraxcpi+BJ8YoF74DCJNRbJ4QFCPE121C",
-	"0SWzo6RdCpIHRLt1JDvSwTju9kPv1pC6Fj39bwqCaGvedRoHFzkcsH6FwMPSyGN94rbvkg0sy9monmNl",
-	"h+hWP7rhPWUroUPwjgLxVyCa30a1+LoQW8YvWsfcEEuPQD+MCG/0cLS0n9ZRbc8mCXHrU3RRbgF3YUSy",
-	"BaF8s4dw61QPPO8/gNpSMoJvobXcm4R0KC72Ajt1lwPoJaGL+x+pmnxlMSqsnTxQsIIwok4P008YbWZ7",
-	"NqH3nmCjWtsRqyJQUIBpvXKarpGaRlGz3LSNgX4y4xi/BH0wcPg4IqrIM00yrkWZYTi2YbRDW0wa+Rhk",
-	"Sg3jqtVpPDpzY884FvPvEbs8cpvZ1nXXb8k547YnZ9X3lmScMJosnZOt0bRfkaHbH0kFU8RwUQNymzNX",
-	"e9kvuWKjuqTMbhiGCWUcCgOv1GhrnLdkNLWmP8ErB58Zm6aeWdNL2zc3FG0tOLgqhYatCZ1vmIZ+YP2i",
-	"NlxT3G5y9uAmvJ+7/DtVlIsXZJaewaWAZXXRvP+tFeLuH1odbhmr6/2Xq6Bd2xW5M3K37C3cPsT7dVhu",
-	"r/gv4pZAPw8L1/VQ1Gqpxyf3iS9++uLFjvjix4zwrTUE7yqXgtt+OB2/KAmfvWqxQHLqwDPaQo4eKeS3",
-	"3kqh3ovmt0/m7LG1Xij74pzkIqF52cMC+lG44LB4Ra8ZkWss0ryWue1Jc3p0BG8thdKn302/m4JJx24t",
-	"3HXB7zTTqFELFhyHmGWR2jYMY4E2bAkQKsNpK7V6o7n6NGGa4pWwK6sY1eK/q2pQtqxde5yqGE1UEQIX",
-	"kFAxOy/B0vW0MUrA+JIasmUrlhhkkCL35vWAJIDSUNLINRnxG2b4S/c6Znz59OX/BgAA//8=",
+	"3L2Ncts4lgb6KijdvRVpi5Jl52c6dt2660ln0tn+y43T2zPTyhUhEpI4pgAOAdpW56Zqn2YfbJ/kFs4B",
+	"SJAEJcqWk97dqp12bBLEzzkH5/c7nwaR2GSCM67k4PzTIKM53TDFcvjXryK/lhmN2NtY/zNmMsqTTCWC",
+	"D84Hl+TW/pkkMRmGt3I+mUzC0YRccqHWLK8eeCL1I5TLW5ZL8mz6bDIIBokeJaNqPQgGnG7Y4Hxw63ww",
+	"GOTsn0WSs3hwrvKCBQMZrdmG6pmobaYflypP+Grw+fNn/bDMBJcMJv46z0Wuf4gEV4wr/SPNsjSJqJ79",
+	"yT+kXsInZ8R/ydlycD74P06q/TjBv8oTGO29GR+/1tgKTph+JiAJJ2rNCOM3LBUZI+yG5VuSi0IxUkgm",
+	"JwP9thlYf/cyUslNorY/JBJmmeUiY7lKcB0xVTC7RLGN3DdNO9R7cTv4HNg9onlOtwPcIbudv+HAH8uH",
+	"xOIfLFL6LXeQ1nQWW3E9LyRdsXnClyxnPGJtwvjl6tuA6I8xqSQRuCMuKYhbTq7ZVmoiWIp8Q9XgfBCL",
+	"YpGyQTklXmwWLNdT0ktNmR58rsQ14zCV8r2EqxfPqtcSrtgK34upgtmxO6oHGJwPzqZnL8anZ+PpafWC",
+	"paFgwHiciYSreeKh9nBWTKdPo42IWQo/sn/D32S5uEliluMvw4lvZHjLQ7fmL/OM5Rsq02LV/u6HNSMR",
+	"VTQVKwIPA6+9Y3nGVCHImkrCBdFLjUk5jBx5p5HlYpOpwzbRLm+OHOpZQs6oFDzhq8MGtgTS83Ggug5a",
+	"0yRKlcjHkuU3LC5prxd9tRlDP4Qn1j6fOpU0t8dOM/BzirPo5mH4qNyztV6O5TTdqiSSb3JRZCDp0vTn",
+	"5eD8tz3iwr53paiSg89Bk9t9bKDJkWYZSeIAyTEgdguI3qBAM3ZANkxvLhE5WRU0j3OaaLq9IGHBqVJ5",
+	"sigUi0OyFLkeTZLbRK1FoYj9YyI4WTMas1wGJOSCM/Nw9bXbNeOa9O15EDz8bv6T/tXg30BGrfQGajEN",
+	"o5QytzVcXbIGA8lyu2W95LTd+Hd63ntFNdCZWUH7/D+6FIADHo8CpKK58m/booiumXoiCTxDhr98eDWq",
+	"8xtVbKySDWsfSGOB+JU9S3vPMpHvuCEbv002jMsEL/nW+S1zsamJnR1zDQarnPIipXmitvolXqQp1ZLE",
+	"KCWe50WR3YMakH095KVE38k2ZVm5C2bNMFY5w/aO91YS6oTj1xMigRrNrsX/KDjbPuSOP+gjoKPNc6MW",
+	"9NA84AWP3HhvlRu1pkpLIBZrzY8aNZAMy5+koqqQgZaE5e/oUjEtyqTKGd0gA7G4zj3dK06pYjzazrPn",
+	"0/lG+hfSQaPVwspBXj6//yD3USe+jLKg1FI5G1Q/vCvYdq2YptsLoldZXj94IiwmODm//rB3X/Dr99/Z",
+	"Bhc6OoOhxxol31OTMKwTOLzaoq0WndR3tr5Sr5zIku/Zti0fopxphXVOVX8xHCdS71nsSPSFECmjHDj1",
+	"LktyJneNuF9wW1Vl3qX5XLOtMV/KZwMwcERGxJIkShrN5wnQzt4v4ncq++SabefT03//9vn7b/6fZ7++",
+	"/PvTv/7pb2f/cfphevXi3bMffbuS8CgtYjaHU0z4PE02iefG/nXNwCCXGeNxl0lWqlbaNiORKLiWcOKW",
+	"5jEJYWDXunE2P6ULNG+aDoINldcs1prbRu+Pwi0MCJusJiTMrud0Ef33f/7X3fZ3v91UrqafPmME/cem",
+	"eX4Fq4bBtJj+5epbbSqZNc1zJpkK9W8SEQcoELSuqbXO9inaWeFr/ef2g37pPbyjJ9gaFOnGUF5rI3YY",
+	"XyAo5r/HueeaAreDWifSUK5jlKdbogT5neVirK/5cc4U46B3W4Va+g+7yOKDebekNP/6fApv7RV3e8xm",
+	"WKrrYoH61jjio8HngSuMaqvrFmiv4A04+zhO9KbR9J0j4JY0lSxoqaSV/IrZkhapKp98HHm2Qzbs+3yH",
+	"GDmAkciQ3dFIkZhFyYamI3PTavVnIRlXNRbbJDzZFJvB+XTf5RgM7sYrMTa//IcUfPJTpdU8OmN6zEe0",
+	"dI1oIzRSUi/tgphN1hIU/hrRNNUXg3nDK+8sm2/o3Q+Mr9R6cH42ncL+2H+fBj2EwO7jbbAbfHQfscfd",
+	"ltdO4waG+DVR6ysW5ewQEwPePIZXFHWQ+ztE4f3S+/uAbTj0m79k8cPEzBcWK19QjORsI26YJIn6o4uP",
+	"47C0h4U7iMbhtf5+IMsiTdq+RuW9LfWylGpz606hPqdVuclkEk7I1VprkqBeQCgk0UoHss4FkUrkjCSK",
+	"cHE72eu90B/vcArl0TpRLFJF7mHIhGeFmm9ETNNENf1ye3155r1tXTHXSx2jh1//6JPdolAP+S6YZcnv",
+	"LN+vH5VTDNpr9c3DK2GkTKSiXP3IpPWs+6UMslHDfquianvFRc6WhaRpv2dFihEbrrn5twG1s3TW4Gyh",
+	"EOlcX6v1rd61jNY+7LwTYDre3VOKbTLPzRSlVHpcDiH6psMLIvLAOLKXNEmLnAXk1thmWkkoTbAN3ZJF",
+	"kqYkUeck5ELNtdIUkqHmHnbDcpIzGq1ZXHttFJAQ9pvFIRnWBsTYK4vB10Ea/in9XsEjliua8JAM9bcC",
+	"PTIn+laIiShUQKJCEbFcoi/LHW1F8wVdMfBg2aPDFev7xMx9YEgBfll+zHuw6N3AX/eVYRCj/aBf8Yph",
+	"48hoH82PSZomkkWCx67B4ziTuoN3dnO9f8Sd9YvPIjO+v+8+fHjn+ginZVjDSk1C8zypxzXKuTXItZxO",
+	"Fb4yk6jW76PmV2uqXpU+Iw9Rr0USHRDfeAXP+4RcVOmSPbx4Te/IivHxYd6R8ug6wj7ovzVRQ80uxkD2",
+	"KudmwxzxFK2pmlTeNi8tuzTiuUfd2NlBs5Fbqdhmvkz4iuVZnvSUxmUYddcB/gIPec1yswnVUVa05pCf",
+	"pRj7vf1UZzzq7V36OWP88i3RT5Pq8dKVQbK0kEQ/BM4ObV+xO4VRDzkhv/BrrhWSZcLSWBKaM0LTVNyy",
+	"eMaHMPS7t0+ktdVGhPKYZFRKcAHDGZSsWnAlCi1xJzM+aF6IS5gOeEoZpymqDxt6h2rpmaOijs88HuMN",
+	"vZt7IyCNvYCrnUQ0A+UKngoIlUS/j/+8QAGyEFrI54xIpmAZcgPmJ4EkGAaSrpze6dT8nzPNU68kLD/T",
+	"b25kSBXZCKnI6XQaTPH/L7R0Q+6LxIZJEqVC4t1xjxmh9tIhZiPBb1guIeUnINVc9DSIfbUW6t0t1mip",
+	"LeFmvMXXTsuZ2l941EqmqLUU/QpKzUR4fnrmc4HXVviXnLExuFbxCaLoSvNFJPLY3swQ1Wac5bAHznm8",
+	"uCA3NC2YJGJJikxT+/PTMxKtaU4jxXJ5gV5gTUPXLFP6gRfP7Cm58z594WHuDsH7Y5nAEtJCrUV+ouVe",
+	"aB3CQjNPcrLK1PiZGOuTD0fERP21hUWG4b/hT/jeaELeGwFFCp4yKUmIgfKQJJKskhvGQScpr5CNiK5P",
+	"WLQWh2QJ4KyXNE0XNLrWe5TwgKg8waif3u58d8KAQysv2rTBPdykDSjBGUFJqlcjiywTuUJNoOKUfRwC",
+	"+8Ujdj/B5N5eu3jjnXnuXc5MsoscODl5c3vbH6idQ95ce3e+ZVnOIkh5Glaif3RBaBSxTP9ay/FkxUXe",
+	"kRAiWW8tRDKpLxOvAxBC9prnUpiMda8bFb/KZTFHVjoAnr/wzUmJzJPgBLz5TNvOGZF4y6DQEpwZvbg5",
+	"1KdepPisSYkfYRI5VWy13XfgV/Y5fIfRTT/HMj47F7A8D69d2hPUO6i/S1WySLS1e0FAl9CsQNNbupXE",
+	"OKKACXFc2JemNwC9VaXi08eVoq07LTONf8HLL1Nf5BcsUlR/20YgpDEFRIs+EYKlhrIrRBmnXyY4h4kd",
+	"7GiWrR4um2e11ZzuW01OudQcIo/Agv09IR2Zfgd9MWgRS85UkXOci5dC+tJGIX3K/KW24hYpZEKbSCfj",
+	"MdEP30caND0+Vs3pUqQdL04rBot/urA68IJtBQf7AozLUiGu6b7rXBSrdXuvHMdPQ91id8pmucBJ6l0w",
+	"T5OM5kpOyE8QANI3G2yI9e2UmphRWTQbgFfHF0LvJfR2anE4p3c093DJx52h1oZzCi2wgVbLMNk7Hxjq",
+	"CBzHFfLxbv9VV9T36zm4XpUyrH7+zObVH+CU+bOIvUF5ptBWCZcJT+R6jikqoLmF8J0wqFtga3qj1dwl",
+	"TVJNrpBFpUkroSlBryfIzdpwbUrVF2lAUmC+gFRbHFhynS+TVGHyKkyjXyYHj9mdc4huwpZYZblYyB32",
+	"uaM4V4y802PfdN8C4arkhs1by98z96aVDwupJtLcTy+1ODzlkUCuGCDDULE7pa+/ZENXbF7kaRiQyWQy",
+	"Oo6EAvd89zXTdOrvjULAX72LzlnMuCY+T/4jlbAyj2J/w/I8iZms+W2fSKJfIb+8/4EML38vckZyJkWR",
+	"Rwzyq++2AZEsXY7XQuqbTuREMWl8RfmoF4XeK+eKKjrPRJqg57Qf039LFX2H77S5/tc1VWRNs4xxiIzr",
+	"LxDIBzD2aiJJVO5sgBIiUZKEdk9D/XgsicrpcplEMy7Fht2uWc6IMH50yk3EHcomnshyn89x12Fy9RQo",
+	"ErMopaA5iBw/O+OJKn8NqQoB4UKRv3/7HihR5TThUN8CixhquYTOjHhkLrsyrd2Z/vmMNyaH09F3Yt1j",
+	"j64aMgzfvP5ATm5OT+yfZDhCJ1TLzb07+tt0qOqNPjDfrCPVCzyqmOx1+e6tm+Qlr8f//Z//RRdRHE6I",
+	"yaHTB8rSpZb0NpZRKWf9c5+yPBE2K7shczaCr4jUY9PUoSdIzQC72m4lXjFavEhF7IB6YrYKoLsixifq",
+	"6v5cowiao657ItDX4Vvv10mwcry3jfwqJ3Oq3PHDsqYqUXmvzCmaJXMTiXbU5mfTly92h9GDwW2eKPYz",
+	"T7clg3RL5ktO6EKKtFCMrJXKhnIE8tjysENFAflnwfKtFsPLnK42EC3T5D7joX5Vnp+cbLZjK8IneNYT",
+	"qgX7JBKbE+PoujkNJ+StIptCKoznEUqyYpEmEaFxnDMpz0kqRLag0XUw41me3FDFApIm/HqcioimIIms",
+	"c9G+pIUGpKNvtcAC198ILlITgCMgLfWbdEUTbqQd+AqpYrd0q69sziIlA+tX03+0ZVZ4H8PvNii2w3ev",
+	"3797/eGXn+ev37x/fXU1v/zhh59/DVFI1TIfnn2z/5rZebkYeexeMsGBuXVdKRl7BIwZdrpPJuzM7OgO",
+	"2Vkq381AR0iIchSXeydFVWM8LDHKncvh375XgtQXkiagGKCQNDlLUcpoLkmi6pF5k3ytRY25djAMpZUe",
+	"YGpkjImPk/YqffdT4Dw81lLk9iwQlTMbRCuV20SarAJ6zTiB2tWGQpXw1WhyuGpzL572xNNb1OZsQovC",
+	"y5zpeUy3HifZd+KWpFoTqel114xl5miH41NSYIhy5Fc28AbxJvTnzNVmb6nUV0hMhuYKkWsW2z9mdMUC",
+	"jK+ASz0nJ2WW98nvsba0jfbp1gSg7ovXh1czQw14DutX1H8wdW2mtQit3MPcUyoVidYs0jrk8G9/+9vf",
+	"xj/+OP72W/+Xu9PiXBGCmd+NWQbNY/PJGA8L7JMybYXY4V6tCqKNQh1F4km3WQNhXa+FIsEuGYIfDXN5",
+	"nEFGE3KJZjRJ2VIRrbhou8REWeNzEurjJjhnEtb3JpxxkCMkrG9RSManZFgSqif+3ZsTsFZJAr+jz8aJ",
+	"MTbZofRUP33xvBYLHntDXX3I0Vsn8XeWG0u0XMd550w5S7CURgm0C3OSitUKUzZy5iua8MmV14b/jnCh",
+	"Q3zSjnf/O71y1rUzgETM/Eafk8BUs2+eTc92xOt9oqD0CxhHz63+jRIkFoQuNB0n/kSY/ZF1vBsbwZgq",
+	"xywkQ0k3TDNcCP8eYVJJzBRwDmTlxMytnNKPWQMXuA2r0xN+Q9Mknps4YEBCdochqvliG5qKh3kpeQNY",
+	"Z1hCCOhdNml71udplAPM1dN/Lz0i6DShRK5FrrRJO4LxS2epSS/0RMTq2XU9c+oaROSM8bHT6XzfwYHa",
+	"zCCuI7I86U7q7VZGS8d1T3e1b73d3/1g1tvmDxMVMgdoHAHkijESi0ieYEHnZIPxTjhaMAOTKmDVYAaU",
+	"vjYG0aA4qOqEvOw5Orjn7C5iLAbjnRZa9VIGAmcQDBZFvGLKfcT8puD0hiaoflkIDC7U3Phha7AX9V+z",
+	"fJNguDxmPCnzP5ei4PhzRf3oTrih0XaeM83OkUknY2ot4sbAkeDLNIHEM5VsmCj0TxndpoLGcyXEPKU5",
+	"0EhOFcOKBHdd5XTxHJ1f1Jda/lrcsFyPbZJV3We0NMs5Tcux4Bd5kenp+8I8b8r8mzZZUi42NN12yMMS",
+	"5SUSec4i8PyWSfWRyGMjgzDWSXnF/TnDXBHrS0f6qVIKrUs9IFFKN1mV7pYzk3+40EfWy7FMs2wXTggZ",
+	"asFKs2yexOGo74jziCq2EhZXoz24WYhWof46ruLB41fle2GgL+cNTROpVUq9Xs2CWu9JmVIALRInq0QL",
+	"4nAcojCehxdlotg3Wmt7ekYWW8UQUad/EBvX270v7llE+vZZ5mKDzsi1/rapJg71/Tp+D0k1eUiG1hkV",
+	"3t7eTnDK+qBHAWGpZPjKX8ev0oRxNf6Jbljo7MFFVdvqwrBYlbP30ahEpazHqXzQz4VkKPLGGeEfRgES",
+	"GRLf6dk3uNH9poEJ+B7aeA2AWyUjmAcDf6LWzhCbyfH3pTFTHrG09De10g5h+8m64CtSZGTBlsLYamVS",
+	"N0BG+Otr8e0SbmnPHrtH3S8MhMPfsNzCo/T7wn/gC+GjxZoeIen/0FBoMFgrlc0xhy3fuzcN3tRkbv81",
+	"Kt3GhWRaMVwK6zQ2yZo137HDB89Pzw7gg47EgURCdZ7fBLpm266Eg15VEiCqSuFl7g1Qjpc1Iu+opuiR",
+	"CLsn8bVxDHbEEBJgd2zb3vRUf12AtrZBcCZLiAKSOIn73WP3jMiXL2IW9TyCQh9/ckH9yRLlw/9wC8ut",
+	"R/EWbDOL5z22zNEuLOyD12LLRaHMHPux+Xt84VsWJSC02t7I78StJUPULsktyyF7VjJujs9W1mQp5eBy",
+	"2tDYWnFadzKlArAavwuyngq6d/N2VQA5djPGCPHOWAlFhmfTqakRM5cYUqMDE+TxExrkGj/La5k7V2K+",
+	"THJpgGLuwePwNqb2k6F0UHR2cYPrnzHkXCs16nwM/S9djyiaHgYwZTWCTq0sievZRit6g5d2Nd9eTI+g",
+	"f0yqZGNrndofw000ECtDrcZJgxIgpMJYnVX+n0hiB7uoz7BU8kEqDYGQVUv/GHXAeJg0xr3r6esxMx5o",
+	"k44/XGxdiWBgAakDB9h0OI8CvQfg1qQQEiiB/SJRpDFKY9wBI0CgKFwzpL4Ffo/zuf06eFsk3UpyuxbV",
+	"nGoOpC6fcRsSpCkDHWZzVUGn2K5OwT7C7xbcHcK/RvPVBV9d2Y5O3KZBPEWf+6IyTo/giHQsXY/WzNmd",
+	"mkdFLoWHoN5RKcEDhw+EZTqMfgviFxZABD1wEC7Qv+7Bk30doNX0HxbUdLeh97fFDcs1AbyxDOIpbO9Q",
+	"2gxswQajZ/eBS+qAOCpkfJTRdqAXSabm4EC5wTy6ngqBfu+tfc37TRj6YUAXvWolywvmJqE+N85W648r",
+	"OF1pUWLOIfl5xSu3C0hHJRwEsXZEzlYpulXW12xbgiNBJjImKXwM+mQAmTwfPXH3xFvHUqHaNknN3WYv",
+	"VXcTs3FAzauiqwOcK+bdMh/usNfvlQnpHmuPW5PxpcijTvwOT3FzfijyG1Y63GsD7bv33MAmAgy6jWXH",
+	"QuW8zJ1pssdbZTICGnFneNzRFYYODyGxV5DBas2SnDQi6C1z16OGfw/1jSUjrhNZffEwZ98RJLDH+wuJ",
+	"E7CzgPIN8VwDLx8VeQ4Z1QazDlK0wMdbIrwlnCzTZLVW4CTMGWDfyyckZVQySdYijRvgl9R8bQfm3bEu",
+	"hBJTy1dtac73KCfz1W8eT8JD+wC1qisd7ywlabJkWhRZAnCw0u55l90jqbS8/46Bvgi2DjMZh7JG3V6i",
+	"JsNpizJHk+PkupqLz53mnguwcVv5rqCWRPaJ2frF0C1Ju/Nr+13GNbFb47dKIO68sC+B+za2dUb/9Lom",
+	"iKqTkHW6F/eqcXa1sXZO9y3PikNn2tZA/MXqiMySafNK3z+Mx9r2TDgJ/zUksojWYLdQrta5yJLo5F/D",
+	"CXm9yRTkBwNPm3xZ7AUCn6tJsQOhwerAA528v1tbalhfbtq63Dl9O0rXCk4PWsFZnwU0dK/6x6bBwcpY",
+	"M0PYB5qK2oZT0/0QyNS2qtZBaTVCw9KIqqvBl6IXr3K4i15sEYfAaKL4gqSxQxPdfcpHAkTW90UIsBq2",
+	"R0uWJxHrUEVrSlR9Pn8ur8ISDbF+CYVfA1D13uCFj6Rc9UUuLe+FYzi1Shv23pl15RAP9CtVM+n75e8Y",
+	"TfUpeRp7mNCEU5F03adTh37N9yUvznvVBad/I4g/NjR8Rzin+ru5OQCPxwBvByUWT5I3tNwnEiVQ76wE",
+	"j5/QZ6A/Hq78/wb090NA3o/vVS0BZq0TL6ZJutVWCmPX8MNGcLVOoRRoL2XeEzfe1nJ19jmwjpmYZanY",
+	"akOgrP96IsEhs6FbU/9RXZyYLq2vqJiR23USrUkhWa16zCnHhXu1467cCWxf78UgmVIJX3WM00BtELcc",
+	"y63iTcJd3+lNwm5Z7s3gO0yCYfAFD/Wwd+y5H/aWIZu+L+0xnyFU5EbSfF4MgKeElE3pbS+wT00+J+E1",
+	"2wKaqZzx0DnrcBSQsJSm59hiT1Oxaa9HhtSRsOWDTyQJHS0fRikXGs74sKne1b9pLR6TIqDWEF0UTOrP",
+	"2Si4pnepEm0QyWsQ6TNeJm9PcBxIzu3rntrhk7e1tzu6IABhO4x8j0YI1pPgUmyDqpqk6Xa2G9TuxdrV",
+	"3aEhPEz/OQhC3cHl9ooP2Bwti4y36ZcPry6IXrTtaPaj4DHdjibkEtVraw1vGOWydNC5wZhdcrxFCujm",
+	"PE5rHH1J9QNY3t/ixvavqXe5IUPIL/XGo0rPfKJG9+p6s2GbA7WTvRg9u7OJUnZUP6LhxO62Ij76xPO/",
+	"Vz18edyOWfb0bHrEfhK9d9FnkAXdsEK46GOUPLESpOxeFhm+/zBxZOdw2DfvVbP8xzrx9spsbmDDwdqA",
+	"6d+Zbe0+iynWgicRTee2LW47ybhW6eJPFDsMcLrhaNwruNp4pYfil0TGtNiNrYmPfQ4GJQbovN6n+5A2",
+	"A9ncBSvwwLvt2dJEgh8zt/vaVrk70Yz3pQi26sBqs2l8em/3SldEV2jVrUHtKQR1em1sVcfef+zihrIc",
+	"8157bNvupVSq+dPppr/1+Y7lkda2U2Z6urbM4VqapxLerM4RlB9XFRsm1dD2W2nHc+974ra6rMMUMaVn",
+	"XQxk/1Bx5Jtc/JP8fwCIMk5TuqEn8L/jp5On4z9NF+OES5UXkfJ3xz6UHff3xv5nQblKfqedIiUXhcIN",
+	"8jf+Nj2jKqUrotyY1IksDSq/6duVfzw1NUEBGZ9aND1tziROat0m4YViARmfkSjJoyIB85+TYVlWLpaQ",
+	"SS27EpIfLqroqg9o/pBCskNliUGZT9iBWICwcVmhHoW3DAi6QT/PIHyjGe2CZC9fWo+KNGhTymQztLip",
+	"yCBfGyZ4Gt+zOas7iFnlA0d5vvEEgnBLNDHIIoqYlMsitUVXsplgYn5tA/63CY+xEdBDW6QaKV/Kkprk",
+	"2Cnzm/3bNdE12LZLvHXQuJMH3Ni99qG0ztoj+v1E60iOvXeQ3K/nHlFxO6rGVVULHwkMobNkqkOE99Ip",
+	"GopDNen7d9iGZRwLG+IBdhJ4Db1YaRtR8MqhjrHJYc54DH2BoH6E2mBlYELElCxTQdFNUF7a08l0Op0+",
+	"PXt+UGiyKYxb25Q9n/bs8p396XnfJ1/2HvPly15PNvHAnk8HOCH8GA7kOxmthrAf/P31LjEKXR4OlYQS",
+	"/CJCjfNiw/IkMrWIFwgcpJ/ipBZkbpxbHcFwOnleQ6HfhSX+aWDSGgbng//3t+n45cdPp8Hp2efhbDZx",
+	"/jn6v/+lfWt/3E0HldbWAM43cXSj2WIxRuBU80BriQyUW1OjQqVduNkZ6UKNk4InCtWdpkbvFjS5G4RN",
+	"TF54A2ybOh59rWOQKXxqD3X6fNBdpbdffJUVKd6mRS5x4a34li+F53rIEr9idpvkjCDJV9gFMmP0WmJy",
+	"OxmiyRyQMl0qICumKcevrzn4ZfP9UFgu4FKFh9UAW+sAxxL5Lnys0QVhVYTAlAoGJsLlAiyRoUE0Cxr4",
+	"sPvXtxcpy7fEw2CzdqTDPj6SWZcf55iwTT0KvGAe5SWuaTl4AFCY5ZQjXNU1prv3je3rxHIYdJkj8cqT",
+	"thV3WTVqWw5CnuDc9smpJ2HVtHjnYIEBIpGmLCoFqG3+qIeDNF3uD6FgoppXFMmGlWihu/RlZpF9D+gJ",
+	"Su/mcKMeuJOlAo73cUzoQmBRqQE2L43poYsUdU7KD4aj8zIhbJOkaSL4jKMUJ6ZBCorxshuYfdr2jiN4",
+	"VUqMX7nXvgzKex8u/Rk3l5/0IbzVL7l9DhKjmbj3XP9Xqguw/zvOFdj3JZ8nW3AfGA90Y1I+qoKYMMtv",
+	"WLNfX3/iAnfF3hRLJYjKt+isC3p2nWp+CZkXElHp3bwT6+EKfYMttTFj+Tgrte6yU42nJ4ej9u2BeHCa",
+	"zbTb/DrzTfi8soI9HN90uHz9ybsuhAMdXzZeX3ec9eitJHz9F0IUJAEJqx2EjkOhoQAE/ww/LbYBttPQ",
+	"L34O65tjhTKKQdcn4W0u6nRlaWYEuiL+0NEG5fzcUWxZNhec+UsfPedzQGPtelqqx9rCrONmMoHWGdAO",
+	"nk7Pp9PAZBfAbzC5ICCQIWB+pyXIqVS2d8CR8gzeHyH/yeBvvKI8Tmz0shGgrG4vv2lgeqoAkgVWspmL",
+	"TzKUnS40HMLl+VXYe3bjzSm/bs/sdLygEiwBCVRlPZNZSvmFzatGVD6zwA7dNvIqIm+VxC6LNv3RBSy4",
+	"ZtvwgiAqWSJNO0GQ75O9bgJPy1Wcgk8jbKKn+GGNGpAKesZl6tMFghWaZyabmLA76ACPDu28SHuqgx60",
+	"K0tTnVBeJQxECS9k4BiwkkYGcFpcmz+hPmVsGWnPq65ZhaPeibYtmvcIam97fKjdDOE4QpLIcxKyuwzA",
+	"+wC8ASoGAueXG6n/aeA654BfqNaMm9+PHaGtRbhaKvyLFtlxTm9tn+8GBS9oSrlWOfUzHZxE7+YIbLsP",
+	"6UqUvV0N/Khkys8IHcpMMzhTDeO2JCWMay6oAIEPxNyrXQ4dbpXO/rUmsKQVa4ubUWPZHQ1BDCxQBwAo",
+	"/hGyXtlNIooqaocgROLGw/d9bnWzo/rviD6mpxue80TlIiQnJDxfpkLkIZHFcpncjbxn56IVHdr5sVUc",
+	"YP4QGFiCpgBonkGN+32SCzK3v0ukEvm2b+xiJ0jGPeuXG313wYXaDWQTAIqDzfM3Na7DWsb5qLxcoGXR",
+	"bSL9SeioT3QQK+oa1wmPL0zVcPecYEqlmtIuLQqtnhHaHFheb+ffqXPorcVX/QobzLJ/+AaO/B0u28Pi",
+	"MhJZTZ1pAGCUO+Am6+2Hw8BhAwzvmE2v5n7/KI67mj3FMQ+nSezXDO1gwOIPTHGbgbEr+0HvrHK7cKvJ",
+	"TDXdpDrIOeTG+gnylw+vTOqsuamtNnz68k/T8fR0PD2FUS29jDqr2R+rEr3vLpWNbpyePxfujgQItmBr",
+	"2k1JYFXSPml73t3t29UW/8oRw61YuwUEs9qaFbnY1kpfrfq3pVSt16ValonWjGYIFr2kUuFPOUsTA3Bs",
+	"VQcvP/9iT6LLO+RcsJ50vOZjcwOy7uutYRCxdgzoM9YOAoUDhaxzChVkHDdOz0Mg53yTc3A5G/yTFwwl",
+	"rwujWGCnw90s69caWtqOFw2yeqR7FxCA7MBTQLCyXV/fC5P3DhqXQy+Zgo2qzalB53UA5ZEFi6gtPGrh",
+	"5c04NvND5EcLshgVykL16ssSMbWjdcGvJ+S1GdcUAZtSeNNYH9Q3lsYzPjSdLsGxitQbYM8taBpWdbYd",
+	"EarIM8R5rYKU6HbdE75oqVCevJTa7huWqIjPJ3V+Le/KoxQkGF/VfH+5QaWyVFU9TYQfwa0BjUA/9yoy",
+	"uJWHdjr8o8GqeeKtDbFgdE1f9XhQBgkFN+RrpcyCybIhaQ7W/v7qyB2BxB1le69r3zVaQqWjQui1J9AC",
+	"3sAQz2nCTGrl16nHlXTbVWH4PwJ87rHAd6p97wvDgzYBYofOrY40d3Qkb9za9GStFYBi39rxbRKzBsiC",
+	"G1BJ3LxX7J6UIBYWF45qZrHyjWTog+9pgr+d62jWzNXAeLzC7ZEA9Eq5fK9CoXsWg6CL+A9VodIX+GE3",
+	"ZfYBBGlQahsGpB7y4+zWIdKhWC69HTMBjFaKUQ8CNbSJh9CDJuK+nhHjrdyZzJkl37Ptr4laX7EoZ6pG",
+	"Df3qsW5dTWLXK5XK0dyBaoigDFf4O2P2tcPLbx0hTcOZ931zNMohHlaA1r2D+798rzK0x1Xrml0kJ+Q9",
+	"LkkSCFbpex3IodEK87QXBtQO7J0PHbfhgUg8OduIG7Z/5l8ZmmeHfvbeFPU3FMSWorYXBWvX+r+oIrbr",
+	"Ptgf+gXfflTkidpe6W8avx2jOcsvCyzeasaCy7zHsg96mF3PJ5MJBNRh6vBVGKTajrVS2eDzZ0BewZxL",
+	"v/OHJFKbrCxdjtcComA//PCjbdt8Djz1c8b45dsxOLmcpjt6A6lKFimDqSWcLHMBYbUZ31BugOnKy04G",
+	"pJCJyfgT+YryREIyg+9SnMz4jBvtHuDTEmkdagXXD4UnN6fQrigAu8JJMUOwemg0jQ/SDBpja2t5Qt5a",
+	"z8uMQ7vqCO1vYyk4Hc2YaUStj0XkJu/inPwZtpnYE6imiQ3ZCgn2BiOM37BUZCwg4acZtqKZDc7Jpxk0",
+	"o5sNAjKDk8KfTEs6+w9sPzIbfP6Mga2czXhoOgtCUyn7yMRpOjgyJ4n94coocVi2tDHds9MkYuaGQJYf",
+	"XGY0WrPx2WSKrR2gGdPApbtBMCj7+wymk1N8ElJvs2RwPng6mU6eQgM1tQaSPlkDTtTvAOCIiAnINYng",
+	"b+PB+eANUwZKCtgVLi1482w6LYsaDVZkBlCz+tWTf5iGJ8ix++4z8wXgAm9wLtJ6ld62NLlhkxp/Ds5/",
+	"+xgMZLHZ0Hw7OB/8kNwwrh/PcrEwhT0S8h/suuTgox7gJGc03rorr3/6bDolt+skRXXP9kenUcQyVXZr",
+	"NRi7+lxk2bh5QSW7IM+nT8374PsFl1BsGh1DCh+U0i2rFBD76qQE93AO4T2jcaLX9XXOQX9+Cybg8+nT",
+	"rmHKeWF7pp3HVK5n/zndnJ5Ea6pOKocXOiuNR7adw3r5lrxaU0VeVS8Extmn934Y4s/nRN8VYUCu0Ci9",
+	"0sbv6xu9FGzEzYUKDNxLJbccJzy7U4xrZpMT8otpIgMOQXRPZlSiGxfi+Bbw3TolQSR9cFuDRTSHIDiQ",
+	"W9lJgCQxVDkmMXZ9M8Z6+Ndx1W1g/DYOyZrRmOXQSQ4yRVFIQ8DD09nItCAF8zSsQkSo34SRkCo0mpCW",
+	"xaWzNJhx9I/mpefIJKIX/Np6UUNNyefkt29//un1x9CAoIXRWiQRk+fkt48oj69MIxk9EWyHee4wXOm8",
+	"1TdKkoJD2PHSYvEyfBaXsmDqljE+4/A7OcKKS+PhNTt7dfWaRGKzwXsnPCfvXr9/9/rDLz+Td+9/fvX6",
+	"6urtT2/CAJWgGQ/tX+dXH96/vvxx/v3r1+8uf3j7H69DMjx9TiRZbC0UyugCB8c7jWCCsp7CRpOGStKq",
+	"j86MQ+Y604RWc/pXMENLmqZkQaNrTTSUQ6i4Kvkll7bHq9kug1s042sqyYJBqJ8DwDrl2G8IL73ylP/9",
+	"6uefypvvgggeMUL5FtGP6oMM6YxfM5aNQfRiERHssN1gaGSUSKLFJfRyr7Yd2lpjXI0bjzocxRYmi414",
+	"kaj1mJo6DKnU+madk/JeDgPTRF7TR+Wmx9/OeJ3u9D5xwccV41Mub42hX1KXlsLYTNs226VLSIDXIpum",
+	"M25SYODOxitBSFZS82/TjyHsWPeckdFwsXiz14U7GvNaYL1y28QYqrBtmffI99LdDXZBGX958axsoytB",
+	"qy6HGXzH0lQEpdZqwVvOsT+Q1qlNwt1gI6LrExatBcbh+1wk9dW8Nynan+vWauUyfZzbrLGloOazO3UC",
+	"nGfIoj5aI9MGyQmRyOqDvQJa1mxk0clgUBlYkGik44YcpDye8Q6pY+USSfWtuFMO1qJFpZ/Mqzo5ZQJD",
+	"PdsRcbuLiSXyjyTDq6vX4KLCSwSOonHBdJj77j2FKn745vUHoi/t6m+VBUT9pWp/HVs6HP/dZ5+GcFNj",
+	"KPD3gztQlfiTPbtQuT2opNuEiiTKn79Trc3G2vWEfeknerXPkMh7qVD66dODnj476OmnBz397KCnvznk",
+	"6dODZnL28oCnnx+0J88P2pPnB+2J0w+ltwJdqsx4UcBdCSkozmVhdecyX6FSnWvljJ3GTk2/DRs1kOfG",
+	"LVSlL8Id6FYkJtLHlwZ+0b5nHAhlQCdOlkuWmyT4REmnWDMwaoEDf1L6cJ7IGTfjcGx8rK2meZGnodZZ",
+	"4so4Y6lk8LVRYPLQsfFS2RQbYVZA8yokOyeASlmHXEG3hmZ2FpQKTgfqL+KnQvYj/AsVb/NSpZRPCFR1",
+	"VgCTnLFYmtrRskSs3tUStHc9HyuIfKrED4lUf4/z106n9Ue7Xe1HwLHecf24QVt9IULVhwwQghEVf9Aq",
+	"0QkxOVzaPYif9Ax3ejNdEjHoOw6vGdz3itNWtXbvXjb7YGr1tH0VEFPvEpCatSYKFYkN+IS02uzcsMYd",
+	"28YGmpBL26eeUEmkEFz/t9Z4Wiup2Hya/ATR87XQhqq/pJDdKa8XwmlwB1nXZZXSb3uVAzIMV4yPJ5NJ",
+	"iCBTOVMFNFpwrduWWQuJ4HpA6KFsI7jnGM2t65LuNeyADuiv/jYdv6Tj3y/Hf//46TR48eyzB21Aq7yP",
+	"xi2eDoMdPFNtmuGHx9QVvtjd9Yap0l6UbdJ22Mp4eiu2MtHLVReeq2YHLX4RiViTh+asBUutnAlIGXY3",
+	"YOCa0sB+9BL5K8yD+B4SjB+NIlxQ3A5SgBy/LysTv4VJLFgpaMzO7jqgqrnJHtViLNc0s+U7JE20DHSv",
+	"ZRzImOMKGpYp46Q3iodf/IFsc2I8tv90+3L80TZo2im70No4R2OgNqmd90UjVmbx2gwMBYCVELnWmkti",
+	"7vNKMRp1yTlMQ2nZTlXs6jGlVoVF1EGhuDmPLqgeRNJ6/pU21rrUjX4ndt3s+ObJJwoxps8nn2RarD6f",
+	"1DCq+tG+VaVt05hmjRt8qVtbUutEzrjp6fdEkg2jssgZODTJECHFiFZIyXMD5CcD8nRqfzZKdUy3FwQe",
+	"raNAYqitqjsjVd20xFGroUYTElogsrLlcpVI02bSGbcMkSgypG4a11LkNfUfp8kJjWmmWF7+/fLd21GX",
+	"2lvHPWtzOPBWRiGOZVgLT3OnGuEmG5x940lO8g5sgEbuP+yj83QbIG4Xg2PcQUm3quDLqg+XOJEnsmVS",
+	"YBKJY0Xs4uNaYytvuFOT0junad+jHUMNPqY78IkTmRzF1jHb4bThsEJFb2FlzSdM7trEquVHp9i7BDtY",
+	"sjKnt1GRRhYsFRzALfz39K/VNx7xDOrJYR2HUC13cryrqC0e3S3fUE5XINQHgIbhDXSiN0jWfCQ2kAEp",
+	"NybtygpT/F2Zm+JaX1DRrW0+iARNZrxK4uFVJqM+UtBlFkIoqXKa4UgiBx1tQ2MbvslsRgJ2T4OJzvh4",
+	"bIcKR+fOpGFiUt/FXKh2X5kJqfBwyYopyAGmgDhqQqozXsvFPCdrK69wzXripsO2wsBrRwzmVyf98LDw",
+	"y4H0ZnJ6e8VDTh/r8/Feig+cTbSeL/jXE1naJsfxaLqJn14uaMmek0/lz2/jz8geKVPMl9tmiDkXqZn/",
+	"hHwLD0un7boMqgrBWvUfKmxQXrDUsksqkSHjQkzRME2LpPALdZKqHeyz9lTxnXhyBDNOD9RnY4POtJ8d",
+	"U38EEbxPEal8XUfxRfTamYYK6ftS9Ui1lLcxhE8zqqK1jxw5RqPzGl020iVJ2JXAGFo06SpXHfG7JOS9",
+	"wX3bFNuYua4g7UNwQvnW2U+POMQc4S8mDk1K8hcOD/cmPQPPeEwSxBUfQfCd0EglN5Bf1WWCckZycQv5",
+	"zL98eEUM+pBV60ubS9iKKsjneTpFFCOLLqFv+FDPORwFhLNbJtWMG0yyMoFN0g0jdLXK2QpVEyRUymm6",
+	"VUkkTfbmpEw7SkzvekusY0xP0hau6SeGjvKwqpivSnLDRt/7jlaupoOrVJMZtx3mAf2uTD+HR54Qu5PA",
+	"Qj6ueMPUpd3tPR4kvelms2vYnC20/afTLscPsIRrNNaqyb6w+9que5einIvb+3iCHnbP0STdmlQgQEps",
+	"0TVA5tWimyXLEHDJPI7438u2lidOPsXJBrMIP3fy8HtNrwisXXEXRncikcfkNk8UhDETrgCcyTL7WhQm",
+	"7Qu1mIW+k7Qegy/KGR8iNKZB7ZYRLcNMOb21j2FuRBWvNDXYkDemNSgzDc3OeaIU48GMG0qnC+zjj+h8",
+	"E/IDxrxQn2y7oGouJwiDwcxSsRrLiKZsxteJVGKV0w1ZFNE1s6FRGsekyDB/Md1eEOqMZG/MItP7shAF",
+	"j23pII4REKpmHMGIXv6fFVgnJIhiivaEXOobWgbWXtELQOS0Sp6Q27W+y8uTvpjxTbfIwbt6aDJNMauz",
+	"CiyHJCrUqEsOWfLZJ4iuFM0BNjJKC5ncsEAviUcUwSvgm0AjQ9vS7U8o920mpxJhp2tan0y3hOooEf8c",
+	"fGpjpQaI2qUnWM2Ei9vOT4O79qEf/lXzhVaJGI3WZJWLIiM0lQLCCRSpUzJIHE04sJOlOOAQyMf6nZGh",
+	"2ztQ8LJ9YMfUVznlRUpzvEXaiUP6OAbBIKYWdMdC7njBbDoASxNJaJaRYVhwqlSeLArF4hAcqTY3wunN",
+	"AX9PBDcpxN3BCJplWPJ6uIe0MZLFsfMOdPb8Re+BakB4nrFePOs91DXb7ljdAQO5zTp7j/Wo17cVF+8B",
+	"CMN3g/8MYTaVb+HuAGYIEJ5N607p1gKV3SPS8/RLaQMmzxQAN9w8C0wuB4ktM8ZiWCLNssCGWyplATxa",
+	"xnHmogk8ipYQeBEElTCyaLEt+bAeXyg1hp1BhhJNO8uk7YsjHehIicW1skTRkvW2rh5xs1etaRTadSgz",
+	"LbvXXKp6x/FKnRAsQ3bRu63HMjA2ru0yDrF+vxv5VaOy/7ESjcvP7NKPnb05kif5z3/7+fvKgKvDGDyO",
+	"S8PriX6/05HhdBVnPMq3GcBRKAAcIcPL11fjs+cvxm9e/TgyaRmAVIJAIBFN01rjgUlX9ny59kfyVVQf",
+	"+Dq+2+r7+7wVTlx1iBwyeji5Xcax1qjbpHZft4VDrCefqn8c5MptVxj7PLAN0vjyLtgDdq3bGbtrFdOv",
+	"SmXH8sd6tqkk4Me6fT13q0uLO69Xj/7W6fHd6ejlRZqGFvygSmWedHhlv6Co+zp+2a9DhKVH9ohCrspv",
+	"lDszGF2XpZMza5wvbp5D2UgRyo4byN3SemZNs4gZL5PrwCNGVwnXhv9OV4ZkrIp4PZEXJXiHgWtH/8WM",
+	"g890Qt6bOdIsYzRHj5DxAZGh1wVUoXmbxGSsmBqZtOQZ35eX3JEA9MbZ7L3e2XTrbLTxIFXw4mA/g77c",
+	"ZQjfy3zdMwlTmrsw9nut30jXPL629dtnXyHp3BJxIrEg1dSNDgGJ8Ww6Dciz6bOAPJ+edTofyuaatQki",
+	"osrzly8dfBXAhWmDVe6drgH7gpiurQOFKds+DI/oBeucjPHE7Z3HUVxi7+iKGa+WdcM9n3aeCCQm+g/E",
+	"ItKYA+lzHCFnd2oeFbkUeVgiCVvo9Mxka/vmge8M/igZdpUk6jIHf+YMFqRX6Zz5kcxCZ8T6jfB1Qh2O",
+	"S6EzX6zPfeSUbjZgiVqXFBGcofSZcazPglJ8SF9KcrzZAscb3wJNt1X9nZdNtabHJCT7lV1uhWp7axmR",
+	"dTDHJ9KAXeutvV2D439rSteORXXulnxB78OlQxhQpK+Fgm3xeE6oi42Km+ENf2PRHiSOAXbDjKcJuBL1",
+	"rzyljRPyVpkNxOCSJUH9PER3EgQNkDJZcYy2DCmPgxk3YXFX6wt9AGth4ENOG3VjbM24RSExqe4id1M9",
+	"c4aQxCwmJgUFMSlYGnfnxL1xPKCPYW2U47/lWaG+tFul/Preqiz74BGT3vY6l/tL1pNP5c99XShNO9Tl",
+	"I9DbLHFTvhWckaFLydTxkZsk0Bn3i1DNBJbsQD49m760SJnhUuQR+78MDA/2VC04fggYCIMOHuJE74pL",
+	"nL58/6aqpr9WUxP2tVbz6AlfxGfUI+7Q5SmqM+xj30xfkG/QTfToERmPT8jhrYNdQr4eSwhEB4IXuSNL",
+	"acRiMjTQEnDzkAWD/AfoPhxY1ImwRLMMTZ84LswNN6olbje5Wx81sxnTBCag9e0K6rECBwei6E4L/CPe",
+	"CP+zKfs9EsAxrgQI6D1IzTaJzrsV7AqOv60bf48xxccLZgNU8S6VGNQvk9iEk5UYTRwdSdc1VRRfPM6m",
+	"CqttViUbcF48YhNisxtNCQXswhJNm41k6Y2pxrlA4YB/o3wLIFluxciFJRDzgGkF4NMObY308aUAnvLX",
+	"Cba53453EJkxuKB0sTwPJDUyxEpfiGRiJtOx9EZuye8hMuLk0zXb7lEVncitVeAEAq60ro+gfX90qGze",
+	"qvpnPmK/EdfH0KlwoB7b1q1SPTISAJJbDzAAK9P0ESCZjY6kVvXYnKNrVUCARwqx/QVRN8uu6teMZUb0",
+	"Q/bmRTPMBmpUGFh9CoCoLVLfXaZVqDlVoZMyvqGatDlkuPOYxIkEtJV6RudFiTgBWD4w0tZAxI4ZpwuA",
+	"U6D27RjCKID+01LYvocE0WWtlA9teDwXCBQYOW0S1i/LcR/Atp1q32OL+q8TbOzNe8eLMB5Vflc+gPsY",
+	"/e2jNsb392y7w470iGv74nEk9kbcaG0YEV00c30Nq+9+8qnDR6kZEtKKTc9bgL9xHdqm0pIMBSdKZPZX",
+	"yPhP5OgCI0DGVtzba6B+rJf+Q31E2w2/CIfzv5ejcZE1VEnA630og9t0zF0gBT+WKZuPhxQBn9gJ/4KT",
+	"OJJVVWWh/kGSFy9QfbfmchybH7usoR9tM9rHYC0c/OsYRPjtvVgh8NSxkg3Lzr4PYaGTT/jDA/IKyRD/",
+	"o4Tp81KCKUAkRhsXbgAIS+MNagGU+OHrBt5gwcwocZeB5BDRfhvJjHS0G3f3pndbSF2Tnv4PJUH0Ne/b",
+	"jaOrHJZYv0DiYenkMTFx0wXWJJalbFRHfDBDdJsf3fQes41QPnpHhfgLCM2vY1p8WYot8xdNYG6IQIjQ",
+	"nS/AEz2eLO1ndVTLMwWY3MQUbZabJ1wYkGRJKN8eoNxa0wP3+w9gtpQXwdewWu4tQjoMF3OAnbbLEewS",
+	"38H9rzRNvrAa5bdOHqhYQRpRZ4TpJ8w2Mx1kMXpP/gI9B0x/3kpAAWJEsbGWrtaaRkGz+Y3JgX4y45i/",
+	"BF35cPgwIDJLE0USrkQTQoIMDcYE3mNQKTV0YCTC0UVVA4+txXrkLo/sYrrbCGB7Ytt3d8aVuKV5bGrN",
+	"bX9BKDg2QTb87RNpNk2SoV0fiQWTUBquSW57YTvBuACQJqsrz5MbJi26xNl0SjZytL9kHV1/glcBPj12",
+	"rVDdARHTJxTshD/flErDTniZN0xBd+J+WRsyEhnrVemIJndJ3674rXBW+lRRl/EdTyUoSeILOBTwrC6b",
+	"578Tr/r+qdV/EXkFT1UCVkEkEHntOuFxlbQLBeNpdxE6vuStP49pktrSc/jBjAUd6ZYMMon77OF34pZA",
+	"d0FD1/VU1Gqqp2f3yS9++uLFnvzix8zwBer9LpFK5NtO8EZc9sPl+FUp+MxRiyWKU0uewQ5x9Egpv/XG",
+	"bvXOmL991HuPjb591ReXJBURTcuOegCcYJPDwg29ZiQvsGVMkaemQ+b5yQm8tRZSnX8z/WYKLh2zNH8P",
+	"OLfvZaNjBnhwLGOWLTPaNIxw0digzNcUwPSNcEazaJl+meIAapeYqrX87wppwYBse2rEy5s5qASBTUio",
+	"LjunwNJ22NRGwHhBtdgy+ImaGXKROt91iMTD0gCwalseuu373Kk7/fs+f/z8/wcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

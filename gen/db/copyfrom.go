@@ -75,9 +75,10 @@ func (r iteratorForGenerationCopy) Err() error {
 
 // The fast path of a flush: its records in one COPY, in the transaction
 // that also adds them to the key usage rollups (KeyUsageAdd) and removes
-// their stream start markers (GenerationStartDelete). A retried batch whose
-// rows exist already fails here on the primary key, and takes the
-// idempotent GenerationInsertMany instead.
+// their stream start markers (GenerationStartDelete), and to the analytics
+// aggregates (UsageHourlyAdd). A retried batch whose rows exist already
+// fails here on the primary key; it is written again without them
+// (GenerationExistingIDs).
 func (q *Queries) GenerationCopy(ctx context.Context, arg []GenerationCopyParams) (int64, error) {
 	return q.db.CopyFrom(ctx, []string{"generations"}, []string{"id", "workspace_id", "key_id", "member_id", "requested_model", "model", "provider", "upstream_id", "app", "end_user", "session_id", "streamed", "cancelled", "status", "error_type", "finish_reason", "native_finish_reason", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "cost_usd", "is_byok", "latency_ms", "ttft_ms", "attempts", "created_at", "usage_estimated", "anomaly", "routing", "zdr", "app_title", "http_referer", "app_categories", "client_name", "client_version", "metadata"}, &iteratorForGenerationCopy{rows: arg})
 }

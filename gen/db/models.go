@@ -155,6 +155,40 @@ type SpendLease struct {
 	ExpiresAt   time.Time
 }
 
+type UsageHourly struct {
+	WorkspaceID      string
+	Hour             time.Time
+	AppID            string
+	Model            string
+	Provider         string
+	KeyID            string
+	MemberID         string
+	Requests         int64
+	Errors           int64
+	PromptTokens     int64
+	CompletionTokens int64
+	ReasoningTokens  int64
+	CostUsd          decimal.Decimal
+	ByokCostUsd      decimal.Decimal
+	LatencyHist      []int64
+	TtftHist         []int64
+}
+
+type UsageHourlyGuardrail struct {
+	WorkspaceID      string
+	Hour             time.Time
+	GuardrailID      string
+	Requests         int64
+	Errors           int64
+	PromptTokens     int64
+	CompletionTokens int64
+	ReasoningTokens  int64
+	CostUsd          decimal.Decimal
+	ByokCostUsd      decimal.Decimal
+	LatencyHist      []int64
+	TtftHist         []int64
+}
+
 type Workspace struct {
 	ID                     string
 	Name                   string

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/perpetuo/perpetuo/internal/analytics"
 	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/credentials"
@@ -188,6 +189,7 @@ func New(opts Options) (*App, error) {
 		Log: opts.Log, AccessLog: opts.AccessLog, Auth: auth, Gateway: gw, Generations: rec, Store: st,
 		Policies: policies, Guardrails: guards, Budgets: budgets, Catalog: opts.Catalog, Models: planner,
 		Keys: keySvc, Workspaces: wsSvc, Spend: spend.NewService(st, keySvc, wsSvc, guards),
+		Analytics:   analytics.NewService(st, opts.Now),
 		Credentials: credentials.NewService(st, opts.Catalog, opts.Keyring, opts.Egress, opts.Now), Ready: a.ready,
 		Registry: reg, Now: opts.Now, MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout,
 		MetricsToken: opts.MetricsToken,

@@ -165,6 +165,12 @@ func (g *Gateway) newRun(c Caller, req Request) *run {
 		RequestedModel: req.Models[0], App: req.App, User: req.User, SessionID: req.SessionID, Metadata: req.Metadata,
 		Streamed: req.Stream, CreatedAt: start.UTC(), ZDR: req.Prefs.ZDR || c.Policy.ZDR,
 	}
+	if len(c.Policy.Guardrails) > 0 {
+		r.rec.Guardrails = make([]string, len(c.Policy.Guardrails))
+		for i, g := range c.Policy.Guardrails {
+			r.rec.Guardrails[i] = g.ID
+		}
+	}
 	return r
 }
 

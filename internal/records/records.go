@@ -54,6 +54,9 @@ type Generation struct {
 	// UsageEstimated: the token counts are Perpetuo's estimate (the
 	// upstream reported none, e.g. a cancelled call).
 	UsageEstimated bool
+	// Guardrails are the ids of the guardrails that governed the request,
+	// for the analytics aggregates (not a column of the record).
+	Guardrails []string `json:",omitempty"`
 	// ZDR: the request was restricted to zero-data-retention endpoints
 	// (someone required it), so whoever served it retains nothing.
 	ZDR bool

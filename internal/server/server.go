@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/perpetuo/perpetuo/gen/api"
+	"github.com/perpetuo/perpetuo/internal/analytics"
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/catalog"
@@ -76,6 +77,7 @@ type Config struct {
 	Credentials  *credentials.Service
 	Guardrails   *guardrails.Service
 	Spend        *spend.Service
+	Analytics    *analytics.Service
 	Budgets      *budget.Budgets
 	Catalog      *catalog.Catalog
 	Models       Models
@@ -109,6 +111,7 @@ type Server struct {
 	credentials *credentials.Service
 	guardrails  *guardrails.Service
 	spend       *spend.Service
+	analytics   *analytics.Service
 	budgets     *budget.Budgets
 	catalog     *catalog.Catalog
 	models      Models
@@ -147,7 +150,7 @@ func New(cfg Config) (http.Handler, error) {
 		log: cfg.Log, access: cfg.AccessLog, auth: cfg.Auth, gateway: cfg.Gateway,
 		generations: cfg.Generations, store: cfg.Store, catalog: cfg.Catalog,
 		policies: cfg.Policies, keys: cfg.Keys, workspaces: cfg.Workspaces, credentials: cfg.Credentials,
-		guardrails: cfg.Guardrails, spend: cfg.Spend, budgets: cfg.Budgets, models: cfg.Models, ready: cfg.Ready,
+		guardrails: cfg.Guardrails, spend: cfg.Spend, analytics: cfg.Analytics, budgets: cfg.Budgets, models: cfg.Models, ready: cfg.Ready,
 		metrics: newHTTPMetrics(cfg.Registry), spec: router, specJSON: specJSON,
 		maxBody: cfg.MaxBodyBytes, streamIdle: cfg.StreamIdle, now: cfg.Now,
 	}

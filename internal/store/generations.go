@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/perpetuo/perpetuo/gen/db"
+	"github.com/perpetuo/perpetuo/internal/analytics"
 	"github.com/perpetuo/perpetuo/internal/attribution"
 	"github.com/perpetuo/perpetuo/internal/records"
 )
@@ -21,14 +22,13 @@ import (
 // its key usage rollups and the removal of its stream start markers in the
 // same transaction (a few rows each: the sums are per key and day). A
 // batch retried after a commit whose answer was lost finds its rows there:
-// COPY fails on the primary key, and the batch takes the idempotent
-// statement instead, which skips the rows that exist and counts only the
-// new ones.
+// COPY fails on the primary key; the batch then leaves out the rows that
+// exist and writes, and counts, only the new ones.
 func (s *Store) InsertGenerations(ctx context.Context, gs []records.Generation) error {
 	err := s.copyGenerations(ctx, gs)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == "generations" {
-		return s.insertGenerations(ctx, gs)
+		return s.insertNewGenerations(ctx, gs)
 	}
 	if err != nil {
 		return fmt.Errorf("copy %d generations: %w", len(gs), rejected(err))
@@ -85,11 +85,18 @@ func (s *Store) copyGenerations(ctx context.Context, gs []records.Generation) er
 		add.KeyID, add.Day = append(add.KeyID, d.key), append(add.Day, d.at)
 		add.Usage, add.ByokUsage = append(add.Usage, spent[d][0].String()), append(add.ByokUsage, spent[d][1].String())
 	}
+	hourly, guarded := usageParams(gs)
 	return s.tx(ctx, func(_ pgx.Tx, q *db.Queries) error {
 		if _, err := q.GenerationCopy(ctx, rows); err != nil {
 			return err
 		}
 		if err := q.KeyUsageAdd(ctx, add); err != nil {
+			return err
+		}
+		if err := q.UsageHourlyAdd(ctx, hourly); err != nil {
+			return err
+		}
+		if err := q.UsageGuardrailAdd(ctx, guarded); err != nil {
 			return err
 		}
 		// A start marker may exist for any record whose id a client holds.
@@ -125,44 +132,53 @@ func nilIfEmpty(b []byte) []byte {
 	return b
 }
 
-// insertGenerations writes a batch with one idempotent statement (its rows
-// as parallel arrays): rows that exist are skipped, and the usage rollups
-// grow by the new rows only.
-func (s *Store) insertGenerations(ctx context.Context, gs []records.Generation) error {
-	var p db.GenerationInsertManyParams
-	for _, g := range gs {
-		attempts, err := attemptsJSON(g)
-		if err != nil {
-			return err
-		}
-		p.ID, p.WorkspaceID = append(p.ID, g.ID), append(p.WorkspaceID, g.WorkspaceID)
-		p.KeyID, p.MemberID = append(p.KeyID, g.KeyID), append(p.MemberID, g.MemberID)
-		p.RequestedModel, p.Model = append(p.RequestedModel, g.RequestedModel), append(p.Model, g.Model)
-		p.Provider, p.UpstreamID = append(p.Provider, g.Provider), append(p.UpstreamID, g.UpstreamID)
-		p.App, p.EndUser, p.SessionID = append(p.App, g.App.ID), append(p.EndUser, g.User), append(p.SessionID, g.SessionID)
-		p.AppTitle, p.HttpReferer = append(p.AppTitle, g.App.Title), append(p.HttpReferer, g.App.Referer)
-		p.AppCategories = append(p.AppCategories, strings.Join(g.App.Categories, ","))
-		p.ClientName, p.ClientVersion = append(p.ClientName, g.App.ClientName), append(p.ClientVersion, g.App.ClientVersion)
-		p.Metadata = append(p.Metadata, string(metadataJSON(g.Metadata)))
-		p.Streamed, p.Cancelled = append(p.Streamed, g.Streamed), append(p.Cancelled, g.Cancelled)
-		p.Status, p.ErrorType = append(p.Status, int32(g.Status)), append(p.ErrorType, g.ErrorType)
-		p.FinishReason = append(p.FinishReason, g.FinishReason)
-		p.NativeFinishReason = append(p.NativeFinishReason, g.NativeFinishReason)
-		p.PromptTokens = append(p.PromptTokens, int32(g.PromptTokens))
-		p.CompletionTokens = append(p.CompletionTokens, int32(g.CompletionTokens))
-		p.ReasoningTokens = append(p.ReasoningTokens, int32(g.ReasoningTokens))
-		p.CachedTokens = append(p.CachedTokens, int32(g.CachedTokens))
-		p.CostUsd, p.IsByok = append(p.CostUsd, g.Cost.String()), append(p.IsByok, g.BYOK)
-		p.LatencyMs = append(p.LatencyMs, int32(g.Latency.Milliseconds()))
-		p.TtftMs, p.Attempts = append(p.TtftMs, ttftMillis(g.TTFT)), append(p.Attempts, string(attempts))
-		p.CreatedAt, p.UsageEstimated = append(p.CreatedAt, g.CreatedAt), append(p.UsageEstimated, g.UsageEstimated)
-		p.Anomaly, p.Routing = append(p.Anomaly, g.Anomaly), append(p.Routing, string(g.Routing))
-		p.Zdr = append(p.Zdr, g.ZDR)
+// insertNewGenerations writes what a batch holds that is not written yet:
+// a batch retried after a commit whose answer was lost finds some or all of
+// its rows there, and its usage rollups and aggregates must grow by the
+// others only.
+func (s *Store) insertNewGenerations(ctx context.Context, gs []records.Generation) error {
+	ids := make([]string, len(gs))
+	for i, g := range gs {
+		ids[i] = g.ID
 	}
-	if err := s.q.GenerationInsertMany(ctx, p); err != nil {
-		return fmt.Errorf("insert %d generations: %w", len(gs), rejected(err))
+	written, err := s.q.GenerationExistingIDs(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("find written generations: %w", err)
+	}
+	rest := slices.DeleteFunc(slices.Clone(gs), func(g records.Generation) bool { return slices.Contains(written, g.ID) })
+	if len(rest) == 0 {
+		return s.q.GenerationStartDelete(ctx, ids)
+	}
+	if err := s.copyGenerations(ctx, rest); err != nil {
+		return fmt.Errorf("copy %d generations: %w", len(rest), rejected(err))
 	}
 	return nil
+}
+
+// usageParams are a batch's analytics aggregates as the upserts take them.
+func usageParams(gs []records.Generation) (db.UsageHourlyAddParams, db.UsageGuardrailAddParams) {
+	rows, grows := analytics.Rollup(gs)
+	var h db.UsageHourlyAddParams
+	for _, r := range rows {
+		h.WorkspaceID, h.Hour = append(h.WorkspaceID, r.Workspace), append(h.Hour, r.Hour)
+		h.AppID, h.Model, h.Provider = append(h.AppID, r.App), append(h.Model, r.Model), append(h.Provider, r.Provider)
+		h.KeyID, h.MemberID = append(h.KeyID, r.Key), append(h.MemberID, r.Member)
+		h.Requests, h.Errors = append(h.Requests, r.Requests), append(h.Errors, r.Errors)
+		h.PromptTokens, h.CompletionTokens = append(h.PromptTokens, r.PromptTokens), append(h.CompletionTokens, r.CompletionTokens)
+		h.ReasoningTokens = append(h.ReasoningTokens, r.ReasoningTokens)
+		h.CostUsd, h.ByokCostUsd = append(h.CostUsd, r.Cost.String()), append(h.ByokCostUsd, r.BYOKCost.String())
+		h.LatencyHist, h.TtftHist = append(h.LatencyHist, analytics.HistLiteral(r.Latency)), append(h.TtftHist, analytics.HistLiteral(r.TTFT))
+	}
+	var g db.UsageGuardrailAddParams
+	for _, r := range grows {
+		g.WorkspaceID, g.Hour, g.GuardrailID = append(g.WorkspaceID, r.Workspace), append(g.Hour, r.Hour), append(g.GuardrailID, r.Guardrail)
+		g.Requests, g.Errors = append(g.Requests, r.Requests), append(g.Errors, r.Errors)
+		g.PromptTokens, g.CompletionTokens = append(g.PromptTokens, r.PromptTokens), append(g.CompletionTokens, r.CompletionTokens)
+		g.ReasoningTokens = append(g.ReasoningTokens, r.ReasoningTokens)
+		g.CostUsd, g.ByokCostUsd = append(g.CostUsd, r.Cost.String()), append(g.ByokCostUsd, r.BYOKCost.String())
+		g.LatencyHist, g.TtftHist = append(g.LatencyHist, analytics.HistLiteral(r.Latency)), append(g.TtftHist, analytics.HistLiteral(r.TTFT))
+	}
+	return h, g
 }
 
 // InsertStarts implements records.Store.

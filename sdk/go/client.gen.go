@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oapi-codegen/runtime"
+	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
 // Defines values for AssistantMessageRole.
@@ -458,6 +459,30 @@ func (e Strategy) Valid() bool {
 	}
 }
 
+// Defines values for GetAnalyticsParamsGranularity.
+const (
+	Day   GetAnalyticsParamsGranularity = "day"
+	Hour  GetAnalyticsParamsGranularity = "hour"
+	Month GetAnalyticsParamsGranularity = "month"
+	Week  GetAnalyticsParamsGranularity = "week"
+)
+
+// Valid indicates whether the value is a known member of the GetAnalyticsParamsGranularity enum.
+func (e GetAnalyticsParamsGranularity) Valid() bool {
+	switch e {
+	case Day:
+		return true
+	case Hour:
+		return true
+	case Month:
+		return true
+	case Week:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetSpendParamsScope.
 const (
 	GetSpendParamsScopeGuardrail GetSpendParamsScope = "guardrail"
@@ -504,6 +529,137 @@ func (e GetSpendParamsPeriod) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// ActivityList defines model for ActivityList.
+type ActivityList struct {
+	Data []ActivityRow `json:"data"`
+}
+
+// ActivityRow defines model for ActivityRow.
+type ActivityRow struct {
+	// ByokUsageInference USD, requests on the workspace's own keys.
+	ByokUsageInference float64 `json:"byok_usage_inference"`
+	CompletionTokens   int64   `json:"completion_tokens"`
+
+	// Date Example: 2026-12-01
+	Date string `json:"date"`
+
+	// EndpointId `<model>@<provider>`.
+	EndpointId string `json:"endpoint_id"`
+	Model      string `json:"model"`
+
+	// ModelPermaslug The catalog model id (Perpetuo has no dated permaslugs).
+	ModelPermaslug  string `json:"model_permaslug"`
+	PromptTokens    int64  `json:"prompt_tokens"`
+	ProviderName    string `json:"provider_name"`
+	ReasoningTokens int64  `json:"reasoning_tokens"`
+	Requests        int64  `json:"requests"`
+
+	// Usage USD, operator-served requests.
+	Usage float64 `json:"usage"`
+}
+
+// AnalyticsGroup defines model for AnalyticsGroup.
+type AnalyticsGroup struct {
+	// ByokCost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokCost         Money `json:"byok_cost"`
+	CompletionTokens int64 `json:"completion_tokens"`
+
+	// Cost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Cost      Money   `json:"cost"`
+	ErrorRate float64 `json:"error_rate"`
+
+	// Errors Requests that ended in an error (an error status, or an error after a stream started).
+	Errors int64 `json:"errors"`
+
+	// Id The app id, model, provider slug, key, member or guardrail id; `unattributed` for apps without attribution headers, `none` for a provider when no endpoint served.
+	Id           string   `json:"id"`
+	LatencyP50Ms *float64 `json:"latency_p50_ms"`
+	LatencyP95Ms *float64 `json:"latency_p95_ms"`
+
+	// Models The models the group used.
+	Models          []string          `json:"models"`
+	PromptTokens    int64             `json:"prompt_tokens"`
+	ReasoningTokens int64             `json:"reasoning_tokens"`
+	Requests        int64             `json:"requests"`
+	Series          *[]AnalyticsPoint `json:"series,omitempty"`
+
+	// TtftP50Ms Streams only; null without streamed tokens.
+	TtftP50Ms *float64 `json:"ttft_p50_ms"`
+	TtftP95Ms *float64 `json:"ttft_p95_ms"`
+}
+
+// AnalyticsPoint defines model for AnalyticsPoint.
+type AnalyticsPoint struct {
+	// ByokCost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokCost         Money `json:"byok_cost"`
+	CompletionTokens int64 `json:"completion_tokens"`
+
+	// Cost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Cost      Money   `json:"cost"`
+	ErrorRate float64 `json:"error_rate"`
+
+	// Errors Requests that ended in an error (an error status, or an error after a stream started).
+	Errors          int64    `json:"errors"`
+	LatencyP50Ms    *float64 `json:"latency_p50_ms"`
+	LatencyP95Ms    *float64 `json:"latency_p95_ms"`
+	PromptTokens    int64    `json:"prompt_tokens"`
+	ReasoningTokens int64    `json:"reasoning_tokens"`
+	Requests        int64    `json:"requests"`
+
+	// Start The bucket's start (UTC).
+	Start time.Time `json:"start"`
+
+	// TtftP50Ms Streams only; null without streamed tokens.
+	TtftP50Ms *float64 `json:"ttft_p50_ms"`
+	TtftP95Ms *float64 `json:"ttft_p95_ms"`
+}
+
+// AnalyticsReport defines model for AnalyticsReport.
+type AnalyticsReport struct {
+	Data struct {
+		Dimension   string           `json:"dimension"`
+		From        time.Time        `json:"from"`
+		Granularity *string          `json:"granularity,omitempty"`
+		Groups      []AnalyticsGroup `json:"groups"`
+		To          time.Time        `json:"to"`
+	} `json:"data"`
+}
+
+// AnalyticsStats defines model for AnalyticsStats.
+type AnalyticsStats struct {
+	// ByokCost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokCost         Money `json:"byok_cost"`
+	CompletionTokens int64 `json:"completion_tokens"`
+
+	// Cost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Cost      Money   `json:"cost"`
+	ErrorRate float64 `json:"error_rate"`
+
+	// Errors Requests that ended in an error (an error status, or an error after a stream started).
+	Errors          int64    `json:"errors"`
+	LatencyP50Ms    *float64 `json:"latency_p50_ms"`
+	LatencyP95Ms    *float64 `json:"latency_p95_ms"`
+	PromptTokens    int64    `json:"prompt_tokens"`
+	ReasoningTokens int64    `json:"reasoning_tokens"`
+	Requests        int64    `json:"requests"`
+
+	// TtftP50Ms Streams only; null without streamed tokens.
+	TtftP50Ms *float64 `json:"ttft_p50_ms"`
+	TtftP95Ms *float64 `json:"ttft_p95_ms"`
 }
 
 // ApiKey defines model for ApiKey.
@@ -1693,6 +1849,34 @@ type ListModelsParams struct {
 	Zdr *bool `form:"zdr,omitempty" json:"zdr,omitempty"`
 }
 
+// GetActivityParams defines parameters for GetActivity.
+type GetActivityParams struct {
+	// Date One UTC day (YYYY-MM-DD) within the last 30.
+	Date *openapi_types.Date `form:"date,omitempty" json:"date,omitempty"`
+}
+
+// GetAnalyticsParams defines parameters for GetAnalytics.
+type GetAnalyticsParams struct {
+	// From Start, inclusive, truncated to the hour (default 7 days before `to`).
+	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
+
+	// To End, exclusive (default now).
+	To *time.Time `form:"to,omitempty" json:"to,omitempty"`
+
+	// Granularity With it, each group also has a time series in UTC buckets of this size (weeks start on Monday).
+	Granularity *GetAnalyticsParamsGranularity `form:"granularity,omitempty" json:"granularity,omitempty"`
+
+	// AppId Only this app (`unattributed` for traffic without attribution headers).
+	AppId    *string `form:"app_id,omitempty" json:"app_id,omitempty"`
+	Model    *string `form:"model,omitempty" json:"model,omitempty"`
+	Provider *string `form:"provider,omitempty" json:"provider,omitempty"`
+	KeyId    *string `form:"key_id,omitempty" json:"key_id,omitempty"`
+	MemberId *string `form:"member_id,omitempty" json:"member_id,omitempty"`
+}
+
+// GetAnalyticsParamsGranularity defines parameters for GetAnalytics.
+type GetAnalyticsParamsGranularity string
+
 // ListGenerationsParams defines parameters for ListGenerations.
 type ListGenerationsParams struct {
 	// Model Only generations that requested this model.
@@ -2513,6 +2697,28 @@ type ClientInterface interface {
 	// Corresponds with PATCH /v1/workspaces/{workspaceId} (the `UpdateWorkspace` operationId).
 	UpdateWorkspace(ctx context.Context, workspaceId WorkspaceId, body UpdateWorkspaceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetActivity Daily usage per model and provider, in OpenRouter's /activity shape
+	//
+	// One row per UTC day, model and provider over the last 30 days (or the one `date`), newest
+	// first, from the same aggregates as the analytics routes. `usage` is what operator-served
+	// requests cost, `byok_usage_inference` what requests on the workspace's own keys cost.
+	// Members read their own keys' activity only.
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/activity (the `GetActivity` operationId).
+	GetActivity(ctx context.Context, workspaceId WorkspaceId, params *GetActivityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAnalytics Requests, tokens, cost, errors and speed per app, model, provider, key, member or guardrail
+	//
+	// Read from aggregates the record writer maintains per UTC hour with every batch of records
+	// (never from a scan of the raw records), so a request counts once its record is written,
+	// within about a second. Latency and time to first token percentiles come from log-scale
+	// histogram buckets that add up exactly; a percentile is the upper bound of its bucket, at
+	// most 19% above the true value. Admins, owners and viewers read the whole workspace;
+	// members read their own keys only (and not the `guardrails` cut).
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/analytics/{dimension} (the `GetAnalytics` operationId).
+	GetAnalytics(ctx context.Context, workspaceId WorkspaceId, dimension string, params *GetAnalyticsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListCredentials List BYOK provider credentials
 	//
 	// Requires role admin, owner or viewer. Secrets are never returned, only a masked label.
@@ -3150,6 +3356,48 @@ func (c *Client) UpdateWorkspaceWithBody(ctx context.Context, workspaceId Worksp
 // Corresponds with PATCH /v1/workspaces/{workspaceId} (the `UpdateWorkspace` operationId).
 func (c *Client) UpdateWorkspace(ctx context.Context, workspaceId WorkspaceId, body UpdateWorkspaceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateWorkspaceRequest(c.Server, workspaceId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetActivity Daily usage per model and provider, in OpenRouter's /activity shape
+//
+// One row per UTC day, model and provider over the last 30 days (or the one `date`), newest
+// first, from the same aggregates as the analytics routes. `usage` is what operator-served
+// requests cost, `byok_usage_inference` what requests on the workspace's own keys cost.
+// Members read their own keys' activity only.
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/activity (the `GetActivity` operationId).
+func (c *Client) GetActivity(ctx context.Context, workspaceId WorkspaceId, params *GetActivityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetActivityRequest(c.Server, workspaceId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAnalytics Requests, tokens, cost, errors and speed per app, model, provider, key, member or guardrail
+//
+// Read from aggregates the record writer maintains per UTC hour with every batch of records
+// (never from a scan of the raw records), so a request counts once its record is written,
+// within about a second. Latency and time to first token percentiles come from log-scale
+// histogram buckets that add up exactly; a percentile is the upper bound of its bucket, at
+// most 19% above the true value. Admins, owners and viewers read the whole workspace;
+// members read their own keys only (and not the `guardrails` cut).
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/analytics/{dimension} (the `GetAnalytics` operationId).
+func (c *Client) GetAnalytics(ctx context.Context, workspaceId WorkspaceId, dimension string, params *GetAnalyticsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAnalyticsRequest(c.Server, workspaceId, dimension, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4324,6 +4572,219 @@ func NewUpdateWorkspaceRequestWithBody(server string, workspaceId WorkspaceId, c
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetActivityRequest constructs an http.Request for the GetActivity method
+func NewGetActivityRequest(server string, workspaceId WorkspaceId, params *GetActivityParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/activity", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Date != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "date", *params.Date, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAnalyticsRequest constructs an http.Request for the GetAnalytics method
+func NewGetAnalyticsRequest(server string, workspaceId WorkspaceId, dimension string, params *GetAnalyticsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "dimension", dimension, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/analytics/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Granularity != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "granularity", *params.Granularity, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AppId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "app_id", *params.AppId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Model != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "model", *params.Model, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Provider != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "provider", *params.Provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.KeyId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "key_id", *params.KeyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.MemberId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "member_id", *params.MemberId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -5887,6 +6348,32 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /v1/workspaces/{workspaceId} (the `UpdateWorkspace` operationId).
 	UpdateWorkspaceWithResponse(ctx context.Context, workspaceId WorkspaceId, body UpdateWorkspaceJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWorkspaceResponse, error)
 
+	// GetActivityWithResponse Daily usage per model and provider, in OpenRouter's /activity shape
+	//
+	// One row per UTC day, model and provider over the last 30 days (or the one `date`), newest
+	// first, from the same aggregates as the analytics routes. `usage` is what operator-served
+	// requests cost, `byok_usage_inference` what requests on the workspace's own keys cost.
+	// Members read their own keys' activity only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/activity (the `GetActivity` operationId).
+	GetActivityWithResponse(ctx context.Context, workspaceId WorkspaceId, params *GetActivityParams, reqEditors ...RequestEditorFn) (*GetActivityResponse, error)
+
+	// GetAnalyticsWithResponse Requests, tokens, cost, errors and speed per app, model, provider, key, member or guardrail
+	//
+	// Read from aggregates the record writer maintains per UTC hour with every batch of records
+	// (never from a scan of the raw records), so a request counts once its record is written,
+	// within about a second. Latency and time to first token percentiles come from log-scale
+	// histogram buckets that add up exactly; a percentile is the upper bound of its bucket, at
+	// most 19% above the true value. Admins, owners and viewers read the whole workspace;
+	// members read their own keys only (and not the `guardrails` cut).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/workspaces/{workspaceId}/analytics/{dimension} (the `GetAnalytics` operationId).
+	GetAnalyticsWithResponse(ctx context.Context, workspaceId WorkspaceId, dimension string, params *GetAnalyticsParams, reqEditors ...RequestEditorFn) (*GetAnalyticsResponse, error)
+
 	// ListCredentialsWithResponse List BYOK provider credentials
 	//
 	// Requires role admin, owner or viewer. Secrets are never returned, only a masked label.
@@ -7019,6 +7506,123 @@ func (r UpdateWorkspaceResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateWorkspaceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetActivityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ActivityList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetActivityResponse) GetJSON200() *ActivityList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetActivityResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetActivityResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetActivityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetActivityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetActivityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetActivityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetAnalyticsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AnalyticsReport
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAnalyticsResponse) GetJSON200() *AnalyticsReport {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetAnalyticsResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetAnalyticsResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetAnalyticsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAnalyticsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAnalyticsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAnalyticsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAnalyticsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8525,6 +9129,44 @@ func (c *ClientWithResponses) UpdateWorkspaceWithResponse(ctx context.Context, w
 	return ParseUpdateWorkspaceResponse(rsp)
 }
 
+// GetActivityWithResponse Daily usage per model and provider, in OpenRouter's /activity shape
+//
+// One row per UTC day, model and provider over the last 30 days (or the one `date`), newest
+// first, from the same aggregates as the analytics routes. `usage` is what operator-served
+// requests cost, `byok_usage_inference` what requests on the workspace's own keys cost.
+// Members read their own keys' activity only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/activity (the `GetActivity` operationId).
+func (c *ClientWithResponses) GetActivityWithResponse(ctx context.Context, workspaceId WorkspaceId, params *GetActivityParams, reqEditors ...RequestEditorFn) (*GetActivityResponse, error) {
+	rsp, err := c.GetActivity(ctx, workspaceId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetActivityResponse(rsp)
+}
+
+// GetAnalyticsWithResponse Requests, tokens, cost, errors and speed per app, model, provider, key, member or guardrail
+//
+// Read from aggregates the record writer maintains per UTC hour with every batch of records
+// (never from a scan of the raw records), so a request counts once its record is written,
+// within about a second. Latency and time to first token percentiles come from log-scale
+// histogram buckets that add up exactly; a percentile is the upper bound of its bucket, at
+// most 19% above the true value. Admins, owners and viewers read the whole workspace;
+// members read their own keys only (and not the `guardrails` cut).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/workspaces/{workspaceId}/analytics/{dimension} (the `GetAnalytics` operationId).
+func (c *ClientWithResponses) GetAnalyticsWithResponse(ctx context.Context, workspaceId WorkspaceId, dimension string, params *GetAnalyticsParams, reqEditors ...RequestEditorFn) (*GetAnalyticsResponse, error) {
+	rsp, err := c.GetAnalytics(ctx, workspaceId, dimension, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAnalyticsResponse(rsp)
+}
+
 // ListCredentialsWithResponse List BYOK provider credentials
 //
 // Requires role admin, owner or viewer. Secrets are never returned, only a masked label.
@@ -9673,6 +10315,93 @@ func ParseUpdateWorkspaceResponse(rsp *http.Response) (*UpdateWorkspaceResponse,
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetActivityResponse parses an HTTP response from a GetActivityWithResponse call
+func ParseGetActivityResponse(rsp *http.Response) (*GetActivityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetActivityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ActivityList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetAnalyticsResponse parses an HTTP response from a GetAnalyticsWithResponse call
+func ParseGetAnalyticsResponse(rsp *http.Response) (*GetAnalyticsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAnalyticsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AnalyticsReport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error

@@ -385,6 +385,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workspaces/{workspaceId}/analytics/{dimension}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                /** @description What to group by. */
+                dimension: "apps" | "models" | "providers" | "keys" | "members" | "guardrails";
+            };
+            cookie?: never;
+        };
+        /**
+         * Requests, tokens, cost, errors and speed per app, model, provider, key, member or guardrail
+         * @description Read from aggregates the record writer maintains per UTC hour with every batch of records
+         *     (never from a scan of the raw records), so a request counts once its record is written,
+         *     within about a second. Latency and time to first token percentiles come from log-scale
+         *     histogram buckets that add up exactly; a percentile is the upper bound of its bucket, at
+         *     most 19% above the true value. Admins, owners and viewers read the whole workspace;
+         *     members read their own keys only (and not the `guardrails` cut).
+         */
+        get: operations["getAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{workspaceId}/activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Daily usage per model and provider, in OpenRouter's /activity shape
+         * @description One row per UTC day, model and provider over the last 30 days (or the one `date`), newest
+         *     first, from the same aggregates as the analytics routes. `usage` is what operator-served
+         *     requests cost, `byok_usage_inference` what requests on the workspace's own keys cost.
+         *     Members read their own keys' activity only.
+         */
+        get: operations["getActivity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workspaces/{workspaceId}/guardrails": {
         parameters: {
             query?: never;
@@ -910,6 +966,92 @@ export interface components {
             throughput_last_30m: components["schemas"]["PercentileStats"] | null;
             /** @description The caller's workspace can use this endpoint. */
             routable: boolean;
+        };
+        AnalyticsReport: {
+            data: {
+                dimension: string;
+                /** Format: date-time */
+                from: string;
+                /** Format: date-time */
+                to: string;
+                granularity?: string | null;
+                groups: components["schemas"]["AnalyticsGroup"][];
+            };
+        };
+        AnalyticsStats: {
+            /** Format: int64 */
+            requests: number;
+            /**
+             * Format: int64
+             * @description Requests that ended in an error (an error status, or an error after a stream started).
+             */
+            errors: number;
+            /** Format: double */
+            error_rate: number;
+            /** Format: int64 */
+            prompt_tokens: number;
+            /** Format: int64 */
+            completion_tokens: number;
+            /** Format: int64 */
+            reasoning_tokens: number;
+            cost: components["schemas"]["Money"];
+            byok_cost: components["schemas"]["Money"];
+            /** Format: double */
+            latency_p50_ms: number | null;
+            /** Format: double */
+            latency_p95_ms: number | null;
+            /**
+             * Format: double
+             * @description Streams only; null without streamed tokens.
+             */
+            ttft_p50_ms: number | null;
+            /** Format: double */
+            ttft_p95_ms: number | null;
+        };
+        AnalyticsGroup: components["schemas"]["AnalyticsStats"] & {
+            /** @description The app id, model, provider slug, key, member or guardrail id; `unattributed` for apps without attribution headers, `none` for a provider when no endpoint served. */
+            id: string;
+            /** @description The models the group used. */
+            models: string[];
+            series?: components["schemas"]["AnalyticsPoint"][];
+        };
+        AnalyticsPoint: components["schemas"]["AnalyticsStats"] & {
+            /**
+             * Format: date-time
+             * @description The bucket's start (UTC).
+             */
+            start: string;
+        };
+        ActivityList: {
+            data: components["schemas"]["ActivityRow"][];
+        };
+        ActivityRow: {
+            /** @example 2026-12-01 */
+            date: string;
+            model: string;
+            /** @description The catalog model id (Perpetuo has no dated permaslugs). */
+            model_permaslug: string;
+            /** @description `<model>@<provider>`. */
+            endpoint_id: string;
+            provider_name: string;
+            /**
+             * Format: double
+             * @description USD, operator-served requests.
+             */
+            usage: number;
+            /**
+             * Format: double
+             * @description USD, requests on the workspace's own keys.
+             */
+            byok_usage_inference: number;
+            /** Format: int64 */
+            requests: number;
+            /** Format: int64 */
+            prompt_tokens: number;
+            /** Format: int64 */
+            completion_tokens: number;
+            /** Format: int64 */
+            reasoning_tokens: number;
         };
         EndpointList: {
             data: components["schemas"]["ModelEndpoint"][];
@@ -2131,6 +2273,75 @@ export interface operations {
                     "application/json": components["schemas"]["SpendHistory"];
                 };
             };
+            default: components["responses"]["Error"];
+        };
+    };
+    getAnalytics: {
+        parameters: {
+            query?: {
+                /** @description Start, inclusive, truncated to the hour (default 7 days before `to`). */
+                from?: string;
+                /** @description End, exclusive (default now). */
+                to?: string;
+                /** @description With it, each group also has a time series in UTC buckets of this size (weeks start on Monday). */
+                granularity?: "hour" | "day" | "week" | "month";
+                /** @description Only this app (`unattributed` for traffic without attribution headers). */
+                app_id?: string;
+                model?: string;
+                provider?: string;
+                key_id?: string;
+                member_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+                /** @description What to group by. */
+                dimension: "apps" | "models" | "providers" | "keys" | "members" | "guardrails";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One entry per group, most costly first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsReport"];
+                };
+            };
+            400: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getActivity: {
+        parameters: {
+            query?: {
+                /** @description One UTC day (YYYY-MM-DD) within the last 30. */
+                date?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rows. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityList"];
+                };
+            };
+            400: components["responses"]["Error"];
             default: components["responses"]["Error"];
         };
     };

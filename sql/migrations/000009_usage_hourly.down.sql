@@ -1,0 +1,2 @@
+DROP TABLE usage_hourly_guardrails;
+DROP TABLE usage_hourly;

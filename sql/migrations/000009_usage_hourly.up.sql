@@ -1,0 +1,41 @@
+-- Analytics aggregates, maintained in the transaction that writes the
+-- generation records (never recomputed from them): per workspace and UTC
+-- hour, per app, model, provider, key and member; and per governing
+-- guardrail. Latency and time to first token are histograms of fixed
+-- log-scale buckets (bucket i holds values up to 2^(i/4) ms), mergeable by
+-- adding them, from which percentiles are read.
+CREATE TABLE usage_hourly (
+    workspace_id      text NOT NULL,
+    hour              timestamptz NOT NULL,
+    app_id            text NOT NULL,  -- '': unattributed
+    model             text NOT NULL,  -- the served model, else the requested one
+    provider          text NOT NULL,  -- '': none served
+    key_id            text NOT NULL,
+    member_id         text NOT NULL,
+    requests          bigint NOT NULL,
+    errors            bigint NOT NULL,
+    prompt_tokens     bigint NOT NULL,
+    completion_tokens bigint NOT NULL,
+    reasoning_tokens  bigint NOT NULL,
+    cost_usd          numeric NOT NULL,
+    byok_cost_usd     numeric NOT NULL,
+    latency_hist      bigint[] NOT NULL,
+    ttft_hist         bigint[] NOT NULL,
+    PRIMARY KEY (workspace_id, hour, app_id, model, provider, key_id, member_id)
+);
+
+CREATE TABLE usage_hourly_guardrails (
+    workspace_id      text NOT NULL,
+    hour              timestamptz NOT NULL,
+    guardrail_id      text NOT NULL,
+    requests          bigint NOT NULL,
+    errors            bigint NOT NULL,
+    prompt_tokens     bigint NOT NULL,
+    completion_tokens bigint NOT NULL,
+    reasoning_tokens  bigint NOT NULL,
+    cost_usd          numeric NOT NULL,
+    byok_cost_usd     numeric NOT NULL,
+    latency_hist      bigint[] NOT NULL,
+    ttft_hist         bigint[] NOT NULL,
+    PRIMARY KEY (workspace_id, hour, guardrail_id)
+);
