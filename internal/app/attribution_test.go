@@ -44,10 +44,21 @@ func TestAttributionReachesTheRecord(t *testing.T) {
 	require.Equal(t, "2.1.0", g.Get("client_version").String())
 	require.Equal(t, "user-7", g.Get("user").String())
 	require.Equal(t, `{"team":"search","ticket":"T-12"}`, g.Get("metadata").Raw)
+	// OpenRouter's generation fields.
+	require.Equal(t, g.Get("tokens_prompt").Int(), g.Get("native_tokens_prompt").Int())
+	require.Equal(t, g.Get("tokens_completion").Int(), g.Get("native_tokens_completion").Int())
+	require.Equal(t, g.Get("total_cost").Raw, g.Get("upstream_inference_cost").Raw)
+	require.Equal(t, gjson.Null, g.Get("generation_time").Type, "unknown for a non-streaming answer")
+	require.Equal(t, `[{"endpoint_id":"mock/echo@mock","is_byok":false,"latency":`+g.Get("attempts.0.latency").Raw+
+		`,"model_permaslug":"mock/echo","provider_name":"mock","status":200}]`, g.Get("provider_responses").Raw)
 	row := gjson.Parse(e.storedRow(id))
 	require.Equal(t, "acme.dev", row.Get("app").String())
 	require.Equal(t, "https://www.acme.dev:3000/app", row.Get("http_referer").String())
 	require.NotContains(t, row.Raw, "secret")
+
+	id = post(nil, `{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"a b c"}]}`)
+	_, _, raw = send(t, e.srv.URL, "GET", "/v1/generation?id="+id, e.key, "")
+	require.Equal(t, gjson.Number, gjson.GetBytes(raw, "data.generation_time").Type, "a stream's time after its first token: %s", raw)
 
 	// The client's name names the app when there is no referer.
 	id = post(map[string]string{"X-Client-Name": "My Agent"}, chatBody)

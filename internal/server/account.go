@@ -45,7 +45,8 @@ func generationOf(g records.Generation) api.Generation {
 		FinishReason: opt(g.FinishReason), NativeFinishReason: opt(g.NativeFinishReason),
 		TokensPrompt: g.PromptTokens, TokensCompletion: g.CompletionTokens,
 		NativeTokensReasoning: g.ReasoningTokens, NativeTokensCached: g.CachedTokens,
-		TotalCost: money(g.Cost), IsByok: g.BYOK, Latency: int(g.Latency.Milliseconds()),
+		NativeTokensPrompt: ptrTo(g.PromptTokens), NativeTokensCompletion: ptrTo(g.CompletionTokens),
+		TotalCost: money(g.Cost), UpstreamInferenceCost: ptrTo(money(g.Cost)), IsByok: g.BYOK, Latency: int(g.Latency.Milliseconds()),
 		UsageEstimated: g.UsageEstimated, Anomaly: opt(g.Anomaly),
 		Attempts: make([]api.Attempt, len(g.Attempts)),
 	}
@@ -56,7 +57,17 @@ func generationOf(g records.Generation) api.Generation {
 	if g.TTFT > 0 {
 		ms := int(g.TTFT.Milliseconds())
 		out.TimeToFirstToken = &ms
+		out.GenerationTime = ptrTo(max(int((g.Latency - g.TTFT).Milliseconds()), 0))
 	}
+	responses := make([]api.ProviderResponse, len(g.Attempts))
+	for i, a := range g.Attempts {
+		responses[i] = api.ProviderResponse{EndpointId: a.Model + "@" + a.Provider, ModelPermaslug: a.Model,
+			ProviderName: a.Provider, Latency: int(a.LatencyMs), IsByok: g.BYOK && a.Provider == g.Provider}
+		if a.Status != 0 {
+			responses[i].Status = ptrTo(a.Status)
+		}
+	}
+	out.ProviderResponses = &responses
 	for i, a := range g.Attempts {
 		out.Attempts[i] = api.Attempt{Provider: a.Provider, Model: a.Model, Status: a.Status, Latency: int(a.LatencyMs)}
 		if a.ErrorType != "" {
