@@ -52,6 +52,31 @@ type GenerationCopyParams struct {
 	Metadata           []byte
 }
 
+const generationDeleteOlder = `-- name: GenerationDeleteOlder :execrows
+DELETE FROM generations WHERE id IN (
+    SELECT g.id FROM generations g
+    WHERE g.id < $1 AND g.created_at < $2
+    ORDER BY g.id LIMIT $3::int
+    FOR UPDATE SKIP LOCKED)
+`
+
+type GenerationDeleteOlderParams struct {
+	BeforeID string
+	Before   time.Time
+	Batch    int32
+}
+
+// Retention: deletes up to @batch records created before @before. The id
+// (time-ordered) bounds the scan to the primary key's oldest entries;
+// created_at decides. Rows another replica is deleting are skipped.
+func (q *Queries) GenerationDeleteOlder(ctx context.Context, arg GenerationDeleteOlderParams) (int64, error) {
+	result, err := q.db.Exec(ctx, generationDeleteOlder, arg.BeforeID, arg.Before, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const generationGetByID = `-- name: GenerationGetByID :one
 SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr, app_title, http_referer, app_categories, client_name, client_version, metadata FROM generations WHERE id = $1 AND workspace_id = $2
 `

@@ -218,3 +218,26 @@ func TestAnalyticsAccess(t *testing.T) {
 	require.Equal(t, 200, status, "%s", raw)
 	require.Equal(t, int64(2), gjson.GetBytes(raw, "data.0.requests").Int(), "a member's activity is its own keys'")
 }
+
+// TestRetentionDeletesOldRecordsKeepsAggregates: raw records older than the
+// retention go, in batches; the aggregates (and so analytics) stay.
+func TestRetentionDeletesOldRecordsKeepsAggregates(t *testing.T) {
+	t.Parallel()
+	clk := newClock(time.Now().Add(-72 * time.Hour))
+	e := setupWith(t, nil, func(o *Options) {
+		o.Now, o.Retention, o.RetentionEvery, o.RetentionBatch = clk.Now, 24*time.Hour, 20*time.Millisecond, 2
+	})
+	for range 5 {
+		postAs(t, e, e.key, nil, chatBody)
+	}
+	clk.set(time.Now())
+	for range 2 {
+		postAs(t, e, e.key, nil, chatBody)
+	}
+	e.flush()
+	within(t, 5*time.Second, func() bool { return count(t, e.pool, `SELECT count(*) FROM generations`) == 2 },
+		"the five old records were never deleted")
+	require.Equal(t, 7, count(t, e.pool, `SELECT sum(requests)::int FROM usage_hourly`), "the aggregates stay")
+	rep := e.analytics(e.key, "apps?from="+time.Now().Add(-96*time.Hour).UTC().Format(time.RFC3339))
+	require.Equal(t, int64(7), rep.Get("groups.0.requests").Int())
+}

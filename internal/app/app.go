@@ -59,6 +59,11 @@ type Options struct {
 	// KeepAlive is the silence towards a streaming client after which it
 	// gets a keep-alive comment (0: 15 s; negative: never).
 	KeepAlive time.Duration
+	// Retention is how long raw generation records are kept (0: forever);
+	// RetentionEvery how often older ones are deleted (0: every 10
+	// minutes), RetentionBatch how many per statement (0: 5000).
+	Retention, RetentionEvery time.Duration
+	RetentionBatch            int
 	// MaxBufferedBytes and BodyReadTimeout bound request bodies (0:
 	// server defaults, 256 MiB held at once and 30 s to read one).
 	MaxBufferedBytes int64
@@ -201,12 +206,18 @@ func New(opts Options) (*App, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
 	go func() { defer wg.Done(); rec.Run(ctx) }()
 	go func() { defer wg.Done(); every(ctx, budget.FlushEvery, func() { _ = budgets.Flush(ctx) }) }()
 	go func() { defer wg.Done(); listener.Run(ctx) }()
 	go func() { defer wg.Done(); every(ctx, opts.HeartbeatEvery, func() { a.heartbeat(ctx) }) }()
 	go func() { defer wg.Done(); every(ctx, opts.SweepEvery, func() { a.sweep(ctx, opts.DeadAfter) }) }()
+	go func() {
+		defer wg.Done()
+		if opts.Retention > 0 {
+			every(ctx, cmp.Or(opts.RetentionEvery, 10*time.Minute), func() { a.expire(ctx, opts.Retention, cmp.Or(opts.RetentionBatch, 5000)) })
+		}
+	}()
 	go func() { wg.Wait(); close(a.done) }()
 	// Serve only once invalidations arrive: before that, a change made on
 	// another replica could go unnoticed here.
@@ -239,6 +250,30 @@ func every(ctx context.Context, interval time.Duration, f func()) {
 		case <-t.C:
 			f()
 		}
+	}
+}
+
+// expire deletes the generation records older than retention, batch by
+// batch (each one short, so writers never wait long behind it), until none
+// is left; the analytics aggregates and spend rollups stay.
+func (a *App) expire(ctx context.Context, retention time.Duration, batch int) {
+	before := time.Now().Add(-retention)
+	var total int64
+	for ctx.Err() == nil {
+		n, err := a.Store.DeleteGenerationsBefore(ctx, before, batch)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("deleting expired generation records failed; retried at the next pass", "err", err)
+			}
+			break
+		}
+		total += n
+		if n < int64(batch) {
+			break
+		}
+	}
+	if total > 0 {
+		a.log.Info("deleted expired generation records", "count", total, "older_than", before.UTC().Format(time.RFC3339))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,10 @@ type Config struct {
 	// StreamIdle (PERPETUO_STREAM_IDLE, between chunks) and AttemptTimeout
 	// (PERPETUO_ATTEMPT_TIMEOUT, a whole non-streaming call). 0: defaults.
 	ConnectTimeout, FirstByteTimeout, StreamIdle, AttemptTimeout time.Duration
+	// Retention (PERPETUO_RECORDS_RETENTION) is how long raw generation
+	// records are kept: a duration, or days ("90d"); default 90 days,
+	// negative when off (kept forever). Aggregates and spend rollups stay.
+	Retention time.Duration
 	// KeepAlive (PERPETUO_STREAM_KEEPALIVE) is the silence towards a
 	// streaming client after which it gets a keep-alive comment; default
 	// 15s, negative when off.
@@ -105,6 +110,9 @@ func FromEnv(environ []string) (Config, error) {
 			return Config{}, fmt.Errorf("%s: use a positive duration such as 10s (it cannot be off)", d.name)
 		}
 	}
+	if c.Retention, err = days(env, "PERPETUO_RECORDS_RETENTION", 90*24*time.Hour); err != nil {
+		return Config{}, err
+	}
 	if c.KeepAlive, err = duration(env, "PERPETUO_STREAM_KEEPALIVE", 15*time.Second); err != nil {
 		return Config{}, err
 	}
@@ -155,6 +163,19 @@ func duration(env map[string]string, name string, def time.Duration) (time.Durat
 		return 0, fmt.Errorf("%s=%q: use a duration such as 30s or 5m, or off", name, v)
 	}
 	return d, nil
+}
+
+// days is duration that also takes whole days ("90d").
+func days(env map[string]string, name string, def time.Duration) (time.Duration, error) {
+	v := env[name]
+	if n, ok := strings.CutSuffix(v, "d"); ok && n != "" {
+		d, err := strconv.Atoi(n)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("%s=%q: use a number of days such as 90d, a duration such as 720h, or off", name, v)
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	return duration(env, name, def)
 }
 
 // DemoEnabled reports whether the in-process mock upstream should serve.

@@ -51,3 +51,18 @@ func TestStreamKeepAlive(t *testing.T) {
 	_, err := FromEnv([]string{"PERPETUO_STREAM_KEEPALIVE=often"})
 	require.ErrorContains(t, err, "PERPETUO_STREAM_KEEPALIVE")
 }
+
+func TestRecordsRetention(t *testing.T) {
+	for env, want := range map[string]time.Duration{
+		"": 90 * 24 * time.Hour, "PERPETUO_RECORDS_RETENTION=30d": 30 * 24 * time.Hour,
+		"PERPETUO_RECORDS_RETENTION=36h": 36 * time.Hour, "PERPETUO_RECORDS_RETENTION=off": -1,
+	} {
+		c, err := FromEnv([]string{env})
+		require.NoError(t, err, env)
+		require.Equal(t, want, c.Retention, env)
+	}
+	for _, bad := range []string{"PERPETUO_RECORDS_RETENTION=-3d", "PERPETUO_RECORDS_RETENTION=xd", "PERPETUO_RECORDS_RETENTION=soon"} {
+		_, err := FromEnv([]string{bad})
+		require.ErrorContains(t, err, "PERPETUO_RECORDS_RETENTION", bad)
+	}
+}

@@ -58,3 +58,10 @@ func Time(prefix, id string) (time.Time, bool) {
 	}
 	return time.UnixMilli(int64(ms)).UTC(), true
 }
+
+// Floor is the smallest id New could make with prefix at t: every id made
+// before t sorts below it.
+func Floor(prefix string, t time.Time) string {
+	id := New(prefix, t)
+	return id[:len(prefix)+10] + strings.Repeat("0", 16)
+}

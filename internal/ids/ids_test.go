@@ -32,3 +32,13 @@ func TestTimeRejectsForeignIDs(t *testing.T) {
 		require.False(t, ok, id)
 	}
 }
+
+func TestFloorBoundsEarlierIDs(t *testing.T) {
+	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	floor := Floor(Generation, at)
+	require.Less(t, New(Generation, at.Add(-time.Millisecond)), floor)
+	require.LessOrEqual(t, floor, New(Generation, at))
+	got, ok := Time(Generation, floor)
+	require.True(t, ok)
+	require.Equal(t, at, got)
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/perpetuo/perpetuo/gen/db"
 	"github.com/perpetuo/perpetuo/internal/analytics"
 	"github.com/perpetuo/perpetuo/internal/attribution"
+	"github.com/perpetuo/perpetuo/internal/ids"
 	"github.com/perpetuo/perpetuo/internal/records"
 )
 
@@ -410,4 +411,15 @@ func metadataJSON(md map[string]string) []byte {
 	}
 	b, _ := json.Marshal(md) // a map of strings always marshals
 	return b
+}
+
+// DeleteGenerationsBefore deletes up to batch generation records created
+// before t (their aggregates and usage rollups stay) and returns how many.
+func (s *Store) DeleteGenerationsBefore(ctx context.Context, t time.Time, batch int) (int64, error) {
+	n, err := s.q.GenerationDeleteOlder(ctx, db.GenerationDeleteOlderParams{
+		BeforeID: ids.Floor(ids.Generation, t), Before: t, Batch: int32(batch)})
+	if err != nil {
+		return 0, fmt.Errorf("delete old generations: %w", err)
+	}
+	return n, nil
 }

@@ -1126,6 +1126,9 @@ type Generation struct {
 	ErrorType     *ErrorType `json:"error_type,omitempty"`
 	FinishReason  *string    `json:"finish_reason,omitempty"`
 
+	// GenerationTime Milliseconds from the first token to the end (streams); null when unknown (a non-streaming answer arrives whole).
+	GenerationTime *int `json:"generation_time,omitempty"`
+
 	// HttpReferer The request's `HTTP-Referer` (or `Referer`) without user info, query string or fragment, bounded to 512 bytes.
 	HttpReferer *string `json:"http_referer,omitempty"`
 	Id          string  `json:"id"`
@@ -1139,11 +1142,20 @@ type Generation struct {
 	Metadata *map[string]string `json:"metadata,omitempty"`
 
 	// Model The model that served it (null if none did).
-	Model                 *string `json:"model,omitempty"`
-	NativeFinishReason    *string `json:"native_finish_reason,omitempty"`
-	NativeTokensCached    int     `json:"native_tokens_cached"`
+	Model              *string `json:"model,omitempty"`
+	NativeFinishReason *string `json:"native_finish_reason,omitempty"`
+	NativeTokensCached int     `json:"native_tokens_cached"`
+
+	// NativeTokensCompletion As `native_tokens_prompt`, for the completion.
+	NativeTokensCompletion *int `json:"native_tokens_completion,omitempty"`
+
+	// NativeTokensPrompt The upstream's own prompt token count (Perpetuo does not re-tokenise, so it equals `tokens_prompt`).
+	NativeTokensPrompt    *int    `json:"native_tokens_prompt,omitempty"`
 	NativeTokensReasoning int     `json:"native_tokens_reasoning"`
 	ProviderName          *string `json:"provider_name,omitempty"`
+
+	// ProviderResponses Every upstream attempt in OpenRouter's shape (the same as `attempts`).
+	ProviderResponses *[]ProviderResponse `json:"provider_responses,omitempty"`
 
 	// RequestedModel The model the request asked for.
 	RequestedModel string `json:"requested_model"`
@@ -1168,6 +1180,11 @@ type Generation struct {
 
 	// UpstreamId The id the upstream gave the completion.
 	UpstreamId *string `json:"upstream_id,omitempty"`
+
+	// UpstreamInferenceCost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	UpstreamInferenceCost *Money `json:"upstream_inference_cost,omitempty"`
 
 	// UsageEstimated The token counts (and so the cost) are Perpetuo's estimate; the upstream reported none (e.g. the client hung up).
 	UsageEstimated bool    `json:"usage_estimated"`
@@ -1638,6 +1655,21 @@ type ProviderPreferencesSort1Partition string
 // ProviderPreferences_Sort `price`, `throughput` or `latency`, or `{by, partition}`.
 type ProviderPreferences_Sort struct {
 	union json.RawMessage
+}
+
+// ProviderResponse defines model for ProviderResponse.
+type ProviderResponse struct {
+	// EndpointId `<model>@<provider>`.
+	EndpointId string `json:"endpoint_id"`
+	IsByok     bool   `json:"is_byok"`
+
+	// Latency Milliseconds the attempt took.
+	Latency        int    `json:"latency"`
+	ModelPermaslug string `json:"model_permaslug"`
+	ProviderName   string `json:"provider_name"`
+
+	// Status The upstream's HTTP status; null when no answer arrived.
+	Status *int `json:"status"`
 }
 
 // ResetInterval A budget's period (UTC; days from 00:00, weeks from Monday, months from the 1st). Null means lifetime.

@@ -116,3 +116,13 @@ ON CONFLICT (key_id, period, period_start) DO UPDATE
 -- name: GenerationStartDelete :exec
 -- Removes the start markers of records now written.
 DELETE FROM generation_starts WHERE id = ANY(@id::text[]);
+
+-- name: GenerationDeleteOlder :execrows
+-- Retention: deletes up to @batch records created before @before. The id
+-- (time-ordered) bounds the scan to the primary key's oldest entries;
+-- created_at decides. Rows another replica is deleting are skipped.
+DELETE FROM generations WHERE id IN (
+    SELECT g.id FROM generations g
+    WHERE g.id < @before_id AND g.created_at < @before
+    ORDER BY g.id LIMIT @batch::int
+    FOR UPDATE SKIP LOCKED);

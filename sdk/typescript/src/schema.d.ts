@@ -1093,6 +1093,17 @@ export interface components {
             request?: string;
             image?: string;
         };
+        ProviderResponse: {
+            /** @description `<model>@<provider>`. */
+            endpoint_id: string;
+            model_permaslug: string;
+            provider_name: string;
+            /** @description The upstream's HTTP status; null when no answer arrived. */
+            status: number | null;
+            /** @description Milliseconds the attempt took. */
+            latency: number;
+            is_byok: boolean;
+        };
         GenerationResponse: {
             data: components["schemas"]["Generation"];
         };
@@ -1136,6 +1147,15 @@ export interface components {
             error_type?: components["schemas"]["ErrorType"] | null;
             finish_reason?: string | null;
             native_finish_reason?: string | null;
+            /** @description The upstream's own prompt token count (Perpetuo does not re-tokenise, so it equals `tokens_prompt`). */
+            native_tokens_prompt?: number;
+            /** @description As `native_tokens_prompt`, for the completion. */
+            native_tokens_completion?: number;
+            upstream_inference_cost?: components["schemas"]["Money"];
+            /** @description Milliseconds from the first token to the end (streams); null when unknown (a non-streaming answer arrives whole). */
+            generation_time?: number | null;
+            /** @description Every upstream attempt in OpenRouter's shape (the same as `attempts`). */
+            provider_responses?: components["schemas"]["ProviderResponse"][];
             tokens_prompt: number;
             tokens_completion: number;
             native_tokens_reasoning: number;
