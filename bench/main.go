@@ -98,6 +98,7 @@ type options struct {
 	reqTimeout time.Duration // bound on one request
 	micro      bool          // measure only validation and routing in-process (no database)
 	only       string        // run only the sections whose name contains this (no profile, no held streams)
+	analytics  int           // write this many records and time the analytics reports, instead of the load
 	serveProxy string        // internal: serve the bare proxy in front of this upstream
 	listen     string        // internal: the bare proxy's address
 }
@@ -113,6 +114,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.reqTimeout, "request-timeout", 30*time.Second, "timeout of one request")
 	fs.DurationVar(&o.outage, "outage", 0, "instead of the load, measure records during a database outage this long (e.g. 5m)")
 	fs.IntVar(&o.outageRate, "outage-rate", 200, "records per second during -outage")
+	fs.IntVar(&o.analytics, "analytics", 0, "instead of the load, write this many generation records (e.g. 1000000) and time the analytics reports")
 	fs.BoolVar(&o.micro, "micro", false, "measure only request validation (2 KB, 100 KB, 1 MB) and the routing decision (3, 50 endpoints); no database needed")
 	fs.StringVar(&o.only, "only", "", "run only the parts whose name contains this: a section (\"json c=16\", \"stream\"), \"profile\" or \"held streams\"")
 	fs.StringVar(&o.serveProxy, "serve-proxy", "", "internal: serve the bare reverse proxy in front of this upstream URL")
@@ -146,6 +148,9 @@ func run(o options) (int, error) {
 	}
 	if o.outage > 0 {
 		return 0, measureOutage(ctx, o.outage, o.outageRate, os.Stdout)
+	}
+	if o.analytics > 0 {
+		return 0, measureAnalytics(ctx, o.analytics, os.Stdout)
 	}
 	raiseFileLimit(4*o.streams + 4096)
 	env, err := setup(ctx, o.gateway)
