@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -26,19 +25,11 @@ import (
 // aggregates, then times the analytics reports read from them. It prints
 // what it saw.
 func measureAnalytics(ctx context.Context, n int, w io.Writer) error {
-	cfg, err := benchConfig()
+	db, stop, err := openMigrated(ctx)
 	if err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		return err
-	}
-	defer db.stop()
-	defer db.pool.Close()
-	if err := store.Migrate(db.pool, "up"); err != nil {
-		return err
-	}
+	defer stop()
 	st := store.New(db.pool)
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Now().UTC()

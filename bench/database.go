@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 
 	"github.com/jackc/pgx/v5"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/internal/config"
 	"github.com/perpetuo/perpetuo/internal/pgdev"
+	"github.com/perpetuo/perpetuo/internal/store"
 )
 
 // benchDatabase is dropped and recreated on every run, so bootstrapping
@@ -92,4 +94,24 @@ func recreateDatabase(ctx context.Context, cc *pgx.ConnConfig) error {
 		return fmt.Errorf("create database %s: %w", benchDatabase, err)
 	}
 	return nil
+}
+
+// openMigrated is openDatabase with the bench's configuration and the
+// schema migrated, for the phases that use the store directly; stop (the
+// pool, then a managed server) when done.
+func openMigrated(ctx context.Context) (db database, stop func(), err error) {
+	cfg, err := benchConfig()
+	if err != nil {
+		return database{}, nil, err
+	}
+	db, err = openDatabase(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return database{}, nil, err
+	}
+	stop = func() { db.pool.Close(); db.stop() }
+	if err := store.Migrate(db.pool, "up"); err != nil {
+		stop()
+		return database{}, nil, err
+	}
+	return db, stop, nil
 }

@@ -46,19 +46,11 @@ func (u *unreachable) InsertStarts(ctx context.Context, replica string, ss []rec
 // database is unreachable, sampling the process's heap, then brings it back
 // and measures how fast the backlog is written. It prints what it saw.
 func measureOutage(ctx context.Context, dur time.Duration, rate int, w io.Writer) error {
-	cfg, err := benchConfig()
+	db, stop, err := openMigrated(ctx)
 	if err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		return err
-	}
-	defer db.stop()
-	defer db.pool.Close()
-	if err := store.Migrate(db.pool, "up"); err != nil {
-		return err
-	}
+	defer stop()
 	st := &unreachable{Store: store.New(db.pool)}
 	dir, err := os.MkdirTemp("", "perpetuo-outage-")
 	if err != nil {

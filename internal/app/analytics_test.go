@@ -29,7 +29,9 @@ func (e *env) analytics(key, query string) gjson.Result {
 	return gjson.GetBytes(raw, "data")
 }
 
-func postAs(t *testing.T, e *env, key string, h map[string]string, body string) {
+// postAs sends a completion with key and extra headers, requires a 200 and
+// returns the generation id.
+func postAs(t *testing.T, e *env, key string, h map[string]string, body string) string {
 	t.Helper()
 	req, err := http.NewRequest("POST", e.srv.URL+"/v1/chat/completions", strings.NewReader(body))
 	require.NoError(t, err)
@@ -42,6 +44,7 @@ func postAs(t *testing.T, e *env, key string, h map[string]string, body string) 
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
+	return resp.Header.Get("X-Generation-Id")
 }
 
 // TestAnalyticsFromHeadersToAggregates: attribution headers reach the

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,20 +13,7 @@ import (
 func TestAttributionReachesTheRecord(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	post := func(h map[string]string, body string) string {
-		req, err := http.NewRequest("POST", e.srv.URL+"/v1/chat/completions", strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+e.key)
-		req.Header.Set("Content-Type", "application/json")
-		for k, v := range h {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.Equal(t, 200, resp.StatusCode)
-		return resp.Header.Get("X-Generation-Id")
-	}
+	post := func(h map[string]string, body string) string { return postAs(t, e, e.key, h, body) }
 	id := post(map[string]string{
 		"HTTP-Referer": "https://www.acme.dev:3000/app?session=secret#x", "X-Title": "Acme Chat",
 		"X-OpenRouter-Categories": "Coding,CLI-agent", "X-Client-Name": "acme-sdk", "X-Client-Version": "2.1.0",
