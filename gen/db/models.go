@@ -170,8 +170,8 @@ type UsageHourly struct {
 	ReasoningTokens  int64
 	CostUsd          decimal.Decimal
 	ByokCostUsd      decimal.Decimal
-	LatencyHist      []int64
-	TtftHist         []int64
+	LatencyHist      []byte
+	TtftHist         []byte
 }
 
 type UsageHourlyGuardrail struct {
@@ -185,8 +185,8 @@ type UsageHourlyGuardrail struct {
 	ReasoningTokens  int64
 	CostUsd          decimal.Decimal
 	ByokCostUsd      decimal.Decimal
-	LatencyHist      []int64
-	TtftHist         []int64
+	LatencyHist      []byte
+	TtftHist         []byte
 }
 
 type Workspace struct {

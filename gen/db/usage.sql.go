@@ -42,7 +42,7 @@ const usageGuardrailAdd = `-- name: UsageGuardrailAdd :exec
 INSERT INTO usage_hourly_guardrails AS u (workspace_id, hour, guardrail_id, requests, errors, prompt_tokens,
     completion_tokens, reasoning_tokens, cost_usd, byok_cost_usd, latency_hist, ttft_hist)
 SELECT workspace_id, hour, guardrail_id, requests, errors, prompt_tokens, completion_tokens, reasoning_tokens,
-       cost_usd::numeric, byok_cost_usd::numeric, latency_hist::bigint[], ttft_hist::bigint[]
+       cost_usd::numeric, byok_cost_usd::numeric, latency_hist::jsonb, ttft_hist::jsonb
 FROM (SELECT unnest($1::text[]) AS workspace_id, unnest($2::timestamptz[]) AS hour,
              unnest($3::text[]) AS guardrail_id, unnest($4::bigint[]) AS requests,
              unnest($5::bigint[]) AS errors, unnest($6::bigint[]) AS prompt_tokens,
@@ -57,8 +57,8 @@ ON CONFLICT (workspace_id, hour, guardrail_id) DO UPDATE SET
     reasoning_tokens = u.reasoning_tokens + EXCLUDED.reasoning_tokens,
     cost_usd = u.cost_usd + EXCLUDED.cost_usd,
     byok_cost_usd = u.byok_cost_usd + EXCLUDED.byok_cost_usd,
-    latency_hist = ARRAY(SELECT u.latency_hist[i] + EXCLUDED.latency_hist[i] FROM generate_series(1, cardinality(u.latency_hist)) AS i ORDER BY i),
-    ttft_hist = ARRAY(SELECT u.ttft_hist[i] + EXCLUDED.ttft_hist[i] FROM generate_series(1, cardinality(u.ttft_hist)) AS i ORDER BY i)
+    latency_hist = perpetuo_hist_add(u.latency_hist, EXCLUDED.latency_hist),
+    ttft_hist = perpetuo_hist_add(u.ttft_hist, EXCLUDED.ttft_hist)
 `
 
 type UsageGuardrailAddParams struct {
@@ -119,8 +119,8 @@ type UsageGuardrailRangeRow struct {
 	ReasoningTokens  int64
 	CostUsd          decimal.Decimal
 	ByokCostUsd      decimal.Decimal
-	LatencyHist      []int64
-	TtftHist         []int64
+	LatencyHist      []byte
+	TtftHist         []byte
 }
 
 func (q *Queries) UsageGuardrailRange(ctx context.Context, arg UsageGuardrailRangeParams) ([]UsageGuardrailRangeRow, error) {
@@ -155,11 +155,89 @@ func (q *Queries) UsageGuardrailRange(ctx context.Context, arg UsageGuardrailRan
 	return items, nil
 }
 
+const usageHistograms = `-- name: UsageHistograms :many
+SELECT (CASE $1::text WHEN 'apps' THEN app_id WHEN 'models' THEN model WHEN 'providers' THEN provider
+            WHEN 'keys' THEN key_id WHEN 'members' THEN member_id ELSE '' END)::text AS id,
+       (CASE WHEN $2::text = '' THEN timestamptz '1970-01-01 00:00:00+00'
+            ELSE date_trunc($2::text, hour, 'UTC') END)::timestamptz AS bucket,
+       h.kind::text AS kind, h.b::int AS b, sum(h.n)::bigint AS n
+FROM usage_hourly,
+     LATERAL (SELECT 'l' AS kind, key::int AS b, value::bigint AS n FROM jsonb_each_text(latency_hist)
+              UNION ALL SELECT 't', key::int, value::bigint FROM jsonb_each_text(ttft_hist)) AS h
+WHERE workspace_id = $3 AND hour >= $4 AND hour < $5
+  AND ($6::text IS NULL OR app_id = $6)
+  AND ($7::text IS NULL OR model = $7)
+  AND ($8::text IS NULL OR provider = $8)
+  AND ($9::text IS NULL OR key_id = $9)
+  AND ($10::text IS NULL OR member_id = $10)
+GROUP BY 1, 2, 3, 4
+`
+
+type UsageHistogramsParams struct {
+	Dimension   string
+	Granularity string
+	WorkspaceID string
+	FromHour    time.Time
+	ToHour      time.Time
+	AppID       *string
+	Model       *string
+	Provider    *string
+	KeyID       *string
+	MemberID    *string
+}
+
+type UsageHistogramsRow struct {
+	ID     string
+	Bucket time.Time
+	Kind   string
+	B      int32
+	N      int64
+}
+
+// The same rows' histograms, summed per group, bucket and histogram bucket
+// (kind 'l' latency, 't' time to first token).
+func (q *Queries) UsageHistograms(ctx context.Context, arg UsageHistogramsParams) ([]UsageHistogramsRow, error) {
+	rows, err := q.db.Query(ctx, usageHistograms,
+		arg.Dimension,
+		arg.Granularity,
+		arg.WorkspaceID,
+		arg.FromHour,
+		arg.ToHour,
+		arg.AppID,
+		arg.Model,
+		arg.Provider,
+		arg.KeyID,
+		arg.MemberID,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UsageHistogramsRow{}
+	for rows.Next() {
+		var i UsageHistogramsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Bucket,
+			&i.Kind,
+			&i.B,
+			&i.N,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const usageHourlyAdd = `-- name: UsageHourlyAdd :exec
 INSERT INTO usage_hourly AS u (workspace_id, hour, app_id, model, provider, key_id, member_id, requests, errors,
     prompt_tokens, completion_tokens, reasoning_tokens, cost_usd, byok_cost_usd, latency_hist, ttft_hist)
 SELECT workspace_id, hour, app_id, model, provider, key_id, member_id, requests, errors, prompt_tokens,
-       completion_tokens, reasoning_tokens, cost_usd::numeric, byok_cost_usd::numeric, latency_hist::bigint[], ttft_hist::bigint[]
+       completion_tokens, reasoning_tokens, cost_usd::numeric, byok_cost_usd::numeric, latency_hist::jsonb, ttft_hist::jsonb
 FROM (SELECT unnest($1::text[]) AS workspace_id, unnest($2::timestamptz[]) AS hour,
              unnest($3::text[]) AS app_id, unnest($4::text[]) AS model, unnest($5::text[]) AS provider,
              unnest($6::text[]) AS key_id, unnest($7::text[]) AS member_id,
@@ -176,8 +254,8 @@ ON CONFLICT (workspace_id, hour, app_id, model, provider, key_id, member_id) DO 
     reasoning_tokens = u.reasoning_tokens + EXCLUDED.reasoning_tokens,
     cost_usd = u.cost_usd + EXCLUDED.cost_usd,
     byok_cost_usd = u.byok_cost_usd + EXCLUDED.byok_cost_usd,
-    latency_hist = ARRAY(SELECT u.latency_hist[i] + EXCLUDED.latency_hist[i] FROM generate_series(1, cardinality(u.latency_hist)) AS i ORDER BY i),
-    ttft_hist = ARRAY(SELECT u.ttft_hist[i] + EXCLUDED.ttft_hist[i] FROM generate_series(1, cardinality(u.ttft_hist)) AS i ORDER BY i)
+    latency_hist = perpetuo_hist_add(u.latency_hist, EXCLUDED.latency_hist),
+    ttft_hist = perpetuo_hist_add(u.ttft_hist, EXCLUDED.ttft_hist)
 `
 
 type UsageHourlyAddParams struct {
@@ -201,7 +279,7 @@ type UsageHourlyAddParams struct {
 
 // Adds a flush's records, summed per hour and dimensions in Go, to the
 // analytics aggregates (rows sorted by key, so concurrent flushes lock them
-// in one order). Histograms travel as array literals, one per row.
+// in one order). Histograms travel as jsonb text, one per row.
 func (q *Queries) UsageHourlyAdd(ctx context.Context, arg UsageHourlyAddParams) error {
 	_, err := q.db.Exec(ctx, usageHourlyAdd,
 		arg.WorkspaceID,
@@ -224,29 +302,44 @@ func (q *Queries) UsageHourlyAdd(ctx context.Context, arg UsageHourlyAddParams) 
 	return err
 }
 
-const usageHourlyRange = `-- name: UsageHourlyRange :many
-SELECT hour, app_id, model, provider, key_id, member_id, requests, errors, prompt_tokens, completion_tokens,
-       reasoning_tokens, cost_usd, byok_cost_usd, latency_hist, ttft_hist
+const usageSums = `-- name: UsageSums :many
+SELECT (CASE $1::text WHEN 'apps' THEN app_id WHEN 'models' THEN model WHEN 'providers' THEN provider
+            WHEN 'keys' THEN key_id WHEN 'members' THEN member_id ELSE '' END)::text AS id,
+       (CASE WHEN $2::text = '' THEN timestamptz '1970-01-01 00:00:00+00'
+            ELSE date_trunc($2::text, hour, 'UTC') END)::timestamptz AS bucket,
+       model, provider,
+       sum(requests)::bigint AS requests, sum(errors)::bigint AS errors, sum(prompt_tokens)::bigint AS prompt_tokens,
+       sum(completion_tokens)::bigint AS completion_tokens, sum(reasoning_tokens)::bigint AS reasoning_tokens,
+       sum(cost_usd)::numeric AS cost_usd, sum(byok_cost_usd)::numeric AS byok_cost_usd
 FROM usage_hourly
-WHERE workspace_id = $1 AND hour >= $2 AND hour < $3
-  AND ($4::text IS NULL OR member_id = $4)
-ORDER BY hour
+WHERE workspace_id = $3 AND hour >= $4 AND hour < $5
+  AND ($6::text IS NULL OR app_id = $6)
+  AND ($7::text IS NULL OR model = $7)
+  AND ($8::text IS NULL OR provider = $8)
+  AND ($9::text IS NULL OR key_id = $9)
+  AND ($10::text IS NULL OR member_id = $10)
+GROUP BY 1, 2, 3, 4
+ORDER BY 2
 `
 
-type UsageHourlyRangeParams struct {
+type UsageSumsParams struct {
+	Dimension   string
+	Granularity string
 	WorkspaceID string
 	FromHour    time.Time
 	ToHour      time.Time
+	AppID       *string
+	Model       *string
+	Provider    *string
+	KeyID       *string
 	MemberID    *string
 }
 
-type UsageHourlyRangeRow struct {
-	Hour             time.Time
-	AppID            string
+type UsageSumsRow struct {
+	ID               string
+	Bucket           time.Time
 	Model            string
 	Provider         string
-	KeyID            string
-	MemberID         string
 	Requests         int64
 	Errors           int64
 	PromptTokens     int64
@@ -254,33 +347,37 @@ type UsageHourlyRangeRow struct {
 	ReasoningTokens  int64
 	CostUsd          decimal.Decimal
 	ByokCostUsd      decimal.Decimal
-	LatencyHist      []int64
-	TtftHist         []int64
 }
 
-// The aggregate rows of a workspace in [from, to), for analytics and
-// activity; the caller groups and merges them.
-func (q *Queries) UsageHourlyRange(ctx context.Context, arg UsageHourlyRangeParams) ([]UsageHourlyRangeRow, error) {
-	rows, err := q.db.Query(ctx, usageHourlyRange,
+// A report's sums, grouped in the database by the report's dimension, its
+// time bucket and the model (for the models each group used), over the
+// aggregate rows of [from, to) that pass the filters (NULL: none; ” is
+// unattributed or unserved).
+func (q *Queries) UsageSums(ctx context.Context, arg UsageSumsParams) ([]UsageSumsRow, error) {
+	rows, err := q.db.Query(ctx, usageSums,
+		arg.Dimension,
+		arg.Granularity,
 		arg.WorkspaceID,
 		arg.FromHour,
 		arg.ToHour,
+		arg.AppID,
+		arg.Model,
+		arg.Provider,
+		arg.KeyID,
 		arg.MemberID,
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []UsageHourlyRangeRow{}
+	items := []UsageSumsRow{}
 	for rows.Next() {
-		var i UsageHourlyRangeRow
+		var i UsageSumsRow
 		if err := rows.Scan(
-			&i.Hour,
-			&i.AppID,
+			&i.ID,
+			&i.Bucket,
 			&i.Model,
 			&i.Provider,
-			&i.KeyID,
-			&i.MemberID,
 			&i.Requests,
 			&i.Errors,
 			&i.PromptTokens,
@@ -288,8 +385,6 @@ func (q *Queries) UsageHourlyRange(ctx context.Context, arg UsageHourlyRangePara
 			&i.ReasoningTokens,
 			&i.CostUsd,
 			&i.ByokCostUsd,
-			&i.LatencyHist,
-			&i.TtftHist,
 		); err != nil {
 			return nil, err
 		}

@@ -29,11 +29,39 @@ const (
 	None         = "none"
 )
 
-// Store reads the aggregates of a workspace in [from, to); member, when
-// set, restricts the rows to that member's keys.
+// Store reads the aggregates of a workspace, grouped in the database.
 type Store interface {
-	UsageRows(ctx context.Context, workspaceID string, from, to time.Time, member string) ([]Row, error)
+	// UsageGroups sums the hourly rows of [from, to) that pass f, per
+	// the dimension's value (dimension "" groups everything together),
+	// time bucket (granularity "": one bucket), model and provider; and
+	// their histograms per group, bucket and histogram bucket.
+	UsageGroups(ctx context.Context, workspaceID, dimension, granularity string, from, to time.Time, f Filter) ([]SumRow, []HistRow, error)
 	GuardrailUsageRows(ctx context.Context, workspaceID string, from, to time.Time) ([]GuardrailRow, error)
+}
+
+// Filter restricts the rows read; nil is no filter, "" matches the
+// unattributed app or the unserved provider.
+type Filter struct {
+	App, Model, Provider, Key, Member *string
+}
+
+// SumRow is one group, bucket, model and provider's sums (histograms
+// apart).
+type SumRow struct {
+	ID              string
+	Bucket          time.Time
+	Model, Provider string
+	Sums
+}
+
+// HistRow is one histogram bucket's count for a group and time bucket;
+// TTFT says which histogram.
+type HistRow struct {
+	ID     string
+	Bucket time.Time
+	TTFT   bool
+	Index  int
+	N      int64
 }
 
 // Query is what a report covers.
@@ -122,36 +150,85 @@ func (s *Service) Report(ctx context.Context, caller keys.Key, q Query) (Report,
 		rep.Groups = sorted(groups)
 		return rep, nil
 	}
-	rows, err := s.store.UsageRows(ctx, caller.WorkspaceID, q.From, q.To, member)
+	f := q.filter()
+	if member != "" {
+		if q.Member != "" && q.Member != member {
+			return rep, nil // another member's keys: nothing to show
+		}
+		f.Member = &member
+	}
+	sums, hists, err := s.store.UsageGroups(ctx, caller.WorkspaceID, q.Dimension, q.Granularity, q.From, q.To, f)
 	if err != nil {
 		return Report{}, err
 	}
 	groups := map[string]*Group{}
-	for _, r := range rows {
-		d := r.Dims
-		if d.App == "" {
-			d.App = Unattributed
-		}
-		if d.Provider == "" {
-			d.Provider = None
-		}
-		if !q.matches(d) {
+	for _, r := range sums {
+		rep.add(groups, q.label(r.ID), r.Model, r.Bucket, r.Sums)
+	}
+	for _, h := range hists {
+		g := groups[q.label(h.ID)]
+		if g == nil {
 			continue
 		}
-		id := map[string]string{ByApp: d.App, ByModel: d.Model, ByProvider: d.Provider, ByKey: d.Key, ByMember: d.Member}[q.Dimension]
-		rep.add(groups, id, d.Model, r.Hour, r.Sums)
+		rep.addHist(g, h)
 	}
 	rep.Groups = sorted(groups)
 	return rep, nil
 }
 
-func (q Query) matches(d Dims) bool {
-	for _, f := range [][2]string{{q.App, d.App}, {q.Model, d.Model}, {q.Provider, d.Provider}, {q.Key, d.Key}, {q.Member, d.Member}} {
-		if f[0] != "" && f[0] != f[1] {
-			return false
+// filter is the query's filters for the store: Unattributed and None
+// stand for the empty app and provider.
+func (q Query) filter() Filter {
+	opt := func(v, empty string) *string {
+		switch v {
+		case "":
+			return nil
+		case empty:
+			v = ""
+		}
+		return &v
+	}
+	return Filter{App: opt(q.App, Unattributed), Model: opt(q.Model, ""), Provider: opt(q.Provider, None),
+		Key: opt(q.Key, ""), Member: opt(q.Member, "")}
+}
+
+// label is how a group's id is shown: the empty app is Unattributed, the
+// empty provider None.
+func (q Query) label(id string) string {
+	switch {
+	case id == "" && q.Dimension == ByApp:
+		return Unattributed
+	case id == "" && q.Dimension == ByProvider:
+		return None
+	}
+	return id
+}
+
+// addHist counts one histogram bucket into its group and series point.
+func (rep *Report) addHist(g *Group, h HistRow) {
+	bump := func(s *Sums) {
+		if s.Latency == nil {
+			s.Latency, s.TTFT = make([]int64, Buckets), make([]int64, Buckets)
+		}
+		if h.Index < 0 || h.Index >= Buckets {
+			return
+		}
+		if h.TTFT {
+			s.TTFT[h.Index] += h.N
+		} else {
+			s.Latency[h.Index] += h.N
 		}
 	}
-	return true
+	bump(&g.Sums)
+	if rep.Granularity == "" {
+		return
+	}
+	for i := range g.Series {
+		if g.Series[i].Start.Equal(h.Bucket) {
+			bump(&g.Series[i].Sums)
+			return
+		}
+	}
 }
 
 // add counts one aggregate row into its group (and the group's series).
@@ -169,13 +246,16 @@ func (rep *Report) add(groups map[string]*Group, id, model string, hour time.Tim
 		return
 	}
 	start := bucketStart(hour, rep.Granularity)
-	if n := len(g.Series); n > 0 && g.Series[n-1].Start.Equal(start) {
-		g.Series[n-1].Sums.Add(s)
-		return
+	for i := range g.Series {
+		if g.Series[i].Start.Equal(start) {
+			g.Series[i].Sums.Add(s)
+			return
+		}
 	}
 	p := Point{Start: start}
 	p.Sums.Add(s)
-	g.Series = append(g.Series, p) // rows come in hour order
+	g.Series = append(g.Series, p)
+	slices.SortFunc(g.Series, func(a, b Point) int { return a.Start.Compare(b.Start) })
 }
 
 // bucketStart is the UTC start of the bucket holding hour.
@@ -229,11 +309,11 @@ func (s *Service) Activity(ctx context.Context, caller keys.Key, day time.Time) 
 		}
 		from, to = d, d.AddDate(0, 0, 1)
 	}
-	member := ""
+	var f Filter
 	if !access.Can(caller.Role, access.ReadAllGenerations) {
-		member = caller.MemberID
+		f.Member = &caller.MemberID
 	}
-	rows, err := s.store.UsageRows(ctx, caller.WorkspaceID, from, to, member)
+	sums, _, err := s.store.UsageGroups(ctx, caller.WorkspaceID, "", "day", from, to, f)
 	if err != nil {
 		return nil, err
 	}
@@ -242,11 +322,11 @@ func (s *Service) Activity(ctx context.Context, caller keys.Key, day time.Time) 
 		model, provider string
 	}
 	byKey := map[key]*ActivityRow{}
-	for _, r := range rows {
+	for _, r := range sums {
 		if r.Provider == "" {
 			continue // nothing served: nothing to bill
 		}
-		k := key{bucketStart(r.Hour, "day"), r.Model, r.Provider}
+		k := key{r.Bucket.UTC(), r.Model, r.Provider}
 		a := byKey[k]
 		if a == nil {
 			a = &ActivityRow{Date: k.day, Model: k.model, Provider: k.provider}

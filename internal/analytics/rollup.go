@@ -175,16 +175,34 @@ func Rollup(gs []records.Generation) ([]Row, []GuardrailRow) {
 	return out, gout
 }
 
-// HistLiteral is a histogram as a PostgreSQL array literal.
-func HistLiteral(h []int64) string {
+// HistJSON is a histogram as stored: a sparse jsonb object of its
+// non-empty buckets, {"<bucket>": count}.
+func HistJSON(h []int64) string {
 	var b strings.Builder
 	b.WriteByte('{')
 	for i, n := range h {
-		if i > 0 {
+		if n == 0 {
+			continue
+		}
+		if b.Len() > 1 {
 			b.WriteByte(',')
 		}
+		b.WriteByte('"')
+		b.WriteString(strconv.Itoa(i))
+		b.WriteString(`":`)
 		b.WriteString(strconv.FormatInt(n, 10))
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// HistOf reads a stored histogram back; buckets out of range are dropped.
+func HistOf(sparse map[string]int64) []int64 {
+	h := make([]int64, Buckets)
+	for k, n := range sparse {
+		if i, err := strconv.Atoi(k); err == nil && i >= 0 && i < Buckets {
+			h[i] += n
+		}
+	}
+	return h
 }

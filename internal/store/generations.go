@@ -168,7 +168,7 @@ func usageParams(gs []records.Generation) (db.UsageHourlyAddParams, db.UsageGuar
 		h.PromptTokens, h.CompletionTokens = append(h.PromptTokens, r.PromptTokens), append(h.CompletionTokens, r.CompletionTokens)
 		h.ReasoningTokens = append(h.ReasoningTokens, r.ReasoningTokens)
 		h.CostUsd, h.ByokCostUsd = append(h.CostUsd, r.Cost.String()), append(h.ByokCostUsd, r.BYOKCost.String())
-		h.LatencyHist, h.TtftHist = append(h.LatencyHist, analytics.HistLiteral(r.Latency)), append(h.TtftHist, analytics.HistLiteral(r.TTFT))
+		h.LatencyHist, h.TtftHist = append(h.LatencyHist, analytics.HistJSON(r.Latency)), append(h.TtftHist, analytics.HistJSON(r.TTFT))
 	}
 	var g db.UsageGuardrailAddParams
 	for _, r := range grows {
@@ -177,7 +177,7 @@ func usageParams(gs []records.Generation) (db.UsageHourlyAddParams, db.UsageGuar
 		g.PromptTokens, g.CompletionTokens = append(g.PromptTokens, r.PromptTokens), append(g.CompletionTokens, r.CompletionTokens)
 		g.ReasoningTokens = append(g.ReasoningTokens, r.ReasoningTokens)
 		g.CostUsd, g.ByokCostUsd = append(g.CostUsd, r.Cost.String()), append(g.ByokCostUsd, r.BYOKCost.String())
-		g.LatencyHist, g.TtftHist = append(g.LatencyHist, analytics.HistLiteral(r.Latency)), append(g.TtftHist, analytics.HistLiteral(r.TTFT))
+		g.LatencyHist, g.TtftHist = append(g.LatencyHist, analytics.HistJSON(r.Latency)), append(g.TtftHist, analytics.HistJSON(r.TTFT))
 	}
 	return h, g
 }

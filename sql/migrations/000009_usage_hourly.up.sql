@@ -1,9 +1,17 @@
 -- Analytics aggregates, maintained in the transaction that writes the
 -- generation records (never recomputed from them): per workspace and UTC
 -- hour, per app, model, provider, key and member; and per governing
--- guardrail. Latency and time to first token are histograms of fixed
--- log-scale buckets (bucket i holds values up to 2^(i/4) ms), mergeable by
--- adding them, from which percentiles are read.
+-- guardrail. Latency and time to first token are sparse histograms of fixed
+-- log-scale buckets (bucket i holds values up to 2^(i/4) ms), as jsonb
+-- objects {"<bucket>": count}, merged by adding counts.
+CREATE FUNCTION perpetuo_hist_add(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_object_agg(k, n), '{}'::jsonb)
+    FROM (SELECT k, sum(v::bigint) AS n
+          FROM (SELECT * FROM jsonb_each_text(a) UNION ALL SELECT * FROM jsonb_each_text(b)) AS e(k, v)
+          GROUP BY k) AS s
+$$;
+
 CREATE TABLE usage_hourly (
     workspace_id      text NOT NULL,
     hour              timestamptz NOT NULL,
@@ -19,8 +27,8 @@ CREATE TABLE usage_hourly (
     reasoning_tokens  bigint NOT NULL,
     cost_usd          numeric NOT NULL,
     byok_cost_usd     numeric NOT NULL,
-    latency_hist      bigint[] NOT NULL,
-    ttft_hist         bigint[] NOT NULL,
+    latency_hist      jsonb NOT NULL,
+    ttft_hist         jsonb NOT NULL,
     PRIMARY KEY (workspace_id, hour, app_id, model, provider, key_id, member_id)
 );
 
@@ -35,7 +43,7 @@ CREATE TABLE usage_hourly_guardrails (
     reasoning_tokens  bigint NOT NULL,
     cost_usd          numeric NOT NULL,
     byok_cost_usd     numeric NOT NULL,
-    latency_hist      bigint[] NOT NULL,
-    ttft_hist         bigint[] NOT NULL,
+    latency_hist      jsonb NOT NULL,
+    ttft_hist         jsonb NOT NULL,
     PRIMARY KEY (workspace_id, hour, guardrail_id)
 );
