@@ -24,7 +24,11 @@ import (
 // providers, 3 guardrails) through the store's batch writer, which keeps the
 // aggregates, then times the analytics reports read from them. It prints
 // what it saw.
-func measureAnalytics(ctx context.Context, n int, w io.Writer) error {
+//
+// With spread, every record draws its app, model and provider at random
+// (the worst case: nearly one aggregate row per record); without, each key
+// keeps to one app and two models, as real clients do.
+func measureAnalytics(ctx context.Context, n int, spread bool, w io.Writer) error {
 	db, stop, err := openMigrated(ctx)
 	if err != nil {
 		return err
@@ -41,11 +45,17 @@ func measureAnalytics(ctx context.Context, n int, w io.Writer) error {
 	for done := 0; done < n; done += batch {
 		gs := make([]records.Generation, 0, min(batch, n-done))
 		for i := range cap(gs) {
-			at := now.Add(-time.Duration(rng.Int64N(int64(30 * 24 * time.Hour))))
+			// In time order, as a writer sees them: a batch holds the
+			// records of the last moments, not of the whole month.
+			at := now.Add(-30 * 24 * time.Hour).Add(time.Duration(done+i) * (30 * 24 * time.Hour / time.Duration(n)))
 			k := (done + i) % 20
+			app, model, provider := k%10, (k+rng.IntN(2))%len(models), k%2
+			if spread {
+				app, model, provider = rng.IntN(10), rng.IntN(len(models)), rng.IntN(2)
+			}
 			g := records.Generation{ID: ids.New(ids.Generation, at), WorkspaceID: "ws_analytics", KeyID: fmt.Sprintf("key_%02d", k),
-				MemberID: fmt.Sprintf("mem_%02d", k), RequestedModel: models[rng.IntN(len(models))], Provider: []string{"openai", "groq"}[rng.IntN(2)],
-				App: attribution.App{ID: fmt.Sprintf("app%d.example", rng.IntN(10))}, Status: 200, PromptTokens: 20 + rng.IntN(2000),
+				MemberID: fmt.Sprintf("mem_%02d", k), RequestedModel: models[model], Provider: []string{"openai", "groq"}[provider],
+				App: attribution.App{ID: fmt.Sprintf("app%d.example", app)}, Status: 200, PromptTokens: 20 + rng.IntN(2000),
 				CompletionTokens: rng.IntN(800), Cost: decimal.New(int64(rng.IntN(100000)), -9), Streamed: rng.IntN(2) == 0,
 				Latency: time.Duration(50+rng.IntN(5000)) * time.Millisecond, CreatedAt: at, Guardrails: []string{fmt.Sprintf("gr_%d", k%3)}}
 			g.Model = g.RequestedModel
@@ -84,7 +94,11 @@ func measureAnalytics(ctx context.Context, n int, w io.Writer) error {
 		{"guardrails, 30 days", report(analytics.Query{Dimension: analytics.ByGuardrail, From: now.Add(-30 * 24 * time.Hour)})},
 		{"activity, 30 days", func() error { _, err := svc.Activity(ctx, owner, time.Time{}); return err }},
 	}
-	fmt.Fprintf(w, "\nAnalytics: %d generation records over 30 days, one workspace\n", n)
+	shape := "each key on one app and two models"
+	if spread {
+		shape = "app, model and provider drawn at random per record (worst case)"
+	}
+	fmt.Fprintf(w, "\nAnalytics: %d generation records over 30 days, one workspace, %s\n", n, shape)
 	fmt.Fprintln(w, "====================================================================")
 	fmt.Fprintf(w, "written in %s through the batch writer (%d per batch): %.1f µs per record wall, PostgreSQL CPU %.1f µs per record;\n",
 		wrote.Round(time.Millisecond), batch, float64(wrote.Microseconds())/float64(n), float64((pgAfter-pgBefore).Microseconds())/float64(n))

@@ -88,19 +88,20 @@ func main() {
 
 // options are the command-line settings.
 type options struct {
-	gateway    string        // the binary under measurement
-	scale      float64       // multiplies every request count
-	rounds     int           // interleaved rounds per section
-	streams    int           // slow streams held at once (0: skip)
-	outage     time.Duration // measure a database outage this long instead
-	outageRate int           // records per second during it
-	maxTime    time.Duration // bound on the whole measurement
-	reqTimeout time.Duration // bound on one request
-	micro      bool          // measure only validation and routing in-process (no database)
-	only       string        // run only the sections whose name contains this (no profile, no held streams)
-	analytics  int           // write this many records and time the analytics reports, instead of the load
-	serveProxy string        // internal: serve the bare proxy in front of this upstream
-	listen     string        // internal: the bare proxy's address
+	gateway         string        // the binary under measurement
+	scale           float64       // multiplies every request count
+	rounds          int           // interleaved rounds per section
+	streams         int           // slow streams held at once (0: skip)
+	outage          time.Duration // measure a database outage this long instead
+	outageRate      int           // records per second during it
+	maxTime         time.Duration // bound on the whole measurement
+	reqTimeout      time.Duration // bound on one request
+	micro           bool          // measure only validation and routing in-process (no database)
+	only            string        // run only the sections whose name contains this (no profile, no held streams)
+	analytics       int           // write this many records and time the analytics reports, instead of the load
+	analyticsSpread bool          // with analytics: the worst case, every record's dimensions at random
+	serveProxy      string        // internal: serve the bare proxy in front of this upstream
+	listen          string        // internal: the bare proxy's address
 }
 
 func parseFlags(args []string) (options, error) {
@@ -115,6 +116,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.outage, "outage", 0, "instead of the load, measure records during a database outage this long (e.g. 5m)")
 	fs.IntVar(&o.outageRate, "outage-rate", 200, "records per second during -outage")
 	fs.IntVar(&o.analytics, "analytics", 0, "instead of the load, write this many generation records (e.g. 1000000) and time the analytics reports")
+	fs.BoolVar(&o.analyticsSpread, "analytics-spread", false, "with -analytics: draw every record's app, model and provider at random (the worst case for the aggregates)")
 	fs.BoolVar(&o.micro, "micro", false, "measure only request validation (2 KB, 100 KB, 1 MB) and the routing decision (3, 50 endpoints); no database needed")
 	fs.StringVar(&o.only, "only", "", "run only the parts whose name contains this: a section (\"json c=16\", \"stream\"), \"profile\" or \"held streams\"")
 	fs.StringVar(&o.serveProxy, "serve-proxy", "", "internal: serve the bare reverse proxy in front of this upstream URL")
@@ -150,7 +152,7 @@ func run(o options) (int, error) {
 		return 0, measureOutage(ctx, o.outage, o.outageRate, os.Stdout)
 	}
 	if o.analytics > 0 {
-		return 0, measureAnalytics(ctx, o.analytics, os.Stdout)
+		return 0, measureAnalytics(ctx, o.analytics, o.analyticsSpread, os.Stdout)
 	}
 	raiseFileLimit(4*o.streams + 4096)
 	env, err := setup(ctx, o.gateway)
