@@ -177,7 +177,11 @@ func TestMidStreamErrorsEndTheStreamInBand(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := setupWith(t, map[string]http.Handler{"flaky": tc.upstream}, func(o *Options) { o.StreamIdle = 300 * time.Millisecond })
+			idle := 10 * time.Second // an 8 MiB event may take a while on a loaded machine
+			if tc.name == "idle timeout" {
+				idle = 300 * time.Millisecond
+			}
+			e := setupWith(t, map[string]http.Handler{"flaky": tc.upstream}, func(o *Options) { o.StreamIdle = idle })
 			resp := e.streamBody(context.Background(), leaky)
 			raw, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
