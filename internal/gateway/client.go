@@ -52,8 +52,9 @@ type client struct {
 
 // newClient returns the client side of a stream to w; with interval > 0 it
 // sends keep-alive comments through silences of that length.
-func newClient(w ChunkWriter, id string, zdr bool, interval time.Duration, now time.Time, onOpen func()) *client {
-	c := &client{w: w, id: id, zdr: zdr, onOpen: onOpen, interval: interval, last: now}
+// Silences are measured on the wall clock, like the timer that ends them.
+func newClient(w ChunkWriter, id string, zdr bool, interval time.Duration, onOpen func()) *client {
+	c := &client{w: w, id: id, zdr: zdr, onOpen: onOpen, interval: interval, last: time.Now()}
 	if interval > 0 {
 		c.mu.Lock() // tick reads the timer
 		c.timer = time.AfterFunc(interval, c.tick)

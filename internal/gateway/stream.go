@@ -47,7 +47,7 @@ func (g *Gateway) Stream(ctx context.Context, c Caller, req Request, w ChunkWrit
 	r := g.newRun(c, req)
 	// The id goes out with the headers, long before the record: mark it
 	// then, so it resolves even if this replica dies mid-stream.
-	cl := newClient(w, r.rec.ID, r.rec.ZDR, g.keepAlive, g.now(), func() {
+	cl := newClient(w, r.rec.ID, r.rec.ZDR, g.keepAlive, func() {
 		g.recorder.Started(records.Start{ID: r.rec.ID, WorkspaceID: c.WorkspaceID, KeyID: c.KeyID,
 			MemberID: c.MemberID, RequestedModel: r.rec.RequestedModel, CreatedAt: r.rec.CreatedAt})
 	})
