@@ -56,7 +56,7 @@ ON CONFLICT (workspace_id, hour, guardrail_id) DO UPDATE SET
 SELECT (CASE @dimension::text WHEN 'apps' THEN app_id WHEN 'models' THEN model WHEN 'providers' THEN provider
             WHEN 'keys' THEN key_id WHEN 'members' THEN member_id ELSE '' END)::text AS id,
        (CASE WHEN @granularity::text = '' THEN timestamptz '1970-01-01 00:00:00+00'
-            ELSE date_trunc(@granularity::text, hour, 'UTC') END)::timestamptz AS bucket,
+            ELSE date_trunc(@granularity::text, hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' END)::timestamptz AS bucket,
        model, provider,
        sum(requests)::bigint AS requests, sum(errors)::bigint AS errors, sum(prompt_tokens)::bigint AS prompt_tokens,
        sum(completion_tokens)::bigint AS completion_tokens, sum(reasoning_tokens)::bigint AS reasoning_tokens,
@@ -77,7 +77,7 @@ ORDER BY 2;
 SELECT (CASE @dimension::text WHEN 'apps' THEN app_id WHEN 'models' THEN model WHEN 'providers' THEN provider
             WHEN 'keys' THEN key_id WHEN 'members' THEN member_id ELSE '' END)::text AS id,
        (CASE WHEN @granularity::text = '' THEN timestamptz '1970-01-01 00:00:00+00'
-            ELSE date_trunc(@granularity::text, hour, 'UTC') END)::timestamptz AS bucket,
+            ELSE date_trunc(@granularity::text, hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' END)::timestamptz AS bucket,
        h.kind::text AS kind, h.b::int AS b, sum(h.n)::bigint AS n
 FROM usage_hourly,
      LATERAL (SELECT 'l' AS kind, key::int AS b, value::bigint AS n FROM jsonb_each_text(latency_hist)
