@@ -110,6 +110,11 @@ func TestAnalyticsFromHeadersToAggregates(t *testing.T) {
 	require.Equal(t, "mock", rows[0].Get("provider_name").String())
 	require.Equal(t, int64(4), rows[0].Get("requests").Int())
 	require.Equal(t, "mock/echo@mock", rows[0].Get("endpoint_id").String())
+	var dayCost string
+	require.NoError(t, e.pool.QueryRow(context.Background(),
+		`SELECT sum(cost_usd)::text FROM generations WHERE created_at >= '2026-12-01T00:00:00Z'`).Scan(&dayCost))
+	require.True(t, decimal.RequireFromString(rows[0].Get("usage").Raw).Equal(decimal.RequireFromString(dayCost)),
+		"the day's usage is exact: %s vs %s", rows[0].Get("usage").Raw, dayCost)
 
 	status, _, raw = send(t, e.srv.URL, "GET", "/v1/workspaces/"+e.ws+"/analytics/apps?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z", e.key, "")
 	require.Equal(t, 400, status, "%s", raw)

@@ -94,8 +94,8 @@ func (s *Server) GetActivity(ctx context.Context, req api.GetActivityRequestObje
 	out := api.GetActivity200JSONResponse{Data: make([]api.ActivityRow, len(rows))}
 	for i, r := range rows {
 		out.Data[i] = api.ActivityRow{Date: r.Date.Format(time.DateOnly), Model: r.Model, ModelPermaslug: r.Model,
-			EndpointId: r.Model + "@" + r.Provider, ProviderName: r.Provider, Usage: r.Cost.InexactFloat64(),
-			ByokUsageInference: r.BYOKCost.InexactFloat64(), Requests: r.Requests, PromptTokens: r.PromptTokens,
+			EndpointId: r.Model + "@" + r.Provider, ProviderName: r.Provider, Usage: money(r.Cost),
+			ByokUsageInference: money(r.BYOKCost), Requests: r.Requests, PromptTokens: r.PromptTokens,
 			CompletionTokens: r.CompletionTokens, ReasoningTokens: r.ReasoningTokens}
 	}
 	return out, nil

@@ -538,9 +538,9 @@ type ActivityList struct {
 
 // ActivityRow defines model for ActivityRow.
 type ActivityRow struct {
-	// ByokUsageInference USD, requests on the workspace's own keys.
-	ByokUsageInference float64 `json:"byok_usage_inference"`
-	CompletionTokens   int64   `json:"completion_tokens"`
+	// ByokUsageInference USD, requests on the workspace's own keys (exact).
+	ByokUsageInference Money `json:"byok_usage_inference"`
+	CompletionTokens   int64 `json:"completion_tokens"`
 
 	// Date Example: 2026-12-01
 	Date string `json:"date"`
@@ -556,8 +556,8 @@ type ActivityRow struct {
 	ReasoningTokens int64  `json:"reasoning_tokens"`
 	Requests        int64  `json:"requests"`
 
-	// Usage USD, operator-served requests.
-	Usage float64 `json:"usage"`
+	// Usage USD, operator-served requests (exact).
+	Usage Money `json:"usage"`
 }
 
 // AnalyticsGroup defines model for AnalyticsGroup.

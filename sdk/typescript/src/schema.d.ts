@@ -1034,16 +1034,10 @@ export interface components {
             /** @description `<model>@<provider>`. */
             endpoint_id: string;
             provider_name: string;
-            /**
-             * Format: double
-             * @description USD, operator-served requests.
-             */
-            usage: number;
-            /**
-             * Format: double
-             * @description USD, requests on the workspace's own keys.
-             */
-            byok_usage_inference: number;
+            /** @description USD, operator-served requests (exact). */
+            usage: components["schemas"]["Money"];
+            /** @description USD, requests on the workspace's own keys (exact). */
+            byok_usage_inference: components["schemas"]["Money"];
             /** Format: int64 */
             requests: number;
             /** Format: int64 */
