@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/perpetuo/perpetuo/internal/analytics"
 	"github.com/perpetuo/perpetuo/internal/budget"
@@ -36,6 +37,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/server"
 	"github.com/perpetuo/perpetuo/internal/spend"
 	"github.com/perpetuo/perpetuo/internal/store"
+	"github.com/perpetuo/perpetuo/internal/telemetry"
 	"github.com/perpetuo/perpetuo/internal/workspaces"
 )
 
@@ -89,6 +91,9 @@ type Options struct {
 	// EgressResolver resolves workspace credentials' hosts (nil: the
 	// system resolver); tests inject one so nothing leaves loopback.
 	EgressResolver egress.Resolver
+	// Telemetry says where traces and metrics go beyond /metrics (zero:
+	// nowhere).
+	Telemetry telemetry.Config
 }
 
 // DefaultStaleWindow is how long cached keys and credentials serve during
@@ -116,10 +121,11 @@ type App struct {
 	// Replica names this process in the database (heartbeats, leases).
 	Replica string
 
-	draining atomic.Bool
-	inflight sync.WaitGroup // requests being served
-	cancel   context.CancelFunc
-	done     chan struct{}
+	telemetry *telemetry.Telemetry
+	draining  atomic.Bool
+	inflight  sync.WaitGroup // requests being served
+	cancel    context.CancelFunc
+	done      chan struct{}
 
 	// kept so tests can start another replica with the same settings
 	catalog  *catalog.Catalog
@@ -171,6 +177,14 @@ func New(opts Options) (*App, error) {
 	if opts.LogWriter != nil {
 		reg.MustRegister(opts.LogWriter.Collector())
 	}
+	tel, err := telemetry.New(context.Background(), opts.Telemetry, reg)
+	if err != nil {
+		return nil, err
+	}
+	gwTel, err := gateway.NewTelemetry(tel.Tracer, tel.Meter, tel.Tracing)
+	if err != nil {
+		return nil, fmt.Errorf("gateway telemetry: %w", err)
+	}
 	guard := &egress.Dialer{Policy: opts.Egress, Resolver: opts.EgressResolver,
 		Dial: providers.ConnectDialer(opts.ConnectTimeout).DialContext}
 	adapters := providers.NewRegistry(opts.HTTPClient, providers.NewGuardedClient(opts.HTTPClient, guard.DialContext))
@@ -182,12 +196,13 @@ func New(opts Options) (*App, error) {
 	budgets := budget.New(st, replica, opts.Now)
 	gw := gateway.New(gateway.Deps{
 		Planner: planner, Adapters: adapters, Recorder: rec, Budgets: budgets,
-		Log: opts.Log, Metrics: gateway.NewMetrics(reg), Now: opts.Now,
+		Log: opts.Log, Telemetry: gwTel, Now: opts.Now,
 		StreamIdle: opts.StreamIdle, AttemptTimeout: opts.AttemptTimeout, FirstByteTimeout: opts.FirstByteTimeout,
 		KeepAlive: opts.KeepAlive,
 	})
 	a := &App{Store: st, Recorder: rec, Listener: listener, Gateway: gw, Budgets: budgets, Replica: replica, done: make(chan struct{}),
-		catalog: opts.Catalog, operator: opts.Operator, log: opts.Log}
+		telemetry: tel,
+		catalog:   opts.Catalog, operator: opts.Operator, log: opts.Log}
 	guards := guardrails.NewService(st, opts.Catalog, opts.Now)
 	keySvc, wsSvc := keys.NewService(st, opts.Now), workspaces.NewService(st, guards, opts.Now)
 	h, err := server.New(server.Config{
@@ -197,7 +212,7 @@ func New(opts Options) (*App, error) {
 		Analytics:   analytics.NewService(st, opts.Now),
 		Credentials: credentials.NewService(st, opts.Catalog, opts.Keyring, opts.Egress, opts.Now), Ready: a.ready,
 		Registry: reg, Now: opts.Now, MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout,
-		MetricsToken: opts.MetricsToken,
+		MetricsToken: opts.MetricsToken, Tracer: tracerIf(tel),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build server: %w", err)
@@ -374,5 +389,17 @@ func (a *App) Close(ctx context.Context) error {
 	if err := a.Store.Retire(fctx, a.Replica); err != nil {
 		a.log.Warn("retire replica; others will take it for dead", "err", err)
 	}
+	if err := a.telemetry.Shutdown(fctx); err != nil {
+		a.log.Warn("flush telemetry; the last spans and metrics may be lost", "err", err)
+	}
 	return nil
+}
+
+// tracerIf is the tracer provider when spans go somewhere, else nil, so
+// the server spends nothing on spans that go nowhere.
+func tracerIf(t *telemetry.Telemetry) trace.TracerProvider {
+	if !t.Tracing {
+		return nil
+	}
+	return t.Tracer
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -83,6 +85,9 @@ func TestPerpetuoRetainsNothing(t *testing.T) {
 		v := "PERPETUO_PROVIDER_" + strings.ToUpper(slug)
 		env[v+"_BASE_URL"], env[v+"_API_KEY"] = newServer(t, h)+"/v1", "sk-"+slug
 	}
+	// Traces and metrics exported over OTLP are searched too.
+	otlp := &collector{bodies: map[string][]byte{}}
+	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = newServer(t, otlp)
 	p := startServe(t, buildPerpetuo(t), env)
 	_, key := p.newKey(owner, `{"name":"k"}`)
 	_, broke := p.newKey(owner, `{"name":"broke","limit":0.0000001}`)
@@ -149,6 +154,12 @@ func TestPerpetuoRetainsNothing(t *testing.T) {
 	p.requireExit()
 
 	require.NotContains(t, metrics, marker, "/metrics")
+	traces, otlpMetrics := otlp.get("/v1/traces"), otlp.get("/v1/metrics")
+	require.Contains(t, string(traces), "chat m/ok", "the spans were exported at shutdown")
+	require.Contains(t, string(traces), "POST /v1/chat/completions")
+	require.Contains(t, string(otlpMetrics), "gen_ai.client.token.usage", "and the metrics")
+	require.NotContains(t, string(traces), marker, "exported spans")
+	require.NotContains(t, string(otlpMetrics), marker, "exported metrics")
 	out := p.out.String()
 	require.Contains(t, out, "level=DEBUG", "the process logged at debug level")
 	require.Contains(t, out, "log=access", "and its access log")
@@ -173,7 +184,8 @@ func TestPerpetuoRetainsNothing(t *testing.T) {
 		rows += strings.Count(dump, "\n") + 1
 	}
 	require.GreaterOrEqual(t, count(t, pool, `SELECT count(*) FROM generations`), 12, "every request left its record")
-	t.Logf("searched %d tables (%d rows), %d bytes of output, %d bytes of /metrics", len(names), rows, len(out), len(metrics))
+	t.Logf("searched %d tables (%d rows), %d bytes of output, %d bytes of /metrics, %d bytes of OTLP spans and %d of OTLP metrics",
+		len(names), rows, len(out), len(metrics), len(traces), len(otlpMetrics))
 
 	require.NoError(t, filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || path == catPath {
@@ -202,4 +214,39 @@ func (p *proc) get(path, key string) (int, http.Header, string) {
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(p.t, err)
 	return resp.StatusCode, resp.Header, string(raw)
+}
+
+// collector is an OTLP/HTTP receiver that keeps what it is sent, by path
+// (protobuf keeps strings as they are, so a search of the bytes finds any
+// text an export carried).
+type collector struct {
+	mu     sync.Mutex
+	bodies map[string][]byte
+}
+
+func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		body = zr
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	c.mu.Lock()
+	c.bodies[r.URL.Path] = append(c.bodies[r.URL.Path], b...)
+	c.mu.Unlock()
+	w.Header().Set("Content-Type", "application/x-protobuf")
+}
+
+func (c *collector) get(path string) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bodies[path]
 }

@@ -72,12 +72,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, console io.Wr
 	log.Debug("settings", "catalog_providers", len(cat.Providers()), "catalog_models", len(cat.Models()),
 		"operator_providers", strings.Join(providers, ","), "connect_timeout", cfg.ConnectTimeout,
 		"first_byte_timeout", cfg.FirstByteTimeout, "stream_idle", cfg.StreamIdle, "attempt_timeout", cfg.AttemptTimeout,
-		"stream_keepalive", cfg.KeepAlive, "records_retention", cfg.Retention, "demo", demo)
+		"stream_keepalive", cfg.KeepAlive, "records_retention", cfg.Retention, "demo", demo,
+		"otlp_traces", cfg.Telemetry.OTLPTraces, "otlp_metrics", cfg.Telemetry.OTLPMetrics)
 	lw, _ := console.(*logging.Writer)
 	a, err := New(Options{Pool: pool, Catalog: cat, Operator: operator, Keyring: ring, Log: log, AccessLog: log.With("log", "access"),
 		Records: records.Options{SpillDir: filepath.Join(cfg.DataDir, "spill")}, StaleWindow: cfg.StaleWindow, LogWriter: lw, Egress: cfg.Egress,
 		MetricsToken: cfg.MetricsToken, ConnectTimeout: cfg.ConnectTimeout, FirstByteTimeout: cfg.FirstByteTimeout,
-		StreamIdle: cfg.StreamIdle, AttemptTimeout: cfg.AttemptTimeout, KeepAlive: cfg.KeepAlive,
+		StreamIdle: cfg.StreamIdle, AttemptTimeout: cfg.AttemptTimeout, KeepAlive: cfg.KeepAlive, Telemetry: cfg.Telemetry,
 		Retention: max(cfg.Retention, 0)})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/perpetuo/perpetuo/internal/egress"
 	"github.com/perpetuo/perpetuo/internal/routing"
+	"github.com/perpetuo/perpetuo/internal/telemetry"
 )
 
 // Config is every setting of `perpetuo serve`.
@@ -59,6 +60,10 @@ type Config struct {
 	// streaming client after which it gets a keep-alive comment; default
 	// 15s, negative when off.
 	KeepAlive time.Duration
+	// Telemetry is where traces and metrics are exported beyond /metrics:
+	// OTLP over HTTP when OTEL_EXPORTER_OTLP_ENDPOINT (or a per-signal
+	// endpoint) is set; nowhere by default.
+	Telemetry telemetry.Config
 }
 
 // FromEnv reads the configuration; environ is os.Environ() in production.
@@ -114,6 +119,9 @@ func FromEnv(environ []string) (Config, error) {
 		return Config{}, err
 	}
 	if c.KeepAlive, err = duration(env, "PERPETUO_STREAM_KEEPALIVE", 15*time.Second); err != nil {
+		return Config{}, err
+	}
+	if c.Telemetry, err = telemetry.FromEnv(env); err != nil {
 		return Config{}, err
 	}
 	if err := loopbackOnly(c.DebugListen); err != nil {

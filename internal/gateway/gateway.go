@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
 	"github.com/perpetuo/perpetuo/internal/attribution"
@@ -87,7 +88,7 @@ type Gateway struct {
 	recorder Recorder
 	log      *slog.Logger
 	now      func() time.Time
-	metrics  *Metrics
+	tel      *Telemetry
 
 	streamIdle     time.Duration
 	firstByte      time.Duration
@@ -102,8 +103,9 @@ type Deps struct {
 	Recorder Recorder
 	Budgets  *budget.Budgets
 	Log      *slog.Logger
-	Metrics  *Metrics // nil: none
-	Now      func() time.Time
+	// Telemetry measures and traces the pipeline (nil: none).
+	Telemetry *Telemetry
+	Now       func() time.Time
 	// StreamIdle cuts a stream silent for this long between chunks (0: 2
 	// minutes); FirstByteTimeout bounds the wait for a stream's first chunk
 	// (0: StreamIdle), after which the next endpoint is tried;
@@ -137,7 +139,7 @@ func New(d Deps) *Gateway {
 		d.KeepAlive = 0
 	}
 	return &Gateway{planner: d.Planner, adapters: d.Adapters, recorder: d.Recorder, budgets: d.Budgets,
-		log: d.Log, now: d.Now, metrics: d.Metrics, streamIdle: d.StreamIdle, attemptTimeout: d.AttemptTimeout,
+		log: d.Log, now: d.Now, tel: d.Telemetry, streamIdle: d.StreamIdle, attemptTimeout: d.AttemptTimeout,
 		firstByte: d.FirstByteTimeout, keepAlive: d.KeepAlive}
 }
 
@@ -152,6 +154,9 @@ type run struct {
 	// inFlight is the candidate being called when the client hung up.
 	inFlight *routing.Candidate
 	began    time.Time // of the current attempt
+	// span is the serving attempt's, ended with the generation (nil when
+	// not tracing).
+	span trace.Span
 	// inBand: the client already has a 200 (a stream's keep-alives went
 	// out), so a failure is reported in the stream.
 	inBand bool
@@ -197,6 +202,7 @@ func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 	plan, err := r.g.planner.Plan(ctx, r.caller.WorkspaceID, models, f)
 	if plan.Decision.Strategy != "" { // also when no endpoint was left: it says why
 		r.rec.Routing = decisionJSON(plan.Decision)
+		r.g.tel.planned(ctx, r, plan)
 	}
 	if err != nil {
 		return routing.Plan{}, err
@@ -221,8 +227,9 @@ func (r *run) zdrBy() []string {
 	return append([]string{"request"}, r.caller.Policy.ZDRBy...)
 }
 
-// attempt records one upstream call's outcome.
-func (r *run) attempt(c routing.Candidate, began time.Time, err error) {
+// attempt records one upstream call's outcome. A failed attempt's span
+// ends now, the serving one's with the generation.
+func (r *run) attempt(ctx context.Context, c routing.Candidate, span trace.Span, began time.Time, err error) {
 	a := records.Attempt{Provider: c.Provider.Slug, Model: c.Model.ID, Status: 200,
 		LatencyMs: r.g.now().Sub(began).Milliseconds(), Class: "served"}
 	if err != nil {
@@ -233,7 +240,12 @@ func (r *run) attempt(c routing.Candidate, began time.Time, err error) {
 		}
 	}
 	r.rec.Attempts = append(r.rec.Attempts, a)
-	r.g.metrics.attempt(a)
+	r.g.tel.attempt(ctx, a)
+	if err == nil {
+		r.span = span
+	} else {
+		endFailed(span, a)
+	}
 	if err != nil && endpointFault(err) {
 		r.g.planner.Observe(c.Provider.Slug, c.Model.ID, routing.Outcome{Total: time.Duration(a.LatencyMs) * time.Millisecond})
 	}
@@ -309,12 +321,13 @@ func usedParams(body []byte) []string {
 // succeeds it returns the last error, for the caller to fail with.
 func (r *run) try(ctx context.Context, plan routing.Plan, call func(routing.Candidate) error) (routing.Candidate, error) {
 	var last error
-	for _, cand := range plan.Candidates {
+	for i, cand := range plan.Candidates {
+		span := r.g.tel.attemptSpan(ctx, r, cand, i)
 		began := r.g.now()
 		r.began = began
 		r.inFlight = &cand
 		err := call(cand)
-		r.attempt(cand, began, err)
+		r.attempt(ctx, cand, span, began, err)
 		if ctx.Err() == nil {
 			r.inFlight = nil
 		}
@@ -375,7 +388,9 @@ func (r *run) hungUp() {
 func (r *run) finish() {
 	r.rec.Latency = r.g.now().Sub(r.start)
 	r.g.recorder.Record(r.rec)
-	r.g.metrics.generation(r.rec)
+	endServed(r.span, r.rec)
+	r.span = nil
+	r.g.tel.generation(r.rec)
 	r.hold.Settle(r.rec.Cost, r.rec.BYOK) // charged even when the client hung up
 }
 

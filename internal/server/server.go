@@ -19,6 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/perpetuo/perpetuo/gen/api"
@@ -65,24 +66,27 @@ var ErrDraining = errors.New("draining")
 
 // Config is what the server is built from.
 type Config struct {
-	Log          *slog.Logger
-	AccessLog    *slog.Logger // nil: no access log
-	Auth         Authenticator
-	Gateway      *gateway.Gateway
-	Generations  Generations
-	Store        *store.Store
-	Policies     *policy.Resolver
-	Keys         *keys.Service
-	Workspaces   *workspaces.Service
-	Credentials  *credentials.Service
-	Guardrails   *guardrails.Service
-	Spend        *spend.Service
-	Analytics    *analytics.Service
-	Budgets      *budget.Budgets
-	Catalog      *catalog.Catalog
-	Models       Models
-	Ready        func(ctx context.Context) error
-	Registry     *prometheus.Registry
+	Log         *slog.Logger
+	AccessLog   *slog.Logger // nil: no access log
+	Auth        Authenticator
+	Gateway     *gateway.Gateway
+	Generations Generations
+	Store       *store.Store
+	Policies    *policy.Resolver
+	Keys        *keys.Service
+	Workspaces  *workspaces.Service
+	Credentials *credentials.Service
+	Guardrails  *guardrails.Service
+	Spend       *spend.Service
+	Analytics   *analytics.Service
+	Budgets     *budget.Budgets
+	Catalog     *catalog.Catalog
+	Models      Models
+	Ready       func(ctx context.Context) error
+	Registry    *prometheus.Registry
+	// Tracer, when set, gives each request a server span (nil: no
+	// tracing, and no per-request tracing work).
+	Tracer       trace.TracerProvider
 	MaxBodyBytes int64 // default 8 MiB
 	// MaxBufferedBytes bounds the request bodies held at once, process-wide
 	// (default 256 MiB); beyond it requests get 503 at once.
@@ -123,6 +127,7 @@ type Server struct {
 	buffered    *semaphore.Weighted // bytes of request bodies held
 	bodyTimeout time.Duration
 	metricsTok  string
+	tracer      trace.TracerProvider
 	streamIdle  time.Duration
 	now         func() time.Time
 }
@@ -164,6 +169,7 @@ func New(cfg Config) (http.Handler, error) {
 	s.buffered = semaphore.NewWeighted(cfg.MaxBufferedBytes)
 	s.bodyTimeout = cfg.BodyReadTimeout
 	s.metricsTok = cfg.MetricsToken
+	s.tracer = cfg.Tracer
 	if s.bodyTimeout <= 0 {
 		s.bodyTimeout = 30 * time.Second
 	}
@@ -198,7 +204,11 @@ func (s *Server) handler(reg *prometheus.Registry) http.Handler {
 	mux.Handle("GET /metrics", s.metricsAuth(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	s.docsRoutes(mux)
 	mux.Handle("/", apiChain)
-	return chain(mux, s.recoverer, requestIDs, s.accessLog, openRouterPrefix)
+	mws := []func(http.Handler) http.Handler{s.recoverer, requestIDs}
+	if s.tracer != nil {
+		mws = append(mws, traced(s.tracer))
+	}
+	return chain(mux, append(mws, s.accessLog, openRouterPrefix)...)
 }
 
 // metricsAuth requires the metrics token, when one is configured, compared
