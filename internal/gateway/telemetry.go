@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/url"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -29,6 +30,8 @@ type Telemetry struct {
 	tokens      metric.Int64Histogram   // gen_ai.client.token.usage
 	duration    metric.Float64Histogram // gen_ai.client.operation.duration
 	ttft        metric.Float64Histogram // gen_ai.server.time_to_first_token
+
+	labels sync.Map // labelKey → *labels, attemptKey → metric.MeasurementOption
 }
 
 // Bucket boundaries the GenAI conventions advise.
@@ -194,8 +197,19 @@ func (t *Telemetry) attempt(ctx context.Context, a records.Attempt) {
 	if t == nil {
 		return
 	}
-	t.attempts.Add(ctx, 1, metric.WithAttributes(keyProvider.String(providerName(a.Provider)),
-		attribute.Int("perpetuo.upstream.status", a.Status), attribute.String("perpetuo.attempt.class", a.Class)))
+	k := attemptKey{a.Provider, a.Class, a.Status}
+	l, ok := t.labels.Load(k)
+	if !ok {
+		l, _ = t.labels.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(keyProvider.String(providerName(a.Provider)),
+			attribute.Int("perpetuo.upstream.status", a.Status), attribute.String("perpetuo.attempt.class", a.Class))))
+	}
+	t.attempts.Add(ctx, 1, l.(metric.MeasurementOption))
+}
+
+// attemptKey is what an attempt's metric attributes depend on.
+type attemptKey struct {
+	provider, class string
+	status          int
 }
 
 // generation records a finished generation's metrics. The request model is
@@ -206,30 +220,66 @@ func (t *Telemetry) generation(g records.Generation) {
 		return
 	}
 	ctx := context.Background()
-	reqModel, respModel := otherValue, otherValue
-	if g.Model != "" {
-		reqModel, respModel = g.RequestedModel, g.Model
-	}
-	base := []attribute.KeyValue{keyOperation.String("chat"), keyProvider.String(providerName(g.Provider)),
-		keyRequestModel.String(reqModel), keyResponseModel.String(respModel)}
-	t.generations.Add(ctx, 1, metric.WithAttributes(keyProvider.String(providerName(g.Provider)),
-		attribute.Int("http.response.status_code", g.Status), keyErrorType.String(g.ErrorType)))
-	dur := base
-	if g.ErrorType != "" {
-		dur = append(base[:len(base):len(base)], keyErrorType.String(g.ErrorType))
-	}
-	t.duration.Record(ctx, g.Latency.Seconds(), metric.WithAttributes(dur...))
+	l := t.labelsFor(g)
+	t.generations.Add(ctx, 1, l.generations)
+	t.duration.Record(ctx, g.Latency.Seconds(), l.duration)
 	if g.Model == "" {
 		return
 	}
 	if !g.UsageEstimated { // the conventions count reported tokens only
-		t.tokens.Record(ctx, int64(g.PromptTokens), metric.WithAttributes(append(base[:len(base):len(base)], keyTokenType.String("input"))...))
-		t.tokens.Record(ctx, int64(g.CompletionTokens), metric.WithAttributes(append(base[:len(base):len(base)], keyTokenType.String("output"))...))
+		t.tokens.Record(ctx, int64(g.PromptTokens), l.input)
+		t.tokens.Record(ctx, int64(g.CompletionTokens), l.output)
 	}
 	if g.TTFT > 0 {
-		t.ttft.Record(ctx, g.TTFT.Seconds(), metric.WithAttributes(base...))
+		t.ttft.Record(ctx, g.TTFT.Seconds(), l.base)
 	}
 	cost, _ := g.Cost.Float64()
-	t.cost.Add(ctx, cost, metric.WithAttributes(keyProvider.String(providerName(g.Provider)), keyResponseModel.String(g.Model),
-		attribute.Bool("perpetuo.is_byok", g.BYOK)))
+	t.cost.Add(ctx, cost, l.cost)
+}
+
+// labelKey is what a generation's metric attributes depend on: catalog
+// slugs and ids, a status and an error type, so the set of keys is
+// bounded.
+type labelKey struct {
+	provider, requestModel, responseModel, errorType string
+	status                                           int
+	byok                                             bool
+}
+
+// labels are the attribute sets of one labelKey, built once: building and
+// sorting the sets on every generation was most of what metrics cost.
+type labels struct {
+	generations, duration, input, output, base, cost metric.MeasurementOption
+}
+
+func (t *Telemetry) labelsFor(g records.Generation) *labels {
+	k := labelKey{provider: g.Provider, errorType: g.ErrorType, status: g.Status, byok: g.BYOK,
+		requestModel: otherValue, responseModel: otherValue}
+	if g.Model != "" {
+		k.requestModel, k.responseModel = g.RequestedModel, g.Model
+	}
+	if l, ok := t.labels.Load(k); ok {
+		return l.(*labels)
+	}
+	provider := keyProvider.String(providerName(k.provider))
+	base := []attribute.KeyValue{keyOperation.String("chat"), provider,
+		keyRequestModel.String(k.requestModel), keyResponseModel.String(k.responseModel)}
+	with := func(kv ...attribute.KeyValue) metric.MeasurementOption {
+		return metric.WithAttributeSet(attribute.NewSet(append(base[:len(base):len(base)], kv...)...))
+	}
+	l := &labels{
+		generations: metric.WithAttributeSet(attribute.NewSet(provider,
+			attribute.Int("http.response.status_code", k.status), keyErrorType.String(k.errorType))),
+		duration: with(),
+		input:    with(keyTokenType.String("input")),
+		output:   with(keyTokenType.String("output")),
+		base:     with(),
+		cost: metric.WithAttributeSet(attribute.NewSet(provider, keyResponseModel.String(g.Model),
+			attribute.Bool("perpetuo.is_byok", k.byok))),
+	}
+	if k.errorType != "" {
+		l.duration = with(keyErrorType.String(k.errorType))
+	}
+	v, _ := t.labels.LoadOrStore(k, l)
+	return v.(*labels)
 }
