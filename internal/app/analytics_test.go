@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -42,9 +43,16 @@ func postAs(t *testing.T, e *env, key string, h map[string]string, body string) 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
+	// Read to the end: closing a stream early cancels it, and its record
+	// lands only after the handler has finished, which may be after the
+	// client has the last byte.
+	_, err = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
-	return resp.Header.Get("X-Generation-Id")
+	id := resp.Header.Get("X-Generation-Id")
+	e.waitGeneration(id)
+	return id
 }
 
 // TestAnalyticsFromHeadersToAggregates: attribution headers reach the
