@@ -184,6 +184,36 @@ func (e ErrorType) Valid() bool {
 	}
 }
 
+// Defines values for GenerationApiType.
+const (
+	Completions GenerationApiType = "completions"
+)
+
+// Valid indicates whether the value is a known member of the GenerationApiType enum.
+func (e GenerationApiType) Valid() bool {
+	switch e {
+	case Completions:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GenerationDataRegion.
+const (
+	Global GenerationDataRegion = "global"
+)
+
+// Valid indicates whether the value is a known member of the GenerationDataRegion enum.
+func (e GenerationDataRegion) Valid() bool {
+	switch e {
+	case Global:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GoverningGuardrailVia.
 const (
 	GoverningGuardrailViaDefault GoverningGuardrailVia = "default"
@@ -783,7 +813,9 @@ type Architecture struct {
 	// Modality Example: text->text
 	Modality         string   `json:"modality"`
 	OutputModalities []string `json:"output_modalities"`
-	Tokenizer        *string  `json:"tokenizer,omitempty"`
+
+	// Tokenizer From the catalog; absent when it does not say.
+	Tokenizer *string `json:"tokenizer,omitempty"`
 }
 
 // AssistantMessage defines model for AssistantMessage.
@@ -829,8 +861,10 @@ type ChatCompletion struct {
 	Object ChatCompletionObject `json:"object"`
 
 	// Provider The provider slug that served the request.
-	Provider          string  `json:"provider"`
-	SystemFingerprint *string `json:"system_fingerprint,omitempty"`
+	Provider string `json:"provider"`
+
+	// SystemFingerprint The upstream's, or null when it sent none (OpenRouter's SDK requires the member).
+	SystemFingerprint *string `json:"system_fingerprint"`
 	Usage             Usage   `json:"usage"`
 }
 
@@ -1069,6 +1103,21 @@ type EndpointList struct {
 	Data []ModelEndpoint `json:"data"`
 }
 
+// EndpointsArchitecture A model's architecture as its endpoints listing gives it, where OpenRouter requires `tokenizer` and `instruct_type` (null when unknown).
+type EndpointsArchitecture struct {
+	InputModalities []string `json:"input_modalities"`
+
+	// InstructType Always null; the catalog does not record it.
+	InstructType *string `json:"instruct_type"`
+
+	// Modality Example: text->text
+	Modality         string   `json:"modality"`
+	OutputModalities []string `json:"output_modalities"`
+
+	// Tokenizer From the catalog; null when it does not say.
+	Tokenizer *string `json:"tokenizer"`
+}
+
 // ErrorBody defines model for ErrorBody.
 type ErrorBody struct {
 	// Code The HTTP status.
@@ -1104,22 +1153,26 @@ type ErrorType string
 // Generation defines model for Generation.
 type Generation struct {
 	// Anomaly What Perpetuo corrected on this record, e.g. usage an upstream reported beyond what the request allowed, clamped to the reserved bound.
-	Anomaly *string `json:"anomaly,omitempty"`
+	Anomaly *string           `json:"anomaly,omitempty"`
+	ApiType GenerationApiType `json:"api_type"`
 
-	// App The app id (as `app_id`).
+	// App The app the request came from, the host of its `HTTP-Referer` (without `www.` and port), else its `X-Client-Name` normalised; null for unattributed traffic. Analytics group and filter by it (`app_id` there).
 	App *string `json:"app,omitempty"`
 
 	// AppCategories The request's `X-OpenRouter-Categories`, normalised (lower case, letters, digits, `-` and `_`; at most 8 of 32 bytes).
 	AppCategories *[]string `json:"app_categories,omitempty"`
 
-	// AppId The app the request came from, the host of its `HTTP-Referer` (without `www.` and port), else its `X-Client-Name` normalised; null for unattributed traffic.
-	AppId *string `json:"app_id,omitempty"`
+	// AppId Always null. OpenRouter's app ids are numbers from its app registry; Perpetuo's app is the string in `app`.
+	AppId *int `json:"app_id"`
 
 	// AppTitle The request's `X-Title` (or `X-OpenRouter-Title`), bounded to 128 bytes.
 	AppTitle *string `json:"app_title,omitempty"`
 
 	// Attempts Every upstream attempt, in order.
 	Attempts []Attempt `json:"attempts"`
+
+	// CacheDiscount Always null; cached tokens are priced in `total_cost` directly.
+	CacheDiscount *float32 `json:"cache_discount"`
 
 	// Cancelled The client hung up before the response ended.
 	Cancelled bool `json:"cancelled"`
@@ -1128,16 +1181,22 @@ type Generation struct {
 	ClientName *string `json:"client_name,omitempty"`
 
 	// ClientVersion The request's `X-Client-Version`.
-	ClientVersion *string    `json:"client_version,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	ErrorType     *ErrorType `json:"error_type,omitempty"`
-	FinishReason  *string    `json:"finish_reason,omitempty"`
+	ClientVersion *string   `json:"client_version,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+
+	// DataRegion Perpetuo does not route by data region.
+	DataRegion GenerationDataRegion `json:"data_region"`
+	ErrorType  *ErrorType           `json:"error_type,omitempty"`
+
+	// ExternalUser The request's `user` (OpenRouter's name for it).
+	ExternalUser *string `json:"external_user"`
+	FinishReason *string `json:"finish_reason"`
 
 	// GenerationTime Milliseconds from the first token to the end (streams); null when unknown (a non-streaming answer arrives whole).
-	GenerationTime *int `json:"generation_time,omitempty"`
+	GenerationTime *int `json:"generation_time"`
 
 	// HttpReferer The request's `HTTP-Referer` (or `Referer`) without user info, query string or fragment, bounded to 512 bytes.
-	HttpReferer *string `json:"http_referer,omitempty"`
+	HttpReferer *string `json:"http_referer"`
 	Id          string  `json:"id"`
 	IsByok      bool    `json:"is_byok"`
 	KeyId       *string `json:"key_id,omitempty"`
@@ -1148,28 +1207,61 @@ type Generation struct {
 	// Metadata The request's `metadata` tags.
 	Metadata *map[string]string `json:"metadata,omitempty"`
 
-	// Model The model that served it (null if none did).
-	Model              *string `json:"model,omitempty"`
-	NativeFinishReason *string `json:"native_finish_reason,omitempty"`
+	// Model The model that served it, or the requested model when none did.
+	Model string `json:"model"`
+
+	// ModerationLatency Always null; Perpetuo runs no moderation.
+	ModerationLatency  *int    `json:"moderation_latency"`
+	NativeFinishReason *string `json:"native_finish_reason"`
 	NativeTokensCached int     `json:"native_tokens_cached"`
 
 	// NativeTokensCompletion As `native_tokens_prompt`, for the completion.
-	NativeTokensCompletion *int `json:"native_tokens_completion,omitempty"`
+	NativeTokensCompletion int `json:"native_tokens_completion"`
+
+	// NativeTokensCompletionImages Always null; Perpetuo serves no image output.
+	NativeTokensCompletionImages *int `json:"native_tokens_completion_images"`
 
 	// NativeTokensPrompt The upstream's own prompt token count (Perpetuo does not re-tokenise, so it equals `tokens_prompt`).
-	NativeTokensPrompt    *int    `json:"native_tokens_prompt,omitempty"`
-	NativeTokensReasoning int     `json:"native_tokens_reasoning"`
-	ProviderName          *string `json:"provider_name,omitempty"`
+	NativeTokensPrompt    int `json:"native_tokens_prompt"`
+	NativeTokensReasoning int `json:"native_tokens_reasoning"`
+
+	// NumFetches Always null (no web plugins).
+	NumFetches *int `json:"num_fetches"`
+
+	// NumInputAudioPrompt Always null.
+	NumInputAudioPrompt *int `json:"num_input_audio_prompt"`
+
+	// NumMediaCompletion Always null.
+	NumMediaCompletion *int `json:"num_media_completion"`
+
+	// NumMediaPrompt Always null; media inputs are not counted.
+	NumMediaPrompt *int `json:"num_media_prompt"`
+
+	// NumSearchResults Always null (no web plugins).
+	NumSearchResults *int `json:"num_search_results"`
+
+	// Origin The scheme and host of `http_referer`, or empty.
+	Origin string `json:"origin"`
+
+	// PresetId Always null.
+	PresetId     *string `json:"preset_id"`
+	ProviderName *string `json:"provider_name"`
 
 	// ProviderResponses Every upstream attempt in OpenRouter's shape (the same as `attempts`).
-	ProviderResponses *[]ProviderResponse `json:"provider_responses,omitempty"`
+	ProviderResponses []ProviderResponse `json:"provider_responses"`
 
 	// RequestedModel The model the request asked for.
 	RequestedModel string `json:"requested_model"`
 
+	// Router Always null (Perpetuo's routing decision is in `routing`).
+	Router *string `json:"router"`
+
 	// Routing How the endpoints were chosen (null when no plan was made, e.g. an unknown model).
-	Routing   *RoutingDecision `json:"routing,omitempty"`
-	SessionId *string          `json:"session_id,omitempty"`
+	Routing *RoutingDecision `json:"routing,omitempty"`
+
+	// ServiceTier Always null.
+	ServiceTier *string `json:"service_tier"`
+	SessionId   *string `json:"session_id,omitempty"`
 
 	// Status The HTTP status the client got (200 for a stream that started).
 	Status   int  `json:"status"`
@@ -1186,20 +1278,36 @@ type Generation struct {
 	TotalCost Money `json:"total_cost"`
 
 	// UpstreamId The id the upstream gave the completion.
-	UpstreamId *string `json:"upstream_id,omitempty"`
+	UpstreamId *string `json:"upstream_id"`
 
 	// UpstreamInferenceCost An amount in USD, exact (rendered from a decimal, never a float).
 	//
 	// Example: 0.0000325
-	UpstreamInferenceCost *Money `json:"upstream_inference_cost,omitempty"`
+	UpstreamInferenceCost Money `json:"upstream_inference_cost"`
+
+	// Usage What the generation charged, as `total_cost`.
+	Usage Money `json:"usage"`
 
 	// UsageEstimated The token counts (and so the cost) are Perpetuo's estimate; the upstream reported none (e.g. the client hung up).
 	UsageEstimated bool    `json:"usage_estimated"`
 	User           *string `json:"user,omitempty"`
 
+	// UserAgent Always null; Perpetuo does not store user agents.
+	UserAgent *string `json:"user_agent"`
+
+	// WebSearchEngine Always null; Perpetuo runs no web search.
+	WebSearchEngine *string `json:"web_search_engine"`
+	WorkspaceId     string  `json:"workspace_id"`
+
 	// Zdr Zero data retention was required (by the request, key, a guardrail or the workspace), so only a ZDR endpoint could serve; the routing decision's `zdr_required_by` says who required it.
 	Zdr bool `json:"zdr"`
 }
+
+// GenerationApiType defines model for Generation.ApiType.
+type GenerationApiType string
+
+// GenerationDataRegion Perpetuo does not route by data region.
+type GenerationDataRegion string
 
 // GenerationList defines model for GenerationList.
 type GenerationList struct {
@@ -1323,13 +1431,41 @@ type Health struct {
 
 // Key defines model for Key.
 type Key struct {
+	// AllowedDataRegions Always empty; Perpetuo does not route by data region.
+	AllowedDataRegions []string `json:"allowed_data_regions"`
+
 	// ByokUsage An amount in USD, exact (rendered from a decimal, never a float).
 	//
 	// Example: 0.0000325
-	ByokUsage Money      `json:"byok_usage"`
-	CreatedAt time.Time  `json:"created_at"`
-	Disabled  bool       `json:"disabled"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	ByokUsage Money `json:"byok_usage"`
+
+	// ByokUsageDaily An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageDaily Money `json:"byok_usage_daily"`
+
+	// ByokUsageMonthly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageMonthly Money `json:"byok_usage_monthly"`
+
+	// ByokUsageWeekly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageWeekly Money     `json:"byok_usage_weekly"`
+	CreatedAt       time.Time `json:"created_at"`
+
+	// CreatorUserId Always null; Perpetuo records the key's member (`member_id`), not who created it.
+	CreatorUserId *string    `json:"creator_user_id"`
+	Disabled      bool       `json:"disabled"`
+	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
+
+	// FreeModelDailyRequests Always zeros; Perpetuo has no free models.
+	FreeModelDailyRequests struct {
+		Limit     int `json:"limit"`
+		Remaining int `json:"remaining"`
+		Used      int `json:"used"`
+	} `json:"free_model_daily_requests"`
 
 	// Guardrails The guardrails governing this key, with their current period's spend.
 	Guardrails []GoverningGuardrail `json:"guardrails"`
@@ -1338,18 +1474,37 @@ type Key struct {
 	Id                 string `json:"id"`
 	IncludeByokInLimit bool   `json:"include_byok_in_limit"`
 
+	// IsFreeTier Always false; Perpetuo has no free tier.
+	IsFreeTier bool `json:"is_free_tier"`
+
+	// IsManagementKey The key's role (owner or admin) may call the management routes.
+	IsManagementKey bool `json:"is_management_key"`
+
+	// IsProvisioningKey OpenRouter's older name for `is_management_key`; the same value.
+	IsProvisioningKey bool `json:"is_provisioning_key"`
+
 	// Label A masked form of the key, e.g. `pk_abc…xyz`.
 	Label string `json:"label"`
 
 	// Limit Spend limit in USD, null for none.
-	Limit          *Money         `json:"limit,omitempty"`
-	LimitRemaining *Money         `json:"limit_remaining,omitempty"`
-	LimitReset     *KeyLimitReset `json:"limit_reset,omitempty"`
+	Limit          *Money         `json:"limit"`
+	LimitRemaining *Money         `json:"limit_remaining"`
+	LimitReset     *KeyLimitReset `json:"limit_reset"`
 	MemberId       string         `json:"member_id"`
 	Name           string         `json:"name"`
 
 	// Operator The key is the deployment operator's (it may create workspaces and decide which use the operator's provider keys).
 	Operator bool `json:"operator"`
+
+	// OrganizationId Always null; a deployment's tenants are workspaces (`workspace_id`).
+	OrganizationId *string `json:"organization_id"`
+
+	// RateLimit Perpetuo does not rate-limit keys: `requests` is -1 and `interval` empty. Upstream rate limits answer 429 `rate_limit_exceeded`.
+	RateLimit struct {
+		Interval string `json:"interval"`
+		Note     string `json:"note"`
+		Requests int    `json:"requests"`
+	} `json:"rate_limit"`
 
 	// RequireZdr The key's own setting.
 	RequireZdr bool    `json:"require_zdr"`
@@ -1442,16 +1597,31 @@ type Model struct {
 	CanonicalSlug *string      `json:"canonical_slug,omitempty"`
 	ContextLength int          `json:"context_length"`
 	Created       int64        `json:"created"`
-	Description   *string      `json:"description,omitempty"`
+
+	// DefaultParameters Always null; Perpetuo sets no sampling defaults of its own.
+	DefaultParameters *map[string]interface{} `json:"default_parameters"`
+	Description       *string                 `json:"description,omitempty"`
 
 	// Id Example: openai/gpt-4o-mini
-	Id   string `json:"id"`
+	Id    string `json:"id"`
+	Links struct {
+		// Details The path of the model's endpoints listing.
+		//
+		// Example: /api/v1/models/openai/gpt-4o-mini/endpoints
+		Details string `json:"details"`
+	} `json:"links"`
 	Name string `json:"name"`
+
+	// PerRequestLimits Always null; Perpetuo's limits are budgets (`GET /v1/key`).
+	PerRequestLimits *map[string]interface{} `json:"per_request_limits"`
 
 	// Pricing USD per token (prompt, completion) or per request, as decimal strings (OpenRouter units).
 	Pricing             Pricing  `json:"pricing"`
 	SupportedParameters []string `json:"supported_parameters"`
-	TopProvider         struct {
+
+	// SupportedVoices Always null; Perpetuo serves no speech models.
+	SupportedVoices *[]string `json:"supported_voices"`
+	TopProvider     struct {
 		ContextLength       int  `json:"context_length"`
 		IsModerated         bool `json:"is_moderated"`
 		MaxCompletionTokens *int `json:"max_completion_tokens,omitempty"`
@@ -1465,8 +1635,11 @@ type ModelEndpoint struct {
 	// LatencyLast30m Milliseconds to first token (streams), as OpenRouter reports it.
 	LatencyLast30m      *PercentileStats `json:"latency_last_30m"`
 	MaxCompletionTokens *int             `json:"max_completion_tokens"`
-	ModelId             string           `json:"model_id"`
-	ModelName           string           `json:"model_name"`
+
+	// MaxPromptTokens Always null; the context length is the only prompt limit the catalog records.
+	MaxPromptTokens *int   `json:"max_prompt_tokens"`
+	ModelId         string `json:"model_id"`
+	ModelName       string `json:"model_name"`
 
 	// Name Example: Groq | meta-llama/llama-3.3-70b-instruct
 	Name string `json:"name"`
@@ -1483,6 +1656,17 @@ type ModelEndpoint struct {
 	Status              int      `json:"status"`
 	SupportedParameters []string `json:"supported_parameters"`
 
+	// SupportsImplicitCaching Always false; the catalog does not record implicit caching.
+	SupportsImplicitCaching bool `json:"supports_implicit_caching"`
+
+	// SupportsToolChoice Which `tool_choice` values the endpoint takes; all true when `tool_choice` is a supported parameter, all false otherwise.
+	SupportsToolChoice struct {
+		Auto     bool `json:"auto"`
+		Function bool `json:"function"`
+		None     bool `json:"none"`
+		Required bool `json:"required"`
+	} `json:"supports_tool_choice"`
+
 	// Tag The provider slug (as in `provider.order`).
 	Tag string `json:"tag"`
 
@@ -1498,18 +1682,28 @@ type ModelEndpoint struct {
 // ModelEndpointsResponse defines model for ModelEndpointsResponse.
 type ModelEndpointsResponse struct {
 	Data struct {
-		Architecture Architecture    `json:"architecture"`
-		Created      int64           `json:"created"`
-		Description  *string         `json:"description,omitempty"`
-		Endpoints    []ModelEndpoint `json:"endpoints"`
-		Id           string          `json:"id"`
-		Name         string          `json:"name"`
+		// Architecture A model's architecture as its endpoints listing gives it, where OpenRouter requires `tokenizer` and `instruct_type` (null when unknown).
+		Architecture EndpointsArchitecture `json:"architecture"`
+		Created      int64                 `json:"created"`
+
+		// Description The catalog's description of the model; empty when it has none.
+		Description string          `json:"description"`
+		Endpoints   []ModelEndpoint `json:"endpoints"`
+		Id          string          `json:"id"`
+		Name        string          `json:"name"`
 	} `json:"data"`
 }
 
 // ModelList defines model for ModelList.
 type ModelList struct {
-	Data []Model `json:"data"`
+	Data  []Model `json:"data"`
+	Links struct {
+		// Next Always null; the listing is one page.
+		Next *string `json:"next"`
+	} `json:"links"`
+
+	// TotalCount How many models `data` holds (the listing is one page).
+	TotalCount int `json:"total_count"`
 }
 
 // Money An amount in USD, exact (rendered from a decimal, never a float).
@@ -1553,10 +1747,19 @@ type ProviderInfo struct {
 	DataPolicyUpdatedAt *string `json:"data_policy_updated_at,omitempty"`
 	Name                string  `json:"name"`
 
+	// PrivacyPolicyUrl The data policy's source when it is a web page, else null.
+	PrivacyPolicyUrl *string `json:"privacy_policy_url"`
+
 	// RetentionDays How long the provider keeps data (-1 unknown).
 	RetentionDays int    `json:"retention_days"`
 	Slug          string `json:"slug"`
-	TrainsOnData  bool   `json:"trains_on_data"`
+
+	// StatusPageUrl Always null; the catalog does not record it.
+	StatusPageUrl *string `json:"status_page_url"`
+
+	// TermsOfServiceUrl Always null; the catalog does not record it.
+	TermsOfServiceUrl *string `json:"terms_of_service_url"`
+	TrainsOnData      bool    `json:"trains_on_data"`
 
 	// Zdr Zero data retention.
 	Zdr bool `json:"zdr"`
@@ -1775,12 +1978,26 @@ type Usage struct {
 	// Cost An amount in USD, exact (rendered from a decimal, never a float).
 	//
 	// Example: 0.0000325
-	Cost        Money `json:"cost"`
+	Cost Money `json:"cost"`
+
+	// CostDetails The cost split as OpenRouter reports it. The prompt and completion parts are the tokens at
+	// the endpoint's per-token prices; `upstream_inference_cost` is the whole (it adds any
+	// per-request price).
 	CostDetails *struct {
+		// UpstreamInferenceCompletionsCost An amount in USD, exact (rendered from a decimal, never a float).
+		//
+		// Example: 0.0000325
+		UpstreamInferenceCompletionsCost Money `json:"upstream_inference_completions_cost"`
+
 		// UpstreamInferenceCost An amount in USD, exact (rendered from a decimal, never a float).
 		//
 		// Example: 0.0000325
-		UpstreamInferenceCost *Money `json:"upstream_inference_cost,omitempty"`
+		UpstreamInferenceCost Money `json:"upstream_inference_cost"`
+
+		// UpstreamInferencePromptCost An amount in USD, exact (rendered from a decimal, never a float).
+		//
+		// Example: 0.0000325
+		UpstreamInferencePromptCost Money `json:"upstream_inference_prompt_cost"`
 	} `json:"cost_details,omitempty"`
 
 	// IsByok True when the request used the workspace's own provider key.
@@ -7612,263 +7829,290 @@ func (sh *strictHandler) GetSpend(w http.ResponseWriter, r *http.Request, worksp
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3L0Pc9s4lgf4VVC6vYq0Rcmy82c6dl3detKZdLY73bk42Z6ZVk6ESEjimAI4BGhHnUvVfpr9YPtJrvAe",
-	"QIIkKFG2nPTuVu20Y5Mg/rz38P7+3udBJDaZ4IwrOTj/PMhoTjdMsRz+9avIr2VGI/Y61v+MmYzyJFOJ",
-	"4IPzwSW5tX8mSUyG4a2cTyaTcDQhl1yoNcurBx5J/Qjl8pblkjyZPpkMgkGiR8moWg+CAacbNjgf3Dof",
-	"DAY5+2eR5CwenKu8YMFARmu2oXomapvpx6XKE74afPnyRT8sM8Elg4m/zHOR6x8iwRXjSv9IsyxNIqpn",
-	"f/IPqZfw2RnxX3K2HJwP/o+Taj9O8K/yBEZ7Z8bHrzW2ghOmnwlIwolaM8L4DUtFxgi7YfmW5KJQjBSS",
-	"yclAv20G1t+9jFRyk6jtT4mEWWa5yFiuElxHTBXMLlFsI/dN0w71TtwOvgR2j2ie0+0Ad8hu52848Mfy",
-	"IbH4B4uUfssdpDWdxVZczwtJV2ye8CXLGY8YbG2a/rIcnP+2e35vBGfbwZePzd37cPV9QPTkmFSSCNxB",
-	"l3TELSfXbCvJkH2ikRpN9ET1B1Kmh5grcc04THAp8g1Vg/NBwtWzJ4NyfQlXbMVy/V5MFcyZfaJ6gMH5",
-	"4Gx69mx8ejaenlYvWMoKBozHmUi4miceHghnxXT6ONqImKXwI/s3/E2Wi5skZjn+Mpz4Roa3PNRs/jLP",
-	"WL6hMi1W7e++XzMSUUVTsSLwMHDgW5ZnTBWCrKkkXBC91JiUw8iRdxpZLjaZOmwT7fLmyLeeJeSMSsET",
-	"vjpsYEsGPR8HWjwSBWpCp0rkY8nyGxZXFFlRXZuJ2MCeY/vU6rTT3DQ7+cDPVc5WNI/IR/ueDfdyN6fp",
-	"ViWRfJWLIuu/ceV7V4oqOfgSNCWDjzk0kdIsI0kcIJEGxG4B0RsUaKYOyIZtFiwnIierguZxThNNzRck",
-	"LDhVKk8WhWJxSJYi16NJcpuotSgUsX9MBCdrRmOWy4CEXHBmHq6+drtmXDOEPQ+CR9zNldK/GvwbyKeV",
-	"3kAt0mGUUj63hqtL4WAgWW63rJdMtxv/Vs97r1gHOjMraJ//R5cCcMDjUYBUNFf+bVsU0TVTjySBZ8jw",
-	"w/sXIIpKBteMNFYJcEXzaq8vEL+yZ2nvWCbyHbdp47fJhnGZoELQOr9lLjY1YbRjrsFglVNepDRP1Fa/",
-	"xIs0pQt9yaAC43leFNkdqAHZ10NeSvSdbFOWlbtg1gxjlTNs73hvhaJOOH6dIhKo/fQQ3ne/+Q/6COhz",
-	"89woC9WGikKfZzk8L7TwKl/wyI139hpRa6q0BGKx1hKpURnJsPxJKqoKGWhJWP6OLhXTokyqnNENMhCL",
-	"69zTveKUKsaj7Tx7Op1vpH8hHTRaLawc5PnTuw9yFyXj66gQSi2Vs0H1w7uCbddKabq9IHqV5fWDJ8Ji",
-	"gpOry7Pe+4Jfv/vONrjQ0RkMPdYo+Y6ahGGdwOHVFm216KS+s/WVeuVElvzItm35EOVMq7FzqvqL4TiR",
-	"es9iR6IvhEgZ5cCpn7IkZ3LXiPsFt1VV5l2azzXbGtOlfDYA40ZkRCxJoqTRfB4B7ez9In6nslqu2XY+",
-	"Pf3375++++7/efLr878//uuf/nb2H6fvp1fP3j5549uVhEdpEbM5nGLC52mySTw39q9rBsa7zBiPu8yx",
-	"UrUCuywSBdcSTtzSPCYhDOzaPM7mp3SBRk/TmbCh8prFWnPb6P1RuIUBYZPVhITZ9Zwuov/+z//6tP3d",
-	"b02Vq7mfKXAFq4bBtJj+cPW9NqDMmuY5k0yF+jeJiAMUCFrX1Fpn+xTtrPC1/nP7Sb/0Dt7RE2wNinRj",
-	"KK+1ETtMMhAU89/j3HNNgYtCrRNpKNcxyNMtUYL8znIx1tf8OGeKcdC7rUIt/YddZPHBvFtSmn99PoW3",
-	"9oq7PWYzLNV1sUB9axzx0eDzwBVGtdV1C7QX8AacfRwnetNo+tYRcEuaSha0VNJKfsVsSYtUlU8+jDzb",
-	"IRv2fb5DjBzASMbCJjGLkg1NR+am1erPQjKuaiy2SXiyKTaD8+m+yzEYfBqvxNj88h9S8MnPlVbz4Izp",
-	"MR/R0jWijdBISb20C2I2WUtQ+GtE01RfDOYNr7yzbL6hn35ifKXWg/Oz6RT2x/77NOghBHYfb4Pd4KP7",
-	"iD3utrx2GjcwxK+JWl+xKGeHmBjw5jE8qKiD3N15Cu+XnuJ7bMOh3/yQxfcTM19ZrHxFMZKzjbhhkiTq",
-	"jy4+jsPSHhbuIBqH1/r7gSyLNGn7GpX3ttTLUqrNrU8K9Tmtyk0mk3BCrtZakwT1AsImiVY6kHUuiFQi",
-	"ZyRRhIvbyV7vhf54h1Moj9aJYpEqcg9DJjwr1HwjYpomqumX2+vLM+9t64q5XuoY/f76R5/sFoW6z3fB",
-	"LEt+Z/l+/aicYtBeq28eXgkjZSIV5eoNk6W/3StlkI0a9lsVgdsrLnK2LCRN+z0rUozjcM3Nvw2onaWz",
-	"BmcLhUjn+lqtb/WuZbT2YeedANPx7p5SbJN5bqYopdLjcgjRNx1eEJEHxpG9pEla5Cwgt8Y200pCaYJt",
-	"6JYskjQliTonIRdqrpWmkAw197AblpOc0WjN4tpro4CEsN8sDsmwNiDGaVkMvg7S8E/p9woesVzRhIdk",
-	"qL8V6JE50bdCTEShAhIViojlEn1Z7mgrmi/oioEHyx4drljfJ2buA0MK8MvyY96DRe8G/rqvDIN47nv9",
-	"ilcMG0dG+2jeJGmaSBYJHrsGj+NM6g7p2c31/hF31i8+i8z4/n54//6t6yOclmENKzUJzfOkHtco59Yg",
-	"13I6VfjKTKJav4+aX6ypelH6jDxEvRZJdEB84wU87xNyUaVL9vDiNb0jK8bHh3lHyqPrCPug/9bEBjW7",
-	"GAPZq5ybDXPEU7SmalJ527y07NKI5x51Y2cHzUZupWKb+TLhK5ZnedJTGpfB1V0H+AEe8prlZhOqo6xo",
-	"zSE/SzH2e/upznjU27v0S8b45WuinybV46Urg2RpIYl+CJwd2r5inxRGPeSEfODXXCsky4SlsSQ0Z4Sm",
-	"qbhl8YwPYei3rx9Ja6uNCOUxyaiU4AKGMyhZteBKFFriTmZ80LwQlzAd8JQyTlNUHzb0E6qlZ46KOj7z",
-	"eIw39NPcGwFp7AVc7SSiGShX8FRAqCT6ffznBQqQhdBCPmdEMgXLkBswPwkkzDCQdOX0Tqfm/5xpnnol",
-	"YfmZfnMjQ6rIRkhFTqfTYIr/f6GlG3JfJDZMkigVEu+OO8wItZcOMRsJfsNyCelBAanmoqdB7Ku1UO9u",
-	"sUZLbQk34zW+dlrO1P7Co1YyRa2l6FdQaibC09Mznwu8tsK/5IyNwbWKTxBFV5ovIpHH9maGqDbjLIc9",
-	"cM7j2QW5oWnBJBFLUmSa2p+enpFoTXMaKZbLC/QCaxq6ZpnSDzx7Yk/JnffpMw9zdwjeN2VaS0gLtRb5",
-	"iZZ7oXUIC808yckqU+MnYqxPPhwRE/XXFhYZhv+GP+F7owl5ZwQUKXjKpCQhBspDkkiySm4YB52kvEI2",
-	"Iro+YdFaHJIlgLNe0jRd0Oha71HCA6LyBKN+ervz3QkDDq08a9MG93CTNqAEZwQlqV6NLLJM5Ao1gYpT",
-	"9nEI7BeP2N0Ek3t77eKNt+a5tzkzyS5y4OTvze1tf6B2Djl27d35nmU5iyARaliJ/tEFoVHEMv1rLceT",
-	"FRd5R0KIZL21EMmkvky8DkAI2WueS2Ey1r1uVPwql8UcWekAePrMNyclsvYnPgBvPtG2c0Yk3jIotARn",
-	"Ri9uDvW5Fyk+aVLiR5hEThVbbfcd+JV9Dt9hdNPPsYzPzgUsz8Nrl/YE9Q7q71KVLBJt7V4Q0CU0K9D0",
-	"lm4lMY4oYEIcF/al6Q1Ab1Wp+PRxpWjrTstM41/w8svUF/kFixTV37YRCGlMAdGiT4RgqaHsClHG6ZcJ",
-	"zmFiBzuaZauHy+ZZbTWn+1aTUy41h8gjsGB/T0h5Uvf4YtAilpypIuc4Fy+F9KWNQvqU+UttxS1SyJo2",
-	"kU7GY6Ifvos0aHp8rJrTpUg7XpxWDBb/dGF14AXbCg72BRiXpUJc033XuShW6/ZeOY6fhrrFPimb5QIn",
-	"qXfBPE0ymis5IT9DAEjfbLAh1rdTamJGZdFsAF4dXwi9l9DbqcXhnN7S3MMlH3eGWhvOKbTABlotw8Tw",
-	"fGCoI3AcV8jHu/1XXVHfb+fgelHKsPr5M5uDf4BT5s8i9gblmUJbJVwmPJHrOaaogOYWwnfCoG6BremN",
-	"VnOXNEk1uUIWlSathKYEvZ4gN2vDtSlVX6QBSYH5AlJtcWDJdb5MUoXJqzCNfpkcPGafnEN0E7bEKsvF",
-	"Qu6wzx3FuWLknR77pvsWCFclN2zeWv6euTetfFhINZHmfnqpxeEpjwRyxQAZhop9Uvr6SzZ0xeZFnoYB",
-	"mUwmo+NIKHDPd18zTaf+3igE/NW76JzFjGvi8+Q/Ugkr8yj2NyzPk5jJmt/2kST6FfLh3U9kePl7kTOS",
-	"MymKPGKQX/1pGxDJ0uV4LaS+6UROFJPGV5SPelHonXKuqKLzTKQJek77Mf33VNG3+E6b639dU0XWNMsY",
-	"h8i4/gKBfABjryaSROXOBighEiVJaPc01I/HkqicLpdJNONSbNjtmuWMCONHp9xE3KGY4pEs9/kcdx0m",
-	"V0+BIjGLUgqag8jxszOeqPLXkKoQEC4U+fv374ASVU4TDrUtsIihlkvozIhH5rIr09qd6Z/PeGNyOB19",
-	"J9Y99uiqIcPw1cv35OTm9MT+SYYjdEK13Ny7o79Nh6re6APzzTpSvcCjislel29fu0le8nr83//5X3QR",
-	"xeGEmBw6faAsXWpJb2MZlXLWP/cpyxNhs7IbMmcj+IpIPTZNHXqC1Aywq+1W4hWjxYtUxA6oJ2arALrr",
-	"ZHyiru7PNYqgOeq6JwJ9Hb71fpsEK8d728ivcjKnyh0/LGuqEpV3ypyiWTI3kWhHbX4yff5sdxg9GNzm",
-	"iWK/8HRbMki3ZL7khC6kSAvFyFqpbChHII8tDztUFJB/FizfajG8zOlqA9EyTe4zHupX5fnJyWY7tiJ8",
-	"gmc9oVqwTyKxOTGOrpvTcEJeK7IppMJ4HqEkKxZpEhEaxzmT8pykQmQLGl0HM57lyQ1VLCBpwq/HqYho",
-	"CpLIOhftS1poQDr6VgsscP2N4CI1ATgC0lK/SVc04Ubaga+QKnZLt/rK5ixSMrB+Nf1HW0yF9zH8boNi",
-	"O3z78t3bl+8//DJ/+erdy6ur+eVPP/3ya4hCqpb58OS7/dfMzsvFyGP3kgkOzK3rSsnYI2DMsNN9MmFn",
-	"Zkd3yM5S+W4GOkJClKO43DkpqhrjfolR7lwO//adEqS+kjQBxQCFpMlZilJGc0kSVY/Mm+RrLWrMtYNh",
-	"KK30AFMjY0x8nLRX6bubAufhsZYit2eBqJzZIFqp3CbSZBXQa8YJVLQ2FKqEr0aTw1WbO/G0J57eojZn",
-	"E1oUXuZMz2O69TjJfhC3JNWaSE2vu2YsM0c7HJ+SAkOUI7+ygTeIN6E/Z642e0ulvkJiMjRXiFyz2P4x",
-	"oysWYHwFXOo5OSmzvE9+j7WlbbRPtyYAdV+8PryaGWrAc1i/ov6DqWszrUVo5R7mnlKpSLRmkdYhh3/7",
-	"29/+Nn7zZvz99/4vd6fFuSIEM78bswyax+aTMR4W2Cdl2gqxw71aFUQbhTqKxKNuswbCul4LRYJdMgQ/",
-	"GubyOIOMJuQSzWiSsqUiWnHRdomJssbnJNTHTXDOJKzvTTjjIEdIWN+ikIxPybAkVE/8uzcnYK2SBH5H",
-	"n40TY2yyQ+mpfvzsaS0WPPaGuvqQo7dO4u8sN5ZouY7zzplylmApjRJoF+YkFasVpmzkzFc04ZMrLw3/",
-	"HeFCh/ikHe/ud3rlrGtnAImY+Y0+J4GpZt88mZ7tiNf7REHpFzCOnlv9GyVILAhdaDpO/Ikw+yPreDc2",
-	"gjFVjllIhpJumGa4EP49wqSSmCngHMjKiZlbOaUfswYucBtWpyf8hqZJPDdxwICE7BOGqOaLbWgqHual",
-	"5A1gnWEJIaB32aTtWZ+nUQ4wV0//vfSIoNOEErkWudIm7QjGL52lJr3QExGrZ9f1zKlrEJEzxsdOp/Nd",
-	"BwdqM4O4jsjypDupt1sZLR3XPd3VvvV2f/e9WW+bP0xUyBygcQSQK8ZILCJ5ggWdkw3GO+FowQxMqoBV",
-	"gxlQ+toYRIPioKoT8rLn6OCes08RYzEY77TQqpcycDmDYLAo4hVT7iPmNwWnNzRB9ctCYHCh5sYPW4O9",
-	"qP+a5ZsEw+Ux40mZ/7kUBcefK+pHd8INjbbznGl2jkw6GVNrETcGjgRfpgkknqlkw0Shf8roNhU0nish",
-	"5inNgUZyqhhWJLjrKqeL5+j8or7U8tfihuV6bJOs6j6jpVnOaVqOBb/Ii0xP3xfmeVXm37TJknKxoem2",
-	"Qx6W2C+RyHMWgee3TKqPRB4bGYSxTsor7s8Z5opYXzrST5VSaF3qAYlSusmqdLecmfzDhT6yXo5lmmW7",
-	"cELIUAtWmmXzJA5HfUecR1SxlbC4Gu3BzUK0CvXXcRUPHr8o3wsDfTlvaJpIrVLq9WoW1HpPypQCaJE4",
-	"WSVaEIfjEIXxPLwoE8W+01rb4zOy2CqGODv9g9i43u59cc8i0rfPMhcbdEau9bdNNXGo79fxO0iqyUMy",
-	"tM6o8Pb2doJT1gc9CghLJcNX/jp+kSaMq/HPdMNCZw8uqtpWF4bFqpy9j0YlKmU9TuW9fi4kQ5E3zgj/",
-	"MAqQyJD4Ts++w43uNw1MwPfQxksA5yoZwTwY+BO1dobYTI6/L42Z8oilpb+plXYI20/WBV+RIiMLthTG",
-	"ViuTugEywl9fi2+XIEx79tg96n5hIBz+huUWHqXfF/4DXwgfLNb0AEn/h4ZCg0GVKzmHee4sFwCehXNd",
-	"JrlUmPRqBanWFocmK8lWrcH9bgwcbadzwcf4SMJXpqbC5PtLcrsWKdslLx21eq1UNsfUu3zvkTZEiuZO",
-	"+69R6e0uJNP67FJYX7fJMa25vB32fXp6dgD7duQ7JBKKCv2W2zXbduVJ9CruwNOyMtc5JROlsbzZUQTS",
-	"I393T75u4xjsiCHk7e7Ytr1Ztf5yhkSRIVBdsoTgJYmTuN/1e8dEgvJFTP6eR1Cf5M+JaDxZKz5p+RnD",
-	"+tNomIdBGTGtXvefne/13XU5FSDGJrN8DXgYDh5fLBi6L3M2xuI9rVlIoTee/bOgqTYnazMe9ZleCdTi",
-	"37gWSN/eQynfqIFp9rk09Z1Zq6yQa5oxNFBLi9nexOGo981qk4Ur9M32FWsYhcXzHkTvqLUWb8TrKshF",
-	"oczO9rtf3uEL37Mogduy7Qb/QdxaQYJmDbllOaRtS8YNA9qSriylHHydGxpb9wGtLgRYjd/3Xc9B3nvk",
-	"u0rPHIcNMg8qKyuhyPBsOjXFiYYQUJ44+FQeB7WBTPILbX2JzpWYwwWJJH4HKe1er/ZOhUTCntejV8x0",
-	"PlYJCN8jiqaHIZtZruo0B5K4nua2ojfMI9f2l3aVH7KAkwdOFNAqmVTJxhbptSfryEJJhtr+kAbeQkiF",
-	"QWYrIR9JYge7qK+wtE7hXhoCI6iW4jzqwJ8x+bd796Ovq9eETkwdyXCxdSWKwbOkDo5lM1IyAqkP/ngK",
-	"sawSkTISRRrjfYw7YAQQoBlohtZ6wO9xPrdfBzehpFvQ/qo51TyfXcGONpZNU4Y6zOraME6VaJ0DfIzT",
-	"fV11XP81nqlUvEppc4y5Ng3iKfr8bpVX5QgedMdF47mLOPuk5lGRS+EhqLdUSrgI8YGw1Er0WxB4s8g3",
-	"6DqGOJf+dQ+e7uu5r6Z/v2i8uw29vy1uWK4J4JVlEA8iQ4fabvA2Nhj2vQvOVwc2VyHjo4y2A3ZLMjUH",
-	"z98NJoD2VCj0e6/ta95vwtD3Q2jpVeRbyv2bhPr8j1utyK7gdKWFNzqHrP0Vr/yFIB2VcKDv2qFkW17r",
-	"wgNcs22J6gUp9Jhd8zHok7pmEtT0xN0Tbx1LBcfcJDV3m71U3U3MxnM6r6oFD/AKmnfLRM7DXr9TCq97",
-	"rD1uTcaXIo86gWc8Vfn5oZCFWKJzpw20795xA5vQRRjvkB0LlfMy6avJHq+VSWVpJEzA446uMHR4CIm9",
-	"wrpWa5bkpJH60XJ4eNT4H6Ewt2TEdSKrLx7mpT6CBPaELSDjB3YWQOshEcH0UIiKPIdSAAO2CLmFEJwo",
-	"oQkTTpZpslor8G7nDBo8yEckZVQySdYijRuordR8bQdY47EuhBIMzlcmbM73KCfzzW8eT6ZO+wC1qiud",
-	"sAIlabJkWhRZAnBA/u54l90hG/pIHQQQpgxsHWZSZWWNur1ETYbTFmVid4v7J2mbi8+d5p4LsHFb+a6g",
-	"lkT2idn6xdAtSbsTw/tdxjWxW+O3SiDuvLAvgfs2tj9M/7zQJvqvk0l4uhewrXF2tbF2Tvc1z4pDZ9rW",
-	"QPwoCwgplGnzSt8/jMfa9kw4Cf81JLKI1ujA42qdiyyJTv41nJCXm0xBYjvwtEn0xoY38LmaFDsQ066O",
-	"mNHJ+7u1pYb15dZbyJ3Tt6N0reD0oBWc9VlAQ/eqf2waHKyMNVPbfWi/qG24rU7ugfXbVtU6KK1GaFjT",
-	"U7Xj+Fr04lUOd9GLrT4SGAYXX5E0dmiiu0/5SEje+r4IAQ/GthzK8iRiHapoTYmqz+fP5VVYwnjWL6Hw",
-	"WyAB3xl184GUq76Qu+W9cAynVmnD3jkltBzinn6laiZ9v/wDo6k+JU9HGhPacErprvu0mNGv+b7kbVBQ",
-	"tW/q38Hkj93ToCMcVP3d3BwAJGUQ44MSRCrJG1ruI4kSqHfQz+Mn9BnoD9cQ4X9D24JDuhMc36taIiNb",
-	"J15Mk3SrrRTGruGHjeBqnUIN217KvGPDA1uE2NmgwzpmYpalYqsNgbJw8ZEEh8yGbk3hUnVxYp6/vqJi",
-	"Rm7XSbQmhWS1skenjhzu1Y67cmdHhnoTEcmUSviqY5wG3Ii45VgnGG8S7vpObxJ2y3Jv6ulhEgyDL3io",
-	"h71jz/2wtwzZ9H1pj/kMoSI3kubzYgCuKuQaS29fjH1q8jkJr9kWYHjljIfOWYejgISlND3HjpGaik23",
-	"SDKkjoQtH3wkSeho+TBKudBwxodN9a7+TWvxmBQDtYboomBSf85G0TW9S5Vog0heg0if8bLqYILjQFZ5",
-	"X/fUDp+8LRrf0b4DCNth5Dt08LCeBJdiG1TVJE23JeOgdi/Wru4ODeF++s9B2P8OoLxXfMDmaFlkvE0f",
-	"3r+4IHrRthXfG8Fjuh1NyCWq19Ya3jDKZemgc4Mxu+R4ixTQzXmcnk76kuqHDL6/N5NtvFRvz0SGkBjt",
-	"jUeVnvlEje7UrmnDNgdqJ3vBpXZnI6XsqH5Ew4nd/XB89Innfycgh/K4HbPs8dn0iI1Qeu+izyALuvGw",
-	"cNHHqNVjJbrenSwyfP9+4sjO4bBv3qnY/o914u2V2dzChoO10V9iZ5mA+yzWBgieRDSd2y7P7ez4WomW",
-	"P9HsMKT0hqNxr+BqA+0eCrwTGdNid54nPvYlGJTgtfN6M/pD+mNkcxdlw4NLuGdLEwl+zNzua1vl7oTh",
-	"3pdi2CpgrM2m8em9bVddEV3BrLcGtacQ1Om1sVUde/+xixvKOuI77bHtF5lSqeaPp5v+1udblkda206Z",
-	"aUbcModraaJKeLNCR1A3XyUtm1RD2yioHc+964nbssgOU8TUTHYxkP1DxZGvcvFP8v8Bks84TemGnsD/",
-	"jh9PHo//NF2MEy5VXkTK3+z9UHbc3+r9nwXlKvmddoqUXBQKN8jfx940O6uUrohyY1InsjSo/KZvV/7y",
-	"1BSzBWR8amEgtTmTOKl1m4QXigVkfEaiJI+KBMx/ToYlHoJYQia27Epovr+ooqs+3R6GFJIdKksM6tPC",
-	"DqgNxDvMCvUgvGXQ+w1sfwbhG81oFyR7/tx6VKSBSVMmm6HFTUUG+d4wwdP4jl2F3UHMKu85ytONJxCE",
-	"W6KJQRZRxKRcFqktfJDNBBPzaxvwv014jB2s7tvb10j5UpbUJMdOmV9nYSS6Btt2ibcOGnfygBu71z6U",
-	"1ll7RL+faB3JsfcOkvv13CMqbkfVuKoy9yOheHQWzXWI8F46RUNxqCZ999bwsIxjgZrcw04Cr6EX5G8D",
-	"hVzWoY6xyWHOeAwNraD+hNpgZWBCxJQsU0HRTVBe2tPJdDqdPj57elBosimMW9uUPZ32bE+f/elp3yef",
-	"9x7z+fNeTzaB7J5OBzgh/BgO5DsZrYawn/yNIS8xCl0eDpWEEvwiYuTzYsPyJDLVqBeIeKWf4qQWZG6c",
-	"Wx16czp5WmufsAsE//PApDUMzgf/72/T8fOPn0+D07Mvw9ls4vxz9H//S/vW/ribDiqtrdHxwcTRjWaL",
-	"xRiBUw0EPVEyUG5NjQqVduFmZ6SLkU8KnihUd5oavVsQ5W4Qdt955g2wbeqNFGqVhqZwqj3U6dNBR5dL",
-	"0/VpL04iVqR4u225xIW34mu+FJ7rIUv8itltkjOCJF+BbsiM0WuJye1kiCZzQMp0qYCsmKYcv77mAO/N",
-	"92O4uUhhFZBbAyWwA9VN5LuA3UYXhFURAlNqGJgIl4sMRoYGii9oABvvX99eiDffEg/De9uRDvvwEHxd",
-	"fpxj4o31KPCCeZSXuKbl4B4Id5ZTjnBV15juzje2r4XQYZh7jsQrT9pW3GXVqG05CHmCc9vgqZ6EVdPi",
-	"nYMFBohEmrKoFKC2a6keDtJ0uT+EgolqXlEkG1aixZzTl5mFpD6gmS39NIcb9cCdLBVwvI9jQhcCi1IN",
-	"In9pTA9diLNzUn4wHJ2XCWGbJE0TwWfc1NObzj4oxss2dvZp2/SQ4FUpMX7lXvsyKO99uPRn3Fx+0gdN",
-	"WL/k9jlIjGbi3nP9X6kuwP7vOFdg35d8nmzBfShS0EZM+agKYsIsv2HNRpP9iQvcFXtTLJUgKt+isy7o",
-	"2S6t+SVkXkhEpZ/mnWgfV+gbbKmNGcvHWal1ly2WPM1kHLVvD8iH0yWp3Z/amW/C55UV7OH4psPl20/e",
-	"dSEc6Piy8fq646xHUzDhaxwSoiAJSFjtILTKCg0FIGpt+HmxDbAPjH7xS1jfHCuUUQy6PglvV1ynnVAz",
-	"I9AV8YeONijn545iy7K54Mxf+ug5nwM6wreANtqwiEbQe6PqISaxwCwxi+Xf8DdWlpjUFq/GthPLpx9g",
-	"j5ZMFopECXG9oz3zPGP5hnZqavv93X26NT+SLnqGi+nERR29Ke6DS9GEmHSOor2qtsOv1dq52nOfelVP",
-	"UfZY3piB3kws0foj+kSm0/PpNDCZJvAbTDQJCGSLOGhYp1LZBihHyjl5d4RcOIPl8oLyOLGR7AYzVJqM",
-	"nxBMYyhARcGqRqMESYb3qItviZiffnPmji3Fc8qv2zM7HS+oBKtQgoSxXuospfzC5tgjtKhZYIedE3mV",
-	"0tdKYqtYmwrrgldcs214QRBaMZGmJyrc9ZO9LiNP32icgpd8G0g8fpCzBryGnnGZBneBiKvmmckmJuxT",
-	"loKlCypQkfY0DTyQfZamOqGVSkiQEmzMQHNgVZUM4LS4NoVDfcrY99aeV13LPgBpqUXznkv7mnXBj4Zw",
-	"HCFJ5DkJ2acMEEgByAOqRwLnlxup/2kwh+cAwqrWjJvfj50LXF/naqnwL/r6jnN6a1CPmxS8oCnl2vzQ",
-	"z3RwEv00R3Tufbh3omxQbTCUJVN+RuhQbJuBumoYt68yYVxzQYVqfiBwaE1R6HCxdTbhNkFGfWFaDJUa",
-	"y+7oamQgpjpQjPGPkAHNbhJRVBFcBLQSNx6+76PhmR3Vf0csQj3d8JwnKhchOSHh+TIVIg+JLJbL5NPI",
-	"e3buNX5o+9pWoYj5Q2AgKpoCoHkGNe73SS7I4v8hkUrk275xrJ2AKXesZW80Dwd3ejeoUQCIHrbmw9Q7",
-	"D2vVB6PycoG+a7eJ9BckoD7RQayoa1wnPL4wFeTdc4IplWpKu8wstHpGaLUyjgVte3UOvbX4ql95h1n2",
-	"D+XBkb/FZXtYXEYiq6kzDTCUcgfcxM390Cg4bIChPrPp1dzvHtFzV7OnUOr+NIlN56GnFXh/AlPoaEAt",
-	"y6b2OyseL9zKQlNZOakOcg550n6C/PD+hUmjNje11YZPn/9pOp6ejqenMKqll1EnssFDoRL03aWyW5fT",
-	"uOzC3ZEAgTcsvoEpD63gDSbtKIy7fXZBXpJxxHAr78KCw1ltzYpc7M2nr1b921Kq1muULctEa0YzRLxf",
-	"Uqnwp5yliUFpt6qDl58/2JPo8hQ6F6wnNbP52Nx0ivA1CDLoaDsG9BnuB+H2gULWOYX7oQL6JudY9g3+",
-	"yQuGkteF5CywXetulvVrDS1tx4uHWj3SvQsIRnfgKSBw3a6v74VMfKsvKQ4NsQo2qjanBqPYAZpIFiyi",
-	"tgithZ0449iRFFFELWBnVCiLN64vS2wMEK0Lfj0hL824piDcwCIYxGtQ31gaz/jQtOsFJztSb4CNA6Hz",
-	"YdWee0SoIk8Q9bkKWKMLfk8oq6VCeXKUartvWGK3i+PX8q48SnGK8VvO95eeVCpLVeHVRHsS3BrQCPp0",
-	"p4KTW3lou9Y/GsSeJ/beEAtG1/QhCQRlwFhwQ75WyiyYLLsq52Dt76+U3RFU3lHC+bL2XaMlVDoqhOF7",
-	"gm7gDQyxvSbkqFZ+ndpsSbdd1ab/I4AIHwqIqdr3vpBMaBMgjuzc6khzR0fy5jCYxtK1YmBsvj2+TWLW",
-	"ANxwg2uJmwONLeASxEXjwlHNbMMPIxn6YL0aP3DnOpr1kzVgJq9weyAwxVIu36lo7I6FQegi/kNVK/UF",
-	"AdlNmX3AYRqU2oaEqYd/Obt1iHQolktv218AJpZi1INADW3iIfSgibivZ8R4K3cm9mbJj2z7a6LWVyzK",
-	"mapRQ7/avFtXk9j1SqVyNHegGiIowxX+9r597fDyW0dI2XHmfdd8nXKI+xUjdu/g/i/fqSTxYdW6Zivc",
-	"CXmHS5IEglX6XgdyaPTzPe2FB7YDh+l9x214ICpTzjbihu2f+TeGadqhn70zAA8NBbGlqO1FRNu1/q+q",
-	"iO26D/anAYBvPyryRG2v9DeN347RnOWXBRbyNWPBZQ7s5dvXCH0TZtfzyWQCsX6YOnwVBqm2Y61UNvjy",
-	"BVB4MP/W7/whidQmK0uX47WAKNhPP72xvefPgad+yRi/fD0GJ5fTOUxvIFXJImUwtYSTZS4grDbjG8oN",
-	"SGF52cmAFDIx2Z8iX1GeSEhs8V2KkxmfcaPdA5ReIq1DreD6ofDk5hR6rmHrGSfdEBsXQLd8fJBm0N1f",
-	"W8sT8tp6XmYceu5HaH8bS8Fpy8hMN319LCI3OTjn5M+wzcSeQDVN7CpZSLA3GGH8hqUiYwEJP8+wn9Zs",
-	"cE4+z6Cj5mwQkBmcFP5k+mraf2AzotngyxcMbOVsxkPTHhU649lHJk7n1JE5SWxyWUaJw7IvV4jugDSJ",
-	"mLkhkOUHlxmN1mx8NplimxDoKDdw6W4QDMomZYPp5BSfhDTsLBmcDx5PppPH0AVSrYGkT9aAGfY7gHki",
-	"egZyTSL463hwPnjFlIEVA3atmuGcTadlgavBDc0Adli/evIP0/4IOXbffWa+AFzgDc5FWq/S25YmN2xS",
-	"48/B+W8fg4EsNhuabwfng5+SG8b141kuFqbIS0L+g12XHHzUA5zkjMZbd+X1T59Np+R2naSo7hlG04TI",
-	"MlW2nDZ4y/pcZNl9fkEluyBPp4/N++D7BZdQbLq1QzonlFUuqxQQ++qkBHpxDuEdo3Gi1/VtzkF/fgsm",
-	"4NPp465hynlhj7mdx1SuZ/853ZyeRGuqTiqHFzorjUe2nc98+Zq8WFNFXlQvBKTqGTcM8edzou+KMCBX",
-	"aJReaeP35Y1eygjOlQsVGOifWksn64RnnxTjmtnkhHwwDYnAIYjuyYxKdONCHN+C/1unJIik925/w4jm",
-	"EAQHciu7SpAkhorXJMbWlcZYD/86rjpPjF/HIVkzGrMc2mFC1jAKaQh4ePqcmT7KYJ6GVYgI9ZswElKF",
-	"RhPSsrh0lgYzjv7RvPQcmaKEgl9bL2qoKfmc/Pb9Lz+//BgaQLwwWoskYvKc/PYR5fGVaUqkJ4I9fc8d",
-	"hiudt/pGSVJwCDteWixkh8/iUhZM3TLGZxx+J0dYfWs8vGZnr65ekkhsNnjvhOfk7ct3b1++//ALefvu",
-	"lxcvr65e//wqDFAJmvHQ/nV+9f7dy8s38x9fvnx7+dPr/3gZkuHpUyLJYmthcUYXODjeaQST1fUUNpo0",
-	"VJJWPZlmHKoYmCa0mtO/gpxa0jQlCxpda6KhHELFVfk3ubSNqs12GQyrGV9TSRYMQv0cwPYpx+w7vPTK",
-	"U/73q19+Lm++CyJ4xAjlW0TCqg8ypDN+zVg2BtGLBWWww3aDoSlWIokWl/ocnG2H3vwYV+PGow5HsYXJ",
-	"YjdxJGo9pqYOQyq1LnrnpLyXQ6BuZADHTY+/nfE63el98jaLrFGXlsLwUWo7htMlFENokU3TGTcpMHBn",
-	"45UgJCup+bfpxxB2rHvOyGi4WLzZ68IdjXktsF64LYMMVdje8nvke+nuBrugjL88e1L2ApegVZfDDH5g",
-	"aSqCUmu1QD7n2CtK69Qm4W6wEdH1CYvWAuPwfS6S+mremXT9L3VrtXKZPsxt1thSUPPZJ3UCnGfIoj5a",
-	"I9MGyQnTd+uDvQBa1mxkkepgUBlYwHCk44YcpDye8Q6pY+USSfWtuFMO1qJFpZ/Mqzo5JSNDPdsRcTvV",
-	"iSXyjyTDq6uX4KLCSwSOonHBdJj77j2FKn746uV7oi/t6m+VBUT9ZYt/HVs6HP/dZ5+GcFNjKPD3g7uR",
-	"lVikPTuSuf3IpNuQjCTKn79Trc3G2vWEfeknerVPkMh7qVD66dODnj476OnHBz395KCnvzvk6dODZnL2",
-	"/ICnnx60J08P2pOnB+2J0xuntwJdqsx4UcBdCSkozmVhdecyX6FSnWulrZ3GTk2/DRv1sOfGLVSlL8Id",
-	"6FanJtLHlwaK075nHAhlQCdOlkuWmyT4REmncDcwaoEDhVP6cB7JGTfjcOzerq2meZGnodZZ4so4Y6lk",
-	"8LVRYPLQsQlX2dkfIXdA8yokOyeAUFqH30G3hmZ2FpQKTgcCNGLpQvYj/AsVb/NSpZRPCFT4VmCjnLFY",
-	"mjrislyw3iEVtHc9HyuIfKrET4lUf4/zshLxIW1F+xFwrHdcP27QVl+IUAEkA4TjRMUftEp0QkwOl3b3",
-	"4ic9w53eTJdEDBKTw2umB0DFadV918lm703dpravAmKKUAJSs9ZEoSKxAZ+QVpudG9a4Y9s4URNyeUMT",
-	"cIASKokUguv/1rrnayUVO+iTnyF6vhbaUPWXl7JPyuuFcJodQtZ1WbH2217lgAzDFePjyWQSIuBYzlQB",
-	"TTdc67Zl1kIiuB4QOqrbCO45RnPruqR7DTsAFPqrv03Hz+n498vx3z9+Pg2ePfniQZ7QKu+DcYun22QH",
-	"z1SbZvjhIXWFr3Z3vWKqtBdlm7QdtjKe3oqtTPRy1YXtq9lBi19EpdbkoTlrwVIrZwJSht0NMLymNLAf",
-	"vUT+AvMgfoQE4wejCBcguYMUIMfv68rE72ESC1YKGrOzuw6oanSzR7UYQy90649KEy0D3WsZBzLmuILm",
-	"dco46Y3i4Rd/INucGI/tZd6+HN/YZl07ZRdaG+doDNQmtfO+aMTKLHafgSQB4Boi11pzScx9XilGoy45",
-	"h2koLdupil09pNSqcKk6KBQ358EF1b1IWs+/0sZal7rR78Sumx3fPPlMIcb05eSzTIvVl5MaXlk/2req",
-	"tG0g1Kxxgy91a0tqncgZN/0dH0myYVQWOQOHJhkivBzRCil5akAdZUAeT+3PRqmO6faCwKN1RFAMtVV1",
-	"Z6SqoZc4ajXUaEJCC0pXtt+uEmnaTDrjliESRYbUTeNairym/uM0OaExzRTLy79fvn096lJ76xh4bQ4H",
-	"3sooxLEMa+Fp7lQj3GSDs+88yUnegU3x8d2HfXCeboMF7mJwjDso6VYVfF314RIn8ki2TApMInGsiF18",
-	"XGty5g13alJ66zRwfLBjqEEJdQc+cSKTo9g6ZjuclixWqOgtrKz5hMldm1i1f+kUe5dgB0tW5vQ2KtLI",
-	"gqWCA9CJ/57+tfrGA55BPTms4xCq5U6OdxW1xaO75RvK6QqE+gCQUbyBTvQGyZqPxAYyIOXGpF1ZYYq/",
-	"K3NTXOsLKrq1zQeRoMmMV0k8vMpk1EcKusxCCCVVTjMcSeSgo21obMM3mc1IwE56MNEZH4/tUOHo3Jk0",
-	"TEzqu5gL1e4xNCEVNjJZMQU5wBTQZ01IdcZruZjnZG3lFa5ZT9x0W1cYeO2IwfzqpB8eFn45kN5MTm+v",
-	"eMjpQ30+3kvxgbOJ1vMF/3okS9vkOB5NN/HTywUt2XPyufz5dfwF2SNlivly2wwx5yI185+Q7+Fh6bTg",
-	"l0FVIVir/kOFDcoLllp2SSUyZFyIKRqmaZEUfqFOUrWDfdKeKr4TT45gxumB+mxs0Jn2s2PqDyCC9yki",
-	"la/rKL6IXjvTUCF9X6oeqZbyOobwaUZVtPaRI8dodF6jy0a6JAm7EhhDiyxe5aojlpuEvDe4b5tiGzPX",
-	"FaR9CE4o3zr76RGHmCP81cShSUn+yuHh3qRnoDqPSYK44iMIvhMaqeQG8qu6TFDOSC5uIZ/5w/sXxKAP",
-	"WbW+tLmEraiCfJ7HU0QxsugS+oYP9ZzDUUA4u2VSzbjBpysT2CTdMEJXq5ytUDUxcFScpluVRNJkb07K",
-	"tKNEYijGEusY05O0hWt6y6GjPKwq5quS3BDfdVo2eytmTTdfqSYz/sYkogMSYpl+Do88InYngYV8XPGK",
-	"qUu723s8SHrTzWbXcFpbnRceT7scP8ASrtFYqyb7yu5ru+5dinIubu/iCbrfPUeTdGtSgQA1s0XXAJ9Y",
-	"i26WLEPAJfMw4n8v21qeOPkcJxvMIvzSycPvNL0iyHrFXRjdiUQek9s8URDGTLgCcCbL7GtRmLQv1GIW",
-	"+k7Segy+KGd8iDCpBsFdRrQMM+X01j6GuRFVvNLUYEPemNagzDQ0O+eJUowHM24onS6gGYRBapyQnzDm",
-	"hfpk2wVVczlBGAxmlorVWEY0ZTO+TqQSq5xuyKKIrpkNjdI4JkWG+Yvp9oJQZyR7YxaZ3peFKHhsSwdx",
-	"jIBQNeMIRvT8/6yAWyFBFFO0J+RS39AysPaKXgAip1XyhNyu9V1envTFjG+6RQ7e1UOTaYpZnVVgOSRR",
-	"oUZdcsiSzz5BdKVoDhCiUVrI5IYFekk8ogheAd8EGhna9n5/QrlvMzmVCDtd0/pkuiVUR4n4l+BzGzc3",
-	"QNQuPcFqJlzcdn4a3LX3/fCvmi+0SsRotCarXBQZoakUEE6gSJ2SQeJowoGdLMUBh0A+1u+MDN0+koKX",
-	"rSQ7pr7KKS9SmuMt0k4c0scxCAYxtaA7FnLHC2bTAV6bSEKzjAzDglOl8mRRKBaH4Ei1uRFOnxb4eyK4",
-	"SSHuDkbQLMOS18M9pI2RLI6dd6Czp896D1QDwvOM9exJ76Gu2XbH6g4YyG3c2nusB72+rbh4B0AYvhv8",
-	"FwizqXwLdwcwQ4DwbFp3SrcWqOwOkZ7HX0sbMHmmALjh5llgcjlIbJkxFsMSaZYFNtxSKQvg0TKOMxdN",
-	"4EG0hMCLIKiEkUWLbcmH9fhCqTHsDDKUyOpZJi04qnSgIyUW18oSRUvWW/x6xM1etaZRaNehzLTsXnOp",
-	"6h3HK3VCsAzZRXK3HsvA2Li24zzE+v1u5BeNyv6HSjQuP7NLP3b25kie5D//7ZcfKwOuDmPwMC4Nryf6",
-	"3U5HhtNhnvEo32YAR6EAcIQML19ejc+ePhu/evFmZNIyAKkEgUAimqa1JhSTruz5cu0P5KuoPvBtfLfV",
-	"9/d5K5y46hA5ZHR/cruMY61Rt0ntrm4Lh1hPPlf/OMiV264w9nlgG6Tx9V2wB+xatzN21yqm35TKjuWP",
-	"9WxTScAPdft67laXFnderx79rdPju9PRy4s0DS34QZXKPOnwyn5FUfdt/LLfhghLj+wRhVyV3yh3ZjC6",
-	"LksnZ9Y4X9w8h7KpJpQdN5C7pfXMmsYhM14m14FHjK4Srg3/na4MyVgV8XokL0rwDgPXjv6LGQef6YS8",
-	"M3OkWcZojh4h4wMiQ68LqELzNonJWDE1MmnJM74vL7kjAeiVs9l7vbPp1tlo40Gq4MXBfgZ9ucsQvpP5",
-	"umcSpjR3Yez3Wu+Zrnl8a+u3z75C0rkl4qTWDoIMAYnxbDoNyJPpk4A8nZ51Oh/K3g21CSKiytPnzx18",
-	"FcCFaYNV7p2uAfuCmK6tA4Up2z4MD+gF65yM8cTtncdRXGJv6YoZr5Z1wz2ddp4IJCb6D8Qi0pgD6XMc",
-	"IWef1DwqcinysEQSttDpmcnW9s0D3xn8UTLsKknUZQ7+whksSK/SOfMjmYXOiPUb4duEOhyXQme+WJ/7",
-	"yCndbMAStS4pIjhD6TPjWJ8FpfiQvpTkeLMFjje+BZpuq/o7L5tqTQ9JSPYru9wK1fbWMiLrYI6PpAG7",
-	"1lt7uwbH/9aUrh2L6twt+Yreh0uHMKBIXwsF2+7znFAXGxU3wxv+xqI9SBwD7IYZTxNwJepfeUobJ+S1",
-	"MhuIwSVLgvp5iO4kCBogZbLiGG0ZUh4HM27C4q7WF/oA1sLAh5w26sbYmnGLQmJS3UXupnrmDCGJWUxM",
-	"CgpiUrA07s6Je+V4QB/C2ijHf82zQn1tt0r59b1VWfbBIya97XUu95esJ5/Ln/u6UJp2qMtHoLdZ4qZ8",
-	"KzgjQ5eSqeMjN0mgM+4XoZoJLNmBfHoyfW6RMsOlyCP2fxkYHuyvW3D8EDAQBh08xIneFZc4ffn+TVVN",
-	"f62mJuxrs+fRE76Kz6hH3KHLU1Rn2Ie+mb4i36Cb6MEjMh6fkMNbB7uEfD2WEIgOBC9yR5bSiMVkaKAl",
-	"4OYhCwb5D9CJOrCoE2GJZhmaPnFcmBtuVEvcbnK3PmpmM6YJTEDr2xXUYwUODkTRnRb4R7wR/mdT9jsk",
-	"gGNcCRDQu5eabRKddyvYFRx/Wzf+EWOKDxfMBqjiXSoxqF8msQknKzGaODqSrmuqKL56nE0VVtusSjbg",
-	"vHjEJsRmN5oSCtiFJZo2G8nSG1ONc4HCAf9G+RZAstyKkQtLIOYB0wrApx3aGunjSwE85W8TbHO/He8g",
-	"MmNwQelieR5IamSIlb4QycRMpmPpjdyS331kxMnna7bdoyo6kVurwAkEXGldH0H7/uhQ2bxV9U98xH4j",
-	"ro+hU+FAPbatW6V6YCQAJLceYABWpukjQDIbHUmt6rE5R9eqgACPFGL7C6Julh32rxnLjOiH7M2LZpgN",
-	"1KgwsPoUAFFbpL5PmVah5lSFTsr4hmrS5pDhzmMSJxLQVuoZnRcl4gRg+cBIWwMRO2acLgBOgdq3Ywij",
-	"APpPS2H7ERJEl7VSPrTh8VwgUGDktElYvyzHvQfbdqp9Dy3qv02wsTfvHS/CeFT5XfkA7mL0t4/aGN8/",
-	"su0OO9Ijru2Lx5HYG3GjtWFEdNHM9S2svrvJpw4fpWZISCs2PW8B/sZ1aJtKSzIUnCiR2V8h4z+SowuM",
-	"ABlbcW+vgfqxXvoP9QFtN/wiHM7/Xo7GRdZQJQGv974MbtMxd4EUvClTNh8OKQI+sRP+BSdxJKuqykL9",
-	"gyQvXqD6bs3lODY/dllDb2wz2odgLRz82xhE+O29WCHw1LGSDcvOvvdhoZPP+MM98grJEP+jhOnzUoIp",
-	"QCRGGxduAAhL4w1qAZT44esG3mDBzChxl4HkENF+G8mMdLQbd/emd1tIXZOe/g8lQfQ179uNo6sclli/",
-	"QuJh6eQxMXHTBdYklqVsVEd8MEN0mx/d9B6zjVA+ekeF+CsIzW9jWnxdii3zF01gbohAiNCdL8ATPZ4s",
-	"7Wd1VMszBZjcxBRtlpsnXBiQZEko3x6g3FrTA/f7D2C2lBfBt7Ba7ixCOgwXc4CdtssR7BLfwf2vNE2+",
-	"shrlt07uqVhBGlFnhOlnzDYzHWQxek/+Aj0HTH/eSkABYkSxsZau1ppGQbP5jcmBfjTjmL8EXflw+DAg",
-	"MksTRRKuRBNCggwNxgTeY1ApNXRgJMLRRVUDj63FeuQuj+xiutsIYHti23d3xpW4pXlsas1tf0EoODZB",
-	"NvztI2k2TZKhXR+JBZNQGq5JbnthO8G4AJAmqyvPkxsmLbrE2XRKNnK0v2QdXX+CVwE+PXatUN0BEdMn",
-	"FOyEP9+USsNOeJlXTEF34n5ZGzISGetV6Ygmd0nfrvitcFb6VFGX8R1PJShJ4gs4FPCsLpvnvxOv+u6p",
-	"1X8ReQVPVQJWQSQQee064XGVtAsF42l3ETq+5K0/j2mS2tJz+MGMBR3plgwyifvs4Q/ilkB3QUPX9VTU",
-	"aqqnZ3fJL3787Nme/OKHzPAF6v0hkUrk207wRlz2/eX4VSn4zFGLJYpTS57BDnH0QCm/9cZu9c6Yv33U",
-	"e4+Nvn3VF5ckFRFNy456AJxgk8PCDb1mJC+wZUyRp6ZD5vnJCby1FlKdfzf9bgouHbM0fw84t+9lo2MG",
-	"eHAsY5YtM9o0jHDR2KDM1xTA9I1wRrNomX6Z4gBql5iqtfzvCmnBgGx7asTLmzmoBIFNSKguO6fA0nbY",
-	"1EbAeEG12DL4iZoZcpE633WIxMPSALBqWx667fvcqTv9+758/PL/BwAA//8=",
+	"3L2Nctu4li76KijdcyvSKUqW87d37Lp1xzud6c7pv9w4mZ6927kiTEISxxTATYB21LmpOk9zHuw8yS2s",
+	"BYAgCUqUYic9s6tm2rFJED8L639969MoEZtCcMaVHJ19GhW0pBumWAn/+k2UN7KgCXud6n+mTCZlVqhM",
+	"8NHZ6ILc2T+TLCXj+E4uZrNZPJmRCy7UmpX1A4+kfoRyecdKSZ7On85G0SjToxRUrUfRiNMNG52N7rwP",
+	"RqOS/bPKSpaOzlRZsWgkkzXbUD0TtS3041KVGV+NPn/+rB+WheCSwcRflaUo9Q+J4IpxpX+kRZFnCdWz",
+	"P/kPqZfwyRvxv5VsOTob/R8n9X6c4F/lCYz21oyPX2ttBSdMPxORjBO1ZoTxW5aLghF2y8otKUWlGKkk",
+	"k7ORftsMrL97kajsNlPbnzIJsyxKUbBSZbiOlCqYXabYRu6bph3qrbgbfY7sHtGypNsR7pDdzt9x4A/u",
+	"IXH9HyxR+i1/kM50rrfiZlFJumKLjC9ZyXjCYGvz/Nfl6Oz33fP7WXC2HX3+0N6995ffRURPjkklicAd",
+	"9ElH3HFyw7aSjNlHmqjJTE9UfyBneoiFEjeMwwSXotxQNTobZVw9fzpy68u4YitW6vdSqmDO7CPVA4zO",
+	"Ro/nj59PTx9P56f1C5ayohHjaSEyrhZZ4A7EV9V8/iTZiJTl8CP7F/xNUYrbLGUl/jKehUaGtwLUbP6y",
+	"KFi5oTKvVt3vvlszklBFc7Ei8DDcwDesLJiqBFlTSbggeqkpccPISXAaRSk2hTpsE+3yFnhvA0soGZWC",
+	"Z3x12MCWDAY+DrR4TxSoCZ0qUU4lK29ZWlNkTXXdS8RG9hy7p9aknfam2clH4VvlbUX7iEK0H9jw4O3m",
+	"NN+qLJHfl6Iqhm+ce+9SUSVHn6M2ZwhdDk2ktChIlkZIpBGxW0D0BkX6UkdkwzbXrCSiJKuKlmlJM03N",
+	"5ySuOFWqzK4rxdKYLEWpR5PkLlNrUSli/5gJTtaMpqyUEYm54Mw8XH/tbs24vhD2PAgecf+tlOHV4N+A",
+	"P630BmqWDqM4/twZrsmFo5Fkpd2yQTzdbvwbPe+9bB3ozKyge/4ffArAAe+PAqSipQpv23WV3DD1SBJ4",
+	"hozfv3sJrMhdcH2RpiqDW9EW7c0F4lf2LO0tK0S5Q5q2fpttGJcZKgSd81uWYtNgRjvmGo1WJeVVTstM",
+	"bfVLvMpzeq2FDCowgedFVRxBDXh9A+SlxNDJtnmZ2wWzZhjLzbC744MViibhhHWKRKD2M4B5Hy/5D/oI",
+	"6HOL0igL9YaKSp+nG55Xmnm5FwJ8460VI2pNleZALNVaIjUqIxm7n6SiqpKR5oTud3SpmGZlUpWMbvAC",
+	"sbR5e/pXnFPFeLJdFM/mi40ML6SHRuuFuUFePDt+kGOUjK+jQii1VN4GNQ/vErZdK6X59pzoVTrxgyfC",
+	"UoKTa/KzwfuCXz9+Z1u30NMZDD02KPlITcJcnci7qx3a6tBJc2ebKw3yiSL7kW27/CEpmVZjF1QNZ8Np",
+	"JvWepR5HvxYiZ5TDTf1YZCWTu0bcz7itqrLo03xu2NaYLu7ZCIwbURCxJJmSRvN5BLSz94v4ndpquWHb",
+	"xfz0f3z37O1f/5+nv734x5N//8vfH//b6bv55fM3T38O7UrGk7xK2QJOMeOLPNtkAYn925qB8S4LxtM+",
+	"c8ypVmCXJaLimsOJO1qmJIaBfZvH2/ycXqPR03YmbKi8YanW3DZ6fxRuYUTYbDUjcXGzoNfJ//6f/+vj",
+	"9o+wNeVW82WmwCWsGgbTbPr95XfagDJrWpRMMhXr32QijZAhaF1Ta53dU7SzwteGz+0n/dJbeEdPsDMo",
+	"0o2hvM5G7DDJgFEs/kjLgJgCF4VaZ9JQrmeQ51uiBPmDlWKqxfy0ZIpx0LutQi3Dh10V6cF311FaeH0h",
+	"hbfxir89ZjMs1fVdgebWeOyjdc8jnxk1VtfP0F7CG3D2aZrpTaP5G4/BLWkuWdRRSWv+lbIlrXLlnnwY",
+	"fraDN+z7fA8bOeAiGQubpCzJNjSfGEmr1Z9rybhqXLFNxrNNtRmdzfcJx2j0cboSU/PL/5CCz36ptZoH",
+	"v5gB8xEtXcPaCE2U1Es7J2aTNQeFvyY0z7VgMG8E+Z295hv68SfGV2o9Ons8n8P+2H+fRgOYwO7jbV03",
+	"+Og+Yk/7La+dxg0M8Vum1pcsKdkhJga8eR8eVNRBjneewvvOU/wF23DoN98X6Zexma/MVr4iGynZRtwy",
+	"STL1Z2cf93OlA1e4h2i8uzbcD2SvSJu2b1B573K9Iqfa3PqoUJ/TqtxsNotn5HKtNUlQLyBskmmlA6/O",
+	"OZFKlIxkinBxN9vrvdAf73EKlck6UyxRVRm4kBkvKrXYiJTmmWr75fb68sx726Zirpc6Rb+//jHEu0Wl",
+	"vuS7YJZlf7CAGvevpdgYEQLRgXMrQsEFmimSCiYJF4pIut2/r26FUXerQssIMigpM6koVz8z6dz1QSaF",
+	"t7Bl/tUBvL3cpmTLStJ82LMixzAQ18zg9xG1s/TW4J2AEPlCS+XmSe1aRmcfdooUmE5w95RimyIg2JKc",
+	"yoDHIkbXdnxORBkZP/iSZnlVskgTAZh2mkCcBbehW3Kd5TnJ1BmJuVALTTAxGevLx25ZSUpGkzVLG69N",
+	"IhLDfrM0JuPGgBjmZSm4SkjLvaXfq3jCSkUzHpOx/lakR+ZEC5WUiEpFJKkUEcslusL80Va0vKYrBg4w",
+	"e3S4Yi2OzNxHhhTgl+5jwYNF5wj+eigLhHDwO/1KkIsbP0j3aH7O8jyTLBE89e0lzxfVHxG0mxv8I+5s",
+	"mPtWhXEd/vDu3RvfxTh3URHLdAkty6wZFnFza5Grm04d/TKTqNcfouaXa6peOpdTgKjXIksOCI+8hOdD",
+	"PDKpVdEBTsC2c2XF+PQw54o7up6oEbp/TWhRXxdjXwd1e7NhHntK1lTNamddkJZ9GgmIYT/0dtBs5FYq",
+	"tlksM75iZVGasFE/qT1CAkNvqRE7IIO0CUfGvxaMg7dBGziX3/1IDGFhXA0tnskgl5iL/u4ikffwUNBv",
+	"YLa5Jpaamj0CDyw/coRqJ7Gf2E0coLt1ej8uXhP9NKkfdw4YUuSVJI1NYx8VxmrkjLznN1yrUcuM5akk",
+	"tGSE5rm4Y+kVh62+ePP6kbQW5oRQnpKCSgmOa9hxxyEqrkSlGf3sio/acngJ0wH/LuM0R6VnQz+iMv3Y",
+	"U6ynjwN+7g39uAjGbVp7ARoFSWgBKiE8FREqiX4f/3mONHUttGwpGZFMwTLkBoxmAmk+DBism97p3PzP",
+	"m+ZpkAG7zwybGxlTRTZCKnI6n0dz/L9zzVTx0idiwyRJciFRZB0xI1Saerh7IvgtKyUkNUWknoueBrGv",
+	"NgLUu7kpdUoabsZrfO3UzdT+IqAMM0WtfRvWixqGzbPTxyHHfUuZZWwKDmF8gii60vciEWVqFQKIxTPO",
+	"StgD7zyen5NbmldMErEkVaGp/dnpY5KsaUkTxUp5jr5rTUM3rFD6gedP7Sn58z59HrjcPfz+Z5eME9NK",
+	"rUV5otltbN3YQl+e7GRVqOlTMdUnH0+IyVXQdiEZx/+CP+F7kxl5a7gWqXjOpCQxhvdjkkmyym4ZB1XI",
+	"Sa6NSG5OWLIWh+Q24KyXNM+vaXKj9yjjEVFlhrFKvd3l7jQHj1aed2mDB26TNvu0PEBOqlcjq6IQpUIF",
+	"pL4p+24I7BdP2HGMyReau+7GG/Pcm5KZFB058rIOF1bJONAogMzA7u58x4qSJZC+5cnLyTmhScIK/WvN",
+	"x7MVF2VPGotkg5UfyaQWJkG3JSQa6DuXw2RsUMBYFnUGjjky57Z49jw0JyWK7ifew918qi3+gkiUMsi0",
+	"BGdGHW8P9WkQKT5tU+IHmERJFVtt9x34pX0O32F0M8wdjs8uBCwvcNcu7AnqHdTfpSq7zrSRfU5Al9BX",
+	"geZ3dCuJcZ/BJcRxYV/aPgz0sTltaIgDSBuVmmcar0jwvsxD8WowhFHr7tqekHwVEc36RAwGIvKuGHmc",
+	"fpngHGZ2sHszqPVwxaJorOZ032pKyqW+IfIeruBw/407qS/4YtQhlpKpquQ4lyCFDKWNSoZsiAttPF7n",
+	"kOtt4rOMp0Q/fAw3aDuarJrTp0h7zqNO5Bj/dG514Gu2FRzMGrBpnULc0H3XpahW6+5eef6mlrrFPiqb",
+	"mwMnqXfBPE0KWio5I79A2EpLNtgQ61JymphRWfQ1AGdSyMoZxPR2anE4pze0DNySDzsDxC2fGFo+I62W",
+	"YTp7OTLUEXn+MrzHu91mfbHqb+dXe+l4WPP8ma0cOMAX9DeRBlMJmHG7xsuMZ3K9wMQa0Nxi+E4cNS2w",
+	"Nb3Vau6SZrkmV8j90qSV0ZygsxX4ZmO4LqVqQRqRHC5fROotjiy5LpZZrjDlFqYxLP+Ep+yjd4h+mplY",
+	"FaW4ljscr57iXF/knXGGttcYCFdlt2zRWf6eubdNf1hIPZH2fgapxbtTAQ7kswEyjhX7qLT4yzZ0xRZV",
+	"mccRmc1mk/vhUBBU6Bcz7VDEXh8//DW46JKljGviC2RtUgkrCyj2t6wss9S4c6x6/UgS/Qp5//YnMr74",
+	"oyoZKZkUVZkwyAr/uI2IZPlyuhZSSzpREsWkcVENdAcdlSlGFV0UIs/QYTvs0n9HFX2D73Rv/W9rqsia",
+	"FgXjEM/XX0D3l7FXM0kSt7OR9ZBJEts9jfXjqSSqpMtlllxxKTbsbs1KRoRx31PuB3keSbfPZ7jrMLlm",
+	"4hZJWZJT0BxEiZ+94plyvwbvXAShoX989xYoUZU041CRA4sYa76Ezox0YoSdS8b3pn92xVuTw+lomdgM",
+	"FKCrhozj71+9Iye3pyf2TzKeoBOq413fHbNu+3H1Rh+YJdeToAaOXExRu3jz2k9NkzfT//0//xe9TtJ4",
+	"Rkzmnz5Qli81p7chlFo5G56xVZSZsLnkLZ6zEXxFpB6b5h49QUIJ2NV2K1HEaPYiFbED6onZ2oX+6p4Q",
+	"q2u6kY0iaI666YlAX0dovd8mLcxz6baywrx8L7fjh+V61azyqHwvWmQLEz/31Oan8xfPdwf/o9FdmSn2",
+	"K8+37oL0c+YLTui1FHmlGFkrVYzlBPixvcMeFUXknxUrt5oNL0u62kCQTpP7FY/1q/Ls5GSznVoWPsOz",
+	"nlHN2GeJ2JwYR9ftaTwjrxXZVFJhGJFQUlTXeZYQmqYlk/KM5EIU1zS5ia54UWa3VLGI5Bm/meYioTlw",
+	"IutctC9ppgFJ9FvNsMD1NwFBauJ+BLilfpOuaMYNtwNfIVXsjm61yOYsUTKyfjX9R1sChvIYfrdBth2/",
+	"efX2zat3739dvPr+7avLy8XFTz/9+luMTKqRr/H0r/vFzE7hYvixL2SiAzMC+xJJ9jAYM+x8H0/YmY/S",
+	"Hym0VL77At1DGpenuBydylWP8WXpXP5cDv/2UWldX4mbgGKATNJkWiU5o6UkmWomBJiUcc1qjNjBMJRW",
+	"euBS48WYhW7SXqXvOAUucMc6ityeBaJyZoNoTrnNpElmoDeMEyq7ClXGV5PZ4arNUXc6EMbvUJu3CR0K",
+	"d5nei5RuA06yH8QdybUm0tDrbhgrzNGOp6ekwhDlJKxsoAQJliGUzNdm76jUIiQlYyNC5Jql9o8FXbEI",
+	"4yvgUi/JictNP/kj1Za20T79SgbUfVF8BDUz1IAXsH5FwwfT1GY6i4Dwt557TqUiyZolWocc//3vf//7",
+	"9Oefp999F/5yfzKfz0IwX701y6h9bCEeE7gC+7hMVyH2bq9WBdFGoZ4i8ajfrIGwbtBCkWCXjMGPhilE",
+	"3iCTGblAM5rkbKmIVly0XWKirOkZifVxE5wziZt7E19x4CMkbm5RTKanZOwINRD/HnwTsMJKwn1Hn40X",
+	"Y2xfB+epfvL8WSMWPA2GuoaQY7C64x+sNJaoW8dZ70w5y7AASAm0C0uSi9UKM0VKFir1CPGVV+b+3YNA",
+	"h/ikHe94mW5HkO2k0I5HWX/vkd6N+jlNrlpiObZC8kyqjK8gCqv/FpkLUPvu69SW2OVsxrDfccalKqtE",
+	"Qe5ZTMZ1toxPH/eZrdr4YmDVGEXQ8zj3jbo6YxQD7yaPeq9g/k+RHNvIUWqnxh7mVjw0VdafaftwgsTr",
+	"PM3drDmRsrDHwkv6axjnT+ePdySbhOSYc2oZL+Wd/o0SJBWEXmsmnIWTx/anheDmtiKJdV5mTMaSbuD6",
+	"xfDvCWZEpUwB24dMtpT5xYr6MeudAVGBgBAZv6V5li5MEDsiMfuI8dXF9TY2RUYLd78jvKgOtUPvskl1",
+	"rTPdQLPF/Fb996iZ8EaJXItSEcHZBMZ3nn6TkhsI5zYzUgfmobZo0RvjQ2/E5NjBgdrMIL4X3Z10L/X2",
+	"W1Iu6jIw1hJab/933wUZnr4fJqRpDtB4scglYyQViTzBGurZBoP1cLTgw8jqaGvrMqDqYANoLYqDQmoo",
+	"hVhgdGbBPiaMpeB5opW2G5RBqBpFo+sqXTHlP2J+U3F6SzNkTRZ1hgu1MEGEBtJM89es3GSY65Eynrmc",
+	"6aWoOP5cUz/6wm5psl2UTF/nxCRIMrUWaWvgRPBlnkEqpco2TFT6p4Juc0HThRJikdMSaKSkimERkL8u",
+	"N108R+8XzaW6X4tbVuqxTYK3/4zmZiWnuRsLflFWhZ5+KEb5vUse65Il5WJD820PP3RwS4koS5ZA2MLV",
+	"sWhRaXgQBuopr29/yTDRyQaCkH7qNFwbD4pIktNNUedqlszk7F7rIxskh2mROW7isonrNNPgntCi6Ifz",
+	"8eeZaM68LMUGvcxrIZUtbo+17Jm+hWypMiZj62WM7+7uZqgE6U2YRITlkuEr/z59mWeMq+kvdMNirXlu",
+	"aJ5Jlp7XpdY+KpC1JWbEoYwYYB49vIlyXm/BYI9pUSyyNEYldjJw74pFQhVbCQva090SsxWPYPq16jd9",
+	"6d6LI28lZKxPVjMbbZ7kTCnALUqzVaZFTjw1+uEiPnf5nH/Ve/rkMbneKoYgXsPVIVz1TnVv1swuRsgm",
+	"YwpAqoyEI4Yj0n8s2SqTqtyeuxtg30KDziRrZpzoPY937LSneuh5qkzlbMAuv9PPxWQsytae4x8mEV4P",
+	"vDanj/+KGzfsxLHcJnDWrwDJz11h82AUzo/cGdk2FT2hogWarNkizSQAKuzR0RNTlIOJyPq0ijJLMFks",
+	"VkLRHKA6YpJmmjvlu3TaOiUqoTxhufM0dxKO4X6SdcVXpCrINVsK46VxVSQAcRPGA8C3HWjcnmP2ecGw",
+	"ADAOf8tKC+c07Av/hi/EDxtl1tcmNCsnRmpDC7AYrrfWYl+ZlCrLvle5uKb516pnYh+NRA3nhbU2VT8U",
+	"t4o8OEgJrYGrYXz30AyPaFSngC/gEHYWXyE700S7zEqp8ApZEavtiLFJtpz4FqKxy8mYEi74FB/RjA4r",
+	"1Ez1lCR3a5HvlC8e11srVSwwo3j/1rYEquZ+9l8TF8TT+08yvhQ2hGe4cSOS57HHZ6ePD2CPPWlcmYQK",
+	"77BD6oZt+9K/BpXK4WlZjcM7JRN8toynp6RuQFnCnjKE1jHYEWMoR9ixbXuLBcLFYZlyvmrzVZaax0zF",
+	"HmckzfrRC8096N3chhRx3KesuLSFKzjCMBI+MinLvYjya4HSLJxf1nqyUT/YidnEzafRyRlHLvukfj1M",
+	"MH0fW0A2lxy6nXCYsKHwnkvfO2BLGyvYV3JnUZk2heVnoEN4oLCeH2+KrietgUqhtWP2z4rm1kvpNm0y",
+	"ZIccWljP2VWbxZKpZL1n68iYC3LHrkmRV6uMy4EMVA+P7jZapZno3Sxf3R088IalGd1Nb8cPO2Cm5wQe",
+	"JbBAo5ALhQfL0uEflIyWib6bssrVgxyDKLNV1qNxgZqByRjWPox9uYehOa0Sb3vwiZlkaq8RM0R8dWCL",
+	"h7/RgBcfYhloNbyhBck1LRj6D51D05ob8WSw+WALkWo88q4d4eTGYoDk8bwOFoEteA4YV91DPZ5FqJ/X",
+	"mkfKkkyr19o81KaJ+X08TBU0Tw/XZt/iC9+ZrwYC+z+IO6tDmEjOHSuhEE0y7kdiuCBFTjlEbzc0tT5l",
+	"WuuCsIfhaL4WAFnCFirbs2mDtqFZo7X/8R2IAF5MAAUimnQrocj48XxuMCMMMaNi4qGOBgL4BggzrP1p",
+	"bXyhxAI0bZQZR6h7vp5ulXMotBjIn4KqQ+9jNWsOPWIN68FQspYz9OKCZWmzDGBFb1lAV9lfD+8+ZGHE",
+	"D5zo/aCp/2a9mV5dbrKm5YqlEYZxaufEzH13waTKNhazobtJnlIjyVhLE2nA0oRUmPznMR872HlzZ53j",
+	"FaEI4Dqrjltj0oNmaOzfAbgErFzQFdvrwunqZgh7BEYcDDDMLLtj11bIM77KODtU6dcSHwcY9r3dybjD",
+	"kxBMUo+pcB5fb315ZPDhqYcL387hmYACC5kiFLKsHMJ7Iqo8RS0caaAtjrQp90daLuzXIQYo9R7drUU9",
+	"p0ZYsy8Np4sN2ZbAXWQJ1wXA4w7OXdvyDLSdMJ3cZseDfQeeh8nStM56jLY2/wuxzR7jZIeN1m8v9JiA",
+	"+02wBheu+yj0sb+OX7V2WNQuiK4LKWhMBzVCL8jiVOGm089pT74629IRGnwjdKebxlRQtQ8YGD2mTK/p",
+	"5PnAu5wZb3Yo0FqH0e4h38eLyQW0W84+qkVSlVIEmMwbKiUIGXwgdna/fgvSBC26KOYKQFae/vXhGR+9",
+	"we56+l+WO+xvw+Bvi1tW6uv1vWWaAdS7Hm+cwTTcYJLqMYpAD/5xJdN7GW0HtDHcKa5YeYvlagONBf3e",
+	"a/ta8Jsw9JehYA7CKXJa2G1GQwFniGKu4HSlhZA9gxrjFa8DxCAxlfDgxbuJrxYMyA8p3LCtQ06Ggl+s",
+	"BfgQDSm0MZJMT9w/8c6x1Ky6TWr+Ngepup+YTah8UWObHBAcNe+6srPDXj8qFOQf6wBdkvGlKJNecM8A",
+	"dFl5KCw8AgoctYH23SM3sA0PiwkusmehcuFKVNrX47Wywedmejc87umPY+8OIbHX/YTUmmUlaSWqd+IY",
+	"AaP6R4ARchdxncn6i4cF6++BA/eYYriz0BgM0qZNn7qkKksoXDaA9lAJBdkoDv4942SZZ6u1Ag9eyaCJ",
+	"nnxEckYlk2Qt8rTVGYOar+0AxL8vgeAAt0OgRuZ87+VkvrnkCdQVdA9Qmz/Sy5WhJM+WTLMiSwAekPqR",
+	"suyI2s178isgFLTxfmNhn2xQd5CoyXjeoUzsIPjlJaVG8PnT3CMAW9IqJII6HDnEZpuCoZ+T9pexDhPG",
+	"DbbbuG81Q9wpsC/g9m1sD87hVWztDite3dPpXlDs1tk1xto53dfaIDq03q6jgYQx4RAWs9DmlZY/jKc2",
+	"Teq/x0RWyRpDAlytS1Fkycl/j2fk1aZQW4emacpSsakofK7BxQ7EDW/i+/Xe/d3aUsv68qvD5c7p21H6",
+	"VnB60AoeD1lAS/dqfmweHayMtQtxQx1VUNvw20l+QT+VrqrWQ2kNQkMEgrrl4deil6ByuIteLFaCwNxO",
+	"8RVJY4cmuvuU76lbkpYXMaBX2rIbSObrUUUbSlRzPn9zotC1SmgKofhbdFs5urPBAylXQ9uaOLlwH04t",
+	"Z8MeXcDmhvhCv1I9k6Ff/oHRXJ9SoOunCTR6wB83Q9p46tdCXwo2gbOix/Op9ucxQCpBKLjSl1c53Ayo",
+	"W/UOdud43X1TmuXbY17cCK7Wx716x9jNAW8e49KAd0QJoYl9aRp+7AlqJJwvy3U7IuPYqZnxBBGJ7tbC",
+	"VOIPrj98+OY2y5IxFMV4sgu/82RwB7TIl94WmD7deiDTW7hbD9ZumdPodOk5CkLNscMJda27WPdAqw0A",
+	"eDV0O50m3ZNcUP/daD4A22y6ykUOsjkrW1baI4kSdHAaTMDPHXIwPVzTxKCDCkhiZ8YHKBE9JKBf7FH8",
+	"5GJDOV0xbUgtelvtmM59ImdkLO44QvzRdJPxCbT5SGiOGT/1YMgUZe9nQXWRGfYDDX64keQkcq3muITv",
+	"uDPxGKOxkAEF+Nz/VdpEHtIN8v4jLK4TlXXoo6yJRob/RyMrQz4Mqd0+rsGkhU/qJU7rpE1ZkYstkJ99",
+	"55EE5yxQKTD6WolGhAKtrqaM3K2zZE0qyRqATR4CHujYPXqzKFeUZ39gSHevpKLePB9Johin3KRhenMb",
+	"x75TaGhWm6uDHFQPoqUS0ppe3BkCK2tJA1ii01MLKWA1fEymJO9d2oveTxhA2mqFp49fkDhQjhmHYAdq",
+	"/btLDEL1dxu1wnCPBPK6FnuuMhg5JIN29jFttt6VTKmMr8LU0Ia7BY45ikbAMP1o2G3G7lgZrLc5TBc8",
+	"Rg08TgM8Svkbktbj58uE/NLQTgjKhWWwm+w+x8cZibWU0MxAXvHYO2utC8ZOvzgDEIlE8yKEk9DWs6dz",
+	"uAcfSRJ7fhsYxS00vuLjtsHe/Kb1YZmEULWGHCJ9M8fUZSlqriVVlueEyhtQcq64Aw6Y4ThQGD7U0tgR",
+	"ZbWghTua3gJhe+z4iL639gFfuoQ8xS73xqPsFvW1SbhhRQXso5D5ErSGGtpoy9HdVZjC2kxLa9ul1De4",
+	"dhQ2SbvGUFfo9Bi9X2bSH9Qy1OtDGeSfsEQtUk0A5f27l+dEn4TEVGDys+Ap3U5m5AI9RtbBu2GUSxdz",
+	"8vMLdqkjnbuAkbv7aQWvaXVYR8D9Ld1tv/ZmV3cyhgL2YIqFCzYPrXxsGywbtjnQYNmL7r47eT5n9xoa",
+	"M6yov412iD7x/I9CUnXH7Xkanzye32P/5MG7GPIxRv2A9Ljo+wDLYq69xVFORnz/y9iRncNh3zwK7fLP",
+	"deLdldkCnJZDs4VAthMwwH8WS/QFzxKaL2RerYJ3vQkzE3YPHdYh0TC0RUFLumEqGM3pq4RU4OKQmqdh",
+	"Brbpdm6QQsQdH1RF2wrf7eWd3WZbYYcAv5EBKkd4qZ5eilStrffBYsV1cOGaaNgntMhObk9P0M130p3b",
+	"iQ+9syfx1MwtdJP6scRZaXUZ1GGGHuAj6UzH0qZa+JjtWl2fDDrAoswS4/bYXeGGj32ORq4lWIvuhnvs",
+	"6xFuXWvRw+p3ZcFYsvb8s/0f3xdlhA5FHpByoPXMnkur9VrMSu/zbPd2WtxXJdWB+WrMpvXpLuntMFnq",
+	"9pqdQS1JRE2O2NqqHkIIcqUgpQfowN78D31M2+FNHnVQpmBgkVOpFk/mm+G+vjesTLRVnLNLRZUMOB8b",
+	"5XJKBKvjJlBq1YCi1OuXwfDJl5ANvorFA729M7vgkriFpkuN9QtCaoQpYkd/lw9EaQJGwyr+0ITr8WMY",
+	"zLQ+Vmn/UHPv70vxT/L/AQz9NM/php7A/58+mT2Z/mV+PbXwjeH65UO5XqdMuTPmPyvKlbEpe5T9SuEG",
+	"BVF8oFXqI+kZLAnlxqua1bIs7DfrKy6dG5iriExPbQ+ju0ytM6/SYpPxSrGITB+TJCuTKgMPMCdjB+Yr",
+	"llB0K/uqTe9LIshFpvWRJFNQeGROaFfMZicoqhmLmLF6ds5+emcbvd/AxR17z8S2lalftgwQ4/KcQEyn",
+	"rJjpNdV4LZOE1n01iduyCN6CdWFPmbsMAVRaWmqlRFjKLCuetIjPxyoXnIX/UouIvdjW8HEzlvcX79tB",
+	"bEu6GtL/ekyxGN056QDDK+5BAcdWTEWlHoSdm8bCBsirgFwtzdvPSfHihQNVMx1clEld7jDwqoBSa5jg",
+	"aVOrT0WF4Ih70b/8Qcwqv3CUZ5tghCMBt9GSyCpJmJTLKre4CbKdTW5+bbN77zKeirtmAvPAmYUtcicp",
+	"GnJhp67SruHURNdiyn0SNSQue9WbIL/YxcG8ks/WIXTPtkMyAaUlTPueeNmrPcn9joTjLeMwoPcRtm3D",
+	"sAzJS9vKyvtbwwA8x5ibg//FsD5nQX5SW3r3BIDeC8zVo0AM0tWbWe0t9bxewl5LoN/poxd1X+jw4XKa",
+	"oGnPTQO9PSqqhXfPJPbTOqpGFL4VlFOmgjmI8/iDuCMbyk2OtyQx4o2tRZ5KRJAJTC6oMIXOovnx3XYQ",
+	"D2V8XHBCN4AuZVMfMKN0XDKespKliOFBbYppZBJ7KVnmgqIn3OnW89l8Pp8/efzsoITStlTtHHLxbB6W",
+	"Xt0O4H95NvTJF4PHfPFi0JPtZknP5iOcEH4MBwqdjLYW2E/hBIILzB12h0O1EohfxD7MvNqwMksMNOA5",
+	"dlXRT3HSSA1unVvToTWfPWu06N7VaPnTyCSjj85G/+/v8+mLD59Oo9PHn8dXVzPvn5P/+7912eWH3XRQ",
+	"G1etruIm+9lYxShwIw9RBfruF6ZHA6BNUGkXbnZG+jiWpOKZkpNQx2AfVMbfoDn873kwrWzTbNbdQJwy",
+	"4DPdoU6fBYGZDLr4Xj7vKvy9KYeJC9Wb13wpAgK6yMJS8i4rIetr42Njy4LRG4klyWSMbs+IuCKXiKyY",
+	"ppyw4u01d1rs7xPkd6OpmwW1OlH1dA4S5a7mQZOGeDfgT5HJRfK7z5CxafcUtZpn7l/f3jZCoSUe1lNo",
+	"V59JQHq3Uyl7IMO8zz+SBE/EqTxgawJ0HOwoBEUH41t9jUZTfcESVJkXhWnW+/CtURQrN3IhlguL//F1",
+	"vnqPzYMGYOLAdju1UjONaGC7qiA99uxa9/R2MbR7UDYbvPHoGKsd5Q0i/HATmDig/ZYnmNx1sBBHRT1q",
+	"wKeT5+JusaR5fk2Tm2aFU4NyPLIAPpWIPGfO6WMTO2A4sBZ4OJkDq8CC/ES2vDK2/ZTWOWx32uF+PbSr",
+	"jUftgJ10RqTFT6fXAvHXTHNu55oc+w1jzoj7YDw5c9VWmyzPM8GvuHFjQ2MYK22NjydyTxvRPSO/GKB9",
+	"yKTxtTMZOfUMdLMrbnQUGepS1tRF9rmbjQLpqyPDX6n1lOHveJrK0JdCMXXBQz05foW6yhBVQXoeK2+Z",
+	"jy52GHGBe3Bv/aISRJVbjMf0dAbY+yW8vFDlST/2gzhfYvino90XrJwWzjgiuGmzhqbe1c73AGPXdk3r",
+	"KD4055vxRe0uCtz4toPz20/ed9kdGEawqZPthIh9vXmlKAN7EyMjiUhc72AMWqmhAETJjT9dbyNS0FLB",
+	"kj/Hzc2xTBnZoO+885DOAky6091/67P4Q0cbufn5o1j8O/DnB3GFAufT3wWzV6TuaDJlGH0wvy/GfGKY",
+	"JSYU/wv+xvISk2UcVKx34t8PA7nXnMkiByshbnrQ7MFBXbByQ3vV2f3Rw13osB6iuAcU6/dB4KLZ8WAQ",
+	"EHW7YZd3FN1VdR3szqtd4/DZPQ+pV83634CDBLNY2imuKQT7SrEh8/nZfB6ZnFf4Daa8RgTyVr0OEqdS",
+	"TbT4vr/s17f3UJZgQJBfUp5mNqeudRlqTSZMCKZ7EgAAI2SQUYIkQznqdwvDDmqT3pYE+U5KDUewKb/p",
+	"zux0ek0lGO8SOIyNChU55ee2gB0btZkF9hiDSVApfa0khlqtc99HC8XqNWzflEmiyoylKOtnez17bfTP",
+	"kZ1CkHxbENbhxiBteG2xJK4i4Rz715lnZpuUsI9FDg4JUIGqfKBpEOjhY2mqFwndBahdg45GFwsZwWlx",
+	"lpJxrE85BlecPa+mln0AMHqH5gNCO1jACCBZMRxHTDJ5RmL2sYB+boAfCtAMkffLjdT/NB0cF1AUoNaM",
+	"m99PPQGuxblaKvyLFt9pSe9MD8k2BV/TnHJtfuhnem4S/bjAPhL7esXgUyShhelIKZkKX4QexbYdGK+H",
+	"AZAKaEt2+pwwrm9B3eD4wOZkDUWhxxPam1NkgvpaYFqA0saVdSZk4PYjmnpPvwL8I5QUsttMVHU+DCLB",
+	"i9vAvR+i4Zkd1X/H/j16uvEZz1QpYnJC4rNlLkQZE1ktl9nHSfDsfDGuaW+1t77r0j7XRWEwf4gM/mOb",
+	"AbTPoHH7Q5wLymJ/yKQS5XZowHcnGumRQHGtvr8Q9ehHkY4gDdkWpBswsXGjnHfihEsjXaaThYH6RA+x",
+	"oq5xk/H03MCz9c8JpuTUlC6GS2z1jLjuCjQZpHPorcVXw8o7zHJ4aBqO/A0uO5RtlYhm78kW0qjbAb+E",
+	"ZD/uKA4bYejabHo99+Nj0v5qzrpmkY/+8eU0CWhAlKcWijIyKEKmEZQFS9gNJ3Tuw/aY7OxZfZALqNgK",
+	"E+T7dy9NQZeR1FYbPn3xl/l0fjqdn8Koll4mvbCBDwX5N3SXbKkjSUqWMq4ymstzf0ciRLW04IEGe6nG",
+	"Dpx1g2X+9tkFBUnGY8PhSm6vGYpluTA3EK36t46rNgHAXLvWNaMF9g9eUqnwp5Llmel5a1WH4H1+b0+i",
+	"z1PoCdhAkUj7sYVXGNEc0QG77xgwZLgf1KICFLKdtRn6CSKLPFP9CdDE0x0oYEo6D61WSVCfUbbphCRU",
+	"XXE/9RINR+yihV5jeU7iHvz52EHTrgGYQ08sTTVJb6+4HsZWERvEr4BbNziya+F7bDeSI5uEdN83SsIB",
+	"w7TuWj9y/56vRYO2JnRrPZdNi4ZcKq3fGknrknt5cVgd7Kix3VvWeKT/hmGDhAOvF+b67Pr63vYrb7T2",
+	"wRUZayVnUm9OoyVLTwMWcs0SauE6On1YrrjWW2xfJdt0KKmU7SyrtSDsn52sK34zI6/MuAZGz4BJmt4N",
+	"oJezPL3iY8je5AqiJ8iW9I/LSlJtgCohcsiClxNCFXmKLTDrhBG8hHsinB3dOJDs2dh9w+t2+65+c0rQ",
+	"vdQ/2wqZ/dXNtS5aoyi0MbIFt54RhMo+qqb5Th5Y0vyna0wQyH1psQVjRITwFyOXsCG4IV/LZa6ZzFKT",
+	"5l+CG2c/ptAOZOodMCmvGt816l9tfCAo1DCoUlStIGjbbt6jrRoPEUzSHhb5n6R9w0PBV9f7PhTIGo09",
+	"xHhbWOV34Sm/wRwiACptwSaBFl1O77KUtWBK/ahp5pcK3UHGlUty9nTuVkXvkK5JtgtS3zraGCUNlI8g",
+	"c3ugFhSOLx+FS3Bk7Tn6/v9UBfFDoVN3U+YQSN0WpXaBdJtxfc7uPCIdi+WSVBwaGvgDYYsvKSYDCNTQ",
+	"Jh7CAJpIh7q8jBt6Z9F/kf3Itr9lan3JkpKpBjUMg3+48zWJXa/UKkd7B+ohIheH0pM/3sHivnUPuVje",
+	"vI9NxHJDfBneRf8O7v/yUagXD6vWGb0jyRkt0WB+i0uSiCap5TqQwwzrmRrA3Hvl6Q706nc90vBALOuS",
+	"bcQt2z/zbwxuvUM/e2tA1FoKYkdR24sjv2v9X1UR2yUP9ud3QNAmqcpMbS+hnzQ6ZBktWXlRYRF+O8jv",
+	"ctAv3rxGkNC4uFnMZjNI4sC21PqrMEi9HWulitHnz4D9ivnvPfiMWFzL8uV0LSC8+dNPP5MVVeyObs/g",
+	"Tv1aMH7xego+ptoTNdUbSFV2nTOYWsbJshQQL73iddmPE3YyIpXMTO4zoolJyFgKCcXZFb/iRrsHuOtM",
+	"Wk9pxfVD8cntaaxnhC3xPQcZNkHVXzMPImRJrK3lGXlt/StXXC+HJmh/G0uBVmqtDzQB5M5MrUmsj0WU",
+	"JrnqjPwNtpnYE6inCakDpJIMS5kYv2W5KFhE4k9XI/jj1eiMfLoaJSJlV6OIXMFJ4U8bJrU+Z/+hqL4I",
+	"V6PPnzFiWbIrHuunY2wZG9tHZjAw9GyMJ+YkoaKxDv/Hr/Qj7/QT6A7Is4QZCYFXfnRR0GTNpo9nc2x1",
+	"rMC+9eluFI1uWSlNgfzsFJ+EMogiG52NnszmsyejaFRQtQaSPlkD0vof0AIFAdrw1mSCv05HZ6PvmTJg",
+	"7HBd66bkj+dzB05huq0U0KxJv3qieRYAtsON3SfPzBfgFgSjronWq/S25dktmzXu5+js9w/RSFabDS23",
+	"o7PRT9kt4/rxohTXplpWQmKLXZccfdADnJSMplt/5c1PP57Pyd06y1HdMxdNEyIrlCSqpMtllpguVfpc",
+	"JNgi+rSvqWTn5Nn8iXkfnPrgEtKSEUSiKMHtpLVGl9tjX505MEXvEN4ymmZ6Xd/mHPTnt2ACPps/6RvG",
+	"zesEaHnnMbn17D+n29OTZE3ViedoBbXJ+H+7ieoXr8nLNVXkZf1CZJx9eu/HMf58BjgGcUQu0Si91Mbv",
+	"q1u9lAmcKxcqMvCaDdRpG11hHxXj+rLJGXlvWrSDQxDdkwWV6MaFBA3bMtE6JYElYRoF7hpJaAnZDa1e",
+	"1lkK0AFZCmzUGuvxv0/rfp3T12lM1oymrIz0XyEdHJk0RLJM632qLG/OVIQgvmCexnXsD/Wb2AQSQBPS",
+	"vNg5S6Mrjv7R0nmOTFFQxW+sFxXqR8/I79/9+surD7GBYY+xnlyekd8/ID++NI3V9USAP8oz78I5562W",
+	"KFkODmHPS4sgNPBZXMo1U3eM8SsOv5MThDEwHl6zs5eXr0giNhuUO/EZefPq7ZtX797/St68/fXlq8vL",
+	"1798H0eoBF3x2P51cfnu7auLnxc/vnr15uKn1//2Kibj02dEQm8H1Iwn5zg4yjSCVQh6ChtNGirL677y",
+	"VxyKW5gmtIbTv4Z1XdI8J9c0udFEQznkANQoKeSCmGwgs10GJ/aKr6kk1wxyODhWSHFMq0Sh5075f1z+",
+	"+ouTfOdE8IQRyreINtscZEyv+A1jxRRYLxZ0wg7bDYbG/pkkml3qc/C2nfFUmoApNx51OIotTDaGSSFR",
+	"6zE1dRhSaTSKPiNOLsdA3XgBPDc9/vaKN+lO7xMXfFpffJNH2qAuzYXho5SbXaJLqHLRLJvmV9zkNoHM",
+	"RpEgJHPU/Pv8Qww71j9nvGi4WJTsTeaOxrxmWC/9fsmGKv4m0u0A/u7c3WAXuPjL86eR1VkkaNVumNEP",
+	"LM9F5LRWixV5hn3ntU5tMilHG5HcnLBkLTDBYoggaa7mranD+Ny0VmuX6cNIs9aWgprPPqoTuHmGLJqj",
+	"tVKokJwwL7s52EugZX2NLBo0DCoj22YN6bjFBylPr3gP17F8ieRaKu7kg41okfOTBVUnL9I81rOd4AU2",
+	"I4ol3h9JxpeXr8BFhUIEjqIlYHrMfV9OoYrvkPrqv9UWEA2XDf/71NLh9B8h+zQGSY2hwD8O7uvvujYM",
+	"7O3vd/aXfmt/kqlwYla9NptEoSccyivSq32KRD5IhdJPnx709OODnn5y0NNPD3r6r4c8fXrQTB6/OODp",
+	"ZwftybOD9uTZQXvidRQerEA7lRkFBchKyC3yhIXVnV1WQq06N0rLe42dhn4bt+rRz4xbqM5LBRnoV4dn",
+	"MnQvDdy9l8eiVWQX0Emz5ZKVprohU9IrnI+MWuAhxjkfziN5xc04HF6LtdW0qMo81jpLWhtnLJcMvjaJ",
+	"TIEBti6/s32KEZkONK9KsjMCXQCaKHXo1tCXnUVOwenpO4RdRyCttcbqsS/VSvmMQIV9DejPGUulqeN3",
+	"daD+zknU3vV8LCMKqRI/ZVL9Iy1fedCuDyZd7UfAsd4jfvygrRaImLsU1b1BUgJaJTohZodzuy+6T3qG",
+	"O72ZPokYwELvrpn6+Pqm1fKu95q9MwW52r6KiKkuikjDWhOVSsQGfEJabfYkrHHHduEUZ+TilmbgACVU",
+	"EikE1/9VvnWplVTGU5bOyC8QPUd4n3DdMPuogl6IWiMAJ1Jdivj7XuWAjOMV49PZbBYjWGjJVAWtSn3r",
+	"tmPWQoa/HvCfFSu3NoJ7htHcpi7pi2EPAEZ/9ff59AWd/nEx/ceHT6fR86efA8gvWuV9sNtSL8pFfnru",
+	"TL1p5j48pK7w1WTX90w5e1F2Sdu7VsbTW18rE71c9bWP0NdBs1/s/KLJQ9+sa5ZbPhMRF3Y3MK+a0sB+",
+	"DBL5S8yD+BEyxx+MIvweHD2kADl+X5cnfgeTuGaO0Zid3XVAdXvgParFVK5pYeuyAFOsKZYN/Bia4wpa",
+	"/ivjpLcYpGE0Wc3bvBiPNkNmQeH4s21xvpN3obVxhsZAY1I75UUrVmYhbg0kEABHEbnWmktm5HmtGE36",
+	"+BymoXRspzp29ZBcq4bM66FQi1L+wIzqi0haz7/WxjpC3eh3YpdkNyj6nyjEmD6ffJJ5tfp80gBWHEb7",
+	"VpW24Drt4kX4Ur+2pNaZvOIlgwOFFqZUViV0HZJkjACbRCuk5JnBPpYReTK3PxulOqXbcwKPNtG8MdRW",
+	"FxSSGhxB4qj1UJMZiS0sZ4xZLndeIk33kl5xeyEyRcbUT+NairKh/uM0OaEpLRQr3d8v3rye9Km9TRTQ",
+	"7g2Hu1VQiGOZq4WnuVON8JMNHv81kJwUHNhUlR8/7IPf6S5c6q4LjnEHJf1yka+rPlx0+140urt6VsSu",
+	"e9xoDR8Md2pSeuOeesBjaGBE9Qc+cSKze7F1alhZN7C1TbPSs+YzaFfQu4l1M8petncBdrBkLqe3VWpI",
+	"rlkuOCDYhOX0b/U3HvAMmslhPYdQL3d2f6Koyx79La9byY0A8iYY6ERvkGz4SGwgA5vxmv7Whpni71xu",
+	"im99Qak+9EcQPGGzK14n8fA6k1EfKegy10IoqUpa4EiiBB1tQ1MbvilsRgKkTWIK7RWfTu1Q8eTMmzRM",
+	"TGpZzIXqdmPF6ikjsFemuQ8FGG8TUr3ijVzMM7K2/ArXrCcOgJCSKAy89sRgfvPSDw8LvxxIbyand1A8",
+	"5PShPp/upfjI20Tr+YJ/PZLONrkfj6af+Bm8BR3ec/LJ/fw6/YzXI2eKhXLbDDFDo2rMRiPfwcOYsuEK",
+	"PV3pZ6OsExU2KC9Yat4llSjw4kJM0VyaDknhF5ok1TjYp92p4jvp7B7MOD3QkI2NetN+dkz9AVjwPkWk",
+	"9nXdiy9i0M60VMjQl+pH6qW8TiF8WlCVrEPkyDEaXTbospUuSeK+BEZX31nnqiNIn4S8N5C3bbaNmesK",
+	"0j4EJ5Rvvf0MsEPMEf5q7NCkJH/l8PBg0jNQufdJgrjie2B8JzRR2S3kV/WZoJyRUtxBPvP7dy+JgZWy",
+	"ar2zuYStqIJ8nidzhKeysCFawsd6zvEkIpzdMamuuAEedAls0GWfrlYlW6FqYnDGOM23Kkukbf7v0o4y",
+	"iaEYS6xTTE/SFq7p34yO8thrx+tCXDG+6x4VPFgxizqIkGp2xX82iegAcenSz+GRR8TuJFyh0K34nqkL",
+	"u9t7PEh6081mN3CSOw2Knsz7HD9wJXyjsVFN9pXd13bduxTlUtwd4wn6MjlHs3xrUoEADrVD14CL2Yhu",
+	"uitDwCXzMOx/77W1d+LkU5ptMIvwc+8dfqvpFZsc1LcLozsAyXxXZgrCmBlXgLplL/taVCbtC7WYay2T",
+	"tB5jmptd8THi35oOCjKhLsxU0jv7GOZG1PFKU4MNeWNag7LI0BJmohiPrrihdHoNXXUMBOeM/IQxL9Qn",
+	"uy6ohssJwmAws1yspjKhObvi60wqsSrphlxXyQ2zoVGapqQqMH8x354T6o1kJWZV6H25FhVPbekgjhEB",
+	"5AKiTL34P2tEXmx0BSnaM3KhJbSMrL2iF4CQeDU/MZgL7qTPr/imn+WgrB6bTFPM6qwDyzFJKjXp40OW",
+	"fPYxoktFS8CGTfJKZrcs0kviCUVUEvgm0MjYdpD+C/J9m8mpRNzrmtYn08+hekrEP0efuoDIEcKx6QnW",
+	"M+HirvfT4K790g//pu+FVokYTdZkVYqqIDSXAsIJFKlTMkgczThcJ0txcEMgH+sPRsZ+q3LBXbfynqmv",
+	"SsqrnJYoRbqJQ/o4RtEopRZNyWIpBVGKelCJM0loUZBxXHGqVJldV4qlMThSbW6E1/AK/p4JblKI+4MR",
+	"tCiw5PVwD2lrJAtQGBzo8bPngwdqIBwGxnr+dPBQN2y7Y3UHDIR3/sCxHlR8W3bxFoAwQhL8VwizqXIL",
+	"sgMuQ4S4e1p3yrcWge6ISM+Tr6UNmDxTANzw8ywwuRw4tiwYS2GJtCgiG26plQXwaBnHmY8m8CBaQhSE",
+	"hlTC8KLrrbuHzfiC0xh2BhkcZH5RSIt6Kz1MUInFtdLBo0kfH02G2M1etaZVaNejzHTsXiNU9Y6jSJ0R",
+	"LEP2IfqtxzIyNi7ZUHnDUoz1h93IL1uV/Q+VaOw+s0s/9vbmnjzJf/v7rz/WBlwTxuBhXBpBT/TbnY4M",
+	"k8hAoM9rUm4LgKNQADhCxhevLqePnz2ffv/y54lJywCkEgQCSaDZqBcJmfVlz7u1P5Cvov7At/Hd1t/f",
+	"563w4qpjvCGTLye3izTVGnWX1I51W3jEevKp/sdBrtxuhXHIA9sija/vgj1g1/qdsbtWMf+mVHZf/tjA",
+	"NjkCfijpG5CtPi3uFK8B/a3X47vT0curPI8t+EGdyjzr8cp+RVb3bfyy34YInUf2Hplcnd8od2Yw+i5L",
+	"L2fWOF/8PAfXnRjKjluQ7NJ6Zk1HmCvukuvAI0ZXGdeG/05XhmSsjng9kucOvMPg8KP/4oqDz3RG3po5",
+	"0qJgtESPkPEBkXHQBVTDtJvEZKyYmpi05Cu+Ly+5JwHoe2+z93pn86230caDVOPGg/0M+nKfIXyU+bpn",
+	"EqY099rY742mQn3z+NbW75B9haRzS8RZo88HGQMS4+P5PCJP508j8mz+uNf54JpyNCaIiCrPXrzw8FUA",
+	"F6YLVrl3ugbsC2K6tg4UpmwbbDygF6x3MsYTt3ce9+ISe0NXzHi1rBvu2bz3RCAxMXwgFpHGHMiQ44g5",
+	"+6gWSVVKUcYOItpi4tt+yKF54DujP0uGXc2J+szBX00PZb1K78zvySz0RmxKhG8T6vBcCr35YkPkkVe6",
+	"2YIl6ggpIjhD7nPFsT4LSvEhfSkrUbJFnje+g4Zvq/p7hU29pockJPuVXW6FensbGZFNMMdH0qCY6629",
+	"W4Pjf2tK1+6L6vwt+YrehwuPMKBIXzMF2273jFAfGxU3Ixj+xqI9SBwD7IYrnmfgStS/CpQ2zshrZTYQ",
+	"g0uWBPXzEN0xPWqlzFYcoy1jytPoipuwuK/1xSGAtTgKIadN+jG2rrhFITGp7qL0Uz1LhpDELCUmBQUx",
+	"KVie9ufEfe95QB/C2nDjv+ZFpb62W8V9fW9Vln3wHpPe9jqXh3PWk0/u56EulLYd6t8j0NsscVO+FZyR",
+	"sU/J1PORmyRQhKzvslB9CSzZAX96On9hkTLjpSgT9n8ZGB7sb11x/BBcIAw6BIgTvSs+cYby/duqmv5a",
+	"Q03Y1z8xoCd8FZ/RgLhDn6eoeWEfWjJ9xXuDbqIHj8gEfELe3TrYJRRqnoVAdMB48XYUOU1YSsYGWgIk",
+	"D7lmkP8AneAjizoROzTL2DQA5MJIuEkjcbt9u/VRM5sxTWACWt+uoR5rcHAgiv60wD+jRPjPTdlvkQDu",
+	"QyRAQO+L1GyT6Lxbwa7h+Lu68Y8YU3y4YDZAFe9SiUH9MolNOFmJ0cTJPem6poriq8fZVGW1zbpkA86L",
+	"J2xGbHajKaGAXViiabORLL811TjnyBzwb5RvASTLrxg5twRiHjCtAELaoa2Rvn8ugKf8bYJt/rfTHURm",
+	"DC4oXXTngaRGxljpC5FMzGS6L72RW/L7Eh5x8umGbfeoil7k1ipwAgFXOuIj6sqPHpUtWFX/NETst+Lm",
+	"PnQqHGjAtvWrVA+MBIDkNgAMwPI0fQRIZpN7UqsGbM69a1VAgPcUYvtXRN2ExsHaTr5hrDCsH7I3z9th",
+	"NlCj4sjqUwBEbZH6PhZahVpQFXsp4xuqSZtDhjtPSZpJQFtpZnSeO8QJwPKBkbYGInbKOL0GOAVq304h",
+	"jALoPx2F7UdIEF02SvnQhsdzgUCB4dMmYf3CjfsF17ZX7XtoVv9tgo2D7979RRjvlX/XPoBjjP7uURvj",
+	"+0e23WFHBti1ffF+OPZG3GptGBFd9OX6Flbfcfypx0epLySkFZtmxgB/4zu0TaUlGQtOlCjsr/DiP5KT",
+	"c4wAGVtxb6+B5rFehA/1AW03/CIczn/dG42LbKBKAl7vl15wm465C6TgZ5ey+XBIEfCJnfAvOIl7sqrq",
+	"LNQ/SfLiOarv1lxOU/NjnzX0s+0y/BBXCwf/NgYRfnsvVgg8dV/Jhq5l85dcoZNP+MMX5BWSMf5HCdPn",
+	"xYEpQCRGGxd+AAhL4w1qAZT44esG3uCamVHSPgPJI6L9NpIZ6d4k7u5N77eQ+iY9/09Kguhr3rcb965y",
+	"WGL9ComHzsljYuKmC6xJLMvZpIn4YIboNz/66T1lG6FC9I4K8Vdgmt/GtPi6FOvyF01gboxAiNCdL8IT",
+	"vT9eOszqqJdnCjC5iSnaLLdAuDAi2ZJQvj1AubWmB+73n8BscYLgW1gtR7OQHsPFHGCv7XIPdkno4P5L",
+	"miZfWY0KWydfqFhBGlFvhOkXzDYzHWQxek/+FXoOmP68NYMCxIhqYy1drTVNonbzG5MD/eiKY/4SdOXD",
+	"4ePI9N3PuBJtCAkyNhgTKMegUmrswUjEk/O6Bh5biw3IXZ7YxfS3EcD2xLbv7hVX4o6Wqak1t/0FoeDY",
+	"BNnwt9jiPxOpJGO7PpIKJqE0XJPc9tx2gvEBIE1WV1lmt0xadInH8znZyMn+knV0/QleB/j02I1CdQ9E",
+	"TJ9QtBP+fOOUhp3wMt8zBd2Jh2VtyEQUbFClI5rcjr599lvjrAyponbxnUAlKMnSczgU8Kwu2+e/E6/6",
+	"+NTqfxVlDU/lAKsgEoh37SbjaZ20CwXjeX8ROr4UrD9PaZbb0nP4wYwFHemWDDKJh+zhD+KOQHdBQ9fN",
+	"VNR6qqePj8kvfvL8+Z784ofM8AXq/SGTSpTbXvBGXPaX8/FLx/jMUYslslNLntEOdvRAKb/Nxm7Nzpi/",
+	"f9B7j42+Q9UXFyQXCc1dRz0ATrDJYfGG3jBSVtgypipz0yHz7OQE3loLqc7+Ov/rHFw6ZmnhHnB+38tW",
+	"xwzw4NiL6VpmdGkY4aKxQVmoKYDpG+GNZtEywzzFA9R2mKqN/O8aacGAbAdqxJ1kjmpGYBMSamHnFVja",
+	"DpvaCJheU822DH6ivgylyL3vekQSuNIAsGpbHvrt+/ype/37Pn/4/P8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -20,7 +20,7 @@ func TestAttributionReachesTheRecord(t *testing.T) {
 	}, `{"model":"mock/echo","user":"user-7","metadata":{"team":"search","ticket":"T-12"},"messages":[{"role":"user","content":"hi"}]}`)
 	_, _, raw := send(t, e.srv.URL, "GET", "/v1/generation?id="+id, e.key, "")
 	g := gjson.GetBytes(raw, "data")
-	require.Equal(t, "acme.dev", g.Get("app_id").String(), "%s", raw)
+	require.Equal(t, "acme.dev", g.Get("app").String(), "%s", raw)
 	require.Equal(t, "acme.dev", g.Get("app").String())
 	require.Equal(t, "Acme Chat", g.Get("app_title").String())
 	require.Equal(t, "https://www.acme.dev:3000/app", g.Get("http_referer").String(), "no query string or fragment")
@@ -48,12 +48,12 @@ func TestAttributionReachesTheRecord(t *testing.T) {
 	// The client's name names the app when there is no referer.
 	id = post(map[string]string{"X-Client-Name": "My Agent"}, chatBody)
 	_, _, raw = send(t, e.srv.URL, "GET", "/v1/generation?id="+id, e.key, "")
-	require.Equal(t, "my-agent", gjson.GetBytes(raw, "data.app_id").String())
+	require.Equal(t, "my-agent", gjson.GetBytes(raw, "data.app").String())
 
 	// Unattributed.
 	id = post(nil, chatBody)
 	_, _, raw = send(t, e.srv.URL, "GET", "/v1/generation?id="+id, e.key, "")
-	require.Equal(t, gjson.Null, gjson.GetBytes(raw, "data.app_id").Type, "%s", raw)
+	require.Equal(t, gjson.Null, gjson.GetBytes(raw, "data.app").Type, "%s", raw)
 	require.Equal(t, `[]`, gjson.GetBytes(raw, "data.app_categories").Raw)
 
 	// More than 16 metadata tags is a clear refusal, not a silent cut.

@@ -43,7 +43,7 @@ func TestChatCompletionNonStreamingWithOpenAIClient(t *testing.T) {
 	require.Equal(t, "false", resp.Usage.JSON.ExtraFields["is_byok"].Raw())
 
 	g := e.generation(resp.ID) // readable at once, before any flush
-	require.Equal(t, "mock/echo", *g.Model)
+	require.Equal(t, "mock/echo", g.Model)
 	require.Equal(t, "mock", *g.ProviderName)
 	require.Equal(t, 8, g.TokensPrompt)
 	require.Equal(t, 4, g.TokensCompletion)

@@ -140,7 +140,7 @@ func TestModelsChainFallsBackToTheNextModel(t *testing.T) {
 	require.Equal(t, 200, status, "%s", body)
 	g := e.generation(hdr.Get("X-Generation-Id"))
 	require.Equal(t, "test/duo", g.RequestedModel)
-	require.Equal(t, "mock/echo", *g.Model)
+	require.Equal(t, "mock/echo", g.Model)
 	require.Len(t, g.Attempts, 3)
 	// The decision planned both models, test/duo's endpoints first.
 	var planned []string

@@ -132,11 +132,16 @@ func (p Pricing) Approx() (prompt, completion, request float64) {
 	return p.Prompt.InexactFloat64(), p.Completion.InexactFloat64(), p.Request.InexactFloat64()
 }
 
-// Cost is the exact price of a call with these token counts.
+// Cost is the exact price of a call with these token counts: its Parts
+// and the per-request price.
 func (p Pricing) Cost(promptTokens, completionTokens int) decimal.Decimal {
-	return p.Prompt.Mul(decimal.NewFromInt(int64(promptTokens))).
-		Add(p.Completion.Mul(decimal.NewFromInt(int64(completionTokens)))).
-		Add(p.Request)
+	prompt, completion := p.Parts(promptTokens, completionTokens)
+	return prompt.Add(completion).Add(p.Request)
+}
+
+// Parts are the exact prices of the prompt and of the completion tokens.
+func (p Pricing) Parts(promptTokens, completionTokens int) (prompt, completion decimal.Decimal) {
+	return p.Prompt.Mul(decimal.NewFromInt(int64(promptTokens))), p.Completion.Mul(decimal.NewFromInt(int64(completionTokens)))
 }
 
 // Catalog is an immutable, indexed set of providers and models.

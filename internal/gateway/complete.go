@@ -75,7 +75,7 @@ func (r *run) completed(c routing.Candidate, comp *providers.Completion) (*Respo
 	if comp.Failure != nil {
 		doc = r.partialFailure(doc, comp.Failure)
 	}
-	body, err := r.decorate(doc, jsonedit.Raw("usage", r.usageJSON()))
+	body, err := r.decorate(doc, jsonedit.Raw("usage", r.usageJSON()), jsonedit.Default("system_fingerprint", jsonNull))
 	if err != nil {
 		return nil, r.fail(context.Background(), fmt.Errorf("decorate response: %w", err))
 	}
@@ -103,11 +103,14 @@ func (r *run) partialFailure(doc []byte, f *providers.Error) []byte {
 	return doc
 }
 
+var jsonNull = []byte("null")
+
 // usage fills the record's token counts and exact cost.
 func (r *run) usage(c routing.Candidate, u providers.Usage) {
 	r.rec.PromptTokens, r.rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
 	r.rec.ReasoningTokens, r.rec.CachedTokens = u.ReasoningTokens, u.CachedTokens
-	r.rec.Cost = c.Endpoint.Pricing.Cost(u.PromptTokens, u.CompletionTokens)
+	r.promptCost, r.completionCost = c.Endpoint.Pricing.Parts(u.PromptTokens, u.CompletionTokens)
+	r.rec.Cost = r.promptCost.Add(r.completionCost).Add(c.Endpoint.Pricing.Request)
 }
 
 // decorate sets the generation id, the served model and the provider on a
@@ -131,10 +134,10 @@ func (r *run) usageJSON() []byte {
 	}
 	return fmt.Appendf(nil,
 		`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,"cost":%s,"is_byok":%t,`+
-			`"cost_details":{"upstream_inference_cost":%s},"prompt_tokens_details":{"cached_tokens":%d},`+
-			`"completion_tokens_details":{"reasoning_tokens":%d}%s}`,
+			`"cost_details":{"upstream_inference_cost":%s,"upstream_inference_prompt_cost":%s,"upstream_inference_completions_cost":%s},`+
+			`"prompt_tokens_details":{"cached_tokens":%d},"completion_tokens_details":{"reasoning_tokens":%d}%s}`,
 		g.PromptTokens, g.CompletionTokens, g.PromptTokens+g.CompletionTokens, cost, g.BYOK,
-		cost, g.CachedTokens, g.ReasoningTokens, estimated)
+		cost, r.promptCost.String(), r.completionCost.String(), g.CachedTokens, g.ReasoningTokens, estimated)
 }
 
 // generatedBytes counts the bytes of everything a model generated in a

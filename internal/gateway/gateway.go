@@ -19,6 +19,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/tidwall/gjson"
 	"go.opentelemetry.io/otel/trace"
 
@@ -150,7 +151,10 @@ type run struct {
 	req    Request
 	start  time.Time
 	rec    records.Generation
-	hold   *budget.Reservation
+	// promptCost and completionCost are the parts of rec.Cost priced per
+	// token, for the response's cost_details.
+	promptCost, completionCost decimal.Decimal
+	hold                       *budget.Reservation
 	// inFlight is the candidate being called when the client hung up.
 	inFlight *routing.Candidate
 	began    time.Time // of the current attempt

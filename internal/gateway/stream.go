@@ -11,6 +11,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/jsonedit"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/records"
 	"github.com/perpetuo/perpetuo/internal/routing"
@@ -182,15 +183,26 @@ func (s *stream) forward(chunk []byte) ([]byte, error) {
 			}
 		}
 	}
+	if f.usage.Exists() {
+		// Usage rides only the last chunk, Perpetuo's own (OpenAI sends
+		// "usage": null on every chunk, which OpenRouter's SDK refuses).
+		out, err := s.r.decorate(chunk, jsonedit.Delete("usage"))
+		return out, s.malformed(err)
+	}
 	if out, ok := s.ident.splice(chunk, f); ok {
 		return out, nil
 	}
 	out, err := s.r.decorate(chunk)
-	if err != nil {
-		return nil, &providers.Error{Status: http.StatusOK, Class: providers.Uncertain, Client: apierr.New(http.StatusBadGateway,
-			apierr.ProviderError, "Provider %s sent a malformed chunk (not a JSON object).", s.cand.Provider.Slug).WithCause(err)}
+	return out, s.malformed(err)
+}
+
+// malformed is the error for a chunk that is not a JSON object, or nil.
+func (s *stream) malformed(err error) error {
+	if err == nil {
+		return nil
 	}
-	return out, nil
+	return &providers.Error{Status: http.StatusOK, Class: providers.Uncertain, Client: apierr.New(http.StatusBadGateway,
+		apierr.ProviderError, "Provider %s sent a malformed chunk (not a JSON object).", s.cand.Provider.Slug).WithCause(err)}
 }
 
 // settle computes usage and cost from what the upstream reported, or from

@@ -3,7 +3,8 @@
 // replaces chains of sjson calls on the request path, each of which
 // re-scanned and re-copied the whole body.
 //
-// Object's semantics, which match those chains for what the gateway does:
+// Object's semantics, which match those chains for what the gateway does
+// (Default, which sjson had no form of, excepted):
 //   - A member that is present keeps its place, key bytes and surrounding
 //     whitespace; only its value is replaced.
 //   - A missing member is appended after the last remaining one, in the
@@ -44,6 +45,7 @@ type Edit struct {
 	aliases []string
 	value   []byte // raw JSON; unused by a deletion
 	del     bool
+	keep    bool // a default: a member that is present stays as it is
 }
 
 var (
@@ -72,6 +74,10 @@ func Bool(key string, b bool) Edit {
 	}
 	return Edit{key: key, value: jsonFalse}
 }
+
+// Default adds key with value (valid JSON) only when the object has no
+// member of that name; one that is present keeps its value.
+func Default(key string, value []byte) Edit { return Edit{key: key, value: value, keep: true} }
 
 // Delete removes every member named key.
 func Delete(key string) Edit { return Edit{key: key, del: true} }
@@ -201,7 +207,7 @@ func (p *plan) member(cuts []cut, m member) []cut {
 			p.pending = -1
 		}
 		p.kept = true
-		if k >= 0 {
+		if k >= 0 && !p.edits[k].keep {
 			cuts = append(cuts, cut{from: m.valStart, to: m.valEnd, edit: k})
 		}
 	}

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -37,16 +39,17 @@ func generationOf(g records.Generation) api.Generation {
 	}
 	out := api.Generation{Metadata: md,
 		Id: g.ID, CreatedAt: g.CreatedAt, RequestedModel: g.RequestedModel, KeyId: &g.KeyID,
-		Model: opt(g.Model), ProviderName: opt(g.Provider), UpstreamId: opt(g.UpstreamID),
-		App: opt(g.App.ID), AppId: opt(g.App.ID), AppTitle: opt(g.App.Title), HttpReferer: opt(g.App.Referer),
+		Model: cmp.Or(g.Model, g.RequestedModel), ProviderName: opt(g.Provider), UpstreamId: opt(g.UpstreamID),
+		App: opt(g.App.ID), AppTitle: opt(g.App.Title), HttpReferer: opt(g.App.Referer), Origin: origin(g.App.Referer),
 		AppCategories: ptrTo(nonNil(g.App.Categories)), ClientName: opt(g.App.ClientName), ClientVersion: opt(g.App.ClientVersion),
-		User: opt(g.User), SessionId: opt(g.SessionID),
+		User: opt(g.User), ExternalUser: opt(g.User), SessionId: opt(g.SessionID), WorkspaceId: g.WorkspaceID,
+		ApiType: api.Completions, DataRegion: api.Global,
 		Streamed: g.Streamed, Cancelled: g.Cancelled, Status: g.Status, Zdr: g.ZDR,
 		FinishReason: opt(g.FinishReason), NativeFinishReason: opt(g.NativeFinishReason),
 		TokensPrompt: g.PromptTokens, TokensCompletion: g.CompletionTokens,
 		NativeTokensReasoning: g.ReasoningTokens, NativeTokensCached: g.CachedTokens,
-		NativeTokensPrompt: ptrTo(g.PromptTokens), NativeTokensCompletion: ptrTo(g.CompletionTokens),
-		TotalCost: money(g.Cost), UpstreamInferenceCost: ptrTo(money(g.Cost)), IsByok: g.BYOK, Latency: int(g.Latency.Milliseconds()),
+		NativeTokensPrompt: g.PromptTokens, NativeTokensCompletion: g.CompletionTokens,
+		TotalCost: money(g.Cost), Usage: money(g.Cost), UpstreamInferenceCost: money(g.Cost), IsByok: g.BYOK, Latency: int(g.Latency.Milliseconds()),
 		UsageEstimated: g.UsageEstimated, Anomaly: opt(g.Anomaly),
 		Attempts: make([]api.Attempt, len(g.Attempts)),
 	}
@@ -67,7 +70,7 @@ func generationOf(g records.Generation) api.Generation {
 			responses[i].Status = ptrTo(a.Status)
 		}
 	}
-	out.ProviderResponses = &responses
+	out.ProviderResponses = responses
 	for i, a := range g.Attempts {
 		out.Attempts[i] = api.Attempt{Provider: a.Provider, Model: a.Model, Status: a.Status, Latency: int(a.LatencyMs)}
 		if a.ErrorType != "" {
@@ -91,6 +94,15 @@ func generationOf(g records.Generation) api.Generation {
 	return out
 }
 
+// origin is the scheme and host of a stored referer, or empty.
+func origin(referer string) string {
+	u, err := url.Parse(referer)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
 // GetCurrentKey implements api.StrictServerInterface.
 func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestObject) (api.GetCurrentKeyResponseObject, error) {
 	k := callerKey(ctx)
@@ -112,27 +124,31 @@ func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestOb
 		if written[p.ID] {
 			continue
 		}
+		total, daily, weekly, monthly := &u.Total, &u.Daily, &u.Weekly, &u.Monthly
 		if p.BYOK {
-			u.BYOK = u.BYOK.Add(p.Cost)
-			continue
+			total, daily, weekly, monthly = &u.BYOK, &u.BYOKDaily, &u.BYOKWeekly, &u.BYOKMonthly
 		}
-		u.Total = u.Total.Add(p.Cost)
+		*total = total.Add(p.Cost)
 		for _, pu := range []struct {
 			start time.Time
 			sum   *decimal.Decimal
-		}{{day, &u.Daily}, {week, &u.Weekly}, {month, &u.Monthly}} {
+		}{{day, daily}, {week, weekly}, {month, monthly}} {
 			if !p.At.Before(pu.start) {
 				*pu.sum = pu.sum.Add(p.Cost)
 			}
 		}
 	}
+	manages := k.Role == "owner" || k.Role == "admin"
 	out := api.Key{
 		Id: k.ID, Name: k.Name, Label: k.Label, WorkspaceId: k.WorkspaceID, MemberId: k.MemberID,
 		Role: api.KeyRole(k.Role), Operator: k.Operator, IncludeByokInLimit: k.IncludeBYOKInLimit, RequireZdr: k.RequireZDR,
 		ExpiresAt: k.ExpiresAt, Disabled: k.Disabled, CreatedAt: k.CreatedAt,
 		Usage: money(u.Total), UsageDaily: money(u.Daily), UsageWeekly: money(u.Weekly),
-		UsageMonthly: money(u.Monthly), ByokUsage: money(u.BYOK),
+		UsageMonthly: money(u.Monthly), ByokUsage: money(u.BYOK), ByokUsageDaily: money(u.BYOKDaily),
+		ByokUsageWeekly: money(u.BYOKWeekly), ByokUsageMonthly: money(u.BYOKMonthly),
+		IsManagementKey: manages, IsProvisioningKey: manages, AllowedDataRegions: []string{},
 	}
+	out.RateLimit.Requests, out.RateLimit.Note = -1, "Perpetuo does not rate-limit keys; an upstream's rate limit answers 429 rate_limit_exceeded."
 	if k.LimitReset != "" {
 		lr := api.KeyLimitReset(k.LimitReset)
 		out.LimitReset = &lr

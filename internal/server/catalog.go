@@ -3,6 +3,8 @@ package server
 import (
 	"cmp"
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/catalog"
@@ -17,7 +19,7 @@ func (s *Server) ListModels(ctx context.Context, req api.ListModelsRequestObject
 	if err != nil {
 		return nil, err
 	}
-	out := api.ModelList{Data: make([]api.Model, len(ms))}
+	out := api.ModelList{Data: make([]api.Model, len(ms)), TotalCount: len(ms)}
 	for i, o := range ms {
 		out.Data[i] = modelOf(o.Model, o.Endpoint)
 	}
@@ -33,11 +35,10 @@ func (s *Server) ListModelEndpoints(ctx context.Context, req api.ListModelEndpoi
 	}
 	var out api.ModelEndpointsResponse
 	d := &out.Data
-	d.Id, d.Name, d.Created = m.ID, m.Name, m.Created
-	if m.Description != "" {
-		d.Description = &m.Description
-	}
-	d.Architecture = architectureOf(m)
+	d.Id, d.Name, d.Created, d.Description = m.ID, m.Name, m.Created, m.Description
+	a := architectureOf(m)
+	d.Architecture = api.EndpointsArchitecture{Modality: a.Modality, InputModalities: a.InputModalities,
+		OutputModalities: a.OutputModalities, Tokenizer: a.Tokenizer}
 	d.Endpoints = make([]api.ModelEndpoint, len(eps))
 	for i, r := range eps {
 		d.Endpoints[i] = endpointOf(r)
@@ -88,6 +89,8 @@ func endpointOf(r routing.EndpointReport) api.ModelEndpoint {
 	if e.MaxCompletionTokens > 0 {
 		me.MaxCompletionTokens = ptrTo(e.MaxCompletionTokens)
 	}
+	tc := slices.Contains(e.SupportedParameters, "tool_choice")
+	me.SupportsToolChoice.Auto, me.SupportsToolChoice.None, me.SupportsToolChoice.Required, me.SupportsToolChoice.Function = tc, tc, tc, tc
 	return me
 }
 
@@ -106,6 +109,9 @@ func (s *Server) ListProviders(ctx context.Context, _ api.ListProvidersRequestOb
 		out.Data[i] = api.ProviderInfo{Slug: p.Slug, Name: p.Name, Api: p.API, Zdr: p.DataPolicy.ZDR,
 			TrainsOnData: p.DataPolicy.TrainsOnData, RetentionDays: p.DataPolicy.RetentionDays,
 			DataPolicySource: opt(p.DataPolicy.Source), DataPolicyUpdatedAt: opt(p.DataPolicy.UpdatedAt)}
+		if strings.HasPrefix(p.DataPolicy.Source, "https://") {
+			out.Data[i].PrivacyPolicyUrl = &p.DataPolicy.Source
+		}
 	}
 	return api.ListProviders200JSONResponse(out), nil
 }
@@ -121,6 +127,7 @@ func modelOf(m *catalog.Model, top catalog.Endpoint) api.Model {
 		},
 		SupportedParameters: top.SupportedParameters,
 	}
+	out.Links.Details = "/api/v1/models/" + m.ID + "/endpoints"
 	if m.Description != "" {
 		out.Description = &m.Description
 	}

@@ -313,7 +313,8 @@ func generationOf(r db.Generation) (records.Generation, error) {
 
 // KeyUsage is a key's spend, lifetime and per current UTC period.
 type KeyUsage struct {
-	Total, Daily, Weekly, Monthly, BYOK decimal.Decimal
+	Total, Daily, Weekly, Monthly            decimal.Decimal
+	BYOK, BYOKDaily, BYOKWeekly, BYOKMonthly decimal.Decimal
 }
 
 // KeyUsage reads a key's spend rollups: lifetime and the current UTC day,
@@ -335,11 +336,11 @@ func (s *Store) KeyUsage(ctx context.Context, keyID string, now time.Time, pendi
 		case "lifetime":
 			u.Total, u.BYOK = r.Usage, r.ByokUsage
 		case "daily":
-			u.Daily = r.Usage
+			u.Daily, u.BYOKDaily = r.Usage, r.ByokUsage
 		case "weekly":
-			u.Weekly = r.Usage
+			u.Weekly, u.BYOKWeekly = r.Usage, r.ByokUsage
 		case "monthly":
-			u.Monthly = r.Usage
+			u.Monthly, u.BYOKMonthly = r.Usage, r.ByokUsage
 		case "written":
 			if written == nil {
 				written = map[string]bool{}

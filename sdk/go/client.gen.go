@@ -177,6 +177,36 @@ func (e ErrorType) Valid() bool {
 	}
 }
 
+// Defines values for GenerationApiType.
+const (
+	Completions GenerationApiType = "completions"
+)
+
+// Valid indicates whether the value is a known member of the GenerationApiType enum.
+func (e GenerationApiType) Valid() bool {
+	switch e {
+	case Completions:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GenerationDataRegion.
+const (
+	Global GenerationDataRegion = "global"
+)
+
+// Valid indicates whether the value is a known member of the GenerationDataRegion enum.
+func (e GenerationDataRegion) Valid() bool {
+	switch e {
+	case Global:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GoverningGuardrailVia.
 const (
 	GoverningGuardrailViaDefault GoverningGuardrailVia = "default"
@@ -776,7 +806,9 @@ type Architecture struct {
 	// Modality Example: text->text
 	Modality         string   `json:"modality"`
 	OutputModalities []string `json:"output_modalities"`
-	Tokenizer        *string  `json:"tokenizer,omitempty"`
+
+	// Tokenizer From the catalog; absent when it does not say.
+	Tokenizer *string `json:"tokenizer,omitempty"`
 }
 
 // AssistantMessage defines model for AssistantMessage.
@@ -822,8 +854,10 @@ type ChatCompletion struct {
 	Object ChatCompletionObject `json:"object"`
 
 	// Provider The provider slug that served the request.
-	Provider          string  `json:"provider"`
-	SystemFingerprint *string `json:"system_fingerprint,omitempty"`
+	Provider string `json:"provider"`
+
+	// SystemFingerprint The upstream's, or null when it sent none (OpenRouter's SDK requires the member).
+	SystemFingerprint *string `json:"system_fingerprint"`
 	Usage             Usage   `json:"usage"`
 }
 
@@ -1062,6 +1096,21 @@ type EndpointList struct {
 	Data []ModelEndpoint `json:"data"`
 }
 
+// EndpointsArchitecture A model's architecture as its endpoints listing gives it, where OpenRouter requires `tokenizer` and `instruct_type` (null when unknown).
+type EndpointsArchitecture struct {
+	InputModalities []string `json:"input_modalities"`
+
+	// InstructType Always null; the catalog does not record it.
+	InstructType *string `json:"instruct_type"`
+
+	// Modality Example: text->text
+	Modality         string   `json:"modality"`
+	OutputModalities []string `json:"output_modalities"`
+
+	// Tokenizer From the catalog; null when it does not say.
+	Tokenizer *string `json:"tokenizer"`
+}
+
 // ErrorBody defines model for ErrorBody.
 type ErrorBody struct {
 	// Code The HTTP status.
@@ -1097,22 +1146,26 @@ type ErrorType string
 // Generation defines model for Generation.
 type Generation struct {
 	// Anomaly What Perpetuo corrected on this record, e.g. usage an upstream reported beyond what the request allowed, clamped to the reserved bound.
-	Anomaly *string `json:"anomaly,omitempty"`
+	Anomaly *string           `json:"anomaly,omitempty"`
+	ApiType GenerationApiType `json:"api_type"`
 
-	// App The app id (as `app_id`).
+	// App The app the request came from, the host of its `HTTP-Referer` (without `www.` and port), else its `X-Client-Name` normalised; null for unattributed traffic. Analytics group and filter by it (`app_id` there).
 	App *string `json:"app,omitempty"`
 
 	// AppCategories The request's `X-OpenRouter-Categories`, normalised (lower case, letters, digits, `-` and `_`; at most 8 of 32 bytes).
 	AppCategories *[]string `json:"app_categories,omitempty"`
 
-	// AppId The app the request came from, the host of its `HTTP-Referer` (without `www.` and port), else its `X-Client-Name` normalised; null for unattributed traffic.
-	AppId *string `json:"app_id,omitempty"`
+	// AppId Always null. OpenRouter's app ids are numbers from its app registry; Perpetuo's app is the string in `app`.
+	AppId *int `json:"app_id"`
 
 	// AppTitle The request's `X-Title` (or `X-OpenRouter-Title`), bounded to 128 bytes.
 	AppTitle *string `json:"app_title,omitempty"`
 
 	// Attempts Every upstream attempt, in order.
 	Attempts []Attempt `json:"attempts"`
+
+	// CacheDiscount Always null; cached tokens are priced in `total_cost` directly.
+	CacheDiscount *float32 `json:"cache_discount"`
 
 	// Cancelled The client hung up before the response ended.
 	Cancelled bool `json:"cancelled"`
@@ -1121,16 +1174,22 @@ type Generation struct {
 	ClientName *string `json:"client_name,omitempty"`
 
 	// ClientVersion The request's `X-Client-Version`.
-	ClientVersion *string    `json:"client_version,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	ErrorType     *ErrorType `json:"error_type,omitempty"`
-	FinishReason  *string    `json:"finish_reason,omitempty"`
+	ClientVersion *string   `json:"client_version,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+
+	// DataRegion Perpetuo does not route by data region.
+	DataRegion GenerationDataRegion `json:"data_region"`
+	ErrorType  *ErrorType           `json:"error_type,omitempty"`
+
+	// ExternalUser The request's `user` (OpenRouter's name for it).
+	ExternalUser *string `json:"external_user"`
+	FinishReason *string `json:"finish_reason"`
 
 	// GenerationTime Milliseconds from the first token to the end (streams); null when unknown (a non-streaming answer arrives whole).
-	GenerationTime *int `json:"generation_time,omitempty"`
+	GenerationTime *int `json:"generation_time"`
 
 	// HttpReferer The request's `HTTP-Referer` (or `Referer`) without user info, query string or fragment, bounded to 512 bytes.
-	HttpReferer *string `json:"http_referer,omitempty"`
+	HttpReferer *string `json:"http_referer"`
 	Id          string  `json:"id"`
 	IsByok      bool    `json:"is_byok"`
 	KeyId       *string `json:"key_id,omitempty"`
@@ -1141,28 +1200,61 @@ type Generation struct {
 	// Metadata The request's `metadata` tags.
 	Metadata *map[string]string `json:"metadata,omitempty"`
 
-	// Model The model that served it (null if none did).
-	Model              *string `json:"model,omitempty"`
-	NativeFinishReason *string `json:"native_finish_reason,omitempty"`
+	// Model The model that served it, or the requested model when none did.
+	Model string `json:"model"`
+
+	// ModerationLatency Always null; Perpetuo runs no moderation.
+	ModerationLatency  *int    `json:"moderation_latency"`
+	NativeFinishReason *string `json:"native_finish_reason"`
 	NativeTokensCached int     `json:"native_tokens_cached"`
 
 	// NativeTokensCompletion As `native_tokens_prompt`, for the completion.
-	NativeTokensCompletion *int `json:"native_tokens_completion,omitempty"`
+	NativeTokensCompletion int `json:"native_tokens_completion"`
+
+	// NativeTokensCompletionImages Always null; Perpetuo serves no image output.
+	NativeTokensCompletionImages *int `json:"native_tokens_completion_images"`
 
 	// NativeTokensPrompt The upstream's own prompt token count (Perpetuo does not re-tokenise, so it equals `tokens_prompt`).
-	NativeTokensPrompt    *int    `json:"native_tokens_prompt,omitempty"`
-	NativeTokensReasoning int     `json:"native_tokens_reasoning"`
-	ProviderName          *string `json:"provider_name,omitempty"`
+	NativeTokensPrompt    int `json:"native_tokens_prompt"`
+	NativeTokensReasoning int `json:"native_tokens_reasoning"`
+
+	// NumFetches Always null (no web plugins).
+	NumFetches *int `json:"num_fetches"`
+
+	// NumInputAudioPrompt Always null.
+	NumInputAudioPrompt *int `json:"num_input_audio_prompt"`
+
+	// NumMediaCompletion Always null.
+	NumMediaCompletion *int `json:"num_media_completion"`
+
+	// NumMediaPrompt Always null; media inputs are not counted.
+	NumMediaPrompt *int `json:"num_media_prompt"`
+
+	// NumSearchResults Always null (no web plugins).
+	NumSearchResults *int `json:"num_search_results"`
+
+	// Origin The scheme and host of `http_referer`, or empty.
+	Origin string `json:"origin"`
+
+	// PresetId Always null.
+	PresetId     *string `json:"preset_id"`
+	ProviderName *string `json:"provider_name"`
 
 	// ProviderResponses Every upstream attempt in OpenRouter's shape (the same as `attempts`).
-	ProviderResponses *[]ProviderResponse `json:"provider_responses,omitempty"`
+	ProviderResponses []ProviderResponse `json:"provider_responses"`
 
 	// RequestedModel The model the request asked for.
 	RequestedModel string `json:"requested_model"`
 
+	// Router Always null (Perpetuo's routing decision is in `routing`).
+	Router *string `json:"router"`
+
 	// Routing How the endpoints were chosen (null when no plan was made, e.g. an unknown model).
-	Routing   *RoutingDecision `json:"routing,omitempty"`
-	SessionId *string          `json:"session_id,omitempty"`
+	Routing *RoutingDecision `json:"routing,omitempty"`
+
+	// ServiceTier Always null.
+	ServiceTier *string `json:"service_tier"`
+	SessionId   *string `json:"session_id,omitempty"`
 
 	// Status The HTTP status the client got (200 for a stream that started).
 	Status   int  `json:"status"`
@@ -1179,20 +1271,36 @@ type Generation struct {
 	TotalCost Money `json:"total_cost"`
 
 	// UpstreamId The id the upstream gave the completion.
-	UpstreamId *string `json:"upstream_id,omitempty"`
+	UpstreamId *string `json:"upstream_id"`
 
 	// UpstreamInferenceCost An amount in USD, exact (rendered from a decimal, never a float).
 	//
 	// Example: 0.0000325
-	UpstreamInferenceCost *Money `json:"upstream_inference_cost,omitempty"`
+	UpstreamInferenceCost Money `json:"upstream_inference_cost"`
+
+	// Usage What the generation charged, as `total_cost`.
+	Usage Money `json:"usage"`
 
 	// UsageEstimated The token counts (and so the cost) are Perpetuo's estimate; the upstream reported none (e.g. the client hung up).
 	UsageEstimated bool    `json:"usage_estimated"`
 	User           *string `json:"user,omitempty"`
 
+	// UserAgent Always null; Perpetuo does not store user agents.
+	UserAgent *string `json:"user_agent"`
+
+	// WebSearchEngine Always null; Perpetuo runs no web search.
+	WebSearchEngine *string `json:"web_search_engine"`
+	WorkspaceId     string  `json:"workspace_id"`
+
 	// Zdr Zero data retention was required (by the request, key, a guardrail or the workspace), so only a ZDR endpoint could serve; the routing decision's `zdr_required_by` says who required it.
 	Zdr bool `json:"zdr"`
 }
+
+// GenerationApiType defines model for Generation.ApiType.
+type GenerationApiType string
+
+// GenerationDataRegion Perpetuo does not route by data region.
+type GenerationDataRegion string
 
 // GenerationList defines model for GenerationList.
 type GenerationList struct {
@@ -1316,13 +1424,41 @@ type Health struct {
 
 // Key defines model for Key.
 type Key struct {
+	// AllowedDataRegions Always empty; Perpetuo does not route by data region.
+	AllowedDataRegions []string `json:"allowed_data_regions"`
+
 	// ByokUsage An amount in USD, exact (rendered from a decimal, never a float).
 	//
 	// Example: 0.0000325
-	ByokUsage Money      `json:"byok_usage"`
-	CreatedAt time.Time  `json:"created_at"`
-	Disabled  bool       `json:"disabled"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	ByokUsage Money `json:"byok_usage"`
+
+	// ByokUsageDaily An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageDaily Money `json:"byok_usage_daily"`
+
+	// ByokUsageMonthly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageMonthly Money `json:"byok_usage_monthly"`
+
+	// ByokUsageWeekly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageWeekly Money     `json:"byok_usage_weekly"`
+	CreatedAt       time.Time `json:"created_at"`
+
+	// CreatorUserId Always null; Perpetuo records the key's member (`member_id`), not who created it.
+	CreatorUserId *string    `json:"creator_user_id"`
+	Disabled      bool       `json:"disabled"`
+	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
+
+	// FreeModelDailyRequests Always zeros; Perpetuo has no free models.
+	FreeModelDailyRequests struct {
+		Limit     int `json:"limit"`
+		Remaining int `json:"remaining"`
+		Used      int `json:"used"`
+	} `json:"free_model_daily_requests"`
 
 	// Guardrails The guardrails governing this key, with their current period's spend.
 	Guardrails []GoverningGuardrail `json:"guardrails"`
@@ -1331,18 +1467,37 @@ type Key struct {
 	Id                 string `json:"id"`
 	IncludeByokInLimit bool   `json:"include_byok_in_limit"`
 
+	// IsFreeTier Always false; Perpetuo has no free tier.
+	IsFreeTier bool `json:"is_free_tier"`
+
+	// IsManagementKey The key's role (owner or admin) may call the management routes.
+	IsManagementKey bool `json:"is_management_key"`
+
+	// IsProvisioningKey OpenRouter's older name for `is_management_key`; the same value.
+	IsProvisioningKey bool `json:"is_provisioning_key"`
+
 	// Label A masked form of the key, e.g. `pk_abc…xyz`.
 	Label string `json:"label"`
 
 	// Limit Spend limit in USD, null for none.
-	Limit          *Money         `json:"limit,omitempty"`
-	LimitRemaining *Money         `json:"limit_remaining,omitempty"`
-	LimitReset     *KeyLimitReset `json:"limit_reset,omitempty"`
+	Limit          *Money         `json:"limit"`
+	LimitRemaining *Money         `json:"limit_remaining"`
+	LimitReset     *KeyLimitReset `json:"limit_reset"`
 	MemberId       string         `json:"member_id"`
 	Name           string         `json:"name"`
 
 	// Operator The key is the deployment operator's (it may create workspaces and decide which use the operator's provider keys).
 	Operator bool `json:"operator"`
+
+	// OrganizationId Always null; a deployment's tenants are workspaces (`workspace_id`).
+	OrganizationId *string `json:"organization_id"`
+
+	// RateLimit Perpetuo does not rate-limit keys: `requests` is -1 and `interval` empty. Upstream rate limits answer 429 `rate_limit_exceeded`.
+	RateLimit struct {
+		Interval string `json:"interval"`
+		Note     string `json:"note"`
+		Requests int    `json:"requests"`
+	} `json:"rate_limit"`
 
 	// RequireZdr The key's own setting.
 	RequireZdr bool    `json:"require_zdr"`
@@ -1435,16 +1590,31 @@ type Model struct {
 	CanonicalSlug *string      `json:"canonical_slug,omitempty"`
 	ContextLength int          `json:"context_length"`
 	Created       int64        `json:"created"`
-	Description   *string      `json:"description,omitempty"`
+
+	// DefaultParameters Always null; Perpetuo sets no sampling defaults of its own.
+	DefaultParameters *map[string]interface{} `json:"default_parameters"`
+	Description       *string                 `json:"description,omitempty"`
 
 	// Id Example: openai/gpt-4o-mini
-	Id   string `json:"id"`
+	Id    string `json:"id"`
+	Links struct {
+		// Details The path of the model's endpoints listing.
+		//
+		// Example: /api/v1/models/openai/gpt-4o-mini/endpoints
+		Details string `json:"details"`
+	} `json:"links"`
 	Name string `json:"name"`
+
+	// PerRequestLimits Always null; Perpetuo's limits are budgets (`GET /v1/key`).
+	PerRequestLimits *map[string]interface{} `json:"per_request_limits"`
 
 	// Pricing USD per token (prompt, completion) or per request, as decimal strings (OpenRouter units).
 	Pricing             Pricing  `json:"pricing"`
 	SupportedParameters []string `json:"supported_parameters"`
-	TopProvider         struct {
+
+	// SupportedVoices Always null; Perpetuo serves no speech models.
+	SupportedVoices *[]string `json:"supported_voices"`
+	TopProvider     struct {
 		ContextLength       int  `json:"context_length"`
 		IsModerated         bool `json:"is_moderated"`
 		MaxCompletionTokens *int `json:"max_completion_tokens,omitempty"`
@@ -1458,8 +1628,11 @@ type ModelEndpoint struct {
 	// LatencyLast30m Milliseconds to first token (streams), as OpenRouter reports it.
 	LatencyLast30m      *PercentileStats `json:"latency_last_30m"`
 	MaxCompletionTokens *int             `json:"max_completion_tokens"`
-	ModelId             string           `json:"model_id"`
-	ModelName           string           `json:"model_name"`
+
+	// MaxPromptTokens Always null; the context length is the only prompt limit the catalog records.
+	MaxPromptTokens *int   `json:"max_prompt_tokens"`
+	ModelId         string `json:"model_id"`
+	ModelName       string `json:"model_name"`
 
 	// Name Example: Groq | meta-llama/llama-3.3-70b-instruct
 	Name string `json:"name"`
@@ -1476,6 +1649,17 @@ type ModelEndpoint struct {
 	Status              int      `json:"status"`
 	SupportedParameters []string `json:"supported_parameters"`
 
+	// SupportsImplicitCaching Always false; the catalog does not record implicit caching.
+	SupportsImplicitCaching bool `json:"supports_implicit_caching"`
+
+	// SupportsToolChoice Which `tool_choice` values the endpoint takes; all true when `tool_choice` is a supported parameter, all false otherwise.
+	SupportsToolChoice struct {
+		Auto     bool `json:"auto"`
+		Function bool `json:"function"`
+		None     bool `json:"none"`
+		Required bool `json:"required"`
+	} `json:"supports_tool_choice"`
+
 	// Tag The provider slug (as in `provider.order`).
 	Tag string `json:"tag"`
 
@@ -1491,18 +1675,28 @@ type ModelEndpoint struct {
 // ModelEndpointsResponse defines model for ModelEndpointsResponse.
 type ModelEndpointsResponse struct {
 	Data struct {
-		Architecture Architecture    `json:"architecture"`
-		Created      int64           `json:"created"`
-		Description  *string         `json:"description,omitempty"`
-		Endpoints    []ModelEndpoint `json:"endpoints"`
-		Id           string          `json:"id"`
-		Name         string          `json:"name"`
+		// Architecture A model's architecture as its endpoints listing gives it, where OpenRouter requires `tokenizer` and `instruct_type` (null when unknown).
+		Architecture EndpointsArchitecture `json:"architecture"`
+		Created      int64                 `json:"created"`
+
+		// Description The catalog's description of the model; empty when it has none.
+		Description string          `json:"description"`
+		Endpoints   []ModelEndpoint `json:"endpoints"`
+		Id          string          `json:"id"`
+		Name        string          `json:"name"`
 	} `json:"data"`
 }
 
 // ModelList defines model for ModelList.
 type ModelList struct {
-	Data []Model `json:"data"`
+	Data  []Model `json:"data"`
+	Links struct {
+		// Next Always null; the listing is one page.
+		Next *string `json:"next"`
+	} `json:"links"`
+
+	// TotalCount How many models `data` holds (the listing is one page).
+	TotalCount int `json:"total_count"`
 }
 
 // Money An amount in USD, exact (rendered from a decimal, never a float).
@@ -1546,10 +1740,19 @@ type ProviderInfo struct {
 	DataPolicyUpdatedAt *string `json:"data_policy_updated_at,omitempty"`
 	Name                string  `json:"name"`
 
+	// PrivacyPolicyUrl The data policy's source when it is a web page, else null.
+	PrivacyPolicyUrl *string `json:"privacy_policy_url"`
+
 	// RetentionDays How long the provider keeps data (-1 unknown).
 	RetentionDays int    `json:"retention_days"`
 	Slug          string `json:"slug"`
-	TrainsOnData  bool   `json:"trains_on_data"`
+
+	// StatusPageUrl Always null; the catalog does not record it.
+	StatusPageUrl *string `json:"status_page_url"`
+
+	// TermsOfServiceUrl Always null; the catalog does not record it.
+	TermsOfServiceUrl *string `json:"terms_of_service_url"`
+	TrainsOnData      bool    `json:"trains_on_data"`
 
 	// Zdr Zero data retention.
 	Zdr bool `json:"zdr"`
@@ -1768,12 +1971,26 @@ type Usage struct {
 	// Cost An amount in USD, exact (rendered from a decimal, never a float).
 	//
 	// Example: 0.0000325
-	Cost        Money `json:"cost"`
+	Cost Money `json:"cost"`
+
+	// CostDetails The cost split as OpenRouter reports it. The prompt and completion parts are the tokens at
+	// the endpoint's per-token prices; `upstream_inference_cost` is the whole (it adds any
+	// per-request price).
 	CostDetails *struct {
+		// UpstreamInferenceCompletionsCost An amount in USD, exact (rendered from a decimal, never a float).
+		//
+		// Example: 0.0000325
+		UpstreamInferenceCompletionsCost Money `json:"upstream_inference_completions_cost"`
+
 		// UpstreamInferenceCost An amount in USD, exact (rendered from a decimal, never a float).
 		//
 		// Example: 0.0000325
-		UpstreamInferenceCost *Money `json:"upstream_inference_cost,omitempty"`
+		UpstreamInferenceCost Money `json:"upstream_inference_cost"`
+
+		// UpstreamInferencePromptCost An amount in USD, exact (rendered from a decimal, never a float).
+		//
+		// Example: 0.0000325
+		UpstreamInferencePromptCost Money `json:"upstream_inference_prompt_cost"`
 	} `json:"cost_details,omitempty"`
 
 	// IsByok True when the request used the workspace's own provider key.

@@ -828,7 +828,8 @@ export interface components {
             model: string;
             /** @description The provider slug that served the request. */
             provider: string;
-            system_fingerprint?: string | null;
+            /** @description The upstream's, or null when it sent none (OpenRouter's SDK requires the member). */
+            system_fingerprint: string | null;
             choices: components["schemas"]["Choice"][];
             usage: components["schemas"]["Usage"];
         };
@@ -853,7 +854,11 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** @description One `data:` event of a stream. The last chunk before `[DONE]` has `choices` empty and `usage` set; an in-band error chunk has `error` and a choice with `finish_reason` `error`. */
+        /**
+         * @description One `data:` event of a stream. The last chunk before `[DONE]` has `choices` empty and `usage` set;
+         *     no other chunk has a `usage` member (an upstream's `"usage": null` is dropped). An in-band
+         *     error chunk has `error` and a choice with `finish_reason` `error`.
+         */
         ChatCompletionChunk: {
             id: string;
             /** @enum {string} */
@@ -881,8 +886,15 @@ export interface components {
             cost: components["schemas"]["Money"];
             /** @description True when the request used the workspace's own provider key. */
             is_byok: boolean;
+            /**
+             * @description The cost split as OpenRouter reports it. The prompt and completion parts are the tokens at
+             *     the endpoint's per-token prices; `upstream_inference_cost` is the whole (it adds any
+             *     per-request price).
+             */
             cost_details?: {
-                upstream_inference_cost?: components["schemas"]["Money"];
+                upstream_inference_cost: components["schemas"]["Money"];
+                upstream_inference_prompt_cost: components["schemas"]["Money"];
+                upstream_inference_completions_cost: components["schemas"]["Money"];
             };
             prompt_tokens_details?: {
                 cached_tokens?: number;
@@ -899,6 +911,12 @@ export interface components {
         };
         ModelList: {
             data: components["schemas"]["Model"][];
+            /** @description How many models `data` holds (the listing is one page). */
+            total_count: number;
+            links: {
+                /** @description Always null; the listing is one page. */
+                next: string | null;
+            };
         };
         Model: {
             /** @example openai/gpt-4o-mini */
@@ -917,13 +935,38 @@ export interface components {
                 is_moderated: boolean;
             };
             supported_parameters: string[];
+            /** @description Always null; Perpetuo sets no sampling defaults of its own. */
+            default_parameters: Record<string, never> | null;
+            /** @description Always null; Perpetuo's limits are budgets (`GET /v1/key`). */
+            per_request_limits: Record<string, never> | null;
+            /** @description Always null; Perpetuo serves no speech models. */
+            supported_voices: string[] | null;
+            links: {
+                /**
+                 * @description The path of the model's endpoints listing.
+                 * @example /api/v1/models/openai/gpt-4o-mini/endpoints
+                 */
+                details: string;
+            };
         };
         Architecture: {
             /** @example text->text */
             modality: string;
             input_modalities: string[];
             output_modalities: string[];
+            /** @description From the catalog; absent when it does not say. */
             tokenizer?: string;
+        };
+        /** @description A model's architecture as its endpoints listing gives it, where OpenRouter requires `tokenizer` and `instruct_type` (null when unknown). */
+        EndpointsArchitecture: {
+            /** @example text->text */
+            modality: string;
+            input_modalities: string[];
+            output_modalities: string[];
+            /** @description From the catalog; null when it does not say. */
+            tokenizer: string | null;
+            /** @description Always null; the catalog does not record it. */
+            instruct_type: string | null;
         };
         ModelEndpointsResponse: {
             data: {
@@ -931,8 +974,9 @@ export interface components {
                 name: string;
                 /** Format: int64 */
                 created: number;
-                description?: string;
-                architecture: components["schemas"]["Architecture"];
+                /** @description The catalog's description of the model; empty when it has none. */
+                description: string;
+                architecture: components["schemas"]["EndpointsArchitecture"];
                 endpoints: components["schemas"]["ModelEndpoint"][];
             };
         };
@@ -948,7 +992,18 @@ export interface components {
             tag: string;
             quantization: string;
             max_completion_tokens: number | null;
+            /** @description Always null; the context length is the only prompt limit the catalog records. */
+            max_prompt_tokens: number | null;
             supported_parameters: string[];
+            /** @description Which `tool_choice` values the endpoint takes; all true when `tool_choice` is a supported parameter, all false otherwise. */
+            supports_tool_choice: {
+                auto: boolean;
+                none: boolean;
+                required: boolean;
+                function: boolean;
+            };
+            /** @description Always false; the catalog does not record implicit caching. */
+            supports_implicit_caching: boolean;
             /** @description 0 normal, -1 failed within the last minute, -2 circuit open (left out of plans). */
             status: number;
             /**
@@ -1077,6 +1132,12 @@ export interface components {
             data_policy_source?: string;
             /** @description When the data policy was last checked (YYYY-MM-DD). */
             data_policy_updated_at?: string;
+            /** @description The data policy's source when it is a web page, else null. */
+            privacy_policy_url: string | null;
+            /** @description Always null; the catalog does not record it. */
+            terms_of_service_url: string | null;
+            /** @description Always null; the catalog does not record it. */
+            status_page_url: string | null;
         };
         /** @description USD per token (prompt, completion) or per request, as decimal strings (OpenRouter units). */
         Pricing: {
@@ -1107,19 +1168,19 @@ export interface components {
             created_at: string;
             /** @description The model the request asked for. */
             requested_model: string;
-            /** @description The model that served it (null if none did). */
-            model?: string | null;
-            provider_name?: string | null;
+            /** @description The model that served it, or the requested model when none did. */
+            model: string;
+            provider_name: string | null;
             /** @description The id the upstream gave the completion. */
-            upstream_id?: string | null;
-            /** @description The app id (as `app_id`). */
+            upstream_id: string | null;
+            /** @description The app the request came from, the host of its `HTTP-Referer` (without `www.` and port), else its `X-Client-Name` normalised; null for unattributed traffic. Analytics group and filter by it (`app_id` there). */
             app?: string | null;
-            /** @description The app the request came from, the host of its `HTTP-Referer` (without `www.` and port), else its `X-Client-Name` normalised; null for unattributed traffic. */
-            app_id?: string | null;
+            /** @description Always null. OpenRouter's app ids are numbers from its app registry; Perpetuo's app is the string in `app`. */
+            app_id: number | null;
             /** @description The request's `X-Title` (or `X-OpenRouter-Title`), bounded to 128 bytes. */
             app_title?: string | null;
             /** @description The request's `HTTP-Referer` (or `Referer`) without user info, query string or fragment, bounded to 512 bytes. */
-            http_referer?: string | null;
+            http_referer: string | null;
             /** @description The request's `X-OpenRouter-Categories`, normalised (lower case, letters, digits, `-` and `_`; at most 8 of 32 bytes). */
             app_categories?: string[];
             /** @description The request's `X-Client-Name`. */
@@ -1131,6 +1192,46 @@ export interface components {
                 [key: string]: string;
             } | null;
             user?: string | null;
+            /** @description The request's `user` (OpenRouter's name for it). */
+            external_user: string | null;
+            workspace_id: string;
+            /** @description What the generation charged, as `total_cost`. */
+            usage: components["schemas"]["Money"];
+            /** @description Always null; cached tokens are priced in `total_cost` directly. */
+            cache_discount: number | null;
+            /** @description Always null; Perpetuo serves no image output. */
+            native_tokens_completion_images: number | null;
+            /** @description Always null; Perpetuo runs no moderation. */
+            moderation_latency: number | null;
+            /** @enum {string} */
+            api_type: "completions";
+            /** @description The scheme and host of `http_referer`, or empty. */
+            origin: string;
+            /**
+             * @description Perpetuo does not route by data region.
+             * @enum {string}
+             */
+            data_region: "global";
+            /** @description Always null (Perpetuo's routing decision is in `routing`). */
+            router: string | null;
+            /** @description Always null. */
+            preset_id: string | null;
+            /** @description Always null. */
+            service_tier: string | null;
+            /** @description Always null; Perpetuo does not store user agents. */
+            user_agent: string | null;
+            /** @description Always null; Perpetuo runs no web search. */
+            web_search_engine: string | null;
+            /** @description Always null (no web plugins). */
+            num_fetches: number | null;
+            /** @description Always null (no web plugins). */
+            num_search_results: number | null;
+            /** @description Always null; media inputs are not counted. */
+            num_media_prompt: number | null;
+            /** @description Always null. */
+            num_media_completion: number | null;
+            /** @description Always null. */
+            num_input_audio_prompt: number | null;
             session_id?: string | null;
             key_id?: string;
             streamed: boolean;
@@ -1139,17 +1240,17 @@ export interface components {
             /** @description The HTTP status the client got (200 for a stream that started). */
             status: number;
             error_type?: components["schemas"]["ErrorType"] | null;
-            finish_reason?: string | null;
-            native_finish_reason?: string | null;
+            finish_reason: string | null;
+            native_finish_reason: string | null;
             /** @description The upstream's own prompt token count (Perpetuo does not re-tokenise, so it equals `tokens_prompt`). */
-            native_tokens_prompt?: number;
+            native_tokens_prompt: number;
             /** @description As `native_tokens_prompt`, for the completion. */
-            native_tokens_completion?: number;
-            upstream_inference_cost?: components["schemas"]["Money"];
+            native_tokens_completion: number;
+            upstream_inference_cost: components["schemas"]["Money"];
             /** @description Milliseconds from the first token to the end (streams); null when unknown (a non-streaming answer arrives whole). */
-            generation_time?: number | null;
+            generation_time: number | null;
             /** @description Every upstream attempt in OpenRouter's shape (the same as `attempts`). */
-            provider_responses?: components["schemas"]["ProviderResponse"][];
+            provider_responses: components["schemas"]["ProviderResponse"][];
             tokens_prompt: number;
             tokens_completion: number;
             native_tokens_reasoning: number;
@@ -1236,10 +1337,10 @@ export interface components {
             /** @enum {string} */
             role: "owner" | "admin" | "member" | "viewer";
             /** @description Spend limit in USD, null for none. */
-            limit?: components["schemas"]["Money"] | null;
+            limit: components["schemas"]["Money"] | null;
             /** @enum {string|null} */
-            limit_reset?: "daily" | "weekly" | "monthly" | null;
-            limit_remaining?: components["schemas"]["Money"] | null;
+            limit_reset: "daily" | "weekly" | "monthly" | null;
+            limit_remaining: components["schemas"]["Money"] | null;
             include_byok_in_limit: boolean;
             /** @description The key's own setting. */
             require_zdr: boolean;
@@ -1258,6 +1359,33 @@ export interface components {
             usage_weekly: components["schemas"]["Money"];
             usage_monthly: components["schemas"]["Money"];
             byok_usage: components["schemas"]["Money"];
+            byok_usage_daily: components["schemas"]["Money"];
+            byok_usage_weekly: components["schemas"]["Money"];
+            byok_usage_monthly: components["schemas"]["Money"];
+            /** @description The key's role (owner or admin) may call the management routes. */
+            is_management_key: boolean;
+            /** @description OpenRouter's older name for `is_management_key`; the same value. */
+            is_provisioning_key: boolean;
+            /** @description Always false; Perpetuo has no free tier. */
+            is_free_tier: boolean;
+            /** @description Always zeros; Perpetuo has no free models. */
+            free_model_daily_requests: {
+                limit: number;
+                remaining: number;
+                used: number;
+            };
+            /** @description Perpetuo does not rate-limit keys: `requests` is -1 and `interval` empty. Upstream rate limits answer 429 `rate_limit_exceeded`. */
+            rate_limit: {
+                requests: number;
+                interval: string;
+                note: string;
+            };
+            /** @description Always empty; Perpetuo does not route by data region. */
+            allowed_data_regions: string[];
+            /** @description Always null; Perpetuo records the key's member (`member_id`), not who created it. */
+            creator_user_id: string | null;
+            /** @description Always null; a deployment's tenants are workspaces (`workspace_id`). */
+            organization_id: string | null;
             /** @description The guardrails governing this key, with their current period's spend. */
             guardrails: components["schemas"]["GoverningGuardrail"][];
             /** Format: date-time */
