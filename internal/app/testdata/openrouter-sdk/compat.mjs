@@ -1,0 +1,74 @@
+// Drives a running Perpetuo through OpenRouter's own SDK, which validates
+// every response against OpenRouter's schema: a missing or mistyped field
+// fails the call. Usage: node compat.mjs <gateway URL> <key> <budgeted key>
+// <narrowed key>: the budgeted key's guardrail budget is too small for any
+// request, the narrowed key's guardrail allows no mock/* model, and the
+// model test/leaky is served only by an upstream answering 429. Prints
+// "ok", or each failing call with the SDK's validation issues, and exits 1.
+import { OpenRouter } from "@openrouter/sdk";
+
+const [base, key, budgetedKey, narrowedKey] = process.argv.slice(2);
+const or = new OpenRouter({ apiKey: key, serverURL: base + "/api/v1", retryConfig: { strategy: "none" } });
+const failures = [];
+async function call(name, f) {
+  try {
+    return await f();
+  } catch (e) {
+    const issues = e.cause?.issues ?? e.issues;
+    failures.push(`${name}: ${e.constructor?.name} ${issues ? JSON.stringify(issues.map((i) => [i.path.join("."), i.message])) : e.message}`);
+  }
+}
+function check(name, cond, detail) {
+  if (!cond) failures.push(`${name}: ${detail}`);
+}
+
+const messages = [{ role: "user", content: "hello from the sdk" }];
+const res = await call("chat.send", () => or.chat.send({ chatRequest: { model: "mock/echo", messages } }));
+check("chat.send", res?.choices?.[0]?.message?.content === "hello from the sdk", "echo missing");
+check("chat.send cost_details", typeof res?.usage?.costDetails?.upstreamInferencePromptCost === "number", "prompt cost missing");
+const chunks = await call("chat.send stream", async () => {
+  const out = [];
+  for await (const c of await or.chat.send({ chatRequest: { model: "mock/echo", messages, stream: true } })) out.push(c);
+  return out;
+});
+const text = (chunks ?? []).map((c) => c.choices?.[0]?.delta?.content ?? "").join("");
+check("chat.send stream", text === "hello from the sdk", `streamed ${JSON.stringify(text)}`);
+check("chat.send stream usage", chunks?.at(-1)?.usage?.totalTokens > 0, "no usage on the last chunk");
+
+const models = await call("models.list", () => or.models.list());
+check("models.list", models?.result?.data?.some((m) => m.id === "mock/echo"), "mock/echo not listed");
+const eps = await call("endpoints.list", () => or.endpoints.list({ author: "mock", slug: "echo" }));
+check("endpoints.list", eps?.data?.endpoints?.length > 0, "no endpoints");
+await call("endpoints.listZdrEndpoints", () => or.endpoints.listZdrEndpoints());
+const providers = await call("providers.list", () => or.providers.list());
+check("providers.list", providers?.data?.length > 0, "no providers");
+const k = await call("apiKeys.getCurrentKeyMetadata", () => or.apiKeys.getCurrentKeyMetadata());
+check("apiKeys.getCurrentKeyMetadata", typeof k?.data?.usage === "number", "no usage");
+if (res?.id) {
+  const g = await call("generations.getGeneration", () => or.generations.getGeneration({ id: res.id }));
+  check("generations.getGeneration", g?.data?.id === res.id && g?.data?.tokensPrompt > 0, "wrong generation");
+}
+
+// Errors surface as the SDK's typed errors with the gateway's status and
+// the envelope's message.
+async function expectError(name, client, model, status, errorClass, messagePart) {
+  try {
+    await client.chat.send({ chatRequest: { model, messages } });
+    failures.push(`${name}: the call succeeded`);
+  } catch (e) {
+    check(name, e.statusCode === status && e.constructor?.name === errorClass && e.message.includes(messagePart),
+      `${e.constructor?.name} ${e.statusCode} ${JSON.stringify(e.message)}`);
+  }
+}
+const client = (apiKey) => new OpenRouter({ apiKey, serverURL: base + "/api/v1", retryConfig: { strategy: "none" } });
+await expectError("401", client("pk_not_a_key"), "mock/echo", 401, "UnauthorizedResponseError", "key");
+await expectError("402", client(budgetedKey), "mock/echo", 402, "PaymentRequiredResponseError", "limit");
+await expectError("403", client(narrowedKey), "mock/echo", 403, "ForbiddenResponseError", "mock/echo");
+await expectError("404", or, "nobody/no-such-model", 404, "NotFoundResponseError", "nobody/no-such-model");
+await expectError("429", or, "test/leaky", 429, "TooManyRequestsResponseError", "rate");
+
+if (failures.length) {
+  console.log(failures.join("\n"));
+  process.exit(1);
+}
+console.log("ok");
