@@ -120,6 +120,7 @@ const (
 	ModelNotAllowed       ErrorType = "model_not_allowed"
 	NoEndpoints           ErrorType = "no_endpoints"
 	NotFound              ErrorType = "not_found"
+	NotSupported          ErrorType = "not_supported"
 	PayloadTooLarge       ErrorType = "payload_too_large"
 	PermissionDenied      ErrorType = "permission_denied"
 	PrivacyRestricted     ErrorType = "privacy_restricted"
@@ -158,6 +159,8 @@ func (e ErrorType) Valid() bool {
 	case NoEndpoints:
 		return true
 	case NotFound:
+		return true
+	case NotSupported:
 		return true
 	case PayloadTooLarge:
 		return true
@@ -818,6 +821,11 @@ type Architecture struct {
 	Tokenizer *string `json:"tokenizer,omitempty"`
 }
 
+// AssignedCount defines model for AssignedCount.
+type AssignedCount struct {
+	AssignedCount int `json:"assigned_count"`
+}
+
 // AssistantMessage defines model for AssistantMessage.
 type AssistantMessage struct {
 	Content              *string                   `json:"content,omitempty"`
@@ -1096,6 +1104,12 @@ type DeclaredDataPolicy struct {
 
 	// Zdr Zero data retention: prompts and outputs are neither stored nor logged there.
 	Zdr *bool `json:"zdr,omitempty"`
+}
+
+// Deleted defines model for Deleted.
+type Deleted struct {
+	// Deleted Always true.
+	Deleted bool `json:"deleted"`
 }
 
 // EndpointList defines model for EndpointList.
@@ -1418,6 +1432,33 @@ type GuardrailList struct {
 	Data []Guardrail `json:"data"`
 }
 
+// GuardrailPatch defines model for GuardrailPatch.
+type GuardrailPatch struct {
+	// AllowedModels Model ids, or patterns ending in `*` such as `anthropic/*`. Empty or null allows every model.
+	AllowedModels *[]string `json:"allowed_models,omitempty"`
+
+	// AllowedProviders Provider slugs. Empty or null allows every provider.
+	AllowedProviders *[]string `json:"allowed_providers,omitempty"`
+	Description      *string   `json:"description,omitempty"`
+
+	// EnforceZdr Route governed requests only to zero-data-retention endpoints.
+	EnforceZdr *bool `json:"enforce_zdr,omitempty"`
+
+	// IgnoredModels Model ids or patterns never served.
+	IgnoredModels *[]string `json:"ignored_models,omitempty"`
+
+	// IgnoredProviders Provider slugs never routed to.
+	IgnoredProviders *[]string `json:"ignored_providers,omitempty"`
+
+	// IncludeByokInBudgets Whether spend on the workspace's own provider keys counts toward `limit_usd` (at catalog price).
+	IncludeByokInBudgets *bool `json:"include_byok_in_budgets,omitempty"`
+
+	// LimitUsd Budget in USD per `reset_interval` (exact decimal); null or absent for none.
+	LimitUsd      *json.Number   `json:"limit_usd,omitempty"`
+	Name          *string        `json:"name,omitempty"`
+	ResetInterval *ResetInterval `json:"reset_interval,omitempty"`
+}
+
 // GuardrailResponse defines model for GuardrailResponse.
 type GuardrailResponse struct {
 	Data Guardrail `json:"data"`
@@ -1544,6 +1585,12 @@ type KeyLimitReset string
 // KeyRole defines model for Key.Role.
 type KeyRole string
 
+// KeyHashes defines model for KeyHashes.
+type KeyHashes struct {
+	// KeyHashes Key ids.
+	KeyHashes []string `json:"key_hashes"`
+}
+
 // KeyResponse defines model for KeyResponse.
 type KeyResponse struct {
 	Data Key `json:"data"`
@@ -1589,6 +1636,12 @@ type MemberUpdate struct {
 	Email *string `json:"email,omitempty"`
 	Name  *string `json:"name,omitempty"`
 	Role  *Role   `json:"role,omitempty"`
+}
+
+// MemberUserIds defines model for MemberUserIds.
+type MemberUserIds struct {
+	// MemberUserIds Member ids.
+	MemberUserIds []string `json:"member_user_ids"`
 }
 
 // Model defines model for Model.
@@ -1710,6 +1763,127 @@ type ModelList struct {
 //
 // Example: 0.0000325
 type Money = json.Number
+
+// OpenRouterGuardrailList defines model for OpenRouterGuardrailList.
+type OpenRouterGuardrailList struct {
+	Data []Guardrail `json:"data"`
+
+	// TotalCount How many guardrails the caller can see, across pages.
+	TotalCount int `json:"total_count"`
+}
+
+// OpenRouterKey An API key in OpenRouter's shape. Usage figures are exact USD; `limit_remaining` is what the key's own limit leaves in the current period, less what requests in flight hold.
+type OpenRouterKey struct {
+	// ByokUsage An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsage Money `json:"byok_usage"`
+
+	// ByokUsageDaily An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageDaily Money `json:"byok_usage_daily"`
+
+	// ByokUsageMonthly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageMonthly Money `json:"byok_usage_monthly"`
+
+	// ByokUsageWeekly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageWeekly Money     `json:"byok_usage_weekly"`
+	CreatedAt       time.Time `json:"created_at"`
+
+	// CreatorUserId The member the key acts for.
+	CreatorUserId *string    `json:"creator_user_id"`
+	Disabled      bool       `json:"disabled"`
+	ExpiresAt     *time.Time `json:"expires_at"`
+
+	// ExternalUser Always null (Perpetuo has no external users).
+	ExternalUser *string `json:"external_user"`
+	GuardrailId  *string `json:"guardrail_id"`
+
+	// Hash The key's id.
+	Hash               string `json:"hash"`
+	IncludeByokInLimit bool   `json:"include_byok_in_limit"`
+
+	// Label The key's masked form.
+	Label          string      `json:"label"`
+	Limit          *Money      `json:"limit"`
+	LimitRemaining *Money      `json:"limit_remaining"`
+	LimitReset     *LimitReset `json:"limit_reset"`
+	MemberId       string      `json:"member_id"`
+	Name           string      `json:"name"`
+	RequireZdr     bool        `json:"require_zdr"`
+	UpdatedAt      *time.Time  `json:"updated_at"`
+
+	// Usage An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Usage Money `json:"usage"`
+
+	// UsageDaily An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	UsageDaily Money `json:"usage_daily"`
+
+	// UsageMonthly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	UsageMonthly Money `json:"usage_monthly"`
+
+	// UsageWeekly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	UsageWeekly Money  `json:"usage_weekly"`
+	WorkspaceId string `json:"workspace_id"`
+}
+
+// OpenRouterKeyCreate defines model for OpenRouterKeyCreate.
+type OpenRouterKeyCreate struct {
+	// CreatorUserId The member the key acts for; the caller's member when absent.
+	CreatorUserId      *string    `json:"creator_user_id,omitempty"`
+	ExpiresAt          *time.Time `json:"expires_at,omitempty"`
+	IncludeByokInLimit *bool      `json:"include_byok_in_limit,omitempty"`
+
+	// Limit Spend limit in USD per `limit_reset` period (exact decimal); null or absent for none.
+	Limit      *json.Number `json:"limit,omitempty"`
+	LimitReset *LimitReset  `json:"limit_reset,omitempty"`
+	Name       string       `json:"name"`
+
+	// WorkspaceId Must be the caller's workspace.
+	WorkspaceId *string `json:"workspace_id,omitempty"`
+}
+
+// OpenRouterKeyCreated defines model for OpenRouterKeyCreated.
+type OpenRouterKeyCreated struct {
+	// Data An API key in OpenRouter's shape. Usage figures are exact USD; `limit_remaining` is what the key's own limit leaves in the current period, less what requests in flight hold.
+	Data OpenRouterKey `json:"data"`
+
+	// Key The plaintext key, shown only now.
+	Key string `json:"key"`
+}
+
+// OpenRouterKeyList defines model for OpenRouterKeyList.
+type OpenRouterKeyList struct {
+	Data []OpenRouterKey `json:"data"`
+}
+
+// OpenRouterKeyResponse defines model for OpenRouterKeyResponse.
+type OpenRouterKeyResponse struct {
+	// Data An API key in OpenRouter's shape. Usage figures are exact USD; `limit_remaining` is what the key's own limit leaves in the current period, less what requests in flight hold.
+	Data OpenRouterKey `json:"data"`
+}
+
+// OpenRouterKeyUpdate defines model for OpenRouterKeyUpdate.
+type OpenRouterKeyUpdate struct {
+	Disabled           *bool        `json:"disabled,omitempty"`
+	IncludeByokInLimit *bool        `json:"include_byok_in_limit,omitempty"`
+	Limit              *json.Number `json:"limit,omitempty"`
+	LimitReset         *LimitReset  `json:"limit_reset,omitempty"`
+	Name               *string      `json:"name,omitempty"`
+}
 
 // PercentileStats defines model for PercentileStats.
 type PercentileStats struct {
@@ -1968,6 +2142,11 @@ type SpendPeriod struct {
 // Strategy Perpetuo's routing strategy for ordering candidate endpoints.
 type Strategy string
 
+// UnassignedCount defines model for UnassignedCount.
+type UnassignedCount struct {
+	UnassignedCount int `json:"unassigned_count"`
+}
+
 // Usage defines model for Usage.
 type Usage struct {
 	CompletionTokens        int `json:"completion_tokens"`
@@ -2099,6 +2278,24 @@ type GetGenerationParams struct {
 	Id string `form:"id" json:"id"`
 }
 
+// ListOpenRouterGuardrailsParams defines parameters for ListOpenRouterGuardrails.
+type ListOpenRouterGuardrailsParams struct {
+	Offset *int `form:"offset,omitempty" json:"offset,omitempty"`
+	Limit  *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// WorkspaceId Must be the caller's workspace (another answers 404).
+	WorkspaceId *string `form:"workspace_id,omitempty" json:"workspace_id,omitempty"`
+}
+
+// ListOpenRouterKeysParams defines parameters for ListOpenRouterKeys.
+type ListOpenRouterKeysParams struct {
+	IncludeDisabled *bool `form:"include_disabled,omitempty" json:"include_disabled,omitempty"`
+	Offset          *int  `form:"offset,omitempty" json:"offset,omitempty"`
+
+	// WorkspaceId Must be the caller's workspace (another answers 404).
+	WorkspaceId *string `form:"workspace_id,omitempty" json:"workspace_id,omitempty"`
+}
+
 // ListModelsParams defines parameters for ListModels.
 type ListModelsParams struct {
 	// Zdr `true`: only models with a zero-data-retention endpoint the workspace can use (the pricing shown is that endpoint's).
@@ -2185,6 +2382,30 @@ type GetSpendParamsPeriod string
 
 // CreateChatCompletionJSONRequestBody defines body for CreateChatCompletion for application/json ContentType.
 type CreateChatCompletionJSONRequestBody = ChatCompletionRequest
+
+// CreateOpenRouterGuardrailJSONRequestBody defines body for CreateOpenRouterGuardrail for application/json ContentType.
+type CreateOpenRouterGuardrailJSONRequestBody = GuardrailInput
+
+// UpdateOpenRouterGuardrailJSONRequestBody defines body for UpdateOpenRouterGuardrail for application/json ContentType.
+type UpdateOpenRouterGuardrailJSONRequestBody = GuardrailPatch
+
+// AssignOpenRouterGuardrailKeysJSONRequestBody defines body for AssignOpenRouterGuardrailKeys for application/json ContentType.
+type AssignOpenRouterGuardrailKeysJSONRequestBody = KeyHashes
+
+// UnassignOpenRouterGuardrailKeysJSONRequestBody defines body for UnassignOpenRouterGuardrailKeys for application/json ContentType.
+type UnassignOpenRouterGuardrailKeysJSONRequestBody = KeyHashes
+
+// AssignOpenRouterGuardrailMembersJSONRequestBody defines body for AssignOpenRouterGuardrailMembers for application/json ContentType.
+type AssignOpenRouterGuardrailMembersJSONRequestBody = MemberUserIds
+
+// UnassignOpenRouterGuardrailMembersJSONRequestBody defines body for UnassignOpenRouterGuardrailMembers for application/json ContentType.
+type UnassignOpenRouterGuardrailMembersJSONRequestBody = MemberUserIds
+
+// CreateOpenRouterKeyJSONRequestBody defines body for CreateOpenRouterKey for application/json ContentType.
+type CreateOpenRouterKeyJSONRequestBody = OpenRouterKeyCreate
+
+// UpdateOpenRouterKeyJSONRequestBody defines body for UpdateOpenRouterKey for application/json ContentType.
+type UpdateOpenRouterKeyJSONRequestBody = OpenRouterKeyUpdate
 
 // CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
 type CreateWorkspaceJSONRequestBody = WorkspaceCreate
@@ -2717,18 +2938,75 @@ type ServerInterface interface {
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(w http.ResponseWriter, r *http.Request)
+	// ExchangeOpenRouterAuthCode OAuth PKCE key exchange (not supported)
+	// (POST /v1/auth/keys)
+	ExchangeOpenRouterAuthCode(w http.ResponseWriter, r *http.Request)
 	// CreateChatCompletion Create a chat completion
 	// (POST /v1/chat/completions)
 	CreateChatCompletion(w http.ResponseWriter, r *http.Request)
+	// GetOpenRouterCredits Credits (not supported)
+	// (GET /v1/credits)
+	GetOpenRouterCredits(w http.ResponseWriter, r *http.Request)
+	// CreateOpenRouterCoinbaseCharge Buy credits (not supported)
+	// (POST /v1/credits/coinbase)
+	CreateOpenRouterCoinbaseCharge(w http.ResponseWriter, r *http.Request)
 	// ListZdrEndpoints The zero-data-retention endpoints the caller can use
 	// (GET /v1/endpoints/zdr)
 	ListZdrEndpoints(w http.ResponseWriter, r *http.Request)
 	// GetGeneration Get the stats of one generation
 	// (GET /v1/generation)
 	GetGeneration(w http.ResponseWriter, r *http.Request, params GetGenerationParams)
+	// ListOpenRouterGuardrails List guardrails (OpenRouter's shape)
+	// (GET /v1/guardrails)
+	ListOpenRouterGuardrails(w http.ResponseWriter, r *http.Request, params ListOpenRouterGuardrailsParams)
+	// CreateOpenRouterGuardrail Create a guardrail (OpenRouter's shape)
+	// (POST /v1/guardrails)
+	CreateOpenRouterGuardrail(w http.ResponseWriter, r *http.Request)
+	// DeleteOpenRouterGuardrail Delete a guardrail (OpenRouter's shape)
+	// (DELETE /v1/guardrails/{guardrailId})
+	DeleteOpenRouterGuardrail(w http.ResponseWriter, r *http.Request, guardrailId string)
+	// GetOpenRouterGuardrail Get a guardrail (OpenRouter's shape)
+	// (GET /v1/guardrails/{guardrailId})
+	GetOpenRouterGuardrail(w http.ResponseWriter, r *http.Request, guardrailId string)
+	// UpdateOpenRouterGuardrail Update a guardrail (OpenRouter's shape)
+	// (PATCH /v1/guardrails/{guardrailId})
+	UpdateOpenRouterGuardrail(w http.ResponseWriter, r *http.Request, guardrailId string)
+	// ListOpenRouterGuardrailKeyAssignments List a guardrail's key assignments (not supported)
+	// (GET /v1/guardrails/{guardrailId}/assignments/keys)
+	ListOpenRouterGuardrailKeyAssignments(w http.ResponseWriter, r *http.Request, guardrailId string)
+	// AssignOpenRouterGuardrailKeys Assign a guardrail to keys
+	// (POST /v1/guardrails/{guardrailId}/assignments/keys)
+	AssignOpenRouterGuardrailKeys(w http.ResponseWriter, r *http.Request, guardrailId string)
+	// UnassignOpenRouterGuardrailKeys Unassign a guardrail from keys
+	// (POST /v1/guardrails/{guardrailId}/assignments/keys/remove)
+	UnassignOpenRouterGuardrailKeys(w http.ResponseWriter, r *http.Request, guardrailId string)
+	// ListOpenRouterGuardrailMemberAssignments List a guardrail's member assignments (not supported)
+	// (GET /v1/guardrails/{guardrailId}/assignments/members)
+	ListOpenRouterGuardrailMemberAssignments(w http.ResponseWriter, r *http.Request, guardrailId string)
+	// AssignOpenRouterGuardrailMembers Assign a guardrail to members
+	// (POST /v1/guardrails/{guardrailId}/assignments/members)
+	AssignOpenRouterGuardrailMembers(w http.ResponseWriter, r *http.Request, guardrailId string)
+	// UnassignOpenRouterGuardrailMembers Unassign a guardrail from members
+	// (POST /v1/guardrails/{guardrailId}/assignments/members/remove)
+	UnassignOpenRouterGuardrailMembers(w http.ResponseWriter, r *http.Request, guardrailId string)
 	// GetCurrentKey Describe the calling key
 	// (GET /v1/key)
 	GetCurrentKey(w http.ResponseWriter, r *http.Request)
+	// ListOpenRouterKeys List API keys (OpenRouter's shape)
+	// (GET /v1/keys)
+	ListOpenRouterKeys(w http.ResponseWriter, r *http.Request, params ListOpenRouterKeysParams)
+	// CreateOpenRouterKey Create an API key (OpenRouter's shape)
+	// (POST /v1/keys)
+	CreateOpenRouterKey(w http.ResponseWriter, r *http.Request)
+	// DeleteOpenRouterKey Revoke an API key (OpenRouter's shape)
+	// (DELETE /v1/keys/{hash})
+	DeleteOpenRouterKey(w http.ResponseWriter, r *http.Request, hash string)
+	// GetOpenRouterKey Get an API key (OpenRouter's shape)
+	// (GET /v1/keys/{hash})
+	GetOpenRouterKey(w http.ResponseWriter, r *http.Request, hash string)
+	// UpdateOpenRouterKey Update an API key (OpenRouter's shape)
+	// (PATCH /v1/keys/{hash})
+	UpdateOpenRouterKey(w http.ResponseWriter, r *http.Request, hash string)
 	// ListModels List the models the caller can route to
 	// (GET /v1/models)
 	ListModels(w http.ResponseWriter, r *http.Request, params ListModelsParams)
@@ -2819,6 +3097,12 @@ type ServerInterface interface {
 	// CreateMember Add a member
 	// (POST /v1/workspaces/{workspaceId}/members)
 	CreateMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// AddOpenRouterWorkspaceMembers Add organization users to a workspace (not supported)
+	// (POST /v1/workspaces/{workspaceId}/members/add)
+	AddOpenRouterWorkspaceMembers(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
+	// RemoveOpenRouterWorkspaceMembers Remove organization users from a workspace (not supported)
+	// (POST /v1/workspaces/{workspaceId}/members/remove)
+	RemoveOpenRouterWorkspaceMembers(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId)
 	// DeleteMember Remove a member
 	// (DELETE /v1/workspaces/{workspaceId}/members/{memberId})
 	DeleteMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string)
@@ -2876,11 +3160,53 @@ func (siw *ServerInterfaceWrapper) GetReadiness(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// ExchangeOpenRouterAuthCode operation middleware
+func (siw *ServerInterfaceWrapper) ExchangeOpenRouterAuthCode(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExchangeOpenRouterAuthCode(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // CreateChatCompletion operation middleware
 func (siw *ServerInterfaceWrapper) CreateChatCompletion(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.CreateChatCompletion(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOpenRouterCredits operation middleware
+func (siw *ServerInterfaceWrapper) GetOpenRouterCredits(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOpenRouterCredits(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateOpenRouterCoinbaseCharge operation middleware
+func (siw *ServerInterfaceWrapper) CreateOpenRouterCoinbaseCharge(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateOpenRouterCoinbaseCharge(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2937,11 +3263,469 @@ func (siw *ServerInterfaceWrapper) GetGeneration(w http.ResponseWriter, r *http.
 	handler.ServeHTTP(w, r)
 }
 
+// ListOpenRouterGuardrails operation middleware
+func (siw *ServerInterfaceWrapper) ListOpenRouterGuardrails(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOpenRouterGuardrailsParams
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", r.URL.Query(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "offset"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "offset", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "workspace_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "workspace_id", r.URL.Query(), &params.WorkspaceId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "workspace_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspace_id", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOpenRouterGuardrails(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateOpenRouterGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) CreateOpenRouterGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateOpenRouterGuardrail(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteOpenRouterGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) DeleteOpenRouterGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteOpenRouterGuardrail(w, r, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOpenRouterGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) GetOpenRouterGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOpenRouterGuardrail(w, r, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateOpenRouterGuardrail operation middleware
+func (siw *ServerInterfaceWrapper) UpdateOpenRouterGuardrail(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateOpenRouterGuardrail(w, r, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOpenRouterGuardrailKeyAssignments operation middleware
+func (siw *ServerInterfaceWrapper) ListOpenRouterGuardrailKeyAssignments(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOpenRouterGuardrailKeyAssignments(w, r, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AssignOpenRouterGuardrailKeys operation middleware
+func (siw *ServerInterfaceWrapper) AssignOpenRouterGuardrailKeys(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AssignOpenRouterGuardrailKeys(w, r, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UnassignOpenRouterGuardrailKeys operation middleware
+func (siw *ServerInterfaceWrapper) UnassignOpenRouterGuardrailKeys(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UnassignOpenRouterGuardrailKeys(w, r, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOpenRouterGuardrailMemberAssignments operation middleware
+func (siw *ServerInterfaceWrapper) ListOpenRouterGuardrailMemberAssignments(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOpenRouterGuardrailMemberAssignments(w, r, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AssignOpenRouterGuardrailMembers operation middleware
+func (siw *ServerInterfaceWrapper) AssignOpenRouterGuardrailMembers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AssignOpenRouterGuardrailMembers(w, r, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UnassignOpenRouterGuardrailMembers operation middleware
+func (siw *ServerInterfaceWrapper) UnassignOpenRouterGuardrailMembers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "guardrailId" -------------
+	var guardrailId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "guardrailId", r.PathValue("guardrailId"), &guardrailId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "guardrailId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UnassignOpenRouterGuardrailMembers(w, r, guardrailId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetCurrentKey operation middleware
 func (siw *ServerInterfaceWrapper) GetCurrentKey(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetCurrentKey(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOpenRouterKeys operation middleware
+func (siw *ServerInterfaceWrapper) ListOpenRouterKeys(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOpenRouterKeysParams
+
+	// ------------- Optional query parameter "include_disabled" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "include_disabled", r.URL.Query(), &params.IncludeDisabled, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "include_disabled"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "include_disabled", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", r.URL.Query(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "offset"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "offset", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "workspace_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "workspace_id", r.URL.Query(), &params.WorkspaceId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "workspace_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspace_id", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOpenRouterKeys(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateOpenRouterKey operation middleware
+func (siw *ServerInterfaceWrapper) CreateOpenRouterKey(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateOpenRouterKey(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteOpenRouterKey operation middleware
+func (siw *ServerInterfaceWrapper) DeleteOpenRouterKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "hash" -------------
+	var hash string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "hash", r.PathValue("hash"), &hash, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "hash", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteOpenRouterKey(w, r, hash)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOpenRouterKey operation middleware
+func (siw *ServerInterfaceWrapper) GetOpenRouterKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "hash" -------------
+	var hash string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "hash", r.PathValue("hash"), &hash, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "hash", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOpenRouterKey(w, r, hash)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateOpenRouterKey operation middleware
+func (siw *ServerInterfaceWrapper) UpdateOpenRouterKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "hash" -------------
+	var hash string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "hash", r.PathValue("hash"), &hash, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "hash", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateOpenRouterKey(w, r, hash)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4065,6 +4849,58 @@ func (siw *ServerInterfaceWrapper) CreateMember(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// AddOpenRouterWorkspaceMembers operation middleware
+func (siw *ServerInterfaceWrapper) AddOpenRouterWorkspaceMembers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AddOpenRouterWorkspaceMembers(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RemoveOpenRouterWorkspaceMembers operation middleware
+func (siw *ServerInterfaceWrapper) RemoveOpenRouterWorkspaceMembers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "workspaceId" -------------
+	var workspaceId WorkspaceId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "workspaceId", r.PathValue("workspaceId"), &workspaceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workspaceId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RemoveOpenRouterWorkspaceMembers(w, r, workspaceId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // DeleteMember operation middleware
 func (siw *ServerInterfaceWrapper) DeleteMember(w http.ResponseWriter, r *http.Request) {
 
@@ -4455,6 +5291,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}", wrapper.UpdateWorkspace)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members", wrapper.ListMembers)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members", wrapper.CreateMember)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members/add", wrapper.AddOpenRouterWorkspaceMembers)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members/remove", wrapper.RemoveOpenRouterWorkspaceMembers)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members/{memberId}", wrapper.DeleteMember)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members/{memberId}", wrapper.GetMember)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/members/{memberId}", wrapper.UpdateMember)
@@ -4481,6 +5319,25 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials/{credentialId}", wrapper.DeleteCredential)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials/{credentialId}", wrapper.GetCredential)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/workspaces/{workspaceId}/credentials/{credentialId}", wrapper.UpdateCredential)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/keys", wrapper.ListOpenRouterKeys)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/keys", wrapper.CreateOpenRouterKey)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/keys/{hash}", wrapper.DeleteOpenRouterKey)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/keys/{hash}", wrapper.GetOpenRouterKey)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/keys/{hash}", wrapper.UpdateOpenRouterKey)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/guardrails", wrapper.ListOpenRouterGuardrails)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/guardrails", wrapper.CreateOpenRouterGuardrail)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/v1/guardrails/{guardrailId}", wrapper.DeleteOpenRouterGuardrail)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/guardrails/{guardrailId}", wrapper.GetOpenRouterGuardrail)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/v1/guardrails/{guardrailId}", wrapper.UpdateOpenRouterGuardrail)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/guardrails/{guardrailId}/assignments/keys", wrapper.ListOpenRouterGuardrailKeyAssignments)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/guardrails/{guardrailId}/assignments/keys", wrapper.AssignOpenRouterGuardrailKeys)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/guardrails/{guardrailId}/assignments/keys/remove", wrapper.UnassignOpenRouterGuardrailKeys)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/guardrails/{guardrailId}/assignments/members", wrapper.ListOpenRouterGuardrailMemberAssignments)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/guardrails/{guardrailId}/assignments/members", wrapper.AssignOpenRouterGuardrailMembers)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/guardrails/{guardrailId}/assignments/members/remove", wrapper.UnassignOpenRouterGuardrailMembers)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/credits", wrapper.GetOpenRouterCredits)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/credits/coinbase", wrapper.CreateOpenRouterCoinbaseCharge)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/auth/keys", wrapper.ExchangeOpenRouterAuthCode)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.GetHealth)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/readyz", wrapper.GetReadiness)
 
@@ -4541,6 +5398,30 @@ func (response GetReadiness503JSONResponse) VisitGetReadinessResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExchangeOpenRouterAuthCodeRequestObject struct {
+}
+
+type ExchangeOpenRouterAuthCodeResponseObject interface {
+	VisitExchangeOpenRouterAuthCodeResponse(w http.ResponseWriter) error
+}
+
+type ExchangeOpenRouterAuthCodedefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ExchangeOpenRouterAuthCodedefaultJSONResponse) VisitExchangeOpenRouterAuthCodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4802,6 +5683,54 @@ func (response CreateChatCompletiondefaultJSONResponse) VisitCreateChatCompletio
 	return err
 }
 
+type GetOpenRouterCreditsRequestObject struct {
+}
+
+type GetOpenRouterCreditsResponseObject interface {
+	VisitGetOpenRouterCreditsResponse(w http.ResponseWriter) error
+}
+
+type GetOpenRouterCreditsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetOpenRouterCreditsdefaultJSONResponse) VisitGetOpenRouterCreditsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOpenRouterCoinbaseChargeRequestObject struct {
+}
+
+type CreateOpenRouterCoinbaseChargeResponseObject interface {
+	VisitCreateOpenRouterCoinbaseChargeResponse(w http.ResponseWriter) error
+}
+
+type CreateOpenRouterCoinbaseChargedefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response CreateOpenRouterCoinbaseChargedefaultJSONResponse) VisitCreateOpenRouterCoinbaseChargeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListZdrEndpointsRequestObject struct {
 }
 
@@ -4935,6 +5864,412 @@ func (response GetGenerationdefaultJSONResponse) VisitGetGenerationResponse(w ht
 	return err
 }
 
+type ListOpenRouterGuardrailsRequestObject struct {
+	Params ListOpenRouterGuardrailsParams
+}
+
+type ListOpenRouterGuardrailsResponseObject interface {
+	VisitListOpenRouterGuardrailsResponse(w http.ResponseWriter) error
+}
+
+type ListOpenRouterGuardrails200JSONResponse OpenRouterGuardrailList
+
+func (response ListOpenRouterGuardrails200JSONResponse) VisitListOpenRouterGuardrailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOpenRouterGuardrailsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListOpenRouterGuardrailsdefaultJSONResponse) VisitListOpenRouterGuardrailsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOpenRouterGuardrailRequestObject struct {
+	Body *CreateOpenRouterGuardrailJSONRequestBody
+}
+
+type CreateOpenRouterGuardrailResponseObject interface {
+	VisitCreateOpenRouterGuardrailResponse(w http.ResponseWriter) error
+}
+
+type CreateOpenRouterGuardrail201JSONResponse GuardrailResponse
+
+func (response CreateOpenRouterGuardrail201JSONResponse) VisitCreateOpenRouterGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOpenRouterGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response CreateOpenRouterGuardraildefaultJSONResponse) VisitCreateOpenRouterGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOpenRouterGuardrailRequestObject struct {
+	GuardrailId string `json:"guardrailId"`
+}
+
+type DeleteOpenRouterGuardrailResponseObject interface {
+	VisitDeleteOpenRouterGuardrailResponse(w http.ResponseWriter) error
+}
+
+type DeleteOpenRouterGuardrail200JSONResponse Deleted
+
+func (response DeleteOpenRouterGuardrail200JSONResponse) VisitDeleteOpenRouterGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOpenRouterGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response DeleteOpenRouterGuardraildefaultJSONResponse) VisitDeleteOpenRouterGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenRouterGuardrailRequestObject struct {
+	GuardrailId string `json:"guardrailId"`
+}
+
+type GetOpenRouterGuardrailResponseObject interface {
+	VisitGetOpenRouterGuardrailResponse(w http.ResponseWriter) error
+}
+
+type GetOpenRouterGuardrail200JSONResponse GuardrailResponse
+
+func (response GetOpenRouterGuardrail200JSONResponse) VisitGetOpenRouterGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenRouterGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetOpenRouterGuardraildefaultJSONResponse) VisitGetOpenRouterGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOpenRouterGuardrailRequestObject struct {
+	GuardrailId string `json:"guardrailId"`
+	Body        *UpdateOpenRouterGuardrailJSONRequestBody
+}
+
+type UpdateOpenRouterGuardrailResponseObject interface {
+	VisitUpdateOpenRouterGuardrailResponse(w http.ResponseWriter) error
+}
+
+type UpdateOpenRouterGuardrail200JSONResponse GuardrailResponse
+
+func (response UpdateOpenRouterGuardrail200JSONResponse) VisitUpdateOpenRouterGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOpenRouterGuardraildefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UpdateOpenRouterGuardraildefaultJSONResponse) VisitUpdateOpenRouterGuardrailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOpenRouterGuardrailKeyAssignmentsRequestObject struct {
+	GuardrailId string `json:"guardrailId"`
+}
+
+type ListOpenRouterGuardrailKeyAssignmentsResponseObject interface {
+	VisitListOpenRouterGuardrailKeyAssignmentsResponse(w http.ResponseWriter) error
+}
+
+type ListOpenRouterGuardrailKeyAssignmentsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListOpenRouterGuardrailKeyAssignmentsdefaultJSONResponse) VisitListOpenRouterGuardrailKeyAssignmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AssignOpenRouterGuardrailKeysRequestObject struct {
+	GuardrailId string `json:"guardrailId"`
+	Body        *AssignOpenRouterGuardrailKeysJSONRequestBody
+}
+
+type AssignOpenRouterGuardrailKeysResponseObject interface {
+	VisitAssignOpenRouterGuardrailKeysResponse(w http.ResponseWriter) error
+}
+
+type AssignOpenRouterGuardrailKeys200JSONResponse AssignedCount
+
+func (response AssignOpenRouterGuardrailKeys200JSONResponse) VisitAssignOpenRouterGuardrailKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AssignOpenRouterGuardrailKeysdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AssignOpenRouterGuardrailKeysdefaultJSONResponse) VisitAssignOpenRouterGuardrailKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UnassignOpenRouterGuardrailKeysRequestObject struct {
+	GuardrailId string `json:"guardrailId"`
+	Body        *UnassignOpenRouterGuardrailKeysJSONRequestBody
+}
+
+type UnassignOpenRouterGuardrailKeysResponseObject interface {
+	VisitUnassignOpenRouterGuardrailKeysResponse(w http.ResponseWriter) error
+}
+
+type UnassignOpenRouterGuardrailKeys200JSONResponse UnassignedCount
+
+func (response UnassignOpenRouterGuardrailKeys200JSONResponse) VisitUnassignOpenRouterGuardrailKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UnassignOpenRouterGuardrailKeysdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UnassignOpenRouterGuardrailKeysdefaultJSONResponse) VisitUnassignOpenRouterGuardrailKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOpenRouterGuardrailMemberAssignmentsRequestObject struct {
+	GuardrailId string `json:"guardrailId"`
+}
+
+type ListOpenRouterGuardrailMemberAssignmentsResponseObject interface {
+	VisitListOpenRouterGuardrailMemberAssignmentsResponse(w http.ResponseWriter) error
+}
+
+type ListOpenRouterGuardrailMemberAssignmentsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListOpenRouterGuardrailMemberAssignmentsdefaultJSONResponse) VisitListOpenRouterGuardrailMemberAssignmentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AssignOpenRouterGuardrailMembersRequestObject struct {
+	GuardrailId string `json:"guardrailId"`
+	Body        *AssignOpenRouterGuardrailMembersJSONRequestBody
+}
+
+type AssignOpenRouterGuardrailMembersResponseObject interface {
+	VisitAssignOpenRouterGuardrailMembersResponse(w http.ResponseWriter) error
+}
+
+type AssignOpenRouterGuardrailMembers200JSONResponse AssignedCount
+
+func (response AssignOpenRouterGuardrailMembers200JSONResponse) VisitAssignOpenRouterGuardrailMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AssignOpenRouterGuardrailMembersdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AssignOpenRouterGuardrailMembersdefaultJSONResponse) VisitAssignOpenRouterGuardrailMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UnassignOpenRouterGuardrailMembersRequestObject struct {
+	GuardrailId string `json:"guardrailId"`
+	Body        *UnassignOpenRouterGuardrailMembersJSONRequestBody
+}
+
+type UnassignOpenRouterGuardrailMembersResponseObject interface {
+	VisitUnassignOpenRouterGuardrailMembersResponse(w http.ResponseWriter) error
+}
+
+type UnassignOpenRouterGuardrailMembers200JSONResponse UnassignedCount
+
+func (response UnassignOpenRouterGuardrailMembers200JSONResponse) VisitUnassignOpenRouterGuardrailMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UnassignOpenRouterGuardrailMembersdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UnassignOpenRouterGuardrailMembersdefaultJSONResponse) VisitUnassignOpenRouterGuardrailMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCurrentKeyRequestObject struct {
 }
 
@@ -4976,6 +6311,202 @@ type GetCurrentKeydefaultJSONResponse struct {
 }
 
 func (response GetCurrentKeydefaultJSONResponse) VisitGetCurrentKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOpenRouterKeysRequestObject struct {
+	Params ListOpenRouterKeysParams
+}
+
+type ListOpenRouterKeysResponseObject interface {
+	VisitListOpenRouterKeysResponse(w http.ResponseWriter) error
+}
+
+type ListOpenRouterKeys200JSONResponse OpenRouterKeyList
+
+func (response ListOpenRouterKeys200JSONResponse) VisitListOpenRouterKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOpenRouterKeysdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListOpenRouterKeysdefaultJSONResponse) VisitListOpenRouterKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOpenRouterKeyRequestObject struct {
+	Body *CreateOpenRouterKeyJSONRequestBody
+}
+
+type CreateOpenRouterKeyResponseObject interface {
+	VisitCreateOpenRouterKeyResponse(w http.ResponseWriter) error
+}
+
+type CreateOpenRouterKey201JSONResponse OpenRouterKeyCreated
+
+func (response CreateOpenRouterKey201JSONResponse) VisitCreateOpenRouterKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOpenRouterKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response CreateOpenRouterKeydefaultJSONResponse) VisitCreateOpenRouterKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOpenRouterKeyRequestObject struct {
+	Hash string `json:"hash"`
+}
+
+type DeleteOpenRouterKeyResponseObject interface {
+	VisitDeleteOpenRouterKeyResponse(w http.ResponseWriter) error
+}
+
+type DeleteOpenRouterKey200JSONResponse Deleted
+
+func (response DeleteOpenRouterKey200JSONResponse) VisitDeleteOpenRouterKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOpenRouterKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response DeleteOpenRouterKeydefaultJSONResponse) VisitDeleteOpenRouterKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenRouterKeyRequestObject struct {
+	Hash string `json:"hash"`
+}
+
+type GetOpenRouterKeyResponseObject interface {
+	VisitGetOpenRouterKeyResponse(w http.ResponseWriter) error
+}
+
+type GetOpenRouterKey200JSONResponse OpenRouterKeyResponse
+
+func (response GetOpenRouterKey200JSONResponse) VisitGetOpenRouterKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenRouterKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetOpenRouterKeydefaultJSONResponse) VisitGetOpenRouterKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOpenRouterKeyRequestObject struct {
+	Hash string `json:"hash"`
+	Body *UpdateOpenRouterKeyJSONRequestBody
+}
+
+type UpdateOpenRouterKeyResponseObject interface {
+	VisitUpdateOpenRouterKeyResponse(w http.ResponseWriter) error
+}
+
+type UpdateOpenRouterKey200JSONResponse OpenRouterKeyResponse
+
+func (response UpdateOpenRouterKey200JSONResponse) VisitUpdateOpenRouterKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateOpenRouterKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UpdateOpenRouterKeydefaultJSONResponse) VisitUpdateOpenRouterKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6235,6 +7766,56 @@ func (response CreateMemberdefaultJSONResponse) VisitCreateMemberResponse(w http
 	return err
 }
 
+type AddOpenRouterWorkspaceMembersRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+}
+
+type AddOpenRouterWorkspaceMembersResponseObject interface {
+	VisitAddOpenRouterWorkspaceMembersResponse(w http.ResponseWriter) error
+}
+
+type AddOpenRouterWorkspaceMembersdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AddOpenRouterWorkspaceMembersdefaultJSONResponse) VisitAddOpenRouterWorkspaceMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveOpenRouterWorkspaceMembersRequestObject struct {
+	WorkspaceId WorkspaceId `json:"workspaceId"`
+}
+
+type RemoveOpenRouterWorkspaceMembersResponseObject interface {
+	VisitRemoveOpenRouterWorkspaceMembersResponse(w http.ResponseWriter) error
+}
+
+type RemoveOpenRouterWorkspaceMembersdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response RemoveOpenRouterWorkspaceMembersdefaultJSONResponse) VisitRemoveOpenRouterWorkspaceMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteMemberRequestObject struct {
 	WorkspaceId WorkspaceId `json:"workspaceId"`
 	MemberId    string      `json:"memberId"`
@@ -6473,18 +8054,75 @@ type StrictServerInterface interface {
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
+	// ExchangeOpenRouterAuthCode OAuth PKCE key exchange (not supported)
+	// (POST /v1/auth/keys)
+	ExchangeOpenRouterAuthCode(ctx context.Context, request ExchangeOpenRouterAuthCodeRequestObject) (ExchangeOpenRouterAuthCodeResponseObject, error)
 	// CreateChatCompletion Create a chat completion
 	// (POST /v1/chat/completions)
 	CreateChatCompletion(ctx context.Context, request CreateChatCompletionRequestObject) (CreateChatCompletionResponseObject, error)
+	// GetOpenRouterCredits Credits (not supported)
+	// (GET /v1/credits)
+	GetOpenRouterCredits(ctx context.Context, request GetOpenRouterCreditsRequestObject) (GetOpenRouterCreditsResponseObject, error)
+	// CreateOpenRouterCoinbaseCharge Buy credits (not supported)
+	// (POST /v1/credits/coinbase)
+	CreateOpenRouterCoinbaseCharge(ctx context.Context, request CreateOpenRouterCoinbaseChargeRequestObject) (CreateOpenRouterCoinbaseChargeResponseObject, error)
 	// ListZdrEndpoints The zero-data-retention endpoints the caller can use
 	// (GET /v1/endpoints/zdr)
 	ListZdrEndpoints(ctx context.Context, request ListZdrEndpointsRequestObject) (ListZdrEndpointsResponseObject, error)
 	// GetGeneration Get the stats of one generation
 	// (GET /v1/generation)
 	GetGeneration(ctx context.Context, request GetGenerationRequestObject) (GetGenerationResponseObject, error)
+	// ListOpenRouterGuardrails List guardrails (OpenRouter's shape)
+	// (GET /v1/guardrails)
+	ListOpenRouterGuardrails(ctx context.Context, request ListOpenRouterGuardrailsRequestObject) (ListOpenRouterGuardrailsResponseObject, error)
+	// CreateOpenRouterGuardrail Create a guardrail (OpenRouter's shape)
+	// (POST /v1/guardrails)
+	CreateOpenRouterGuardrail(ctx context.Context, request CreateOpenRouterGuardrailRequestObject) (CreateOpenRouterGuardrailResponseObject, error)
+	// DeleteOpenRouterGuardrail Delete a guardrail (OpenRouter's shape)
+	// (DELETE /v1/guardrails/{guardrailId})
+	DeleteOpenRouterGuardrail(ctx context.Context, request DeleteOpenRouterGuardrailRequestObject) (DeleteOpenRouterGuardrailResponseObject, error)
+	// GetOpenRouterGuardrail Get a guardrail (OpenRouter's shape)
+	// (GET /v1/guardrails/{guardrailId})
+	GetOpenRouterGuardrail(ctx context.Context, request GetOpenRouterGuardrailRequestObject) (GetOpenRouterGuardrailResponseObject, error)
+	// UpdateOpenRouterGuardrail Update a guardrail (OpenRouter's shape)
+	// (PATCH /v1/guardrails/{guardrailId})
+	UpdateOpenRouterGuardrail(ctx context.Context, request UpdateOpenRouterGuardrailRequestObject) (UpdateOpenRouterGuardrailResponseObject, error)
+	// ListOpenRouterGuardrailKeyAssignments List a guardrail's key assignments (not supported)
+	// (GET /v1/guardrails/{guardrailId}/assignments/keys)
+	ListOpenRouterGuardrailKeyAssignments(ctx context.Context, request ListOpenRouterGuardrailKeyAssignmentsRequestObject) (ListOpenRouterGuardrailKeyAssignmentsResponseObject, error)
+	// AssignOpenRouterGuardrailKeys Assign a guardrail to keys
+	// (POST /v1/guardrails/{guardrailId}/assignments/keys)
+	AssignOpenRouterGuardrailKeys(ctx context.Context, request AssignOpenRouterGuardrailKeysRequestObject) (AssignOpenRouterGuardrailKeysResponseObject, error)
+	// UnassignOpenRouterGuardrailKeys Unassign a guardrail from keys
+	// (POST /v1/guardrails/{guardrailId}/assignments/keys/remove)
+	UnassignOpenRouterGuardrailKeys(ctx context.Context, request UnassignOpenRouterGuardrailKeysRequestObject) (UnassignOpenRouterGuardrailKeysResponseObject, error)
+	// ListOpenRouterGuardrailMemberAssignments List a guardrail's member assignments (not supported)
+	// (GET /v1/guardrails/{guardrailId}/assignments/members)
+	ListOpenRouterGuardrailMemberAssignments(ctx context.Context, request ListOpenRouterGuardrailMemberAssignmentsRequestObject) (ListOpenRouterGuardrailMemberAssignmentsResponseObject, error)
+	// AssignOpenRouterGuardrailMembers Assign a guardrail to members
+	// (POST /v1/guardrails/{guardrailId}/assignments/members)
+	AssignOpenRouterGuardrailMembers(ctx context.Context, request AssignOpenRouterGuardrailMembersRequestObject) (AssignOpenRouterGuardrailMembersResponseObject, error)
+	// UnassignOpenRouterGuardrailMembers Unassign a guardrail from members
+	// (POST /v1/guardrails/{guardrailId}/assignments/members/remove)
+	UnassignOpenRouterGuardrailMembers(ctx context.Context, request UnassignOpenRouterGuardrailMembersRequestObject) (UnassignOpenRouterGuardrailMembersResponseObject, error)
 	// GetCurrentKey Describe the calling key
 	// (GET /v1/key)
 	GetCurrentKey(ctx context.Context, request GetCurrentKeyRequestObject) (GetCurrentKeyResponseObject, error)
+	// ListOpenRouterKeys List API keys (OpenRouter's shape)
+	// (GET /v1/keys)
+	ListOpenRouterKeys(ctx context.Context, request ListOpenRouterKeysRequestObject) (ListOpenRouterKeysResponseObject, error)
+	// CreateOpenRouterKey Create an API key (OpenRouter's shape)
+	// (POST /v1/keys)
+	CreateOpenRouterKey(ctx context.Context, request CreateOpenRouterKeyRequestObject) (CreateOpenRouterKeyResponseObject, error)
+	// DeleteOpenRouterKey Revoke an API key (OpenRouter's shape)
+	// (DELETE /v1/keys/{hash})
+	DeleteOpenRouterKey(ctx context.Context, request DeleteOpenRouterKeyRequestObject) (DeleteOpenRouterKeyResponseObject, error)
+	// GetOpenRouterKey Get an API key (OpenRouter's shape)
+	// (GET /v1/keys/{hash})
+	GetOpenRouterKey(ctx context.Context, request GetOpenRouterKeyRequestObject) (GetOpenRouterKeyResponseObject, error)
+	// UpdateOpenRouterKey Update an API key (OpenRouter's shape)
+	// (PATCH /v1/keys/{hash})
+	UpdateOpenRouterKey(ctx context.Context, request UpdateOpenRouterKeyRequestObject) (UpdateOpenRouterKeyResponseObject, error)
 	// ListModels List the models the caller can route to
 	// (GET /v1/models)
 	ListModels(ctx context.Context, request ListModelsRequestObject) (ListModelsResponseObject, error)
@@ -6575,6 +8213,12 @@ type StrictServerInterface interface {
 	// CreateMember Add a member
 	// (POST /v1/workspaces/{workspaceId}/members)
 	CreateMember(ctx context.Context, request CreateMemberRequestObject) (CreateMemberResponseObject, error)
+	// AddOpenRouterWorkspaceMembers Add organization users to a workspace (not supported)
+	// (POST /v1/workspaces/{workspaceId}/members/add)
+	AddOpenRouterWorkspaceMembers(ctx context.Context, request AddOpenRouterWorkspaceMembersRequestObject) (AddOpenRouterWorkspaceMembersResponseObject, error)
+	// RemoveOpenRouterWorkspaceMembers Remove organization users from a workspace (not supported)
+	// (POST /v1/workspaces/{workspaceId}/members/remove)
+	RemoveOpenRouterWorkspaceMembers(ctx context.Context, request RemoveOpenRouterWorkspaceMembersRequestObject) (RemoveOpenRouterWorkspaceMembersResponseObject, error)
 	// DeleteMember Remove a member
 	// (DELETE /v1/workspaces/{workspaceId}/members/{memberId})
 	DeleteMember(ctx context.Context, request DeleteMemberRequestObject) (DeleteMemberResponseObject, error)
@@ -6682,6 +8326,30 @@ func (sh *strictHandler) GetReadiness(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ExchangeOpenRouterAuthCode operation middleware
+func (sh *strictHandler) ExchangeOpenRouterAuthCode(w http.ResponseWriter, r *http.Request) {
+	var request ExchangeOpenRouterAuthCodeRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExchangeOpenRouterAuthCode(ctx, request.(ExchangeOpenRouterAuthCodeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExchangeOpenRouterAuthCode")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExchangeOpenRouterAuthCodeResponseObject); ok {
+		if err := validResponse.VisitExchangeOpenRouterAuthCodeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // CreateChatCompletion operation middleware
 func (sh *strictHandler) CreateChatCompletion(w http.ResponseWriter, r *http.Request) {
 	var request CreateChatCompletionRequestObject
@@ -6706,6 +8374,54 @@ func (sh *strictHandler) CreateChatCompletion(w http.ResponseWriter, r *http.Req
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(CreateChatCompletionResponseObject); ok {
 		if err := validResponse.VisitCreateChatCompletionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOpenRouterCredits operation middleware
+func (sh *strictHandler) GetOpenRouterCredits(w http.ResponseWriter, r *http.Request) {
+	var request GetOpenRouterCreditsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenRouterCredits(ctx, request.(GetOpenRouterCreditsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenRouterCredits")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOpenRouterCreditsResponseObject); ok {
+		if err := validResponse.VisitGetOpenRouterCreditsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateOpenRouterCoinbaseCharge operation middleware
+func (sh *strictHandler) CreateOpenRouterCoinbaseCharge(w http.ResponseWriter, r *http.Request) {
+	var request CreateOpenRouterCoinbaseChargeRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateOpenRouterCoinbaseCharge(ctx, request.(CreateOpenRouterCoinbaseChargeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateOpenRouterCoinbaseCharge")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateOpenRouterCoinbaseChargeResponseObject); ok {
+		if err := validResponse.VisitCreateOpenRouterCoinbaseChargeResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6763,6 +8479,332 @@ func (sh *strictHandler) GetGeneration(w http.ResponseWriter, r *http.Request, p
 	}
 }
 
+// ListOpenRouterGuardrails operation middleware
+func (sh *strictHandler) ListOpenRouterGuardrails(w http.ResponseWriter, r *http.Request, params ListOpenRouterGuardrailsParams) {
+	var request ListOpenRouterGuardrailsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOpenRouterGuardrails(ctx, request.(ListOpenRouterGuardrailsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOpenRouterGuardrails")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOpenRouterGuardrailsResponseObject); ok {
+		if err := validResponse.VisitListOpenRouterGuardrailsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateOpenRouterGuardrail operation middleware
+func (sh *strictHandler) CreateOpenRouterGuardrail(w http.ResponseWriter, r *http.Request) {
+	var request CreateOpenRouterGuardrailRequestObject
+
+	var body CreateOpenRouterGuardrailJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateOpenRouterGuardrail(ctx, request.(CreateOpenRouterGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateOpenRouterGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateOpenRouterGuardrailResponseObject); ok {
+		if err := validResponse.VisitCreateOpenRouterGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteOpenRouterGuardrail operation middleware
+func (sh *strictHandler) DeleteOpenRouterGuardrail(w http.ResponseWriter, r *http.Request, guardrailId string) {
+	var request DeleteOpenRouterGuardrailRequestObject
+
+	request.GuardrailId = guardrailId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteOpenRouterGuardrail(ctx, request.(DeleteOpenRouterGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteOpenRouterGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteOpenRouterGuardrailResponseObject); ok {
+		if err := validResponse.VisitDeleteOpenRouterGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOpenRouterGuardrail operation middleware
+func (sh *strictHandler) GetOpenRouterGuardrail(w http.ResponseWriter, r *http.Request, guardrailId string) {
+	var request GetOpenRouterGuardrailRequestObject
+
+	request.GuardrailId = guardrailId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenRouterGuardrail(ctx, request.(GetOpenRouterGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenRouterGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOpenRouterGuardrailResponseObject); ok {
+		if err := validResponse.VisitGetOpenRouterGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateOpenRouterGuardrail operation middleware
+func (sh *strictHandler) UpdateOpenRouterGuardrail(w http.ResponseWriter, r *http.Request, guardrailId string) {
+	var request UpdateOpenRouterGuardrailRequestObject
+
+	request.GuardrailId = guardrailId
+
+	var body UpdateOpenRouterGuardrailJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateOpenRouterGuardrail(ctx, request.(UpdateOpenRouterGuardrailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateOpenRouterGuardrail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateOpenRouterGuardrailResponseObject); ok {
+		if err := validResponse.VisitUpdateOpenRouterGuardrailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListOpenRouterGuardrailKeyAssignments operation middleware
+func (sh *strictHandler) ListOpenRouterGuardrailKeyAssignments(w http.ResponseWriter, r *http.Request, guardrailId string) {
+	var request ListOpenRouterGuardrailKeyAssignmentsRequestObject
+
+	request.GuardrailId = guardrailId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOpenRouterGuardrailKeyAssignments(ctx, request.(ListOpenRouterGuardrailKeyAssignmentsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOpenRouterGuardrailKeyAssignments")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOpenRouterGuardrailKeyAssignmentsResponseObject); ok {
+		if err := validResponse.VisitListOpenRouterGuardrailKeyAssignmentsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AssignOpenRouterGuardrailKeys operation middleware
+func (sh *strictHandler) AssignOpenRouterGuardrailKeys(w http.ResponseWriter, r *http.Request, guardrailId string) {
+	var request AssignOpenRouterGuardrailKeysRequestObject
+
+	request.GuardrailId = guardrailId
+
+	var body AssignOpenRouterGuardrailKeysJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AssignOpenRouterGuardrailKeys(ctx, request.(AssignOpenRouterGuardrailKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AssignOpenRouterGuardrailKeys")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AssignOpenRouterGuardrailKeysResponseObject); ok {
+		if err := validResponse.VisitAssignOpenRouterGuardrailKeysResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UnassignOpenRouterGuardrailKeys operation middleware
+func (sh *strictHandler) UnassignOpenRouterGuardrailKeys(w http.ResponseWriter, r *http.Request, guardrailId string) {
+	var request UnassignOpenRouterGuardrailKeysRequestObject
+
+	request.GuardrailId = guardrailId
+
+	var body UnassignOpenRouterGuardrailKeysJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UnassignOpenRouterGuardrailKeys(ctx, request.(UnassignOpenRouterGuardrailKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UnassignOpenRouterGuardrailKeys")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UnassignOpenRouterGuardrailKeysResponseObject); ok {
+		if err := validResponse.VisitUnassignOpenRouterGuardrailKeysResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListOpenRouterGuardrailMemberAssignments operation middleware
+func (sh *strictHandler) ListOpenRouterGuardrailMemberAssignments(w http.ResponseWriter, r *http.Request, guardrailId string) {
+	var request ListOpenRouterGuardrailMemberAssignmentsRequestObject
+
+	request.GuardrailId = guardrailId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOpenRouterGuardrailMemberAssignments(ctx, request.(ListOpenRouterGuardrailMemberAssignmentsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOpenRouterGuardrailMemberAssignments")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOpenRouterGuardrailMemberAssignmentsResponseObject); ok {
+		if err := validResponse.VisitListOpenRouterGuardrailMemberAssignmentsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AssignOpenRouterGuardrailMembers operation middleware
+func (sh *strictHandler) AssignOpenRouterGuardrailMembers(w http.ResponseWriter, r *http.Request, guardrailId string) {
+	var request AssignOpenRouterGuardrailMembersRequestObject
+
+	request.GuardrailId = guardrailId
+
+	var body AssignOpenRouterGuardrailMembersJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AssignOpenRouterGuardrailMembers(ctx, request.(AssignOpenRouterGuardrailMembersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AssignOpenRouterGuardrailMembers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AssignOpenRouterGuardrailMembersResponseObject); ok {
+		if err := validResponse.VisitAssignOpenRouterGuardrailMembersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UnassignOpenRouterGuardrailMembers operation middleware
+func (sh *strictHandler) UnassignOpenRouterGuardrailMembers(w http.ResponseWriter, r *http.Request, guardrailId string) {
+	var request UnassignOpenRouterGuardrailMembersRequestObject
+
+	request.GuardrailId = guardrailId
+
+	var body UnassignOpenRouterGuardrailMembersJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UnassignOpenRouterGuardrailMembers(ctx, request.(UnassignOpenRouterGuardrailMembersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UnassignOpenRouterGuardrailMembers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UnassignOpenRouterGuardrailMembersResponseObject); ok {
+		if err := validResponse.VisitUnassignOpenRouterGuardrailMembersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetCurrentKey operation middleware
 func (sh *strictHandler) GetCurrentKey(w http.ResponseWriter, r *http.Request) {
 	var request GetCurrentKeyRequestObject
@@ -6780,6 +8822,148 @@ func (sh *strictHandler) GetCurrentKey(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetCurrentKeyResponseObject); ok {
 		if err := validResponse.VisitGetCurrentKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListOpenRouterKeys operation middleware
+func (sh *strictHandler) ListOpenRouterKeys(w http.ResponseWriter, r *http.Request, params ListOpenRouterKeysParams) {
+	var request ListOpenRouterKeysRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOpenRouterKeys(ctx, request.(ListOpenRouterKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOpenRouterKeys")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOpenRouterKeysResponseObject); ok {
+		if err := validResponse.VisitListOpenRouterKeysResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateOpenRouterKey operation middleware
+func (sh *strictHandler) CreateOpenRouterKey(w http.ResponseWriter, r *http.Request) {
+	var request CreateOpenRouterKeyRequestObject
+
+	var body CreateOpenRouterKeyJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateOpenRouterKey(ctx, request.(CreateOpenRouterKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateOpenRouterKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateOpenRouterKeyResponseObject); ok {
+		if err := validResponse.VisitCreateOpenRouterKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteOpenRouterKey operation middleware
+func (sh *strictHandler) DeleteOpenRouterKey(w http.ResponseWriter, r *http.Request, hash string) {
+	var request DeleteOpenRouterKeyRequestObject
+
+	request.Hash = hash
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteOpenRouterKey(ctx, request.(DeleteOpenRouterKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteOpenRouterKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteOpenRouterKeyResponseObject); ok {
+		if err := validResponse.VisitDeleteOpenRouterKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOpenRouterKey operation middleware
+func (sh *strictHandler) GetOpenRouterKey(w http.ResponseWriter, r *http.Request, hash string) {
+	var request GetOpenRouterKeyRequestObject
+
+	request.Hash = hash
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenRouterKey(ctx, request.(GetOpenRouterKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenRouterKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOpenRouterKeyResponseObject); ok {
+		if err := validResponse.VisitGetOpenRouterKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateOpenRouterKey operation middleware
+func (sh *strictHandler) UpdateOpenRouterKey(w http.ResponseWriter, r *http.Request, hash string) {
+	var request UpdateOpenRouterKeyRequestObject
+
+	request.Hash = hash
+
+	var body UpdateOpenRouterKeyJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateOpenRouterKey(ctx, request.(UpdateOpenRouterKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateOpenRouterKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateOpenRouterKeyResponseObject); ok {
+		if err := validResponse.VisitUpdateOpenRouterKeyResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7648,6 +9832,58 @@ func (sh *strictHandler) CreateMember(w http.ResponseWriter, r *http.Request, wo
 	}
 }
 
+// AddOpenRouterWorkspaceMembers operation middleware
+func (sh *strictHandler) AddOpenRouterWorkspaceMembers(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request AddOpenRouterWorkspaceMembersRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AddOpenRouterWorkspaceMembers(ctx, request.(AddOpenRouterWorkspaceMembersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AddOpenRouterWorkspaceMembers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AddOpenRouterWorkspaceMembersResponseObject); ok {
+		if err := validResponse.VisitAddOpenRouterWorkspaceMembersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RemoveOpenRouterWorkspaceMembers operation middleware
+func (sh *strictHandler) RemoveOpenRouterWorkspaceMembers(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId) {
+	var request RemoveOpenRouterWorkspaceMembersRequestObject
+
+	request.WorkspaceId = workspaceId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RemoveOpenRouterWorkspaceMembers(ctx, request.(RemoveOpenRouterWorkspaceMembersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RemoveOpenRouterWorkspaceMembers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RemoveOpenRouterWorkspaceMembersResponseObject); ok {
+		if err := validResponse.VisitRemoveOpenRouterWorkspaceMembersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // DeleteMember operation middleware
 func (sh *strictHandler) DeleteMember(w http.ResponseWriter, r *http.Request, workspaceId WorkspaceId, memberId string) {
 	var request DeleteMemberRequestObject
@@ -7829,290 +10065,325 @@ func (sh *strictHandler) GetSpend(w http.ResponseWriter, r *http.Request, worksp
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3L2Nctu4li76KijdcyvSKUqW87d37Lp1xzud6c7pv9w4mZ6927kiTEISxxTATYB21LmpOk9zHuw8yS2s",
-	"BYAgCUqUYic9s6tm2rFJED8L639969MoEZtCcMaVHJ19GhW0pBumWAn/+k2UN7KgCXud6n+mTCZlVqhM",
-	"8NHZ6ILc2T+TLCXj+E4uZrNZPJmRCy7UmpX1A4+kfoRyecdKSZ7On85G0SjToxRUrUfRiNMNG52N7rwP",
-	"RqOS/bPKSpaOzlRZsWgkkzXbUD0TtS3041KVGV+NPn/+rB+WheCSwcRflaUo9Q+J4IpxpX+kRZFnCdWz",
-	"P/kPqZfwyRvxv5VsOTob/R8n9X6c4F/lCYz21oyPX2ttBSdMPxORjBO1ZoTxW5aLghF2y8otKUWlGKkk",
-	"k7ORftsMrL97kajsNlPbnzIJsyxKUbBSZbiOlCqYXabYRu6bph3qrbgbfY7sHtGypNsR7pDdzt9x4A/u",
-	"IXH9HyxR+i1/kM50rrfiZlFJumKLjC9ZyXjCYGvz/Nfl6Oz33fP7WXC2HX3+0N6995ffRURPjkklicAd",
-	"9ElH3HFyw7aSjNlHmqjJTE9UfyBneoiFEjeMwwSXotxQNTobZVw9fzpy68u4YitW6vdSqmDO7CPVA4zO",
-	"Ro/nj59PTx9P56f1C5ayohHjaSEyrhZZ4A7EV9V8/iTZiJTl8CP7F/xNUYrbLGUl/jKehUaGtwLUbP6y",
-	"KFi5oTKvVt3vvlszklBFc7Ei8DDcwDesLJiqBFlTSbggeqkpccPISXAaRSk2hTpsE+3yFnhvA0soGZWC",
-	"Z3x12MCWDAY+DrR4TxSoCZ0qUU4lK29ZWlNkTXXdS8RG9hy7p9aknfam2clH4VvlbUX7iEK0H9jw4O3m",
-	"NN+qLJHfl6Iqhm+ce+9SUSVHn6M2ZwhdDk2ktChIlkZIpBGxW0D0BkX6UkdkwzbXrCSiJKuKlmlJM03N",
-	"5ySuOFWqzK4rxdKYLEWpR5PkLlNrUSli/5gJTtaMpqyUEYm54Mw8XH/tbs24vhD2PAgecf+tlOHV4N+A",
-	"P630BmqWDqM4/twZrsmFo5Fkpd2yQTzdbvwbPe+9bB3ozKyge/4ffArAAe+PAqSipQpv23WV3DD1SBJ4",
-	"hozfv3sJrMhdcH2RpiqDW9EW7c0F4lf2LO0tK0S5Q5q2fpttGJcZKgSd81uWYtNgRjvmGo1WJeVVTstM",
-	"bfVLvMpzeq2FDCowgedFVRxBDXh9A+SlxNDJtnmZ2wWzZhjLzbC744MViibhhHWKRKD2M4B5Hy/5D/oI",
-	"6HOL0igL9YaKSp+nG55Xmnm5FwJ8460VI2pNleZALNVaIjUqIxm7n6SiqpKR5oTud3SpmGZlUpWMbvAC",
-	"sbR5e/pXnFPFeLJdFM/mi40ML6SHRuuFuUFePDt+kGOUjK+jQii1VN4GNQ/vErZdK6X59pzoVTrxgyfC",
-	"UoKTa/KzwfuCXz9+Z1u30NMZDD02KPlITcJcnci7qx3a6tBJc2ebKw3yiSL7kW27/CEpmVZjF1QNZ8Np",
-	"JvWepR5HvxYiZ5TDTf1YZCWTu0bcz7itqrLo03xu2NaYLu7ZCIwbURCxJJmSRvN5BLSz94v4ndpquWHb",
-	"xfz0f3z37O1f/5+nv734x5N//8vfH//b6bv55fM3T38O7UrGk7xK2QJOMeOLPNtkAYn925qB8S4LxtM+",
-	"c8ypVmCXJaLimsOJO1qmJIaBfZvH2/ycXqPR03YmbKi8YanW3DZ6fxRuYUTYbDUjcXGzoNfJ//6f/+vj",
-	"9o+wNeVW82WmwCWsGgbTbPr95XfagDJrWpRMMhXr32QijZAhaF1Ta53dU7SzwteGz+0n/dJbeEdPsDMo",
-	"0o2hvM5G7DDJgFEs/kjLgJgCF4VaZ9JQrmeQ51uiBPmDlWKqxfy0ZIpx0LutQi3Dh10V6cF311FaeH0h",
-	"hbfxir89ZjMs1fVdgebWeOyjdc8jnxk1VtfP0F7CG3D2aZrpTaP5G4/BLWkuWdRRSWv+lbIlrXLlnnwY",
-	"fraDN+z7fA8bOeAiGQubpCzJNjSfGEmr1Z9rybhqXLFNxrNNtRmdzfcJx2j0cboSU/PL/5CCz36ptZoH",
-	"v5gB8xEtXcPaCE2U1Es7J2aTNQeFvyY0z7VgMG8E+Z295hv68SfGV2o9Ons8n8P+2H+fRgOYwO7jbV03",
-	"+Og+Yk/7La+dxg0M8Vum1pcsKdkhJga8eR8eVNRBjneewvvOU/wF23DoN98X6Zexma/MVr4iGynZRtwy",
-	"STL1Z2cf93OlA1e4h2i8uzbcD2SvSJu2b1B573K9Iqfa3PqoUJ/TqtxsNotn5HKtNUlQLyBskmmlA6/O",
-	"OZFKlIxkinBxN9vrvdAf73EKlck6UyxRVRm4kBkvKrXYiJTmmWr75fb68sx726Zirpc6Rb+//jHEu0Wl",
-	"vuS7YJZlf7CAGvevpdgYEQLRgXMrQsEFmimSCiYJF4pIut2/r26FUXerQssIMigpM6koVz8z6dz1QSaF",
-	"t7Bl/tUBvL3cpmTLStJ82LMixzAQ18zg9xG1s/TW4J2AEPlCS+XmSe1aRmcfdooUmE5w95RimyIg2JKc",
-	"yoDHIkbXdnxORBkZP/iSZnlVskgTAZh2mkCcBbehW3Kd5TnJ1BmJuVALTTAxGevLx25ZSUpGkzVLG69N",
-	"IhLDfrM0JuPGgBjmZSm4SkjLvaXfq3jCSkUzHpOx/lakR+ZEC5WUiEpFJKkUEcslusL80Va0vKYrBg4w",
-	"e3S4Yi2OzNxHhhTgl+5jwYNF5wj+eigLhHDwO/1KkIsbP0j3aH7O8jyTLBE89e0lzxfVHxG0mxv8I+5s",
-	"mPtWhXEd/vDu3RvfxTh3URHLdAkty6wZFnFza5Grm04d/TKTqNcfouaXa6peOpdTgKjXIksOCI+8hOdD",
-	"PDKpVdEBTsC2c2XF+PQw54o7up6oEbp/TWhRXxdjXwd1e7NhHntK1lTNamddkJZ9GgmIYT/0dtBs5FYq",
-	"tlksM75iZVGasFE/qT1CAkNvqRE7IIO0CUfGvxaMg7dBGziX3/1IDGFhXA0tnskgl5iL/u4ikffwUNBv",
-	"YLa5Jpaamj0CDyw/coRqJ7Gf2E0coLt1ej8uXhP9NKkfdw4YUuSVJI1NYx8VxmrkjLznN1yrUcuM5akk",
-	"tGSE5rm4Y+kVh62+ePP6kbQW5oRQnpKCSgmOa9hxxyEqrkSlGf3sio/acngJ0wH/LuM0R6VnQz+iMv3Y",
-	"U6ynjwN+7g39uAjGbVp7ARoFSWgBKiE8FREqiX4f/3mONHUttGwpGZFMwTLkBoxmAmk+DBism97p3PzP",
-	"m+ZpkAG7zwybGxlTRTZCKnI6n0dz/L9zzVTx0idiwyRJciFRZB0xI1Saerh7IvgtKyUkNUWknoueBrGv",
-	"NgLUu7kpdUoabsZrfO3UzdT+IqAMM0WtfRvWixqGzbPTxyHHfUuZZWwKDmF8gii60vciEWVqFQKIxTPO",
-	"StgD7zyen5NbmldMErEkVaGp/dnpY5KsaUkTxUp5jr5rTUM3rFD6gedP7Sn58z59HrjcPfz+Z5eME9NK",
-	"rUV5otltbN3YQl+e7GRVqOlTMdUnH0+IyVXQdiEZx/+CP+F7kxl5a7gWqXjOpCQxhvdjkkmyym4ZB1XI",
-	"Sa6NSG5OWLIWh+Q24KyXNM+vaXKj9yjjEVFlhrFKvd3l7jQHj1aed2mDB26TNvu0PEBOqlcjq6IQpUIF",
-	"pL4p+24I7BdP2HGMyReau+7GG/Pcm5KZFB058rIOF1bJONAogMzA7u58x4qSJZC+5cnLyTmhScIK/WvN",
-	"x7MVF2VPGotkg5UfyaQWJkG3JSQa6DuXw2RsUMBYFnUGjjky57Z49jw0JyWK7ifew918qi3+gkiUMsi0",
-	"BGdGHW8P9WkQKT5tU+IHmERJFVtt9x34pX0O32F0M8wdjs8uBCwvcNcu7AnqHdTfpSq7zrSRfU5Al9BX",
-	"geZ3dCuJcZ/BJcRxYV/aPgz0sTltaIgDSBuVmmcar0jwvsxD8WowhFHr7tqekHwVEc36RAwGIvKuGHmc",
-	"fpngHGZ2sHszqPVwxaJorOZ032pKyqW+IfIeruBw/407qS/4YtQhlpKpquQ4lyCFDKWNSoZsiAttPF7n",
-	"kOtt4rOMp0Q/fAw3aDuarJrTp0h7zqNO5Bj/dG514Gu2FRzMGrBpnULc0H3XpahW6+5eef6mlrrFPiqb",
-	"mwMnqXfBPE0KWio5I79A2EpLNtgQ61JymphRWfQ1AGdSyMoZxPR2anE4pze0DNySDzsDxC2fGFo+I62W",
-	"YTp7OTLUEXn+MrzHu91mfbHqb+dXe+l4WPP8ma0cOMAX9DeRBlMJmHG7xsuMZ3K9wMQa0Nxi+E4cNS2w",
-	"Nb3Vau6SZrkmV8j90qSV0ZygsxX4ZmO4LqVqQRqRHC5fROotjiy5LpZZrjDlFqYxLP+Ep+yjd4h+mplY",
-	"FaW4ljscr57iXF/knXGGttcYCFdlt2zRWf6eubdNf1hIPZH2fgapxbtTAQ7kswEyjhX7qLT4yzZ0xRZV",
-	"mccRmc1mk/vhUBBU6Bcz7VDEXh8//DW46JKljGviC2RtUgkrCyj2t6wss9S4c6x6/UgS/Qp5//YnMr74",
-	"oyoZKZkUVZkwyAr/uI2IZPlyuhZSSzpREsWkcVENdAcdlSlGFV0UIs/QYTvs0n9HFX2D73Rv/W9rqsia",
-	"FgXjEM/XX0D3l7FXM0kSt7OR9ZBJEts9jfXjqSSqpMtlllxxKTbsbs1KRoRx31PuB3keSbfPZ7jrMLlm",
-	"4hZJWZJT0BxEiZ+94plyvwbvXAShoX989xYoUZU041CRA4sYa76Ezox0YoSdS8b3pn92xVuTw+lomdgM",
-	"FKCrhozj71+9Iye3pyf2TzKeoBOq413fHbNu+3H1Rh+YJdeToAaOXExRu3jz2k9NkzfT//0//xe9TtJ4",
-	"Rkzmnz5Qli81p7chlFo5G56xVZSZsLnkLZ6zEXxFpB6b5h49QUIJ2NV2K1HEaPYiFbED6onZ2oX+6p4Q",
-	"q2u6kY0iaI666YlAX0dovd8mLcxz6baywrx8L7fjh+V61azyqHwvWmQLEz/31Oan8xfPdwf/o9FdmSn2",
-	"K8+37oL0c+YLTui1FHmlGFkrVYzlBPixvcMeFUXknxUrt5oNL0u62kCQTpP7FY/1q/Ls5GSznVoWPsOz",
-	"nlHN2GeJ2JwYR9ftaTwjrxXZVFJhGJFQUlTXeZYQmqYlk/KM5EIU1zS5ia54UWa3VLGI5Bm/meYioTlw",
-	"IutctC9ppgFJ9FvNsMD1NwFBauJ+BLilfpOuaMYNtwNfIVXsjm61yOYsUTKyfjX9R1sChvIYfrdBth2/",
-	"efX2zat3739dvPr+7avLy8XFTz/9+luMTKqRr/H0r/vFzE7hYvixL2SiAzMC+xJJ9jAYM+x8H0/YmY/S",
-	"Hym0VL77At1DGpenuBydylWP8WXpXP5cDv/2UWldX4mbgGKATNJkWiU5o6UkmWomBJiUcc1qjNjBMJRW",
-	"euBS48WYhW7SXqXvOAUucMc6ityeBaJyZoNoTrnNpElmoDeMEyq7ClXGV5PZ4arNUXc6EMbvUJu3CR0K",
-	"d5nei5RuA06yH8QdybUm0tDrbhgrzNGOp6ekwhDlJKxsoAQJliGUzNdm76jUIiQlYyNC5Jql9o8FXbEI",
-	"4yvgUi/JictNP/kj1Za20T79SgbUfVF8BDUz1IAXsH5FwwfT1GY6i4Dwt557TqUiyZolWocc//3vf//7",
-	"9Oefp999F/5yfzKfz0IwX701y6h9bCEeE7gC+7hMVyH2bq9WBdFGoZ4i8ajfrIGwbtBCkWCXjMGPhilE",
-	"3iCTGblAM5rkbKmIVly0XWKirOkZifVxE5wziZt7E19x4CMkbm5RTKanZOwINRD/HnwTsMJKwn1Hn40X",
-	"Y2xfB+epfvL8WSMWPA2GuoaQY7C64x+sNJaoW8dZ70w5y7AASAm0C0uSi9UKM0VKFir1CPGVV+b+3YNA",
-	"h/ikHe94mW5HkO2k0I5HWX/vkd6N+jlNrlpiObZC8kyqjK8gCqv/FpkLUPvu69SW2OVsxrDfccalKqtE",
-	"Qe5ZTMZ1toxPH/eZrdr4YmDVGEXQ8zj3jbo6YxQD7yaPeq9g/k+RHNvIUWqnxh7mVjw0VdafaftwgsTr",
-	"PM3drDmRsrDHwkv6axjnT+ePdySbhOSYc2oZL+Wd/o0SJBWEXmsmnIWTx/anheDmtiKJdV5mTMaSbuD6",
-	"xfDvCWZEpUwB24dMtpT5xYr6MeudAVGBgBAZv6V5li5MEDsiMfuI8dXF9TY2RUYLd78jvKgOtUPvskl1",
-	"rTPdQLPF/Fb996iZ8EaJXItSEcHZBMZ3nn6TkhsI5zYzUgfmobZo0RvjQ2/E5NjBgdrMIL4X3Z10L/X2",
-	"W1Iu6jIw1hJab/933wUZnr4fJqRpDtB4scglYyQViTzBGurZBoP1cLTgw8jqaGvrMqDqYANoLYqDQmoo",
-	"hVhgdGbBPiaMpeB5opW2G5RBqBpFo+sqXTHlP2J+U3F6SzNkTRZ1hgu1MEGEBtJM89es3GSY65Eynrmc",
-	"6aWoOP5cUz/6wm5psl2UTF/nxCRIMrUWaWvgRPBlnkEqpco2TFT6p4Juc0HThRJikdMSaKSkimERkL8u",
-	"N108R+8XzaW6X4tbVuqxTYK3/4zmZiWnuRsLflFWhZ5+KEb5vUse65Il5WJD820PP3RwS4koS5ZA2MLV",
-	"sWhRaXgQBuopr29/yTDRyQaCkH7qNFwbD4pIktNNUedqlszk7F7rIxskh2mROW7isonrNNPgntCi6Ifz",
-	"8eeZaM68LMUGvcxrIZUtbo+17Jm+hWypMiZj62WM7+7uZqgE6U2YRITlkuEr/z59mWeMq+kvdMNirXlu",
-	"aJ5Jlp7XpdY+KpC1JWbEoYwYYB49vIlyXm/BYI9pUSyyNEYldjJw74pFQhVbCQva090SsxWPYPq16jd9",
-	"6d6LI28lZKxPVjMbbZ7kTCnALUqzVaZFTjw1+uEiPnf5nH/Ve/rkMbneKoYgXsPVIVz1TnVv1swuRsgm",
-	"YwpAqoyEI4Yj0n8s2SqTqtyeuxtg30KDziRrZpzoPY937LSneuh5qkzlbMAuv9PPxWQsytae4x8mEV4P",
-	"vDanj/+KGzfsxLHcJnDWrwDJz11h82AUzo/cGdk2FT2hogWarNkizSQAKuzR0RNTlIOJyPq0ijJLMFks",
-	"VkLRHKA6YpJmmjvlu3TaOiUqoTxhufM0dxKO4X6SdcVXpCrINVsK46VxVSQAcRPGA8C3HWjcnmP2ecGw",
-	"ADAOf8tKC+c07Av/hi/EDxtl1tcmNCsnRmpDC7AYrrfWYl+ZlCrLvle5uKb516pnYh+NRA3nhbU2VT8U",
-	"t4o8OEgJrYGrYXz30AyPaFSngC/gEHYWXyE700S7zEqp8ApZEavtiLFJtpz4FqKxy8mYEi74FB/RjA4r",
-	"1Ez1lCR3a5HvlC8e11srVSwwo3j/1rYEquZ+9l8TF8TT+08yvhQ2hGe4cSOS57HHZ6ePD2CPPWlcmYQK",
-	"77BD6oZt+9K/BpXK4WlZjcM7JRN8toynp6RuQFnCnjKE1jHYEWMoR9ixbXuLBcLFYZlyvmrzVZaax0zF",
-	"HmckzfrRC8096N3chhRx3KesuLSFKzjCMBI+MinLvYjya4HSLJxf1nqyUT/YidnEzafRyRlHLvukfj1M",
-	"MH0fW0A2lxy6nXCYsKHwnkvfO2BLGyvYV3JnUZk2heVnoEN4oLCeH2+KrietgUqhtWP2z4rm1kvpNm0y",
-	"ZIccWljP2VWbxZKpZL1n68iYC3LHrkmRV6uMy4EMVA+P7jZapZno3Sxf3R088IalGd1Nb8cPO2Cm5wQe",
-	"JbBAo5ALhQfL0uEflIyWib6bssrVgxyDKLNV1qNxgZqByRjWPox9uYehOa0Sb3vwiZlkaq8RM0R8dWCL",
-	"h7/RgBcfYhloNbyhBck1LRj6D51D05ob8WSw+WALkWo88q4d4eTGYoDk8bwOFoEteA4YV91DPZ5FqJ/X",
-	"mkfKkkyr19o81KaJ+X08TBU0Tw/XZt/iC9+ZrwYC+z+IO6tDmEjOHSuhEE0y7kdiuCBFTjlEbzc0tT5l",
-	"WuuCsIfhaL4WAFnCFirbs2mDtqFZo7X/8R2IAF5MAAUimnQrocj48XxuMCMMMaNi4qGOBgL4BggzrP1p",
-	"bXyhxAI0bZQZR6h7vp5ulXMotBjIn4KqQ+9jNWsOPWIN68FQspYz9OKCZWmzDGBFb1lAV9lfD+8+ZGHE",
-	"D5zo/aCp/2a9mV5dbrKm5YqlEYZxaufEzH13waTKNhazobtJnlIjyVhLE2nA0oRUmPznMR872HlzZ53j",
-	"FaEI4Dqrjltj0oNmaOzfAbgErFzQFdvrwunqZgh7BEYcDDDMLLtj11bIM77KODtU6dcSHwcY9r3dybjD",
-	"kxBMUo+pcB5fb315ZPDhqYcL387hmYACC5kiFLKsHMJ7Iqo8RS0caaAtjrQp90daLuzXIQYo9R7drUU9",
-	"p0ZYsy8Np4sN2ZbAXWQJ1wXA4w7OXdvyDLSdMJ3cZseDfQeeh8nStM56jLY2/wuxzR7jZIeN1m8v9JiA",
-	"+02wBheu+yj0sb+OX7V2WNQuiK4LKWhMBzVCL8jiVOGm089pT74629IRGnwjdKebxlRQtQ8YGD2mTK/p",
-	"5PnAu5wZb3Yo0FqH0e4h38eLyQW0W84+qkVSlVIEmMwbKiUIGXwgdna/fgvSBC26KOYKQFae/vXhGR+9",
-	"we56+l+WO+xvw+Bvi1tW6uv1vWWaAdS7Hm+cwTTcYJLqMYpAD/5xJdN7GW0HtDHcKa5YeYvlagONBf3e",
-	"a/ta8Jsw9JehYA7CKXJa2G1GQwFniGKu4HSlhZA9gxrjFa8DxCAxlfDgxbuJrxYMyA8p3LCtQ06Ggl+s",
-	"BfgQDSm0MZJMT9w/8c6x1Ky6TWr+Ngepup+YTah8UWObHBAcNe+6srPDXj8qFOQf6wBdkvGlKJNecM8A",
-	"dFl5KCw8AgoctYH23SM3sA0PiwkusmehcuFKVNrX47Wywedmejc87umPY+8OIbHX/YTUmmUlaSWqd+IY",
-	"AaP6R4ARchdxncn6i4cF6++BA/eYYriz0BgM0qZNn7qkKksoXDaA9lAJBdkoDv4942SZZ6u1Ag9eyaCJ",
-	"nnxEckYlk2Qt8rTVGYOar+0AxL8vgeAAt0OgRuZ87+VkvrnkCdQVdA9Qmz/Sy5WhJM+WTLMiSwAekPqR",
-	"suyI2s178isgFLTxfmNhn2xQd5CoyXjeoUzsIPjlJaVG8PnT3CMAW9IqJII6HDnEZpuCoZ+T9pexDhPG",
-	"DbbbuG81Q9wpsC/g9m1sD87hVWztDite3dPpXlDs1tk1xto53dfaIDq03q6jgYQx4RAWs9DmlZY/jKc2",
-	"Teq/x0RWyRpDAlytS1Fkycl/j2fk1aZQW4emacpSsakofK7BxQ7EDW/i+/Xe/d3aUsv68qvD5c7p21H6",
-	"VnB60AoeD1lAS/dqfmweHayMtQtxQx1VUNvw20l+QT+VrqrWQ2kNQkMEgrrl4deil6ByuIteLFaCwNxO",
-	"8RVJY4cmuvuU76lbkpYXMaBX2rIbSObrUUUbSlRzPn9zotC1SmgKofhbdFs5urPBAylXQ9uaOLlwH04t",
-	"Z8MeXcDmhvhCv1I9k6Ff/oHRXJ9SoOunCTR6wB83Q9p46tdCXwo2gbOix/Op9ucxQCpBKLjSl1c53Ayo",
-	"W/UOdud43X1TmuXbY17cCK7Wx716x9jNAW8e49KAd0QJoYl9aRp+7AlqJJwvy3U7IuPYqZnxBBGJ7tbC",
-	"VOIPrj98+OY2y5IxFMV4sgu/82RwB7TIl94WmD7deiDTW7hbD9ZumdPodOk5CkLNscMJda27WPdAqw0A",
-	"eDV0O50m3ZNcUP/daD4A22y6ykUOsjkrW1baI4kSdHAaTMDPHXIwPVzTxKCDCkhiZ8YHKBE9JKBf7FH8",
-	"5GJDOV0xbUgtelvtmM59ImdkLO44QvzRdJPxCbT5SGiOGT/1YMgUZe9nQXWRGfYDDX64keQkcq3muITv",
-	"uDPxGKOxkAEF+Nz/VdpEHtIN8v4jLK4TlXXoo6yJRob/RyMrQz4Mqd0+rsGkhU/qJU7rpE1ZkYstkJ99",
-	"55EE5yxQKTD6WolGhAKtrqaM3K2zZE0qyRqATR4CHujYPXqzKFeUZ39gSHevpKLePB9Johin3KRhenMb",
-	"x75TaGhWm6uDHFQPoqUS0ppe3BkCK2tJA1ii01MLKWA1fEymJO9d2oveTxhA2mqFp49fkDhQjhmHYAdq",
-	"/btLDEL1dxu1wnCPBPK6FnuuMhg5JIN29jFttt6VTKmMr8LU0Ia7BY45ikbAMP1o2G3G7lgZrLc5TBc8",
-	"Rg08TgM8Svkbktbj58uE/NLQTgjKhWWwm+w+x8cZibWU0MxAXvHYO2utC8ZOvzgDEIlE8yKEk9DWs6dz",
-	"uAcfSRJ7fhsYxS00vuLjtsHe/Kb1YZmEULWGHCJ9M8fUZSlqriVVlueEyhtQcq64Aw6Y4ThQGD7U0tgR",
-	"ZbWghTua3gJhe+z4iL639gFfuoQ8xS73xqPsFvW1SbhhRQXso5D5ErSGGtpoy9HdVZjC2kxLa9ul1De4",
-	"dhQ2SbvGUFfo9Bi9X2bSH9Qy1OtDGeSfsEQtUk0A5f27l+dEn4TEVGDys+Ap3U5m5AI9RtbBu2GUSxdz",
-	"8vMLdqkjnbuAkbv7aQWvaXVYR8D9Ld1tv/ZmV3cyhgL2YIqFCzYPrXxsGywbtjnQYNmL7r47eT5n9xoa",
-	"M6yov412iD7x/I9CUnXH7Xkanzye32P/5MG7GPIxRv2A9Ljo+wDLYq69xVFORnz/y9iRncNh3zwK7fLP",
-	"deLdldkCnJZDs4VAthMwwH8WS/QFzxKaL2RerYJ3vQkzE3YPHdYh0TC0RUFLumEqGM3pq4RU4OKQmqdh",
-	"Brbpdm6QQsQdH1RF2wrf7eWd3WZbYYcAv5EBKkd4qZ5eilStrffBYsV1cOGaaNgntMhObk9P0M130p3b",
-	"iQ+9syfx1MwtdJP6scRZaXUZ1GGGHuAj6UzH0qZa+JjtWl2fDDrAoswS4/bYXeGGj32ORq4lWIvuhnvs",
-	"6xFuXWvRw+p3ZcFYsvb8s/0f3xdlhA5FHpByoPXMnkur9VrMSu/zbPd2WtxXJdWB+WrMpvXpLuntMFnq",
-	"9pqdQS1JRE2O2NqqHkIIcqUgpQfowN78D31M2+FNHnVQpmBgkVOpFk/mm+G+vjesTLRVnLNLRZUMOB8b",
-	"5XJKBKvjJlBq1YCi1OuXwfDJl5ANvorFA729M7vgkriFpkuN9QtCaoQpYkd/lw9EaQJGwyr+0ITr8WMY",
-	"zLQ+Vmn/UHPv70vxT/L/AQz9NM/php7A/58+mT2Z/mV+PbXwjeH65UO5XqdMuTPmPyvKlbEpe5T9SuEG",
-	"BVF8oFXqI+kZLAnlxqua1bIs7DfrKy6dG5iriExPbQ+ju0ytM6/SYpPxSrGITB+TJCuTKgMPMCdjB+Yr",
-	"llB0K/uqTe9LIshFpvWRJFNQeGROaFfMZicoqhmLmLF6ds5+emcbvd/AxR17z8S2lalftgwQ4/KcQEyn",
-	"rJjpNdV4LZOE1n01iduyCN6CdWFPmbsMAVRaWmqlRFjKLCuetIjPxyoXnIX/UouIvdjW8HEzlvcX79tB",
-	"bEu6GtL/ekyxGN056QDDK+5BAcdWTEWlHoSdm8bCBsirgFwtzdvPSfHihQNVMx1clEld7jDwqoBSa5jg",
-	"aVOrT0WF4Ih70b/8Qcwqv3CUZ5tghCMBt9GSyCpJmJTLKre4CbKdTW5+bbN77zKeirtmAvPAmYUtcicp",
-	"GnJhp67SruHURNdiyn0SNSQue9WbIL/YxcG8ks/WIXTPtkMyAaUlTPueeNmrPcn9joTjLeMwoPcRtm3D",
-	"sAzJS9vKyvtbwwA8x5ibg//FsD5nQX5SW3r3BIDeC8zVo0AM0tWbWe0t9bxewl5LoN/poxd1X+jw4XKa",
-	"oGnPTQO9PSqqhXfPJPbTOqpGFL4VlFOmgjmI8/iDuCMbyk2OtyQx4o2tRZ5KRJAJTC6oMIXOovnx3XYQ",
-	"D2V8XHBCN4AuZVMfMKN0XDKespKliOFBbYppZBJ7KVnmgqIn3OnW89l8Pp8/efzsoITStlTtHHLxbB6W",
-	"Xt0O4H95NvTJF4PHfPFi0JPtZknP5iOcEH4MBwqdjLYW2E/hBIILzB12h0O1EohfxD7MvNqwMksMNOA5",
-	"dlXRT3HSSA1unVvToTWfPWu06N7VaPnTyCSjj85G/+/v8+mLD59Oo9PHn8dXVzPvn5P/+7912eWH3XRQ",
-	"G1etruIm+9lYxShwIw9RBfruF6ZHA6BNUGkXbnZG+jiWpOKZkpNQx2AfVMbfoDn873kwrWzTbNbdQJwy",
-	"4DPdoU6fBYGZDLr4Xj7vKvy9KYeJC9Wb13wpAgK6yMJS8i4rIetr42Njy4LRG4klyWSMbs+IuCKXiKyY",
-	"ppyw4u01d1rs7xPkd6OpmwW1OlH1dA4S5a7mQZOGeDfgT5HJRfK7z5CxafcUtZpn7l/f3jZCoSUe1lNo",
-	"V59JQHq3Uyl7IMO8zz+SBE/EqTxgawJ0HOwoBEUH41t9jUZTfcESVJkXhWnW+/CtURQrN3IhlguL//F1",
-	"vnqPzYMGYOLAdju1UjONaGC7qiA99uxa9/R2MbR7UDYbvPHoGKsd5Q0i/HATmDig/ZYnmNx1sBBHRT1q",
-	"wKeT5+JusaR5fk2Tm2aFU4NyPLIAPpWIPGfO6WMTO2A4sBZ4OJkDq8CC/ES2vDK2/ZTWOWx32uF+PbSr",
-	"jUftgJ10RqTFT6fXAvHXTHNu55oc+w1jzoj7YDw5c9VWmyzPM8GvuHFjQ2MYK22NjydyTxvRPSO/GKB9",
-	"yKTxtTMZOfUMdLMrbnQUGepS1tRF9rmbjQLpqyPDX6n1lOHveJrK0JdCMXXBQz05foW6yhBVQXoeK2+Z",
-	"jy52GHGBe3Bv/aISRJVbjMf0dAbY+yW8vFDlST/2gzhfYvino90XrJwWzjgiuGmzhqbe1c73AGPXdk3r",
-	"KD4055vxRe0uCtz4toPz20/ed9kdGEawqZPthIh9vXmlKAN7EyMjiUhc72AMWqmhAETJjT9dbyNS0FLB",
-	"kj/Hzc2xTBnZoO+885DOAky6091/67P4Q0cbufn5o1j8O/DnB3GFAufT3wWzV6TuaDJlGH0wvy/GfGKY",
-	"JSYU/wv+xvISk2UcVKx34t8PA7nXnMkiByshbnrQ7MFBXbByQ3vV2f3Rw13osB6iuAcU6/dB4KLZ8WAQ",
-	"EHW7YZd3FN1VdR3szqtd4/DZPQ+pV83634CDBLNY2imuKQT7SrEh8/nZfB6ZnFf4Daa8RgTyVr0OEqdS",
-	"TbT4vr/s17f3UJZgQJBfUp5mNqeudRlqTSZMCKZ7EgAAI2SQUYIkQznqdwvDDmqT3pYE+U5KDUewKb/p",
-	"zux0ek0lGO8SOIyNChU55ee2gB0btZkF9hiDSVApfa0khlqtc99HC8XqNWzflEmiyoylKOtnez17bfTP",
-	"kZ1CkHxbENbhxiBteG2xJK4i4Rz715lnZpuUsI9FDg4JUIGqfKBpEOjhY2mqFwndBahdg45GFwsZwWlx",
-	"lpJxrE85BlecPa+mln0AMHqH5gNCO1jACCBZMRxHTDJ5RmL2sYB+boAfCtAMkffLjdT/NB0cF1AUoNaM",
-	"m99PPQGuxblaKvyLFt9pSe9MD8k2BV/TnHJtfuhnem4S/bjAPhL7esXgUyShhelIKZkKX4QexbYdGK+H",
-	"AZAKaEt2+pwwrm9B3eD4wOZkDUWhxxPam1NkgvpaYFqA0saVdSZk4PYjmnpPvwL8I5QUsttMVHU+DCLB",
-	"i9vAvR+i4Zkd1X/H/j16uvEZz1QpYnJC4rNlLkQZE1ktl9nHSfDsfDGuaW+1t77r0j7XRWEwf4gM/mOb",
-	"AbTPoHH7Q5wLymJ/yKQS5XZowHcnGumRQHGtvr8Q9ehHkY4gDdkWpBswsXGjnHfihEsjXaaThYH6RA+x",
-	"oq5xk/H03MCz9c8JpuTUlC6GS2z1jLjuCjQZpHPorcVXw8o7zHJ4aBqO/A0uO5RtlYhm78kW0qjbAb+E",
-	"ZD/uKA4bYejabHo99+Nj0v5qzrpmkY/+8eU0CWhAlKcWijIyKEKmEZQFS9gNJ3Tuw/aY7OxZfZALqNgK",
-	"E+T7dy9NQZeR1FYbPn3xl/l0fjqdn8Koll4mvbCBDwX5N3SXbKkjSUqWMq4ymstzf0ciRLW04IEGe6nG",
-	"Dpx1g2X+9tkFBUnGY8PhSm6vGYpluTA3EK36t46rNgHAXLvWNaMF9g9eUqnwp5Llmel5a1WH4H1+b0+i",
-	"z1PoCdhAkUj7sYVXGNEc0QG77xgwZLgf1KICFLKdtRn6CSKLPFP9CdDE0x0oYEo6D61WSVCfUbbphCRU",
-	"XXE/9RINR+yihV5jeU7iHvz52EHTrgGYQ08sTTVJb6+4HsZWERvEr4BbNziya+F7bDeSI5uEdN83SsIB",
-	"w7TuWj9y/56vRYO2JnRrPZdNi4ZcKq3fGknrknt5cVgd7Kix3VvWeKT/hmGDhAOvF+b67Pr63vYrb7T2",
-	"wRUZayVnUm9OoyVLTwMWcs0SauE6On1YrrjWW2xfJdt0KKmU7SyrtSDsn52sK34zI6/MuAZGz4BJmt4N",
-	"oJezPL3iY8je5AqiJ8iW9I/LSlJtgCohcsiClxNCFXmKLTDrhBG8hHsinB3dOJDs2dh9w+t2+65+c0rQ",
-	"vdQ/2wqZ/dXNtS5aoyi0MbIFt54RhMo+qqb5Th5Y0vyna0wQyH1psQVjRITwFyOXsCG4IV/LZa6ZzFKT",
-	"5l+CG2c/ptAOZOodMCmvGt816l9tfCAo1DCoUlStIGjbbt6jrRoPEUzSHhb5n6R9w0PBV9f7PhTIGo09",
-	"xHhbWOV34Sm/wRwiACptwSaBFl1O77KUtWBK/ahp5pcK3UHGlUty9nTuVkXvkK5JtgtS3zraGCUNlI8g",
-	"c3ugFhSOLx+FS3Bk7Tn6/v9UBfFDoVN3U+YQSN0WpXaBdJtxfc7uPCIdi+WSVBwaGvgDYYsvKSYDCNTQ",
-	"Jh7CAJpIh7q8jBt6Z9F/kf3Itr9lan3JkpKpBjUMg3+48zWJXa/UKkd7B+ohIheH0pM/3sHivnUPuVje",
-	"vI9NxHJDfBneRf8O7v/yUagXD6vWGb0jyRkt0WB+i0uSiCap5TqQwwzrmRrA3Hvl6Q706nc90vBALOuS",
-	"bcQt2z/zbwxuvUM/e2tA1FoKYkdR24sjv2v9X1UR2yUP9ud3QNAmqcpMbS+hnzQ6ZBktWXlRYRF+O8jv",
-	"ctAv3rxGkNC4uFnMZjNI4sC21PqrMEi9HWulitHnz4D9ivnvPfiMWFzL8uV0LSC8+dNPP5MVVeyObs/g",
-	"Tv1aMH7xego+ptoTNdUbSFV2nTOYWsbJshQQL73iddmPE3YyIpXMTO4zoolJyFgKCcXZFb/iRrsHuOtM",
-	"Wk9pxfVD8cntaaxnhC3xPQcZNkHVXzMPImRJrK3lGXlt/StXXC+HJmh/G0uBVmqtDzQB5M5MrUmsj0WU",
-	"JrnqjPwNtpnYE6inCakDpJIMS5kYv2W5KFhE4k9XI/jj1eiMfLoaJSJlV6OIXMFJ4U8bJrU+Z/+hqL4I",
-	"V6PPnzFiWbIrHuunY2wZG9tHZjAw9GyMJ+YkoaKxDv/Hr/Qj7/QT6A7Is4QZCYFXfnRR0GTNpo9nc2x1",
-	"rMC+9eluFI1uWSlNgfzsFJ+EMogiG52NnszmsyejaFRQtQaSPlkD0vof0AIFAdrw1mSCv05HZ6PvmTJg",
-	"7HBd66bkj+dzB05huq0U0KxJv3qieRYAtsON3SfPzBfgFgSjronWq/S25dktmzXu5+js9w/RSFabDS23",
-	"o7PRT9kt4/rxohTXplpWQmKLXZccfdADnJSMplt/5c1PP57Pyd06y1HdMxdNEyIrlCSqpMtllpguVfpc",
-	"JNgi+rSvqWTn5Nn8iXkfnPrgEtKSEUSiKMHtpLVGl9tjX505MEXvEN4ymmZ6Xd/mHPTnt2ACPps/6RvG",
-	"zesEaHnnMbn17D+n29OTZE3ViedoBbXJ+H+7ieoXr8nLNVXkZf1CZJx9eu/HMf58BjgGcUQu0Si91Mbv",
-	"q1u9lAmcKxcqMvCaDdRpG11hHxXj+rLJGXlvWrSDQxDdkwWV6MaFBA3bMtE6JYElYRoF7hpJaAnZDa1e",
-	"1lkK0AFZCmzUGuvxv0/rfp3T12lM1oymrIz0XyEdHJk0RLJM632qLG/OVIQgvmCexnXsD/Wb2AQSQBPS",
-	"vNg5S6Mrjv7R0nmOTFFQxW+sFxXqR8/I79/9+surD7GBYY+xnlyekd8/ID++NI3V9USAP8oz78I5562W",
-	"KFkODmHPS4sgNPBZXMo1U3eM8SsOv5MThDEwHl6zs5eXr0giNhuUO/EZefPq7ZtX797/St68/fXlq8vL",
-	"1798H0eoBF3x2P51cfnu7auLnxc/vnr15uKn1//2Kibj02dEQm8H1Iwn5zg4yjSCVQh6ChtNGirL677y",
-	"VxyKW5gmtIbTv4Z1XdI8J9c0udFEQznkANQoKeSCmGwgs10GJ/aKr6kk1wxyODhWSHFMq0Sh5075f1z+",
-	"+ouTfOdE8IQRyreINtscZEyv+A1jxRRYLxZ0wg7bDYbG/pkkml3qc/C2nfFUmoApNx51OIotTDaGSSFR",
-	"6zE1dRhSaTSKPiNOLsdA3XgBPDc9/vaKN+lO7xMXfFpffJNH2qAuzYXho5SbXaJLqHLRLJvmV9zkNoHM",
-	"RpEgJHPU/Pv8Qww71j9nvGi4WJTsTeaOxrxmWC/9fsmGKv4m0u0A/u7c3WAXuPjL86eR1VkkaNVumNEP",
-	"LM9F5LRWixV5hn3ntU5tMilHG5HcnLBkLTDBYoggaa7mranD+Ny0VmuX6cNIs9aWgprPPqoTuHmGLJqj",
-	"tVKokJwwL7s52EugZX2NLBo0DCoj22YN6bjFBylPr3gP17F8ieRaKu7kg41okfOTBVUnL9I81rOd4AU2",
-	"I4ol3h9JxpeXr8BFhUIEjqIlYHrMfV9OoYrvkPrqv9UWEA2XDf/71NLh9B8h+zQGSY2hwD8O7uvvujYM",
-	"7O3vd/aXfmt/kqlwYla9NptEoSccyivSq32KRD5IhdJPnx709OODnn5y0NNPD3r6r4c8fXrQTB6/OODp",
-	"ZwftybOD9uTZQXvidRQerEA7lRkFBchKyC3yhIXVnV1WQq06N0rLe42dhn4bt+rRz4xbqM5LBRnoV4dn",
-	"MnQvDdy9l8eiVWQX0Emz5ZKVprohU9IrnI+MWuAhxjkfziN5xc04HF6LtdW0qMo81jpLWhtnLJcMvjaJ",
-	"TIEBti6/s32KEZkONK9KsjMCXQCaKHXo1tCXnUVOwenpO4RdRyCttcbqsS/VSvmMQIV9DejPGUulqeN3",
-	"daD+zknU3vV8LCMKqRI/ZVL9Iy1fedCuDyZd7UfAsd4jfvygrRaImLsU1b1BUgJaJTohZodzuy+6T3qG",
-	"O72ZPokYwELvrpn6+Pqm1fKu95q9MwW52r6KiKkuikjDWhOVSsQGfEJabfYkrHHHduEUZ+TilmbgACVU",
-	"EikE1/9VvnWplVTGU5bOyC8QPUd4n3DdMPuogl6IWiMAJ1Jdivj7XuWAjOMV49PZbBYjWGjJVAWtSn3r",
-	"tmPWQoa/HvCfFSu3NoJ7htHcpi7pi2EPAEZ/9ff59AWd/nEx/ceHT6fR86efA8gvWuV9sNtSL8pFfnru",
-	"TL1p5j48pK7w1WTX90w5e1F2Sdu7VsbTW18rE71c9bWP0NdBs1/s/KLJQ9+sa5ZbPhMRF3Y3MK+a0sB+",
-	"DBL5S8yD+BEyxx+MIvweHD2kADl+X5cnfgeTuGaO0Zid3XVAdXvgParFVK5pYeuyAFOsKZYN/Bia4wpa",
-	"/ivjpLcYpGE0Wc3bvBiPNkNmQeH4s21xvpN3obVxhsZAY1I75UUrVmYhbg0kEABHEbnWmktm5HmtGE36",
-	"+BymoXRspzp29ZBcq4bM66FQi1L+wIzqi0haz7/WxjpC3eh3YpdkNyj6nyjEmD6ffJJ5tfp80gBWHEb7",
-	"VpW24Drt4kX4Ur+2pNaZvOIlgwOFFqZUViV0HZJkjACbRCuk5JnBPpYReTK3PxulOqXbcwKPNtG8MdRW",
-	"FxSSGhxB4qj1UJMZiS0sZ4xZLndeIk33kl5xeyEyRcbUT+NairKh/uM0OaEpLRQr3d8v3rye9Km9TRTQ",
-	"7g2Hu1VQiGOZq4WnuVON8JMNHv81kJwUHNhUlR8/7IPf6S5c6q4LjnEHJf1yka+rPlx0+140urt6VsSu",
-	"e9xoDR8Md2pSeuOeesBjaGBE9Qc+cSKze7F1alhZN7C1TbPSs+YzaFfQu4l1M8petncBdrBkLqe3VWpI",
-	"rlkuOCDYhOX0b/U3HvAMmslhPYdQL3d2f6Koyx79La9byY0A8iYY6ERvkGz4SGwgA5vxmv7Whpni71xu",
-	"im99Qak+9EcQPGGzK14n8fA6k1EfKegy10IoqUpa4EiiBB1tQ1MbvilsRgKkTWIK7RWfTu1Q8eTMmzRM",
-	"TGpZzIXqdmPF6ikjsFemuQ8FGG8TUr3ijVzMM7K2/ArXrCcOgJCSKAy89sRgfvPSDw8LvxxIbyand1A8",
-	"5PShPp/upfjI20Tr+YJ/PZLONrkfj6af+Bm8BR3ec/LJ/fw6/YzXI2eKhXLbDDFDo2rMRiPfwcOYsuEK",
-	"PV3pZ6OsExU2KC9Yat4llSjw4kJM0VyaDknhF5ok1TjYp92p4jvp7B7MOD3QkI2NetN+dkz9AVjwPkWk",
-	"9nXdiy9i0M60VMjQl+pH6qW8TiF8WlCVrEPkyDEaXTbospUuSeK+BEZX31nnqiNIn4S8N5C3bbaNmesK",
-	"0j4EJ5Rvvf0MsEPMEf5q7NCkJH/l8PBg0jNQufdJgrjie2B8JzRR2S3kV/WZoJyRUtxBPvP7dy+JgZWy",
-	"ar2zuYStqIJ8nidzhKeysCFawsd6zvEkIpzdMamuuAEedAls0GWfrlYlW6FqYnDGOM23Kkukbf7v0o4y",
-	"iaEYS6xTTE/SFq7p34yO8thrx+tCXDG+6x4VPFgxizqIkGp2xX82iegAcenSz+GRR8TuJFyh0K34nqkL",
-	"u9t7PEh6081mN3CSOw2Knsz7HD9wJXyjsVFN9pXd13bduxTlUtwd4wn6MjlHs3xrUoEADrVD14CL2Yhu",
-	"uitDwCXzMOx/77W1d+LkU5ptMIvwc+8dfqvpFZsc1LcLozsAyXxXZgrCmBlXgLplL/taVCbtC7WYay2T",
-	"tB5jmptd8THi35oOCjKhLsxU0jv7GOZG1PFKU4MNeWNag7LI0BJmohiPrrihdHoNXXUMBOeM/IQxL9Qn",
-	"uy6ohssJwmAws1yspjKhObvi60wqsSrphlxXyQ2zoVGapqQqMH8x354T6o1kJWZV6H25FhVPbekgjhEB",
-	"5AKiTL34P2tEXmx0BSnaM3KhJbSMrL2iF4CQeDU/MZgL7qTPr/imn+WgrB6bTFPM6qwDyzFJKjXp40OW",
-	"fPYxoktFS8CGTfJKZrcs0kviCUVUEvgm0MjYdpD+C/J9m8mpRNzrmtYn08+hekrEP0efuoDIEcKx6QnW",
-	"M+HirvfT4K790g//pu+FVokYTdZkVYqqIDSXAsIJFKlTMkgczThcJ0txcEMgH+sPRsZ+q3LBXbfynqmv",
-	"SsqrnJYoRbqJQ/o4RtEopRZNyWIpBVGKelCJM0loUZBxXHGqVJldV4qlMThSbW6E1/AK/p4JblKI+4MR",
-	"tCiw5PVwD2lrJAtQGBzo8bPngwdqIBwGxnr+dPBQN2y7Y3UHDIR3/sCxHlR8W3bxFoAwQhL8VwizqXIL",
-	"sgMuQ4S4e1p3yrcWge6ISM+Tr6UNmDxTANzw8ywwuRw4tiwYS2GJtCgiG26plQXwaBnHmY8m8CBaQhSE",
-	"hlTC8KLrrbuHzfiC0xh2BhkcZH5RSIt6Kz1MUInFtdLBo0kfH02G2M1etaZVaNejzHTsXiNU9Y6jSJ0R",
-	"LEP2IfqtxzIyNi7ZUHnDUoz1h93IL1uV/Q+VaOw+s0s/9vbmnjzJf/v7rz/WBlwTxuBhXBpBT/TbnY4M",
-	"k8hAoM9rUm4LgKNQADhCxhevLqePnz2ffv/y54lJywCkEgQCSaDZqBcJmfVlz7u1P5Cvov7At/Hd1t/f",
-	"563w4qpjvCGTLye3izTVGnWX1I51W3jEevKp/sdBrtxuhXHIA9sija/vgj1g1/qdsbtWMf+mVHZf/tjA",
-	"NjkCfijpG5CtPi3uFK8B/a3X47vT0curPI8t+EGdyjzr8cp+RVb3bfyy34YInUf2Hplcnd8od2Yw+i5L",
-	"L2fWOF/8PAfXnRjKjluQ7NJ6Zk1HmCvukuvAI0ZXGdeG/05XhmSsjng9kucOvMPg8KP/4oqDz3RG3po5",
-	"0qJgtESPkPEBkXHQBVTDtJvEZKyYmpi05Cu+Ly+5JwHoe2+z93pn86230caDVOPGg/0M+nKfIXyU+bpn",
-	"EqY099rY742mQn3z+NbW75B9haRzS8RZo88HGQMS4+P5PCJP508j8mz+uNf54JpyNCaIiCrPXrzw8FUA",
-	"F6YLVrl3ugbsC2K6tg4UpmwbbDygF6x3MsYTt3ce9+ISe0NXzHi1rBvu2bz3RCAxMXwgFpHGHMiQ44g5",
-	"+6gWSVVKUcYOItpi4tt+yKF54DujP0uGXc2J+szBX00PZb1K78zvySz0RmxKhG8T6vBcCr35YkPkkVe6",
-	"2YIl6ggpIjhD7nPFsT4LSvEhfSkrUbJFnje+g4Zvq/p7hU29pockJPuVXW6FensbGZFNMMdH0qCY6629",
-	"W4Pjf2tK1+6L6vwt+YrehwuPMKBIXzMF2273jFAfGxU3Ixj+xqI9SBwD7IYrnmfgStS/CpQ2zshrZTYQ",
-	"g0uWBPXzEN0xPWqlzFYcoy1jytPoipuwuK/1xSGAtTgKIadN+jG2rrhFITGp7qL0Uz1LhpDELCUmBQUx",
-	"KVie9ufEfe95QB/C2nDjv+ZFpb62W8V9fW9Vln3wHpPe9jqXh3PWk0/u56EulLYd6t8j0NsscVO+FZyR",
-	"sU/J1PORmyRQhKzvslB9CSzZAX96On9hkTLjpSgT9n8ZGB7sb11x/BBcIAw6BIgTvSs+cYby/duqmv5a",
-	"Q03Y1z8xoCd8FZ/RgLhDn6eoeWEfWjJ9xXuDbqIHj8gEfELe3TrYJRRqnoVAdMB48XYUOU1YSsYGWgIk",
-	"D7lmkP8AneAjizoROzTL2DQA5MJIuEkjcbt9u/VRM5sxTWACWt+uoR5rcHAgiv60wD+jRPjPTdlvkQDu",
-	"QyRAQO+L1GyT6Lxbwa7h+Lu68Y8YU3y4YDZAFe9SiUH9MolNOFmJ0cTJPem6poriq8fZVGW1zbpkA86L",
-	"J2xGbHajKaGAXViiabORLL811TjnyBzwb5RvASTLrxg5twRiHjCtAELaoa2Rvn8ugKf8bYJt/rfTHURm",
-	"DC4oXXTngaRGxljpC5FMzGS6L72RW/L7Eh5x8umGbfeoil7k1ipwAgFXOuIj6sqPHpUtWFX/NETst+Lm",
-	"PnQqHGjAtvWrVA+MBIDkNgAMwPI0fQRIZpN7UqsGbM69a1VAgPcUYvtXRN2ExsHaTr5hrDCsH7I3z9th",
-	"NlCj4sjqUwBEbZH6PhZahVpQFXsp4xuqSZtDhjtPSZpJQFtpZnSeO8QJwPKBkbYGInbKOL0GOAVq304h",
-	"jALoPx2F7UdIEF02SvnQhsdzgUCB4dMmYf3CjfsF17ZX7XtoVv9tgo2D7979RRjvlX/XPoBjjP7uURvj",
-	"+0e23WFHBti1ffF+OPZG3GptGBFd9OX6Flbfcfypx0epLySkFZtmxgB/4zu0TaUlGQtOlCjsr/DiP5KT",
-	"c4wAGVtxb6+B5rFehA/1AW03/CIczn/dG42LbKBKAl7vl15wm465C6TgZ5ey+XBIEfCJnfAvOIl7sqrq",
-	"LNQ/SfLiOarv1lxOU/NjnzX0s+0y/BBXCwf/NgYRfnsvVgg8dV/Jhq5l85dcoZNP+MMX5BWSMf5HCdPn",
-	"xYEpQCRGGxd+AAhL4w1qAZT44esG3uCamVHSPgPJI6L9NpIZ6d4k7u5N77eQ+iY9/09Kguhr3rcb965y",
-	"WGL9ComHzsljYuKmC6xJLMvZpIn4YIboNz/66T1lG6FC9I4K8Vdgmt/GtPi6FOvyF01gboxAiNCdL8IT",
-	"vT9eOszqqJdnCjC5iSnaLLdAuDAi2ZJQvj1AubWmB+73n8BscYLgW1gtR7OQHsPFHGCv7XIPdkno4P5L",
-	"miZfWY0KWydfqFhBGlFvhOkXzDYzHWQxek/+FXoOmP68NYMCxIhqYy1drTVNonbzG5MD/eiKY/4SdOXD",
-	"4ePI9N3PuBJtCAkyNhgTKMegUmrswUjEk/O6Bh5biw3IXZ7YxfS3EcD2xLbv7hVX4o6Wqak1t/0FoeDY",
-	"BNnwt9jiPxOpJGO7PpIKJqE0XJPc9tx2gvEBIE1WV1lmt0xadInH8znZyMn+knV0/QleB/j02I1CdQ9E",
-	"TJ9QtBP+fOOUhp3wMt8zBd2Jh2VtyEQUbFClI5rcjr599lvjrAyponbxnUAlKMnSczgU8Kwu2+e/E6/6",
-	"+NTqfxVlDU/lAKsgEoh37SbjaZ20CwXjeX8ROr4UrD9PaZbb0nP4wYwFHemWDDKJh+zhD+KOQHdBQ9fN",
-	"VNR6qqePj8kvfvL8+Z784ofM8AXq/SGTSpTbXvBGXPaX8/FLx/jMUYslslNLntEOdvRAKb/Nxm7Nzpi/",
-	"f9B7j42+Q9UXFyQXCc1dRz0ATrDJYfGG3jBSVtgypipz0yHz7OQE3loLqc7+Ov/rHFw6ZmnhHnB+38tW",
-	"xwzw4NiL6VpmdGkY4aKxQVmoKYDpG+GNZtEywzzFA9R2mKqN/O8aacGAbAdqxJ1kjmpGYBMSamHnFVja",
-	"DpvaCJheU822DH6ivgylyL3vekQSuNIAsGpbHvrt+/ype/37Pn/4/P8HAAD//w==",
+	"7P2Lkts4tiYKvwpC//xhaYJSKn3rrsw4MTvbdld56ubjy65dXekjIklI4k4KYBNgplU+jpinmQebJzmB",
+	"tQAQpECJUirT1b17R8y0K0WCuCys+/rW50EiVoXgjCs5OPs8KGhJV0yxEv7rF1Fey4Im7HWq/zNlMimz",
+	"QmWCD84GF+TW/kyylAzjWzmbTCbxaEIuuFBLVtYPPJL6EcrlLSsleTp9OhlEg0yPUlC1HEQDTldscDa4",
+	"9T4YDUr29yorWTo4U2XFooFMlmxF9UzUutCPS1VmfDH48uWLflgWgksGE39VlqLU/0gEV4wr/U9aFHmW",
+	"UD37k/+UegmfvRH/W8nmg7PB/++k3o8T/FWewGhvzfj4tdZWcML0MxHJOFFLRhi/YbkoGGE3rFyTUlSK",
+	"kUoyORnot83A+rsXicpuMrX+IZMwy6IUBStVhutIqYLZZYqt5K5p2qHeitvBl8juES1Luh7gDtnt/A0H",
+	"/ugeElf/yRKl3/IH2ZjO1VpczypJF2yW8TkrGU8YbG2e/zwfnP22fX4/Cs7Wgy8f27v34d3LiOjJMakk",
+	"EbiDPumIW06u2VqSIftEEzWa6InqD+RMDzFT4ppxmOBclCuqBmeDjKvnTwdufRlXbMFK/V5KFcyZfaJ6",
+	"gMHZ4PH08fPx6ePx9LR+wVJWNGA8LUTG1SwL3IH4sppOnyQrkbIc/sn+Df9SlOImS1mJf4wnoZHhrQA1",
+	"m19mBStXVObVYvO775eMJFTRXCwIPAw38A0rC6YqQZZUEi6IXmpK3DByFJxGUYpVofbbRLu8Gd7bwBJK",
+	"RqXgGV/sN7Alg56PAy0eiQI1oVMlyrFk5Q1La4qsqW7zErGBPcfNU2vSTnvT7OSj8K3ytqJ9RCHaD2x4",
+	"8HZzmq9VlshvS1EV/TfOvfdOUSUHX6I2ZwhdDk2ktChIlkZIpBGxW0D0BkX6UkdkxVZXrCSiJIuKlmlJ",
+	"M03N5ySuOFWqzK4qxdKYzEWpR5PkNlNLUSlif8wEJ0tGU1bKiMRccGYerr92u2RcXwh7HgSPuPtWyvBq",
+	"8DfgTwu9gZqlwyiOP28M1+TC0UCy0m5ZL55uN/6NnvdOtg50Zlawef4ffQrAAY9HAVLRUoW37apKrpl6",
+	"JAk8Q4Yf3r8AVuQuuL5IY5XBrWiL9uYC8Ss7lvaWFaLcIk1bf81WjMsMFYKN85uXYtVgRlvmGg0WJeVV",
+	"TstMrfVLvMpzeqWFDCowgedFVRxADXh9A+SlRN/JtnmZ2wWzZhjLzXBzx3srFE3CCesUiUDtpwfzPlzy",
+	"7/UR0OdmpVEW6g0VlT5PNzyvNPNyLwT4xlsrRtSSKs2BWKq1RGpURjJ0/5KKqkpGmhO6v9G5YpqVSVUy",
+	"usILxNLm7elecU4V48l6VjybzlYyvJAOGq0X5gb55tnhgxyiZDyMCqHUXHkb1Dy8d7DtWinN1+dEr9KJ",
+	"HzwRlhKcXJOf9d4X/PrhO9u6hZ7OYOixQckHahLm6kTeXd2grQ06ae5sc6VBPlFk37P1Jn9ISqbV2BlV",
+	"/dlwmkm9Z6nH0a+EyBnlcFM/FVnJ5LYRdzNuq6rMujSfa7Y2pot7NgLjRhREzEmmpNF8HgHt7Pwifqe2",
+	"Wq7ZejY9/Z8vn7398//99Jdv/vbkP/706+N/P30/fff8zdMfQ7uS8SSvUjaDU8z4LM9WWUBi/7JkYLzL",
+	"gvG0yxxzqhXYZYmouOZw4paWKYlhYN/m8TY/p1do9LSdCSsqr1mqNbeV3h+FWxgRNllMSFxcz+hV8n/+",
+	"1//+tP49bE251dzNFHgHq4bBNJv+8O6lNqDMmmYlk0zF+i+ZSCNkCFrX1Frn5inaWeFr/ef2g37pLbyj",
+	"J7gxKNKNobyNjdhikgGjmP2elgExBS4KtcykoVzPIM/XRAnyOyvFWIv5cckU46B3W4Vahg+7KtK9766j",
+	"tPD6Qgpv4xV/e8xmWKrrugLNrfHYR+ueRz4zaqyum6G9gDfg7NM005tG8zceg5vTXLJoQyWt+VfK5rTK",
+	"lXvyfvjZFt6w6/MdbGSPi2QsbJKyJFvRfGQkrVZ/riTjqnHFVhnPVtVqcDbdJRyjwafxQozNH/9TCj75",
+	"qdZq7v1iBsxHtHQNayM0UVIv7ZyYTdYcFH5NaJ5rwWDeCPI7e81X9NMPjC/UcnD2eDqF/bH/fRr1YALb",
+	"j7d13eCju4g97ba8tho3MMQvmVq+Y0nJ9jEx4M1jeFBRBznceQrvO0/xHbZh329+KNK7sZkHZisPyEZK",
+	"thI3TJJM/dHZx3GudOAKdxCNd9f6+4HsFWnT9jUq75tcr8ipNrc+KdTntCo3mUziCXm31JokqBcQNsm0",
+	"0oFX55xIJUpGMkW4uJ3s9F7oj3c4hcpkmSmWqKoMXMiMF5WarURK80y1/XI7fXnmvXVTMddLHaPfX/8z",
+	"xLtFpe7yXTDLst9ZQI37aylWRoRAdODcilBwgWaKpIJJwoUikq5376tbYbS5VaFlBBmUlNmCs/SFNhI2",
+	"j4Can2eJ/b1to7fm1Hqh65NSUa5+ZNJFCIJ8ES9+y+KsY4Y7GVzJ5pWkeb9nRY6RJ675Dy4EZumtwTt0",
+	"IfKZVgSaxLFtGRv7sFWKwXSCu6cUWxWBo0pyKgNOkhi96fE5EWVkXO9zmuVVySJNd2BNapp0RuOKrslV",
+	"luckU2ck5kLNNI3GZKjvO7thJSkZTZYsbbw2ikgM+83SmAwbA2JkmaXgnSEtj5p+r+IJKxXNeEyG+luR",
+	"HpkTLcdSIioVkaRSRMzn6H3zR1vQ8oouGPjc7NHhirUENHMfGFKAP7qPBQ8W/TH4575cFyLQ7/UrQcFh",
+	"XC+bR/NjlueZZIngqW+iee6v7iCk3dzgj7izYYZfFcZb+d379298r+bUBWIsnye0LLNmJKbr2rvp1AE3",
+	"M4l6/SFqfrGk6oXzcgWIeimyZI+IzAt4PsSWk1r77eF3bPtzFoyP9/PnuKPrCFShx9lEM/V1MSZ90Jww",
+	"G+axp2RJ1aT2DwZp2aeRgOT3o317zUaupWKr2TzjC1YWpYlUdZPaIyQwdNAaSQdiT1uNZPhzwTg4OLRN",
+	"9e7l98QQFoby0Mga9fLCuYDzNhL5AA8FXRVmm2tiqanZI/DA8iNHqHYSu4ndhB42t07vx8Vrop8m9ePO",
+	"50OKvJKksWnsk8LwkJyQD/yaa81tnrE8lYSWjNA8F7csveSw1RdvXj+S1qgdEcpTUlApwVcOO+44RMWV",
+	"qDSjn1zyQVsOz2E64FJmnOaoZ63oJ9TfH3u6/PhxwLW+op9mwVBRay9AiSEJLUALhaciQiXR7+N/niNN",
+	"XQktW0pGJFOwDLkCO51AZhEDBuumdzo1/+dN8zTIgN1n+s2NDKkiKyEVOZ1Ooyn+v3PNVPHSJ2LFJEly",
+	"IVFkHTAjVJo6uHsi+A0rJeRRRaSei54Gsa82YuLbuSl1Shpuxmt87dTN1P4hoH8zRa1JHdaLGrbUs9PH",
+	"oVhBS39mbAw+aHyCKLrQ9yIRZWoVAgj/M85K2APvPJ6fkxuaV0wSMSdVoan92eljkixpSRPFSnmO7nJN",
+	"Q9esUPqB50/tKfnzPn0euNwd/P5Hl/8T00otRXmi2W1sPedCX57sZFGo8VMx1icfj4hJj9CmKBnG/4b/",
+	"wvdGE/LWcC1S8ZxJSWLMKIhJJskiu2EcVCEnuVYiuT5hyVLsk06Bs57TPL+iybXeo4xHRJUZhkf1dpfb",
+	"Mys8Wnm+SRs8cJu0panlAXJSvRpZFYUoFSog9U3ZdUNgv3jCDmNMvtDcdjfemOfelMxkBcmBl+g4s0rG",
+	"nkYBJCNu7s5LVpQsgYwxT16OzglNElboP2s+ni24KDsyZyTrrfxIJrUwCXpKIbdB37kcJmPjEMayqJN+",
+	"zJE5T8mz56E5KVFsfuID3M2nRP9KJEoZZFqCM6OOt4f63IsUn7Yp8SNMoqSKLda7DvydfQ7fYXTVzwOP",
+	"z84ELC9w1y7sCeod1N+lKrvKtF1/TkCX0FeB5rd0LYnx2MElxHFhX9puE3TrOW2oj89JG5WaZxpHTPC+",
+	"TEMhcjCEUevetD0h3ysimvWJGAxE5F0x8jj9MsE5TOxgRzOo9XDFrGis5nTXakrKpb4h8ghXsL/LyJ3U",
+	"Hb4YbRBLyVRVcpxLkEL60kYlQzbEhTYer3JILzchYcZToh8+hBu0fVtWzelSpD3n0UawGn86tzrwFVsL",
+	"DmYN2LROIW7ovstSVIvl5l55/qaWusU+KZsOBCepd8E8TQpaKjkhP0GkTEs22BDrUnKamFFZ9DUAZ1LI",
+	"yunF9LZqcTinN7QM3JKPW2PSLZ8YWj4DrZZhBn05MNQRef4yvMfb3WZd4fGv51d74XhY8/yZLVbYwxf0",
+	"F5EGsxeY8fTG84xncjnDXB7Q3GL4Thw1LbAlvdFq7pxmuSZXSDfTpJXRnKB/F/hmY7hNStWCNCI5XL6I",
+	"1FscWXKdzbNcYZYvTKNfygtP2aeQRzga5GJRlOJKbnG8eopzfZG3hjbaXmMgXJXdsNnG8nfMvW36w0Lq",
+	"ibT3M0gt3p0KcCCfDZBhrNgnpcVftqILNqvKPI7IZDIZHYdDQRyjW8y0ox87wwrwa3DRJUsZ18QXSBSl",
+	"ElYWUOxvWFlmqXHnWPX6kST6FfLh7Q9kePF7VTJSMimqMmGQiP5pHRHJ8vl4KaSWdKIkiknjourpDjoo",
+	"OY0qOitEnqHDtt+lf0kVfYPvbN76X5ZUkSUtCsYhhUB/Ad1fxl7NJEnczkbWQyZJbPc01o+nkqiSzudZ",
+	"csmlWLHbJSsZEcZ9T7kfV3ok3T6f4a7D5Jq5YiRlSU5BcxAlfvaSZ8r9GbxzEUSj/vbyLVCiKmnGoQgI",
+	"FjHUfAmdGenICDuX/+9N/+yStyaH09EysRkoQFcNGcbfvnpPTm5OT+xPMh6hE2rDu749TN724+qN3jMx",
+	"ryMnDhy5mBV38ea1nw0nr8f/53/9b3qVpPGEmGRDfaAsn2tOb0MotXLWP0msKDNh09dbPGcl+IJIPTbN",
+	"PXqCHBawq+1WoojR7EUqYgfUE7PlEt0FRSFW13QjG0XQHHXTE4G+jtB6v04mmufSbSWieSlmbsf3Sy+r",
+	"WeVBKWa0yGYmZO+pzU+n3zzfnm8QDW7LTLGfeb52F6SbM19wQq+kyCvFyFKpYihHwI/tHfaoKCJ/r1i5",
+	"1mx4XtLFCoJ0mtwveaxflWcnJ6v12LLwCZ71hGrGPknE6sQ4um5O4wl5rciqkgrDiISSorrKs4TQNC2Z",
+	"lGckF6K4osl1dMmLMruhikUkz/j1OBcJzYETWeeifUkzDcjbX2uGBa6/EQhSE/cjwC31m3RBM264HfgK",
+	"qWK3dK1FNmeJkpH1q+kfbdUZymP42wrZdvzm1ds3r95/+Hn26tu3r969m1388MPPv8TIpBopIk//vFvM",
+	"bBUuhh/7QibaMwmxK3dlB4Mxw0538YStKTDdkUJL5dsv0BEyxzzF5eDssXqMu2WQ+XPZ/9sHZZI9EDcB",
+	"xQCZpEnuSnJGS0ky1UwIMFnqmtUYsYNhKK30wKXGizEJ3aSdSt9hClzgjm0ocjsWiMqZDaI55TaTJpmB",
+	"XjNOqNxUqDK+GE32V20OutOBMP4GtXmbsEHhLrl8ltJ1wEn2nbgludZEGnrdNWOFOdrh+JRUGKIchZUN",
+	"lCDByoeS+drsLZVahKRkaESIXLLU/ljQBYswvgIu9ZKcuHT4k99TbWkb7dMvnkDdF8VHUDNDDXgG61c0",
+	"fDBNbWZjERD+1nPPqVQkWbJE65DDX3/99dfxjz+OX74Mf7k7f9BnIZgi35pl1D62EI8JXIFdXGZTIfZu",
+	"r1YF0UahniLxqNusgbBu0EKRYJcMwY+GKUTeIKMJuUAzmuRsrohWXLRdYqKs6RmJ9XETnDOJm3sTX3Lg",
+	"IyRublFMxqdk6Ag1EP/ufROwqEvCfUefjRdjbF8H56l+8vxZIxY8Doa6+pBjsKDkb6w0lqhbx1nnTDnL",
+	"sOZICbQLS5KLxQIzRUoWqi4J8hWWs3D+ef1Di+OiI1ufUMdHGuLTDBOi7lfm7h9BmYDYqB3vcH3CjiDb",
+	"ObAb3mz9vUf6JOrn9FXR0tKxNJJnUmV8ARFg/VtkLl8dN6jTamKXohrDWccZl6qsEgV5bzEZ1pk6Pm0e",
+	"Mzm38cXOg9fzOPcNyjpBFoP+Jm18p1LwD5EL3MiPamcC7+fS3Dcz2J9p+3CCxOu83JsZeyJlYW+Jl3DY",
+	"cAw8nT7ekugSkqHOoWY8pLf6L0qQVBB6pQVAFk5c252SgpvbimLWOaExGUq6gusXw3+PMBsrZQpEDmTR",
+	"pcyvzdSPWc8QiCnEv8j4Dc2zdGYC6BGJ2SeM7c6u1rGpqZq5+x3hRXUgJXqXTZptnWUHWjXm1urfo2ay",
+	"HSVyKUpFBGcjGN9FGUw6cCCU3MyG7ZkD26JFb4yPndGaQwcHajOD+B58d9Kd1NttxbmIT884T2i93d99",
+	"H2R4+n6YcKo5QONBI+8YI6lI5AmWjE9WmCgARwv+k6yO9LYuA6otNnjXojioG4fKjxlGhmbsU8JYCl4v",
+	"WmmbRRlArkE0uKrSBVP+I+YvFac3NEPWZEF2uFAzE8BoAOs0/8zKVYZ5JinjmcvXnouK479r6kc/3A1N",
+	"1rOS6eucmORMppYibQ2cCD7PM0jjVNmKiUr/q6DrXNB0poSY5bQEGimpYljz5K/LTRfP0ftDc6nuz+KG",
+	"lXpsk1zuP6O5Wclp7saCP5RVoer0dJvjFIyXfusS2QKlGVysaL7u4I8ObSoRZckSCKG4Mh4tOg1PwqQB",
+	"ymtuUDKckA1KIT3VKcE2NhWRJKeros4bLZnJH77SR9hLLtMic9zFZTbXKa/BPaFF0Y1m5M8z0Zx6XooV",
+	"eryXQipb2x9rWTR+C5lbZUyG1uMZ397eTlAp0pswigjLJcNX/mP8Is8YV+Of6IrFWgte0TyTLD2vK819",
+	"UCRr10yIA1kxuER6eBNxvVqD8yCmRTHL0hgV6lHPvStmCVVsIcqsKx3UbMUjmH6tCo5fuPfiyFsJGeqT",
+	"1cxHm0o5Uwpgm9JskWkRFI+NvjiLz11u6Z/1nj55TK7WiiGGWX/1CFe9Vf2bNDOdEbHKmCWQtiPhiOGI",
+	"9I8lW2RSletzdwPsW2hcmsTRjBO95/GWnfZUET1Plamc9djl9/q5mAxF2dpz/GEU4fXAa3P6+M+4cf1O",
+	"HEt/Amf9CoAM3RU2D0bhXM2tUXZTXRQqoKDJks3STLpSsC06e2IKhDApWp9WUWYJJq7FSiiaA1JJTNJM",
+	"c6d8m45bp2cllCcsz1lHBXcC95MsK74gVUGu2FwYj5GraAGEnzAcAr7tMPN2HLPPC/oFo3H4G1ZaNKt+",
+	"X/h3fCG+34i3vjahWTkxUhteAEVxtbbeg4VJ77Lse5GLK5o/VG0V+2QkbDhHrbWp+qG4VXDCQUpojVz1",
+	"47v7ZptEgzodfQaHsLUQDNmZJtp5VkqFV8iKWG1XDE3i58i3GI2dToaUcMHH+IhmdFgtZyq5JLldinyr",
+	"fPG43lKpYobZzbu3tiVQNfez/zVyAUW9/yTjc2HDiYYbN6KKHnt8dvp4D/bYkVKWSShwDzvHrtm6KxWt",
+	"V9kenpbVOLxTMoFwy3g6yvt6lEjsKIloHYMdMYbSiC3btrNwIVyolinnNzdfZal5zFQPckbSrBu80dyD",
+	"zs1tSBHHfcqKS1tEgyP0I+EDE8Tciyi/ZijNwrlurScbtYwb8aO4+TQ6XOPIZcLUr4cJputjM8gsk323",
+	"Ew4TNhTec6mEe2xpYwW7yv8sKNWqsPwMdAgPE9fz643RFaU1UCm0dsz+XtHcei3dpo367JADS+s4u2o1",
+	"mzOVLHdsHRlyQW7ZFSnyapFx2ZOB6uHR/UarNBOdm+Wru70HXrE0o9vp7fBhe8z0nMCjBBZoFHKh8GBZ",
+	"2v+DktEy0XdTVrm6l2MQZbbIOjQuUDMwMcTah7Ev9zBMqFXidQc8M5NM7TRi+oivDdTm/m800NX7WAZa",
+	"DW9oQXJJC4b+ROfgtOZGPOptPtiiqBqOfdOOcHJj1kPyeF4HC0AXPAeM8e6gHs8i1M9rzSNlSabVa20e",
+	"atPE/D3upwqap/trs2/xhZfmq4Ekg+/ErdUhTGTnlpVQFCcZ9yMzXJAipxwiySuaWh8zrXVB2MNwZoEW",
+	"AFnCZirbsWm9tqFZL7b78S3oBF6MAAUimnQLocjw8XRq8CsMMaNi4oGuBpIJDA5oWPvT2vhMiRlo2igz",
+	"DlD3fD3dKudQ9NGTPwVVh87HatYcesQa1r2RdC1n6IRFy9JmScKC3rCArrK7Nt99yKKo7znR44DJ/2K9",
+	"mV6NcLKk5YKlEYZ1aufExH13xqTKVlR1eR48pUaSoZYm0mDFCakwEdFjPnaw8+bOOscrwiLAdVYbbo1R",
+	"B5ijsX97YCSwckYXbKcLZ1M3Q9QnMOJggH5m2S27skKe8UXG2b5Kv5b4OEC/721PDO6fEGESjEy19fBq",
+	"7csjA49PPVj8dj7RCBRYyFqhkPHlAO4TUeUpauFIA21xpE2539NyZr8OMUGp9+h2Keo5NcKcXWkRm9CY",
+	"bQm8iXLhmiB43MG5a1uegbYTZiPP2vFg34Hn4cM0rbMOo63N/0Jss8M42WKjddsLHSbgbhOswYXrNhJd",
+	"7G/Dr1o7LGoXxKYLKWhMBzVCL8jiVOGm089pT74629IRGnwjdKebxlRQtQ8YGB2mTKfp5PnANzkz3uxQ",
+	"4LUOox0h/8eLyQW0W84+qVlSlVIEmMwbKiUIGXwgdna/fgtSFi24KuYOQIag/vP+GSCdwe96+nfLY/a3",
+	"ofe3xQ0r9fX61jLNAOhfhzfOQDquMGH2EEWgA/65kulRRtuC7Ax3iitW3mDpXE9jQb/32r4W/CYMfTcQ",
+	"0F6YSU4Lu8loKOAMUcwFnK60CLpnxGIBWkUZJKYSHrr6ZhKuBSbyQwrXbO2Ao6H4GOsSPkZ9in6MJNMT",
+	"909841hqVt0mNX+bg1TdTcwmVD6rcVb2CI6ad10J3H6vHxQK8o+1hy7J+FyUSSe2aQBGrdwXFR/BDQ7a",
+	"QPvugRvYRsfFhBfZsVA5c+Uy7evxWtngczPVHB739Mehd4eQ2Ot2SmrJspK0kuY34hgBo/p7gDRyF3GZ",
+	"yfqL+wXrj8CBO0wx3FnoiwYp3KZNX1KVJRRRGzx/qMqCbBSHfp9xMs+zxVKBB69k0ENQPiI5o5JJshR5",
+	"2moMQs3XtvQDOJZAcHjjIYAlc75HOZmvLnkCNQ6bB6jNH+nlylCSZ3OmWZElAA9H/kBZdkAd6ZH8CoiE",
+	"bbzfWGQoG9QdJGoynG5QJjZQvHt5qxF8/jR3CMCWtAqJoA2OHGKzTcHQzUm7S2r7CeMG223ct5ohbhXY",
+	"CH68si1I+1fUtRvMeDVYpzsxwVtn1xhr63Rfa4No39q/DQ0kjE+HEJ2FNq+0/GE8tWlS/z0mskqWGBLg",
+	"almKIktO/ns8Ia9WhVo7ZE9TIos9VeFzDS62J2x6E2uw8+5v15Za1pdfqS63Tt+O0rWC071W8LjPAlq6",
+	"V/Nj02hvZaxdFBxqKIPaht9N8w7tZDZVtQ5KaxAaoiHUHR8fil6CyuE2erG4DQJzO8UDksYWTXT7KR+p",
+	"WZSWFzEgadoyHEjm61BFG0pUcz5/caLQdYpoCqH4azSbObixwz0pV327uji5cAynlrNhDy5oc0O8oSpZ",
+	"/ktM/UtM9RNT/xJL/4xi6V9i6J9ADHXz+DvGDmpp01e6fMdorpabn6uTSTygqes+nar1a6EvBfucWr7t",
+	"xc26c9UgXSwUQO/Kne/v6qm70fd22XsN7FOa5etDXlwJrpaHvXrL2PUebx7itoZ3RAnh512peH5+AdTB",
+	"uXiFa+hHhrFzJcQjRMC7XQqD/NK75vz++7fNS8ZQruHJzvzmysEd0PJTeluwBDwaogcy7fM3a4DbXeEa",
+	"zZw9Z/Dmz9BwZ3fLqLrNZ+3kgVdDt9N5SzoSyOrfjRoBbQJM49TItQjIypYn7pFE8dQ71TEQywwFEe6v",
+	"L3AwCAEksTWrD9TvDhLQL3ZoUXK2opwu2IpxNevsJmea04qckaG45QgpS9NVxkfQViqhOWZ11oMhU5Sd",
+	"nwW9QGbY8jr44UYiq8i1DuGKeuKNiceYcQNZrtAP4p+lE/I+DY+PH0V3zRZt0BZlTTQw/D8aWBnysQ9e",
+	"x2E9lC1cXydx2kBcyopcrIH87DuPJATggEqB0dcaKiLiaF0wZeR2mSVLUknWAAj0EFdBge1QSkW5oDz7",
+	"HdN2dkoq6s3zkSSKccpNqr03t2HsO/77Zi672vdeNX9aKiGt6cWdIZC/ljSAXT0+tTAyVn3GhHnywaU2",
+	"6v2EAaStSHv6+BsSB0rw4xDUTK3cbhKDUN0Nta0w3CGBvMb8XjgERg7JoK2tupvd5SVTKuOLMDW04dWB",
+	"Yw6iATBMP+PhJmO3rAzWVO6nCx6iBh6mAR6k/PVJ3fRzIkOmJrSvA4gIGWyYvsuLcEZiLSU0M5CXPPbO",
+	"WuuCsdMvzgA4KNG8CCGEtGnq6RzuwUeSxJ7TA0ZxC40v+bBtDTe/aR1AJulfLSFPVN/MIXWZ6JprSZXl",
+	"OaHyGpScS+7AYiY4DoCB9LU0tmTSWJDcLX3dgbA9dnxAa3f7gC9dQtFAl1/pUXaL+tok3LCiAvZRyHwJ",
+	"WkMNbbQVzNxUmMLaTEtr26bUN7h2FDZJN42hTaHTYfR+R6Wpg9vDb6v12aV7cSP1hGSpPI5H6nRHv7HN",
+	"lsN2Xh3LvZsHY68m4F5n6aC4gBPVGoTJCfjw/sU50YQnsbqF/Ch4StejCblA75N1Bq8Y5dKlUfgpc9u0",
+	"r41dxmSUAJTXAba4vpr9Gu62Y+hdHfmNJPXypACTJZg16PKn+hbzt+2zFVvtaZ/tbJ6yvR4sZ0fN9jCc",
+	"t7G3Dc4Uok88/4OAyt1xexf7yePpln3a173ZexdDYbOou98LLvoYeJDMdY86KG6G79+NHdk57PfNg8Ck",
+	"/1gn3rUyycrX6b7CzKgwRnJ2Zu19NaHWnl/wZG1Nbct/3QIZ3YoB5D+LqDuCZwnNZzKvFkFe10SSC3sD",
+	"92vAbBj6rKAlXTEVjIR1gRso8GhJzdOxqAqGkhb8S9zyXsAYrVDnTtmx2csz7P/h1zKEgau6nZoFVUvr",
+	"bLJwsBvQr81mGye0yE5uTk/Qq3uyObcTH11vRy2JmVuI3rpblbDSqq6osvY9wEfSeQpKmz3pt4TR1tmo",
+	"1wEWZZYYL9f2onV87Es0cGh8LbrrH6CpR7hxncv3g+SQBWPJ0nPHd398V4QWGiB6fRoCne12XFptxmCh",
+	"WVcgo7OR867C5w0kz8ZsWp/eJL0tFmrdvXtjUEsSUZMjtraqgxCCXClI6QE6sDe/k2k7SOmDDsrUAM5y",
+	"KtXsyXTV37X7hpUJ4yrL2TtFlQz4mhsV8EoEC95HUD3dQJvW65fBaNldyAZfxXrAztbcm/jRuIWmCZ51",
+	"A0NaicGlQfemjzVt4oP9ivjRYu9wWxlY1C5WaX+oufe3pfg7+X+hy804z+mKnsD/P34yeTL+0/RqbBGa",
+	"w5Ak+3K9DeSRjTH/XlGujAuhw9ipFG5QEJgPOrE/kp7BllBunOhZLcvCbtIuvIipQa6MyPjUtki8zdQy",
+	"84onVxmvFIvI+DFJsjKpMnD4czJ0vQLEHHA0ZBeAxLEkgpxlWh9JMgW1xOaEtoXotuKem7GIGatj5+yn",
+	"t3bp/QUiGrH3TGw7pftIJNDBRJ4TCOGVFTOtLBuvZZLQum03cVsWwVuwLmxZd5shJlpLS62UCEuZecWT",
+	"FvH5rVAEZ+FfahGxs3UGfNyM5f3ifTsIX00XHTpboy/akCK+jPPJAixn3NFkBDs9FpW6F3b+M6B9WWzO",
+	"AvLcNG8/J8U33zicVNMgTplqpA0GXhWAngITPG1q9amoEP94J6CnP4hZ5R1HebYKBrQScJvNiayShEk5",
+	"r3ILhSTbBWLmz7Zg5zbjqbht1iT1nFnYI+EkRUMubNVV2rAMmuhaTLlLoobEZad6E+QX2ziYh+LQOoTN",
+	"s90gmYDSEqZ9T7zs1J7kbkfK4ZZxuGfHAbZtw7AMyUvbKdP7rWEAnmOI1SH8YxYHZ0F+Ult6R+px0om1",
+	"2aFA9NLVm4VqLfW8XsJOS6Db6aUXdawGMOEK2aBpz01/3h0qqu3gkkls13kQ7AN8KyinDChJELr5O3FL",
+	"VpSbfHhJYoQQXYo8lQgKF5hcUGEKnUXz49vtIB5K8LnghK4AMNJmumB27rBkPGUlSxGWi9p03cgkRVMy",
+	"zwXFSIDTraeT6XQ6ffL42V7JubVh80BVF31PzMt3U07TBu1aMhYRmpRCSjgvedh5hc6p3o3vO87LtMQN",
+	"4wxOyAfoOjDPFlXJ0M+DJ/rh3ctzm+3torygVrouBHVuBVpsOaPQ8eiAmnFN35tK6L9SbA9Jsa3jdfaU",
+	"CE2UtICNf4Bs2R1Q4UGkSJsdad8F8DPZL7TYjm/ufGFJ5XJbPlEHqvIeCaJbWlmbBOg6ufG4yYtfIxOx",
+	"33hecH47isN+qYitHLFdXSIfArvnHzv5qyWp4LJsa9zdTiCqU4aaKUVdmUlfN7GoGxjBY4WhZJ8dWHx+",
+	"llYrScCn2J1C/6BkgbsIkXNPvakrNcD8wZKsST8ZcHc50slvd7fh7ki43czlxqI0j1Bjlxz08IVp98JW",
+	"D0wOaDOJVqCikopcsSapuFcmOwOdnaXWAdpPD8vUaKrOiNzU4UDMaYZBC6gvkEut80LEgqM/qgcAIA6/",
+	"c0VHMGU21nVYMkxjmLvlxLRmdNAMDsqQ2a7K7qOu2Z/+6S5yKHOn7bjeOPTi2TTsIN5wCBd/etb3yW96",
+	"j/nNN72ebNGZnjROCD+GA4UI702ZJeyHsIS4wFJn5/+gklDT/wx4v/43K7PENNQ5x77o+ilOGgKj5Rpp",
+	"5oxMJ3qWgjNDFj7Ztffj88DUyg/OBv/Pb9PxNx8/n0anj78MLy8n3n+O/sd/2+RUH7dS6Zs6ftncBCsX",
+	"TeAZfdqRh0M+ghJ+0+kYMJqptAs3OyP97k+k4pmSgd7GTSh2f4Om8H/Pg3bYyijjoT4NBrJ9c6jTZ8F2",
+	"BqZH50412OHielMOExdGEF7zuQj4wIssLINusxLq6FZ+R0lZMHotEciTDDGzKCIOcyMiC6YpJxzbgmx1",
+	"7BA/293p3+8nX7f7V1547ZHs6v0vym3t/0cND7ppmRCZ6i6/fzwZcqHI316+jQh2WyeCw7x2r69p4nWA",
+	"5LWXCGHrZMkSbYgPf/3111/HP/44fvky/Lnu9CvTL9VOpeyw+73PP5IET8RFFSCcCw1XYEch77p3V4je",
+	"DfL94yTXjBUSZ9XujR8IznflI2JUaqanHV76sRuMK1au5EzMZxY1+2G+esT2/z2Q5GG7nc2tmQYOvzGR",
+	"jcMP0mPHrm2e3jaGdgTVtcEbD9Zc7ShvEBefJz1qabrqmOvrYBsDFPWogbSJPBe3sznN8yuaXDdxwRqU",
+	"45EF8KlE5DlzeRW2dgSGg4AcD9eLIEhNkJ/IVuKDaQwFOkclW1g6O1NnMHRtklb22EkXp7VdR+mVwK4l",
+	"ksGEXPbP0G+7fkbcB+PRmbPDV1meZ4JfcpMpBu3VrbQ1aRSRe9qI7gn5ybSnhWIdXzuTkVPPQDe75EZH",
+	"kVijt00X2ZXRZRRIXx3p/0qtp/R/x9NU+r4UUv61XRuo7AfYpxBVQcEjK2+Y35NjP+KCDJyd8EpKEFWu",
+	"MeWxo5/uzi/h5QUQKvqpu/XhO8yw3NDuC1aOC2ccEdy0SUNT39TOd7STrO2a1lF8bM4347M6IyNw49s5",
+	"RF9/8n5WzJ6ZetYD2q452OXWk6IM7E2MjCQicb2DMWilhgKwt1z8+WodkYKWCpb8JW5ujmXKyAb9/Biv",
+	"P0iASX/eiGr6LH7f0QZufv4otmsMpMx97GHkf6z1kYCq0SlSu/1AVqcPegNjrNCGWWKJ9r/hXywvMXXb",
+	"4ajatq6x/VrDas5k++0pIa47esBCDljByhXtVGd3J+hu66nm9eH02qv53YO5aPYJ7tW+saUY+UexuarN",
+	"HDaXOFZ3r7F7HlKvmnBlAQcJFoq0q2hTyKctxYpMp2fTaWTKauEvWFUbEYi6eH2XT6UaafF9vALbt0cA",
+	"ejCtA19QnmbWKdm6DLUmEyaEeZYrCK1QZYD2jRIkGcpRLmZ1WRF06x51NvLNt1JqOCZK+fXmzE7HV1SC",
+	"8S6Bw9hUjiKn/NyGNYBM7QI7jMEkqJS+VhKzmW3+nN9jC/GAcqFJP5NElRlLUdZPdnr22j2zBnYKQfJt",
+	"NX4Mt9NuN6UUc+IwHs5JKhJ5Yp6ZrFLCPkGIABlNWeU9TYNA53tLU539Q10OuGtr3ej9LCM4Lc5SMoz1",
+	"KcfgirPn1dSy92gnukHzAaEdjJ9Aa4kYjiMmmTwjMftUsESxFLpuAZJk5P1xJfV/zmmWVyWbAcyCWjJu",
+	"/j72BLgW52qu8BctvtOS3sbGJ9Wi4CuaU67ND/1Mx02in2bYfXlXh3V8iiS0iPA2SKbCF6FDsW3nntfD",
+	"AKbmSkhFTp8TxvUtQLvtmhVqtKeu6ysKHZ7QzrIdkzevBaZt69W4ss6EDNx+7EHa0eUXfwSQJnaTiaou",
+	"OcH+qeImcO/7aHhmR/Xv2PVeTzc+45kqRUxOSHw2z4UoYyKr+Tz7NAqenS/GNe0tdiZNvLPPbeJamh8i",
+	"0zWpzQDaZ9C4/SHOBcHp7zKpRLnum1O9tYfXge1Vmlv/V4h6dPdejKDS12YDmhYcwwZA2sgJl0ZFykaA",
+	"C/WJDmJFXeM64+m5aWrSPSeYklNTNiFnY6tnxHUv/VEvnUNvLb4aVt5hlv2zv+HI3+CyQwVNiSga6kyr",
+	"P5fbAT/9ZHe3Lhw2wuxws+n13A9P+/ZXc/Z5a7Ln3WkSwIspT20Dp8iAHiOStIOf3I5+fO4nc5gC6El9",
+	"kDMAhQkT5If3LwxmjJHUVhs+/eZP0/H0dDw9hVEtvYw6m+3cV6OcvrtkwaNIUrKUcZXRXJ77OxJhXq9t",
+	"uWOgouuOO5PNYJm/fXZBQZLx2HAYG89rIW5ZLswNRKv+q+OqTXxye2WSJaMFg/6fcyoV/qtkeUYxqGxV",
+	"h+B9/sBt26gXNju8SdWVe6DOH99hvm28EtqXD5YEulyUnmQPAEC0H5t5oAfNEV0f1i0DhjwGe3WUBk1w",
+	"K+6CfoLIIs9Ud3Ez8ZQWCi2gnGtY60KoSCnbI1oSqi65X1aJFusYg9rgl5HnJO5oFxu7TnJLwFjVE0tT",
+	"fZfWl1wPYwHhDDJ6wJ8cHNlOWR7aPPzAnt6b7xvtZI9h2oTc2Wh3x9eiXlsTuhaer6hFQ65M1jOaQInd",
+	"KQTCeuiG/rx5yxqPdN8w7Ge85/XCupBtX9/ZLf2NVnu4IkOtXY3qzWl0UO/ol06uWEIt8upG2/RLrhUm",
+	"A8RLifk1qRS5YnNRovoF8yPJsuLXE/LKjGvaDZimGqbVMhgELE8v+RAqM7mCsA2yJf3PeSWptnyVEDlk",
+	"G8oRoYo8JVdrPaTLVMFLuCO0uqGUBwo5G7tveN12p9kvTvs6CrabRb/YjdxWK8E1IGa7paXg1iWDnS0P",
+	"wmu7lXvCtf3h+ggHkm5abMFYL6E+FZHLFBHckK/lMldMZqkp4S/Bf7QbHrpvNUPIRWS/a/TO2upBfO9+",
+	"LVxQp4NocbvXvjanvGI3STtY5D9It+X76jZZ73vfvpNoZSJc/8xq3TNP6+5u6NJCwAb1vRzfZilrtXPx",
+	"w7WZDwNyC6leroDZU/ZbaF07+KdfUty5jjbcbKPIIsjc7qljtOPLB5VRHJg6j0GHPxTYX9/0++2U2acD",
+	"XotSNxsONRMKOLv1iHQo5nNScagl9QfSTEgSKUY9CNTQJh5CD5pI+/rajP97K6BfkX3P1r9kavmOJSVT",
+	"DWroB21562sS216pVY72DtRDRC4AFq5O6OvZcd86QhKYN+9DM8DcEHerW+jewd1fPqxe4V7VOqN3JDmj",
+	"JRrMb3FJEhuDaLkO5DBBrJIGkuZOebqly9f7Dmm4Z8+vkq0EFJjvmPlXbgK2RT97a/DwWwrihqK2s7/e",
+	"tvU/qCK2TR7sTiyBaFFSlZlav9PfNJ5gRktWXlRqGcoucMnvBtggglYvk8kEskdg6vBVGKTejqVSxeDL",
+	"Fyj7wcT7jlYbCJzF8vl4KSCu+sMPP5IFVeyWrs/gTv1cMH7xegw+ptoTNdYbSFV2lTOYWsbJvBQQqL3k",
+	"NaSHE3YyIpXMTNI1AsNLSJUKCcXJJb/kRruHzmWZtC7aiuuH4pOb01jPKAK7wnOQJXnGQJ+3DyIcaayt",
+	"5Ql5bf0rl1wvhyZofxtLgVZqqQ80gSYsmVqSWB+LKE1W1xn5C2wzsSdQTxNyFkglGcKUMH7DclGwiMSf",
+	"Lwfw4+XgjHy+HCQiZZeDiFzCSeG/Vkxqfc7+h6L6IlwOvnzBUGnJLnmsn47JENqd2EcmMPAMfhqZkwS0",
+	"ojrvIH6lH3mvn0B3QJ4lzEgIvPKDi4ImSzZ+PJmCBMoU2Lc+3Q2iwQ0rpQG/m5zik1B/UWSDs8GTyXTy",
+	"ZBANCqqWQNInS2ia9zt0LMeaL7w1meCv08HZ4FumTF89uK4gtODNx9OpA540zdGLItcnkgl+onkW9N6D",
+	"G7tLnpkvwC0IhnsTrVfpbcuzGzZp3M/B2W8fo4GsVitargdngx+yG8b140UprgwSloSMGrsuOfioBzgp",
+	"GU3X/sqbn348nZLbZZajumcumiZEVihJVEnn8yyBu1YyfS4SbBF92ldUsnPybPrEvA/RBHAJackIIlGU",
+	"4HbSWqNLKrKvTlxfDO8Q3jKaZnpdX+cc9OfXYAI+mz7pGsbN6wRoeesxufXsPqeb0xN93080vwF9yTh+",
+	"O/ikMRN/1gzh3CStSfJsekpiLtTM4ZrFhnG4OzpnVFUli8nlQOgPXg4m5HsIQ5WMrGhqOc2bn985mGEZ",
+	"b57Wq0/JkvIFq3mdnsoLkbL22TnD5O77Ccslb75/8Qo8IczMAUuT3JpHzX02hU/1PidLqk48h3b3dqOs",
+	"IS+WVJEX9QuRcapqGh/G+O8zwIKMI/IOjf93jCvy6kYvcQT3hwsVmY40DSQgGz5jnxTjmqnJCfmA1T7o",
+	"eMWjKahEdzlk4EA6tuf8BdaPeTK4myShJaSvwLVGTy5k5KQAv5ilIK6sUyT+j/G37pnx6zQmS0ZTVkb6",
+	"V8j3R2EIoUqQo5A7Z2RgpiLsewVugLgO7qIeGZuADWicWuY5p3R0ydEPXToPnan6qvi19VYDBtcZ+e3l",
+	"zz+9+hibzoUxYvLJM/LbR5R77xB+FyYCckieeYzNOcm15M5ycLx73nAE8oXP4lKumLpljF9y+JscIRSk",
+	"8aSbnX337hVJxGqF8j0+I29evX3z6v2Hn8mbtz+/ePXu3eufvo0jVDYveWx/nb17//bVxY+z71+9enPx",
+	"w+t/fxWT4ekzIqEdKl6V0TkOjroDwTITPYWVJg2VYetAmPQlh+olpgmtEVypOyHNaZ6TK5pca6KhHJI8",
+	"aqRZckFMupfZLtNa6ZJrFnPFIEmHYwkcx7xZVC7cKf/Pdz//5DSMcyJ4wgjla2zQ1BxkSC/5NWPFGEQc",
+	"VuzCDtsNpqoCEajFkj4Hb9sZT6WJiHMTuYCjWMNkY5gUErUeU1OHIZV5xjO5nGHM4ow4/ScG6sYL4IVD",
+	"8K+XvEl3ep+44OP64ptE4QZ1aWkHH6Xc7BKdQxmTFo00v+QmeQ10IxS9QjJHzb9NP8awY91zxouGi0UN",
+	"qsmW0WmiGVbNrwauOuUvIl33kKMurAD2l4tzPX8aWd1QgvXihhl8x/JcRM46sP1GzgaAvqJtF5MqO1iJ",
+	"5PqEJUuBGTR9BHZzNW9Noc2Xplegdk3fj9bQ2lIwp9gndQI3z5BFc7RWjhySEybeNwd7AbSsr5FtoAaD",
+	"ysi29Uc6bvFBytNL3sF1LF8iudY+tvLBRlTO+SODKqoX0R/q2Y7wApsRxRzvjyTDd+9egSsQhQgcRUvA",
+	"dLhVfDmFppTrdlD/VluaNFwX/h9jS4fjv4X8ADFIagy5/r5ZAGoKrJGwyPBq3QzBuEan21LcRhGRAkM9",
+	"f3v51utRkYgqN/k9JFPhzLt6bTZLRk84lDimV/sUibyXaqWfPt3r6cd7Pf1kr6ef7vX0n/d5+nSvmTz+",
+	"Zo+nn+21J8/22pNne+3JIYq1U6VRUICshOQxT1hY3dllf3iqc8lS08EkaE76fpy//Prz92O4AhRS2vLc",
+	"RbYyJQ81Wszr2mzB4F+GgOJ+VxQUkvYvdYvYk8/u36/TLyeQaxcHDdFaQ39hVnwEo8bfez3mvmYLvnWS",
+	"iIxrC7rbbLm44852aBXeppgpvFjScsGOujd/qdaWRPbcnwauRSeFNmyvuAWGcWZcw3VSPOhnPjRFJkMy",
+	"w3Qv9XLZtPnmgrppNp/rAwEvSKakh9oRGZXV6wjh/LiP5CU343B4LdabPqvKPNb6dFo7aFguGXxtFJnq",
+	"JsgErdFiDR6utgoqyc4INHVtdqFA16YWRCxyyndHG3mDSZfn4rbG4rYv1QbjhAC8R92flTOWSgMi4orQ",
+	"/Z2TaFkibi8KyZCa+0Mm1d/S8pXXuuneND/7EQiudahGfuKGvmCYvxjVrZ5TAhYPOiIn+0viO90pPcOt",
+	"EY02ZHIlfV+VAeeob1qti3Ves/cGDUDb/hExpY0RaXgSRKUSsQK/sDbpPO3PhGQC0HXk4oZmEAQhVBIp",
+	"BNf/q3zPhzagGE9ZOiE/QQYNwneHQQvYJxUUALW2Co7kug76t52KKxnGC8bHk8kkxmZAJVNVyVnT87Lh",
+	"coHyIj3g3ytWrm0Wx9nAx6RMbSStplwPfUp/9bfp+Bs6/v1i/LePn0+j50+/BGCntDl2b7elXpSL/nbc",
+	"mXrTzH24Tz32wfSqb5lyvgy5SdretTLRHu9a1U2U+0kv0HBMf7v65TiyjjljutRmioGXAcsqfMGi2q9D",
+	"oUMIFlRC7GanQuXNYRJk2QH0eLl5v0K3QMznCFPr29fmmKZRCKHNS+AND2kBbgMjPptCCB6HtM0pzX+F",
+	"P7AP/iYZWi+cVYGfTp+Ouu5/C7i22/C9z1vdBfsfuNoXAJJlWbinP2iut7Rw/aBmaOk/ufON0xPxvzPc",
+	"BNrvVB2jLg1aehGQPvQeufzCgMz6K7rxvbDwkuJ+OHvJAV/ZJGujxsnIapoLjDwUrBzfMJ6KUqtRI1Cg",
+	"IAebpYSjZxKdwwwx/bcr8t96JWr7+Qh7SgM7/mteVD19dqfH//pOUWQfnBzPrvb6dO9BkBui4OSz+/fr",
+	"9AtSas4UCyVneIwePP+2kokMlahLzK7ZWkLJtlGcNpqHQ+y+roOymD9Ukvjlqx9evX/V91Y05/4/5qJM",
+	"2P+FzjdN71vzaJp0+xLW3EW398T08KNpiGjMT3cnFxzoYHKJOvMZHnivvsZV06rW4RsXUjoKqpa15PWI",
+	"d6sKHhDEBVVJIH/KCAKHunbNWGEyBCFF5pzEvMrz2GYJxt7rcWSB0A1oQzttz5rseSbVPncLcyW/gkx4",
+	"A5v0wHGcr0GouMP3JRNOkFFDHNqljwSthy1+wfOmtmYwYWZZKmMkKPA/QTJcX83+e7a+qGd2VCchqHy0",
+	"MV3wR9Wf6+s7vG8+ENQuX9Fk6fVvqqniiiViBZkQpr/YkMLCQF000CRQpkIwzQ86S0lX+2QyGrR+DX+l",
+	"fMHSc0Idri+M6RkdVmPckdPbPG481PCBy3viGd+z9XdULpl8aHZx0SgwD7AK14AMqiduwaox79ydceDX",
+	"G4xDCfjSsXjFCaZ1oyfpwS8CJJ4BsdcLdJYQ+ptrmFJUV9fwB5NQZSu/9pF2Rq/9L0K/bYiEfhRcK/9H",
+	"EH5mrAYVQyDkWHRsLJsjiT3XGagh+cw3egs/rBh6QPlnGgH9Q4lAnPMjuUUCnrsDMc2SZIyZqrjcLJVW",
+	"Ftq/7BCHxxB0PxqCux9egaN/kKx8nf6B5Z2rd3oIkbdyO34sbvF1BZ+hoD+O7PsnJul9RGCDqB9GCvYj",
+	"bVPdGo61Grez1uTRqtBkGxFoBmhj0BFxZdmmw5qmI8h7DQZAX2Cd/PcAaXZvZ+M3t+qwwwED5mHj5S9h",
+	"El78xuzstuDdVsO7O2wH1RXtgJ2kK0ywsPE6Ki/57vAbjHW2O7AHw/vRvUs+BNYhI+QcGJtADF5JJGMm",
+	"LQbSHleOdZnC1tGExEsqlw6TyXVp7UjcaHQW6xn/s93CvMaWgbhdBzJ5VwTwjkHF/zIxP9sZr/uGamXT",
+	"opVkgIFfMugodZTgnqk1PU5or3kXMci37TJ69/Csvj6lyBmCJSB4BszvklPoitQjdIhVVSRutQJ1dyjQ",
+	"/fOSz0WJALuOvryaEa0HqKo0MMiNpolQk9FdLdBsEHg/GkCoaeoDRwODvSu7SRrro5T0thLJmgybLShH",
+	"xwsa1v3iD/APgzvns+bEW8OEdnmZdHFjgdmFwOO5XqhLdvfQlGDbd0fm7llh2BKTe8tuxPUxdDUc6NDT",
+	"6BOSu+dNCjcP3aFf3T0Ud+h+7UyvswoFGVpFg5PAF5w0bRpvpkP2V4nfgaZtEv78LsaIllmnVr25eP/i",
+	"u90S4+TzNVu/Tr/ERBPHencs74EYuoFbeWDD7uHJ3Aby7sSnsVNAD1thDMPZits80wzZT+7GgUzBoSI5",
+	"oxgeqtPXO3TRJZU+mjCZizLs2PwRp7rjimI91RkKxMaktmYdt5JPTN6x7WoJvU9Ns+fMZIXX6fWdmjMC",
+	"mm3c7doUuE+NGbZrm6aMm3Pv6a5317hdTv9GaripEhDb8sPxzZPPFNBKvpx8lnm1+FLXWvSnfVuQYftD",
+	"tvtvwJe6c+7VMpOX3Ogu4CSnsiqZcY9XhcpWjAhttzwjq4xXSr//ZGr/bUozUro+J/CoEqZUHEpiEbSl",
+	"7olB6v5eEketh9JGst46bbzGiJd260GybV7SS24vRKbIkPqAgNoM8ItIcJqc0JQWipXu94s3r0ddNjiQ",
+	"ql8+sdsJiqe5VZL6sFWP/xyAuQsObBojHT7svd9pt1G7pExdB6MPwEM8f9gk9AucyCO5UZiCyopXi7Lt",
+	"HjuwpE7gHE1Kb9xT93gMjTan3RA6OJHJUSpmzHY8qi+aZSp6C+uasIzJbZtYK3TdAUrjZHDosK1uGeSK",
+	"5YJDE8awnP6l/sY9nkETZrDjEOrlTo4nijbZo7/lK8rpApj6FrcPmtiyUWlnoRrA6ekiqMhM8W8O5cyv",
+	"4akdAsavUgdgeI2JCdohdGEQQklV0gJHEiXoaB7UTmGTwMHHhf6kSz4e26Hi0Zk3aeOhTSiHIBB6Drxd",
+	"J+9rgb1gCmpujbMXQWMueQPV84wsLb/CNeuJQ09zSRRCy3T4jX7xgCzvw8Roo8M+sL9oA4h0F8VH3iba",
+	"ZEz4L0xPO2JuuQ8hGrwFG7ynaUxu8w85Yi5FbuY/Ieh2aaRCRHX3kkZnEhcqQOBiIpUo8OICaoq5NB1+",
+	"pCZJNQ726eZUj5+FvXNju707W6Z+Dyx4lyJSV58cKc26x860VMjQl+pH6qW8TgdbXC5vmclRLBt02Qp1",
+	"k7gLCtN51GvUY+wzLQFB0eATNNk2YiArALYSHBJI6v0MsEN0CzwYO/w63pbepFfB9NJjkqBLoL4r4zuh",
+	"icpuAFmuywTljJTiFpBxP7x/QUxnVKvWO5tLWGx+QCx7MsUOq7bznZbwsZ5zPIoIZ7dMqktu6mgcFCLG",
+	"YReLki1QNTGtcjnN1ypLpMEBnThgtUxiQb8l1jFGqrSFC+QmTbl1XHfzqlu4xPiue1TwYO8V1EGEVJNL",
+	"brNUoEu7i/fCI4+I3Um4QqFb8S1TF3a3d3iQ9KabzSbDX3/99dfxjz+OX74cgYJkCuvMPnc5fuBK+EZj",
+	"oy/BAxdB23VvU5RLcXuIJ+huco5m+dqAnUFH/w26jjZ86+7KoHfzftj/zmtr78TJ5zRbIU7il847/FbT",
+	"K1wz73YhRkAiypTclpkCMIyMK2gcay/7UlQG2A61mCstk7Qegy/KS27C3Dg4kQl1YAUlvbWPIfpTjXph",
+	"uvkAMp7WoMw09HUuM6UYjy65oXR6JSoFEMiJ4OmE/IDICahPbrqgGi4nAFOAmeViMZYJzdklX2ZSiUVJ",
+	"V+SqSq6ZBdigaUqqAhEa8/U5od5IVmJWhd6XK1Hx1DahwDEiaN6FjVK/+f/rOZt2AVoGYSRkQi66M0os",
+	"PzHdu9xJn1/yVTfLQVk9tOlvgFvpVeCSpFKjLj5kyWcXI3qnaKn0HUjySmY3LNJL4gnFxnrwTaCRobmG",
+	"5E/I9y1WpRJxp2tan0w3h+poNrSZZ/KKpxF2FNYTrGeCkejwp8Fde9cP/6LvhVaJGE2WZFGKqiA0l4hF",
+	"S5E6JQNozIzDdbIUBzcEEOd+Z2SIncdNc0Zuuo93Tn1RUl7ltEQpsgmNpo9jEA1SahuC2nagwUabm4IH",
+	"3C2ZJLQoyDCuOFWqzK4qwEoCmASDsGNh/e3vmeAGJLU7GEGLop3A09dD2hrJ9tgODvT42fPeAzWadAfG",
+	"ev6091BYH3aEgVzG/T5j3av4tuziLbRUC0nwnyHMpso1yA64DBHWZ2ndKV/bJsoHRHqePJQ2YJA0oXWb",
+	"j9aD8LmI2lYwlsISaVFENtxSKwteRmCjL9W9aAlRsLu5EoYXXa07EgCcxrA1yGAZCi0KOTB4pdJray+x",
+	"TYt0HX6l3+JXhtjNTrWm1bKhQ5nZsHuNUNU7jiJ1QrChDUJFo4piPZaRsXHJisprlmJWcNiN/KLVI+q+",
+	"oFTdZ7bpx97eHMmT/Jdff/6+NuCaDbHux6UR9ES/3erI8NKzGE/KdQGNzRS0riPDi1fvxo+fPR9/++LH",
+	"kUnghvwtbCmX0ByhoR3+Whc+sFv7Pfkq6g98Hd9t/f1d3govrjrEG3KEfL6LNNUa9SapHeq28Ij15HP9",
+	"H3u5cvthbLRI4+FdsHvsWrczdtsqpl+Vyo7ljw1skyPg+5K+Adnq0+KRkuy288dWgp0DxOzKhXtAVvd1",
+	"/LJfhwidR/aITK5GyZNba518l6WHvGicL36eA1WKrQqTDGQbbVjnv7SeWQNwdMldch14xOgi4xQK7C56",
+	"Fsc8kueuPEb/4PwXlxx8phPy1syRFgWjJXqEjA+IDIMuIOdesvCWiAk/MuCWl3wXumVHAtC33mbv9M7m",
+	"a2+jjQfJ3CWGWVZoGnQZwgeZrzsm4VdpZF4ylMyrRdc8vrb122dfAbrUEnEmseWG6YwxhJ7ej6fTiDyd",
+	"Po3Is+njTucDvtKeIBY0PfvmGx/ScNqrwGljuqZtLMR0bacLmLLKVuyevWCdkzGeuJ3zOIpL7A1dMOPV",
+	"sm64Z9POE9kEnHQH8nh/jMmYs09qllSlFGVsuURRsptMVBIwGLvmge8M/igZdjUn6jIHf+bMgUp6Z34s",
+	"6Mh6xKZE+Dqhjh4osL3kkdecotXgckNIEcEZcp9LbirP1ZKtIH0pK1GyRZ43vt3toq5B6xI2Ptrr/UN7",
+	"bXMr1NvbyIhstgV/JAk0B4CtvV0KLL7HrTk6YOnDeh98lEhoQ6SZQmrQ7c8I9bvs42YEw98I/Q6JY9Cd",
+	"6pIDVgoCxwcA8ifktUU18AsckXghupNhWyQLOqkEhHoiqKlsB6rjUKveOAr14B114yNccttnzaS6i9JP",
+	"9dwGrNqZE/cvQNX7B1Q92L44AFS1i3aIf49Ab7PETfkakds8Sqaej9wkgV7ybuxVS3bAn55Ov7E912MP",
+	"QTUit8ssWTqQCrhAGHQIECd6V3zi7FFzD1/br9D+49fxGfWIO3R5iv6roKM+oE/oLmg5VQgrCvQZYLx4",
+	"O4qcJiwlQ9M8C1G6EDmKaHt/Hdm+Wh5iKlkxyiEbGiXcqJG43b7d+qiZzZjerIzeLIzuTAv8I0qEf2zK",
+	"fosEcAyRsB0utafbZ7eCjXpzOOjmUAfvK5hdZH8U/I6HjrNthcMgNrvRA/CwjTFWkuU3phrnHJkD/kb5",
+	"GtqA+hUj55ZAzAOCs6642/2VY+Mpf51gm//tbYgaxuD6Wpgad+ERtvD+wYE1gkgRT0PEfl/gF/urVPeM",
+	"boHk1qPe3/I0fQRIZqNjI108oFYFBPh1cSyiJoiF6UX8qdAq1Iyq2EsZX1FN2hwy3HlKDGxXK6Pz3GHT",
+	"QUc4GAlTXUs2ZpxeAfAatW+nEEaBHnIbChsgCYt5o5TP9rTX5wKBAsOnTcL6hRv3Dte2U+27b1b/dYKN",
+	"ve/ePWBtHIN/1z6AQ4z+TkDN79l6ix0ZYNcfjggt+RaATAkNIcr/4flTh48yAHrfdGibSksyFJwoUdg/",
+	"WUTh0TlGgIytKA9BuN841Hu03Wqg6H/iGx2G9r37Bd/E/w7gXXj4tveFFAGf2Ar/YkHEj2JVbQLHfuXk",
+	"xXNU3625nKbmn13WEG7YvUIOfx2DCL+9EysEnjpWsuHKbuZdrtAJTdMAIvZRKMfrfkfTVBL2KZOQjyPK",
+	"BeXZ75jEU0nAlhV+red53SZPywQuzFOiUjJLmdfHWELhFdZz7N8D+5JfDvzJACgndBr3t9i8vRvi0+xp",
+	"HNIRL9K03g+3fx1M6s7UsXOH9+y0vZOMOrHVjxPCPKi9efhknfKEU8c6vH597uxiP+M/XqdfgkeNX3ig",
+	"0zbLCRy4qVi8tyOvd+HQjGQyxP9RgpTmVAwMC8Rwb8Q180PHj0w7KsiYh+JgfN0Ao1wxM0ra5VrxxM9u",
+	"74oZ6Wi6+nZ23e1b6Zr09B9UeGGUatduHN1YscT6ACnLzj1ssmlSplw7XP34qIkVY4bodlx003vKVkKF",
+	"6B1N6QdQt76OU+JhKdZlPht1YIjNFtiKZnmEJ3pXLazmpf38FfXyTOk2N9kINYr5RqJBRLI5oXx9QPsQ",
+	"3O8/gMNjs3/QPwIL6XB5mAPs9HocwaMROrh/SqfGAxtgYb/GHU0ySEDsjE3/hHmqmKFn8n7IX0WJbkDI",
+	"x3YMCrBmqpX1kWmtaRRh47ON6olHlxwzHwtWAjJdJtI4IrLIM0UyrkQbfIYMDToNyjGosRx6ADTx6LxG",
+	"zwAgjD5VDyO7GM/p10o6jRDPxnRBuuRK3NIyNSgVkMKYcYQqMOF5/OsjaTZNkqFdX913CWC1z4np1eFD",
+	"x5p80LLMbpi0uDSPp1OykqPdYBcYNIB+ZobJ67EbEBce/CB26G61z0eObtIQV05p2ApM9S1T74CMeuV7",
+	"yUQUrFeNNDrrHH377LdGaOqDv+Aiw4EacpKl53AoEJOZt8+/K7v9jkUZf8UUPTxDB3UHOQR4164zntbp",
+	"/gA1kXfDV+BLQeSKlGa5Ba2Af5ixBtEgz+YMahD67KFrXmXoupnEXk/19PEhlQlPnj/fUZlwn7UBQL3f",
+	"ZVKJct0J+4rLvjsff+cYnzlqMUd2askz2sKO7qlYQE+QJRXAn+i3rxgtWXlRaXr+7aPee2DDwbqtC5KL",
+	"hOZkQRW7pWuEXLFppfGKXjNSVhwqJ6syH5wNlkoVZycn8NZSSHX25+mfp+CIMUsL+fQuXo/1SqjKrnJG",
+	"EuTJtgQNfL+uhZNBIgsgOSDQPNw5h1jsI4+v6FqzAW80i7Mb5ile0y6HxtyoHKkxWkwjrwC6hOdVdIzA",
+	"tSJyws4rzY5IxVNjwo2vqGZbBnlVX4ZS5N53PSIJVDf5AFz1kwYQLtz+IthEzDQucthyjlzHwOxTMyKm",
+	"7eubnW541KwjVTNgkLjOGeukppjPUem0fbVqB1KAXQHstIny0zTjen+KUlwx2RzCVid++fjl/wsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

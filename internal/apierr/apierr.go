@@ -39,6 +39,7 @@ const (
 	Unavailable           Type = "unavailable"
 	Internal              Type = "internal_error"
 	Interrupted           Type = "interrupted"
+	NotSupported          Type = "not_supported"
 )
 
 // Types lists the whole catalog, in the spec's order.
@@ -46,7 +47,7 @@ var Types = []Type{
 	InvalidRequest, ContextLengthExceeded, Authentication, BudgetExceeded, BudgetUnavailable, ModelNotAllowed,
 	ProviderNotAllowed, PermissionDenied, NotFound, NoEndpoints, PrivacyRestricted,
 	MethodNotAllowed, Conflict, Timeout, PayloadTooLarge, RateLimitExceeded, ProviderError,
-	ProviderUnavailable, ProviderOverloaded, Unavailable, Internal, Interrupted,
+	ProviderUnavailable, ProviderOverloaded, Unavailable, Internal, Interrupted, NotSupported,
 }
 
 // Error is an error a client may see: status, type, a message that says what

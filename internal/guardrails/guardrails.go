@@ -268,6 +268,92 @@ func (s *Service) AssignKey(ctx context.Context, caller keys.Key, keyID, guardra
 	return notFoundWhat(s.store.AssignKey(ctx, caller.WorkspaceID, keyID, guardrailID), "Key", keyID)
 }
 
+// The kinds of assignee Assign and Unassign take.
+const (
+	Keys    = "keys"
+	Members = "members"
+)
+
+// Assign makes guardrailID the own guardrail of every key (kind Keys) or
+// member (kind Members) of ids, with AssignKey's and AssignMember's
+// rules. Every one is checked before any is changed, so an unknown id or a
+// forbidden owner changes nothing. It returns how many were assigned.
+func (s *Service) Assign(ctx context.Context, caller keys.Key, kind, guardrailID string, ids []string) (int, error) {
+	if err := s.checkBulk(ctx, caller, kind, guardrailID, ids); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if err := s.assign(ctx, caller, kind, id, guardrailID); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
+// Unassign clears guardrailID from those of ids it governs directly; the
+// others are left as they are. It returns how many were unassigned.
+func (s *Service) Unassign(ctx context.Context, caller keys.Key, kind, guardrailID string, ids []string) (int, error) {
+	if err := s.checkBulk(ctx, caller, kind, guardrailID, ids); err != nil {
+		return 0, err
+	}
+	g, err := s.Get(ctx, caller, guardrailID)
+	if err != nil {
+		return 0, err
+	}
+	governed := g.KeyIDs
+	if kind == Members {
+		governed = g.MemberIDs
+	}
+	n := 0
+	for _, id := range ids {
+		if !slices.Contains(governed, id) {
+			continue
+		}
+		if err := s.assign(ctx, caller, kind, id, ""); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// checkBulk checks the caller may change the guardrail of every one of ids.
+func (s *Service) checkBulk(ctx context.Context, caller keys.Key, kind, guardrailID string, ids []string) error {
+	if err := access.Require(caller.Role, access.ManageGuardrails); err != nil {
+		return err
+	}
+	if _, err := s.store.Guardrail(ctx, caller.WorkspaceID, guardrailID); err != nil {
+		return notFound(err, guardrailID)
+	}
+	for _, id := range ids {
+		var role string
+		var err error
+		if kind == Members {
+			role, err = s.store.MemberRole(ctx, caller.WorkspaceID, id)
+			err = notFoundWhat(err, "Member", id)
+		} else {
+			role, err = s.store.KeyMemberRole(ctx, caller.WorkspaceID, id)
+			err = notFoundWhat(err, "Key", id)
+		}
+		if err != nil {
+			return err
+		}
+		if role == access.Owner {
+			if err := access.Require(caller.Role, access.ManageOwners); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Service) assign(ctx context.Context, caller keys.Key, kind, id, guardrailID string) error {
+	if kind == Members {
+		return s.AssignMember(ctx, caller, id, guardrailID)
+	}
+	return s.AssignKey(ctx, caller, id, guardrailID)
+}
+
 // CheckAssignable checks the caller may make guardrail id the workspace's
 // default (field names it in errors): admins and owners, and a guardrail
 // of the workspace ("" clears it).

@@ -106,37 +106,9 @@ func origin(referer string) string {
 // GetCurrentKey implements api.StrictServerInterface.
 func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestObject) (api.GetCurrentKeyResponseObject, error) {
 	k := callerKey(ctx)
-	now := s.now()
-	// This replica's records of the key that are not written yet count too:
-	// listed before the read, so a write committing meanwhile is found
-	// written by the read and counted once.
-	pending := s.generations.PendingSpend(k.ID)
-	ids := make([]string, len(pending))
-	for i, p := range pending {
-		ids[i] = p.ID
-	}
-	u, written, err := s.store.KeyUsage(ctx, k.ID, now, ids)
+	u, err := s.keyUsage(ctx, k.ID)
 	if err != nil {
 		return nil, err
-	}
-	day, week, month := store.PeriodStarts(now)
-	for _, p := range pending {
-		if written[p.ID] {
-			continue
-		}
-		total, daily, weekly, monthly := &u.Total, &u.Daily, &u.Weekly, &u.Monthly
-		if p.BYOK {
-			total, daily, weekly, monthly = &u.BYOK, &u.BYOKDaily, &u.BYOKWeekly, &u.BYOKMonthly
-		}
-		*total = total.Add(p.Cost)
-		for _, pu := range []struct {
-			start time.Time
-			sum   *decimal.Decimal
-		}{{day, daily}, {week, weekly}, {month, monthly}} {
-			if !p.At.Before(pu.start) {
-				*pu.sum = pu.sum.Add(p.Cost)
-			}
-		}
 	}
 	manages := k.Role == "owner" || k.Role == "admin"
 	out := api.Key{
@@ -176,6 +148,43 @@ func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestOb
 			LimitUsd: v.limit, ResetInterval: v.reset, Usage: v.usage, LimitRemaining: v.remaining, ResetsAt: v.resetsAt}
 	}
 	return api.GetCurrentKey200JSONResponse{Data: out}, nil
+}
+
+// keyUsage is the key's spend, lifetime and per period, BYOK apart. This
+// replica's records of the key that are not written yet count too: listed
+// before the read, so a write committing meanwhile is found written by the
+// read and counted once.
+func (s *Server) keyUsage(ctx context.Context, keyID string) (store.KeyUsage, error) {
+	now := s.now()
+	pending := s.generations.PendingSpend(keyID)
+	ids := make([]string, len(pending))
+	for i, p := range pending {
+		ids[i] = p.ID
+	}
+	u, written, err := s.store.KeyUsage(ctx, keyID, now, ids)
+	if err != nil {
+		return store.KeyUsage{}, err
+	}
+	day, week, month := store.PeriodStarts(now)
+	for _, p := range pending {
+		if written[p.ID] {
+			continue
+		}
+		total, daily, weekly, monthly := &u.Total, &u.Daily, &u.Weekly, &u.Monthly
+		if p.BYOK {
+			total, daily, weekly, monthly = &u.BYOK, &u.BYOKDaily, &u.BYOKWeekly, &u.BYOKMonthly
+		}
+		*total = total.Add(p.Cost)
+		for _, pu := range []struct {
+			start time.Time
+			sum   *decimal.Decimal
+		}{{day, daily}, {week, weekly}, {month, monthly}} {
+			if !p.At.Before(pu.start) {
+				*pu.sum = pu.sum.Add(p.Cost)
+			}
+		}
+	}
+	return u, nil
 }
 
 // money renders an exact decimal as a JSON number.

@@ -113,6 +113,7 @@ const (
 	ModelNotAllowed       ErrorType = "model_not_allowed"
 	NoEndpoints           ErrorType = "no_endpoints"
 	NotFound              ErrorType = "not_found"
+	NotSupported          ErrorType = "not_supported"
 	PayloadTooLarge       ErrorType = "payload_too_large"
 	PermissionDenied      ErrorType = "permission_denied"
 	PrivacyRestricted     ErrorType = "privacy_restricted"
@@ -151,6 +152,8 @@ func (e ErrorType) Valid() bool {
 	case NoEndpoints:
 		return true
 	case NotFound:
+		return true
+	case NotSupported:
 		return true
 	case PayloadTooLarge:
 		return true
@@ -811,6 +814,11 @@ type Architecture struct {
 	Tokenizer *string `json:"tokenizer,omitempty"`
 }
 
+// AssignedCount defines model for AssignedCount.
+type AssignedCount struct {
+	AssignedCount int `json:"assigned_count"`
+}
+
 // AssistantMessage defines model for AssistantMessage.
 type AssistantMessage struct {
 	Content              *string                   `json:"content,omitempty"`
@@ -1089,6 +1097,12 @@ type DeclaredDataPolicy struct {
 
 	// Zdr Zero data retention: prompts and outputs are neither stored nor logged there.
 	Zdr *bool `json:"zdr,omitempty"`
+}
+
+// Deleted defines model for Deleted.
+type Deleted struct {
+	// Deleted Always true.
+	Deleted bool `json:"deleted"`
 }
 
 // EndpointList defines model for EndpointList.
@@ -1411,6 +1425,33 @@ type GuardrailList struct {
 	Data []Guardrail `json:"data"`
 }
 
+// GuardrailPatch defines model for GuardrailPatch.
+type GuardrailPatch struct {
+	// AllowedModels Model ids, or patterns ending in `*` such as `anthropic/*`. Empty or null allows every model.
+	AllowedModels *[]string `json:"allowed_models,omitempty"`
+
+	// AllowedProviders Provider slugs. Empty or null allows every provider.
+	AllowedProviders *[]string `json:"allowed_providers,omitempty"`
+	Description      *string   `json:"description,omitempty"`
+
+	// EnforceZdr Route governed requests only to zero-data-retention endpoints.
+	EnforceZdr *bool `json:"enforce_zdr,omitempty"`
+
+	// IgnoredModels Model ids or patterns never served.
+	IgnoredModels *[]string `json:"ignored_models,omitempty"`
+
+	// IgnoredProviders Provider slugs never routed to.
+	IgnoredProviders *[]string `json:"ignored_providers,omitempty"`
+
+	// IncludeByokInBudgets Whether spend on the workspace's own provider keys counts toward `limit_usd` (at catalog price).
+	IncludeByokInBudgets *bool `json:"include_byok_in_budgets,omitempty"`
+
+	// LimitUsd Budget in USD per `reset_interval` (exact decimal); null or absent for none.
+	LimitUsd      *json.Number   `json:"limit_usd,omitempty"`
+	Name          *string        `json:"name,omitempty"`
+	ResetInterval *ResetInterval `json:"reset_interval,omitempty"`
+}
+
 // GuardrailResponse defines model for GuardrailResponse.
 type GuardrailResponse struct {
 	Data Guardrail `json:"data"`
@@ -1537,6 +1578,12 @@ type KeyLimitReset string
 // KeyRole defines model for Key.Role.
 type KeyRole string
 
+// KeyHashes defines model for KeyHashes.
+type KeyHashes struct {
+	// KeyHashes Key ids.
+	KeyHashes []string `json:"key_hashes"`
+}
+
 // KeyResponse defines model for KeyResponse.
 type KeyResponse struct {
 	Data Key `json:"data"`
@@ -1582,6 +1629,12 @@ type MemberUpdate struct {
 	Email *string `json:"email,omitempty"`
 	Name  *string `json:"name,omitempty"`
 	Role  *Role   `json:"role,omitempty"`
+}
+
+// MemberUserIds defines model for MemberUserIds.
+type MemberUserIds struct {
+	// MemberUserIds Member ids.
+	MemberUserIds []string `json:"member_user_ids"`
 }
 
 // Model defines model for Model.
@@ -1703,6 +1756,127 @@ type ModelList struct {
 //
 // Example: 0.0000325
 type Money = json.Number
+
+// OpenRouterGuardrailList defines model for OpenRouterGuardrailList.
+type OpenRouterGuardrailList struct {
+	Data []Guardrail `json:"data"`
+
+	// TotalCount How many guardrails the caller can see, across pages.
+	TotalCount int `json:"total_count"`
+}
+
+// OpenRouterKey An API key in OpenRouter's shape. Usage figures are exact USD; `limit_remaining` is what the key's own limit leaves in the current period, less what requests in flight hold.
+type OpenRouterKey struct {
+	// ByokUsage An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsage Money `json:"byok_usage"`
+
+	// ByokUsageDaily An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageDaily Money `json:"byok_usage_daily"`
+
+	// ByokUsageMonthly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageMonthly Money `json:"byok_usage_monthly"`
+
+	// ByokUsageWeekly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	ByokUsageWeekly Money     `json:"byok_usage_weekly"`
+	CreatedAt       time.Time `json:"created_at"`
+
+	// CreatorUserId The member the key acts for.
+	CreatorUserId *string    `json:"creator_user_id"`
+	Disabled      bool       `json:"disabled"`
+	ExpiresAt     *time.Time `json:"expires_at"`
+
+	// ExternalUser Always null (Perpetuo has no external users).
+	ExternalUser *string `json:"external_user"`
+	GuardrailId  *string `json:"guardrail_id"`
+
+	// Hash The key's id.
+	Hash               string `json:"hash"`
+	IncludeByokInLimit bool   `json:"include_byok_in_limit"`
+
+	// Label The key's masked form.
+	Label          string      `json:"label"`
+	Limit          *Money      `json:"limit"`
+	LimitRemaining *Money      `json:"limit_remaining"`
+	LimitReset     *LimitReset `json:"limit_reset"`
+	MemberId       string      `json:"member_id"`
+	Name           string      `json:"name"`
+	RequireZdr     bool        `json:"require_zdr"`
+	UpdatedAt      *time.Time  `json:"updated_at"`
+
+	// Usage An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Usage Money `json:"usage"`
+
+	// UsageDaily An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	UsageDaily Money `json:"usage_daily"`
+
+	// UsageMonthly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	UsageMonthly Money `json:"usage_monthly"`
+
+	// UsageWeekly An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	UsageWeekly Money  `json:"usage_weekly"`
+	WorkspaceId string `json:"workspace_id"`
+}
+
+// OpenRouterKeyCreate defines model for OpenRouterKeyCreate.
+type OpenRouterKeyCreate struct {
+	// CreatorUserId The member the key acts for; the caller's member when absent.
+	CreatorUserId      *string    `json:"creator_user_id,omitempty"`
+	ExpiresAt          *time.Time `json:"expires_at,omitempty"`
+	IncludeByokInLimit *bool      `json:"include_byok_in_limit,omitempty"`
+
+	// Limit Spend limit in USD per `limit_reset` period (exact decimal); null or absent for none.
+	Limit      *json.Number `json:"limit,omitempty"`
+	LimitReset *LimitReset  `json:"limit_reset,omitempty"`
+	Name       string       `json:"name"`
+
+	// WorkspaceId Must be the caller's workspace.
+	WorkspaceId *string `json:"workspace_id,omitempty"`
+}
+
+// OpenRouterKeyCreated defines model for OpenRouterKeyCreated.
+type OpenRouterKeyCreated struct {
+	// Data An API key in OpenRouter's shape. Usage figures are exact USD; `limit_remaining` is what the key's own limit leaves in the current period, less what requests in flight hold.
+	Data OpenRouterKey `json:"data"`
+
+	// Key The plaintext key, shown only now.
+	Key string `json:"key"`
+}
+
+// OpenRouterKeyList defines model for OpenRouterKeyList.
+type OpenRouterKeyList struct {
+	Data []OpenRouterKey `json:"data"`
+}
+
+// OpenRouterKeyResponse defines model for OpenRouterKeyResponse.
+type OpenRouterKeyResponse struct {
+	// Data An API key in OpenRouter's shape. Usage figures are exact USD; `limit_remaining` is what the key's own limit leaves in the current period, less what requests in flight hold.
+	Data OpenRouterKey `json:"data"`
+}
+
+// OpenRouterKeyUpdate defines model for OpenRouterKeyUpdate.
+type OpenRouterKeyUpdate struct {
+	Disabled           *bool        `json:"disabled,omitempty"`
+	IncludeByokInLimit *bool        `json:"include_byok_in_limit,omitempty"`
+	Limit              *json.Number `json:"limit,omitempty"`
+	LimitReset         *LimitReset  `json:"limit_reset,omitempty"`
+	Name               *string      `json:"name,omitempty"`
+}
 
 // PercentileStats defines model for PercentileStats.
 type PercentileStats struct {
@@ -1961,6 +2135,11 @@ type SpendPeriod struct {
 // Strategy Perpetuo's routing strategy for ordering candidate endpoints.
 type Strategy string
 
+// UnassignedCount defines model for UnassignedCount.
+type UnassignedCount struct {
+	UnassignedCount int `json:"unassigned_count"`
+}
+
 // Usage defines model for Usage.
 type Usage struct {
 	CompletionTokens        int `json:"completion_tokens"`
@@ -2092,6 +2271,24 @@ type GetGenerationParams struct {
 	Id string `form:"id" json:"id"`
 }
 
+// ListOpenRouterGuardrailsParams defines parameters for ListOpenRouterGuardrails.
+type ListOpenRouterGuardrailsParams struct {
+	Offset *int `form:"offset,omitempty" json:"offset,omitempty"`
+	Limit  *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// WorkspaceId Must be the caller's workspace (another answers 404).
+	WorkspaceId *string `form:"workspace_id,omitempty" json:"workspace_id,omitempty"`
+}
+
+// ListOpenRouterKeysParams defines parameters for ListOpenRouterKeys.
+type ListOpenRouterKeysParams struct {
+	IncludeDisabled *bool `form:"include_disabled,omitempty" json:"include_disabled,omitempty"`
+	Offset          *int  `form:"offset,omitempty" json:"offset,omitempty"`
+
+	// WorkspaceId Must be the caller's workspace (another answers 404).
+	WorkspaceId *string `form:"workspace_id,omitempty" json:"workspace_id,omitempty"`
+}
+
 // ListModelsParams defines parameters for ListModels.
 type ListModelsParams struct {
 	// Zdr `true`: only models with a zero-data-retention endpoint the workspace can use (the pricing shown is that endpoint's).
@@ -2178,6 +2375,30 @@ type GetSpendParamsPeriod string
 
 // CreateChatCompletionJSONRequestBody defines body for CreateChatCompletion for application/json ContentType.
 type CreateChatCompletionJSONRequestBody = ChatCompletionRequest
+
+// CreateOpenRouterGuardrailJSONRequestBody defines body for CreateOpenRouterGuardrail for application/json ContentType.
+type CreateOpenRouterGuardrailJSONRequestBody = GuardrailInput
+
+// UpdateOpenRouterGuardrailJSONRequestBody defines body for UpdateOpenRouterGuardrail for application/json ContentType.
+type UpdateOpenRouterGuardrailJSONRequestBody = GuardrailPatch
+
+// AssignOpenRouterGuardrailKeysJSONRequestBody defines body for AssignOpenRouterGuardrailKeys for application/json ContentType.
+type AssignOpenRouterGuardrailKeysJSONRequestBody = KeyHashes
+
+// UnassignOpenRouterGuardrailKeysJSONRequestBody defines body for UnassignOpenRouterGuardrailKeys for application/json ContentType.
+type UnassignOpenRouterGuardrailKeysJSONRequestBody = KeyHashes
+
+// AssignOpenRouterGuardrailMembersJSONRequestBody defines body for AssignOpenRouterGuardrailMembers for application/json ContentType.
+type AssignOpenRouterGuardrailMembersJSONRequestBody = MemberUserIds
+
+// UnassignOpenRouterGuardrailMembersJSONRequestBody defines body for UnassignOpenRouterGuardrailMembers for application/json ContentType.
+type UnassignOpenRouterGuardrailMembersJSONRequestBody = MemberUserIds
+
+// CreateOpenRouterKeyJSONRequestBody defines body for CreateOpenRouterKey for application/json ContentType.
+type CreateOpenRouterKeyJSONRequestBody = OpenRouterKeyCreate
+
+// UpdateOpenRouterKeyJSONRequestBody defines body for UpdateOpenRouterKey for application/json ContentType.
+type UpdateOpenRouterKeyJSONRequestBody = OpenRouterKeyUpdate
 
 // CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
 type CreateWorkspaceJSONRequestBody = WorkspaceCreate
@@ -2788,6 +3009,13 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ExchangeOpenRouterAuthCode OAuth PKCE key exchange (not supported)
+	//
+	// Perpetuo has no OAuth; answers 501 `not_supported` with `metadata.feature` "oauth". Keys are made with `POST /v1/keys`.
+	//
+	// Corresponds with POST /v1/auth/keys (the `ExchangeOpenRouterAuthCode` operationId).
+	ExchangeOpenRouterAuthCode(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateChatCompletionWithBody Create a chat completion
 	//
 	// OpenAI Chat Completions, streaming (`stream: true`, Server-Sent Events) and not, with
@@ -2836,6 +3064,20 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/chat/completions (the `CreateChatCompletion` operationId).
 	CreateChatCompletion(ctx context.Context, body CreateChatCompletionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetOpenRouterCredits Credits (not supported)
+	//
+	// Perpetuo is BYOK-only and sells no credits; answers 501 `not_supported` with `metadata.feature` "credits". Spend is in `GET /v1/key` and `GET /v1/workspaces/{workspaceId}/spend`.
+	//
+	// Corresponds with GET /v1/credits (the `GetOpenRouterCredits` operationId).
+	GetOpenRouterCredits(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateOpenRouterCoinbaseCharge Buy credits (not supported)
+	//
+	// Answers 501 `not_supported` with `metadata.feature` "credits".
+	//
+	// Corresponds with POST /v1/credits/coinbase (the `CreateOpenRouterCoinbaseCharge` operationId).
+	CreateOpenRouterCoinbaseCharge(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListZdrEndpoints The zero-data-retention endpoints the caller can use
 	//
 	// OpenRouter's `/endpoints/zdr`: every endpoint whose data policy is zero data retention
@@ -2854,12 +3096,214 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/generation (the `GetGeneration` operationId).
 	GetGeneration(ctx context.Context, params *GetGenerationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListOpenRouterGuardrails List guardrails (OpenRouter's shape)
+	//
+	// OpenRouter's `GET /api/v1/guardrails`, served by the guardrail service for the caller's workspace, with the access rules of `GET /v1/workspaces/{workspaceId}/guardrails`.
+	//
+	// Corresponds with GET /v1/guardrails (the `ListOpenRouterGuardrails` operationId).
+	ListOpenRouterGuardrails(ctx context.Context, params *ListOpenRouterGuardrailsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateOpenRouterGuardrailWithBody Create a guardrail (OpenRouter's shape)
+	//
+	// As `POST /v1/workspaces/{workspaceId}/guardrails`, in the caller's workspace. Fields OpenRouter has and Perpetuo does not (content filters, data regions, per-vendor ZDR) are refused naming the field.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/guardrails (the `CreateOpenRouterGuardrail` operationId).
+	CreateOpenRouterGuardrailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateOpenRouterGuardrail Create a guardrail (OpenRouter's shape)
+	//
+	// As `POST /v1/workspaces/{workspaceId}/guardrails`, in the caller's workspace. Fields OpenRouter has and Perpetuo does not (content filters, data regions, per-vendor ZDR) are refused naming the field.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/guardrails (the `CreateOpenRouterGuardrail` operationId).
+	CreateOpenRouterGuardrail(ctx context.Context, body CreateOpenRouterGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteOpenRouterGuardrail Delete a guardrail (OpenRouter's shape)
+	//
+	// A guardrail still assigned (to members, keys, or as the workspace default) is unassigned first, as `DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId}?force=true` does. Requires admin or owner.
+	//
+	// Corresponds with DELETE /v1/guardrails/{guardrailId} (the `DeleteOpenRouterGuardrail` operationId).
+	DeleteOpenRouterGuardrail(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetOpenRouterGuardrail Get a guardrail (OpenRouter's shape)
+	//
+	// Corresponds with GET /v1/guardrails/{guardrailId} (the `GetOpenRouterGuardrail` operationId).
+	GetOpenRouterGuardrail(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateOpenRouterGuardrailWithBody Update a guardrail (OpenRouter's shape)
+	//
+	// Fields left out keep their value; `null` clears `description`, `limit_usd`, `reset_interval` and the lists. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/guardrails/{guardrailId} (the `UpdateOpenRouterGuardrail` operationId).
+	UpdateOpenRouterGuardrailWithBody(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateOpenRouterGuardrail Update a guardrail (OpenRouter's shape)
+	//
+	// Fields left out keep their value; `null` clears `description`, `limit_usd`, `reset_interval` and the lists. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/guardrails/{guardrailId} (the `UpdateOpenRouterGuardrail` operationId).
+	UpdateOpenRouterGuardrail(ctx context.Context, guardrailId string, body UpdateOpenRouterGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListOpenRouterGuardrailKeyAssignments List a guardrail's key assignments (not supported)
+	//
+	// Answers 501 `not_supported`; the guardrail's `key_ids` lists its keys.
+	//
+	// Corresponds with GET /v1/guardrails/{guardrailId}/assignments/keys (the `ListOpenRouterGuardrailKeyAssignments` operationId).
+	ListOpenRouterGuardrailKeyAssignments(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AssignOpenRouterGuardrailKeysWithBody Assign a guardrail to keys
+	//
+	// Each key's own guardrail becomes this one (a key has at most one). Every key is checked before any is changed; an unknown one answers 404 naming it. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys (the `AssignOpenRouterGuardrailKeys` operationId).
+	AssignOpenRouterGuardrailKeysWithBody(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AssignOpenRouterGuardrailKeys Assign a guardrail to keys
+	//
+	// Each key's own guardrail becomes this one (a key has at most one). Every key is checked before any is changed; an unknown one answers 404 naming it. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys (the `AssignOpenRouterGuardrailKeys` operationId).
+	AssignOpenRouterGuardrailKeys(ctx context.Context, guardrailId string, body AssignOpenRouterGuardrailKeysJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UnassignOpenRouterGuardrailKeysWithBody Unassign a guardrail from keys
+	//
+	// Keys this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys/remove (the `UnassignOpenRouterGuardrailKeys` operationId).
+	UnassignOpenRouterGuardrailKeysWithBody(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UnassignOpenRouterGuardrailKeys Unassign a guardrail from keys
+	//
+	// Keys this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys/remove (the `UnassignOpenRouterGuardrailKeys` operationId).
+	UnassignOpenRouterGuardrailKeys(ctx context.Context, guardrailId string, body UnassignOpenRouterGuardrailKeysJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListOpenRouterGuardrailMemberAssignments List a guardrail's member assignments (not supported)
+	//
+	// Answers 501 `not_supported`; the guardrail's `member_ids` lists its members.
+	//
+	// Corresponds with GET /v1/guardrails/{guardrailId}/assignments/members (the `ListOpenRouterGuardrailMemberAssignments` operationId).
+	ListOpenRouterGuardrailMemberAssignments(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AssignOpenRouterGuardrailMembersWithBody Assign a guardrail to members
+	//
+	// Each member's guardrail becomes this one; `member_user_ids` are member ids. Every member is checked before any is changed. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members (the `AssignOpenRouterGuardrailMembers` operationId).
+	AssignOpenRouterGuardrailMembersWithBody(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AssignOpenRouterGuardrailMembers Assign a guardrail to members
+	//
+	// Each member's guardrail becomes this one; `member_user_ids` are member ids. Every member is checked before any is changed. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members (the `AssignOpenRouterGuardrailMembers` operationId).
+	AssignOpenRouterGuardrailMembers(ctx context.Context, guardrailId string, body AssignOpenRouterGuardrailMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UnassignOpenRouterGuardrailMembersWithBody Unassign a guardrail from members
+	//
+	// Members this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members/remove (the `UnassignOpenRouterGuardrailMembers` operationId).
+	UnassignOpenRouterGuardrailMembersWithBody(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UnassignOpenRouterGuardrailMembers Unassign a guardrail from members
+	//
+	// Members this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members/remove (the `UnassignOpenRouterGuardrailMembers` operationId).
+	UnassignOpenRouterGuardrailMembers(ctx context.Context, guardrailId string, body UnassignOpenRouterGuardrailMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetCurrentKey Describe the calling key
 	//
 	// The calling key's name, label, limits, remaining limit and usage.
 	//
 	// Corresponds with GET /v1/key (the `GetCurrentKey` operationId).
 	GetCurrentKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListOpenRouterKeys List API keys (OpenRouter's shape)
+	//
+	// OpenRouter's `GET /api/v1/keys`, served by the same key service as
+	// `GET /v1/workspaces/{workspaceId}/keys`: the caller's workspace, with the same access rules
+	// (admins, owners and viewers see every key, members their own). `hash` is the key's id.
+	//
+	// Corresponds with GET /v1/keys (the `ListOpenRouterKeys` operationId).
+	ListOpenRouterKeys(ctx context.Context, params *ListOpenRouterKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateOpenRouterKeyWithBody Create an API key (OpenRouter's shape)
+	//
+	// OpenRouter's `POST /api/v1/keys`, served by the key service: the same roles may create keys
+	// as on `POST /v1/workspaces/{workspaceId}/keys`. `creator_user_id` is the member the key acts
+	// for (the caller's by default). Returns the plaintext key once.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/keys (the `CreateOpenRouterKey` operationId).
+	CreateOpenRouterKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateOpenRouterKey Create an API key (OpenRouter's shape)
+	//
+	// OpenRouter's `POST /api/v1/keys`, served by the key service: the same roles may create keys
+	// as on `POST /v1/workspaces/{workspaceId}/keys`. `creator_user_id` is the member the key acts
+	// for (the caller's by default). Returns the plaintext key once.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/keys (the `CreateOpenRouterKey` operationId).
+	CreateOpenRouterKey(ctx context.Context, body CreateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteOpenRouterKey Revoke an API key (OpenRouter's shape)
+	//
+	// The key is refused on its very next request, on every replica.
+	//
+	// Corresponds with DELETE /v1/keys/{hash} (the `DeleteOpenRouterKey` operationId).
+	DeleteOpenRouterKey(ctx context.Context, hash string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetOpenRouterKey Get an API key (OpenRouter's shape)
+	//
+	// Corresponds with GET /v1/keys/{hash} (the `GetOpenRouterKey` operationId).
+	GetOpenRouterKey(ctx context.Context, hash string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateOpenRouterKeyWithBody Update an API key (OpenRouter's shape)
+	//
+	// Fields left out keep their value; `null` clears `limit` and `limit_reset`. The rules of `PATCH /v1/workspaces/{workspaceId}/keys/{keyId}` apply.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
+	UpdateOpenRouterKeyWithBody(ctx context.Context, hash string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateOpenRouterKey Update an API key (OpenRouter's shape)
+	//
+	// Fields left out keep their value; `null` clears `limit` and `limit_reset`. The rules of `PATCH /v1/workspaces/{workspaceId}/keys/{keyId}` apply.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
+	UpdateOpenRouterKey(ctx context.Context, hash string, body UpdateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListModels List the models the caller can route to
 	//
@@ -3207,6 +3651,23 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/workspaces/{workspaceId}/members (the `CreateMember` operationId).
 	CreateMember(ctx context.Context, workspaceId WorkspaceId, body CreateMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// AddOpenRouterWorkspaceMembers Add organization users to a workspace (not supported)
+	//
+	// OpenRouter adds existing organization users to a workspace; Perpetuo has no users outside
+	// workspaces, so this answers 501 `not_supported` with `metadata.feature`
+	// "organization_users". Add a member with `POST /v1/workspaces/{workspaceId}/members`.
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/members/add (the `AddOpenRouterWorkspaceMembers` operationId).
+	AddOpenRouterWorkspaceMembers(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveOpenRouterWorkspaceMembers Remove organization users from a workspace (not supported)
+	//
+	// Answers 501 `not_supported` with `metadata.feature` "organization_users". Remove a member
+	// with `DELETE /v1/workspaces/{workspaceId}/members/{memberId}`.
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/members/remove (the `RemoveOpenRouterWorkspaceMembers` operationId).
+	RemoveOpenRouterWorkspaceMembers(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DeleteMember Remove a member
 	//
 	// Requires role admin or owner (owner to remove an owner). Revokes the member's keys. The last owner cannot be removed.
@@ -3307,6 +3768,23 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 	return c.Client.Do(req)
 }
 
+// ExchangeOpenRouterAuthCode OAuth PKCE key exchange (not supported)
+//
+// Perpetuo has no OAuth; answers 501 `not_supported` with `metadata.feature` "oauth". Keys are made with `POST /v1/keys`.
+//
+// Corresponds with POST /v1/auth/keys (the `ExchangeOpenRouterAuthCode` operationId).
+func (c *Client) ExchangeOpenRouterAuthCode(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExchangeOpenRouterAuthCodeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateChatCompletionWithBody Create a chat completion
 //
 // OpenAI Chat Completions, streaming (`stream: true`, Server-Sent Events) and not, with
@@ -3375,6 +3853,40 @@ func (c *Client) CreateChatCompletion(ctx context.Context, body CreateChatComple
 	return c.Client.Do(req)
 }
 
+// GetOpenRouterCredits Credits (not supported)
+//
+// Perpetuo is BYOK-only and sells no credits; answers 501 `not_supported` with `metadata.feature` "credits". Spend is in `GET /v1/key` and `GET /v1/workspaces/{workspaceId}/spend`.
+//
+// Corresponds with GET /v1/credits (the `GetOpenRouterCredits` operationId).
+func (c *Client) GetOpenRouterCredits(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOpenRouterCreditsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateOpenRouterCoinbaseCharge Buy credits (not supported)
+//
+// Answers 501 `not_supported` with `metadata.feature` "credits".
+//
+// Corresponds with POST /v1/credits/coinbase (the `CreateOpenRouterCoinbaseCharge` operationId).
+func (c *Client) CreateOpenRouterCoinbaseCharge(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateOpenRouterCoinbaseChargeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListZdrEndpoints The zero-data-retention endpoints the caller can use
 //
 // OpenRouter's `/endpoints/zdr`: every endpoint whose data policy is zero data retention
@@ -3413,6 +3925,317 @@ func (c *Client) GetGeneration(ctx context.Context, params *GetGenerationParams,
 	return c.Client.Do(req)
 }
 
+// ListOpenRouterGuardrails List guardrails (OpenRouter's shape)
+//
+// OpenRouter's `GET /api/v1/guardrails`, served by the guardrail service for the caller's workspace, with the access rules of `GET /v1/workspaces/{workspaceId}/guardrails`.
+//
+// Corresponds with GET /v1/guardrails (the `ListOpenRouterGuardrails` operationId).
+func (c *Client) ListOpenRouterGuardrails(ctx context.Context, params *ListOpenRouterGuardrailsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListOpenRouterGuardrailsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateOpenRouterGuardrailWithBody Create a guardrail (OpenRouter's shape)
+//
+// As `POST /v1/workspaces/{workspaceId}/guardrails`, in the caller's workspace. Fields OpenRouter has and Perpetuo does not (content filters, data regions, per-vendor ZDR) are refused naming the field.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/guardrails (the `CreateOpenRouterGuardrail` operationId).
+func (c *Client) CreateOpenRouterGuardrailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateOpenRouterGuardrailRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateOpenRouterGuardrail Create a guardrail (OpenRouter's shape)
+//
+// As `POST /v1/workspaces/{workspaceId}/guardrails`, in the caller's workspace. Fields OpenRouter has and Perpetuo does not (content filters, data regions, per-vendor ZDR) are refused naming the field.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/guardrails (the `CreateOpenRouterGuardrail` operationId).
+func (c *Client) CreateOpenRouterGuardrail(ctx context.Context, body CreateOpenRouterGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateOpenRouterGuardrailRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteOpenRouterGuardrail Delete a guardrail (OpenRouter's shape)
+//
+// A guardrail still assigned (to members, keys, or as the workspace default) is unassigned first, as `DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId}?force=true` does. Requires admin or owner.
+//
+// Corresponds with DELETE /v1/guardrails/{guardrailId} (the `DeleteOpenRouterGuardrail` operationId).
+func (c *Client) DeleteOpenRouterGuardrail(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteOpenRouterGuardrailRequest(c.Server, guardrailId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetOpenRouterGuardrail Get a guardrail (OpenRouter's shape)
+//
+// Corresponds with GET /v1/guardrails/{guardrailId} (the `GetOpenRouterGuardrail` operationId).
+func (c *Client) GetOpenRouterGuardrail(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOpenRouterGuardrailRequest(c.Server, guardrailId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateOpenRouterGuardrailWithBody Update a guardrail (OpenRouter's shape)
+//
+// Fields left out keep their value; `null` clears `description`, `limit_usd`, `reset_interval` and the lists. Requires admin or owner.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/guardrails/{guardrailId} (the `UpdateOpenRouterGuardrail` operationId).
+func (c *Client) UpdateOpenRouterGuardrailWithBody(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateOpenRouterGuardrailRequestWithBody(c.Server, guardrailId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateOpenRouterGuardrail Update a guardrail (OpenRouter's shape)
+//
+// Fields left out keep their value; `null` clears `description`, `limit_usd`, `reset_interval` and the lists. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/guardrails/{guardrailId} (the `UpdateOpenRouterGuardrail` operationId).
+func (c *Client) UpdateOpenRouterGuardrail(ctx context.Context, guardrailId string, body UpdateOpenRouterGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateOpenRouterGuardrailRequest(c.Server, guardrailId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListOpenRouterGuardrailKeyAssignments List a guardrail's key assignments (not supported)
+//
+// Answers 501 `not_supported`; the guardrail's `key_ids` lists its keys.
+//
+// Corresponds with GET /v1/guardrails/{guardrailId}/assignments/keys (the `ListOpenRouterGuardrailKeyAssignments` operationId).
+func (c *Client) ListOpenRouterGuardrailKeyAssignments(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListOpenRouterGuardrailKeyAssignmentsRequest(c.Server, guardrailId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AssignOpenRouterGuardrailKeysWithBody Assign a guardrail to keys
+//
+// Each key's own guardrail becomes this one (a key has at most one). Every key is checked before any is changed; an unknown one answers 404 naming it. Requires admin or owner.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys (the `AssignOpenRouterGuardrailKeys` operationId).
+func (c *Client) AssignOpenRouterGuardrailKeysWithBody(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAssignOpenRouterGuardrailKeysRequestWithBody(c.Server, guardrailId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AssignOpenRouterGuardrailKeys Assign a guardrail to keys
+//
+// Each key's own guardrail becomes this one (a key has at most one). Every key is checked before any is changed; an unknown one answers 404 naming it. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys (the `AssignOpenRouterGuardrailKeys` operationId).
+func (c *Client) AssignOpenRouterGuardrailKeys(ctx context.Context, guardrailId string, body AssignOpenRouterGuardrailKeysJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAssignOpenRouterGuardrailKeysRequest(c.Server, guardrailId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnassignOpenRouterGuardrailKeysWithBody Unassign a guardrail from keys
+//
+// Keys this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys/remove (the `UnassignOpenRouterGuardrailKeys` operationId).
+func (c *Client) UnassignOpenRouterGuardrailKeysWithBody(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnassignOpenRouterGuardrailKeysRequestWithBody(c.Server, guardrailId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnassignOpenRouterGuardrailKeys Unassign a guardrail from keys
+//
+// Keys this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys/remove (the `UnassignOpenRouterGuardrailKeys` operationId).
+func (c *Client) UnassignOpenRouterGuardrailKeys(ctx context.Context, guardrailId string, body UnassignOpenRouterGuardrailKeysJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnassignOpenRouterGuardrailKeysRequest(c.Server, guardrailId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListOpenRouterGuardrailMemberAssignments List a guardrail's member assignments (not supported)
+//
+// Answers 501 `not_supported`; the guardrail's `member_ids` lists its members.
+//
+// Corresponds with GET /v1/guardrails/{guardrailId}/assignments/members (the `ListOpenRouterGuardrailMemberAssignments` operationId).
+func (c *Client) ListOpenRouterGuardrailMemberAssignments(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListOpenRouterGuardrailMemberAssignmentsRequest(c.Server, guardrailId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AssignOpenRouterGuardrailMembersWithBody Assign a guardrail to members
+//
+// Each member's guardrail becomes this one; `member_user_ids` are member ids. Every member is checked before any is changed. Requires admin or owner.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members (the `AssignOpenRouterGuardrailMembers` operationId).
+func (c *Client) AssignOpenRouterGuardrailMembersWithBody(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAssignOpenRouterGuardrailMembersRequestWithBody(c.Server, guardrailId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AssignOpenRouterGuardrailMembers Assign a guardrail to members
+//
+// Each member's guardrail becomes this one; `member_user_ids` are member ids. Every member is checked before any is changed. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members (the `AssignOpenRouterGuardrailMembers` operationId).
+func (c *Client) AssignOpenRouterGuardrailMembers(ctx context.Context, guardrailId string, body AssignOpenRouterGuardrailMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAssignOpenRouterGuardrailMembersRequest(c.Server, guardrailId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnassignOpenRouterGuardrailMembersWithBody Unassign a guardrail from members
+//
+// Members this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members/remove (the `UnassignOpenRouterGuardrailMembers` operationId).
+func (c *Client) UnassignOpenRouterGuardrailMembersWithBody(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnassignOpenRouterGuardrailMembersRequestWithBody(c.Server, guardrailId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnassignOpenRouterGuardrailMembers Unassign a guardrail from members
+//
+// Members this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members/remove (the `UnassignOpenRouterGuardrailMembers` operationId).
+func (c *Client) UnassignOpenRouterGuardrailMembers(ctx context.Context, guardrailId string, body UnassignOpenRouterGuardrailMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnassignOpenRouterGuardrailMembersRequest(c.Server, guardrailId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetCurrentKey Describe the calling key
 //
 // The calling key's name, label, limits, remaining limit and usage.
@@ -3420,6 +4243,137 @@ func (c *Client) GetGeneration(ctx context.Context, params *GetGenerationParams,
 // Corresponds with GET /v1/key (the `GetCurrentKey` operationId).
 func (c *Client) GetCurrentKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetCurrentKeyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListOpenRouterKeys List API keys (OpenRouter's shape)
+//
+// OpenRouter's `GET /api/v1/keys`, served by the same key service as
+// `GET /v1/workspaces/{workspaceId}/keys`: the caller's workspace, with the same access rules
+// (admins, owners and viewers see every key, members their own). `hash` is the key's id.
+//
+// Corresponds with GET /v1/keys (the `ListOpenRouterKeys` operationId).
+func (c *Client) ListOpenRouterKeys(ctx context.Context, params *ListOpenRouterKeysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListOpenRouterKeysRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateOpenRouterKeyWithBody Create an API key (OpenRouter's shape)
+//
+// OpenRouter's `POST /api/v1/keys`, served by the key service: the same roles may create keys
+// as on `POST /v1/workspaces/{workspaceId}/keys`. `creator_user_id` is the member the key acts
+// for (the caller's by default). Returns the plaintext key once.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/keys (the `CreateOpenRouterKey` operationId).
+func (c *Client) CreateOpenRouterKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateOpenRouterKeyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateOpenRouterKey Create an API key (OpenRouter's shape)
+//
+// OpenRouter's `POST /api/v1/keys`, served by the key service: the same roles may create keys
+// as on `POST /v1/workspaces/{workspaceId}/keys`. `creator_user_id` is the member the key acts
+// for (the caller's by default). Returns the plaintext key once.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/keys (the `CreateOpenRouterKey` operationId).
+func (c *Client) CreateOpenRouterKey(ctx context.Context, body CreateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateOpenRouterKeyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteOpenRouterKey Revoke an API key (OpenRouter's shape)
+//
+// The key is refused on its very next request, on every replica.
+//
+// Corresponds with DELETE /v1/keys/{hash} (the `DeleteOpenRouterKey` operationId).
+func (c *Client) DeleteOpenRouterKey(ctx context.Context, hash string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteOpenRouterKeyRequest(c.Server, hash)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetOpenRouterKey Get an API key (OpenRouter's shape)
+//
+// Corresponds with GET /v1/keys/{hash} (the `GetOpenRouterKey` operationId).
+func (c *Client) GetOpenRouterKey(ctx context.Context, hash string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOpenRouterKeyRequest(c.Server, hash)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateOpenRouterKeyWithBody Update an API key (OpenRouter's shape)
+//
+// Fields left out keep their value; `null` clears `limit` and `limit_reset`. The rules of `PATCH /v1/workspaces/{workspaceId}/keys/{keyId}` apply.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
+func (c *Client) UpdateOpenRouterKeyWithBody(ctx context.Context, hash string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateOpenRouterKeyRequestWithBody(c.Server, hash, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateOpenRouterKey Update an API key (OpenRouter's shape)
+//
+// Fields left out keep their value; `null` clears `limit` and `limit_reset`. The rules of `PATCH /v1/workspaces/{workspaceId}/keys/{keyId}` apply.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
+func (c *Client) UpdateOpenRouterKey(ctx context.Context, hash string, body UpdateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateOpenRouterKeyRequest(c.Server, hash, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4176,6 +5130,43 @@ func (c *Client) CreateMember(ctx context.Context, workspaceId WorkspaceId, body
 	return c.Client.Do(req)
 }
 
+// AddOpenRouterWorkspaceMembers Add organization users to a workspace (not supported)
+//
+// OpenRouter adds existing organization users to a workspace; Perpetuo has no users outside
+// workspaces, so this answers 501 `not_supported` with `metadata.feature`
+// "organization_users". Add a member with `POST /v1/workspaces/{workspaceId}/members`.
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/members/add (the `AddOpenRouterWorkspaceMembers` operationId).
+func (c *Client) AddOpenRouterWorkspaceMembers(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddOpenRouterWorkspaceMembersRequest(c.Server, workspaceId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveOpenRouterWorkspaceMembers Remove organization users from a workspace (not supported)
+//
+// Answers 501 `not_supported` with `metadata.feature` "organization_users". Remove a member
+// with `DELETE /v1/workspaces/{workspaceId}/members/{memberId}`.
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/members/remove (the `RemoveOpenRouterWorkspaceMembers` operationId).
+func (c *Client) RemoveOpenRouterWorkspaceMembers(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveOpenRouterWorkspaceMembersRequest(c.Server, workspaceId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // DeleteMember Remove a member
 //
 // Requires role admin or owner (owner to remove an owner). Revokes the member's keys. The last owner cannot be removed.
@@ -4377,6 +5368,33 @@ func NewGetReadinessRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewExchangeOpenRouterAuthCodeRequest constructs an http.Request for the ExchangeOpenRouterAuthCode method
+func NewExchangeOpenRouterAuthCodeRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/auth/keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCreateChatCompletionRequest calls the generic CreateChatCompletion builder with application/json body
 func NewCreateChatCompletionRequest(server string, body CreateChatCompletionJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4413,6 +5431,60 @@ func NewCreateChatCompletionRequestWithBody(server string, contentType string, b
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetOpenRouterCreditsRequest constructs an http.Request for the GetOpenRouterCredits method
+func NewGetOpenRouterCreditsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/credits")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateOpenRouterCoinbaseChargeRequest constructs an http.Request for the CreateOpenRouterCoinbaseCharge method
+func NewCreateOpenRouterCoinbaseChargeRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/credits/coinbase")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -4494,6 +5566,495 @@ func NewGetGenerationRequest(server string, params *GetGenerationParams) (*http.
 	return req, nil
 }
 
+// NewListOpenRouterGuardrailsRequest constructs an http.Request for the ListOpenRouterGuardrails method
+func NewListOpenRouterGuardrailsRequest(server string, params *ListOpenRouterGuardrailsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Offset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "offset", *params.Offset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WorkspaceId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "workspace_id", *params.WorkspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateOpenRouterGuardrailRequest calls the generic CreateOpenRouterGuardrail builder with application/json body
+func NewCreateOpenRouterGuardrailRequest(server string, body CreateOpenRouterGuardrailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateOpenRouterGuardrailRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateOpenRouterGuardrailRequestWithBody constructs an http.Request for the CreateOpenRouterGuardrail method, with any body, and a specified content type
+func NewCreateOpenRouterGuardrailRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteOpenRouterGuardrailRequest constructs an http.Request for the DeleteOpenRouterGuardrail method
+func NewDeleteOpenRouterGuardrailRequest(server string, guardrailId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetOpenRouterGuardrailRequest constructs an http.Request for the GetOpenRouterGuardrail method
+func NewGetOpenRouterGuardrailRequest(server string, guardrailId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateOpenRouterGuardrailRequest calls the generic UpdateOpenRouterGuardrail builder with application/json body
+func NewUpdateOpenRouterGuardrailRequest(server string, guardrailId string, body UpdateOpenRouterGuardrailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateOpenRouterGuardrailRequestWithBody(server, guardrailId, "application/json", bodyReader)
+}
+
+// NewUpdateOpenRouterGuardrailRequestWithBody constructs an http.Request for the UpdateOpenRouterGuardrail method, with any body, and a specified content type
+func NewUpdateOpenRouterGuardrailRequestWithBody(server string, guardrailId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListOpenRouterGuardrailKeyAssignmentsRequest constructs an http.Request for the ListOpenRouterGuardrailKeyAssignments method
+func NewListOpenRouterGuardrailKeyAssignmentsRequest(server string, guardrailId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails/%s/assignments/keys", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAssignOpenRouterGuardrailKeysRequest calls the generic AssignOpenRouterGuardrailKeys builder with application/json body
+func NewAssignOpenRouterGuardrailKeysRequest(server string, guardrailId string, body AssignOpenRouterGuardrailKeysJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAssignOpenRouterGuardrailKeysRequestWithBody(server, guardrailId, "application/json", bodyReader)
+}
+
+// NewAssignOpenRouterGuardrailKeysRequestWithBody constructs an http.Request for the AssignOpenRouterGuardrailKeys method, with any body, and a specified content type
+func NewAssignOpenRouterGuardrailKeysRequestWithBody(server string, guardrailId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails/%s/assignments/keys", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewUnassignOpenRouterGuardrailKeysRequest calls the generic UnassignOpenRouterGuardrailKeys builder with application/json body
+func NewUnassignOpenRouterGuardrailKeysRequest(server string, guardrailId string, body UnassignOpenRouterGuardrailKeysJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUnassignOpenRouterGuardrailKeysRequestWithBody(server, guardrailId, "application/json", bodyReader)
+}
+
+// NewUnassignOpenRouterGuardrailKeysRequestWithBody constructs an http.Request for the UnassignOpenRouterGuardrailKeys method, with any body, and a specified content type
+func NewUnassignOpenRouterGuardrailKeysRequestWithBody(server string, guardrailId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails/%s/assignments/keys/remove", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListOpenRouterGuardrailMemberAssignmentsRequest constructs an http.Request for the ListOpenRouterGuardrailMemberAssignments method
+func NewListOpenRouterGuardrailMemberAssignmentsRequest(server string, guardrailId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails/%s/assignments/members", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAssignOpenRouterGuardrailMembersRequest calls the generic AssignOpenRouterGuardrailMembers builder with application/json body
+func NewAssignOpenRouterGuardrailMembersRequest(server string, guardrailId string, body AssignOpenRouterGuardrailMembersJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAssignOpenRouterGuardrailMembersRequestWithBody(server, guardrailId, "application/json", bodyReader)
+}
+
+// NewAssignOpenRouterGuardrailMembersRequestWithBody constructs an http.Request for the AssignOpenRouterGuardrailMembers method, with any body, and a specified content type
+func NewAssignOpenRouterGuardrailMembersRequestWithBody(server string, guardrailId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails/%s/assignments/members", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewUnassignOpenRouterGuardrailMembersRequest calls the generic UnassignOpenRouterGuardrailMembers builder with application/json body
+func NewUnassignOpenRouterGuardrailMembersRequest(server string, guardrailId string, body UnassignOpenRouterGuardrailMembersJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUnassignOpenRouterGuardrailMembersRequestWithBody(server, guardrailId, "application/json", bodyReader)
+}
+
+// NewUnassignOpenRouterGuardrailMembersRequestWithBody constructs an http.Request for the UnassignOpenRouterGuardrailMembers method, with any body, and a specified content type
+func NewUnassignOpenRouterGuardrailMembersRequestWithBody(server string, guardrailId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "guardrailId", guardrailId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/guardrails/%s/assignments/members/remove", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetCurrentKeyRequest constructs an http.Request for the GetCurrentKey method
 func NewGetCurrentKeyRequest(server string) (*http.Request, error) {
 	var err error
@@ -4517,6 +6078,239 @@ func NewGetCurrentKeyRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewListOpenRouterKeysRequest constructs an http.Request for the ListOpenRouterKeys method
+func NewListOpenRouterKeysRequest(server string, params *ListOpenRouterKeysParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.IncludeDisabled != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "include_disabled", *params.IncludeDisabled, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Offset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "offset", *params.Offset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.WorkspaceId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "workspace_id", *params.WorkspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateOpenRouterKeyRequest calls the generic CreateOpenRouterKey builder with application/json body
+func NewCreateOpenRouterKeyRequest(server string, body CreateOpenRouterKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateOpenRouterKeyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateOpenRouterKeyRequestWithBody constructs an http.Request for the CreateOpenRouterKey method, with any body, and a specified content type
+func NewCreateOpenRouterKeyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteOpenRouterKeyRequest constructs an http.Request for the DeleteOpenRouterKey method
+func NewDeleteOpenRouterKeyRequest(server string, hash string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "hash", hash, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetOpenRouterKeyRequest constructs an http.Request for the GetOpenRouterKey method
+func NewGetOpenRouterKeyRequest(server string, hash string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "hash", hash, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateOpenRouterKeyRequest calls the generic UpdateOpenRouterKey builder with application/json body
+func NewUpdateOpenRouterKeyRequest(server string, hash string, body UpdateOpenRouterKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateOpenRouterKeyRequestWithBody(server, hash, "application/json", bodyReader)
+}
+
+// NewUpdateOpenRouterKeyRequestWithBody constructs an http.Request for the UpdateOpenRouterKey method, with any body, and a specified content type
+func NewUpdateOpenRouterKeyRequestWithBody(server string, hash string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "hash", hash, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -6037,6 +7831,74 @@ func NewCreateMemberRequestWithBody(server string, workspaceId WorkspaceId, cont
 	return req, nil
 }
 
+// NewAddOpenRouterWorkspaceMembersRequest constructs an http.Request for the AddOpenRouterWorkspaceMembers method
+func NewAddOpenRouterWorkspaceMembersRequest(server string, workspaceId WorkspaceId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/members/add", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRemoveOpenRouterWorkspaceMembersRequest constructs an http.Request for the RemoveOpenRouterWorkspaceMembers method
+func NewRemoveOpenRouterWorkspaceMembersRequest(server string, workspaceId WorkspaceId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "workspaceId", workspaceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/workspaces/%s/members/remove", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewDeleteMemberRequest constructs an http.Request for the DeleteMember method
 func NewDeleteMemberRequest(server string, workspaceId WorkspaceId, memberId string) (*http.Request, error) {
 	var err error
@@ -6421,6 +8283,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
 
+	// ExchangeOpenRouterAuthCodeWithResponse OAuth PKCE key exchange (not supported)
+	//
+	// Perpetuo has no OAuth; answers 501 `not_supported` with `metadata.feature` "oauth". Keys are made with `POST /v1/keys`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/auth/keys (the `ExchangeOpenRouterAuthCode` operationId).
+	ExchangeOpenRouterAuthCodeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ExchangeOpenRouterAuthCodeResponse, error)
+
 	// CreateChatCompletionWithBodyWithResponse Create a chat completion
 	//
 	// OpenAI Chat Completions, streaming (`stream: true`, Server-Sent Events) and not, with
@@ -6469,6 +8340,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/chat/completions (the `CreateChatCompletion` operationId).
 	CreateChatCompletionWithResponse(ctx context.Context, body CreateChatCompletionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateChatCompletionResponse, error)
 
+	// GetOpenRouterCreditsWithResponse Credits (not supported)
+	//
+	// Perpetuo is BYOK-only and sells no credits; answers 501 `not_supported` with `metadata.feature` "credits". Spend is in `GET /v1/key` and `GET /v1/workspaces/{workspaceId}/spend`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/credits (the `GetOpenRouterCredits` operationId).
+	GetOpenRouterCreditsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenRouterCreditsResponse, error)
+
+	// CreateOpenRouterCoinbaseChargeWithResponse Buy credits (not supported)
+	//
+	// Answers 501 `not_supported` with `metadata.feature` "credits".
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/credits/coinbase (the `CreateOpenRouterCoinbaseCharge` operationId).
+	CreateOpenRouterCoinbaseChargeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CreateOpenRouterCoinbaseChargeResponse, error)
+
 	// ListZdrEndpointsWithResponse The zero-data-retention endpoints the caller can use
 	//
 	// OpenRouter's `/endpoints/zdr`: every endpoint whose data policy is zero data retention
@@ -6491,6 +8380,157 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/generation (the `GetGeneration` operationId).
 	GetGenerationWithResponse(ctx context.Context, params *GetGenerationParams, reqEditors ...RequestEditorFn) (*GetGenerationResponse, error)
 
+	// ListOpenRouterGuardrailsWithResponse List guardrails (OpenRouter's shape)
+	//
+	// OpenRouter's `GET /api/v1/guardrails`, served by the guardrail service for the caller's workspace, with the access rules of `GET /v1/workspaces/{workspaceId}/guardrails`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/guardrails (the `ListOpenRouterGuardrails` operationId).
+	ListOpenRouterGuardrailsWithResponse(ctx context.Context, params *ListOpenRouterGuardrailsParams, reqEditors ...RequestEditorFn) (*ListOpenRouterGuardrailsResponse, error)
+
+	// CreateOpenRouterGuardrailWithBodyWithResponse Create a guardrail (OpenRouter's shape)
+	//
+	// As `POST /v1/workspaces/{workspaceId}/guardrails`, in the caller's workspace. Fields OpenRouter has and Perpetuo does not (content filters, data regions, per-vendor ZDR) are refused naming the field.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/guardrails (the `CreateOpenRouterGuardrail` operationId).
+	CreateOpenRouterGuardrailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOpenRouterGuardrailResponse, error)
+
+	// CreateOpenRouterGuardrailWithResponse Create a guardrail (OpenRouter's shape)
+	//
+	// As `POST /v1/workspaces/{workspaceId}/guardrails`, in the caller's workspace. Fields OpenRouter has and Perpetuo does not (content filters, data regions, per-vendor ZDR) are refused naming the field.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/guardrails (the `CreateOpenRouterGuardrail` operationId).
+	CreateOpenRouterGuardrailWithResponse(ctx context.Context, body CreateOpenRouterGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOpenRouterGuardrailResponse, error)
+
+	// DeleteOpenRouterGuardrailWithResponse Delete a guardrail (OpenRouter's shape)
+	//
+	// A guardrail still assigned (to members, keys, or as the workspace default) is unassigned first, as `DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId}?force=true` does. Requires admin or owner.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/guardrails/{guardrailId} (the `DeleteOpenRouterGuardrail` operationId).
+	DeleteOpenRouterGuardrailWithResponse(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*DeleteOpenRouterGuardrailResponse, error)
+
+	// GetOpenRouterGuardrailWithResponse Get a guardrail (OpenRouter's shape)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/guardrails/{guardrailId} (the `GetOpenRouterGuardrail` operationId).
+	GetOpenRouterGuardrailWithResponse(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*GetOpenRouterGuardrailResponse, error)
+
+	// UpdateOpenRouterGuardrailWithBodyWithResponse Update a guardrail (OpenRouter's shape)
+	//
+	// Fields left out keep their value; `null` clears `description`, `limit_usd`, `reset_interval` and the lists. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/guardrails/{guardrailId} (the `UpdateOpenRouterGuardrail` operationId).
+	UpdateOpenRouterGuardrailWithBodyWithResponse(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOpenRouterGuardrailResponse, error)
+
+	// UpdateOpenRouterGuardrailWithResponse Update a guardrail (OpenRouter's shape)
+	//
+	// Fields left out keep their value; `null` clears `description`, `limit_usd`, `reset_interval` and the lists. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/guardrails/{guardrailId} (the `UpdateOpenRouterGuardrail` operationId).
+	UpdateOpenRouterGuardrailWithResponse(ctx context.Context, guardrailId string, body UpdateOpenRouterGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOpenRouterGuardrailResponse, error)
+
+	// ListOpenRouterGuardrailKeyAssignmentsWithResponse List a guardrail's key assignments (not supported)
+	//
+	// Answers 501 `not_supported`; the guardrail's `key_ids` lists its keys.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/guardrails/{guardrailId}/assignments/keys (the `ListOpenRouterGuardrailKeyAssignments` operationId).
+	ListOpenRouterGuardrailKeyAssignmentsWithResponse(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*ListOpenRouterGuardrailKeyAssignmentsResponse, error)
+
+	// AssignOpenRouterGuardrailKeysWithBodyWithResponse Assign a guardrail to keys
+	//
+	// Each key's own guardrail becomes this one (a key has at most one). Every key is checked before any is changed; an unknown one answers 404 naming it. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys (the `AssignOpenRouterGuardrailKeys` operationId).
+	AssignOpenRouterGuardrailKeysWithBodyWithResponse(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AssignOpenRouterGuardrailKeysResponse, error)
+
+	// AssignOpenRouterGuardrailKeysWithResponse Assign a guardrail to keys
+	//
+	// Each key's own guardrail becomes this one (a key has at most one). Every key is checked before any is changed; an unknown one answers 404 naming it. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys (the `AssignOpenRouterGuardrailKeys` operationId).
+	AssignOpenRouterGuardrailKeysWithResponse(ctx context.Context, guardrailId string, body AssignOpenRouterGuardrailKeysJSONRequestBody, reqEditors ...RequestEditorFn) (*AssignOpenRouterGuardrailKeysResponse, error)
+
+	// UnassignOpenRouterGuardrailKeysWithBodyWithResponse Unassign a guardrail from keys
+	//
+	// Keys this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys/remove (the `UnassignOpenRouterGuardrailKeys` operationId).
+	UnassignOpenRouterGuardrailKeysWithBodyWithResponse(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UnassignOpenRouterGuardrailKeysResponse, error)
+
+	// UnassignOpenRouterGuardrailKeysWithResponse Unassign a guardrail from keys
+	//
+	// Keys this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys/remove (the `UnassignOpenRouterGuardrailKeys` operationId).
+	UnassignOpenRouterGuardrailKeysWithResponse(ctx context.Context, guardrailId string, body UnassignOpenRouterGuardrailKeysJSONRequestBody, reqEditors ...RequestEditorFn) (*UnassignOpenRouterGuardrailKeysResponse, error)
+
+	// ListOpenRouterGuardrailMemberAssignmentsWithResponse List a guardrail's member assignments (not supported)
+	//
+	// Answers 501 `not_supported`; the guardrail's `member_ids` lists its members.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/guardrails/{guardrailId}/assignments/members (the `ListOpenRouterGuardrailMemberAssignments` operationId).
+	ListOpenRouterGuardrailMemberAssignmentsWithResponse(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*ListOpenRouterGuardrailMemberAssignmentsResponse, error)
+
+	// AssignOpenRouterGuardrailMembersWithBodyWithResponse Assign a guardrail to members
+	//
+	// Each member's guardrail becomes this one; `member_user_ids` are member ids. Every member is checked before any is changed. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members (the `AssignOpenRouterGuardrailMembers` operationId).
+	AssignOpenRouterGuardrailMembersWithBodyWithResponse(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AssignOpenRouterGuardrailMembersResponse, error)
+
+	// AssignOpenRouterGuardrailMembersWithResponse Assign a guardrail to members
+	//
+	// Each member's guardrail becomes this one; `member_user_ids` are member ids. Every member is checked before any is changed. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members (the `AssignOpenRouterGuardrailMembers` operationId).
+	AssignOpenRouterGuardrailMembersWithResponse(ctx context.Context, guardrailId string, body AssignOpenRouterGuardrailMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*AssignOpenRouterGuardrailMembersResponse, error)
+
+	// UnassignOpenRouterGuardrailMembersWithBodyWithResponse Unassign a guardrail from members
+	//
+	// Members this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members/remove (the `UnassignOpenRouterGuardrailMembers` operationId).
+	UnassignOpenRouterGuardrailMembersWithBodyWithResponse(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UnassignOpenRouterGuardrailMembersResponse, error)
+
+	// UnassignOpenRouterGuardrailMembersWithResponse Unassign a guardrail from members
+	//
+	// Members this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members/remove (the `UnassignOpenRouterGuardrailMembers` operationId).
+	UnassignOpenRouterGuardrailMembersWithResponse(ctx context.Context, guardrailId string, body UnassignOpenRouterGuardrailMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*UnassignOpenRouterGuardrailMembersResponse, error)
+
 	// GetCurrentKeyWithResponse Describe the calling key
 	//
 	// The calling key's name, label, limits, remaining limit and usage.
@@ -6499,6 +8539,73 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/key (the `GetCurrentKey` operationId).
 	GetCurrentKeyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCurrentKeyResponse, error)
+
+	// ListOpenRouterKeysWithResponse List API keys (OpenRouter's shape)
+	//
+	// OpenRouter's `GET /api/v1/keys`, served by the same key service as
+	// `GET /v1/workspaces/{workspaceId}/keys`: the caller's workspace, with the same access rules
+	// (admins, owners and viewers see every key, members their own). `hash` is the key's id.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/keys (the `ListOpenRouterKeys` operationId).
+	ListOpenRouterKeysWithResponse(ctx context.Context, params *ListOpenRouterKeysParams, reqEditors ...RequestEditorFn) (*ListOpenRouterKeysResponse, error)
+
+	// CreateOpenRouterKeyWithBodyWithResponse Create an API key (OpenRouter's shape)
+	//
+	// OpenRouter's `POST /api/v1/keys`, served by the key service: the same roles may create keys
+	// as on `POST /v1/workspaces/{workspaceId}/keys`. `creator_user_id` is the member the key acts
+	// for (the caller's by default). Returns the plaintext key once.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/keys (the `CreateOpenRouterKey` operationId).
+	CreateOpenRouterKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOpenRouterKeyResponse, error)
+
+	// CreateOpenRouterKeyWithResponse Create an API key (OpenRouter's shape)
+	//
+	// OpenRouter's `POST /api/v1/keys`, served by the key service: the same roles may create keys
+	// as on `POST /v1/workspaces/{workspaceId}/keys`. `creator_user_id` is the member the key acts
+	// for (the caller's by default). Returns the plaintext key once.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/keys (the `CreateOpenRouterKey` operationId).
+	CreateOpenRouterKeyWithResponse(ctx context.Context, body CreateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOpenRouterKeyResponse, error)
+
+	// DeleteOpenRouterKeyWithResponse Revoke an API key (OpenRouter's shape)
+	//
+	// The key is refused on its very next request, on every replica.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/keys/{hash} (the `DeleteOpenRouterKey` operationId).
+	DeleteOpenRouterKeyWithResponse(ctx context.Context, hash string, reqEditors ...RequestEditorFn) (*DeleteOpenRouterKeyResponse, error)
+
+	// GetOpenRouterKeyWithResponse Get an API key (OpenRouter's shape)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/keys/{hash} (the `GetOpenRouterKey` operationId).
+	GetOpenRouterKeyWithResponse(ctx context.Context, hash string, reqEditors ...RequestEditorFn) (*GetOpenRouterKeyResponse, error)
+
+	// UpdateOpenRouterKeyWithBodyWithResponse Update an API key (OpenRouter's shape)
+	//
+	// Fields left out keep their value; `null` clears `limit` and `limit_reset`. The rules of `PATCH /v1/workspaces/{workspaceId}/keys/{keyId}` apply.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
+	UpdateOpenRouterKeyWithBodyWithResponse(ctx context.Context, hash string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOpenRouterKeyResponse, error)
+
+	// UpdateOpenRouterKeyWithResponse Update an API key (OpenRouter's shape)
+	//
+	// Fields left out keep their value; `null` clears `limit` and `limit_reset`. The rules of `PATCH /v1/workspaces/{workspaceId}/keys/{keyId}` apply.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
+	UpdateOpenRouterKeyWithResponse(ctx context.Context, hash string, body UpdateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOpenRouterKeyResponse, error)
 
 	// ListModelsWithResponse List the models the caller can route to
 	//
@@ -6886,6 +8993,27 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/workspaces/{workspaceId}/members (the `CreateMember` operationId).
 	CreateMemberWithResponse(ctx context.Context, workspaceId WorkspaceId, body CreateMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateMemberResponse, error)
 
+	// AddOpenRouterWorkspaceMembersWithResponse Add organization users to a workspace (not supported)
+	//
+	// OpenRouter adds existing organization users to a workspace; Perpetuo has no users outside
+	// workspaces, so this answers 501 `not_supported` with `metadata.feature`
+	// "organization_users". Add a member with `POST /v1/workspaces/{workspaceId}/members`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/members/add (the `AddOpenRouterWorkspaceMembers` operationId).
+	AddOpenRouterWorkspaceMembersWithResponse(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*AddOpenRouterWorkspaceMembersResponse, error)
+
+	// RemoveOpenRouterWorkspaceMembersWithResponse Remove organization users from a workspace (not supported)
+	//
+	// Answers 501 `not_supported` with `metadata.feature` "organization_users". Remove a member
+	// with `DELETE /v1/workspaces/{workspaceId}/members/{memberId}`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/workspaces/{workspaceId}/members/remove (the `RemoveOpenRouterWorkspaceMembers` operationId).
+	RemoveOpenRouterWorkspaceMembersWithResponse(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*RemoveOpenRouterWorkspaceMembersResponse, error)
+
 	// DeleteMemberWithResponse Remove a member
 	//
 	// Requires role admin or owner (owner to remove an owner). Revokes the member's keys. The last owner cannot be removed.
@@ -7051,6 +9179,47 @@ func (r GetReadinessResponse) ContentType() string {
 	return ""
 }
 
+type ExchangeOpenRouterAuthCodeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ExchangeOpenRouterAuthCodeResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ExchangeOpenRouterAuthCodeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExchangeOpenRouterAuthCodeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExchangeOpenRouterAuthCodeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExchangeOpenRouterAuthCodeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CreateChatCompletionResponse200Headers the declared response headers of an HTTP 200 response for CreateChatCompletion
 type CreateChatCompletionResponse200Headers struct {
 	XGenerationId *string
@@ -7184,6 +9353,88 @@ func (r CreateChatCompletionResponse) ContentType() string {
 	return ""
 }
 
+type GetOpenRouterCreditsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetOpenRouterCreditsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOpenRouterCreditsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOpenRouterCreditsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOpenRouterCreditsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOpenRouterCreditsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateOpenRouterCoinbaseChargeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateOpenRouterCoinbaseChargeResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateOpenRouterCoinbaseChargeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateOpenRouterCoinbaseChargeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateOpenRouterCoinbaseChargeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateOpenRouterCoinbaseChargeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListZdrEndpointsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7308,6 +9559,520 @@ func (r GetGenerationResponse) ContentType() string {
 	return ""
 }
 
+type ListOpenRouterGuardrailsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OpenRouterGuardrailList
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListOpenRouterGuardrailsResponse) GetJSON200() *OpenRouterGuardrailList {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListOpenRouterGuardrailsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListOpenRouterGuardrailsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListOpenRouterGuardrailsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListOpenRouterGuardrailsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListOpenRouterGuardrailsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateOpenRouterGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *GuardrailResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateOpenRouterGuardrailResponse) GetJSON201() *GuardrailResponse {
+	return r.JSON201
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateOpenRouterGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateOpenRouterGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateOpenRouterGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateOpenRouterGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateOpenRouterGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteOpenRouterGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Deleted
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteOpenRouterGuardrailResponse) GetJSON200() *Deleted {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteOpenRouterGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteOpenRouterGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteOpenRouterGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteOpenRouterGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteOpenRouterGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetOpenRouterGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GuardrailResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetOpenRouterGuardrailResponse) GetJSON200() *GuardrailResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetOpenRouterGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOpenRouterGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOpenRouterGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOpenRouterGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOpenRouterGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateOpenRouterGuardrailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GuardrailResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateOpenRouterGuardrailResponse) GetJSON200() *GuardrailResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateOpenRouterGuardrailResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateOpenRouterGuardrailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateOpenRouterGuardrailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateOpenRouterGuardrailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateOpenRouterGuardrailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListOpenRouterGuardrailKeyAssignmentsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListOpenRouterGuardrailKeyAssignmentsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListOpenRouterGuardrailKeyAssignmentsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListOpenRouterGuardrailKeyAssignmentsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListOpenRouterGuardrailKeyAssignmentsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListOpenRouterGuardrailKeyAssignmentsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AssignOpenRouterGuardrailKeysResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AssignedCount
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AssignOpenRouterGuardrailKeysResponse) GetJSON200() *AssignedCount {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AssignOpenRouterGuardrailKeysResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AssignOpenRouterGuardrailKeysResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AssignOpenRouterGuardrailKeysResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AssignOpenRouterGuardrailKeysResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AssignOpenRouterGuardrailKeysResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UnassignOpenRouterGuardrailKeysResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UnassignedCount
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UnassignOpenRouterGuardrailKeysResponse) GetJSON200() *UnassignedCount {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UnassignOpenRouterGuardrailKeysResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UnassignOpenRouterGuardrailKeysResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UnassignOpenRouterGuardrailKeysResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UnassignOpenRouterGuardrailKeysResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UnassignOpenRouterGuardrailKeysResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListOpenRouterGuardrailMemberAssignmentsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListOpenRouterGuardrailMemberAssignmentsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListOpenRouterGuardrailMemberAssignmentsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListOpenRouterGuardrailMemberAssignmentsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListOpenRouterGuardrailMemberAssignmentsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListOpenRouterGuardrailMemberAssignmentsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AssignOpenRouterGuardrailMembersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AssignedCount
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AssignOpenRouterGuardrailMembersResponse) GetJSON200() *AssignedCount {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AssignOpenRouterGuardrailMembersResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AssignOpenRouterGuardrailMembersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AssignOpenRouterGuardrailMembersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AssignOpenRouterGuardrailMembersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AssignOpenRouterGuardrailMembersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UnassignOpenRouterGuardrailMembersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UnassignedCount
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UnassignOpenRouterGuardrailMembersResponse) GetJSON200() *UnassignedCount {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UnassignOpenRouterGuardrailMembersResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UnassignOpenRouterGuardrailMembersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UnassignOpenRouterGuardrailMembersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UnassignOpenRouterGuardrailMembersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UnassignOpenRouterGuardrailMembersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetCurrentKeyResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7357,6 +10122,246 @@ func (r GetCurrentKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetCurrentKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListOpenRouterKeysResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OpenRouterKeyList
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListOpenRouterKeysResponse) GetJSON200() *OpenRouterKeyList {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListOpenRouterKeysResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListOpenRouterKeysResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListOpenRouterKeysResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListOpenRouterKeysResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListOpenRouterKeysResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateOpenRouterKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *OpenRouterKeyCreated
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateOpenRouterKeyResponse) GetJSON201() *OpenRouterKeyCreated {
+	return r.JSON201
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateOpenRouterKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateOpenRouterKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateOpenRouterKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateOpenRouterKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateOpenRouterKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteOpenRouterKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Deleted
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteOpenRouterKeyResponse) GetJSON200() *Deleted {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteOpenRouterKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteOpenRouterKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteOpenRouterKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteOpenRouterKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteOpenRouterKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetOpenRouterKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OpenRouterKeyResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetOpenRouterKeyResponse) GetJSON200() *OpenRouterKeyResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetOpenRouterKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOpenRouterKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOpenRouterKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOpenRouterKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOpenRouterKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateOpenRouterKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OpenRouterKeyResponse
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateOpenRouterKeyResponse) GetJSON200() *OpenRouterKeyResponse {
+	return r.JSON200
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateOpenRouterKeyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateOpenRouterKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateOpenRouterKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateOpenRouterKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateOpenRouterKeyResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8810,6 +11815,88 @@ func (r CreateMemberResponse) ContentType() string {
 	return ""
 }
 
+type AddOpenRouterWorkspaceMembersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AddOpenRouterWorkspaceMembersResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AddOpenRouterWorkspaceMembersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddOpenRouterWorkspaceMembersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddOpenRouterWorkspaceMembersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddOpenRouterWorkspaceMembersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RemoveOpenRouterWorkspaceMembersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r RemoveOpenRouterWorkspaceMembersResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveOpenRouterWorkspaceMembersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveOpenRouterWorkspaceMembersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveOpenRouterWorkspaceMembersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveOpenRouterWorkspaceMembersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type DeleteMemberResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9112,6 +12199,21 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 	return ParseGetReadinessResponse(rsp)
 }
 
+// ExchangeOpenRouterAuthCodeWithResponse OAuth PKCE key exchange (not supported)
+//
+// Perpetuo has no OAuth; answers 501 `not_supported` with `metadata.feature` "oauth". Keys are made with `POST /v1/keys`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/auth/keys (the `ExchangeOpenRouterAuthCode` operationId).
+func (c *ClientWithResponses) ExchangeOpenRouterAuthCodeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ExchangeOpenRouterAuthCodeResponse, error) {
+	rsp, err := c.ExchangeOpenRouterAuthCode(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExchangeOpenRouterAuthCodeResponse(rsp)
+}
+
 // CreateChatCompletionWithBodyWithResponse Create a chat completion
 //
 // OpenAI Chat Completions, streaming (`stream: true`, Server-Sent Events) and not, with
@@ -9172,6 +12274,36 @@ func (c *ClientWithResponses) CreateChatCompletionWithResponse(ctx context.Conte
 	return ParseCreateChatCompletionResponse(rsp)
 }
 
+// GetOpenRouterCreditsWithResponse Credits (not supported)
+//
+// Perpetuo is BYOK-only and sells no credits; answers 501 `not_supported` with `metadata.feature` "credits". Spend is in `GET /v1/key` and `GET /v1/workspaces/{workspaceId}/spend`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/credits (the `GetOpenRouterCredits` operationId).
+func (c *ClientWithResponses) GetOpenRouterCreditsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenRouterCreditsResponse, error) {
+	rsp, err := c.GetOpenRouterCredits(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOpenRouterCreditsResponse(rsp)
+}
+
+// CreateOpenRouterCoinbaseChargeWithResponse Buy credits (not supported)
+//
+// Answers 501 `not_supported` with `metadata.feature` "credits".
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/credits/coinbase (the `CreateOpenRouterCoinbaseCharge` operationId).
+func (c *ClientWithResponses) CreateOpenRouterCoinbaseChargeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CreateOpenRouterCoinbaseChargeResponse, error) {
+	rsp, err := c.CreateOpenRouterCoinbaseCharge(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateOpenRouterCoinbaseChargeResponse(rsp)
+}
+
 // ListZdrEndpointsWithResponse The zero-data-retention endpoints the caller can use
 //
 // OpenRouter's `/endpoints/zdr`: every endpoint whose data policy is zero data retention
@@ -9206,6 +12338,259 @@ func (c *ClientWithResponses) GetGenerationWithResponse(ctx context.Context, par
 	return ParseGetGenerationResponse(rsp)
 }
 
+// ListOpenRouterGuardrailsWithResponse List guardrails (OpenRouter's shape)
+//
+// OpenRouter's `GET /api/v1/guardrails`, served by the guardrail service for the caller's workspace, with the access rules of `GET /v1/workspaces/{workspaceId}/guardrails`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/guardrails (the `ListOpenRouterGuardrails` operationId).
+func (c *ClientWithResponses) ListOpenRouterGuardrailsWithResponse(ctx context.Context, params *ListOpenRouterGuardrailsParams, reqEditors ...RequestEditorFn) (*ListOpenRouterGuardrailsResponse, error) {
+	rsp, err := c.ListOpenRouterGuardrails(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListOpenRouterGuardrailsResponse(rsp)
+}
+
+// CreateOpenRouterGuardrailWithBodyWithResponse Create a guardrail (OpenRouter's shape)
+//
+// As `POST /v1/workspaces/{workspaceId}/guardrails`, in the caller's workspace. Fields OpenRouter has and Perpetuo does not (content filters, data regions, per-vendor ZDR) are refused naming the field.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/guardrails (the `CreateOpenRouterGuardrail` operationId).
+func (c *ClientWithResponses) CreateOpenRouterGuardrailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOpenRouterGuardrailResponse, error) {
+	rsp, err := c.CreateOpenRouterGuardrailWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateOpenRouterGuardrailResponse(rsp)
+}
+
+// CreateOpenRouterGuardrailWithResponse Create a guardrail (OpenRouter's shape)
+//
+// As `POST /v1/workspaces/{workspaceId}/guardrails`, in the caller's workspace. Fields OpenRouter has and Perpetuo does not (content filters, data regions, per-vendor ZDR) are refused naming the field.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/guardrails (the `CreateOpenRouterGuardrail` operationId).
+func (c *ClientWithResponses) CreateOpenRouterGuardrailWithResponse(ctx context.Context, body CreateOpenRouterGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOpenRouterGuardrailResponse, error) {
+	rsp, err := c.CreateOpenRouterGuardrail(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateOpenRouterGuardrailResponse(rsp)
+}
+
+// DeleteOpenRouterGuardrailWithResponse Delete a guardrail (OpenRouter's shape)
+//
+// A guardrail still assigned (to members, keys, or as the workspace default) is unassigned first, as `DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId}?force=true` does. Requires admin or owner.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/guardrails/{guardrailId} (the `DeleteOpenRouterGuardrail` operationId).
+func (c *ClientWithResponses) DeleteOpenRouterGuardrailWithResponse(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*DeleteOpenRouterGuardrailResponse, error) {
+	rsp, err := c.DeleteOpenRouterGuardrail(ctx, guardrailId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteOpenRouterGuardrailResponse(rsp)
+}
+
+// GetOpenRouterGuardrailWithResponse Get a guardrail (OpenRouter's shape)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/guardrails/{guardrailId} (the `GetOpenRouterGuardrail` operationId).
+func (c *ClientWithResponses) GetOpenRouterGuardrailWithResponse(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*GetOpenRouterGuardrailResponse, error) {
+	rsp, err := c.GetOpenRouterGuardrail(ctx, guardrailId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOpenRouterGuardrailResponse(rsp)
+}
+
+// UpdateOpenRouterGuardrailWithBodyWithResponse Update a guardrail (OpenRouter's shape)
+//
+// Fields left out keep their value; `null` clears `description`, `limit_usd`, `reset_interval` and the lists. Requires admin or owner.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/guardrails/{guardrailId} (the `UpdateOpenRouterGuardrail` operationId).
+func (c *ClientWithResponses) UpdateOpenRouterGuardrailWithBodyWithResponse(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOpenRouterGuardrailResponse, error) {
+	rsp, err := c.UpdateOpenRouterGuardrailWithBody(ctx, guardrailId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateOpenRouterGuardrailResponse(rsp)
+}
+
+// UpdateOpenRouterGuardrailWithResponse Update a guardrail (OpenRouter's shape)
+//
+// Fields left out keep their value; `null` clears `description`, `limit_usd`, `reset_interval` and the lists. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/guardrails/{guardrailId} (the `UpdateOpenRouterGuardrail` operationId).
+func (c *ClientWithResponses) UpdateOpenRouterGuardrailWithResponse(ctx context.Context, guardrailId string, body UpdateOpenRouterGuardrailJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOpenRouterGuardrailResponse, error) {
+	rsp, err := c.UpdateOpenRouterGuardrail(ctx, guardrailId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateOpenRouterGuardrailResponse(rsp)
+}
+
+// ListOpenRouterGuardrailKeyAssignmentsWithResponse List a guardrail's key assignments (not supported)
+//
+// Answers 501 `not_supported`; the guardrail's `key_ids` lists its keys.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/guardrails/{guardrailId}/assignments/keys (the `ListOpenRouterGuardrailKeyAssignments` operationId).
+func (c *ClientWithResponses) ListOpenRouterGuardrailKeyAssignmentsWithResponse(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*ListOpenRouterGuardrailKeyAssignmentsResponse, error) {
+	rsp, err := c.ListOpenRouterGuardrailKeyAssignments(ctx, guardrailId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListOpenRouterGuardrailKeyAssignmentsResponse(rsp)
+}
+
+// AssignOpenRouterGuardrailKeysWithBodyWithResponse Assign a guardrail to keys
+//
+// Each key's own guardrail becomes this one (a key has at most one). Every key is checked before any is changed; an unknown one answers 404 naming it. Requires admin or owner.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys (the `AssignOpenRouterGuardrailKeys` operationId).
+func (c *ClientWithResponses) AssignOpenRouterGuardrailKeysWithBodyWithResponse(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AssignOpenRouterGuardrailKeysResponse, error) {
+	rsp, err := c.AssignOpenRouterGuardrailKeysWithBody(ctx, guardrailId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAssignOpenRouterGuardrailKeysResponse(rsp)
+}
+
+// AssignOpenRouterGuardrailKeysWithResponse Assign a guardrail to keys
+//
+// Each key's own guardrail becomes this one (a key has at most one). Every key is checked before any is changed; an unknown one answers 404 naming it. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys (the `AssignOpenRouterGuardrailKeys` operationId).
+func (c *ClientWithResponses) AssignOpenRouterGuardrailKeysWithResponse(ctx context.Context, guardrailId string, body AssignOpenRouterGuardrailKeysJSONRequestBody, reqEditors ...RequestEditorFn) (*AssignOpenRouterGuardrailKeysResponse, error) {
+	rsp, err := c.AssignOpenRouterGuardrailKeys(ctx, guardrailId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAssignOpenRouterGuardrailKeysResponse(rsp)
+}
+
+// UnassignOpenRouterGuardrailKeysWithBodyWithResponse Unassign a guardrail from keys
+//
+// Keys this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys/remove (the `UnassignOpenRouterGuardrailKeys` operationId).
+func (c *ClientWithResponses) UnassignOpenRouterGuardrailKeysWithBodyWithResponse(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UnassignOpenRouterGuardrailKeysResponse, error) {
+	rsp, err := c.UnassignOpenRouterGuardrailKeysWithBody(ctx, guardrailId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnassignOpenRouterGuardrailKeysResponse(rsp)
+}
+
+// UnassignOpenRouterGuardrailKeysWithResponse Unassign a guardrail from keys
+//
+// Keys this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/keys/remove (the `UnassignOpenRouterGuardrailKeys` operationId).
+func (c *ClientWithResponses) UnassignOpenRouterGuardrailKeysWithResponse(ctx context.Context, guardrailId string, body UnassignOpenRouterGuardrailKeysJSONRequestBody, reqEditors ...RequestEditorFn) (*UnassignOpenRouterGuardrailKeysResponse, error) {
+	rsp, err := c.UnassignOpenRouterGuardrailKeys(ctx, guardrailId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnassignOpenRouterGuardrailKeysResponse(rsp)
+}
+
+// ListOpenRouterGuardrailMemberAssignmentsWithResponse List a guardrail's member assignments (not supported)
+//
+// Answers 501 `not_supported`; the guardrail's `member_ids` lists its members.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/guardrails/{guardrailId}/assignments/members (the `ListOpenRouterGuardrailMemberAssignments` operationId).
+func (c *ClientWithResponses) ListOpenRouterGuardrailMemberAssignmentsWithResponse(ctx context.Context, guardrailId string, reqEditors ...RequestEditorFn) (*ListOpenRouterGuardrailMemberAssignmentsResponse, error) {
+	rsp, err := c.ListOpenRouterGuardrailMemberAssignments(ctx, guardrailId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListOpenRouterGuardrailMemberAssignmentsResponse(rsp)
+}
+
+// AssignOpenRouterGuardrailMembersWithBodyWithResponse Assign a guardrail to members
+//
+// Each member's guardrail becomes this one; `member_user_ids` are member ids. Every member is checked before any is changed. Requires admin or owner.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members (the `AssignOpenRouterGuardrailMembers` operationId).
+func (c *ClientWithResponses) AssignOpenRouterGuardrailMembersWithBodyWithResponse(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AssignOpenRouterGuardrailMembersResponse, error) {
+	rsp, err := c.AssignOpenRouterGuardrailMembersWithBody(ctx, guardrailId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAssignOpenRouterGuardrailMembersResponse(rsp)
+}
+
+// AssignOpenRouterGuardrailMembersWithResponse Assign a guardrail to members
+//
+// Each member's guardrail becomes this one; `member_user_ids` are member ids. Every member is checked before any is changed. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members (the `AssignOpenRouterGuardrailMembers` operationId).
+func (c *ClientWithResponses) AssignOpenRouterGuardrailMembersWithResponse(ctx context.Context, guardrailId string, body AssignOpenRouterGuardrailMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*AssignOpenRouterGuardrailMembersResponse, error) {
+	rsp, err := c.AssignOpenRouterGuardrailMembers(ctx, guardrailId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAssignOpenRouterGuardrailMembersResponse(rsp)
+}
+
+// UnassignOpenRouterGuardrailMembersWithBodyWithResponse Unassign a guardrail from members
+//
+// Members this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members/remove (the `UnassignOpenRouterGuardrailMembers` operationId).
+func (c *ClientWithResponses) UnassignOpenRouterGuardrailMembersWithBodyWithResponse(ctx context.Context, guardrailId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UnassignOpenRouterGuardrailMembersResponse, error) {
+	rsp, err := c.UnassignOpenRouterGuardrailMembersWithBody(ctx, guardrailId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnassignOpenRouterGuardrailMembersResponse(rsp)
+}
+
+// UnassignOpenRouterGuardrailMembersWithResponse Unassign a guardrail from members
+//
+// Members this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/guardrails/{guardrailId}/assignments/members/remove (the `UnassignOpenRouterGuardrailMembers` operationId).
+func (c *ClientWithResponses) UnassignOpenRouterGuardrailMembersWithResponse(ctx context.Context, guardrailId string, body UnassignOpenRouterGuardrailMembersJSONRequestBody, reqEditors ...RequestEditorFn) (*UnassignOpenRouterGuardrailMembersResponse, error) {
+	rsp, err := c.UnassignOpenRouterGuardrailMembers(ctx, guardrailId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnassignOpenRouterGuardrailMembersResponse(rsp)
+}
+
 // GetCurrentKeyWithResponse Describe the calling key
 //
 // The calling key's name, label, limits, remaining limit and usage.
@@ -9219,6 +12604,115 @@ func (c *ClientWithResponses) GetCurrentKeyWithResponse(ctx context.Context, req
 		return nil, err
 	}
 	return ParseGetCurrentKeyResponse(rsp)
+}
+
+// ListOpenRouterKeysWithResponse List API keys (OpenRouter's shape)
+//
+// OpenRouter's `GET /api/v1/keys`, served by the same key service as
+// `GET /v1/workspaces/{workspaceId}/keys`: the caller's workspace, with the same access rules
+// (admins, owners and viewers see every key, members their own). `hash` is the key's id.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/keys (the `ListOpenRouterKeys` operationId).
+func (c *ClientWithResponses) ListOpenRouterKeysWithResponse(ctx context.Context, params *ListOpenRouterKeysParams, reqEditors ...RequestEditorFn) (*ListOpenRouterKeysResponse, error) {
+	rsp, err := c.ListOpenRouterKeys(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListOpenRouterKeysResponse(rsp)
+}
+
+// CreateOpenRouterKeyWithBodyWithResponse Create an API key (OpenRouter's shape)
+//
+// OpenRouter's `POST /api/v1/keys`, served by the key service: the same roles may create keys
+// as on `POST /v1/workspaces/{workspaceId}/keys`. `creator_user_id` is the member the key acts
+// for (the caller's by default). Returns the plaintext key once.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/keys (the `CreateOpenRouterKey` operationId).
+func (c *ClientWithResponses) CreateOpenRouterKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateOpenRouterKeyResponse, error) {
+	rsp, err := c.CreateOpenRouterKeyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateOpenRouterKeyResponse(rsp)
+}
+
+// CreateOpenRouterKeyWithResponse Create an API key (OpenRouter's shape)
+//
+// OpenRouter's `POST /api/v1/keys`, served by the key service: the same roles may create keys
+// as on `POST /v1/workspaces/{workspaceId}/keys`. `creator_user_id` is the member the key acts
+// for (the caller's by default). Returns the plaintext key once.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/keys (the `CreateOpenRouterKey` operationId).
+func (c *ClientWithResponses) CreateOpenRouterKeyWithResponse(ctx context.Context, body CreateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateOpenRouterKeyResponse, error) {
+	rsp, err := c.CreateOpenRouterKey(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateOpenRouterKeyResponse(rsp)
+}
+
+// DeleteOpenRouterKeyWithResponse Revoke an API key (OpenRouter's shape)
+//
+// The key is refused on its very next request, on every replica.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/keys/{hash} (the `DeleteOpenRouterKey` operationId).
+func (c *ClientWithResponses) DeleteOpenRouterKeyWithResponse(ctx context.Context, hash string, reqEditors ...RequestEditorFn) (*DeleteOpenRouterKeyResponse, error) {
+	rsp, err := c.DeleteOpenRouterKey(ctx, hash, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteOpenRouterKeyResponse(rsp)
+}
+
+// GetOpenRouterKeyWithResponse Get an API key (OpenRouter's shape)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/keys/{hash} (the `GetOpenRouterKey` operationId).
+func (c *ClientWithResponses) GetOpenRouterKeyWithResponse(ctx context.Context, hash string, reqEditors ...RequestEditorFn) (*GetOpenRouterKeyResponse, error) {
+	rsp, err := c.GetOpenRouterKey(ctx, hash, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOpenRouterKeyResponse(rsp)
+}
+
+// UpdateOpenRouterKeyWithBodyWithResponse Update an API key (OpenRouter's shape)
+//
+// Fields left out keep their value; `null` clears `limit` and `limit_reset`. The rules of `PATCH /v1/workspaces/{workspaceId}/keys/{keyId}` apply.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
+func (c *ClientWithResponses) UpdateOpenRouterKeyWithBodyWithResponse(ctx context.Context, hash string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateOpenRouterKeyResponse, error) {
+	rsp, err := c.UpdateOpenRouterKeyWithBody(ctx, hash, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateOpenRouterKeyResponse(rsp)
+}
+
+// UpdateOpenRouterKeyWithResponse Update an API key (OpenRouter's shape)
+//
+// Fields left out keep their value; `null` clears `limit` and `limit_reset`. The rules of `PATCH /v1/workspaces/{workspaceId}/keys/{keyId}` apply.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
+func (c *ClientWithResponses) UpdateOpenRouterKeyWithResponse(ctx context.Context, hash string, body UpdateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOpenRouterKeyResponse, error) {
+	rsp, err := c.UpdateOpenRouterKey(ctx, hash, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateOpenRouterKeyResponse(rsp)
 }
 
 // ListModelsWithResponse List the models the caller can route to
@@ -9847,6 +13341,39 @@ func (c *ClientWithResponses) CreateMemberWithResponse(ctx context.Context, work
 	return ParseCreateMemberResponse(rsp)
 }
 
+// AddOpenRouterWorkspaceMembersWithResponse Add organization users to a workspace (not supported)
+//
+// OpenRouter adds existing organization users to a workspace; Perpetuo has no users outside
+// workspaces, so this answers 501 `not_supported` with `metadata.feature`
+// "organization_users". Add a member with `POST /v1/workspaces/{workspaceId}/members`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/members/add (the `AddOpenRouterWorkspaceMembers` operationId).
+func (c *ClientWithResponses) AddOpenRouterWorkspaceMembersWithResponse(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*AddOpenRouterWorkspaceMembersResponse, error) {
+	rsp, err := c.AddOpenRouterWorkspaceMembers(ctx, workspaceId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddOpenRouterWorkspaceMembersResponse(rsp)
+}
+
+// RemoveOpenRouterWorkspaceMembersWithResponse Remove organization users from a workspace (not supported)
+//
+// Answers 501 `not_supported` with `metadata.feature` "organization_users". Remove a member
+// with `DELETE /v1/workspaces/{workspaceId}/members/{memberId}`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/workspaces/{workspaceId}/members/remove (the `RemoveOpenRouterWorkspaceMembers` operationId).
+func (c *ClientWithResponses) RemoveOpenRouterWorkspaceMembersWithResponse(ctx context.Context, workspaceId WorkspaceId, reqEditors ...RequestEditorFn) (*RemoveOpenRouterWorkspaceMembersResponse, error) {
+	rsp, err := c.RemoveOpenRouterWorkspaceMembers(ctx, workspaceId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveOpenRouterWorkspaceMembersResponse(rsp)
+}
+
 // DeleteMemberWithResponse Remove a member
 //
 // Requires role admin or owner (owner to remove an owner). Revokes the member's keys. The last owner cannot be removed.
@@ -10029,6 +13556,32 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 	return response, nil
 }
 
+// ParseExchangeOpenRouterAuthCodeResponse parses an HTTP response from a ExchangeOpenRouterAuthCodeWithResponse call
+func ParseExchangeOpenRouterAuthCodeResponse(rsp *http.Response) (*ExchangeOpenRouterAuthCodeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExchangeOpenRouterAuthCodeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseCreateChatCompletionResponse parses an HTTP response from a CreateChatCompletionWithResponse call
 func ParseCreateChatCompletionResponse(rsp *http.Response) (*CreateChatCompletionResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10162,6 +13715,58 @@ func ParseCreateChatCompletionResponse(rsp *http.Response) (*CreateChatCompletio
 	return response, nil
 }
 
+// ParseGetOpenRouterCreditsResponse parses an HTTP response from a GetOpenRouterCreditsWithResponse call
+func ParseGetOpenRouterCreditsResponse(rsp *http.Response) (*GetOpenRouterCreditsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOpenRouterCreditsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateOpenRouterCoinbaseChargeResponse parses an HTTP response from a CreateOpenRouterCoinbaseChargeWithResponse call
+func ParseCreateOpenRouterCoinbaseChargeResponse(rsp *http.Response) (*CreateOpenRouterCoinbaseChargeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateOpenRouterCoinbaseChargeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListZdrEndpointsResponse parses an HTTP response from a ListZdrEndpointsWithResponse call
 func ParseListZdrEndpointsResponse(rsp *http.Response) (*ListZdrEndpointsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10256,6 +13861,355 @@ func ParseGetGenerationResponse(rsp *http.Response) (*GetGenerationResponse, err
 	return response, nil
 }
 
+// ParseListOpenRouterGuardrailsResponse parses an HTTP response from a ListOpenRouterGuardrailsWithResponse call
+func ParseListOpenRouterGuardrailsResponse(rsp *http.Response) (*ListOpenRouterGuardrailsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListOpenRouterGuardrailsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OpenRouterGuardrailList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateOpenRouterGuardrailResponse parses an HTTP response from a CreateOpenRouterGuardrailWithResponse call
+func ParseCreateOpenRouterGuardrailResponse(rsp *http.Response) (*CreateOpenRouterGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateOpenRouterGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest GuardrailResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteOpenRouterGuardrailResponse parses an HTTP response from a DeleteOpenRouterGuardrailWithResponse call
+func ParseDeleteOpenRouterGuardrailResponse(rsp *http.Response) (*DeleteOpenRouterGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteOpenRouterGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Deleted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetOpenRouterGuardrailResponse parses an HTTP response from a GetOpenRouterGuardrailWithResponse call
+func ParseGetOpenRouterGuardrailResponse(rsp *http.Response) (*GetOpenRouterGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOpenRouterGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GuardrailResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateOpenRouterGuardrailResponse parses an HTTP response from a UpdateOpenRouterGuardrailWithResponse call
+func ParseUpdateOpenRouterGuardrailResponse(rsp *http.Response) (*UpdateOpenRouterGuardrailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateOpenRouterGuardrailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GuardrailResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListOpenRouterGuardrailKeyAssignmentsResponse parses an HTTP response from a ListOpenRouterGuardrailKeyAssignmentsWithResponse call
+func ParseListOpenRouterGuardrailKeyAssignmentsResponse(rsp *http.Response) (*ListOpenRouterGuardrailKeyAssignmentsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListOpenRouterGuardrailKeyAssignmentsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAssignOpenRouterGuardrailKeysResponse parses an HTTP response from a AssignOpenRouterGuardrailKeysWithResponse call
+func ParseAssignOpenRouterGuardrailKeysResponse(rsp *http.Response) (*AssignOpenRouterGuardrailKeysResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AssignOpenRouterGuardrailKeysResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AssignedCount
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUnassignOpenRouterGuardrailKeysResponse parses an HTTP response from a UnassignOpenRouterGuardrailKeysWithResponse call
+func ParseUnassignOpenRouterGuardrailKeysResponse(rsp *http.Response) (*UnassignOpenRouterGuardrailKeysResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UnassignOpenRouterGuardrailKeysResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UnassignedCount
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListOpenRouterGuardrailMemberAssignmentsResponse parses an HTTP response from a ListOpenRouterGuardrailMemberAssignmentsWithResponse call
+func ParseListOpenRouterGuardrailMemberAssignmentsResponse(rsp *http.Response) (*ListOpenRouterGuardrailMemberAssignmentsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListOpenRouterGuardrailMemberAssignmentsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAssignOpenRouterGuardrailMembersResponse parses an HTTP response from a AssignOpenRouterGuardrailMembersWithResponse call
+func ParseAssignOpenRouterGuardrailMembersResponse(rsp *http.Response) (*AssignOpenRouterGuardrailMembersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AssignOpenRouterGuardrailMembersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AssignedCount
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUnassignOpenRouterGuardrailMembersResponse parses an HTTP response from a UnassignOpenRouterGuardrailMembersWithResponse call
+func ParseUnassignOpenRouterGuardrailMembersResponse(rsp *http.Response) (*UnassignOpenRouterGuardrailMembersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UnassignOpenRouterGuardrailMembersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UnassignedCount
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseGetCurrentKeyResponse parses an HTTP response from a GetCurrentKeyWithResponse call
 func ParseGetCurrentKeyResponse(rsp *http.Response) (*GetCurrentKeyResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10283,6 +14237,171 @@ func ParseGetCurrentKeyResponse(rsp *http.Response) (*GetCurrentKeyResponse, err
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListOpenRouterKeysResponse parses an HTTP response from a ListOpenRouterKeysWithResponse call
+func ParseListOpenRouterKeysResponse(rsp *http.Response) (*ListOpenRouterKeysResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListOpenRouterKeysResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OpenRouterKeyList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateOpenRouterKeyResponse parses an HTTP response from a CreateOpenRouterKeyWithResponse call
+func ParseCreateOpenRouterKeyResponse(rsp *http.Response) (*CreateOpenRouterKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateOpenRouterKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest OpenRouterKeyCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteOpenRouterKeyResponse parses an HTTP response from a DeleteOpenRouterKeyWithResponse call
+func ParseDeleteOpenRouterKeyResponse(rsp *http.Response) (*DeleteOpenRouterKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteOpenRouterKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Deleted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetOpenRouterKeyResponse parses an HTTP response from a GetOpenRouterKeyWithResponse call
+func ParseGetOpenRouterKeyResponse(rsp *http.Response) (*GetOpenRouterKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOpenRouterKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OpenRouterKeyResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateOpenRouterKeyResponse parses an HTTP response from a UpdateOpenRouterKeyWithResponse call
+func ParseUpdateOpenRouterKeyResponse(rsp *http.Response) (*UpdateOpenRouterKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateOpenRouterKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OpenRouterKeyResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
@@ -11296,6 +15415,58 @@ func ParseCreateMemberResponse(rsp *http.Response) (*CreateMemberResponse, error
 		}
 		response.JSON201 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAddOpenRouterWorkspaceMembersResponse parses an HTTP response from a AddOpenRouterWorkspaceMembersWithResponse call
+func ParseAddOpenRouterWorkspaceMembersResponse(rsp *http.Response) (*AddOpenRouterWorkspaceMembersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddOpenRouterWorkspaceMembersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRemoveOpenRouterWorkspaceMembersResponse parses an HTTP response from a RemoveOpenRouterWorkspaceMembersWithResponse call
+func ParseRemoveOpenRouterWorkspaceMembersResponse(rsp *http.Response) (*RemoveOpenRouterWorkspaceMembersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveOpenRouterWorkspaceMembersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {

@@ -243,6 +243,55 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workspaces/{workspaceId}/members/add": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add organization users to a workspace (not supported)
+         * @description OpenRouter adds existing organization users to a workspace; Perpetuo has no users outside
+         *     workspaces, so this answers 501 `not_supported` with `metadata.feature`
+         *     "organization_users". Add a member with `POST /v1/workspaces/{workspaceId}/members`.
+         */
+        post: operations["addOpenRouterWorkspaceMembers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{workspaceId}/members/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Remove organization users from a workspace (not supported)
+         * @description Answers 501 `not_supported` with `metadata.feature` "organization_users". Remove a member
+         *     with `DELETE /v1/workspaces/{workspaceId}/members/{memberId}`.
+         */
+        post: operations["removeOpenRouterWorkspaceMembers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workspaces/{workspaceId}/members/{memberId}": {
         parameters: {
             query?: never;
@@ -615,6 +664,269 @@ export interface paths {
         patch: operations["updateCredential"];
         trace?: never;
     };
+    "/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List API keys (OpenRouter's shape)
+         * @description OpenRouter's `GET /api/v1/keys`, served by the same key service as
+         *     `GET /v1/workspaces/{workspaceId}/keys`: the caller's workspace, with the same access rules
+         *     (admins, owners and viewers see every key, members their own). `hash` is the key's id.
+         */
+        get: operations["listOpenRouterKeys"];
+        put?: never;
+        /**
+         * Create an API key (OpenRouter's shape)
+         * @description OpenRouter's `POST /api/v1/keys`, served by the key service: the same roles may create keys
+         *     as on `POST /v1/workspaces/{workspaceId}/keys`. `creator_user_id` is the member the key acts
+         *     for (the caller's by default). Returns the plaintext key once.
+         */
+        post: operations["createOpenRouterKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{hash}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (`hash` in OpenRouter's shape). */
+                hash: string;
+            };
+            cookie?: never;
+        };
+        /** Get an API key (OpenRouter's shape) */
+        get: operations["getOpenRouterKey"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API key (OpenRouter's shape)
+         * @description The key is refused on its very next request, on every replica.
+         */
+        delete: operations["deleteOpenRouterKey"];
+        options?: never;
+        head?: never;
+        /**
+         * Update an API key (OpenRouter's shape)
+         * @description Fields left out keep their value; `null` clears `limit` and `limit_reset`. The rules of `PATCH /v1/workspaces/{workspaceId}/keys/{keyId}` apply.
+         */
+        patch: operations["updateOpenRouterKey"];
+        trace?: never;
+    };
+    "/v1/guardrails": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List guardrails (OpenRouter's shape)
+         * @description OpenRouter's `GET /api/v1/guardrails`, served by the guardrail service for the caller's workspace, with the access rules of `GET /v1/workspaces/{workspaceId}/guardrails`.
+         */
+        get: operations["listOpenRouterGuardrails"];
+        put?: never;
+        /**
+         * Create a guardrail (OpenRouter's shape)
+         * @description As `POST /v1/workspaces/{workspaceId}/guardrails`, in the caller's workspace. Fields OpenRouter has and Perpetuo does not (content filters, data regions, per-vendor ZDR) are refused naming the field.
+         */
+        post: operations["createOpenRouterGuardrail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guardrails/{guardrailId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        /** Get a guardrail (OpenRouter's shape) */
+        get: operations["getOpenRouterGuardrail"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a guardrail (OpenRouter's shape)
+         * @description A guardrail still assigned (to members, keys, or as the workspace default) is unassigned first, as `DELETE /v1/workspaces/{workspaceId}/guardrails/{guardrailId}?force=true` does. Requires admin or owner.
+         */
+        delete: operations["deleteOpenRouterGuardrail"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a guardrail (OpenRouter's shape)
+         * @description Fields left out keep their value; `null` clears `description`, `limit_usd`, `reset_interval` and the lists. Requires admin or owner.
+         */
+        patch: operations["updateOpenRouterGuardrail"];
+        trace?: never;
+    };
+    "/v1/guardrails/{guardrailId}/assignments/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * List a guardrail's key assignments (not supported)
+         * @description Answers 501 `not_supported`; the guardrail's `key_ids` lists its keys.
+         */
+        get: operations["listOpenRouterGuardrailKeyAssignments"];
+        put?: never;
+        /**
+         * Assign a guardrail to keys
+         * @description Each key's own guardrail becomes this one (a key has at most one). Every key is checked before any is changed; an unknown one answers 404 naming it. Requires admin or owner.
+         */
+        post: operations["assignOpenRouterGuardrailKeys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guardrails/{guardrailId}/assignments/keys/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unassign a guardrail from keys
+         * @description Keys this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+         */
+        post: operations["unassignOpenRouterGuardrailKeys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guardrails/{guardrailId}/assignments/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * List a guardrail's member assignments (not supported)
+         * @description Answers 501 `not_supported`; the guardrail's `member_ids` lists its members.
+         */
+        get: operations["listOpenRouterGuardrailMemberAssignments"];
+        put?: never;
+        /**
+         * Assign a guardrail to members
+         * @description Each member's guardrail becomes this one; `member_user_ids` are member ids. Every member is checked before any is changed. Requires admin or owner.
+         */
+        post: operations["assignOpenRouterGuardrailMembers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guardrails/{guardrailId}/assignments/members/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unassign a guardrail from members
+         * @description Members this guardrail does not govern are left as they are and not counted. Requires admin or owner.
+         */
+        post: operations["unassignOpenRouterGuardrailMembers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Credits (not supported)
+         * @description Perpetuo is BYOK-only and sells no credits; answers 501 `not_supported` with `metadata.feature` "credits". Spend is in `GET /v1/key` and `GET /v1/workspaces/{workspaceId}/spend`.
+         */
+        get: operations["getOpenRouterCredits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/credits/coinbase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Buy credits (not supported)
+         * @description Answers 501 `not_supported` with `metadata.feature` "credits".
+         */
+        post: operations["createOpenRouterCoinbaseCharge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * OAuth PKCE key exchange (not supported)
+         * @description Perpetuo has no OAuth; answers 501 `not_supported` with `metadata.feature` "oauth". Keys are made with `POST /v1/keys`.
+         */
+        post: operations["exchangeOpenRouterAuthCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -665,7 +977,7 @@ export interface components {
          * @description The stable error catalog. See docs/errors.md for when each is returned and what to do.
          * @enum {string}
          */
-        ErrorType: "invalid_request" | "context_length_exceeded" | "authentication" | "budget_exceeded" | "budget_unavailable" | "model_not_allowed" | "provider_not_allowed" | "permission_denied" | "not_found" | "no_endpoints" | "privacy_restricted" | "method_not_allowed" | "conflict" | "timeout" | "payload_too_large" | "rate_limit_exceeded" | "provider_error" | "provider_unavailable" | "provider_overloaded" | "unavailable" | "internal_error" | "interrupted";
+        ErrorType: "invalid_request" | "context_length_exceeded" | "authentication" | "budget_exceeded" | "budget_unavailable" | "model_not_allowed" | "provider_not_allowed" | "permission_denied" | "not_found" | "no_endpoints" | "privacy_restricted" | "method_not_allowed" | "conflict" | "timeout" | "payload_too_large" | "rate_limit_exceeded" | "provider_error" | "provider_unavailable" | "provider_overloaded" | "unavailable" | "internal_error" | "interrupted" | "not_supported";
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
         };
@@ -1699,6 +2011,115 @@ export interface components {
         GuardrailResponse: {
             data: components["schemas"]["Guardrail"];
         };
+        /** @description An API key in OpenRouter's shape. Usage figures are exact USD; `limit_remaining` is what the key's own limit leaves in the current period, less what requests in flight hold. */
+        OpenRouterKey: {
+            /** @description The key's id. */
+            hash: string;
+            name: string;
+            /** @description The key's masked form. */
+            label: string;
+            disabled: boolean;
+            limit: components["schemas"]["Money"] | null;
+            limit_remaining: components["schemas"]["Money"] | null;
+            limit_reset: components["schemas"]["LimitReset"] | null;
+            include_byok_in_limit: boolean;
+            usage: components["schemas"]["Money"];
+            usage_daily: components["schemas"]["Money"];
+            usage_weekly: components["schemas"]["Money"];
+            usage_monthly: components["schemas"]["Money"];
+            byok_usage: components["schemas"]["Money"];
+            byok_usage_daily: components["schemas"]["Money"];
+            byok_usage_weekly: components["schemas"]["Money"];
+            byok_usage_monthly: components["schemas"]["Money"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string | null;
+            /** Format: date-time */
+            expires_at: string | null;
+            /** @description The member the key acts for. */
+            creator_user_id: string | null;
+            /** @description Always null (Perpetuo has no external users). */
+            external_user: string | null;
+            workspace_id: string;
+            member_id: string;
+            guardrail_id: string | null;
+            require_zdr: boolean;
+        };
+        OpenRouterKeyList: {
+            data: components["schemas"]["OpenRouterKey"][];
+        };
+        OpenRouterKeyResponse: {
+            data: components["schemas"]["OpenRouterKey"];
+        };
+        OpenRouterKeyCreated: {
+            data: components["schemas"]["OpenRouterKey"];
+            /** @description The plaintext key, shown only now. */
+            key: string;
+        };
+        OpenRouterKeyCreate: {
+            name: string;
+            /** @description Spend limit in USD per `limit_reset` period (exact decimal); null or absent for none. */
+            limit?: number | null;
+            limit_reset?: components["schemas"]["LimitReset"] | null;
+            /** @default false */
+            include_byok_in_limit: boolean;
+            /** Format: date-time */
+            expires_at?: string | null;
+            /** @description The member the key acts for; the caller's member when absent. */
+            creator_user_id?: string | null;
+            /** @description Must be the caller's workspace. */
+            workspace_id?: string;
+        };
+        OpenRouterKeyUpdate: {
+            name?: string;
+            disabled?: boolean;
+            limit?: number | null;
+            limit_reset?: components["schemas"]["LimitReset"] | null;
+            include_byok_in_limit?: boolean;
+        };
+        Deleted: {
+            /** @description Always true. */
+            deleted: boolean;
+        };
+        OpenRouterGuardrailList: {
+            data: components["schemas"]["Guardrail"][];
+            /** @description How many guardrails the caller can see, across pages. */
+            total_count: number;
+        };
+        GuardrailPatch: {
+            name?: string;
+            description?: string | null;
+            /** @description Budget in USD per `reset_interval` (exact decimal); null or absent for none. */
+            limit_usd?: number | null;
+            reset_interval?: components["schemas"]["ResetInterval"] | null;
+            /** @description Model ids, or patterns ending in `*` such as `anthropic/*`. Empty or null allows every model. */
+            allowed_models?: string[] | null;
+            /** @description Provider slugs. Empty or null allows every provider. */
+            allowed_providers?: string[] | null;
+            /** @description Model ids or patterns never served. */
+            ignored_models?: string[] | null;
+            /** @description Provider slugs never routed to. */
+            ignored_providers?: string[] | null;
+            /** @description Route governed requests only to zero-data-retention endpoints. */
+            enforce_zdr?: boolean;
+            /** @description Whether spend on the workspace's own provider keys counts toward `limit_usd` (at catalog price). */
+            include_byok_in_budgets?: boolean;
+        };
+        KeyHashes: {
+            /** @description Key ids. */
+            key_hashes: string[];
+        };
+        MemberUserIds: {
+            /** @description Member ids. */
+            member_user_ids: string[];
+        };
+        AssignedCount: {
+            assigned_count: number;
+        };
+        UnassignedCount: {
+            unassigned_count: number;
+        };
         GuardrailList: {
             data: components["schemas"]["Guardrail"][];
         };
@@ -2137,6 +2558,36 @@ export interface operations {
                     "application/json": components["schemas"]["MemberResponse"];
                 };
             };
+            default: components["responses"]["Error"];
+        };
+    };
+    addOpenRouterWorkspaceMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            default: components["responses"]["Error"];
+        };
+    };
+    removeOpenRouterWorkspaceMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workspace id (`ws_...`). Another workspace's id answers 404. */
+                workspaceId: components["parameters"]["WorkspaceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
             default: components["responses"]["Error"];
         };
     };
@@ -2848,6 +3299,429 @@ export interface operations {
                     "application/json": components["schemas"]["CredentialResponse"];
                 };
             };
+            default: components["responses"]["Error"];
+        };
+    };
+    listOpenRouterKeys: {
+        parameters: {
+            query?: {
+                include_disabled?: boolean;
+                offset?: number;
+                /** @description Must be the caller's workspace (another answers 404). */
+                workspace_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys (never their secrets). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenRouterKeyList"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    createOpenRouterKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenRouterKeyCreate"];
+            };
+        };
+        responses: {
+            /** @description The key and its plaintext secret (shown only now). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenRouterKeyCreated"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    getOpenRouterKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (`hash` in OpenRouter's shape). */
+                hash: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenRouterKeyResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteOpenRouterKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (`hash` in OpenRouter's shape). */
+                hash: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deleted"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    updateOpenRouterKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (`hash` in OpenRouter's shape). */
+                hash: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenRouterKeyUpdate"];
+            };
+        };
+        responses: {
+            /** @description The key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenRouterKeyResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listOpenRouterGuardrails: {
+        parameters: {
+            query?: {
+                offset?: number;
+                limit?: number;
+                /** @description Must be the caller's workspace (another answers 404). */
+                workspace_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the guardrails and how many there are. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenRouterGuardrailList"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    createOpenRouterGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuardrailInput"];
+            };
+        };
+        responses: {
+            /** @description The guardrail. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardrailResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    getOpenRouterGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The guardrail. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardrailResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteOpenRouterGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deleted"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    updateOpenRouterGuardrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuardrailPatch"];
+            };
+        };
+        responses: {
+            /** @description The guardrail. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardrailResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listOpenRouterGuardrailKeyAssignments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            default: components["responses"]["Error"];
+        };
+    };
+    assignOpenRouterGuardrailKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeyHashes"];
+            };
+        };
+        responses: {
+            /** @description How many keys were assigned. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignedCount"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    unassignOpenRouterGuardrailKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeyHashes"];
+            };
+        };
+        responses: {
+            /** @description How many keys were unassigned. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnassignedCount"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    listOpenRouterGuardrailMemberAssignments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            default: components["responses"]["Error"];
+        };
+    };
+    assignOpenRouterGuardrailMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberUserIds"];
+            };
+        };
+        responses: {
+            /** @description How many members were assigned. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignedCount"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    unassignOpenRouterGuardrailMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guardrailId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberUserIds"];
+            };
+        };
+        responses: {
+            /** @description How many members were unassigned. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnassignedCount"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    getOpenRouterCredits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            default: components["responses"]["Error"];
+        };
+    };
+    createOpenRouterCoinbaseCharge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            default: components["responses"]["Error"];
+        };
+    };
+    exchangeOpenRouterAuthCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
             default: components["responses"]["Error"];
         };
     };
