@@ -499,6 +499,21 @@ func (e Strategy) Valid() bool {
 	}
 }
 
+// Defines values for ToolCallType.
+const (
+	Function ToolCallType = "function"
+)
+
+// Valid indicates whether the value is a known member of the ToolCallType enum.
+func (e ToolCallType) Valid() bool {
+	switch e {
+	case Function:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetAnalyticsParamsGranularity.
 const (
 	Day   GetAnalyticsParamsGranularity = "day"
@@ -828,11 +843,11 @@ type AssignedCount struct {
 
 // AssistantMessage defines model for AssistantMessage.
 type AssistantMessage struct {
-	Content              *string                   `json:"content,omitempty"`
-	Refusal              *string                   `json:"refusal,omitempty"`
-	Role                 AssistantMessageRole      `json:"role"`
-	ToolCalls            *[]map[string]interface{} `json:"tool_calls,omitempty"`
-	AdditionalProperties map[string]interface{}    `json:"-"`
+	Content              *string                `json:"content,omitempty"`
+	Refusal              *string                `json:"refusal,omitempty"`
+	Role                 AssistantMessageRole   `json:"role"`
+	ToolCalls            *[]ToolCall            `json:"tool_calls,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
 // AssistantMessageRole defines model for AssistantMessage.Role.
@@ -990,11 +1005,20 @@ type Choice struct {
 	Error *ErrorBody `json:"error,omitempty"`
 
 	// FinishReason stop, length, tool_calls, content_filter or error.
-	FinishReason       *string                 `json:"finish_reason"`
-	Index              int                     `json:"index"`
-	Logprobs           *map[string]interface{} `json:"logprobs,omitempty"`
-	Message            AssistantMessage        `json:"message"`
-	NativeFinishReason *string                 `json:"native_finish_reason,omitempty"`
+	FinishReason *string `json:"finish_reason"`
+	Index        int     `json:"index"`
+
+	// Logprobs The upstream's token log probabilities, as OpenAI sends them, when requested.
+	Logprobs           *Choice_Logprobs `json:"logprobs,omitempty"`
+	Message            AssistantMessage `json:"message"`
+	NativeFinishReason *string          `json:"native_finish_reason,omitempty"`
+}
+
+// Choice_Logprobs The upstream's token log probabilities, as OpenAI sends them, when requested.
+type Choice_Logprobs struct {
+	Content              *[]TokenLogprob        `json:"content"`
+	Refusal              *[]TokenLogprob        `json:"refusal,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
 // ContentPart A content part (`text`, `image_url`, ...); fields beyond these are allowed and passed through.
@@ -1647,7 +1671,7 @@ type MemberUserIds struct {
 // Model defines model for Model.
 type Model struct {
 	Architecture  Architecture `json:"architecture"`
-	CanonicalSlug *string      `json:"canonical_slug,omitempty"`
+	CanonicalSlug string       `json:"canonical_slug"`
 	ContextLength int          `json:"context_length"`
 	Created       int64        `json:"created"`
 
@@ -1666,7 +1690,10 @@ type Model struct {
 	Name string `json:"name"`
 
 	// PerRequestLimits Always null; Perpetuo's limits are budgets (`GET /v1/key`).
-	PerRequestLimits *map[string]interface{} `json:"per_request_limits"`
+	PerRequestLimits *struct {
+		CompletionTokens float32 `json:"completion_tokens"`
+		PromptTokens     float32 `json:"prompt_tokens"`
+	} `json:"per_request_limits"`
 
 	// Pricing USD per token (prompt, completion) or per request, as decimal strings (OpenRouter units).
 	Pricing             Pricing  `json:"pricing"`
@@ -2142,6 +2169,42 @@ type SpendPeriod struct {
 // Strategy Perpetuo's routing strategy for ordering candidate endpoints.
 type Strategy string
 
+// TokenLogprob defines model for TokenLogprob.
+type TokenLogprob struct {
+	Bytes                *[]int                          `json:"bytes"`
+	Logprob              float32                         `json:"logprob"`
+	Token                string                          `json:"token"`
+	TopLogprobs          []TokenLogprob_TopLogprobs_Item `json:"top_logprobs"`
+	AdditionalProperties map[string]interface{}          `json:"-"`
+}
+
+// TokenLogprob_TopLogprobs_Item defines model for TokenLogprob.top_logprobs.Item.
+type TokenLogprob_TopLogprobs_Item struct {
+	Bytes                *[]int                 `json:"bytes"`
+	Logprob              float32                `json:"logprob"`
+	Token                string                 `json:"token"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// ToolCall A function call the model asks for, as OpenAI sends it.
+type ToolCall struct {
+	Function             ToolCall_Function      `json:"function"`
+	Id                   string                 `json:"id"`
+	Type                 ToolCallType           `json:"type"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// ToolCall_Function defines model for ToolCall.Function.
+type ToolCall_Function struct {
+	// Arguments The arguments as a JSON text.
+	Arguments            string                 `json:"arguments"`
+	Name                 string                 `json:"name"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// ToolCallType defines model for ToolCall.Type.
+type ToolCallType string
+
 // UnassignedCount defines model for UnassignedCount.
 type UnassignedCount struct {
 	UnassignedCount int `json:"unassigned_count"`
@@ -2554,6 +2617,89 @@ func (a AssistantMessage) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// Getter for additional properties for Choice_Logprobs. Returns the specified
+// element and whether it was found
+func (a Choice_Logprobs) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for Choice_Logprobs
+func (a *Choice_Logprobs) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for Choice_Logprobs to handle AdditionalProperties
+func (a *Choice_Logprobs) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["content"]; found {
+		err = json.Unmarshal(raw, &a.Content)
+		if err != nil {
+			return fmt.Errorf("error reading 'content': %w", err)
+		}
+		delete(object, "content")
+	}
+
+	if raw, found := object["refusal"]; found {
+		err = json.Unmarshal(raw, &a.Refusal)
+		if err != nil {
+			return fmt.Errorf("error reading 'refusal': %w", err)
+		}
+		delete(object, "refusal")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for Choice_Logprobs to handle AdditionalProperties
+func (a Choice_Logprobs) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Content != nil {
+		object["content"], err = json.Marshal(a.Content)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'content': %w", err)
+		}
+	}
+
+	if a.Refusal != nil {
+		object["refusal"], err = json.Marshal(a.Refusal)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'refusal': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
 // Getter for additional properties for ErrorBody_Metadata. Returns the specified
 // element and whether it was found
 func (a ErrorBody_Metadata) Get(fieldName string) (value interface{}, found bool) {
@@ -2609,6 +2755,380 @@ func (a ErrorBody_Metadata) MarshalJSON() ([]byte, error) {
 	object["error_type"], err = json.Marshal(a.ErrorType)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling 'error_type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for TokenLogprob. Returns the specified
+// element and whether it was found
+func (a TokenLogprob) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for TokenLogprob
+func (a *TokenLogprob) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for TokenLogprob to handle AdditionalProperties
+func (a *TokenLogprob) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["bytes"]; found {
+		err = json.Unmarshal(raw, &a.Bytes)
+		if err != nil {
+			return fmt.Errorf("error reading 'bytes': %w", err)
+		}
+		delete(object, "bytes")
+	}
+
+	if raw, found := object["logprob"]; found {
+		err = json.Unmarshal(raw, &a.Logprob)
+		if err != nil {
+			return fmt.Errorf("error reading 'logprob': %w", err)
+		}
+		delete(object, "logprob")
+	}
+
+	if raw, found := object["token"]; found {
+		err = json.Unmarshal(raw, &a.Token)
+		if err != nil {
+			return fmt.Errorf("error reading 'token': %w", err)
+		}
+		delete(object, "token")
+	}
+
+	if raw, found := object["top_logprobs"]; found {
+		err = json.Unmarshal(raw, &a.TopLogprobs)
+		if err != nil {
+			return fmt.Errorf("error reading 'top_logprobs': %w", err)
+		}
+		delete(object, "top_logprobs")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for TokenLogprob to handle AdditionalProperties
+func (a TokenLogprob) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Bytes != nil {
+		object["bytes"], err = json.Marshal(a.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'bytes': %w", err)
+		}
+	}
+
+	object["logprob"], err = json.Marshal(a.Logprob)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'logprob': %w", err)
+	}
+
+	object["token"], err = json.Marshal(a.Token)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'token': %w", err)
+	}
+
+	if a.TopLogprobs != nil {
+		object["top_logprobs"], err = json.Marshal(a.TopLogprobs)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'top_logprobs': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for TokenLogprob_TopLogprobs_Item. Returns the specified
+// element and whether it was found
+func (a TokenLogprob_TopLogprobs_Item) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for TokenLogprob_TopLogprobs_Item
+func (a *TokenLogprob_TopLogprobs_Item) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for TokenLogprob_TopLogprobs_Item to handle AdditionalProperties
+func (a *TokenLogprob_TopLogprobs_Item) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["bytes"]; found {
+		err = json.Unmarshal(raw, &a.Bytes)
+		if err != nil {
+			return fmt.Errorf("error reading 'bytes': %w", err)
+		}
+		delete(object, "bytes")
+	}
+
+	if raw, found := object["logprob"]; found {
+		err = json.Unmarshal(raw, &a.Logprob)
+		if err != nil {
+			return fmt.Errorf("error reading 'logprob': %w", err)
+		}
+		delete(object, "logprob")
+	}
+
+	if raw, found := object["token"]; found {
+		err = json.Unmarshal(raw, &a.Token)
+		if err != nil {
+			return fmt.Errorf("error reading 'token': %w", err)
+		}
+		delete(object, "token")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for TokenLogprob_TopLogprobs_Item to handle AdditionalProperties
+func (a TokenLogprob_TopLogprobs_Item) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Bytes != nil {
+		object["bytes"], err = json.Marshal(a.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'bytes': %w", err)
+		}
+	}
+
+	object["logprob"], err = json.Marshal(a.Logprob)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'logprob': %w", err)
+	}
+
+	object["token"], err = json.Marshal(a.Token)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'token': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for ToolCall. Returns the specified
+// element and whether it was found
+func (a ToolCall) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ToolCall
+func (a *ToolCall) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ToolCall to handle AdditionalProperties
+func (a *ToolCall) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["function"]; found {
+		err = json.Unmarshal(raw, &a.Function)
+		if err != nil {
+			return fmt.Errorf("error reading 'function': %w", err)
+		}
+		delete(object, "function")
+	}
+
+	if raw, found := object["id"]; found {
+		err = json.Unmarshal(raw, &a.Id)
+		if err != nil {
+			return fmt.Errorf("error reading 'id': %w", err)
+		}
+		delete(object, "id")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ToolCall to handle AdditionalProperties
+func (a ToolCall) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["function"], err = json.Marshal(a.Function)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'function': %w", err)
+	}
+
+	object["id"], err = json.Marshal(a.Id)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'id': %w", err)
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for ToolCall_Function. Returns the specified
+// element and whether it was found
+func (a ToolCall_Function) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ToolCall_Function
+func (a *ToolCall_Function) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ToolCall_Function to handle AdditionalProperties
+func (a *ToolCall_Function) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["arguments"]; found {
+		err = json.Unmarshal(raw, &a.Arguments)
+		if err != nil {
+			return fmt.Errorf("error reading 'arguments': %w", err)
+		}
+		delete(object, "arguments")
+	}
+
+	if raw, found := object["name"]; found {
+		err = json.Unmarshal(raw, &a.Name)
+		if err != nil {
+			return fmt.Errorf("error reading 'name': %w", err)
+		}
+		delete(object, "name")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ToolCall_Function to handle AdditionalProperties
+func (a ToolCall_Function) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["arguments"], err = json.Marshal(a.Arguments)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'arguments': %w", err)
+	}
+
+	object["name"], err = json.Marshal(a.Name)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'name': %w", err)
 	}
 
 	for fieldName, field := range a.AdditionalProperties {
@@ -10065,325 +10585,331 @@ func (sh *strictHandler) GetSpend(w http.ResponseWriter, r *http.Request, worksp
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P2Lkts4tiYKvwpC//xhaYJSKn3rrsw4MTvbdld56ubjy65dXekjIklI4k4KYBNgplU+jpinmQebJzmB",
-	"tQAQpECJUirT1b17R8y0K0WCuCys+/rW50EiVoXgjCs5OPs8KGhJV0yxEv7rF1Fey4Im7HWq/zNlMimz",
-	"QmWCD84GF+TW/kyylAzjWzmbTCbxaEIuuFBLVtYPPJL6EcrlLSsleTp9OhlEg0yPUlC1HEQDTldscDa4",
-	"9T4YDUr29yorWTo4U2XFooFMlmxF9UzUutCPS1VmfDH48uWLflgWgksGE39VlqLU/0gEV4wr/U9aFHmW",
-	"UD37k/+UegmfvRH/W8nmg7PB/++k3o8T/FWewGhvzfj4tdZWcML0MxHJOFFLRhi/YbkoGGE3rFyTUlSK",
-	"kUoyORnot83A+rsXicpuMrX+IZMwy6IUBStVhutIqYLZZYqt5K5p2qHeitvBl8juES1Luh7gDtnt/A0H",
-	"/ugeElf/yRKl3/IH2ZjO1VpczypJF2yW8TkrGU8YbG2e/zwfnP22fX4/Cs7Wgy8f27v34d3LiOjJMakk",
-	"EbiDPumIW06u2VqSIftEEzWa6InqD+RMDzFT4ppxmOBclCuqBmeDjKvnTwdufRlXbMFK/V5KFcyZfaJ6",
-	"gMHZ4PH08fPx6ePx9LR+wVJWNGA8LUTG1SwL3IH4sppOnyQrkbIc/sn+Df9SlOImS1mJf4wnoZHhrQA1",
-	"m19mBStXVObVYvO775eMJFTRXCwIPAw38A0rC6YqQZZUEi6IXmpK3DByFJxGUYpVofbbRLu8Gd7bwBJK",
-	"RqXgGV/sN7Alg56PAy0eiQI1oVMlyrFk5Q1La4qsqW7zErGBPcfNU2vSTnvT7OSj8K3ytqJ9RCHaD2x4",
-	"8HZzmq9VlshvS1EV/TfOvfdOUSUHX6I2ZwhdDk2ktChIlkZIpBGxW0D0BkX6UkdkxVZXrCSiJIuKlmlJ",
-	"M03N5ySuOFWqzK4qxdKYzEWpR5PkNlNLUSlif8wEJ0tGU1bKiMRccGYerr92u2RcXwh7HgSPuPtWyvBq",
-	"8DfgTwu9gZqlwyiOP28M1+TC0UCy0m5ZL55uN/6NnvdOtg50Zlawef4ffQrAAY9HAVLRUoW37apKrpl6",
-	"JAk8Q4Yf3r8AVuQuuL5IY5XBrWiL9uYC8Ss7lvaWFaLcIk1bf81WjMsMFYKN85uXYtVgRlvmGg0WJeVV",
-	"TstMrfVLvMpzeqWFDCowgedFVRxADXh9A+SlRN/JtnmZ2wWzZhjLzXBzx3srFE3CCesUiUDtpwfzPlzy",
-	"7/UR0OdmpVEW6g0VlT5PNzyvNPNyLwT4xlsrRtSSKs2BWKq1RGpURjJ0/5KKqkpGmhO6v9G5YpqVSVUy",
-	"usILxNLm7elecU4V48l6VjybzlYyvJAOGq0X5gb55tnhgxyiZDyMCqHUXHkb1Dy8d7DtWinN1+dEr9KJ",
-	"HzwRlhKcXJOf9d4X/PrhO9u6hZ7OYOixQckHahLm6kTeXd2grQ06ae5sc6VBPlFk37P1Jn9ISqbV2BlV",
-	"/dlwmkm9Z6nH0a+EyBnlcFM/FVnJ5LYRdzNuq6rMujSfa7Y2pot7NgLjRhREzEmmpNF8HgHt7Pwifqe2",
-	"Wq7ZejY9/Z8vn7398//99Jdv/vbkP/706+N/P30/fff8zdMfQ7uS8SSvUjaDU8z4LM9WWUBi/7JkYLzL",
-	"gvG0yxxzqhXYZYmouOZw4paWKYlhYN/m8TY/p1do9LSdCSsqr1mqNbeV3h+FWxgRNllMSFxcz+hV8n/+",
-	"1//+tP49bE251dzNFHgHq4bBNJv+8O6lNqDMmmYlk0zF+i+ZSCNkCFrX1Frn5inaWeFr/ef2g37pLbyj",
-	"J7gxKNKNobyNjdhikgGjmP2elgExBS4KtcykoVzPIM/XRAnyOyvFWIv5cckU46B3W4Vahg+7KtK9766j",
-	"tPD6Qgpv4xV/e8xmWKrrugLNrfHYR+ueRz4zaqyum6G9gDfg7NM005tG8zceg5vTXLJoQyWt+VfK5rTK",
-	"lXvyfvjZFt6w6/MdbGSPi2QsbJKyJFvRfGQkrVZ/riTjqnHFVhnPVtVqcDbdJRyjwafxQozNH/9TCj75",
-	"qdZq7v1iBsxHtHQNayM0UVIv7ZyYTdYcFH5NaJ5rwWDeCPI7e81X9NMPjC/UcnD2eDqF/bH/fRr1YALb",
-	"j7d13eCju4g97ba8tho3MMQvmVq+Y0nJ9jEx4M1jeFBRBznceQrvO0/xHbZh329+KNK7sZkHZisPyEZK",
-	"thI3TJJM/dHZx3GudOAKdxCNd9f6+4HsFWnT9jUq75tcr8ipNrc+KdTntCo3mUziCXm31JokqBcQNsm0",
-	"0oFX55xIJUpGMkW4uJ3s9F7oj3c4hcpkmSmWqKoMXMiMF5WarURK80y1/XI7fXnmvXVTMddLHaPfX/8z",
-	"xLtFpe7yXTDLst9ZQI37aylWRoRAdODcilBwgWaKpIJJwoUikq5376tbYbS5VaFlBBmUlNmCs/SFNhI2",
-	"j4Can2eJ/b1to7fm1Hqh65NSUa5+ZNJFCIJ8ES9+y+KsY4Y7GVzJ5pWkeb9nRY6RJ675Dy4EZumtwTt0",
-	"IfKZVgSaxLFtGRv7sFWKwXSCu6cUWxWBo0pyKgNOkhi96fE5EWVkXO9zmuVVySJNd2BNapp0RuOKrslV",
-	"luckU2ck5kLNNI3GZKjvO7thJSkZTZYsbbw2ikgM+83SmAwbA2JkmaXgnSEtj5p+r+IJKxXNeEyG+luR",
-	"HpkTLcdSIioVkaRSRMzn6H3zR1vQ8oouGPjc7NHhirUENHMfGFKAP7qPBQ8W/TH4575cFyLQ7/UrQcFh",
-	"XC+bR/NjlueZZIngqW+iee6v7iCk3dzgj7izYYZfFcZb+d379298r+bUBWIsnye0LLNmJKbr2rvp1AE3",
-	"M4l6/SFqfrGk6oXzcgWIeimyZI+IzAt4PsSWk1r77eF3bPtzFoyP9/PnuKPrCFShx9lEM/V1MSZ90Jww",
-	"G+axp2RJ1aT2DwZp2aeRgOT3o317zUaupWKr2TzjC1YWpYlUdZPaIyQwdNAaSQdiT1uNZPhzwTg4OLRN",
-	"9e7l98QQFoby0Mga9fLCuYDzNhL5AA8FXRVmm2tiqanZI/DA8iNHqHYSu4ndhB42t07vx8Vrop8m9ePO",
-	"50OKvJKksWnsk8LwkJyQD/yaa81tnrE8lYSWjNA8F7csveSw1RdvXj+S1qgdEcpTUlApwVcOO+44RMWV",
-	"qDSjn1zyQVsOz2E64FJmnOaoZ63oJ9TfH3u6/PhxwLW+op9mwVBRay9AiSEJLUALhaciQiXR7+N/niNN",
-	"XQktW0pGJFOwDLkCO51AZhEDBuumdzo1/+dN8zTIgN1n+s2NDKkiKyEVOZ1Ooyn+v3PNVPHSJ2LFJEly",
-	"IVFkHTAjVJo6uHsi+A0rJeRRRaSei54Gsa82YuLbuSl1Shpuxmt87dTN1P4hoH8zRa1JHdaLGrbUs9PH",
-	"oVhBS39mbAw+aHyCKLrQ9yIRZWoVAgj/M85K2APvPJ6fkxuaV0wSMSdVoan92eljkixpSRPFSnmO7nJN",
-	"Q9esUPqB50/tKfnzPn0euNwd/P5Hl/8T00otRXmi2W1sPedCX57sZFGo8VMx1icfj4hJj9CmKBnG/4b/",
-	"wvdGE/LWcC1S8ZxJSWLMKIhJJskiu2EcVCEnuVYiuT5hyVLsk06Bs57TPL+iybXeo4xHRJUZhkf1dpfb",
-	"Mys8Wnm+SRs8cJu0panlAXJSvRpZFYUoFSog9U3ZdUNgv3jCDmNMvtDcdjfemOfelMxkBcmBl+g4s0rG",
-	"nkYBJCNu7s5LVpQsgYwxT16OzglNElboP2s+ni24KDsyZyTrrfxIJrUwCXpKIbdB37kcJmPjEMayqJN+",
-	"zJE5T8mz56E5KVFsfuID3M2nRP9KJEoZZFqCM6OOt4f63IsUn7Yp8SNMoqSKLda7DvydfQ7fYXTVzwOP",
-	"z84ELC9w1y7sCeod1N+lKrvKtF1/TkCX0FeB5rd0LYnx2MElxHFhX9puE3TrOW2oj89JG5WaZxpHTPC+",
-	"TEMhcjCEUevetD0h3ysimvWJGAxE5F0x8jj9MsE5TOxgRzOo9XDFrGis5nTXakrKpb4h8ghXsL/LyJ3U",
-	"Hb4YbRBLyVRVcpxLkEL60kYlQzbEhTYer3JILzchYcZToh8+hBu0fVtWzelSpD3n0UawGn86tzrwFVsL",
-	"DmYN2LROIW7ovstSVIvl5l55/qaWusU+KZsOBCepd8E8TQpaKjkhP0GkTEs22BDrUnKamFFZ9DUAZ1LI",
-	"yunF9LZqcTinN7QM3JKPW2PSLZ8YWj4DrZZhBn05MNQRef4yvMfb3WZd4fGv51d74XhY8/yZLVbYwxf0",
-	"F5EGsxeY8fTG84xncjnDXB7Q3GL4Thw1LbAlvdFq7pxmuSZXSDfTpJXRnKB/F/hmY7hNStWCNCI5XL6I",
-	"1FscWXKdzbNcYZYvTKNfygtP2aeQRzga5GJRlOJKbnG8eopzfZG3hjbaXmMgXJXdsNnG8nfMvW36w0Lq",
-	"ibT3M0gt3p0KcCCfDZBhrNgnpcVftqILNqvKPI7IZDIZHYdDQRyjW8y0ox87wwrwa3DRJUsZ18QXSBSl",
-	"ElYWUOxvWFlmqXHnWPX6kST6FfLh7Q9kePF7VTJSMimqMmGQiP5pHRHJ8vl4KaSWdKIkiknjourpDjoo",
-	"OY0qOitEnqHDtt+lf0kVfYPvbN76X5ZUkSUtCsYhhUB/Ad1fxl7NJEnczkbWQyZJbPc01o+nkqiSzudZ",
-	"csmlWLHbJSsZEcZ9T7kfV3ok3T6f4a7D5Jq5YiRlSU5BcxAlfvaSZ8r9GbxzEUSj/vbyLVCiKmnGoQgI",
-	"FjHUfAmdGenICDuX/+9N/+yStyaH09EysRkoQFcNGcbfvnpPTm5OT+xPMh6hE2rDu749TN724+qN3jMx",
-	"ryMnDhy5mBV38ea1nw0nr8f/53/9b3qVpPGEmGRDfaAsn2tOb0MotXLWP0msKDNh09dbPGcl+IJIPTbN",
-	"PXqCHBawq+1WoojR7EUqYgfUE7PlEt0FRSFW13QjG0XQHHXTE4G+jtB6v04mmufSbSWieSlmbsf3Sy+r",
-	"WeVBKWa0yGYmZO+pzU+n3zzfnm8QDW7LTLGfeb52F6SbM19wQq+kyCvFyFKpYihHwI/tHfaoKCJ/r1i5",
-	"1mx4XtLFCoJ0mtwveaxflWcnJ6v12LLwCZ71hGrGPknE6sQ4um5O4wl5rciqkgrDiISSorrKs4TQNC2Z",
-	"lGckF6K4osl1dMmLMruhikUkz/j1OBcJzYETWeeifUkzDcjbX2uGBa6/EQhSE/cjwC31m3RBM264HfgK",
-	"qWK3dK1FNmeJkpH1q+kfbdUZymP42wrZdvzm1ds3r95/+Hn26tu3r969m1388MPPv8TIpBopIk//vFvM",
-	"bBUuhh/7QibaMwmxK3dlB4Mxw0538YStKTDdkUJL5dsv0BEyxzzF5eDssXqMu2WQ+XPZ/9sHZZI9EDcB",
-	"xQCZpEnuSnJGS0ky1UwIMFnqmtUYsYNhKK30wKXGizEJ3aSdSt9hClzgjm0ocjsWiMqZDaI55TaTJpmB",
-	"XjNOqNxUqDK+GE32V20OutOBMP4GtXmbsEHhLrl8ltJ1wEn2nbgludZEGnrdNWOFOdrh+JRUGKIchZUN",
-	"lCDByoeS+drsLZVahKRkaESIXLLU/ljQBYswvgIu9ZKcuHT4k99TbWkb7dMvnkDdF8VHUDNDDXgG61c0",
-	"fDBNbWZjERD+1nPPqVQkWbJE65DDX3/99dfxjz+OX74Mf7k7f9BnIZgi35pl1D62EI8JXIFdXGZTIfZu",
-	"r1YF0UahniLxqNusgbBu0EKRYJcMwY+GKUTeIKMJuUAzmuRsrohWXLRdYqKs6RmJ9XETnDOJm3sTX3Lg",
-	"IyRublFMxqdk6Ag1EP/ufROwqEvCfUefjRdjbF8H56l+8vxZIxY8Doa6+pBjsKDkb6w0lqhbx1nnTDnL",
-	"sOZICbQLS5KLxQIzRUoWqi4J8hWWs3D+ef1Di+OiI1ufUMdHGuLTDBOi7lfm7h9BmYDYqB3vcH3CjiDb",
-	"ObAb3mz9vUf6JOrn9FXR0tKxNJJnUmV8ARFg/VtkLl8dN6jTamKXohrDWccZl6qsEgV5bzEZ1pk6Pm0e",
-	"Mzm38cXOg9fzOPcNyjpBFoP+Jm18p1LwD5EL3MiPamcC7+fS3Dcz2J9p+3CCxOu83JsZeyJlYW+Jl3DY",
-	"cAw8nT7ekugSkqHOoWY8pLf6L0qQVBB6pQVAFk5c252SgpvbimLWOaExGUq6gusXw3+PMBsrZQpEDmTR",
-	"pcyvzdSPWc8QiCnEv8j4Dc2zdGYC6BGJ2SeM7c6u1rGpqZq5+x3hRXUgJXqXTZptnWUHWjXm1urfo2ay",
-	"HSVyKUpFBGcjGN9FGUw6cCCU3MyG7ZkD26JFb4yPndGaQwcHajOD+B58d9Kd1NttxbmIT884T2i93d99",
-	"H2R4+n6YcKo5QONBI+8YI6lI5AmWjE9WmCgARwv+k6yO9LYuA6otNnjXojioG4fKjxlGhmbsU8JYCl4v",
-	"WmmbRRlArkE0uKrSBVP+I+YvFac3NEPWZEF2uFAzE8BoAOs0/8zKVYZ5JinjmcvXnouK479r6kc/3A1N",
-	"1rOS6eucmORMppYibQ2cCD7PM0jjVNmKiUr/q6DrXNB0poSY5bQEGimpYljz5K/LTRfP0ftDc6nuz+KG",
-	"lXpsk1zuP6O5Wclp7saCP5RVoer0dJvjFIyXfusS2QKlGVysaL7u4I8ObSoRZckSCKG4Mh4tOg1PwqQB",
-	"ymtuUDKckA1KIT3VKcE2NhWRJKeros4bLZnJH77SR9hLLtMic9zFZTbXKa/BPaFF0Y1m5M8z0Zx6XooV",
-	"eryXQipb2x9rWTR+C5lbZUyG1uMZ397eTlAp0pswigjLJcNX/mP8Is8YV+Of6IrFWgte0TyTLD2vK819",
-	"UCRr10yIA1kxuER6eBNxvVqD8yCmRTHL0hgV6lHPvStmCVVsIcqsKx3UbMUjmH6tCo5fuPfiyFsJGeqT",
-	"1cxHm0o5Uwpgm9JskWkRFI+NvjiLz11u6Z/1nj55TK7WiiGGWX/1CFe9Vf2bNDOdEbHKmCWQtiPhiOGI",
-	"9I8lW2RSletzdwPsW2hcmsTRjBO95/GWnfZUET1Plamc9djl9/q5mAxF2dpz/GEU4fXAa3P6+M+4cf1O",
-	"HEt/Amf9CoAM3RU2D0bhXM2tUXZTXRQqoKDJks3STLpSsC06e2IKhDApWp9WUWYJJq7FSiiaA1JJTNJM",
-	"c6d8m45bp2cllCcsz1lHBXcC95MsK74gVUGu2FwYj5GraAGEnzAcAr7tMPN2HLPPC/oFo3H4G1ZaNKt+",
-	"X/h3fCG+34i3vjahWTkxUhteAEVxtbbeg4VJ77Lse5GLK5o/VG0V+2QkbDhHrbWp+qG4VXDCQUpojVz1",
-	"47v7ZptEgzodfQaHsLUQDNmZJtp5VkqFV8iKWG1XDE3i58i3GI2dToaUcMHH+IhmdFgtZyq5JLldinyr",
-	"fPG43lKpYobZzbu3tiVQNfez/zVyAUW9/yTjc2HDiYYbN6KKHnt8dvp4D/bYkVKWSShwDzvHrtm6KxWt",
-	"V9kenpbVOLxTMoFwy3g6yvt6lEjsKIloHYMdMYbSiC3btrNwIVyolinnNzdfZal5zFQPckbSrBu80dyD",
-	"zs1tSBHHfcqKS1tEgyP0I+EDE8Tciyi/ZijNwrlurScbtYwb8aO4+TQ6XOPIZcLUr4cJputjM8gsk323",
-	"Ew4TNhTec6mEe2xpYwW7yv8sKNWqsPwMdAgPE9fz643RFaU1UCm0dsz+XtHcei3dpo367JADS+s4u2o1",
-	"mzOVLHdsHRlyQW7ZFSnyapFx2ZOB6uHR/UarNBOdm+Wru70HXrE0o9vp7fBhe8z0nMCjBBZoFHKh8GBZ",
-	"2v+DktEy0XdTVrm6l2MQZbbIOjQuUDMwMcTah7Ev9zBMqFXidQc8M5NM7TRi+oivDdTm/m800NX7WAZa",
-	"DW9oQXJJC4b+ROfgtOZGPOptPtiiqBqOfdOOcHJj1kPyeF4HC0AXPAeM8e6gHs8i1M9rzSNlSabVa20e",
-	"atPE/D3upwqap/trs2/xhZfmq4Ekg+/ErdUhTGTnlpVQFCcZ9yMzXJAipxwiySuaWh8zrXVB2MNwZoEW",
-	"AFnCZirbsWm9tqFZL7b78S3oBF6MAAUimnQLocjw8XRq8CsMMaNi4oGuBpIJDA5oWPvT2vhMiRlo2igz",
-	"DlD3fD3dKudQ9NGTPwVVh87HatYcesQa1r2RdC1n6IRFy9JmScKC3rCArrK7Nt99yKKo7znR44DJ/2K9",
-	"mV6NcLKk5YKlEYZ1aufExH13xqTKVlR1eR48pUaSoZYm0mDFCakwEdFjPnaw8+bOOscrwiLAdVYbbo1R",
-	"B5ijsX97YCSwckYXbKcLZ1M3Q9QnMOJggH5m2S27skKe8UXG2b5Kv5b4OEC/721PDO6fEGESjEy19fBq",
-	"7csjA49PPVj8dj7RCBRYyFqhkPHlAO4TUeUpauFIA21xpE2539NyZr8OMUGp9+h2Keo5NcKcXWkRm9CY",
-	"bQm8iXLhmiB43MG5a1uegbYTZiPP2vFg34Hn4cM0rbMOo63N/0Jss8M42WKjddsLHSbgbhOswYXrNhJd",
-	"7G/Dr1o7LGoXxKYLKWhMBzVCL8jiVOGm089pT74629IRGnwjdKebxlRQtQ8YGB2mTKfp5PnANzkz3uxQ",
-	"4LUOox0h/8eLyQW0W84+qVlSlVIEmMwbKiUIGXwgdna/fgtSFi24KuYOQIag/vP+GSCdwe96+nfLY/a3",
-	"ofe3xQ0r9fX61jLNAOhfhzfOQDquMGH2EEWgA/65kulRRtuC7Ax3iitW3mDpXE9jQb/32r4W/CYMfTcQ",
-	"0F6YSU4Lu8loKOAMUcwFnK60CLpnxGIBWkUZJKYSHrr6ZhKuBSbyQwrXbO2Ao6H4GOsSPkZ9in6MJNMT",
-	"909841hqVt0mNX+bg1TdTcwmVD6rcVb2CI6ad10J3H6vHxQK8o+1hy7J+FyUSSe2aQBGrdwXFR/BDQ7a",
-	"QPvugRvYRsfFhBfZsVA5c+Uy7evxWtngczPVHB739Mehd4eQ2Ot2SmrJspK0kuY34hgBo/p7gDRyF3GZ",
-	"yfqL+wXrj8CBO0wx3FnoiwYp3KZNX1KVJRRRGzx/qMqCbBSHfp9xMs+zxVKBB69k0ENQPiI5o5JJshR5",
-	"2moMQs3XtvQDOJZAcHjjIYAlc75HOZmvLnkCNQ6bB6jNH+nlylCSZ3OmWZElAA9H/kBZdkAd6ZH8CoiE",
-	"bbzfWGQoG9QdJGoynG5QJjZQvHt5qxF8/jR3CMCWtAqJoA2OHGKzTcHQzUm7S2r7CeMG223ct5ohbhXY",
-	"CH68si1I+1fUtRvMeDVYpzsxwVtn1xhr63Rfa4No39q/DQ0kjE+HEJ2FNq+0/GE8tWlS/z0mskqWGBLg",
-	"almKIktO/ns8Ia9WhVo7ZE9TIos9VeFzDS62J2x6E2uw8+5v15Za1pdfqS63Tt+O0rWC071W8LjPAlq6",
-	"V/Nj02hvZaxdFBxqKIPaht9N8w7tZDZVtQ5KaxAaoiHUHR8fil6CyuE2erG4DQJzO8UDksYWTXT7KR+p",
-	"WZSWFzEgadoyHEjm61BFG0pUcz5/caLQdYpoCqH4azSbObixwz0pV327uji5cAynlrNhDy5oc0O8oSpZ",
-	"/ktM/UtM9RNT/xJL/4xi6V9i6J9ADHXz+DvGDmpp01e6fMdorpabn6uTSTygqes+nar1a6EvBfucWr7t",
-	"xc26c9UgXSwUQO/Kne/v6qm70fd22XsN7FOa5etDXlwJrpaHvXrL2PUebx7itoZ3RAnh512peH5+AdTB",
-	"uXiFa+hHhrFzJcQjRMC7XQqD/NK75vz++7fNS8ZQruHJzvzmysEd0PJTeluwBDwaogcy7fM3a4DbXeEa",
-	"zZw9Z/Dmz9BwZ3fLqLrNZ+3kgVdDt9N5SzoSyOrfjRoBbQJM49TItQjIypYn7pFE8dQ71TEQywwFEe6v",
-	"L3AwCAEksTWrD9TvDhLQL3ZoUXK2opwu2IpxNevsJmea04qckaG45QgpS9NVxkfQViqhOWZ11oMhU5Sd",
-	"nwW9QGbY8jr44UYiq8i1DuGKeuKNiceYcQNZrtAP4p+lE/I+DY+PH0V3zRZt0BZlTTQw/D8aWBnysQ9e",
-	"x2E9lC1cXydx2kBcyopcrIH87DuPJATggEqB0dcaKiLiaF0wZeR2mSVLUknWAAj0EFdBge1QSkW5oDz7",
-	"HdN2dkoq6s3zkSSKccpNqr03t2HsO/77Zi672vdeNX9aKiGt6cWdIZC/ljSAXT0+tTAyVn3GhHnywaU2",
-	"6v2EAaStSHv6+BsSB0rw4xDUTK3cbhKDUN0Nta0w3CGBvMb8XjgERg7JoK2tupvd5SVTKuOLMDW04dWB",
-	"Yw6iATBMP+PhJmO3rAzWVO6nCx6iBh6mAR6k/PVJ3fRzIkOmJrSvA4gIGWyYvsuLcEZiLSU0M5CXPPbO",
-	"WuuCsdMvzgA4KNG8CCGEtGnq6RzuwUeSxJ7TA0ZxC40v+bBtDTe/aR1AJulfLSFPVN/MIXWZ6JprSZXl",
-	"OaHyGpScS+7AYiY4DoCB9LU0tmTSWJDcLX3dgbA9dnxAa3f7gC9dQtFAl1/pUXaL+tok3LCiAvZRyHwJ",
-	"WkMNbbQVzNxUmMLaTEtr26bUN7h2FDZJN42hTaHTYfR+R6Wpg9vDb6v12aV7cSP1hGSpPI5H6nRHv7HN",
-	"lsN2Xh3LvZsHY68m4F5n6aC4gBPVGoTJCfjw/sU50YQnsbqF/Ch4StejCblA75N1Bq8Y5dKlUfgpc9u0",
-	"r41dxmSUAJTXAba4vpr9Gu62Y+hdHfmNJPXypACTJZg16PKn+hbzt+2zFVvtaZ/tbJ6yvR4sZ0fN9jCc",
-	"t7G3Dc4Uok88/4OAyt1xexf7yePpln3a173ZexdDYbOou98LLvoYeJDMdY86KG6G79+NHdk57PfNg8Ck",
-	"/1gn3rUyycrX6b7CzKgwRnJ2Zu19NaHWnl/wZG1Nbct/3QIZ3YoB5D+LqDuCZwnNZzKvFkFe10SSC3sD",
-	"92vAbBj6rKAlXTEVjIR1gRso8GhJzdOxqAqGkhb8S9zyXsAYrVDnTtmx2csz7P/h1zKEgau6nZoFVUvr",
-	"bLJwsBvQr81mGye0yE5uTk/Qq3uyObcTH11vRy2JmVuI3rpblbDSqq6osvY9wEfSeQpKmz3pt4TR1tmo",
-	"1wEWZZYYL9f2onV87Es0cGh8LbrrH6CpR7hxncv3g+SQBWPJ0nPHd398V4QWGiB6fRoCne12XFptxmCh",
-	"WVcgo7OR867C5w0kz8ZsWp/eJL0tFmrdvXtjUEsSUZMjtraqgxCCXClI6QE6sDe/k2k7SOmDDsrUAM5y",
-	"KtXsyXTV37X7hpUJ4yrL2TtFlQz4mhsV8EoEC95HUD3dQJvW65fBaNldyAZfxXrAztbcm/jRuIWmCZ51",
-	"A0NaicGlQfemjzVt4oP9ivjRYu9wWxlY1C5WaX+oufe3pfg7+X+hy804z+mKnsD/P34yeTL+0/RqbBGa",
-	"w5Ak+3K9DeSRjTH/XlGujAuhw9ipFG5QEJgPOrE/kp7BllBunOhZLcvCbtIuvIipQa6MyPjUtki8zdQy",
-	"84onVxmvFIvI+DFJsjKpMnD4czJ0vQLEHHA0ZBeAxLEkgpxlWh9JMgW1xOaEtoXotuKem7GIGatj5+yn",
-	"t3bp/QUiGrH3TGw7pftIJNDBRJ4TCOGVFTOtLBuvZZLQum03cVsWwVuwLmxZd5shJlpLS62UCEuZecWT",
-	"FvH5rVAEZ+FfahGxs3UGfNyM5f3ifTsIX00XHTpboy/akCK+jPPJAixn3NFkBDs9FpW6F3b+M6B9WWzO",
-	"AvLcNG8/J8U33zicVNMgTplqpA0GXhWAngITPG1q9amoEP94J6CnP4hZ5R1HebYKBrQScJvNiayShEk5",
-	"r3ILhSTbBWLmz7Zg5zbjqbht1iT1nFnYI+EkRUMubNVV2rAMmuhaTLlLoobEZad6E+QX2ziYh+LQOoTN",
-	"s90gmYDSEqZ9T7zs1J7kbkfK4ZZxuGfHAbZtw7AMyUvbKdP7rWEAnmOI1SH8YxYHZ0F+Ult6R+px0om1",
-	"2aFA9NLVm4VqLfW8XsJOS6Db6aUXdawGMOEK2aBpz01/3h0qqu3gkkls13kQ7AN8KyinDChJELr5O3FL",
-	"VpSbfHhJYoQQXYo8lQgKF5hcUGEKnUXz49vtIB5K8LnghK4AMNJmumB27rBkPGUlSxGWi9p03cgkRVMy",
-	"zwXFSIDTraeT6XQ6ffL42V7JubVh80BVF31PzMt3U07TBu1aMhYRmpRCSjgvedh5hc6p3o3vO87LtMQN",
-	"4wxOyAfoOjDPFlXJ0M+DJ/rh3ctzm+3torygVrouBHVuBVpsOaPQ8eiAmnFN35tK6L9SbA9Jsa3jdfaU",
-	"CE2UtICNf4Bs2R1Q4UGkSJsdad8F8DPZL7TYjm/ufGFJ5XJbPlEHqvIeCaJbWlmbBOg6ufG4yYtfIxOx",
-	"33hecH47isN+qYitHLFdXSIfArvnHzv5qyWp4LJsa9zdTiCqU4aaKUVdmUlfN7GoGxjBY4WhZJ8dWHx+",
-	"llYrScCn2J1C/6BkgbsIkXNPvakrNcD8wZKsST8ZcHc50slvd7fh7ki43czlxqI0j1Bjlxz08IVp98JW",
-	"D0wOaDOJVqCikopcsSapuFcmOwOdnaXWAdpPD8vUaKrOiNzU4UDMaYZBC6gvkEut80LEgqM/qgcAIA6/",
-	"c0VHMGU21nVYMkxjmLvlxLRmdNAMDsqQ2a7K7qOu2Z/+6S5yKHOn7bjeOPTi2TTsIN5wCBd/etb3yW96",
-	"j/nNN72ebNGZnjROCD+GA4UI702ZJeyHsIS4wFJn5/+gklDT/wx4v/43K7PENNQ5x77o+ilOGgKj5Rpp",
-	"5oxMJ3qWgjNDFj7Ztffj88DUyg/OBv/Pb9PxNx8/n0anj78MLy8n3n+O/sd/2+RUH7dS6Zs6ftncBCsX",
-	"TeAZfdqRh0M+ghJ+0+kYMJqptAs3OyP97k+k4pmSgd7GTSh2f4Om8H/Pg3bYyijjoT4NBrJ9c6jTZ8F2",
-	"BqZH50412OHielMOExdGEF7zuQj4wIssLINusxLq6FZ+R0lZMHotEciTDDGzKCIOcyMiC6YpJxzbgmx1",
-	"7BA/293p3+8nX7f7V1547ZHs6v0vym3t/0cND7ppmRCZ6i6/fzwZcqHI316+jQh2WyeCw7x2r69p4nWA",
-	"5LWXCGHrZMkSbYgPf/3111/HP/44fvky/Lnu9CvTL9VOpeyw+73PP5IET8RFFSCcCw1XYEch77p3V4je",
-	"DfL94yTXjBUSZ9XujR8IznflI2JUaqanHV76sRuMK1au5EzMZxY1+2G+esT2/z2Q5GG7nc2tmQYOvzGR",
-	"jcMP0mPHrm2e3jaGdgTVtcEbD9Zc7ShvEBefJz1qabrqmOvrYBsDFPWogbSJPBe3sznN8yuaXDdxwRqU",
-	"45EF8KlE5DlzeRW2dgSGg4AcD9eLIEhNkJ/IVuKDaQwFOkclW1g6O1NnMHRtklb22EkXp7VdR+mVwK4l",
-	"ksGEXPbP0G+7fkbcB+PRmbPDV1meZ4JfcpMpBu3VrbQ1aRSRe9qI7gn5ybSnhWIdXzuTkVPPQDe75EZH",
-	"kVijt00X2ZXRZRRIXx3p/0qtp/R/x9NU+r4UUv61XRuo7AfYpxBVQcEjK2+Y35NjP+KCDJyd8EpKEFWu",
-	"MeWxo5/uzi/h5QUQKvqpu/XhO8yw3NDuC1aOC2ccEdy0SUNT39TOd7STrO2a1lF8bM4347M6IyNw49s5",
-	"RF9/8n5WzJ6ZetYD2q452OXWk6IM7E2MjCQicb2DMWilhgKwt1z8+WodkYKWCpb8JW5ujmXKyAb9/Biv",
-	"P0iASX/eiGr6LH7f0QZufv4otmsMpMx97GHkf6z1kYCq0SlSu/1AVqcPegNjrNCGWWKJ9r/hXywvMXXb",
-	"4ajatq6x/VrDas5k++0pIa47esBCDljByhXtVGd3J+hu66nm9eH02qv53YO5aPYJ7tW+saUY+UexuarN",
-	"HDaXOFZ3r7F7HlKvmnBlAQcJFoq0q2hTyKctxYpMp2fTaWTKauEvWFUbEYi6eH2XT6UaafF9vALbt0cA",
-	"ejCtA19QnmbWKdm6DLUmEyaEeZYrCK1QZYD2jRIkGcpRLmZ1WRF06x51NvLNt1JqOCZK+fXmzE7HV1SC",
-	"8S6Bw9hUjiKn/NyGNYBM7QI7jMEkqJS+VhKzmW3+nN9jC/GAcqFJP5NElRlLUdZPdnr22j2zBnYKQfJt",
-	"NX4Mt9NuN6UUc+IwHs5JKhJ5Yp6ZrFLCPkGIABlNWeU9TYNA53tLU539Q10OuGtr3ej9LCM4Lc5SMoz1",
-	"KcfgirPn1dSy92gnukHzAaEdjJ9Aa4kYjiMmmTwjMftUsESxFLpuAZJk5P1xJfV/zmmWVyWbAcyCWjJu",
-	"/j72BLgW52qu8BctvtOS3sbGJ9Wi4CuaU67ND/1Mx02in2bYfXlXh3V8iiS0iPA2SKbCF6FDsW3nntfD",
-	"AKbmSkhFTp8TxvUtQLvtmhVqtKeu6ysKHZ7QzrIdkzevBaZt69W4ss6EDNx+7EHa0eUXfwSQJnaTiaou",
-	"OcH+qeImcO/7aHhmR/Xv2PVeTzc+45kqRUxOSHw2z4UoYyKr+Tz7NAqenS/GNe0tdiZNvLPPbeJamh8i",
-	"0zWpzQDaZ9C4/SHOBcHp7zKpRLnum1O9tYfXge1Vmlv/V4h6dPdejKDS12YDmhYcwwZA2sgJl0ZFykaA",
-	"C/WJDmJFXeM64+m5aWrSPSeYklNTNiFnY6tnxHUv/VEvnUNvLb4aVt5hlv2zv+HI3+CyQwVNiSga6kyr",
-	"P5fbAT/9ZHe3Lhw2wuxws+n13A9P+/ZXc/Z5a7Ln3WkSwIspT20Dp8iAHiOStIOf3I5+fO4nc5gC6El9",
-	"kDMAhQkT5If3LwxmjJHUVhs+/eZP0/H0dDw9hVEtvYw6m+3cV6OcvrtkwaNIUrKUcZXRXJ77OxJhXq9t",
-	"uWOgouuOO5PNYJm/fXZBQZLx2HAYG89rIW5ZLswNRKv+q+OqTXxye2WSJaMFg/6fcyoV/qtkeUYxqGxV",
-	"h+B9/sBt26gXNju8SdWVe6DOH99hvm28EtqXD5YEulyUnmQPAEC0H5t5oAfNEV0f1i0DhjwGe3WUBk1w",
-	"K+6CfoLIIs9Ud3Ez8ZQWCi2gnGtY60KoSCnbI1oSqi65X1aJFusYg9rgl5HnJO5oFxu7TnJLwFjVE0tT",
-	"fZfWl1wPYwHhDDJ6wJ8cHNlOWR7aPPzAnt6b7xvtZI9h2oTc2Wh3x9eiXlsTuhaer6hFQ65M1jOaQInd",
-	"KQTCeuiG/rx5yxqPdN8w7Ge85/XCupBtX9/ZLf2NVnu4IkOtXY3qzWl0UO/ol06uWEIt8upG2/RLrhUm",
-	"A8RLifk1qRS5YnNRovoF8yPJsuLXE/LKjGvaDZimGqbVMhgELE8v+RAqM7mCsA2yJf3PeSWptnyVEDlk",
-	"G8oRoYo8JVdrPaTLVMFLuCO0uqGUBwo5G7tveN12p9kvTvs6CrabRb/YjdxWK8E1IGa7paXg1iWDnS0P",
-	"wmu7lXvCtf3h+ggHkm5abMFYL6E+FZHLFBHckK/lMldMZqkp4S/Bf7QbHrpvNUPIRWS/a/TO2upBfO9+",
-	"LVxQp4NocbvXvjanvGI3STtY5D9It+X76jZZ73vfvpNoZSJc/8xq3TNP6+5u6NJCwAb1vRzfZilrtXPx",
-	"w7WZDwNyC6leroDZU/ZbaF07+KdfUty5jjbcbKPIIsjc7qljtOPLB5VRHJg6j0GHPxTYX9/0++2U2acD",
-	"XotSNxsONRMKOLv1iHQo5nNScagl9QfSTEgSKUY9CNTQJh5CD5pI+/rajP97K6BfkX3P1r9kavmOJSVT",
-	"DWroB21562sS216pVY72DtRDRC4AFq5O6OvZcd86QhKYN+9DM8DcEHerW+jewd1fPqxe4V7VOqN3JDmj",
-	"JRrMb3FJEhuDaLkO5DBBrJIGkuZOebqly9f7Dmm4Z8+vkq0EFJjvmPlXbgK2RT97a/DwWwrihqK2s7/e",
-	"tvU/qCK2TR7sTiyBaFFSlZlav9PfNJ5gRktWXlRqGcoucMnvBtggglYvk8kEskdg6vBVGKTejqVSxeDL",
-	"Fyj7wcT7jlYbCJzF8vl4KSCu+sMPP5IFVeyWrs/gTv1cMH7xegw+ptoTNdYbSFV2lTOYWsbJvBQQqL3k",
-	"NaSHE3YyIpXMTNI1AsNLSJUKCcXJJb/kRruHzmWZtC7aiuuH4pOb01jPKAK7wnOQJXnGQJ+3DyIcaayt",
-	"5Ql5bf0rl1wvhyZofxtLgVZqqQ80gSYsmVqSWB+LKE1W1xn5C2wzsSdQTxNyFkglGcKUMH7DclGwiMSf",
-	"Lwfw4+XgjHy+HCQiZZeDiFzCSeG/Vkxqfc7+h6L6IlwOvnzBUGnJLnmsn47JENqd2EcmMPAMfhqZkwS0",
-	"ojrvIH6lH3mvn0B3QJ4lzEgIvPKDi4ImSzZ+PJmCBMoU2Lc+3Q2iwQ0rpQG/m5zik1B/UWSDs8GTyXTy",
-	"ZBANCqqWQNInS2ia9zt0LMeaL7w1meCv08HZ4FumTF89uK4gtODNx9OpA540zdGLItcnkgl+onkW9N6D",
-	"G7tLnpkvwC0IhnsTrVfpbcuzGzZp3M/B2W8fo4GsVitargdngx+yG8b140UprgwSloSMGrsuOfioBzgp",
-	"GU3X/sqbn348nZLbZZajumcumiZEVihJVEnn8yyBu1YyfS4SbBF92ldUsnPybPrEvA/RBHAJackIIlGU",
-	"4HbSWqNLKrKvTlxfDO8Q3jKaZnpdX+cc9OfXYAI+mz7pGsbN6wRoeesxufXsPqeb0xN93080vwF9yTh+",
-	"O/ikMRN/1gzh3CStSfJsekpiLtTM4ZrFhnG4OzpnVFUli8nlQOgPXg4m5HsIQ5WMrGhqOc2bn985mGEZ",
-	"b57Wq0/JkvIFq3mdnsoLkbL22TnD5O77Ccslb75/8Qo8IczMAUuT3JpHzX02hU/1PidLqk48h3b3dqOs",
-	"IS+WVJEX9QuRcapqGh/G+O8zwIKMI/IOjf93jCvy6kYvcQT3hwsVmY40DSQgGz5jnxTjmqnJCfmA1T7o",
-	"eMWjKahEdzlk4EA6tuf8BdaPeTK4myShJaSvwLVGTy5k5KQAv5ilIK6sUyT+j/G37pnx6zQmS0ZTVkb6",
-	"V8j3R2EIoUqQo5A7Z2RgpiLsewVugLgO7qIeGZuADWicWuY5p3R0ydEPXToPnan6qvi19VYDBtcZ+e3l",
-	"zz+9+hibzoUxYvLJM/LbR5R77xB+FyYCckieeYzNOcm15M5ycLx73nAE8oXP4lKumLpljF9y+JscIRSk",
-	"8aSbnX337hVJxGqF8j0+I29evX3z6v2Hn8mbtz+/ePXu3eufvo0jVDYveWx/nb17//bVxY+z71+9enPx",
-	"w+t/fxWT4ekzIqEdKl6V0TkOjroDwTITPYWVJg2VYetAmPQlh+olpgmtEVypOyHNaZ6TK5pca6KhHJI8",
-	"aqRZckFMupfZLtNa6ZJrFnPFIEmHYwkcx7xZVC7cKf/Pdz//5DSMcyJ4wgjla2zQ1BxkSC/5NWPFGEQc",
-	"VuzCDtsNpqoCEajFkj4Hb9sZT6WJiHMTuYCjWMNkY5gUErUeU1OHIZV5xjO5nGHM4ow4/ScG6sYL4IVD",
-	"8K+XvEl3ep+44OP64ptE4QZ1aWkHH6Xc7BKdQxmTFo00v+QmeQ10IxS9QjJHzb9NP8awY91zxouGi0UN",
-	"qsmW0WmiGVbNrwauOuUvIl33kKMurAD2l4tzPX8aWd1QgvXihhl8x/JcRM46sP1GzgaAvqJtF5MqO1iJ",
-	"5PqEJUuBGTR9BHZzNW9Noc2Xplegdk3fj9bQ2lIwp9gndQI3z5BFc7RWjhySEybeNwd7AbSsr5FtoAaD",
-	"ysi29Uc6bvFBytNL3sF1LF8iudY+tvLBRlTO+SODKqoX0R/q2Y7wApsRxRzvjyTDd+9egSsQhQgcRUvA",
-	"dLhVfDmFppTrdlD/VluaNFwX/h9jS4fjv4X8ADFIagy5/r5ZAGoKrJGwyPBq3QzBuEan21LcRhGRAkM9",
-	"f3v51utRkYgqN/k9JFPhzLt6bTZLRk84lDimV/sUibyXaqWfPt3r6cd7Pf1kr6ef7vX0n/d5+nSvmTz+",
-	"Zo+nn+21J8/22pNne+3JIYq1U6VRUICshOQxT1hY3dllf3iqc8lS08EkaE76fpy//Prz92O4AhRS2vLc",
-	"RbYyJQ81Wszr2mzB4F+GgOJ+VxQUkvYvdYvYk8/u36/TLyeQaxcHDdFaQ39hVnwEo8bfez3mvmYLvnWS",
-	"iIxrC7rbbLm44852aBXeppgpvFjScsGOujd/qdaWRPbcnwauRSeFNmyvuAWGcWZcw3VSPOhnPjRFJkMy",
-	"w3Qv9XLZtPnmgrppNp/rAwEvSKakh9oRGZXV6wjh/LiP5CU343B4LdabPqvKPNb6dFo7aFguGXxtFJnq",
-	"JsgErdFiDR6utgoqyc4INHVtdqFA16YWRCxyyndHG3mDSZfn4rbG4rYv1QbjhAC8R92flTOWSgMi4orQ",
-	"/Z2TaFkibi8KyZCa+0Mm1d/S8pXXuuneND/7EQiudahGfuKGvmCYvxjVrZ5TAhYPOiIn+0viO90pPcOt",
-	"EY02ZHIlfV+VAeeob1qti3Ves/cGDUDb/hExpY0RaXgSRKUSsQK/sDbpPO3PhGQC0HXk4oZmEAQhVBIp",
-	"BNf/q3zPhzagGE9ZOiE/QQYNwneHQQvYJxUUALW2Co7kug76t52KKxnGC8bHk8kkxmZAJVNVyVnT87Lh",
-	"coHyIj3g3ytWrm0Wx9nAx6RMbSStplwPfUp/9bfp+Bs6/v1i/LePn0+j50+/BGCntDl2b7elXpSL/nbc",
-	"mXrTzH24Tz32wfSqb5lyvgy5SdretTLRHu9a1U2U+0kv0HBMf7v65TiyjjljutRmioGXAcsqfMGi2q9D",
-	"oUMIFlRC7GanQuXNYRJk2QH0eLl5v0K3QMznCFPr29fmmKZRCKHNS+AND2kBbgMjPptCCB6HtM0pzX+F",
-	"P7AP/iYZWi+cVYGfTp+Ouu5/C7i22/C9z1vdBfsfuNoXAJJlWbinP2iut7Rw/aBmaOk/ufON0xPxvzPc",
-	"BNrvVB2jLg1aehGQPvQeufzCgMz6K7rxvbDwkuJ+OHvJAV/ZJGujxsnIapoLjDwUrBzfMJ6KUqtRI1Cg",
-	"IAebpYSjZxKdwwwx/bcr8t96JWr7+Qh7SgM7/mteVD19dqfH//pOUWQfnBzPrvb6dO9BkBui4OSz+/fr",
-	"9AtSas4UCyVneIwePP+2kokMlahLzK7ZWkLJtlGcNpqHQ+y+roOymD9Ukvjlqx9evX/V91Y05/4/5qJM",
-	"2P+FzjdN71vzaJp0+xLW3EW398T08KNpiGjMT3cnFxzoYHKJOvMZHnivvsZV06rW4RsXUjoKqpa15PWI",
-	"d6sKHhDEBVVJIH/KCAKHunbNWGEyBCFF5pzEvMrz2GYJxt7rcWSB0A1oQzttz5rseSbVPncLcyW/gkx4",
-	"A5v0wHGcr0GouMP3JRNOkFFDHNqljwSthy1+wfOmtmYwYWZZKmMkKPA/QTJcX83+e7a+qGd2VCchqHy0",
-	"MV3wR9Wf6+s7vG8+ENQuX9Fk6fVvqqniiiViBZkQpr/YkMLCQF000CRQpkIwzQ86S0lX+2QyGrR+DX+l",
-	"fMHSc0Idri+M6RkdVmPckdPbPG481PCBy3viGd+z9XdULpl8aHZx0SgwD7AK14AMqiduwaox79ydceDX",
-	"G4xDCfjSsXjFCaZ1oyfpwS8CJJ4BsdcLdJYQ+ptrmFJUV9fwB5NQZSu/9pF2Rq/9L0K/bYiEfhRcK/9H",
-	"EH5mrAYVQyDkWHRsLJsjiT3XGagh+cw3egs/rBh6QPlnGgH9Q4lAnPMjuUUCnrsDMc2SZIyZqrjcLJVW",
-	"Ftq/7BCHxxB0PxqCux9egaN/kKx8nf6B5Z2rd3oIkbdyO34sbvF1BZ+hoD+O7PsnJul9RGCDqB9GCvYj",
-	"bVPdGo61Grez1uTRqtBkGxFoBmhj0BFxZdmmw5qmI8h7DQZAX2Cd/PcAaXZvZ+M3t+qwwwED5mHj5S9h",
-	"El78xuzstuDdVsO7O2wH1RXtgJ2kK0ywsPE6Ki/57vAbjHW2O7AHw/vRvUs+BNYhI+QcGJtADF5JJGMm",
-	"LQbSHleOdZnC1tGExEsqlw6TyXVp7UjcaHQW6xn/s93CvMaWgbhdBzJ5VwTwjkHF/zIxP9sZr/uGamXT",
-	"opVkgIFfMugodZTgnqk1PU5or3kXMci37TJ69/Csvj6lyBmCJSB4BszvklPoitQjdIhVVSRutQJ1dyjQ",
-	"/fOSz0WJALuOvryaEa0HqKo0MMiNpolQk9FdLdBsEHg/GkCoaeoDRwODvSu7SRrro5T0thLJmgybLShH",
-	"xwsa1v3iD/APgzvns+bEW8OEdnmZdHFjgdmFwOO5XqhLdvfQlGDbd0fm7llh2BKTe8tuxPUxdDUc6NDT",
-	"6BOSu+dNCjcP3aFf3T0Ud+h+7UyvswoFGVpFg5PAF5w0bRpvpkP2V4nfgaZtEv78LsaIllmnVr25eP/i",
-	"u90S4+TzNVu/Tr/ERBPHencs74EYuoFbeWDD7uHJ3Aby7sSnsVNAD1thDMPZits80wzZT+7GgUzBoSI5",
-	"oxgeqtPXO3TRJZU+mjCZizLs2PwRp7rjimI91RkKxMaktmYdt5JPTN6x7WoJvU9Ns+fMZIXX6fWdmjMC",
-	"mm3c7doUuE+NGbZrm6aMm3Pv6a5317hdTv9GaripEhDb8sPxzZPPFNBKvpx8lnm1+FLXWvSnfVuQYftD",
-	"tvtvwJe6c+7VMpOX3Ogu4CSnsiqZcY9XhcpWjAhttzwjq4xXSr//ZGr/bUozUro+J/CoEqZUHEpiEbSl",
-	"7olB6v5eEketh9JGst46bbzGiJd260GybV7SS24vRKbIkPqAgNoM8ItIcJqc0JQWipXu94s3r0ddNjiQ",
-	"ql8+sdsJiqe5VZL6sFWP/xyAuQsObBojHT7svd9pt1G7pExdB6MPwEM8f9gk9AucyCO5UZiCyopXi7Lt",
-	"HjuwpE7gHE1Kb9xT93gMjTan3RA6OJHJUSpmzHY8qi+aZSp6C+uasIzJbZtYK3TdAUrjZHDosK1uGeSK",
-	"5YJDE8awnP6l/sY9nkETZrDjEOrlTo4nijbZo7/lK8rpApj6FrcPmtiyUWlnoRrA6ekiqMhM8W8O5cyv",
-	"4akdAsavUgdgeI2JCdohdGEQQklV0gJHEiXoaB7UTmGTwMHHhf6kSz4e26Hi0Zk3aeOhTSiHIBB6Drxd",
-	"J+9rgb1gCmpujbMXQWMueQPV84wsLb/CNeuJQ09zSRRCy3T4jX7xgCzvw8Roo8M+sL9oA4h0F8VH3iba",
-	"ZEz4L0xPO2JuuQ8hGrwFG7ynaUxu8w85Yi5FbuY/Ieh2aaRCRHX3kkZnEhcqQOBiIpUo8OICaoq5NB1+",
-	"pCZJNQ726eZUj5+FvXNju707W6Z+Dyx4lyJSV58cKc26x860VMjQl+pH6qW8TgdbXC5vmclRLBt02Qp1",
-	"k7gLCtN51GvUY+wzLQFB0eATNNk2YiArALYSHBJI6v0MsEN0CzwYO/w63pbepFfB9NJjkqBLoL4r4zuh",
-	"icpuAFmuywTljJTiFpBxP7x/QUxnVKvWO5tLWGx+QCx7MsUOq7bznZbwsZ5zPIoIZ7dMqktu6mgcFCLG",
-	"YReLki1QNTGtcjnN1ypLpMEBnThgtUxiQb8l1jFGqrSFC+QmTbl1XHfzqlu4xPiue1TwYO8V1EGEVJNL",
-	"brNUoEu7i/fCI4+I3Um4QqFb8S1TF3a3d3iQ9KabzSbDX3/99dfxjz+OX74cgYJkCuvMPnc5fuBK+EZj",
-	"oy/BAxdB23VvU5RLcXuIJ+huco5m+dqAnUFH/w26jjZ86+7KoHfzftj/zmtr78TJ5zRbIU7il847/FbT",
-	"K1wz73YhRkAiypTclpkCMIyMK2gcay/7UlQG2A61mCstk7Qegy/KS27C3Dg4kQl1YAUlvbWPIfpTjXph",
-	"uvkAMp7WoMw09HUuM6UYjy65oXR6JSoFEMiJ4OmE/IDICahPbrqgGi4nAFOAmeViMZYJzdklX2ZSiUVJ",
-	"V+SqSq6ZBdigaUqqAhEa8/U5od5IVmJWhd6XK1Hx1DahwDEiaN6FjVK/+f/rOZt2AVoGYSRkQi66M0os",
-	"PzHdu9xJn1/yVTfLQVk9tOlvgFvpVeCSpFKjLj5kyWcXI3qnaKn0HUjySmY3LNJL4gnFxnrwTaCRobmG",
-	"5E/I9y1WpRJxp2tan0w3h+poNrSZZ/KKpxF2FNYTrGeCkejwp8Fde9cP/6LvhVaJGE2WZFGKqiA0l4hF",
-	"S5E6JQNozIzDdbIUBzcEEOd+Z2SIncdNc0Zuuo93Tn1RUl7ltEQpsgmNpo9jEA1SahuC2nagwUabm4IH",
-	"3C2ZJLQoyDCuOFWqzK4qwEoCmASDsGNh/e3vmeAGJLU7GEGLop3A09dD2hrJ9tgODvT42fPeAzWadAfG",
-	"ev6091BYH3aEgVzG/T5j3av4tuziLbRUC0nwnyHMpso1yA64DBHWZ2ndKV/bJsoHRHqePJQ2YJA0oXWb",
-	"j9aD8LmI2lYwlsISaVFENtxSKwteRmCjL9W9aAlRsLu5EoYXXa07EgCcxrA1yGAZCi0KOTB4pdJray+x",
-	"TYt0HX6l3+JXhtjNTrWm1bKhQ5nZsHuNUNU7jiJ1QrChDUJFo4piPZaRsXHJisprlmJWcNiN/KLVI+q+",
-	"oFTdZ7bpx97eHMmT/Jdff/6+NuCaDbHux6UR9ES/3erI8NKzGE/KdQGNzRS0riPDi1fvxo+fPR9/++LH",
-	"kUnghvwtbCmX0ByhoR3+Whc+sFv7Pfkq6g98Hd9t/f1d3govrjrEG3KEfL6LNNUa9SapHeq28Ij15HP9",
-	"H3u5cvthbLRI4+FdsHvsWrczdtsqpl+Vyo7ljw1skyPg+5K+Adnq0+KRkuy288dWgp0DxOzKhXtAVvd1",
-	"/LJfhwidR/aITK5GyZNba518l6WHvGicL36eA1WKrQqTDGQbbVjnv7SeWQNwdMldch14xOgi4xQK7C56",
-	"Fsc8kueuPEb/4PwXlxx8phPy1syRFgWjJXqEjA+IDIMuIOdesvCWiAk/MuCWl3wXumVHAtC33mbv9M7m",
-	"a2+jjQfJ3CWGWVZoGnQZwgeZrzsm4VdpZF4ylMyrRdc8vrb122dfAbrUEnEmseWG6YwxhJ7ej6fTiDyd",
-	"Po3Is+njTucDvtKeIBY0PfvmGx/ScNqrwGljuqZtLMR0bacLmLLKVuyevWCdkzGeuJ3zOIpL7A1dMOPV",
-	"sm64Z9POE9kEnHQH8nh/jMmYs09qllSlFGVsuURRsptMVBIwGLvmge8M/igZdjUn6jIHf+bMgUp6Z34s",
-	"6Mh6xKZE+Dqhjh4osL3kkdecotXgckNIEcEZcp9LbirP1ZKtIH0pK1GyRZ43vt3toq5B6xI2Ptrr/UN7",
-	"bXMr1NvbyIhstgV/JAk0B4CtvV0KLL7HrTk6YOnDeh98lEhoQ6SZQmrQ7c8I9bvs42YEw98I/Q6JY9Cd",
-	"6pIDVgoCxwcA8ifktUU18AsckXghupNhWyQLOqkEhHoiqKlsB6rjUKveOAr14B114yNccttnzaS6i9JP",
-	"9dwGrNqZE/cvQNX7B1Q92L44AFS1i3aIf49Ab7PETfkakds8Sqaej9wkgV7ybuxVS3bAn55Ov7E912MP",
-	"QTUit8ssWTqQCrhAGHQIECd6V3zi7FFzD1/br9D+49fxGfWIO3R5iv6roKM+oE/oLmg5VQgrCvQZYLx4",
-	"O4qcJiwlQ9M8C1G6EDmKaHt/Hdm+Wh5iKlkxyiEbGiXcqJG43b7d+qiZzZjerIzeLIzuTAv8I0qEf2zK",
-	"fosEcAyRsB0utafbZ7eCjXpzOOjmUAfvK5hdZH8U/I6HjrNthcMgNrvRA/CwjTFWkuU3phrnHJkD/kb5",
-	"GtqA+hUj55ZAzAOCs6642/2VY+Mpf51gm//tbYgaxuD6Wpgad+ERtvD+wYE1gkgRT0PEfl/gF/urVPeM",
-	"boHk1qPe3/I0fQRIZqNjI108oFYFBPh1cSyiJoiF6UX8qdAq1Iyq2EsZX1FN2hwy3HlKDGxXK6Pz3GHT",
-	"QUc4GAlTXUs2ZpxeAfAatW+nEEaBHnIbChsgCYt5o5TP9rTX5wKBAsOnTcL6hRv3Dte2U+27b1b/dYKN",
-	"ve/ePWBtHIN/1z6AQ4z+TkDN79l6ix0ZYNcfjggt+RaATAkNIcr/4flTh48yAHrfdGibSksyFJwoUdg/",
-	"WUTh0TlGgIytKA9BuN841Hu03Wqg6H/iGx2G9r37Bd/E/w7gXXj4tveFFAGf2Ar/YkHEj2JVbQLHfuXk",
-	"xXNU3625nKbmn13WEG7YvUIOfx2DCL+9EysEnjpWsuHKbuZdrtAJTdMAIvZRKMfrfkfTVBL2KZOQjyPK",
-	"BeXZ75jEU0nAlhV+red53SZPywQuzFOiUjJLmdfHWELhFdZz7N8D+5JfDvzJACgndBr3t9i8vRvi0+xp",
-	"HNIRL9K03g+3fx1M6s7UsXOH9+y0vZOMOrHVjxPCPKi9efhknfKEU8c6vH597uxiP+M/XqdfgkeNX3ig",
-	"0zbLCRy4qVi8tyOvd+HQjGQyxP9RgpTmVAwMC8Rwb8Q180PHj0w7KsiYh+JgfN0Ao1wxM0ra5VrxxM9u",
-	"74oZ6Wi6+nZ23e1b6Zr09B9UeGGUatduHN1YscT6ACnLzj1ssmlSplw7XP34qIkVY4bodlx003vKVkKF",
-	"6B1N6QdQt76OU+JhKdZlPht1YIjNFtiKZnmEJ3pXLazmpf38FfXyTOk2N9kINYr5RqJBRLI5oXx9QPsQ",
-	"3O8/gMNjs3/QPwIL6XB5mAPs9HocwaMROrh/SqfGAxtgYb/GHU0ySEDsjE3/hHmqmKFn8n7IX0WJbkDI",
-	"x3YMCrBmqpX1kWmtaRRh47ON6olHlxwzHwtWAjJdJtI4IrLIM0UyrkQbfIYMDToNyjGosRx6ADTx6LxG",
-	"zwAgjD5VDyO7GM/p10o6jRDPxnRBuuRK3NIyNSgVkMKYcYQqMOF5/OsjaTZNkqFdX913CWC1z4np1eFD",
-	"x5p80LLMbpi0uDSPp1OykqPdYBcYNIB+ZobJ67EbEBce/CB26G61z0eObtIQV05p2ApM9S1T74CMeuV7",
-	"yUQUrFeNNDrrHH377LdGaOqDv+Aiw4EacpKl53AoEJOZt8+/K7v9jkUZf8UUPTxDB3UHOQR4164zntbp",
-	"/gA1kXfDV+BLQeSKlGa5Ba2Af5ixBtEgz+YMahD67KFrXmXoupnEXk/19PEhlQlPnj/fUZlwn7UBQL3f",
-	"ZVKJct0J+4rLvjsff+cYnzlqMUd2askz2sKO7qlYQE+QJRXAn+i3rxgtWXlRaXr+7aPee2DDwbqtC5KL",
-	"hOZkQRW7pWuEXLFppfGKXjNSVhwqJ6syH5wNlkoVZycn8NZSSHX25+mfp+CIMUsL+fQuXo/1SqjKrnJG",
-	"EuTJtgQNfL+uhZNBIgsgOSDQPNw5h1jsI4+v6FqzAW80i7Mb5ile0y6HxtyoHKkxWkwjrwC6hOdVdIzA",
-	"tSJyws4rzY5IxVNjwo2vqGZbBnlVX4ZS5N53PSIJVDf5AFz1kwYQLtz+IthEzDQucthyjlzHwOxTMyKm",
-	"7eubnW541KwjVTNgkLjOGeukppjPUem0fbVqB1KAXQHstIny0zTjen+KUlwx2RzCVid++fjl/wsAAP//",
+	"7P2Nkts4lieKvwpC//2HpQ1KqXTZ7q7MuLGTbburvFWu8vXH1FRX+opIEpI4SQFsAsy0ytcR+zT7YPsk",
+	"N3AOAIIUKFFKZbq6pydit10pEsTHwfk+v/N5kIhVITjjSg7OPg8KWtIVU6yE//pFlNeyoAl7ler/TJlM",
+	"yqxQmeCDs8EFubU/kywlw/hWziaTSTyakAsu1JKV9QOPpH6EcnnLSkmeTJ9MBtEg06MUVC0H0YDTFRuc",
+	"DW69D0aDkv29ykqWDs5UWbFoIJMlW1E9E7Uu9ONSlRlfDL58+aIfloXgksHEX5alKPU/EsEV40r/kxZF",
+	"niVUz/7kP6VewmdvxP9WsvngbPD/O6n34wR/lScw2lszPn6ttRWcMP1MRDJO1JIRxm9YLgpG2A0r16QU",
+	"lWKkkkxOBvptM7D+7kWisptMrX/MJMyyKEXBSpXhOlKqYHaZYiu5a5p2qLfidvAlsntEy5KuB7hDdjt/",
+	"w4E/uofE1X+yROm3/EE2pnO1FtezStIFm2V8zkrGEwZbm+c/zwdnv22f32vB2Xrw5WN79z68exERPTkm",
+	"lSQCd9AnHXHLyTVbSzJkn2iiRhM9Uf2BnOkhZkpcMw4TnItyRdXgbJBx9ezJwK0v44otWKnfS6mCObNP",
+	"VA8wOBs8nj5+Nj59PJ6e1i9YyooGjKeFyLiaZYE7EF9W0+k3yUqkLId/sn/DvxSluMlSVuIf40loZHgr",
+	"QM3ml1nByhWVebXY/O77JSMJVTQXCwIPww18w8qCqUqQJZWEC6KXmhI3jBwFp1GUYlWo/TbRLm+G9zaw",
+	"hJJRKXjGF/sNbMmg5+NAi0eiQE3oVIlyLFl5w9KaImuq27xEbGDPcfPUmrTT3jQ7+Sh8q7ytaB9RiPYD",
+	"Gx683Zzma5Ul8rtSVEX/jXPvvVNUycGXqM0ZQpdDEyktCpKlERJpROwWEL1Bkb7UEVmx1RUriSjJoqJl",
+	"WtJMU/M5iStOlSqzq0qxNCZzUerRJLnN1FJUitgfM8HJktGUlTIiMRecmYfrr90uGdcXwp4HwSPuvpUy",
+	"vBr8DfjTQm+gZukwiuPPG8M1uXA0kKy0W9aLp9uNf6PnvZOtA52ZFWye/0efAnDA41GAVLRU4W27qpJr",
+	"ph5JAs+Q4Yf3z4EVuQuuL9JYZXAr2qK9uUD8yo6lvWWFKLdI09ZfsxXjMkOFYOP85qVYNZjRlrlGg0VJ",
+	"eZXTMlNr/RKv8pxeaSGDCkzgeVEVB1ADXt8AeSnRd7JtXuZ2wawZxnIz3Nzx3gpFk3DCOkUiUPvpwbwP",
+	"l/x7fQT0uVlplIV6Q0Wlz9MNzyvNvNwLAb7x1ooRtaRKcyCWai2RGpWRDN2/pKKqkpHmhO5vdK6YZmVS",
+	"lYyu8AKxtHl7ulecU8V4sp4VT6ezlQwvpING64W5Qb59evgghygZD6NCKDVX3gY1D+8dbLtWSvP1OdGr",
+	"dOIHT4SlBCfX5Ge99wW/fvjOtm6hpzMYemxQ8oGahLk6kXdXN2hrg06aO9tcaZBPFNkPbL3JH5KSaTV2",
+	"RlV/NpxmUu9Z6nH0KyFyRjnc1E9FVjK5bcTdjNuqKrMuzeearY3p4p6NwLgRBRFzkilpNJ9HQDs7v4jf",
+	"qa2Wa7aeTU//54unb//8fz/55du/ffMff/r18b+fvp++e/bmyevQrmQ8yauUzeAUMz7Ls1UWkNi/LBkY",
+	"77JgPO0yx5xqBXZZIiquOZy4pWVKYhjYt3m8zc/pFRo9bWfCisprlmrNbaX3R+EWRoRNFhMSF9czepX8",
+	"n//1vz+tfw9bU241dzMF3sGqYTDNpj+8e6ENKLOmWckkU7H+SybSCBmC1jW11rl5inZW+Fr/uf2oX3oL",
+	"7+gJbgyKdGMob2MjtphkwChmv6dlQEyBi0ItM2ko1zPI8zVRgvzOSjHWYn5cMsU46N1WoZbhw66KdO+7",
+	"6ygtvL6Qwtt4xd8esxmW6rquQHNrPPbRuueRz4waq+tmaM/hDTj7NM30ptH8jcfg5jSXLNpQSWv+lbI5",
+	"rXLlnrwffraFN+z6fAcb2eMiGQubpCzJVjQfGUmr1Z8rybhqXLFVxrNVtRqcTXcJx2jwabwQY/PH/5SC",
+	"T36qtZp7v5gB8xEtXcPaCE2U1Es7J2aTNQeFXxOa51owmDeC/M5e8xX99CPjC7UcnD2eTmF/7H+fRj2Y",
+	"wPbjbV03+OguYk+7La+txg0M8Uumlu9YUrJ9TAx48xgeVNRBDneewvvOU3yHbdj3mx+K9G5s5oHZygOy",
+	"kZKtxA2TJFN/dPZxnCsduMIdROPdtf5+IHtF2rR9jcr7JtcrcqrNrU8K9Tmtyk0mk3hC3i21JgnqBYRN",
+	"Mq104NU5J1KJkpFMES5uJzu9F/rjHU6hMllmiiWqKgMXMuNFpWYrkdI8U22/3E5fnnlv3VTM9VLH6PfX",
+	"/wzxblGpu3wXzLLsdxZQ4/5aipURIRAdOLciFFygmSKpYJJwoYik69376lYYbW5VaBlBBiVltuAsfa6N",
+	"hM0joObnWWJ/b9vorTm1Xuj6pFSUq9dMughBkC/ixW9ZnHXMcCeDK9m8kjTv96zIMfLENf/BhcAsvTV4",
+	"hy5EPtOKQH/34Hsh8uc0z3cKMJhJcOOUYqsicEpJTmXAPxKjIz0+J6KMjNd9TrO8KlmkSQ4MSU2Ozl5c",
+	"0TW5yvKcZOqMxFyomSbPmAz1VWc3rCQlo8mSpY3XRhGJYatZGpNhY0AMKrMUHDOk5UzT71U8YaWiGY/J",
+	"UH8r0iNzokVYSkSlIpJUioj5HB1v/mgLWl7RBQN3mz01XLEWfmbuA0MF8Ef3seCZoisG/9yX4ULw+b1+",
+	"JSgzjNdl82heZ3meSZYInvrWmef56o4/2s0N/og7G+b1VWEcld+/f//Gd2hOXQzGsnhCyzJrBmG6bryb",
+	"Th1rM5Oo1x+i5udLqp47B1eAqJciS/YIxjyH50McOakV3x4ux7YrZ8H4eD9Xjju6jhgVOptNIFNfF2PN",
+	"By0Js2EeZ0qWVE1q12CQln0aCQh9P9C312zkWiq2ms0zvmBlUZogVTepPUICQ9+sEXIg8bTBSIY/F4yD",
+	"b0ObU+9e/EAMYWEUD+2rUS8HnIs1byORD/BQ0EthtrkmlpqaPQIPLD9yhGonsZvYTdRhc+v0fly8Ivpp",
+	"Uj/u3D2kyCtJGpvGPimMDMkJ+cCvuVba5hnLU0loyQjNc3HL0ksOW33x5tUjae3ZEaE8JQWVEtzksOOO",
+	"Q1RciUoz+sklH7RF8BymA95kxmmOKtaKfkLV/bGnxo8fB7zqK/ppFowStfYC9BeS0AIUUHgqIlQS/T7+",
+	"5znS1JXQsqVkRDIFy5ArMNEJJBUxYLBueqdT83/eNE+DDNh9pt/cyJAqshJSkdPpNJri/zvXTBUvfSJW",
+	"TJIkFxJF1gEzQn2pg7sngt+wUkIKVUTquehpEPtqIxy+nZtSp5/hZrzC107dTO0fAqo3U9Ra02HNrmFG",
+	"PT19HAoTtFRnxsbgfsYniKILfS8SUaZWIYDIP+OshD3wzuPZObmhecUkEXNSFZran54+JsmSljRRrJTn",
+	"6CnXNHTNCqUfePbEnpI/79Nngcvdwe9fu9SfmFZqKcoTzW5j6zQX+vJkJ4tCjZ+IsT75eERMZoS2Qskw",
+	"/jf8F743mpC3hmuRiudMShJjMkFMMkkW2Q3joAo5ybUSyfUJS5Zin0wKnPWc5vkVTa71HmU8IqrMMDKq",
+	"t7vcnlTh0cqzTdrggdukjUwtD5CT6tXIqihEqVABqW/KrhsC+8UTdhhj8oXmtrvxxjz3pmQmIUgOvBzH",
+	"mVUytps1G2QEeYibu/OCFSVLIFnMk5ejc0KThBX6z5qPZwsuyo6kGcl6Kz+SSS1Mgk5SSGvQdy6HydgQ",
+	"hLEs6nwfc2TOSfL0WWhOShSbn/gAd/MJ0b8SiVIGmZbgzKjj7aE+9yLFJ21K/AiTKKlii/WuA39nn8N3",
+	"GF31c77jszMBywvctQt7gnoH9Xepyq4ybdKfE9Al9FWg+S1dS2KcdXAJcVzYl7bHBD16Thvq427SRqXm",
+	"mcYHE7wv01B0HGxg1Lo3bU9I9YqIZn0iBgMReVeMPE6/THAOEztYU9ff6+5sOmGKWdFYzemu1ZSUS31D",
+	"5BGuYH9vkTupO3wx2iCWkqmq5DiXIIX0pY1KhmyIC208XuWQWW6iwYynRD98CDdou7WsmtOlSHt+o404",
+	"Nf50bnXgK7YWHMwasGmdQtzQfZelqBbLzb3yXE0tdYt9UjYTCE5S74J5mhS0VHJCfoIgmZZssCHWm+Q0",
+	"MaOy6GsAfqSQldOL6W3V4nBOb2gZuCUft4ajW+4wtHwGWi3D5PlyYKgj8lxleI+3e8y6IuMdLrU7sIG+",
+	"frXnjoc1z5/ZOoU9fEF/EWkwcYEZJ288z3gmlzNM4wHNLYbvxFHTAlvSG63mzmmWa3KFTDNNWhnNCbp2",
+	"gW82htukVC1II5LD5YtIvcWRJdfZPMsVJvjCNPplu/CUfQo5g6NBLhZFKa52Ht02lwEaVCQXC6LHoiAS",
+	"M4bWnzGRJeMpeAlWEW6sUUeQ57VX0Hmve3purxn/ERcGKmx4fxxP99zO9zB+i6rtYkKEvaoZ5daoUdsh",
+	"D4xBZTdstkFeO2ij7VoBQqkn0qbX4G30eFaAw/tslgxjxT4prV5kK7pgs6rM44hMJpPRcSQAhIi6xXg7",
+	"sLQzYgO/BhddspRxfbkDObhUwsoChtMNK8ssNe4ya748kkS/Qj68/ZEML36vSkZKJkVVJgxy/D+tIyJZ",
+	"Ph8vhb4v+uorJo0LsKe77aC8P6rorBB5hg7xfkz1BVX0Db6zyVV/WVJFlrQoGIfsDP0FdC8af0AmSeJ2",
+	"NrIeSEliu6exZSQlnc+z5JJLsWK3S1YyIkx4hHI/ZPdIun0+w12HyTXT8EjKkpyCZiZK/Owlz5T7M3g/",
+	"Iwj0/e3FW6BEVdKMQ30VLGKo+T46i9KRUSZcaYU3/bNL3pocTkfrHM1ADLrCyDD+7uV7cnJzemJ/kvEI",
+	"nXwb0YvtGQhtP7ne6D1zHjvSDcFRjgmHF29e+YmG8nr8f/7X/6ZXSRpPiMnj1AfK8rmWpDZEVSu//fPv",
+	"ijITtjKgxXNWgi+I1GPT3KMnSA8Cv4XdShThmr1IReyAemK2EqW7VivE6ppueqNom6NuenrQlxRa79dJ",
+	"8vNc5q0cPy97z+34fpl7Nas8KHuPFtnMZEN4ZsmT6bfPtqdyRIPbMlPsZ56v3QXp5swXnNArKfJKMbJU",
+	"qhjKEfBje4c9KorI3ytWrjUbnpd0sYIgqCb3Sx7rV+XZyclqPbYsfIJnPaGasU8SsToxjsSb03hCXimy",
+	"qqTCMC2hpKiu8iwhNE1LJuUZyYUormhyHV3yosxuqGIRyTN+Pc5FQnPgRNZ5a1/STANKItaaYYFrdQSC",
+	"1MRVCXBL/SZd0Iwbbge+WKrYLV1rkc1ZomRk/Zb6R1vQh/IYVTlk2/Gbl2/fvHz/4efZy+/evnz3bnbx",
+	"448//xIjk2pk3zz5824xs1W4GH7sC5loz/zOrrSgHQzGDDvdxRO2Zhd1R2ItlW+/QEdIyvMUl4MT8+ox",
+	"7pac589l/28flKT3QNwEFANkkiZvLskZLSXJVDPhwhQAaFZjxA6G+bTSA5caL8YkdJN2Kn2HKXCBO7ah",
+	"yO1YICpnNkjplNtMmmQRqs1FKjcVqowvRpP9VZuD7nQgTWKD2rxN2KBwl7c/S+k64IT8XtySXGsiDb3u",
+	"mrHCHO1wfEoqDAGPwsoGSpBgUUnJfG32lkotQlIyNCJELllqfyzogkUYv4KQRUlOXKXBye9pGYNrrF2X",
+	"grovio+gZoYa8AzWr2j4YJrazMYiIL1Azz2nUpFkyRKtQw5//fXXX8evX49fvAh/uTs102chWH3QmmXU",
+	"PrYQjwlcgV1cZlMh9m6vVgXRRqGeIvGo26wBx0nQQpFglwzBT4kpWt4gowm5QDOa5GyuiFZctF1iotjp",
+	"GYn1cROcM4mbexNfcuAjJG5uUUzGp2ToCDWQX9D7JmC9nIT7jj4xL4bbvg4uEvDNs6eNWPs4GErsQ47B",
+	"Wp2/sdJYom4dZ50z5SzDci4l0C4sSS4WC8zEKVmocCfIV1jOwqn99Q8tjouBAn1CHR9piE8zTIi6X5q7",
+	"fwRlAmLPdrzD9Qk7gmynF29EC/T3HumTqJ/TV0VLS8fSSJ5JlfEFRNj1b5G5fHVcpk5bil32bwxnHWdc",
+	"qrJKFOQVxmRYZ0L5tHnMvOfGFzsPXs/j3Dco69xjTKowGfk7lYJ/iDTrRv5ZO8l6P5fmvknX/kzbhxMk",
+	"XhdF2MyIFCkLe0u8hM6GY+DJ9PGWRKKQDHUONeMhvdV/UYKkgtArLQCycGLg7pSfkN8/rnNuYzKUdAXX",
+	"L4b/HmG2W8oUiBzIUkyZX/aqH7OeIRBTCC2S8RuaZ+nMRAQiErNPGDufXa1jU642c/c7wovq8F/0Lps0",
+	"Zi8kobVqzF3Wv0fNZEZK5FKUigjORjC+i+KYdOtAqL6Zbdwzx7hFi94YHzujYYcODtRmBvE9+O6kO6m3",
+	"24pzEbWecbTQeru/+z7I8PT9MOFqc4DGg0beMUZSkcgTrMafrDARA44W/CdZHUlvXQZUW2xwtEVxUJIP",
+	"RTUzjLzN2KeEsRS8XrTSNosyWGeDaHBVpQum/EfMXypOb2iGrMniF3GhZiaA0cAsav6ZlasM83hSxjOX",
+	"Dz8XFcd/19SPfrgbmqxnJdPXOTHJr0wtRdoaOBF8nmeQJquyFROV/ldB17mg6UwJMctpCTRSUsWwnMxf",
+	"l5sunqP3h+ZS3Z/FDSv12CZ5339Gc7OS09yNBX8oq0LV6f82hywYj/7OJQoGql64WNF83cEfHZBXIsqS",
+	"JRBCcRVSWnQanoRJGZTX3KBkOCEblEJ6qlOubWwqIklOV0Wdl1syk599pY+wl1ymRea4i8scr1OKg3tC",
+	"i6IbKMqfZ6I59bwUK/R4L4VUFjYh1rJo/BYy48qYDK3HM769vZ2gUqQ3YRQRlkuGr/zH+HmeMa7GP9EV",
+	"i7UWvKJ5Jll6Xhfx+3hT1q6ZEIdfYyCf9PAmon21BudBTItilqUxKtSjnntXzBKq2EKUWVe6rdmKRzD9",
+	"WhUcP3fvxZG3EjLUJ6uZjzaVcqYUIGKl2SLTIigeG31xFp+73N0/6z395jG5WiuG8HD91SNc9Vb1b9LM",
+	"JEcwMGOWQFqUhCOGI9I/lmyRSVWuz90NsG+hcWkSczNO9J7HW3baU0X0PFWmctZjl9/r52IyFGVrz/GH",
+	"UYTXA6/N6eM/48b1O3EsrQqc9UvAiHRX2DwYhXNht0bZTfVWqECFJks2SzPpquy26OyJKcDCpHN9WkWZ",
+	"JZgYGCuhaA4gMDFJM82d8m06bp3+llCesDxnHcXxCdxPsqz4glQFuWJzYTxGrmIIwJPCSBP4toMj3HHM",
+	"Pi/oF4zG4W9YaYHC+n3h3/GF+H4j3vrahGblxEhteAHKx9Xaeg8WJn3Osu9FLq5o/lC1a+yTkbDhHMDW",
+	"puqH4lZBDwcpoTVy1Y/v7pttEg3qdP8ZHMLWQjtkZ5po51kplUkzMiJW2xVDk1g78i1GY6eTISVc8DE+",
+	"ohkdViOaSjlJbpci3ypfPK63VKqYYfb47q1tCVTN/ex/jVxAUe8/yfhc2HCi4caNqKLHHp+ePt6DPXak",
+	"7GUSsAPCzrFrtu5K9etVFomnZTUO75RMINwyno7yyR4lKDtKTlrHYEeMofRky7btLAwJFwJmyvnNXS6b",
+	"ecxUZ3JG0qwbF9Pcg87NbUgRx33KiktbpIQj9CPhAxPE3Isov2YozcK5hK0nG7WiG/GjuPk0OlzjyGXC",
+	"1K+HCabrYzPILJN9txMOEzYU3nOpmntsaWMFu8orLd7XqrD8DHQID27Y8+uN0RWlNVAptHbM/l7R3Hot",
+	"3aaN+uyQw6HrOLtqNZszlSx3bB0ZckFu2RUp8mqRcdmTgerh0f1GqzQTnZvlq7u9B16xNKPb6e3wYXvM",
+	"9JzAowQWaBRyofBgWdr/g5LRMtF3U1a5updjEGW2yDo0LlAzMDHE2oexL/cwTKhV4nUH8jWTTO00YvqI",
+	"rw1A7P5vNIDr+1gGWg1vaEFySQuG/kTn4LTmRjzqbT7YorMa6T6UeGzkxqyH5PG8DhbbL3gOGOPdQT2e",
+	"Raif15pHypJMq9faPNSmifl73E8VNE/312bf4gsvzFcDSQbfi1urQ5jIzi0roehQMu5HZrggRU45RJJX",
+	"NLU+ZlrrgrCH4cwCLQCyhM1UtmPTem1Dsx5v9+Nb0B+8GAEKRDTpFkKR4ePp1OCDGGJGxcTDsw0kExiI",
+	"1bD2p7XxmRIz0LRRZhyg7vl6ulXOoaimJ38Kqg6dj9WsOfSINax7gxRbztCJOJelzZKPBb1hAV1lN/aB",
+	"+5AFqN9zosfB6f/FejO9GuxkScsFSyMM69TOiYn77oxJla2o6vI8eEqNJEMtTaSB4RNSYSKix3zsYOfN",
+	"nXWOV4SdgOusNtwaow6cTGP/9sCgYOWMLthOF86mboaAWmDEwQD9zLJbdmWFPOOLjLN9lX4t8XGAft/b",
+	"nhjcPyHCJBiZavbh1dqXR6bzAPU6DrTziUagwELWCoWML9c7IBFVnqIWjjTQFkfalPs9LWf26xATlHqP",
+	"bpeinlMjzNmVFrGJOtqWwJsoIq6/hMcdnLu25RloO2E28qwdD/YdeB7+TtM66zDa2vwvxDY7jJMtNlq3",
+	"vdBhAu42wRpcuO7Q0cX+NvyqtcOidkFsupCCxnRQI/SCLE4Vbjr9nPbkq7MtHaHBN0J3umlMBVX7gIHR",
+	"Ycp0mk6eD3yTM+PNDgVe6zDaEfJ/vJhcQLvl7JOaJVUpRYDJvKFSgpDBB2Jn9+u3IGXR4tZi7gBkCOo/",
+	"758B0hn8rqd/tzxmfxt6f1vcsFJfr+8s0wzgKXZ44wxa5goTZg9RBDqQtSuZHmW0LaDZcKe4YuUNls71",
+	"NBb0e6/sa8FvwtB3w1fthUnltLCbjIYCzhDFXMDpSgtOfEYszKJVlEFiKuEB128m4VrgJz+kcM3WDpMb",
+	"iruxLuFj1Kfox0gyPXH/xDeOpWbVbVLztzlI1d3EbELlsxrHZo/gqHnXlcDt9/pBoSD/WHvokozPRZl0",
+	"wsYGYOrKfRsOIHjEQRto3z1wA9vAw5jwIjsWKmeuXKZ9PV4pG3xupprD457+OPTuEBJ73alKLVlWklbS",
+	"/EYcI2BU/wCQUe4iLjNZf3G/YP0ROHCHKYY7Cy3nIIXbdEBMqrKEImrTKgGqsiAbxTUWyDiZ59liqcCD",
+	"VzJozygfkZxRySRZijxt9Vyh5mtbWi0cSyA4KPcQgJU536OczFeXPIEah80D1OaP9HJlKMmzOdOsyBKA",
+	"B9F/oCw7oI70SH4FBBk33m8sMpQN6g4SNRlONygTe1PevbzVCD5/mjsEYEtahUTQBkcOsdmmYOjmpN0l",
+	"tf2EcYPtNu5bzRC3CmzElV7Z7q79K+ravXu8GqzTnXDrrbNrjLV1uq+0QbRv7d+GBhLG/0MI1EKbV1r+",
+	"MJ7aNKn/HhNZJUsMCXC1LEWRJSf/PZ6Ql6tCrR1yqimRxXa18LkGF9sTkb6J5bgbziSoLbWsL79SXW6d",
+	"vh2lawWne63gcZ8FtHSv5sem0d7KWLsoONSrB7UNv1HpHTr1bKpqHZTWIDREQ6ibaT4UvQSVw230YnEb",
+	"BOZ2igckjS2a6PZTPlIfLi0vYkAqtWU4kMzXoYo2lKjmfP7iRKFrwtEUQvHX6ONzcM+Me1Ku+jbMcXLh",
+	"GE4tZ8MeXNDmhnhDVbL8l5j6l5jqJ6b+JZb+GcXSv8TQP4EY6ubxd4wd1NKmr3T5ntFcLTc/VyeTeEBT",
+	"132agOvXQl8KtpC1fNuLm3XnqkG6WCiA3pU739/VUzf67+2yr1+ZpTTL14e8uBJcLQ979Zax6z3ePMRt",
+	"De+IEsLPu1Lx/PwCqINz8QrXK5EMY+dKiEeIgHe7FAb5pXfN+f23xpuXjKFcw5Od+X2rgzug5af0tmAJ",
+	"eDRED4S6UKAGuN1wr9En23MGb/4MDY12d+OqO6jWTh54NXQ7nbekI4Gs/t2oEdCGwfSkjVwLhqxseeIe",
+	"SRRPvVMdA7HMUBDh/louB4MQQBJbs/pA/e4gAf1ihxYlZyvK6YKtGFezzkZ9pu+vyBkZiluOkL00XWV8",
+	"BG27EppjVmc9GDJF2flZ0Atkht3Egx9uJLKKXOsQrqgn3ph4jBk3kOUK/Tb+WZpM79NL+vhRdNfH0gZt",
+	"UdZEA8P/o4GVIR/74HUc1p7awvV1EqcNxKWsyMUayM++80hCAA6oFBh9raEiIo7WBVNGbpdZsiSVZA2A",
+	"QA9xFRTYDqVUlAvKs98xbWenpKLePB9Johin3KTae3Mbxr7jv2/msqt971Xzp6US0ppe3Bk2StCSBrDB",
+	"x6cWRsaqz5gwTz641Ea9nzCAtBVpTx5/S+JACX4cgpqpldtNYhCqu1e5FYY7JJB7NBp44RAYOSSDtnZB",
+	"bzbul0ypjC/C1NCGrweOOYgGwDD9jIebjN2yMlhTuZ8ueIgaeJgGeJDy1yd108+JDJma0B4QICJksBf9",
+	"Li/CGYm1lNDMQF7y2DtrrQvGTr84A+CgRPMihBDSpqmnc7gHH0kSe04PGMUtNL7kw7Y13PymdQCZpH+1",
+	"hDxRfTOH1GWia64lVZbnhMprUHIuuQOLmeA4AAbS19LYkkljQXK3tMwHwvbY8QFd8+0DvnQJRQNdfqVH",
+	"2S3qa5Nww4oK2Ech8yVoDTW00VYwc1NhCmszLa1tm1Lf4NpR2CTdNIY2hU6H0fs9laYObg+/rdZnl+7F",
+	"jdQTkqXyOB6p0x393Da7Odt5dSz3bh6Mvfqre027g+ICTlRrECYn4MP75+dEE57E6hbyWvCUrkcTcoHe",
+	"J+sMXjHKpUuj8FPmtmlfG7uMySgBKK8DbHF9Nfv1Mm7H0ANFYDAvI0m9PCnAZAlmDbr8qb7F/G37bMVW",
+	"e9pnO5vTbK8Hy9lRsz0M523sbYMzhegTz/8goHJ33N7F/ubxdMs+7eve7L2LobBZ1N1PBxd9DDxI5rpz",
+	"HRQ3w/fvxo7sHPb75kFg0n+sE+9amWTlq3RfYWZUGCM5O7P2vppQa88veLK2prblv26BjG7FAPKfRdQd",
+	"wbOE5jOZV4sgr2siyYW9gfs1uDYMfVbQkq6YCkbCusANFHi0pObpWFQFQ0kL/iVueS9gjFaoc6fs2OyV",
+	"Gvb/8GsZwsBV3U7NgqqldTZZONgN6Ndms40TWmQnN6cn6NU92ZzbiY+ut6OWxMwtRG/drUpYaVVXVFn7",
+	"HuAj6TwFpc2e9FvCaOts1Kd/VqB5c6ib6qpQ3U9sNi/wHo8CHwntUVFmifG2bS+ex8e+RAOHCtii//6B",
+	"onqEG9ehfj9oEFkwliy9sED3x3dFiqHRpdcvItDpbAfz0OYUFrx1BVQ6G3bvKsAOtSqrZ9P69ObxBqst",
+	"mxzTaWd12/aNr1gaiZqsurV3HZQRZJfBKxggDMuSOqWJw7o+6ORMceIsp1LNvpmu+vuc37AyYVxlOXun",
+	"qJIBJ3ijNF+JYCX+yDXkczDYev0yGMa7Cx3hqxsMZRewNW6h6X5o/dOQ72IAc9Dv6oNgm8BlP3QBdCV0",
+	"+NMMXmsXD7c/1GLlu1L8nfy/0H5nnOd0RU/g/x9/M/lm/Kfp1dhCR4exUvZlgxuQKBtj/r2iXBnfRocV",
+	"VincoCBiILTgfyQ9SzKh3Hj3s1rIhv23XUAWUwOpGZHxqe2NeZupZeZVda4yXikWkfFjkmRlUmUQieBk",
+	"6JoYiDkAfMguZItjiQg5y7SilGQKipzNCW2LHW4FZDdjETNWx87ZT29tz/wLhFpi75nYtsj3IVKgtYo8",
+	"JxBbLCtmepg2XsskoXW/duK2LIK3YF3YS+82Q7C2lvpcKREWO/OKJy3i83u0CM7Cv9QyY2dPD/i4Gcv7",
+	"xft2EFebLjqUyUbDtiFF4BvnLAa80Lij+wm2oCwqdS/s/GeAIbOgoQUk4Gnefk6Kb791AK6mc50yZVIb",
+	"DLwqANYFJnjaNDdSUSEw806kUX8Qs8o7jvJ0FYy0JeDPmxNZJQmTcl7lFqNJtivXzJ9tJdFtxlNx2yyW",
+	"6jmzsKvESYqGXNiqq7TxIjTRtZhyl0QNictO9SbIL7ZxMA9eonUIm2e7QTIBpSVM+5542ak9yd0ensNN",
+	"9nAzkQOM7obFG5KXtoWn91vDMj3H2K9rPYDpJZwF+Ultgh6p+UonCGiHArElzFXr6s0KupZ6Xi9hp2nQ",
+	"7Y3TizpWZ5pw6W7Q58BN4+AdKqptLZNJ7CN6EB4FfCsopwxaShBT+ntxS1aUm0R9SWLENl2KPJWIVheY",
+	"XFBhCp1F8+Pb7SAeyjy64ISuAMnSpuBg2vCwZDxlJUsRL4zaPOLIZGtTMs8FxRCF062nk+l0Ov3m8dO9",
+	"soZrw+aBykH6npiXiKecpg3atWQsIjQphZRwXvKw8wqdU70bP3Scl+nVGwZAnJAP0A5hni2qkqEDCk/0",
+	"w7sX5zYN3YWfQa107RHqpA+02HJGoRXTAcXsmr43ldB/5f4ekvtbBxLtKRGaKGmRJP8Aabw7MMyDEJY2",
+	"bdO+C6hssl/Msx143fnCksrltkSnDrjnPTJXt/TYNpnZddblcbMqv0aKZL/xvKyB7fAS++VItpLXdrWv",
+	"fAhQoX/srLSWpILLsq2jeDuzqc5lauY6daVMfd2Mp27EBo8VhrKQdoAE+uljrewFn2J3Cv2DshjuIkTO",
+	"PfWmLiEB8wdrxSb9ZMDd5Ugnv93dH7wjE3gzyRyr5TxCjV3W0sNXzN0LWz0wa6HNJFqBikoqcsWapOJe",
+	"meyMwHbWgAdoPz0shaSpOiOkVIcDMacZBi2g8EEutc4LEQuO/qgeyIQ4/M4VHcGU2VjXYVk6jWHulqzT",
+	"mtFBMzgodWe7KruPumZ/+qe7yKGUorbjeuPQi6fTsIN4M93gT0/7Pvlt7zG//bbXk+1UhqfTAU4IP4YD",
+	"hQjvTZkl7MewhLjAGmzn/6CSUNOYDXi//jcrs8R0+jnHhu36KU4aAqPlGmkms0wnepaCM0MWPtm19+Pz",
+	"wBTxD84G/89v0/G3Hz+fRqePvwwvLyfef47+x3/b5FQft1Lpmzp+2dwEKxdN4Bl92pEHkD4CbAHTghnA",
+	"o6m0Czc7I/22VKTimZKBpstNjHh/g6bwf8+CdtjKKOOhBhIGS35zqNOnwT4LpnnoTjXYAfZ6Uw4TF0YQ",
+	"XvG5CPjAiywsg26zEgr8Vn6rS1kwei0RYZQMMeUpIg4MJCILpiknHNuCNHpsXT+ToirDAUlmGsr5je4R",
+	"Jpym6JC0IZFHkhTVVZ7JJUvtkwVdMAAwifXkEHWZ1IlYJ1Co0fCgm14OkSk78xvbkyEXivztxduIYBt4",
+	"IjjMa/f6miZeB3pfe4kQtk6WLNGG+PDXX3/9dfz69fjFi/DnuvPCTCNXO5Wyw+73Pv9IEjwRF1WAcC50",
+	"goEdhYTw3u0qenfu94+TXDNWSJxVu2l/IDjflSiJUamZnnZ46cfufK5YuZIzMZ9ZOO+H+SoQ5Ay2GBWi",
+	"TSWiLwx/D4j7ZpaVZho4/MZENg4/SI8du7Z5etsY2hFU1wZvPFhztaO8QcB+nvQo8ukqsK6vg+1YUNSj",
+	"BtIm8lzczuY0z69oct0ELGtQjkcWwKcSkefM5VXYohYYDgJyPFzIgug5QX4iW4kPpmMV6ByVbIH87Eyd",
+	"wdC1SVrZYyddnNa2Q6VXAtupSAYTctk/Q78f/BlxH4xHZ84OX2V5ngl+yU2mGPR9t9LWpFFE7mkjuifk",
+	"J9M3F6qIfO1MRk49A93skhsdRWLx4DZdZFdGl1EgfXWk/yu1ntL/HU9T6ftSSPnXdm0AcgDwqEJUBZWY",
+	"rLxhfrOQ/YgLMnB24j4pQVS5xpTHjka/O7+ElxfQsein7p6M7zDDckO7L1g5LpxxRHDTJg1NfVM739Hn",
+	"srZrWkfxsTnfjM/qjIzAjW/nEH39yftZMXtm6lkPaLsYYpdbT4oysDcxMpKIxPUOxqCVGgrApnfx56t1",
+	"RApaKljyl7i5OZYpIxv082O8xiUBJv15I6rps/h9Rxu4+fmj2HY2kDL3sYeR/7HWRwKqRqdI7fYDWZ0+",
+	"6A2MsXQcZom14/+Gf7G8xBSUh6Nq29rZ9utZqzmTbQSohLjuaE4LOWAFK1e0U53dnaC7rdmb1yDU6/vm",
+	"tzXmotnAuFdfyZZi5B/F5qo2c9hc4ljdVsfueUi9auKoBRwkWMHSLu9NIZ+2FCsynZ5Np5Gp94W/YLlv",
+	"RCDq4jWEPpVqpMX38Sp/3x4BgcL0NHxOeZpZp2TrMtSaTJgQ5lmuILRClekAYJQgyVCOcjGr652gjfio",
+	"s8NwvpVSwzFRyq83Z3Y6vqISjHcJHMamchQ55ec2rAFkahfYYQwmQaX0lZKYzWzz5/zmXwhUlAtN+pkk",
+	"qsxYirJ+stOz127mNbBTCJJvqyNluM93u1ummBMHPnFOUpHIE/PMZJUS9glCBMhoyirvaRoEWvJbmups",
+	"bOpywF2/7UZTahnBaXGWkmGsTzkGV5w9r6aWvUef0w2aDwjtYPwEel7EcBwxyeQZidmngiWKpdAODCAu",
+	"I++PK6n/c06zvCrZDPAf1JJx8/exJ8C1OFdzhb9o8Z2W9DY2PqkWBV/RnHJtfuhnOm4S/TTDttC7Wr/j",
+	"UyShRYS3QTIVvggdim0797weBsA+V0IqcvqMMK5vAdpt16xQoz11XV9R6PCEdpbtmLx5LTBtv7HGlXUm",
+	"ZOD2Y3PUjvbD+COgR7GbTFR1yQk2dhU3gXvfR8MzO6p/x3b8errxGc9UKWJyQuKzeS5EGRNZzefZp1Hw",
+	"7HwxrmlvsTNp4p19bhNw0/wQmXZObQYQbRZX1rc/xLkgOP19JpUo131zqrc2Fzuw70tz6/8KUY/uppAR",
+	"lCDbbEDTG2TYQG4bOeHSqEjZCHChPtFBrKhrXGc8PTfdVrrnBFNyasomFm5s9Yy4bvI/6qVz6K3FV8PK",
+	"O8yyf/Y3HPkbXHaooCkRRUOdaTUOczvgp5/sbiOGw0aYHW42vZ774Wnf/mrOPm9N9rw7TQKqMuWp7SwV",
+	"GTRmhLh2uJjbYZnP/WQOU5k9qQ9yBmg1YYL88P65AbMxktpqw6ff/mk6np6Op6cwqqWXUWcXoPvq4NN3",
+	"lyyqFUlKljKuMprLc39HIszrtb2ADIZ13Qposhks87fPLihIMh4bDoP2eb3NLcuFuYFo1X91XLUJnG6v",
+	"TLJktGDQmHROpcJ/lSzPKAaVreoQvM/gdflRLIpSXHV7RkPV+ldro+S1BbonSXdVmef1hzf9Mba396ae",
+	"IIqZebM5gT/+5FtUhI/VQ0VmYsGqi22hhK6BWpsVGve9EPlzmue7NrBtJNtSRg8hFnD5qbyGLDtXxH3x",
+	"ikjGU1u+3TwIvxiz//HRclGtGFcdep/7GT2I//Pdzz8RxT6pfcKe4YK7+sOhrezQVfAPtYwLFIFuq24y",
+	"jYC3lo5+4LYt3XNb5NHcsco9UJeB7PDCbLwS/LDl5P2hPHyAmfZjMw9UpTmi6/O8ZcCQ42+vjvVg0G3F",
+	"ddFPEFnkmerGKCCe7UGhxZyL8GiTBu0hZXvQS0LVJfero9HxNMbcFHCvynMSd7Sjjl2nyiVgOOuJpakW",
+	"ietLroexgJOm80IgLBQc2U5Z7tnzv6Np9h3eN0bGHsO0CbmzkfeOr0W9tibICWqXb4uGXLW75/sAW3Sn",
+	"Lhc2J7vgcLxb1nik+4Zhv/Q9rxeWd237ervndyBKxkBDHWpOP6o3B+nftBXRV8ZTmJxJf8USapGdK4dd",
+	"zLAi+ZJru8cAfVNifk0qRa7YXJRoRcH8SLKs+PWEvDTjmnYmpmmPaeUOdj3L00s+hAJrriD6imxJ/3Ne",
+	"SZrLiCghchCLckSoIk8ICOM64Qwv4Y4Mid3ARa3dN7xuu+/7F2dEHQU70oLY7EaGrG3ZGnC33TJXcOtZ",
+	"xc65B+FB3so94SD/cH3KA7lzLbZgnBChPjiRS/gS3JCv5TJXTGapQeIowQ28G36+b1FSyNNrv2vMx9p5",
+	"gf0D+rWIQtMMkj48jhlBQYco/ZpVSTtY5D9IN/f76mZb73vfvrboLMJ2IDNrPM8847m7YVQLYR+s8HJ8",
+	"m6Ws1S7Kz7rIfDSfW8jYdDgEns3eQgPcwT99ZIDOdbThrBu1UkHmdk8d6R1fPqga6sAKGIwd/qHARPtW",
+	"0WynzD4dNluUutnQrJkXxNmtR6RDMZ+TikNJuD+QZkKSSDHqQaCGNvEQetBE2tdlbsJYWwFDi+wHtv4l",
+	"U8t3LCmZalBDP+jcW1+T2PZKrXK0d6AeInJx7HCRUV8HrfvWEXI5vXkfmsjphrhb+VH3Du7+8mFlR/eq",
+	"1hm9I8kZLdFgfotLkth4SMt1IIcJQg41kHp3ytMtXQTfd0jDPXsKlmwlACdix8y/cpPBLfrZW9Nvo6Ug",
+	"bihqO/t3blv/gypi2+TB7vwwCPomVZmp9Tv9TeMkZrRk5UWllqEkIVfDYvBJImglNZlMIAkMpg5fhUHq",
+	"7VgqVQy+fIHqPayf6Wjlg/h3LJ+PlwLSI3788TVZUMVu6foM7hQ6V8fgY6o9UWO9gVRlVzmDqWWczEsB",
+	"+RaXvEbmccJORqSSmamdwMYTEjIeQ0JxcskvudHuoTNiJm2kpeL6ofjk5jTWM4rArvAcZEmeMdDn7YMI",
+	"dxxra3lCXln/yiXXy6EJ2t/GUqCVWuoDTaDJU6aWJNbHIkqTnHlG/gLbTOwJ1NOE1CNSSYZoQ4zfsFwU",
+	"LCLx58sB/Hg5OCOfLweJSNnlICKXcFL4rxWTWp+z/6GovgiXgy9fMOOhZJc81k/HZAjtlOwjExh4Bj+N",
+	"zEkC6FidPhS/1I+810+gOyDPEmYkBF75wUVBkyUbP55MQQJlCuxbn+4G0eCGldJgWE5O8Ukooyqywdng",
+	"m8l08s0gGhRULYGkT5bQlPN3/e8Flm7irckEf5UOzgbfMWX6dsJ1BaEFbz6eTh1+LLqPaVHk+kQywU80",
+	"z4LennBjd8kz8wW4BcGsjUTrVXrb8uyGTRr3c3D228doIKvVipbrwdngx+yGcf14UYorA2gnITHOrksO",
+	"PuoBTkpG07W/8uanH0+n5HaZ5ajumYumCZEVShJV0vk8S+CulUyfiwRbRJ/2FZXsnDydfmPeh6AguIS0",
+	"ZASRKEpwO2mt0eUG2lcnru+OdwhvGU0zva6vcw7682swAZ9Ov+kaxs3rBGh56zG59ew+p5vTE33fTzS/",
+	"AX3JOH47+KQxE3/WDOHc5J5K8nR6SmIu1MzBE8aGcbg7OmdUVSWLyeVA6A9eDibkB4gml4ysaGo5zZuf",
+	"3zkYcxlvntbLT8mS8gWreZ2eynORsvbZOcPk7vsJyyVvfnj+EjwhzMwBKwzdmkfNfTb1i/U+J0uqTjyH",
+	"dvd2m0De8yVV5Hn9QmScqprGhzH++wwgXeOIvEPj/x3jiry80Uscwf3hQkWm41UD0MtGwdknxbhmanJC",
+	"PmDRHjpe8WgKKtFdDol0UFXhOX+B9WO6G+4mSWgJWWhwrdGTC4l1KaCoZimIK+sUif9j/J17ZvwqjcmS",
+	"0ZSVkf4VynZQGELGAchRSIE1MjBTEfbVAzdAXOdooB4Zm4ANaJxa5jmndHTJ0Q9dOg+dKd6s+LX1VgOU",
+	"3hn57cXPP738GJvOqDFCa8oz8ttHlHvvEEUbJgJySJ55jM05ybXkznJwvHvecMTjhs/iUq6YumWMX3L4",
+	"mxwhoqvxpJudfffuJUnEaoXyPT4jb16+ffPy/YefyZu3Pz9/+e7dq5++iyNUNi95bH+dvXv/9uXF69kP",
+	"L1++ufjx1b+/jMnw9CmR0G4Zr8roHAdH3YFgtZiewkqThsow8AyTvuRQhMg0oTWCK3WntTnNc3JFk2tN",
+	"NJRDrlYNGE0uiMnaNNtlWrddcs1irhjk2nGsZOWY/o7KhTtlCDRbDeOcCJ4wQvkaG8A1BxnSS37NWDEG",
+	"EYeF97DDdoOpqkAEarGkz8HbdgimY2ILN5ELOIo1TDaGSSFR6zE1dRhSmWc8k8sZxizOiNN/YqBuvABe",
+	"OAT/esmbdKf3iQs+ri++yfdvUJeWdvBRys0u0TlUI2rRSPNLbnJQQTdC0Sskc9T82/RjDDvWPWe8aLhY",
+	"1KCabBmdJpph1fxq4IrM/iLSdQ856sIKYH+5ONezJ5HVDSVYL26Ywfcsz0XkrAPbz+hsACBK2nYxGe+D",
+	"lUiuT1iyFJgI10dgN1fz1tTLfWl6BWrX9P1oDa0tBXOKfVIncPMMWTRHa6W6Ijlh/UxzsOdAy/oa2QaN",
+	"MKiMNM1rUkM6bvFBytNL3sF1LF8iudY+tvLBRlTO+SODKqoX0R/q2Y7wApsRxRzvjyTDd+9egisQhQgc",
+	"RUvAdLhVfDmFppTrplL/VluaNJzB8h9jS4fjv4X8ADFIagy5/r5Zx21wEpCwyPBq3QzBuEbK2zJVRxGR",
+	"AkM9f3vx1uuBk4gqN2l6JFPhBNp6bTZ3Rk84lDejV/sEibyXaqWfPt3r6cd7Pf3NXk8/2evpP+/z9Ole",
+	"M3n87R5PP91rT57utSdP99qTQxRrp0qjoABZCTmgnrCwurPL/vBU55KlpkNS0Jz0/Th/+fXnH8ZwBShk",
+	"pua5i2xlSh5qtJjXtdmCwb8M+wL4XZdQSNq/1C2oTz67f79Kv5xAymwcNERrDf25WfERjBp/7/WY+5ot",
+	"+NZJIjKuLehus+XijjvboVV4m2Km8HxJywU76t78pVpbEtlzfxrwNJ0U2rC94hamzZlxDde1LaCf+Qgz",
+	"mQzJDNMd2ctl0+abC+qm2XyuDwS8IJmSHvhOZFRWr7GL8+M+kpfcjMPhtVhv+qwq89gkl1oHDcslg6+N",
+	"IlOkCAndNeizgbXWVkEl2RmBptHNZjLo2tSCiEVO+fYyDepQh4OWzHNx6yfB4ku1wTghgNJT93/mjKXS",
+	"YAE5LAl/5yRalgi/jUIypOb+mEn1t7R86bWGuzfNz34EgmsdqpGfuKEvGOYvRnUr+ZSAxYOOyMn+kvhO",
+	"d0rPcGtEo418XknfV2UwduqbVutindfsvQH10LZ/REyFckQangRRqUSswC+sTTpP+zMhmQACJbm4oRkE",
+	"QQiVRArB9f8q3/OhDSjGU5ZOyE+QQYMo/GHsEZMfvSEAam0VHMk1nMFvOxVXMowXjI8nk0mMPb1KpqqS",
+	"s6bnZcPlAlWCesC/V6xc2yyOs4EPLZvaSFpNuR6InP7qb9Pxt3T8+8X4bx8/n0bPnnwJoMdpc+zebku9",
+	"KBf97bgz9aaZ+3CfeuyD6VXfMeV8GXKTtL1rZaI93rWqm7T3k16g4Zj+mfXLcWQdc8Z0qc0UgxIFllX4",
+	"gkW1X4dCox+si4bYzU6FypvDJMiyA00g5Ob9Ct0CMZ8j2rRvX5tjmkYhoEUvgTc8pMWpDoz4dAoheBzS",
+	"Nr81/xX+wD4wumRovXBWBX4yfTLquv8t/Oluw/c+b3VX947A1b4ArDvLwj39QXO9pe26AWqGlv6TO984",
+	"PRH/O8PNfhmdqmPUpUFLLwLSh94jl18YkFl/RTe+FxZeUtwPZy85/DqbZG3UOBlZTXOBkYeCleMbxlNR",
+	"ajVqBAoU5GCzlHD0TKJzmGFrju2K/Hdepel+PsKe0sCO/4oXVU+f3enxv75TFNkHJ8ezq2uuuw9BboiC",
+	"k8/u36/SL0ipOVMslJzhMXrw/NtKJjJUoq4UvWZrCcgLRnGq+ZINP2gjp66DstBdVJL4xcsfX75/2fdW",
+	"NOf+P+aiTNj/hc43Te9b82iadPsC1txFt/fE9PCjaYhozE93Jxcc6GByiTrzGR54r77GVdOq1uEbF1I6",
+	"CqqWteT1iHerCh4QxAVVSSB/yggCB554zVhhMgQhReacxLzK89hmCcbe63Fk+xkY7JV22p412fNMqn3u",
+	"FuZKfgWZ8AY26YHjOF+DUHGH70smnCCjhji0Sx8JWg9b/ILnTW3NQDvNslTGSFDgf4JkuL6a/Q9sfVHP",
+	"7KhOQlD5aGO64I+qP9fXd3jffCCoXb6kydJrw1ZTxRVLxAoyIUybwCGFhYG6aBCGoEyFYJofNIiTrvbJ",
+	"ZDRo/Rr+SvmCpeeEOnhuGNMzOqzGuCOnt3nceKjhA5f3xDN+YOvvqVwy+dDs4qJRYB5gFa6PIFRP3IJV",
+	"Y965O+PArzcYhxLwpWPxihNM60ZP0oNfBEg8A2KvF+gsIfQ312jDqK6u4Q8mocpWfu0j7Yxe+1+EftsQ",
+	"Cf0ouFb+jyD8zFgNKoZAyLHo2Fg2RxJ7rsFXQ/KZb/QWflgx9IDyz/Tz+ocSgTjnR3KLBDx3B2J6nskY",
+	"M1VxuVkqrSy0f9khDo8h6F4bgrsfXoGjf5CsfJX+geWdq3d6CJG3cjt+LG7xdQWfoaA/juz7JybpfURg",
+	"g6gfRgr2I21T3RqOtRq3s9bk0arQZBsR6OlpY9ARcWXZplGipiPIew0GQJ9jnfwPgEx4b2fj96jrsMMB",
+	"A+Zh4+UvYBJe/Mbs7Lbg3VbDuztsB9UV7YCdpCtMsLDxOiov+e7wG4x1tjuwB8P70b1LPgTWISPkHBib",
+	"QChtSSRjJi0G0h5XjnWZwtbRhMRLKpcOk8k1W+5I3Gg0COwZ/7NN/7z+tIG4XUeDga4I4B2Div9lYn62",
+	"wWX3DdXKpkUryaCVRcmgMdxRgnum1vQ4ob3mXcQg37bL6N3Ds/r6lCJnCJaA4Bkwv0tOoblZj9AhVlWR",
+	"uNXR192hQBPfSz4XJeJkO/ryaka0HqCq0qCZN3qfQk1Gd7VAs8/n/WgAod7HDxwNDLag7SZprI9S0ttK",
+	"JGsybHaSHR0vaMgtqR/iHwZ3zmfNibeGCe3yMunixgKzC4HHc71Ql+zuoSnBtu+OzN2zwrAlJveW3Yjr",
+	"Y+hqONChp9EnJHfPmxTuAbxDv7p7KO7Q/dqZXmcVCjK0igYngS84ado03kyj+68SvwNN2yT8+c3IES2z",
+	"Tq16c/H++fe7JcbJ52u2fpV+iYkmjvXuWN4DMXQDt/LAht3Dk7kN5N2JT2PDjx62whiGsxW3eaYZsp/c",
+	"jQOZgkNFckYxPFSnr3fooksqfVBwMhdl2LH5Gqe644piPdUZCsTGpLZmHbeST0zesW1OCy2MTc/2zGSF",
+	"1+n1nZozAppt3O3aFLhPjRm2a5umjJtz7+mud9e4XU7/Rmq4qRIQ2/LD8c2TzxTQSr6cfJZ5tfhS11r0",
+	"p31bkGHbvLbb6MCXunPu1TKTl9zoLuAkp7IqmXGPV4XKVowIbbc8JauMV0q//83U/tuUZqR0fU7gUSVM",
+	"qTiUxCJoS93ahtRt+iSOWg+ljWS9ddp4jREv7daDZNu8pJfcXohMkSH1AQG1GeAXkeA0OaEpLRQr3e8X",
+	"b16NumxwIFW/fGK3ExRPc6sk9WGrHv85AHMXHNj0Nzt82Hu/026jdkmZug5GH4DXuOBhk9AvcCKP5EZh",
+	"CiorXi3KtnvswJI6gXM0Kb1xT93jMTS6FXdD6OBEJkepmDHb8ai+aJap6C2sa8IyJrdtYq3QdQcojZPB",
+	"ocO2mt6QK5YLDr1Uw3L6l/ob93gGTZjBjkOolzs5nijaZI/+lq8opwtg6lvcPmhiy0alnYVqAKeni6Ai",
+	"M8W/OZQzv4andggYv0odgOE1JiZoh9BMRQglVUkLHEmUoKN5UDuFTQIHHxf6ky75eGyHikdn3qSNhzah",
+	"HIJA6Dnwdp28rwX2gimouTXOXgSNueQNVM8zsrT8CtesJ64E/EEhtEyH3+gXD8jyPkyMNjrsA/uLNoBI",
+	"d1F85G2iTcaE/8L0tCPmlvsQosFbsMF7msbkNv+QI+ZS5Gb+E4Jul0YqRFQ3IWo0GHKhAgQuJlKJAi8u",
+	"oKaYS9PhR2qSVONgn2xO9fhZ2Ds3ttu7s2Xq98CCdykidfXJkdKse+xMS4UMfal+pF7Kq3SwxeXylpkc",
+	"xbJBl61QN4m7oDCdR71GPcZ28RIQFA0+QZNtIwayAmArwSGBpN7PADtEt8CDscOv423pTXoVTC89Jgm6",
+	"BOq7Mr4TmqjsBpDlukxQzkgpbgEZ98P758Q0OLZqvbO5hMXmB8Syb6bYKNk2sNQSPtZzjkcR4eyWSXXJ",
+	"TR2Ng0LEOOxiUbIFqiam4zWn+VpliTQ4oBMHrJZJLOi3xDrGSJW2cIHcpCm3juumfHULlxjfdY8KHuy9",
+	"gjqIkGpyyW2WSsloWsd74ZFHxO4kXKHQrfiOqQu72zs8SHrTzWaT4a+//vrr+PXr8YsXI1CQTGGd2ecu",
+	"xw9cCd9obPQleOAiaLvubYpyKW4P8QTdTc7RLF8bsDNN4Jt0HW341t2VQe/m/bD/ndfW3omTz2m2QpzE",
+	"L513+K2mV7hm3u1CjIBElCm5LTMFYBgZV9D/2V72pagMsB1qMVdaJmk9Bl+Ul9yEuXFwIhPqwApKemsf",
+	"Q/SnGvXCdPMBZDytQZlp6OtcZkoxHl1yQ+n0SlQKIJATwdMJ+RGRE1Cf3HRBNVxOAKYAM8vFYiwTmrNL",
+	"vsykEouSrshVlVwzC7BB05RUBSI05utzQr2RrMSsCr0vV6LiqW1CgWNE0LwL+x1/+//XczbtArQMwkjI",
+	"hFx0Z5RYfmK6d7mTPr/kq26Wg7J6aNPfALfSq8AlSaVGXXzIks8uRvRO0VLpO5DklcxuWKSXxBOK/THh",
+	"m0AjQ3MNyZ+Q71usSiXiTte0PpluDtXRbGgzz+QlTyNsDK4nWM8EI9HhT4O79q4f/kXfC60SMZosyaIU",
+	"VUFoLhGLliJ1SgbQmBmH62QpDm4IIM79zsjwlrFraXuscvJa8JSuO6e+KCmvclqiFNmERtPHMYgGKbV9",
+	"fW1X32CfwU3BA+6WTBJaFGQYV5wqVWZXFWAlAUyCQdixsP7290xwA5LaHYygRdFO4OnrIW2NZFvlBwd6",
+	"/PRZ74EavfYDYz170nsorA87wkAu436fse5VfFt28RZaqoUk+M8QZlPlGmQHXIYI67O07pSvbS/0AyI9",
+	"3zyUNmCQNKF1m4/Wg/C5iNpWMJbCEmlRRDbcUisLXkZgoy/VvWgJmxwJ0K2E4UVX644EAKcxbA0yWIZC",
+	"i0IODF6p6fbu3NumYqVO2fUgWwLsZqda02rZ0KHMbNi9RqjqHUeROiHY0AaholFFsR7LyNi4ZEXlNUsx",
+	"KzjsRn7e6hF1X1Cq7jPb9GNvb47kSf7Lrz//UBtwzYZY9+PSCHqi3251ZHjpWYwn5bqAxmYKWteR4cXL",
+	"d+PHT5+Nv3v+emQSuCF/C1vKuZ7EDn+tCx/Yrf2efBX1B76O77b+/i5vhRdXHeINOUI+30Waao16k9QO",
+	"dVt4xHryuf6PvVy5/TA2WqTx8C7YPXat2xm7bRXTr0plx/LHBrbJEfB9Sd+AbPVp8UhJdtv5YyvBzgFi",
+	"duXCPSCr+zp+2a9DhM4je0QmV6Pkya21Tr7L0kNeNM4XP8+BKsVWhUkGso02rPNfWs+sATi65C65Djxi",
+	"dJFxCgV2Fz2LYx7Jc1ceo39w/otLDj7TCXlr5kiLgtESPULGB0SGQReQcy9ZeEvEhB8ZcMtLvgvdsiMB",
+	"6Dtvs3d6Z/O1t9HGg2TuEsMsKzQNugzhg8zXHZPwqzQyLxlK5tWiax5f2/rts68AXWqJOJPYcsN0xhhC",
+	"T+/H02lEnkyfROTp9HGn8wFfaU8QC5qefvutD2k47VXgtDFd0zYWYrq20wVMWWUrds9esM7JGE/cznkc",
+	"xSX2hi6Y8WpZN9zTaeeJbAJOugN5vD/GZMzZJzVLqlKKMrZcoijZTSYqCRiMXfPAdwZ/lAy7mhN1mYM/",
+	"c+ZAJb0zPxZ0ZD1iUyJ8nVBHDxTYXvLIa07RanC5IaSI4Ay5zyU3ledqyVaQvpSVKNkizxvf7nZR16B1",
+	"CRsf7fX+ob22uRXq7W1kRDbbgj+SBJoDwNbeLgUW3+PWHB2w9GG9Dz5KJLQh0kwhNej2Z4T6XfZxM4Lh",
+	"b4R+h8Qx6E51yQErBYHjAwD5E/LKohr4BY5IvBDdybAtkgWdVAJCPRHUVLYD1XGoVW8chXrwjrrxES65",
+	"7bNmUt1F6ad6bgNW7cyJ+xeg6v0Dqh5sXxwAqtpFO8S/R6C3WeKmfI3IbR4lU89HbpJAL3k39qolO+BP",
+	"T6bf2p7rsYegGpHbZZYsHUgFXCAMOgSIE70rPnH2qLmHr+1XaP/x6/iMesQdujxF/1XQUR/QJ3QXtJwq",
+	"hBUF+gwwXrwdRU4TlpKhaZ6FKF2IHEW0vb+ObF8tDzGVrBjlkA2NEm7USNxu32591MxmTG9WRm8WRnem",
+	"Bf4RJcI/NmW/RQI4hkjYDpfa0+2zW8FGvTkcdHOog/cVzC6yPwp+x0PH2bbCYRCb3egBeNjGGCvJ8htT",
+	"jXOOzAF/o3wNbUD9ipFzSyDmAcFZV9zt/sqx8ZS/TrDN//Y2RA1jcH0tTI278AhbeP/gwBpBpIgnIWK/",
+	"L/CL/VWqe0a3QHLrUe9veZo+AiSz0bGRLh5QqwIC/Lo4FlETxML0Iv5UaBVqRlXspYyvqCZtDhnuPCUG",
+	"tquV0XnusOmgIxyMhKmuJRszTq8AeI3at1MIo0APuQ2FDZCExbxRymd72utzgUCB4dMmYf3CjXuHa9up",
+	"9t03q/86wcbed+8esDaOwb9rH8AhRn8noOYPbL3Fjgyw6w9HhJZ8C0CmhIYQ5f/w/KnDRxkAvW86tE2l",
+	"JRkKTpQo7J8sovDoHCNAxlaUhyDcbxzqPdpuNVD0P/GNDkP73v2Cb+J/B/AuPHzb+0KKgE9shX+xIOJH",
+	"sao2gWO/cvLiOarv1lxOU/PPLmsIN+xeIYe/jkGE396JFQJPHSvZcGU38y5X6ISmaQAR+yiU43W/o2kq",
+	"CfuUScjHEeWC8ux3TOKpJGDLCr/W87xuk6dlAhfmKVEpmaXM62MsofAK6zn274F9yS8H/mQAlBM6jftb",
+	"bN7eDfFp9jQO6YgXaVrvh9u/DiZ1Z+rYucN7dtreSUad2OrHCWEe1N48fLJOecKpYx1evz53drGf8R+v",
+	"0i/Bo8YvPNBpm+UEDtxULN7bkde7cGhGMhni/yhBSnMqBoYFYrg34pr5oeNHph0VZMxDcTC+boBRrpgZ",
+	"Je1yrXjiZ7d3xYx0NF19O7vu9q10TXr6Dyq8MEq1azeObqxYYn2AlGXnHjbZNClTrh2ufnzUxIoxQ3Q7",
+	"LrrpPWUroUL0jqb0A6hbX8cp8bAU6zKfjTowxGYLbEWzPMITvasWVvPSfv6KenmmdJubbIQaxXwj0SAi",
+	"2ZxQvj6gfQju9x/A4bHZP+gfgYV0uDzMAXZ6PY7g0Qgd3D+lU+OBDbCwX+OOJhkkIHbGpn/CPFXM0DN5",
+	"P+SvokQ3IORjOwYFWDPVyvrItNY0irDx2Ub1xKNLjpmPBSsBmS4TaRwRWeSZIhlXog0+Q4YGnQblGNRY",
+	"Dj0Amnh0XqNnABBGn6qHkV2M5/RrJZ1GiGdjuiBdciVuaZkalApIYcw4QhWY8Dz+9ZE0mybJ0K6v7rsE",
+	"sNrnxPTq8KFjTT5oWWY3TFpcmsfTKVnJ0W6wCwwaQD8zw+T12A2ICw9+EDt0t9rnI0c3aYgrpzRsBab6",
+	"jql3QEa98r1kIgrWq0YanXWOvn32WyM09cFfcJHhQA05ydJzOBSIyczb59+V3X7Hooy/YooenqGDuoMc",
+	"Arxr1xlP63R/gJrIu+Er8KUgckVKs9yCVsA/zFiDaJBncwY1CH320DWvMnTdTGKvp3r6+JDKhG+ePdtR",
+	"mXCftQFAvd9nUoly3Qn7isu+Ox9/5xifOWoxR3ZqyTPawo7uqVhAT5AlFcCf6LevGC1ZeVFpev7to957",
+	"YMPBuq0LkouE5mRBFbula4RcsWml8YpeM1JWHConqzIfnA2WShVnJyfw1lJIdfbn6Z+n4IgxSwv59C5e",
+	"jfVKqMquckYS5Mm2BA18v66Fk0EiCyA5INA83DmHWOwjj6/oWrMBbzSLsxvmKV7TLofG3KgcqTFaTCOv",
+	"ALqE51V0jMC1InLCzivNjkjFU2PCja+oZlsGeVVfhlLk3nc9IglUN/kAXPWTBhAu3P4i2ETMNC5y2HKO",
+	"XMfA7FMzIqbt65udbnjUrCNVM2CQuM4Z66SmmM9R6bR9tWoHUoBdAey0ifLTNON6f4pSXDHZHMJWJ375",
+	"+OX/CwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -22,14 +22,7 @@ import (
 // typed error with the gateway's status and message.
 func TestOpenRouterSDK(t *testing.T) {
 	t.Parallel()
-	dir, err := filepath.Abs(filepath.Join("testdata", "openrouter-sdk"))
-	require.NoError(t, err)
-	_, err = exec.LookPath("node")
-	require.NoError(t, err, "node is required: run 'make test' (it installs nodejs) or install nodejs and npm")
-	install := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	install.Dir = dir
-	out, err := install.CombinedOutput()
-	require.NoError(t, err, "npm ci:\n%s", out)
+	dir := openRouterSDK(t)
 	e := setup(t, map[string]http.Handler{
 		"flaky": mockupstream.New(mockupstream.Config{FailureRate: 1, FailureStatus: 429}),
 	})
@@ -40,7 +33,7 @@ func TestOpenRouterSDK(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "compat.mjs"), e.srv.URL, e.key, budgeted, narrowed)
-	out, err = cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "node compat.mjs:\n%s", out)
 	require.Equal(t, "ok", strings.TrimSpace(string(out)))
 }

@@ -120,7 +120,7 @@ func (s *Server) ListProviders(ctx context.Context, _ api.ListProvidersRequestOb
 // first (its pricing and limits).
 func modelOf(m *catalog.Model, top catalog.Endpoint) api.Model {
 	out := api.Model{
-		Id: m.ID, CanonicalSlug: &m.ID, Name: m.Name, Created: m.Created, ContextLength: m.ContextLength,
+		Id: m.ID, CanonicalSlug: m.ID, Name: m.Name, Created: m.Created, ContextLength: m.ContextLength,
 		Pricing: api.Pricing{
 			Prompt: top.Pricing.Prompt.String(), Completion: top.Pricing.Completion.String(),
 			Request: ptrTo(top.Pricing.Request.String()),

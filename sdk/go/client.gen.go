@@ -492,6 +492,21 @@ func (e Strategy) Valid() bool {
 	}
 }
 
+// Defines values for ToolCallType.
+const (
+	Function ToolCallType = "function"
+)
+
+// Valid indicates whether the value is a known member of the ToolCallType enum.
+func (e ToolCallType) Valid() bool {
+	switch e {
+	case Function:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetAnalyticsParamsGranularity.
 const (
 	Day   GetAnalyticsParamsGranularity = "day"
@@ -821,11 +836,11 @@ type AssignedCount struct {
 
 // AssistantMessage defines model for AssistantMessage.
 type AssistantMessage struct {
-	Content              *string                   `json:"content,omitempty"`
-	Refusal              *string                   `json:"refusal,omitempty"`
-	Role                 AssistantMessageRole      `json:"role"`
-	ToolCalls            *[]map[string]interface{} `json:"tool_calls,omitempty"`
-	AdditionalProperties map[string]interface{}    `json:"-"`
+	Content              *string                `json:"content,omitempty"`
+	Refusal              *string                `json:"refusal,omitempty"`
+	Role                 AssistantMessageRole   `json:"role"`
+	ToolCalls            *[]ToolCall            `json:"tool_calls,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
 // AssistantMessageRole defines model for AssistantMessage.Role.
@@ -983,11 +998,20 @@ type Choice struct {
 	Error *ErrorBody `json:"error,omitempty"`
 
 	// FinishReason stop, length, tool_calls, content_filter or error.
-	FinishReason       *string                 `json:"finish_reason"`
-	Index              int                     `json:"index"`
-	Logprobs           *map[string]interface{} `json:"logprobs,omitempty"`
-	Message            AssistantMessage        `json:"message"`
-	NativeFinishReason *string                 `json:"native_finish_reason,omitempty"`
+	FinishReason *string `json:"finish_reason"`
+	Index        int     `json:"index"`
+
+	// Logprobs The upstream's token log probabilities, as OpenAI sends them, when requested.
+	Logprobs           *Choice_Logprobs `json:"logprobs,omitempty"`
+	Message            AssistantMessage `json:"message"`
+	NativeFinishReason *string          `json:"native_finish_reason,omitempty"`
+}
+
+// Choice_Logprobs The upstream's token log probabilities, as OpenAI sends them, when requested.
+type Choice_Logprobs struct {
+	Content              *[]TokenLogprob        `json:"content"`
+	Refusal              *[]TokenLogprob        `json:"refusal,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
 // ContentPart A content part (`text`, `image_url`, ...); fields beyond these are allowed and passed through.
@@ -1640,7 +1664,7 @@ type MemberUserIds struct {
 // Model defines model for Model.
 type Model struct {
 	Architecture  Architecture `json:"architecture"`
-	CanonicalSlug *string      `json:"canonical_slug,omitempty"`
+	CanonicalSlug string       `json:"canonical_slug"`
 	ContextLength int          `json:"context_length"`
 	Created       int64        `json:"created"`
 
@@ -1659,7 +1683,10 @@ type Model struct {
 	Name string `json:"name"`
 
 	// PerRequestLimits Always null; Perpetuo's limits are budgets (`GET /v1/key`).
-	PerRequestLimits *map[string]interface{} `json:"per_request_limits"`
+	PerRequestLimits *struct {
+		CompletionTokens float32 `json:"completion_tokens"`
+		PromptTokens     float32 `json:"prompt_tokens"`
+	} `json:"per_request_limits"`
 
 	// Pricing USD per token (prompt, completion) or per request, as decimal strings (OpenRouter units).
 	Pricing             Pricing  `json:"pricing"`
@@ -2135,6 +2162,42 @@ type SpendPeriod struct {
 // Strategy Perpetuo's routing strategy for ordering candidate endpoints.
 type Strategy string
 
+// TokenLogprob defines model for TokenLogprob.
+type TokenLogprob struct {
+	Bytes                *[]int                          `json:"bytes"`
+	Logprob              float32                         `json:"logprob"`
+	Token                string                          `json:"token"`
+	TopLogprobs          []TokenLogprob_TopLogprobs_Item `json:"top_logprobs"`
+	AdditionalProperties map[string]interface{}          `json:"-"`
+}
+
+// TokenLogprob_TopLogprobs_Item defines model for TokenLogprob.top_logprobs.Item.
+type TokenLogprob_TopLogprobs_Item struct {
+	Bytes                *[]int                 `json:"bytes"`
+	Logprob              float32                `json:"logprob"`
+	Token                string                 `json:"token"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// ToolCall A function call the model asks for, as OpenAI sends it.
+type ToolCall struct {
+	Function             ToolCall_Function      `json:"function"`
+	Id                   string                 `json:"id"`
+	Type                 ToolCallType           `json:"type"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// ToolCall_Function defines model for ToolCall.Function.
+type ToolCall_Function struct {
+	// Arguments The arguments as a JSON text.
+	Arguments            string                 `json:"arguments"`
+	Name                 string                 `json:"name"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// ToolCallType defines model for ToolCall.Type.
+type ToolCallType string
+
 // UnassignedCount defines model for UnassignedCount.
 type UnassignedCount struct {
 	UnassignedCount int `json:"unassigned_count"`
@@ -2547,6 +2610,89 @@ func (a AssistantMessage) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// Getter for additional properties for Choice_Logprobs. Returns the specified
+// element and whether it was found
+func (a Choice_Logprobs) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for Choice_Logprobs
+func (a *Choice_Logprobs) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for Choice_Logprobs to handle AdditionalProperties
+func (a *Choice_Logprobs) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["content"]; found {
+		err = json.Unmarshal(raw, &a.Content)
+		if err != nil {
+			return fmt.Errorf("error reading 'content': %w", err)
+		}
+		delete(object, "content")
+	}
+
+	if raw, found := object["refusal"]; found {
+		err = json.Unmarshal(raw, &a.Refusal)
+		if err != nil {
+			return fmt.Errorf("error reading 'refusal': %w", err)
+		}
+		delete(object, "refusal")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for Choice_Logprobs to handle AdditionalProperties
+func (a Choice_Logprobs) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Content != nil {
+		object["content"], err = json.Marshal(a.Content)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'content': %w", err)
+		}
+	}
+
+	if a.Refusal != nil {
+		object["refusal"], err = json.Marshal(a.Refusal)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'refusal': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
 // Getter for additional properties for ErrorBody_Metadata. Returns the specified
 // element and whether it was found
 func (a ErrorBody_Metadata) Get(fieldName string) (value interface{}, found bool) {
@@ -2602,6 +2748,380 @@ func (a ErrorBody_Metadata) MarshalJSON() ([]byte, error) {
 	object["error_type"], err = json.Marshal(a.ErrorType)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling 'error_type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for TokenLogprob. Returns the specified
+// element and whether it was found
+func (a TokenLogprob) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for TokenLogprob
+func (a *TokenLogprob) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for TokenLogprob to handle AdditionalProperties
+func (a *TokenLogprob) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["bytes"]; found {
+		err = json.Unmarshal(raw, &a.Bytes)
+		if err != nil {
+			return fmt.Errorf("error reading 'bytes': %w", err)
+		}
+		delete(object, "bytes")
+	}
+
+	if raw, found := object["logprob"]; found {
+		err = json.Unmarshal(raw, &a.Logprob)
+		if err != nil {
+			return fmt.Errorf("error reading 'logprob': %w", err)
+		}
+		delete(object, "logprob")
+	}
+
+	if raw, found := object["token"]; found {
+		err = json.Unmarshal(raw, &a.Token)
+		if err != nil {
+			return fmt.Errorf("error reading 'token': %w", err)
+		}
+		delete(object, "token")
+	}
+
+	if raw, found := object["top_logprobs"]; found {
+		err = json.Unmarshal(raw, &a.TopLogprobs)
+		if err != nil {
+			return fmt.Errorf("error reading 'top_logprobs': %w", err)
+		}
+		delete(object, "top_logprobs")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for TokenLogprob to handle AdditionalProperties
+func (a TokenLogprob) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Bytes != nil {
+		object["bytes"], err = json.Marshal(a.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'bytes': %w", err)
+		}
+	}
+
+	object["logprob"], err = json.Marshal(a.Logprob)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'logprob': %w", err)
+	}
+
+	object["token"], err = json.Marshal(a.Token)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'token': %w", err)
+	}
+
+	if a.TopLogprobs != nil {
+		object["top_logprobs"], err = json.Marshal(a.TopLogprobs)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'top_logprobs': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for TokenLogprob_TopLogprobs_Item. Returns the specified
+// element and whether it was found
+func (a TokenLogprob_TopLogprobs_Item) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for TokenLogprob_TopLogprobs_Item
+func (a *TokenLogprob_TopLogprobs_Item) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for TokenLogprob_TopLogprobs_Item to handle AdditionalProperties
+func (a *TokenLogprob_TopLogprobs_Item) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["bytes"]; found {
+		err = json.Unmarshal(raw, &a.Bytes)
+		if err != nil {
+			return fmt.Errorf("error reading 'bytes': %w", err)
+		}
+		delete(object, "bytes")
+	}
+
+	if raw, found := object["logprob"]; found {
+		err = json.Unmarshal(raw, &a.Logprob)
+		if err != nil {
+			return fmt.Errorf("error reading 'logprob': %w", err)
+		}
+		delete(object, "logprob")
+	}
+
+	if raw, found := object["token"]; found {
+		err = json.Unmarshal(raw, &a.Token)
+		if err != nil {
+			return fmt.Errorf("error reading 'token': %w", err)
+		}
+		delete(object, "token")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for TokenLogprob_TopLogprobs_Item to handle AdditionalProperties
+func (a TokenLogprob_TopLogprobs_Item) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Bytes != nil {
+		object["bytes"], err = json.Marshal(a.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'bytes': %w", err)
+		}
+	}
+
+	object["logprob"], err = json.Marshal(a.Logprob)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'logprob': %w", err)
+	}
+
+	object["token"], err = json.Marshal(a.Token)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'token': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for ToolCall. Returns the specified
+// element and whether it was found
+func (a ToolCall) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ToolCall
+func (a *ToolCall) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ToolCall to handle AdditionalProperties
+func (a *ToolCall) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["function"]; found {
+		err = json.Unmarshal(raw, &a.Function)
+		if err != nil {
+			return fmt.Errorf("error reading 'function': %w", err)
+		}
+		delete(object, "function")
+	}
+
+	if raw, found := object["id"]; found {
+		err = json.Unmarshal(raw, &a.Id)
+		if err != nil {
+			return fmt.Errorf("error reading 'id': %w", err)
+		}
+		delete(object, "id")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ToolCall to handle AdditionalProperties
+func (a ToolCall) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["function"], err = json.Marshal(a.Function)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'function': %w", err)
+	}
+
+	object["id"], err = json.Marshal(a.Id)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'id': %w", err)
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for ToolCall_Function. Returns the specified
+// element and whether it was found
+func (a ToolCall_Function) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ToolCall_Function
+func (a *ToolCall_Function) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ToolCall_Function to handle AdditionalProperties
+func (a *ToolCall_Function) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["arguments"]; found {
+		err = json.Unmarshal(raw, &a.Arguments)
+		if err != nil {
+			return fmt.Errorf("error reading 'arguments': %w", err)
+		}
+		delete(object, "arguments")
+	}
+
+	if raw, found := object["name"]; found {
+		err = json.Unmarshal(raw, &a.Name)
+		if err != nil {
+			return fmt.Errorf("error reading 'name': %w", err)
+		}
+		delete(object, "name")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ToolCall_Function to handle AdditionalProperties
+func (a ToolCall_Function) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["arguments"], err = json.Marshal(a.Arguments)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'arguments': %w", err)
+	}
+
+	object["name"], err = json.Marshal(a.Name)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'name': %w", err)
 	}
 
 	for fieldName, field := range a.AdditionalProperties {

@@ -1153,16 +1153,49 @@ export interface components {
             native_finish_reason?: string | null;
             /** @description Set when `finish_reason` is `error`, the upstream having failed after partial output. */
             error?: components["schemas"]["ErrorBody"];
-            logprobs?: Record<string, never> | null;
+            /** @description The upstream's token log probabilities, as OpenAI sends them, when requested. */
+            logprobs?: ({
+                content: components["schemas"]["TokenLogprob"][] | null;
+                refusal?: components["schemas"]["TokenLogprob"][] | null;
+            } & {
+                [key: string]: unknown;
+            }) | null;
+        };
+        TokenLogprob: {
+            token: string;
+            logprob: number;
+            bytes: number[] | null;
+            top_logprobs: ({
+                token: string;
+                logprob: number;
+                bytes: number[] | null;
+            } & {
+                [key: string]: unknown;
+            })[];
+        } & {
+            [key: string]: unknown;
         };
         AssistantMessage: {
             /** @enum {string} */
             role: "assistant";
             content?: string | null;
             refusal?: string | null;
-            tool_calls?: {
+            tool_calls?: components["schemas"]["ToolCall"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A function call the model asks for, as OpenAI sends it. */
+        ToolCall: {
+            id: string;
+            /** @enum {string} */
+            type: "function";
+            function: {
+                name: string;
+                /** @description The arguments as a JSON text. */
+                arguments: string;
+            } & {
                 [key: string]: unknown;
-            }[];
+            };
         } & {
             [key: string]: unknown;
         };
@@ -1233,7 +1266,7 @@ export interface components {
         Model: {
             /** @example openai/gpt-4o-mini */
             id: string;
-            canonical_slug?: string;
+            canonical_slug: string;
             name: string;
             /** Format: int64 */
             created: number;
@@ -1250,7 +1283,10 @@ export interface components {
             /** @description Always null; Perpetuo sets no sampling defaults of its own. */
             default_parameters: Record<string, never> | null;
             /** @description Always null; Perpetuo's limits are budgets (`GET /v1/key`). */
-            per_request_limits: Record<string, never> | null;
+            per_request_limits: {
+                prompt_tokens: number;
+                completion_tokens: number;
+            } | null;
             /** @description Always null; Perpetuo serves no speech models. */
             supported_voices: string[] | null;
             links: {
