@@ -63,6 +63,7 @@ func TestOpenRouterSDKSchemasAgreeWithSpec(t *testing.T) {
 	require.GreaterOrEqual(t, len(ops), 20)
 	doc, err := openapi3.NewLoader().LoadFromFile("../../api/openapi.yaml")
 	require.NoError(t, err)
+	seen := map[string]bool{}
 	for _, op := range ops {
 		item := doc.Paths.Find("/v1" + op.Path)
 		require.NotNil(t, item, "%s: the spec has no path /v1%s", op.Func, op.Path)
@@ -75,9 +76,24 @@ func TestOpenRouterSDKSchemasAgreeWithSpec(t *testing.T) {
 		var problems []string
 		agree(op.Schema, mt.Schema.Value, "", &problems)
 		for _, p := range problems {
+			where := op.Func + " " + p
+			if _, ok := knownDifferences[where]; ok {
+				seen[where] = true
+				continue
+			}
 			t.Errorf("%s (%s /v1%s %d) %s", op.Func, op.Method, op.Path, op.Status, p)
 		}
 	}
+	for d := range knownDifferences {
+		require.True(t, seen[d], "the known difference %q is gone: remove it from knownDifferences and docs/openrouter.md", d)
+	}
+}
+
+// knownDifferences are the disagreements docs/openrouter.md documents,
+// each with its reason; any other fails the test.
+var knownDifferences = map[string]string{
+	"workspacesList .data[].default_guardrail_id: nullable in the spec, never null for the SDK": "a Perpetuo workspace may have no default guardrail; OpenRouter's always have one",
+	"workspacesGet .data.default_guardrail_id: nullable in the spec, never null for the SDK":    "as above",
 }
 
 // sdkSchema is a JSON Schema node as zod renders it, seen as the set of

@@ -28,6 +28,8 @@ func TestOpenRouterSDK(t *testing.T) {
 	})
 	budgetedID, budgeted := e.newKey(`{"name":"budgeted"}`)
 	e.assign("keys", budgetedID, e.guardrail(`{"name":"tiny","limit_usd":0.000000001,"reset_interval":"daily"}`))
+	status, doc := call(t, e.srv.URL, "PATCH", "/v1/workspaces/"+e.ws, e.key, `{"default_guardrail_id":"`+e.guardrail(`{"name":"default"}`)+`"}`)
+	require.Equal(t, 200, status, "%v", doc)
 	narrowedID, narrowed := e.newKey(`{"name":"narrowed"}`)
 	e.assign("keys", narrowedID, e.guardrail(`{"name":"test only","allowed_models":["test/*"]}`))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

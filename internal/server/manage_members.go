@@ -8,7 +8,7 @@ import (
 )
 
 func memberOf(m workspaces.Member) api.Member {
-	return api.Member{Id: m.ID, WorkspaceId: m.WorkspaceID, Name: m.Name, Email: opt(m.Email), Role: api.Role(m.Role), GuardrailId: opt(m.GuardrailID), CreatedAt: m.CreatedAt}
+	return api.Member{Id: m.ID, UserId: m.ID, WorkspaceId: m.WorkspaceID, Name: m.Name, Email: opt(m.Email), Role: api.Role(m.Role), GuardrailId: opt(m.GuardrailID), CreatedAt: m.CreatedAt}
 }
 
 // ListMembers implements api.StrictServerInterface.
@@ -21,7 +21,7 @@ func (s *Server) ListMembers(ctx context.Context, req api.ListMembersRequestObje
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListMembers200JSONResponse{Data: make([]api.Member, len(ms))}
+	out := api.ListMembers200JSONResponse{Data: make([]api.Member, len(ms)), TotalCount: len(ms)}
 	for i, m := range ms {
 		out.Data[i] = memberOf(m)
 	}

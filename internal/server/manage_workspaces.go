@@ -11,7 +11,7 @@ import (
 )
 
 func workspaceOf(w workspaces.Workspace) api.Workspace {
-	out := api.Workspace{Id: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, RequireZdr: w.RequireZDR, CreatedAt: w.CreatedAt,
+	out := api.Workspace{Id: w.ID, Slug: w.ID, Name: w.Name, UseOperatorCredentials: w.UseOperatorCredentials, RequireZdr: w.RequireZDR, CreatedAt: w.CreatedAt,
 		DefaultGuardrailId: opt(w.DefaultGuardrailID), Usage: money(decimal.Zero)}
 	if w.Reset != "" {
 		out.ResetInterval = ptrTo(api.ResetInterval(w.Reset))
@@ -39,7 +39,7 @@ func (s *Server) ListWorkspaces(ctx context.Context, _ api.ListWorkspacesRequest
 	if err != nil {
 		return nil, err
 	}
-	out := api.ListWorkspaces200JSONResponse{Data: make([]api.Workspace, len(ws))}
+	out := api.ListWorkspaces200JSONResponse{Data: make([]api.Workspace, len(ws)), TotalCount: len(ws)}
 	for i, w := range ws {
 		if out.Data[i], err = s.workspaceWithSpend(ctx, w); err != nil {
 			return nil, err

@@ -1625,9 +1625,12 @@ type Member struct {
 	GuardrailId *string `json:"guardrail_id"`
 
 	// Id Example: mem_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
-	Id          string `json:"id"`
-	Name        string `json:"name"`
-	Role        Role   `json:"role"`
+	Id   string `json:"id"`
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+
+	// UserId The member's id again (OpenRouter's members are users; Perpetuo's member is the user).
+	UserId      string `json:"user_id"`
 	WorkspaceId string `json:"workspace_id"`
 }
 
@@ -1640,7 +1643,8 @@ type MemberCreate struct {
 
 // MemberList defines model for MemberList.
 type MemberList struct {
-	Data []Member `json:"data"`
+	Data       []Member `json:"data"`
+	TotalCount int      `json:"total_count"`
 }
 
 // MemberResponse defines model for MemberResponse.
@@ -2249,16 +2253,48 @@ type Usage struct {
 	UsageEstimated *bool `json:"usage_estimated,omitempty"`
 }
 
-// Workspace defines model for Workspace.
+// Workspace A workspace. Besides Perpetuo's fields it carries OpenRouter's, so OpenRouter clients read
+// it: `slug` is the id, and what Perpetuo has no notion of is null or false (`created_by`,
+// `description`, default models and sort, I/O logging and observability settings).
 type Workspace struct {
 	CreatedAt time.Time `json:"created_at"`
+
+	// CreatedBy Always null.
+	CreatedBy *string `json:"created_by"`
 
 	// DefaultGuardrailId The guardrail governing members without one of their own.
 	DefaultGuardrailId *string `json:"default_guardrail_id"`
 
+	// DefaultImageModel Always null.
+	DefaultImageModel *string `json:"default_image_model"`
+
+	// DefaultProviderSort Always null; see the request's `strategy` and `provider.sort`.
+	DefaultProviderSort *string `json:"default_provider_sort"`
+
+	// DefaultTextModel Always null; requests name their model.
+	DefaultTextModel *string `json:"default_text_model"`
+
+	// Description Always null.
+	Description *string `json:"description"`
+
 	// Id Example: ws_01JD5R8Q4W9Z3X7Y2V1T0S6P4M
-	Id             string `json:"id"`
-	LimitRemaining *Money `json:"limit_remaining"`
+	Id string `json:"id"`
+
+	// IoLoggingApiKeyIds Always null; Perpetuo never logs prompts or completions.
+	IoLoggingApiKeyIds *[]int `json:"io_logging_api_key_ids"`
+
+	// IoLoggingSamplingRate Always 0.
+	IoLoggingSamplingRate float32 `json:"io_logging_sampling_rate"`
+
+	// IsDataDiscountLoggingEnabled Always false.
+	IsDataDiscountLoggingEnabled bool `json:"is_data_discount_logging_enabled"`
+
+	// IsObservabilityBroadcastEnabled Always false.
+	IsObservabilityBroadcastEnabled bool `json:"is_observability_broadcast_enabled"`
+
+	// IsObservabilityIoLoggingEnabled Always false.
+	IsObservabilityIoLoggingEnabled bool   `json:"is_observability_io_logging_enabled"`
+	LimitRemaining                  *Money `json:"limit_remaining"`
 
 	// LimitUsd The workspace's own budget per `reset_interval`, checked on every request besides the rest; null for none.
 	LimitUsd *Money `json:"limit_usd"`
@@ -2268,6 +2304,12 @@ type Workspace struct {
 	RequireZdr    bool           `json:"require_zdr"`
 	ResetInterval *ResetInterval `json:"reset_interval"`
 	ResetsAt      *time.Time     `json:"resets_at"`
+
+	// Slug The workspace's id (OpenRouter's workspaces have a slug; Perpetuo's id is already URL-safe and unique).
+	Slug string `json:"slug"`
+
+	// UpdatedAt Always null (not tracked).
+	UpdatedAt *time.Time `json:"updated_at"`
 
 	// Usage Spend counted against the workspace budget in the current period (0 without one).
 	Usage Money `json:"usage"`
@@ -2291,19 +2333,27 @@ type WorkspaceCreate struct {
 // WorkspaceCreated defines model for WorkspaceCreated.
 type WorkspaceCreated struct {
 	Data struct {
-		Key       ApiKeyWithSecret `json:"key"`
-		Owner     Member           `json:"owner"`
-		Workspace Workspace        `json:"workspace"`
+		Key   ApiKeyWithSecret `json:"key"`
+		Owner Member           `json:"owner"`
+
+		// Workspace A workspace. Besides Perpetuo's fields it carries OpenRouter's, so OpenRouter clients read
+		// it: `slug` is the id, and what Perpetuo has no notion of is null or false (`created_by`,
+		// `description`, default models and sort, I/O logging and observability settings).
+		Workspace Workspace `json:"workspace"`
 	} `json:"data"`
 }
 
 // WorkspaceList defines model for WorkspaceList.
 type WorkspaceList struct {
-	Data []Workspace `json:"data"`
+	Data       []Workspace `json:"data"`
+	TotalCount int         `json:"total_count"`
 }
 
 // WorkspaceResponse defines model for WorkspaceResponse.
 type WorkspaceResponse struct {
+	// Data A workspace. Besides Perpetuo's fields it carries OpenRouter's, so OpenRouter clients read
+	// it: `slug` is the id, and what Perpetuo has no notion of is null or false (`created_by`,
+	// `description`, default models and sort, I/O logging and observability settings).
 	Data Workspace `json:"data"`
 }
 

@@ -1746,10 +1746,42 @@ export interface components {
          * @enum {string}
          */
         LimitReset: "daily" | "weekly" | "monthly";
+        /**
+         * @description A workspace. Besides Perpetuo's fields it carries OpenRouter's, so OpenRouter clients read
+         *     it: `slug` is the id, and what Perpetuo has no notion of is null or false (`created_by`,
+         *     `description`, default models and sort, I/O logging and observability settings).
+         */
         Workspace: {
             /** @example ws_01JD5R8Q4W9Z3X7Y2V1T0S6P4M */
             id: string;
             name: string;
+            /** @description The workspace's id (OpenRouter's workspaces have a slug; Perpetuo's id is already URL-safe and unique). */
+            slug: string;
+            /** @description Always null. */
+            created_by: string | null;
+            /**
+             * Format: date-time
+             * @description Always null (not tracked).
+             */
+            updated_at: string | null;
+            /** @description Always null. */
+            description: string | null;
+            /** @description Always null; requests name their model. */
+            default_text_model: string | null;
+            /** @description Always null. */
+            default_image_model: string | null;
+            /** @description Always null; see the request's `strategy` and `provider.sort`. */
+            default_provider_sort: string | null;
+            /** @description Always null; Perpetuo never logs prompts or completions. */
+            io_logging_api_key_ids: number[] | null;
+            /** @description Always 0. */
+            io_logging_sampling_rate: number;
+            /** @description Always false. */
+            is_data_discount_logging_enabled: boolean;
+            /** @description Always false. */
+            is_observability_broadcast_enabled: boolean;
+            /** @description Always false. */
+            is_observability_io_logging_enabled: boolean;
             /** @description Whether the operator's server-wide provider keys may serve this workspace where it has no credential of its own. */
             use_operator_credentials: boolean;
             /** @description Every request of the workspace routes only to zero-data-retention endpoints, whatever the request, key or guardrails say. */
@@ -1802,10 +1834,13 @@ export interface components {
         };
         WorkspaceList: {
             data: components["schemas"]["Workspace"][];
+            total_count: number;
         };
         Member: {
             /** @example mem_01JD5R8Q4W9Z3X7Y2V1T0S6P4M */
             id: string;
+            /** @description The member's id again (OpenRouter's members are users; Perpetuo's member is the user). */
+            user_id: string;
             workspace_id: string;
             name: string;
             email?: string | null;
@@ -1830,6 +1865,7 @@ export interface components {
         };
         MemberList: {
             data: components["schemas"]["Member"][];
+            total_count: number;
         };
         ApiKey: {
             /** @example key_01JD5R8Q4W9Z3X7Y2V1T0S6P4M */

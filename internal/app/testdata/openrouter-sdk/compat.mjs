@@ -107,6 +107,16 @@ try {
 } catch (e) {
   check("apiKeys.get after delete", e.statusCode === 404 && e.constructor?.name === "NotFoundResponseError", `${e.constructor?.name} ${e.statusCode}`);
 }
+// Workspaces and members: Perpetuo's shape carries OpenRouter's fields. The
+// workspace has a default guardrail (the SDK requires one; Perpetuo's are optional).
+const wsList = await call("workspaces.list", () => or.workspaces.list());
+const ws = wsList?.result?.data?.[0];
+check("workspaces.list", wsList?.result?.data?.length === 1 && wsList?.result?.totalCount === 1 && ws?.slug === ws?.id, JSON.stringify(wsList?.result));
+const wsGot = await call("workspaces.get", () => or.workspaces.get({ id: ws?.id }));
+check("workspaces.get", wsGot?.data?.id === ws?.id && wsGot?.data?.isObservabilityIoLoggingEnabled === false, "wrong workspace");
+const members = await call("workspaces.listMembers", () => or.workspaces.listMembers({ id: ws?.id }));
+check("workspaces.listMembers", members?.result?.data?.some((m) => m.userId === member && m.workspaceId === ws?.id), "the key's member is not listed");
+
 // What Perpetuo does not offer answers a typed error naming the feature.
 try {
   await or.credits.getCredits();

@@ -15,6 +15,7 @@ const funcs = [
   "apiKeysList", "apiKeysCreate", "apiKeysGet", "apiKeysUpdate", "apiKeysDelete",
   "guardrailsList", "guardrailsCreate", "guardrailsGet", "guardrailsUpdate", "guardrailsDelete",
   "guardrailsBulkAssignKeys", "guardrailsBulkUnassignKeys", "guardrailsBulkAssignMembers", "guardrailsBulkUnassignMembers",
+  "workspacesList", "workspacesGet", "workspacesListMembers",
 ];
 const root = path.dirname(createRequire(import.meta.url).resolve("@openrouter/sdk/package.json"));
 const out = [];
