@@ -11,6 +11,7 @@ import (
 // needs, found in one pass over the document.
 type chunkFields struct {
 	id, model, provider, usage, choices gjson.Result
+	usageKey                            gjson.Result // the usage member's key, to cut the member out
 }
 
 func parseChunk(chunk []byte) chunkFields {
@@ -24,7 +25,7 @@ func parseChunk(chunk []byte) chunkFields {
 		case "provider":
 			f.provider = v
 		case "usage":
-			f.usage = v
+			f.usage, f.usageKey = v, k
 		case "choices":
 			f.choices = v
 		}
@@ -44,7 +45,8 @@ func newIdentity(id, model, provider string) identity {
 	return identity{id: q(id), model: q(model), provider: q(provider)}
 }
 
-// splice rewrites a chunk's id and model and sets its provider, copying the
+// splice rewrites a chunk's id and model, sets its provider and removes its
+// usage member (usage rides only Perpetuo's last chunk), copying the
 // document once instead of re-parsing it per field. It reports false when
 // the chunk lacks a field it must replace in place (the caller then falls
 // back to a general JSON rewrite).
@@ -68,6 +70,13 @@ func (idn identity) splice(chunk []byte, f chunkFields) ([]byte, bool) {
 	if !f.id.Exists() || !f.model.Exists() {
 		return nil, false
 	}
+	if f.usage.Exists() {
+		from, to, ok := memberSpan(chunk, f.usageKey, f.usage)
+		if !ok {
+			return nil, false
+		}
+		edits = append(edits, edit{at: from, n: to - from})
+	}
 	slices.SortFunc(edits, func(a, b edit) int { return a.at - b.at })
 	out := make([]byte, 0, len(chunk)+64)
 	prev := 0
@@ -89,6 +98,33 @@ func (idn identity) splice(chunk []byte, f chunkFields) ([]byte, bool) {
 	}
 	return append(out, rest...), true
 }
+
+// memberSpan is the bytes to cut to remove the member key: value from its
+// object: with the comma before it, or, for the first member, the one
+// after it. It reports false when the positions are not known.
+func memberSpan(doc []byte, key, value gjson.Result) (from, to int, ok bool) {
+	if key.Index <= 0 || value.Index <= key.Index {
+		return 0, 0, false
+	}
+	from, to = key.Index, value.Index+len(value.Raw)
+	i := from - 1
+	for i >= 0 && isSpace(doc[i]) {
+		i--
+	}
+	if i >= 0 && doc[i] == ',' {
+		return i, to, true
+	}
+	j := to
+	for j < len(doc) && isSpace(doc[j]) {
+		j++
+	}
+	if j < len(doc) && doc[j] == ',' {
+		return from, j + 1, true
+	}
+	return from, to, true // the only member
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func lastBrace(b []byte) int {
 	for i := len(b) - 1; i >= 0; i-- {

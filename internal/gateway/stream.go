@@ -183,16 +183,12 @@ func (s *stream) forward(chunk []byte) ([]byte, error) {
 			}
 		}
 	}
-	if f.usage.Exists() {
-		// Usage rides only the last chunk, Perpetuo's own (OpenAI sends
-		// "usage": null on every chunk, which OpenRouter's SDK refuses).
-		out, err := s.r.decorate(chunk, jsonedit.Delete("usage"))
-		return out, s.malformed(err)
-	}
+	// Usage rides only the last chunk, Perpetuo's own (OpenAI sends
+	// "usage": null on every chunk, which OpenRouter's SDK refuses).
 	if out, ok := s.ident.splice(chunk, f); ok {
 		return out, nil
 	}
-	out, err := s.r.decorate(chunk)
+	out, err := s.r.decorate(chunk, jsonedit.Delete("usage"))
 	return out, s.malformed(err)
 }
 
