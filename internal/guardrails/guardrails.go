@@ -347,11 +347,12 @@ func (s *Service) checkBulk(ctx context.Context, caller keys.Key, kind, guardrai
 	return nil
 }
 
+// assign writes one assignment checkBulk has allowed.
 func (s *Service) assign(ctx context.Context, caller keys.Key, kind, id, guardrailID string) error {
 	if kind == Members {
-		return s.AssignMember(ctx, caller, id, guardrailID)
+		return notFoundWhat(s.store.AssignMember(ctx, caller.WorkspaceID, id, guardrailID), "Member", id)
 	}
-	return s.AssignKey(ctx, caller, id, guardrailID)
+	return notFoundWhat(s.store.AssignKey(ctx, caller.WorkspaceID, id, guardrailID), "Key", id)
 }
 
 // CheckAssignable checks the caller may make guardrail id the workspace's

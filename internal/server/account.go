@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/perpetuo/perpetuo/gen/api"
+	"github.com/perpetuo/perpetuo/internal/access"
 	"github.com/perpetuo/perpetuo/internal/apierr"
 
 	"github.com/perpetuo/perpetuo/internal/records"
@@ -110,7 +111,7 @@ func (s *Server) GetCurrentKey(ctx context.Context, _ api.GetCurrentKeyRequestOb
 	if err != nil {
 		return nil, err
 	}
-	manages := k.Role == "owner" || k.Role == "admin"
+	manages := k.Role == access.Owner || k.Role == access.Admin
 	out := api.Key{
 		Id: k.ID, Name: k.Name, Label: k.Label, WorkspaceId: k.WorkspaceID, MemberId: k.MemberID,
 		Role: api.KeyRole(k.Role), Operator: k.Operator, IncludeByokInLimit: k.IncludeBYOKInLimit, RequireZdr: k.RequireZDR,
