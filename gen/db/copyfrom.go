@@ -66,6 +66,7 @@ func (r iteratorForGenerationCopy) Values() ([]interface{}, error) {
 		r.rows[0].ClientName,
 		r.rows[0].ClientVersion,
 		r.rows[0].Metadata,
+		r.rows[0].CacheWriteTokens,
 	}, nil
 }
 
@@ -80,5 +81,5 @@ func (r iteratorForGenerationCopy) Err() error {
 // fails here on the primary key; it is written again without them
 // (GenerationExistingIDs).
 func (q *Queries) GenerationCopy(ctx context.Context, arg []GenerationCopyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"generations"}, []string{"id", "workspace_id", "key_id", "member_id", "requested_model", "model", "provider", "upstream_id", "app", "end_user", "session_id", "streamed", "cancelled", "status", "error_type", "finish_reason", "native_finish_reason", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "cost_usd", "is_byok", "latency_ms", "ttft_ms", "attempts", "created_at", "usage_estimated", "anomaly", "routing", "zdr", "app_title", "http_referer", "app_categories", "client_name", "client_version", "metadata"}, &iteratorForGenerationCopy{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"generations"}, []string{"id", "workspace_id", "key_id", "member_id", "requested_model", "model", "provider", "upstream_id", "app", "end_user", "session_id", "streamed", "cancelled", "status", "error_type", "finish_reason", "native_finish_reason", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "cost_usd", "is_byok", "latency_ms", "ttft_ms", "attempts", "created_at", "usage_estimated", "anomaly", "routing", "zdr", "app_title", "http_referer", "app_categories", "client_name", "client_version", "metadata", "cache_write_tokens"}, &iteratorForGenerationCopy{rows: arg})
 }

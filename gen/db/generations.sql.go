@@ -50,6 +50,7 @@ type GenerationCopyParams struct {
 	ClientName         *string
 	ClientVersion      *string
 	Metadata           []byte
+	CacheWriteTokens   int32
 }
 
 const generationDeleteOlder = `-- name: GenerationDeleteOlder :execrows
@@ -78,7 +79,7 @@ func (q *Queries) GenerationDeleteOlder(ctx context.Context, arg GenerationDelet
 }
 
 const generationGetByID = `-- name: GenerationGetByID :one
-SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr, app_title, http_referer, app_categories, client_name, client_version, metadata FROM generations WHERE id = $1 AND workspace_id = $2
+SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr, app_title, http_referer, app_categories, client_name, client_version, metadata, cache_write_tokens FROM generations WHERE id = $1 AND workspace_id = $2
 `
 
 type GenerationGetByIDParams struct {
@@ -127,12 +128,13 @@ func (q *Queries) GenerationGetByID(ctx context.Context, arg GenerationGetByIDPa
 		&i.ClientName,
 		&i.ClientVersion,
 		&i.Metadata,
+		&i.CacheWriteTokens,
 	)
 	return i, err
 }
 
 const generationList = `-- name: GenerationList :many
-SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr, app_title, http_referer, app_categories, client_name, client_version, metadata FROM generations
+SELECT id, workspace_id, key_id, member_id, requested_model, model, provider, upstream_id, app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason, native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr, app_title, http_referer, app_categories, client_name, client_version, metadata, cache_write_tokens FROM generations
 WHERE workspace_id = $1
   AND ($2::text = '' OR member_id = $2::text)
   AND ($3::text = '' OR requested_model = $3::text)
@@ -221,6 +223,7 @@ func (q *Queries) GenerationList(ctx context.Context, arg GenerationListParams) 
 			&i.ClientName,
 			&i.ClientVersion,
 			&i.Metadata,
+			&i.CacheWriteTokens,
 		); err != nil {
 			return nil, err
 		}

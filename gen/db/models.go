@@ -82,6 +82,7 @@ type Generation struct {
 	ClientName         *string
 	ClientVersion      *string
 	Metadata           []byte
+	CacheWriteTokens   int32
 }
 
 type GenerationStart struct {

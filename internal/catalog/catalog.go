@@ -119,11 +119,27 @@ type Endpoint struct {
 	DataPolicy *DataPolicy `json:"data_policy,omitempty"`
 }
 
-// Pricing is USD per token (Prompt, Completion) and per request (Request).
+// Pricing is USD per token (Prompt, Completion) and per request (Request),
+// with the token classes some providers price apart: cache reads and writes
+// (prompt tokens) and internal reasoning (completion tokens). A class
+// without a price of its own costs what its parent class costs.
 type Pricing struct {
-	Prompt     decimal.Decimal `json:"prompt"`
-	Completion decimal.Decimal `json:"completion"`
-	Request    decimal.Decimal `json:"request"`
+	Prompt            decimal.Decimal  `json:"prompt"`
+	Completion        decimal.Decimal  `json:"completion"`
+	Request           decimal.Decimal  `json:"request"`
+	InputCacheRead    *decimal.Decimal `json:"input_cache_read,omitempty"`
+	InputCacheWrite   *decimal.Decimal `json:"input_cache_write,omitempty"`
+	InternalReasoning *decimal.Decimal `json:"internal_reasoning,omitempty"`
+}
+
+// Tokens are a call's token counts in OpenAI's convention, whatever the
+// provider's: Prompt includes CacheRead and CacheWrite, Completion
+// includes Reasoning. Adapters convert to it (Anthropic's input_tokens
+// exclude cached ones; Gemini's candidates exclude thoughts), so pricing
+// has one set of disjoint classes: uncached prompt, cache read, cache
+// write, reasoning, the rest of the completion.
+type Tokens struct {
+	Prompt, Completion, CacheRead, CacheWrite, Reasoning int
 }
 
 // Approx is the prices as floats, for ordering endpoints (never for
@@ -134,14 +150,53 @@ func (p Pricing) Approx() (prompt, completion, request float64) {
 
 // Cost is the exact price of a call with these token counts: its Parts
 // and the per-request price.
-func (p Pricing) Cost(promptTokens, completionTokens int) decimal.Decimal {
-	prompt, completion := p.Parts(promptTokens, completionTokens)
+func (p Pricing) Cost(t Tokens) decimal.Decimal {
+	prompt, completion := p.Parts(t)
 	return prompt.Add(completion).Add(p.Request)
 }
 
-// Parts are the exact prices of the prompt and of the completion tokens.
-func (p Pricing) Parts(promptTokens, completionTokens int) (prompt, completion decimal.Decimal) {
-	return p.Prompt.Mul(decimal.NewFromInt(int64(promptTokens))), p.Completion.Mul(decimal.NewFromInt(int64(completionTokens)))
+// Parts are the exact prices of the prompt and of the completion tokens,
+// each class at its own price. Counts outside their parent (more cached
+// than prompt tokens) are the caller's to clamp; here a class never goes
+// below zero.
+func (p Pricing) Parts(t Tokens) (prompt, completion decimal.Decimal) {
+	read, write := max(t.CacheRead, 0), max(t.CacheWrite, 0)
+	uncached := max(t.Prompt-read-write, 0)
+	reasoning := max(t.Reasoning, 0)
+	visible := max(t.Completion-reasoning, 0)
+	prompt = times(p.Prompt, uncached).Add(times(or(p.InputCacheRead, p.Prompt), read)).
+		Add(times(or(p.InputCacheWrite, p.Prompt), write))
+	completion = times(p.Completion, visible).Add(times(or(p.InternalReasoning, p.Completion), reasoning))
+	return prompt, completion
+}
+
+// Bound is the most a call with at most prompt and output tokens can cost:
+// every prompt token at the dearest prompt class (a cache write costs more
+// than a plain token at Anthropic) and every output token at the dearest
+// completion class.
+func (p Pricing) Bound(prompt, output int) decimal.Decimal {
+	in := decimal.Max(p.Prompt, or(p.InputCacheRead, p.Prompt), or(p.InputCacheWrite, p.Prompt))
+	out := decimal.Max(p.Completion, or(p.InternalReasoning, p.Completion))
+	return times(in, prompt).Add(times(out, output)).Add(p.Request)
+}
+
+// negative reports a negative price in any class.
+func (p Pricing) negative() bool {
+	for _, d := range []*decimal.Decimal{&p.Prompt, &p.Completion, &p.Request, p.InputCacheRead, p.InputCacheWrite, p.InternalReasoning} {
+		if d != nil && d.IsNegative() {
+			return true
+		}
+	}
+	return false
+}
+
+func times(price decimal.Decimal, n int) decimal.Decimal { return price.Mul(decimal.NewFromInt(int64(n))) }
+
+func or(d *decimal.Decimal, def decimal.Decimal) decimal.Decimal {
+	if d == nil {
+		return def
+	}
+	return *d
 }
 
 // Catalog is an immutable, indexed set of providers and models.

@@ -108,8 +108,78 @@ func TestPricingCostIsExact(t *testing.T) {
 		Request:    decimal.RequireFromString("0.0001"),
 	}
 	// 3*0.00000015 + 195*0.0000006 + 0.0001, with no float rounding.
-	require.Equal(t, "0.00021745", p.Cost(3, 195).String())
-	require.True(t, p.Cost(0, 0).Equal(p.Request))
+	require.Equal(t, "0.00021745", p.Cost(Tokens{Prompt: 3, Completion: 195}).String())
+	require.True(t, p.Cost(Tokens{}).Equal(p.Request))
+	// Without prices of their own, cached and reasoning tokens cost what
+	// their parent class costs: the same total.
+	require.Equal(t, "0.00021745", p.Cost(Tokens{Prompt: 3, CacheRead: 2, CacheWrite: 1, Completion: 195, Reasoning: 100}).String())
+}
+
+// TestPricingTokenClasses: golden costs per provider convention, every
+// class at its own price and no token counted twice (the counts are in
+// OpenAI's convention: prompt includes the cache classes, completion
+// includes reasoning).
+func TestPricingTokenClasses(t *testing.T) {
+	t.Parallel()
+	d := decimal.RequireFromString
+	ptr := func(s string) *decimal.Decimal { v := d(s); return &v }
+	cases := []struct {
+		name  string
+		p     Pricing
+		t     Tokens
+		cost  string
+		parts [2]string
+		bound string // Bound(1000, 100)
+	}{
+		{
+			// Claude Sonnet 4: $3/M in, $15/M out, cache read $0.30/M, cache write $3.75/M.
+			// 100 uncached + 2000 read + 500 written; 300 out of which 120 thinking.
+			name: "anthropic cache read and write",
+			p:    Pricing{Prompt: d("0.000003"), Completion: d("0.000015"), InputCacheRead: ptr("0.0000003"), InputCacheWrite: ptr("0.00000375")},
+			t:    Tokens{Prompt: 2600, CacheRead: 2000, CacheWrite: 500, Completion: 300, Reasoning: 120},
+			// 100*3e-6 + 2000*3e-7 + 500*3.75e-6 = 0.0003 + 0.0006 + 0.001875; 300*15e-6 = 0.0045
+			parts: [2]string{"0.002775", "0.0045"}, cost: "0.007275",
+			// every prompt token as a cache write: 1000*3.75e-6 + 100*15e-6
+			bound: "0.00525",
+		},
+		{
+			// GPT-4.1: $2/M in, cached $0.50/M, $8/M out; reasoning is output.
+			name: "openai cached prompt",
+			p:    Pricing{Prompt: d("0.000002"), Completion: d("0.000008"), InputCacheRead: ptr("0.0000005")},
+			t:    Tokens{Prompt: 1500, CacheRead: 1024, Completion: 50, Reasoning: 30},
+			// 476*2e-6 + 1024*5e-7 = 0.000952 + 0.000512; 50*8e-6
+			parts: [2]string{"0.001464", "0.0004"}, cost: "0.001864",
+			bound: "0.0028",
+		},
+		{
+			// Gemini 2.5 Flash: $0.30/M in, cached $0.075/M, $2.50/M out, thoughts at the output price.
+			name: "gemini cached and thinking",
+			p:    Pricing{Prompt: d("0.0000003"), Completion: d("0.0000025"), InputCacheRead: ptr("0.000000075"), InternalReasoning: ptr("0.0000025")},
+			t:    Tokens{Prompt: 4000, CacheRead: 3000, Completion: 900, Reasoning: 800},
+			// 1000*3e-7 + 3000*7.5e-8 = 0.0003 + 0.000225; 100*2.5e-6 + 800*2.5e-6
+			parts: [2]string{"0.000525", "0.00225"}, cost: "0.002775",
+			bound: "0.00055",
+		},
+		{
+			// A provider pricing reasoning apart (dearer than visible output).
+			name: "reasoning priced apart",
+			p:    Pricing{Prompt: d("0.000001"), Completion: d("0.000002"), InternalReasoning: ptr("0.000004"), Request: d("0.001")},
+			t:    Tokens{Prompt: 10, Completion: 10, Reasoning: 4},
+			// 10*1e-6; 6*2e-6 + 4*4e-6; + 0.001
+			parts: [2]string{"0.00001", "0.000028"}, cost: "0.001038",
+			bound: "0.0024",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			prompt, completion := c.p.Parts(c.t)
+			require.Equal(t, c.parts[0], prompt.String())
+			require.Equal(t, c.parts[1], completion.String())
+			require.Equal(t, c.cost, c.p.Cost(c.t).String())
+			require.Equal(t, c.bound, c.p.Bound(1000, 100).String())
+			require.True(t, c.p.Bound(c.t.Prompt, c.t.Completion).GreaterThanOrEqual(c.p.Cost(c.t)), "the bound covers every mix of classes")
+		})
+	}
 }
 
 func TestParseRejectsBadCatalogs(t *testing.T) {

@@ -447,12 +447,16 @@ func convertEndpoint(m orModel, cm Model, e orEndpoint, slug string) (Endpoint, 
 	var notes []string
 	for _, f := range []struct {
 		name     string
-		dst      *decimal.Decimal
+		set      func(decimal.Decimal)
 		required bool
 	}{
-		{"prompt", &ce.Pricing.Prompt, true},
-		{"completion", &ce.Pricing.Completion, true},
-		{"request", &ce.Pricing.Request, false},
+		{"prompt", func(d decimal.Decimal) { ce.Pricing.Prompt = d }, true},
+		{"completion", func(d decimal.Decimal) { ce.Pricing.Completion = d }, true},
+		{"request", func(d decimal.Decimal) { ce.Pricing.Request = d }, false},
+		// The classes priced apart exist only where the provider says.
+		{"input_cache_read", func(d decimal.Decimal) { ce.Pricing.InputCacheRead = &d }, false},
+		{"input_cache_write", func(d decimal.Decimal) { ce.Pricing.InputCacheWrite = &d }, false},
+		{"internal_reasoning", func(d decimal.Decimal) { ce.Pricing.InternalReasoning = &d }, false},
 	} {
 		raw, ok := e.Pricing[f.name]
 		if !ok || string(raw) == "null" {
@@ -471,7 +475,7 @@ func convertEndpoint(m orModel, cm Model, e orEndpoint, slug string) (Endpoint, 
 		if !d.Equal(d.Truncate(10)) {
 			notes = append(notes, fmt.Sprintf("model %q, provider %q: pricing.%s %s has more than 10 decimal places; spend is stored rounded to 10", m.ID, slug, f.name, d))
 		}
-		*f.dst = d
+		f.set(d)
 	}
 	n, ok := wholeNumber(e.ContextLength)
 	if !ok && e.ContextLength != nil && *e.ContextLength != 0 {

@@ -56,7 +56,7 @@ func (c *Catalog) validateModel(m *Model) error {
 		if e.UpstreamModel == "" {
 			return fmt.Errorf("model %q, provider %q: upstream_model is required", m.ID, e.Provider)
 		}
-		if e.Pricing.Prompt.IsNegative() || e.Pricing.Completion.IsNegative() || e.Pricing.Request.IsNegative() {
+		if e.Pricing.negative() {
 			return fmt.Errorf("model %q, provider %q: prices must not be negative", m.ID, e.Provider)
 		}
 		if e.ContextLength <= 0 {

@@ -109,7 +109,8 @@ var jsonNull = []byte("null")
 func (r *run) usage(c routing.Candidate, u providers.Usage) {
 	r.rec.PromptTokens, r.rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
 	r.rec.ReasoningTokens, r.rec.CachedTokens = u.ReasoningTokens, u.CachedTokens
-	r.promptCost, r.completionCost = c.Endpoint.Pricing.Parts(u.PromptTokens, u.CompletionTokens)
+	r.rec.CacheWriteTokens = u.CacheWriteTokens
+	r.promptCost, r.completionCost = c.Endpoint.Pricing.Parts(u.Tokens())
 	r.rec.Cost = r.promptCost.Add(r.completionCost).Add(c.Endpoint.Pricing.Request)
 }
 
@@ -135,9 +136,9 @@ func (r *run) usageJSON() []byte {
 	return fmt.Appendf(nil,
 		`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,"cost":%s,"is_byok":%t,`+
 			`"cost_details":{"upstream_inference_cost":%s,"upstream_inference_prompt_cost":%s,"upstream_inference_completions_cost":%s},`+
-			`"prompt_tokens_details":{"cached_tokens":%d},"completion_tokens_details":{"reasoning_tokens":%d}%s}`,
+			`"prompt_tokens_details":{"cached_tokens":%d,"cache_write_tokens":%d},"completion_tokens_details":{"reasoning_tokens":%d}%s}`,
 		g.PromptTokens, g.CompletionTokens, g.PromptTokens+g.CompletionTokens, cost, g.BYOK,
-		cost, r.promptCost.String(), r.completionCost.String(), g.CachedTokens, g.ReasoningTokens, estimated)
+		cost, r.promptCost.String(), r.completionCost.String(), g.CachedTokens, g.CacheWriteTokens, g.ReasoningTokens, estimated)
 }
 
 // generatedBytes counts the bytes of everything a model generated in a

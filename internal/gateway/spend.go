@@ -44,7 +44,7 @@ func (r *run) worstCase(plan routing.Plan) decimal.Decimal {
 	worst := decimal.Zero
 	for _, c := range plan.Candidates {
 		b := r.boundsFor(c)
-		worst = decimal.Max(worst, c.Endpoint.Pricing.Cost(b.prompt, b.output))
+		worst = decimal.Max(worst, c.Endpoint.Pricing.Bound(b.prompt, b.output))
 	}
 	return worst
 }
@@ -85,10 +85,11 @@ func (r *run) clamp(c routing.Candidate, u providers.Usage) providers.Usage {
 	}
 	u.ReasoningTokens = limit(u.ReasoningTokens, u.CompletionTokens)
 	u.CachedTokens = limit(u.CachedTokens, u.PromptTokens)
+	u.CacheWriteTokens = limit(u.CacheWriteTokens, u.PromptTokens-u.CachedTokens)
 	if u != orig {
-		r.rec.Anomaly = fmt.Sprintf("usage reported by %s was impossible for this request and was clamped: prompt %d→%d, completion %d→%d, reasoning %d→%d, cached %d→%d",
+		r.rec.Anomaly = fmt.Sprintf("usage reported by %s was impossible for this request and was clamped: prompt %d→%d, completion %d→%d, reasoning %d→%d, cached %d→%d, cache writes %d→%d",
 			c.Provider.Slug, orig.PromptTokens, u.PromptTokens, orig.CompletionTokens, u.CompletionTokens,
-			orig.ReasoningTokens, u.ReasoningTokens, orig.CachedTokens, u.CachedTokens)
+			orig.ReasoningTokens, u.ReasoningTokens, orig.CachedTokens, u.CachedTokens, orig.CacheWriteTokens, u.CacheWriteTokens)
 		r.g.log.Warn("clamped impossible upstream usage", "generation", r.rec.ID, "provider", c.Provider.Slug)
 	}
 	return u

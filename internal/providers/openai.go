@@ -198,5 +198,7 @@ func ParseUsage(u gjson.Result) (Usage, bool) {
 		CompletionTokens: int(u.Get("completion_tokens").Int()),
 		ReasoningTokens:  int(u.Get("completion_tokens_details.reasoning_tokens").Int()),
 		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
+		// OpenRouter's name; OpenAI itself bills no cache writes.
+		CacheWriteTokens: int(u.Get("prompt_tokens_details.cache_write_tokens").Int()),
 	}, true
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/jsonedit"
 )
 
@@ -37,12 +38,22 @@ type Call struct {
 	BYOK bool
 }
 
-// Usage is what the upstream reported it used.
+// Usage is what the upstream reported it used, in OpenAI's convention
+// whatever the provider's (see catalog.Tokens): PromptTokens include
+// CachedTokens (cache reads) and CacheWriteTokens, CompletionTokens
+// include ReasoningTokens.
 type Usage struct {
 	PromptTokens     int
 	CompletionTokens int
 	ReasoningTokens  int
 	CachedTokens     int
+	CacheWriteTokens int
+}
+
+// Tokens are u's counts for pricing.
+func (u Usage) Tokens() catalog.Tokens {
+	return catalog.Tokens{Prompt: u.PromptTokens, Completion: u.CompletionTokens,
+		CacheRead: u.CachedTokens, CacheWrite: u.CacheWriteTokens, Reasoning: u.ReasoningTokens}
 }
 
 // Completion is a finished non-streaming response.

@@ -44,7 +44,8 @@ type Generation struct {
 	PromptTokens       int
 	CompletionTokens   int
 	ReasoningTokens    int
-	CachedTokens       int
+	CachedTokens       int // cache reads, part of PromptTokens
+	CacheWriteTokens   int // cache writes, part of PromptTokens
 	Cost               decimal.Decimal
 	BYOK               bool
 	Latency            time.Duration

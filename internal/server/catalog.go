@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/perpetuo/perpetuo/gen/api"
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/routing"
@@ -76,8 +78,7 @@ func endpointOf(r routing.EndpointReport) api.ModelEndpoint {
 	m, e, h := r.Model, r.Endpoint, r.Health
 	me := api.ModelEndpoint{
 		Name: r.Provider.Name + " | " + m.ID, ModelId: m.ID, ModelName: m.Name, ContextLength: e.ContextLength,
-		Pricing: api.Pricing{Prompt: e.Pricing.Prompt.String(), Completion: e.Pricing.Completion.String(),
-			Request: ptrTo(e.Pricing.Request.String())},
+		Pricing:      pricingOf(e.Pricing),
 		ProviderName: r.Provider.Name, Tag: r.Provider.Slug, Quantization: cmp.Or(e.Quantization, "unknown"),
 		SupportedParameters: e.SupportedParameters, Status: h.Status, Routable: r.Routable,
 		UptimeLast5m: h.Uptime5m, UptimeLast30m: h.Uptime30m, UptimeLast1d: h.Uptime1d,
@@ -116,15 +117,25 @@ func (s *Server) ListProviders(ctx context.Context, _ api.ListProvidersRequestOb
 	return api.ListProviders200JSONResponse(out), nil
 }
 
+// pricingOf is p in OpenRouter's units, the classes priced apart only
+// where they are.
+func pricingOf(p catalog.Pricing) api.Pricing {
+	str := func(d *decimal.Decimal) *string {
+		if d == nil {
+			return nil
+		}
+		return ptrTo(d.String())
+	}
+	return api.Pricing{Prompt: p.Prompt.String(), Completion: p.Completion.String(), Request: ptrTo(p.Request.String()),
+		InputCacheRead: str(p.InputCacheRead), InputCacheWrite: str(p.InputCacheWrite), InternalReasoning: str(p.InternalReasoning)}
+}
+
 // modelOf shows a model with the endpoint the caller would be routed to
 // first (its pricing and limits).
 func modelOf(m *catalog.Model, top catalog.Endpoint) api.Model {
 	out := api.Model{
 		Id: m.ID, CanonicalSlug: m.ID, Name: m.Name, Created: m.Created, ContextLength: m.ContextLength,
-		Pricing: api.Pricing{
-			Prompt: top.Pricing.Prompt.String(), Completion: top.Pricing.Completion.String(),
-			Request: ptrTo(top.Pricing.Request.String()),
-		},
+		Pricing:             pricingOf(top.Pricing),
 		SupportedParameters: top.SupportedParameters,
 	}
 	out.Links.Details = "/api/v1/models/" + m.ID + "/endpoints"

@@ -62,7 +62,7 @@ func (s *Store) copyGenerations(ctx context.Context, gs []records.Generation) er
 			Status: int32(g.Status), ErrorType: ptr(g.ErrorType), FinishReason: ptr(g.FinishReason),
 			NativeFinishReason: ptr(g.NativeFinishReason), PromptTokens: int32(g.PromptTokens),
 			CompletionTokens: int32(g.CompletionTokens), ReasoningTokens: int32(g.ReasoningTokens), CachedTokens: int32(g.CachedTokens),
-			CostUsd: g.Cost, IsByok: g.BYOK, LatencyMs: int32(g.Latency.Milliseconds()), TtftMs: ttft, Attempts: attempts,
+			CacheWriteTokens: int32(g.CacheWriteTokens), CostUsd: g.Cost, IsByok: g.BYOK, LatencyMs: int32(g.Latency.Milliseconds()), TtftMs: ttft, Attempts: attempts,
 			CreatedAt: g.CreatedAt, UsageEstimated: g.UsageEstimated, Anomaly: ptr(g.Anomaly), Routing: nilIfEmpty(g.Routing), Zdr: g.ZDR,
 			AppTitle: ptr(g.App.Title), HttpReferer: ptr(g.App.Referer), AppCategories: orEmpty(g.App.Categories),
 			ClientName: ptr(g.App.ClientName), ClientVersion: ptr(g.App.ClientVersion), Metadata: metadataJSON(g.Metadata)}
@@ -292,7 +292,7 @@ func generationOf(r db.Generation) (records.Generation, error) {
 		Streamed: r.Streamed, Cancelled: r.Cancelled, Status: int(r.Status), ErrorType: val(r.ErrorType),
 		FinishReason: val(r.FinishReason), NativeFinishReason: val(r.NativeFinishReason),
 		PromptTokens: int(r.PromptTokens), CompletionTokens: int(r.CompletionTokens),
-		ReasoningTokens: int(r.ReasoningTokens), CachedTokens: int(r.CachedTokens),
+		ReasoningTokens: int(r.ReasoningTokens), CachedTokens: int(r.CachedTokens), CacheWriteTokens: int(r.CacheWriteTokens),
 		Cost: r.CostUsd, BYOK: r.IsByok, Latency: time.Duration(r.LatencyMs) * time.Millisecond,
 		CreatedAt: r.CreatedAt, UsageEstimated: r.UsageEstimated, Anomaly: val(r.Anomaly), ZDR: r.Zdr,
 	}

@@ -1928,6 +1928,15 @@ type Pricing struct {
 	Completion string  `json:"completion"`
 	Image      *string `json:"image,omitempty"`
 
+	// InputCacheRead Per prompt token read from the provider's cache; absent when such tokens cost `prompt`.
+	InputCacheRead *string `json:"input_cache_read,omitempty"`
+
+	// InputCacheWrite Per prompt token written to the provider's cache; absent when such tokens cost `prompt`.
+	InputCacheWrite *string `json:"input_cache_write,omitempty"`
+
+	// InternalReasoning Per reasoning token; absent when reasoning costs `completion`.
+	InternalReasoning *string `json:"internal_reasoning,omitempty"`
+
 	// Prompt Example: 0.00000015
 	Prompt  string  `json:"prompt"`
 	Request *string `json:"request,omitempty"`
@@ -2211,6 +2220,7 @@ type UnassignedCount struct {
 type Usage struct {
 	CompletionTokens        int `json:"completion_tokens"`
 	CompletionTokensDetails *struct {
+		// ReasoningTokens Part of `completion_tokens` (Gemini's thoughts included).
 		ReasoningTokens *int `json:"reasoning_tokens,omitempty"`
 	} `json:"completion_tokens_details,omitempty"`
 
@@ -2240,9 +2250,17 @@ type Usage struct {
 	} `json:"cost_details,omitempty"`
 
 	// IsByok True when the request used the workspace's own provider key.
-	IsByok              bool `json:"is_byok"`
-	PromptTokens        int  `json:"prompt_tokens"`
+	IsByok       bool `json:"is_byok"`
+	PromptTokens int  `json:"prompt_tokens"`
+
+	// PromptTokensDetails Prompt tokens by class, whatever the provider's convention (Anthropic's `input_tokens`
+	// exclude cached ones; here they are counted in `prompt_tokens` as OpenAI does): each
+	// class is part of `prompt_tokens` and priced at its own rate.
 	PromptTokensDetails *struct {
+		// CacheWriteTokens Written to the provider's prompt cache (Anthropic's cache creation).
+		CacheWriteTokens *int `json:"cache_write_tokens,omitempty"`
+
+		// CachedTokens Read from the provider's prompt cache.
 		CachedTokens *int `json:"cached_tokens,omitempty"`
 	} `json:"prompt_tokens_details,omitempty"`
 	TotalTokens int `json:"total_tokens"`

@@ -79,10 +79,10 @@ INSERT INTO generations (
     app, end_user, session_id, streamed, cancelled, status, error_type, finish_reason,
     native_finish_reason, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,
     cost_usd, is_byok, latency_ms, ttft_ms, attempts, created_at, usage_estimated, anomaly, routing, zdr,
-    app_title, http_referer, app_categories, client_name, client_version, metadata
+    app_title, http_referer, app_categories, client_name, client_version, metadata, cache_write_tokens
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37
+    $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38
 );
 
 -- name: KeyUsageAdd :exec

@@ -1241,10 +1241,19 @@ export interface components {
                 upstream_inference_prompt_cost: components["schemas"]["Money"];
                 upstream_inference_completions_cost: components["schemas"]["Money"];
             };
+            /**
+             * @description Prompt tokens by class, whatever the provider's convention (Anthropic's `input_tokens`
+             *     exclude cached ones; here they are counted in `prompt_tokens` as OpenAI does): each
+             *     class is part of `prompt_tokens` and priced at its own rate.
+             */
             prompt_tokens_details?: {
+                /** @description Read from the provider's prompt cache. */
                 cached_tokens?: number;
+                /** @description Written to the provider's prompt cache (Anthropic's cache creation). */
+                cache_write_tokens?: number;
             };
             completion_tokens_details?: {
+                /** @description Part of `completion_tokens` (Gemini's thoughts included). */
                 reasoning_tokens?: number;
             };
             /**
@@ -1495,6 +1504,12 @@ export interface components {
             completion: string;
             request?: string;
             image?: string;
+            /** @description Per prompt token read from the provider's cache; absent when such tokens cost `prompt`. */
+            input_cache_read?: string;
+            /** @description Per prompt token written to the provider's cache; absent when such tokens cost `prompt`. */
+            input_cache_write?: string;
+            /** @description Per reasoning token; absent when reasoning costs `completion`. */
+            internal_reasoning?: string;
         };
         ProviderResponse: {
             /** @description `<model>@<provider>`. */

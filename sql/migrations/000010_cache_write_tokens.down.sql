@@ -1,0 +1,1 @@
+ALTER TABLE generations DROP COLUMN cache_write_tokens;
