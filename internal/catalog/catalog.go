@@ -190,7 +190,9 @@ func (p Pricing) negative() bool {
 	return false
 }
 
-func times(price decimal.Decimal, n int) decimal.Decimal { return price.Mul(decimal.NewFromInt(int64(n))) }
+func times(price decimal.Decimal, n int) decimal.Decimal {
+	return price.Mul(decimal.NewFromInt(int64(n)))
+}
 
 func or(d *decimal.Decimal, def decimal.Decimal) decimal.Decimal {
 	if d == nil {

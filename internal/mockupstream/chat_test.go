@@ -32,11 +32,12 @@ func TestChatCompletionEcho(t *testing.T) {
 	require.True(t, strings.HasPrefix(id, "chatcmpl-"), id)
 	created := int64(got["created"].(float64))
 	require.InDelta(t, time.Now().Unix(), created, 5)
-	// system: 3 words + 4; user: 4 words + 4.
+	// system: 3 words + 4; user: 4 words + 4. The image is acknowledged
+	// (one token).
 	want := fmt.Sprintf(`{"id":%q,"object":"chat.completion","created":%d,"model":"echo",
-		"choices":[{"index":0,"message":{"role":"assistant","content":"hello there general Kenobi","refusal":null},
+		"choices":[{"index":0,"message":{"role":"assistant","content":"hello there general Kenobi [image url x]","refusal":null},
 			"logprobs":null,"finish_reason":"stop"}],
-		"usage":{"prompt_tokens":15,"completion_tokens":4,"total_tokens":19,
+		"usage":{"prompt_tokens":15,"completion_tokens":5,"total_tokens":20,
 			"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}},
 		"system_fingerprint":"fp_mock"}`, id, created)
 	require.JSONEq(t, want, string(raw))

@@ -13,33 +13,42 @@ type completion struct {
 	id           string
 	created      int64
 	model        string
-	words        []string
+	answer       answer
+	words        []string // of the answer's text
 	finishReason string
 	usage        usage
 	includeUsage bool
 }
 
-// newCompletion echoes the request's last user message.
-func newCompletion(req chatRequest) completion {
-	words, truncated := req.replyWords()
+// newCompletion plays the fake model (see play) on the request; cached
+// is how many of its prompt tokens the provider's cache holds.
+func newCompletion(req chatRequest, cached int) completion {
+	a := play(req.turn(), "call_")
 	finish := "stop"
-	if truncated {
+	switch a.stop {
+	case "max_tokens":
 		finish = "length"
+	case "tool_use":
+		finish = "tool_calls"
 	}
-	prompt := req.promptTokens()
-	return completion{
+	prompt, out := req.promptTokens(), a.outputTokens()
+	c := completion{
 		id:           newID("chatcmpl-"),
 		created:      time.Now().Unix(),
 		model:        req.Model,
-		words:        words,
+		answer:       a,
+		words:        a.text,
 		finishReason: finish,
 		includeUsage: req.includeUsage(),
 		usage: usage{
 			PromptTokens:     prompt,
-			CompletionTokens: len(words),
-			TotalTokens:      prompt + len(words),
+			CompletionTokens: out,
+			TotalTokens:      prompt + out,
 		},
 	}
+	c.usage.PromptTokensDetails.CachedTokens = cached
+	c.usage.CompletionTokensDetails.ReasoningTokens = len(a.thinking)
+	return c
 }
 
 // usage is OpenAI's token usage object.
@@ -78,9 +87,48 @@ type choice struct {
 }
 
 type assistantMessage struct {
-	Role    string  `json:"role"`
-	Content string  `json:"content"`
-	Refusal *string `json:"refusal"`
+	Role             string            `json:"role"`
+	Content          *string           `json:"content"`
+	Refusal          *string           `json:"refusal"`
+	Reasoning        string            `json:"reasoning,omitempty"`
+	ReasoningDetails []reasoningDetail `json:"reasoning_details,omitempty"`
+	ToolCalls        []toolCall        `json:"tool_calls,omitempty"`
+}
+
+// reasoningDetail is OpenRouter's reasoning_details entry.
+type reasoningDetail struct {
+	Type   string `json:"type"`
+	Text   string `json:"text"`
+	Format string `json:"format"`
+	Index  int    `json:"index"`
+}
+
+type toolCall struct {
+	Index    *int   `json:"index,omitempty"` // in stream deltas only
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// toolCalls are the answer's tool calls as OpenAI sends them.
+func (c completion) toolCalls() []toolCall {
+	if c.answer.tool == nil {
+		return nil
+	}
+	tc := toolCall{ID: c.answer.tool.ID, Type: "function"}
+	tc.Function.Name, tc.Function.Arguments = c.answer.tool.Name, string(c.answer.tool.Input)
+	return []toolCall{tc}
+}
+
+func (c completion) reasoning() (string, []reasoningDetail) {
+	if c.answer.thinking == nil {
+		return "", nil
+	}
+	text := strings.Join(c.answer.thinking, " ")
+	return text, []reasoningDetail{{Type: "reasoning.text", Text: text, Format: "unknown"}}
 }
 
 // response is the non-streaming chat.completion body.
@@ -91,12 +139,22 @@ func (c completion) response() chatCompletion {
 		Created: c.created,
 		Model:   c.model,
 		Choices: []choice{{
-			Message:      assistantMessage{Role: "assistant", Content: strings.Join(c.words, " ")},
+			Message:      c.message(),
 			FinishReason: c.finishReason,
 		}},
 		Usage:             c.usage,
 		SystemFingerprint: systemFingerprint,
 	}
+}
+
+func (c completion) message() assistantMessage {
+	m := assistantMessage{Role: "assistant", ToolCalls: c.toolCalls()}
+	if len(c.words) > 0 || m.ToolCalls == nil {
+		text := strings.Join(c.words, " ")
+		m.Content = &text
+	}
+	m.Reasoning, m.ReasoningDetails = c.reasoning()
+	return m
 }
 
 // chunk is one chat.completion.chunk of a stream.
@@ -119,8 +177,11 @@ type chunkChoice struct {
 }
 
 type delta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role             string            `json:"role,omitempty"`
+	Content          *string           `json:"content,omitempty"`
+	Reasoning        string            `json:"reasoning,omitempty"`
+	ReasoningDetails []reasoningDetail `json:"reasoning_details,omitempty"`
+	ToolCalls        []toolCall        `json:"tool_calls,omitempty"`
 }
 
 var nullJSON = json.RawMessage("null")
@@ -148,13 +209,27 @@ func (c completion) chunk(d *delta, finishReason string) chunk {
 	return ch
 }
 
-// chunks returns the stream's chunks in order: role, one per word (the
-// content chunks, at indexes 1 to len(c.words)), finish and, when
-// requested, usage.
+// chunks returns the stream's chunks in order: role, one per reasoning
+// word, one per word (the content chunks, at indexes 1 to len(c.words)
+// without reasoning), the tool calls, finish and, when requested, usage.
 func (c completion) chunks() []chunk {
 	empty := ""
-	out := make([]chunk, 0, len(c.words)+3)
+	out := make([]chunk, 0, len(c.words)+len(c.answer.thinking)+4)
 	out = append(out, c.chunk(&delta{Role: "assistant", Content: &empty}, ""))
+	for i, w := range c.answer.thinking {
+		if i > 0 {
+			w = " " + w
+		}
+		out = append(out, c.chunk(&delta{Reasoning: w, ReasoningDetails: []reasoningDetail{{Type: "reasoning.text", Text: w, Format: "unknown"}}}, ""))
+	}
+	for _, tc := range c.toolCalls() {
+		zero, args := 0, tc.Function.Arguments
+		tc.Index, tc.Function.Arguments = &zero, ""
+		out = append(out, c.chunk(&delta{ToolCalls: []toolCall{tc}}, ""))
+		var rest toolCall
+		rest.Index, rest.Function.Arguments = &zero, args
+		out = append(out, c.chunk(&delta{ToolCalls: []toolCall{rest}}, ""))
+	}
 	for i, w := range c.words {
 		if i < len(c.words)-1 {
 			w += " "

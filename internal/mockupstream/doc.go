@@ -9,6 +9,16 @@
 // counts are deterministic: each message costs its whitespace-separated
 // words plus 4 prompt tokens, and each emitted word is one completion token.
 //
+// It plays a small model, the same one NewAnthropic plays (see play), so
+// that one conformance suite checks every adapter against the same
+// answers: offered tools are called (tool_choice "none" forbids, a named
+// function forces), tool results are answered "Tool said: ...", images
+// are acknowledged ("[image url <url>]", "[image base64 <type>]"),
+// reasoning (reasoning or reasoning_effort) adds "Considering ..." as
+// reasoning with its reasoning_tokens, stop sequences end the text, and a
+// repeated prompt prefix of at least 32 tokens is reported as
+// cached_tokens, as OpenAI's automatic prompt cache does.
+//
 // Config sets the default behaviour (latency, time to first token, pacing,
 // random failures, mid-stream aborts, API key). A request can override it,
 // most specific last:
@@ -18,6 +28,8 @@
 //   - fail-429, fail-500, fail-503 (any fail-<status>, 400 to 599): always
 //     fail with that status before any output;
 //   - midstream-fail: streams abort after 3 content chunks;
+//   - midstream-error: streams send an in-band error (OpenRouter's shape,
+//     code 503) after 3 content chunks, then end;
 //   - slow: 2s time to first token;
 //   - any other model behaves normally.
 //

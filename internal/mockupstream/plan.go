@@ -28,6 +28,9 @@ type plan struct {
 	ttft               time.Duration
 	tokensPerSecond    float64
 	midStreamFailAfter int
+	// midStreamError sends an error event after midstreamFailChunks
+	// content chunks and ends the stream.
+	midStreamError bool
 }
 
 // planFor resolves the configuration, then the model name, then the
@@ -57,6 +60,8 @@ func applyModel(p *plan, model string) {
 	switch {
 	case strings.HasSuffix(model, "midstream-fail"):
 		p.midStreamFailAfter = midstreamFailChunks
+	case strings.HasSuffix(model, "midstream-error"):
+		p.midStreamError = true
 	case strings.HasSuffix(model, "slow"):
 		p.ttft = slowTTFT
 	default:

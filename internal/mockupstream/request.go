@@ -28,8 +28,22 @@ type chatRequest struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
-	MaxTokens           *int `json:"max_tokens"`
-	MaxCompletionTokens *int `json:"max_completion_tokens"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	Stop                json.RawMessage `json:"stop"`
+	Tools               []struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	} `json:"tools"`
+	ToolChoice      json.RawMessage `json:"tool_choice"`
+	ReasoningEffort string          `json:"reasoning_effort"`
+	Reasoning       *struct {
+		Effort    string `json:"effort"`
+		MaxTokens *int   `json:"max_tokens"`
+	} `json:"reasoning"`
 }
 
 // message is one chat message; Content is a string, an array of content
@@ -37,6 +51,14 @@ type chatRequest struct {
 type message struct {
 	Role    string          `json:"role"`
 	Content json.RawMessage `json:"content"`
+}
+
+// imagePart is an image_url content part.
+type imagePart struct {
+	Type     string `json:"type"`
+	ImageURL struct {
+		URL string `json:"url"`
+	} `json:"image_url"`
 }
 
 // contentPart is one element of an array message content.
@@ -95,6 +117,15 @@ func validateLimits(req chatRequest) *errorDetail {
 			return &detail
 		}
 	}
+	if t := req.Temperature; t != nil && (*t < 0 || *t > 2) {
+		detail := invalidRequest(fmt.Sprintf("Invalid 'temperature': decimal out of range. Expected a value between 0 and 2, "+
+			"but got %v instead.", *t), "temperature", "decimal_out_of_range")
+		return &detail
+	}
+	if _, err := req.stops(); err != nil {
+		detail := invalidRequest("Invalid type for 'stop': expected a string or an array of strings.", "stop", "invalid_type")
+		return &detail
+	}
 	for i, m := range req.Messages {
 		if _, err := messageText(m); err != nil {
 			param := fmt.Sprintf("messages.[%d].content", i)
@@ -132,24 +163,75 @@ func (req chatRequest) promptTokens() int {
 	return n
 }
 
-// replyWords returns the words of the completion and whether max tokens cut
-// them short.
-func (req chatRequest) replyWords() (words []string, truncated bool) {
-	text := ""
+// stops reads stop: a string or an array of strings.
+func (req chatRequest) stops() ([]string, error) {
+	if len(req.Stop) == 0 || string(req.Stop) == "null" {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(req.Stop, &one) == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	err := json.Unmarshal(req.Stop, &many)
+	return many, err
+}
+
+// turn is what the fake model reads of the request (see play).
+func (req chatRequest) turn() turn {
+	t := turn{budget: req.maxWords(), think: req.ReasoningEffort != "" || req.Reasoning != nil}
+	t.stops, _ = req.stops()
+	last := req.Messages[len(req.Messages)-1]
+	t.lastRole = last.Role
+	// The last turn's tool results, and the last user message's text.
+	for i := len(req.Messages) - 1; i >= 0 && req.Messages[i].Role == "tool"; i-- {
+		text, _ := messageText(req.Messages[i])
+		t.results = append([]string{text}, t.results...)
+	}
+	if t.results != nil {
+		t.lastRole = "user"
+	}
 	for i := len(req.Messages) - 1; i >= 0; i-- {
-		if req.Messages[i].Role == "user" {
-			text, _ = messageText(req.Messages[i])
+		if m := req.Messages[i]; m.Role == "user" {
+			text, _ := messageText(m)
+			t.words = strings.Fields(text)
+			var parts []imagePart
+			if json.Unmarshal(m.Content, &parts) == nil {
+				for _, p := range parts {
+					if p.Type == "image_url" {
+						t.media = append(t.media, imageNote(p.ImageURL.URL))
+					}
+				}
+			}
 			break
 		}
 	}
-	words = strings.Fields(text)
-	if len(words) == 0 {
-		words = strings.Fields(defaultReply)
+	for _, tool := range req.Tools {
+		t.tools = append(t.tools, tool.Function.Name)
 	}
-	if limit := req.maxWords(); limit > 0 && len(words) > limit {
-		return words[:limit], true
+	var choice string
+	if json.Unmarshal(req.ToolChoice, &choice) == nil {
+		t.noTools = choice == "none"
+	} else {
+		var named struct {
+			Function struct {
+				Name string `json:"name"`
+			} `json:"function"`
+		}
+		if json.Unmarshal(req.ToolChoice, &named) == nil {
+			t.forced = named.Function.Name
+		}
 	}
-	return words, false
+	return t
+}
+
+// imageNote acknowledges an image by URL, or by media type for a data URL.
+func imageNote(url string) string {
+	if rest, ok := strings.CutPrefix(url, "data:"); ok {
+		mediaType, _, _ := strings.Cut(rest, ";")
+		return mediaNote("image", "", mediaType)
+	}
+	return mediaNote("image", url, "")
 }
 
 // messageText returns the text of a message: its string content, or its

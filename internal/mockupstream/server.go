@@ -2,7 +2,9 @@ package mockupstream
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
@@ -25,20 +27,57 @@ const modelsCreated = 1700000000
 // server is the handler New returns.
 type server struct {
 	cfg Config
-	mu  sync.Mutex // guards rng
+	mu  sync.Mutex // guards rng and prefixes
 	rng *mrand.Rand
+	// prefixes are the prompts (all messages but the last) seen, as the
+	// provider's automatic prompt cache holds them.
+	prefixes map[[32]byte]bool
+}
+
+// minCachedPrefix is the shortest prefix cached, in the fake's tokens
+// (OpenAI's is 1,024 tokens).
+const minCachedPrefix = 32
+
+// cached is how many of req's prompt tokens the cache holds: all but the
+// last message's, when that prefix (at least minCachedPrefix tokens) was
+// sent before. OpenAI caches prompt prefixes on its own, and reports the
+// hits as cached_tokens.
+func (s *server) cached(req chatRequest) int {
+	if len(req.Messages) < 2 {
+		return 0
+	}
+	prefix := req
+	prefix.Messages = req.Messages[:len(req.Messages)-1]
+	if prefix.promptTokens() < minCachedPrefix {
+		return 0
+	}
+	b, _ := json.Marshal(prefix.Messages)
+	key := sha256.Sum256(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.prefixes == nil {
+		s.prefixes = map[[32]byte]bool{}
+	}
+	if s.prefixes[key] {
+		return prefix.promptTokens()
+	}
+	s.prefixes[key] = true
+	return 0
 }
 
 // New returns an http.Handler serving POST /v1/chat/completions and GET
 // /v1/models; any other route gets OpenAI's 404 error.
 func New(cfg Config) http.Handler {
-	s := &server{cfg: cfg, rng: mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0))}
+	s := &server{cfg: cfg, rng: newRNG(cfg.Seed)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
 	mux.HandleFunc("GET /v1/models", s.models)
 	mux.HandleFunc("/", notFound)
 	return s.authenticate(mux)
 }
+
+// newRNG is the random source behind Config.FailureRate.
+func newRNG(seed int64) *mrand.Rand { return mrand.New(mrand.NewPCG(uint64(seed), 0)) }
 
 // authenticate requires "Authorization: Bearer <APIKey>" when an API key is
 // configured.
@@ -79,7 +118,7 @@ func (s *server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, p.failStatus, failure(p.failStatus, req.Model))
 		return
 	}
-	c := newCompletion(req)
+	c := newCompletion(req, s.cached(req))
 	if req.Stream {
 		streamCompletion(w, r, c, p)
 		return

@@ -35,6 +35,14 @@ func streamCompletion(w http.ResponseWriter, r *http.Request, c completion, p pl
 		if i == abortAfter && abortAfter > 0 {
 			panic(http.ErrAbortHandler)
 		}
+		if p.midStreamError && i == midstreamFailChunks {
+			// OpenRouter's in-band error: the code is the HTTP status it
+			// would have answered with.
+			if sse.WriteData(w, []byte(`{"error":{"code":503,"message":"The upstream is overloaded."}}`)) == nil {
+				_ = flush(rc)
+			}
+			return
+		}
 	}
 	if err := sse.WriteDone(w); err == nil {
 		_ = flush(rc)

@@ -230,8 +230,9 @@ func upstreamMessage(body []byte) string {
 
 func isContextLength(body []byte, msg string) bool {
 	code := gjson.GetBytes(body, "error.code").String()
-	return code == "context_length_exceeded" || strings.Contains(strings.ToLower(msg), "context length") ||
-		strings.Contains(strings.ToLower(msg), "maximum context")
+	lower := strings.ToLower(msg)
+	return code == "context_length_exceeded" || strings.Contains(lower, "context length") ||
+		strings.Contains(lower, "maximum context") || strings.Contains(lower, "prompt is too long") // Anthropic's
 }
 
 func retryAfter(h http.Header) int {

@@ -84,23 +84,7 @@ func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 	if c.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.APIKey)
 	}
-	client := o.trusted
-	if c.Untrusted {
-		client = o.guarded
-	}
-	if client == nil {
-		return nil, &Error{Client: misconfigured(c.Provider), Retryable: true, Class: NotSent}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, transportError(ctx, c.Provider, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		return nil, classifyStatus(c, resp.StatusCode, resp.Header, b)
-	}
-	return resp, nil
+	return send(ctx, c, o.trusted, o.guarded, req)
 }
 
 // Complete implements Adapter.

@@ -3,14 +3,12 @@ package providers
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tidwall/gjson"
 	"go.uber.org/goleak"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
@@ -18,66 +16,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// conformance is what every adapter must do against a fake upstream that
-// speaks its provider's wire format. Only the OpenAI family exists so far;
-// new adapters add a row.
-func TestAdapterConformance(t *testing.T) {
-	t.Parallel()
-	adapters := map[string]Adapter{"openai": NewOpenAI(NewHTTPClient(), nil)}
-	for name, a := range adapters {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			srv := httptest.NewServer(mockupstream.New(mockupstream.Config{APIKey: "sk-test"}))
-			defer srv.Close()
-			call := Call{Provider: "p", BaseURL: srv.URL + "/v1", APIKey: "sk-test", UpstreamModel: "echo",
-				Body: []byte(`{"model":"x/y","messages":[{"role":"user","content":"a b c"}],"provider":{"only":["p"]}}`)}
-
-			comp, err := a.Complete(context.Background(), call)
-			require.NoError(t, err)
-			require.True(t, comp.HasUsage)
-			require.Equal(t, Usage{PromptTokens: 7, CompletionTokens: 3}, comp.Usage)
-			require.Equal(t, "stop", comp.FinishReason)
-			require.Equal(t, "a b c", gjson.GetBytes(comp.Body, "choices.0.message.content").String())
-
-			st, err := a.Stream(context.Background(), call)
-			require.NoError(t, err)
-			text, usage := "", Usage{}
-			for {
-				chunk, err := st.Next()
-				if err == io.EOF {
-					break
-				}
-				require.NoError(t, err)
-				text += gjson.GetBytes(chunk, "choices.0.delta.content").String()
-				if u, ok := ParseUsage(gjson.GetBytes(chunk, "usage")); ok {
-					usage = u
-				}
-			}
-			require.NoError(t, st.Close())
-			require.Equal(t, "a b c", text)
-			require.Equal(t, 3, usage.CompletionTokens, "streams always ask for usage")
-
-			bad := call
-			bad.APIKey = "sk-wrong"
-			_, err = a.Complete(context.Background(), bad)
-			requireUpstreamError(t, err, 401, apierr.ProviderError, true)
-
-			cut := mockupstream.New(mockupstream.Config{MidStreamFailAfter: 1})
-			srv2 := httptest.NewServer(cut)
-			defer srv2.Close()
-			call.BaseURL, call.APIKey = srv2.URL+"/v1", ""
-			st, err = a.Stream(context.Background(), call)
-			require.NoError(t, err)
-			var last error
-			for last == nil {
-				_, last = st.Next()
-			}
-			require.NotEqual(t, io.EOF, last, "a stream cut without [DONE] is an error, not an end")
-			require.NoError(t, st.Close())
-		})
-	}
-}
 
 func requireUpstreamError(t *testing.T, err error, status int, typ apierr.Type, retryable bool) {
 	t.Helper()

@@ -28,6 +28,10 @@ type Call struct {
 	// output cap), made in the adapter's one pass over it.
 	Edits  []jsonedit.Edit
 	Stream bool
+	// MaxOutput is the output cap for families that require one
+	// (Anthropic's max_tokens) when the request sets none: the endpoint's
+	// bound from the catalog.
+	MaxOutput int
 	// Untrusted marks a base URL a workspace chose (a BYOK credential's
 	// base_url): the call goes through the guarded client, which connects
 	// only where the egress policy allows.
@@ -92,7 +96,7 @@ type Registry map[string]Adapter
 // operator's base URLs; guarded calls the ones workspaces chose
 // (Call.Untrusted), see NewGuardedClient.
 func NewRegistry(trusted, guarded *http.Client) Registry {
-	return Registry{"openai": NewOpenAI(trusted, guarded)}
+	return Registry{"openai": NewOpenAI(trusted, guarded), "anthropic": NewAnthropic(trusted, guarded)}
 }
 
 // DefaultConnectTimeout bounds connecting to an upstream (TCP and TLS).
