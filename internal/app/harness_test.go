@@ -36,7 +36,8 @@ const testCatalog = `{
   {"slug":"nocred","name":"No credential","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
   {"slug":"tri-a","name":"Trio A","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
   {"slug":"tri-b","name":"Trio B","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
-  {"slug":"tri-c","name":"Trio C","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}}
+  {"slug":"tri-c","name":"Trio C","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
+  {"slug":"claude","name":"Claude","api":"anthropic","data_policy":{"zdr":true,"trains_on_data":false}}
  ],
  "models": [
   {"id":"mock/echo","name":"Echo","context_length":8192,"endpoints":[
@@ -50,6 +51,9 @@ const testCatalog = `{
     {"provider":"tri-a","upstream_model":"a","pricing":{"prompt":"0.000001","completion":"0.000001"},"context_length":8192,"latency_ms":10,"throughput":500},
     {"provider":"tri-b","upstream_model":"b","pricing":{"prompt":"0.000002","completion":"0.000002"},"context_length":8192,"latency_ms":900,"throughput":500},
     {"provider":"tri-c","upstream_model":"c","pricing":{"prompt":"0.000004","completion":"0.000004"},"context_length":8192,"latency_ms":500,"throughput":500}]},
+  {"id":"test/claude","name":"Claude","context_length":8192,"endpoints":[
+    {"provider":"claude","upstream_model":"claude-mock","pricing":{"prompt":"0.000003","completion":"0.000015","input_cache_read":"0.0000003","input_cache_write":"0.00000375"},"context_length":8192,"max_completion_tokens":4096},
+    {"provider":"steady","upstream_model":"claude-steady","pricing":{"prompt":"0.000004","completion":"0.00002"},"context_length":8192}]},
   {"id":"test/unreachable","name":"Unreachable","context_length":8192,"endpoints":[
     {"provider":"nocred","upstream_model":"x","pricing":{"prompt":"0","completion":"0"},"context_length":8192}]}
  ]
@@ -86,9 +90,13 @@ func setupWith(t testing.TB, upstreams map[string]http.Handler, tune func(*Optio
 	require.NoError(t, err)
 	creds := routing.Set{}
 	e := &env{t: t, upstream: map[string]*httptest.Server{}}
-	for _, slug := range []string{"mock", "flaky", "steady", "tri-a", "tri-b", "tri-c"} {
+	for _, slug := range []string{"mock", "flaky", "steady", "tri-a", "tri-b", "tri-c", "claude"} {
 		h := upstreams[slug]
-		if h == nil {
+		switch {
+		case h != nil:
+		case slug == "claude":
+			h = mockupstream.NewAnthropic(mockupstream.Config{})
+		default:
 			h = mockupstream.New(mockupstream.Config{})
 		}
 		s := httptest.NewServer(h)
