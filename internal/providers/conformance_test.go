@@ -38,6 +38,14 @@ type family struct {
 	goldenCost string
 }
 
+// path is the API's base path on the fake.
+func (f family) path() string {
+	if f.name == "gemini" {
+		return "/v1beta"
+	}
+	return "/v1"
+}
+
 func dec(s string) *decimal.Decimal { d := decimal.RequireFromString(s); return &d }
 
 var families = []family{
@@ -58,6 +66,14 @@ var families = []family{
 			InputCacheRead: dec("0.0000003"), InputCacheWrite: dec("0.00000375")},
 		goldenCost: "0.0000612", // 6×3e-6 + 44×3e-7 + 2×15e-6
 	},
+	{
+		name:    "gemini",
+		adapter: func(c *http.Client) Adapter { return NewGemini(c, nil) },
+		fake:    mockupstream.NewGemini, overloaded: 503, reasoningTokens: true,
+		// Gemini 2.5 Flash: $0.30/M, cached $0.075/M, $2.50/M (thoughts too).
+		pricing:    catalog.Pricing{Prompt: *dec("0.0000003"), Completion: *dec("0.0000025"), InputCacheRead: dec("0.000000075")},
+		goldenCost: "0.0000101", // 6×3e-7 + 44×7.5e-8 + 2×2.5e-6
+	},
 }
 
 // conformance runs body against a fresh fake of each family.
@@ -68,7 +84,7 @@ func conformance(t *testing.T, cfg mockupstream.Config, body func(t *testing.T, 
 			t.Parallel()
 			srv := httptest.NewServer(f.fake(cfg))
 			t.Cleanup(srv.Close)
-			call := Call{Provider: "p", BaseURL: srv.URL + "/v1", APIKey: cfg.APIKey, UpstreamModel: "mock-model", MaxOutput: 8192}
+			call := Call{Provider: "p", BaseURL: srv.URL + f.path(), APIKey: cfg.APIKey, UpstreamModel: "mock-model", MaxOutput: 8192}
 			body(t, f, f.adapter(NewHTTPClient()), call)
 		})
 	}
@@ -323,8 +339,11 @@ func TestConformanceErrorClasses(t *testing.T) {
 		bad := withBody(call, `{"messages":[{"role":"user","content":"x"}]}`)
 		bad.APIKey = "sk-wrong"
 		_, err := a.Complete(context.Background(), bad)
-		requireUpstreamError(t, err, 401, apierr.ProviderError, true)
-		require.Contains(t, err.Error(), "operator's credential")
+		var ke *Error
+		require.ErrorAs(t, err, &ke)
+		require.Equal(t, apierr.ProviderError, ke.Client.Type)
+		require.True(t, ke.Retryable)
+		require.Contains(t, err.Error(), "operator's credential", "Google's 400 API_KEY_INVALID too")
 
 		// An error event mid-stream, after some output.
 		mid := withBody(call, `{"messages":[{"role":"user","content":"a b c d e f"}],"stream":true}`)
@@ -371,7 +390,7 @@ func TestConformanceCancellationClosesTheUpstream(t *testing.T) {
 			}))
 			defer srv.Close()
 			ctx, cancel := context.WithCancel(context.Background())
-			st, err := f.adapter(NewHTTPClient()).Stream(ctx, Call{Provider: "p", BaseURL: srv.URL + "/v1", UpstreamModel: "m",
+			st, err := f.adapter(NewHTTPClient()).Stream(ctx, Call{Provider: "p", BaseURL: srv.URL + f.path(), UpstreamModel: "m",
 				Body: []byte(`{"messages":[{"role":"user","content":"one two three four five six"}]}`)})
 			require.NoError(t, err)
 			_, err = st.Next()

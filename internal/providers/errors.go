@@ -61,6 +61,9 @@ func (e *Error) Unwrap() error { return e.Client }
 func classifyStatus(c Call, status int, header http.Header, body []byte) *Error {
 	e := &Error{Status: status, Class: Refused}
 	p := c.Provider
+	if status == http.StatusBadRequest && keyInvalid(body) {
+		status = http.StatusUnauthorized // Google's answer to a wrong key
+	}
 	switch {
 	case status == http.StatusBadRequest || status == http.StatusUnprocessableEntity:
 		e.Client = rejected(p, body)
@@ -90,6 +93,17 @@ func classifyStatus(c Call, status int, header http.Header, body []byte) *Error 
 		e.Client = e.Client.With("provider_code", code)
 	}
 	return e
+}
+
+// keyInvalid reports Google's 400 for a wrong API key (reason
+// API_KEY_INVALID in the error's details).
+func keyInvalid(body []byte) bool {
+	for _, d := range gjson.GetBytes(body, "error.details").Array() {
+		if d.Get("reason").String() == "API_KEY_INVALID" {
+			return true
+		}
+	}
+	return false
 }
 
 // maxProviderCode bounds the upstream error code passed to the client.

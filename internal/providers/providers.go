@@ -96,7 +96,8 @@ type Registry map[string]Adapter
 // operator's base URLs; guarded calls the ones workspaces chose
 // (Call.Untrusted), see NewGuardedClient.
 func NewRegistry(trusted, guarded *http.Client) Registry {
-	return Registry{"openai": NewOpenAI(trusted, guarded), "anthropic": NewAnthropic(trusted, guarded)}
+	return Registry{"openai": NewOpenAI(trusted, guarded), "anthropic": NewAnthropic(trusted, guarded),
+		"gemini": NewGemini(trusted, guarded)}
 }
 
 // DefaultConnectTimeout bounds connecting to an upstream (TCP and TLS).
