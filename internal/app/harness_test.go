@@ -37,7 +37,8 @@ const testCatalog = `{
   {"slug":"tri-a","name":"Trio A","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
   {"slug":"tri-b","name":"Trio B","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
   {"slug":"tri-c","name":"Trio C","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
-  {"slug":"claude","name":"Claude","api":"anthropic","data_policy":{"zdr":true,"trains_on_data":false}}
+  {"slug":"claude","name":"Claude","api":"anthropic","data_policy":{"zdr":true,"trains_on_data":false}},
+  {"slug":"gemini","name":"Gemini","api":"gemini","data_policy":{"zdr":true,"trains_on_data":false}}
  ],
  "models": [
   {"id":"mock/echo","name":"Echo","context_length":8192,"endpoints":[
@@ -54,6 +55,8 @@ const testCatalog = `{
   {"id":"test/claude","name":"Claude","context_length":8192,"endpoints":[
     {"provider":"claude","upstream_model":"claude-mock","pricing":{"prompt":"0.000003","completion":"0.000015","input_cache_read":"0.0000003","input_cache_write":"0.00000375"},"context_length":8192,"max_completion_tokens":4096},
     {"provider":"steady","upstream_model":"claude-steady","pricing":{"prompt":"0.000004","completion":"0.00002"},"context_length":8192}]},
+  {"id":"test/gemini","name":"Gemini","context_length":8192,"endpoints":[
+    {"provider":"gemini","upstream_model":"gemini-mock","pricing":{"prompt":"0.0000003","completion":"0.0000025","input_cache_read":"0.000000075"},"context_length":8192,"max_completion_tokens":4096}]},
   {"id":"test/unreachable","name":"Unreachable","context_length":8192,"endpoints":[
     {"provider":"nocred","upstream_model":"x","pricing":{"prompt":"0","completion":"0"},"context_length":8192}]}
  ]
@@ -90,19 +93,25 @@ func setupWith(t testing.TB, upstreams map[string]http.Handler, tune func(*Optio
 	require.NoError(t, err)
 	creds := routing.Set{}
 	e := &env{t: t, upstream: map[string]*httptest.Server{}}
-	for _, slug := range []string{"mock", "flaky", "steady", "tri-a", "tri-b", "tri-c", "claude"} {
+	for _, slug := range []string{"mock", "flaky", "steady", "tri-a", "tri-b", "tri-c", "claude", "gemini"} {
 		h := upstreams[slug]
 		switch {
 		case h != nil:
 		case slug == "claude":
 			h = mockupstream.NewAnthropic(mockupstream.Config{})
+		case slug == "gemini":
+			h = mockupstream.NewGemini(mockupstream.Config{})
 		default:
 			h = mockupstream.New(mockupstream.Config{})
 		}
 		s := httptest.NewServer(h)
 		t.Cleanup(s.Close)
 		e.upstream[slug] = s
-		creds[slug] = routing.Credential{Provider: slug, BaseURL: s.URL + "/v1"}
+		path := "/v1"
+		if slug == "gemini" {
+			path = "/v1beta"
+		}
+		creds[slug] = routing.Credential{Provider: slug, BaseURL: s.URL + path}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mk, err := secrets.GenerateKey()

@@ -13,84 +13,99 @@ import (
 	"github.com/perpetuo/perpetuo/internal/mockupstream"
 )
 
-// claude asks for test/claude on its cheapest endpoint first, Anthropic's.
-func claude(text string) openai.ChatCompletionNewParams {
+// family asks for model on its cheapest endpoint first (the family's own).
+func family(model, text string) openai.ChatCompletionNewParams {
 	p := userMessage(text)
-	p.Model = "test/claude"
+	p.Model = model
 	p.SetExtraFields(map[string]any{"strategy": "cheapest"})
 	return p
 }
 
-// TestOpenAIClientThroughAnthropic: openai-go, speaking Chat Completions,
-// is served by an Anthropic endpoint (the fake speaks Messages) and cannot
-// tell but by the provider field: text, streaming, tools round trip, and
-// usage and cost in OpenAI's convention with Anthropic's cache classes.
-func TestOpenAIClientThroughAnthropic(t *testing.T) {
+// TestOpenAIClientThroughEachFamily: openai-go, speaking Chat Completions,
+// is served by an Anthropic and a Gemini endpoint (their fakes speak
+// Messages and generateContent) and cannot tell but by the provider field:
+// text, streaming, tools round trip, and usage and cost in OpenAI's
+// convention with each provider's cache classes priced apart.
+func TestOpenAIClientThroughEachFamily(t *testing.T) {
 	t.Parallel()
-	e := setup(t, nil)
-	ctx := context.Background()
-
-	comp, err := e.openai.Chat.Completions.New(ctx, claude("hello from openai"))
-	require.NoError(t, err)
-	require.Equal(t, "hello from openai", comp.Choices[0].Message.Content)
-	require.Equal(t, "stop", comp.Choices[0].FinishReason)
-	require.Equal(t, "test/claude", comp.Model)
-	require.JSONEq(t, `"claude"`, comp.JSON.ExtraFields["provider"].Raw())
-	require.Equal(t, int64(7), comp.Usage.PromptTokens)
-	g := e.waitGeneration(comp.ID)
-	require.Equal(t, "claude", g.Provider)
-	// 7 × 0.000003 + 3 × 0.000015
-	require.Equal(t, "0.000066", g.Cost.String())
-
-	st := e.openai.Chat.Completions.NewStreaming(ctx, claude("a streamed answer"))
-	acc := openai.ChatCompletionAccumulator{}
-	for st.Next() {
-		acc.AddChunk(st.Current())
+	cases := []struct {
+		model, provider string
+		textCost        string // 7 prompt, 3 completion tokens
+		// The cached prompt, sent twice: the first call's cache writes and
+		// cost, the second's cost.
+		writes                 int
+		firstCost, secondCost string
+	}{
+		// 7×3e-6 + 3×15e-6; 6×3e-6 + 44×3.75e-6 + 2×15e-6; 6×3e-6 + 44×3e-7 + 2×15e-6
+		{"test/claude", "claude", "0.000066", 44, "0.000213", "0.0000612"},
+		// 7×3e-7 + 3×2.5e-6; 50×3e-7 + 2×2.5e-6 (Gemini bills no writes); 6×3e-7 + 44×7.5e-8 + 2×2.5e-6
+		{"test/gemini", "gemini", "0.0000096", 0, "0.00002", "0.0000101"},
 	}
-	require.NoError(t, st.Err())
-	require.Equal(t, "a streamed answer", acc.Choices[0].Message.Content)
-	require.Equal(t, int64(3), acc.Usage.CompletionTokens)
+	e := setup(t, nil)
+	for _, tc := range cases {
+		t.Run(tc.provider, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			comp, err := e.openai.Chat.Completions.New(ctx, family(tc.model, "hello from openai"))
+			require.NoError(t, err)
+			require.Equal(t, "hello from openai", comp.Choices[0].Message.Content)
+			require.Equal(t, "stop", comp.Choices[0].FinishReason)
+			require.Equal(t, tc.model, comp.Model)
+			require.JSONEq(t, `"`+tc.provider+`"`, comp.JSON.ExtraFields["provider"].Raw())
+			require.Equal(t, int64(7), comp.Usage.PromptTokens)
+			g := e.waitGeneration(comp.ID)
+			require.Equal(t, tc.provider, g.Provider)
+			require.Equal(t, tc.textCost, g.Cost.String())
 
-	// Tools: the call comes back in OpenAI's shape, and the result goes to
-	// Anthropic as a tool_result answering it.
-	p := claude("weather in Paris")
-	p.Tools = []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
-		Name: "get_weather", Parameters: openai.FunctionParameters{"type": "object", "properties": map[string]any{"query": map[string]any{"type": "string"}}},
-	})}
-	comp, err = e.openai.Chat.Completions.New(ctx, p)
-	require.NoError(t, err)
-	require.Equal(t, "tool_calls", comp.Choices[0].FinishReason)
-	call := comp.Choices[0].Message.ToolCalls[0]
-	require.Equal(t, "get_weather", call.Function.Name)
-	require.JSONEq(t, `{"query":"weather in Paris"}`, call.Function.Arguments)
-	p.Messages = append(p.Messages, comp.Choices[0].Message.ToParam(), openai.ToolMessage("sunny", call.ID))
-	comp, err = e.openai.Chat.Completions.New(ctx, p)
-	require.NoError(t, err)
-	require.Equal(t, "Tool said: sunny", comp.Choices[0].Message.Content)
+			st := e.openai.Chat.Completions.NewStreaming(ctx, family(tc.model, "a streamed answer"))
+			acc := openai.ChatCompletionAccumulator{}
+			for st.Next() {
+				acc.AddChunk(st.Current())
+			}
+			require.NoError(t, st.Err())
+			require.Equal(t, "a streamed answer", acc.Choices[0].Message.Content)
+			require.Equal(t, int64(3), acc.Usage.CompletionTokens)
 
-	// Prompt caching: the second call reads what the first wrote, each
-	// class priced at its own rate.
-	long := strings.Repeat("context ", 40)
-	body := `{"model":"test/claude","strategy":"cheapest","messages":[{"role":"system","content":[{"type":"text","text":"` + long +
-		`","cache_control":{"type":"ephemeral"}}]},{"role":"user","content":"hello there"}]}`
-	status, hdr, raw := e.postRaw("/v1/chat/completions", body)
-	require.Equal(t, 200, status, "%s", raw)
-	first := e.waitGeneration(hdr.Get("X-Generation-Id"))
-	require.Equal(t, 50, first.PromptTokens)
-	require.Equal(t, 44, first.CacheWriteTokens)
-	// 6 × 0.000003 + 44 × 0.00000375 + 2 × 0.000015
-	require.Equal(t, "0.000213", first.Cost.String())
-	status, hdr, raw = e.postRaw("/v1/chat/completions", body)
-	require.Equal(t, 200, status)
-	second := e.waitGeneration(hdr.Get("X-Generation-Id"))
-	require.Equal(t, 44, second.CachedTokens)
-	require.Equal(t, 0, second.CacheWriteTokens)
-	// 6 × 0.000003 + 44 × 0.0000003 + 2 × 0.000015
-	require.Equal(t, "0.0000612", second.Cost.String())
-	usage := gjson.GetBytes(raw, "usage")
-	require.Equal(t, int64(50), usage.Get("prompt_tokens").Int())
-	require.Equal(t, int64(44), usage.Get("prompt_tokens_details.cached_tokens").Int())
-	require.Equal(t, "0.0000612", usage.Get("cost").Raw, "exact, from the decimal")
+			// Tools: the call comes back in OpenAI's shape, and the result
+			// goes upstream answering it.
+			p := family(tc.model, "weather in Paris")
+			p.Tools = []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
+				Name: "get_weather", Parameters: openai.FunctionParameters{"type": "object", "properties": map[string]any{"query": map[string]any{"type": "string"}}},
+			})}
+			comp, err = e.openai.Chat.Completions.New(ctx, p)
+			require.NoError(t, err)
+			require.Equal(t, "tool_calls", comp.Choices[0].FinishReason)
+			call := comp.Choices[0].Message.ToolCalls[0]
+			require.Equal(t, "get_weather", call.Function.Name)
+			require.JSONEq(t, `{"query":"weather in Paris"}`, call.Function.Arguments)
+			p.Messages = append(p.Messages, comp.Choices[0].Message.ToParam(), openai.ToolMessage("sunny", call.ID))
+			comp, err = e.openai.Chat.Completions.New(ctx, p)
+			require.NoError(t, err)
+			require.Equal(t, "Tool said: sunny", comp.Choices[0].Message.Content)
+
+			// Prompt caching: the second call reads what the first left,
+			// each class priced at its own rate.
+			long := strings.Repeat("context ", 40)
+			body := `{"model":"` + tc.model + `","strategy":"cheapest","messages":[{"role":"system","content":[{"type":"text","text":"` + long +
+				`","cache_control":{"type":"ephemeral"}}]},{"role":"user","content":"hello there"}]}`
+			status, hdr, raw := e.postRaw("/v1/chat/completions", body)
+			require.Equal(t, 200, status, "%s", raw)
+			first := e.waitGeneration(hdr.Get("X-Generation-Id"))
+			require.Equal(t, 50, first.PromptTokens)
+			require.Equal(t, tc.writes, first.CacheWriteTokens)
+			require.Equal(t, tc.firstCost, first.Cost.String())
+			status, hdr, raw = e.postRaw("/v1/chat/completions", body)
+			require.Equal(t, 200, status)
+			second := e.waitGeneration(hdr.Get("X-Generation-Id"))
+			require.Equal(t, 44, second.CachedTokens)
+			require.Equal(t, 0, second.CacheWriteTokens)
+			require.Equal(t, tc.secondCost, second.Cost.String())
+			usage := gjson.GetBytes(raw, "usage")
+			require.Equal(t, int64(50), usage.Get("prompt_tokens").Int())
+			require.Equal(t, int64(44), usage.Get("prompt_tokens_details.cached_tokens").Int())
+			require.Equal(t, tc.secondCost, usage.Get("cost").Raw, "exact, from the decimal")
+		})
+	}
 }
 
 // TestFallbackFromAnthropicToOpenAIFamily: one request, an overloaded
