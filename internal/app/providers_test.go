@@ -33,7 +33,7 @@ func TestOpenAIClientThroughEachFamily(t *testing.T) {
 		textCost        string // 7 prompt, 3 completion tokens
 		// The cached prompt, sent twice: the first call's cache writes and
 		// cost, the second's cost.
-		writes                 int
+		writes                int
 		firstCost, secondCost string
 	}{
 		// 7×3e-6 + 3×15e-6; 6×3e-6 + 44×3.75e-6 + 2×15e-6; 6×3e-6 + 44×3e-7 + 2×15e-6
