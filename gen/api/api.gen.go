@@ -304,6 +304,180 @@ func (e LimitReset) Valid() bool {
 	}
 }
 
+// Defines values for MessageRole.
+const (
+	MessageRoleAssistant MessageRole = "assistant"
+)
+
+// Valid indicates whether the value is a known member of the MessageRole enum.
+func (e MessageRole) Valid() bool {
+	switch e {
+	case MessageRoleAssistant:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageStopReason.
+const (
+	MessageStopReasonEndTurn      MessageStopReason = "end_turn"
+	MessageStopReasonLessThannil  MessageStopReason = "<nil>"
+	MessageStopReasonMaxTokens    MessageStopReason = "max_tokens"
+	MessageStopReasonPauseTurn    MessageStopReason = "pause_turn"
+	MessageStopReasonRefusal      MessageStopReason = "refusal"
+	MessageStopReasonStopSequence MessageStopReason = "stop_sequence"
+	MessageStopReasonToolUse      MessageStopReason = "tool_use"
+)
+
+// Valid indicates whether the value is a known member of the MessageStopReason enum.
+func (e MessageStopReason) Valid() bool {
+	switch e {
+	case MessageStopReasonEndTurn:
+		return true
+	case MessageStopReasonLessThannil:
+		return true
+	case MessageStopReasonMaxTokens:
+		return true
+	case MessageStopReasonPauseTurn:
+		return true
+	case MessageStopReasonRefusal:
+		return true
+	case MessageStopReasonStopSequence:
+		return true
+	case MessageStopReasonToolUse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageType.
+const (
+	MessageTypeMessage MessageType = "message"
+)
+
+// Valid indicates whether the value is a known member of the MessageType enum.
+func (e MessageType) Valid() bool {
+	switch e {
+	case MessageTypeMessage:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageContentBlockSourceType.
+const (
+	Base64 MessageContentBlockSourceType = "base64"
+	Url    MessageContentBlockSourceType = "url"
+)
+
+// Valid indicates whether the value is a known member of the MessageContentBlockSourceType enum.
+func (e MessageContentBlockSourceType) Valid() bool {
+	switch e {
+	case Base64:
+		return true
+	case Url:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageContentBlockType.
+const (
+	MessageContentBlockTypeDocument         MessageContentBlockType = "document"
+	MessageContentBlockTypeImage            MessageContentBlockType = "image"
+	MessageContentBlockTypeRedactedThinking MessageContentBlockType = "redacted_thinking"
+	MessageContentBlockTypeText             MessageContentBlockType = "text"
+	MessageContentBlockTypeThinking         MessageContentBlockType = "thinking"
+	MessageContentBlockTypeToolResult       MessageContentBlockType = "tool_result"
+	MessageContentBlockTypeToolUse          MessageContentBlockType = "tool_use"
+)
+
+// Valid indicates whether the value is a known member of the MessageContentBlockType enum.
+func (e MessageContentBlockType) Valid() bool {
+	switch e {
+	case MessageContentBlockTypeDocument:
+		return true
+	case MessageContentBlockTypeImage:
+		return true
+	case MessageContentBlockTypeRedactedThinking:
+		return true
+	case MessageContentBlockTypeText:
+		return true
+	case MessageContentBlockTypeThinking:
+		return true
+	case MessageContentBlockTypeToolResult:
+		return true
+	case MessageContentBlockTypeToolUse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageParamRole.
+const (
+	MessageParamRoleAssistant MessageParamRole = "assistant"
+	MessageParamRoleUser      MessageParamRole = "user"
+)
+
+// Valid indicates whether the value is a known member of the MessageParamRole enum.
+func (e MessageParamRole) Valid() bool {
+	switch e {
+	case MessageParamRoleAssistant:
+		return true
+	case MessageParamRoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageRequestThinkingType.
+const (
+	Disabled MessageRequestThinkingType = "disabled"
+	Enabled  MessageRequestThinkingType = "enabled"
+)
+
+// Valid indicates whether the value is a known member of the MessageRequestThinkingType enum.
+func (e MessageRequestThinkingType) Valid() bool {
+	switch e {
+	case Disabled:
+		return true
+	case Enabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageRequestToolChoiceType.
+const (
+	MessageRequestToolChoiceTypeAny  MessageRequestToolChoiceType = "any"
+	MessageRequestToolChoiceTypeAuto MessageRequestToolChoiceType = "auto"
+	MessageRequestToolChoiceTypeNone MessageRequestToolChoiceType = "none"
+	MessageRequestToolChoiceTypeTool MessageRequestToolChoiceType = "tool"
+)
+
+// Valid indicates whether the value is a known member of the MessageRequestToolChoiceType enum.
+func (e MessageRequestToolChoiceType) Valid() bool {
+	switch e {
+	case MessageRequestToolChoiceTypeAny:
+		return true
+	case MessageRequestToolChoiceTypeAuto:
+		return true
+	case MessageRequestToolChoiceTypeNone:
+		return true
+	case MessageRequestToolChoiceTypeTool:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProviderPreferencesDataCollection.
 const (
 	Allow ProviderPreferencesDataCollection = "allow"
@@ -1672,6 +1846,171 @@ type MemberUserIds struct {
 	MemberUserIds []string `json:"member_user_ids"`
 }
 
+// Message An Anthropic Message, plus the provider that served it and the exact cost.
+type Message struct {
+	Content      []MessageContentBlock `json:"content"`
+	Id           string                `json:"id"`
+	Model        string                `json:"model"`
+	Provider     *string               `json:"provider,omitempty"`
+	Role         MessageRole           `json:"role"`
+	StopReason   *MessageStopReason    `json:"stop_reason"`
+	StopSequence *string               `json:"stop_sequence"`
+	Type         MessageType           `json:"type"`
+	Usage        MessageUsage          `json:"usage"`
+}
+
+// MessageRole defines model for Message.Role.
+type MessageRole string
+
+// MessageStopReason defines model for Message.StopReason.
+type MessageStopReason string
+
+// MessageType defines model for Message.Type.
+type MessageType string
+
+// MessageContentBlock A content block: `text`, `image` and `document` (`source` of type `base64` or `url`),
+// `tool_use`, `tool_result`, `thinking`, `redacted_thinking`; members beyond these are
+// ignored.
+type MessageContentBlock struct {
+	CacheControl *map[string]interface{} `json:"cache_control,omitempty"`
+
+	// Content A tool result, text or text blocks.
+	Content   *MessageContentBlock_Content `json:"content,omitempty"`
+	Data      *string                      `json:"data,omitempty"`
+	Id        *string                      `json:"id,omitempty"`
+	Input     *map[string]interface{}      `json:"input,omitempty"`
+	IsError   *bool                        `json:"is_error,omitempty"`
+	Name      *string                      `json:"name,omitempty"`
+	Signature *string                      `json:"signature,omitempty"`
+	Source    *struct {
+		Data      *string                       `json:"data,omitempty"`
+		MediaType *string                       `json:"media_type,omitempty"`
+		Type      MessageContentBlockSourceType `json:"type"`
+		Url       *string                       `json:"url,omitempty"`
+	} `json:"source,omitempty"`
+	Text      *string                 `json:"text,omitempty"`
+	Thinking  *string                 `json:"thinking,omitempty"`
+	ToolUseId *string                 `json:"tool_use_id,omitempty"`
+	Type      MessageContentBlockType `json:"type"`
+}
+
+// MessageContentBlockContent0 defines model for MessageContentBlock.Content.0.
+type MessageContentBlockContent0 = string
+
+// MessageContentBlockContent1 defines model for MessageContentBlock.Content.1.
+type MessageContentBlockContent1 = []map[string]interface{}
+
+// MessageContentBlock_Content A tool result, text or text blocks.
+type MessageContentBlock_Content struct {
+	union json.RawMessage
+}
+
+// MessageContentBlockSourceType defines model for MessageContentBlock.Source.Type.
+type MessageContentBlockSourceType string
+
+// MessageContentBlockType defines model for MessageContentBlock.Type.
+type MessageContentBlockType string
+
+// MessageParam defines model for MessageParam.
+type MessageParam struct {
+	Content MessageParam_Content `json:"content"`
+	Role    MessageParamRole     `json:"role"`
+}
+
+// MessageParamContent0 defines model for MessageParam.Content.0.
+type MessageParamContent0 = string
+
+// MessageParamContent1 defines model for MessageParam.Content.1.
+type MessageParamContent1 = []MessageContentBlock
+
+// MessageParam_Content defines model for MessageParam.Content.
+type MessageParam_Content struct {
+	union json.RawMessage
+}
+
+// MessageParamRole defines model for MessageParam.Role.
+type MessageParamRole string
+
+// MessageRequest Anthropic Messages request plus OpenRouter's routing extensions. Members Anthropic does
+// not define and Perpetuo does not use are ignored.
+type MessageRequest struct {
+	MaxTokens int            `json:"max_tokens"`
+	Messages  []MessageParam `json:"messages"`
+	Metadata  *struct {
+		UserId *string `json:"user_id,omitempty"`
+	} `json:"metadata,omitempty"`
+
+	// Model Model id (`author/slug`, e.g. `anthropic/claude-sonnet-4`) or a preset. Required unless `models` is given.
+	//
+	// Example: mock/echo
+	Model *string `json:"model,omitempty"`
+
+	// Models Model fallback chain, tried in order.
+	Models *[]string `json:"models,omitempty"`
+
+	// Provider OpenRouter provider routing preferences.
+	Provider      *ProviderPreferences `json:"provider,omitempty"`
+	SessionId     *string              `json:"session_id,omitempty"`
+	StopSequences *[]string            `json:"stop_sequences,omitempty"`
+
+	// Strategy Perpetuo's routing strategy for ordering candidate endpoints.
+	Strategy *Strategy `json:"strategy,omitempty"`
+	Stream   *bool     `json:"stream,omitempty"`
+
+	// System The system prompt, text or text blocks.
+	System      *MessageRequest_System `json:"system,omitempty"`
+	Temperature *float32               `json:"temperature,omitempty"`
+	Thinking    *struct {
+		BudgetTokens *int                       `json:"budget_tokens,omitempty"`
+		Type         MessageRequestThinkingType `json:"type"`
+	} `json:"thinking,omitempty"`
+	ToolChoice *struct {
+		DisableParallelToolUse *bool                        `json:"disable_parallel_tool_use,omitempty"`
+		Name                   *string                      `json:"name,omitempty"`
+		Type                   MessageRequestToolChoiceType `json:"type"`
+	} `json:"tool_choice,omitempty"`
+	Tools *[]struct {
+		CacheControl *map[string]interface{} `json:"cache_control,omitempty"`
+		Description  *string                 `json:"description,omitempty"`
+		InputSchema  *map[string]interface{} `json:"input_schema,omitempty"`
+		Name         string                  `json:"name"`
+	} `json:"tools,omitempty"`
+	TopK *int     `json:"top_k,omitempty"`
+	TopP *float32 `json:"top_p,omitempty"`
+}
+
+// MessageRequestSystem0 defines model for MessageRequest.System.0.
+type MessageRequestSystem0 = string
+
+// MessageRequestSystem1 defines model for MessageRequest.System.1.
+type MessageRequestSystem1 = []MessageContentBlock
+
+// MessageRequest_System The system prompt, text or text blocks.
+type MessageRequest_System struct {
+	union json.RawMessage
+}
+
+// MessageRequestThinkingType defines model for MessageRequest.Thinking.Type.
+type MessageRequestThinkingType string
+
+// MessageRequestToolChoiceType defines model for MessageRequest.ToolChoice.Type.
+type MessageRequestToolChoiceType string
+
+// MessageUsage defines model for MessageUsage.
+type MessageUsage struct {
+	CacheCreationInputTokens *int `json:"cache_creation_input_tokens,omitempty"`
+	CacheReadInputTokens     *int `json:"cache_read_input_tokens,omitempty"`
+
+	// Cost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Cost *Money `json:"cost,omitempty"`
+
+	// InputTokens Prompt tokens neither read from nor written to a cache.
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+}
+
 // Model defines model for Model.
 type Model struct {
 	Architecture  Architecture `json:"architecture"`
@@ -2538,6 +2877,9 @@ type CreateOpenRouterKeyJSONRequestBody = OpenRouterKeyCreate
 // UpdateOpenRouterKeyJSONRequestBody defines body for UpdateOpenRouterKey for application/json ContentType.
 type UpdateOpenRouterKeyJSONRequestBody = OpenRouterKeyUpdate
 
+// CreateMessageJSONRequestBody defines body for CreateMessage for application/json ContentType.
+type CreateMessageJSONRequestBody = MessageRequest
+
 // CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
 type CreateWorkspaceJSONRequestBody = WorkspaceCreate
 
@@ -3332,6 +3674,192 @@ func (t *ChatMessage_Content) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsMessageContentBlockContent0 returns the union data inside the MessageContentBlock_Content as a MessageContentBlockContent0
+func (t MessageContentBlock_Content) AsMessageContentBlockContent0() (MessageContentBlockContent0, error) {
+	var body MessageContentBlockContent0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageContentBlockContent0 overwrites any union data inside the MessageContentBlock_Content as the provided MessageContentBlockContent0
+func (t *MessageContentBlock_Content) FromMessageContentBlockContent0(v MessageContentBlockContent0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageContentBlockContent0 performs a merge with any union data inside the MessageContentBlock_Content, using the provided MessageContentBlockContent0
+func (t *MessageContentBlock_Content) MergeMessageContentBlockContent0(v MessageContentBlockContent0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMessageContentBlockContent1 returns the union data inside the MessageContentBlock_Content as a MessageContentBlockContent1
+func (t MessageContentBlock_Content) AsMessageContentBlockContent1() (MessageContentBlockContent1, error) {
+	var body MessageContentBlockContent1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageContentBlockContent1 overwrites any union data inside the MessageContentBlock_Content as the provided MessageContentBlockContent1
+func (t *MessageContentBlock_Content) FromMessageContentBlockContent1(v MessageContentBlockContent1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageContentBlockContent1 performs a merge with any union data inside the MessageContentBlock_Content, using the provided MessageContentBlockContent1
+func (t *MessageContentBlock_Content) MergeMessageContentBlockContent1(v MessageContentBlockContent1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t MessageContentBlock_Content) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *MessageContentBlock_Content) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsMessageParamContent0 returns the union data inside the MessageParam_Content as a MessageParamContent0
+func (t MessageParam_Content) AsMessageParamContent0() (MessageParamContent0, error) {
+	var body MessageParamContent0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageParamContent0 overwrites any union data inside the MessageParam_Content as the provided MessageParamContent0
+func (t *MessageParam_Content) FromMessageParamContent0(v MessageParamContent0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageParamContent0 performs a merge with any union data inside the MessageParam_Content, using the provided MessageParamContent0
+func (t *MessageParam_Content) MergeMessageParamContent0(v MessageParamContent0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMessageParamContent1 returns the union data inside the MessageParam_Content as a MessageParamContent1
+func (t MessageParam_Content) AsMessageParamContent1() (MessageParamContent1, error) {
+	var body MessageParamContent1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageParamContent1 overwrites any union data inside the MessageParam_Content as the provided MessageParamContent1
+func (t *MessageParam_Content) FromMessageParamContent1(v MessageParamContent1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageParamContent1 performs a merge with any union data inside the MessageParam_Content, using the provided MessageParamContent1
+func (t *MessageParam_Content) MergeMessageParamContent1(v MessageParamContent1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t MessageParam_Content) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *MessageParam_Content) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsMessageRequestSystem0 returns the union data inside the MessageRequest_System as a MessageRequestSystem0
+func (t MessageRequest_System) AsMessageRequestSystem0() (MessageRequestSystem0, error) {
+	var body MessageRequestSystem0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageRequestSystem0 overwrites any union data inside the MessageRequest_System as the provided MessageRequestSystem0
+func (t *MessageRequest_System) FromMessageRequestSystem0(v MessageRequestSystem0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageRequestSystem0 performs a merge with any union data inside the MessageRequest_System, using the provided MessageRequestSystem0
+func (t *MessageRequest_System) MergeMessageRequestSystem0(v MessageRequestSystem0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMessageRequestSystem1 returns the union data inside the MessageRequest_System as a MessageRequestSystem1
+func (t MessageRequest_System) AsMessageRequestSystem1() (MessageRequestSystem1, error) {
+	var body MessageRequestSystem1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageRequestSystem1 overwrites any union data inside the MessageRequest_System as the provided MessageRequestSystem1
+func (t *MessageRequest_System) FromMessageRequestSystem1(v MessageRequestSystem1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageRequestSystem1 performs a merge with any union data inside the MessageRequest_System, using the provided MessageRequestSystem1
+func (t *MessageRequest_System) MergeMessageRequestSystem1(v MessageRequestSystem1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t MessageRequest_System) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *MessageRequest_System) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsProviderPreferencesPreferredMaxLatency0 returns the union data inside the ProviderPreferences_PreferredMaxLatency as a ProviderPreferencesPreferredMaxLatency0
 func (t ProviderPreferences_PreferredMaxLatency) AsProviderPreferencesPreferredMaxLatency0() (ProviderPreferencesPreferredMaxLatency0, error) {
 	var body ProviderPreferencesPreferredMaxLatency0
@@ -3595,6 +4123,9 @@ type ServerInterface interface {
 	// UpdateOpenRouterKey Update an API key (OpenRouter's shape)
 	// (PATCH /v1/keys/{hash})
 	UpdateOpenRouterKey(w http.ResponseWriter, r *http.Request, hash string)
+	// CreateMessage Create a message (Anthropic Messages API)
+	// (POST /v1/messages)
+	CreateMessage(w http.ResponseWriter, r *http.Request)
 	// ListModels List the models the caller can route to
 	// (GET /v1/models)
 	ListModels(w http.ResponseWriter, r *http.Request, params ListModelsParams)
@@ -4314,6 +4845,20 @@ func (siw *ServerInterfaceWrapper) UpdateOpenRouterKey(w http.ResponseWriter, r 
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateOpenRouterKey(w, r, hash)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateMessage operation middleware
+func (siw *ServerInterfaceWrapper) CreateMessage(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateMessage(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -5866,6 +6411,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	}
 
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/chat/completions", wrapper.CreateChatCompletion)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/messages", wrapper.CreateMessage)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/models", wrapper.ListModels)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/endpoints/zdr", wrapper.ListZdrEndpoints)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/models/{author}/{slug}/endpoints", wrapper.ListModelEndpoints)
@@ -7095,6 +7641,256 @@ type UpdateOpenRouterKeydefaultJSONResponse struct {
 }
 
 func (response UpdateOpenRouterKeydefaultJSONResponse) VisitUpdateOpenRouterKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessageRequestObject struct {
+	Body *CreateMessageJSONRequestBody
+}
+
+type CreateMessageResponseObject interface {
+	VisitCreateMessageResponse(w http.ResponseWriter) error
+}
+
+type CreateMessage200ResponseHeaders struct {
+	XGenerationId *string
+}
+
+type CreateMessage200JSONResponse struct {
+	Body    Message
+	Headers CreateMessage200ResponseHeaders
+}
+
+func (response CreateMessage200JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XGenerationId != nil {
+		w.Header().Set("X-Generation-Id", fmt.Sprint(*response.Headers.XGenerationId))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage200TexteventStreamResponse struct {
+	Body          io.Reader
+	Headers       CreateMessage200ResponseHeaders
+	ContentLength int64
+}
+
+func (response CreateMessage200TexteventStreamResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.XGenerationId != nil {
+		w.Header().Set("X-Generation-Id", fmt.Sprint(*response.Headers.XGenerationId))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type CreateMessage400JSONResponse struct{ ErrorJSONResponse }
+
+func (response CreateMessage400JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage401JSONResponse ErrorResponse
+
+func (response CreateMessage401JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage402JSONResponse ErrorResponse
+
+func (response CreateMessage402JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(402)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage403JSONResponse ErrorResponse
+
+func (response CreateMessage403JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage404JSONResponse ErrorResponse
+
+func (response CreateMessage404JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage408JSONResponse ErrorResponse
+
+func (response CreateMessage408JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage413JSONResponse ErrorResponse
+
+func (response CreateMessage413JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage429JSONResponse ErrorResponse
+
+func (response CreateMessage429JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage502JSONResponse ErrorResponse
+
+func (response CreateMessage502JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage503JSONResponse ErrorResponse
+
+func (response CreateMessage503JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessage504JSONResponse ErrorResponse
+
+func (response CreateMessage504JSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(504)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMessagedefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response CreateMessagedefaultJSONResponse) VisitCreateMessageResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -8711,6 +9507,9 @@ type StrictServerInterface interface {
 	// UpdateOpenRouterKey Update an API key (OpenRouter's shape)
 	// (PATCH /v1/keys/{hash})
 	UpdateOpenRouterKey(ctx context.Context, request UpdateOpenRouterKeyRequestObject) (UpdateOpenRouterKeyResponseObject, error)
+	// CreateMessage Create a message (Anthropic Messages API)
+	// (POST /v1/messages)
+	CreateMessage(ctx context.Context, request CreateMessageRequestObject) (CreateMessageResponseObject, error)
 	// ListModels List the models the caller can route to
 	// (GET /v1/models)
 	ListModels(ctx context.Context, request ListModelsRequestObject) (ListModelsResponseObject, error)
@@ -9552,6 +10351,37 @@ func (sh *strictHandler) UpdateOpenRouterKey(w http.ResponseWriter, r *http.Requ
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdateOpenRouterKeyResponseObject); ok {
 		if err := validResponse.VisitUpdateOpenRouterKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateMessage operation middleware
+func (sh *strictHandler) CreateMessage(w http.ResponseWriter, r *http.Request) {
+	var request CreateMessageRequestObject
+
+	var body CreateMessageJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateMessage(ctx, request.(CreateMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateMessageResponseObject); ok {
+		if err := validResponse.VisitCreateMessageResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -10653,343 +11483,365 @@ func (sh *strictHandler) GetSpend(w http.ResponseWriter, r *http.Request, worksp
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P2Nkts4lieKvwpC//2HlRuUUumya7oy48ZOtu2p9lZVl68/pqa601dEkpDESQpgE2CmVb6O2KfZB9sn",
-	"uYFzABAkQYlSKtPVPT0Ru+1KkSA+Ds73+Z3Po0SsC8EZV3J0/nlU0JKumWIl/NcvoryRBU3Y61T/Z8pk",
-	"UmaFygQfnY8uyZ39mWQpGcd3cj6dTuOTKbnkQq1YWT/wROpHKJd3rJTk2ezZdBSNMj1KQdVqFI04XbPR",
-	"+ejO+2A0Ktnfqqxk6ehclRWLRjJZsTXVM1GbQj8uVZnx5ejLly/6YVkILhlM/FVZilL/IxFcMa70P2lR",
-	"5FlC9exP/1PqJXz2RvxvJVuMzkf/v9N6P07xV3kKo7014+PXWlvBCdPPRCTjRK0YYfyW5aJghN2yckNK",
-	"USlGKsnkdKTfNgPr714mKrvN1ObHTMIsi1IUrFQZriOlCmaXKbaWu6Zph3or7kZfIrtHtCzpZoQ7ZLfz",
-	"rzjwR/eQuP5Plij9lj9IZzrXG3EzryRdsnnGF6xkPGGwtXn+82J0/tft8/tJcLYZffnY3r0P715GRE+O",
-	"SSWJwB30SUfccXLDNpKM2SeaqJOpnqj+QM70EHMlbhiHCS5EuaZqdD7KuPr22citL+OKLVmp30upgjmz",
-	"T1QPMDofPZ09/XZy9nQyO6tfsJQVjRhPC5FxNc8CdyC+qmazb5K1SFkO/2T/in8pSnGbpazEP8bT0Mjw",
-	"VoCazS/zgpVrKvNq2f3u+xUjCVU0F0sCD8MNfMPKgqlKkBWVhAuil5oSN4w8CU6jKMW6UPttol3eHO9t",
-	"YAklo1LwjC/3G9iSwcDHgRaPRIGa0KkS5USy8palNUXWVNe9RGxkz7F7ak3aaW+anXwUvlXeVrSPKET7",
-	"gQ0P3m5O843KEvl9Kapi+Ma5994pquToS9TmDKHLoYmUFgXJ0giJNCJ2C4jeoEhf6ois2fqalUSUZFnR",
-	"Mi1ppqn5gsQVp0qV2XWlWBqThSj1aJLcZWolKkXsj5ngZMVoykoZkZgLzszD9dfuVozrC2HPg+AR999K",
-	"GV4N/gb8aak3ULN0GMXx585wTS4cjSQr7ZYN4ul249/oee9k60BnZgXd8//oUwAOeDwKkIqWKrxt11Vy",
-	"w9QTSeAZMv7w/gWwInfB9UWaqAxuRVu0NxeIX9mxtLesEOUWadr6a7ZmXGaoEHTOb1GKdYMZbZlrNFqW",
-	"lFc5LTO10S/xKs/ptRYyqMAEnhdVcQA14PUNkJcSQyfb5mVuF8yaYSw3w+6OD1YomoQT1ikSgdrPAOZ9",
-	"uOTf6yOgz81LoyzUGyoqfZ5ueF5p5uVeCPCNt1aMqBVVmgOxVGuJ1KiMZOz+JRVVlYw0J3R/owvFNCuT",
-	"qmR0jReIpc3b07/inCrGk828eD6br2V4IT00Wi/MDfLd88MHOUTJeBwVQqmF8jaoeXjvYNu1UppvLohe",
-	"pRM/eCIsJTi5Jj8bvC/49cN3tnULPZ3B0GODkg/UJMzViby72qGtDp00d7a50iCfKLIf2KbLH5KSaTV2",
-	"TtVwNpxmUu9Z6nH0ayFyRjnc1E9FVjK5bcTdjNuqKvM+zeeGbYzp4p6NwLgRBRELkilpNJ8nQDs7v4jf",
-	"qa2WG7aZz87+58vnb//wfz/75bu/fPMf//Lr038/ez979+2bZz+FdiXjSV6lbA6nmPF5nq2zgMT+ZcXA",
-	"eJcF42mfOeZUK7DLElFxzeHEHS1TEsPAvs3jbX5Or9HoaTsT1lTesFRrbmu9Pwq3MCJsupySuLiZ0+vk",
-	"//yv//1p81vYmnKruZ8p8A5WDYNpNv3h3UttQJk1zUsmmYr1XzKRRsgQtK6ptc7uKdpZ4WvD5/ajfukt",
-	"vKMn2BkU6cZQXmcjtphkwCjmv6VlQEyBi0KtMmko1zPI8w1RgvzGSjHRYn5SMsU46N1WoZbhw66KdO+7",
-	"6ygtvL6Qwtt4xd8esxmW6vquQHNrPPbRuueRz4waq+tnaC/gDTj7NM30ptH8jcfgFjSXLOqopDX/StmC",
-	"VrlyTz4MP9vCG3Z9voeN7HGRjIVNUpZka5qfGEmr1Z9rybhqXLF1xrN1tR6dz3YJx2j0abIUE/PH/5SC",
-	"T/9cazUPfjED5iNauoa1EZooqZd2Qcwmaw4KvyY0z7VgMG8E+Z295mv66UfGl2o1On86m8H+2P8+iwYw",
-	"ge3H27pu8NFdxJ72W15bjRsY4pdMrd6xpGT7mBjw5jE8qKiDHO48hfedp/ge27DvNz8U6f3YzCOzlUdk",
-	"IyVbi1smSaZ+7+zjOFc6cIV7iMa7a8P9QPaKtGn7BpX3LtcrcqrNrU8K9Tmtyk2n03hK3q20JgnqBYRN",
-	"Mq104NW5IFKJkpFMES7upju9F/rjPU6hMllliiWqKgMXMuNFpeZrkdI8U22/3E5fnnlv01TM9VIn6PfX",
-	"/wzxblGp+3wXzLLsNxZQ4/6tFGsjQiA6cGFFKLhAM0VSwSThQhFJN7v31a0w6m5VaBlBBiVltuQsfaGN",
-	"hO4RUPPzPLG/t2301pxaL/R9UirK1U9MughBkC/ixW9ZnHXMcCeDK9mikjQf9qzIMfLENf/BhcAsvTV4",
-	"hy5EPteKwHD34Hsh8hc0z3cKMJhJcOOUYusicEpJTmXAPxKjIz2+IKKMjNd9QbO8KlmkSQ4MSU2Ozl5c",
-	"0w25zvKcZOqcxFyouSbPmIz1VWe3rCQlo8mKpY3XTiISw1azNCbjxoAYVGYpOGZIy5mm36t4wkpFMx6T",
-	"sf5WpEfmRIuwlIhKRSSpFBGLBTre/NGWtLymSwbuNntquGIt/MzcR4YK4I/uY8EzRVcM/nkow4Xg83v9",
-	"SlBmGK9L92h+yvI8kywRPPWtM8/z1R9/tJsb/BF3Nszrq8I4Kv/0/v0b36E5czEYy+IJLcusGYTpu/Fu",
-	"OnWszUyiXn+Iml+sqHrhHFwBol6JLNkjGPMCng9x5KRWfAe4HNuunCXjk/1cOe7oemJU6Gw2gUx9XYw1",
-	"H7QkzIZ5nClZUTWtXYNBWvZpJCD0/UDfXrORG6nYer7I+JKVRWmCVP2k9gQJDH2zRsiBxNMGIxn/XDAO",
-	"vg1tTr17+QMxhIVRPLSvTgY54FyseRuJfICHgl4Ks801sdTU7BF4YPmRI1Q7id3EbqIO3a3T+3H5muin",
-	"Sf24c/eQIq8kaWwa+6QwMiSn5AO/4VppW2QsTyWhJSM0z8UdS684bPXlm9dPpLVnTwjlKSmolOAmhx13",
-	"HKLiSlSa0U+v+KgtghcwHfAmM05zVLHW9BOq7k89NX7yNOBVX9NP82CUqLUXoL+QhBaggMJTEaGS6Pfx",
-	"Py+Qpq6Fli0lI5IpWIZcg4lOIKmIAYN10zubmf/zpnkWZMDuM8PmRsZUkbWQipzNZtEM/9+FZqp46ROx",
-	"ZpIkuZAosg6YEepLPdw9EfyWlRJSqCJSz0VPg9hXG+Hw7dyUOv0MN+M1vnbmZmr/EFC9maLWmg5rdg0z",
-	"6vnZ01CYoKU6MzYB9zM+QRRd6nuRiDK1CgFE/hlnJeyBdx7fXpBbmldMErEgVaGp/fnZU5KsaEkTxUp5",
-	"gZ5yTUM3rFD6gW+f2VPy5332beBy9/D7n1zqT0wrtRLlqWa3sXWaC315stNloSbPxESffHxCTGaEtkLJ",
-	"OP5X/Be+dzIlbw3XIhXPmZQkxmSCmGSSLLNbxkEVcpJrLZKbU5asxD6ZFDjrBc3za5rc6D3KeERUmWFk",
-	"VG93uT2pwqOVb7u0wQO3SRuZWh4gJ9WrkVVRiFKhAlLflF03BPaLJ+wwxuQLzW1344157k3JTEKQHHk5",
-	"jnOrZGw3azpkBHmI3d15yYqSJZAs5snLkwtCk4QV+s+aj2dLLsqepBnJBis/kkktTIJOUkhr0Hcuh8nY",
-	"EISxLOp8H3Nkzkny/NvQnJQoup/4AHfzGdG/EolSBpmW4Myo4+2hPg8ixWdtSvwIkyipYsvNrgN/Z5/D",
-	"dxhdD3O+47NzAcsL3LVLe4J6B/V3qcquM23SXxDQJfRVoPkd3UhinHVwCXFc2Je2xwQ9ek4bGuJu0kal",
-	"5pnGBxO8L7NQdBxsYNS6u7YnpHpFRLM+EYOBiLwrRh6nXyY4h6kdrKnr73V3uk6YYl40VnO2azUl5VLf",
-	"EHmEKzjcW+RO6h5fjDrEUjJVlRznEqSQobRRyZANcamNx+scMstNNJjxlOiHD+EGbbeWVXP6FGnPb9SJ",
-	"U+NPF1YHvmYbwcGsAZvWKcQN3XdVimq56u6V52pqqVvsk7KZQHCSehfM06SgpZJT8mcIkmnJBhtivUlO",
-	"EzMqi74G4EcKWTmDmN5WLQ7n9IaWgVvycWs4uuUOQ8tnpNUyTJ4vR4Y6Is9Vhvd4u8esLzLe41K7BxsY",
-	"6ld74XhY8/yZrVPYwxf0R5EGExeYcfLGi4xncjXHNB7Q3GL4Thw1LbAVvdVq7oJmuSZXyDTTpJXRnKBr",
-	"F/hmY7gupWpBGpEcLl9E6i2OLLnOF1muMMEXpjEs24Wn7FPIGRyNcrEsSnG98+i2uQzQoCK5WBI9FgWR",
-	"mDG0/oyJLBlPwUuwjnBjjTqCPK+9gt57PdBze8P4j7gwUGHD++N4uud2foDxW1RtFxMi7HXNKLdGjdoO",
-	"eWAMKrtl8w557aCNtmsFCKWeSJteg7fR41kBDu+zWTKOFfuktHqRremSzasyjyMynU5PjiMBIETUL8bb",
-	"gaWdERv4NbjokqWM68sdyMGlElYWMJxuWVlmqXGXWfPliST6FfLh7Y9kfPlbVTJSMimqMmGQ4/9pExHJ",
-	"8sVkJfR90VdfMWlcgAPdbQfl/VFF54XIM3SID2OqL6mib/CdLlf9ZUUVWdGiYByyM/QX0L1o/AGZJInb",
-	"2ch6ICWJ7Z7GlpGUdLHIkisuxZrdrVjJiDDhEcr9kN0T6fb5HHcdJtdMwyMpS3IKmpko8bNXPFPuz+D9",
-	"jCDQ95eXb4ESVUkzDvVVsIix5vvoLEpPjDLhSiu86Z9f8dbkcDpa52gGYtAVRsbx96/ek9Pbs1P7k4xP",
-	"0MnXiV5sz0Bo+8n1Ru+Z89iTbgiOckw4vHzz2k80lDeT//O//je9TtJ4Skwepz5Qli+0JLUhqlr5HZ5/",
-	"V5SZsJUBLZ6zFnxJpB6b5h49QXoQ+C3sVqII1+xFKmIH1BOzlSj9tVohVtd00xtF2xx109ODvqTQer9O",
-	"kp/nMm/l+HnZe27H98vcq1nlQdl7tMjmJhvCM0uezb77dnsqRzS6KzPFfub5xl2Qfs58yQm9liKvFCMr",
-	"pYqxPAF+bO+wR0UR+VvFyo1mw4uSLtcQBNXkfsVj/ao8Pz1dbyaWhU/xrKdUM/ZpItanxpF4exZPyWtF",
-	"1pVUGKYllBTVdZ4lhKZpyaQ8J7kQxTVNbqIrXpTZLVUsInnGbya5SGgOnMg6b+1LmmlAScRGMyxwrZ6A",
-	"IDVxVQLcUr9JlzTjhtuBL5Yqdkc3WmRzligZWb+l/tEW9KE8RlUO2Xb85tXbN6/ef/h5/ur7t6/evZtf",
-	"/vjjz7/EyKQa2TfP/rBbzGwVLoYf+0Im2jO/sy8taAeDMcPOdvGErdlF/ZFYS+XbL9ARkvI8xeXgxLx6",
-	"jPsl5/lz2f/bByXpPRI3AcUAmaTJm0tyRktJMtVMuDAFAJrVGLGDYT6t9MClxosxDd2knUrfYQpc4I51",
-	"FLkdC0TlzAYpnXKbSZMsQrW5SGVXocr48mS6v2pz0J0OpEl0qM3bhA6Fu7z9eUo3ASfkn8QdybUm0tDr",
-	"bhgrzNGOJ2ekwhDwSVjZQAkSLCopma/N3lGpRUhKxkaEyBVL7Y8FXbII41cQsijJqas0OP0tLWNwjbXr",
-	"UlD3RfER1MxQA57D+hUNH0xTm+ksAtIL9NxzKhVJVizROuT4119//XXy00+Tly/DX+5PzfRZCFYftGYZ",
-	"tY8txGMCV2AXl+kqxN7t1aog2ijUUySe9Js14DgJWigS7JIx+CkxRcsb5GRKLtGMJjlbKKIVF22XmCh2",
-	"ek5ifdwE50zi5t7EVxz4CImbWxSTyRkZO0IN5BcMvglYLyfhvqNPzIvhtq+DiwR88+3zRqx9EgwlDiHH",
-	"YK3OX1hpLFG3jvPemXKWYTmXEmgXliQXyyVm4pQsVLgT5CssZ+HU/vqHFsfFQIE+oZ6PNMSnGSZE3a/M",
-	"3T+CMgGxZzve4fqEHUG204s70QL9vSf6JOrn9FXR0tKxNJJnUmV8CRF2/VtkLl8dl6nTlmKX/RvDWccZ",
-	"l6qsEgV5hTEZ15lQPm0eM++58cXeg9fzuPANyjr3GJMqTEb+TqXg7yLNupF/1k6y3s+luW/StT/T9uEE",
-	"iddFEboZkSJlYW+Jl9DZcAw8mz3dkkgUkqHOoWY8pHf6L0qQVBB6rQVAFk4M3J3yE/L7x3XObUzGkq7h",
-	"+sXw3yeY7ZYyBSIHshRT5pe96sesZwjEFEKLZPyW5lk6NxGBiMTsE8bO59eb2JSrzd39jvCiOvwXvcsm",
-	"jdkLSWitGnOX9e9RM5mRErkSpSKCsxMY30VxTLp1IFTfzDYemGPcokVvjI+90bBDBwdqM4P4Hnx30r3U",
-	"22/FuYjawDhaaL39330fZHj6fphwtTlA40Ej7xgjqUjkKVbjT9eYiAFHC/6TrI6kty4Dqi02ONqiOCjJ",
-	"h6KaOUbe5uxTwlgKXi9aaZtFGayzUTS6rtIlU/4j5i8Vp7c0Q9Zk8Yu4UHMTwGhgFjX/zMp1hnk8KeOZ",
-	"y4dfiIrjv2vqRz/cLU0285Lp65yY5FemViJtDZwIvsgzSJNV2ZqJSv+roJtc0HSuhJjntAQaKaliWE7m",
-	"r8tNF8/R+0Nzqe7P4paVemyTvO8/o7lZyWnuxoI/lFWh6vR/m0MWjEd/7xIFA1UvXKxpvunhjw7IKxFl",
-	"yRIIobgKKS06DU/CpAzKa25QMpyQDUohPdUp1zY2FZEkp+uizsstmcnPvtZHOEgu0yJz3MVljtcpxcE9",
-	"oUXRDxTlzzPRnHpRijV6vFdCKgubEGtZNHkLmXFlTMbW4xnf3d1NUSnSm3ASEZZLhq/8x+RFnjGuJn+m",
-	"axZrLXhN80yy9KIu4vfxpqxdMyUOv8ZAPunhTUT7egPOg5gWxTxLY1SoTwbuXTFPqGJLUWZ96bZmK57A",
-	"9GtVcPLCvRdH3krIWJ+sZj7aVMqZUoCIlWbLTIugeGL0xXl84XJ3/6D39Jun5HqjGMLDDVePcNVb1b9p",
-	"M5McwcCMWQJpURKOGI5I/1iyZSZVublwN8C+hcalSczNONF7Hm/ZaU8V0fNUmcrZgF1+r5+LyViUrT3H",
-	"H04ivB54bc6e/gE3btiJY2lV4KxfAUaku8LmwSicC7s1ym6qt0IFKjRZsXmaSVdlt0VnT0wBFiad69Mq",
-	"yizBxMBYCUVzAIGJSZpp7pRv03Hr9LeE8oTlOespjk/gfpJVxZekKsg1WwjjMXIVQwCeFEaawLcdHOGO",
-	"Y/Z5wbBgNA5/y0oLFDbsC/+OL8QPG/HW1yY0KydGasMLUD6uN9Z7sDTpc5Z9L3NxTfPHql1jn4yEDecA",
-	"tjZVPxS3Cno4SAmtkathfHffbJNoVKf7z+EQthbaITvTRLvISqlMmpERsdquGJvE2hPfYjR2OhlTwgWf",
-	"4COa0WE1oqmUk+RuJfKt8sXjeiulijlmj+/e2pZA1dzP/teJCyjq/ScZXwgbTjTcuBFV9Njj87One7DH",
-	"npS9TAJ2QNg5dsM2fal+g8oi8bSsxuGdkgmEW8bTUz45oARlR8lJ6xjsiDGUnmzZtp2FIeFCwEw5v7nL",
-	"ZTOPmepMzkia9eNimnvQu7kNKeK4T1lxaYuUcIRhJHxggph7EeXXHKVZOJew9WSjVrQTP4qbT6PDNY5c",
-	"Jkz9ephg+j42h8wyOXQ74TBhQ+E9l6q5x5Y2VrCrvNLifa0Ly89Ah/Dghj2/3gRdUVoDlUJrx+xvFc2t",
-	"19Jt2smQHXI4dD1nV63nC6aS1Y6tI2MuyB27JkVeLTMuBzJQPTy632iVZqJ3s3x1d/DAa5ZmdDu9HT7s",
-	"gJleEHiUwAKNQi4UHixLh39QMlom+m7KKlcPcgyizJZZj8YFagYmhlj7MPblHoYJtUq86UG+ZpKpnUbM",
-	"EPHVAcQe/kYDuH6IZaDV8IYWJFe0YOhPdA5Oa27EJ4PNB1t0ViPdhxKPjdyYD5A8ntfBYvsFzwFjvDuo",
-	"x7MI9fNa80hZkmn1WpuH2jQxf4+HqYLm6eHa7Ft84aX5aiDJ4E/izuoQJrJzx0ooOpSM+5EZLkiRUw6R",
-	"5DVNrY+Z1rog7GE4s0ALgCxhc5Xt2LRB29Csx9v9+Bb0By9GgAIRTbqlUGT8dDYz+CCGmFEx8fBsA8kE",
-	"BmI1rP1pbXyuxBw0bZQZB6h7vp5ulXMoqhnIn4KqQ+9jNWsOPWIN68EgxZYz9CLOZWmz5GNJb1lAV9mN",
-	"feA+ZAHq95zocXD6f7HeTK8GO1nRcsnSCMM6tXNi6r47Z1Jla6r6PA+eUiPJWEsTaWD4hFSYiOgxHzvY",
-	"RXNnneMVYSfgOquOW+OkByfT2L8DMChYOadLttOF09XNEFALjDgYYJhZdseurZBnfJlxtq/SryU+DjDs",
-	"e9sTg4cnRJgEI1PNPr7e+PLIdB6gXseBdj7RCSiwkLVCIePL9Q5IRJWnqIUjDbTFkTblfkvLuf06xASl",
-	"3qO7lajn1Ahz9qVFdFFH2xK4iyLi+kt43MG5a1uegbYTppNn7Xiw78Dz8Hea1lmP0dbmfyG22WOcbLHR",
-	"+u2FHhNwtwnW4MJ1h44+9tfxq9YOi9oF0XUhBY3poEboBVmcKtx0+jntyVdnWzpCg2+E7nTTmAqq9gED",
-	"o8eU6TWdPB94lzPjzQ4FXusw2hHyf7yYXEC75eyTmidVKUWAybyhUoKQwQdiZ/frtyBl0eLWYu4AZAjq",
-	"P++fAdIb/K6nf788Zn8bBn9b3LJSX6/vLdMM4Cn2eOMMWuYaE2YPUQR6kLUrmR5ltC2g2XCnuGLlLZbO",
-	"DTQW9Huv7WvBb8LQ98NXHYRJ5bSw24yGAs4QxVzC6UoLTnxOLMyiVZRBYirhAdd3k3At8JMfUrhhG4fJ",
-	"DcXdWJfwMRpS9GMkmZ64f+KdY6lZdZvU/G0OUnU/MZtQ+bzGsdkjOGredSVw+71+UCjIP9YBuiTjC1Em",
-	"vbCxAZi6ct+GAwgecdAG2ncP3MA28DAmvMiehcq5K5dpX4/Xygafm6nm8LinP469O4TEXneqUiuWlaSV",
-	"NN+JYwSM6h8AMspdxFUm6y/uF6w/AgfuMcVwZ6HlHKRwmw6ISVWWUERtWiVAVRZko7jGAhknizxbrhR4",
-	"8EoG7RnlE5IzKpkkK5GnrZ4r1HxtS6uFYwkEB+UeArAy53uUk/nqkidQ49A9QG3+SC9XhpI8WzDNiiwB",
-	"eBD9B8qyA+pIj+RXQJBx4/3GIkPZoO4gUZPxrEOZ2Jvy/uWtRvD509whAFvSKiSCOhw5xGabgqGfk/aX",
-	"1A4Txg2227hvNUPcKrARV3ptu7sOr6hr9+7xarDOdsKtt86uMdbW6b7WBtG+tX8dDSSM/4cQqIU2r7T8",
-	"YTy1aVL/PSaySlYYEuBqVYoiS07/ezwlr9aF2jjkVFMii+1q4XMNLrYnIn0Ty3E3nElQW2pZX36lutw6",
-	"fTtK3wrO9lrB0yELaOlezY/Nor2VsXZRcKhXD2obfqPSe3Tq6apqPZTWIDREQ6ibaT4WvQSVw230YnEb",
-	"BOZ2ikckjS2a6PZTPlIfLi0vYkAqtWU4kMzXo4o2lKjmfP7oRKFrwtEUQvHX6ONzcM+MB1KuhjbMcXLh",
-	"GE4tZ8MeXNDmhnhDVbL6p5j6p5gaJqb+KZb+EcXSP8XQP4AY6ufx94wd1NJmqHT5E6O5WnU/VyeTeEBT",
-	"N0OagOvXQl8KtpC1fNuLm/XnqkG6WCiA3pc7P9zVUzf6H+yyr1+ZpzTLN4e8uBZcrQ579Y6xmz3ePMRt",
-	"De+IEsLPu1Lx/PwCqINz8QrXK5GMY+dKiE8QAe9uJQzyy+Ca84dvjbcoGUO5hic79/tWB3dAy0/pbcEK",
-	"8GiIHgh1oUANcLvhXqNPtucM7v4MDY12d+OqO6jWTh54NXQ7nbekJ4Gs/t2oEdCGwfSkjVwLhqxseeKe",
-	"SBRPg1MdA7HMUBDh4VouB4MQQBJbs/pA/e4hAf1ijxYl52vK6ZKtGVfz3kZ9pu+vyBkZizuOkL00XWf8",
-	"BNp2JTTHrM56MGSKsvezoBfIDLuJBz/cSGQVudYhXFFP3Jl4jBk3kOUK/Tb+UZpM79NL+vhRdNfH0gZt",
-	"UdZEI8P/o5GVIR+H4HUc1p7awvX1EqcNxKWsyMUGyM++80RCAA6oFBh9raEiIo7WBVNG7lZZsiKVZA2A",
-	"QA9xFRTYHqVUlEvKs98wbWenpKLePJ9Iohin3KTae3Mbx77jf2jmsqt9H1Tzp6US0ppe3Dk2StCSBrDB",
-	"J2cWRsaqz5gwTz641Ea9nzCAtBVpz55+R+JACX4cgpqpldsuMQjV36vcCsMdEsg9Go28cAiMHJJBW7ug",
-	"Nxv3S6ZUxpdhamjD1wPHHEUjYJh+xsNtxu5YGayp3E8XPEQNPEwDPEj5G5K66edEhkxNaA8IEBEy2It+",
-	"lxfhnMRaSmhmIK947J211gVjp1+cA3BQonkRQghp09TTOdyDTySJPacHjOIWGl/xcdsabn7TOoBM0r9a",
-	"QZ6ovplj6jLRNdeSKstzQuUNKDlX3IHFTHEcAAMZamlsyaSxILlbWuYDYXvs+ICu+fYBX7qEooEuv9Kj",
-	"7Bb1tUm4YUUF7KOQ+RK0hhraaCuY2VWYwtpMS2vbptQ3uHYUNkm7xlBX6PQYvX+i0tTB7eG31frsyr3Y",
-	"ST0hWSqP45E629HPrdvN2c6rZ7n382Ds1V/da9odFBdwolqDMDkBH96/uCCa8CRWt5CfBE/p5mRKLtH7",
-	"ZJ3Ba0a5dGkUfsrcNu2rs8uYjBKA8jrAFtdXc1gv43YMPVAEBvMyktTLkwJMlmDWoMufGlrM37bP1my9",
-	"p322sznN9nqwnLmijJ3bkFn06iaCgc0Vo6Y4QzawT4xPwyi++vcwvugBCSc1iwmnnhgx0DjoBpsMXRYk",
-	"xoNQ0x3teVzmm6ezLYe2r6918JGGYnhRf3MfXPQxwCmZaxXWgSLEqoRhHdINbqz/Uv+878dK7ZSHclN8",
-	"/iAg7N8XgfStTLLydbqvIDbql7mSvRmHX00gt+cXPFlbD9zyvbcAUrfiF/nPImKQ4FlC87nMq2WQTzdR",
-	"8MKezP2acxthNC9oSddMBaN4fcAMCrxxUssjLAiDoaQFLhN3fBCoRytMu1Pudfu8hn1X/EaG8HtVv0O2",
-	"oGplHWUWyrYDW9tsFHJKi+z09uwUPdKn3bmd+siAO+pgzNxC9NbfZoWVVu1GdXvoAT6RzstR2sxPv52N",
-	"tixPhvT+CjSeDnWCXReq/4lu4wXv8SjwkdAeFWWWGE/h9sJ/fOxLNHKIhi36Hx7kqke4dd3194M1kQVj",
-	"ycoLafR/fFeUG5p0er0uAl3adjAPbQpisV5fMKi32fiu4vFQm7V6Nq1Pd483WCna5JhOmatbzne+Ymkk",
-	"arLq1t71UEaQXQavYIAwLEvqlSYOp/ugkzOFlfOcSjX/ZrYe7i9/w8qEcZXl7J2iSgYc+A1YASWCKAIn",
-	"rpmgg/DW65fBEOR96Ahf7TCUXaDcuIWmc6M1MSBXx4D9oM/YB/A2QddhyAjoBunxBRqs2T4ebn+oxcr3",
-	"pfgb+X+hddAkz+mansL/P/lm+s3kX2bXEwt7HcZ52ZcNduBcOmP+raJcGb9MjwVZKdygINohzXOw/2or",
-	"OKHcRCayWsiGfc99IBwzAwcakcmZ7et5l6lV5lWkrjNeKRaRyVOSZGVSZRBF4WTsGjCIBYCTyD5UjmOJ",
-	"CDnPtKKUZAoKtM0JbYt7bgWTN2MRM1bPztlPb20t/QuEiWLvmdi29/fhXaAtjLwgEBctK2b6rzZeyySh",
-	"da954rYsgrdgXdgH8C5DoLmW+lwpERY7i4onLeLz+8sIzsK/1DJjZz8S+LgZy/vF+3YQE5wue5TJRrO5",
-	"MUXQHufoBqzTuKdzC7bPLCr1IOz8Z4BQs4CnBSQPat5+QYrvvnPgs6brnjIlXh0GXhUASQMTPGuaG6mo",
-	"EFR6J0qqP4hZ5T1Heb4ORgkT8EUuiKyShEm5qHKLLyXbVXfmz7YK6i7jqbhrFnoNnFnYs+IkRUMubNVV",
-	"2lgXmuhaTLlPoobEZa96E+QX2ziYB43ROoTu2XZIJqC0hGnfEy87tSe528NzuMkeboRygNHdsHhD8tK2",
-	"H/V+a1imFxi3dm0TMDWGsyA/qU3QIzWO6QUw7VEgtoToal29Wf3XUs/rJew0Dfq9cXpRx+qqEy47Dvoc",
-	"uGl6vENFtW1xMok9UA/C0oBvBeVU06faRXJbU26KDCSJEZd1JfJUItJeYHJBhWm3b3a7HcRDWVOXnNA1",
-	"oHDa9CFMeR6XjKesZClinVGbAx2ZTHNKFrmgGF5xuvVsOpvNZt88fb5XxnNt2DxSKcvQE/OSCJXTtEG7",
-	"loxFhCalkBLOSx52XqFzqnfjh57zMn2Gw+CNU/IBWjkssmVVMnRA4Yl+ePfywqbQu9A5qJWutUOdsIIW",
-	"W84otJE6oBBf03dXCf1n3vIhect19M+eEqGJkhYF83eQgrwDfz0Iv2lTTu27GLQcFq9tB413vrCicrUt",
-	"SasHqnqPrNst/cFNVnmdMXrcjNCvkd45bDwv42E7NMZ++Z2txLtdrTcfAxDp7zujriWp4LJs64bezsqq",
-	"87CaeVp96V5fN1urH23CY4WhDKodAId+6lsr2cGn2J1C/6Ckh/sIkQtPvalTRcD8wTq36TAZcH850stv",
-	"d/c278li7ibIY6WfR6ixy7h6/Gq/B2GrB2YttJlEK1BRSUWuWZNU3CvTnRHY3vr1AO2nh6WQNFVnhMPq",
-	"cSDmNMOgBRRtyJXWeSFiwdEfNQBVEYffuaIjmDKddR1Wmd8Y5n7JOq0ZHTSDg1J3tquy+6hr9qd/uIsc",
-	"SilqO647h148n4UdxN10g395PvTJ7waP+d13g55spzI8n41wQvgxHChEeG/KLGE/hiXEJdaPO/8HlYSa",
-	"pnLA+/W/WZklpkvRBTab109x0hAYLddIM5llNtWzFJwZsvDJrr0fn0cGgGB0Pvp//jqbfPfx81l09vTL",
-	"+Opq6v3nyf/4b11O9XErlb6p45fNTbBy0QSe0acdeeDuJ4CLYNpHA/A1lXbhZmekn5BKKp4pGWgY3cS3",
-	"9zdoBv/3bdAOWxtlPKAxFBX6zNlcH0wwQtFsOgPn59prWf//E4nd6i6stAf9B7BETDQnEVJBlGldqLjH",
-	"XKwnc1dmig2YjX5O1a29jjsdo682+t905+N+xqGbn6x/1B+UJK4PMO7phWI7E3QP9+x5sGuHaUW70zBx",
-	"8M8eEYWvO27ia74QgahEkYW1grushHLRtd84VRaM3kjEqyVjTEKLiIOWiciS6bscjjZCUUYh8izZzKWo",
-	"ynCImJn2hAAHgE8b0HmaoovYo4qius4zuWKpfbKgSwZwOLGeHGJ4kzo17hTKfhoxDdMZJDJFjAvwcCa5",
-	"gNafXCjyl5dvI6JKmnFJBId57V5f0+juwYJsLxESCZIVS270t3/99ddfJz/9NHn5Mvy5/kw90xbYTqXs",
-	"8cR4n38iCZ6Ii/NAgB36CsGOQnnB4OYnroRsntKNDDuVcwFF6MyvEWWFxFmNJ2eNNvuBdIm+1FWME871",
-	"tMNLP3YffcXKtZyLxdyCwz/OV4Eg57DFqKJ21bqhTR0GNExo5r1ppoHDdybSOfwgPfbsWvf0tjG0IxgT",
-	"Dd54sC1hR3mD7R94MqBkrK9cv74Otv9FUY8aSGTJc3E3X9A8v6bJTRP+rkE5HlkAn0pEnjOX6WJLpGA4",
-	"CJHycFkUYjEF+YlspaKY/megBVayBRm1M5kJkwlMGtEeO+ki57a5Lr0W2JxHMpiQy8cax+wTWEjp/Hpz",
-	"TtwH45Nz5xlZZ3meCX7FjZYiSk8LNLpH5J42ontK/my6MENNmq8vy8gpzKAtX3GjNUosRd2mHe7KsTMq",
-	"va8gDn+l1lOGv+NpKkNfCpljgocatv8M6GYhqoK6XlbeMr/1zH7EBTlRO1HEtBJabjAJtadt9M4v4eUF",
-	"rDX6qb/D5zvMee3YWwUrJ4UzVwlu2rRhO3XtpR1dU2tLs3UUH5vzzfi8zpEJ3Ph2VtfXn7yfp7Rn7qT1",
-	"SbfLU3Y5WqUoA3sTIyOJSFzvYAxaqaEAbKEYf77eRKSgpYIlf4mbm2OZMrJBP2PJa4MTYNKfO3Fmn8Xv",
-	"O9rIzc8fxTZHgiTGjwPcLh9rfSSgavSK1H7PnNXpg/7ZGIEIYJaIRPCv+BfLSww8QdhS3NYceVgHZM2Z",
-	"bFtJJcRNT6tjyMorWLmmvers7pTpba0DvXazXhdBv0k2F8122IO6lLYUI/8ouqvqZhW6VL66SZPd85B6",
-	"1UTlC7issKaoXSyeQoZzKdZkNjufzSJTPQ5/weLxiEAczGsvfibViRbfx6sjf3sEPBPTIfMF5Wlm3cSt",
-	"y1BrMmFCWGS5gmAXVaafhFGCJEM5ysW8rkCDpvQnvf2q862UGo5SU37TndnZ5JpKMN4lcBibXFPktOV4",
-	"sQvsMQaToFL6WknML7cZjX4rOYS9ysWdKQQvM5airJ/u9LW2W8ON7BSC5NvqbxruGt/uvSoWxEGZXJBU",
-	"JPLUPDNdp4R9gqANMpqyygeaBl12llia6m2T67LyXff2RotzGcFpcZaScaxPOQbnqD2vppa9R9fcDs0H",
-	"hHYwogUdVGI4jphk8pzE7FPBEsVSaC4HgKmR98e11P+5oFlelWwOaCJqxbj5+8QT4Fqcq4XCX7T4Tkt6",
-	"FxufVIuCr2lOuTY/9DM9N4l+mmOT8R6ScB3s8SmS0CIynk+mwhehR7FtVwPUwwB07FpIRc6+JYzrW4B2",
-	"2w0r1Mmeuq6vKPR4QnsLqUwlgxaYtntd48o6EzJw+7HVbk8za/wRsMjYbSaquggI2wSL28C9H6LhmR3V",
-	"v8dkbHp2xec8U6WIySmJzxe5EGVMZLVYZJ9Ogmfni3FNe8udaSzv7HNd+FbzQ2Sag7UZQNQtd61vf4hz",
-	"QbrAnzKpRLkZmuW+tVXdgV2Emlv/bxCH6m8xGkFRuM3PNJ1mxg0cwBMnXBo1Qp2QI+oTPcSKusZNxtML",
-	"07unf04wJaemdJGVY6tnxFYr45j2vFPn0FuLr4aVd5jl8Hx8OPI3uOxQiVkiioY602pD53bATwja3ZQO",
-	"h40wX99sej33wxPx/dWcf96afnt/mgSMbspTiz0TGWxvBEx3KKvbQb4v/PQaUys/rQ9yDthHYYL88P6F",
-	"gUYyktpqw2ff/ctsMjubzM5gVEsvJ709pR6qH9TQXbIYaSQpWcq4ymguL/wdiTDT2naWMojodWOpaTdY",
-	"5m+fXVCQZDw2HIaA9DrlW5YLcwPRCqFBy1WbMPz2yiQrRgsGbW4XVCr8V8nyjGKY36oOwfsMXpcfxbIo",
-	"xXW/ZzSEn3C9MUpeW6B7knRX3X9ef7jrj7Gd4rt6gijm5s3mBH7/k29RET5WDxWZiQXrYLaFEvoGam1W",
-	"aNz3QuQvaJ7v2sC2kWyLSz28YejyQOUN5D26svrL10QyntqC+uZB+OWxw4+Plstqzbjq0fvcz+hB/J/v",
-	"fv4zUeyT2ifsGS6BrD8c2soeXQX/UMu4QFnutnoz01Z6azHvB26bHL6wZTfNHavcA4PhqTqvBD9sOflw",
-	"cBUf8qf92NyDuWmO6DIlejX+N0ZUxZ1RYzL+HvIInmgDV5tfUE2DZmRfNVhnqdBKfHCpijYNt2L2QIaJ",
-	"LPJM9eNPEM+KodD60MWKtHGElpW+eiZrhaor7le+owtrgrkw4KiVFyTuaZMeuw6qK8AW1xNLUy1cN1dc",
-	"D2OBUE1HkECAKTiynbKc77WDfc3c7/G+MVf2GKZ9JXobzO/4WjRoa4I8pXYet2jIIRl4XhSwandqhWHD",
-	"tA/qyLuvjUf6yfuNl4IlyfWGJDmVRsmC8G07F0vwWwMRPL60uT/arsGUL3OJr7jx/GDuVkoE1+RsE3w2",
-	"cBmsCmcgC+rZxp44SgWTJ+eE0WR1xWFumvQLyz/a7/HUxX6VBQgDtO1gjLXOT+vlVL/0ZqWZuw6DNPcC",
-	"/wSFCJnoS2LBjen97tu+3Dz/s0PZIZZabqMWLA2x3pdQ8qC2W7kiYy3jT2piRn5l2hPpU/VUZefMuWYJ",
-	"tQjxlcNAZ4gOcMW1xWsaBlBifk0qRa7ZQpRoP8P8SLKq+M2UvDLjmrZIpvnXEhvwg0eH5ekVHwPYAVdR",
-	"nbqn/7moJM1lRJQQOShE8kQTyzMCalid/IkUsyM3ZjeIWGv3jWzaHvX4xZnPgYhHXWpA/shkljLp7zms",
-	"XQskktASPHp+aWxEpPDlV5JnoHuVjKZXPFPnJJZ5tXTiJUsjuFNgcrXrFbmwiAGZdBUiCL8yjm1t0fUm",
-	"jq547C0ijhw6rakE11+QolQReX36M8nFcqlNKf1Xca1tQ3qd5ZnaWPB4GZRnBxec9kROvKStYbWlBrVr",
-	"N4xv7Sqq0dHb/c0Ft4ELbHO+1xQgB2TuojXHWZcL5IWdoo0cNxtYqt3YsTWXkUe3XKh7TQTwS3Yv7qIu",
-	"xobuJ7iVrsHhgM9twc/YdxPb8JJ3ct+uN2Ju7sWcFtm8t719GAgQE7FysbTiQzazmYKQgHuY197sLFIn",
-	"RFN65zebhqofMong7WkmgbG7QRl3tS79WFa9HXMaTGR+XQqaJlSqo47q7cA9hn24euWjeN/fB3RV42MP",
-	"NQ2MXD6z4EZGW9X32gguZBJSXQzo1TO0CjoUyLTfNd7R2jePzZaG9dNsKcWu/uOGQTtSDyRD0h69/cGa",
-	"E/pt4A8uOrWJKNtPPUtbeOte750VvWVah8urZQMENkshqTzXesaGfHj740TSBQNRUPHsbxULh0m3ZdI3",
-	"oBS4UESVVBNbv2t7eKX7MVpRWesGEOqlatHdtWu52QUUIeOZrwecTA0i/tz6xueeb7y/u2irHRM42cvJ",
-	"XZayVm9RP6ky8+ET78Bec8BPnku+Bb+8Q0n2oZh619HufdIoTg8qVz5v61ytura+W5tfX5XIJrd7mmCr",
-	"FL6JGBVQQsJ6V5/i1CvKt0jRAZJxkKAbJre2GiQHleQfWIaN6VK/K0T7oaXc22/rkBb1rdvb7QjcTIXm",
-	"7M67uGOxWJCKAy6RP5AWTJJIcTLg0pr7iocwgCbSoVkCJnNnK2p9kf3ANr9kavWOJSVTDWoY1u7hzjeh",
-	"t71S29rtHaiHiFzqXrjSfWhM2n3rCOUr3rwfqbmF++L9Sub7N3z3vh1WKv+glrlRXZOc0RIDAW9xSRIb",
-	"fWrVEKhnijCZje4SO1WSLV273/coFHv28C7ZWgC22Y6Zf+Wm3ltU/Lemv13Lxujo+jv75W9b/6Pq8tvE",
-	"x+4MekiLS6oyU5t3+psmjM5oycrLSq1CTkXnKjCYehG0bp1Op+CbganDV2GQejtWShWjL1+gxBorjHta",
-	"ZyJmM8sXk5WABNIff/yJLKlid3RzDncK/f0TsAlq82KiN5Cq7DpnMLWMk0UpICP1itdokk42yohUMjPV",
-	"pdjoTYIXPiRDp1f8ihsDETqRZ9LmolRcPxSf3p6BwyoC07TrOI3cg9iiIyZKiCl5beNGV1wvhybopzbG",
-	"Jq3USh9oAk1VM7UisT4WUZrylXPyR9hmYk+gniYkZ5NKMkTIZPyW5aJgEYk/X43gx6vROfl8NUpEyq5G",
-	"EbmCk8J/rZnUKrH9D0X1RbgaffmCOaElu+KxfjomY/DR2UemMPAcfjoxJwlAuXWCdfxKP/JeP4G+2TxL",
-	"mJEQeOVHlwVNVmzydDoDAZUpcIT5dDeKRreslAZ3fXqGT0KheZGNzkffTGfTb0bRqKBqBSR9uoIm+L/p",
-	"fy8RbgRvTSb463R0PvqeKdMnH64rCC148+ls5noeoIikRZHrE8kEP9U8C3rpw43dJc/MF+AWBPNaE4ZB",
-	"K5pnt2zauJ+j879+jEayWq9puRmdj37MbhnXjxeluDYgzBJKB+y65OijHuAULGl/5c1PP53NyN0qy1E7",
-	"NBdNEyIrlNSm8mKRJXDXSqbPRYI5p0/7mkp2QZ7PvjHvQ9oUhE60ZASRKEoIz2gl00Wo7KtT1+fSO4S3",
-	"jKaZXtfXOQf9+Q1Y0c9n3/QN4+Z1CrS89Zjcenaf0+3Zqb7vp5rfgL5kAto9fNJY2j9rhnBhqnMkeT47",
-	"IzEXau4gtWPDONwdXTCqqpLF5Gok9AevRlPyA+TblYysaWo5zZuf37nWOzLuntarT8mK8iWreZ2eyguR",
-	"svbZOTvm/vsJyyVvfnjxCpxpzMwB/TpuzSfNfTYID/U+JyuqTj2ndv92m9jyixVV5EX9QmSCj5rGxzH+",
-	"+xzaEMQReYf+k3eMK/LqVi/xBO4PFyoyHWYbXjGbJ8g+KcYlONnJB4Q1sEE6fTQFlZgGAKUGNsxsg6TA",
-	"+rEgAHfTRfXgWmPEE0oPMIyepRhfMX6l+D8m37tnJq/TmKwYTVkZ6V+hsBmFIeRkghyFIiEjAzOFwb8Y",
-	"PClxncWKemRsElFA49QyzwVvoyuO8drSOXkNvEXFb2xUF+Cfz8lfX/7851cf48iQJ8LBy3Py148o995h",
-	"5xeYCMghee4xNhdM1pI7yyFA7UWNsYcMfBaXcs3UHWP8isPf5Al2ITARZ7Oz7969IolYr1G+x+fkzau3",
-	"b169//AzefP25xev3r17/efv4wiVzSse21/n796/fXX50/yHV6/eXP74+t9fxWR89pxAToW5KicXOLgJ",
-	"umI9vZ7CWpOGyjA1DyZ9xQGmgWlCaySN1J2NFzTPyTVNbjTRUA7Z7HWTE3JJTF2L2S7TKvmKaxZzzaAa",
-	"gSPWB8cCQVQu3ClDKp7VMC6I4AkjlG+w4XJzkDG94jeMFRMQcQgWBTtsN5iqCkSgFkv6HLxth3RDTP3l",
-	"JsIPR7GBycYwKSRqPaamDkMqi4xncmUgfc6J039ioG5u2nu6tAH86xVv0p3eJy74pL74piKyQV1a2sFH",
-	"KTe7RBeA16BFI82vuKnSAd0IRa+QzFHzX2cfY9ix/jnjRcPFogbVZMvoY9EMq+ZXI1eG/0eRbgbIURd/",
-	"BPvL5YN8+yyyuqEE68UNM/oTy3MROevAtuw8h1anYLuYQOxoLZKbU5asBJYKDBHYzdW8NYgCX5pegTq6",
-	"8TBaQ2tLwZxin9Qp3DxDFs3RWsVASE5YYdwc7AXQsr5GtiE6DCojTfOa1JCOW3yQ8vSK93Ady5dIrrWP",
-	"rXywkb3i3JdBFdXLVBzr2Z7gBTYjigXeH0nG7969As8hChE4ipaA6XGr+HIKTSnXAbD+rbY0aTjH9z8m",
-	"lg4nfwn5AWKQ1Jia9FsX6cYgSSFhkfH1phnFM1iw0dZanhNIoIFo4V9evvX6Niaiyk0hA8lUuMSoXpvN",
-	"LtYTDmUW69U+QyIfpFrpp8/2evrpXk9/s9fTz/Z6+g/7PH2210yefrfH08/32pPne+3J87325BDF2qnS",
-	"KChAVkKVjCcsrO7sslo91blkqenqGTQnfT/OH3/9+YcJXAHI22J57oKDmZKHGi3mdW22YPw0w15WfqdQ",
-	"FJL2L3XY+fSz+/fr9MspFBXFQUO01tBfmBUfwajx916Pua/Zgm+dJiLj2oLuN1su77mzPVqFtylmCi9W",
-	"tFyyo+7NH6uNJZE996cB4NdLoQ3bK26h/p0b13Bd/Qv6mY/Bl8mQzLji41aOvjbfXFw8zRYLfSDgBckA",
-	"d8rm6UZGZfWaETo/7hN5xc04HF6L9abPqzKPTfmNddCwXDL42klkYByg5K1uVGJasWiroJLsXI92xZsN",
-	"ENG1qQURi5zy7SWr1KEOB4ee5+LOLxPCl2qDcUoAx9CBFBDOWCoNWqJD2/J3TqJliS1jUEiG1NwfM6n+",
-	"kpavvHbGD6b52Y9ALK5HNfJzf/QFw7qMyDU1BkT1W0bQETndXxLf607pGW6NaLS79VTS91UZFML6ptW6",
-	"WO81e29gz7TtHxGD4RKRhidBVCoRa/ALa5PO0/5MSCaAmk4ub2kGQRBCJZFCcP2/yvd8aAOK8ZSlU/Jn",
-	"SMLCzlFhdDZTQdYRALW2Co7kGvDprzsVVzKOl4xPptNpjH1oS6aqkrOm56XjcoHUSj3g3ypWbmwizPnI",
-	"b4eQ2khaTbke8LH+6l9nk+/o5LfLyV8+fj6Lvn32JYB4rM2xB7st9aJc9LfnztSbZu7DQ+qxj6ZXfc+U",
-	"82XILml718pEe7xr5XjtQOkFGo7p+V6/HEfWMWdMl9pMMTiaYFmFL1hU+3UoNKdE5BiI3exUqLw5TIMs",
-	"O9C4THbvV+gWiMUCO6T49rU5plkUAgf3khjCQ9reKoERn88gBI9Dns38D5yFP7BP6wcytl44qwI/mz07",
-	"6bv/rZ4p/YbvQ97qvo5zgat9CWjAloV7+oPmeivbKQ7UDC39p/e+cXoi/nfG3R5vvapj1KdBSy8CMoTe",
-	"I5eiGZBZ/4ZufC8svKK4H85ecgi/thjJqHEysprmEiMPBSsnt4ynotRq1AkoUFCrxFLC0TOJzmGG7eS2",
-	"K/Lfe1gc+/kIB0oDO/5rXlQDfXZnx//6TlFkH5wez66uue4+BNkRBaef3b9fp1+QUnMWLJnwGT14/m2t",
-	"NxkrUWNp3LCNBGwqozjVfMmGH7SRU1eKW3BTKkn88tWPr96/GnormnP/HwtRJuz/QuebpveteTRNun0J",
-	"a+6j2wdievjRNEQ05qf7kwsOdDC5RL35DI+8V1/jqmlV6/CNCykdBVWrWvJ6xLtVBQ8I4oKqJJA/ZQSB",
-	"g5e+YawwGYKQInNBYl7leWyzBFvlkLHL8tP/0U7bsyZ7nkm1z93CXMmvIBPewCY9chznaxAq7vBDyYRT",
-	"ZNQQh3bpI0HrYYtf8KKprRnwy3mWyhgJCvxPkAw3VLP/gW0u65kd1UkIKh9tTBf8UfXnhvoOH5oPBLXL",
-	"VzRZea2Da6q4ZolYQyaEaW09prAwUBcNBiNU+hBM84OmxtKVz5mMBq1fw18pX7L0glDXwATG9IwOqzHu",
-	"yOltHjceavjA5QPxjB/Y5k9Urph8bHZx2YDgCbAK1/saii3uwKox79yfceDXG4xDCfjSsXjFKaZ1oyfp",
-	"0S8CJJ4BsdcLdJYQ+pvrfgyoriIkiEmossVz+0g7o9f+F6HfNojUMAqulf8jCD8zVoOKIRByLDo2ls2R",
-	"xJ5rStuQfOYbg4UfFhg9ovwzPWj/rkQgzvmJ3CIBL9yBmD69MsZMVVxulkorC+1fdojDYwi6nwzBPQyv",
-	"wNE/SFa+Tn/H8s7VOz2GyFu7HT8Wt/i6gs9Q0O9H9v0Dk/Q+IrBB1I8jBYeRtimGDcdajdtZa/JoVWiy",
-	"jQj0obcx6Ii4ynbT3BtAFSRdhksxXiDUwA+A3fxgZ+P3Ve6xwwHb7nHj5S9hEl78xuzstuDdVsO7P2wH",
-	"1RXtgJ2ka0ywsPE6Kq/47vAbjHW+O7AHw/vRvSs+BtYhI+QcGJvAZiMSQJqYNTcjd0VcYevJlMQrKlcO",
-	"DAxpMEv7EjcaTa0Hxv9so2rXzjoYt+tpwdQXAbxnUPG/TMzPNmXvv6Fa2bSANxk0+yoZNDM+SnDP1Joe",
-	"J7TXvIsY5Nt2Gb17eF5fn1LkDLEVEBEE5nfFKbR/HRA6xKoqgvB3wmm37g4ZbdZlWiVKXvGFKLGTiKMv",
-	"r2ZE6wGqKk2/l0a/fqjJ6K8WaPamfxgNoPENAw7yyNHAwBTSLSSN9VFKeluJZE3GcoW+tHxDuLg7OV7Q",
-	"kFtSP8Q/DO6cz5oTbw0T2uVl0sWNBWYXAo/neqEu2d0D5IJt3x2Ze2CFYUtM7i27FTfH0NVwoENPY0hI",
-	"7oE3qfGhofrV/UNxh+7XzvQ6q1CQsVU0OAl8wUnTpvGmX/la8TvQtE3Cn8WXkkzFiAJep1a9uXz/4k+7",
-	"Jcbp5xu2eZ1+iYkmjs3uWN4jMXQDt/LIht3jk7kN5N2LTyOY7QBbYQLD2YrbPNMM2U/uNqi4WHCoSM4o",
-	"hofq9PUeXXRFpd82hSxEGXZs/oRT3XFFsZ7qHAViY1Jbs45byScm79i2788SaJ4CkjYzWeF1en2v5oyY",
-	"cJ27XZsCD6kxw3Zt05Rxcx483fX+GrfL6e+khpsqAbEtPxzfPP1MAa3ky+lnmVfLL3WtxXDatwUZthF+",
-	"u9EgfKk/516tMnnFje4CTnIqq5IZ93hVqGzNiNB2y3Oyznil9PvfzOy/TWlGSjcXBB5VwpSKQ0ksgrbU",
-	"zf9I3chY4qj1UNpI1lunjdcY4dXuPAS37iW94vZCZIqMqY+pqM0Av4gEp8kJTWmhWOl+v3zz+qTPBgdS",
-	"9csndjtB8TS3SlIfturpHwKoeMGBDbTi4cM++J12G7VLytR1MPoAvNZOj5uEfokTeSI7hSmorHi1KNvu",
-	"sQNL6gXO0aT0xj31gMdgP7KNu7rpTo9SMWO240l90SxT0VtY14RlTG7bxFqh6w9QGieDAxhutQUk1ywX",
-	"HLrNh+X0L/U3HvAMmqiEPYdQL3d6PFHUZY/+lq8pp0tg6lvcPmhiy0alnYVqAKeni6AiM8W/OZQzv4an",
-	"dggYv0odgOE1hCZoh9BuTgglVUkLHEmUoKN5UDuFTQIHHxf6k674ZGKHik/OvUkbD21COQSB0HPg7Tp5",
-	"XwvsJVNQc2ucvQgac8UbIKDnZGX5Fa5ZT1wJ+INCaJkev9EvHu7lQ5gYbTDZR/YXdXBLd1F85G2iTcaE",
-	"/8L0tCPmlvuIo8Fb0OE9TWNym3/IEXMpcjP/KUG3SyMVIqrbNDZaMLpQAWI/E6lEgRcXUFPMpenxIzVJ",
-	"qnGwz7pTPX4W9s6N7ffubJn6A7DgXYpIXX1ypDTrATvTUiFDX6ofqZfyOh1tcbm8ZSZHsWzQZSvUTeI+",
-	"KEznUa9Bkq+4bRhtbNY220bIZAXAVoJDAkm9nwF2iG6BR2OHX8fbMpj0DCr6MUnQJVDfl/Gd0kRlt4As",
-	"12eCckZKcQfIuB/ev9DGX+Sp9c7mEra9AyCWfTPTD0rX4ltL+FjPOT6JCGd3TKorbupoHBQixmGXy5It",
-	"UTVBQqWc5huVJdLggE4dsFomsaDfEusEI1XawjUdbLDcOq7bFtet6WJ81z0qeLCnHOogQqrpFbdZKiWj",
-	"aR3vhUeeELuTcIVCt+J7pi7tbu/wIOlNN5tNxr/++uuvk59+mrx8eQIKkimsM/vc5/hJEQC/puVGa4dH",
-	"LoK2696mKJfi7hBP0P3kHM3yjQE70wTepeuo41t3Vwa9mw/D/ndeW3snTj+n2RpxEr/03uG6J553uxAj",
-	"IBFlSqCTX0nWWo2nGZfusq9EZYDtUIu51jJJ6zH4orziJsyNgxOZUAdWUNI7+xiiP9WoF6brHSDjZdBF",
-	"DaahrzN2DYyuuKF0ei0qBRDIieDplPyIyAmoT3ZdUA2XE4ApwMxysZzIhObsiq8yqcSypGtyXSU3zAJs",
-	"0DQlVYEIjfnmglBvJCsxq0Lvy7WoeGr7eOAYETQlhWqEs+/+/3rOpruAlkEYCZmSy/6MEstPTFdSd9IX",
-	"V3zdz3JQVo9t+hvgVnoVuCSp1EkfH7Lks4sRvVO0VBH2kZXZLYv0knhCsYM4fBNoZGw70/0L8n2LValE",
-	"3Oua1ifTz6F6es9180xe8TQi0DVTT7CeCUaiw58Gd+19P/yLvhdaJWI0WZFlKaqC0FwiFi1F6pQMoDEz",
-	"DtfJUhzcEECc+42R8R1jN9J2oefkJ8FTuumd+rKkvMppiVKkC42mj2MUjVKqf9ZDj6LRWnC1CnZi7goe",
-	"cLdkktCiIOO44lSpMruuACsJYBIMwo6F9be/Z4IbkNT+YAQtinYCz1APaWsk2ysmONDT598OHsjy+b6x",
-	"vn02eCisDzvCQC7jfp+xHlR8W3bxFlqPhiT4zxBmU+UGZAdchgjrs7TulG+QSR8U6fnmsbQBg6QJLU59",
-	"tB6Ez0XUtoKxFJZIiyKy4ZZaWfAyAhutzR5ES+hyJEC3EoYXXW96EgCcxrA1yGAZCi0KOTJ4pRK7hzr3",
-	"tqlYqVN2PciWALvZqda0Wjb0KDMdu9cIVb3jKFKnBPvfIFQ0qijWYxkZG5esqbxhKWYFh93IL1ptth4K",
-	"StV9Zpt+7O3NkTzJf/z15x9qA67ZU+xhXBpBT/TbrY4MLz2L8aTcFAp7VJdakRxfvno3efr828n3L346",
-	"MQnckL+FXQkTmueNNtB9ACD1CTyQr6L+wNfx3dbf3+Wt8OKqY7whR8jnu0xTrVF3Se1Qt4VHrKef6//Y",
-	"y5U7DGOjRRqP74LdY9f6nbHbVjH7qlR2LH9sYJscAT+U9A3IVp8Wj5Rkt50/thLsHCBmXy7cI7K6r+OX",
-	"/TpE6DyyR2RyNUqe3Frr5LssPeRF43zx8xyoUgy6WEMDG9Nowzr/pfXMGoCjK+6S68AjRpcZp1Bgdzmw",
-	"OOaJvHDlMaa1Ofovrjj4TKfkrZkjLQpGS/QIGR8QGQddQM69ZOEtERP+xIBbXvFd6JY9CUDfe5u90zub",
-	"b7yNNh4kc5cYZlnVDdOPZr7umIRfpZF5yVAyr5Z98/ja1u+QfQXoUkvEmcSWG6YzxphNl1PydDaLyLPZ",
-	"s4g8nz3tdT7gK+0JYkHT8+++8yENZ4MKnDrTNb1wIaZrO13AlFW2Zg/sBeudjPHE7ZzHUVxib+iSGa+W",
-	"dcM9n/WeSBdw0h3I0/0xJmPOPql5UpVSlLHlEkXJbjNRScBg7JsHvjP6vWTY1Zyozxz8mTMHKumd+bGg",
-	"I+sRmxLh64Q6BqDADpJHXnOKVoPLjpAigjPkPlfcVJ6rFVtD+lJWomSLPG98u9tFXYPWJ2x8tNeHh/ba",
-	"5laot7eREdnsrP5EEmgOAFt7txJYfI9bc3TA0sf1PvgokdCGSDOF1KDbnxNqG8QWrDSbEQx/I/Q7JI5B",
-	"d6orDlgpCBwfAMifktcW1cAvcETihehOhm2RLOikEhDqiaCmsh2ojkOteuMo1IP3pB8f4YrbPmsm1V2U",
-	"fqrnNmDV3py4fwKqPjyg6sH2xQGgqn20Q/x7BHqbJW7KN4jc5lEy9XzkJgn0ivdjr1qyA/70bPadbdEe",
-	"ewiqEblbZcnKgVTABcKgQ4A40bviE+eAmnv42n6F9h+/js9oQNyhz1P0XwUd9RF9QvdBy6lCWFGgzwDj",
-	"xdtR5DRhKRmb5lmI0oXIUUTb+5vI9tXyEFPJmlEO2dAo4U4aidvt262PmtmM6W5ldLcwujct8PcoEf6+",
-	"KfstEsAxRMJ2uNSBbp/dCjbqzeGgm0MdfKhgdpH9XvA7HjvOthUOg9jsRg/AwzbGWEuW35pqnAtkDvgb",
-	"5RtoA+pXjFxYAjEPCM764m4PV46Np/x1gm3+t7chahiD62thatyHR9jC+0cH1ggiRTwLEftDgV/sr1I9",
-	"MLoFktuAen/L0/QRIJmdHBvp4hG1KiDAr4tjETVBLEwv4k+FVqHmVMVeyviaatLmkOHOU2Jgu1oZnRcO",
-	"mw46wsFImOpasgnj9BqA16h9O4UwCvSQ6yhsgCQsFo1SPtvTXp8LBAoMnzYJ65du3Htc216176FZ/dcJ",
-	"Ng6+ew+AtXEM/l37AA4x+nsBNX9gmy12ZIBdfzgitORbADIlNIQo/7vnTz0+ygDofdOhbSotyVhwokRh",
-	"/2QRhU8uMAJkbEV5CMJ951Af0HargaL/gW90GNr3/he8i/8dwLvw8G0fCikCPrEV/sWCiB/FquoCx37l",
-	"5MULVN+tuZym5p991hBu2INCDn8dgwi/vRMrBJ46VrLh2m7mfa7QKU3TACL2USjH635H01QS9imTkI8j",
-	"yiXl2W+YxFNJwJYVfq3nRd0mT8sELsxTolIyS5nXx1hC4RXWc+zfA/uKX438yQAoJ3Qa97fYvL0b4tPs",
-	"aRzSES/TtN4Pt389TOre1LFzh/fstL2TjHqx1Y8TwjyovXn4ZJ3yhFPHOrxhfe7sYj/jP16nX4JHjV94",
-	"pNM2ywkcuKlYfLAjr3fh0IxkMsb/UYKU5lQMDAvEcG/FDfNDx09MOyrImIfiYHzdAKNcMzNK2uda8cTP",
-	"bu+KGelouvp2dt3vW+mb9OzvVHhhlGrXbhzdWLHE+ggpy849bLJpUqZcO1z9+EkTK8YM0e+46Kf3lK2F",
-	"CtE7mtKPoG59HafE41Ksy3w26sAYmy2wNc3yCE/0vlpYzUuH+Svq5ZnSbW6yEWoU806iQUSyBaF8c0D7",
-	"ENzv34HDo9s/6O+BhfS4PMwB9no9juDRCB3cP6RT45ENsLBf454mGSQg9sam/4x5qpihZ/J+yL+JEt2A",
-	"kI/tGBRgzVRr6yPTWtNJhI3POtUTT644Zj4WrARkukykcURkkWeKZFyJNvgMGRt0GpRjUGM59gBo4pOL",
-	"Gj0DgDCGVD2c2MV4Tr9W0mmEeDamC9IVV+KOlqlBqYAUxowjVIEJz+Nfn0izaZKM7frqvksAq31BTK8O",
-	"HzrW5IOWZXbLpMWleTqbkbU82Q12gUED6GdmmLweuwFx4cEPYofuVvt85OgmDXHtlIatwFTfM/UOyGhQ",
-	"vpdMRMEG1Uijs87Rt89+a4SmIfgLLjIcqCEnWXoBhwIxmUX7/Puy2+9ZlPFvmKKHZ+ig7iCHAO/aTcbT",
-	"Ot0foCbyfvgKfCmIXJHSLLegFfAPM9YoGuXZgkENwpA9dM2rDF03k9jrqZ49PaQy4Ztvv91RmfCQtQFA",
-	"vX/KpBLlphf2FZd9fz7+zjE+c9RigezUkme0hR09ULGAniBLKoA/0W9fM1qy8rLS9PzXj3rvgQ0H67Yu",
-	"SS4SmpMlVeyObhByxaaVxmt6w0hZcaicrMp8dD5aKVWcn57CWysh1fkfZn+YgSPGLC3k07t8PdEroSq7",
-	"zhlJkCfbEjTw/boWTgaJLIDkgEDzcOccYrGPPL6mG80GvNEszm6Yp3hNuxwac6NypMZoMY28AugSnlfR",
-	"MQLXisgJO680OyIVT40JN7mmmm0Z5FV9GUqRe9/1iCRQ3eQDcNVPGkC4cPuLYBMx07jIYcs5cp0As0/N",
-	"iJi2r2922vGoWUeqZsAgcZ0z1klNsVig0mn7atUOpAC7AthpE+Wnacb1/hSluGayOYStTvzy8cv/FwAA",
-	"//8=",
+	"7P2NkuM2lieKvwpC//1HKTcoZWa5ytPOjBs72VU1dq3tdt36GI/bqisiSUjiJAWwCTCzZN+K2KfZB9sn",
+	"uYFzABAkQYlSKrPcPb0RO11OkSA+Ds73+Z3fR4lYF4IzruTo4vdRQUu6ZoqV8F8/i/JGFjRhr1P9nymT",
+	"SZkVKhN8dDG6Inf2Z5KlZBzfyfl0Oo1PpuSKC7ViZf3AE6kfoVzesVKSZ2fPpqNolOlRCqpWo2jE6ZqN",
+	"LkZ33gejUcn+VmUlS0cXqqxYNJLJiq2pnonaFPpxqcqML0efP3/WD8tCcMlg4q/KUpT6H4nginGl/0mL",
+	"Is8Sqmd/+p9SL+F3b8T/VrLF6GL0/zut9+MUf5WnMNpbMz5+rbUVnDD9TEQyTtSKEcZvWS4KRtgtKzek",
+	"FJVipJJMTkf6bTOw/u5VorLbTG1+yCTMsihFwUqV4TpSqmB2mWJruWuadqi34m70ObJ7RMuSbka4Q3Y7",
+	"f8WBP7qHxPV/skTpt/xBOtO53oibeSXpks0zvmAl4wmDrc3znxaji1+3z+9Hwdlm9Plje/c+vHsZET05",
+	"JpUkAnfQJx1xx8kN20gyZp9ook6meqL6AznTQ8yVuGEcJrgQ5Zqq0cUo4+rrZyO3vowrtmSlfi+lCubM",
+	"PlE9wOhi9PTs6deT86eTs/P6BUtZ0YjxtBAZV/MscAfiWXV29lWyFinL4Z/sX/EvRSlus5SV+Md4GhoZ",
+	"3gpQs/llXrByTWVeLbvffb9iJKGK5mJJ4GG4gW9YWTBVCbKiknBB9FJT4oaRJ8FpFKVYF2q/TbTLm+O9",
+	"DSyhZFQKnvHlfgNbMhj4ONDikShQEzpVopxIVt6ytKbImuq6l4iN7Dl2T61JO+1Ns5OPwrfK24r2EYVo",
+	"P7DhwdvNab5RWSK/LUVVDN849947RZUcfY7anCF0OTSR0qIgWRohkUbEbgHRGxTpSx2RNVtfs5KIkiwr",
+	"WqYlzTQ1X5K44lSpMruuFEtjshClHk2Su0ytRKWI/TETnKwYTVkpIxJzwZl5uP7a3YpxfSHseRA84v5b",
+	"KcOrwd+APy31BmqWDqM4/twZrsmFo5Fkpd2yQTzdbvwbPe+dbB3ozKyge/4ffQrAAY9HAVLRUoW37bpK",
+	"bph6Igk8Q8Yf3r8AVuQuuL5IE5XBrWiL9uYC8Ss7lvaWFaLcIk1bf83WjMsMFYLO+S1KsW4woy1zjUbL",
+	"kvIqp2WmNvolXuU5vdZCBhWYwPOiKg6gBry+AfJSYuhk27zM7YJZM4zlZtjd8cEKRZNwwjpFIlD7GcC8",
+	"D5f8e30E9Ll5aZSFekNFpc/TDc8rzbzcCwG+8daKEbWiSnMglmotkRqVkYzdv6SiqpKR5oTub3ShmGZl",
+	"UpWMrvECsbR5e/pXnFPFeLKZF8/P5msZXkgPjdYLc4N88/zwQQ5RMh5HhVBqobwNah7eO9h2rZTmm0ui",
+	"V+nED54ISwlOrsnPBu8Lfv3wnW3dQk9nMPTYoOQDNQlzdSLvrnZoq0MnzZ1trjTIJ4rse7bp8oekZFqN",
+	"nVM1nA2nmdR7lnoc/VqInFEON/VTkZVMbhtxN+O2qsq8T/O5YRtjurhnIzBuREHEgmRKGs3nCdDOzi/i",
+	"d2qr5YZt5mfn//Pl87d/+r+f/fzNX7/6j3/55em/n78/e/f1m2c/hnYl40lepWwOp5jxeZ6ts4DE/nnF",
+	"wHiXBeNpnznmVCuwyxJRcc3hxB0tUxLDwL7N421+Tq/R6Gk7E9ZU3rBUa25rvT8KtzAibLqckri4mdPr",
+	"5P/8r//9afNb2Jpyq7mfKfAOVg2DaTb94d1LbUCZNc1LJpmK9V8ykUbIELSuqbXO7inaWeFrw+f2g37p",
+	"LbyjJ9gZFOnGUF5nI7aYZMAo5r+lZUBMgYtCrTJpKNczyPMNUYL8xkox0WJ+UjLFOOjdVqGW4cOuinTv",
+	"u+soLby+kMLbeMXfHrMZlur6rkBzazz20brnkc+MGqvrZ2gv4A04+zTN9KbR/I3H4BY0lyzqqKQ1/0rZ",
+	"gla5ck8+DD/bwht2fb6HjexxkYyFTVKWZGuanxhJq9Wfa8m4alyxdcazdbUeXZztEo7R6NNkKSbmj/8p",
+	"BZ/+pdZqHvxiBsxHtHQNayM0UVIv7ZKYTdYcFH5NaJ5rwWDeCPI7e83X9NMPjC/VanTx9OwM9sf+93k0",
+	"gAlsP97WdYOP7iL2tN/y2mrcwBA/Z2r1jiUl28fEgDeP4UFFHeRw5ym87zzF99iGfb/5oUjvx2Yema08",
+	"Ihsp2VrcMkky9UdnH8e50oEr3EM03l0b7geyV6RN2zeovHe5XpFTbW59UqjPaVVuOp3GU/JupTVJUC8g",
+	"bJJppQOvziWRSpSMZIpwcTfd6b3QH+9xCpXJKlMsUVUZuJAZLyo1X4uU5plq++V2+vLMe5umYq6XOkG/",
+	"v/5niHeLSt3nu2CWZb+xgBr3b6VYGxEC0YFLK0LBBZopkgomCReKSLrZva9uhVF3q0LLCDIoKbMlZ+kL",
+	"bSR0j4Can+eJ/b1to7fm1Hqh75NSUa5+ZNJFCIJ8ES9+y+KsY4Y7GVzJFpWk+bBnRY6RJ675Dy4EZumt",
+	"wTt0IfK5VgSGuwffC5G/oHm+U4DBTIIbpxRbF4FTSnIqA/6RGB3p8SURZWS87gua5VXJIk1yYEhqcnT2",
+	"4ppuyHWW5yRTFyTmQs01ecZkrK86u2UlKRlNVixtvHYSkRi2mqUxGTcGxKAyS8ExQ1rONP1exRNWKprx",
+	"mIz1tyI9MidahKVEVCoiSaWIWCzQ8eaPtqTlNV0ycLfZU8MVa+Fn5j4yVAB/dB8Lnim6YvDPQxkuBJ/f",
+	"61eCMsN4XbpH82OW55lkieCpb515nq/++KPd3OCPuLNhXl8VxlH53fv3b3yH5pmLwVgWT2hZZs0gTN+N",
+	"d9OpY21mEvX6Q9T8YkXVC+fgChD1SmTJHsGYF/B8iCMnteI7wOXYduUsGZ/s58pxR9cTo0Jnswlk6uti",
+	"rPmgJWE2zONMyYqqae0aDNKyTyMBoe8H+vaajdxIxdbzRcaXrCxKE6TqJ7UnSGDomzVCDiSeNhjJ+KeC",
+	"cfBtaHPq3cvviSEsjOKhfXUyyAHnYs3bSOQDPBT0UphtromlpmaPwAPLjxyh2knsJnYTdehund6Pq9dE",
+	"P03qx527hxR5JUlj09gnhZEhOSUf+A3XStsiY3kqCS0ZoXku7lg647DVV29eP5HWnj0hlKekoFKCmxx2",
+	"3HGIiitRaUY/nfFRWwQvYDrgTWac5qhireknVN2femr85GnAq76mn+bBKFFrL0B/IQktQAGFpyJCJdHv",
+	"439eIk1dCy1bSkYkU7AMuQYTnUBSEQMG66Z3fmb+nzfN8yADdp8ZNjcypoqshVTk/OwsOsP/f6mZKl76",
+	"RKyZJEkuJIqsA2aE+lIPd08Ev2WlhBSqiNRz0dMg9tVGOHw7N6VOP8PNeI2vnbuZ2j8EVG+mqLWmw5pd",
+	"w4x6fv40FCZoqc6MTcD9jE8QRZf6XiSiTK1CAJF/xlkJe+Cdx9eX5JbmFZNELEhVaGp/fv6UJCta0kSx",
+	"Ul6ip1zT0A0rlH7g62f2lPx5n38duNw9/P5Hl/oT00qtRHmq2W1sneZCX57sdFmoyTMx0ScfnxCTGaGt",
+	"UDKO/xX/he+dTMlbw7VIxXMmJYkxmSAmmSTL7JZxUIWc5FqL5OaUJSuxTyYFznpB8/yaJjd6jzIeEVVm",
+	"GBnV211uT6rwaOXrLm3wwG3SRqaWB8hJ9WpkVRSiVKiA1Ddl1w2B/eIJO4wx+UJz2914Y557UzKTECRH",
+	"Xo7j3CoZ282aDhlBHmJ3d16yomQJJIt58vLkktAkYYX+s+bj2ZKLsidpRrLByo9kUguToJMU0hr0ncth",
+	"MjYEYSyLOt/HHJlzkjz/OjQnJYruJz7A3XxG9K9EopRBpiU4M+p4e6jfB5HiszYlfoRJlFSx5WbXgb+z",
+	"z+E7jK6HOd/x2bmA5QXu2pU9Qb2D+rtUZdeZNukvCegS+irQ/I5uJDHOOriEOC7sS9tjgh49pw0NcTdp",
+	"o1LzTOODCd6Xs1B0HGxg1Lq7tiekekVEsz4Rg4GIvCtGHqdfJjiHqR2sqevvdXe6TphiXjRWc75rNSXl",
+	"Ut8QeYQrONxb5E7qHl+MOsRSMlWVHOcSpJChtFHJkA1xpY3H6xwyy000mPGU6IcP4QZtt5ZVc/oUac9v",
+	"1IlT40+XVge+ZhvBwawBm9YpxA3dd1WKarnq7pXnamqpW+yTsplAcJJ6F8zTpKClklPyFwiSackGG2K9",
+	"SU4TMyqLvgbgRwpZOYOY3lYtDuf0hpaBW/Jxazi65Q5Dy2ek1TJMni9Hhjoiz1WG93i7x6wvMt7jUrsH",
+	"GxjqV3vheFjz/JmtU9jDF/RnkQYTF5hx8saLjGdyNcc0HtDcYvhOHDUtsBW91Wrugma5JlfINNOkldGc",
+	"oGsX+GZjuC6lakEakRwuX0TqLY4suc4XWa4wwRemMSzbhafsU8gZHI1ysSxKcb3z6La5DNCgIrlYEj0W",
+	"BZGYMbT+jIksGU/BS7COcGONOoI8r72C3ns90HN7w/gPuDBQYcP743i653Z+gPFbVG0XEyLsdc0ot0aN",
+	"2g55YAwqu2XzDnntoI22awUIpZ5Im16Dt9HjWQEO77NZMo4V+6S0epGt6ZLNqzKPIzKdTk+OIwEgRNQv",
+	"xtuBpZ0RG/g1uOiSpYzryx3IwaUSVhYwnG5ZWWapcZdZ8+WJJPoV8uHtD2R89VtVMlIyKaoyYZDj/2kT",
+	"EcnyxWQl9H3RV18xaVyAA91tB+X9UUXnhcgzdIgPY6ovqaJv8J0uV/15RRVZ0aJgHLIz9BfQvWj8AZkk",
+	"idvZyHogJYntnsaWkZR0sciSGZdize5WrGREmPAI5X7I7ol0+3yBuw6Ta6bhkZQlOQXNTJT42RnPlPsz",
+	"eD8jCPT99eVboERV0oxDfRUsYqz5PjqL0hOjTLjSCm/6FzPemhxOR+sczUAMusLIOP721Xtyent+an+S",
+	"8Qk6+TrRi+0ZCG0/ud7oPXMee9INwVGOCYdXb177iYbyZvJ//tf/ptdJGk+JyePUB8ryhZakNkRVK7/D",
+	"8++KMhO2MqDFc9aCL4nUY9PcoydIDwK/hd1KFOGavUhF7IB6YrYSpb9WK8Tqmm56o2ibo256etCXFFrv",
+	"l0ny81zmrRw/L3vP7fh+mXs1qzwoe48W2dxkQ3hmybOzb77ensoRje7KTLGfeL5xF6SfM19xQq+lyCvF",
+	"yEqpYixPgB/bO+xRUUT+VrFyo9nwoqTLNQRBNbnPeKxflRenp+vNxLLwKZ71lGrGPk3E+tQ4Em/P4yl5",
+	"rci6kgrDtISSorrOs4TQNC2ZlBckF6K4pslNNONFmd1SxSKSZ/xmkouE5sCJrPPWvqSZBpREbDTDAtfq",
+	"CQhSE1clwC31m3RJM264HfhiqWJ3dKNFNmeJkpH1W+ofbUEfymNU5ZBtx29evX3z6v2Hn+avvn376t27",
+	"+dUPP/z0c4xMqpF98+xPu8XMVuFi+LEvZKI98zv70oJ2MBgz7NkunrA1u6g/EmupfPsFOkJSnqe4HJyY",
+	"V49xv+Q8fy77f/ugJL1H4iagGCCTNHlzSc5oKUmmmgkXpgBAsxojdjDMp5UeuNR4Maahm7RT6TtMgQvc",
+	"sY4it2OBqJzZIKVTbjNpkkWoNhep7CpUGV+eTPdXbQ6604E0iQ61eZvQoXCXtz9P6SbghPxO3JFcayIN",
+	"ve6GscIc7XhyTioMAZ+ElQ2UIMGikpL52uwdlVqEpGRsRIhcsdT+WNAlizB+BSGLkpy6SoPT39IyBtdY",
+	"uy4FdV8UH0HNDDXgOaxf0fDBNLWZziIgvUDPPadSkWTFEq1Djn/55ZdfJj/+OHn5Mvzl/tRMn4Vg9UFr",
+	"llH72EI8JnAFdnGZrkLs3V6tCqKNQj1F4km/WQOOk6CFIsEuGYOfElO0vEFOpuQKzWiSs4UiWnHRdomJ",
+	"YqcXJNbHTXDOJG7uTTzjwEdI3NyimEzOydgRaiC/YPBNwHo5CfcdfWJeDLd9HVwk4Kuvnzdi7ZNgKHEI",
+	"OQZrdf7KSmOJunVc9M6UswzLuZRAu7AkuVguMROnZKHCnSBfYTkLp/bXP7Q4LgYK9An1fKQhPs0wIep+",
+	"Ze7+EZQJiD3b8Q7XJ+wIsp1e3IkW6O890SdRP6evipaWjqWRPJMq40uIsOvfInP56rhMnbYUu+zfGM46",
+	"zrhUZZUoyCuMybjOhPJp85h5z40v9h68nselb1DWuceYVGEy8ncqBX8XadaN/LN2kvV+Ls19k679mbYP",
+	"J0i8LorQzYgUKQt7S7yEzoZj4NnZ0y2JRCEZ6hxqxkN6p/+iBEkFoddaAGThxMDdKT8hv39c59zGZCzp",
+	"Gq5fDP99gtluKVMgciBLMWV+2at+zHqGQEwhtEjGb2mepXMTEYhIzD5h7Hx+vYlNudrc3e8IL6rDf9G7",
+	"bNKYvZCE1qoxd1n/HjWTGSmRK1EqIjg7gfFdFMekWwdC9c1s44E5xi1a9Mb42BsNO3RwoDYziO/Bdyfd",
+	"S739VpyLqA2Mo4XW2//d90GGp++HCVebAzQeNPKOMZKKRJ5iNf50jYkYcLTgP8nqSHrrMqDaYoOjLYqD",
+	"knwoqplj5G3OPiWMpeD1opW2WZTBOhtFo+sqXTLlP2L+UnF6SzNkTRa/iAs1NwGMBmZR88+sXGeYx5My",
+	"nrl8+IWoOP67pn70w93SZDMvmb7OiUl+ZWol0tbAieCLPIM0WZWtmaj0vwq6yQVN50qIeU5LoJGSKobl",
+	"ZP663HTxHL0/NJfq/ixuWanHNsn7/jOam5Wc5m4s+ENZFapO/7c5ZMF49LcuUTBQ9cLFmuabHv7ogLwS",
+	"UZYsgRCKq5DSotPwJEzKoLzmBiXDCdmgFNJTnXJtY1MRSXK6Luq83JKZ/OxrfYSD5DItMsddXOZ4nVIc",
+	"3BNaFP1AUf48E82pF6VYo8d7JaSysAmxlkWTt5AZV8ZkbD2e8d3d3RSVIr0JJxFhuWT4yn9MXuQZ42ry",
+	"F7pmsdaC1zTPJEsv6yJ+H2/K2jVT4vBrDOSTHt5EtK834DyIaVHMszRGhfpk4N4V84QqthRl1pdua7bi",
+	"CUy/VgUnL9x7ceSthIz1yWrmo02lnCkFiFhptsy0CIonRl+cx5cud/dPek+/ekquN4ohPNxw9QhXvVX9",
+	"mzYzyREMzJglkBYl4YjhiPSPJVtmUpWbS3cD7FtoXJrE3IwTvefxlp32VBE9T5WpnA3Y5ff6uZiMRdna",
+	"c/zhJMLrgdfm/OmfcOOGnTiWVgXO+hVgRLorbB6MwrmwW6PspnorVKBCkxWbp5l0VXZbdPbEFGBh0rk+",
+	"raLMEkwMjJVQNAcQmJikmeZO+TYdt05/SyhPWJ6znuL4BO4nWVV8SaqCXLOFMB4jVzEE4ElhpAl828ER",
+	"7jhmnxcMC0bj8LestEBhw77w7/hC/LARb31tQrNyYqQ2vADl43pjvQdLkz5n2fcyF9c0f6zaNfbJSNhw",
+	"DmBrU/VDcaugh4OU0Bq5GsZ39802iUZ1uv8cDmFroR2yM020i6yUyqQZGRGr7YqxSaw98S1GY6eTMSVc",
+	"8Ak+ohkdViOaSjlJ7lYi3ypfPK63UqqYY/b47q1tCVTN/ex/nbiAot5/kvGFsOFEw40bUUWPPT4/f7oH",
+	"e+xJ2cskYAeEnWM3bNOX6jeoLBJPy2oc3imZQLhlPD3lkwNKUHaUnLSOwY4YQ+nJlm3bWRgSLgTMlPOb",
+	"u1w285ipzuSMpFk/Lqa5B72b25AijvuUFZe2SAlHGEbCByaIuRdRfs1RmoVzCVtPNmpFO/GjuPk0Olzj",
+	"yGXC1K+HCabvY3PILJNDtxMOEzYU3nOpmntsaWMFu8orLd7XurD8DHQID27Y8+tN0BWlNVAptHbM/lbR",
+	"3Hot3aadDNkhh0PXc3bVer5gKlnt2Doy5oLcsWtS5NUy43IgA9XDo/uNVmkmejfLV3cHD7xmaUa309vh",
+	"ww6Y6SWBRwks0CjkQuHBsnT4ByWjZaLvpqxy9SDHIMpsmfVoXKBmYGKItQ9jX+5hmFCrxJse5Gsmmdpp",
+	"xAwRXx1A7OFvNIDrh1gGWg1vaEFyRQuG/kTn4LTmRnwy2HywRWc10n0o8djIjfkAyeN5HSy2X/AcMMa7",
+	"g3o8i1A/rzWPlCWZVq+1eahNE/P3eJgqaJ4ers2+xRdemq8Gkgy+E3dWhzCRnTtWQtGhZNyPzHBBipxy",
+	"iCSvaWp9zLTWBWEPw5kFWgBkCZurbMemDdqGZj3e7se3oD94MQIUiGjSLYUi46dnZwYfxBAzKiYenm0g",
+	"mcBArIa1P62Nz5WYg6aNMuMAdc/X061yDkU1A/lTUHXofaxmzaFHrGE9GKTYcoZexLksbZZ8LOktC+gq",
+	"u7EP3IcsQP2eEz0OTv/P1pvp1WAnK1ouWRphWKd2Tkzdd+dMqmxNVZ/nwVNqJBlraSINDJ+QChMRPeZj",
+	"B7ts7qxzvCLsBFxn1XFrnPTgZBr7dwAGBSvndMl2unC6uhkCaoERBwMMM8vu2LUV8owvM872Vfq1xMcB",
+	"hn1ve2Lw8IQIk2BkqtnH1xtfHpnOA9TrONDOJzoBBRayVihkfLneAYmo8hS1cKSBtjjSptxvaTm3X4eY",
+	"oNR7dLcS9ZwaYc6+tIgu6mhbAndRRFx/CY87OHdtyzPQdsJ08qwdD/YdeB7+TtM66zHa2vwvxDZ7jJMt",
+	"Nlq/vdBjAu42wRpcuO7Q0cf+On7V2mFRuyC6LqSgMR3UCL0gi1OFm04/pz356mxLR2jwjdCdbhpTQdU+",
+	"YGD0mDK9ppPnA+9yZrzZocBrHUY7Qv6PF5MLaLecfVLzpCqlCDCZN1RKEDL4QOzsfv0WpCxa3FrMHYAM",
+	"Qf3n/TNAeoPf9fTvl8fsb8Pgb4tbVurr9a1lmgE8xR5vnEHLXGPC7CGKQA+ydiXTo4y2BTQb7hRXrLzF",
+	"0rmBxoJ+77V9LfhNGPp++KqDMKmcFnab0VDAGaKYSzhdacGJL4iFWbSKMkhMJTzg+m4SrgV+8kMKN2zj",
+	"MLmhuBvrEj5GQ4p+jCTTE/dPvHMsNatuk5q/zUGq7idmEyqf1zg2ewRHzbuuBG6/1w8KBfnHOkCXZHwh",
+	"yqQXNjYAU1fu23AAwSMO2kD77oEb2AYexoQX2bNQOXflMu3r8VrZ4HMz1Rwe9/THsXeHkNjrTlVqxbKS",
+	"tJLmO3GMgFH9PUBGuYu4ymT9xf2C9UfgwD2mGO4stJyDFG7TATGpyhKKqE2rBKjKgmwU11gg42SRZ8uV",
+	"Ag9eyaA9o3xCckYlk2Ql8rTVc4War21ptXAsgeCg3EMAVuZ8j3IyX1zyBGocugeozR/p5cpQkmcLplmR",
+	"JQAPov9AWXZAHemR/AoIMm6831hkKBvUHSRqMj7rUCb2prx/easRfP40dwjAlrQKiaAORw6x2aZg6Oek",
+	"/SW1w4Rxg+027lvNELcKbMSVXtvursMr6tq9e7warPOdcOuts2uMtXW6r7VBtG/tX0cDCeP/IQRqoc0r",
+	"LX8YT22a1H+PiaySFYYEuFqVosiS0/8eT8mrdaE2DjnVlMhiu1r4XIOL7YlI38Ry3A1nEtSWWtaXX6ku",
+	"t07fjtK3gvO9VvB0yAJaulfzY2fR3spYuyg41KsHtQ2/Uek9OvV0VbUeSmsQGqIh1M00H4tegsrhNnqx",
+	"uA0CczvFI5LGFk10+ykfqQ+XlhcxIJXaMhxI5utRRRtKVHM+f3ai0DXhaAqh+Ev08Tm4Z8YDKVdDG+Y4",
+	"uXAMp5azYQ8uaHNDvKEqWf1TTP1TTA0TU/8US/+IYumfYugfQAz18/h7xg5qaTNUunzHaK5W3c/VySQe",
+	"0NTNkCbg+rXQl4ItZC3f9uJm/blqkC4WCqD35c4Pd/XUjf4Hu+zrV+YpzfLNIS+uBVerw169Y+xmjzcP",
+	"cVvDO6KE8POuVDw/vwDq4Fy8wvVKJOPYuRLiE0TAu1sJg/wyuOb84VvjLUrGUK7hyc79vtXBHdDyU3pb",
+	"sAI8GqIHQl0oUAPcbrjX6JPtOYO7P0NDo93duOoOqrWTB14N3U7nLelJIKt/N2oEtGEwPWkj14IhK1ue",
+	"uCcSxdPgVMdALDMURHi4lsvBIASQxNasPlC/e0hAv9ijRcn5mnK6ZGvG1by3UZ/p+ytyRsbijiNkL03X",
+	"GT+Btl0JzTGrsx4MmaLs/SzoBTLDbuLBDzcSWUWudQhX1BN3Jh5jxg1kuUK/jX+UJtP79JI+fhTd9bG0",
+	"QVuUNdHI8P9oZGXIxyF4HYe1p7Zwfb3EaQNxKStysQHys+88kRCAAyoFRl9rqIiIo3XBlJG7VZasSCVZ",
+	"AyDQQ1wFBbZHKRXlkvLsN0zb2SmpqDfPJ5Ioxik3qfbe3Max7/gfmrnsat8H1fxpqYS0phd3gY0StKQB",
+	"bPDJuYWRseozJsyTDy61Ue8nDCBtRdqzp9+QOFCCH4egZmrltksMQvX3KrfCcIcEco9GIy8cAiOHZNDW",
+	"LujNxv2SKZXxZZga2vD1wDFH0QgYpp/xcJuxO1YGayr30wUPUQMP0wAPUv6GpG76OZEhUxPaAwJEhAz2",
+	"ot/lRbggsZYSmhnIGY+9s9a6YOz0iwsADko0L0IIIW2aejqHe/CJJLHn9IBR3ELjGR+3reHmN60DyCT9",
+	"qxXkieqbOaYuE11zLamyPCdU3oCSM+MOLGaK4wAYyFBLY0smjQXJ3dIyHwjbY8cHdM23D/jSJRQNdPmV",
+	"HmW3qK9Nwg0rKmAfhcyXoDXU0EZbwcyuwhTWZlpa2zalvsG1o7BJ2jWGukKnx+j9jkpTB7eH31brsyv3",
+	"Yif1hGSpPI5H6nxHP7duN2c7r57l3s+DsVd/da9pd1BcwIlqDcLkBHx4/+KSaMKTWN1CfhQ8pZuTKblC",
+	"75N1Bq8Z5dKlUfgpc9u0r84uYzJKAMrrAFtcX81hvYzbMfRAERjMy0hSL08KMFmCWYMuf2poMX/bPluz",
+	"9Z722c7mNNvrwXLmijJ2bkNm0aubCAY2V4ya4gzZwD4xPg2j+Orfw/iiBySc1CwmnHpixEDjoBtsMnRZ",
+	"kBgPQk13tOdxma+enm05tH19rYOPNBTDi/qb++CijwFOyVyrsA4UIVYlDOuQbnBj/Zf6530/VmqnPJSb",
+	"4vMHAWH/sQikb2WSla/TfQWxUb/MlezNOPxiArk9v/DJ9rVM4+TKhnSJeSpC5MUGznQTqQIRtleMYCwn",
+	"Edgu+n5tlszXTf+fP+ciuen3+/U33d6vX/p+bf+lEoWHdWFfYjydq6o0/Qls12DzuG1jaZqj6XMa1T2i",
+	"olFBK8nM61qoDnHiNAceohK0oeAsnuPhhi8OsKWltimMMqLK1sFZqmhuZnev+ntph+hkS6Ooa/3ABWl2",
+	"ijJoa6lIKm1FxGQcIzh6DJ7HTcEQB/vrZ9CvMgY47GjGY3uEeiT4N5ZgwX+uMn6T8SV2u0xpokWx++Ol",
+	"UybaHalm3HaODGBhYwmbXksp8r374fV2MLzCzoM4+YjovcE+UJ/Mhg1vunqPBn0fDUZWGFyoB3Noe6Zm",
+	"z3czOXfYo/14/917li25a4za/dXB6YdFc8D3mmbUoXTtvKNIgPoulGHUL9Ms4sCeY/3NzQzN9rdp1Byr",
+	"r41jaxEG/hlu3Sga2RvX5IbeTRp539cLad2j3aVJves1fOMNLbF/b6+0unfbzUGS7GNA+nQaau5creGu",
+	"27oAmtm8NeC0ARWgJf+dSw/1gIZFZMup2SfFuMwEl1NiKy7qgVLB5IxzobT1mHFEgek6vyvTkm8L/2t2",
+	"4b9fz/x9zg6p5F6d75sL8ezQ3e1wj9Rivk7WS3JapWwiBedMTZ41O83/YzSWv2f39ibSyqD+5U5d2VH+",
+	"tn3eD96EHDv3hjGa4DeDH3Y/NeAo/LCvFfnO5t2exGo1z0QsbY+FbGUXbenFuPWaOwf64QKo1TC9pTTg",
+	"+POCljTPWT534nE/laW9AlopfU0p39juzNGIC87uuY4myR9TZ22lwYYVwDmS1t6D92zb0LzwUJv5mwZV",
+	"nYVhiPbrRt828H2bcmt39IZR1ncuJTPxCtjI+mZ0540vlIymQx7eB3KoPVwnD9fhGUrXIwcaUgFKFBcl",
+	"uSszpRC+lSImchimynTk6J95p2Wx93j79eCeW9HcSmts9Z7ZCg3tP4tgzIJnCc3nWpwHb0GzwUDPiaA7",
+	"uBFhyLgCk6L7tJEkwIDWTAUTpPswLxUkOkmtHyDWDgwlLSa8uOOD8FJ3Xv1WSMF0vlwWavJMTPSFCqcF",
+	"8RsZao2k+nPdCqpWNgfJdgnqdARqKkWntMhOb89PUf857c7t1G+6sANixMzt43AWBm0fbEQTI5lDD/CJ",
+	"dAkkpS2q9TsF37BNOPelbUE5wJ7ObatFNeoa/U90e1p6j0eBj4T2qCizxKgD21VBfExrSbZZRIv+h+cP",
+	"1yPcagl/AGKsLBhLVl62aP/HdxUQgMTxFOKArbuDeWRybnCQ+vJstVgKnvkuXL5QB/t6Nq1Pd483CMLV",
+	"5JguTmZZYNT9iqWRqMmqW3vXQxlBdhm8ggHCsCypV5q4FmgHnZzBrJrnVKr5V2fr4amIb1iZMK6ynL1T",
+	"VMlAbmQDsVGJIEDjCaD9Nbqj6fXLYHb3fegIX+0wlF39znALCW6hjd5CGZTBUcZ0PL83mslnHwY6iRkm",
+	"28IU814ebn+oxcq3pfgb+X+hK/Mkz+mansL/nXw1/WryL2fXE9tRLAyhuy8b7CDldsb8W0W5MikvPRGV",
+	"SuEGBRtJaOOmfCK9BIOEcpP0mdVCNpzW14dvemY6rURkcg49t1gKqVqZB/a1znilWEQmT0mSlUmVQYIq",
+	"J2PX21IsAPdV9gGeHktEyHmmFaUkU4B9Z05oW0r51j59ZixixurZOfvplhHazvHLkpUJbOAzMWZyywZy",
+	"LnTclZcEUs7LimEGXfO1TBJK3JYRt2URvAXrIkLr9XcZYvi31GdttgbFzqLiSYv4fLtY8B6LuZYZO1u9",
+	"GpsZxvJ+8b4dNA7pskeZbPTxH1PEQ3Y5hOD5inua4q5KUS1X2gR5CHb+E1g31tAqoC5T8/ZLUnzzjevr",
+	"k4s7wOQ16DkdBl4VgPYLEzxvmhupqLBf184GNP4gZpX3HOX5OpiAnUCa14LIKkmYlIsqt9Ddsg1oZP5s",
+	"AWbuMp6KuyaGzsCZhZNWnKRoyIWtukobRlQTXYsp90nUkLjsVW+C/GIbB/NQR1uH0D3bDskElJYw7Xvi",
+	"Zaf2JHcnzxxusod7zB5gdDcs3pC8BK4PqGbut4ZleoklAa4jJVYdcRbkJ7UJeqSevL1x2mGeNj+nrdbV",
+	"m8BKLfW8XsJO06A/0Ukv6lgNi8OIbkGfAzch1x0qqu04nEkiODsQphS+FXbfNtLVuiD5a8oNfoMkMba8",
+	"WYk8ldjEIDC5oMK0O+1tux3EQwVpV5zQNTQ4sZVZmIE0LhlPWcmMg5Da8vLIFPFTssgFxcxVp1ufTc/O",
+	"zs6+evp8r2Ly2rB5JJSQoSfm1Wcqp2mDdi0ZiwhNSiElnJc87LxC51Tvxvc953X15jXWh4X6YkwJ+KrJ",
+	"IltWJUMHFJ7oh3cvLy06gatKALXSdc2sa4HQYssZhQ7dB2AcavruKqH/LAk/pCS8Tqy2p0RooqRtMPIH",
+	"qO7e0dou2NnEVvPadzEffFgqfDsff+cLKypX2+rferqA7VHQ3FOEW3/CK8Y9brHtl6icHTaeV0yyHXV0",
+	"v9LZVk1joMHEbmzNI2NN/30XK7YkFVyWTg3dloK3usStWQLXV0n3ZQvh+oE8PVYYKk7b0TvCryps1ZH4",
+	"FLtT6B9UT3IfIXLpqTd1FQ6YPwghNB0mA+4vR3r57e6snJ4C8S72AIIoeYQau2K2xwdSehC2emBBSJtJ",
+	"tAIVlVTkmjVJxb0y3RmB7U0BCdB+elh1TlN1RqTxHgdiTjMMWgAehlxpnRciFhz9UQMaVuDwO1d0BFOm",
+	"s67DQA8bw9yvDqo1o4NmcFBV1HZVdh91zf70D3eRQ9mubcd159CL52dhB3E33eBfng998pvBY37zzaAn",
+	"26kMz89GOCH8GA4UIrw3ZZawH8IS4gqh+Zz/g0pCTb9+zOnl1ZqVWWIaQF9i2pR+ipOGwGi5RprJLGfT",
+	"543Ez23Zl7+PDLbj6GL0//x6Nvnm4+/n0fnTz+PZbOr958n/+G9dTvVxK5W+qeOXzU2wctEEnm3+au3z",
+	"hvzmAmLPpqcYlXbhZmekX+tLKp4ptOb6klqaYVn0HZ2dfR20w9ZGGe9JXqzz6oIRimY/3zrtzS/IeyIx",
+	"6e3SSnvQfwCm1URzEiEVRJnWhYp7zMV6MndlptiA2Xhpd8efjtFXG62Fu/NxP+PQzU/WP+oPShLXBxj3",
+	"tJm1TR+7h3v+PNgQtS6k2C53XWctj4jC1x038TVfiEBUosjCWsFdVgIS15oqL5uoYPRGYisgMsYktIi4",
+	"QoCILJm+y+FoI+BdFCLPks28Lm7qII6WqFYB0iI+bfr50RRdxB5VFNV1nskVS+2TBRSYipLEenLYHo3U",
+	"qXGngKjSiGmYpquRwYdagIczyYVkKRlzochfX76NiCppxiURHOa1e31No7unzUZ7iZBIkKxYcqO//csv",
+	"v/wy+fHHycuX4c/1Z+qV2S1NNm4qZY8nxvv8E0nwRFycBwLs0LIZdhSQGwb3lXXoPPOUbmTYqZwLwPdj",
+	"PvwWKyTOajw5twfTly7Rl7qKccK5nnZ46d2Unb7Uh2GmnmLlWs7FYm777j3OV4Eg57DFjXpAT60b2i9z",
+	"QC/KZt6bZho4fGcincMP0mPPrnVPbxtDO4Ix0eCNB9sSoZqfXZp8HxJifR1sLVxRjxpIZMlzcTe3ZU/N",
+	"zgINyvHIAvhUIvKcuUwXV86hh4MQKQ8jzmAtXZCfyFYqimktD1pgJVto3DuTmTCZwKQR7bGTLnKOimxK",
+	"6LXAvsemGtDlY41j9gkspHR+vbkg7oPxyYXzjKyzPM8En3GjpYjS0wKN7hG5p43onhLUMSXC/fj6soyc",
+	"wgza8owbrVEGq7Mb2uGuHDuj0vsK4vBXaj1l+DuepjL0pZA5JngewgYF4PgQVQFkGitNM2u753sRF+RE",
+	"7QRo10poucEk1GhgEWG3bFBfXoCxp59cv9euYw5zXjv2VsHKSeHMVYKbFiya8+yl8G0JJMu3juJjc74Z",
+	"n9c5MoEb387q+vKT9/OU9sydtD7pdnnKzvJHUQb2JkZGAqgNdgcR6cFQQIw66u/Xm4gUtFSw5M9xc3Ms",
+	"U0Y26GcseR2GA0y6U6S48Vn8vqON3PwaAB8Gb6O/1i9wPj0hqs9bRGq/Z87q9EH/bIwYjzBLBHn8V/yL",
+	"5SUG+TFsKZo2zj2RzZ4r3MxdXzGb30eUEDdhHRaz8gpWrmmvOrs7Zbova/m916L+iSTfvX//huCzNhER",
+	"gSktristy8w0zdizxMI/iu6qulmFLpWv7n9t9zykXjUbHgRcVlhT1MbhSyHDuRRrcnZ2cXYWGWA++Avi",
+	"8kUE4mCy9n+cS3WixffxIPreHgEq9i1qgi8oTzPrJm5dhlqTCRPCIsuVxVnCVp1GCZIM5SgX87oCDcBM",
+	"wlbnoUBIlAdgdM4n11SC8S6Bw9jkmiKnLceLXWCPMZgEldLXSmJ+uc1o9Lv0I6J4Lu4Mxh4gBYCsn+70",
+	"tba77o/sFILki6f30nw7fD5W2bcz1DN2KLGXJBWJPDXPTNcpYZ8gaIOMpqzygaZBl50llqYCDOQVtCpy",
+	"WflmD82cWGpy+CI4Lc5SMo71KSP4gz2vppaNaeiDLLMOzQeEdjCiBc1pYziOmGTygsTsU8EA5SUREnvR",
+	"RN4f11L/54JmeVWyOQC1qhXj5u8TT4Brca4WCn/R4jst6V1sfFItCr6mOeXa/NDP9Nwk+mmO9b89JIEb",
+	"/UQSfIoktIiM55OpnnLksGLbrgaoh4GuPGshFTn/mjCubwHabTesUCd76rq+otDjCe0tpDKVDFpgMqmy",
+	"NVWscWWdCRm4/Yit0YNBgT8CzDu7zURVFwGBz20tbgP3foiGZ3ZU/x6TsWmHHl/wTJUiJqckvljkQpQx",
+	"kdVikX06CZ6dL8b3BerodMYxP0Sm73qbAUTdctf69oc4F6QLfJdJJcrN0Cz3nvSlezVobm79v0EcqkaV",
+	"bTeij6Ao3OZnmia+40aLhRMnXBo1Qp2QI+oTPcSKusZNxtNL0xa5f04wJaemdJtWxVbPiK1WxjHteafO",
+	"obcWXw0r7zDL4fn4cORvcNmhErNENPE/Wh3+3Q74CUG7sUBw2Ajz9c2m13M/PBHfX00Xu6WRfnt/moT2",
+	"Z5SnFokvMm3TDKylbWCzvX/apZ9eY2rlp/VBzgFWOkyQH96/MKjTRlJbbfj8m385m5ydT87OYVRLLye9",
+	"7bofqtX20F2y8PMkKVnKuMpoLi/9HYkw09o27TbN5uqe3dNusMzfvm3wj+88NhzuruHBlFmWC3MD0Qqh",
+	"QctVmx0O7ZVJVowWTOppLKhU+K+S5RnFML9VHYL3GbwuP4hlUYrrXfA0bXJXYSQpT5LuqvvP6w93/TF6",
+	"Zj2YfsXcvNmcwB9/8m3MInisHioyE9sN5jNwoNZmhcZ9L0T+guY7kY/aRrItLvVaOQFkGpU3kPfoyuqv",
+	"XhPJeGoL6psH4ZfHDj8+Wi4BlrFH73M/owfxf7776S8AErZP2DNcAll/OLSVAzEmA2W52+rNDDDt1mLe",
+	"D5xCB3uWvrBlNy08P/fAYOTvzivBD/dgN20BV2mAMLUem3swN80RXaZEPwyTEVVxZ9SYjL+FPIIn2sDV",
+	"5hdU06AZ2VcNFkCn3QMxCkzDrZg9kGEiizxT/fgTxLNitIzzYkXaOELLSl89k7VC1Yz7le/owppgLgw4",
+	"auUlia0Tb55xEwgESza2FdR3K2jbpieWplq4bmZcD+NgNrHZaiDAFBzZTlnO99rBnlne531jruwxTPtK",
+	"9Mxp59eiQVvzMQwFbJ3HLRpySAaeFwWs2p1aYdgw7YM68u5r45F+8m4Col1vSJJTaZQsCN+2c7EEvzXd",
+	"l8YOlVXbNT66WTzjxvODuVspEVyTs03w2cBlsCqcgSyoZxt74igVTJ5cEEaT1YzD3DTpF5Z/tN/jqYv9",
+	"KgsQBo3M+hGwIT+tl1P93JuVZu46DNLcC/yTRcPrSWLBjen97tu+3Dz/s0PZIZZabqMWLA2x3pdQ8qC2",
+	"W7kiYy3jT2piRn5lOj/rU/VUZefMuWYJtc33KtdejiE6wIxri9cAy1Jifk0qRa7ZQpRoP8P8SLKq+M2U",
+	"vDLjmo7Tpq/6knEEdiKLjOXpjI8NdHFUp+7pfwI6vowQplwrRPJEE8szAmpYnfyJFLMjN2Y3iFhr941s",
+	"2h71+NmZz4GIR11qQP7MZJYy6e85rF0LJJLQEjx6fmlsRKTw5VeSZ6B7lYymM56pCxIDzK8VL1kawZ0C",
+	"k6tdr8iFRQzIpKsQQfiVcWxri643cTTjsbeIOHKNf0wluP6CFKWKyOvTn0gulkttSum/imttG9LrLM/U",
+	"xvblk0F5dnDBaU/kxEvaGlZbalC7dndIql1FdeM5i+BvAUIEt4GLrNwBctidAuSAzHuAnQ9dlwvkhZ2i",
+	"jRw3G1iq3dixNZdNe4SmC3WviQB+ye7FXdbF2NBYFrcS3hv4uS34GftuYhte8k7u21BYzM29mNMim9+w",
+	"TbhhTBgIEBOxcrG04kM2s5mCkIB7mNfe7CxSJ0RTeud3Ng1VP2QS++KlmQTG7ga1WMlbsax6mxE3mMj8",
+	"uhQ0TahURx3V24F7DPtw9cpH8b6/D+iqxscOpYQt13bk8pkFNzLaqr7XRnAhk5DqckAb5KFV0KFApv2u",
+	"8Y7WvnnsY40Vb7uajLaUYlf/ccM2+jp5IBmS9ujtzR0afiLNNIjgOcPQ9ys6tYko2089S1ut7Ly2xit6",
+	"y7QOl1fLBghslkJSea71jA358PaHiaQL7N1Q8exvFQuHSbdl0jegFLhQRJVUE1u/a3t4pfsxunxb6waa",
+	"/0nVojtzbYKAImR85usBJ1PTbHBufeNzzzceLDEAUOtWp2twspeTuyxlzbBDI6ky8+ET78Bec8BPnku+",
+	"Bb+8Q0n2oZh619FuK9soTg8qVz5v61ytura+W5tfX5XIJrd7mmCrFL6JGBVQQsJ6V5/i1CvKt0jRAZJx",
+	"kKAbJre2GiQHleQfWIaN6VJ/qGaBQ0u5t9/WZmLpoNvbCRa2UqE5u/Mu7lgsFrbhij+QFkySSHEy4NKa",
+	"+4qHMIAm0qFZAiZzZytqfZF9zzY/Z2r1jiUlUw1qGNZJ8843obe9Utva7R2oh4hc6l640n1oTNp96wjl",
+	"K968H6lvqPvi/Urm+zd8974dVir/oJa5UV2TnNESAwGm5ZEkkOepVUOgninCZDYad+5USRra+xa9zFMo",
+	"HLJHJ9MkiOpRsrUAbLMdMz8OOsChLVq3qfhvmX4wUS0bo6Pr79Lvt67/UXX5beJjdwY9pMUlVZmpzTv9",
+	"TROHtQ5qZK4hz6LzFxhgvYjExc18Op3GEQHnL/U7sb17+b2EaDHeBUnGMTSpMF1kYjCqMI1QD79iFLNl",
+	"kQRGnya0yCaYQ2TZF87sczS6ZrRk5VWlVvvNcwrZuHrNeotgkHr4lVLF6PNnqAfHcuhwkocBmGb5YrIS",
+	"kO36ww8/kiVV7I5uLoABYHBiAgZMbQtN9GlTlV3nDKaWcbIoBaTPzngNfekEuYxIJTNTCosN/yWEDEIC",
+	"fzrjM26sWf01PUuTOFNx/ZDeffCuRWBHd728kXsQ+4nERAkxJa9tkGvG9XJogk51YxnTSq009SVUMczQ",
+	"ia+gH5yptbkgf4ZtJvYE6mlCJjmpJEM4T8ZvWS4KFpH499kIfpyNLsjvs1EiUjYbRWQGJ4X/MmRk/wN7",
+	"381Gnz9jAmvJZjzWT8dkDA5F+8gUBoZOmPGJOUlA9a2zweNX+pH3+gl0JOdZwow4M8R5VdBkxSZPp2cg",
+	"TTMFXjuf7kbR6JaV0oDET8/xSaiKL7LRxeir6dn0K+jBq1Zw/05XjOZq9Zv+9xKxUfCKZ4K/TkcXo2+Z",
+	"+g4eQQsFJCy8+fTsrNVGkhZFrk8kE/z0P03H4Lpt1TbmY74AtyCYhJswjLDRPLtl0wYzGV38+jEayWq9",
+	"puVmdDH6IbtlXD9elOLaIEZLqHOw65Kjj3qAUzD7/ZU3P/307IzcrbIcVVlz0TQhskJJbdcvFlkCd61k",
+	"+lwk2J76tK+pZJfk+dlX5n3I8YI4jxbjIL9FCbEkrRG7cJp9FWqu2ofwltE00+v6MuegP78Bk//52Vd9",
+	"w7h5nQItbz0mt57d53R7fqrv+6nmN6DciVBXz3Yc6CfNEC5NKZEkz8/OScyFmjv879gwDndHFwwa8cVk",
+	"NhL6g7PRlHwPyYElI2uaWk7z5qd3rk+QjLun9epTsqJ8yWpep6fyQqSsfXbO6Lr/fsJyyZvvX7wCzx8z",
+	"c0AnlFvzSXOfDRxFvc/JiqpTzwPfv90mEP5iRRV5Ub8QmUippvFxjP++gJ4JcUTeobPnnRbar271Ek/g",
+	"/nChItjbGd/Ze/UDYjDYiKI+moJKzFmAuggbE7cRXWD9WL2Au+lCkHCtMTwLdRIY889SDAYZJ1j8H5Nv",
+	"3TOT12lMUGWI9K9QhY3CEBJIQY42O8djpDIGt09cp9yi0hubrBlQj7XMc5HmaMYxuFw6j7TB4qj4jQ1B",
+	"A1b1Bfn15U9/efUxjgx5Ina9vCC/fkS59w7b1MBEQA7JC4+xuci3ltxZDtF0L8SNDW/gs7iUa6buGOMz",
+	"Dn+TJ9gywYTHzc6+e/eKJGK9RvkeX5A3r96+efX+w0/kzdufXrx69+71X76NI9SMZzy2v87fvX/76urH",
+	"+fevXr25+uH1v7+Kyfj8OYEEEHNVTi5xcBMhxuJ/PYW1Jg2VYR4hTHrGAVOCaUJrZLiAj0Jl2JUjJ9Cd",
+	"VQlCOaTe1x1ZyBUxRThmu/QDGV/OuGYx1wxKJzgCk3CsZkTlwp0y5A1aDeOSCJ4wQvkGRiHNQcZ0xm8Y",
+	"KyYg4hDZCnbYbjBVFYhALZYoqrd22yE3EvOUuUlHgKPYwGRjmBQStR5TU4chlUXGM7ky+EMXxOk/MVA3",
+	"XgAvxwH/OuNNutP7xAWf1BfflG82qEtLO/go5WaX6ALAJbRopPmMm5Ii0I1Q9ArJHDX/evYxhh3rnzNe",
+	"NFwsalBNtowOIc2wan41cpgBfxbpZoAcdcHSZqfmr5/5nZd/9YYZfcfyXETOOhjZJtjY+1obWiZq7HUZ",
+	"/hwNFNjN1diO15+bLow6FPMwWkNrSz+bVuuncPMmdeveerRW5RKSE5ZDNwd7AbSsr5Epj8brLCNN85rU",
+	"kI5bfJDydMZ7uI7lSyTX2sdWPthItXG+1qCK6qVVjvVsTbtpM6JY4P2RZPzu3SswPlGIwFG0BEyPD8iX",
+	"U2hKuXaF9W+1pUnDCcn/MbF0OPlryGkRg6TGPKrfurA8BvbK9M4eX2+aIUcDXBttLTw6gWwfCG3+9eVb",
+	"r8lkIqrcVF2QTIXroeq1uXb7ZRUs59GrfYZEPki10k+f7/X0072e/mqvp5/t9fSf9nn6fK+ZPP1mj6ef",
+	"77Unz/fak+d77ckhirVTpVFQgKyEkh5PWFjd2aXgeqpzyVLTgjRoTvp+nD//8tP3E7gCkGTG8txFMjMl",
+	"DzVazOvabMFgb4aNt/y2pigk7V/qGPnp7+7fr9PPp1ABFQcN0VpDf2FWfASjxt97Pea+Zgu+dZqIjGsL",
+	"ut9subrnzvZoFd6mmCm8WNFyyY66N3+uNpZE9tyfBtpgL4U2bK+4BVF4YfzYdaky6Gc+YGAmQzJjxset",
+	"ggJtvrkgfpotFvpAwAuSAUiWTSqOjMrqdU50TucncsbNOBxei/Wmz6syj02tkHXQsFwy+NpJZDAnoD6v",
+	"7qpi+sZoq6CS7EKPNuPNbo3o2tSCiEVO+fYya+q4jMNuz3Nx59c04Uu1wTglALroEBUIZyyVBtrRQYP5",
+	"OyfRssT+NigkQ2ruD5lUf03LV17v5QfT/OxHIHDYoxr5iUr6gmERSeQ6MAP8+y0j6Iic7i+J73Wn9Ay3",
+	"hl/arYUq6fuqDGRifdNqXaz3mr03GG3a9o+IAZyJSMOTICqViDX4hbVJ52l/Jn4UgHgnV7c0g4gNoZJI",
+	"Ibj+X+V7PrQBxXjK0in5C2SMYZurMJScKXfrCIBaWwVHco1O9etOxZWM4yXjk+l0GmPT3JKpquSs6Xnp",
+	"uFxctOZvFSs3dbDG792Q2rBfTbkeSrP+6q9nk2/o5LeryV8//n4eff3scwCeWZtjD3Zb6kW5UHXPnak3",
+	"zdyHh9RjH02v+pYp58uQXdL2rpWJ9njXyvHagdILNBzToL5+GSKG4JgzpkttphjQT7Cswhcsqv06FDpp",
+	"IswNxG52KlTeHKZBlh3osia79yt0C8Rige1cfPvaHNNZFEIy9zIuwkPaRjCBEZ+fQb4ADnl+5n/gPPyB",
+	"ffpUkLH1wlkV+NnZs5O++99q8NJv+D7kre5rjxe42lcAXWxZuKc/aK63sm3tQM3Q0n967xunJ+J/Z9xt",
+	"SNerOkZ9GrT0IiBD6D1y+aQBmfVv6Mb3wsIrivvh7CUHR2wrp4waJyOraS4x8lCwcnLLeCpKrUadgAIF",
+	"hVUsJRw9k+gcZtj7brsi/60HHLKfj3CgNLDjv+ZFNdBnd378r+8URfbB6fHs6prr7kOQHVFw+rv79+v0",
+	"M1JqzoL1HT6jB8+/LUwnYyVq4I8btpEApGUUp5ov2fCDNnLqsnaLxEoliV+++uHV+1dDb0Vz7v9jIcqE",
+	"/V/ofNP0vjXpp0m3L2HNfXT7QEwPP5qGiMb8dH9ywYEOJpeoN5/hkffqS1w1rWodvnEhpaOgalVLXo94",
+	"t6rgAUFcUJUE8qeMIHBY2DeMFSadEVJkLknMqzyPbUpjq3YzdimJ+j/aOYbWZM8zqfa5W5jY+QVkwhvY",
+	"pEeO43wJQsUdfiiZcIqMGuLQLn0kaD1s8QteNrU1g9Q5z1IZI0GB/wmS4YZq9t+zzVU9s6M6CUHlo43p",
+	"gj+q/txQ3+FD84GgdvmKJiuvz3FNFdcsEWvIhDB9uMcUFgbqogGMhLIkgml+0IFZulo/k9Gg9Wv4K+VL",
+	"ll4S6rqtwJie0WE1xh0JyM3jxkMNH7h8IJ7xPdt8R+WKycdmF1cNvKAAq3CNuqEy5A6sGvPO/RkHfr3B",
+	"OJSALx2LV5xiDjp6kh79IkDiGRB7vUBnCaG/uW4egeoq4peYhCpb6bePtDN67X8R+m0jXg2j4Fr5P4Lw",
+	"M2M1qBgCIceiY2PZHEnsuQ66DclnvjFY+GE11CPKP9Mw9+9KBOKcn8gtEvDSHYhpKixjzFTF5WaptLLQ",
+	"/mWHODyGoPvRENzD8Aoc/YNk5ev0DyzvXHHWY4i8tdvxY3GLLyv4DAX9cWTfPzBJ7yMCG0T9OFJwGGmb",
+	"yt1wrNW4nbUmj1aFJtuIQNN8G4OOiCvDN53IAQFC0mW4FOMF4iJ8D0ViD3Y2fhPoHjscgPgeN17+Eibh",
+	"xW/Mzm4L3m01vPvDdlBd0Q7YSbrGBAsbr6NyxneH32Csi92BPRjej+7N+BhYh4yQc2BsAjujSECUYtbc",
+	"jNwVcVW4J1MSr6hcOeQypMEs7UvcaHTgHhj/s121Xe/tYNyup19UXwTwnkHF/zIxP9tBvv+GamXTovNk",
+	"0JmsZNB5+SjBPVNrepzQXvMuYpBv22X07uFFfX1KkTMEgkD4EpjfjFPoVTsgdIhVVQSx+oTTbt0dMtqs",
+	"y7RKlJzxhSix7YmjL69mROsBqipNcxroU6PYJ4UQSTxh/dUCzUb6D6MBNL5hkEweORoYmEK6haSxPkpJ",
+	"byuRrMlYrtCXlm8IF3cnxwsackvqh/iHwZ3zu+bEW8OEdnmZdHFjgdmFwOO5XqhLdvfQw2Dbd0fmHlhh",
+	"2BKTe8tuxc0xdDUc6NDTGBKSe+BNanxoqH51/1Dcofu1M73OKhRkbBUNTgJfcNK0abzpV75U/A40bZPw",
+	"Z8GwJFMxQpbXqVVvrt6/+G63xDj9/YZtXqefY6KJY7M7lvdIDN1gwzyyYff4ZG4Deffi03UJXX/+fg1o",
+	"/aN5Gr4oeK2BFFnB8oxDHmwcKmuOL7ysqMj1cJlxSL+2ZcdgFdhmVYQmpZB1errUauuGLOg6yzcReB1A",
+	"6rkJnkRebuOMYy91aUD4pZq2MUs0RWulxcAJm7tzTSUjH97+QJTwkQvHBvdnxgFf48RFuF3WFAb9zCju",
+	"SGKHb4JN8WilDR8Ayx63EDRmHCE04pMp2VGVTcYxYibHUY2hq//t4HX1v7HtmdbkTmYcvDUApQDZ+MJV",
+	"aZvaUSgDNQdMxrGn/rUq4WguBWQPt5OGT2xJua29zjhpwKF7kPFNmHjSQIkHFGo8N8BklyekyCttdWLx",
+	"9vjDu5cR1nOfRE0YYSiNrasK/a9jVbLU3AcwTsaxoX1sCKQ3zDCC+XUukhvz59M4Zbmi8WkslSj0U/Y1",
+	"/HttycKioxn3xhWF3RSyozhyR10kuZpxWxkNNc1eLTJWNS8rbsqibfUxLPjSOJ6jZsH0lABHkVi0bBtQ",
+	"YNW0lgHMw5fRe9/YSSWKSc5uWU5ii9TiVwX36/aGuv7eS4DNMr5Q7a/dxL2Lfv0jtGXstxibieEfF0Y3",
+	"gNreGMt1Q3isYZm2tqwjWI1rv/RFq3H/WaH6zwrVQ6Fffm9gkf36EfrUt6HUfv34+WMw/9ZdjloF8XWp",
+	"k+2FrijqBzh0J6DzWViUPNNWs1+BZ/osICqEIjmjmMNT1xj2OAy1jPHw5/T9C0eff8Sp7rCjsOj9AvW3",
+	"xqS2loa1MoRNcZhpvltmCbTjA3dIZkr36hrIXvcmogx3mEbtr31ItyZs1zZ3Jm7Og9ck3d8t6govO/V7",
+	"ppRTbCviwzdPf6egEH8+/V3m1fJzXRA7nPZt1az5RKd1NXypvzBSrTKpTQc4UMhkoLIqmclhqAqVrRkR",
+	"t6wkz8k645XS7391Zv9t6mdTurkk8KgSBs8HlBZE1qvbSZOClYkmcjC99aj1UCdTEuuto9c5ixGw987D",
+	"BO5e0hm3FyJTZEx9lG4tLv1KX5wmJzSlhWKl+12zor5ACZCqX+O6O1KNp7nV3eEDoT79UwBnOTiwAes+",
+	"fNgHv9Nuo3a5AupiZX0AXrPQx60UvMKJPJGd6mG0Z72C4W332NnqveiGmpTeuKce8BjsR7ZxVzfd6VHK",
+	"ms12PPF9FtTionqF+xmT2zax9rr1Z5GZSJBrWdFqNE2uWS74UttqYTn9c/2NBzyDJs51zyHUy50eTxR1",
+	"2aO/5WvK6RKY+pbYHCpvsgGHYPG0IDLt0tyQmeLfHBStX2hdR21M8KvOkuE1KDv4i6CBsRBKqpIWOJIo",
+	"QUfz8BALz+ckTdBvxicTO1R8cuFN2oTRE8ohUwd1Um/XyftaYC+ZAmAUE5FHZL8Zb8DKX5CV5Ve4Zj1x",
+	"JeAPCvH/ehwAP3tI6g/hB263J3jkoF4HCX8XxUfeJlp/IvwX1hAcsQDQx7AP3oIO72l6/LcF8RwxlyI3",
+	"858SjI018lWjuvF3o6m3y+fAbiJEKlHgxQVoO3NpeoJ9TZJqHOyz7lSPXyq3c2P7Q3Bbpv4ALHiXIlKX",
+	"CB+pFm7AzrRUyNCX6kfqpbxOR1viYm+ZKSQpG3TZykckcR+4uvN71203ZjxlSSYB5tqASDXZNjbhUIA+",
+	"Kjhk+db7GWCHGLt5NHb4ZUJig0nP9Nk5Jgm6Krf7Mr5TmqjsFnxAfSYoZ6QUd9Br4cP7F9r4izy13tlc",
+	"wjYMA1jZr870g5KMDfqFlvCxnnN8EhHO7phUM26KnR1eNSbLLZclW6JqgoRKOc03KkukAWufOvTbTCLq",
+	"kiXWCaYTaQvX9ERETJz4eiNu5tj81TmgYnzXPWoCfu3Ob6iDCKmmM25TiUtG0zopDx55QuxOwhUK3Ypv",
+	"mbqyu73Dg6Q33Ww2Gf/yyy+/TH78cfLy5QkoSAb9wOxzn+MnxZZKNS03moU9MlKNXfc2RbkUd4d4gu4n",
+	"52iWbwwirSbwLl1HnQQId2UwBP0w7H/ntbV34vT3NFtj2PRz7x2uuyx7twuBnBJRmjhkSdZajacZl+6y",
+	"r0Rl0IdRi7nWMknrMSb6POMmFxEHJzKhDlGqpHf2MYTorKHJTB9lCPVl0JcXpqGvM/ahjmbcUDq9FpWC",
+	"PhWJ4OmU/IDwVqhPdl1QDZcTIF7BzHKxnMiE5mzGV5lUYlnSNbmukhtmUdBompKqwLBrvrkk1BvJSsyq",
+	"0PtyLSqe2s5wOEYEbe6hZPT8m/+/nrPpV6VlEKarTMlVf9qv5Semz7076csZX/ezHJTVY1ujAODiHkwK",
+	"SSp10seHLPnsYkTvFC2VvgNJXsnslkV6STyhGGWHbwKNjG2v439Bvm8BxZWIe13T+mT6OVRPN+NuMvAr",
+	"nkYYYdcTrGeC6YLhT4O79r4f/lnfC60SMZqsyLIUVYHZA1BCjNQpGeCXZxyuk6U4uCEQ/v6NkfEdYzcS",
+	"ezpoIfSj4Cnd9E59WVJe5bREKdLFr9XHMYpGKdU/66FH0WgtuFqFQG2jruABd0smCS0KMo4rTpUqs+sK",
+	"AC0By8rAINpGUfb3THCDZN8fjKBF0c6yHuohbY1kuw8GB3r6/OvBA1k+3zfW188GD4VF/EcYyJVF7jPW",
+	"g4pvyy7eQjP7kAT/CcJsqtyA7IDLEGERvdad8g0y6YMiPV89ljZgUh6gab4PqYg9DhBat2AshSXSoohs",
+	"uKVWFryyjUaz3AfRErocCSBIheFF15ueLE2nMWwNMliGQotCjkxGicR+9M69bcqK67oqD1cvwG52qjWt",
+	"JmA9ykzH7jVCVe84itQpwY6K2M8DVRTrsYyMjUvWVN6wFEu3wm7kF63GrQ+Fd+8+s00/9vbmSJ7kP//y",
+	"0/e1AdfsUvswLo2gJ/rtVkeGl0PPeFJuIMEP7DapyPjq1bvJ0+dfT7598eOJqbKDJHvsc53QHPt3OJDc",
+	"viYObu0P5KuoP/BlfLf193d5K7y46hhvyBGKLq7SVGvUXVI71G3hEevp7/V/7OXKHQaE1iKNx3fB7rFr",
+	"/c7Ybas4+6JUdix/bGCbHAE/lPQNyFafFo9UCbGdP7aqIBxqeV/BwiOyui/jl/0yROg8skdkcnXmp9xa",
+	"kO67LL1MUlsh4OU5UKXYujDJQDbv3jr/pfXMGhTKGXfJdeARo8uMU0BBuBpYwfxEXroaZv2D81/MOPhM",
+	"p+StrWIoCkZL9AgZHxDWJHRcQM69ZDHIsXHPiUEgn/FdEOQ9CUDfepu90zubb7yNNh4kc5cYZlmhadBn",
+	"CB9kvu6YhF9Km3nJUDKvln3z+NLW75B9BXx5S8SZxDR/075szKbLKXl6dhaRZ2fPIvL87Gmv8wFfaU8Q",
+	"q86ff/ONjzt9NqgKvTNdzD0A7dS1I4Mpq2zNHtgL1jsZ44nbOY+juMTe0CUzXi3rhnt+1nsiXVRwdyBP",
+	"9wcCjzn7pOZJVUpRxpZLFCW7zUQlASi7bx74zuiPkmFXc6I+c/Anzhzyt3fmx8L3rkdsSoQvE+oYANU/",
+	"SB55HcRaLdM7QooIzpD7zLiBB1Irtob0paxEyRZ53vh2S7IaKKBP2PiQ/A+Pv7rNreDXLXqaQoKYNKRg",
+	"ZSbSJ5JAByesWlsJREjCrTk6qvzjeh98KG8oEtRMITUtiC4INcWc4PPDzQiGv7E/DySOQQvRGQdAOyzg",
+	"C3QxmpLXFnrKR6FA4oXoToa9Ky0yuBIQ6okA+KIdqI7N/s/dWuZZGtcAMtZZj4CmfSBWM26b4ZpUd1H6",
+	"qZ7b0O97c+L+iXr/8Kj3B9sXByDf99EO8e8R6G2WuCnfILyuR8nU85GbJFCs0gwD5FuyA/707OwbUvGc",
+	"SUliD+Y+InerLFk5JDG4QBh0CBAneld84hwAjARf2w8N6eOX8RkNiDv0eYr+q0DYP6JP6D6QhlUI0BP0",
+	"GWC8eDuKnCYsJWPT4RShVBHek2h7fxPZ5qcerD1ZM8ohGxol3Ekjcbt9u/VRM5sx3YWv6aLX9KYF/hEl",
+	"wt83Zb9FAjiGSNiOaT/Q7bNbwUa9ORx0c9DQDxXMhmrWPwTI2mPH2bZilhGb3eihrNnuZWvJ8ltTjXOJ",
+	"zAF/o3wDvdr9ipFLSyDmAcFZX9zt4TBz8JS/TLDN//Y22DNjcH0p4LP78AiLjvTo6GdBOK9nIWJ/KISy",
+	"/VWqB4YgQ3IbAMpkeZo+AiSzk2PDkT2iVgUE+GXBxqIm0hjii7BPhVah5lTFXsr4mmrS5pDhzlNisFVb",
+	"GZ2XDkAYcKNgJEx1LdmEcXoN6LjUvp1CGAUa/XYUNmj3IBaNUj604fFcIFBg+LRJWL9y497j2vaqfQ/N",
+	"6r9MsHHw3XsAQLRj8O/aB3CI0d+Lev4922yxIwPs+sMR8b/fAto8oaG2P394/tTjowx0Jmo6tE2lJRkL",
+	"TpQo7J9s24eTS4wAGVtRHtKGqHOoD2i71d08/oFvdLj/wv0veLdJSwDvwmtC8GBQXvoTW+FfbKeXo1hV",
+	"XXT/L5y8eInquzWX09T8c9oLIKcX8KB9Ib6MQYTf3okVAk8dK9lwbTfzPlfolKZpoG3JUSjHa1FM01QS",
+	"9imTkI8jyiXlBjWTVBIaAAi/1vOyRuXUMoEL85SolMxSNuP1sqDwCus5+jszGdiFNVM0pYpOF4yqqmTx",
+	"jM9G/mQAOV3ORlPib7F5ezcOu9nTIILiVZrW++H2r4dJ3Zs6du7w0H5OQ8motwHOcUKY+x8t6TtZpzzh",
+	"1LEOb1gzYrvY3/Efr9PPwaPGLzzSaZvlBA7cVCw+2JHXu3BoRjIZ4/8oQUpzKgaGBWK4t+KG+aHjJ6Zn",
+	"KGTMQ3Ewvm6AUa6ZGSXtc6144me3d8WMdDRdfTu77vet9E367O9UeGGUatduHN1YscT6CCnLzj1ssmlS",
+	"pmiW25TUnJ00sWLMEP2Oi356T9laqBC9oyn9COrWl3FKPC7Fusxnow6MsSMWW9Msj/BE76uF1bx0mL+i",
+	"Xp4p3eYmG6FuNdNJNIhItiCUbw7o8Yb7/QdweHSbPP49sJAel4c5wF6vxxE8GqGD+4d0ajyyARb2a9zT",
+	"JIMExN7Y9F8wTxUz9EzeD/k3gOmGCGfpMSjAmqnW1kemtaaTqN0LwFRPPJlxzHwsWAnIdJlI44jIIs8U",
+	"ybgSbfAZMjboNCjHoMZy7AHQxCeXNXoGAGEMqXo4sYvxnH6tpNMI8WxMq8oZV+KOlqlBqYAUxowjVIEJ",
+	"z+Nfn0izaZKM7frq5pjQ++SSmIZqPnSsyQcty+yWSYtL8/TsjKzlyW6wCwwaQNNZw+T12A2ICw9+UJ9Q",
+	"1GwfLA1HN2mIa6c0bAWm+papd0BGg/K9ZCIKNqhGGp11jr599lsjNA3BX3CR4UANOcnSSzgUiMks2uff",
+	"l91+z6KMf8MUPTxDB3UHOQR4124yntbp/gA1kffDV+BLQeSKlGa5Ba2Af5ixRtEozxYMahCG7KHrMGro",
+	"upnEXk/1/OkhlQlfff31jsqEh6wNAOr9LpNKlJte2Fdc9v35+DvH+MxRiwWyU0ue0RZ29EDFAjtg6z/q",
+	"n8vbcN3WFclFQnOypIrd0Q1Crti00nhNbxgpK+yyUJX56GK0Uqq4OD2Ft1ZCqos/nf3pDBwxZmkhn97V",
+	"64leCVXZdc5IgjzZdQqa+n02LRR+oMMlJmDrO+cQi33k8TXdaDbgjWZxdsM8xeus6tCYG5UjNUaL6bYa",
+	"QJfwvIqOEbh+kU7YeaXZEal4aky4yTXVbMsgr+rLUIrc+65HJIHqJh+Aq37SAMKFe5QFO72a7pIOW86R",
+	"6wSYfWpGxLR9fbPTjkfNOlI1AwaJ65yxTmqKxQKVTtv8tHYgBdgVwE6bKD9NM86wK9Q1k80hbHXi54+f",
+	"/78AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -35,7 +35,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	w.WriteHeader(e.Status)
-	_, _ = w.Write(e.Envelope())
+	body := e.Envelope()
+	if anthropicShaped(r) {
+		body = anthropicEnvelope(body)
+	}
+	_, _ = w.Write(body)
 }
 
 // requestError maps errors raised while decoding a request (parameter

@@ -122,7 +122,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		k, err := s.auth.Authenticate(r.Context(), bearer(r.Header.Get("Authorization")))
+		token := bearer(r.Header.Get("Authorization"))
+		if token == "" {
+			token = apiKeyHeader(r, ri)
+		}
+		k, err := s.auth.Authenticate(r.Context(), token)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -297,6 +297,180 @@ func (e LimitReset) Valid() bool {
 	}
 }
 
+// Defines values for MessageRole.
+const (
+	MessageRoleAssistant MessageRole = "assistant"
+)
+
+// Valid indicates whether the value is a known member of the MessageRole enum.
+func (e MessageRole) Valid() bool {
+	switch e {
+	case MessageRoleAssistant:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageStopReason.
+const (
+	MessageStopReasonEndTurn      MessageStopReason = "end_turn"
+	MessageStopReasonLessThannil  MessageStopReason = "<nil>"
+	MessageStopReasonMaxTokens    MessageStopReason = "max_tokens"
+	MessageStopReasonPauseTurn    MessageStopReason = "pause_turn"
+	MessageStopReasonRefusal      MessageStopReason = "refusal"
+	MessageStopReasonStopSequence MessageStopReason = "stop_sequence"
+	MessageStopReasonToolUse      MessageStopReason = "tool_use"
+)
+
+// Valid indicates whether the value is a known member of the MessageStopReason enum.
+func (e MessageStopReason) Valid() bool {
+	switch e {
+	case MessageStopReasonEndTurn:
+		return true
+	case MessageStopReasonLessThannil:
+		return true
+	case MessageStopReasonMaxTokens:
+		return true
+	case MessageStopReasonPauseTurn:
+		return true
+	case MessageStopReasonRefusal:
+		return true
+	case MessageStopReasonStopSequence:
+		return true
+	case MessageStopReasonToolUse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageType.
+const (
+	MessageTypeMessage MessageType = "message"
+)
+
+// Valid indicates whether the value is a known member of the MessageType enum.
+func (e MessageType) Valid() bool {
+	switch e {
+	case MessageTypeMessage:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageContentBlockSourceType.
+const (
+	Base64 MessageContentBlockSourceType = "base64"
+	Url    MessageContentBlockSourceType = "url"
+)
+
+// Valid indicates whether the value is a known member of the MessageContentBlockSourceType enum.
+func (e MessageContentBlockSourceType) Valid() bool {
+	switch e {
+	case Base64:
+		return true
+	case Url:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageContentBlockType.
+const (
+	MessageContentBlockTypeDocument         MessageContentBlockType = "document"
+	MessageContentBlockTypeImage            MessageContentBlockType = "image"
+	MessageContentBlockTypeRedactedThinking MessageContentBlockType = "redacted_thinking"
+	MessageContentBlockTypeText             MessageContentBlockType = "text"
+	MessageContentBlockTypeThinking         MessageContentBlockType = "thinking"
+	MessageContentBlockTypeToolResult       MessageContentBlockType = "tool_result"
+	MessageContentBlockTypeToolUse          MessageContentBlockType = "tool_use"
+)
+
+// Valid indicates whether the value is a known member of the MessageContentBlockType enum.
+func (e MessageContentBlockType) Valid() bool {
+	switch e {
+	case MessageContentBlockTypeDocument:
+		return true
+	case MessageContentBlockTypeImage:
+		return true
+	case MessageContentBlockTypeRedactedThinking:
+		return true
+	case MessageContentBlockTypeText:
+		return true
+	case MessageContentBlockTypeThinking:
+		return true
+	case MessageContentBlockTypeToolResult:
+		return true
+	case MessageContentBlockTypeToolUse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageParamRole.
+const (
+	MessageParamRoleAssistant MessageParamRole = "assistant"
+	MessageParamRoleUser      MessageParamRole = "user"
+)
+
+// Valid indicates whether the value is a known member of the MessageParamRole enum.
+func (e MessageParamRole) Valid() bool {
+	switch e {
+	case MessageParamRoleAssistant:
+		return true
+	case MessageParamRoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageRequestThinkingType.
+const (
+	Disabled MessageRequestThinkingType = "disabled"
+	Enabled  MessageRequestThinkingType = "enabled"
+)
+
+// Valid indicates whether the value is a known member of the MessageRequestThinkingType enum.
+func (e MessageRequestThinkingType) Valid() bool {
+	switch e {
+	case Disabled:
+		return true
+	case Enabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageRequestToolChoiceType.
+const (
+	MessageRequestToolChoiceTypeAny  MessageRequestToolChoiceType = "any"
+	MessageRequestToolChoiceTypeAuto MessageRequestToolChoiceType = "auto"
+	MessageRequestToolChoiceTypeNone MessageRequestToolChoiceType = "none"
+	MessageRequestToolChoiceTypeTool MessageRequestToolChoiceType = "tool"
+)
+
+// Valid indicates whether the value is a known member of the MessageRequestToolChoiceType enum.
+func (e MessageRequestToolChoiceType) Valid() bool {
+	switch e {
+	case MessageRequestToolChoiceTypeAny:
+		return true
+	case MessageRequestToolChoiceTypeAuto:
+		return true
+	case MessageRequestToolChoiceTypeNone:
+		return true
+	case MessageRequestToolChoiceTypeTool:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProviderPreferencesDataCollection.
 const (
 	Allow ProviderPreferencesDataCollection = "allow"
@@ -1665,6 +1839,171 @@ type MemberUserIds struct {
 	MemberUserIds []string `json:"member_user_ids"`
 }
 
+// Message An Anthropic Message, plus the provider that served it and the exact cost.
+type Message struct {
+	Content      []MessageContentBlock `json:"content"`
+	Id           string                `json:"id"`
+	Model        string                `json:"model"`
+	Provider     *string               `json:"provider,omitempty"`
+	Role         MessageRole           `json:"role"`
+	StopReason   *MessageStopReason    `json:"stop_reason"`
+	StopSequence *string               `json:"stop_sequence"`
+	Type         MessageType           `json:"type"`
+	Usage        MessageUsage          `json:"usage"`
+}
+
+// MessageRole defines model for Message.Role.
+type MessageRole string
+
+// MessageStopReason defines model for Message.StopReason.
+type MessageStopReason string
+
+// MessageType defines model for Message.Type.
+type MessageType string
+
+// MessageContentBlock A content block: `text`, `image` and `document` (`source` of type `base64` or `url`),
+// `tool_use`, `tool_result`, `thinking`, `redacted_thinking`; members beyond these are
+// ignored.
+type MessageContentBlock struct {
+	CacheControl *map[string]interface{} `json:"cache_control,omitempty"`
+
+	// Content A tool result, text or text blocks.
+	Content   *MessageContentBlock_Content `json:"content,omitempty"`
+	Data      *string                      `json:"data,omitempty"`
+	Id        *string                      `json:"id,omitempty"`
+	Input     *map[string]interface{}      `json:"input,omitempty"`
+	IsError   *bool                        `json:"is_error,omitempty"`
+	Name      *string                      `json:"name,omitempty"`
+	Signature *string                      `json:"signature,omitempty"`
+	Source    *struct {
+		Data      *string                       `json:"data,omitempty"`
+		MediaType *string                       `json:"media_type,omitempty"`
+		Type      MessageContentBlockSourceType `json:"type"`
+		Url       *string                       `json:"url,omitempty"`
+	} `json:"source,omitempty"`
+	Text      *string                 `json:"text,omitempty"`
+	Thinking  *string                 `json:"thinking,omitempty"`
+	ToolUseId *string                 `json:"tool_use_id,omitempty"`
+	Type      MessageContentBlockType `json:"type"`
+}
+
+// MessageContentBlockContent0 defines model for MessageContentBlock.Content.0.
+type MessageContentBlockContent0 = string
+
+// MessageContentBlockContent1 defines model for MessageContentBlock.Content.1.
+type MessageContentBlockContent1 = []map[string]interface{}
+
+// MessageContentBlock_Content A tool result, text or text blocks.
+type MessageContentBlock_Content struct {
+	union json.RawMessage
+}
+
+// MessageContentBlockSourceType defines model for MessageContentBlock.Source.Type.
+type MessageContentBlockSourceType string
+
+// MessageContentBlockType defines model for MessageContentBlock.Type.
+type MessageContentBlockType string
+
+// MessageParam defines model for MessageParam.
+type MessageParam struct {
+	Content MessageParam_Content `json:"content"`
+	Role    MessageParamRole     `json:"role"`
+}
+
+// MessageParamContent0 defines model for MessageParam.Content.0.
+type MessageParamContent0 = string
+
+// MessageParamContent1 defines model for MessageParam.Content.1.
+type MessageParamContent1 = []MessageContentBlock
+
+// MessageParam_Content defines model for MessageParam.Content.
+type MessageParam_Content struct {
+	union json.RawMessage
+}
+
+// MessageParamRole defines model for MessageParam.Role.
+type MessageParamRole string
+
+// MessageRequest Anthropic Messages request plus OpenRouter's routing extensions. Members Anthropic does
+// not define and Perpetuo does not use are ignored.
+type MessageRequest struct {
+	MaxTokens int            `json:"max_tokens"`
+	Messages  []MessageParam `json:"messages"`
+	Metadata  *struct {
+		UserId *string `json:"user_id,omitempty"`
+	} `json:"metadata,omitempty"`
+
+	// Model Model id (`author/slug`, e.g. `anthropic/claude-sonnet-4`) or a preset. Required unless `models` is given.
+	//
+	// Example: mock/echo
+	Model *string `json:"model,omitempty"`
+
+	// Models Model fallback chain, tried in order.
+	Models *[]string `json:"models,omitempty"`
+
+	// Provider OpenRouter provider routing preferences.
+	Provider      *ProviderPreferences `json:"provider,omitempty"`
+	SessionId     *string              `json:"session_id,omitempty"`
+	StopSequences *[]string            `json:"stop_sequences,omitempty"`
+
+	// Strategy Perpetuo's routing strategy for ordering candidate endpoints.
+	Strategy *Strategy `json:"strategy,omitempty"`
+	Stream   *bool     `json:"stream,omitempty"`
+
+	// System The system prompt, text or text blocks.
+	System      *MessageRequest_System `json:"system,omitempty"`
+	Temperature *float32               `json:"temperature,omitempty"`
+	Thinking    *struct {
+		BudgetTokens *int                       `json:"budget_tokens,omitempty"`
+		Type         MessageRequestThinkingType `json:"type"`
+	} `json:"thinking,omitempty"`
+	ToolChoice *struct {
+		DisableParallelToolUse *bool                        `json:"disable_parallel_tool_use,omitempty"`
+		Name                   *string                      `json:"name,omitempty"`
+		Type                   MessageRequestToolChoiceType `json:"type"`
+	} `json:"tool_choice,omitempty"`
+	Tools *[]struct {
+		CacheControl *map[string]interface{} `json:"cache_control,omitempty"`
+		Description  *string                 `json:"description,omitempty"`
+		InputSchema  *map[string]interface{} `json:"input_schema,omitempty"`
+		Name         string                  `json:"name"`
+	} `json:"tools,omitempty"`
+	TopK *int     `json:"top_k,omitempty"`
+	TopP *float32 `json:"top_p,omitempty"`
+}
+
+// MessageRequestSystem0 defines model for MessageRequest.System.0.
+type MessageRequestSystem0 = string
+
+// MessageRequestSystem1 defines model for MessageRequest.System.1.
+type MessageRequestSystem1 = []MessageContentBlock
+
+// MessageRequest_System The system prompt, text or text blocks.
+type MessageRequest_System struct {
+	union json.RawMessage
+}
+
+// MessageRequestThinkingType defines model for MessageRequest.Thinking.Type.
+type MessageRequestThinkingType string
+
+// MessageRequestToolChoiceType defines model for MessageRequest.ToolChoice.Type.
+type MessageRequestToolChoiceType string
+
+// MessageUsage defines model for MessageUsage.
+type MessageUsage struct {
+	CacheCreationInputTokens *int `json:"cache_creation_input_tokens,omitempty"`
+	CacheReadInputTokens     *int `json:"cache_read_input_tokens,omitempty"`
+
+	// Cost An amount in USD, exact (rendered from a decimal, never a float).
+	//
+	// Example: 0.0000325
+	Cost *Money `json:"cost,omitempty"`
+
+	// InputTokens Prompt tokens neither read from nor written to a cache.
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+}
+
 // Model defines model for Model.
 type Model struct {
 	Architecture  Architecture `json:"architecture"`
@@ -2531,6 +2870,9 @@ type CreateOpenRouterKeyJSONRequestBody = OpenRouterKeyCreate
 // UpdateOpenRouterKeyJSONRequestBody defines body for UpdateOpenRouterKey for application/json ContentType.
 type UpdateOpenRouterKeyJSONRequestBody = OpenRouterKeyUpdate
 
+// CreateMessageJSONRequestBody defines body for CreateMessage for application/json ContentType.
+type CreateMessageJSONRequestBody = MessageRequest
+
 // CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
 type CreateWorkspaceJSONRequestBody = WorkspaceCreate
 
@@ -3325,6 +3667,192 @@ func (t *ChatMessage_Content) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsMessageContentBlockContent0 returns the union data inside the MessageContentBlock_Content as a MessageContentBlockContent0
+func (t MessageContentBlock_Content) AsMessageContentBlockContent0() (MessageContentBlockContent0, error) {
+	var body MessageContentBlockContent0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageContentBlockContent0 overwrites any union data inside the MessageContentBlock_Content as the provided MessageContentBlockContent0
+func (t *MessageContentBlock_Content) FromMessageContentBlockContent0(v MessageContentBlockContent0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageContentBlockContent0 performs a merge with any union data inside the MessageContentBlock_Content, using the provided MessageContentBlockContent0
+func (t *MessageContentBlock_Content) MergeMessageContentBlockContent0(v MessageContentBlockContent0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMessageContentBlockContent1 returns the union data inside the MessageContentBlock_Content as a MessageContentBlockContent1
+func (t MessageContentBlock_Content) AsMessageContentBlockContent1() (MessageContentBlockContent1, error) {
+	var body MessageContentBlockContent1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageContentBlockContent1 overwrites any union data inside the MessageContentBlock_Content as the provided MessageContentBlockContent1
+func (t *MessageContentBlock_Content) FromMessageContentBlockContent1(v MessageContentBlockContent1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageContentBlockContent1 performs a merge with any union data inside the MessageContentBlock_Content, using the provided MessageContentBlockContent1
+func (t *MessageContentBlock_Content) MergeMessageContentBlockContent1(v MessageContentBlockContent1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t MessageContentBlock_Content) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *MessageContentBlock_Content) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsMessageParamContent0 returns the union data inside the MessageParam_Content as a MessageParamContent0
+func (t MessageParam_Content) AsMessageParamContent0() (MessageParamContent0, error) {
+	var body MessageParamContent0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageParamContent0 overwrites any union data inside the MessageParam_Content as the provided MessageParamContent0
+func (t *MessageParam_Content) FromMessageParamContent0(v MessageParamContent0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageParamContent0 performs a merge with any union data inside the MessageParam_Content, using the provided MessageParamContent0
+func (t *MessageParam_Content) MergeMessageParamContent0(v MessageParamContent0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMessageParamContent1 returns the union data inside the MessageParam_Content as a MessageParamContent1
+func (t MessageParam_Content) AsMessageParamContent1() (MessageParamContent1, error) {
+	var body MessageParamContent1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageParamContent1 overwrites any union data inside the MessageParam_Content as the provided MessageParamContent1
+func (t *MessageParam_Content) FromMessageParamContent1(v MessageParamContent1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageParamContent1 performs a merge with any union data inside the MessageParam_Content, using the provided MessageParamContent1
+func (t *MessageParam_Content) MergeMessageParamContent1(v MessageParamContent1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t MessageParam_Content) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *MessageParam_Content) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsMessageRequestSystem0 returns the union data inside the MessageRequest_System as a MessageRequestSystem0
+func (t MessageRequest_System) AsMessageRequestSystem0() (MessageRequestSystem0, error) {
+	var body MessageRequestSystem0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageRequestSystem0 overwrites any union data inside the MessageRequest_System as the provided MessageRequestSystem0
+func (t *MessageRequest_System) FromMessageRequestSystem0(v MessageRequestSystem0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageRequestSystem0 performs a merge with any union data inside the MessageRequest_System, using the provided MessageRequestSystem0
+func (t *MessageRequest_System) MergeMessageRequestSystem0(v MessageRequestSystem0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMessageRequestSystem1 returns the union data inside the MessageRequest_System as a MessageRequestSystem1
+func (t MessageRequest_System) AsMessageRequestSystem1() (MessageRequestSystem1, error) {
+	var body MessageRequestSystem1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessageRequestSystem1 overwrites any union data inside the MessageRequest_System as the provided MessageRequestSystem1
+func (t *MessageRequest_System) FromMessageRequestSystem1(v MessageRequestSystem1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessageRequestSystem1 performs a merge with any union data inside the MessageRequest_System, using the provided MessageRequestSystem1
+func (t *MessageRequest_System) MergeMessageRequestSystem1(v MessageRequestSystem1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t MessageRequest_System) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *MessageRequest_System) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsProviderPreferencesPreferredMaxLatency0 returns the union data inside the ProviderPreferences_PreferredMaxLatency as a ProviderPreferencesPreferredMaxLatency0
 func (t ProviderPreferences_PreferredMaxLatency) AsProviderPreferencesPreferredMaxLatency0() (ProviderPreferencesPreferredMaxLatency0, error) {
 	var body ProviderPreferencesPreferredMaxLatency0
@@ -3892,6 +4420,50 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
 	UpdateOpenRouterKey(ctx context.Context, hash string, body UpdateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateMessageWithBody Create a message (Anthropic Messages API)
+	//
+	// Anthropic's Messages API on the same pipeline as `/v1/chat/completions`: guardrails, budgets,
+	// ZDR, routing with fallback across providers (any family, not only Anthropic), generation
+	// records and cost. Anthropic SDKs work by setting their base URL to Perpetuo's (without
+	// `/v1`) and the Perpetuo key as their API key (`x-api-key`) or auth token (`Authorization:
+	// Bearer`). OpenRouter's routing extensions (`models`, `provider`, `strategy`, `session_id`)
+	// are accepted too.
+	//
+	// The answer is a Message (`id` is the generation id, also in `X-Generation-Id`), with
+	// `usage` in Anthropic's convention (`input_tokens` exclude cache reads and writes) plus
+	// `cost` (USD, exact), and `provider`. A stream is Anthropic's event sequence
+	// (`message_start`, `content_block_start`/`delta`/`stop`, `message_delta` with the usage,
+	// `message_stop`), with `: PERPETUO PROCESSING` comments while the upstream is silent. A
+	// failure once the stream has begun is an `error` event; before, an HTTP error. Errors carry
+	// the envelope of every route plus Anthropic's top-level `"type": "error"`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/messages (the `CreateMessage` operationId).
+	CreateMessageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateMessage Create a message (Anthropic Messages API)
+	//
+	// Anthropic's Messages API on the same pipeline as `/v1/chat/completions`: guardrails, budgets,
+	// ZDR, routing with fallback across providers (any family, not only Anthropic), generation
+	// records and cost. Anthropic SDKs work by setting their base URL to Perpetuo's (without
+	// `/v1`) and the Perpetuo key as their API key (`x-api-key`) or auth token (`Authorization:
+	// Bearer`). OpenRouter's routing extensions (`models`, `provider`, `strategy`, `session_id`)
+	// are accepted too.
+	//
+	// The answer is a Message (`id` is the generation id, also in `X-Generation-Id`), with
+	// `usage` in Anthropic's convention (`input_tokens` exclude cache reads and writes) plus
+	// `cost` (USD, exact), and `provider`. A stream is Anthropic's event sequence
+	// (`message_start`, `content_block_start`/`delta`/`stop`, `message_delta` with the usage,
+	// `message_stop`), with `: PERPETUO PROCESSING` comments while the upstream is silent. A
+	// failure once the stream has begun is an `error` event; before, an HTTP error. Errors carry
+	// the envelope of every route plus Anthropic's top-level `"type": "error"`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/messages (the `CreateMessage` operationId).
+	CreateMessage(ctx context.Context, body CreateMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListModels List the models the caller can route to
 	//
@@ -4962,6 +5534,70 @@ func (c *Client) UpdateOpenRouterKeyWithBody(ctx context.Context, hash string, c
 // Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
 func (c *Client) UpdateOpenRouterKey(ctx context.Context, hash string, body UpdateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateOpenRouterKeyRequest(c.Server, hash, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateMessageWithBody Create a message (Anthropic Messages API)
+//
+// Anthropic's Messages API on the same pipeline as `/v1/chat/completions`: guardrails, budgets,
+// ZDR, routing with fallback across providers (any family, not only Anthropic), generation
+// records and cost. Anthropic SDKs work by setting their base URL to Perpetuo's (without
+// `/v1`) and the Perpetuo key as their API key (`x-api-key`) or auth token (`Authorization:
+// Bearer`). OpenRouter's routing extensions (`models`, `provider`, `strategy`, `session_id`)
+// are accepted too.
+//
+// The answer is a Message (`id` is the generation id, also in `X-Generation-Id`), with
+// `usage` in Anthropic's convention (`input_tokens` exclude cache reads and writes) plus
+// `cost` (USD, exact), and `provider`. A stream is Anthropic's event sequence
+// (`message_start`, `content_block_start`/`delta`/`stop`, `message_delta` with the usage,
+// `message_stop`), with `: PERPETUO PROCESSING` comments while the upstream is silent. A
+// failure once the stream has begun is an `error` event; before, an HTTP error. Errors carry
+// the envelope of every route plus Anthropic's top-level `"type": "error"`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/messages (the `CreateMessage` operationId).
+func (c *Client) CreateMessageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateMessageRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateMessage Create a message (Anthropic Messages API)
+//
+// Anthropic's Messages API on the same pipeline as `/v1/chat/completions`: guardrails, budgets,
+// ZDR, routing with fallback across providers (any family, not only Anthropic), generation
+// records and cost. Anthropic SDKs work by setting their base URL to Perpetuo's (without
+// `/v1`) and the Perpetuo key as their API key (`x-api-key`) or auth token (`Authorization:
+// Bearer`). OpenRouter's routing extensions (`models`, `provider`, `strategy`, `session_id`)
+// are accepted too.
+//
+// The answer is a Message (`id` is the generation id, also in `X-Generation-Id`), with
+// `usage` in Anthropic's convention (`input_tokens` exclude cache reads and writes) plus
+// `cost` (USD, exact), and `provider`. A stream is Anthropic's event sequence
+// (`message_start`, `content_block_start`/`delta`/`stop`, `message_delta` with the usage,
+// `message_stop`), with `: PERPETUO PROCESSING` comments while the upstream is silent. A
+// failure once the stream has begun is an `error` event; before, an HTTP error. Errors carry
+// the envelope of every route plus Anthropic's top-level `"type": "error"`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/messages (the `CreateMessage` operationId).
+func (c *Client) CreateMessage(ctx context.Context, body CreateMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateMessageRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6894,6 +7530,46 @@ func NewUpdateOpenRouterKeyRequestWithBody(server string, hash string, contentTy
 	}
 
 	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCreateMessageRequest calls the generic CreateMessage builder with application/json body
+func NewCreateMessageRequest(server string, body CreateMessageJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateMessageRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateMessageRequestWithBody constructs an http.Request for the CreateMessage method, with any body, and a specified content type
+func NewCreateMessageRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/messages")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -9195,6 +9871,50 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /v1/keys/{hash} (the `UpdateOpenRouterKey` operationId).
 	UpdateOpenRouterKeyWithResponse(ctx context.Context, hash string, body UpdateOpenRouterKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateOpenRouterKeyResponse, error)
 
+	// CreateMessageWithBodyWithResponse Create a message (Anthropic Messages API)
+	//
+	// Anthropic's Messages API on the same pipeline as `/v1/chat/completions`: guardrails, budgets,
+	// ZDR, routing with fallback across providers (any family, not only Anthropic), generation
+	// records and cost. Anthropic SDKs work by setting their base URL to Perpetuo's (without
+	// `/v1`) and the Perpetuo key as their API key (`x-api-key`) or auth token (`Authorization:
+	// Bearer`). OpenRouter's routing extensions (`models`, `provider`, `strategy`, `session_id`)
+	// are accepted too.
+	//
+	// The answer is a Message (`id` is the generation id, also in `X-Generation-Id`), with
+	// `usage` in Anthropic's convention (`input_tokens` exclude cache reads and writes) plus
+	// `cost` (USD, exact), and `provider`. A stream is Anthropic's event sequence
+	// (`message_start`, `content_block_start`/`delta`/`stop`, `message_delta` with the usage,
+	// `message_stop`), with `: PERPETUO PROCESSING` comments while the upstream is silent. A
+	// failure once the stream has begun is an `error` event; before, an HTTP error. Errors carry
+	// the envelope of every route plus Anthropic's top-level `"type": "error"`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/messages (the `CreateMessage` operationId).
+	CreateMessageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateMessageResponse, error)
+
+	// CreateMessageWithResponse Create a message (Anthropic Messages API)
+	//
+	// Anthropic's Messages API on the same pipeline as `/v1/chat/completions`: guardrails, budgets,
+	// ZDR, routing with fallback across providers (any family, not only Anthropic), generation
+	// records and cost. Anthropic SDKs work by setting their base URL to Perpetuo's (without
+	// `/v1`) and the Perpetuo key as their API key (`x-api-key`) or auth token (`Authorization:
+	// Bearer`). OpenRouter's routing extensions (`models`, `provider`, `strategy`, `session_id`)
+	// are accepted too.
+	//
+	// The answer is a Message (`id` is the generation id, also in `X-Generation-Id`), with
+	// `usage` in Anthropic's convention (`input_tokens` exclude cache reads and writes) plus
+	// `cost` (USD, exact), and `provider`. A stream is Anthropic's event sequence
+	// (`message_start`, `content_block_start`/`delta`/`stop`, `message_delta` with the usage,
+	// `message_stop`), with `: PERPETUO PROCESSING` comments while the upstream is silent. A
+	// failure once the stream has begun is an `error` event; before, an HTTP error. Errors carry
+	// the envelope of every route plus Anthropic's top-level `"type": "error"`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/messages (the `CreateMessage` operationId).
+	CreateMessageWithResponse(ctx context.Context, body CreateMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateMessageResponse, error)
+
 	// ListModelsWithResponse List the models the caller can route to
 	//
 	// OpenRouter-shaped model list, filtered to models with at least one endpoint the caller's workspace has credentials for.
@@ -10950,6 +11670,138 @@ func (r UpdateOpenRouterKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateOpenRouterKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateMessageResponse200Headers the declared response headers of an HTTP 200 response for CreateMessage
+type CreateMessageResponse200Headers struct {
+	XGenerationId *string
+}
+
+type CreateMessageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Message
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON402 the response for an HTTP 402 `application/json` response
+	JSON402 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+	// JSON504 the response for an HTTP 504 `application/json` response
+	JSON504 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CreateMessageResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateMessageResponse) GetJSON200() *Message {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateMessageResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateMessageResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON402 returns the response for an HTTP 402 `application/json` response
+func (r CreateMessageResponse) GetJSON402() *Error {
+	return r.JSON402
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateMessageResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateMessageResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r CreateMessageResponse) GetJSON408() *Error {
+	return r.JSON408
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateMessageResponse) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateMessageResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r CreateMessageResponse) GetJSON502() *Error {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateMessageResponse) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetJSON504 returns the response for an HTTP 504 `application/json` response
+func (r CreateMessageResponse) GetJSON504() *Error {
+	return r.JSON504
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateMessageResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateMessageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateMessageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateMessageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateMessageResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13303,6 +14155,62 @@ func (c *ClientWithResponses) UpdateOpenRouterKeyWithResponse(ctx context.Contex
 	return ParseUpdateOpenRouterKeyResponse(rsp)
 }
 
+// CreateMessageWithBodyWithResponse Create a message (Anthropic Messages API)
+//
+// Anthropic's Messages API on the same pipeline as `/v1/chat/completions`: guardrails, budgets,
+// ZDR, routing with fallback across providers (any family, not only Anthropic), generation
+// records and cost. Anthropic SDKs work by setting their base URL to Perpetuo's (without
+// `/v1`) and the Perpetuo key as their API key (`x-api-key`) or auth token (`Authorization:
+// Bearer`). OpenRouter's routing extensions (`models`, `provider`, `strategy`, `session_id`)
+// are accepted too.
+//
+// The answer is a Message (`id` is the generation id, also in `X-Generation-Id`), with
+// `usage` in Anthropic's convention (`input_tokens` exclude cache reads and writes) plus
+// `cost` (USD, exact), and `provider`. A stream is Anthropic's event sequence
+// (`message_start`, `content_block_start`/`delta`/`stop`, `message_delta` with the usage,
+// `message_stop`), with `: PERPETUO PROCESSING` comments while the upstream is silent. A
+// failure once the stream has begun is an `error` event; before, an HTTP error. Errors carry
+// the envelope of every route plus Anthropic's top-level `"type": "error"`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/messages (the `CreateMessage` operationId).
+func (c *ClientWithResponses) CreateMessageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateMessageResponse, error) {
+	rsp, err := c.CreateMessageWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateMessageResponse(rsp)
+}
+
+// CreateMessageWithResponse Create a message (Anthropic Messages API)
+//
+// Anthropic's Messages API on the same pipeline as `/v1/chat/completions`: guardrails, budgets,
+// ZDR, routing with fallback across providers (any family, not only Anthropic), generation
+// records and cost. Anthropic SDKs work by setting their base URL to Perpetuo's (without
+// `/v1`) and the Perpetuo key as their API key (`x-api-key`) or auth token (`Authorization:
+// Bearer`). OpenRouter's routing extensions (`models`, `provider`, `strategy`, `session_id`)
+// are accepted too.
+//
+// The answer is a Message (`id` is the generation id, also in `X-Generation-Id`), with
+// `usage` in Anthropic's convention (`input_tokens` exclude cache reads and writes) plus
+// `cost` (USD, exact), and `provider`. A stream is Anthropic's event sequence
+// (`message_start`, `content_block_start`/`delta`/`stop`, `message_delta` with the usage,
+// `message_stop`), with `: PERPETUO PROCESSING` comments while the upstream is silent. A
+// failure once the stream has begun is an `error` event; before, an HTTP error. Errors carry
+// the envelope of every route plus Anthropic's top-level `"type": "error"`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/messages (the `CreateMessage` operationId).
+func (c *ClientWithResponses) CreateMessageWithResponse(ctx context.Context, body CreateMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateMessageResponse, error) {
+	rsp, err := c.CreateMessage(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateMessageResponse(rsp)
+}
+
 // ListModelsWithResponse List the models the caller can route to
 //
 // OpenRouter-shaped model list, filtered to models with at least one endpoint the caller's workspace has credentials for.
@@ -14998,6 +15906,132 @@ func ParseUpdateOpenRouterKeyResponse(rsp *http.Response) (*UpdateOpenRouterKeyR
 		}
 		response.JSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseCreateMessageResponse parses an HTTP response from a CreateMessageWithResponse call
+func ParseCreateMessageResponse(rsp *http.Response) (*CreateMessageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateMessageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 402:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON402 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 504:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON504 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/event-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CreateMessageResponse200Headers
+		if values := rsp.Header.Values("X-Generation-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Generation-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XGenerationId = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil

@@ -39,6 +39,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a message (Anthropic Messages API)
+         * @description Anthropic's Messages API on the same pipeline as `/v1/chat/completions`: guardrails, budgets,
+         *     ZDR, routing with fallback across providers (any family, not only Anthropic), generation
+         *     records and cost. Anthropic SDKs work by setting their base URL to Perpetuo's (without
+         *     `/v1`) and the Perpetuo key as their API key (`x-api-key`) or auth token (`Authorization:
+         *     Bearer`). OpenRouter's routing extensions (`models`, `provider`, `strategy`, `session_id`)
+         *     are accepted too.
+         *
+         *     The answer is a Message (`id` is the generation id, also in `X-Generation-Id`), with
+         *     `usage` in Anthropic's convention (`input_tokens` exclude cache reads and writes) plus
+         *     `cost` (USD, exact), and `provider`. A stream is Anthropic's event sequence
+         *     (`message_start`, `content_block_start`/`delta`/`stop`, `message_delta` with the usage,
+         *     `message_stop`), with `: PERPETUO PROCESSING` comments while the upstream is silent. A
+         *     failure once the stream has begun is an `error` event; before, an HTTP error. Errors carry
+         *     the envelope of every route plus Anthropic's top-level `"type": "error"`.
+         */
+        post: operations["createMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models": {
         parameters: {
             query?: never;
@@ -1067,6 +1100,118 @@ export interface components {
             transforms?: string[];
             /** @description Deprecated (OpenRouter); accepted and ignored. */
             route?: string;
+        };
+        /**
+         * @description Anthropic Messages request plus OpenRouter's routing extensions. Members Anthropic does
+         *     not define and Perpetuo does not use are ignored.
+         */
+        MessageRequest: {
+            /**
+             * @description Model id (`author/slug`, e.g. `anthropic/claude-sonnet-4`) or a preset. Required unless `models` is given.
+             * @example mock/echo
+             */
+            model?: string;
+            /** @description Model fallback chain, tried in order. */
+            models?: string[];
+            max_tokens: number;
+            messages: components["schemas"]["MessageParam"][];
+            /** @description The system prompt, text or text blocks. */
+            system?: string | components["schemas"]["MessageContentBlock"][];
+            /** @default false */
+            stream: boolean;
+            stop_sequences?: string[];
+            temperature?: number;
+            top_p?: number;
+            top_k?: number;
+            tools?: {
+                name: string;
+                description?: string;
+                input_schema?: {
+                    [key: string]: unknown;
+                };
+                cache_control?: {
+                    [key: string]: unknown;
+                };
+            }[];
+            tool_choice?: {
+                /** @enum {string} */
+                type: "auto" | "any" | "tool" | "none";
+                name?: string;
+                disable_parallel_tool_use?: boolean;
+            };
+            thinking?: {
+                /** @enum {string} */
+                type: "enabled" | "disabled";
+                budget_tokens?: number;
+            };
+            metadata?: {
+                user_id?: string;
+            };
+            provider?: components["schemas"]["ProviderPreferences"];
+            strategy?: components["schemas"]["Strategy"];
+            session_id?: string;
+        };
+        MessageParam: {
+            /** @enum {string} */
+            role: "user" | "assistant";
+            content: string | components["schemas"]["MessageContentBlock"][];
+        };
+        /**
+         * @description A content block: `text`, `image` and `document` (`source` of type `base64` or `url`),
+         *     `tool_use`, `tool_result`, `thinking`, `redacted_thinking`; members beyond these are
+         *     ignored.
+         */
+        MessageContentBlock: {
+            /** @enum {string} */
+            type: "text" | "image" | "document" | "tool_use" | "tool_result" | "thinking" | "redacted_thinking";
+            text?: string;
+            source?: {
+                /** @enum {string} */
+                type: "base64" | "url";
+                media_type?: string;
+                data?: string;
+                url?: string;
+            };
+            id?: string;
+            name?: string;
+            input?: {
+                [key: string]: unknown;
+            };
+            tool_use_id?: string;
+            /** @description A tool result, text or text blocks. */
+            content?: string | {
+                [key: string]: unknown;
+            }[];
+            is_error?: boolean;
+            thinking?: string;
+            signature?: string;
+            data?: string;
+            cache_control?: {
+                [key: string]: unknown;
+            };
+        };
+        /** @description An Anthropic Message, plus the provider that served it and the exact cost. */
+        Message: {
+            id: string;
+            /** @enum {string} */
+            type: "message";
+            /** @enum {string} */
+            role: "assistant";
+            model: string;
+            provider?: string;
+            content: components["schemas"]["MessageContentBlock"][];
+            /** @enum {string|null} */
+            stop_reason: "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "refusal" | "pause_turn" | null;
+            stop_sequence: string | null;
+            usage: components["schemas"]["MessageUsage"];
+        };
+        MessageUsage: {
+            /** @description Prompt tokens neither read from nor written to a cache. */
+            input_tokens: number;
+            output_tokens: number;
+            cache_read_input_tokens?: number;
+            cache_creation_input_tokens?: number;
+            cost?: components["schemas"]["Money"];
         };
         /** @description A message; fields beyond these are allowed and passed through. */
         ChatMessage: {
@@ -2316,6 +2461,57 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChatCompletion"];
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            402: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            408: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+            default: components["responses"]["Error"];
+        };
+    };
+    createMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "model": "mock/echo",
+                 *       "max_tokens": 64,
+                 *       "messages": [
+                 *         {
+                 *           "role": "user",
+                 *           "content": "Hello, Perpetuo"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["MessageRequest"];
+            };
+        };
+        responses: {
+            /** @description The message (JSON) or a stream of events (SSE). */
+            200: {
+                headers: {
+                    /** @description The generation id, for `GET /v1/generation`. */
+                    "X-Generation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
                     "text/event-stream": string;
                 };
             };

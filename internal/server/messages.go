@@ -1,0 +1,119 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/perpetuo/perpetuo/gen/api"
+	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/attribution"
+	"github.com/perpetuo/perpetuo/internal/gateway"
+	"github.com/perpetuo/perpetuo/internal/skins"
+	"github.com/perpetuo/perpetuo/internal/sse"
+)
+
+// CreateMessage implements api.StrictServerInterface: Anthropic's Messages
+// API, translated to the chat completion the gateway serves and back.
+func (s *Server) CreateMessage(ctx context.Context, req api.CreateMessageRequestObject) (api.CreateMessageResponseObject, error) {
+	b := req.Body
+	models := chatModels(&api.ChatCompletionRequest{Model: b.Model, Models: b.Models})
+	if len(models) == 0 {
+		return nil, apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"Set 'model' (e.g. \"mock/echo\") or 'models'; GET /v1/models lists what you can use.").With("field", "/model")
+	}
+	body, err := skins.MessagesToChat(rawBody(ctx))
+	if err != nil {
+		var se *skins.Error
+		if errors.As(err, &se) {
+			return nil, apierr.New(http.StatusBadRequest, apierr.InvalidRequest, "Invalid request: %s at %s.", se.Rule, se.Field).With("field", se.Field)
+		}
+		return nil, err
+	}
+	k := callerKey(ctx)
+	pol, err := s.policies.For(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	prefs, err := prefsOf(b.Provider)
+	if err != nil {
+		return nil, err
+	}
+	user := ""
+	if b.Metadata != nil {
+		user = deref(b.Metadata.UserId)
+	}
+	caller := gateway.Caller{KeyID: k.ID, WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, Policy: pol}
+	greq := gateway.Request{
+		Body: body, Models: models, Stream: deref(b.Stream), MaxTokens: b.MaxTokens, NonText: nonText(body),
+		Prefs: prefs, Strategy: string(deref(b.Strategy)), User: user, SessionID: deref(b.SessionId),
+		App: attribution.FromHeaders(stateOf(ctx).headers),
+	}
+	if !greq.Stream {
+		resp, err := s.gateway.Complete(ctx, caller, greq)
+		if err != nil {
+			return nil, err
+		}
+		msg, err := skins.ChatToMessage(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = msg
+		return jsonMessage{jsonCompletion{resp}}, nil
+	}
+	return streamMessage{ctx: ctx, s: s, caller: caller, req: greq}, nil
+}
+
+// jsonMessage writes a finished message as a completion is written.
+type jsonMessage struct{ jsonCompletion }
+
+func (m jsonMessage) VisitCreateMessageResponse(w http.ResponseWriter) error {
+	return m.VisitCreateChatCompletionResponse(w)
+}
+
+// streamMessage serves a message stream as Anthropic's events.
+type streamMessage struct {
+	ctx    context.Context
+	s      *Server
+	caller gateway.Caller
+	req    gateway.Request
+}
+
+func (m streamMessage) VisitCreateMessageResponse(w http.ResponseWriter) error {
+	out := &sseWriter{w: w, rc: http.NewResponseController(w), idle: m.s.streamIdle}
+	return m.s.gateway.Stream(m.ctx, m.caller, m.req, skins.NewMessageStream(out))
+}
+
+// WriteEvent writes one named event (Anthropic's streams name each).
+func (s *sseWriter) WriteEvent(name string, data []byte) error {
+	s.buf.Reset()
+	if err := sse.WriteEvent(&s.buf, sse.Event{Event: name, Data: data}); err != nil {
+		return err
+	}
+	return s.write()
+}
+
+// anthropicEnvelope is the envelope with Anthropic's top-level type.
+func anthropicEnvelope(envelope []byte) []byte {
+	return append([]byte(`{"type":"error",`), envelope[1:]...)
+}
+
+// apiKeyHeader returns the x-api-key key of operations that accept it.
+func apiKeyHeader(r *http.Request, ri routeInfo) string {
+	if sec := ri.route.Operation.Security; sec != nil {
+		for _, req := range *sec {
+			if _, ok := req["anthropicApiKey"]; ok {
+				return strings.TrimSpace(r.Header.Get("x-api-key"))
+			}
+		}
+	}
+	return ""
+}
+
+// anthropicShaped reports whether r's errors take Anthropic's top-level
+// "type": "error" besides the envelope, which Anthropic SDKs read.
+func anthropicShaped(r *http.Request) bool {
+	ri, ok := routeOf(r.Context())
+	return ok && strings.EqualFold(ri.route.Operation.OperationID, "createMessage") // the served spec's ids are exported names
+}
