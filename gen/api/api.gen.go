@@ -577,6 +577,165 @@ func (e ResetInterval) Valid() bool {
 	}
 }
 
+// Defines values for ResponseObject.
+const (
+	ResponseObjectResponse ResponseObject = "response"
+)
+
+// Valid indicates whether the value is a known member of the ResponseObject enum.
+func (e ResponseObject) Valid() bool {
+	switch e {
+	case ResponseObjectResponse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseOutputType.
+const (
+	ResponseOutputTypeFunctionCall ResponseOutputType = "function_call"
+	ResponseOutputTypeMessage      ResponseOutputType = "message"
+	ResponseOutputTypeReasoning    ResponseOutputType = "reasoning"
+)
+
+// Valid indicates whether the value is a known member of the ResponseOutputType enum.
+func (e ResponseOutputType) Valid() bool {
+	switch e {
+	case ResponseOutputTypeFunctionCall:
+		return true
+	case ResponseOutputTypeMessage:
+		return true
+	case ResponseOutputTypeReasoning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseStatus.
+const (
+	Completed  ResponseStatus = "completed"
+	Failed     ResponseStatus = "failed"
+	InProgress ResponseStatus = "in_progress"
+	Incomplete ResponseStatus = "incomplete"
+)
+
+// Valid indicates whether the value is a known member of the ResponseStatus enum.
+func (e ResponseStatus) Valid() bool {
+	switch e {
+	case Completed:
+		return true
+	case Failed:
+		return true
+	case InProgress:
+		return true
+	case Incomplete:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseInputItemContent1Type.
+const (
+	ResponseInputItemContent1TypeInputFile  ResponseInputItemContent1Type = "input_file"
+	ResponseInputItemContent1TypeInputImage ResponseInputItemContent1Type = "input_image"
+	ResponseInputItemContent1TypeInputText  ResponseInputItemContent1Type = "input_text"
+	ResponseInputItemContent1TypeOutputText ResponseInputItemContent1Type = "output_text"
+	ResponseInputItemContent1TypeRefusal    ResponseInputItemContent1Type = "refusal"
+)
+
+// Valid indicates whether the value is a known member of the ResponseInputItemContent1Type enum.
+func (e ResponseInputItemContent1Type) Valid() bool {
+	switch e {
+	case ResponseInputItemContent1TypeInputFile:
+		return true
+	case ResponseInputItemContent1TypeInputImage:
+		return true
+	case ResponseInputItemContent1TypeInputText:
+		return true
+	case ResponseInputItemContent1TypeOutputText:
+		return true
+	case ResponseInputItemContent1TypeRefusal:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseInputItemRole.
+const (
+	ResponseInputItemRoleAssistant ResponseInputItemRole = "assistant"
+	ResponseInputItemRoleDeveloper ResponseInputItemRole = "developer"
+	ResponseInputItemRoleSystem    ResponseInputItemRole = "system"
+	ResponseInputItemRoleUser      ResponseInputItemRole = "user"
+)
+
+// Valid indicates whether the value is a known member of the ResponseInputItemRole enum.
+func (e ResponseInputItemRole) Valid() bool {
+	switch e {
+	case ResponseInputItemRoleAssistant:
+		return true
+	case ResponseInputItemRoleDeveloper:
+		return true
+	case ResponseInputItemRoleSystem:
+		return true
+	case ResponseInputItemRoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseInputItemType.
+const (
+	ResponseInputItemTypeFunctionCall       ResponseInputItemType = "function_call"
+	ResponseInputItemTypeFunctionCallOutput ResponseInputItemType = "function_call_output"
+	ResponseInputItemTypeMessage            ResponseInputItemType = "message"
+	ResponseInputItemTypeReasoning          ResponseInputItemType = "reasoning"
+)
+
+// Valid indicates whether the value is a known member of the ResponseInputItemType enum.
+func (e ResponseInputItemType) Valid() bool {
+	switch e {
+	case ResponseInputItemTypeFunctionCall:
+		return true
+	case ResponseInputItemTypeFunctionCallOutput:
+		return true
+	case ResponseInputItemTypeMessage:
+		return true
+	case ResponseInputItemTypeReasoning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseRequestReasoningEffort.
+const (
+	High    ResponseRequestReasoningEffort = "high"
+	Low     ResponseRequestReasoningEffort = "low"
+	Medium  ResponseRequestReasoningEffort = "medium"
+	Minimal ResponseRequestReasoningEffort = "minimal"
+)
+
+// Valid indicates whether the value is a known member of the ResponseRequestReasoningEffort enum.
+func (e ResponseRequestReasoningEffort) Valid() bool {
+	switch e {
+	case High:
+		return true
+	case Low:
+		return true
+	case Medium:
+		return true
+	case Minimal:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	RoleAdmin  Role = "admin"
@@ -2438,6 +2597,155 @@ type ProviderResponse struct {
 // ResetInterval A budget's period (UTC; days from 00:00, weeks from Monday, months from the 1st). Null means lifetime.
 type ResetInterval string
 
+// Response An OpenAI Responses object, plus the provider that served it and the exact cost.
+type Response struct {
+	CreatedAt         int64                   `json:"created_at"`
+	Error             *map[string]interface{} `json:"error,omitempty"`
+	Id                string                  `json:"id"`
+	IncompleteDetails *struct {
+		Reason *string `json:"reason,omitempty"`
+	} `json:"incomplete_details,omitempty"`
+	Model    string                 `json:"model"`
+	Object   ResponseObject         `json:"object"`
+	Output   []Response_Output_Item `json:"output"`
+	Provider *string                `json:"provider,omitempty"`
+	Status   ResponseStatus         `json:"status"`
+	Usage    struct {
+		// Cost An amount in USD, exact (rendered from a decimal, never a float).
+		//
+		// Example: 0.0000325
+		Cost               *Money `json:"cost,omitempty"`
+		InputTokens        int    `json:"input_tokens"`
+		InputTokensDetails *struct {
+			CachedTokens *int `json:"cached_tokens,omitempty"`
+		} `json:"input_tokens_details,omitempty"`
+		OutputTokens        int `json:"output_tokens"`
+		OutputTokensDetails *struct {
+			ReasoningTokens *int `json:"reasoning_tokens,omitempty"`
+		} `json:"output_tokens_details,omitempty"`
+		TotalTokens int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+// ResponseObject defines model for Response.Object.
+type ResponseObject string
+
+// ResponseOutputType defines model for Response.Output.Type.
+type ResponseOutputType string
+
+// Response_Output_Item defines model for Response.output.Item.
+type Response_Output_Item struct {
+	Type                 ResponseOutputType     `json:"type"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// ResponseStatus defines model for Response.Status.
+type ResponseStatus string
+
+// ResponseInputItem A message (`role` and `content`, `type` `message` or absent), a `function_call` or a
+// `function_call_output`; members beyond these are ignored.
+type ResponseInputItem struct {
+	Arguments *string                    `json:"arguments,omitempty"`
+	CallId    *string                    `json:"call_id,omitempty"`
+	Content   *ResponseInputItem_Content `json:"content,omitempty"`
+	Name      *string                    `json:"name,omitempty"`
+	Output    *string                    `json:"output,omitempty"`
+	Role      *ResponseInputItemRole     `json:"role,omitempty"`
+	Type      *ResponseInputItemType     `json:"type,omitempty"`
+}
+
+// ResponseInputItemContent0 defines model for ResponseInputItem.Content.0.
+type ResponseInputItemContent0 = string
+
+// ResponseInputItemContent1 defines model for ResponseInputItem.Content.1.
+type ResponseInputItemContent1 = []ResponseInputItem_Content_1_Item
+
+// ResponseInputItemContent1Type defines model for ResponseInputItem.Content.1.Type.
+type ResponseInputItemContent1Type string
+
+// ResponseInputItem_Content_1_Item defines model for ResponseInputItem.Content.1.Item.
+type ResponseInputItem_Content_1_Item struct {
+	FileData             *string                       `json:"file_data,omitempty"`
+	ImageUrl             *string                       `json:"image_url,omitempty"`
+	Text                 *string                       `json:"text,omitempty"`
+	Type                 ResponseInputItemContent1Type `json:"type"`
+	AdditionalProperties map[string]interface{}        `json:"-"`
+}
+
+// ResponseInputItem_Content defines model for ResponseInputItem.Content.
+type ResponseInputItem_Content struct {
+	union json.RawMessage
+}
+
+// ResponseInputItemRole defines model for ResponseInputItem.Role.
+type ResponseInputItemRole string
+
+// ResponseInputItemType defines model for ResponseInputItem.Type.
+type ResponseInputItemType string
+
+// ResponseRequest OpenAI Responses request (stateless) plus OpenRouter's routing extensions. Members
+// Perpetuo does not use are ignored.
+type ResponseRequest struct {
+	Input ResponseRequest_Input `json:"input"`
+
+	// Instructions A system prompt.
+	Instructions    *string            `json:"instructions,omitempty"`
+	MaxOutputTokens *int               `json:"max_output_tokens,omitempty"`
+	Metadata        *map[string]string `json:"metadata,omitempty"`
+
+	// Model Example: mock/echo
+	Model             *string   `json:"model,omitempty"`
+	Models            *[]string `json:"models,omitempty"`
+	ParallelToolCalls *bool     `json:"parallel_tool_calls,omitempty"`
+
+	// PreviousResponseId Not supported (stateless); send the whole conversation.
+	PreviousResponseId *string `json:"previous_response_id,omitempty"`
+
+	// Provider OpenRouter provider routing preferences.
+	Provider  *ProviderPreferences `json:"provider,omitempty"`
+	Reasoning *struct {
+		Effort *ResponseRequestReasoningEffort `json:"effort,omitempty"`
+	} `json:"reasoning,omitempty"`
+	SessionId *string `json:"session_id,omitempty"`
+
+	// Store Only `false` (or absent); Perpetuo keeps no conversation state.
+	Store *bool `json:"store,omitempty"`
+
+	// Strategy Perpetuo's routing strategy for ordering candidate endpoints.
+	Strategy    *Strategy `json:"strategy,omitempty"`
+	Stream      *bool     `json:"stream,omitempty"`
+	Temperature *float32  `json:"temperature,omitempty"`
+
+	// ToolChoice `auto`, `none`, `required` or `{"type": "function", "name": ...}`.
+	ToolChoice interface{}                   `json:"tool_choice,omitempty"`
+	Tools      *[]ResponseRequest_Tools_Item `json:"tools,omitempty"`
+	TopP       *float32                      `json:"top_p,omitempty"`
+	User       *string                       `json:"user,omitempty"`
+}
+
+// ResponseRequestInput0 defines model for ResponseRequest.Input.0.
+type ResponseRequestInput0 = string
+
+// ResponseRequestInput1 defines model for ResponseRequest.Input.1.
+type ResponseRequestInput1 = []ResponseInputItem
+
+// ResponseRequest_Input defines model for ResponseRequest.Input.
+type ResponseRequest_Input struct {
+	union json.RawMessage
+}
+
+// ResponseRequestReasoningEffort defines model for ResponseRequest.Reasoning.Effort.
+type ResponseRequestReasoningEffort string
+
+// ResponseRequest_Tools_Item defines model for ResponseRequest.tools.Item.
+type ResponseRequest_Tools_Item struct {
+	Description          *string                 `json:"description,omitempty"`
+	Name                 *string                 `json:"name,omitempty"`
+	Parameters           *map[string]interface{} `json:"parameters,omitempty"`
+	Type                 string                  `json:"type"`
+	AdditionalProperties map[string]interface{}  `json:"-"`
+}
+
 // Role defines model for Role.
 type Role string
 
@@ -2880,6 +3188,9 @@ type UpdateOpenRouterKeyJSONRequestBody = OpenRouterKeyUpdate
 // CreateMessageJSONRequestBody defines body for CreateMessage for application/json ContentType.
 type CreateMessageJSONRequestBody = MessageRequest
 
+// CreateResponseJSONRequestBody defines body for CreateResponse for application/json ContentType.
+type CreateResponseJSONRequestBody = ResponseRequest
+
 // CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
 type CreateWorkspaceJSONRequestBody = WorkspaceCreate
 
@@ -3165,6 +3476,294 @@ func (a ErrorBody_Metadata) MarshalJSON() ([]byte, error) {
 	object["error_type"], err = json.Marshal(a.ErrorType)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling 'error_type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for Response_Output_Item. Returns the specified
+// element and whether it was found
+func (a Response_Output_Item) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for Response_Output_Item
+func (a *Response_Output_Item) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for Response_Output_Item to handle AdditionalProperties
+func (a *Response_Output_Item) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for Response_Output_Item to handle AdditionalProperties
+func (a Response_Output_Item) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for ResponseInputItem_Content_1_Item. Returns the specified
+// element and whether it was found
+func (a ResponseInputItem_Content_1_Item) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ResponseInputItem_Content_1_Item
+func (a *ResponseInputItem_Content_1_Item) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ResponseInputItem_Content_1_Item to handle AdditionalProperties
+func (a *ResponseInputItem_Content_1_Item) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["file_data"]; found {
+		err = json.Unmarshal(raw, &a.FileData)
+		if err != nil {
+			return fmt.Errorf("error reading 'file_data': %w", err)
+		}
+		delete(object, "file_data")
+	}
+
+	if raw, found := object["image_url"]; found {
+		err = json.Unmarshal(raw, &a.ImageUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'image_url': %w", err)
+		}
+		delete(object, "image_url")
+	}
+
+	if raw, found := object["text"]; found {
+		err = json.Unmarshal(raw, &a.Text)
+		if err != nil {
+			return fmt.Errorf("error reading 'text': %w", err)
+		}
+		delete(object, "text")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ResponseInputItem_Content_1_Item to handle AdditionalProperties
+func (a ResponseInputItem_Content_1_Item) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.FileData != nil {
+		object["file_data"], err = json.Marshal(a.FileData)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'file_data': %w", err)
+		}
+	}
+
+	if a.ImageUrl != nil {
+		object["image_url"], err = json.Marshal(a.ImageUrl)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'image_url': %w", err)
+		}
+	}
+
+	if a.Text != nil {
+		object["text"], err = json.Marshal(a.Text)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'text': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for ResponseRequest_Tools_Item. Returns the specified
+// element and whether it was found
+func (a ResponseRequest_Tools_Item) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ResponseRequest_Tools_Item
+func (a *ResponseRequest_Tools_Item) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ResponseRequest_Tools_Item to handle AdditionalProperties
+func (a *ResponseRequest_Tools_Item) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["description"]; found {
+		err = json.Unmarshal(raw, &a.Description)
+		if err != nil {
+			return fmt.Errorf("error reading 'description': %w", err)
+		}
+		delete(object, "description")
+	}
+
+	if raw, found := object["name"]; found {
+		err = json.Unmarshal(raw, &a.Name)
+		if err != nil {
+			return fmt.Errorf("error reading 'name': %w", err)
+		}
+		delete(object, "name")
+	}
+
+	if raw, found := object["parameters"]; found {
+		err = json.Unmarshal(raw, &a.Parameters)
+		if err != nil {
+			return fmt.Errorf("error reading 'parameters': %w", err)
+		}
+		delete(object, "parameters")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ResponseRequest_Tools_Item to handle AdditionalProperties
+func (a ResponseRequest_Tools_Item) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Description != nil {
+		object["description"], err = json.Marshal(a.Description)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'description': %w", err)
+		}
+	}
+
+	if a.Name != nil {
+		object["name"], err = json.Marshal(a.Name)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'name': %w", err)
+		}
+	}
+
+	if a.Parameters != nil {
+		object["parameters"], err = json.Marshal(a.Parameters)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'parameters': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
 	}
 
 	for fieldName, field := range a.AdditionalProperties {
@@ -4046,6 +4645,130 @@ func (t *ProviderPreferences_Sort) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsResponseInputItemContent0 returns the union data inside the ResponseInputItem_Content as a ResponseInputItemContent0
+func (t ResponseInputItem_Content) AsResponseInputItemContent0() (ResponseInputItemContent0, error) {
+	var body ResponseInputItemContent0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromResponseInputItemContent0 overwrites any union data inside the ResponseInputItem_Content as the provided ResponseInputItemContent0
+func (t *ResponseInputItem_Content) FromResponseInputItemContent0(v ResponseInputItemContent0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeResponseInputItemContent0 performs a merge with any union data inside the ResponseInputItem_Content, using the provided ResponseInputItemContent0
+func (t *ResponseInputItem_Content) MergeResponseInputItemContent0(v ResponseInputItemContent0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsResponseInputItemContent1 returns the union data inside the ResponseInputItem_Content as a ResponseInputItemContent1
+func (t ResponseInputItem_Content) AsResponseInputItemContent1() (ResponseInputItemContent1, error) {
+	var body ResponseInputItemContent1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromResponseInputItemContent1 overwrites any union data inside the ResponseInputItem_Content as the provided ResponseInputItemContent1
+func (t *ResponseInputItem_Content) FromResponseInputItemContent1(v ResponseInputItemContent1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeResponseInputItemContent1 performs a merge with any union data inside the ResponseInputItem_Content, using the provided ResponseInputItemContent1
+func (t *ResponseInputItem_Content) MergeResponseInputItemContent1(v ResponseInputItemContent1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ResponseInputItem_Content) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ResponseInputItem_Content) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsResponseRequestInput0 returns the union data inside the ResponseRequest_Input as a ResponseRequestInput0
+func (t ResponseRequest_Input) AsResponseRequestInput0() (ResponseRequestInput0, error) {
+	var body ResponseRequestInput0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromResponseRequestInput0 overwrites any union data inside the ResponseRequest_Input as the provided ResponseRequestInput0
+func (t *ResponseRequest_Input) FromResponseRequestInput0(v ResponseRequestInput0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeResponseRequestInput0 performs a merge with any union data inside the ResponseRequest_Input, using the provided ResponseRequestInput0
+func (t *ResponseRequest_Input) MergeResponseRequestInput0(v ResponseRequestInput0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsResponseRequestInput1 returns the union data inside the ResponseRequest_Input as a ResponseRequestInput1
+func (t ResponseRequest_Input) AsResponseRequestInput1() (ResponseRequestInput1, error) {
+	var body ResponseRequestInput1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromResponseRequestInput1 overwrites any union data inside the ResponseRequest_Input as the provided ResponseRequestInput1
+func (t *ResponseRequest_Input) FromResponseRequestInput1(v ResponseRequestInput1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeResponseRequestInput1 performs a merge with any union data inside the ResponseRequest_Input, using the provided ResponseRequestInput1
+func (t *ResponseRequest_Input) MergeResponseRequestInput1(v ResponseRequestInput1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ResponseRequest_Input) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ResponseRequest_Input) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetHealth Liveness probe
@@ -4135,6 +4858,9 @@ type ServerInterface interface {
 	// ListProviders The catalog's providers and their data policies
 	// (GET /v1/providers)
 	ListProviders(w http.ResponseWriter, r *http.Request)
+	// CreateResponse Create a response (OpenAI Responses API, stateless)
+	// (POST /v1/responses)
+	CreateResponse(w http.ResponseWriter, r *http.Request)
 	// ListWorkspaces List the caller's workspaces
 	// (GET /v1/workspaces)
 	ListWorkspaces(w http.ResponseWriter, r *http.Request)
@@ -4941,6 +5667,20 @@ func (siw *ServerInterfaceWrapper) ListProviders(w http.ResponseWriter, r *http.
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListProviders(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateResponse operation middleware
+func (siw *ServerInterfaceWrapper) CreateResponse(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateResponse(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -6412,6 +7152,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/chat/completions", wrapper.CreateChatCompletion)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/messages", wrapper.CreateMessage)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/v1/responses", wrapper.CreateResponse)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/models", wrapper.ListModels)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/endpoints/zdr", wrapper.ListZdrEndpoints)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/v1/models/{author}/{slug}/endpoints", wrapper.ListModelEndpoints)
@@ -8061,6 +8802,256 @@ func (response ListProvidersdefaultJSONResponse) VisitListProvidersResponse(w ht
 	return err
 }
 
+type CreateResponseRequestObject struct {
+	Body *CreateResponseJSONRequestBody
+}
+
+type CreateResponseResponseObject interface {
+	VisitCreateResponseResponse(w http.ResponseWriter) error
+}
+
+type CreateResponse200ResponseHeaders struct {
+	XGenerationId *string
+}
+
+type CreateResponse200JSONResponse struct {
+	Body    Response
+	Headers CreateResponse200ResponseHeaders
+}
+
+func (response CreateResponse200JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XGenerationId != nil {
+		w.Header().Set("X-Generation-Id", fmt.Sprint(*response.Headers.XGenerationId))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse200TexteventStreamResponse struct {
+	Body          io.Reader
+	Headers       CreateResponse200ResponseHeaders
+	ContentLength int64
+}
+
+func (response CreateResponse200TexteventStreamResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.XGenerationId != nil {
+		w.Header().Set("X-Generation-Id", fmt.Sprint(*response.Headers.XGenerationId))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type CreateResponse400JSONResponse struct{ ErrorJSONResponse }
+
+func (response CreateResponse400JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse401JSONResponse ErrorResponse
+
+func (response CreateResponse401JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse402JSONResponse ErrorResponse
+
+func (response CreateResponse402JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(402)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse403JSONResponse ErrorResponse
+
+func (response CreateResponse403JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse404JSONResponse ErrorResponse
+
+func (response CreateResponse404JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse408JSONResponse ErrorResponse
+
+func (response CreateResponse408JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse413JSONResponse ErrorResponse
+
+func (response CreateResponse413JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse429JSONResponse ErrorResponse
+
+func (response CreateResponse429JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse502JSONResponse ErrorResponse
+
+func (response CreateResponse502JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse503JSONResponse ErrorResponse
+
+func (response CreateResponse503JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponse504JSONResponse ErrorResponse
+
+func (response CreateResponse504JSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(504)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateResponsedefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response CreateResponsedefaultJSONResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWorkspacesRequestObject struct {
 }
 
@@ -9519,6 +10510,9 @@ type StrictServerInterface interface {
 	// ListProviders The catalog's providers and their data policies
 	// (GET /v1/providers)
 	ListProviders(ctx context.Context, request ListProvidersRequestObject) (ListProvidersResponseObject, error)
+	// CreateResponse Create a response (OpenAI Responses API, stateless)
+	// (POST /v1/responses)
+	CreateResponse(ctx context.Context, request CreateResponseRequestObject) (CreateResponseResponseObject, error)
 	// ListWorkspaces List the caller's workspaces
 	// (GET /v1/workspaces)
 	ListWorkspaces(ctx context.Context, request ListWorkspacesRequestObject) (ListWorkspacesResponseObject, error)
@@ -10459,6 +11453,37 @@ func (sh *strictHandler) ListProviders(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ListProvidersResponseObject); ok {
 		if err := validResponse.VisitListProvidersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateResponse operation middleware
+func (sh *strictHandler) CreateResponse(w http.ResponseWriter, r *http.Request) {
+	var request CreateResponseRequestObject
+
+	var body CreateResponseJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateResponse(ctx, request.(CreateResponseRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateResponse")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateResponseResponseObject); ok {
+		if err := validResponse.VisitCreateResponseResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -11483,365 +12508,381 @@ func (sh *strictHandler) GetSpend(w http.ResponseWriter, r *http.Request, worksp
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P2NkuM2lieKvwpC//1HKTcoZWa5ytPOjBs72VU1dq3tdt36GI/bqisiSUjiJAWwCTCzZN+K2KfZB9sn",
-	"uYFzABAkQYlSKrPcPb0RO11OkSA+Ds73+Z3fR4lYF4IzruTo4vdRQUu6ZoqV8F8/i/JGFjRhr1P9nymT",
-	"SZkVKhN8dDG6Inf2Z5KlZBzfyfl0Oo1PpuSKC7ViZf3AE6kfoVzesVKSZ2fPpqNolOlRCqpWo2jE6ZqN",
-	"LkZ33gejUcn+VmUlS0cXqqxYNJLJiq2pnonaFPpxqcqML0efP3/WD8tCcMlg4q/KUpT6H4nginGl/0mL",
-	"Is8Sqmd/+p9SL+F3b8T/VrLF6GL0/zut9+MUf5WnMNpbMz5+rbUVnDD9TEQyTtSKEcZvWS4KRtgtKzek",
-	"FJVipJJMTkf6bTOw/u5VorLbTG1+yCTMsihFwUqV4TpSqmB2mWJruWuadqi34m70ObJ7RMuSbka4Q3Y7",
-	"f8WBP7qHxPV/skTpt/xBOtO53oibeSXpks0zvmAl4wmDrc3znxaji1+3z+9Hwdlm9Plje/c+vHsZET05",
-	"JpUkAnfQJx1xx8kN20gyZp9ook6meqL6AznTQ8yVuGEcJrgQ5Zqq0cUo4+rrZyO3vowrtmSlfi+lCubM",
-	"PlE9wOhi9PTs6deT86eTs/P6BUtZ0YjxtBAZV/MscAfiWXV29lWyFinL4Z/sX/EvRSlus5SV+Md4GhoZ",
-	"3gpQs/llXrByTWVeLbvffb9iJKGK5mJJ4GG4gW9YWTBVCbKiknBB9FJT4oaRJ8FpFKVYF2q/TbTLm+O9",
-	"DSyhZFQKnvHlfgNbMhj4ONDikShQEzpVopxIVt6ytKbImuq6l4iN7Dl2T61JO+1Ns5OPwrfK24r2EYVo",
-	"P7DhwdvNab5RWSK/LUVVDN849947RZUcfY7anCF0OTSR0qIgWRohkUbEbgHRGxTpSx2RNVtfs5KIkiwr",
-	"WqYlzTQ1X5K44lSpMruuFEtjshClHk2Su0ytRKWI/TETnKwYTVkpIxJzwZl5uP7a3YpxfSHseRA84v5b",
-	"KcOrwd+APy31BmqWDqM4/twZrsmFo5Fkpd2yQTzdbvwbPe+dbB3ozKyge/4ffQrAAY9HAVLRUoW37bpK",
-	"bph6Igk8Q8Yf3r8AVuQuuL5IE5XBrWiL9uYC8Ss7lvaWFaLcIk1bf83WjMsMFYLO+S1KsW4woy1zjUbL",
-	"kvIqp2WmNvolXuU5vdZCBhWYwPOiKg6gBry+AfJSYuhk27zM7YJZM4zlZtjd8cEKRZNwwjpFIlD7GcC8",
-	"D5f8e30E9Ll5aZSFekNFpc/TDc8rzbzcCwG+8daKEbWiSnMglmotkRqVkYzdv6SiqpKR5oTub3ShmGZl",
-	"UpWMrvECsbR5e/pXnFPFeLKZF8/P5msZXkgPjdYLc4N88/zwQQ5RMh5HhVBqobwNah7eO9h2rZTmm0ui",
-	"V+nED54ISwlOrsnPBu8Lfv3wnW3dQk9nMPTYoOQDNQlzdSLvrnZoq0MnzZ1trjTIJ4rse7bp8oekZFqN",
-	"nVM1nA2nmdR7lnoc/VqInFEON/VTkZVMbhtxN+O2qsq8T/O5YRtjurhnIzBuREHEgmRKGs3nCdDOzi/i",
-	"d2qr5YZt5mfn//Pl87d/+r+f/fzNX7/6j3/55em/n78/e/f1m2c/hnYl40lepWwOp5jxeZ6ts4DE/nnF",
-	"wHiXBeNpnznmVCuwyxJRcc3hxB0tUxLDwL7N421+Tq/R6Gk7E9ZU3rBUa25rvT8KtzAibLqckri4mdPr",
-	"5P/8r//9afNb2Jpyq7mfKfAOVg2DaTb94d1LbUCZNc1LJpmK9V8ykUbIELSuqbXO7inaWeFrw+f2g37p",
-	"LbyjJ9gZFOnGUF5nI7aYZMAo5r+lZUBMgYtCrTJpKNczyPMNUYL8xkox0WJ+UjLFOOjdVqGW4cOuinTv",
-	"u+soLby+kMLbeMXfHrMZlur6rkBzazz20brnkc+MGqvrZ2gv4A04+zTN9KbR/I3H4BY0lyzqqKQ1/0rZ",
-	"gla5ck8+DD/bwht2fb6HjexxkYyFTVKWZGuanxhJq9Wfa8m4alyxdcazdbUeXZztEo7R6NNkKSbmj/8p",
-	"BZ/+pdZqHvxiBsxHtHQNayM0UVIv7ZKYTdYcFH5NaJ5rwWDeCPI7e83X9NMPjC/VanTx9OwM9sf+93k0",
-	"gAlsP97WdYOP7iL2tN/y2mrcwBA/Z2r1jiUl28fEgDeP4UFFHeRw5ym87zzF99iGfb/5oUjvx2Yema08",
-	"Ihsp2VrcMkky9UdnH8e50oEr3EM03l0b7geyV6RN2zeovHe5XpFTbW59UqjPaVVuOp3GU/JupTVJUC8g",
-	"bJJppQOvziWRSpSMZIpwcTfd6b3QH+9xCpXJKlMsUVUZuJAZLyo1X4uU5plq++V2+vLMe5umYq6XOkG/",
-	"v/5niHeLSt3nu2CWZb+xgBr3b6VYGxEC0YFLK0LBBZopkgomCReKSLrZva9uhVF3q0LLCDIoKbMlZ+kL",
-	"bSR0j4Can+eJ/b1to7fm1Hqh75NSUa5+ZNJFCIJ8ES9+y+KsY4Y7GVzJFpWk+bBnRY6RJ675Dy4EZumt",
-	"wTt0IfK5VgSGuwffC5G/oHm+U4DBTIIbpxRbF4FTSnIqA/6RGB3p8SURZWS87gua5VXJIk1yYEhqcnT2",
-	"4ppuyHWW5yRTFyTmQs01ecZkrK86u2UlKRlNVixtvHYSkRi2mqUxGTcGxKAyS8ExQ1rONP1exRNWKprx",
-	"mIz1tyI9MidahKVEVCoiSaWIWCzQ8eaPtqTlNV0ycLfZU8MVa+Fn5j4yVAB/dB8Lnim6YvDPQxkuBJ/f",
-	"61eCMsN4XbpH82OW55lkieCpb515nq/++KPd3OCPuLNhXl8VxlH53fv3b3yH5pmLwVgWT2hZZs0gTN+N",
-	"d9OpY21mEvX6Q9T8YkXVC+fgChD1SmTJHsGYF/B8iCMnteI7wOXYduUsGZ/s58pxR9cTo0Jnswlk6uti",
-	"rPmgJWE2zONMyYqqae0aDNKyTyMBoe8H+vaajdxIxdbzRcaXrCxKE6TqJ7UnSGDomzVCDiSeNhjJ+KeC",
-	"cfBtaHPq3cvviSEsjOKhfXUyyAHnYs3bSOQDPBT0UphtromlpmaPwAPLjxyh2knsJnYTdehund6Pq9dE",
-	"P03qx527hxR5JUlj09gnhZEhOSUf+A3XStsiY3kqCS0ZoXku7lg647DVV29eP5HWnj0hlKekoFKCmxx2",
-	"3HGIiitRaUY/nfFRWwQvYDrgTWac5qhireknVN2femr85GnAq76mn+bBKFFrL0B/IQktQAGFpyJCJdHv",
-	"439eIk1dCy1bSkYkU7AMuQYTnUBSEQMG66Z3fmb+nzfN8yADdp8ZNjcypoqshVTk/OwsOsP/f6mZKl76",
-	"RKyZJEkuJIqsA2aE+lIPd08Ev2WlhBSqiNRz0dMg9tVGOHw7N6VOP8PNeI2vnbuZ2j8EVG+mqLWmw5pd",
-	"w4x6fv40FCZoqc6MTcD9jE8QRZf6XiSiTK1CAJF/xlkJe+Cdx9eX5JbmFZNELEhVaGp/fv6UJCta0kSx",
-	"Ul6ip1zT0A0rlH7g62f2lPx5n38duNw9/P5Hl/oT00qtRHmq2W1sneZCX57sdFmoyTMx0ScfnxCTGaGt",
-	"UDKO/xX/he+dTMlbw7VIxXMmJYkxmSAmmSTL7JZxUIWc5FqL5OaUJSuxTyYFznpB8/yaJjd6jzIeEVVm",
-	"GBnV211uT6rwaOXrLm3wwG3SRqaWB8hJ9WpkVRSiVKiA1Ddl1w2B/eIJO4wx+UJz2914Y557UzKTECRH",
-	"Xo7j3CoZ282aDhlBHmJ3d16yomQJJIt58vLkktAkYYX+s+bj2ZKLsidpRrLByo9kUguToJMU0hr0ncth",
-	"MjYEYSyLOt/HHJlzkjz/OjQnJYruJz7A3XxG9K9EopRBpiU4M+p4e6jfB5HiszYlfoRJlFSx5WbXgb+z",
-	"z+E7jK6HOd/x2bmA5QXu2pU9Qb2D+rtUZdeZNukvCegS+irQ/I5uJDHOOriEOC7sS9tjgh49pw0NcTdp",
-	"o1LzTOODCd6Xs1B0HGxg1Lq7tiekekVEsz4Rg4GIvCtGHqdfJjiHqR2sqevvdXe6TphiXjRWc75rNSXl",
-	"Ut8QeYQrONxb5E7qHl+MOsRSMlWVHOcSpJChtFHJkA1xpY3H6xwyy000mPGU6IcP4QZtt5ZVc/oUac9v",
-	"1IlT40+XVge+ZhvBwawBm9YpxA3dd1WKarnq7pXnamqpW+yTsplAcJJ6F8zTpKClklPyFwiSackGG2K9",
-	"SU4TMyqLvgbgRwpZOYOY3lYtDuf0hpaBW/Jxazi65Q5Dy2ek1TJMni9Hhjoiz1WG93i7x6wvMt7jUrsH",
-	"GxjqV3vheFjz/JmtU9jDF/RnkQYTF5hx8saLjGdyNcc0HtDcYvhOHDUtsBW91Wrugma5JlfINNOkldGc",
-	"oGsX+GZjuC6lakEakRwuX0TqLY4suc4XWa4wwRemMSzbhafsU8gZHI1ysSxKcb3z6La5DNCgIrlYEj0W",
-	"BZGYMbT+jIksGU/BS7COcGONOoI8r72C3ns90HN7w/gPuDBQYcP743i653Z+gPFbVG0XEyLsdc0ot0aN",
-	"2g55YAwqu2XzDnntoI22awUIpZ5Im16Dt9HjWQEO77NZMo4V+6S0epGt6ZLNqzKPIzKdTk+OIwEgRNQv",
-	"xtuBpZ0RG/g1uOiSpYzryx3IwaUSVhYwnG5ZWWapcZdZ8+WJJPoV8uHtD2R89VtVMlIyKaoyYZDj/2kT",
-	"EcnyxWQl9H3RV18xaVyAA91tB+X9UUXnhcgzdIgPY6ovqaJv8J0uV/15RRVZ0aJgHLIz9BfQvWj8AZkk",
-	"idvZyHogJYntnsaWkZR0sciSGZdize5WrGREmPAI5X7I7ol0+3yBuw6Ta6bhkZQlOQXNTJT42RnPlPsz",
-	"eD8jCPT99eVboERV0oxDfRUsYqz5PjqL0hOjTLjSCm/6FzPemhxOR+sczUAMusLIOP721Xtyent+an+S",
-	"8Qk6+TrRi+0ZCG0/ud7oPXMee9INwVGOCYdXb177iYbyZvJ//tf/ptdJGk+JyePUB8ryhZakNkRVK7/D",
-	"8++KMhO2MqDFc9aCL4nUY9PcoydIDwK/hd1KFOGavUhF7IB6YrYSpb9WK8Tqmm56o2ibo256etCXFFrv",
-	"l0ny81zmrRw/L3vP7fh+mXs1qzwoe48W2dxkQ3hmybOzb77ensoRje7KTLGfeL5xF6SfM19xQq+lyCvF",
-	"yEqpYixPgB/bO+xRUUT+VrFyo9nwoqTLNQRBNbnPeKxflRenp+vNxLLwKZ71lGrGPk3E+tQ4Em/P4yl5",
-	"rci6kgrDtISSorrOs4TQNC2ZlBckF6K4pslNNONFmd1SxSKSZ/xmkouE5sCJrPPWvqSZBpREbDTDAtfq",
-	"CQhSE1clwC31m3RJM264HfhiqWJ3dKNFNmeJkpH1W+ofbUEfymNU5ZBtx29evX3z6v2Hn+avvn376t27",
-	"+dUPP/z0c4xMqpF98+xPu8XMVuFi+LEvZKI98zv70oJ2MBgz7NkunrA1u6g/EmupfPsFOkJSnqe4HJyY",
-	"V49xv+Q8fy77f/ugJL1H4iagGCCTNHlzSc5oKUmmmgkXpgBAsxojdjDMp5UeuNR4Maahm7RT6TtMgQvc",
-	"sY4it2OBqJzZIKVTbjNpkkWoNhep7CpUGV+eTPdXbQ6604E0iQ61eZvQoXCXtz9P6SbghPxO3JFcayIN",
-	"ve6GscIc7XhyTioMAZ+ElQ2UIMGikpL52uwdlVqEpGRsRIhcsdT+WNAlizB+BSGLkpy6SoPT39IyBtdY",
-	"uy4FdV8UH0HNDDXgOaxf0fDBNLWZziIgvUDPPadSkWTFEq1Djn/55ZdfJj/+OHn5Mvzl/tRMn4Vg9UFr",
-	"llH72EI8JnAFdnGZrkLs3V6tCqKNQj1F4km/WQOOk6CFIsEuGYOfElO0vEFOpuQKzWiSs4UiWnHRdomJ",
-	"YqcXJNbHTXDOJG7uTTzjwEdI3NyimEzOydgRaiC/YPBNwHo5CfcdfWJeDLd9HVwk4Kuvnzdi7ZNgKHEI",
-	"OQZrdf7KSmOJunVc9M6UswzLuZRAu7AkuVguMROnZKHCnSBfYTkLp/bXP7Q4LgYK9An1fKQhPs0wIep+",
-	"Ze7+EZQJiD3b8Q7XJ+wIsp1e3IkW6O890SdRP6evipaWjqWRPJMq40uIsOvfInP56rhMnbYUu+zfGM46",
-	"zrhUZZUoyCuMybjOhPJp85h5z40v9h68nselb1DWuceYVGEy8ncqBX8XadaN/LN2kvV+Ls19k679mbYP",
-	"J0i8LorQzYgUKQt7S7yEzoZj4NnZ0y2JRCEZ6hxqxkN6p/+iBEkFoddaAGThxMDdKT8hv39c59zGZCzp",
-	"Gq5fDP99gtluKVMgciBLMWV+2at+zHqGQEwhtEjGb2mepXMTEYhIzD5h7Hx+vYlNudrc3e8IL6rDf9G7",
-	"bNKYvZCE1qoxd1n/HjWTGSmRK1EqIjg7gfFdFMekWwdC9c1s44E5xi1a9Mb42BsNO3RwoDYziO/Bdyfd",
-	"S739VpyLqA2Mo4XW2//d90GGp++HCVebAzQeNPKOMZKKRJ5iNf50jYkYcLTgP8nqSHrrMqDaYoOjLYqD",
-	"knwoqplj5G3OPiWMpeD1opW2WZTBOhtFo+sqXTLlP2L+UnF6SzNkTRa/iAs1NwGMBmZR88+sXGeYx5My",
-	"nrl8+IWoOP67pn70w93SZDMvmb7OiUl+ZWol0tbAieCLPIM0WZWtmaj0vwq6yQVN50qIeU5LoJGSKobl",
-	"ZP663HTxHL0/NJfq/ixuWanHNsn7/jOam5Wc5m4s+ENZFapO/7c5ZMF49LcuUTBQ9cLFmuabHv7ogLwS",
-	"UZYsgRCKq5DSotPwJEzKoLzmBiXDCdmgFNJTnXJtY1MRSXK6Luq83JKZ/OxrfYSD5DItMsddXOZ4nVIc",
-	"3BNaFP1AUf48E82pF6VYo8d7JaSysAmxlkWTt5AZV8ZkbD2e8d3d3RSVIr0JJxFhuWT4yn9MXuQZ42ry",
-	"F7pmsdaC1zTPJEsv6yJ+H2/K2jVT4vBrDOSTHt5EtK834DyIaVHMszRGhfpk4N4V84QqthRl1pdua7bi",
-	"CUy/VgUnL9x7ceSthIz1yWrmo02lnCkFiFhptsy0CIonRl+cx5cud/dPek+/ekquN4ohPNxw9QhXvVX9",
-	"mzYzyREMzJglkBYl4YjhiPSPJVtmUpWbS3cD7FtoXJrE3IwTvefxlp32VBE9T5WpnA3Y5ff6uZiMRdna",
-	"c/zhJMLrgdfm/OmfcOOGnTiWVgXO+hVgRLorbB6MwrmwW6PspnorVKBCkxWbp5l0VXZbdPbEFGBh0rk+",
-	"raLMEkwMjJVQNAcQmJikmeZO+TYdt05/SyhPWJ6znuL4BO4nWVV8SaqCXLOFMB4jVzEE4ElhpAl828ER",
-	"7jhmnxcMC0bj8LestEBhw77w7/hC/LARb31tQrNyYqQ2vADl43pjvQdLkz5n2fcyF9c0f6zaNfbJSNhw",
-	"DmBrU/VDcaugh4OU0Bq5GsZ39802iUZ1uv8cDmFroR2yM020i6yUyqQZGRGr7YqxSaw98S1GY6eTMSVc",
-	"8Ak+ohkdViOaSjlJ7lYi3ypfPK63UqqYY/b47q1tCVTN/ex/nbiAot5/kvGFsOFEw40bUUWPPT4/f7oH",
-	"e+xJ2cskYAeEnWM3bNOX6jeoLBJPy2oc3imZQLhlPD3lkwNKUHaUnLSOwY4YQ+nJlm3bWRgSLgTMlPOb",
-	"u1w285ipzuSMpFk/Lqa5B72b25AijvuUFZe2SAlHGEbCByaIuRdRfs1RmoVzCVtPNmpFO/GjuPk0Olzj",
-	"yGXC1K+HCabvY3PILJNDtxMOEzYU3nOpmntsaWMFu8orLd7XurD8DHQID27Y8+tN0BWlNVAptHbM/lbR",
-	"3Hot3aadDNkhh0PXc3bVer5gKlnt2Doy5oLcsWtS5NUy43IgA9XDo/uNVmkmejfLV3cHD7xmaUa309vh",
-	"ww6Y6SWBRwks0CjkQuHBsnT4ByWjZaLvpqxy9SDHIMpsmfVoXKBmYGKItQ9jX+5hmFCrxJse5Gsmmdpp",
-	"xAwRXx1A7OFvNIDrh1gGWg1vaEFyRQuG/kTn4LTmRnwy2HywRWc10n0o8djIjfkAyeN5HSy2X/AcMMa7",
-	"g3o8i1A/rzWPlCWZVq+1eahNE/P3eJgqaJ4ers2+xRdemq8Gkgy+E3dWhzCRnTtWQtGhZNyPzHBBipxy",
-	"iCSvaWp9zLTWBWEPw5kFWgBkCZurbMemDdqGZj3e7se3oD94MQIUiGjSLYUi46dnZwYfxBAzKiYenm0g",
-	"mcBArIa1P62Nz5WYg6aNMuMAdc/X061yDkU1A/lTUHXofaxmzaFHrGE9GKTYcoZexLksbZZ8LOktC+gq",
-	"u7EP3IcsQP2eEz0OTv/P1pvp1WAnK1ouWRphWKd2Tkzdd+dMqmxNVZ/nwVNqJBlraSINDJ+QChMRPeZj",
-	"B7ts7qxzvCLsBFxn1XFrnPTgZBr7dwAGBSvndMl2unC6uhkCaoERBwMMM8vu2LUV8owvM872Vfq1xMcB",
-	"hn1ve2Lw8IQIk2BkqtnH1xtfHpnOA9TrONDOJzoBBRayVihkfLneAYmo8hS1cKSBtjjSptxvaTm3X4eY",
-	"oNR7dLcS9ZwaYc6+tIgu6mhbAndRRFx/CY87OHdtyzPQdsJ08qwdD/YdeB7+TtM66zHa2vwvxDZ7jJMt",
-	"Nlq/vdBjAu42wRpcuO7Q0cf+On7V2mFRuyC6LqSgMR3UCL0gi1OFm04/pz356mxLR2jwjdCdbhpTQdU+",
-	"YGD0mDK9ppPnA+9yZrzZocBrHUY7Qv6PF5MLaLecfVLzpCqlCDCZN1RKEDL4QOzsfv0WpCxa3FrMHYAM",
-	"Qf3n/TNAeoPf9fTvl8fsb8Pgb4tbVurr9a1lmgE8xR5vnEHLXGPC7CGKQA+ydiXTo4y2BTQb7hRXrLzF",
-	"0rmBxoJ+77V9LfhNGPp++KqDMKmcFnab0VDAGaKYSzhdacGJL4iFWbSKMkhMJTzg+m4SrgV+8kMKN2zj",
-	"MLmhuBvrEj5GQ4p+jCTTE/dPvHMsNatuk5q/zUGq7idmEyqf1zg2ewRHzbuuBG6/1w8KBfnHOkCXZHwh",
-	"yqQXNjYAU1fu23AAwSMO2kD77oEb2AYexoQX2bNQOXflMu3r8VrZ4HMz1Rwe9/THsXeHkNjrTlVqxbKS",
-	"tJLmO3GMgFH9PUBGuYu4ymT9xf2C9UfgwD2mGO4stJyDFG7TATGpyhKKqE2rBKjKgmwU11gg42SRZ8uV",
-	"Ag9eyaA9o3xCckYlk2Ql8rTVc4War21ptXAsgeCg3EMAVuZ8j3IyX1zyBGocugeozR/p5cpQkmcLplmR",
-	"JQAPov9AWXZAHemR/AoIMm6831hkKBvUHSRqMj7rUCb2prx/easRfP40dwjAlrQKiaAORw6x2aZg6Oek",
-	"/SW1w4Rxg+027lvNELcKbMSVXtvursMr6tq9e7warPOdcOuts2uMtXW6r7VBtG/tX0cDCeP/IQRqoc0r",
-	"LX8YT22a1H+PiaySFYYEuFqVosiS0/8eT8mrdaE2DjnVlMhiu1r4XIOL7YlI38Ry3A1nEtSWWtaXX6ku",
-	"t07fjtK3gvO9VvB0yAJaulfzY2fR3spYuyg41KsHtQ2/Uek9OvV0VbUeSmsQGqIh1M00H4tegsrhNnqx",
-	"uA0CczvFI5LGFk10+ykfqQ+XlhcxIJXaMhxI5utRRRtKVHM+f3ai0DXhaAqh+Ev08Tm4Z8YDKVdDG+Y4",
-	"uXAMp5azYQ8uaHNDvKEqWf1TTP1TTA0TU/8US/+IYumfYugfQAz18/h7xg5qaTNUunzHaK5W3c/VySQe",
-	"0NTNkCbg+rXQl4ItZC3f9uJm/blqkC4WCqD35c4Pd/XUjf4Hu+zrV+YpzfLNIS+uBVerw169Y+xmjzcP",
-	"cVvDO6KE8POuVDw/vwDq4Fy8wvVKJOPYuRLiE0TAu1sJg/wyuOb84VvjLUrGUK7hyc79vtXBHdDyU3pb",
-	"sAI8GqIHQl0oUAPcbrjX6JPtOYO7P0NDo93duOoOqrWTB14N3U7nLelJIKt/N2oEtGEwPWkj14IhK1ue",
-	"uCcSxdPgVMdALDMURHi4lsvBIASQxNasPlC/e0hAv9ijRcn5mnK6ZGvG1by3UZ/p+ytyRsbijiNkL03X",
-	"GT+Btl0JzTGrsx4MmaLs/SzoBTLDbuLBDzcSWUWudQhX1BN3Jh5jxg1kuUK/jX+UJtP79JI+fhTd9bG0",
-	"QVuUNdHI8P9oZGXIxyF4HYe1p7Zwfb3EaQNxKStysQHys+88kRCAAyoFRl9rqIiIo3XBlJG7VZasSCVZ",
-	"AyDQQ1wFBbZHKRXlkvLsN0zb2SmpqDfPJ5Ioxik3qfbe3Max7/gfmrnsat8H1fxpqYS0phd3gY0StKQB",
-	"bPDJuYWRseozJsyTDy61Ue8nDCBtRdqzp9+QOFCCH4egZmrltksMQvX3KrfCcIcEco9GIy8cAiOHZNDW",
-	"LujNxv2SKZXxZZga2vD1wDFH0QgYpp/xcJuxO1YGayr30wUPUQMP0wAPUv6GpG76OZEhUxPaAwJEhAz2",
-	"ot/lRbggsZYSmhnIGY+9s9a6YOz0iwsADko0L0IIIW2aejqHe/CJJLHn9IBR3ELjGR+3reHmN60DyCT9",
-	"qxXkieqbOaYuE11zLamyPCdU3oCSM+MOLGaK4wAYyFBLY0smjQXJ3dIyHwjbY8cHdM23D/jSJRQNdPmV",
-	"HmW3qK9Nwg0rKmAfhcyXoDXU0EZbwcyuwhTWZlpa2zalvsG1o7BJ2jWGukKnx+j9jkpTB7eH31brsyv3",
-	"Yif1hGSpPI5H6nxHP7duN2c7r57l3s+DsVd/da9pd1BcwIlqDcLkBHx4/+KSaMKTWN1CfhQ8pZuTKblC",
-	"75N1Bq8Z5dKlUfgpc9u0r84uYzJKAMrrAFtcX81hvYzbMfRAERjMy0hSL08KMFmCWYMuf2poMX/bPluz",
-	"9Z722c7mNNvrwXLmijJ2bkNm0aubCAY2V4ya4gzZwD4xPg2j+Orfw/iiBySc1CwmnHpixEDjoBtsMnRZ",
-	"kBgPQk13tOdxma+enm05tH19rYOPNBTDi/qb++CijwFOyVyrsA4UIVYlDOuQbnBj/Zf6530/VmqnPJSb",
-	"4vMHAWH/sQikb2WSla/TfQWxUb/MlezNOPxiArk9v/DJ9rVM4+TKhnSJeSpC5MUGznQTqQIRtleMYCwn",
-	"Edgu+n5tlszXTf+fP+ciuen3+/U33d6vX/p+bf+lEoWHdWFfYjydq6o0/Qls12DzuG1jaZqj6XMa1T2i",
-	"olFBK8nM61qoDnHiNAceohK0oeAsnuPhhi8OsKWltimMMqLK1sFZqmhuZnev+ntph+hkS6Ooa/3ABWl2",
-	"ijJoa6lIKm1FxGQcIzh6DJ7HTcEQB/vrZ9CvMgY47GjGY3uEeiT4N5ZgwX+uMn6T8SV2u0xpokWx++Ol",
-	"UybaHalm3HaODGBhYwmbXksp8r374fV2MLzCzoM4+YjovcE+UJ/Mhg1vunqPBn0fDUZWGFyoB3Noe6Zm",
-	"z3czOXfYo/14/917li25a4za/dXB6YdFc8D3mmbUoXTtvKNIgPoulGHUL9Ms4sCeY/3NzQzN9rdp1Byr",
-	"r41jaxEG/hlu3Sga2RvX5IbeTRp539cLad2j3aVJves1fOMNLbF/b6+0unfbzUGS7GNA+nQaau5creGu",
-	"27oAmtm8NeC0ARWgJf+dSw/1gIZFZMup2SfFuMwEl1NiKy7qgVLB5IxzobT1mHFEgek6vyvTkm8L/2t2",
-	"4b9fz/x9zg6p5F6d75sL8ezQ3e1wj9Rivk7WS3JapWwiBedMTZ41O83/YzSWv2f39ibSyqD+5U5d2VH+",
-	"tn3eD96EHDv3hjGa4DeDH3Y/NeAo/LCvFfnO5t2exGo1z0QsbY+FbGUXbenFuPWaOwf64QKo1TC9pTTg",
-	"+POCljTPWT534nE/laW9AlopfU0p39juzNGIC87uuY4myR9TZ22lwYYVwDmS1t6D92zb0LzwUJv5mwZV",
-	"nYVhiPbrRt828H2bcmt39IZR1ncuJTPxCtjI+mZ0540vlIymQx7eB3KoPVwnD9fhGUrXIwcaUgFKFBcl",
-	"uSszpRC+lSImchimynTk6J95p2Wx93j79eCeW9HcSmts9Z7ZCg3tP4tgzIJnCc3nWpwHb0GzwUDPiaA7",
-	"uBFhyLgCk6L7tJEkwIDWTAUTpPswLxUkOkmtHyDWDgwlLSa8uOOD8FJ3Xv1WSMF0vlwWavJMTPSFCqcF",
-	"8RsZao2k+nPdCqpWNgfJdgnqdARqKkWntMhOb89PUf857c7t1G+6sANixMzt43AWBm0fbEQTI5lDD/CJ",
-	"dAkkpS2q9TsF37BNOPelbUE5wJ7ObatFNeoa/U90e1p6j0eBj4T2qCizxKgD21VBfExrSbZZRIv+h+cP",
-	"1yPcagl/AGKsLBhLVl62aP/HdxUQgMTxFOKArbuDeWRybnCQ+vJstVgKnvkuXL5QB/t6Nq1Pd483CMLV",
-	"5JguTmZZYNT9iqWRqMmqW3vXQxlBdhm8ggHCsCypV5q4FmgHnZzBrJrnVKr5V2fr4amIb1iZMK6ynL1T",
-	"VMlAbmQDsVGJIEDjCaD9Nbqj6fXLYHb3fegIX+0wlF39znALCW6hjd5CGZTBUcZ0PL83mslnHwY6iRkm",
-	"28IU814ebn+oxcq3pfgb+X+hK/Mkz+mansL/nXw1/WryL2fXE9tRLAyhuy8b7CDldsb8W0W5MikvPRGV",
-	"SuEGBRtJaOOmfCK9BIOEcpP0mdVCNpzW14dvemY6rURkcg49t1gKqVqZB/a1znilWEQmT0mSlUmVQYIq",
-	"J2PX21IsAPdV9gGeHktEyHmmFaUkU4B9Z05oW0r51j59ZixixurZOfvplhHazvHLkpUJbOAzMWZyywZy",
-	"LnTclZcEUs7LimEGXfO1TBJK3JYRt2URvAXrIkLr9XcZYvi31GdttgbFzqLiSYv4fLtY8B6LuZYZO1u9",
-	"GpsZxvJ+8b4dNA7pskeZbPTxH1PEQ3Y5hOD5inua4q5KUS1X2gR5CHb+E1g31tAqoC5T8/ZLUnzzjevr",
-	"k4s7wOQ16DkdBl4VgPYLEzxvmhupqLBf184GNP4gZpX3HOX5OpiAnUCa14LIKkmYlIsqt9Ddsg1oZP5s",
-	"AWbuMp6KuyaGzsCZhZNWnKRoyIWtukobRlQTXYsp90nUkLjsVW+C/GIbB/NQR1uH0D3bDskElJYw7Xvi",
-	"Zaf2JHcnzxxusod7zB5gdDcs3pC8BK4PqGbut4ZleoklAa4jJVYdcRbkJ7UJeqSevL1x2mGeNj+nrdbV",
-	"m8BKLfW8XsJO06A/0Ukv6lgNi8OIbkGfAzch1x0qqu04nEkiODsQphS+FXbfNtLVuiD5a8oNfoMkMba8",
-	"WYk8ldjEIDC5oMK0O+1tux3EQwVpV5zQNTQ4sZVZmIE0LhlPWcmMg5Da8vLIFPFTssgFxcxVp1ufTc/O",
-	"zs6+evp8r2Ly2rB5JJSQoSfm1Wcqp2mDdi0ZiwhNSiElnJc87LxC51Tvxvc953X15jXWh4X6YkwJ+KrJ",
-	"IltWJUMHFJ7oh3cvLy06gatKALXSdc2sa4HQYssZhQ7dB2AcavruKqH/LAk/pCS8Tqy2p0RooqRtMPIH",
-	"qO7e0dou2NnEVvPadzEffFgqfDsff+cLKypX2+rferqA7VHQ3FOEW3/CK8Y9brHtl6icHTaeV0yyHXV0",
-	"v9LZVk1joMHEbmzNI2NN/30XK7YkFVyWTg3dloK3usStWQLXV0n3ZQvh+oE8PVYYKk7b0TvCryps1ZH4",
-	"FLtT6B9UT3IfIXLpqTd1FQ6YPwghNB0mA+4vR3r57e6snJ4C8S72AIIoeYQau2K2xwdSehC2emBBSJtJ",
-	"tAIVlVTkmjVJxb0y3RmB7U0BCdB+elh1TlN1RqTxHgdiTjMMWgAehlxpnRciFhz9UQMaVuDwO1d0BFOm",
-	"s67DQA8bw9yvDqo1o4NmcFBV1HZVdh91zf70D3eRQ9mubcd159CL52dhB3E33eBfng998pvBY37zzaAn",
-	"26kMz89GOCH8GA4UIrw3ZZawH8IS4gqh+Zz/g0pCTb9+zOnl1ZqVWWIaQF9i2pR+ipOGwGi5RprJLGfT",
-	"543Ez23Zl7+PDLbj6GL0//x6Nvnm4+/n0fnTz+PZbOr958n/+G9dTvVxK5W+qeOXzU2wctEEnm3+au3z",
-	"hvzmAmLPpqcYlXbhZmekX+tLKp4ptOb6klqaYVn0HZ2dfR20w9ZGGe9JXqzz6oIRimY/3zrtzS/IeyIx",
-	"6e3SSnvQfwCm1URzEiEVRJnWhYp7zMV6MndlptiA2Xhpd8efjtFXG62Fu/NxP+PQzU/WP+oPShLXBxj3",
-	"tJm1TR+7h3v+PNgQtS6k2C53XWctj4jC1x038TVfiEBUosjCWsFdVgIS15oqL5uoYPRGYisgMsYktIi4",
-	"QoCILJm+y+FoI+BdFCLPks28Lm7qII6WqFYB0iI+bfr50RRdxB5VFNV1nskVS+2TBRSYipLEenLYHo3U",
-	"qXGngKjSiGmYpquRwYdagIczyYVkKRlzochfX76NiCppxiURHOa1e31No7unzUZ7iZBIkKxYcqO//csv",
-	"v/wy+fHHycuX4c/1Z+qV2S1NNm4qZY8nxvv8E0nwRFycBwLs0LIZdhSQGwb3lXXoPPOUbmTYqZwLwPdj",
-	"PvwWKyTOajw5twfTly7Rl7qKccK5nnZ46d2Unb7Uh2GmnmLlWs7FYm777j3OV4Eg57DFjXpAT60b2i9z",
-	"QC/KZt6bZho4fGcincMP0mPPrnVPbxtDO4Ix0eCNB9sSoZqfXZp8HxJifR1sLVxRjxpIZMlzcTe3ZU/N",
-	"zgINyvHIAvhUIvKcuUwXV86hh4MQKQ8jzmAtXZCfyFYqimktD1pgJVto3DuTmTCZwKQR7bGTLnKOimxK",
-	"6LXAvsemGtDlY41j9gkspHR+vbkg7oPxyYXzjKyzPM8En3GjpYjS0wKN7hG5p43onhLUMSXC/fj6soyc",
-	"wgza8owbrVEGq7Mb2uGuHDuj0vsK4vBXaj1l+DuepjL0pZA5JngewgYF4PgQVQFkGitNM2u753sRF+RE",
-	"7QRo10poucEk1GhgEWG3bFBfXoCxp59cv9euYw5zXjv2VsHKSeHMVYKbFiya8+yl8G0JJMu3juJjc74Z",
-	"n9c5MoEb387q+vKT9/OU9sydtD7pdnnKzvJHUQb2JkZGAqgNdgcR6cFQQIw66u/Xm4gUtFSw5M9xc3Ms",
-	"U0Y26GcseR2GA0y6U6S48Vn8vqON3PwaAB8Gb6O/1i9wPj0hqs9bRGq/Z87q9EH/bIwYjzBLBHn8V/yL",
-	"5SUG+TFsKZo2zj2RzZ4r3MxdXzGb30eUEDdhHRaz8gpWrmmvOrs7Zbova/m916L+iSTfvX//huCzNhER",
-	"gSktristy8w0zdizxMI/iu6qulmFLpWv7n9t9zykXjUbHgRcVlhT1MbhSyHDuRRrcnZ2cXYWGWA++Avi",
-	"8kUE4mCy9n+cS3WixffxIPreHgEq9i1qgi8oTzPrJm5dhlqTCRPCIsuVxVnCVp1GCZIM5SgX87oCDcBM",
-	"wlbnoUBIlAdgdM4n11SC8S6Bw9jkmiKnLceLXWCPMZgEldLXSmJ+uc1o9Lv0I6J4Lu4Mxh4gBYCsn+70",
-	"tba77o/sFILki6f30nw7fD5W2bcz1DN2KLGXJBWJPDXPTNcpYZ8gaIOMpqzygaZBl50llqYCDOQVtCpy",
-	"WflmD82cWGpy+CI4Lc5SMo71KSP4gz2vppaNaeiDLLMOzQeEdjCiBc1pYziOmGTygsTsU8EA5SUREnvR",
-	"RN4f11L/54JmeVWyOQC1qhXj5u8TT4Brca4WCn/R4jst6V1sfFItCr6mOeXa/NDP9Nwk+mmO9b89JIEb",
-	"/UQSfIoktIiM55OpnnLksGLbrgaoh4GuPGshFTn/mjCubwHabTesUCd76rq+otDjCe0tpDKVDFpgMqmy",
-	"NVWscWWdCRm4/Yit0YNBgT8CzDu7zURVFwGBz20tbgP3foiGZ3ZU/x6TsWmHHl/wTJUiJqckvljkQpQx",
-	"kdVikX06CZ6dL8b3BerodMYxP0Sm73qbAUTdctf69oc4F6QLfJdJJcrN0Cz3nvSlezVobm79v0EcqkaV",
-	"bTeij6Ao3OZnmia+40aLhRMnXBo1Qp2QI+oTPcSKusZNxtNL0xa5f04wJaemdJtWxVbPiK1WxjHteafO",
-	"obcWXw0r7zDL4fn4cORvcNmhErNENPE/Wh3+3Q74CUG7sUBw2Ajz9c2m13M/PBHfX00Xu6WRfnt/moT2",
-	"Z5SnFokvMm3TDKylbWCzvX/apZ9eY2rlp/VBzgFWOkyQH96/MKjTRlJbbfj8m385m5ydT87OYVRLLye9",
-	"7bofqtX20F2y8PMkKVnKuMpoLi/9HYkw09o27TbN5uqe3dNusMzfvm3wj+88NhzuruHBlFmWC3MD0Qqh",
-	"QctVmx0O7ZVJVowWTOppLKhU+K+S5RnFML9VHYL3GbwuP4hlUYrrXfA0bXJXYSQpT5LuqvvP6w93/TF6",
-	"Zj2YfsXcvNmcwB9/8m3MInisHioyE9sN5jNwoNZmhcZ9L0T+guY7kY/aRrItLvVaOQFkGpU3kPfoyuqv",
-	"XhPJeGoL6psH4ZfHDj8+Wi4BlrFH73M/owfxf7776S8AErZP2DNcAll/OLSVAzEmA2W52+rNDDDt1mLe",
-	"D5xCB3uWvrBlNy08P/fAYOTvzivBD/dgN20BV2mAMLUem3swN80RXaZEPwyTEVVxZ9SYjL+FPIIn2sDV",
-	"5hdU06AZ2VcNFkCn3QMxCkzDrZg9kGEiizxT/fgTxLNitIzzYkXaOELLSl89k7VC1Yz7le/owppgLgw4",
-	"auUlia0Tb55xEwgESza2FdR3K2jbpieWplq4bmZcD+NgNrHZaiDAFBzZTlnO99rBnlne531jruwxTPtK",
-	"9Mxp59eiQVvzMQwFbJ3HLRpySAaeFwWs2p1aYdgw7YM68u5r45F+8m4Col1vSJJTaZQsCN+2c7EEvzXd",
-	"l8YOlVXbNT66WTzjxvODuVspEVyTs03w2cBlsCqcgSyoZxt74igVTJ5cEEaT1YzD3DTpF5Z/tN/jqYv9",
-	"KgsQBo3M+hGwIT+tl1P93JuVZu46DNLcC/yTRcPrSWLBjen97tu+3Dz/s0PZIZZabqMWLA2x3pdQ8qC2",
-	"W7kiYy3jT2piRn5lOj/rU/VUZefMuWYJtc33KtdejiE6wIxri9cAy1Jifk0qRa7ZQpRoP8P8SLKq+M2U",
-	"vDLjmo7Tpq/6knEEdiKLjOXpjI8NdHFUp+7pfwI6vowQplwrRPJEE8szAmpYnfyJFLMjN2Y3iFhr941s",
-	"2h71+NmZz4GIR11qQP7MZJYy6e85rF0LJJLQEjx6fmlsRKTw5VeSZ6B7lYymM56pCxIDzK8VL1kawZ0C",
-	"k6tdr8iFRQzIpKsQQfiVcWxri643cTTjsbeIOHKNf0wluP6CFKWKyOvTn0gulkttSum/imttG9LrLM/U",
-	"xvblk0F5dnDBaU/kxEvaGlZbalC7dndIql1FdeM5i+BvAUIEt4GLrNwBctidAuSAzHuAnQ9dlwvkhZ2i",
-	"jRw3G1iq3dixNZdNe4SmC3WviQB+ye7FXdbF2NBYFrcS3hv4uS34GftuYhte8k7u21BYzM29mNMim9+w",
-	"TbhhTBgIEBOxcrG04kM2s5mCkIB7mNfe7CxSJ0RTeud3Ng1VP2QS++KlmQTG7ga1WMlbsax6mxE3mMj8",
-	"uhQ0TahURx3V24F7DPtw9cpH8b6/D+iqxscOpYQt13bk8pkFNzLaqr7XRnAhk5DqckAb5KFV0KFApv2u",
-	"8Y7WvnnsY40Vb7uajLaUYlf/ccM2+jp5IBmS9ujtzR0afiLNNIjgOcPQ9ys6tYko2089S1ut7Ly2xit6",
-	"y7QOl1fLBghslkJSea71jA358PaHiaQL7N1Q8exvFQuHSbdl0jegFLhQRJVUE1u/a3t4pfsxunxb6waa",
-	"/0nVojtzbYKAImR85usBJ1PTbHBufeNzzzceLDEAUOtWp2twspeTuyxlzbBDI6ky8+ET78Bec8BPnku+",
-	"Bb+8Q0n2oZh619FuK9soTg8qVz5v61ytura+W5tfX5XIJrd7mmCrFL6JGBVQQsJ6V5/i1CvKt0jRAZJx",
-	"kKAbJre2GiQHleQfWIaN6VJ/qGaBQ0u5t9/WZmLpoNvbCRa2UqE5u/Mu7lgsFrbhij+QFkySSHEy4NKa",
-	"+4qHMIAm0qFZAiZzZytqfZF9zzY/Z2r1jiUlUw1qGNZJ8843obe9Utva7R2oh4hc6l640n1oTNp96wjl",
-	"K968H6lvqPvi/Urm+zd8974dVir/oJa5UV2TnNESAwGm5ZEkkOepVUOgninCZDYad+5USRra+xa9zFMo",
-	"HLJHJ9MkiOpRsrUAbLMdMz8OOsChLVq3qfhvmX4wUS0bo6Pr79Lvt67/UXX5beJjdwY9pMUlVZmpzTv9",
-	"TROHtQ5qZK4hz6LzFxhgvYjExc18Op3GEQHnL/U7sb17+b2EaDHeBUnGMTSpMF1kYjCqMI1QD79iFLNl",
-	"kQRGnya0yCaYQ2TZF87sczS6ZrRk5VWlVvvNcwrZuHrNeotgkHr4lVLF6PNnqAfHcuhwkocBmGb5YrIS",
-	"kO36ww8/kiVV7I5uLoABYHBiAgZMbQtN9GlTlV3nDKaWcbIoBaTPzngNfekEuYxIJTNTCosN/yWEDEIC",
-	"fzrjM26sWf01PUuTOFNx/ZDeffCuRWBHd728kXsQ+4nERAkxJa9tkGvG9XJogk51YxnTSq009SVUMczQ",
-	"ia+gH5yptbkgf4ZtJvYE6mlCJjmpJEM4T8ZvWS4KFpH499kIfpyNLsjvs1EiUjYbRWQGJ4X/MmRk/wN7",
-	"381Gnz9jAmvJZjzWT8dkDA5F+8gUBoZOmPGJOUlA9a2zweNX+pH3+gl0JOdZwow4M8R5VdBkxSZPp2cg",
-	"TTMFXjuf7kbR6JaV0oDET8/xSaiKL7LRxeir6dn0K+jBq1Zw/05XjOZq9Zv+9xKxUfCKZ4K/TkcXo2+Z",
-	"+g4eQQsFJCy8+fTsrNVGkhZFrk8kE/z0P03H4Lpt1TbmY74AtyCYhJswjLDRPLtl0wYzGV38+jEayWq9",
-	"puVmdDH6IbtlXD9elOLaIEZLqHOw65Kjj3qAUzD7/ZU3P/307IzcrbIcVVlz0TQhskJJbdcvFlkCd61k",
-	"+lwk2J76tK+pZJfk+dlX5n3I8YI4jxbjIL9FCbEkrRG7cJp9FWqu2ofwltE00+v6MuegP78Bk//52Vd9",
-	"w7h5nQItbz0mt57d53R7fqrv+6nmN6DciVBXz3Yc6CfNEC5NKZEkz8/OScyFmjv879gwDndHFwwa8cVk",
-	"NhL6g7PRlHwPyYElI2uaWk7z5qd3rk+QjLun9epTsqJ8yWpep6fyQqSsfXbO6Lr/fsJyyZvvX7wCzx8z",
-	"c0AnlFvzSXOfDRxFvc/JiqpTzwPfv90mEP5iRRV5Ub8QmUippvFxjP++gJ4JcUTeobPnnRbar271Ek/g",
-	"/nChItjbGd/Ze/UDYjDYiKI+moJKzFmAuggbE7cRXWD9WL2Au+lCkHCtMTwLdRIY889SDAYZJ1j8H5Nv",
-	"3TOT12lMUGWI9K9QhY3CEBJIQY42O8djpDIGt09cp9yi0hubrBlQj7XMc5HmaMYxuFw6j7TB4qj4jQ1B",
-	"A1b1Bfn15U9/efUxjgx5Ina9vCC/fkS59w7b1MBEQA7JC4+xuci3ltxZDtF0L8SNDW/gs7iUa6buGOMz",
-	"Dn+TJ9gywYTHzc6+e/eKJGK9RvkeX5A3r96+efX+w0/kzdufXrx69+71X76NI9SMZzy2v87fvX/76urH",
-	"+fevXr25+uH1v7+Kyfj8OYEEEHNVTi5xcBMhxuJ/PYW1Jg2VYR4hTHrGAVOCaUJrZLiAj0Jl2JUjJ9Cd",
-	"VQlCOaTe1x1ZyBUxRThmu/QDGV/OuGYx1wxKJzgCk3CsZkTlwp0y5A1aDeOSCJ4wQvkGRiHNQcZ0xm8Y",
-	"KyYg4hDZCnbYbjBVFYhALZYoqrd22yE3EvOUuUlHgKPYwGRjmBQStR5TU4chlUXGM7ky+EMXxOk/MVA3",
-	"XgAvxwH/OuNNutP7xAWf1BfflG82qEtLO/go5WaX6ALAJbRopPmMm5Ii0I1Q9ArJHDX/evYxhh3rnzNe",
-	"NFwsalBNtowOIc2wan41cpgBfxbpZoAcdcHSZqfmr5/5nZd/9YYZfcfyXETOOhjZJtjY+1obWiZq7HUZ",
-	"/hwNFNjN1diO15+bLow6FPMwWkNrSz+bVuuncPMmdeveerRW5RKSE5ZDNwd7AbSsr5Epj8brLCNN85rU",
-	"kI5bfJDydMZ7uI7lSyTX2sdWPthItXG+1qCK6qVVjvVsTbtpM6JY4P2RZPzu3SswPlGIwFG0BEyPD8iX",
-	"U2hKuXaF9W+1pUnDCcn/MbF0OPlryGkRg6TGPKrfurA8BvbK9M4eX2+aIUcDXBttLTw6gWwfCG3+9eVb",
-	"r8lkIqrcVF2QTIXroeq1uXb7ZRUs59GrfYZEPki10k+f7/X0072e/mqvp5/t9fSf9nn6fK+ZPP1mj6ef",
-	"77Unz/fak+d77ckhirVTpVFQgKyEkh5PWFjd2aXgeqpzyVLTgjRoTvp+nD//8tP3E7gCkGTG8txFMjMl",
-	"DzVazOvabMFgb4aNt/y2pigk7V/qGPnp7+7fr9PPp1ABFQcN0VpDf2FWfASjxt97Pea+Zgu+dZqIjGsL",
-	"ut9subrnzvZoFd6mmCm8WNFyyY66N3+uNpZE9tyfBtpgL4U2bK+4BVF4YfzYdaky6Gc+YGAmQzJjxset",
-	"ggJtvrkgfpotFvpAwAuSAUiWTSqOjMrqdU50TucncsbNOBxei/Wmz6syj02tkHXQsFwy+NpJZDAnoD6v",
-	"7qpi+sZoq6CS7EKPNuPNbo3o2tSCiEVO+fYya+q4jMNuz3Nx59c04Uu1wTglALroEBUIZyyVBtrRQYP5",
-	"OyfRssT+NigkQ2ruD5lUf03LV17v5QfT/OxHIHDYoxr5iUr6gmERSeQ6MAP8+y0j6Iic7i+J73Wn9Ay3",
-	"hl/arYUq6fuqDGRifdNqXaz3mr03GG3a9o+IAZyJSMOTICqViDX4hbVJ52l/Jn4UgHgnV7c0g4gNoZJI",
-	"Ibj+X+V7PrQBxXjK0in5C2SMYZurMJScKXfrCIBaWwVHco1O9etOxZWM4yXjk+l0GmPT3JKpquSs6Xnp",
-	"uFxctOZvFSs3dbDG792Q2rBfTbkeSrP+6q9nk2/o5LeryV8//n4eff3scwCeWZtjD3Zb6kW5UHXPnak3",
-	"zdyHh9RjH02v+pYp58uQXdL2rpWJ9njXyvHagdILNBzToL5+GSKG4JgzpkttphjQT7Cswhcsqv06FDpp",
-	"IswNxG52KlTeHKZBlh3osia79yt0C8Rige1cfPvaHNNZFEIy9zIuwkPaRjCBEZ+fQb4ADnl+5n/gPPyB",
-	"ffpUkLH1wlkV+NnZs5O++99q8NJv+D7kre5rjxe42lcAXWxZuKc/aK63sm3tQM3Q0n967xunJ+J/Z9xt",
-	"SNerOkZ9GrT0IiBD6D1y+aQBmfVv6Mb3wsIrivvh7CUHR2wrp4waJyOraS4x8lCwcnLLeCpKrUadgAIF",
-	"hVUsJRw9k+gcZtj7brsi/60HHLKfj3CgNLDjv+ZFNdBnd378r+8URfbB6fHs6prr7kOQHVFw+rv79+v0",
-	"M1JqzoL1HT6jB8+/LUwnYyVq4I8btpEApGUUp5ov2fCDNnLqsnaLxEoliV+++uHV+1dDb0Vz7v9jIcqE",
-	"/V/ofNP0vjXpp0m3L2HNfXT7QEwPP5qGiMb8dH9ywYEOJpeoN5/hkffqS1w1rWodvnEhpaOgalVLXo94",
-	"t6rgAUFcUJUE8qeMIHBY2DeMFSadEVJkLknMqzyPbUpjq3YzdimJ+j/aOYbWZM8zqfa5W5jY+QVkwhvY",
-	"pEeO43wJQsUdfiiZcIqMGuLQLn0kaD1s8QteNrU1g9Q5z1IZI0GB/wmS4YZq9t+zzVU9s6M6CUHlo43p",
-	"gj+q/txQ3+FD84GgdvmKJiuvz3FNFdcsEWvIhDB9uMcUFgbqogGMhLIkgml+0IFZulo/k9Gg9Wv4K+VL",
-	"ll4S6rqtwJie0WE1xh0JyM3jxkMNH7h8IJ7xPdt8R+WKycdmF1cNvKAAq3CNuqEy5A6sGvPO/RkHfr3B",
-	"OJSALx2LV5xiDjp6kh79IkDiGRB7vUBnCaG/uW4egeoq4peYhCpb6bePtDN67X8R+m0jXg2j4Fr5P4Lw",
-	"M2M1qBgCIceiY2PZHEnsuQ66DclnvjFY+GE11CPKP9Mw9+9KBOKcn8gtEvDSHYhpKixjzFTF5WaptLLQ",
-	"/mWHODyGoPvRENzD8Aoc/YNk5ev0DyzvXHHWY4i8tdvxY3GLLyv4DAX9cWTfPzBJ7yMCG0T9OFJwGGmb",
-	"yt1wrNW4nbUmj1aFJtuIQNN8G4OOiCvDN53IAQFC0mW4FOMF4iJ8D0ViD3Y2fhPoHjscgPgeN17+Eibh",
-	"xW/Mzm4L3m01vPvDdlBd0Q7YSbrGBAsbr6NyxneH32Csi92BPRjej+7N+BhYh4yQc2BsAjujSECUYtbc",
-	"jNwVcVW4J1MSr6hcOeQypMEs7UvcaHTgHhj/s121Xe/tYNyup19UXwTwnkHF/zIxP9tBvv+GamXTovNk",
-	"0JmsZNB5+SjBPVNrepzQXvMuYpBv22X07uFFfX1KkTMEgkD4EpjfjFPoVTsgdIhVVQSx+oTTbt0dMtqs",
-	"y7RKlJzxhSix7YmjL69mROsBqipNcxroU6PYJ4UQSTxh/dUCzUb6D6MBNL5hkEweORoYmEK6haSxPkpJ",
-	"byuRrMlYrtCXlm8IF3cnxwsackvqh/iHwZ3zu+bEW8OEdnmZdHFjgdmFwOO5XqhLdvfQw2Dbd0fmHlhh",
-	"2BKTe8tuxc0xdDUc6NDTGBKSe+BNanxoqH51/1Dcofu1M73OKhRkbBUNTgJfcNK0abzpV75U/A40bZPw",
-	"Z8GwJFMxQpbXqVVvrt6/+G63xDj9/YZtXqefY6KJY7M7lvdIDN1gwzyyYff4ZG4Deffi03UJXX/+fg1o",
-	"/aN5Gr4oeK2BFFnB8oxDHmwcKmuOL7ysqMj1cJlxSL+2ZcdgFdhmVYQmpZB1errUauuGLOg6yzcReB1A",
-	"6rkJnkRebuOMYy91aUD4pZq2MUs0RWulxcAJm7tzTSUjH97+QJTwkQvHBvdnxgFf48RFuF3WFAb9zCju",
-	"SGKHb4JN8WilDR8Ayx63EDRmHCE04pMp2VGVTcYxYibHUY2hq//t4HX1v7HtmdbkTmYcvDUApQDZ+MJV",
-	"aZvaUSgDNQdMxrGn/rUq4WguBWQPt5OGT2xJua29zjhpwKF7kPFNmHjSQIkHFGo8N8BklyekyCttdWLx",
-	"9vjDu5cR1nOfRE0YYSiNrasK/a9jVbLU3AcwTsaxoX1sCKQ3zDCC+XUukhvz59M4Zbmi8WkslSj0U/Y1",
-	"/HttycKioxn3xhWF3RSyozhyR10kuZpxWxkNNc1eLTJWNS8rbsqibfUxLPjSOJ6jZsH0lABHkVi0bBtQ",
-	"YNW0lgHMw5fRe9/YSSWKSc5uWU5ii9TiVwX36/aGuv7eS4DNMr5Q7a/dxL2Lfv0jtGXstxibieEfF0Y3",
-	"gNreGMt1Q3isYZm2tqwjWI1rv/RFq3H/WaH6zwrVQ6Fffm9gkf36EfrUt6HUfv34+WMw/9ZdjloF8XWp",
-	"k+2FrijqBzh0J6DzWViUPNNWs1+BZ/osICqEIjmjmMNT1xj2OAy1jPHw5/T9C0eff8Sp7rCjsOj9AvW3",
-	"xqS2loa1MoRNcZhpvltmCbTjA3dIZkr36hrIXvcmogx3mEbtr31ItyZs1zZ3Jm7Og9ck3d8t6govO/V7",
-	"ppRTbCviwzdPf6egEH8+/V3m1fJzXRA7nPZt1az5RKd1NXypvzBSrTKpTQc4UMhkoLIqmclhqAqVrRkR",
-	"t6wkz8k645XS7391Zv9t6mdTurkk8KgSBs8HlBZE1qvbSZOClYkmcjC99aj1UCdTEuuto9c5ixGw987D",
-	"BO5e0hm3FyJTZEx9lG4tLv1KX5wmJzSlhWKl+12zor5ACZCqX+O6O1KNp7nV3eEDoT79UwBnOTiwAes+",
-	"fNgHv9Nuo3a5AupiZX0AXrPQx60UvMKJPJGd6mG0Z72C4W332NnqveiGmpTeuKce8BjsR7ZxVzfd6VHK",
-	"ms12PPF9FtTionqF+xmT2zax9rr1Z5GZSJBrWdFqNE2uWS74UttqYTn9c/2NBzyDJs51zyHUy50eTxR1",
-	"2aO/5WvK6RKY+pbYHCpvsgGHYPG0IDLt0tyQmeLfHBStX2hdR21M8KvOkuE1KDv4i6CBsRBKqpIWOJIo",
-	"QUfz8BALz+ckTdBvxicTO1R8cuFN2oTRE8ohUwd1Um/XyftaYC+ZAmAUE5FHZL8Zb8DKX5CV5Ve4Zj1x",
-	"JeAPCvH/ehwAP3tI6g/hB263J3jkoF4HCX8XxUfeJlp/IvwX1hAcsQDQx7AP3oIO72l6/LcF8RwxlyI3",
-	"858SjI018lWjuvF3o6m3y+fAbiJEKlHgxQVoO3NpeoJ9TZJqHOyz7lSPXyq3c2P7Q3Bbpv4ALHiXIlKX",
-	"CB+pFm7AzrRUyNCX6kfqpbxOR1viYm+ZKSQpG3TZykckcR+4uvN71203ZjxlSSYB5tqASDXZNjbhUIA+",
-	"Kjhk+db7GWCHGLt5NHb4ZUJig0nP9Nk5Jgm6Krf7Mr5TmqjsFnxAfSYoZ6QUd9Br4cP7F9r4izy13tlc",
-	"wjYMA1jZr870g5KMDfqFlvCxnnN8EhHO7phUM26KnR1eNSbLLZclW6JqgoRKOc03KkukAWufOvTbTCLq",
-	"kiXWCaYTaQvX9ERETJz4eiNu5tj81TmgYnzXPWoCfu3Ob6iDCKmmM25TiUtG0zopDx55QuxOwhUK3Ypv",
-	"mbqyu73Dg6Q33Ww2Gf/yyy+/TH78cfLy5QkoSAb9wOxzn+MnxZZKNS03moU9MlKNXfc2RbkUd4d4gu4n",
-	"52iWbwwirSbwLl1HnQQId2UwBP0w7H/ntbV34vT3NFtj2PRz7x2uuyx7twuBnBJRmjhkSdZajacZl+6y",
-	"r0Rl0IdRi7nWMknrMSb6POMmFxEHJzKhDlGqpHf2MYTorKHJTB9lCPVl0JcXpqGvM/ahjmbcUDq9FpWC",
-	"PhWJ4OmU/IDwVqhPdl1QDZcTIF7BzHKxnMiE5mzGV5lUYlnSNbmukhtmUdBompKqwLBrvrkk1BvJSsyq",
-	"0PtyLSqe2s5wOEYEbe6hZPT8m/+/nrPpV6VlEKarTMlVf9qv5Semz7076csZX/ezHJTVY1ujAODiHkwK",
-	"SSp10seHLPnsYkTvFC2VvgNJXsnslkV6STyhGGWHbwKNjG2v439Bvm8BxZWIe13T+mT6OVRPN+NuMvAr",
-	"nkYYYdcTrGeC6YLhT4O79r4f/lnfC60SMZqsyLIUVYHZA1BCjNQpGeCXZxyuk6U4uCEQ/v6NkfEdYzcS",
-	"ezpoIfSj4Cnd9E59WVJe5bREKdLFr9XHMYpGKdU/66FH0WgtuFqFQG2jruABd0smCS0KMo4rTpUqs+sK",
-	"AC0By8rAINpGUfb3THCDZN8fjKBF0c6yHuohbY1kuw8GB3r6/OvBA1k+3zfW188GD4VF/EcYyJVF7jPW",
-	"g4pvyy7eQjP7kAT/CcJsqtyA7IDLEGERvdad8g0y6YMiPV89ljZgUh6gab4PqYg9DhBat2AshSXSoohs",
-	"uKVWFryyjUaz3AfRErocCSBIheFF15ueLE2nMWwNMliGQotCjkxGicR+9M69bcqK67oqD1cvwG52qjWt",
-	"JmA9ykzH7jVCVe84itQpwY6K2M8DVRTrsYyMjUvWVN6wFEu3wm7kF63GrQ+Fd+8+s00/9vbmSJ7kP//y",
-	"0/e1AdfsUvswLo2gJ/rtVkeGl0PPeFJuIMEP7DapyPjq1bvJ0+dfT7598eOJqbKDJHvsc53QHPt3OJDc",
-	"viYObu0P5KuoP/BlfLf193d5K7y46hhvyBGKLq7SVGvUXVI71G3hEevp7/V/7OXKHQaE1iKNx3fB7rFr",
-	"/c7Ybas4+6JUdix/bGCbHAE/lPQNyFafFo9UCbGdP7aqIBxqeV/BwiOyui/jl/0yROg8skdkcnXmp9xa",
-	"kO67LL1MUlsh4OU5UKXYujDJQDbv3jr/pfXMGhTKGXfJdeARo8uMU0BBuBpYwfxEXroaZv2D81/MOPhM",
-	"p+StrWIoCkZL9AgZHxDWJHRcQM69ZDHIsXHPiUEgn/FdEOQ9CUDfepu90zubb7yNNh4kc5cYZlmhadBn",
-	"CB9kvu6YhF9Km3nJUDKvln3z+NLW75B9BXx5S8SZxDR/075szKbLKXl6dhaRZ2fPIvL87Gmv8wFfaU8Q",
-	"q86ff/ONjzt9NqgKvTNdzD0A7dS1I4Mpq2zNHtgL1jsZ44nbOY+juMTe0CUzXi3rhnt+1nsiXVRwdyBP",
-	"9wcCjzn7pOZJVUpRxpZLFCW7zUQlASi7bx74zuiPkmFXc6I+c/Anzhzyt3fmx8L3rkdsSoQvE+oYANU/",
-	"SB55HcRaLdM7QooIzpD7zLiBB1Irtob0paxEyRZ53vh2S7IaKKBP2PiQ/A+Pv7rNreDXLXqaQoKYNKRg",
-	"ZSbSJ5JAByesWlsJREjCrTk6qvzjeh98KG8oEtRMITUtiC4INcWc4PPDzQiGv7E/DySOQQvRGQdAOyzg",
-	"C3QxmpLXFnrKR6FA4oXoToa9Ky0yuBIQ6okA+KIdqI7N/s/dWuZZGtcAMtZZj4CmfSBWM26b4ZpUd1H6",
-	"qZ7b0O97c+L+iXr/8Kj3B9sXByDf99EO8e8R6G2WuCnfILyuR8nU85GbJFCs0gwD5FuyA/707OwbUvGc",
-	"SUliD+Y+InerLFk5JDG4QBh0CBAneld84hwAjARf2w8N6eOX8RkNiDv0eYr+q0DYP6JP6D6QhlUI0BP0",
-	"GWC8eDuKnCYsJWPT4RShVBHek2h7fxPZ5qcerD1ZM8ohGxol3Ekjcbt9u/VRM5sx3YWv6aLX9KYF/hEl",
-	"wt83Zb9FAjiGSNiOaT/Q7bNbwUa9ORx0c9DQDxXMhmrWPwTI2mPH2bZilhGb3eihrNnuZWvJ8ltTjXOJ",
-	"zAF/o3wDvdr9ipFLSyDmAcFZX9zt4TBz8JS/TLDN//Y22DNjcH0p4LP78AiLjvTo6GdBOK9nIWJ/KISy",
-	"/VWqB4YgQ3IbAMpkeZo+AiSzk2PDkT2iVgUE+GXBxqIm0hjii7BPhVah5lTFXsr4mmrS5pDhzlNisFVb",
-	"GZ2XDkAYcKNgJEx1LdmEcXoN6LjUvp1CGAUa/XYUNmj3IBaNUj604fFcIFBg+LRJWL9y497j2vaqfQ/N",
-	"6r9MsHHw3XsAQLRj8O/aB3CI0d+Lev4922yxIwPs+sMR8b/fAto8oaG2P394/tTjowx0Jmo6tE2lJRkL",
-	"TpQo7J9s24eTS4wAGVtRHtKGqHOoD2i71d08/oFvdLj/wv0veLdJSwDvwmtC8GBQXvoTW+FfbKeXo1hV",
-	"XXT/L5y8eInquzWX09T8c9oLIKcX8KB9Ib6MQYTf3okVAk8dK9lwbTfzPlfolKZpoG3JUSjHa1FM01QS",
-	"9imTkI8jyiXlBjWTVBIaAAi/1vOyRuXUMoEL85SolMxSNuP1sqDwCus5+jszGdiFNVM0pYpOF4yqqmTx",
-	"jM9G/mQAOV3ORlPib7F5ezcOu9nTIILiVZrW++H2r4dJ3Zs6du7w0H5OQ8motwHOcUKY+x8t6TtZpzzh",
-	"1LEOb1gzYrvY3/Efr9PPwaPGLzzSaZvlBA7cVCw+2JHXu3BoRjIZ4/8oQUpzKgaGBWK4t+KG+aHjJ6Zn",
-	"KGTMQ3Ewvm6AUa6ZGSXtc6144me3d8WMdDRdfTu77vet9E367O9UeGGUatduHN1YscT6CCnLzj1ssmlS",
-	"pmiW25TUnJ00sWLMEP2Oi356T9laqBC9oyn9COrWl3FKPC7Fusxnow6MsSMWW9Msj/BE76uF1bx0mL+i",
-	"Xp4p3eYmG6FuNdNJNIhItiCUbw7o8Yb7/QdweHSbPP49sJAel4c5wF6vxxE8GqGD+4d0ajyyARb2a9zT",
-	"JIMExN7Y9F8wTxUz9EzeD/k3gOmGCGfpMSjAmqnW1kemtaaTqN0LwFRPPJlxzHwsWAnIdJlI44jIIs8U",
-	"ybgSbfAZMjboNCjHoMZy7AHQxCeXNXoGAGEMqXo4sYvxnH6tpNMI8WxMq8oZV+KOlqlBqYAUxowjVIEJ",
-	"z+Nfn0izaZKM7frq5pjQ++SSmIZqPnSsyQcty+yWSYtL8/TsjKzlyW6wCwwaQNNZw+T12A2ICw9+UJ9Q",
-	"1GwfLA1HN2mIa6c0bAWm+papd0BGg/K9ZCIKNqhGGp11jr599lsjNA3BX3CR4UANOcnSSzgUiMks2uff",
-	"l91+z6KMf8MUPTxDB3UHOQR4124yntbp/gA1kffDV+BLQeSKlGa5Ba2Af5ixRtEozxYMahCG7KHrMGro",
-	"upnEXk/1/OkhlQlfff31jsqEh6wNAOr9LpNKlJte2Fdc9v35+DvH+MxRiwWyU0ue0RZ29EDFAjtg6z/q",
-	"n8vbcN3WFclFQnOypIrd0Q1Crti00nhNbxgpK+yyUJX56GK0Uqq4OD2Ft1ZCqos/nf3pDBwxZmkhn97V",
-	"64leCVXZdc5IgjzZdQqa+n02LRR+oMMlJmDrO+cQi33k8TXdaDbgjWZxdsM8xeus6tCYG5UjNUaL6bYa",
-	"QJfwvIqOEbh+kU7YeaXZEal4aky4yTXVbMsgr+rLUIrc+65HJIHqJh+Aq37SAMKFe5QFO72a7pIOW86R",
-	"6wSYfWpGxLR9fbPTjkfNOlI1AwaJ65yxTmqKxQKVTtv8tHYgBdgVwE6bKD9NM86wK9Q1k80hbHXi54+f",
-	"/78AAAD//w==",
+	"7P2NkuM2lieKvwpC//1HSRuUUlmu8rQz48ZOdlWNXWu7Xbc+xuO26opIEpI4SQFsAsos2bci9mn2wfZJ",
+	"buAcAARJUKKUyix3T0/EtLNEEgSBg/N9fuf3QSLWheCMKzm4+H1Q0JKumWIl/OtnUd7Igibsdar/mTKZ",
+	"lFmhMsEHF4Mrcmcvkywlw/hOzieTSTyakCsu1IqV1Q1PpL6FcnnHSkmeTZ9NBtEg06MUVK0G0YDTNRtc",
+	"DO68F0aDkv1tk5UsHVyocsOigUxWbE31TNS20LdLVWZ8Ofj8+bO+WRaCSwYTf1WWotR/JIIrxpX+kxZF",
+	"niVUz/7sP6X+hN+9Ef9byRaDi8H/76xajzO8Ks9gtLdmfHxbYyk4YfqeiGScqBUjjN+yXBSMsFtWbkkp",
+	"NoqRjWRyMtBPm4H1e68Sld1mavtDJmGWRSkKVqoMvyOlCmaXKbaW+6Zph3or7gafI7tGtCzpdoArZJfz",
+	"Vxz4o7tJXP8nS5R+yh+kNZ3rrbiZbyRdsnnGF6xkPGGwtHn+02Jw8evu+f0oONsOPn9srt6Hdy8joifH",
+	"pJJE4Ar6pCPuOLlhW0mG7BNN1GiiJ6pfkDM9xFyJG8ZhggtRrqkaXAwyrr5+NnDfl3HFlqzUz6VUwZzZ",
+	"J6oHGFwMnk6ffj0+fzqenlcPWMqKBoynhci4mmeBMxDPNtPpV8lapCyHP9m/4i9FKW6zlJX4YzwJjQxP",
+	"BajZXJkXrFxTmW+W7fe+XzGSUEVzsSRwM5zAN6wsmNoIsqKScEH0p6bEDSNHwWkUpVgX6rBFtJ83x3Mb",
+	"+ISSUSl4xpeHDWzJoOftQIsnokBN6FSJcixZecvSiiIrqmsfIjaw+9jetTrtNBfNTj4KnypvKZpbFKL9",
+	"wIIHTzen+VZlify2FJui/8K5594pquTgc9TkDKHDoYmUFgXJ0giJNCJ2CYheoEgf6ois2fqalUSUZLmh",
+	"ZVrSTFPzJYk3nCpVZtcbxdKYLESpR5PkLlMrsVHEXswEJytGU1bKiMRccGZurt52t2JcHwi7HwS3uPtU",
+	"yvDX4DXgT0u9gJqlwyiOP7eGq3PhaCBZaZesF0+3C/9Gz3svWwc6M1/Q3v+PPgXggKejAKloqcLLdr1J",
+	"bph6IgncQ4Yf3r8AVuQOuD5IY5XBqWiK9voH4lv2fNpbVohyhzRt/JqtGZcZKgSt/VuUYl1jRjvmGg2W",
+	"JeWbnJaZ2uqH+CbP6bUWMqjABO4Xm+IIasDjGyAvJfpOtsnL3CqYb4ax3AzbK95boagTTlinSARqPz2Y",
+	"9/GS/6CXgD43L42yUC2o2Oj9dMPzjWZe7oEA33hrxYhaUaU5EEu1lkiNykiG7i+pqNrISHNC9xtdKKZZ",
+	"mVQlo2s8QCytn57uL86pYjzZzovn0/lahj+kg0arD3ODfPP8+EGOUTIeR4VQaqG8Bapv3jtYdq2U5ttL",
+	"or/SiR/cEZYSnFydn/VeF3z78SvbOIWezmDosUbJR2oS5uhE3llt0VaLTuorW//SIJ8osu/Zts0fkpJp",
+	"NXZOVX82nGZSr1nqcfRrIXJGOZzUT0VWMrlrxP2M26oq8y7N54Ztjeni7o3AuBEFEQuSKWk0nydAO3vf",
+	"iO+prJYbtp1Pz//ny+dv//R/P/v5m79+9R//8svTfz9/P3339ZtnP4ZWJeNJvknZHHYx4/M8W2cBif3z",
+	"ioHxLgvG0y5zzKlWYJclYsM1hxN3tExJDAP7No+3+Dm9RqOn6UxYU3nDUq25rfX6KFzCiLDJckLi4mZO",
+	"r5P/87/+96ftb2Fryn3N/UyBd/DVMJhm0x/evdQGlPmmeckkU7H+JRNphAxB65pa62zvop0VPtZ/bj/o",
+	"h97CM3qCrUGRbgzltRZih0kGjGL+W1oGxBS4KNQqk4ZyPYM83xIlyG+sFGMt5sclU4yD3m0Vahne7E2R",
+	"Hnx2HaWFvy+k8NYe8ZfHLIaluq4jUF8aj300znnkM6Pa13UztBfwBOx9mmZ60Wj+xmNwC5pLFrVU0op/",
+	"pWxBN7lydz4MP9vBG/a9voONHHCQjIVNUpZka5qPjKTV6s+1ZFzVjtg649l6sx5cTPcJx2jwabwUY/Pj",
+	"f0rBJ3+ptJoHP5gB8xEtXcPaCE2U1J92Scwiaw4KVxOa51owmCeC/M4e8zX99APjS7UaXDydTmF97L/P",
+	"ox5MYPf2No4bvHQfsafdltdO4waG+DlTq3csKdkhJgY8eQoPKuogxztP4XnnKb7HMhz6zg9Fej8288hs",
+	"5RHZSMnW4pZJkqk/Ovs4zZEOHOEOovHOWn8/kD0iTdq+QeW9zfWKnGpz65NCfU6rcpPJJJ6QdyutSYJ6",
+	"AWGTTCsdeHQuiVSiZCRThIu7yV7vhX55h1OoTFaZYonalIEDmfFio+ZrkdI8U02/3F5fnnluW1fM9aeO",
+	"0e+v/wzxbrFR93kvmGXZbyygxv1bKdZGhEB04NKKUHCBZoqkgknChSKSbvevq/vCqL1Uoc8IMigpsyVn",
+	"6QttJLS3gJrL88Reb9rojTk1Huh6pVSUqx+ZdBGCIF/Eg9+wOKuY4V4GV7LFRtK8370ix8gT1/wHPwRm",
+	"6X2Dt+lC5HOtCPR3D74XIn9B83yvAIOZBBdOKbYuAruU5FQG/CMxOtLjSyLKyHjdFzTLNyWLNMmBIanJ",
+	"0dmLa7ol11mek0xdkJgLNdfkGZOhPurslpWkZDRZsbT22CgiMSw1S2MyrA2IQWWWgmOGNJxp+rkNT1ip",
+	"aMZjMtTvivTInGgRlhKxURFJNoqIxQIdb/5oS1pe0yUDd5vdNfxiLfzM3AeGCuBH97LgnqIrBn/uy3Ah",
+	"+PxePxKUGcbr0t6aH7M8zyRLBE9968zzfHXHH+3iBi/iyoZ5/aYwjsrv3r9/4zs0py4GY1k8oWWZ1YMw",
+	"XSfeTaeKtZlJVN8fouYXK6peOAdXgKhXIksOCMa8gPtDHDmpFN8eLsemK2fJ+PgwV47buo4YFTqbTSBT",
+	"HxdjzQctCbNgHmdKVlRNKtdgkJZ9GgkIfT/Qd9Bs5FYqtp4vMr5kZVGaIFU3qT1BAkPfrBFyIPG0wUiG",
+	"PxWMg29Dm1PvXn5PDGFhFA/tq1EvB5yLNe8ikQ9wU9BLYZa5IpaKmj0CD3x+5AjVTmI/sZuoQ3vp9Hpc",
+	"vSb6blLd7tw9pMg3ktQWjX1SGBmSE/KB33CttC0ylqeS0JIRmufijqUzDkt99eb1E2nt2RGhPCUFlRLc",
+	"5LDijkNsuBIbzegnMz5oiuAFTAe8yYzTHFWsNf2EqvtTT40fPw141df00zwYJWqsBegvJKEFKKBwV0So",
+	"JPp5/Ocl0tS10LKlZEQyBZ8h12CiE0gqYsBg3fTOp+b/vGmeBxmwe02/uZEhVWQtpCLn02k0xf+/1EwV",
+	"D30i1kySJBcSRdYRM0J9qYO7J4LfslJCClVEqrnoaRD7aC0cvpubUqef4WK8xsfO3UztDwHVmylqremw",
+	"Zlczo56fPw2FCRqqM2NjcD/jHUTRpT4XiShTqxBA5J9xVsIaePvx9SW5pfmGSSIWZFNoan9+/pQkK1rS",
+	"RLFSXqKnXNPQDSuUvuHrZ3aX/Hmffx043B38/keX+hPTjVqJ8kyz29g6zYU+PNnZslDjZ2Ksdz4eEZMZ",
+	"oa1QMoz/Ff/C50YT8tZwLbLhOZOSxJhMEJNMkmV2yzioQk5yrUVyc8aSlTgkkwJnvaB5fk2TG71GGY+I",
+	"KjOMjOrlLncnVXi08nWbNnjgNGkjU8sD5KT6a+SmKESpUAGpTsq+EwLrxRN2HGPyheaus/HG3PemZCYh",
+	"SA68HMe5VTJ2mzUtMoI8xPbqvGRFyRJIFvPk5eiS0CRhhf5Z8/FsyUXZkTQjWW/lRzKphUnQSQppDfrM",
+	"5TAZG4IwlkWV72O2zDlJnn8dmpMSRfsVH+BsPiP6KpEoZZBpCc6MOt4c6vdepPisSYkfYRIlVWy53bfh",
+	"7+x9+Ayj637Od7x3LuDzAmftyu6gXkH9Xqqy60yb9JcEdAl9FGh+R7eSGGcdHEIcF9al6TFBj57Thvq4",
+	"m7RRqXmm8cEEz8s0FB0HGxi17rbtCaleEdGsT8RgICLvipHH6YcJzmFiB6vr+gednbYTppgXta853/c1",
+	"JeVSnxB5giPY31vkduoeb4xaxFIytSk5ziVIIX1pYyNDNsSVNh6vc8gsN9FgxlOibz6GGzTdWlbN6VKk",
+	"Pb9RK06Nly6tDnzNtoKDWQM2rVOIa7rvqhSb5aq9Vp6rqaFusU/KZgLBTupVMHeTgpZKTshfIEimJRss",
+	"iPUmOU3MqCz6GIAfKWTl9GJ6O7U4nNMbWgZOyced4eiGOwwtn4FWyzB5vhwY6og8Vxme490es67IeIdL",
+	"7R5soK9f7YXjYfX9Z7ZO4QBf0J9FGkxcYMbJGy8ynsnVHNN4QHOL4T1xVLfAVvRWq7kLmuWaXCHTTJNW",
+	"RnOCrl3gm7Xh2pSqBWlEcjh8EamWOLLkOl9kucIEX5hGv2wXnrJPIWdwNMjFsijF9d6t2+UyQIOK5GJJ",
+	"9FgURGLG0PozJrJkPAUvwTrChTXqCPK85hd0nuuentsbxn/ADwMVNrw+jqd7bucHGL9B1fZjQoS9rhjl",
+	"zqhR0yEPjEFlt2zeIq89tNF0rQChVBNp0mvwNHo8K8DhfTZLhrFin5RWL7I1XbL5pszjiEwmk9FpJACE",
+	"iLrFeDOwtDdiA1eDH12ylHF9uAM5uFTClwUMp1tWlllq3GXWfHkiiX6EfHj7Axle/bYpGSmZFJsyYZDj",
+	"/2kbEcnyxXgl9HnRR18xaVyAPd1tR+X9UUXnhcgzdIj3Y6ovqaJv8Jk2V/15RRVZ0aJgHLIz9BvQvWj8",
+	"AZkkiVvZyHogJYntmsaWkZR0sciSGZdize5WrGREmPAI5X7I7ol063yBqw6Tq6fhkZQlOQXNTJT42hnP",
+	"lPsZvJ8RBPr++vItUKIqacahvgo+Yqj5PjqL0pFRJlxphTf9ixlvTA6no3WOeiAGXWFkGH/76j05uz0/",
+	"s5dkPEInXyt6sTsDoekn1wt9YM5jR7ohOMox4fDqzWs/0VDejP/P//rf9DpJ4wkxeZx6Q1m+0JLUhqgq",
+	"5bd//l1RZsJWBjR4zlrwJZF6bJp79ATpQeC3sEuJIlyzF6mIHVBPzFaidNdqhVhd3U1vFG2z1XVPD/qS",
+	"Qt/7ZZL8PJd5I8fPy95zK35Y5l7FKo/K3qNFNjfZEJ5Z8mz6zde7UzmiwV2ZKfYTz7fugHRz5itO6LUU",
+	"+UYxslKqGMoR8GN7hj0qisjfNqzcaja8KOlyDUFQTe4zHutH5cXZ2Xo7tix8gns9oZqxTxKxPjOOxNvz",
+	"eEJeK7LeSIVhWkJJsbnOs4TQNC2ZlBckF6K4pslNNONFmd1SxSKSZ/xmnIuE5sCJrPPWPqSZBpREbDXD",
+	"AtfqCASpiasS4Jb6SbqkGTfcDnyxVLE7utUim7NEycj6LfVFW9CH8hhVOWTb8ZtXb9+8ev/hp/mrb9++",
+	"evdufvXDDz/9HCOTqmXfPPvTfjGzU7gYfuwLmejA/M6utKA9DMYMO93HE3ZmF3VHYi2V7z5AJ0jK8xSX",
+	"oxPzqjHul5znz+Xwdx+VpPdI3AQUA2SSJm8uyRktJclUPeHCFABoVmPEDob5tNIDhxoPxiR0kvYqfccp",
+	"cIEz1lLk9nwgKmc2SOmU20yaZBGqzUUq2wpVxpejyeGqzVFnOpAm0aI2bxFaFO7y9ucp3QackN+JO5Jr",
+	"TaSm190wVpitHY7PyQZDwKOwsoESJFhUUjJfm72jUouQlAyNCJErltqLBV2yCONXELIoyZmrNDj7LS1j",
+	"cI0161JQ90XxEdTMUAOew/crGt6YujbT+ghIL9Bzz6lUJFmxROuQw19++eWX8Y8/jl++DL+5OzXTZyFY",
+	"fdCYZdTcthCPCRyBfVymrRB7p1ergmijUE+ReNJt1oDjJGihSLBLhuCnxBQtb5DRhFyhGU1ytlBEKy7a",
+	"LjFR7PSCxHq7Cc6ZxPW1iWcc+AiJ60sUk/E5GTpCDeQX9D4JWC8n4byjT8yL4TaPg4sEfPX181qsfRwM",
+	"JfYhx2Ctzl9ZaSxR9x0XnTPlLMNyLiXQLixJLpZLzMQpWahwJ8hXWM7Cqf3VhQbHxUCB3qGOl9TEpxkm",
+	"RN2vzNk/gTIBsWc73vH6hB1BNtOLW9EC/b4neieq+/RR0dLSsTSSZ1JlfAkRdn0tMoevistUaUuxy/6N",
+	"Ya/jjEtVbhIFeYUxGVaZUD5tnjLvufbGzo3X87j0Dcoq9xiTKkxG/l6l4O8izbqWf9ZMsj7MpXlo0rU/",
+	"0+bmBInXRRHaGZEiZWFviZfQWXMMPJs+3ZFIFJKhzqFmPKR3+hclSCoIvdYCIAsnBu5P+Qn5/eMq5zYm",
+	"Q0nXcPxi+PcIs91SpkDkQJZiyvyyV32b9QyBmEJokYzf0jxL5yYiEJGYfcLY+fx6G5tytbk73xEeVIf/",
+	"olfZpDF7IQmtVWPusr4e1ZMZKZErUSoiOBvB+C6KY9KtA6H6erZxzxzjBi16Y3zsjIYdOzhQmxnE9+C7",
+	"ne6k3m4rzkXUesbRQt/b/d73QYanz4cJV5sNNB408o4xkopEnmE1/mSNiRiwteA/yapIeuMwoNpig6MN",
+	"ioOSfCiqmWPkbc4+JYyl4PWiG22zKIN1NogG15t0yZR/i/llw+ktzZA1WfwiLtTcBDBqmEX1n1m5zjCP",
+	"J2U8c/nwC7Hh+HdF/eiHu6XJdl4yfZwTk/zK1EqkjYETwRd5BmmyKlszsdF/FXSbC5rOlRDznJZAIyVV",
+	"DMvJ/O9y08V99H6of6r7WdyyUo9tkvf9ezQ3KznN3VjwQ7kpVJX+b3PIgvHob12iYKDqhYs1zbcd/NEB",
+	"eSWiLFkCIRRXIaVFp+FJmJRBecUNSoYTskEppKcq5drGpiKS5HRdVHm5JTP52dd6C3vJZVpkjru4zPEq",
+	"pTi4JrQouoGi/HkmmlMvSrFGj/dKSGVhE2Iti8ZvITOujMnQejzju7u7CSpFehFGEWG5ZPjIf4xf5Bnj",
+	"avwXumax1oLXNM8kSy+rIn4fb8raNRPi8GsM5JMe3kS0r7fgPIhpUcyzNEaFetRz7Yp5QhVbijLrSrc1",
+	"S/EEpl+pguMX7rk48r6EDPXOauajTaWcKQWIWGm2zLQIisdGX5zHly539096Tb96Sq63iiE8XH/1CL96",
+	"p/o3qWeSIxiYMUsgLUrCFsMW6YslW2ZSldtLdwLsU2hcmsTcjBO95vGOlfZUET1Plamc9Vjl9/q+mAxF",
+	"2VhzvDCK8HjgsTl/+idcuH47jqVVgb1+BRiR7gibG6NwLuzOKLup3goVqNBkxeZpJl2V3Q6dPTEFWJh0",
+	"rnerKLMEEwNjJRTNAQQmJmmmuVO+S8et0t8SyhOW56yjOD6B80lWG74km4Jcs4UwHiNXMQTgSWGkCXza",
+	"wRHu2WafF/QLRuPwt6y0QGH93vDv+ED8sBFvfWxCs3JipDK8AOXjemu9B0uTPmfZ9zIX1zR/rNo19slI",
+	"2HAOYGNR9U1xo6CHg5TQGrnqx3cPzTaJBlW6/xw2YWehHbIzTbSLrJTKpBkZEavtiqFJrB35FqOx08mQ",
+	"Ei74GG/RjA6rEU2lnCR3K5HvlC8e11spVcwxe3z/0jYEquZ+9l8jF1DU608yvhA2nGi4cS2q6LHH5+dP",
+	"D2CPHSl7mQTsgLBz7IZtu1L9epVF4m5ZjcPbJRMIt4yno3yyRwnKnpKTxjbYEWMoPdmxbHsLQ8KFgJly",
+	"fnOXy2ZuM9WZnJE068bFNOegc3FrUsRxn3LDpS1SwhH6kfCRCWLuQZRfc5Rm4VzCxp21WtFW/Ciu340O",
+	"1zhymTDV42GC6XrZHDLLZN/lhM2EBYXnXKrmAUta+4J95ZUW72tdWH4GOoQHN+z59cboitIaqBRaO2Z/",
+	"29Dcei3doo36rJDDoevYu816vmAqWe1ZOjLkgtyxa1Lkm2XGZU8GqodH9xvdpJnoXCxf3e098JqlGd1N",
+	"b8cP22OmlwRuJfCBRiEXCjeWpf1fKBktE3025SZXD7INosyWWYfGBWoGJoZY+zD25R6GCbVKvO1AvmaS",
+	"qb1GTB/x1QLE7v9EDbi+j2Wg1fCaFiRXtGDoT3QOTmtuxKPe5oMtOquQ7kOJx0ZuzHtIHs/rYLH9gvuA",
+	"Md491ONZhPp+rXmkLMm0eq3NQ22amN/jfqqgubu/NvsWH3hp3hpIMvhO3FkdwkR27lgJRYeScT8ywwUp",
+	"csohkrymqfUx00oXhDUMZxZoAZAlbK6yPYvWaxnq9Xj7b9+B/uDFCFAgokm3FIoMn06nBh/EEDMqJh6e",
+	"bSCZwECshrU/rY3PlZiDpo0y4wh1z9fTrXIORTU9+VNQdei8rWLNoVusYd0bpNhyhk7EuSytl3ws6S0L",
+	"6Cr7sQ/ciyxA/YETPQ1O/8/Wm+nVYCcrWi5ZGmFYp3JOTNx750yqbE1Vl+fBU2okGWppIg0Mn5AKExE9",
+	"5mMHu6yvrHO8IuwEHGfVcmuMOnAyjf3bA4OClXO6ZHtdOG3dDAG1wIiDAfqZZXfs2gp5xpcZZ4cq/Vri",
+	"4wD93rc7Mbh/QoRJMDLV7MPrrS+PTOcB6nUcaOYTjUCBhawVChlfrndAIjZ5ilo40kBTHGlT7re0nNu3",
+	"Q0xQ6jW6W4lqTrUwZ1daRBt1tCmB2ygirr+Exx2cu7bhGWg6YVp51o4H+w48D3+nbp11GG1N/hdimx3G",
+	"yQ4brdte6DAB95tgNS5cdejoYn8tv2rlsKhcEG0XUtCYDmqEXpDFqcJ1p5/Tnnx1tqEj1PhG6EzXjamg",
+	"ah8wMDpMmU7TyfOBtzkznuxQ4LUKo50g/8eLyQW0W84+qXmyKaUIMJk3VEoQMnhD7Ox+/RSkLFrcWswd",
+	"gAxB/fPhGSCdwe9q+vfLY/aXofe7xS0r9fH61jLNAJ5ihzfOoGWuMWH2GEWgA1l7I9OTjLYDNBvOFFes",
+	"vMXSuZ7Ggn7utX0s+E4Y+n74qr0wqZwWdpvRUMAZophL2F1pwYkviIVZtIoySEwlPOD6dhKuBX7yQwo3",
+	"bOswuaG4G+sSPkZ9in6MJNMT93e8tS0Vq26Smr/MQaruJmYTKp9XODYHBEfNs64E7rDHjwoF+dvaQ5dk",
+	"fCHKpBM2NgBTVx7acADBI45aQPvskQvYBB7GhBfZ8aFy7splmsfjtbLB53qqOdzu6Y9D7wwhsVedqtSK",
+	"ZSVpJM234hgBo/p7gIxyB3GVyeqNhwXrT8CBO0wxXFloOQcp3KYDYrIpSyiiNq0SoCoLslFcY4GMk0We",
+	"LVcKPHglg/aM8gnJGZVMkpXI00bPFWretqPVwqkEgoNyDwFYmf09yc58cckTqHFob6A2f6SXK0NJni2Y",
+	"ZkWWADyI/iNl2RF1pCfyKyDIuPF+Y5GhrFF3kKjJcNqiTOxNef/yViP4/GnuEYANaRUSQS2OHGKzdcHQ",
+	"zUm7S2r7CeMa262dt4oh7hTYiCu9tt1d+1fUNXv3eDVY53vh1ht7Vxtr53Rfa4Po0Nq/lgYSxv9DCNRC",
+	"m1da/jCe2jSp/x4TuUlWGBLgalWKIkvO/ns8Ia/Whdo65FRTIovtauF1NS52ICJ9HctxP5xJUFtqWF9+",
+	"pbrcOX07StcXnB/0BU/7fEBD96q/bBodrIw1i4JDvXpQ2/Abld6jU09bVeugtBqhIRpC1UzzseglqBzu",
+	"oheL2yAwt1M8Imns0ER37/KJ+nBpeREDUqktw4Fkvg5VtKZE1efzZycKXROOuhCKv0Qfn6N7ZjyQctW3",
+	"YY6TC6dwajkb9uiCNjfEG6qS1T/F1D/FVD8x9U+x9I8olv4phv4BxFA3j79n7KCSNn2ly3eM5mrVfl2V",
+	"TOIBTd30aQKuHwu9KdhC1vJtL27WnasG6WKhAHpX7nx/V0/V6L+3y756ZJ7SLN8e8+BacLU67tE7xm4O",
+	"ePIYtzU8I0oIP+9LxfPzC6AOzsUrXK9EMoydKyEeIQLe3UoY5JfeNecP3xpvUTKGcg13du73rQ6ugJaf",
+	"0luCFeDRED0Q6kKBGuBmw71an2zPGdy+DA2N9nfjqjqoVk4eeDR0Op23pCOBrLpu1Ahow2B60kauBUNW",
+	"NjxxTySKp96pjoFYZiiI8HAtl4NBCCCJnVl9oH53kIB+sEOLkvM15XTJ1oyreWejPtP3V+SMDMUdR8he",
+	"mq4zPoK2XQnNMauzGgyZoux8LegFMsNu4sEX1xJZRa51CFfUE7cmHmPGDWS5Qr+Nf5Qm04f0kj59FN31",
+	"sbRBW5Q10cDw/2hgZcjHPngdx7WntnB9ncRpA3EpK3KxBfKzzzyREIADKgVGX2moiIijdcGUkbtVlqzI",
+	"RrIaQKCHuAoKbIdSKsol5dlvmLazV1JRb55PJFGMU25S7b25DWPf8d83c9nVvveq+dNSCWlNf9wFNkrQ",
+	"kgawwcfnFkbGqs+YME8+uNRGvZ4wgLQVac+efkPiQAl+HIKaqZTbNjEI1d2r3ArDPRLI3RoNvHAIjByS",
+	"QTu7oNcb90umVMaXYWpowtcDxxxEA2CYfsbDbcbuWBmsqTxMFzxGDTxOAzxK+euTuunnRIZMTWgPCBAR",
+	"MtiLfp8X4YLEWkpoZiBnPPb2WuuCsdMvLgA4KNG8CCGEtGnq6RzuxieSxJ7TA0ZxHxrP+LBpDdffaR1A",
+	"JulfrSBPVJ/MIXWZ6JprSZXlOaHyBpScGXdgMRMcB8BA+loaOzJpLEjujpb5QNgeOz6ia769wZcuoWig",
+	"y6/0KLtBfU0SrllRAfsoZL4EraGaNtoIZrYVprA209Dadin1Na4dhU3StjHUFjodRu93VJo6uAP8tlqf",
+	"XbkHW6knJEvlaTxS53v6ubW7Odt5dXzu/TwYB/VX95p2B8UF7KjWIExOwIf3Ly6JJjyJ1S3kR8FTuh1N",
+	"yBV6n6wzeM0oly6Nwk+Z26V9tVYZk1ECUF5H2OL6aPbrZdyMoQeKwGBeRpJ6eVKAyRLMGnT5U32L+Zv2",
+	"2ZqtD7TP9jan2V0PljNXlLF3GTKLXl1HMLC5YtQUZ8ga9onxaRjFV18P44sekXBSsZhw6okRA7WNrrHJ",
+	"0GFBYjwKNd3Rnsdlvno63bFph/pae29pKIYXdTf3wY8+BTglc63CWlCEWJXQr0O6wY31H+qe9/1YqZ1y",
+	"X26K9x8FhP3HIpCuL5OsfJ0eKoiN+mWOZGfG4RcTyM35hXe2q2UaJ1c2pEvMXREiL9ZwputIFYiwvWIE",
+	"YzmJwHbR92uzZN5u+v/8ORfJTbffr7vp9mH90g9r+y+VKDysC/sQ4+lcbUrTn8B2DTa32zaWpjma3qdB",
+	"1SMqGhR0I5l5XAvVPk6c+sB9VIImFJzFczze8MUBdrTUNoVRRlTZOjhLFfXFbK9Vdy/tEJ3saBR1rW+4",
+	"IPVOUQZtLRXJRlsRMRnGCI4eg+dxWzDEwf76GfSrjAEOO5rx2G6hHgn+xhIs+Ocq4zcZX2K3y5QmWhS7",
+	"Hy+dMtHsSDXjtnNkAAsbS9j0t5QiP7gfXmcHwyvsPIiTj4heG+wD9cksWP+mq/do0PfRYGSFwYU6MId2",
+	"Z2p2vDeTc4c92o333z5n2ZK7xqjtqw5OPyyaA77XNKMOpWvvGUUC1GehDKN+mWYRR/Yc625uZmi2u02j",
+	"5lhdbRwbH2Hgn+HUDaKBPXF1buidpIH3fv0hjXO0vzSp83sN33hDS+zf2ymt7t12s5ck+xiQPq2Gmnu/",
+	"1nDXXV0AzWzeGnDagArQkP/OpYd6QM0isuXU7JNiXGaCywmxFRfVQKlgcsa5UNp6zDiiwLSd3xvTkm8H",
+	"/6t34b9fz/xD9g6p5F6d7+sf4tmh+9vhnqjFfJWsl+R0k7KxFJwzNX5W7zT/j9FY/p7d2+tIK736lzt1",
+	"ZU/52+55P3gTcuzcG8ZogmsGP+x+asBJ+GFXK/K9zbs9idVonolY2h4L2ckumtKLces1dw704wVQo2F6",
+	"Q2nA8ecFLWmes3zuxONhKkvzC+hG6WNK+dZ2Z44GXHB2z++ok/wpddZGGmxYAZwjaR08eMey9c0LD7WZ",
+	"v6lR1TQMQ3RYN/qmge/blDu7o9eMsq59KZmJV8BCViejPW98oGQ07XPzIZBDzeFaebgOz1C6HjnQkApQ",
+	"orgoyV2ZKYXwrRQxkcMwVaYjR/fMWy2LvdubjwfX3IrmRlpjo/fMTmho/14EYxY8S2g+1+I8eArqDQY6",
+	"dgTdwbUIQ8YVmBTtu40kAQa0ZiqYIN2Feakg0Ulq/QCxdmAoaTHhxR3vhZe69+g3Qgqm8+WyUONnYqwP",
+	"VDgtiN/IUGsk1Z3rVlC1sjlItktQqyNQXSk6o0V2dnt+hvrPWXtuZ37ThT0QI2ZuH/uzMGj7YCOaGMns",
+	"u4FPpEsgKW1Rrd8p+IZtw7kvTQvKAfa0TlslqlHX6L6j3dPSuz0KvCS0RkWZJUYd2K0K4m1aS7LNIhr0",
+	"3z9/uBrhVkv4IxBjZcFYsvKyRbtfvq+AACSOpxAHbN09zCOTc4OD1JVnq8VScM/34fKFOthXs2m8ur29",
+	"QRCuOsd0cTLLAqP2WyyNRHVW3Vi7DsoIssvgEQwQhmVJndLEtUA7aucMZtU8p1LNv5qu+6civmFlwrjK",
+	"cvZOUSUDuZE1xEYlggCNI0D7q3VH098vg9nd96EjfLTFUPb1O8MlJLiENnoLZVAGRxnT8fzeaCafvR/o",
+	"JGaY7ApTzDt5uL1QiZVvS/E38v9CV+ZxntM1PYP/HX81+Wr8L9Prse0oFobQPZQNtpByW2P+bUO5Mikv",
+	"HRGVjcIFCjaS0MZN+UR6CQYJ5SbpM6uEbDitrwvfdGo6rURkfA49t1gKqVqZB/a1zvhGsYiMn5IkK5NN",
+	"BgmqnAxdb0uxANxX2QV4eioRIeeZVpSSTAH2ndmhXSnlO/v0mbGIGatj5eyrG0ZoM8cvS1YmsIH3xJjJ",
+	"LWvIudBxV14SSDkvNwwz6OqPZZJQ4paMuCWL4Cn4LiK0Xn+XIYZ/Q33WZmtQ7Cw2PGkQn28XC95hMVcy",
+	"Y2+rV2Mzw1jeFe/dQeOQLjuUyVof/yFFPGSXQwier7ijKe6qFJvlSpsgD8HOfwLrxhpaBdRlat5+SYpv",
+	"vnF9fXJxB5i8Bj2nxcA3BaD9wgTP6+ZGKjbYr2tvAxp/EPOV9xzl+TqYgJ1AmteCyE2SMCkXm9xCd8sm",
+	"oJH52QLM3GU8FXd1DJ2eMwsnrThJUZMLO3WVJoyoJroGU+6SqCFx2aneBPnFLg7moY42NqG9ty2SCSgt",
+	"Ydr3xMte7UnuT5453mQP95g9wuiuWbwheQlcH1DN3LWaZXqJJQGuIyVWHXEW5CeVCXqinrydcdp+njY/",
+	"p63S1evASg31vPqEvaZBd6KT/qhTNSwOI7oFfQ7chFz3qKi243AmieDsSJhSeFfYfVtLV2uD5K8pN/gN",
+	"ksTY8mYl8lRiE4PA5IIK0/60t912EA8VpF1xQtfQ4MRWZmEG0rBkPGUlMw5CasvLI1PET8kiFxQzV51u",
+	"PZ1Mp9PpV0+fH1RMXhk2j4QS0nfHvPpM5TRt0K4lYxGhSSmkhP2Sx+1XaJ+q1fi+Y7+u3rzG+rBQX4wJ",
+	"AV81WWTLTcnQAYU7+uHdy0uLTuCqEkCtdF0zq1ogtNhyRqFD9xEYh5q+20roP0vCjykJrxKr7S4Rmihp",
+	"G4z8Aaq797S2C3Y2sdW89lnMB++XCt/Mx9/7wIrK1a76t44uYAcUNHcU4Vav8IpxT1ts+yUqZ/uN5xWT",
+	"7EYdPax0tlHTGGgwsR9b88RY03/fxYoNSQWHpVVDt6PgrSpxq5fAdVXSfdlCuG4gT48VhorT9vSO8KsK",
+	"G3UkPsXuFfpH1ZPcR4hceupNVYUD5g9CCE36yYD7y5FOfrs/K6ejQLyNPYAgSh6hxq6Y7fGBlB6ErR5Z",
+	"ENJkEo1AxUYqcs3qpOIemeyNwHamgARoPz2uOqeuOiPSeIcDMacZBi0AD0OutM4LEQuO/qgeDStw+L1f",
+	"dAJTpvVdx4Ee1oa5Xx1UY0ZHzeCoqqjdquwh6pq99A93kEPZrk3HdWvTi+fTsIO4nW7wL8/73vlN7zG/",
+	"+abXnc1UhufTAU4IX4YDhQjvTZkl7IewhLhCaD7n/6CSUNOvH3N6+WbNyiwxDaAvMW1K38VJTWA0XCP1",
+	"ZJbp5Hkt8XNX9uXvA4PtOLgY/D+/TsfffPz9PDp/+nk4m028f47+x39rc6qPO6n0TRW/rC+ClYsm8Gzz",
+	"VyufN+Q3FxB7Nj3FqLQfblZG+rW+ZMMzhdZcV1JLPSyLvqPp9OugHbY2ynhH8mKVVxeMUNT7+VZpb35B",
+	"3hOJSW+XVtqD/gMwrSaakwipIMq0LlTcYS5Wk7krM8V6zMZLuzv9dIy+Wmst3J6Pu4xD119ZXdQvlCSu",
+	"NjDuaDNrmz62N/f8ebAhalVIsVvuus5aHhGFjzsu4mu+EIGoRJGFtYK7rAQkrjVVXjZRweiNxFZAZIhJ",
+	"aBFxhQARWTJ9lsPRRsC7KESeJdt5VdzUQhwtUa0CpEW82/Tzoym6iD2qKDbXeSZXLLV3FlBgKkoS68lh",
+	"ezRSpcadAaJKLaZhmq5GBh9qAR7OJBeSpWTIhSJ/ffk2IqqkGZdEcJjX/u+rG90dbTaanwiJBMmKJTf6",
+	"3b/88ssv4x9/HL98GX5dd6Zemd3SZOumUnZ4YrzXP5EEd8TFeSDADi2bYUUBuaF3X1mHzjNP6VaGncq5",
+	"AHw/5sNvsULirIbjc7sxXekSXamrGCec62mHP72dstOV+tDP1FOsXMu5WMxt373HeSsQ5ByWuFYP6Kl1",
+	"fftl9uhFWc9700wDh29NpLX5QXrsWLX27u1iaCcwJmq88WhbIlTzs0+T70JCrI6DrYUrqlEDiSx5Lu7m",
+	"tuyp3lmgRjkeWQCfSkSeM5fp4so59HAQIuVhxBmspQvyE9lIRTGt5UEL3MgGGvfeZCZMJjBpRAespIuc",
+	"oyKbEnotsO+xqQZ0+VjDmH0CCymdX28viHthPLpwnpF1lueZ4DNutBRRelqg0T0id7cR3ROCOqZEuB9f",
+	"X5aRU5hBW55xozXKYHV2TTvcl2NnVHpfQez/SKWn9H/G01T6PhQyxwTPQ9igABwfoiqATGOlaWZt1/wg",
+	"4oKcqL0A7VoJLbeYhBr1LCJslw3qwwsw9vST6/fadsxhzmvL3ipYOS6cuUpw0YJFc569FD4tgWT5xlZ8",
+	"rM834/MqRyZw4ptZXV9+8n6e0oG5k9Yn3SxP2Vv+KMrA2sTISAC1wa4gIj0YCohRR/39ehuRgpYKPvlz",
+	"XF8cy5SRDfoZS16H4QCTbhUpbn0Wf+hoAze/GsCHwdvorvUL7E9HiOrzDpHa7ZmzOn3QPxsjxiPMEkEe",
+	"/xV/sbzEID+GLUXTxrkjstlxhOu56ytm8/uIEuImrMNiVl7ByjXtVGf3p0x3ZS2/91rUP5Hku/fv3xC8",
+	"1yYiIjClxXWlZZmZphkHllj4W9H+qnZWoUvlq/pf2zUPqVf1hgcBlxXWFDVx+FLIcC7FmkynF9NpZID5",
+	"4BfE5YsIxMFk5f84l2qkxffpIPp8Am4lr2i17+o1sfdIwyNPhZAUTr/oThd0GCa7il73ltl1IqsYdYbN",
+	"vdq43TVfFRbSISAGbXRpvMdjX7bLenDLsCizJj92LUgRkFNtJKQqu3ue0DwHO8n6oe5RK70DpWAHo7CT",
+	"szuSDvz90XOFIgf4dV6UYlkyKXeDOTU113tU6waqxbw7fOoJFCCnu2tx29rnvgLexi3dr3f7eeAMMAfu",
+	"NBXEjdH6VbeZa41cAMekrag3x2IXdpZlZNDv8nUQF+KKmBNBhnEpcguVZRBmQGXaFiwmsbktrkLOo4hQ",
+	"EteOEV6d8fqvc5zqDlCsXZgwtFwChlBYcYTxO1jcoSA//bnKIsvZvBvLau05uwL+qS4gpgarMpRlEJXg",
+	"HxZXCf+lZ+GRHN5ooeZOxcQ+7uwT4FjzXqg9k5Zi8EmiQcpuWa7XdA8CUnQACw9R3X7O3nlsOjGUWnqC",
+	"RVAa6lPKcibl6DA0pRk/Ci/JwaPdG7SlzSpCaEht0rAFiR19nOqYM0H1XhviLa5/DPRThcXUZbR6oern",
+	"50/Dc/Gf8AB8AnrNwQhJR2Md1UBiNG13NM8vSnabiY2cW30qaIz9RSivVM8j2UsimdFj71Yih+LZW1ZK",
+	"ap3Se73g90RlqoUCG+blYmFMe8cGNDkApib6SNcszTaas6yy5arnST8cBirkbAXfWAw+iZgMK/nolf1j",
+	"LIWL2pKC+ce6al8fFieqC3vp6T7spV0FpTHdKKF1Bi44Q2BMlDfobPl9BuPNBhdk5nj1bBCRGUgY/ftk",
+	"MvkcT8KwQ/3F8z5kke5QXc3ddATW5e+nshwOBRFCEPF+eHMt9TWsPJ6gqcpblHgvKE8zm1DVONeVzz/s",
+	"MllkubL2NsQKMhMukAw9zlzMK6wWMJnD8dljIYMpDwDOno+vqYQwtwQSsWUoRU4bKQr2AzvCpkmQo7xW",
+	"Eiuxbe1fyhLodvFEYleVS5KLO4NGD5h64BWf7M1KssaDj3gBUwhTAOzeS/Pu8P5YpcbOUM/Y9VO5JKlI",
+	"5Jm5Z7JOCfsE6Y3oTSk3ec8gWpuBJZamAmrHK2jq6+rXzRqaObHUVLtFsFtcy8BY7zLCJNr9qsejsGC7",
+	"nybVpPnA6Q7mfv6sSTyG7YhJJi9IzD4VDPBQtf0OXVsj78e11P9c0CzflGwOLU3UinHz+9hzdWsrTi0U",
+	"XtGcOC3pXWyyNxoUfE1zyhOWEn3PaI/G1kESuNBPJMG7SEKLyOQIMdUB3BUOATXr5qthoH/tWkhFzr8m",
+	"jOtTgBHOG1ao0YFRId+l3pEz1Ak5Ymr+14UiTKpsTRWrHVkXbA2cflQ/OtAa8SI0REO1rqLoOyrJWtwG",
+	"zn2fWIhZUX0d9RU93fiCZ6oUMTkj8cUiF6KMidwsFtmnUXDvfK3oUFWl1UPWXMCDEbUYQNQGhqpOf4hz",
+	"QWL9d5nW17Z968E7nAi19sf3azX4b5CxWfVfMSvv8tQjgE+zlYzoRSfDWjPCkRMuNTSNVnIuet47iBW9",
+	"8jcZTy9h4F1zgik5h367vXNsPfKxjV9wLBDe653XS4uPhsNcMMv+leuw5W/ws0NgLImoexGQ0pwS41bA",
+	"L53Z70TBYSN03JlFr+Z+fMm6/zVtlNNaoer9aRIahVOeWvdcZBqMm/CGbfW6u9P4pV+IYlDlJtVGzqEB",
+	"U5ggP7x/YfozGUlt40bn3/zLdDw9H0/PYVRLL6M6KMeu8tVHXiXbqI0kJUsZVxnN5aW/IhHWJEOFNbSZ",
+	"h7bsIHfhhkk7rdRfvl3O3nceGw73ofRcUJblwtxAtEISreWqFfqhf5STFaMFkwoCElLhXyXLM4oJ8VZ1",
+	"CJ5nyE/4QSyLUlwfZs1db1UYc9mTpPsQ8vLqxQGT9obxDvT7Ym6ePNYU/VKTb9qdcFs1VGQmtt8U7TlQ",
+	"Y7FC474XIn9B870YwU0XovUUeE2PAVycyhuoEHQAdFevwYFloecaLnsPSKr/9tWCD23O5S5jrs3/fPfT",
+	"XwBO+5AE4TBYUPXij/1juk1PeQDAahcyi2nhshP26gOnUmZLztIXFqCigXzvbujdI6v1SPDFXZHNbhjS",
+	"Glxx47bD4oYNfmpEVdwaNSbDbyHj/ok2cLX5BbgTaEZ24aYE+rgcEK0F03Anui3UYsgiz1Q3UiPxrBgt",
+	"47ysSm0coWWlj56p76Bqxn2MOEz2GGPVCKQ0yUsS23SXecaNmxcs2dhijaGXeagnlqZauG5nXA/jGlLo",
+	"gUahwEdwZDtlOT9oBTtmeZ/njblywDDNI9Exp71vi3otzcdw0xybZtWgIYf553lRwKrdqxWGDdMuUGDv",
+	"vNZu6SbvOnT49ZYkOZVGyYJE52bVkuC3pk/x0PUv0XaNH8WPZ9x4frDKKSWCa3K2pTBbOAxWhTPgftVs",
+	"Y08cpYLJ0QVhNFnNOMxNk35h+UfzOZ66LGllobSh5Xd3ryio5OrkVD931m+Zsw6D1NcCf7K48R3lHq3c",
+	"jvp733ZVsfmv7csO9yVkWDQG630Jldlpu5UrMtQyflQRM/Ir2EpkcZ6q7Jw51yyhtk39xjViZxg/m3Ft",
+	"8ZoWLJSYq8lGkWu2ECXazzA/kqw2/GZCXplxJb6XMHBWLhlHCGSyyFiezvjQZC9EVZGb/hOC+zLChl4Q",
+	"ChxpYnlGQA2ryiSRYvZUkeyH226svpFNu/MDf3bmcyAeXBXlkz8zmaVM+msO364FEkloCR49P4AeESl8",
+	"+ZXkGeheJaPpjGfqgsTQEMeKlyyN4EyBydVE9uHCYutl0mEpIFDpMLaZN9fbOJrx2PuIOHItcg1mmn6D",
+	"FKWKyOuzn0gulkttSulfxbW2Del1lmdqazvYy6A8OxqaqSNy4pU39UNhMvjW+3sJV66iqkW7TeuxUJqC",
+	"28BFVu5pB9CeAmbPdLRAOva7XMpr2ClaqwazgaXKjR1bc9lkR9VdqAdNBJA+93/cZQVbpg0Cs5TwXM/X",
+	"7UCaPHQRm40Y7uSBrZ0zMTfnYk6LbH7DtuHWqmHIfCxZysXSig9Zr/sJgucfYF57s7M9LSCa0jm/6SSE",
+	"E5BJ7CCfZhIYuxvUdhXaifoc1pQyOa8xkfl1KWiaUKlOOqq3AvcY9uGQvU7ifX8f0FWNjx1Adxqu7chV",
+	"/gpuZLRVfa+N4EImIZXJ3/cReDrRMvbhhYUCmfa9xjta+eahnloiNowS5DdWirGmwbGr+awceQ2l2CEl",
+	"3LCtPk4enKSkHXp7fYX670i9YCC4zzD0/eCZbMnG7l3P0kbTd3dRkhW9ZVqHyzfLWruULIXy61zrGVvy",
+	"4e0PY0kX2OVww7O/bVg4TLqr5rwGOsiFIqqkmti6Xdv9MeHud0wQk8paN9AmX6oG3ZljE4TeJMOprweM",
+	"JiY3ZW5943PPNx4sxof2T9ClwTzxRKKTvRzfZSmrhx1q5YeZ32jgDuw1B5HsueQbjYr2KMk+aHHnd9TP",
+	"cSN1O6hc+bytdbQqFLo2il11VCJbBu5pgg3QuDq2ckAJCetdXYpTpyjfIUV7SMZegq6f3NppkBwFXnck",
+	"YBmmS/2h2ur3BT3bfVrrmYW9Tm8rWNgoGubszju4Q7FY2Nak/kBaMEkixajHoTXnFTehB02kfbMETObO",
+	"zv5uRfY92/6cqdU7lpRM1ahhd+NMq0ve+Sb0rkcqW7u5AtUQkUvdC2PC9Y1Ju3edAOjBm/deAOzTQFe7",
+	"N94PXK57wfev23Ggcg9qmRvVNckZLTEQYJoDSwJ5nlo1BOqZYEMJx1ym0x4qSU1736GXeQqFw8BsZZoE",
+	"8S9LthaAAr5n5qfB0TtSFOxU8d8yfWOiGjZGS9ffp9/v/P5H1eV3iY/9teaQFpdsykxt3+l3mjisdVAj",
+	"cw15Fp2/wEDQRyQubuaTySSOCDh/qd+z/N3L76Urd8hKSYYxtHM0/VZjMKowjVAPv2IUs2WRBAafxrTI",
+	"xphDZNkXzuxzNLhmtGTl1UatDpvnBLJx9TfrJYJBquFXShWDz5+h5AaBw8JJHqYVE8sX45WAbNcffviR",
+	"LKlid3R7AQwAgxNjMGAqW2isd5uq7DpnMLWMk0UpIH12xqsmEU6Qy4hsZGZAo0S5pDzDsoaQwJ/M+Iwb",
+	"a1a/Tc/SJM5suL5Jrz541yKwo9te3sjdiJ03Y6KEmJDXNsg14/pzaIJOdWMZ041aaepLqGKYoRNfQed0",
+	"g0pxQf4My0zsDlTThExysoEqcM4I41iuFkEZA1ycDS7I77NBIlKGRQxY3KD/MmRk/4GVSbPB58+YwFqy",
+	"GTd1lUNwKNpbJjDwHC6NzE5C/5sqGzx+pW95r+9AR3KeJcyIM0OcVwVNVmz8dDIFaZop8Nr5dDeIBres",
+	"lKad2uQc7wT8uCIbXAy+mkwnXw2iQUHVCs7f2YrRXK1+038vEUUUj3gm+Ot0cDH4lqnv4Ba0ULAuTt/2",
+	"dDp1rQxRntOiyPWOZIKf/aepJ68aPO9iPuYNcAqCSbgJwwgbzbNbNqkxk8HFrx+jgdys17TcDi4GP2S3",
+	"jOvbi1Jcm95KEuoc7HfJwUc9wBmY/f6X11/9dDold6ssR1XWHDRNiKxQUtv1i0WWwFkrmd4XCban3u1r",
+	"KtkleT79yjwPOV4Q59FiHOS3KCGWpDViF06zjwI6SXMT3jKaZvq7vsw+6NdvweR/Pv2qaxg3rzOg5Z3b",
+	"5L5n/z7dnp/p836m+Q0odyJUu9mMA/2kGcKlAd2Q5Pn0nMRcqLmrkIsN43BndMGgbComs4HQL5wNJuR7",
+	"SA4sGVnT1HKaNz+9cx11ZdzerVefkhXlS1bxOj2VFyJlzb1zRtf91xM+l7z5/sUr8PwxMwd0QrlvHtXX",
+	"2QA3VuucrKg68zzw3cttAuEvVlSRF9UDkYmUahofxvj3BXQXjCPyDp0977TQfnWrP3EE54cLFcHazvje",
+	"utoPiFZoI4p6awoqMWcB6iJsTNxGdIH1Y/UCrqYLQcKxxvAs1ElgzD9LMRhknGDxf4y/dfeMX6cxQZUh",
+	"0lcBrwyFISSQghytI4hgpDLeYI29S7lFpTc2WTOgHmuZ5yLN0YxjcLl0HmmDWrnhNzYEDV2dLsivL3/6",
+	"y6uPcWTIE4v45AX59SPKvXfY0BUmAnJIXniMzUW+teTOcoimeyFubA0Lr8VPuWbqjjE+4/CbHGFzQRMe",
+	"Nyv77t0rkoj1GuV7fEHevHr75tX7Dz+RN29/evHq3bvXf/k2jlAznvHYXp2/e//21dWP8+9fvXpz9cPr",
+	"f38Vk+H5cwIJIOaojC5xcBMhxhJqPYW1Jg2VYR4hTHrGAX2RaUKrZbiAj0Jl2L8yJ9c0uYH+8xxS76ve",
+	"peSKmCIcs1z6howvZ1yzmGsGpRMcITw54v6gcuF2GfIGrYZxSQRPGKF8C6OQ+iBDOuM3jBVjEHGIAQ0r",
+	"bBeYqg2IQC2WLCqNWXbIjcQ8ZW7SEWArtjDZGCaFRK3H1NRhSGWR8UyuDFLvBXH6TwzUjQfAy3HAX2e8",
+	"Tnd6nbjg4+rgG6CjGnVpaQcvpdysEl0ADKMWjTSfcVNSBLoRil4hmaPmX6cfY1ix7jnjQcOPRQ2qzpbR",
+	"IaQZVsWvBg5d788i3faQoy5YCsaiS175+llkdUMJppYbZvAdy3MROetgYBEUsK5TG1omauxVm3+Oegrs",
+	"+tdYXIPPdRdGFYp5GK2hsaSfDRbGGZy8cVW8XI3WqFxCckLgsPpgL4CW9TEyQGJ4nGWkaV6TGtJxgw9S",
+	"ns54B9exfInkWvvYyQdrqTbO1xpUUb20yqGe7QgPsBlRLPD8SDJ89+4VGJ8oRGArGgKmwwfkyyk0pVxj",
+	"/+paZWnScELyf4wtHY7/GnJaxCCpMY/qtzaArQGIRsIiw+ttPeRoWrxEOwuPRpDtA6HNv758W/k5SCI2",
+	"uam6IJkK10NV32ZTofWEQ2nQ+mufIZH3Uq303ecH3f30oLu/OujuZwfd/adD7j4/aCZPvzng7ucHrcnz",
+	"g9bk+UFrcoxi7VRpFBQgK6GkxxMWVnd2Kbie6lyyNMN6gqA56ftx/vzLT9+P4QhAkhnLcxfJzJQ81mgx",
+	"j2uzBYO9Gbaotnzihtk8J/tLFSM/+939/Tr9fAYVUHHQEK009Bfmi09g1Phrr8c81GzBp84SkXFtQXeb",
+	"LVf3XNkOrcJbFDOFFytaLtlJ1+bPm60lkQPXp4bL30mhNdsrboD5Xxg/dlWqDPqZD62fyZDMmPFho6BA",
+	"m28uiJ9mi4XeEPCCZAAnbZOKI6OyVr7yyun8RM64GYfDY7Fe9PmmzGNTK2QdNCyXDN42igzmBNTnVf1H",
+	"TYdVbRVsJLvQo824907KjWtTCyIWOeXby6yp4jKuy1meizu/pgkfqgzGCYH2BA5RgXDGUmmaIDj4NH/l",
+	"JFqW2AkWhWRIzf0hk+qvaenwuR/SX2RfAoHDDtXIT1TSBwyLSCLsjoZGKVg86IicHC6J73Wm9Ax3hl+a",
+	"TXg30vdVmeYC1UmrdLHOY/beoJlr2z8iBpo1IjVPgtioRKzBL6xNOk/7M/GjQDM0cnVLM4jYECqJFILr",
+	"/yrf86ENKMZTlk7IXyBjDBtCh0HXTblbSwBU2uqgDqzz617FlQzjJePjyWQSj6C6r2RqU3JW97y0XC4u",
+	"WvO3DSu3VbDG73KY2rBfRblePyP91l+n42/o+Ler8V8//n4eff3sc6CRkTbHHuy0VB/lQtUdZ6ZaNHMe",
+	"HlKPfTS96lumnC9DtknbO1Ym2uMdK8dre0ov0HAwoOQ9DBFDcMwZ06UyU0x7DLCswgcsqvw6NIGABMDc",
+	"QOxmr0LlzWESZNmBfuSyfb5Cp0AsFtj41LevzTZNg9hSXsZFeEjbMjUw4vNpVAPx2w3fp19wSEdHMrRe",
+	"OKsCP5s+G3Wd/0Yr1G7D9yFPdVcj+cDRvoImP5aFe/qD5nor2wAe1Awt/Sf3PnF6Iv57hu3W7Z2qY9Sl",
+	"QUsvAtKH3iOXTxqQWf+GbnwvLLyiuB5t3ExbOWXUOBlZTXOJkYeCleNbxlNRajVqBAoUFFaxlHD0TKJz",
+	"mGGX+N2K/LcecMhhPsKe0sCOD8ic/Xx256d/+15RZG+cnM6urrjuIQTZEgVnv7u/X6efkVIBVzuQnOEx",
+	"evD828J0MlSiAv64YVsJQFpGcar4kg0/aCOnKmu3PUuoJPHLVz+8ev+q76moz/1/LESZsP8LnW+a3ncm",
+	"/dTp9iV8cxfdPhDTw5emIaIxl+5PLjjQ0eQSdeYzPPJafYmjplWt4xcupHQUVK0qyesR704VPCCIC6qS",
+	"QP6UEQSua9QNY4VJZ4QUmUsS802exzalsVG7GbuURIQnrecYWpM9z6Q65GxhYucXkAlvYJEeOY7zJQgV",
+	"V/ihZMIZMmqIQ7v0kaD1sMMveFnX1gxS5zxLZYwEBf4nSIbrq9l/z7ZX1cxO6iQElY/Wpgv+qOp1fX2H",
+	"D80HgtrlK5qs9ISNm7CiimuWiDVkQmSYuDek8GGgLhrASChLIpjmp69l0tX6mYwGrV/Dr5QvWXpJqOtL",
+	"CmN6RofVGPckINe3Gzc1vOHygXjG92z7HZUrJh+bXVzV8IICrOI7a9FAZcgdWDXmmfszDnx7jXEoAW86",
+	"Fa84wxx09CQ9+kGAxDMg9uoDnSWE/uaqzSKqq4hfYhKqbKXfIdLO6LX/Rei3iXjVj4Ir5f8Ews+MVaNi",
+	"CIScio6NZXMisYejNSWfeUdv4YfVUI8o/3CCf18iEOf8RO6QgJduQzbS7gpkquLnZqm0stD+skccnkLQ",
+	"mbYnD8QrcPQPkpWv0z+wvHPFWY8h8tZuxU/FLb6s4DMU9MeRff/AJH2ICKwR9eNIwX6kbSp3w7FW43bW",
+	"mjxaFZpsI5LTa5bbGHREXBk+/oIIEJIuw6UYLxAX4XsoEnuwvfmebffZ4QDE97jx8pcwCS9+Y1Z2V/Bu",
+	"p+HdHbaD6opmwE7SNSZY2HgdlTO+P/wGY13sD+zB8H50b8aHwDpkhJwDYxPYGUUCohSz5mbkjoirwh1N",
+	"SLyicuWQy5AGs7QrcaNaDaNx94j/GRjSeZpJC6gQiNt1NAzqigDeM6j4Xybm9z3b7kp+AbthyC06TwY9",
+	"vEum5OhEwT1Ta3qa0F79LGKQb9dh9M7hRXV8SpEzBIJA+BKY34xTrbT2CR1iVRVBrD7htFt3how26zKt",
+	"EiVnfCFKbHvi6MurGdF6gNqUpjkN9KlR7JNCiCSesO5qgdpGP5AGUHuHQTJ55GhgYArpDpLG+iglvaVE",
+	"siZDuUJfWr4lXNyNThc05JbUj/EPgzvnd82Jd4YJ7edl0sWNBWYXAo/n+kNdsruHHgbLvj8y98AKw46Y",
+	"3Ft2K25OoavhQMfuRp+Q3AMvUu1FffWr+4fijl2vvel1VqEgQ6tocBJ4g5OmdeNNP/Kl4negaZuEPwuG",
+	"JZmKEbK8Sq16c/X+xXf7JcbZ7zds+zr9HBNNHNv9sbxHYugGG+aRDbvHJ3MbyLsXn65K6Lrz9ytA6x/N",
+	"3fBGwSsNpMgKlmcc8mDjUFlzfOFlRUWuh8uMQ/q1LTsGq8A2qyI0KYWs0tOlVlu3ZEHXWb6NwOsAUs9N",
+	"cBR5uY0zXrJElKk0IPxSTZqYJZqitdJi4ITN2bmmkpEPb38gSvjIhUOD+zPjgK8xchFurzHp1rhGsrLa",
+	"ktjhm2BTPLrRhg+AZQ8bCBozjhAa8Wiyr9sxGcaImRxHFYau/tvB6+q/XUvWeDTj4K0BKAXIxheuStvU",
+	"jkIZ6I+ug7mn/jUq4WguBWQPN5OGR7ak3NZeZ5zU4NA9yPg6TDypocQDCjXuG2Cymw7QM26Kt4cf3r2M",
+	"sJ57FNVhhKE0tqoq9N+OVclScx/AOBnaPuzYEEgvmGEE8+tcJDfm57M4Zbmi8VkslSj0XfYx/L2yZOGj",
+	"oxn3xhWFXRSypzhyT10kuZpxWxkNNc1eLTJWNS833JRF2+pj+OBL43iO6gXTEwIcRWLRsm1AgVXTWgYw",
+	"D18Gum/7K6lEMc7ZLctJ7LehtVXB3br9j67d+N91CbD5jC9U+2sX8eCiX38LbRn7LcZmYvjjwugGUNsb",
+	"Y7luCI81LNPWlnUEq3Htm75oNe4/K1T/WaF6LPTL7zUssl8/fo4CUGq/fvz8MZh/6w5HpYL4utRod6Fr",
+	"1fd+j0N3DDqfhUXJM201+xV4ps8CokIokjOKOTxVjWGHw1DLGA9/Tp+/cPT5R5zqHjsKi94vUH+rTWpn",
+	"aVgjQ9gUh5nmu2WWQDs+cIdkpnSvqoHsdG8iynCLaVT+2od0a8Jy7XJn4uI8eE3S/d2irvCyVb9nSjnF",
+	"riI+fPLsdwoK8eez32W+WX6uCmL7076tmjWvaLWuhjd1F0aqVSa16QAbCpkMVG5KZnIYNoXK1oyIW1aS",
+	"52Sd8Y3Sz381tX+b+tmUbi8J3KqEwfMBpQWR9ap20qRgZaKJHExvPWo11GhCYr109DpnMQL23nmYwO1D",
+	"OuP2QGSKDKmP0q3FpV/pi9PkhKa0UKx01zUr6gqUAKn6Na77I9W4mzvdHT4Q6tM/BXCWgwMbsO7jh33w",
+	"M+0Wap8roCpW1hvgNQt93ErBK5zIE9mqHkZ71isY3nWOna3eiW6oSemNu+sBt8G+ZBd3ddOdnKSs2SzH",
+	"E99nQS0uqle4nzG5axFrS7ILC+6JJJa80CVTb0oIoSNJMnUBBaAsZ1JGXW4b9Gu0/TZkGPLbEN9tExHj",
+	"asEK69GEQIEVmKMzjmcO7QGtkWDLALaWZGiNN2MhG5cA+6StbvwHIOm7fy0yzQqhi6K2s213zbnmhcZ2",
+	"qf1mWuvHo0vbPh+rr62FHnomnnGY3YT8BbHHwApXQmtQ0DmZ6qWF2NYFieGCQduzngjsMD+3uzjHImt5",
+	"x8oZfzadXjqsXNO0EdwiJQK+Qn87kBx1R4a+u9rqtivDvmxi+heYkgz8Db99rj9rQtM0fBWKz9GlEZHJ",
+	"ZKIXuBoVCYKleikpqXkiTFuITg+Ew0VDNAbrZXgi9yOHOd55D4cBUE7QI3APD4Cd2BdyAXgy5UAfQEVD",
+	"D+ABcKAH/3QB/NMF8A8MUlXRuYFkrQnhqBK2e8z6KrrWnS1uMj5ca6qaAZwpcs1ywZeSKBG2x3+u3vGA",
+	"DKnez6KDPVSfOzmdydk2g3zVak05XYLxtiMHB/dV1mCPLG4mZKC5dHY0mvA3BznvA6pU2RkmyaXKhuVV",
+	"8xWIC+nJXwuhpCppgSOJEnwxHu5x4cWWpEnumfHx2A4Vjy68SZt0uYRyyMhFcvVWnbyvDHOtxREubOYd",
+	"IvjOeK19zAVZWbsEv1lPXAn4QSHOb4fg/tnrmPIQ8d5mG6JHTt5pdbzZR/GRt4g2bgj/wlrBExb6+71q",
+	"gqegxXvqkf1dyTqOmEuttmJaN8EcmFpdClb1Y9y18hleVnmbaAJorbrAgwsQtubQdCT11EmqtrHP2lM9",
+	"fUn83oXtTrXZMfUHYMH7HA4VFMiJat57rEzDVRR6U3VL9Smv08GO/Je3zBSMljW6bNQdkLiriYqLb1ft",
+	"tWY8ZUkmoZ2FAYuss21stqUAZVxwqOap1jPADjFH49HY4ZdJfelNeqaf3ilJ0FWz35fxndFEZbcQ6+ly",
+	"NXNGSnEHPZU+vH9BUrqNPPed860K2xgU4OO/muobJRkalCst4bV9xeJRRDi7Y1LNuAE1cX0pMCl+uSzZ",
+	"ElUTJFTKab5VWSJNU5aJQ7nPJKIrWmIdY9rwjLvex4h9F19vxc0cm7w7jTTGZ92txkPU7PCKOoiQajLj",
+	"tmSoZDStku/hlifEriQcodCp+JapK7vaeyJFetHNYpPhL7/88sv4xx/HL1+OQEEyKEdmnbsCPCm2Tqxo",
+	"udYU9JER6ex371KUS3F3TMTnfnKOZvnWIM9rAm/TddRKdHRHBlPNHob97z229kyc/Z5ma0yP+tx5ht9q",
+	"eoVj5p0uBGxMRGnyjUqy1mo8zbh0h30lNqbLAGox11omaT3GuD5n3NQc4OBEJtQhR5b0zt6GUNwVBCnU",
+	"7UjrSJN2Gvo4l5lSjEczbiidXouNgn5UieDphPyAMJaoT7ZDTbXQEiBbwsxysRzLhOZsxleZVGJZ0jW5",
+	"3iQ3zKKd0jQlmwLTq/LtJaHeSFZibgq9Ltdiw1PbARbHiAhVMw7QEOff/P/1nE1fSi2DMC11Qq66y3ss",
+	"PzGuUbfTlzO+7mY5KKuHthYRmoh4cGgk2ahRFx+y5LOPEb1TtFT6DCT5Rma3LNKfxBOK2XTwTqCRoTmG",
+	"5F+Q79vGIUrEnSFovTPdHMq2LQ6ExhplzDyNMJNOT7CaCZYFhF8NYdn7vvhnfS60SgTe62UpNgVmCQJU",
+	"CFKnZNCnJONwnCzFwQmBNLffGBneMXYjsXeTFkI/Cp7SbefUlyXlm5yWKEXaOPV6OwbRIKX6sh4afL5c",
+	"rULg9VFb8IC7JZOEFgUZxhtOlSqz6w0AVwNmpYE7tg0h7fVMcNOxpjvpgBZFs5qqbyS0MZLtMhwc6Onz",
+	"r3sPZPl811hfP+s9FIL1nGAgB39wyFgPKr4tu3jLClEGJfhPkE6jyi3IDjgMEYLlaN0p3yKTPiqj46vH",
+	"0gZMXENGKEscdDL2MkII/YKxFD6RFkVk0yoqZcErz6w1xX8QLaHNkQBqXBhedL3tqMZwGsPOZALLUGhR",
+	"SBs3AnnhhbENfEhVP+3h5wbYzV61ptHss0OZadm9RqjqFUeROiHYORn7dqGKYj2WkbFxyZrKG5ZiiXbY",
+	"jfyi0aD9ofrauNfs0o+9tTmRJ/nPv/z0fWXA1bvRP4xLI+iJfrvTkeHVyjGelFtI5Ae7TSoyvHr1bvz0",
+	"+dfjb1/8ODLV9FBMl4PLNqE59ulyYPhdzZrctz+Qr6J6wZfx3Vbv3+et8PKnhnhCTlBceZWmWqNuk9qx",
+	"bguPWM9+r/5xkCu3H+BpgzQe3wV7wKp1O2N3fcX0i1LZqfyxgWVyBPxQ0jcgW31aPFHF427+2Kh2dN1J",
+	"ugoTH5HVfRm/7JchQueRPSGTq9I75E7gGd9l6aWL2EpAL5+RKsXWhUn6tfV11vkvrWfWoE3PuEuiB48Y",
+	"XWacAtrRVU+kkify0mGV6AvOfzHj4DOdkLe2WrEoGC3RI2R8QFh72HIBOfeSTUfABn0j02lkxve1GulI",
+	"9P3WW+y93tl86y208SCZs8QwmxpNgy5D+Cjzdc8kfMiMzEt6lvlm2TWPL2399llX6CNjiTiTWM5n2pQO",
+	"2WQ5IU+n04g8mz6LyPPp007nAz7SnCCiyzz/5hu/v8S0F9pMa7omCxFiurbtKEwZMhsf1gvWORnjids7",
+	"j5O4xN7QJTNeLeuGez7t3JF29w+3IU8Pb/gRc/ZJzZNNKUUZWy5h81KhIUbXPPCZwR8lk77iRF3m4E+c",
+	"uQ4f3p6fqo9HNWJdInyZUEePljy95JHXKXRRj/S1hBQRnCH3mXEDA6hWbA3pS1mJki3yvPHN1qMVIFCX",
+	"sPFb7zw8zvout4Kf5+5pCgliz5GClZlIn0gCnRqxOn0lEAkRl+bk3WMe1/vgt+wAMADNFFLTavCCUJP8",
+	"Dz4/XIxg+Bv78EHiGLQKn3EArsVC/UC3wgl5bSEmfbQpJF6I7mRYSmA7gCgBoZ4IAK6agerYrP/cfcs8",
+	"S+MKKM466xG4vAuscsZt03tT0iZKv6RjV5ebzpy4f3a3efjuNkfbF0d0uOmiHeKfI9DbLHFTvkUYfY+S",
+	"qecjN0mgiMYQboRjyQ7407PpN2TDcyYlib12NhG5W2XJyiGGwgHCoEOAONG74hNnDwBEeNthqIcfv4zP",
+	"qEfcoctT9F+lVc0j+oTuA128CQF3gz4DjBdPR5HThKVkaDqZI2Q6wngTbe9vI9vk3GtfQ9aMcsiGRgk3",
+	"qiVuN0+33mpmM6bbMHVtlLrOtMA/okT4+6bst0gApxAJu3vX9HT77FewUW8OB91cC4iHCmYDasUfAkz1",
+	"seNsO7FJic1u9NBUbZfStWT5ranGuUTmgNco3xIu+NivGLm0BGJuEJx1xd0eDhsPd/nLBNv8d++CNzUG",
+	"15cCOL0Pj7AoiI+OchqE7XwWIvaHQiI9XKV6YKhRJLce4IuWp+ktQDIbnRp29BG1KiDALwsqGtURRbGK",
+	"mH0qtAo1pyr2UsbXVJM2hwx3nhKDod7I6Lx0jQIAaABGwlTXko0Zp9eAgk/t0ymEUaChf0thg7ZOYlEr",
+	"5UMbHvcFAgWGT5uE9Ss37j2Obafa99Cs/ssEG3ufvQcAPj0F/658AMcY/Z3dTb5n2x12ZIBdfzhhn4+3",
+	"0FWG0FB7vz88f+rwUQY6ENYd2qbSkgwFJ0oU9ifb3ml0iREgYyvKY9oNtjb1AW23qmvXP/CJDvdZuv8B",
+	"bzdjC+Baec2GHgyyU79iJ8yb7eh2Equq3cXnCycvXqL6bs3lNDV/TjqBYvUHPGj/py9jEOG792KCwV2n",
+	"SjZc28W8zxE6o2kaaE92EsrxIKtomkrCPmVSIWbUknKDjk02Ehr9CL/W87JC39YygQtzl9gomaVsxqvP",
+	"gsIrrOfo7sBoYBfWTNGUKjpZMKo2JYtnfDbwJwMdUuRsMCH+Epun9/dbMWsaRD66StNqPdz6dTCpe1PH",
+	"3hXu27exLxl1Nro7TQjz8K0lXTvrlCecOtbhkfjlqx9evX/Va3/Pfsc/Xqefg1uNb3ik3TafE9hwU7H4",
+	"YFtercKxGclkiP9RgpRmVwwMC8Rwb8UN80PHT0xvcMiYh+JgfNwAo1wzM0ra5VrxxM9+74oZ6WS6+m52",
+	"3e1b6Zr09O9UeGGUat9qnNxYscT6CCnLzj1ssmlSpmiW25TUnI3qWDFmiG7HRTe9p2wtVIje0ZR+BHXr",
+	"yzglHpdiXeazUQeG2PmSrWmWR7ij99XCKl7az19RfZ4p3eYmG6FqKddKNIhItiCUb4/o5Yrr/QdweLSb",
+	"Of89sJAOl4fZwE6vxwk8GqGN+4d0ajyyARb2a9zTJIMExM7Y9F8wTxUz9EzeD/k3wOKECGfpMSjAmtms",
+	"rY9Ma02jqNnzx1RPPJlxzHwsWAnIdJlI44jIIs8UybgSTfAZMjToNCjHoMZy6AHQxKPLCj0DgDD6VD2M",
+	"7Md4Tr9G0mmEeDamJfWMK3FHy9SgVEAKY2aAdk14Hn99Is2iSTK031c1wYYeZ5fENE71IeJNPmhZZrcG",
+	"yjjj5Ol0StZytB/sAoMG0FzeMHk9dg3iwoMf1DtkNsilrBmObtIQ105p2AlM9S1T74CMeuV7yUQUrFeN",
+	"NDrrHH377LdCaOqDv+Aiw4EacpKll7ApEJNZNPe/K7v9nkUZ/4YperiHDuoOcgjwrN1kPK3S/QFqIu+G",
+	"r8CHgsgVKc1yC1oBf5ixBtEgzxYMahD6rKHrJG7oup7EXk31/OkxlQlfff31nsqEh6wNAOr9LpNKlNtO",
+	"eHf87Pvz8XeO8ZmtFgtkp5Y8ox3s6IGKBfa0p/moL5e34bqtK5KLhOZkSRW7o1uEXLFppfGa3jBSbhBK",
+	"eVPmg4vBSqni4uwMnloJqS7+NP3TFBwx5tPCAPVj/SVUZdc5IwnyZIcsP/H7aVts3EAna0zA1mfOdSbw",
+	"O4ys6VazAW80i6cf5ileB3XXdaFWOVJhtJiu6gF0Cc+r6BiB6wvthJ1Xmh2RDU+NCTe+ppptGeRVfRhK",
+	"kXvv9YgkUN3kA3BVdxpAuHAv0mBHd9NF2mHLOXIdA7NPzYiYtq9PdtryqFlHqmbAIHGdM9ZJTbFYoNJp",
+	"m5xXDqQAu4L2EibKT9OMM+z+eM1kfQhbnfj54+f/LwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -94,3 +94,18 @@ func buildTypescriptSDK() (string, error) {
 	}
 	return dir, run("run", "build")
 }
+
+// TestJavaScriptResponsesAPI: the official `openai` npm package's
+// Responses API against /v1/responses (test/responses.mjs), served by
+// OpenAI- and Anthropic-family endpoints.
+func TestJavaScriptResponsesAPI(t *testing.T) {
+	t.Parallel()
+	sdk := typescriptSDK(t)
+	e := setup(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(sdk, "test", "responses.mjs"), e.srv.URL, e.key)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "node test/responses.mjs:\n%s", out)
+	require.Equal(t, "ok", strings.TrimSpace(string(out)))
+}

@@ -18,51 +18,90 @@ import (
 // API, translated to the chat completion the gateway serves and back.
 func (s *Server) CreateMessage(ctx context.Context, req api.CreateMessageRequestObject) (api.CreateMessageResponseObject, error) {
 	b := req.Body
-	models := chatModels(&api.ChatCompletionRequest{Model: b.Model, Models: b.Models})
-	if len(models) == 0 {
-		return nil, apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
-			"Set 'model' (e.g. \"mock/echo\") or 'models'; GET /v1/models lists what you can use.").With("field", "/model")
-	}
-	body, err := skins.MessagesToChat(rawBody(ctx))
-	if err != nil {
-		var se *skins.Error
-		if errors.As(err, &se) {
-			return nil, apierr.New(http.StatusBadRequest, apierr.InvalidRequest, "Invalid request: %s at %s.", se.Rule, se.Field).With("field", se.Field)
-		}
-		return nil, err
-	}
-	k := callerKey(ctx)
-	pol, err := s.policies.For(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	prefs, err := prefsOf(b.Provider)
-	if err != nil {
-		return nil, err
-	}
 	user := ""
 	if b.Metadata != nil {
 		user = deref(b.Metadata.UserId)
 	}
-	caller := gateway.Caller{KeyID: k.ID, WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, Policy: pol}
-	greq := gateway.Request{
-		Body: body, Models: models, Stream: deref(b.Stream), MaxTokens: b.MaxTokens, NonText: nonText(body),
-		Prefs: prefs, Strategy: string(deref(b.Strategy)), User: user, SessionID: deref(b.SessionId),
-		App: attribution.FromHeaders(stateOf(ctx).headers),
+	caller, greq, err := s.skinned(ctx, skins.MessagesToChat, &api.ChatCompletionRequest{Model: b.Model, Models: b.Models,
+		Provider: b.Provider, Strategy: b.Strategy, SessionId: b.SessionId, User: &user, MaxTokens: &b.MaxTokens, Stream: b.Stream})
+	if err != nil {
+		return nil, err
 	}
 	if !greq.Stream {
-		resp, err := s.gateway.Complete(ctx, caller, greq)
+		resp, err := s.skinnedComplete(ctx, caller, greq, skins.ChatToMessage)
 		if err != nil {
 			return nil, err
 		}
-		msg, err := skins.ChatToMessage(resp.Body)
-		if err != nil {
-			return nil, err
-		}
-		resp.Body = msg
 		return jsonMessage{jsonCompletion{resp}}, nil
 	}
 	return streamMessage{ctx: ctx, s: s, caller: caller, req: greq}, nil
+}
+
+// CreateResponse implements api.StrictServerInterface: OpenAI's Responses
+// API (stateless), translated to the chat completion the gateway serves
+// and back.
+func (s *Server) CreateResponse(ctx context.Context, req api.CreateResponseRequestObject) (api.CreateResponseResponseObject, error) {
+	b := req.Body
+	caller, greq, err := s.skinned(ctx, skins.ResponsesToChat, &api.ChatCompletionRequest{Model: b.Model, Models: b.Models,
+		Provider: b.Provider, Strategy: b.Strategy, SessionId: b.SessionId, User: b.User, MaxTokens: b.MaxOutputTokens,
+		Stream: b.Stream, Metadata: b.Metadata})
+	if err != nil {
+		return nil, err
+	}
+	if !greq.Stream {
+		resp, err := s.skinnedComplete(ctx, caller, greq, skins.ChatToResponse)
+		if err != nil {
+			return nil, err
+		}
+		return jsonResponse{jsonCompletion{resp}}, nil
+	}
+	return streamResponse{ctx: ctx, s: s, caller: caller, req: greq}, nil
+}
+
+// skinned translates another API's request body with toChat and prepares
+// the gateway's request from the chat completion fields it maps to.
+func (s *Server) skinned(ctx context.Context, toChat func([]byte) ([]byte, error), b *api.ChatCompletionRequest) (gateway.Caller, gateway.Request, error) {
+	models := chatModels(b)
+	if len(models) == 0 {
+		return gateway.Caller{}, gateway.Request{}, apierr.New(http.StatusBadRequest, apierr.InvalidRequest,
+			"Set 'model' (e.g. \"mock/echo\") or 'models'; GET /v1/models lists what you can use.").With("field", "/model")
+	}
+	body, err := toChat(rawBody(ctx))
+	if err != nil {
+		var se *skins.Error
+		if errors.As(err, &se) {
+			err = apierr.New(http.StatusBadRequest, apierr.InvalidRequest, "Invalid request: %s at %s.", se.Rule, se.Field).With("field", se.Field)
+		}
+		return gateway.Caller{}, gateway.Request{}, err
+	}
+	k := callerKey(ctx)
+	pol, err := s.policies.For(ctx, k)
+	if err != nil {
+		return gateway.Caller{}, gateway.Request{}, err
+	}
+	prefs, err := prefsOf(b.Provider)
+	if err != nil {
+		return gateway.Caller{}, gateway.Request{}, err
+	}
+	caller := gateway.Caller{KeyID: k.ID, WorkspaceID: k.WorkspaceID, MemberID: k.MemberID, Policy: pol}
+	return caller, gateway.Request{
+		Body: body, Models: models, Stream: deref(b.Stream), MaxTokens: deref(b.MaxTokens), NonText: nonText(body),
+		Prefs: prefs, Strategy: string(deref(b.Strategy)), User: deref(b.User), SessionID: deref(b.SessionId),
+		App: attribution.FromHeaders(stateOf(ctx).headers), Metadata: deref(b.Metadata),
+	}, nil
+}
+
+// skinnedComplete serves a non-streaming skinned request, its answer
+// translated by fromChat.
+func (s *Server) skinnedComplete(ctx context.Context, caller gateway.Caller, greq gateway.Request, fromChat func([]byte) ([]byte, error)) (*gateway.Response, error) {
+	resp, err := s.gateway.Complete(ctx, caller, greq)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Body, err = fromChat(resp.Body); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // jsonMessage writes a finished message as a completion is written.
@@ -83,6 +122,26 @@ type streamMessage struct {
 func (m streamMessage) VisitCreateMessageResponse(w http.ResponseWriter) error {
 	out := &sseWriter{w: w, rc: http.NewResponseController(w), idle: m.s.streamIdle}
 	return m.s.gateway.Stream(m.ctx, m.caller, m.req, skins.NewMessageStream(out))
+}
+
+// jsonResponse writes a finished response as a completion is written.
+type jsonResponse struct{ jsonCompletion }
+
+func (m jsonResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+	return m.VisitCreateChatCompletionResponse(w)
+}
+
+// streamResponse serves a response stream as the Responses API's events.
+type streamResponse struct {
+	ctx    context.Context
+	s      *Server
+	caller gateway.Caller
+	req    gateway.Request
+}
+
+func (m streamResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
+	out := &sseWriter{w: w, rc: http.NewResponseController(w), idle: m.s.streamIdle}
+	return m.s.gateway.Stream(m.ctx, m.caller, m.req, skins.NewResponseStream(out))
 }
 
 // WriteEvent writes one named event (Anthropic's streams name each).

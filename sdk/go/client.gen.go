@@ -570,6 +570,165 @@ func (e ResetInterval) Valid() bool {
 	}
 }
 
+// Defines values for ResponseObject.
+const (
+	ResponseObjectResponse ResponseObject = "response"
+)
+
+// Valid indicates whether the value is a known member of the ResponseObject enum.
+func (e ResponseObject) Valid() bool {
+	switch e {
+	case ResponseObjectResponse:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseOutputType.
+const (
+	ResponseOutputTypeFunctionCall ResponseOutputType = "function_call"
+	ResponseOutputTypeMessage      ResponseOutputType = "message"
+	ResponseOutputTypeReasoning    ResponseOutputType = "reasoning"
+)
+
+// Valid indicates whether the value is a known member of the ResponseOutputType enum.
+func (e ResponseOutputType) Valid() bool {
+	switch e {
+	case ResponseOutputTypeFunctionCall:
+		return true
+	case ResponseOutputTypeMessage:
+		return true
+	case ResponseOutputTypeReasoning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseStatus.
+const (
+	Completed  ResponseStatus = "completed"
+	Failed     ResponseStatus = "failed"
+	InProgress ResponseStatus = "in_progress"
+	Incomplete ResponseStatus = "incomplete"
+)
+
+// Valid indicates whether the value is a known member of the ResponseStatus enum.
+func (e ResponseStatus) Valid() bool {
+	switch e {
+	case Completed:
+		return true
+	case Failed:
+		return true
+	case InProgress:
+		return true
+	case Incomplete:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseInputItemContent1Type.
+const (
+	ResponseInputItemContent1TypeInputFile  ResponseInputItemContent1Type = "input_file"
+	ResponseInputItemContent1TypeInputImage ResponseInputItemContent1Type = "input_image"
+	ResponseInputItemContent1TypeInputText  ResponseInputItemContent1Type = "input_text"
+	ResponseInputItemContent1TypeOutputText ResponseInputItemContent1Type = "output_text"
+	ResponseInputItemContent1TypeRefusal    ResponseInputItemContent1Type = "refusal"
+)
+
+// Valid indicates whether the value is a known member of the ResponseInputItemContent1Type enum.
+func (e ResponseInputItemContent1Type) Valid() bool {
+	switch e {
+	case ResponseInputItemContent1TypeInputFile:
+		return true
+	case ResponseInputItemContent1TypeInputImage:
+		return true
+	case ResponseInputItemContent1TypeInputText:
+		return true
+	case ResponseInputItemContent1TypeOutputText:
+		return true
+	case ResponseInputItemContent1TypeRefusal:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseInputItemRole.
+const (
+	ResponseInputItemRoleAssistant ResponseInputItemRole = "assistant"
+	ResponseInputItemRoleDeveloper ResponseInputItemRole = "developer"
+	ResponseInputItemRoleSystem    ResponseInputItemRole = "system"
+	ResponseInputItemRoleUser      ResponseInputItemRole = "user"
+)
+
+// Valid indicates whether the value is a known member of the ResponseInputItemRole enum.
+func (e ResponseInputItemRole) Valid() bool {
+	switch e {
+	case ResponseInputItemRoleAssistant:
+		return true
+	case ResponseInputItemRoleDeveloper:
+		return true
+	case ResponseInputItemRoleSystem:
+		return true
+	case ResponseInputItemRoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseInputItemType.
+const (
+	ResponseInputItemTypeFunctionCall       ResponseInputItemType = "function_call"
+	ResponseInputItemTypeFunctionCallOutput ResponseInputItemType = "function_call_output"
+	ResponseInputItemTypeMessage            ResponseInputItemType = "message"
+	ResponseInputItemTypeReasoning          ResponseInputItemType = "reasoning"
+)
+
+// Valid indicates whether the value is a known member of the ResponseInputItemType enum.
+func (e ResponseInputItemType) Valid() bool {
+	switch e {
+	case ResponseInputItemTypeFunctionCall:
+		return true
+	case ResponseInputItemTypeFunctionCallOutput:
+		return true
+	case ResponseInputItemTypeMessage:
+		return true
+	case ResponseInputItemTypeReasoning:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResponseRequestReasoningEffort.
+const (
+	High    ResponseRequestReasoningEffort = "high"
+	Low     ResponseRequestReasoningEffort = "low"
+	Medium  ResponseRequestReasoningEffort = "medium"
+	Minimal ResponseRequestReasoningEffort = "minimal"
+)
+
+// Valid indicates whether the value is a known member of the ResponseRequestReasoningEffort enum.
+func (e ResponseRequestReasoningEffort) Valid() bool {
+	switch e {
+	case High:
+		return true
+	case Low:
+		return true
+	case Medium:
+		return true
+	case Minimal:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	RoleAdmin  Role = "admin"
@@ -2431,6 +2590,155 @@ type ProviderResponse struct {
 // ResetInterval A budget's period (UTC; days from 00:00, weeks from Monday, months from the 1st). Null means lifetime.
 type ResetInterval string
 
+// Response An OpenAI Responses object, plus the provider that served it and the exact cost.
+type Response struct {
+	CreatedAt         int64                   `json:"created_at"`
+	Error             *map[string]interface{} `json:"error,omitempty"`
+	Id                string                  `json:"id"`
+	IncompleteDetails *struct {
+		Reason *string `json:"reason,omitempty"`
+	} `json:"incomplete_details,omitempty"`
+	Model    string                 `json:"model"`
+	Object   ResponseObject         `json:"object"`
+	Output   []Response_Output_Item `json:"output"`
+	Provider *string                `json:"provider,omitempty"`
+	Status   ResponseStatus         `json:"status"`
+	Usage    struct {
+		// Cost An amount in USD, exact (rendered from a decimal, never a float).
+		//
+		// Example: 0.0000325
+		Cost               *Money `json:"cost,omitempty"`
+		InputTokens        int    `json:"input_tokens"`
+		InputTokensDetails *struct {
+			CachedTokens *int `json:"cached_tokens,omitempty"`
+		} `json:"input_tokens_details,omitempty"`
+		OutputTokens        int `json:"output_tokens"`
+		OutputTokensDetails *struct {
+			ReasoningTokens *int `json:"reasoning_tokens,omitempty"`
+		} `json:"output_tokens_details,omitempty"`
+		TotalTokens int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+// ResponseObject defines model for Response.Object.
+type ResponseObject string
+
+// ResponseOutputType defines model for Response.Output.Type.
+type ResponseOutputType string
+
+// Response_Output_Item defines model for Response.output.Item.
+type Response_Output_Item struct {
+	Type                 ResponseOutputType     `json:"type"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// ResponseStatus defines model for Response.Status.
+type ResponseStatus string
+
+// ResponseInputItem A message (`role` and `content`, `type` `message` or absent), a `function_call` or a
+// `function_call_output`; members beyond these are ignored.
+type ResponseInputItem struct {
+	Arguments *string                    `json:"arguments,omitempty"`
+	CallId    *string                    `json:"call_id,omitempty"`
+	Content   *ResponseInputItem_Content `json:"content,omitempty"`
+	Name      *string                    `json:"name,omitempty"`
+	Output    *string                    `json:"output,omitempty"`
+	Role      *ResponseInputItemRole     `json:"role,omitempty"`
+	Type      *ResponseInputItemType     `json:"type,omitempty"`
+}
+
+// ResponseInputItemContent0 defines model for ResponseInputItem.Content.0.
+type ResponseInputItemContent0 = string
+
+// ResponseInputItemContent1 defines model for ResponseInputItem.Content.1.
+type ResponseInputItemContent1 = []ResponseInputItem_Content_1_Item
+
+// ResponseInputItemContent1Type defines model for ResponseInputItem.Content.1.Type.
+type ResponseInputItemContent1Type string
+
+// ResponseInputItem_Content_1_Item defines model for ResponseInputItem.Content.1.Item.
+type ResponseInputItem_Content_1_Item struct {
+	FileData             *string                       `json:"file_data,omitempty"`
+	ImageUrl             *string                       `json:"image_url,omitempty"`
+	Text                 *string                       `json:"text,omitempty"`
+	Type                 ResponseInputItemContent1Type `json:"type"`
+	AdditionalProperties map[string]interface{}        `json:"-"`
+}
+
+// ResponseInputItem_Content defines model for ResponseInputItem.Content.
+type ResponseInputItem_Content struct {
+	union json.RawMessage
+}
+
+// ResponseInputItemRole defines model for ResponseInputItem.Role.
+type ResponseInputItemRole string
+
+// ResponseInputItemType defines model for ResponseInputItem.Type.
+type ResponseInputItemType string
+
+// ResponseRequest OpenAI Responses request (stateless) plus OpenRouter's routing extensions. Members
+// Perpetuo does not use are ignored.
+type ResponseRequest struct {
+	Input ResponseRequest_Input `json:"input"`
+
+	// Instructions A system prompt.
+	Instructions    *string            `json:"instructions,omitempty"`
+	MaxOutputTokens *int               `json:"max_output_tokens,omitempty"`
+	Metadata        *map[string]string `json:"metadata,omitempty"`
+
+	// Model Example: mock/echo
+	Model             *string   `json:"model,omitempty"`
+	Models            *[]string `json:"models,omitempty"`
+	ParallelToolCalls *bool     `json:"parallel_tool_calls,omitempty"`
+
+	// PreviousResponseId Not supported (stateless); send the whole conversation.
+	PreviousResponseId *string `json:"previous_response_id,omitempty"`
+
+	// Provider OpenRouter provider routing preferences.
+	Provider  *ProviderPreferences `json:"provider,omitempty"`
+	Reasoning *struct {
+		Effort *ResponseRequestReasoningEffort `json:"effort,omitempty"`
+	} `json:"reasoning,omitempty"`
+	SessionId *string `json:"session_id,omitempty"`
+
+	// Store Only `false` (or absent); Perpetuo keeps no conversation state.
+	Store *bool `json:"store,omitempty"`
+
+	// Strategy Perpetuo's routing strategy for ordering candidate endpoints.
+	Strategy    *Strategy `json:"strategy,omitempty"`
+	Stream      *bool     `json:"stream,omitempty"`
+	Temperature *float32  `json:"temperature,omitempty"`
+
+	// ToolChoice `auto`, `none`, `required` or `{"type": "function", "name": ...}`.
+	ToolChoice interface{}                   `json:"tool_choice,omitempty"`
+	Tools      *[]ResponseRequest_Tools_Item `json:"tools,omitempty"`
+	TopP       *float32                      `json:"top_p,omitempty"`
+	User       *string                       `json:"user,omitempty"`
+}
+
+// ResponseRequestInput0 defines model for ResponseRequest.Input.0.
+type ResponseRequestInput0 = string
+
+// ResponseRequestInput1 defines model for ResponseRequest.Input.1.
+type ResponseRequestInput1 = []ResponseInputItem
+
+// ResponseRequest_Input defines model for ResponseRequest.Input.
+type ResponseRequest_Input struct {
+	union json.RawMessage
+}
+
+// ResponseRequestReasoningEffort defines model for ResponseRequest.Reasoning.Effort.
+type ResponseRequestReasoningEffort string
+
+// ResponseRequest_Tools_Item defines model for ResponseRequest.tools.Item.
+type ResponseRequest_Tools_Item struct {
+	Description          *string                 `json:"description,omitempty"`
+	Name                 *string                 `json:"name,omitempty"`
+	Parameters           *map[string]interface{} `json:"parameters,omitempty"`
+	Type                 string                  `json:"type"`
+	AdditionalProperties map[string]interface{}  `json:"-"`
+}
+
 // Role defines model for Role.
 type Role string
 
@@ -2873,6 +3181,9 @@ type UpdateOpenRouterKeyJSONRequestBody = OpenRouterKeyUpdate
 // CreateMessageJSONRequestBody defines body for CreateMessage for application/json ContentType.
 type CreateMessageJSONRequestBody = MessageRequest
 
+// CreateResponseJSONRequestBody defines body for CreateResponse for application/json ContentType.
+type CreateResponseJSONRequestBody = ResponseRequest
+
 // CreateWorkspaceJSONRequestBody defines body for CreateWorkspace for application/json ContentType.
 type CreateWorkspaceJSONRequestBody = WorkspaceCreate
 
@@ -3158,6 +3469,294 @@ func (a ErrorBody_Metadata) MarshalJSON() ([]byte, error) {
 	object["error_type"], err = json.Marshal(a.ErrorType)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling 'error_type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for Response_Output_Item. Returns the specified
+// element and whether it was found
+func (a Response_Output_Item) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for Response_Output_Item
+func (a *Response_Output_Item) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for Response_Output_Item to handle AdditionalProperties
+func (a *Response_Output_Item) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for Response_Output_Item to handle AdditionalProperties
+func (a Response_Output_Item) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for ResponseInputItem_Content_1_Item. Returns the specified
+// element and whether it was found
+func (a ResponseInputItem_Content_1_Item) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ResponseInputItem_Content_1_Item
+func (a *ResponseInputItem_Content_1_Item) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ResponseInputItem_Content_1_Item to handle AdditionalProperties
+func (a *ResponseInputItem_Content_1_Item) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["file_data"]; found {
+		err = json.Unmarshal(raw, &a.FileData)
+		if err != nil {
+			return fmt.Errorf("error reading 'file_data': %w", err)
+		}
+		delete(object, "file_data")
+	}
+
+	if raw, found := object["image_url"]; found {
+		err = json.Unmarshal(raw, &a.ImageUrl)
+		if err != nil {
+			return fmt.Errorf("error reading 'image_url': %w", err)
+		}
+		delete(object, "image_url")
+	}
+
+	if raw, found := object["text"]; found {
+		err = json.Unmarshal(raw, &a.Text)
+		if err != nil {
+			return fmt.Errorf("error reading 'text': %w", err)
+		}
+		delete(object, "text")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ResponseInputItem_Content_1_Item to handle AdditionalProperties
+func (a ResponseInputItem_Content_1_Item) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.FileData != nil {
+		object["file_data"], err = json.Marshal(a.FileData)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'file_data': %w", err)
+		}
+	}
+
+	if a.ImageUrl != nil {
+		object["image_url"], err = json.Marshal(a.ImageUrl)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'image_url': %w", err)
+		}
+	}
+
+	if a.Text != nil {
+		object["text"], err = json.Marshal(a.Text)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'text': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for ResponseRequest_Tools_Item. Returns the specified
+// element and whether it was found
+func (a ResponseRequest_Tools_Item) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for ResponseRequest_Tools_Item
+func (a *ResponseRequest_Tools_Item) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for ResponseRequest_Tools_Item to handle AdditionalProperties
+func (a *ResponseRequest_Tools_Item) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["description"]; found {
+		err = json.Unmarshal(raw, &a.Description)
+		if err != nil {
+			return fmt.Errorf("error reading 'description': %w", err)
+		}
+		delete(object, "description")
+	}
+
+	if raw, found := object["name"]; found {
+		err = json.Unmarshal(raw, &a.Name)
+		if err != nil {
+			return fmt.Errorf("error reading 'name': %w", err)
+		}
+		delete(object, "name")
+	}
+
+	if raw, found := object["parameters"]; found {
+		err = json.Unmarshal(raw, &a.Parameters)
+		if err != nil {
+			return fmt.Errorf("error reading 'parameters': %w", err)
+		}
+		delete(object, "parameters")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for ResponseRequest_Tools_Item to handle AdditionalProperties
+func (a ResponseRequest_Tools_Item) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.Description != nil {
+		object["description"], err = json.Marshal(a.Description)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'description': %w", err)
+		}
+	}
+
+	if a.Name != nil {
+		object["name"], err = json.Marshal(a.Name)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'name': %w", err)
+		}
+	}
+
+	if a.Parameters != nil {
+		object["parameters"], err = json.Marshal(a.Parameters)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'parameters': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
 	}
 
 	for fieldName, field := range a.AdditionalProperties {
@@ -4039,6 +4638,130 @@ func (t *ProviderPreferences_Sort) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsResponseInputItemContent0 returns the union data inside the ResponseInputItem_Content as a ResponseInputItemContent0
+func (t ResponseInputItem_Content) AsResponseInputItemContent0() (ResponseInputItemContent0, error) {
+	var body ResponseInputItemContent0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromResponseInputItemContent0 overwrites any union data inside the ResponseInputItem_Content as the provided ResponseInputItemContent0
+func (t *ResponseInputItem_Content) FromResponseInputItemContent0(v ResponseInputItemContent0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeResponseInputItemContent0 performs a merge with any union data inside the ResponseInputItem_Content, using the provided ResponseInputItemContent0
+func (t *ResponseInputItem_Content) MergeResponseInputItemContent0(v ResponseInputItemContent0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsResponseInputItemContent1 returns the union data inside the ResponseInputItem_Content as a ResponseInputItemContent1
+func (t ResponseInputItem_Content) AsResponseInputItemContent1() (ResponseInputItemContent1, error) {
+	var body ResponseInputItemContent1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromResponseInputItemContent1 overwrites any union data inside the ResponseInputItem_Content as the provided ResponseInputItemContent1
+func (t *ResponseInputItem_Content) FromResponseInputItemContent1(v ResponseInputItemContent1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeResponseInputItemContent1 performs a merge with any union data inside the ResponseInputItem_Content, using the provided ResponseInputItemContent1
+func (t *ResponseInputItem_Content) MergeResponseInputItemContent1(v ResponseInputItemContent1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ResponseInputItem_Content) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ResponseInputItem_Content) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsResponseRequestInput0 returns the union data inside the ResponseRequest_Input as a ResponseRequestInput0
+func (t ResponseRequest_Input) AsResponseRequestInput0() (ResponseRequestInput0, error) {
+	var body ResponseRequestInput0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromResponseRequestInput0 overwrites any union data inside the ResponseRequest_Input as the provided ResponseRequestInput0
+func (t *ResponseRequest_Input) FromResponseRequestInput0(v ResponseRequestInput0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeResponseRequestInput0 performs a merge with any union data inside the ResponseRequest_Input, using the provided ResponseRequestInput0
+func (t *ResponseRequest_Input) MergeResponseRequestInput0(v ResponseRequestInput0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsResponseRequestInput1 returns the union data inside the ResponseRequest_Input as a ResponseRequestInput1
+func (t ResponseRequest_Input) AsResponseRequestInput1() (ResponseRequestInput1, error) {
+	var body ResponseRequestInput1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromResponseRequestInput1 overwrites any union data inside the ResponseRequest_Input as the provided ResponseRequestInput1
+func (t *ResponseRequest_Input) FromResponseRequestInput1(v ResponseRequestInput1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeResponseRequestInput1 performs a merge with any union data inside the ResponseRequest_Input, using the provided ResponseRequestInput1
+func (t *ResponseRequest_Input) MergeResponseRequestInput1(v ResponseRequestInput1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ResponseRequest_Input) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ResponseRequest_Input) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
 
@@ -4486,6 +5209,40 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/providers (the `ListProviders` operationId).
 	ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateResponseWithBody Create a response (OpenAI Responses API, stateless)
+	//
+	// OpenAI's Responses API as OpenRouter serves it: stateless, on the same pipeline as
+	// `/v1/chat/completions` (guardrails, budgets, ZDR, routing, records, cost). Input is a
+	// string or a list of items (messages with `input_text`/`input_image`/`input_file` parts,
+	// `function_call` and `function_call_output`); output holds `message` and `function_call`
+	// items. Nothing is stored for later turns: `store: true` and `previous_response_id` answer
+	// 400; send the whole conversation each time. A stream is the Responses event sequence
+	// (`response.created`, `response.output_item.added`, `response.output_text.delta`, ...,
+	// `response.completed`); a failure once it has begun is an `error` event carrying the
+	// envelope's `error`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/responses (the `CreateResponse` operationId).
+	CreateResponseWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateResponse Create a response (OpenAI Responses API, stateless)
+	//
+	// OpenAI's Responses API as OpenRouter serves it: stateless, on the same pipeline as
+	// `/v1/chat/completions` (guardrails, budgets, ZDR, routing, records, cost). Input is a
+	// string or a list of items (messages with `input_text`/`input_image`/`input_file` parts,
+	// `function_call` and `function_call_output`); output holds `message` and `function_call`
+	// items. Nothing is stored for later turns: `store: true` and `previous_response_id` answer
+	// 400; send the whole conversation each time. A stream is the Responses event sequence
+	// (`response.created`, `response.output_item.added`, `response.output_text.delta`, ...,
+	// `response.completed`); a failure once it has begun is an `error` event carrying the
+	// envelope's `error`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/responses (the `CreateResponse` operationId).
+	CreateResponse(ctx context.Context, body CreateResponseJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWorkspaces List the caller's workspaces
 	//
@@ -5650,6 +6407,60 @@ func (c *Client) ListModelEndpoints(ctx context.Context, author string, slug str
 // Corresponds with GET /v1/providers (the `ListProviders` operationId).
 func (c *Client) ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListProvidersRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateResponseWithBody Create a response (OpenAI Responses API, stateless)
+//
+// OpenAI's Responses API as OpenRouter serves it: stateless, on the same pipeline as
+// `/v1/chat/completions` (guardrails, budgets, ZDR, routing, records, cost). Input is a
+// string or a list of items (messages with `input_text`/`input_image`/`input_file` parts,
+// `function_call` and `function_call_output`); output holds `message` and `function_call`
+// items. Nothing is stored for later turns: `store: true` and `previous_response_id` answer
+// 400; send the whole conversation each time. A stream is the Responses event sequence
+// (`response.created`, `response.output_item.added`, `response.output_text.delta`, ...,
+// `response.completed`); a failure once it has begun is an `error` event carrying the
+// envelope's `error`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/responses (the `CreateResponse` operationId).
+func (c *Client) CreateResponseWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateResponseRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateResponse Create a response (OpenAI Responses API, stateless)
+//
+// OpenAI's Responses API as OpenRouter serves it: stateless, on the same pipeline as
+// `/v1/chat/completions` (guardrails, budgets, ZDR, routing, records, cost). Input is a
+// string or a list of items (messages with `input_text`/`input_image`/`input_file` parts,
+// `function_call` and `function_call_output`); output holds `message` and `function_call`
+// items. Nothing is stored for later turns: `store: true` and `previous_response_id` answer
+// 400; send the whole conversation each time. A stream is the Responses event sequence
+// (`response.created`, `response.output_item.added`, `response.output_text.delta`, ...,
+// `response.completed`); a failure once it has begun is an `error` event carrying the
+// envelope's `error`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/responses (the `CreateResponse` operationId).
+func (c *Client) CreateResponse(ctx context.Context, body CreateResponseJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateResponseRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7697,6 +8508,46 @@ func NewListProvidersRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewCreateResponseRequest calls the generic CreateResponse builder with application/json body
+func NewCreateResponseRequest(server string, body CreateResponseJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateResponseRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateResponseRequestWithBody constructs an http.Request for the CreateResponse method, with any body, and a specified content type
+func NewCreateResponseRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/responses")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -9943,6 +10794,40 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/providers (the `ListProviders` operationId).
 	ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error)
 
+	// CreateResponseWithBodyWithResponse Create a response (OpenAI Responses API, stateless)
+	//
+	// OpenAI's Responses API as OpenRouter serves it: stateless, on the same pipeline as
+	// `/v1/chat/completions` (guardrails, budgets, ZDR, routing, records, cost). Input is a
+	// string or a list of items (messages with `input_text`/`input_image`/`input_file` parts,
+	// `function_call` and `function_call_output`); output holds `message` and `function_call`
+	// items. Nothing is stored for later turns: `store: true` and `previous_response_id` answer
+	// 400; send the whole conversation each time. A stream is the Responses event sequence
+	// (`response.created`, `response.output_item.added`, `response.output_text.delta`, ...,
+	// `response.completed`); a failure once it has begun is an `error` event carrying the
+	// envelope's `error`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/responses (the `CreateResponse` operationId).
+	CreateResponseWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateResponseResponse, error)
+
+	// CreateResponseWithResponse Create a response (OpenAI Responses API, stateless)
+	//
+	// OpenAI's Responses API as OpenRouter serves it: stateless, on the same pipeline as
+	// `/v1/chat/completions` (guardrails, budgets, ZDR, routing, records, cost). Input is a
+	// string or a list of items (messages with `input_text`/`input_image`/`input_file` parts,
+	// `function_call` and `function_call_output`); output holds `message` and `function_call`
+	// items. Nothing is stored for later turns: `store: true` and `previous_response_id` answer
+	// 400; send the whole conversation each time. A stream is the Responses event sequence
+	// (`response.created`, `response.output_item.added`, `response.output_text.delta`, ...,
+	// `response.completed`); a failure once it has begun is an `error` event carrying the
+	// envelope's `error`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/responses (the `CreateResponse` operationId).
+	CreateResponseWithResponse(ctx context.Context, body CreateResponseJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateResponseResponse, error)
+
 	// ListWorkspacesWithResponse List the caller's workspaces
 	//
 	// A key sees only the workspace it belongs to.
@@ -11967,6 +12852,138 @@ func (r ListProvidersResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListProvidersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateResponseResponse200Headers the declared response headers of an HTTP 200 response for CreateResponse
+type CreateResponseResponse200Headers struct {
+	XGenerationId *string
+}
+
+type CreateResponseResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON402 the response for an HTTP 402 `application/json` response
+	JSON402 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *Error
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Error
+	// JSON504 the response for an HTTP 504 `application/json` response
+	JSON504 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CreateResponseResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateResponseResponse) GetJSON200() *Response {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateResponseResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateResponseResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON402 returns the response for an HTTP 402 `application/json` response
+func (r CreateResponseResponse) GetJSON402() *Error {
+	return r.JSON402
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateResponseResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateResponseResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r CreateResponseResponse) GetJSON408() *Error {
+	return r.JSON408
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateResponseResponse) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateResponseResponse) GetJSON429() *Error {
+	return r.JSON429
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r CreateResponseResponse) GetJSON502() *Error {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateResponseResponse) GetJSON503() *Error {
+	return r.JSON503
+}
+
+// GetJSON504 returns the response for an HTTP 504 `application/json` response
+func (r CreateResponseResponse) GetJSON504() *Error {
+	return r.JSON504
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateResponseResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateResponseResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateResponseResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateResponseResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateResponseResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -14257,6 +15274,52 @@ func (c *ClientWithResponses) ListProvidersWithResponse(ctx context.Context, req
 	return ParseListProvidersResponse(rsp)
 }
 
+// CreateResponseWithBodyWithResponse Create a response (OpenAI Responses API, stateless)
+//
+// OpenAI's Responses API as OpenRouter serves it: stateless, on the same pipeline as
+// `/v1/chat/completions` (guardrails, budgets, ZDR, routing, records, cost). Input is a
+// string or a list of items (messages with `input_text`/`input_image`/`input_file` parts,
+// `function_call` and `function_call_output`); output holds `message` and `function_call`
+// items. Nothing is stored for later turns: `store: true` and `previous_response_id` answer
+// 400; send the whole conversation each time. A stream is the Responses event sequence
+// (`response.created`, `response.output_item.added`, `response.output_text.delta`, ...,
+// `response.completed`); a failure once it has begun is an `error` event carrying the
+// envelope's `error`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/responses (the `CreateResponse` operationId).
+func (c *ClientWithResponses) CreateResponseWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateResponseResponse, error) {
+	rsp, err := c.CreateResponseWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateResponseResponse(rsp)
+}
+
+// CreateResponseWithResponse Create a response (OpenAI Responses API, stateless)
+//
+// OpenAI's Responses API as OpenRouter serves it: stateless, on the same pipeline as
+// `/v1/chat/completions` (guardrails, budgets, ZDR, routing, records, cost). Input is a
+// string or a list of items (messages with `input_text`/`input_image`/`input_file` parts,
+// `function_call` and `function_call_output`); output holds `message` and `function_call`
+// items. Nothing is stored for later turns: `store: true` and `previous_response_id` answer
+// 400; send the whole conversation each time. A stream is the Responses event sequence
+// (`response.created`, `response.output_item.added`, `response.output_text.delta`, ...,
+// `response.completed`); a failure once it has begun is an `error` event carrying the
+// envelope's `error`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/responses (the `CreateResponse` operationId).
+func (c *ClientWithResponses) CreateResponseWithResponse(ctx context.Context, body CreateResponseJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateResponseResponse, error) {
+	rsp, err := c.CreateResponse(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateResponseResponse(rsp)
+}
+
 // ListWorkspacesWithResponse List the caller's workspaces
 //
 // A key sees only the workspace it belongs to.
@@ -16152,6 +17215,132 @@ func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, err
 		}
 		response.JSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseCreateResponseResponse parses an HTTP response from a CreateResponseWithResponse call
+func ParseCreateResponseResponse(rsp *http.Response) (*CreateResponseResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateResponseResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Response
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 402:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON402 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 504:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON504 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/event-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CreateResponseResponse200Headers
+		if values := rsp.Header.Values("X-Generation-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Generation-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XGenerationId = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil

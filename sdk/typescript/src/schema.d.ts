@@ -72,6 +72,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/responses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a response (OpenAI Responses API, stateless)
+         * @description OpenAI's Responses API as OpenRouter serves it: stateless, on the same pipeline as
+         *     `/v1/chat/completions` (guardrails, budgets, ZDR, routing, records, cost). Input is a
+         *     string or a list of items (messages with `input_text`/`input_image`/`input_file` parts,
+         *     `function_call` and `function_call_output`); output holds `message` and `function_call`
+         *     items. Nothing is stored for later turns: `store: true` and `previous_response_id` answer
+         *     400; send the whole conversation each time. A stream is the Responses event sequence
+         *     (`response.created`, `response.output_item.added`, `response.output_text.delta`, ...,
+         *     `response.completed`); a failure once it has begun is an `error` event carrying the
+         *     envelope's `error`.
+         */
+        post: operations["createResponse"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models": {
         parameters: {
             query?: never;
@@ -1212,6 +1240,110 @@ export interface components {
             cache_read_input_tokens?: number;
             cache_creation_input_tokens?: number;
             cost?: components["schemas"]["Money"];
+        };
+        /**
+         * @description OpenAI Responses request (stateless) plus OpenRouter's routing extensions. Members
+         *     Perpetuo does not use are ignored.
+         */
+        ResponseRequest: {
+            /** @example mock/echo */
+            model?: string;
+            models?: string[];
+            input: string | components["schemas"]["ResponseInputItem"][];
+            /** @description A system prompt. */
+            instructions?: string;
+            max_output_tokens?: number;
+            temperature?: number;
+            top_p?: number;
+            /** @default false */
+            stream: boolean;
+            /** @description Only `false` (or absent); Perpetuo keeps no conversation state. */
+            store?: boolean;
+            /** @description Not supported (stateless); send the whole conversation. */
+            previous_response_id?: string | null;
+            tools?: ({
+                type: string;
+                name?: string;
+                description?: string;
+                parameters?: {
+                    [key: string]: unknown;
+                };
+            } & {
+                [key: string]: unknown;
+            })[];
+            /** @description `auto`, `none`, `required` or `{"type": "function", "name": ...}`. */
+            tool_choice?: unknown;
+            parallel_tool_calls?: boolean;
+            reasoning?: {
+                /** @enum {string} */
+                effort?: "minimal" | "low" | "medium" | "high";
+            };
+            user?: string;
+            metadata?: {
+                [key: string]: string;
+            };
+            provider?: components["schemas"]["ProviderPreferences"];
+            strategy?: components["schemas"]["Strategy"];
+            session_id?: string;
+        };
+        /**
+         * @description A message (`role` and `content`, `type` `message` or absent), a `function_call` or a
+         *     `function_call_output`; members beyond these are ignored.
+         */
+        ResponseInputItem: {
+            /** @enum {string} */
+            type?: "message" | "function_call" | "function_call_output" | "reasoning";
+            /** @enum {string} */
+            role?: "user" | "system" | "developer" | "assistant";
+            content?: string | ({
+                /** @enum {string} */
+                type: "input_text" | "input_image" | "input_file" | "output_text" | "refusal";
+                text?: string;
+                image_url?: string;
+                file_data?: string;
+            } & {
+                [key: string]: unknown;
+            })[];
+            call_id?: string;
+            name?: string;
+            arguments?: string;
+            output?: string;
+        };
+        /** @description An OpenAI Responses object, plus the provider that served it and the exact cost. */
+        Response: {
+            id: string;
+            /** @enum {string} */
+            object: "response";
+            /** Format: int64 */
+            created_at: number;
+            /** @enum {string} */
+            status: "completed" | "incomplete" | "failed" | "in_progress";
+            model: string;
+            provider?: string;
+            output: ({
+                /** @enum {string} */
+                type: "message" | "function_call" | "reasoning";
+            } & {
+                [key: string]: unknown;
+            })[];
+            incomplete_details?: {
+                reason?: string;
+            } | null;
+            error?: {
+                [key: string]: unknown;
+            } | null;
+            usage: {
+                input_tokens: number;
+                input_tokens_details?: {
+                    cached_tokens?: number;
+                };
+                output_tokens: number;
+                output_tokens_details?: {
+                    reasoning_tokens?: number;
+                };
+                total_tokens: number;
+                cost?: components["schemas"]["Money"];
+            };
         };
         /** @description A message; fields beyond these are allowed and passed through. */
         ChatMessage: {
@@ -2512,6 +2644,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Message"];
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            402: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            408: components["responses"]["Error"];
+            413: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            502: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+            default: components["responses"]["Error"];
+        };
+    };
+    createResponse: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "model": "mock/echo",
+                 *       "input": "Hello, Perpetuo"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ResponseRequest"];
+            };
+        };
+        responses: {
+            /** @description The response (JSON) or a stream of events (SSE). */
+            200: {
+                headers: {
+                    /** @description The generation id, for `GET /v1/generation`. */
+                    "X-Generation-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
                     "text/event-stream": string;
                 };
             };
