@@ -27,7 +27,7 @@ func (q *Queries) CredentialDelete(ctx context.Context, arg CredentialDeletePara
 }
 
 const credentialGetByID = `-- name: CredentialGetByID :one
-SELECT id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy FROM credentials WHERE id = $1 AND workspace_id = $2
+SELECT id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy, azure FROM credentials WHERE id = $1 AND workspace_id = $2
 `
 
 type CredentialGetByIDParams struct {
@@ -51,14 +51,15 @@ func (q *Queries) CredentialGetByID(ctx context.Context, arg CredentialGetByIDPa
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DataPolicy,
+		&i.Azure,
 	)
 	return i, err
 }
 
 const credentialInsert = `-- name: CredentialInsert :one
-INSERT INTO credentials (id, workspace_id, provider, name, label, secret, base_url, disabled, priority, data_policy)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy
+INSERT INTO credentials (id, workspace_id, provider, name, label, secret, base_url, disabled, priority, data_policy, azure)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy, azure
 `
 
 type CredentialInsertParams struct {
@@ -72,6 +73,7 @@ type CredentialInsertParams struct {
 	Disabled    bool
 	Priority    int32
 	DataPolicy  []byte
+	Azure       []byte
 }
 
 func (q *Queries) CredentialInsert(ctx context.Context, arg CredentialInsertParams) (Credential, error) {
@@ -86,6 +88,7 @@ func (q *Queries) CredentialInsert(ctx context.Context, arg CredentialInsertPara
 		arg.Disabled,
 		arg.Priority,
 		arg.DataPolicy,
+		arg.Azure,
 	)
 	var i Credential
 	err := row.Scan(
@@ -101,12 +104,13 @@ func (q *Queries) CredentialInsert(ctx context.Context, arg CredentialInsertPara
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DataPolicy,
+		&i.Azure,
 	)
 	return i, err
 }
 
 const credentialList = `-- name: CredentialList :many
-SELECT id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy FROM credentials WHERE workspace_id = $1 ORDER BY provider, priority, created_at, id
+SELECT id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy, azure FROM credentials WHERE workspace_id = $1 ORDER BY provider, priority, created_at, id
 `
 
 func (q *Queries) CredentialList(ctx context.Context, workspaceID string) ([]Credential, error) {
@@ -131,6 +135,7 @@ func (q *Queries) CredentialList(ctx context.Context, workspaceID string) ([]Cre
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.DataPolicy,
+			&i.Azure,
 		); err != nil {
 			return nil, err
 		}
@@ -196,9 +201,10 @@ func (q *Queries) CredentialSetSecret(ctx context.Context, arg CredentialSetSecr
 const credentialUpdate = `-- name: CredentialUpdate :one
 UPDATE credentials SET
     name = $1, label = $2, secret = $3, base_url = $4,
-    disabled = $5, priority = $6, data_policy = $7, updated_at = now()
-WHERE id = $8 AND workspace_id = $9
-RETURNING id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy
+    disabled = $5, priority = $6, data_policy = $7, azure = $8,
+    updated_at = now()
+WHERE id = $9 AND workspace_id = $10
+RETURNING id, workspace_id, provider, name, label, secret, base_url, disabled, priority, created_at, updated_at, data_policy, azure
 `
 
 type CredentialUpdateParams struct {
@@ -209,6 +215,7 @@ type CredentialUpdateParams struct {
 	Disabled    bool
 	Priority    int32
 	DataPolicy  []byte
+	Azure       []byte
 	ID          string
 	WorkspaceID string
 }
@@ -223,6 +230,7 @@ func (q *Queries) CredentialUpdate(ctx context.Context, arg CredentialUpdatePara
 		arg.Disabled,
 		arg.Priority,
 		arg.DataPolicy,
+		arg.Azure,
 		arg.ID,
 		arg.WorkspaceID,
 	)
@@ -240,6 +248,7 @@ func (q *Queries) CredentialUpdate(ctx context.Context, arg CredentialUpdatePara
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DataPolicy,
+		&i.Azure,
 	)
 	return i, err
 }

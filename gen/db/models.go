@@ -42,6 +42,7 @@ type Credential struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	DataPolicy  []byte
+	Azure       []byte
 }
 
 type Generation struct {

@@ -160,3 +160,66 @@ func TestMasterKeyRotation(t *testing.T) {
 	require.Equal(t, "Bearer "+byokSecret, seen[len(seen)-1])
 	mu.Unlock()
 }
+
+// TestAzureCredentialAddressesDeployments: a workspace's Azure OpenAI
+// credential holds the resource (base URL), the API version and the
+// deployment per upstream model; calls go to the deployment's URL with the
+// key in api-key (never as Bearer), and a change to the mapping applies to
+// the next request.
+func TestAzureCredentialAddressesDeployments(t *testing.T) {
+	t.Parallel()
+	type hit struct{ path, version, apiKey, bearer string }
+	var mu sync.Mutex
+	var hits []hit
+	inner := mockupstream.NewAzure(mockupstream.Config{APIKey: byokSecret})
+	azure := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits = append(hits, hit{r.URL.Path, r.URL.Query().Get("api-version"), r.Header.Get("api-key"), r.Header.Get("Authorization")})
+		mu.Unlock()
+		inner.ServeHTTP(w, r)
+	}))
+	e := setup(t, nil)
+	ws := "/v1/workspaces/" + e.ws + "/credentials"
+	body := `{"model":"test/azure","messages":[{"role":"user","content":"hello azure"}]}`
+
+	status, doc := call(t, e.srv.URL, "POST", ws, e.key, `{"provider":"azure","api_key":"`+byokSecret+`","base_url":"`+azure+`",
+		"data_policy":{"zdr":true,"trains_on_data":false},
+		"azure":{"api_version":"2024-06-01","deployments":{"gpt-4o-mock":"prod-4o"}}}`)
+	require.Equal(t, 201, status, "%v", doc)
+	cred := data(doc)
+	require.Equal(t, map[string]any{"api_version": "2024-06-01", "deployments": map[string]any{"gpt-4o-mock": "prod-4o"}}, cred["azure"])
+
+	status, doc = call(t, e.srv.URL, "POST", "/v1/chat/completions", e.key, body)
+	require.Equal(t, 200, status, "%v", doc)
+	require.Equal(t, "azure", doc["provider"])
+	require.Equal(t, "test/azure", doc["model"])
+	require.NotEmpty(t, doc["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"])
+
+	// Without an API version the default applies; the new deployment is
+	// used at once.
+	status, doc = call(t, e.srv.URL, "PATCH", ws+"/"+cred["id"].(string), e.key, `{"azure":{"deployments":{"gpt-4o-mock":"canary-4o"}}}`)
+	require.Equal(t, 200, status, "%v", doc)
+	status, doc = call(t, e.srv.URL, "POST", "/v1/chat/completions", e.key, body)
+	require.Equal(t, 200, status, "%v", doc)
+
+	mu.Lock()
+	require.Equal(t, []hit{
+		{"/openai/deployments/prod-4o/chat/completions", "2024-06-01", byokSecret, ""},
+		{"/openai/deployments/canary-4o/chat/completions", "2024-10-21", byokSecret, ""},
+	}, hits)
+	mu.Unlock()
+
+	// Azure settings belong to an Azure provider only, on create and on update.
+	status, doc = call(t, e.srv.URL, "POST", ws, e.key, `{"provider":"flaky","api_key":"k","azure":{"api_version":"2024-10-21"}}`)
+	require.Equal(t, 400, status, "%v", doc)
+	require.Equal(t, "/azure", requireEnvelope(t, doc, 400, "invalid_request")["metadata"].(map[string]any)["field"])
+	status, doc = call(t, e.srv.URL, "POST", ws, e.key, `{"provider":"flaky","api_key":"k"}`)
+	require.Equal(t, 201, status, "%v", doc)
+	status, doc = call(t, e.srv.URL, "PATCH", ws+"/"+data(doc)["id"].(string), e.key, `{"azure":{"deployments":{"a":"b"}}}`)
+	require.Equal(t, 400, status, "%v", doc)
+	require.Equal(t, "/azure", requireEnvelope(t, doc, 400, "invalid_request")["metadata"].(map[string]any)["field"])
+	// A deployment name outside Azure's rule is refused by the spec.
+	status, doc = call(t, e.srv.URL, "POST", ws, e.key, `{"provider":"azure","api_key":"k","azure":{"deployments":{"gpt-4o":"../x"}}}`)
+	require.Equal(t, 400, status, "%v", doc)
+	require.Contains(t, requireEnvelope(t, doc, 400, "invalid_request")["metadata"].(map[string]any)["field"], "/azure/deployments")
+}

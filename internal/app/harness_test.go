@@ -38,7 +38,8 @@ const testCatalog = `{
   {"slug":"tri-b","name":"Trio B","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
   {"slug":"tri-c","name":"Trio C","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
   {"slug":"claude","name":"Claude","api":"anthropic","data_policy":{"zdr":true,"trains_on_data":false}},
-  {"slug":"gemini","name":"Gemini","api":"gemini","data_policy":{"zdr":true,"trains_on_data":false}}
+  {"slug":"gemini","name":"Gemini","api":"gemini","data_policy":{"zdr":true,"trains_on_data":false}},
+  {"slug":"azure","name":"Azure OpenAI","api":"azure","data_policy":{"zdr":false,"trains_on_data":false}}
  ],
  "models": [
   {"id":"mock/echo","name":"Echo","context_length":8192,"endpoints":[
@@ -57,6 +58,8 @@ const testCatalog = `{
     {"provider":"steady","upstream_model":"claude-steady","pricing":{"prompt":"0.000004","completion":"0.00002"},"context_length":8192}]},
   {"id":"test/gemini","name":"Gemini","context_length":8192,"endpoints":[
     {"provider":"gemini","upstream_model":"gemini-mock","pricing":{"prompt":"0.0000003","completion":"0.0000025","input_cache_read":"0.000000075"},"context_length":8192,"max_completion_tokens":4096}]},
+  {"id":"test/azure","name":"Azure","context_length":8192,"endpoints":[
+    {"provider":"azure","upstream_model":"gpt-4o-mock","pricing":{"prompt":"0.0000025","completion":"0.00001","input_cache_read":"0.00000125"},"context_length":8192}]},
   {"id":"test/unreachable","name":"Unreachable","context_length":8192,"endpoints":[
     {"provider":"nocred","upstream_model":"x","pricing":{"prompt":"0","completion":"0"},"context_length":8192}]}
  ]

@@ -11,7 +11,7 @@ import (
 var slugPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
 // APIFamilies are the wire formats Perpetuo knows how to speak upstream.
-var APIFamilies = map[string]bool{"openai": true, "anthropic": true, "gemini": true}
+var APIFamilies = map[string]bool{"openai": true, "anthropic": true, "gemini": true, "azure": true}
 
 func (p *Provider) validate() error {
 	if !slugPattern.MatchString(p.Slug) {

@@ -96,6 +96,13 @@ func FromEnv(environ []string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("PERPETUO_DEMO=%q: use 1, auto or 0", c.Demo)
 	}
+	for k, v := range env {
+		if strings.HasPrefix(k, "PERPETUO_PROVIDER_") && strings.HasSuffix(k, "_DEPLOYMENTS") {
+			if _, err := Deployments(v); err != nil {
+				return Config{}, fmt.Errorf("%s: %w (e.g. gpt-4o=my-gpt4o,gpt-4o-mini=mini)", k, err)
+			}
+		}
+	}
 	var err error
 	if c.StaleWindow, err = duration(env, "PERPETUO_STALE_CACHE_MAX", 0); err != nil {
 		return Config{}, err
@@ -216,6 +223,8 @@ func credentials(env map[string]string) routing.Set {
 			slugVar = strings.TrimSuffix(rest, "_API_KEY")
 		case strings.HasSuffix(rest, "_BASE_URL"):
 			slugVar = strings.TrimSuffix(rest, "_BASE_URL")
+		case strings.HasSuffix(rest, "_API_VERSION"), strings.HasSuffix(rest, "_DEPLOYMENTS"):
+			continue // settings of a credential named by its key or URL
 		default:
 			continue
 		}
@@ -228,9 +237,29 @@ func credentials(env map[string]string) routing.Set {
 		if v := env["PERPETUO_PROVIDER_"+slugVar+"_BASE_URL"]; v != "" {
 			c.BaseURL = v
 		}
+		c.APIVersion = env["PERPETUO_PROVIDER_"+slugVar+"_API_VERSION"]
+		c.Deployments, _ = Deployments(env["PERPETUO_PROVIDER_"+slugVar+"_DEPLOYMENTS"])
 		out[slug] = c
 	}
 	return out
+}
+
+// Deployments parses "model=deployment,model2=deployment2" (Azure
+// OpenAI's deployment names per upstream model).
+func Deployments(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		model, dep, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		model, dep = strings.TrimSpace(model), strings.TrimSpace(dep)
+		if !ok || model == "" || dep == "" {
+			return nil, fmt.Errorf("%q is not model=deployment", strings.TrimSpace(pair))
+		}
+		out[model] = dep
+	}
+	return out, nil
 }
 
 func or(v, d string) string {

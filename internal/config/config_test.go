@@ -66,3 +66,18 @@ func TestRecordsRetention(t *testing.T) {
 		require.ErrorContains(t, err, "PERPETUO_RECORDS_RETENTION", bad)
 	}
 }
+
+func TestAzureDeployments(t *testing.T) {
+	c, err := FromEnv([]string{"PERPETUO_PROVIDER_AZURE_API_KEY=k", "PERPETUO_PROVIDER_AZURE_BASE_URL=https://res.openai.azure.com",
+		"PERPETUO_PROVIDER_AZURE_API_VERSION=2025-01-01-preview", "PERPETUO_PROVIDER_AZURE_DEPLOYMENTS=gpt-4o=prod-4o, gpt-4o-mini = mini"})
+	require.NoError(t, err)
+	az := c.Credentials["azure"]
+	require.Equal(t, "k", az.APIKey)
+	require.Equal(t, "2025-01-01-preview", az.APIVersion)
+	require.Equal(t, map[string]string{"gpt-4o": "prod-4o", "gpt-4o-mini": "mini"}, az.Deployments)
+	require.Len(t, c.Credentials, 1, "the settings make no credential of their own")
+
+	_, err = FromEnv([]string{"PERPETUO_PROVIDER_AZURE_API_KEY=k", "PERPETUO_PROVIDER_AZURE_DEPLOYMENTS=gpt-4o"})
+	require.ErrorContains(t, err, "PERPETUO_PROVIDER_AZURE_DEPLOYMENTS")
+	require.ErrorContains(t, err, "model=deployment")
+}

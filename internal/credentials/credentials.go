@@ -40,10 +40,19 @@ type Credential struct {
 	// the workspace declared it; nil when it declared none. Without a
 	// base URL the catalog's policy applies and this is always nil.
 	DataPolicy *catalog.DataPolicy
-	Disabled   bool
-	Priority   int
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Azure is the Azure OpenAI addressing (API version, deployment per
+	// upstream model); nil for other providers.
+	Azure     *Azure
+	Disabled  bool
+	Priority  int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Azure is how a credential addresses Azure OpenAI.
+type Azure struct {
+	APIVersion  string            `json:"api_version,omitempty"`
+	Deployments map[string]string `json:"deployments,omitempty"`
 }
 
 // Source reads what a workspace's set is made of.
@@ -142,8 +151,12 @@ func (c *Cache) load(ctx context.Context, workspaceID string) (routing.Set, erro
 			continue
 		}
 		own[cr.Provider] = true
-		set[cr.Provider] = routing.Credential{Provider: cr.Provider, APIKey: string(key), BaseURL: cr.BaseURL, BYOK: true,
+		rc := routing.Credential{Provider: cr.Provider, APIKey: string(key), BaseURL: cr.BaseURL, BYOK: true,
 			DataPolicy: EffectivePolicy(cr)}
+		if cr.Azure != nil {
+			rc.APIVersion, rc.Deployments = cr.Azure.APIVersion, cr.Azure.Deployments
+		}
+		set[cr.Provider] = rc
 	}
 	return set, nil
 }

@@ -23,6 +23,7 @@ type Input struct {
 	// DataPolicy is what BaseURL does with data, as declared (nil: none,
 	// which fails closed); only with a BaseURL.
 	DataPolicy *catalog.DataPolicy
+	Azure      *Azure // only for an azure-family provider
 	Name       string // "": the provider's slug
 	Disabled   bool
 	Priority   int
@@ -36,9 +37,12 @@ type Change struct {
 	// (nil clears it).
 	SetDataPolicy bool
 	DataPolicy    *catalog.DataPolicy
-	Name          *string
-	Disabled      *bool
-	Priority      *int
+	// SetAzure replaces the Azure settings with Azure (nil clears them).
+	SetAzure bool
+	Azure    *Azure
+	Name     *string
+	Disabled *bool
+	Priority *int
 }
 
 // ErrNotFound is returned by a Store that has no such credential (or, on
@@ -100,8 +104,12 @@ func (s *Service) Create(ctx context.Context, caller keys.Key, in Input) (Creden
 	if err := access.Require(caller.Role, access.ManageCredentials); err != nil {
 		return Credential{}, err
 	}
-	if _, ok := s.catalog.Provider(in.Provider); !ok {
+	prov, ok := s.catalog.Provider(in.Provider)
+	if !ok {
 		return Credential{}, invalid("/provider", "Provider '%s' is not in the catalog; use a provider slug such as 'openai'.", in.Provider)
+	}
+	if in.Azure != nil && prov.API != "azure" {
+		return Credential{}, invalid("/azure", "Azure settings are for an Azure OpenAI provider; '%s' is not one.", in.Provider)
 	}
 	if in.APIKey == "" {
 		return Credential{}, invalid("/api_key", "api_key is required.")
@@ -113,7 +121,7 @@ func (s *Service) Create(ctx context.Context, caller keys.Key, in Input) (Creden
 		return Credential{}, err
 	}
 	c := Credential{ID: ids.New(ids.Credential, s.now()), WorkspaceID: caller.WorkspaceID, Provider: in.Provider,
-		Name: in.Name, BaseURL: in.BaseURL, DataPolicy: in.DataPolicy, Disabled: in.Disabled, Priority: in.Priority}
+		Name: in.Name, BaseURL: in.BaseURL, DataPolicy: in.DataPolicy, Azure: in.Azure, Disabled: in.Disabled, Priority: in.Priority}
 	if c.Name == "" {
 		c.Name = in.Provider
 	}
@@ -157,6 +165,12 @@ func (s *Service) Update(ctx context.Context, caller keys.Key, id string, ch Cha
 	}
 	if ch.SetDataPolicy {
 		c.DataPolicy = ch.DataPolicy
+	}
+	if ch.SetAzure {
+		if p, ok := s.catalog.Provider(c.Provider); ch.Azure != nil && (!ok || p.API != "azure") {
+			return Credential{}, invalid("/azure", "Azure settings are for an Azure OpenAI provider; '%s' is not one.", c.Provider)
+		}
+		c.Azure = ch.Azure
 	}
 	if err := checkDataPolicy(c.BaseURL, c.DataPolicy); err != nil {
 		return Credential{}, err

@@ -40,8 +40,11 @@ type family struct {
 
 // path is the API's base path on the fake.
 func (f family) path() string {
-	if f.name == "gemini" {
+	switch f.name {
+	case "gemini":
 		return "/v1beta"
+	case "azure":
+		return "" // the resource's endpoint
 	}
 	return "/v1"
 }
@@ -65,6 +68,14 @@ var families = []family{
 		pricing: catalog.Pricing{Prompt: *dec("0.000003"), Completion: *dec("0.000015"),
 			InputCacheRead: dec("0.0000003"), InputCacheWrite: dec("0.00000375")},
 		goldenCost: "0.0000612", // 6×3e-6 + 44×3e-7 + 2×15e-6
+	},
+	{
+		name:    "azure",
+		adapter: func(c *http.Client) Adapter { return NewAzure(c, nil) },
+		fake:    mockupstream.NewAzure, overloaded: 503, reasoningTokens: true,
+		// GPT-4.1 on Azure: the same prices as OpenAI's.
+		pricing:    catalog.Pricing{Prompt: *dec("0.000002"), Completion: *dec("0.000008"), InputCacheRead: dec("0.0000005")},
+		goldenCost: "0.00005", // 6×2e-6 + 44×5e-7 + 2×8e-6
 	},
 	{
 		name:    "gemini",

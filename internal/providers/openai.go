@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 
 	"github.com/tidwall/gjson"
 
@@ -29,6 +30,19 @@ var extensionFields = []string{
 // proxies, Groq, Together, Mistral, DeepSeek, vLLM, Perpetuo's mock, ...).
 type OpenAI struct {
 	trusted, guarded *http.Client
+	azure            bool // Azure OpenAI: deployment URLs, api-version, the api-key header
+}
+
+// DefaultAzureAPIVersion is the Azure OpenAI API version used when the
+// credential names none (the latest generally available one).
+const DefaultAzureAPIVersion = "2024-10-21"
+
+// NewAzure returns the Azure OpenAI adapter: OpenAI's wire format at
+// {base}/openai/deployments/{deployment}/chat/completions?api-version=...,
+// authenticated with the api-key header. The base URL is the resource's
+// endpoint (https://{resource}.openai.azure.com).
+func NewAzure(trusted, guarded *http.Client) *OpenAI {
+	return &OpenAI{trusted: trusted, guarded: guarded, azure: true}
 }
 
 // NewOpenAI returns an adapter calling operator base URLs with trusted and
@@ -63,7 +77,7 @@ func UpstreamBody(body []byte, upstreamModel string, stream bool, more ...jsoned
 var includeUsage = []byte(`{"include_usage":true}`)
 
 func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
-	url, err := endpointURL(c.BaseURL, "/chat/completions")
+	url, err := o.url(c)
 	if err != nil {
 		return nil, &Error{Client: misconfigured(c.Provider), Retryable: true, Class: NotSent}
 	}
@@ -81,10 +95,38 @@ func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 	} else {
 		req.Header.Set("Accept", "application/json")
 	}
-	if c.APIKey != "" {
+	switch {
+	case c.APIKey == "":
+	case o.azure:
+		req.Header.Set("api-key", c.APIKey)
+	default:
 		req.Header.Set("Authorization", "Bearer "+c.APIKey)
 	}
 	return send(ctx, c, o.trusted, o.guarded, req)
+}
+
+// url is the chat completions URL of c: the base URL's, or for Azure the
+// deployment's with the API version.
+func (o *OpenAI) url(c Call) (string, error) {
+	if !o.azure {
+		return endpointURL(c.BaseURL, "/chat/completions")
+	}
+	deployment := c.Deployment
+	if deployment == "" {
+		deployment = c.UpstreamModel
+	}
+	u, err := endpointURL(c.BaseURL, "/openai/deployments/"+neturl.PathEscape(deployment)+"/chat/completions")
+	if err != nil {
+		return "", err
+	}
+	pu, err := neturl.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	q := pu.Query()
+	q.Set("api-version", cmpOr(c.APIVersion, DefaultAzureAPIVersion))
+	pu.RawQuery = q.Encode()
+	return pu.String(), nil
 }
 
 // Complete implements Adapter.

@@ -28,6 +28,10 @@ type Call struct {
 	// output cap), made in the adapter's one pass over it.
 	Edits  []jsonedit.Edit
 	Stream bool
+	// Deployment and APIVersion address an Azure OpenAI deployment
+	// (the credential's mapping of the upstream model, else the model
+	// itself; its API version, else DefaultAzureAPIVersion).
+	Deployment, APIVersion string
 	// MaxOutput is the output cap for families that require one
 	// (Anthropic's max_tokens) when the request sets none: the endpoint's
 	// bound from the catalog.
@@ -97,7 +101,7 @@ type Registry map[string]Adapter
 // (Call.Untrusted), see NewGuardedClient.
 func NewRegistry(trusted, guarded *http.Client) Registry {
 	return Registry{"openai": NewOpenAI(trusted, guarded), "anthropic": NewAnthropic(trusted, guarded),
-		"gemini": NewGemini(trusted, guarded)}
+		"gemini": NewGemini(trusted, guarded), "azure": NewAzure(trusted, guarded)}
 }
 
 // DefaultConnectTimeout bounds connecting to an upstream (TCP and TLS).

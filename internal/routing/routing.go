@@ -28,6 +28,11 @@ type Credential struct {
 	// whose base URL sends traffic elsewhere has its own (declared, or
 	// failing closed).
 	DataPolicy *catalog.DataPolicy
+	// Deployments map upstream model ids to the names of the deployments
+	// serving them, and APIVersion is the API version to call (Azure
+	// OpenAI); a model without a mapping is its own deployment's name.
+	Deployments map[string]string
+	APIVersion  string
 }
 
 // String describes the credential without its API key, so a stray %v or

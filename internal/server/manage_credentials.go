@@ -15,7 +15,21 @@ func credentialOf(c credentials.Credential) api.Credential {
 		out.DataPolicy = &api.DataPolicy{Zdr: dp.ZDR, TrainsOnData: dp.TrainsOnData, RetentionDays: dp.RetentionDays,
 			Source: opt(dp.Source), UpdatedAt: opt(dp.UpdatedAt)}
 	}
+	if az := c.Azure; az != nil {
+		out.Azure = &api.AzureSettings{ApiVersion: opt(az.APIVersion)}
+		if az.Deployments != nil {
+			out.Azure.Deployments = &az.Deployments
+		}
+	}
 	return out
+}
+
+// azureOf is the Azure settings of a request; nil when it has none.
+func azureOf(a *api.AzureSettings) *credentials.Azure {
+	if a == nil {
+		return nil
+	}
+	return &credentials.Azure{APIVersion: deref(a.ApiVersion), Deployments: deref(a.Deployments)}
 }
 
 // declaredPolicy is a workspace's declaration; what it leaves out fails
@@ -76,7 +90,7 @@ func (s *Server) CreateCredential(ctx context.Context, req api.CreateCredentialR
 	}
 	b := req.Body
 	c, err := s.credentials.Create(ctx, caller, credentials.Input{Provider: b.Provider, APIKey: deref(b.ApiKey),
-		BaseURL: deref(b.BaseUrl), DataPolicy: declaredPolicy(b.DataPolicy), Name: deref(b.Name), Disabled: deref(b.Disabled),
+		BaseURL: deref(b.BaseUrl), DataPolicy: declaredPolicy(b.DataPolicy), Azure: azureOf(b.Azure), Name: deref(b.Name), Disabled: deref(b.Disabled),
 		Priority: deref(b.Priority)})
 	if err != nil {
 		return nil, err
@@ -98,6 +112,9 @@ func (s *Server) UpdateCredential(ctx context.Context, req api.UpdateCredentialR
 	}
 	if present(ctx, "data_policy") {
 		ch.SetDataPolicy, ch.DataPolicy = true, declaredPolicy(b.DataPolicy)
+	}
+	if present(ctx, "azure") {
+		ch.SetAzure, ch.Azure = true, azureOf(b.Azure)
 	}
 	c, err := s.credentials.Update(ctx, caller, req.CredentialId, ch)
 	if err != nil {

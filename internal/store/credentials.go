@@ -20,6 +20,12 @@ func credentialOf(c db.Credential) credentials.Credential {
 	out := credentials.Credential{ID: c.ID, WorkspaceID: c.WorkspaceID, Provider: c.Provider, Name: c.Name, Label: c.Label,
 		Secret: c.Secret, BaseURL: val(c.BaseUrl), Disabled: c.Disabled, Priority: int(c.Priority),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	if len(c.Azure) > 0 {
+		var az credentials.Azure
+		if json.Unmarshal(c.Azure, &az) == nil { // written by azureJSON
+			out.Azure = &az
+		}
+	}
 	if len(c.DataPolicy) > 0 {
 		var dp catalog.DataPolicy
 		if json.Unmarshal(c.DataPolicy, &dp) == nil { // unreadable: none declared, which fails closed
@@ -27,6 +33,15 @@ func credentialOf(c db.Credential) credentials.Credential {
 		}
 	}
 	return out
+}
+
+// azureJSON is a credential's Azure settings as stored; nil when none.
+func azureJSON(az *credentials.Azure) []byte {
+	if az == nil {
+		return nil
+	}
+	b, _ := json.Marshal(az) // strings only
+	return b
 }
 
 // policyJSON is a declared data policy as stored; nil when none is.
@@ -71,7 +86,7 @@ func (s *Store) CreateCredential(ctx context.Context, c credentials.Credential) 
 	err := s.change(ctx, notify.Credential, c.WorkspaceID, func(q *db.Queries) error {
 		r, err := q.CredentialInsert(ctx, db.CredentialInsertParams{ID: c.ID, WorkspaceID: c.WorkspaceID, Provider: c.Provider,
 			Name: c.Name, Label: c.Label, Secret: c.Secret, BaseUrl: ptr(c.BaseURL), Disabled: c.Disabled, Priority: int32(c.Priority),
-			DataPolicy: policyJSON(c.DataPolicy)})
+			DataPolicy: policyJSON(c.DataPolicy), Azure: azureJSON(c.Azure)})
 		if isForeignKey(err) {
 			return errNotFound
 		}
@@ -91,7 +106,7 @@ func (s *Store) UpdateCredential(ctx context.Context, c credentials.Credential) 
 	err := s.change(ctx, notify.Credential, c.WorkspaceID, func(q *db.Queries) error {
 		r, err := q.CredentialUpdate(ctx, db.CredentialUpdateParams{ID: c.ID, WorkspaceID: c.WorkspaceID, Name: c.Name,
 			Label: c.Label, Secret: c.Secret, BaseUrl: ptr(c.BaseURL), Disabled: c.Disabled, Priority: int32(c.Priority),
-			DataPolicy: policyJSON(c.DataPolicy)})
+			DataPolicy: policyJSON(c.DataPolicy), Azure: azureJSON(c.Azure)})
 		if isNoRows(err) {
 			return errNotFound
 		}

@@ -1197,6 +1197,20 @@ type Attempt struct {
 // AttemptClass `served`; or, for a failure, whether the provider may bill it: `not_sent` (it never reached the provider), `refused` (the provider answered with an error status), `uncertain` (sent, then timed out, cut off or answered with garbage).
 type AttemptClass string
 
+// AzureSettings Azure OpenAI addressing, only for a provider of the `azure` family: the API version to
+// call (default `2024-10-21`) and the deployment serving each upstream model (a model
+// without one is called at a deployment of its own name). The credential's `base_url` is
+// the resource's endpoint, `https://{resource}.openai.azure.com`.
+type AzureSettings struct {
+	// ApiVersion Example: 2024-10-21
+	ApiVersion *string `json:"api_version,omitempty"`
+
+	// Deployments Upstream model id (as the catalog names it, e.g. `gpt-4o`) → deployment name.
+	//
+	// Example: {"gpt-4o":"prod-gpt4o"}
+	Deployments *map[string]string `json:"deployments,omitempty"`
+}
+
 // ChatCompletion defines model for ChatCompletion.
 type ChatCompletion struct {
 	Choices []Choice `json:"choices"`
@@ -1357,6 +1371,8 @@ type ContentPart struct {
 
 // Credential defines model for Credential.
 type Credential struct {
+	Azure *AzureSettings `json:"azure,omitempty"`
+
 	// BaseUrl Overrides the provider's base URL (Azure resource, proxy, self-hosted or test server).
 	BaseUrl   *string   `json:"base_url,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -1390,6 +1406,12 @@ type Credential struct {
 type CredentialCreate struct {
 	ApiKey *string `json:"api_key,omitempty"`
 
+	// Azure Azure OpenAI addressing, only for a provider of the `azure` family: the API version to
+	// call (default `2024-10-21`) and the deployment serving each upstream model (a model
+	// without one is called at a deployment of its own name). The credential's `base_url` is
+	// the resource's endpoint, `https://{resource}.openai.azure.com`.
+	Azure *AzureSettings `json:"azure,omitempty"`
+
 	// BaseUrl An absolute http(s) URL without credentials, query or fragment, e.g.
 	// `https://my-resource.openai.azure.com/openai/v1`. It must reach a public address: loopback,
 	// private, link-local and metadata addresses (in any notation) are refused here and again when
@@ -1419,6 +1441,9 @@ type CredentialResponse struct {
 // CredentialUpdate defines model for CredentialUpdate.
 type CredentialUpdate struct {
 	ApiKey *string `json:"api_key,omitempty"`
+
+	// Azure As on create, replacing the settings; null clears them.
+	Azure *AzureSettings `json:"azure,omitempty"`
 
 	// BaseUrl As on create; null clears it (the provider's own URL is used) and its data policy.
 	BaseUrl *string `json:"base_url,omitempty"`

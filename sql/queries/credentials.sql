@@ -1,6 +1,6 @@
 -- name: CredentialInsert :one
-INSERT INTO credentials (id, workspace_id, provider, name, label, secret, base_url, disabled, priority, data_policy)
-VALUES (@id, @workspace_id, @provider, @name, @label, @secret, sqlc.narg('base_url'), @disabled, @priority, sqlc.narg('data_policy'))
+INSERT INTO credentials (id, workspace_id, provider, name, label, secret, base_url, disabled, priority, data_policy, azure)
+VALUES (@id, @workspace_id, @provider, @name, @label, @secret, sqlc.narg('base_url'), @disabled, @priority, sqlc.narg('data_policy'), sqlc.narg('azure'))
 RETURNING *;
 
 -- name: CredentialGetByID :one
@@ -13,7 +13,8 @@ SELECT * FROM credentials WHERE workspace_id = @workspace_id ORDER BY provider, 
 -- Every column is written: the caller merges the patch into the current row.
 UPDATE credentials SET
     name = @name, label = @label, secret = @secret, base_url = sqlc.narg('base_url'),
-    disabled = @disabled, priority = @priority, data_policy = sqlc.narg('data_policy'), updated_at = now()
+    disabled = @disabled, priority = @priority, data_policy = sqlc.narg('data_policy'), azure = sqlc.narg('azure'),
+    updated_at = now()
 WHERE id = @id AND workspace_id = @workspace_id
 RETURNING *;
 

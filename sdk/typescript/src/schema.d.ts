@@ -2245,6 +2245,7 @@ export interface components {
              *     the catalog's policy for the provider applies (`GET /v1/providers`).
              */
             data_policy?: components["schemas"]["DataPolicy"] | null;
+            azure?: components["schemas"]["AzureSettings"] | null;
             disabled: boolean;
             /** @description Among several credentials for one provider, the lowest priority is used. */
             priority: number;
@@ -2264,6 +2265,7 @@ export interface components {
              */
             base_url?: string;
             data_policy?: components["schemas"]["DeclaredDataPolicy"];
+            azure?: components["schemas"]["AzureSettings"];
             name?: string;
             /** @default false */
             disabled: boolean;
@@ -2276,9 +2278,30 @@ export interface components {
             base_url?: string | null;
             /** @description As on create; null clears it (traffic to the base URL is then taken as not ZDR and training). */
             data_policy?: components["schemas"]["DeclaredDataPolicy"] | null;
+            /** @description As on create, replacing the settings; null clears them. */
+            azure?: components["schemas"]["AzureSettings"] | null;
             name?: string;
             disabled?: boolean;
             priority?: number;
+        };
+        /**
+         * @description Azure OpenAI addressing, only for a provider of the `azure` family: the API version to
+         *     call (default `2024-10-21`) and the deployment serving each upstream model (a model
+         *     without one is called at a deployment of its own name). The credential's `base_url` is
+         *     the resource's endpoint, `https://{resource}.openai.azure.com`.
+         */
+        AzureSettings: {
+            /** @example 2024-10-21 */
+            api_version?: string;
+            /**
+             * @description Upstream model id (as the catalog names it, e.g. `gpt-4o`) → deployment name.
+             * @example {
+             *       "gpt-4o": "prod-gpt4o"
+             *     }
+             */
+            deployments?: {
+                [key: string]: string;
+            };
         };
         /**
          * @description The data policy of where a credential's `base_url` sends traffic, as the workspace declares
