@@ -117,9 +117,10 @@ func TestReportedUsageNeverPassesTheReservation(t *testing.T) {
 }
 
 // TestTheReservedCapIsSentUpstream: a limited key's call carries the output
-// cap that was reserved, into whichever cap fields the client set (the
-// smaller one wins), or max_tokens when it set none; an unlimited key's body
-// is left as sent.
+// cap that was reserved (the smaller of the client's two caps, or the
+// endpoint's bound when it set none); an unlimited key's carries the
+// client's. Either goes under the one name the provider reads (the mock's
+// is max_tokens), whichever name the client used.
 func TestTheReservedCapIsSentUpstream(t *testing.T) {
 	t.Parallel()
 	up := &scripted{usage: `{"prompt_tokens":1,"completion_tokens":1}`}
@@ -130,10 +131,13 @@ func TestTheReservedCapIsSentUpstream(t *testing.T) {
 		name, key, caps string
 		want            map[string]any
 	}{
-		{"both set: the smaller to both", limited, `"max_completion_tokens":1,"max_tokens":500,`, map[string]any{"max_tokens": 1.0, "max_completion_tokens": 1.0}},
+		{"both set: the smaller", limited, `"max_completion_tokens":1,"max_tokens":500,`, map[string]any{"max_tokens": 1.0}},
 		{"one set", limited, `"max_tokens":40,`, map[string]any{"max_tokens": 40.0}},
+		{"the other name: renamed", limited, `"max_completion_tokens":40,`, map[string]any{"max_tokens": 40.0}},
 		{"none set: the endpoint's bound", limited, ``, map[string]any{"max_tokens": 8192.0}},
-		{"unlimited key: untouched", free, `"max_tokens":40,`, map[string]any{"max_tokens": 40.0}},
+		{"unlimited key: the client's cap", free, `"max_tokens":40,`, map[string]any{"max_tokens": 40.0}},
+		{"unlimited key: renamed", free, `"max_completion_tokens":40,`, map[string]any{"max_tokens": 40.0}},
+		{"unlimited key, none set: none sent", free, ``, map[string]any{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", tc.key,

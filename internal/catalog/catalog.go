@@ -25,6 +25,47 @@ type Provider struct {
 	DataPolicy DataPolicy `json:"data_policy"`
 	// Demo marks Perpetuo's own mock upstream, shown as such everywhere.
 	Demo bool `json:"demo,omitempty"`
+	// Compat is how the provider departs from OpenAI's wire format.
+	Compat Compat `json:"compat,omitzero"`
+}
+
+// Compat declares an OpenAI-compatible provider's quirks; the zero value is
+// OpenAI's own Chat Completions behaviour as most compatible servers
+// implement it.
+type Compat struct {
+	// AuthHeader is the header the key goes in: "" or "authorization" as
+	// "Bearer <key>"; any other name (api-key, x-api-key) carries the key
+	// as it is.
+	AuthHeader string `json:"auth_header,omitempty"`
+	// MaxTokensField is the name the provider reads the output cap from:
+	// "max_tokens" (the default) or "max_completion_tokens". A client's
+	// cap under either name is sent under this one.
+	MaxTokensField string `json:"max_tokens_field,omitempty"`
+	// StreamUsage is how a stream reports usage: "include_usage" (the
+	// default: when stream_options.include_usage asks), "always" (unasked,
+	// and stream_options is refused), "none" (never: usage is estimated).
+	StreamUsage string `json:"stream_usage,omitempty"`
+	// ReasoningField is where the provider puts reasoning text in a message
+	// and a delta: "reasoning" (the default, OpenRouter's) or
+	// "reasoning_content" (DeepSeek's, vLLM's, xAI's); clients always get
+	// it as reasoning.
+	ReasoningField string `json:"reasoning_field,omitempty"`
+}
+
+// The values of Compat's fields.
+const (
+	StreamUsageAsked  = "include_usage"
+	StreamUsageAlways = "always"
+	StreamUsageNone   = "none"
+	ReasoningContent  = "reasoning_content"
+)
+
+// MaxTokens is the name of the output cap's field.
+func (c Compat) MaxTokens() string {
+	if c.MaxTokensField == "" {
+		return "max_tokens"
+	}
+	return c.MaxTokensField
 }
 
 // DataPolicy is what a provider (or one endpoint, or a workspace

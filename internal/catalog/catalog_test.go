@@ -20,6 +20,19 @@ func TestDefaultCatalogLoads(t *testing.T) {
 	require.True(t, p.Demo, "the mock provider must be labelled as a demo")
 	_, ok = c.Model("openai/gpt-4o-mini")
 	require.True(t, ok)
+	// The OpenAI-compatible providers' quirks are declared.
+	for slug, want := range map[string]Compat{
+		"openai":   {MaxTokensField: "max_completion_tokens"},
+		"mistral":  {StreamUsage: StreamUsageAlways},
+		"deepseek": {ReasoningField: ReasoningContent},
+		"xai":      {ReasoningField: ReasoningContent},
+		"vllm":     {ReasoningField: ReasoningContent},
+		"groq":     {},
+	} {
+		p, ok := c.Provider(slug)
+		require.True(t, ok, slug)
+		require.Equal(t, want, p.Compat, slug)
+	}
 }
 
 // The embedded catalog ships open-weight models served by several providers,
@@ -190,6 +203,10 @@ func TestParseRejectsBadCatalogs(t *testing.T) {
 		{"unknown field", `{"providers":[` + prov + `],"models":[],"pricez":1}`, "unknown field"},
 		{"bad api family", `{"providers":[{"slug":"p","name":"P","api":"soap"}],"models":[]}`, "api \"soap\""},
 		{"bad base url", `{"providers":[{"slug":"p","name":"P","api":"openai","base_url":"ftp://x"}],"models":[]}`, "base_url"},
+		{"bad compat value", `{"providers":[{"slug":"p","name":"P","api":"openai","compat":{"stream_usage":"sometimes"}}],"models":[]}`, "compat.stream_usage \"sometimes\" is not one of include_usage, always, none"},
+		{"bad compat header", `{"providers":[{"slug":"p","name":"P","api":"openai","compat":{"auth_header":"x key"}}],"models":[]}`, "compat.auth_header"},
+		{"bad compat field", `{"providers":[{"slug":"p","name":"P","api":"openai","compat":{"max_tokens_field":"max_output_tokens"}}],"models":[]}`, "compat.max_tokens_field"},
+		{"compat outside the openai family", `{"providers":[{"slug":"p","name":"P","api":"anthropic","compat":{"reasoning_field":"reasoning_content"}}],"models":[]}`, "compat is for the openai and azure families"},
 		{"model id without author", `{"providers":[` + prov + `],"models":[{"id":"m","name":"M","endpoints":[` + ep + `]}]}`, "author/slug"},
 		{"endpoint of unknown provider", `{"providers":[` + prov + `],"models":[{"id":"a/m","name":"M","endpoints":[{"provider":"q","upstream_model":"m","context_length":1}]}]}`, "not in providers"},
 		{"negative price", `{"providers":[` + prov + `],"models":[{"id":"a/m","name":"M","endpoints":[{"provider":"p","upstream_model":"m","pricing":{"prompt":"-1"},"context_length":1}]}]}`, "negative"},

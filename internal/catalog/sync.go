@@ -138,7 +138,6 @@ type orEndpoint struct {
 // embedded catalog does not have (its own providers come from it). Providers
 // in neither get api "openai" and no base URL.
 var syncProviderDefaults = map[string]struct{ API, BaseURL string }{
-	"cerebras":      {"openai", "https://api.cerebras.ai/v1"},
 	"sambanova":     {"openai", "https://api.sambanova.ai/v1"},
 	"hyperbolic":    {"openai", "https://api.hyperbolic.xyz/v1"},
 	"novita":        {"openai", "https://api.novita.ai/v3/openai"},
@@ -345,7 +344,7 @@ func Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) {
 		info := provs[slug]
 		p := Provider{Slug: slug, Name: info.name, API: "openai", DataPolicy: Unknown}
 		if kp, ok := known.Provider(slug); ok {
-			p.API, p.BaseURL = kp.API, kp.BaseURL
+			p.API, p.BaseURL, p.Compat = kp.API, kp.BaseURL, kp.Compat
 			p.DataPolicy = kp.DataPolicy
 			if p.Name == "" {
 				p.Name = kp.Name

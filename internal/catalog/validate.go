@@ -22,13 +22,35 @@ func (p *Provider) validate() error {
 		return fmt.Errorf("provider %q: name is required", p.Slug)
 	}
 	if !APIFamilies[p.API] {
-		return fmt.Errorf("provider %q: api %q is not one of openai, anthropic, gemini", p.Slug, p.API)
+		return fmt.Errorf("provider %q: api %q is not one of openai, azure, anthropic, gemini", p.Slug, p.API)
+	}
+	if err := p.Compat.validate(); err != nil {
+		return fmt.Errorf("provider %q: compat.%w", p.Slug, err)
+	}
+	if p.Compat != (Compat{}) && p.API != "openai" && p.API != "azure" {
+		return fmt.Errorf("provider %q: compat is for the openai and azure families, not %s", p.Slug, p.API)
 	}
 	if p.BaseURL != "" {
 		u, err := url.Parse(p.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("provider %q: base_url %q must be an absolute http(s) URL", p.Slug, p.BaseURL)
 		}
+	}
+	return nil
+}
+
+var headerName = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+func (c Compat) validate() error {
+	switch {
+	case c.AuthHeader != "" && !headerName.MatchString(c.AuthHeader):
+		return fmt.Errorf("auth_header %q must be a header name (letters, digits and '-')", c.AuthHeader)
+	case c.MaxTokensField != "" && c.MaxTokensField != "max_tokens" && c.MaxTokensField != "max_completion_tokens":
+		return fmt.Errorf("max_tokens_field %q is not one of max_tokens, max_completion_tokens", c.MaxTokensField)
+	case c.StreamUsage != "" && c.StreamUsage != StreamUsageAsked && c.StreamUsage != StreamUsageAlways && c.StreamUsage != StreamUsageNone:
+		return fmt.Errorf("stream_usage %q is not one of include_usage, always, none", c.StreamUsage)
+	case c.ReasoningField != "" && c.ReasoningField != "reasoning" && c.ReasoningField != ReasoningContent:
+		return fmt.Errorf("reasoning_field %q is not one of reasoning, reasoning_content", c.ReasoningField)
 	}
 	return nil
 }

@@ -402,6 +402,7 @@ func (r *run) call(c routing.Candidate) providers.Call {
 	return providers.Call{
 		Provider: c.Provider.Slug, BaseURL: c.BaseURL(), APIKey: c.Credential.APIKey,
 		UpstreamModel: c.Endpoint.UpstreamModel, Body: r.req.Body, Edits: r.capEdits(c), Stream: r.req.Stream,
+		Compat:     c.Provider.Compat,
 		MaxOutput:  r.boundsFor(c).output,
 		Deployment: c.Credential.Deployments[c.Endpoint.UpstreamModel], APIVersion: c.Credential.APIVersion,
 		// A workspace chose this address only when its own credential

@@ -49,20 +49,25 @@ func (r *run) worstCase(plan routing.Plan) decimal.Decimal {
 	return worst
 }
 
-// capEdits writes the output cap that was reserved for c into the upstream
-// body, so no provider can produce more than was paid for: into the cap
-// fields the client set (whichever of the two), or else into the one the
-// provider family reads. max_tokens is what every OpenAI-compatible server
-// reads, but OpenAI's reasoning models refuse it.
+// capEdits writes the output cap into the upstream body under the one name
+// c's provider reads (compat's max_tokens_field: OpenAI's reasoning models
+// refuse max_tokens, Mistral refuses max_completion_tokens), replacing
+// either name the client used: the cap reserved for c when a budget holds
+// the request, so no provider can produce more than was paid for, else the
+// client's own cap.
 func (r *run) capEdits(c routing.Candidate) []jsonedit.Edit {
-	if r.hold == nil {
+	out := r.req.MaxTokens
+	if r.hold != nil {
+		out = r.boundsFor(c).output
+	}
+	if out <= 0 {
 		return nil
 	}
-	field, other := "max_tokens", "max_completion_tokens"
-	if c.Provider.Slug == "openai" || c.Provider.Slug == "azure" {
-		field, other = other, field
+	field, other := c.Provider.Compat.MaxTokens(), "max_completion_tokens"
+	if field == other {
+		other = "max_tokens"
 	}
-	return []jsonedit.Edit{jsonedit.Int(field, r.boundsFor(c).output).Or(other)}
+	return []jsonedit.Edit{jsonedit.Delete(other), jsonedit.Int(field, out)}
 }
 
 // clamp keeps reported usage within what the request could possibly use on

@@ -27,6 +27,8 @@ type family struct {
 	name    string
 	adapter func(*http.Client) Adapter
 	fake    func(mockupstream.Config) http.Handler
+	// compat is the provider's catalog entry's quirks (OpenAI family).
+	compat catalog.Compat
 	// overloaded is the status the provider answers when overloaded.
 	overloaded int
 	// reasoningTokens: the provider reports reasoning tokens apart
@@ -85,6 +87,36 @@ var families = []family{
 		pricing:    catalog.Pricing{Prompt: *dec("0.0000003"), Completion: *dec("0.0000025"), InputCacheRead: dec("0.000000075")},
 		goldenCost: "0.0000101", // 6×3e-7 + 44×7.5e-8 + 2×2.5e-6
 	},
+	{
+		// Mistral refuses what it does not know (stream_options among it)
+		// and sends usage in every stream unasked.
+		name:    "mistral",
+		adapter: func(c *http.Client) Adapter { return NewOpenAI(c, nil) },
+		fake: func(cfg mockupstream.Config) http.Handler {
+			return mockupstream.NewCompatible(cfg, mockupstream.Dialect{StreamUsage: "always",
+				Forbid: []string{"stream_options", "max_completion_tokens", "reasoning_effort", "include_reasoning"}})
+		},
+		compat:     catalog.Compat{StreamUsage: catalog.StreamUsageAlways},
+		overloaded: 503, reasoningTokens: true,
+		// Mistral Medium 3: $0.40/M, $2/M; no cache price, so cached
+		// tokens cost the prompt's.
+		pricing:    catalog.Pricing{Prompt: *dec("0.0000004"), Completion: *dec("0.000002")},
+		goldenCost: "0.000024", // 50×4e-7 + 2×2e-6
+	},
+	{
+		// DeepSeek names reasoning reasoning_content and cached tokens
+		// prompt_cache_hit_tokens.
+		name:    "deepseek",
+		adapter: func(c *http.Client) Adapter { return NewOpenAI(c, nil) },
+		fake: func(cfg mockupstream.Config) http.Handler {
+			return mockupstream.NewCompatible(cfg, mockupstream.Dialect{AuthHeader: "", ReasoningField: "reasoning_content", CacheHitFields: true})
+		},
+		compat:     catalog.Compat{ReasoningField: catalog.ReasoningContent},
+		overloaded: 503, reasoningTokens: true,
+		// DeepSeek V3.2: $0.28/M, cache hit $0.028/M, $0.42/M.
+		pricing:    catalog.Pricing{Prompt: *dec("0.00000028"), Completion: *dec("0.00000042"), InputCacheRead: dec("0.000000028")},
+		goldenCost: "0.000003752", // 6×2.8e-7 + 44×2.8e-8 + 2×4.2e-7
+	},
 }
 
 // conformance runs body against a fresh fake of each family.
@@ -95,7 +127,7 @@ func conformance(t *testing.T, cfg mockupstream.Config, body func(t *testing.T, 
 			t.Parallel()
 			srv := httptest.NewServer(f.fake(cfg))
 			t.Cleanup(srv.Close)
-			call := Call{Provider: "p", BaseURL: srv.URL + f.path(), APIKey: cfg.APIKey, UpstreamModel: "mock-model", MaxOutput: 8192}
+			call := Call{Provider: "p", BaseURL: srv.URL + f.path(), APIKey: cfg.APIKey, UpstreamModel: "mock-model", MaxOutput: 8192, Compat: f.compat}
 			body(t, f, f.adapter(NewHTTPClient()), call)
 		})
 	}
@@ -401,7 +433,7 @@ func TestConformanceCancellationClosesTheUpstream(t *testing.T) {
 			}))
 			defer srv.Close()
 			ctx, cancel := context.WithCancel(context.Background())
-			st, err := f.adapter(NewHTTPClient()).Stream(ctx, Call{Provider: "p", BaseURL: srv.URL + f.path(), UpstreamModel: "m",
+			st, err := f.adapter(NewHTTPClient()).Stream(ctx, Call{Provider: "p", BaseURL: srv.URL + f.path(), UpstreamModel: "m", Compat: f.compat,
 				Body: []byte(`{"messages":[{"role":"user","content":"one two three four five six"}]}`)})
 			require.NoError(t, err)
 			_, err = st.Next()
@@ -447,7 +479,10 @@ func TestConformanceCachedTokensAndGoldenCost(t *testing.T) {
 		}
 		require.Equal(t, 2, second.Usage.CompletionTokens)
 		require.Equal(t, f.goldenCost, f.pricing.Cost(second.Usage.Tokens()).String())
-		// The rendered usage carries the classes.
-		require.Equal(t, int64(44), gjson.GetBytes(second.Body, "usage.prompt_tokens_details.cached_tokens").Int())
+		// The rendered usage carries the classes (under DeepSeek's names
+		// from DeepSeek; the gateway renders OpenAI's from Usage).
+		rendered, ok := ParseUsage(gjson.GetBytes(second.Body, "usage"))
+		require.True(t, ok)
+		require.Equal(t, 44, rendered.CachedTokens)
 	})
 }

@@ -235,11 +235,34 @@ func isTimeout(err error) bool {
 }
 
 func upstreamMessage(body []byte) string {
-	m := gjson.GetBytes(body, "error.message").String()
-	if m == "" {
-		m = gjson.GetBytes(body, "message").String()
+	for _, at := range []string{"error.message", "message", "detail"} {
+		switch v := gjson.GetBytes(body, at); {
+		case v.Type == gjson.String:
+			return v.Str
+		case v.IsObject() && v.Get("detail").IsArray():
+			return validationDetail(v.Get("detail"))
+		case v.IsArray():
+			return validationDetail(v)
+		}
 	}
-	return m
+	return ""
+}
+
+// validationDetail reads a FastAPI/pydantic validation error list (Mistral's
+// and vLLM's 422s) as "stream_options: Extra inputs are not permitted",
+// naming each field and rule but never the input it quotes.
+func validationDetail(list gjson.Result) string {
+	var parts []string
+	for _, d := range list.Array() {
+		var loc []string
+		for _, l := range d.Get("loc").Array() {
+			if l.String() != "body" {
+				loc = append(loc, l.String())
+			}
+		}
+		parts = append(parts, strings.Join(loc, ".")+": "+d.Get("msg").String())
+	}
+	return strings.Join(parts, "; ")
 }
 
 func isContextLength(body []byte, msg string) bool {

@@ -7,9 +7,13 @@ import (
 	"io"
 	"net/http"
 	neturl "net/url"
+	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
+	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/httpx"
 	"github.com/perpetuo/perpetuo/internal/jsonedit"
 	"github.com/perpetuo/perpetuo/internal/sse"
@@ -55,15 +59,17 @@ func NewOpenAI(trusted, guarded *http.Client) *OpenAI {
 // UpstreamBody rewrites the client's request for an OpenAI-style upstream:
 // extension fields removed, the upstream model id substituted, stream set
 // to what the adapter reads and, for streams, usage requested so the last
-// chunk carries it; more are the gateway's own edits (the output cap),
-// made in the same pass.
-func UpstreamBody(body []byte, upstreamModel string, stream bool, more ...jsonedit.Edit) ([]byte, error) {
+// chunk carries it (unless the provider refuses stream_options: compat's
+// stream_usage); more are the gateway's own edits (the output cap, the
+// parameters the endpoint does not support), made in the same pass.
+func UpstreamBody(body []byte, upstreamModel string, stream bool, compat catalog.Compat, more ...jsonedit.Edit) ([]byte, error) {
 	edits := make([]jsonedit.Edit, 0, 16) // a constant size keeps it on the stack
 	for _, f := range extensionFields {
 		edits = append(edits, jsonedit.Delete(f))
 	}
 	edits = append(edits, jsonedit.String("model", upstreamModel), jsonedit.Bool("stream", stream))
-	if stream { // overrides the deletion of the client's stream_options
+	if stream && (compat.StreamUsage == "" || compat.StreamUsage == catalog.StreamUsageAsked) {
+		// Overrides the deletion of the client's stream_options.
 		edits = append(edits, jsonedit.Raw("stream_options", includeUsage))
 	}
 	out, err := jsonedit.Object(body, append(edits, more...)...)
@@ -81,7 +87,7 @@ func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 	if err != nil {
 		return nil, &Error{Client: misconfigured(c.Provider), Retryable: true, Class: NotSent}
 	}
-	body, err := UpstreamBody(c.Body, c.UpstreamModel, c.Stream, c.Edits...)
+	body, err := UpstreamBody(c.Body, c.UpstreamModel, c.Stream, c.Compat, c.Edits...)
 	if err != nil {
 		return nil, fmt.Errorf("build upstream body: %w", err)
 	}
@@ -95,12 +101,14 @@ func (o *OpenAI) do(ctx context.Context, c Call) (*http.Response, error) {
 	} else {
 		req.Header.Set("Accept", "application/json")
 	}
-	switch {
+	switch h := c.Compat.AuthHeader; {
 	case c.APIKey == "":
 	case o.azure:
 		req.Header.Set("api-key", c.APIKey)
-	default:
+	case h == "" || strings.EqualFold(h, "authorization"):
 		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	default:
+		req.Header.Set(h, c.APIKey)
 	}
 	return send(ctx, c, o.trusted, o.guarded, req)
 }
@@ -142,6 +150,9 @@ func (o *OpenAI) Complete(ctx context.Context, c Call) (*Completion, error) {
 	}
 	if !gjson.ValidBytes(b) || !gjson.GetBytes(b, "choices").IsArray() {
 		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true, Class: Uncertain}
+	}
+	if c.Compat.ReasoningField == catalog.ReasoningContent {
+		b = renameReasoning(b, "message")
 	}
 	comp := &Completion{
 		Body:         b,
@@ -206,6 +217,9 @@ func (s *openAIStream) Next() ([]byte, error) {
 		if e := gjson.GetBytes(ev.Data, "error"); e.Exists() {
 			return nil, inStreamError(s.call, ev.Data)
 		}
+		if s.call.Compat.ReasoningField == catalog.ReasoningContent {
+			return renameReasoning(bytes.Clone(ev.Data), "delta"), nil
+		}
 		return bytes.Clone(ev.Data), nil
 	}
 }
@@ -214,16 +228,45 @@ func (s *openAIStream) Ready() bool { return s.r.Ready() }
 
 func (s *openAIStream) Close() error { return s.body.Close() }
 
+// renameReasoning moves each choice's reasoning_content (in its message or
+// delta) to reasoning, where OpenRouter's clients read it, with a
+// reasoning_details entry as OpenRouter sends one.
+func renameReasoning(doc []byte, in string) []byte {
+	n := int(gjson.GetBytes(doc, "choices.#").Int())
+	for i := range n {
+		at := "choices." + strconv.Itoa(i) + "." + in
+		rc := gjson.GetBytes(doc, at+".reasoning_content")
+		if !rc.Exists() {
+			continue
+		}
+		out, err := sjson.DeleteBytes(doc, at+".reasoning_content")
+		if err != nil {
+			continue
+		}
+		if rc.Type == gjson.String && !gjson.GetBytes(out, at+".reasoning").Exists() {
+			out, _ = sjson.SetBytes(out, at+".reasoning", rc.Str)
+			detail := map[string]string{"type": "reasoning.text", "text": rc.Str, "format": "unknown"}
+			out, _ = sjson.SetBytes(out, at+".reasoning_details", []any{detail})
+		}
+		doc = out
+	}
+	return doc
+}
+
 // ParseUsage reads an OpenAI usage object.
 func ParseUsage(u gjson.Result) (Usage, bool) {
 	if !u.IsObject() {
 		return Usage{}, false
 	}
+	cached := u.Get("prompt_tokens_details.cached_tokens")
+	if !cached.Exists() {
+		cached = u.Get("prompt_cache_hit_tokens") // DeepSeek's name
+	}
 	return Usage{
 		PromptTokens:     int(u.Get("prompt_tokens").Int()),
 		CompletionTokens: int(u.Get("completion_tokens").Int()),
 		ReasoningTokens:  int(u.Get("completion_tokens_details.reasoning_tokens").Int()),
-		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
+		CachedTokens:     int(cached.Int()),
 		// OpenRouter's name; OpenAI itself bills no cache writes.
 		CacheWriteTokens: int(u.Get("prompt_tokens_details.cache_write_tokens").Int()),
 	}, true

@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 	"go.uber.org/goleak"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
+	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/mockupstream"
 )
 
@@ -80,10 +82,72 @@ func TestUnreachableAndSlowUpstreams(t *testing.T) {
 func TestUpstreamBodyStripsExtensions(t *testing.T) {
 	t.Parallel()
 	in := []byte(`{"model":"a/b","models":["a/b"],"provider":{},"strategy":"cheapest","session_id":"s","metadata":{},"usage":{},"transforms":[],"route":"x","stream_options":{"include_usage":false},"messages":[],"vendor":1}`)
-	out, err := UpstreamBody(in, "up-model", true)
+	out, err := UpstreamBody(in, "up-model", true, catalog.Compat{})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"model":"up-model","messages":[],"vendor":1,"stream":true,"stream_options":{"include_usage":true}}`, string(out))
-	out, err = UpstreamBody(in, "up-model", false)
+	out, err = UpstreamBody(in, "up-model", false, catalog.Compat{})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"model":"up-model","messages":[],"vendor":1,"stream":false}`, string(out))
+}
+
+// TestCompatAuthHeader: a provider that reads the key from its own header
+// gets it there, as it is; sent as Bearer it refuses the call.
+func TestCompatAuthHeader(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(mockupstream.NewCompatible(mockupstream.Config{APIKey: "k-1"}, mockupstream.Dialect{AuthHeader: "x-api-key"}))
+	defer srv.Close()
+	a := NewOpenAI(NewHTTPClient(), nil)
+	c := Call{Provider: "p", BaseURL: srv.URL + "/v1", APIKey: "k-1", UpstreamModel: "echo",
+		Body: []byte(`{"messages":[{"role":"user","content":"hi"}]}`), Compat: catalog.Compat{AuthHeader: "x-api-key"}}
+	comp, err := a.Complete(context.Background(), c)
+	require.NoError(t, err)
+	require.Equal(t, "hi", gjson.GetBytes(comp.Body, "choices.0.message.content").String())
+	c.Compat = catalog.Compat{}
+	_, err = a.Complete(context.Background(), c)
+	requireUpstreamError(t, err, 401, apierr.ProviderError, true)
+}
+
+// TestCompatStreamUsage: a provider declared to send no stream usage gets
+// no stream_options (it would refuse them) and the stream still ends
+// cleanly, without usage (the gateway estimates it); one declared to send
+// it always gets none either and reports usage.
+func TestCompatStreamUsage(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{catalog.StreamUsageNone, catalog.StreamUsageAlways} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(mockupstream.NewCompatible(mockupstream.Config{},
+				mockupstream.Dialect{StreamUsage: mode, Forbid: []string{"stream_options"}}))
+			defer srv.Close()
+			st, err := NewOpenAI(NewHTTPClient(), nil).Stream(context.Background(), Call{Provider: "p", BaseURL: srv.URL + "/v1",
+				UpstreamModel: "echo", Body: []byte(`{"messages":[{"role":"user","content":"a b"}],"stream_options":{"include_usage":true}}`),
+				Compat: catalog.Compat{StreamUsage: mode}})
+			require.NoError(t, err)
+			msg, finish, _, hasUsage, err := streamed(t, st)
+			require.NoError(t, err)
+			require.Equal(t, "a b", msg["content"])
+			require.Equal(t, "stop", finish)
+			require.Equal(t, mode == catalog.StreamUsageAlways, hasUsage)
+		})
+	}
+	in := []byte(`{"messages":[],"stream_options":{"include_usage":true}}`)
+	out, err := UpstreamBody(in, "m", true, catalog.Compat{StreamUsage: catalog.StreamUsageNone})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"model":"m","messages":[],"stream":true}`, string(out))
+}
+
+// TestValidationErrorsNameTheField: a pydantic-style 422 (Mistral's, vLLM's)
+// reaches the client naming the field and the rule, never the input it
+// quotes.
+func TestValidationErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(mockupstream.NewCompatible(mockupstream.Config{}, mockupstream.Dialect{Forbid: []string{"frequency_penalty"}}))
+	defer srv.Close()
+	_, err := NewOpenAI(NewHTTPClient(), nil).Complete(context.Background(), Call{Provider: "mistral", BaseURL: srv.URL + "/v1",
+		UpstreamModel: "echo", Body: []byte(`{"messages":[{"role":"user","content":"secret-prompt"}],"frequency_penalty":0.123456}`)})
+	requireUpstreamError(t, err, 422, apierr.InvalidRequest, false)
+	var pe *Error
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "Provider mistral rejected the request; fix it before sending it again. Its reason: frequency_penalty: Extra inputs are not permitted", pe.Client.Message)
+	require.NotContains(t, pe.Client.Message, "0.123456")
 }

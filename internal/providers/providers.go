@@ -28,6 +28,10 @@ type Call struct {
 	// output cap), made in the adapter's one pass over it.
 	Edits  []jsonedit.Edit
 	Stream bool
+	// Compat is the provider's departures from OpenAI's wire format (the
+	// OpenAI-compatible family's auth header, stream usage and reasoning
+	// field).
+	Compat catalog.Compat
 	// Deployment and APIVersion address an Azure OpenAI deployment
 	// (the credential's mapping of the upstream model, else the model
 	// itself; its API version, else DefaultAzureAPIVersion).
