@@ -213,6 +213,6 @@ func TestModelsListsOnlyRoutableModels(t *testing.T) {
 	for _, m := range resp.JSON200.Data {
 		ids = append(ids, m.Id)
 	}
-	require.ElementsMatch(t, []string{"mock/echo", "test/claude", "test/duo", "test/gemini", "test/leaky", "test/trio"}, ids, "test/unreachable has no credential")
+	require.ElementsMatch(t, []string{"mock/echo", "test/claude", "test/duo", "test/gemini", "test/leaky", "test/mistral", "test/trio"}, ids, "test/unreachable has no credential")
 	require.Equal(t, "0.000001", resp.JSON200.Data[0].Pricing.Prompt)
 }

@@ -39,7 +39,8 @@ const testCatalog = `{
   {"slug":"tri-c","name":"Trio C","api":"openai","data_policy":{"zdr":true,"trains_on_data":false}},
   {"slug":"claude","name":"Claude","api":"anthropic","data_policy":{"zdr":true,"trains_on_data":false}},
   {"slug":"gemini","name":"Gemini","api":"gemini","data_policy":{"zdr":true,"trains_on_data":false}},
-  {"slug":"azure","name":"Azure OpenAI","api":"azure","data_policy":{"zdr":false,"trains_on_data":false}}
+  {"slug":"azure","name":"Azure OpenAI","api":"azure","data_policy":{"zdr":false,"trains_on_data":false}},
+  {"slug":"mistral","name":"Mistral","api":"openai","compat":{"stream_usage":"always"},"data_policy":{"zdr":false,"trains_on_data":false}}
  ],
  "models": [
   {"id":"mock/echo","name":"Echo","context_length":8192,"endpoints":[
@@ -60,6 +61,9 @@ const testCatalog = `{
     {"provider":"gemini","upstream_model":"gemini-mock","pricing":{"prompt":"0.0000003","completion":"0.0000025","input_cache_read":"0.000000075"},"context_length":8192,"max_completion_tokens":4096}]},
   {"id":"test/azure","name":"Azure","context_length":8192,"endpoints":[
     {"provider":"azure","upstream_model":"gpt-4o-mock","pricing":{"prompt":"0.0000025","completion":"0.00001","input_cache_read":"0.00000125"},"context_length":8192}]},
+  {"id":"test/mistral","name":"Mistral","context_length":8192,"endpoints":[
+    {"provider":"mistral","upstream_model":"mistral-mock","pricing":{"prompt":"0.0000004","completion":"0.000002"},"context_length":8192,
+     "supported_parameters":["max_tokens","temperature","top_p","stop","response_format"]}]},
   {"id":"test/unreachable","name":"Unreachable","context_length":8192,"endpoints":[
     {"provider":"nocred","upstream_model":"x","pricing":{"prompt":"0","completion":"0"},"context_length":8192}]}
  ]
@@ -96,10 +100,12 @@ func setupWith(t testing.TB, upstreams map[string]http.Handler, tune func(*Optio
 	require.NoError(t, err)
 	creds := routing.Set{}
 	e := &env{t: t, upstream: map[string]*httptest.Server{}}
-	for _, slug := range []string{"mock", "flaky", "steady", "tri-a", "tri-b", "tri-c", "claude", "gemini"} {
+	for _, slug := range []string{"mock", "flaky", "steady", "tri-a", "tri-b", "tri-c", "claude", "gemini", "mistral"} {
 		h := upstreams[slug]
 		switch {
 		case h != nil:
+		case slug == "mistral":
+			h = mistralFake()
 		case slug == "claude":
 			h = mockupstream.NewAnthropic(mockupstream.Config{})
 		case slug == "gemini":

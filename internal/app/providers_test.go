@@ -141,3 +141,67 @@ func TestFallbackFromAnthropicToOpenAIFamily(t *testing.T) {
 		})
 	}
 }
+
+const weatherTools = `"tools":[{"type":"function","function":{"name":"weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]`
+
+// mistralFake refuses, as Mistral does with a 422, what its endpoint in the
+// test catalog does not list (frequency_penalty, seed) and stream_options
+// and max_completion_tokens, and sends stream usage unasked.
+func mistralFake() http.Handler {
+	return mockupstream.NewCompatible(mockupstream.Config{}, mockupstream.Dialect{StreamUsage: "always",
+		Forbid: []string{"stream_options", "max_completion_tokens", "frequency_penalty", "seed"}})
+}
+
+// TestUnsupportedParametersAreDropped: openai-go's parameters the endpoint
+// does not support are dropped from what it is sent (the fake would refuse
+// them) and the decision log says which; the cap is renamed to the one the
+// provider reads, and a stream gets its usage without stream_options.
+// Under require_parameters the endpoint is excluded instead, and a request
+// with tools never goes to an endpoint without them.
+func TestUnsupportedParametersAreDropped(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ctx := context.Background()
+	p := family("test/mistral", "bonjour")
+	p.FrequencyPenalty = openai.Float(0.5)
+	p.Seed = openai.Int(7)
+	p.MaxCompletionTokens = openai.Int(20)
+	p.Temperature = openai.Float(0.2)
+	comp, err := e.openai.Chat.Completions.New(ctx, p)
+	require.NoError(t, err)
+	require.Equal(t, "bonjour", comp.Choices[0].Message.Content)
+	require.JSONEq(t, `"mistral"`, comp.JSON.ExtraFields["provider"].Raw())
+	g := e.generation(comp.ID)
+	require.NotNil(t, g.Routing)
+	require.Len(t, g.Routing.Candidates, 1)
+	require.NotNil(t, g.Routing.Candidates[0].DroppedParameters)
+	require.ElementsMatch(t, []string{"frequency_penalty", "seed"}, *g.Routing.Candidates[0].DroppedParameters)
+
+	st := e.openai.Chat.Completions.NewStreaming(ctx, p)
+	text := ""
+	var usage openai.CompletionUsage
+	for st.Next() {
+		c := st.Current()
+		if len(c.Choices) > 0 {
+			text += c.Choices[0].Delta.Content
+		}
+		if c.Usage.TotalTokens > 0 {
+			usage = c.Usage
+		}
+	}
+	require.NoError(t, st.Err())
+	require.Equal(t, "bonjour", text)
+	require.EqualValues(t, 1, usage.CompletionTokens, "the provider's own usage, not an estimate")
+
+	status, doc := call(t, e.srv.URL, "POST", "/v1/chat/completions", e.key,
+		`{"model":"test/mistral","seed":7,"provider":{"require_parameters":true},"messages":[{"role":"user","content":"x"}]}`)
+	require.Equal(t, 404, status, "%v", doc)
+	er := requireEnvelope(t, doc, 404, "no_endpoints")
+	require.Equal(t, []any{"require_parameters"}, er["metadata"].(map[string]any)["excluded_by"])
+
+	status, doc = call(t, e.srv.URL, "POST", "/v1/chat/completions", e.key,
+		`{"model":"test/mistral","messages":[{"role":"user","content":"x"}],`+weatherTools+`}`)
+	require.Equal(t, 404, status, "%v", doc)
+	er = requireEnvelope(t, doc, 404, "no_endpoints")
+	require.Equal(t, []any{"tools"}, er["metadata"].(map[string]any)["excluded_by"])
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/attribution"
 	"github.com/perpetuo/perpetuo/internal/budget"
 	"github.com/perpetuo/perpetuo/internal/ids"
+	"github.com/perpetuo/perpetuo/internal/jsonedit"
 	"github.com/perpetuo/perpetuo/internal/policy"
 	"github.com/perpetuo/perpetuo/internal/providers"
 	"github.com/perpetuo/perpetuo/internal/records"
@@ -200,9 +201,7 @@ func (r *run) plan(ctx context.Context) (routing.Plan, error) {
 	if prefs.ZDR {
 		f.ZDRBy = r.zdrBy()
 	}
-	if prefs.RequireParameters { // the only reader: no pass over the body otherwise
-		f.Params = usedParams(r.req.Body)
-	}
+	f.Params = usedParams(r.req.Body)
 	plan, err := r.g.planner.Plan(ctx, r.caller.WorkspaceID, models, f)
 	if plan.Decision.Strategy != "" { // also when no endpoint was left: it says why
 		r.rec.Routing = decisionJSON(plan.Decision)
@@ -401,7 +400,7 @@ func (r *run) finish() {
 func (r *run) call(c routing.Candidate) providers.Call {
 	return providers.Call{
 		Provider: c.Provider.Slug, BaseURL: c.BaseURL(), APIKey: c.Credential.APIKey,
-		UpstreamModel: c.Endpoint.UpstreamModel, Body: r.req.Body, Edits: r.capEdits(c), Stream: r.req.Stream,
+		UpstreamModel: c.Endpoint.UpstreamModel, Body: r.req.Body, Edits: r.edits(c), Stream: r.req.Stream,
 		Compat:     c.Provider.Compat,
 		MaxOutput:  r.boundsFor(c).output,
 		Deployment: c.Credential.Deployments[c.Endpoint.UpstreamModel], APIVersion: c.Credential.APIVersion,
@@ -410,6 +409,17 @@ func (r *run) call(c routing.Candidate) providers.Call {
 		Untrusted: c.Credential.BYOK && c.Credential.BaseURL != "",
 		BYOK:      c.Credential.BYOK,
 	}
+}
+
+// edits are the gateway's changes to c's upstream body: the output cap
+// under the name c's provider reads, and the parameters c does not support
+// removed (the decision lists them).
+func (r *run) edits(c routing.Candidate) []jsonedit.Edit {
+	out := r.capEdits(c)
+	for _, p := range c.Drop {
+		out = append(out, jsonedit.Delete(p))
+	}
+	return out
 }
 
 // estimateTokens approximates a token count from text length (4 bytes per

@@ -34,6 +34,7 @@ const (
 	ReasonQuantization = "quantization"
 	ReasonMaxPrice     = "max_price"
 	ReasonParameters   = "require_parameters"
+	ReasonTools        = "tools"
 	ReasonContext      = "context_length"
 	ReasonCircuit      = "circuit_open"
 )
@@ -81,9 +82,13 @@ type Facts struct {
 	// JSON included): the expected cost, and context_length, which leaves
 	// out endpoints whose context it plus the output cap exceeds.
 	PromptTokens int
-	MaxOutput    int      // the request's output cap, 0 when unset
-	Params       []string // request parameters require_parameters checks
-	Session      string   // session_id: stay on its endpoint while healthy
+	MaxOutput    int // the request's output cap, 0 when unset
+	// Params are the routing parameters the request sets: each endpoint
+	// is sent only those its supported_parameters lists (the others are
+	// dropped, or it is excluded under require_parameters; without tools
+	// support it is excluded when the request has tools).
+	Params  []string
+	Session string // session_id: stay on its endpoint while healthy
 	// Filters are the policy's (guardrails' provider lists), applied after
 	// the request's own.
 	Filters []Filter
@@ -99,11 +104,14 @@ const expectedOutput = 1000
 
 // Scored is one candidate as the decision saw it.
 type Scored struct {
-	Model      string  `json:"model"`
-	Provider   string  `json:"provider"`
-	ExcludedBy string  `json:"excluded_by,omitempty"`
-	Score      float64 `json:"score"`          // the strategy's key, lower is better (see Decision.Key)
-	Rank       int     `json:"rank,omitempty"` // 1-based position in the plan, 0 when not in it
+	Model      string `json:"model"`
+	Provider   string `json:"provider"`
+	ExcludedBy string `json:"excluded_by,omitempty"`
+	// Dropped are the request's parameters the endpoint does not support,
+	// removed from what it is sent.
+	Dropped []string `json:"dropped_parameters,omitempty"`
+	Score   float64  `json:"score"`          // the strategy's key, lower is better (see Decision.Key)
+	Rank    int      `json:"rank,omitempty"` // 1-based position in the plan, 0 when not in it
 }
 
 // Decision explains a plan: the strategy and its inputs, and every
@@ -179,6 +187,8 @@ func decide(cands [][]Candidate, f Facts, h Health, extra []Filter, rnd func() f
 				plan.Excluded = append(plan.Excluded, Exclusion{Model: c.Model.ID, Provider: c.Provider.Slug, Reason: reason})
 				continue
 			}
+			c.Drop = unsupported(c.Endpoint.SupportedParameters, f.Params)
+			s.Dropped = c.Drop
 			e := measure(c, f, st)
 			e.modelIdx, e.scored = mi, len(d.Candidates)
 			d.Candidates = append(d.Candidates, s)
@@ -236,8 +246,10 @@ func exclude(c *Candidate, f Facts, st Stats, extra []Filter) string {
 		return ReasonDataCollection
 	case p.ZDR && !c.DataPolicy().ZDR:
 		return ReasonZDR
-	case p.RequireParameters && !supports(e.SupportedParameters, f.Params):
+	case p.RequireParameters && !supportsAll(e.SupportedParameters, f.Params):
 		return ReasonParameters
+	case len(e.SupportedParameters) > 0 && slices.Contains(f.Params, "tools") && !supports(e.SupportedParameters, "tools"):
+		return ReasonTools
 	case e.ContextLength > 0 && f.PromptTokens+f.MaxOutput > e.ContextLength:
 		return ReasonContext
 	}
@@ -261,13 +273,53 @@ func overPrice(pr catalog.Pricing, m MaxPrice) bool {
 		m.Request != nil && pr.Request.GreaterThan(*m.Request)
 }
 
-func supports(supported, used []string) bool {
+// paramAliases are parameters with two names (OpenAI's older and newer,
+// OpenRouter's two reasoning switches): an endpoint supporting either
+// supports both.
+var paramAliases = map[string]string{
+	"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens",
+	"reasoning": "include_reasoning", "include_reasoning": "reasoning",
+}
+
+// supports reports whether an endpoint's supported_parameters has param
+// under either of its names.
+func supports(supported []string, param string) bool {
+	return slices.Contains(supported, param) ||
+		paramAliases[param] != "" && slices.Contains(supported, paramAliases[param])
+}
+
+// supportsAll is require_parameters' test: every used parameter listed (an
+// endpoint that lists none supports none, as far as anyone said).
+func supportsAll(supported, used []string) bool {
 	for _, u := range used {
-		if !slices.Contains(supported, u) {
+		if !supports(supported, u) {
 			return false
 		}
 	}
 	return true
+}
+
+// unsupported lists the used parameters an endpoint does not support and
+// that can be dropped from what it is sent: not the output cap (the
+// gateway writes it under the name the provider reads, and a budget's
+// bound depends on it) and not tools (an endpoint without them is
+// excluded instead: an answer without the tools is not the one asked for).
+// An endpoint that lists no parameters is sent them all.
+func unsupported(supported, used []string) []string {
+	if len(supported) == 0 {
+		return nil
+	}
+	var out []string
+	for _, u := range used {
+		switch u {
+		case "max_tokens", "max_completion_tokens", "tools":
+			continue
+		}
+		if !supports(supported, u) {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // measure fills an entry's expected cost and speed: live health when

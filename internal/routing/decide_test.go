@@ -17,7 +17,7 @@ import (
 //
 //	a: $1/M in and out, fp8,  500 ms TTFT,  50 tok/s, no tools, trains on data
 //	b: $2/M,            bf16, 200 ms,      200 tok/s, tools, ZDR
-//	c: $4/M,            none, 100 ms,      100 tok/s, tools
+//	c: $4/M,            none, 100 ms,      100 tok/s, tools, seed, reasoning
 //	d (x/n): $3/M,      fp8,  300 ms,      100 tok/s
 func fixture() [][]Candidate {
 	prov := func(slug string, zdr, trains bool) *catalog.Provider {
@@ -35,7 +35,7 @@ func fixture() [][]Candidate {
 		{
 			{Model: m, Provider: pa, Endpoint: ep("a", "1", "fp8", 500, 50, "max_tokens", "temperature")},
 			{Model: m, Provider: pb, Endpoint: ep("b", "2", "bf16", 200, 200, "max_tokens", "temperature", "tools")},
-			{Model: m, Provider: pc, Endpoint: ep("c", "4", "", 100, 100, "max_tokens", "temperature", "tools")},
+			{Model: m, Provider: pc, Endpoint: ep("c", "4", "", 100, 100, "max_tokens", "temperature", "tools", "seed", "reasoning")},
 		},
 		{{Model: n, Provider: pd, Endpoint: ep("d", "3", "fp8", 300, 100, "max_tokens")}},
 	}
@@ -58,6 +58,31 @@ func dec(s string) *decimal.Decimal { d := decimal.RequireFromString(s); return 
 
 func noRand() float64 { panic("no random draw expected") }
 
+// TestDecideDropsUnsupportedParameters: without require_parameters an
+// endpoint is sent only the parameters it supports; the plan's candidate
+// and the decision list what was dropped. Either name of a parameter with
+// two is supported by an endpoint listing the other.
+func TestDecideDropsUnsupportedParameters(t *testing.T) {
+	t.Parallel()
+	plan, d := decide(fixture()[:1], Facts{Strategy: Cheapest, Params: []string{"temperature", "seed", "include_reasoning", "max_completion_tokens"}}, nil, nil, noRand, nil)
+	require.Equal(t, []string{"a", "b", "c"}, slugs(plan))
+	drops := map[string][]string{}
+	for _, c := range plan.Candidates {
+		drops[c.Provider.Slug] = c.Drop
+	}
+	want := map[string][]string{"a": {"seed", "include_reasoning"}, "b": {"seed", "include_reasoning"}, "c": nil}
+	require.Equal(t, want, drops)
+	for _, s := range d.Candidates {
+		require.Equal(t, want[s.Provider], s.Dropped, s.Provider)
+	}
+	// An endpoint that lists no parameters is sent them all.
+	cands := fixture()[:1]
+	cands[0][0].Endpoint.SupportedParameters = nil
+	plan, _ = decide(cands, Facts{Strategy: Cheapest, Params: []string{"seed", "tools"}}, nil, nil, noRand, nil)
+	require.Equal(t, "a", plan.Candidates[0].Provider.Slug)
+	require.Empty(t, plan.Candidates[0].Drop)
+}
+
 func TestDecideFilters(t *testing.T) {
 	t.Parallel()
 	only := func(f Facts) Facts { return f }
@@ -77,8 +102,10 @@ func TestDecideFilters(t *testing.T) {
 		{"max_price request", Facts{Strategy: Cheapest, Prefs: Prefs{MaxPrice: &MaxPrice{Request: dec("0")}}}, nil, []string{"a", "b", "c"}, nil},
 		{"data_policy:training", Facts{Strategy: Cheapest, Prefs: Prefs{DataCollection: "deny"}}, nil, []string{"b", "c"}, map[string]string{"a": ReasonDataCollection}},
 		{"data_policy:zdr", Facts{Strategy: Cheapest, Prefs: Prefs{ZDR: true}}, nil, []string{"b"}, map[string]string{"a": ReasonZDR, "c": ReasonZDR}},
-		{"require_parameters", Facts{Strategy: Cheapest, Params: []string{"tools"}, Prefs: Prefs{RequireParameters: true}}, nil, []string{"b", "c"}, map[string]string{"a": ReasonParameters}},
-		{"parameters not required", Facts{Strategy: Cheapest, Params: []string{"tools"}}, nil, []string{"a", "b", "c"}, nil},
+		{"require_parameters", Facts{Strategy: Cheapest, Params: []string{"seed"}, Prefs: Prefs{RequireParameters: true}}, nil, []string{"c"}, map[string]string{"a": ReasonParameters, "b": ReasonParameters}},
+		{"require_parameters, either name of the cap", Facts{Strategy: Cheapest, Params: []string{"max_completion_tokens"}, Prefs: Prefs{RequireParameters: true}}, nil, []string{"a", "b", "c"}, nil},
+		{"parameters not required: dropped", Facts{Strategy: Cheapest, Params: []string{"seed"}}, nil, []string{"a", "b", "c"}, nil},
+		{"tools are never dropped", Facts{Strategy: Cheapest, Params: []string{"tools"}}, nil, []string{"b", "c"}, map[string]string{"a": ReasonTools}},
 		{"context_length", Facts{Strategy: Cheapest, PromptTokens: 7000, MaxOutput: 1001}, nil, []string{}, map[string]string{"a": ReasonContext, "b": ReasonContext, "c": ReasonContext}},
 		{"context_length fits", Facts{Strategy: Cheapest, PromptTokens: 7000, MaxOutput: 1000}, nil, []string{"a", "b", "c"}, nil},
 		{"circuit_open", Facts{Strategy: Cheapest}, health{"b": {CircuitOpen: true}}, []string{"a", "c"}, map[string]string{"b": ReasonCircuit}},

@@ -213,6 +213,7 @@ var reasonHints = map[string]string{
 	ReasonQuantization:   "Allow more provider.quantizations.",
 	ReasonMaxPrice:       "Raise provider.max_price.",
 	ReasonParameters:     "Drop provider.require_parameters or the parameters no endpoint supports.",
+	ReasonTools:          "Choose a model with an endpoint that supports tools, or send the request without them.",
 	ReasonContext:        "Shorten the prompt or lower max_tokens.",
 	ReasonCircuit:        "Its endpoints are failing; retry shortly.",
 	ReasonZDR:            "Choose a model with a ZDR endpoint, or lift the requirement where you may.",

@@ -92,6 +92,9 @@ type Candidate struct {
 	Endpoint   *catalog.Endpoint // in the catalog: never modified
 	Provider   *catalog.Provider
 	Credential Credential
+	// Drop are the request's parameters this endpoint does not support,
+	// deleted from its upstream body.
+	Drop []string
 }
 
 // DataPolicy is what happens to data sent to this candidate: its

@@ -2545,7 +2545,9 @@ type ProviderPreferences struct {
 	// PreferredMinThroughput Tokens per second, as a number or per-percentile object.
 	PreferredMinThroughput *ProviderPreferences_PreferredMinThroughput `json:"preferred_min_throughput,omitempty"`
 	Quantizations          *[]string                                   `json:"quantizations,omitempty"`
-	RequireParameters      *bool                                       `json:"require_parameters,omitempty"`
+
+	// RequireParameters Only endpoints that support every parameter the request sets may serve it. When false, an endpoint is sent only the parameters its `supported_parameters` lists (one that lists none is sent them all), and the routing decision lists what was dropped; a request with `tools` is never served by an endpoint that lists parameters without `tools`.
+	RequireParameters *bool `json:"require_parameters,omitempty"`
 
 	// Sort `price`, `throughput` or `latency`, or `{by, partition}`.
 	Sort *ProviderPreferences_Sort `json:"sort,omitempty"`
@@ -2769,6 +2771,9 @@ type Role string
 
 // RoutingCandidate defines model for RoutingCandidate.
 type RoutingCandidate struct {
+	// DroppedParameters The request's parameters this endpoint does not support (by its `supported_parameters`), removed from what it was sent. Never the output cap (sent under the name the provider reads) nor `tools` (an endpoint without tool support is excluded, `excluded_by: tools`). Under `provider.require_parameters` such an endpoint is excluded instead.
+	DroppedParameters *[]string `json:"dropped_parameters,omitempty"`
+
 	// ExcludedBy The filter that left it out (see the no_endpoints error).
 	ExcludedBy *string `json:"excluded_by,omitempty"`
 	Model      string  `json:"model"`

@@ -1373,7 +1373,10 @@ export interface components {
             ignore?: string[];
             /** @default true */
             allow_fallbacks: boolean;
-            /** @default false */
+            /**
+             * @description Only endpoints that support every parameter the request sets may serve it. When false, an endpoint is sent only the parameters its `supported_parameters` lists (one that lists none is sent them all), and the routing decision lists what was dropped; a request with `tools` is never served by an endpoint that lists parameters without `tools`.
+             * @default false
+             */
             require_parameters: boolean;
             /** @enum {string} */
             data_collection?: "allow" | "deny";
@@ -1942,6 +1945,8 @@ export interface components {
             provider: string;
             /** @description The filter that left it out (see the no_endpoints error). */
             excluded_by?: string;
+            /** @description The request's parameters this endpoint does not support (by its `supported_parameters`), removed from what it was sent. Never the output cap (sent under the name the provider reads) nor `tools` (an endpoint without tool support is excluded, `excluded_by: tools`). Under `provider.require_parameters` such an endpoint is excluded instead. */
+            dropped_parameters?: string[];
             /** @description Its value of the decision's `key`; lower is tried first. */
             score: number;
             /** @description 1-based position in the plan; absent when excluded. */
