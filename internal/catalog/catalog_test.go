@@ -20,6 +20,17 @@ func TestDefaultCatalogLoads(t *testing.T) {
 	require.True(t, p.Demo, "the mock provider must be labelled as a demo")
 	_, ok = c.Model("openai/gpt-4o-mini")
 	require.True(t, ok)
+	// Cached tokens are priced at the providers' cache prices: a prompt
+	// of 50 tokens, 44 of them read from the cache, and 2 out.
+	for id, want := range map[string]string{
+		"anthropic/claude-sonnet-4": "0.0000612", // 6×3e-6 + 44×3e-7 + 2×15e-6
+		"openai/gpt-4o":             "0.00009",   // 6×2.5e-6 + 44×1.25e-6 + 2×1e-5
+		"google/gemini-2.5-flash":   "0.0000101", // 6×3e-7 + 44×7.5e-8 + 2×2.5e-6
+	} {
+		m, ok := c.Model(id)
+		require.True(t, ok, id)
+		require.Equal(t, want, m.Endpoints[0].Pricing.Cost(Tokens{Prompt: 50, CacheRead: 44, Completion: 2}).String(), id)
+	}
 	// The OpenAI-compatible providers' quirks are declared.
 	for slug, want := range map[string]Compat{
 		"openai":   {MaxTokensField: "max_completion_tokens"},
