@@ -8,6 +8,28 @@ import (
 	"net/http"
 )
 
+// readObject reads r's body (a 413 when it is too large) and its top-level
+// members (nil when it is not a JSON object).
+func readObject(w http.ResponseWriter, r *http.Request) ([]byte, map[string]json.RawMessage, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, invalidRequest("request too large", "", ""))
+		return nil, nil, false
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil {
+		doc = nil
+	}
+	return body, doc, true
+}
+
+// replay serves r through h with body instead of its own, at path.
+func replay(h http.Handler, w http.ResponseWriter, r *http.Request, path string, body []byte) {
+	r2 := r.Clone(r.Context())
+	r2.URL.Path, r2.Body, r2.ContentLength = path, io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	h.ServeHTTP(w, r2)
+}
+
 // NewAzure returns a fake Azure OpenAI resource: POST
 // /openai/deployments/{deployment}/chat/completions?api-version=..., the
 // key in the api-key header (never Bearer), Azure's 401 and 404 bodies.
@@ -28,20 +50,16 @@ func NewAzure(cfg Config) http.Handler {
 			writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"code": "404", "message": "Resource not found"}})
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
-		if err != nil {
-			writeError(w, http.StatusRequestEntityTooLarge, invalidRequest("request too large", "", ""))
+		body, doc, ok := readObject(w, r)
+		if !ok {
 			return
 		}
-		var doc map[string]json.RawMessage
-		if json.Unmarshal(body, &doc) == nil {
+		if doc != nil {
 			// The deployment is the model; the body's model is ignored.
 			doc["model"], _ = json.Marshal(r.PathValue("deployment"))
 			body, _ = json.Marshal(doc)
 		}
-		r2 := r.Clone(r.Context())
-		r2.URL.Path, r2.Body, r2.ContentLength = "/v1/chat/completions", io.NopCloser(bytes.NewReader(body)), int64(len(body))
-		inner.ServeHTTP(w, r2)
+		replay(inner, w, r, "/v1/chat/completions", body)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"code": "404", "message": "Resource not found"}})

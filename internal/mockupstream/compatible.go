@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 )
@@ -43,13 +42,11 @@ func NewCompatible(cfg Config, d Dialect) http.Handler {
 			writeError(w, http.StatusUnauthorized, errorDetail{Message: "Unauthorized", Type: "authentication_error", Code: nullable("invalid_api_key")})
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
-		if err != nil {
-			writeError(w, http.StatusRequestEntityTooLarge, invalidRequest("request too large", "", ""))
+		body, doc, ok := readObject(w, r)
+		if !ok {
 			return
 		}
-		var doc map[string]json.RawMessage
-		if json.Unmarshal(body, &doc) == nil {
+		if doc != nil {
 			var bad []map[string]any
 			for _, f := range d.Forbid {
 				if v, ok := doc[f]; ok {
@@ -70,14 +67,12 @@ func NewCompatible(cfg Config, d Dialect) http.Handler {
 			}
 			body, _ = json.Marshal(doc)
 		}
-		r2 := r.Clone(r.Context())
-		r2.Body, r2.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		if d.ReasoningField != "reasoning_content" && !d.CacheHitFields {
-			inner.ServeHTTP(w, r2)
+			replay(inner, w, r, r.URL.Path, body)
 			return
 		}
 		rw := &dialectWriter{ResponseWriter: w, d: d}
-		inner.ServeHTTP(rw, r2)
+		replay(inner, rw, r, r.URL.Path, body)
 		rw.finish()
 	})
 }
