@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -117,11 +118,9 @@ func TestOperationalRoutes(t *testing.T) {
 		resp, err := http.Get(e.srv.URL + path)
 		require.NoError(t, err)
 		defer resp.Body.Close()
-		b := new(strings.Builder)
-		_, _ = strings.NewReader("").WriteTo(b)
-		buf := make([]byte, 1<<20)
-		n, _ := resp.Body.Read(buf)
-		return resp.StatusCode, string(buf[:n])
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
 	}
 	status, body := get("/healthz")
 	require.Equal(t, 200, status)
@@ -139,6 +138,17 @@ func TestOperationalRoutes(t *testing.T) {
 	require.Contains(t, body, `"openapi":"3.0.3"`)
 	require.Contains(t, body, `"servers":[{"description":"This gateway","url":"/"}]`,
 		"Swagger UI must try requests against the gateway it was loaded from")
+	// A client that does not take gzip gets the same document, plain.
+	req, err := http.NewRequest("GET", e.srv.URL+"/openapi.json", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	plain, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Empty(t, resp.Header.Get("Content-Encoding"))
+	require.JSONEq(t, body, string(plain))
 	status, body = get("/openapi.yaml")
 	require.Equal(t, 200, status)
 	require.True(t, strings.HasPrefix(body, "openapi: 3.0.3"))

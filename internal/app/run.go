@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -109,6 +110,7 @@ func serve(ctx context.Context, a *App, listen string, drainDelay time.Duration,
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	debug.FreeOSMemory()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("perpetuo is serving", "addr", ln.Addr().String(), "docs", "http://"+hostPort(ln.Addr())+"/docs")

@@ -53,6 +53,9 @@ func WithBufferSize(n int) Option {
 	}
 }
 
+// initialBufferSize is each buffer's capacity before a burst grows it.
+const initialBufferSize = 16 << 10
+
 // NewWriter returns a Writer over dst that flushes every interval, or sooner
 // when the buffer is half full. Close stops it.
 func NewWriter(dst io.Writer, interval time.Duration, opts ...Option) *Writer {
@@ -60,8 +63,10 @@ func NewWriter(dst io.Writer, interval time.Duration, opts ...Option) *Writer {
 	for _, o := range opts {
 		o(w)
 	}
-	w.buf = make([]byte, 0, w.limit)
-	w.spare = make([]byte, 0, w.limit)
+	// The buffers start small and grow by append up to the limit, so an
+	// idle or quiet process does not hold two full ones.
+	w.buf = make([]byte, 0, min(w.limit, initialBufferSize))
+	w.spare = make([]byte, 0, min(w.limit, initialBufferSize))
 	w.wg.Add(1)
 	go w.loop(interval)
 	return w
