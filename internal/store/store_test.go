@@ -199,3 +199,24 @@ func TestSweepChargesLeasesNeverHandedBack(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, swept, "a lease is swept once")
 }
+
+// TestHistAddAddsPerBucket: the aggregates' histogram merge adds counts per
+// bucket, keeps buckets only one side has, and takes NULL as empty.
+func TestHistAddAddsPerBucket(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.New(t)
+	for _, c := range []struct{ a, b, want string }{
+		{`'{"0": 1, "4": 2}'`, `'{"4": 3, "7": 1}'`, `{"0": 1, "4": 5, "7": 1}`},
+		{`'{"12": 9}'`, `'{}'`, `{"12": 9}`},
+		{`'{}'`, `'{"3": 4000000000}'`, `{"3": 4000000000}`},
+		{`NULL`, `'{"1": 1}'`, `{"1": 1}`},
+		{`'{"1": 1}'`, `NULL`, `{"1": 1}`},
+		{`NULL`, `NULL`, `{}`},
+		{`'{"1": 4000000000}'`, `'{"1": 4000000000}'`, `{"1": 8000000000}`},
+	} {
+		var got string
+		require.NoError(t, pool.QueryRow(context.Background(),
+			fmt.Sprintf(`SELECT perpetuo_hist_add(%s::jsonb, %s::jsonb)::text`, c.a, c.b)).Scan(&got))
+		require.JSONEq(t, c.want, got, "%s + %s", c.a, c.b)
+	}
+}
