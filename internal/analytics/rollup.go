@@ -87,23 +87,28 @@ func addHist(a, b []int64) []int64 {
 	return a
 }
 
-// of is one record's contribution.
-func of(g records.Generation) Sums {
-	s := Sums{Requests: 1, PromptTokens: int64(g.PromptTokens), CompletionTokens: int64(g.CompletionTokens),
-		ReasoningTokens: int64(g.ReasoningTokens), Latency: make([]int64, Buckets), TTFT: make([]int64, Buckets)}
+// addRecord adds one record's contribution, with no allocation beyond the
+// histograms' first use (a batch's records share their rows' histograms).
+func (s *Sums) addRecord(g records.Generation) {
+	s.Requests++
 	if g.Status >= 400 || g.ErrorType != "" {
-		s.Errors = 1
+		s.Errors++
 	}
+	s.PromptTokens += int64(g.PromptTokens)
+	s.CompletionTokens += int64(g.CompletionTokens)
+	s.ReasoningTokens += int64(g.ReasoningTokens)
 	if g.BYOK {
-		s.BYOKCost = g.Cost
+		s.BYOKCost = s.BYOKCost.Add(g.Cost)
 	} else {
-		s.Cost = g.Cost
+		s.Cost = s.Cost.Add(g.Cost)
+	}
+	if s.Latency == nil {
+		s.Latency, s.TTFT = make([]int64, Buckets), make([]int64, Buckets)
 	}
 	s.Latency[Bucket(g.Latency.Milliseconds())]++
 	if g.TTFT > 0 {
 		s.TTFT[Bucket(g.TTFT.Milliseconds())]++
 	}
-	return s
 }
 
 // Dims are what an hourly row is keyed by, besides its workspace and hour.
@@ -141,19 +146,18 @@ func Rollup(gs []records.Generation) ([]Row, []GuardrailRow) {
 	rows, grows := map[key]*Sums{}, map[gkey]*Sums{}
 	for _, g := range gs {
 		hour := g.CreatedAt.UTC().Truncate(time.Hour)
-		s := of(g)
 		k := key{g.WorkspaceID, hour, Dims{App: g.App.ID, Model: cmp.Or(g.Model, g.RequestedModel), Provider: g.Provider,
 			Key: g.KeyID, Member: g.MemberID}}
 		if rows[k] == nil {
 			rows[k] = &Sums{}
 		}
-		rows[k].Add(s)
+		rows[k].addRecord(g)
 		for _, id := range g.Guardrails {
 			gk := gkey{g.WorkspaceID, id, hour}
 			if grows[gk] == nil {
 				grows[gk] = &Sums{}
 			}
-			grows[gk].Add(s)
+			grows[gk].addRecord(g)
 		}
 	}
 	out := make([]Row, 0, len(rows))

@@ -84,6 +84,13 @@ func Resolve(in Inputs) Policy {
 			p.ZDR, p.ZDRBy = true, append(p.ZDRBy, "guardrail:"+g.Name)
 		}
 	}
+	if len(in.Guardrails) > 0 {
+		// At most two govern (the key's, and the member's or the default),
+		// with a budget each besides the key's and the workspace's: sized
+		// once rather than grown append by append on every request.
+		p.Guardrails = make([]Governing, 0, 2)
+		p.Budgets = slices.Grow(p.Budgets, 4)
+	}
 	if in.Key.GuardrailID != "" {
 		add(in.Key.GuardrailID, "key")
 	}
