@@ -83,7 +83,7 @@ type anThinking struct {
 
 // validToolName is Anthropic's rule for a tool's name, ^[a-zA-Z0-9_-]{1,128}$.
 // It is a loop rather than a regexp: the compiled bounded repetition holds
-// half a megabyte for the life of any process that links the fakes (the
+// about 50 KB for the life of any process that links the fakes (the
 // gateway does, for its demo).
 func validToolName(s string) bool {
 	if len(s) < 1 || len(s) > 128 {

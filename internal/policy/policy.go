@@ -84,7 +84,7 @@ func Resolve(in Inputs) Policy {
 			p.ZDR, p.ZDRBy = true, append(p.ZDRBy, "guardrail:"+g.Name)
 		}
 	}
-	if len(in.Guardrails) > 0 {
+	if in.Key.GuardrailID != "" || in.Key.MemberGuardrailID != "" || in.Workspace.DefaultGuardrailID != "" {
 		// At most two govern (the key's, and the member's or the default),
 		// with a budget each besides the key's and the workspace's: sized
 		// once rather than grown append by append on every request.
