@@ -7,9 +7,10 @@
 // Export is off by default. Setting OTEL_EXPORTER_OTLP_ENDPOINT (or the
 // per-signal OTEL_EXPORTER_OTLP_TRACES_ENDPOINT /
 // OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) turns on OTLP over HTTP/protobuf for
-// that signal; the exporters read the rest of the standard OTEL_* variables
-// (headers, timeout, TLS), the SDK reads OTEL_TRACES_SAMPLER and
-// OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES.
+// that signal; the exporters (otlp.go) read the rest of the standard
+// OTEL_EXPORTER_OTLP_* variables (headers, timeout, compression, TLS,
+// temporality), the SDK reads OTEL_TRACES_SAMPLER and OTEL_SERVICE_NAME /
+// OTEL_RESOURCE_ATTRIBUTES.
 package telemetry
 
 import (
@@ -20,8 +21,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -40,6 +39,8 @@ type Config struct {
 	// OTLPTraces and OTLPMetrics export that signal over OTLP/HTTP, to the
 	// endpoint the standard variables name.
 	OTLPTraces, OTLPMetrics bool
+	// traces and metrics are where each goes (FromEnv reads them).
+	traces, metrics otlpEndpoint
 	// SpanExporter, when set, receives every ended span synchronously
 	// (tests: an in-memory exporter).
 	SpanExporter sdktrace.SpanExporter
@@ -61,7 +62,18 @@ func FromEnv(env map[string]string) (Config, error) {
 	}
 	for _, k := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"} {
 		if p := env[k]; p != "" && p != "http/protobuf" {
-			return Config{}, fmt.Errorf("%s=%s: only http/protobuf is supported", k, p)
+			return Config{}, fmt.Errorf("%s: only http/protobuf is supported", k)
+		}
+	}
+	var err error
+	if c.OTLPTraces {
+		if c.traces, err = otlpFromEnv(env, "traces"); err != nil {
+			return Config{}, err
+		}
+	}
+	if c.OTLPMetrics {
+		if c.metrics, err = otlpFromEnv(env, "metrics"); err != nil {
+			return Config{}, err
 		}
 	}
 	return c, nil
@@ -94,11 +106,7 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer) (*Telemetry
 	}
 	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(prom)}
 	if cfg.OTLPMetrics {
-		exp, err := otlpmetrichttp.New(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("otlp metric exporter: %w", err)
-		}
-		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(newMetricExporter(cfg.metrics))))
 	}
 	if cfg.MetricReader != nil {
 		mopts = append(mopts, sdkmetric.WithReader(cfg.MetricReader))
@@ -108,11 +116,7 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer) (*Telemetry
 
 	var topts []sdktrace.TracerProviderOption
 	if cfg.OTLPTraces {
-		exp, err := otlptracehttp.New(ctx)
-		if err != nil {
-			return nil, errors.Join(fmt.Errorf("otlp trace exporter: %w", err), t.Shutdown(ctx))
-		}
-		topts = append(topts, sdktrace.WithBatcher(exp))
+		topts = append(topts, sdktrace.WithBatcher(&spanExporter{newOTLPClient(cfg.traces)}))
 	}
 	if cfg.SpanExporter != nil {
 		topts = append(topts, sdktrace.WithSyncer(cfg.SpanExporter))
