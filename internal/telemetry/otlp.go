@@ -58,13 +58,15 @@ func otlpFromEnv(env map[string]string, signal string) (otlpEndpoint, error) {
 		return strings.TrimSpace(env[k]), k
 	}
 	e := otlpEndpoint{timeout: defaultOTLPTimeout}
-	if v := strings.TrimSpace(env["OTEL_EXPORTER_OTLP_"+upper+"_ENDPOINT"]); v != "" {
+	endpointKey := "OTEL_EXPORTER_OTLP_" + upper + "_ENDPOINT"
+	if v := strings.TrimSpace(env[endpointKey]); v != "" {
 		e.url = v
 	} else if v := strings.TrimSpace(env["OTEL_EXPORTER_OTLP_ENDPOINT"]); v != "" {
+		endpointKey = "OTEL_EXPORTER_OTLP_ENDPOINT"
 		e.url = strings.TrimRight(v, "/") + "/v1/" + signal
 	}
 	if u, err := url.Parse(e.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return otlpEndpoint{}, fmt.Errorf("the OTLP %s endpoint must be an http or https URL", signal)
+		return otlpEndpoint{}, fmt.Errorf("%s must be an http or https URL", endpointKey)
 	}
 	if v, k := get("HEADERS"); v != "" {
 		h, err := parseOTLPHeaders(v)

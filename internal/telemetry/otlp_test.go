@@ -262,7 +262,7 @@ func TestOTLPExportSettings(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_CERTIFICATE=/nonexistent/ca.pem":    "OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read the file",
 		"OTEL_EXPORTER_OTLP_CLIENT_KEY=/nonexistent/key.pem":    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY go together",
 		"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=odd": "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE must be cumulative, delta or lowmemory",
-		"OTEL_EXPORTER_OTLP_ENDPOINT=collector:4318":            "the OTLP traces endpoint must be an http or https URL",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=collector:4318":            "OTEL_EXPORTER_OTLP_ENDPOINT must be an http or https URL",
 	} {
 		k, v, _ := strings.Cut(env, "=")
 		vars := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": url, k: v}
