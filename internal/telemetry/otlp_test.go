@@ -3,9 +3,12 @@ package telemetry
 import (
 	"compress/gzip"
 	"context"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -290,4 +294,45 @@ func TestOTLPRetriesStopAtTheContext(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 5*time.Second)
 	require.EqualValues(t, 1, calls.Load(), "the first retry waits a second")
+}
+
+// TestOTLPTrustsTheNamedCA: an https collector whose certificate only
+// OTEL_EXPORTER_OTLP_CERTIFICATE vouches for is reached; without it the
+// export fails on the certificate.
+func TestOTLPTrustsTheNamedCA(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewTLSServer(rc)
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+
+	plain, err := otlpFromEnv(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL}, "traces")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	require.ErrorContains(t, newOTLPClient(plain).post(ctx, []byte{1}), "certificate")
+
+	trusted, err := otlpFromEnv(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": ca}, "traces")
+	require.NoError(t, err)
+	c := newOTLPClient(trusted)
+	require.NoError(t, c.post(context.Background(), []byte{1}))
+	require.Equal(t, []byte{1}, rc.last(t))
+	c.shutdown()
+}
+
+// TestOTLPTemporalityPreference: delta and lowmemory change what the
+// counters and histograms report; up-down counters stay cumulative.
+func TestOTLPTemporalityPreference(t *testing.T) {
+	kinds := []sdkmetric.InstrumentKind{sdkmetric.InstrumentKindCounter, sdkmetric.InstrumentKindHistogram,
+		sdkmetric.InstrumentKindObservableCounter, sdkmetric.InstrumentKindUpDownCounter}
+	d, c := metricdata.DeltaTemporality, metricdata.CumulativeTemporality
+	for pref, want := range map[string][]metricdata.Temporality{"": {c, c, c, c}, "delta": {d, d, d, c}, "lowmemory": {d, d, c, c}} {
+		e, err := otlpFromEnv(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+			"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": pref}, "metrics")
+		require.NoError(t, err)
+		exp := newMetricExporter(e)
+		for i, k := range kinds {
+			require.Equal(t, want[i], exp.Temporality(k), "%q, %s", pref, k)
+		}
+	}
 }
