@@ -92,6 +92,7 @@ type options struct {
 	scale           float64       // multiplies every request count
 	rounds          int           // interleaved rounds per section
 	streams         int           // slow streams held at once (0: skip)
+	heldUpstream    string        // "h2": the held streams' upstream is served over TLS with HTTP/2; "h1": the plain mock
 	outage          time.Duration // measure a database outage this long instead
 	outageRate      int           // records per second during it
 	maxTime         time.Duration // bound on the whole measurement
@@ -111,6 +112,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.scale, "n", 1, "scale factor for request counts (0.2 = quick run)")
 	fs.IntVar(&o.rounds, "rounds", 5, "interleaved rounds per section")
 	fs.IntVar(&o.streams, "streams", 10000, "slow streams to hold at once through the gateway (0 skips)")
+	fs.StringVar(&o.heldUpstream, "held-upstream", "h2", "the held streams' upstream: h2 (TLS and HTTP/2, as providers serve; the gateway is restarted for it) or h1 (the sections' plain HTTP/1.1 mock)")
 	fs.DurationVar(&o.maxTime, "max-time", 10*time.Minute, "stop sending requests after this long (the report says so)")
 	fs.DurationVar(&o.reqTimeout, "request-timeout", 30*time.Second, "timeout of one request")
 	fs.DurationVar(&o.outage, "outage", 0, "instead of the load, measure records during a database outage this long (e.g. 5m)")
@@ -129,6 +131,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.scale <= 0 {
 		return options{}, errors.New("-n must be positive")
+	}
+	if o.heldUpstream != "h2" && o.heldUpstream != "h1" {
+		return options{}, errors.New("-held-upstream must be h2 or h1")
 	}
 	if o.rounds < 1 {
 		return options{}, errors.New("-rounds must be at least 1")
@@ -179,7 +184,7 @@ func run(o options) (int, error) {
 		rep.profiles, perr = &pr, err
 	}
 	if o.streams > 0 && measureCtx.Err() == nil && strings.Contains("held streams", o.only) {
-		h := holdStreams(measureCtx, env, env.guarded, o.streams, filepath.Join(env.dataDir, "profiles"))
+		h := holdStreams(measureCtx, env, env.guarded, o.streams, filepath.Join(env.dataDir, "profiles"), o.heldUpstream == "h2")
 		rep.streams = &h
 	}
 	refusal, rerr := measureUnknownModelRefusal(measureCtx, env.gateway)

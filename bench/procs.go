@@ -33,7 +33,7 @@ type child struct {
 // startGateway runs the gateway binary with only the settings it needs:
 // the bench database, the mock upstream as the operator's provider "mock",
 // the bootstrap key, loopback listeners for the API and the profiler.
-func startGateway(ctx context.Context, binary, dataDir, databaseURL, upstream, key string) (*child, string, error) {
+func startGateway(ctx context.Context, name, binary, dataDir, databaseURL, upstreamURL, key string, extra ...string) (*child, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
@@ -51,10 +51,11 @@ func startGateway(ctx context.Context, binary, dataDir, databaseURL, upstream, k
 		"PERPETUO_BOOTSTRAP_KEY=" + key,
 		"PERPETUO_DEMO=0",
 		"PERPETUO_DRAIN_DELAY=0",
-		"PERPETUO_PROVIDER_MOCK_BASE_URL=http://" + upstream + "/v1",
+		"PERPETUO_PROVIDER_MOCK_BASE_URL=" + upstreamURL + "/v1",
 		"PERPETUO_PROVIDER_MOCK_API_KEY=bench",
 	}
-	c, err := startChild(ctx, "gateway", filepath.Join(dataDir, "gateway.log"), env, binary, "serve")
+	env = append(env, extra...)
+	c, err := startChild(ctx, name, filepath.Join(dataDir, name+".log"), env, binary, "serve")
 	if err != nil {
 		return nil, "", err
 	}

@@ -179,8 +179,13 @@ func (r *report) printTargets(w io.Writer) {
 		perStream := float64(h.peakRSS-h.baseRSS) / float64(max(h.maxHeld, 1))
 		p("  %-15s %d slow streams (%d at once at most) in %.1f MiB (from %.1f idle; %.1f KiB per stream), %d errors",
 			"held streams", h.n, h.maxHeld, float64(h.peakRSS)/mib, float64(h.baseRSS)/mib, perStream/1024, h.errs.total())
+		if h.upRequests > 0 {
+			p("  %-15s upstream %s: %d connections for %d requests (%d over HTTP/2)", "", h.upstream, h.upConns, h.upRequests, h.upH2)
+		} else {
+			p("  %-15s upstream %s (the sections' mock)", "", h.upstream)
+		}
 		if h.fdLimit > 0 {
-			p("  %-15s capped from %d: the open-file limit here is %d (2 per stream in the gateway and in the bench)", "", h.requested, h.fdLimit)
+			p("  %-15s capped from %d: the open-file limit here is %d", "", h.requested, h.fdLimit)
 		}
 		at := float64(h.baseRSS) + perStream*float64(h.requested)
 		p("  %-15s %d streams in ≤ 500 MiB (%.0f MiB at %.1f KiB each): %s", "", h.requested, at/mib, perStream/1024,

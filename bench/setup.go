@@ -29,6 +29,8 @@ type environment struct {
 	proxyProc   *child
 	gatewayProc *child
 	debugAddr   string // the gateway's profiler
+	binary      string // the gateway binary
+	key         string // its bootstrap key
 	dataDir     string
 	db          database
 	idleRSS     int64 // the gateway's, once ready and before any load
@@ -73,7 +75,8 @@ func setup(ctx context.Context, binary string) (_ *environment, err error) {
 
 	fmt.Fprintln(os.Stderr, "bench: starting the gateway", binary)
 	key := keys.Generate()
-	if env.gatewayProc, env.debugAddr, err = startGateway(ctx, binary, cfg.DataDir, env.db.url, upAddr, key); err != nil {
+	env.binary, env.key = binary, key
+	if env.gatewayProc, env.debugAddr, err = startGateway(ctx, "gateway", binary, cfg.DataDir, env.db.url, "http://"+upAddr, key); err != nil {
 		return nil, err
 	}
 	time.Sleep(time.Second) // let start-up garbage be collected

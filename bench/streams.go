@@ -34,23 +34,47 @@ type heldStreams struct {
 	wall      time.Duration
 	perRampS  int    // streams opened per second
 	heapFile  string // the gateway's heap profile with them open
+	// The upstream: "HTTP/2 over TLS" (as providers serve; the gateway is
+	// restarted to reach it) or "HTTP/1.1" (the other sections' mock).
+	upstream                  string
+	upConns, upH2, upRequests int64 // connections the upstream accepted, requests over HTTP/2, all requests
 }
 
 // holdStreams opens n streaming requests through t over a ramp of a few
 // seconds, against an upstream that streams slowly, reads every one to its
 // end and samples the gateway's resident memory meanwhile.
 // Once every stream is open, the gateway's heap profile is saved under dir.
-func holdStreams(ctx context.Context, env *environment, t target, n int, dir string) heldStreams {
-	env.upstream.set(mockupstream.New(mockupstream.Config{TokensPerSecond: slowPace}))
-	defer env.upstream.set(fastUpstream())
-	res := heldStreams{requested: n, perRampS: 2000}
+//
+// With overTLS the slow upstream is served over TLS with HTTP/2, as
+// providers' APIs are, and the gateway is restarted to call it there (t
+// then changes address); otherwise the sections' HTTP/1.1 mock serves them.
+func holdStreams(ctx context.Context, env *environment, t target, n int, dir string, overTLS bool) (res heldStreams) {
+	res = heldStreams{requested: n, perRampS: 2000, upstream: "HTTP/1.1"}
 	_ = os.MkdirAll(dir, 0o755) // also when the profile phase did not run
-	// Each stream is two connections in the gateway (client, upstream) and
-	// two in this process (client, mock): hold what the open-file limit
-	// lets both keep, with room for everything else.
+	slow := mockupstream.New(mockupstream.Config{TokensPerSecond: slowPace})
+	// Each stream is a connection to the gateway, in it and in this
+	// process; over HTTP/1.1 also one from the gateway to the mock, in both
+	// (over HTTP/2 a connection carries up to 250 streams).
+	perStream := 2
+	if overTLS {
+		up, err := env.restartOverTLS(ctx, slow, dir)
+		if err != nil {
+			res.errs.add(failure{kind: "restart the gateway over TLS", detail: err.Error()})
+			return res
+		}
+		defer up.srv.Close()
+		defer func() { res.upConns, res.upH2, res.upRequests = up.conns.Load(), up.h2.Load(), up.requests.Load() }()
+		t.url, t.serving = env.gateway.url, env.gatewayProc
+		res.upstream, perStream = "HTTP/2 over TLS", 1
+	} else {
+		env.upstream.set(slow)
+		defer env.upstream.set(fastUpstream())
+	}
+	// Hold what the open-file limit lets both processes keep, with room for
+	// everything else.
 	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && int(lim.Cur) < 2*n+1000 {
-		n, res.fdLimit = (int(lim.Cur)-1000)/2, int(lim.Cur)
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && int(lim.Cur) < perStream*n+1000 {
+		n, res.fdLimit = (int(lim.Cur)-1000)/perStream, int(lim.Cur)
 	}
 	res.n = n
 	tr := &http.Transport{
@@ -119,6 +143,38 @@ func holdStreams(ctx context.Context, env *environment, t target, n int, dir str
 	<-sampled
 	gatewayCalls.Add(int64(n))
 	return res
+}
+
+// restartOverTLS serves h over TLS (HTTP/2) on a fresh loopback port, and
+// restarts the gateway (stopping it as in production: it drains and
+// flushes its records) with the mock provider there, trusting only the
+// certificate made for it, through SSL_CERT_FILE. The targets then point at
+// the new process; the keys are the database's, unchanged.
+func (e *environment) restartOverTLS(ctx context.Context, h http.Handler, dir string) (*tlsUpstream, error) {
+	cert, caPath, err := loopbackCert(dir)
+	if err != nil {
+		return nil, fmt.Errorf("make the upstream certificate: %w", err)
+	}
+	up, err := serveTLS(h, cert)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.gatewayProc.stop(60 * time.Second); err != nil {
+		up.srv.Close()
+		return nil, fmt.Errorf("stop the gateway: %w", err)
+	}
+	fmt.Fprintln(os.Stderr, "bench: restarting the gateway with the mock provider at https://"+up.addr)
+	proc, debug, err := startGateway(ctx, "gateway-tls", e.binary, e.dataDir, e.db.url, "https://"+up.addr, e.key, "SSL_CERT_FILE="+caPath)
+	if err != nil {
+		up.srv.Close()
+		return nil, err
+	}
+	time.Sleep(time.Second) // let start-up garbage be collected, as for the first
+	e.gatewayProc, e.debugAddr = proc, debug
+	for _, t := range []*target{&e.gateway, &e.guarded} {
+		t.url, t.serving = "http://"+proc.addr+"/v1/chat/completions", proc
+	}
+	return up, nil
 }
 
 // oneHeld is one slow stream: held counts it from its headers to its end.
