@@ -18,7 +18,12 @@ const (
 	// grows, doubling, for longer lines: a held stream costs its buffer
 	// for its whole life, and the source below is buffered already.
 	initialBufferSize = 1 << 10
-	maxEmptyReads     = 100
+	// burstBufferSize is what the buffer grows to while reads fill it: the
+	// source then holds more (a burst of events), and reading it in 1 KiB
+	// pieces would end a relay's burst, and its write, at each piece. A slow
+	// stream's reads never fill it, so it keeps the small buffer.
+	burstBufferSize = 16 << 10
+	maxEmptyReads   = 100
 )
 
 // lineReader splits a stream into lines ended by "\n", "\r\n" or "\r".
@@ -32,6 +37,7 @@ type lineReader struct {
 	end     int  //
 	scanned int  // bytes of buf[start:end] known to hold no line ending
 	skipLF  bool // the last line ended with "\r": a leading "\n" belongs to it
+	filled  bool // the last read filled the space it was given
 	err     error
 }
 
@@ -99,7 +105,7 @@ func (l *lineReader) fill() {
 		l.end -= l.start
 		l.start = 0
 	}
-	if l.end == len(l.buf) {
+	if l.end == len(l.buf) || (l.filled && len(l.buf) < burstBufferSize) {
 		if len(l.buf) >= MaxLineSize {
 			l.err = ErrLineTooLong
 			return
@@ -110,6 +116,7 @@ func (l *lineReader) fill() {
 	}
 	for range maxEmptyReads {
 		n, err := l.r.Read(l.buf[l.end:])
+		l.filled = n == len(l.buf)-l.end
 		l.end += n
 		if err != nil {
 			l.err = err

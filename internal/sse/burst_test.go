@@ -1,0 +1,82 @@
+package sse
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// bursts is a source that, like an HTTP body over a buffered connection,
+// returns at most what its current burst still holds: a burst is what
+// arrived together, and reading past it would wait for the next one.
+type bursts struct{ left []string }
+
+func (b *bursts) Read(p []byte) (int, error) {
+	for len(b.left) > 0 && b.left[0] == "" {
+		b.left = b.left[1:]
+	}
+	if len(b.left) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.left[0])
+	b.left[0] = b.left[0][n:]
+	return n, nil
+}
+
+// relayFlushes reads every event as the gateway's relay does and counts
+// its flushes: one whenever the next event is not already read in full.
+func relayFlushes(t *testing.T, src io.Reader) (events, flushes int, r *Reader) {
+	t.Helper()
+	r = NewReader(src)
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			return events, flushes, r
+		}
+		require.NoError(t, err)
+		events++
+		if !r.Ready() {
+			flushes++
+		}
+	}
+}
+
+func event(i int) string {
+	return fmt.Sprintf("data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word %03d \"}}]}\n\n", i)
+}
+
+func TestABurstIsReadWhole(t *testing.T) {
+	// Five bursts of 60 events (about 5 KiB each, more than a socket
+	// read's 4 KiB): with the 1 KiB buffer kept, every burst would end at
+	// each KiB, five flushes a burst. The buffer grows while reads fill
+	// it, so a burst ends once, plus the reads that grow it.
+	var src bursts
+	for b := range 5 {
+		var sb strings.Builder
+		for i := range 60 {
+			sb.WriteString(event(b*60 + i))
+		}
+		src.left = append(src.left, sb.String())
+	}
+	events, flushes, r := relayFlushes(t, &src)
+	require.Equal(t, 300, events)
+	require.LessOrEqual(t, flushes, 5+4, "at most one flush per burst, besides the 1→16 KiB growth")
+	require.LessOrEqual(t, len(r.lines.buf), burstBufferSize)
+}
+
+func TestASlowStreamKeepsTheSmallBuffer(t *testing.T) {
+	// Events as a slow upstream sends them, each split over two reads: no
+	// read fills the buffer, which stays at 1 KiB for the stream's life.
+	var src bursts
+	for i := range 200 {
+		e := event(i)
+		src.left = append(src.left, e[:len(e)/2], e[len(e)/2:])
+	}
+	events, flushes, r := relayFlushes(t, &src)
+	require.Equal(t, 200, events)
+	require.Equal(t, 200, flushes, "each event goes out as it arrives")
+	require.Equal(t, initialBufferSize, len(r.lines.buf))
+}
