@@ -78,6 +78,8 @@ func TestAnswerFailuresAreNamed(t *testing.T) {
 		{"stream ended without [DONE]", reply("text/event-stream", chunk), true, 200, apierr.ProviderUnavailable, "cut off its answer"},
 		{"malformed body", reply("text/html", "<html>oops</html>"), false, 200, apierr.ProviderError, "malformed answer"},
 		{"malformed chunk", reply("text/event-stream", chunk+"data: <html>oops</html>\n\n"), true, 200, apierr.ProviderError, "malformed answer"},
+		{"chunk of JSON, not an object", reply("text/event-stream", chunk+"data:  [{\"id\":1}]\n\n"), true, 200, apierr.ProviderError, "malformed answer"},
+		{"chunk of a JSON string", reply("text/event-stream", chunk+"data: \"{}\"\n\n"), true, 200, apierr.ProviderError, "malformed answer"},
 		{"line too long", reply("text/event-stream", "data: "+strings.Repeat("x", sse.MaxLineSize+1)+"\n\n"), true, 200, apierr.ProviderError, "malformed answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -211,20 +211,28 @@ func (s *openAIStream) Next() ([]byte, error) {
 		if len(ev.Data) == 0 {
 			continue
 		}
-		if !gjson.ValidBytes(ev.Data) || !gjson.ParseBytes(ev.Data).IsObject() {
+		if !gjson.ValidBytes(ev.Data) || !isObject(ev.Data) {
 			return nil, &Error{Status: s.status, Client: malformed(s.call.Provider), Retryable: true, Class: Uncertain}
 		}
 		if e := gjson.GetBytes(ev.Data, "error"); e.Exists() {
 			return nil, inStreamError(s.call, ev.Data)
 		}
+		// ev.Data is the caller's: the reader never reuses it.
 		if s.call.Compat.ReasoningField == catalog.ReasoningContent {
-			return renameReasoning(bytes.Clone(ev.Data), "delta"), nil
+			return renameReasoning(ev.Data, "delta"), nil
 		}
-		return bytes.Clone(ev.Data), nil
+		return ev.Data, nil
 	}
 }
 
 func (s *openAIStream) Ready() bool { return s.r.Ready() }
+
+// isObject reports whether valid JSON b is an object, from its first byte:
+// parsing it into a gjson.Result would copy it.
+func isObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
 
 func (s *openAIStream) Close() error { return s.body.Close() }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"strconv"
@@ -213,7 +212,7 @@ type sseWriter struct {
 	w    http.ResponseWriter
 	rc   *http.ResponseController
 	idle time.Duration
-	buf  bytes.Buffer
+	buf  []byte // the event being written, reused
 }
 
 // Open sends the status and the stream's headers.
@@ -235,19 +234,13 @@ const headerZDR = "X-Perpetuo-Zdr"
 // WriteChunk buffers one data event (net/http's response buffer, 4 KiB,
 // sends it on its own when full).
 func (s *sseWriter) WriteChunk(data []byte) error {
-	s.buf.Reset()
-	if err := sse.WriteData(&s.buf, data); err != nil {
-		return err
-	}
+	s.buf = sse.AppendData(s.buf[:0], data)
 	return s.write()
 }
 
 // WriteComment writes a comment line and flushes it.
 func (s *sseWriter) WriteComment(text string) error {
-	s.buf.Reset()
-	if err := sse.WriteComment(&s.buf, text); err != nil {
-		return err
-	}
+	s.buf = sse.AppendComment(s.buf[:0], text)
 	if err := s.write(); err != nil {
 		return err
 	}
@@ -255,10 +248,7 @@ func (s *sseWriter) WriteComment(text string) error {
 }
 
 func (s *sseWriter) WriteDone() error {
-	s.buf.Reset()
-	if err := sse.WriteDone(&s.buf); err != nil {
-		return err
-	}
+	s.buf = sse.AppendDone(s.buf[:0])
 	if err := s.write(); err != nil {
 		return err
 	}
@@ -267,7 +257,7 @@ func (s *sseWriter) WriteDone() error {
 
 func (s *sseWriter) write() error {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.idle)) // unsupported writers (tests) just skip it
-	_, err := s.w.Write(s.buf.Bytes())
+	_, err := s.w.Write(s.buf)
 	return err
 }
 

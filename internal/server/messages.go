@@ -146,8 +146,8 @@ func (m streamResponse) VisitCreateResponseResponse(w http.ResponseWriter) error
 
 // WriteEvent writes one named event (Anthropic's streams name each).
 func (s *sseWriter) WriteEvent(name string, data []byte) error {
-	s.buf.Reset()
-	if err := sse.WriteEvent(&s.buf, sse.Event{Event: name, Data: data}); err != nil {
+	var err error
+	if s.buf, err = sse.AppendEvent(s.buf[:0], sse.Event{Event: name, Data: data}); err != nil {
 		return err
 	}
 	return s.write()

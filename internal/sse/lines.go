@@ -18,11 +18,12 @@ const (
 	// grows, doubling, for longer lines: a held stream costs its buffer
 	// for its whole life, and the source below is buffered already.
 	initialBufferSize = 1 << 10
-	// burstBufferSize is what the buffer grows to while reads fill it: the
-	// source then holds more (a burst of events), and reading it in 1 KiB
-	// pieces would end a relay's burst, and its write, at each piece. A slow
-	// stream's reads never fill it, so it keeps the small buffer.
-	burstBufferSize = 16 << 10
+	// burstBufferSize is what the buffer grows to, at once, when a read
+	// fills it: the source then holds more (a burst of events), and reading
+	// it in 1 KiB pieces would end a relay's burst, and its write, at each
+	// piece. It holds a 4 KiB socket read with room to spare. A slow
+	// stream's reads never fill the buffer, so it keeps the small one.
+	burstBufferSize = 8 << 10
 	maxEmptyReads   = 100
 )
 
@@ -110,7 +111,11 @@ func (l *lineReader) fill() {
 			l.err = ErrLineTooLong
 			return
 		}
-		grown := make([]byte, min(max(2*len(l.buf), initialBufferSize), MaxLineSize))
+		size := max(2*len(l.buf), initialBufferSize)
+		if l.filled {
+			size = max(size, burstBufferSize)
+		}
+		grown := make([]byte, min(size, MaxLineSize))
 		copy(grown, l.buf[:l.end])
 		l.buf = grown
 	}

@@ -81,3 +81,21 @@ func TestRoundTrip(t *testing.T) {
 	require.Equal(t, sent, got[:len(sent)])
 	require.True(t, got[len(sent)].IsDone())
 }
+
+func TestAppendReusesTheBuffer(t *testing.T) { // not parallel: AllocsPerRun refuses to run in parallel tests
+	// What a relay does: one buffer, reset and reused for every event, so
+	// encoding an event allocates nothing once the buffer is large enough.
+	buf := make([]byte, 0, 256)
+	buf = sse.AppendData(buf[:0], []byte("a\nb"))
+	require.Equal(t, "data: a\ndata: b\n\n", string(buf))
+	buf, err := sse.AppendEvent(buf[:0], sse.Event{Event: "ping", ID: "9", Data: []byte("x")})
+	require.NoError(t, err)
+	require.Equal(t, "event: ping\nid: 9\ndata: x\n\n", string(buf))
+	_, err = sse.AppendEvent(buf[:0], sse.Event{Event: "a\nb"})
+	require.ErrorIs(t, err, sse.ErrInvalidField)
+	require.Equal(t, "data: [DONE]\n\n", string(sse.AppendDone(buf[:0])))
+	require.Equal(t, ": a\n: b\n\n", string(sse.AppendComment(buf[:0], "a\nb")))
+	data := []byte(`{"choices":[{"delta":{"content":"x"}}]}`)
+	allocs := testing.AllocsPerRun(100, func() { buf = sse.AppendData(buf[:0], data) })
+	require.Zero(t, allocs)
+}
