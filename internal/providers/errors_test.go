@@ -80,6 +80,8 @@ func TestAnswerFailuresAreNamed(t *testing.T) {
 		{"malformed chunk", reply("text/event-stream", chunk+"data: <html>oops</html>\n\n"), true, 200, apierr.ProviderError, "malformed answer"},
 		{"chunk of JSON, not an object", reply("text/event-stream", chunk+"data:  [{\"id\":1}]\n\n"), true, 200, apierr.ProviderError, "malformed answer"},
 		{"chunk of a JSON string", reply("text/event-stream", chunk+"data: \"{}\"\n\n"), true, 200, apierr.ProviderError, "malformed answer"},
+		{"error chunk", reply("text/event-stream", chunk+`data: {"error":{"code":503,"message":"overloaded"}}`+"\n\n"), true, 200, apierr.ProviderOverloaded, ""},
+		{"error chunk, its name escaped", reply("text/event-stream", chunk+`data: {"\u0065rror":{"code":503,"message":"overloaded"}}`+"\n\n"), true, 200, apierr.ProviderOverloaded, ""},
 		{"line too long", reply("text/event-stream", "data: "+strings.Repeat("x", sse.MaxLineSize+1)+"\n\n"), true, 200, apierr.ProviderError, "malformed answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

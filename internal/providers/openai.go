@@ -214,7 +214,7 @@ func (s *openAIStream) Next() ([]byte, error) {
 		if !gjson.ValidBytes(ev.Data) || !isObject(ev.Data) {
 			return nil, &Error{Status: s.status, Client: malformed(s.call.Provider), Retryable: true, Class: Uncertain}
 		}
-		if e := gjson.GetBytes(ev.Data, "error"); e.Exists() {
+		if mayHoldError(ev.Data) && gjson.GetBytes(ev.Data, "error").Exists() {
 			return nil, inStreamError(s.call, ev.Data)
 		}
 		// ev.Data is the caller's: the reader never reuses it.
@@ -226,6 +226,15 @@ func (s *openAIStream) Next() ([]byte, error) {
 }
 
 func (s *openAIStream) Ready() bool { return s.r.Ready() }
+
+// mayHoldError reports whether a chunk could have a member named "error":
+// without the quoted name, or a \u escape that could spell it, it cannot,
+// and looking the member up would walk the whole chunk for nothing.
+func mayHoldError(b []byte) bool {
+	return bytes.Contains(b, quotedError) || bytes.Contains(b, unicodeEscape)
+}
+
+var quotedError, unicodeEscape = []byte(`"error"`), []byte(`\u`)
 
 // isObject reports whether valid JSON b is an object, from its first byte:
 // parsing it into a gjson.Result would copy it.
