@@ -43,3 +43,22 @@ func BenchmarkSplice(b *testing.B) {
 		_, _ = idn.splice(c, f)
 	}
 }
+
+func TestUsageChunkIsWhatMarshalWrites(t *testing.T) {
+	// The reference: the struct the usage chunk was marshalled from.
+	type reference struct {
+		chunkHead
+		Choices []struct{}      `json:"choices"`
+		Usage   json.RawMessage `json:"usage"`
+	}
+	usage := []byte(`{"prompt_tokens":92,"completion_tokens":30,"total_tokens":122,"cost":0.000192,"is_byok":false}`)
+	for _, h := range []chunkHead{
+		{ID: "gen-01M98759SHTYWB71XBFC59K5XX", Object: "chat.completion.chunk", Created: 1796640000, Model: "openai/gpt-4o", Provider: "openai"},
+		{ID: "gen-1", Object: "chat.completion.chunk", Created: 0, Model: "no provider served it"},
+		{ID: "gen-2", Object: "chat.completion.chunk", Created: -1, Model: "a \"quoted\" <model> & \\ é \u2028 \x01 \xff", Provider: "p\n"},
+	} {
+		want, err := json.Marshal(reference{chunkHead: h, Choices: []struct{}{}, Usage: usage})
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(appendUsageChunk(nil, h, usage)))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -278,11 +279,34 @@ func (r *run) writeError(cl *client, e *apierr.Error, created int64) {
 
 // writeUsage sends the usage chunk, with choices empty.
 func (r *run) writeUsage(cl *client, created int64) error {
-	chunk, err := json.Marshal(usageChunk{chunkHead: r.head(created), Choices: []struct{}{}, Usage: r.usageJSON()})
-	if err != nil {
-		return err
+	return cl.chunk(appendUsageChunk(make([]byte, 0, 768), r.head(created), r.usageJSON()), false)
+}
+
+// appendUsageChunk appends the usage chunk as json.Marshal would write it,
+// without its reflection and its second pass over usage (every stream
+// ends with one).
+func appendUsageChunk(dst []byte, h chunkHead, usage []byte) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendJSONString(dst, h.ID)
+	dst = append(dst, `,"object":`...)
+	dst = appendJSONString(dst, h.Object)
+	dst = append(dst, `,"created":`...)
+	dst = strconv.AppendInt(dst, h.Created, 10)
+	dst = append(dst, `,"model":`...)
+	dst = appendJSONString(dst, h.Model)
+	if h.Provider != "" {
+		dst = append(dst, `,"provider":`...)
+		dst = appendJSONString(dst, h.Provider)
 	}
-	return cl.chunk(chunk, false)
+	dst = append(dst, `,"choices":[],"usage":`...)
+	dst = append(dst, usage...)
+	return append(dst, '}')
+}
+
+// appendJSONString appends s quoted as encoding/json quotes it.
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always encodes
+	return append(dst, b...)
 }
 
 // chunkHead is the identity of a chunk Perpetuo writes itself.
@@ -305,12 +329,6 @@ type errorChoice struct {
 	Delta              struct{} `json:"delta"`
 	FinishReason       string   `json:"finish_reason"`
 	NativeFinishReason string   `json:"native_finish_reason"`
-}
-
-type usageChunk struct {
-	chunkHead
-	Choices []struct{}      `json:"choices"`
-	Usage   json.RawMessage `json:"usage"`
 }
 
 // head is the chunk identity: the served model, or the requested one when
