@@ -41,8 +41,13 @@ type identity struct {
 }
 
 func newIdentity(id, model, provider string) identity {
-	q := func(s string) []byte { b, _ := json.Marshal(s); return b }
-	return identity{id: q(id), model: q(model), provider: q(provider)}
+	return identity{id: appendJSONString(nil, id), model: appendJSONString(nil, model), provider: appendJSONString(nil, provider)}
+}
+
+// appendJSONString appends s quoted as encoding/json quotes it.
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always encodes
+	return append(dst, b...)
 }
 
 // splice rewrites a chunk's id and model, sets its provider and removes its

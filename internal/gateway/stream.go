@@ -303,12 +303,6 @@ func appendUsageChunk(dst []byte, h chunkHead, usage []byte) []byte {
 	return append(dst, '}')
 }
 
-// appendJSONString appends s quoted as encoding/json quotes it.
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always encodes
-	return append(dst, b...)
-}
-
 // chunkHead is the identity of a chunk Perpetuo writes itself.
 type chunkHead struct {
 	ID       string `json:"id"`
