@@ -65,6 +65,7 @@ func TestChatCompletionStreamingWithOpenAIClient(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	stream := e.openai.Chat.Completions.NewStreaming(context.Background(), userMessage(secretPrompt))
+	defer stream.Close()
 	acc := openai.ChatCompletionAccumulator{}
 	var chunks []openai.ChatCompletionChunk
 	for stream.Next() {

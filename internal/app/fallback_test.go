@@ -161,6 +161,7 @@ func TestMidStreamFailureIsReportedInBand(t *testing.T) {
 	t.Parallel()
 	e := setup(t, map[string]http.Handler{"mock": mockupstream.New(mockupstream.Config{MidStreamFailAfter: 2})})
 	stream := e.openai.Chat.Completions.NewStreaming(context.Background(), userMessage("one two three four five"))
+	defer stream.Close()
 	var id, content string
 	for stream.Next() {
 		c := stream.Current()
@@ -186,6 +187,7 @@ func TestClientHangUpCancelsUpstreamAndBillsWhatWasProduced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stream := e.openai.Chat.Completions.NewStreaming(ctx, userMessage("a b c d e f g h i j k l m n o p q r s t u v w x y z"))
+	defer stream.Close()
 	var id string
 	for stream.Next() {
 		c := stream.Current()
@@ -236,6 +238,7 @@ func TestSilentUpstreamsTimeOut(t *testing.T) {
 	}
 
 	stream := e.openai.Chat.Completions.NewStreaming(context.Background(), userMessage("one two three four"))
+	defer stream.Close()
 	var id string
 	for stream.Next() {
 		id = stream.Current().ID

@@ -54,6 +54,7 @@ func TestAnthropicSDKThroughMessages(t *testing.T) {
 			// Stream, accumulated by the SDK.
 			st := client.Messages.NewStreaming(ctx, anthropic.MessageNewParams{Model: anthropic.Model(model), MaxTokens: 64,
 				Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("a streamed message"))}}, cheapest)
+			defer st.Close()
 			acc := anthropic.Message{}
 			var events []string
 			for st.Next() {
@@ -103,6 +104,7 @@ func TestAnthropicSDKThroughMessages(t *testing.T) {
 	// Streaming the tool call: input_json_delta pieces the SDK joins.
 	params.Messages = params.Messages[:1]
 	st := client.Messages.NewStreaming(ctx, params, cheapest)
+	defer st.Close()
 	acc := anthropic.Message{}
 	for st.Next() {
 		require.NoError(t, acc.Accumulate(st.Current()))
@@ -175,6 +177,7 @@ func TestMessagesStreamFailureIsAnErrorEvent(t *testing.T) {
 	st := client.Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{Model: "test/claude", MaxTokens: 64,
 		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("one two three four five"))}},
 		option.WithJSONSet("strategy", "cheapest"), option.WithJSONSet("provider", map[string]any{"allow_fallbacks": false}))
+	defer st.Close()
 	acc := anthropic.Message{}
 	for st.Next() {
 		require.NoError(t, acc.Accumulate(st.Current()))

@@ -58,6 +58,7 @@ func TestOpenAIClientThroughEachFamily(t *testing.T) {
 			require.Equal(t, tc.textCost, g.Cost.String())
 
 			st := e.openai.Chat.Completions.NewStreaming(ctx, family(tc.model, "a streamed answer"))
+			defer st.Close()
 			acc := openai.ChatCompletionAccumulator{}
 			for st.Next() {
 				acc.AddChunk(st.Current())
@@ -178,6 +179,7 @@ func TestUnsupportedParametersAreDropped(t *testing.T) {
 	require.ElementsMatch(t, []string{"frequency_penalty", "seed"}, *g.Routing.Candidates[0].DroppedParameters)
 
 	st := e.openai.Chat.Completions.NewStreaming(ctx, p)
+	defer st.Close()
 	text := ""
 	var usage openai.CompletionUsage
 	for st.Next() {

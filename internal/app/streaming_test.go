@@ -142,6 +142,7 @@ func TestPreStreamErrorsAreHTTPErrors(t *testing.T) {
 	// The official client sees the status as an API error.
 	stream := e.openai.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
 		Model: "test/leaky", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}})
+	defer stream.Close()
 	require.False(t, stream.Next())
 	var apiErr *openai.Error
 	require.ErrorAs(t, stream.Err(), &apiErr)
@@ -216,6 +217,7 @@ func TestMidStreamErrorsEndTheStreamInBand(t *testing.T) {
 			// the partial content.
 			stream := e.openai.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
 				Model: "test/leaky", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}})
+			defer stream.Close()
 			content := ""
 			for stream.Next() {
 				if c := stream.Current(); len(c.Choices) > 0 {
@@ -336,6 +338,7 @@ func TestKeepAliveCommentsThroughSilences(t *testing.T) {
 
 	stream := e.openai.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
 		Model: "test/leaky", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}})
+	defer stream.Close()
 	content = ""
 	for stream.Next() {
 		if c := stream.Current(); len(c.Choices) > 0 {
@@ -414,6 +417,7 @@ func TestToolCallsAndReasoningStreamThroughIntact(t *testing.T) {
 
 	stream := e.openai.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
 		Model: "test/leaky", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("weather?")}})
+	defer stream.Close()
 	var acc openai.ChatCompletionAccumulator
 	for stream.Next() {
 		acc.AddChunk(stream.Current())
