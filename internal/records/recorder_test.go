@@ -111,6 +111,30 @@ func TestCloseFlushesWithoutRun(t *testing.T) {
 	require.Equal(t, 5, n)
 }
 
+// TestRoutingIsStoredAsWritten: a record's routing decision comes back
+// byte for byte, in its key order and without added spaces, through both
+// write paths (the batch's COPY, and the multi-row insert a retried batch
+// takes). PostgreSQL keeps the JSON as text: parsing it into jsonb on every
+// COPY cost a seventh of its CPU per record (docs/performance.md), and
+// jsonb would reorder the keys.
+func TestRoutingIsStoredAsWritten(t *testing.T) {
+	pool := pgtest.New(t)
+	st := store.New(pool)
+	ctx := context.Background()
+	routing := []byte(`{"strategy":"cheapest","candidates":[{"provider":"mock","model":"mock/echo","chosen":true}],"order":["mock"]}`)
+	first, second := gen("ws_r"), gen("ws_r")
+	first.Routing, second.Routing = routing, routing
+	require.NoError(t, st.InsertGenerations(ctx, []records.Generation{first}))
+	// A retried batch holding a written row takes the multi-row insert.
+	require.NoError(t, st.InsertGenerations(ctx, []records.Generation{first, second}))
+	for _, id := range []string{first.ID, second.ID} {
+		got, err := st.Generation(ctx, "ws_r", id)
+		require.NoError(t, err)
+		require.Equal(t, string(routing), string(got.Routing))
+		require.Equal(t, first.Attempts, got.Attempts)
+	}
+}
+
 func TestGetWaitsForARecentRecordOfAnotherReplica(t *testing.T) {
 	pool := pgtest.New(t)
 	st := store.New(pool)
