@@ -30,6 +30,10 @@ type specRouter struct {
 	// operation's compiled validator in bodies.
 	params *openapi3filter.Options
 	bodies map[*openapi3.Operation]jsonBody
+	// static holds, per path without parameters and method, the route
+	// router.FindRoute answers for it (asked once, at start-up): most
+	// requests are found here without the router's per-request matching.
+	static map[string]map[string]*routers.Route
 }
 
 // jsonBody is an operation's application/json request body.
@@ -53,9 +57,22 @@ func newSpecRouter(spec *openapi3.T) (*specRouter, error) {
 	}
 	params := *opts
 	params.ExcludeRequestBody = true
-	sr := &specRouter{router: r, opts: opts, params: &params, bodies: map[*openapi3.Operation]jsonBody{}}
+	sr := &specRouter{router: r, opts: opts, params: &params, bodies: map[*openapi3.Operation]jsonBody{},
+		static: map[string]map[string]*routers.Route{}}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
+			if !strings.Contains(path, "{") {
+				req, err := http.NewRequest(method, path, nil)
+				if err != nil {
+					return nil, fmt.Errorf("spec: %s %s: %w", method, path, err)
+				}
+				if route, _, err := r.FindRoute(req); err == nil {
+					if sr.static[path] == nil {
+						sr.static[path] = map[string]*routers.Route{}
+					}
+					sr.static[path][method] = route
+				}
+			}
 			if op.RequestBody == nil || op.RequestBody.Value == nil {
 				continue
 			}
@@ -73,6 +90,15 @@ func newSpecRouter(spec *openapi3.T) (*specRouter, error) {
 	return sr, nil
 }
 
+// find is router.FindRoute, answered from static when the path has no
+// parameters.
+func (sr *specRouter) find(r *http.Request) (*routers.Route, map[string]string, error) {
+	if route := sr.static[r.URL.Path][r.Method]; route != nil {
+		return route, nil, nil
+	}
+	return sr.router.FindRoute(r)
+}
+
 type routeInfo struct {
 	route  *routers.Route
 	params map[string]string
@@ -82,7 +108,7 @@ type routeInfo struct {
 // known paths with the wrong method 405, both in the envelope.
 func (s *Server) findRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route, params, err := s.spec.router.FindRoute(r)
+		route, params, err := s.spec.find(r)
 		switch {
 		case errors.Is(err, routers.ErrMethodNotAllowed):
 			s.writeError(w, r, methodNotAllowed(r))
