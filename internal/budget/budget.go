@@ -123,7 +123,11 @@ type lease struct {
 	// being handed back by a flush in flight. What requests may still
 	// take is granted - held - consumed - releasing.
 	granted, held, consumed, releasing decimal.Decimal
-	want                               decimal.Decimal
+	// free is granted - held - consumed - releasing, kept in step with
+	// them: a reservation compares against it instead of subtracting
+	// three decimals (each an allocation) on every request.
+	free decimal.Decimal
+	want decimal.Decimal
 	// epoch counts the ledger leases this one has stood for: a request
 	// held under an older one (charged in full when it was swept) settles
 	// against oldHeld only.
@@ -158,13 +162,12 @@ func (l *lease) renewed(at time.Time) { l.validUntil = at.Add(LeaseTTL / 2) }
 func (l *lease) restart(id int64) {
 	l.epoch++
 	l.oldHeld = l.oldHeld.Add(l.held)
-	l.held, l.granted, l.consumed, l.releasing = decimal.Zero, decimal.Zero, decimal.Zero, decimal.Zero
+	l.held, l.granted, l.consumed, l.releasing, l.free = decimal.Zero, decimal.Zero, decimal.Zero, decimal.Zero, decimal.Zero
 	l.id, l.full = id, false
 }
 
-func (l *lease) avail() decimal.Decimal {
-	return l.granted.Sub(l.held).Sub(l.consumed).Sub(l.releasing)
-}
+// avail is what requests may still take on l. b.mu is held.
+func (l *lease) avail() decimal.Decimal { return l.free }
 
 // Budgets reserves and settles requests against this replica's leases.
 type Budgets struct {
@@ -255,13 +258,14 @@ var errGone = errors.New("budget lease gone")
 func (b *Budgets) reserve(ctx context.Context, scopes []Scope, amount decimal.Decimal) (*Reservation, error) {
 	now := b.now()
 	res := &Reservation{b: b, amount: amount}
+	want := amount.Mul(decimal.NewFromInt(LeaseRequests))
 	b.mu.Lock()
 	for _, s := range scopes {
 		l := b.leaseFor(s, now)
 		l.lastUse = now
 		l.recent++
 		l.amount = amount
-		l.want = decimal.Max(l.want, amount.Mul(decimal.NewFromInt(LeaseRequests)))
+		l.want = decimal.Max(l.want, want)
 		res.leases = append(res.leases, l)
 	}
 	ok := b.holdIfCovered(res, now)
@@ -351,6 +355,7 @@ func (b *Budgets) holdIfCovered(res *Reservation, now time.Time) bool {
 	res.epochs = res.epochs[:0]
 	for _, l := range res.leases {
 		l.held = l.held.Add(res.amount)
+		l.free = l.free.Sub(res.amount)
 		res.epochs = append(res.epochs, l.epoch)
 	}
 	return true
@@ -410,6 +415,7 @@ func (b *Budgets) take(ctx context.Context, takes []Take, ls []*lease) ([]Grant,
 			l.renewed(sent)
 		}
 		l.granted = l.granted.Add(got[i].Granted)
+		l.free = l.free.Add(got[i].Granted)
 		l.full = got[i].Granted.GreaterThanOrEqual(takes[j].Want)
 	}
 	b.mu.Unlock()
@@ -424,7 +430,7 @@ func (b *Budgets) topUp(ls []*lease) {
 	var low []*lease
 	b.mu.Lock()
 	for _, l := range ls {
-		if l.full && !l.taking && l.avail().LessThan(l.want.Div(decimal.NewFromInt(2))) {
+		if l.full && !l.taking && l.free.Add(l.free).LessThan(l.want) { // below half of want
 			l.taking = true
 			takes = append(takes, Take{Key: l.key, Limit: l.scope.Limit, Need: decimal.Zero, Want: l.want})
 			low = append(low, l)
@@ -464,6 +470,7 @@ func (r *Reservation) Settle(actual decimal.Decimal, byok bool) {
 	}
 	r.done = true
 	actual = decimal.Max(decimal.Min(actual, r.amount), decimal.Zero)
+	unused := r.amount.Sub(actual)
 	r.b.mu.Lock()
 	defer r.b.mu.Unlock()
 	for i, l := range r.leases {
@@ -474,12 +481,13 @@ func (r *Reservation) Settle(actual decimal.Decimal, byok bool) {
 			continue
 		}
 		l.held = l.held.Sub(r.amount)
-		if l.gone {
-			continue // swept: charged in full
+		if l.gone || (byok && !l.scope.CountsBYOK) {
+			// Swept (charged in full), or not this budget's spend.
+			l.free = l.free.Add(r.amount)
+			continue
 		}
-		if !byok || l.scope.CountsBYOK {
-			l.consumed = l.consumed.Add(actual)
-		}
+		l.consumed = l.consumed.Add(actual)
+		l.free = l.free.Add(unused)
 	}
 }
 
@@ -542,6 +550,7 @@ func (b *Budgets) flush(ctx context.Context, all bool) error {
 			continue // never granted: nothing in the ledger to flush
 		}
 		l.releasing = l.releasing.Add(release)
+		l.free = l.free.Sub(release)
 		p.items = append(p.items, Flush{Key: k, LeaseID: l.id, Spent: l.consumed, Release: release})
 		p.leases, p.epochs = append(p.leases, l), append(p.epochs, l.epoch)
 	}
@@ -582,7 +591,7 @@ func (b *Budgets) send(ctx context.Context) error {
 		l.granted = l.granted.Sub(it.Spent).Sub(it.Release)
 		l.consumed = l.consumed.Sub(it.Spent)
 		l.releasing = l.releasing.Sub(it.Release)
-		l.renewed(sent)
+		l.renewed(sent) // free is unchanged: granted fell by what consumed and releasing did
 	}
 	b.pending = nil
 	return nil
