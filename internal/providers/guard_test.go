@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -107,13 +108,29 @@ func TestEndpointURLJoinsPaths(t *testing.T) {
 		"https://h/openai/v1?api-version=1": "https://h/openai/v1/chat/completions?api-version=1",
 		"https://h/v1#frag":                 "https://h/v1/chat/completions",
 	}
-	for base, want := range cases {
-		got, err := endpointURL(base, "/chat/completions")
-		require.NoError(t, err, base)
-		require.Equal(t, want, got, base)
+	for range 2 { // the second time from the memo
+		for base, want := range cases {
+			got, err := endpointURL(base, "/chat/completions")
+			require.NoError(t, err, base)
+			require.Equal(t, want, got, base)
+		}
+		for _, bad := range []string{"", "/v1", "ftp://h/v1", "h/v1"} {
+			_, err := endpointURL(bad, "/chat/completions")
+			require.Error(t, err, bad)
+		}
 	}
-	for _, bad := range []string{"", "/v1", "ftp://h/v1", "h/v1"} {
-		_, err := endpointURL(bad, "/chat/completions")
-		require.Error(t, err, bad)
+}
+
+// TestEndpointMemoIsBounded: however many bases and paths come, the memo
+// holds at most maxEndpoints answers.
+func TestEndpointMemoIsBounded(t *testing.T) {
+	for i := range 3 * maxEndpoints {
+		got, err := endpointURL("https://h/v1", "/models/m"+strconv.Itoa(i))
+		require.NoError(t, err)
+		require.Equal(t, "https://h/v1/models/m"+strconv.Itoa(i), got)
 	}
+	endpoints.RLock()
+	defer endpoints.RUnlock()
+	require.LessOrEqual(t, len(endpoints.m), maxEndpoints)
+	require.NotEmpty(t, endpoints.m)
 }

@@ -148,29 +148,55 @@ func (o *OpenAI) Complete(ctx context.Context, c Call) (*Completion, error) {
 	if err != nil {
 		return nil, answerError(ctx, c.Provider, resp.StatusCode, fmt.Errorf("read response: %w", err))
 	}
-	if !gjson.ValidBytes(b) || !gjson.GetBytes(b, "choices").IsArray() {
+	if !gjson.ValidBytes(b) {
 		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true, Class: Uncertain}
 	}
-	if c.Compat.ReasoningField == catalog.ReasoningContent {
-		b = renameReasoning(b, "message")
+	top := members(b, "id", "choices", "usage", "error")
+	id, choices, usage, topErr := top[0], top[1], top[2], top[3]
+	if !choices.IsArray() {
+		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true, Class: Uncertain}
 	}
+	first := choices.Get("0")
 	comp := &Completion{
-		Body:         b,
-		UpstreamID:   gjson.GetBytes(b, "id").String(),
-		FinishReason: gjson.GetBytes(b, "choices.0.finish_reason").String(),
+		UpstreamID:   id.String(),
+		FinishReason: first.Get("finish_reason").String(),
 	}
-	comp.Usage, comp.HasUsage = ParseUsage(gjson.GetBytes(b, "usage"))
+	comp.Usage, comp.HasUsage = ParseUsage(usage)
 	if comp.FinishReason == "error" {
-		e := gjson.GetBytes(b, "choices.0.error")
+		e := first.Get("error")
 		if !e.IsObject() {
-			e = gjson.GetBytes(b, "error")
+			e = topErr
 		}
 		if !e.IsObject() {
 			e.Raw = "{}"
 		}
 		comp.Failure = inStreamError(c, []byte(`{"error":`+e.Raw+`}`))
 	}
+	if c.Compat.ReasoningField == catalog.ReasoningContent {
+		b = renameReasoning(b, "message")
+	}
+	comp.Body = b
 	return comp, nil
+}
+
+// members returns the top-level members names of the JSON object doc, the
+// first of each as gjson.Get finds it, in one pass over doc (a Get each
+// would scan it again, to its end for a member near it). The results hold
+// their own copy of doc, never doc's memory.
+func members(doc []byte, names ...string) []gjson.Result {
+	out := make([]gjson.Result, len(names))
+	found := 0
+	gjson.ParseBytes(doc).ForEach(func(k, v gjson.Result) bool {
+		for i, n := range names {
+			if k.Str == n && !out[i].Exists() {
+				out[i] = v
+				found++
+				break
+			}
+		}
+		return found < len(names)
+	})
+	return out
 }
 
 // Stream implements Adapter. It returns once the upstream accepted the

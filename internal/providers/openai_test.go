@@ -151,3 +151,25 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 	require.Equal(t, "Provider mistral rejected the request; fix it before sending it again. Its reason: frequency_penalty: Extra inputs are not permitted", pe.Client.Message)
 	require.NotContains(t, pe.Client.Message, "0.123456")
 }
+
+// TestMembersFindWhatGetFinds: the one-pass read of an answer's top-level
+// members agrees with a gjson.Get per name, with members nested under the
+// same names, repeated, escaped, missing, or a document that is no object.
+func TestMembersFindWhatGetFinds(t *testing.T) {
+	names := []string{"id", "choices", "usage", "error"}
+	for _, doc := range []string{
+		`{"choices":[{"id":"nested","finish_reason":"stop"}],"id":"chatcmpl-1","usage":{"prompt_tokens":3}}`,
+		`{"id":"first","id":"second","choices":[],"choices":[1]}`,
+		`{"\u0069d":"escaped","usage":{"error":{"message":"nested"}}}`,
+		`{"object":"chat.completion"}`,
+		`[{"id":"in an array"}]`,
+		`{}`,
+	} {
+		got := members([]byte(doc), names...)
+		for i, n := range names {
+			want := gjson.Get(doc, n)
+			require.Equal(t, want.Exists(), got[i].Exists(), "%s in %s", n, doc)
+			require.Equal(t, want.Raw, got[i].Raw, "%s in %s", n, doc)
+		}
+	}
+}

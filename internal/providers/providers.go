@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/perpetuo/perpetuo/internal/catalog"
@@ -153,7 +154,38 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 // endpointURL joins base and path as URLs, not strings: a trailing slash,
 // a query (operator URLs only; workspace ones may not have one) or a
 // fragment of base cannot swallow or reshape the path.
+// The answer is memoised: the same few bases and paths come with every
+// request, and parsing and joining them was about 1% of the gateway's CPU.
 func endpointURL(base, path string) (string, error) {
+	k := [2]string{base, path}
+	endpoints.RLock()
+	u, ok := endpoints.m[k]
+	endpoints.RUnlock()
+	if ok {
+		return u, nil
+	}
+	u, err := joinEndpoint(base, path)
+	if err != nil {
+		return "", err
+	}
+	endpoints.Lock()
+	if len(endpoints.m) >= maxEndpoints {
+		clear(endpoints.m) // tenants' bases and models are many; a refill is cheap
+	}
+	endpoints.m[k] = u
+	endpoints.Unlock()
+	return u, nil
+}
+
+// endpoints holds endpointURL's answers, at most maxEndpoints of them.
+var endpoints = struct {
+	sync.RWMutex
+	m map[[2]string]string
+}{m: map[[2]string]string{}}
+
+const maxEndpoints = 1024
+
+func joinEndpoint(base, path string) (string, error) {
 	if base == "" {
 		return "", errors.New("no base URL configured")
 	}
