@@ -13,7 +13,7 @@ run:
 
 # Packages that start goroutines or share state run under the race detector.
 RACE_PKGS := ./internal/gateway/ ./internal/budget/ ./internal/records/ ./internal/keys/ ./internal/credentials/ \
-	./internal/notify/ ./internal/server/ ./internal/app/ ./internal/logging/
+	./internal/notify/ ./internal/server/ ./internal/app/ ./internal/logging/ ./internal/gctune/
 
 ## test: every test, against real PostgreSQL (managed locally unless DATABASE_URL is set)
 ## and real JavaScript clients (node and npm are installed when missing); the packages
@@ -23,7 +23,7 @@ test:
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/internal/(gateway|budget|records|keys|credentials|notify|server|app|logging)$$')
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/internal/(gateway|budget|records|keys|credentials|notify|server|app|logging|gctune)$$')
 
 ## generate: regenerate gen/api, gen/db, sdk/go and sdk/typescript from api/openapi.yaml,
 ## sql/ and the configs (generator versions pinned in tools.mod and sdk/typescript/package-lock.json).

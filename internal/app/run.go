@@ -22,6 +22,7 @@ import (
 	"github.com/perpetuo/perpetuo/internal/catalog"
 	"github.com/perpetuo/perpetuo/internal/config"
 	"github.com/perpetuo/perpetuo/internal/dbpool"
+	"github.com/perpetuo/perpetuo/internal/gctune"
 	"github.com/perpetuo/perpetuo/internal/keys"
 	"github.com/perpetuo/perpetuo/internal/logging"
 	"github.com/perpetuo/perpetuo/internal/mockupstream"
@@ -110,6 +111,7 @@ func serve(ctx context.Context, a *App, listen string, drainDelay time.Duration,
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	defer gctune.Start()() // a heap goal of at least gctune.Floor, unless GOGC is set
 	debug.FreeOSMemory()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
