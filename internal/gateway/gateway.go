@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"github.com/tidwall/gjson"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/perpetuo/perpetuo/internal/apierr"
@@ -307,12 +306,17 @@ var routingParams = []string{"max_tokens", "max_completion_tokens", "temperature
 	"reasoning", "include_reasoning", "parallel_tool_calls"}
 
 // usedParams lists the routing parameters the body sets (to a non-null
-// value), in one pass over its top-level keys.
+// value), in one pass over its top-level keys that copies nothing.
 func usedParams(body []byte) []string {
 	var out []string
-	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
-		if v.Type != gjson.Null && slices.Contains(routingParams, k.Str) && !slices.Contains(out, k.Str) {
-			out = append(out, k.Str)
+	_ = jsonedit.Members(body, func(k, v []byte) bool {
+		if string(v) == "null" {
+			return true
+		}
+		for _, p := range routingParams {
+			if string(k) == p && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
 		}
 		return true
 	})

@@ -151,6 +151,43 @@ func Object(doc []byte, edits ...Edit) ([]byte, error) {
 	return p.render(cuts), nil
 }
 
+// Members calls fn with each top-level member of doc, which must be one
+// JSON object, in document order: its decoded key and its raw value. Both
+// are slices of doc (a key with escapes is decoded into a copy) and valid
+// only during the call. It stops early when fn returns false; a syntax
+// error is reported after the members before it were passed. doc is only
+// read, and nothing is copied: callers that want a few members of a large
+// body need not copy it as gjson.ParseBytes does.
+func Members(doc []byte, fn func(key, value []byte) bool) error {
+	s := scanner{doc: doc}
+	s.ws()
+	if s.peek() != '{' {
+		return syntaxError(&s)
+	}
+	s.i++
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for more := true; more; {
+			m, ok := s.member(1)
+			if !ok {
+				return syntaxError(&s)
+			}
+			if !fn(memberKey(doc, m), doc[m.valStart:m.valEnd]) {
+				return nil
+			}
+			if more, ok = s.next('}'); !ok {
+				return syntaxError(&s)
+			}
+		}
+	}
+	if s.ws(); s.i != len(doc) {
+		return syntaxError(&s)
+	}
+	return nil
+}
+
 func syntaxError(s *scanner) error {
 	if s.i >= len(s.doc) {
 		return fmt.Errorf("%w: unexpected end at offset %d", ErrNotObject, s.i)
@@ -215,17 +252,23 @@ func (p *plan) member(cuts []cut, m member) []cut {
 	return cuts
 }
 
-// match returns the index of the last edit naming m, or -1.
-func (p *plan) match(m member) int {
-	key := p.doc[m.keyStart+1 : m.keyEnd-1]
+// memberKey is m's decoded key.
+func memberKey(doc []byte, m member) []byte {
+	key := doc[m.keyStart+1 : m.keyEnd-1]
 	if !m.plain {
 		var s string
 		// A copy, so that doc does not escape to the heap through Unmarshal.
-		if json.Unmarshal(bytes.Clone(p.doc[m.keyStart:m.keyEnd]), &s) != nil {
-			return -1 // cannot happen: the scanner checked the string
+		if json.Unmarshal(bytes.Clone(doc[m.keyStart:m.keyEnd]), &s) != nil {
+			return nil // cannot happen: the scanner checked the string
 		}
 		key = []byte(s)
 	}
+	return key
+}
+
+// match returns the index of the last edit naming m, or -1.
+func (p *plan) match(m member) int {
+	key := memberKey(p.doc, m)
 	for k := len(p.edits) - 1; k >= 0; k-- {
 		if p.edits[k].names(key) {
 			return k

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 
 	"github.com/perpetuo/perpetuo/internal/jsonedit"
 )
@@ -143,5 +144,35 @@ func TestStringEscapesAsMarshal(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(got))
 		require.Equal(t, len(got), cap(got))
+	}
+}
+
+// TestMembersAreWhatGjsonSees: Members passes each top-level member's
+// decoded key and raw value, in order, as gjson's ForEach does (repeated
+// and escaped keys, nested members of the same name, every kind of value),
+// stops when told, and refuses what is not one object.
+func TestMembersAreWhatGjsonSees(t *testing.T) {
+	for _, doc := range []string{
+		`{"model":"a/b","models":["c/d", "e/f"],"messages":[{"model":"nested"}],"n":null,"t":true,"x":-1.5e3}`,
+		` { "model" : "a" , "model":"again", "\u006dodels":[] , "s":"caf\u00e9 \"q\""} `,
+		`{}`,
+	} {
+		type kv struct{ k, v string }
+		var want, got []kv
+		gjson.Parse(doc).ForEach(func(k, v gjson.Result) bool {
+			want = append(want, kv{k.Str, v.Raw})
+			return true
+		})
+		require.NoError(t, jsonedit.Members([]byte(doc), func(k, v []byte) bool {
+			got = append(got, kv{string(k), string(v)})
+			return true
+		}))
+		require.Equal(t, want, got, doc)
+	}
+	n := 0
+	require.NoError(t, jsonedit.Members([]byte(`{"a":1,"b":2,"c":3}`), func(k, v []byte) bool { n++; return n < 2 }))
+	require.Equal(t, 2, n, "stops when fn says so")
+	for _, bad := range []string{`[1]`, `{"a":1,}`, `{"a":1} x`, `{"a":`, ``} {
+		require.ErrorIs(t, jsonedit.Members([]byte(bad), func(k, v []byte) bool { return true }), jsonedit.ErrNotObject, bad)
 	}
 }

@@ -264,11 +264,17 @@ const chatPath = "/v1/chat/completions"
 // one pass over its top-level keys that skips over the messages.
 func declaredModels(body []byte) []string {
 	var out []string
-	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
-		switch {
-		case k.Str == "model" && v.Type == gjson.String && v.Str != "":
-			out = append(out, v.Str)
-		case k.Str == "models" && v.IsArray():
+	_ = jsonedit.Members(body, func(k, raw []byte) bool { // a syntax error is validation's to report
+		switch string(k) {
+		case "model":
+			if v := gjson.ParseBytes(raw); v.Type == gjson.String && v.Str != "" {
+				out = append(out, v.Str)
+			}
+		case "models":
+			v := gjson.ParseBytes(raw)
+			if !v.IsArray() {
+				break
+			}
 			v.ForEach(func(_, m gjson.Result) bool {
 				if m.Type == gjson.String && m.Str != "" {
 					out = append(out, m.Str)
