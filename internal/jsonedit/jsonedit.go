@@ -119,34 +119,23 @@ func Object(doc []byte, edits ...Edit) ([]byte, error) {
 	p := plan{doc: doc, edits: edits, applied: make([]bool, len(edits)), pending: -1}
 	var buf [16]cut // the cuts' first backing array: a few edits allocate nothing
 	cuts := buf[:0]
-	s := scanner{doc: doc}
-	s.ws()
-	if s.peek() != '{' {
-		return nil, syntaxError(&s)
+	t, err := top(doc)
+	if err != nil {
+		return nil, err
 	}
-	open := s.i
-	p.insertAt = open + 1
-	s.i++
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-	} else {
-		for more := true; more; {
-			m, ok := s.member(1)
-			if !ok {
-				return nil, syntaxError(&s)
-			}
-			cuts = p.member(cuts, m)
-			if more, ok = s.next('}'); !ok {
-				return nil, syntaxError(&s)
-			}
+	p.insertAt = t.open + 1
+	for {
+		m, ok, err := t.next()
+		if err != nil {
+			return nil, err
 		}
-	}
-	if s.ws(); s.i != len(doc) {
-		return nil, syntaxError(&s)
+		if !ok {
+			break
+		}
+		cuts = p.member(cuts, m)
 	}
 	if p.pending >= 0 { // every member was deleted: drop the whitespace before the first, too
-		cuts = append(cuts, cut{from: open + 1, to: p.insertAt, edit: -1})
+		cuts = append(cuts, cut{from: t.open + 1, to: p.insertAt, edit: -1})
 	}
 	return p.render(cuts), nil
 }
@@ -159,33 +148,68 @@ func Object(doc []byte, edits ...Edit) ([]byte, error) {
 // read, and nothing is copied: callers that want a few members of a large
 // body need not copy it as gjson.ParseBytes does.
 func Members(doc []byte, fn func(key, value []byte) bool) error {
-	s := scanner{doc: doc}
-	s.ws()
-	if s.peek() != '{' {
-		return syntaxError(&s)
+	t, err := top(doc)
+	if err != nil {
+		return err
 	}
-	s.i++
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-	} else {
-		for more := true; more; {
-			m, ok := s.member(1)
-			if !ok {
-				return syntaxError(&s)
-			}
-			if !fn(memberKey(doc, m), doc[m.valStart:m.valEnd]) {
-				return nil
-			}
-			if more, ok = s.next('}'); !ok {
-				return syntaxError(&s)
-			}
+	for {
+		m, ok, err := t.next()
+		if err != nil || !ok {
+			return err
+		}
+		if !fn(memberKey(doc, m), doc[m.valStart:m.valEnd]) {
+			return nil
 		}
 	}
-	if s.ws(); s.i != len(doc) {
-		return syntaxError(&s)
+}
+
+// topLevel walks the members of a document that must be one JSON object,
+// for Object and Members.
+type topLevel struct {
+	s    scanner
+	open int  // where the object's brace is
+	more bool // a member follows
+	past bool // a member was returned: what follows it is not scanned yet
+}
+
+// top scans doc up to its first member.
+func top(doc []byte) (topLevel, error) {
+	t := topLevel{s: scanner{doc: doc}}
+	t.s.ws()
+	if t.s.peek() != '{' {
+		return t, syntaxError(&t.s)
 	}
-	return nil
+	t.open = t.s.i
+	t.s.i++
+	t.s.ws()
+	if t.s.peek() == '}' {
+		t.s.i++
+	} else {
+		t.more = true
+	}
+	return t, nil
+}
+
+// next returns the next member, or ok false once the object has ended and
+// nothing but whitespace follows it.
+func (t *topLevel) next() (m member, ok bool, err error) {
+	if t.past {
+		t.past = false
+		if t.more, ok = t.s.next('}'); !ok {
+			return m, false, syntaxError(&t.s)
+		}
+	}
+	if !t.more {
+		if t.s.ws(); t.s.i != len(t.s.doc) {
+			return m, false, syntaxError(&t.s)
+		}
+		return m, false, nil
+	}
+	if m, ok = t.s.member(1); !ok {
+		return m, false, syntaxError(&t.s)
+	}
+	t.past = true
+	return m, true, nil
 }
 
 func syntaxError(s *scanner) error {
