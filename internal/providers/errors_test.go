@@ -77,6 +77,8 @@ func TestAnswerFailuresAreNamed(t *testing.T) {
 		{"stream cut off mid-event", hangUp("text/event-stream", chunk+`data: {"choi`), true, 200, apierr.ProviderUnavailable, "cut off its answer"},
 		{"stream ended without [DONE]", reply("text/event-stream", chunk), true, 200, apierr.ProviderUnavailable, "cut off its answer"},
 		{"malformed body", reply("text/html", "<html>oops</html>"), false, 200, apierr.ProviderError, "malformed answer"},
+		{"body broken after its choices", reply("application/json", `{"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":"a"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,}}`), false, 200, apierr.ProviderError, "malformed answer"},
+		{"body of JSON, not an object", reply("application/json", `[{"choices":[]}]`), false, 200, apierr.ProviderError, "malformed answer"},
 		{"malformed chunk", reply("text/event-stream", chunk+"data: <html>oops</html>\n\n"), true, 200, apierr.ProviderError, "malformed answer"},
 		{"chunk of JSON, not an object", reply("text/event-stream", chunk+"data:  [{\"id\":1}]\n\n"), true, 200, apierr.ProviderError, "malformed answer"},
 		{"chunk of a JSON string", reply("text/event-stream", chunk+"data: \"{}\"\n\n"), true, 200, apierr.ProviderError, "malformed answer"},

@@ -148,12 +148,9 @@ func (o *OpenAI) Complete(ctx context.Context, c Call) (*Completion, error) {
 	if err != nil {
 		return nil, answerError(ctx, c.Provider, resp.StatusCode, fmt.Errorf("read response: %w", err))
 	}
-	if !gjson.ValidBytes(b) {
-		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true, Class: Uncertain}
-	}
-	top := members(b, "id", "choices", "usage", "error")
+	top, valid := members(b, "id", "choices", "usage", "error")
 	id, choices, usage, topErr := top[0], top[1], top[2], top[3]
-	if !choices.IsArray() {
+	if !valid || !choices.IsArray() {
 		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true, Class: Uncertain}
 	}
 	first := choices.Get("0")
@@ -179,24 +176,23 @@ func (o *OpenAI) Complete(ctx context.Context, c Call) (*Completion, error) {
 	return comp, nil
 }
 
-// members returns the top-level members names of the JSON object doc, the
-// first of each as gjson.Get finds it, in one pass over doc (a Get each
-// would scan it again, to its end for a member near it). The results hold
-// their own copy of doc, never doc's memory.
-func members(doc []byte, names ...string) []gjson.Result {
-	out := make([]gjson.Result, len(names))
-	found := 0
-	gjson.ParseBytes(doc).ForEach(func(k, v gjson.Result) bool {
+// members returns the top-level members of the JSON object doc named
+// names, the first of each as gjson.Get finds it, in the one pass that also
+// checks the whole of doc is valid JSON (valid false when it is not, or is
+// no object). A gjson.Get per name would scan doc again each time, to its
+// end for a member near it. The results hold copies, never doc's memory.
+func members(doc []byte, names ...string) (out []gjson.Result, valid bool) {
+	out = make([]gjson.Result, len(names))
+	err := jsonedit.Members(doc, func(k, v []byte) bool {
 		for i, n := range names {
-			if k.Str == n && !out[i].Exists() {
-				out[i] = v
-				found++
+			if string(k) == n && !out[i].Exists() {
+				out[i] = gjson.ParseBytes(v)
 				break
 			}
 		}
-		return found < len(names)
+		return true // to the end, which checks the rest
 	})
-	return out
+	return out, err == nil
 }
 
 // Stream implements Adapter. It returns once the upstream accepted the

@@ -154,7 +154,8 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 
 // TestMembersFindWhatGetFinds: the one-pass read of an answer's top-level
 // members agrees with a gjson.Get per name, with members nested under the
-// same names, repeated, escaped, missing, or a document that is no object.
+// same names, repeated, escaped, missing, or a document that is no object;
+// and it refuses what is not valid JSON, or no object.
 func TestMembersFindWhatGetFinds(t *testing.T) {
 	names := []string{"id", "choices", "usage", "error"}
 	for _, doc := range []string{
@@ -164,8 +165,13 @@ func TestMembersFindWhatGetFinds(t *testing.T) {
 		`{"object":"chat.completion"}`,
 		`[{"id":"in an array"}]`,
 		`{}`,
+		`{"id":"x","choices":[}`,
 	} {
-		got := members([]byte(doc), names...)
+		got, valid := members([]byte(doc), names...)
+		require.Equal(t, gjson.Valid(doc) && gjson.Parse(doc).IsObject(), valid, doc)
+		if !gjson.Valid(doc) {
+			continue // refused: what was read before the error is not used
+		}
 		for i, n := range names {
 			want := gjson.Get(doc, n)
 			require.Equal(t, want.Exists(), got[i].Exists(), "%s in %s", n, doc)
