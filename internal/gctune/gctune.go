@@ -5,7 +5,7 @@
 // With Go's default (GOGC=100) the next collection starts when the heap has
 // doubled its live part. A gateway under load has a live heap of a few MiB
 // and allocates tens of KiB per request, so it collected every few hundred
-// requests and the collector took about a fifth of its CPU. After each
+// requests and the collector took about a tenth of its CPU. After each
 // collection the tuner sets GOGC so that the next goal is the floor, or
 // GOGC=100's goal when the live heap is large enough that this is already
 // above the floor (10,000 held streams): memory beyond the floor still grows
