@@ -38,7 +38,8 @@ type Options struct {
 	// transaction, the rollup and aggregate statements), so the defaults
 	// trade 100 ms of delay before a record is in the database (it is
 	// readable from this replica at once) for batches large enough to
-	// amortise it under load: docs/performance.md measures the choice.
+	// amortise it under load. The interval's own effect has not been
+	// measured apart from the json columns' (docs/performance.md).
 	BatchSize     int           // flush when this many are pending (default 512)
 	FlushInterval time.Duration // flush at least this often (default 100ms)
 	// MaxPending bounds the records held in memory (default 10000). Beyond
