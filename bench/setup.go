@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -51,6 +52,9 @@ func setup(ctx context.Context, binary string) (_ *environment, err error) {
 		return nil, err
 	}
 	env.dataDir = cfg.DataDir
+	if err := lockRun(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(binary); err != nil {
 		return nil, fmt.Errorf("gateway binary %s: %w (run make bench, or go build -o bin/perpetuo ./cmd/perpetuo)", binary, err)
 	}
@@ -65,6 +69,9 @@ func setup(ctx context.Context, binary string) (_ *environment, err error) {
 
 	fmt.Fprintln(os.Stderr, "bench: preparing database", benchDatabase)
 	if env.db, err = openDatabase(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	if err := clearSpill(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	if env.proxyProc, err = startProxy(ctx, cfg.DataDir, upAddr); err != nil {
@@ -137,6 +144,48 @@ func countRecords(ctx context.Context, pool *pgxpool.Pool) (total, ok int, err e
 		return 0, 0, fmt.Errorf("count generation records: %w", err)
 	}
 	return total, ok, nil
+}
+
+// lockRun takes, for the life of this process, an exclusive lock in the
+// bench's data directory: two runs at once would share the two cores (so
+// neither measures anything) and drop each other's database mid-run.
+func lockRun(dataDir string) error {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fmt.Errorf("bench data directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dataDir, "bench.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("bench lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("another bench is running on %s (its lock: %w); wait for it, since two runs share the cores and each other's database", dataDir, err)
+	}
+	runLock = f // held until the process exits
+	return nil
+}
+
+var runLock *os.File
+
+// clearSpill removes the generation records a previous run's gateway
+// spilled. Their database was just dropped and recreated, so the gateway
+// would otherwise adopt them and write them during this run's sections,
+// on this run's CPU, into a database they do not belong to.
+func clearSpill(dataDir string) error {
+	dir := filepath.Join(dataDir, "gateway", "spill")
+	files, err := filepath.Glob(filepath.Join(dir, "*.spill"))
+	if err != nil {
+		return fmt.Errorf("find spilled records: %w", err)
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			return fmt.Errorf("remove a previous run's spilled records: %w", err)
+		}
+	}
+	if len(files) > 0 {
+		fmt.Fprintf(os.Stderr, "bench: removed %d spill file(s) a previous run's gateway left for a database since recreated\n", len(files))
+	}
+	return nil
 }
 
 // serve serves h on a fresh 127.0.0.1 port with the gateway's server
