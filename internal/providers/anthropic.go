@@ -116,7 +116,8 @@ func (a *Anthropic) Stream(ctx context.Context, c Call) (Stream, error) {
 		return nil, err
 	}
 	c.Body = nil
-	return &anthropicStream{ctx: ctx, call: c, status: resp.StatusCode, body: resp.Body, r: sse.NewReader(resp.Body),
+	body := &streamBody{rc: resp.Body}
+	return &anthropicStream{ctx: ctx, call: c, status: resp.StatusCode, body: body, r: sse.NewReader(body),
 		created: a.now().Unix()}, nil
 }
 
@@ -293,7 +294,7 @@ type anthropicStream struct {
 	ctx     context.Context
 	call    Call
 	status  int
-	body    io.ReadCloser
+	body    *streamBody
 	r       *sse.Reader
 	created int64
 
@@ -435,6 +436,7 @@ func (s *anthropicStream) translate(e anEvent, raw []byte) ([]byte, error) {
 		return s.chunk(oaMessageOut{}, &finish, e.Delta.StopReason)
 	case "message_stop":
 		s.stopped = true
+		s.body.ended = true
 		return s.usageChunk()
 	case "error":
 		// Inside a 200 stream: classified by the status Anthropic gives

@@ -204,14 +204,15 @@ func (o *OpenAI) Stream(ctx context.Context, c Call) (Stream, error) {
 		return nil, err
 	}
 	c.Body = nil // the stream outlives the call; it needs only who was called
-	return &openAIStream{ctx: ctx, call: c, status: resp.StatusCode, body: resp.Body, r: sse.NewReader(resp.Body)}, nil
+	body := &streamBody{rc: resp.Body}
+	return &openAIStream{ctx: ctx, call: c, status: resp.StatusCode, body: body, r: sse.NewReader(body)}, nil
 }
 
 type openAIStream struct {
 	ctx    context.Context
 	call   Call
 	status int // the upstream's HTTP status, for errors after it
-	body   io.ReadCloser
+	body   *streamBody
 	r      *sse.Reader
 }
 
@@ -228,6 +229,7 @@ func (s *openAIStream) Next() ([]byte, error) {
 			return nil, answerError(s.ctx, s.call.Provider, s.status, err)
 		}
 		if ev.IsDone() {
+			s.body.ended = true
 			return nil, io.EOF
 		}
 		if len(ev.Data) == 0 {

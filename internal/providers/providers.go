@@ -8,6 +8,7 @@ package providers
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -90,6 +91,34 @@ type Stream interface {
 	// received: the relay flushes to the client only when it would not.
 	Ready() bool
 	Close() error
+}
+
+// streamBody is a stream's response body. Once the stream's own end marker
+// has been read ([DONE], message_stop), Close first reads what the upstream
+// still sends: over HTTP/1.1, the chunked body's last chunk. Closed before
+// it, the body takes its connection with it, and the next request to the
+// upstream dials a new one (TCP, and TLS for a remote provider). Close reads
+// at most drainMax bytes and waits at most drainWait for them, so an
+// upstream that keeps a finished stream open costs no more than that.
+type streamBody struct {
+	rc    io.ReadCloser
+	ended bool // the end marker was read
+}
+
+const (
+	drainMax  = 4 << 10
+	drainWait = 50 * time.Millisecond
+)
+
+func (b *streamBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
+
+func (b *streamBody) Close() error {
+	if b.ended {
+		t := time.AfterFunc(drainWait, func() { _ = b.rc.Close() })
+		_, _ = io.CopyN(io.Discard, b.rc, drainMax)
+		t.Stop()
+	}
+	return b.rc.Close()
 }
 
 // Adapter calls one API family.
