@@ -116,8 +116,7 @@ func (a *Anthropic) Stream(ctx context.Context, c Call) (Stream, error) {
 		return nil, err
 	}
 	c.Body = nil
-	body := &streamBody{rc: resp.Body}
-	return &anthropicStream{ctx: ctx, call: c, status: resp.StatusCode, body: body, r: sse.NewReader(body),
+	return &anthropicStream{ctx: ctx, call: c, status: resp.StatusCode, body: &streamBody{rc: resp.Body}, r: sse.NewReader(resp.Body),
 		created: a.now().Unix()}, nil
 }
 

@@ -204,8 +204,7 @@ func (o *OpenAI) Stream(ctx context.Context, c Call) (Stream, error) {
 		return nil, err
 	}
 	c.Body = nil // the stream outlives the call; it needs only who was called
-	body := &streamBody{rc: resp.Body}
-	return &openAIStream{ctx: ctx, call: c, status: resp.StatusCode, body: body, r: sse.NewReader(body)}, nil
+	return &openAIStream{ctx: ctx, call: c, status: resp.StatusCode, body: &streamBody{rc: resp.Body}, r: sse.NewReader(resp.Body)}, nil
 }
 
 type openAIStream struct {

@@ -110,8 +110,6 @@ const (
 	drainWait = 50 * time.Millisecond
 )
 
-func (b *streamBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
-
 func (b *streamBody) Close() error {
 	if b.ended {
 		t := time.AfterFunc(drainWait, func() { _ = b.rc.Close() })
