@@ -124,6 +124,7 @@ type App struct {
 	telemetry *telemetry.Telemetry
 	draining  atomic.Bool
 	inflight  sync.WaitGroup // requests being served
+	server    *server.Server
 	cancel    context.CancelFunc
 	done      chan struct{}
 
@@ -218,6 +219,7 @@ func New(opts Options) (*App, error) {
 		return nil, fmt.Errorf("build server: %w", err)
 	}
 	a.Handler = a.track(h)
+	a.server = h
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	var wg sync.WaitGroup
@@ -253,6 +255,11 @@ func (a *App) track(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// ShutdownStreams waits until ctx is done for the streams relayed off their
+// handlers, which http.Server.Shutdown does not know of, then cuts the
+// rest.
+func (a *App) ShutdownStreams(ctx context.Context) error { return a.server.Shutdown(ctx) }
 
 // every runs f every interval until ctx ends.
 func every(ctx context.Context, interval time.Duration, f func()) {
@@ -370,7 +377,11 @@ const flushTimeout = 30 * time.Second
 // them), and retires the replica.
 func (a *App) Close(ctx context.Context) error {
 	waited := make(chan struct{})
-	go func() { a.inflight.Wait(); close(waited) }()
+	go func() {
+		a.inflight.Wait()
+		_ = a.server.Shutdown(context.Background()) // streams relayed off their handlers
+		close(waited)
+	}()
 	select {
 	case <-waited:
 	case <-ctx.Done():

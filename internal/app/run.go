@@ -134,6 +134,9 @@ func serve(ctx context.Context, a *App, listen string, drainDelay time.Duration,
 		log.Warn("requests still running after the grace period; closing them", "err", err)
 		_ = srv.Close()
 	}
+	if err := a.ShutdownStreams(sctx); err != nil {
+		log.Warn("streams still running after the grace period; closed them", "err", err)
+	}
 	wctx, wcancel := context.WithTimeout(context.Background(), stragglerWait)
 	defer wcancel()
 	if err := a.Close(wctx); err != nil {

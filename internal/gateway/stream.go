@@ -46,6 +46,27 @@ type stream struct {
 // are reported in-band: an error chunk whose choice finishes with "error",
 // the usage chunk, then [DONE].
 func (g *Gateway) Stream(ctx context.Context, c Caller, req Request, w ChunkWriter) error {
+	rl, err := g.OpenStream(ctx, c, req, w)
+	if rl != nil {
+		rl.Run(ctx)
+	}
+	return err
+}
+
+// Relay is a stream whose first chunk has arrived, waiting to be relayed.
+// Its upstream call lives on the context OpenStream was given, so a caller
+// that runs it on another goroutine gives OpenStream a context that outlives
+// its own.
+type Relay struct {
+	st *stream
+	cl *client
+}
+
+// OpenStream is Stream up to the upstream's first chunk: it plans, falls
+// back until an endpoint answers, and returns the stream to relay. A nil
+// Relay means the stream is over: with an error when nothing reached the
+// client, without one when the failure went out in-band.
+func (g *Gateway) OpenStream(ctx context.Context, c Caller, req Request, w ChunkWriter) (*Relay, error) {
 	r := g.newRun(c, req)
 	// The id goes out with the headers, long before the record: mark it
 	// then, so it resolves even if this replica dies mid-stream.
@@ -55,17 +76,30 @@ func (g *Gateway) Stream(ctx context.Context, c Caller, req Request, w ChunkWrit
 	})
 	plan, err := r.plan(ctx)
 	if err != nil {
-		return r.refuse(ctx, cl, err)
+		return nil, r.refuse(ctx, cl, err)
 	}
 	var st *stream
 	if _, err := r.try(ctx, plan, func(cand routing.Candidate) (err error) {
 		st, err = r.open(ctx, cand)
 		return err
 	}); err != nil {
-		return r.refuse(ctx, cl, err)
+		return nil, r.refuse(ctx, cl, err)
 	}
-	st.relay(ctx, cl)
-	return nil
+	return &Relay{st: st, cl: cl}, nil
+}
+
+// Run relays the stream to its end; cancelling ctx cuts it (the client is
+// billed for what was produced).
+func (rl *Relay) Run(ctx context.Context) { rl.st.relay(ctx, rl.cl) }
+
+// Opened sends the headers if they have not gone out, then runs f while
+// nothing else writes to the client (the keep-alive timer waits), so f may
+// change how the writer reaches the client.
+func (rl *Relay) Opened(f func()) {
+	rl.cl.mu.Lock()
+	defer rl.cl.mu.Unlock()
+	rl.cl.open()
+	f()
 }
 
 // refuse ends a stream that failed before its first chunk: a plain HTTP

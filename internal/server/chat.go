@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -203,16 +204,22 @@ type streamCompletion struct {
 }
 
 func (c streamCompletion) VisitCreateChatCompletionResponse(w http.ResponseWriter) error {
-	return c.s.gateway.Stream(c.ctx, c.caller, c.req, &sseWriter{w: w, rc: http.NewResponseController(w), idle: c.s.streamIdle})
+	return c.s.stream(c.ctx, w, c.caller, c.req, func(out *sseWriter) gateway.ChunkWriter { return out })
 }
 
 // sseWriter writes SSE events, flushed after each burst, with an idle write deadline so
-// a client that stops reading cannot hold the stream forever.
+// a client that stops reading cannot hold the stream forever. Once detached
+// (see detach.go) it frames the chunked body itself on the hijacked
+// connection.
 type sseWriter struct {
 	w    http.ResponseWriter
 	rc   *http.ResponseController
 	idle time.Duration
 	buf  []byte // the event being written, reused
+
+	conn net.Conn // set once detached
+	out  []byte   // detached: the chunks not yet written
+	sent int64    // detached: event bytes written
 }
 
 // Open sends the status and the stream's headers.
@@ -256,9 +263,32 @@ func (s *sseWriter) WriteDone() error {
 }
 
 func (s *sseWriter) write() error {
+	if s.conn != nil {
+		s.out = appendChunk(s.out, s.buf)
+		s.sent += int64(len(s.buf))
+		if len(s.out) >= detachedBuffer {
+			return s.Flush()
+		}
+		return nil
+	}
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.idle)) // unsupported writers (tests) just skip it
 	_, err := s.w.Write(s.buf)
 	return err
 }
 
-func (s *sseWriter) Flush() error { return s.rc.Flush() }
+// detachedBuffer is what a detached stream buffers before it writes
+// without waiting for the burst's end, as net/http's response buffer does.
+const detachedBuffer = 4 << 10
+
+func (s *sseWriter) Flush() error {
+	if s.conn == nil {
+		return s.rc.Flush()
+	}
+	if len(s.out) == 0 {
+		return nil
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.idle))
+	_, err := s.conn.Write(s.out)
+	s.out = s.out[:0]
+	return err
+}

@@ -120,8 +120,7 @@ type streamMessage struct {
 }
 
 func (m streamMessage) VisitCreateMessageResponse(w http.ResponseWriter) error {
-	out := &sseWriter{w: w, rc: http.NewResponseController(w), idle: m.s.streamIdle}
-	return m.s.gateway.Stream(m.ctx, m.caller, m.req, skins.NewMessageStream(out))
+	return m.s.stream(m.ctx, w, m.caller, m.req, func(out *sseWriter) gateway.ChunkWriter { return skins.NewMessageStream(out) })
 }
 
 // jsonResponse writes a finished response as a completion is written.
@@ -140,8 +139,7 @@ type streamResponse struct {
 }
 
 func (m streamResponse) VisitCreateResponseResponse(w http.ResponseWriter) error {
-	out := &sseWriter{w: w, rc: http.NewResponseController(w), idle: m.s.streamIdle}
-	return m.s.gateway.Stream(m.ctx, m.caller, m.req, skins.NewResponseStream(out))
+	return m.s.stream(m.ctx, w, m.caller, m.req, func(out *sseWriter) gateway.ChunkWriter { return skins.NewResponseStream(out) })
 }
 
 // WriteEvent writes one named event (Anthropic's streams name each).

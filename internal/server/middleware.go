@@ -96,7 +96,7 @@ func requestIDs(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		// One value for the whole request: the middleware below fill it in
 		// rather than each copying the request with a context of its own.
-		st := &reqState{id: id, headers: r.Header}
+		st := &reqState{id: id, headers: r.Header, http11: r.ProtoMajor == 1 && r.ProtoMinor >= 1, keepAlive: !r.Close}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxRequestID, st)))
 	})
 }
@@ -111,6 +111,10 @@ type reqState struct {
 	ri      *routeInfo // the matched operation
 	caller  *keys.Key  // the authenticated key
 	body    []byte     // the raw request body, once read
+
+	http11    bool       // HTTP/1.1: a stream may detach from its handler
+	keepAlive bool       // the client keeps the connection for another request
+	after     *afterward // set when the stream detached: it ends later
 }
 
 func stateOf(ctx context.Context) *reqState {
@@ -137,10 +141,21 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			if !returned && !sw.wrote {
 				status = http.StatusInternalServerError
 			}
-			d := time.Since(start)
-			s.metrics.observe(stateOf(r.Context()).route, status, d)
-			s.access.Info("request", "request_id", requestID(r.Context()), "method", r.Method,
-				"path", r.URL.Path, "status", status, "duration_ms", d.Milliseconds(), "bytes", sw.bytes)
+			st := stateOf(r.Context())
+			// Only values: a detached stream's closure must not hold the
+			// request or the response (and through them the connection).
+			method, path, sent := r.Method, r.URL.Path, sw.bytes
+			done := func(detached int64) {
+				d := time.Since(start)
+				s.metrics.observe(st.route, status, d)
+				s.access.Info("request", "request_id", st.id, "method", method,
+					"path", path, "status", status, "duration_ms", d.Milliseconds(), "bytes", sent+detached)
+			}
+			if st.after != nil { // a stream relayed off the handler: logged when it ends
+				st.after.then(done)
+				return
+			}
+			done(0)
 		}()
 		next.ServeHTTP(sw, r)
 		returned = true

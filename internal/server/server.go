@@ -128,11 +128,13 @@ type Server struct {
 	metricsTok  string
 	tracer      trace.TracerProvider
 	streamIdle  time.Duration
+	streams     detacher
 	now         func() time.Time
+	h           http.Handler
 }
 
 // New builds the handler for every route.
-func New(cfg Config) (http.Handler, error) {
+func New(cfg Config) (*Server, error) {
 	spec, err := api.GetSwagger()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
@@ -181,8 +183,11 @@ func New(cfg Config) (http.Handler, error) {
 	if s.access == nil {
 		s.access = slog.New(slog.DiscardHandler)
 	}
-	return s.handler(cfg.Registry), nil
+	s.h = s.handler(cfg.Registry)
+	return s, nil
 }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
 
 // handler wires the routes and the middleware chain, in the order it runs.
 func (s *Server) handler(reg *prometheus.Registry) http.Handler {

@@ -30,21 +30,30 @@ func traced(tp trace.TracerProvider) func(http.Handler) http.Handler {
 				if !returned && !sw.wrote {
 					status = http.StatusInternalServerError // a panic on its way to recoverer
 				}
-				route := stateOf(ctx).route
-				if route != "" {
-					span.SetName(r.Method + " " + route)
-					span.SetAttributes(attribute.String("http.route", route))
+				st, method := stateOf(ctx), r.Method
+				if st.after != nil { // a stream relayed off the handler: it ends later
+					st.after.then(func(int64) { endSpan(span, method, st, status) })
+					return
 				}
-				span.SetAttributes(attribute.Int("http.response.status_code", status),
-					attribute.String("perpetuo.request.id", requestID(ctx)))
-				if status >= 500 {
-					span.SetStatus(codes.Error, "")
-					span.SetAttributes(attribute.String("error.type", http.StatusText(status)))
-				}
-				span.End()
+				endSpan(span, method, st, status)
 			}()
 			next.ServeHTTP(sw, r.WithContext(ctx))
 			returned = true
 		})
 	}
+}
+
+// endSpan names and ends a request's span.
+func endSpan(span trace.Span, method string, st *reqState, status int) {
+	if st.route != "" {
+		span.SetName(method + " " + st.route)
+		span.SetAttributes(attribute.String("http.route", st.route))
+	}
+	span.SetAttributes(attribute.Int("http.response.status_code", status),
+		attribute.String("perpetuo.request.id", st.id))
+	if status >= 500 {
+		span.SetStatus(codes.Error, "")
+		span.SetAttributes(attribute.String("error.type", http.StatusText(status)))
+	}
+	span.End()
 }
