@@ -3,8 +3,8 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -32,6 +32,8 @@ import (
 // hangs up is noticed at the next write (a chunk, or the keep-alive
 // comment within gateway.DefaultKeepAlive), not at once.
 type detacher struct {
+	hangups // notices clients hanging up on detached streams
+
 	mu      sync.Mutex
 	running map[*detached]struct{}
 	closed  bool          // shutting down: no more detaching
@@ -61,6 +63,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	d.mu.Unlock()
 	select {
 	case <-idle:
+		d.hangups.close()
 		return nil
 	case <-ctx.Done():
 	}
@@ -71,6 +74,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	d.mu.Unlock()
 	<-idle // a cut relay ends at its next step: the upstream read and the write both fail
+	d.hangups.close()
 	return ctx.Err()
 }
 
@@ -127,7 +131,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, c gateway.Ca
 // and hands the connection back (or closes it).
 func (s *Server) relayDetached(ctx context.Context, d *detached, rl *gateway.Relay, out *sseWriter,
 	srv *http.Server, conn net.Conn, buffered []byte, keepAlive bool, after *afterward) {
-	w := watch(conn, buffered, d.cancel)
+	w := s.streams.watch(conn, buffered, d.cancel)
 	defer func() {
 		if v := recover(); v != nil {
 			s.metrics.panicked()
@@ -227,30 +231,17 @@ func buffered(r *bufio.Reader) []byte {
 	return bytes.Clone(b)
 }
 
-// reuse is the connection as the http.Server should get it back: with the
-// bytes read ahead of it read first.
-func reuse(c net.Conn, pre []byte) net.Conn {
-	if len(pre) == 0 {
-		return c
-	}
-	return &prefixConn{Conn: c, pre: pre}
+// watch is a detached connection being watched for its client's hang-up.
+type watch interface {
+	// stop ends the watch, and returns what the client sent ahead (the
+	// start of its next request), or the error it got from the connection.
+	stop() (pending []byte, err error)
 }
 
-// watcher keeps a read pending on a detached connection, as net/http's
-// background read does for a handler: the client's hang-up cuts the stream
-// at once, so the upstream stops generating what nobody reads.
-type watcher struct {
-	conn     net.Conn
-	pre      []byte // read ahead before detaching
-	b        [1]byte
-	n        int
-	err      error
-	stopping atomic.Bool
-	done     chan struct{}
-}
-
-func watch(conn net.Conn, pre []byte, cut func()) *watcher {
-	w := &watcher{conn: conn, pre: pre, done: make(chan struct{})}
+// readWatch watches conn with a read pending on it, as net/http's
+// background read does for a handler: a goroutine per connection.
+func readWatch(conn net.Conn, pre []byte, cut func()) watch {
+	w := &reader{conn: conn, pre: pre, done: make(chan struct{})}
 	if len(pre) > 0 { // the client sent its next request: its hang-up can wait for a write
 		close(w.done)
 		return w
@@ -265,9 +256,17 @@ func watch(conn net.Conn, pre []byte, cut func()) *watcher {
 	return w
 }
 
-// stop ends the pending read and returns what the client sent ahead (the
-// start of its next request), or the error that ended the read.
-func (w *watcher) stop() ([]byte, error) {
+type reader struct {
+	conn     net.Conn
+	pre      []byte // read ahead before detaching
+	b        [1]byte
+	n        int
+	err      error
+	stopping atomic.Bool
+	done     chan struct{}
+}
+
+func (w *reader) stop() ([]byte, error) {
 	w.stopping.Store(true)
 	_ = w.conn.SetReadDeadline(aLongTimeAgo)
 	<-w.done
@@ -281,6 +280,15 @@ func (w *watcher) stop() ([]byte, error) {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// reuse is the connection as the http.Server should get it back: with the
+// bytes read ahead of it read first.
+func reuse(c net.Conn, pre []byte) net.Conn {
+	if len(pre) == 0 {
+		return c
+	}
+	return &prefixConn{Conn: c, pre: pre}
+}
 
 type prefixConn struct {
 	net.Conn
