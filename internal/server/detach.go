@@ -21,16 +21,17 @@ import (
 // Detached streams. A stream over HTTP/1.1 whose first chunk has arrived
 // leaves its handler: the connection is hijacked and a goroutine of its own
 // relays the rest, writing the chunked body itself. The handler's deep
-// stack, net/http's connection buffers and its background read all go away
-// while the stream is held; a held stream keeps only the relay's shallow
-// stack and the upstream's state. When the stream ends, the connection goes
-// back to the http.Server it came from (http.ServerContextKey), served as a
-// new connection, so the client's keep-alive connection carries its next
-// request as if nothing had happened.
+// stack, net/http's connection buffers, response and request, and its
+// background read all go away while the stream is held; a held stream keeps
+// the relay's stack and the upstream's state. The client hanging up still
+// cuts the stream at once (hangups). When the stream ends, the connection
+// goes back to the http.Server it came from (http.ServerContextKey), served
+// as a new connection, so the client's keep-alive connection carries its
+// next request as if nothing had happened. Streams over HTTP/2 (which
+// cannot be hijacked) stay on their handlers.
 //
-// The price: with no read pending on a detached connection, a client that
-// hangs up is noticed at the next write (a chunk, or the keep-alive
-// comment within gateway.DefaultKeepAlive), not at once.
+// http.Server.Shutdown does not wait for hijacked connections: Server.Shutdown
+// does, for the detached streams.
 type detacher struct {
 	hangups // notices clients hanging up on detached streams
 
@@ -42,7 +43,7 @@ type detacher struct {
 
 // detached is one relay off its handler.
 type detached struct {
-	conn   net.Conn
+	conn   net.Conn // under detacher.mu
 	cancel context.CancelFunc
 }
 
@@ -70,7 +71,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
 	for r := range d.running {
 		r.cancel()
-		_ = r.conn.Close()
+		if r.conn != nil { // nil: being hijacked; its relay sees the cancelled context
+			_ = r.conn.Close()
+		}
 	}
 	d.mu.Unlock()
 	<-idle // a cut relay ends at its next step: the upstream read and the write both fail
@@ -105,16 +108,19 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, c gateway.Ca
 	}
 	d := &detached{cancel: cancel}
 	var brw *bufio.ReadWriter
+	var conn net.Conn
 	rl.Opened(func() {
 		if !s.streams.add(d) {
 			return
 		}
-		if d.conn, brw, err = out.detach(); err != nil {
+		if conn, brw, err = out.detach(); err != nil {
 			s.streams.remove(d)
-			d.conn = nil
+			conn = nil
+			return
 		}
+		s.streams.hijacked(d, conn)
 	})
-	if d.conn == nil { // HTTP/2 underneath, a writer that cannot hijack, or shutting down
+	if conn == nil { // HTTP/2 underneath, a writer that cannot hijack, or shutting down
 		defer context.AfterFunc(ctx, cancel)()
 		rl.Run(dctx)
 		return nil
@@ -123,7 +129,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, c gateway.Ca
 	st.after = after
 	keepAlive := st.keepAlive
 	cancel = func() {} // the relay's now
-	go s.relayDetached(dctx, d, rl, out, srv, d.conn, buffered(brw.Reader), keepAlive, after)
+	go s.relayDetached(dctx, d, rl, out, srv, conn, buffered(brw.Reader), keepAlive, after)
 	return nil
 }
 
@@ -172,6 +178,13 @@ func (d *detacher) add(r *detached) bool {
 	}
 	d.running[r] = struct{}{}
 	return true
+}
+
+// hijacked records r's connection, for Shutdown to close.
+func (d *detacher) hijacked(r *detached, conn net.Conn) {
+	d.mu.Lock()
+	r.conn = conn
+	d.mu.Unlock()
 }
 
 func (d *detacher) remove(r *detached) {
