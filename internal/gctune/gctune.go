@@ -1,17 +1,23 @@
-// Package gctune keeps the garbage collector's heap goal at or above a
-// floor, so that a small live heap under load is not collected dozens of
-// times a second.
+// Package gctune bounds the garbage collector's headroom (how far the heap
+// may grow past its live part before the next collection) from both sides.
 //
-// With Go's default (GOGC=100) the next collection starts when the heap has
-// doubled its live part. A gateway under load has a live heap of a few MiB
-// and allocates tens of KiB per request, so it collected every few hundred
-// requests and the collector took about a tenth of its CPU. After each
-// collection the tuner sets GOGC so that the next goal is the floor, or
-// GOGC=100's goal when the live heap is large enough that this is already
-// above the floor (10,000 held streams): memory beyond the floor still grows
-// as it would without the tuner.
+// With Go's default (GOGC=100) the headroom is the live heap plus the
+// goroutine stacks. A gateway under load has a live heap of a few MiB and
+// allocates tens of KiB per request, so it collected every few hundred
+// requests and the collector took about a tenth of its CPU: the tuner keeps
+// the heap goal at least Floor.
 //
-// An operator who sets GOGC keeps it: the tuner does not start.
+// Holding 10,000 streams, the live heap and stacks are a few hundred MiB of
+// state that hardly changes, while a stream allocates little: GOGC=100 then
+// doubled the process for garbage it makes slowly. The tuner caps the
+// headroom at Ceiling, so such a process collects a little more often (each
+// collection then marks the held state) instead of growing by as much again;
+// GOGC never goes below minPercent, so a very large live heap still gets a
+// quarter of itself.
+//
+// After each collection the tuner sets GOGC from the live heap and the
+// stacks and globals the collector scans, as the runtime's pacer counts
+// them. An operator who sets GOGC keeps it: the tuner does not start.
 package gctune
 
 import (
@@ -25,20 +31,33 @@ import (
 // Floor is the heap goal the tuner keeps at least.
 const Floor = 64 << 20
 
-// maxPercent bounds GOGC when the live heap is tiny (an idle gateway).
-const maxPercent = 2000
+// Ceiling is the most headroom the tuner leaves above the live heap, until
+// GOGC reaches minPercent.
+const Ceiling = 128 << 20
 
-// Percent is the GOGC that puts the next heap goal at floor for a live heap
-// of live bytes (the goal is live × (1 + GOGC/100)), never below Go's
-// default of 100 nor above maxPercent.
-func Percent(floor, live uint64) int {
-	if live == 0 {
+// maxPercent bounds GOGC when the live heap is tiny (an idle gateway);
+// minPercent when it is huge.
+const (
+	maxPercent = 2000
+	minPercent = 25
+)
+
+// Percent is the GOGC that gives a live heap of live bytes, with roots bytes
+// of stacks and globals, GOGC=100's headroom, raised so that the goal is at
+// least floor and lowered to at most ceiling; the runtime's goal is
+// live + (live + roots) × GOGC/100. It stays within [minPercent,
+// maxPercent].
+func Percent(floor, ceiling, live, roots uint64) int {
+	scan := live + roots
+	if scan == 0 {
 		return maxPercent
 	}
-	if live >= floor/2 {
-		return 100
+	headroom := scan // GOGC=100
+	if live+headroom < floor {
+		headroom = floor - live
 	}
-	return int(min(uint64(maxPercent), floor*100/live-100))
+	headroom = min(headroom, ceiling)
+	return int(max(minPercent, min(maxPercent, headroom*100/scan)))
 }
 
 // Start tunes GOGC after every collection until stop is called, unless the
@@ -48,13 +67,14 @@ func Start() (stop func()) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return func() {}
 	}
-	t := &tuner{floor: Floor, last: -1}
+	t := &tuner{floor: Floor, ceiling: Ceiling, last: -1}
 	t.arm()
 	return func() { t.stopped.Store(true) }
 }
 
 type tuner struct {
 	floor   uint64
+	ceiling uint64
 	last    int // the GOGC last set; only the cleanup goroutine touches it
 	stopped atomic.Bool
 }
@@ -73,10 +93,16 @@ func (t *tuner) tune(int) {
 		debug.SetGCPercent(100)
 		return
 	}
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() == metrics.KindUint64 {
-		if p := Percent(t.floor, s[0].Value.Uint64()); p != t.last {
+		var roots uint64
+		for _, r := range s[1:] {
+			if r.Value.Kind() == metrics.KindUint64 {
+				roots += r.Value.Uint64()
+			}
+		}
+		if p := Percent(t.floor, t.ceiling, s[0].Value.Uint64(), roots); p != t.last {
 			debug.SetGCPercent(p)
 			t.last = p
 		}

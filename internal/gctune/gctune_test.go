@@ -9,22 +9,28 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestPercentPutsTheGoalAtTheFloor(t *testing.T) {
+func TestPercentBoundsTheHeadroom(t *testing.T) {
 	const mib = 1 << 20
 	cases := []struct {
-		live uint64
-		want int
+		live, roots uint64
+		want        int
 	}{
-		{0, maxPercent},
-		{8 * mib, 700},          // 8 MiB × 8 = 64 MiB
-		{16 * mib, 300},         // × 4
-		{31 * mib, 106},         // just under half the floor
-		{32 * mib, 100},         // half: GOGC=100's goal is the floor
-		{500 * mib, 100},        // large heaps grow as without the tuner
-		{10 * 1024, maxPercent}, // an idle process: bounded
+		{0, 0, maxPercent},
+		{8 * mib, 0, 700},           // 8 MiB × 8 = 64 MiB
+		{16 * mib, 0, 300},          // × 4
+		{31 * mib, 0, 106},          // just under half the floor
+		{32 * mib, 0, 100},          // half: GOGC=100's goal is the floor
+		{24 * mib, 8 * mib, 125},    // stacks count: 24 + 32 = 56 < 64, so 40 MiB over a scan of 32
+		{64 * mib, 0, 100},          // GOGC=100's headroom, 64 MiB, within the bounds
+		{128 * mib, 0, 100},         // at the ceiling
+		{150 * mib, 137 * mib, 44},  // 10,000 held streams: 128 MiB of headroom, not 287
+		{500 * mib, 0, 25},          // 128/500 is below the least GOGC
+		{2048 * mib, 0, minPercent}, // a huge heap keeps a quarter of itself
+		{10 * 1024, 0, maxPercent},  // an idle process: bounded
+		{1 * mib, 40 * mib, 153},    // mostly stacks: 63 MiB over a scan of 41, the goal at the floor
 	}
 	for _, c := range cases {
-		require.Equal(t, c.want, Percent(Floor, c.live), "live %d", c.live)
+		require.Equal(t, c.want, Percent(Floor, Ceiling, c.live, c.roots), "live %d, roots %d", c.live, c.roots)
 	}
 }
 
