@@ -39,7 +39,7 @@ func (r rebinding) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr,
 func loopbackOnly() *http.Client {
 	c := providers.NewHTTPClient()
 	var d net.Dialer
-	c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+	providers.BaseTransport(c).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		ap, err := netip.ParseAddrPort(addr)
 		if err != nil || !ap.Addr().IsLoopback() {
 			return nil, fmt.Errorf("test: refusing to dial %s beyond loopback", addr)

@@ -84,17 +84,17 @@ func TestUntrustedCallsWithoutAGuardFail(t *testing.T) {
 func TestGuardedClientHasNoBypass(t *testing.T) {
 	t.Parallel()
 	trusted := NewHTTPClient()
-	trusted.Transport.(*http.Transport).DialTLSContext = func(context.Context, string, string) (net.Conn, error) {
+	BaseTransport(trusted).DialTLSContext = func(context.Context, string, string) (net.Conn, error) {
 		return nil, nil
 	}
 	g := NewGuardedClient(trusted, (&egress.Dialer{}).DialContext)
-	tr := g.Transport.(*http.Transport)
+	tr := BaseTransport(g)
 	require.Nil(t, tr.Proxy, "a proxy would connect past the guard")
 	require.Nil(t, tr.DialTLSContext, "it would replace the guarded dial for https")
 	require.NotNil(t, tr.DialContext)
 	require.NotSame(t, trusted.Transport, g.Transport, "separate pools")
 	require.Equal(t, http.ErrUseLastResponse, g.CheckRedirect(nil, nil), "redirects are never followed")
-	require.Equal(t, trusted.Transport.(*http.Transport).MaxIdleConnsPerHost, tr.MaxIdleConnsPerHost)
+	require.Equal(t, BaseTransport(trusted).MaxIdleConnsPerHost, tr.MaxIdleConnsPerHost)
 }
 
 func TestEndpointURLJoinsPaths(t *testing.T) {
