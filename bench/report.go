@@ -179,6 +179,8 @@ func (r *report) printTargets(w io.Writer) {
 		perStream := float64(h.peakRSS-h.baseRSS) / float64(max(h.maxHeld, 1))
 		p("  %-15s %d slow streams (%d at once at most) in %.1f MiB (from %.1f idle; %.1f KiB per stream), %d errors",
 			"held streams", h.n, h.maxHeld, float64(h.peakRSS)/mib, float64(h.baseRSS)/mib, perStream/1024, h.errs.total())
+		p("  %-15s gateway CPU %.1f s over the %.0f s hold (%.0f µs per stream)", "", h.cpu.Seconds(), h.wall.Seconds(),
+			float64(h.cpu.Microseconds())/float64(max(h.n, 1)))
 		if h.upRequests > 0 {
 			p("  %-15s upstream %s: %d connections for %d requests (%d over HTTP/2)", "", h.upstream, h.upConns, h.upRequests, h.upH2)
 		} else {

@@ -32,8 +32,9 @@ type heldStreams struct {
 	baseRSS   int64 // the gateway's before
 	peakRSS   int64 // its largest resident set sampled while they ran
 	wall      time.Duration
-	perRampS  int    // streams opened per second
-	heapFile  string // the gateway's heap profile with them open
+	cpu       time.Duration // the gateway's CPU over the whole hold (opening, relaying, ending them)
+	perRampS  int           // streams opened per second
+	heapFile  string        // the gateway's heap profile with them open
 	// The upstream: "HTTP/2 over TLS" (as providers serve; the gateway is
 	// restarted to reach it) or "HTTP/1.1" (the other sections' mock).
 	upstream                  string
@@ -121,7 +122,7 @@ func holdStreams(ctx context.Context, env *environment, t target, n int, dir str
 		wg sync.WaitGroup
 	)
 	fmt.Fprintf(os.Stderr, "bench: holding %d slow streams\n", n)
-	start := time.Now()
+	start, cpu0 := time.Now(), t.serving.cpu()
 	for i := range n {
 		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(res.perRampS))); d > 0 {
 			time.Sleep(d)
@@ -138,7 +139,7 @@ func holdStreams(ctx context.Context, env *environment, t target, n int, dir str
 		})
 	}
 	wg.Wait()
-	res.wall = time.Since(start)
+	res.wall, res.cpu = time.Since(start), t.serving.cpu()-cpu0
 	close(stop)
 	<-sampled
 	gatewayCalls.Add(int64(n))
