@@ -70,6 +70,10 @@ type Options struct {
 	// server defaults, 256 MiB held at once and 30 s to read one).
 	MaxBufferedBytes int64
 	BodyReadTimeout  time.Duration
+	// StreamsOnHandlers is how many streams stay on their handlers before
+	// the next ones are relayed off them (0: the server's default, 256;
+	// negative: none stay). See server.Config.
+	StreamsOnHandlers int
 	// MetricsToken, when set, protects /metrics (PERPETUO_METRICS_TOKEN).
 	MetricsToken string
 	// StaleWindow is how long cached keys and credentials keep serving
@@ -213,7 +217,8 @@ func New(opts Options) (*App, error) {
 		Analytics:   analytics.NewService(st, opts.Now),
 		Credentials: credentials.NewService(st, opts.Catalog, opts.Keyring, opts.Egress, opts.Now), Ready: a.ready,
 		Registry: reg, Now: opts.Now, MaxBufferedBytes: opts.MaxBufferedBytes, BodyReadTimeout: opts.BodyReadTimeout,
-		MetricsToken: opts.MetricsToken, Tracer: tracerIf(tel),
+		StreamsOnHandlers: opts.StreamsOnHandlers,
+		MetricsToken:      opts.MetricsToken, Tracer: tracerIf(tel),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build server: %w", err)

@@ -29,12 +29,12 @@ type held struct {
 	once    sync.Once
 }
 
-// newHeld returns a held upstream, released at the latest when t ends.
-func newHeld(t *testing.T) *held {
-	h := &held{release: make(chan struct{})}
-	t.Cleanup(h.free)
-	return h
-}
+// newHeld returns a held upstream; e.hold releases it when the test ends.
+func newHeld() *held { return &held{release: make(chan struct{})} }
+
+// hold releases up when the test ends, before the gateway is closed (which
+// waits for the streams up holds).
+func (e *env) hold(up *held) { e.t.Cleanup(up.free) }
 
 func (h *held) free() { h.once.Do(func() { close(h.release) }) }
 
@@ -89,12 +89,14 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // whole, with its record, its access log line covering the whole stream,
 // and its connection carrying the client's next requests.
 func TestHeldStreamsLeaveTheirHandlers(t *testing.T) { // not parallel: it counts the process's goroutines
-	up := newHeld(t)
+	up := newHeld()
 	var access bytes.Buffer
 	var accessMu sync.Mutex
 	e := setupWith(t, map[string]http.Handler{"flaky": up}, func(o *Options) {
 		o.AccessLog = slog.New(slog.NewTextHandler(lockedWriter{&accessMu, &access}, nil))
+		o.StreamsOnHandlers = -1
 	})
+	e.hold(up)
 	tr := &http.Transport{MaxConnsPerHost: 1}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
@@ -155,7 +157,8 @@ func TestHeldStreamsLeaveTheirHandlers(t *testing.T) { // not parallel: it count
 // it, on the same connection.
 func TestPipelinedRequestAfterADetachedStream(t *testing.T) {
 	t.Parallel()
-	e := setup(t, map[string]http.Handler{"flaky": script{textEvent("one "), 50 * time.Millisecond, textEvent("two"), stopEvent, "data: [DONE]\n\n"}})
+	e := setupWith(t, map[string]http.Handler{"flaky": script{textEvent("one "), 50 * time.Millisecond, textEvent("two"), stopEvent, "data: [DONE]\n\n"}},
+		detachAll)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
 	require.NoError(t, err)
 	defer conn.Close()
@@ -187,8 +190,9 @@ func TestPipelinedRequestAfterADetachedStream(t *testing.T) {
 // say the client went away.
 func TestShutdownWaitsForDetachedStreamsThenCutsThem(t *testing.T) {
 	t.Parallel()
-	up := newHeld(t)
-	e := setup(t, map[string]http.Handler{"flaky": up})
+	up := newHeld()
+	e := setupWith(t, map[string]http.Handler{"flaky": up}, detachAll)
+	e.hold(up)
 	resp := e.streamBody(context.Background(), leaky)
 	defer resp.Body.Close()
 	r := sse.NewReader(resp.Body)
@@ -204,6 +208,33 @@ func TestShutdownWaitsForDetachedStreamsThenCutsThem(t *testing.T) {
 	g := e.waitGeneration(resp.Header.Get("X-Generation-Id"))
 	require.True(t, g.Cancelled)
 	up.free()
+}
+
+// detachAll relays every stream off its handler.
+func detachAll(o *Options) { o.StreamsOnHandlers = -1 }
+
+// TestStreamsDetachOnlyBeyondTheHandlersQuota: the first StreamsOnHandlers
+// streams stay on their handlers (detaching costs short streams CPU and
+// their first chunk latency); the ones beyond detach.
+func TestStreamsDetachOnlyBeyondTheHandlersQuota(t *testing.T) { // not parallel: it counts the process's goroutines
+	up := newHeld()
+	e := setupWith(t, map[string]http.Handler{"flaky": up}, func(o *Options) { o.StreamsOnHandlers = 2 })
+	e.hold(up)
+	var bodies []io.ReadCloser
+	for range 3 {
+		resp := e.streamBody(context.Background(), leaky)
+		bodies = append(bodies, resp.Body)
+		_, err := sse.NewReader(resp.Body).Next()
+		require.NoError(t, err)
+	}
+	var onHandler, detached int
+	within(t, 2*time.Second, func() bool { onHandler, detached = serverGoroutines(); return onHandler == 2 && detached == 1 },
+		"two streams on their handlers, one off")
+	up.free()
+	for _, b := range bodies {
+		_, _ = io.Copy(io.Discard, b)
+		b.Close()
+	}
 }
 
 type lockedWriter struct {

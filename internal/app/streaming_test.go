@@ -241,9 +241,13 @@ func TestCancellationAbortsTheUpstreamAtOnce(t *testing.T) {
 		name      string
 		usage     string // a usage object the upstream sends with its first chunk
 		estimated bool
+
+		onHandlers int // StreamsOnHandlers: 0 keeps it on its handler, -1 detaches it
 	}{
-		{"no upstream usage", "", true},
-		{"upstream usage", `,"usage":{"prompt_tokens":11,"completion_tokens":3,"total_tokens":14}`, false},
+		{"no upstream usage", "", true, 0},
+		{"upstream usage", `,"usage":{"prompt_tokens":11,"completion_tokens":3,"total_tokens":14}`, false, 0},
+		{"no upstream usage, detached", "", true, -1},
+		{"upstream usage, detached", `,"usage":{"prompt_tokens":11,"completion_tokens":3,"total_tokens":14}`, false, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -270,7 +274,7 @@ func TestCancellationAbortsTheUpstreamAtOnce(t *testing.T) {
 					_ = rc.Flush()
 				}
 			})
-			e := setup(t, map[string]http.Handler{"flaky": up})
+			e := setupWith(t, map[string]http.Handler{"flaky": up}, func(o *Options) { o.StreamsOnHandlers = tc.onHandlers })
 			keyID, key := e.newKey(`{"name":"limited","limit":5}`)
 			req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/chat/completions", strings.NewReader(leaky))
 			require.NoError(t, err)

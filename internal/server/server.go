@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -97,7 +98,13 @@ type Config struct {
 	// body trickled at 1 byte/s cannot hold its connection forever.
 	BodyReadTimeout time.Duration
 	StreamIdle      time.Duration // per-write deadline on streams; default 60s
-	Now             func() time.Time
+	// StreamsOnHandlers is how many streams stay on their handlers (over
+	// HTTP/1.1) before the next ones are relayed off them, see detach.go:
+	// detaching costs a stream some CPU and its first chunk a little
+	// latency, and saves a held stream most of its memory, which matters
+	// once many are held. 0: 256; negative: every stream detaches.
+	StreamsOnHandlers int
+	Now               func() time.Time
 }
 
 // Server implements the API.
@@ -129,6 +136,8 @@ type Server struct {
 	tracer      trace.TracerProvider
 	streamIdle  time.Duration
 	streams     detacher
+	onHandlers  atomic.Int64 // streams running on their handlers
+	keepOn      int64        // how many may before the next ones detach
 	now         func() time.Time
 	h           http.Handler
 }
@@ -176,6 +185,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.streamIdle <= 0 {
 		s.streamIdle = 60 * time.Second
+	}
+	switch s.keepOn = int64(cfg.StreamsOnHandlers); {
+	case s.keepOn == 0:
+		s.keepOn = defaultStreamsOnHandlers
+	case s.keepOn < 0:
+		s.keepOn = 0
 	}
 	if s.now == nil {
 		s.now = time.Now
