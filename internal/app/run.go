@@ -111,7 +111,7 @@ func serve(ctx context.Context, a *App, listen string, drainDelay time.Duration,
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-	defer gctune.Start()() // a heap goal of at least gctune.Floor, unless GOGC is set
+	defer gctune.Start()() // GC headroom between gctune.Floor and gctune.Ceiling, unless GOGC is set
 	debug.FreeOSMemory()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -107,7 +107,12 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, c gateway.Ca
 	// The relay may outlive the handler, and with it the request's context:
 	// until it detaches, the request's end still cuts it.
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { cancel() }() // replaced once detached
+	relayed := false // off the handler: the relay cancels dctx
+	defer func() {
+		if !relayed {
+			cancel()
+		}
+	}()
 	unlink := context.AfterFunc(ctx, cancel)
 	rl, err := s.gateway.OpenStream(dctx, c, req, skin(out))
 	if rl == nil {
@@ -139,7 +144,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, c gateway.Ca
 	after := &afterward{}
 	st.after = after
 	keepAlive := st.keepAlive
-	cancel = func() {} // the relay's now
+	relayed = true
 	go s.relayDetached(dctx, d, rl, out, srv, conn, buffered(brw.Reader), keepAlive, after)
 	return nil
 }
