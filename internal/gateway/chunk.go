@@ -1,10 +1,11 @@
 package gateway
 
 import (
-	"encoding/json"
 	"slices"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/perpetuo/perpetuo/internal/jsonedit"
 )
 
 // chunkFields are the top-level fields of an upstream chunk the relay
@@ -41,13 +42,7 @@ type identity struct {
 }
 
 func newIdentity(id, model, provider string) identity {
-	return identity{id: appendJSONString(nil, id), model: appendJSONString(nil, model), provider: appendJSONString(nil, provider)}
-}
-
-// appendJSONString appends s quoted as encoding/json quotes it.
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always encodes
-	return append(dst, b...)
+	return identity{id: jsonedit.AppendQuoted(nil, id), model: jsonedit.AppendQuoted(nil, model), provider: jsonedit.AppendQuoted(nil, provider)}
 }
 
 // splice rewrites a chunk's id and model, sets its provider and removes its

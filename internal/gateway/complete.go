@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -129,16 +130,23 @@ func (r *run) decorate(doc []byte, more ...jsonedit.Edit) ([]byte, error) {
 func (r *run) usageJSON() []byte {
 	g := r.rec
 	cost := g.Cost.String()
-	estimated := ""
+	b := make([]byte, 0, 384)
+	b = strconv.AppendInt(append(b, `{"prompt_tokens":`...), int64(g.PromptTokens), 10)
+	b = strconv.AppendInt(append(b, `,"completion_tokens":`...), int64(g.CompletionTokens), 10)
+	b = strconv.AppendInt(append(b, `,"total_tokens":`...), int64(g.PromptTokens+g.CompletionTokens), 10)
+	b = append(append(b, `,"cost":`...), cost...)
+	b = strconv.AppendBool(append(b, `,"is_byok":`...), g.BYOK)
+	b = append(append(b, `,"cost_details":{"upstream_inference_cost":`...), cost...)
+	b = append(append(b, `,"upstream_inference_prompt_cost":`...), r.promptCost.String()...)
+	b = append(append(b, `,"upstream_inference_completions_cost":`...), r.completionCost.String()...)
+	b = strconv.AppendInt(append(b, `},"prompt_tokens_details":{"cached_tokens":`...), int64(g.CachedTokens), 10)
+	b = strconv.AppendInt(append(b, `,"cache_write_tokens":`...), int64(g.CacheWriteTokens), 10)
+	b = strconv.AppendInt(append(b, `},"completion_tokens_details":{"reasoning_tokens":`...), int64(g.ReasoningTokens), 10)
+	b = append(b, '}')
 	if g.UsageEstimated {
-		estimated = `,"usage_estimated":true`
+		b = append(b, `,"usage_estimated":true`...)
 	}
-	return fmt.Appendf(nil,
-		`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,"cost":%s,"is_byok":%t,`+
-			`"cost_details":{"upstream_inference_cost":%s,"upstream_inference_prompt_cost":%s,"upstream_inference_completions_cost":%s},`+
-			`"prompt_tokens_details":{"cached_tokens":%d,"cache_write_tokens":%d},"completion_tokens_details":{"reasoning_tokens":%d}%s}`,
-		g.PromptTokens, g.CompletionTokens, g.PromptTokens+g.CompletionTokens, cost, g.BYOK,
-		cost, r.promptCost.String(), r.completionCost.String(), g.CachedTokens, g.CacheWriteTokens, g.ReasoningTokens, estimated)
+	return append(b, '}')
 }
 
 // generatedBytes counts the bytes of everything a model generated in a

@@ -264,8 +264,8 @@ func decisionJSON(d routing.Decision) json.RawMessage {
 		}
 		d.Order = order
 	}
-	b, err := json.Marshal(d)
-	if err != nil { // a Decision always marshals; keep the record without it
+	b, ok := d.AppendJSON(make([]byte, 0, 256))
+	if !ok { // a score that is not a number: keep the record without it
 		return nil
 	}
 	return b

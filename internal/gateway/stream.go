@@ -321,16 +321,16 @@ func (r *run) writeUsage(cl *client, created int64) error {
 // ends with one).
 func appendUsageChunk(dst []byte, h chunkHead, usage []byte) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, h.ID)
+	dst = jsonedit.AppendQuoted(dst, h.ID)
 	dst = append(dst, `,"object":`...)
-	dst = appendJSONString(dst, h.Object)
+	dst = jsonedit.AppendQuoted(dst, h.Object)
 	dst = append(dst, `,"created":`...)
 	dst = strconv.AppendInt(dst, h.Created, 10)
 	dst = append(dst, `,"model":`...)
-	dst = appendJSONString(dst, h.Model)
+	dst = jsonedit.AppendQuoted(dst, h.Model)
 	if h.Provider != "" {
 		dst = append(dst, `,"provider":`...)
-		dst = appendJSONString(dst, h.Provider)
+		dst = jsonedit.AppendQuoted(dst, h.Provider)
 	}
 	dst = append(dst, `,"choices":[],"usage":`...)
 	dst = append(dst, usage...)

@@ -59,7 +59,7 @@ func Raw(key string, value []byte) Edit { return Edit{key: key, value: value} }
 
 // String sets key to the JSON string s, escaped as json.Marshal escapes it.
 func String(key, s string) Edit {
-	return Edit{key: key, value: appendQuoted(make([]byte, 0, quotedLen(s)), s)}
+	return Edit{key: key, value: AppendQuoted(make([]byte, 0, quotedLen(s)), s)}
 }
 
 // Int sets key to the JSON number n.
@@ -355,7 +355,7 @@ func (p *plan) render(cuts []cut) []byte {
 			out = append(out, ',')
 		}
 		comma = true
-		out = appendQuoted(out, p.edits[k].key)
+		out = AppendQuoted(out, p.edits[k].key)
 		out = append(out, ':')
 		out = append(out, p.edits[k].value...)
 	}

@@ -2,12 +2,12 @@ package jsonedit
 
 import "unicode/utf8"
 
-// appendQuoted appends s as a JSON string escaped exactly as json.Marshal
+// AppendQuoted appends s as a JSON string escaped exactly as json.Marshal
 // escapes it (HTML characters, U+2028 and U+2029 included, invalid UTF-8 as
 // U+FFFD), so edited documents read the same as the sjson output they
 // replace. quotedLen must agree with it byte for byte: Object sizes its
 // result with it.
-func appendQuoted(dst []byte, s string) []byte {
+func AppendQuoted(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -57,7 +57,7 @@ func appendQuoted(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// quotedLen is len(appendQuoted(nil, s)).
+// quotedLen is len(AppendQuoted(nil, s)).
 func quotedLen(s string) int {
 	n := 2
 	for i := 0; i < len(s); {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -69,6 +70,12 @@ func maxTokens(b *api.ChatCompletionRequest) int {
 // nonText reports whether a message has a content part other than text
 // (image_url, input_audio, file, ...).
 func nonText(body []byte) bool {
+	// A part's type is spelled "type" in the body, or with a \u escape:
+	// without either there is none, and most bodies (string contents, no
+	// tools) are then not walked at all.
+	if !bytes.Contains(body, quotedType) && !bytes.Contains(body, unicodeEscape) {
+		return false
+	}
 	for _, types := range gjson.GetBytes(body, "messages.#.content.#.type").Array() {
 		for _, t := range types.Array() {
 			if t.String() != "text" {
@@ -78,6 +85,8 @@ func nonText(body []byte) bool {
 	}
 	return false
 }
+
+var quotedType, unicodeEscape = []byte(`"type"`), []byte(`\u`)
 
 // chatModels is the fallback chain: model first, then models[] without repeats.
 func chatModels(b *api.ChatCompletionRequest) []string {
