@@ -249,3 +249,34 @@ func TestSilentUpstreamsTimeOut(t *testing.T) {
 	require.Equal(t, "timeout", string(*g.ErrorType))
 	require.Equal(t, "error", *g.FinishReason)
 }
+
+// TestAMalformedFirstChunkFallsBack: a first chunk that is not valid JSON,
+// however it begins, is refused while the request can still fall back (the
+// whole chunk is validated before anything reaches the client), and the
+// next endpoint serves.
+func TestAMalformedFirstChunkFallsBack(t *testing.T) {
+	t.Parallel()
+	for name, first := range map[string]string{
+		"not an object": `<html>oops</html>`,
+		"cut short":     `{"id":"x","model":"m","choices":[{"delta":{"content":"x"`,
+		"trailing text": `{"id":"x","model":"m","choices":[]} and more`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			bad := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = w.Write([]byte("data: " + first + "\n\ndata: [DONE]\n\n"))
+			})
+			e := setup(t, map[string]http.Handler{"flaky": bad})
+			status, hdr, body := e.postRaw("/v1/chat/completions",
+				`{"model":"test/duo","strategy":"cheapest","stream":true,"messages":[{"role":"user","content":"hello"}]}`)
+			require.Equal(t, 200, status, "%s", body)
+			require.NotContains(t, string(body), "oops")
+			g := e.generation(hdr.Get("X-Generation-Id"))
+			require.Equal(t, "steady", *g.ProviderName)
+			require.Len(t, g.Attempts, 2)
+			require.Equal(t, "flaky", g.Attempts[0].Provider)
+			require.Equal(t, "provider_error", string(*g.Attempts[0].ErrorType))
+		})
+	}
+}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"slices"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -9,31 +10,47 @@ import (
 )
 
 // chunkFields are the top-level fields of an upstream chunk the relay
-// needs, found in one pass over the document.
+// needs, found in the pass that validates it. A member absent from the
+// chunk has a zero Span.
 type chunkFields struct {
-	id, model, provider, usage, choices gjson.Result
-	usageKey                            gjson.Result // the usage member's key, to cut the member out
+	id, model, provider, usage jsonedit.Span
+	usageValue, choices        gjson.Result
 }
 
-func parseChunk(chunk []byte) chunkFields {
+// parseChunk checks that chunk is one JSON object and finds its fields, in
+// one pass (validating it first, then walking it with gjson, read every
+// chunk twice). A later duplicate of a member wins, as in a JSON decoder.
+func parseChunk(chunk []byte) (chunkFields, error) {
 	var f chunkFields
-	gjson.ParseBytes(chunk).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	err := jsonedit.Spans(chunk, func(key []byte, at jsonedit.Span) bool {
+		switch string(key) {
 		case "id":
-			f.id = v
+			f.id = at
 		case "model":
-			f.model = v
+			f.model = at
 		case "provider":
-			f.provider = v
+			f.provider = at
 		case "usage":
-			f.usage, f.usageKey = v, k
+			f.usage, f.usageValue = at, parseIn(chunk, at)
 		case "choices":
-			f.choices = v
+			f.choices = parseIn(chunk, at)
 		}
 		return true
 	})
-	return f
+	return f, err
 }
+
+// parseIn is the value at in chunk for gjson, without a copy
+// (gjson.ParseBytes copies): the result shares chunk's bytes, which nothing
+// writes to while the relay uses the fields, before it reads the next chunk
+// (its output is a new slice).
+func parseIn(chunk []byte, at jsonedit.Span) gjson.Result {
+	v := chunk[at.ValStart:at.ValEnd]
+	return gjson.Parse(unsafe.String(unsafe.SliceData(v), len(v)))
+}
+
+// present reports whether a member was found.
+func present(at jsonedit.Span) bool { return at.ValEnd > 0 }
 
 // identity is the generation's id, model and provider as JSON strings,
 // quoted once per request and spliced into every chunk.
@@ -51,30 +68,24 @@ func newIdentity(id, model, provider string) identity {
 // the chunk lacks a field it must replace in place (the caller then falls
 // back to a general JSON rewrite).
 func (idn identity) splice(chunk []byte, f chunkFields) ([]byte, bool) {
+	if !present(f.id) || !present(f.model) {
+		return nil, false
+	}
 	type edit struct {
 		at, n int
 		with  []byte
 	}
-	edits := make([]edit, 0, 3)
+	edits := make([]edit, 0, 4)
 	for _, x := range []struct {
-		r    gjson.Result
+		at   jsonedit.Span
 		with []byte
 	}{{f.id, idn.id}, {f.model, idn.model}, {f.provider, idn.provider}} {
-		if x.r.Exists() {
-			if x.r.Index <= 0 {
-				return nil, false
-			}
-			edits = append(edits, edit{at: x.r.Index, n: len(x.r.Raw), with: x.with})
+		if present(x.at) {
+			edits = append(edits, edit{at: x.at.ValStart, n: x.at.ValEnd - x.at.ValStart, with: x.with})
 		}
 	}
-	if !f.id.Exists() || !f.model.Exists() {
-		return nil, false
-	}
-	if f.usage.Exists() {
-		from, to, ok := memberSpan(chunk, f.usageKey, f.usage)
-		if !ok {
-			return nil, false
-		}
+	if present(f.usage) {
+		from, to := memberSpan(chunk, f.usage)
 		edits = append(edits, edit{at: from, n: to - from})
 	}
 	slices.SortFunc(edits, func(a, b edit) int { return a.at - b.at })
@@ -86,7 +97,7 @@ func (idn identity) splice(chunk []byte, f chunkFields) ([]byte, bool) {
 		prev = e.at + e.n
 	}
 	rest := chunk[prev:]
-	if !f.provider.Exists() {
+	if !present(f.provider) {
 		end := lastBrace(rest)
 		if end < 0 {
 			return nil, false
@@ -99,29 +110,25 @@ func (idn identity) splice(chunk []byte, f chunkFields) ([]byte, bool) {
 	return append(out, rest...), true
 }
 
-// memberSpan is the bytes to cut to remove the member key: value from its
-// object: with the comma before it, or, for the first member, the one
-// after it. It reports false when the positions are not known.
-func memberSpan(doc []byte, key, value gjson.Result) (from, to int, ok bool) {
-	if key.Index <= 0 || value.Index <= key.Index {
-		return 0, 0, false
-	}
-	from, to = key.Index, value.Index+len(value.Raw)
+// memberSpan is the bytes to cut to remove the member at from its object:
+// with the comma before it, or, for the first member, the one after it.
+func memberSpan(doc []byte, at jsonedit.Span) (from, to int) {
+	from, to = at.KeyStart, at.ValEnd
 	i := from - 1
 	for i >= 0 && isSpace(doc[i]) {
 		i--
 	}
 	if i >= 0 && doc[i] == ',' {
-		return i, to, true
+		return i, to
 	}
 	j := to
 	for j < len(doc) && isSpace(doc[j]) {
 		j++
 	}
 	if j < len(doc) && doc[j] == ',' {
-		return from, j + 1, true
+		return from, j + 1
 	}
-	return from, to, true // the only member
+	return from, to // the only member
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -20,7 +20,9 @@ func TestSpliceMatchesAFullRewrite(t *testing.T) {
 		`{"id":"a", "usage":{"prompt_tokens":1,"x":[1,{"y":"}"}]} ,"model":"m","choices":[]}`,
 	}
 	for _, c := range cases {
-		out, ok := idn.splice([]byte(c), parseChunk([]byte(c)))
+		f, err := parseChunk([]byte(c))
+		require.NoError(t, err, c)
+		out, ok := idn.splice([]byte(c), f)
 		require.True(t, ok, c)
 		var got map[string]any
 		require.NoError(t, json.Unmarshal(out, &got), "%s → %s", c, out)
@@ -30,7 +32,9 @@ func TestSpliceMatchesAFullRewrite(t *testing.T) {
 		delete(want, "usage") // only Perpetuo's last chunk carries usage
 		require.Equal(t, want, got, "%s → %s", c, out)
 	}
-	_, ok := idn.splice([]byte(`{"choices":[]}`), parseChunk([]byte(`{"choices":[]}`)))
+	f, err := parseChunk([]byte(`{"choices":[]}`))
+	require.NoError(t, err)
+	_, ok := idn.splice([]byte(`{"choices":[]}`), f)
 	require.False(t, ok, "a chunk without id falls back to the general rewrite")
 }
 
@@ -39,7 +43,11 @@ func BenchmarkSplice(b *testing.B) {
 	c := []byte(`{"id":"chatcmpl-AbC","object":"chat.completion.chunk","created":1732550000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" word"},"logprobs":null,"finish_reason":null}],"usage":null}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		f := parseChunk(c)
+		f, err := parseChunk(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = f.choices.Array()
 		_, _ = idn.splice(c, f)
 	}
 }

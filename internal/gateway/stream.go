@@ -25,9 +25,12 @@ type stream struct {
 	cand  routing.Candidate
 	up    providers.Stream
 	first []byte
-	ident identity
-	wd    *watchdog
-	ttft  time.Duration // the serving attempt's time to its first chunk
+	// firstFields is the first chunk's, parsed (and validated) while the
+	// endpoint could still be fallen back from.
+	firstFields chunkFields
+	ident       identity
+	wd          *watchdog
+	ttft        time.Duration // the serving attempt's time to its first chunk
 
 	created       int64
 	content       int // bytes generated and relayed, for usage estimates
@@ -137,6 +140,12 @@ func (r *run) open(ctx context.Context, c routing.Candidate) (*stream, error) {
 		wd.stop()
 		return nil, err
 	}
+	f, err := parseChunk(first)
+	if err != nil {
+		up.Close()
+		wd.stop()
+		return nil, providers.Malformed(c.Provider.Slug, http.StatusOK)
+	}
 	wd.kick()
 	ttft := r.g.now().Sub(r.began)
 	r.served(c)
@@ -146,7 +155,7 @@ func (r *run) open(ctx context.Context, c routing.Candidate) (*stream, error) {
 	if created == 0 {
 		created = r.start.Unix()
 	}
-	return &stream{r: r, cand: c, up: up, first: first, wd: wd, ttft: ttft,
+	return &stream{r: r, cand: c, up: up, first: first, firstFields: f, wd: wd, ttft: ttft,
 		ident: newIdentity(r.rec.ID, r.rec.Model, r.rec.Provider), created: created}, nil
 }
 
@@ -159,10 +168,10 @@ func (s *stream) relay(ctx context.Context, cl *client) {
 	defer cl.stop()
 	defer s.wd.stop()
 	defer s.up.Close()
-	chunk, err := s.first, error(nil)
+	chunk, f, err := s.first, s.firstFields, error(nil)
 	for err == nil {
 		var out []byte
-		if out, err = s.forward(chunk); err != nil {
+		if out, err = s.forward(chunk, f); err != nil {
 			break
 		}
 		// A burst goes out in one write: flush only when the upstream has
@@ -181,6 +190,9 @@ func (s *stream) relay(ctx context.Context, cl *client) {
 		}
 		if chunk, err = s.up.Next(); err == nil {
 			s.wd.kick()
+			if f, err = parseChunk(chunk); err != nil {
+				err = providers.Malformed(s.cand.Provider.Slug, http.StatusOK)
+			}
 		}
 	}
 	err = s.wd.explain(s.cand.Provider.Slug, err)
@@ -195,12 +207,11 @@ func (s *stream) relay(ctx context.Context, cl *client) {
 	s.end(cl)
 }
 
-// forward turns one upstream chunk into the client's (nil: nothing to send),
-// keeping usage and finish reasons for the record.
-func (s *stream) forward(chunk []byte) ([]byte, error) {
-	f := parseChunk(chunk)
-	if f.usage.IsObject() {
-		s.usage, s.hasUsage = providers.ParseUsage(f.usage)
+// forward turns one upstream chunk, with its fields, into the client's
+// (nil: nothing to send), keeping usage and finish reasons for the record.
+func (s *stream) forward(chunk []byte, f chunkFields) ([]byte, error) {
+	if f.usageValue.IsObject() {
+		s.usage, s.hasUsage = providers.ParseUsage(f.usageValue)
 	}
 	choices := f.choices.Array()
 	if f.choices.IsArray() && len(choices) == 0 {
@@ -227,13 +238,14 @@ func (s *stream) forward(chunk []byte) ([]byte, error) {
 	return out, s.malformed(err)
 }
 
-// malformed is the error for a chunk that is not a JSON object, or nil.
+// malformed is the error for a chunk that could not be rewritten, or nil.
 func (s *stream) malformed(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &providers.Error{Status: http.StatusOK, Class: providers.Uncertain, Client: apierr.New(http.StatusBadGateway,
-		apierr.ProviderError, "Provider %s sent a malformed chunk (not a JSON object).", s.cand.Provider.Slug).WithCause(err)}
+	e := providers.Malformed(s.cand.Provider.Slug, http.StatusOK)
+	e.Client = e.Client.WithCause(err)
+	return e
 }
 
 // settle computes usage and cost from what the upstream reported, or from

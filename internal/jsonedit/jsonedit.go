@@ -148,6 +148,17 @@ func Object(doc []byte, edits ...Edit) ([]byte, error) {
 // read, and nothing is copied: callers that want a few members of a large
 // body need not copy it as gjson.ParseBytes does.
 func Members(doc []byte, fn func(key, value []byte) bool) error {
+	return Spans(doc, func(key []byte, at Span) bool { return fn(key, doc[at.ValStart:at.ValEnd]) })
+}
+
+// Span is where one top-level member lies in its document: the key from
+// its opening quote to past its closing one, and the raw value.
+type Span struct{ KeyStart, KeyEnd, ValStart, ValEnd int }
+
+// Spans is Members with where each member lies in doc instead of its
+// value: the whole document is checked as it goes, so a caller that walks
+// every member has validated it, in the same single pass.
+func Spans(doc []byte, fn func(key []byte, at Span) bool) error {
 	t, err := top(doc)
 	if err != nil {
 		return err
@@ -157,7 +168,7 @@ func Members(doc []byte, fn func(key, value []byte) bool) error {
 		if err != nil || !ok {
 			return err
 		}
-		if !fn(memberKey(doc, m), doc[m.valStart:m.valEnd]) {
+		if !fn(memberKey(doc, m), Span{KeyStart: m.keyStart, KeyEnd: m.keyEnd, ValStart: m.valStart, ValEnd: m.valEnd}) {
 			return nil
 		}
 	}

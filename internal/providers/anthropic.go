@@ -72,7 +72,7 @@ func (a *Anthropic) Complete(ctx context.Context, c Call) (*Completion, error) {
 	}
 	var m anMessageResponse
 	if err := json.Unmarshal(b, &m); err != nil || m.Type != "message" {
-		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true, Class: Uncertain}
+		return nil, Malformed(c.Provider, resp.StatusCode)
 	}
 	msg := oaMessageOut{Role: "assistant"}
 	var text strings.Builder
@@ -351,7 +351,7 @@ func (s *anthropicStream) Next() ([]byte, error) {
 		}
 		var e anEvent
 		if err := json.Unmarshal(ev.Data, &e); err != nil {
-			return nil, &Error{Status: s.status, Client: malformed(s.call.Provider), Retryable: true, Class: Uncertain}
+			return nil, Malformed(s.call.Provider, s.status)
 		}
 		chunk, err := s.translate(e, ev.Data)
 		if err != nil || chunk != nil {
@@ -366,7 +366,7 @@ func (s *anthropicStream) translate(e anEvent, raw []byte) ([]byte, error) {
 	switch e.Type {
 	case "message_start":
 		if e.Message == nil {
-			return nil, &Error{Status: s.status, Client: malformed(s.call.Provider), Retryable: true, Class: Uncertain}
+			return nil, Malformed(s.call.Provider, s.status)
 		}
 		s.id, s.model, s.usage = e.Message.ID, e.Message.Model, e.Message.Usage
 		empty := ""

@@ -81,7 +81,7 @@ func (g *Gemini) Complete(ctx context.Context, c Call) (*Completion, error) {
 	}
 	var r gmResponse
 	if err := json.Unmarshal(b, &r); err != nil || (r.Candidates == nil && r.PromptFeedback == nil) {
-		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true, Class: Uncertain}
+		return nil, Malformed(c.Provider, resp.StatusCode)
 	}
 	id := cmpOr(r.ResponseID, "gen-"+fmt.Sprint(g.now().UnixNano()))
 	msg, finish, native := oaMessageOut{Role: "assistant"}, "content_filter", ""
@@ -266,7 +266,7 @@ func (s *geminiStream) Next() ([]byte, error) {
 		}
 		var r gmResponse
 		if err := json.Unmarshal(ev.Data, &r); err != nil {
-			return nil, &Error{Status: s.status, Client: malformed(s.call.Provider), Retryable: true, Class: Uncertain}
+			return nil, Malformed(s.call.Provider, s.status)
 		}
 		if chunk := s.translate(r); chunk != nil {
 			return chunk, nil

@@ -151,7 +151,7 @@ func (o *OpenAI) Complete(ctx context.Context, c Call) (*Completion, error) {
 	top, valid := members(b, "id", "choices", "usage", "error")
 	id, choices, usage, topErr := top[0], top[1], top[2], top[3]
 	if !valid || !choices.IsArray() {
-		return nil, &Error{Status: resp.StatusCode, Client: malformed(c.Provider), Retryable: true, Class: Uncertain}
+		return nil, Malformed(c.Provider, resp.StatusCode)
 	}
 	first := choices.Get("0")
 	comp := &Completion{
@@ -234,11 +234,19 @@ func (s *openAIStream) Next() ([]byte, error) {
 		if len(ev.Data) == 0 {
 			continue
 		}
-		if !gjson.ValidBytes(ev.Data) || !isObject(ev.Data) {
-			return nil, &Error{Status: s.status, Client: malformed(s.call.Provider), Retryable: true, Class: Uncertain}
+		// The caller validates the rest of the chunk in the pass that reads
+		// it (see Stream); only what could be an error event is validated
+		// here, before it is read as one.
+		if !isObject(ev.Data) {
+			return nil, Malformed(s.call.Provider, s.status)
 		}
-		if mayHoldError(ev.Data) && gjson.GetBytes(ev.Data, "error").Exists() {
-			return nil, inStreamError(s.call, ev.Data)
+		if mayHoldError(ev.Data) {
+			if !gjson.ValidBytes(ev.Data) {
+				return nil, Malformed(s.call.Provider, s.status)
+			}
+			if gjson.GetBytes(ev.Data, "error").Exists() {
+				return nil, inStreamError(s.call, ev.Data)
+			}
 		}
 		// ev.Data is the caller's: the reader never reuses it.
 		if s.call.Compat.ReasoningField == catalog.ReasoningContent {

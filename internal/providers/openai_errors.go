@@ -23,6 +23,13 @@ func blockedAddress(provider string) *apierr.Error {
 
 // malformed: the upstream answered, with something that is not a chat
 // completion (or chunk) at all, e.g. an HTML error page from a proxy.
+// Malformed is the error for an answer or a chunk that is not what the
+// provider's API sends (status: the upstream's HTTP status). It is
+// retryable: another endpoint may answer well.
+func Malformed(provider string, status int) *Error {
+	return &Error{Status: status, Client: malformed(provider), Retryable: true, Class: Uncertain}
+}
+
 func malformed(provider string) *apierr.Error {
 	return apierr.New(http.StatusBadGateway, apierr.ProviderError,
 		"Provider %s sent a malformed answer (not a chat completion); retry, or allow fallbacks.", provider)

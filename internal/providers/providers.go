@@ -89,6 +89,8 @@ type Completion struct {
 
 // Stream yields chat.completion.chunk JSON documents until io.EOF (the
 // upstream's end of stream). Close releases the connection; it must be called.
+// A chunk is an object, but the caller validates the rest of it: it reads
+// every chunk whole anyway, and checking it here too cost a second pass.
 type Stream interface {
 	Next() ([]byte, error)
 	// Ready reports whether Next would return at once, its chunk already
