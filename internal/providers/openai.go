@@ -306,16 +306,53 @@ func ParseUsage(u gjson.Result) (Usage, bool) {
 	if !u.IsObject() {
 		return Usage{}, false
 	}
-	cached := u.Get("prompt_tokens_details.cached_tokens")
+	// One pass over the object and its details objects: a lookup per field
+	// walked it from the start each time. The first of duplicate members
+	// counts, and a details member without the field leaves it to a later
+	// one, as a lookup finds them.
+	var (
+		out                                               Usage
+		prompt, completion, reasoning, cached, hit, write gjson.Result
+	)
+	u.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "prompt_tokens":
+			first(&prompt, v)
+		case "completion_tokens":
+			first(&completion, v)
+		case "prompt_cache_hit_tokens": // DeepSeek's name
+			first(&hit, v)
+		case "prompt_tokens_details":
+			v.ForEach(func(k, v gjson.Result) bool {
+				switch k.Str {
+				case "cached_tokens":
+					first(&cached, v)
+				case "cache_write_tokens": // OpenRouter's name; OpenAI itself bills no cache writes.
+					first(&write, v)
+				}
+				return true
+			})
+		case "completion_tokens_details":
+			v.ForEach(func(k, v gjson.Result) bool {
+				if k.Str == "reasoning_tokens" {
+					first(&reasoning, v)
+				}
+				return true
+			})
+		}
+		return true
+	})
 	if !cached.Exists() {
-		cached = u.Get("prompt_cache_hit_tokens") // DeepSeek's name
+		cached = hit
 	}
-	return Usage{
-		PromptTokens:     int(u.Get("prompt_tokens").Int()),
-		CompletionTokens: int(u.Get("completion_tokens").Int()),
-		ReasoningTokens:  int(u.Get("completion_tokens_details.reasoning_tokens").Int()),
-		CachedTokens:     int(cached.Int()),
-		// OpenRouter's name; OpenAI itself bills no cache writes.
-		CacheWriteTokens: int(u.Get("prompt_tokens_details.cache_write_tokens").Int()),
-	}, true
+	out.PromptTokens, out.CompletionTokens = int(prompt.Int()), int(completion.Int())
+	out.ReasoningTokens, out.CachedTokens, out.CacheWriteTokens = int(reasoning.Int()), int(cached.Int()), int(write.Int())
+	return out, true
+}
+
+// first keeps the first value seen for a member.
+func first(dst *gjson.Result, v gjson.Result) {
+	if !dst.Exists() {
+		*dst = v
+	}
 }

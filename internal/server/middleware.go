@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -148,8 +149,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			done := func(detached int64) {
 				d := time.Since(start)
 				s.metrics.observe(st.route, status, d)
-				s.access.Info("request", "request_id", st.id, "method", method,
-					"path", path, "status", status, "duration_ms", d.Milliseconds(), "bytes", sent+detached)
+				s.logAccess(st.id, method, path, status, d, sent+detached)
 			}
 			if st.after != nil { // a stream relayed off the handler: logged when it ends
 				st.after.then(done)
@@ -160,6 +160,21 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		returned = true
 	})
+}
+
+// logAccess writes one access line. It hands the record to the handler
+// itself: Logger.Info would box every value and capture the caller's
+// program counter (runtime.Callers), which no access line shows, about 1%
+// of the gateway's CPU per request.
+func (s *Server) logAccess(id, method, path string, status int, d time.Duration, sent int64) {
+	h := s.access.Handler()
+	if !h.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	r.AddAttrs(slog.String("request_id", id), slog.String("method", method), slog.String("path", path),
+		slog.Int("status", status), slog.Int64("duration_ms", d.Milliseconds()), slog.Int64("bytes", sent))
+	_ = h.Handle(context.Background(), r)
 }
 
 // readBody enforces the body size limit and keeps the raw body in the
