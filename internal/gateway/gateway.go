@@ -264,7 +264,7 @@ func decisionJSON(d routing.Decision) json.RawMessage {
 		}
 		d.Order = order
 	}
-	b, ok := d.AppendJSON(make([]byte, 0, 256))
+	b, ok := d.AppendJSON(make([]byte, 0, 512)) // a few candidates fit
 	if !ok { // a score that is not a number: keep the record without it
 		return nil
 	}
