@@ -264,7 +264,8 @@ func decisionJSON(d routing.Decision) json.RawMessage {
 		}
 		d.Order = order
 	}
-	b, ok := d.AppendJSON(make([]byte, 0, 512)) // a few candidates fit
+	// 512 bytes: a few candidates fit in one allocation.
+	b, ok := d.AppendJSON(make([]byte, 0, 512))
 	if !ok { // a score that is not a number: keep the record without it
 		return nil
 	}
