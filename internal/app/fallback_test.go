@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/perpetuo/perpetuo/internal/mockupstream"
+	perpetuo "github.com/perpetuo/perpetuo/sdk/go"
 )
 
 func duo(text string) openai.ChatCompletionNewParams {
@@ -41,13 +42,7 @@ func TestFallbackToNextEndpointOnRetryableFailure(t *testing.T) {
 				`{"model":"test/duo","strategy":"cheapest","stream":`+tc.stream+`,"messages":[{"role":"user","content":"hello"}]}`)
 			require.Equal(t, 200, status, "%s", body)
 			g := e.generation(hdr.Get("X-Generation-Id"))
-			require.Equal(t, "steady", *g.ProviderName, "the cheaper flaky endpoint failed, steady served")
-			require.Len(t, g.Attempts, 2)
-			require.Equal(t, "flaky", g.Attempts[0].Provider)
-			require.Equal(t, tc.status, g.Attempts[0].Status)
-			require.Equal(t, tc.errType, string(*g.Attempts[0].ErrorType))
-			require.Equal(t, "steady", g.Attempts[1].Provider)
-			require.Equal(t, 200, g.Attempts[1].Status)
+			requireFellBackToSteady(t, g, "flaky", tc.status, tc.errType)
 			// steady's prices: 5 prompt × 0.000003 + 1 completion × 0.000004
 			require.Equal(t, "0.000019", g.TotalCost.String())
 		})
@@ -272,11 +267,20 @@ func TestAMalformedFirstChunkFallsBack(t *testing.T) {
 				`{"model":"test/duo","strategy":"cheapest","stream":true,"messages":[{"role":"user","content":"hello"}]}`)
 			require.Equal(t, 200, status, "%s", body)
 			require.NotContains(t, string(body), "oops")
-			g := e.generation(hdr.Get("X-Generation-Id"))
-			require.Equal(t, "steady", *g.ProviderName)
-			require.Len(t, g.Attempts, 2)
-			require.Equal(t, "flaky", g.Attempts[0].Provider)
-			require.Equal(t, "provider_error", string(*g.Attempts[0].ErrorType))
+			requireFellBackToSteady(t, e.generation(hdr.Get("X-Generation-Id")), "flaky", 200, "provider_error")
 		})
 	}
+}
+
+// requireFellBackToSteady: g was served by steady on its second attempt,
+// after failed's first one failed with status and errType.
+func requireFellBackToSteady(t *testing.T, g perpetuo.Generation, failed string, status int, errType string) {
+	t.Helper()
+	require.Equal(t, "steady", *g.ProviderName, "the first endpoint failed, steady served")
+	require.Len(t, g.Attempts, 2)
+	require.Equal(t, failed, g.Attempts[0].Provider)
+	require.Equal(t, status, g.Attempts[0].Status)
+	require.Equal(t, errType, string(*g.Attempts[0].ErrorType))
+	require.Equal(t, "steady", g.Attempts[1].Provider)
+	require.Equal(t, 200, g.Attempts[1].Status)
 }
