@@ -3,6 +3,7 @@ package sse
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -79,4 +80,51 @@ func TestASlowStreamKeepsTheSmallBuffer(t *testing.T) {
 	require.Equal(t, 200, events)
 	require.Equal(t, 200, flushes, "each event goes out as it arrives")
 	require.Equal(t, initialBufferSize, len(r.lines.buf))
+}
+
+// watched is a source of bursts that fails the test when it is read while
+// the reader said the next event was already in hand.
+type watched struct {
+	bursts
+	t      *testing.T
+	forbid bool
+}
+
+func (w *watched) Read(p []byte) (int, error) {
+	if w.forbid {
+		w.t.Fatalf("Ready was true, but Next read the source again (left: %q)", w.left)
+	}
+	return w.bursts.Read(p)
+}
+
+// TestReadyNeverPromisesAWait: whatever mix of events, comments and
+// dataless blocks arrives, cut into bursts anywhere, Ready is true only
+// when the next Next returns without reading the source.
+func TestReadyNeverPromisesAWait(t *testing.T) {
+	blocks := []string{"data: a\n\n", ": keep-alive\n\n", "event: ping\n\n", "data: b\r\n\r\n",
+		": c\r\n\r\n", "data: x\ndata: y\n\n", "id: 3\n\n", "data\r\r", "\n"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 3000 {
+		var text strings.Builder
+		for range 1 + rng.IntN(8) {
+			text.WriteString(blocks[rng.IntN(len(blocks))])
+		}
+		s := text.String()
+		var src watched
+		src.t = t
+		for len(s) > 0 { // cut into bursts anywhere, even inside a line ending
+			n := 1 + rng.IntN(len(s))
+			src.left, s = append(src.left, s[:n]), s[n:]
+		}
+		r := NewReader(&src)
+		for {
+			_, err := r.Next()
+			src.forbid = false
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			src.forbid = r.Ready()
+		}
+	}
 }

@@ -65,14 +65,44 @@ func (l *lineReader) line() ([]byte, error) {
 	}
 }
 
-// holdsBlankLine reports whether the unread input holds an empty line: an
-// event's end (also after a comment-only block, which is rare enough).
-func (l *lineReader) holdsBlankLine() bool {
+// holdsEvent reports whether the unread input holds a whole event Next
+// would return: a block with a data line, ended by an empty line. Blocks
+// without one (a comment, a lone "event:") are passed over as Next passes
+// over them, so an event followed only by a comment is not taken for a
+// burst: a relay holding its flush would keep that event until the
+// upstream's next write.
+func (l *lineReader) holdsEvent() bool {
 	b := l.buf[l.start:l.end]
-	return bytes.Contains(b, lfLF) || bytes.Contains(b, crCR) || bytes.Contains(b, crlfCRLF)
+	if l.skipLF && len(b) > 0 && b[0] == '\n' {
+		b = b[1:]
+	}
+	data := false
+	for {
+		i := indexLineEnd(b)
+		if i < 0 {
+			return false
+		}
+		line := b[:i]
+		if b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n' {
+			i++
+		}
+		b = b[i+1:]
+		switch {
+		case len(line) == 0:
+			if data {
+				return true
+			}
+		case isData(line):
+			data = true
+		}
+	}
 }
 
-var lfLF, crCR, crlfCRLF = []byte("\n\n"), []byte("\r\r"), []byte("\r\n\r\n")
+// isData reports whether a non-empty line is a "data" field.
+func isData(line []byte) bool {
+	name, _, _ := bytes.Cut(line, []byte(":"))
+	return string(name) == "data"
+}
 
 // cut returns the next complete line in the buffer, if there is one.
 func (l *lineReader) cut() ([]byte, bool) {

@@ -54,7 +54,7 @@ func NewReader(r io.Reader) *Reader {
 // Ready reports whether the next event is already read from the source in
 // full, so that Next returns it without waiting: a relay can then hold its
 // flush and send a burst of events in one write.
-func (r *Reader) Ready() bool { return r.lines.holdsBlankLine() }
+func (r *Reader) Ready() bool { return r.lines.holdsEvent() }
 
 // Next returns the next event. Comment lines (starting with ':') and unknown
 // fields are ignored; a single space after a field's colon is dropped.

@@ -189,6 +189,13 @@ func TestReadyOnlyWhenTheNextEventIsWhole(t *testing.T) {
 		{"the next event whole (CR)", "data: a\r\rdata: b\r\r", true},
 		{"the next event partial", "data: a\n\ndata: b", false},
 		{"the next event without its blank line", "data: a\n\ndata: b\n", false},
+		{"only a comment after the event", "data: a\n\n: keep-alive\n\n", false},
+		{"only a dataless block after the event", "data: a\n\nevent: ping\nid: 7\n\n", false},
+		{"a field named like data", "data: a\n\ndatum: b\n\n", false},
+		{"a comment, then the next event whole", "data: a\n\n: keep-alive\n\ndata: b\n\n", true},
+		{"a comment, then the next event whole (CRLF)", "data: a\r\n\r\n: c\r\n\r\ndata: b\r\n\r\n", true},
+		{"a data field without a colon", "data: a\n\ndata\n\n", true},
+		{"the next event's blank line a lone CR", "data: a\r\rdata\r\r", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := sse.NewReader(strings.NewReader(tc.input))
