@@ -496,3 +496,60 @@ func TestNonStreamingFailureAfterPartialOutput(t *testing.T) {
 	require.Equal(t, "provider_unavailable", string(*g.ErrorType))
 	require.Equal(t, 3, g.TokensCompletion)
 }
+
+// TestAChunkWithACommentBehindItIsNotHeld: an upstream that sends a chunk
+// and, in the same write, a comment, then waits, gets that chunk to the
+// client at once, on the handler and detached. The relay holds its flush
+// only while the next event is already read; a comment is not one, and
+// waiting on the upstream behind it would keep the chunk in the gateway.
+func TestAChunkWithACommentBehindItIsNotHeld(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		onHandlers int
+	}{{"on the handler", 0}, {"detached", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			seen := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+			var held atomic.Int32
+			up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				rc := http.NewResponseController(w)
+				for i, text := range []string{"a ", "b "} { // the first chunk, then a later one
+					fmt.Fprint(w, textEvent(text)+": keep-alive\n\n")
+					_ = rc.Flush()
+					select {
+					case <-seen[i]:
+					case <-time.After(5 * time.Second): // far below the gateway's 15 s keep-alive
+						held.Add(1)
+					case <-r.Context().Done():
+						return
+					}
+				}
+				fmt.Fprint(w, textEvent("c ")+stopEvent+"data: [DONE]\n\n")
+			})
+			e := setupWith(t, map[string]http.Handler{"flaky": up}, func(o *Options) { o.StreamsOnHandlers = tc.onHandlers })
+			resp := e.streamBody(context.Background(), leaky)
+			defer resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			r := sse.NewReader(resp.Body)
+			var text strings.Builder
+			for {
+				ev, err := r.Next()
+				require.NoError(t, err)
+				if ev.IsDone() {
+					break
+				}
+				text.WriteString(gjson.GetBytes(ev.Data, "choices.0.delta.content").String())
+				switch text.String() {
+				case "a ":
+					close(seen[0])
+				case "a b ":
+					close(seen[1])
+				}
+			}
+			require.Equal(t, "a b c ", text.String())
+			require.Zero(t, held.Load(), "a chunk waited in the gateway for the upstream's next write")
+		})
+	}
+}
