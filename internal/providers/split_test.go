@@ -9,16 +9,30 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// TestABurstToAnHTTP2HostDialsFewConnections: once a host has answered over
-// HTTP/2, a burst of requests that overflows its connections' streams opens
-// about as many connections as the streams need, not one per request (which
-// is what net/http's transport alone does).
+// TestABurstToAnHTTP2HostDialsFewConnections: a burst of requests to an
+// HTTP/2 host that overflows its connections' streams opens about as many
+// connections as the streams need, not one per request (which is what
+// net/http's transport alone does): once the host answered over HTTP/2, and
+// also when the burst is the first the host gets.
 func TestABurstToAnHTTP2HostDialsFewConnections(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		learned bool
+	}{{"host learnt", true}, {"host never called", false}} {
+		t.Run(tc.name, func(t *testing.T) { t.Parallel(); burstToHTTP2(t, tc.learned) })
+	}
+}
+
+// burstToHTTP2 sends the burst to a host first called just before
+// (learned) or not at all.
+func burstToHTTP2(t *testing.T, learned bool) {
 	// perConn is at least what a client assumes before the server's
 	// SETTINGS arrive (100), or the first streams of each connection would
 	// be refused and retried.
@@ -55,10 +69,12 @@ func TestABurstToAnHTTP2HostDialsFewConnections(t *testing.T) {
 		require.NoError(t, err)
 		return resp
 	}
-	first := get("/")
-	_, _ = io.Copy(io.Discard, first.Body)
-	first.Body.Close()
-	require.Equal(t, 2, first.ProtoMajor)
+	if learned {
+		first := get("/")
+		_, _ = io.Copy(io.Discard, first.Body)
+		first.Body.Close()
+		require.Equal(t, 2, first.ProtoMajor)
+	}
 
 	var wg sync.WaitGroup
 	bodies := make(chan io.ReadCloser, burst)
@@ -144,4 +160,43 @@ func TestHTTP2ConnectionsOfTheGuardedClientAreGuarded(t *testing.T) {
 	}
 	_, learnt := g.Transport.(*protoSplit).hosts.Load(srv.Listener.Addr().String())
 	require.True(t, learnt, "the later requests went through the HTTP/2 transport")
+}
+
+// TestFirstContactWithoutHTTP2: the requests that wait for a host's first
+// connection go on over HTTP/1.1 when the host offers only that, and fail
+// (instead of waiting for each other) when it cannot be reached.
+func TestFirstContactWithoutHTTP2(t *testing.T) {
+	t.Parallel()
+	h1 := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	defer h1.Close()
+	gone := httptest.NewTLSServer(http.NotFoundHandler())
+	goneURL := gone.URL
+	gone.Close()
+	c := NewHTTPClient()
+	BaseTransport(c).TLSClientConfig = h1.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	defer c.CloseIdleConnections()
+
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			resp, err := c.Get(h1.URL)
+			if !assert.NoError(t, err) {
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, 1, resp.ProtoMajor)
+		})
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, goneURL, nil)
+			_, err := c.Do(req)
+			assert.Error(t, err)
+			assert.NoError(t, ctx.Err(), "a request to a host that cannot be reached waited for the others")
+		})
+	}
+	wg.Wait()
+	_, learnt := c.Transport.(*protoSplit).h1only.Load(h1.Listener.Addr().String())
+	require.True(t, learnt)
 }
